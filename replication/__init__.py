@@ -1,0 +1,1 @@
+"""PostgreSQL cluster management, replication and failover for Strongroom nodes."""

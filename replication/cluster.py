@@ -1,0 +1,263 @@
+"""Manage one PostgreSQL cluster on disk: find binaries, initdb, start, stop, readiness.
+
+PostgreSQL refuses to run as root. When the caller is root every PostgreSQL
+program is run as an unprivileged system user (``postgres`` or ``strongroom``)
+that is given the data directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICE_USERS = ("postgres", "strongroom")
+
+
+class ClusterError(Exception):
+    """A PostgreSQL cluster could not be found, made, started or stopped."""
+
+
+def find_bindir() -> Path:
+    """Return the folder holding initdb, pg_ctl and postgres.
+
+    Looks at ``pg_config --bindir``, then PATH, then Debian's per-version folders
+    (newest first), because Debian links only a few programs into PATH.
+    """
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            )
+            candidates.append(Path(out.stdout.strip()))
+        except (subprocess.SubprocessError, OSError):
+            pass
+    for versioned in sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True
+    ):
+        candidates.append(Path(versioned))
+    on_path = shutil.which("postgres")
+    if on_path:
+        candidates.append(Path(os.path.realpath(on_path)).parent)
+    for folder in candidates:
+        if all((folder / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            return folder
+    raise ClusterError(
+        "no PostgreSQL server binaries found (looked at pg_config --bindir, "
+        "/usr/lib/postgresql/*/bin and PATH); install the 'postgresql' package"
+    )
+
+
+def _version_key(path: str) -> int:
+    try:
+        return int(Path(path).parent.name)
+    except ValueError:
+        return 0
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Tell whether nothing listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) != 0
+
+
+def service_account() -> pwd.struct_passwd | None:
+    """The system user PostgreSQL runs as, or None when the caller is not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in SERVICE_USERS:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise ClusterError(
+        "running as root: PostgreSQL needs an unprivileged system user "
+        f"({' or '.join(SERVICE_USERS)}); install the 'postgresql' package or create one"
+    )
+
+
+def check_traversable(path: Path, account: pwd.struct_passwd | None) -> None:
+    """Raise ClusterError if ``account`` cannot reach ``path`` through its parents."""
+    if account is None:
+        return
+    for parent in reversed(path.resolve().parents):
+        st = parent.stat()
+        if st.st_uid == account.pw_uid:
+            allowed = st.st_mode & 0o100
+        elif st.st_gid == account.pw_gid:
+            allowed = st.st_mode & 0o010
+        else:
+            allowed = st.st_mode & 0o001
+        if not allowed:
+            raise ClusterError(
+                f"the '{account.pw_name}' system user cannot enter {parent} "
+                f"(needed to reach {path}); choose a directory outside it"
+            )
+
+
+@dataclass
+class Cluster:
+    """A PostgreSQL data directory listening on 127.0.0.1:port."""
+
+    data_dir: Path
+    port: int
+    bindir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).absolute()
+        if self.bindir is None:
+            self.bindir = find_bindir()
+        self.account = service_account()
+
+    @property
+    def log_file(self) -> Path:
+        """PostgreSQL's own log, beside the data directory so the service user can write it."""
+        return self.data_dir.parent / "postgresql.log"
+
+    def exists(self) -> bool:
+        """Tell whether initdb has been run here."""
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def initdb(self, superuser: str, password: str, extra_conf: dict[str, str] | None = None):
+        """Create the cluster with a password-protected superuser and Strongroom's settings."""
+        if self.exists():
+            raise ClusterError(f"a PostgreSQL cluster already exists in {self.data_dir}")
+        parent = self.data_dir.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        check_traversable(parent, self.account)
+        self._give(parent)
+        pwfile = parent / ".initdb-pw"
+        pwfile.write_text(password + "\n")
+        self._give(pwfile)
+        pwfile.chmod(0o600)
+        try:
+            self._run(
+                "initdb",
+                "-D", str(self.data_dir),
+                "-U", superuser,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                timeout=120,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": "''",
+            "password_encryption": "'scram-sha-256'",
+            "wal_level": "replica",
+            "wal_log_hints": "on",
+            "max_wal_senders": "10",
+            "max_replication_slots": "10",
+            "wal_keep_size": "'512MB'",
+            "hot_standby": "on",
+            "logging_collector": "off",
+            "log_min_messages": "warning",
+        }
+        settings.update(extra_conf or {})
+        conf = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        self._write_owned(self.data_dir / "strongroom.conf", conf)
+        with (self.data_dir / "postgresql.conf").open("a") as main_conf:
+            main_conf.write("\ninclude_if_exists = 'strongroom.conf'\n")
+        self._write_owned(
+            self.data_dir / "pg_hba.conf",
+            "# Strongroom: password (SCRAM) logins over loopback only\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+            "host replication all 127.0.0.1/32 scram-sha-256\n",
+        )
+
+    def is_running(self) -> bool:
+        """Tell whether a postmaster runs for this data directory."""
+        if not self.exists():
+            return False
+        result = self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False)
+        return result.returncode == 0
+
+    def start(self, timeout: float = 60) -> None:
+        """Start the cluster and wait until it accepts connections."""
+        if self.is_running():
+            return
+        if not port_is_free(self.port):
+            raise ClusterError(f"PostgreSQL port {self.port} is already in use")
+        result = self._run(
+            "pg_ctl", "start", "-w", "-t", str(int(timeout)),
+            "-D", str(self.data_dir), "-l", str(self.log_file),
+            check=False, timeout=timeout + 10,
+        )
+        if result.returncode != 0:
+            raise ClusterError(
+                f"PostgreSQL did not start (see {self.log_file}): {self._last_log_line()}"
+            )
+
+    def stop(self, mode: str = "fast", timeout: float = 60) -> None:
+        """Stop the cluster if it runs (mode: smart, fast or immediate)."""
+        if not self.is_running():
+            return
+        self._run(
+            "pg_ctl", "stop", "-w", "-t", str(int(timeout)), "-m", mode,
+            "-D", str(self.data_dir), timeout=timeout + 10,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Wait until the port accepts TCP connections."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not port_is_free(self.port):
+                return
+            time.sleep(0.1)
+        raise ClusterError(f"PostgreSQL on port {self.port} did not become ready")
+
+    def _last_log_line(self) -> str:
+        try:
+            lines = self.log_file.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no log written"
+        return lines[-1] if lines else "empty log"
+
+    def _give(self, path: Path) -> None:
+        if self.account is not None:
+            os.chown(path, self.account.pw_uid, self.account.pw_gid)
+
+    def _write_owned(self, path: Path, text: str) -> None:
+        path.write_text(text)
+        self._give(path)
+        path.chmod(0o600)
+
+    def _run(self, tool: str, *args: str, check: bool = True, timeout: float = 60):
+        assert self.bindir is not None
+        cmd = [str(self.bindir / tool), *args]
+        kwargs: dict = {}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        if self.account is not None:
+            kwargs.update(user=self.account.pw_uid, group=self.account.pw_gid, extra_groups=[])
+            env["HOME"] = self.account.pw_dir
+        try:
+            result = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+                cwd=str(self.data_dir.parent if self.data_dir.parent.exists() else "/"),
+                stdin=subprocess.DEVNULL,
+                **kwargs,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ClusterError(f"{tool} did not finish within {timeout:.0f} s") from exc
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise ClusterError(f"{tool} failed: {detail[-1] if detail else 'no output'}")
+        return result

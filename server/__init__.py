@@ -1,0 +1,1 @@
+"""Strongroom server: configuration, database access, crypto, auth, domain services, HTTP."""

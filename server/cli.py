@@ -1,0 +1,179 @@
+"""The ``strongroom`` command line: init, serve, stop, status (more as features land).
+
+Every failure is one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from replication.cluster import ClusterError
+from server import service
+from server.config import Config, ConfigError, load_config
+from server.install import InstallError, init_install
+from server.migrations import MigrationError
+
+EXIT_ERROR = 1
+EXIT_NOT_RUNNING = 3  # as LSB init scripts and systemctl status do
+
+DEFAULT_HOME = "var"
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can act on."""
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    if getattr(args, "config", None):
+        return Path(args.config)
+    if os.environ.get("STRONGROOM_CONFIG"):
+        return Path(os.environ["STRONGROOM_CONFIG"])
+    home = Path(os.environ.get("STRONGROOM_HOME", DEFAULT_HOME))
+    return home / "conf" / "strongroom.toml"
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(_config_path(args))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Make a new primary node in DIR."""
+    result = init_install(
+        Path(args.dir), port=args.port, db_port=args.db_port,
+        progress=lambda msg: print(f"  … {msg}", flush=True),
+    )
+    print(f"Strongroom primary created in {Path(args.dir).absolute()}")
+    print(f"  configuration: {result.config_path}")
+    print(f"  certificate SHA-256: {result.fingerprint}")
+    print(f"  start it with: strongroom serve --config {result.config_path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the HTTPS server (foreground, or in the background with --detach)."""
+    config = _load(args)
+    if args.detach:
+        pid = service.start_detached(config, _config_path(args))
+        print(f"Strongroom is running (pid {pid}) at https://localhost:{config.server.port}")
+        return 0
+    service.configure_logging(config)
+    service.serve_foreground(config)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop the server and the embedded PostgreSQL."""
+    config = _load(args)
+    stopped = service.stop(config)
+    print("stopped " + ", ".join(stopped) if stopped else "nothing was running")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show whether the server and its database run, and the node's role."""
+    config = _load(args)
+    pid = service.server_pid(config)
+    cluster = service.embedded_cluster(config)
+    db_state = "external" if cluster is None else (
+        "running" if cluster.is_running() else "stopped"
+    )
+    print(f"install:    {config.home}")
+    print(f"database:   {db_state} (port {config.database.port})")
+    if not pid:
+        print("server:     stopped")
+        return EXIT_NOT_RUNNING
+    health = service.health(config)
+    print(f"server:     running (pid {pid}) at https://localhost:{config.server.port}")
+    if health is None:
+        print("health:     not answering")
+        return EXIT_ERROR
+    print(f"health:     {health.get('status')}")
+    print(f"role:       {health.get('role')}{' (read-only)' if health.get('read_only') else ''}")
+    print(f"term:       {health.get('term')}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending schema migrations (serve does this too)."""
+    from server.install import migrate
+
+    config = _load(args)
+    applied = asyncio.run(migrate(config))
+    print(f"applied {len(applied)} migration(s)" if applied else "schema is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="strongroom",
+        description="Strongroom: privileged password manager for MSPs.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-c", "--config", metavar="FILE",
+            help="configuration file (default: $STRONGROOM_CONFIG, else "
+                 "$STRONGROOM_HOME/conf/strongroom.toml, else ./var/conf/strongroom.toml)",
+        )
+
+    p = add("init", cmd_init, "Make a new primary node in an empty directory.")
+    p.add_argument("dir", metavar="DIR", help="install directory (must not exist or be empty)")
+    p.add_argument("--port", type=int, default=7272, help="HTTPS port (default 7272)")
+    p.add_argument("--db-port", type=int, default=7432,
+                   help="embedded PostgreSQL port on 127.0.0.1 (default 7432)")
+
+    p = add("serve", cmd_serve, "Run the HTTPS server, starting the embedded PostgreSQL if needed.")
+    with_config(p)
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background and return once the server answers")
+
+    with_config(add("stop", cmd_stop, "Stop the server and the embedded PostgreSQL."))
+    with_config(add("status", cmd_status, "Show the state of the server and its database."))
+    with_config(add("migrate", cmd_migrate, "Apply pending schema migrations."))
+    return parser
+
+
+KNOWN_ERRORS = (
+    CommandError, ConfigError, ClusterError, InstallError, MigrationError, service.ServiceError,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``strongroom`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except KNOWN_ERRORS as exc:
+        if args.debug:
+            raise
+        print(f"strongroom: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"strongroom: unexpected error: {exc.__class__.__name__}: {exc} "
+            "(run with --debug for details)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""Configuration: a TOML file plus ``STRONGROOM_<SECTION>_<KEY>`` environment overrides.
+
+Every value is validated at start-up; a bad value raises ConfigError naming the
+file, the key and what was expected. Relative paths are relative to the install
+directory (the folder holding ``conf/``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "STRONGROOM_"
+
+
+class ConfigError(Exception):
+    """The configuration file or an environment override is invalid."""
+
+
+@dataclass
+class ServerConfig:
+    """The HTTPS listener."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a server for a LAN; the firewall decides
+    port: int = 7272
+    tls_cert: str = "conf/tls.crt"
+    tls_key: str = "conf/tls.key"
+    max_body_bytes: int = 4 * 1024 * 1024
+    public_url: str = ""
+
+
+@dataclass
+class DatabaseConfig:
+    """Where PostgreSQL is and how to reach it."""
+
+    embedded: bool = True
+    data_dir: str = "pgsql/data"
+    host: str = "127.0.0.1"
+    port: int = 7432
+    name: str = "strongroom"
+    dsn: str = ""
+    app_user: str = "strongroom_app"
+    app_password: str = ""
+    owner_user: str = "strongroom_owner"
+    owner_password: str = ""
+    superuser: str = "strongroom_admin"
+    superuser_password: str = ""
+    pool_min: int = 2
+    pool_max: int = 20
+    command_timeout: float = 30.0
+    connect_timeout: float = 5.0
+
+
+@dataclass
+class SecurityConfig:
+    """Keys, sessions and login throttling."""
+
+    master_key: str = "conf/master.key"
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+
+
+@dataclass
+class NodeConfig:
+    """This node's place in a primary/secondary pair."""
+
+    role: str = "primary"
+    name: str = "node1"
+
+
+@dataclass
+class Config:
+    """The whole configuration of one Strongroom node."""
+
+    home: Path
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    node: NodeConfig = field(default_factory=NodeConfig)
+    source: str = "<defaults>"
+
+    def path(self, value: str) -> Path:
+        """Resolve a configured path against the install directory."""
+        p = Path(value)
+        return p if p.is_absolute() else self.home / p
+
+    @property
+    def pid_file(self) -> Path:
+        """Where a detached server records its process id."""
+        return self.home / "run" / "strongroom.pid"
+
+    def app_dsn(self) -> dict[str, Any]:
+        """Connection arguments for the app role."""
+        return self._dsn(self.database.app_user, self.database.app_password)
+
+    def owner_dsn(self) -> dict[str, Any]:
+        """Connection arguments for the owner role (migrations)."""
+        return self._dsn(self.database.owner_user, self.database.owner_password)
+
+    def superuser_dsn(self, database: str = "postgres") -> dict[str, Any]:
+        """Connection arguments for the embedded cluster's superuser."""
+        db = self.database
+        return {
+            "host": db.host,
+            "port": db.port,
+            "user": db.superuser,
+            "password": db.superuser_password,
+            "database": database,
+            "timeout": db.connect_timeout,
+        }
+
+    def _dsn(self, user: str, password: str) -> dict[str, Any]:
+        db = self.database
+        if db.dsn:
+            return {"dsn": db.dsn, "user": user, "password": password, "timeout": db.connect_timeout}
+        return {
+            "host": db.host,
+            "port": db.port,
+            "user": user,
+            "password": password,
+            "database": db.name,
+            "timeout": db.connect_timeout,
+        }
+
+
+_SECTIONS = {
+    "server": ServerConfig,
+    "database": DatabaseConfig,
+    "security": SecurityConfig,
+    "node": NodeConfig,
+}
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
+    """Read, override from the environment and validate the configuration at ``path``."""
+    environ = os.environ if environ is None else environ
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: configuration file not found (run 'strongroom init DIR' first)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    home = path.resolve().parent.parent if path.parent.name == "conf" else path.resolve().parent
+    config = Config(home=home, source=str(path))
+    for section, values in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{section}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        target = getattr(config, section)
+        for key, value in values.items():
+            _assign(target, section, key, value, path)
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ("STRONGROOM_CONFIG", "STRONGROOM_HOME"):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section in _SECTIONS and key in {f.name for f in fields(_SECTIONS[section])}:
+            _assign(getattr(config, section), section, key, _from_env(value), name)
+    _validate(config)
+    return config
+
+
+def _from_env(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return text
+
+
+def _assign(target: Any, section: str, key: str, value: Any, origin: Any) -> None:
+    known = {f.name: f for f in fields(target)}
+    if key not in known:
+        raise ConfigError(f"{origin}: unknown setting {section}.{key}")
+    expected = type(getattr(target, key))
+    where = f"{origin}: {section}.{key}"
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false (got {value!r})")
+    elif expected is int:
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigError(f"{where} must be an integer (got {value!r})") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer (got {value!r})")
+    elif expected is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{where} must be a number (got {value!r})") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number (got {value!r})")
+        value = float(value)
+    elif expected is str and not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string (got {value!r})")
+    setattr(target, key, value)
+
+
+def _validate(config: Config) -> None:
+    src = config.source
+    for section, key in (("server", "port"), ("database", "port")):
+        port = getattr(getattr(config, section), key)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"{src}: {section}.{key} must be between 1 and 65535 (got {port})")
+    if config.server.max_body_bytes < 1024:
+        raise ConfigError(f"{src}: server.max_body_bytes must be at least 1024")
+    db = config.database
+    if not 1 <= db.pool_min <= db.pool_max:
+        raise ConfigError(f"{src}: database.pool_min must be >= 1 and <= database.pool_max")
+    if db.command_timeout <= 0 or db.connect_timeout <= 0:
+        raise ConfigError(f"{src}: database timeouts must be positive")
+    if not db.app_password:
+        raise ConfigError(f"{src}: database.app_password is required")
+    if db.app_user == db.owner_user:
+        raise ConfigError(
+            f"{src}: database.app_user must differ from database.owner_user "
+            "(the server must not own the tables it is protected by)"
+        )
+    if config.node.role not in ("primary", "secondary"):
+        raise ConfigError(
+            f"{src}: node.role must be 'primary' or 'secondary' (got {config.node.role!r})"
+        )
+    sec = config.security
+    if sec.session_idle_minutes < 1 or sec.session_max_hours < 1:
+        raise ConfigError(f"{src}: session lifetimes must be positive")
+    if sec.session_idle_minutes > sec.session_max_hours * 60:
+        raise ConfigError(
+            f"{src}: security.session_idle_minutes cannot exceed security.session_max_hours"
+        )
+
+
+def render_config(config: Config) -> str:
+    """Write a configuration back as TOML (used by init)."""
+    lines = [
+        "# Strongroom node configuration. Environment variables STRONGROOM_<SECTION>_<KEY>",
+        "# override any value here (e.g. STRONGROOM_SERVER_PORT=8443).",
+    ]
+    for section in _SECTIONS:
+        lines.append("")
+        lines.append(f"[{section}]")
+        for f in fields(getattr(config, section)):
+            lines.append(f"{f.name} = {_toml_value(getattr(getattr(config, section), f.name))}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

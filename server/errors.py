@@ -1,0 +1,83 @@
+"""Domain errors with stable machine codes; the error middleware turns them into problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StrongroomError(Exception):
+    """A failure the caller can understand: HTTP status, stable code, one human sentence."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadRequest(StrongroomError):
+    """The request cannot be understood (bad JSON, wrong shape)."""
+
+
+class ValidationFailed(StrongroomError):
+    """One or more fields are invalid; ``errors`` lists them."""
+
+    status = 422
+    code = "validation_failed"
+    title = "Validation failed"
+
+    def __init__(self, errors: list[dict[str, str]], detail: str | None = None) -> None:
+        if detail is None:
+            first = errors[0] if errors else {"field": "", "message": "invalid input"}
+            detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        super().__init__(detail, errors=errors)
+
+
+class Unauthenticated(StrongroomError):
+    """No valid credentials."""
+
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(StrongroomError):
+    """Authenticated but not allowed."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(StrongroomError):
+    """No such thing, or the caller may not know it exists."""
+
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(StrongroomError):
+    """The change clashes with existing state."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class ServiceUnavailable(StrongroomError):
+    """The server cannot do this right now (database down, audit not writable)."""
+
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"
+
+
+def coded(base: type[StrongroomError], code: str, detail: str, **extra: Any) -> StrongroomError:
+    """Make an error of ``base``'s status with a more specific stable ``code``."""
+    err = base(detail, **extra)
+    err.code = code
+    return err

@@ -1,0 +1,152 @@
+"""``strongroom init``: make a working primary in a fresh install directory.
+
+Lays out the directory, makes the master key and TLS certificate, creates the
+embedded PostgreSQL cluster with its roles and database, applies migrations and
+writes ``conf/strongroom.toml``. A failed init removes everything it created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from replication import roles
+from replication.cluster import Cluster, ClusterError, check_traversable, port_is_free
+from server import migrations
+from server.config import Config, render_config
+from server.tls import make_self_signed
+
+LAYOUT = ("conf", "logs", "spool", "backups", "run", "pgsql")
+
+
+class InstallError(Exception):
+    """The install directory could not be made; nothing was left behind."""
+
+
+@dataclass
+class InitResult:
+    """What init made, for the caller to report."""
+
+    config_path: Path
+    url: str
+    fingerprint: str
+
+
+def _no_progress(message: str) -> None:
+    return None
+
+
+def init_install(
+    home: Path,
+    *,
+    port: int = 7272,
+    db_port: int = 7432,
+    progress: Callable[[str], None] = _no_progress,
+) -> InitResult:
+    """Create a primary node in ``home`` (which must not exist or be empty)."""
+    home = Path(home).absolute()
+    if home.exists() and (not home.is_dir() or any(home.iterdir())):
+        raise InstallError(f"{home} is not empty; choose a new directory")
+    if not port_is_free(db_port):
+        raise InstallError(
+            f"port {db_port} for the embedded PostgreSQL is already in use (use --db-port)"
+        )
+    created_home = not home.exists()
+    cluster: Cluster | None = None
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        for name in LAYOUT:
+            (home / name).mkdir(exist_ok=True)
+        (home / "conf").chmod(0o700)
+        home.chmod(0o755)
+
+        config = Config(home=home, source=str(home / "conf" / "strongroom.toml"))
+        config.server.port = port
+        db = config.database
+        db.port = db_port
+        db.app_password = secrets.token_urlsafe(24)
+        db.owner_password = secrets.token_urlsafe(24)
+        db.superuser_password = secrets.token_urlsafe(24)
+
+        progress("making the master key")
+        write_master_key(config.path(config.security.master_key))
+        progress("making a self-signed TLS certificate")
+        fingerprint = make_self_signed(
+            config.path(config.server.tls_cert), config.path(config.server.tls_key)
+        )
+
+        progress("creating the embedded PostgreSQL cluster")
+        cluster = Cluster(config.path(db.data_dir), db.port)
+        check_traversable(home, cluster.account)
+        cluster.initdb(db.superuser, db.superuser_password)
+        progress("starting PostgreSQL")
+        cluster.start()
+        progress("creating database roles and applying migrations")
+        asyncio.run(provision_database(config))
+
+        config_path = home / "conf" / "strongroom.toml"
+        fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(render_config(config))
+        progress("stopping PostgreSQL until the server starts")
+        cluster.stop()
+        return InitResult(config_path, f"https://localhost:{port}", fingerprint)
+    except BaseException as exc:
+        if cluster is not None:
+            try:
+                cluster.stop(mode="immediate")
+            except ClusterError:
+                pass
+        _remove(home, created_home)
+        if isinstance(exc, ClusterError | migrations.MigrationError | OSError):
+            raise InstallError(str(exc)) from exc
+        if isinstance(exc, asyncpg.PostgresError):
+            raise InstallError(f"database setup failed: {exc}") from exc
+        raise
+
+
+async def provision_database(config: Config) -> None:
+    """Create the owner and app roles and the database, then migrate as the owner."""
+    db = config.database
+    conn = await asyncpg.connect(**config.superuser_dsn())
+    try:
+        await roles.ensure_role(conn, db.owner_user, db.owner_password)
+        await roles.ensure_role(conn, db.app_user, db.app_password)
+        await roles.ensure_database(conn, db.name, db.owner_user, db.app_user)
+    finally:
+        await conn.close()
+    await migrate(config)
+
+
+async def migrate(config: Config) -> list[int]:
+    """Apply pending migrations as the owner role."""
+    conn = await asyncpg.connect(**config.owner_dsn())
+    try:
+        return await migrations.migrate(conn, config.database.app_user)
+    finally:
+        await conn.close()
+
+
+def write_master_key(path: Path) -> None:
+    """Write 32 random bytes, readable by the owner only, refusing to overwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+
+
+def _remove(home: Path, created_home: bool) -> None:
+    if created_home:
+        shutil.rmtree(home, ignore_errors=True)
+        return
+    for child in home.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)

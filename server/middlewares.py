@@ -1,0 +1,69 @@
+"""HTTP middlewares: every failure becomes application/problem+json with a stable code."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from aiohttp import web
+
+from server.errors import StrongroomError
+from server.keys import CONFIG
+from server.problem import problem
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """Turn domain errors, HTTP errors and crashes into problem+json answers."""
+    try:
+        return await handler(request)
+    except StrongroomError as err:
+        headers = {}
+        if "retry_after" in err.extra:
+            headers["Retry-After"] = str(err.extra["retry_after"])
+        return problem(err.status, err.code, err.title, err.detail, headers=headers, **err.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, title = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
+        detail = _http_detail(request, exc)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        return problem(exc.status, code, title, detail, headers=headers)
+    except Exception:
+        reference = secrets.token_hex(6)
+        log.exception("unexpected error (reference %s) on %s %s", reference, request.method,
+                      request.path)
+        return problem(
+            500,
+            "internal_error",
+            "Internal server error",
+            f"An unexpected error occurred; the server log has the details (reference {reference}).",
+        )
+
+
+def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
+    if exc.status == 404:
+        return f"no such endpoint: {request.path}"
+    if exc.status == 405:
+        return f"{request.method} is not allowed on {request.path}"
+    if exc.status == 413:
+        return f"the request body is larger than the {request.app[CONFIG].server.max_body_bytes} bytes allowed"
+    return exc.reason
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Never let a proxy or browser cache an answer (it may hold a password)."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -1,0 +1,204 @@
+"""Running the server process: foreground serve, detached start, stop, status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from aiohttp import web
+
+from replication.cluster import Cluster, port_is_free
+from server.app import create_app
+from server.config import Config
+from server.tls import server_context
+
+log = logging.getLogger("strongroom")
+
+
+class ServiceError(Exception):
+    """The server could not be started, stopped or asked for its state."""
+
+
+def embedded_cluster(config: Config) -> Cluster | None:
+    """The embedded PostgreSQL cluster, or None when the database is external."""
+    if not config.database.embedded:
+        return None
+    return Cluster(config.path(config.database.data_dir), config.database.port)
+
+
+def preflight(config: Config) -> ssl.SSLContext:
+    """Check what serve needs before anything starts; return the TLS context."""
+    if not port_is_free(config.server.port):
+        raise ServiceError(f"port {config.server.port} is already in use")
+    cert, key = config.path(config.server.tls_cert), config.path(config.server.tls_key)
+    try:
+        return server_context(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ServiceError(f"cannot load the TLS certificate {cert} / key {key}: {exc}") from None
+
+
+def configure_logging(config: Config, to_stderr: bool = True) -> None:
+    """Log to logs/strongroom.log (and stderr in the foreground)."""
+    handlers: list[logging.Handler] = []
+    logs = config.home / "logs"
+    if logs.is_dir():
+        handlers.append(logging.FileHandler(logs / "strongroom.log", encoding="utf-8"))
+    if to_stderr:
+        handlers.append(logging.StreamHandler())
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    # aiohttp's access log would record URLs and addresses; our audit trail covers actions.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def serve_foreground(config: Config) -> None:
+    """Start the embedded cluster if needed and serve HTTPS until SIGTERM or Ctrl-C."""
+    ssl_ctx = preflight(config)
+    cluster = embedded_cluster(config)
+    if cluster is not None:
+        cluster.start()
+    asyncio.run(_serve(config, ssl_ctx))
+
+
+async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ssl_ctx)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ServiceError(f"cannot listen on port {config.server.port}: {exc.strerror}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    _write_pid(config.pid_file)
+    log.info("Strongroom %s node listening on https://%s:%d", config.node.role,
+             config.server.host, config.server.port)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+        with contextlib.suppress(FileNotFoundError):
+            config.pid_file.unlink()
+
+
+def start_detached(config: Config, config_path: Path, timeout: float = 60) -> int:
+    """Start ``strongroom serve`` in the background and wait until health answers."""
+    running = server_pid(config)
+    if running:
+        raise ServiceError(f"the server is already running (pid {running})")
+    preflight(config)
+    log_path = config.home / "logs" / "server.out"
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--config", str(config_path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"the server exited at start: {_last_line(log_path)}")
+        if health(config) is not None:
+            return proc.pid
+        time.sleep(0.2)
+    proc.terminate()
+    raise ServiceError(f"the server did not answer within {timeout:.0f} s (see {log_path})")
+
+
+def stop(config: Config, timeout: float = 30) -> list[str]:
+    """Stop the server (if running) and the embedded cluster; return what was stopped."""
+    stopped = []
+    pid = server_pid(config)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(FileNotFoundError):
+            config.pid_file.unlink()
+        stopped.append(f"server (pid {pid})")
+    cluster = embedded_cluster(config)
+    if cluster is not None and cluster.is_running():
+        cluster.stop()
+        stopped.append("embedded PostgreSQL")
+    return stopped
+
+
+def server_pid(config: Config) -> int | None:
+    """The running server's pid from the pid file, or None (a stale file is removed)."""
+    try:
+        pid = int(config.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    if _alive(pid):
+        return pid
+    config.pid_file.unlink(missing_ok=True)
+    return None
+
+
+def health(config: Config) -> dict | None:
+    """Ask the local server's health endpoint; None if it does not answer."""
+    ctx = ssl.create_default_context(cafile=str(config.path(config.server.tls_cert)))
+    ctx.check_hostname = False  # the address may be 127.0.0.1; the certificate is pinned
+    url = f"https://127.0.0.1:{config.server.port}/api/v1/health"
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:  # noqa: S310
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return json.loads(exc.read())
+        except ValueError:
+            return None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_pid(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0); reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+    return True
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no output"
+    return lines[-1] if lines else "no output"

@@ -1,0 +1,1 @@
+"""Strongroom terminal UI (Textual); talks to the server only through the REST API."""
