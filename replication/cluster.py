@@ -27,9 +27,18 @@ class ClusterError(Exception):
 def find_bindir() -> Path:
     """Return the folder holding initdb, pg_ctl and postgres.
 
-    Looks at ``pg_config --bindir``, then PATH, then Debian's per-version folders
-    (newest first), because Debian links only a few programs into PATH.
+    ``STRONGROOM_PG_BINDIR`` wins when set. Otherwise looks at ``pg_config --bindir``,
+    Debian's per-version folders (newest first) and PATH, because Debian links only
+    a few programs into PATH.
     """
+    override = os.environ.get("STRONGROOM_PG_BINDIR")
+    if override:
+        folder = Path(override)
+        if all((folder / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            return folder
+        raise ClusterError(
+            f"STRONGROOM_PG_BINDIR={override} does not hold initdb, pg_ctl and postgres"
+        )
     candidates: list[Path] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
@@ -40,9 +49,7 @@ def find_bindir() -> Path:
             candidates.append(Path(out.stdout.strip()))
         except (subprocess.SubprocessError, OSError):
             pass
-    for versioned in sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True
-    ):
+    for versioned in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True):
         candidates.append(Path(versioned))
     on_path = shutil.which("postgres")
     if on_path:
@@ -142,8 +149,10 @@ class Cluster:
         try:
             self._run(
                 "initdb",
-                "-D", str(self.data_dir),
-                "-U", superuser,
+                "-D",
+                str(self.data_dir),
+                "-U",
+                superuser,
                 f"--pwfile={pwfile}",
                 "--auth=scram-sha-256",
                 "--encoding=UTF8",
@@ -193,9 +202,17 @@ class Cluster:
         if not port_is_free(self.port):
             raise ClusterError(f"PostgreSQL port {self.port} is already in use")
         result = self._run(
-            "pg_ctl", "start", "-w", "-t", str(int(timeout)),
-            "-D", str(self.data_dir), "-l", str(self.log_file),
-            check=False, timeout=timeout + 10,
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            check=False,
+            timeout=timeout + 10,
         )
         if result.returncode != 0:
             raise ClusterError(
@@ -207,8 +224,16 @@ class Cluster:
         if not self.is_running():
             return
         self._run(
-            "pg_ctl", "stop", "-w", "-t", str(int(timeout)), "-m", mode,
-            "-D", str(self.data_dir), timeout=timeout + 10,
+            "pg_ctl",
+            "stop",
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-m",
+            mode,
+            "-D",
+            str(self.data_dir),
+            timeout=timeout + 10,
         )
 
     def wait_ready(self, timeout: float = 30) -> None:

@@ -44,7 +44,9 @@ def _load(args: argparse.Namespace) -> Config:
 def cmd_init(args: argparse.Namespace) -> int:
     """Make a new primary node in DIR."""
     result = init_install(
-        Path(args.dir), port=args.port, db_port=args.db_port,
+        Path(args.dir),
+        port=args.port,
+        db_port=args.db_port,
         progress=lambda msg: print(f"  … {msg}", flush=True),
     )
     print(f"Strongroom primary created in {Path(args.dir).absolute()}")
@@ -79,9 +81,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _load(args)
     pid = service.server_pid(config)
     cluster = service.embedded_cluster(config)
-    db_state = "external" if cluster is None else (
-        "running" if cluster.is_running() else "stopped"
-    )
+    db_state = "external" if cluster is None else ("running" if cluster.is_running() else "stopped")
     print(f"install:    {config.home}")
     print(f"database:   {db_state} (port {config.database.port})")
     if not pid:
@@ -124,21 +124,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_config(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "-c", "--config", metavar="FILE",
+            "-c",
+            "--config",
+            metavar="FILE",
             help="configuration file (default: $STRONGROOM_CONFIG, else "
-                 "$STRONGROOM_HOME/conf/strongroom.toml, else ./var/conf/strongroom.toml)",
+            "$STRONGROOM_HOME/conf/strongroom.toml, else ./var/conf/strongroom.toml)",
         )
 
     p = add("init", cmd_init, "Make a new primary node in an empty directory.")
     p.add_argument("dir", metavar="DIR", help="install directory (must not exist or be empty)")
     p.add_argument("--port", type=int, default=7272, help="HTTPS port (default 7272)")
-    p.add_argument("--db-port", type=int, default=7432,
-                   help="embedded PostgreSQL port on 127.0.0.1 (default 7432)")
+    p.add_argument(
+        "--db-port",
+        type=int,
+        default=7432,
+        help="embedded PostgreSQL port on 127.0.0.1 (default 7432)",
+    )
 
     p = add("serve", cmd_serve, "Run the HTTPS server, starting the embedded PostgreSQL if needed.")
     with_config(p)
-    p.add_argument("--detach", action="store_true",
-                   help="run in the background and return once the server answers")
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="run in the background and return once the server answers",
+    )
 
     with_config(add("stop", cmd_stop, "Stop the server and the embedded PostgreSQL."))
     with_config(add("status", cmd_status, "Show the state of the server and its database."))
@@ -147,7 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 KNOWN_ERRORS = (
-    CommandError, ConfigError, ClusterError, InstallError, MigrationError, service.ServiceError,
+    CommandError,
+    ConfigError,
+    ClusterError,
+    InstallError,
+    MigrationError,
+    service.ServiceError,
 )
 
 

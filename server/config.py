@@ -115,7 +115,12 @@ class Config:
     def _dsn(self, user: str, password: str) -> dict[str, Any]:
         db = self.database
         if db.dsn:
-            return {"dsn": db.dsn, "user": user, "password": password, "timeout": db.connect_timeout}
+            return {
+                "dsn": db.dsn,
+                "user": user,
+                "password": password,
+                "timeout": db.connect_timeout,
+            }
         return {
             "host": db.host,
             "port": db.port,
@@ -161,7 +166,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name in ("STRONGROOM_CONFIG", "STRONGROOM_HOME"):
             continue
-        rest = name[len(ENV_PREFIX):].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         section, _, key = rest.partition("_")
         if section in _SECTIONS and key in {f.name for f in fields(_SECTIONS[section])}:
             _assign(getattr(config, section), section, key, _from_env(value), name)

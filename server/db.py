@@ -35,7 +35,7 @@ async def create_pool(config: Config) -> asyncpg.Pool:
                 command_timeout=db.command_timeout,
                 server_settings={"application_name": "strongroom"},
             )
-        except (asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
             if attempt == CONNECT_ATTEMPTS or isinstance(
                 exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
             ):
@@ -55,7 +55,7 @@ async def transaction(
     """Yield a connection inside a transaction scoped to ``org_id`` for row-level security."""
     try:
         conn = await pool.acquire()
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
         raise ServiceUnavailable("the database is not reachable right now") from exc
     try:
         async with conn.transaction(readonly=readonly):

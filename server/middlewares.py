@@ -43,13 +43,15 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         return problem(exc.status, code, title, detail, headers=headers)
     except Exception:
         reference = secrets.token_hex(6)
-        log.exception("unexpected error (reference %s) on %s %s", reference, request.method,
-                      request.path)
+        log.exception(
+            "unexpected error (reference %s) on %s %s", reference, request.method, request.path
+        )
         return problem(
             500,
             "internal_error",
             "Internal server error",
-            f"An unexpected error occurred; the server log has the details (reference {reference}).",
+            "An unexpected error occurred; the server log has the details "
+            f"(reference {reference}).",
         )
 
 
@@ -59,7 +61,8 @@ def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
     if exc.status == 405:
         return f"{request.method} is not allowed on {request.path}"
     if exc.status == 413:
-        return f"the request body is larger than the {request.app[CONFIG].server.max_body_bytes} bytes allowed"
+        limit = request.app[CONFIG].server.max_body_bytes
+        return f"the request body is larger than the {limit} bytes allowed"
     return exc.reason
 
 

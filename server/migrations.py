@@ -67,9 +67,7 @@ def _render(sql: str, app_role: str) -> str:
     return sql.replace(':"app_role"', f'"{app_role}"')
 
 
-async def migrate(
-    conn: asyncpg.Connection, app_role: str, sql_dir: Path = SQL_DIR
-) -> list[int]:
+async def migrate(conn: asyncpg.Connection, app_role: str, sql_dir: Path = SQL_DIR) -> list[int]:
     """Apply pending migrations on ``conn`` (the owner role); return the versions applied."""
     migrations = discover(sql_dir)
     applied_now: list[int] = []
@@ -115,6 +113,7 @@ async def applied_versions(conn: asyncpg.Connection) -> list[int]:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return []
-    return [r["version"] for r in await conn.fetch(
-        "SELECT version FROM schema_migrations ORDER BY version"
-    )]
+    return [
+        r["version"]
+        for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    ]

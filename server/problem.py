@@ -35,9 +35,7 @@ def problem(
 async def read_json(request: web.Request) -> dict[str, Any]:
     """Read a JSON object body, or raise a clear 4xx error."""
     if request.content_type not in ("application/json", ""):
-        err = StrongroomError(
-            f"expected Content-Type application/json, got {request.content_type}"
-        )
+        err = StrongroomError(f"expected Content-Type application/json, got {request.content_type}")
         err.status, err.code, err.title = 415, "unsupported_media_type", "Unsupported media type"
         raise err
     raw = await request.read()

@@ -89,8 +89,12 @@ async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     _write_pid(config.pid_file)
-    log.info("Strongroom %s node listening on https://%s:%d", config.node.role,
-             config.server.host, config.server.port)
+    log.info(
+        "Strongroom %s node listening on https://%s:%d",
+        config.node.role,
+        config.server.host,
+        config.server.port,
+    )
     try:
         await stop.wait()
     finally:
@@ -165,7 +169,7 @@ def health(config: Config) -> dict | None:
     ctx.check_hostname = False  # the address may be 127.0.0.1; the certificate is pinned
     url = f"https://127.0.0.1:{config.server.port}/api/v1/health"
     try:
-        with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:

@@ -20,10 +20,12 @@ def make_self_signed(cert_path: Path, key_path: Path, hostnames: list[str] | Non
     """Write a new EC P-256 key and a 10-year self-signed certificate; return its fingerprint."""
     names = ["localhost", socket.gethostname(), *(hostnames or [])]
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Strongroom"),
-        x509.NameAttribute(NameOID.COMMON_NAME, names[1][:64] or "localhost"),
-    ])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Strongroom"),
+            x509.NameAttribute(NameOID.COMMON_NAME, names[1][:64] or "localhost"),
+        ]
+    )
     alt: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys(names) if n]
     alt += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
     now = datetime.datetime.now(datetime.UTC)

@@ -1,0 +1,78 @@
+# Shared helpers for setup/quickstart.sh and setup/test.sh (sourced, not run).
+# Each helper is idempotent: it checks before it installs.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else die "need root (or sudo) to run: $*"; fi
+}
+
+APT_UPDATED=""
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "cannot install $* here: not a Debian/Ubuntu system"
+    if [ -z "$APT_UPDATED" ]; then
+        say "refreshing the package lists"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+        APT_UPDATED=1
+    fi
+    say "installing $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+}
+
+find_python() {
+    for candidate in python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+           "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"; return 0
+        fi
+    done
+    return 1
+}
+
+ensure_python() {
+    PYTHON="$(find_python)" || die "Python 3.11 or newer is required"
+    if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        apt_install python3-venv
+    fi
+}
+
+pg_server_present() {
+    if [ -n "${STRONGROOM_PG_BINDIR:-}" ] && [ -x "$STRONGROOM_PG_BINDIR/initdb" ]; then return 0; fi
+    if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then return 0; fi
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+    command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1
+}
+
+ensure_postgres() {
+    if pg_server_present; then return 0; fi
+    # Strongroom runs its own embedded cluster; do not let the package make and
+    # start a second, unused one.
+    if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+        as_root mkdir -p /etc/postgresql-common
+        echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
+    apt_install postgresql
+    pg_server_present || die "PostgreSQL was installed but its server binaries were not found"
+}
+
+ensure_venv() {  # ensure_venv [extra]
+    local extra="${1:-}" spec="$ROOT"
+    [ -n "$extra" ] && spec="$ROOT[$extra]"
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating $VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    local stamp="$VENV/.installed${extra:+-$extra}"
+    if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+        say "installing Strongroom${extra:+ with [$extra]} into .venv"
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q --progress-bar on -e "$spec"
+        touch "$stamp"
+    fi
+}

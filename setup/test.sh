@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install what the test suite needs (PostgreSQL, .venv with the [test] extra),
+# lint, then run the whole suite. Extra arguments go to pytest.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_python
+ensure_postgres
+ensure_venv test
+
+say "ruff check"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check . >/dev/null || die "code is not ruff-formatted: run .venv/bin/ruff format ."
+say "pytest"
+exec "$VENV/bin/pytest" "$@"

@@ -1,0 +1,265 @@
+"""Shared fixtures: one real PostgreSQL cluster per session, a fresh database per module,
+a real HTTPS server per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import ssl
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+
+from replication import roles
+from replication.cluster import Cluster
+from server import migrations
+from server.app import create_app
+from server.config import Config
+from server.install import write_master_key
+from server.tls import client_context, make_self_signed, server_context
+
+SUPERUSER = "strongroom_admin"
+OWNER = "strongroom_owner"
+APP = "strongroom_app"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A directory under /tmp that PostgreSQL's service user can traverse (tmp_path is not)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+@dataclass
+class PgServer:
+    """The session's PostgreSQL cluster and the passwords of its roles."""
+
+    cluster: Cluster
+    port: int
+    superuser_password: str
+    owner_password: str
+    app_password: str
+
+    def superuser_dsn(self, database: str = "postgres") -> dict:
+        """Connection arguments for the superuser."""
+        return {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "user": SUPERUSER,
+            "password": self.superuser_password,
+            "database": database,
+        }
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL cluster for the whole test session, with owner and app roles."""
+    base = scratch_dir("strongroom-pg-")
+    port = free_port()
+    server = PgServer(
+        cluster=Cluster(base / "data", port),
+        port=port,
+        superuser_password=secrets.token_urlsafe(18),
+        owner_password=secrets.token_urlsafe(18),
+        app_password=secrets.token_urlsafe(18),
+    )
+    # The suite's own cluster trades durability for speed; HA tests make real ones.
+    server.cluster.initdb(
+        SUPERUSER,
+        server.superuser_password,
+        extra_conf={
+            "fsync": "off",
+            "full_page_writes": "off",
+            "synchronous_commit": "off",
+            "max_connections": "200",
+        },
+    )
+    server.cluster.start()
+
+    async def make_roles() -> None:
+        conn = await asyncpg.connect(**server.superuser_dsn())
+        try:
+            await roles.ensure_role(conn, OWNER, server.owner_password)
+            await roles.ensure_role(conn, APP, server.app_password)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(make_roles())
+        yield server
+    finally:
+        server.cluster.stop(mode="immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def install_files() -> Iterator[Path]:
+    """A home directory with conf/master.key and a TLS certificate, shared by the session."""
+    home = scratch_dir("strongroom-home-")
+    for name in ("conf", "logs", "spool", "run"):
+        (home / name).mkdir()
+    write_master_key(home / "conf" / "master.key")
+    make_self_signed(home / "conf" / "tls.crt", home / "conf" / "tls.key")
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def make_database(pg: PgServer, name: str, sql_dir: Path = migrations.SQL_DIR) -> None:
+    """Create database ``name`` owned by the owner role and apply migrations."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(**pg.superuser_dsn())
+        try:
+            await roles.ensure_database(conn, name, OWNER, APP)
+        finally:
+            await conn.close()
+        owner = await asyncpg.connect(
+            host="127.0.0.1", port=pg.port, user=OWNER, password=pg.owner_password, database=name
+        )
+        try:
+            await migrations.migrate(owner, APP, sql_dir)
+        finally:
+            await owner.close()
+
+    asyncio.run(run())
+
+
+def drop_database(pg: PgServer, name: str) -> None:
+    """Drop database ``name``, ending its connections."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(**pg.superuser_dsn())
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def config_for(pg: PgServer, home: Path, database: str) -> Config:
+    """A Config pointing at ``database`` on the session cluster."""
+    config = Config(home=home, source="<tests>")
+    db = config.database
+    db.embedded = False
+    db.port = pg.port
+    db.name = database
+    db.app_password = pg.app_password
+    db.owner_password = pg.owner_password
+    db.superuser_password = pg.superuser_password
+    db.pool_min = 1
+    db.pool_max = 10
+    config.server.host = "127.0.0.1"
+    return config
+
+
+@pytest.fixture(scope="module")
+def database(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, fully migrated database for one test module."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    make_database(pg_server, name)
+    yield name
+    drop_database(pg_server, name)
+
+
+@pytest.fixture
+def config(pg_server: PgServer, install_files: Path, database: str) -> Config:
+    """Configuration of a node using this module's database."""
+    return config_for(pg_server, install_files, database)
+
+
+@pytest.fixture
+async def owner_conn(pg_server: PgServer, database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as the owner role (what migrations use)."""
+    conn = await asyncpg.connect(
+        host="127.0.0.1",
+        port=pg_server.port,
+        user=OWNER,
+        password=pg_server.owner_password,
+        database=database,
+    )
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def app_conn(pg_server: PgServer, database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as the app role (what the server uses)."""
+    conn = await asyncpg.connect(
+        host="127.0.0.1",
+        port=pg_server.port,
+        user=APP,
+        password=pg_server.app_password,
+        database=database,
+    )
+    yield conn
+    await conn.close()
+
+
+@dataclass
+class LiveServer:
+    """A running HTTPS server and what a client needs to reach it."""
+
+    app: web.Application
+    url: str
+    ssl: ssl.SSLContext
+
+
+async def start_server(app: web.Application, config: Config) -> tuple[web.AppRunner, LiveServer]:
+    """Serve ``app`` over real HTTPS on a free loopback port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        "127.0.0.1",
+        0,
+        ssl_context=server_context(
+            config.path(config.server.tls_cert), config.path(config.server.tls_key)
+        ),
+    )
+    await site.start()
+    port = runner.addresses[0][1]
+    live = LiveServer(
+        app, f"https://127.0.0.1:{port}", client_context(config.path(config.server.tls_cert))
+    )
+    return runner, live
+
+
+@pytest.fixture
+async def live_server(config: Config) -> AsyncIterator[LiveServer]:
+    """The real application served over HTTPS for one test."""
+    runner, live = await start_server(create_app(config), config)
+    yield live
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def http(live_server: LiveServer) -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTPS client that trusts the test server's certificate."""
+    connector = aiohttp.TCPConnector(ssl=live_server.ssl)
+    async with aiohttp.ClientSession(live_server.url, connector=connector) as session:
+        yield session
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_proxy() -> None:
+    """Tests talk to loopback only; never through a configured proxy."""
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        os.environ.pop(var, None)

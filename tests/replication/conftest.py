@@ -1,0 +1,1 @@
+"""Fixtures for tests/replication (shared ones live in tests/conftest.py)."""

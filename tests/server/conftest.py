@@ -1,0 +1,1 @@
+"""Fixtures for tests/server (shared ones live in tests/conftest.py)."""

@@ -1,0 +1,122 @@
+"""The HTTPS server: health, and problem+json for every kind of bad request."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from server.app import create_app
+from server.problem import json_response, read_json
+from tests.conftest import start_server
+
+PROBLEM = "application/problem+json"
+
+
+async def test_health_over_https(http):
+    """Health answers over TLS with the node's role."""
+    async with http.get("/api/v1/health") as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["status"] == "ok"
+    assert body["role"] == "primary"
+    assert body["read_only"] is False
+    assert body["degraded"] is False
+    assert isinstance(body["term"], int)
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+async def test_plain_http_is_refused(live_server):
+    """The listener speaks TLS only; a plain-HTTP request gets no API answer."""
+    plain = live_server.url.replace("https://", "http://")
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientError):
+            async with session.get(plain + "/api/v1/health") as resp:
+                await resp.read()
+
+
+async def test_unknown_route_is_problem_json(http):
+    """An unknown path answers 404 problem+json with code not_found."""
+    async with http.get("/api/v1/no-such-thing") as resp:
+        assert resp.status == 404
+        assert resp.content_type == PROBLEM
+        body = await resp.json(content_type=PROBLEM)
+    assert body["code"] == "not_found"
+    assert body["status"] == 404
+    assert {"type", "title", "detail"} <= body.keys()
+
+
+async def test_wrong_method_is_problem_json(http):
+    """A wrong method answers 405 with the Allow header."""
+    async with http.delete("/api/v1/health") as resp:
+        assert resp.status == 405
+        assert "GET" in resp.headers["Allow"]
+        body = await resp.json(content_type=PROBLEM)
+    assert body["code"] == "method_not_allowed"
+
+
+@pytest.fixture
+async def echo_server(config):
+    """The real app plus two probe routes: one echoes JSON, one crashes."""
+    config.server.max_body_bytes = 2048
+    app = create_app(config)
+
+    async def echo(request: web.Request) -> web.Response:
+        return json_response(await read_json(request))
+
+    async def crash(request: web.Request) -> web.Response:
+        raise RuntimeError("secret-token-should-not-leak")
+
+    app.router.add_post("/api/v1/_probe/echo", echo)
+    app.router.add_get("/api/v1/_probe/crash", crash)
+    runner, live = await start_server(app, config)
+    async with aiohttp.ClientSession(
+        live.url, connector=aiohttp.TCPConnector(ssl=live.ssl)
+    ) as session:
+        yield session
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b'{"a": ', "application/json", 400, "bad_request"),
+        (b"[1, 2]", "application/json", 400, "bad_request"),
+        (b"\xff\xfe", "application/json", 400, "bad_request"),
+        (b"a=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (b'{"a": "' + b"x" * 4096 + b'"}', "application/json", 413, "payload_too_large"),
+    ],
+)
+async def test_bad_bodies_are_4xx(echo_server, body, content_type, status, code):
+    """Malformed, non-object, non-UTF-8, non-JSON and oversized bodies get a clear 4xx."""
+    async with echo_server.post(
+        "/api/v1/_probe/echo", data=body, headers={"Content-Type": content_type}
+    ) as resp:
+        assert resp.status == status
+        problem = await resp.json(content_type=PROBLEM)
+    assert problem["code"] == code
+    assert problem["detail"]
+
+
+async def test_good_json_round_trips(echo_server):
+    """A valid object passes through (the probe is a working handler)."""
+    async with echo_server.post("/api/v1/_probe/echo", json={"name": "Ünïcode"}) as resp:
+        assert resp.status == 200
+        assert await resp.json() == {"name": "Ünïcode"}
+
+
+async def test_crash_is_500_that_reveals_nothing(echo_server, caplog):
+    """An unexpected exception answers a generic 500 and is logged with a reference."""
+    caplog.set_level(logging.ERROR, logger="server.middlewares")
+    async with echo_server.get("/api/v1/_probe/crash") as resp:
+        assert resp.status == 500
+        text = await resp.text()
+    assert "secret-token-should-not-leak" not in text
+    assert "RuntimeError" not in text
+    problem = json.loads(text)
+    assert problem["code"] == "internal_error"
+    reference = problem["detail"].split("reference ")[1].rstrip(").")
+    assert any(reference in r.getMessage() for r in caplog.records)

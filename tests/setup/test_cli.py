@@ -1,0 +1,141 @@
+"""The strongroom command: init, serve, status, stop as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import stat
+import urllib.request
+
+import pytest
+
+from tests.conftest import free_port
+from tests.setup.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def get_health(home, port):
+    """GET /api/v1/health over HTTPS, trusting only the install's own certificate."""
+    ctx = ssl.create_default_context(cafile=str(home / "conf" / "tls.crt"))
+    with urllib.request.urlopen(
+        f"https://localhost:{port}/api/v1/health", context=ctx, timeout=5
+    ) as resp:
+        return json.loads(resp.read())
+
+
+def assert_one_line_error(result, fragment):
+    """A failure is one line on stderr, a non-zero exit and no traceback."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("command", [[], ["init"], ["serve"], ["stop"], ["status"], ["migrate"]])
+def test_every_command_has_help(command):
+    """strongroom and each subcommand answer --help."""
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: strongroom" in result.stdout
+
+
+def test_init_serve_status_stop(install_root):
+    """A fresh init serves health over HTTPS; init twice is refused; stop stops everything."""
+    home = install_root / "node"
+    port, db_port = free_port(), free_port()
+    result = run_cli("init", str(home), "--port", str(port), "--db-port", str(db_port))
+    assert result.returncode == 0, result.stderr
+    conf = home / "conf" / "strongroom.toml"
+    for secret in (conf, home / "conf" / "master.key", home / "conf" / "tls.key"):
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert (home / "pgsql" / "data" / "PG_VERSION").exists()
+
+    again = run_cli("init", str(home), "--port", str(port), "--db-port", str(db_port))
+    assert_one_line_error(again, "is not empty")
+    assert conf.exists()
+
+    assert run_cli("status", "--config", str(conf)).returncode == 3
+    started = run_cli("serve", "--detach", "--config", str(conf))
+    assert started.returncode == 0, started.stderr
+    health = get_health(home, port)
+    assert health["status"] == "ok"
+    assert health["role"] == "primary"
+    assert health["read_only"] is False
+
+    status = run_cli("status", "--config", str(conf))
+    assert status.returncode == 0
+    assert "role:       primary" in status.stdout
+
+    second = run_cli("serve", "--config", str(conf))
+    assert_one_line_error(second, "already in use")
+
+    stopped = run_cli("stop", "--config", str(conf))
+    assert stopped.returncode == 0
+    assert "embedded PostgreSQL" in stopped.stdout
+    assert run_cli("status", "--config", str(conf)).returncode == 3
+    # Serving again restarts the embedded cluster by itself.
+    assert run_cli("serve", "--detach", "--config", str(conf)).returncode == 0
+    assert get_health(home, port)["status"] == "ok"
+
+
+def test_init_with_taken_database_port_leaves_nothing(install_root):
+    """If the PostgreSQL port is taken, init says so and creates nothing."""
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        result = run_cli("init", str(install_root / "node"), "--db-port", str(taken))
+    assert_one_line_error(result, f"port {taken}")
+    assert not (install_root / "node").exists()
+
+
+def test_init_without_postgresql_is_clear(install_root):
+    """With no PostgreSQL binaries, init explains and leaves nothing behind."""
+    result = run_cli(
+        "init",
+        str(install_root / "node"),
+        "--db-port",
+        str(free_port()),
+        env={"STRONGROOM_PG_BINDIR": str(install_root)},
+    )
+    assert_one_line_error(result, "does not hold initdb")
+    assert not (install_root / "node").exists()
+
+
+def test_serve_with_bad_config_is_one_line(install_root):
+    """A broken configuration file is reported in one line naming the setting."""
+    conf = install_root / "conf" / "strongroom.toml"
+    conf.parent.mkdir()
+    conf.write_text('[server]\nport = "https"\n[database]\napp_password = "x"\n')
+    result = run_cli("serve", "--config", str(conf))
+    assert_one_line_error(result, "server.port must be an integer")
+
+
+def test_missing_config_points_to_init(install_root):
+    """Running serve before init tells the user what to do."""
+    result = run_cli(
+        "status", env={"STRONGROOM_HOME": str(install_root / "none"), "STRONGROOM_CONFIG": ""}
+    )
+    assert_one_line_error(result, "strongroom init")
+
+
+def test_environment_overrides_port(install_root):
+    """STRONGROOM_SERVER_PORT moves the listener without editing the file."""
+    home = install_root / "node"
+    assert (
+        run_cli(
+            "init", str(home), "--port", str(free_port()), "--db-port", str(free_port())
+        ).returncode
+        == 0
+    )
+    port = free_port()
+    conf = str(home / "conf" / "strongroom.toml")
+    env = {"STRONGROOM_SERVER_PORT": str(port)}
+    assert run_cli("serve", "--detach", "--config", conf, env=env).returncode == 0
+    assert get_health(home, port)["status"] == "ok"
+    assert run_cli("stop", "--config", conf, env=env).returncode == 0
+    assert not os.path.exists(home / "run" / "strongroom.pid")

@@ -1,0 +1,1 @@
+"""Fixtures for tests/tui (shared ones live in tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures for tests/unit (shared ones live in tests/conftest.py)."""
