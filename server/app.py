@@ -7,26 +7,58 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server import db
+from server.auth_middleware import auth_middleware
 from server.config import Config
-from server.keys import CONFIG, POOL
+from server.context import Env
+from server.keyring import KeyRing
+from server.keys import CONFIG, ENV, POOL
 from server.middlewares import error_middleware, security_headers
+from server.passwords import Argon2Params, PasswordHasher
+from server.ratelimit import LoginThrottle
 from server.routes import setup_routes
+from server.services import master_key
 
 
 def create_app(config: Config) -> web.Application:
-    """Build the Strongroom web application for ``config``."""
+    """Build the Strongroom web application for ``config``.
+
+    Loads the master key first: a missing or loosely-permissioned key file stops
+    the server before it listens.
+    """
+    ring = KeyRing.from_file(config.path(config.security.master_key))
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[error_middleware, auth_middleware],
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
-    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_environment(ring))
     app.on_response_prepare.append(security_headers)
     setup_routes(app)
     return app
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    app[POOL] = await db.create_pool(app[CONFIG])
-    yield
-    await app[POOL].close()
+def hasher_for(config: Config) -> PasswordHasher:
+    """The password hasher with the configured Argon2id parameters."""
+    sec = config.security
+    return PasswordHasher(
+        Argon2Params(sec.argon2_memory_kib, sec.argon2_iterations, sec.argon2_lanes)
+    )
+
+
+def _environment(ring: KeyRing):
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        pool = await db.create_pool(config)
+        try:
+            await master_key.check_master_key(ring, pool)
+        except BaseException:
+            await pool.close()
+            raise
+        app[POOL] = pool
+        app[ENV] = Env(
+            config=config, pool=pool, ring=ring, hasher=hasher_for(config), throttle=LoginThrottle()
+        )
+        yield
+        await pool.close()
+
+    return lifetime

@@ -108,6 +108,71 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_master(args: argparse.Namespace) -> int:
+    """Re-wrap every data key under a new master key (server must be stopped)."""
+    from server import db
+    from server.services import master_key
+
+    config = _load(args)
+    if service.server_pid(config):
+        raise CommandError("stop the server first (strongroom stop); then rotate the master key")
+
+    async def run() -> int:
+        pool = await db.create_pool(config)
+        try:
+            return await master_key.rotate(config, pool)
+        finally:
+            await pool.close()
+
+    cluster = service.embedded_cluster(config)
+    was_running = cluster is None or cluster.is_running()
+    if cluster is not None:
+        cluster.start()
+    try:
+        count = asyncio.run(run())
+    finally:
+        if not was_running and cluster is not None:
+            cluster.stop()
+    print(f"master key rotated: {count} wrapped key(s) re-wrapped; back up conf/master.key now")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Verify every org's audit chain (or one org's) and name the first broken link."""
+    from server import audit, db
+    from server.keyring import KeyRing
+
+    config = _load(args)
+
+    async def run() -> list[tuple[str, audit.Verification]]:
+        ring = KeyRing.from_file(config.path(config.security.master_key))
+        pool = await db.create_pool(config)
+        try:
+            async with db.transaction(pool, readonly=True) as conn:
+                orgs = await conn.fetch(
+                    "SELECT id, display_name FROM orgs WHERE $1::text IS NULL "
+                    "OR lower(display_name) = lower($1) ORDER BY NOT is_msp, display_name",
+                    args.org,
+                )
+                if not orgs:
+                    raise CommandError(f"no organization named {args.org!r}")
+                return [(o["display_name"], await audit.verify(conn, ring, o["id"])) for o in orgs]
+        finally:
+            await pool.close()
+
+    cluster = service.embedded_cluster(config)
+    if cluster is not None:
+        cluster.start()
+    broken = 0
+    for name, result in asyncio.run(run()):
+        if result.ok:
+            print(f"{name}: ok ({result.events} events, head {result.head[:16]}…)")
+        else:
+            broken += 1
+            print(f"{name}: BROKEN at event {result.first_bad_seq}: {result.problem}")
+    return EXIT_ERROR if broken else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -152,6 +217,23 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(add("stop", cmd_stop, "Stop the server and the embedded PostgreSQL."))
     with_config(add("status", cmd_status, "Show the state of the server and its database."))
     with_config(add("migrate", cmd_migrate, "Apply pending schema migrations."))
+
+    keys = sub.add_parser("keys", help="Manage the master key.", description="Manage keys.")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    p = keys_sub.add_parser(
+        "rotate-master", help=cmd_rotate_master.__doc__, description=cmd_rotate_master.__doc__
+    )
+    p.set_defaults(func=cmd_rotate_master)
+    with_config(p)
+
+    aud = sub.add_parser("audit", help="Check the audit trail.", description="Audit trail.")
+    aud_sub = aud.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    p = aud_sub.add_parser(
+        "verify", help=cmd_audit_verify.__doc__, description=cmd_audit_verify.__doc__
+    )
+    p.set_defaults(func=cmd_audit_verify)
+    p.add_argument("--org", help="only this org (display name)")
+    with_config(p)
     return parser
 
 

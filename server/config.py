@@ -61,6 +61,9 @@ class SecurityConfig:
     master_key: str = "conf/master.key"
     session_idle_minutes: int = 30
     session_max_hours: int = 12
+    argon2_memory_kib: int = 65536
+    argon2_iterations: int = 2
+    argon2_lanes: int = 1
 
 
 @dataclass
@@ -239,6 +242,11 @@ def _validate(config: Config) -> None:
     sec = config.security
     if sec.session_idle_minutes < 1 or sec.session_max_hours < 1:
         raise ConfigError(f"{src}: session lifetimes must be positive")
+    if sec.argon2_memory_kib < 19456 or sec.argon2_iterations < 2 or sec.argon2_lanes < 1:
+        raise ConfigError(
+            f"{src}: Argon2id parameters must be at least the OWASP minimum "
+            "(argon2_memory_kib >= 19456, argon2_iterations >= 2, argon2_lanes >= 1)"
+        )
     if sec.session_idle_minutes > sec.session_max_hours * 60:
         raise ConfigError(
             f"{src}: security.session_idle_minutes cannot exceed security.session_max_hours"

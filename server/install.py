@@ -19,8 +19,12 @@ import asyncpg
 
 from replication import roles
 from replication.cluster import Cluster, ClusterError, check_traversable, port_is_free
-from server import migrations
+from server import crypto, db, migrations
+from server.app import hasher_for
 from server.config import Config, render_config
+from server.keyring import KeyRing
+from server.passwords import check_login_password
+from server.services.orgs import bootstrap_msp
 from server.tls import make_self_signed
 
 LAYOUT = ("conf", "logs", "spool", "backups", "run", "pgsql")
@@ -37,6 +41,8 @@ class InitResult:
     config_path: Path
     url: str
     fingerprint: str
+    admin_username: str
+    generated_password: str | None  # shown once when init made it up
 
 
 def _no_progress(message: str) -> None:
@@ -48,9 +54,21 @@ def init_install(
     *,
     port: int = 7272,
     db_port: int = 7432,
+    admin_username: str = "admin",
+    admin_password: str | None = None,
     progress: Callable[[str], None] = _no_progress,
 ) -> InitResult:
-    """Create a primary node in ``home`` (which must not exist or be empty)."""
+    """Create a primary node in ``home`` (which must not exist or be empty).
+
+    Without ``admin_password`` one is generated and returned to be shown once; the
+    administrator must change it at first login either way.
+    """
+    generated = None
+    if admin_password is None:
+        admin_password = generated = secrets.token_urlsafe(12)
+    problem = check_login_password(admin_password, admin_username)
+    if problem:
+        raise InstallError(f"the administrator password {problem}")
     home = Path(home).absolute()
     if home.exists() and (not home.is_dir() or any(home.iterdir())):
         raise InstallError(f"{home} is not empty; choose a new directory")
@@ -90,6 +108,8 @@ def init_install(
         cluster.start()
         progress("creating database roles and applying migrations")
         asyncio.run(provision_database(config))
+        progress(f"creating MSPOrg and its privileged administrator '{admin_username}'")
+        asyncio.run(create_msp(config, admin_username, admin_password))
 
         config_path = home / "conf" / "strongroom.toml"
         fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -97,7 +117,9 @@ def init_install(
             handle.write(render_config(config))
         progress("stopping PostgreSQL until the server starts")
         cluster.stop()
-        return InitResult(config_path, f"https://localhost:{port}", fingerprint)
+        return InitResult(
+            config_path, f"https://localhost:{port}", fingerprint, admin_username, generated
+        )
     except BaseException as exc:
         if cluster is not None:
             try:
@@ -125,6 +147,16 @@ async def provision_database(config: Config) -> None:
     await migrate(config)
 
 
+async def create_msp(config: Config, admin_username: str, admin_password: str) -> None:
+    """Create MSPOrg and the first privileged administrator through the app role."""
+    ring = KeyRing.from_file(config.path(config.security.master_key))
+    pool = await db.create_pool(config)
+    try:
+        await bootstrap_msp(pool, ring, hasher_for(config), admin_username, admin_password)
+    finally:
+        await pool.close()
+
+
 async def migrate(config: Config) -> list[int]:
     """Apply pending migrations as the owner role."""
     conn = await asyncpg.connect(**config.owner_dsn())
@@ -135,10 +167,8 @@ async def migrate(config: Config) -> list[int]:
 
 
 def write_master_key(path: Path) -> None:
-    """Write 32 random bytes, readable by the owner only, refusing to overwrite."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(32))
+    """Write a new random master key, readable by the owner only, refusing to overwrite."""
+    crypto.write_key_file(path, crypto.new_key())
 
 
 def _remove(home: Path, created_home: bool) -> None:

@@ -1,4 +1,4 @@
-"""Typed application keys: everything the app stores on itself, in one place."""
+"""Typed application and request keys: everything stored on the app or a request."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import asyncpg
 from aiohttp import web
 
 from server.config import Config
+from server.context import Actor, Env
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
+ENV = web.AppKey("env", Env)
+ACTOR = web.RequestKey("actor", Actor)

@@ -1,14 +1,85 @@
-"""Every route of the REST API, assembled in one place."""
+"""Every route of the REST API, assembled in one place (the OpenAPI document comes from here)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.handlers import health
+from server.handlers import audit, auth, health, me, org_login, users
+from server.handlers.common import public
+from server.problem import json_response
 
 API = "/api/v1"
+
+ROUTES = [
+    ("GET", "/health", health.health),
+    ("POST", "/auth/login", auth.login),
+    ("POST", "/auth/logout", auth.logout),
+    ("POST", "/auth/refresh", auth.refresh),
+    ("GET", "/me", me.get_me),
+    ("POST", "/me/password", me.change_password),
+    ("POST", "/me/totp", me.begin_totp),
+    ("POST", "/me/totp/confirm", me.confirm_totp),
+    ("GET", "/me/api-keys", me.list_api_keys),
+    ("POST", "/me/api-keys", me.create_api_key),
+    ("DELETE", "/me/api-keys/{key_id}", me.delete_api_key),
+    ("GET", "/orgs/{org}/users", users.list_users),
+    ("POST", "/orgs/{org}/users", users.create_user),
+    ("GET", "/orgs/{org}/users/{username}", users.get_user),
+    ("PATCH", "/orgs/{org}/users/{username}", users.update_user),
+    ("DELETE", "/orgs/{org}/users/{username}", users.delete_user),
+    ("GET", "/orgs/{org}/groups", users.list_groups),
+    ("POST", "/orgs/{org}/groups", users.create_group),
+    ("GET", "/orgs/{org}/groups/{name}", users.get_group),
+    ("PATCH", "/orgs/{org}/groups/{name}", users.update_group),
+    ("DELETE", "/orgs/{org}/groups/{name}", users.delete_group),
+    ("GET", "/orgs/{org}/audit", audit.list_audit),
+    ("GET", "/orgs/{org}/audit/verify", audit.verify_audit),
+]
+
+
+def openapi_document() -> dict:
+    """OpenAPI 3.1 for the routes above, summaries taken from the handlers' docstrings."""
+    paths: dict[str, dict] = {}
+    for method, path, handler in ROUTES:
+        summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
+        params = [
+            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for part in path.split("/")
+            if part.startswith("{")
+        ]
+        operation = {
+            "operationId": f"{handler.__module__.rsplit('.', 1)[-1]}_{handler.__name__}",
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "default": {
+                    "description": "problem+json on failure",
+                    "content": {"application/problem+json": {}},
+                },
+            },
+        }
+        if getattr(handler, "public", False):
+            operation["security"] = []
+        paths.setdefault(API + path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Strongroom REST API", "version": "1"},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }
+
+
+@public
+async def openapi(request: web.Request) -> web.Response:
+    """This API as an OpenAPI 3.1 document."""
+    return json_response(openapi_document())
 
 
 def setup_routes(app: web.Application) -> None:
     """Register the API's routes on ``app``."""
-    app.router.add_get(f"{API}/health", health.health)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, API + path, handler)
+    app.router.add_get(API + "/openapi.json", openapi)
+    # Last: a client org's login address, https://host:7272/<display_name>.
+    app.router.add_get("/{display_name:[A-Za-z0-9]{1,64}}", org_login.org_login)

@@ -18,8 +18,10 @@ from pathlib import Path
 from aiohttp import web
 
 from replication.cluster import Cluster, port_is_free
+from server import crypto, db
 from server.app import create_app
 from server.config import Config
+from server.services import master_key
 from server.tls import server_context
 
 log = logging.getLogger("strongroom")
@@ -40,6 +42,7 @@ def preflight(config: Config) -> ssl.SSLContext:
     """Check what serve needs before anything starts; return the TLS context."""
     if not port_is_free(config.server.port):
         raise ServiceError(f"port {config.server.port} is already in use")
+    crypto.load_master_key(config.path(config.security.master_key))
     cert, key = config.path(config.server.tls_cert), config.path(config.server.tls_key)
     try:
         return server_context(cert, key)
@@ -75,6 +78,13 @@ def serve_foreground(config: Config) -> None:
 
 
 async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
+    pool = await db.create_pool(config)
+    try:
+        note = await master_key.finish_rotation(config, pool)
+    finally:
+        await pool.close()
+    if note:
+        log.warning("master key: %s", note)
     app = create_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()

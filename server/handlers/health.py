@@ -7,10 +7,12 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
+from server.handlers.common import public
 from server.keys import CONFIG, POOL
 from server.problem import json_response
 
 
+@public
 async def health(request: web.Request) -> web.Response:
     """Answer the node's role and whether its database answers."""
     config = request.app[CONFIG]

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from server.app import create_app
+from server.handlers.common import public
 from server.problem import json_response, read_json
 from tests.conftest import start_server
 
@@ -64,9 +65,11 @@ async def echo_server(config):
     config.server.max_body_bytes = 2048
     app = create_app(config)
 
+    @public
     async def echo(request: web.Request) -> web.Response:
         return json_response(await read_json(request))
 
+    @public
     async def crash(request: web.Request) -> web.Response:
         raise RuntimeError("secret-token-should-not-leak")
 

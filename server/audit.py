@@ -1,0 +1,239 @@
+"""The audit trail: append an event to an org's hash chain, list, and verify.
+
+``record`` runs inside the caller's transaction, so an operation and its audit
+event commit together or not at all (fail closed). Each event's MAC covers its
+fields and the previous event's MAC, keyed with the audit key (a random key
+wrapped by the master key, so master-key rotation does not break old chains).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from server.keyring import AUDIT_KEY, KeyRing
+
+GENESIS = bytes(32)
+
+# Keys that must never appear in an audit event's details: the one guard for
+# "no secret in the audit trail".
+_SECRET_WORDS = {"password", "secret", "token", "otp", "passphrase", "seed", "hash", "key"}
+_HARMLESS_LAST = {"name", "policy", "id", "count", "required", "enabled", "version", "prefix"}
+
+
+class AuditError(Exception):
+    """An event could not be recorded; the operation must fail."""
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who did it, from where (an unauthenticated login names the attempted user)."""
+
+    actor: str
+    actor_org: str
+    ip: str = ""
+
+
+def _check_details(details: dict[str, Any]) -> None:
+    for key, value in details.items():
+        parts = key.lower().split("_")
+        if _SECRET_WORDS.intersection(parts) and parts[-1] not in _HARMLESS_LAST:
+            raise AuditError(f"refusing to audit a field named {key!r}: it may hold a secret")
+        if isinstance(value, dict):
+            _check_details(value)
+
+
+def _canonical(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _mac(key: bytes, prev: bytes, fields: dict[str, Any]) -> bytes:
+    return hmac.new(key, prev + _canonical(fields), hashlib.sha256).digest()
+
+
+def _fields(row: dict[str, Any]) -> dict[str, Any]:
+    at = row["at"]
+    return {
+        "org_id": str(row["org_id"]),
+        "seq": row["seq"],
+        "at": at.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
+        "actor": row["actor"],
+        "actor_org": row["actor_org"],
+        "ip": row["ip"],
+        "operation": row["operation"],
+        "target_type": row["target_type"],
+        "target": row["target"],
+        "outcome": row["outcome"],
+        "reason": row["reason"],
+        "details": row["details"],
+        "node": row["node"],
+    }
+
+
+async def start_chain(conn: asyncpg.Connection, org_id: uuid.UUID) -> None:
+    """Create an org's empty chain (called when the org is created)."""
+    await _in_org(
+        conn,
+        org_id,
+        conn.execute(
+            "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
+            org_id,
+            GENESIS,
+        ),
+    )
+
+
+async def _in_org(conn: asyncpg.Connection, org_id: uuid.UUID, coro):
+    previous = await conn.fetchval("SELECT current_setting('app.org_id', true)")
+    await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+    try:
+        return await coro
+    finally:
+        await conn.execute("SELECT set_config('app.org_id', $1, true)", previous or "")
+
+
+async def record(
+    conn: asyncpg.Connection,
+    ring: KeyRing,
+    org_id: uuid.UUID,
+    who: Who,
+    operation: str,
+    *,
+    target_type: str = "",
+    target: str = "",
+    outcome: str = "success",
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    node: str = "",
+) -> int:
+    """Append one event to ``org_id``'s chain inside the caller's transaction; return its seq."""
+    details = details or {}
+    _check_details(details)
+    key = await ring.system_key(conn, AUDIT_KEY)
+    previous = await conn.fetchval("SELECT current_setting('app.org_id', true)")
+    await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+    try:
+        head = await conn.fetchrow(
+            "SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE", org_id
+        )
+        if head is None:
+            raise AuditError(f"org {org_id} has no audit chain")
+        row = {
+            "org_id": org_id,
+            "seq": head["seq"] + 1,
+            "at": datetime.datetime.now(datetime.UTC),
+            "actor": who.actor,
+            "actor_org": who.actor_org,
+            "ip": who.ip,
+            "operation": operation,
+            "target_type": target_type,
+            "target": target,
+            "outcome": outcome,
+            "reason": reason,
+            "details": details,
+            "node": node,
+        }
+        mac = _mac(key, head["hash"], _fields(row))
+        await conn.execute(
+            "INSERT INTO audit_events (org_id, seq, at, actor, actor_org, ip, operation, "
+            "target_type, target, outcome, reason, details, node, prev_hash, hash) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15)",
+            org_id,
+            row["seq"],
+            row["at"],
+            who.actor,
+            who.actor_org,
+            who.ip,
+            operation,
+            target_type,
+            target,
+            outcome,
+            reason,
+            json.dumps(details),
+            node,
+            head["hash"],
+            mac,
+        )
+        await conn.execute(
+            "UPDATE audit_heads SET seq = $2, hash = $3 WHERE org_id = $1", org_id, row["seq"], mac
+        )
+    finally:
+        await conn.execute("SELECT set_config('app.org_id', $1, true)", previous or "")
+    return row["seq"]
+
+
+@dataclass
+class Verification:
+    """The result of checking one org's chain."""
+
+    ok: bool
+    events: int
+    head: str
+    first_bad_seq: int | None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API's answer shape."""
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head": self.head,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+        }
+
+
+async def verify(conn: asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID) -> Verification:
+    """Recompute an org's chain and report the first event that does not fit."""
+    key = await ring.system_key(conn, AUDIT_KEY)
+    return await _in_org(conn, org_id, _verify(conn, key, org_id))
+
+
+async def _verify(conn: asyncpg.Connection, key: bytes, org_id: uuid.UUID) -> Verification:
+    prev, expected_seq, count = GENESIS, 1, 0
+    async for row in conn.cursor(
+        "SELECT * FROM audit_events WHERE org_id = $1 ORDER BY seq", org_id, prefetch=500
+    ):
+        record_ = dict(row)
+        record_["details"] = json.loads(record_["details"])
+        if record_["seq"] != expected_seq:
+            return Verification(
+                False, count, prev.hex(), expected_seq, f"event {expected_seq} is missing"
+            )
+        if record_["prev_hash"] != prev or not hmac.compare_digest(
+            _mac(key, prev, _fields(record_)), record_["hash"]
+        ):
+            return Verification(
+                False, count, prev.hex(), record_["seq"], f"event {record_['seq']} was altered"
+            )
+        prev, expected_seq, count = record_["hash"], expected_seq + 1, count + 1
+    head = await conn.fetchrow("SELECT seq, hash FROM audit_heads WHERE org_id = $1", org_id)
+    if head is not None and (head["seq"] != count or head["hash"] != prev):
+        return Verification(
+            False, count, prev.hex(), count + 1, f"events after {count} are missing"
+        )
+    return Verification(True, count, prev.hex(), None)
+
+
+def event_json(row: asyncpg.Record) -> dict[str, Any]:
+    """An audit event as the API shows it."""
+    return {
+        "seq": row["seq"],
+        "at": row["at"].isoformat(),
+        "actor": row["actor"],
+        "actor_org": row["actor_org"],
+        "ip": row["ip"],
+        "operation": row["operation"],
+        "target_type": row["target_type"],
+        "target": row["target"],
+        "outcome": row["outcome"],
+        "reason": row["reason"],
+        "details": json.loads(row["details"]),
+    }

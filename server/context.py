@@ -1,0 +1,53 @@
+"""What a request's service call needs: the shared environment and the acting user."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from server.audit import Who
+from server.config import Config
+from server.keyring import KeyRing
+from server.passwords import PasswordHasher
+from server.ratelimit import LoginThrottle
+
+
+@dataclass
+class Env:
+    """Long-lived collaborators shared by every service call."""
+
+    config: Config
+    pool: asyncpg.Pool
+    ring: KeyRing
+    hasher: PasswordHasher
+    throttle: LoginThrottle
+
+    @property
+    def node(self) -> str:
+        """This node's name, recorded in audit events."""
+        return self.config.node.name
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated user behind a request."""
+
+    user_id: uuid.UUID
+    username: str
+    org_id: uuid.UUID
+    org: str
+    org_is_msp: bool
+    role: str
+    access_scope: str
+    ip: str
+    session_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    must_change_password: bool = False
+    totp_setup_required: bool = False
+
+    @property
+    def who(self) -> Who:
+        """How this actor appears in the audit trail."""
+        return Who(self.username, self.org, self.ip)

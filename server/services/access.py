@@ -1,0 +1,95 @@
+"""Who may act inside which org: the one place that resolves ``/orgs/{org}`` for an actor.
+
+An org the actor may not act in answers 404, exactly like an org that does not
+exist. Users act in their home org; an MSPOrg user may act in a client org when
+it is the org's account manager or holds an approved org access grant (directly
+or through an MSPOrg user group). Inside the org it acts with its own role.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from server import permissions
+from server.context import Actor
+from server.errors import Forbidden, NotFound
+
+MSP_ORG = "MSPOrg"
+
+
+@dataclass(frozen=True)
+class OrgRef:
+    """An org as services need it."""
+
+    id: uuid.UUID
+    display_name: str
+    name: str
+    is_msp: bool
+    account_manager_id: uuid.UUID | None
+    vault_control: str
+    via: str  # how the actor reaches it: home, account_manager, grant
+
+
+_ORG_COLUMNS = "id, display_name, name, is_msp, account_manager_id, vault_control"
+
+
+async def find_org(conn: asyncpg.Connection, display_name: str) -> asyncpg.Record | None:
+    """An org by display name (case-insensitive), whoever asks."""
+    return await conn.fetchrow(
+        f"SELECT {_ORG_COLUMNS} FROM orgs WHERE lower(display_name) = lower($1)", display_name
+    )
+
+
+async def msp_org_id(conn: asyncpg.Connection) -> uuid.UUID:
+    """The id of MSPOrg."""
+    return await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+
+
+async def access_via(conn: asyncpg.Connection, actor: Actor, org: asyncpg.Record) -> str | None:
+    """How ``actor`` may act in ``org`` ('home', 'account_manager', 'grant'), or None."""
+    if org["id"] == actor.org_id:
+        return "home"
+    if not actor.org_is_msp:
+        return None
+    if org["account_manager_id"] == actor.user_id:
+        return "account_manager"
+    if await has_grant(conn, actor, org["id"]):
+        return "grant"
+    return None
+
+
+async def has_grant(conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID) -> bool:
+    """Whether an approved org access grant covers ``actor`` for ``org_id``."""
+    return False  # org access grants arrive with the organizations feature
+
+
+async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:
+    """Resolve ``display_name`` to an org ``actor`` may act in, or raise 404."""
+    org = await find_org(conn, display_name)
+    via = await access_via(conn, actor, org) if org else None
+    if org is None or via is None:
+        raise NotFound(f"no organization named {display_name!r}")
+    return OrgRef(
+        org["id"],
+        org["display_name"],
+        org["name"],
+        org["is_msp"],
+        org["account_manager_id"],
+        org["vault_control"],
+        via,
+    )
+
+
+def require_user_admin(actor: Actor, org: OrgRef) -> None:
+    """Managing users and groups needs an administrator role in (or over) the org."""
+    if not permissions.can_manage_users(actor.role):
+        raise Forbidden("only administrators manage users and groups")
+
+
+def require_audit_reader(actor: Actor, org: OrgRef) -> None:
+    """Reading the audit trail needs an administrator or auditor role."""
+    if not permissions.can_read_audit(actor.role):
+        raise Forbidden("only administrators and auditors read the audit trail")

@@ -1,0 +1,78 @@
+"""Reading an org's audit trail and verifying its chain (the API side of server/audit.py)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from server import audit, db
+from server.context import Actor, Env
+from server.errors import ValidationFailed
+from server.services.access import acting_org, require_audit_reader
+
+
+def _parse_time(field: str, value: str | None) -> datetime.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed([{"field": field, "message": "must be an ISO 8601 time"}]) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
+def page_args(query: dict[str, str]) -> tuple[int, int | None]:
+    """(limit, cursor) from ?limit=&cursor= with the API's bounds."""
+    try:
+        limit = int(query.get("limit", 100))
+    except ValueError:
+        raise ValidationFailed([{"field": "limit", "message": "must be an integer"}]) from None
+    if not 1 <= limit <= 1000:
+        raise ValidationFailed([{"field": "limit", "message": "must be between 1 and 1000"}])
+    cursor = query.get("cursor")
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise ValidationFailed([{"field": "cursor", "message": "is not a valid cursor"}])
+        return limit, int(cursor)
+    return limit, None
+
+
+async def list_events(
+    env: Env, actor: Actor, org_name: str, query: dict[str, str]
+) -> dict[str, Any]:
+    """Events newest first, filtered by time, operation and actor, paged by seq."""
+    limit, cursor = page_args(query)
+    since = _parse_time("since", query.get("since"))
+    until = _parse_time("until", query.get("until"))
+    async with db.transaction(env.pool, readonly=True) as conn:
+        org = await acting_org(conn, actor, org_name)
+        require_audit_reader(actor, org)
+        await db.set_org(conn, org.id)
+        rows = await conn.fetch(
+            "SELECT * FROM audit_events WHERE org_id = $1 "
+            "AND ($2::bigint IS NULL OR seq < $2) "
+            "AND ($3::timestamptz IS NULL OR at >= $3) "
+            "AND ($4::timestamptz IS NULL OR at < $4) "
+            "AND ($5::text IS NULL OR operation = $5) "
+            "AND ($6::text IS NULL OR lower(actor) = lower($6)) "
+            "ORDER BY seq DESC LIMIT $7",
+            org.id,
+            cursor,
+            since,
+            until,
+            query.get("operation"),
+            query.get("actor"),
+            limit + 1,
+        )
+    items = [audit.event_json(r) for r in rows[:limit]]
+    next_cursor = str(rows[limit - 1]["seq"]) if len(rows) > limit else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+async def verify_chain(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
+    """Recompute the org's chain and report the first broken link."""
+    async with db.transaction(env.pool, readonly=True) as conn:
+        org = await acting_org(conn, actor, org_name)
+        require_audit_reader(actor, org)
+        result = await audit.verify(conn, env.ring, org.id)
+    return result.as_dict()

@@ -1,0 +1,535 @@
+"""Authentication: login (password, TOTP, throttling), sessions, API keys, self-service.
+
+Slow work (Argon2id) never holds a database connection: a login reads the user in
+one short transaction, verifies off the event loop, then writes the session and
+the audit event in a second transaction that re-checks the user did not change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from server import audit, db, totp
+from server.audit import Who
+from server.context import Actor, Env
+from server.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    StrongroomError,
+    Unauthenticated,
+    ValidationFailed,
+    coded,
+)
+from server.passwords import check_login_password
+from server.services import tokens
+from server.services.access import MSP_ORG, msp_org_id
+
+LAST_SEEN_GRANULARITY = datetime.timedelta(seconds=30)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def rate_limited(retry_after: int) -> StrongroomError:
+    """The 429 answer with its Retry-After."""
+    err = StrongroomError(
+        f"too many failed attempts; try again in {retry_after} s", retry_after=retry_after
+    )
+    err.status, err.code, err.title = 429, "rate_limited", "Too many requests"
+    return err
+
+
+@dataclass
+class LoginResult:
+    """What a successful login hands back."""
+
+    token: str
+    expires_at: datetime.datetime
+    must_change_password: bool
+    username: str
+    org: str
+    role: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API's answer shape."""
+        return {
+            "token": self.token,
+            "expires_at": self.expires_at.isoformat(),
+            "must_change_password": self.must_change_password,
+            "user": {"username": self.username, "org": self.org, "role": self.role},
+        }
+
+
+_USER_FOR_LOGIN = (
+    "SELECT id, username, role, status, password_hash, must_change_password, totp_secret "
+    "FROM users WHERE org_id = $1 AND lower(username) = lower($2)"
+)
+
+
+async def login(
+    env: Env, username: str, password: str, org_name: str | None, otp: str | None, ip: str
+) -> LoginResult:
+    """Check credentials (and TOTP), start a session, audit the outcome."""
+    org_name = org_name or MSP_ORG
+    throttle_key = f"{org_name.lower()}/{username.lower()}"
+    wait = env.throttle.retry_after(throttle_key, ip)
+    if wait:
+        raise rate_limited(wait)
+
+    async with db.transaction(env.pool) as conn:
+        org = await conn.fetchrow(
+            "SELECT id, display_name FROM orgs WHERE lower(display_name) = lower($1)", org_name
+        )
+        user = None
+        if org is not None:
+            await db.set_org(conn, org["id"])
+            user = await conn.fetchrow(_USER_FOR_LOGIN, org["id"], username)
+    ok = await env.hasher.verify(password, user["password_hash"] if user else None)
+
+    if not ok or user is None or org is None:
+        env.throttle.failed(throttle_key, ip)
+        await _audit_failure(env, org, username, ip, "wrong_password")
+        raise Unauthenticated("wrong username, password or organization")
+    if user["status"] != "active":
+        await _audit_failure(env, org, username, ip, "user_disabled")
+        raise Unauthenticated("this user is disabled; ask an administrator")
+
+    step = None
+    if user["totp_secret"] is not None:
+        if not otp:
+            raise coded(Unauthenticated, "otp_required", "enter the code from your authenticator")
+        async with db.transaction(env.pool, org["id"]) as conn:
+            seed = await env.ring.decrypt(
+                conn, org["id"], "users", user["id"], "totp_secret", user["totp_secret"]
+            )
+        step = totp.matching_step(seed, otp)
+        if step is None:
+            env.throttle.failed(throttle_key, ip)
+            await _audit_failure(env, org, username, ip, "invalid_otp")
+            raise coded(Unauthenticated, "invalid_otp", "the one-time code is wrong or expired")
+
+    token = tokens.new_token(tokens.SESSION_PREFIX, org["id"])
+    expires_at = _now() + datetime.timedelta(hours=env.config.security.session_max_hours)
+    who = Who(user["username"], org["display_name"], ip)
+    new_hash = None
+    if env.hasher.needs_rehash(user["password_hash"]):
+        new_hash = await env.hasher.hash(password)
+    async with db.transaction(env.pool, org["id"]) as conn:
+        current = await conn.fetchrow(
+            "SELECT status, password_hash FROM users WHERE id = $1 FOR UPDATE", user["id"]
+        )
+        if (
+            current is None
+            or current["status"] != "active"
+            or current["password_hash"] != user["password_hash"]
+        ):
+            raise Unauthenticated("the user changed during login; try again")
+        # A time step is consumed atomically: of two concurrent logins with the
+        # same code, the row lock lets exactly one through.
+        replayed = (
+            step is not None
+            and await conn.fetchval(
+                "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND "
+                "(totp_last_step IS NULL OR totp_last_step < $2) RETURNING id",
+                user["id"],
+                step,
+            )
+            is None
+        )
+        if not replayed:
+            if new_hash:
+                await conn.execute(
+                    "UPDATE users SET password_hash = $2 WHERE id = $1", user["id"], new_hash
+                )
+            await conn.execute(
+                "INSERT INTO sessions (org_id, user_id, token_hash, expires_at, ip) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                org["id"],
+                user["id"],
+                tokens.token_hash(token),
+                expires_at,
+                ip,
+            )
+            await audit.record(
+                conn,
+                env.ring,
+                org["id"],
+                who,
+                "login",
+                target_type="user",
+                target=user["username"],
+                details={"method": "password+totp" if step else "password"},
+                node=env.node,
+            )
+    if replayed:
+        env.throttle.failed(throttle_key, ip)
+        await _audit_failure(env, org, username, ip, "otp_reused")
+        raise coded(Unauthenticated, "invalid_otp", "this one-time code was already used")
+    env.throttle.succeeded(throttle_key, ip)
+    return LoginResult(
+        token,
+        expires_at,
+        user["must_change_password"],
+        user["username"],
+        org["display_name"],
+        user["role"],
+    )
+
+
+async def _audit_failure(
+    env: Env, org: asyncpg.Record | None, username: str, ip: str, reason: str
+) -> None:
+    async with db.transaction(env.pool) as conn:
+        org_id = org["id"] if org else await msp_org_id(conn)
+        org_label = org["display_name"] if org else MSP_ORG
+        details = {} if org else {"note": "unknown organization"}
+        await audit.record(
+            conn,
+            env.ring,
+            org_id,
+            Who(username[:64], org_label, ip),
+            "login_failed",
+            target_type="user",
+            target=username[:64],
+            outcome="failure",
+            reason=reason,
+            details=details,
+            node=env.node,
+        )
+
+
+_SESSION_LOOKUP = """
+SELECT s.id AS session_id, s.last_seen_at, s.expires_at, u.id AS user_id, u.username, u.role,
+       u.access_scope, u.status, u.must_change_password, u.totp_required,
+       u.totp_secret IS NOT NULL AS totp_enabled, o.display_name, o.is_msp
+FROM sessions s JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = s.org_id
+WHERE s.token_hash = $1
+"""
+_API_KEY_LOOKUP = """
+SELECT k.id AS key_id, k.last_used_at, u.id AS user_id, u.username, u.role, u.access_scope,
+       u.status, u.must_change_password, u.totp_required,
+       u.totp_secret IS NOT NULL AS totp_enabled, o.display_name, o.is_msp
+FROM api_keys k JOIN users u ON u.id = k.user_id JOIN orgs o ON o.id = k.org_id
+WHERE k.token_hash = $1
+"""
+
+
+async def authenticate(env: Env, token: str, ip: str) -> Actor:
+    """The actor behind a bearer token, or Unauthenticated (expired, revoked, disabled)."""
+    parsed = tokens.parse(token)
+    if parsed is None:
+        raise Unauthenticated("the token is not valid")
+    kind, org_id = parsed
+    digest = tokens.token_hash(token)
+    now = _now()
+    idle = datetime.timedelta(minutes=env.config.security.session_idle_minutes)
+    async with db.transaction(env.pool, org_id) as conn:
+        if kind == tokens.SESSION_PREFIX:
+            row = await conn.fetchrow(_SESSION_LOOKUP, digest)
+            if row is None:
+                raise Unauthenticated("the session has ended; log in again")
+            if row["expires_at"] <= now or row["last_seen_at"] + idle <= now:
+                await conn.execute("DELETE FROM sessions WHERE id = $1", row["session_id"])
+                raise Unauthenticated("the session has expired; log in again")
+            if now - row["last_seen_at"] > LAST_SEEN_GRANULARITY:
+                await conn.execute(
+                    "UPDATE sessions SET last_seen_at = $2 WHERE id = $1", row["session_id"], now
+                )
+        else:
+            row = await conn.fetchrow(_API_KEY_LOOKUP, digest)
+            if row is None:
+                raise Unauthenticated("the API key is not valid or was deleted")
+            if row["last_used_at"] is None or now - row["last_used_at"] > LAST_SEEN_GRANULARITY:
+                await conn.execute(
+                    "UPDATE api_keys SET last_used_at = $2 WHERE id = $1", row["key_id"], now
+                )
+        if row["status"] != "active":
+            raise Unauthenticated("this user is disabled")
+    return Actor(
+        user_id=row["user_id"],
+        username=row["username"],
+        org_id=org_id,
+        org=row["display_name"],
+        org_is_msp=row["is_msp"],
+        role=row["role"],
+        access_scope=row["access_scope"],
+        ip=ip,
+        session_id=row.get("session_id"),
+        api_key_id=row.get("key_id"),
+        must_change_password=row["must_change_password"],
+        totp_setup_required=row["totp_required"] and not row["totp_enabled"],
+    )
+
+
+async def logout(env: Env, actor: Actor) -> None:
+    """End the actor's session."""
+    if actor.session_id is None:
+        raise Forbidden("an API key cannot log out; delete the key instead")
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        await conn.execute("DELETE FROM sessions WHERE id = $1", actor.session_id)
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "logout",
+            target_type="user",
+            target=actor.username,
+            node=env.node,
+        )
+
+
+async def refresh(env: Env, actor: Actor) -> tuple[str, datetime.datetime]:
+    """Swap the session's token for a new one (the absolute lifetime does not move)."""
+    if actor.session_id is None:
+        raise Forbidden("API keys do not need refreshing")
+    token = tokens.new_token(tokens.SESSION_PREFIX, actor.org_id)
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        expires_at = await conn.fetchval(
+            "UPDATE sessions SET token_hash = $2, last_seen_at = now() WHERE id = $1 "
+            "RETURNING expires_at",
+            actor.session_id,
+            tokens.token_hash(token),
+        )
+        if expires_at is None:
+            raise Unauthenticated("the session has ended; log in again")
+    return token, expires_at
+
+
+async def reauthenticate(env: Env, actor: Actor, password: str) -> None:
+    """Confirm the actor's current password before a sensitive operation."""
+    key = f"{actor.org.lower()}/{actor.username.lower()}"
+    wait = env.throttle.retry_after(key, actor.ip)
+    if wait:
+        raise rate_limited(wait)
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        phc = await conn.fetchval("SELECT password_hash FROM users WHERE id = $1", actor.user_id)
+    if not await env.hasher.verify(password, phc):
+        env.throttle.failed(key, actor.ip)
+        raise ValidationFailed(
+            [{"field": "current_password", "message": "is not correct"}],
+            "the current password is not correct",
+        )
+    if actor.session_id is not None:
+        async with db.transaction(env.pool, actor.org_id) as conn:
+            await conn.execute(
+                "UPDATE sessions SET reauth_at = now() WHERE id = $1", actor.session_id
+            )
+
+
+async def change_password(env: Env, actor: Actor, current: str, new: str) -> None:
+    """Change one's own login password; other sessions of the user end."""
+    await reauthenticate(env, actor, current)
+    problem = check_login_password(new, actor.username)
+    if problem:
+        raise ValidationFailed([{"field": "new_password", "message": problem}])
+    if current == new:
+        raise ValidationFailed(
+            [{"field": "new_password", "message": "must differ from the current password"}]
+        )
+    new_hash = await env.hasher.hash(new)
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        await conn.execute(
+            "UPDATE users SET password_hash = $2, must_change_password = false, "
+            "updated_at = now() WHERE id = $1",
+            actor.user_id,
+            new_hash,
+        )
+        await conn.execute(
+            "DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2",
+            actor.user_id,
+            actor.session_id,
+        )
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "password_changed",
+            target_type="user",
+            target=actor.username,
+            details={"self_service": True},
+            node=env.node,
+        )
+
+
+async def begin_totp(env: Env, actor: Actor, current_password: str) -> dict[str, str]:
+    """Start TOTP enrolment: a new secret, not active until confirmed with a code."""
+    await reauthenticate(env, actor, current_password)
+    secret = totp.new_secret()
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        blob = await env.ring.encrypt(
+            conn, actor.org_id, "users", actor.user_id, "totp_pending", secret
+        )
+        await conn.execute("UPDATE users SET totp_pending = $2 WHERE id = $1", actor.user_id, blob)
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "totp_enrolment_started",
+            target_type="user",
+            target=actor.username,
+            node=env.node,
+        )
+    return {
+        "secret": secret,
+        "otpauth_uri": totp.provisioning_uri(secret, actor.username, actor.org),
+    }
+
+
+async def confirm_totp(env: Env, actor: Actor, code: str) -> None:
+    """Activate the pending TOTP secret once the user proves they have it."""
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        pending = await conn.fetchval(
+            "SELECT totp_pending FROM users WHERE id = $1 FOR UPDATE", actor.user_id
+        )
+        if pending is None:
+            raise coded(Conflict, "totp_not_started", "start TOTP enrolment first (POST /me/totp)")
+        secret = await env.ring.decrypt(
+            conn, actor.org_id, "users", actor.user_id, "totp_pending", pending
+        )
+        step = totp.matching_step(secret, code)
+        if step is None:
+            raise coded(
+                BadRequest,
+                "invalid_otp",
+                "the code does not match; check the authenticator's clock",
+            )
+        active = await env.ring.encrypt(
+            conn, actor.org_id, "users", actor.user_id, "totp_secret", secret
+        )
+        await conn.execute(
+            "UPDATE users SET totp_secret = $2, totp_pending = NULL, totp_last_step = $3, "
+            "updated_at = now() WHERE id = $1",
+            actor.user_id,
+            active,
+            step,
+        )
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "totp_enabled",
+            target_type="user",
+            target=actor.username,
+            node=env.node,
+        )
+
+
+async def me(env: Env, actor: Actor) -> dict[str, Any]:
+    """The actor's own profile, with the client orgs it manages."""
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        row = await conn.fetchrow(
+            "SELECT username, role, access_scope, totp_secret IS NOT NULL AS totp_enabled, "
+            "totp_required, must_change_password, full_name, email FROM users WHERE id = $1",
+            actor.user_id,
+        )
+        managed: list[str] = []
+        if actor.org_is_msp:
+            managed = [
+                r["display_name"]
+                for r in await conn.fetch(
+                    "SELECT display_name FROM orgs WHERE account_manager_id = $1 "
+                    "ORDER BY lower(display_name)",
+                    actor.user_id,
+                )
+            ]
+    return {
+        "username": row["username"],
+        "org": actor.org,
+        "role": row["role"],
+        "access_scope": row["access_scope"],
+        "full_name": row["full_name"],
+        "email": row["email"],
+        "totp_enabled": row["totp_enabled"],
+        "totp_required": row["totp_required"],
+        "must_change_password": row["must_change_password"],
+        "managed_orgs": managed,
+    }
+
+
+async def create_api_key(env: Env, actor: Actor, name: str) -> dict[str, Any]:
+    """Make an API key for the actor; the key itself is shown only now."""
+    key = tokens.new_token(tokens.API_KEY_PREFIX, actor.org_id)
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        row = await conn.fetchrow(
+            "INSERT INTO api_keys (org_id, user_id, name, token_hash, prefix) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at",
+            actor.org_id,
+            actor.user_id,
+            name,
+            tokens.token_hash(key),
+            key[-6:],
+        )
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "api_key_created",
+            target_type="api_key",
+            target=name,
+            details={"key_id": str(row["id"])},
+            node=env.node,
+        )
+    return {
+        "id": str(row["id"]),
+        "name": name,
+        "key": key,
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+async def list_api_keys(env: Env, actor: Actor) -> list[dict[str, Any]]:
+    """The actor's API keys (never the keys themselves)."""
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
+        rows = await conn.fetch(
+            "SELECT id, name, prefix, created_at, last_used_at FROM api_keys "
+            "WHERE user_id = $1 ORDER BY created_at",
+            actor.user_id,
+        )
+    return [
+        {
+            "id": str(r["id"]),
+            "name": r["name"],
+            "ends_with": r["prefix"],
+            "created_at": r["created_at"].isoformat(),
+            "last_used_at": r["last_used_at"].isoformat() if r["last_used_at"] else None,
+        }
+        for r in rows
+    ]
+
+
+async def delete_api_key(env: Env, actor: Actor, key_id: str) -> None:
+    """Delete one of the actor's API keys."""
+    try:
+        kid = uuid.UUID(key_id)
+    except ValueError:
+        raise NotFound("no such API key") from None
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        name = await conn.fetchval(
+            "DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING name", kid, actor.user_id
+        )
+        if name is None:
+            raise NotFound("no such API key")
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "api_key_deleted",
+            target_type="api_key",
+            target=name,
+            details={"key_id": key_id},
+            node=env.node,
+        )

@@ -1,0 +1,452 @@
+"""Users and user groups inside an org."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from server import audit, db, permissions
+from server.context import Actor, Env
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded
+from server.passwords import check_login_password
+from server.services.access import OrgRef, acting_org, require_user_admin
+from server.validation import Field
+
+USERNAME = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
+EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+
+USER_CREATE = {
+    "username": Field(
+        str,
+        required=True,
+        max_len=64,
+        pattern=USERNAME,
+        pattern_message="may hold letters, digits and . _ @ - (max 64)",
+    ),
+    "full_name": Field(str, max_len=200),
+    "email": Field(str, max_len=254, pattern=EMAIL, pattern_message="is not an e-mail address"),
+    "role": Field(str, required=True, choices=permissions.ROLES),
+    "password": Field(str, required=True, strip=False),
+    "access_scope": Field(str, choices=permissions.SCOPES),
+    "totp_required": Field(bool),
+}
+USER_UPDATE = {
+    "full_name": Field(str, max_len=200),
+    "email": Field(str, max_len=254, pattern=EMAIL, pattern_message="is not an e-mail address"),
+    "role": Field(str, choices=permissions.ROLES),
+    "status": Field(str, choices=("active", "disabled")),
+    "access_scope": Field(str, choices=permissions.SCOPES),
+    "totp_required": Field(bool),
+    "password": Field(str, strip=False),
+}
+GROUP_CREATE = {
+    "name": Field(str, required=True, max_len=100),
+    "description": Field(str, max_len=2000),
+    "members": Field(list, item_kind=str, max_len=10000),
+}
+GROUP_UPDATE = {
+    "name": Field(str, max_len=100),
+    "description": Field(str, max_len=2000),
+    "members": Field(list, item_kind=str, max_len=10000),
+}
+
+_USER_COLUMNS = (
+    "id, username, full_name, email, role, access_scope, status, must_change_password, "
+    "totp_required, totp_secret IS NOT NULL AS totp_enabled, created_at"
+)
+
+
+def user_json(row: asyncpg.Record, org: str) -> dict[str, Any]:
+    """A user as the API shows it: never a hash or a secret."""
+    return {
+        "username": row["username"],
+        "org": org,
+        "full_name": row["full_name"],
+        "email": row["email"],
+        "role": row["role"],
+        "access_scope": row["access_scope"],
+        "status": row["status"],
+        "must_change_password": row["must_change_password"],
+        "totp_required": row["totp_required"],
+        "totp_enabled": row["totp_enabled"],
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+async def _user_row(conn: asyncpg.Connection, org: OrgRef, username: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"SELECT {_USER_COLUMNS} FROM users WHERE org_id = $1 AND lower(username) = lower($2)",
+        org.id,
+        username,
+    )
+    if row is None:
+        raise NotFound(f"no user named {username!r} in {org.display_name}")
+    return row
+
+
+async def list_users(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+    """Every user of the org (any member may list, to share with them)."""
+    async with db.transaction(env.pool, readonly=True) as conn:
+        org = await acting_org(conn, actor, org_name)
+        await db.set_org(conn, org.id)
+        rows = await conn.fetch(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE org_id = $1 ORDER BY lower(username)", org.id
+        )
+    return [user_json(r, org.display_name) for r in rows]
+
+
+async def get_user(env: Env, actor: Actor, org_name: str, username: str) -> dict[str, Any]:
+    """One user of the org."""
+    async with db.transaction(env.pool, readonly=True) as conn:
+        org = await acting_org(conn, actor, org_name)
+        await db.set_org(conn, org.id)
+        return user_json(await _user_row(conn, org, username), org.display_name)
+
+
+def _check_role_change(actor: Actor, role: str | None, scope: str | None) -> None:
+    if role is not None and not permissions.can_assign_role(actor.role, role):
+        raise Forbidden(f"only a privileged administrator may assign the role {role}")
+    if scope == "all" and not permissions.can_grant_scope_all(actor.role):
+        raise Forbidden("only a privileged administrator may grant the 'all' access scope")
+
+
+async def create_user(
+    env: Env, actor: Actor, org_name: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Add a user to the org; it must change the given password at first login."""
+    problem = check_login_password(data["password"], data["username"])
+    if problem:
+        raise ValidationFailed([{"field": "password", "message": problem}])
+    _check_role_change(actor, data["role"], data.get("access_scope"))
+    password_hash = await env.hasher.hash(data["password"])
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, org_name)
+        require_user_admin(actor, org)
+        await db.set_org(conn, org.id)
+        try:
+            row = await conn.fetchrow(
+                "INSERT INTO users (org_id, username, full_name, email, role, access_scope, "
+                "password_hash, totp_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                f"RETURNING {_USER_COLUMNS}",
+                org.id,
+                data["username"],
+                data.get("full_name", ""),
+                data.get("email", ""),
+                data["role"],
+                data.get("access_scope", "owned_and_shared"),
+                password_hash,
+                data.get("totp_required", False),
+            )
+        except asyncpg.UniqueViolationError:
+            raise coded(
+                Conflict,
+                "username_taken",
+                f"{org.display_name} already has a user named {data['username']!r}",
+                field="username",
+            ) from None
+        await audit.record(
+            conn,
+            env.ring,
+            org.id,
+            actor.who,
+            "user_created",
+            target_type="user",
+            target=row["username"],
+            details={"role": row["role"], "access_scope": row["access_scope"]},
+            node=env.node,
+        )
+    return user_json(row, org.display_name)
+
+
+async def update_user(
+    env: Env, actor: Actor, org_name: str, username: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Change a user's profile, role, scope, status or password (administrators)."""
+    if "password" in data:
+        problem = check_login_password(data["password"], username)
+        if problem:
+            raise ValidationFailed([{"field": "password", "message": problem}])
+        new_hash = await env.hasher.hash(data["password"])
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, org_name)
+        require_user_admin(actor, org)
+        await db.set_org(conn, org.id)
+        target = await _user_row(conn, org, username)
+        is_self = target["id"] == actor.user_id
+        if is_self and ({"role", "access_scope", "status"} & data.keys()):
+            raise Forbidden("nobody changes their own role, scope or status")
+        _check_role_change(actor, data.get("role"), data.get("access_scope"))
+        if (
+            target["role"] == permissions.PRIVILEGED_ADMINISTRATOR
+            and actor.role != permissions.PRIVILEGED_ADMINISTRATOR
+        ):
+            raise Forbidden("only a privileged administrator may change another one")
+        demoting = data.get("role", target["role"]) != permissions.PRIVILEGED_ADMINISTRATOR
+        disabling = data.get("status") == "disabled"
+        if target["role"] == permissions.PRIVILEGED_ADMINISTRATOR and (demoting or disabling):
+            await _keep_one_privileged_admin(conn, org, target["id"])
+        changes = {k: v for k, v in data.items() if k != "password"}
+        sets, args = [], [target["id"]]
+        for column, value in changes.items():
+            args.append(value)
+            sets.append(f"{column} = ${len(args)}")
+        if "password" in data:
+            args.append(new_hash)
+            sets.append(f"password_hash = ${len(args)}, must_change_password = true")
+        if sets:
+            row = await conn.fetchrow(
+                f"UPDATE users SET {', '.join(sets)}, updated_at = now() WHERE id = $1 "
+                f"RETURNING {_USER_COLUMNS}",
+                *args,
+            )
+        else:
+            row = target
+        if disabling or "password" in data:
+            await conn.execute("DELETE FROM sessions WHERE user_id = $1", target["id"])
+        if disabling:
+            await conn.execute("DELETE FROM api_keys WHERE user_id = $1", target["id"])
+        details: dict[str, Any] = {k: v for k, v in changes.items()}
+        if "password" in data:
+            details["password_reset"] = True
+        await audit.record(
+            conn,
+            env.ring,
+            org.id,
+            actor.who,
+            "user_updated",
+            target_type="user",
+            target=target["username"],
+            details=details,
+            node=env.node,
+        )
+    return user_json(row, org.display_name)
+
+
+async def _keep_one_privileged_admin(conn: asyncpg.Connection, org: OrgRef, leaving) -> None:
+    if not org.is_msp:
+        return
+    others = await conn.fetchval(
+        "SELECT count(*) FROM users WHERE org_id = $1 AND role = $2 AND status = 'active' "
+        "AND id <> $3",
+        org.id,
+        permissions.PRIVILEGED_ADMINISTRATOR,
+        leaving,
+    )
+    if others == 0:
+        raise coded(
+            Conflict,
+            "last_privileged_administrator",
+            "MSPOrg must keep at least one active privileged administrator",
+        )
+
+
+async def delete_user(env: Env, actor: Actor, org_name: str, username: str) -> None:
+    """Remove a user; its sessions, API keys and memberships go with it."""
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, org_name)
+        require_user_admin(actor, org)
+        await db.set_org(conn, org.id)
+        target = await _user_row(conn, org, username)
+        if target["id"] == actor.user_id:
+            raise Forbidden("you cannot delete yourself")
+        if target["role"] == permissions.PRIVILEGED_ADMINISTRATOR:
+            if actor.role != permissions.PRIVILEGED_ADMINISTRATOR:
+                raise Forbidden("only a privileged administrator may delete another one")
+            await _keep_one_privileged_admin(conn, org, target["id"])
+        managed = await conn.fetch(
+            "SELECT display_name FROM orgs WHERE account_manager_id = $1", target["id"]
+        )
+        if managed:
+            names = ", ".join(r["display_name"] for r in managed)
+            raise coded(
+                Conflict,
+                "user_is_account_manager",
+                f"{username} is the account manager of {names}; assign another first",
+            )
+        await conn.execute("DELETE FROM users WHERE id = $1", target["id"])
+        await audit.record(
+            conn,
+            env.ring,
+            org.id,
+            actor.who,
+            "user_deleted",
+            target_type="user",
+            target=target["username"],
+            node=env.node,
+        )
+
+
+# -- user groups ---------------------------------------------------------------------
+
+
+async def _member_ids(conn: asyncpg.Connection, org: OrgRef, usernames: list[str]):
+    wanted = {u.lower() for u in usernames}
+    rows = await conn.fetch(
+        "SELECT id, lower(username) AS name FROM users WHERE org_id = $1 "
+        "AND lower(username) = ANY($2::text[])",
+        org.id,
+        list(wanted),
+    )
+    missing = wanted - {r["name"] for r in rows}
+    if missing:
+        raise ValidationFailed(
+            [
+                {
+                    "field": "members",
+                    "message": f"no such user in {org.display_name}: " + ", ".join(sorted(missing)),
+                }
+            ]
+        )
+    return [r["id"] for r in rows]
+
+
+async def _group_json(conn: asyncpg.Connection, group: asyncpg.Record) -> dict[str, Any]:
+    members = await conn.fetch(
+        "SELECT u.username FROM group_members m JOIN users u ON u.id = m.user_id "
+        "WHERE m.group_id = $1 ORDER BY lower(u.username)",
+        group["id"],
+    )
+    return {
+        "name": group["name"],
+        "description": group["description"],
+        "members": [m["username"] for m in members],
+    }
+
+
+async def _group_row(conn: asyncpg.Connection, org: OrgRef, name: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT id, name, description FROM user_groups WHERE org_id = $1 "
+        "AND lower(name) = lower($2)",
+        org.id,
+        name,
+    )
+    if row is None:
+        raise NotFound(f"no user group named {name!r} in {org.display_name}")
+    return row
+
+
+async def list_groups(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+    """The org's user groups with their members."""
+    async with db.transaction(env.pool, readonly=True) as conn:
+        org = await acting_org(conn, actor, org_name)
+        await db.set_org(conn, org.id)
+        rows = await conn.fetch(
+            "SELECT id, name, description FROM user_groups WHERE org_id = $1 ORDER BY lower(name)",
+            org.id,
+        )
+        return [await _group_json(conn, r) for r in rows]
+
+
+async def get_group(env: Env, actor: Actor, org_name: str, name: str) -> dict[str, Any]:
+    """One user group."""
+    async with db.transaction(env.pool, readonly=True) as conn:
+        org = await acting_org(conn, actor, org_name)
+        await db.set_org(conn, org.id)
+        return await _group_json(conn, await _group_row(conn, org, name))
+
+
+async def create_group(
+    env: Env, actor: Actor, org_name: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a user group of the org's own users."""
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, org_name)
+        require_user_admin(actor, org)
+        await db.set_org(conn, org.id)
+        member_ids = await _member_ids(conn, org, data.get("members", []))
+        try:
+            group = await conn.fetchrow(
+                "INSERT INTO user_groups (org_id, name, description) VALUES ($1, $2, $3) "
+                "RETURNING id, name, description",
+                org.id,
+                data["name"],
+                data.get("description", ""),
+            )
+        except asyncpg.UniqueViolationError:
+            raise coded(
+                Conflict,
+                "group_name_taken",
+                f"{org.display_name} already has a group named {data['name']!r}",
+            ) from None
+        await conn.executemany(
+            "INSERT INTO group_members (org_id, group_id, user_id) VALUES ($1, $2, $3)",
+            [(org.id, group["id"], uid) for uid in member_ids],
+        )
+        await audit.record(
+            conn,
+            env.ring,
+            org.id,
+            actor.who,
+            "group_created",
+            target_type="group",
+            target=group["name"],
+            details={"members": len(member_ids)},
+            node=env.node,
+        )
+        return await _group_json(conn, group)
+
+
+async def update_group(
+    env: Env, actor: Actor, org_name: str, name: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Rename a group, change its description, or replace its members."""
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, org_name)
+        require_user_admin(actor, org)
+        await db.set_org(conn, org.id)
+        group = await _group_row(conn, org, name)
+        try:
+            group = await conn.fetchrow(
+                "UPDATE user_groups SET name = coalesce($2, name), "
+                "description = coalesce($3, description) WHERE id = $1 "
+                "RETURNING id, name, description",
+                group["id"],
+                data.get("name"),
+                data.get("description"),
+            )
+        except asyncpg.UniqueViolationError:
+            raise coded(
+                Conflict,
+                "group_name_taken",
+                f"{org.display_name} already has a group named {data['name']!r}",
+            ) from None
+        if "members" in data:
+            member_ids = await _member_ids(conn, org, data["members"])
+            await conn.execute("DELETE FROM group_members WHERE group_id = $1", group["id"])
+            await conn.executemany(
+                "INSERT INTO group_members (org_id, group_id, user_id) VALUES ($1, $2, $3)",
+                [(org.id, group["id"], uid) for uid in member_ids],
+            )
+        await audit.record(
+            conn,
+            env.ring,
+            org.id,
+            actor.who,
+            "group_updated",
+            target_type="group",
+            target=group["name"],
+            details={k: (len(v) if k == "members" else v) for k, v in data.items()},
+            node=env.node,
+        )
+        return await _group_json(conn, group)
+
+
+async def delete_group(env: Env, actor: Actor, org_name: str, name: str) -> None:
+    """Delete a user group (its members stay)."""
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, org_name)
+        require_user_admin(actor, org)
+        await db.set_org(conn, org.id)
+        group = await _group_row(conn, org, name)
+        await conn.execute("DELETE FROM user_groups WHERE id = $1", group["id"])
+        await audit.record(
+            conn,
+            env.ring,
+            org.id,
+            actor.who,
+            "group_deleted",
+            target_type="group",
+            target=group["name"],
+            node=env.node,
+        )
