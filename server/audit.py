@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from server.errors import ServiceUnavailable, coded
 from server.keyring import AUDIT_KEY, KeyRing
 
 GENESIS = bytes(32)
@@ -116,6 +117,22 @@ async def record(
     """Append one event to ``org_id``'s chain inside the caller's transaction; return its seq."""
     details = details or {}
     _check_details(details)
+    try:
+        return await _append(
+            conn, ring, org_id, who, operation, target_type, target, outcome, reason, details, node
+        )
+    except (asyncpg.PostgresError, OSError) as exc:
+        # Fail closed: the caller's transaction is now aborted and will roll back.
+        raise coded(
+            ServiceUnavailable,
+            "audit_unavailable",
+            "the audit trail could not be written, so nothing was changed",
+        ) from exc
+
+
+async def _append(
+    conn, ring, org_id, who, operation, target_type, target, outcome, reason, details, node
+) -> int:
     key = await ring.system_key(conn, AUDIT_KEY)
     previous = await conn.fetchval("SELECT current_setting('app.org_id', true)")
     await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))

@@ -41,18 +41,34 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(_config_path(args))
 
 
+def _admin_password(args: argparse.Namespace) -> str | None:
+    if args.admin_password_file:
+        try:
+            text = Path(args.admin_password_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.admin_password_file}: {exc.strerror}") from None
+        return text.rstrip("\r\n")
+    return os.environ.get("STRONGROOM_ADMIN_PASSWORD") or None
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     """Make a new primary node in DIR."""
     result = init_install(
         Path(args.dir),
         port=args.port,
         db_port=args.db_port,
+        admin_username=args.admin_username,
+        admin_password=_admin_password(args),
         progress=lambda msg: print(f"  … {msg}", flush=True),
     )
     print(f"Strongroom primary created in {Path(args.dir).absolute()}")
-    print(f"  configuration: {result.config_path}")
+    print(f"  configuration:       {result.config_path}")
     print(f"  certificate SHA-256: {result.fingerprint}")
-    print(f"  start it with: strongroom serve --config {result.config_path}")
+    print(f"  administrator:       {result.admin_username} (org MSPOrg)")
+    if result.generated_password:
+        print(f"  initial password:    {result.generated_password}")
+        print("    (shown only now; it must be changed at first login)")
+    print(f"  start it with:       strongroom serve --config {result.config_path}")
     return 0
 
 
@@ -204,6 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=7432,
         help="embedded PostgreSQL port on 127.0.0.1 (default 7432)",
+    )
+    p.add_argument(
+        "--admin-username",
+        default="admin",
+        help="MSPOrg's first privileged administrator (default admin)",
+    )
+    p.add_argument(
+        "--admin-password-file",
+        metavar="FILE",
+        help="file holding its initial password (else $STRONGROOM_ADMIN_PASSWORD, "
+        "else one is generated and shown once)",
     )
 
     p = add("serve", cmd_serve, "Run the HTTPS server, starting the embedded PostgreSQL if needed.")

@@ -1,1 +1,131 @@
-"""Fixtures for tests/server (shared ones live in tests/conftest.py)."""
+"""Fixtures for API tests: MSPOrg bootstrapped, an API helper, logged-in administrators."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from server import db
+from server.app import hasher_for
+from server.keyring import KeyRing
+from server.services.orgs import bootstrap_msp
+from tests.conftest import OWNER, config_for
+
+ADMIN = "admin"
+ADMIN_PASSWORD = "first-Password-123"
+
+
+class Api:
+    """A thin JSON client for the real HTTPS server; remembers one bearer token."""
+
+    def __init__(self, session: aiohttp.ClientSession, token: str | None = None) -> None:
+        self.session = session
+        self.token = token
+
+    def as_(self, token: str | None) -> Api:
+        """The same connection speaking with another token."""
+        return Api(self.session, token)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        data: bytes | None = None,
+        headers: dict | None = None,
+        raw: bool = False,
+    ) -> tuple[int, Any]:
+        """Send a request to /api/v1+path (or path itself with raw); return (status, JSON)."""
+        hdrs = dict(headers or {})
+        if self.token:
+            hdrs["Authorization"] = f"Bearer {self.token}"
+        url = path if raw else "/api/v1" + path
+        async with self.session.request(method, url, json=body, data=data, headers=hdrs) as r:
+            text = await r.text()
+            self.last_headers = r.headers
+            return r.status, (await r.json(content_type=None)) if text else None
+
+    async def login(
+        self, username: str, password: str, org: str | None = None, otp: str | None = None
+    ) -> Api:
+        """Log in; return an Api carrying the new session token (asserts success)."""
+        body = {"username": username, "password": password}
+        if org:
+            body["org"] = org
+        if otp:
+            body["otp"] = otp
+        status, answer = await self.as_(None).call("POST", "/auth/login", body)
+        assert status == 200, answer
+        return self.as_(answer["token"])
+
+
+@pytest.fixture(scope="module")
+def msp(pg_server, install_files, database) -> str:
+    """MSPOrg with privileged administrator 'admin' (password already changed)."""
+    config = config_for(pg_server, install_files, database)
+
+    async def run() -> None:
+        ring = KeyRing.from_file(config.path(config.security.master_key))
+        pool = await db.create_pool(config)
+        try:
+            await bootstrap_msp(pool, ring, hasher_for(config), ADMIN, ADMIN_PASSWORD)
+        finally:
+            await pool.close()
+        conn = await asyncpg.connect(
+            host="127.0.0.1",
+            port=pg_server.port,
+            user=OWNER,
+            password=pg_server.owner_password,
+            database=database,
+        )
+        try:
+            async with conn.transaction():
+                org_id = await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+                await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+                await conn.execute("UPDATE users SET must_change_password = false")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return "MSPOrg"
+
+
+@pytest.fixture
+async def api(http, msp) -> Api:
+    """An unauthenticated API client (MSPOrg exists)."""
+    return Api(http)
+
+
+@pytest.fixture
+async def admin(api) -> AsyncIterator[Api]:
+    """The privileged administrator, logged in."""
+    yield await api.login(ADMIN, ADMIN_PASSWORD)
+
+
+async def make_user(
+    admin: Api, username: str, role: str, org: str = "MSPOrg", password: str | None = None, **extra
+) -> str:
+    """Create a user through the API, then log it in once to set its own password.
+
+    Returns the user's (final) password.
+    """
+    initial = f"initial-{username}-pw1"
+    status, body = await admin.call(
+        "POST",
+        f"/orgs/{org}/users",
+        {"username": username, "role": role, "password": initial, **extra},
+    )
+    assert status == 201, body
+    final = password or f"final-{username}-pw22"
+    user = await admin.login(username, initial, org=org)
+    status, body = await user.call(
+        "POST", "/me/password", {"current_password": initial, "new_password": final}
+    )
+    assert status == 204, body
+    return final

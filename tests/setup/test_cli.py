@@ -139,3 +139,94 @@ def test_environment_overrides_port(install_root):
     assert get_health(home, port)["status"] == "ok"
     assert run_cli("stop", "--config", conf, env=env).returncode == 0
     assert not os.path.exists(home / "run" / "strongroom.pid")
+
+
+def login(home, port, username, password):
+    """POST /auth/login over HTTPS; return (status, body)."""
+    ctx = ssl.create_default_context(cafile=str(home / "conf" / "tls.crt"))
+    req = urllib.request.Request(
+        f"https://localhost:{port}/api/v1/auth/login",
+        data=json.dumps({"username": username, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_generated_admin_password_is_shown_once_and_must_change(install_root):
+    """init without a password prints a generated one that logs in and must be changed."""
+    home, port = install_root / "node", free_port()
+    result = run_cli(
+        "init",
+        str(home),
+        "--port",
+        str(port),
+        "--db-port",
+        str(free_port()),
+        env={"STRONGROOM_ADMIN_PASSWORD": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if "initial password:" in x)
+    password = line.split(":", 1)[1].strip()
+    assert len(password) >= 12
+    assert password not in (home / "conf" / "strongroom.toml").read_text()
+    for log in (home / "logs").glob("*"):
+        assert password not in log.read_text(errors="replace")
+    conf = str(home / "conf" / "strongroom.toml")
+    assert run_cli("serve", "--detach", "--config", conf).returncode == 0
+    status, body = login(home, port, "admin", password)
+    assert status == 200
+    assert body["must_change_password"] is True
+    assert body["user"]["role"] == "privileged_administrator"
+
+
+def test_audit_verify_keys_and_key_permissions(install_root):
+    """audit verify passes then names a tampered event; rotate-master needs the server
+    stopped and keeps the install working; a loose key file stops serve in one line."""
+    home, port = install_root / "node", free_port()
+    pw_file = install_root / "admin.pw"
+    pw_file.write_text("chosen-Admin-pass-1\n")
+    assert (
+        run_cli(
+            "init",
+            str(home),
+            "--port",
+            str(port),
+            "--db-port",
+            str(free_port()),
+            "--admin-username",
+            "root.admin",
+            "--admin-password-file",
+            str(pw_file),
+        ).returncode
+        == 0
+    )
+    conf = str(home / "conf" / "strongroom.toml")
+    assert run_cli("serve", "--detach", "--config", conf).returncode == 0
+    assert login(home, port, "root.admin", "chosen-Admin-pass-1")[0] == 200
+    assert login(home, port, "root.admin", "wrong-password-11")[0] == 401
+
+    refused = run_cli("keys", "rotate-master", "--config", conf)
+    assert_one_line_error(refused, "stop the server first")
+    assert run_cli("stop", "--config", conf).returncode == 0
+    rotated = run_cli("keys", "rotate-master", "--config", conf)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-wrapped" in rotated.stdout
+
+    verified = run_cli("audit", "verify", "--config", conf)
+    assert verified.returncode == 0, verified.stderr
+    assert "MSPOrg: ok" in verified.stdout
+
+    assert run_cli("serve", "--detach", "--config", conf).returncode == 0
+    assert login(home, port, "root.admin", "chosen-Admin-pass-1")[0] == 200
+    assert run_cli("stop", "--config", conf).returncode == 0
+
+    key = home / "conf" / "master.key"
+    key.chmod(0o644)
+    loose = run_cli("serve", "--config", conf)
+    assert_one_line_error(loose, "chmod 600")
+    key.chmod(0o600)

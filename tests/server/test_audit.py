@@ -1,0 +1,133 @@
+"""The audit trail over the API: recorded in the same transaction, filtered, paged, no secrets."""
+
+from __future__ import annotations
+
+import logging
+
+from server.app import create_app
+from tests.conftest import APP, start_server
+from tests.server.conftest import ADMIN_PASSWORD, Api, make_user
+
+
+async def test_operations_are_audited_newest_first(api, admin):
+    """Logins, failures and user changes appear in MSPOrg's trail, newest first."""
+    await api.call("POST", "/auth/login", {"username": "admin", "password": "wrong-wrong-1"})
+    await make_user(admin, "audited", "password_user")
+    status, page = await admin.call("GET", "/orgs/MSPOrg/audit?limit=1000")
+    assert status == 200
+    seqs = [e["seq"] for e in page["items"]]
+    assert seqs == sorted(seqs, reverse=True)
+    ops = [e["operation"] for e in page["items"]]
+    assert {"login", "login_failed", "user_created", "password_changed"} <= set(ops)
+    failed = next(e for e in page["items"] if e["operation"] == "login_failed")
+    assert (failed["outcome"], failed["reason"], failed["target"]) == (
+        "failure",
+        "wrong_password",
+        "admin",
+    )
+    assert failed["ip"] == "127.0.0.1"
+
+
+async def test_filters_and_paging(admin):
+    """operation/actor filters narrow the list; cursor pages walk it without overlap."""
+    status, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=user_created")
+    assert status == 200
+    assert page["items"] and all(e["operation"] == "user_created" for e in page["items"])
+    status, page = await admin.call("GET", "/orgs/MSPOrg/audit?actor=ADMIN&limit=2")
+    assert all(e["actor"] == "admin" for e in page["items"])
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    status, page2 = await admin.call(
+        "GET", f"/orgs/MSPOrg/audit?actor=admin&limit=2&cursor={page['next_cursor']}"
+    )
+    assert max(e["seq"] for e in page2["items"]) < min(e["seq"] for e in page["items"])
+    status, problem = await admin.call("GET", "/orgs/MSPOrg/audit?limit=5000")
+    assert (status, problem["code"]) == (422, "validation_failed")
+    status, problem = await admin.call("GET", "/orgs/MSPOrg/audit?since=yesterday")
+    assert status == 422
+
+
+async def test_password_users_cannot_read_audit(api, admin):
+    """Reading the trail needs an administrator or auditor role."""
+    pw = await make_user(admin, "plain", "password_user")
+    plain = await api.login("plain", pw)
+    status, problem = await plain.call("GET", "/orgs/MSPOrg/audit")
+    assert (status, problem["code"]) == (403, "forbidden")
+    apw = await make_user(admin, "auditor", "password_auditor")
+    auditor = await api.login("auditor", apw)
+    assert (await auditor.call("GET", "/orgs/MSPOrg/audit/verify"))[0] == 200
+
+
+async def test_verify_reports_intact_chain(admin):
+    """An untouched chain verifies with its event count and head."""
+    status, result = await admin.call("GET", "/orgs/MSPOrg/audit/verify")
+    assert status == 200
+    assert result["ok"] is True and result["first_bad_seq"] is None
+    assert result["events"] > 0 and len(result["head"]) == 64
+
+
+async def test_audit_failure_fails_the_operation(admin, owner_conn):
+    """If the audit row cannot be written, the operation is refused and nothing changes."""
+    await owner_conn.execute(f'REVOKE INSERT ON audit_events FROM "{APP}"')
+    try:
+        status, problem = await admin.call(
+            "POST",
+            "/orgs/MSPOrg/users",
+            {"username": "ghost", "role": "password_user", "password": "ghost-password-1"},
+        )
+    finally:
+        await owner_conn.execute(f'GRANT INSERT ON audit_events TO "{APP}"')
+    assert (status, problem["code"]) == (503, "audit_unavailable")
+    assert (await admin.call("GET", "/orgs/MSPOrg/users/ghost"))[0] == 404
+
+
+async def test_no_secret_in_audit_or_logs(api, admin, caplog):
+    """Passwords, tokens and OTP seeds never reach audit rows or the log."""
+    caplog.set_level(logging.DEBUG)
+    secret_pw = "Very-Secret-Passw0rd!"
+    await make_user(admin, "secretive", "password_user", password=secret_pw)
+    await api.call(
+        "POST", "/auth/login", {"username": "secretive", "password": "Wrong-" + secret_pw}
+    )
+    user = await api.login("secretive", secret_pw)
+    _, enrol = await user.call("POST", "/me/totp", {"current_password": secret_pw})
+    _, key = await user.call("POST", "/me/api-keys", {"name": "k"})
+    _status, page = await admin.call("GET", "/orgs/MSPOrg/audit?limit=1000")
+    trail = str(page)
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (
+        secret_pw,
+        "Wrong-" + secret_pw,
+        user.token,
+        enrol["secret"],
+        key["key"],
+        ADMIN_PASSWORD,
+    ):
+        assert secret not in trail
+        assert secret not in logs
+
+
+async def test_login_rehashes_when_parameters_rise(config, admin, owner_conn):
+    """A login under stronger Argon2id settings re-hashes the stored password."""
+    pw = await make_user(admin, "rehash", "password_user")
+
+    async def stored() -> str:
+        async with owner_conn.transaction():
+            org_id = await owner_conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+            await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+            return await owner_conn.fetchval(
+                "SELECT password_hash FROM users WHERE username = 'rehash'"
+            )
+
+    assert ",t=2," in await stored()
+    config.security.argon2_iterations = 3
+    runner, live = await start_server(create_app(config), config)
+    try:
+        import aiohttp
+
+        async with aiohttp.ClientSession(
+            live.url, connector=aiohttp.TCPConnector(ssl=live.ssl)
+        ) as session:
+            await Api(session).login("rehash", pw)
+    finally:
+        await runner.cleanup()
+    assert ",t=3," in await stored()
