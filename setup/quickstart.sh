@@ -32,6 +32,10 @@ PORT="$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$CONF" | head -1)"
 cat <<MSG
 
 Strongroom is running at https://localhost:${PORT}
+  log in:      user 'admin' in org MSPOrg, with the initial password printed by init above
+               (first run only; you must change it at first login). Through the API:
+               curl -k https://localhost:${PORT}/api/v1/auth/login -H 'Content-Type: application/json' \\
+                    -d '{"username":"admin","password":"…"}'
   check it:    curl -k https://localhost:${PORT}/api/v1/health
   state:       $SR status --config $CONF
   stop it:     $SR stop --config $CONF

@@ -1,0 +1,96 @@
+"""A throwaway primary for benchmarks: init into a scratch dir, serve in-process over HTTPS."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from server.app import create_app
+from server.config import Config, load_config
+from server.install import init_install
+from server.service import embedded_cluster
+from server.tls import client_context, server_context
+
+ADMIN_PASSWORD = "bench-Admin-password-1"
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr."""
+    print(f"  … {message}", file=sys.stderr, flush=True)
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """The pct-th percentile (nearest rank)."""
+    ordered = sorted(samples)
+    index = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def summary_ms(samples: list[float]) -> str:
+    """p50/p95/p99 of samples in seconds, shown in milliseconds."""
+    return (f"p50 {percentile(samples, 50) * 1000:.1f} ms, "
+            f"p95 {percentile(samples, 95) * 1000:.1f} ms, "
+            f"p99 {percentile(samples, 99) * 1000:.1f} ms, "
+            f"mean {statistics.fmean(samples) * 1000:.1f} ms")
+
+
+@dataclass
+class Node:
+    """A running benchmark node."""
+
+    config: Config
+    url: str
+    session: aiohttp.ClientSession
+
+
+@asynccontextmanager
+async def primary(tune=None) -> AsyncIterator[Node]:
+    """Make a fresh primary in /tmp, serve it on loopback, clean everything up afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="strongroom-bench-", dir="/tmp"))
+    root.chmod(0o755)
+    home = root / "node"
+    progress(f"initialising a primary in {home}")
+    await asyncio.to_thread(init_install, home, port=free_port(), db_port=free_port(),
+                            admin_password=ADMIN_PASSWORD, progress=progress)
+    config = load_config(home / "conf" / "strongroom.toml")
+    config.server.host = "127.0.0.1"
+    if tune:
+        tune(config)
+    cluster = embedded_cluster(config)
+    cluster.start()
+    runner = None
+    try:
+        app = create_app(config)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", config.server.port, ssl_context=server_context(
+            config.path(config.server.tls_cert), config.path(config.server.tls_key)))
+        await site.start()
+        url = f"https://127.0.0.1:{config.server.port}"
+        connector = aiohttp.TCPConnector(ssl=client_context(config.path(config.server.tls_cert)),
+                                         limit=256)
+        async with aiohttp.ClientSession(url, connector=connector) as session:
+            yield Node(config, url, session)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        cluster.stop(mode="immediate")
+        shutil.rmtree(root, ignore_errors=True)
