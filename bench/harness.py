@@ -46,10 +46,12 @@ def percentile(samples: list[float], pct: float) -> float:
 
 def summary_ms(samples: list[float]) -> str:
     """p50/p95/p99 of samples in seconds, shown in milliseconds."""
-    return (f"p50 {percentile(samples, 50) * 1000:.1f} ms, "
-            f"p95 {percentile(samples, 95) * 1000:.1f} ms, "
-            f"p99 {percentile(samples, 99) * 1000:.1f} ms, "
-            f"mean {statistics.fmean(samples) * 1000:.1f} ms")
+    return (
+        f"p50 {percentile(samples, 50) * 1000:.1f} ms, "
+        f"p95 {percentile(samples, 95) * 1000:.1f} ms, "
+        f"p99 {percentile(samples, 99) * 1000:.1f} ms, "
+        f"mean {statistics.fmean(samples) * 1000:.1f} ms"
+    )
 
 
 @dataclass
@@ -68,8 +70,14 @@ async def primary(tune=None) -> AsyncIterator[Node]:
     root.chmod(0o755)
     home = root / "node"
     progress(f"initialising a primary in {home}")
-    await asyncio.to_thread(init_install, home, port=free_port(), db_port=free_port(),
-                            admin_password=ADMIN_PASSWORD, progress=progress)
+    await asyncio.to_thread(
+        init_install,
+        home,
+        port=free_port(),
+        db_port=free_port(),
+        admin_password=ADMIN_PASSWORD,
+        progress=progress,
+    )
     config = load_config(home / "conf" / "strongroom.toml")
     config.server.host = "127.0.0.1"
     if tune:
@@ -81,12 +89,19 @@ async def primary(tune=None) -> AsyncIterator[Node]:
         app = create_app(config)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", config.server.port, ssl_context=server_context(
-            config.path(config.server.tls_cert), config.path(config.server.tls_key)))
+        site = web.TCPSite(
+            runner,
+            "127.0.0.1",
+            config.server.port,
+            ssl_context=server_context(
+                config.path(config.server.tls_cert), config.path(config.server.tls_key)
+            ),
+        )
         await site.start()
         url = f"https://127.0.0.1:{config.server.port}"
-        connector = aiohttp.TCPConnector(ssl=client_context(config.path(config.server.tls_cert)),
-                                         limit=256)
+        connector = aiohttp.TCPConnector(
+            ssl=client_context(config.path(config.server.tls_cert)), limit=256
+        )
         async with aiohttp.ClientSession(url, connector=connector) as session:
             yield Node(config, url, session)
     finally:

@@ -53,8 +53,10 @@ async def run(logins: int, concurrency: int) -> None:
     print(f"password hashing: {hasher.params.describe()}")
     print(f"bare Argon2id verify:      {summary_ms(bare)}")
     print(f"login, sequential:         {summary_ms(sequential)}")
-    print(f"login, {concurrency} concurrent:      {summary_ms(concurrent)} "
-          f"({logins / wall:.1f} logins/s)")
+    print(
+        f"login, {concurrency} concurrent:      {summary_ms(concurrent)} "
+        f"({logins / wall:.1f} logins/s)"
+    )
     ratio = percentile(sequential, 50) / percentile(bare, 50)
     print(f"ratio login p50 / bare verify p50: {ratio:.2f} (1.00 = login costs only the hash)")
 
