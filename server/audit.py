@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -78,17 +78,49 @@ def _fields(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def start_chain(conn: asyncpg.Connection, org_id: uuid.UUID) -> None:
-    """Create an org's empty chain (called when the org is created)."""
-    await _in_org(
-        conn,
-        org_id,
-        conn.execute(
-            "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
-            org_id,
-            GENESIS,
-        ),
-    )
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened, before it is chained."""
+
+    who: Who
+    operation: str
+    target_type: str = ""
+    target: str = ""
+    outcome: str = "success"
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _row(org_id: uuid.UUID, seq: int, at: datetime.datetime, event: Event, node: str):
+    return {
+        "org_id": org_id,
+        "seq": seq,
+        "at": at,
+        "actor": event.who.actor,
+        "actor_org": event.who.actor_org,
+        "ip": event.who.ip,
+        "operation": event.operation,
+        "target_type": event.target_type,
+        "target": event.target,
+        "outcome": event.outcome,
+        "reason": event.reason,
+        "details": event.details,
+        "node": node,
+    }
+
+
+async def genesis(
+    conn: asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID, event: Event, node: str
+) -> tuple[datetime.datetime, bytes]:
+    """Time and MAC of the first event of a new org's chain (written by create_org_with_chain)."""
+    _check_details(event.details)
+    key = await ring.system_key(conn, AUDIT_KEY)
+    at = _now()
+    return at, _mac(key, GENESIS, _fields(_row(org_id, 1, at, event, node)))
 
 
 async def _in_org(conn: asyncpg.Connection, org_id: uuid.UUID, coro):
@@ -115,14 +147,29 @@ async def record(
     node: str = "",
 ) -> int:
     """Append one event to ``org_id``'s chain inside the caller's transaction; return its seq."""
-    details = details or {}
-    _check_details(details)
+    event = Event(who, operation, target_type, target, outcome, reason, details or {})
+    return (await record_many(conn, ring, org_id, [event], node=node))[-1]
+
+
+async def record_many(
+    conn: asyncpg.Connection,
+    ring: KeyRing,
+    org_id: uuid.UUID,
+    events: list[Event],
+    *,
+    node: str = "",
+) -> list[int]:
+    """Append events to one org's chain, in order, inside the caller's transaction.
+
+    Any failure raises ``audit_unavailable`` (503) and the caller's transaction rolls
+    back with it: no audit row, no operation.
+    """
+    for event in events:
+        _check_details(event.details)
     try:
-        return await _append(
-            conn, ring, org_id, who, operation, target_type, target, outcome, reason, details, node
-        )
+        key = await ring.system_key(conn, AUDIT_KEY)
+        return await _in_org(conn, org_id, _append(conn, key, org_id, events, node))
     except (asyncpg.PostgresError, OSError) as exc:
-        # Fail closed: the caller's transaction is now aborted and will roll back.
         raise coded(
             ServiceUnavailable,
             "audit_unavailable",
@@ -131,59 +178,55 @@ async def record(
 
 
 async def _append(
-    conn, ring, org_id, who, operation, target_type, target, outcome, reason, details, node
-) -> int:
-    key = await ring.system_key(conn, AUDIT_KEY)
-    previous = await conn.fetchval("SELECT current_setting('app.org_id', true)")
-    await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
-    try:
-        head = await conn.fetchrow(
-            "SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE", org_id
-        )
-        if head is None:
-            raise AuditError(f"org {org_id} has no audit chain")
-        row = {
-            "org_id": org_id,
-            "seq": head["seq"] + 1,
-            "at": datetime.datetime.now(datetime.UTC),
-            "actor": who.actor,
-            "actor_org": who.actor_org,
-            "ip": who.ip,
-            "operation": operation,
-            "target_type": target_type,
-            "target": target,
-            "outcome": outcome,
-            "reason": reason,
-            "details": details,
-            "node": node,
-        }
-        mac = _mac(key, head["hash"], _fields(row))
-        await conn.execute(
-            "INSERT INTO audit_events (org_id, seq, at, actor, actor_org, ip, operation, "
-            "target_type, target, outcome, reason, details, node, prev_hash, hash) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15)",
-            org_id,
-            row["seq"],
-            row["at"],
-            who.actor,
-            who.actor_org,
-            who.ip,
-            operation,
-            target_type,
-            target,
-            outcome,
-            reason,
-            json.dumps(details),
-            node,
-            head["hash"],
-            mac,
-        )
-        await conn.execute(
-            "UPDATE audit_heads SET seq = $2, hash = $3 WHERE org_id = $1", org_id, row["seq"], mac
-        )
-    finally:
-        await conn.execute("SELECT set_config('app.org_id', $1, true)", previous or "")
-    return row["seq"]
+    conn: asyncpg.Connection, key: bytes, org_id: uuid.UUID, events: list[Event], node: str
+) -> list[int]:
+    # The head row lock serialises appends to one org's chain across transactions.
+    head = await conn.fetchrow(
+        "SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE", org_id
+    )
+    if head is None:
+        raise AuditError(f"org {org_id} has no audit chain")
+    seq, prev = head["seq"], head["hash"]
+    columns: dict[str, list] = {name: [] for name in _INSERT_COLUMNS}
+    for event in events:
+        seq += 1
+        row = _row(org_id, seq, _now(), event, node)
+        mac = _mac(key, prev, _fields(row))
+        row.update(details=json.dumps(event.details), prev_hash=prev, hash=mac)
+        for name in _INSERT_COLUMNS:
+            columns[name].append(row[name])
+        prev = mac
+    await conn.execute(_INSERT_EVENTS, *columns.values())
+    await conn.execute(
+        "UPDATE audit_heads SET seq = $2, hash = $3 WHERE org_id = $1", org_id, seq, prev
+    )
+    return list(range(head["seq"] + 1, seq + 1))
+
+
+_INSERT_COLUMNS = (
+    "org_id",
+    "seq",
+    "at",
+    "actor",
+    "actor_org",
+    "ip",
+    "operation",
+    "target_type",
+    "target",
+    "outcome",
+    "reason",
+    "details",
+    "node",
+    "prev_hash",
+    "hash",
+)
+_INSERT_EVENTS = (
+    "INSERT INTO audit_events (" + ", ".join(_INSERT_COLUMNS) + ") "
+    "SELECT o, s, a, ac, ao, i, op, tt, t, oc, r, d::jsonb, n, ph, h FROM unnest("
+    "$1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], "
+    "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
+    "$14::bytea[], $15::bytea[]) AS u(o, s, a, ac, ao, i, op, tt, t, oc, r, d, n, ph, h)"
+)
 
 
 @dataclass

@@ -64,6 +64,7 @@ class SecurityConfig:
     argon2_memory_kib: int = 65536
     argon2_iterations: int = 2
     argon2_lanes: int = 1
+    access_request_days: int = 7
 
 
 @dataclass
@@ -247,6 +248,8 @@ def _validate(config: Config) -> None:
             f"{src}: Argon2id parameters must be at least the OWASP minimum "
             "(argon2_memory_kib >= 19456, argon2_iterations >= 2, argon2_lanes >= 1)"
         )
+    if not 1 <= sec.access_request_days <= 90:
+        raise ConfigError(f"{src}: security.access_request_days must be between 1 and 90")
     if sec.session_idle_minutes > sec.session_max_hours * 60:
         raise ConfigError(
             f"{src}: security.session_idle_minutes cannot exceed security.session_max_hours"

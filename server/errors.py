@@ -81,3 +81,10 @@ def coded(base: type[StrongroomError], code: str, detail: str, **extra: Any) -> 
     err = base(detail, **extra)
     err.code = code
     return err
+
+
+def field_error(field: str, message: str, code: str = "validation_failed") -> ValidationFailed:
+    """A 422 about one field, optionally with a more specific stable code."""
+    err = ValidationFailed([{"field": field, "message": message}], message)
+    err.code = code
+    return err

@@ -52,6 +52,13 @@ class KeyRing:
         self._active[org_id] = version
         return version
 
+    def prepare_org_key(self, org_id: uuid.UUID) -> tuple[str, bytes]:
+        """A new org's first data key as (kek id, wrapped) for create_org_with_chain."""
+        dek = crypto.new_key()
+        self._deks[(org_id, 1)] = dek
+        self._active[org_id] = 1
+        return self.kek_id, crypto.wrap_key(self._kek, dek, org_id, 1)
+
     async def _dek(
         self, conn: asyncpg.Connection, org_id: uuid.UUID, version: int | None
     ) -> tuple[bytes, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.handlers import audit, auth, health, me, org_login, users
+from server.handlers import audit, auth, health, me, org_login, orgs, users
 from server.handlers.common import public
 from server.problem import json_response
 
@@ -22,6 +22,21 @@ ROUTES = [
     ("GET", "/me/api-keys", me.list_api_keys),
     ("POST", "/me/api-keys", me.create_api_key),
     ("DELETE", "/me/api-keys/{key_id}", me.delete_api_key),
+    ("GET", "/orgs", orgs.list_orgs),
+    ("POST", "/orgs", orgs.create_org),
+    ("POST", "/orgs/import", orgs.import_orgs),
+    ("GET", "/orgs/{org}", orgs.get_org),
+    ("PATCH", "/orgs/{org}", orgs.update_org),
+    ("DELETE", "/orgs/{org}", orgs.delete_org),
+    ("GET", "/orgs/{org}/report", orgs.org_report),
+    ("GET", "/orgs/{org}/access", orgs.list_access),
+    ("DELETE", "/orgs/{org}/access/users/{username}", orgs.revoke_user),
+    ("DELETE", "/orgs/{org}/access/groups/{name}", orgs.revoke_group),
+    ("POST", "/org-access-requests", orgs.file_request),
+    ("GET", "/org-access-requests", orgs.list_requests),
+    ("POST", "/org-access-requests/{id}/approve", orgs.approve_request),
+    ("POST", "/org-access-requests/{id}/reject", orgs.reject_request),
+    ("POST", "/org-access-requests/{id}/cancel", orgs.cancel_request),
     ("GET", "/orgs/{org}/users", users.list_users),
     ("POST", "/orgs/{org}/users", users.create_user),
     ("GET", "/orgs/{org}/users/{username}", users.get_user),

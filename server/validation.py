@@ -26,6 +26,7 @@ class Field:
     nullable: bool = False
     multiline: bool = False
     strip: bool = True  # False for passwords: every character counts
+    allow_control: bool = False  # free text stored verbatim (the TUI renders it inert)
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -80,7 +81,9 @@ def _check(value: Any, field: Field) -> str | None:
             return f"must be at least {field.min_len} characters"
         if field.max_len is not None and len(text) > field.max_len:
             return f"must be at most {field.max_len} characters"
-        if not field.multiline and _CONTROL.search(text):
+        if "\x00" in text:
+            return "must not contain NUL characters"
+        if not (field.multiline or field.allow_control) and _CONTROL.search(text):
             return "must not contain control characters"
         if field.pattern and text and not re.fullmatch(field.pattern, text):
             return field.pattern_message

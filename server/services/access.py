@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from server import permissions
+from server import db, permissions
 from server.context import Actor
 from server.errors import Forbidden, NotFound
 
@@ -62,8 +62,22 @@ async def access_via(conn: asyncpg.Connection, actor: Actor, org: asyncpg.Record
 
 
 async def has_grant(conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID) -> bool:
-    """Whether an approved org access grant covers ``actor`` for ``org_id``."""
-    return False  # org access grants arrive with the organizations feature
+    """Whether an approved org access grant covers ``actor`` for ``org_id``.
+
+    Grants are MSPOrg's data, so they are read in the actor's (MSPOrg) RLS context.
+    """
+    previous = await conn.fetchval("SELECT current_setting('app.org_id', true)")
+    await db.set_org(conn, actor.org_id)
+    try:
+        return await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM org_access_grants g WHERE g.client_org_id = $1 AND "
+            "(g.user_id = $2 OR g.group_id IN "
+            "(SELECT group_id FROM group_members WHERE user_id = $2)))",
+            org_id,
+            actor.user_id,
+        )
+    finally:
+        await conn.execute("SELECT set_config('app.org_id', $1, true)", previous or "")
 
 
 async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:

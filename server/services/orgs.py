@@ -1,52 +1,270 @@
-"""Organizations: creating the org rows, their data keys and audit chains; MSPOrg bootstrap."""
+"""Organizations: create (one or an imported file), list by visibility, edit, delete, report.
+
+Creating an org makes its data key and the first event of its audit chain in the
+same call (``create_org_with_chain`` in sql/004), so a 10,000-row import can be
+pipelined. Each org event is also recorded in MSPOrg's chain.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
 from server import audit, db, permissions
-from server.audit import Who
+from server.audit import Event, Who
+from server.context import Actor, Env
+from server.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, coded
 from server.keyring import KeyRing
 from server.passwords import PasswordHasher
-from server.services.access import MSP_ORG
+from server.services.access import (
+    MSP_ORG,
+    OrgRef,
+    access_via,
+    acting_org,
+    find_org,
+)
+from server.validation import Field
 
 SYSTEM = Who("system", MSP_ORG)
+DISPLAY_NAME = re.compile(r"^[A-Za-z0-9]{1,64}$")
+RESERVED = frozenset(
+    {
+        "api",
+        "auth",
+        "login",
+        "logout",
+        "health",
+        "static",
+        "assets",
+        "orgs",
+        "org",
+        "me",
+        "admin",
+        "tui",
+        "docs",
+        "openapi",
+        "cluster",
+        "witness",
+        "system",
+        "root",
+        "null",
+        "undefined",
+        "www",
+        "msp",
+        "settings",
+        "audit",
+        "help",
+    }
+)
+VAULT_CONTROL = ("msp", "client", "both")
+
+ORG_FIELDS = {
+    "name": Field(str, required=True, max_len=200, allow_control=True),
+    "display_name": Field(str, required=True, max_len=200),
+    "account_manager": Field(str, required=True, max_len=64),
+    "description": Field(str, max_len=2000, allow_control=True),
+    "department": Field(str, max_len=200, allow_control=True),
+    "location": Field(str, max_len=200, allow_control=True),
+    "vault_control": Field(str, choices=VAULT_CONTROL),
+}
+ORG_UPDATE = {
+    k: Field(f.kind, max_len=f.max_len, allow_control=f.allow_control, choices=f.choices)
+    for k, f in ORG_FIELDS.items()
+}
 
 
-async def insert_org(
-    conn: asyncpg.Connection,
-    ring: KeyRing,
-    *,
-    name: str,
-    display_name: str,
-    is_msp: bool = False,
-    account_manager_id: uuid.UUID | None = None,
-    description: str = "",
-    department: str = "",
-    location: str = "",
-    vault_control: str = "both",
-) -> uuid.UUID:
-    """Create an org row with its first data key and an empty audit chain."""
-    org_id = uuid.uuid4()
-    await db.set_org(conn, org_id)
-    await conn.execute(
-        "INSERT INTO orgs (id, name, display_name, is_msp, account_manager_id, description, "
-        "department, location, vault_control) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        org_id,
-        name,
-        display_name,
-        is_msp,
-        account_manager_id,
-        description,
-        department,
-        location,
-        vault_control,
+def display_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a display name, or None."""
+    if not DISPLAY_NAME.match(value):
+        return "must be one word of letters and digits (A-Z, a-z, 0-9), at most 64"
+    if value.lower() in RESERVED:
+        return f"'{value}' is a reserved word"
+    return None
+
+
+@dataclass
+class OrgInput:
+    """The fields of an org to create."""
+
+    name: str
+    display_name: str
+    account_manager: str
+    description: str = ""
+    department: str = ""
+    location: str = ""
+    vault_control: str = "both"
+    line: int = 0
+    account_manager_id: uuid.UUID | None = field(default=None, repr=False)
+
+
+def _org_json(row: asyncpg.Record, managed: bool | None = None) -> dict[str, Any]:
+    out = {
+        "display_name": row["display_name"],
+        "name": row["name"],
+        "description": row["description"],
+        "department": row["department"],
+        "location": row["location"],
+        "account_manager": row["account_manager"],
+        "vault_control": row["vault_control"],
+        "is_msp": row["is_msp"],
+    }
+    if managed is not None:
+        out["managed"] = managed
+    return out
+
+
+_ORG_SELECT = (
+    "SELECT o.id, o.display_name, o.name, o.description, o.department, o.location, "
+    "o.vault_control, o.is_msp, o.account_manager_id, "
+    "(SELECT u.username FROM users u WHERE u.id = o.account_manager_id) AS account_manager "
+    "FROM orgs o"
+)
+
+
+def require_msp_admin(actor: Actor) -> None:
+    """MSPOrg administrators (privileged or not) manage organizations."""
+    if not (actor.org_is_msp and permissions.can_manage_users(actor.role)):
+        raise Forbidden("only MSPOrg administrators manage organizations")
+
+
+async def eligible_account_managers(
+    conn: asyncpg.Connection, msp_id: uuid.UUID, usernames: set[str]
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """Eligible account managers among ``usernames`` (lower-cased) → (id, username)."""
+    await db.set_org(conn, msp_id)
+    rows = await conn.fetch(
+        "SELECT id, username FROM users WHERE org_id = $1 AND status = 'active' "
+        "AND role = ANY($2::text[]) AND lower(username) = ANY($3::text[])",
+        msp_id,
+        list(permissions.ACCOUNT_MANAGER_ROLES),
+        list(usernames),
     )
-    await ring.create_org_key(conn, org_id)
-    await audit.start_chain(conn, org_id)
-    return org_id
+    return {r["username"].lower(): (r["id"], r["username"]) for r in rows}
+
+
+async def create_batch(
+    conn: asyncpg.Connection, env: Env, who: Who, items: list[OrgInput], via: str
+) -> list[uuid.UUID]:
+    """Create validated orgs (data key + first audit event each) in one pipelined call."""
+    args = []
+    ids = []
+    for item in items:
+        org_id = uuid.uuid4()
+        kek_id, wrapped = env.ring.prepare_org_key(org_id)
+        details = {"account_manager": item.account_manager, "via": via}
+        event = Event(who, "org_created", "org", item.display_name, details=details)
+        at, mac = await audit.genesis(conn, env.ring, org_id, event, env.node)
+        args.append(
+            (
+                org_id,
+                item.name,
+                item.display_name,
+                False,
+                item.account_manager_id,
+                item.description,
+                item.department,
+                item.location,
+                item.vault_control,
+                kek_id,
+                wrapped,
+                at,
+                who.actor,
+                who.actor_org,
+                who.ip,
+                json.dumps(details),
+                env.node,
+                mac,
+            )
+        )
+        ids.append(org_id)
+    await conn.executemany(
+        "SELECT create_org_with_chain($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+        "$13, $14, $15, $16::jsonb, $17, $18)",
+        args,
+    )
+    return ids
+
+
+def validate_input(item: OrgInput) -> list[dict[str, str]]:
+    errors = []
+    problem = display_name_problem(item.display_name)
+    if problem:
+        errors.append({"field": "display_name", "message": problem})
+    if not item.name.strip():
+        errors.append({"field": "name", "message": "is required"})
+    if not item.account_manager.strip():
+        errors.append({"field": "account_manager", "message": "is required"})
+    if item.vault_control not in VAULT_CONTROL:
+        errors.append({"field": "vault_control", "message": "must be msp, client or both"})
+    limits = {"name": 200, "description": 2000, "department": 200, "location": 200}
+    for name, limit in limits.items():
+        value = getattr(item, name)
+        if len(value) > limit:
+            errors.append({"field": name, "message": f"must be at most {limit} characters"})
+        if "\x00" in value:
+            errors.append({"field": name, "message": "must not contain NUL characters"})
+    return errors
+
+
+async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    """Create one client org with its account manager."""
+    require_msp_admin(actor)
+    item = OrgInput(**data)
+    errors = validate_input(item)
+    if errors:
+        raise ValidationFailed(errors)
+    async with db.transaction(env.pool) as conn:
+        if await find_org(conn, item.display_name):
+            raise coded(
+                Conflict,
+                "display_name_taken",
+                f"an organization named {item.display_name!r} already exists "
+                "(names are compared without regard to case)",
+            )
+        managers = await eligible_account_managers(
+            conn, actor.org_id, {item.account_manager.lower()}
+        )
+        if item.account_manager.lower() not in managers:
+            raise ValidationFailed(
+                [
+                    {
+                        "field": "account_manager",
+                        "message": "must be an active MSPOrg user with role privileged_"
+                        "administrator, administrator or password_administrator",
+                    }
+                ]
+            )
+        item.account_manager_id, item.account_manager = managers[item.account_manager.lower()]
+        try:
+            (org_id,) = await create_batch(conn, env, actor.who, [item], "api")
+        except asyncpg.UniqueViolationError:
+            raise coded(
+                Conflict,
+                "display_name_taken",
+                f"an organization named {item.display_name!r} already exists",
+            ) from None
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "org_created",
+            target_type="org",
+            target=item.display_name,
+            details={"account_manager": item.account_manager},
+            node=env.node,
+        )
+        await db.set_org(conn, org_id)
+        row = await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", org_id)
+    return _org_json(row, managed=row["account_manager_id"] == actor.user_id)
+
+
+# -- bootstrap ------------------------------------------------------------------------
 
 
 async def bootstrap_msp(
@@ -55,15 +273,32 @@ async def bootstrap_msp(
     hasher: PasswordHasher,
     admin_username: str,
     admin_password: str,
+    node: str = "",
 ) -> bool:
     """Create MSPOrg and its first privileged administrator; False if it already exists."""
     password_hash = await hasher.hash(admin_password)
     async with db.transaction(pool) as conn:
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs WHERE is_msp)"):
             return False
-        org_id = await insert_org(
-            conn, ring, name="MSP Organization", display_name=MSP_ORG, is_msp=True
+        org_id = uuid.uuid4()
+        kek_id, wrapped = ring.prepare_org_key(org_id)
+        event = Event(SYSTEM, "org_created", "org", MSP_ORG)
+        at, mac = await audit.genesis(conn, ring, org_id, event, node)
+        await conn.execute(
+            "SELECT create_org_with_chain($1, $2, $3, true, NULL, '', '', '', 'both', $4, $5, "
+            "$6, $7, $8, '', '{}'::jsonb, $9, $10)",
+            org_id,
+            "MSP Organization",
+            MSP_ORG,
+            kek_id,
+            wrapped,
+            at,
+            SYSTEM.actor,
+            SYSTEM.actor_org,
+            node,
+            mac,
         )
+        await db.set_org(conn, org_id)
         await conn.execute(
             "INSERT INTO users (org_id, username, full_name, role, access_scope, password_hash, "
             "must_change_password) VALUES ($1, $2, 'Administrator', $3, 'all', $4, true)",
@@ -71,9 +306,6 @@ async def bootstrap_msp(
             admin_username,
             permissions.PRIVILEGED_ADMINISTRATOR,
             password_hash,
-        )
-        await audit.record(
-            conn, ring, org_id, SYSTEM, "org_created", target_type="org", target=MSP_ORG
         )
         await audit.record(
             conn,
@@ -84,5 +316,216 @@ async def bootstrap_msp(
             target_type="user",
             target=admin_username,
             details={"role": permissions.PRIVILEGED_ADMINISTRATOR},
+            node=node,
         )
     return True
+
+
+# -- listing, reading, editing --------------------------------------------------------
+
+
+async def _managed_ids(conn: asyncpg.Connection, actor: Actor) -> set[uuid.UUID]:
+    """Client orgs the MSP actor manages: as account manager or through a grant."""
+    if not actor.org_is_msp:
+        return set()
+    ids = {
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM orgs WHERE account_manager_id = $1", actor.user_id
+        )
+    }
+    await db.set_org(conn, actor.org_id)
+    ids |= {
+        r["client_org_id"]
+        for r in await conn.fetch(
+            "SELECT client_org_id FROM org_access_grants WHERE user_id = $1 OR group_id IN "
+            "(SELECT group_id FROM group_members WHERE user_id = $1)",
+            actor.user_id,
+        )
+    }
+    return ids
+
+
+async def list_orgs(env: Env, actor: Actor) -> list[dict[str, Any]]:
+    """Orgs the actor may see: all for MSPOrg administrators (with ``managed``), MSPOrg plus
+    the managed ones for other MSP users, and only its own org for a client user."""
+    async with db.transaction(env.pool, readonly=True) as conn:
+        if not actor.org_is_msp:
+            rows = await conn.fetch(_ORG_SELECT + " WHERE o.id = $1", actor.org_id)
+            return [_org_json(r, managed=False) for r in rows]
+        managed = await _managed_ids(conn, actor)
+        await db.set_org(conn, actor.org_id)  # account manager names are MSPOrg users
+        if permissions.can_manage_users(actor.role):
+            rows = await conn.fetch(_ORG_SELECT + " ORDER BY NOT o.is_msp, lower(o.display_name)")
+        else:
+            rows = await conn.fetch(
+                _ORG_SELECT + " WHERE o.is_msp OR o.id = ANY($1::uuid[]) "
+                "ORDER BY NOT o.is_msp, lower(o.display_name)",
+                list(managed),
+            )
+    return [_org_json(r, managed=r["id"] in managed) for r in rows]
+
+
+async def _visible_org(conn: asyncpg.Connection, actor: Actor, name: str) -> asyncpg.Record:
+    org = await find_org(conn, name)
+    if org is not None:
+        if actor.org_is_msp and permissions.can_manage_users(actor.role):
+            via = "msp_admin"
+        else:
+            via = await access_via(conn, actor, org)
+        if via is not None:
+            await db.set_org(conn, actor.org_id if actor.org_is_msp else org["id"])
+            return await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", org["id"])
+    raise NotFound(f"no organization named {name!r}")
+
+
+async def get_org(env: Env, actor: Actor, name: str) -> dict[str, Any]:
+    """One org the actor may see."""
+    async with db.transaction(env.pool, readonly=True) as conn:
+        row = await _visible_org(conn, actor, name)
+        managed = row["id"] in await _managed_ids(conn, actor)
+    return _org_json(row, managed=managed)
+
+
+async def update_org(env: Env, actor: Actor, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Edit an org's details, account manager or vault control."""
+    require_msp_admin(actor)
+    async with db.transaction(env.pool) as conn:
+        row = await _visible_org(conn, actor, name)
+        via = await access_via(conn, actor, row)
+        if actor.role != permissions.PRIVILEGED_ADMINISTRATOR and via is None:
+            raise Forbidden(
+                "only its account manager, a granted administrator or a privileged "
+                "administrator may edit this organization"
+            )
+        if row["is_msp"] and ({"name", "display_name", "account_manager"} & data.keys()):
+            raise coded(Forbidden, "msp_org_protected", "MSPOrg cannot be renamed")
+        changes: dict[str, Any] = {}
+        errors = []
+        if "display_name" in data:
+            problem = display_name_problem(data["display_name"])
+            if problem:
+                errors.append({"field": "display_name", "message": problem})
+            changes["display_name"] = data["display_name"]
+        for key in ("name", "description", "department", "location", "vault_control"):
+            if key in data:
+                changes[key] = data[key]
+        if "name" in data and not data["name"]:
+            errors.append({"field": "name", "message": "must not be empty"})
+        if errors:
+            raise ValidationFailed(errors)
+        details: dict[str, Any] = dict(changes)
+        if "account_manager" in data:
+            managers = await eligible_account_managers(
+                conn, actor.org_id, {data["account_manager"].lower()}
+            )
+            if data["account_manager"].lower() not in managers:
+                raise ValidationFailed(
+                    [
+                        {
+                            "field": "account_manager",
+                            "message": "must be an active MSPOrg user of an eligible role",
+                        }
+                    ]
+                )
+            changes["account_manager_id"], details["account_manager"] = managers[
+                data["account_manager"].lower()
+            ]
+        await db.set_org(conn, row["id"])
+        if changes:
+            sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
+            try:
+                await conn.execute(
+                    f"UPDATE orgs SET {sets} WHERE id = $1", row["id"], *changes.values()
+                )
+            except asyncpg.UniqueViolationError:
+                raise coded(
+                    Conflict,
+                    "display_name_taken",
+                    f"an organization named {data['display_name']!r} already exists",
+                ) from None
+        for org_id in {actor.org_id, row["id"]}:
+            await audit.record(
+                conn,
+                env.ring,
+                org_id,
+                actor.who,
+                "org_updated",
+                target_type="org",
+                target=row["display_name"],
+                details=details,
+                node=env.node,
+            )
+        await db.set_org(conn, actor.org_id)
+        row = await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", row["id"])
+        managed = row["id"] in await _managed_ids(conn, actor)
+    return _org_json(row, managed=managed)
+
+
+async def delete_org(env: Env, actor: Actor, name: str, confirm: str | None) -> dict[str, int]:
+    """Delete a client org and everything in it; its data key is destroyed."""
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, name)
+        if org.is_msp:
+            raise coded(Forbidden, "msp_org_protected", "MSPOrg cannot be deleted")
+        if (
+            not actor.org_is_msp
+            or org.via not in ("account_manager", "grant")
+            or not permissions.can_manage_users(actor.role)
+        ):
+            raise Forbidden(
+                "only an MSPOrg administrator who is the org's account manager or "
+                "holds an access grant may delete it"
+            )
+        if (confirm or "").lower() != org.display_name.lower():
+            raise coded(
+                BadRequest,
+                "confirmation_mismatch",
+                f"repeat the display name to confirm: ?confirm={org.display_name}",
+            )
+        counts = await _contents(conn, org)
+        await audit.record(
+            conn,
+            env.ring,
+            org.id,
+            actor.who,
+            "org_deleted",
+            target_type="org",
+            target=org.display_name,
+            details=counts,
+            node=env.node,
+        )
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "org_deleted",
+            target_type="org",
+            target=org.display_name,
+            details={**counts, "name": org.name},
+            node=env.node,
+        )
+        await db.set_org(conn, org.id)
+        # Users (and their sessions and API keys), groups, keys and the vault go with the
+        # org row by ON DELETE CASCADE; requests and grants naming it go too.
+        await conn.execute("DELETE FROM orgs WHERE id = $1", org.id)
+    env.ring.forget_org(org.id)
+    return counts
+
+
+async def _contents(conn: asyncpg.Connection, org: OrgRef) -> dict[str, int]:
+    await db.set_org(conn, org.id)
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM users WHERE org_id = $1) AS users, "
+        "(SELECT count(*) FROM user_groups WHERE org_id = $1) AS groups",
+        org.id,
+    )
+    counts = {"resources": 0, "accounts": 0, "users": row["users"], "groups": row["groups"]}
+    counts.update(await vault_counts(conn, org.id))
+    return counts
+
+
+async def vault_counts(conn: asyncpg.Connection, org_id: uuid.UUID) -> dict[str, int]:
+    """How many resources and accounts an org holds (none before the vault exists)."""
+    return {}
