@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 
@@ -43,6 +44,20 @@ def hasher_for(config: Config) -> PasswordHasher:
     return PasswordHasher(
         Argon2Params(sec.argon2_memory_kib, sec.argon2_iterations, sec.argon2_lanes)
     )
+
+
+@asynccontextmanager
+async def open_env(config: Config) -> AsyncIterator[Env]:
+    """The service environment outside a web app (command-line tools, benchmarks)."""
+    ring = KeyRing.from_file(config.path(config.security.master_key))
+    pool = await db.create_pool(config)
+    try:
+        await master_key.check_master_key(ring, pool)
+        yield Env(
+            config=config, pool=pool, ring=ring, hasher=hasher_for(config), throttle=LoginThrottle()
+        )
+    finally:
+        await pool.close()
 
 
 def _environment(ring: KeyRing):

@@ -189,6 +189,59 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_ERROR if broken else 0
 
 
+class ProgressBar:
+    """A one-line text progress bar on stderr (plain lines when not a terminal)."""
+
+    def __init__(self, label: str, width: int = 30) -> None:
+        self.label, self.width = label, width
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        """Show ``done`` of ``total``."""
+        filled = self.width * done // max(total, 1)
+        bar = "#" * filled + "." * (self.width - filled)
+        line = f"{self.label} [{bar}] {done}/{total}"
+        if self.tty:
+            print("\r" + line, end="" if done < total else "\n", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def cmd_orgs_import(args: argparse.Namespace) -> int:
+    """Import organizations from a CSV/TXT file, acting as an MSPOrg administrator."""
+    from server.app import open_env
+    from server.errors import StrongroomError
+    from server.services import org_import
+    from server.services.auth import local_actor
+
+    config = _load(args)
+    path = Path(args.file)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+
+    async def run() -> dict:
+        async with open_env(config) as env:
+            actor = await local_actor(env, args.as_user)
+            return await org_import.import_orgs(
+                env, actor, path.name, raw, progress=ProgressBar("importing")
+            )
+
+    cluster = service.embedded_cluster(config)
+    if cluster is not None:
+        cluster.start()
+    try:
+        result = asyncio.run(run())
+    except StrongroomError as exc:
+        raise CommandError(exc.detail) from None
+    for row in result["results"]:
+        if row["status"] == "failed":
+            print(f"line {row['line']}: {row['display_name']!r} failed: {row['detail']}")
+    print(f"created {result['created']}, failed {result['failed']}")
+    return 0 if result["failed"] == 0 else EXIT_ERROR
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -251,6 +304,22 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate-master", help=cmd_rotate_master.__doc__, description=cmd_rotate_master.__doc__
     )
     p.set_defaults(func=cmd_rotate_master)
+    with_config(p)
+
+    orgs = sub.add_parser("orgs", help="Manage organizations.", description="Organizations.")
+    orgs_sub = orgs.add_subparsers(dest="orgs_command", metavar="ACTION", required=True)
+    p = orgs_sub.add_parser(
+        "import", help=cmd_orgs_import.__doc__, description=cmd_orgs_import.__doc__
+    )
+    p.set_defaults(func=cmd_orgs_import)
+    p.add_argument("file", metavar="FILE", help=".csv or .txt file, one org per line")
+    p.add_argument(
+        "--as",
+        dest="as_user",
+        required=True,
+        metavar="USERNAME",
+        help="the MSPOrg administrator the import is audited as",
+    )
     with_config(p)
 
     aud = sub.add_parser("audit", help="Check the audit trail.", description="Audit trail.")

@@ -533,3 +533,29 @@ async def delete_api_key(env: Env, actor: Actor, key_id: str) -> None:
             details={"key_id": key_id},
             node=env.node,
         )
+
+
+async def local_actor(env: Env, username: str) -> Actor:
+    """An MSPOrg user acting from the server's own command line (trusted by holding the
+    configuration and master key); audited with the address ``local-cli``."""
+    async with db.transaction(env.pool) as conn:
+        msp_id = await msp_org_id(conn)
+        await db.set_org(conn, msp_id)
+        row = await conn.fetchrow(
+            "SELECT id, username, role, access_scope, status FROM users "
+            "WHERE org_id = $1 AND lower(username) = lower($2)",
+            msp_id,
+            username,
+        )
+    if row is None or row["status"] != "active":
+        raise NotFound(f"no active MSPOrg user named {username!r}")
+    return Actor(
+        user_id=row["id"],
+        username=row["username"],
+        org_id=msp_id,
+        org=MSP_ORG,
+        org_is_msp=True,
+        role=row["role"],
+        access_scope=row["access_scope"],
+        ip="local-cli",
+    )

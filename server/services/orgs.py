@@ -259,7 +259,7 @@ async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, 
             details={"account_manager": item.account_manager},
             node=env.node,
         )
-        await db.set_org(conn, org_id)
+        await db.set_org(conn, actor.org_id)  # the account manager is an MSPOrg user
         row = await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", org_id)
     return _org_json(row, managed=row["account_manager_id"] == actor.user_id)
 

@@ -35,7 +35,20 @@ def assert_one_line_error(result, fragment):
     assert fragment in lines[0]
 
 
-@pytest.mark.parametrize("command", [[], ["init"], ["serve"], ["stop"], ["status"], ["migrate"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["init"],
+        ["serve"],
+        ["stop"],
+        ["status"],
+        ["migrate"],
+        ["keys", "rotate-master"],
+        ["audit", "verify"],
+        ["orgs", "import"],
+    ],
+)
 def test_every_command_has_help(command):
     """strongroom and each subcommand answer --help."""
     result = run_cli(*command, "--help")
@@ -217,9 +230,20 @@ def test_audit_verify_keys_and_key_permissions(install_root):
     assert rotated.returncode == 0, rotated.stderr
     assert "re-wrapped" in rotated.stdout
 
+    csv_file = install_root / "orgs.csv"
+    csv_file.write_text("name,display_name,account_manager\nOne,One,root.admin\nTwo,Two,nobody\n")
+    imported = run_cli("orgs", "import", str(csv_file), "--as", "root.admin", "--config", conf)
+    assert imported.returncode == 1  # one row failed
+    assert "importing [" in imported.stderr and "2/2" in imported.stderr
+    assert "line 3: 'Two' failed" in imported.stdout
+    assert "created 1, failed 1" in imported.stdout
+    unknown = run_cli("orgs", "import", str(csv_file), "--as", "ghost", "--config", conf)
+    assert_one_line_error(unknown, "no active MSPOrg user named 'ghost'")
+
     verified = run_cli("audit", "verify", "--config", conf)
     assert verified.returncode == 0, verified.stderr
     assert "MSPOrg: ok" in verified.stdout
+    assert "One: ok (1 events" in verified.stdout
 
     assert run_cli("serve", "--detach", "--config", conf).returncode == 0
     assert login(home, port, "root.admin", "chosen-Admin-pass-1")[0] == 200
