@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from server import db
 from server.errors import ServiceUnavailable, coded
 from server.keyring import AUDIT_KEY, KeyRing
 
@@ -123,15 +124,6 @@ async def genesis(
     return at, _mac(key, GENESIS, _fields(_row(org_id, 1, at, event, node)))
 
 
-async def _in_org(conn: asyncpg.Connection, org_id: uuid.UUID, coro):
-    previous = await conn.fetchval("SELECT current_setting('app.org_id', true)")
-    await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
-    try:
-        return await coro
-    finally:
-        await conn.execute("SELECT set_config('app.org_id', $1, true)", previous or "")
-
-
 async def record(
     conn: asyncpg.Connection,
     ring: KeyRing,
@@ -168,7 +160,8 @@ async def record_many(
         _check_details(event.details)
     try:
         key = await ring.system_key(conn, AUDIT_KEY)
-        return await _in_org(conn, org_id, _append(conn, key, org_id, events, node))
+        async with db.in_org(conn, org_id):
+            return await _append(conn, key, org_id, events, node)
     except (asyncpg.PostgresError, OSError) as exc:
         raise coded(
             ServiceUnavailable,
@@ -253,7 +246,8 @@ class Verification:
 async def verify(conn: asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID) -> Verification:
     """Recompute an org's chain and report the first event that does not fit."""
     key = await ring.system_key(conn, AUDIT_KEY)
-    return await _in_org(conn, org_id, _verify(conn, key, org_id))
+    async with db.in_org(conn, org_id):
+        return await _verify(conn, key, org_id)
 
 
 async def _verify(conn: asyncpg.Connection, key: bytes, org_id: uuid.UUID) -> Verification:

@@ -1,7 +1,9 @@
 """Database access: the connection pool and the one transaction helper.
 
-Nothing else touches the pool. ``transaction(pool, org_id)`` opens a transaction
-and sets ``app.org_id`` for its duration, which is what row-level security keys on.
+Nothing else touches the pool. ``transaction(pool, org_id)`` opens a transaction and
+sets ``app.org_id`` for its duration, which is what row-level security keys on; the
+yielded ``Tx`` remembers the current org so that switching to the org it is already
+in costs no round trip.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 import asyncpg
 
@@ -20,6 +23,7 @@ from server.errors import ServiceUnavailable
 log = logging.getLogger(__name__)
 
 CONNECT_ATTEMPTS = 5
+_UNKNOWN = object()
 
 
 async def create_pool(config: Config) -> asyncpg.Pool:
@@ -48,23 +52,97 @@ async def create_pool(config: Config) -> asyncpg.Pool:
     raise AssertionError("unreachable")
 
 
+class Tx:
+    """A connection inside one transaction, and the org its RLS context is set to."""
+
+    __slots__ = ("conn", "org_id")
+
+    def __init__(self, conn: asyncpg.Connection, org_id: uuid.UUID | None) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """Rows of a query."""
+        return await self.conn.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        """First row of a query."""
+        return await self.conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """First value of the first row."""
+        return await self.conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        """Run a statement; its status tag."""
+        return await self.conn.execute(query, *args)
+
+    async def executemany(self, query: str, args: list) -> None:
+        """Run a statement for each argument tuple, pipelined."""
+        await self.conn.executemany(query, args)
+
+    def cursor(self, query: str, *args: Any, prefetch: int | None = None):
+        """Iterate a large result in batches."""
+        return self.conn.cursor(query, *args, prefetch=prefetch)
+
+
+def _literal(org_id: uuid.UUID | None) -> str:
+    # A UUID's text form is safe to embed; this lets BEGIN and the RLS setting share
+    # one round trip.
+    return str(uuid.UUID(str(org_id))) if org_id else ""
+
+
 @asynccontextmanager
 async def transaction(
     pool: asyncpg.Pool, org_id: uuid.UUID | None = None, *, readonly: bool = False
-) -> AsyncIterator[asyncpg.Connection]:
-    """Yield a connection inside a transaction scoped to ``org_id`` for row-level security."""
+) -> AsyncIterator[Tx]:
+    """Yield a Tx inside a transaction scoped to ``org_id`` for row-level security."""
     try:
         conn = await pool.acquire()
     except (TimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
         raise ServiceUnavailable("the database is not reachable right now") from exc
     try:
-        async with conn.transaction(readonly=readonly):
-            await set_org(conn, org_id)
-            yield conn
+        mode = " READ ONLY" if readonly else ""
+        await conn.execute(
+            f"BEGIN{mode}; SELECT set_config('app.org_id', '{_literal(org_id)}', true)"
+        )
+        try:
+            yield Tx(conn, org_id)
+        except BaseException:
+            if not conn.is_closed():
+                with suppress(asyncpg.PostgresError, OSError):
+                    await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
     finally:
         await pool.release(conn)
 
 
-async def set_org(conn: asyncpg.Connection, org_id: uuid.UUID | None) -> None:
+async def set_org(conn: Tx | asyncpg.Connection, org_id: uuid.UUID | None) -> None:
     """Switch the row-level-security org inside the current transaction."""
+    if getattr(conn, "org_id", _UNKNOWN) == org_id:
+        return
     await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id) if org_id else "")
+    if isinstance(conn, Tx):
+        conn.org_id = org_id
+
+
+def context_cleared(conn: Tx | asyncpg.Connection) -> None:
+    """Record that SQL run on ``conn`` left the RLS org empty (create_org_with_chain does)."""
+    if isinstance(conn, Tx):
+        conn.org_id = None
+
+
+@asynccontextmanager
+async def in_org(conn: Tx | asyncpg.Connection, org_id: uuid.UUID) -> AsyncIterator[None]:
+    """Run a block in ``org_id``'s context and return to the previous one afterwards."""
+    if isinstance(conn, Tx):
+        previous = conn.org_id
+    else:
+        text = await conn.fetchval("SELECT current_setting('app.org_id', true)")
+        previous = uuid.UUID(text) if text else None
+    await set_org(conn, org_id)
+    try:
+        yield
+    finally:
+        await set_org(conn, previous)

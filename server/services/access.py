@@ -66,9 +66,7 @@ async def has_grant(conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID) -
 
     Grants are MSPOrg's data, so they are read in the actor's (MSPOrg) RLS context.
     """
-    previous = await conn.fetchval("SELECT current_setting('app.org_id', true)")
-    await db.set_org(conn, actor.org_id)
-    try:
+    async with db.in_org(conn, actor.org_id):
         return await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM org_access_grants g WHERE g.client_org_id = $1 AND "
             "(g.user_id = $2 OR g.group_id IN "
@@ -76,8 +74,6 @@ async def has_grant(conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID) -
             org_id,
             actor.user_id,
         )
-    finally:
-        await conn.execute("SELECT set_config('app.org_id', $1, true)", previous or "")
 
 
 async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:

@@ -187,6 +187,7 @@ async def create_batch(
         "$13, $14, $15, $16::jsonb, $17, $18)",
         args,
     )
+    db.context_cleared(conn)
     return ids
 
 

@@ -1,0 +1,231 @@
+-- The vault: resources, accounts (encrypted passwords and notes), resource groups,
+-- shares, password policies, and the entitlement rule.
+--
+-- Entitlement lives in one SQL function, account_permissions(); the server's
+-- entitlement module calls it, and secrets (password and notes ciphertext) can only be
+-- read through reveal_account(), which applies the same rule: the app role has no
+-- SELECT privilege on those two columns at all.
+
+ALTER TABLE orgs ADD COLUMN require_reveal_reason boolean NOT NULL DEFAULT false;
+
+CREATE TABLE resources (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id      uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    type        text NOT NULL CHECK (length(type) BETWEEN 1 AND 64),
+    url         text NOT NULL DEFAULT '' CHECK (length(url) <= 2000),
+    description text NOT NULL DEFAULT '' CHECK (length(description) <= 2000),
+    department  text NOT NULL DEFAULT '' CHECK (length(department) <= 200),
+    location    text NOT NULL DEFAULT '' CHECK (length(location) <= 200),
+    fields      jsonb NOT NULL DEFAULT '{}',
+    owner_id    uuid REFERENCES users (id) ON DELETE SET NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (org_id, id)
+);
+CREATE UNIQUE INDEX resources_org_name ON resources (org_id, lower(name));
+CREATE INDEX resources_owner ON resources (org_id, owner_id);
+
+CREATE TABLE password_policies (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id          uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    name            text NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    min_length      integer NOT NULL CHECK (min_length BETWEEN 1 AND 1024),
+    max_length      integer NOT NULL CHECK (max_length BETWEEN min_length AND 1024),
+    require_upper   boolean NOT NULL DEFAULT false,
+    require_lower   boolean NOT NULL DEFAULT false,
+    require_digit   boolean NOT NULL DEFAULT false,
+    require_special boolean NOT NULL DEFAULT false,
+    max_age_days    integer CHECK (max_age_days IS NULL OR max_age_days > 0),
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX password_policies_org_name ON password_policies (org_id, lower(name));
+
+CREATE TABLE accounts (
+    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id              uuid NOT NULL,
+    resource_id         uuid NOT NULL,
+    username            text NOT NULL CHECK (length(username) BETWEEN 1 AND 200),
+    password            bytea NOT NULL,
+    notes               bytea,
+    policy              text NOT NULL DEFAULT 'Strong',
+    owner_id            uuid REFERENCES users (id) ON DELETE SET NULL,
+    password_changed_at timestamptz NOT NULL DEFAULT now(),
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (org_id, resource_id) REFERENCES resources (org_id, id) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX accounts_resource_username ON accounts (resource_id, lower(username));
+CREATE INDEX accounts_org_owner ON accounts (org_id, owner_id);
+
+CREATE TABLE resource_groups (
+    id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id     uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    name       text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (org_id, id)
+);
+CREATE UNIQUE INDEX resource_groups_org_name ON resource_groups (org_id, lower(name));
+
+CREATE TABLE resource_group_members (
+    org_id            uuid NOT NULL,
+    resource_group_id uuid NOT NULL,
+    resource_id       uuid NOT NULL,
+    PRIMARY KEY (resource_group_id, resource_id),
+    FOREIGN KEY (org_id, resource_group_id) REFERENCES resource_groups (org_id, id)
+        ON DELETE CASCADE,
+    FOREIGN KEY (org_id, resource_id) REFERENCES resources (org_id, id) ON DELETE CASCADE
+);
+CREATE INDEX resource_group_members_resource ON resource_group_members (resource_id);
+
+-- A share gives one user or one user group a permission on exactly one account,
+-- resource or resource group of the org. The user may be an MSPOrg user acting in a
+-- client org; groups are the org's own.
+CREATE TABLE shares (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id            uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    account_id        uuid REFERENCES accounts (id) ON DELETE CASCADE,
+    resource_id       uuid REFERENCES resources (id) ON DELETE CASCADE,
+    resource_group_id uuid REFERENCES resource_groups (id) ON DELETE CASCADE,
+    user_id           uuid REFERENCES users (id) ON DELETE CASCADE,
+    group_id          uuid REFERENCES user_groups (id) ON DELETE CASCADE,
+    permission        text NOT NULL CHECK (permission IN ('view', 'modify', 'full')),
+    created_by        uuid REFERENCES users (id) ON DELETE SET NULL,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    CHECK (num_nonnulls(account_id, resource_id, resource_group_id) = 1),
+    CHECK (num_nonnulls(user_id, group_id) = 1)
+);
+CREATE UNIQUE INDEX shares_unique ON shares (
+    coalesce(account_id, resource_id, resource_group_id), coalesce(user_id, group_id));
+CREATE INDEX shares_user ON shares (org_id, user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX shares_group ON shares (org_id, group_id) WHERE group_id IS NOT NULL;
+CREATE INDEX shares_account ON shares (account_id) WHERE account_id IS NOT NULL;
+CREATE INDEX shares_resource ON shares (resource_id) WHERE resource_id IS NOT NULL;
+CREATE INDEX shares_resource_group ON shares (resource_group_id)
+    WHERE resource_group_id IS NOT NULL;
+
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['resources', 'accounts', 'resource_groups',
+                             'resource_group_members', 'shares', 'password_policies'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY %I ON %I USING (org_id = app_org_id()) '
+                       'WITH CHECK (org_id = app_org_id())', t || '_org', t);
+    END LOOP;
+END $$;
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON resources, resource_groups, resource_group_members,
+    shares, password_policies TO :"app_role";
+-- Accounts: every column but the two secrets is readable; secrets are written, never
+-- selected, by the app role.
+GRANT SELECT (id, org_id, resource_id, username, policy, owner_id, password_changed_at,
+              created_at, updated_at) ON accounts TO :"app_role";
+GRANT INSERT, UPDATE, DELETE ON accounts TO :"app_role";
+
+CREATE FUNCTION perm_rank(p text) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE p WHEN 'owner' THEN 4 WHEN 'full' THEN 3 WHEN 'modify' THEN 2
+                  WHEN 'view' THEN 1 ELSE 0 END
+$$;
+
+-- THE entitlement rule. For user p_user acting in org p_org (p_all: a super
+-- administrator in its home org), every account it may use and its permission:
+--   owner  - it owns the account or the account's resource;
+--   all    - scope all in the home org gives 'full' on every account;
+--   shares - the most specific share wins: account over resource over resource group,
+--            and at the same level a share to the user over one to its groups; among
+--            equals the highest permission.
+CREATE FUNCTION account_permissions(p_user uuid, p_org uuid, p_all boolean)
+RETURNS TABLE (account_id uuid, resource_id uuid, permission text)
+LANGUAGE sql STABLE AS $$
+    WITH grp AS (
+        SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org
+    ), s AS (
+        SELECT sh.account_id, sh.resource_id, sh.resource_group_id, sh.permission,
+               (sh.user_id IS NULL)::int AS grantee_rank
+        FROM shares sh
+        WHERE sh.org_id = p_org
+          AND (sh.user_id = p_user OR sh.group_id IN (SELECT group_id FROM grp))
+    ), cand AS (
+        SELECT a.id AS account_id, a.resource_id, 0 AS lvl, s.grantee_rank, s.permission
+          FROM s JOIN accounts a ON a.id = s.account_id
+        UNION ALL
+        SELECT a.id, a.resource_id, 1, s.grantee_rank, s.permission
+          FROM s JOIN accounts a ON a.resource_id = s.resource_id
+        UNION ALL
+        SELECT a.id, a.resource_id, 2, s.grantee_rank, s.permission
+          FROM s JOIN resource_group_members m ON m.resource_group_id = s.resource_group_id
+                 JOIN accounts a ON a.resource_id = m.resource_id
+    ), shared AS (
+        SELECT DISTINCT ON (account_id) account_id, resource_id, permission
+        FROM cand ORDER BY account_id, lvl, grantee_rank, perm_rank(permission) DESC
+    ), owned AS (
+        SELECT a.id AS account_id, a.resource_id, 'owner'::text AS permission
+        FROM accounts a JOIN resources r ON r.id = a.resource_id
+        WHERE a.org_id = p_org AND (a.owner_id = p_user OR r.owner_id = p_user)
+    ), everything AS (
+        SELECT a.id AS account_id, a.resource_id, 'full'::text AS permission
+        FROM accounts a WHERE p_all AND a.org_id = p_org
+    )
+    SELECT DISTINCT ON (account_id) account_id, resource_id, permission
+    FROM (SELECT * FROM owned UNION ALL SELECT * FROM shared UNION ALL SELECT * FROM everything) x
+    ORDER BY account_id, perm_rank(permission) DESC
+$$;
+
+-- The same rule at resource level: which resources the user sees and with what
+-- permission. A resource is visible when owned, shared (directly or through a resource
+-- group), or when one of its accounts is shared (then at least 'view').
+CREATE FUNCTION resource_permissions(p_user uuid, p_org uuid, p_all boolean)
+RETURNS TABLE (resource_id uuid, permission text)
+LANGUAGE sql STABLE AS $$
+    WITH grp AS (
+        SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org
+    ), s AS (
+        SELECT sh.account_id, sh.resource_id, sh.resource_group_id, sh.permission,
+               (sh.user_id IS NULL)::int AS grantee_rank
+        FROM shares sh
+        WHERE sh.org_id = p_org
+          AND (sh.user_id = p_user OR sh.group_id IN (SELECT group_id FROM grp))
+    ), cand AS (
+        SELECT s.resource_id, 1 AS lvl, s.grantee_rank, s.permission
+          FROM s WHERE s.resource_id IS NOT NULL
+        UNION ALL
+        SELECT m.resource_id, 2, s.grantee_rank, s.permission
+          FROM s JOIN resource_group_members m ON m.resource_group_id = s.resource_group_id
+    ), shared AS (
+        SELECT DISTINCT ON (resource_id) resource_id, permission
+        FROM cand ORDER BY resource_id, lvl, grantee_rank, perm_rank(permission) DESC
+    ), through_accounts AS (
+        SELECT DISTINCT a.resource_id, 'view'::text AS permission
+        FROM s JOIN accounts a ON a.id = s.account_id
+    ), owned AS (
+        SELECT r.id AS resource_id, 'owner'::text AS permission
+        FROM resources r WHERE r.org_id = p_org AND r.owner_id = p_user
+    ), everything AS (
+        SELECT r.id, 'full'::text FROM resources r WHERE p_all AND r.org_id = p_org
+    )
+    SELECT DISTINCT ON (resource_id) resource_id, permission
+    FROM (SELECT * FROM owned UNION ALL SELECT * FROM shared
+          UNION ALL SELECT * FROM through_accounts UNION ALL SELECT * FROM everything) x
+    ORDER BY resource_id, perm_rank(permission) DESC
+$$;
+
+GRANT EXECUTE ON FUNCTION perm_rank(text), account_permissions(uuid, uuid, boolean),
+    resource_permissions(uuid, uuid, boolean) TO :"app_role";
+
+-- The only way to read a secret: returns the ciphertexts of an account when the user
+-- holds at least p_need on it, otherwise no row. Runs as the owner (who may read the
+-- secret columns) but still under the caller's RLS org context.
+CREATE FUNCTION reveal_account(p_account uuid, p_user uuid, p_org uuid, p_all boolean,
+                               p_need text)
+RETURNS TABLE (password bytea, notes bytea, permission text, resource_id uuid,
+               username text, policy text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy
+    FROM account_permissions(p_user, p_org, p_all) p
+    JOIN accounts a ON a.id = p.account_id
+    WHERE p.account_id = p_account AND perm_rank(p.permission) >= perm_rank(p_need)
+$$;
+REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text) TO :"app_role";
