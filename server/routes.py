@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.handlers import audit, auth, health, me, org_login, orgs, users
+from server.handlers import audit, auth, health, me, org_login, orgs, users, vault
 from server.handlers.common import public
 from server.problem import json_response
 
@@ -47,6 +47,34 @@ ROUTES = [
     ("GET", "/orgs/{org}/groups/{name}", users.get_group),
     ("PATCH", "/orgs/{org}/groups/{name}", users.update_group),
     ("DELETE", "/orgs/{org}/groups/{name}", users.delete_group),
+    ("GET", "/orgs/{org}/resources", vault.list_resources),
+    ("POST", "/orgs/{org}/resources", vault.create_resource),
+    ("GET", "/orgs/{org}/resources/{id}", vault.get_resource),
+    ("PATCH", "/orgs/{org}/resources/{id}", vault.update_resource),
+    ("DELETE", "/orgs/{org}/resources/{id}", vault.delete_resource),
+    ("POST", "/orgs/{org}/resources/{id}/accounts", vault.create_account),
+    ("GET", "/orgs/{org}/resources/{id}/shares", vault.list_shares),
+    ("POST", "/orgs/{org}/resources/{id}/shares", vault.add_share),
+    ("DELETE", "/orgs/{org}/resources/{id}/shares/{share_id}", vault.remove_share),
+    ("GET", "/orgs/{org}/accounts/{id}", vault.get_account),
+    ("PATCH", "/orgs/{org}/accounts/{id}", vault.update_account),
+    ("DELETE", "/orgs/{org}/accounts/{id}", vault.delete_account),
+    ("POST", "/orgs/{org}/accounts/{id}/reveal", vault.reveal),
+    ("PUT", "/orgs/{org}/accounts/{id}/password", vault.change_password),
+    ("GET", "/orgs/{org}/accounts/{id}/shares", vault.list_shares),
+    ("POST", "/orgs/{org}/accounts/{id}/shares", vault.add_share),
+    ("DELETE", "/orgs/{org}/accounts/{id}/shares/{share_id}", vault.remove_share),
+    ("GET", "/orgs/{org}/resource-groups", vault.list_resource_groups),
+    ("POST", "/orgs/{org}/resource-groups", vault.create_resource_group),
+    ("GET", "/orgs/{org}/resource-groups/{name}", vault.get_resource_group),
+    ("PATCH", "/orgs/{org}/resource-groups/{name}", vault.update_resource_group),
+    ("DELETE", "/orgs/{org}/resource-groups/{name}", vault.delete_resource_group),
+    ("GET", "/orgs/{org}/resource-groups/{name}/shares", vault.list_shares),
+    ("POST", "/orgs/{org}/resource-groups/{name}/shares", vault.add_share),
+    ("DELETE", "/orgs/{org}/resource-groups/{name}/shares/{share_id}", vault.remove_share),
+    ("GET", "/orgs/{org}/password-policies", vault.list_policies),
+    ("POST", "/orgs/{org}/password-policies", vault.create_policy),
+    ("POST", "/orgs/{org}/password-policies/{name}/generate", vault.generate_password),
     ("GET", "/orgs/{org}/audit", audit.list_audit),
     ("GET", "/orgs/{org}/audit/verify", audit.verify_audit),
 ]

@@ -31,9 +31,12 @@ class OrgRef:
     account_manager_id: uuid.UUID | None
     vault_control: str
     via: str  # how the actor reaches it: home, account_manager, grant
+    require_reveal_reason: bool = False
 
 
-_ORG_COLUMNS = "id, display_name, name, is_msp, account_manager_id, vault_control"
+_ORG_COLUMNS = (
+    "id, display_name, name, is_msp, account_manager_id, vault_control, require_reveal_reason"
+)
 
 
 async def find_org(conn: asyncpg.Connection, display_name: str) -> asyncpg.Record | None:
@@ -90,6 +93,7 @@ async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) 
         org["account_manager_id"],
         org["vault_control"],
         via,
+        org["require_reveal_reason"],
     )
 
 

@@ -76,6 +76,7 @@ ORG_UPDATE = {
     k: Field(f.kind, max_len=f.max_len, allow_control=f.allow_control, choices=f.choices)
     for k, f in ORG_FIELDS.items()
 }
+ORG_UPDATE["require_reveal_reason"] = Field(bool)
 
 
 def display_name_problem(value: str) -> str | None:
@@ -111,6 +112,7 @@ def _org_json(row: asyncpg.Record, managed: bool | None = None) -> dict[str, Any
         "location": row["location"],
         "account_manager": row["account_manager"],
         "vault_control": row["vault_control"],
+        "require_reveal_reason": row["require_reveal_reason"],
         "is_msp": row["is_msp"],
     }
     if managed is not None:
@@ -120,7 +122,7 @@ def _org_json(row: asyncpg.Record, managed: bool | None = None) -> dict[str, Any
 
 _ORG_SELECT = (
     "SELECT o.id, o.display_name, o.name, o.description, o.department, o.location, "
-    "o.vault_control, o.is_msp, o.account_manager_id, "
+    "o.vault_control, o.require_reveal_reason, o.is_msp, o.account_manager_id, "
     "(SELECT u.username FROM users u WHERE u.id = o.account_manager_id) AS account_manager "
     "FROM orgs o"
 )
@@ -408,7 +410,14 @@ async def update_org(env: Env, actor: Actor, name: str, data: dict[str, Any]) ->
             if problem:
                 errors.append({"field": "display_name", "message": problem})
             changes["display_name"] = data["display_name"]
-        for key in ("name", "description", "department", "location", "vault_control"):
+        for key in (
+            "name",
+            "description",
+            "department",
+            "location",
+            "vault_control",
+            "require_reveal_reason",
+        ):
             if key in data:
                 changes[key] = data[key]
         if "name" in data and not data["name"]:
@@ -528,5 +537,10 @@ async def _contents(conn: asyncpg.Connection, org: OrgRef) -> dict[str, int]:
 
 
 async def vault_counts(conn: asyncpg.Connection, org_id: uuid.UUID) -> dict[str, int]:
-    """How many resources and accounts an org holds (none before the vault exists)."""
-    return {}
+    """How many resources and accounts an org holds (in the org's RLS context)."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM resources WHERE org_id = $1) AS resources, "
+        "(SELECT count(*) FROM accounts WHERE org_id = $1) AS accounts",
+        org_id,
+    )
+    return dict(row)

@@ -1,0 +1,103 @@
+"""Entitlement: which accounts and resources a user may use, and how far.
+
+The rule itself is SQL (``account_permissions`` / ``resource_permissions`` in
+sql/005_vault.sql); this module is the only caller, and ``reveal_account`` applies it
+again inside the database before any ciphertext leaves it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from server.context import Actor
+from server.db import Tx
+from server.services.access import OrgRef
+
+RANK = {"view": 1, "modify": 2, "full": 3, "owner": 4}
+NEEDS = {
+    "reveal": "view",
+    "change_password": "modify",
+    "edit": "full",
+    "share": "full",
+    "delete": "full",
+}
+
+
+def allows(permission: str | None, action: str) -> bool:
+    """Whether ``permission`` is enough for ``action``."""
+    return permission is not None and RANK[permission] >= RANK[NEEDS[action]]
+
+
+def scope_all(actor: Actor, org: OrgRef) -> bool:
+    """A super administrator sees everything, in its home org only."""
+    return actor.access_scope == "all" and org.id == actor.org_id
+
+
+async def account_permission(tx: Tx, actor: Actor, org: OrgRef, account_id: uuid.UUID):
+    """The actor's permission on one account, or None."""
+    return await tx.fetchval(
+        "SELECT permission FROM account_permissions($1, $2, $3) WHERE account_id = $4",
+        actor.user_id,
+        org.id,
+        scope_all(actor, org),
+        account_id,
+    )
+
+
+async def resource_permission(tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID):
+    """The actor's permission on one resource, or None."""
+    return await tx.fetchval(
+        "SELECT permission FROM resource_permissions($1, $2, $3) WHERE resource_id = $4",
+        actor.user_id,
+        org.id,
+        scope_all(actor, org),
+        resource_id,
+    )
+
+
+async def visible_resources(tx: Tx, actor: Actor, org: OrgRef, query: str | None):
+    """Resources the actor sees (optionally matching ``query``) with permission and the
+    number of accounts it can use in each."""
+    pattern = f"%{_escape_like(query)}%" if query else None
+    return await tx.fetch(
+        "SELECT r.id, r.name, r.type, r.url, r.description, r.department, r.location, "
+        "rp.permission, (SELECT count(*) FROM account_permissions($1, $2, $3) ap "
+        "WHERE ap.resource_id = r.id) AS accounts "
+        "FROM resource_permissions($1, $2, $3) rp JOIN resources r ON r.id = rp.resource_id "
+        "WHERE $4::text IS NULL OR r.name ILIKE $4 OR r.url ILIKE $4 OR r.type ILIKE $4 "
+        "OR r.description ILIKE $4 ORDER BY lower(r.name) LIMIT $5",
+        actor.user_id,
+        org.id,
+        scope_all(actor, org),
+        pattern,
+        1000,
+    )
+
+
+async def visible_accounts(tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID):
+    """Accounts of one resource the actor may use, with their permission."""
+    return await tx.fetch(
+        "SELECT a.id, a.username, a.policy, a.password_changed_at, ap.permission "
+        "FROM account_permissions($1, $2, $3) ap JOIN accounts a ON a.id = ap.account_id "
+        "WHERE ap.resource_id = $4 ORDER BY lower(a.username)",
+        actor.user_id,
+        org.id,
+        scope_all(actor, org),
+        resource_id,
+    )
+
+
+async def reveal(tx: Tx, actor: Actor, org: OrgRef, account_id: uuid.UUID, action: str):
+    """The account's ciphertexts if the actor may do ``action`` (the database re-checks)."""
+    return await tx.fetchrow(
+        "SELECT * FROM reveal_account($1, $2, $3, $4, $5)",
+        account_id,
+        actor.user_id,
+        org.id,
+        scope_all(actor, org),
+        NEEDS[action],
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,225 @@
+"""The vault of an org: resources, accounts, reveal, passwords, shares, resource groups,
+password policies."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.handlers.common import actor
+from server.handlers.common import env as get_env
+from server.problem import json_response, read_json
+from server.services import policies, sharing, vault
+from server.validation import validate
+
+
+def _m(request: web.Request, key: str) -> str:
+    return request.match_info[key]
+
+
+async def list_resources(request: web.Request) -> web.Response:
+    """Resources I may see, with my permission (?q= searches name, URL, type, description)."""
+    items = await vault.list_resources(
+        get_env(request), actor(request), _m(request, "org"), request.query.get("q")
+    )
+    return json_response({"items": items, "next_cursor": None})
+
+
+async def create_resource(request: web.Request) -> web.Response:
+    """Add a resource; I own it."""
+    data = validate(await read_json(request), vault.RESOURCE_FIELDS)
+    return json_response(
+        await vault.create_resource(get_env(request), actor(request), _m(request, "org"), data),
+        status=201,
+    )
+
+
+async def get_resource(request: web.Request) -> web.Response:
+    """A resource with the accounts I may use (no passwords)."""
+    return json_response(
+        await vault.get_resource(
+            get_env(request), actor(request), _m(request, "org"), _m(request, "id")
+        )
+    )
+
+
+async def update_resource(request: web.Request) -> web.Response:
+    """Edit a resource (full permission)."""
+    data = validate(await read_json(request), vault.RESOURCE_UPDATE)
+    return json_response(
+        await vault.update_resource(
+            get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
+        )
+    )
+
+
+async def delete_resource(request: web.Request) -> web.Response:
+    """Delete a resource and its accounts (full permission)."""
+    await vault.delete_resource(
+        get_env(request), actor(request), _m(request, "org"), _m(request, "id")
+    )
+    return web.Response(status=204)
+
+
+async def create_account(request: web.Request) -> web.Response:
+    """Add an account with a given or generated password."""
+    data = validate(await read_json(request), vault.ACCOUNT_FIELDS)
+    return json_response(
+        await vault.create_account(
+            get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
+        ),
+        status=201,
+    )
+
+
+async def get_account(request: web.Request) -> web.Response:
+    """Account metadata (no password)."""
+    return json_response(
+        await vault.get_account(
+            get_env(request), actor(request), _m(request, "org"), _m(request, "id")
+        )
+    )
+
+
+async def update_account(request: web.Request) -> web.Response:
+    """Rename an account or change its notes or policy (full permission)."""
+    data = validate(await read_json(request), vault.ACCOUNT_UPDATE)
+    return json_response(
+        await vault.update_account(
+            get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
+        )
+    )
+
+
+async def delete_account(request: web.Request) -> web.Response:
+    """Delete an account (full permission)."""
+    await vault.delete_account(
+        get_env(request), actor(request), _m(request, "org"), _m(request, "id")
+    )
+    return web.Response(status=204)
+
+
+async def reveal(request: web.Request) -> web.Response:
+    """Reveal an account's password (audited; a reason when the org requires one)."""
+    data = validate(await read_json(request), vault.REVEAL_FIELDS)
+    return json_response(
+        await vault.reveal_password(
+            get_env(request),
+            actor(request),
+            _m(request, "org"),
+            _m(request, "id"),
+            data.get("reason"),
+        )
+    )
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """Set or generate a new password (modify permission; checked against the policy)."""
+    data = validate(await read_json(request), vault.PASSWORD_FIELDS)
+    await vault.change_password(
+        get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
+    )
+    return web.Response(status=204)
+
+
+def _kind(request: web.Request) -> tuple[str, str]:
+    if "name" in request.match_info:
+        return "resource_group", _m(request, "name")
+    kind = "account" if "/accounts/" in request.path else "resource"
+    return kind, _m(request, "id")
+
+
+async def list_shares(request: web.Request) -> web.Response:
+    """Who an account, resource or resource group is shared with (full permission)."""
+    kind, ref = _kind(request)
+    items = await sharing.list_shares(
+        get_env(request), actor(request), _m(request, "org"), kind, ref
+    )
+    return json_response({"items": items, "next_cursor": None})
+
+
+async def add_share(request: web.Request) -> web.Response:
+    """Share with a user or group at view, modify or full (full permission to re-share)."""
+    kind, ref = _kind(request)
+    data = validate(await read_json(request), sharing.SHARE_FIELDS)
+    return json_response(
+        await sharing.add_share(
+            get_env(request), actor(request), _m(request, "org"), kind, ref, data
+        ),
+        status=201,
+    )
+
+
+async def remove_share(request: web.Request) -> web.Response:
+    """Withdraw a share."""
+    kind, ref = _kind(request)
+    await sharing.remove_share(
+        get_env(request), actor(request), _m(request, "org"), kind, ref, _m(request, "share_id")
+    )
+    return web.Response(status=204)
+
+
+async def list_resource_groups(request: web.Request) -> web.Response:
+    """The org's resource groups."""
+    items = await sharing.list_resource_groups(get_env(request), actor(request), _m(request, "org"))
+    return json_response({"items": items, "next_cursor": None})
+
+
+async def create_resource_group(request: web.Request) -> web.Response:
+    """Create a resource group from resources I may share."""
+    data = validate(await read_json(request), sharing.GROUP_FIELDS)
+    return json_response(
+        await sharing.save_resource_group(
+            get_env(request), actor(request), _m(request, "org"), data
+        ),
+        status=201,
+    )
+
+
+async def get_resource_group(request: web.Request) -> web.Response:
+    """One resource group."""
+    return json_response(
+        await sharing.get_resource_group(
+            get_env(request), actor(request), _m(request, "org"), _m(request, "name")
+        )
+    )
+
+
+async def update_resource_group(request: web.Request) -> web.Response:
+    """Rename a resource group or replace its resources."""
+    data = validate(await read_json(request), sharing.GROUP_UPDATE)
+    return json_response(
+        await sharing.save_resource_group(
+            get_env(request), actor(request), _m(request, "org"), data, existing=_m(request, "name")
+        )
+    )
+
+
+async def delete_resource_group(request: web.Request) -> web.Response:
+    """Delete a resource group."""
+    await sharing.delete_resource_group(
+        get_env(request), actor(request), _m(request, "org"), _m(request, "name")
+    )
+    return web.Response(status=204)
+
+
+async def list_policies(request: web.Request) -> web.Response:
+    """Password policies: the built-ins and the org's own."""
+    items = await policies.list_policies(get_env(request), actor(request), _m(request, "org"))
+    return json_response({"items": items, "next_cursor": None})
+
+
+async def create_policy(request: web.Request) -> web.Response:
+    """Add a custom password policy."""
+    data = validate(await read_json(request), policies.POLICY_FIELDS)
+    return json_response(
+        await policies.create_policy(get_env(request), actor(request), _m(request, "org"), data),
+        status=201,
+    )
+
+
+async def generate_password(request: web.Request) -> web.Response:
+    """A random password that satisfies the named policy."""
+    password = await policies.generate(
+        get_env(request), actor(request), _m(request, "org"), _m(request, "name")
+    )
+    return json_response({"password": password})

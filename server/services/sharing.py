@@ -1,0 +1,364 @@
+"""Sharing: shares on accounts, resources and resource groups; resource groups themselves.
+
+Re-sharing needs 'full' on the target (or ownership). A share names one user or one
+user group of the org, or, with ``user_org`` = MSPOrg, an MSP user who may act in the
+org, so MSP staff and the client can share both ways.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from server import audit, db, entitlement, permissions
+from server.context import Actor, Env
+from server.errors import Forbidden, NotFound, field_error
+from server.services.access import MSP_ORG, OrgRef, access_via, acting_org
+from server.validation import Field
+
+SHARE_FIELDS = {
+    "user": Field(str, max_len=64),
+    "group": Field(str, max_len=100),
+    "user_org": Field(str, max_len=64),
+    "permission": Field(str, required=True, choices=("view", "modify", "full")),
+}
+GROUP_FIELDS = {
+    "name": Field(str, required=True, max_len=100),
+    "resources": Field(list, item_kind=str, max_len=10000),
+}
+GROUP_UPDATE = {
+    "name": Field(str, max_len=100),
+    "resources": Field(list, item_kind=str, max_len=10000),
+}
+TARGET_COLUMNS = {
+    "account": "account_id",
+    "resource": "resource_id",
+    "resource_group": "resource_group_id",
+}
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"no such {what}") from None
+
+
+async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str):
+    """(id, label) of a share target the actor may re-share, else 404/403."""
+    if kind == "resource_group":
+        _require_vault_manager(actor)
+        row = await tx.fetchrow(
+            "SELECT id, name FROM resource_groups WHERE org_id = $1 AND lower(name) = lower($2)",
+            org.id,
+            ref,
+        )
+        if row is None:
+            raise NotFound(f"no resource group named {ref!r}")
+        return row["id"], row["name"]
+    target_id = _uuid(ref, kind)
+    if kind == "resource":
+        permission = await entitlement.resource_permission(tx, actor, org, target_id)
+        label = await tx.fetchval("SELECT name FROM resources WHERE id = $1", target_id)
+    else:
+        permission = await entitlement.account_permission(tx, actor, org, target_id)
+        label = await tx.fetchval("SELECT username FROM accounts WHERE id = $1", target_id)
+    if permission is None:
+        raise NotFound(f"no such {kind}")
+    if not entitlement.allows(permission, "share"):
+        raise Forbidden(f"re-sharing needs full permission; yours is {permission}")
+    return target_id, label
+
+
+def _require_vault_manager(actor: Actor) -> None:
+    if actor.role not in permissions.VAULT_MANAGER_ROLES:
+        raise Forbidden("your role cannot manage resource groups")
+
+
+async def _grantee(tx: db.Tx, org: OrgRef, data: dict[str, Any]) -> tuple[str, uuid.UUID, str]:
+    """('user'|'group', id, label) of the share's recipient."""
+    if ("user" in data) == ("group" in data):
+        raise field_error("user", "name either a user or a group")
+    if "group" in data:
+        gid = await tx.fetchval(
+            "SELECT id FROM user_groups WHERE org_id = $1 AND lower(name) = lower($2)",
+            org.id,
+            data["group"],
+        )
+        if gid is None:
+            raise field_error(
+                "group", f"no user group named {data['group']!r} in {org.display_name}"
+            )
+        return "group", gid, data["group"]
+    user_org = data.get("user_org") or org.display_name
+    if user_org.lower() == org.display_name.lower():
+        uid = await tx.fetchval(
+            "SELECT id FROM users WHERE org_id = $1 AND "
+            "lower(username) = lower($2) AND status = 'active'",
+            org.id,
+            data["user"],
+        )
+        if uid is None:
+            raise field_error("user", f"no active user {data['user']!r} in {org.display_name}")
+        return "user", uid, data["user"]
+    if user_org.lower() != MSP_ORG.lower() or org.is_msp:
+        raise field_error("user_org", "must be this org or MSPOrg")
+    return "user", await _msp_user_in(tx, org, data["user"]), f"{data['user']}@{MSP_ORG}"
+
+
+async def _msp_user_in(tx: db.Tx, org: OrgRef, username: str) -> uuid.UUID:
+    """An MSPOrg user who may act in ``org`` (account manager or grant), else 422."""
+    msp_id = await tx.fetchval("SELECT id FROM orgs WHERE is_msp")
+    async with db.in_org(tx, msp_id):
+        row = await tx.fetchrow(
+            "SELECT id, username, role, access_scope FROM users WHERE "
+            "org_id = $1 AND lower(username) = lower($2) AND "
+            "status = 'active'",
+            msp_id,
+            username,
+        )
+    if row is not None:
+        candidate = Actor(
+            row["id"], row["username"], msp_id, MSP_ORG, True, row["role"], row["access_scope"], ""
+        )
+        org_row = {"id": org.id, "account_manager_id": org.account_manager_id}
+        if await access_via(tx, candidate, org_row) is not None:
+            return row["id"]
+    raise field_error(
+        "user", f"{username!r} is not an MSPOrg user with access to {org.display_name}"
+    )
+
+
+def share_json(row: asyncpg.Record) -> dict[str, Any]:
+    """A share as the API shows it."""
+    return {
+        "id": str(row["id"]),
+        "permission": row["permission"],
+        "user": row["username"],
+        "user_org": row["user_org"],
+        "group": row["group_name"],
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+_SHARE_SELECT = (
+    "SELECT s.id, s.permission, s.created_at, u.username, "
+    "(SELECT display_name FROM orgs WHERE id = u.org_id) AS user_org, g.name AS group_name "
+    "FROM shares s LEFT JOIN users u ON u.id = s.user_id "
+    "LEFT JOIN user_groups g ON g.id = s.group_id "
+)
+
+
+async def list_shares(env: Env, actor: Actor, org_name: str, kind: str, ref: str):
+    """Who a target is shared with (needs full on it)."""
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await acting_org(tx, actor, org_name)
+        await db.set_org(tx, org.id)
+        target_id, _ = await _target(tx, actor, org, kind, ref)
+        rows = await tx.fetch(
+            _SHARE_SELECT + f"WHERE s.{TARGET_COLUMNS[kind]} = $1 ORDER BY s.created_at", target_id
+        )
+        # MSP users are not visible in the client org's RLS context: name them from MSPOrg.
+        return [await _named(tx, r) for r in rows]
+
+
+async def _named(tx: db.Tx, row: asyncpg.Record) -> dict[str, Any]:
+    out = share_json(row)
+    if out["user"] is None and out["group"] is None:
+        share = await tx.fetchrow("SELECT user_id FROM shares WHERE id = $1", row["id"])
+        msp_id = await tx.fetchval("SELECT id FROM orgs WHERE is_msp")
+        async with db.in_org(tx, msp_id):
+            out["user"] = await tx.fetchval(
+                "SELECT username FROM users WHERE id = $1", share["user_id"]
+            )
+        out["user_org"] = MSP_ORG
+    return out
+
+
+async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, data):
+    """Share a target with a user or group (replacing an earlier share to the same one)."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await acting_org(tx, actor, org_name)
+        await db.set_org(tx, org.id)
+        target_id, label = await _target(tx, actor, org, kind, ref)
+        grantee_kind, grantee_id, grantee_label = await _grantee(tx, org, data)
+        column = TARGET_COLUMNS[kind]
+        grantee_column = "user_id" if grantee_kind == "user" else "group_id"
+        share_id = await tx.fetchval(
+            f"INSERT INTO shares (org_id, {column}, {grantee_column}, permission, created_by) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT "
+            "(coalesce(account_id, resource_id, resource_group_id), coalesce(user_id, group_id))"
+            " DO UPDATE SET permission = EXCLUDED.permission RETURNING id",
+            org.id,
+            target_id,
+            grantee_id,
+            data["permission"],
+            actor.user_id,
+        )
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "share_added",
+            target_type=kind,
+            target=label,
+            details={
+                "share_id": str(share_id),
+                grantee_kind: grantee_label,
+                "permission": data["permission"],
+            },
+            node=env.node,
+        )
+        row = await tx.fetchrow(_SHARE_SELECT + "WHERE s.id = $1", share_id)
+        return await _named(tx, row)
+
+
+async def remove_share(
+    env: Env, actor: Actor, org_name: str, kind: str, ref: str, share_id: str
+) -> None:
+    """Withdraw a share (needs full on the target)."""
+    sid = _uuid(share_id, "share")
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await acting_org(tx, actor, org_name)
+        await db.set_org(tx, org.id)
+        target_id, label = await _target(tx, actor, org, kind, ref)
+        removed = await tx.fetchval(
+            f"DELETE FROM shares WHERE id = $1 AND {TARGET_COLUMNS[kind]} = $2 "
+            "RETURNING permission",
+            sid,
+            target_id,
+        )
+        if removed is None:
+            raise NotFound("no such share")
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "share_removed",
+            target_type=kind,
+            target=label,
+            details={"share_id": share_id},
+            node=env.node,
+        )
+
+
+# -- resource groups ----------------------------------------------------------------
+
+
+async def _resource_ids(tx: db.Tx, actor: Actor, org: OrgRef, refs: list[str]):
+    ids = [_uuid(r, "resource") for r in refs]
+    for rid in ids:
+        permission = await entitlement.resource_permission(tx, actor, org, rid)
+        if not entitlement.allows(permission, "share"):
+            raise field_error("resources", f"resource {rid} is not one you may share")
+    return ids
+
+
+async def _group_json(tx: db.Tx, row: asyncpg.Record) -> dict[str, Any]:
+    members = await tx.fetch(
+        "SELECT r.id, r.name FROM resource_group_members m JOIN resources r "
+        "ON r.id = m.resource_id WHERE m.resource_group_id = $1 ORDER BY lower(r.name)",
+        row["id"],
+    )
+    return {
+        "name": row["name"],
+        "resources": [{"id": str(m["id"]), "name": m["name"]} for m in members],
+    }
+
+
+async def list_resource_groups(env: Env, actor: Actor, org_name: str):
+    """The org's resource groups (vault managers)."""
+    _require_vault_manager(actor)
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await acting_org(tx, actor, org_name)
+        await db.set_org(tx, org.id)
+        rows = await tx.fetch(
+            "SELECT id, name FROM resource_groups WHERE org_id = $1 ORDER BY lower(name)", org.id
+        )
+        return [await _group_json(tx, r) for r in rows]
+
+
+async def save_resource_group(
+    env: Env, actor: Actor, org_name: str, data: dict[str, Any], existing: str | None = None
+) -> dict[str, Any]:
+    """Create a resource group, or rename / re-fill ``existing``."""
+    _require_vault_manager(actor)
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await acting_org(tx, actor, org_name)
+        await db.set_org(tx, org.id)
+        if existing is None:
+            try:
+                row = await tx.fetchrow(
+                    "INSERT INTO resource_groups (org_id, name) VALUES ($1, $2) RETURNING id, name",
+                    org.id,
+                    data["name"],
+                )
+            except asyncpg.UniqueViolationError:
+                raise field_error(
+                    "name", "a resource group of that name exists", code="conflict"
+                ) from None
+            operation = "resource_group_created"
+        else:
+            gid, _ = await _target(tx, actor, org, "resource_group", existing)
+            row = await tx.fetchrow(
+                "UPDATE resource_groups SET name = coalesce($2, name) "
+                "WHERE id = $1 RETURNING id, name",
+                gid,
+                data.get("name"),
+            )
+            operation = "resource_group_updated"
+        if "resources" in data:
+            ids = await _resource_ids(tx, actor, org, data["resources"])
+            await tx.execute(
+                "DELETE FROM resource_group_members WHERE resource_group_id = $1", row["id"]
+            )
+            await tx.executemany(
+                "INSERT INTO resource_group_members (org_id, resource_group_id, resource_id) "
+                "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                [(org.id, row["id"], rid) for rid in ids],
+            )
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            operation,
+            target_type="resource_group",
+            target=row["name"],
+            details={"resources": len(data.get("resources", []))},
+            node=env.node,
+        )
+        return await _group_json(tx, row)
+
+
+async def get_resource_group(env: Env, actor: Actor, org_name: str, name: str):
+    """One resource group."""
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await acting_org(tx, actor, org_name)
+        await db.set_org(tx, org.id)
+        gid, _ = await _target(tx, actor, org, "resource_group", name)
+        row = await tx.fetchrow("SELECT id, name FROM resource_groups WHERE id = $1", gid)
+        return await _group_json(tx, row)
+
+
+async def delete_resource_group(env: Env, actor: Actor, org_name: str, name: str) -> None:
+    """Delete a resource group (its shares go; its resources stay)."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await acting_org(tx, actor, org_name)
+        await db.set_org(tx, org.id)
+        gid, label = await _target(tx, actor, org, "resource_group", name)
+        await tx.execute("DELETE FROM resource_groups WHERE id = $1", gid)
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "resource_group_deleted",
+            target_type="resource_group",
+            target=label,
+            node=env.node,
+        )

@@ -1,0 +1,479 @@
+"""The vault: resources and accounts, revealing and changing passwords.
+
+Every read of a secret and every change is audited in the org's chain inside the
+same transaction; what the actor may do is decided by server/entitlement.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+
+from server import audit, db, entitlement, permissions
+from server.context import Actor, Env
+from server.crypto import DecryptionFailed
+from server.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
+from server.password_policy import DEFAULT
+from server.services.access import OrgRef, acting_org
+from server.services.policies import find_policy
+from server.validation import Field
+
+RESOURCE_FIELDS = {
+    "name": Field(str, required=True, max_len=200, allow_control=True),
+    "type": Field(str, required=True, max_len=64),
+    "url": Field(str, max_len=2000),
+    "description": Field(str, max_len=2000, allow_control=True),
+    "department": Field(str, max_len=200, allow_control=True),
+    "location": Field(str, max_len=200, allow_control=True),
+    "fields": Field(dict),
+}
+RESOURCE_UPDATE = {
+    k: Field(f.kind, max_len=f.max_len, allow_control=f.allow_control)
+    for k, f in RESOURCE_FIELDS.items()
+}
+ACCOUNT_FIELDS = {
+    "username": Field(str, required=True, max_len=200),
+    "password": Field(str, strip=False, max_len=1024),
+    "generate": Field(bool),
+    "notes": Field(str, max_len=10000, multiline=True, strip=False),
+    "policy": Field(str, max_len=64),
+}
+ACCOUNT_UPDATE = {
+    "username": Field(str, max_len=200),
+    "notes": Field(str, max_len=10000, multiline=True, strip=False, nullable=True),
+    "policy": Field(str, max_len=64),
+}
+PASSWORD_FIELDS = {"password": Field(str, strip=False, max_len=1024), "generate": Field(bool)}
+REVEAL_FIELDS = {"reason": Field(str, max_len=500, allow_control=True)}
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"no such {what}") from None
+
+
+async def _org(tx: db.Tx, actor: Actor, org_name: str) -> OrgRef:
+    org = await acting_org(tx, actor, org_name)
+    await db.set_org(tx, org.id)
+    return org
+
+
+def _check_vault_control(actor: Actor, org: OrgRef) -> None:
+    """Who may add resources: the org's vault_control and the actor's role."""
+    if actor.role not in permissions.RESOURCE_CREATOR_ROLES:
+        raise Forbidden("your role cannot add resources")
+    if org.is_msp:
+        return
+    msp_side = org.via in ("account_manager", "grant")
+    if org.vault_control == "msp" and not msp_side:
+        raise coded(Forbidden, "vault_control", "only the MSP adds resources to this org")
+    if org.vault_control == "client" and msp_side:
+        raise coded(Forbidden, "vault_control", "only the client adds resources to this org")
+
+
+def resource_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
+    """A resource as the API shows it."""
+    fields = row["fields"] if "fields" in row else "{}"
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "type": row["type"],
+        "url": row["url"],
+        "description": row["description"],
+        "department": row["department"],
+        "location": row["location"],
+        "fields": json.loads(fields) if fields else {},
+        "permission": permission,
+    }
+
+
+def account_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
+    """An account as the API shows it: never a password or notes."""
+    return {
+        "id": str(row["id"]),
+        "username": row["username"],
+        "policy": row["policy"],
+        "password_changed_at": row["password_changed_at"].isoformat(),
+        "permission": permission,
+    }
+
+
+async def list_resources(env: Env, actor: Actor, org_name: str, q: str | None):
+    """Resources visible to the actor, optionally searched."""
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await _org(tx, actor, org_name)
+        rows = await entitlement.visible_resources(tx, actor, org, q)
+    return [{**resource_json(r, r["permission"]), "accounts": r["accounts"]} for r in rows]
+
+
+async def create_resource(env: Env, actor: Actor, org_name: str, data: dict[str, Any]):
+    """Add a resource; the adder owns it."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await _org(tx, actor, org_name)
+        _check_vault_control(actor, org)
+        try:
+            row = await tx.fetchrow(
+                "INSERT INTO resources (org_id, name, type, url, description, department, "
+                "location, fields, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) "
+                "RETURNING *",
+                org.id,
+                data["name"],
+                data["type"],
+                data.get("url", ""),
+                data.get("description", ""),
+                data.get("department", ""),
+                data.get("location", ""),
+                json.dumps(data.get("fields", {})),
+                actor.user_id,
+            )
+        except asyncpg.UniqueViolationError:
+            raise coded(
+                Conflict,
+                "resource_name_taken",
+                f"{org.display_name} already has a resource named {data['name']!r}",
+            ) from None
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "resource_created",
+            target_type="resource",
+            target=row["name"],
+            details={"resource_id": str(row["id"]), "type": row["type"]},
+            node=env.node,
+        )
+    return {**resource_json(row, "owner"), "accounts": []}
+
+
+async def _resource(tx: db.Tx, actor: Actor, org: OrgRef, resource_id: str, action: str | None):
+    rid = _uuid(resource_id, "resource")
+    permission = await entitlement.resource_permission(tx, actor, org, rid)
+    row = await tx.fetchrow("SELECT * FROM resources WHERE id = $1", rid) if permission else None
+    if row is None:
+        raise NotFound("no such resource")
+    if action and not entitlement.allows(permission, action):
+        raise Forbidden(f"your permission on this resource ({permission}) does not allow this")
+    return row, permission
+
+
+async def get_resource(env: Env, actor: Actor, org_name: str, resource_id: str):
+    """A resource and the accounts in it the actor may use."""
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await _org(tx, actor, org_name)
+        row, permission = await _resource(tx, actor, org, resource_id, None)
+        accounts = await entitlement.visible_accounts(tx, actor, org, row["id"])
+    return {
+        **resource_json(row, permission),
+        "accounts": [account_json(a, a["permission"]) for a in accounts],
+    }
+
+
+async def update_resource(env: Env, actor: Actor, org_name: str, resource_id: str, data):
+    """Edit a resource (needs full)."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await _org(tx, actor, org_name)
+        row, permission = await _resource(tx, actor, org, resource_id, "edit")
+        if not data:
+            return resource_json(row, permission)
+        if "fields" in data:
+            data = {**data, "fields": json.dumps(data["fields"])}
+        sets = ", ".join(
+            f"{col} = ${i}{'::jsonb' if col == 'fields' else ''}"
+            for i, col in enumerate(data, start=2)
+        )
+        try:
+            row = await tx.fetchrow(
+                f"UPDATE resources SET {sets}, updated_at = now() WHERE id = $1 RETURNING *",
+                row["id"],
+                *data.values(),
+            )
+        except asyncpg.UniqueViolationError:
+            raise coded(
+                Conflict,
+                "resource_name_taken",
+                f"{org.display_name} already has a resource of that name",
+            ) from None
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "resource_updated",
+            target_type="resource",
+            target=row["name"],
+            details={"resource_id": str(row["id"]), "fields": sorted(data)},
+            node=env.node,
+        )
+    return resource_json(row, permission)
+
+
+async def delete_resource(env: Env, actor: Actor, org_name: str, resource_id: str) -> None:
+    """Delete a resource with its accounts and shares (needs full)."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await _org(tx, actor, org_name)
+        row, _ = await _resource(tx, actor, org, resource_id, "delete")
+        accounts = await tx.fetchval(
+            "SELECT count(*) FROM accounts WHERE resource_id = $1", row["id"]
+        )
+        await tx.execute("DELETE FROM resources WHERE id = $1", row["id"])
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "resource_deleted",
+            target_type="resource",
+            target=row["name"],
+            details={"resource_id": str(row["id"]), "accounts": accounts},
+            node=env.node,
+        )
+
+
+async def _password_for(tx: db.Tx, org: OrgRef, policy_name: str, data: dict[str, Any]):
+    policy = await find_policy(tx, org, policy_name)
+    if data.get("generate"):
+        if "password" in data:
+            raise field_error("generate", "send either a password or generate, not both")
+        return policy.generate(), policy, True
+    if not data.get("password"):
+        raise field_error("password", 'is required (or send "generate": true)')
+    problems = policy.problems(data["password"])
+    if problems:
+        raise field_error(
+            "password",
+            f"does not meet the {policy.name} policy: " + "; ".join(problems),
+            code="password_policy_violation",
+        )
+    return data["password"], policy, False
+
+
+async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str, data):
+    """Add an account to a resource (needs full on the resource); the adder owns it."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await _org(tx, actor, org_name)
+        resource, _ = await _resource(tx, actor, org, resource_id, "edit")
+        password, policy, generated = await _password_for(
+            tx, org, data.get("policy", DEFAULT), data
+        )
+        account_id = uuid.uuid4()
+        sealed = await env.ring.encrypt(tx, org.id, "accounts", account_id, "password", password)
+        notes = None
+        if data.get("notes"):
+            notes = await env.ring.encrypt(
+                tx, org.id, "accounts", account_id, "notes", data["notes"]
+            )
+        try:
+            row = await tx.fetchrow(
+                "INSERT INTO accounts (id, org_id, resource_id, username, password, notes, "
+                "policy, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, "
+                "username, policy, password_changed_at",
+                account_id,
+                org.id,
+                resource["id"],
+                data["username"],
+                sealed,
+                notes,
+                policy.name,
+                actor.user_id,
+            )
+        except asyncpg.UniqueViolationError:
+            raise coded(
+                Conflict,
+                "account_exists",
+                f"{resource['name']} already has an account {data['username']!r}",
+            ) from None
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "account_created",
+            target_type="account",
+            target=f"{resource['name']}/{row['username']}",
+            details={"account_id": str(account_id), "generated": generated, "policy": policy.name},
+            node=env.node,
+        )
+    return {**account_json(row, "owner"), "resource_id": str(resource["id"])}
+
+
+async def _account(tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action: str | None):
+    aid = _uuid(account_id, "account")
+    permission = await entitlement.account_permission(tx, actor, org, aid)
+    row = (
+        await tx.fetchrow(
+            "SELECT a.id, a.username, a.policy, a.password_changed_at, a.resource_id, "
+            "r.name AS resource FROM accounts a JOIN resources r ON r.id = a.resource_id "
+            "WHERE a.id = $1",
+            aid,
+        )
+        if permission
+        else None
+    )
+    if row is None:
+        raise NotFound("no such account")
+    if action and not entitlement.allows(permission, action):
+        raise Forbidden(f"your permission on this account ({permission}) does not allow this")
+    return row, permission
+
+
+async def get_account(env: Env, actor: Actor, org_name: str, account_id: str):
+    """Account metadata (never the password)."""
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await _org(tx, actor, org_name)
+        row, permission = await _account(tx, actor, org, account_id, None)
+        policy = await find_policy(tx, org, row["policy"])
+    age = datetime.datetime.now(datetime.UTC) - row["password_changed_at"]
+    expired = policy.max_age_days is not None and age.days >= policy.max_age_days
+    return {
+        **account_json(row, permission),
+        "resource_id": str(row["resource_id"]),
+        "resource": row["resource"],
+        "password_expired": expired,
+    }
+
+
+async def update_account(env: Env, actor: Actor, org_name: str, account_id: str, data):
+    """Rename an account, change its notes or policy (needs full)."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await _org(tx, actor, org_name)
+        row, permission = await _account(tx, actor, org, account_id, "edit")
+        if "policy" in data:
+            data["policy"] = (await find_policy(tx, org, data["policy"])).name
+        if "notes" in data:
+            data["notes"] = (
+                None
+                if not data["notes"]
+                else await env.ring.encrypt(
+                    tx, org.id, "accounts", row["id"], "notes", data["notes"]
+                )
+            )
+        if data:
+            sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(data, start=2))
+            try:
+                await tx.execute(
+                    f"UPDATE accounts SET {sets}, updated_at = now() WHERE id = $1",
+                    row["id"],
+                    *data.values(),
+                )
+            except asyncpg.UniqueViolationError:
+                raise coded(
+                    Conflict, "account_exists", "the resource has an account of that name"
+                ) from None
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "account_updated",
+            target_type="account",
+            target=f"{row['resource']}/{row['username']}",
+            details={"account_id": str(row["id"]), "fields": sorted(data)},
+            node=env.node,
+        )
+        row, _ = await _account(tx, actor, org, account_id, None)
+    return {**account_json(row, permission), "resource_id": str(row["resource_id"])}
+
+
+async def delete_account(env: Env, actor: Actor, org_name: str, account_id: str) -> None:
+    """Delete an account (needs full)."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await _org(tx, actor, org_name)
+        row, _ = await _account(tx, actor, org, account_id, "delete")
+        await tx.execute("DELETE FROM accounts WHERE id = $1", row["id"])
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "account_deleted",
+            target_type="account",
+            target=f"{row['resource']}/{row['username']}",
+            details={"account_id": str(row["id"])},
+            node=env.node,
+        )
+
+
+async def reveal_password(
+    env: Env, actor: Actor, org_name: str, account_id: str, reason: str | None
+) -> dict[str, Any]:
+    """Decrypt an account's password (and notes) for an entitled actor, audited."""
+    aid = _uuid(account_id, "account")
+    failure = None
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await _org(tx, actor, org_name)
+        if org.require_reveal_reason and not reason:
+            raise field_error(
+                "reason",
+                "this organization requires a reason to reveal a password",
+                code="reason_required",
+            )
+        row = await entitlement.reveal(tx, actor, org, aid, "reveal")
+        if row is None:
+            raise NotFound("no such account")
+        target = f"{row['username']}@{row['resource_id']}"
+        try:
+            answer = {
+                "password": await env.ring.decrypt(
+                    tx, org.id, "accounts", aid, "password", row["password"]
+                )
+            }
+            if row["notes"] is not None:
+                answer["notes"] = await env.ring.decrypt(
+                    tx, org.id, "accounts", aid, "notes", row["notes"]
+                )
+        except DecryptionFailed:
+            failure = "ciphertext_invalid"
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "password_revealed",
+            target_type="account",
+            target=target,
+            outcome="failure" if failure else "success",
+            reason=reason or failure,
+            details={"account_id": str(aid), "permission": row["permission"]},
+            node=env.node,
+        )
+    if failure:
+        err = StrongroomError(
+            "the stored secret failed its integrity check and was not "
+            "revealed; the attempt is recorded in the audit trail"
+        )
+        err.status, err.code, err.title = 500, "secret_integrity_failed", "Integrity failure"
+        raise err
+    return answer
+
+
+async def change_password(env: Env, actor: Actor, org_name: str, account_id: str, data) -> None:
+    """Set or generate a new password (needs modify), checked against the account's policy."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await _org(tx, actor, org_name)
+        row, _ = await _account(tx, actor, org, account_id, "change_password")
+        password, policy, generated = await _password_for(tx, org, row["policy"], data)
+        sealed = await env.ring.encrypt(tx, org.id, "accounts", row["id"], "password", password)
+        await tx.execute(
+            "UPDATE accounts SET password = $2, password_changed_at = now(), updated_at = now() "
+            "WHERE id = $1",
+            row["id"],
+            sealed,
+        )
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "password_changed",
+            target_type="account",
+            target=f"{row['resource']}/{row['username']}",
+            details={"account_id": str(row["id"]), "generated": generated, "policy": policy.name},
+            node=env.node,
+        )
