@@ -129,9 +129,15 @@ async def test_the_whole_story(api, admin, staff):
     assert (await c.call("DELETE", "/orgs/abc?confirm=abc"))[0] == 404
     status, problem = await b.call("DELETE", "/orgs/abc?confirm=abd")
     assert (status, problem["code"]) == (400, "confirmation_mismatch")
+    status, res = await b.call("POST", "/orgs/abc/resources", {"name": "fw", "type": "Cisco"})
+    await b.call(
+        "POST",
+        f"/orgs/abc/resources/{res['id']}/accounts",
+        {"username": "enable", "generate": True},
+    )
     status, result = await b.call("DELETE", "/orgs/abc?confirm=abc")
     assert status == 200, result
-    assert result["deleted"]["users"] == 1
+    assert result["deleted"] == {"users": 1, "groups": 0, "resources": 1, "accounts": 1}
     assert (await clara.call("GET", "/me"))[0] == 401
     assert (await b.call("GET", "/orgs/abc"))[0] == 404
     status, page = await a.call("GET", "/orgs/MSPOrg/audit?operation=org_deleted")

@@ -233,7 +233,7 @@ async def test_client_user_cannot_reach_msp_vault(world, admin):
         "POST", "/orgs/MSPOrg/resources", {"name": "Core router", "type": "Cisco"}
     )
     assert status == 201
-    status, problem = await users["boss"].call("GET", f"/orgs/MSPOrg/resources/{res['id']}")
+    status, _ = await users["boss"].call("GET", f"/orgs/MSPOrg/resources/{res['id']}")
     assert status == 404
     status, _problem = await users["boss"].call("GET", "/orgs/MSPOrg/resources")
     assert status == 404
@@ -301,7 +301,7 @@ async def test_search(world):
     """?q= narrows the list by name, URL or type, case-insensitively; LIKE wildcards are
     literal."""
     users, _ = world
-    status, body = await users["owner1"].call("GET", f"/orgs/{ORG}/resources?q=r2.ACME")
+    _, body = await users["owner1"].call("GET", f"/orgs/{ORG}/resources?q=r2.ACME")
     assert [r["name"] for r in body["items"]] == ["R2"]
     _status, body = await users["owner1"].call("GET", f"/orgs/{ORG}/resources?q=%25")
     assert body["items"] == []
