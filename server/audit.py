@@ -189,10 +189,7 @@ async def _append(
         for name in _INSERT_COLUMNS:
             columns[name].append(row[name])
         prev = mac
-    await conn.execute(_INSERT_EVENTS, *columns.values())
-    await conn.execute(
-        "UPDATE audit_heads SET seq = $2, hash = $3 WHERE org_id = $1", org_id, seq, prev
-    )
+    await conn.execute(_INSERT_EVENTS, org_id, seq, prev, *columns.values())
     return list(range(head["seq"] + 1, seq + 1))
 
 
@@ -214,11 +211,14 @@ _INSERT_COLUMNS = (
     "hash",
 )
 _INSERT_EVENTS = (
-    "INSERT INTO audit_events (" + ", ".join(_INSERT_COLUMNS) + ") "
+    # One round trip: append the events and move the head ($1 org, $2 seq, $3 hash).
+    "WITH appended AS (INSERT INTO audit_events (" + ", ".join(_INSERT_COLUMNS) + ") "
     "SELECT o, s, a, ac, ao, i, op, tt, t, oc, r, d::jsonb, n, ph, h FROM unnest("
-    "$1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], "
-    "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
-    "$14::bytea[], $15::bytea[]) AS u(o, s, a, ac, ao, i, op, tt, t, oc, r, d, n, ph, h)"
+    "$4::uuid[], $5::bigint[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], "
+    "$10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], "
+    "$17::bytea[], $18::bytea[]) AS u(o, s, a, ac, ao, i, op, tt, t, oc, r, d, n, ph, h) "
+    "RETURNING 1) "
+    "UPDATE audit_heads SET seq = $2, hash = $3 WHERE org_id = $1"
 )
 
 

@@ -92,6 +92,17 @@ def _literal(org_id: uuid.UUID | None) -> str:
     return str(uuid.UUID(str(org_id))) if org_id else ""
 
 
+async def call(pool: asyncpg.Pool, query: str, *args: Any) -> asyncpg.Record:
+    """Run one self-contained statement (its own implicit transaction) and return its row.
+
+    Only for SQL functions that set their own RLS context (``authenticate_token``).
+    """
+    try:
+        return await pool.fetchrow(query, *args)
+    except (OSError, TimeoutError, asyncpg.PostgresConnectionError) as exc:
+        raise ServiceUnavailable("the database is not reachable right now") from exc
+
+
 @asynccontextmanager
 async def transaction(
     pool: asyncpg.Pool, org_id: uuid.UUID | None = None, *, readonly: bool = False

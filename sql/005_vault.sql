@@ -221,11 +221,15 @@ CREATE FUNCTION reveal_account(p_account uuid, p_user uuid, p_org uuid, p_all bo
                                p_need text)
 RETURNS TABLE (password bytea, notes bytea, permission text, resource_id uuid,
                username text, policy text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy
-    FROM account_permissions(p_user, p_org, p_all) p
-    JOIN accounts a ON a.id = p.account_id
-    WHERE p.account_id = p_account AND perm_rank(p.permission) >= perm_rank(p_need)
-$$;
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    -- PL/pgSQL keeps this plan between calls (a SQL function would re-plan every time).
+    RETURN QUERY
+        SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy
+        FROM account_permissions(p_user, p_org, p_all) p
+        JOIN accounts a ON a.id = p.account_id
+        WHERE p.account_id = p_account AND perm_rank(p.permission) >= perm_rank(p_need);
+END $$;
 REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text) TO :"app_role";

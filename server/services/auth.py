@@ -31,8 +31,6 @@ from server.passwords import check_login_password
 from server.services import tokens
 from server.services.access import MSP_ORG, msp_org_id
 
-LAST_SEEN_GRANULARITY = datetime.timedelta(seconds=30)
-
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
@@ -206,66 +204,44 @@ async def _audit_failure(
         )
 
 
-_SESSION_LOOKUP = """
-SELECT s.id AS session_id, s.last_seen_at, s.expires_at, u.id AS user_id, u.username, u.role,
-       u.access_scope, u.status, u.must_change_password, u.totp_required,
-       u.totp_secret IS NOT NULL AS totp_enabled, o.display_name, o.is_msp
-FROM sessions s JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = s.org_id
-WHERE s.token_hash = $1
-"""
-_API_KEY_LOOKUP = """
-SELECT k.id AS key_id, k.last_used_at, u.id AS user_id, u.username, u.role, u.access_scope,
-       u.status, u.must_change_password, u.totp_required,
-       u.totp_secret IS NOT NULL AS totp_enabled, o.display_name, o.is_msp
-FROM api_keys k JOIN users u ON u.id = k.user_id JOIN orgs o ON o.id = k.org_id
-WHERE k.token_hash = $1
-"""
-
-
 async def authenticate(env: Env, token: str, ip: str) -> Actor:
-    """The actor behind a bearer token, or Unauthenticated (expired, revoked, disabled)."""
+    """The actor behind a bearer token, or Unauthenticated (expired, revoked, disabled).
+
+    One round trip: ``authenticate_token`` (sql/002) sets the RLS org, looks the token
+    up, ends an expired session and refreshes last-seen.
+    """
     parsed = tokens.parse(token)
     if parsed is None:
         raise Unauthenticated("the token is not valid")
     kind, org_id = parsed
-    digest = tokens.token_hash(token)
-    now = _now()
     idle = datetime.timedelta(minutes=env.config.security.session_idle_minutes)
-    async with db.transaction(env.pool, org_id) as conn:
-        if kind == tokens.SESSION_PREFIX:
-            row = await conn.fetchrow(_SESSION_LOOKUP, digest)
-            if row is None:
-                raise Unauthenticated("the session has ended; log in again")
-            if row["expires_at"] <= now or row["last_seen_at"] + idle <= now:
-                await conn.execute("DELETE FROM sessions WHERE id = $1", row["session_id"])
-                raise Unauthenticated("the session has expired; log in again")
-            if now - row["last_seen_at"] > LAST_SEEN_GRANULARITY:
-                await conn.execute(
-                    "UPDATE sessions SET last_seen_at = $2 WHERE id = $1", row["session_id"], now
-                )
-        else:
-            row = await conn.fetchrow(_API_KEY_LOOKUP, digest)
-            if row is None:
-                raise Unauthenticated("the API key is not valid or was deleted")
-            if row["last_used_at"] is None or now - row["last_used_at"] > LAST_SEEN_GRANULARITY:
-                await conn.execute(
-                    "UPDATE api_keys SET last_used_at = $2 WHERE id = $1", row["key_id"], now
-                )
-        if row["status"] != "active":
-            raise Unauthenticated("this user is disabled")
+    row = await db.call(
+        env.pool,
+        "SELECT * FROM authenticate_token($1, $2, $3, $4)",
+        org_id,
+        tokens.token_hash(token),
+        kind == tokens.SESSION_PREFIX,
+        idle,
+    )
+    if row["status"] == "missing":
+        raise Unauthenticated("the session has ended or the API key is not valid; log in again")
+    if row["status"] == "expired":
+        raise Unauthenticated("the session has expired; log in again")
+    if row["status"] == "disabled":
+        raise Unauthenticated("this user is disabled")
     return Actor(
         user_id=row["user_id"],
         username=row["username"],
         org_id=org_id,
-        org=row["display_name"],
-        org_is_msp=row["is_msp"],
+        org=row["org_display_name"],
+        org_is_msp=row["org_is_msp"],
         role=row["role"],
         access_scope=row["access_scope"],
         ip=ip,
-        session_id=row.get("session_id"),
-        api_key_id=row.get("key_id"),
+        session_id=row["session_id"],
+        api_key_id=row["api_key_id"],
         must_change_password=row["must_change_password"],
-        totp_setup_required=row["totp_required"] and not row["totp_enabled"],
+        totp_setup_required=row["totp_setup_required"],
     )
 
 
