@@ -9,6 +9,7 @@ from aiohttp import web
 
 from server import db
 from server.auth_middleware import auth_middleware
+from server.chainer import chainer_ctx
 from server.config import Config
 from server.context import Env
 from server.keyring import KeyRing
@@ -33,6 +34,7 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(_environment(ring))
+    app.cleanup_ctx.append(chainer_ctx)
     app.on_response_prepare.append(security_headers)
     setup_routes(app)
     return app

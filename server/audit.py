@@ -1,9 +1,12 @@
-"""The audit trail: append an event to an org's hash chain, list, and verify.
+"""The audit trail: record events, chain them, list and verify.
 
-``record`` runs inside the caller's transaction, so an operation and its audit
-event commit together or not at all (fail closed). Each event's MAC covers its
-fields and the previous event's MAC, keyed with the audit key (a random key
-wrapped by the master key, so master-key rotation does not break old chains).
+``record`` runs inside the caller's transaction, so an operation and its audit event
+commit together or not at all (fail closed). Right after commit the chainer links
+each event into its org's one hash chain: a link's MAC covers the event's fields,
+its sequence number and the previous link's MAC, keyed with the audit key (a random
+key wrapped by the master key, so master-key rotation does not break old chains).
+Chaining after commit keeps writers from queueing on one lock while their commits
+reach the disk.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def _fields(row: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Event:
-    """One thing that happened, before it is chained."""
+    """One thing that happened."""
 
     who: Who
     operation: str
@@ -96,36 +99,30 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _row(org_id: uuid.UUID, seq: int, at: datetime.datetime, event: Event, node: str):
+def _fields(org_id: uuid.UUID, seq: int, row: dict[str, Any]) -> dict[str, Any]:
+    """What a link's MAC covers: the event's every field, its place in the chain."""
     return {
-        "org_id": org_id,
+        "org_id": str(org_id),
         "seq": seq,
-        "at": at,
-        "actor": event.who.actor,
-        "actor_org": event.who.actor_org,
-        "ip": event.who.ip,
-        "operation": event.operation,
-        "target_type": event.target_type,
-        "target": event.target,
-        "outcome": event.outcome,
-        "reason": event.reason,
-        "details": event.details,
-        "node": node,
+        "event_id": row["id"],
+        "at": row["at"].astimezone(datetime.UTC).isoformat(timespec="microseconds"),
+        "actor": row["actor"],
+        "actor_org": row["actor_org"],
+        "ip": row["ip"],
+        "operation": row["operation"],
+        "target_type": row["target_type"],
+        "target": row["target"],
+        "outcome": row["outcome"],
+        "reason": row["reason"],
+        "details": json.loads(row["details"])
+        if isinstance(row["details"], str)
+        else row["details"],
+        "node": row["node"],
     }
 
 
-async def genesis(
-    conn: asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID, event: Event, node: str
-) -> tuple[datetime.datetime, bytes]:
-    """Time and MAC of the first event of a new org's chain (written by create_org_with_chain)."""
-    _check_details(event.details)
-    key = await ring.system_key(conn, AUDIT_KEY)
-    at = _now()
-    return at, _mac(key, GENESIS, _fields(_row(org_id, 1, at, event, node)))
-
-
 async def record(
-    conn: asyncpg.Connection,
+    conn: db.Tx | asyncpg.Connection,
     ring: KeyRing,
     org_id: uuid.UUID,
     who: Who,
@@ -137,31 +134,47 @@ async def record(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
     node: str = "",
-) -> int:
-    """Append one event to ``org_id``'s chain inside the caller's transaction; return its seq."""
+) -> None:
+    """Write one event for ``org_id`` inside the caller's transaction."""
     event = Event(who, operation, target_type, target, outcome, reason, details or {})
-    return (await record_many(conn, ring, org_id, [event], node=node))[-1]
+    await record_many(conn, ring, org_id, [event], node=node)
 
 
 async def record_many(
-    conn: asyncpg.Connection,
+    conn: db.Tx | asyncpg.Connection,
     ring: KeyRing,
     org_id: uuid.UUID,
     events: list[Event],
     *,
     node: str = "",
-) -> list[int]:
-    """Append events to one org's chain, in order, inside the caller's transaction.
+) -> None:
+    """Write events for one org, in order, inside the caller's transaction.
 
     Any failure raises ``audit_unavailable`` (503) and the caller's transaction rolls
-    back with it: no audit row, no operation.
+    back with it: no audit row, no operation. The chainer links them after commit.
     """
     for event in events:
         _check_details(event.details)
+    columns: dict[str, list] = {name: [] for name in _EVENT_COLUMNS}
+    for event in events:
+        values = {
+            "at": _now(),
+            "actor": event.who.actor,
+            "actor_org": event.who.actor_org,
+            "ip": event.who.ip,
+            "operation": event.operation,
+            "target_type": event.target_type,
+            "target": event.target,
+            "outcome": event.outcome,
+            "reason": event.reason,
+            "details": json.dumps(event.details),
+            "node": node,
+        }
+        for name in _EVENT_COLUMNS:
+            columns[name].append(values[name])
     try:
-        key = await ring.system_key(conn, AUDIT_KEY)
         async with db.in_org(conn, org_id):
-            return await _append(conn, key, org_id, events, node)
+            await conn.execute(_INSERT_EVENTS, org_id, *columns.values())
     except (asyncpg.PostgresError, OSError) as exc:
         raise coded(
             ServiceUnavailable,
@@ -170,32 +183,7 @@ async def record_many(
         ) from exc
 
 
-async def _append(
-    conn: asyncpg.Connection, key: bytes, org_id: uuid.UUID, events: list[Event], node: str
-) -> list[int]:
-    # The head row lock serialises appends to one org's chain across transactions.
-    head = await conn.fetchrow(
-        "SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE", org_id
-    )
-    if head is None:
-        raise AuditError(f"org {org_id} has no audit chain")
-    seq, prev = head["seq"], head["hash"]
-    columns: dict[str, list] = {name: [] for name in _INSERT_COLUMNS}
-    for event in events:
-        seq += 1
-        row = _row(org_id, seq, _now(), event, node)
-        mac = _mac(key, prev, _fields(row))
-        row.update(details=json.dumps(event.details), prev_hash=prev, hash=mac)
-        for name in _INSERT_COLUMNS:
-            columns[name].append(row[name])
-        prev = mac
-    await conn.execute(_INSERT_EVENTS, org_id, seq, prev, *columns.values())
-    return list(range(head["seq"] + 1, seq + 1))
-
-
-_INSERT_COLUMNS = (
-    "org_id",
-    "seq",
+_EVENT_COLUMNS = (
     "at",
     "actor",
     "actor_org",
@@ -207,19 +195,91 @@ _INSERT_COLUMNS = (
     "reason",
     "details",
     "node",
-    "prev_hash",
-    "hash",
 )
 _INSERT_EVENTS = (
-    # One round trip: append the events and move the head ($1 org, $2 seq, $3 hash).
-    "WITH appended AS (INSERT INTO audit_events (" + ", ".join(_INSERT_COLUMNS) + ") "
-    "SELECT o, s, a, ac, ao, i, op, tt, t, oc, r, d::jsonb, n, ph, h FROM unnest("
-    "$4::uuid[], $5::bigint[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], "
-    "$10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], "
-    "$17::bytea[], $18::bytea[]) AS u(o, s, a, ac, ao, i, op, tt, t, oc, r, d, n, ph, h) "
-    "RETURNING 1) "
-    "UPDATE audit_heads SET seq = $2, hash = $3 WHERE org_id = $1"
+    # One round trip: the events and their places in the chainer's queue.
+    "WITH e AS (INSERT INTO audit_events (org_id, " + ", ".join(_EVENT_COLUMNS) + ") "
+    "SELECT $1, a, ac, ao, i, op, tt, t, oc, r, d::jsonb, n FROM unnest("
+    "$2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+    "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) "
+    "AS u(a, ac, ao, i, op, tt, t, oc, r, d, n) RETURNING id) "
+    "INSERT INTO audit_pending (event_id, org_id) SELECT id, $1 FROM e"
 )
+
+
+async def start_chain(conn: db.Tx | asyncpg.Connection, org_id: uuid.UUID) -> None:
+    """Create an org's empty chain (with the org, in its RLS context)."""
+    async with db.in_org(conn, org_id):
+        await conn.execute(
+            "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
+            org_id,
+            GENESIS,
+        )
+
+
+async def chain_org(conn: db.Tx | asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID) -> int:
+    """Link an org's committed pending events into its chain; return how many.
+
+    Call inside a transaction. The head row lock makes concurrent chainers take turns;
+    only committed events are visible, so nothing is linked that could still roll back.
+    """
+    key = await ring.system_key(conn, AUDIT_KEY)
+    async with db.in_org(conn, org_id):
+        head = await conn.fetchrow(
+            "SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE", org_id
+        )
+        if head is None:
+            return 0
+        rows = await conn.fetch(
+            "SELECT e.* FROM audit_pending p JOIN audit_events e ON e.id = p.event_id "
+            "WHERE p.org_id = $1 ORDER BY p.event_id LIMIT 5000",
+            org_id,
+        )
+        if not rows:
+            return 0
+        seq, prev = head["seq"], head["hash"]
+        seqs, ids, prevs, hashes = [], [], [], []
+        for row in rows:
+            seq += 1
+            mac = _mac(key, prev, _fields(org_id, seq, row))
+            seqs.append(seq)
+            ids.append(row["id"])
+            prevs.append(prev)
+            hashes.append(mac)
+            prev = mac
+        await conn.execute(
+            "WITH linked AS (INSERT INTO audit_links (org_id, seq, event_id, prev_hash, hash) "
+            "SELECT $1, s, e, p, h FROM unnest($2::bigint[], $3::bigint[], $4::bytea[], "
+            "$5::bytea[]) AS u(s, e, p, h) RETURNING event_id), "
+            "gone AS (DELETE FROM audit_pending WHERE event_id IN (SELECT event_id FROM linked)) "
+            "UPDATE audit_heads SET seq = $6, hash = $7 WHERE org_id = $1",
+            org_id,
+            seqs,
+            ids,
+            prevs,
+            hashes,
+            seq,
+            prev,
+        )
+    return len(rows)
+
+
+async def chain_pending(
+    pool: asyncpg.Pool, ring: KeyRing, orgs: set[uuid.UUID] | None = None
+) -> int:
+    """Chain every org with events waiting (or just ``orgs``); return events linked."""
+    if orgs is None:
+        async with db.transaction(pool, readonly=True) as tx:
+            orgs = {r[0] for r in await tx.fetch("SELECT audit_orgs_pending()")}
+    linked = 0
+    for org_id in orgs:
+        while True:
+            async with db.transaction(pool, org_id) as tx:
+                count = await chain_org(tx, ring, org_id)
+            linked += count
+            if count < 5000:
+                break
+    return linked
 
 
 @dataclass
@@ -231,6 +291,7 @@ class Verification:
     head: str
     first_bad_seq: int | None
     problem: str | None = None
+    pending: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The API's answer shape."""
@@ -240,45 +301,62 @@ class Verification:
             "head": self.head,
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
+            "pending": self.pending,
         }
 
 
-async def verify(conn: asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID) -> Verification:
-    """Recompute an org's chain and report the first event that does not fit."""
+async def verify(
+    conn: db.Tx | asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID
+) -> Verification:
+    """Recompute an org's chain and report the first link that does not fit, and any
+    event that is in neither the chain nor the queue."""
     key = await ring.system_key(conn, AUDIT_KEY)
     async with db.in_org(conn, org_id):
         return await _verify(conn, key, org_id)
 
 
-async def _verify(conn: asyncpg.Connection, key: bytes, org_id: uuid.UUID) -> Verification:
-    prev, expected_seq, count = GENESIS, 1, 0
+async def _verify(conn, key: bytes, org_id: uuid.UUID) -> Verification:
+    prev, expected, count = GENESIS, 1, 0
     async for row in conn.cursor(
-        "SELECT * FROM audit_events WHERE org_id = $1 ORDER BY seq", org_id, prefetch=500
+        "SELECT l.seq, l.prev_hash, l.hash, e.* FROM audit_links l "
+        "LEFT JOIN audit_events e ON e.id = l.event_id WHERE l.org_id = $1 ORDER BY l.seq",
+        org_id,
+        prefetch=500,
     ):
-        record_ = dict(row)
-        record_["details"] = json.loads(record_["details"])
-        if record_["seq"] != expected_seq:
+        if row["seq"] != expected:
+            return Verification(False, count, prev.hex(), expected, f"link {expected} is missing")
+        if row["id"] is None:
             return Verification(
-                False, count, prev.hex(), expected_seq, f"event {expected_seq} is missing"
+                False, count, prev.hex(), row["seq"], f"the event of link {row['seq']} is missing"
             )
-        if record_["prev_hash"] != prev or not hmac.compare_digest(
-            _mac(key, prev, _fields(record_)), record_["hash"]
+        if row["prev_hash"] != prev or not hmac.compare_digest(
+            _mac(key, prev, _fields(org_id, row["seq"], row)), row["hash"]
         ):
             return Verification(
-                False, count, prev.hex(), record_["seq"], f"event {record_['seq']} was altered"
+                False, count, prev.hex(), row["seq"], f"event {row['seq']} was altered"
             )
-        prev, expected_seq, count = record_["hash"], expected_seq + 1, count + 1
+        prev, expected, count = row["hash"], expected + 1, count + 1
     head = await conn.fetchrow("SELECT seq, hash FROM audit_heads WHERE org_id = $1", org_id)
     if head is not None and (head["seq"] != count or head["hash"] != prev):
+        return Verification(False, count, prev.hex(), count + 1, f"links after {count} are missing")
+    stray = await conn.fetchval(
+        "SELECT min(e.id) FROM audit_events e WHERE e.org_id = $1 AND NOT EXISTS "
+        "(SELECT 1 FROM audit_links l WHERE l.event_id = e.id) AND NOT EXISTS "
+        "(SELECT 1 FROM audit_pending p WHERE p.event_id = e.id)",
+        org_id,
+    )
+    pending = await conn.fetchval("SELECT count(*) FROM audit_pending WHERE org_id = $1", org_id)
+    if stray is not None:
         return Verification(
-            False, count, prev.hex(), count + 1, f"events after {count} are missing"
+            False, count, prev.hex(), count + 1, f"event id {stray} is in no chain", pending
         )
-    return Verification(True, count, prev.hex(), None)
+    return Verification(True, count, prev.hex(), None, None, pending)
 
 
 def event_json(row: asyncpg.Record) -> dict[str, Any]:
-    """An audit event as the API shows it."""
+    """An audit event as the API shows it (seq is null until the event is chained)."""
     return {
+        "id": row["id"],
         "seq": row["seq"],
         "at": row["at"].isoformat(),
         "actor": row["actor"],

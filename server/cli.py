@@ -164,6 +164,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         ring = KeyRing.from_file(config.path(config.security.master_key))
         pool = await db.create_pool(config)
         try:
+            await audit.chain_pending(pool, ring)
             async with db.transaction(pool, readonly=True) as conn:
                 orgs = await conn.fetch(
                     "SELECT id, display_name FROM orgs WHERE $1::text IS NULL "
@@ -209,6 +210,7 @@ class ProgressBar:
 
 def cmd_orgs_import(args: argparse.Namespace) -> int:
     """Import organizations from a CSV/TXT file, acting as an MSPOrg administrator."""
+    from server import audit
     from server.app import open_env
     from server.errors import StrongroomError
     from server.services import org_import
@@ -224,9 +226,11 @@ def cmd_orgs_import(args: argparse.Namespace) -> int:
     async def run() -> dict:
         async with open_env(config) as env:
             actor = await local_actor(env, args.as_user)
-            return await org_import.import_orgs(
+            result = await org_import.import_orgs(
                 env, actor, path.name, raw, progress=ProgressBar("importing")
             )
+            await audit.chain_pending(env.pool, env.ring)
+            return result
 
     cluster = service.embedded_cluster(config)
     if cluster is not None:

@@ -19,7 +19,7 @@ import asyncpg
 
 from replication import roles
 from replication.cluster import Cluster, ClusterError, check_traversable, port_is_free
-from server import crypto, db, migrations
+from server import audit, crypto, db, migrations
 from server.app import hasher_for
 from server.config import Config, render_config
 from server.keyring import KeyRing
@@ -153,6 +153,7 @@ async def create_msp(config: Config, admin_username: str, admin_password: str) -
     pool = await db.create_pool(config)
     try:
         await bootstrap_msp(pool, ring, hasher_for(config), admin_username, admin_password)
+        await audit.chain_pending(pool, ring)
     finally:
         await pool.close()
 

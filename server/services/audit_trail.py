@@ -49,13 +49,14 @@ async def list_events(
         require_audit_reader(actor, org)
         await db.set_org(conn, org.id)
         rows = await conn.fetch(
-            "SELECT * FROM audit_events WHERE org_id = $1 "
-            "AND ($2::bigint IS NULL OR seq < $2) "
+            "SELECT e.*, l.seq FROM audit_events e LEFT JOIN audit_links l ON l.event_id = e.id "
+            "WHERE e.org_id = $1 "
+            "AND ($2::bigint IS NULL OR e.id < $2) "
             "AND ($3::timestamptz IS NULL OR at >= $3) "
             "AND ($4::timestamptz IS NULL OR at < $4) "
             "AND ($5::text IS NULL OR operation = $5) "
             "AND ($6::text IS NULL OR lower(actor) = lower($6)) "
-            "ORDER BY seq DESC LIMIT $7",
+            "ORDER BY e.id DESC LIMIT $7",
             org.id,
             cursor,
             since,
@@ -65,14 +66,17 @@ async def list_events(
             limit + 1,
         )
     items = [audit.event_json(r) for r in rows[:limit]]
-    next_cursor = str(rows[limit - 1]["seq"]) if len(rows) > limit else None
+    next_cursor = str(rows[limit - 1]["id"]) if len(rows) > limit else None
     return {"items": items, "next_cursor": next_cursor}
 
 
 async def verify_chain(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
-    """Recompute the org's chain and report the first broken link."""
+    """Chain what is waiting, then recompute the org's chain and report the first broken
+    link."""
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await acting_org(conn, actor, org_name)
         require_audit_reader(actor, org)
+    await audit.chain_pending(env.pool, env.ring, {org.id})
+    async with db.transaction(env.pool, org.id, readonly=True) as conn:
         result = await audit.verify(conn, env.ring, org.id)
     return result.as_dict()

@@ -7,6 +7,7 @@ pipelined. Each org event is also recorded in MSPOrg's chain.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import uuid
@@ -16,10 +17,10 @@ from typing import Any
 import asyncpg
 
 from server import audit, db, permissions
-from server.audit import Event, Who
+from server.audit import Who
 from server.context import Actor, Env
 from server.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, coded
-from server.keyring import KeyRing
+from server.keyring import AUDIT_KEY, KeyRing
 from server.passwords import PasswordHasher
 from server.services.access import (
     MSP_ORG,
@@ -152,15 +153,14 @@ async def eligible_account_managers(
 async def create_batch(
     conn: asyncpg.Connection, env: Env, who: Who, items: list[OrgInput], via: str
 ) -> list[uuid.UUID]:
-    """Create validated orgs (data key + first audit event each) in one pipelined call."""
+    """Create validated orgs (data key, audit chain, first event each) in one pipelined call."""
     args = []
     ids = []
+    now = datetime.datetime.now(datetime.UTC)
     for item in items:
         org_id = uuid.uuid4()
         kek_id, wrapped = env.ring.prepare_org_key(org_id)
-        details = {"account_manager": item.account_manager, "via": via}
-        event = Event(who, "org_created", "org", item.display_name, details=details)
-        at, mac = await audit.genesis(conn, env.ring, org_id, event, env.node)
+        details = json.dumps({"account_manager": item.account_manager, "via": via})
         args.append(
             (
                 org_id,
@@ -174,19 +174,18 @@ async def create_batch(
                 item.vault_control,
                 kek_id,
                 wrapped,
-                at,
+                now,
                 who.actor,
                 who.actor_org,
                 who.ip,
-                json.dumps(details),
+                details,
                 env.node,
-                mac,
             )
         )
         ids.append(org_id)
     await conn.executemany(
         "SELECT create_org_with_chain($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-        "$13, $14, $15, $16::jsonb, $17, $18)",
+        "$13, $14, $15, $16::jsonb, $17)",
         args,
     )
     db.context_cleared(conn)
@@ -283,24 +282,23 @@ async def bootstrap_msp(
     async with db.transaction(pool) as conn:
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs WHERE is_msp)"):
             return False
+        # The audit key is made now, so that a wrong master key is noticed at start-up.
+        await ring.system_key(conn, AUDIT_KEY)
         org_id = uuid.uuid4()
         kek_id, wrapped = ring.prepare_org_key(org_id)
-        event = Event(SYSTEM, "org_created", "org", MSP_ORG)
-        at, mac = await audit.genesis(conn, ring, org_id, event, node)
         await conn.execute(
             "SELECT create_org_with_chain($1, $2, $3, true, NULL, '', '', '', 'both', $4, $5, "
-            "$6, $7, $8, '', '{}'::jsonb, $9, $10)",
+            "now(), $6, $7, '', '{}'::jsonb, $8)",
             org_id,
             "MSP Organization",
             MSP_ORG,
             kek_id,
             wrapped,
-            at,
             SYSTEM.actor,
             SYSTEM.actor_org,
             node,
-            mac,
         )
+        db.context_cleared(conn)
         await db.set_org(conn, org_id)
         await conn.execute(
             "INSERT INTO users (org_id, username, full_name, role, access_scope, password_hash, "

@@ -15,8 +15,8 @@ async def test_operations_are_audited_newest_first(api, admin):
     await make_user(admin, "audited", "password_user")
     status, page = await admin.call("GET", "/orgs/MSPOrg/audit?limit=1000")
     assert status == 200
-    seqs = [e["seq"] for e in page["items"]]
-    assert seqs == sorted(seqs, reverse=True)
+    ids = [e["id"] for e in page["items"]]
+    assert ids == sorted(ids, reverse=True)
     ops = [e["operation"] for e in page["items"]]
     assert {"login", "login_failed", "user_created", "password_changed"} <= set(ops)
     failed = next(e for e in page["items"] if e["operation"] == "login_failed")
@@ -39,7 +39,7 @@ async def test_filters_and_paging(admin):
     status, page2 = await admin.call(
         "GET", f"/orgs/MSPOrg/audit?actor=admin&limit=2&cursor={page['next_cursor']}"
     )
-    assert max(e["seq"] for e in page2["items"]) < min(e["seq"] for e in page["items"])
+    assert max(e["id"] for e in page2["items"]) < min(e["id"] for e in page["items"])
     status, problem = await admin.call("GET", "/orgs/MSPOrg/audit?limit=5000")
     assert (status, problem["code"]) == (422, "validation_failed")
     status, problem = await admin.call("GET", "/orgs/MSPOrg/audit?since=yesterday")

@@ -20,20 +20,40 @@ async def as_owner_in_msp(owner_conn):
     return run
 
 
-async def test_altered_event_is_named(admin, as_owner_in_msp):
-    """Changing one field of event 3 makes verify name event 3."""
-    await make_user(admin, "t1", "password_user")
-    assert (await admin.call("GET", "/orgs/MSPOrg/audit/verify"))[1]["ok"] is True
-    await as_owner_in_msp("UPDATE audit_events SET target = 'someone-else' WHERE seq = 3")
+async def verify(admin) -> dict:
+    """GET …/audit/verify for MSPOrg."""
     status, result = await admin.call("GET", "/orgs/MSPOrg/audit/verify")
     assert status == 200
-    assert result["ok"] is False
-    assert result["first_bad_seq"] == 3
+    return result
 
 
-async def test_deleted_event_is_named(admin, as_owner_in_msp):
-    """Removing event 2 (after repairing nothing) is reported at the first broken link."""
-    await as_owner_in_msp("DELETE FROM audit_events WHERE seq = 2")
-    _status, result = await admin.call("GET", "/orgs/MSPOrg/audit/verify")
+async def test_altered_event_is_named(admin, as_owner_in_msp):
+    """Changing one field of the event at link 3 makes verify name link 3."""
+    await make_user(admin, "t1", "password_user")
+    assert (await verify(admin))["ok"] is True
+    await as_owner_in_msp(
+        "UPDATE audit_events SET target = 'someone-else' "
+        "WHERE id = (SELECT event_id FROM audit_links WHERE seq = 3)")
+    result = await verify(admin)
+    assert (result["ok"], result["first_bad_seq"]) == (False, 3)
+    assert "altered" in result["problem"]
+
+
+async def test_removed_link_is_named(admin, as_owner_in_msp):
+    """Deleting link 2 is reported as the first broken link."""
+    await as_owner_in_msp("DELETE FROM audit_links WHERE seq = 2")
+    result = await verify(admin)
+    assert (result["ok"], result["first_bad_seq"]) == (False, 2)
+
+
+async def test_unchained_event_is_reported(admin, as_owner_in_msp):
+    """An event slipped in outside the chain (and the queue) is reported."""
+    await as_owner_in_msp("DELETE FROM audit_links")
+    await as_owner_in_msp("UPDATE audit_heads SET seq = 0, hash = decode(repeat('00', 32), "
+                          "'hex')")
+    await as_owner_in_msp(
+        "INSERT INTO audit_events (org_id, at, actor, actor_org, operation, outcome) "
+        "SELECT id, now(), 'forger', 'MSPOrg', 'login', 'success' FROM orgs WHERE is_msp")
+    result = await verify(admin)
     assert result["ok"] is False
-    assert result["first_bad_seq"] == 2
+    assert "in no chain" in result["problem"]

@@ -7,8 +7,6 @@ import uuid
 import asyncpg
 import pytest
 
-from server import audit
-from server.audit import Event, Who
 from server.keyring import KeyRing
 
 
@@ -25,17 +23,13 @@ async def two_orgs(app_conn, config, msp):
         async with app_conn.transaction():
             org_id = uuid.uuid4()
             kek_id, wrapped = ring.prepare_org_key(org_id)
-            event = Event(Who("test", "MSPOrg"), "org_created", "org", name)
-            at, mac = await audit.genesis(app_conn, ring, org_id, event, "")
             await app_conn.execute(
                 "SELECT create_org_with_chain($1, $2, $2, false, NULL, '', '', '', 'both', $3, "
-                "$4, $5, 'test', 'MSPOrg', '', '{}'::jsonb, '', $6)",
+                "$4, now(), 'test', 'MSPOrg', '', '{}'::jsonb, '')",
                 org_id,
                 name,
                 kek_id,
                 wrapped,
-                at,
-                mac,
             )
             await app_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
             await app_conn.execute(
