@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
+
+from server import db
 from server.context import Actor
 from server.db import Tx
 from server.services.access import OrgRef
@@ -87,15 +90,28 @@ async def visible_accounts(tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.
     )
 
 
-async def reveal(tx: Tx, actor: Actor, org: OrgRef, account_id: uuid.UUID, action: str):
-    """The account's ciphertexts if the actor may do ``action`` (the database re-checks)."""
-    return await tx.fetchrow(
-        "SELECT * FROM reveal_account($1, $2, $3, $4, $5)",
+async def reveal(
+    pool: asyncpg.Pool,
+    actor: Actor,
+    org: OrgRef,
+    account_id: uuid.UUID,
+    reason: str | None,
+    node: str,
+) -> asyncpg.Record | None:
+    """The account's ciphertexts if the actor may reveal it; the database applies the rule
+    and records the password_revealed event in the same statement (None: not entitled)."""
+    return await db.call(
+        pool,
+        "SELECT * FROM reveal_account($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         account_id,
         actor.user_id,
         org.id,
         scope_all(actor, org),
-        NEEDS[action],
+        actor.username,
+        actor.org,
+        actor.ip,
+        reason,
+        node,
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
-from server import crypto
+from server import crypto, db
 
 AUDIT_KEY = "audit"
 
@@ -108,6 +108,21 @@ class KeyRing:
     ) -> str:
         """Decrypt a secret stored at table/row/column of an org (fails closed)."""
         dek, _ = await self._dek(conn, org_id, crypto.field_version(blob))
+        return crypto.decrypt_field(dek, blob, org_id, table, row_id, column)
+
+    async def ensure_loaded(self, pool: asyncpg.Pool, org_id: uuid.UUID, blob: bytes) -> None:
+        """Make sure the data key a ciphertext needs is in the cache (reads it if not)."""
+        version = crypto.field_version(blob)
+        if (org_id, version) in self._deks:
+            return
+        async with db.transaction(pool, org_id, readonly=True) as tx:
+            await self._dek(tx, org_id, version)
+
+    def decrypt_cached(
+        self, org_id: uuid.UUID, table: str, row_id: uuid.UUID, column: str, blob: bytes
+    ) -> str:
+        """Decrypt with a data key already in the cache (see ensure_loaded)."""
+        dek = self._deks[(org_id, crypto.field_version(blob))]
         return crypto.decrypt_field(dek, blob, org_id, table, row_id, column)
 
     def forget_org(self, org_id: uuid.UUID) -> None:

@@ -136,41 +136,41 @@ $$;
 --   shares - the most specific share wins: account over resource over resource group,
 --            and at the same level a share to the user over one to its groups; among
 --            equals the highest permission.
+-- Written without CTEs so that a caller's "WHERE account_id = …" is pushed into every
+-- branch (one account is then a handful of index lookups, not the whole org).
 CREATE FUNCTION account_permissions(p_user uuid, p_org uuid, p_all boolean)
 RETURNS TABLE (account_id uuid, resource_id uuid, permission text)
 LANGUAGE sql STABLE AS $$
-    WITH grp AS (
-        SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org
-    ), s AS (
-        SELECT sh.account_id, sh.resource_id, sh.resource_group_id, sh.permission,
-               (sh.user_id IS NULL)::int AS grantee_rank
-        FROM shares sh
-        WHERE sh.org_id = p_org
-          AND (sh.user_id = p_user OR sh.group_id IN (SELECT group_id FROM grp))
-    ), cand AS (
-        SELECT a.id AS account_id, a.resource_id, 0 AS lvl, s.grantee_rank, s.permission
-          FROM s JOIN accounts a ON a.id = s.account_id
+    SELECT DISTINCT ON (x.account_id) x.account_id, x.resource_id, x.permission
+    FROM (
+        SELECT a.id AS account_id, a.resource_id, 0 AS lvl, 0 AS grantee_rank,
+               'owner'::text AS permission
+          FROM accounts a JOIN resources r ON r.id = a.resource_id
+         WHERE a.org_id = p_org AND (a.owner_id = p_user OR r.owner_id = p_user)
         UNION ALL
-        SELECT a.id, a.resource_id, 1, s.grantee_rank, s.permission
-          FROM s JOIN accounts a ON a.resource_id = s.resource_id
+        SELECT a.id, a.resource_id, 0, 0, 'full'::text
+          FROM accounts a WHERE p_all AND a.org_id = p_org
         UNION ALL
-        SELECT a.id, a.resource_id, 2, s.grantee_rank, s.permission
-          FROM s JOIN resource_group_members m ON m.resource_group_id = s.resource_group_id
-                 JOIN accounts a ON a.resource_id = m.resource_id
-    ), shared AS (
-        SELECT DISTINCT ON (account_id) account_id, resource_id, permission
-        FROM cand ORDER BY account_id, lvl, grantee_rank, perm_rank(permission) DESC
-    ), owned AS (
-        SELECT a.id AS account_id, a.resource_id, 'owner'::text AS permission
-        FROM accounts a JOIN resources r ON r.id = a.resource_id
-        WHERE a.org_id = p_org AND (a.owner_id = p_user OR r.owner_id = p_user)
-    ), everything AS (
-        SELECT a.id AS account_id, a.resource_id, 'full'::text AS permission
-        FROM accounts a WHERE p_all AND a.org_id = p_org
-    )
-    SELECT DISTINCT ON (account_id) account_id, resource_id, permission
-    FROM (SELECT * FROM owned UNION ALL SELECT * FROM shared UNION ALL SELECT * FROM everything) x
-    ORDER BY account_id, perm_rank(permission) DESC
+        SELECT a.id, a.resource_id, 1, (sh.user_id IS NULL)::int, sh.permission
+          FROM shares sh JOIN accounts a ON a.id = sh.account_id
+         WHERE sh.org_id = p_org AND (sh.user_id = p_user OR sh.group_id IN (
+               SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org))
+        UNION ALL
+        SELECT a.id, a.resource_id, 2, (sh.user_id IS NULL)::int, sh.permission
+          FROM shares sh JOIN accounts a ON a.resource_id = sh.resource_id
+         WHERE sh.org_id = p_org AND (sh.user_id = p_user OR sh.group_id IN (
+               SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org))
+        UNION ALL
+        SELECT a.id, a.resource_id, 3, (sh.user_id IS NULL)::int, sh.permission
+          FROM shares sh
+          JOIN resource_group_members m ON m.resource_group_id = sh.resource_group_id
+          JOIN accounts a ON a.resource_id = m.resource_id
+         WHERE sh.org_id = p_org AND (sh.user_id = p_user OR sh.group_id IN (
+               SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org))
+    ) x
+    -- Ownership and scope all (level 0) beat any share; among shares the most specific
+    -- level, then a user share over a group share, then the highest permission.
+    ORDER BY x.account_id, x.lvl, x.grantee_rank, perm_rank(x.permission) DESC
 $$;
 
 -- The same rule at resource level: which resources the user sees and with what
@@ -179,57 +179,71 @@ $$;
 CREATE FUNCTION resource_permissions(p_user uuid, p_org uuid, p_all boolean)
 RETURNS TABLE (resource_id uuid, permission text)
 LANGUAGE sql STABLE AS $$
-    WITH grp AS (
-        SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org
-    ), s AS (
-        SELECT sh.account_id, sh.resource_id, sh.resource_group_id, sh.permission,
-               (sh.user_id IS NULL)::int AS grantee_rank
-        FROM shares sh
-        WHERE sh.org_id = p_org
-          AND (sh.user_id = p_user OR sh.group_id IN (SELECT group_id FROM grp))
-    ), cand AS (
-        SELECT s.resource_id, 1 AS lvl, s.grantee_rank, s.permission
-          FROM s WHERE s.resource_id IS NOT NULL
+    SELECT DISTINCT ON (x.resource_id) x.resource_id, x.permission
+    FROM (
+        SELECT r.id AS resource_id, 0 AS lvl, 0 AS grantee_rank, 'owner'::text AS permission
+          FROM resources r WHERE r.org_id = p_org AND r.owner_id = p_user
         UNION ALL
-        SELECT m.resource_id, 2, s.grantee_rank, s.permission
-          FROM s JOIN resource_group_members m ON m.resource_group_id = s.resource_group_id
-    ), shared AS (
-        SELECT DISTINCT ON (resource_id) resource_id, permission
-        FROM cand ORDER BY resource_id, lvl, grantee_rank, perm_rank(permission) DESC
-    ), through_accounts AS (
-        SELECT DISTINCT a.resource_id, 'view'::text AS permission
-        FROM s JOIN accounts a ON a.id = s.account_id
-    ), owned AS (
-        SELECT r.id AS resource_id, 'owner'::text AS permission
-        FROM resources r WHERE r.org_id = p_org AND r.owner_id = p_user
-    ), everything AS (
-        SELECT r.id, 'full'::text FROM resources r WHERE p_all AND r.org_id = p_org
-    )
-    SELECT DISTINCT ON (resource_id) resource_id, permission
-    FROM (SELECT * FROM owned UNION ALL SELECT * FROM shared
-          UNION ALL SELECT * FROM through_accounts UNION ALL SELECT * FROM everything) x
-    ORDER BY resource_id, perm_rank(permission) DESC
+        SELECT r.id, 0, 0, 'full'::text FROM resources r WHERE p_all AND r.org_id = p_org
+        UNION ALL
+        SELECT sh.resource_id, 2, (sh.user_id IS NULL)::int, sh.permission
+          FROM shares sh
+         WHERE sh.org_id = p_org AND sh.resource_id IS NOT NULL AND (sh.user_id = p_user
+               OR sh.group_id IN (SELECT group_id FROM group_members
+                                  WHERE user_id = p_user AND org_id = p_org))
+        UNION ALL
+        SELECT m.resource_id, 3, (sh.user_id IS NULL)::int, sh.permission
+          FROM shares sh
+          JOIN resource_group_members m ON m.resource_group_id = sh.resource_group_id
+         WHERE sh.org_id = p_org AND (sh.user_id = p_user OR sh.group_id IN (
+               SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org))
+        UNION ALL
+        SELECT a.resource_id, 4, 0, 'view'::text
+          FROM shares sh JOIN accounts a ON a.id = sh.account_id
+         WHERE sh.org_id = p_org AND (sh.user_id = p_user OR sh.group_id IN (
+               SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org))
+    ) x
+    ORDER BY x.resource_id, x.lvl, x.grantee_rank, perm_rank(x.permission) DESC
 $$;
 
 GRANT EXECUTE ON FUNCTION perm_rank(text), account_permissions(uuid, uuid, boolean),
     resource_permissions(uuid, uuid, boolean) TO :"app_role";
 
--- The only way to read a secret: returns the ciphertexts of an account when the user
--- holds at least p_need on it, otherwise no row. Runs as the owner (who may read the
--- secret columns) but still under the caller's RLS org context.
+-- The only way to read a secret, and it is audited: in one statement (its own
+-- transaction when called alone) it applies the entitlement rule, records a
+-- password_revealed event for the chainer, and returns the account's ciphertexts; no
+-- entitlement, no row and no event. Runs as the owner (who may read the secret columns)
+-- inside p_org's RLS context. The server decrypts afterwards and records a failure event
+-- if the ciphertext does not authenticate.
 CREATE FUNCTION reveal_account(p_account uuid, p_user uuid, p_org uuid, p_all boolean,
-                               p_need text)
+                               p_actor text, p_actor_org text, p_ip text, p_reason text,
+                               p_node text)
 RETURNS TABLE (password bytea, notes bytea, permission text, resource_id uuid,
                username text, policy text)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 #variable_conflict use_column
+DECLARE
+    r record;
+    v_event bigint;
 BEGIN
-    -- PL/pgSQL keeps this plan between calls (a SQL function would re-plan every time).
-    RETURN QUERY
-        SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy
+    PERFORM set_config('app.org_id', p_org::text, true);
+    SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy INTO r
         FROM account_permissions(p_user, p_org, p_all) p
         JOIN accounts a ON a.id = p.account_id
-        WHERE p.account_id = p_account AND perm_rank(p.permission) >= perm_rank(p_need);
+        WHERE p.account_id = p_account;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    INSERT INTO audit_events (org_id, at, actor, actor_org, ip, operation, target_type,
+                              target, outcome, reason, details, node)
+    VALUES (p_org, clock_timestamp(), p_actor, p_actor_org, p_ip, 'password_revealed',
+            'account', r.username || '@' || r.resource_id, 'success', p_reason,
+            jsonb_build_object('account_id', p_account, 'permission', r.permission), p_node)
+    RETURNING id INTO v_event;
+    INSERT INTO audit_pending (event_id, org_id) VALUES (v_event, p_org);
+    RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username, r.policy;
 END $$;
-REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text) TO :"app_role";
+REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text, text, text, text, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text, text, text, text,
+                                         text) TO :"app_role";

@@ -79,12 +79,34 @@ async def has_grant(conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID) -
         )
 
 
-async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:
-    """Resolve ``display_name`` to an org ``actor`` may act in, or raise 404."""
-    org = await find_org(conn, display_name)
-    via = await access_via(conn, actor, org) if org else None
-    if org is None or via is None:
-        raise NotFound(f"no organization named {display_name!r}")
+async def resolve_org(pool: asyncpg.Pool, actor: Actor, display_name: str) -> OrgRef:
+    """acting_org without holding a transaction: one round trip unless a grant must be
+    looked up (for the hot path of revealing a password)."""
+    org = await db.call(
+        pool, f"SELECT {_ORG_COLUMNS} FROM orgs WHERE lower(display_name) = lower($1)", display_name
+    )
+    if org is not None and (
+        org["id"] == actor.org_id
+        or not actor.org_is_msp
+        or org["account_manager_id"] == actor.user_id
+    ):
+        via = (
+            "home"
+            if org["id"] == actor.org_id
+            else (
+                "account_manager"
+                if actor.org_is_msp and org["account_manager_id"] == actor.user_id
+                else None
+            )
+        )
+        if via is None:
+            raise NotFound(f"no organization named {display_name!r}")
+        return _org_ref(org, via)
+    async with db.transaction(pool, actor.org_id, readonly=True) as tx:
+        return await acting_org(tx, actor, display_name)
+
+
+def _org_ref(org: asyncpg.Record, via: str) -> OrgRef:
     return OrgRef(
         org["id"],
         org["display_name"],
@@ -95,6 +117,15 @@ async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) 
         via,
         org["require_reveal_reason"],
     )
+
+
+async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:
+    """Resolve ``display_name`` to an org ``actor`` may act in, or raise 404."""
+    org = await find_org(conn, display_name)
+    via = await access_via(conn, actor, org) if org else None
+    if org is None or via is None:
+        raise NotFound(f"no organization named {display_name!r}")
+    return _org_ref(org, via)
 
 
 def require_user_admin(actor: Actor, org: OrgRef) -> None:

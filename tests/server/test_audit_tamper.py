@@ -33,7 +33,8 @@ async def test_altered_event_is_named(admin, as_owner_in_msp):
     assert (await verify(admin))["ok"] is True
     await as_owner_in_msp(
         "UPDATE audit_events SET target = 'someone-else' "
-        "WHERE id = (SELECT event_id FROM audit_links WHERE seq = 3)")
+        "WHERE id = (SELECT event_id FROM audit_links WHERE seq = 3)"
+    )
     result = await verify(admin)
     assert (result["ok"], result["first_bad_seq"]) == (False, 3)
     assert "altered" in result["problem"]
@@ -49,11 +50,11 @@ async def test_removed_link_is_named(admin, as_owner_in_msp):
 async def test_unchained_event_is_reported(admin, as_owner_in_msp):
     """An event slipped in outside the chain (and the queue) is reported."""
     await as_owner_in_msp("DELETE FROM audit_links")
-    await as_owner_in_msp("UPDATE audit_heads SET seq = 0, hash = decode(repeat('00', 32), "
-                          "'hex')")
+    await as_owner_in_msp("UPDATE audit_heads SET seq = 0, hash = decode(repeat('00', 32), 'hex')")
     await as_owner_in_msp(
         "INSERT INTO audit_events (org_id, at, actor, actor_org, operation, outcome) "
-        "SELECT id, now(), 'forger', 'MSPOrg', 'login', 'success' FROM orgs WHERE is_msp")
+        "SELECT id, now(), 'forger', 'MSPOrg', 'login', 'success' FROM orgs WHERE is_msp"
+    )
     result = await verify(admin)
     assert result["ok"] is False
     assert "in no chain" in result["problem"]

@@ -289,7 +289,7 @@ async def test_tampered_ciphertext_fails_closed(world, owner_conn):
     assert (status, problem["code"]) == (500, "secret_integrity_failed")
     assert STRONG not in str(problem)
     status, page = await users["mgr"].call(
-        "GET", f"/orgs/{ORG}/audit?operation=password_revealed&limit=5"
+        "GET", f"/orgs/{ORG}/audit?operation=password_reveal_failed&limit=5"
     )
     assert (page["items"][0]["outcome"], page["items"][0]["reason"]) == (
         "failure",
