@@ -63,10 +63,12 @@ async def visible_resources(tx: Tx, actor: Actor, org: OrgRef, query: str | None
     number of accounts it can use in each."""
     pattern = f"%{_escape_like(query)}%" if query else None
     return await tx.fetch(
+        "WITH ap AS (SELECT resource_id, count(*) AS n FROM account_permissions($1, $2, $3) "
+        "GROUP BY resource_id) "
         "SELECT r.id, r.name, r.type, r.url, r.description, r.department, r.location, "
-        "rp.permission, (SELECT count(*) FROM account_permissions($1, $2, $3) ap "
-        "WHERE ap.resource_id = r.id) AS accounts "
+        "rp.permission, coalesce(ap.n, 0) AS accounts "
         "FROM resource_permissions($1, $2, $3) rp JOIN resources r ON r.id = rp.resource_id "
+        "LEFT JOIN ap ON ap.resource_id = r.id "
         "WHERE $4::text IS NULL OR r.name ILIKE $4 OR r.url ILIKE $4 OR r.type ILIKE $4 "
         "OR r.description ILIKE $4 ORDER BY lower(r.name) LIMIT $5",
         actor.user_id,
