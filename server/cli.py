@@ -246,6 +246,31 @@ def cmd_orgs_import(args: argparse.Namespace) -> int:
     return 0 if result["failed"] == 0 else EXIT_ERROR
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    """Open the terminal UI against a server (URL may name the org: https://host:7272/abc)."""
+    from tui.app import StrongroomApp
+    from tui.client import ApiError, Client, Endpoint
+
+    url = args.url
+    ca_file = args.ca_file
+    if url is None:
+        try:
+            config = load_config(_config_path(args))
+            url = f"https://localhost:{config.server.port}"
+            ca_file = ca_file or None
+        except ConfigError:
+            url = "https://localhost:7272"
+    try:
+        endpoints = [Endpoint.parse(url)] + (
+            [Endpoint.parse(args.secondary)] if args.secondary else []
+        )
+    except ApiError as exc:
+        raise CommandError(exc.detail) from None
+    client = Client(endpoints, ca_file=ca_file)
+    StrongroomApp(client, reveal_seconds=args.reveal_seconds).run()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -308,6 +333,33 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate-master", help=cmd_rotate_master.__doc__, description=cmd_rotate_master.__doc__
     )
     p.set_defaults(func=cmd_rotate_master)
+    with_config(p)
+
+    p = add("tui", cmd_tui, "Open the keyboard-driven terminal UI.")
+    p.add_argument(
+        "url",
+        nargs="?",
+        metavar="URL",
+        help="server URL, optionally with the org: https://host:7272/abc "
+        "(default: this machine's server)",
+    )
+    p.add_argument(
+        "--secondary",
+        metavar="URL",
+        help="the secondary server, used when the primary does not answer",
+    )
+    p.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="CA bundle to verify the server with "
+        "(default: pin the server's certificate on first use)",
+    )
+    p.add_argument(
+        "--reveal-seconds",
+        type=float,
+        default=10.0,
+        help="how long a revealed password stays on screen (default 10)",
+    )
     with_config(p)
 
     orgs = sub.add_parser("orgs", help="Manage organizations.", description="Organizations.")

@@ -1,0 +1,42 @@
+"""The Strongroom terminal UI: installs screens, holds the API client, one error path."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.binding import Binding
+
+from tui.client import ApiError, Client
+from tui.screens.login import LoginScreen
+
+
+class StrongroomApp(App):
+    """Keyboard-driven Strongroom client; talks to the server only through ``Client``."""
+
+    CSS_PATH = "styles/app.tcss"
+    TITLE = "Strongroom"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit", priority=True)]
+
+    def __init__(self, client: Client, reveal_seconds: float = 10.0) -> None:
+        super().__init__()
+        self.client = client
+        self.reveal_seconds = reveal_seconds
+        self.me: dict = {}
+
+    def on_mount(self) -> None:
+        """Start at the login screen."""
+        self.push_screen(LoginScreen())
+
+    def show_error(self, error: BaseException, title: str = "Request failed") -> None:
+        """The one error path: a notification with a title and a human sentence."""
+        if isinstance(error, ApiError):
+            message = error.detail
+            if error.code == "read_only":
+                title = "Read-only server"
+        else:
+            message = "Something went wrong; the details are in the log."
+            self.log.error(repr(error))
+        self.notify(message, title=title, severity="error", timeout=8)
+
+    async def on_unmount(self) -> None:
+        """Close the HTTP session."""
+        await self.client.close()

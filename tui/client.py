@@ -1,0 +1,352 @@
+"""The TUI's only way to the server: a small typed client over the REST API.
+
+It wraps an aiohttp session, pins the server's certificate (trust on first use, or
+a CA bundle), follows a primary/secondary pair, and turns every failure into an
+``ApiError`` with the server's stable code and one human sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+
+KNOWN_HOSTS = Path(
+    os.environ.get(
+        "STRONGROOM_KNOWN_HOSTS", Path.home() / ".config" / "strongroom" / "known_hosts.json"
+    )
+)
+
+
+class ApiError(Exception):
+    """A request failed: ``code`` is the server's stable code (or a client-side one)."""
+
+    def __init__(self, code: str, detail: str, status: int = 0, body: dict | None = None):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.status = status
+        self.body = body or {}
+
+
+@dataclass
+class ServerState:
+    """What the client knows about the node it talks to."""
+
+    url: str
+    role: str = "unknown"
+    read_only: bool = False
+    degraded: bool = False
+    term: int = 0
+
+
+@dataclass
+class Endpoint:
+    """A server address and the org named in it (https://host:7272/abc → org abc)."""
+
+    base: str
+    org: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> Endpoint:
+        """Split a URL that may carry an org display name as its path."""
+        parts = urlsplit(url if "://" in url else f"https://{url}")
+        if parts.scheme != "https":
+            raise ApiError("bad_url", f"{url}: Strongroom speaks HTTPS only")
+        org = parts.path.strip("/") or None
+        port = f":{parts.port}" if parts.port else ":7272"
+        return cls(f"https://{parts.hostname}{port}", org)
+
+
+async def _peer_fingerprint(base: str) -> str:
+    """SHA-256 of the certificate ``base`` presents (first contact; nothing is sent)."""
+    parts = urlsplit(base)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # learning the pin: nothing secret goes over this link
+    try:
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname, parts.port or 7272, ssl=ctx), 5
+        )
+    except (OSError, TimeoutError) as exc:
+        raise aiohttp.ClientConnectionError(str(exc)) from exc
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+    return hashlib.sha256(der).hexdigest()
+
+
+@dataclass
+class Client:
+    """REST client for one Strongroom pair (primary first, then the secondary)."""
+
+    endpoints: list[Endpoint]
+    ca_file: str | None = None
+    trust_on_first_use: bool = True
+    known_hosts: Path = KNOWN_HOSTS
+    token: str | None = None
+    state: ServerState | None = None
+    _session: aiohttp.ClientSession | None = field(default=None, repr=False)
+    _active: int = 0
+
+    @property
+    def org(self) -> str | None:
+        """The org named in the first URL, if any."""
+        return self.endpoints[0].org
+
+    @property
+    def base(self) -> str:
+        """The server currently in use."""
+        return self.endpoints[self._active].base
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _pins(self) -> dict[str, str]:
+        try:
+            return json.loads(self.known_hosts.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    async def _ssl_for(self, base: str) -> ssl.SSLContext | aiohttp.Fingerprint:
+        """How to check the server at ``base`` before any credential is sent.
+
+        With a CA bundle: ordinary verification. Otherwise the certificate's SHA-256 is
+        pinned: learnt on first contact (no credentials are sent then) and required on
+        every connection after, so a changed certificate is refused.
+        """
+        if self.ca_file:
+            return ssl.create_default_context(cafile=self.ca_file)
+        pins = self._pins()
+        if base not in pins:
+            if not self.trust_on_first_use:
+                raise ApiError("untrusted_certificate", f"{base} is not a known server")
+            pins[base] = await _peer_fingerprint(base)
+            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            self.known_hosts.write_text(json.dumps(pins, indent=2))
+        return aiohttp.Fingerprint(bytes.fromhex(pins[base]))
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str | None = None,
+    ) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=30, connect=5)
+            )
+        order = [self._active] + [i for i in range(len(self.endpoints)) if i != self._active]
+        last: Exception | None = None
+        for index in order:
+            base = self.endpoints[index].base
+            headers = {}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            if content_type:
+                headers["Content-Type"] = content_type
+            try:
+                check = await self._ssl_for(base)
+                async with self._session.request(
+                    method,
+                    base + "/api/v1" + path,
+                    json=body if raw is None else None,
+                    data=raw,
+                    headers=headers,
+                    ssl=check,
+                ) as resp:
+                    text = await resp.text()
+                    data = json.loads(text) if text else None
+            except aiohttp.ServerFingerprintMismatch:
+                raise ApiError(
+                    "certificate_changed",
+                    f"{base} presents a different certificate than before; "
+                    "refusing to connect (see the known_hosts file)",
+                ) from None
+            except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
+                last = exc
+                continue
+            if index != self._active:
+                self._active = index
+                self.state = None
+            if resp.status >= 400:
+                data = data if isinstance(data, dict) else {}
+                raise ApiError(
+                    data.get("code", "http_error"),
+                    data.get("detail", f"the server answered {resp.status}"),
+                    resp.status,
+                    data,
+                )
+            return data
+        raise ApiError("unreachable", f"no Strongroom server answers ({last})")
+
+    # -- session --------------------------------------------------------------------
+
+    async def health(self) -> ServerState:
+        """The node's role and whether it is read-only."""
+        data = await self._request("GET", "/health")
+        self.state = ServerState(
+            self.base,
+            data.get("role", "unknown"),
+            bool(data.get("read_only")),
+            bool(data.get("degraded")),
+            int(data.get("term", 0)),
+        )
+        return self.state
+
+    async def login(
+        self, username: str, password: str, org: str | None, otp: str | None = None
+    ) -> dict:
+        """Log in; keeps the token."""
+        body = {"username": username, "password": password}
+        if org:
+            body["org"] = org
+        if otp:
+            body["otp"] = otp
+        data = await self._request("POST", "/auth/login", body)
+        self.token = data["token"]
+        return data
+
+    async def logout(self) -> None:
+        """End the session."""
+        if self.token:
+            try:
+                await self._request("POST", "/auth/logout")
+            finally:
+                self.token = None
+
+    async def me(self) -> dict:
+        """The logged-in user."""
+        return await self._request("GET", "/me")
+
+    async def change_password(self, current: str, new: str) -> None:
+        """Change one's own password."""
+        await self._request(
+            "POST", "/me/password", {"current_password": current, "new_password": new}
+        )
+
+    async def begin_totp(self, current: str) -> dict:
+        """Start TOTP enrolment."""
+        return await self._request("POST", "/me/totp", {"current_password": current})
+
+    async def confirm_totp(self, otp: str) -> None:
+        """Confirm TOTP enrolment."""
+        await self._request("POST", "/me/totp/confirm", {"otp": otp})
+
+    # -- organizations ----------------------------------------------------------------
+
+    async def orgs(self) -> list[dict]:
+        """Organizations visible to me."""
+        return (await self._request("GET", "/orgs"))["items"]
+
+    async def create_org(self, fields: dict) -> dict:
+        """Create a client org."""
+        return await self._request("POST", "/orgs", fields)
+
+    async def delete_org(self, org: str, confirm: str) -> dict:
+        """Delete a client org."""
+        return await self._request("DELETE", f"/orgs/{quote(org)}?confirm={quote(confirm)}")
+
+    async def import_orgs(self, filename: str, data: bytes) -> dict:
+        """Import orgs from a CSV/TXT file's bytes."""
+        return await self._request(
+            "POST", f"/orgs/import?filename={quote(filename)}", raw=data, content_type="text/csv"
+        )
+
+    async def org_report(self, org: str) -> dict:
+        """The org report."""
+        return await self._request("GET", f"/orgs/{quote(org)}/report")
+
+    async def access_requests(self, status: str | None = None, role: str | None = None):
+        """Org access requests involving me."""
+        query = "&".join(f"{k}={v}" for k, v in (("status", status), ("role", role)) if v)
+        return (
+            await self._request("GET", "/org-access-requests" + (f"?{query}" if query else ""))
+        )["items"]
+
+    async def request_access(self, fields: dict) -> dict:
+        """File an org access request."""
+        return await self._request("POST", "/org-access-requests", fields)
+
+    async def decide(self, request_id: str, action: str, body: dict) -> dict:
+        """approve / reject / cancel a request."""
+        return await self._request("POST", f"/org-access-requests/{request_id}/{action}", body)
+
+    async def users(self, org: str) -> list[dict]:
+        """An org's users."""
+        return (await self._request("GET", f"/orgs/{quote(org)}/users"))["items"]
+
+    async def groups(self, org: str) -> list[dict]:
+        """An org's user groups."""
+        return (await self._request("GET", f"/orgs/{quote(org)}/groups"))["items"]
+
+    # -- vault ------------------------------------------------------------------------
+
+    async def resources(self, org: str, q: str = "") -> list[dict]:
+        """Resources I may see in an org."""
+        suffix = f"?q={quote(q)}" if q else ""
+        return (await self._request("GET", f"/orgs/{quote(org)}/resources{suffix}"))["items"]
+
+    async def resource(self, org: str, resource_id: str) -> dict:
+        """One resource with its accounts."""
+        return await self._request("GET", f"/orgs/{quote(org)}/resources/{resource_id}")
+
+    async def create_resource(self, org: str, fields: dict) -> dict:
+        """Add a resource."""
+        return await self._request("POST", f"/orgs/{quote(org)}/resources", fields)
+
+    async def create_account(self, org: str, resource_id: str, fields: dict) -> dict:
+        """Add an account."""
+        return await self._request(
+            "POST", f"/orgs/{quote(org)}/resources/{resource_id}/accounts", fields
+        )
+
+    async def reveal(self, org: str, account_id: str, reason: str | None = None) -> dict:
+        """Reveal a password."""
+        body = {"reason": reason} if reason else {}
+        return await self._request("POST", f"/orgs/{quote(org)}/accounts/{account_id}/reveal", body)
+
+    async def change_account_password(
+        self, org: str, account_id: str, password: str | None
+    ) -> None:
+        """Set (or, with None, generate) an account's password."""
+        body = {"password": password} if password else {"generate": True}
+        await self._request("PUT", f"/orgs/{quote(org)}/accounts/{account_id}/password", body)
+
+    async def share(self, org: str, resource_id: str, fields: dict) -> dict:
+        """Share a resource."""
+        return await self._request(
+            "POST", f"/orgs/{quote(org)}/resources/{resource_id}/shares", fields
+        )
+
+    # -- audit ------------------------------------------------------------------------
+
+    async def audit(self, org: str, operation: str = "", actor: str = "") -> list[dict]:
+        """Recent audit events."""
+        query = "&".join(
+            f"{k}={quote(v)}" for k, v in (("operation", operation), ("actor", actor)) if v
+        )
+        return (
+            await self._request(
+                "GET", f"/orgs/{quote(org)}/audit?limit=200" + (f"&{query}" if query else "")
+            )
+        )["items"]
+
+    async def verify_audit(self, org: str) -> dict:
+        """Verify an org's chain."""
+        return await self._request("GET", f"/orgs/{quote(org)}/audit/verify")

@@ -1,0 +1,90 @@
+"""Login: username, password, org (from the URL), and a TOTP code when asked."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from tui.client import ApiError
+
+
+class LoginScreen(Screen):
+    """Log in to Strongroom."""
+
+    BINDINGS = [Binding("enter", "login", "Log in", id="login", show=True)]
+
+    def compose(self) -> ComposeResult:
+        """The login form."""
+        with Vertical(id="login-box"):
+            yield Static("Strongroom", id="login-title")
+            yield Static("", id="login-server")
+            yield Label("Organization")
+            yield Input(placeholder="MSPOrg", id="org")
+            yield Label("Username")
+            yield Input(id="username")
+            yield Label("Password")
+            yield Input(password=True, id="password")
+            yield Label("One-time code", id="otp-label", classes="hidden")
+            yield Input(placeholder="6 digits", id="otp", classes="hidden", max_length=6)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Prefill the org from the URL and show which server this is."""
+        client = self.app.client
+        self.query_one("#org", Input).value = client.org or ""
+        self.query_one("#login-server", Static).update(client.base)
+        self.query_one("#username", Input).focus()
+        self.check_server()
+
+    @work(exclusive=True, exit_on_error=False, group="health")
+    async def check_server(self) -> None:
+        """Tell the user at once if the server is a read-only secondary or unreachable."""
+        try:
+            state = await self.app.client.health()
+        except ApiError as error:
+            self.app.show_error(error, "Server not reachable")
+            return
+        label = "PRIMARY" if not state.read_only else "READ-ONLY SECONDARY"
+        self.query_one("#login-server", Static).update(f"{state.url}  {label}")
+
+    @on(Input.Submitted)
+    def submitted(self) -> None:
+        """Enter in any field logs in."""
+        self.action_login()
+
+    def action_login(self) -> None:
+        """Send the credentials."""
+        self.login()
+
+    @work(exclusive=True, exit_on_error=False, group="login")
+    async def login(self) -> None:
+        """Log in; ask for a TOTP code or a new password when the server says so."""
+        values = {i.id: i.value for i in self.query(Input)}
+        if not values["username"] or not values["password"]:
+            self.app.notify("Enter a username and a password.", severity="warning")
+            return
+        try:
+            result = await self.app.client.login(
+                values["username"], values["password"], values["org"] or None, values["otp"] or None
+            )
+        except ApiError as error:
+            if error.code == "otp_required":
+                for node in self.query("#otp, #otp-label"):
+                    node.remove_class("hidden")
+                self.query_one("#otp", Input).focus()
+                self.app.notify("Enter the code from your authenticator app.")
+                return
+            self.app.show_error(error, "Login failed")
+            return
+        from tui.screens.main import MainScreen
+        from tui.screens.password import PasswordChangeScreen
+
+        self.app.me = await self.app.client.me()
+        if result.get("must_change_password"):
+            await self.app.switch_screen(PasswordChangeScreen(values["password"]))
+        else:
+            await self.app.switch_screen(MainScreen())

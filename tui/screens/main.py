@@ -1,0 +1,132 @@
+"""The main screen: a top band (org, user, server state) over tabbed panes."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
+
+from tui.client import ApiError
+from tui.messages import OrgSelected
+from tui.text import inert
+from tui.widgets.access import AccessPane
+from tui.widgets.audit import AuditPane
+from tui.widgets.orgs import OrgsPane
+from tui.widgets.vault import VaultPane
+
+
+class MainScreen(Screen):
+    """Everything after login."""
+
+    BINDINGS = [
+        Binding("f2", "show('vault')", "Vault", id="tab-vault"),
+        Binding("f3", "show('orgs')", "Orgs", id="tab-orgs"),
+        Binding("f4", "show('access')", "Access", id="tab-access"),
+        Binding("f5", "show('audit')", "Audit", id="tab-audit"),
+        Binding("ctrl+o", "pick_org", "Org", id="pick-org"),
+        Binding("ctrl+l", "logout", "Log out", id="logout"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        """Top band, banner, tabs, footer."""
+        me = self.app.me
+        with Horizontal(id="band"):
+            yield Select([], prompt="Organization", id="org-select", allow_blank=False)
+            yield Static(
+                inert(f"{me.get('username')} · {me.get('role')} · {me.get('org')}"), id="who"
+            )
+            yield Static("", id="server")
+        yield Static("", id="banner", classes="hidden")
+        with TabbedContent(id="tabs", initial="vault"):
+            with TabPane("Vault", id="vault"):
+                yield VaultPane()
+            with TabPane("Organizations", id="orgs"):
+                yield OrgsPane()
+            with TabPane("Access", id="access"):
+                yield AccessPane()
+            with TabPane("Audit", id="audit"):
+                yield AuditPane()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Load the org list and the server state."""
+        self.load_orgs()
+        self.refresh_server()
+        self.set_interval(10, self.refresh_server)
+
+    @work(exclusive=True, exit_on_error=False, group="orgs-band")
+    async def load_orgs(self) -> None:
+        """Fill the org selector: MSPOrg first, then the orgs I manage, then the rest."""
+        try:
+            orgs = await self.app.client.orgs()
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        orgs.sort(key=lambda o: (not o["is_msp"], not o.get("managed"), o["display_name"]))
+        select = self.query_one("#org-select", Select)
+        home = self.app.me.get("org")
+        select.set_options(
+            [
+                (o["display_name"], o["display_name"])
+                for o in orgs
+                if o["is_msp"] or o.get("managed") or o["display_name"] == home
+            ]
+        )
+        select.value = home
+        self.post_message(OrgSelected(home))
+
+    @on(Select.Changed, "#org-select")
+    def org_changed(self, event: Select.Changed) -> None:
+        """Tell the panes which org to show."""
+        if isinstance(event.value, str):
+            self.post_message(OrgSelected(event.value))
+
+    @on(OrgSelected)
+    def broadcast(self, message: OrgSelected) -> None:
+        """Hand the selected org to every pane."""
+        for pane in (VaultPane, AccessPane, AuditPane):
+            self.query_one(pane).org = message.org
+
+    @work(exclusive=True, exit_on_error=False, group="server")
+    async def refresh_server(self) -> None:
+        """PRIMARY, or a persistent READ-ONLY SECONDARY banner."""
+        try:
+            state = await self.app.client.health()
+        except ApiError as error:
+            self.query_one("#server", Static).update("UNREACHABLE")
+            self.app.show_error(error, "Server not reachable")
+            return
+        server = self.query_one("#server", Static)
+        banner = self.query_one("#banner", Static)
+        if state.read_only:
+            server.update("SECONDARY")
+            banner.update(
+                f"READ-ONLY SECONDARY ({state.url}): you can log in, browse and "
+                "reveal; changes are refused until the primary is back."
+            )
+            banner.remove_class("hidden")
+        else:
+            server.update("PRIMARY" + (" (degraded)" if state.degraded else ""))
+            banner.add_class("hidden")
+
+    def action_show(self, tab: str) -> None:
+        """Switch tabs."""
+        self.query_one(TabbedContent).active = tab
+
+    def action_pick_org(self) -> None:
+        """Focus the org selector."""
+        self.query_one("#org-select", Select).focus()
+
+    @work(exit_on_error=False)
+    async def action_logout(self) -> None:
+        """End the session and go back to the login screen."""
+        try:
+            await self.app.client.logout()
+        except ApiError:
+            pass
+        from tui.screens.login import LoginScreen
+
+        await self.app.switch_screen(LoginScreen())

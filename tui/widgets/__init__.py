@@ -1,0 +1,1 @@
+"""Reusable widgets: the panes of the main screen."""
