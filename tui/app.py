@@ -26,6 +26,22 @@ class StrongroomApp(App):
         """Start at the login screen."""
         self.push_screen(LoginScreen())
 
+    def show_login(self) -> None:
+        """Back to the login screen."""
+        self.switch_screen(LoginScreen())
+
+    def show_password_change(self, current: str) -> None:
+        """The first-login password change."""
+        from tui.screens.password import PasswordChangeScreen
+
+        self.switch_screen(PasswordChangeScreen(current))
+
+    def show_main(self) -> None:
+        """The main screen (after login)."""
+        from tui.screens.main import MainScreen
+
+        self.switch_screen(MainScreen())
+
     def show_error(self, error: BaseException, title: str = "Request failed") -> None:
         """The one error path: a notification with a title and a human sentence."""
         if isinstance(error, ApiError):

@@ -1,1 +1,160 @@
-"""Fixtures for tests/tui (shared ones live in tests/conftest.py)."""
+"""Fixtures for TUI tests: a real ``strongroom serve`` process on the module's database,
+and helpers to drive the real app with Pilot."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from server.config import render_config
+from tests.conftest import config_for, free_port
+from tests.server.conftest import ADMIN, ADMIN_PASSWORD, msp  # noqa: F401 - fixture
+from tui.app import StrongroomApp
+from tui.client import Client, Endpoint
+
+SNAPSHOT_PORT = 47272  # fixed, so the address shown on screen is the same in every run
+
+
+@dataclass
+class TuiServer:
+    """A running server process and how to reach it."""
+
+    url: str
+    cert: Path
+    process: subprocess.Popen
+
+    def api(
+        self, method: str, path: str, body: dict | None = None, token: str | None = None
+    ) -> tuple[int, dict]:
+        """A blocking JSON call (for setting up data around the app under test)."""
+        ctx = ssl.create_default_context(cafile=str(self.cert))
+        ctx.check_hostname = False
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(
+            self.url + "/api/v1" + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers=headers,
+        )
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+                text = resp.read()
+                return resp.status, json.loads(text) if text else {}
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def login(self, username: str, password: str, org: str | None = None) -> str:
+        """A session token."""
+        body = {"username": username, "password": password} | ({"org": org} if org else {})
+        status, answer = self.api("POST", "/auth/login", body)
+        assert status == 200, answer
+        return answer["token"]
+
+
+def start_serve(config, port: int, extra_env: dict | None = None) -> TuiServer:
+    """Write a config for ``config`` and run ``strongroom serve`` on ``port``."""
+    config.server.port = port
+    conf = config.home / "conf" / f"tui-{config.database.name}-{port}.toml"
+    conf.write_text(render_config(config))
+    conf.chmod(0o600)
+    env = {**os.environ, "STRONGROOM_SERVER_HOST": "127.0.0.1", **(extra_env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--config", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    server = TuiServer(f"https://127.0.0.1:{port}", config.home / "conf" / "tls.crt", process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if server.api("GET", "/health")[0] in (200, 503):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("strongroom serve did not start")
+
+
+@pytest.fixture(scope="module")
+def tui_server(pg_server, install_files, database, msp) -> Iterator[TuiServer]:  # noqa: F811
+    """``strongroom serve`` as a real process on this module's database."""
+    config = config_for(pg_server, install_files, database)
+    config.security.argon2_memory_kib = 19456
+    server = start_serve(config, SNAPSHOT_PORT if _port_free(SNAPSHOT_PORT) else free_port())
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=20)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def make_app(tui_server, tmp_path):
+    """Build the real app pointed at the test server (its own known_hosts file)."""
+
+    def build(
+        url: str | None = None, secondary: str | None = None, reveal_seconds: float = 10
+    ) -> StrongroomApp:
+        endpoints = [Endpoint.parse(url or tui_server.url)]
+        if secondary:
+            endpoints.append(Endpoint.parse(secondary))
+        client = Client(endpoints, known_hosts=tmp_path / "known_hosts.json")
+        return StrongroomApp(client, reveal_seconds=reveal_seconds)
+
+    return build
+
+
+async def settle(pilot, seconds: float = 0.6) -> None:
+    """Let requests to the local server finish and the screen catch up.
+
+    (Waiting for every worker would deadlock: an action's worker stays alive while the
+    dialog it opened waits for input.)
+    """
+    steps = int(seconds / 0.05)
+    for _ in range(steps):
+        await pilot.pause(0.05)
+
+
+async def until(pilot, condition, timeout: float = 10.0) -> None:
+    """Wait until ``condition()`` holds (bounded)."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the screen never reached the expected state")
+
+
+async def log_in(pilot, username: str, password: str, org: str = "", otp: str = "") -> None:
+    """Fill the login form and submit it."""
+    from textual.widgets import Input
+
+    screen = pilot.app.screen
+    screen.query_one("#org", Input).value = org
+    screen.query_one("#username", Input).value = username
+    screen.query_one("#password", Input).value = password
+    screen.query_one("#password", Input).focus()
+    await pilot.press("enter")
+    await settle(pilot)
+    if otp:
+        screen.query_one("#otp", Input).value = otp
+        screen.query_one("#otp", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)

@@ -80,11 +80,8 @@ class LoginScreen(Screen):
                 return
             self.app.show_error(error, "Login failed")
             return
-        from tui.screens.main import MainScreen
-        from tui.screens.password import PasswordChangeScreen
-
         self.app.me = await self.app.client.me()
         if result.get("must_change_password"):
-            await self.app.switch_screen(PasswordChangeScreen(values["password"]))
+            self.app.call_later(self.app.show_password_change, values["password"])
         else:
-            await self.app.switch_screen(MainScreen())
+            self.app.call_later(self.app.show_main)

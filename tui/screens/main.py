@@ -34,7 +34,14 @@ class MainScreen(Screen):
         """Top band, banner, tabs, footer."""
         me = self.app.me
         with Horizontal(id="band"):
-            yield Select([], prompt="Organization", id="org-select", allow_blank=False)
+            home = me.get("org", "MSPOrg")
+            yield Select(
+                [(home, home)],
+                value=home,
+                prompt="Organization",
+                id="org-select",
+                allow_blank=False,
+            )
             yield Static(
                 inert(f"{me.get('username')} · {me.get('role')} · {me.get('org')}"), id="who"
             )
@@ -127,6 +134,4 @@ class MainScreen(Screen):
             await self.app.client.logout()
         except ApiError:
             pass
-        from tui.screens.login import LoginScreen
-
-        await self.app.switch_screen(LoginScreen())
+        self.app.call_later(self.app.show_login)

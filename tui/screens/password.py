@@ -46,8 +46,6 @@ class PasswordChangeScreen(Screen):
         except ApiError as error:
             self.app.show_error(error, "Password not changed")
             return
-        from tui.screens.main import MainScreen
-
         self.app.me = await self.app.client.me()
         self.app.notify("Password changed.")
-        await self.app.switch_screen(MainScreen())
+        self.app.call_later(self.app.show_main)

@@ -1,0 +1,213 @@
+"""The main stories, driven through the real TUI against a real server process."""
+
+from __future__ import annotations
+
+import time
+
+from textual.widgets import DataTable, Input, Static
+
+from server import totp
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, start_serve
+from tui.screens.main import MainScreen
+from tui.screens.modals import FormModal, RevealModal
+
+
+def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
+    """Create a user and set its own password; return the password."""
+    initial, final = f"initial-{username}-1", f"final-{username}-pw22"
+    status, body = server.api(
+        "POST",
+        f"/orgs/{org}/users",
+        {"username": username, "role": role, "password": initial},
+        token,
+    )
+    if status == 409:
+        return final
+    assert status == 201, body
+    own = server.login(username, initial, org)
+    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
+    return final
+
+
+async def fill_form(pilot, values: dict[str, str]) -> None:
+    """Type into the open FormModal and submit."""
+    modal = pilot.app.screen
+    assert isinstance(modal, FormModal)
+    for name, value in values.items():
+        modal.query_one(f"#f-{name}", Input).value = value
+    modal.query_one(Input).focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_login_with_totp(tui_server, make_app):
+    """A user with 2FA is asked for the code after the password, then reaches the app."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    password = make_user(tui_server, admin, "twofa", "administrator")
+    own = tui_server.login("twofa", password)
+    status, body = tui_server.api("POST", "/me/totp", {"current_password": password}, own)
+    secret = body["secret"]
+    step = int(time.time() // 30)
+    tui_server.api("POST", "/me/totp/confirm", {"otp": totp.code_at(secret, step * 30)}, own)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, "twofa", password)
+        assert not app.screen.query_one("#otp", Input).has_class("hidden")
+        await log_in(pilot, "twofa", password, otp=totp.code_at(secret, (step + 1) * 30))
+        assert isinstance(app.screen, MainScreen)
+        assert "twofa" in str(app.screen.query_one("#who", Static).render())
+
+
+async def test_wrong_password_is_one_sentence(tui_server, make_app):
+    """A failed login says so in a notification and stays on the login screen."""
+    app = make_app()
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await log_in(pilot, ADMIN, "not-the-password")
+        assert not isinstance(app.screen, MainScreen)
+        messages = [n.message for n in app._notifications]
+        assert "wrong username, password or organization" in messages
+
+
+async def test_add_org_and_request_approve_with_three_admins(tui_server, make_app):
+    """A adds an org, asks access for D naming C; C approves in its queue with its password."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    passwords = {
+        n: make_user(tui_server, admin, n, r)
+        for n, r in (
+            ("anna", "administrator"),
+            ("bert", "administrator"),
+            ("cora", "administrator"),
+            ("dave", "password_administrator"),
+        )
+    }
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, "anna", passwords["anna"])
+        await pilot.press("f3")
+        await settle(pilot)
+        app.screen.query_one("#orgs-table", DataTable).focus()
+        await pilot.press("n")
+        await settle(pilot)
+        modal = app.screen
+        modal.query_one("#f-display_name", Input).value = "bad name"
+        await settle(pilot)
+        assert "letters and digits" in str(modal.query_one("#c-display_name", Static).render())
+        await fill_form(
+            pilot, {"name": "Tui Corp", "display_name": "tuicorp", "account_manager": "bert"}
+        )
+        status, org = tui_server.api("GET", "/orgs/tuicorp", token=admin)
+        assert (status, org["account_manager"]) == (200, "bert")
+        await pilot.press("f4")
+        await settle(pilot)
+        app.screen.query_one("#queue", DataTable).focus()
+        await pilot.press("q")
+        await settle(pilot)
+        await fill_form(
+            pilot, {"org": "tuicorp", "user": "dave", "approver": "cora", "reason": "on call"}
+        )
+    token_c = tui_server.login("cora", passwords["cora"])
+    status, queue = tui_server.api(
+        "GET", "/org-access-requests?role=approver&status=pending", token=token_c
+    )
+    assert [r["user"] for r in queue["items"]] == ["dave"]
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, "cora", passwords["cora"])
+        await pilot.press("f4")
+        await settle(pilot)
+        queue_table = app.screen.query_one("#queue", DataTable)
+        assert queue_table.row_count == 1
+        queue_table.focus()
+        await pilot.press("y")
+        await settle(pilot)
+        await fill_form(pilot, {"password": passwords["cora"]})
+    token_d = tui_server.login("dave", passwords["dave"])
+    assert tui_server.api("GET", "/orgs/tuicorp/users", token=token_d)[0] == 200
+
+
+async def test_vault_add_share_reveal_and_auto_hide(tui_server, make_app):
+    """Add a resource and an account, share it, reveal the password, see it hide itself."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    make_user(tui_server, admin, "vaulter", "password_administrator")
+    make_user(tui_server, admin, "friend", "password_user")
+    app = make_app(reveal_seconds=1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, "vaulter", "final-vaulter-pw22")
+        app.screen.query_one("#resources", DataTable).focus()
+        await pilot.press("n")
+        await settle(pilot)
+        await fill_form(pilot, {"name": "core-sw1", "type": "Cisco", "url": "sw1.example"})
+        table = app.screen.query_one("#resources", DataTable)
+        assert table.row_count == 1
+        await pilot.press("a")
+        await settle(pilot)
+        await fill_form(pilot, {"username": "enable", "password": "Sw1tch-Enable-Secret!"})
+        accounts = app.screen.query_one("#accounts", DataTable)
+        assert accounts.row_count == 1
+        await pilot.press("s")
+        await settle(pilot)
+        await fill_form(pilot, {"user": "friend", "permission": "view"})
+        accounts.focus()
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, RevealModal)
+        assert "Sw1tch-Enable-Secret!" in str(app.screen.query_one("#secret", Static).render())
+        await pilot.press("c")
+        assert app.clipboard == "Sw1tch-Enable-Secret!"
+        await pilot.pause(1.6)
+        await settle(pilot)
+        assert not isinstance(app.screen, RevealModal)
+    friend = tui_server.login("friend", "final-friend-pw22")
+    status, items = tui_server.api("GET", "/orgs/MSPOrg/resources", token=friend)
+    assert [(r["name"], r["permission"]) for r in items["items"]] == [("core-sw1", "view")]
+
+
+async def test_escape_sequences_in_names_are_inert(tui_server, make_app):
+    """A resource name carrying terminal escapes is shown as visible symbols."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    password = make_user(tui_server, admin, "escaper", "password_administrator")
+    token = tui_server.login("escaper", password)
+    tui_server.api(
+        "POST",
+        "/orgs/MSPOrg/resources",
+        {"name": "evil\x1b[2J\x1b]52;c;AAAA\x07", "type": "x"},
+        token,
+    )
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, "escaper", password)
+        cell = app.screen.query_one("#resources", DataTable).get_row_at(0)[0]
+        assert "\x1b" not in str(cell) and "\u241b" in str(cell)
+
+
+async def test_read_only_banner_after_switching_to_secondary(
+    tui_server, make_app, pg_server, install_files, database
+):
+    """When the primary does not answer, the app uses the secondary and says it is
+    read-only."""
+    from tests.conftest import config_for, free_port
+
+    config = config_for(pg_server, install_files, database)
+    secondary = start_serve(config, free_port(), {"STRONGROOM_NODE_ROLE": "secondary"})
+    try:
+        dead = f"https://127.0.0.1:{free_port()}"
+        app = make_app(url=dead, secondary=secondary.url)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+            assert isinstance(app.screen, MainScreen)
+            await settle(pilot)
+            banner = app.screen.query_one("#banner", Static)
+            assert not banner.has_class("hidden")
+            assert "READ-ONLY SECONDARY" in str(banner.render())
+            assert str(app.screen.query_one("#server", Static).render()) == "SECONDARY"
+    finally:
+        secondary.process.terminate()
+        secondary.process.wait(timeout=20)
