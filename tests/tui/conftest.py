@@ -133,9 +133,9 @@ async def settle(pilot, seconds: float = 0.6) -> None:
         await pilot.pause(0.05)
 
 
-async def until(pilot, condition, timeout: float = 10.0) -> None:
+async def until(pilot, condition, limit: float = 10.0) -> None:
     """Wait until ``condition()`` holds (bounded)."""
-    for _ in range(int(timeout / 0.05)):
+    for _ in range(int(limit / 0.05)):
         if condition():
             return
         await pilot.pause(0.05)

@@ -45,7 +45,7 @@ async def test_login_with_totp(tui_server, make_app):
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
     password = make_user(tui_server, admin, "twofa", "administrator")
     own = tui_server.login("twofa", password)
-    status, body = tui_server.api("POST", "/me/totp", {"current_password": password}, own)
+    _, body = tui_server.api("POST", "/me/totp", {"current_password": password}, own)
     secret = body["secret"]
     step = int(time.time() // 30)
     tui_server.api("POST", "/me/totp/confirm", {"otp": totp.code_at(secret, step * 30)}, own)
@@ -164,7 +164,7 @@ async def test_vault_add_share_reveal_and_auto_hide(tui_server, make_app):
         await settle(pilot)
         assert not isinstance(app.screen, RevealModal)
     friend = tui_server.login("friend", "final-friend-pw22")
-    status, items = tui_server.api("GET", "/orgs/MSPOrg/resources", token=friend)
+    _, items = tui_server.api("GET", "/orgs/MSPOrg/resources", token=friend)
     assert [(r["name"], r["permission"]) for r in items["items"]] == [("core-sw1", "view")]
 
 
