@@ -39,4 +39,10 @@ Strongroom is running at https://localhost:${PORT}
   check it:    curl -k https://localhost:${PORT}/api/v1/health
   state:       $SR status --config $CONF
   stop it:     $SR stop --config $CONF
+  the TUI:     $SR tui --config $CONF
 MSG
+
+# Open the terminal UI when a person is at the keyboard (not in CI or a pipe).
+if [ -t 0 ] && [ -t 1 ] && [ -z "${CI:-}" ] && [ -z "${STRONGROOM_NO_TUI:-}" ]; then
+    exec "$SR" tui --config "$CONF"
+fi

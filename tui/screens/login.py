@@ -23,13 +23,15 @@ class LoginScreen(Screen):
             yield Static("Strongroom", id="login-title")
             yield Static("", id="login-server")
             yield Label("Organization")
-            yield Input(placeholder="MSPOrg", id="org")
+            yield Input(placeholder="MSPOrg", id="org", compact=True)
             yield Label("Username")
-            yield Input(id="username")
+            yield Input(id="username", compact=True)
             yield Label("Password")
-            yield Input(password=True, id="password")
+            yield Input(password=True, id="password", compact=True)
             yield Label("One-time code", id="otp-label", classes="hidden")
-            yield Input(placeholder="6 digits", id="otp", classes="hidden", max_length=6)
+            yield Input(
+                placeholder="6 digits", id="otp", classes="hidden", max_length=6, compact=True
+            )
         yield Footer()
 
     def on_mount(self) -> None:

@@ -39,14 +39,18 @@ class FormModal(ModalScreen[dict | None]):
 
     def compose(self) -> ComposeResult:
         """The fields, each with a line for its live check."""
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Static(self._title, classes="dialog-title")
             if self._note:
                 yield Static(self._note, classes="dialog-note")
             for f in self._fields:
                 yield Label(f.label)
                 yield Input(
-                    value=f.value, placeholder=f.placeholder, password=f.password, id=f"f-{f.name}"
+                    value=f.value,
+                    placeholder=f.placeholder,
+                    password=f.password,
+                    id=f"f-{f.name}",
+                    compact=True,
                 )
                 if f.check:
                     yield Static("", id=f"c-{f.name}", classes="check")
@@ -91,7 +95,7 @@ class ConfirmTypedModal(ModalScreen[bool]):
             yield Static(self._title, classes="dialog-title")
             yield Static(inert(self._warning))
             yield Label(f"Type {self._expected} to confirm")
-            yield Input(id="confirm")
+            yield Input(id="confirm", compact=True)
             yield Static("Enter: confirm   Esc: cancel", classes="dialog-keys")
 
     @on(Input.Submitted)

@@ -24,9 +24,9 @@ class PasswordChangeScreen(Screen):
             yield Static("Choose a new password", id="login-title")
             yield Static("At least 12 characters, not your username.")
             yield Label("New password")
-            yield Input(password=True, id="new")
+            yield Input(password=True, id="new", compact=True)
             yield Label("Repeat it")
-            yield Input(password=True, id="repeat")
+            yield Input(password=True, id="repeat", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
