@@ -257,7 +257,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
         try:
             config = load_config(_config_path(args))
             url = f"https://localhost:{config.server.port}"
-            ca_file = ca_file or None
+            cert = config.path(config.server.tls_cert)
+            if ca_file is None and os.access(cert, os.R_OK):
+                ca_file = str(cert)  # this machine's own certificate: no need to pin
         except ConfigError:
             url = "https://localhost:7272"
     try:
