@@ -291,6 +291,14 @@ class Client:
         """An org's users."""
         return (await self._request("GET", f"/orgs/{quote(org)}/users"))["items"]
 
+    async def create_user(self, org: str, fields: dict) -> dict:
+        """Add a user to an org."""
+        return await self._request("POST", f"/orgs/{quote(org)}/users", fields)
+
+    async def update_user(self, org: str, username: str, fields: dict) -> dict:
+        """Change a user's status, role or profile."""
+        return await self._request("PATCH", f"/orgs/{quote(org)}/users/{quote(username)}", fields)
+
     async def groups(self, org: str) -> list[dict]:
         """An org's user groups."""
         return (await self._request("GET", f"/orgs/{quote(org)}/groups"))["items"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, until
 
@@ -63,9 +63,11 @@ def no_blink(app) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_login_screen(snap_compare, make_app, tui_server, size):
-    """The login screen."""
+    """The login screen (once it has learnt that the server is a primary)."""
 
     async def before(pilot):
+        await until(pilot, lambda: "PRIMARY" in str(
+            pilot.app.screen.query_one("#login-server", Static).render()))
         await settle(pilot)
         no_blink(pilot.app)
 
@@ -125,6 +127,24 @@ def test_new_org_dialog(snap_compare, make_app, snapshot_data, size):
         await pilot.press("n")
         await settle(pilot)
         pilot.app.screen.query_one("#f-display_name", Input).value = "two words"
+        await settle(pilot)
+        no_blink(pilot.app)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_users_screen(snap_compare, make_app, snapshot_data, size):
+    """The users pane of MSPOrg."""
+
+    async def before(pilot):
+        await settle(pilot)
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await pilot.press("f6")
+        await until(
+            pilot, lambda: pilot.app.screen.query_one("#users-table", DataTable).row_count >= 2
+        )
+        pilot.app.screen.query_one("#users-table", DataTable).focus()
         await settle(pilot)
         no_blink(pilot.app)
 

@@ -211,3 +211,61 @@ async def test_read_only_banner_after_switching_to_secondary(
     finally:
         secondary.process.terminate()
         secondary.process.wait(timeout=20)
+
+
+async def test_two_factor_enrolment_with_qr(tui_server, make_app):
+    """Ctrl+T: password, a QR code and the secret, the first code; then logins need a code."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    password = make_user(tui_server, admin, "enroller", "password_user")
+    app = make_app()
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, "enroller", password)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        await fill_form(pilot, {"password": password})
+        modal = app.screen
+        qr = str(modal.query_one("#qr", Static).render())
+        assert "\u2580" in qr or "\u2584" in qr
+        uri = str(modal.query(Static)[3].render())
+        secret = uri.split("secret=")[1].split("&")[0]
+        modal.query_one("#code", Input).value = totp.code_at(secret, time.time())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+    status, problem = tui_server.api(
+        "POST", "/auth/login", {"username": "enroller", "password": password}
+    )
+    assert (status, problem["code"]) == (401, "otp_required")
+
+
+async def test_users_pane_add_and_disable(tui_server, make_app):
+    """F6 lists the org's users; n adds one, x disables it."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await pilot.press("f6")
+        await settle(pilot)
+        table = app.screen.query_one("#users-table", DataTable)
+        table.focus()
+        await pilot.press("n")
+        await settle(pilot)
+        await fill_form(
+            pilot,
+            {
+                "username": "newhire",
+                "full_name": "New Hire",
+                "role": "password_user",
+                "password": "newhire-initial-1",
+            },
+        )
+        rows = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert "newhire" in rows
+        table.move_cursor(row=rows.index("newhire"))
+        await pilot.press("x")
+        await settle(pilot)
+    _, user = tui_server.api(
+        "GET", "/orgs/MSPOrg/users/newhire", token=tui_server.login(ADMIN, ADMIN_PASSWORD)
+    )
+    assert user["status"] == "disabled"

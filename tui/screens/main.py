@@ -11,10 +11,13 @@ from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
 
 from tui.client import ApiError
 from tui.messages import OrgSelected
+from tui.screens.modals import FormField, FormModal, TextModal
+from tui.screens.totp import TotpModal
 from tui.text import inert
 from tui.widgets.access import AccessPane
 from tui.widgets.audit import AuditPane
 from tui.widgets.orgs import OrgsPane
+from tui.widgets.users import UsersPane
 from tui.widgets.vault import VaultPane
 
 
@@ -26,7 +29,10 @@ class MainScreen(Screen):
         Binding("f3", "show('orgs')", "Orgs", id="tab-orgs"),
         Binding("f4", "show('access')", "Access", id="tab-access"),
         Binding("f5", "show('audit')", "Audit", id="tab-audit"),
+        Binding("f6", "show('users')", "Users", id="tab-users"),
         Binding("ctrl+o", "pick_org", "Org", id="pick-org"),
+        Binding("ctrl+t", "two_factor", "2FA", id="two-factor"),
+        Binding("ctrl+k", "cluster", "Server", id="cluster"),
         Binding("ctrl+l", "logout", "Log out", id="logout"),
     ]
 
@@ -56,6 +62,8 @@ class MainScreen(Screen):
                 yield AccessPane()
             with TabPane("Audit", id="audit"):
                 yield AuditPane()
+            with TabPane("Users", id="users"):
+                yield UsersPane()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -94,7 +102,7 @@ class MainScreen(Screen):
     @on(OrgSelected)
     def broadcast(self, message: OrgSelected) -> None:
         """Hand the selected org to every pane."""
-        for pane in (VaultPane, AccessPane, AuditPane):
+        for pane in (VaultPane, AccessPane, AuditPane, UsersPane):
             self.query_one(pane).org = message.org
 
     @work(exclusive=True, exit_on_error=False, group="server")
@@ -122,6 +130,47 @@ class MainScreen(Screen):
     def action_show(self, tab: str) -> None:
         """Switch tabs."""
         self.query_one(TabbedContent).active = tab
+
+    @work(exit_on_error=False)
+    async def action_two_factor(self) -> None:
+        """Enrol in TOTP: re-enter the password, scan the code, confirm."""
+        form = await self.app.push_screen_wait(
+            FormModal(
+                "Set up two-factor authentication",
+                [FormField("password", "Your current password", password=True)],
+            )
+        )
+        if not form:
+            return
+        try:
+            enrolment = await self.app.client.begin_totp(form["password"])
+        except ApiError as error:
+            self.app.show_error(error, "Two-factor not started")
+            return
+        if await self.app.push_screen_wait(
+            TotpModal(enrolment["secret"], enrolment["otpauth_uri"])
+        ):
+            self.app.notify("Two-factor authentication is on: logins now ask for a code.")
+
+    @work(exit_on_error=False)
+    async def action_cluster(self) -> None:
+        """What the client knows of the server(s) it talks to."""
+        client = self.app.client
+        try:
+            state = await client.health()
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        lines = [
+            f"Connected to: {state.url}",
+            f"Role: {state.role}",
+            f"Read-only: {'yes' if state.read_only else 'no'}",
+            f"Degraded: {'yes' if state.degraded else 'no'}",
+            f"Term: {state.term}",
+            "",
+            "Configured servers:",
+        ] + [f"  {e.base}" for e in client.endpoints]
+        await self.app.push_screen_wait(TextModal("Server", lines))
 
     def action_pick_org(self) -> None:
         """Focus the org selector."""
