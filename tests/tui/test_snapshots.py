@@ -66,8 +66,10 @@ def test_login_screen(snap_compare, make_app, tui_server, size):
     """The login screen (once it has learnt that the server is a primary)."""
 
     async def before(pilot):
-        await until(pilot, lambda: "PRIMARY" in str(
-            pilot.app.screen.query_one("#login-server", Static).render()))
+        await until(
+            pilot,
+            lambda: "PRIMARY" in str(pilot.app.screen.query_one("#login-server", Static).render()),
+        )
         await settle(pilot)
         no_blink(pilot.app)
 

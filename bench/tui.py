@@ -1,0 +1,128 @@
+"""TUI responsiveness: start-up to an interactive login screen, and key-to-update while
+moving through a 1,000-org list, against a bare Textual app measured in the same run.
+
+Run: .venv/bin/python -m bench.tui [--orgs 1000] [--keys 200]
+Targets (issue 7): start-up < 1 s, key-to-update < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Input
+
+from bench.harness import ADMIN_PASSWORD, percentile, primary, progress, summary_ms
+from tui.app import StrongroomApp
+from tui.client import Client, Endpoint
+
+
+class BareApp(App):
+    """The baseline: a DataTable of the same size and nothing else."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        """One table."""
+        table = DataTable(cursor_type="row")
+        table.add_columns("Org", "Name", "Account manager", "Vault", "Managed")
+        for i in range(self.rows):
+            table.add_row(f"Org{i:04d}", f"Org {i}", "admin", "both", "yes")
+        yield table
+
+
+async def key_latencies(pilot, keys: int) -> list[float]:
+    """Time from each key press until the screen has processed it."""
+    samples = []
+    for i in range(keys):
+        start = time.perf_counter()
+        await pilot.press("down" if i % 40 < 20 else "pagedown")
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def run(orgs: int, keys: int) -> None:
+    """Measure and print."""
+    progress("baseline: a bare Textual app with the same table")
+    start = time.perf_counter()
+    bare = BareApp(orgs)
+    async with bare.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        bare_start = time.perf_counter() - start
+        bare.query_one(DataTable).focus()
+        bare_keys = await key_latencies(pilot, keys)
+
+    async with primary() as node:
+        http = node.session
+        async with http.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        ) as r:
+            token = (await r.json())["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        new_password = ADMIN_PASSWORD + "x"
+        async with http.post(
+            "/api/v1/me/password",
+            headers=auth,
+            json={"current_password": ADMIN_PASSWORD, "new_password": new_password},
+        ):
+            pass
+        body = "name,display_name,account_manager\n" + "\n".join(
+            f"Org {i},Org{i:04d},admin" for i in range(orgs)
+        )
+        async with http.post(
+            "/api/v1/orgs/import?filename=orgs.csv",
+            data=body.encode(),
+            headers={**auth, "Content-Type": "text/csv"},
+        ) as r:
+            assert (await r.json())["created"] == orgs
+        known = Path(tempfile.mkdtemp()) / "known_hosts.json"
+        progress("start-up of the Strongroom TUI to an interactive login screen")
+        start = time.perf_counter()
+        app = StrongroomApp(Client([Endpoint.parse(node.url)], known_hosts=known))
+        async with app.run_test(size=(120, 40)) as pilot:
+            while "PRIMARY" not in str(app.screen.query_one("#login-server").render()):
+                await pilot.pause(0.01)
+            startup = time.perf_counter() - start
+            screen = app.screen
+            screen.query_one("#username", Input).value = "admin"
+            screen.query_one("#password", Input).value = new_password
+            screen.query_one("#password", Input).focus()
+            await pilot.press("enter")
+            while not app.screen.query("#orgs-table"):
+                await pilot.pause(0.05)
+            await pilot.press("f3")
+            table = app.screen.query_one("#orgs-table", DataTable)
+            while table.row_count < orgs:
+                await pilot.pause(0.05)
+            table.focus()
+            progress(f"{keys} key presses through {table.row_count} orgs")
+            ours = await key_latencies(pilot, keys)
+    print(
+        f"start-up to interactive login (server state known): {startup * 1000:.0f} ms "
+        f"(bare Textual app: {bare_start * 1000:.0f} ms); target < 1000 ms"
+    )
+    print(f"key-to-update, Strongroom orgs list: {summary_ms(ours)}")
+    print(f"key-to-update, bare DataTable:       {summary_ms(bare_keys)}")
+    print(
+        f"ratio p95 Strongroom / bare: {percentile(ours, 95) / percentile(bare_keys, 95):.2f};"
+        " target p95 < 100 ms"
+    )
+
+
+def main() -> None:
+    """Command-line entry."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=1000)
+    parser.add_argument("--keys", type=int, default=200)
+    args = parser.parse_args()
+    asyncio.run(run(args.orgs, args.keys))
+
+
+if __name__ == "__main__":
+    main()
