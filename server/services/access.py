@@ -128,6 +128,13 @@ async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) 
     return _org_ref(org, via)
 
 
+async def enter_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:
+    """acting_org, then switch the transaction's RLS context to that org."""
+    org = await acting_org(conn, actor, display_name)
+    await db.set_org(conn, org.id)
+    return org
+
+
 def require_user_admin(actor: Actor, org: OrgRef) -> None:
     """Managing users and groups needs an administrator role in (or over) the org."""
     if not permissions.can_manage_users(actor.role):

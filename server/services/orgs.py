@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from server.audit import Who
 from server.context import Actor, Env
 from server.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, coded
 from server.keyring import AUDIT_KEY, KeyRing
+from server.names import display_name_problem
 from server.passwords import PasswordHasher
 from server.services.access import (
     MSP_ORG,
@@ -32,36 +32,6 @@ from server.services.access import (
 from server.validation import Field
 
 SYSTEM = Who("system", MSP_ORG)
-DISPLAY_NAME = re.compile(r"^[A-Za-z0-9]{1,64}$")
-RESERVED = frozenset(
-    {
-        "api",
-        "auth",
-        "login",
-        "logout",
-        "health",
-        "static",
-        "assets",
-        "orgs",
-        "org",
-        "me",
-        "admin",
-        "tui",
-        "docs",
-        "openapi",
-        "cluster",
-        "witness",
-        "system",
-        "root",
-        "null",
-        "undefined",
-        "www",
-        "msp",
-        "settings",
-        "audit",
-        "help",
-    }
-)
 VAULT_CONTROL = ("msp", "client", "both")
 
 ORG_FIELDS = {
@@ -78,15 +48,6 @@ ORG_UPDATE = {
     for k, f in ORG_FIELDS.items()
 }
 ORG_UPDATE["require_reveal_reason"] = Field(bool)
-
-
-def display_name_problem(value: str) -> str | None:
-    """Why ``value`` cannot be a display name, or None."""
-    if not DISPLAY_NAME.match(value):
-        return "must be one word of letters and digits (A-Z, a-z, 0-9), at most 64"
-    if value.lower() in RESERVED:
-        return f"'{value}' is a reserved word"
-    return None
 
 
 @dataclass

@@ -10,7 +10,7 @@ from server import audit, db, permissions
 from server.context import Actor, Env
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.password_policy import BUILTIN, Policy
-from server.services.access import OrgRef, acting_org
+from server.services.access import OrgRef, enter_org
 from server.validation import Field
 
 POLICY_FIELDS = {
@@ -55,8 +55,7 @@ async def find_policy(tx: db.Tx, org: OrgRef, name: str) -> Policy:
 async def list_policies(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
     """Built-in policies first, then the org's own."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         rows = await tx.fetch(
             "SELECT * FROM password_policies WHERE org_id = $1 ORDER BY lower(name)", org.id
         )
@@ -84,8 +83,7 @@ async def create_policy(env: Env, actor: Actor, org_name: str, data: dict[str, A
     if classes > data["max_length"]:
         raise field_error("max_length", "is too short for the required character classes")
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         try:
             row = await tx.fetchrow(
                 "INSERT INTO password_policies (org_id, name, min_length, max_length, "
@@ -122,8 +120,7 @@ async def create_policy(env: Env, actor: Actor, org_name: str, data: dict[str, A
 async def generate(env: Env, actor: Actor, org_name: str, name: str) -> str:
     """A fresh password that satisfies the named policy."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         try:
             policy = await find_policy(tx, org, name)
         except ValidationFailed:

@@ -15,7 +15,7 @@ import asyncpg
 from server import audit, db, entitlement, permissions
 from server.context import Actor, Env
 from server.errors import Forbidden, NotFound, field_error
-from server.services.access import MSP_ORG, OrgRef, access_via, acting_org
+from server.services.access import MSP_ORG, OrgRef, access_via, enter_org
 from server.validation import Field
 
 SHARE_FIELDS = {
@@ -154,8 +154,7 @@ _SHARE_SELECT = (
 async def list_shares(env: Env, actor: Actor, org_name: str, kind: str, ref: str):
     """Who a target is shared with (needs full on it)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         target_id, _ = await _target(tx, actor, org, kind, ref)
         rows = await tx.fetch(
             _SHARE_SELECT + f"WHERE s.{TARGET_COLUMNS[kind]} = $1 ORDER BY s.created_at", target_id
@@ -180,8 +179,7 @@ async def _named(tx: db.Tx, row: asyncpg.Record) -> dict[str, Any]:
 async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, data):
     """Share a target with a user or group (replacing an earlier share to the same one)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         target_id, label = await _target(tx, actor, org, kind, ref)
         grantee_kind, grantee_id, grantee_label = await _grantee(tx, org, data)
         column = TARGET_COLUMNS[kind]
@@ -222,8 +220,7 @@ async def remove_share(
     """Withdraw a share (needs full on the target)."""
     sid = _uuid(share_id, "share")
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         target_id, label = await _target(tx, actor, org, kind, ref)
         removed = await tx.fetchval(
             f"DELETE FROM shares WHERE id = $1 AND {TARGET_COLUMNS[kind]} = $2 "
@@ -274,8 +271,7 @@ async def list_resource_groups(env: Env, actor: Actor, org_name: str):
     """The org's resource groups (vault managers)."""
     _require_vault_manager(actor)
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         rows = await tx.fetch(
             "SELECT id, name FROM resource_groups WHERE org_id = $1 ORDER BY lower(name)", org.id
         )
@@ -288,8 +284,7 @@ async def save_resource_group(
     """Create a resource group, or rename / re-fill ``existing``."""
     _require_vault_manager(actor)
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         if existing is None:
             try:
                 row = await tx.fetchrow(
@@ -338,8 +333,7 @@ async def save_resource_group(
 async def get_resource_group(env: Env, actor: Actor, org_name: str, name: str):
     """One resource group."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         gid, _ = await _target(tx, actor, org, "resource_group", name)
         row = await tx.fetchrow("SELECT id, name FROM resource_groups WHERE id = $1", gid)
         return await _group_json(tx, row)
@@ -348,8 +342,7 @@ async def get_resource_group(env: Env, actor: Actor, org_name: str, name: str):
 async def delete_resource_group(env: Env, actor: Actor, org_name: str, name: str) -> None:
     """Delete a resource group (its shares go; its resources stay)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await acting_org(tx, actor, org_name)
-        await db.set_org(tx, org.id)
+        org = await enter_org(tx, actor, org_name)
         gid, label = await _target(tx, actor, org, "resource_group", name)
         await tx.execute("DELETE FROM resource_groups WHERE id = $1", gid)
         await audit.record(

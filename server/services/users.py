@@ -10,7 +10,7 @@ from server import audit, db, permissions
 from server.context import Actor, Env
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded
 from server.passwords import check_login_password
-from server.services.access import OrgRef, acting_org, require_user_admin
+from server.services.access import OrgRef, acting_org, enter_org, require_user_admin
 from server.validation import Field
 
 USERNAME = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
@@ -88,8 +88,7 @@ async def _user_row(conn: asyncpg.Connection, org: OrgRef, username: str) -> asy
 async def list_users(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
     """Every user of the org (any member may list, to share with them)."""
     async with db.transaction(env.pool, readonly=True) as conn:
-        org = await acting_org(conn, actor, org_name)
-        await db.set_org(conn, org.id)
+        org = await enter_org(conn, actor, org_name)
         rows = await conn.fetch(
             f"SELECT {_USER_COLUMNS} FROM users WHERE org_id = $1 ORDER BY lower(username)", org.id
         )
@@ -99,8 +98,7 @@ async def list_users(env: Env, actor: Actor, org_name: str) -> list[dict[str, An
 async def get_user(env: Env, actor: Actor, org_name: str, username: str) -> dict[str, Any]:
     """One user of the org."""
     async with db.transaction(env.pool, readonly=True) as conn:
-        org = await acting_org(conn, actor, org_name)
-        await db.set_org(conn, org.id)
+        org = await enter_org(conn, actor, org_name)
         return user_json(await _user_row(conn, org, username), org.display_name)
 
 
@@ -329,8 +327,7 @@ async def _group_row(conn: asyncpg.Connection, org: OrgRef, name: str) -> asyncp
 async def list_groups(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
     """The org's user groups with their members."""
     async with db.transaction(env.pool, readonly=True) as conn:
-        org = await acting_org(conn, actor, org_name)
-        await db.set_org(conn, org.id)
+        org = await enter_org(conn, actor, org_name)
         rows = await conn.fetch(
             "SELECT id, name, description FROM user_groups WHERE org_id = $1 ORDER BY lower(name)",
             org.id,
@@ -341,8 +338,7 @@ async def list_groups(env: Env, actor: Actor, org_name: str) -> list[dict[str, A
 async def get_group(env: Env, actor: Actor, org_name: str, name: str) -> dict[str, Any]:
     """One user group."""
     async with db.transaction(env.pool, readonly=True) as conn:
-        org = await acting_org(conn, actor, org_name)
-        await db.set_org(conn, org.id)
+        org = await enter_org(conn, actor, org_name)
         return await _group_json(conn, await _group_row(conn, org, name))
 
 

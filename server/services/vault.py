@@ -18,7 +18,7 @@ from server.context import Actor, Env
 from server.crypto import DecryptionFailed
 from server.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
 from server.password_policy import DEFAULT
-from server.services.access import OrgRef, acting_org, resolve_org
+from server.services.access import OrgRef, enter_org, resolve_org
 from server.services.policies import find_policy
 from server.validation import Field
 
@@ -59,8 +59,7 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 
 
 async def _org(tx: db.Tx, actor: Actor, org_name: str) -> OrgRef:
-    org = await acting_org(tx, actor, org_name)
-    await db.set_org(tx, org.id)
+    org = await enter_org(tx, actor, org_name)
     return org
 
 

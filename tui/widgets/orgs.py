@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from pathlib import Path
 
 from textual import on, work
@@ -13,46 +12,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input
 
+from server.names import display_name_problem  # shared plain rule, no server code
 from tui.client import ApiError
 from tui.screens.modals import ConfirmTypedModal, FormField, FormModal, TextModal
 from tui.text import inert
-
-RESERVED = {
-    "api",
-    "auth",
-    "login",
-    "logout",
-    "health",
-    "static",
-    "assets",
-    "orgs",
-    "org",
-    "me",
-    "admin",
-    "tui",
-    "docs",
-    "openapi",
-    "cluster",
-    "witness",
-    "system",
-    "root",
-    "null",
-    "undefined",
-    "www",
-    "msp",
-    "settings",
-    "audit",
-    "help",
-}
-
-
-def display_name_problem(value: str) -> str | None:
-    """The server's display-name rule, checked as the user types."""
-    if not re.fullmatch(r"[A-Za-z0-9]{1,64}", value):
-        return "one word of letters and digits, at most 64"
-    if value.lower() in RESERVED:
-        return f"'{value}' is a reserved word"
-    return None
 
 
 def _read(name: str) -> tuple[Path, bytes]:
