@@ -165,6 +165,30 @@ async def measure(node, probes: list[tuple[str, str]], rounds: int) -> dict[str,
     return results
 
 
+async def explain_list(config, org: str) -> None:
+    """Print the plan of the list query for the 'many shares' user (for investigations)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(**config.app_dsn())
+    try:
+        async with conn.transaction():
+            org_id = await conn.fetchval("SELECT id FROM orgs WHERE display_name = $1", org)
+            await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+            user = await conn.fetchval("SELECT id FROM users WHERE username = 'user02'")
+            plan = await conn.fetch(
+                "EXPLAIN (ANALYZE, BUFFERS) WITH ap AS (SELECT resource_id, count(*) AS n "
+                "FROM account_permissions($1, $2, false) GROUP BY resource_id) "
+                "SELECT r.id, rp.permission, coalesce(ap.n, 0) FROM resource_permissions($1, $2, "
+                "false) rp JOIN resources r ON r.id = rp.resource_id LEFT JOIN ap ON "
+                "ap.resource_id = r.id ORDER BY lower(r.name)",
+                user,
+                org_id,
+            )
+        print("\n".join(r[0] for r in plan))
+    finally:
+        await conn.close()
+
+
 async def analyze(config) -> None:
     """Refresh planner statistics after a bulk load, as autovacuum would shortly."""
     import asyncpg
@@ -185,7 +209,7 @@ def report(title: str, results: dict) -> None:
         print(f"    reveal: {summary_ms(bucket['reveal'])}")
 
 
-async def run(orgs: int, small: int, rounds: int) -> None:
+async def run(orgs: int, small: int, rounds: int, explain: bool = False) -> None:
     """Build, measure, grow, measure."""
     async with primary(tune=lambda c: setattr(c.database, "pool_max", 10)) as node:
         token = await login(node.session, "admin", "MSPOrg", ADMIN_PASSWORD)
@@ -208,6 +232,8 @@ async def run(orgs: int, small: int, rounds: int) -> None:
             await grow(node, pool, ring, small, orgs, token, password_hash)
             await analyze(node.config)
             after = await measure(node, probes, rounds)
+            if explain:
+                await explain_list(node.config, probes[0])
         finally:
             await pool.close()
     report(
@@ -231,8 +257,9 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=1000)
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--explain", action="store_true", help="print the list query's plan")
     args = parser.parse_args()
-    asyncio.run(run(args.orgs, args.small, args.rounds))
+    asyncio.run(run(args.orgs, args.small, args.rounds, args.explain))
 
 
 if __name__ == "__main__":

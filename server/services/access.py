@@ -119,6 +119,28 @@ def _org_ref(org: asyncpg.Record, via: str) -> OrgRef:
     )
 
 
+async def managed_org_ids(conn: asyncpg.Connection, actor: Actor) -> set[uuid.UUID]:
+    """Client orgs the MSP actor manages: as account manager or through a grant."""
+    if not actor.org_is_msp:
+        return set()
+    ids = {
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM orgs WHERE account_manager_id = $1", actor.user_id
+        )
+    }
+    await db.set_org(conn, actor.org_id)
+    ids |= {
+        r["client_org_id"]
+        for r in await conn.fetch(
+            "SELECT client_org_id FROM org_access_grants WHERE user_id = $1 OR group_id IN "
+            "(SELECT group_id FROM group_members WHERE user_id = $1)",
+            actor.user_id,
+        )
+    }
+    return ids
+
+
 async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:
     """Resolve ``display_name`` to an org ``actor`` may act in, or raise 404."""
     org = await find_org(conn, display_name)

@@ -29,7 +29,7 @@ from server.errors import (
 )
 from server.passwords import check_login_password
 from server.services import tokens
-from server.services.access import MSP_ORG, msp_org_id
+from server.services.access import MSP_ORG, managed_org_ids, msp_org_id
 
 
 def _now() -> datetime.datetime:
@@ -412,12 +412,13 @@ async def me(env: Env, actor: Actor) -> dict[str, Any]:
         )
         managed: list[str] = []
         if actor.org_is_msp:
+            ids = await managed_org_ids(conn, actor)
             managed = [
                 r["display_name"]
                 for r in await conn.fetch(
-                    "SELECT display_name FROM orgs WHERE account_manager_id = $1 "
+                    "SELECT display_name FROM orgs WHERE id = ANY($1::uuid[]) "
                     "ORDER BY lower(display_name)",
-                    actor.user_id,
+                    list(ids),
                 )
             ]
     return {

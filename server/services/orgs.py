@@ -28,6 +28,7 @@ from server.services.access import (
     access_via,
     acting_org,
     find_org,
+    managed_org_ids,
 )
 from server.validation import Field
 
@@ -286,28 +287,6 @@ async def bootstrap_msp(
 # -- listing, reading, editing --------------------------------------------------------
 
 
-async def _managed_ids(conn: asyncpg.Connection, actor: Actor) -> set[uuid.UUID]:
-    """Client orgs the MSP actor manages: as account manager or through a grant."""
-    if not actor.org_is_msp:
-        return set()
-    ids = {
-        r["id"]
-        for r in await conn.fetch(
-            "SELECT id FROM orgs WHERE account_manager_id = $1", actor.user_id
-        )
-    }
-    await db.set_org(conn, actor.org_id)
-    ids |= {
-        r["client_org_id"]
-        for r in await conn.fetch(
-            "SELECT client_org_id FROM org_access_grants WHERE user_id = $1 OR group_id IN "
-            "(SELECT group_id FROM group_members WHERE user_id = $1)",
-            actor.user_id,
-        )
-    }
-    return ids
-
-
 async def list_orgs(env: Env, actor: Actor) -> list[dict[str, Any]]:
     """Orgs the actor may see: all for MSPOrg administrators (with ``managed``), MSPOrg plus
     the managed ones for other MSP users, and only its own org for a client user."""
@@ -315,7 +294,7 @@ async def list_orgs(env: Env, actor: Actor) -> list[dict[str, Any]]:
         if not actor.org_is_msp:
             rows = await conn.fetch(_ORG_SELECT + " WHERE o.id = $1", actor.org_id)
             return [_org_json(r, managed=False) for r in rows]
-        managed = await _managed_ids(conn, actor)
+        managed = await managed_org_ids(conn, actor)
         await db.set_org(conn, actor.org_id)  # account manager names are MSPOrg users
         if permissions.can_manage_users(actor.role):
             rows = await conn.fetch(_ORG_SELECT + " ORDER BY NOT o.is_msp, lower(o.display_name)")
@@ -345,7 +324,7 @@ async def get_org(env: Env, actor: Actor, name: str) -> dict[str, Any]:
     """One org the actor may see."""
     async with db.transaction(env.pool, readonly=True) as conn:
         row = await _visible_org(conn, actor, name)
-        managed = row["id"] in await _managed_ids(conn, actor)
+        managed = row["id"] in await managed_org_ids(conn, actor)
     return _org_json(row, managed=managed)
 
 
@@ -427,7 +406,7 @@ async def update_org(env: Env, actor: Actor, name: str, data: dict[str, Any]) ->
             )
         await db.set_org(conn, actor.org_id)
         row = await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", row["id"])
-        managed = row["id"] in await _managed_ids(conn, actor)
+        managed = row["id"] in await managed_org_ids(conn, actor)
     return _org_json(row, managed=managed)
 
 

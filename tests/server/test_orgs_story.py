@@ -93,6 +93,7 @@ async def test_the_whole_story(api, admin, staff):
 
     # D now acts in abc with its own role; B (account manager) adds a client user.
     assert (await d.call("GET", "/orgs/abc/users"))[0] == 200
+    assert "abc" in (await d.call("GET", "/me"))[1]["managed_orgs"]
     status, _ = await b.call(
         "POST",
         "/orgs/abc/users",
