@@ -77,6 +77,9 @@ CREATE TABLE resource_group_members (
     FOREIGN KEY (org_id, resource_id) REFERENCES resources (org_id, id) ON DELETE CASCADE
 );
 CREATE INDEX resource_group_members_resource ON resource_group_members (resource_id);
+-- Row-level security filters every read by org_id; an index that starts with it keeps
+-- that filter from turning into a scan of every org's rows.
+CREATE INDEX resource_group_members_org ON resource_group_members (org_id, resource_group_id);
 
 -- A share gives one user or one user group a permission on exactly one account,
 -- resource or resource group of the org. The user may be an MSPOrg user acting in a
