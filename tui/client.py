@@ -195,6 +195,51 @@ class Client:
             return data
         raise ApiError("unreachable", f"no Strongroom server answers ({last})")
 
+    async def prefer_primary(self) -> bool:
+        """If we are on a later endpoint and the first (primary) answers as a writable
+        primary again, switch back to it; True when we switched."""
+        if self._active == 0 or self._session is None:
+            return False
+        base = self.endpoints[0].base
+        try:
+            async with self._session.get(
+                base + "/api/v1/health", ssl=await self._ssl_for(base)
+            ) as resp:
+                data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            return False
+        if data.get("role") == "primary" and not data.get("read_only"):
+            self._active = 0
+            self.state = None
+            return True
+        return False
+
+    # -- resource groups ----------------------------------------------------------------
+
+    async def resource_groups(self, org: str) -> list[dict]:
+        """An org's resource groups."""
+        return (await self._request("GET", f"/orgs/{quote(org)}/resource-groups"))["items"]
+
+    async def save_resource_group(
+        self, org: str, name: str, resources: list[str], exists: bool
+    ) -> dict:
+        """Create a resource group or replace its resources."""
+        if exists:
+            return await self._request(
+                "PATCH",
+                f"/orgs/{quote(org)}/resource-groups/{quote(name)}",
+                {"resources": resources},
+            )
+        return await self._request(
+            "POST", f"/orgs/{quote(org)}/resource-groups", {"name": name, "resources": resources}
+        )
+
+    async def share_resource_group(self, org: str, name: str, fields: dict) -> dict:
+        """Share a resource group."""
+        return await self._request(
+            "POST", f"/orgs/{quote(org)}/resource-groups/{quote(name)}/shares", fields
+        )
+
     # -- session --------------------------------------------------------------------
 
     async def health(self) -> ServerState:

@@ -7,7 +7,7 @@ import time
 from textual.widgets import DataTable, Input, Static
 
 from server import totp
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, start_serve
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, start_serve, until
 from tui.screens.main import MainScreen
 from tui.screens.modals import FormModal, RevealModal
 
@@ -153,6 +153,9 @@ async def test_vault_add_share_reveal_and_auto_hide(tui_server, make_app):
         await pilot.press("s")
         await settle(pilot)
         await fill_form(pilot, {"user": "friend", "permission": "view"})
+        await pilot.press("G")
+        await settle(pilot)
+        await fill_form(pilot, {"name": "network", "permission": "view"})
         accounts.focus()
         await pilot.press("r")
         await settle(pilot)
@@ -163,6 +166,11 @@ async def test_vault_add_share_reveal_and_auto_hide(tui_server, make_app):
         await pilot.pause(1.6)
         await settle(pilot)
         assert not isinstance(app.screen, RevealModal)
+    vaulter = tui_server.login("vaulter", "final-vaulter-pw22")
+    _, groups = tui_server.api("GET", "/orgs/MSPOrg/resource-groups", token=vaulter)
+    assert [(g["name"], [r["name"] for r in g["resources"]]) for g in groups["items"]] == [
+        ("network", ["core-sw1"])
+    ]
     friend = tui_server.login("friend", "final-friend-pw22")
     _, items = tui_server.api("GET", "/orgs/MSPOrg/resources", token=friend)
     assert [(r["name"], r["permission"]) for r in items["items"]] == [("core-sw1", "view")]
@@ -208,6 +216,17 @@ async def test_read_only_banner_after_switching_to_secondary(
             assert not banner.has_class("hidden")
             assert "READ-ONLY SECONDARY" in str(banner.render())
             assert str(app.screen.query_one("#server", Static).render()) == "SECONDARY"
+            # The primary comes back at its address: the app returns to it by itself.
+            primary = start_serve(
+                config_for(pg_server, install_files, database), int(dead.rsplit(":", 1)[1])
+            )
+            try:
+                app.screen.refresh_server()
+                await until(pilot, lambda: banner.has_class("hidden"))
+                assert str(app.screen.query_one("#server", Static).render()) == "PRIMARY"
+            finally:
+                primary.process.terminate()
+                primary.process.wait(timeout=20)
     finally:
         secondary.process.terminate()
         secondary.process.wait(timeout=20)

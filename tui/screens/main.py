@@ -107,7 +107,10 @@ class MainScreen(Screen):
 
     @work(exclusive=True, exit_on_error=False, group="server")
     async def refresh_server(self) -> None:
-        """PRIMARY, or a persistent READ-ONLY SECONDARY banner."""
+        """PRIMARY, or a persistent READ-ONLY SECONDARY banner; back to the primary as soon
+        as it answers again."""
+        if await self.app.client.prefer_primary():
+            self.app.notify("The primary answers again; switched back to it.")
         try:
             state = await self.app.client.health()
         except ApiError as error:

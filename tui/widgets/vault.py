@@ -24,6 +24,7 @@ class VaultPane(Vertical):
         Binding("a", "new_account", "New account", id="new-account"),
         Binding("g", "generate", "New password", id="generate"),
         Binding("s", "share", "Share", id="share"),
+        Binding("G", "resource_group", "Resource group", id="resource-group"),
     ]
 
     org: reactive[str | None] = reactive(None)
@@ -201,6 +202,58 @@ class VaultPane(Vertical):
             self.app.show_error(error, "Password not changed")
             return
         self.app.notify("A new password was generated and stored.")
+
+    @work(exit_on_error=False)
+    async def action_resource_group(self) -> None:
+        """Put the selected resource in a resource group (made if new) and share the group."""
+        resource = self._selected("resources")
+        if resource is None:
+            self.app.notify("Select a resource first.")
+            return
+        client = self.app.client
+        try:
+            groups = {g["name"]: g for g in await client.resource_groups(self.org)}
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        form = await self.app.push_screen_wait(
+            FormModal(
+                "Resource group",
+                [
+                    FormField("name", "Group (existing or new)"),
+                    FormField(
+                        "share_with_group", "Then share the group with user group (optional)"
+                    ),
+                    FormField(
+                        "permission",
+                        "Permission",
+                        value="view",
+                        check=lambda v: (
+                            None if v in ("view", "modify", "full") else "view, modify or full"
+                        ),
+                    ),
+                ],
+                note="Existing: " + (", ".join(groups) or "none"),
+            )
+        )
+        if not form or not form["name"]:
+            return
+        existing = groups.get(form["name"])
+        members = [r["id"] for r in existing["resources"]] if existing else []
+        try:
+            await client.save_resource_group(
+                self.org, form["name"], sorted({*members, resource}), bool(existing)
+            )
+            if form["share_with_group"]:
+                await client.share_resource_group(
+                    self.org,
+                    form["name"],
+                    {"group": form["share_with_group"], "permission": form["permission"]},
+                )
+        except ApiError as error:
+            self.app.show_error(error, "Resource group not saved")
+            return
+        self.app.notify(f"Resource group {form['name']} saved.")
 
     @work(exit_on_error=False)
     async def action_share(self) -> None:
