@@ -28,7 +28,7 @@ ROUTES = [
     ("GET", "/orgs/{org}", orgs.get_org),
     ("PATCH", "/orgs/{org}", orgs.update_org),
     ("DELETE", "/orgs/{org}", orgs.delete_org),
-    ("GET", "/orgs/{org}/report", orgs.org_report),
+    ("GET", "/orgs/{org}/report", orgs.report),
     ("GET", "/orgs/{org}/access", orgs.list_access),
     ("DELETE", "/orgs/{org}/access/users/{username}", orgs.revoke_user),
     ("DELETE", "/orgs/{org}/access/groups/{name}", orgs.revoke_group),

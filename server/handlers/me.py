@@ -7,7 +7,7 @@ from aiohttp import web
 from server.handlers.common import actor, before_password_change, before_totp_setup
 from server.handlers.common import env as get_env
 from server.problem import json_response, read_json
-from server.services import auth
+from server.services import account
 from server.validation import Field, validate
 
 
@@ -15,7 +15,7 @@ from server.validation import Field, validate
 @before_totp_setup
 async def get_me(request: web.Request) -> web.Response:
     """Who am I: username, org, role, scope, 2FA state, managed orgs."""
-    return json_response(await auth.me(get_env(request), actor(request)))
+    return json_response(await account.me(get_env(request), actor(request)))
 
 
 @before_password_change
@@ -29,7 +29,7 @@ async def change_password(request: web.Request) -> web.Response:
             "new_password": Field(str, required=True, strip=False),
         },
     )
-    await auth.change_password(
+    await account.change_password(
         get_env(request), actor(request), data["current_password"], data["new_password"]
     )
     return web.Response(status=204)
@@ -45,7 +45,7 @@ async def begin_totp(request: web.Request) -> web.Response:
         },
     )
     return json_response(
-        await auth.begin_totp(get_env(request), actor(request), data["current_password"])
+        await account.begin_totp(get_env(request), actor(request), data["current_password"])
     )
 
 
@@ -53,7 +53,7 @@ async def begin_totp(request: web.Request) -> web.Response:
 async def confirm_totp(request: web.Request) -> web.Response:
     """Confirm enrolment with a code; from now on login asks for one."""
     data = validate(await read_json(request), {"otp": Field(str, required=True, max_len=12)})
-    await auth.confirm_totp(get_env(request), actor(request), data["otp"])
+    await account.confirm_totp(get_env(request), actor(request), data["otp"])
     return web.Response(status=204)
 
 
@@ -61,17 +61,17 @@ async def create_api_key(request: web.Request) -> web.Response:
     """Make an API key; the key is in this answer and never again."""
     data = validate(await read_json(request), {"name": Field(str, required=True, max_len=100)})
     return json_response(
-        await auth.create_api_key(get_env(request), actor(request), data["name"]), status=201
+        await account.create_api_key(get_env(request), actor(request), data["name"]), status=201
     )
 
 
 async def list_api_keys(request: web.Request) -> web.Response:
     """My API keys (names and last use, never the keys)."""
-    items = await auth.list_api_keys(get_env(request), actor(request))
+    items = await account.list_api_keys(get_env(request), actor(request))
     return json_response({"items": items, "next_cursor": None})
 
 
 async def delete_api_key(request: web.Request) -> web.Response:
     """Delete one of my API keys."""
-    await auth.delete_api_key(get_env(request), actor(request), request.match_info["key_id"])
+    await account.delete_api_key(get_env(request), actor(request), request.match_info["key_id"])
     return web.Response(status=204)

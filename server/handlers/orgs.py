@@ -8,7 +8,7 @@ from aiohttp import web
 from server.handlers.common import actor
 from server.handlers.common import env as get_env
 from server.problem import json_response, read_json
-from server.services import org_access, org_import, orgs
+from server.services import org_access, org_import, org_report, orgs
 from server.validation import Field, validate
 
 REQUEST_FIELDS = {
@@ -65,10 +65,10 @@ async def delete_org(request: web.Request) -> web.Response:
     return json_response({"deleted": deleted})
 
 
-async def org_report(request: web.Request) -> web.Response:
+async def report(request: web.Request) -> web.Response:
     """Users, groups, MSP access (and through what) and pending requests of a client org."""
     return json_response(
-        await org_access.report(get_env(request), actor(request), request.match_info["org"])
+        await org_report.report(get_env(request), actor(request), request.match_info["org"])
     )
 
 

@@ -8,7 +8,6 @@ the audit event in a second transaction that re-checks the user did not change.
 from __future__ import annotations
 
 import datetime
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +17,6 @@ from server import audit, db, totp
 from server.audit import Who
 from server.context import Actor, Env
 from server.errors import (
-    BadRequest,
-    Conflict,
     Forbidden,
     NotFound,
     StrongroomError,
@@ -27,9 +24,8 @@ from server.errors import (
     ValidationFailed,
     coded,
 )
-from server.passwords import check_login_password
 from server.services import tokens
-from server.services.access import MSP_ORG, managed_org_ids, msp_org_id
+from server.services.access import MSP_ORG, msp_org_id
 
 
 def _now() -> datetime.datetime:
@@ -299,217 +295,6 @@ async def reauthenticate(env: Env, actor: Actor, password: str) -> None:
             await conn.execute(
                 "UPDATE sessions SET reauth_at = now() WHERE id = $1", actor.session_id
             )
-
-
-async def change_password(env: Env, actor: Actor, current: str, new: str) -> None:
-    """Change one's own login password; other sessions of the user end."""
-    await reauthenticate(env, actor, current)
-    problem = check_login_password(new, actor.username)
-    if problem:
-        raise ValidationFailed([{"field": "new_password", "message": problem}])
-    if current == new:
-        raise ValidationFailed(
-            [{"field": "new_password", "message": "must differ from the current password"}]
-        )
-    new_hash = await env.hasher.hash(new)
-    async with db.transaction(env.pool, actor.org_id) as conn:
-        await conn.execute(
-            "UPDATE users SET password_hash = $2, must_change_password = false, "
-            "updated_at = now() WHERE id = $1",
-            actor.user_id,
-            new_hash,
-        )
-        await conn.execute(
-            "DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2",
-            actor.user_id,
-            actor.session_id,
-        )
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "password_changed",
-            target_type="user",
-            target=actor.username,
-            details={"self_service": True},
-            node=env.node,
-        )
-
-
-async def begin_totp(env: Env, actor: Actor, current_password: str) -> dict[str, str]:
-    """Start TOTP enrolment: a new secret, not active until confirmed with a code."""
-    await reauthenticate(env, actor, current_password)
-    secret = totp.new_secret()
-    async with db.transaction(env.pool, actor.org_id) as conn:
-        blob = await env.ring.encrypt(
-            conn, actor.org_id, "users", actor.user_id, "totp_pending", secret
-        )
-        await conn.execute("UPDATE users SET totp_pending = $2 WHERE id = $1", actor.user_id, blob)
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "totp_enrolment_started",
-            target_type="user",
-            target=actor.username,
-            node=env.node,
-        )
-    return {
-        "secret": secret,
-        "otpauth_uri": totp.provisioning_uri(secret, actor.username, actor.org),
-    }
-
-
-async def confirm_totp(env: Env, actor: Actor, code: str) -> None:
-    """Activate the pending TOTP secret once the user proves they have it."""
-    async with db.transaction(env.pool, actor.org_id) as conn:
-        pending = await conn.fetchval(
-            "SELECT totp_pending FROM users WHERE id = $1 FOR UPDATE", actor.user_id
-        )
-        if pending is None:
-            raise coded(Conflict, "totp_not_started", "start TOTP enrolment first (POST /me/totp)")
-        secret = await env.ring.decrypt(
-            conn, actor.org_id, "users", actor.user_id, "totp_pending", pending
-        )
-        step = totp.matching_step(secret, code)
-        if step is None:
-            raise coded(
-                BadRequest,
-                "invalid_otp",
-                "the code does not match; check the authenticator's clock",
-            )
-        active = await env.ring.encrypt(
-            conn, actor.org_id, "users", actor.user_id, "totp_secret", secret
-        )
-        await conn.execute(
-            "UPDATE users SET totp_secret = $2, totp_pending = NULL, totp_last_step = $3, "
-            "updated_at = now() WHERE id = $1",
-            actor.user_id,
-            active,
-            step,
-        )
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "totp_enabled",
-            target_type="user",
-            target=actor.username,
-            node=env.node,
-        )
-
-
-async def me(env: Env, actor: Actor) -> dict[str, Any]:
-    """The actor's own profile, with the client orgs it manages."""
-    async with db.transaction(env.pool, actor.org_id) as conn:
-        row = await conn.fetchrow(
-            "SELECT username, role, access_scope, totp_secret IS NOT NULL AS totp_enabled, "
-            "totp_required, must_change_password, full_name, email FROM users WHERE id = $1",
-            actor.user_id,
-        )
-        managed: list[str] = []
-        if actor.org_is_msp:
-            ids = await managed_org_ids(conn, actor)
-            managed = [
-                r["display_name"]
-                for r in await conn.fetch(
-                    "SELECT display_name FROM orgs WHERE id = ANY($1::uuid[]) "
-                    "ORDER BY lower(display_name)",
-                    list(ids),
-                )
-            ]
-    return {
-        "username": row["username"],
-        "org": actor.org,
-        "role": row["role"],
-        "access_scope": row["access_scope"],
-        "full_name": row["full_name"],
-        "email": row["email"],
-        "totp_enabled": row["totp_enabled"],
-        "totp_required": row["totp_required"],
-        "must_change_password": row["must_change_password"],
-        "managed_orgs": managed,
-    }
-
-
-async def create_api_key(env: Env, actor: Actor, name: str) -> dict[str, Any]:
-    """Make an API key for the actor; the key itself is shown only now."""
-    key = tokens.new_token(tokens.API_KEY_PREFIX, actor.org_id)
-    async with db.transaction(env.pool, actor.org_id) as conn:
-        row = await conn.fetchrow(
-            "INSERT INTO api_keys (org_id, user_id, name, token_hash, prefix) "
-            "VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at",
-            actor.org_id,
-            actor.user_id,
-            name,
-            tokens.token_hash(key),
-            key[-6:],
-        )
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "api_key_created",
-            target_type="api_key",
-            target=name,
-            details={"key_id": str(row["id"])},
-            node=env.node,
-        )
-    return {
-        "id": str(row["id"]),
-        "name": name,
-        "key": key,
-        "created_at": row["created_at"].isoformat(),
-    }
-
-
-async def list_api_keys(env: Env, actor: Actor) -> list[dict[str, Any]]:
-    """The actor's API keys (never the keys themselves)."""
-    async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
-        rows = await conn.fetch(
-            "SELECT id, name, prefix, created_at, last_used_at FROM api_keys "
-            "WHERE user_id = $1 ORDER BY created_at",
-            actor.user_id,
-        )
-    return [
-        {
-            "id": str(r["id"]),
-            "name": r["name"],
-            "ends_with": r["prefix"],
-            "created_at": r["created_at"].isoformat(),
-            "last_used_at": r["last_used_at"].isoformat() if r["last_used_at"] else None,
-        }
-        for r in rows
-    ]
-
-
-async def delete_api_key(env: Env, actor: Actor, key_id: str) -> None:
-    """Delete one of the actor's API keys."""
-    try:
-        kid = uuid.UUID(key_id)
-    except ValueError:
-        raise NotFound("no such API key") from None
-    async with db.transaction(env.pool, actor.org_id) as conn:
-        name = await conn.fetchval(
-            "DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING name", kid, actor.user_id
-        )
-        if name is None:
-            raise NotFound("no such API key")
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "api_key_deleted",
-            target_type="api_key",
-            target=name,
-            details={"key_id": key_id},
-            node=env.node,
-        )
 
 
 async def local_actor(env: Env, username: str) -> Actor:

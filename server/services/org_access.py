@@ -8,7 +8,6 @@ decided. Every step is audited in MSPOrg's chain and in the client org's chain.
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from typing import Any
 
@@ -21,7 +20,7 @@ from server.services.access import find_org
 from server.services.auth import reauthenticate
 from server.services.orgs import require_msp_admin
 
-_REQUEST_SELECT = """
+REQUEST_SELECT = """
 SELECT r.id, r.client_org_id, o.display_name AS org, du.username AS designee_user,
        dg.name AS designee_group, pu.username AS proposer, au.username AS approver,
        r.designee_user_id, r.designee_group_id, r.proposer_id, r.approver_id, r.reason,
@@ -202,7 +201,7 @@ async def file_request(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str
             data.get("reason", ""),
             days,
         )
-        row = await conn.fetchrow(_REQUEST_SELECT + " WHERE r.id = $1", request_id)
+        row = await conn.fetchrow(REQUEST_SELECT + " WHERE r.id = $1", request_id)
         await _audit_both(
             conn,
             env,
@@ -245,7 +244,7 @@ async def list_requests(
     async with db.transaction(env.pool, readonly=True) as conn:
         await db.set_org(conn, actor.org_id)
         rows = await conn.fetch(
-            "SELECT * FROM (" + _REQUEST_SELECT + ") q WHERE "
+            "SELECT * FROM (" + REQUEST_SELECT + ") q WHERE "
             "($1 OR ($2::text IS NULL AND (approver_id = $3 OR proposer_id = $3)) "
             " OR ($2 = 'approver' AND approver_id = $3) OR ($2 = 'proposer' AND proposer_id = $3))"
             " AND ($4::text IS NULL OR status = $4) ORDER BY created_at DESC",
@@ -264,7 +263,7 @@ async def _load(conn: asyncpg.Connection, actor: Actor, request_id: str, lock: b
         raise NotFound("no such org access request") from None
     await db.set_org(conn, actor.org_id)
     row = await conn.fetchrow(
-        _REQUEST_SELECT + " WHERE r.id = $1" + (" FOR UPDATE OF r" if lock else ""), rid
+        REQUEST_SELECT + " WHERE r.id = $1" + (" FOR UPDATE OF r" if lock else ""), rid
     )
     if row is None:
         raise NotFound("no such org access request")
@@ -407,7 +406,7 @@ async def _close(env, actor, request_id, reason, status, who_column, operation, 
 # -- grants -------------------------------------------------------------------------
 
 
-async def _grants(conn: asyncpg.Connection, msp_id: uuid.UUID, client_id: uuid.UUID):
+async def grants_of(conn: asyncpg.Connection, msp_id: uuid.UUID, client_id: uuid.UUID):
     await db.set_org(conn, msp_id)
     users = await conn.fetch(
         "SELECT u.username, u.role, g.granted_at FROM org_access_grants g "
@@ -430,8 +429,8 @@ async def list_access(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
     """Current MSP grants for a client org."""
     require_msp_admin(actor)
     async with db.transaction(env.pool, readonly=True) as conn:
-        org = await _client_org_or_404(conn, org_name)
-        users, groups = await _grants(conn, actor.org_id, org["id"])
+        org = await client_org_or_404(conn, org_name)
+        users, groups = await grants_of(conn, actor.org_id, org["id"])
     return {
         "users": [
             {
@@ -452,7 +451,7 @@ async def list_access(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
     }
 
 
-async def _client_org_or_404(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
+async def client_org_or_404(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
     org = await find_org(conn, name)
     if org is None or org["is_msp"]:
         raise NotFound(f"no client organization named {name!r}")
@@ -463,7 +462,7 @@ async def revoke(env: Env, actor: Actor, org_name: str, kind: str, name: str) ->
     """Withdraw a user's or group's access to a client org (no approval needed)."""
     require_msp_admin(actor)
     async with db.transaction(env.pool) as conn:
-        org = await _client_org_or_404(conn, org_name)
+        org = await client_org_or_404(conn, org_name)
         await db.set_org(conn, actor.org_id)
         if kind == "user":
             removed = await conn.fetchval(
@@ -484,65 +483,3 @@ async def revoke(env: Env, actor: Actor, org_name: str, kind: str, name: str) ->
         await _audit_both(
             conn, env, actor, org["id"], "org_access_revoked", org["display_name"], {kind: removed}
         )
-
-
-async def report(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
-    """Who is in a client org and which MSP staff reach it, and how; pending requests."""
-    async with db.transaction(env.pool, readonly=True) as conn:
-        org = await _client_org_or_404(conn, org_name)
-        own_admin = org["id"] == actor.org_id and permissions.can_manage_users(actor.role)
-        msp_admin = actor.org_is_msp and permissions.can_manage_users(actor.role)
-        if org["id"] == actor.org_id and not own_admin:
-            raise Forbidden("only administrators see the org report")
-        if not (own_admin or msp_admin):
-            raise NotFound(f"no client organization named {org_name!r}")
-        msp_id = (
-            actor.org_id
-            if actor.org_is_msp
-            else await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
-        )
-        await db.set_org(conn, org["id"])
-        users = await conn.fetch(
-            "SELECT username, full_name, role, status FROM users WHERE org_id = $1 "
-            "ORDER BY lower(username)",
-            org["id"],
-        )
-        groups = await conn.fetch(
-            "SELECT g.name, array(SELECT u.username FROM group_members m JOIN users u "
-            "ON u.id = m.user_id WHERE m.group_id = g.id ORDER BY lower(u.username)) AS members "
-            "FROM user_groups g WHERE g.org_id = $1 ORDER BY lower(g.name)",
-            org["id"],
-        )
-        grant_users, grant_groups = await _grants(conn, msp_id, org["id"])
-        manager = await conn.fetchrow(
-            "SELECT username, role FROM users WHERE id = $1", org["account_manager_id"]
-        )
-        pending = await conn.fetch(
-            "SELECT * FROM (" + _REQUEST_SELECT + ") q WHERE client_org_id = $1 AND "
-            "status = 'pending' ORDER BY created_at",
-            org["id"],
-        )
-    msp_access = []
-    if manager is not None:
-        msp_access.append(
-            {"username": manager["username"], "role": manager["role"], "via": "account_manager"}
-        )
-    msp_access += [
-        {"username": u["username"], "role": u["role"], "via": "direct"} for u in grant_users
-    ]
-    for group in grant_groups:
-        msp_access += [
-            {"username": member, "via": f"group:{group['name']}"} for member in group["members"]
-        ]
-    return {
-        "org": org["display_name"],
-        "account_manager": manager["username"] if manager else None,
-        "users": [dict(u) for u in users],
-        "groups": [{"name": g["name"], "members": list(g["members"])} for g in groups],
-        "msp_access": msp_access,
-        "msp_group_access": [
-            {"name": g["name"], "members": list(g["members"])} for g in grant_groups
-        ],
-        "pending_requests": [request_json(r) for r in pending],
-        "generated_at": datetime.datetime.now(datetime.UTC).isoformat(),
-    }

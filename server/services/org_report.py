@@ -1,0 +1,78 @@
+"""The org report: who is in a client org and which MSP staff reach it, and how."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from server import db, permissions
+from server.context import Actor, Env
+from server.errors import Forbidden, NotFound
+from server.services.org_access import (
+    REQUEST_SELECT,
+    client_org_or_404,
+    grants_of,
+    request_json,
+)
+
+
+async def report(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
+    """Who is in a client org and which MSP staff reach it, and how; pending requests."""
+    async with db.transaction(env.pool, readonly=True) as conn:
+        org = await client_org_or_404(conn, org_name)
+        own_admin = org["id"] == actor.org_id and permissions.can_manage_users(actor.role)
+        msp_admin = actor.org_is_msp and permissions.can_manage_users(actor.role)
+        if org["id"] == actor.org_id and not own_admin:
+            raise Forbidden("only administrators see the org report")
+        if not (own_admin or msp_admin):
+            raise NotFound(f"no client organization named {org_name!r}")
+        msp_id = (
+            actor.org_id
+            if actor.org_is_msp
+            else await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+        )
+        await db.set_org(conn, org["id"])
+        users = await conn.fetch(
+            "SELECT username, full_name, role, status FROM users WHERE org_id = $1 "
+            "ORDER BY lower(username)",
+            org["id"],
+        )
+        groups = await conn.fetch(
+            "SELECT g.name, array(SELECT u.username FROM group_members m JOIN users u "
+            "ON u.id = m.user_id WHERE m.group_id = g.id ORDER BY lower(u.username)) AS members "
+            "FROM user_groups g WHERE g.org_id = $1 ORDER BY lower(g.name)",
+            org["id"],
+        )
+        grant_users, grant_groups = await grants_of(conn, msp_id, org["id"])
+        manager = await conn.fetchrow(
+            "SELECT username, role FROM users WHERE id = $1", org["account_manager_id"]
+        )
+        pending = await conn.fetch(
+            "SELECT * FROM (" + REQUEST_SELECT + ") q WHERE client_org_id = $1 AND "
+            "status = 'pending' ORDER BY created_at",
+            org["id"],
+        )
+    msp_access = []
+    if manager is not None:
+        msp_access.append(
+            {"username": manager["username"], "role": manager["role"], "via": "account_manager"}
+        )
+    msp_access += [
+        {"username": u["username"], "role": u["role"], "via": "direct"} for u in grant_users
+    ]
+    for group in grant_groups:
+        msp_access += [
+            {"username": member, "via": f"group:{group['name']}"} for member in group["members"]
+        ]
+    return {
+        "org": org["display_name"],
+        "account_manager": manager["username"] if manager else None,
+        "users": [dict(u) for u in users],
+        "groups": [{"name": g["name"], "members": list(g["members"])} for g in groups],
+        "msp_access": msp_access,
+        "msp_group_access": [
+            {"name": g["name"], "members": list(g["members"])} for g in grant_groups
+        ],
+        "pending_requests": [request_json(r) for r in pending],
+        "generated_at": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
