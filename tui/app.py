@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from textual.app import App
+from collections.abc import Iterable
+
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from tui.client import ApiError, Client
 from tui.screens.login import LoginScreen
@@ -25,6 +28,14 @@ class StrongroomApp(App):
     def on_mount(self) -> None:
         """Start at the login screen."""
         self.push_screen(LoginScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action of the main screen, in the command palette too."""
+        yield from super().get_system_commands(screen)
+        commands = getattr(screen, "palette_commands", None)
+        if commands is not None:
+            for title, help_text, callback in commands():
+                yield SystemCommand(title, help_text, callback)
 
     def show_login(self) -> None:
         """Back to the login screen."""

@@ -313,6 +313,18 @@ class Client:
             "POST", f"/orgs/import?filename={quote(filename)}", raw=data, content_type="text/csv"
         )
 
+    async def update_org(self, org: str, fields: dict) -> dict:
+        """Edit a client org."""
+        return await self._request("PATCH", f"/orgs/{quote(org)}", fields)
+
+    async def revoke_access(self, org: str, kind: str, name: str) -> None:
+        """Revoke a user's or group's grant (kind: users or groups)."""
+        await self._request("DELETE", f"/orgs/{quote(org)}/access/{kind}/{quote(name)}")
+
+    async def update_resource(self, org: str, resource_id: str, fields: dict) -> dict:
+        """Edit a resource."""
+        return await self._request("PATCH", f"/orgs/{quote(org)}/resources/{resource_id}", fields)
+
     async def org_report(self, org: str) -> dict:
         """The org report."""
         return await self._request("GET", f"/orgs/{quote(org)}/report")

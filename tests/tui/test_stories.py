@@ -288,3 +288,52 @@ async def test_users_pane_add_and_disable(tui_server, make_app):
         "GET", "/orgs/MSPOrg/users/newhire", token=tui_server.login(ADMIN, ADMIN_PASSWORD)
     )
     assert user["status"] == "disabled"
+
+
+async def test_edit_org_revoke_and_palette(tui_server, make_app):
+    """e edits an org, v revokes a grant, and every pane action is in the command palette."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    for name in ("ed1", "ed2", "ed3"):
+        make_user(tui_server, admin, name, "administrator")
+    tui_server.api(
+        "POST",
+        "/orgs",
+        {"name": "Edit Me", "display_name": "editme", "account_manager": "ed1"},
+        admin,
+    )
+    token1 = tui_server.login("ed1", "final-ed1-pw22")
+    _, req = tui_server.api(
+        "POST", "/org-access-requests", {"org": "editme", "user": "ed2", "approver": "ed3"}, token1
+    )
+    token3 = tui_server.login("ed3", "final-ed3-pw22")
+    tui_server.api(
+        "POST",
+        f"/org-access-requests/{req['id']}/approve",
+        {"current_password": "final-ed3-pw22"},
+        token3,
+    )
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, "ed1", "final-ed1-pw22")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"orgs: Edit", "vault: Reveal", "access: Approve", "Log out"} <= set(titles)
+        await pilot.press("f3")
+        await settle(pilot)
+        table = app.screen.query_one("#orgs-table", DataTable)
+        table.focus()
+        rows = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        table.move_cursor(row=rows.index("editme"))
+        await pilot.press("e")
+        await settle(pilot)
+        await fill_form(pilot, {"description": "edited in the TUI", "vault_control": "msp"})
+        await pilot.press("f4")
+        await settle(pilot)
+        app.screen.query_one("#queue", DataTable).focus()
+        await pilot.press("v")
+        await settle(pilot)
+        await fill_form(pilot, {"org": "editme", "user": "ed2"})
+    _, org = tui_server.api("GET", "/orgs/editme", token=admin)
+    assert (org["description"], org["vault_control"]) == ("edited in the TUI", "msp")
+    _, access = tui_server.api("GET", "/orgs/editme/access", token=admin)
+    assert access["users"] == []

@@ -130,6 +130,30 @@ class MainScreen(Screen):
             server.update("PRIMARY" + (" (degraded)" if state.degraded else ""))
             banner.add_class("hidden")
 
+    def palette_commands(self):
+        """(title, help, callback) for the command palette: every pane's actions."""
+        panes = {
+            "vault": VaultPane,
+            "orgs": OrgsPane,
+            "access": AccessPane,
+            "audit": AuditPane,
+            "users": UsersPane,
+        }
+        yield "Log out", "End the session", self.action_logout
+        yield "Two-factor authentication", "Set up TOTP", self.action_two_factor
+        yield "Server", "Which node, its role and state", self.action_cluster
+        for tab, pane_type in panes.items():
+            pane = self.query_one(pane_type)
+            yield f"Go to {tab}", f"Show the {tab} tab", lambda t=tab: self.action_show(t)
+            for binding in pane.BINDINGS:
+
+                def run(p=pane, action=binding.action, t=tab):
+                    self.action_show(t)
+                    p.focus()
+                    p.run_action(action)
+
+                yield f"{tab}: {binding.description}", f"key {binding.key}", run
+
     def action_show(self, tab: str) -> None:
         """Switch tabs."""
         self.query_one(TabbedContent).active = tab

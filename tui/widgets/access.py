@@ -22,6 +22,7 @@ class AccessPane(Vertical):
         Binding("x", "reject", "Reject", id="reject"),
         Binding("q", "request", "Request access", id="request-access"),
         Binding("f", "reload", "Refresh", id="access-refresh"),
+        Binding("v", "revoke", "Revoke", id="revoke-access"),
     ]
 
     org: reactive[str | None] = reactive(None)
@@ -128,6 +129,29 @@ class AccessPane(Vertical):
             return
         self.app.notify("Rejected.")
         self.load()
+
+    @work(exit_on_error=False)
+    async def action_revoke(self) -> None:
+        """Revoke a user's or group's access to the selected org (no approval needed)."""
+        form = await self.app.push_screen_wait(
+            FormModal(
+                "Revoke org access",
+                [
+                    FormField("org", "Organization", value=self.org or ""),
+                    FormField("user", "User (or leave empty and name a group)"),
+                    FormField("group", "Group"),
+                ],
+            )
+        )
+        if not form or not (form["user"] or form["group"]):
+            return
+        kind, name = ("users", form["user"]) if form["user"] else ("groups", form["group"])
+        try:
+            await self.app.client.revoke_access(form["org"], kind, name)
+        except ApiError as error:
+            self.app.show_error(error, "Not revoked")
+            return
+        self.app.notify(f"Access of {name} to {form['org']} revoked.")
 
     @work(exit_on_error=False)
     async def action_request(self) -> None:

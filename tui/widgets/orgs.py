@@ -32,6 +32,7 @@ class OrgsPane(Vertical):
         Binding("i", "import_orgs", "Import", id="import-orgs"),
         Binding("d", "delete_org", "Delete", id="delete-org"),
         Binding("p", "report", "Report", id="org-report"),
+        Binding("e", "edit_org", "Edit", id="edit-org"),
     ]
 
     def __init__(self) -> None:
@@ -118,6 +119,49 @@ class OrgsPane(Vertical):
             self.app.show_error(error, "Organization not created")
             return
         self.app.notify(f"Organization {form['display_name']} created.")
+        self.load()
+
+    @work(exit_on_error=False)
+    async def action_edit_org(self) -> None:
+        """Edit the selected org's name, description, account manager or vault control."""
+        org = self._selected()
+        current = next((o for o in self._orgs if o["display_name"] == org), None)
+        if current is None:
+            return
+        form = await self.app.push_screen_wait(
+            FormModal(
+                f"Edit {org}",
+                [
+                    FormField("name", "Name", value=current["name"]),
+                    FormField("description", "Description", value=current["description"]),
+                    FormField(
+                        "account_manager", "Account manager", value=current["account_manager"] or ""
+                    ),
+                    FormField(
+                        "vault_control",
+                        "Who adds resources: msp, client or both",
+                        value=current["vault_control"],
+                        check=lambda v: (
+                            None if v in ("msp", "client", "both") else "msp, client or both"
+                        ),
+                    ),
+                ],
+            )
+        )
+        if not form:
+            return
+        changes = {k: v for k, v in form.items() if v != (current.get(k) or "")}
+        if current["is_msp"]:
+            changes.pop("name", None)
+            changes.pop("account_manager", None)
+        if not changes:
+            return
+        try:
+            await self.app.client.update_org(org, changes)
+        except ApiError as error:
+            self.app.show_error(error, "Organization not changed")
+            return
+        self.app.notify(f"{org} updated.")
         self.load()
 
     @work(exit_on_error=False)

@@ -25,6 +25,8 @@ class VaultPane(Vertical):
         Binding("g", "generate", "New password", id="generate"),
         Binding("s", "share", "Share", id="share"),
         Binding("G", "resource_group", "Resource group", id="resource-group"),
+        Binding("e", "edit_resource", "Edit", id="edit-resource"),
+        Binding("p", "set_password", "Set password", id="set-password"),
     ]
 
     org: reactive[str | None] = reactive(None)
@@ -202,6 +204,69 @@ class VaultPane(Vertical):
             self.app.show_error(error, "Password not changed")
             return
         self.app.notify("A new password was generated and stored.")
+
+    @work(exit_on_error=False)
+    async def action_edit_resource(self) -> None:
+        """Edit the selected resource (needs full permission)."""
+        resource = self._selected("resources")
+        if resource is None:
+            return
+        try:
+            current = await self.app.client.resource(self.org, resource)
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        form = await self.app.push_screen_wait(
+            FormModal(
+                f"Edit {current['name']}",
+                [
+                    FormField("name", "Name", value=current["name"]),
+                    FormField("type", "Type", value=current["type"]),
+                    FormField("url", "Address", value=current["url"]),
+                    FormField("description", "Description", value=current["description"]),
+                ],
+            )
+        )
+        if not form:
+            return
+        changes = {k: v for k, v in form.items() if v != current.get(k)}
+        if not changes:
+            return
+        try:
+            await self.app.client.update_resource(self.org, resource, changes)
+        except ApiError as error:
+            self.app.show_error(error, "Resource not changed")
+            return
+        self.app.notify("Resource updated.")
+        self.load()
+
+    @work(exit_on_error=False)
+    async def action_set_password(self) -> None:
+        """Type a new password for the selected account (checked against its policy)."""
+        account = self._selected("accounts")
+        if account is None:
+            self.app.notify("Select an account first.")
+            return
+        form = await self.app.push_screen_wait(
+            FormModal(
+                "Set password",
+                [
+                    FormField("password", "New password", password=True),
+                    FormField("repeat", "Repeat it", password=True),
+                ],
+            )
+        )
+        if not form or not form["password"]:
+            return
+        if form["password"] != form["repeat"]:
+            self.app.notify("The two passwords differ; nothing was changed.", severity="warning")
+            return
+        try:
+            await self.app.client.change_account_password(self.org, account, form["password"])
+        except ApiError as error:
+            self.app.show_error(error, "Password not changed")
+            return
+        self.app.notify("Password changed.")
 
     @work(exit_on_error=False)
     async def action_resource_group(self) -> None:
