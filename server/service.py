@@ -78,6 +78,12 @@ def serve_foreground(config: Config) -> None:
 
 
 async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
+    if config.node.role == "primary" and config.database.owner_password:
+        from server.install import migrate
+
+        applied = await migrate(config)
+        if applied:
+            log.info("applied schema migrations %s", ", ".join(f"{v:03d}" for v in applied))
     pool = await db.create_pool(config)
     try:
         note = await master_key.finish_rotation(config, pool)
