@@ -12,12 +12,3 @@ class OrgSelected(Message):
     """The user picked another org in the top band."""
 
     org: str
-
-
-@dataclass
-class ServerChanged(Message):
-    """The client now talks to another node, or the node's role changed."""
-
-    role: str
-    read_only: bool
-    url: str
