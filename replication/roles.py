@@ -57,6 +57,11 @@ async def ensure_replication_role(conn: asyncpg.Connection, name: str, password:
         await conn.execute(f"GRANT EXECUTE ON FUNCTION {func} TO {_ident(name)}")
 
 
+async def grant_monitoring(conn: asyncpg.Connection, role: str) -> None:
+    """Let ``role`` read replication statistics (pg_stat_replication) and nothing more."""
+    await conn.execute(f"GRANT pg_monitor TO {_ident(role)}")
+
+
 async def ensure_database(
     conn: asyncpg.Connection, database: str, owner: str, app_role: str
 ) -> None:

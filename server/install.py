@@ -142,6 +142,7 @@ async def provision_database(config: Config) -> None:
         await roles.ensure_role(conn, db.owner_user, db.owner_password)
         await roles.ensure_role(conn, db.app_user, db.app_password)
         await roles.ensure_database(conn, db.name, db.owner_user, db.app_user)
+        await roles.grant_monitoring(conn, db.app_user)
     finally:
         await conn.close()
     await migrate(config)

@@ -12,6 +12,7 @@ API = "/api/v1"
 
 ROUTES = [
     ("GET", "/health", health.health),
+    ("GET", "/cluster", health.cluster),
     ("POST", "/auth/login", auth.login),
     ("POST", "/auth/logout", auth.logout),
     ("POST", "/auth/refresh", auth.refresh),

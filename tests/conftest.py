@@ -98,6 +98,7 @@ def pg_server() -> Iterator[PgServer]:
         try:
             await roles.ensure_role(conn, OWNER, server.owner_password)
             await roles.ensure_role(conn, APP, server.app_password)
+            await roles.grant_monitoring(conn, APP)
         finally:
             await conn.close()
 

@@ -254,6 +254,10 @@ class Client:
         )
         return self.state
 
+    async def cluster(self) -> dict:
+        """The cluster view (MSPOrg administrators)."""
+        return await self._request("GET", "/cluster")
+
     async def login(
         self, username: str, password: str, org: str | None, otp: str | None = None
     ) -> dict:

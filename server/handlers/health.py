@@ -12,6 +12,14 @@ from server.keys import CONFIG, POOL
 from server.problem import json_response
 
 
+async def cluster(request: web.Request) -> web.Response:
+    """Nodes, roles, replication state and lag, term (MSPOrg administrators)."""
+    from server.handlers.common import actor, env
+    from server.services.cluster import cluster_state
+
+    return json_response(await cluster_state(env(request), actor(request)))
+
+
 @public
 async def health(request: web.Request) -> web.Response:
     """Answer the node's role and whether its database answers."""

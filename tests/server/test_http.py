@@ -123,3 +123,16 @@ async def test_crash_is_500_that_reveals_nothing(echo_server, caplog):
     assert problem["code"] == "internal_error"
     reference = problem["detail"].split("reference ")[1].rstrip(").")
     assert any(reference in r.getMessage() for r in caplog.records)
+
+
+async def test_cluster_view(api, admin):
+    """GET /cluster: this node's role and replication for MSPOrg administrators only."""
+    from tests.server.conftest import make_user
+
+    status, view = await admin.call("GET", "/cluster")
+    assert status == 200
+    assert view["nodes"][0]["role"] == "primary"
+    assert view["replication"] == "none" and view["standbys"] == []
+    password = await make_user(admin, "viewer", "password_user")
+    viewer = await api.login("viewer", password)
+    assert (await viewer.call("GET", "/cluster"))[0] == 403

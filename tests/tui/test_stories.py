@@ -337,3 +337,18 @@ async def test_edit_org_revoke_and_palette(tui_server, make_app):
     assert (org["description"], org["vault_control"]) == ("edited in the TUI", "msp")
     _, access = tui_server.api("GET", "/orgs/editme/access", token=admin)
     assert access["users"] == []
+
+
+async def test_server_view(tui_server, make_app):
+    """Ctrl+K shows the node, its role and the replication state."""
+    from tui.screens.modals import TextModal
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await pilot.press("ctrl+k")
+        await until(pilot, lambda: isinstance(app.screen, TextModal))
+        text = " ".join(str(s.render()) for s in app.screen.query(Static))
+        assert "Role: primary" in text
+        assert "Replication: none" in text

@@ -197,6 +197,17 @@ class MainScreen(Screen):
             "",
             "Configured servers:",
         ] + [f"  {e.base}" for e in client.endpoints]
+        try:
+            view = await client.cluster()
+        except ApiError:
+            view = None  # not an MSPOrg administrator: health is all there is to show
+        if view is not None:
+            lines += ["", f"Replication: {view['replication']}"]
+            lines += [
+                f"  standby {s['application_name']} {s['state']} ({s['sync_state']}), "
+                f"lag {s['lag_bytes'] or 0} bytes / {s['lag_seconds'] or 0:.1f} s"
+                for s in view["standbys"]
+            ] or ["  no standby connected"]
         await self.app.push_screen_wait(TextModal("Server", lines))
 
     def action_pick_org(self) -> None:
