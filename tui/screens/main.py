@@ -127,8 +127,22 @@ class MainScreen(Screen):
             )
             banner.remove_class("hidden")
         else:
-            server.update("PRIMARY" + (" (degraded)" if state.degraded else ""))
+            server.update("PRIMARY" + (" (degraded)" if state.degraded else "") + await self._lag())
             banner.add_class("hidden")
+
+    async def _lag(self) -> str:
+        """' · lag 0.2 s' for the slowest standby, when the user may see the cluster."""
+        if not self.app.me.get("org") == "MSPOrg" or self.app.me.get("role") not in (
+            "privileged_administrator",
+            "administrator",
+        ):
+            return ""
+        try:
+            view = await self.app.client.cluster()
+        except ApiError:
+            return ""
+        lags = [s["lag_seconds"] or 0.0 for s in view["standbys"]]
+        return f" · lag {max(lags):.1f} s" if lags else ""
 
     def palette_commands(self):
         """(title, help, callback) for the command palette: every pane's actions."""
