@@ -80,30 +80,21 @@ async def has_grant(conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID) -
 
 
 async def resolve_org(pool: asyncpg.Pool, actor: Actor, display_name: str) -> OrgRef:
-    """acting_org without holding a transaction: one round trip unless a grant must be
-    looked up (for the hot path of revealing a password)."""
+    """acting_org without holding a transaction open (the hot path of revealing a
+    password): one round trip, two when an org access grant must be looked up."""
     org = await db.call(
         pool, f"SELECT {_ORG_COLUMNS} FROM orgs WHERE lower(display_name) = lower($1)", display_name
     )
-    if org is not None and (
-        org["id"] == actor.org_id
-        or not actor.org_is_msp
-        or org["account_manager_id"] == actor.user_id
-    ):
-        via = (
-            "home"
-            if org["id"] == actor.org_id
-            else (
-                "account_manager"
-                if actor.org_is_msp and org["account_manager_id"] == actor.user_id
-                else None
-            )
-        )
-        if via is None:
-            raise NotFound(f"no organization named {display_name!r}")
-        return _org_ref(org, via)
-    async with db.transaction(pool, actor.org_id, readonly=True) as tx:
-        return await acting_org(tx, actor, display_name)
+    if org is not None:
+        if org["id"] == actor.org_id:
+            return _org_ref(org, "home")
+        if actor.org_is_msp and org["account_manager_id"] == actor.user_id:
+            return _org_ref(org, "account_manager")
+        if actor.org_is_msp:
+            async with db.transaction(pool, actor.org_id, readonly=True) as tx:
+                if await has_grant(tx, actor, org["id"]):
+                    return _org_ref(org, "grant")
+    raise NotFound(f"no organization named {display_name!r}")
 
 
 def _org_ref(org: asyncpg.Record, via: str) -> OrgRef:

@@ -94,6 +94,18 @@ async def test_the_whole_story(api, admin, staff):
     # D now acts in abc with its own role; B (account manager) adds a client user.
     assert (await d.call("GET", "/orgs/abc/users"))[0] == 200
     assert "abc" in (await d.call("GET", "/me"))[1]["managed_orgs"]
+    # Through the grant D reveals what the account manager shares with it.
+    _, res = await b.call("POST", "/orgs/abc/resources", {"name": "dsrv", "type": "Linux"})
+    _, acct = await b.call(
+        "POST", f"/orgs/abc/resources/{res['id']}/accounts", {"username": "root", "generate": True}
+    )
+    await b.call(
+        "POST",
+        f"/orgs/abc/resources/{res['id']}/shares",
+        {"user": "d", "user_org": "MSPOrg", "permission": "view"},
+    )
+    status, secret = await d.call("POST", f"/orgs/abc/accounts/{acct['id']}/reveal", {})
+    assert status == 200 and len(secret["password"]) >= 14
     status, _ = await b.call(
         "POST",
         "/orgs/abc/users",
@@ -138,7 +150,7 @@ async def test_the_whole_story(api, admin, staff):
     )
     status, result = await b.call("DELETE", "/orgs/abc?confirm=abc")
     assert status == 200, result
-    assert result["deleted"] == {"users": 1, "groups": 0, "resources": 1, "accounts": 1}
+    assert result["deleted"] == {"users": 1, "groups": 0, "resources": 2, "accounts": 2}
     assert (await clara.call("GET", "/me"))[0] == 401
     assert (await b.call("GET", "/orgs/abc"))[0] == 404
     status, page = await a.call("GET", "/orgs/MSPOrg/audit?operation=org_deleted")
