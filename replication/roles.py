@@ -39,24 +39,6 @@ async def ensure_role(conn: asyncpg.Connection, name: str, password: str) -> Non
     )
 
 
-async def ensure_replication_role(conn: asyncpg.Connection, name: str, password: str) -> None:
-    """Create or update the role a standby streams WAL as."""
-    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name)
-    verb = "ALTER" if exists else "CREATE"
-    await conn.execute(
-        f"{verb} ROLE {_ident(name)} LOGIN REPLICATION NOSUPERUSER NOBYPASSRLS "
-        f"PASSWORD {_secret(password)}"
-    )
-    # pg_rewind needs to read a few functions on the source server.
-    for func in (
-        "pg_ls_dir(text, boolean, boolean)",
-        "pg_stat_file(text, boolean)",
-        "pg_read_binary_file(text)",
-        "pg_read_binary_file(text, bigint, bigint, boolean)",
-    ):
-        await conn.execute(f"GRANT EXECUTE ON FUNCTION {func} TO {_ident(name)}")
-
-
 async def grant_monitoring(conn: asyncpg.Connection, role: str) -> None:
     """Let ``role`` read replication statistics (pg_stat_replication) and nothing more."""
     await conn.execute(f"GRANT pg_monitor TO {_ident(role)}")

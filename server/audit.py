@@ -63,25 +63,6 @@ def _mac(key: bytes, prev: bytes, fields: dict[str, Any]) -> bytes:
     return hmac.new(key, prev + _canonical(fields), hashlib.sha256).digest()
 
 
-def _fields(row: dict[str, Any]) -> dict[str, Any]:
-    at = row["at"]
-    return {
-        "org_id": str(row["org_id"]),
-        "seq": row["seq"],
-        "at": at.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
-        "actor": row["actor"],
-        "actor_org": row["actor_org"],
-        "ip": row["ip"],
-        "operation": row["operation"],
-        "target_type": row["target_type"],
-        "target": row["target"],
-        "outcome": row["outcome"],
-        "reason": row["reason"],
-        "details": row["details"],
-        "node": row["node"],
-    }
-
-
 @dataclass(frozen=True)
 class Event:
     """One thing that happened."""
@@ -207,16 +188,6 @@ _INSERT_EVENTS = (
 )
 
 
-async def start_chain(conn: db.Tx | asyncpg.Connection, org_id: uuid.UUID) -> None:
-    """Create an org's empty chain (with the org, in its RLS context)."""
-    async with db.in_org(conn, org_id):
-        await conn.execute(
-            "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
-            org_id,
-            GENESIS,
-        )
-
-
 async def chain_org(conn: db.Tx | asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID) -> int:
     """Link an org's committed pending events into its chain; return how many.
 
@@ -269,8 +240,7 @@ async def chain_pending(
 ) -> int:
     """Chain every org with events waiting (or just ``orgs``); return events linked."""
     if orgs is None:
-        async with db.transaction(pool, readonly=True) as tx:
-            orgs = {r[0] for r in await tx.fetch("SELECT audit_orgs_pending()")}
+        orgs = {r[0] for r in await pool.fetch("SELECT audit_orgs_pending()")}
     linked = 0
     for org_id in orgs:
         while True:

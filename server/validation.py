@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from server.errors import ValidationFailed
+from server.errors import NotFound, ValidationFailed
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -95,3 +96,11 @@ def _check(value: Any, field: Field) -> str | None:
         if field.item_kind and not all(isinstance(v, field.item_kind) for v in value):
             return f"must be a list of {_type_name(field.item_kind)}s"
     return None
+
+
+def parse_id(value: str, what: str) -> uuid.UUID:
+    """An id from a URL; a malformed one is simply not found (404), like an unknown one."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"no such {what}") from None

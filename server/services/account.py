@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from server import audit, db, totp
@@ -12,6 +11,7 @@ from server.passwords import check_login_password
 from server.services import tokens
 from server.services.access import managed_org_ids
 from server.services.auth import reauthenticate
+from server.validation import parse_id
 
 
 async def change_password(env: Env, actor: Actor, current: str, new: str) -> None:
@@ -202,10 +202,7 @@ async def list_api_keys(env: Env, actor: Actor) -> list[dict[str, Any]]:
 
 async def delete_api_key(env: Env, actor: Actor, key_id: str) -> None:
     """Delete one of the actor's API keys."""
-    try:
-        kid = uuid.UUID(key_id)
-    except ValueError:
-        raise NotFound("no such API key") from None
+    kid = parse_id(key_id, "API key")
     async with db.transaction(env.pool, actor.org_id) as conn:
         name = await conn.fetchval(
             "DELETE FROM api_keys WHERE id = $1 AND user_id = $2 RETURNING name", kid, actor.user_id

@@ -19,6 +19,7 @@ from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded
 from server.services.access import find_org
 from server.services.auth import reauthenticate
 from server.services.orgs import require_msp_admin
+from server.validation import parse_id
 
 REQUEST_SELECT = """
 SELECT r.id, r.client_org_id, o.display_name AS org, du.username AS designee_user,
@@ -257,10 +258,7 @@ async def list_requests(
 
 
 async def _load(conn: asyncpg.Connection, actor: Actor, request_id: str, lock: bool = False):
-    try:
-        rid = uuid.UUID(request_id)
-    except ValueError:
-        raise NotFound("no such org access request") from None
+    rid = parse_id(request_id, "org access request")
     await db.set_org(conn, actor.org_id)
     row = await conn.fetchrow(
         REQUEST_SELECT + " WHERE r.id = $1" + (" FOR UPDATE OF r" if lock else ""), rid

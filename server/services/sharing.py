@@ -16,7 +16,7 @@ from server import audit, db, entitlement, permissions
 from server.context import Actor, Env
 from server.errors import Forbidden, NotFound, field_error
 from server.services.access import MSP_ORG, OrgRef, access_via, enter_org
-from server.validation import Field
+from server.validation import Field, parse_id
 
 SHARE_FIELDS = {
     "user": Field(str, max_len=64),
@@ -39,13 +39,6 @@ TARGET_COLUMNS = {
 }
 
 
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"no such {what}") from None
-
-
 async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str):
     """(id, label) of a share target the actor may re-share, else 404/403."""
     if kind == "resource_group":
@@ -58,7 +51,7 @@ async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str):
         if row is None:
             raise NotFound(f"no resource group named {ref!r}")
         return row["id"], row["name"]
-    target_id = _uuid(ref, kind)
+    target_id = parse_id(ref, kind)
     if kind == "resource":
         permission = await entitlement.resource_permission(tx, actor, org, target_id)
         label = await tx.fetchval("SELECT name FROM resources WHERE id = $1", target_id)
@@ -218,7 +211,7 @@ async def remove_share(
     env: Env, actor: Actor, org_name: str, kind: str, ref: str, share_id: str
 ) -> None:
     """Withdraw a share (needs full on the target)."""
-    sid = _uuid(share_id, "share")
+    sid = parse_id(share_id, "share")
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         target_id, label = await _target(tx, actor, org, kind, ref)
@@ -247,7 +240,7 @@ async def remove_share(
 
 
 async def _resource_ids(tx: db.Tx, actor: Actor, org: OrgRef, refs: list[str]):
-    ids = [_uuid(r, "resource") for r in refs]
+    ids = [parse_id(r, "resource") for r in refs]
     for rid in ids:
         permission = await entitlement.resource_permission(tx, actor, org, rid)
         if not entitlement.allows(permission, "share"):

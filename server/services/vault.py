@@ -20,7 +20,7 @@ from server.errors import Conflict, Forbidden, NotFound, StrongroomError, coded,
 from server.password_policy import DEFAULT
 from server.services.access import OrgRef, enter_org, resolve_org
 from server.services.policies import find_policy
-from server.validation import Field
+from server.validation import Field, parse_id
 
 RESOURCE_FIELDS = {
     "name": Field(str, required=True, max_len=200, allow_control=True),
@@ -49,18 +49,6 @@ ACCOUNT_UPDATE = {
 }
 PASSWORD_FIELDS = {"password": Field(str, strip=False, max_len=1024), "generate": Field(bool)}
 REVEAL_FIELDS = {"reason": Field(str, max_len=500, allow_control=True)}
-
-
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"no such {what}") from None
-
-
-async def _org(tx: db.Tx, actor: Actor, org_name: str) -> OrgRef:
-    org = await enter_org(tx, actor, org_name)
-    return org
 
 
 def _check_vault_control(actor: Actor, org: OrgRef) -> None:
@@ -106,7 +94,7 @@ def account_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
 async def list_resources(env: Env, actor: Actor, org_name: str, q: str | None):
     """Resources visible to the actor, optionally searched."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         rows = await entitlement.visible_resources(tx, actor, org, q)
     return [{**resource_json(r, r["permission"]), "accounts": r["accounts"]} for r in rows]
 
@@ -114,7 +102,7 @@ async def list_resources(env: Env, actor: Actor, org_name: str, q: str | None):
 async def create_resource(env: Env, actor: Actor, org_name: str, data: dict[str, Any]):
     """Add a resource; the adder owns it."""
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         _check_vault_control(actor, org)
         try:
             row = await tx.fetchrow(
@@ -152,7 +140,7 @@ async def create_resource(env: Env, actor: Actor, org_name: str, data: dict[str,
 
 
 async def _resource(tx: db.Tx, actor: Actor, org: OrgRef, resource_id: str, action: str | None):
-    rid = _uuid(resource_id, "resource")
+    rid = parse_id(resource_id, "resource")
     permission = await entitlement.resource_permission(tx, actor, org, rid)
     row = await tx.fetchrow("SELECT * FROM resources WHERE id = $1", rid) if permission else None
     if row is None:
@@ -165,7 +153,7 @@ async def _resource(tx: db.Tx, actor: Actor, org: OrgRef, resource_id: str, acti
 async def get_resource(env: Env, actor: Actor, org_name: str, resource_id: str):
     """A resource and the accounts in it the actor may use."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         row, permission = await _resource(tx, actor, org, resource_id, None)
         accounts = await entitlement.visible_accounts(tx, actor, org, row["id"])
     return {
@@ -177,7 +165,7 @@ async def get_resource(env: Env, actor: Actor, org_name: str, resource_id: str):
 async def update_resource(env: Env, actor: Actor, org_name: str, resource_id: str, data):
     """Edit a resource (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         row, permission = await _resource(tx, actor, org, resource_id, "edit")
         if not data:
             return resource_json(row, permission)
@@ -216,7 +204,7 @@ async def update_resource(env: Env, actor: Actor, org_name: str, resource_id: st
 async def delete_resource(env: Env, actor: Actor, org_name: str, resource_id: str) -> None:
     """Delete a resource with its accounts and shares (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         row, _ = await _resource(tx, actor, org, resource_id, "delete")
         accounts = await tx.fetchval(
             "SELECT count(*) FROM accounts WHERE resource_id = $1", row["id"]
@@ -256,7 +244,7 @@ async def _password_for(tx: db.Tx, org: OrgRef, policy_name: str, data: dict[str
 async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str, data):
     """Add an account to a resource (needs full on the resource); the adder owns it."""
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         resource, _ = await _resource(tx, actor, org, resource_id, "edit")
         password, policy, generated = await _password_for(
             tx, org, data.get("policy", DEFAULT), data
@@ -303,7 +291,7 @@ async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str
 
 
 async def _account(tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action: str | None):
-    aid = _uuid(account_id, "account")
+    aid = parse_id(account_id, "account")
     permission = await entitlement.account_permission(tx, actor, org, aid)
     row = (
         await tx.fetchrow(
@@ -325,7 +313,7 @@ async def _account(tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action
 async def get_account(env: Env, actor: Actor, org_name: str, account_id: str):
     """Account metadata (never the password)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         row, permission = await _account(tx, actor, org, account_id, None)
         policy = await find_policy(tx, org, row["policy"])
     age = datetime.datetime.now(datetime.UTC) - row["password_changed_at"]
@@ -341,7 +329,7 @@ async def get_account(env: Env, actor: Actor, org_name: str, account_id: str):
 async def update_account(env: Env, actor: Actor, org_name: str, account_id: str, data):
     """Rename an account, change its notes or policy (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         row, permission = await _account(tx, actor, org, account_id, "edit")
         if "policy" in data:
             data["policy"] = (await find_policy(tx, org, data["policy"])).name
@@ -383,7 +371,7 @@ async def update_account(env: Env, actor: Actor, org_name: str, account_id: str,
 async def delete_account(env: Env, actor: Actor, org_name: str, account_id: str) -> None:
     """Delete an account (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         row, _ = await _account(tx, actor, org, account_id, "delete")
         await tx.execute("DELETE FROM accounts WHERE id = $1", row["id"])
         await audit.record(
@@ -409,7 +397,7 @@ async def reveal_password(
     ciphertexts (``reveal_account``); if the ciphertext then fails to authenticate, a
     failure event follows and nothing is revealed.
     """
-    aid = _uuid(account_id, "account")
+    aid = parse_id(account_id, "account")
     org = await resolve_org(env.pool, actor, org_name)
     if org.require_reveal_reason and not reason:
         raise field_error(
@@ -459,7 +447,7 @@ async def reveal_password(
 async def change_password(env: Env, actor: Actor, org_name: str, account_id: str, data) -> None:
     """Set or generate a new password (needs modify), checked against the account's policy."""
     async with db.transaction(env.pool, actor.org_id) as tx:
-        org = await _org(tx, actor, org_name)
+        org = await enter_org(tx, actor, org_name)
         row, _ = await _account(tx, actor, org, account_id, "change_password")
         password, policy, generated = await _password_for(tx, org, row["policy"], data)
         sealed = await env.ring.encrypt(tx, org.id, "accounts", row["id"], "password", password)

@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
+from server.permissions import ADMIN_ROLES  # shared plain data, no server code
 from tui.client import ApiError
 from tui.screens.modals import FormField, FormModal
 from tui.text import inert
@@ -161,7 +162,7 @@ class AccessPane(Vertical):
             admins = [
                 u["username"]
                 for u in await self.app.client.users("MSPOrg")
-                if u["role"] in ("privileged_administrator", "administrator")
+                if u["role"] in ADMIN_ROLES
                 and u["status"] == "active"
                 and u["username"] != self.app.me.get("username")
             ]

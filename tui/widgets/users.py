@@ -9,17 +9,10 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
+from server.permissions import ROLES  # shared plain data, no server code
 from tui.client import ApiError
 from tui.screens.modals import FormField, FormModal
 from tui.text import inert
-
-ROLES = (
-    "privileged_administrator",
-    "administrator",
-    "password_administrator",
-    "password_auditor",
-    "password_user",
-)
 
 
 class UsersPane(Vertical):
