@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVICE_USERS = ("postgres", "strongroom")
+REPLICATION_ROLE = "strongroom_repl"
 
 
 class ClusterError(Exception):
@@ -111,6 +112,39 @@ def check_traversable(path: Path, account: pwd.struct_passwd | None) -> None:
             )
 
 
+@dataclass(frozen=True)
+class Source:
+    """A PostgreSQL server to replicate from, reached as the replication role."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def conninfo(self, application_name: str, database: str = "") -> str:
+        """A libpq connection string (the password included: written to 0600 files only)."""
+        parts = {
+            "host": self.host,
+            "port": str(self.port),
+            "user": self.user,
+            "password": self.password,
+            "application_name": application_name,
+            "connect_timeout": "2",
+        }
+        if database:
+            parts["dbname"] = database
+        return " ".join(f"{key}={_conn_value(value)}" for key, value in parts.items())
+
+
+def _conn_value(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 @dataclass
 class Cluster:
     """A PostgreSQL data directory listening on 127.0.0.1:port."""
@@ -118,6 +152,7 @@ class Cluster:
     data_dir: Path
     port: int
     bindir: Path | None = None
+    listen: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).absolute()
@@ -161,8 +196,28 @@ class Cluster:
             )
         finally:
             pwfile.unlink(missing_ok=True)
+        self.write_settings(extra_conf)
+        with (self.data_dir / "postgresql.conf").open("a") as main_conf:
+            main_conf.write("\ninclude_if_exists = 'strongroom.conf'\n")
+        self._write_owned(
+            self.data_dir / "pg_hba.conf",
+            "# Strongroom: password (SCRAM) logins over loopback; the replication role\n"
+            "# (its peer's base backups, streaming and pg_rewind) from anywhere it can reach.\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+            "host replication all 127.0.0.1/32 scram-sha-256\n"
+            f"host replication {REPLICATION_ROLE} all scram-sha-256\n"
+            f"host postgres {REPLICATION_ROLE} all scram-sha-256\n",
+        )
+
+    def write_settings(self, extra: dict[str, str] | None = None) -> None:
+        """(Re)write ``strongroom.conf``: every setting Strongroom manages, plus ``extra``.
+
+        The replication timeouts are short so that a dead or frozen peer is noticed in a
+        few seconds (the failover monitor's timings build on them).
+        """
         settings = {
-            "listen_addresses": "'127.0.0.1'",
+            "listen_addresses": f"'{self.listen}'",
             "port": str(self.port),
             "unix_socket_directories": "''",
             "password_encryption": "'scram-sha-256'",
@@ -172,21 +227,73 @@ class Cluster:
             "max_replication_slots": "10",
             "wal_keep_size": "'512MB'",
             "hot_standby": "on",
+            "hot_standby_feedback": "on",
+            "wal_sender_timeout": "'4s'",
+            "wal_receiver_timeout": "'4s'",
+            "wal_receiver_status_interval": "'1s'",
+            "wal_retrieve_retry_interval": "'1s'",
             "logging_collector": "off",
             "log_min_messages": "warning",
         }
-        settings.update(extra_conf or {})
+        settings.update(extra or {})
         conf = "".join(f"{key} = {value}\n" for key, value in settings.items())
         self._write_owned(self.data_dir / "strongroom.conf", conf)
-        with (self.data_dir / "postgresql.conf").open("a") as main_conf:
-            main_conf.write("\ninclude_if_exists = 'strongroom.conf'\n")
-        self._write_owned(
-            self.data_dir / "pg_hba.conf",
-            "# Strongroom: password (SCRAM) logins over loopback only\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n"
-            "host all all ::1/128 scram-sha-256\n"
-            "host replication all 127.0.0.1/32 scram-sha-256\n",
+
+    def is_standby(self) -> bool:
+        """Tell whether the cluster starts as a hot standby (standby.signal present)."""
+        return (self.data_dir / "standby.signal").exists()
+
+    def make_standby(self, source: Source, slot: str, application_name: str) -> None:
+        """Make the (stopped) cluster a hot standby streaming from ``source`` via ``slot``."""
+        self.write_settings(
+            {
+                "primary_conninfo": _quote(source.conninfo(application_name)),
+                "primary_slot_name": _quote(slot),
+            }
         )
+        # A base backup or a former primary carries the old primary's ALTER SYSTEM
+        # settings (synchronous_standby_names): a standby must not inherit them.
+        self._write_owned(self.data_dir / "postgresql.auto.conf", "")
+        self._write_owned(self.data_dir / "standby.signal", "")
+
+    def base_backup(self, source: Source, slot: str, timeout: float = 600) -> None:
+        """Copy ``source``'s cluster into this (absent) data directory through ``slot``."""
+        if self.exists():
+            raise ClusterError(f"a PostgreSQL cluster already exists in {self.data_dir}")
+        parent = self.data_dir.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        check_traversable(parent, self.account)
+        self._give(parent)
+        self._run(
+            "pg_basebackup",
+            "-D",
+            str(self.data_dir),
+            "-d",
+            source.conninfo("strongroom_basebackup"),
+            "-X",
+            "stream",
+            "-S",
+            slot,
+            "-c",
+            "fast",
+            timeout=timeout,
+            password=source.password,
+        )
+
+    def rewind(self, source: Source, timeout: float = 300) -> None:
+        """Bring a stopped former primary back onto ``source``'s timeline (pg_rewind)."""
+        self._run(
+            "pg_rewind",
+            "-D",
+            str(self.data_dir),
+            f"--source-server={source.conninfo('strongroom_rewind', database='postgres')}",
+            timeout=timeout,
+            password=source.password,
+        )
+
+    def remove(self) -> None:
+        """Delete the (stopped) data directory: a failed rewind falls back to a base backup."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def is_running(self) -> bool:
         """Tell whether a postmaster runs for this data directory."""
@@ -261,11 +368,15 @@ class Cluster:
         self._give(path)
         path.chmod(0o600)
 
-    def _run(self, tool: str, *args: str, check: bool = True, timeout: float = 60):
+    def _run(
+        self, tool: str, *args: str, check: bool = True, timeout: float = 60, password: str = ""
+    ):
         assert self.bindir is not None
         cmd = [str(self.bindir / tool), *args]
         kwargs: dict = {}
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        if password:
+            env["PGPASSWORD"] = password  # never on the command line
         if self.account is not None:
             kwargs.update(user=self.account.pw_uid, group=self.account.pw_gid, extra_groups=[])
             env["HOME"] = self.account.pw_dir

@@ -56,3 +56,34 @@ async def ensure_database(
         )
     await conn.execute(f"REVOKE ALL ON DATABASE {_ident(database)} FROM PUBLIC")
     await conn.execute(f"GRANT CONNECT ON DATABASE {_ident(database)} TO {_ident(app_role)}")
+
+
+async def ensure_replication_role(conn: asyncpg.Connection, name: str, password: str) -> None:
+    """Create or update the role the peer node streams, backs up and rewinds with.
+
+    REPLICATION covers streaming and base backups; pg_rewind also needs to read the
+    data directory's files through four functions, granted here and nothing more.
+    """
+    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name)
+    verb = "ALTER" if exists else "CREATE"
+    role = _ident(name)
+    await conn.execute(
+        f"{verb} ROLE {role} LOGIN REPLICATION NOSUPERUSER NOBYPASSRLS NOCREATEDB "
+        f"NOCREATEROLE PASSWORD {_secret(password)}"
+    )
+    for function in (
+        "pg_ls_dir(text, boolean, boolean)",
+        "pg_stat_file(text, boolean)",
+        "pg_read_binary_file(text)",
+        "pg_read_binary_file(text, bigint, bigint, boolean)",
+    ):
+        await conn.execute(f"GRANT EXECUTE ON FUNCTION pg_catalog.{function} TO {role}")
+
+
+async def ensure_slot(conn: asyncpg.Connection, name: str) -> None:
+    """Create a physical replication slot (reserving WAL from now) unless it exists."""
+    await conn.execute(
+        "SELECT pg_create_physical_replication_slot($1, true) "
+        "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+        name,
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from aiohttp import web
 
+from replication.monitor import monitor_ctx
 from server import db
 from server.auth_middleware import auth_middleware
 from server.chainer import chainer_ctx
@@ -14,11 +17,13 @@ from server.config import Config
 from server.context import Env
 from server.keyring import KeyRing
 from server.keys import CONFIG, ENV, POOL
-from server.middlewares import error_middleware, security_headers
+from server.middlewares import error_middleware, read_only_middleware, security_headers
+from server.node import Node, load_node
 from server.passwords import Argon2Params, PasswordHasher
 from server.ratelimit import LoginThrottle
 from server.routes import setup_routes
 from server.services import master_key
+from server.spool import AuditSpool
 
 
 def create_app(config: Config) -> web.Application:
@@ -29,12 +34,13 @@ def create_app(config: Config) -> web.Application:
     """
     ring = KeyRing.from_file(config.path(config.security.master_key))
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, read_only_middleware, auth_middleware],
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(_environment(ring))
     app.cleanup_ctx.append(chainer_ctx)
+    app.cleanup_ctx.append(monitor_ctx)
     app.on_response_prepare.append(security_headers)
     setup_routes(app)
     return app
@@ -55,11 +61,25 @@ async def open_env(config: Config) -> AsyncIterator[Env]:
     pool = await db.create_pool(config)
     try:
         await master_key.check_master_key(ring, pool)
-        yield Env(
-            config=config, pool=pool, ring=ring, hasher=hasher_for(config), throttle=LoginThrottle()
-        )
+        node = load_node(config)
+        if node.role == "primary":
+            node.write_deadline = math.inf  # the operator's own command line on this node
+        yield make_env(config, pool, ring, node)
     finally:
         await pool.close()
+
+
+def make_env(config: Config, pool: asyncpg.Pool, ring: KeyRing, node: Node) -> Env:
+    """The service environment over an open pool."""
+    return Env(
+        config=config,
+        pool=pool,
+        ring=ring,
+        hasher=hasher_for(config),
+        throttle=LoginThrottle(),
+        node_state=node,
+        spool=AuditSpool(config.home / "spool" / "audit.jsonl", ring, pool),
+    )
 
 
 def _environment(ring: KeyRing):
@@ -72,9 +92,7 @@ def _environment(ring: KeyRing):
             await pool.close()
             raise
         app[POOL] = pool
-        app[ENV] = Env(
-            config=config, pool=pool, ring=ring, hasher=hasher_for(config), throttle=LoginThrottle()
-        )
+        app[ENV] = make_env(config, pool, ring, load_node(config))
         yield
         await pool.close()
 

@@ -46,13 +46,13 @@ class Who:
     ip: str = ""
 
 
-def _check_details(details: dict[str, Any]) -> None:
+def check_details(details: dict[str, Any]) -> None:
     for key, value in details.items():
         parts = key.lower().split("_")
         if _SECRET_WORDS.intersection(parts) and parts[-1] not in _HARMLESS_LAST:
             raise AuditError(f"refusing to audit a field named {key!r}: it may hold a secret")
         if isinstance(value, dict):
-            _check_details(value)
+            check_details(value)
 
 
 def _canonical(fields: dict[str, Any]) -> bytes:
@@ -135,7 +135,7 @@ async def record_many(
     back with it: no audit row, no operation. The chainer links them after commit.
     """
     for event in events:
-        _check_details(event.details)
+        check_details(event.details)
     columns: dict[str, list] = {name: [] for name in _EVENT_COLUMNS}
     for event in events:
         values = {

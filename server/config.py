@@ -38,6 +38,7 @@ class DatabaseConfig:
 
     embedded: bool = True
     data_dir: str = "pgsql/data"
+    listen: str = "127.0.0.1"  # the embedded cluster's address (the peer node must reach it)
     host: str = "127.0.0.1"
     port: int = 7432
     name: str = "strongroom"
@@ -73,6 +74,16 @@ class NodeConfig:
 
     role: str = "primary"
     name: str = "node1"
+    # Automatic failover needs a witness (strongroom witness); without one, promotion
+    # is manual (strongroom promote).
+    witness_url: str = ""
+    witness_fingerprint: str = ""
+    witness_token: str = ""
+    auto_rejoin: bool = False
+    # fence_after < the witness's lease TTL < failover_timeout (seconds).
+    fence_after: float = 3.0
+    failover_timeout: float = 6.0
+    monitor_interval: float = 0.5
 
 
 @dataclass
@@ -240,6 +251,14 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"{src}: node.role must be 'primary' or 'secondary' (got {config.node.role!r})"
         )
+    node = config.node
+    if not 0 < node.monitor_interval < node.fence_after < node.failover_timeout:
+        raise ConfigError(
+            f"{src}: node timings must satisfy 0 < monitor_interval < fence_after "
+            "< failover_timeout (the witness's lease must lie between the last two)"
+        )
+    if node.witness_url and not (node.witness_fingerprint and node.witness_token):
+        raise ConfigError(f"{src}: node.witness_url needs witness_fingerprint and witness_token")
     sec = config.security
     if sec.session_idle_minutes < 1 or sec.session_max_hours < 1:
         raise ConfigError(f"{src}: session lifetimes must be positive")

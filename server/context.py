@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from server.audit import Who
 from server.config import Config
 from server.keyring import KeyRing
+from server.local_state import LocalState
+from server.node import Node
 from server.passwords import PasswordHasher
 from server.ratelimit import LoginThrottle
+from server.spool import AuditSpool
 
 
 @dataclass
@@ -23,6 +26,9 @@ class Env:
     ring: KeyRing
     hasher: PasswordHasher
     throttle: LoginThrottle
+    node_state: Node
+    spool: AuditSpool
+    local: LocalState = field(default_factory=LocalState)
 
     @property
     def node(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from server.config import Config
-from server.errors import ServiceUnavailable
+from server.errors import ServiceUnavailable, coded
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,9 @@ async def call(pool: asyncpg.Pool, query: str, *args: Any) -> asyncpg.Record:
     """
     try:
         return await pool.fetchrow(query, *args)
-    except (OSError, TimeoutError, asyncpg.PostgresConnectionError) as exc:
+    except _CONNECTION_LOST as exc:
+        raise await _lost(pool, None, exc) from exc
+    except TimeoutError as exc:
         raise ServiceUnavailable("the database is not reachable right now") from exc
 
 
@@ -123,7 +125,12 @@ async def transaction(
     """Yield a Tx inside a transaction scoped to ``org_id`` for row-level security."""
     try:
         conn = await pool.acquire()
-    except (TimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
+    except (
+        TimeoutError,
+        OSError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+    ) as exc:
         raise ServiceUnavailable("the database is not reachable right now") from exc
     try:
         mode = " READ ONLY" if readonly else ""
@@ -138,8 +145,40 @@ async def transaction(
                     await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
+    except _CONNECTION_LOST as exc:
+        raise await _lost(pool, conn, exc) from exc
     finally:
         await pool.release(conn)
+
+
+# What a role change (promotion, demotion, restart) or a broken link looks like to a
+# connection: writing on a standby (25006), an administrator or crash shutdown (57P0x),
+# a lost connection (08xxx). asyncpg would keep handing out such connections.
+_CONNECTION_LOST = (
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+    ConnectionError,
+)
+
+
+async def _lost(
+    pool: asyncpg.Pool, conn: asyncpg.Connection | None, exc: BaseException
+) -> ServiceUnavailable:
+    """Drop connections that saw a role change or broke; the pool opens fresh ones."""
+    if conn is not None and not conn.is_closed():
+        conn.terminate()
+    await pool.expire_connections()
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        return coded(
+            ServiceUnavailable,
+            "read_only",
+            "the database here is read-only (a role change is under way); try the primary",
+        )
+    log.warning("database connection lost (%s); reconnecting", type(exc).__name__)
+    return ServiceUnavailable("the database connection was lost; try again")
 
 
 async def set_org(conn: Tx | asyncpg.Connection, org_id: uuid.UUID | None) -> None:

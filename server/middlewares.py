@@ -8,7 +8,7 @@ import secrets
 from aiohttp import web
 
 from server.errors import StrongroomError
-from server.keys import CONFIG
+from server.keys import CONFIG, ENV
 from server.problem import problem
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,22 @@ def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
         limit = request.app[CONFIG].server.max_body_bytes
         return f"the request body is larger than the {limit} bytes allowed"
     return exc.reason
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@web.middleware
+async def read_only_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """The one write gate: a change reaches its handler only on a node that may write.
+
+    Handlers marked ``@works_read_only`` (login, logout, reveal) run everywhere; their
+    services keep what they would write in memory and the audit spool instead.
+    """
+    route_handler = request.match_info.handler
+    if request.method not in _READS and not getattr(route_handler, "works_read_only", False):
+        request.app[ENV].node_state.refuse_write()
+    return await handler(request)
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

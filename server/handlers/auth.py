@@ -10,6 +10,7 @@ from server.handlers.common import (
     before_totp_setup,
     client_ip,
     public,
+    works_read_only,
 )
 from server.handlers.common import env as get_env
 from server.problem import json_response, read_json
@@ -25,6 +26,7 @@ LOGIN = {
 
 
 @public
+@works_read_only
 async def login(request: web.Request) -> web.Response:
     """Log in with username, password, org (default MSPOrg) and, when enabled, a TOTP code."""
     data = validate(await read_json(request), LOGIN)
@@ -41,6 +43,7 @@ async def login(request: web.Request) -> web.Response:
 
 @before_password_change
 @before_totp_setup
+@works_read_only
 async def logout(request: web.Request) -> web.Response:
     """End the current session."""
     await auth.logout(get_env(request), actor(request))

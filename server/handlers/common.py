@@ -18,6 +18,12 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
+def works_read_only(handler: Handler) -> Handler:
+    """Mark a write route that also works on a node that cannot write its database."""
+    handler.works_read_only = True  # type: ignore[attr-defined]
+    return handler
+
+
 def before_password_change(handler: Handler) -> Handler:
     """Mark a handler as usable while the user must still change its password."""
     handler.before_password_change = True  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.handlers.common import actor
+from server.handlers.common import actor, works_read_only
 from server.handlers.common import env as get_env
 from server.problem import json_response, read_json
 from server.services import policies, sharing, vault
@@ -98,6 +98,7 @@ async def delete_account(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@works_read_only
 async def reveal(request: web.Request) -> web.Response:
     """Reveal an account's password (audited; a reason when the org requires one)."""
     data = validate(await read_json(request), vault.REVEAL_FIELDS)

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, totp
+from server import audit, db, spool, totp
 from server.audit import Who
 from server.context import Actor, Env
 from server.errors import (
@@ -24,6 +24,7 @@ from server.errors import (
     ValidationFailed,
     coded,
 )
+from server.local_state import LocalSession
 from server.services import tokens
 from server.services.access import MSP_ORG, msp_org_id
 
@@ -63,7 +64,8 @@ class LoginResult:
 
 
 _USER_FOR_LOGIN = (
-    "SELECT id, username, role, status, password_hash, must_change_password, totp_secret "
+    "SELECT id, username, role, status, password_hash, must_change_password, totp_secret, "
+    "totp_last_step "
     "FROM users WHERE org_id = $1 AND lower(username) = lower($2)"
 )
 
@@ -116,6 +118,9 @@ async def login(
     new_hash = None
     if env.hasher.needs_rehash(user["password_hash"]):
         new_hash = await env.hasher.hash(password)
+    method = "password+totp" if step else "password"
+    if not env.node_state.writable():
+        return await _login_read_only(env, user, org, step, token, expires_at, who, method)
     async with db.transaction(env.pool, org["id"]) as conn:
         current = await conn.fetchrow(
             "SELECT status, password_hash FROM users WHERE id = $1 FOR UPDATE", user["id"]
@@ -160,7 +165,7 @@ async def login(
                 "login",
                 target_type="user",
                 target=user["username"],
-                details={"method": "password+totp" if step else "password"},
+                details={"method": method},
                 node=env.node,
             )
     if replayed:
@@ -178,26 +183,56 @@ async def login(
     )
 
 
+async def _login_read_only(
+    env: Env,
+    user: asyncpg.Record,
+    org: asyncpg.Record,
+    step: int | None,
+    token: str,
+    expires_at: datetime.datetime,
+    who: Who,
+    method: str,
+) -> LoginResult:
+    """A login on a node that cannot write: session and TOTP step in memory, event spooled."""
+    throttle_key = f"{org['display_name'].lower()}/{user['username'].lower()}"
+    if step is not None and not env.local.use_step(user["id"], step, user["totp_last_step"]):
+        env.throttle.failed(throttle_key, who.ip)
+        await _audit_failure(env, org, user["username"], who.ip, "otp_reused")
+        raise coded(Unauthenticated, "invalid_otp", "this one-time code was already used")
+    event = audit.Event(
+        who, "login", "user", user["username"], details={"method": method, "read_only": True}
+    )
+    await spool.record(env, org["id"], event)
+    env.local.start(tokens.token_hash(token), user["id"], org["id"], expires_at)
+    env.throttle.succeeded(throttle_key, who.ip)
+    return LoginResult(
+        token,
+        expires_at,
+        user["must_change_password"],
+        user["username"],
+        org["display_name"],
+        user["role"],
+    )
+
+
 async def _audit_failure(
     env: Env, org: asyncpg.Record | None, username: str, ip: str, reason: str
 ) -> None:
-    async with db.transaction(env.pool) as conn:
-        org_id = org["id"] if org else await msp_org_id(conn)
-        org_label = org["display_name"] if org else MSP_ORG
-        details = {} if org else {"note": "unknown organization"}
-        await audit.record(
-            conn,
-            env.ring,
-            org_id,
-            Who(username[:64], org_label, ip),
-            "login_failed",
-            target_type="user",
-            target=username[:64],
-            outcome="failure",
-            reason=reason,
-            details=details,
-            node=env.node,
-        )
+    if org is None:
+        async with db.transaction(env.pool, readonly=True) as conn:
+            org_id = await msp_org_id(conn)
+    else:
+        org_id = org["id"]
+    event = audit.Event(
+        Who(username[:64], org["display_name"] if org else MSP_ORG, ip),
+        "login_failed",
+        "user",
+        username[:64],
+        outcome="failure",
+        reason=reason,
+        details={} if org else {"note": "unknown organization"},
+    )
+    await spool.record(env, org_id, event)
 
 
 async def authenticate(env: Env, token: str, ip: str) -> Actor:
@@ -211,6 +246,12 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
         raise Unauthenticated("the token is not valid")
     kind, org_id = parsed
     idle = datetime.timedelta(minutes=env.config.security.session_idle_minutes)
+    if env.local.sessions:
+        local = env.local.find(tokens.token_hash(token), idle)
+        if local == "expired":
+            raise Unauthenticated("the session has expired; log in again")
+        if isinstance(local, LocalSession):
+            return await _local_actor(env, local, ip)
     row = await db.call(
         env.pool,
         "SELECT * FROM authenticate_token($1, $2, $3, $4)",
@@ -241,10 +282,43 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
     )
 
 
+_ACTOR_OF_USER = (
+    "SELECT us.username, us.role, us.access_scope, us.status, us.must_change_password, "
+    "us.totp_required AND us.totp_secret IS NULL AS totp_setup, o.display_name, o.is_msp "
+    "FROM users us JOIN orgs o ON o.id = us.org_id WHERE us.id = $1"
+)
+
+
+async def _local_actor(env: Env, session: LocalSession, ip: str) -> Actor:
+    async with db.transaction(env.pool, session.org_id, readonly=True) as tx:
+        row = await tx.fetchrow(_ACTOR_OF_USER, session.user_id)
+    if row is None or row["status"] != "active":
+        raise Unauthenticated("this user is disabled")
+    return Actor(
+        user_id=session.user_id,
+        username=row["username"],
+        org_id=session.org_id,
+        org=row["display_name"],
+        org_is_msp=row["is_msp"],
+        role=row["role"],
+        access_scope=row["access_scope"],
+        ip=ip,
+        session_id=session.id,
+        must_change_password=row["must_change_password"],
+        totp_setup_required=row["totp_setup"],
+    )
+
+
 async def logout(env: Env, actor: Actor) -> None:
     """End the actor's session."""
     if actor.session_id is None:
         raise Forbidden("an API key cannot log out; delete the key instead")
+    if env.local.end(actor.session_id) or not env.node_state.writable():
+        # A session of this node's read-only period (or a replicated one, which
+        # lapses on its own: this node cannot delete it).
+        event = audit.Event(actor.who, "logout", "user", actor.username)
+        await spool.record(env, actor.org_id, event)
+        return
     async with db.transaction(env.pool, actor.org_id) as conn:
         await conn.execute("DELETE FROM sessions WHERE id = $1", actor.session_id)
         await audit.record(

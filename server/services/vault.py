@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, entitlement, permissions
+from server import audit, db, entitlement, permissions, spool
 from server.context import Actor, Env
 from server.crypto import DecryptionFailed
 from server.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
@@ -408,6 +408,18 @@ async def reveal_password(
     row = await entitlement.reveal(env.pool, actor, org, aid, reason, env.node)
     if row is None:
         raise NotFound("no such account")
+    if not row["audited"]:
+        # The database recorded nothing (a standby cannot): spool the event before
+        # anything is decrypted, so a reveal is never unaudited.
+        event = audit.Event(
+            actor.who,
+            "password_revealed",
+            "account",
+            f"{row['username']}@{row['resource_id']}",
+            reason=reason,
+            details={"account_id": str(aid), "permission": row["permission"]},
+        )
+        await env.spool.append(org.id, event, env.node)
     try:
         await env.ring.ensure_loaded(env.pool, org.id, row["password"])
         answer = {
@@ -421,20 +433,16 @@ async def reveal_password(
                 org.id, "accounts", aid, "notes", row["notes"]
             )
     except DecryptionFailed:
-        async with db.transaction(env.pool, org.id) as tx:
-            await audit.record(
-                tx,
-                env.ring,
-                org.id,
-                actor.who,
-                "password_reveal_failed",
-                target_type="account",
-                target=f"{row['username']}@{row['resource_id']}",
-                outcome="failure",
-                reason="ciphertext_invalid",
-                details={"account_id": str(aid)},
-                node=env.node,
-            )
+        failure = audit.Event(
+            actor.who,
+            "password_reveal_failed",
+            "account",
+            f"{row['username']}@{row['resource_id']}",
+            outcome="failure",
+            reason="ciphertext_invalid",
+            details={"account_id": str(aid)},
+        )
+        await spool.record(env, org.id, failure)
         err = StrongroomError(
             "the stored secret failed its integrity check and was not "
             "revealed; the attempt is recorded in the audit trail"

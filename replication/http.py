@@ -1,0 +1,55 @@
+"""Node-to-node and node-to-witness HTTPS calls: pinned certificates, short timeouts.
+
+Every call answers ``(status, body)`` or ``(0, {})`` when the other side cannot be
+reached in time; callers decide what silence means.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+
+class PinnedClient:
+    """One keep-alive session to one HTTPS service whose certificate is pinned."""
+
+    def __init__(self, base_url: str, fingerprint_hex: str, token: str = "", timeout: float = 1.0):
+        self.base = base_url.rstrip("/")
+        self.pin = aiohttp.Fingerprint(bytes.fromhex(fingerprint_hex.replace(":", "")))
+        self.token = token
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def call(
+        self, method: str, path: str, body: Any = None, budget: float | None = None
+    ) -> tuple[int, dict]:
+        """One request; (0, {}) when unreachable, too slow, or the pin does not match."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        kwargs: dict[str, Any] = {"ssl": self.pin, "headers": headers}
+        if body is not None:
+            kwargs["json"] = body
+        if budget is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=budget)
+        try:
+            async with self._open().request(method, self.base + path, **kwargs) as resp:
+                try:
+                    data = await resp.json(content_type=None)
+                except ValueError:
+                    data = {}
+                return resp.status, data if isinstance(data, dict) else {}
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            # A half-open connection may be what failed: start afresh next time.
+            await self.close()
+            return 0, {}
+
+    async def close(self) -> None:
+        """Close the session (a new one opens on the next call)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

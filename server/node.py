@@ -1,0 +1,192 @@
+"""This node's place in the pair: role, term, whether it may write right now.
+
+``Node`` is the one place that knows the node's mode. The read-only middleware asks
+``refuse_write()`` before any write route runs, so no handler has its own check.
+
+A primary may write only until ``write_deadline`` (a monotonic time): the failover
+monitor moves the deadline forward each time it renews the witness lease or sees its
+standby streaming. When the monitor cannot do either (the node was frozen, cut off,
+or its monitor died) the deadline passes by itself and the node is fenced, before
+the lease can expire at the witness. Without a witness the deadline never passes:
+promotion is then manual.
+
+The term and what the node knows about its peer are kept in ``conf/ha-state.json``
+(written atomically and fsync'd).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from server.config import Config
+from server.errors import StrongroomError
+
+
+class ReadOnly(StrongroomError):
+    """A write was sent to a node that does not take writes now."""
+
+    status = 503
+    code = "read_only"
+    title = "Read-only node"
+
+
+@dataclass
+class Peer:
+    """The other node of the pair, as this node reaches it."""
+
+    name: str = ""
+    url: str = ""
+    db_host: str = ""
+    db_port: int = 0
+
+
+@dataclass
+class HaState:
+    """What survives a restart: the highest term seen, the peer, the cluster secret."""
+
+    term: int = 0
+    peer: Peer = field(default_factory=Peer)
+    cluster_secret: str = ""  # authenticates node-to-node calls (spool shipping)
+    replication_password: str = ""  # the replication role's, shared by both nodes
+
+    @classmethod
+    def load(cls, path: Path) -> HaState:
+        """Read the state file (a missing file is a fresh node)."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        return cls(
+            term=int(raw.get("term", 0)),
+            peer=Peer(**raw.get("peer", {})),
+            cluster_secret=raw.get("cluster_secret", ""),
+            replication_password=raw.get("replication_password", ""),
+        )
+
+    def save(self, path: Path) -> None:
+        """Replace the state file atomically and durably."""
+        write_durably(path, json.dumps(asdict(self), indent=2) + "\n")
+
+
+def write_durably(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write ``text`` to ``path`` through a temporary file, fsync'd, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@dataclass
+class Node:
+    """The running node's mode, shared by the web app and the failover monitor."""
+
+    name: str
+    role: str  # "primary" or "secondary": what the local database is
+    state_path: Path
+    state: HaState
+    witness: bool = False  # a witness is configured (automatic failover)
+    write_deadline: float = math.inf
+    fence_reason: str = ""
+    degraded: bool = False
+    sync: str = "none"  # "sync", "async" or "none" (no standby)
+    witness_reachable: bool | None = None
+    primary_url: str = ""  # where writes go when this node cannot take them
+    own_url: str = ""
+
+    @property
+    def term(self) -> int:
+        """The highest term this node knows."""
+        return self.state.term
+
+    def writable(self) -> bool:
+        """True when this node is a primary that may take writes at this instant."""
+        return (
+            self.role == "primary"
+            and not self.fence_reason
+            and time.monotonic() < self.write_deadline
+        )
+
+    def refuse_write(self) -> None:
+        """Raise ``read_only`` (503, with the primary's address) unless writes are allowed."""
+        if self.writable():
+            return
+        if self.role == "primary":
+            reason = self.fence_reason or "it cannot confirm it is still the primary"
+            raise ReadOnly(
+                f"this node is fenced and refuses writes: {reason}", primary=self.primary_url
+            )
+        raise ReadOnly(
+            "this node is a read-only secondary; send changes to the primary",
+            primary=self.primary_url,
+        )
+
+    def raise_term(self, term: int) -> None:
+        """Remember a higher term (durably) when one is seen."""
+        if term > self.state.term:
+            self.state.term = term
+            self.state.save(self.state_path)
+
+    def allow_writes_until(self, deadline: float) -> None:
+        """Extend the time this primary may write (never shortens it)."""
+        self.write_deadline = max(self.write_deadline, deadline)
+
+    def fence(self, reason: str) -> None:
+        """Refuse writes from now on (a primary that lost its lease or its term)."""
+        self.fence_reason = reason
+        self.write_deadline = 0.0
+
+    def as_dict(self) -> dict:
+        """How health and the cluster view show this node."""
+        return {
+            "name": self.name,
+            "role": self.role,
+            "read_only": not self.writable(),
+            "term": self.term,
+            "degraded": self.degraded,
+            "fenced": bool(self.role == "primary" and not self.writable()),
+            "fence_reason": self.fence_reason or None,
+            "replication": self.sync,
+        }
+
+
+def load_node(config: Config) -> Node:
+    """This node's mode at start-up, from what is on disk.
+
+    An embedded cluster with ``standby.signal`` is a secondary, anything else a primary
+    (the configured role only matters for an external database). A primary paired with
+    a secondary takes no write until its failover monitor has checked the term.
+    """
+    state_path = config.home / "conf" / "ha-state.json"
+    state = HaState.load(state_path)
+    if config.database.embedded:
+        standby = (config.path(config.database.data_dir) / "standby.signal").exists()
+        role = "secondary" if standby else "primary"
+    else:
+        role = config.node.role
+    own_url = config.server.public_url or f"https://{socket.gethostname()}:{config.server.port}"
+    return Node(
+        name=config.node.name,
+        role=role,
+        state_path=state_path,
+        state=state,
+        witness=bool(config.node.witness_url),
+        write_deadline=0.0 if state.peer.name else math.inf,
+        primary_url=own_url if role == "primary" else state.peer.url,
+        own_url=own_url,
+    )
