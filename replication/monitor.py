@@ -44,8 +44,10 @@ from replication import roles
 from replication.cluster import REPLICATION_ROLE, Cluster, ClusterError, Source
 from replication.http import PinnedClient
 from server import spool
+from server.config import Config
 from server.context import Env
 from server.keys import ENV
+from server.node import HaState
 from server.tls import fingerprint
 
 log = logging.getLogger("strongroom.monitor")
@@ -448,3 +450,50 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await monitor.close()
+
+
+async def replaced_by(config: Config) -> str | None:
+    """Before a former primary starts its database: has another node taken over?
+
+    Asks the witness (who holds the lease, at what term) and the peer (its role and
+    term). Answers why this node must not start read-write, or None when it may.
+    """
+    state = HaState.load(config.home / "conf" / "ha-state.json")
+    if not state.peer.name:
+        return None
+    cfg = config.node
+    if cfg.witness_url:
+        witness = PinnedClient(cfg.witness_url, cfg.witness_fingerprint, cfg.witness_token, 2.0)
+        try:
+            status, lease = await witness.call("GET", "/lease")
+        finally:
+            await witness.close()
+        holder = lease.get("holder")
+        if status == 200 and holder and holder != cfg.name and lease["term"] > state.term:
+            return f"the witness gave {holder} the lease at term {lease['term']}"
+    peer = PinnedClient(
+        state.peer.url, fingerprint(config.path(config.server.tls_cert)), timeout=2.0
+    )
+    try:
+        status, health = await peer.call("GET", "/api/v1/health")
+    finally:
+        await peer.close()
+    if status and health.get("role") == "primary" and health.get("term", 0) > state.term:
+        return f"{state.peer.name} is primary at term {health['term']}"
+    return None
+
+
+async def peer_primary_answers(config: Config, state: HaState) -> str | None:
+    """Why a manual promotion would be unsafe (the primary still takes writes), or None."""
+    if not state.peer.url:
+        return None
+    peer = PinnedClient(
+        state.peer.url, fingerprint(config.path(config.server.tls_cert)), timeout=2.0
+    )
+    try:
+        status, health = await peer.call("GET", "/api/v1/health")
+    finally:
+        await peer.close()
+    if status == 200 and health.get("role") == "primary" and not health.get("read_only"):
+        return f"the primary {state.peer.name} at {state.peer.url} still takes writes"
+    return None

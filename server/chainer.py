@@ -12,17 +12,26 @@ import asyncpg
 from aiohttp import web
 
 from server import audit
-from server.keys import CONFIG, ENV
+from server.keys import ENV
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 0.05
 
 
-async def run_chainer(pool: asyncpg.Pool, ring, interval: float = INTERVAL) -> None:
-    """Chain pending events forever (until cancelled), logging but surviving failures."""
+async def run_chainer(
+    pool: asyncpg.Pool, ring, interval: float = INTERVAL, may_write=lambda: True
+) -> None:
+    """Chain pending events forever (until cancelled), logging but surviving failures.
+
+    Chaining writes, so it pauses while ``may_write()`` is false (a secondary, a fenced
+    primary) and resumes on its own after a promotion.
+    """
     failing = False
     while True:
+        if not may_write():
+            await asyncio.sleep(interval * 4)
+            continue
         try:
             await audit.chain_pending(pool, ring)
             if failing:
@@ -39,13 +48,12 @@ async def run_chainer(pool: asyncpg.Pool, ring, interval: float = INTERVAL) -> N
 
 
 async def chainer_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: run the chainer on a primary while the app lives."""
-    task = None
-    if app[CONFIG].node.role == "primary":
-        env = app[ENV]
-        task = asyncio.create_task(run_chainer(env.pool, env.ring), name="audit-chainer")
+    """cleanup_ctx: run the chainer while the app lives (it writes only on a primary)."""
+    env = app[ENV]
+    task = asyncio.create_task(
+        run_chainer(env.pool, env.ring, may_write=env.node_state.writable), name="audit-chainer"
+    )
     yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

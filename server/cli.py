@@ -52,7 +52,9 @@ def _admin_password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """Make a new primary node in DIR."""
+    """Make a new primary node in DIR (or, with --secondary, enroll a standby)."""
+    if args.secondary:
+        return _init_secondary(args)
     result = init_install(
         Path(args.dir),
         port=args.port,
@@ -69,6 +71,79 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"  initial password:    {result.generated_password}")
         print("    (shown only now; it must be changed at first login)")
     print(f"  start it with:       strongroom serve --config {result.config_path}")
+    return 0
+
+
+def _init_secondary(args: argparse.Namespace) -> int:
+    from replication.enroll import init_secondary
+
+    if not (args.enroll and args.primary):
+        raise CommandError("a secondary needs --enroll TOKEN and --primary https://HOST:PORT")
+    config_path = init_secondary(
+        Path(args.dir),
+        token=args.enroll,
+        primary_url=args.primary,
+        name=args.name,
+        port=args.port,
+        db_port=args.db_port,
+        primary_db=args.primary_db or "",
+        advertise_url=args.advertise_url or "",
+        advertise_db=args.advertise_db or "",
+        progress=lambda msg: print(f"  … {msg}", flush=True),
+    )
+    print(f"Strongroom secondary '{args.name}' enrolled with {args.primary}")
+    print(f"  configuration: {config_path}")
+    print(f"  start it with: strongroom serve --config {config_path}")
+    return 0
+
+
+def cmd_enroll_token(args: argparse.Namespace) -> int:
+    """Make a one-time token for enrolling a secondary with this primary."""
+    from replication.enroll import make_token
+
+    config = _load(args)
+    token = make_token(config, args.minutes)
+    print(token)
+    print(
+        f"(valid once, for {args.minutes} minutes: strongroom init --secondary "
+        "--enroll TOKEN --primary https://THIS-HOST:PORT DIR)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Make this secondary the primary (manual failover, when there is no witness)."""
+    config = _load(args)
+    term = service.promote(config, force=args.force)
+    print(f"promoted: this node is the primary now (term {term})")
+    return 0
+
+
+def cmd_rejoin(args: argparse.Namespace) -> int:
+    """Make this former primary the standby of the new primary (pg_rewind)."""
+    config = _load(args)
+    if service.server_pid(config):
+        raise CommandError("stop the server first (strongroom stop); then rejoin")
+    how = service.rejoin(config)
+    service.embedded_cluster(config).stop()
+    print(f"rejoined as a secondary ({how}); start it with: strongroom serve")
+    return 0
+
+
+def cmd_witness(args: argparse.Namespace) -> int:
+    """Run the witness that arbitrates automatic failover (state kept in DIR)."""
+    import logging
+
+    from replication import witness
+
+    folder = Path(args.dir).absolute()
+    fp, token_file = witness.prepare(folder)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    print(f"witness in {folder}: https://{args.host}:{args.port}", flush=True)
+    print(f'  witness_fingerprint = "{fp}"', flush=True)
+    print(f"  witness_token: in {token_file}", flush=True)
+    witness.serve(folder, args.port, args.ttl, args.host)
     return 0
 
 
@@ -111,6 +186,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"health:     {health.get('status')}")
     print(f"role:       {health.get('role')}{' (read-only)' if health.get('read_only') else ''}")
     print(f"term:       {health.get('term')}")
+    print(f"degraded:   {'yes' if health.get('degraded') else 'no'}")
+    for line in service.pair_status(config):
+        print(line)
     return 0
 
 
@@ -317,6 +395,24 @@ def build_parser() -> argparse.ArgumentParser:
         "else one is generated and shown once)",
     )
 
+    p.add_argument(
+        "--secondary",
+        action="store_true",
+        help="enroll a hot-standby secondary instead (needs --enroll and --primary)",
+    )
+    p.add_argument("--enroll", metavar="TOKEN", help="token from 'strongroom cluster enroll-token'")
+    p.add_argument("--primary", metavar="URL", help="the primary's address, https://HOST:PORT")
+    p.add_argument("--name", default="node2", help="this secondary's node name (default node2)")
+    p.add_argument(
+        "--primary-db",
+        metavar="HOST:PORT",
+        help="the primary's PostgreSQL as this node reaches it (default: the URL's host)",
+    )
+    p.add_argument("--advertise-url", metavar="URL", help="this node's address for its peer")
+    p.add_argument(
+        "--advertise-db", metavar="HOST:PORT", help="this node's PostgreSQL for its peer"
+    )
+
     p = add("serve", cmd_serve, "Run the HTTPS server, starting the embedded PostgreSQL if needed.")
     with_config(p)
     p.add_argument(
@@ -363,6 +459,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a revealed password stays on screen (default 10)",
     )
     with_config(p)
+
+    clu = sub.add_parser("cluster", help="Pair nodes.", description="The primary/secondary pair.")
+    clu_sub = clu.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
+    p = clu_sub.add_parser(
+        "enroll-token", help=cmd_enroll_token.__doc__, description=cmd_enroll_token.__doc__
+    )
+    p.set_defaults(func=cmd_enroll_token)
+    p.add_argument("--minutes", type=int, default=30, help="how long it is valid (default 30)")
+    with_config(p)
+    p = add("promote", cmd_promote, cmd_promote.__doc__)
+    p.add_argument("--force", action="store_true", help="even if the primary still answers")
+    with_config(p)
+    with_config(add("rejoin", cmd_rejoin, cmd_rejoin.__doc__))
+    p = add("witness", cmd_witness, cmd_witness.__doc__)
+    p.add_argument("dir", metavar="DIR", help="the witness's state folder (made if missing)")
+    p.add_argument("--port", type=int, default=7273, help="HTTPS port (default 7273)")
+    p.add_argument("--host", default="0.0.0.0", help="listen address (default all)")  # noqa: S104
+    p.add_argument("--ttl", type=float, default=5.0, help="lease seconds (default 5)")
 
     orgs = sub.add_parser("orgs", help="Manage organizations.", description="Organizations.")
     orgs_sub = orgs.add_subparsers(dest="orgs_command", metavar="ACTION", required=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "STRONGROOM_"
+LAYOUT = ("conf", "logs", "spool", "backups", "run", "pgsql")  # an install directory's folders
 
 
 class ConfigError(Exception):

@@ -21,13 +21,11 @@ from replication import roles
 from replication.cluster import Cluster, ClusterError, check_traversable, port_is_free
 from server import audit, crypto, db, migrations
 from server.app import hasher_for
-from server.config import Config, render_config
+from server.config import LAYOUT, Config, render_config
 from server.keyring import KeyRing
 from server.passwords import check_login_password
 from server.services.orgs import bootstrap_msp
 from server.tls import make_self_signed
-
-LAYOUT = ("conf", "logs", "spool", "backups", "run", "pgsql")
 
 
 class InstallError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.handlers import audit, auth, health, me, org_login, orgs, users, vault
+from server.handlers import audit, auth, cluster, health, me, org_login, orgs, users, vault
 from server.handlers.common import public
 from server.problem import json_response
 
@@ -12,7 +12,9 @@ API = "/api/v1"
 
 ROUTES = [
     ("GET", "/health", health.health),
-    ("GET", "/cluster", health.cluster),
+    ("GET", "/cluster", cluster.cluster),
+    ("POST", "/cluster/enroll", cluster.enroll),
+    ("POST", "/cluster/spool", cluster.receive_spool),
     ("POST", "/auth/login", auth.login),
     ("POST", "/auth/logout", auth.logout),
     ("POST", "/auth/refresh", auth.refresh),

@@ -17,10 +17,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from replication.cluster import Cluster, port_is_free
+from replication import monitor
+from replication.cluster import REPLICATION_ROLE, Cluster, Source, port_is_free
 from server import crypto, db
 from server.app import create_app
 from server.config import Config
+from server.node import HaState
 from server.services import master_key
 from server.tls import server_context
 
@@ -35,7 +37,8 @@ def embedded_cluster(config: Config) -> Cluster | None:
     """The embedded PostgreSQL cluster, or None when the database is external."""
     if not config.database.embedded:
         return None
-    return Cluster(config.path(config.database.data_dir), config.database.port)
+    db = config.database
+    return Cluster(config.path(db.data_dir), db.port, listen=db.listen)
 
 
 def preflight(config: Config) -> ssl.SSLContext:
@@ -69,26 +72,131 @@ def configure_logging(config: Config, to_stderr: bool = True) -> None:
 
 
 def serve_foreground(config: Config) -> None:
-    """Start the embedded cluster if needed and serve HTTPS until SIGTERM or Ctrl-C."""
+    """Start the embedded cluster if needed and serve HTTPS until SIGTERM or Ctrl-C.
+
+    A former primary never starts its database read-write before it has checked that
+    no other node took over (witness and peer); if one did, it rejoins as the standby
+    (``node.auto_rejoin``) or refuses to start.
+    """
     ssl_ctx = preflight(config)
     cluster = embedded_cluster(config)
     if cluster is not None:
+        if not cluster.is_standby() and not cluster.is_running():
+            reason = asyncio.run(monitor.replaced_by(config))
+            if reason and not config.node.auto_rejoin:
+                raise ServiceError(
+                    f"this node was replaced as primary ({reason}); "
+                    "run 'strongroom rejoin' to make it the new secondary"
+                )
+            if reason:
+                log.warning("this node was replaced as primary (%s): rejoining", reason)
+                rejoin(config)
         cluster.start()
     asyncio.run(_serve(config, ssl_ctx))
 
 
+def rejoin(config: Config) -> str:
+    """Make this (stopped) node the standby of its peer: pg_rewind, else a base backup."""
+    cluster = embedded_cluster(config)
+    if cluster is None:
+        raise ServiceError("rejoin manages the embedded PostgreSQL only")
+    state = HaState.load(config.home / "conf" / "ha-state.json")
+    if not state.peer.name:
+        raise ServiceError("this node has no peer to rejoin (it was never paired)")
+    source = Source(
+        state.peer.db_host, state.peer.db_port, REPLICATION_ROLE, state.replication_password
+    )
+    return monitor.rejoin_cluster(cluster, source, config.node.name)
+
+
+def pair_status(config: Config) -> list[str]:
+    """Lines about the peer node and the witness, for ``strongroom status``."""
+    from replication.http import PinnedClient
+    from server.tls import fingerprint
+
+    state = HaState.load(config.home / "conf" / "ha-state.json")
+    lines = []
+
+    async def ask(client: PinnedClient, path: str) -> tuple[int, dict]:
+        try:
+            return await client.call("GET", path)
+        finally:
+            await client.close()
+
+    if state.peer.name:
+        fp = fingerprint(config.path(config.server.tls_cert))
+        status, peer = asyncio.run(
+            ask(PinnedClient(state.peer.url, fp, timeout=2.0), "/api/v1/health")
+        )
+        if status:
+            ro = " (read-only)" if peer.get("read_only") else ""
+            lines.append(
+                f"peer:       {state.peer.name} at {state.peer.url}: {peer.get('role')}{ro}, "
+                f"term {peer.get('term')}"
+            )
+        else:
+            lines.append(f"peer:       {state.peer.name} at {state.peer.url}: not answering")
+    else:
+        lines.append("peer:       none (single node)")
+    cfg = config.node
+    if cfg.witness_url:
+        client = PinnedClient(cfg.witness_url, cfg.witness_fingerprint, cfg.witness_token, 2.0)
+        status, lease = asyncio.run(ask(client, "/lease"))
+        lines.append(
+            f"witness:    {cfg.witness_url}: lease held by {lease.get('holder')}, "
+            f"term {lease.get('term')}"
+            if status == 200
+            else f"witness:    {cfg.witness_url}: not reachable"
+        )
+    else:
+        lines.append("witness:    none (failover is manual: strongroom promote)")
+    return lines
+
+
+def promote(config: Config, force: bool = False) -> int:
+    """Promote this secondary by hand (a pair without a witness); answer the new term."""
+    import asyncpg
+
+    state = HaState.load(config.home / "conf" / "ha-state.json")
+    if not force:
+        reason = asyncio.run(monitor.peer_primary_answers(config, state))
+        if reason:
+            raise ServiceError(
+                f"{reason}: promoting now would make two primaries "
+                "(stop it first, or use --force if it is really gone)"
+            )
+
+    async def run() -> int:
+        conn = await asyncpg.connect(**config.superuser_dsn())
+        try:
+            if not await conn.fetchval("SELECT pg_is_in_recovery()"):
+                raise ServiceError("this node is already a primary")
+            state.term += 1  # durable before the database is writable
+            state.save(config.home / "conf" / "ha-state.json")
+            await monitor.promote_database(conn, state.peer.name)
+        finally:
+            await conn.close()
+        return state.term
+
+    return asyncio.run(run())
+
+
 async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
-    if config.node.role == "primary" and config.database.owner_password:
+    cluster = embedded_cluster(config)
+    standby = cluster.is_standby() if cluster is not None else config.node.role != "primary"
+    if not standby and config.database.owner_password:
         from server.install import migrate
 
         applied = await migrate(config)
         if applied:
             log.info("applied schema migrations %s", ", ".join(f"{v:03d}" for v in applied))
-    pool = await db.create_pool(config)
-    try:
-        note = await master_key.finish_rotation(config, pool)
-    finally:
-        await pool.close()
+    note = None
+    if not standby:
+        pool = await db.create_pool(config)
+        try:
+            note = await master_key.finish_rotation(config, pool)
+        finally:
+            await pool.close()
     if note:
         log.warning("master key: %s", note)
     app = create_app(config)
@@ -107,7 +215,7 @@ async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
     _write_pid(config.pid_file)
     log.info(
         "Strongroom %s node listening on https://%s:%d",
-        config.node.role,
+        "secondary" if standby else "primary",
         config.server.host,
         config.server.port,
     )

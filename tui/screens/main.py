@@ -218,6 +218,17 @@ class MainScreen(Screen):
                 f"lag {s['lag_bytes'] or 0} bytes / {s['lag_seconds'] or 0:.1f} s"
                 for s in view["standbys"]
             ] or ["  no standby connected"]
+            lines += ["", "Nodes:"] + [
+                f"  {n['name']}: {n.get('role') or 'unreachable'}"
+                f"{' (read-only)' if n.get('read_only') else ''}, term {n.get('term')}"
+                for n in view.get("nodes", [])
+            ]
+            witness = view.get("witness")
+            lines.append(
+                "Witness: none (failover is manual)"
+                if witness is None
+                else f"Witness: {'reachable' if witness['reachable'] else 'UNREACHABLE'}"
+            )
         await self.app.push_screen_wait(TextModal("Server", lines))
 
     def action_pick_org(self) -> None:
