@@ -338,4 +338,5 @@ def event_json(row: asyncpg.Record) -> dict[str, Any]:
         "outcome": row["outcome"],
         "reason": row["reason"],
         "details": json.loads(row["details"]),
+        "node": row["node"],
     }

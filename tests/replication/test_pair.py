@@ -1,0 +1,143 @@
+"""A synchronous pair in normal operation: replication, the read-only secondary, its audit
+spool, the cluster view, and enrollment's refusals."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.replication.harness import NEW_PASSWORD, call, make_pair, run_cli
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    pair = make_pair()
+    yield pair
+    pair.close()
+
+
+def _eventually(check, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not {what} within {seconds} s")
+
+
+def test_write_on_primary_is_on_secondary_when_acknowledged(pair):
+    """Synchronous replication: an acknowledged write is readable on the secondary at once."""
+    p, s = pair.primary, pair.secondary
+    status, body = call(
+        f"{p.url}/api/v1/orgs/MSPOrg/resources",
+        "POST",
+        {"name": "replicated-1", "type": "server"},
+        token=pair.api_key,
+    )
+    assert status == 201, body
+    # remote_apply is not required: allow the standby a moment to replay.
+    _eventually(
+        lambda: any(
+            r["name"] == "replicated-1"
+            for r in call(f"{s.url}/api/v1/orgs/MSPOrg/resources", token=pair.api_key)[1]["items"]
+        ),
+        5,
+        "replayed on the secondary",
+    )
+    health = p.health()
+    assert health["role"] == "primary" and health["read_only"] is False
+    assert health["degraded"] is False and health["term"] >= 1
+
+
+def test_secondary_refuses_writes_with_the_primary_address(pair):
+    s = pair.secondary
+    status, body = call(
+        f"{s.url}/api/v1/orgs/MSPOrg/resources",
+        "POST",
+        {"name": "never", "type": "server"},
+        token=pair.api_key,
+    )
+    assert status == 503
+    assert body["code"] == "read_only"
+    assert body["primary"].startswith("https://127.0.0.1:")
+    health = s.health()
+    assert health["role"] == "secondary" and health["read_only"] is True
+
+
+def test_login_and_reveal_on_secondary_are_audited_on_the_primary(pair):
+    """Login, listing and reveal work on the secondary; their events reach the primary once."""
+    p, s = pair.primary, pair.secondary
+    status, res = call(
+        f"{p.url}/api/v1/orgs/MSPOrg/resources",
+        "POST",
+        {"name": "reveal-target", "type": "server"},
+        token=pair.api_key,
+    )
+    assert status == 201, res
+    status, acc = call(
+        f"{p.url}/api/v1/orgs/MSPOrg/resources/{res['id']}/accounts",
+        "POST",
+        {"username": "root", "password": "S3cret-value-long!"},
+        token=pair.api_key,
+    )
+    assert status == 201, acc
+    time.sleep(0.5)
+    status, login = call(
+        f"{s.url}/api/v1/auth/login", "POST", {"username": "admin", "password": NEW_PASSWORD}
+    )
+    assert status == 200, login
+    token = login["token"]
+    status, shown = call(
+        f"{s.url}/api/v1/orgs/MSPOrg/accounts/{acc['id']}/reveal", "POST", {}, token=token
+    )
+    assert status == 200, shown
+    assert shown["password"] == "S3cret-value-long!"
+
+    def reveals_on_primary():
+        _, trail = call(
+            f"{p.url}/api/v1/orgs/MSPOrg/audit?operation=password_revealed", token=pair.api_key
+        )
+        return [e for e in trail.get("items", []) if e["node"] == "node2"]
+
+    events = _eventually(reveals_on_primary, 15, "shipped to the primary")
+    assert len(events) == 1
+    assert not (s.home / "spool" / "audit.jsonl").read_text().strip()
+    logins = call(f"{p.url}/api/v1/orgs/MSPOrg/audit?operation=login", token=pair.api_key)[1]
+    assert any(e["node"] == "node2" for e in logins["items"])
+    # The spooled password never reached the spool file or the primary's trail.
+    assert "S3cret-value-long!" not in str(events)
+    status, verify = call(f"{p.url}/api/v1/orgs/MSPOrg/audit/verify", token=pair.api_key)
+    assert status == 200 and verify["ok"] is True, verify
+
+
+def test_cluster_view_and_status_show_both_nodes(pair):
+    p = pair.primary
+    status, view = call(f"{p.url}/api/v1/cluster", token=pair.api_key)
+    assert status == 200, view
+    roles = {n["name"]: n["role"] for n in view["nodes"]}
+    assert roles == {"node1": "primary", "node2": "secondary"}
+    assert view["replication"] == "sync"
+    assert view["witness"]["reachable"] is True and view["witness"]["holder"] == "node1"
+    assert view["standbys"][0]["application_name"] == "node2"
+    out = run_cli("status", "--config", str(p.config)).stdout
+    assert "peer:       node2" in out and "secondary" in out
+    assert "lease held by node1" in out
+
+
+def test_enrollment_token_is_single_use(pair):
+    """A token works once: a second use, or a made-up secret, is refused with a clear code."""
+    token = run_cli("cluster", "enroll-token", "--config", str(pair.primary.config)).stdout.strip()
+    _, _, secret = token.split(".")
+    url = f"{pair.primary.url}/api/v1/cluster/enroll"
+    body = {"secret": secret, "name": "node1", "url": "https://x:1", "db_host": "x", "db_port": 1}
+    first = call(url, "POST", body)
+    assert first[0] == 403 and first[1]["code"] == "name_taken"  # spent, though refused
+    again = call(url, "POST", {**body, "name": "node3"})
+    assert again[0] == 403 and again[1]["code"] == "invalid_enrollment_token"
+    made_up = call(url, "POST", {**body, "name": "node3", "secret": "x" * 40})
+    assert made_up[0] == 403 and made_up[1]["code"] == "invalid_enrollment_token"
+    assert pair.secondary.health()["role"] == "secondary"
