@@ -423,6 +423,9 @@ async def promote_database(conn: asyncpg.Connection, peer_name: str) -> None:
         promoted = await conn.fetchval("SELECT pg_promote(true, 60)")
         if not promoted:
             raise ClusterError("pg_promote did not finish within 60 s")
+        # The control file names the new timeline only after a checkpoint; until then
+        # pg_rewind on the old primary would see "same timeline, no rewind required".
+        await conn.execute("CHECKPOINT")
     await conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
     await conn.execute("SELECT pg_reload_conf()")
     if peer_name:

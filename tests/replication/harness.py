@@ -191,6 +191,10 @@ class Node:
         return self.home / "pgsql" / "data"
 
     def start(self) -> None:
+        if self.proc is not None:  # reap the previous (killed) process
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(10)
         log = open(self.home / "logs" / "test-serve.out", "ab")
         self.proc = subprocess.Popen(
             [STRONGROOM, "serve", "--config", str(self.config)],
