@@ -206,15 +206,15 @@ class Monitor:
         (local, standbys), (peer_status, peer) = await asyncio.gather(
             self._local_primary(), self._peer_health()
         )
+        if peer_status and peer.get("role") == "primary" and peer.get("term", 0) > node.term:
+            await self._deposed(f"{node.state.peer.name} is primary with term {peer['term']}")
+            return
         if local is None:
             node.degraded = True  # no database: no renewal, the deadline runs out
             return
         if local["recovery"]:
             log.warning("the local database is a standby now; serving read-only")
             await self._became_secondary()
-            return
-        if peer_status and peer.get("role") == "primary" and peer.get("term", 0) > node.term:
-            await self._deposed(f"{node.state.peer.name} is primary with term {peer['term']}")
             return
         peer_name = node.state.peer.name
         mine = [s for s in standbys if s["application_name"] == peer_name]

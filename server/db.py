@@ -148,7 +148,8 @@ async def transaction(
     except _CONNECTION_LOST as exc:
         raise await _lost(pool, conn, exc) from exc
     finally:
-        await pool.release(conn)
+        with suppress(asyncpg.InterfaceError):
+            await pool.release(conn)
 
 
 # What a role change (promotion, demotion, restart) or a broken link looks like to a
@@ -168,8 +169,10 @@ async def _lost(
     pool: asyncpg.Pool, conn: asyncpg.Connection | None, exc: BaseException
 ) -> ServiceUnavailable:
     """Drop connections that saw a role change or broke; the pool opens fresh ones."""
-    if conn is not None and not conn.is_closed():
-        conn.terminate()
+    if conn is not None:
+        with suppress(asyncpg.InterfaceError):  # already detached by asyncpg
+            if not conn.is_closed():
+                conn.terminate()
     await pool.expire_connections()
     if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
         return coded(

@@ -186,7 +186,8 @@ def load_node(config: Config) -> Node:
         state_path=state_path,
         state=state,
         witness=bool(config.node.witness_url),
-        write_deadline=0.0 if state.peer.name else math.inf,
+        # Paired, or arbitrated by a witness: no write before the monitor's first check.
+        write_deadline=0.0 if state.peer.name or config.node.witness_url else math.inf,
         primary_url=own_url if role == "primary" else state.peer.url,
         own_url=own_url,
     )

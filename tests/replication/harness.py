@@ -26,6 +26,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
+
 from server.config import load_config, render_config
 from tests.conftest import free_port, scratch_dir
 
@@ -70,6 +72,8 @@ class Proxy:
             return_exceptions=True,
         )
         self.writers.difference_update((writer, up_writer))
+        for w in (writer, up_writer):
+            w.transport.abort()  # both directions are done (a cut side never closed)
 
     async def close(self) -> None:
         if self.server is not None:
@@ -336,14 +340,19 @@ class Writers:
             )
 
     def missing_on(self, node: Node) -> list[str]:
-        """Acknowledged writes that the node does not have."""
-        status, body = call(
-            f"{node.url}/api/v1/orgs/MSPOrg/resources",
-            token=self.pair.api_key,
-            timeout=30,
-        )
-        assert status == 200, body
-        have = {r["name"] for r in body["items"]}
+        """Acknowledged writes that the node's database does not have (read directly: the
+        API lists at most 1,000 resources)."""
+        config = load_config(node.config)
+
+        async def names() -> set[str]:
+            conn = await asyncpg.connect(**config.superuser_dsn(config.database.name))
+            try:
+                rows = await conn.fetch("SELECT name FROM resources")
+            finally:
+                await conn.close()
+            return {r["name"] for r in rows}
+
+        have = asyncio.run(names())
         return [a.name for a in self.acks if a.name not in have]
 
 
