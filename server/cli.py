@@ -17,6 +17,7 @@ from server import service
 from server.config import Config, ConfigError, load_config
 from server.install import InstallError, init_install
 from server.migrations import MigrationError
+from server.silent_install import AnswerFileError, SetupFailed
 
 EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3  # as LSB init scripts and systemctl status do
@@ -144,6 +145,34 @@ def cmd_witness(args: argparse.Namespace) -> int:
     print(f'  witness_fingerprint = "{fp}"', flush=True)
     print(f"  witness_token: in {token_file}", flush=True)
     witness.serve(folder, args.port, args.ttl, args.host)
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    """Install (or, with ACTION=uninstall, remove) a node from an answer file, silently."""
+    from server import silent_install
+
+    answers = silent_install.install(
+        Path(args.answer_file),
+        Path(args.log) if args.log else None,
+        mode=args.service,
+        dry_run=args.dry_run,
+    )
+    print(f"{answers.action} finished: {answers.install_dir}")
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    """Stop and remove a node installed from an answer file (backups kept if asked)."""
+    from server import silent_install
+
+    answers = silent_install.uninstall_from_file(
+        Path(args.answer_file),
+        Path(args.log) if args.log else None,
+        mode=args.service,
+        dry_run=args.dry_run,
+    )
+    print(f"uninstall finished: {answers.install_dir}")
     return 0
 
 
@@ -460,6 +489,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_config(p)
 
+    for name, func in (("install", cmd_install), ("uninstall", cmd_uninstall)):
+        p = add(name, func, func.__doc__)
+        p.add_argument("--answer-file", "-f", required=True, metavar="FILE", help=".txt or .iss")
+        p.add_argument("--log", "-l", metavar="FILE", help="write every step to this log")
+        p.add_argument(
+            "--service",
+            choices=("auto", "systemd", "process", "windows"),
+            default="auto",
+            help="how the server runs: systemd unit, Windows service, or a plain background "
+            "process (auto: systemd when it runs, else a process)",
+        )
+        p.add_argument(
+            "--dry-run", action="store_true", help="print the service commands, change nothing"
+        )
+
     clu = sub.add_parser("cluster", help="Pair nodes.", description="The primary/secondary pair.")
     clu_sub = clu.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
     p = clu_sub.add_parser(
@@ -507,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 KNOWN_ERRORS = (
     CommandError,
+    AnswerFileError,
+    SetupFailed,
     ConfigError,
     ClusterError,
     InstallError,
