@@ -439,13 +439,19 @@ async def promote_database(conn: asyncpg.Connection, peer_name: str) -> None:
 
 
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: run the failover monitor while the app lives."""
+    """cleanup_ctx: run the failover monitor while the app lives.
+
+    Only for the embedded PostgreSQL: an external database (a Patroni or managed
+    cluster) manages its own failover, and the node keeps its configured role.
+    """
     env = app[ENV]
+    if not env.config.database.embedded:
+        yield
+        return
+    db = env.config.database
     cluster = None
-    if env.config.database.embedded:
-        with contextlib.suppress(ClusterError):
-            db = env.config.database
-            cluster = Cluster(env.config.path(db.data_dir), db.port, listen=db.listen)
+    with contextlib.suppress(ClusterError):
+        cluster = Cluster(env.config.path(db.data_dir), db.port, listen=db.listen)
     monitor = Monitor(env, cluster)
     task = asyncio.create_task(monitor.run(), name="failover-monitor")
     yield
