@@ -29,6 +29,7 @@ class LocalState:
 
     sessions: dict[bytes, LocalSession] = field(default_factory=dict)
     totp_steps: dict[uuid.UUID, int] = field(default_factory=dict)
+    ended: set[uuid.UUID] = field(default_factory=set)  # replicated sessions logged out here
 
     def start(
         self,
@@ -53,8 +54,8 @@ class LocalState:
         session.last_seen_at = now
         return session
 
-    def end(self, session_id: uuid.UUID) -> bool:
-        """Forget a session by id; True if it was here."""
+    def forget(self, session_id: uuid.UUID) -> bool:
+        """End one of this node's own sessions; False if it is not one of them."""
         for token_hash, session in list(self.sessions.items()):
             if session.id == session_id:
                 del self.sessions[token_hash]

@@ -260,7 +260,7 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
         kind == tokens.SESSION_PREFIX,
         idle,
     )
-    if row["status"] == "missing":
+    if row["status"] == "missing" or row["session_id"] in env.local.ended:
         raise Unauthenticated("the session has ended or the API key is not valid; log in again")
     if row["status"] == "expired":
         raise Unauthenticated("the session has expired; log in again")
@@ -313,9 +313,10 @@ async def logout(env: Env, actor: Actor) -> None:
     """End the actor's session."""
     if actor.session_id is None:
         raise Forbidden("an API key cannot log out; delete the key instead")
-    if env.local.end(actor.session_id) or not env.node_state.writable():
-        # A session of this node's read-only period (or a replicated one, which
-        # lapses on its own: this node cannot delete it).
+    own = env.local.forget(actor.session_id)
+    if own or not env.node_state.writable():
+        if not own:  # replicated: this node cannot delete it, so it refuses it from now on
+            env.local.ended.add(actor.session_id)
         event = audit.Event(actor.who, "logout", "user", actor.username)
         await spool.record(env, actor.org_id, event)
         return

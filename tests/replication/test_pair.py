@@ -141,3 +141,17 @@ def test_enrollment_token_is_single_use(pair):
     made_up = call(url, "POST", {**body, "name": "node3", "secret": "x" * 40})
     assert made_up[0] == 403 and made_up[1]["code"] == "invalid_enrollment_token"
     assert pair.secondary.health()["role"] == "secondary"
+
+
+def test_logout_on_secondary_ends_the_session_there(pair):
+    """A replicated session and a session made on the secondary both end at logout."""
+    p, s = pair.primary, pair.secondary
+    creds = {"username": "admin", "password": NEW_PASSWORD}
+    for where in (p, s):
+        status, login = call(f"{where.url}/api/v1/auth/login", "POST", creds)
+        assert status == 200, login
+        token = login["token"]
+        _eventually(lambda t=token: call(f"{s.url}/api/v1/me", token=t)[0] == 200, 5, "valid")
+        status, _ = call(f"{s.url}/api/v1/auth/logout", "POST", {}, token=token)
+        assert status == 204
+        assert call(f"{s.url}/api/v1/me", token=token)[0] == 401
