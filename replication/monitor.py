@@ -244,6 +244,9 @@ class Monitor:
                 return
 
         await self._manage_sync(local["sync_names"], streaming, in_sync, lease_held, peer_name)
+        if node.writable() and self.env.spool.has_events():
+            # Spooled while fenced, or left over from a promotion whose ingest failed.
+            await self._ingest_own_spool()
 
     async def _local_primary(self) -> tuple[Any, list]:
         local = await self._query(_LOCAL)

@@ -99,6 +99,13 @@ class AuditSpool:
                 "the audit spool could not be written, so nothing was done",
             ) from exc
 
+    def has_events(self) -> bool:
+        """True when the spool file holds anything (a cheap check for the monitor)."""
+        try:
+            return self.path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
     def _append_line(self, line: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

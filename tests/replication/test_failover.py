@@ -7,11 +7,12 @@ any moment, and every acknowledged write is on the surviving primary.
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 
 import pytest
 
-from tests.replication.harness import Pair, Writers, make_pair
+from tests.replication.harness import STRONGROOM, Pair, Writers, make_pair
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -148,3 +149,37 @@ def test_standby_down_primary_keeps_working_degraded(pair):
     p.wait(lambda h: h["degraded"] and not h["read_only"], FAILOVER_BOUND, "degraded, writable")
     _writes_continue(writers, p)
     _settle(writers, pair, p)
+
+
+def test_without_witness_failover_is_manual():
+    """No witness: the secondary never promotes itself; `strongroom promote` does it, the
+    old primary then refuses to start read-write until `strongroom rejoin`."""
+    from tests.replication.harness import run_cli
+
+    pair = make_pair(witness=False, auto_rejoin=False)
+    try:
+        p, s = pair.primary, pair.secondary
+        refused = subprocess.run(
+            [STRONGROOM, "promote", "--config", str(s.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 1 and "two primaries" in refused.stderr
+        p.signal_all(signal.SIGKILL)
+        time.sleep(10)
+        assert s.health()["role"] == "secondary"  # nobody to arbitrate: no automatic failover
+        term = s.health()["term"]
+        assert "promoted" in run_cli("promote", "--config", str(s.config)).stdout
+        s.wait(lambda h: h["role"] == "primary" and not h["read_only"], 15, "promoted")
+        assert s.health()["term"] == term + 1
+        p.start()
+        p.proc.wait(60)
+        assert p.proc.returncode == 1
+        assert "strongroom rejoin" in (p.home / "logs" / "test-serve.out").read_text()
+        run_cli("rejoin", "--config", str(p.config))
+        p.start()
+        p.wait(lambda h: h["role"] == "secondary", REJOIN_BOUND, "rejoined as secondary")
+        s.wait(lambda h: not h["degraded"], 30, "synchronous again")
+    finally:
+        pair.close()
