@@ -226,6 +226,9 @@ class Cluster:
             "max_wal_senders": "10",
             "max_replication_slots": "10",
             "wal_keep_size": "'512MB'",
+            # A peer that never comes back must not fill the disk through its slot: past
+            # this the slot is invalidated and that peer rejoins with a base backup.
+            "max_slot_wal_keep_size": "'8GB'",
             "hot_standby": "on",
             "hot_standby_feedback": "on",
             "wal_sender_timeout": "'4s'",
