@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -407,6 +408,8 @@ class Pair:
             node.stop()
         self.stop_witness()
         self.link.close()
+        if not os.environ.get("STRONGROOM_KEEP_TEST_DIRS"):  # set it to read the logs
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def nodes(self) -> tuple[Node, Node]:
         return self.primary, self.secondary
