@@ -150,7 +150,44 @@ def pair_status(config: Config) -> list[str]:
         )
     else:
         lines.append("witness:    none (failover is manual: strongroom promote)")
+    if state.peer.name:
+        lines.append(asyncio.run(_replication_line(config)))
     return lines
+
+
+async def _replication_line(config: Config) -> str:
+    """Sync state and lag, read from the local PostgreSQL as its superuser."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(**{**config.superuser_dsn(), "timeout": 2.0})
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return f"replication: unknown (local database: {exc})"
+    try:
+        if await conn.fetchval("SELECT pg_is_in_recovery()"):
+            row = await conn.fetchrow(
+                "SELECT (SELECT status FROM pg_stat_wal_receiver) AS status, "
+                "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint "
+                "AS lag_bytes"
+            )
+            return (
+                f"replication: standby, receiver {row['status'] or 'not connected'}, "
+                f"replay lag {row['lag_bytes'] or 0} bytes"
+            )
+        rows = await conn.fetch(
+            "SELECT application_name, state, sync_state, "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes, "
+            "extract(epoch FROM replay_lag)::float8 AS lag_seconds FROM pg_stat_replication"
+        )
+    finally:
+        await conn.close()
+    if not rows:
+        return "replication: no standby connected"
+    return "; ".join(
+        f"replication: {r['application_name']} {r['state']} ({r['sync_state']}), "
+        f"lag {r['lag_bytes'] or 0} bytes / {r['lag_seconds'] or 0:.2f} s"
+        for r in rows
+    )
 
 
 def promote(config: Config, force: bool = False) -> int:

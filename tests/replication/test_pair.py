@@ -126,6 +126,7 @@ def test_cluster_view_and_status_show_both_nodes(pair):
     out = run_cli("status", "--config", str(p.config)).stdout
     assert "peer:       node2" in out and "secondary" in out
     assert "lease held by node1" in out
+    assert "replication: node2 streaming (sync)" in out
 
 
 def test_enrollment_token_is_single_use(pair):
