@@ -23,6 +23,7 @@ from server.passwords import Argon2Params, PasswordHasher
 from server.ratelimit import LoginThrottle
 from server.routes import setup_routes
 from server.services import master_key
+from server.services.access import ORGS_BY_NAME
 from server.spool import AuditSpool
 
 
@@ -79,6 +80,11 @@ def make_env(config: Config, pool: asyncpg.Pool, ring: KeyRing, node: Node) -> E
         throttle=LoginThrottle(),
         node_state=node,
         spool=AuditSpool(config.home / "spool" / "audit.jsonl", ring, pool),
+        reveals=db.Batcher(
+            pool, "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ),
+        authentications=db.Batcher(pool, "SELECT * FROM authenticate_tokens($1, $2, $3, $4)"),
+        orgs_by_name=db.Batcher(pool, ORGS_BY_NAME),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -15,6 +16,9 @@ from server.node import Node
 from server.passwords import PasswordHasher
 from server.ratelimit import LoginThrottle
 from server.spool import AuditSpool
+
+if TYPE_CHECKING:
+    from server.db import Batcher
 
 
 @dataclass
@@ -28,6 +32,9 @@ class Env:
     throttle: LoginThrottle
     node_state: Node
     spool: AuditSpool
+    reveals: Batcher  # concurrent reveals, one statement (server/entitlement.py)
+    authentications: Batcher  # concurrent token checks, one statement (services/auth.py)
+    orgs_by_name: Batcher  # concurrent org lookups, one statement (services/access.py)
     local: LocalState = field(default_factory=LocalState)
 
     @property

@@ -118,6 +118,67 @@ async def call(pool: asyncpg.Pool, query: str, *args: Any) -> asyncpg.Record:
         raise ServiceUnavailable("the database is not reachable right now") from exc
 
 
+async def call_all(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
+    """Like ``call``, for a function that answers several rows."""
+    try:
+        return await pool.fetch(query, *args)
+    except _CONNECTION_LOST as exc:
+        raise await _lost(pool, None, exc) from exc
+    except TimeoutError as exc:
+        raise ServiceUnavailable("the database is not reachable right now") from exc
+
+
+class Batcher:
+    """Calls of one SQL function that arrive together, sent as one statement.
+
+    ``query`` calls a function taking one array per argument and answering rows tagged
+    with ``idx`` (the 1-based position of the call they answer; no row: None). Up to
+    ``max_in_flight`` statements run at once; calls arriving meanwhile wait and go
+    together in the next one, sharing its round trip and its commit. A lone call waits
+    for nothing. If the statement fails, every call in it fails with that error.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, query: str, max_in_flight: int = 2, max_batch: int = 64
+    ) -> None:
+        self.pool = pool
+        self.query = query
+        self.max_in_flight = max_in_flight
+        self.max_batch = max_batch
+        self._waiting: list[tuple[tuple, asyncio.Future]] = []
+        self._in_flight = 0
+
+    async def call(self, *args: Any) -> asyncpg.Record | None:
+        """The row answering this call."""
+        answer: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._waiting.append((args, answer))
+        self._send()
+        return await answer
+
+    def _send(self) -> None:
+        while self._waiting and self._in_flight < self.max_in_flight:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            self._in_flight += 1
+            asyncio.get_running_loop().create_task(self._apply(batch))
+
+    async def _apply(self, batch: list[tuple[tuple, asyncio.Future]]) -> None:
+        try:
+            columns = [list(c) for c in zip(*(args for args, _ in batch), strict=True)]
+            rows = await call_all(self.pool, self.query, *columns)
+            found = {row["idx"]: row for row in rows}
+            for i, (_, answer) in enumerate(batch, 1):
+                if not answer.done():
+                    answer.set_result(found.get(i))
+        except Exception as exc:
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(exc)
+        finally:
+            self._in_flight -= 1
+            self._send()
+
+
 @asynccontextmanager
 async def transaction(
     pool: asyncpg.Pool, org_id: uuid.UUID | None = None, *, readonly: bool = False

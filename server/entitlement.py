@@ -93,7 +93,7 @@ async def visible_accounts(tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.
 
 
 async def reveal(
-    pool: asyncpg.Pool,
+    reveals: db.Batcher,
     actor: Actor,
     org: OrgRef,
     account_id: uuid.UUID,
@@ -101,10 +101,9 @@ async def reveal(
     node: str,
 ) -> asyncpg.Record | None:
     """The account's ciphertexts if the actor may reveal it; the database applies the rule
-    and records the password_revealed event in the same statement (None: not entitled)."""
-    return await db.call(
-        pool,
-        "SELECT * FROM reveal_account($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    and records the password_revealed event in the same statement (None: not entitled).
+    Concurrent reveals share one statement and one commit (``reveals`` batches them)."""
+    return await reveals.call(
         account_id,
         actor.user_id,
         org.id,

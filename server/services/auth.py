@@ -252,9 +252,7 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
             raise Unauthenticated("the session has expired; log in again")
         if isinstance(local, LocalSession):
             return await _local_actor(env, local, ip)
-    row = await db.call(
-        env.pool,
-        "SELECT * FROM authenticate_token($1, $2, $3, $4)",
+    row = await env.authentications.call(
         org_id,
         tokens.token_hash(token),
         kind == tokens.SESSION_PREFIX,

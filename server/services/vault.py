@@ -398,14 +398,14 @@ async def reveal_password(
     failure event follows and nothing is revealed.
     """
     aid = parse_id(account_id, "account")
-    org = await resolve_org(env.pool, actor, org_name)
+    org = await resolve_org(env.pool, env.orgs_by_name, actor, org_name)
     if org.require_reveal_reason and not reason:
         raise field_error(
             "reason",
             "this organization requires a reason to reveal a password",
             code="reason_required",
         )
-    row = await entitlement.reveal(env.pool, actor, org, aid, reason, env.node)
+    row = await entitlement.reveal(env.reveals, actor, org, aid, reason, env.node)
     if row is None:
         raise NotFound("no such account")
     if not row["audited"]:
