@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.server.conftest import Api, make_user
@@ -258,6 +260,34 @@ async def test_every_reveal_is_audited_exactly_once(world):
     after, trail = await count()
     assert after - before == 3
     assert STRONG not in trail
+
+
+async def test_concurrent_reveals_each_get_their_own_answer(world):
+    """Reveals arriving together are applied in one statement: each caller still gets its
+    own answer (its password, or 404 when not entitled) and one event per reveal."""
+    users, ids = world
+    mgr = users["mgr"]
+
+    async def count() -> int:
+        status, page = await mgr.call(
+            "GET", f"/orgs/{ORG}/audit?operation=password_revealed&limit=1000"
+        )
+        assert status == 200
+        return len(page["items"])
+
+    before = await count()
+    callers = [("owner1", "a3"), ("nobody", "a3"), ("direct", "a1a")] * 10
+    answers = await asyncio.gather(*(reveal(users[u], ids[a]) for u, a in callers))
+    expected = {
+        (u, a): (await reveal(users[u], ids[a]))[0] for u, a in set(callers)
+    }  # the same reveals one at a time
+    for (u, a), (status, body) in zip(callers, answers, strict=True):
+        assert status == expected[(u, a)], (u, a, body)
+        if status == 200:
+            assert body["password"]
+    assert [s for s, _ in answers].count(404) == 10
+    entitled = sum(1 for u, a in set(callers) if expected[(u, a)] == 200)
+    assert await count() - before == 20 + entitled
 
 
 async def test_tampered_ciphertext_fails_closed(world, owner_conn):
