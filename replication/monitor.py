@@ -286,8 +286,9 @@ class Monitor:
         await conn.execute("SELECT pg_reload_conf()")
 
     async def _deposed(self, reason: str) -> None:
+        if not self.node.fence_reason:
+            log.error("fenced: %s", reason)
         self.node.fence(f"this node is no longer the primary: {reason}")
-        log.error("fenced: %s", reason)
         if self.cfg.auto_rejoin and self.cluster is not None:
             await self.rejoin()
 
