@@ -17,7 +17,6 @@ import base64
 import hashlib
 import json
 import secrets
-import shutil
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -41,7 +40,8 @@ from server import crypto
 from server.config import LAYOUT, Config, render_config
 from server.context import Env
 from server.errors import Forbidden, coded
-from server.node import HaState, Peer, write_durably
+from server.files import undo_install_dir, write_durably
+from server.node import HaState, Peer, ha_state_path
 from server.tls import fingerprint
 from server.validation import Field, validate
 
@@ -249,7 +249,7 @@ def init_secondary(
             cluster_secret=answer["cluster_secret"],
             replication_password=rep["password"],
         )
-        state.save(home / "conf" / "ha-state.json")
+        state.save(ha_state_path(config))
         source = Source(host, pport, rep["user"], rep["password"])
         cluster = Cluster(
             config.path(config.database.data_dir), db_port, listen=config.database.listen
@@ -265,14 +265,7 @@ def init_secondary(
         cluster.stop()
         return config_path
     except BaseException as exc:
-        if created:
-            shutil.rmtree(home, ignore_errors=True)
-        else:
-            for child in home.iterdir():
-                if child.is_dir():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
+        undo_install_dir(home, created)
         if isinstance(exc, ClusterError | OSError):
             raise EnrollError(str(exc)) from exc
         raise

@@ -10,6 +10,9 @@ from typing import Any
 
 import aiohttp
 
+from server.config import Config
+from server.tls import fingerprint
+
 
 class PinnedClient:
     """One keep-alive session to one HTTPS service whose certificate is pinned."""
@@ -53,3 +56,26 @@ class PinnedClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def peer_client(config: Config, url: str, timeout: float, token: str = "") -> PinnedClient:
+    """A client for the other node: both nodes present this install's certificate."""
+    return PinnedClient(url, fingerprint(config.path(config.server.tls_cert)), token, timeout)
+
+
+def witness_client(config: Config, timeout: float) -> PinnedClient | None:
+    """A client for the configured witness, or None when there is none."""
+    node = config.node
+    if not node.witness_url:
+        return None
+    return PinnedClient(node.witness_url, node.witness_fingerprint, node.witness_token, timeout)
+
+
+async def ask_once(client: PinnedClient | None, path: str) -> tuple[int, dict]:
+    """One GET on a client made for it, then closed; (0, {}) without a client."""
+    if client is None:
+        return 0, {}
+    try:
+        return await client.call("GET", path)
+    finally:
+        await client.close()

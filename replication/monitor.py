@@ -42,13 +42,12 @@ from aiohttp import web
 
 from replication import roles
 from replication.cluster import REPLICATION_ROLE, Cluster, ClusterError, Source
-from replication.http import PinnedClient
+from replication.http import PinnedClient, ask_once, peer_client, witness_client
 from server import spool
 from server.config import Config
 from server.context import Env
 from server.keys import ENV
-from server.node import HaState
-from server.tls import fingerprint
+from server.node import HaState, ha_state_path
 
 log = logging.getLogger("strongroom.monitor")
 
@@ -73,11 +72,10 @@ def slot_name(node_name: str) -> str:
     return "strongroom_" + "".join(c if c.isalnum() else "_" for c in node_name.lower())
 
 
-def peer_source(env: Env) -> Source:
+def peer_source(state: HaState) -> Source:
     """The peer's PostgreSQL, reached as the replication role."""
-    peer = env.node_state.state.peer
     return Source(
-        peer.db_host, peer.db_port, REPLICATION_ROLE, env.node_state.state.replication_password
+        state.peer.db_host, state.peer.db_port, REPLICATION_ROLE, state.replication_password
     )
 
 
@@ -113,11 +111,7 @@ class Monitor:
         self.cluster = cluster
         cfg = env.config.node
         self.cfg = cfg
-        self.witness = (
-            PinnedClient(cfg.witness_url, cfg.witness_fingerprint, cfg.witness_token, CALL_TIMEOUT)
-            if cfg.witness_url
-            else None
-        )
+        self.witness = witness_client(env.config, CALL_TIMEOUT)
         self._peer: PinnedClient | None = None
         self._conn: asyncpg.Connection | None = None
         self.last_primary_seen = time.monotonic()
@@ -135,8 +129,10 @@ class Monitor:
         if not url:
             return None
         if self._peer is None or self._peer.base != url.rstrip("/"):
-            cert = self.env.config.path(self.env.config.server.tls_cert)
-            self._peer = PinnedClient(url, fingerprint(cert), timeout=CALL_TIMEOUT)
+            # The cluster secret authenticates spool shipping; health ignores it.
+            self._peer = peer_client(
+                self.env.config, url, CALL_TIMEOUT, self.node.state.cluster_secret
+            )
         return self._peer
 
     async def _local(self) -> asyncpg.Connection | None:
@@ -301,7 +297,7 @@ class Monitor:
             await self._drop_local()
             assert self.cluster is not None
             how = await asyncio.to_thread(
-                rejoin_cluster, self.cluster, peer_source(self.env), self.node.name
+                rejoin_cluster, self.cluster, peer_source(self.node.state), self.node.name
             )
             log.warning("rejoined as the standby of %s (%s)", self.node.state.peer.name, how)
             await self._became_secondary()
@@ -407,7 +403,6 @@ class Monitor:
             return
         if not records:
             return
-        peer.token = self.node.state.cluster_secret
         status, _ = await peer.call(
             "POST", "/api/v1/cluster/spool", {"events": records}, budget=5.0
         )
@@ -471,26 +466,14 @@ async def replaced_by(config: Config) -> str | None:
     Asks the witness (who holds the lease, at what term) and the peer (its role and
     term). Answers why this node must not start read-write, or None when it may.
     """
-    state = HaState.load(config.home / "conf" / "ha-state.json")
+    state = HaState.load(ha_state_path(config))
     if not state.peer.name:
         return None
-    cfg = config.node
-    if cfg.witness_url:
-        witness = PinnedClient(cfg.witness_url, cfg.witness_fingerprint, cfg.witness_token, 2.0)
-        try:
-            status, lease = await witness.call("GET", "/lease")
-        finally:
-            await witness.close()
-        holder = lease.get("holder")
-        if status == 200 and holder and holder != cfg.name and lease["term"] > state.term:
-            return f"the witness gave {holder} the lease at term {lease['term']}"
-    peer = PinnedClient(
-        state.peer.url, fingerprint(config.path(config.server.tls_cert)), timeout=2.0
-    )
-    try:
-        status, health = await peer.call("GET", "/api/v1/health")
-    finally:
-        await peer.close()
+    status, lease = await ask_once(witness_client(config, 2.0), "/lease")
+    holder = lease.get("holder")
+    if status == 200 and holder and holder != config.node.name and lease["term"] > state.term:
+        return f"the witness gave {holder} the lease at term {lease['term']}"
+    status, health = await ask_once(peer_client(config, state.peer.url, 2.0), "/api/v1/health")
     if status and health.get("role") == "primary" and health.get("term", 0) > state.term:
         return f"{state.peer.name} is primary at term {health['term']}"
     return None
@@ -500,13 +483,7 @@ async def peer_primary_answers(config: Config, state: HaState) -> str | None:
     """Why a manual promotion would be unsafe (the primary still takes writes), or None."""
     if not state.peer.url:
         return None
-    peer = PinnedClient(
-        state.peer.url, fingerprint(config.path(config.server.tls_cert)), timeout=2.0
-    )
-    try:
-        status, health = await peer.call("GET", "/api/v1/health")
-    finally:
-        await peer.close()
+    status, health = await ask_once(peer_client(config, state.peer.url, 2.0), "/api/v1/health")
     if status == 200 and health.get("role") == "primary" and not health.get("read_only"):
         return f"the primary {state.peer.name} at {state.peer.url} still takes writes"
     return None

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.node import write_durably
+from server.files import write_durably
 from server.tls import fingerprint, make_self_signed, server_context
 
 log = logging.getLogger("strongroom.witness")

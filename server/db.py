@@ -105,21 +105,12 @@ def _literal(org_id: uuid.UUID | None) -> str:
     return str(uuid.UUID(str(org_id))) if org_id else ""
 
 
-async def call(pool: asyncpg.Pool, query: str, *args: Any) -> asyncpg.Record:
-    """Run one self-contained statement (its own implicit transaction) and return its row.
-
-    Only for SQL functions that set their own RLS context (``authenticate_token``).
-    """
-    try:
-        return await pool.fetchrow(query, *args)
-    except _CONNECTION_LOST as exc:
-        raise await _lost(pool, None, exc) from exc
-    except TimeoutError as exc:
-        raise ServiceUnavailable("the database is not reachable right now") from exc
-
-
 async def call_all(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
-    """Like ``call``, for a function that answers several rows."""
+    """Run one self-contained statement (its own implicit transaction) and return its rows.
+
+    Only for SQL that sets its own RLS context (``authenticate_tokens``, ``reveal_accounts``)
+    or reads tables without one (orgs by name); the Batcher is its caller.
+    """
     try:
         return await pool.fetch(query, *args)
     except _CONNECTION_LOST as exc:

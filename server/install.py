@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from replication.cluster import Cluster, ClusterError, check_traversable, port_i
 from server import audit, crypto, db, migrations
 from server.app import hasher_for
 from server.config import LAYOUT, Config, render_config
+from server.files import undo_install_dir
 from server.keyring import KeyRing
 from server.passwords import check_login_password
 from server.services.orgs import bootstrap_msp
@@ -124,7 +124,7 @@ def init_install(
                 cluster.stop(mode="immediate")
             except ClusterError:
                 pass
-        _remove(home, created_home)
+        undo_install_dir(home, created_home)
         if isinstance(exc, ClusterError | migrations.MigrationError | OSError):
             raise InstallError(str(exc)) from exc
         if isinstance(exc, asyncpg.PostgresError):
@@ -169,14 +169,3 @@ async def migrate(config: Config) -> list[int]:
 def write_master_key(path: Path) -> None:
     """Write a new random master key, readable by the owner only, refusing to overwrite."""
     crypto.write_key_file(path, crypto.new_key())
-
-
-def _remove(home: Path, created_home: bool) -> None:
-    if created_home:
-        shutil.rmtree(home, ignore_errors=True)
-        return
-    for child in home.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from server.config import Config
 from server.errors import StrongroomError
+from server.files import write_durably
 
 
 class ReadOnly(StrongroomError):
@@ -72,24 +72,6 @@ class HaState:
     def save(self, path: Path) -> None:
         """Replace the state file atomically and durably."""
         write_durably(path, json.dumps(asdict(self), indent=2) + "\n")
-
-
-def write_durably(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write ``text`` to ``path`` through a temporary file, fsync'd, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @dataclass
@@ -165,6 +147,11 @@ class Node:
         }
 
 
+def ha_state_path(config: Config) -> Path:
+    """Where a node keeps its term and its peer."""
+    return config.home / "conf" / "ha-state.json"
+
+
 def load_node(config: Config) -> Node:
     """This node's mode at start-up, from what is on disk.
 
@@ -172,7 +159,7 @@ def load_node(config: Config) -> Node:
     (the configured role only matters for an external database). A primary paired with
     a secondary takes no write until its failover monitor has checked the term.
     """
-    state_path = config.home / "conf" / "ha-state.json"
+    state_path = ha_state_path(config)
     state = HaState.load(state_path)
     if config.database.embedded:
         standby = (config.path(config.database.data_dir) / "standby.signal").exists()

@@ -18,11 +18,11 @@ from pathlib import Path
 from aiohttp import web
 
 from replication import monitor
-from replication.cluster import REPLICATION_ROLE, Cluster, Source, port_is_free
+from replication.cluster import Cluster, port_is_free
 from server import crypto, db
 from server.app import create_app
 from server.config import Config
-from server.node import HaState
+from server.node import HaState, ha_state_path
 from server.services import master_key
 from server.tls import server_context
 
@@ -100,58 +100,45 @@ def rejoin(config: Config) -> str:
     cluster = embedded_cluster(config)
     if cluster is None:
         raise ServiceError("rejoin manages the embedded PostgreSQL only")
-    state = HaState.load(config.home / "conf" / "ha-state.json")
+    state = HaState.load(ha_state_path(config))
     if not state.peer.name:
         raise ServiceError("this node has no peer to rejoin (it was never paired)")
-    source = Source(
-        state.peer.db_host, state.peer.db_port, REPLICATION_ROLE, state.replication_password
-    )
-    return monitor.rejoin_cluster(cluster, source, config.node.name)
+    return monitor.rejoin_cluster(cluster, monitor.peer_source(state), config.node.name)
 
 
 def pair_status(config: Config) -> list[str]:
-    """Lines about the peer node and the witness, for ``strongroom status``."""
-    from replication.http import PinnedClient
-    from server.tls import fingerprint
+    """Lines about the peer node, the witness and replication, for ``strongroom status``."""
+    return asyncio.run(_pair_status(config))
 
-    state = HaState.load(config.home / "conf" / "ha-state.json")
+
+async def _pair_status(config: Config) -> list[str]:
+    from replication.http import ask_once, peer_client, witness_client
+
+    state = HaState.load(ha_state_path(config))
     lines = []
-
-    async def ask(client: PinnedClient, path: str) -> tuple[int, dict]:
-        try:
-            return await client.call("GET", path)
-        finally:
-            await client.close()
-
     if state.peer.name:
-        fp = fingerprint(config.path(config.server.tls_cert))
-        status, peer = asyncio.run(
-            ask(PinnedClient(state.peer.url, fp, timeout=2.0), "/api/v1/health")
+        where = f"{state.peer.name} at {state.peer.url}"
+        status, peer = await ask_once(peer_client(config, state.peer.url, 2.0), "/api/v1/health")
+        ro = " (read-only)" if peer.get("read_only") else ""
+        lines.append(
+            f"peer:       {where}: {peer.get('role')}{ro}, term {peer.get('term')}"
+            if status
+            else f"peer:       {where}: not answering"
         )
-        if status:
-            ro = " (read-only)" if peer.get("read_only") else ""
-            lines.append(
-                f"peer:       {state.peer.name} at {state.peer.url}: {peer.get('role')}{ro}, "
-                f"term {peer.get('term')}"
-            )
-        else:
-            lines.append(f"peer:       {state.peer.name} at {state.peer.url}: not answering")
     else:
         lines.append("peer:       none (single node)")
-    cfg = config.node
-    if cfg.witness_url:
-        client = PinnedClient(cfg.witness_url, cfg.witness_fingerprint, cfg.witness_token, 2.0)
-        status, lease = asyncio.run(ask(client, "/lease"))
+    url = config.node.witness_url
+    if url:
+        status, lease = await ask_once(witness_client(config, 2.0), "/lease")
         lines.append(
-            f"witness:    {cfg.witness_url}: lease held by {lease.get('holder')}, "
-            f"term {lease.get('term')}"
+            f"witness:    {url}: lease held by {lease.get('holder')}, term {lease.get('term')}"
             if status == 200
-            else f"witness:    {cfg.witness_url}: not reachable"
+            else f"witness:    {url}: not reachable"
         )
     else:
         lines.append("witness:    none (failover is manual: strongroom promote)")
     if state.peer.name:
-        lines.append(asyncio.run(_replication_line(config)))
+        lines.append(await _replication_line(config))
     return lines
 
 
@@ -159,26 +146,20 @@ async def _replication_line(config: Config) -> str:
     """Sync state and lag, read from the local PostgreSQL as its superuser."""
     import asyncpg
 
+    from server.services.cluster import RECEIVER_SQL, STANDBYS_SQL
+
     try:
         conn = await asyncpg.connect(**{**config.superuser_dsn(), "timeout": 2.0})
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         return f"replication: unknown (local database: {exc})"
     try:
         if await conn.fetchval("SELECT pg_is_in_recovery()"):
-            row = await conn.fetchrow(
-                "SELECT (SELECT status FROM pg_stat_wal_receiver) AS status, "
-                "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint "
-                "AS lag_bytes"
-            )
+            row = await conn.fetchrow(RECEIVER_SQL)
             return (
                 f"replication: standby, receiver {row['status'] or 'not connected'}, "
                 f"replay lag {row['lag_bytes'] or 0} bytes"
             )
-        rows = await conn.fetch(
-            "SELECT application_name, state, sync_state, "
-            "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes, "
-            "extract(epoch FROM replay_lag)::float8 AS lag_seconds FROM pg_stat_replication"
-        )
+        rows = await conn.fetch(STANDBYS_SQL)
     finally:
         await conn.close()
     if not rows:
@@ -194,7 +175,7 @@ def promote(config: Config, force: bool = False) -> int:
     """Promote this secondary by hand (a pair without a witness); answer the new term."""
     import asyncpg
 
-    state = HaState.load(config.home / "conf" / "ha-state.json")
+    state = HaState.load(ha_state_path(config))
     if not force:
         reason = asyncio.run(monitor.peer_primary_answers(config, state))
         if reason:
@@ -209,7 +190,7 @@ def promote(config: Config, force: bool = False) -> int:
             if not await conn.fetchval("SELECT pg_is_in_recovery()"):
                 raise ServiceError("this node is already a primary")
             state.term += 1  # durable before the database is writable
-            state.save(config.home / "conf" / "ha-state.json")
+            state.save(ha_state_path(config))
             await monitor.promote_database(conn, state.peer.name)
         finally:
             await conn.close()

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
-from server.node import write_durably
+from server.files import write_durably
 
 SERVICE_MODES = ("auto", "systemd", "process", "windows")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
@@ -302,6 +302,7 @@ def install(
     try:
         if answers.overwrite and home.exists() and any(home.iterdir()):
             log(f"FILE_OVERWRITE=true: removing the previous install in {home}")
+            _stop_quietly(home, answers, mode)
             _remove_install(home, keep_backups=False, log=log)
         config_path = _make_node(answers, log)
         created.append(home)
@@ -362,12 +363,11 @@ def _logged(log: StepLog, exc: Exception) -> Exception:
 
 def _make_node(answers: Answers, log: StepLog) -> Path:
     from replication.cluster import ClusterError
+    from server.install import InstallError, init_install
 
     home = answers.install_dir
     try:
         if answers.role == "primary":
-            from server.install import init_install
-
             result = init_install(
                 home,
                 port=answers.port,
@@ -393,12 +393,8 @@ def _make_node(answers: Answers, log: StepLog) -> Path:
             primary_db=answers.primary_db,
             progress=log,
         )
-    except ClusterError as exc:
+    except (ClusterError, InstallError) as exc:
         raise SetupFailed(str(exc)) from exc
-    except Exception as exc:
-        if type(exc).__name__ == "InstallError":
-            raise SetupFailed(str(exc)) from exc
-        raise
 
 
 def _write_registration(answers: Answers, home: Path) -> None:
@@ -477,15 +473,7 @@ def uninstall(answers: Answers, log: StepLog, mode: str = "auto", dry_run: bool 
 
 
 def _remove_install(home: Path, keep_backups: bool, log: StepLog) -> None:
-    from server import service
-    from server.config import ConfigError, load_config
-
-    config_path = home / "conf" / "strongroom.toml"
-    if config_path.exists():
-        try:
-            service.stop(load_config(config_path))
-        except (ConfigError, service.ServiceError, OSError) as exc:
-            log(f"could not stop the old install cleanly: {exc}", "WARNING")
+    """Delete a stopped install directory, or everything in it but its backups."""
     backups = home / "backups"
     keep = keep_backups and backups.is_dir() and any(backups.iterdir())
     for child in home.iterdir():

@@ -28,8 +28,8 @@ import asyncpg
 
 from server import audit, db
 from server.errors import ServiceUnavailable, coded
+from server.files import write_durably
 from server.keyring import AUDIT_KEY, KeyRing
-from server.node import write_durably
 
 if TYPE_CHECKING:
     from server.context import Env

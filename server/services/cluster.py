@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from replication.http import PinnedClient
+from replication.http import ask_once, peer_client, witness_client
 from server import db, permissions
 from server.context import Actor, Env
 from server.errors import Forbidden
-from server.tls import fingerprint
 
-_STANDBYS = """
+STANDBYS_SQL = """
 SELECT application_name, client_addr::text AS address, state, sync_state,
        pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes,
        extract(epoch FROM replay_lag)::float8 AS lag_seconds
 FROM pg_stat_replication ORDER BY application_name
 """
-_RECEIVER = """
+RECEIVER_SQL = """
 SELECT status,
        pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint AS lag_bytes,
        extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS replay_age
@@ -36,20 +35,15 @@ async def describe(env: Env) -> dict[str, Any]:
     node = env.node_state
     async with db.transaction(env.pool, readonly=True) as tx:
         in_recovery = await tx.fetchval("SELECT pg_is_in_recovery()")
-        standbys = [] if in_recovery else [dict(r) for r in await tx.fetch(_STANDBYS)]
-        receiver = dict(await tx.fetchrow(_RECEIVER)) if in_recovery else None
+        standbys = [] if in_recovery else [dict(r) for r in await tx.fetch(STANDBYS_SQL)]
+        receiver = dict(await tx.fetchrow(RECEIVER_SQL)) if in_recovery else None
     this = {**node.as_dict(), "url": node.own_url, "database_in_recovery": in_recovery}
     if receiver is not None:
         this["receiving"] = receiver
     nodes = [this]
     peer = node.state.peer
     if peer.name:
-        cert = env.config.path(env.config.server.tls_cert)
-        client = PinnedClient(peer.url, fingerprint(cert), timeout=1.0)
-        try:
-            status, body = await client.call("GET", "/api/v1/health")
-        finally:
-            await client.close()
+        status, body = await ask_once(peer_client(env.config, peer.url, 1.0), "/api/v1/health")
         nodes.append(
             {
                 "name": peer.name,
@@ -73,12 +67,8 @@ async def describe(env: Env) -> dict[str, Any]:
 
 
 async def _witness(env: Env) -> dict[str, Any] | None:
-    cfg = env.config.node
-    if not cfg.witness_url:
+    url = env.config.node.witness_url
+    if not url:
         return None
-    client = PinnedClient(cfg.witness_url, cfg.witness_fingerprint, cfg.witness_token, 1.0)
-    try:
-        status, body = await client.call("GET", "/lease")
-    finally:
-        await client.close()
-    return {"url": cfg.witness_url, "reachable": status == 200, **(body if status == 200 else {})}
+    status, body = await ask_once(witness_client(env.config, 1.0), "/lease")
+    return {"url": url, "reachable": status == 200, **(body if status == 200 else {})}

@@ -1,0 +1,37 @@
+"""Files an install writes: durable replacement, and undoing a failed install."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def write_durably(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write ``text`` to ``path`` through a temporary file, fsync'd, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def undo_install_dir(home: Path, created_home: bool) -> None:
+    """Take back a failed install: the folder if it made it, else everything inside it."""
+    if created_home:
+        shutil.rmtree(home, ignore_errors=True)
+        return
+    for child in home.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
