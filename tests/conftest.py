@@ -33,6 +33,17 @@ OWNER = "strongroom_owner"
 APP = "strongroom_app"
 
 
+FAILED = pytest.StashKey[bool]()  # set on a test whose body failed, for fixtures to read
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as sock:

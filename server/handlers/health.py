@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import asyncpg
 from aiohttp import web
@@ -11,15 +12,24 @@ from server.handlers.common import public
 from server.keys import ENV, POOL
 from server.problem import json_response
 
+log = logging.getLogger(__name__)
+
 
 @public
 async def health(request: web.Request) -> web.Response:
-    """Answer the node's role and whether its database answers."""
+    """Answer the node's role and whether its database answers.
+
+    The probe must answer whatever state the database is in (restarting, rewound,
+    frozen and thawed), so any failure of the check means "unreachable", never a 500.
+    """
     database_ok = True
     try:
         async with asyncio.timeout(2):
             await request.app[POOL].fetchval("SELECT 1")
     except (asyncpg.PostgresError, OSError, TimeoutError):
+        database_ok = False
+    except Exception:
+        log.warning("health: the database check failed unexpectedly", exc_info=True)
         database_ok = False
     node = request.app[ENV].node_state
     body = {

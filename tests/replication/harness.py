@@ -220,6 +220,8 @@ class Node:
         last: dict = {}
         while time.monotonic() < deadline:
             last = self.health()
+            if "role" not in last and last.get("status") == 500:
+                raise AssertionError(f"{self.name}: health failed: {last}")
             if last and predicate(last):
                 return last
             time.sleep(0.25)
@@ -402,6 +404,15 @@ class Pair:
         if self.witness is not None and self.witness.poll() is None:
             self.witness.kill()
             self.witness.wait(10)
+
+    def log_tails(self, lines: int = 40) -> str:
+        """The end of each node's log and the witness's, to read when a scenario fails."""
+        parts = []
+        for path in [*sorted(self.root.glob("*/logs/strongroom.log")), self.root / "witness.out"]:
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"==> {path.relative_to(self.root)} <==\n" + "\n".join(tail))
+        return "\n".join(parts)
 
     def close(self) -> None:
         for node in (self.primary, self.secondary):

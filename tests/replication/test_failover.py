@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.conftest import FAILED
 from tests.replication.harness import STRONGROOM, Pair, Writers, make_pair
 
 pytestmark = pytest.mark.timeout(300)
@@ -21,9 +22,11 @@ REJOIN_BOUND = 60
 
 
 @pytest.fixture
-def pair():
+def pair(request):
     pair = make_pair()
     yield pair
+    if request.node.stash.get(FAILED, False):
+        print(pair.log_tails())  # shown with the failure
     pair.close()
 
 

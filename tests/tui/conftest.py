@@ -146,15 +146,29 @@ async def log_in(pilot, username: str, password: str, org: str = "", otp: str = 
     """Fill the login form and submit it."""
     from textual.widgets import Input
 
-    screen = pilot.app.screen
+    app = pilot.app
+    screen = app.screen
+    otp_input = screen.query_one("#otp", Input)
+
+    async def submit(field: Input) -> None:
+        # Wait for an answer: the next screen, a new notification, or the code field.
+        notified, asked_code = len(app._notifications), not otp_input.has_class("hidden")
+        field.focus()
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: (
+                app.screen is not screen
+                or len(app._notifications) > notified
+                or (not asked_code and not otp_input.has_class("hidden"))
+            ),
+        )
+        await settle(pilot, 0.2)
+
     screen.query_one("#org", Input).value = org
     screen.query_one("#username", Input).value = username
     screen.query_one("#password", Input).value = password
-    screen.query_one("#password", Input).focus()
-    await pilot.press("enter")
-    await settle(pilot)
+    await submit(screen.query_one("#password", Input))
     if otp:
-        screen.query_one("#otp", Input).value = otp
-        screen.query_one("#otp", Input).focus()
-        await pilot.press("enter")
-        await settle(pilot)
+        otp_input.value = otp
+        await submit(otp_input)

@@ -30,13 +30,14 @@ def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg")
 
 
 async def fill_form(pilot, values: dict[str, str]) -> None:
-    """Type into the open FormModal and submit."""
+    """Wait for the FormModal, type into it, submit, and wait until it has closed."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, FormModal))
     modal = pilot.app.screen
-    assert isinstance(modal, FormModal)
     for name, value in values.items():
         modal.query_one(f"#f-{name}", Input).value = value
     modal.query_one(Input).focus()
     await pilot.press("enter")
+    await until(pilot, lambda: pilot.app.screen is not modal)
     await settle(pilot)
 
 
@@ -121,7 +122,7 @@ async def test_add_org_and_request_approve_with_three_admins(tui_server, make_ap
         await pilot.press("f4")
         await settle(pilot)
         queue_table = app.screen.query_one("#queue", DataTable)
-        assert queue_table.row_count == 1
+        await until(pilot, lambda: queue_table.row_count == 1)
         queue_table.focus()
         await pilot.press("y")
         await settle(pilot)
@@ -144,12 +145,12 @@ async def test_vault_add_share_reveal_and_auto_hide(tui_server, make_app):
         await settle(pilot)
         await fill_form(pilot, {"name": "core-sw1", "type": "Cisco", "url": "sw1.example"})
         table = app.screen.query_one("#resources", DataTable)
-        assert table.row_count == 1
+        await until(pilot, lambda: table.row_count == 1)
         await pilot.press("a")
         await settle(pilot)
         await fill_form(pilot, {"username": "enable", "password": "Sw1tch-Enable-Secret!"})
         accounts = app.screen.query_one("#accounts", DataTable)
-        assert accounts.row_count == 1
+        await until(pilot, lambda: accounts.row_count == 1)
         await pilot.press("s")
         await settle(pilot)
         await fill_form(pilot, {"user": "friend", "permission": "view"})
@@ -158,14 +159,12 @@ async def test_vault_add_share_reveal_and_auto_hide(tui_server, make_app):
         await fill_form(pilot, {"name": "network", "permission": "view"})
         accounts.focus()
         await pilot.press("r")
-        await settle(pilot)
-        assert isinstance(app.screen, RevealModal)
+        await until(pilot, lambda: isinstance(app.screen, RevealModal))
         assert "Sw1tch-Enable-Secret!" in str(app.screen.query_one("#secret", Static).render())
         await pilot.press("c")
         assert app.clipboard == "Sw1tch-Enable-Secret!"
-        await pilot.pause(1.6)
-        await settle(pilot)
-        assert not isinstance(app.screen, RevealModal)
+        await pilot.pause(1.0)
+        await until(pilot, lambda: not isinstance(app.screen, RevealModal))
     vaulter = tui_server.login("vaulter", "final-vaulter-pw22")
     _, groups = tui_server.api("GET", "/orgs/MSPOrg/resource-groups", token=vaulter)
     assert [(g["name"], [r["name"] for r in g["resources"]]) for g in groups["items"]] == [
@@ -279,9 +278,12 @@ async def test_users_pane_add_and_disable(tui_server, make_app):
                 "password": "newhire-initial-1",
             },
         )
-        rows = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
-        assert "newhire" in rows
-        table.move_cursor(row=rows.index("newhire"))
+
+        def rows() -> list[str]:
+            return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+        await until(pilot, lambda: "newhire" in rows())
+        table.move_cursor(row=rows().index("newhire"))
         await pilot.press("x")
         await settle(pilot)
     _, user = tui_server.api(
