@@ -14,6 +14,7 @@ import asyncpg
 from server import db
 from server.context import Actor
 from server.db import Tx
+from server.paging import Key, Page
 from server.services.access import OrgRef
 
 RANK = {"view": 1, "modify": 2, "full": 3, "owner": 4}
@@ -58,25 +59,36 @@ async def resource_permission(tx: Tx, actor: Actor, org: OrgRef, resource_id: uu
     )
 
 
-async def visible_resources(tx: Tx, actor: Actor, org: OrgRef, query: str | None):
-    """Resources the actor sees (optionally matching ``query``) with permission and the
-    number of accounts it can use in each."""
+async def visible_resources(tx: Tx, actor: Actor, org: OrgRef, query: str | None, page: Page):
+    """A page of the resources the actor sees (optionally matching ``query``) with
+    permission and the number of accounts it can use in each, in ``resource_order``.
+    One row more than the page is fetched, to tell whether another page follows."""
     pattern = f"%{_escape_like(query)}%" if query else None
+    after_name, after_id = page.after_as(str, str) or (None, None)
     return await tx.fetch(
         "WITH ap AS (SELECT resource_id, count(*) AS n FROM account_permissions($1, $2, $3) "
         "GROUP BY resource_id) "
         "SELECT r.id, r.name, r.type, r.url, r.description, r.department, r.location, "
-        "rp.permission, coalesce(ap.n, 0) AS accounts "
+        'rp.permission, coalesce(ap.n, 0) AS accounts, lower(r.name) COLLATE "C" AS sort_name '
         "FROM resource_permissions($1, $2, $3) rp JOIN resources r ON r.id = rp.resource_id "
         "LEFT JOIN ap ON ap.resource_id = r.id "
-        "WHERE $4::text IS NULL OR r.name ILIKE $4 OR r.url ILIKE $4 OR r.type ILIKE $4 "
-        "OR r.description ILIKE $4 ORDER BY lower(r.name) LIMIT $5",
+        "WHERE ($4::text IS NULL OR r.name ILIKE $4 OR r.url ILIKE $4 OR r.type ILIKE $4 "
+        "OR r.description ILIKE $4) "
+        'AND ($5::text IS NULL OR (lower(r.name) COLLATE "C", r.id::text) > ($5, $6)) '
+        "ORDER BY sort_name, r.id::text LIMIT $7",
         actor.user_id,
         org.id,
         scope_all(actor, org),
         pattern,
-        1000,
+        after_name,
+        after_id,
+        page.limit + 1,
     )
+
+
+def resource_order(row: asyncpg.Record) -> Key:
+    """The key resources are listed by (and paged on): lower-case name, then id."""
+    return (row["sort_name"], str(row["id"]))
 
 
 async def visible_accounts(tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID):

@@ -15,7 +15,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 
@@ -24,6 +24,8 @@ KNOWN_HOSTS = Path(
         "STRONGROOM_KNOWN_HOSTS", Path.home() / ".config" / "strongroom" / "known_hosts.json"
     )
 )
+LIST_PAGE = 1000  # the API's largest page
+LIST_PAGES = 50  # a list longer than 50,000 items is shown cut
 
 
 class ApiError(Exception):
@@ -216,9 +218,21 @@ class Client:
 
     # -- resource groups ----------------------------------------------------------------
 
+    async def _every(self, path: str, **params: str) -> list[dict]:
+        """Every item of a list, following ``next_cursor`` a page of 1,000 at a time."""
+        items: list[dict] = []
+        query = {k: v for k, v in params.items() if v} | {"limit": str(LIST_PAGE)}
+        for _ in range(LIST_PAGES):
+            page = await self._request("GET", f"{path}?{urlencode(query)}")
+            items += page["items"]
+            if not page.get("next_cursor"):
+                break
+            query["cursor"] = page["next_cursor"]
+        return items
+
     async def resource_groups(self, org: str) -> list[dict]:
         """An org's resource groups."""
-        return (await self._request("GET", f"/orgs/{quote(org)}/resource-groups"))["items"]
+        return await self._every(f"/orgs/{quote(org)}/resource-groups")
 
     async def save_resource_group(
         self, org: str, name: str, resources: list[str], exists: bool
@@ -301,7 +315,7 @@ class Client:
 
     async def orgs(self) -> list[dict]:
         """Organizations visible to me."""
-        return (await self._request("GET", "/orgs"))["items"]
+        return await self._every("/orgs")
 
     async def create_org(self, fields: dict) -> dict:
         """Create a client org."""
@@ -335,10 +349,7 @@ class Client:
 
     async def access_requests(self, status: str | None = None, role: str | None = None):
         """Org access requests involving me."""
-        query = "&".join(f"{k}={v}" for k, v in (("status", status), ("role", role)) if v)
-        return (
-            await self._request("GET", "/org-access-requests" + (f"?{query}" if query else ""))
-        )["items"]
+        return await self._every("/org-access-requests", status=status or "", role=role or "")
 
     async def request_access(self, fields: dict) -> dict:
         """File an org access request."""
@@ -350,7 +361,7 @@ class Client:
 
     async def users(self, org: str) -> list[dict]:
         """An org's users."""
-        return (await self._request("GET", f"/orgs/{quote(org)}/users"))["items"]
+        return await self._every(f"/orgs/{quote(org)}/users")
 
     async def create_user(self, org: str, fields: dict) -> dict:
         """Add a user to an org."""
@@ -362,14 +373,13 @@ class Client:
 
     async def groups(self, org: str) -> list[dict]:
         """An org's user groups."""
-        return (await self._request("GET", f"/orgs/{quote(org)}/groups"))["items"]
+        return await self._every(f"/orgs/{quote(org)}/groups")
 
     # -- vault ------------------------------------------------------------------------
 
     async def resources(self, org: str, q: str = "") -> list[dict]:
         """Resources I may see in an org."""
-        suffix = f"?q={quote(q)}" if q else ""
-        return (await self._request("GET", f"/orgs/{quote(org)}/resources{suffix}"))["items"]
+        return await self._every(f"/orgs/{quote(org)}/resources", q=q)
 
     async def resource(self, org: str, resource_id: str) -> dict:
         """One resource with its accounts."""

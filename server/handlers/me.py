@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import paging
 from server.handlers.common import actor, before_password_change, before_totp_setup
 from server.handlers.common import env as get_env
 from server.problem import json_response, read_json
@@ -67,8 +68,9 @@ async def create_api_key(request: web.Request) -> web.Response:
 
 async def list_api_keys(request: web.Request) -> web.Response:
     """My API keys (names and last use, never the keys)."""
+    page = paging.page_from(request.query)
     items = await account.list_api_keys(get_env(request), actor(request))
-    return json_response({"items": items, "next_cursor": None})
+    return json_response(paging.paged(items, page, paging.oldest_first))
 
 
 async def delete_api_key(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import paging
 from server.handlers.common import actor
 from server.handlers.common import env as get_env
 from server.problem import json_response, read_json
@@ -23,8 +24,13 @@ DECISION_FIELDS = {"reason": Field(str, max_len=2000, allow_control=True)}
 
 async def list_orgs(request: web.Request) -> web.Response:
     """Organizations visible to the caller, with whether it manages each."""
+    page = paging.page_from(request.query)
     items = await orgs.list_orgs(get_env(request), actor(request))
-    return json_response({"items": items, "next_cursor": None})
+    return json_response(paging.paged(items, page, _msp_first))
+
+
+def _msp_first(org: dict) -> paging.Key:
+    return (not org["is_msp"], org["display_name"].lower())
 
 
 async def create_org(request: web.Request) -> web.Response:
@@ -113,10 +119,11 @@ async def file_request(request: web.Request) -> web.Response:
 
 async def list_requests(request: web.Request) -> web.Response:
     """Org access requests where I am approver or proposer (?status=, ?role=)."""
+    page = paging.page_from(request.query)
     items = await org_access.list_requests(
         get_env(request), actor(request), request.query.get("status"), request.query.get("role")
     )
-    return json_response({"items": items, "next_cursor": None})
+    return json_response(paging.paged(items, page, paging.newest_first))
 
 
 async def approve_request(request: web.Request) -> web.Response:

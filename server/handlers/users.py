@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import paging
 from server.handlers.common import actor
 from server.handlers.common import env as get_env
 from server.problem import json_response, read_json
@@ -17,8 +18,9 @@ def _org(request: web.Request) -> str:
 
 async def list_users(request: web.Request) -> web.Response:
     """The org's users."""
+    page = paging.page_from(request.query)
     items = await users.list_users(get_env(request), actor(request), _org(request))
-    return json_response({"items": items, "next_cursor": None})
+    return json_response(paging.paged(items, page, paging.by_name("username")))
 
 
 async def create_user(request: web.Request) -> web.Response:
@@ -57,8 +59,9 @@ async def delete_user(request: web.Request) -> web.Response:
 
 async def list_groups(request: web.Request) -> web.Response:
     """The org's user groups."""
+    page = paging.page_from(request.query)
     items = await users.list_groups(get_env(request), actor(request), _org(request))
-    return json_response({"items": items, "next_cursor": None})
+    return json_response(paging.paged(items, page, paging.by_name("name")))
 
 
 async def create_group(request: web.Request) -> web.Response:

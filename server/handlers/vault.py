@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import paging
 from server.handlers.common import actor, works_read_only
 from server.handlers.common import env as get_env
+from server.password_policy import BUILTIN
 from server.problem import json_response, read_json
 from server.services import policies, sharing, vault
 from server.validation import validate
@@ -18,10 +20,12 @@ def _m(request: web.Request, key: str) -> str:
 
 async def list_resources(request: web.Request) -> web.Response:
     """Resources I may see, with my permission (?q= searches name, URL, type, description)."""
-    items = await vault.list_resources(
-        get_env(request), actor(request), _m(request, "org"), request.query.get("q")
+    page = paging.page_from(request.query)
+    return json_response(
+        await vault.list_resources(
+            get_env(request), actor(request), _m(request, "org"), request.query.get("q"), page
+        )
     )
-    return json_response({"items": items, "next_cursor": None})
 
 
 async def create_resource(request: web.Request) -> web.Response:
@@ -131,11 +135,12 @@ def _kind(request: web.Request) -> tuple[str, str]:
 
 async def list_shares(request: web.Request) -> web.Response:
     """Who an account, resource or resource group is shared with (full permission)."""
+    page = paging.page_from(request.query)
     kind, ref = _kind(request)
     items = await sharing.list_shares(
         get_env(request), actor(request), _m(request, "org"), kind, ref
     )
-    return json_response({"items": items, "next_cursor": None})
+    return json_response(paging.paged(items, page, paging.oldest_first))
 
 
 async def add_share(request: web.Request) -> web.Response:
@@ -161,8 +166,9 @@ async def remove_share(request: web.Request) -> web.Response:
 
 async def list_resource_groups(request: web.Request) -> web.Response:
     """The org's resource groups."""
+    page = paging.page_from(request.query)
     items = await sharing.list_resource_groups(get_env(request), actor(request), _m(request, "org"))
-    return json_response({"items": items, "next_cursor": None})
+    return json_response(paging.paged(items, page, paging.by_name("name")))
 
 
 async def create_resource_group(request: web.Request) -> web.Response:
@@ -205,8 +211,15 @@ async def delete_resource_group(request: web.Request) -> web.Response:
 
 async def list_policies(request: web.Request) -> web.Response:
     """Password policies: the built-ins and the org's own."""
+    page = paging.page_from(request.query)
     items = await policies.list_policies(get_env(request), actor(request), _m(request, "org"))
-    return json_response({"items": items, "next_cursor": None})
+    return json_response(paging.paged(items, page, _builtin_first))
+
+
+def _builtin_first(policy: dict) -> paging.Key:
+    """The four built-ins from weakest to strongest, then the org's own by name."""
+    rank = list(BUILTIN).index(policy["name"].lower()) if policy["builtin"] else 0
+    return (not policy["builtin"], rank, policy["name"].lower(), policy["name"])
 
 
 async def create_policy(request: web.Request) -> web.Response:

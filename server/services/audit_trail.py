@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from server import audit, db
+from server import audit, db, paging
 from server.context import Actor, Env
 from server.errors import ValidationFailed
 from server.services.access import acting_org, require_audit_reader
@@ -21,27 +21,12 @@ def _parse_time(field: str, value: str | None) -> datetime.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
-def page_args(query: dict[str, str]) -> tuple[int, int | None]:
-    """(limit, cursor) from ?limit=&cursor= with the API's bounds."""
-    try:
-        limit = int(query.get("limit", 100))
-    except ValueError:
-        raise ValidationFailed([{"field": "limit", "message": "must be an integer"}]) from None
-    if not 1 <= limit <= 1000:
-        raise ValidationFailed([{"field": "limit", "message": "must be between 1 and 1000"}])
-    cursor = query.get("cursor")
-    if cursor is not None:
-        if not cursor.isdigit():
-            raise ValidationFailed([{"field": "cursor", "message": "is not a valid cursor"}])
-        return limit, int(cursor)
-    return limit, None
-
-
 async def list_events(
     env: Env, actor: Actor, org_name: str, query: dict[str, str]
 ) -> dict[str, Any]:
     """Events newest first, filtered by time, operation and actor, paged by seq."""
-    limit, cursor = page_args(query)
+    page = paging.page_from(query)
+    (before,) = page.after_as(int) or (None,)
     since = _parse_time("since", query.get("since"))
     until = _parse_time("until", query.get("until"))
     async with db.transaction(env.pool, readonly=True) as conn:
@@ -58,16 +43,16 @@ async def list_events(
             "AND ($6::text IS NULL OR lower(actor) = lower($6)) "
             "ORDER BY e.id DESC LIMIT $7",
             org.id,
-            cursor,
+            before,
             since,
             until,
             query.get("operation"),
             query.get("actor"),
-            limit + 1,
+            page.limit + 1,
         )
-    items = [audit.event_json(r) for r in rows[:limit]]
-    next_cursor = str(rows[limit - 1]["id"]) if len(rows) > limit else None
-    return {"items": items, "next_cursor": next_cursor}
+    found = paging.cut(rows, page, lambda row: (row["id"],))
+    found["items"] = [audit.event_json(r) for r in found["items"]]
+    return found
 
 
 async def verify_chain(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:

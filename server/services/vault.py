@@ -13,10 +13,11 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, entitlement, permissions, spool
+from server import audit, db, entitlement, paging, permissions, spool
 from server.context import Actor, Env
 from server.crypto import DecryptionFailed
 from server.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
+from server.paging import Page
 from server.password_policy import DEFAULT
 from server.services.access import OrgRef, enter_org, resolve_org
 from server.services.policies import find_policy
@@ -91,12 +92,16 @@ def account_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
     }
 
 
-async def list_resources(env: Env, actor: Actor, org_name: str, q: str | None):
-    """Resources visible to the actor, optionally searched."""
+async def list_resources(env: Env, actor: Actor, org_name: str, q: str | None, page: Page):
+    """A page of the resources visible to the actor, optionally searched, by name."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
-        rows = await entitlement.visible_resources(tx, actor, org, q)
-    return [{**resource_json(r, r["permission"]), "accounts": r["accounts"]} for r in rows]
+        rows = await entitlement.visible_resources(tx, actor, org, q, page)
+    found = paging.cut(rows, page, entitlement.resource_order)
+    found["items"] = [
+        {**resource_json(r, r["permission"]), "accounts": r["accounts"]} for r in found["items"]
+    ]
+    return found
 
 
 async def create_resource(env: Env, actor: Actor, org_name: str, data: dict[str, Any]):
