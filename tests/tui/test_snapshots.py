@@ -127,8 +127,10 @@ def test_new_org_dialog(snap_compare, make_app, snapshot_data, size):
         await settle(pilot)
         pilot.app.screen.query_one("#orgs-table", DataTable).focus()
         await pilot.press("n")
-        await settle(pilot)
+        await until(pilot, lambda: bool(pilot.app.screen.query("#f-display_name")))
         pilot.app.screen.query_one("#f-display_name", Input).value = "two words"
+        check = pilot.app.screen.query_one("#c-display_name", Static)
+        await until(pilot, lambda: "letters and digits" in str(check.render()))
         await settle(pilot)
         no_blink(pilot.app)
 

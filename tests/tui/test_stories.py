@@ -91,11 +91,11 @@ async def test_add_org_and_request_approve_with_three_admins(tui_server, make_ap
         await settle(pilot)
         app.screen.query_one("#orgs-table", DataTable).focus()
         await pilot.press("n")
-        await settle(pilot)
+        await until(pilot, lambda: isinstance(app.screen, FormModal))
         modal = app.screen
         modal.query_one("#f-display_name", Input).value = "bad name"
-        await settle(pilot)
-        assert "letters and digits" in str(modal.query_one("#c-display_name", Static).render())
+        check = modal.query_one("#c-display_name", Static)
+        await until(pilot, lambda: "letters and digits" in str(check.render()))
         await fill_form(
             pilot, {"name": "Tui Corp", "display_name": "tuicorp", "account_manager": "bert"}
         )
@@ -210,9 +210,8 @@ async def test_read_only_banner_after_switching_to_secondary(
             await settle(pilot)
             await log_in(pilot, ADMIN, ADMIN_PASSWORD)
             assert isinstance(app.screen, MainScreen)
-            await settle(pilot)
             banner = app.screen.query_one("#banner", Static)
-            assert not banner.has_class("hidden")
+            await until(pilot, lambda: not banner.has_class("hidden"))
             assert "READ-ONLY SECONDARY" in str(banner.render())
             assert str(app.screen.query_one("#server", Static).render()) == "SECONDARY"
             # The primary comes back at its address: the app returns to it by itself.
@@ -242,6 +241,7 @@ async def test_two_factor_enrolment_with_qr(tui_server, make_app):
         await pilot.press("ctrl+t")
         await settle(pilot)
         await fill_form(pilot, {"password": password})
+        await until(pilot, lambda: bool(app.screen.query("#qr")))
         modal = app.screen
         qr = str(modal.query_one("#qr", Static).render())
         assert "\u2580" in qr or "\u2584" in qr
@@ -249,8 +249,7 @@ async def test_two_factor_enrolment_with_qr(tui_server, make_app):
         secret = uri.split("secret=")[1].split("&")[0]
         modal.query_one("#code", Input).value = totp.code_at(secret, time.time())
         await pilot.press("enter")
-        await settle(pilot)
-        assert isinstance(app.screen, MainScreen)
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
     status, problem = tui_server.api(
         "POST", "/auth/login", {"username": "enroller", "password": password}
     )
