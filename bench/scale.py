@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import time
 import uuid
 
@@ -21,6 +22,7 @@ from server.keyring import KeyRing
 
 USER_PASSWORD = "bench-user-password-1"
 USERS, RESOURCES = 20, 100
+WARM_UP = 10  # unrecorded list requests per user before its measured rounds
 
 
 async def login(session, username: str, org: str, password: str) -> dict:
@@ -146,6 +148,9 @@ async def measure(node, probes: list[tuple[str, str]], rounds: int) -> dict[str,
             async with node.session.get(f"/api/v1/orgs/{org}/resources", headers=auth) as r:
                 items = (await r.json())["items"]
             bucket["visible"].append(len(items))
+            for _ in range(WARM_UP):  # the same for both measurements: caches warm
+                async with node.session.get(f"/api/v1/orgs/{org}/resources", headers=auth) as r:
+                    await r.read()
             async with node.session.get(
                 f"/api/v1/orgs/{org}/resources/{items[0]['id']}", headers=auth
             ) as r:
@@ -189,9 +194,12 @@ async def explain_list(config, org: str) -> None:
         await conn.close()
 
 
-async def analyze(config) -> None:
-    """Vacuum and refresh planner statistics after a bulk load, as autovacuum would shortly
-    (so that its work does not land in the middle of a measurement)."""
+async def quiesce(config) -> None:
+    """Bring the system to a steady state after a bulk load, the same way before both
+    measurements: vacuum and planner statistics (as autovacuum would do shortly), a
+    checkpoint (so that writing the load's pages back does not land in the middle of a
+    measurement), and a full collection of this process's garbage (server and client
+    run here)."""
     import asyncpg
 
     conn = await asyncpg.connect(**config.owner_dsn())
@@ -199,6 +207,12 @@ async def analyze(config) -> None:
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
+    conn = await asyncpg.connect(**config.superuser_dsn())
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+    gc.collect()
 
 
 def report(title: str, results: dict) -> None:
@@ -226,12 +240,12 @@ async def run(orgs: int, small: int, rounds: int, explain: bool = False) -> None
         try:
             progress(f"building {small} orgs")
             await grow(node, pool, ring, 0, small, token, password_hash)
-            await analyze(node.config)
+            await quiesce(node.config)
             probes = [f"Org{i:04d}" for i in range(0, small, max(1, small // 5))][:5]
             before = await measure(node, probes, rounds)
             progress(f"growing to {orgs} orgs")
             await grow(node, pool, ring, small, orgs, token, password_hash)
-            await analyze(node.config)
+            await quiesce(node.config)
             after = await measure(node, probes, rounds)
             if explain:
                 await explain_list(node.config, probes[0])
