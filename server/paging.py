@@ -40,7 +40,7 @@ class Page:
         if self.after is None:
             return None
         if len(self.after) != len(kinds) or not all(
-            type(value) is kind for value, kind in zip(self.after, kinds, strict=False)
+            type(value) is kind for value, kind in zip(self.after, kinds, strict=True)
         ):
             raise _foreign_cursor()
         return self.after
@@ -68,12 +68,14 @@ def encode(key: Key) -> str:
 
 
 def _decode(cursor: str) -> Key:
+    if len(cursor) > 2000:
+        raise _foreign_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
     except (binascii.Error, ValueError):
         key = None
-    if not isinstance(key, list) or not key or len(cursor) > 2000:
+    if not isinstance(key, list) or not key:
         raise _foreign_cursor()
     return tuple(key)
 

@@ -30,7 +30,7 @@ async def list_orgs(request: web.Request) -> web.Response:
 
 
 def _msp_first(org: dict) -> paging.Key:
-    return (not org["is_msp"], org["display_name"].lower())
+    return (not org["is_msp"], org["display_name"].lower(), org["display_name"])
 
 
 async def create_org(request: web.Request) -> web.Response:
