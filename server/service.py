@@ -246,8 +246,11 @@ async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
             config.pid_file.unlink()
 
 
-def start_detached(config: Config, config_path: Path, timeout: float = 60) -> int:
-    """Start ``strongroom serve`` in the background and wait until health answers."""
+def start_detached(
+    config: Config, config_path: Path, timeout: float = 60, python: Path | None = None
+) -> int:
+    """Start ``strongroom serve`` in the background (with ``python``, by default this
+    interpreter) and wait until health answers."""
     running = server_pid(config)
     if running:
         raise ServiceError(f"the server is already running (pid {running})")
@@ -255,7 +258,14 @@ def start_detached(config: Config, config_path: Path, timeout: float = 60) -> in
     log_path = config.home / "logs" / "server.out"
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--config", str(config_path)],
+            [
+                str(python or sys.executable),
+                "-m",
+                "server.cli",
+                "serve",
+                "--config",
+                str(config_path),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

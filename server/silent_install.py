@@ -20,12 +20,12 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
 from server.files import write_durably
+from server.program_files import install_program, runtime_python
 
 SERVICE_MODES = ("auto", "systemd", "process", "windows")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
@@ -215,8 +215,8 @@ def resolve_mode(mode: str) -> str:
 
 
 def unit_text(answers: Answers, config_path: Path) -> str:
-    """The systemd unit that runs this node."""
-    exe = shlex.quote(sys.executable)
+    """The systemd unit that runs this node from its own program files."""
+    exe = shlex.quote(str(runtime_python(answers.install_dir, windows=False)))
     conf = shlex.quote(str(config_path))
     return (
         "[Unit]\n"
@@ -234,7 +234,8 @@ def unit_text(answers: Answers, config_path: Path) -> str:
 
 def windows_commands(answers: Answers, config_path: Path) -> list[list[str]]:
     """The sc.exe commands that register and start the Windows service."""
-    bin_path = f'"{sys.executable}" -m server.cli serve --config "{config_path}"'
+    python = runtime_python(answers.install_dir, windows=True)
+    bin_path = f'"{python}" -m server.cli serve --config "{config_path}"'
     name = answers.service_name
     return [
         [
@@ -306,6 +307,8 @@ def install(
             _remove_install(home, keep_backups=False, log=log)
         config_path = _make_node(answers, log)
         created.append(home)
+        install_program(home, log)
+        log(f"installed the program files; the command is {home / 'bin' / 'strongroom'}")
         _write_registration(answers, home)
         log("wrote conf/registration.json (MailId, Country, company, phone)")
         unit = home / "conf" / f"{answers.service_name}.service"
@@ -424,7 +427,9 @@ def _start_service(answers: Answers, config_path: Path, unit: Path, mode: str, l
         from server import service
         from server.config import load_config
 
-        pid = service.start_detached(load_config(config_path), config_path)
+        pid = service.start_detached(
+            load_config(config_path), config_path, python=runtime_python(answers.install_dir)
+        )
         log(f"started the server as a background process (pid {pid}; no service manager)")
 
 

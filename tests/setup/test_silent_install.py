@@ -53,6 +53,18 @@ def script(path: Path, answers: Path, log: Path) -> subprocess.CompletedProcess:
     )
 
 
+def _serving_python(home: Path) -> str:
+    """argv[0] of the process serving the install in ``home``."""
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError):
+            continue
+        if "serve" in argv and any(a.startswith(str(home / "conf")) for a in argv):
+            return argv[0]
+    raise AssertionError(f"nothing serves {home}")
+
+
 def _port() -> int:
     from tests.conftest import free_port
 
@@ -78,7 +90,10 @@ def test_primary_then_secondary_then_uninstall_both(install_root):
     text = log.read_text()
     assert "reading answer file" in text and "started the server" in text
     unit = (p_dir / "conf" / "strongroom-test-primary.service").read_text()
-    assert "ExecStart=" in unit and "serve --config" in unit and str(p_dir) in unit
+    python = p_dir / "program" / "runtime" / "bin" / "python"
+    assert f"ExecStart={python} -m server.cli serve --config {p_dir}/conf/" in unit
+    # The running server is the install's own copy, not the checkout it came from.
+    assert _serving_python(p_dir) == str(python)
     assert "WantedBy=multi-user.target" in unit and "Restart=on-failure" in unit
     registration = json.loads((p_dir / "conf" / "registration.json").read_text())
     assert registration["mail"] == "admin@example.com" and registration["country"]
@@ -86,7 +101,12 @@ def test_primary_then_secondary_then_uninstall_both(install_root):
     assert password not in text  # the secret is in a 0600 file, never in the log
     assert (p_dir / "conf" / "initial-admin-password").stat().st_mode & 0o077 == 0
 
-    token = run_cli("cluster", "enroll-token", "--config", str(p_dir / "conf" / "strongroom.toml"))
+    token = subprocess.run(  # the install's own command
+        [p_dir / "bin" / "strongroom", "cluster", "enroll-token"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert token.returncode == 0, token.stderr
     secondary = answer_file(
         install_root,
