@@ -15,8 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,18 @@ class Page:
         ):
             raise _foreign_cursor()
         return self.after
+
+
+def paged_list(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Mark a list route: the handler is called with the page asked for (``?limit=`` and
+    ``?cursor=``, checked first), and OpenAPI documents both parameters."""
+
+    @functools.wraps(handler)
+    async def with_page(request: Any) -> Any:
+        return await handler(request, page_from(request.query))
+
+    with_page.paged = True  # type: ignore[attr-defined]
+    return with_page
 
 
 def page_from(query: Mapping[str, str]) -> Page:

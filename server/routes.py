@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import paging
 from server.handlers import audit, auth, cluster, health, me, org_login, orgs, users, vault
 from server.handlers.common import public
 from server.problem import json_response
@@ -32,7 +33,7 @@ ROUTES = [
     ("PATCH", "/orgs/{org}", orgs.update_org),
     ("DELETE", "/orgs/{org}", orgs.delete_org),
     ("GET", "/orgs/{org}/report", orgs.report),
-    ("GET", "/orgs/{org}/access", orgs.list_access),
+    ("GET", "/orgs/{org}/access", orgs.get_access),
     ("DELETE", "/orgs/{org}/access/users/{username}", orgs.revoke_user),
     ("DELETE", "/orgs/{org}/access/groups/{name}", orgs.revoke_group),
     ("POST", "/org-access-requests", orgs.file_request),
@@ -93,6 +94,20 @@ def openapi_document() -> dict:
             for part in path.split("/")
             if part.startswith("{")
         ]
+        if getattr(handler, "paged", False):
+            params += [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": paging.MAX_LIMIT,
+                        "default": paging.DEFAULT_LIMIT,
+                    },
+                },
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            ]
         operation = {
             "operationId": f"{handler.__module__.rsplit('.', 1)[-1]}_{handler.__name__}",
             "summary": summary,

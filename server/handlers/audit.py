@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import paging
 from server.handlers.common import actor
 from server.handlers.common import env as get_env
 from server.problem import json_response
 from server.services import audit_trail
 
 
-async def list_audit(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_audit(request: web.Request, page: paging.Page) -> web.Response:
     """Events newest first; filters since, until, operation, actor; paged."""
     return json_response(
         await audit_trail.list_events(
-            get_env(request), actor(request), request.match_info["org"], dict(request.query)
+            get_env(request), actor(request), request.match_info["org"], dict(request.query), page
         )
     )
 

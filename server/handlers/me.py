@@ -66,9 +66,9 @@ async def create_api_key(request: web.Request) -> web.Response:
     )
 
 
-async def list_api_keys(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_api_keys(request: web.Request, page: paging.Page) -> web.Response:
     """My API keys (names and last use, never the keys)."""
-    page = paging.page_from(request.query)
     items = await account.list_api_keys(get_env(request), actor(request))
     return json_response(paging.paged(items, page, paging.oldest_first))
 

@@ -22,9 +22,9 @@ REQUEST_FIELDS = {
 DECISION_FIELDS = {"reason": Field(str, max_len=2000, allow_control=True)}
 
 
-async def list_orgs(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_orgs(request: web.Request, page: paging.Page) -> web.Response:
     """Organizations visible to the caller, with whether it manages each."""
-    page = paging.page_from(request.query)
     items = await orgs.list_orgs(get_env(request), actor(request))
     return json_response(paging.paged(items, page, _msp_first))
 
@@ -78,7 +78,7 @@ async def report(request: web.Request) -> web.Response:
     )
 
 
-async def list_access(request: web.Request) -> web.Response:
+async def get_access(request: web.Request) -> web.Response:
     """Current MSP grants for a client organization."""
     return json_response(
         await org_access.list_access(get_env(request), actor(request), request.match_info["org"])
@@ -117,9 +117,9 @@ async def file_request(request: web.Request) -> web.Response:
     )
 
 
-async def list_requests(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_requests(request: web.Request, page: paging.Page) -> web.Response:
     """Org access requests where I am approver or proposer (?status=, ?role=)."""
-    page = paging.page_from(request.query)
     items = await org_access.list_requests(
         get_env(request), actor(request), request.query.get("status"), request.query.get("role")
     )

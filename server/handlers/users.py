@@ -16,9 +16,9 @@ def _org(request: web.Request) -> str:
     return request.match_info["org"]
 
 
-async def list_users(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_users(request: web.Request, page: paging.Page) -> web.Response:
     """The org's users."""
-    page = paging.page_from(request.query)
     items = await users.list_users(get_env(request), actor(request), _org(request))
     return json_response(paging.paged(items, page, paging.by_name("username")))
 
@@ -57,9 +57,9 @@ async def delete_user(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def list_groups(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_groups(request: web.Request, page: paging.Page) -> web.Response:
     """The org's user groups."""
-    page = paging.page_from(request.query)
     items = await users.list_groups(get_env(request), actor(request), _org(request))
     return json_response(paging.paged(items, page, paging.by_name("name")))
 

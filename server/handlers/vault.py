@@ -18,9 +18,9 @@ def _m(request: web.Request, key: str) -> str:
     return request.match_info[key]
 
 
-async def list_resources(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_resources(request: web.Request, page: paging.Page) -> web.Response:
     """Resources I may see, with my permission (?q= searches name, URL, type, description)."""
-    page = paging.page_from(request.query)
     return json_response(
         await vault.list_resources(
             get_env(request), actor(request), _m(request, "org"), request.query.get("q"), page
@@ -133,9 +133,9 @@ def _kind(request: web.Request) -> tuple[str, str]:
     return kind, _m(request, "id")
 
 
-async def list_shares(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_shares(request: web.Request, page: paging.Page) -> web.Response:
     """Who an account, resource or resource group is shared with (full permission)."""
-    page = paging.page_from(request.query)
     kind, ref = _kind(request)
     items = await sharing.list_shares(
         get_env(request), actor(request), _m(request, "org"), kind, ref
@@ -164,9 +164,9 @@ async def remove_share(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def list_resource_groups(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_resource_groups(request: web.Request, page: paging.Page) -> web.Response:
     """The org's resource groups."""
-    page = paging.page_from(request.query)
     items = await sharing.list_resource_groups(get_env(request), actor(request), _m(request, "org"))
     return json_response(paging.paged(items, page, paging.by_name("name")))
 
@@ -209,9 +209,9 @@ async def delete_resource_group(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def list_policies(request: web.Request) -> web.Response:
+@paging.paged_list
+async def list_policies(request: web.Request, page: paging.Page) -> web.Response:
     """Password policies: the built-ins and the org's own."""
-    page = paging.page_from(request.query)
     items = await policies.list_policies(get_env(request), actor(request), _m(request, "org"))
     return json_response(paging.paged(items, page, _builtin_first))
 

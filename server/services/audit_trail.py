@@ -22,10 +22,9 @@ def _parse_time(field: str, value: str | None) -> datetime.datetime | None:
 
 
 async def list_events(
-    env: Env, actor: Actor, org_name: str, query: dict[str, str]
+    env: Env, actor: Actor, org_name: str, query: dict[str, str], page: paging.Page
 ) -> dict[str, Any]:
     """Events newest first, filtered by time, operation and actor, paged by seq."""
-    page = paging.page_from(query)
     (before,) = page.after_as(int) or (None,)
     since = _parse_time("since", query.get("since"))
     until = _parse_time("until", query.get("until"))

@@ -22,3 +22,17 @@ async def test_openapi_lists_every_api_route(api, live_server):
     login = doc["paths"]["/api/v1/auth/login"]["post"]
     assert login["security"] == []
     assert login["summary"]
+
+
+async def test_every_list_route_is_paged_and_documented(api):
+    """A route that lists things takes ?limit= and ?cursor=, and OpenAPI says so."""
+    from server.routes import ROUTES
+
+    lists = [(m, p) for m, p, h in ROUTES if h.__name__.startswith("list_")]  # {"items": …}
+    assert len(lists) >= 10
+    _, doc = await api.call("GET", "/openapi.json")
+    for method, path in lists:
+        params = {p["name"] for p in doc["paths"]["/api/v1" + path][method.lower()]["parameters"]}
+        assert {"limit", "cursor"} <= params, path
+    me = doc["paths"]["/api/v1/me"]["get"]["parameters"]
+    assert "limit" not in {p["name"] for p in me}
