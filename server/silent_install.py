@@ -277,12 +277,7 @@ def install(
 ) -> Answers:
     """Install a node as the answer file says (or uninstall, when ACTION=uninstall)."""
     log = StepLog(log_path)
-    log(f"reading answer file {answer_file}")
-    try:
-        answers = validate(read_answer_file(answer_file))
-    except AnswerFileError as exc:
-        log(str(exc), "ERROR")
-        raise
+    answers = _read_answers(answer_file, log)
     if answers.action == "uninstall":
         uninstall(answers, log, mode, dry_run)
         return answers
@@ -500,13 +495,20 @@ def uninstall_from_file(
 ) -> Answers:
     """``strongroom uninstall``: the answer file names the install directory."""
     log = StepLog(log_path)
+    answers = _read_answers(answer_file, log, action="uninstall")
+    uninstall(answers, log, mode, dry_run)
+    return answers
+
+
+def _read_answers(answer_file: Path, log: StepLog, action: str | None = None) -> Answers:
+    """Read and validate the answer file, logging what is wrong with it. ``action``
+    overrides the file's ACTION (``strongroom uninstall`` always uninstalls)."""
     log(f"reading answer file {answer_file}")
     try:
         values = read_answer_file(answer_file)
-        values["ACTION"] = "uninstall"
-        answers = validate(values, "uninstall")
+        if action:
+            values["ACTION"] = action
+        return validate(values, action or "install")
     except AnswerFileError as exc:
         log(str(exc), "ERROR")
         raise
-    uninstall(answers, log, mode, dry_run)
-    return answers
