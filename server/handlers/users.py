@@ -49,6 +49,15 @@ async def update_user(request: web.Request) -> web.Response:
     )
 
 
+async def confirm_user(request: web.Request) -> web.Response:
+    """Confirm a user the MSP created or gave a password (a confirmed org administrator)."""
+    return json_response(
+        await users.confirm_user(
+            get_env(request), actor(request), _org(request), request.match_info["username"]
+        )
+    )
+
+
 async def delete_user(request: web.Request) -> web.Response:
     """Remove a user."""
     await users.delete_user(

@@ -174,19 +174,23 @@ async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, 
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         target_id, label = await _target(tx, actor, org, kind, ref)
+        if kind == "resource_group":
+            await _require_full_on_members(tx, actor, org, target_id)
         grantee_kind, grantee_id, grantee_label = await _grantee(tx, org, data)
         column = TARGET_COLUMNS[kind]
         grantee_column = "user_id" if grantee_kind == "user" else "group_id"
         share_id = await tx.fetchval(
-            f"INSERT INTO shares (org_id, {column}, {grantee_column}, permission, created_by) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT "
+            f"INSERT INTO shares (org_id, {column}, {grantee_column}, permission, created_by, "
+            "by_msp) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT "
             "(coalesce(account_id, resource_id, resource_group_id), coalesce(user_id, group_id))"
-            " DO UPDATE SET permission = EXCLUDED.permission RETURNING id",
+            " DO UPDATE SET permission = EXCLUDED.permission, created_by = EXCLUDED.created_by, "
+            "by_msp = EXCLUDED.by_msp RETURNING id",
             org.id,
             target_id,
             grantee_id,
             data["permission"],
             actor.user_id,
+            actor.org_is_msp and not org.is_msp,
         )
         await audit.record(
             tx,
@@ -237,6 +241,23 @@ async def remove_share(
 
 
 # -- resource groups ----------------------------------------------------------------
+
+
+async def _require_full_on_members(tx: db.Tx, actor: Actor, org: OrgRef, group_id) -> None:
+    """Sharing a resource group shares its resources: the actor needs full permission on
+    each (else an account manager could share a client's group with itself)."""
+    members = await tx.fetch(
+        "SELECT r.id, r.name FROM resource_group_members m JOIN resources r "
+        "ON r.id = m.resource_id WHERE m.resource_group_id = $1",
+        group_id,
+    )
+    for member in members:
+        permission = await entitlement.resource_permission(tx, actor, org, member["id"])
+        if not entitlement.allows(permission, "share"):
+            raise Forbidden(
+                f"sharing this resource group needs full permission on each of its resources; "
+                f"not on {member['name']!r}"
+            )
 
 
 async def _resource_ids(tx: db.Tx, actor: Actor, org: OrgRef, refs: list[str]):

@@ -10,6 +10,7 @@ from server import audit, db, permissions
 from server.context import Actor, Env
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded
 from server.passwords import check_login_password
+from server.services import dual_control
 from server.services.access import OrgRef, acting_org, enter_org, require_user_admin
 from server.validation import Field
 
@@ -53,7 +54,7 @@ GROUP_UPDATE = {
 
 _USER_COLUMNS = (
     "id, username, full_name, email, role, access_scope, status, must_change_password, "
-    "totp_required, totp_secret IS NOT NULL AS totp_enabled, created_at"
+    "totp_required, totp_secret IS NOT NULL AS totp_enabled, created_at, client_confirmed"
 )
 
 
@@ -70,6 +71,7 @@ def user_json(row: asyncpg.Record, org: str) -> dict[str, Any]:
         "must_change_password": row["must_change_password"],
         "totp_required": row["totp_required"],
         "totp_enabled": row["totp_enabled"],
+        "confirmed": row["client_confirmed"],
         "created_at": row["created_at"].isoformat(),
     }
 
@@ -121,11 +123,15 @@ async def create_user(
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
+        made = await dual_control.provenance(
+            conn, actor, org.id, org.is_msp, data["role"], creating=True
+        )
         await db.set_org(conn, org.id)
         try:
             row = await conn.fetchrow(
                 "INSERT INTO users (org_id, username, full_name, email, role, access_scope, "
-                "password_hash, totp_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "password_hash, totp_required, principal_id, client_confirmed) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
                 f"RETURNING {_USER_COLUMNS}",
                 org.id,
                 data["username"],
@@ -135,6 +141,8 @@ async def create_user(
                 data.get("access_scope", "owned_and_shared"),
                 password_hash,
                 data.get("totp_required", False),
+                made.principal_id,
+                made.client_confirmed,
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -151,9 +159,25 @@ async def create_user(
             "user_created",
             target_type="user",
             target=row["username"],
-            details={"role": row["role"], "access_scope": row["access_scope"]},
+            details={
+                "role": row["role"],
+                "access_scope": row["access_scope"],
+                "independent": made.principal_id is None,
+                "confirmed": made.client_confirmed,
+            },
             node=env.node,
         )
+        if org.is_msp and await dual_control.close_founding_if_due(conn, org.id):
+            await audit.record(
+                conn,
+                env.ring,
+                org.id,
+                actor.who,
+                "founding_phase_closed",
+                target_type="org",
+                target=org.display_name,
+                node=env.node,
+            )
     return user_json(row, org.display_name)
 
 
@@ -189,6 +213,19 @@ async def update_user(
         for column, value in changes.items():
             args.append(value)
             sets.append(f"{column} = ${len(args)}")
+        if "password" in data and not is_self:
+            # Whoever sets a password can act as the account: refuse where that opens a
+            # client org, and record who now controls it.
+            if org.is_msp:
+                await dual_control.refuse_reset_of_reaching_user(
+                    conn, target["id"], target["username"]
+                )
+            made = await dual_control.provenance(
+                conn, actor, org.id, org.is_msp, target["role"], creating=False
+            )
+            await db.set_org(conn, org.id)
+            args += [made.principal_id, made.client_confirmed and target["client_confirmed"]]
+            sets.append(f"principal_id = ${len(args) - 1}, client_confirmed = ${len(args)}")
         if "password" in data:
             args.append(new_hash)
             sets.append(f"password_hash = ${len(args)}, must_change_password = true")
@@ -202,11 +239,12 @@ async def update_user(
             row = target
         if disabling or "password" in data:
             await conn.execute("DELETE FROM sessions WHERE user_id = $1", target["id"])
-        if disabling:
+        if disabling or ("password" in data and not is_self):
             await conn.execute("DELETE FROM api_keys WHERE user_id = $1", target["id"])
         details: dict[str, Any] = {k: v for k, v in changes.items()}
         if "password" in data:
-            details["password_reset"] = True
+            details["credentials_reset"] = True
+            details["confirmed"] = row["client_confirmed"]
         await audit.record(
             conn,
             env.ring,
@@ -409,6 +447,19 @@ async def update_group(
             ) from None
         if "members" in data:
             member_ids = await _member_ids(conn, org, data["members"])
+            if org.is_msp:
+                current = {
+                    r["name"]
+                    for r in await conn.fetch(
+                        "SELECT lower(u.username) AS name FROM group_members m JOIN users u "
+                        "ON u.id = m.user_id WHERE m.group_id = $1",
+                        group["id"],
+                    )
+                }
+                added = sorted({m.lower() for m in data["members"]} - current)
+                await dual_control.refuse_new_members_of_granted_group(
+                    conn, group["id"], group["name"], added
+                )
             await conn.execute("DELETE FROM group_members WHERE group_id = $1", group["id"])
             await conn.executemany(
                 "INSERT INTO group_members (org_id, group_id, user_id) VALUES ($1, $2, $3)",
@@ -446,3 +497,53 @@ async def delete_group(env: Env, actor: Actor, org_name: str, name: str) -> None
             target=group["name"],
             node=env.node,
         )
+
+
+async def confirm_user(env: Env, actor: Actor, org_name: str, username: str) -> dict[str, Any]:
+    """A confirmed administrator of a client org confirms one of its users whom an MSP
+    user created or gave a password, so that it reaches what the client shares
+    (the Bitwarden pattern of member confirmation; DESIGN.md §3).
+
+    Raises:
+        Forbidden unless the actor is a confirmed administrator at home in that org;
+        Conflict ``already_confirmed``, ``password_not_changed`` (the user has not yet set
+        its own password, so whoever set it could still be the one logging in).
+    """
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, org_name)
+        await db.set_org(conn, org.id)
+        confirmed_admin = await conn.fetchval(
+            "SELECT client_confirmed FROM users WHERE id = $1", actor.user_id
+        )
+        if (
+            org.via != "home"
+            or org.is_msp
+            or not permissions.can_manage_users(actor.role)
+            or (not confirmed_admin)
+        ):
+            raise Forbidden("only a confirmed administrator of the org itself confirms its users")
+        target = await _user_row(conn, org, username)
+        if target["client_confirmed"]:
+            raise coded(Conflict, "already_confirmed", f"{target['username']} is already confirmed")
+        if target["must_change_password"]:
+            raise coded(
+                Conflict,
+                "password_not_changed",
+                f"{target['username']} has not yet set its own password; confirm it after",
+            )
+        row = await conn.fetchrow(
+            "UPDATE users SET client_confirmed = true, updated_at = now() WHERE id = $1 "
+            f"RETURNING {_USER_COLUMNS}",
+            target["id"],
+        )
+        await audit.record(
+            conn,
+            env.ring,
+            org.id,
+            actor.who,
+            "user_confirmed",
+            target_type="user",
+            target=row["username"],
+            node=env.node,
+        )
+    return user_json(row, org.display_name)
