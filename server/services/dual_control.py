@@ -37,7 +37,7 @@ import asyncpg
 
 from server import db, permissions
 from server.context import Actor
-from server.errors import Conflict, coded
+from server.errors import Conflict, Forbidden, coded
 
 KINDS = ("grant", "account_manager", "group_member", "user_confirmation")
 FOUNDING_ADMINISTRATORS = 3  # the guide's "at least three administrators"
@@ -260,6 +260,33 @@ async def refuse_reset_of_reaching_user(
             "there as it. It can change its own password; otherwise revoke its access (or "
             "assign another account manager by request) first",
         )
+
+
+async def refuse_reset_of_confirmed_client_user(
+    conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID, target: asyncpg.Record
+) -> None:
+    """Only a confirmed administrator of a client org sets the password of one of its
+    confirmed users: whoever else did could log in as it and reach what it owns and
+    what the client shared with it (in the client org's RLS context).
+
+    Raises:
+        Forbidden ``client_confirms``.
+    """
+    if not target["client_confirmed"]:
+        return
+    vault = await conn.fetchval("SELECT vault_control FROM orgs WHERE id = $1", org_id)
+    if vault == "msp":
+        return
+    if actor.org_id == org_id and await conn.fetchval(
+        "SELECT client_confirmed FROM users WHERE id = $1", actor.user_id
+    ):
+        return
+    raise coded(
+        Forbidden,
+        "client_confirms",
+        f"only a confirmed administrator of the org itself sets {target['username']}'s "
+        "password",
+    )
 
 
 async def refuse_new_members_of_granted_group(

@@ -220,6 +220,10 @@ async def update_user(
                 await dual_control.refuse_reset_of_reaching_user(
                     conn, target["id"], target["username"]
                 )
+            else:
+                await dual_control.refuse_reset_of_confirmed_client_user(
+                    conn, actor, org.id, target
+                )
             made = await dual_control.provenance(
                 conn, actor, org.id, org.is_msp, target["role"], creating=False
             )
