@@ -284,8 +284,7 @@ async def refuse_reset_of_confirmed_client_user(
     raise coded(
         Forbidden,
         "client_confirms",
-        f"only a confirmed administrator of the org itself sets {target['username']}'s "
-        "password",
+        f"only a confirmed administrator of the org itself sets {target['username']}'s password",
     )
 
 

@@ -8,7 +8,7 @@ import asyncpg
 
 from server import audit, db, permissions
 from server.context import Actor, Env
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.passwords import check_login_password
 from server.services import dual_control
 from server.services.access import OrgRef, acting_org, enter_org, require_user_admin
@@ -281,8 +281,22 @@ async def _keep_one_privileged_admin(conn: asyncpg.Connection, org: OrgRef, leav
         )
 
 
-async def delete_user(env: Env, actor: Actor, org_name: str, username: str) -> None:
-    """Remove a user; its sessions, API keys and memberships go with it."""
+async def delete_user(
+    env: Env, actor: Actor, org_name: str, username: str, new_owner: str | None = None
+) -> dict[str, Any]:
+    """Remove a user; its sessions, API keys and memberships go with it.
+
+    What it owns (resources and accounts, in any org) goes to ``new_owner``, an active
+    user of the same org — for a client org, a confirmed one, so deleting a client user
+    cannot hand its secrets to the MSP or to an account the MSP made.
+
+    Returns:
+        ``{"transferred": {"resources": n, "accounts": n}}``.
+    Raises:
+        Conflict ``user_owns_resources`` (owns something and no new owner is named),
+        ``user_is_account_manager``, ``last_privileged_administrator``; ValidationFailed
+        for an unusable ``new_owner``.
+    """
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
@@ -304,6 +318,31 @@ async def delete_user(env: Env, actor: Actor, org_name: str, username: str) -> N
                 "user_is_account_manager",
                 f"{username} is the account manager of {names}; assign another first",
             )
+        owned = await conn.fetch("SELECT * FROM transfer_ownership($1, NULL)", target["id"])
+        moved = {"resources": 0, "accounts": 0}
+        if owned:
+            heir = await _heir(conn, org, target, new_owner, owned)
+            for row in await conn.fetch(
+                "SELECT * FROM transfer_ownership($1, $2)", target["id"], heir["id"]
+            ):
+                moved["resources"] += row["resources"]
+                moved["accounts"] += row["accounts"]
+                await audit.record(
+                    conn,
+                    env.ring,
+                    row["org_id"],
+                    actor.who,
+                    "ownership_transferred",
+                    target_type="user",
+                    target=target["username"],
+                    details={
+                        "to": f"{heir['username']}@{org.display_name}",
+                        "resources": row["resources"],
+                        "accounts": row["accounts"],
+                    },
+                    node=env.node,
+                )
+            await db.set_org(conn, org.id)
         await conn.execute("DELETE FROM users WHERE id = $1", target["id"])
         await audit.record(
             conn,
@@ -313,8 +352,40 @@ async def delete_user(env: Env, actor: Actor, org_name: str, username: str) -> N
             "user_deleted",
             target_type="user",
             target=target["username"],
+            details={"resources": moved["resources"], "accounts": moved["accounts"]},
             node=env.node,
         )
+    return {"transferred": moved}
+
+
+async def _heir(conn, org: OrgRef, target, new_owner: str | None, owned) -> asyncpg.Record:
+    """The user who receives a deleted user's resources (in the org's RLS context)."""
+    if not new_owner:
+        resources = sum(r["resources"] for r in owned)
+        accounts = sum(r["accounts"] for r in owned)
+        raise coded(
+            Conflict,
+            "user_owns_resources",
+            f"{target['username']} owns {resources} resources and {accounts} accounts; "
+            "name the user who receives them (?new_owner=)",
+            resources=resources,
+            accounts=accounts,
+        )
+    heir = await conn.fetchrow(
+        "SELECT id, username, status, client_confirmed FROM users WHERE org_id = $1 "
+        "AND lower(username) = lower($2)",
+        org.id,
+        new_owner,
+    )
+    if heir is None or heir["status"] != "active" or heir["id"] == target["id"]:
+        raise field_error("new_owner", f"must be another active user of {org.display_name}")
+    if not org.is_msp and org.vault_control != "msp" and not heir["client_confirmed"]:
+        raise field_error(
+            "new_owner",
+            f"{heir['username']} is not confirmed by {org.display_name}; it cannot receive "
+            "the client's resources",
+        )
+    return heir
 
 
 # -- user groups ---------------------------------------------------------------------
