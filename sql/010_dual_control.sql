@@ -18,11 +18,6 @@ ALTER TABLE users
 
 ALTER TABLE orgs ADD COLUMN founding_closed_at timestamptz;
 
--- Existing installs: their administrators were made under the old rule; each counts as
--- its own principal, and the founding phase is over if three of them are active.
-UPDATE orgs o SET founding_closed_at = now()
- WHERE o.is_msp AND (SELECT count(*) FROM users u WHERE u.org_id = o.id AND u.status = 'active'
-                     AND u.role IN ('privileged_administrator', 'administrator')) >= 3;
 
 -- Requests now come in kinds; the designee of a group_member request is the user to add
 -- and target_group_id the MSPOrg group; a user_confirmation names a client user, whose
@@ -51,8 +46,27 @@ ALTER TABLE org_access_requests
     ALTER COLUMN approver_id DROP NOT NULL,
     ADD COLUMN proposer_name text NOT NULL DEFAULT '',
     ADD COLUMN approver_name text NOT NULL DEFAULT '';
-UPDATE org_access_requests r SET proposer_name = u.username FROM users u WHERE u.id = r.proposer_id;
-UPDATE org_access_requests r SET approver_name = u.username FROM users u WHERE u.id = r.approver_id;
+-- Existing installs (rows are read and written in MSPOrg's RLS context, which the owner
+-- is subject to as well): their administrators were made under the old rule; each counts
+-- as its own principal, and the founding phase is over if three of them are active.
+DO $$
+DECLARE v_msp uuid;
+BEGIN
+    SELECT id INTO v_msp FROM orgs WHERE is_msp;
+    IF v_msp IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM set_config('app.org_id', v_msp::text, true);
+    UPDATE org_access_requests r SET proposer_name = u.username FROM users u
+     WHERE u.id = r.proposer_id;
+    UPDATE org_access_requests r SET approver_name = u.username FROM users u
+     WHERE u.id = r.approver_id;
+    UPDATE orgs SET founding_closed_at = now()
+     WHERE id = v_msp AND (SELECT count(*) FROM users u WHERE u.org_id = v_msp
+                           AND u.status = 'active'
+                           AND u.role IN ('privileged_administrator', 'administrator')) >= 3;
+    PERFORM set_config('app.org_id', '', true);
+END $$;
 ALTER TABLE org_access_requests
     ADD CONSTRAINT org_access_requests_proposer_fk FOREIGN KEY (proposer_id)
         REFERENCES users (id) ON DELETE SET NULL,

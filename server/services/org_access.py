@@ -132,7 +132,9 @@ async def _msp_group(conn: asyncpg.Connection, msp_id: uuid.UUID, name: str | No
     if not name:
         raise field_error("group", "name the group")
     gid = await conn.fetchval(
-        "SELECT id FROM user_groups WHERE org_id = $1 AND lower(name) = lower($2)", msp_id, name
+        "SELECT id FROM user_groups WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
+        msp_id,
+        name,
     )
     if gid is None:
         raise field_error("group", f"no MSPOrg user group named {name!r}")
@@ -641,7 +643,7 @@ async def revoke(env: Env, actor: Actor, org_name: str, kind: str, name: str) ->
         else:
             removed = await conn.fetchval(
                 "DELETE FROM org_access_grants g USING user_groups ug WHERE g.group_id = ug.id "
-                "AND g.client_org_id = $1 AND lower(ug.name) = lower($2) RETURNING ug.name",
+                "AND g.client_org_id = $1 AND name_fold(ug.name) = name_fold($2) RETURNING ug.name",
                 org.id,
                 name,
             )

@@ -43,7 +43,7 @@ async def find_policy(tx: db.Tx, org: OrgRef, name: str) -> Policy:
     if name.lower() in BUILTIN:
         return BUILTIN[name.lower()]
     row = await tx.fetchrow(
-        "SELECT * FROM password_policies WHERE org_id = $1 AND lower(name) = lower($2)",
+        "SELECT * FROM password_policies WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
         org.id,
         name,
     )

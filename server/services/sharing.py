@@ -25,11 +25,11 @@ SHARE_FIELDS = {
     "permission": Field(str, required=True, choices=("view", "modify", "full")),
 }
 GROUP_FIELDS = {
-    "name": Field(str, required=True, max_len=100),
+    "name": Field(str, required=True, max_len=100, identifier=True),
     "resources": Field(list, item_kind=str, max_len=10000),
 }
 GROUP_UPDATE = {
-    "name": Field(str, max_len=100),
+    "name": Field(str, max_len=100, identifier=True),
     "resources": Field(list, item_kind=str, max_len=10000),
 }
 TARGET_COLUMNS = {
@@ -44,7 +44,8 @@ async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str):
     if kind == "resource_group":
         _require_vault_manager(actor)
         row = await tx.fetchrow(
-            "SELECT id, name FROM resource_groups WHERE org_id = $1 AND lower(name) = lower($2)",
+            "SELECT id, name FROM resource_groups WHERE org_id = $1 "
+            "AND name_fold(name) = name_fold($2)",
             org.id,
             ref,
         )
@@ -76,7 +77,7 @@ async def _grantee(tx: db.Tx, org: OrgRef, data: dict[str, Any]) -> tuple[str, u
         raise field_error("user", "name either a user or a group")
     if "group" in data:
         gid = await tx.fetchval(
-            "SELECT id FROM user_groups WHERE org_id = $1 AND lower(name) = lower($2)",
+            "SELECT id FROM user_groups WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
             org.id,
             data["group"],
         )

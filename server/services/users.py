@@ -42,12 +42,12 @@ USER_UPDATE = {
     "password": Field(str, strip=False),
 }
 GROUP_CREATE = {
-    "name": Field(str, required=True, max_len=100),
+    "name": Field(str, required=True, max_len=100, identifier=True),
     "description": Field(str, max_len=2000),
     "members": Field(list, item_kind=str, max_len=10000),
 }
 GROUP_UPDATE = {
-    "name": Field(str, max_len=100),
+    "name": Field(str, max_len=100, identifier=True),
     "description": Field(str, max_len=2000),
     "members": Field(list, item_kind=str, max_len=10000),
 }
@@ -428,7 +428,7 @@ async def _group_json(conn: asyncpg.Connection, group: asyncpg.Record) -> dict[s
 async def _group_row(conn: asyncpg.Connection, org: OrgRef, name: str) -> asyncpg.Record:
     row = await conn.fetchrow(
         "SELECT id, name, description FROM user_groups WHERE org_id = $1 "
-        "AND lower(name) = lower($2)",
+        "AND name_fold(name) = name_fold($2)",
         org.id,
         name,
     )
