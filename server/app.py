@@ -17,7 +17,12 @@ from server.config import Config
 from server.context import Env
 from server.keyring import KeyRing
 from server.keys import CONFIG, ENV, POOL
-from server.middlewares import error_middleware, read_only_middleware, security_headers
+from server.middlewares import (
+    error_middleware,
+    read_only_middleware,
+    request_line_middleware,
+    security_headers,
+)
 from server.node import Node, load_node
 from server.passwords import Argon2Params, PasswordHasher
 from server.ratelimit import LoginThrottle
@@ -25,6 +30,8 @@ from server.routes import setup_routes
 from server.services import master_key
 from server.services.access import ORGS_BY_NAME
 from server.spool import AuditSpool
+
+PARSER_MAX_LINE = 64 * 1024
 
 
 def create_app(config: Config) -> web.Application:
@@ -35,8 +42,17 @@ def create_app(config: Config) -> web.Application:
     """
     ring = KeyRing.from_file(config.path(config.security.master_key))
     app = web.Application(
-        middlewares=[error_middleware, read_only_middleware, auth_middleware],
+        middlewares=[
+            error_middleware,
+            request_line_middleware,
+            read_only_middleware,
+            auth_middleware,
+        ],
         client_max_size=config.server.max_body_bytes,
+        # aiohttp refuses a longer request line with a text/plain 400 before any
+        # middleware runs; up to this size the request reaches request_line_middleware,
+        # which answers 414 problem+json past MAX_URL (8 KB).
+        handler_args={"max_line_size": PARSER_MAX_LINE},
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(_environment(ring))

@@ -12,3 +12,4 @@ CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
 ENV = web.AppKey("env", Env)
 ACTOR = web.RequestKey("actor", Actor)
+REFUSED_BY = web.RequestKey("refused_by", str)  # what refused a request before its handler

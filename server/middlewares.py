@@ -7,7 +7,7 @@ import secrets
 
 from aiohttp import web
 
-from server.errors import StrongroomError
+from server.errors import BadRequest, StrongroomError, coded
 from server.keys import CONFIG, ENV
 from server.problem import problem
 
@@ -86,3 +86,32 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     """Never let a proxy or browser cache an answer (it may hold a password)."""
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
+MAX_URL = 8192
+
+
+class UriTooLong(StrongroomError):
+    """The request's URL is longer than the server reads."""
+
+    status = 414
+    code = "uri_too_long"
+    title = "URI too long"
+
+
+@web.middleware
+async def request_line_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """Refuse an over-long URL (414 ``uri_too_long``) and a query parameter given twice
+    (400 ``repeated_parameter``: every parameter of this API takes one value)."""
+    if len(request.raw_path) > MAX_URL:
+        raise UriTooLong(f"the URL is longer than {MAX_URL} bytes")
+    query = request.query
+    if len(query) != len(set(query.keys())):
+        name = next(k for k in query if len(query.getall(k)) > 1)
+        raise coded(
+            BadRequest,
+            "repeated_parameter",
+            f"the query parameter {name[:64]!r} is given more than once",
+            parameter=name[:64],
+        )
+    return await handler(request)

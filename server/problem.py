@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import strict_json
 from server.errors import BadRequest, StrongroomError
 
 PROBLEM_TYPE = "https://strongroom.invalid/problems/"
@@ -33,23 +34,26 @@ def problem(
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """Read a JSON object body, or raise a clear 4xx error."""
+    """Read a JSON object body strictly (``server.strict_json``), or raise a clear 4xx error.
+
+    Raises:
+        StrongroomError: 415 ``unsupported_media_type`` for another content type, 415
+            ``unsupported_charset`` for a charset other than UTF-8, 400 with the strict
+            reader's code for a body it refuses, 400 ``bad_request`` for a non-object.
+    """
     if request.content_type not in ("application/json", ""):
         err = StrongroomError(f"expected Content-Type application/json, got {request.content_type}")
         err.status, err.code, err.title = 415, "unsupported_media_type", "Unsupported media type"
         raise err
+    charset = request.charset
+    if charset is not None and charset.lower().replace("-", "") != "utf8":
+        err = StrongroomError(f"JSON bodies are UTF-8; charset {charset[:40]!r} is not accepted")
+        err.status, err.code, err.title = 415, "unsupported_charset", "Unsupported charset"
+        raise err
     raw = await request.read()
     if not raw.strip():
         return {}
-    try:
-        data = json.loads(raw)
-    except UnicodeDecodeError:
-        raise BadRequest("the request body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"the request body is not valid JSON ({exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno})"
-        ) from None
+    data = strict_json.loads(raw)
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
     return data

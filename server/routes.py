@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
-from server import paging
+from server.api import operation
 from server.handlers import audit, auth, cluster, health, me, org_login, orgs, users, vault
 from server.handlers.common import public
+from server.models.common import OpenApiDocument
+from server.openapi import build as build_openapi
 from server.problem import json_response
 
 API = "/api/v1"
@@ -86,54 +90,18 @@ ROUTES = [
 ]
 
 
+# Outside /api/v1: a client org's login address, https://host:7272/<display_name>.
+ROOT_ROUTES = [("GET", "/{display_name}", org_login.org_login)]
+
+
+@functools.cache
 def openapi_document() -> dict:
-    """OpenAPI 3.1 for the routes above, summaries taken from the handlers' docstrings."""
-    paths: dict[str, dict] = {}
-    for method, path, handler in ROUTES:
-        summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
-        params = [
-            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-            for part in path.split("/")
-            if part.startswith("{")
-        ]
-        if getattr(handler, "paged", False):
-            params += [
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": paging.MAX_LIMIT,
-                        "default": paging.DEFAULT_LIMIT,
-                    },
-                },
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-            ]
-        operation = {
-            "operationId": f"{handler.__module__.rsplit('.', 1)[-1]}_{handler.__name__}",
-            "summary": summary,
-            "parameters": params,
-            "responses": {
-                "default": {
-                    "description": "problem+json on failure",
-                    "content": {"application/problem+json": {}},
-                },
-            },
-        }
-        if getattr(handler, "public", False):
-            operation["security"] = []
-        paths.setdefault(API + path, {})[method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Strongroom REST API", "version": "1"},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
-        "paths": paths,
-    }
+    """OpenAPI 3.1 for every route, from the handlers' declared models (server.openapi)."""
+    return build_openapi([*ROUTES, ("GET", "/openapi.json", openapi), *ROOT_ROUTES], API)
 
 
 @public
+@operation(answers={200: OpenApiDocument})
 async def openapi(request: web.Request) -> web.Response:
     """This API as an OpenAPI 3.1 document."""
     return json_response(openapi_document())

@@ -27,6 +27,7 @@ from server.app import create_app
 from server.config import Config
 from server.install import write_master_key
 from server.tls import client_context, make_self_signed, server_context
+from tests import contract
 
 SUPERUSER = "strongroom_admin"
 OWNER = "strongroom_owner"
@@ -259,10 +260,15 @@ async def start_server(app: web.Application, config: Config) -> tuple[web.AppRun
 
 @pytest.fixture
 async def live_server(config: Config) -> AsyncIterator[LiveServer]:
-    """The real application served over HTTPS for one test."""
-    runner, live = await start_server(create_app(config), config)
+    """The real application served over HTTPS for one test; every answer it gives is
+    checked against the documented contract (tests/contract.py)."""
+    app = create_app(config)
+    mismatches = contract.install(app)
+    runner, live = await start_server(app, config)
     yield live
     await runner.cleanup()
+    if mismatches:
+        pytest.fail("answers that break the documented contract:\n" + "\n".join(mismatches))
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.api import operation
 from server.handlers.common import (
     actor,
     before_password_change,
@@ -13,23 +14,21 @@ from server.handlers.common import (
     works_read_only,
 )
 from server.handlers.common import env as get_env
-from server.problem import json_response, read_json
+from server.models.auth import LoginAnswer, LoginBody, RefreshAnswer
+from server.problem import json_response
 from server.services import auth
-from server.validation import Field, validate
-
-LOGIN = {
-    "username": Field(str, required=True, max_len=64),
-    "password": Field(str, required=True, max_len=1024, strip=False),
-    "org": Field(str, max_len=64),
-    "otp": Field(str, max_len=12),
-}
 
 
 @public
 @works_read_only
-async def login(request: web.Request) -> web.Response:
+@operation(
+    body=LoginBody,
+    answers={200: LoginAnswer},
+    errors={401: "otp_required, invalid_otp", 429: "rate_limited (Retry-After)"},
+)
+async def login(request: web.Request, body: LoginBody) -> web.Response:
     """Log in with username, password, org (default MSPOrg) and, when enabled, a TOTP code."""
-    data = validate(await read_json(request), LOGIN)
+    data = body.given()
     result = await auth.login(
         get_env(request),
         data["username"],
@@ -44,12 +43,14 @@ async def login(request: web.Request) -> web.Response:
 @before_password_change
 @before_totp_setup
 @works_read_only
+@operation(answers={204: None})
 async def logout(request: web.Request) -> web.Response:
     """End the current session."""
     await auth.logout(get_env(request), actor(request))
     return web.Response(status=204)
 
 
+@operation(answers={200: RefreshAnswer})
 async def refresh(request: web.Request) -> web.Response:
     """Exchange the session token for a new one."""
     token, expires_at = await auth.refresh(get_env(request), actor(request))

@@ -8,14 +8,17 @@ import logging
 import asyncpg
 from aiohttp import web
 
+from server.api import operation
 from server.handlers.common import public
 from server.keys import ENV, POOL
+from server.models.cluster import Health
 from server.problem import json_response
 
 log = logging.getLogger(__name__)
 
 
 @public
+@operation(answers={200: Health}, errors={503: "the database does not answer (a Health body)"})
 async def health(request: web.Request) -> web.Response:
     """Answer the node's role and whether its database answers.
 

@@ -5,15 +5,27 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import paging
+from server.api import operation
 from server.handlers.common import actor, before_password_change, before_totp_setup
 from server.handlers.common import env as get_env
-from server.problem import json_response, read_json
+from server.models.auth import (
+    ApiKey,
+    ApiKeyBody,
+    ApiKeyCreated,
+    ChangePasswordBody,
+    CurrentPasswordBody,
+    Me,
+    OtpBody,
+    TotpSecret,
+)
+from server.models.common import Page
+from server.problem import json_response
 from server.services import account
-from server.validation import Field, validate
 
 
 @before_password_change
 @before_totp_setup
+@operation(answers={200: Me})
 async def get_me(request: web.Request) -> web.Response:
     """Who am I: username, org, role, scope, 2FA state, managed orgs."""
     return json_response(await account.me(get_env(request), actor(request)))
@@ -21,15 +33,10 @@ async def get_me(request: web.Request) -> web.Response:
 
 @before_password_change
 @before_totp_setup
-async def change_password(request: web.Request) -> web.Response:
+@operation(body=ChangePasswordBody, answers={204: None})
+async def change_password(request: web.Request, body: ChangePasswordBody) -> web.Response:
     """Change my login password (needs the current one)."""
-    data = validate(
-        await read_json(request),
-        {
-            "current_password": Field(str, required=True, strip=False, max_len=1024),
-            "new_password": Field(str, required=True, strip=False),
-        },
-    )
+    data = body.given()
     await account.change_password(
         get_env(request), actor(request), data["current_password"], data["new_password"]
     )
@@ -37,42 +44,42 @@ async def change_password(request: web.Request) -> web.Response:
 
 
 @before_totp_setup
-async def begin_totp(request: web.Request) -> web.Response:
+@operation(body=CurrentPasswordBody, answers={200: TotpSecret})
+async def begin_totp(request: web.Request, body: CurrentPasswordBody) -> web.Response:
     """Start TOTP enrolment (needs the current password); returns the secret once."""
-    data = validate(
-        await read_json(request),
-        {
-            "current_password": Field(str, required=True, strip=False, max_len=1024),
-        },
-    )
+    data = body.given()
     return json_response(
         await account.begin_totp(get_env(request), actor(request), data["current_password"])
     )
 
 
 @before_totp_setup
-async def confirm_totp(request: web.Request) -> web.Response:
+@operation(body=OtpBody, answers={204: None}, errors={400: "invalid_otp"})
+async def confirm_totp(request: web.Request, body: OtpBody) -> web.Response:
     """Confirm enrolment with a code; from now on login asks for one."""
-    data = validate(await read_json(request), {"otp": Field(str, required=True, max_len=12)})
+    data = body.given()
     await account.confirm_totp(get_env(request), actor(request), data["otp"])
     return web.Response(status=204)
 
 
-async def create_api_key(request: web.Request) -> web.Response:
+@operation(body=ApiKeyBody, answers={201: ApiKeyCreated})
+async def create_api_key(request: web.Request, body: ApiKeyBody) -> web.Response:
     """Make an API key; the key is in this answer and never again."""
-    data = validate(await read_json(request), {"name": Field(str, required=True, max_len=100)})
+    data = body.given()
     return json_response(
         await account.create_api_key(get_env(request), actor(request), data["name"]), status=201
     )
 
 
 @paging.paged_list
+@operation(answers={200: Page[ApiKey]})
 async def list_api_keys(request: web.Request, page: paging.Page) -> web.Response:
     """My API keys (names and last use, never the keys)."""
     items = await account.list_api_keys(get_env(request), actor(request))
     return json_response(paging.paged(items, page, paging.oldest_first))
 
 
+@operation(answers={204: None})
 async def delete_api_key(request: web.Request) -> web.Response:
     """Delete one of my API keys."""
     await account.delete_api_key(get_env(request), actor(request), request.match_info["key_id"])

@@ -6,12 +6,36 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import paging
+from server.api import operation
 from server.handlers.common import actor, works_read_only
 from server.handlers.common import env as get_env
+from server.models.common import Page
+from server.models.vault import (
+    AccountCreate,
+    AccountCreated,
+    AccountDetail,
+    AccountUpdate,
+    GeneratedPassword,
+    PasswordBody,
+    Policy,
+    PolicyCreate,
+    Resource,
+    ResourceCreate,
+    ResourceDetail,
+    ResourceGroup,
+    ResourceGroupCreate,
+    ResourceGroupUpdate,
+    ResourceListed,
+    ResourcesQuery,
+    ResourceUpdate,
+    RevealBody,
+    Revealed,
+    Share,
+    ShareCreate,
+)
 from server.password_policy import BUILTIN
-from server.problem import json_response, read_json
+from server.problem import json_response
 from server.services import policies, sharing, vault
-from server.validation import validate
 
 
 def _m(request: web.Request, key: str) -> str:
@@ -19,24 +43,29 @@ def _m(request: web.Request, key: str) -> str:
 
 
 @paging.paged_list
-async def list_resources(request: web.Request, page: paging.Page) -> web.Response:
+@operation(query=ResourcesQuery, answers={200: Page[ResourceListed]})
+async def list_resources(
+    request: web.Request, page: paging.Page, query: ResourcesQuery
+) -> web.Response:
     """Resources I may see, with my permission (?q= searches name, URL, type, description)."""
     return json_response(
         await vault.list_resources(
-            get_env(request), actor(request), _m(request, "org"), request.query.get("q"), page
+            get_env(request), actor(request), _m(request, "org"), query.given().get("q"), page
         )
     )
 
 
-async def create_resource(request: web.Request) -> web.Response:
+@operation(body=ResourceCreate, answers={201: ResourceDetail})
+async def create_resource(request: web.Request, body: ResourceCreate) -> web.Response:
     """Add a resource; I own it."""
-    data = validate(await read_json(request), vault.RESOURCE_FIELDS)
+    data = body.given()
     return json_response(
         await vault.create_resource(get_env(request), actor(request), _m(request, "org"), data),
         status=201,
     )
 
 
+@operation(answers={200: ResourceDetail})
 async def get_resource(request: web.Request) -> web.Response:
     """A resource with the accounts I may use (no passwords)."""
     return json_response(
@@ -46,9 +75,10 @@ async def get_resource(request: web.Request) -> web.Response:
     )
 
 
-async def update_resource(request: web.Request) -> web.Response:
+@operation(body=ResourceUpdate, answers={200: Resource})
+async def update_resource(request: web.Request, body: ResourceUpdate) -> web.Response:
     """Edit a resource (full permission)."""
-    data = validate(await read_json(request), vault.RESOURCE_UPDATE)
+    data = body.given()
     return json_response(
         await vault.update_resource(
             get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
@@ -56,6 +86,7 @@ async def update_resource(request: web.Request) -> web.Response:
     )
 
 
+@operation(answers={204: None})
 async def delete_resource(request: web.Request) -> web.Response:
     """Delete a resource and its accounts (full permission)."""
     await vault.delete_resource(
@@ -64,9 +95,10 @@ async def delete_resource(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def create_account(request: web.Request) -> web.Response:
+@operation(body=AccountCreate, answers={201: AccountCreated})
+async def create_account(request: web.Request, body: AccountCreate) -> web.Response:
     """Add an account with a given or generated password."""
-    data = validate(await read_json(request), vault.ACCOUNT_FIELDS)
+    data = body.given()
     return json_response(
         await vault.create_account(
             get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
@@ -75,6 +107,7 @@ async def create_account(request: web.Request) -> web.Response:
     )
 
 
+@operation(answers={200: AccountDetail})
 async def get_account(request: web.Request) -> web.Response:
     """Account metadata (no password)."""
     return json_response(
@@ -84,9 +117,10 @@ async def get_account(request: web.Request) -> web.Response:
     )
 
 
-async def update_account(request: web.Request) -> web.Response:
+@operation(body=AccountUpdate, answers={200: AccountCreated})
+async def update_account(request: web.Request, body: AccountUpdate) -> web.Response:
     """Rename an account or change its notes or policy (full permission)."""
-    data = validate(await read_json(request), vault.ACCOUNT_UPDATE)
+    data = body.given()
     return json_response(
         await vault.update_account(
             get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
@@ -94,6 +128,7 @@ async def update_account(request: web.Request) -> web.Response:
     )
 
 
+@operation(answers={204: None})
 async def delete_account(request: web.Request) -> web.Response:
     """Delete an account (full permission)."""
     await vault.delete_account(
@@ -103,9 +138,10 @@ async def delete_account(request: web.Request) -> web.Response:
 
 
 @works_read_only
-async def reveal(request: web.Request) -> web.Response:
+@operation(body=RevealBody, answers={200: Revealed})
+async def reveal(request: web.Request, body: RevealBody) -> web.Response:
     """Reveal an account's password (audited; a reason when the org requires one)."""
-    data = validate(await read_json(request), vault.REVEAL_FIELDS)
+    data = body.given()
     return json_response(
         await vault.reveal_password(
             get_env(request),
@@ -117,9 +153,10 @@ async def reveal(request: web.Request) -> web.Response:
     )
 
 
-async def change_password(request: web.Request) -> web.Response:
+@operation(body=PasswordBody, answers={204: None})
+async def change_password(request: web.Request, body: PasswordBody) -> web.Response:
     """Set or generate a new password (modify permission; checked against the policy)."""
-    data = validate(await read_json(request), vault.PASSWORD_FIELDS)
+    data = body.given()
     await vault.change_password(
         get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
     )
@@ -134,6 +171,7 @@ def _kind(request: web.Request) -> tuple[str, str]:
 
 
 @paging.paged_list
+@operation(answers={200: Page[Share]})
 async def list_shares(request: web.Request, page: paging.Page) -> web.Response:
     """Who an account, resource or resource group is shared with (full permission)."""
     kind, ref = _kind(request)
@@ -143,10 +181,11 @@ async def list_shares(request: web.Request, page: paging.Page) -> web.Response:
     return json_response(paging.paged(items, page, paging.oldest_first))
 
 
-async def add_share(request: web.Request) -> web.Response:
+@operation(body=ShareCreate, answers={201: Share})
+async def add_share(request: web.Request, body: ShareCreate) -> web.Response:
     """Share with a user or group at view, modify or full (full permission to re-share)."""
     kind, ref = _kind(request)
-    data = validate(await read_json(request), sharing.SHARE_FIELDS)
+    data = body.given()
     return json_response(
         await sharing.add_share(
             get_env(request), actor(request), _m(request, "org"), kind, ref, data
@@ -155,6 +194,7 @@ async def add_share(request: web.Request) -> web.Response:
     )
 
 
+@operation(answers={204: None})
 async def remove_share(request: web.Request) -> web.Response:
     """Withdraw a share."""
     kind, ref = _kind(request)
@@ -165,15 +205,17 @@ async def remove_share(request: web.Request) -> web.Response:
 
 
 @paging.paged_list
+@operation(answers={200: Page[ResourceGroup]})
 async def list_resource_groups(request: web.Request, page: paging.Page) -> web.Response:
     """The org's resource groups."""
     items = await sharing.list_resource_groups(get_env(request), actor(request), _m(request, "org"))
     return json_response(paging.paged(items, page, paging.by_name("name")))
 
 
-async def create_resource_group(request: web.Request) -> web.Response:
+@operation(body=ResourceGroupCreate, answers={201: ResourceGroup})
+async def create_resource_group(request: web.Request, body: ResourceGroupCreate) -> web.Response:
     """Create a resource group from resources I may share."""
-    data = validate(await read_json(request), sharing.GROUP_FIELDS)
+    data = body.given()
     return json_response(
         await sharing.save_resource_group(
             get_env(request), actor(request), _m(request, "org"), data
@@ -182,6 +224,7 @@ async def create_resource_group(request: web.Request) -> web.Response:
     )
 
 
+@operation(answers={200: ResourceGroup})
 async def get_resource_group(request: web.Request) -> web.Response:
     """One resource group."""
     return json_response(
@@ -191,9 +234,10 @@ async def get_resource_group(request: web.Request) -> web.Response:
     )
 
 
-async def update_resource_group(request: web.Request) -> web.Response:
+@operation(body=ResourceGroupUpdate, answers={200: ResourceGroup})
+async def update_resource_group(request: web.Request, body: ResourceGroupUpdate) -> web.Response:
     """Rename a resource group or replace its resources."""
-    data = validate(await read_json(request), sharing.GROUP_UPDATE)
+    data = body.given()
     return json_response(
         await sharing.save_resource_group(
             get_env(request), actor(request), _m(request, "org"), data, existing=_m(request, "name")
@@ -201,6 +245,7 @@ async def update_resource_group(request: web.Request) -> web.Response:
     )
 
 
+@operation(answers={204: None})
 async def delete_resource_group(request: web.Request) -> web.Response:
     """Delete a resource group."""
     await sharing.delete_resource_group(
@@ -210,6 +255,7 @@ async def delete_resource_group(request: web.Request) -> web.Response:
 
 
 @paging.paged_list
+@operation(answers={200: Page[Policy]})
 async def list_policies(request: web.Request, page: paging.Page) -> web.Response:
     """Password policies: the built-ins and the org's own."""
     items = await policies.list_policies(get_env(request), actor(request), _m(request, "org"))
@@ -222,15 +268,17 @@ def _builtin_first(policy: dict) -> paging.Key:
     return (not policy["builtin"], rank, policy["name"].lower(), policy["name"])
 
 
-async def create_policy(request: web.Request) -> web.Response:
+@operation(body=PolicyCreate, answers={201: Policy})
+async def create_policy(request: web.Request, body: PolicyCreate) -> web.Response:
     """Add a custom password policy."""
-    data = validate(await read_json(request), policies.POLICY_FIELDS)
+    data = body.given()
     return json_response(
         await policies.create_policy(get_env(request), actor(request), _m(request, "org"), data),
         status=201,
     )
 
 
+@operation(answers={200: GeneratedPassword})
 async def generate_password(request: web.Request) -> web.Response:
     """A random password that satisfies the named policy."""
     password = await policies.generate(

@@ -29,25 +29,9 @@ from server.services.access import (
     find_org,
     managed_org_ids,
 )
-from server.validation import Field
 
 SYSTEM = Who("system", MSP_ORG)
 VAULT_CONTROL = ("msp", "client", "both")
-
-ORG_FIELDS = {
-    "name": Field(str, required=True, max_len=200, allow_control=True),
-    "display_name": Field(str, required=True, max_len=200),
-    "account_manager": Field(str, required=True, max_len=64),
-    "description": Field(str, max_len=2000, allow_control=True),
-    "department": Field(str, max_len=200, allow_control=True),
-    "location": Field(str, max_len=200, allow_control=True),
-    "vault_control": Field(str, choices=VAULT_CONTROL),
-}
-ORG_UPDATE = {
-    k: Field(f.kind, max_len=f.max_len, allow_control=f.allow_control, choices=f.choices)
-    for k, f in ORG_FIELDS.items()
-}
-ORG_UPDATE["require_reveal_reason"] = Field(bool)
 
 
 @dataclass

@@ -11,18 +11,6 @@ from server.context import Actor, Env
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.password_policy import BUILTIN, Policy
 from server.services.access import OrgRef, enter_org
-from server.validation import Field
-
-POLICY_FIELDS = {
-    "name": Field(str, required=True, max_len=64),
-    "min_length": Field(int, required=True),
-    "max_length": Field(int, required=True),
-    "require_upper": Field(bool),
-    "require_lower": Field(bool),
-    "require_digit": Field(bool),
-    "require_special": Field(bool),
-    "max_age_days": Field(int, nullable=True),
-}
 
 
 def _policy(row: asyncpg.Record) -> Policy:

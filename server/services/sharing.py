@@ -16,22 +16,8 @@ from server import audit, db, entitlement, permissions
 from server.context import Actor, Env
 from server.errors import Forbidden, NotFound, field_error
 from server.services.access import MSP_ORG, OrgRef, access_via, enter_org
-from server.validation import Field, parse_id
+from server.validation import parse_id
 
-SHARE_FIELDS = {
-    "user": Field(str, max_len=64),
-    "group": Field(str, max_len=100),
-    "user_org": Field(str, max_len=64),
-    "permission": Field(str, required=True, choices=("view", "modify", "full")),
-}
-GROUP_FIELDS = {
-    "name": Field(str, required=True, max_len=100, identifier=True),
-    "resources": Field(list, item_kind=str, max_len=10000),
-}
-GROUP_UPDATE = {
-    "name": Field(str, max_len=100, identifier=True),
-    "resources": Field(list, item_kind=str, max_len=10000),
-}
 TARGET_COLUMNS = {
     "account": "account_id",
     "resource": "resource_id",

@@ -12,45 +12,6 @@ from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded
 from server.passwords import check_login_password
 from server.services import dual_control
 from server.services.access import OrgRef, acting_org, enter_org, require_user_admin
-from server.validation import Field
-
-USERNAME = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
-EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
-
-USER_CREATE = {
-    "username": Field(
-        str,
-        required=True,
-        max_len=64,
-        pattern=USERNAME,
-        pattern_message="may hold letters, digits and . _ @ - (max 64)",
-    ),
-    "full_name": Field(str, max_len=200),
-    "email": Field(str, max_len=254, pattern=EMAIL, pattern_message="is not an e-mail address"),
-    "role": Field(str, required=True, choices=permissions.ROLES),
-    "password": Field(str, required=True, strip=False),
-    "access_scope": Field(str, choices=permissions.SCOPES),
-    "totp_required": Field(bool),
-}
-USER_UPDATE = {
-    "full_name": Field(str, max_len=200),
-    "email": Field(str, max_len=254, pattern=EMAIL, pattern_message="is not an e-mail address"),
-    "role": Field(str, choices=permissions.ROLES),
-    "status": Field(str, choices=("active", "disabled")),
-    "access_scope": Field(str, choices=permissions.SCOPES),
-    "totp_required": Field(bool),
-    "password": Field(str, strip=False),
-}
-GROUP_CREATE = {
-    "name": Field(str, required=True, max_len=100, identifier=True),
-    "description": Field(str, max_len=2000),
-    "members": Field(list, item_kind=str, max_len=10000),
-}
-GROUP_UPDATE = {
-    "name": Field(str, max_len=100, identifier=True),
-    "description": Field(str, max_len=2000),
-    "members": Field(list, item_kind=str, max_len=10000),
-}
 
 _USER_COLUMNS = (
     "id, username, full_name, email, role, access_scope, status, must_change_password, "

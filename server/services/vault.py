@@ -21,35 +21,7 @@ from server.paging import Page
 from server.password_policy import DEFAULT
 from server.services.access import OrgRef, enter_org, resolve_org
 from server.services.policies import find_policy
-from server.validation import Field, parse_id
-
-RESOURCE_FIELDS = {
-    "name": Field(str, required=True, max_len=200, allow_control=True),
-    "type": Field(str, required=True, max_len=64),
-    "url": Field(str, max_len=2000),
-    "description": Field(str, max_len=2000, allow_control=True),
-    "department": Field(str, max_len=200, allow_control=True),
-    "location": Field(str, max_len=200, allow_control=True),
-    "fields": Field(dict),
-}
-RESOURCE_UPDATE = {
-    k: Field(f.kind, max_len=f.max_len, allow_control=f.allow_control)
-    for k, f in RESOURCE_FIELDS.items()
-}
-ACCOUNT_FIELDS = {
-    "username": Field(str, required=True, max_len=200),
-    "password": Field(str, strip=False, max_len=1024),
-    "generate": Field(bool),
-    "notes": Field(str, max_len=10000, multiline=True, strip=False),
-    "policy": Field(str, max_len=64),
-}
-ACCOUNT_UPDATE = {
-    "username": Field(str, max_len=200),
-    "notes": Field(str, max_len=10000, multiline=True, strip=False, nullable=True),
-    "policy": Field(str, max_len=64),
-}
-PASSWORD_FIELDS = {"password": Field(str, strip=False, max_len=1024), "generate": Field(bool)}
-REVEAL_FIELDS = {"reason": Field(str, max_len=500, allow_control=True)}
+from server.validation import parse_id
 
 
 def _check_vault_control(actor: Actor, org: OrgRef) -> None:

@@ -86,9 +86,9 @@ async def echo_server(config):
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "code"),
     [
-        (b'{"a": ', "application/json", 400, "bad_request"),
+        (b'{"a": ', "application/json", 400, "invalid_json"),
         (b"[1, 2]", "application/json", 400, "bad_request"),
-        (b"\xff\xfe", "application/json", 400, "bad_request"),
+        (b"\xff\xfe", "application/json", 400, "invalid_json"),
         (b"a=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
         (b'{"a": "' + b"x" * 4096 + b'"}', "application/json", 413, "payload_too_large"),
     ],

@@ -154,13 +154,20 @@ async def test_reveal_reason_required_by_org(org):
         ("/resources", {"name": "", "type": "x"}),
         ("/resources", {"name": "n", "type": "x", "fields": "not-an-object"}),
         ("/resources", {"name": "n", "type": "x", "owner": "me"}),
-        ("/resources", {"name": "n\x00", "type": "x"}),
     ],
 )
 async def test_bad_vault_input(org, path, body):
     """Malformed vault requests get a clear 422 and write nothing."""
     status, problem = await org["pa"].call("POST", f"/orgs/{ORG}{path}", body)
     assert (status, problem["code"]) == (422, "validation_failed")
+
+
+async def test_nul_in_a_name_is_refused_at_the_edge(org):
+    """A NUL character (PostgreSQL cannot store it) is refused before any handler: 400
+    invalid_string naming where it was."""
+    body = {"name": "n\x00", "type": "x"}
+    status, problem = await org["pa"].call("POST", f"/orgs/{ORG}/resources", body)
+    assert (status, problem["code"], problem["field"]) == (400, "invalid_string", "name")
 
 
 async def test_unknown_ids_are_404(org):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from server import audit
-from server.services import orgs, users
+from server.models.orgs import OrgUpdate
+from server.models.users import GroupUpdate, UserUpdate
 
 SERVER = Path(audit.__file__).resolve().parent
 AUDIT_CALLS = {"record", "record_many", "_audit_request"}
@@ -63,7 +64,9 @@ def test_audited_detail_name_passes_the_guard(name):
 @pytest.mark.parametrize(
     "name",
     sorted(
-        set(orgs.ORG_UPDATE) | (set(users.USER_UPDATE) - {"password"}) | set(users.GROUP_UPDATE)
+        set(OrgUpdate.model_fields)
+        | (set(UserUpdate.model_fields) - {"password"})
+        | set(GroupUpdate.model_fields)
     ),
 )
 def test_edited_field_names_pass_the_guard(name):

@@ -1,0 +1,110 @@
+"""Logging in and the caller's own account: /auth/*, /me, /me/password, /me/totp, API keys."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from server import permissions
+from server.models.common import Answer, Body, Name64, NewPassword, Otp, Password, text
+
+Role = Literal[permissions.ROLES]  # type: ignore[valid-type]
+Scope = Literal[permissions.SCOPES]  # type: ignore[valid-type]
+
+
+class LoginBody(Body):
+    """``POST /auth/login``: the org defaults to MSPOrg; ``otp`` when 2FA is on."""
+
+    username: text(64, non_empty=True)
+    password: text(1024, strip=False, non_empty=True)
+    org: Name64 = "MSPOrg"
+    otp: Otp = ""
+
+
+class SessionUser(Answer):
+    """Who logged in."""
+
+    username: str
+    org: str
+    role: Role
+
+
+class LoginAnswer(Answer):
+    """A new session."""
+
+    token: str
+    expires_at: str
+    must_change_password: bool
+    user: SessionUser
+
+
+class RefreshAnswer(Answer):
+    """A new token for the same session."""
+
+    token: str
+    expires_at: str
+
+
+class Me(Answer):
+    """The caller."""
+
+    username: str
+    org: str
+    role: Role
+    access_scope: Scope
+    full_name: str
+    email: str
+    totp_enabled: bool
+    totp_required: bool
+    must_change_password: bool
+    managed_orgs: list[str]
+
+
+class ChangePasswordBody(Body):
+    """``POST /me/password``."""
+
+    current_password: Password
+    new_password: NewPassword
+
+
+class CurrentPasswordBody(Body):
+    """A re-authentication: the caller's current password."""
+
+    current_password: Password
+
+
+class TotpSecret(Answer):
+    """The TOTP secret, shown once, not yet active."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class OtpBody(Body):
+    """A TOTP code."""
+
+    otp: text(12, non_empty=True)
+
+
+class ApiKeyBody(Body):
+    """``POST /me/api-keys``."""
+
+    name: text(100, non_empty=True)
+
+
+class ApiKeyCreated(Answer):
+    """A new API key: ``key`` is shown here and never again."""
+
+    id: str
+    name: str
+    key: str
+    created_at: str
+
+
+class ApiKey(Answer):
+    """An API key as listed (never the key)."""
+
+    id: str
+    name: str
+    ends_with: str
+    created_at: str
+    last_used_at: str | None

@@ -1,0 +1,52 @@
+"""This node and its pair: health, the cluster view, enrollment, audit spool delivery."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict
+
+from server.models.common import Answer, Body
+
+
+class Health(Answer):
+    """``GET /health``: the node's role and whether its database answers (503 when not)."""
+
+    model_config = ConfigDict(extra="allow")  # operational details grow with the node
+
+    status: Literal["ok", "unavailable"]
+    role: str
+    read_only: bool
+    term: int
+    degraded: bool
+
+
+class ClusterView(Answer):
+    """``GET /cluster``: both nodes, replication, lag and the witness."""
+
+    model_config = ConfigDict(extra="allow")
+
+    term: int
+    nodes: list[dict[str, Any]]
+    standbys: list[dict[str, Any]]
+    replication: str
+    witness: dict[str, Any] | None
+
+
+class Enrollment(Answer):
+    """What a secondary receives when it enrolls (secrets: the pair's, over pinned TLS)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class SpoolBody(Body):
+    """``POST /cluster/spool``: audit events the secondary spooled (peer node only)."""
+
+    events: list[dict[str, Any]]
+
+
+class SpoolReceived(Answer):
+    """How many spooled events arrived and how many were new."""
+
+    received: int
+    added: int
