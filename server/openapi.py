@@ -67,7 +67,7 @@ def _errors_for(method: str, path: str, handler: Any, spec: Spec) -> dict[int, s
     statuses = {400, 414, 500}
     if not public:
         statuses |= {401, 403, 429}
-    if "{" in path:
+    if not public or "{" in path:  # an unknown org, user, group... named anywhere
         statuses.add(404)
     if spec.body is not None or spec.raw_body:
         statuses |= {413, 415, 422}
@@ -159,7 +159,8 @@ def build(routes: Iterable[tuple[str, str, Callable]], prefix: str) -> dict[str,
             "responses": {},
         }
         if spec.body is not None:
-            op["requestBody"] = {"required": False, "content": _content(spec.body, names)}
+            required = any(f.is_required() for f in spec.body.model_fields.values())
+            op["requestBody"] = {"required": required, "content": _content(spec.body, names)}
         elif spec.raw_body:
             op["requestBody"] = {
                 "required": True,

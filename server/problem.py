@@ -41,7 +41,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             ``unsupported_charset`` for a charset other than UTF-8, 400 with the strict
             reader's code for a body it refuses, 400 ``bad_request`` for a non-object.
     """
-    if request.content_type not in ("application/json", ""):
+    # No Content-Type at all is taken as JSON (aiohttp reports application/octet-stream).
+    declared = "Content-Type" in request.headers
+    if declared and request.content_type not in ("application/json", ""):
         err = StrongroomError(f"expected Content-Type application/json, got {request.content_type}")
         err.status, err.code, err.title = 415, "unsupported_media_type", "Unsupported media type"
         raise err

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from server.api import operation
 from server.handlers import audit, auth, cluster, health, me, org_login, orgs, users, vault
-from server.handlers.common import public
+from server.handlers.common import public, works_read_only
 from server.models.common import OpenApiDocument
 from server.openapi import build as build_openapi
 from server.problem import json_response
@@ -108,9 +108,27 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    """Register the API's routes on ``app``."""
+    """Register the API's routes on ``app``, then a 405 for every other method of each path
+    (so ``Allow`` names exactly that path's methods, even where /orgs/import and
+    /orgs/{org} overlap)."""
+    methods: dict[str, list[str]] = {}
     for method, path, handler in ROUTES:
         app.router.add_route(method, API + path, handler)
+        methods.setdefault(API + path, []).append(method)
     app.router.add_get(API + "/openapi.json", openapi)
+    methods[API + "/openapi.json"] = ["GET"]
     # Last: a client org's login address, https://host:7272/<display_name>.
-    app.router.add_get("/{display_name:[A-Za-z0-9]{1,64}}", org_login.org_login)
+    login_path = "/{display_name:[A-Za-z0-9]{1,64}}"
+    app.router.add_get(login_path, org_login.org_login)
+    methods[login_path] = ["GET"]
+    for path, allowed in methods.items():
+        app.router.add_route("*", path, _method_not_allowed(allowed))
+
+
+def _method_not_allowed(allowed: list[str]):
+    @public
+    @works_read_only
+    async def not_allowed(request: web.Request) -> web.Response:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+    return not_allowed

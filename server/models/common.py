@@ -20,7 +20,14 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+)
 from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -175,6 +182,18 @@ Reason = text(2000, free=True)
 SAFE_INT = 2**53
 
 
+def _integral(value: Any) -> Any:
+    # JSON Schema's "integer" includes 5.0; strict mode would refuse it as a float.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def integer(low: int = -SAFE_INT, high: int = SAFE_INT) -> Any:
+    """A JSON integer between ``low`` and ``high`` (5.0 counts; true does not)."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_integral)]
+
+
 class Body(BaseModel):
     """A request body: unknown fields refused, JSON types as they are (no coercion)."""
 
@@ -183,6 +202,18 @@ class Body(BaseModel):
     def given(self) -> dict[str, Any]:
         """The fields the client sent (PATCH semantics: absent means unchanged)."""
         return self.model_dump(exclude_unset=True)
+
+
+class Patch(Body):
+    """A PATCH body: a field left out is unchanged, so the schema shows no
+    defaults."""
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _drop_defaults(schema))
+
+
+def _drop_defaults(schema: dict[str, Any]) -> None:
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
 
 
 class Query(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from server.models.auth import Role
-from server.models.common import Answer, Body, Name64, Password, Query, Reason, text
+from server.models.common import Answer, Body, Name64, Password, Patch, Query, Reason, text
 from server.services import dual_control
 
 VaultControl = Literal["msp", "client", "both"]
@@ -28,12 +28,12 @@ class OrgCreate(Body):
     vault_control: VaultControl = "both"
 
 
-class OrgUpdate(Body):
+class OrgUpdate(Patch):
     """``PATCH /orgs/{org}``: only the fields given change."""
 
-    name: FreeText = ""
-    display_name: text(200) = ""
-    account_manager: Name64 = ""
+    name: FreeName = ""
+    display_name: text(200, non_empty=True) = ""
+    account_manager: text(64, non_empty=True) = ""
     description: Description = ""
     department: FreeText = ""
     location: FreeText = ""

@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from server.models.auth import Role, Scope
-from server.models.common import Answer, Body, Query, text
+from server.models.common import Answer, Body, Patch, Query, text
 
 USERNAME = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
-EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+_ADDRESS = r"[^@\s\x00-\x1f\x7f]+"  # no white space, no control characters
+EMAIL = rf"{_ADDRESS}@{_ADDRESS}\.{_ADDRESS}"
 
 Username = text(
     64,
@@ -20,7 +21,6 @@ Username = text(
 )
 Email = text(254, pattern=EMAIL, pattern_message="is not an e-mail address")
 FullName = text(200)
-GroupName = text(100, identifier=True)
 Members = Annotated[list[text(64)], Field(max_length=10000)]
 
 
@@ -36,7 +36,7 @@ class UserCreate(Body):
     totp_required: bool = False
 
 
-class UserUpdate(Body):
+class UserUpdate(Patch):
     """``PATCH /orgs/{org}/users/{username}``: only the fields given change."""
 
     full_name: FullName = ""
@@ -92,10 +92,10 @@ class GroupCreate(Body):
     members: Members = []
 
 
-class GroupUpdate(Body):
+class GroupUpdate(Patch):
     """``PATCH /orgs/{org}/groups/{name}``: rename, describe or replace the members."""
 
-    name: GroupName = ""
+    name: text(100, non_empty=True, identifier=True) = ""
     description: text(2000) = ""
     members: Members = []
 

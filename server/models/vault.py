@@ -5,15 +5,41 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
-from server.models.common import SAFE_INT, Answer, Body, Query, text
+from server.models.common import SAFE_INT, Answer, Body, Patch, Query, Text, integer, text
 
 Permission = Literal["owner", "full", "modify", "view"]
 ShareLevel = Literal["view", "modify", "full"]
-FieldValue = text(2000, free=True) | Annotated[int, Field(ge=-SAFE_INT, le=SAFE_INT)] | bool | None
-# Additional fields of a resource: a flat map of names to scalar values.
-ExtraFields = Annotated[dict[text(100, non_empty=True), FieldValue], Field(max_length=100)]
+_KEY = Text(100, non_empty=True)
+_VALUE = Text(2000, free=True)
+FieldValue = Annotated[str, _VALUE] | integer() | bool | None
+# Additional fields of a resource: a flat map of names to scalar values. Its schema names
+# the key rule with propertyNames (pydantic's patternProperties would let other keys pass).
+ExtraFields = Annotated[
+    dict[Annotated[str, _KEY], FieldValue],
+    Field(max_length=100),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": 100,
+            "propertyNames": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 100,
+                "pattern": _KEY.schema_pattern(),
+            },
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string", "maxLength": 2000, "pattern": _VALUE.schema_pattern()},
+                    {"type": "integer", "minimum": -SAFE_INT, "maximum": SAFE_INT},
+                    {"type": "boolean"},
+                    {"type": "null"},
+                ]
+            },
+        }
+    ),
+]
 PolicyName = text(64)
 Password = text(1024, strip=False)
 Notes = text(10000, multiline=True, strip=False)
@@ -31,11 +57,11 @@ class ResourceCreate(Body):
     fields: ExtraFields = {}
 
 
-class ResourceUpdate(Body):
+class ResourceUpdate(Patch):
     """``PATCH /orgs/{org}/resources/{id}``: only the fields given change."""
 
-    name: text(200, free=True) = ""
-    type: text(64) = ""
+    name: text(200, free=True, non_empty=True) = ""
+    type: text(64, non_empty=True) = ""
     url: text(2000) = ""
     description: text(2000, free=True) = ""
     department: text(200, free=True) = ""
@@ -108,12 +134,12 @@ class AccountCreate(Body):
     policy: PolicyName = ""
 
 
-class AccountUpdate(Body):
+class AccountUpdate(Patch):
     """``PATCH /orgs/{org}/accounts/{id}``: rename, notes (null clears) or policy."""
 
-    username: text(200) = ""
+    username: text(200, non_empty=True) = ""
     notes: Notes | None = None
-    policy: PolicyName = ""
+    policy: text(64, non_empty=True) = ""
 
 
 class RevealBody(Body):
@@ -166,10 +192,10 @@ class ResourceGroupCreate(Body):
     resources: ResourceIds = []
 
 
-class ResourceGroupUpdate(Body):
+class ResourceGroupUpdate(Patch):
     """``PATCH /orgs/{org}/resource-groups/{name}``: rename or replace the resources."""
 
-    name: text(100, identifier=True) = ""
+    name: text(100, non_empty=True, identifier=True) = ""
     resources: ResourceIds = []
 
 
@@ -187,7 +213,7 @@ class ResourceGroup(Answer):
     resources: list[GroupedResource]
 
 
-Length = Annotated[int, Field(ge=1, le=1024)]
+Length = integer(1, 1024)
 
 
 class PolicyCreate(Body):
@@ -200,7 +226,7 @@ class PolicyCreate(Body):
     require_lower: bool = False
     require_digit: bool = False
     require_special: bool = False
-    max_age_days: Annotated[int, Field(ge=1, le=36500)] | None = None
+    max_age_days: integer(1, 36500) | None = None
 
 
 class Policy(Answer):

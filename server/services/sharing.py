@@ -300,12 +300,17 @@ async def save_resource_group(
             operation = "resource_group_created"
         else:
             gid, _ = await _target(tx, actor, org, "resource_group", existing)
-            row = await tx.fetchrow(
-                "UPDATE resource_groups SET name = coalesce($2, name) "
-                "WHERE id = $1 RETURNING id, name",
-                gid,
-                data.get("name"),
-            )
+            try:
+                row = await tx.fetchrow(
+                    "UPDATE resource_groups SET name = coalesce($2, name) "
+                    "WHERE id = $1 RETURNING id, name",
+                    gid,
+                    data.get("name"),
+                )
+            except asyncpg.UniqueViolationError:
+                raise field_error(
+                    "name", "a resource group of that name exists", code="conflict"
+                ) from None
             operation = "resource_group_updated"
         if "resources" in data:
             ids = await _resource_ids(tx, actor, org, data["resources"])
