@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import create_model
 
 from server.errors import NotFound
-from server.models.common import SAFE_INT, Body, Text, validate_body
+from server.models.common import Body, Text, integer, validate_body
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,6 @@ class Field:
 
     def annotation(self) -> Any:
         """The field's type for a pydantic model."""
-        from typing import Annotated
-
-        from pydantic import Field as PydanticField
-
         if self.kind is str:
             kind: Any = Annotated[
                 str,
@@ -44,7 +40,7 @@ class Field:
                 ),
             ]
         elif self.kind is int:
-            kind = Annotated[int, PydanticField(ge=-SAFE_INT, le=SAFE_INT)]
+            kind = integer()
         else:
             kind = self.kind
         return kind | None if self.nullable else kind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 
 from aiohttp import web
@@ -35,17 +36,29 @@ async def enroll(request: web.Request, body: Body) -> web.Response:
     return json_response(await enrollment.enroll(env(request), body.given()))
 
 
+def peer_only(handler):
+    """Refuse anyone but the peer node (the cluster secret as bearer) before reading the
+    body."""
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request, *args):
+        secret = env(request).node_state.state.cluster_secret
+        given = request.headers.get("Authorization", "")
+        if not secret or not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
+            raise Unauthenticated("only the peer node may deliver spooled audit events")
+        return await handler(request, *args)
+
+    return checked
+
+
 @public
+@peer_only
 @operation(
     body=SpoolBody, answers={200: SpoolReceived}, errors={401: "unauthenticated (not the peer)"}
 )
 async def receive_spool(request: web.Request, body: SpoolBody) -> web.Response:
     """Ingest audit events spooled on the secondary (node-to-node, cluster secret)."""
     e = env(request)
-    secret = e.node_state.state.cluster_secret
-    given = request.headers.get("Authorization", "")
-    if not secret or not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
-        raise Unauthenticated("only the peer node may deliver spooled audit events")
     events = body.given()["events"]
     try:
         added = await spool.ingest(e.pool, e.ring, events)

@@ -29,7 +29,7 @@ from tests.server.conftest import ADMIN, ADMIN_PASSWORD, Api, make_user
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(900)]
 
 HERE = Path(__file__).parent
-MAX_EXAMPLES = 6  # per operation and phase: enough to pass every branch of the models
+MAX_EXAMPLES = 20  # per operation and phase
 RUN_TIMEOUT = 600  # seconds: the stage is killed (and fails) past this
 SEED = 1414
 
@@ -155,7 +155,7 @@ async def test_fuzz_every_operation(pg_server, install_files, database, msp, con
             str(SEED),
             "--generation-deterministic",
             "--phases",
-            "examples,coverage,fuzzing",
+            "examples,coverage,fuzzing,stateful",
             "--workers",
             "1",
             "--request-timeout",
