@@ -77,9 +77,9 @@ class Text:
         max_len: the most characters allowed (counted before stripping).
         non_empty: refuse a value that is empty once stripped (required names).
         strip: strip surrounding white space (False for passwords: every character counts).
-        free: free text (names, descriptions) stored verbatim; control characters allowed.
-        multiline: allow tabs and line breaks but no other control characters... and more:
-            kept for notes, which are stored as typed.
+        free: free text (names, descriptions) stored verbatim; control characters allowed
+            (the TUI renders them inert); NUL never.
+        multiline: notes, stored as typed: control characters allowed like ``free``.
         identifier: a name people tell apart by eye: no invisible or bidi characters.
         pattern: a regex the stripped value must match in full; ``pattern_message`` says why.
     """
@@ -272,10 +272,6 @@ class OpenApiDocument(Answer):
     paths: dict[str, Any]
 
 
-class Empty(Body):
-    """A body with no fields (an empty body is the same)."""
-
-
 _MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "is not a known field",
@@ -360,7 +356,6 @@ __all__ = [
     "SAFE_INT",
     "Answer",
     "Body",
-    "Empty",
     "Field",
     "FieldError",
     "Page",

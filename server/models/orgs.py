@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from server.models.auth import Role
 from server.models.common import Answer, Body, Name64, Password, Patch, Query, Reason, text
@@ -233,6 +233,3 @@ class Approver(Answer):
 
     username: str
     full_name: str
-
-
-Json = dict[str, Any]
