@@ -39,7 +39,6 @@ def identifier_problem(value: str) -> str | None:
     for char in value:
         if unicodedata.category(char) in ("Cf", "Zl", "Zp"):
             return (
-                f"must not contain invisible or direction-changing characters "
-                f"(U+{ord(char):04X})"
+                f"must not contain invisible or direction-changing characters (U+{ord(char):04X})"
             )
     return None

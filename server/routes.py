@@ -5,7 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import paging
-from server.handlers import audit, auth, cluster, health, me, org_login, orgs, users, vault
+from server.handlers import (
+    audit,
+    auth,
+    cluster,
+    health,
+    me,
+    org_login,
+    orgs,
+    password_requests,
+    users,
+    vault,
+)
 from server.handlers.common import public
 from server.problem import json_response
 
@@ -67,6 +78,17 @@ ROUTES = [
     ("DELETE", "/orgs/{org}/accounts/{id}", vault.delete_account),
     ("POST", "/orgs/{org}/accounts/{id}/reveal", vault.reveal),
     ("PUT", "/orgs/{org}/accounts/{id}/password", vault.change_password),
+    ("GET", "/orgs/{org}/accounts/{id}/access-control", password_requests.get_account_control),
+    ("PUT", "/orgs/{org}/accounts/{id}/access-control", password_requests.put_account_control),
+    ("GET", "/orgs/{org}/resources/{id}/access-control", password_requests.get_resource_control),
+    ("PUT", "/orgs/{org}/resources/{id}/access-control", password_requests.put_resource_control),
+    ("POST", "/orgs/{org}/password-requests", password_requests.file_request),
+    ("GET", "/orgs/{org}/password-requests", password_requests.list_requests),
+    ("POST", "/orgs/{org}/password-requests/{id}/approve", password_requests.approve),
+    ("POST", "/orgs/{org}/password-requests/{id}/reject", password_requests.reject),
+    ("POST", "/orgs/{org}/password-requests/{id}/withdraw", password_requests.withdraw),
+    ("POST", "/orgs/{org}/password-requests/{id}/check-in", password_requests.check_in),
+    ("GET", "/orgs/{org}/password-holds", password_requests.list_holds),
     ("GET", "/orgs/{org}/accounts/{id}/shares", vault.list_shares),
     ("POST", "/orgs/{org}/accounts/{id}/shares", vault.add_share),
     ("DELETE", "/orgs/{org}/accounts/{id}/shares/{share_id}", vault.remove_share),
