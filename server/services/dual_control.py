@@ -100,20 +100,21 @@ async def principal_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> uuid.UUI
 async def proposer_problem(conn: asyncpg.Connection, who: Parties) -> str | None:
     """Why the proposer may not file this request, or None.
 
-    The proposer is never the designee (nor the same person as a designee user, nor a
-    member of the designee group): two people besides the designee must agree.
+    The proposer is never the designee, nor the same person as the designee or as any
+    member of the designee group: two people besides the designee must agree.
     """
     if who.proposer_id in who.designee_ids:
         if who.designee_is_group:
             return "the proposer cannot be a member of the group that is given access"
         return "the proposer cannot be the user who is given access"
-    if not who.designee_is_group and who.designee_ids:
+    if who.designee_ids:
         mine = await principal_of(conn, who.proposer_id)
         theirs = await conn.fetch(_PRINCIPALS, list(who.designee_ids))
         if mine in {r[0] for r in theirs}:
+            whose = "a member's account" if who.designee_is_group else "the designee's account"
             return (
-                "the proposer controls the designee's account (created it or set its "
-                "password), so it cannot propose access for it"
+                f"the proposer and {whose} are one person's (one created the other or set "
+                "its password), so it cannot propose this access"
             )
     return None
 
