@@ -63,6 +63,8 @@ class LoginResult:
         }
 
 
+WRONG_CREDENTIALS = "wrong username, password or organization"
+
 _USER_FOR_LOGIN = (
     "SELECT id, username, role, status, password_hash, must_change_password, totp_secret, "
     "totp_last_step "
@@ -90,13 +92,15 @@ async def login(
             user = await conn.fetchrow(_USER_FOR_LOGIN, org["id"], username)
     ok = await env.hasher.verify(password, user["password_hash"] if user else None)
 
-    if not ok or user is None or org is None:
+    if not ok or user is None or org is None or user["status"] != "active":
+        # A disabled account answers exactly like a wrong password, whether or not the
+        # password was right: the answer must not confirm a password (OWASP
+        # Authentication Cheat Sheet, "Authentication and Error Messages"). Only the
+        # audit trail, read by administrators, tells the two apart.
         env.throttle.failed(throttle_key, ip)
-        await _audit_failure(env, org, username, ip, "wrong_password")
-        raise Unauthenticated("wrong username, password or organization")
-    if user["status"] != "active":
-        await _audit_failure(env, org, username, ip, "user_disabled")
-        raise Unauthenticated("this user is disabled; ask an administrator")
+        reason = "user_disabled" if ok and user is not None else "wrong_password"
+        await _audit_failure(env, org, username, ip, reason)
+        raise Unauthenticated(WRONG_CREDENTIALS)
 
     step = None
     if user["totp_secret"] is not None:

@@ -1,0 +1,103 @@
+"""Issue 13 against a real `strongroom serve` process: login throttling that cannot be
+turned into a lock-out, and audit tail truncation caught by the anchor log."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port, scratch_dir
+from tests.setup.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+ADMIN, PASSWORD = "root.admin", "chosen-Admin-pass-1"
+
+
+@dataclass
+class Node:
+    """A primary made by `strongroom init` and served by `strongroom serve --detach`."""
+
+    home: Path
+    port: int
+    conf: str
+
+    def call(
+        self, method: str, path: str, body=None, token: str = "", source: str = "127.0.0.1"
+    ) -> tuple[int, dict]:
+        """One HTTPS request from the loopback address ``source``; (status, JSON body)."""
+        ctx = ssl.create_default_context(cafile=str(self.home / "conf" / "tls.crt"))
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=ctx, timeout=30, source_address=(source, 0)
+        )
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            conn.request(method, "/api/v1" + path, json.dumps(body) if body else None, headers)
+            resp = conn.getresponse()
+            text = resp.read()
+            return resp.status, json.loads(text) if text else {}
+        finally:
+            conn.close()
+
+    def login(self, password: str, source: str = "127.0.0.1") -> tuple[int, dict]:
+        """POST /auth/login as the administrator from ``source``."""
+        return self.call(
+            "POST", "/auth/login", {"username": ADMIN, "password": password}, source=source
+        )
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[Node]:
+    """One initialised, running node for the module; stopped and removed afterwards."""
+    root = scratch_dir("strongroom-hardening-")
+    home, port = root / "node", free_port()
+    pw_file = root / "admin.pw"
+    pw_file.write_text(PASSWORD + "\n")
+    init = run_cli(
+        "init",
+        str(home),
+        "--port",
+        str(port),
+        "--db-port",
+        str(free_port()),
+        "--admin-username",
+        ADMIN,
+        "--admin-password-file",
+        str(pw_file),
+    )
+    assert init.returncode == 0, init.stderr
+    conf = str(home / "conf" / "strongroom.toml")
+    started = run_cli("serve", "--detach", "--config", conf)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield Node(home, port, conf)
+    finally:
+        run_cli("stop", "--config", conf, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_spray_from_eleven_addresses_does_not_lock_out_the_usual_address(node):
+    """5 wrong passwords from each of 127.0.8.1-11 (55 attempts) leave the user's usual
+    address working, while the attacker got few real guesses and a new address waits."""
+    assert node.login(PASSWORD)[0] == 200  # 127.0.0.1 is now a known address
+    answers = []
+    for host in range(1, 12):
+        for _ in range(5):
+            answers.append(node.login("wrong-password-1", source=f"127.0.8.{host}")[0])
+    assert set(answers) <= {401, 429}
+    guesses = answers.count(401)
+    assert guesses <= 20, answers  # few guesses: the per-user limit slows new addresses
+    assert answers.count(429) >= 30
+    status, body = node.login(PASSWORD)
+    assert status == 200, body
+    status, body = node.login(PASSWORD, source="127.0.8.12")  # never logged in from here
+    assert (status, body["code"]) == (429, "rate_limited")
