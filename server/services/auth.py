@@ -337,7 +337,10 @@ async def logout(env: Env, actor: Actor) -> None:
 
 
 async def refresh(env: Env, actor: Actor) -> tuple[str, datetime.datetime]:
-    """Swap the session's token for a new one (the absolute lifetime does not move)."""
+    """Swap the session's token for a new one (the absolute lifetime does not move).
+
+    Audited as ``session_refreshed`` in the same transaction (no event, no new token).
+    """
     if actor.session_id is None:
         raise Forbidden("API keys do not need refreshing")
     token = tokens.new_token(tokens.SESSION_PREFIX, actor.org_id)
@@ -350,6 +353,16 @@ async def refresh(env: Env, actor: Actor) -> tuple[str, datetime.datetime]:
         )
         if expires_at is None:
             raise Unauthenticated("the session has ended; log in again")
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "session_refreshed",
+            target_type="user",
+            target=actor.username,
+            node=env.node,
+        )
     return token, expires_at
 
 
