@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from aiohttp import web
+from aiohttp import web, web_response
 
 from replication.monitor import monitor_ctx
 from server import db
@@ -17,7 +17,12 @@ from server.config import Config
 from server.context import Env
 from server.keyring import KeyRing
 from server.keys import CONFIG, ENV, POOL
-from server.middlewares import error_middleware, read_only_middleware, security_headers
+from server.middlewares import (
+    SERVER_NAME,
+    error_middleware,
+    read_only_middleware,
+    security_headers,
+)
 from server.node import Node, load_node
 from server.passwords import Argon2Params, PasswordHasher
 from server.ratelimit import LoginThrottle
@@ -25,6 +30,12 @@ from server.routes import setup_routes
 from server.services import master_key
 from server.services.access import ORGS_BY_NAME
 from server.spool import AuditSpool
+
+# Answers the HTTP parser refuses (a malformed request line) never reach the app's
+# on_response_prepare hook, and aiohttp names itself and Python's version in their
+# Server header. Its default is a module global read when headers are prepared, so
+# the product name replaces it there too (ASVS 4.0 V14.3.3: no version disclosure).
+web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
 def create_app(config: Config) -> web.Application:

@@ -7,6 +7,7 @@ import http.client
 import json
 import shutil
 import ssl
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,3 +102,17 @@ def test_spray_from_eleven_addresses_does_not_lock_out_the_usual_address(node):
     assert status == 200, body
     status, body = node.login(PASSWORD, source="127.0.8.12")  # never logged in from here
     assert (status, body["code"]) == (429, "rate_limited")
+
+
+def test_log_files_are_not_world_readable(node):
+    """The server's logs, its detached output and PostgreSQL's log are owner-only
+    (issue 13, item 11)."""
+    logs = [
+        node.home / "logs" / "strongroom.log",
+        node.home / "logs" / "server.out",
+        node.home / "pgsql" / "postgresql.log",
+    ]
+    for path in logs:
+        assert path.exists(), path
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+    assert stat.S_IMODE((node.home / "logs").stat().st_mode) & 0o077 == 0
