@@ -265,6 +265,8 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
     if row["status"] == "missing" or row["session_id"] in env.local.ended:
         raise Unauthenticated("the session has ended or the API key is not valid; log in again")
     if row["status"] == "expired":
+        if kind != tokens.SESSION_PREFIX:
+            raise Unauthenticated("the API key has expired; create a new one from a session")
         raise Unauthenticated("the session has expired; log in again")
     if row["status"] == "disabled":
         raise Unauthenticated("this user is disabled")
