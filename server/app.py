@@ -11,6 +11,7 @@ from aiohttp import web, web_response
 
 from replication.monitor import monitor_ctx
 from server import db
+from server.anchors import AnchorLog
 from server.auth_middleware import auth_middleware
 from server.chainer import chainer_ctx
 from server.config import Config
@@ -96,6 +97,7 @@ def make_env(config: Config, pool: asyncpg.Pool, ring: KeyRing, node: Node) -> E
         ),
         authentications=db.Batcher(pool, "SELECT * FROM authenticate_tokens($1, $2, $3, $4)"),
         orgs_by_name=db.Batcher(pool, ORGS_BY_NAME),
+        anchors=AnchorLog(config.path(config.security.anchor_log), ring, pool),
     )
 
 

@@ -62,6 +62,7 @@ class SecurityConfig:
     """Keys, sessions and login throttling."""
 
     master_key: str = "conf/master.key"
+    anchor_log: str = "audit/anchors.jsonl"  # audit chain heads, outside the database
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     argon2_memory_kib: int = 65536
