@@ -3,6 +3,7 @@ turned into a lock-out, and audit tail truncation caught by the anchor log."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import shutil
@@ -12,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from server.config import load_config
 from tests.conftest import free_port, scratch_dir
 from tests.setup.conftest import run_cli
 
@@ -116,3 +119,60 @@ def test_log_files_are_not_world_readable(node):
         assert path.exists(), path
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
     assert stat.S_IMODE((node.home / "logs").stat().st_mode) & 0o077 == 0
+
+
+TRUNCATE_TAIL = """
+WITH org AS (SELECT id FROM orgs WHERE is_msp),
+     gone AS (DELETE FROM audit_links WHERE org_id = (SELECT id FROM org) AND seq > 56
+              RETURNING event_id)
+DELETE FROM audit_events WHERE id IN (SELECT event_id FROM gone);
+UPDATE audit_heads h SET seq = l.seq, hash = l.hash FROM audit_links l, orgs o
+WHERE o.is_msp AND h.org_id = o.id AND l.org_id = o.id AND l.seq = 56;
+"""
+
+
+def test_deleting_the_newest_events_is_caught_by_the_anchor_log(node):
+    """As the database superuser: MSPOrg's last 3 events deleted and audit_heads moved
+    back to link 56. `strongroom audit verify` and GET …/audit/verify both fail and name
+    the missing tail, against the running server and its own anchor log."""
+    new_password = PASSWORD + "-changed"
+    status, body = node.login(PASSWORD)
+    assert status == 200, body
+    status, _ = node.call(
+        "POST",
+        "/me/password",
+        {"current_password": PASSWORD, "new_password": new_password},
+        token=body["token"],
+    )
+    assert status == 204
+    token = node.login(new_password)[1]["token"]
+
+    def verify() -> dict:
+        status, result = node.call("GET", "/orgs/MSPOrg/audit/verify", token=token)
+        assert status == 200, result
+        return result
+
+    for i in range(59 - verify()["events"]):
+        body = {"name": f"server-{i}", "type": "Linux"}
+        assert node.call("POST", "/orgs/MSPOrg/resources", body, token=token)[0] == 201
+    assert (verify()["ok"], verify()["events"]) == (True, 59)
+    assert (node.home / "audit" / "anchors.jsonl").exists()
+
+    config = load_config(Path(node.conf))
+
+    async def tamper() -> None:
+        conn = await asyncpg.connect(**config.superuser_dsn(config.database.name))
+        try:
+            async with conn.transaction():
+                await conn.execute(TRUNCATE_TAIL)
+        finally:
+            await conn.close()
+
+    asyncio.run(tamper())
+    cli = run_cli("audit", "verify", "--config", node.conf)
+    assert cli.returncode != 0, cli.stdout
+    assert "MSPOrg: BROKEN at event 57" in cli.stdout
+    assert "links 57-59" in cli.stdout
+    result = verify()
+    assert (result["ok"], result["first_bad_seq"], result["anchored_seq"]) == (False, 57, 59)
+    assert "missing" in result["problem"]
