@@ -8,6 +8,9 @@ import uuid
 import asyncpg
 import pytest
 
+from server.anchors import Anchor
+from server.keys import ENV
+
 # The tamper from the issue: the org's last 3 events deleted, its head moved back to
 # the 56th link, as the database superuser (who bypasses row-level security).
 TRUNCATE_TAIL = """
@@ -69,3 +72,30 @@ async def test_deleting_the_last_three_events_is_named(admin, superuser):
     result = await verify(admin)
     assert (result["ok"], result["first_bad_seq"], result["anchored_seq"]) == (False, 59, 59)
     assert "differs from the anchor log" in result["problem"]
+
+
+async def test_peer_copy_of_anchors(api, admin, live_server):
+    """POST /cluster/anchors (node to node) keeps signed anchors from the peer, refuses a
+    forged one and any caller without the cluster secret; a copied anchor ahead of the
+    chain makes verify name the missing tail."""
+    env = live_server.app[ENV]
+    env.node_state.state.cluster_secret = "pair-secret-for-test"
+    peer = api.as_("pair-secret-for-test")
+    org_id = await env.pool.fetchval("SELECT id FROM orgs WHERE is_msp")
+    await verify(admin)
+    ahead = Anchor(org_id, 10_000, bytes(32), "2030-01-01T00:00:00+00:00", "node2")
+    await env.anchors.key()
+    signed = env.anchors.signed(ahead)
+    forged = {**signed, "seq": 20_000}
+
+    status, problem = await api.as_("wrong").call("POST", "/cluster/anchors", {"anchors": [signed]})
+    assert (status, problem["code"]) == (401, "unauthenticated")
+    status, problem = await peer.call("POST", "/cluster/anchors", {"anchors": [forged]})
+    assert (status, problem["code"]) == (422, "validation_failed")
+    status, body = await peer.call("POST", "/cluster/anchors", {"anchors": [signed]})
+    assert (status, body) == (200, {"received": 1, "added": 1})
+    status, body = await peer.call("POST", "/cluster/anchors", {"anchors": [signed]})
+    assert (status, body["added"]) == (200, 0)  # already held
+    result = await verify(admin)
+    assert (result["ok"], result["anchored_seq"]) == (False, 10_000)
+    assert "the newest" in result["problem"]
