@@ -98,6 +98,13 @@ def sign(key: bytes, record: dict[str, Any]) -> str:
     return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
+def _line(key: bytes, anchor: Anchor) -> str:
+    """One signed line of the file."""
+    record = anchor.record()
+    record["mac"] = sign(key, record)
+    return json.dumps(record, separators=(",", ":")) + "\n"
+
+
 class AnchorLog:
     """The node's append-only, signed, fsync'd file of chain heads."""
 
@@ -195,11 +202,7 @@ class AnchorLog:
             os.close(fd)
 
     def _append(self, key: bytes, anchors: list[Anchor]) -> None:
-        lines = []
-        for anchor in anchors:
-            record = anchor.record()
-            record["mac"] = sign(key, record)
-            lines.append(json.dumps(record, separators=(",", ":")) + "\n")
+        lines = [_line(key, anchor) for anchor in anchors]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = self._open_locked(os.O_RDWR | os.O_CREAT | os.O_APPEND, fcntl.LOCK_EX)
         try:
@@ -256,10 +259,7 @@ class AnchorLog:
         tmp = self.path.with_name(self.path.name + ".tmp")
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            for anchor in self._latest.values():
-                record = anchor.record()
-                record["mac"] = sign(key, record)
-                os.write(out, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+            os.write(out, "".join(_line(key, a) for a in self._latest.values()).encode())
             os.fsync(out)
         finally:
             os.close(out)
