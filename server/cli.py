@@ -263,6 +263,7 @@ def cmd_rotate_master(args: argparse.Namespace) -> int:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Verify every org's audit chain (or one org's) and name the first broken link."""
     from server import audit, db
+    from server.anchors import AnchorLog
     from server.keyring import KeyRing
 
     config = _load(args)
@@ -270,8 +271,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     async def run() -> list[tuple[str, audit.Verification]]:
         ring = KeyRing.from_file(config.path(config.security.master_key))
         pool = await db.create_pool(config)
+        anchors = AnchorLog(config.path(config.security.anchor_log), ring, pool)
         try:
-            await audit.chain_pending(pool, ring)
+            await audit.chain_pending(pool, ring, anchors=anchors, node=config.node.name)
             async with db.transaction(pool, readonly=True) as conn:
                 orgs = await conn.fetch(
                     "SELECT id, display_name FROM orgs WHERE $1::text IS NULL "
@@ -280,7 +282,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
                 )
                 if not orgs:
                     raise CommandError(f"no organization named {args.org!r}")
-                return [(o["display_name"], await audit.verify(conn, ring, o["id"])) for o in orgs]
+                return [
+                    (o["display_name"], await audit.verify(conn, ring, o["id"], anchors))
+                    for o in orgs
+                ]
         finally:
             await pool.close()
 
@@ -336,7 +341,7 @@ def cmd_orgs_import(args: argparse.Namespace) -> int:
             result = await org_import.import_orgs(
                 env, actor, path.name, raw, progress=ProgressBar("importing")
             )
-            await audit.chain_pending(env.pool, env.ring)
+            await audit.chain_pending(env.pool, env.ring, anchors=env.anchors, node=env.node)
             return result
 
     cluster = service.embedded_cluster(config)

@@ -30,6 +30,7 @@ class ServerConfig:
     tls_cert: str = "conf/tls.crt"
     tls_key: str = "conf/tls.key"
     max_body_bytes: int = 4 * 1024 * 1024
+    import_max_rows: int = 50_000  # organizations per import file; larger files get 413
     public_url: str = ""
 
 
@@ -61,12 +62,14 @@ class SecurityConfig:
     """Keys, sessions and login throttling."""
 
     master_key: str = "conf/master.key"
+    anchor_log: str = "audit/anchors.jsonl"  # audit chain heads, outside the database
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     argon2_memory_kib: int = 65536
     argon2_iterations: int = 2
     argon2_lanes: int = 1
     access_request_days: int = 7
+    api_key_days: int = 90  # an API key's lifetime unless its creator picks one (<= 365)
 
 
 @dataclass
@@ -268,6 +271,10 @@ def _validate(config: Config) -> None:
             f"{src}: Argon2id parameters must be at least the OWASP minimum "
             "(argon2_memory_kib >= 19456, argon2_iterations >= 2, argon2_lanes >= 1)"
         )
+    if not 1 <= sec.api_key_days <= 365:
+        raise ConfigError(f"{src}: security.api_key_days must be between 1 and 365")
+    if config.server.import_max_rows < 1:
+        raise ConfigError(f"{src}: server.import_max_rows must be at least 1")
     if not 1 <= sec.access_request_days <= 90:
         raise ConfigError(f"{src}: security.access_request_days must be between 1 and 90")
     if sec.session_idle_minutes > sec.session_max_hours * 60:

@@ -27,6 +27,7 @@ ROUTES = [
     ("GET", "/cluster", cluster.cluster),
     ("POST", "/cluster/enroll", cluster.enroll),
     ("POST", "/cluster/spool", cluster.receive_spool),
+    ("POST", "/cluster/anchors", cluster.receive_anchors),
     ("POST", "/auth/login", auth.login),
     ("POST", "/auth/logout", auth.logout),
     ("POST", "/auth/refresh", auth.refresh),

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
-from server.files import write_durably
+from server.files import private_log, write_durably
 from server.program_files import install_program, runtime_python
 
 SERVICE_MODES = ("auto", "systemd", "process", "windows")
@@ -195,7 +195,7 @@ class StepLog:
         self.path = path
         self.echo = echo
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_log(path)  # 0600: it names the install, its users and its steps
 
     def __call__(self, message: str, level: str = "INFO") -> None:
         stamp = datetime.datetime.now().isoformat(timespec="seconds")
