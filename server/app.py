@@ -12,6 +12,7 @@ from aiohttp import web
 from replication.monitor import monitor_ctx
 from server import db
 from server.auth_middleware import auth_middleware
+from server.backup_schedule import backup_ctx
 from server.chainer import chainer_ctx
 from server.config import Config
 from server.context import Env
@@ -42,6 +43,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_environment(ring))
     app.cleanup_ctx.append(chainer_ctx)
     app.cleanup_ctx.append(monitor_ctx)
+    app.cleanup_ctx.append(backup_ctx)
     app.on_response_prepare.append(security_headers)
     setup_routes(app)
     return app
