@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import os
 import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +28,6 @@ from server.context import Env
 from server.keys import BACKUP_STATUS, ENV
 
 log = logging.getLogger(__name__)
-
-RESCAN_SECONDS = 5.0
 
 
 def seconds_until_next(schedule: str, now: datetime.datetime) -> float:
@@ -59,13 +57,18 @@ class BackupStatus:
     last_good: dict[str, Any] | None = None
     last_failure_at: str | None = None
     last_failure: str | None = None
-    _scanned: float = field(default=-1e9, repr=False)
+    _seen: tuple[int, int] | None = field(default=None, repr=False)
 
     def refresh(self, force: bool = False) -> None:
-        """Re-read the folder (at most every few seconds: health is polled often)."""
-        if force or time.monotonic() - self._scanned > RESCAN_SECONDS:
+        """Re-read the folder when it changed (health is polled often; a stat is cheap)."""
+        try:
+            st = os.stat(self.config.path(self.config.backup.dir))
+            seen = (st.st_mtime_ns, st.st_ino)
+        except OSError:
+            seen = (0, 0)
+        if force or seen != self._seen:
             self.last_good = backup.last_backup(self.config)
-            self._scanned = time.monotonic()
+            self._seen = seen
 
     def overdue(self, now: datetime.datetime) -> bool:
         """Whether backups are scheduled and the last good one is older than the bound."""
