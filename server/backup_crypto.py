@@ -93,7 +93,7 @@ class Argon2Params:
 
     def derive(self, passphrase: str, salt: bytes) -> bytes:
         """A 256-bit key from ``passphrase`` (UTF-8) and ``salt`` (16 bytes)."""
-        if not (8 * 1024 <= self.memory_kib <= 4 * 1024 * 1024) or not (
+        if not (8 * 1024 <= self.memory_kib <= 1024 * 1024) or not (
             1 <= self.iterations <= 64 and 1 <= self.lanes <= 64
         ):
             raise BackupCryptoError("the Argon2id parameters in this file are out of range")

@@ -15,6 +15,7 @@ import pytest
 from replication.cluster import port_is_free
 from tests.conftest import free_port
 from tests.setup.conftest import run_cli
+from tests.setup.test_silent_install import answer_file
 
 pytestmark = pytest.mark.slow
 
@@ -231,6 +232,21 @@ def test_backup_verify_restore_serve_reveal(install_root):
     assert "MSPOrg: ok" in chains.stdout
     print(f"\nbackup {backup_seconds:.2f} s, restore {restore_seconds:.2f} s (command wall time)")
 
+    # --force replaces a stopped node in place (here the original one).
+    (home / "logs" / "old.log").write_text("from before")
+    forced = run_cli(
+        "restore",
+        str(backup),
+        str(home),
+        "--force",
+        "--passphrase-file",
+        str(pp),
+        "--db-port",
+        str(free_port()),
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert not (home / "logs" / "old.log").exists() and leftovers(install_root) == []
+
 
 def test_scheduled_backups_sealed_for_a_recipient(install_root):
     """With a short schedule the primary writes backups sealed for a public key, keeps
@@ -285,3 +301,22 @@ def test_scheduled_backups_sealed_for_a_recipient(install_root):
     assert verified.returncode == 0, verified.stderr
     audit_ok = run_cli("audit", "verify", "--config", str(conf))
     assert audit_ok.returncode == 0, audit_ok.stdout
+
+    # A silent install may start from that backup instead of an empty vault.
+    restored, new_port = install_root / "silent", free_port()
+    fields = {
+        "USER_INSTALL_DIR": str(restored),
+        "PORT": str(new_port),
+        "DB_PORT": str(free_port()),
+        "RESTORE_FILE": str(files[-1]),
+        "RESTORE_KEY_FILE": str(key_file),
+    }
+    answers = answer_file(install_root, "LinuxPrimaryMSP.txt", **fields)
+    missing = run_cli("install", "--answer-file", str(answers), "--service", "process")
+    assert missing.returncode == 1 and "RESTORE_PASSPHRASE_FILE" in missing.stderr
+    assert not restored.exists()
+    fields["RESTORE_PASSPHRASE_FILE"] = str(pp)
+    answers = answer_file(install_root, "LinuxPrimaryMSP.txt", **fields)
+    installed = run_cli("install", "--answer-file", str(answers), "--service", "process")
+    assert installed.returncode == 0, installed.stderr
+    login(restored, new_port, NEW_PASSWORD)  # the backed-up administrator, not a new one
