@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -126,10 +127,27 @@ def test_backup_verify_restore_serve_reveal(install_root):
     weak.write_text("short\n")
     refused(run_cli("backup", "--config", str(conf), "--passphrase-file", str(weak)), "at least 12")
 
+    # A stream of writes while the backup runs: the snapshot must hold each resource
+    # together with its audit event, or neither.
+    writing = threading.Event()
+    writes: list[int] = []
+
+    def write_stream() -> None:
+        while not writing.is_set():
+            body = {"name": f"busy{len(writes)}", "type": "Linux"}
+            writes.append(api(home, port, "POST", "/orgs/MSPOrg/resources", body, token)[0])
+
+    writer = threading.Thread(target=write_stream)
+    writer.start()
     started = time.monotonic()
-    made = run_cli("backup", "--config", str(conf), "--passphrase-file", str(pp))
-    backup_seconds = time.monotonic() - started
+    try:
+        made = run_cli("backup", "--config", str(conf), "--passphrase-file", str(pp))
+    finally:
+        backup_seconds = time.monotonic() - started
+        writing.set()
+        writer.join()
     assert made.returncode == 0, made.stderr
+    assert writes and set(writes) == {201}
     files = sorted((home / "backups").glob("*.srbk"))
     assert len(files) == 1
     backup = files[0]
@@ -226,6 +244,18 @@ def test_backup_verify_restore_serve_reveal(install_root):
     )
     assert status == 200
     assert [e["target"] for e in events["items"]] == [backup.name]
+    _, resources = api(target, new_port, "GET", "/orgs/MSPOrg/resources?limit=1000", None, token)
+    _, created = api(
+        target,
+        new_port,
+        "GET",
+        "/orgs/MSPOrg/audit?operation=resource_created&limit=1000",
+        None,
+        token,
+    )
+    names = sorted(r["name"] for r in resources["items"])
+    assert names == sorted(e["target"] for e in created["items"])
+    assert "db01" in names and 1 < len(names) <= len(writes) + 1
     assert run_cli("stop", "--config", str(new_conf)).returncode == 0
     chains = run_cli("audit", "verify", "--config", str(new_conf))
     assert chains.returncode == 0, chains.stdout + chains.stderr
