@@ -32,7 +32,7 @@ import os
 import secrets
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -199,8 +199,17 @@ class Unlock:
 
     passphrase: str
     key_file: Path | None = None
+    _derived: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def kek(self, seal: dict) -> bytes:
+        """The wrapping key for a file's ``seal`` (derived once per seal, then remembered:
+        a restore reads the file more than once)."""
+        memo = json.dumps(seal, sort_keys=True)
+        if memo not in self._derived:
+            self._derived[memo] = self._kek(seal)
+        return self._derived[memo]
+
+    def _kek(self, seal: dict) -> bytes:
         """The wrapping key for a file's ``seal`` description.
 
         Raises:
