@@ -47,7 +47,7 @@ import asyncpg
 
 from server import backup_crypto, crypto
 from server.backup_crypto import SealedReader, SealedWriter, Unlock
-from server.config import Config, render_config
+from server.config import Config, ConfigError, load_config, render_config
 
 FORMAT = 1
 SUFFIX = ".srbk"
@@ -496,6 +496,8 @@ def restore_backup(
     size = path.stat().st_size if path.exists() else 0
     note("checking the backup (every chunk, the passphrase, the checksums)")
     verify_backup(path, unlock, (lambda done: progress("checking", done)) if progress else None)
+    meta = _peek_meta(path, unlock)
+    _check_schema(meta)
 
     home.parent.mkdir(parents=True, exist_ok=True)
     staging = home.parent / f".{home.name}.restoring-{secrets.token_hex(4)}"
@@ -507,7 +509,6 @@ def restore_backup(
         for name in LAYOUT:
             (staging / name).mkdir(exist_ok=True)
         (staging / "conf").chmod(0o700)
-        meta = _peek_meta(path, unlock)
         config = _restored_config(staging, meta, port, db_port)
         crypto.write_key_file(
             config.path(config.security.master_key), base64.b64decode(meta["master_key"])
@@ -525,6 +526,7 @@ def restore_backup(
         note("applying newer migrations and auditing the restore")
         chains = asyncio.run(_after_restore(config, path.name, meta))
         _write_config(config)
+        load_config(config.home / "conf" / "strongroom.toml")  # what serve will read
         cluster.stop()
         cluster = None
         _move_into_place(staging, home, force)
@@ -537,7 +539,7 @@ def restore_backup(
             raise BackupError(f"restore failed (nothing was kept): {exc}") from exc
         from server.migrations import MigrationError
 
-        if isinstance(exc, MigrationError | crypto.CryptoError):
+        if isinstance(exc, MigrationError | crypto.CryptoError | ConfigError):
             raise BackupError(f"restore failed (nothing was kept): {exc}") from exc
         raise
     keys = ("created_at", "node", "schema_version", "postgresql")
@@ -547,6 +549,18 @@ def restore_backup(
         chains,
         time.monotonic() - started,
     )
+
+
+def _check_schema(meta: dict[str, Any]) -> None:
+    """Refuse a backup made by a newer Strongroom than this one (its schema is unknown here)."""
+    from server.migrations import discover
+
+    known = max((m.version for m in discover()), default=0)
+    if int(meta.get("schema_version") or 0) > known:
+        raise BackupError(
+            f"this backup has schema version {meta['schema_version']} but this Strongroom "
+            f"knows only up to {known}: restore it with the same or a newer version"
+        )
 
 
 def _peek_meta(path: Path, unlock: Unlock) -> dict[str, Any]:
