@@ -221,7 +221,7 @@ def add_parsers(sub, add: Callable, with_config: Callable, load: Callable, clust
     with_config(p)
     p.add_argument("--to", metavar="DIR", help="folder to write to (default [backup] dir)")
     secret_options(p, key_file=False)
-    actions = p.add_subparsers(dest="backup_command", metavar="ACTION")
+    actions = p.add_subparsers(dest="backup_command", metavar="[verify|keygen]")
     v = actions.add_parser("verify", help=cmd_verify.__doc__, description=cmd_verify.__doc__)
     v.set_defaults(func=cmd_verify)
     v.add_argument("file", metavar="FILE", help="the backup file (.srbk)")
