@@ -13,6 +13,7 @@ from replication.monitor import monitor_ctx
 from server import db
 from server.anchors import AnchorLog
 from server.auth_middleware import auth_middleware
+from server.backup_schedule import backup_ctx
 from server.chainer import chainer_ctx
 from server.checkout_sweeper import sweeper_ctx
 from server.config import Config
@@ -56,6 +57,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(chainer_ctx)
     app.cleanup_ctx.append(monitor_ctx)
     app.cleanup_ctx.append(sweeper_ctx)
+    app.cleanup_ctx.append(backup_ctx)
     app.on_response_prepare.append(security_headers)
     setup_routes(app)
     return app

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from replication.cluster import ClusterError
-from server import service
+from server import backup_cli, service
 from server.config import Config, ConfigError, load_config
 from server.install import InstallError, init_install
 from server.migrations import MigrationError
@@ -204,6 +204,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     db_state = "external" if cluster is None else ("running" if cluster.is_running() else "stopped")
     print(f"install:    {config.home}")
     print(f"database:   {db_state} (port {config.database.port})")
+    print(backup_cli.status_line(config))
     if not pid:
         print("server:     stopped")
         return EXIT_NOT_RUNNING
@@ -551,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit_verify)
     p.add_argument("--org", help="only this org (display name)")
     with_config(p)
+    backup_cli.add_parsers(sub, add, with_config, _load, service.embedded_cluster)
     return parser
 
 
@@ -563,6 +565,7 @@ KNOWN_ERRORS = (
     InstallError,
     MigrationError,
     service.ServiceError,
+    *backup_cli.KNOWN_ERRORS,
 )
 
 

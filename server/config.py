@@ -8,6 +8,7 @@ directory (the folder holding ``conf/``).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -91,6 +92,35 @@ class NodeConfig:
 
 
 @dataclass
+class BackupConfig:
+    """Scheduled encrypted backups (server/backup.py); off while ``schedule`` is empty."""
+
+    dir: str = "backups"
+    # "HH:MM" once a day (the node's local time) or "every N s|m|h".
+    schedule: str = ""
+    keep: int = 7  # scheduled backups kept in ``dir``; older ones are deleted
+    max_age_hours: float = 26.0  # health says degraded when the last good one is older
+    # The public key scheduled backups are sealed for (strongroom backup keygen): the
+    # node holds no secret that opens its own backups.
+    recipient: str = ""
+
+
+_DAILY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h)$")
+
+
+def parse_schedule(text: str) -> tuple[str, float] | None:
+    """``("daily", minutes after midnight)`` or ``("every", seconds)``; None if invalid."""
+    text = text.strip().lower()
+    if match := _DAILY.match(text):
+        return "daily", int(match.group(1)) * 60 + int(match.group(2))
+    if match := _EVERY.match(text):
+        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+        return ("every", seconds) if seconds >= 1 else None
+    return None
+
+
+@dataclass
 class Config:
     """The whole configuration of one Strongroom node."""
 
@@ -99,6 +129,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     node: NodeConfig = field(default_factory=NodeConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
     source: str = "<defaults>"
 
     def path(self, value: str) -> Path:
@@ -155,6 +186,7 @@ _SECTIONS = {
     "database": DatabaseConfig,
     "security": SecurityConfig,
     "node": NodeConfig,
+    "backup": BackupConfig,
 }
 
 
@@ -281,6 +313,21 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"{src}: security.session_idle_minutes cannot exceed security.session_max_hours"
         )
+    _validate_backup(config)
+
+
+def _validate_backup(config: Config) -> None:
+    src, bk = config.source, config.backup
+    if bk.schedule and parse_schedule(bk.schedule) is None:
+        raise ConfigError(
+            f'{src}: backup.schedule must be "HH:MM" or "every N s|m|h" (got {bk.schedule!r})'
+        )
+    if bk.schedule and not bk.recipient:
+        raise ConfigError(
+            f"{src}: backup.schedule needs backup.recipient (make one: strongroom backup keygen)"
+        )
+    if bk.keep < 1 or bk.max_age_hours <= 0:
+        raise ConfigError(f"{src}: backup.keep must be >= 1 and backup.max_age_hours positive")
 
 
 def render_config(config: Config) -> str:
