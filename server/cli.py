@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from replication.cluster import ClusterError
-from server import service
+from server import backup_cli, service
 from server.config import Config, ConfigError, load_config
 from server.install import InstallError, init_install
 from server.migrations import MigrationError
@@ -204,6 +204,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     db_state = "external" if cluster is None else ("running" if cluster.is_running() else "stopped")
     print(f"install:    {config.home}")
     print(f"database:   {db_state} (port {config.database.port})")
+    print(backup_cli.status_line(config))
     if not pid:
         print("server:     stopped")
         return EXIT_NOT_RUNNING
@@ -263,6 +264,7 @@ def cmd_rotate_master(args: argparse.Namespace) -> int:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Verify every org's audit chain (or one org's) and name the first broken link."""
     from server import audit, db
+    from server.anchors import AnchorLog
     from server.keyring import KeyRing
 
     config = _load(args)
@@ -270,8 +272,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     async def run() -> list[tuple[str, audit.Verification]]:
         ring = KeyRing.from_file(config.path(config.security.master_key))
         pool = await db.create_pool(config)
+        anchors = AnchorLog(config.path(config.security.anchor_log), ring, pool)
         try:
-            await audit.chain_pending(pool, ring)
+            await audit.chain_pending(pool, ring, anchors=anchors, node=config.node.name)
             async with db.transaction(pool, readonly=True) as conn:
                 orgs = await conn.fetch(
                     "SELECT id, display_name FROM orgs WHERE $1::text IS NULL "
@@ -280,7 +283,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
                 )
                 if not orgs:
                     raise CommandError(f"no organization named {args.org!r}")
-                return [(o["display_name"], await audit.verify(conn, ring, o["id"])) for o in orgs]
+                return [
+                    (o["display_name"], await audit.verify(conn, ring, o["id"], anchors))
+                    for o in orgs
+                ]
         finally:
             await pool.close()
 
@@ -336,7 +342,7 @@ def cmd_orgs_import(args: argparse.Namespace) -> int:
             result = await org_import.import_orgs(
                 env, actor, path.name, raw, progress=ProgressBar("importing")
             )
-            await audit.chain_pending(env.pool, env.ring)
+            await audit.chain_pending(env.pool, env.ring, anchors=env.anchors, node=env.node)
             return result
 
     cluster = service.embedded_cluster(config)
@@ -546,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit_verify)
     p.add_argument("--org", help="only this org (display name)")
     with_config(p)
+    backup_cli.add_parsers(sub, add, with_config, _load, service.embedded_cluster)
     return parser
 
 
@@ -558,6 +565,7 @@ KNOWN_ERRORS = (
     InstallError,
     MigrationError,
     service.ServiceError,
+    *backup_cli.KNOWN_ERRORS,
 )
 
 

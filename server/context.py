@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from server.anchors import AnchorLog
 from server.audit import Who
 from server.config import Config
 from server.keyring import KeyRing
@@ -35,6 +36,7 @@ class Env:
     reveals: Batcher  # concurrent reveals, one statement (server/entitlement.py)
     authentications: Batcher  # concurrent token checks, one statement (services/auth.py)
     orgs_by_name: Batcher  # concurrent org lookups, one statement (services/access.py)
+    anchors: AnchorLog  # the audit chain heads, outside the database (server/anchors.py)
     local: LocalState = field(default_factory=LocalState)
 
     @property

@@ -7,7 +7,18 @@ import functools
 from aiohttp import web
 
 from server.api import operation
-from server.handlers import audit, auth, cluster, health, me, org_login, orgs, users, vault
+from server.handlers import (
+    audit,
+    auth,
+    cluster,
+    health,
+    me,
+    org_login,
+    orgs,
+    password_requests,
+    users,
+    vault,
+)
 from server.handlers.common import public, works_read_only
 from server.models.common import OpenApiDocument
 from server.openapi import build as build_openapi
@@ -20,6 +31,7 @@ ROUTES = [
     ("GET", "/cluster", cluster.cluster),
     ("POST", "/cluster/enroll", cluster.enroll),
     ("POST", "/cluster/spool", cluster.receive_spool),
+    ("POST", "/cluster/anchors", cluster.receive_anchors),
     ("POST", "/auth/login", auth.login),
     ("POST", "/auth/logout", auth.logout),
     ("POST", "/auth/refresh", auth.refresh),
@@ -71,6 +83,17 @@ ROUTES = [
     ("DELETE", "/orgs/{org}/accounts/{id}", vault.delete_account),
     ("POST", "/orgs/{org}/accounts/{id}/reveal", vault.reveal),
     ("PUT", "/orgs/{org}/accounts/{id}/password", vault.change_password),
+    ("GET", "/orgs/{org}/accounts/{id}/access-control", password_requests.get_account_control),
+    ("PUT", "/orgs/{org}/accounts/{id}/access-control", password_requests.put_account_control),
+    ("GET", "/orgs/{org}/resources/{id}/access-control", password_requests.get_resource_control),
+    ("PUT", "/orgs/{org}/resources/{id}/access-control", password_requests.put_resource_control),
+    ("POST", "/orgs/{org}/password-requests", password_requests.file_request),
+    ("GET", "/orgs/{org}/password-requests", password_requests.list_requests),
+    ("POST", "/orgs/{org}/password-requests/{id}/approve", password_requests.approve),
+    ("POST", "/orgs/{org}/password-requests/{id}/reject", password_requests.reject),
+    ("POST", "/orgs/{org}/password-requests/{id}/withdraw", password_requests.withdraw),
+    ("POST", "/orgs/{org}/password-requests/{id}/check-in", password_requests.check_in),
+    ("GET", "/orgs/{org}/password-holds", password_requests.list_holds),
     ("GET", "/orgs/{org}/accounts/{id}/shares", vault.list_shares),
     ("POST", "/orgs/{org}/accounts/{id}/shares", vault.add_share),
     ("DELETE", "/orgs/{org}/accounts/{id}/shares/{share_id}", vault.remove_share),

@@ -6,44 +6,68 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Field as PydanticField
 from pydantic import create_model
 
 from server.errors import NotFound
-from server.models.common import Body, Text, integer, validate_body
+from server.models.common import Body, Text, integer, text, validate_body
 
 
 @dataclass(frozen=True)
 class Field:
-    """One accepted body field (see ``server.models.common.Text`` for the string rule)."""
+    """One accepted body field, as services declared them before the models; it becomes a
+    pydantic field (``annotation``) with the same rule (``server.models.common.Text``)."""
 
-    kind: type = str
+    kind: type | tuple[type, ...] = str
     required: bool = False
     max_len: int | None = None
+    min_len: int | None = None
+    pattern: str | None = None
+    pattern_message: str = "has an invalid format"
+    choices: tuple[str, ...] | None = None
+    item_kind: type | None = None
     nullable: bool = False
-    strip: bool = True
-    allow_control: bool = False
-    identifier: bool = False
+    multiline: bool = False
+    strip: bool = True  # False for passwords: every character counts
+    allow_control: bool = False  # free text stored verbatim (the TUI renders it inert)
+    identifier: bool = False  # a name people tell apart by eye (names.identifier_problem)
 
     def annotation(self) -> Any:
         """The field's type for a pydantic model."""
-        if self.kind is str:
-            kind: Any = Annotated[
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        options = [self._one(kind) for kind in kinds]
+        out: Any = options[0]
+        for option in options[1:]:
+            out = out | option
+        return out | None if self.nullable else out
+
+    def _one(self, kind: type) -> Any:
+        if kind is str:
+            if self.choices:
+                return Literal[self.choices]  # type: ignore[valid-type]
+            return Annotated[
                 str,
                 Text(
                     self.max_len,
-                    non_empty=self.required,
+                    non_empty=self.required or bool(self.min_len),
                     strip=self.strip,
                     free=self.allow_control,
+                    multiline=self.multiline,
                     identifier=self.identifier,
+                    pattern=self.pattern,
+                    pattern_message=self.pattern_message,
                 ),
             ]
-        elif self.kind is int:
-            kind = integer()
-        else:
-            kind = self.kind
-        return kind | None if self.nullable else kind
+        if kind is int:
+            return integer()
+        if kind is list:
+            item = text(None) if self.item_kind in (None, str) else self.item_kind
+            return Annotated[list[item], PydanticField(max_length=self.max_len)]
+        if kind is dict:
+            return dict[str, Any]
+        return kind
 
 
 _MODELS: dict[int, type[Body]] = {}

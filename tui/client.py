@@ -48,6 +48,8 @@ class ServerState:
     read_only: bool = False
     degraded: bool = False
     term: int = 0
+    last_backup_at: str | None = None  # the newest good backup (ISO 8601), if any
+    last_backup_failed: bool = False  # the latest scheduled attempt failed
 
 
 @dataclass
@@ -266,6 +268,9 @@ class Client:
             bool(data.get("degraded")),
             int(data.get("term", 0)),
         )
+        backup = data.get("last_backup") or {}
+        self.state.last_backup_at = backup.get("at")
+        self.state.last_backup_failed = bool(backup.get("failure"))
         return self.state
 
     async def cluster(self) -> dict:

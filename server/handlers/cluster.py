@@ -1,4 +1,5 @@
-"""The cluster's own endpoints: the view of both nodes, enrollment, audit spool delivery."""
+"""The cluster's own endpoints: the view of both nodes, enrollment, audit spool delivery,
+audit anchor copies."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from replication import enroll as enrollment
 from server import spool
 from server.api import operation
 from server.errors import Unauthenticated, ValidationFailed
-from server.handlers.common import actor, env, public
-from server.models.cluster import ClusterView, Enrollment, SpoolBody, SpoolReceived
+from server.handlers.common import actor, env, public, works_read_only
+from server.models.cluster import (
+    AnchorsBody,
+    ClusterView,
+    Enrollment,
+    Received,
+    SpoolBody,
+)
 from server.models.common import Body
 from server.problem import json_response
 from server.services.cluster import cluster_state
@@ -36,26 +43,32 @@ async def enroll(request: web.Request, body: Body) -> web.Response:
     return json_response(await enrollment.enroll(env(request), body.given()))
 
 
-def peer_only(handler):
-    """Refuse anyone but the peer node (the cluster secret as bearer) before reading the
-    body."""
+def _require_peer(request: web.Request, what: str) -> None:
+    """Only the other node of the pair, holding the cluster secret, gets past."""
+    secret = env(request).node_state.state.cluster_secret
+    given = request.headers.get("Authorization", "")
+    if not secret or not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
+        raise Unauthenticated(f"only the peer node may {what}")
 
-    @functools.wraps(handler)
-    async def checked(request: web.Request, *args):
-        secret = env(request).node_state.state.cluster_secret
-        given = request.headers.get("Authorization", "")
-        if not secret or not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
-            raise Unauthenticated("only the peer node may deliver spooled audit events")
-        return await handler(request, *args)
 
-    return checked
+def peer_only(what: str):
+    """Refuse anyone but the peer node (the cluster secret as bearer) before the body is
+    read."""
+
+    def wrap(handler):
+        @functools.wraps(handler)
+        async def checked(request: web.Request, *args):
+            _require_peer(request, what)
+            return await handler(request, *args)
+
+        return checked
+
+    return wrap
 
 
 @public
-@peer_only
-@operation(
-    body=SpoolBody, answers={200: SpoolReceived}, errors={401: "unauthenticated (not the peer)"}
-)
+@peer_only("deliver spooled audit events")
+@operation(body=SpoolBody, answers={200: Received}, errors={401: "unauthenticated (not the peer)"})
 async def receive_spool(request: web.Request, body: SpoolBody) -> web.Response:
     """Ingest audit events spooled on the secondary (node-to-node, cluster secret)."""
     e = env(request)
@@ -65,3 +78,20 @@ async def receive_spool(request: web.Request, body: SpoolBody) -> web.Response:
     except (spool.SpoolTampered, KeyError, ValueError, TypeError) as exc:
         raise ValidationFailed([{"field": "events", "message": str(exc)}]) from None
     return json_response({"received": len(events), "added": added})
+
+
+@public
+@works_read_only
+@peer_only("deliver audit anchors")
+@operation(
+    body=AnchorsBody, answers={200: Received}, errors={401: "unauthenticated (not the peer)"}
+)
+async def receive_anchors(request: web.Request, body: AnchorsBody) -> web.Response:
+    """Keep a copy of the peer's audit anchors (node-to-node, cluster secret); each must
+    carry a valid signature."""
+    anchors = body.given()["anchors"]
+    try:
+        added = await env(request).anchors.accept(anchors)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValidationFailed([{"field": "anchors", "message": str(exc)}]) from None
+    return json_response({"received": len(anchors), "added": added})

@@ -66,8 +66,10 @@ async def confirm_totp(request: web.Request, body: OtpBody) -> web.Response:
 async def create_api_key(request: web.Request, body: ApiKeyBody) -> web.Response:
     """Make an API key; the key is in this answer and never again."""
     data = body.given()
+    days = data.get("expires_in_days")
     return json_response(
-        await account.create_api_key(get_env(request), actor(request), data["name"]), status=201
+        await account.create_api_key(get_env(request), actor(request), data["name"], days),
+        status=201,
     )
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Literal
 
 from server import permissions
-from server.models.common import Answer, Body, Name64, NewPassword, Otp, Password, text
+from server.models.common import (
+    Answer,
+    Body,
+    Name64,
+    NewPassword,
+    Otp,
+    Password,
+    integer,
+    text,
+)
+from server.services.account import API_KEY_MAX_DAYS
 
 Role = Literal[permissions.ROLES]  # type: ignore[valid-type]
 Scope = Literal[permissions.SCOPES]  # type: ignore[valid-type]
@@ -86,9 +96,11 @@ class OtpBody(Body):
 
 
 class ApiKeyBody(Body):
-    """``POST /me/api-keys``."""
+    """``POST /me/api-keys``: a name, and a lifetime in days (the server's default if
+    left out)."""
 
     name: text(100, non_empty=True)
+    expires_in_days: integer(1, API_KEY_MAX_DAYS) = None  # type: ignore[assignment]
 
 
 class ApiKeyCreated(Answer):
@@ -98,6 +110,7 @@ class ApiKeyCreated(Answer):
     name: str
     key: str
     created_at: str
+    expires_at: str
 
 
 class ApiKey(Answer):
@@ -108,3 +121,5 @@ class ApiKey(Answer):
     ends_with: str
     created_at: str
     last_used_at: str | None
+    expires_at: str
+    expired: bool

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from server.models.common import Answer, Body
 
@@ -45,8 +45,14 @@ class SpoolBody(Body):
     events: list[dict[str, Any]]
 
 
-class SpoolReceived(Answer):
-    """How many spooled events arrived and how many were new."""
+class AnchorsBody(Body):
+    """``POST /cluster/anchors``: the peer's signed audit anchors (peer node only)."""
+
+    anchors: Annotated[list[dict[str, Any]], Field(max_length=100_000)]
+
+
+class Received(Answer):
+    """How many spooled events (or anchors) arrived and how many were new."""
 
     received: int
     added: int

@@ -105,6 +105,22 @@ class Account(Answer):
     permission: Permission
 
 
+class AccessState(Answer):
+    """An account's check-out state: ``controlled``, ``state`` (``free``, ``mine``,
+    ``held``) and, when held, ``holder`` and ``until``."""
+
+    controlled: bool
+    state: Literal["free", "mine", "held"]
+    holder: str | None = None
+    until: str | None = None
+
+
+class AccountInResource(Account):
+    """An account in its resource's view, with its check-out state."""
+
+    access: AccessState
+
+
 class AccountCreated(Account):
     """A new account, or one just edited."""
 
@@ -112,16 +128,18 @@ class AccountCreated(Account):
 
 
 class AccountDetail(AccountCreated):
-    """An account with its resource's name and whether its password is past its age."""
+    """An account with its resource's name, whether its password is past its age, and
+    its check-out state."""
 
     resource: str
     password_expired: bool
+    access: AccessState
 
 
 class ResourceDetail(Resource):
     """A resource with the accounts in it the caller may use."""
 
-    accounts: list[Account]
+    accounts: list[AccountInResource]
 
 
 class AccountCreate(Body):

@@ -63,6 +63,8 @@ class LoginResult:
         }
 
 
+WRONG_CREDENTIALS = "wrong username, password or organization"
+
 _USER_FOR_LOGIN = (
     "SELECT id, username, role, status, password_hash, must_change_password, totp_secret, "
     "totp_last_step "
@@ -90,13 +92,15 @@ async def login(
             user = await conn.fetchrow(_USER_FOR_LOGIN, org["id"], username)
     ok = await env.hasher.verify(password, user["password_hash"] if user else None)
 
-    if not ok or user is None or org is None:
+    if not ok or user is None or org is None or user["status"] != "active":
+        # A disabled account answers exactly like a wrong password, whether or not the
+        # password was right: the answer must not confirm a password (OWASP
+        # Authentication Cheat Sheet, "Authentication and Error Messages"). Only the
+        # audit trail, read by administrators, tells the two apart.
         env.throttle.failed(throttle_key, ip)
-        await _audit_failure(env, org, username, ip, "wrong_password")
-        raise Unauthenticated("wrong username, password or organization")
-    if user["status"] != "active":
-        await _audit_failure(env, org, username, ip, "user_disabled")
-        raise Unauthenticated("this user is disabled; ask an administrator")
+        reason = "user_disabled" if ok and user is not None else "wrong_password"
+        await _audit_failure(env, org, username, ip, reason)
+        raise Unauthenticated(WRONG_CREDENTIALS)
 
     step = None
     if user["totp_secret"] is not None:
@@ -261,6 +265,8 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
     if row["status"] == "missing" or row["session_id"] in env.local.ended:
         raise Unauthenticated("the session has ended or the API key is not valid; log in again")
     if row["status"] == "expired":
+        if kind != tokens.SESSION_PREFIX:
+            raise Unauthenticated("the API key has expired; create a new one from a session")
         raise Unauthenticated("the session has expired; log in again")
     if row["status"] == "disabled":
         raise Unauthenticated("this user is disabled")
@@ -333,7 +339,10 @@ async def logout(env: Env, actor: Actor) -> None:
 
 
 async def refresh(env: Env, actor: Actor) -> tuple[str, datetime.datetime]:
-    """Swap the session's token for a new one (the absolute lifetime does not move)."""
+    """Swap the session's token for a new one (the absolute lifetime does not move).
+
+    Audited as ``session_refreshed`` in the same transaction (no event, no new token).
+    """
     if actor.session_id is None:
         raise Forbidden("API keys do not need refreshing")
     token = tokens.new_token(tokens.SESSION_PREFIX, actor.org_id)
@@ -346,6 +355,16 @@ async def refresh(env: Env, actor: Actor) -> tuple[str, datetime.datetime]:
         )
         if expires_at is None:
             raise Unauthenticated("the session has ended; log in again")
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "session_refreshed",
+            target_type="user",
+            target=actor.username,
+            node=env.node,
+        )
     return token, expires_at
 
 

@@ -100,20 +100,21 @@ async def principal_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> uuid.UUI
 async def proposer_problem(conn: asyncpg.Connection, who: Parties) -> str | None:
     """Why the proposer may not file this request, or None.
 
-    The proposer is never the designee (nor the same person as a designee user, nor a
-    member of the designee group): two people besides the designee must agree.
+    The proposer is never the designee, nor the same person as the designee or as any
+    member of the designee group: two people besides the designee must agree.
     """
     if who.proposer_id in who.designee_ids:
         if who.designee_is_group:
             return "the proposer cannot be a member of the group that is given access"
         return "the proposer cannot be the user who is given access"
-    if not who.designee_is_group and who.designee_ids:
+    if who.designee_ids:
         mine = await principal_of(conn, who.proposer_id)
         theirs = await conn.fetch(_PRINCIPALS, list(who.designee_ids))
         if mine in {r[0] for r in theirs}:
+            whose = "a member's account" if who.designee_is_group else "the designee's account"
             return (
-                "the proposer controls the designee's account (created it or set its "
-                "password), so it cannot propose access for it"
+                f"the proposer and {whose} are one person's (one created the other or set "
+                "its password), so it cannot propose this access"
             )
     return None
 
@@ -168,6 +169,60 @@ async def eligible_approvers(
         list(permissions.ADMIN_ROLES),
     )
     return [c for c in candidates if await approver_problem(conn, msp_id, c["id"], who) is None]
+
+
+async def credential_chain(
+    conn: asyncpg.Connection, user_id: uuid.UUID, org_ids: tuple[uuid.UUID, ...]
+) -> list[uuid.UUID]:
+    """``user_id``, whoever last set its credentials, whoever set theirs, … (at most 16
+    links; the users are looked up in each of ``org_ids``' RLS contexts in turn)."""
+    chain = [user_id]
+    current = user_id
+    for _ in range(16):
+        setter = None
+        for org_id in org_ids:
+            async with db.in_org(conn, org_id):
+                row = await conn.fetchrow(
+                    "SELECT credential_set_by FROM users WHERE id = $1", current
+                )
+            if row is not None:
+                setter = row["credential_set_by"]
+                break
+        if setter is None or setter in chain:
+            break
+        chain.append(setter)
+        current = setter
+    return chain
+
+
+async def independence_problem(
+    conn: asyncpg.Connection,
+    approver_id: uuid.UUID,
+    requester_id: uuid.UUID,
+    org_id: uuid.UUID,
+    msp_id: uuid.UUID,
+) -> str | None:
+    """Why ``approver_id`` may not approve what ``requester_id`` asked for (a password
+    access request), or None: not the requester, not an account the requester controls
+    or that controls the requester (created it or set its password, transitively), and for
+    MSPOrg users not the same principal (the org access rule above).
+
+    Args:
+        conn: a connection inside a transaction; the RLS context is restored on return.
+        org_id: the org the request lives in; ``msp_id``: MSPOrg.
+    """
+    if approver_id == requester_id:
+        return "nobody approves its own request"
+    orgs = (org_id, msp_id) if org_id != msp_id else (msp_id,)
+    if requester_id in await credential_chain(conn, approver_id, orgs):
+        return "the requester created the approver's account or set its password"
+    if approver_id in await credential_chain(conn, requester_id, orgs):
+        return "the approver created the requester's account or set its password"
+    async with db.in_org(conn, msp_id):
+        principals = await conn.fetch(_PRINCIPALS, [approver_id, requester_id])
+    if len(principals) == 2 and principals[0][0] == principals[1][0]:
+        return "the approver and the requester are the same person's accounts"
+    return None
 
 
 # -- who controls a new or reset account ---------------------------------------------

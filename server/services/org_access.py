@@ -195,7 +195,8 @@ async def _resolve_confirmation(conn, actor: Actor, data: dict[str, Any]) -> Fil
         raise field_error("org", "MSPOrg users need no confirmation")
     async with db.in_org(conn, org.id):
         user = await conn.fetchrow(
-            "SELECT username, client_confirmed, coalesce(principal_id, id) AS principal "
+            "SELECT username, client_confirmed, must_change_password, "
+            "coalesce(principal_id, id) AS principal "
             "FROM users WHERE org_id = $1 AND lower(username) = lower($2)",
             org.id,
             data.get("user") or "",
@@ -210,6 +211,12 @@ async def _resolve_confirmation(conn, actor: Actor, data: dict[str, Any]) -> Fil
         raise field_error("user", f"no user named {data.get('user')!r} in {org.display_name}")
     if user["client_confirmed"]:
         raise coded(Conflict, "already_confirmed", f"{user['username']} is already confirmed")
+    if user["must_change_password"]:
+        raise coded(
+            Conflict,
+            "password_not_changed",
+            f"{user['username']} has not yet set its own password; confirm it after",
+        )
     if has_admin:
         raise coded(
             Conflict,

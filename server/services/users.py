@@ -91,8 +91,8 @@ async def create_user(
         try:
             row = await conn.fetchrow(
                 "INSERT INTO users (org_id, username, full_name, email, role, access_scope, "
-                "password_hash, totp_required, principal_id, client_confirmed) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                "password_hash, totp_required, principal_id, client_confirmed, "
+                "credential_set_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
                 f"RETURNING {_USER_COLUMNS}",
                 org.id,
                 data["username"],
@@ -104,6 +104,7 @@ async def create_user(
                 data.get("totp_required", False),
                 made.principal_id,
                 made.client_confirmed,
+                actor.user_id,
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -189,8 +190,15 @@ async def update_user(
                 conn, actor, org.id, org.is_msp, target["role"], creating=False
             )
             await db.set_org(conn, org.id)
-            args += [made.principal_id, made.client_confirmed and target["client_confirmed"]]
-            sets.append(f"principal_id = ${len(args) - 1}, client_confirmed = ${len(args)}")
+            args += [
+                made.principal_id,
+                made.client_confirmed and target["client_confirmed"],
+                actor.user_id,
+            ]
+            sets.append(
+                f"principal_id = ${len(args) - 2}, client_confirmed = ${len(args) - 1}, "
+                f"credential_set_by = ${len(args)}"
+            )
         if "password" in data:
             args.append(new_hash)
             sets.append(f"password_hash = ${len(args)}, must_change_password = true")

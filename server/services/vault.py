@@ -133,9 +133,16 @@ async def get_resource(env: Env, actor: Actor, org_name: str, resource_id: str):
         org = await enter_org(tx, actor, org_name)
         row, permission = await _resource(tx, actor, org, resource_id, None)
         accounts = await entitlement.visible_accounts(tx, actor, org, row["id"])
+        states = [
+            await access_state(tx, {"id": a["id"], "resource_id": row["id"]}, actor.user_id)
+            for a in accounts
+        ]
     return {
         **resource_json(row, permission),
-        "accounts": [account_json(a, a["permission"]) for a in accounts],
+        "accounts": [
+            {**account_json(a, a["permission"]), "access": state}
+            for a, state in zip(accounts, states, strict=True)
+        ],
     }
 
 
@@ -287,12 +294,48 @@ async def _account(tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action
     return row, permission
 
 
+async def access_state(tx: db.Tx, row, user_id: uuid.UUID) -> dict[str, Any]:
+    """An account's check-out state for the vault view: ``controlled``, ``state``
+    (``free``, ``mine``, ``held``) and, when held, ``holder`` and ``until``
+    (``account_access`` in sql/013)."""
+    state = await tx.fetchrow(
+        "SELECT * FROM account_access($1, $2, $3)", row["id"], row["resource_id"], user_id
+    )
+    out: dict[str, Any] = {"controlled": state["controlled"], "state": "free"}
+    if state["mine"]:
+        out["state"] = "mine"
+    elif state["holder"] is not None and state["exclusive"]:
+        out["state"] = "held"
+    if out["state"] != "free":
+        out["holder"] = f"{state['holder']}@{state['holder_org']}"
+        out["until"] = state["held_until"].isoformat()
+    return out
+
+
+async def refuse_if_checked_out(tx: db.Tx, row: asyncpg.Record, user_id: uuid.UUID) -> None:
+    """While an exclusive check-out is open, nobody but its holder changes the password.
+
+    Raises:
+        Conflict ``checked_out`` with ``holder`` and ``until``.
+    """
+    state = await access_state(tx, row, user_id)
+    if state["state"] == "held":
+        raise coded(
+            Conflict,
+            "checked_out",
+            f"checked out to {state['holder']} until {state['until']}",
+            holder=state["holder"],
+            until=state["until"],
+        )
+
+
 async def get_account(env: Env, actor: Actor, org_name: str, account_id: str):
     """Account metadata (never the password)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
         row, permission = await _account(tx, actor, org, account_id, None)
         policy = await find_policy(tx, org, row["policy"])
+        access = await access_state(tx, row, actor.user_id)
     age = datetime.datetime.now(datetime.UTC) - row["password_changed_at"]
     expired = policy.max_age_days is not None and age.days >= policy.max_age_days
     return {
@@ -300,6 +343,7 @@ async def get_account(env: Env, actor: Actor, org_name: str, account_id: str):
         "resource_id": str(row["resource_id"]),
         "resource": row["resource"],
         "password_expired": expired,
+        "access": access,
     }
 
 
@@ -385,6 +429,21 @@ async def reveal_password(
     row = await entitlement.reveal(env.reveals, actor, org, aid, reason, env.node)
     if row is None:
         raise NotFound("no such account")
+    if row["access"] == "held":
+        raise coded(
+            Conflict,
+            "checked_out",
+            f"checked out to {row['holder']} until {row['held_until'].isoformat()}",
+            holder=row["holder"],
+            until=row["held_until"].isoformat(),
+        )
+    if row["access"] != "ok":
+        raise coded(
+            Forbidden,
+            "checkout_required",
+            "this password is under access control: request it (POST "
+            f"/orgs/{org.display_name}/password-requests) and reveal it once approved",
+        )
     if not row["audited"]:
         # The database recorded nothing (a standby cannot): spool the event before
         # anything is decrypted, so a reveal is never unaudited.
@@ -434,6 +493,7 @@ async def change_password(env: Env, actor: Actor, org_name: str, account_id: str
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         row, _ = await _account(tx, actor, org, account_id, "change_password")
+        await refuse_if_checked_out(tx, row, actor.user_id)
         password, policy, generated = await _password_for(tx, org, row["policy"], data)
         sealed = await env.ring.encrypt(tx, org.id, "accounts", row["id"], "password", password)
         await tx.execute(

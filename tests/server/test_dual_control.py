@@ -166,7 +166,7 @@ async def test_sock_puppet_approvers(world):
         await assert_no_way_in(who, world["account"])
 
 
-async def test_group_membership_after_approval(world, api):
+async def test_group_membership_after_approval(world, api, admin):
     """3. After a grant to MSPOrg group 'helpdesk' is approved, x (even as that request's
     approver) cannot add itself; adding a member is a request under the same rule."""
     x, honest = world["x"], world["honest"]
@@ -175,7 +175,12 @@ async def test_group_membership_after_approval(world, api):
         "POST", "/orgs/MSPOrg/groups", {"name": "helpdesk", "members": ["tech"]}
     )
     assert status == 201
-    status, req = await honest.call(
+    # honest made tech, so honest cannot propose the group tech is in; admin can.
+    status, problem = await honest.call(
+        "POST", "/org-access-requests", {"org": "AcmeCo", "group": "helpdesk", "approver": "x"}
+    )
+    assert (status, problem["code"]) == (422, "proposer_is_designee")
+    status, req = await admin.call(
         "POST", "/org-access-requests", {"org": "AcmeCo", "group": "helpdesk", "approver": "x"}
     )
     assert status == 201, req
@@ -195,6 +200,15 @@ async def test_group_membership_after_approval(world, api):
     assert (status, problem["code"]) == (422, "proposer_is_designee")
     status, group = await x.call("GET", "/orgs/MSPOrg/groups/helpdesk")
     assert group["members"] == ["tech"]
+    # Nor can x put an account of its own in a fresh group and propose the group.
+    await make_user(x, "puppet3", "password_user")
+    await x.call("POST", "/orgs/MSPOrg/groups", {"name": "nightshift", "members": ["puppet3"]})
+    status, problem = await x.call(
+        "POST",
+        "/org-access-requests",
+        {"org": "AcmeCo", "group": "nightshift", "approver": "honest"},
+    )
+    assert (status, problem["code"]) == (422, "proposer_is_designee")
     await assert_no_way_in(x, world["account"])
     # Removing members needs no approval; the pending request kind shows in the report.
     status, req = await x.call(

@@ -353,3 +353,4 @@ async def test_server_view(tui_server, make_app):
         text = " ".join(str(s.render()) for s in app.screen.query(Static))
         assert "Role: primary" in text
         assert "Replication: none" in text
+        assert "Last backup: none" in text

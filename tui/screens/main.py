@@ -204,6 +204,8 @@ class MainScreen(Screen):
             f"Read-only: {'yes' if state.read_only else 'no'}",
             f"Degraded: {'yes' if state.degraded else 'no'}",
             f"Term: {state.term}",
+            f"Last backup: {state.last_backup_at or 'none'}"
+            + (" (the latest attempt FAILED)" if state.last_backup_failed else ""),
             "",
             "Configured servers:",
         ] + [f"  {e.base}" for e in client.endpoints]
