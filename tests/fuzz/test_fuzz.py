@@ -45,8 +45,8 @@ async def tell_refusals(request: web.Request, handler) -> web.StreamResponse:
 
 
 async def build_world(api: Api) -> dict[str, list[str]]:
-    """Users, a client org, groups, resources, accounts, shares, a resource group and a
-    policy; answer the values each path parameter may take."""
+    """Users, a client org, groups, a resource, an account under access control, a share, a
+    resource group and a policy; answer the values each path parameter may take."""
     admin = await api.login(ADMIN, ADMIN_PASSWORD)
     await make_user(admin, "fuzzuser", "password_user")
     status, org = await admin.call(
@@ -83,6 +83,12 @@ async def build_world(api: Api) -> dict[str, list[str]]:
         {"name": "fuzzpolicy", "min_length": 8, "max_length": 32},
     )
     assert status == 201, body
+    status, control = await admin.call(
+        "PUT",
+        f"/orgs/MSPOrg/accounts/{account['id']}/access-control",
+        {"enabled": True, "approvers": ["fuzzuser"], "max_window_minutes": 60},
+    )
+    assert status == 200, control
     status, spare = await admin.call("POST", "/me/api-keys", {"name": "spare"})
     assert status == 201, spare
     status, key = await admin.call("POST", "/me/api-keys", {"name": "fuzz"})
@@ -98,6 +104,8 @@ async def build_world(api: Api) -> dict[str, list[str]]:
         "resources": [rid],
         "accounts": [account["id"]],
         "org-access-requests": ["00000000-0000-4000-8000-000000000000"],
+        # (a request needs an approver independent of its requester: two people)
+        "password-requests": ["00000000-0000-4000-8000-000000000000"],
         "key_id": [spare["id"]],
         "share_id": [share["id"]],
     }
