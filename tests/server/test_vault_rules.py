@@ -151,10 +151,10 @@ async def test_reveal_reason_required_by_org(org):
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/resources", {"name": "", "type": "x"}),
-        ("/resources", {"name": "n", "type": "x", "fields": "not-an-object"}),
-        ("/resources", {"name": "n", "type": "x", "owner": "me"}),
-        ("/resources", {"name": "n\x00", "type": "x"}),
+        ("/resources", {"name": "", "type": "Generic"}),
+        ("/resources", {"name": "n", "type": "Generic", "fields": "not-an-object"}),
+        ("/resources", {"name": "n", "type": "Generic", "owner": "me"}),
+        ("/resources", {"name": "n\x00", "type": "Generic"}),
     ],
 )
 async def test_bad_vault_input(org, path, body):
