@@ -8,7 +8,7 @@
 CREATE TABLE roles (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     org_id          uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
-    name            text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_-]{0,63}$'),
+    name            text NOT NULL CHECK (name ~ '^[A-Za-z][A-Za-z0-9_-]{0,63}$'),
     description     text NOT NULL DEFAULT '' CHECK (length(description) <= 2000),
     permissions     text[] NOT NULL DEFAULT '{}',
     replicated_from uuid,
@@ -17,7 +17,7 @@ CREATE TABLE roles (
 CREATE UNIQUE INDEX roles_org_name ON roles (org_id, name);
 -- A user's role is a built-in one or a role of its own org.
 ALTER TABLE users DROP CONSTRAINT users_role_check;
-ALTER TABLE users ADD CONSTRAINT users_role_name CHECK (role ~ '^[a-z][a-z0-9_-]{0,63}$');
+ALTER TABLE users ADD CONSTRAINT users_role_name CHECK (role ~ '^[A-Za-z][A-Za-z0-9_-]{0,63}$');
 
 -- Resource types beyond the built-in catalogue (server/services/org_settings.py).
 CREATE TABLE resource_types (

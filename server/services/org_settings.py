@@ -39,7 +39,7 @@ BUILTIN_TYPES = (
     "Generic",
 )
 FIELD_KINDS = ("text", "number", "date", "choice", "secret")
-ROLE_NAME = r"[a-z][a-z0-9_-]{0,63}"
+ROLE_NAME = r"[A-Za-z][A-Za-z0-9_-]{0,63}"
 FIELD_NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
 TEXT_LIMIT = 2000  # characters in a text, choice or secret field value
 
@@ -49,7 +49,7 @@ ROLE_FIELDS = {
         required=True,
         max_len=64,
         pattern=ROLE_NAME,
-        pattern_message="must be lower-case letters, digits, - and _ (starting with a letter)",
+        pattern_message="must be letters, digits, - and _ (starting with a letter)",
     ),
     "description": Field(str, max_len=2000),
     "permissions": Field(list, required=True, item_kind=str, max_len=len(permissions.CAPABILITIES)),

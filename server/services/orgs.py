@@ -22,6 +22,7 @@ from server.errors import BadRequest, Conflict, Forbidden, ValidationFailed, cod
 from server.keyring import AUDIT_KEY, KeyRing
 from server.names import display_name_problem
 from server.passwords import PasswordHasher
+from server.services import replication_settings
 from server.services.access import (
     MSP_ORG,
     OrgRef,
@@ -205,6 +206,7 @@ async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, 
         item.account_manager_id, item.account_manager = managers[item.account_manager.lower()]
         try:
             (org_id,) = await create_batch(conn, env, actor.who, [item], "api")
+            await replication_settings.apply_to_new_orgs(conn, env, actor.who, [org_id])
         except asyncpg.UniqueViolationError:
             raise coded(
                 Conflict,
