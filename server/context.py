@@ -15,6 +15,7 @@ from server.keyring import KeyRing
 from server.local_state import LocalState
 from server.node import Node
 from server.passwords import PasswordHasher
+from server.permissions import BUILTIN_CAPABILITIES
 from server.ratelimit import LoginThrottle
 from server.spool import AuditSpool
 
@@ -61,6 +62,14 @@ class Actor:
     api_key_id: uuid.UUID | None = None
     must_change_password: bool = False
     totp_setup_required: bool = False
+    custom_capabilities: frozenset[str] | None = None  # a custom role's permissions
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this actor's role permits (server/permissions.py)."""
+        if self.custom_capabilities is not None:
+            return self.custom_capabilities
+        return BUILTIN_CAPABILITIES.get(self.role, frozenset())
 
     @property
     def who(self) -> Who:

@@ -17,7 +17,7 @@ from server.models.common import (
 )
 from server.services.account import API_KEY_MAX_DAYS
 
-Role = Literal[permissions.ROLES]  # type: ignore[valid-type]
+Role = str  # a built-in role (permissions.ROLES) or one of the org's custom roles
 Scope = Literal[permissions.SCOPES]  # type: ignore[valid-type]
 
 

@@ -21,6 +21,7 @@ Username = text(
 )
 Email = text(254, pattern=EMAIL, pattern_message="is not an e-mail address")
 FullName = text(200)
+ShareLevel = Literal["view", "modify", "full"]
 Members = Annotated[list[text(64)], Field(max_length=10000)]
 
 
@@ -30,7 +31,7 @@ class UserCreate(Body):
     username: Username
     full_name: FullName = ""
     email: Email = ""
-    role: Role
+    role: text(64, non_empty=True)
     password: text(1024, strip=False, non_empty=True)
     access_scope: Scope = "owned_and_shared"
     totp_required: bool = False
@@ -41,7 +42,7 @@ class UserUpdate(Patch):
 
     full_name: FullName = ""
     email: Email = ""
-    role: Role = "password_user"
+    role: text(64, non_empty=True) = ""
     status: Literal["active", "disabled"] = "active"
     access_scope: Scope = "owned_and_shared"
     totp_required: bool = False
@@ -90,6 +91,7 @@ class GroupCreate(Body):
     name: text(100, non_empty=True, identifier=True)
     description: text(2000) = ""
     members: Members = []
+    default_permission: ShareLevel = "view"
 
 
 class GroupUpdate(Patch):
@@ -98,6 +100,7 @@ class GroupUpdate(Patch):
     name: text(100, non_empty=True, identifier=True) = ""
     description: text(2000) = ""
     members: Members = []
+    default_permission: ShareLevel = "view"
 
 
 class Group(Answer):
@@ -106,3 +109,5 @@ class Group(Answer):
     name: str
     description: str
     members: list[str]
+    default_permission: ShareLevel
+    replicated: bool

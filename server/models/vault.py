@@ -103,6 +103,7 @@ class Account(Answer):
     policy: str
     password_changed_at: str
     permission: Permission
+    fields: dict[str, str | int | float | bool | None]
 
 
 class AccessState(Answer):
@@ -150,6 +151,7 @@ class AccountCreate(Body):
     generate: bool = False
     notes: Notes = ""
     policy: PolicyName = ""
+    fields: ExtraFields = {}
 
 
 class AccountUpdate(Patch):
@@ -158,6 +160,7 @@ class AccountUpdate(Patch):
     username: text(200, non_empty=True) = ""
     notes: Notes | None = None
     policy: text(64, non_empty=True) = ""
+    fields: ExtraFields = {}
 
 
 class RevealBody(Body):
@@ -167,10 +170,11 @@ class RevealBody(Body):
 
 
 class Revealed(Answer):
-    """The password (and notes, when the account has some)."""
+    """The password (and notes and secret additional fields, when the account has some)."""
 
     password: str
     notes: str | None = None
+    fields: dict[str, str] | None = None
 
 
 class PasswordBody(Body):
@@ -186,7 +190,8 @@ class ShareCreate(Body):
     user: text(64) = ""
     group: text(100) = ""
     user_org: text(64) = ""
-    permission: ShareLevel
+    # absent: the group's default permission (required for a share to a user)
+    permission: ShareLevel = None  # type: ignore[assignment]
 
 
 class Share(Answer):

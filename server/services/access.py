@@ -160,11 +160,11 @@ async def enter_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -
 
 def require_user_admin(actor: Actor, org: OrgRef) -> None:
     """Managing users and groups needs an administrator role in (or over) the org."""
-    if not permissions.can_manage_users(actor.role):
+    if not permissions.can_manage_users(actor):
         raise Forbidden("only administrators manage users and groups")
 
 
 def require_audit_reader(actor: Actor, org: OrgRef) -> None:
     """Reading the audit trail needs an administrator or auditor role."""
-    if not permissions.can_read_audit(actor.role):
+    if not permissions.can_read_audit(actor):
         raise Forbidden("only administrators and auditors read the audit trail")

@@ -7,13 +7,14 @@ the audit event in a second transaction that re-checks the user did not change.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from server import audit, db, spool, totp
+from server import audit, db, permissions, spool, totp
 from server.audit import Who
 from server.context import Actor, Env
 from server.errors import (
@@ -270,20 +271,40 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
         raise Unauthenticated("the session has expired; log in again")
     if row["status"] == "disabled":
         raise Unauthenticated("this user is disabled")
-    return Actor(
-        user_id=row["user_id"],
-        username=row["username"],
-        org_id=org_id,
-        org=row["org_display_name"],
-        org_is_msp=row["org_is_msp"],
-        role=row["role"],
-        access_scope=row["access_scope"],
-        ip=ip,
-        session_id=row["session_id"],
-        api_key_id=row["api_key_id"],
-        must_change_password=row["must_change_password"],
-        totp_setup_required=row["totp_setup_required"],
+    return await with_custom_role(
+        env,
+        Actor(
+            user_id=row["user_id"],
+            username=row["username"],
+            org_id=org_id,
+            org=row["org_display_name"],
+            org_is_msp=row["org_is_msp"],
+            role=row["role"],
+            access_scope=row["access_scope"],
+            ip=ip,
+            session_id=row["session_id"],
+            api_key_id=row["api_key_id"],
+            must_change_password=row["must_change_password"],
+            totp_setup_required=row["totp_setup_required"],
+        ),
     )
+
+
+async def with_custom_role(env: Env, actor: Actor) -> Actor:
+    """``actor`` with its custom role's permissions resolved (built-in roles: as is).
+
+    A role that no longer exists permits nothing.
+    """
+    if permissions.is_builtin(actor.role):
+        return actor
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        granted = await tx.fetchval(
+            "SELECT permissions FROM roles WHERE org_id = $1 AND name = $2",
+            actor.org_id,
+            actor.role,
+        )
+    allowed = frozenset(granted or ()) & frozenset(permissions.CAPABILITIES)
+    return dataclasses.replace(actor, custom_capabilities=allowed)
 
 
 _ACTOR_OF_USER = (
@@ -298,7 +319,7 @@ async def _local_actor(env: Env, session: LocalSession, ip: str) -> Actor:
         row = await tx.fetchrow(_ACTOR_OF_USER, session.user_id)
     if row is None or row["status"] != "active":
         raise Unauthenticated("this user is disabled")
-    return Actor(
+    actor = Actor(
         user_id=session.user_id,
         username=row["username"],
         org_id=session.org_id,
@@ -311,6 +332,7 @@ async def _local_actor(env: Env, session: LocalSession, ip: str) -> Actor:
         must_change_password=row["must_change_password"],
         totp_setup_required=row["totp_setup"],
     )
+    return await with_custom_role(env, actor)
 
 
 async def logout(env: Env, actor: Actor) -> None:

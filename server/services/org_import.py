@@ -21,6 +21,7 @@ import asyncpg
 from server import audit, db
 from server.audit import Event
 from server.context import Actor, Env
+from server.services import replication_settings
 from server.services.org_file import parse
 from server.services.orgs import (
     OrgInput,
@@ -101,7 +102,8 @@ async def import_orgs(
         chunk = valid[start : start + CHUNK]
         try:
             async with db.transaction(env.pool) as conn:
-                await create_batch(conn, env, actor.who, chunk, "import")
+                ids = await create_batch(conn, env, actor.who, chunk, "import")
+                await replication_settings.apply_to_new_orgs(conn, env, actor.who, ids)
                 await _record(conn, env, actor, chunk, results)
         except asyncpg.UniqueViolationError:
             await _one_by_one(env, actor, chunk, results, fail)
@@ -165,7 +167,8 @@ async def _one_by_one(env: Env, actor: Actor, chunk: list[OrgInput], results, fa
     for item in chunk:
         try:
             async with db.transaction(env.pool) as conn:
-                await create_batch(conn, env, actor.who, [item], "import")
+                ids = await create_batch(conn, env, actor.who, [item], "import")
+                await replication_settings.apply_to_new_orgs(conn, env, actor.who, ids)
                 await _record(conn, env, actor, [item], results)
         except asyncpg.UniqueViolationError:
             fail(

@@ -23,7 +23,7 @@ async def report(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
         if actor.org_is_msp:
             # Only its account manager and granted MSP staff; anyone else gets the 404
             # of a missing org.
-            if not permissions.can_manage_users(actor.role):
+            if actor.role not in permissions.ADMIN_ROLES:
                 raise NotFound(f"no client organization named {org_name!r}")
             await managed_client_org(conn, actor, org_name)
             msp_id = actor.org_id
@@ -31,7 +31,7 @@ async def report(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
             mine = await find_org(conn, org_name)
             if mine is None or mine["id"] != actor.org_id:
                 raise NotFound(f"no client organization named {org_name!r}")
-            if not permissions.can_manage_users(actor.role):
+            if not permissions.can_manage_users(actor):
                 raise Forbidden("only administrators see the org report")
             msp_id = await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
         org = await find_org(conn, org_name)

@@ -22,6 +22,7 @@ from server.errors import BadRequest, Conflict, Forbidden, ValidationFailed, cod
 from server.keyring import AUDIT_KEY, KeyRing
 from server.names import display_name_problem
 from server.passwords import PasswordHasher
+from server.services import replication_settings
 from server.services.access import (
     MSP_ORG,
     OrgRef,
@@ -75,8 +76,8 @@ _ORG_SELECT = (
 
 
 def require_msp_admin(actor: Actor) -> None:
-    """MSPOrg administrators (privileged or not) manage organizations."""
-    if not (actor.org_is_msp and permissions.can_manage_users(actor.role)):
+    """MSPOrg administrators (privileged or not; built-in roles only) manage organizations."""
+    if not (actor.org_is_msp and actor.role in permissions.ADMIN_ROLES):
         raise Forbidden("only MSPOrg administrators manage organizations")
 
 
@@ -189,6 +190,7 @@ async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, 
         item.account_manager_id, item.account_manager = managers[item.account_manager.lower()]
         try:
             (org_id,) = await create_batch(conn, env, actor.who, [item], "api")
+            await replication_settings.apply_to_new_orgs(conn, env, actor.who, [org_id])
         except asyncpg.UniqueViolationError:
             raise coded(
                 Conflict,
@@ -280,7 +282,7 @@ async def list_orgs(env: Env, actor: Actor) -> list[dict[str, Any]]:
             return [_org_json(r, managed=False) for r in rows]
         managed = await managed_org_ids(conn, actor)
         await db.set_org(conn, actor.org_id)  # account manager names are MSPOrg users
-        if permissions.can_manage_users(actor.role):
+        if actor.role in permissions.ADMIN_ROLES:
             rows = await conn.fetch(_ORG_SELECT + " ORDER BY NOT o.is_msp, lower(o.display_name)")
         else:
             rows = await conn.fetch(
@@ -417,7 +419,7 @@ async def delete_org(env: Env, actor: Actor, name: str, confirm: str | None) -> 
         if (
             not actor.org_is_msp
             or org.via not in ("account_manager", "grant")
-            or not permissions.can_manage_users(actor.role)
+            or actor.role not in permissions.ADMIN_ROLES
         ):
             raise Forbidden(
                 "only an MSPOrg administrator who is the org's account manager or "

@@ -488,7 +488,7 @@ async def check_in(env: Env, actor: Actor, org_name: str, request_id: str) -> di
         org = await enter_org(tx, actor, org_name)
         row = await _load(tx, org, request_id, lock=True)
         holder = row["requester_id"] == actor.user_id
-        if not holder and not permissions.can_manage_users(actor.role):
+        if not holder and not permissions.can_manage_users(actor):
             raise Forbidden("only the holder or an administrator checks a password in")
         if row["state"] not in ("approved", "ended"):
             raise coded(Conflict, "not_checked_out", f"this request is {row['state']}")
@@ -528,7 +528,7 @@ async def holds(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
     """Who holds which controlled password until when (the org's administrators)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
-        if not permissions.can_manage_users(actor.role):
+        if not permissions.can_manage_users(actor):
             raise Forbidden("only administrators see who holds which password")
         rows = await tx.fetch(
             _REQUEST_SELECT + " WHERE q.org_id = $1 AND q.status = 'approved' ORDER BY q.ends_at",

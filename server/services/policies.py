@@ -52,7 +52,7 @@ async def list_policies(env: Env, actor: Actor, org_name: str) -> list[dict[str,
 
 async def create_policy(env: Env, actor: Actor, org_name: str, data: dict[str, Any]):
     """Add a custom policy (administrators and password administrators)."""
-    if actor.role not in permissions.VAULT_MANAGER_ROLES:
+    if not permissions.can_manage_vault(actor):
         raise Forbidden("your role cannot manage password policies")
     if data["name"].lower() in BUILTIN:
         raise coded(

@@ -53,7 +53,7 @@ async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str):
 
 
 def _require_vault_manager(actor: Actor) -> None:
-    if actor.role not in permissions.VAULT_MANAGER_ROLES:
+    if not permissions.can_manage_vault(actor):
         raise Forbidden("your role cannot manage resource groups")
 
 
@@ -164,6 +164,14 @@ async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, 
         if kind == "resource_group":
             await _require_full_on_members(tx, actor, org, target_id)
         grantee_kind, grantee_id, grantee_label = await _grantee(tx, org, data)
+        permission = data.get("permission")
+        if permission is None and grantee_kind == "group":
+            # The group's setting says what a share to it gives by default.
+            permission = await tx.fetchval(
+                "SELECT default_permission FROM user_groups WHERE id = $1", grantee_id
+            )
+        if permission is None:
+            raise field_error("permission", "is required for a share to a user")
         column = TARGET_COLUMNS[kind]
         grantee_column = "user_id" if grantee_kind == "user" else "group_id"
         share_id = await tx.fetchval(
@@ -175,7 +183,7 @@ async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, 
             org.id,
             target_id,
             grantee_id,
-            data["permission"],
+            permission,
             actor.user_id,
             actor.org_is_msp and not org.is_msp,
         )
@@ -190,7 +198,7 @@ async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, 
             details={
                 "share_id": str(share_id),
                 grantee_kind: grantee_label,
-                "permission": data["permission"],
+                "permission": permission,
             },
             node=env.node,
         )

@@ -10,7 +10,7 @@ from server import audit, db, permissions
 from server.context import Actor, Env
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.passwords import check_login_password
-from server.services import dual_control
+from server.services import dual_control, org_settings
 from server.services.access import OrgRef, acting_org, enter_org, require_user_admin
 
 _USER_COLUMNS = (
@@ -66,7 +66,7 @@ async def get_user(env: Env, actor: Actor, org_name: str, username: str) -> dict
 
 
 def _check_role_change(actor: Actor, role: str | None, scope: str | None) -> None:
-    if role is not None and not permissions.can_assign_role(actor.role, role):
+    if role is not None and not permissions.can_assign_role(actor, role):
         raise Forbidden(f"only a privileged administrator may assign the role {role}")
     if scope == "all" and not permissions.can_grant_scope_all(actor.role):
         raise Forbidden("only a privileged administrator may grant the 'all' access scope")
@@ -84,6 +84,8 @@ async def create_user(
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
+        async with db.in_org(conn, org.id):
+            await org_settings.require_role(conn, org, data["role"])
         made = await dual_control.provenance(
             conn, actor, org.id, org.is_msp, data["role"], creating=True
         )
@@ -161,6 +163,8 @@ async def update_user(
         if is_self and ({"role", "access_scope", "status"} & data.keys()):
             raise Forbidden("nobody changes their own role, scope or status")
         _check_role_change(actor, data.get("role"), data.get("access_scope"))
+        if "role" in data:
+            await org_settings.require_role(conn, org, data["role"])
         if (
             target["role"] == permissions.PRIVILEGED_ADMINISTRATOR
             and actor.role != permissions.PRIVILEGED_ADMINISTRATOR
@@ -390,14 +394,20 @@ async def _group_json(conn: asyncpg.Connection, group: asyncpg.Record) -> dict[s
     return {
         "name": group["name"],
         "description": group["description"],
+        "default_permission": group["default_permission"],
         "members": [m["username"] for m in members],
+        "replicated": group["replicated_from"] is not None,
     }
+
+
+_GROUP_SELECT = (
+    "SELECT id, name, description, default_permission, replicated_from FROM user_groups "
+)
 
 
 async def _group_row(conn: asyncpg.Connection, org: OrgRef, name: str) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT id, name, description FROM user_groups WHERE org_id = $1 "
-        "AND name_fold(name) = name_fold($2)",
+        _GROUP_SELECT + "WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
         org.id,
         name,
     )
@@ -411,7 +421,7 @@ async def list_groups(env: Env, actor: Actor, org_name: str) -> list[dict[str, A
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await enter_org(conn, actor, org_name)
         rows = await conn.fetch(
-            "SELECT id, name, description FROM user_groups WHERE org_id = $1 ORDER BY lower(name)",
+            _GROUP_SELECT + "WHERE org_id = $1 ORDER BY lower(name)",
             org.id,
         )
         return [await _group_json(conn, r) for r in rows]
@@ -435,11 +445,13 @@ async def create_group(
         member_ids = await _member_ids(conn, org, data.get("members", []))
         try:
             group = await conn.fetchrow(
-                "INSERT INTO user_groups (org_id, name, description) VALUES ($1, $2, $3) "
-                "RETURNING id, name, description",
+                "INSERT INTO user_groups (org_id, name, description, default_permission) "
+                "VALUES ($1, $2, $3, $4) "
+                "RETURNING id, name, description, default_permission, replicated_from",
                 org.id,
                 data["name"],
                 data.get("description", ""),
+                data.get("default_permission", "view"),
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -477,11 +489,13 @@ async def update_group(
         try:
             group = await conn.fetchrow(
                 "UPDATE user_groups SET name = coalesce($2, name), "
-                "description = coalesce($3, description) WHERE id = $1 "
-                "RETURNING id, name, description",
+                "description = coalesce($3, description), "
+                "default_permission = coalesce($4, default_permission) WHERE id = $1 "
+                "RETURNING id, name, description, default_permission, replicated_from",
                 group["id"],
                 data.get("name"),
                 data.get("description"),
+                data.get("default_permission"),
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -562,7 +576,7 @@ async def confirm_user(env: Env, actor: Actor, org_name: str, username: str) -> 
         if (
             org.via != "home"
             or org.is_msp
-            or not permissions.can_manage_users(actor.role)
+            or not permissions.can_manage_users(actor)
             or (not confirmed_admin)
         ):
             raise Forbidden("only a confirmed administrator of the org itself confirms its users")

@@ -19,6 +19,7 @@ from server.crypto import DecryptionFailed
 from server.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
 from server.paging import Page
 from server.password_policy import DEFAULT
+from server.services import org_settings
 from server.services.access import OrgRef, enter_org, resolve_org
 from server.services.policies import find_policy
 from server.validation import parse_id
@@ -26,7 +27,7 @@ from server.validation import parse_id
 
 def _check_vault_control(actor: Actor, org: OrgRef) -> None:
     """Who may add resources: the org's vault_control and the actor's role."""
-    if actor.role not in permissions.RESOURCE_CREATOR_ROLES:
+    if not permissions.can_add_resources(actor):
         raise Forbidden("your role cannot add resources")
     if org.is_msp:
         return
@@ -54,13 +55,15 @@ def resource_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
 
 
 def account_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
-    """An account as the API shows it: never a password or notes."""
+    """An account as the API shows it: never a password, notes or secret fields."""
+    fields = row["fields"] if "fields" in row else None
     return {
         "id": str(row["id"]),
         "username": row["username"],
         "policy": row["policy"],
         "password_changed_at": row["password_changed_at"].isoformat(),
         "permission": permission,
+        "fields": json.loads(fields) if fields else {},
     }
 
 
@@ -81,6 +84,10 @@ async def create_resource(env: Env, actor: Actor, org_name: str, data: dict[str,
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         _check_vault_control(actor, org)
+        rtype = await org_settings.resolve_type(tx, org, data["type"])
+        fields, _ = await org_settings.check_fields(
+            tx, org, "resource", rtype, data.get("fields", {})
+        )
         try:
             row = await tx.fetchrow(
                 "INSERT INTO resources (org_id, name, type, url, description, department, "
@@ -88,12 +95,12 @@ async def create_resource(env: Env, actor: Actor, org_name: str, data: dict[str,
                 "RETURNING *",
                 org.id,
                 data["name"],
-                data["type"],
+                rtype,
                 data.get("url", ""),
                 data.get("description", ""),
                 data.get("department", ""),
                 data.get("location", ""),
-                json.dumps(data.get("fields", {})),
+                json.dumps(fields),
                 actor.user_id,
             )
         except asyncpg.UniqueViolationError:
@@ -153,8 +160,12 @@ async def update_resource(env: Env, actor: Actor, org_name: str, resource_id: st
         row, permission = await _resource(tx, actor, org, resource_id, "edit")
         if not data:
             return resource_json(row, permission)
-        if "fields" in data:
-            data = {**data, "fields": json.dumps(data["fields"])}
+        if "type" in data or "fields" in data:
+            rtype = await org_settings.resolve_type(tx, org, data.get("type", row["type"]))
+            fields, _ = await org_settings.check_fields(
+                tx, org, "resource", rtype, data.get("fields", json.loads(row["fields"] or "{}"))
+            )
+            data = {**data, "type": rtype, "fields": json.dumps(fields)}
         sets = ", ".join(
             f"{col} = ${i}{'::jsonb' if col == 'fields' else ''}"
             for i, col in enumerate(data, start=2)
@@ -240,11 +251,15 @@ async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str
             notes = await env.ring.encrypt(
                 tx, org.id, "accounts", account_id, "notes", data["notes"]
             )
+        fields, secrets = await org_settings.check_fields(
+            tx, org, "account", "", data.get("fields", {})
+        )
+        sealed_fields = await _seal_fields(env, tx, org, account_id, secrets)
         try:
             row = await tx.fetchrow(
                 "INSERT INTO accounts (id, org_id, resource_id, username, password, notes, "
-                "policy, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, "
-                "username, policy, password_changed_at",
+                "policy, owner_id, fields, secret_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                "$8, $9::jsonb, $10) RETURNING id, username, policy, password_changed_at, fields",
                 account_id,
                 org.id,
                 resource["id"],
@@ -253,6 +268,8 @@ async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str
                 notes,
                 policy.name,
                 actor.user_id,
+                json.dumps(fields),
+                sealed_fields,
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -274,12 +291,21 @@ async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str
     return {**account_json(row, "owner"), "resource_id": str(resource["id"])}
 
 
+async def _seal_fields(env: Env, tx: db.Tx, org: OrgRef, account_id, secrets: dict[str, str]):
+    """An account's secret additional fields as one sealed JSON object (or None)."""
+    if not secrets:
+        return None
+    return await env.ring.encrypt(
+        tx, org.id, "accounts", account_id, "secret_fields", json.dumps(secrets)
+    )
+
+
 async def _account(tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action: str | None):
     aid = parse_id(account_id, "account")
     permission = await entitlement.account_permission(tx, actor, org, aid)
     row = (
         await tx.fetchrow(
-            "SELECT a.id, a.username, a.policy, a.password_changed_at, a.resource_id, "
+            "SELECT a.id, a.username, a.policy, a.password_changed_at, a.resource_id, a.fields, "
             "r.name AS resource FROM accounts a JOIN resources r ON r.id = a.resource_id "
             "WHERE a.id = $1",
             aid,
@@ -362,8 +388,17 @@ async def update_account(env: Env, actor: Actor, org_name: str, account_id: str,
                     tx, org.id, "accounts", row["id"], "notes", data["notes"]
                 )
             )
+        if "fields" in data:
+            fields, secrets = await org_settings.check_fields(
+                tx, org, "account", "", data["fields"]
+            )
+            data["fields"] = json.dumps(fields)
+            data["secret_fields"] = await _seal_fields(env, tx, org, row["id"], secrets)
         if data:
-            sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(data, start=2))
+            sets = ", ".join(
+                f"{col} = ${i}{'::jsonb' if col == 'fields' else ''}"
+                for i, col in enumerate(data, start=2)
+            )
             try:
                 await tx.execute(
                     f"UPDATE accounts SET {sets}, updated_at = now() WHERE id = $1",
@@ -467,6 +502,13 @@ async def reveal_password(
             await env.ring.ensure_loaded(env.pool, org.id, row["notes"])
             answer["notes"] = env.ring.decrypt_cached(
                 org.id, "accounts", aid, "notes", row["notes"]
+            )
+        if row["secret_fields"] is not None:
+            await env.ring.ensure_loaded(env.pool, org.id, row["secret_fields"])
+            answer["fields"] = json.loads(
+                env.ring.decrypt_cached(
+                    org.id, "accounts", aid, "secret_fields", row["secret_fields"]
+                )
             )
     except DecryptionFailed:
         failure = audit.Event(

@@ -146,7 +146,7 @@ async def test_the_whole_story(api, admin, staff):
     assert (await c.call("DELETE", "/orgs/abc?confirm=abc"))[0] == 404
     status, problem = await b.call("DELETE", "/orgs/abc?confirm=abd")
     assert (status, problem["code"]) == (400, "confirmation_mismatch")
-    status, res = await b.call("POST", "/orgs/abc/resources", {"name": "fw", "type": "Cisco"})
+    status, res = await b.call("POST", "/orgs/abc/resources", {"name": "fw", "type": "Cisco IOS"})
     await b.call(
         "POST",
         f"/orgs/abc/resources/{res['id']}/accounts",

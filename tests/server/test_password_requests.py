@@ -39,7 +39,7 @@ async def _build(api: Api, admin: Api) -> dict:
         tokens[name] = (await api.login(name, f"final-{name}-pw22", org=ORG)).token
     keeper = api.as_(tokens["keeper"])
     _, res = await keeper.call(
-        "POST", f"/orgs/{ORG}/resources", {"name": "core-db", "type": "MS SQL"}
+        "POST", f"/orgs/{ORG}/resources", {"name": "core-db", "type": "MS SQL Server"}
     )
     status, acct = await keeper.call(
         "POST", f"/orgs/{ORG}/resources/{res['id']}/accounts", {"username": "sa", "password": P0}

@@ -237,7 +237,7 @@ async def test_client_user_cannot_reach_msp_vault(world, admin):
     """A client user never sees MSPOrg's vault, even by id."""
     users, _ = world
     status, res = await admin.call(
-        "POST", "/orgs/MSPOrg/resources", {"name": "Core router", "type": "Cisco"}
+        "POST", "/orgs/MSPOrg/resources", {"name": "Core router", "type": "Cisco IOS"}
     )
     assert status == 201
     status, _ = await users["boss"].call("GET", f"/orgs/MSPOrg/resources/{res['id']}")

@@ -151,9 +151,9 @@ async def test_reveal_reason_required_by_org(org):
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/resources", {"name": "", "type": "x"}),
-        ("/resources", {"name": "n", "type": "x", "fields": "not-an-object"}),
-        ("/resources", {"name": "n", "type": "x", "owner": "me"}),
+        ("/resources", {"name": "", "type": "Generic"}),
+        ("/resources", {"name": "n", "type": "Generic", "fields": "not-an-object"}),
+        ("/resources", {"name": "n", "type": "Generic", "owner": "me"}),
     ],
 )
 async def test_bad_vault_input(org, path, body):
@@ -165,7 +165,7 @@ async def test_bad_vault_input(org, path, body):
 async def test_nul_in_a_name_is_refused_at_the_edge(org):
     """A NUL character (PostgreSQL cannot store it) is refused before any handler: 400
     invalid_string naming where it was."""
-    body = {"name": "n\x00", "type": "x"}
+    body = {"name": "n\x00", "type": "Generic"}
     status, problem = await org["pa"].call("POST", f"/orgs/{ORG}/resources", body)
     assert (status, problem["code"], problem["field"]) == (400, "invalid_string", "name")
 
