@@ -131,7 +131,11 @@ async def save_and_apply(
             conflict,
         )
         template = await read_template(tx, actor.org_id)
-        orgs = await tx.fetch("SELECT id, display_name FROM orgs WHERE NOT is_msp ORDER BY 2")
+        orgs = (
+            await tx.fetch("SELECT id, display_name FROM orgs WHERE NOT is_msp ORDER BY 2")
+            if categories
+            else []  # nothing chosen: nothing to apply
+        )
     results = await _apply_all(env, actor, orgs, categories, conflict, template, progress)
     applied = sum(1 for r in results if r["status"] == "applied")
     async with db.transaction(env.pool, actor.org_id) as tx:
