@@ -377,15 +377,14 @@ async def list_requests(
         raise ValidationFailed(
             [{"field": "status", "message": "must be one of " + ", ".join(statuses)}]
         )
-    see_all = False  # everyone sees only its own requests (no client names for others)
     async with db.transaction(env.pool, readonly=True) as conn:
         await db.set_org(conn, actor.org_id)
+        # Only one's own requests: others' would name client users of unmanaged orgs.
         rows = await conn.fetch(
             "SELECT * FROM (" + REQUEST_SELECT + ") q WHERE "
-            "($1 OR ($2::text IS NULL AND (approver_id = $3 OR proposer_id = $3)) "
-            " OR ($2 = 'approver' AND approver_id = $3) OR ($2 = 'proposer' AND proposer_id = $3))"
-            " AND ($4::text IS NULL OR status = $4) ORDER BY created_at DESC",
-            see_all,
+            "(($1::text IS NULL AND (approver_id = $2 OR proposer_id = $2)) "
+            " OR ($1 = 'approver' AND approver_id = $2) OR ($1 = 'proposer' AND proposer_id = $2))"
+            " AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC",
             role,
             actor.user_id,
             status,
