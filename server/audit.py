@@ -67,6 +67,20 @@ def _mac(key: bytes, prev: bytes, fields: dict[str, Any]) -> bytes:
     return hmac.new(key, prev + _canonical(fields), hashlib.sha256).digest()
 
 
+def checkpoint_mac(
+    key: bytes, org_id: uuid.UUID, seq: int, link_hash: bytes, at: datetime.datetime
+) -> bytes:
+    """The MAC that seals a purge checkpoint: it stands for links 1..seq, the last of
+    which had MAC ``link_hash`` (the audit key, as for links)."""
+    fields = {
+        "checkpoint": str(org_id),
+        "seq": seq,
+        "hash": link_hash.hex(),
+        "at": at.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
+    }
+    return hmac.new(key, b"checkpoint" + _canonical(fields), hashlib.sha256).digest()
+
+
 @dataclass(frozen=True)
 class Event:
     """One thing that happened."""
@@ -187,7 +201,10 @@ _INSERT_EVENTS = (
     "SELECT $1, a, ac, ao, i, op, tt, t, oc, r, d::jsonb, n FROM unnest("
     "$2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
     "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) "
-    "AS u(a, ac, ao, i, op, tt, t, oc, r, d, n) RETURNING id) "
+    "AS u(a, ac, ao, i, op, tt, t, oc, r, d, n) "
+    # An operation the org switched off is not recorded (audit_settings.SWITCHABLE only).
+    "WHERE NOT EXISTS (SELECT 1 FROM audit_operation_settings s WHERE s.org_id = $1 "
+    "AND s.operation = u.op AND NOT s.recorded) RETURNING id) "
     "INSERT INTO audit_pending (event_id, org_id) SELECT id, $1 FROM e"
 )
 
@@ -380,6 +397,21 @@ def _against_anchor(anchor: Anchor, count: int, prev: bytes) -> Verification | N
 
 async def _verify(conn, key: bytes, org_id: uuid.UUID, anchor: Anchor | None) -> Verification:
     prev, expected, count = GENESIS, 1, 0
+    # A purge leaves a sealed checkpoint in place of the chain's prefix.
+    checkpoint = await conn.fetchrow(
+        "SELECT seq, hash, at, mac FROM audit_checkpoints WHERE org_id = $1", org_id
+    )
+    if checkpoint is not None:
+        sealed = checkpoint_mac(
+            key, org_id, checkpoint["seq"], checkpoint["hash"], checkpoint["at"]
+        )
+        if not hmac.compare_digest(sealed, checkpoint["mac"]):
+            return Verification(False, 0, GENESIS.hex(), 1, "the purge checkpoint was altered")
+        prev, expected, count = checkpoint["hash"], checkpoint["seq"] + 1, checkpoint["seq"]
+        if anchor is not None and anchor.seq == checkpoint["seq"] and anchor.hash != prev:
+            return Verification(
+                False, count, prev.hex(), count, "the purge checkpoint differs from the anchor log"
+            )
     async for row in conn.cursor(
         "SELECT l.seq, l.prev_hash, l.hash, e.* FROM audit_links l "
         "LEFT JOIN audit_events e ON e.id = l.event_id WHERE l.org_id = $1 ORDER BY l.seq",

@@ -303,6 +303,51 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_ERROR if broken else 0
 
 
+def cmd_replicate_settings(args: argparse.Namespace) -> int:
+    """Save MSPOrg's replicated categories and apply them to every client org, with a
+    progress bar and per-org results (as PUT /msp/replicate-settings)."""
+    from server import audit
+    from server.app import open_env
+    from server.errors import StrongroomError
+    from server.services import replication_settings
+    from server.services.auth import local_actor
+
+    config = _load(args)
+
+    async def run() -> dict:
+        async with open_env(config) as env:
+            actor = await local_actor(env, args.as_user)
+            saved = await replication_settings.get_settings(env, actor)
+            chosen = args.categories or saved["categories"]
+            if chosen == ["all"]:
+                chosen = list(replication_settings.CATEGORIES)
+            data = {
+                "categories": chosen,
+                "role_conflict": args.role_conflict or saved["role_conflict"],
+            }
+            result = await replication_settings.save_and_apply(
+                env, actor, data, progress=ProgressBar("replicating")
+            )
+            await audit.chain_pending(env.pool, env.ring, anchors=env.anchors, node=env.node)
+            return result
+
+    cluster = service.embedded_cluster(config)
+    if cluster is not None:
+        cluster.start()
+    try:
+        result = asyncio.run(run())
+    except StrongroomError as exc:
+        raise CommandError(exc.detail) from None
+    for row in result["results"]:
+        if row["status"] == "failed":
+            print(f"{row['org']}: failed: {row['detail']}")
+    print(
+        f"categories: {', '.join(result['categories']) or '(none)'}; "
+        f"applied to {result['applied']} org(s), failed {result['failed']}"
+    )
+    return 0 if result["failed"] == 0 else EXIT_ERROR
+
+
 class ProgressBar:
     """A one-line text progress bar on stderr (plain lines when not a terminal)."""
 
@@ -542,6 +587,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="USERNAME",
         help="the MSPOrg administrator the import is audited as",
     )
+    with_config(p)
+
+    p = orgs_sub.add_parser(
+        "replicate-settings",
+        help=cmd_replicate_settings.__doc__,
+        description=cmd_replicate_settings.__doc__,
+    )
+    p.set_defaults(func=cmd_replicate_settings)
+    p.add_argument(
+        "categories",
+        nargs="*",
+        metavar="CATEGORY",
+        help="categories to replicate (none: the ones saved last); all: every category",
+    )
+    p.add_argument("--role-conflict", choices=("overwrite", "rename"), default=None)
+    p.add_argument("--as", dest="as_user", required=True, metavar="USERNAME")
     with_config(p)
 
     aud = sub.add_parser("audit", help="Check the audit trail.", description="Audit trail.")

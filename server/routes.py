@@ -124,6 +124,10 @@ ROUTES = [
     ("POST", "/orgs/{org}/password-policies/{name}/generate", vault.generate_password),
     ("GET", "/orgs/{org}/audit", audit.list_audit),
     ("GET", "/orgs/{org}/audit/verify", audit.verify_audit),
+    ("GET", "/orgs/{org}/audit/settings", audit.get_audit_settings),
+    ("PUT", "/orgs/{org}/audit/settings", audit.put_audit_settings),
+    ("GET", "/orgs/{org}/audit/alerts", audit.list_alerts),
+    ("POST", "/orgs/{org}/audit/purge", audit.purge_audit),
 ]
 
 

@@ -1,9 +1,11 @@
 -- Password access control (server/services/password_requests.py): sensitive accounts are
 -- revealed only during an approved, time-limited check-out.
 
--- Who set a user's credentials last (created it or set its password): the direct link the
--- independence rule walks (server/services/dual_control.py).
-ALTER TABLE users ADD COLUMN credential_set_by uuid;
+-- Who set a user's credentials (created it or set its password), then who set theirs, and
+-- so on: the whole chain, kept with the user so deleting a link cannot break it
+-- (server/services/dual_control.py).
+ALTER TABLE users ADD COLUMN credential_chain uuid[] NOT NULL DEFAULT '{}'
+    CHECK (cardinality(credential_chain) <= 64);
 
 -- Access control of one account, or of a resource as the default for its accounts (an
 -- account's own row, enabled or not, wins over its resource's).

@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import ConfigDict
 
 from server.models.common import Answer, Query, text
+from server.services import audit_settings
+from server.validation import model_for
 
 Time = text(64)  # ISO 8601; the service parses it (422 naming the parameter otherwise)
 
@@ -49,3 +51,33 @@ class ChainCheck(Answer):
     first_bad_seq: int | None
     problem: str | None = None
     pending: int = 0
+
+
+AuditSettingsBody = model_for(audit_settings.SETTINGS_FIELDS, "AuditSettingsBody")
+
+
+class AuditAlert(Answer):
+    """An event of an operation marked as an alert."""
+
+    id: str
+    at: str
+    actor: str
+    actor_org: str
+    operation: str
+    target: str | None
+    outcome: str
+    created_at: str
+
+
+class AuditSettings(Answer):
+    """The org's audit retention and per-operation settings (recorded, alert)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    retention_days: int | None
+
+
+class PurgeResult(Answer):
+    """What a purge removed and the checkpoint it left."""
+
+    model_config = ConfigDict(extra="allow")

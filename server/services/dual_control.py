@@ -107,8 +107,13 @@ async def proposer_problem(conn: asyncpg.Connection, who: Parties) -> str | None
         if who.designee_is_group:
             return "the proposer cannot be a member of the group that is given access"
         return "the proposer cannot be the user who is given access"
+    mine = await principal_of(conn, who.proposer_id)
+    if mine in who.extra_principals:
+        return (
+            "the proposer and the user to confirm are one person's (the proposer created "
+            "it or set its password)"
+        )
     if who.designee_ids:
-        mine = await principal_of(conn, who.proposer_id)
         theirs = await conn.fetch(_PRINCIPALS, list(who.designee_ids))
         if mine in {r[0] for r in theirs}:
             whose = "a member's account" if who.designee_is_group else "the designee's account"
@@ -171,28 +176,21 @@ async def eligible_approvers(
     return [c for c in candidates if await approver_problem(conn, msp_id, c["id"], who) is None]
 
 
+CHAIN_LIMIT = 64  # links of credential_chain kept; a deeper account cannot be made
+
+
 async def credential_chain(
     conn: asyncpg.Connection, user_id: uuid.UUID, org_ids: tuple[uuid.UUID, ...]
 ) -> list[uuid.UUID]:
-    """``user_id``, whoever last set its credentials, whoever set theirs, … (at most 16
-    links; the users are looked up in each of ``org_ids``' RLS contexts in turn)."""
-    chain = [user_id]
-    current = user_id
-    for _ in range(16):
-        setter = None
-        for org_id in org_ids:
-            async with db.in_org(conn, org_id):
-                row = await conn.fetchrow(
-                    "SELECT credential_set_by FROM users WHERE id = $1", current
-                )
-            if row is not None:
-                setter = row["credential_set_by"]
-                break
-        if setter is None or setter in chain:
-            break
-        chain.append(setter)
-        current = setter
-    return chain
+    """``user_id`` followed by whoever set its credentials, whoever set theirs, … as stored
+    with the user (``users.credential_chain``; looked up in each of ``org_ids``' RLS
+    contexts in turn)."""
+    for org_id in org_ids:
+        async with db.in_org(conn, org_id):
+            chain = await conn.fetchval("SELECT credential_chain FROM users WHERE id = $1", user_id)
+        if chain is not None:
+            return [user_id, *chain]
+    return [user_id]
 
 
 async def independence_problem(
@@ -234,6 +232,7 @@ class Provenance:
 
     principal_id: uuid.UUID | None  # None: its own (independent) principal
     client_confirmed: bool
+    credential_chain: list[uuid.UUID]  # the actor, then whoever set the actor's, …
 
 
 async def provenance(
@@ -253,8 +252,8 @@ async def provenance(
     """
     async with db.in_org(conn, actor.org_id):
         me = await conn.fetchrow(
-            "SELECT coalesce(principal_id, id) AS principal, client_confirmed FROM users "
-            "WHERE id = $1",
+            "SELECT coalesce(principal_id, id) AS principal, client_confirmed, "
+            "credential_chain FROM users WHERE id = $1",
             actor.user_id,
         )
         founding = (
@@ -266,10 +265,18 @@ async def provenance(
                 "SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1", actor.org_id
             )
         )
+    chain = [actor.user_id, *me["credential_chain"]]
+    if len(chain) > CHAIN_LIMIT:
+        raise coded(
+            Conflict,
+            "chain_too_deep",
+            f"{actor.username} is {len(chain) - 1} accounts away from an account nobody "
+            "made; it cannot make or reset more accounts",
+        )
     if founding:
-        return Provenance(None, True)
+        return Provenance(None, True, chain)
     confirmed = org_is_msp or (actor.org_id == org_id and me["client_confirmed"])
-    return Provenance(me["principal"], confirmed)
+    return Provenance(me["principal"], confirmed, chain)
 
 
 async def close_founding_if_due(conn: asyncpg.Connection, msp_id: uuid.UUID) -> bool:
@@ -317,12 +324,13 @@ async def refuse_reset_of_reaching_user(
         )
 
 
-async def refuse_reset_of_confirmed_client_user(
+async def refuse_change_of_confirmed_client_user(
     conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID, target: asyncpg.Record
 ) -> None:
     """Only a confirmed administrator of a client org sets the password of one of its
-    confirmed users: whoever else did could log in as it and reach what it owns and
-    what the client shared with it (in the client org's RLS context).
+    confirmed users, or changes its status, role or scope, or deletes it: whoever else
+    set it could log in as it, and whoever disabled the client's administrators could
+    reopen confirmation to the MSP (in the client org's RLS context).
 
     Raises:
         Forbidden ``client_confirms``.

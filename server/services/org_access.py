@@ -25,7 +25,7 @@ from server import audit, db, permissions
 from server.context import Actor, Env
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.services import dual_control
-from server.services.access import acting_org, find_org
+from server.services.access import acting_org, find_org, org_ref
 from server.services.auth import reauthenticate
 from server.services.orgs import require_msp_admin
 from server.validation import parse_id
@@ -50,6 +50,12 @@ _INSERT = (
     "designee_group_id, target_group_id, subject, proposer_id, proposer_name, approver_id, "
     "approver_name, reason, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
     "$12, now() + make_interval(days => $13)) RETURNING id"
+)
+# An active confirmed administrator of its own: then the client confirms its users. (MSP
+# staff cannot disable one: dual_control.refuse_change_of_confirmed_client_user.)
+_HAS_CONFIRMED_ADMIN = (
+    "SELECT EXISTS (SELECT 1 FROM users WHERE org_id = $1 AND client_confirmed "
+    "AND status = 'active' AND role = ANY($2::text[]))"
 )
 _GROUP_ORGS = (
     "SELECT o.id, o.display_name FROM org_access_grants g JOIN orgs o ON o.id = g.client_org_id "
@@ -188,11 +194,11 @@ async def _resolve(conn: asyncpg.Connection, actor: Actor, data: dict[str, Any])
 
 
 async def _resolve_confirmation(conn, actor: Actor, data: dict[str, Any]) -> Filing:
-    """A user_confirmation: an unconfirmed user of a client org the proposer manages,
-    which has no confirmed administrator of its own."""
-    org = await acting_org(conn, actor, data.get("org") or "")
-    if org.is_msp:
-        raise field_error("org", "MSPOrg users need no confirmation")
+    """A user_confirmation: an unconfirmed user of a client org which has no confirmed
+    administrator of its own. Any MSPOrg administrator may propose it (the one who made
+    the user cannot: ``dual_control.proposer_problem``), as for org access."""
+    org = await _client_org(conn, data.get("org") or "")
+    org = org_ref(org, "msp")
     async with db.in_org(conn, org.id):
         user = await conn.fetchrow(
             "SELECT username, client_confirmed, must_change_password, "
@@ -201,12 +207,7 @@ async def _resolve_confirmation(conn, actor: Actor, data: dict[str, Any]) -> Fil
             org.id,
             data.get("user") or "",
         )
-        has_admin = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE org_id = $1 AND status = 'active' "
-            "AND client_confirmed AND role = ANY($2::text[]))",
-            org.id,
-            list(permissions.ADMIN_ROLES),
-        )
+        has_admin = await conn.fetchval(_HAS_CONFIRMED_ADMIN, org.id, list(permissions.ADMIN_ROLES))
     if user is None:
         raise field_error("user", f"no user named {data.get('user')!r} in {org.display_name}")
     if user["client_confirmed"]:
@@ -367,7 +368,7 @@ def _designee_details(row: asyncpg.Record) -> dict[str, Any]:
 async def list_requests(
     env: Env, actor: Actor, status: str | None, role: str | None
 ) -> list[dict[str, Any]]:
-    """Requests where the actor is approver or proposer (privileged administrators: all)."""
+    """Requests where the actor is approver or proposer."""
     require_msp_admin(actor)
     if role not in (None, "approver", "proposer"):
         raise ValidationFailed([{"field": "role", "message": "must be approver or proposer"}])
@@ -376,15 +377,14 @@ async def list_requests(
         raise ValidationFailed(
             [{"field": "status", "message": "must be one of " + ", ".join(statuses)}]
         )
-    see_all = actor.role == permissions.PRIVILEGED_ADMINISTRATOR and role is None
     async with db.transaction(env.pool, readonly=True) as conn:
         await db.set_org(conn, actor.org_id)
+        # Only one's own requests: others' would name client users of unmanaged orgs.
         rows = await conn.fetch(
             "SELECT * FROM (" + REQUEST_SELECT + ") q WHERE "
-            "($1 OR ($2::text IS NULL AND (approver_id = $3 OR proposer_id = $3)) "
-            " OR ($2 = 'approver' AND approver_id = $3) OR ($2 = 'proposer' AND proposer_id = $3))"
-            " AND ($4::text IS NULL OR status = $4) ORDER BY created_at DESC",
-            see_all,
+            "(($1::text IS NULL AND (approver_id = $2 OR proposer_id = $2)) "
+            " OR ($1 = 'approver' AND approver_id = $2) OR ($1 = 'proposer' AND proposer_id = $2))"
+            " AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC",
             role,
             actor.user_id,
             status,
@@ -441,6 +441,29 @@ async def _decision_parties(conn, row: asyncpg.Record) -> dual_control.Parties:
     )
 
 
+async def _lock_parties(conn, actor: Actor, row: asyncpg.Record) -> None:
+    """Hold the rows of everyone and every group the decision reads (in id order), so a
+    password reset or a membership change cannot slip in between the check and the
+    grant: each waits for the other."""
+    groups = [g for g in (row["designee_group_id"], row["target_group_id"]) if g is not None]
+    await conn.execute(
+        "SELECT id FROM user_groups WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", groups
+    )
+    people = [p for p in (row["proposer_id"], actor.user_id, row["designee_user_id"]) if p]
+    await conn.execute(
+        "SELECT id FROM users WHERE id = ANY($1::uuid[]) OR id IN (SELECT user_id FROM "
+        "group_members WHERE group_id = ANY($2::uuid[])) ORDER BY id FOR UPDATE",
+        people,
+        groups,
+    )
+    if row["kind"] == "user_confirmation":
+        async with db.in_org(conn, row["client_org_id"]):
+            await conn.execute(
+                "SELECT id FROM users WHERE org_id = $1 ORDER BY id FOR UPDATE",
+                row["client_org_id"],
+            )
+
+
 async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dict[str, Any]:
     """The named approver approves (with its password); the change takes effect at once.
 
@@ -460,6 +483,7 @@ async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dic
         _require_pending(row)
         if row["proposer_id"] is None:
             raise coded(Conflict, "request_not_pending", "the proposer no longer exists")
+        await _lock_parties(conn, actor, row)
         who = await _decision_parties(conn, row)
         problem = await dual_control.proposer_problem(
             conn, who
@@ -518,14 +542,28 @@ async def _apply(conn: asyncpg.Connection, actor: Actor, row: asyncpg.Record) ->
             )
     else:
         async with db.in_org(conn, row["client_org_id"]):
+            if await conn.fetchval(
+                _HAS_CONFIRMED_ADMIN, row["client_org_id"], list(permissions.ADMIN_ROLES)
+            ):
+                raise coded(
+                    Conflict,
+                    "client_confirms",
+                    f"{row['org']} has a confirmed administrator of its own again; it "
+                    "confirms its users",
+                )
             updated = await conn.execute(
                 "UPDATE users SET client_confirmed = true, updated_at = now() "
-                "WHERE org_id = $1 AND lower(username) = lower($2) AND NOT client_confirmed",
+                "WHERE org_id = $1 AND lower(username) = lower($2) AND NOT client_confirmed "
+                "AND NOT must_change_password",
                 row["client_org_id"],
                 row["subject"],
             )
         if updated != "UPDATE 1":
-            raise coded(Conflict, "already_confirmed", "that user is confirmed or gone")
+            raise coded(
+                Conflict,
+                "already_confirmed",
+                "that user is confirmed, gone, or has not set its own password",
+            )
 
 
 async def reject(env: Env, actor: Actor, request_id: str, reason: str) -> dict[str, Any]:

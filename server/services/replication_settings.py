@@ -48,7 +48,6 @@ SETTINGS_FIELDS = {
     "categories": Field(list, required=True, item_kind=str, max_len=len(CATEGORIES)),
     "role_conflict": Field(str, choices=("overwrite", "rename")),
 }
-NOT_YET = ("audit_operation_settings", "audit_purge_settings")  # the audit settings to come
 CONCURRENCY = 4  # orgs applied at once (one connection and transaction each)
 
 _POLICY_COLUMNS = (
@@ -70,6 +69,7 @@ class Template:
     fields: list[asyncpg.Record] = field(default_factory=list)
     audit_settings: list[asyncpg.Record] = field(default_factory=list)
     retention: asyncpg.Record | None = None
+    msp_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -119,9 +119,6 @@ async def save_and_apply(
     unknown = sorted(set(data["categories"]) - set(CATEGORIES))
     if unknown:
         raise field_error("categories", "unknown: " + ", ".join(unknown))
-    later = sorted(set(data["categories"]) & set(NOT_YET))
-    if later:
-        raise field_error("categories", "not available yet: " + ", ".join(later))
     categories = [c for c in CATEGORIES if c in data["categories"]]
     conflict = data.get("role_conflict", "rename")
     async with db.transaction(env.pool, actor.org_id) as tx:
@@ -134,7 +131,11 @@ async def save_and_apply(
             conflict,
         )
         template = await read_template(tx, actor.org_id)
-        orgs = await tx.fetch("SELECT id, display_name FROM orgs WHERE NOT is_msp ORDER BY 2")
+        orgs = (
+            await tx.fetch("SELECT id, display_name FROM orgs WHERE NOT is_msp ORDER BY 2")
+            if categories
+            else []  # nothing chosen: nothing to apply
+        )
     results = await _apply_all(env, actor, orgs, categories, conflict, template, progress)
     applied = sum(1 for r in results if r["status"] == "applied")
     async with db.transaction(env.pool, actor.org_id) as tx:
@@ -223,7 +224,7 @@ async def apply_to_new_orgs(tx: db.Tx, env: Env, who: audit.Who, org_ids: list[u
 async def read_template(tx: db.Tx, msp_id: uuid.UUID) -> Template:
     """MSPOrg's version of each category (in MSPOrg's RLS context)."""
     await db.set_org(tx, msp_id)
-    t = Template()
+    t = Template(msp_id=msp_id)
     t.groups = await tx.fetch(
         "SELECT id, name, description, default_permission FROM user_groups "
         "WHERE org_id = $1 AND replicated_from IS NULL",
@@ -245,6 +246,11 @@ async def read_template(tx: db.Tx, msp_id: uuid.UUID) -> Template:
     )
     t.types = await tx.fetch("SELECT id, name FROM resource_types WHERE org_id = $1", msp_id)
     t.fields = await tx.fetch("SELECT * FROM field_definitions WHERE org_id = $1", msp_id)
+    t.audit_settings = await tx.fetch(
+        "SELECT operation, recorded, alert FROM audit_operation_settings WHERE org_id = $1",
+        msp_id,
+    )
+    t.retention = await tx.fetchrow("SELECT days FROM audit_retention WHERE org_id = $1", msp_id)
     return t
 
 
@@ -318,6 +324,31 @@ async def apply_to_org(
     if "additional_fields" in chosen:
         for f in template.fields:
             await _replicate_field(tx, out, org_id, f, conflict)
+    if "audit_operation_settings" in chosen:
+        for a in template.audit_settings:
+            status = await tx.execute(
+                "INSERT INTO audit_operation_settings (org_id, operation, recorded, alert, "
+                "replicated_from) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, operation) "
+                "DO UPDATE SET recorded = $3, alert = $4, replicated_from = $5 WHERE "
+                "(audit_operation_settings.recorded, audit_operation_settings.alert) "
+                "IS DISTINCT FROM ($3, $4)",
+                org_id,
+                a["operation"],
+                a["recorded"],
+                a["alert"],
+                template.msp_id,
+            )
+            out.updated += status != "INSERT 0 0"
+    if "audit_purge_settings" in chosen and template.retention is not None:
+        status = await tx.execute(
+            "INSERT INTO audit_retention (org_id, days, replicated_from) VALUES ($1, $2, $3) "
+            "ON CONFLICT (org_id) DO UPDATE SET days = $2 "
+            "WHERE audit_retention.days IS DISTINCT FROM $2",
+            org_id,
+            template.retention["days"],
+            template.msp_id,
+        )
+        out.updated += status != "INSERT 0 0"
     await audit.record(
         tx,
         env.ring,

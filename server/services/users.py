@@ -37,9 +37,14 @@ def user_json(row: asyncpg.Record, org: str) -> dict[str, Any]:
     }
 
 
-async def _user_row(conn: asyncpg.Connection, org: OrgRef, username: str) -> asyncpg.Record:
+async def _user_row(
+    conn: asyncpg.Connection, org: OrgRef, username: str, lock: bool = False
+) -> asyncpg.Record:
+    """One user of the org; ``lock`` holds its row until the transaction ends, so a
+    dual-control decision about it and a change to it happen one after the other."""
     row = await conn.fetchrow(
-        f"SELECT {_USER_COLUMNS} FROM users WHERE org_id = $1 AND lower(username) = lower($2)",
+        f"SELECT {_USER_COLUMNS} FROM users WHERE org_id = $1 AND lower(username) = lower($2)"
+        + (" FOR UPDATE" if lock else ""),
         org.id,
         username,
     )
@@ -94,7 +99,7 @@ async def create_user(
             row = await conn.fetchrow(
                 "INSERT INTO users (org_id, username, full_name, email, role, access_scope, "
                 "password_hash, totp_required, principal_id, client_confirmed, "
-                "credential_set_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                "credential_chain) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
                 f"RETURNING {_USER_COLUMNS}",
                 org.id,
                 data["username"],
@@ -106,7 +111,7 @@ async def create_user(
                 data.get("totp_required", False),
                 made.principal_id,
                 made.client_confirmed,
-                actor.user_id,
+                made.credential_chain,
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -158,8 +163,14 @@ async def update_user(
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
         await db.set_org(conn, org.id)
-        target = await _user_row(conn, org, username)
+        target = await _user_row(conn, org, username, lock=True)
         is_self = target["id"] == actor.user_id
+        if (
+            not org.is_msp
+            and not is_self
+            and ({"role", "access_scope", "status", "password"} & data.keys())
+        ):
+            await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
         if is_self and ({"role", "access_scope", "status"} & data.keys()):
             raise Forbidden("nobody changes their own role, scope or status")
         _check_role_change(actor, data.get("role"), data.get("access_scope"))
@@ -186,10 +197,6 @@ async def update_user(
                 await dual_control.refuse_reset_of_reaching_user(
                     conn, target["id"], target["username"]
                 )
-            else:
-                await dual_control.refuse_reset_of_confirmed_client_user(
-                    conn, actor, org.id, target
-                )
             made = await dual_control.provenance(
                 conn, actor, org.id, org.is_msp, target["role"], creating=False
             )
@@ -197,11 +204,11 @@ async def update_user(
             args += [
                 made.principal_id,
                 made.client_confirmed and target["client_confirmed"],
-                actor.user_id,
+                made.credential_chain,
             ]
             sets.append(
                 f"principal_id = ${len(args) - 2}, client_confirmed = ${len(args) - 1}, "
-                f"credential_set_by = ${len(args)}"
+                f"credential_chain = ${len(args)}"
             )
         if "password" in data:
             args.append(new_hash)
@@ -274,9 +281,11 @@ async def delete_user(
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
         await db.set_org(conn, org.id)
-        target = await _user_row(conn, org, username)
+        target = await _user_row(conn, org, username, lock=True)
         if target["id"] == actor.user_id:
             raise Forbidden("you cannot delete yourself")
+        if not org.is_msp:
+            await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
         if target["role"] == permissions.PRIVILEGED_ADMINISTRATOR:
             if actor.role != permissions.PRIVILEGED_ADMINISTRATOR:
                 raise Forbidden("only a privileged administrator may delete another one")
@@ -405,9 +414,13 @@ _GROUP_SELECT = (
 )
 
 
-async def _group_row(conn: asyncpg.Connection, org: OrgRef, name: str) -> asyncpg.Record:
+async def _group_row(
+    conn: asyncpg.Connection, org: OrgRef, name: str, lock: bool = False
+) -> asyncpg.Record:
     row = await conn.fetchrow(
-        _GROUP_SELECT + "WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
+        _GROUP_SELECT
+        + "WHERE org_id = $1 AND name_fold(name) = name_fold($2)"
+        + (" FOR UPDATE" if lock else ""),
         org.id,
         name,
     )
@@ -485,7 +498,7 @@ async def update_group(
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
         await db.set_org(conn, org.id)
-        group = await _group_row(conn, org, name)
+        group = await _group_row(conn, org, name, lock=True)
         try:
             group = await conn.fetchrow(
                 "UPDATE user_groups SET name = coalesce($2, name), "
@@ -580,7 +593,7 @@ async def confirm_user(env: Env, actor: Actor, org_name: str, username: str) -> 
             or (not confirmed_admin)
         ):
             raise Forbidden("only a confirmed administrator of the org itself confirms its users")
-        target = await _user_row(conn, org, username)
+        target = await _user_row(conn, org, username, lock=True)
         if target["client_confirmed"]:
             raise coded(Conflict, "already_confirmed", f"{target['username']} is already confirmed")
         if target["must_change_password"]:

@@ -8,6 +8,7 @@ with the client group 'staff'; OwnCo, which x manages legitimately.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 
@@ -31,7 +32,8 @@ async def _build(api: Api, admin: Api) -> dict:
         assert status == 201, body
     await make_user(honest, "cboss", "administrator", org="AcmeCo")
     cboss = await api.login("cboss", "final-cboss-pw22", org="AcmeCo")
-    await confirm_by_request(honest, admin, ADMIN_PASSWORD, "AcmeCo", "cboss")
+    # The creator (honest) cannot propose its confirmation: admin does, x approves.
+    await confirm_by_request(admin, x, "final-x-pw22", "AcmeCo", "cboss")
     await make_user(cboss, "worker", "password_user", org="AcmeCo")
     status, _ = await cboss.call(
         "POST", "/orgs/AcmeCo/groups", {"name": "staff", "members": ["worker"]}
@@ -317,6 +319,37 @@ async def test_two_people_are_not_enough(world):
         "GET", "/org-access-requests/eligible-approvers?org=AcmeCo&user=tech"
     )
     assert (status, [e["username"] for e in eligible["items"]]) == (200, ["admin"])
+
+
+async def test_reset_racing_an_approval_never_wins_both(world, api, admin):
+    """x files a grant for an honest person's new hire, then resets the hire's password
+    while the approval runs: either the approval or the reset fails, never neither."""
+    x, honest = world["x"], world["honest"]
+    for i in range(6):
+        name = f"hire{i}"
+        await make_user(honest, name, "administrator")
+        status, req = await x.call(
+            "POST", "/org-access-requests", {"org": "BetaCo", "user": name, "approver": "admin"}
+        )
+        assert status == 201, req
+        approve = admin.call(
+            "POST",
+            f"/org-access-requests/{req['id']}/approve",
+            {"current_password": ADMIN_PASSWORD},
+        )
+        reset = x.call("PATCH", f"/orgs/MSPOrg/users/{name}", {"password": f"Seized-{name}-99"})
+        (approved, _), (reset_status, _) = await asyncio.gather(approve, reset)
+        assert not (approved == 200 and reset_status == 200), name
+
+
+async def test_msp_cannot_disable_the_clients_administrator(world):
+    """Disabling the client's confirmed administrator (to reopen confirmation to the MSP)
+    is refused to MSP staff."""
+    honest = world["honest"]
+    status, problem = await honest.call("PATCH", "/orgs/AcmeCo/users/cboss", {"status": "disabled"})
+    assert (status, problem["code"]) == (403, "client_confirms")
+    status, problem = await honest.call("DELETE", "/orgs/AcmeCo/users/cboss")
+    assert (status, problem["code"]) == (403, "client_confirms")
 
 
 ROLES = ("administrator", "privileged_administrator", "password_administrator", "password_user")

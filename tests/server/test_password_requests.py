@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from tests.server.conftest import ADMIN_PASSWORD, Api, confirm_by_request, make_user
+from tests.server.conftest import Api, confirm_by_request, make_user
 
 ORG = "VaultCo"
 P0 = "First-Secret-Pass-1!"
@@ -20,13 +20,15 @@ _WORLD: dict = {}
 
 async def _build(api: Api, admin: Api) -> dict:
     await make_user(admin, "vmgr", "privileged_administrator")
+    await make_user(admin, "vthird", "administrator")
     vmgr = await api.login("vmgr", "final-vmgr-pw22")
+    vthird = await api.login("vthird", "final-vthird-pw22")
     status, _ = await vmgr.call(
         "POST", "/orgs", {"name": ORG, "display_name": ORG, "account_manager": "vmgr"}
     )
     assert status == 201
     await make_user(vmgr, "cadmin", "administrator", org=ORG, access_scope="all")
-    await confirm_by_request(vmgr, admin, ADMIN_PASSWORD, ORG, "cadmin")
+    await confirm_by_request(admin, vthird, "final-vthird-pw22", ORG, "cadmin")
     cadmin = await api.login("cadmin", "final-cadmin-pw22", org=ORG)
     tokens = {"cadmin": cadmin.token}
     for name, role in (
@@ -254,4 +256,22 @@ async def test_no_independent_approver_no_request(world):
         f"/orgs/{ORG}/password-requests",
         {"account": acct["id"], "reason": "x", "window_minutes": 5},
     )
+    assert (status, problem["code"]) == (422, "no_eligible_approver")
+
+
+async def test_deleting_a_link_keeps_the_chain(world):
+    """cadmin made deputy, deputy made proxy2: deleting deputy does not make proxy2
+    independent of cadmin."""
+    cadmin, keeper = world["cadmin"], world["keeper"]
+    account = world["account"]
+    await keeper.call(
+        "PUT",
+        f"/orgs/{ORG}/accounts/{account}/access-control",
+        {"enabled": True, "approvers": ["proxy2"]},
+    )
+    body = {"account": account, "reason": "x", "window_minutes": 5}
+    status, problem = await cadmin.call("POST", f"/orgs/{ORG}/password-requests", body)
+    assert (status, problem["code"]) == (422, "no_eligible_approver")
+    assert (await cadmin.call("DELETE", f"/orgs/{ORG}/users/deputy"))[0] == 204
+    status, problem = await cadmin.call("POST", f"/orgs/{ORG}/password-requests", body)
     assert (status, problem["code"]) == (422, "no_eligible_approver")

@@ -132,10 +132,8 @@ async def test_settings_replicate_to_existing_and_new_orgs(api, admin):
     assert [e["details"]["created"] for e in page["items"]] == [0, 0, 8]
     _, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=settings_replicated")
     assert page["items"][0]["details"]["applied"] == 2
-    # The audit categories are refused until they exist.
-    status, _ = await admin.call(
-        "PUT", "/msp/replicate-settings", {"categories": ["audit_purge_settings"]}
-    )
+    # An unknown category is refused.
+    status, _ = await admin.call("PUT", "/msp/replicate-settings", {"categories": ["nope"]})
     assert status == 422
 
 
@@ -184,3 +182,27 @@ async def test_custom_roles_types_and_fields_in_use(api, admin):
     assert "rk-secret-1" not in str(meta)
     status, shown = await admin.call("POST", f"/orgs/MSPOrg/accounts/{acct['id']}/reveal", {})
     assert shown["fields"] == {"RecoveryKey": "rk-secret-1"}
+
+
+async def test_audit_settings_replicate(api, admin):
+    """MSPOrg's audit operation settings and retention reach client orgs."""
+    await make_user(admin, "amgr", "administrator")
+    amgr = await api.login("amgr", "final-amgr-pw22")
+    await amgr.call(
+        "POST", "/orgs", {"name": "AudCo", "display_name": "AudCo", "account_manager": "amgr"}
+    )
+    status, _ = await admin.call(
+        "PUT",
+        "/orgs/MSPOrg/audit/settings",
+        {"retention_days": 400, "operations": {"password_revealed": {"alert": True}}},
+    )
+    assert status == 200
+    status, done = await admin.call(
+        "PUT",
+        "/msp/replicate-settings",
+        {"categories": [*ALL, "audit_operation_settings", "audit_purge_settings"]},
+    )
+    assert status == 200 and done["failed"] == 0, done
+    status, settings = await amgr.call("GET", "/orgs/AudCo/audit/settings")
+    alerting = [o["operation"] for o in settings["operations"] if o["alert"]]
+    assert (settings["retention_days"], alerting) == (400, ["password_revealed"])

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.server.conftest import ADMIN_PASSWORD, Api, confirm_by_request, make_user
+from tests.server.conftest import Api, confirm_by_request, make_user
 
 _WORLD: dict = {}
 ORG = "acme"
@@ -30,7 +30,7 @@ async def _build(api: Api, admin: Api) -> dict:
     # it makes the client's other users, so they are confirmed from the start.
     await make_user(mgr, "boss", "administrator", org=ORG, access_scope="all")
     tokens["boss"] = (await api.login("boss", "final-boss-pw22", org=ORG)).token
-    await confirm_by_request(mgr, admin, ADMIN_PASSWORD, ORG, "boss")
+    await confirm_by_request(admin, api.as_(tokens["outsider"]), "final-outsider-pw22", ORG, "boss")
     boss = api.as_(tokens["boss"])
     people = [
         ("owner1", "password_administrator", {}),
@@ -92,7 +92,7 @@ async def _build(api: Api, admin: Api) -> dict:
     assert (await owner.call("DELETE", f"/orgs/{ORG}/resources/{ids['R3']}/shares/{gone['id']}"))[
         0
     ] == 204
-    assert (await mgr.call("DELETE", f"/orgs/{ORG}/users/leaver"))[0] == 204
+    assert (await boss.call("DELETE", f"/orgs/{ORG}/users/leaver"))[0] == 204
     return {"tokens": tokens, "ids": ids}
 
 
