@@ -12,7 +12,7 @@ from pydantic import Field as PydanticField
 from pydantic import create_model
 
 from server.errors import NotFound
-from server.models.common import Body, Text, integer, text, validate_body
+from server.models.common import Body, JsonObject, Text, integer, text, validate_body
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Field:
             item = text(None) if self.item_kind in (None, str) else self.item_kind
             return Annotated[list[item], PydanticField(max_length=self.max_len)]
         if kind is dict:
-            return dict[str, Any]
+            return JsonObject
         return kind
 
 

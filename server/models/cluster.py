@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from server.models.common import Answer, Body
+from server.models.common import Answer, Body, JsonObject
 
 
 class Health(Answer):
@@ -42,13 +42,13 @@ class Enrollment(Answer):
 class SpoolBody(Body):
     """``POST /cluster/spool``: audit events the secondary spooled (peer node only)."""
 
-    events: list[dict[str, Any]]
+    events: list[JsonObject]
 
 
 class AnchorsBody(Body):
     """``POST /cluster/anchors``: the peer's signed audit anchors (peer node only)."""
 
-    anchors: Annotated[list[dict[str, Any]], Field(max_length=100_000)]
+    anchors: Annotated[list[JsonObject], Field(max_length=100_000)]
 
 
 class Received(Answer):

@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     ValidationError,
+    WithJsonSchema,
 )
 from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -192,6 +193,41 @@ def _integral(value: Any) -> Any:
 def integer(low: int = -SAFE_INT, high: int = SAFE_INT) -> Any:
     """A JSON integer between ``low`` and ``high`` (5.0 counts; true does not)."""
     return Annotated[int, Field(ge=low, le=high), BeforeValidator(_integral)]
+
+
+def _json_schema(depth: int) -> dict[str, Any]:
+    """JSON as the strict reader takes it, ``depth`` containers deep: no NUL in strings or
+    keys, integers within ±2**53."""
+    no_nul = {"type": "string", "pattern": "^[^\\x00]*$"}
+    options: list[dict[str, Any]] = [
+        no_nul,
+        {"type": "integer", "minimum": -SAFE_INT, "maximum": SAFE_INT},
+        {"type": "number", "minimum": -1e300, "maximum": 1e300},
+        {"type": "boolean"},
+        {"type": "null"},
+    ]
+    if depth > 0:
+        inner = _json_schema(depth - 1)
+        options.append({"type": "array", "items": inner})
+        options.append({"type": "object", "propertyNames": no_nul, "additionalProperties": inner})
+    return {"anyOf": options}
+
+
+_Scalar = Annotated[str, Text(None, free=True)] | integer() | float | bool | None
+_Json2 = _Scalar | list[_Scalar] | dict[str, _Scalar]
+_Json1 = _Scalar | list[_Json2] | dict[str, _Json2]
+
+# A free-form JSON object (settings maps, spooled events): three levels, as documented.
+JsonObject = Annotated[
+    dict[str, _Json1],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"type": "string", "pattern": "^[^\\x00]*$"},
+            "additionalProperties": _json_schema(2),
+        }
+    ),
+]
 
 
 class Body(BaseModel):
