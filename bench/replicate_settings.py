@@ -16,19 +16,9 @@ import io
 import time
 
 from bench.harness import ADMIN_PASSWORD, primary, progress
+from server.services.replication_settings import CATEGORIES
 
-ALL = [
-    "user_groups",
-    "user_group_settings",
-    "resource_groups",
-    "resource_group_shares",
-    "additional_fields",
-    "user_roles",
-    "resource_types",
-    "password_policies",
-    "audit_operation_settings",
-    "audit_purge_settings",
-]
+ALL = list(CATEGORIES)
 
 
 async def template(http, headers) -> None:

@@ -303,13 +303,16 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_ERROR if broken else 0
 
 
-def cmd_replicate_settings(args: argparse.Namespace) -> int:
-    """Save MSPOrg's replicated categories and apply them to every client org, with a
-    progress bar and per-org results (as PUT /msp/replicate-settings)."""
+def _as_administrator(args: argparse.Namespace, work) -> dict:
+    """Run ``work(env, actor)`` as the MSPOrg administrator ``--as`` names, on this node
+    (its embedded PostgreSQL started if needed); chain the audit events it wrote.
+
+    Raises:
+        CommandError with the service's sentence when it refuses.
+    """
     from server import audit
     from server.app import open_env
     from server.errors import StrongroomError
-    from server.services import replication_settings
     from server.services.auth import local_actor
 
     config = _load(args)
@@ -317,17 +320,7 @@ def cmd_replicate_settings(args: argparse.Namespace) -> int:
     async def run() -> dict:
         async with open_env(config) as env:
             actor = await local_actor(env, args.as_user)
-            saved = await replication_settings.get_settings(env, actor)
-            chosen = args.categories or saved["categories"]
-            if chosen == ["all"]:
-                chosen = list(replication_settings.CATEGORIES)
-            data = {
-                "categories": chosen,
-                "role_conflict": args.role_conflict or saved["role_conflict"],
-            }
-            result = await replication_settings.save_and_apply(
-                env, actor, data, progress=ProgressBar("replicating")
-            )
+            result = await work(env, actor)
             await audit.chain_pending(env.pool, env.ring, anchors=env.anchors, node=env.node)
             return result
 
@@ -335,9 +328,27 @@ def cmd_replicate_settings(args: argparse.Namespace) -> int:
     if cluster is not None:
         cluster.start()
     try:
-        result = asyncio.run(run())
+        return asyncio.run(run())
     except StrongroomError as exc:
         raise CommandError(exc.detail) from None
+
+
+def cmd_replicate_settings(args: argparse.Namespace) -> int:
+    """Save MSPOrg's replicated categories and apply them to every client org, with a
+    progress bar and per-org results (as PUT /msp/replicate-settings)."""
+    from server.services import replication_settings
+
+    async def work(env, actor) -> dict:
+        saved = await replication_settings.get_settings(env, actor)
+        chosen = args.categories or saved["categories"]
+        if chosen == ["all"]:
+            chosen = list(replication_settings.CATEGORIES)
+        data = {"categories": chosen, "role_conflict": args.role_conflict or saved["role_conflict"]}
+        return await replication_settings.save_and_apply(
+            env, actor, data, progress=ProgressBar("replicating")
+        )
+
+    result = _as_administrator(args, work)
     for row in result["results"]:
         if row["status"] == "failed":
             print(f"{row['org']}: failed: {row['detail']}")
@@ -368,35 +379,20 @@ class ProgressBar:
 
 def cmd_orgs_import(args: argparse.Namespace) -> int:
     """Import organizations from a CSV/TXT file, acting as an MSPOrg administrator."""
-    from server import audit
-    from server.app import open_env
-    from server.errors import StrongroomError
     from server.services import org_import
-    from server.services.auth import local_actor
 
-    config = _load(args)
     path = Path(args.file)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
 
-    async def run() -> dict:
-        async with open_env(config) as env:
-            actor = await local_actor(env, args.as_user)
-            result = await org_import.import_orgs(
-                env, actor, path.name, raw, progress=ProgressBar("importing")
-            )
-            await audit.chain_pending(env.pool, env.ring, anchors=env.anchors, node=env.node)
-            return result
+    async def work(env, actor) -> dict:
+        return await org_import.import_orgs(
+            env, actor, path.name, raw, progress=ProgressBar("importing")
+        )
 
-    cluster = service.embedded_cluster(config)
-    if cluster is not None:
-        cluster.start()
-    try:
-        result = asyncio.run(run())
-    except StrongroomError as exc:
-        raise CommandError(exc.detail) from None
+    result = _as_administrator(args, work)
     for row in result["results"]:
         if row["status"] == "failed":
             print(f"line {row['line']}: {row['display_name']!r} failed: {row['detail']}")
