@@ -24,7 +24,6 @@ from server.middlewares import (
     SERVER_NAME,
     error_middleware,
     read_only_middleware,
-    request_line_middleware,
     security_headers,
 )
 from server.node import Node, load_node
@@ -54,14 +53,13 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(
         middlewares=[
             error_middleware,
-            request_line_middleware,
             read_only_middleware,
             auth_middleware,
         ],
         client_max_size=config.server.max_body_bytes,
         # aiohttp refuses a longer request line with a text/plain 400 before any
-        # middleware runs; up to this size the request reaches request_line_middleware,
-        # which answers 414 problem+json past MAX_URL (8 KB).
+        # middleware runs; up to this size the request reaches error_middleware, which
+        # answers 414 problem+json past MAX_URL (8 KB).
         handler_args={"max_line_size": PARSER_MAX_LINE},
     )
     app[CONFIG] = config

@@ -26,8 +26,11 @@ _HTTP_CODES = {
 
 @web.middleware
 async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
-    """Turn domain errors, HTTP errors and crashes into problem+json answers."""
+    """Turn domain errors, HTTP errors and crashes into problem+json answers (and refuse a
+    malformed request line first: ``check_request_line``)."""
     try:
+        if request.query_string or len(request.raw_path) > MAX_URL:
+            check_request_line(request)
         return await handler(request)
     except StrongroomError as err:
         headers = {}
@@ -110,10 +113,12 @@ class UriTooLong(StrongroomError):
     title = "URI too long"
 
 
-@web.middleware
-async def request_line_middleware(request: web.Request, handler) -> web.StreamResponse:
+def check_request_line(request: web.Request) -> None:
     """Refuse an over-long URL (414 ``uri_too_long``) and a query parameter given twice
-    (400 ``repeated_parameter``: every parameter of this API takes one value)."""
+    (400 ``repeated_parameter``: every parameter of this API takes one value).
+
+    Called by ``error_middleware`` before anything else (one middleware less on the hot
+    path)."""
     if len(request.raw_path) > MAX_URL:
         raise UriTooLong(f"the URL is longer than {MAX_URL} bytes")
     query = request.query
@@ -125,4 +130,3 @@ async def request_line_middleware(request: web.Request, handler) -> web.StreamRe
             f"the query parameter {name[:64]!r} is given more than once",
             parameter=name[:64],
         )
-    return await handler(request)
