@@ -7,7 +7,7 @@ import secrets
 
 from aiohttp import web
 
-from server.errors import StrongroomError
+from server.errors import BadRequest, StrongroomError, coded
 from server.keys import CONFIG, ENV
 from server.problem import problem
 
@@ -28,6 +28,7 @@ _HTTP_CODES = {
 async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     """Turn domain errors, HTTP errors and crashes into problem+json answers."""
     try:
+        _refuse_nul(request)
         return await handler(request)
     except StrongroomError as err:
         headers = {}
@@ -53,6 +54,13 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
             "An unexpected error occurred; the server log has the details "
             f"(reference {reference}).",
         )
+
+
+def _refuse_nul(request: web.Request) -> None:
+    """A NUL character in the path or a query value can name nothing (PostgreSQL text
+    cannot hold one): refuse it at the door rather than deep in a query."""
+    if "\x00" in request.path or any("\x00" in v for v in request.query.values()):
+        raise coded(BadRequest, "invalid_characters", "the address must not contain NUL characters")
 
 
 def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
