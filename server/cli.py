@@ -34,8 +34,12 @@ def _config_path(args: argparse.Namespace) -> Path:
         return Path(args.config)
     if os.environ.get("STRONGROOM_CONFIG"):
         return Path(os.environ["STRONGROOM_CONFIG"])
-    home = Path(os.environ.get("STRONGROOM_HOME", DEFAULT_HOME))
-    return home / "conf" / "strongroom.toml"
+    if os.environ.get("STRONGROOM_HOME"):
+        return Path(os.environ["STRONGROOM_HOME"]) / "conf" / "strongroom.toml"
+    here = Path("conf") / "strongroom.toml"  # run inside a node's directory
+    if here.is_file():
+        return here
+    return Path(DEFAULT_HOME) / "conf" / "strongroom.toml"
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -297,6 +301,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     for name, result in asyncio.run(run()):
         if result.ok:
             print(f"{name}: ok ({result.events} events, head {result.head[:16]}…)")
+            if result.warning:
+                print(f"{name}: warning: {result.warning}", file=sys.stderr)
         else:
             broken += 1
             print(f"{name}: BROKEN at event {result.first_bad_seq}: {result.problem}")
@@ -447,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--config",
             metavar="FILE",
             help="configuration file (default: $STRONGROOM_CONFIG, else "
-            "$STRONGROOM_HOME/conf/strongroom.toml, else ./var/conf/strongroom.toml)",
+            "$STRONGROOM_HOME/conf/strongroom.toml, else ./conf/strongroom.toml in a node's "
+            "directory, else ./var/conf/strongroom.toml)",
         )
 
     p = add("init", cmd_init, "Make a new primary node in an empty directory.")

@@ -198,7 +198,9 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            f"{path}: configuration file not found (run 'strongroom init DIR' first)"
+            f"{path}: configuration file not found (pass --config DIR/conf/strongroom.toml, "
+            "set STRONGROOM_CONFIG, run it inside the node's directory, or 'strongroom init "
+            "DIR' first)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None

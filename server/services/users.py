@@ -213,6 +213,12 @@ async def update_user(
             await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
         if is_self and ({"role", "access_scope", "status"} & data.keys()):
             raise Forbidden("nobody changes their own role, scope or status")
+        if is_self and "password" in data:
+            raise coded(
+                Forbidden,
+                "current_password_required",
+                "change your own password with POST /me/password (it asks for the current one)",
+            )
         _check_role_change(actor, data.get("role"), data.get("access_scope"))
         if "role" in data:
             await org_settings.require_role(conn, org, data["role"])

@@ -107,3 +107,12 @@ async def test_peer_copy_of_anchors(api, admin, live_server):
     result = await verify(admin)
     assert (result["ok"], result["anchored_seq"]) == (False, 10_000)
     assert "the newest" in result["problem"]
+
+
+async def test_an_altered_anchor_log_fails_verify(admin, live_server):
+    """A line that fails its signature (written without the key) makes verify fail."""
+    anchors = live_server.app[ENV].anchors
+    with anchors.path.open("a") as log:
+        log.write('{"org_id": "00000000-0000-0000-0000-000000000000", "seq": 1, "mac": "x"}\n')
+    result = await verify(admin)
+    assert result["ok"] is False and "fail their signature" in result["problem"]
