@@ -294,9 +294,9 @@ class Cluster:
             password=source.password,
         )
 
-    def remove(self) -> None:
-        """Delete the (stopped) data directory: a failed rewind falls back to a base backup."""
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+    def run_tool(self, tool: str, *args: str, **kwargs):
+        """Run one PostgreSQL program from the bin folder (as the service user when root)."""
+        return self._run(tool, *args, **kwargs)
 
     def is_running(self) -> bool:
         """Tell whether a postmaster runs for this data directory."""

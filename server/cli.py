@@ -216,6 +216,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"role:       {health.get('role')}{' (read-only)' if health.get('read_only') else ''}")
     print(f"term:       {health.get('term')}")
     print(f"degraded:   {'yes' if health.get('degraded') else 'no'}")
+    if health.get("rejoin"):
+        print(f"rejoin:     {health['rejoin']}")
     for line in service.pair_status(config):
         print(line)
     return 0

@@ -41,5 +41,6 @@ async def health(request: web.Request) -> web.Response:
         "database": "ok" if database_ok else "unreachable",
         "name": node.name,
         "primary": node.primary_url or None,
+        "rejoin": node.rejoin or None,  # why a deposed primary is not yet the standby
     }
     return json_response(body, status=200 if database_ok else 503)
