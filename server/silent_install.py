@@ -64,6 +64,14 @@ class Answers:
     enrollment_token: str
     keep_backups: bool
     service_name: str
+    public_url: str = ""
+    db_listen: str = ""
+    witness_url: str = ""
+    witness_fingerprint: str = ""
+    witness_token: str = ""
+    auto_rejoin: bool = False
+    database_dsn: str = ""
+    database_admin_dsn: str = ""
 
 
 def read_answer_file(path: Path) -> dict[str, str]:
@@ -178,7 +186,29 @@ def validate(values: dict[str, str], action: str = "install") -> Answers:
         enrollment_token=token,
         keep_backups=flag("KEEP_BACKUPS", True),
         service_name=values.get("SERVICE_NAME", "strongroom").strip() or "strongroom",
+        public_url=values.get("PUBLIC_URL", "").strip(),
+        db_listen=values.get("DB_LISTEN", "").strip(),
+        witness_url=values.get("WITNESS_URL", "").strip(),
+        witness_fingerprint=values.get("WITNESS_FINGERPRINT", "").strip(),
+        witness_token=values.get("WITNESS_TOKEN", "").strip(),
+        auto_rejoin=flag("AUTO_REJOIN", False),
+        database_dsn=values.get("DATABASE_DSN", "").strip(),
+        database_admin_dsn=values.get("DATABASE_ADMIN_DSN", "").strip(),
     )
+    witness = [answers.witness_url, answers.witness_fingerprint, answers.witness_token]
+    if action == "install" and any(witness) and not all(witness):
+        problems.append("WITNESS_URL, WITNESS_FINGERPRINT and WITNESS_TOKEN go together")
+    if (
+        action == "install"
+        and answers.witness_url
+        and not answers.witness_url.startswith("https://")
+    ):
+        problems.append(f"WITNESS_URL must be https://HOST:PORT (got {answers.witness_url!r})")
+    if action == "install" and role == "secondary" and (any(witness) or answers.database_dsn):
+        problems.append(
+            "a secondary takes the witness and database settings from its primary "
+            "(leave WITNESS_* and DATABASE_DSN empty)"
+        )
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", answers.service_name):
         problems.append(
             f"SERVICE_NAME may hold letters, digits, . _ - (got {answers.service_name!r})"
@@ -361,7 +391,7 @@ def _logged(log: StepLog, exc: Exception) -> Exception:
 
 def _make_node(answers: Answers, log: StepLog) -> Path:
     from replication.cluster import ClusterError
-    from server.install import InstallError, init_install
+    from server.install import ExternalDatabase, InstallError, PairOptions, init_install
 
     home = answers.install_dir
     try:
@@ -373,6 +403,23 @@ def _make_node(answers: Answers, log: StepLog) -> Path:
                 admin_username=answers.admin_name,
                 admin_password=answers.admin_password,
                 progress=log,
+                pair=PairOptions(
+                    node_name=answers.node_name,
+                    public_url=answers.public_url,
+                    db_listen=answers.db_listen,
+                    witness_url=answers.witness_url,
+                    witness_fingerprint=answers.witness_fingerprint,
+                    witness_token=answers.witness_token,
+                    auto_rejoin=answers.auto_rejoin,
+                ),
+                external=ExternalDatabase(
+                    answers.database_dsn,
+                    answers.database_admin_dsn,
+                    os.environ.get("STRONGROOM_DATABASE_OWNER_PASSWORD", ""),
+                    os.environ.get("STRONGROOM_DATABASE_APP_PASSWORD", ""),
+                )
+                if answers.database_dsn
+                else None,
             )
             if result.generated_password:
                 secret = home / "conf" / "initial-admin-password"
@@ -389,6 +436,9 @@ def _make_node(answers: Answers, log: StepLog) -> Path:
             port=answers.port,
             db_port=answers.db_port,
             primary_db=answers.primary_db,
+            advertise_url=answers.public_url,
+            db_listen=answers.db_listen,
+            auto_rejoin=answers.auto_rejoin,
             progress=log,
         )
     except (ClusterError, InstallError) as exc:
