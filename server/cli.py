@@ -189,6 +189,11 @@ def cmd_witness(args: argparse.Namespace) -> int:
     print(f"witness in {folder}: https://{args.host}:{args.port}", flush=True)
     print(f'  witness_fingerprint = "{fp}"', flush=True)
     print(f"  witness_token: in {token_file}", flush=True)
+    print(
+        f"  on the primary: strongroom init DIR --witness-url https://THIS-HOST:{args.port} "
+        f"--witness-fingerprint {fp} --witness-token-file COPY-OF-{token_file.name}",
+        flush=True,
+    )
     witness.serve(folder, args.port, args.ttl, args.host)
     return 0
 
