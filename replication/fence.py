@@ -23,6 +23,10 @@ from typing import Any
 # A standby that confirmed WAL this recently keeps up (it replies every second,
 # wal_receiver_status_interval, and at once after each flush while WAL flows).
 STANDBY_FRESH = 2.0
+# An open primary whose standby confirmed WAL at t may keep writing until t + this. Not
+# a safety margin (a standby that stopped following no longer acknowledges synchronous
+# commits), only room for a late monitor step on a busy machine.
+STANDBY_HOLD = 3.0
 _HISTORY = 10.0  # seconds of sent positions kept to match replies against
 
 STANDBY_SQL = """

@@ -8,7 +8,7 @@ On the primary
   renewal lets it write for ``fence_after`` seconds from when it was sent, and only
   a renewal opens a fenced primary again;
 - a standby that confirms this primary's WAL (replication/fence.py) keeps an *open*
-  primary open a little longer (the standby cannot promote while it follows), but
+  primary open ``STANDBY_HOLD`` seconds longer (the standby cannot promote while it follows), but
   never reopens a fenced one;
 - when neither holds, ``Node.writable`` turns false by itself: the node is fenced
   before the lease can expire at the witness;
@@ -50,7 +50,7 @@ from aiohttp import web
 
 from replication import rejoin as rejoining
 from replication.cluster import Cluster, ClusterError
-from replication.fence import STANDBY_FRESH, STANDBY_SQL, StandbyWatch
+from replication.fence import STANDBY_HOLD, STANDBY_SQL, StandbyWatch
 from replication.http import PinnedClient, ask_once, peer_client, witness_client
 from replication.promote import promote_database
 from replication.rejoin import PeerUnreachable, peer_source
@@ -193,7 +193,7 @@ class Monitor:
         keeps_up = self.standby.keeps_up(checked)
         in_sync = self.standby.in_sync(checked)
         if keeps_up:
-            node.standby_kept_up(self.standby.kept_up_at + STANDBY_FRESH)
+            node.standby_kept_up(self.standby.kept_up_at + STANDBY_HOLD)
 
         lease_held = False
         if self.witness is None:
