@@ -79,6 +79,9 @@ def rejoin_cluster(cluster: Cluster, source: Source, node_name: str, term: int) 
         PeerUnreachable: the peer does not answer; nothing was changed.
         ClusterError: rewind and base backup both failed; the data directory is intact.
     """
+    if finish_interrupted_swap(cluster):
+        cluster.start()
+        return "an interrupted rejoin, finished"
     check_peer(cluster, source)
     try:
         cluster.stop(mode="fast")
@@ -108,6 +111,21 @@ def rejoin_cluster(cluster: Cluster, source: Source, node_name: str, term: int) 
     log.warning("rejoin (%s) complete; the former data directory is kept as %s", how, kept)
     cluster.start()
     return how
+
+
+def finish_interrupted_swap(cluster: Cluster) -> bool:
+    """Complete a swap that a crash cut between its two renames; True when it did.
+
+    The data directory is missing only in that window, and the side directory is then
+    complete (``standby.signal`` is the last thing written into it).
+    """
+    side = cluster.data_dir.parent / SIDE
+    if cluster.data_dir.exists() or not (side / "standby.signal").exists():
+        return False
+    side.rename(cluster.data_dir)
+    _fsync_dir(cluster.data_dir.parent)
+    log.warning("finished an interrupted rejoin: %s is the new standby's data", cluster.data_dir)
+    return True
 
 
 def remove_replaced(cluster: Cluster) -> list[Path]:

@@ -20,7 +20,12 @@ from aiohttp import web
 from replication import monitor
 from replication.cluster import Cluster, port_is_free
 from replication.promote import promote_database
-from replication.rejoin import PeerUnreachable, peer_source, rejoin_cluster
+from replication.rejoin import (
+    PeerUnreachable,
+    finish_interrupted_swap,
+    peer_source,
+    rejoin_cluster,
+)
 from replication.rejoin_wait import wait_and_rejoin
 from server import crypto, db
 from server.app import create_app
@@ -84,6 +89,7 @@ def serve_foreground(config: Config) -> None:
     ssl_ctx = preflight(config)
     cluster = embedded_cluster(config)
     if cluster is not None:
+        finish_interrupted_swap(cluster)  # a crash between a rejoin's two renames
         if not cluster.is_standby() and not cluster.is_running():
             replaced = asyncio.run(monitor.replaced_by(config))
             if replaced and not config.node.auto_rejoin:
