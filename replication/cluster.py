@@ -235,6 +235,9 @@ class Cluster:
             "wal_receiver_timeout": "'4s'",
             "wal_receiver_status_interval": "'1s'",
             "wal_retrieve_retry_interval": "'1s'",
+            # A standby's connection whose handshake was lost (a link that dropped the
+            # server's answer) holds up its streaming until this passes (default 60 s).
+            "authentication_timeout": "'10s'",
             "logging_collector": "off",
             "log_min_messages": "warning",
         }

@@ -35,7 +35,7 @@ from replication.cluster import (
     port_is_free,
 )
 from replication.http import PinnedClient
-from replication.monitor import slot_name
+from replication.roles import slot_name
 from server import crypto
 from server.config import LAYOUT, Config, render_config
 from server.context import Env

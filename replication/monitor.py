@@ -54,7 +54,6 @@ from replication.fence import STANDBY_HOLD, STANDBY_SQL, StandbyWatch
 from replication.http import PinnedClient, ask_once, peer_client, witness_client
 from replication.promote import promote_database
 from replication.rejoin import PeerUnreachable, peer_source
-from replication.roles import slot_name
 from server import spool
 from server.config import Config
 from server.context import Env
@@ -65,8 +64,6 @@ log = logging.getLogger("strongroom.monitor")
 
 CALL_TIMEOUT = 0.8
 REJOIN_RETRY = 3.0  # seconds between attempts to reach a peer that did not answer
-
-__all__ = ["Monitor", "monitor_ctx", "peer_source", "promote_database", "slot_name"]
 
 _LOCAL = """
 SELECT pg_is_in_recovery() AS recovery,
