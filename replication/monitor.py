@@ -42,7 +42,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -74,6 +74,38 @@ _SET_SYNC_NAMES = "ALTER SYSTEM SET synchronous_standby_names = '{value}'"
 _RELOAD = "SELECT pg_reload_conf()"
 
 
+class PeerProbe:
+    """The peer's health, asked in the background one request at a time, so that a step
+    never waits on a silent peer (a frozen primary would otherwise slow every step of
+    its standby by the call's timeout)."""
+
+    def __init__(self, ask: Callable[[], Awaitable[tuple[int, dict]]]) -> None:
+        self._ask = ask
+        self._task: asyncio.Task | None = None
+        self._sent = 0.0
+
+    def poll(self) -> tuple[float, int, dict] | None:
+        """The last finished probe's (send time, status, body), if one finished since the
+        last poll; starts the next probe."""
+        answer = None
+        if self._task is not None and self._task.done():
+            failed = self._task.cancelled() or self._task.exception() is not None
+            status, body = (0, {}) if failed else self._task.result()
+            answer = (self._sent, status, body)
+            self._task = None
+        if self._task is None:
+            self._sent = time.monotonic()
+            self._task = asyncio.create_task(self._ask(), name="peer-health")
+        return answer
+
+    async def close(self) -> None:
+        """Stop the probe in flight."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
 class Monitor:
     """One node's failover monitor (see the module docstring)."""
 
@@ -90,6 +122,7 @@ class Monitor:
         self.standby = StandbyWatch()
         self.rejoining = False
         self.next_rejoin = 0.0
+        self.probe = PeerProbe(self._peer_health)
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -139,6 +172,7 @@ class Monitor:
 
     async def close(self) -> None:
         """Release connections."""
+        await self.probe.close()
         await self._drop_local()
         for client in (self.witness, self._peer):
             if client is not None:
@@ -160,7 +194,11 @@ class Monitor:
             except Exception:
                 log.exception("failover monitor step failed (will retry)")
             elapsed = time.monotonic() - started
-            await asyncio.sleep(max(0.05, self.cfg.monitor_interval - elapsed))
+            delay = self.cfg.monitor_interval - elapsed
+            if self.node.role == "secondary":  # wake when the failover timeout runs out
+                due = self.last_primary_seen + self.cfg.failover_timeout - time.monotonic()
+                delay = min(delay, due + 0.01) if due > 0 else delay
+            await asyncio.sleep(max(0.05, delay))
 
     # -- primary ------------------------------------------------------------------
 
@@ -172,9 +210,8 @@ class Monitor:
             if self.cfg.auto_rejoin and self.cluster is not None:
                 await self.rejoin()
             return
-        (local, standby), (peer_status, peer) = await asyncio.gather(
-            self._local_primary(), self._peer_health()
-        )
+        local, standby = await self._local_primary()
+        _, peer_status, peer = self.probe.poll() or (0.0, 0, {})
         if peer_status and peer.get("role") == "primary" and peer.get("term", 0) > node.term:
             await self._deposed(f"{node.state.peer.name} is primary with term {peer['term']}")
             return
@@ -312,10 +349,8 @@ class Monitor:
     async def secondary_step(self) -> None:
         """Watch the primary's application; promote when it is gone and the witness agrees."""
         node = self.node
-        now = time.monotonic()
-        (local, receiver), (peer_status, peer) = await asyncio.gather(
-            self._local_secondary(), self._peer_health()
-        )
+        local, receiver = await self._local_secondary()
+        asked, peer_status, peer = self.probe.poll() or (0.0, 0, {})
         if local is None:
             return
         if not local["recovery"]:
@@ -326,11 +361,12 @@ class Monitor:
         if peer_status == 200 and peer.get("role") == "primary":
             node.raise_term(int(peer.get("term", 0)))
             if not peer.get("read_only", True):
-                self.last_primary_seen = now
+                # Alive at some moment after the probe was sent: count from the sending.
+                self.last_primary_seen = max(self.last_primary_seen, asked)
                 await self._ship_spool()
         if receiver is not None and receiver["status"] == "streaming":
             await self._forget_replaced()
-        silent = now - self.last_primary_seen
+        silent = time.monotonic() - self.last_primary_seen
         if self.witness is None or silent < self.cfg.failover_timeout:
             return
         sent = time.monotonic()
@@ -345,6 +381,9 @@ class Monitor:
             node.raise_term(int(body["term"]))
             await self._promote()
             await self._became_primary(sent)
+            log.warning(
+                "promoted: writable %.2f s after the lease was granted", time.monotonic() - sent
+            )
 
     async def _local_secondary(self) -> tuple[Any, Any]:
         local = await self._query(_LOCAL)

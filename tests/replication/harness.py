@@ -3,7 +3,8 @@
 Every byte between the two nodes (streaming replication, pg_rewind, the monitors'
 health checks, spool shipping) passes through TCP proxies owned by the test:
 ``cut(from_primary=..., from_secondary=...)`` silently drops the bytes one node sends
-the other, as a failed link does (no reset, no FIN: each side finds out by timeout).
+the other, as a failed link does (no reset, no FIN: each side finds out by timeout);
+a connection that lost bytes stays dead after the link heals, and new ones work.
 
 Writers run throughout a scenario against both nodes directly and record every
 acknowledged write; ``check_no_two_writers`` and ``missing_on`` judge the outcome.
@@ -78,9 +79,13 @@ class Proxy:
             writer.close()
             return
         self.writers.update((writer, up_writer))
+        # A connection that lost bytes is dead for good, as a TCP connection whose peer
+        # vanished: forwarding later bytes after a hole would hand either side a
+        # corrupted stream (a standby would write garbage WAL), which no network does.
+        lost = {"bytes": False}
         await asyncio.gather(
-            self._pump(reader, up_writer, lambda: self.block_up),
-            self._pump(up_reader, writer, lambda: self.block_down),
+            self._pump(reader, up_writer, lambda: self.block_up, lost),
+            self._pump(up_reader, writer, lambda: self.block_down, lost),
             return_exceptions=True,
         )
         self.writers.difference_update((writer, up_writer))
@@ -96,18 +101,19 @@ class Proxy:
             await self.server.wait_closed()
 
     @staticmethod
-    async def _pump(reader, writer, blocked) -> None:
+    async def _pump(reader, writer, blocked, lost: dict) -> None:
         try:
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
-                if blocked():
+                if blocked() or lost["bytes"]:
+                    lost["bytes"] = True
                     continue  # lost on the wire
                 writer.write(data)
                 await writer.drain()
         finally:
-            if not blocked():
+            if not blocked() and not lost["bytes"]:
                 with contextlib.suppress(Exception):
                     writer.close()
 
