@@ -198,6 +198,7 @@ def measure_saturation(pair: Pair, seconds: float) -> bool:
         time.sleep(0.5)
     for b in burners:
         b.join()
+    _until(lambda: bool(p.health()), f"{p.name} answering again")
     promoted = promoted or p.health().get("term") != term
     progress(f"saturation {seconds:.0f} s: {'FALSE FAILOVER' if promoted else 'no failover'}")
     return not promoted
@@ -249,9 +250,10 @@ def main() -> None:
         writers.stop()
         pair.close()
     floor = NodeConfig().failover_timeout
-    print(f"failover: fault -> first acknowledged write on the new primary ({args.runs} runs)")
-    for kind in kinds:
-        print(_line(FAULTS[kind][0], rtos[kind], RTO_TARGET, floor))
+    if args.runs:
+        print(f"failover: fault -> first acknowledged write on the new primary ({args.runs} runs)")
+        for kind in kinds:
+            print(_line(FAULTS[kind][0], rtos[kind], RTO_TARGET, floor))
     if stalls:
         print("partition between the nodes: cut -> first write acknowledged again")
         print(_line("write stall", stalls, STALL_TARGET))
