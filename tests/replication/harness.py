@@ -61,15 +61,32 @@ class Proxy:
         self.block_down = False  # target -> client
         self.server: asyncio.base_events.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        self.dead: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def cut(self, from_primary: bool, from_secondary: bool) -> None:
         """Drop what the primary and/or the secondary sends through this proxy."""
         if self.client_is_primary:
-            self.block_up, self.block_down = from_primary, from_secondary
+            self.block(from_primary, from_secondary)
         else:
-            self.block_up, self.block_down = from_secondary, from_primary
+            self.block(from_secondary, from_primary)
+
+    def block(self, up: bool, down: bool) -> None:
+        """Drop bytes client -> target (up) and/or target -> client (down). Once neither
+        is blocked, connections that lost bytes are reset, as a returning link resets
+        connections whose state one side has given up."""
+        self.block_up, self.block_down = up, down
+        if not (up or down) and self.loop is not None:
+            self.loop.call_soon_threadsafe(self._reset_dead)
+
+    def _reset_dead(self) -> None:
+        for pair in self.dead:
+            for w in pair:
+                w.transport.abort()
+        self.dead.clear()
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -82,7 +99,7 @@ class Proxy:
         # A connection that lost bytes is dead for good, as a TCP connection whose peer
         # vanished: forwarding later bytes after a hole would hand either side a
         # corrupted stream (a standby would write garbage WAL), which no network does.
-        lost = {"bytes": False}
+        lost = {"bytes": False, "on": lambda: self.dead.append((writer, up_writer))}
         await asyncio.gather(
             self._pump(reader, up_writer, lambda: self.block_up, lost),
             self._pump(up_reader, writer, lambda: self.block_down, lost),
@@ -108,7 +125,9 @@ class Proxy:
                 if not data:
                     break
                 if blocked() or lost["bytes"]:
-                    lost["bytes"] = True
+                    if not lost["bytes"]:
+                        lost["bytes"] = True
+                        lost["on"]()  # reset when the link heals
                     continue  # lost on the wire
                 writer.write(data)
                 await writer.drain()
@@ -434,14 +453,13 @@ class Pair:
     def isolate(self, node: Node) -> None:
         """Cut ``node`` from its peer and from the witness (both directions, silently)."""
         self.link.cut()
-        proxy = self.witness_links[node.name]
-        proxy.block_up = proxy.block_down = True
+        self.witness_links[node.name].block(True, True)
 
     def heal(self) -> None:
         """Undo every cut."""
         self.link.heal()
         for proxy in self.witness_links.values():
-            proxy.block_up = proxy.block_down = False
+            proxy.block(False, False)
 
     def start_witness(self) -> None:
         log = open(self.root / "witness.out", "ab")
