@@ -194,16 +194,20 @@ def init_install(
 
 async def provision_database(config: Config) -> None:
     """Create the owner and app roles and the database, then migrate as the owner."""
-    db = config.database
     conn = await asyncpg.connect(**config.superuser_dsn())
     try:
-        await roles.ensure_role(conn, db.owner_user, db.owner_password)
-        await roles.ensure_role(conn, db.app_user, db.app_password)
-        await roles.ensure_database(conn, db.name, db.owner_user, db.app_user)
-        await roles.grant_monitoring(conn, db.app_user)
+        await _make_roles(conn, config)
     finally:
         await conn.close()
     await migrate(config)
+
+
+async def _make_roles(conn: asyncpg.Connection, config: Config) -> None:
+    db = config.database
+    await roles.ensure_role(conn, db.owner_user, db.owner_password)
+    await roles.ensure_role(conn, db.app_user, db.app_password)
+    await roles.ensure_database(conn, db.name, db.owner_user, db.app_user)
+    await roles.grant_monitoring(conn, db.app_user)
 
 
 async def provision_external(config: Config, external: ExternalDatabase) -> None:
@@ -222,10 +226,7 @@ async def provision_external(config: Config, external: ExternalDatabase) -> None
     if external.admin_dsn:
         conn = await asyncpg.connect(dsn=external.admin_dsn, timeout=db.connect_timeout)
         try:
-            await roles.ensure_role(conn, db.owner_user, db.owner_password)
-            await roles.ensure_role(conn, db.app_user, db.app_password)
-            await roles.ensure_database(conn, db.name, db.owner_user, db.app_user)
-            await roles.grant_monitoring(conn, db.app_user)
+            await _make_roles(conn, config)
         finally:
             await conn.close()
     else:

@@ -23,9 +23,13 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
+from typing import TYPE_CHECKING
 
 from server.files import write_durably
 from server.program_files import install_program, runtime_python
+
+if TYPE_CHECKING:
+    from server.install import PairOptions
 
 SERVICE_MODES = ("auto", "systemd", "process", "windows")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
@@ -72,6 +76,20 @@ class Answers:
     auto_rejoin: bool = False
     database_dsn: str = ""
     database_admin_dsn: str = ""
+
+    def pair_options(self) -> PairOptions:
+        """The node name, addresses and witness this answer file gives a primary."""
+        from server.install import PairOptions
+
+        return PairOptions(
+            node_name=self.node_name,
+            public_url=self.public_url,
+            db_listen=self.db_listen,
+            witness_url=self.witness_url,
+            witness_fingerprint=self.witness_fingerprint,
+            witness_token=self.witness_token,
+            auto_rejoin=self.auto_rejoin,
+        )
 
 
 def read_answer_file(path: Path) -> dict[str, str]:
@@ -391,7 +409,7 @@ def _logged(log: StepLog, exc: Exception) -> Exception:
 
 def _make_node(answers: Answers, log: StepLog) -> Path:
     from replication.cluster import ClusterError
-    from server.install import ExternalDatabase, InstallError, PairOptions, init_install
+    from server.install import ExternalDatabase, InstallError, init_install
 
     home = answers.install_dir
     try:
@@ -403,15 +421,7 @@ def _make_node(answers: Answers, log: StepLog) -> Path:
                 admin_username=answers.admin_name,
                 admin_password=answers.admin_password,
                 progress=log,
-                pair=PairOptions(
-                    node_name=answers.node_name,
-                    public_url=answers.public_url,
-                    db_listen=answers.db_listen,
-                    witness_url=answers.witness_url,
-                    witness_fingerprint=answers.witness_fingerprint,
-                    witness_token=answers.witness_token,
-                    auto_rejoin=answers.auto_rejoin,
-                ),
+                pair=answers.pair_options(),
                 external=ExternalDatabase(
                     answers.database_dsn,
                     answers.database_admin_dsn,

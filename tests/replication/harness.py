@@ -214,6 +214,36 @@ def call(url: str, method: str = "GET", body=None, token: str = "", timeout: flo
         return 0, {}
 
 
+def eventually(check, seconds: float, what: str):
+    """Poll ``check`` until it answers something true (returned); fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not {what} within {seconds:.0f} s")
+
+
+def make_account(url: str, api_key: str, resource: str, password: str) -> str:
+    """A resource in MSPOrg with one account (user root) on the node at ``url``; its id."""
+    status, res = call(
+        f"{url}/api/v1/orgs/MSPOrg/resources",
+        "POST",
+        {"name": resource, "type": "server"},
+        token=api_key,
+    )
+    assert status == 201, res
+    status, acc = call(
+        f"{url}/api/v1/orgs/MSPOrg/resources/{res['id']}/accounts",
+        "POST",
+        {"username": "root", "password": password},
+        token=api_key,
+    )
+    assert status == 201, acc
+    return acc["id"]
+
+
 @dataclass
 class Node:
     """One node's install directory and its ``strongroom serve`` process."""

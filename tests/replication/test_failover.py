@@ -20,6 +20,8 @@ from tests.replication.harness import (
     Pair,
     Writers,
     call,
+    eventually,
+    make_account,
     make_pair,
 )
 
@@ -44,35 +46,6 @@ def _settle(writers: Writers, pair: Pair, survivor) -> None:
     assert writers.acks, f"no write was acknowledged at all ({writers.refused})"
     missing = writers.missing_on(survivor)
     assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"
-
-
-def _eventually(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"not {what} within {seconds:.0f} s")
-
-
-def _make_account(pair: Pair, node) -> str:
-    """A resource with one account on ``node``; answers the account's id."""
-    status, res = call(
-        f"{node.url}/api/v1/orgs/MSPOrg/resources",
-        "POST",
-        {"name": "fenced-reveal", "type": "server"},
-        token=pair.api_key,
-    )
-    assert status == 201, res
-    status, acc = call(
-        f"{node.url}/api/v1/orgs/MSPOrg/resources/{res['id']}/accounts",
-        "POST",
-        {"username": "root", "password": "Fenced-S3cret-value!"},
-        token=pair.api_key,
-    )
-    assert status == 201, acc
-    return acc["id"]
 
 
 def _reveals_with_reason(pair: Pair, node, reason: str) -> list[dict]:
@@ -123,7 +96,7 @@ def test_primary_killed_then_double_failure_keeps_every_copy(pair):
     s.wait(lambda h: h["role"] == "primary" and not h["read_only"], 60, "primary again")
     p.wait(lambda h: h["role"] == "secondary" and h["status"] == "ok", REJOIN_BOUND, "rejoined")
     s.wait(lambda h: not h["degraded"], 30, "synchronous again")
-    _eventually(lambda: not list(pgsql.glob("data.replaced-*")), 30, "replaced data removed")
+    eventually(lambda: not list(pgsql.glob("data.replaced-*")), 30, "replaced data removed")
     _settle(writers, pair, s)
 
 
@@ -133,7 +106,7 @@ def test_isolated_primary_stays_fenced_and_reads_answer(pair):
     instead of hanging; the secondary promotes; healed, the old primary rejoins and its
     spooled reveal reaches the new primary's audit trail."""
     p, s = pair.primary, pair.secondary
-    account = _make_account(pair, p)
+    account = make_account(p.url, pair.api_key, "fenced-reveal", "Fenced-S3cret-value!")
     writers = Writers(pair).start()
     time.sleep(2)
     sampler = HealthSampler(p).start()
@@ -158,7 +131,7 @@ def test_isolated_primary_stays_fenced_and_reads_answer(pair):
     _writes_continue(writers, s)
     _settle(writers, pair, s)
     if status == 200:
-        _eventually(lambda: _reveals_with_reason(pair, s, "while fenced"), 30, "spool shipped")
+        eventually(lambda: _reveals_with_reason(pair, s, "while fenced"), 30, "spool shipped")
 
 
 def test_primary_frozen_is_fenced_and_replaced(pair):

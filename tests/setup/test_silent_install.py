@@ -282,7 +282,7 @@ def test_windows_dry_run_prints_service_commands(install_root):
 def test_witness_and_pair_settings_reach_the_configuration(tmp_path):
     """The answer file's witness, addresses and auto_rejoin become the node's settings."""
     from server.config import Config, load_config, render_config
-    from server.install import PairOptions, apply_pair_options
+    from server.install import apply_pair_options
     from server.silent_install import validate
 
     answers = validate(
@@ -300,18 +300,7 @@ def test_witness_and_pair_settings_reach_the_configuration(tmp_path):
     )
     config = Config(home=tmp_path)
     config.database.app_password = "x" * 20
-    apply_pair_options(
-        config,
-        PairOptions(
-            node_name=answers.node_name,
-            public_url=answers.public_url,
-            db_listen=answers.db_listen,
-            witness_url=answers.witness_url,
-            witness_fingerprint=answers.witness_fingerprint,
-            witness_token=answers.witness_token,
-            auto_rejoin=answers.auto_rejoin,
-        ),
-    )
+    apply_pair_options(config, answers.pair_options())
     path = tmp_path / "strongroom.toml"
     path.write_text(render_config(config))
     loaded = load_config(path, environ={})
