@@ -87,3 +87,29 @@ def test_init_on_an_external_multi_host_cluster(pg_server):
         )
         asyncio.run(drop_database())
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "hosts", "database"),
+    [
+        (
+            "postgresql://u:pw@db1:5432,db2:5433/strongroom?target_session_attrs=read-write",
+            ["db1:5432", "db2:5433"],
+            "strongroom",
+        ),
+        (
+            "host=db1,db2,db3 port=5432 dbname=strongroom target_session_attrs=read-write",
+            ["db1:5432", "db2:5432", "db3:5432"],
+            "strongroom",
+        ),
+        ("postgresql:///sr?host=a,b&port=1,2", ["a:1", "b:2"], "sr"),
+    ],
+)
+def test_a_dsn_names_its_hosts_and_database(dsn, hosts, database):
+    """What status shows of a DSN: every host with its port, never the password."""
+    from server.config import dsn_database, dsn_hosts
+
+    found, options = dsn_hosts(dsn)
+    assert found == hosts
+    assert "password" not in options and "pw" not in str(options)
+    assert dsn_database(dsn) == database
