@@ -235,6 +235,9 @@ class Cluster:
             "wal_receiver_timeout": "'4s'",
             "wal_receiver_status_interval": "'1s'",
             "wal_retrieve_retry_interval": "'1s'",
+            # A standby's connection whose handshake was lost (a link that dropped the
+            # server's answer) holds up its streaming until this passes (default 60 s).
+            "authentication_timeout": "'10s'",
             "logging_collector": "off",
             "log_min_messages": "warning",
         }
@@ -294,9 +297,9 @@ class Cluster:
             password=source.password,
         )
 
-    def remove(self) -> None:
-        """Delete the (stopped) data directory: a failed rewind falls back to a base backup."""
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+    def run_tool(self, tool: str, *args: str, **kwargs):
+        """Run one PostgreSQL program from the bin folder (as the service user when root)."""
+        return self._run(tool, *args, **kwargs)
 
     def is_running(self) -> bool:
         """Tell whether a postmaster runs for this data directory."""

@@ -35,7 +35,7 @@ from replication.cluster import (
     port_is_free,
 )
 from replication.http import PinnedClient
-from replication.monitor import slot_name
+from replication.roles import slot_name
 from server import crypto
 from server.config import LAYOUT, Config, render_config
 from server.context import Env
@@ -201,6 +201,8 @@ def init_secondary(
     primary_db: str = "",
     advertise_url: str = "",
     advertise_db: str = "",
+    db_listen: str = "",
+    auto_rejoin: bool | None = None,
     progress: Callable[[str], None] = _no_progress,
 ) -> Path:
     """Make a hot-standby node in ``home`` enrolled with the primary; answer its config path."""
@@ -234,6 +236,10 @@ def init_secondary(
             )
         )
         config = _secondary_config(home, answer, name, port, db_port, own_url)
+        if db_listen:
+            config.database.listen = db_listen
+        if auto_rejoin is not None:
+            config.node.auto_rejoin = auto_rejoin
         progress("writing the master key, TLS identity and configuration")
         crypto.write_key_file(
             config.path(config.security.master_key), base64.b64decode(answer["master_key"])

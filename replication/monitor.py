@@ -5,26 +5,34 @@ Every ``monitor_interval`` it looks at the local PostgreSQL, the peer's health a
 
 On the primary
 - renews the witness lease, reporting whether its standby is synchronous; each
-  renewal lets it write for ``fence_after`` seconds from when it was sent;
-- seeing its standby streaming also lets it write for a short while (the standby
-  cannot promote while it hears from this node);
+  renewal lets it write for ``fence_after`` seconds from when it was sent, and only
+  a renewal opens a fenced primary again;
+- a standby that confirms this primary's WAL (replication/fence.py) keeps an *open*
+  primary open ``STANDBY_HOLD`` seconds longer (the standby cannot promote while it follows), but
+  never reopens a fenced one;
 - when neither holds, ``Node.writable`` turns false by itself: the node is fenced
   before the lease can expire at the witness;
-- drops to asynchronous replication only after the witness has recorded that its
-  standby is not in sync (the witness then refuses that standby the lease), and goes
-  back to synchronous when the standby has caught up;
+- drops to asynchronous replication once the standby has stopped confirming WAL for
+  ``STANDBY_FRESH`` seconds and the witness has recorded that it is not in sync (the
+  witness then refuses that standby the lease), and goes back to synchronous when
+  the standby keeps up again;
 - a peer or witness reporting a higher term deposes it: it fences and, when
-  ``auto_rejoin`` is set, rejoins as the new secondary.
+  ``auto_rejoin`` is set, rejoins as the new secondary (replication/rejoin.py), and
+  while the new primary does not answer it waits, its data untouched.
 
 On the secondary
-- counts the primary alive while its WAL receiver hears from it or its app answers;
-- after ``failover_timeout`` without either, asks the witness for the lease and, when
-  granted, promotes: pg_promote, clears synchronous_standby_names (inherited from the
-  base backup), makes a slot for the old primary, ingests its audit spool;
-- ships its audit spool to the primary while the primary answers.
+- counts the primary alive while the primary's application answers as a writable
+  primary: a primary whose server hangs, whose database hangs or dies, or that is
+  cut off stops answering, and cannot renew its lease either;
+- after ``failover_timeout`` without that, asks the witness for the lease and, when
+  granted (only once the old lease expired and the old primary last reported this
+  standby in sync), promotes (replication/promote.py) and ingests its audit spool;
+- ships its audit spool to the primary while the primary answers; removes the data
+  directory a rejoin replaced once it streams.
 
-Timings: fence_after < lease TTL (witness) < failover_timeout, and the standby-seen
-grace below keeps a primary from writing past the moment its standby may promote.
+Timings: fence_after < lease TTL (witness) < failover_timeout: a primary fences by
+its own clock before its lease can expire, and its lease expires before the standby
+may ask for it.
 """
 
 from __future__ import annotations
@@ -34,15 +42,18 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from replication import roles
-from replication.cluster import REPLICATION_ROLE, Cluster, ClusterError, Source
+from replication import rejoin as rejoining
+from replication.cluster import Cluster, ClusterError
+from replication.fence import STANDBY_HOLD, STANDBY_SQL, StandbyWatch
 from replication.http import PinnedClient, ask_once, peer_client, witness_client
+from replication.promote import promote_database
+from replication.rejoin import PeerUnreachable, peer_source
 from server import spool
 from server.config import Config
 from server.context import Env
@@ -51,55 +62,48 @@ from server.node import HaState, ha_state_path
 
 log = logging.getLogger("strongroom.monitor")
 
-RECEIVER_FRESH = 3.0  # a WAL receiver that heard from the primary this recently: alive
-WAL_SENDER_TIMEOUT = 4.0  # replication/cluster.py sets wal_sender/receiver_timeout to this
-STANDBY_GRACE = 2.0  # how long the primary waits for its standby before going async
 CALL_TIMEOUT = 0.8
+REJOIN_RETRY = 3.0  # seconds between attempts to reach a peer that did not answer
 
 _LOCAL = """
 SELECT pg_is_in_recovery() AS recovery,
        current_setting('synchronous_standby_names') AS sync_names
 """
-_STANDBYS = "SELECT application_name, state, sync_state FROM pg_stat_replication"
-_RECEIVER = (
-    "SELECT status, extract(epoch FROM now() - last_msg_receipt_time)::float8 AS age "
-    "FROM pg_stat_wal_receiver"
-)
+_RECEIVER = "SELECT status FROM pg_stat_wal_receiver"
+_SET_SYNC_NAMES = "ALTER SYSTEM SET synchronous_standby_names = '{value}'"
+_RELOAD = "SELECT pg_reload_conf()"
 
 
-def slot_name(node_name: str) -> str:
-    """The replication slot a node streams through on its peer."""
-    return "strongroom_" + "".join(c if c.isalnum() else "_" for c in node_name.lower())
+class PeerProbe:
+    """The peer's health, asked in the background one request at a time, so that a step
+    never waits on a silent peer (a frozen primary would otherwise slow every step of
+    its standby by the call's timeout)."""
 
+    def __init__(self, ask: Callable[[], Awaitable[tuple[int, dict]]]) -> None:
+        self._ask = ask
+        self._task: asyncio.Task | None = None
+        self._sent = 0.0
 
-def peer_source(state: HaState) -> Source:
-    """The peer's PostgreSQL, reached as the replication role."""
-    return Source(
-        state.peer.db_host, state.peer.db_port, REPLICATION_ROLE, state.replication_password
-    )
+    def poll(self) -> tuple[float, int, dict] | None:
+        """The last finished probe's (send time, status, body), if one finished since the
+        last poll; starts the next probe."""
+        answer = None
+        if self._task is not None and self._task.done():
+            failed = self._task.cancelled() or self._task.exception() is not None
+            status, body = (0, {}) if failed else self._task.result()
+            answer = (self._sent, status, body)
+            self._task = None
+        if self._task is None:
+            self._sent = time.monotonic()
+            self._task = asyncio.create_task(self._ask(), name="peer-health")
+        return answer
 
-
-def rejoin_cluster(cluster: Cluster, source: Source, node_name: str) -> str:
-    """Make a former primary's (or a lost standby's) cluster a standby of ``source``.
-
-    pg_rewind first; when it cannot (WAL already gone), a fresh base backup.
-    Answers which of the two was done.
-    """
-    try:
-        cluster.stop(mode="fast")
-    except ClusterError:
-        cluster.stop(mode="immediate")
-    how = "pg_rewind"
-    try:
-        cluster.rewind(source)
-    except ClusterError as exc:
-        log.warning("pg_rewind failed (%s); taking a fresh base backup instead", exc)
-        cluster.remove()
-        cluster.base_backup(source, slot_name(node_name))
-        how = "base backup"
-    cluster.make_standby(source, slot_name(node_name), node_name)
-    cluster.start()
-    return how
+    async def close(self) -> None:
+        """Stop the probe in flight."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
 
 
 class Monitor:
@@ -115,12 +119,11 @@ class Monitor:
         self._peer: PinnedClient | None = None
         self._conn: asyncpg.Connection | None = None
         self.last_primary_seen = time.monotonic()
-        self.last_standby_seen = time.monotonic()
-        # The primary may write this long after it last saw its standby streaming: the
-        # standby may have stopped hearing it up to WAL_SENDER_TIMEOUT earlier.
-        self.standby_grace = max(0.0, cfg.failover_timeout - WAL_SENDER_TIMEOUT - 0.5)
+        self.standby = StandbyWatch()
         self.rejoining = False
         self._anchor_copy: asyncio.Task | None = None
+        self.next_rejoin = 0.0
+        self.probe = PeerProbe(self._peer_health)
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -147,14 +150,12 @@ class Monitor:
             self._conn = None
         return self._conn
 
-    async def _query(self, query: str, *, many: bool = False) -> Any:
+    async def _query(self, query: str, *args: Any) -> Any:
         conn = await self._local()
         if conn is None:
             return None
         try:
-            if many:
-                return await conn.fetch(query, timeout=1.0)
-            return await conn.fetchrow(query, timeout=1.0)
+            return await conn.fetchrow(query, *args, timeout=1.0)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             await self._drop_local()
             return None
@@ -176,6 +177,7 @@ class Monitor:
             self._anchor_copy.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._anchor_copy
+        await self.probe.close()
         await self._drop_local()
         for client in (self.witness, self._peer):
             if client is not None:
@@ -197,16 +199,24 @@ class Monitor:
             except Exception:
                 log.exception("failover monitor step failed (will retry)")
             elapsed = time.monotonic() - started
-            await asyncio.sleep(max(0.05, self.cfg.monitor_interval - elapsed))
+            delay = self.cfg.monitor_interval - elapsed
+            if self.node.role == "secondary":  # wake when the failover timeout runs out
+                due = self.last_primary_seen + self.cfg.failover_timeout - time.monotonic()
+                delay = min(delay, due + 0.01) if due > 0 else delay
+            await asyncio.sleep(max(0.05, delay))
 
     # -- primary ------------------------------------------------------------------
 
     async def primary_step(self) -> None:
+        """Renew the lease, judge the standby, fence or go asynchronous (module docstring)."""
         node = self.node
         checked = time.monotonic()
-        (local, standbys), (peer_status, peer) = await asyncio.gather(
-            self._local_primary(), self._peer_health()
-        )
+        if node.fence_reason:  # deposed: only the rejoin is left to do
+            if self.cfg.auto_rejoin and self.cluster is not None:
+                await self.rejoin()
+            return
+        local, standby = await self._local_primary()
+        _, peer_status, peer = self.probe.poll() or (0.0, 0, {})
         if peer_status and peer.get("role") == "primary" and peer.get("term", 0) > node.term:
             await self._deposed(f"{node.state.peer.name} is primary with term {peer['term']}")
             return
@@ -218,16 +228,15 @@ class Monitor:
             await self._became_secondary()
             return
         peer_name = node.state.peer.name
-        mine = [s for s in standbys if s["application_name"] == peer_name]
-        streaming = any(s["state"] == "streaming" for s in mine)
-        in_sync = any(s["state"] == "streaming" and s["sync_state"] == "sync" for s in mine)
-        if streaming:
-            self.last_standby_seen = checked
-            node.allow_writes_until(checked + self.standby_grace)
+        self.standby.observe(standby, checked)
+        keeps_up = self.standby.keeps_up(checked)
+        in_sync = self.standby.in_sync(checked)
+        if keeps_up:
+            node.standby_kept_up(self.standby.kept_up_at + STANDBY_HOLD)
 
         lease_held = False
         if self.witness is None:
-            node.allow_writes_until(math.inf)  # manual failover: nothing to fence against
+            node.lease_renewed(math.inf)  # manual failover: nothing to fence against
         else:
             sent = time.monotonic()
             status, body = await self.witness.call(
@@ -236,7 +245,7 @@ class Monitor:
             node.witness_reachable = status != 0
             if status == 200:
                 node.raise_term(int(body["term"]))
-                node.allow_writes_until(sent + self.cfg.fence_after)
+                node.lease_renewed(sent + self.cfg.fence_after)
                 lease_held = True
             elif status == 409:
                 await self._deposed(
@@ -244,7 +253,7 @@ class Monitor:
                 )
                 return
 
-        await self._manage_sync(local["sync_names"], streaming, in_sync, lease_held, peer_name)
+        await self._manage_sync(local["sync_names"], keeps_up, in_sync, lease_held, peer_name)
         if self.env.anchors.unshipped and peer_status and self._anchor_copy is None:
             # In its own task: a slow peer must never delay the next lease renewal.
             self._anchor_copy = asyncio.create_task(self._copy_anchors())
@@ -252,30 +261,34 @@ class Monitor:
             # Spooled while fenced, or left over from a promotion whose ingest failed.
             await self._ingest_own_spool()
 
-    async def _local_primary(self) -> tuple[Any, list]:
+    async def _local_primary(self) -> tuple[Any, Any]:
         local = await self._query(_LOCAL)
-        if local is None or local["recovery"]:
-            return local, []
-        return local, await self._query(_STANDBYS, many=True) or []
+        if local is None or local["recovery"] or not self.node.state.peer.name:
+            return local, None
+        return local, await self._query(STANDBY_SQL, self.node.state.peer.name)
 
     async def _manage_sync(
-        self, sync_names: str, streaming: bool, in_sync: bool, lease_held: bool, peer: str
+        self, sync_names: str, keeps_up: bool, in_sync: bool, lease_held: bool, peer: str
     ) -> None:
         node = self.node
         if not peer:
             node.sync, node.degraded = "none", False
             return
-        if sync_names and not streaming:
+        if sync_names and not keeps_up:
             node.sync, node.degraded = "sync", True  # commits wait for the standby
-            away = time.monotonic() - self.last_standby_seen
             # The renewal just granted said in_sync=false: the witness will not hand
             # the lease to the lagging standby, so acknowledging alone is safe now.
-            if lease_held and not in_sync and away > STANDBY_GRACE:
+            if lease_held and not in_sync:
                 await self._set_sync_names("")
-                log.warning("standby %s gone for %.1f s: replicating asynchronously", peer, away)
-        elif not sync_names and streaming:
+                away = self.standby.away(time.monotonic())
+                log.warning(
+                    "standby %s has not confirmed WAL for %s: replicating asynchronously",
+                    peer,
+                    "ever" if math.isinf(away) else f"{away:.1f} s",
+                )
+        elif not sync_names and keeps_up:
             await self._set_sync_names(f'"{peer}"')
-            log.info("standby %s streaming: replication is synchronous again", peer)
+            log.info("standby %s keeps up: replication is synchronous again", peer)
         elif not sync_names:
             node.sync, node.degraded = "async", True
         else:
@@ -285,9 +298,8 @@ class Monitor:
         conn = await self._local()
         if conn is None:
             return
-        quoted = value.replace("'", "''")
-        await conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{quoted}'")
-        await conn.execute("SELECT pg_reload_conf()")
+        await conn.execute(_SET_SYNC_NAMES.format(value=value.replace("'", "''")))
+        await conn.execute(_RELOAD)
 
     async def _deposed(self, reason: str) -> None:
         if not self.node.fence_reason:
@@ -297,20 +309,35 @@ class Monitor:
             await self.rejoin()
 
     async def rejoin(self) -> None:
-        """Become the new primary's standby (pg_rewind, else a base backup)."""
-        if self.rejoining:
+        """Become the new primary's standby; while the peer does not answer, wait.
+
+        Nothing of the local data is changed until the peer answers (PeerUnreachable);
+        attempts are spaced ``REJOIN_RETRY`` apart and health says why the node waits.
+        """
+        if self.rejoining or time.monotonic() < self.next_rejoin:
             return
         self.rejoining = True
+        node = self.node
         try:
-            await self._drop_local()
             assert self.cluster is not None
+            source = peer_source(node.state)
+            await asyncio.to_thread(rejoining.check_peer, self.cluster, source)
+            await self._drop_local()
             how = await asyncio.to_thread(
-                rejoin_cluster, self.cluster, peer_source(self.node.state), self.node.name
+                rejoining.rejoin_cluster, self.cluster, source, node.name, node.term
             )
-            log.warning("rejoined as the standby of %s (%s)", self.node.state.peer.name, how)
+            log.warning("rejoined as the standby of %s (%s)", node.state.peer.name, how)
+            node.rejoin = ""
             await self._became_secondary()
+        except PeerUnreachable as exc:
+            if not node.rejoin:
+                log.error("cannot rejoin yet, waiting for the peer (data untouched): %s", exc)
+            node.rejoin = f"waiting for {node.state.peer.name}: {exc}"
+            self.next_rejoin = time.monotonic() + REJOIN_RETRY
         except ClusterError as exc:
-            log.error("rejoin failed (will retry): %s", exc)
+            log.error("rejoin failed (will retry; data untouched): %s", exc)
+            node.rejoin = f"rejoin failed, retrying: {exc}"
+            self.next_rejoin = time.monotonic() + REJOIN_RETRY
         finally:
             self.rejoining = False
 
@@ -322,16 +349,16 @@ class Monitor:
         node.primary_url = node.state.peer.url
         node.sync, node.degraded = "none", False
         self.last_primary_seen = time.monotonic()
+        self.standby = StandbyWatch()
         await self.env.pool.expire_connections()
 
     # -- secondary ----------------------------------------------------------------
 
     async def secondary_step(self) -> None:
+        """Watch the primary's application; promote when it is gone and the witness agrees."""
         node = self.node
-        now = time.monotonic()
-        (local, receiver), (peer_status, peer) = await asyncio.gather(
-            self._local_secondary(), self._peer_health()
-        )
+        local, receiver = await self._local_secondary()
+        asked, peer_status, peer = self.probe.poll() or (0.0, 0, {})
         if local is None:
             return
         if not local["recovery"]:
@@ -339,19 +366,15 @@ class Monitor:
             node.state = type(node.state).load(node.state_path)  # a manual promote's term
             await self._became_primary(None)
             return
-        fresh = (
-            receiver is not None
-            and receiver["status"] == "streaming"
-            and (receiver["age"] or 0.0) < RECEIVER_FRESH
-        )
         if peer_status == 200 and peer.get("role") == "primary":
             node.raise_term(int(peer.get("term", 0)))
-            if not peer.get("read_only", True) or fresh:
-                self.last_primary_seen = now
-            await self._ship_spool()
-        if fresh:
-            self.last_primary_seen = now
-        silent = now - self.last_primary_seen
+            if not peer.get("read_only", True):
+                # Alive at some moment after the probe was sent: count from the sending.
+                self.last_primary_seen = max(self.last_primary_seen, asked)
+                await self._ship_spool()
+        if receiver is not None and receiver["status"] == "streaming":
+            await self._forget_replaced()
+        silent = time.monotonic() - self.last_primary_seen
         if self.witness is None or silent < self.cfg.failover_timeout:
             return
         sent = time.monotonic()
@@ -366,12 +389,22 @@ class Monitor:
             node.raise_term(int(body["term"]))
             await self._promote()
             await self._became_primary(sent)
+            log.warning(
+                "promoted: writable %.2f s after the lease was granted", time.monotonic() - sent
+            )
 
     async def _local_secondary(self) -> tuple[Any, Any]:
         local = await self._query(_LOCAL)
         if local is None or not local["recovery"]:
             return local, None
         return local, await self._query(_RECEIVER)
+
+    async def _forget_replaced(self) -> None:
+        """The new standby streams: the data directory its rejoin replaced can go."""
+        if self.cluster is None or not rejoining.has_replaced(self.cluster):
+            return
+        removed = await asyncio.to_thread(rejoining.remove_replaced, self.cluster)
+        log.info("standby streams: removed %s", ", ".join(str(p) for p in removed))
 
     async def _promote(self) -> None:
         conn = await self._local()
@@ -384,11 +417,12 @@ class Monitor:
         node.role = "primary"
         node.primary_url = node.own_url
         node.fence_reason = ""
+        node.rejoin = ""
         if self.witness is None:
             node.write_deadline = math.inf
         elif lease_sent is not None:
             node.write_deadline = lease_sent + self.cfg.fence_after
-        self.last_standby_seen = time.monotonic()
+        self.standby = StandbyWatch()
         await self.env.pool.expire_connections()
         await self._ingest_own_spool()
 
@@ -431,7 +465,7 @@ class Monitor:
 
     async def _ship_spool(self) -> None:
         peer = self.peer
-        if peer is None:
+        if peer is None or not self.env.spool.has_events():
             return
         try:
             records = await self.env.spool.pending()
@@ -446,32 +480,6 @@ class Monitor:
         if status == 200:
             await self.env.spool.delivered({r["spool_id"] for r in records})
             log.info("shipped %d spooled audit events to the primary", len(records))
-
-
-async def promote_database(conn: asyncpg.Connection, peer_name: str) -> None:
-    """Promote the local standby and make it ready to be a primary with a standby.
-
-    A promoted standby inherits synchronous_standby_names from its base backup and
-    would hang its first commit: it is cleared here (the monitor sets it again when
-    the peer streams). The peer's slot is made afresh for its rejoin.
-    """
-    if await conn.fetchval("SELECT pg_is_in_recovery()"):
-        promoted = await conn.fetchval("SELECT pg_promote(true, 60)")
-        if not promoted:
-            raise ClusterError("pg_promote did not finish within 60 s")
-        # The control file names the new timeline only after a checkpoint; until then
-        # pg_rewind on the old primary would see "same timeline, no rewind required".
-        await conn.execute("CHECKPOINT")
-    await conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
-    await conn.execute("SELECT pg_reload_conf()")
-    if peer_name:
-        slot = slot_name(peer_name)
-        await conn.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-            "WHERE slot_name = $1 AND NOT active",
-            slot,
-        )
-        await roles.ensure_slot(conn, slot)
 
 
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -497,11 +505,12 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     await monitor.close()
 
 
-async def replaced_by(config: Config) -> str | None:
+async def replaced_by(config: Config) -> tuple[str, int] | None:
     """Before a former primary starts its database: has another node taken over?
 
     Asks the witness (who holds the lease, at what term) and the peer (its role and
-    term). Answers why this node must not start read-write, or None when it may.
+    term). Answers why this node must not start read-write and the new term, or None
+    when it may.
     """
     state = HaState.load(ha_state_path(config))
     if not state.peer.name:
@@ -509,10 +518,10 @@ async def replaced_by(config: Config) -> str | None:
     status, lease = await ask_once(witness_client(config, 2.0), "/lease")
     holder = lease.get("holder")
     if status == 200 and holder and holder != config.node.name and lease["term"] > state.term:
-        return f"the witness gave {holder} the lease at term {lease['term']}"
+        return f"the witness gave {holder} the lease at term {lease['term']}", lease["term"]
     status, health = await ask_once(peer_client(config, state.peer.url, 2.0), "/api/v1/health")
     if status and health.get("role") == "primary" and health.get("term", 0) > state.term:
-        return f"{state.peer.name} is primary at term {health['term']}"
+        return f"{state.peer.name} is primary at term {health['term']}", health["term"]
     return None
 
 

@@ -87,3 +87,8 @@ async def ensure_slot(conn: asyncpg.Connection, name: str) -> None:
         "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
         name,
     )
+
+
+def slot_name(node_name: str) -> str:
+    """The replication slot a node streams through on its peer."""
+    return "strongroom_" + "".join(c if c.isalnum() else "_" for c in node_name.lower())

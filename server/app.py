@@ -107,9 +107,13 @@ def make_env(config: Config, pool: asyncpg.Pool, ring: KeyRing, node: Node) -> E
         node_state=node,
         spool=AuditSpool(config.home / "spool" / "audit.jsonl", ring, pool),
         reveals=db.Batcher(
-            pool, "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            pool,
+            "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            readonly=node.fenced,
         ),
-        authentications=db.Batcher(pool, "SELECT * FROM authenticate_tokens($1, $2, $3, $4)"),
+        authentications=db.Batcher(
+            pool, "SELECT * FROM authenticate_tokens($1, $2, $3, $4)", readonly=node.fenced
+        ),
         orgs_by_name=db.Batcher(pool, ORGS_BY_NAME),
         anchors=AnchorLog(config.path(config.security.anchor_log), ring, pool),
     )

@@ -344,6 +344,7 @@ class Verification:
     problem: str | None = None
     pending: int = 0
     anchored_seq: int | None = None  # the latest anchor's link, when the node has one
+    warning: str | None = None  # e.g. no anchor log: a deleted tail would go unnoticed
 
     def as_dict(self) -> dict[str, Any]:
         """The API's answer shape."""
@@ -355,6 +356,7 @@ class Verification:
             "problem": self.problem,
             "pending": self.pending,
             "anchored_seq": self.anchored_seq,
+            "warning": self.warning,
         }
 
 
@@ -376,6 +378,20 @@ async def verify(
     async with db.in_org(conn, org_id):
         result = await _verify(conn, key, org_id, anchor)
     result.anchored_seq = anchor.seq if anchor is not None else None
+    if anchors is not None and anchors.rejected:
+        # A line that fails its signature was written by someone without the key.
+        altered = (
+            f"the anchor log {anchors.path} holds {anchors.rejected} line(s) that fail their "
+            "signature: it was altered"
+        )
+        if result.ok:
+            result.ok, result.first_bad_seq = False, result.events + 1
+        result.problem = f"{result.problem}; {altered}" if result.problem else altered
+    elif anchors is not None and anchor is None and result.events:
+        result.warning = (
+            f"no anchor for this chain in {anchors.path} (missing or new): a deleted tail "
+            "of newest events would go unnoticed"
+        )
     return result
 
 

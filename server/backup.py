@@ -187,6 +187,7 @@ def create_backup(
     out_dir: Path | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    scheduled: bool = False,
 ) -> BackupResult:
     """Dump the application database and seal it with the keys a restore needs.
 
@@ -276,6 +277,7 @@ def create_backup(
             "database_bytes": facts["database_bytes"],
             "seal": seal[0]["kind"],
             "recipient": seal[0].get("recipient"),
+            "scheduled": scheduled,  # only scheduled backups are pruned by the schedule
             **trailer,
         }
         os.replace(partial, final)
@@ -426,8 +428,9 @@ def list_backups(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def prune(folder: Path, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` backups (and their manifests); answer what went."""
-    backups = list_backups(folder)
+    """Delete all but the newest ``keep`` scheduled backups (and their manifests); backups
+    made by hand are never deleted by the schedule. Answers what went."""
+    backups = [(b, m) for b, m in list_backups(folder) if m.get("scheduled")]
     gone = []
     for backup, _ in backups[: max(len(backups) - keep, 0)]:
         backup.unlink(missing_ok=True)
@@ -487,8 +490,16 @@ def restore_backup(
 
     started = time.monotonic()
     path, home = Path(path), Path(home).absolute()
-    if home.exists() and (not home.is_dir() or any(home.iterdir())) and not force:
-        raise BackupError(f"{home} is not empty; restore into a new directory (or use --force)")
+    if home.exists() and not home.is_dir():
+        raise BackupError(f"{home} is not a directory; restore into a new directory")
+    if home.exists() and any(home.iterdir()):
+        if not force:
+            raise BackupError(f"{home} is not empty; restore into a new directory (or use --force)")
+        if not (home / "conf" / "strongroom.toml").is_file():
+            raise BackupError(
+                f"{home} is not a Strongroom node (no conf/strongroom.toml); --force only "
+                "replaces a stopped node"
+            )
     if force and (home / "pgsql" / "data" / "postmaster.pid").exists():
         raise BackupError(f"the node in {home} is running; stop it first (strongroom stop)")
     if not port_is_free(db_port):

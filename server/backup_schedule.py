@@ -102,7 +102,9 @@ async def run_scheduled_backup(env: Env, status: BackupStatus, stop: threading.E
     started = datetime.datetime.now(datetime.UTC)
     try:
         seal = backup_crypto.recipient_seal(config.backup.recipient)
-        result = await asyncio.to_thread(backup.create_backup, config, seal, stop=stop)
+        result = await asyncio.to_thread(
+            backup.create_backup, config, seal, stop=stop, scheduled=True
+        )
         pruned = await asyncio.to_thread(
             backup.prune, config.path(config.backup.dir), config.backup.keep
         )

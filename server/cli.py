@@ -14,8 +14,8 @@ from pathlib import Path
 
 from replication.cluster import ClusterError
 from server import backup_cli, service
-from server.config import Config, ConfigError, load_config
-from server.install import InstallError, init_install
+from server.config import Config, ConfigError, dsn_hosts, load_config
+from server.install import ExternalDatabase, InstallError, PairOptions, init_install
 from server.migrations import MigrationError
 from server.silent_install import AnswerFileError, SetupFailed
 
@@ -34,8 +34,12 @@ def _config_path(args: argparse.Namespace) -> Path:
         return Path(args.config)
     if os.environ.get("STRONGROOM_CONFIG"):
         return Path(os.environ["STRONGROOM_CONFIG"])
-    home = Path(os.environ.get("STRONGROOM_HOME", DEFAULT_HOME))
-    return home / "conf" / "strongroom.toml"
+    if os.environ.get("STRONGROOM_HOME"):
+        return Path(os.environ["STRONGROOM_HOME"]) / "conf" / "strongroom.toml"
+    here = Path("conf") / "strongroom.toml"  # run inside a node's directory
+    if here.is_file():
+        return here
+    return Path(DEFAULT_HOME) / "conf" / "strongroom.toml"
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -63,6 +67,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         admin_username=args.admin_username,
         admin_password=_admin_password(args),
         progress=lambda msg: print(f"  … {msg}", flush=True),
+        pair=_pair_options(args),
+        external=_external_database(args),
     )
     print(f"Strongroom primary created in {Path(args.dir).absolute()}")
     print(f"  configuration:       {result.config_path}")
@@ -75,21 +81,64 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_secret(path: str | None, env: str) -> str:
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    return os.environ.get(env, "").strip()
+
+
+def _pair_options(args: argparse.Namespace) -> PairOptions:
+    """The witness, node name and addresses given to init."""
+    return PairOptions(
+        node_name=args.name or "node1",
+        public_url=args.public_url or "",
+        db_listen=args.db_listen or "",
+        witness_url=args.witness_url or "",
+        witness_fingerprint=args.witness_fingerprint or "",
+        witness_token=_read_secret(args.witness_token_file, "STRONGROOM_WITNESS_TOKEN"),
+        auto_rejoin=args.auto_rejoin,
+    )
+
+
+def _external_database(args: argparse.Namespace) -> ExternalDatabase | None:
+    """An external PostgreSQL named by --database-dsn, or None for the embedded one."""
+    if not args.database_dsn:
+        if args.database_admin_dsn:
+            raise CommandError("--database-admin-dsn goes with --database-dsn")
+        return None
+    return ExternalDatabase(
+        dsn=args.database_dsn,
+        admin_dsn=args.database_admin_dsn or "",
+        owner_password=os.environ.get("STRONGROOM_DATABASE_OWNER_PASSWORD", ""),
+        app_password=os.environ.get("STRONGROOM_DATABASE_APP_PASSWORD", ""),
+    )
+
+
 def _init_secondary(args: argparse.Namespace) -> int:
     from replication.enroll import init_secondary
 
     if not (args.enroll and args.primary):
         raise CommandError("a secondary needs --enroll TOKEN and --primary https://HOST:PORT")
+    if args.database_dsn or args.witness_url:
+        raise CommandError(
+            "a secondary takes the witness and database settings from its primary "
+            "(drop --witness-* and --database-*)"
+        )
     config_path = init_secondary(
         Path(args.dir),
         token=args.enroll,
         primary_url=args.primary,
-        name=args.name,
+        name=args.name or "node2",
         port=args.port,
         db_port=args.db_port,
         primary_db=args.primary_db or "",
-        advertise_url=args.advertise_url or "",
+        advertise_url=args.advertise_url or args.public_url or "",
         advertise_db=args.advertise_db or "",
+        db_listen=args.db_listen or "",
+        auto_rejoin=args.auto_rejoin or None,
         progress=lambda msg: print(f"  … {msg}", flush=True),
     )
     print(f"Strongroom secondary '{args.name}' enrolled with {args.primary}")
@@ -144,6 +193,11 @@ def cmd_witness(args: argparse.Namespace) -> int:
     print(f"witness in {folder}: https://{args.host}:{args.port}", flush=True)
     print(f'  witness_fingerprint = "{fp}"', flush=True)
     print(f"  witness_token: in {token_file}", flush=True)
+    print(
+        f"  on the primary: strongroom init DIR --witness-url https://THIS-HOST:{args.port} "
+        f"--witness-fingerprint {fp} --witness-token-file COPY-OF-{token_file.name}",
+        flush=True,
+    )
     witness.serve(folder, args.port, args.ttl, args.host)
     return 0
 
@@ -201,9 +255,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _load(args)
     pid = service.server_pid(config)
     cluster = service.embedded_cluster(config)
-    db_state = "external" if cluster is None else ("running" if cluster.is_running() else "stopped")
     print(f"install:    {config.home}")
-    print(f"database:   {db_state} (port {config.database.port})")
+    print(f"database:   {_database_line(config, cluster)}")
     print(backup_cli.status_line(config))
     if not pid:
         print("server:     stopped")
@@ -217,9 +270,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"role:       {health.get('role')}{' (read-only)' if health.get('read_only') else ''}")
     print(f"term:       {health.get('term')}")
     print(f"degraded:   {'yes' if health.get('degraded') else 'no'}")
+    if health.get("rejoin"):
+        print(f"rejoin:     {health['rejoin']}")
     for line in service.pair_status(config):
         print(line)
     return 0
+
+
+def _database_line(config: Config, cluster) -> str:
+    """Where the database is: the embedded cluster's state and port, or the DSN's hosts."""
+    db = config.database
+    if cluster is not None:
+        return f"{'running' if cluster.is_running() else 'stopped'} (embedded, port {db.port})"
+    if not db.dsn:
+        return f"external at {db.host}:{db.port}/{db.name}"
+    hosts, options = dsn_hosts(db.dsn)
+    attrs = options.get("target_session_attrs")
+    return f"external, hosts {', '.join(hosts)}" + (
+        f" (target_session_attrs={attrs})" if attrs else ""
+    )
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -297,6 +366,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     for name, result in asyncio.run(run()):
         if result.ok:
             print(f"{name}: ok ({result.events} events, head {result.head[:16]}…)")
+            if result.warning:
+                print(f"{name}: warning: {result.warning}", file=sys.stderr)
         else:
             broken += 1
             print(f"{name}: BROKEN at event {result.first_bad_seq}: {result.problem}")
@@ -447,7 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--config",
             metavar="FILE",
             help="configuration file (default: $STRONGROOM_CONFIG, else "
-            "$STRONGROOM_HOME/conf/strongroom.toml, else ./var/conf/strongroom.toml)",
+            "$STRONGROOM_HOME/conf/strongroom.toml, else ./conf/strongroom.toml in a node's "
+            "directory, else ./var/conf/strongroom.toml)",
         )
 
     p = add("init", cmd_init, "Make a new primary node in an empty directory.")
@@ -478,7 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--enroll", metavar="TOKEN", help="token from 'strongroom cluster enroll-token'")
     p.add_argument("--primary", metavar="URL", help="the primary's address, https://HOST:PORT")
-    p.add_argument("--name", default="node2", help="this secondary's node name (default node2)")
+    p.add_argument(
+        "--name", help="this node's name in the pair (default node1; node2 for --secondary)"
+    )
     p.add_argument(
         "--primary-db",
         metavar="HOST:PORT",
@@ -487,6 +561,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--advertise-url", metavar="URL", help="this node's address for its peer")
     p.add_argument(
         "--advertise-db", metavar="HOST:PORT", help="this node's PostgreSQL for its peer"
+    )
+    pair = p.add_argument_group("high availability (a primary; a secondary inherits these)")
+    pair.add_argument(
+        "--public-url", metavar="URL", help="how the peer and clients reach this node's HTTPS"
+    )
+    pair.add_argument(
+        "--db-listen",
+        metavar="ADDR",
+        help="address the embedded PostgreSQL listens on, reachable by the peer "
+        "(default 127.0.0.1: single host only)",
+    )
+    pair.add_argument("--witness-url", metavar="URL", help="the witness, https://HOST:7273")
+    pair.add_argument(
+        "--witness-fingerprint",
+        metavar="SHA256",
+        help="the witness certificate's SHA-256 (printed by strongroom witness)",
+    )
+    pair.add_argument(
+        "--witness-token-file",
+        metavar="FILE",
+        help="file holding the witness token (DIR/token on the witness host; "
+        "else $STRONGROOM_WITNESS_TOKEN)",
+    )
+    pair.add_argument(
+        "--auto-rejoin",
+        action="store_true",
+        help="a replaced primary rejoins as the new secondary by itself",
+    )
+    ext = p.add_argument_group("external PostgreSQL (instead of the embedded cluster)")
+    ext.add_argument(
+        "--database-dsn",
+        metavar="DSN",
+        help="libpq DSN the server connects with, e.g. postgresql://db1:5432,db2:5432/"
+        "strongroom?target_session_attrs=read-write",
+    )
+    ext.add_argument(
+        "--database-admin-dsn",
+        metavar="DSN",
+        help="a role allowed to create roles and databases: init makes the owner and app "
+        "roles and the database (else they must exist; passwords in "
+        "$STRONGROOM_DATABASE_OWNER_PASSWORD and $STRONGROOM_DATABASE_APP_PASSWORD)",
     )
 
     p = add("serve", cmd_serve, "Run the HTTPS server, starting the embedded PostgreSQL if needed.")

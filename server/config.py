@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,48 @@ class Config:
         }
 
 
+def dsn_hosts(dsn: str) -> tuple[list[str], dict[str, str]]:
+    """The ``host:port`` entries and the query options of a libpq DSN (URL or keywords).
+
+    Only for showing where an external database is (``strongroom status``): a
+    multi-host DSN names each host, ``target_session_attrs`` says which one is used.
+    """
+    if "://" in dsn:
+        parts = urllib.parse.urlsplit(dsn)
+        netloc = parts.netloc.rpartition("@")[2]
+        options = dict(urllib.parse.parse_qsl(parts.query))
+        hosts = [h for h in netloc.split(",") if h]
+        if "host" in options:  # postgresql:///db?host=a,b&port=1,2
+            hosts = _pair_hosts(options.pop("host"), options.pop("port", ""))
+        return hosts, options
+    words = dict(word.split("=", 1) for word in dsn.replace(" = ", "=").split() if "=" in word)
+    hosts = _pair_hosts(words.pop("host", ""), words.pop("port", ""))
+    words.pop("password", None)
+    return hosts, {k: v for k, v in words.items() if k != "user"}
+
+
+def _pair_hosts(hosts: str, ports: str) -> list[str]:
+    names = [h for h in hosts.split(",") if h] or ["localhost"]
+    numbers = [p for p in ports.split(",") if p]
+    if len(numbers) == 1:
+        numbers = numbers * len(names)
+    return [f"{h}:{numbers[i]}" if i < len(numbers) else h for i, h in enumerate(names)]
+
+
+def dsn_database(dsn: str) -> str:
+    """The database a DSN names ("" when it names none)."""
+    if "://" in dsn:
+        parts = urllib.parse.urlsplit(dsn)
+        return urllib.parse.unquote(parts.path.lstrip("/")) or dict(
+            urllib.parse.parse_qsl(parts.query)
+        ).get("dbname", "")
+    for word in dsn.split():
+        key, _, value = word.partition("=")
+        if key == "dbname":
+            return value.strip("'")
+    return ""
+
+
 _SECTIONS = {
     "server": ServerConfig,
     "database": DatabaseConfig,
@@ -198,7 +241,9 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            f"{path}: configuration file not found (run 'strongroom init DIR' first)"
+            f"{path}: configuration file not found (pass --config DIR/conf/strongroom.toml, "
+            "set STRONGROOM_CONFIG, run it inside the node's directory, or 'strongroom init "
+            "DIR' first)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -105,13 +105,20 @@ def _literal(org_id: uuid.UUID | None) -> str:
     return str(uuid.UUID(str(org_id))) if org_id else ""
 
 
-async def call_all(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
+async def call_all(
+    pool: asyncpg.Pool, query: str, *args: Any, readonly: bool = False
+) -> list[asyncpg.Record]:
     """Run one self-contained statement (its own implicit transaction) and return its rows.
 
     Only for SQL that sets its own RLS context (``authenticate_tokens``, ``reveal_accounts``)
-    or reads tables without one (orgs by name); the Batcher is its caller.
+    or reads tables without one (orgs by name); the Batcher is its caller. ``readonly``
+    runs it in a READ ONLY transaction (a fenced primary: its functions then write
+    nothing, sql/008).
     """
     try:
+        if readonly:
+            async with pool.acquire() as conn, conn.transaction(readonly=True):
+                return await conn.fetch(query, *args)
         return await pool.fetch(query, *args)
     except _CONNECTION_LOST as exc:
         raise await _lost(pool, None, exc) from exc
@@ -130,10 +137,16 @@ class Batcher:
     """
 
     def __init__(
-        self, pool: asyncpg.Pool, query: str, max_in_flight: int = 2, max_batch: int = 64
+        self,
+        pool: asyncpg.Pool,
+        query: str,
+        max_in_flight: int = 2,
+        max_batch: int = 64,
+        readonly: Callable[[], bool] | None = None,
     ) -> None:
         self.pool = pool
         self.query = query
+        self.readonly = readonly  # asked per statement: send it in a READ ONLY transaction?
         self.max_in_flight = max_in_flight
         self.max_batch = max_batch
         self._waiting: list[tuple[tuple, asyncio.Future]] = []
@@ -156,7 +169,8 @@ class Batcher:
     async def _apply(self, batch: list[tuple[tuple, asyncio.Future]]) -> None:
         try:
             columns = [list(c) for c in zip(*(args for args, _ in batch), strict=True)]
-            rows = await call_all(self.pool, self.query, *columns)
+            readonly = self.readonly is not None and self.readonly()
+            rows = await call_all(self.pool, self.query, *columns, readonly=readonly)
             found = {row["idx"]: row for row in rows}
             for i, (_, answer) in enumerate(batch, 1):
                 if not answer.done():

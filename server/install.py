@@ -21,7 +21,7 @@ from replication.cluster import Cluster, ClusterError, check_traversable, port_i
 from server import audit, crypto, db, migrations
 from server.anchors import AnchorLog
 from server.app import hasher_for
-from server.config import LAYOUT, Config, render_config
+from server.config import LAYOUT, Config, dsn_database, render_config
 from server.files import undo_install_dir
 from server.keyring import KeyRing
 from server.passwords import check_login_password
@@ -44,8 +44,55 @@ class InitResult:
     generated_password: str | None  # shown once when init made it up
 
 
+@dataclass
+class PairOptions:
+    """How a new primary takes part in a pair (every field optional)."""
+
+    node_name: str = "node1"
+    public_url: str = ""  # how the peer and clients reach this server
+    db_listen: str = ""  # the embedded PostgreSQL's address, reachable by the peer
+    witness_url: str = ""
+    witness_fingerprint: str = ""
+    witness_token: str = ""
+    auto_rejoin: bool = False
+
+
+@dataclass
+class ExternalDatabase:
+    """An external PostgreSQL (a Patroni or managed cluster) instead of the embedded one.
+
+    ``dsn`` is what the server connects with (a multi-host DSN with
+    ``target_session_attrs=read-write`` follows the cluster's primary). With
+    ``admin_dsn`` (a role with CREATEROLE and CREATEDB) init creates the owner and app
+    roles and the database; without it they must exist and their passwords are given.
+    """
+
+    dsn: str
+    admin_dsn: str = ""
+    owner_password: str = ""
+    app_password: str = ""
+
+
 def _no_progress(message: str) -> None:
     return None
+
+
+def apply_pair_options(config: Config, pair: PairOptions) -> None:
+    """Write the pair settings into ``config`` (validated with the rest at load)."""
+    config.node.name = pair.node_name or config.node.name
+    config.server.public_url = pair.public_url
+    if pair.db_listen:
+        config.database.listen = pair.db_listen
+    config.node.witness_url = pair.witness_url
+    config.node.witness_fingerprint = pair.witness_fingerprint
+    config.node.witness_token = pair.witness_token
+    config.node.auto_rejoin = pair.auto_rejoin
+    given = [bool(pair.witness_url), bool(pair.witness_fingerprint), bool(pair.witness_token)]
+    if any(given) and not all(given):
+        raise InstallError(
+            "a witness needs its URL, its certificate fingerprint and its token together "
+            "(--witness-url, --witness-fingerprint, --witness-token-file)"
+        )
 
 
 def init_install(
@@ -56,11 +103,18 @@ def init_install(
     admin_username: str = "admin",
     admin_password: str | None = None,
     progress: Callable[[str], None] = _no_progress,
+    pair: PairOptions | None = None,
+    external: ExternalDatabase | None = None,
 ) -> InitResult:
     """Create a primary node in ``home`` (which must not exist or be empty).
 
     Without ``admin_password`` one is generated and returned to be shown once; the
-    administrator must change it at first login either way.
+    administrator must change it at first login either way. ``pair`` names the
+    node, its addresses and its witness; ``external`` replaces the embedded
+    PostgreSQL with an existing cluster.
+
+    Raises:
+        InstallError: anything failed; nothing was left behind.
     """
     generated = None
     if admin_password is None:
@@ -71,7 +125,7 @@ def init_install(
     home = Path(home).absolute()
     if home.exists() and (not home.is_dir() or any(home.iterdir())):
         raise InstallError(f"{home} is not empty; choose a new directory")
-    if not port_is_free(db_port):
+    if external is None and not port_is_free(db_port):
         raise InstallError(
             f"port {db_port} for the embedded PostgreSQL is already in use (use --db-port)"
         )
@@ -91,6 +145,7 @@ def init_install(
         db.app_password = secrets.token_urlsafe(24)
         db.owner_password = secrets.token_urlsafe(24)
         db.superuser_password = secrets.token_urlsafe(24)
+        apply_pair_options(config, pair or PairOptions())
 
         progress("making the master key")
         write_master_key(config.path(config.security.master_key))
@@ -99,14 +154,18 @@ def init_install(
             config.path(config.server.tls_cert), config.path(config.server.tls_key)
         )
 
-        progress("creating the embedded PostgreSQL cluster")
-        cluster = Cluster(config.path(db.data_dir), db.port)
-        check_traversable(home, cluster.account)
-        cluster.initdb(db.superuser, db.superuser_password)
-        progress("starting PostgreSQL")
-        cluster.start()
-        progress("creating database roles and applying migrations")
-        asyncio.run(provision_database(config))
+        if external is not None:
+            progress("preparing the external PostgreSQL")
+            asyncio.run(provision_external(config, external))
+        else:
+            progress("creating the embedded PostgreSQL cluster")
+            cluster = Cluster(config.path(db.data_dir), db.port, listen=db.listen)
+            check_traversable(home, cluster.account)
+            cluster.initdb(db.superuser, db.superuser_password)
+            progress("starting PostgreSQL")
+            cluster.start()
+            progress("creating database roles and applying migrations")
+            asyncio.run(provision_database(config))
         progress(f"creating MSPOrg and its privileged administrator '{admin_username}'")
         asyncio.run(create_msp(config, admin_username, admin_password))
 
@@ -114,8 +173,9 @@ def init_install(
         fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(render_config(config))
-        progress("stopping PostgreSQL until the server starts")
-        cluster.stop()
+        if cluster is not None:
+            progress("stopping PostgreSQL until the server starts")
+            cluster.stop()
         return InitResult(
             config_path, f"https://localhost:{port}", fingerprint, admin_username, generated
         )
@@ -135,15 +195,48 @@ def init_install(
 
 async def provision_database(config: Config) -> None:
     """Create the owner and app roles and the database, then migrate as the owner."""
-    db = config.database
     conn = await asyncpg.connect(**config.superuser_dsn())
     try:
-        await roles.ensure_role(conn, db.owner_user, db.owner_password)
-        await roles.ensure_role(conn, db.app_user, db.app_password)
-        await roles.ensure_database(conn, db.name, db.owner_user, db.app_user)
-        await roles.grant_monitoring(conn, db.app_user)
+        await _make_roles(conn, config)
     finally:
         await conn.close()
+    await migrate(config)
+
+
+async def _make_roles(conn: asyncpg.Connection, config: Config) -> None:
+    db = config.database
+    await roles.ensure_role(conn, db.owner_user, db.owner_password)
+    await roles.ensure_role(conn, db.app_user, db.app_password)
+    await roles.ensure_database(conn, db.name, db.owner_user, db.app_user)
+    await roles.grant_monitoring(conn, db.app_user)
+
+
+async def provision_external(config: Config, external: ExternalDatabase) -> None:
+    """Point ``config`` at an external PostgreSQL, make its roles if asked, and migrate.
+
+    Raises:
+        InstallError: the DSN names no database, or a password is missing.
+    """
+    db = config.database
+    db.embedded = False
+    db.dsn = external.dsn
+    db.name = dsn_database(external.dsn)
+    db.superuser = db.superuser_password = ""
+    if not db.name:
+        raise InstallError("--database-dsn must name the database (…/strongroom or dbname=…)")
+    if external.admin_dsn:
+        conn = await asyncpg.connect(dsn=external.admin_dsn, timeout=db.connect_timeout)
+        try:
+            await _make_roles(conn, config)
+        finally:
+            await conn.close()
+    else:
+        if not (external.owner_password and external.app_password):
+            raise InstallError(
+                "without --database-admin-dsn the roles must exist: give their passwords in "
+                "$STRONGROOM_DATABASE_OWNER_PASSWORD and $STRONGROOM_DATABASE_APP_PASSWORD"
+            )
+        db.owner_password, db.app_password = external.owner_password, external.app_password
     await migrate(config)
 
 

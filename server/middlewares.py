@@ -31,6 +31,7 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         if request.query_string or len(request.raw_path) > MAX_URL:
             check_request_line(request)
+        _refuse_nul(request)
         return await handler(request)
     except StrongroomError as err:
         headers = {}
@@ -56,6 +57,13 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
             "An unexpected error occurred; the server log has the details "
             f"(reference {reference}).",
         )
+
+
+def _refuse_nul(request: web.Request) -> None:
+    """A NUL character in the path or a query value can name nothing (PostgreSQL text
+    cannot hold one): refuse it at the door rather than deep in a query."""
+    if "\x00" in request.path or any("\x00" in v for v in request.query.values()):
+        raise coded(BadRequest, "invalid_characters", "the address must not contain NUL characters")
 
 
 def _http_detail(request: web.Request, exc: web.HTTPException) -> str:

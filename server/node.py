@@ -4,10 +4,13 @@
 ``refuse_write()`` before any write route runs, so no handler has its own check.
 
 A primary may write only until ``write_deadline`` (a monotonic time): the failover
-monitor moves the deadline forward each time it renews the witness lease or sees its
-standby streaming. When the monitor cannot do either (the node was frozen, cut off,
-or its monitor died) the deadline passes by itself and the node is fenced, before
-the lease can expire at the witness. Without a witness the deadline never passes:
+monitor moves the deadline forward each time it renews the witness lease
+(``lease_renewed``) or sees its standby keeping up (``standby_kept_up``). When the
+monitor cannot do either (the node was frozen, cut off, or its monitor died) the
+deadline passes by itself and the node is fenced, before the lease can expire at the
+witness. Once fenced, only a lease renewal opens it again: evidence of a streaming
+standby may keep an open primary open but never reopens a fenced one (a stale
+``pg_stat_replication`` row must not). Without a witness the deadline never passes:
 promotion is then manual.
 
 The term and what the node knows about its peer are kept in ``conf/ha-state.json``
@@ -90,6 +93,7 @@ class Node:
     witness_reachable: bool | None = None
     primary_url: str = ""  # where writes go when this node cannot take them
     own_url: str = ""
+    rejoin: str = ""  # why a deposed node is not yet the new standby ("" when not waiting)
 
     @property
     def term(self) -> int:
@@ -104,14 +108,24 @@ class Node:
             and time.monotonic() < self.write_deadline
         )
 
+    def fenced(self) -> bool:
+        """True when this node's database is a primary's but the node may not write now.
+
+        Its reads then run in READ ONLY transactions (sql/008), so none waits on a
+        synchronous commit that no standby would confirm.
+        """
+        return self.role == "primary" and not self.writable()
+
     def refuse_write(self) -> None:
         """Raise ``read_only`` (503, with the primary's address) unless writes are allowed."""
         if self.writable():
             return
         if self.role == "primary":
             reason = self.fence_reason or "it cannot confirm it is still the primary"
+            # A fenced primary's peer is where writes most likely go now.
             raise ReadOnly(
-                f"this node is fenced and refuses writes: {reason}", primary=self.primary_url
+                f"this node is fenced and refuses writes: {reason}",
+                primary=self.state.peer.url or self.primary_url,
             )
         raise ReadOnly(
             "this node is a read-only secondary; send changes to the primary",
@@ -124,9 +138,21 @@ class Node:
             self.state.term = term
             self.state.save(self.state_path)
 
-    def allow_writes_until(self, deadline: float) -> None:
-        """Extend the time this primary may write (never shortens it)."""
+    def lease_renewed(self, deadline: float) -> None:
+        """The witness renewed the lease: write until ``deadline`` (opens a fenced node).
+
+        Args:
+            deadline: monotonic time, the renewal's send time plus ``fence_after``.
+        """
         self.write_deadline = max(self.write_deadline, deadline)
+
+    def standby_kept_up(self, deadline: float) -> None:
+        """The standby confirmed recent WAL: an *open* primary may write until ``deadline``.
+
+        Never reopens a fenced primary (the evidence may be stale); never shortens.
+        """
+        if self.writable():
+            self.write_deadline = max(self.write_deadline, deadline)
 
     def fence(self, reason: str) -> None:
         """Refuse writes from now on (a primary that lost its lease or its term)."""
@@ -141,9 +167,10 @@ class Node:
             "read_only": not self.writable(),
             "term": self.term,
             "degraded": self.degraded,
-            "fenced": bool(self.role == "primary" and not self.writable()),
+            "fenced": self.fenced(),
             "fence_reason": self.fence_reason or None,
             "replication": self.sync,
+            "rejoin": self.rejoin or None,
         }
 
 

@@ -35,7 +35,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
 # The problem answers every operation of a kind may give, with their codes.
 COMMON_ERRORS = {
     400: "bad_request, invalid_json, duplicate_key, too_deep, number_too_large, "
-    "invalid_string, repeated_parameter",
+    "invalid_string, repeated_parameter, invalid_characters (NUL in the path or query)",
     401: "unauthenticated",
     403: "forbidden, password_change_required, totp_setup_required",
     404: "not_found",

@@ -76,10 +76,13 @@ def can_manage_vault(who: Any) -> bool:
 
 
 def can_assign_role(actor: Any, role: str) -> bool:
-    """Only a privileged administrator may make another privileged administrator; any
-    user manager may give the other roles, custom ones included."""
+    """Only a privileged administrator may make another privileged administrator, only a
+    built-in administrator another administrator; any user manager gives the others."""
+    actor_role = getattr(actor, "role", actor)
     if role == PRIVILEGED_ADMINISTRATOR:
-        return getattr(actor, "role", actor) == PRIVILEGED_ADMINISTRATOR
+        return actor_role == PRIVILEGED_ADMINISTRATOR
+    if role in ADMIN_ROLES:  # a custom role never makes an administrator
+        return actor_role in ADMIN_ROLES
     return can_manage_users(actor)
 
 

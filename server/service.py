@@ -19,6 +19,14 @@ from aiohttp import web
 
 from replication import monitor
 from replication.cluster import Cluster, port_is_free
+from replication.promote import promote_database
+from replication.rejoin import (
+    PeerUnreachable,
+    finish_interrupted_swap,
+    peer_source,
+    rejoin_cluster,
+)
+from replication.rejoin_wait import wait_and_rejoin
 from server import crypto, db
 from server.app import create_app
 from server.config import Config
@@ -83,29 +91,53 @@ def serve_foreground(config: Config) -> None:
     ssl_ctx = preflight(config)
     cluster = embedded_cluster(config)
     if cluster is not None:
+        finish_interrupted_swap(cluster)  # a crash between a rejoin's two renames
         if not cluster.is_standby() and not cluster.is_running():
-            reason = asyncio.run(monitor.replaced_by(config))
-            if reason and not config.node.auto_rejoin:
+            replaced = asyncio.run(monitor.replaced_by(config))
+            if replaced and not config.node.auto_rejoin:
                 raise ServiceError(
-                    f"this node was replaced as primary ({reason}); "
+                    f"this node was replaced as primary ({replaced[0]}); "
                     "run 'strongroom rejoin' to make it the new secondary"
                 )
-            if reason:
+            if replaced:
+                reason, term = replaced
                 log.warning("this node was replaced as primary (%s): rejoining", reason)
-                rejoin(config)
+                _raise_term(config, term)
+                # Waits (serving health, data untouched) while the new primary is away.
+                _write_pid(config.pid_file)  # strongroom stop and status work meanwhile
+                if not asyncio.run(wait_and_rejoin(config, cluster, ssl_ctx, reason)):
+                    config.pid_file.unlink(missing_ok=True)
+                    return
         cluster.start()
     asyncio.run(_serve(config, ssl_ctx))
 
 
+def _raise_term(config: Config, term: int) -> None:
+    state = HaState.load(ha_state_path(config))
+    if term > state.term:
+        state.term = term
+        state.save(ha_state_path(config))
+
+
 def rejoin(config: Config) -> str:
-    """Make this (stopped) node the standby of its peer: pg_rewind, else a base backup."""
+    """Make this (stopped) node the standby of its peer: pg_rewind, else a base backup.
+
+    The data directory is replaced only by a complete copy (replication/rejoin.py).
+
+    Raises:
+        ServiceError: no embedded cluster or no peer, or the peer does not answer
+            (nothing was changed then).
+    """
     cluster = embedded_cluster(config)
     if cluster is None:
         raise ServiceError("rejoin manages the embedded PostgreSQL only")
     state = HaState.load(ha_state_path(config))
     if not state.peer.name:
         raise ServiceError("this node has no peer to rejoin (it was never paired)")
-    return monitor.rejoin_cluster(cluster, monitor.peer_source(state), config.node.name)
+    try:
+        return rejoin_cluster(cluster, peer_source(state), config.node.name, state.term)
+    except PeerUnreachable as exc:
+        raise ServiceError(f"{exc}; nothing was changed, try again when it answers") from None
 
 
 def pair_status(config: Config) -> list[str]:
@@ -193,7 +225,7 @@ def promote(config: Config, force: bool = False) -> int:
                 raise ServiceError("this node is already a primary")
             state.term += 1  # durable before the database is writable
             state.save(ha_state_path(config))
-            await monitor.promote_database(conn, state.peer.name)
+            await promote_database(conn, state.peer.name)
         finally:
             await conn.close()
         return state.term

@@ -23,9 +23,13 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
+from typing import TYPE_CHECKING
 
 from server.files import private_log, write_durably
 from server.program_files import install_program, runtime_python
+
+if TYPE_CHECKING:
+    from server.install import PairOptions
 
 SERVICE_MODES = ("auto", "systemd", "process", "windows")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
@@ -68,6 +72,28 @@ class Answers:
     restore_file: str = ""
     restore_passphrase_file: str = ""
     restore_key_file: str = ""
+    public_url: str = ""
+    db_listen: str = ""
+    witness_url: str = ""
+    witness_fingerprint: str = ""
+    witness_token: str = ""
+    auto_rejoin: bool = False
+    database_dsn: str = ""
+    database_admin_dsn: str = ""
+
+    def pair_options(self) -> PairOptions:
+        """The node name, addresses and witness this answer file gives a primary."""
+        from server.install import PairOptions
+
+        return PairOptions(
+            node_name=self.node_name,
+            public_url=self.public_url,
+            db_listen=self.db_listen,
+            witness_url=self.witness_url,
+            witness_fingerprint=self.witness_fingerprint,
+            witness_token=self.witness_token,
+            auto_rejoin=self.auto_rejoin,
+        )
 
 
 def read_answer_file(path: Path) -> dict[str, str]:
@@ -182,8 +208,30 @@ def validate(values: dict[str, str], action: str = "install") -> Answers:
         enrollment_token=token,
         keep_backups=flag("KEEP_BACKUPS", True),
         service_name=values.get("SERVICE_NAME", "strongroom").strip() or "strongroom",
+        public_url=values.get("PUBLIC_URL", "").strip(),
+        db_listen=values.get("DB_LISTEN", "").strip(),
+        witness_url=values.get("WITNESS_URL", "").strip(),
+        witness_fingerprint=values.get("WITNESS_FINGERPRINT", "").strip(),
+        witness_token=values.get("WITNESS_TOKEN", "").strip(),
+        auto_rejoin=flag("AUTO_REJOIN", False),
+        database_dsn=values.get("DATABASE_DSN", "").strip(),
+        database_admin_dsn=values.get("DATABASE_ADMIN_DSN", "").strip(),
     )
     _restore_answers(values, answers, problems)
+    witness = [answers.witness_url, answers.witness_fingerprint, answers.witness_token]
+    if action == "install" and any(witness) and not all(witness):
+        problems.append("WITNESS_URL, WITNESS_FINGERPRINT and WITNESS_TOKEN go together")
+    if (
+        action == "install"
+        and answers.witness_url
+        and not answers.witness_url.startswith("https://")
+    ):
+        problems.append(f"WITNESS_URL must be https://HOST:PORT (got {answers.witness_url!r})")
+    if action == "install" and role == "secondary" and (any(witness) or answers.database_dsn):
+        problems.append(
+            "a secondary takes the witness and database settings from its primary "
+            "(leave WITNESS_* and DATABASE_DSN empty)"
+        )
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", answers.service_name):
         problems.append(
             f"SERVICE_NAME may hold letters, digits, . _ - (got {answers.service_name!r})"
@@ -366,7 +414,7 @@ def _logged(log: StepLog, exc: Exception) -> Exception:
 
 def _make_node(answers: Answers, log: StepLog) -> Path:
     from replication.cluster import ClusterError
-    from server.install import InstallError, init_install
+    from server.install import ExternalDatabase, InstallError, init_install
 
     home = answers.install_dir
     try:
@@ -380,6 +428,15 @@ def _make_node(answers: Answers, log: StepLog) -> Path:
                 admin_username=answers.admin_name,
                 admin_password=answers.admin_password,
                 progress=log,
+                pair=answers.pair_options(),
+                external=ExternalDatabase(
+                    answers.database_dsn,
+                    answers.database_admin_dsn,
+                    os.environ.get("STRONGROOM_DATABASE_OWNER_PASSWORD", ""),
+                    os.environ.get("STRONGROOM_DATABASE_APP_PASSWORD", ""),
+                )
+                if answers.database_dsn
+                else None,
             )
             if result.generated_password:
                 secret = home / "conf" / "initial-admin-password"
@@ -396,6 +453,9 @@ def _make_node(answers: Answers, log: StepLog) -> Path:
             port=answers.port,
             db_port=answers.db_port,
             primary_db=answers.primary_db,
+            advertise_url=answers.public_url,
+            db_listen=answers.db_listen,
+            auto_rejoin=answers.auto_rejoin,
             progress=log,
         )
     except (ClusterError, InstallError) as exc:

@@ -124,7 +124,7 @@ BEGIN
     END IF;
     -- A hot standby cannot write: the server spools the event (fsync'd) before it
     -- decrypts anything, and ships it to the primary later.
-    IF pg_is_in_recovery() THEN
+    IF NOT database_may_write() THEN  -- a standby or a fenced primary (sql/008)
         RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username,
             r.policy, false, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields;
         RETURN;

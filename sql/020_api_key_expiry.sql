@@ -18,7 +18,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     s record;
     u record;
-    writable boolean := NOT pg_is_in_recovery();
+    writable boolean := database_may_write();  -- sql/008: a fenced primary reads too
 BEGIN
     PERFORM set_config('app.org_id', p_org::text, true);
     IF p_is_session THEN

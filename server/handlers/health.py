@@ -46,6 +46,7 @@ async def health(request: web.Request) -> web.Response:
         "database": "ok" if database_ok else "unreachable",
         "name": node.name,
         "primary": node.primary_url or None,
+        "rejoin": node.rejoin or None,  # why a deposed primary is not yet the standby
     }
     if backups is not None:  # the last good backup; degraded when scheduled ones lapse
         body["last_backup"] = backups.as_dict()

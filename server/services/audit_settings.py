@@ -11,6 +11,7 @@ any other change is still detected. The primary's server purges hourly.
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from typing import Any
 
@@ -22,20 +23,17 @@ from server.keyring import AUDIT_KEY
 from server.services.access import MSP_ORG, enter_org
 from server.validation import Field
 
-# Routine changes of metadata: never a secret, an access right, a key or a login.
+# Routine changes of metadata: never a secret, an access right (membership, shares,
+# resource groups), a key or a login.
 SWITCHABLE = frozenset(
     {
         "resource_updated",
-        "account_updated",
-        "group_updated",
-        "resource_group_updated",
         "resource_type_created",
         "resource_type_deleted",
-        "field_defined",
-        "field_removed",
         "session_refreshed",
     }
 )
+OPERATION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MIN_RETENTION_DAYS = 30  # so the server alone cannot make recent history disappear
 SETTINGS_FIELDS = {
     "retention_days": Field(int, nullable=True),
@@ -45,8 +43,8 @@ SYSTEM = Who("system", MSP_ORG)
 
 
 def _require(actor: Actor) -> None:
-    if not permissions.can_manage_users(actor):
-        raise Forbidden("only administrators change audit settings")
+    if actor.role not in permissions.ADMIN_ROLES:
+        raise Forbidden("only administrators (built-in roles) change audit settings")
 
 
 async def get_settings(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
@@ -147,7 +145,7 @@ def _check(data) -> list[dict[str, str]]:
         )
     for op, setting in data.get("operations", {}).items():
         path = f"operations.{op}"
-        if not op.replace("_", "").isalnum() or not op[:1].isalpha() or not op.islower():
+        if not OPERATION_NAME.fullmatch(op):
             errors.append({"field": path, "message": "is not an operation name"})
             continue
         if not isinstance(setting, dict) or set(setting) - {"recorded", "alert"}:

@@ -274,7 +274,7 @@ async def provenance(
             "made; it cannot make or reset more accounts",
         )
     if founding:
-        return Provenance(None, True, chain)
+        return Provenance(None, True, [])  # a founding administrator answers to nobody
     confirmed = org_is_msp or (actor.org_id == org_id and me["client_confirmed"])
     return Provenance(me["principal"], confirmed, chain)
 
@@ -328,8 +328,8 @@ async def refuse_change_of_confirmed_client_user(
     conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID, target: asyncpg.Record
 ) -> None:
     """Only a confirmed administrator of a client org sets the password of one of its
-    confirmed users, or changes its status, role or scope, or deletes it: whoever else
-    set it could log in as it, and whoever disabled the client's administrators could
+    confirmed users, or changes its status, role, scope or 2FA rule, or deletes it: whoever
+    else set it could log in as it, and whoever disabled the client's administrators could
     reopen confirmation to the MSP (in the client org's RLS context).
 
     Raises:

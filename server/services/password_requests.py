@@ -377,6 +377,10 @@ async def decide(
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         row = await _load(tx, org, request_id, lock=True)
+        # Decisions on one account take turns: two approvals at once must not open two
+        # exclusive windows.
+        await tx.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", row["account_id"])
+        row = await _load(tx, org, request_id)
         if row["state"] == "expired":
             raise coded(Conflict, "request_expired", "this request has expired")
         if row["state"] != "pending":
@@ -488,8 +492,8 @@ async def check_in(env: Env, actor: Actor, org_name: str, request_id: str) -> di
         org = await enter_org(tx, actor, org_name)
         row = await _load(tx, org, request_id, lock=True)
         holder = row["requester_id"] == actor.user_id
-        if not holder and not permissions.can_manage_users(actor):
-            raise Forbidden("only the holder or an administrator checks a password in")
+        if not holder and not (actor.role in permissions.ADMIN_ROLES and org.via == "home"):
+            raise Forbidden("only the holder or an administrator of the org checks it in")
         if row["state"] not in ("approved", "ended"):
             raise coded(Conflict, "not_checked_out", f"this request is {row['state']}")
         return await _check_in(tx, env, org, row, actor.who, forced=not holder)
@@ -528,7 +532,7 @@ async def holds(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
     """Who holds which controlled password until when (the org's administrators)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
-        if not permissions.can_manage_users(actor):
+        if actor.role not in permissions.ADMIN_ROLES:
             raise Forbidden("only administrators see who holds which password")
         rows = await tx.fetch(
             _REQUEST_SELECT + " WHERE q.org_id = $1 AND q.status = 'approved' ORDER BY q.ends_at",

@@ -9,10 +9,12 @@ applies it once, and sees per-org results.
 Structure only: groups travel without members, resource groups empty, shares only
 between replicated resource groups and replicated user groups; no MSP user, secret or
 resource crosses. Each replica remembers its original (``replicated_from``), so applying
-twice changes nothing. On a name clash with a client's own object the MSP's
-``role_conflict`` choice decides for every category: ``overwrite`` takes the client's
-object over, ``rename`` adds the replica as "<name>-MSP" (the guide's rule for roles;
-"<name>_MSP" for field names, which allow no dash). One transaction per org; each org's
+twice changes nothing. On a name clash with a client's own object the replica is added
+as "<name>-MSP" ("<name>_MSP" for field names, which allow no dash) and the client's
+object is left as it is — except roles, where the MSP's ``role_conflict`` choice
+(the guide's rule) may instead ``overwrite`` the client's role with the MSP's permissions,
+each such role named in the client's audit. Audit settings only ever get stricter
+(recording on, alerts added, retention longer). One transaction per org; each org's
 outcome is audited in its chain and the whole run in MSPOrg's.
 """
 
@@ -78,6 +80,7 @@ class Outcome:
 
     created: int = 0
     updated: int = 0
+    overwritten: list[str] = field(default_factory=list)  # client roles taken over
 
 
 def _require_msp_admin(actor: Actor) -> None:
@@ -277,7 +280,7 @@ async def apply_to_org(
                 else {}
             )
             groups[g["id"]] = await _upsert(
-                tx, out, "user_groups", org_id, g["id"], g["name"], conflict, "-MSP", settings
+                tx, out, "user_groups", org_id, g["id"], g["name"], "rename", "-MSP", settings
             )
     elif "user_group_settings" in chosen:
         for g in template.groups:
@@ -292,7 +295,7 @@ async def apply_to_org(
     if "resource_groups" in chosen:
         for rg in template.resource_groups:
             resource_groups[rg["id"]] = await _upsert(
-                tx, out, "resource_groups", org_id, rg["id"], rg["name"], conflict, "-MSP", {}
+                tx, out, "resource_groups", org_id, rg["id"], rg["name"], "rename", "-MSP", {}
             )
     if "resource_group_shares" in chosen:
         await _replicate_shares(tx, out, org_id, template)
@@ -300,7 +303,7 @@ async def apply_to_org(
         for p in template.policies:
             values = {c.strip(): p[c.strip()] for c in _POLICY_COLUMNS.split(",")}
             await _upsert(
-                tx, out, "password_policies", org_id, p["id"], p["name"], conflict, "-MSP", values
+                tx, out, "password_policies", org_id, p["id"], p["name"], "rename", "-MSP", values
             )
     if "user_roles" in chosen:
         for r in template.roles:
@@ -318,32 +321,43 @@ async def apply_to_org(
             )
     if "resource_types" in chosen:
         for t in template.types:
-            await _upsert(
-                tx, out, "resource_types", org_id, t["id"], t["name"], "overwrite", "-MSP", {}
-            )
+            # A client type of the same name already serves: a type carries no setting.
+            if not await tx.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM resource_types WHERE org_id = $1 AND "
+                "name_fold(name) = name_fold($2))",
+                org_id,
+                t["name"],
+            ):
+                await _upsert(
+                    tx, out, "resource_types", org_id, t["id"], t["name"], "rename", "-MSP", {}
+                )
     if "additional_fields" in chosen:
         for f in template.fields:
-            await _replicate_field(tx, out, org_id, f, conflict)
+            await _replicate_field(tx, out, org_id, f)
     if "audit_operation_settings" in chosen:
+        # Only ever stricter: replication switches recording on and adds alerts, and
+        # never undoes what the client set.
         for a in template.audit_settings:
+            if a["recorded"] and not a["alert"]:
+                continue
             status = await tx.execute(
                 "INSERT INTO audit_operation_settings (org_id, operation, recorded, alert, "
-                "replicated_from) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, operation) "
-                "DO UPDATE SET recorded = $3, alert = $4, replicated_from = $5 WHERE "
-                "(audit_operation_settings.recorded, audit_operation_settings.alert) "
-                "IS DISTINCT FROM ($3, $4)",
+                "replicated_from) VALUES ($1, $2, true, $3, $4) ON CONFLICT (org_id, operation) "
+                "DO UPDATE SET recorded = true, alert = audit_operation_settings.alert OR $3 "
+                "WHERE NOT audit_operation_settings.recorded "
+                "OR (NOT audit_operation_settings.alert AND $3)",
                 org_id,
                 a["operation"],
-                a["recorded"],
                 a["alert"],
                 template.msp_id,
             )
             out.updated += status != "INSERT 0 0"
     if "audit_purge_settings" in chosen and template.retention is not None:
+        # Only ever longer: a client's history is never purged sooner because of the MSP.
         status = await tx.execute(
             "INSERT INTO audit_retention (org_id, days, replicated_from) VALUES ($1, $2, $3) "
-            "ON CONFLICT (org_id) DO UPDATE SET days = $2 "
-            "WHERE audit_retention.days IS DISTINCT FROM $2",
+            "ON CONFLICT (org_id) DO UPDATE SET days = $2 WHERE audit_retention.days IS NOT NULL "
+            "AND ($2::int IS NULL OR audit_retention.days < $2)",
             org_id,
             template.retention["days"],
             template.msp_id,
@@ -357,7 +371,12 @@ async def apply_to_org(
         "settings_replicated",
         target_type="org",
         target=await tx.fetchval("SELECT display_name FROM orgs WHERE id = $1", org_id),
-        details={"categories": categories, "created": out.created, "updated": out.updated},
+        details={
+            "categories": categories,
+            "created": out.created,
+            "updated": out.updated,
+            "overwritten_roles": out.overwritten,
+        },
         node=env.node,
     )
     return out
@@ -392,6 +411,7 @@ async def _upsert(
             )
             existing = clash
             out.updated += 1
+            out.overwritten.append(name)
         else:
             columns = ["org_id", "name", "replicated_from", *values]
             args = [org_id, name + suffix if clash is not None else name, source_id]
@@ -459,11 +479,11 @@ async def _replicate_shares(tx: db.Tx, out: Outcome, org_id: uuid.UUID, t: Templ
             out.updated += 1
 
 
-async def _replicate_field(tx: db.Tx, out: Outcome, org_id, f: asyncpg.Record, conflict) -> None:
-    """One field definition (its resource type must exist in the client: custom types are
-    replicated with it when that category is chosen, built-in ones always exist)."""
+async def _replicate_field(tx: db.Tx, out: Outcome, org_id, f: asyncpg.Record) -> None:
+    """One field definition. A client's own definition of the same name is left alone
+    (the replica is added as <name>_MSP), and a replica's kind never changes once made
+    (so a secret field can never become a plain one)."""
     values = {
-        "kind": f["kind"],
         "required": f["required"],
         "default_value": f["default_value"],
         "choices": list(f["choices"]),
@@ -484,13 +504,6 @@ async def _replicate_field(tx: db.Tx, out: Outcome, org_id, f: asyncpg.Record, c
         f["resource_type"],
         f["name"],
     )
-    if clash is not None and conflict == "overwrite":
-        await tx.execute(
-            "UPDATE field_definitions SET replicated_from = $2 WHERE id = $1", clash, f["id"]
-        )
-        await _update_values(tx, out, "field_definitions", clash, values)
-        out.updated += 1
-        return
     await tx.execute(
         "INSERT INTO field_definitions (org_id, applies_to, resource_type, name, kind, required, "
         "default_value, choices, replicated_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -13,6 +13,9 @@ from server.passwords import check_login_password
 from server.services import dual_control, org_settings
 from server.services.access import OrgRef, acting_org, enter_org, require_user_admin
 
+# What only a confirmed client administrator changes on a confirmed client user.
+PROTECTED_CLIENT_FIELDS = frozenset({"role", "access_scope", "status", "password", "totp_required"})
+
 _USER_COLUMNS = (
     "id, username, full_name, email, role, access_scope, status, must_change_password, "
     "totp_required, totp_secret IS NOT NULL AS totp_enabled, created_at, client_confirmed"
@@ -165,14 +168,16 @@ async def update_user(
         await db.set_org(conn, org.id)
         target = await _user_row(conn, org, username, lock=True)
         is_self = target["id"] == actor.user_id
-        if (
-            not org.is_msp
-            and not is_self
-            and ({"role", "access_scope", "status", "password"} & data.keys())
-        ):
+        if not org.is_msp and not is_self and (PROTECTED_CLIENT_FIELDS & data.keys()):
             await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
         if is_self and ({"role", "access_scope", "status"} & data.keys()):
             raise Forbidden("nobody changes their own role, scope or status")
+        if is_self and "password" in data:
+            raise coded(
+                Forbidden,
+                "current_password_required",
+                "change your own password with POST /me/password (it asks for the current one)",
+            )
         _check_role_change(actor, data.get("role"), data.get("access_scope"))
         if "role" in data:
             await org_settings.require_role(conn, org, data["role"])

@@ -35,3 +35,24 @@ SERVICE_NAME=Strongroom
 RESTORE_FILE=
 RESTORE_PASSPHRASE_FILE=
 RESTORE_KEY_FILE=
+; High availability (optional). How the secondary and clients reach this node, and the
+; address the embedded PostgreSQL listens on for the secondary (default 127.0.0.1:
+; single host only).
+PUBLIC_URL=
+DB_LISTEN=
+; The witness that arbitrates automatic failover (strongroom witness on a third host
+; prints its URL and fingerprint; the token is the file DIR/token there). All three or none;
+; without a witness failover is manual (strongroom promote). The secondary inherits them.
+WITNESS_URL=
+WITNESS_FINGERPRINT=
+WITNESS_TOKEN=
+; true: a replaced primary rejoins as the new secondary by itself.
+AUTO_REJOIN=true
+; An external PostgreSQL instead of the embedded one (a Patroni cluster, for example):
+; the DSN the server connects with, e.g.
+; postgresql://db1:5432,db2:5432,db3:5432/strongroom?target_session_attrs=read-write
+; and a role that may create roles and databases, for init to make Strongroom's own
+; (else they must exist; passwords in STRONGROOM_DATABASE_OWNER_PASSWORD and
+; STRONGROOM_DATABASE_APP_PASSWORD). Leave empty for the embedded cluster.
+DATABASE_DSN=
+DATABASE_ADMIN_DSN=

@@ -27,3 +27,10 @@ COMPANY=Example MSP
 PORT=7272
 DB_PORT=7432
 SERVICE_NAME=Strongroom
+; How the primary and clients reach this node, and the address its embedded PostgreSQL
+; listens on for the primary (needed when the primary rejoins after a failover). The
+; witness and failover settings come from the primary.
+PUBLIC_URL=
+DB_LISTEN=
+; true: this node rejoins as the secondary by itself after it was replaced as primary.
+AUTO_REJOIN=true

@@ -3,7 +3,8 @@
 Every byte between the two nodes (streaming replication, pg_rewind, the monitors'
 health checks, spool shipping) passes through TCP proxies owned by the test:
 ``cut(from_primary=..., from_secondary=...)`` silently drops the bytes one node sends
-the other, as a failed link does (no reset, no FIN: each side finds out by timeout).
+the other, as a failed link does (no reset, no FIN: each side finds out by timeout);
+a connection that lost bytes stays dead after the link heals, and new ones work.
 
 Writers run throughout a scenario against both nodes directly and record every
 acknowledged write; ``check_no_two_writers`` and ``missing_on`` judge the outcome.
@@ -36,28 +37,56 @@ STRONGROOM = str(Path(sys.executable).parent / "strongroom")
 ADMIN_PASSWORD = "Initial-Passw0rd!"
 NEW_PASSWORD = "Changed-Passw0rd!"
 WITNESS_TTL = 5.0
+_HANDED_OUT: set[int] = set()
+
+
+def fresh_port() -> int:
+    """A free loopback port not handed out before in this process: a node's database
+    port stays unbound until its init, so a later proxy must not be given it too."""
+    while True:
+        port = free_port()
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class Proxy:
     """One TCP forwarder 127.0.0.1:port -> 127.0.0.1:target with per-direction cuts."""
 
     def __init__(self, target: int, client_is_primary: bool) -> None:
-        self.port = free_port()
+        self.port = fresh_port()
         self.target = target
         self.client_is_primary = client_is_primary
         self.block_up = False  # client -> target
         self.block_down = False  # target -> client
         self.server: asyncio.base_events.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        self.dead: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def cut(self, from_primary: bool, from_secondary: bool) -> None:
         """Drop what the primary and/or the secondary sends through this proxy."""
         if self.client_is_primary:
-            self.block_up, self.block_down = from_primary, from_secondary
+            self.block(from_primary, from_secondary)
         else:
-            self.block_up, self.block_down = from_secondary, from_primary
+            self.block(from_secondary, from_primary)
+
+    def block(self, up: bool, down: bool) -> None:
+        """Drop bytes client -> target (up) and/or target -> client (down). Once neither
+        is blocked, connections that lost bytes are reset, as a returning link resets
+        connections whose state one side has given up."""
+        self.block_up, self.block_down = up, down
+        if not (up or down) and self.loop is not None:
+            self.loop.call_soon_threadsafe(self._reset_dead)
+
+    def _reset_dead(self) -> None:
+        for pair in self.dead:
+            for w in pair:
+                w.transport.abort()
+        self.dead.clear()
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -67,9 +96,13 @@ class Proxy:
             writer.close()
             return
         self.writers.update((writer, up_writer))
+        # A connection that lost bytes is dead for good, as a TCP connection whose peer
+        # vanished: forwarding later bytes after a hole would hand either side a
+        # corrupted stream (a standby would write garbage WAL), which no network does.
+        lost = {"bytes": False, "on": lambda: self.dead.append((writer, up_writer))}
         await asyncio.gather(
-            self._pump(reader, up_writer, lambda: self.block_up),
-            self._pump(up_reader, writer, lambda: self.block_down),
+            self._pump(reader, up_writer, lambda: self.block_up, lost),
+            self._pump(up_reader, writer, lambda: self.block_down, lost),
             return_exceptions=True,
         )
         self.writers.difference_update((writer, up_writer))
@@ -85,18 +118,21 @@ class Proxy:
             await self.server.wait_closed()
 
     @staticmethod
-    async def _pump(reader, writer, blocked) -> None:
+    async def _pump(reader, writer, blocked, lost: dict) -> None:
         try:
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
-                if blocked():
+                if blocked() or lost["bytes"]:
+                    if not lost["bytes"]:
+                        lost["bytes"] = True
+                        lost["on"]()  # reset when the link heals
                     continue  # lost on the wire
                 writer.write(data)
                 await writer.drain()
         finally:
-            if not blocked():
+            if not blocked() and not lost["bytes"]:
                 with contextlib.suppress(Exception):
                     writer.close()
 
@@ -109,11 +145,16 @@ class Link:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.proxies: list[Proxy] = []
+        self.others: list[Proxy] = []  # a node's own way to the witness
 
-    def proxy(self, target: int, client_is_primary: bool) -> Proxy:
+    def proxy(self, target: int, client_is_primary: bool, between_nodes: bool = True) -> Proxy:
+        """A new proxy; ``between_nodes`` ones are what ``cut`` and ``heal`` act on."""
         proxy = Proxy(target, client_is_primary)
         asyncio.run_coroutine_threadsafe(proxy.start(), self.loop).result(5)
-        self.proxies.append(proxy)
+        if between_nodes:
+            self.proxies.append(proxy)
+        else:
+            self.others.append(proxy)
         return proxy
 
     def cut(self, from_primary: bool = True, from_secondary: bool = True) -> None:
@@ -124,7 +165,7 @@ class Link:
         self.cut(False, False)
 
     def close(self) -> None:
-        for proxy in self.proxies:
+        for proxy in self.proxies + self.others:
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(proxy.close(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -171,6 +212,36 @@ def call(url: str, method: str = "GET", body=None, token: str = "", timeout: flo
             return exc.code, {}
     except (OSError, ValueError):
         return 0, {}
+
+
+def eventually(check, seconds: float, what: str):
+    """Poll ``check`` until it answers something true (returned); fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not {what} within {seconds:.0f} s")
+
+
+def make_account(url: str, api_key: str, resource: str, password: str) -> str:
+    """A resource in MSPOrg with one account (user root) on the node at ``url``; its id."""
+    status, res = call(
+        f"{url}/api/v1/orgs/MSPOrg/resources",
+        "POST",
+        {"name": resource, "type": "server"},
+        token=api_key,
+    )
+    assert status == 201, res
+    status, acc = call(
+        f"{url}/api/v1/orgs/MSPOrg/resources/{res['id']}/accounts",
+        "POST",
+        {"username": "root", "password": password},
+        token=api_key,
+    )
+    assert status == 201, acc
+    return acc["id"]
 
 
 @dataclass
@@ -273,6 +344,41 @@ class Node:
         )
 
 
+class HealthSampler:
+    """Samples a node's health every ``every`` seconds in a thread: (time, health)."""
+
+    def __init__(self, node: Node, every: float = 0.05) -> None:
+        self.node = node
+        self.every = every
+        self.samples: list[tuple[float, dict]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> HealthSampler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), self.node.health(timeout=1.0)))
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def reopenings(self) -> list[tuple[float, dict]]:
+        """Samples where the node said it takes writes after it had said it was fenced."""
+        fenced_at = None
+        found = []
+        for at, health in self.samples:
+            if health.get("role") == "primary" and health.get("read_only") is True:
+                fenced_at = fenced_at or at
+            elif fenced_at is not None and health.get("read_only") is False:
+                found.append((at - fenced_at, health))
+        return found
+
+
 @dataclass
 class Ack:
     node: str
@@ -372,6 +478,18 @@ class Pair:
     witness: subprocess.Popen | None = None
     api_key: str = ""
     started: float = 0.0
+    witness_links: dict[str, Proxy] = field(default_factory=dict)  # node name -> its proxy
+
+    def isolate(self, node: Node) -> None:
+        """Cut ``node`` from its peer and from the witness (both directions, silently)."""
+        self.link.cut()
+        self.witness_links[node.name].block(True, True)
+
+    def heal(self) -> None:
+        """Undo every cut."""
+        self.link.heal()
+        for proxy in self.witness_links.values():
+            proxy.block(False, False)
 
     def start_witness(self) -> None:
         log = open(self.root / "witness.out", "ab")
@@ -434,9 +552,9 @@ def make_pair(witness: bool = True, auto_rejoin: bool = True) -> Pair:
     """Build and start a synchronous pair (about 15 s)."""
     root = scratch_dir("strongroom-ha-")
     link = Link()
-    primary = Node("node1", root / "node1", free_port(), free_port())
-    secondary = Node("node2", root / "node2", free_port(), free_port())
-    pair = Pair(root, primary, secondary, link, root / "witness", free_port())
+    primary = Node("node1", root / "node1", fresh_port(), fresh_port())
+    secondary = Node("node2", root / "node2", fresh_port(), fresh_port())
+    pair = Pair(root, primary, secondary, link, root / "witness", fresh_port())
     try:
         pw = root / "admin-password"
         pw.write_text(ADMIN_PASSWORD)
@@ -462,7 +580,11 @@ def make_pair(witness: bool = True, auto_rejoin: bool = True) -> Pair:
             from replication.witness import prepare
 
             fp, token_file = prepare(pair.witness_dir)
-            config.node.witness_url = f"https://127.0.0.1:{pair.witness_port}"
+            for node in (primary, secondary):
+                pair.witness_links[node.name] = link.proxy(
+                    pair.witness_port, client_is_primary=node is primary, between_nodes=False
+                )
+            config.node.witness_url = f"https://127.0.0.1:{pair.witness_links['node1'].port}"
             config.node.witness_fingerprint = fp
             config.node.witness_token = token_file.read_text().strip()
         primary.config.write_text(render_config(config))
@@ -491,6 +613,10 @@ def make_pair(witness: bool = True, auto_rejoin: bool = True) -> Pair:
             str(secondary.db_port),
             str(secondary.home),
         )
+        if witness:  # the secondary reaches the witness through its own proxy
+            s_config = load_config(secondary.config)
+            s_config.node.witness_url = f"https://127.0.0.1:{pair.witness_links['node2'].port}"
+            secondary.config.write_text(render_config(s_config))
         secondary.start()
         secondary.wait(lambda h: h["role"] == "secondary", 60, "a running secondary")
         primary.wait(lambda h: not h["degraded"], 60, "synchronous with its standby")

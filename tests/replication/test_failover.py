@@ -6,6 +6,7 @@ any moment, and every acknowledged write is on the surviving primary.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -13,11 +14,20 @@ import time
 import pytest
 
 from tests.conftest import FAILED
-from tests.replication.harness import STRONGROOM, Pair, Writers, make_pair
+from tests.replication.harness import (
+    STRONGROOM,
+    HealthSampler,
+    Pair,
+    Writers,
+    call,
+    eventually,
+    make_account,
+    make_pair,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
-FAILOVER_BOUND = 20  # seconds; the design target is 10 (bench/failover.py measures it)
+FAILOVER_BOUND = 30  # seconds, generous on a loaded machine (bench/failover.py: 8 s target)
 REJOIN_BOUND = 60
 
 
@@ -38,15 +48,25 @@ def _settle(writers: Writers, pair: Pair, survivor) -> None:
     assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"
 
 
+def _reveals_with_reason(pair: Pair, node, reason: str) -> list[dict]:
+    _, trail = call(
+        f"{node.url}/api/v1/orgs/MSPOrg/audit?operation=password_revealed", token=pair.api_key
+    )
+    return [e for e in trail.get("items", []) if e.get("reason") == reason]
+
+
 def _writes_continue(writers: Writers, node, seconds: float = 3.0) -> None:
     before = len(writers.on(node))
     time.sleep(seconds)
     assert len(writers.on(node)) > before, f"{node.name} stopped acknowledging writes"
 
 
-def test_primary_killed_secondary_takes_over_and_old_primary_rejoins(pair):
-    """kill -9 of the primary's server and PostgreSQL: the secondary promotes; the old
-    primary, started again, sees the higher term and rejoins as the secondary."""
+def test_primary_killed_then_double_failure_keeps_every_copy(pair):
+    """kill -9 of the primary: the secondary promotes. Then the new primary dies too and
+    the old one is started (auto_rejoin): it cannot reach its peer, so it keeps its data
+    directory untouched, keeps serving (health and status say it waits) and retries;
+    when the new primary is back it rejoins, and the replaced directory goes once the
+    standby streams."""
     p, s = pair.primary, pair.secondary
     term = p.health()["term"]
     writers = Writers(pair).start()
@@ -55,10 +75,63 @@ def test_primary_killed_secondary_takes_over_and_old_primary_rejoins(pair):
     s.wait(lambda h: h["role"] == "primary" and not h["read_only"], FAILOVER_BOUND, "promoted")
     assert s.health()["term"] > term
     _writes_continue(writers, s)
-    p.start()  # the old primary comes back
-    p.wait(lambda h: h["role"] == "secondary", REJOIN_BOUND, "rejoined as secondary")
+    s.signal_all(signal.SIGKILL)  # the double failure: the new primary dies as well
+    p.start()
+    waiting = p.wait(lambda h: "waiting" in (h.get("rejoin") or ""), 60, "waiting to rejoin")
+    assert waiting["status"] == "unavailable" and waiting["read_only"] is True
+    pgsql = p.home / "pgsql"
+    assert (pgsql / "data" / "PG_VERSION").exists()
+    assert not (pgsql / "data.rejoin").exists()
+    status = subprocess.run(
+        [STRONGROOM, "status", "--config", str(p.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "rejoin:     waiting" in status.stdout, status.stdout + status.stderr
+    time.sleep(4)  # more attempts fail: still serving, still intact
+    assert p.proc.poll() is None, "the old primary's server exited"
+    assert (pgsql / "data" / "PG_VERSION").exists()
+    s.start()  # the new primary comes back; the old one now rejoins
+    s.wait(lambda h: h["role"] == "primary" and not h["read_only"], 60, "primary again")
+    p.wait(lambda h: h["role"] == "secondary" and h["status"] == "ok", REJOIN_BOUND, "rejoined")
     s.wait(lambda h: not h["degraded"], 30, "synchronous again")
+    eventually(lambda: not list(pgsql.glob("data.replaced-*")), 30, "replaced data removed")
     _settle(writers, pair, s)
+
+
+def test_isolated_primary_stays_fenced_and_reads_answer(pair):
+    """Cut the primary from its peer and the witness: sampled every 50 ms, its health says
+    fenced once and never writable again; a reveal on it answers (its audit spooled)
+    instead of hanging; the secondary promotes; healed, the old primary rejoins and its
+    spooled reveal reaches the new primary's audit trail."""
+    p, s = pair.primary, pair.secondary
+    account = make_account(p.url, pair.api_key, "fenced-reveal", "Fenced-S3cret-value!")
+    writers = Writers(pair).start()
+    time.sleep(2)
+    sampler = HealthSampler(p).start()
+    try:
+        pair.isolate(p)
+        p.wait(lambda h: h["read_only"], FAILOVER_BOUND, "fenced")
+        status, body = call(
+            f"{p.url}/api/v1/orgs/MSPOrg/accounts/{account}/reveal",
+            "POST",
+            {"reason": "while fenced"},
+            token=pair.api_key,
+            timeout=8.0,
+        )
+        assert status in (200, 503), f"a reveal on the fenced primary hung ({status}, {body})"
+        s.wait(lambda h: h["role"] == "primary" and not h["read_only"], FAILOVER_BOUND, "promoted")
+        time.sleep(2)  # keep sampling after the promotion
+    finally:
+        sampler.stop()
+    assert not sampler.reopenings(), f"the fence reopened: {sampler.reopenings()[:3]}"
+    pair.heal()
+    p.wait(lambda h: h["role"] == "secondary", REJOIN_BOUND, "rejoined as secondary")
+    _writes_continue(writers, s)
+    _settle(writers, pair, s)
+    if status == 200:
+        eventually(lambda: _reveals_with_reason(pair, s, "while fenced"), 30, "spool shipped")
 
 
 def test_primary_frozen_is_fenced_and_replaced(pair):
@@ -82,8 +155,6 @@ def test_primary_postgres_killed(pair):
     writers = Writers(pair).start()
     time.sleep(2)
     for pid in p.postgres_pids()[:1]:
-        import os
-
         os.kill(pid, signal.SIGKILL)
     s.wait(lambda h: h["role"] == "primary" and not h["read_only"], FAILOVER_BOUND, "promoted")
     p.wait(lambda h: h["role"] == "secondary", REJOIN_BOUND, "rejoined as secondary")
@@ -91,21 +162,23 @@ def test_primary_postgres_killed(pair):
     _settle(writers, pair, s)
 
 
-def test_primary_server_killed_while_postgres_streams(pair):
-    """kill -9 of the primary's server process: its PostgreSQL still streams, so the
-    secondary must not promote; the restarted server resumes as primary at the same term."""
+def test_primary_server_hung_while_postgres_streams(pair):
+    """SIGSTOP of the primary's server alone: its PostgreSQL still streams, but nothing
+    can be written; the secondary counts the application, promotes once the lease
+    lapses, and the thawed server is fenced by its own clock and rejoins."""
     p, s = pair.primary, pair.secondary
     term = p.health()["term"]
     writers = Writers(pair).start()
     time.sleep(2)
-    p.kill_server()
-    time.sleep(12)  # longer than the failover timeout
-    assert s.health()["role"] == "secondary"
-    p.start()
-    p.wait(lambda h: not h["read_only"], 60, "writable again")
-    assert p.health()["term"] == term
-    _writes_continue(writers, p)
-    _settle(writers, pair, p)
+    os.kill(p.proc.pid, signal.SIGSTOP)
+    try:
+        s.wait(lambda h: h["role"] == "primary" and not h["read_only"], FAILOVER_BOUND, "promoted")
+    finally:
+        os.kill(p.proc.pid, signal.SIGCONT)
+    assert s.health()["term"] > term
+    p.wait(lambda h: h["role"] == "secondary", REJOIN_BOUND, "rejoined as secondary")
+    _writes_continue(writers, s)
+    _settle(writers, pair, s)
 
 
 @pytest.mark.parametrize("direction", ["from_primary", "from_secondary"])

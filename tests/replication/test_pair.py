@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from tests.replication.harness import NEW_PASSWORD, call, make_pair, run_cli
+from tests.replication.harness import (
+    NEW_PASSWORD,
+    call,
+    eventually,
+    make_account,
+    make_pair,
+    run_cli,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -18,16 +25,6 @@ def pair():
     pair = make_pair()
     yield pair
     pair.close()
-
-
-def _eventually(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not {what} within {seconds} s")
 
 
 def test_write_on_primary_is_on_secondary_when_acknowledged(pair):
@@ -41,7 +38,7 @@ def test_write_on_primary_is_on_secondary_when_acknowledged(pair):
     )
     assert status == 201, body
     # remote_apply is not required: allow the standby a moment to replay.
-    _eventually(
+    eventually(
         lambda: any(
             r["name"] == "replicated-1"
             for r in call(f"{s.url}/api/v1/orgs/MSPOrg/resources", token=pair.api_key)[1]["items"]
@@ -72,20 +69,7 @@ def test_secondary_refuses_writes_with_the_primary_address(pair):
 def test_login_and_reveal_on_secondary_are_audited_on_the_primary(pair):
     """Login, listing and reveal work on the secondary; their events reach the primary once."""
     p, s = pair.primary, pair.secondary
-    status, res = call(
-        f"{p.url}/api/v1/orgs/MSPOrg/resources",
-        "POST",
-        {"name": "reveal-target", "type": "server"},
-        token=pair.api_key,
-    )
-    assert status == 201, res
-    status, acc = call(
-        f"{p.url}/api/v1/orgs/MSPOrg/resources/{res['id']}/accounts",
-        "POST",
-        {"username": "root", "password": "S3cret-value-long!"},
-        token=pair.api_key,
-    )
-    assert status == 201, acc
+    account = make_account(p.url, pair.api_key, "reveal-target", "S3cret-value-long!")
     time.sleep(0.5)
     status, login = call(
         f"{s.url}/api/v1/auth/login", "POST", {"username": "admin", "password": NEW_PASSWORD}
@@ -93,7 +77,7 @@ def test_login_and_reveal_on_secondary_are_audited_on_the_primary(pair):
     assert status == 200, login
     token = login["token"]
     status, shown = call(
-        f"{s.url}/api/v1/orgs/MSPOrg/accounts/{acc['id']}/reveal", "POST", {}, token=token
+        f"{s.url}/api/v1/orgs/MSPOrg/accounts/{account}/reveal", "POST", {}, token=token
     )
     assert status == 200, shown
     assert shown["password"] == "S3cret-value-long!"
@@ -104,7 +88,7 @@ def test_login_and_reveal_on_secondary_are_audited_on_the_primary(pair):
         )
         return [e for e in trail.get("items", []) if e["node"] == "node2"]
 
-    events = _eventually(reveals_on_primary, 15, "shipped to the primary")
+    events = eventually(reveals_on_primary, 15, "shipped to the primary")
     assert len(events) == 1
     assert not (s.home / "spool" / "audit.jsonl").read_text().strip()
     logins = call(f"{p.url}/api/v1/orgs/MSPOrg/audit?operation=login", token=pair.api_key)[1]
@@ -129,7 +113,7 @@ def test_secondary_keeps_a_copy_of_the_audit_anchors(pair):
             return None
         return [json.loads(line)["seq"] for line in copy.read_text().splitlines()]
 
-    seqs = _eventually(
+    seqs = eventually(
         lambda: (got := copied_seqs()) and max(got) >= verify["anchored_seq"] and got,
         10,
         "copied to the secondary",
@@ -175,7 +159,7 @@ def test_logout_on_secondary_ends_the_session_there(pair):
         status, login = call(f"{where.url}/api/v1/auth/login", "POST", creds)
         assert status == 200, login
         token = login["token"]
-        _eventually(lambda t=token: call(f"{s.url}/api/v1/me", token=t)[0] == 200, 5, "valid")
+        eventually(lambda t=token: call(f"{s.url}/api/v1/me", token=t)[0] == 200, 5, "valid")
         status, _ = call(f"{s.url}/api/v1/auth/logout", "POST", {}, token=token)
         assert status == 204
         assert call(f"{s.url}/api/v1/me", token=token)[0] == 401

@@ -3,6 +3,7 @@ database, since it cuts MSPOrg's chain on purpose."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -26,9 +27,16 @@ WHERE o.is_msp AND h.org_id = o.id AND l.org_id = o.id AND l.seq = $1
 
 
 async def verify(admin) -> dict:
-    """GET …/audit/verify for MSPOrg."""
-    status, result = await admin.call("GET", "/orgs/MSPOrg/audit/verify")
-    assert status == 200, result
+    """GET …/audit/verify for MSPOrg, once the chainer has linked (and anchored) every
+    event written so far (a slow machine may still be chaining the login)."""
+    for _ in range(100):
+        status, result = await admin.call("GET", "/orgs/MSPOrg/audit/verify")
+        assert status == 200, result
+        if result.get("pending") == 0 and (
+            not result["ok"] or result.get("anchored_seq") == result["events"]
+        ):
+            return result
+        await asyncio.sleep(0.05)
     return result
 
 
@@ -99,3 +107,12 @@ async def test_peer_copy_of_anchors(api, admin, live_server):
     result = await verify(admin)
     assert (result["ok"], result["anchored_seq"]) == (False, 10_000)
     assert "the newest" in result["problem"]
+
+
+async def test_an_altered_anchor_log_fails_verify(admin, live_server):
+    """A line that fails its signature (written without the key) makes verify fail."""
+    anchors = live_server.app[ENV].anchors
+    with anchors.path.open("a") as log:
+        log.write('{"org_id": "00000000-0000-0000-0000-000000000000", "seq": 1, "mac": "x"}\n')
+    result = await verify(admin)
+    assert result["ok"] is False and "fail their signature" in result["problem"]

@@ -38,6 +38,11 @@ async def test_switch_off_and_alerts(admin):
         {"operations": {"password_revealed": {"recorded": False}}},
     )
     assert (status, problem["errors"][0]["field"]) == (422, "operations.password_revealed")
+    for op in ("group_updated", "account_updated", "resource_group_updated", "\u00e9t\u00e9"):
+        status, problem = await admin.call(
+            "PUT", f"/orgs/{ORG}/audit/settings", {"operations": {op: {"recorded": False}}}
+        )
+        assert status == 422, (op, problem)
     status, settings = await admin.call(
         "PUT",
         f"/orgs/{ORG}/audit/settings",

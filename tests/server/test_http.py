@@ -179,3 +179,10 @@ async def test_tls12_offers_only_aead_suites(live_server, config):
     ctx = server_context(config.path(config.server.tls_cert), config.path(config.server.tls_key))
     for suite in ctx.get_ciphers():
         assert suite["aead"], suite["name"]
+
+
+async def test_nul_in_the_address_is_a_clear_400(admin):
+    """A NUL in a path segment or a query value answers 400, never 500."""
+    for path in ("/orgs/MSPOrg/users/%00", "/orgs/MSPOrg/audit?operation=%00"):
+        status, problem = await admin.call("GET", path)
+        assert (status, problem["code"]) == (400, "invalid_characters"), path

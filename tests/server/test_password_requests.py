@@ -275,3 +275,19 @@ async def test_deleting_a_link_keeps_the_chain(world):
     assert (await cadmin.call("DELETE", f"/orgs/{ORG}/users/deputy"))[0] == 204
     status, problem = await cadmin.call("POST", f"/orgs/{ORG}/password-requests", body)
     assert (status, problem["code"]) == (422, "no_eligible_approver")
+
+
+async def test_two_approvals_at_once_open_one_exclusive_window(world):
+    """req and req2 each ask; appr approves both at the same moment: one window opens."""
+    req, req2, appr, keeper = world["req"], world["req2"], world["appr"], world["keeper"]
+    account = world["account"]
+    await keeper.call(
+        "PUT",
+        f"/orgs/{ORG}/accounts/{account}/access-control",
+        {"enabled": True, "approvers": ["appr"], "exclusive": True},
+    )
+    first, second = await request(req, account), await request(req2, account)
+    results = await asyncio.gather(decide(appr, first["id"]), decide(appr, second["id"]))
+    assert sorted(status for status, _ in results) == [200, 409]
+    revealed = [(await reveal(who, account))[0] for who in (req, req2)]
+    assert sorted(revealed) == [200, 409]

@@ -119,6 +119,15 @@ async def test_settings_replicate_to_existing_and_new_orgs(api, admin):
     )
     assert [(r["created"], r["updated"]) for r in again["results"]] == [(0, 0), (0, 0)]
     # A new org gets them at creation; overwrite takes a clashing role over.
+    await mgr.call(
+        "POST", "/orgs", {"name": "Clash2", "display_name": "Clash2", "account_manager": "rmgr"}
+    )
+    await mgr.call("POST", "/orgs/Clash2/roles", {"name": "Night", "permissions": []})
+    await mgr.call("POST", "/orgs/Clash2/groups", {"name": "nightshift"})
+    await admin.call("POST", "/orgs/MSPOrg/roles", {"name": "Night", "permissions": ["read_audit"]})
+    await admin.call(
+        "POST", "/orgs/MSPOrg/groups", {"name": "Nightshift", "default_permission": "full"}
+    )
     await admin.call(
         "PUT", "/msp/replicate-settings", {"categories": ALL, "role_conflict": "overwrite"}
     )
@@ -126,12 +135,22 @@ async def test_settings_replicate_to_existing_and_new_orgs(api, admin):
         "POST", "/orgs", {"name": "Later", "display_name": "Later", "account_manager": "rmgr"}
     )
     status, groups = await mgr.call("GET", "/orgs/Later/groups")
-    assert [g["name"] for g in groups["items"]] == ["Helpdesk"]
+    assert [g["name"] for g in groups["items"]] == ["Helpdesk", "Nightshift"]
+    # overwrite is for roles only (the guide's rule), and named in the client's audit; the
+    # client's own group of the same name is never taken over.
+    status, groups = await mgr.call("GET", "/orgs/Clash2/groups")
+    permission = {g["name"]: g["default_permission"] for g in groups["items"]}
+    assert (permission["nightshift"], permission["Nightshift-MSP"]) == ("view", "full")
+    status, roles = await mgr.call("GET", "/orgs/Clash2/roles")
+    custom = {r["name"]: r["permissions"] for r in roles["items"] if not r["builtin"]}
+    assert custom["Night"] == ["read_audit"]
+    _, page = await mgr.call("GET", "/orgs/Clash2/audit?operation=settings_replicated&limit=1")
+    assert page["items"][0]["details"]["overwritten_roles"] == ["Night"]
     # The audit says so, in both chains.
     _, page = await mgr.call("GET", "/orgs/Early/audit?operation=settings_replicated")
-    assert [e["details"]["created"] for e in page["items"]] == [0, 0, 8]
+    assert [e["details"]["created"] for e in page["items"]] == [2, 0, 8]  # + Night, Nightshift
     _, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=settings_replicated")
-    assert page["items"][0]["details"]["applied"] == 2
+    assert page["items"][0]["details"]["applied"] == 3
     # An unknown category is refused.
     status, _ = await admin.call("PUT", "/msp/replicate-settings", {"categories": ["nope"]})
     assert status == 422
@@ -206,3 +225,17 @@ async def test_audit_settings_replicate(api, admin):
     status, settings = await amgr.call("GET", "/orgs/AudCo/audit/settings")
     alerting = [o["operation"] for o in settings["operations"] if o["alert"]]
     assert (settings["retention_days"], alerting) == (400, ["password_revealed"])
+
+
+async def test_custom_roles_make_no_administrators(api, admin):
+    """A custom role that manages users still cannot make an administrator."""
+    await admin.call(
+        "POST", "/orgs/MSPOrg/roles", {"name": "UserDesk", "permissions": ["manage_users"]}
+    )
+    await make_user(admin, "desk", "UserDesk")
+    desk = await api.login("desk", "final-desk-pw22")
+    body = {"username": "made", "role": "administrator", "password": "Made-Pass-12345"}
+    status, _ = await desk.call("POST", "/orgs/MSPOrg/users", body)
+    assert status == 403
+    status, _ = await desk.call("POST", "/orgs/MSPOrg/users", {**body, "role": "password_user"})
+    assert status == 201

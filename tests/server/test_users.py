@@ -230,3 +230,11 @@ async def test_deleting_an_owner_names_the_heir(api, admin):
     assert [(r["name"], r["permission"]) for r in listing["items"]] == [("left-behind", "owner")]
     _, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=ownership_transferred")
     assert page["items"][0]["details"]["to"] == "heir@MSPOrg"
+
+
+async def test_own_password_only_with_the_current_one(admin):
+    """A session or API key cannot set its own user's password without the current one."""
+    status, problem = await admin.call(
+        "PATCH", "/orgs/MSPOrg/users/admin", {"password": "Taken-By-Key-123!"}
+    )
+    assert (status, problem["code"]) == (403, "current_password_required")

@@ -190,6 +190,10 @@ def test_uninstall_keeps_backups_when_asked(install_root):
         ({"USER_INSTALL_DIR": "/proc/strongroom/x"}, "is not writable"),
         ({"USER_INSTALL_DIR": "relative/dir"}, "must be an absolute path"),
         ({"ROLE": "tertiary"}, "ROLE must be primary or secondary"),
+        (
+            {"WITNESS_URL": "https://w.example:7273"},
+            "WITNESS_URL, WITNESS_FINGERPRINT and WITNESS_TOKEN go together",
+        ),
     ],
 )
 def test_bad_answer_file_is_clear_and_leaves_nothing(install_root, fields, message):
@@ -273,3 +277,34 @@ def test_windows_dry_run_prints_service_commands(install_root):
         "install", "--answer-file", str(secondary), "--service", "windows", "--dry-run"
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_witness_and_pair_settings_reach_the_configuration(tmp_path):
+    """The answer file's witness, addresses and auto_rejoin become the node's settings."""
+    from server.config import Config, load_config, render_config
+    from server.install import apply_pair_options
+    from server.silent_install import validate
+
+    answers = validate(
+        {
+            "USER_INSTALL_DIR": str(tmp_path / "node"),
+            "MAILID": "admin@example.com",
+            "COUNTRY": "Norway",
+            "PUBLIC_URL": "https://p1.example:7272",
+            "DB_LISTEN": "127.0.0.1,10.0.0.1",
+            "WITNESS_URL": "https://w.example:7273",
+            "WITNESS_FINGERPRINT": "AB:CD",
+            "WITNESS_TOKEN": "t" * 20,
+            "AUTO_REJOIN": "true",
+        }
+    )
+    config = Config(home=tmp_path)
+    config.database.app_password = "x" * 20
+    apply_pair_options(config, answers.pair_options())
+    path = tmp_path / "strongroom.toml"
+    path.write_text(render_config(config))
+    loaded = load_config(path, environ={})
+    assert loaded.node.witness_url == "https://w.example:7273"
+    assert loaded.node.witness_token == "t" * 20 and loaded.node.auto_rejoin is True
+    assert loaded.database.listen == "127.0.0.1,10.0.0.1"
+    assert loaded.server.public_url == "https://p1.example:7272"
