@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from replication.cluster import ClusterError
-from server import service
+from server import first_run, service
 from server.config import Config, ConfigError, load_config
+from server.files import write_durably
 from server.install import InstallError, init_install
 from server.migrations import MigrationError
 from server.silent_install import AnswerFileError, SetupFailed
@@ -69,10 +71,24 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"  certificate SHA-256: {result.fingerprint}")
     print(f"  administrator:       {result.admin_username} (org MSPOrg)")
     if result.generated_password:
+        kept = Path(args.dir).absolute() / first_run.INITIAL_PASSWORD_FILE
+        write_durably(kept, result.generated_password + "\n")
         print(f"  initial password:    {result.generated_password}")
-        print("    (shown only now; it must be changed at first login)")
-    print(f"  start it with:       strongroom serve --config {result.config_path}")
+        print(f"    (kept in {kept}, mode 0600, until it is changed at first login)")
+    print(f"  start it with:       {self_command()} serve --config {result.config_path}")
     return 0
+
+
+def self_command() -> str:
+    """This program as the user can type it: ``strongroom`` when that is on PATH and is
+    this very program, else its full path, else ``python -m server.cli``."""
+    here = Path(sys.argv[0]).absolute() if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("strongroom")
+    if here is not None and here.name == "strongroom" and here.exists():
+        if on_path and Path(on_path).resolve() == here.resolve():
+            return "strongroom"
+        return str(here)
+    return f"{sys.executable} -m server.cli"
 
 
 def _init_secondary(args: argparse.Namespace) -> int:
@@ -94,7 +110,7 @@ def _init_secondary(args: argparse.Namespace) -> int:
     )
     print(f"Strongroom secondary '{args.name}' enrolled with {args.primary}")
     print(f"  configuration: {config_path}")
-    print(f"  start it with: strongroom serve --config {config_path}")
+    print(f"  start it with: {self_command()} serve --config {config_path}")
     return 0
 
 
@@ -128,7 +144,7 @@ def cmd_rejoin(args: argparse.Namespace) -> int:
         raise CommandError("stop the server first (strongroom stop); then rejoin")
     how = service.rejoin(config)
     service.embedded_cluster(config).stop()
-    print(f"rejoined as a secondary ({how}); start it with: strongroom serve")
+    print(f"rejoined as a secondary ({how}); start it with: {self_command()} serve")
     return 0
 
 

@@ -8,8 +8,9 @@ import logging
 import asyncpg
 from aiohttp import web
 
+from server.first_run import pending_hint
 from server.handlers.common import public
-from server.keys import ENV, POOL
+from server.keys import CONFIG, ENV, POOL
 from server.problem import json_response
 
 log = logging.getLogger(__name__)
@@ -42,4 +43,7 @@ async def health(request: web.Request) -> web.Response:
         "name": node.name,
         "primary": node.primary_url or None,
     }
+    hint = pending_hint(request.app[CONFIG])
+    if hint:
+        body["initial_admin_password"] = hint  # where it is kept, never the password
     return json_response(body, status=200 if database_ok else 503)

@@ -7,9 +7,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from tui.client import ApiError
+from tui.text import inert
+from tui.widgets.keybar import KeyBar
 
 
 class LoginScreen(Screen):
@@ -32,7 +34,8 @@ class LoginScreen(Screen):
             yield Input(
                 placeholder="6 digits", id="otp", classes="hidden", max_length=6, compact=True
             )
-        yield Footer()
+            yield Static("", id="first-run", classes="hidden")
+        yield KeyBar()
 
     def on_mount(self) -> None:
         """Prefill the org from the URL and show which server this is."""
@@ -52,6 +55,16 @@ class LoginScreen(Screen):
             return
         label = "PRIMARY" if not state.read_only else "READ-ONLY SECONDARY"
         self.query_one("#login-server", Static).update(f"{state.url}  {label}")
+        if state.first_login_hint:
+            hint = self.query_one("#first-run", Static)
+            hint.update(
+                inert(
+                    "First run: nobody has logged in yet. The administrator's initial "
+                    f"password is in {state.first_login_hint} in the server's install "
+                    "directory (user admin unless init was told otherwise)."
+                )
+            )
+            hint.remove_class("hidden")
 
     @on(Input.Submitted)
     def submitted(self) -> None:
