@@ -20,9 +20,13 @@ class StrongroomApp(App):
     CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss"]
     TITLE = "Strongroom"
     BINDINGS = [
-        Binding("f1", "keys", "Keys", id="help", priority=True),
+        Binding("f1", "keys", "Keys", key_display="F1", id="help", priority=True),
         Binding("question_mark", "keys", "Keys", id="help-question", show=False),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        # Tab moves the focus before the keys typed after it are handed out, so a burst
+        # of keys (a fast typist, a paste, a slow SSH link) lands in the right fields.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, client: Client, reveal_seconds: float = 10.0) -> None:
@@ -55,14 +59,15 @@ class StrongroomApp(App):
         title = getattr(self.screen, "pane_title", lambda: "This screen")()
 
         def rows(bindings) -> list[tuple[str, str]]:
-            return [(self.get_key_display(b), b.description) for b in bindings]
+            return [(self.get_key_display(b), b.tooltip or b.description) for b in bindings]
 
         sections = [(f"{title} keys", rows(local))] if local else []
         sections.append(("Everywhere", [*rows(everywhere), ("^p", "Command palette")]))
         self.push_screen(KeysModal(sections))
 
     def show_login(self) -> None:
-        """Back to the login screen."""
+        """Back to the login screen; the previous user's messages go with them."""
+        self.clear_notifications()
         self.switch_screen(LoginScreen())
 
     def show_password_change(self, current: str) -> None:

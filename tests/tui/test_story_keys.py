@@ -66,7 +66,7 @@ async def pick_org(pilot, org: str) -> None:
     """Ctrl+O, type to find the org, Enter; the panes now show it."""
     band = pilot.app.screen.query_one("#org-select", Select)
     await until(pilot, lambda: org in [str(v) for _l, v in band._options], what="(org in band)")
-    await pilot.press("ctrl+o", "enter")
+    await pilot.press("ctrl+o")
     await until(pilot, lambda: band.expanded)
     await type_text(pilot, org)
     await pilot.press("enter")

@@ -12,16 +12,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
-from textual.widgets._select import SelectOverlay
 
 from tui.client import ApiError
 from tui.text import inert
+from tui.widgets.picker import Picker
 
 Choices = list[tuple[str, str]]  # (what the user sees, the value sent)
 
@@ -46,33 +46,6 @@ def humanize(name: str) -> str:
     return name.replace("_", " ").strip().capitalize() or "Request"
 
 
-class Picker(Select[str]):
-    """A form's picker: typing opens it and jumps to the first match, Space or Down opens
-    it, Enter in the list chooses, and Enter on the closed picker submits the form."""
-
-    BINDINGS = [
-        Binding("enter", "screen.submit", "Save", show=False),
-        Binding("space,down", "show_overlay", "Open the list", show=False),
-    ]
-
-    def check_consume_key(self, key: str, character: str | None = None) -> bool:
-        """Printable keys are searches, not shortcuts."""
-        return character is not None and character.isprintable() and character != " "
-
-    async def _on_key(self, event: events.Key) -> None:
-        """A printable key on the closed picker opens it and searches for that text."""
-        if self.expanded or not self.check_consume_key(event.key, event.character):
-            return
-        event.stop()
-        event.prevent_default()
-        self.expanded = True
-        overlay = self.query_one(SelectOverlay)
-        overlay._search_query = event.character or ""
-        match = overlay._find_search_match(overlay._search_query)
-        if match is not None:
-            overlay.select(match)
-
-
 class FormModal(ModalScreen[Any]):
     """A titled form; dismissed with ``submit``'s result (or the values), None on Esc."""
 
@@ -94,6 +67,9 @@ class FormModal(ModalScreen[Any]):
         self._title, self._fields, self._submit = title, fields, submit
         self._note, self._action, self._danger = note, action, danger
         self._busy = False
+        # The first field has the focus from the first frame on (a focus() call would
+        # land later, after keys typed at once).
+        self.AUTO_FOCUS = f"#f-{fields[0].name}" if fields else ""
 
     def compose(self) -> ComposeResult:
         """Title, note, then each field's label, control and error line."""
@@ -127,9 +103,8 @@ class FormModal(ModalScreen[Any]):
             )
 
     def on_mount(self) -> None:
-        """The first field has the focus."""
-        if self._fields:
-            self.query_one(f"#f-{self._fields[0].name}").focus()
+        """Tab moves between the fields only, not to the dialog's frame."""
+        self.query_one(".dialog").can_focus = False
 
     def values(self) -> dict[str, str]:
         """The form's current values (an unchosen picker is '')."""
@@ -180,7 +155,7 @@ class FormModal(ModalScreen[Any]):
             self._show(f.name, problems.get(f.name, ""))
         if problems:
             self._show_form_error("Please correct the fields marked below.")
-            self.query_one(f"#f-{next(iter(problems))}").focus()
+            self.set_focus(self.query_one(f"#f-{next(iter(problems))}"))
             return
         self._show_form_error("")
         if self._submit is None:
@@ -218,7 +193,7 @@ class FormModal(ModalScreen[Any]):
             summary = "Please correct the fields marked below."
             if elsewhere:
                 summary += " Also: " + "; ".join(elsewhere)
-            self.query_one(f"#f-{next(iter(shown))}").focus()
+            self.set_focus(self.query_one(f"#f-{next(iter(shown))}"))
         else:
             summary = "; ".join(elsewhere) or error.detail
         self._show_form_error(summary)

@@ -18,6 +18,7 @@ class LoginScreen(Screen):
     """Log in to Strongroom."""
 
     BINDINGS = [Binding("enter", "login", "Log in", id="login", show=True)]
+    AUTO_FOCUS = "#username"
 
     def compose(self) -> ComposeResult:
         """The login form."""
@@ -35,6 +36,7 @@ class LoginScreen(Screen):
                 placeholder="6 digits", id="otp", classes="hidden", max_length=6, compact=True
             )
             yield Static("", id="first-run", classes="hidden")
+            yield Static("Enter: log in   Tab: next field", classes="dialog-keys")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -42,7 +44,6 @@ class LoginScreen(Screen):
         client = self.app.client
         self.query_one("#org", Input).value = client.org or ""
         self.query_one("#login-server", Static).update(client.base)
-        self.query_one("#username", Input).focus()
         self.check_server()
 
     @work(exclusive=True, exit_on_error=False, group="health")
@@ -90,7 +91,7 @@ class LoginScreen(Screen):
             if error.code == "otp_required":
                 for node in self.query("#otp, #otp-label"):
                     node.remove_class("hidden")
-                self.query_one("#otp", Input).focus()
+                self.screen.set_focus(self.query_one("#otp", Input))
                 self.app.notify("Enter the code from your authenticator app.")
                 return
             self.app.show_error(error, "Login failed")

@@ -23,6 +23,7 @@ from tui.widgets.audit import AuditPane
 from tui.widgets.keybar import KeyBar
 from tui.widgets.orgs import OrgsPane
 from tui.widgets.pane import Pane
+from tui.widgets.picker import Picker
 from tui.widgets.users import UsersPane
 from tui.widgets.vault import VaultPane
 
@@ -40,15 +41,48 @@ Command = tuple[str, str, Callable[[], object]]
 class MainScreen(Screen):
     """Everything after login."""
 
+    AUTO_FOCUS = "#resources"  # the vault's list, from the first frame on
+
     BINDINGS = [
         *(
-            Binding(key, f"show('{tab}')", title.split()[0][:6], id=f"tab-{tab}", priority=True)
+            Binding(
+                key,
+                f"show('{tab}')",
+                "Orgs" if tab == "orgs" else title,
+                tooltip=f"Show the {title} tab",
+                key_display=key.upper(),
+                id=f"tab-{tab}",
+                priority=True,
+            )
             for tab, (title, _pane, key) in TABS.items()
         ),
-        Binding("ctrl+r", "refresh", "Refresh", id="refresh", priority=True),
-        Binding("ctrl+o", "pick_org", "Org", id="pick-org", priority=True),
-        Binding("ctrl+t", "two_factor", "2FA", id="two-factor", priority=True),
-        Binding("ctrl+k", "cluster", "Server", id="cluster", priority=True),
+        Binding(
+            "ctrl+r", "refresh", "Refresh", tooltip="Reload the lists", id="refresh", priority=True
+        ),
+        Binding(
+            "ctrl+o",
+            "pick_org",
+            "Org",
+            tooltip="Pick the organization",
+            id="pick-org",
+            priority=True,
+        ),
+        Binding(
+            "ctrl+t",
+            "two_factor",
+            "2FA",
+            tooltip="Set up two-factor authentication",
+            id="two-factor",
+            priority=True,
+        ),
+        Binding(
+            "ctrl+k",
+            "cluster",
+            "Server",
+            tooltip="Server and cluster state",
+            id="cluster",
+            priority=True,
+        ),
         Binding("ctrl+l", "logout", "Log out", id="logout", priority=True),
     ]
 
@@ -57,8 +91,13 @@ class MainScreen(Screen):
         me = self.app.me
         home = me.get("org", "MSPOrg")
         with Horizontal(id="band"):
-            yield Select(
-                [(home, home)], value=home, allow_blank=False, id="org-select", compact=True
+            yield Picker(
+                [(home, home)],
+                value=home,
+                allow_blank=False,
+                id="org-select",
+                compact=True,
+                enter_submits=False,
             )
             yield Static(inert(f"{me.get('username')} · {me.get('role')}"), id="who")
             yield Static("", id="server")
@@ -75,7 +114,6 @@ class MainScreen(Screen):
         self.load_orgs()
         self.refresh_server()
         self.set_interval(10, self.refresh_server)
-        self.call_after_refresh(self.focus_active_list)
 
     def active_pane(self) -> Pane:
         """The pane of the tab on show."""
@@ -133,12 +171,15 @@ class MainScreen(Screen):
     @on(DataChanged)
     def data_changed(self, _message: DataChanged) -> None:
         """Something changed: reload the org band and the pane on show."""
-        self.action_refresh()
-
-    def action_refresh(self) -> None:
-        """Reload the org band and the lists on show."""
         self.load_orgs()
         self.active_pane().load()
+
+    def action_refresh(self) -> None:
+        """Reload the org band, the lists on show and the server's state."""
+        self.load_orgs()
+        self.active_pane().load()
+        self.refresh_server()
+        self.app.notify("Reloading the lists and the server state.", timeout=2)
 
     @work(exclusive=True, exit_on_error=False, group="server")
     async def refresh_server(self) -> None:
@@ -187,7 +228,7 @@ class MainScreen(Screen):
             for binding in pane_type.BINDINGS:
                 if binding.show:
                     yield (
-                        f"{title}: {binding.description}",
+                        f"{title}: {binding.tooltip or binding.description}",
                         f"key {binding.key}",
                         self._go(tab, binding.action),
                     )
@@ -206,14 +247,14 @@ class MainScreen(Screen):
 
     def action_show(self, tab: str) -> None:
         """Switch tabs (from anywhere on this screen); the tab's list takes the focus."""
-        tabs = self.query_one(TabbedContent)
-        if tabs.active == tab:
-            self.active_pane().focus_list()
-        tabs.active = tab
+        self.query_one(TabbedContent).active = tab  # shows the pane at once
+        self.active_pane().focus_list()
 
     def action_pick_org(self) -> None:
-        """Focus the org selector (Enter opens it; type to search)."""
-        self.query_one("#org-select", Select).focus()
+        """Open the org selector: type to search, Enter chooses, Esc keeps the org."""
+        band = self.query_one("#org-select", Picker)
+        self.set_focus(band)
+        band.expanded = True
 
     @work(exit_on_error=False)
     async def action_two_factor(self) -> None:

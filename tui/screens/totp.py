@@ -34,6 +34,7 @@ class TotpModal(ModalScreen[bool]):
     """Scan the code (or type the secret), then confirm with the first code."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
+    AUTO_FOCUS = "#code"
 
     def __init__(self, secret: str, uri: str) -> None:
         super().__init__()
@@ -49,10 +50,6 @@ class TotpModal(ModalScreen[bool]):
             yield Label("Code from the authenticator app")
             yield Input(id="code", max_length=6, compact=True)
             yield Static("Enter: confirm   Esc: cancel", classes="dialog-keys")
-
-    def on_mount(self) -> None:
-        """Focus the code field."""
-        self.query_one("#code", Input).focus()
 
     @on(Input.Submitted)
     @work(exclusive=True, exit_on_error=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +16,22 @@ from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
 
 
+def expires_in(expires_at: str) -> str:
+    """'in 7 days', 'in 5 hours', 'in 12 minutes' or 'expired' (rounded, as people say)."""
+    try:
+        left = datetime.fromisoformat(expires_at) - datetime.now(UTC)
+    except ValueError:
+        return expires_at
+    seconds = left.total_seconds()
+    if seconds <= 0:
+        return "expired"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = round(seconds / size)
+            return f"in {count} {unit}{'s' if count != 1 else ''}"
+    return "in under a minute"
+
+
 def designee(request: dict) -> str:
     """'user adm2' or 'group ops'."""
     return f"user {request['user']}" if request.get("user") else f"group {request.get('group')}"
@@ -24,10 +42,10 @@ class AccessPane(Pane):
 
     LIST = "queue"
     BINDINGS = [
-        Binding("q", "request", "Request access", id="request-access"),
-        Binding("y", "approve", "Approve", id="approve"),
-        Binding("x", "reject", "Reject", id="reject"),
-        Binding("v", "revoke", "Revoke", id="revoke-access"),
+        Binding("q", "request", "Request", tooltip="Request org access", id="request-access"),
+        Binding("y", "approve", "Approve", tooltip="Approve the request", id="approve"),
+        Binding("x", "reject", "Reject", tooltip="Reject the request", id="reject"),
+        Binding("v", "revoke", "Revoke", tooltip="Revoke org access", id="revoke-access"),
     ]
 
     def __init__(self) -> None:
@@ -71,7 +89,7 @@ class AccessPane(Pane):
                         inert(designee(r)),
                         inert(r["proposer"]),
                         inert(r.get("reason") or ""),
-                        r["expires_at"][:16].replace("T", " "),
+                        expires_in(r["expires_at"]),
                     ),
                 )
                 for r in queue
@@ -98,7 +116,8 @@ class AccessPane(Pane):
     def _describe(r: dict) -> str:
         return (
             f"Organization: {r['org']}\nFor: {designee(r)}\nProposed by: {r['proposer']}\n"
-            f"Reason: {r.get('reason') or '—'}\nExpires: {r['expires_at'][:16].replace('T', ' ')}"
+            f"Reason: {r.get('reason') or '—'}\nExpires: {r['expires_at'][:16].replace('T', ' ')} "
+            f"({expires_in(r['expires_at'])})"
         )
 
     @work(exit_on_error=False)

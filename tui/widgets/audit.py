@@ -18,8 +18,8 @@ class AuditPane(Pane):
 
     LIST = "audit-table"
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="audit-filter"),
-        Binding("v", "verify", "Verify chain", id="verify"),
+        Binding("slash", "filter", "Filter", tooltip="Filter events", id="audit-filter"),
+        Binding("v", "verify", "Verify", tooltip="Verify the chain", id="verify"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -34,7 +34,7 @@ class AuditPane(Pane):
 
     def action_filter(self) -> None:
         """Jump to the filters."""
-        self.query_one("#audit-op", Input).focus()
+        self.screen.set_focus(self.query_one("#audit-op", Input))
 
     @on(Input.Submitted)
     def filters_changed(self) -> None:

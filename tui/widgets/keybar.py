@@ -31,7 +31,7 @@ class KeyBar(Widget):
     """One line of ``key description`` pairs that never hides the essential keys."""
 
     DEFAULT_CSS = """
-    KeyBar { height: 1; dock: bottom; background: $panel; color: $text; }
+    KeyBar { height: 1; dock: bottom; background: $panel; color: $text; padding: 0 1; }
     """
 
     def on_mount(self) -> None:
@@ -44,12 +44,14 @@ class KeyBar(Widget):
 
     def _item(self, binding: Binding) -> Text:
         key = self.app.get_key_display(binding)
-        return Text.assemble((f" {key} ", "bold reverse"), f" {binding.description} ")
+        return Text.assemble((key, "bold"), f" {binding.description}  ")
 
     def render(self) -> Text:
         """Pane keys, then other global keys while they fit, then the essential ones."""
         local, everywhere = split_bindings(self.screen)
-        essential = [b for b in everywhere if b.id in ESSENTIAL]
+        essential = sorted(
+            (b for b in everywhere if b.id in ESSENTIAL), key=lambda b: ESSENTIAL.index(b.id)
+        )
         others = [b for b in everywhere if b.id not in ESSENTIAL]
         tail = [self._item(b) for b in essential]
         room = self.size.width - sum(t.cell_len for t in tail)

@@ -30,12 +30,12 @@ class OrgsPane(Pane):
 
     LIST = "orgs-table"
     BINDINGS = [
-        Binding("slash", "search", "Search", id="orgs-search"),
-        Binding("n", "new_org", "New org", id="new-org"),
-        Binding("e", "edit_org", "Edit", id="edit-org"),
-        Binding("d", "delete_org", "Delete", id="delete-org"),
-        Binding("p", "report", "Report", id="org-report"),
-        Binding("i", "import_orgs", "Import", id="import-orgs"),
+        Binding("n", "new_org", "New", tooltip="New org", id="new-org"),
+        Binding("e", "edit_org", "Edit", tooltip="Edit the org", id="edit-org"),
+        Binding("d", "delete_org", "Delete", tooltip="Delete the org", id="delete-org"),
+        Binding("p", "report", "Report", tooltip="Org report", id="org-report"),
+        Binding("i", "import_orgs", "Import", tooltip="Import orgs from a file", id="import-orgs"),
+        Binding("slash", "search", "Search", tooltip="Search orgs", id="orgs-search"),
     ]
 
     def __init__(self) -> None:
@@ -96,7 +96,7 @@ class OrgsPane(Pane):
 
     def action_search(self) -> None:
         """Jump to the search box."""
-        self.query_one("#orgs-q", Input).focus()
+        self.screen.set_focus(self.query_one("#orgs-q", Input))
 
     @work(exit_on_error=False)
     async def action_new_org(self) -> None:

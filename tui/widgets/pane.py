@@ -48,8 +48,8 @@ class Pane(Vertical):
         """Fetch what the pane shows (a worker in each pane)."""
 
     def focus_list(self) -> None:
-        """Put the focus on the pane's main list."""
-        self.query_one(f"#{self.LIST}", DataTable).focus()
+        """Put the focus on the pane's main list now (not after the keys already typed)."""
+        self.screen.set_focus(self.query_one(f"#{self.LIST}", DataTable))
 
     def action_back_to_list(self) -> None:
         """Esc in a search or filter box returns to the list."""

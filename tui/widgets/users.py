@@ -19,8 +19,10 @@ class UsersPane(Pane):
 
     LIST = "users-table"
     BINDINGS = [
-        Binding("n", "new_user", "New user", id="new-user"),
-        Binding("x", "toggle_user", "Disable/enable", id="toggle-user"),
+        Binding("n", "new_user", "New", tooltip="New user", id="new-user"),
+        Binding(
+            "x", "toggle_user", "Disable/enable", tooltip="Disable or enable", id="toggle-user"
+        ),
     ]
 
     def compose(self) -> ComposeResult:

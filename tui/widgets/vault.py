@@ -20,15 +20,15 @@ class VaultPane(Pane):
 
     LIST = "resources"
     BINDINGS = [
-        Binding("slash", "search", "Search", id="vault-search"),
-        Binding("n", "new_resource", "New resource", id="new-resource"),
-        Binding("a", "new_account", "New account", id="new-account"),
-        Binding("r", "reveal", "Reveal", id="reveal"),
-        Binding("s", "share", "Share", id="share"),
-        Binding("e", "edit_resource", "Edit", id="edit-resource"),
-        Binding("p", "set_password", "Set password", id="set-password"),
-        Binding("g", "generate", "Generate password", id="generate"),
-        Binding("G", "resource_group", "Resource group", id="resource-group"),
+        Binding("r", "reveal", "Reveal", tooltip="Reveal the password", id="reveal"),
+        Binding("slash", "search", "Search", tooltip="Search resources", id="vault-search"),
+        Binding("n", "new_resource", "New", tooltip="New resource", id="new-resource"),
+        Binding("a", "new_account", "Account", tooltip="New account", id="new-account"),
+        Binding("s", "share", "Share", tooltip="Share the resource", id="share"),
+        Binding("e", "edit_resource", "Edit", tooltip="Edit the resource", id="edit-resource"),
+        Binding("p", "set_password", "Password", tooltip="Set a password", id="set-password"),
+        Binding("g", "generate", "Generate", tooltip="Generate a password", id="generate"),
+        Binding("G", "resource_group", "Group", tooltip="Resource group", id="resource-group"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -117,7 +117,7 @@ class VaultPane(Pane):
 
     def action_search(self) -> None:
         """Jump to the search box."""
-        self.query_one("#vault-q", Input).focus()
+        self.screen.set_focus(self.query_one("#vault-q", Input))
 
     @work(exit_on_error=False, group="reveal")
     async def action_reveal(self) -> None:
