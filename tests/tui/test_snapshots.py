@@ -93,10 +93,28 @@ async def shot_ready(pilot) -> None:
     no_blink(pilot.app)
 
 
-async def as_admin(pilot) -> None:
-    """Log in as the MSP's administrator and wait for the main screen."""
-    await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+async def main_settled(pilot) -> None:
+    """The main screen with everything loaded: server state, both vault lists."""
     await main_ready(pilot)
+    screen = pilot.app.screen
+    resources = screen.query_one("#resources", DataTable)
+    accounts = screen.query_one("#accounts", DataTable)
+    server = screen.query_one("#server", Static)
+    await until(
+        pilot,
+        lambda: (
+            text_of(server).startswith("PRIMARY")
+            and resources.row_count == 2
+            and accounts.row_count == 1
+        ),
+        what="(main screen loaded)",
+    )
+
+
+async def as_admin(pilot) -> None:
+    """Log in as the MSP's administrator and wait for the main screen, loaded."""
+    await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+    await main_settled(pilot)
 
 
 def snap(snap_compare, make_app, size, before) -> bool:
@@ -138,9 +156,7 @@ def test_vault_screen(snap_compare, make_app, snapshot_data, size):
 
     async def before(pilot):
         await log_in(pilot, username, password)
-        await main_ready(pilot)
-        accounts = pilot.app.screen.query_one("#accounts", DataTable)
-        await until(pilot, lambda: accounts.row_count == 1)
+        await main_settled(pilot)
         await shot_ready(pilot)
 
     assert snap(snap_compare, make_app, size, before)
@@ -153,9 +169,7 @@ def test_reveal_dialog(snap_compare, make_app, snapshot_data, size):
 
     async def before(pilot):
         await log_in(pilot, username, password)
-        await main_ready(pilot)
-        accounts = pilot.app.screen.query_one("#accounts", DataTable)
-        await until(pilot, lambda: accounts.row_count == 1)
+        await main_settled(pilot)
         await pilot.press("tab", "r")
         await until(pilot, lambda: isinstance(pilot.app.screen, RevealModal))
         await until(pilot, lambda: "hides in 10 s" in screen_text(pilot.app))

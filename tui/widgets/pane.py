@@ -26,6 +26,11 @@ def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
     table.clear()
     for key, cells in rows:
         table.add_row(*cells, key=key)
+    # DataTable measures new rows when it is next idle; a frame drawn before that keeps
+    # the header-wide columns (names cut to 'core-rou'). Measure now, draw afresh.
+    table._update_dimensions(list(table.rows))
+    table._clear_caches()
+    table.refresh()
     if keep is not None:
         with suppress(RowDoesNotExist):  # the row is gone: stay at the top
             table.move_cursor(row=table.get_row_index(keep), animate=False)
