@@ -8,6 +8,7 @@ from textual.widgets import DataTable, Select, Static, TabbedContent
 
 from tests.tui.conftest import type_text, until
 from tui.screens.form import FormModal
+from tui.screens.main import MainScreen
 
 
 def text_of(widget) -> str:
@@ -109,4 +110,14 @@ async def notified(pilot, words: str, limit: float = 20.0) -> None:
         lambda: any(words in n.message for n in app._notifications),
         limit,
         what=f"(notification {words!r})",
+    )
+
+
+async def main_ready(pilot) -> None:
+    """The main screen is up and its list has the focus."""
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, MainScreen) and isinstance(app.screen.focused, DataTable),
+        what="(main screen ready)",
     )

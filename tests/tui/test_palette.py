@@ -7,7 +7,7 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import TabbedContent
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
-from tests.tui.test_stories import main_ready
+from tests.tui.keys import main_ready
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 

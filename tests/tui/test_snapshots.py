@@ -8,8 +8,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
-from tests.tui.keys import fill, form_open, screen_text, show_tab, text_of
-from tests.tui.test_stories import main_ready
+from tests.tui.keys import fill, form_open, main_ready, screen_text, show_tab, text_of
 from tui.screens.modals import KeysModal, RevealModal, TextModal
 
 SIZES = [(80, 24), (120, 40)]

@@ -10,6 +10,7 @@ from tests.tui.keys import (
     cursor_to,
     fill,
     form_open,
+    main_ready,
     notified,
     picker_options,
     rows,
@@ -44,16 +45,6 @@ async def first_login(pilot, person: Person, org: str = "") -> None:
     await fill(pilot, person.final, person.final)
     await submit(pilot, form)
     await main_ready(pilot)
-
-
-async def main_ready(pilot) -> None:
-    """The main screen is up and its list has the focus."""
-    app = pilot.app
-    await until(
-        pilot,
-        lambda: isinstance(app.screen, MainScreen) and isinstance(app.screen.focused, DataTable),
-        what="(main screen ready)",
-    )
 
 
 async def log_out(pilot) -> None:

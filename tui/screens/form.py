@@ -41,6 +41,19 @@ class Field:
     api_names: tuple[str, ...] = field(default_factory=tuple)  # server names mapped here
 
 
+def refusal(field: str, message: str) -> ApiError:
+    """A refusal made in the client, shown like the server's: under ``field``."""
+    return ApiError(
+        "validation_failed", message, body={"errors": [{"field": field, "message": message}]}
+    )
+
+
+def check_repeated(values: dict[str, str], first: str, second: str) -> None:
+    """Refuse, under ``second``, a value that was to be typed twice and differs."""
+    if values[first] != values[second]:
+        raise refusal(second, "differs from the first")
+
+
 def humanize(name: str) -> str:
     """'full_name' → 'Full name' (for server fields the form does not show)."""
     return name.replace("_", " ").strip().capitalize() or "Request"
@@ -62,10 +75,13 @@ class FormModal(ModalScreen[Any]):
         note: str = "",
         action: str = "save",
         danger: bool = False,
+        figure: str = "",
+        wide: bool = False,
     ) -> None:
         super().__init__()
         self._title, self._fields, self._submit = title, fields, submit
         self._note, self._action, self._danger = note, action, danger
+        self._figure, self._wide = figure, wide
         self._busy = False
         # The first field has the focus from the first frame on (a focus() call would
         # land later, after keys typed at once).
@@ -73,8 +89,11 @@ class FormModal(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         """Title, note, then each field's label, control and error line."""
-        with VerticalScroll(classes="dialog danger" if self._danger else "dialog"):
+        classes = "dialog" + (" danger" if self._danger else "") + (" wide" if self._wide else "")
+        with VerticalScroll(classes=classes):
             yield Static(inert(self._title), classes="dialog-title")
+            if self._figure:
+                yield Static(inert(self._figure), id="figure")
             if self._note:
                 yield Static(inert(self._note), classes="dialog-note")
             yield Static("", id="form-error", classes="field-error")
@@ -187,6 +206,8 @@ class FormModal(ModalScreen[Any]):
                 elsewhere.append(f"{humanize(item.get('field', ''))} {item.get('message', '')}")
             else:
                 shown.setdefault(target.name, item.get("message", ""))
+        if not errors and len(self._fields) == 1:
+            shown[self._fields[0].name] = error.detail  # a one-field form: it is about that
         for f in self._fields:
             self._show(f.name, shown.get(f.name, ""))
         if shown:

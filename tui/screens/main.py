@@ -16,7 +16,7 @@ from tui.messages import DataChanged, OrgSelected
 from tui.screens.form import Field, FormModal
 from tui.screens.modals import TextModal
 from tui.screens.server_view import server_lines
-from tui.screens.totp import TotpModal
+from tui.screens.totp import confirm_form
 from tui.text import inert
 from tui.widgets.access import AccessPane
 from tui.widgets.audit import AuditPane
@@ -279,7 +279,7 @@ class MainScreen(Screen):
         if not enrolment:
             return
         if await self.app.push_screen_wait(
-            TotpModal(enrolment["secret"], enrolment["otpauth_uri"])
+            confirm_form(client, enrolment["secret"], enrolment["otpauth_uri"])
         ):
             self.app.notify("Two-factor authentication is on: logins now ask for a code.")
 

@@ -8,7 +8,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from tui.client import ApiError
-from tui.screens.form import Field, FormModal
+from tui.screens.form import Field, FormModal, check_repeated
 from tui.widgets.keybar import KeyBar
 
 
@@ -34,12 +34,7 @@ class PasswordChangeScreen(Screen):
         client = self.app.client
 
         async def submit(v: dict) -> bool:
-            if v["new"] != v["repeat"]:
-                raise ApiError(
-                    "validation_failed",
-                    "the passwords differ",
-                    body={"errors": [{"field": "repeat", "message": "differs from the first"}]},
-                )
+            check_repeated(v, "new", "repeat")
             await client.change_password(self._current, v["new"])
             return True
 

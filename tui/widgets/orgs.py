@@ -229,12 +229,15 @@ class OrgsPane(Pane):
         preview = data.decode("utf-8-sig", errors="replace").splitlines()[:6]
         result = await self.form(
             f"Import {path.name}?",
-            [Field("confirm", "Type import to go ahead", required=True)],
-            lambda v: (
-                self.app.client.import_orgs(path.name, data)
-                if v["confirm"] == "import"
-                else _refuse("confirm", "type the word import")
-            ),
+            [
+                Field(
+                    "confirm",
+                    "Type import to go ahead",
+                    required=True,
+                    check=lambda v: None if v == "import" else "type the word import",
+                )
+            ],
+            lambda v: self.app.client.import_orgs(path.name, data),
             note="First rows:\n" + "\n".join(preview),
             action="import",
         )
@@ -274,10 +277,3 @@ class OrgsPane(Pane):
             for r in report["pending_requests"]
         ]
         await self.app.push_screen_wait(TextModal(f"Report: {org}", lines))
-
-
-async def _refuse(field: str, message: str) -> None:
-    """A local refusal shown like the server's, under the field."""
-    raise ApiError(
-        "validation_failed", message, body={"errors": [{"field": field, "message": message}]}
-    )

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from tui.client import ApiError
-from tui.screens.form import Field
+from tui.screens.form import Field, check_repeated
 from tui.screens.modals import RevealModal
 from tui.text import inert
 from tui.widgets import choices
@@ -241,12 +241,7 @@ class VaultPane(Pane):
         client = self.app.client
 
         async def submit(v: dict) -> bool:
-            if v["password"] != v["repeat"]:
-                raise ApiError(
-                    "validation_failed",
-                    "the passwords differ",
-                    body={"errors": [{"field": "repeat", "message": "differs from the first"}]},
-                )
+            check_repeated(v, "password", "repeat")
             await client.change_account_password(self.org, account, v["password"])
             return True
 
