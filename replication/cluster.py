@@ -311,6 +311,7 @@ class Cluster:
             return
         if not port_is_free(self.port):
             raise ClusterError(f"PostgreSQL port {self.port} is already in use")
+        self._private_log()
         result = self._run(
             "pg_ctl",
             "start",
@@ -361,6 +362,15 @@ class Cluster:
         except OSError:
             return "no log written"
         return lines[-1] if lines else "empty log"
+
+    def _private_log(self) -> None:
+        """PostgreSQL's log may name users and statements: make it 0600 before pg_ctl
+        opens it (its umask would leave it world-readable)."""
+        log = self.log_file
+        if log.parent.is_dir():
+            log.touch(mode=0o600, exist_ok=True)
+            self._give(log)
+            log.chmod(0o600)
 
     def _give(self, path: Path) -> None:
         if self.account is not None:

@@ -120,6 +120,7 @@ class Monitor:
         # standby may have stopped hearing it up to WAL_SENDER_TIMEOUT earlier.
         self.standby_grace = max(0.0, cfg.failover_timeout - WAL_SENDER_TIMEOUT - 0.5)
         self.rejoining = False
+        self._anchor_copy: asyncio.Task | None = None
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -171,6 +172,10 @@ class Monitor:
 
     async def close(self) -> None:
         """Release connections."""
+        if self._anchor_copy is not None:
+            self._anchor_copy.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._anchor_copy
         await self._drop_local()
         for client in (self.witness, self._peer):
             if client is not None:
@@ -240,6 +245,9 @@ class Monitor:
                 return
 
         await self._manage_sync(local["sync_names"], streaming, in_sync, lease_held, peer_name)
+        if self.env.anchors.unshipped and peer_status and self._anchor_copy is None:
+            # In its own task: a slow peer must never delay the next lease renewal.
+            self._anchor_copy = asyncio.create_task(self._copy_anchors())
         if node.writable() and self.env.spool.has_events():
             # Spooled while fenced, or left over from a promotion whose ingest failed.
             await self._ingest_own_spool()
@@ -391,6 +399,35 @@ class Monitor:
         added = await spool.ingest(self.env.pool, self.env.ring, records)
         await self.env.spool.delivered({r["spool_id"] for r in records})
         log.info("ingested %d spooled audit events (%d new)", len(records), added)
+
+    async def _copy_anchors(self) -> None:
+        """Copy the audit anchors written since the last copy to the peer (server/anchors.py),
+        so the secondary can tell a cut audit trail after a failover too."""
+        anchors = self.env.anchors
+        try:
+            url = self.node.state.peer.url
+            sent = dict(anchors.unshipped)
+            if not url or not sent:
+                return
+            client = peer_client(self.env.config, url, 5.0, self.node.state.cluster_secret)
+            try:
+                status, _ = await client.call(
+                    "POST",
+                    "/api/v1/cluster/anchors",
+                    {"anchors": [anchors.signed(a) for a in sent.values()]},
+                )
+            finally:
+                await client.close()
+            if status == 200:
+                for org_id, anchor in sent.items():
+                    if anchors.unshipped.get(org_id) is anchor:
+                        del anchors.unshipped[org_id]
+            elif status:
+                log.warning("the peer refused the audit anchors (HTTP %d)", status)
+        except Exception:
+            log.exception("copying audit anchors to the peer failed (will retry)")
+        finally:
+            self._anchor_copy = None
 
     async def _ship_spool(self) -> None:
         peer = self.peer

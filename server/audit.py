@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,11 @@ from typing import Any
 import asyncpg
 
 from server import db
+from server.anchors import Anchor, AnchorLog
 from server.errors import ServiceUnavailable, coded
 from server.keyring import AUDIT_KEY, KeyRing
+
+log = logging.getLogger(__name__)
 
 GENESIS = bytes(32)
 
@@ -61,6 +65,20 @@ def _canonical(fields: dict[str, Any]) -> bytes:
 
 def _mac(key: bytes, prev: bytes, fields: dict[str, Any]) -> bytes:
     return hmac.new(key, prev + _canonical(fields), hashlib.sha256).digest()
+
+
+def checkpoint_mac(
+    key: bytes, org_id: uuid.UUID, seq: int, link_hash: bytes, at: datetime.datetime
+) -> bytes:
+    """The MAC that seals a purge checkpoint: it stands for links 1..seq, the last of
+    which had MAC ``link_hash`` (the audit key, as for links)."""
+    fields = {
+        "checkpoint": str(org_id),
+        "seq": seq,
+        "hash": link_hash.hex(),
+        "at": at.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
+    }
+    return hmac.new(key, b"checkpoint" + _canonical(fields), hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
@@ -183,16 +201,27 @@ _INSERT_EVENTS = (
     "SELECT $1, a, ac, ao, i, op, tt, t, oc, r, d::jsonb, n FROM unnest("
     "$2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
     "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) "
-    "AS u(a, ac, ao, i, op, tt, t, oc, r, d, n) RETURNING id) "
+    "AS u(a, ac, ao, i, op, tt, t, oc, r, d, n) "
+    # An operation the org switched off is not recorded (audit_settings.SWITCHABLE only).
+    "WHERE NOT EXISTS (SELECT 1 FROM audit_operation_settings s WHERE s.org_id = $1 "
+    "AND s.operation = u.op AND NOT s.recorded) RETURNING id) "
     "INSERT INTO audit_pending (event_id, org_id) SELECT id, $1 FROM e"
 )
 
 
-async def chain_org(conn: db.Tx | asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID) -> int:
+async def chain_org(
+    conn: db.Tx | asyncpg.Connection,
+    ring: KeyRing,
+    org_id: uuid.UUID,
+    heads: dict[uuid.UUID, tuple[int, bytes]] | None = None,
+    bases: dict[uuid.UUID, tuple[int, bytes]] | None = None,
+) -> int:
     """Link an org's committed pending events into its chain; return how many.
 
     Call inside a transaction. The head row lock makes concurrent chainers take turns;
     only committed events are visible, so nothing is linked that could still roll back.
+    The new head (seq, hash) goes into ``heads`` for anchoring after the commit, and
+    the head it started from into ``bases`` (first call per org only).
     """
     key = await ring.system_key(conn, AUDIT_KEY)
     async with db.in_org(conn, org_id):
@@ -232,24 +261,76 @@ async def chain_org(conn: db.Tx | asyncpg.Connection, ring: KeyRing, org_id: uui
             seq,
             prev,
         )
+    if heads is not None:
+        heads[org_id] = (seq, prev)
+    if bases is not None:
+        bases.setdefault(org_id, (head["seq"], head["hash"]))
     return len(rows)
 
 
 async def chain_pending(
-    pool: asyncpg.Pool, ring: KeyRing, orgs: set[uuid.UUID] | None = None
+    pool: asyncpg.Pool,
+    ring: KeyRing,
+    orgs: set[uuid.UUID] | None = None,
+    anchors: AnchorLog | None = None,
+    node: str = "",
 ) -> int:
-    """Chain every org with events waiting (or just ``orgs``); return events linked."""
+    """Chain every org with events waiting (or just ``orgs``); return events linked.
+
+    With ``anchors``, each moved head is appended to the anchor log once its links
+    have committed (server/anchors.py).
+    """
     if orgs is None:
         orgs = {r[0] for r in await pool.fetch("SELECT audit_orgs_pending()")}
     linked = 0
-    for org_id in orgs:
-        while True:
-            async with db.transaction(pool, org_id) as tx:
-                count = await chain_org(tx, ring, org_id)
-            linked += count
-            if count < 5000:
-                break
+    heads: dict[uuid.UUID, tuple[int, bytes]] = {}
+    bases: dict[uuid.UUID, tuple[int, bytes]] = {}
+    try:
+        for org_id in orgs:
+            while True:
+                async with db.transaction(pool, org_id) as tx:
+                    count = await chain_org(tx, ring, org_id, heads, bases)
+                linked += count
+                if count < 5000:
+                    break
+    finally:
+        if anchors is not None and heads:
+            await _anchor(pool, anchors, heads, bases, node)
     return linked
+
+
+async def _anchor(
+    pool: asyncpg.Pool,
+    anchors: AnchorLog,
+    heads: dict[uuid.UUID, tuple[int, bytes]],
+    bases: dict[uuid.UUID, tuple[int, bytes]],
+    node: str,
+) -> None:
+    """Anchor the new heads of chains that still hold their latest anchored link.
+
+    A chain cut back below its anchor (or rewritten there) is not anchored again:
+    otherwise, once it grew past the old anchor, a newer anchor would bless the
+    rewritten chain and the cut would no longer show. When the chaining started
+    from the anchored head itself, that is proven without asking the database.
+    """
+    for org_id in list(heads):
+        anchor = await anchors.latest(org_id)
+        if anchor is None or bases.get(org_id) == (anchor.seq, anchor.hash):
+            continue
+        async with db.transaction(pool, org_id, readonly=True) as tx:
+            held = await tx.fetchval(
+                "SELECT hash FROM audit_links WHERE org_id = $1 AND seq = $2", org_id, anchor.seq
+            )
+        if held != anchor.hash:
+            del heads[org_id]
+            log.error(
+                "audit chain of org %s no longer holds its anchored link %d: not anchoring "
+                "it again (run `strongroom audit verify`)",
+                org_id,
+                anchor.seq,
+            )
+    if heads:
+        await anchors.record(heads, node)
 
 
 @dataclass
@@ -262,6 +343,7 @@ class Verification:
     first_bad_seq: int | None
     problem: str | None = None
     pending: int = 0
+    anchored_seq: int | None = None  # the latest anchor's link, when the node has one
 
     def as_dict(self) -> dict[str, Any]:
         """The API's answer shape."""
@@ -272,21 +354,64 @@ class Verification:
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
             "pending": self.pending,
+            "anchored_seq": self.anchored_seq,
         }
 
 
 async def verify(
-    conn: db.Tx | asyncpg.Connection, ring: KeyRing, org_id: uuid.UUID
+    conn: db.Tx | asyncpg.Connection,
+    ring: KeyRing,
+    org_id: uuid.UUID,
+    anchors: AnchorLog | None = None,
 ) -> Verification:
-    """Recompute an org's chain and report the first link that does not fit, and any
-    event that is in neither the chain nor the queue."""
+    """Recompute an org's chain and report the first link that does not fit, any event
+    that is in neither the chain nor the queue, and, with ``anchors``, a chain that is
+    shorter than its latest anchor or differs from it (a deleted tail).
+
+    The anchor is read before the chain: anchors are written after their links commit,
+    so every anchored link is in what the walk then reads.
+    """
     key = await ring.system_key(conn, AUDIT_KEY)
+    anchor = await anchors.latest(org_id, conn) if anchors is not None else None
     async with db.in_org(conn, org_id):
-        return await _verify(conn, key, org_id)
+        result = await _verify(conn, key, org_id, anchor)
+    result.anchored_seq = anchor.seq if anchor is not None else None
+    return result
 
 
-async def _verify(conn, key: bytes, org_id: uuid.UUID) -> Verification:
+def _against_anchor(anchor: Anchor, count: int, prev: bytes) -> Verification | None:
+    """The verdict when the intact chain of ``count`` links does not reach ``anchor``."""
+    if count >= anchor.seq:
+        return None
+    missing = anchor.seq - count
+    return Verification(
+        False,
+        count,
+        prev.hex(),
+        count + 1,
+        f"the chain ends at link {count} but the anchor log recorded link {anchor.seq} "
+        f"at {anchor.at}: the newest {missing} event(s), links {count + 1}-{anchor.seq}, "
+        "are missing",
+    )
+
+
+async def _verify(conn, key: bytes, org_id: uuid.UUID, anchor: Anchor | None) -> Verification:
     prev, expected, count = GENESIS, 1, 0
+    # A purge leaves a sealed checkpoint in place of the chain's prefix.
+    checkpoint = await conn.fetchrow(
+        "SELECT seq, hash, at, mac FROM audit_checkpoints WHERE org_id = $1", org_id
+    )
+    if checkpoint is not None:
+        sealed = checkpoint_mac(
+            key, org_id, checkpoint["seq"], checkpoint["hash"], checkpoint["at"]
+        )
+        if not hmac.compare_digest(sealed, checkpoint["mac"]):
+            return Verification(False, 0, GENESIS.hex(), 1, "the purge checkpoint was altered")
+        prev, expected, count = checkpoint["hash"], checkpoint["seq"] + 1, checkpoint["seq"]
+        if anchor is not None and anchor.seq == checkpoint["seq"] and anchor.hash != prev:
+            return Verification(
+                False, count, prev.hex(), count, "the purge checkpoint differs from the anchor log"
+            )
     async for row in conn.cursor(
         "SELECT l.seq, l.prev_hash, l.hash, e.* FROM audit_links l "
         "LEFT JOIN audit_events e ON e.id = l.event_id WHERE l.org_id = $1 ORDER BY l.seq",
@@ -305,6 +430,15 @@ async def _verify(conn, key: bytes, org_id: uuid.UUID) -> Verification:
             return Verification(
                 False, count, prev.hex(), row["seq"], f"event {row['seq']} was altered"
             )
+        if anchor is not None and row["seq"] == anchor.seq and row["hash"] != anchor.hash:
+            return Verification(
+                False,
+                count,
+                prev.hex(),
+                row["seq"],
+                f"link {row['seq']} differs from the anchor log's record of it "
+                f"({anchor.at}): the chain was cut back and rewritten",
+            )
         prev, expected, count = row["hash"], expected + 1, count + 1
     head = await conn.fetchrow("SELECT seq, hash FROM audit_heads WHERE org_id = $1", org_id)
     if head is not None and (head["seq"] != count or head["hash"] != prev):
@@ -320,6 +454,9 @@ async def _verify(conn, key: bytes, org_id: uuid.UUID) -> Verification:
         return Verification(
             False, count, prev.hex(), count + 1, f"event id {stray} is in no chain", pending
         )
+    if anchor is not None and (short := _against_anchor(anchor, count, prev)):
+        short.pending = pending
+        return short
     return Verification(True, count, prev.hex(), None, None, pending)
 
 

@@ -12,6 +12,7 @@ import asyncpg
 from aiohttp import web
 
 from server import audit
+from server.anchors import AnchorLog
 from server.keys import ENV
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,12 @@ INTERVAL = 0.05
 
 
 async def run_chainer(
-    pool: asyncpg.Pool, ring, interval: float = INTERVAL, may_write=lambda: True
+    pool: asyncpg.Pool,
+    ring,
+    interval: float = INTERVAL,
+    may_write=lambda: True,
+    anchors: AnchorLog | None = None,
+    node: str = "",
 ) -> None:
     """Chain pending events forever (until cancelled), logging but surviving failures.
 
@@ -33,7 +39,7 @@ async def run_chainer(
             await asyncio.sleep(interval * 4)
             continue
         try:
-            await audit.chain_pending(pool, ring)
+            await audit.chain_pending(pool, ring, anchors=anchors, node=node)
             if failing:
                 log.info("audit chaining works again")
             failing = False
@@ -51,7 +57,14 @@ async def chainer_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: run the chainer while the app lives (it writes only on a primary)."""
     env = app[ENV]
     task = asyncio.create_task(
-        run_chainer(env.pool, env.ring, may_write=env.node_state.writable), name="audit-chainer"
+        run_chainer(
+            env.pool,
+            env.ring,
+            may_write=env.node_state.writable,
+            anchors=env.anchors,
+            node=env.node,
+        ),
+        name="audit-chainer",
     )
     yield
     task.cancel()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from replication.cluster import ClusterError
-from server import first_run, service
+from server import backup_cli, first_run, service
 from server.config import Config, ConfigError, load_config
 from server.files import write_durably
 from server.install import InstallError, init_install
@@ -220,6 +220,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     db_state = "external" if cluster is None else ("running" if cluster.is_running() else "stopped")
     print(f"install:    {config.home}")
     print(f"database:   {db_state} (port {config.database.port})")
+    print(backup_cli.status_line(config))
     if not pid:
         print("server:     stopped")
         return EXIT_NOT_RUNNING
@@ -279,6 +280,7 @@ def cmd_rotate_master(args: argparse.Namespace) -> int:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Verify every org's audit chain (or one org's) and name the first broken link."""
     from server import audit, db
+    from server.anchors import AnchorLog
     from server.keyring import KeyRing
 
     config = _load(args)
@@ -286,8 +288,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     async def run() -> list[tuple[str, audit.Verification]]:
         ring = KeyRing.from_file(config.path(config.security.master_key))
         pool = await db.create_pool(config)
+        anchors = AnchorLog(config.path(config.security.anchor_log), ring, pool)
         try:
-            await audit.chain_pending(pool, ring)
+            await audit.chain_pending(pool, ring, anchors=anchors, node=config.node.name)
             async with db.transaction(pool, readonly=True) as conn:
                 orgs = await conn.fetch(
                     "SELECT id, display_name FROM orgs WHERE $1::text IS NULL "
@@ -296,7 +299,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
                 )
                 if not orgs:
                     raise CommandError(f"no organization named {args.org!r}")
-                return [(o["display_name"], await audit.verify(conn, ring, o["id"])) for o in orgs]
+                return [
+                    (o["display_name"], await audit.verify(conn, ring, o["id"], anchors))
+                    for o in orgs
+                ]
         finally:
             await pool.close()
 
@@ -311,6 +317,62 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             broken += 1
             print(f"{name}: BROKEN at event {result.first_bad_seq}: {result.problem}")
     return EXIT_ERROR if broken else 0
+
+
+def _as_administrator(args: argparse.Namespace, work) -> dict:
+    """Run ``work(env, actor)`` as the MSPOrg administrator ``--as`` names, on this node
+    (its embedded PostgreSQL started if needed); chain the audit events it wrote.
+
+    Raises:
+        CommandError with the service's sentence when it refuses.
+    """
+    from server import audit
+    from server.app import open_env
+    from server.errors import StrongroomError
+    from server.services.auth import local_actor
+
+    config = _load(args)
+
+    async def run() -> dict:
+        async with open_env(config) as env:
+            actor = await local_actor(env, args.as_user)
+            result = await work(env, actor)
+            await audit.chain_pending(env.pool, env.ring, anchors=env.anchors, node=env.node)
+            return result
+
+    cluster = service.embedded_cluster(config)
+    if cluster is not None:
+        cluster.start()
+    try:
+        return asyncio.run(run())
+    except StrongroomError as exc:
+        raise CommandError(exc.detail) from None
+
+
+def cmd_replicate_settings(args: argparse.Namespace) -> int:
+    """Save MSPOrg's replicated categories and apply them to every client org, with a
+    progress bar and per-org results (as PUT /msp/replicate-settings)."""
+    from server.services import replication_settings
+
+    async def work(env, actor) -> dict:
+        saved = await replication_settings.get_settings(env, actor)
+        chosen = args.categories or saved["categories"]
+        if chosen == ["all"]:
+            chosen = list(replication_settings.CATEGORIES)
+        data = {"categories": chosen, "role_conflict": args.role_conflict or saved["role_conflict"]}
+        return await replication_settings.save_and_apply(
+            env, actor, data, progress=ProgressBar("replicating")
+        )
+
+    result = _as_administrator(args, work)
+    for row in result["results"]:
+        if row["status"] == "failed":
+            print(f"{row['org']}: failed: {row['detail']}")
+    print(
+        f"categories: {', '.join(result['categories']) or '(none)'}; "
+        f"applied to {result['applied']} org(s), failed {result['failed']}"
+    )
+    return 0 if result["failed"] == 0 else EXIT_ERROR
 
 
 class ProgressBar:
@@ -333,35 +395,20 @@ class ProgressBar:
 
 def cmd_orgs_import(args: argparse.Namespace) -> int:
     """Import organizations from a CSV/TXT file, acting as an MSPOrg administrator."""
-    from server import audit
-    from server.app import open_env
-    from server.errors import StrongroomError
     from server.services import org_import
-    from server.services.auth import local_actor
 
-    config = _load(args)
     path = Path(args.file)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
 
-    async def run() -> dict:
-        async with open_env(config) as env:
-            actor = await local_actor(env, args.as_user)
-            result = await org_import.import_orgs(
-                env, actor, path.name, raw, progress=ProgressBar("importing")
-            )
-            await audit.chain_pending(env.pool, env.ring)
-            return result
+    async def work(env, actor) -> dict:
+        return await org_import.import_orgs(
+            env, actor, path.name, raw, progress=ProgressBar("importing")
+        )
 
-    cluster = service.embedded_cluster(config)
-    if cluster is not None:
-        cluster.start()
-    try:
-        result = asyncio.run(run())
-    except StrongroomError as exc:
-        raise CommandError(exc.detail) from None
+    result = _as_administrator(args, work)
     for row in result["results"]:
         if row["status"] == "failed":
             print(f"line {row['line']}: {row['display_name']!r} failed: {row['detail']}")
@@ -554,6 +601,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_config(p)
 
+    p = orgs_sub.add_parser(
+        "replicate-settings",
+        help=cmd_replicate_settings.__doc__,
+        description=cmd_replicate_settings.__doc__,
+    )
+    p.set_defaults(func=cmd_replicate_settings)
+    p.add_argument(
+        "categories",
+        nargs="*",
+        metavar="CATEGORY",
+        help="categories to replicate (none: the ones saved last); all: every category",
+    )
+    p.add_argument("--role-conflict", choices=("overwrite", "rename"), default=None)
+    p.add_argument("--as", dest="as_user", required=True, metavar="USERNAME")
+    with_config(p)
+
     aud = sub.add_parser("audit", help="Check the audit trail.", description="Audit trail.")
     aud_sub = aud.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     p = aud_sub.add_parser(
@@ -562,6 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit_verify)
     p.add_argument("--org", help="only this org (display name)")
     with_config(p)
+    backup_cli.add_parsers(sub, add, with_config, _load, service.embedded_cluster)
     return parser
 
 
@@ -574,6 +638,7 @@ KNOWN_ERRORS = (
     InstallError,
     MigrationError,
     service.ServiceError,
+    *backup_cli.KNOWN_ERRORS,
 )
 
 

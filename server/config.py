@@ -8,6 +8,7 @@ directory (the folder holding ``conf/``).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -30,6 +31,7 @@ class ServerConfig:
     tls_cert: str = "conf/tls.crt"
     tls_key: str = "conf/tls.key"
     max_body_bytes: int = 4 * 1024 * 1024
+    import_max_rows: int = 50_000  # organizations per import file; larger files get 413
     public_url: str = ""
 
 
@@ -61,12 +63,14 @@ class SecurityConfig:
     """Keys, sessions and login throttling."""
 
     master_key: str = "conf/master.key"
+    anchor_log: str = "audit/anchors.jsonl"  # audit chain heads, outside the database
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     argon2_memory_kib: int = 65536
     argon2_iterations: int = 2
     argon2_lanes: int = 1
     access_request_days: int = 7
+    api_key_days: int = 90  # an API key's lifetime unless its creator picks one (<= 365)
 
 
 @dataclass
@@ -88,6 +92,35 @@ class NodeConfig:
 
 
 @dataclass
+class BackupConfig:
+    """Scheduled encrypted backups (server/backup.py); off while ``schedule`` is empty."""
+
+    dir: str = "backups"
+    # "HH:MM" once a day (the node's local time) or "every N s|m|h".
+    schedule: str = ""
+    keep: int = 7  # scheduled backups kept in ``dir``; older ones are deleted
+    max_age_hours: float = 26.0  # health says degraded when the last good one is older
+    # The public key scheduled backups are sealed for (strongroom backup keygen): the
+    # node holds no secret that opens its own backups.
+    recipient: str = ""
+
+
+_DAILY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h)$")
+
+
+def parse_schedule(text: str) -> tuple[str, float] | None:
+    """``("daily", minutes after midnight)`` or ``("every", seconds)``; None if invalid."""
+    text = text.strip().lower()
+    if match := _DAILY.match(text):
+        return "daily", int(match.group(1)) * 60 + int(match.group(2))
+    if match := _EVERY.match(text):
+        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+        return ("every", seconds) if seconds >= 1 else None
+    return None
+
+
+@dataclass
 class Config:
     """The whole configuration of one Strongroom node."""
 
@@ -96,6 +129,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     node: NodeConfig = field(default_factory=NodeConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
     source: str = "<defaults>"
 
     def path(self, value: str) -> Path:
@@ -152,6 +186,7 @@ _SECTIONS = {
     "database": DatabaseConfig,
     "security": SecurityConfig,
     "node": NodeConfig,
+    "backup": BackupConfig,
 }
 
 
@@ -268,12 +303,31 @@ def _validate(config: Config) -> None:
             f"{src}: Argon2id parameters must be at least the OWASP minimum "
             "(argon2_memory_kib >= 19456, argon2_iterations >= 2, argon2_lanes >= 1)"
         )
+    if not 1 <= sec.api_key_days <= 365:
+        raise ConfigError(f"{src}: security.api_key_days must be between 1 and 365")
+    if config.server.import_max_rows < 1:
+        raise ConfigError(f"{src}: server.import_max_rows must be at least 1")
     if not 1 <= sec.access_request_days <= 90:
         raise ConfigError(f"{src}: security.access_request_days must be between 1 and 90")
     if sec.session_idle_minutes > sec.session_max_hours * 60:
         raise ConfigError(
             f"{src}: security.session_idle_minutes cannot exceed security.session_max_hours"
         )
+    _validate_backup(config)
+
+
+def _validate_backup(config: Config) -> None:
+    src, bk = config.source, config.backup
+    if bk.schedule and parse_schedule(bk.schedule) is None:
+        raise ConfigError(
+            f'{src}: backup.schedule must be "HH:MM" or "every N s|m|h" (got {bk.schedule!r})'
+        )
+    if bk.schedule and not bk.recipient:
+        raise ConfigError(
+            f"{src}: backup.schedule needs backup.recipient (make one: strongroom backup keygen)"
+        )
+    if bk.keep < 1 or bk.max_age_hours <= 0:
+        raise ConfigError(f"{src}: backup.keep must be >= 1 and backup.max_age_hours positive")
 
 
 def render_config(config: Config) -> str:

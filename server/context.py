@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from server.anchors import AnchorLog
 from server.audit import Who
 from server.config import Config
 from server.keyring import KeyRing
 from server.local_state import LocalState
 from server.node import Node
 from server.passwords import PasswordHasher
+from server.permissions import BUILTIN_CAPABILITIES
 from server.ratelimit import LoginThrottle
 from server.spool import AuditSpool
 
@@ -35,6 +37,7 @@ class Env:
     reveals: Batcher  # concurrent reveals, one statement (server/entitlement.py)
     authentications: Batcher  # concurrent token checks, one statement (services/auth.py)
     orgs_by_name: Batcher  # concurrent org lookups, one statement (services/access.py)
+    anchors: AnchorLog  # the audit chain heads, outside the database (server/anchors.py)
     local: LocalState = field(default_factory=LocalState)
 
     @property
@@ -59,6 +62,14 @@ class Actor:
     api_key_id: uuid.UUID | None = None
     must_change_password: bool = False
     totp_setup_required: bool = False
+    custom_capabilities: frozenset[str] | None = None  # a custom role's permissions
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this actor's role permits (server/permissions.py)."""
+        if self.custom_capabilities is not None:
+            return self.custom_capabilities
+        return BUILTIN_CAPABILITIES.get(self.role, frozenset())
 
     @property
     def who(self) -> Who:

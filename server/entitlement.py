@@ -14,6 +14,7 @@ import asyncpg
 from server import db
 from server.context import Actor
 from server.db import Tx
+from server.errors import ServiceUnavailable, coded
 from server.paging import Key, Page
 from server.services.access import OrgRef
 
@@ -114,18 +115,32 @@ async def reveal(
 ) -> asyncpg.Record | None:
     """The account's ciphertexts if the actor may reveal it; the database applies the rule
     and records the password_revealed event in the same statement (None: not entitled).
-    Concurrent reveals share one statement and one commit (``reveals`` batches them)."""
-    return await reveals.call(
-        account_id,
-        actor.user_id,
-        org.id,
-        scope_all(actor, org),
-        actor.username,
-        actor.org,
-        actor.ip,
-        reason,
-        node,
-    )
+    Concurrent reveals share one statement and one commit (``reveals`` batches them).
+
+    Raises:
+        ServiceUnavailable ``audit_unavailable`` (503) when the statement fails: its only
+        write is the audit event, so nothing was revealed and nothing recorded (fail
+        closed, as every other write; OWASP ASVS 4.0 V7.3). A lost connection keeps
+        its own answer (``db.call_all``).
+    """
+    try:
+        return await reveals.call(
+            account_id,
+            actor.user_id,
+            org.id,
+            scope_all(actor, org),
+            actor.username,
+            actor.org,
+            actor.ip,
+            reason,
+            node,
+        )
+    except asyncpg.PostgresError as exc:
+        raise coded(
+            ServiceUnavailable,
+            "audit_unavailable",
+            "the audit trail could not be written, so the password was not revealed",
+        ) from exc
 
 
 def _escape_like(text: str) -> str:

@@ -25,6 +25,18 @@ def write_durably(path: Path, text: str, mode: int = 0o600) -> None:
         os.close(dir_fd)
 
 
+def private_log(path: Path) -> Path:
+    """Make ``path`` an owner-only (0600) log file, creating it if need be, so that no
+    other local user reads what the server logs (OWASP Logging Cheat Sheet, "Protection");
+    its folder becomes 0700. Returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent.name == "logs":
+        path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    path.chmod(0o600)
+    return path
+
+
 def undo_install_dir(home: Path, created_home: bool) -> None:
     """Take back a failed install: the folder if it made it, else everything inside it."""
     if created_home:

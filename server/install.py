@@ -19,6 +19,7 @@ import asyncpg
 from replication import roles
 from replication.cluster import Cluster, ClusterError, check_traversable, port_is_free
 from server import audit, crypto, db, migrations
+from server.anchors import AnchorLog
 from server.app import hasher_for
 from server.config import LAYOUT, Config, render_config
 from server.files import undo_install_dir
@@ -152,7 +153,8 @@ async def create_msp(config: Config, admin_username: str, admin_password: str) -
     pool = await db.create_pool(config)
     try:
         await bootstrap_msp(pool, ring, hasher_for(config), admin_username, admin_password)
-        await audit.chain_pending(pool, ring)
+        anchors = AnchorLog(config.path(config.security.anchor_log), ring, pool)
+        await audit.chain_pending(pool, ring, anchors=anchors, node=config.node.name)
     finally:
         await pool.close()
 

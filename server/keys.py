@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncpg
 from aiohttp import web
 
 from server.config import Config
 from server.context import Actor, Env
 
+if TYPE_CHECKING:
+    from server.backup_schedule import BackupStatus
+
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
 ENV = web.AppKey("env", Env)
 ACTOR = web.RequestKey("actor", Actor)
+BACKUP_STATUS: web.AppKey[BackupStatus] = web.AppKey("backup_status")

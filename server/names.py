@@ -1,12 +1,14 @@
-"""The display-name rule for organizations: plain data and one pure check.
+"""Name rules: the display-name rule for organizations, and what an identifier may hold.
 
 Shared by the server (which enforces it) and the TUI (which checks as the user types),
-so the two can never disagree.
+so the two can never disagree. Comparing names (one Unicode fold) is the database's
+``name_fold`` (sql/012), so every lookup and unique index uses the same one.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 DISPLAY_NAME = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
@@ -23,4 +25,20 @@ def display_name_problem(value: str) -> str | None:
         return "must be one word of letters and digits (A-Z, a-z, 0-9), at most 64"
     if value.lower() in RESERVED:
         return f"'{value}' is a reserved word"
+    return None
+
+
+def identifier_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a user group or resource group, or None.
+
+    Invisible format characters (Unicode category Cf: zero-width spaces and joiners, the
+    bidirectional controls U+202A-202E and U+2066-2069, marks such as U+200E) and line or
+    paragraph separators make two names look alike or reorder what an administrator
+    reads (Unicode TR36 §3.4, UAX #31 §2.3); identifiers refuse them.
+    """
+    for char in value:
+        if unicodedata.category(char) in ("Cf", "Zl", "Zp"):
+            return (
+                f"must not contain invisible or direction-changing characters (U+{ord(char):04X})"
+            )
     return None

@@ -5,7 +5,20 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import paging
-from server.handlers import audit, auth, cluster, health, me, org_login, orgs, users, vault
+from server.handlers import (
+    audit,
+    auth,
+    cluster,
+    health,
+    me,
+    msp,
+    org_login,
+    org_settings,
+    orgs,
+    password_requests,
+    users,
+    vault,
+)
 from server.handlers.common import public
 from server.problem import json_response
 
@@ -16,6 +29,7 @@ ROUTES = [
     ("GET", "/cluster", cluster.cluster),
     ("POST", "/cluster/enroll", cluster.enroll),
     ("POST", "/cluster/spool", cluster.receive_spool),
+    ("POST", "/cluster/anchors", cluster.receive_anchors),
     ("POST", "/auth/login", auth.login),
     ("POST", "/auth/logout", auth.logout),
     ("POST", "/auth/refresh", auth.refresh),
@@ -36,7 +50,10 @@ ROUTES = [
     ("GET", "/orgs/{org}/access", orgs.get_access),
     ("DELETE", "/orgs/{org}/access/users/{username}", orgs.revoke_user),
     ("DELETE", "/orgs/{org}/access/groups/{name}", orgs.revoke_group),
+    ("GET", "/msp/replicate-settings", msp.get_replicate_settings),
+    ("PUT", "/msp/replicate-settings", msp.put_replicate_settings),
     ("POST", "/org-access-requests", orgs.file_request),
+    ("GET", "/org-access-requests/eligible-approvers", orgs.eligible_approvers),
     ("GET", "/org-access-requests", orgs.list_requests),
     ("POST", "/org-access-requests/{id}/approve", orgs.approve_request),
     ("POST", "/org-access-requests/{id}/reject", orgs.reject_request),
@@ -46,6 +63,17 @@ ROUTES = [
     ("GET", "/orgs/{org}/users/{username}", users.get_user),
     ("PATCH", "/orgs/{org}/users/{username}", users.update_user),
     ("DELETE", "/orgs/{org}/users/{username}", users.delete_user),
+    ("POST", "/orgs/{org}/users/{username}/confirm", users.confirm_user),
+    ("GET", "/orgs/{org}/roles", org_settings.list_roles),
+    ("POST", "/orgs/{org}/roles", org_settings.create_role),
+    ("PATCH", "/orgs/{org}/roles/{name}", org_settings.update_role),
+    ("DELETE", "/orgs/{org}/roles/{name}", org_settings.delete_role),
+    ("GET", "/orgs/{org}/resource-types", org_settings.list_types),
+    ("POST", "/orgs/{org}/resource-types", org_settings.create_type),
+    ("DELETE", "/orgs/{org}/resource-types/{name}", org_settings.delete_type),
+    ("GET", "/orgs/{org}/field-definitions", org_settings.list_definitions),
+    ("POST", "/orgs/{org}/field-definitions", org_settings.create_definition),
+    ("DELETE", "/orgs/{org}/field-definitions/{id}", org_settings.delete_definition),
     ("GET", "/orgs/{org}/groups", users.list_groups),
     ("POST", "/orgs/{org}/groups", users.create_group),
     ("GET", "/orgs/{org}/groups/{name}", users.get_group),
@@ -65,6 +93,17 @@ ROUTES = [
     ("DELETE", "/orgs/{org}/accounts/{id}", vault.delete_account),
     ("POST", "/orgs/{org}/accounts/{id}/reveal", vault.reveal),
     ("PUT", "/orgs/{org}/accounts/{id}/password", vault.change_password),
+    ("GET", "/orgs/{org}/accounts/{id}/access-control", password_requests.get_account_control),
+    ("PUT", "/orgs/{org}/accounts/{id}/access-control", password_requests.put_account_control),
+    ("GET", "/orgs/{org}/resources/{id}/access-control", password_requests.get_resource_control),
+    ("PUT", "/orgs/{org}/resources/{id}/access-control", password_requests.put_resource_control),
+    ("POST", "/orgs/{org}/password-requests", password_requests.file_request),
+    ("GET", "/orgs/{org}/password-requests", password_requests.list_requests),
+    ("POST", "/orgs/{org}/password-requests/{id}/approve", password_requests.approve),
+    ("POST", "/orgs/{org}/password-requests/{id}/reject", password_requests.reject),
+    ("POST", "/orgs/{org}/password-requests/{id}/withdraw", password_requests.withdraw),
+    ("POST", "/orgs/{org}/password-requests/{id}/check-in", password_requests.check_in),
+    ("GET", "/orgs/{org}/password-holds", password_requests.list_holds),
     ("GET", "/orgs/{org}/accounts/{id}/shares", vault.list_shares),
     ("POST", "/orgs/{org}/accounts/{id}/shares", vault.add_share),
     ("DELETE", "/orgs/{org}/accounts/{id}/shares/{share_id}", vault.remove_share),
@@ -81,6 +120,10 @@ ROUTES = [
     ("POST", "/orgs/{org}/password-policies/{name}/generate", vault.generate_password),
     ("GET", "/orgs/{org}/audit", audit.list_audit),
     ("GET", "/orgs/{org}/audit/verify", audit.verify_audit),
+    ("GET", "/orgs/{org}/audit/settings", audit.get_audit_settings),
+    ("PUT", "/orgs/{org}/audit/settings", audit.put_audit_settings),
+    ("GET", "/orgs/{org}/audit/alerts", audit.list_alerts),
+    ("POST", "/orgs/{org}/audit/purge", audit.purge_audit),
 ]
 
 

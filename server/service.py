@@ -22,6 +22,7 @@ from replication.cluster import Cluster, port_is_free
 from server import crypto, db
 from server.app import create_app
 from server.config import Config
+from server.files import private_log
 from server.node import HaState, ha_state_path
 from server.services import master_key
 from server.tls import server_context
@@ -58,7 +59,8 @@ def configure_logging(config: Config, to_stderr: bool = True) -> None:
     handlers: list[logging.Handler] = []
     logs = config.home / "logs"
     if logs.is_dir():
-        handlers.append(logging.FileHandler(logs / "strongroom.log", encoding="utf-8"))
+        log_file = private_log(logs / "strongroom.log")
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     if to_stderr:
         handlers.append(logging.StreamHandler())
     logging.basicConfig(
@@ -255,7 +257,7 @@ def start_detached(
     if running:
         raise ServiceError(f"the server is already running (pid {running})")
     preflight(config)
-    log_path = config.home / "logs" / "server.out"
+    log_path = private_log(config.home / "logs" / "server.out")
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             [

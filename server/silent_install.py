@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
-from server.files import write_durably
+from server.files import private_log, write_durably
 from server.program_files import install_program, runtime_python
 
 SERVICE_MODES = ("auto", "systemd", "process", "windows")
@@ -64,6 +64,10 @@ class Answers:
     enrollment_token: str
     keep_backups: bool
     service_name: str
+    # A primary may start from a backup instead of empty (strongroom restore).
+    restore_file: str = ""
+    restore_passphrase_file: str = ""
+    restore_key_file: str = ""
 
 
 def read_answer_file(path: Path) -> dict[str, str]:
@@ -179,6 +183,7 @@ def validate(values: dict[str, str], action: str = "install") -> Answers:
         keep_backups=flag("KEEP_BACKUPS", True),
         service_name=values.get("SERVICE_NAME", "strongroom").strip() or "strongroom",
     )
+    _restore_answers(values, answers, problems)
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", answers.service_name):
         problems.append(
             f"SERVICE_NAME may hold letters, digits, . _ - (got {answers.service_name!r})"
@@ -195,7 +200,7 @@ class StepLog:
         self.path = path
         self.echo = echo
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_log(path)  # 0600: it names the install, its users and its steps
 
     def __call__(self, message: str, level: str = "INFO") -> None:
         stamp = datetime.datetime.now().isoformat(timespec="seconds")
@@ -365,6 +370,8 @@ def _make_node(answers: Answers, log: StepLog) -> Path:
 
     home = answers.install_dir
     try:
+        if answers.role == "primary" and answers.restore_file:
+            return _restore_node(answers, log)
         if answers.role == "primary":
             result = init_install(
                 home,
@@ -393,6 +400,47 @@ def _make_node(answers: Answers, log: StepLog) -> Path:
         )
     except (ClusterError, InstallError) as exc:
         raise SetupFailed(str(exc)) from exc
+
+
+def _restore_answers(values: dict[str, str], answers: Answers, problems: list[str]) -> None:
+    """RESTORE_FILE (a backup), RESTORE_PASSPHRASE_FILE (else $STRONGROOM_BACKUP_PASSPHRASE)
+    and RESTORE_KEY_FILE (for a backup sealed for a recipient key)."""
+    answers.restore_file = values.get("RESTORE_FILE", "").strip()
+    answers.restore_passphrase_file = values.get("RESTORE_PASSPHRASE_FILE", "").strip()
+    answers.restore_key_file = values.get("RESTORE_KEY_FILE", "").strip()
+    if not answers.restore_file or answers.action != "install":
+        return
+    if answers.role != "primary":
+        problems.append("RESTORE_FILE is for a primary (a secondary copies its primary)")
+    if not Path(answers.restore_file).is_file():
+        problems.append(f"RESTORE_FILE {answers.restore_file!r} is not a file")
+    if not (answers.restore_passphrase_file or os.environ.get("STRONGROOM_BACKUP_PASSPHRASE")):
+        problems.append(
+            "RESTORE_FILE needs RESTORE_PASSPHRASE_FILE (or $STRONGROOM_BACKUP_PASSPHRASE)"
+        )
+
+
+def _restore_node(answers: Answers, log: StepLog) -> Path:
+    """Make the primary from RESTORE_FILE instead of an empty one."""
+    from server import backup, backup_crypto
+    from server.backup_cli import BackupCommandError, read_passphrase
+
+    log(f"restoring from {answers.restore_file} (ADMIN_NAME/ADMIN_PASSWORD are not used)")
+    try:
+        passphrase = read_passphrase(answers.restore_passphrase_file or None) or ""
+        key_file = Path(answers.restore_key_file) if answers.restore_key_file else None
+        result = backup.restore_backup(
+            Path(answers.restore_file),
+            answers.install_dir,
+            backup_crypto.Unlock(passphrase, key_file),
+            port=answers.port,
+            db_port=answers.db_port,
+            note=log,
+        )
+    except (backup.BackupError, backup_crypto.BackupCryptoError, BackupCommandError) as exc:
+        raise SetupFailed(f"restore failed: {exc}") from exc
+    log(f"restored the backup of {result.manifest['created_at']} (node {result.manifest['node']})")
+    return result.config_path
 
 
 def _write_registration(answers: Answers, home: Path) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.errors import NotFound, ValidationFailed
+from server.names import identifier_problem
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -28,6 +29,7 @@ class Field:
     multiline: bool = False
     strip: bool = True  # False for passwords: every character counts
     allow_control: bool = False  # free text stored verbatim (the TUI renders it inert)
+    identifier: bool = False  # a name people tell apart by eye (names.identifier_problem)
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -86,6 +88,8 @@ def _check(value: Any, field: Field) -> str | None:
             return "must not contain NUL characters"
         if not (field.multiline or field.allow_control) and _CONTROL.search(text):
             return "must not contain control characters"
+        if field.identifier and (problem := identifier_problem(text)):
+            return problem
         if field.pattern and text and not re.fullmatch(field.pattern, text):
             return field.pattern_message
         if field.choices and text not in field.choices:

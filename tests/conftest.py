@@ -179,6 +179,8 @@ def config_for(pg: PgServer, home: Path, database: str) -> Config:
     db.pool_min = 1
     db.pool_max = 10
     config.server.host = "127.0.0.1"
+    # Modules share the install folder: each database keeps its own audit anchor log.
+    config.security.anchor_log = f"audit/{database}.anchors.jsonl"
     # OWASP's minimum Argon2id cost keeps the suite quick; production defaults are higher.
     config.security.argon2_memory_kib = 19456
     config.security.argon2_iterations = 2

@@ -27,6 +27,8 @@ class ServerState:
     degraded: bool = False
     term: int = 0
     first_login_hint: str | None = None  # where a fresh node's first password is kept
+    last_backup_at: str | None = None  # the newest good backup (ISO 8601), if any
+    last_backup_failed: bool = False  # the latest scheduled attempt failed
 
 
 @dataclass

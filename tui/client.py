@@ -256,6 +256,9 @@ class Client:
             int(data.get("term", 0)),
             data.get("initial_admin_password"),
         )
+        backup = data.get("last_backup") or {}
+        self.state.last_backup_at = backup.get("at")
+        self.state.last_backup_failed = bool(backup.get("failure"))
         return self.state
 
     async def cluster(self) -> dict:

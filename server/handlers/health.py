@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 
 import asyncpg
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from server.first_run import pending_hint
 from server.handlers.common import public
-from server.keys import CONFIG, ENV, POOL
+from server.keys import BACKUP_STATUS, CONFIG, ENV, POOL
 from server.problem import json_response
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ async def health(request: web.Request) -> web.Response:
         log.warning("health: the database check failed unexpectedly", exc_info=True)
         database_ok = False
     node = request.app[ENV].node_state
+    backups = request.app.get(BACKUP_STATUS)
     body = {
         "status": "ok" if database_ok else "unavailable",
         "role": node.role,
@@ -43,6 +45,10 @@ async def health(request: web.Request) -> web.Response:
         "name": node.name,
         "primary": node.primary_url or None,
     }
+    if backups is not None:  # the last good backup; degraded when scheduled ones lapse
+        body["last_backup"] = backups.as_dict()
+        if node.role == "primary" and backups.overdue(datetime.datetime.now(datetime.UTC)):
+            body["degraded"] = True
     hint = pending_hint(request.app[CONFIG])
     if hint:
         body["initial_admin_password"] = hint  # where it is kept, never the password

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import paging
+from server.errors import field_error
 from server.handlers.common import actor, before_password_change, before_totp_setup
 from server.handlers.common import env as get_env
 from server.problem import json_response, read_json
@@ -60,9 +61,18 @@ async def confirm_totp(request: web.Request) -> web.Response:
 
 async def create_api_key(request: web.Request) -> web.Response:
     """Make an API key; the key is in this answer and never again."""
-    data = validate(await read_json(request), {"name": Field(str, required=True, max_len=100)})
+    data = validate(
+        await read_json(request),
+        {"name": Field(str, required=True, max_len=100), "expires_in_days": Field(int)},
+    )
+    days = data.get("expires_in_days")
+    if days is not None and not 1 <= days <= account.API_KEY_MAX_DAYS:
+        raise field_error(
+            "expires_in_days", f"must be between 1 and {account.API_KEY_MAX_DAYS} days"
+        )
     return json_response(
-        await account.create_api_key(get_env(request), actor(request), data["name"]), status=201
+        await account.create_api_key(get_env(request), actor(request), data["name"], days),
+        status=201,
     )
 
 

@@ -9,11 +9,12 @@ from server import paging
 from server.handlers.common import actor
 from server.handlers.common import env as get_env
 from server.problem import json_response, read_json
-from server.services import org_access, org_import, org_report, orgs
+from server.services import dual_control, org_access, org_import, org_report, orgs
 from server.validation import Field, validate
 
 REQUEST_FIELDS = {
-    "org": Field(str, required=True, max_len=64),
+    "kind": Field(str, choices=dual_control.KINDS),
+    "org": Field(str, max_len=64),
     "user": Field(str, max_len=64),
     "group": Field(str, max_len=100),
     "approver": Field(str, required=True, max_len=64),
@@ -109,8 +110,21 @@ async def revoke_group(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+ELIGIBILITY_QUERY = {
+    k: v for k, v in REQUEST_FIELDS.items() if k in ("kind", "org", "user", "group")
+}
+
+
+async def eligible_approvers(request: web.Request) -> web.Response:
+    """Who could approve the request that ?kind=&org=&user=|group= describes if I filed it."""
+    data = validate(dict(request.query), ELIGIBILITY_QUERY)
+    items = await org_access.eligible_approvers(get_env(request), actor(request), data)
+    return json_response({"items": items, "next_cursor": None})
+
+
 async def file_request(request: web.Request) -> web.Response:
-    """Ask for a user or group to be given access to a client org, naming the approver."""
+    """File a dual-control request (org access, account manager, group member, client user
+    confirmation), naming the approver."""
     data = validate(await read_json(request), REQUEST_FIELDS)
     return json_response(
         await org_access.file_request(get_env(request), actor(request), data), status=201

@@ -49,11 +49,26 @@ async def update_user(request: web.Request) -> web.Response:
     )
 
 
-async def delete_user(request: web.Request) -> web.Response:
-    """Remove a user."""
-    await users.delete_user(
-        get_env(request), actor(request), _org(request), request.match_info["username"]
+async def confirm_user(request: web.Request) -> web.Response:
+    """Confirm a user the MSP created or gave a password (a confirmed org administrator)."""
+    return json_response(
+        await users.confirm_user(
+            get_env(request), actor(request), _org(request), request.match_info["username"]
+        )
     )
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    """Remove a user; ?new_owner= names who receives what it owns (200 with the counts)."""
+    result = await users.delete_user(
+        get_env(request),
+        actor(request),
+        _org(request),
+        request.match_info["username"],
+        request.query.get("new_owner"),
+    )
+    if any(result["transferred"].values()):
+        return json_response(result)
     return web.Response(status=204)
 
 

@@ -97,17 +97,18 @@ async def resolve_org(
     org = await orgs_by_name.call(display_name)
     if org is not None:
         if org["id"] == actor.org_id:
-            return _org_ref(org, "home")
+            return org_ref(org, "home")
         if actor.org_is_msp and org["account_manager_id"] == actor.user_id:
-            return _org_ref(org, "account_manager")
+            return org_ref(org, "account_manager")
         if actor.org_is_msp:
             async with db.transaction(pool, actor.org_id, readonly=True) as tx:
                 if await has_grant(tx, actor, org["id"]):
-                    return _org_ref(org, "grant")
+                    return org_ref(org, "grant")
     raise NotFound(f"no organization named {display_name!r}")
 
 
-def _org_ref(org: asyncpg.Record, via: str) -> OrgRef:
+def org_ref(org: asyncpg.Record, via: str) -> OrgRef:
+    """An org row as services need it, reached ``via`` (home, account_manager, grant…)."""
     return OrgRef(
         org["id"],
         org["display_name"],
@@ -148,7 +149,7 @@ async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) 
     via = await access_via(conn, actor, org) if org else None
     if org is None or via is None:
         raise NotFound(f"no organization named {display_name!r}")
-    return _org_ref(org, via)
+    return org_ref(org, via)
 
 
 async def enter_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:
@@ -160,11 +161,11 @@ async def enter_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -
 
 def require_user_admin(actor: Actor, org: OrgRef) -> None:
     """Managing users and groups needs an administrator role in (or over) the org."""
-    if not permissions.can_manage_users(actor.role):
+    if not permissions.can_manage_users(actor):
         raise Forbidden("only administrators manage users and groups")
 
 
 def require_audit_reader(actor: Actor, org: OrgRef) -> None:
     """Reading the audit trail needs an administrator or auditor role."""
-    if not permissions.can_read_audit(actor.role):
+    if not permissions.can_read_audit(actor):
         raise Forbidden("only administrators and auditors read the audit trail")

@@ -6,7 +6,7 @@ from typing import Any
 
 from server import audit, db, first_run, totp
 from server.context import Actor, Env
-from server.errors import BadRequest, Conflict, NotFound, ValidationFailed, coded
+from server.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, coded
 from server.passwords import check_login_password
 from server.services import tokens
 from server.services.access import managed_org_ids
@@ -150,18 +150,47 @@ async def me(env: Env, actor: Actor) -> dict[str, Any]:
     }
 
 
-async def create_api_key(env: Env, actor: Actor, name: str) -> dict[str, Any]:
-    """Make an API key for the actor; the key itself is shown only now."""
+API_KEY_MAX_DAYS = 365
+
+
+async def create_api_key(
+    env: Env, actor: Actor, name: str, expires_in_days: int | None = None
+) -> dict[str, Any]:
+    """Make an API key for the actor; the key itself is shown only now.
+
+    Args:
+        name: the key's label.
+        expires_in_days: its lifetime, 1 to 365 days (default ``security.api_key_days``,
+            90): a key that never expires outlives the reason it was made (OWASP REST
+            Security Cheat Sheet, "API Keys"; ASVS 4.0 V3.3).
+
+    Returns:
+        ``{"id", "name", "key", "created_at", "expires_at"}``.
+
+    Raises:
+        Forbidden ``session_required`` when the actor authenticated with an API key: a
+        key must not mint keys (a leaked key could otherwise outlive its own expiry and
+        deletion); keys are made from a logged-in session.
+    """
+    if actor.api_key_id is not None:
+        raise coded(
+            Forbidden,
+            "session_required",
+            "an API key cannot create API keys; log in and create it from a session",
+        )
+    days = env.config.security.api_key_days if expires_in_days is None else expires_in_days
     key = tokens.new_token(tokens.API_KEY_PREFIX, actor.org_id)
     async with db.transaction(env.pool, actor.org_id) as conn:
         row = await conn.fetchrow(
-            "INSERT INTO api_keys (org_id, user_id, name, token_hash, prefix) "
-            "VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at",
+            "INSERT INTO api_keys (org_id, user_id, name, token_hash, prefix, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) "
+            "RETURNING id, created_at, expires_at",
             actor.org_id,
             actor.user_id,
             name,
             tokens.token_hash(key),
             key[-6:],
+            days,
         )
         await audit.record(
             conn,
@@ -171,7 +200,7 @@ async def create_api_key(env: Env, actor: Actor, name: str) -> dict[str, Any]:
             "api_key_created",
             target_type="api_key",
             target=name,
-            details={"key_id": str(row["id"])},
+            details={"key_id": str(row["id"]), "expires_at": row["expires_at"].isoformat()},
             node=env.node,
         )
     return {
@@ -179,6 +208,7 @@ async def create_api_key(env: Env, actor: Actor, name: str) -> dict[str, Any]:
         "name": name,
         "key": key,
         "created_at": row["created_at"].isoformat(),
+        "expires_at": row["expires_at"].isoformat(),
     }
 
 
@@ -186,7 +216,8 @@ async def list_api_keys(env: Env, actor: Actor) -> list[dict[str, Any]]:
     """The actor's API keys (never the keys themselves)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
         rows = await conn.fetch(
-            "SELECT id, name, prefix, created_at, last_used_at FROM api_keys "
+            "SELECT id, name, prefix, created_at, last_used_at, expires_at, "
+            "expires_at <= now() AS expired FROM api_keys "
             "WHERE user_id = $1 ORDER BY created_at",
             actor.user_id,
         )
@@ -197,6 +228,8 @@ async def list_api_keys(env: Env, actor: Actor) -> list[dict[str, Any]]:
             "ends_with": r["prefix"],
             "created_at": r["created_at"].isoformat(),
             "last_used_at": r["last_used_at"].isoformat() if r["last_used_at"] else None,
+            "expires_at": r["expires_at"].isoformat(),
+            "expired": r["expired"],
         }
         for r in rows
     ]

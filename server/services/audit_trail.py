@@ -56,11 +56,11 @@ async def list_events(
 
 async def verify_chain(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
     """Chain what is waiting, then recompute the org's chain and report the first broken
-    link."""
+    link, or a tail missing since the node's latest anchor (server/anchors.py)."""
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await acting_org(conn, actor, org_name)
         require_audit_reader(actor, org)
-    await audit.chain_pending(env.pool, env.ring, {org.id})
+    await audit.chain_pending(env.pool, env.ring, {org.id}, env.anchors, env.node)
     async with db.transaction(env.pool, org.id, readonly=True) as conn:
-        result = await audit.verify(conn, env.ring, org.id)
+        result = await audit.verify(conn, env.ring, org.id, env.anchors)
     return result.as_dict()

@@ -7,13 +7,14 @@ the audit event in a second transaction that re-checks the user did not change.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from server import audit, db, spool, totp
+from server import audit, db, permissions, spool, totp
 from server.audit import Who
 from server.context import Actor, Env
 from server.errors import (
@@ -63,6 +64,8 @@ class LoginResult:
         }
 
 
+WRONG_CREDENTIALS = "wrong username, password or organization"
+
 _USER_FOR_LOGIN = (
     "SELECT id, username, role, status, password_hash, must_change_password, totp_secret, "
     "totp_last_step "
@@ -90,13 +93,15 @@ async def login(
             user = await conn.fetchrow(_USER_FOR_LOGIN, org["id"], username)
     ok = await env.hasher.verify(password, user["password_hash"] if user else None)
 
-    if not ok or user is None or org is None:
+    if not ok or user is None or org is None or user["status"] != "active":
+        # A disabled account answers exactly like a wrong password, whether or not the
+        # password was right: the answer must not confirm a password (OWASP
+        # Authentication Cheat Sheet, "Authentication and Error Messages"). Only the
+        # audit trail, read by administrators, tells the two apart.
         env.throttle.failed(throttle_key, ip)
-        await _audit_failure(env, org, username, ip, "wrong_password")
-        raise Unauthenticated("wrong username, password or organization")
-    if user["status"] != "active":
-        await _audit_failure(env, org, username, ip, "user_disabled")
-        raise Unauthenticated("this user is disabled; ask an administrator")
+        reason = "user_disabled" if ok and user is not None else "wrong_password"
+        await _audit_failure(env, org, username, ip, reason)
+        raise Unauthenticated(WRONG_CREDENTIALS)
 
     step = None
     if user["totp_secret"] is not None:
@@ -261,23 +266,45 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
     if row["status"] == "missing" or row["session_id"] in env.local.ended:
         raise Unauthenticated("the session has ended or the API key is not valid; log in again")
     if row["status"] == "expired":
+        if kind != tokens.SESSION_PREFIX:
+            raise Unauthenticated("the API key has expired; create a new one from a session")
         raise Unauthenticated("the session has expired; log in again")
     if row["status"] == "disabled":
         raise Unauthenticated("this user is disabled")
-    return Actor(
-        user_id=row["user_id"],
-        username=row["username"],
-        org_id=org_id,
-        org=row["org_display_name"],
-        org_is_msp=row["org_is_msp"],
-        role=row["role"],
-        access_scope=row["access_scope"],
-        ip=ip,
-        session_id=row["session_id"],
-        api_key_id=row["api_key_id"],
-        must_change_password=row["must_change_password"],
-        totp_setup_required=row["totp_setup_required"],
+    return await with_custom_role(
+        env,
+        Actor(
+            user_id=row["user_id"],
+            username=row["username"],
+            org_id=org_id,
+            org=row["org_display_name"],
+            org_is_msp=row["org_is_msp"],
+            role=row["role"],
+            access_scope=row["access_scope"],
+            ip=ip,
+            session_id=row["session_id"],
+            api_key_id=row["api_key_id"],
+            must_change_password=row["must_change_password"],
+            totp_setup_required=row["totp_setup_required"],
+        ),
     )
+
+
+async def with_custom_role(env: Env, actor: Actor) -> Actor:
+    """``actor`` with its custom role's permissions resolved (built-in roles: as is).
+
+    A role that no longer exists permits nothing.
+    """
+    if permissions.is_builtin(actor.role):
+        return actor
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        granted = await tx.fetchval(
+            "SELECT permissions FROM roles WHERE org_id = $1 AND name = $2",
+            actor.org_id,
+            actor.role,
+        )
+    allowed = frozenset(granted or ()) & frozenset(permissions.CAPABILITIES)
+    return dataclasses.replace(actor, custom_capabilities=allowed)
 
 
 _ACTOR_OF_USER = (
@@ -292,7 +319,7 @@ async def _local_actor(env: Env, session: LocalSession, ip: str) -> Actor:
         row = await tx.fetchrow(_ACTOR_OF_USER, session.user_id)
     if row is None or row["status"] != "active":
         raise Unauthenticated("this user is disabled")
-    return Actor(
+    actor = Actor(
         user_id=session.user_id,
         username=row["username"],
         org_id=session.org_id,
@@ -305,6 +332,7 @@ async def _local_actor(env: Env, session: LocalSession, ip: str) -> Actor:
         must_change_password=row["must_change_password"],
         totp_setup_required=row["totp_setup"],
     )
+    return await with_custom_role(env, actor)
 
 
 async def logout(env: Env, actor: Actor) -> None:
@@ -333,7 +361,10 @@ async def logout(env: Env, actor: Actor) -> None:
 
 
 async def refresh(env: Env, actor: Actor) -> tuple[str, datetime.datetime]:
-    """Swap the session's token for a new one (the absolute lifetime does not move)."""
+    """Swap the session's token for a new one (the absolute lifetime does not move).
+
+    Audited as ``session_refreshed`` in the same transaction (no event, no new token).
+    """
     if actor.session_id is None:
         raise Forbidden("API keys do not need refreshing")
     token = tokens.new_token(tokens.SESSION_PREFIX, actor.org_id)
@@ -346,6 +377,16 @@ async def refresh(env: Env, actor: Actor) -> tuple[str, datetime.datetime]:
         )
         if expires_at is None:
             raise Unauthenticated("the session has ended; log in again")
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "session_refreshed",
+            target_type="user",
+            target=actor.username,
+            node=env.node,
+        )
     return token, expires_at
 
 

@@ -25,7 +25,7 @@ FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver ON true
 
 async def cluster_state(env: Env, actor: Actor) -> dict[str, Any]:
     """Nodes, roles, term, replication state and lag, witness (MSPOrg administrators)."""
-    if not (actor.org_is_msp and permissions.can_manage_users(actor.role)):
+    if not (actor.org_is_msp and actor.role in permissions.ADMIN_ROLES):
         raise Forbidden("only MSPOrg administrators see the cluster")
     return await describe(env)
 

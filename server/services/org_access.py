@@ -1,14 +1,22 @@
-"""Org access for MSP staff: dual-control requests, grants, revocation, and the org report.
+"""Org access for MSP staff: dual-control requests, grants, revocation.
 
-The dual-control rule lives in ``approver_problem``: the approver must be an active
-MSPOrg administrator who is neither the proposer, nor the designee, nor a member of
-the designee group. It is checked when a request is filed and again when it is
-decided. Every step is audited in MSPOrg's chain and in the client org's chain.
+Every change that lets an MSPOrg user act in a client org is a request of one kind:
+
+- ``grant``: a user or MSPOrg group gets access to a client org;
+- ``account_manager``: an existing client org gets another account manager;
+- ``group_member``: a user joins an MSPOrg group (needed while the group holds grants);
+- ``user_confirmation``: an MSP-created client user of an org that has no confirmed
+  administrator of its own is confirmed.
+
+Who may propose and approve is decided by ``dual_control`` (the one rule), at filing
+and again at decision. Every step is audited in MSPOrg's chain and in the chain of
+each client org it touches.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -16,31 +24,55 @@ import asyncpg
 from server import audit, db, permissions
 from server.context import Actor, Env
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
-from server.services.access import find_org
+from server.services import dual_control
+from server.services.access import acting_org, find_org, org_ref
 from server.services.auth import reauthenticate
 from server.services.orgs import require_msp_admin
 from server.validation import parse_id
 
 REQUEST_SELECT = """
-SELECT r.id, r.client_org_id, o.display_name AS org, du.username AS designee_user,
-       dg.name AS designee_group, pu.username AS proposer, au.username AS approver,
-       r.designee_user_id, r.designee_group_id, r.proposer_id, r.approver_id, r.reason,
+SELECT r.id, r.kind, r.client_org_id, o.display_name AS org, du.username AS designee_user,
+       dg.name AS designee_group, tg.name AS target_group, r.subject,
+       r.proposer_name AS proposer, r.approver_name AS approver,
+       r.designee_user_id, r.designee_group_id, r.target_group_id, r.proposer_id,
+       r.approver_id, r.reason,
        CASE WHEN r.status = 'pending' AND r.expires_at <= now() THEN 'expired'
             ELSE r.status END AS status,
        r.decision_reason, r.created_at, r.expires_at, r.decided_at
 FROM org_access_requests r
-JOIN orgs o ON o.id = r.client_org_id
-JOIN users pu ON pu.id = r.proposer_id
-JOIN users au ON au.id = r.approver_id
+LEFT JOIN orgs o ON o.id = r.client_org_id
 LEFT JOIN users du ON du.id = r.designee_user_id
 LEFT JOIN user_groups dg ON dg.id = r.designee_group_id
+LEFT JOIN user_groups tg ON tg.id = r.target_group_id
 """
+_INSERT = (
+    "INSERT INTO org_access_requests (org_id, kind, client_org_id, designee_user_id, "
+    "designee_group_id, target_group_id, subject, proposer_id, proposer_name, approver_id, "
+    "approver_name, reason, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+    "$12, now() + make_interval(days => $13)) RETURNING id"
+)
+# An active confirmed administrator of its own: then the client confirms its users. (MSP
+# staff cannot disable one: dual_control.refuse_change_of_confirmed_client_user.)
+_HAS_CONFIRMED_ADMIN = (
+    "SELECT EXISTS (SELECT 1 FROM users WHERE org_id = $1 AND client_confirmed "
+    "AND status = 'active' AND role = ANY($2::text[]))"
+)
+_GROUP_ORGS = (
+    "SELECT o.id, o.display_name FROM org_access_grants g JOIN orgs o ON o.id = g.client_org_id "
+    "WHERE g.group_id = $1"
+)
 
 
 def request_json(row: asyncpg.Record) -> dict[str, Any]:
-    """An org access request as the API shows it."""
-    out: dict[str, Any] = {"id": str(row["id"]), "org": row["org"]}
-    if row["designee_user"] is not None:
+    """An org access request as the API shows it: ``kind``, ``org`` (None for a
+    group_member request), and ``user`` and/or ``group`` as the kind names them."""
+    out: dict[str, Any] = {"id": str(row["id"]), "kind": row["kind"], "org": row["org"]}
+    if row["kind"] == "group_member":
+        out["group"] = row["target_group"]
+        out["user"] = row["designee_user"]
+    elif row["kind"] == "user_confirmation":
+        out["user"] = row["subject"]
+    elif row["designee_user"] is not None:
         out["user"] = row["designee_user"]
     else:
         out["group"] = row["designee_group"]
@@ -59,35 +91,23 @@ def request_json(row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
-async def approver_problem(
-    conn: asyncpg.Connection,
-    msp_id: uuid.UUID,
-    approver_id: uuid.UUID,
-    proposer_id: uuid.UUID,
-    designee_user_id: uuid.UUID | None,
-    designee_group_id: uuid.UUID | None,
-) -> str | None:
-    """Why the approver may not decide this request, or None (the dual-control rule)."""
-    approver = await conn.fetchrow(
-        "SELECT status, role FROM users WHERE id = $1 AND org_id = $2", approver_id, msp_id
-    )
-    if (
-        approver is None
-        or approver["status"] != "active"
-        or approver["role"] not in permissions.ADMIN_ROLES
-    ):
-        return "the approver must be an active MSPOrg administrator"
-    if approver_id == proposer_id:
-        return "the approver cannot be the proposer"
-    if designee_user_id is not None and approver_id == designee_user_id:
-        return "the approver cannot be the user who is given access"
-    if designee_group_id is not None and await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND user_id = $2)",
-        designee_group_id,
-        approver_id,
-    ):
-        return "the approver cannot be a member of the group that is given access"
-    return None
+@dataclass
+class Filing:
+    """What a request names, resolved to ids (MSPOrg's RLS context unless noted)."""
+
+    kind: str
+    org: asyncpg.Record | None = None
+    user_id: uuid.UUID | None = None
+    group_id: uuid.UUID | None = None
+    target_group_id: uuid.UUID | None = None
+    subject: str = ""
+    extra_principals: tuple[uuid.UUID, ...] = field(default=())
+
+    async def parties(self, conn: asyncpg.Connection, proposer_id: uuid.UUID):
+        """The request's parties now (``dual_control.parties``)."""
+        return await dual_control.parties(
+            conn, proposer_id, self.user_id, self.group_id, self.extra_principals
+        )
 
 
 async def _client_org(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
@@ -99,17 +119,130 @@ async def _client_org(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
     return org
 
 
-async def _audit_both(
-    conn,
-    env: Env,
-    actor: Actor,
-    client_id: uuid.UUID,
-    operation: str,
-    target: str,
-    details: dict[str, Any],
-    reason: str | None = None,
-):
-    for org_id in (actor.org_id, client_id):
+async def _msp_user(conn: asyncpg.Connection, msp_id: uuid.UUID, name: str | None, roles=None):
+    if not name:
+        raise field_error("user", "name the user")
+    row = await conn.fetchrow(
+        "SELECT id, role FROM users WHERE org_id = $1 AND lower(username) = lower($2) "
+        "AND status = 'active'",
+        msp_id,
+        name,
+    )
+    if row is None or (roles is not None and row["role"] not in roles):
+        kind = "user" if roles is None else "user of an eligible role"
+        raise field_error("user", f"no active MSPOrg {kind} named {name!r}")
+    return row["id"]
+
+
+async def _msp_group(conn: asyncpg.Connection, msp_id: uuid.UUID, name: str | None):
+    if not name:
+        raise field_error("group", "name the group")
+    gid = await conn.fetchval(
+        "SELECT id FROM user_groups WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
+        msp_id,
+        name,
+    )
+    if gid is None:
+        raise field_error("group", f"no MSPOrg user group named {name!r}")
+    return gid
+
+
+async def _resolve(conn: asyncpg.Connection, actor: Actor, data: dict[str, Any]) -> Filing:
+    """Resolve a request's names for its kind and refuse one that changes nothing."""
+    kind = data.get("kind", "grant")
+    msp = actor.org_id
+    if kind == "grant":
+        if ("user" in data) == ("group" in data):
+            raise field_error("user", "name either a user or a group")
+        filing = Filing(kind, org=await _client_org(conn, data.get("org") or ""))
+        await db.set_org(conn, msp)
+        if "user" in data:
+            filing.user_id = await _msp_user(conn, msp, data["user"])
+        else:
+            filing.group_id = await _msp_group(conn, msp, data["group"])
+        if filing.user_id is not None and filing.user_id == filing.org["account_manager_id"]:
+            raise coded(Conflict, "already_granted", "that user is the org's account manager")
+        if await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM org_access_grants WHERE client_org_id = $1 AND "
+            "(user_id = $2 OR group_id = $3))",
+            filing.org["id"],
+            filing.user_id,
+            filing.group_id,
+        ):
+            raise coded(Conflict, "already_granted", "that access is already granted")
+    elif kind == "account_manager":
+        filing = Filing(kind, org=await _client_org(conn, data.get("org") or ""))
+        await db.set_org(conn, msp)
+        filing.user_id = await _msp_user(
+            conn, msp, data.get("user"), permissions.ACCOUNT_MANAGER_ROLES
+        )
+        if filing.user_id == filing.org["account_manager_id"]:
+            raise coded(Conflict, "already_account_manager", "that user already manages it")
+    elif kind == "group_member":
+        await db.set_org(conn, msp)
+        filing = Filing(kind, target_group_id=await _msp_group(conn, msp, data.get("group")))
+        filing.user_id = await _msp_user(conn, msp, data.get("user"))
+        if await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND user_id = $2)",
+            filing.target_group_id,
+            filing.user_id,
+        ):
+            raise coded(Conflict, "already_member", "that user is already in the group")
+    else:
+        filing = await _resolve_confirmation(conn, actor, data)
+    return filing
+
+
+async def _resolve_confirmation(conn, actor: Actor, data: dict[str, Any]) -> Filing:
+    """A user_confirmation: an unconfirmed user of a client org which has no confirmed
+    administrator of its own. Any MSPOrg administrator may propose it (the one who made
+    the user cannot: ``dual_control.proposer_problem``), as for org access."""
+    org = await _client_org(conn, data.get("org") or "")
+    org = org_ref(org, "msp")
+    async with db.in_org(conn, org.id):
+        user = await conn.fetchrow(
+            "SELECT username, client_confirmed, must_change_password, "
+            "coalesce(principal_id, id) AS principal "
+            "FROM users WHERE org_id = $1 AND lower(username) = lower($2)",
+            org.id,
+            data.get("user") or "",
+        )
+        has_admin = await conn.fetchval(_HAS_CONFIRMED_ADMIN, org.id, list(permissions.ADMIN_ROLES))
+    if user is None:
+        raise field_error("user", f"no user named {data.get('user')!r} in {org.display_name}")
+    if user["client_confirmed"]:
+        raise coded(Conflict, "already_confirmed", f"{user['username']} is already confirmed")
+    if user["must_change_password"]:
+        raise coded(
+            Conflict,
+            "password_not_changed",
+            f"{user['username']} has not yet set its own password; confirm it after",
+        )
+    if has_admin:
+        raise coded(
+            Conflict,
+            "client_confirms",
+            f"{org.display_name} has a confirmed administrator of its own; it confirms its users",
+        )
+    org_row = await find_org(conn, org.display_name)
+    await db.set_org(conn, actor.org_id)
+    return Filing(
+        "user_confirmation",
+        org=org_row,
+        subject=user["username"],
+        extra_principals=(user["principal"],),
+    )
+
+
+async def _audit_request(conn, env: Env, actor: Actor, row, operation: str, reason=None):
+    """Record a request's step in MSPOrg's chain and in each client org it touches."""
+    org_ids = [actor.org_id]
+    if row["client_org_id"] is not None:
+        org_ids.append(row["client_org_id"])
+    elif row["target_group_id"] is not None:
+        org_ids += [r["id"] for r in await conn.fetch(_GROUP_ORGS, row["target_group_id"])]
+    details = _designee_details(row)
+    for org_id in org_ids:
         await audit.record(
             conn,
             env.ring,
@@ -117,122 +250,125 @@ async def _audit_both(
             actor.who,
             operation,
             target_type="org_access",
-            target=target,
+            target=row["org"] or row["target_group"],
             reason=reason,
             details=details,
             node=env.node,
         )
+    await db.set_org(conn, actor.org_id)
 
 
 async def file_request(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    """An MSPOrg administrator asks for a user or group to be given access to a client org."""
+    """An MSPOrg administrator files a dual-control request naming its approver.
+
+    Args:
+        data: ``{"kind"?: grant|account_manager|group_member|user_confirmation, "org"?,
+            "user"?, "group"?, "approver", "reason"?}`` (validated by the handler).
+    Returns:
+        The request (``request_json``), status ``pending``.
+    Raises:
+        ValidationFailed (unknown names), ``proposer_is_designee`` / ``approver_not_eligible``
+        (422, the dual-control rule), Conflict (nothing to change, or already pending).
+    """
     require_msp_admin(actor)
-    if ("user" in data) == ("group" in data):
-        raise ValidationFailed([{"field": "user", "message": "name either a user or a group"}])
     days = env.config.security.access_request_days
     async with db.transaction(env.pool) as conn:
-        org = await _client_org(conn, data["org"])
+        filing = await _resolve(conn, actor, data)
         await db.set_org(conn, actor.org_id)
-        user_id = group_id = None
-        if "user" in data:
-            user_id = await conn.fetchval(
-                "SELECT id FROM users WHERE org_id = $1 AND lower(username) = lower($2) "
-                "AND status = 'active'",
-                actor.org_id,
-                data["user"],
+        who = await filing.parties(conn, actor.user_id)
+        problem = await dual_control.proposer_problem(conn, who)
+        if problem:
+            raise field_error(
+                "group" if who.designee_is_group else "user", problem, code="proposer_is_designee"
             )
-            if user_id is None:
-                raise ValidationFailed(
-                    [{"field": "user", "message": "no active MSPOrg user of that name"}]
-                )
-        else:
-            group_id = await conn.fetchval(
-                "SELECT id FROM user_groups WHERE org_id = $1 AND lower(name) = lower($2)",
-                actor.org_id,
-                data["group"],
-            )
-            if group_id is None:
-                raise ValidationFailed(
-                    [{"field": "group", "message": "no MSPOrg user group of that name"}]
-                )
-        approver_id = await conn.fetchval(
-            "SELECT id FROM users WHERE org_id = $1 AND lower(username) = lower($2)",
+        approver = await conn.fetchrow(
+            "SELECT id, username FROM users WHERE org_id = $1 AND lower(username) = lower($2)",
             actor.org_id,
-            data["approver"],
+            data.get("approver") or "",
         )
-        problem = (
-            "the approver must be an active MSPOrg administrator"
-            if approver_id is None
-            else await approver_problem(
-                conn, actor.org_id, approver_id, actor.user_id, user_id, group_id
-            )
+        problem = await dual_control.approver_problem(
+            conn, actor.org_id, approver["id"] if approver else None, who
         )
         if problem:
             raise field_error("approver", problem, code="approver_not_eligible")
-        if user_id is not None and user_id == org["account_manager_id"]:
-            raise coded(Conflict, "already_granted", "that user is the org's account manager")
         if await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM org_access_grants WHERE client_org_id = $1 AND "
-            "(user_id = $2 OR group_id = $3))",
-            org["id"],
-            user_id,
-            group_id,
-        ):
-            raise coded(Conflict, "already_granted", "that access is already granted")
-        if await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM org_access_requests WHERE client_org_id = $1 AND "
-            "status = 'pending' AND expires_at > now() AND "
-            "(designee_user_id = $2 OR designee_group_id = $3))",
-            org["id"],
-            user_id,
-            group_id,
+            "SELECT EXISTS (SELECT 1 FROM org_access_requests WHERE kind = $1 AND "
+            "status = 'pending' AND expires_at > now() AND client_org_id IS NOT DISTINCT FROM $2 "
+            "AND designee_user_id IS NOT DISTINCT FROM $3 "
+            "AND designee_group_id IS NOT DISTINCT FROM $4 "
+            "AND target_group_id IS NOT DISTINCT FROM $5 AND subject = $6)",
+            filing.kind,
+            filing.org["id"] if filing.org else None,
+            filing.user_id,
+            filing.group_id,
+            filing.target_group_id,
+            filing.subject,
         ):
             raise coded(Conflict, "request_pending", "the same request is already pending")
         request_id = await conn.fetchval(
-            "INSERT INTO org_access_requests (org_id, client_org_id, designee_user_id, "
-            "designee_group_id, proposer_id, approver_id, reason, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(days => $8)) "
-            "RETURNING id",
+            _INSERT,
             actor.org_id,
-            org["id"],
-            user_id,
-            group_id,
+            filing.kind,
+            filing.org["id"] if filing.org else None,
+            filing.user_id,
+            filing.group_id,
+            filing.target_group_id,
+            filing.subject,
             actor.user_id,
-            approver_id,
+            actor.username,
+            approver["id"],
+            approver["username"],
             data.get("reason", ""),
             days,
         )
         row = await conn.fetchrow(REQUEST_SELECT + " WHERE r.id = $1", request_id)
-        await _audit_both(
-            conn,
-            env,
-            actor,
-            org["id"],
-            "org_access_requested",
-            row["org"],
-            _designee_details(row),
-            reason=row["reason"] or None,
+        await _audit_request(
+            conn, env, actor, row, "org_access_requested", reason=row["reason"] or None
         )
     return request_json(row)
+
+
+async def eligible_approvers(env: Env, actor: Actor, data: dict[str, Any]) -> list[dict]:
+    """The MSPOrg administrators who could approve the request ``data`` describes if the
+    caller filed it now (the same rule as filing; ``approver`` is not needed).
+
+    Returns:
+        ``[{"username", "full_name"}]`` in username order; empty when none is eligible.
+    Raises:
+        the same errors as ``file_request`` for names that do not resolve, and
+        ``proposer_is_designee`` when the caller could not file it at all.
+    """
+    require_msp_admin(actor)
+    async with db.transaction(env.pool, readonly=True) as conn:
+        filing = await _resolve(conn, actor, data)
+        await db.set_org(conn, actor.org_id)
+        who = await filing.parties(conn, actor.user_id)
+        problem = await dual_control.proposer_problem(conn, who)
+        if problem:
+            raise field_error(
+                "group" if who.designee_is_group else "user", problem, code="proposer_is_designee"
+            )
+        rows = await dual_control.eligible_approvers(conn, actor.org_id, who)
+    return [{"username": r["username"], "full_name": r["full_name"]} for r in rows]
 
 
 def _designee_details(row: asyncpg.Record) -> dict[str, Any]:
     details = {
         "request_id": str(row["id"]),
+        "kind": row["kind"],
         "approver": row["approver"],
         "proposer": row["proposer"],
     }
-    if row["designee_user"] is not None:
-        details["user"] = row["designee_user"]
-    else:
-        details["group"] = row["designee_group"]
+    for key, value in request_json(row).items():
+        if key in ("user", "group") and value is not None:
+            details[key] = value
     return details
 
 
 async def list_requests(
     env: Env, actor: Actor, status: str | None, role: str | None
 ) -> list[dict[str, Any]]:
-    """Requests where the actor is approver or proposer (privileged administrators: all)."""
+    """Requests where the actor is approver or proposer."""
     require_msp_admin(actor)
     if role not in (None, "approver", "proposer"):
         raise ValidationFailed([{"field": "role", "message": "must be approver or proposer"}])
@@ -241,15 +377,14 @@ async def list_requests(
         raise ValidationFailed(
             [{"field": "status", "message": "must be one of " + ", ".join(statuses)}]
         )
-    see_all = actor.role == permissions.PRIVILEGED_ADMINISTRATOR and role is None
     async with db.transaction(env.pool, readonly=True) as conn:
         await db.set_org(conn, actor.org_id)
+        # Only one's own requests: others' would name client users of unmanaged orgs.
         rows = await conn.fetch(
             "SELECT * FROM (" + REQUEST_SELECT + ") q WHERE "
-            "($1 OR ($2::text IS NULL AND (approver_id = $3 OR proposer_id = $3)) "
-            " OR ($2 = 'approver' AND approver_id = $3) OR ($2 = 'proposer' AND proposer_id = $3))"
-            " AND ($4::text IS NULL OR status = $4) ORDER BY created_at DESC",
-            see_all,
+            "(($1::text IS NULL AND (approver_id = $2 OR proposer_id = $2)) "
+            " OR ($1 = 'approver' AND approver_id = $2) OR ($1 = 'proposer' AND proposer_id = $2))"
+            " AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC",
             role,
             actor.user_id,
             status,
@@ -285,19 +420,57 @@ async def _expire_if_due(env: Env, actor: Actor, request_id: str) -> None:
                 row["id"],
             )
             if updated == "UPDATE 1":
-                await _audit_both(
-                    conn,
-                    env,
-                    actor,
-                    row["client_org_id"],
-                    "org_access_expired",
-                    row["org"],
-                    _designee_details(row),
-                )
+                await _audit_request(conn, env, actor, row, "org_access_expired")
+
+
+async def _decision_parties(conn, row: asyncpg.Record) -> dual_control.Parties:
+    """The parties of a stored request as of now (group members, the client user's
+    principal)."""
+    extra: tuple[uuid.UUID, ...] = ()
+    if row["kind"] == "user_confirmation":
+        async with db.in_org(conn, row["client_org_id"]):
+            principal = await conn.fetchval(
+                "SELECT coalesce(principal_id, id) FROM users WHERE org_id = $1 "
+                "AND lower(username) = lower($2)",
+                row["client_org_id"],
+                row["subject"],
+            )
+        extra = (principal,) if principal else ()
+    return await dual_control.parties(
+        conn, row["proposer_id"], row["designee_user_id"], row["designee_group_id"], extra
+    )
+
+
+async def _lock_parties(conn, actor: Actor, row: asyncpg.Record) -> None:
+    """Hold the rows of everyone and every group the decision reads (in id order), so a
+    password reset or a membership change cannot slip in between the check and the
+    grant: each waits for the other."""
+    groups = [g for g in (row["designee_group_id"], row["target_group_id"]) if g is not None]
+    await conn.execute(
+        "SELECT id FROM user_groups WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", groups
+    )
+    people = [p for p in (row["proposer_id"], actor.user_id, row["designee_user_id"]) if p]
+    await conn.execute(
+        "SELECT id FROM users WHERE id = ANY($1::uuid[]) OR id IN (SELECT user_id FROM "
+        "group_members WHERE group_id = ANY($2::uuid[])) ORDER BY id FOR UPDATE",
+        people,
+        groups,
+    )
+    if row["kind"] == "user_confirmation":
+        async with db.in_org(conn, row["client_org_id"]):
+            await conn.execute(
+                "SELECT id FROM users WHERE org_id = $1 ORDER BY id FOR UPDATE",
+                row["client_org_id"],
+            )
 
 
 async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dict[str, Any]:
-    """The named approver approves (with its password); the grant takes effect at once."""
+    """The named approver approves (with its password); the change takes effect at once.
+
+    Raises:
+        Forbidden (not the named approver, or ``approver_not_eligible`` now), Conflict
+        (not pending, expired, or the change no longer applies).
+    """
     await _expire_if_due(env, actor, request_id)
     async with db.transaction(env.pool, readonly=True) as conn:
         row = await _load(conn, actor, request_id)
@@ -308,20 +481,29 @@ async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dic
     async with db.transaction(env.pool) as conn:
         row = await _load(conn, actor, request_id, lock=True)
         _require_pending(row)
-        problem = await approver_problem(
-            conn,
-            actor.org_id,
-            actor.user_id,
-            row["proposer_id"],
-            row["designee_user_id"],
-            row["designee_group_id"],
-        )
+        if row["proposer_id"] is None:
+            raise coded(Conflict, "request_not_pending", "the proposer no longer exists")
+        await _lock_parties(conn, actor, row)
+        who = await _decision_parties(conn, row)
+        problem = await dual_control.proposer_problem(
+            conn, who
+        ) or await dual_control.approver_problem(conn, actor.org_id, actor.user_id, who)
         if problem:
             raise coded(Forbidden, "approver_not_eligible", problem)
         await conn.execute(
             "UPDATE org_access_requests SET status = 'approved', decided_at = now() WHERE id = $1",
             row["id"],
         )
+        await _apply(conn, actor, row)
+        await _audit_request(conn, env, actor, row, "org_access_approved")
+        row = await _load(conn, actor, request_id)
+    return request_json(row)
+
+
+async def _apply(conn: asyncpg.Connection, actor: Actor, row: asyncpg.Record) -> None:
+    """Make an approved request's change (MSPOrg's RLS context on return)."""
+    kind = row["kind"]
+    if kind == "grant":
         await conn.execute(
             "INSERT INTO org_access_grants (org_id, client_org_id, user_id, group_id, "
             "request_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -331,17 +513,57 @@ async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dic
             row["designee_group_id"],
             row["id"],
         )
-        await _audit_both(
-            conn,
-            env,
-            actor,
-            row["client_org_id"],
-            "org_access_approved",
-            row["org"],
-            _designee_details(row),
+    elif kind == "group_member":
+        await conn.execute(
+            "INSERT INTO group_members (org_id, group_id, user_id) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            actor.org_id,
+            row["target_group_id"],
+            row["designee_user_id"],
         )
-        row = await _load(conn, actor, request_id)
-    return request_json(row)
+    elif kind == "account_manager":
+        eligible = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND status = 'active' "
+            "AND role = ANY($2::text[]))",
+            row["designee_user_id"],
+            list(permissions.ACCOUNT_MANAGER_ROLES),
+        )
+        if not eligible:
+            raise coded(
+                Conflict,
+                "account_manager_not_eligible",
+                "the new account manager is no longer an active MSPOrg user of an eligible role",
+            )
+        async with db.in_org(conn, row["client_org_id"]):
+            await conn.execute(
+                "UPDATE orgs SET account_manager_id = $2 WHERE id = $1",
+                row["client_org_id"],
+                row["designee_user_id"],
+            )
+    else:
+        async with db.in_org(conn, row["client_org_id"]):
+            if await conn.fetchval(
+                _HAS_CONFIRMED_ADMIN, row["client_org_id"], list(permissions.ADMIN_ROLES)
+            ):
+                raise coded(
+                    Conflict,
+                    "client_confirms",
+                    f"{row['org']} has a confirmed administrator of its own again; it "
+                    "confirms its users",
+                )
+            updated = await conn.execute(
+                "UPDATE users SET client_confirmed = true, updated_at = now() "
+                "WHERE org_id = $1 AND lower(username) = lower($2) AND NOT client_confirmed "
+                "AND NOT must_change_password",
+                row["client_org_id"],
+                row["subject"],
+            )
+        if updated != "UPDATE 1":
+            raise coded(
+                Conflict,
+                "already_confirmed",
+                "that user is confirmed, gone, or has not set its own password",
+            )
 
 
 async def reject(env: Env, actor: Actor, request_id: str, reason: str) -> dict[str, Any]:
@@ -387,16 +609,7 @@ async def _close(env, actor, request_id, reason, status, who_column, operation, 
             status,
             reason,
         )
-        await _audit_both(
-            conn,
-            env,
-            actor,
-            row["client_org_id"],
-            operation,
-            row["org"],
-            _designee_details(row),
-            reason=reason or None,
-        )
+        await _audit_request(conn, env, actor, row, operation, reason=reason or None)
         row = await _load(conn, actor, request_id)
     return request_json(row)
 
@@ -427,8 +640,8 @@ async def list_access(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
     """Current MSP grants for a client org."""
     require_msp_admin(actor)
     async with db.transaction(env.pool, readonly=True) as conn:
-        org = await client_org_or_404(conn, org_name)
-        users, groups = await grants_of(conn, actor.org_id, org["id"])
+        org = await managed_client_org(conn, actor, org_name)
+        users, groups = await grants_of(conn, actor.org_id, org.id)
     return {
         "users": [
             {
@@ -449,9 +662,12 @@ async def list_access(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
     }
 
 
-async def client_org_or_404(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
-    org = await find_org(conn, name)
-    if org is None or org["is_msp"]:
+async def managed_client_org(conn: asyncpg.Connection, actor: Actor, name: str):
+    """A client org the MSP actor manages (account manager or grant), else 404 exactly
+    as for a missing org: an MSP user who neither manages an org nor holds a grant sees
+    its name and nothing else."""
+    org = await acting_org(conn, actor, name)
+    if org.is_msp or org.via not in ("account_manager", "grant"):
         raise NotFound(f"no client organization named {name!r}")
     return org
 
@@ -460,24 +676,33 @@ async def revoke(env: Env, actor: Actor, org_name: str, kind: str, name: str) ->
     """Withdraw a user's or group's access to a client org (no approval needed)."""
     require_msp_admin(actor)
     async with db.transaction(env.pool) as conn:
-        org = await client_org_or_404(conn, org_name)
+        org = await managed_client_org(conn, actor, org_name)
         await db.set_org(conn, actor.org_id)
         if kind == "user":
             removed = await conn.fetchval(
                 "DELETE FROM org_access_grants g USING users u WHERE g.user_id = u.id AND "
                 "g.client_org_id = $1 AND lower(u.username) = lower($2) RETURNING u.username",
-                org["id"],
+                org.id,
                 name,
             )
         else:
             removed = await conn.fetchval(
                 "DELETE FROM org_access_grants g USING user_groups ug WHERE g.group_id = ug.id "
-                "AND g.client_org_id = $1 AND lower(ug.name) = lower($2) RETURNING ug.name",
-                org["id"],
+                "AND g.client_org_id = $1 AND name_fold(ug.name) = name_fold($2) RETURNING ug.name",
+                org.id,
                 name,
             )
         if removed is None:
-            raise NotFound(f"{kind} {name!r} holds no access grant for {org['display_name']}")
-        await _audit_both(
-            conn, env, actor, org["id"], "org_access_revoked", org["display_name"], {kind: removed}
-        )
+            raise NotFound(f"{kind} {name!r} holds no access grant for {org.display_name}")
+        for org_id in (actor.org_id, org.id):
+            await audit.record(
+                conn,
+                env.ring,
+                org_id,
+                actor.who,
+                "org_access_revoked",
+                target_type="org_access",
+                target=org.display_name,
+                details={kind: removed},
+                node=env.node,
+            )

@@ -8,10 +8,11 @@ from typing import Any
 from server import db, permissions
 from server.context import Actor, Env
 from server.errors import Forbidden, NotFound
+from server.services.access import find_org
 from server.services.org_access import (
     REQUEST_SELECT,
-    client_org_or_404,
     grants_of,
+    managed_client_org,
     request_json,
 )
 
@@ -19,21 +20,25 @@ from server.services.org_access import (
 async def report(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
     """Who is in a client org and which MSP staff reach it, and how; pending requests."""
     async with db.transaction(env.pool, readonly=True) as conn:
-        org = await client_org_or_404(conn, org_name)
-        own_admin = org["id"] == actor.org_id and permissions.can_manage_users(actor.role)
-        msp_admin = actor.org_is_msp and permissions.can_manage_users(actor.role)
-        if org["id"] == actor.org_id and not own_admin:
-            raise Forbidden("only administrators see the org report")
-        if not (own_admin or msp_admin):
-            raise NotFound(f"no client organization named {org_name!r}")
-        msp_id = (
-            actor.org_id
-            if actor.org_is_msp
-            else await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
-        )
+        if actor.org_is_msp:
+            # Only its account manager and granted MSP staff; anyone else gets the 404
+            # of a missing org.
+            if actor.role not in permissions.ADMIN_ROLES:
+                raise NotFound(f"no client organization named {org_name!r}")
+            await managed_client_org(conn, actor, org_name)
+            msp_id = actor.org_id
+        else:
+            mine = await find_org(conn, org_name)
+            if mine is None or mine["id"] != actor.org_id:
+                raise NotFound(f"no client organization named {org_name!r}")
+            if not permissions.can_manage_users(actor):
+                raise Forbidden("only administrators see the org report")
+            msp_id = await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+        org = await find_org(conn, org_name)
         await db.set_org(conn, org["id"])
         users = await conn.fetch(
-            "SELECT username, full_name, role, status FROM users WHERE org_id = $1 "
+            "SELECT username, full_name, role, status, client_confirmed AS confirmed "
+            "FROM users WHERE org_id = $1 "
             "ORDER BY lower(username)",
             org["id"],
         )
@@ -48,8 +53,10 @@ async def report(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
             "SELECT username, role FROM users WHERE id = $1", org["account_manager_id"]
         )
         pending = await conn.fetch(
-            "SELECT * FROM (" + REQUEST_SELECT + ") q WHERE client_org_id = $1 AND "
-            "status = 'pending' ORDER BY created_at",
+            "SELECT * FROM (" + REQUEST_SELECT + ") q WHERE status = 'pending' AND "
+            "(client_org_id = $1 OR target_group_id IN "
+            "(SELECT group_id FROM org_access_grants WHERE client_org_id = $1)) "
+            "ORDER BY created_at",
             org["id"],
         )
     msp_access = []

@@ -18,14 +18,14 @@ import asyncpg
 from server import audit, db, permissions
 from server.audit import Who
 from server.context import Actor, Env
-from server.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, coded
+from server.errors import BadRequest, Conflict, Forbidden, ValidationFailed, coded
 from server.keyring import AUDIT_KEY, KeyRing
 from server.names import display_name_problem
 from server.passwords import PasswordHasher
+from server.services import replication_settings
 from server.services.access import (
     MSP_ORG,
     OrgRef,
-    access_via,
     acting_org,
     find_org,
     managed_org_ids,
@@ -92,8 +92,8 @@ _ORG_SELECT = (
 
 
 def require_msp_admin(actor: Actor) -> None:
-    """MSPOrg administrators (privileged or not) manage organizations."""
-    if not (actor.org_is_msp and permissions.can_manage_users(actor.role)):
+    """MSPOrg administrators (privileged or not; built-in roles only) manage organizations."""
+    if not (actor.org_is_msp and actor.role in permissions.ADMIN_ROLES):
         raise Forbidden("only MSPOrg administrators manage organizations")
 
 
@@ -206,6 +206,7 @@ async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, 
         item.account_manager_id, item.account_manager = managers[item.account_manager.lower()]
         try:
             (org_id,) = await create_batch(conn, env, actor.who, [item], "api")
+            await replication_settings.apply_to_new_orgs(conn, env, actor.who, [org_id])
         except asyncpg.UniqueViolationError:
             raise coded(
                 Conflict,
@@ -288,15 +289,16 @@ async def bootstrap_msp(
 
 
 async def list_orgs(env: Env, actor: Actor) -> list[dict[str, Any]]:
-    """Orgs the actor may see: all for MSPOrg administrators (with ``managed``), MSPOrg plus
-    the managed ones for other MSP users, and only its own org for a client user."""
+    """Orgs the actor may see: every org's name for MSPOrg administrators (details only of
+    MSPOrg and the orgs it manages), MSPOrg plus the managed ones for other MSP users,
+    and only its own org for a client user."""
     async with db.transaction(env.pool, readonly=True) as conn:
         if not actor.org_is_msp:
             rows = await conn.fetch(_ORG_SELECT + " WHERE o.id = $1", actor.org_id)
             return [_org_json(r, managed=False) for r in rows]
         managed = await managed_org_ids(conn, actor)
         await db.set_org(conn, actor.org_id)  # account manager names are MSPOrg users
-        if permissions.can_manage_users(actor.role):
+        if actor.role in permissions.ADMIN_ROLES:
             rows = await conn.fetch(_ORG_SELECT + " ORDER BY NOT o.is_msp, lower(o.display_name)")
         else:
             rows = await conn.fetch(
@@ -304,24 +306,33 @@ async def list_orgs(env: Env, actor: Actor) -> list[dict[str, Any]]:
                 "ORDER BY NOT o.is_msp, lower(o.display_name)",
                 list(managed),
             )
-    return [_org_json(r, managed=r["id"] in managed) for r in rows]
+    return [
+        _org_json(r, managed=r["id"] in managed)
+        if r["is_msp"] or r["id"] in managed
+        else _name_only(r)
+        for r in rows
+    ]
+
+
+def _name_only(row: asyncpg.Record) -> dict[str, Any]:
+    """What an MSP administrator sees of an org it neither manages nor holds a grant for."""
+    return {
+        "display_name": row["display_name"],
+        "name": row["name"],
+        "is_msp": False,
+        "managed": False,
+    }
 
 
 async def _visible_org(conn: asyncpg.Connection, actor: Actor, name: str) -> asyncpg.Record:
-    org = await find_org(conn, name)
-    if org is not None:
-        if actor.org_is_msp and permissions.can_manage_users(actor.role):
-            via = "msp_admin"
-        else:
-            via = await access_via(conn, actor, org)
-        if via is not None:
-            await db.set_org(conn, actor.org_id if actor.org_is_msp else org["id"])
-            return await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", org["id"])
-    raise NotFound(f"no organization named {name!r}")
+    """An org the actor acts in (home, account manager, grant), else 404 as if missing."""
+    org = await acting_org(conn, actor, name)
+    await db.set_org(conn, actor.org_id if actor.org_is_msp else org.id)
+    return await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", org.id)
 
 
 async def get_org(env: Env, actor: Actor, name: str) -> dict[str, Any]:
-    """One org the actor may see."""
+    """One org the actor acts in (404 for any other, exactly as for a missing one)."""
     async with db.transaction(env.pool, readonly=True) as conn:
         row = await _visible_org(conn, actor, name)
         managed = row["id"] in await managed_org_ids(conn, actor)
@@ -329,18 +340,39 @@ async def get_org(env: Env, actor: Actor, name: str) -> dict[str, Any]:
 
 
 async def update_org(env: Env, actor: Actor, name: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Edit an org's details, account manager or vault control."""
+    """Edit an org's details or vault control (its account manager or granted MSP
+    administrators; MSPOrg's own administrators for MSPOrg).
+
+    Raises:
+        NotFound for an org the actor does not act in; Conflict ``dual_control_required``
+        for a new account manager (a request of kind account_manager), and
+        ``vault_control_locked`` for turning an org with users of its own over to the MSP.
+    """
     require_msp_admin(actor)
     async with db.transaction(env.pool) as conn:
         row = await _visible_org(conn, actor, name)
-        via = await access_via(conn, actor, row)
-        if actor.role != permissions.PRIVILEGED_ADMINISTRATOR and via is None:
-            raise Forbidden(
-                "only its account manager, a granted administrator or a privileged "
-                "administrator may edit this organization"
-            )
         if row["is_msp"] and ({"name", "display_name", "account_manager"} & data.keys()):
             raise coded(Forbidden, "msp_org_protected", "MSPOrg cannot be renamed")
+        if "account_manager" in data and (
+            data["account_manager"].lower() != (row["account_manager"] or "").lower()
+        ):
+            raise coded(
+                Conflict,
+                "dual_control_required",
+                "a new account manager needs an approved request: POST /org-access-requests "
+                '{"kind": "account_manager", "org", "user", "approver"}',
+            )
+        if data.get("vault_control") == "msp" and row["vault_control"] != "msp":
+            await db.set_org(conn, row["id"])
+            if await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE org_id = $1)", row["id"]
+            ):
+                raise coded(
+                    Conflict,
+                    "vault_control_locked",
+                    "an org with users of its own cannot be turned over to the MSP's vault "
+                    "control: its users would then reach what the client shared",
+                )
         changes: dict[str, Any] = {}
         errors = []
         if "display_name" in data:
@@ -363,22 +395,6 @@ async def update_org(env: Env, actor: Actor, name: str, data: dict[str, Any]) ->
         if errors:
             raise ValidationFailed(errors)
         details: dict[str, Any] = dict(changes)
-        if "account_manager" in data:
-            managers = await eligible_account_managers(
-                conn, actor.org_id, {data["account_manager"].lower()}
-            )
-            if data["account_manager"].lower() not in managers:
-                raise ValidationFailed(
-                    [
-                        {
-                            "field": "account_manager",
-                            "message": "must be an active MSPOrg user of an eligible role",
-                        }
-                    ]
-                )
-            changes["account_manager_id"], details["account_manager"] = managers[
-                data["account_manager"].lower()
-            ]
         await db.set_org(conn, row["id"])
         if changes:
             sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
@@ -419,7 +435,7 @@ async def delete_org(env: Env, actor: Actor, name: str, confirm: str | None) -> 
         if (
             not actor.org_is_msp
             or org.via not in ("account_manager", "grant")
-            or not permissions.can_manage_users(actor.role)
+            or actor.role not in permissions.ADMIN_ROLES
         ):
             raise Forbidden(
                 "only an MSPOrg administrator who is the org's account manager or "

@@ -43,7 +43,7 @@ async def find_policy(tx: db.Tx, org: OrgRef, name: str) -> Policy:
     if name.lower() in BUILTIN:
         return BUILTIN[name.lower()]
     row = await tx.fetchrow(
-        "SELECT * FROM password_policies WHERE org_id = $1 AND lower(name) = lower($2)",
+        "SELECT * FROM password_policies WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
         org.id,
         name,
     )
@@ -64,7 +64,7 @@ async def list_policies(env: Env, actor: Actor, org_name: str) -> list[dict[str,
 
 async def create_policy(env: Env, actor: Actor, org_name: str, data: dict[str, Any]):
     """Add a custom policy (administrators and password administrators)."""
-    if actor.role not in permissions.VAULT_MANAGER_ROLES:
+    if not permissions.can_manage_vault(actor):
         raise Forbidden("your role cannot manage password policies")
     if data["name"].lower() in BUILTIN:
         raise coded(

@@ -22,14 +22,14 @@ SHARE_FIELDS = {
     "user": Field(str, max_len=64),
     "group": Field(str, max_len=100),
     "user_org": Field(str, max_len=64),
-    "permission": Field(str, required=True, choices=("view", "modify", "full")),
+    "permission": Field(str, choices=("view", "modify", "full")),
 }
 GROUP_FIELDS = {
-    "name": Field(str, required=True, max_len=100),
+    "name": Field(str, required=True, max_len=100, identifier=True),
     "resources": Field(list, item_kind=str, max_len=10000),
 }
 GROUP_UPDATE = {
-    "name": Field(str, max_len=100),
+    "name": Field(str, max_len=100, identifier=True),
     "resources": Field(list, item_kind=str, max_len=10000),
 }
 TARGET_COLUMNS = {
@@ -44,7 +44,8 @@ async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str):
     if kind == "resource_group":
         _require_vault_manager(actor)
         row = await tx.fetchrow(
-            "SELECT id, name FROM resource_groups WHERE org_id = $1 AND lower(name) = lower($2)",
+            "SELECT id, name FROM resource_groups WHERE org_id = $1 "
+            "AND name_fold(name) = name_fold($2)",
             org.id,
             ref,
         )
@@ -66,7 +67,7 @@ async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str):
 
 
 def _require_vault_manager(actor: Actor) -> None:
-    if actor.role not in permissions.VAULT_MANAGER_ROLES:
+    if not permissions.can_manage_vault(actor):
         raise Forbidden("your role cannot manage resource groups")
 
 
@@ -76,7 +77,7 @@ async def _grantee(tx: db.Tx, org: OrgRef, data: dict[str, Any]) -> tuple[str, u
         raise field_error("user", "name either a user or a group")
     if "group" in data:
         gid = await tx.fetchval(
-            "SELECT id FROM user_groups WHERE org_id = $1 AND lower(name) = lower($2)",
+            "SELECT id FROM user_groups WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
             org.id,
             data["group"],
         )
@@ -174,19 +175,31 @@ async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, 
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         target_id, label = await _target(tx, actor, org, kind, ref)
+        if kind == "resource_group":
+            await _require_full_on_members(tx, actor, org, target_id)
         grantee_kind, grantee_id, grantee_label = await _grantee(tx, org, data)
+        permission = data.get("permission")
+        if permission is None and grantee_kind == "group":
+            # The group's setting says what a share to it gives by default.
+            permission = await tx.fetchval(
+                "SELECT default_permission FROM user_groups WHERE id = $1", grantee_id
+            )
+        if permission is None:
+            raise field_error("permission", "is required for a share to a user")
         column = TARGET_COLUMNS[kind]
         grantee_column = "user_id" if grantee_kind == "user" else "group_id"
         share_id = await tx.fetchval(
-            f"INSERT INTO shares (org_id, {column}, {grantee_column}, permission, created_by) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT "
+            f"INSERT INTO shares (org_id, {column}, {grantee_column}, permission, created_by, "
+            "by_msp) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT "
             "(coalesce(account_id, resource_id, resource_group_id), coalesce(user_id, group_id))"
-            " DO UPDATE SET permission = EXCLUDED.permission RETURNING id",
+            " DO UPDATE SET permission = EXCLUDED.permission, created_by = EXCLUDED.created_by, "
+            "by_msp = EXCLUDED.by_msp RETURNING id",
             org.id,
             target_id,
             grantee_id,
-            data["permission"],
+            permission,
             actor.user_id,
+            actor.org_is_msp and not org.is_msp,
         )
         await audit.record(
             tx,
@@ -199,7 +212,7 @@ async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, 
             details={
                 "share_id": str(share_id),
                 grantee_kind: grantee_label,
-                "permission": data["permission"],
+                "permission": permission,
             },
             node=env.node,
         )
@@ -237,6 +250,23 @@ async def remove_share(
 
 
 # -- resource groups ----------------------------------------------------------------
+
+
+async def _require_full_on_members(tx: db.Tx, actor: Actor, org: OrgRef, group_id) -> None:
+    """Sharing a resource group shares its resources: the actor needs full permission on
+    each (else an account manager could share a client's group with itself)."""
+    members = await tx.fetch(
+        "SELECT r.id, r.name FROM resource_group_members m JOIN resources r "
+        "ON r.id = m.resource_id WHERE m.resource_group_id = $1",
+        group_id,
+    )
+    for member in members:
+        permission = await entitlement.resource_permission(tx, actor, org, member["id"])
+        if not entitlement.allows(permission, "share"):
+            raise Forbidden(
+                f"sharing this resource group needs full permission on each of its resources; "
+                f"not on {member['name']!r}"
+            )
 
 
 async def _resource_ids(tx: db.Tx, actor: Actor, org: OrgRef, refs: list[str]):

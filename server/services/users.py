@@ -8,8 +8,9 @@ import asyncpg
 
 from server import audit, db, permissions
 from server.context import Actor, Env
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.passwords import check_login_password
+from server.services import dual_control, org_settings
 from server.services.access import OrgRef, acting_org, enter_org, require_user_admin
 from server.validation import Field
 
@@ -26,7 +27,7 @@ USER_CREATE = {
     ),
     "full_name": Field(str, max_len=200),
     "email": Field(str, max_len=254, pattern=EMAIL, pattern_message="is not an e-mail address"),
-    "role": Field(str, required=True, choices=permissions.ROLES),
+    "role": Field(str, required=True, max_len=64),
     "password": Field(str, required=True, strip=False),
     "access_scope": Field(str, choices=permissions.SCOPES),
     "totp_required": Field(bool),
@@ -34,26 +35,28 @@ USER_CREATE = {
 USER_UPDATE = {
     "full_name": Field(str, max_len=200),
     "email": Field(str, max_len=254, pattern=EMAIL, pattern_message="is not an e-mail address"),
-    "role": Field(str, choices=permissions.ROLES),
+    "role": Field(str, max_len=64),
     "status": Field(str, choices=("active", "disabled")),
     "access_scope": Field(str, choices=permissions.SCOPES),
     "totp_required": Field(bool),
     "password": Field(str, strip=False),
 }
 GROUP_CREATE = {
-    "name": Field(str, required=True, max_len=100),
+    "name": Field(str, required=True, max_len=100, identifier=True),
     "description": Field(str, max_len=2000),
     "members": Field(list, item_kind=str, max_len=10000),
+    "default_permission": Field(str, choices=("view", "modify", "full")),
 }
 GROUP_UPDATE = {
-    "name": Field(str, max_len=100),
+    "name": Field(str, max_len=100, identifier=True),
     "description": Field(str, max_len=2000),
     "members": Field(list, item_kind=str, max_len=10000),
+    "default_permission": Field(str, choices=("view", "modify", "full")),
 }
 
 _USER_COLUMNS = (
     "id, username, full_name, email, role, access_scope, status, must_change_password, "
-    "totp_required, totp_secret IS NOT NULL AS totp_enabled, created_at"
+    "totp_required, totp_secret IS NOT NULL AS totp_enabled, created_at, client_confirmed"
 )
 
 
@@ -70,13 +73,19 @@ def user_json(row: asyncpg.Record, org: str) -> dict[str, Any]:
         "must_change_password": row["must_change_password"],
         "totp_required": row["totp_required"],
         "totp_enabled": row["totp_enabled"],
+        "confirmed": row["client_confirmed"],
         "created_at": row["created_at"].isoformat(),
     }
 
 
-async def _user_row(conn: asyncpg.Connection, org: OrgRef, username: str) -> asyncpg.Record:
+async def _user_row(
+    conn: asyncpg.Connection, org: OrgRef, username: str, lock: bool = False
+) -> asyncpg.Record:
+    """One user of the org; ``lock`` holds its row until the transaction ends, so a
+    dual-control decision about it and a change to it happen one after the other."""
     row = await conn.fetchrow(
-        f"SELECT {_USER_COLUMNS} FROM users WHERE org_id = $1 AND lower(username) = lower($2)",
+        f"SELECT {_USER_COLUMNS} FROM users WHERE org_id = $1 AND lower(username) = lower($2)"
+        + (" FOR UPDATE" if lock else ""),
         org.id,
         username,
     )
@@ -103,7 +112,7 @@ async def get_user(env: Env, actor: Actor, org_name: str, username: str) -> dict
 
 
 def _check_role_change(actor: Actor, role: str | None, scope: str | None) -> None:
-    if role is not None and not permissions.can_assign_role(actor.role, role):
+    if role is not None and not permissions.can_assign_role(actor, role):
         raise Forbidden(f"only a privileged administrator may assign the role {role}")
     if scope == "all" and not permissions.can_grant_scope_all(actor.role):
         raise Forbidden("only a privileged administrator may grant the 'all' access scope")
@@ -121,11 +130,17 @@ async def create_user(
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
+        async with db.in_org(conn, org.id):
+            await org_settings.require_role(conn, org, data["role"])
+        made = await dual_control.provenance(
+            conn, actor, org.id, org.is_msp, data["role"], creating=True
+        )
         await db.set_org(conn, org.id)
         try:
             row = await conn.fetchrow(
                 "INSERT INTO users (org_id, username, full_name, email, role, access_scope, "
-                "password_hash, totp_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "password_hash, totp_required, principal_id, client_confirmed, "
+                "credential_chain) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
                 f"RETURNING {_USER_COLUMNS}",
                 org.id,
                 data["username"],
@@ -135,6 +150,9 @@ async def create_user(
                 data.get("access_scope", "owned_and_shared"),
                 password_hash,
                 data.get("totp_required", False),
+                made.principal_id,
+                made.client_confirmed,
+                made.credential_chain,
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -151,9 +169,25 @@ async def create_user(
             "user_created",
             target_type="user",
             target=row["username"],
-            details={"role": row["role"], "access_scope": row["access_scope"]},
+            details={
+                "role": row["role"],
+                "access_scope": row["access_scope"],
+                "independent": made.principal_id is None,
+                "confirmed": made.client_confirmed,
+            },
             node=env.node,
         )
+        if org.is_msp and await dual_control.close_founding_if_due(conn, org.id):
+            await audit.record(
+                conn,
+                env.ring,
+                org.id,
+                actor.who,
+                "founding_phase_closed",
+                target_type="org",
+                target=org.display_name,
+                node=env.node,
+            )
     return user_json(row, org.display_name)
 
 
@@ -170,11 +204,19 @@ async def update_user(
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
         await db.set_org(conn, org.id)
-        target = await _user_row(conn, org, username)
+        target = await _user_row(conn, org, username, lock=True)
         is_self = target["id"] == actor.user_id
+        if (
+            not org.is_msp
+            and not is_self
+            and ({"role", "access_scope", "status", "password"} & data.keys())
+        ):
+            await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
         if is_self and ({"role", "access_scope", "status"} & data.keys()):
             raise Forbidden("nobody changes their own role, scope or status")
         _check_role_change(actor, data.get("role"), data.get("access_scope"))
+        if "role" in data:
+            await org_settings.require_role(conn, org, data["role"])
         if (
             target["role"] == permissions.PRIVILEGED_ADMINISTRATOR
             and actor.role != permissions.PRIVILEGED_ADMINISTRATOR
@@ -189,6 +231,26 @@ async def update_user(
         for column, value in changes.items():
             args.append(value)
             sets.append(f"{column} = ${len(args)}")
+        if "password" in data and not is_self:
+            # Whoever sets a password can act as the account: refuse where that opens a
+            # client org, and record who now controls it.
+            if org.is_msp:
+                await dual_control.refuse_reset_of_reaching_user(
+                    conn, target["id"], target["username"]
+                )
+            made = await dual_control.provenance(
+                conn, actor, org.id, org.is_msp, target["role"], creating=False
+            )
+            await db.set_org(conn, org.id)
+            args += [
+                made.principal_id,
+                made.client_confirmed and target["client_confirmed"],
+                made.credential_chain,
+            ]
+            sets.append(
+                f"principal_id = ${len(args) - 2}, client_confirmed = ${len(args) - 1}, "
+                f"credential_chain = ${len(args)}"
+            )
         if "password" in data:
             args.append(new_hash)
             sets.append(f"password_hash = ${len(args)}, must_change_password = true")
@@ -202,11 +264,12 @@ async def update_user(
             row = target
         if disabling or "password" in data:
             await conn.execute("DELETE FROM sessions WHERE user_id = $1", target["id"])
-        if disabling:
+        if disabling or ("password" in data and not is_self):
             await conn.execute("DELETE FROM api_keys WHERE user_id = $1", target["id"])
         details: dict[str, Any] = {k: v for k, v in changes.items()}
         if "password" in data:
-            details["password_reset"] = True
+            details["credentials_reset"] = True
+            details["confirmed"] = row["client_confirmed"]
         await audit.record(
             conn,
             env.ring,
@@ -239,15 +302,31 @@ async def _keep_one_privileged_admin(conn: asyncpg.Connection, org: OrgRef, leav
         )
 
 
-async def delete_user(env: Env, actor: Actor, org_name: str, username: str) -> None:
-    """Remove a user; its sessions, API keys and memberships go with it."""
+async def delete_user(
+    env: Env, actor: Actor, org_name: str, username: str, new_owner: str | None = None
+) -> dict[str, Any]:
+    """Remove a user; its sessions, API keys and memberships go with it.
+
+    What it owns (resources and accounts, in any org) goes to ``new_owner``, an active
+    user of the same org — for a client org, a confirmed one, so deleting a client user
+    cannot hand its secrets to the MSP or to an account the MSP made.
+
+    Returns:
+        ``{"transferred": {"resources": n, "accounts": n}}``.
+    Raises:
+        Conflict ``user_owns_resources`` (owns something and no new owner is named),
+        ``user_is_account_manager``, ``last_privileged_administrator``; ValidationFailed
+        for an unusable ``new_owner``.
+    """
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
         await db.set_org(conn, org.id)
-        target = await _user_row(conn, org, username)
+        target = await _user_row(conn, org, username, lock=True)
         if target["id"] == actor.user_id:
             raise Forbidden("you cannot delete yourself")
+        if not org.is_msp:
+            await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
         if target["role"] == permissions.PRIVILEGED_ADMINISTRATOR:
             if actor.role != permissions.PRIVILEGED_ADMINISTRATOR:
                 raise Forbidden("only a privileged administrator may delete another one")
@@ -262,6 +341,31 @@ async def delete_user(env: Env, actor: Actor, org_name: str, username: str) -> N
                 "user_is_account_manager",
                 f"{username} is the account manager of {names}; assign another first",
             )
+        owned = await conn.fetch("SELECT * FROM transfer_ownership($1, NULL)", target["id"])
+        moved = {"resources": 0, "accounts": 0}
+        if owned:
+            heir = await _heir(conn, org, target, new_owner, owned)
+            for row in await conn.fetch(
+                "SELECT * FROM transfer_ownership($1, $2)", target["id"], heir["id"]
+            ):
+                moved["resources"] += row["resources"]
+                moved["accounts"] += row["accounts"]
+                await audit.record(
+                    conn,
+                    env.ring,
+                    row["org_id"],
+                    actor.who,
+                    "ownership_transferred",
+                    target_type="user",
+                    target=target["username"],
+                    details={
+                        "to": f"{heir['username']}@{org.display_name}",
+                        "resources": row["resources"],
+                        "accounts": row["accounts"],
+                    },
+                    node=env.node,
+                )
+            await db.set_org(conn, org.id)
         await conn.execute("DELETE FROM users WHERE id = $1", target["id"])
         await audit.record(
             conn,
@@ -271,8 +375,40 @@ async def delete_user(env: Env, actor: Actor, org_name: str, username: str) -> N
             "user_deleted",
             target_type="user",
             target=target["username"],
+            details={"resources": moved["resources"], "accounts": moved["accounts"]},
             node=env.node,
         )
+    return {"transferred": moved}
+
+
+async def _heir(conn, org: OrgRef, target, new_owner: str | None, owned) -> asyncpg.Record:
+    """The user who receives a deleted user's resources (in the org's RLS context)."""
+    if not new_owner:
+        resources = sum(r["resources"] for r in owned)
+        accounts = sum(r["accounts"] for r in owned)
+        raise coded(
+            Conflict,
+            "user_owns_resources",
+            f"{target['username']} owns {resources} resources and {accounts} accounts; "
+            "name the user who receives them (?new_owner=)",
+            resources=resources,
+            accounts=accounts,
+        )
+    heir = await conn.fetchrow(
+        "SELECT id, username, status, client_confirmed FROM users WHERE org_id = $1 "
+        "AND lower(username) = lower($2)",
+        org.id,
+        new_owner,
+    )
+    if heir is None or heir["status"] != "active" or heir["id"] == target["id"]:
+        raise field_error("new_owner", f"must be another active user of {org.display_name}")
+    if not org.is_msp and org.vault_control != "msp" and not heir["client_confirmed"]:
+        raise field_error(
+            "new_owner",
+            f"{heir['username']} is not confirmed by {org.display_name}; it cannot receive "
+            "the client's resources",
+        )
+    return heir
 
 
 # -- user groups ---------------------------------------------------------------------
@@ -308,14 +444,24 @@ async def _group_json(conn: asyncpg.Connection, group: asyncpg.Record) -> dict[s
     return {
         "name": group["name"],
         "description": group["description"],
+        "default_permission": group["default_permission"],
         "members": [m["username"] for m in members],
+        "replicated": group["replicated_from"] is not None,
     }
 
 
-async def _group_row(conn: asyncpg.Connection, org: OrgRef, name: str) -> asyncpg.Record:
+_GROUP_SELECT = (
+    "SELECT id, name, description, default_permission, replicated_from FROM user_groups "
+)
+
+
+async def _group_row(
+    conn: asyncpg.Connection, org: OrgRef, name: str, lock: bool = False
+) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT id, name, description FROM user_groups WHERE org_id = $1 "
-        "AND lower(name) = lower($2)",
+        _GROUP_SELECT
+        + "WHERE org_id = $1 AND name_fold(name) = name_fold($2)"
+        + (" FOR UPDATE" if lock else ""),
         org.id,
         name,
     )
@@ -329,7 +475,7 @@ async def list_groups(env: Env, actor: Actor, org_name: str) -> list[dict[str, A
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await enter_org(conn, actor, org_name)
         rows = await conn.fetch(
-            "SELECT id, name, description FROM user_groups WHERE org_id = $1 ORDER BY lower(name)",
+            _GROUP_SELECT + "WHERE org_id = $1 ORDER BY lower(name)",
             org.id,
         )
         return [await _group_json(conn, r) for r in rows]
@@ -353,11 +499,13 @@ async def create_group(
         member_ids = await _member_ids(conn, org, data.get("members", []))
         try:
             group = await conn.fetchrow(
-                "INSERT INTO user_groups (org_id, name, description) VALUES ($1, $2, $3) "
-                "RETURNING id, name, description",
+                "INSERT INTO user_groups (org_id, name, description, default_permission) "
+                "VALUES ($1, $2, $3, $4) "
+                "RETURNING id, name, description, default_permission, replicated_from",
                 org.id,
                 data["name"],
                 data.get("description", ""),
+                data.get("default_permission", "view"),
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -391,15 +539,17 @@ async def update_group(
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
         await db.set_org(conn, org.id)
-        group = await _group_row(conn, org, name)
+        group = await _group_row(conn, org, name, lock=True)
         try:
             group = await conn.fetchrow(
                 "UPDATE user_groups SET name = coalesce($2, name), "
-                "description = coalesce($3, description) WHERE id = $1 "
-                "RETURNING id, name, description",
+                "description = coalesce($3, description), "
+                "default_permission = coalesce($4, default_permission) WHERE id = $1 "
+                "RETURNING id, name, description, default_permission, replicated_from",
                 group["id"],
                 data.get("name"),
                 data.get("description"),
+                data.get("default_permission"),
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -409,6 +559,19 @@ async def update_group(
             ) from None
         if "members" in data:
             member_ids = await _member_ids(conn, org, data["members"])
+            if org.is_msp:
+                current = {
+                    r["name"]
+                    for r in await conn.fetch(
+                        "SELECT lower(u.username) AS name FROM group_members m JOIN users u "
+                        "ON u.id = m.user_id WHERE m.group_id = $1",
+                        group["id"],
+                    )
+                }
+                added = sorted({m.lower() for m in data["members"]} - current)
+                await dual_control.refuse_new_members_of_granted_group(
+                    conn, group["id"], group["name"], added
+                )
             await conn.execute("DELETE FROM group_members WHERE group_id = $1", group["id"])
             await conn.executemany(
                 "INSERT INTO group_members (org_id, group_id, user_id) VALUES ($1, $2, $3)",
@@ -446,3 +609,53 @@ async def delete_group(env: Env, actor: Actor, org_name: str, name: str) -> None
             target=group["name"],
             node=env.node,
         )
+
+
+async def confirm_user(env: Env, actor: Actor, org_name: str, username: str) -> dict[str, Any]:
+    """A confirmed administrator of a client org confirms one of its users whom an MSP
+    user created or gave a password, so that it reaches what the client shares
+    (the Bitwarden pattern of member confirmation; DESIGN.md §3).
+
+    Raises:
+        Forbidden unless the actor is a confirmed administrator at home in that org;
+        Conflict ``already_confirmed``, ``password_not_changed`` (the user has not yet set
+        its own password, so whoever set it could still be the one logging in).
+    """
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, org_name)
+        await db.set_org(conn, org.id)
+        confirmed_admin = await conn.fetchval(
+            "SELECT client_confirmed FROM users WHERE id = $1", actor.user_id
+        )
+        if (
+            org.via != "home"
+            or org.is_msp
+            or not permissions.can_manage_users(actor)
+            or (not confirmed_admin)
+        ):
+            raise Forbidden("only a confirmed administrator of the org itself confirms its users")
+        target = await _user_row(conn, org, username, lock=True)
+        if target["client_confirmed"]:
+            raise coded(Conflict, "already_confirmed", f"{target['username']} is already confirmed")
+        if target["must_change_password"]:
+            raise coded(
+                Conflict,
+                "password_not_changed",
+                f"{target['username']} has not yet set its own password; confirm it after",
+            )
+        row = await conn.fetchrow(
+            "UPDATE users SET client_confirmed = true, updated_at = now() WHERE id = $1 "
+            f"RETURNING {_USER_COLUMNS}",
+            target["id"],
+        )
+        await audit.record(
+            conn,
+            env.ring,
+            org.id,
+            actor.who,
+            "user_confirmed",
+            target_type="user",
+            target=row["username"],
+            node=env.node,
+        )
+    return user_json(row, org.display_name)

@@ -19,6 +19,7 @@ from server.crypto import DecryptionFailed
 from server.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
 from server.paging import Page
 from server.password_policy import DEFAULT
+from server.services import org_settings
 from server.services.access import OrgRef, enter_org, resolve_org
 from server.services.policies import find_policy
 from server.validation import Field, parse_id
@@ -42,11 +43,13 @@ ACCOUNT_FIELDS = {
     "generate": Field(bool),
     "notes": Field(str, max_len=10000, multiline=True, strip=False),
     "policy": Field(str, max_len=64),
+    "fields": Field(dict),
 }
 ACCOUNT_UPDATE = {
     "username": Field(str, max_len=200),
     "notes": Field(str, max_len=10000, multiline=True, strip=False, nullable=True),
     "policy": Field(str, max_len=64),
+    "fields": Field(dict),
 }
 PASSWORD_FIELDS = {"password": Field(str, strip=False, max_len=1024), "generate": Field(bool)}
 REVEAL_FIELDS = {"reason": Field(str, max_len=500, allow_control=True)}
@@ -54,7 +57,7 @@ REVEAL_FIELDS = {"reason": Field(str, max_len=500, allow_control=True)}
 
 def _check_vault_control(actor: Actor, org: OrgRef) -> None:
     """Who may add resources: the org's vault_control and the actor's role."""
-    if actor.role not in permissions.RESOURCE_CREATOR_ROLES:
+    if not permissions.can_add_resources(actor):
         raise Forbidden("your role cannot add resources")
     if org.is_msp:
         return
@@ -82,13 +85,15 @@ def resource_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
 
 
 def account_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
-    """An account as the API shows it: never a password or notes."""
+    """An account as the API shows it: never a password, notes or secret fields."""
+    fields = row["fields"] if "fields" in row else None
     return {
         "id": str(row["id"]),
         "username": row["username"],
         "policy": row["policy"],
         "password_changed_at": row["password_changed_at"].isoformat(),
         "permission": permission,
+        "fields": json.loads(fields) if fields else {},
     }
 
 
@@ -109,6 +114,10 @@ async def create_resource(env: Env, actor: Actor, org_name: str, data: dict[str,
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         _check_vault_control(actor, org)
+        rtype = await org_settings.resolve_type(tx, org, data["type"])
+        fields, _ = await org_settings.check_fields(
+            tx, org, "resource", rtype, data.get("fields", {})
+        )
         try:
             row = await tx.fetchrow(
                 "INSERT INTO resources (org_id, name, type, url, description, department, "
@@ -116,12 +125,12 @@ async def create_resource(env: Env, actor: Actor, org_name: str, data: dict[str,
                 "RETURNING *",
                 org.id,
                 data["name"],
-                data["type"],
+                rtype,
                 data.get("url", ""),
                 data.get("description", ""),
                 data.get("department", ""),
                 data.get("location", ""),
-                json.dumps(data.get("fields", {})),
+                json.dumps(fields),
                 actor.user_id,
             )
         except asyncpg.UniqueViolationError:
@@ -161,9 +170,16 @@ async def get_resource(env: Env, actor: Actor, org_name: str, resource_id: str):
         org = await enter_org(tx, actor, org_name)
         row, permission = await _resource(tx, actor, org, resource_id, None)
         accounts = await entitlement.visible_accounts(tx, actor, org, row["id"])
+        states = [
+            await access_state(tx, {"id": a["id"], "resource_id": row["id"]}, actor.user_id)
+            for a in accounts
+        ]
     return {
         **resource_json(row, permission),
-        "accounts": [account_json(a, a["permission"]) for a in accounts],
+        "accounts": [
+            {**account_json(a, a["permission"]), "access": state}
+            for a, state in zip(accounts, states, strict=True)
+        ],
     }
 
 
@@ -174,8 +190,12 @@ async def update_resource(env: Env, actor: Actor, org_name: str, resource_id: st
         row, permission = await _resource(tx, actor, org, resource_id, "edit")
         if not data:
             return resource_json(row, permission)
-        if "fields" in data:
-            data = {**data, "fields": json.dumps(data["fields"])}
+        if "type" in data or "fields" in data:
+            rtype = await org_settings.resolve_type(tx, org, data.get("type", row["type"]))
+            fields, _ = await org_settings.check_fields(
+                tx, org, "resource", rtype, data.get("fields", json.loads(row["fields"] or "{}"))
+            )
+            data = {**data, "type": rtype, "fields": json.dumps(fields)}
         sets = ", ".join(
             f"{col} = ${i}{'::jsonb' if col == 'fields' else ''}"
             for i, col in enumerate(data, start=2)
@@ -261,11 +281,15 @@ async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str
             notes = await env.ring.encrypt(
                 tx, org.id, "accounts", account_id, "notes", data["notes"]
             )
+        fields, secrets = await org_settings.check_fields(
+            tx, org, "account", "", data.get("fields", {})
+        )
+        sealed_fields = await _seal_fields(env, tx, org, account_id, secrets)
         try:
             row = await tx.fetchrow(
                 "INSERT INTO accounts (id, org_id, resource_id, username, password, notes, "
-                "policy, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, "
-                "username, policy, password_changed_at",
+                "policy, owner_id, fields, secret_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                "$8, $9::jsonb, $10) RETURNING id, username, policy, password_changed_at, fields",
                 account_id,
                 org.id,
                 resource["id"],
@@ -274,6 +298,8 @@ async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str
                 notes,
                 policy.name,
                 actor.user_id,
+                json.dumps(fields),
+                sealed_fields,
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -295,12 +321,21 @@ async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str
     return {**account_json(row, "owner"), "resource_id": str(resource["id"])}
 
 
+async def _seal_fields(env: Env, tx: db.Tx, org: OrgRef, account_id, secrets: dict[str, str]):
+    """An account's secret additional fields as one sealed JSON object (or None)."""
+    if not secrets:
+        return None
+    return await env.ring.encrypt(
+        tx, org.id, "accounts", account_id, "secret_fields", json.dumps(secrets)
+    )
+
+
 async def _account(tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action: str | None):
     aid = parse_id(account_id, "account")
     permission = await entitlement.account_permission(tx, actor, org, aid)
     row = (
         await tx.fetchrow(
-            "SELECT a.id, a.username, a.policy, a.password_changed_at, a.resource_id, "
+            "SELECT a.id, a.username, a.policy, a.password_changed_at, a.resource_id, a.fields, "
             "r.name AS resource FROM accounts a JOIN resources r ON r.id = a.resource_id "
             "WHERE a.id = $1",
             aid,
@@ -315,12 +350,48 @@ async def _account(tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action
     return row, permission
 
 
+async def access_state(tx: db.Tx, row, user_id: uuid.UUID) -> dict[str, Any]:
+    """An account's check-out state for the vault view: ``controlled``, ``state``
+    (``free``, ``mine``, ``held``) and, when held, ``holder`` and ``until``
+    (``account_access`` in sql/013)."""
+    state = await tx.fetchrow(
+        "SELECT * FROM account_access($1, $2, $3)", row["id"], row["resource_id"], user_id
+    )
+    out: dict[str, Any] = {"controlled": state["controlled"], "state": "free"}
+    if state["mine"]:
+        out["state"] = "mine"
+    elif state["holder"] is not None and state["exclusive"]:
+        out["state"] = "held"
+    if out["state"] != "free":
+        out["holder"] = f"{state['holder']}@{state['holder_org']}"
+        out["until"] = state["held_until"].isoformat()
+    return out
+
+
+async def refuse_if_checked_out(tx: db.Tx, row: asyncpg.Record, user_id: uuid.UUID) -> None:
+    """While an exclusive check-out is open, nobody but its holder changes the password.
+
+    Raises:
+        Conflict ``checked_out`` with ``holder`` and ``until``.
+    """
+    state = await access_state(tx, row, user_id)
+    if state["state"] == "held":
+        raise coded(
+            Conflict,
+            "checked_out",
+            f"checked out to {state['holder']} until {state['until']}",
+            holder=state["holder"],
+            until=state["until"],
+        )
+
+
 async def get_account(env: Env, actor: Actor, org_name: str, account_id: str):
     """Account metadata (never the password)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
         row, permission = await _account(tx, actor, org, account_id, None)
         policy = await find_policy(tx, org, row["policy"])
+        access = await access_state(tx, row, actor.user_id)
     age = datetime.datetime.now(datetime.UTC) - row["password_changed_at"]
     expired = policy.max_age_days is not None and age.days >= policy.max_age_days
     return {
@@ -328,6 +399,7 @@ async def get_account(env: Env, actor: Actor, org_name: str, account_id: str):
         "resource_id": str(row["resource_id"]),
         "resource": row["resource"],
         "password_expired": expired,
+        "access": access,
     }
 
 
@@ -346,8 +418,17 @@ async def update_account(env: Env, actor: Actor, org_name: str, account_id: str,
                     tx, org.id, "accounts", row["id"], "notes", data["notes"]
                 )
             )
+        if "fields" in data:
+            fields, secrets = await org_settings.check_fields(
+                tx, org, "account", "", data["fields"]
+            )
+            data["fields"] = json.dumps(fields)
+            data["secret_fields"] = await _seal_fields(env, tx, org, row["id"], secrets)
         if data:
-            sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(data, start=2))
+            sets = ", ".join(
+                f"{col} = ${i}{'::jsonb' if col == 'fields' else ''}"
+                for i, col in enumerate(data, start=2)
+            )
             try:
                 await tx.execute(
                     f"UPDATE accounts SET {sets}, updated_at = now() WHERE id = $1",
@@ -413,6 +494,21 @@ async def reveal_password(
     row = await entitlement.reveal(env.reveals, actor, org, aid, reason, env.node)
     if row is None:
         raise NotFound("no such account")
+    if row["access"] == "held":
+        raise coded(
+            Conflict,
+            "checked_out",
+            f"checked out to {row['holder']} until {row['held_until'].isoformat()}",
+            holder=row["holder"],
+            until=row["held_until"].isoformat(),
+        )
+    if row["access"] != "ok":
+        raise coded(
+            Forbidden,
+            "checkout_required",
+            "this password is under access control: request it (POST "
+            f"/orgs/{org.display_name}/password-requests) and reveal it once approved",
+        )
     if not row["audited"]:
         # The database recorded nothing (a standby cannot): spool the event before
         # anything is decrypted, so a reveal is never unaudited.
@@ -437,6 +533,13 @@ async def reveal_password(
             answer["notes"] = env.ring.decrypt_cached(
                 org.id, "accounts", aid, "notes", row["notes"]
             )
+        if row["secret_fields"] is not None:
+            await env.ring.ensure_loaded(env.pool, org.id, row["secret_fields"])
+            answer["fields"] = json.loads(
+                env.ring.decrypt_cached(
+                    org.id, "accounts", aid, "secret_fields", row["secret_fields"]
+                )
+            )
     except DecryptionFailed:
         failure = audit.Event(
             actor.who,
@@ -458,7 +561,7 @@ async def reveal_password(
 
 
 async def _account_target(env: Env, org_id: uuid.UUID, row: Any) -> str:
-    """An account as the audit names it: '<resource>/<account>' (as sql/008 does)."""
+    """An account as the audit names it: '<resource>/<account>' (as sql/021 does)."""
     async with db.transaction(env.pool, org_id, readonly=True) as conn:
         name = await conn.fetchval("SELECT name FROM resources WHERE id = $1", row["resource_id"])
     return f"{name or row['resource_id']}/{row['username']}"
@@ -469,6 +572,7 @@ async def change_password(env: Env, actor: Actor, org_name: str, account_id: str
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         row, _ = await _account(tx, actor, org, account_id, "change_password")
+        await refuse_if_checked_out(tx, row, actor.user_id)
         password, policy, generated = await _password_for(tx, org, row["policy"], data)
         sealed = await env.ring.encrypt(tx, org.id, "accounts", row["id"], "password", password)
         await tx.execute(

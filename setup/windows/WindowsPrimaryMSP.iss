@@ -29,3 +29,9 @@ PORT=7272
 DB_PORT=7432
 ; Windows service name.
 SERVICE_NAME=Strongroom
+; Start from a backup instead of empty (strongroom backup): the file, a file holding
+; its passphrase (else $STRONGROOM_BACKUP_PASSPHRASE) and, for a backup sealed for a
+; recipient key, that key file. Leave RESTORE_FILE empty for a new, empty vault.
+RESTORE_FILE=
+RESTORE_PASSPHRASE_FILE=
+RESTORE_KEY_FILE=

@@ -3,6 +3,7 @@ spool, the cluster view, and enrollment's refusals."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -112,6 +113,28 @@ def test_login_and_reveal_on_secondary_are_audited_on_the_primary(pair):
     assert "S3cret-value-long!" not in str(events)
     status, verify = call(f"{p.url}/api/v1/orgs/MSPOrg/audit/verify", token=pair.api_key)
     assert status == 200 and verify["ok"] is True, verify
+    assert verify["anchored_seq"] == verify["events"]
+
+
+def test_secondary_keeps_a_copy_of_the_audit_anchors(pair):
+    """The primary copies its audit anchors (chain heads) to the secondary's anchor log, so
+    a cut trail still shows after a failover (issue 13, item 2)."""
+    p, s = pair.primary, pair.secondary
+    status, verify = call(f"{p.url}/api/v1/orgs/MSPOrg/audit/verify", token=pair.api_key)
+    assert status == 200 and verify["anchored_seq"]
+    copy = s.home / "audit" / "anchors.jsonl"
+
+    def copied_seqs():
+        if not copy.exists():
+            return None
+        return [json.loads(line)["seq"] for line in copy.read_text().splitlines()]
+
+    seqs = _eventually(
+        lambda: (got := copied_seqs()) and max(got) >= verify["anchored_seq"] and got,
+        10,
+        "copied to the secondary",
+    )
+    assert max(seqs) >= verify["anchored_seq"]
 
 
 def test_cluster_view_and_status_show_both_nodes(pair):

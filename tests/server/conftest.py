@@ -129,3 +129,23 @@ async def make_user(
     )
     assert status == 204, body
     return final
+
+
+async def confirm_by_request(
+    proposer: Api, approver: Api, approver_password: str, org: str, username: str
+) -> None:
+    """Confirm an MSP-created client user of an org without a confirmed administrator:
+    a user_confirmation request filed by ``proposer`` and approved by ``approver``."""
+    me = (await approver.call("GET", "/me"))[1]["username"]
+    status, req = await proposer.call(
+        "POST",
+        "/org-access-requests",
+        {"kind": "user_confirmation", "org": org, "user": username, "approver": me},
+    )
+    assert status == 201, req
+    status, done = await approver.call(
+        "POST",
+        f"/org-access-requests/{req['id']}/approve",
+        {"current_password": approver_password},
+    )
+    assert (status, done["status"]) == (200, "approved"), done

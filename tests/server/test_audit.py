@@ -131,3 +131,40 @@ async def test_login_rehashes_when_parameters_rise(config, admin, owner_conn):
     finally:
         await runner.cleanup()
     assert ",t=3," in await stored()
+
+
+async def test_reveal_fails_closed_with_503_when_the_audit_fails(admin, owner_conn):
+    """A reveal whose audit event cannot be written answers 503 audit_unavailable
+    (was 500) and reveals nothing (issue 13, item 7)."""
+    _, res = await admin.call("POST", "/orgs/MSPOrg/resources", {"name": "db1", "type": "Linux"})
+    _, acct = await admin.call(
+        "POST",
+        f"/orgs/MSPOrg/resources/{res['id']}/accounts",
+        {"username": "root", "password": "s3cret-Value-1"},
+    )
+    await owner_conn.execute(
+        "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'audit disk full'; END $$; "
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
+    )
+    try:
+        status, problem = await admin.call("POST", f"/orgs/MSPOrg/accounts/{acct['id']}/reveal", {})
+    finally:
+        await owner_conn.execute(
+            "DROP TRIGGER refuse_audit ON audit_events; DROP FUNCTION refuse_audit()"
+        )
+    assert (status, problem["code"]) == (503, "audit_unavailable")
+    assert "s3cret-Value-1" not in str(problem)
+    status, body = await admin.call("POST", f"/orgs/MSPOrg/accounts/{acct['id']}/reveal", {})
+    assert (status, body["password"]) == (200, "s3cret-Value-1")
+
+
+async def test_refresh_is_audited(admin):
+    """POST /auth/refresh writes a session_refreshed event (issue 13, item 7)."""
+    status, body = await admin.call("POST", "/auth/refresh")
+    assert status == 200
+    fresh = admin.as_(body["token"])
+    _, page = await fresh.call("GET", "/orgs/MSPOrg/audit?operation=session_refreshed")
+    assert [(e["actor"], e["target"]) for e in page["items"]][:1] == [("admin", "admin")]
+    assert body["token"] not in str(page)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import socket
+import ssl
 
 import aiohttp
 import pytest
@@ -12,6 +15,7 @@ from aiohttp import web
 from server.app import create_app
 from server.handlers.common import public
 from server.problem import json_response, read_json
+from server.tls import server_context
 from tests.conftest import start_server
 
 PROBLEM = "application/problem+json"
@@ -136,3 +140,42 @@ async def test_cluster_view(api, admin):
     password = await make_user(admin, "viewer", "password_user")
     viewer = await api.login("viewer", password)
     assert (await viewer.call("GET", "/cluster"))[0] == 403
+
+
+async def test_transport_headers_hide_versions_and_pin_https(http, live_server):
+    """Every answer, errors included, carries HSTS and a Server header without library
+    versions (issue 13, item 11)."""
+    for path in ("/api/v1/health", "/api/v1/no-such-thing"):
+        async with http.get(path) as resp:
+            assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+            assert resp.headers["Server"] == "Strongroom"
+    # A request the HTTP parser refuses never reaches the app: no version there either.
+    host, port = live_server.url.removeprefix("https://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=live_server.ssl)
+    writer.write(b"GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    head = (await reader.read(4096)).decode(errors="replace")
+    writer.close()
+    assert "aiohttp" not in head and "Python/" not in head
+
+
+async def test_tls12_offers_only_aead_suites(live_server, config):
+    """A TLS 1.2 client offering only CBC suites is refused; an AEAD one connects."""
+    host, port = live_server.url.removeprefix("https://").split(":")
+
+    def handshake(ciphers: str) -> str:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(ciphers)
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                return tls.cipher()[0]
+
+    # The server runs on this event loop: handshake from a thread.
+    with pytest.raises(ssl.SSLError):
+        await asyncio.to_thread(handshake, "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384")
+    assert "GCM" in await asyncio.to_thread(handshake, "ECDHE-ECDSA-AES128-GCM-SHA256")
+    ctx = server_context(config.path(config.server.tls_cert), config.path(config.server.tls_key))
+    for suite in ctx.get_ciphers():
+        assert suite["aead"], suite["name"]

@@ -85,3 +85,35 @@ async def test_app_role_placeholder_is_granted(conn, tmp_path):
     )
     await migrations.migrate(conn, APP, tmp_path)
     assert await conn.fetchval("SELECT has_table_privilege($1, 'a', 'SELECT')", APP)
+
+
+async def test_existing_data_meets_the_new_rules(conn, tmp_path):
+    """An install upgraded with data: groups differing only in Unicode form keep both
+    (the later one renamed), and three existing administrators close the founding phase."""
+    for m in migrations.discover():
+        if m.version < 10:
+            (tmp_path / m.path.name).write_bytes(m.path.read_bytes())
+    await migrations.migrate(conn, APP, tmp_path)
+    msp = uuid.uuid4()
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('app.org_id', $1, true)", str(msp))
+        await conn.execute(
+            "INSERT INTO orgs (id, name, display_name, is_msp) VALUES ($1, 'M', 'MSPOrg', true)",
+            msp,
+        )
+        for name in ("a1", "a2", "a3"):
+            await conn.execute(
+                "INSERT INTO users (org_id, username, role, password_hash) "
+                "VALUES ($1, $2, 'administrator', 'x')",
+                msp,
+                name,
+            )
+        for name in ("Caf\u00e9", "Cafe\u0301"):
+            await conn.execute("INSERT INTO user_groups (org_id, name) VALUES ($1, $2)", msp, name)
+    await migrations.migrate(conn, APP)
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('app.org_id', $1, true)", str(msp))
+        names = await conn.fetch("SELECT name FROM user_groups ORDER BY created_at, id")
+        closed = await conn.fetchval("SELECT founding_closed_at IS NOT NULL FROM orgs")
+    assert sorted(r["name"] for r in names) == ["Caf\u00e9", "Caf\u00e9 (duplicate 1)"]
+    assert closed is True

@@ -52,14 +52,15 @@ async def test_account_manager_must_be_eligible_msp_user(admin, manager):
     assert (status, problem["errors"][0]["field"]) == (422, "vault_control")
 
 
-async def test_escape_payloads_are_stored_verbatim(admin, manager):
+async def test_escape_payloads_are_stored_verbatim(api, admin, manager):
     """Terminal escapes and SQL in free text are data, stored exactly as given."""
     name = "Evil\x1b[2J\x1b[31m'; DROP TABLE orgs;--"
     status, org = await admin.call(
         "POST", "/orgs", {"name": name, "display_name": "Evil", "account_manager": manager}
     )
     assert status == 201
-    status, org = await admin.call("GET", "/orgs/evil")
+    mgr = await api.login("mgr", "final-mgr-pw22")
+    status, org = await mgr.call("GET", "/orgs/evil")
     assert org["name"] == name
 
 
@@ -73,6 +74,9 @@ async def test_visibility_and_managed_flag(api, admin, manager):
     names = [o["display_name"] for o in listing["items"]]
     assert names[0] == "MSPOrg" and "Vis" in names
     assert all(o["managed"] is False for o in listing["items"])
+    # An org it neither manages nor holds a grant for: its name and nothing else.
+    vis = next(o for o in listing["items"] if o["display_name"] == "Vis")
+    assert vis == {"display_name": "Vis", "name": "Vis", "is_msp": False, "managed": False}
     mgr = await api.login("mgr", "final-mgr-pw22")
     status, listing = await mgr.call("GET", "/orgs")
     assert {o["display_name"]: o["managed"] for o in listing["items"]}["Vis"] is True
@@ -139,13 +143,15 @@ async def test_import_per_row_outcomes(api, admin, manager):
         5: ("failed", "account_manager_not_eligible"),
         6: ("created", None),
     }
-    status, org = await admin.call("GET", "/orgs/facade")
+    mgr = await api.login("mgr", "final-mgr-pw22")
+    assert (await admin.call("GET", "/orgs/facade"))[0] == 404  # admin does not manage it
+    status, org = await mgr.call("GET", "/orgs/facade")
     assert (org["name"], org["description"], org["location"]) == (
         "Façade, Ltd",
         "Quoted, with comma",
         "Zürich",
     )
-    status, org = await admin.call("GET", "/orgs/tokyo")
+    status, org = await mgr.call("GET", "/orgs/tokyo")
     assert org["description"] == "東京の会社"
     status, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=org_imported&limit=50")
     outcomes = sorted((e["details"]["line"], e["outcome"]) for e in page["items"])
@@ -157,7 +163,6 @@ async def test_import_per_row_outcomes(api, admin, manager):
         (6, "success"),
     ]
     assert (await admin.call("GET", "/orgs/Tokyo/audit/verify"))[0] == 404  # not managed
-    mgr = await api.login("mgr", "final-mgr-pw22")
     status, verify = await mgr.call("GET", "/orgs/Tokyo/audit/verify")
     assert verify["ok"] is True and verify["events"] == 1
 

@@ -10,18 +10,22 @@ from tests.server.conftest import make_user
 
 @pytest.fixture
 async def staff(api, admin):
-    """MSP administrators A, B, C and an MSP password administrator D, logged in."""
+    """MSP administrators A, B, C and an MSP password administrator D, logged in.
+
+    Dual control counts persons: A and B are founding administrators (independent of
+    admin); C is admin's and D is B's, so A, C and D are three different people.
+    """
     people = {}
-    for name, role in (
-        ("a", "administrator"),
-        ("b", "administrator"),
-        ("c", "administrator"),
-        ("d", "password_administrator"),
+    for name, role, creator in (
+        ("a", "administrator", None),
+        ("b", "administrator", None),
+        ("c", "administrator", None),
+        ("d", "password_administrator", "b"),
     ):
         status, _ = await admin.call("GET", f"/orgs/MSPOrg/users/{name}")
         password = f"final-{name}-pw22"
         if status == 404:
-            password = await make_user(admin, name, role)
+            password = await make_user(people[creator] if creator else admin, name, role)
         people[name] = await api.login(name, password)
     return people
 
@@ -142,7 +146,7 @@ async def test_the_whole_story(api, admin, staff):
     assert (await c.call("DELETE", "/orgs/abc?confirm=abc"))[0] == 404
     status, problem = await b.call("DELETE", "/orgs/abc?confirm=abd")
     assert (status, problem["code"]) == (400, "confirmation_mismatch")
-    status, res = await b.call("POST", "/orgs/abc/resources", {"name": "fw", "type": "Cisco"})
+    status, res = await b.call("POST", "/orgs/abc/resources", {"name": "fw", "type": "Cisco IOS"})
     await b.call(
         "POST",
         f"/orgs/abc/resources/{res['id']}/accounts",
@@ -251,10 +255,15 @@ async def test_group_grant_and_revoke(admin, staff):
         "POST", f"/org-access-requests/{req['id']}/approve", {"current_password": "final-c-pw22"}
     )
     assert (await d.call("GET", "/orgs/grp/users"))[0] == 200
-    status, access = await a.call("GET", "/orgs/grp/access")
-    assert access["groups"][0]["name"] == "helpdesk"
-    status, report = await a.call("GET", "/orgs/grp/report")
-    assert ("d", "group:helpdesk") in {(x["username"], x["via"]) for x in report["msp_access"]}
-    assert (await a.call("DELETE", "/orgs/grp/access/groups/helpdesk"))[0] == 204
-    assert (await d.call("GET", "/orgs/grp/users"))[0] == 404
+    # A filed it but manages nothing there: it sees the org's name only.
+    for path in ("/orgs/grp", "/orgs/grp/access", "/orgs/grp/report"):
+        assert (await a.call("GET", path))[0] == 404
     assert (await a.call("DELETE", "/orgs/grp/access/groups/helpdesk"))[0] == 404
+    b = staff["b"]
+    status, access = await b.call("GET", "/orgs/grp/access")
+    assert access["groups"][0]["name"] == "helpdesk"
+    status, report = await b.call("GET", "/orgs/grp/report")
+    assert ("d", "group:helpdesk") in {(x["username"], x["via"]) for x in report["msp_access"]}
+    assert (await b.call("DELETE", "/orgs/grp/access/groups/helpdesk"))[0] == 204
+    assert (await d.call("GET", "/orgs/grp/users"))[0] == 404
+    assert (await b.call("DELETE", "/orgs/grp/access/groups/helpdesk"))[0] == 404

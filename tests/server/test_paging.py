@@ -23,7 +23,9 @@ async def _walk(api: Api, path: str, limit: int, cursor: str | None = None) -> l
 
 
 async def _resource(api: Api, name: str, org: str = "MSPOrg") -> str:
-    status, body = await api.call("POST", f"/orgs/{org}/resources", {"name": name, "type": "x"})
+    status, body = await api.call(
+        "POST", f"/orgs/{org}/resources", {"name": name, "type": "Generic"}
+    )
     assert status == 201, body
     return body["id"]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import uuid
 
 import pytest
 
@@ -80,3 +82,50 @@ async def test_tokens_are_stored_hashed(admin, owner_conn):
         )
     assert admin.token not in dump
     assert created["key"] not in dump
+
+
+async def test_api_key_cannot_mint_keys(api, admin):
+    """A key made from a session cannot make more keys (issue 13, item 8)."""
+    _, created = await admin.call("POST", "/me/api-keys", {"name": "robot"})
+    robot = api.as_(created["key"])
+    status, problem = await robot.call("POST", "/me/api-keys", {"name": "offspring"})
+    assert (status, problem["code"]) == (403, "session_required")
+    _, listing = await admin.call("GET", "/me/api-keys")
+    assert "offspring" not in [k["name"] for k in listing["items"]]
+
+
+async def test_api_keys_expire(api, admin, owner_conn):
+    """Keys expire after 90 days by default, at most after a year, as chosen at creation;
+    the list shows the expiry; an expired key is refused (issue 13, item 8)."""
+    status, default = await admin.call("POST", "/me/api-keys", {"name": "default life"})
+    assert status == 201
+    created = datetime.datetime.fromisoformat(default["created_at"])
+    expires = datetime.datetime.fromisoformat(default["expires_at"])
+    assert abs((expires - created) - datetime.timedelta(days=90)) < datetime.timedelta(minutes=1)
+    status, short = await admin.call(
+        "POST", "/me/api-keys", {"name": "one week", "expires_in_days": 7}
+    )
+    assert status == 201
+    for days in (0, 366, -1, "30", True):
+        body = {"name": "bad", "expires_in_days": days}
+        status, problem = await admin.call("POST", "/me/api-keys", body)
+        assert (status, problem["code"]) == (422, "validation_failed"), days
+    _, listing = await admin.call("GET", "/me/api-keys")
+    entry = next(k for k in listing["items"] if k["id"] == short["id"])
+    assert (entry["expires_at"], entry["expired"]) == (short["expires_at"], False)
+
+    robot = api.as_(short["key"])
+    assert (await robot.call("GET", "/me"))[0] == 200
+    async with owner_conn.transaction():
+        org_id = await owner_conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+        await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+        await owner_conn.execute(
+            "UPDATE api_keys SET created_at = created_at - interval '8 days', "
+            "expires_at = expires_at - interval '8 days' WHERE id = $1",
+            uuid.UUID(short["id"]),
+        )
+    status, problem = await robot.call("GET", "/me")
+    assert (status, problem["code"]) == (401, "unauthenticated")
+    assert "API key has expired" in problem["detail"]
+    _, listing = await admin.call("GET", "/me/api-keys")
+    assert next(k for k in listing["items"] if k["id"] == short["id"])["expired"] is True

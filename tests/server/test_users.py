@@ -174,3 +174,59 @@ async def test_unknown_org_is_404(admin):
     """An org that does not exist answers 404 like one the caller may not see."""
     status, problem = await admin.call("GET", "/orgs/Nowhere/users")
     assert (status, problem["code"]) == (404, "not_found")
+
+
+async def test_admin_password_reset(api, admin):
+    """An administrator resets a user's password: a temporary one that must be changed at
+    the next login; the user's sessions and API keys end; the audit says so without it."""
+    pw = await make_user(admin, "forgetful", "password_user")
+    old = await api.login("forgetful", pw)
+    status, key = await old.call("POST", "/me/api-keys", {"name": "script"})
+    assert status == 201, key
+    status, body = await admin.call(
+        "PATCH", "/orgs/MSPOrg/users/forgetful", {"password": "Temporary-Pass-42"}
+    )
+    assert (status, body["must_change_password"]) == (200, True)
+    assert (await old.call("GET", "/me"))[0] == 401
+    assert (await api.as_(key["key"]).call("GET", "/me"))[0] == 401
+    again = await api.login("forgetful", "Temporary-Pass-42")
+    status, problem = await again.call("GET", "/orgs")
+    assert (status, problem["code"]) == (403, "password_change_required")
+    status, _ = await again.call(
+        "POST",
+        "/me/password",
+        {"current_password": "Temporary-Pass-42", "new_password": "Mine-Again-Pass-7"},
+    )
+    assert status == 204
+    assert (await again.call("GET", "/orgs"))[0] == 200
+    _, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=user_updated&limit=1")
+    assert page["items"][0]["details"]["credentials_reset"] is True
+    assert "Temporary-Pass-42" not in str(page)
+
+
+async def test_deleting_an_owner_names_the_heir(api, admin):
+    """A user who owns resources is deleted only when a new owner is named, who then
+    owns them (audited); without one, nothing is deleted."""
+    pw = await make_user(admin, "leaving", "password_administrator")
+    await make_user(admin, "heir", "password_user")
+    leaving = await api.login("leaving", pw)
+    status, res = await leaving.call(
+        "POST", "/orgs/MSPOrg/resources", {"name": "left-behind", "type": "Linux"}
+    )
+    assert status == 201
+    await leaving.call(
+        "POST", f"/orgs/MSPOrg/resources/{res['id']}/accounts", {"username": "r", "generate": True}
+    )
+    status, problem = await admin.call("DELETE", "/orgs/MSPOrg/users/leaving")
+    assert (status, problem["code"]) == (409, "user_owns_resources")
+    assert (problem["resources"], problem["accounts"]) == (1, 1)
+    status, problem = await admin.call("DELETE", "/orgs/MSPOrg/users/leaving?new_owner=nobody")
+    assert (status, problem["errors"][0]["field"]) == (422, "new_owner")
+    assert (await admin.call("GET", "/orgs/MSPOrg/users/leaving"))[0] == 200
+    status, body = await admin.call("DELETE", "/orgs/MSPOrg/users/leaving?new_owner=heir")
+    assert (status, body["transferred"]) == (200, {"resources": 1, "accounts": 1})
+    heir = await api.login("heir", "final-heir-pw22")
+    status, listing = await heir.call("GET", "/orgs/MSPOrg/resources")
+    assert [(r["name"], r["permission"]) for r in listing["items"]] == [("left-behind", "owner")]
+    _, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=ownership_transferred")
+    assert page["items"][0]["details"]["to"] == "heir@MSPOrg"

@@ -13,7 +13,7 @@ ORG = "rules"
 @pytest.fixture
 async def org(api, admin):
     """Client org 'rules' managed by 'am'; its password administrator 'pa'."""
-    if (await admin.call("GET", f"/orgs/{ORG}"))[0] == 404:
+    if (await admin.call("GET", "/orgs/MSPOrg/users/am"))[0] == 404:
         await make_user(admin, "am", "administrator")
         am = await api.login("am", "final-am-pw22")
         await am.call(
@@ -33,13 +33,12 @@ async def new_resource(user: Api, name: str) -> tuple[int, dict]:
     return await user.call("POST", f"/orgs/{ORG}/resources", {"name": name, "type": "Windows"})
 
 
-async def test_vault_control(org):
-    """msp: only MSP staff add resources; client: only the client; both: either."""
+async def test_vault_control(org, api):
+    """msp: only MSP staff add resources; client: only the client; both: either. An org
+    with users of its own cannot be turned over to the MSP's vault control."""
     am, pa = org["am"], org["pa"]
-    assert (await am.call("PATCH", f"/orgs/{ORG}", {"vault_control": "msp"}))[0] == 200
-    status, problem = await new_resource(pa, "client-made")
-    assert (status, problem["code"]) == (403, "vault_control")
-    assert (await new_resource(am, "msp-made"))[0] == 201
+    status, problem = await am.call("PATCH", f"/orgs/{ORG}", {"vault_control": "msp"})
+    assert (status, problem["code"]) == (409, "vault_control_locked")
     assert (await am.call("PATCH", f"/orgs/{ORG}", {"vault_control": "client"}))[0] == 200
     status, problem = await new_resource(am, "msp-made-2")
     assert (status, problem["code"]) == (403, "vault_control")
@@ -48,6 +47,22 @@ async def test_vault_control(org):
     assert (await new_resource(am, "msp-made-3"))[0] == 201
     status, problem = await new_resource(org["pu"], "user-made")
     assert status == 403
+    # An org that is the MSP's from the start.
+    status, _ = await am.call(
+        "POST",
+        "/orgs",
+        {"name": "Kept", "display_name": "kept", "account_manager": "am", "vault_control": "msp"},
+    )
+    assert status == 201
+    await make_user(am, "kpa", "password_administrator", org="kept")
+    kpa = await api.login("kpa", "final-kpa-pw22", org="kept")
+    status, problem = await kpa.call(
+        "POST", "/orgs/kept/resources", {"name": "client-made", "type": "Windows"}
+    )
+    assert (status, problem["code"]) == (403, "vault_control")
+    assert (await am.call("POST", "/orgs/kept/resources", {"name": "msp-made", "type": "Windows"}))[
+        0
+    ] == 201
 
 
 async def test_password_policy_enforced_and_generated(org):
@@ -136,10 +151,10 @@ async def test_reveal_reason_required_by_org(org):
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/resources", {"name": "", "type": "x"}),
-        ("/resources", {"name": "n", "type": "x", "fields": "not-an-object"}),
-        ("/resources", {"name": "n", "type": "x", "owner": "me"}),
-        ("/resources", {"name": "n\x00", "type": "x"}),
+        ("/resources", {"name": "", "type": "Generic"}),
+        ("/resources", {"name": "n", "type": "Generic", "fields": "not-an-object"}),
+        ("/resources", {"name": "n", "type": "Generic", "owner": "me"}),
+        ("/resources", {"name": "n\x00", "type": "Generic"}),
     ],
 )
 async def test_bad_vault_input(org, path, body):

@@ -49,6 +49,7 @@ def assert_one_line_error(result, fragment):
         ["keys", "rotate-master"],
         ["audit", "verify"],
         ["orgs", "import"],
+        ["orgs", "replicate-settings"],
     ],
 )
 def test_every_command_has_help(command):
@@ -296,6 +297,12 @@ def test_audit_verify_keys_and_key_permissions(install_root):
     assert verified.returncode == 0, verified.stderr
     assert "MSPOrg: ok" in verified.stdout
     assert "One: ok (1 events" in verified.stdout
+    replicated = run_cli(
+        "orgs", "replicate-settings", "all", "--as", "root.admin", "--config", conf
+    )
+    assert replicated.returncode == 0, replicated.stderr
+    assert "replicating [" in replicated.stderr and "1/1" in replicated.stderr
+    assert "applied to 1 org(s), failed 0" in replicated.stdout
 
     assert run_cli("serve", "--detach", "--config", conf).returncode == 0
     assert login(home, port, "root.admin", "chosen-Admin-pass-1")[0] == 200

@@ -238,6 +238,7 @@ async def test_keys_panel_key_bar_and_server_view(tui_server, make_app):
         await until(pilot, lambda: isinstance(app.screen, TextModal))
         assert "Role: primary" in screen_text(app)
         assert "Replication: none" in screen_text(app)
+        assert "Last backup: none" in screen_text(app)
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
 

@@ -42,6 +42,46 @@ def test_throttle_forgets_after_quiet_window_and_on_success():
     assert throttle.retry_after("u", "a", now=2008) == 0
 
 
+def test_spray_from_many_addresses_cannot_keep_the_user_out_of_its_known_address():
+    """55 failures from 11 addresses (then one every 5 min) never block the user's known
+    address, while every new address is slowed after a few guesses (issue 13, item 1)."""
+    throttle = LoginThrottle()
+    throttle.succeeded("victim", "10.0.0.5", now=0)
+    now = 1.0
+    allowed = 0
+    for host in range(1, 12):
+        for _ in range(5):
+            if throttle.retry_after("victim", f"127.0.8.{host}", now=now) == 0:
+                allowed += 1
+                throttle.failed("victim", f"127.0.8.{host}", now=now)
+            now += 0.1
+    assert allowed <= throttle.per_user + 2  # few guesses across all the addresses
+    assert throttle.retry_after("victim", "127.0.8.12", now=now) > 0  # new address: slowed
+    assert throttle.retry_after("victim", "10.0.0.5", now=now) == 0  # known one: free
+    for _ in range(24):  # one wrong guess every five minutes for two hours
+        now += 300
+        throttle.failed("victim", "127.0.8.1", now=now)
+        assert throttle.retry_after("victim", "10.0.0.5", now=now + 1) == 0
+
+
+def test_known_address_is_still_held_by_its_own_limits():
+    """Guessing from a known address is slowed by the (user, address) limit."""
+    throttle = LoginThrottle()
+    throttle.succeeded("u", "10.0.0.5", now=0)
+    for i in range(5):
+        throttle.failed("u", "10.0.0.5", now=1 + i)
+    assert throttle.retry_after("u", "10.0.0.5", now=5.5) > 0
+
+
+def test_known_addresses_are_bounded():
+    """A user keeps at most known_per_user addresses; the oldest is forgotten."""
+    throttle = LoginThrottle(known_per_user=2)
+    for i in range(3):
+        throttle.succeeded("u", f"10.0.0.{i}", now=i)
+    assert not throttle.is_known("u", "10.0.0.0", now=3)
+    assert throttle.is_known("u", "10.0.0.2", now=3)
+
+
 def test_argon2id_hash_verify_and_rehash():
     """Hashes are Argon2id PHC strings; verify is exact; weaker hashes ask for rehash."""
     weak = PasswordHasher(Argon2Params(19456, 2, 1))

@@ -14,6 +14,8 @@ async def server_lines(client: Client) -> list[str]:
         f"Read-only: {'yes' if state.read_only else 'no'}",
         f"Degraded: {'yes' if state.degraded else 'no'}",
         f"Term: {state.term}",
+        f"Last backup: {state.last_backup_at or 'none'}"
+        + (" (the latest attempt FAILED)" if state.last_backup_failed else ""),
         "",
         "Configured servers:",
     ] + [f"  {e.base}" for e in client.endpoints]

@@ -1,0 +1,370 @@
+"""Dual control: the one rule that every path into a client org passes through.
+
+The guide's promise: no administrator acquires manage permission for a client org, or
+grants it to anyone, without the approval of another administrator; MSP staff see
+client data only where the client shares it with them or they added it
+(DESIGN.md §3, "Managing a client org from the MSP").
+
+Persons, not accounts. Whoever creates an account or sets its password can act as it,
+so every MSPOrg user carries a *principal*: itself for a founding administrator (and
+for administrators that existed before this rule), otherwise the principal of whoever
+created it or last set its password (``users.principal_id``; NULL means itself). Two
+accounts with one principal are one person here:
+
+- the proposer, the designee (or any member of the designee group) and the approver of
+  a request are three different principals (the guide: "at least three administrators");
+- the approver is an active MSPOrg administrator (checked at filing and at decision).
+
+Founding phase: until MSPOrg first has three independent active administrators, an
+administrator created by an MSPOrg administrator is its own principal, so a fresh
+install can reach three people; the phase then ends for good (``orgs.founding_closed_at``)
+and never reopens, whatever is later disabled or deleted.
+
+Client users: a client user that an MSP user, or an unconfirmed user, created or whose
+password it set is *unconfirmed* (``users.client_confirmed``) and reaches only what it
+owns and what MSP staff shared with it by name (``user_trusted`` in sql/010), until a
+confirmed administrator of that org confirms it — or, in an org that has no confirmed
+administrator, an MSP ``user_confirmation`` request is approved. An org whose vault
+control is ``msp`` trusts its users as they are.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from server import db, permissions
+from server.context import Actor
+from server.errors import Conflict, Forbidden, coded
+
+KINDS = ("grant", "account_manager", "group_member", "user_confirmation")
+FOUNDING_ADMINISTRATORS = 3  # the guide's "at least three administrators"
+
+_PRINCIPAL = "SELECT coalesce(principal_id, id) FROM users WHERE id = $1"
+_PRINCIPALS = "SELECT coalesce(principal_id, id) FROM users WHERE id = ANY($1::uuid[])"
+_GROUP_MEMBERS = "SELECT user_id FROM group_members WHERE group_id = $1"
+_ACTIVE_ADMIN = (
+    "SELECT username FROM users WHERE id = $1 AND org_id = $2 AND status = 'active' "
+    "AND role = ANY($3::text[])"
+)
+_INDEPENDENT_ADMINS = (
+    "SELECT count(DISTINCT coalesce(principal_id, id)) FROM users WHERE org_id = $1 "
+    "AND status = 'active' AND role = ANY($2::text[])"
+)
+_REACH = (
+    "SELECT o.display_name FROM orgs o WHERE o.account_manager_id = $1 "
+    "UNION SELECT o.display_name FROM org_access_grants g JOIN orgs o ON o.id = g.client_org_id "
+    "WHERE g.user_id = $1 OR g.group_id IN (SELECT group_id FROM group_members "
+    "WHERE user_id = $1) ORDER BY 1"
+)
+_GROUP_GRANTS = (
+    "SELECT o.display_name FROM org_access_grants g JOIN orgs o ON o.id = g.client_org_id "
+    "WHERE g.group_id = $1 ORDER BY 1"
+)
+
+
+@dataclass(frozen=True)
+class Parties:
+    """Who a request involves: proposer, designee users (a user, or a group's members
+    at the time of the check), and the account whose credentials matter for a
+    ``user_confirmation`` (the client user's principal)."""
+
+    proposer_id: uuid.UUID
+    designee_ids: tuple[uuid.UUID, ...] = ()
+    extra_principals: tuple[uuid.UUID, ...] = ()
+    designee_is_group: bool = False
+
+
+async def parties(
+    conn: asyncpg.Connection,
+    proposer_id: uuid.UUID,
+    designee_user_id: uuid.UUID | None,
+    designee_group_id: uuid.UUID | None,
+    extra_principals: tuple[uuid.UUID, ...] = (),
+) -> Parties:
+    """The request's parties as of now (in MSPOrg's RLS context)."""
+    if designee_group_id is not None:
+        rows = await conn.fetch(_GROUP_MEMBERS, designee_group_id)
+        return Parties(proposer_id, tuple(r["user_id"] for r in rows), extra_principals, True)
+    ids = (designee_user_id,) if designee_user_id is not None else ()
+    return Parties(proposer_id, ids, extra_principals)
+
+
+async def principal_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> uuid.UUID | None:
+    """The person behind ``user_id`` (its own id for an independent account)."""
+    return await conn.fetchval(_PRINCIPAL, user_id)
+
+
+async def proposer_problem(conn: asyncpg.Connection, who: Parties) -> str | None:
+    """Why the proposer may not file this request, or None.
+
+    The proposer is never the designee, nor the same person as the designee or as any
+    member of the designee group: two people besides the designee must agree.
+    """
+    if who.proposer_id in who.designee_ids:
+        if who.designee_is_group:
+            return "the proposer cannot be a member of the group that is given access"
+        return "the proposer cannot be the user who is given access"
+    mine = await principal_of(conn, who.proposer_id)
+    if mine in who.extra_principals:
+        return (
+            "the proposer and the user to confirm are one person's (the proposer created "
+            "it or set its password)"
+        )
+    if who.designee_ids:
+        theirs = await conn.fetch(_PRINCIPALS, list(who.designee_ids))
+        if mine in {r[0] for r in theirs}:
+            whose = "a member's account" if who.designee_is_group else "the designee's account"
+            return (
+                f"the proposer and {whose} are one person's (one created the other or set "
+                "its password), so it cannot propose this access"
+            )
+    return None
+
+
+async def approver_problem(
+    conn: asyncpg.Connection, msp_id: uuid.UUID, approver_id: uuid.UUID | None, who: Parties
+) -> str | None:
+    """Why ``approver_id`` may not decide a request with these parties, or None.
+
+    Args:
+        conn: a connection in MSPOrg's RLS context.
+        msp_id: MSPOrg's id.
+        approver_id: the named approver (None: no such user).
+        who: the request's parties (``parties``).
+    Returns:
+        A sentence for the caller, or None when the approver is eligible.
+    """
+    if approver_id is None or not await conn.fetchval(
+        _ACTIVE_ADMIN, approver_id, msp_id, list(permissions.ADMIN_ROLES)
+    ):
+        return "the approver must be an active MSPOrg administrator"
+    if approver_id == who.proposer_id:
+        return "the approver cannot be the proposer"
+    if approver_id in who.designee_ids:
+        if who.designee_is_group:
+            return "the approver cannot be a member of the group that is given access"
+        return "the approver cannot be the user who is given access"
+    mine = await principal_of(conn, approver_id)
+    if mine == await principal_of(conn, who.proposer_id):
+        return (
+            "the approver is not independent of the proposer: one of them created the "
+            "other's account or set its password"
+        )
+    others = {r[0] for r in await conn.fetch(_PRINCIPALS, list(who.designee_ids))}
+    if mine in others or mine in who.extra_principals:
+        return (
+            "the approver is not independent of the designee: one of them created the "
+            "other's account or set its password"
+        )
+    return None
+
+
+async def eligible_approvers(
+    conn: asyncpg.Connection, msp_id: uuid.UUID, who: Parties
+) -> list[asyncpg.Record]:
+    """The active MSPOrg administrators who could approve a request with these parties
+    (username, full_name), by ``approver_problem`` itself."""
+    candidates = await conn.fetch(
+        "SELECT id, username, full_name FROM users WHERE org_id = $1 AND status = 'active' "
+        "AND role = ANY($2::text[]) ORDER BY lower(username)",
+        msp_id,
+        list(permissions.ADMIN_ROLES),
+    )
+    return [c for c in candidates if await approver_problem(conn, msp_id, c["id"], who) is None]
+
+
+CHAIN_LIMIT = 64  # links of credential_chain kept; a deeper account cannot be made
+
+
+async def credential_chain(
+    conn: asyncpg.Connection, user_id: uuid.UUID, org_ids: tuple[uuid.UUID, ...]
+) -> list[uuid.UUID]:
+    """``user_id`` followed by whoever set its credentials, whoever set theirs, … as stored
+    with the user (``users.credential_chain``; looked up in each of ``org_ids``' RLS
+    contexts in turn)."""
+    for org_id in org_ids:
+        async with db.in_org(conn, org_id):
+            chain = await conn.fetchval("SELECT credential_chain FROM users WHERE id = $1", user_id)
+        if chain is not None:
+            return [user_id, *chain]
+    return [user_id]
+
+
+async def independence_problem(
+    conn: asyncpg.Connection,
+    approver_id: uuid.UUID,
+    requester_id: uuid.UUID,
+    org_id: uuid.UUID,
+    msp_id: uuid.UUID,
+) -> str | None:
+    """Why ``approver_id`` may not approve what ``requester_id`` asked for (a password
+    access request), or None: not the requester, not an account the requester controls
+    or that controls the requester (created it or set its password, transitively), and for
+    MSPOrg users not the same principal (the org access rule above).
+
+    Args:
+        conn: a connection inside a transaction; the RLS context is restored on return.
+        org_id: the org the request lives in; ``msp_id``: MSPOrg.
+    """
+    if approver_id == requester_id:
+        return "nobody approves its own request"
+    orgs = (org_id, msp_id) if org_id != msp_id else (msp_id,)
+    if requester_id in await credential_chain(conn, approver_id, orgs):
+        return "the requester created the approver's account or set its password"
+    if approver_id in await credential_chain(conn, requester_id, orgs):
+        return "the approver created the requester's account or set its password"
+    async with db.in_org(conn, msp_id):
+        principals = await conn.fetch(_PRINCIPALS, [approver_id, requester_id])
+    if len(principals) == 2 and principals[0][0] == principals[1][0]:
+        return "the approver and the requester are the same person's accounts"
+    return None
+
+
+# -- who controls a new or reset account ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a user created, or given a password, by ``actor`` becomes."""
+
+    principal_id: uuid.UUID | None  # None: its own (independent) principal
+    client_confirmed: bool
+    credential_chain: list[uuid.UUID]  # the actor, then whoever set the actor's, …
+
+
+async def provenance(
+    conn: asyncpg.Connection,
+    actor: Actor,
+    org_id: uuid.UUID,
+    org_is_msp: bool,
+    role: str,
+    creating: bool,
+) -> Provenance:
+    """The principal and confirmation of an account that ``actor`` creates (``creating``)
+    or whose password it sets, in org ``org_id``.
+
+    An MSPOrg administrator created during the founding phase is independent; any other
+    account is controlled by the actor's principal. A client user is confirmed only when
+    a confirmed user of that same org made it.
+    """
+    async with db.in_org(conn, actor.org_id):
+        me = await conn.fetchrow(
+            "SELECT coalesce(principal_id, id) AS principal, client_confirmed, "
+            "credential_chain FROM users WHERE id = $1",
+            actor.user_id,
+        )
+        founding = (
+            creating
+            and org_is_msp
+            and role in permissions.ADMIN_ROLES
+            and actor.org_is_msp
+            and not await conn.fetchval(
+                "SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1", actor.org_id
+            )
+        )
+    chain = [actor.user_id, *me["credential_chain"]]
+    if len(chain) > CHAIN_LIMIT:
+        raise coded(
+            Conflict,
+            "chain_too_deep",
+            f"{actor.username} is {len(chain) - 1} accounts away from an account nobody "
+            "made; it cannot make or reset more accounts",
+        )
+    if founding:
+        return Provenance(None, True, chain)
+    confirmed = org_is_msp or (actor.org_id == org_id and me["client_confirmed"])
+    return Provenance(me["principal"], confirmed, chain)
+
+
+async def close_founding_if_due(conn: asyncpg.Connection, msp_id: uuid.UUID) -> bool:
+    """End MSPOrg's founding phase for good once it has three independent active
+    administrators; True if it ended now (in MSPOrg's RLS context)."""
+    closed = await conn.fetchval(
+        "SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1", msp_id
+    )
+    if closed:
+        return False
+    count = await conn.fetchval(_INDEPENDENT_ADMINS, msp_id, list(permissions.ADMIN_ROLES))
+    if count < FOUNDING_ADMINISTRATORS:
+        return False
+    await conn.execute("UPDATE orgs SET founding_closed_at = now() WHERE id = $1", msp_id)
+    return True
+
+
+async def founding_open(conn: asyncpg.Connection, msp_id: uuid.UUID) -> bool:
+    """Whether MSPOrg is still in its founding phase."""
+    return not await conn.fetchval(
+        "SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1", msp_id
+    )
+
+
+# -- paths that would hand an MSP user a way in ---------------------------------------
+
+
+async def refuse_reset_of_reaching_user(
+    conn: asyncpg.Connection, target_id: uuid.UUID, username: str
+) -> None:
+    """Refuse to set the password of an MSPOrg user who reaches a client org: whoever
+    knows the new password could act there as it (in MSPOrg's RLS context).
+
+    Raises:
+        Conflict ``dual_control_required`` naming the orgs it reaches.
+    """
+    reach = [r[0] for r in await conn.fetch(_REACH, target_id)]
+    if reach:
+        raise coded(
+            Conflict,
+            "dual_control_required",
+            f"{username} reaches {', '.join(reach)}; whoever sets its password could act "
+            "there as it. It can change its own password; otherwise revoke its access (or "
+            "assign another account manager by request) first",
+        )
+
+
+async def refuse_change_of_confirmed_client_user(
+    conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID, target: asyncpg.Record
+) -> None:
+    """Only a confirmed administrator of a client org sets the password of one of its
+    confirmed users, or changes its status, role or scope, or deletes it: whoever else
+    set it could log in as it, and whoever disabled the client's administrators could
+    reopen confirmation to the MSP (in the client org's RLS context).
+
+    Raises:
+        Forbidden ``client_confirms``.
+    """
+    if not target["client_confirmed"]:
+        return
+    vault = await conn.fetchval("SELECT vault_control FROM orgs WHERE id = $1", org_id)
+    if vault == "msp":
+        return
+    if actor.org_id == org_id and await conn.fetchval(
+        "SELECT client_confirmed FROM users WHERE id = $1", actor.user_id
+    ):
+        return
+    raise coded(
+        Forbidden,
+        "client_confirms",
+        f"only a confirmed administrator of the org itself sets {target['username']}'s password",
+    )
+
+
+async def refuse_new_members_of_granted_group(
+    conn: asyncpg.Connection, group_id: uuid.UUID, name: str, added: list[str]
+) -> None:
+    """Refuse to add members to an MSPOrg group that holds org access grants: each new
+    member needs an approved ``group_member`` request (in MSPOrg's RLS context).
+
+    Raises:
+        Conflict ``dual_control_required`` naming the orgs and the users.
+    """
+    orgs = [r[0] for r in await conn.fetch(_GROUP_GRANTS, group_id)]
+    if orgs and added:
+        raise coded(
+            Conflict,
+            "dual_control_required",
+            f"{name} holds access to {', '.join(orgs)}; adding {', '.join(sorted(added))} "
+            "needs an approved request (POST /org-access-requests with kind group_member)",
+        )

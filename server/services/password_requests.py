@@ -1,0 +1,565 @@
+"""Password access control: approval before reveal, time-limited exclusive check-out, check-in.
+
+An account (or a resource, as the default for its accounts) may be put under access
+control: its approvers (users and groups of the org), how many approvals a request
+needs, the longest window, whether a check-out is exclusive and whether check-in
+generates a new password. A user entitled to the account files a request with a reason
+and a window; once enough eligible approvers agree, the window opens and the requester
+may reveal the password (each reveal audited as usual) until it checks the password in
+or the window ends. The reveal itself is gated in the database (``account_access`` and
+``reveal_account`` in sql/013), so no path reveals a controlled password outside a
+check-out. Approvers must be independent of the requester: ``dual_control``'s rule.
+This follows the guide's password access control and the check-out workflows of
+Passwordstate and Vault's control groups.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+import asyncpg
+
+from server import audit, db, permissions
+from server.audit import Who
+from server.context import Actor, Env
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
+from server.services import dual_control
+from server.services.access import MSP_ORG, OrgRef, enter_org, msp_org_id
+from server.services.vault import _account, _password_for, _resource
+from server.validation import Field, parse_id
+
+REQUEST_TTL = datetime.timedelta(hours=24)  # an unanswered request expires after this
+SYSTEM = Who("system", MSP_ORG)
+
+CONTROL_FIELDS = {
+    "enabled": Field(bool, required=True),
+    "approvers": Field(list, item_kind=str, max_len=100),
+    "approver_groups": Field(list, item_kind=str, max_len=100),
+    "approvals_needed": Field(int),
+    "max_window_minutes": Field(int),
+    "exclusive": Field(bool),
+    "rotate_on_checkin": Field(bool),
+}
+REQUEST_FIELDS = {
+    "account": Field(str, required=True, max_len=64),
+    "reason": Field(str, required=True, max_len=2000, allow_control=True),
+    "window_minutes": Field(int, required=True),
+}
+DECISION_FIELDS = {"reason": Field(str, max_len=2000, allow_control=True)}
+
+_CONTROL = (
+    "SELECT c.* FROM access_controls c WHERE c.account_id = $1 OR c.resource_id = $2 "
+    "ORDER BY (c.account_id IS NOT NULL) DESC LIMIT 1"
+)
+_REQUEST_SELECT = """
+SELECT q.*, a.username AS account, a.resource_id, r.name AS resource,
+       CASE WHEN q.status = 'pending' AND q.expires_at <= now() THEN 'expired'
+            WHEN q.status = 'approved' AND now() >= q.ends_at THEN 'ended'
+            ELSE q.status END AS state,
+       array(SELECT p.approver_name FROM password_request_approvals p
+              WHERE p.request_id = q.id ORDER BY p.approved_at) AS approved_by
+FROM password_requests q JOIN accounts a ON a.id = q.account_id
+JOIN resources r ON r.id = a.resource_id
+"""
+
+
+def request_json(row: asyncpg.Record, needed: int | None = None) -> dict[str, Any]:
+    """A password request as the API shows it; ``state`` is ``pending``, ``approved``
+    (window open), ``ended`` (window over, not yet checked in), ``checked_in``,
+    ``rejected``, ``withdrawn`` or ``expired``."""
+    when = {
+        k: row[k].isoformat() if row[k] else None
+        for k in ("created_at", "expires_at", "decided_at", "starts_at", "ends_at", "checked_in_at")
+    }
+    out = {
+        "id": str(row["id"]),
+        "account_id": str(row["account_id"]),
+        "account": row["account"],
+        "resource_id": str(row["resource_id"]),
+        "resource": row["resource"],
+        "requester": row["requester_name"],
+        "requester_org": row["requester_org"],
+        "reason": row["reason"],
+        "window_minutes": row["window_minutes"],
+        "status": row["state"],
+        "decision_reason": row["decision_reason"],
+        "approved_by": list(row["approved_by"]),
+        "checked_in_by": row["checked_in_by"] or None,
+        **when,
+    }
+    if needed is not None:
+        out["approvals_needed"] = needed
+    return out
+
+
+def control_json(row: asyncpg.Record | None, names: dict[uuid.UUID, str], inherited: bool):
+    """An access control as the API shows it (``enabled: false`` when there is none)."""
+    if row is None:
+        return {"enabled": False, "inherited_from": None}
+    return {
+        "enabled": row["enabled"],
+        "approvers": sorted(names[u] for u in row["approver_users"] if u in names),
+        "approver_groups": sorted(names[g] for g in row["approver_groups"] if g in names),
+        "approvals_needed": row["approvals_needed"],
+        "max_window_minutes": row["max_window_minutes"],
+        "exclusive": row["exclusive"],
+        "rotate_on_checkin": row["rotate_on_checkin"],
+        "inherited_from": "resource" if inherited else None,
+    }
+
+
+async def _names(tx: db.Tx, org: OrgRef, row: asyncpg.Record | None) -> dict[uuid.UUID, str]:
+    if row is None:
+        return {}
+    users = await tx.fetch(
+        "SELECT id, username AS name FROM users WHERE id = ANY($1::uuid[])", row["approver_users"]
+    )
+    groups = await tx.fetch(
+        "SELECT id, name FROM user_groups WHERE id = ANY($1::uuid[])", row["approver_groups"]
+    )
+    return {r["id"]: r["name"] for r in [*users, *groups]}
+
+
+async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str, action: str):
+    """(account_id or None, resource_id, label) of a control's target, if the actor may."""
+    if kind == "account":
+        row, _ = await _account(tx, actor, org, ref, action)
+        return row["id"], row["resource_id"], f"{row['resource']}/{row['username']}"
+    row, _ = await _resource(tx, actor, org, ref, action)
+    return None, row["id"], row["name"]
+
+
+async def get_control(env: Env, actor: Actor, org_name: str, kind: str, ref: str):
+    """The access control in force on an account (its own or its resource's), or on a
+    resource. Needs view permission on the target."""
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await enter_org(tx, actor, org_name)
+        account_id, resource_id, _ = await _target(tx, actor, org, kind, ref, "reveal")
+        row = await tx.fetchrow(_CONTROL, account_id, resource_id)
+        inherited = row is not None and account_id is not None and row["account_id"] is None
+        return control_json(row, await _names(tx, org, row), inherited)
+
+
+async def set_control(env: Env, actor: Actor, org_name: str, kind: str, ref: str, data):
+    """Put an account or resource under access control (or take it off): needs full
+    permission on it. Approvers name users and groups of the org.
+
+    Raises:
+        ValidationFailed for unknown approvers or out-of-range numbers.
+    """
+    needed = data.get("approvals_needed", 1)
+    window = data.get("max_window_minutes", 60)
+    errors = []
+    if not 1 <= needed <= 5:
+        errors.append({"field": "approvals_needed", "message": "must be between 1 and 5"})
+    if not 1 <= window <= 10080:
+        errors.append(
+            {"field": "max_window_minutes", "message": "must be between 1 and 10080 (7 days)"}
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await enter_org(tx, actor, org_name)
+        account_id, resource_id, label = await _target(tx, actor, org, kind, ref, "edit")
+        users = await _ids(tx, org, "users", "username", data.get("approvers", []), "approvers")
+        groups = await _ids(
+            tx, org, "user_groups", "name", data.get("approver_groups", []), "approver_groups"
+        )
+        if data["enabled"] and not (users or groups):
+            raise field_error("approvers", "name at least one approver (a user or a group)")
+        column, target = ("account_id", account_id) if account_id else ("resource_id", resource_id)
+        await tx.execute(f"DELETE FROM access_controls WHERE {column} = $1", target)
+        row = await tx.fetchrow(
+            f"INSERT INTO access_controls (org_id, {column}, enabled, approver_users, "
+            "approver_groups, approvals_needed, max_window_minutes, exclusive, "
+            "rotate_on_checkin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+            org.id,
+            target,
+            data["enabled"],
+            users,
+            groups,
+            needed,
+            window,
+            data.get("exclusive", True),
+            data.get("rotate_on_checkin", False),
+        )
+        await audit.record(
+            tx,
+            env.ring,
+            org.id,
+            actor.who,
+            "access_control_changed",
+            target_type=kind,
+            target=label,
+            details={
+                "enabled": row["enabled"],
+                "approvers": len(users) + len(groups),
+                "approvals_needed": needed,
+                "max_window_minutes": window,
+                "exclusive": row["exclusive"],
+                "rotate_on_checkin": row["rotate_on_checkin"],
+            },
+            node=env.node,
+        )
+        return control_json(row, await _names(tx, org, row), False)
+
+
+async def _ids(tx: db.Tx, org: OrgRef, table: str, column: str, names: list[str], field: str):
+    """Ids of the org's users or groups by name (a missing one fails the field)."""
+    if not names:
+        return []
+    match = "name_fold(name) = name_fold(n)" if column == "name" else "lower(username) = lower(n)"
+    rows = await tx.fetch(
+        f"SELECT n, (SELECT id FROM {table} WHERE org_id = $1 AND {match}) AS id "
+        "FROM unnest($2::text[]) AS n",
+        org.id,
+        names,
+    )
+    missing = [r["n"] for r in rows if r["id"] is None]
+    if missing:
+        raise field_error(field, f"not in {org.display_name}: " + ", ".join(missing))
+    return list(dict.fromkeys(r["id"] for r in rows))
+
+
+async def _eligible(
+    tx: db.Tx, org: OrgRef, msp_id: uuid.UUID, control: asyncpg.Record, requester_id
+) -> dict[uuid.UUID, str]:
+    """The control's approvers who may decide for ``requester_id``: active, trusted users
+    of the org (directly or through a named group), independent of the requester."""
+    rows = await tx.fetch(
+        "SELECT u.id, u.username FROM users u WHERE u.org_id = $1 AND u.status = 'active' "
+        "AND user_trusted(u.id, $1) AND (u.id = ANY($2::uuid[]) OR u.id IN "
+        "(SELECT user_id FROM group_members WHERE group_id = ANY($3::uuid[])))",
+        org.id,
+        control["approver_users"],
+        control["approver_groups"],
+    )
+    eligible = {}
+    for row in rows:
+        if not await dual_control.independence_problem(tx, row["id"], requester_id, org.id, msp_id):
+            eligible[row["id"]] = row["username"]
+    return eligible
+
+
+async def _load(tx: db.Tx, org: OrgRef, request_id: str, lock: bool = False):
+    rid = parse_id(request_id, "password request")
+    row = await tx.fetchrow(
+        _REQUEST_SELECT
+        + " WHERE q.id = $1 AND q.org_id = $2"
+        + (" FOR UPDATE OF q" if lock else ""),
+        rid,
+        org.id,
+    )
+    if row is None:
+        raise NotFound("no such password request")
+    return row
+
+
+async def _audit(tx, env: Env, org: OrgRef, who: Who, operation: str, row, **details):
+    await audit.record(
+        tx,
+        env.ring,
+        org.id,
+        who,
+        operation,
+        target_type="account",
+        target=f"{row['resource']}/{row['account']}",
+        reason=details.pop("reason", None),
+        details={"request_id": str(row["id"]), "account_id": str(row["account_id"]), **details},
+        node=env.node,
+    )
+
+
+async def file_request(env: Env, actor: Actor, org_name: str, data) -> dict[str, Any]:
+    """Ask to check out a controlled password for ``window_minutes`` with a reason.
+
+    Raises:
+        NotFound (not entitled), Conflict ``not_controlled`` / ``request_pending``,
+        ValidationFailed (window too long) and ``no_eligible_approver`` (422).
+    """
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await enter_org(tx, actor, org_name)
+        account, _ = await _account(tx, actor, org, data["account"], "reveal")
+        control = await tx.fetchrow(_CONTROL, account["id"], account["resource_id"])
+        if control is None or not control["enabled"]:
+            raise coded(Conflict, "not_controlled", "this password needs no request: reveal it")
+        if not 1 <= data["window_minutes"] <= control["max_window_minutes"]:
+            raise field_error(
+                "window_minutes", f"must be between 1 and {control['max_window_minutes']}"
+            )
+        msp_id = await msp_org_id(tx)
+        if not await _eligible(tx, org, msp_id, control, actor.user_id):
+            raise field_error(
+                "account",
+                "no approver of this password is independent of you",
+                code="no_eligible_approver",
+            )
+        if await tx.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM password_requests WHERE account_id = $1 AND "
+            "requester_id = $2 AND ((status = 'pending' AND expires_at > now()) OR "
+            "(status = 'approved' AND ends_at > now())))",
+            account["id"],
+            actor.user_id,
+        ):
+            raise coded(Conflict, "request_pending", "you already have a request for it")
+        rid = await tx.fetchval(
+            "INSERT INTO password_requests (org_id, account_id, requester_id, requester_name, "
+            "requester_org, reason, window_minutes, expires_at) VALUES "
+            "($1, $2, $3, $4, $5, $6, $7, now() + $8::interval) RETURNING id",
+            org.id,
+            account["id"],
+            actor.user_id,
+            actor.username,
+            actor.org,
+            data["reason"],
+            data["window_minutes"],
+            REQUEST_TTL,
+        )
+        row = await _load(tx, org, str(rid))
+        await _audit(
+            tx,
+            env,
+            org,
+            actor.who,
+            "password_access_requested",
+            row,
+            reason=data["reason"],
+            window_minutes=data["window_minutes"],
+        )
+        return request_json(row, control["approvals_needed"])
+
+
+async def list_requests(
+    env: Env, actor: Actor, org_name: str, role: str | None, status: str | None
+) -> list[dict[str, Any]]:
+    """Requests of the org I filed (``role=requester``), may decide (``role=approver``),
+    or both (no role); newest first, at most the 500 latest."""
+    if role not in (None, "approver", "requester"):
+        raise field_error("role", "must be approver or requester")
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await enter_org(tx, actor, org_name)
+        msp_id = await msp_org_id(tx)
+        rows = await tx.fetch(
+            _REQUEST_SELECT + " WHERE q.org_id = $1 ORDER BY q.created_at DESC LIMIT 500", org.id
+        )
+        out = []
+        for row in rows:
+            if status and row["state"] != status:
+                continue
+            mine = row["requester_id"] == actor.user_id
+            control = await tx.fetchrow(_CONTROL, row["account_id"], row["resource_id"])
+            deciding = (
+                not mine
+                and control is not None
+                and actor.user_id in await _eligible(tx, org, msp_id, control, row["requester_id"])
+            )
+            if (
+                (role == "requester" and mine)
+                or (role == "approver" and deciding)
+                or (role is None and (mine or deciding))
+            ):
+                needed = control["approvals_needed"] if control else None
+                out.append(request_json(row, needed))
+        return out
+
+
+async def decide(
+    env: Env, actor: Actor, org_name: str, request_id: str, approve: bool, reason: str
+) -> dict[str, Any]:
+    """An eligible approver approves (the window opens once enough have) or rejects.
+
+    Raises:
+        Forbidden ``approver_not_eligible``; Conflict ``request_not_pending`` /
+        ``request_expired`` / ``checked_out`` (an exclusive password is held by another).
+    """
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await enter_org(tx, actor, org_name)
+        row = await _load(tx, org, request_id, lock=True)
+        if row["state"] == "expired":
+            raise coded(Conflict, "request_expired", "this request has expired")
+        if row["state"] != "pending":
+            raise coded(Conflict, "request_not_pending", f"this request is {row['state']}")
+        control = await tx.fetchrow(_CONTROL, row["account_id"], row["resource_id"])
+        msp_id = await msp_org_id(tx)
+        if control is None or actor.user_id not in await _eligible(
+            tx, org, msp_id, control, row["requester_id"]
+        ):
+            problem = await dual_control.independence_problem(
+                tx, actor.user_id, row["requester_id"], org.id, msp_id
+            )
+            raise coded(
+                Forbidden,
+                "approver_not_eligible",
+                problem or "you are not an approver of this password",
+            )
+        if not approve:
+            await tx.execute(
+                "UPDATE password_requests SET status = 'rejected', decision_reason = $2, "
+                "decided_at = now() WHERE id = $1",
+                row["id"],
+                reason,
+            )
+            await _audit(tx, env, org, actor.who, "password_access_rejected", row, reason=reason)
+            return request_json(await _load(tx, org, request_id), control["approvals_needed"])
+        await tx.execute(
+            "INSERT INTO password_request_approvals (org_id, request_id, approver_id, "
+            "approver_name) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            org.id,
+            row["id"],
+            actor.user_id,
+            actor.username,
+        )
+        approvals = await tx.fetchval(
+            "SELECT count(*) FROM password_request_approvals WHERE request_id = $1", row["id"]
+        )
+        opened = approvals >= control["approvals_needed"]
+        if opened:
+            await _refuse_if_held(tx, row["account_id"], row["resource_id"], row["requester_id"])
+            await tx.execute(
+                "UPDATE password_requests SET status = 'approved', decided_at = now(), "
+                "decision_reason = $2, starts_at = now(), "
+                "ends_at = now() + make_interval(mins => window_minutes) WHERE id = $1",
+                row["id"],
+                reason,
+            )
+            await tx.execute(
+                "INSERT INTO open_checkouts (request_id, org_id, ends_at) "
+                "SELECT id, org_id, ends_at FROM password_requests WHERE id = $1",
+                row["id"],
+            )
+        await _audit(
+            tx,
+            env,
+            org,
+            actor.who,
+            "password_access_approved",
+            row,
+            reason=reason or None,
+            approvals=approvals,
+            window_open=opened,
+        )
+        return request_json(await _load(tx, org, request_id), control["approvals_needed"])
+
+
+async def _refuse_if_held(tx: db.Tx, account_id, resource_id, user_id) -> None:
+    """Refuse while an exclusive password is checked out to someone else."""
+    state = await tx.fetchrow(
+        "SELECT * FROM account_access($1, $2, $3)", account_id, resource_id, user_id
+    )
+    if state["exclusive"] and state["holder"] is not None and not state["mine"]:
+        raise coded(
+            Conflict,
+            "checked_out",
+            f"checked out to {state['holder']}@{state['holder_org']} until "
+            f"{state['held_until'].isoformat()}",
+            holder=f"{state['holder']}@{state['holder_org']}",
+            until=state["held_until"].isoformat(),
+        )
+
+
+async def withdraw(env: Env, actor: Actor, org_name: str, request_id: str) -> dict[str, Any]:
+    """The requester withdraws a pending request."""
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await enter_org(tx, actor, org_name)
+        row = await _load(tx, org, request_id, lock=True)
+        if row["requester_id"] != actor.user_id:
+            raise Forbidden("only the requester withdraws a request")
+        if row["state"] != "pending":
+            raise coded(Conflict, "request_not_pending", f"this request is {row['state']}")
+        await tx.execute(
+            "UPDATE password_requests SET status = 'withdrawn', decided_at = now() WHERE id = $1",
+            row["id"],
+        )
+        await _audit(tx, env, org, actor.who, "password_access_withdrawn", row)
+        return request_json(await _load(tx, org, request_id))
+
+
+async def check_in(env: Env, actor: Actor, org_name: str, request_id: str) -> dict[str, Any]:
+    """The holder gives the password back — or an administrator of the org forces it
+    (audited as forced). With rotation on, a new password is generated under the
+    account's policy and stored; the old one is never shown again.
+
+    Raises:
+        Forbidden (neither holder nor administrator), Conflict ``not_checked_out``.
+    """
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await enter_org(tx, actor, org_name)
+        row = await _load(tx, org, request_id, lock=True)
+        holder = row["requester_id"] == actor.user_id
+        if not holder and not permissions.can_manage_users(actor):
+            raise Forbidden("only the holder or an administrator checks a password in")
+        if row["state"] not in ("approved", "ended"):
+            raise coded(Conflict, "not_checked_out", f"this request is {row['state']}")
+        return await _check_in(tx, env, org, row, actor.who, forced=not holder)
+
+
+async def _check_in(tx: db.Tx, env: Env, org: OrgRef, row, who: Who, forced: bool):
+    control = await tx.fetchrow(_CONTROL, row["account_id"], row["resource_id"])
+    await tx.execute(
+        "UPDATE password_requests SET status = 'checked_in', checked_in_at = now(), "
+        "checked_in_by = $2, ends_at = least(ends_at, now()) WHERE id = $1",
+        row["id"],
+        f"{who.actor}@{who.actor_org}",
+    )
+    await tx.execute("DELETE FROM open_checkouts WHERE request_id = $1", row["id"])
+    rotated = bool(control and control["rotate_on_checkin"])
+    if rotated:
+        policy_name = await tx.fetchval(
+            "SELECT policy FROM accounts WHERE id = $1", row["account_id"]
+        )
+        password, policy, _ = await _password_for(tx, org, policy_name, {"generate": True})
+        sealed = await env.ring.encrypt(
+            tx, org.id, "accounts", row["account_id"], "password", password
+        )
+        await tx.execute(
+            "UPDATE accounts SET password = $2, password_changed_at = now(), updated_at = now() "
+            "WHERE id = $1",
+            row["account_id"],
+            sealed,
+        )
+        await _audit(tx, env, org, who, "password_changed", row, generated=True, policy=policy.name)
+    await _audit(tx, env, org, who, "password_checked_in", row, forced=forced, rotated=rotated)
+    return request_json(await _load(tx, org, str(row["id"])))
+
+
+async def holds(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+    """Who holds which controlled password until when (the org's administrators)."""
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await enter_org(tx, actor, org_name)
+        if not permissions.can_manage_users(actor):
+            raise Forbidden("only administrators see who holds which password")
+        rows = await tx.fetch(
+            _REQUEST_SELECT + " WHERE q.org_id = $1 AND q.status = 'approved' ORDER BY q.ends_at",
+            org.id,
+        )
+        return [request_json(r) for r in rows]
+
+
+async def sweep(env: Env) -> int:
+    """Check in every check-out whose window has ended (rotating where configured), as
+    the system; returns how many. Run by the primary's server every few seconds."""
+    done = 0
+    async with db.transaction(env.pool) as tx:
+        ended = await tx.fetch(
+            "SELECT org_id, request_id FROM open_checkouts WHERE ends_at <= now() "
+            "ORDER BY ends_at LIMIT 100"
+        )
+    for item in ended:
+        async with db.transaction(env.pool, item["org_id"]) as tx:
+            org_row = await tx.fetchrow("SELECT * FROM orgs WHERE id = $1", item["org_id"])
+            org = OrgRef(
+                org_row["id"],
+                org_row["display_name"],
+                org_row["name"],
+                org_row["is_msp"],
+                org_row["account_manager_id"],
+                org_row["vault_control"],
+                "system",
+            )
+            row = await _load(tx, org, str(item["request_id"]), lock=True)
+            if row["state"] == "ended":
+                await _check_in(tx, env, org, row, SYSTEM, forced=False)
+                done += 1
+    return done

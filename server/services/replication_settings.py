@@ -1,0 +1,507 @@
+"""Replicating settings across client orgs (the guide's section of that name).
+
+MSPOrg administrators choose categories; MSPOrg's current version of each is then
+copied into every client org — when the choice is saved, and into each org created
+later, at its creation. Later edits in MSPOrg reach the client orgs on the next save
+(``PUT /msp/replicate-settings``), not continuously: an MSP changes its template, then
+applies it once, and sees per-org results.
+
+Structure only: groups travel without members, resource groups empty, shares only
+between replicated resource groups and replicated user groups; no MSP user, secret or
+resource crosses. Each replica remembers its original (``replicated_from``), so applying
+twice changes nothing. On a name clash with a client's own object the MSP's
+``role_conflict`` choice decides for every category: ``overwrite`` takes the client's
+object over, ``rename`` adds the replica as "<name>-MSP" (the guide's rule for roles;
+"<name>_MSP" for field names, which allow no dash). One transaction per org; each org's
+outcome is audited in its chain and the whole run in MSPOrg's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from server import audit, db, permissions
+from server.context import Actor, Env
+from server.errors import Forbidden, field_error
+from server.services.access import msp_org_id
+from server.validation import Field
+
+CATEGORIES = (
+    "user_groups",
+    "user_group_settings",
+    "resource_groups",
+    "resource_group_shares",
+    "additional_fields",
+    "user_roles",
+    "resource_types",
+    "password_policies",
+    "audit_operation_settings",
+    "audit_purge_settings",
+)
+SETTINGS_FIELDS = {
+    "categories": Field(list, required=True, item_kind=str, max_len=len(CATEGORIES)),
+    "role_conflict": Field(str, choices=("overwrite", "rename")),
+}
+CONCURRENCY = 4  # orgs applied at once (one connection and transaction each)
+
+_POLICY_COLUMNS = (
+    "min_length, max_length, require_upper, require_lower, require_digit, require_special, "
+    "max_age_days"
+)
+
+
+@dataclass
+class Template:
+    """MSPOrg's version of every category, read once per run."""
+
+    groups: list[asyncpg.Record] = field(default_factory=list)
+    resource_groups: list[asyncpg.Record] = field(default_factory=list)
+    shares: list[asyncpg.Record] = field(default_factory=list)
+    policies: list[asyncpg.Record] = field(default_factory=list)
+    roles: list[asyncpg.Record] = field(default_factory=list)
+    types: list[asyncpg.Record] = field(default_factory=list)
+    fields: list[asyncpg.Record] = field(default_factory=list)
+    audit_settings: list[asyncpg.Record] = field(default_factory=list)
+    retention: asyncpg.Record | None = None
+    msp_id: uuid.UUID | None = None
+
+
+@dataclass
+class Outcome:
+    """What applying did to one org."""
+
+    created: int = 0
+    updated: int = 0
+
+
+def _require_msp_admin(actor: Actor) -> None:
+    if not (actor.org_is_msp and actor.role in permissions.ADMIN_ROLES):
+        raise Forbidden("only MSPOrg administrators replicate settings")
+
+
+async def get_settings(env: Env, actor: Actor) -> dict[str, Any]:
+    """The MSP's replication choice: ``{"categories", "role_conflict", "applied_at",
+    "available"}``."""
+    _require_msp_admin(actor)
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        row = await tx.fetchrow(
+            "SELECT * FROM replication_settings WHERE org_id = $1", actor.org_id
+        )
+    return {
+        "categories": list(row["categories"]) if row else [],
+        "role_conflict": row["role_conflict"] if row else "rename",
+        "applied_at": row["applied_at"].isoformat() if row and row["applied_at"] else None,
+        "available": list(CATEGORIES),
+    }
+
+
+async def save_and_apply(
+    env: Env, actor: Actor, data: dict[str, Any], progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    """Save the choice and apply it to every client org.
+
+    Args:
+        data: ``{"categories": [...], "role_conflict"?: "overwrite"|"rename"}``.
+        progress: called with (orgs done, orgs in all) as orgs finish (the CLI's bar).
+    Returns:
+        the settings plus ``{"applied": n, "failed": n, "results": [{"org", "status",
+        "created", "updated", "detail"?}]}``.
+    Raises:
+        ValidationFailed for an unknown category.
+    """
+    _require_msp_admin(actor)
+    unknown = sorted(set(data["categories"]) - set(CATEGORIES))
+    if unknown:
+        raise field_error("categories", "unknown: " + ", ".join(unknown))
+    categories = [c for c in CATEGORIES if c in data["categories"]]
+    conflict = data.get("role_conflict", "rename")
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        await tx.execute(
+            "INSERT INTO replication_settings (org_id, categories, role_conflict) "
+            "VALUES ($1, $2, $3) ON CONFLICT (org_id) DO UPDATE SET categories = $2, "
+            "role_conflict = $3, updated_at = now()",
+            actor.org_id,
+            categories,
+            conflict,
+        )
+        template = await read_template(tx, actor.org_id)
+        orgs = (
+            await tx.fetch("SELECT id, display_name FROM orgs WHERE NOT is_msp ORDER BY 2")
+            if categories
+            else []  # nothing chosen: nothing to apply
+        )
+    results = await _apply_all(env, actor, orgs, categories, conflict, template, progress)
+    applied = sum(1 for r in results if r["status"] == "applied")
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        await tx.execute(
+            "UPDATE replication_settings SET applied_at = now() WHERE org_id = $1", actor.org_id
+        )
+        await audit.record(
+            tx,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "settings_replicated",
+            target_type="org",
+            target="MSPOrg",
+            details={
+                "categories": categories,
+                "role_conflict": conflict,
+                "applied": applied,
+                "failed": len(results) - applied,
+            },
+            node=env.node,
+        )
+    return {
+        **(await get_settings(env, actor)),
+        "applied": applied,
+        "failed": len(results) - applied,
+        "results": results,
+    }
+
+
+async def _apply_all(env, actor, orgs, categories, conflict, template, progress):
+    gate = asyncio.Semaphore(CONCURRENCY)
+    done = 0
+    results: list[dict[str, Any]] = []
+
+    async def one(org: asyncpg.Record) -> None:
+        nonlocal done
+        async with gate:
+            try:
+                async with db.transaction(env.pool, org["id"]) as tx:
+                    outcome = await apply_to_org(
+                        tx, env, actor.who, org["id"], categories, conflict, template
+                    )
+                results.append(
+                    {
+                        "org": org["display_name"],
+                        "status": "applied",
+                        "created": outcome.created,
+                        "updated": outcome.updated,
+                    }
+                )
+            except (asyncpg.PostgresError, ValueError) as exc:
+                results.append(
+                    {
+                        "org": org["display_name"],
+                        "status": "failed",
+                        "created": 0,
+                        "updated": 0,
+                        "detail": f"{exc.__class__.__name__}: {exc}"[:300],
+                    }
+                )
+            done += 1
+            if progress:
+                progress(done, len(orgs))
+
+    await asyncio.gather(*(one(o) for o in orgs))
+    return sorted(results, key=lambda r: r["org"].lower())
+
+
+async def apply_to_new_orgs(tx: db.Tx, env: Env, who: audit.Who, org_ids: list[uuid.UUID]):
+    """Give orgs created just now the MSP's chosen settings, inside the creating
+    transaction; nothing when none are chosen. The RLS context is left empty."""
+    msp_id = await msp_org_id(tx)
+    await db.set_org(tx, msp_id)
+    row = await tx.fetchrow("SELECT * FROM replication_settings WHERE org_id = $1", msp_id)
+    if row is None or not row["categories"]:
+        return
+    template = await read_template(tx, msp_id)
+    for org_id in org_ids:
+        await apply_to_org(
+            tx, env, who, org_id, list(row["categories"]), row["role_conflict"], template
+        )
+    await db.set_org(tx, None)
+
+
+async def read_template(tx: db.Tx, msp_id: uuid.UUID) -> Template:
+    """MSPOrg's version of each category (in MSPOrg's RLS context)."""
+    await db.set_org(tx, msp_id)
+    t = Template(msp_id=msp_id)
+    t.groups = await tx.fetch(
+        "SELECT id, name, description, default_permission FROM user_groups "
+        "WHERE org_id = $1 AND replicated_from IS NULL",
+        msp_id,
+    )
+    t.resource_groups = await tx.fetch(
+        "SELECT id, name FROM resource_groups WHERE org_id = $1", msp_id
+    )
+    t.shares = await tx.fetch(
+        "SELECT id, resource_group_id, group_id, permission FROM shares WHERE org_id = $1 "
+        "AND resource_group_id IS NOT NULL AND group_id IS NOT NULL",
+        msp_id,
+    )
+    t.policies = await tx.fetch(
+        f"SELECT id, name, {_POLICY_COLUMNS} FROM password_policies WHERE org_id = $1", msp_id
+    )
+    t.roles = await tx.fetch(
+        "SELECT id, name, description, permissions FROM roles WHERE org_id = $1", msp_id
+    )
+    t.types = await tx.fetch("SELECT id, name FROM resource_types WHERE org_id = $1", msp_id)
+    t.fields = await tx.fetch("SELECT * FROM field_definitions WHERE org_id = $1", msp_id)
+    t.audit_settings = await tx.fetch(
+        "SELECT operation, recorded, alert FROM audit_operation_settings WHERE org_id = $1",
+        msp_id,
+    )
+    t.retention = await tx.fetchrow("SELECT days FROM audit_retention WHERE org_id = $1", msp_id)
+    return t
+
+
+async def apply_to_org(
+    tx: db.Tx,
+    env: Env,
+    who: audit.Who,
+    org_id: uuid.UUID,
+    categories: list[str],
+    conflict: str,
+    template: Template,
+) -> Outcome:
+    """Apply the chosen categories of ``template`` to one client org, inside ``tx``
+    (which is in that org's RLS context); audited in the org's chain."""
+    await db.set_org(tx, org_id)
+    out = Outcome()
+    chosen = set(categories)
+    groups: dict[uuid.UUID, uuid.UUID] = {}
+    if "user_groups" in chosen:
+        for g in template.groups:
+            settings = (
+                {"description": g["description"], "default_permission": g["default_permission"]}
+                if "user_group_settings" in chosen
+                else {}
+            )
+            groups[g["id"]] = await _upsert(
+                tx, out, "user_groups", org_id, g["id"], g["name"], conflict, "-MSP", settings
+            )
+    elif "user_group_settings" in chosen:
+        for g in template.groups:
+            await _update_replica(
+                tx,
+                out,
+                "user_groups",
+                g["id"],
+                {"description": g["description"], "default_permission": g["default_permission"]},
+            )
+    resource_groups: dict[uuid.UUID, uuid.UUID] = {}
+    if "resource_groups" in chosen:
+        for rg in template.resource_groups:
+            resource_groups[rg["id"]] = await _upsert(
+                tx, out, "resource_groups", org_id, rg["id"], rg["name"], conflict, "-MSP", {}
+            )
+    if "resource_group_shares" in chosen:
+        await _replicate_shares(tx, out, org_id, template)
+    if "password_policies" in chosen:
+        for p in template.policies:
+            values = {c.strip(): p[c.strip()] for c in _POLICY_COLUMNS.split(",")}
+            await _upsert(
+                tx, out, "password_policies", org_id, p["id"], p["name"], conflict, "-MSP", values
+            )
+    if "user_roles" in chosen:
+        for r in template.roles:
+            await _upsert(
+                tx,
+                out,
+                "roles",
+                org_id,
+                r["id"],
+                r["name"],
+                conflict,
+                "-MSP",
+                {"description": r["description"], "permissions": list(r["permissions"])},
+                fold=False,
+            )
+    if "resource_types" in chosen:
+        for t in template.types:
+            await _upsert(
+                tx, out, "resource_types", org_id, t["id"], t["name"], "overwrite", "-MSP", {}
+            )
+    if "additional_fields" in chosen:
+        for f in template.fields:
+            await _replicate_field(tx, out, org_id, f, conflict)
+    if "audit_operation_settings" in chosen:
+        for a in template.audit_settings:
+            status = await tx.execute(
+                "INSERT INTO audit_operation_settings (org_id, operation, recorded, alert, "
+                "replicated_from) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, operation) "
+                "DO UPDATE SET recorded = $3, alert = $4, replicated_from = $5 WHERE "
+                "(audit_operation_settings.recorded, audit_operation_settings.alert) "
+                "IS DISTINCT FROM ($3, $4)",
+                org_id,
+                a["operation"],
+                a["recorded"],
+                a["alert"],
+                template.msp_id,
+            )
+            out.updated += status != "INSERT 0 0"
+    if "audit_purge_settings" in chosen and template.retention is not None:
+        status = await tx.execute(
+            "INSERT INTO audit_retention (org_id, days, replicated_from) VALUES ($1, $2, $3) "
+            "ON CONFLICT (org_id) DO UPDATE SET days = $2 "
+            "WHERE audit_retention.days IS DISTINCT FROM $2",
+            org_id,
+            template.retention["days"],
+            template.msp_id,
+        )
+        out.updated += status != "INSERT 0 0"
+    await audit.record(
+        tx,
+        env.ring,
+        org_id,
+        who,
+        "settings_replicated",
+        target_type="org",
+        target=await tx.fetchval("SELECT display_name FROM orgs WHERE id = $1", org_id),
+        details={"categories": categories, "created": out.created, "updated": out.updated},
+        node=env.node,
+    )
+    return out
+
+
+async def _upsert(
+    tx: db.Tx,
+    out: Outcome,
+    table: str,
+    org_id: uuid.UUID,
+    source_id: uuid.UUID,
+    name: str,
+    conflict: str,
+    suffix: str,
+    values: dict[str, Any],
+    fold: bool = True,
+) -> uuid.UUID:
+    """The replica of ``source_id`` in ``table``: created, taken over on a name clash
+    (``overwrite``) or created as name+suffix (``rename``); its ``values`` brought up to
+    date. Counts what changed in ``out``."""
+    existing = await tx.fetchval(
+        f"SELECT id FROM {table} WHERE org_id = $1 AND replicated_from = $2", org_id, source_id
+    )
+    match = "name_fold(name) = name_fold($2)" if fold else "name = $2"
+    if existing is None:
+        clash = await tx.fetchval(
+            f"SELECT id FROM {table} WHERE org_id = $1 AND {match}", org_id, name
+        )
+        if clash is not None and conflict == "overwrite":
+            await tx.execute(
+                f"UPDATE {table} SET replicated_from = $2 WHERE id = $1", clash, source_id
+            )
+            existing = clash
+            out.updated += 1
+        else:
+            columns = ["org_id", "name", "replicated_from", *values]
+            args = [org_id, name + suffix if clash is not None else name, source_id]
+            args += list(values.values())
+            marks = ", ".join(f"${i}" for i in range(1, len(args) + 1))
+            existing = await tx.fetchval(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) RETURNING id", *args
+            )
+            out.created += 1
+            return existing
+    if values:
+        await _update_values(tx, out, table, existing, values)
+    return existing
+
+
+async def _update_values(tx, out: Outcome, table: str, row_id, values: dict[str, Any]) -> None:
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
+    differs = " OR ".join(f"{c} IS DISTINCT FROM ${i}" for i, c in enumerate(values, start=2))
+    status = await tx.execute(
+        f"UPDATE {table} SET {sets} WHERE id = $1 AND ({differs})", row_id, *values.values()
+    )
+    if status != "UPDATE 0":
+        out.updated += 1
+
+
+async def _update_replica(tx, out: Outcome, table: str, source_id, values) -> None:
+    row_id = await tx.fetchval(f"SELECT id FROM {table} WHERE replicated_from = $1", source_id)
+    if row_id is not None:
+        await _update_values(tx, out, table, row_id, values)
+
+
+async def _replicate_shares(tx: db.Tx, out: Outcome, org_id: uuid.UUID, t: Template) -> None:
+    """Shares from MSPOrg resource groups to MSPOrg user groups, between their replicas."""
+    for share in t.shares:
+        rg = await tx.fetchval(
+            "SELECT id FROM resource_groups WHERE org_id = $1 AND replicated_from = $2",
+            org_id,
+            share["resource_group_id"],
+        )
+        group = await tx.fetchval(
+            "SELECT id FROM user_groups WHERE org_id = $1 AND replicated_from = $2",
+            org_id,
+            share["group_id"],
+        )
+        if rg is None or group is None:
+            continue
+        status = await tx.fetchval(
+            "INSERT INTO shares (org_id, resource_group_id, group_id, permission, "
+            "replicated_from) VALUES ($1, $2, $3, $4, $5) ON CONFLICT "
+            "(coalesce(account_id, resource_id, resource_group_id), coalesce(user_id, group_id))"
+            " DO UPDATE SET permission = EXCLUDED.permission, "
+            "replicated_from = EXCLUDED.replicated_from "
+            "WHERE shares.permission IS DISTINCT FROM EXCLUDED.permission "
+            "OR shares.replicated_from IS DISTINCT FROM EXCLUDED.replicated_from "
+            "RETURNING (xmax = 0)",
+            org_id,
+            rg,
+            group,
+            share["permission"],
+            share["id"],
+        )
+        if status is True:
+            out.created += 1
+        elif status is False:
+            out.updated += 1
+
+
+async def _replicate_field(tx: db.Tx, out: Outcome, org_id, f: asyncpg.Record, conflict) -> None:
+    """One field definition (its resource type must exist in the client: custom types are
+    replicated with it when that category is chosen, built-in ones always exist)."""
+    values = {
+        "kind": f["kind"],
+        "required": f["required"],
+        "default_value": f["default_value"],
+        "choices": list(f["choices"]),
+    }
+    existing = await tx.fetchval(
+        "SELECT id FROM field_definitions WHERE org_id = $1 AND replicated_from = $2",
+        org_id,
+        f["id"],
+    )
+    if existing is not None:
+        await _update_values(tx, out, "field_definitions", existing, values)
+        return
+    clash = await tx.fetchval(
+        "SELECT id FROM field_definitions WHERE org_id = $1 AND applies_to = $2 AND "
+        "resource_type = $3 AND lower(name) = lower($4)",
+        org_id,
+        f["applies_to"],
+        f["resource_type"],
+        f["name"],
+    )
+    if clash is not None and conflict == "overwrite":
+        await tx.execute(
+            "UPDATE field_definitions SET replicated_from = $2 WHERE id = $1", clash, f["id"]
+        )
+        await _update_values(tx, out, "field_definitions", clash, values)
+        out.updated += 1
+        return
+    await tx.execute(
+        "INSERT INTO field_definitions (org_id, applies_to, resource_type, name, kind, required, "
+        "default_value, choices, replicated_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        org_id,
+        f["applies_to"],
+        f["resource_type"],
+        f["name"] + ("_MSP" if clash is not None else ""),
+        f["kind"],
+        f["required"],
+        f["default_value"],
+        list(f["choices"]),
+        f["id"],
+    )
+    out.created += 1

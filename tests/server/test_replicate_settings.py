@@ -1,0 +1,208 @@
+"""Org settings (custom roles, resource types, additional fields, group settings) and
+replicating MSPOrg's settings to client orgs: existing and new orgs, overwrite and
+rename, idempotence, and no new visibility anywhere."""
+
+from __future__ import annotations
+
+from tests.server.conftest import Api, make_user
+
+ALL = [
+    "user_groups",
+    "user_group_settings",
+    "resource_groups",
+    "resource_group_shares",
+    "additional_fields",
+    "user_roles",
+    "resource_types",
+    "password_policies",
+]
+
+
+async def _template(admin: Api) -> None:
+    """MSPOrg's structure: a group with settings and a member, a resource group with a
+    resource shared to the group, a policy, a role, a type and fields."""
+    await make_user(admin, "tpl-member", "password_user")
+    calls = [
+        (
+            "/orgs/MSPOrg/groups",
+            {"name": "Helpdesk", "members": ["tpl-member"], "default_permission": "modify"},
+        ),
+        ("/orgs/MSPOrg/resource-groups", {"name": "Servers"}),
+        (
+            "/orgs/MSPOrg/password-policies",
+            {"name": "Strict", "min_length": 20, "max_length": 64, "require_digit": True},
+        ),
+        ("/orgs/MSPOrg/roles", {"name": "Operator", "permissions": ["add_resources"]}),
+        ("/orgs/MSPOrg/resource-types", {"name": "Firewall"}),
+        (
+            "/orgs/MSPOrg/field-definitions",
+            {"applies_to": "resource", "name": "Site", "kind": "choice", "choices": ["A", "B"]},
+        ),
+        (
+            "/orgs/MSPOrg/field-definitions",
+            {"applies_to": "account", "name": "RecoveryKey", "kind": "secret"},
+        ),
+    ]
+    for path, body in calls:
+        status, answer = await admin.call("POST", path, body)
+        assert status == 201, (path, answer)
+    status, res = await admin.call(
+        "POST", "/orgs/MSPOrg/resources", {"name": "tpl-box", "type": "Linux"}
+    )
+    await admin.call("PATCH", "/orgs/MSPOrg/resource-groups/Servers", {"resources": [res["id"]]})
+    status, _ = await admin.call(
+        "POST", "/orgs/MSPOrg/resource-groups/Servers/shares", {"group": "Helpdesk"}
+    )
+    assert status == 201
+
+
+async def test_settings_replicate_to_existing_and_new_orgs(api, admin):
+    """Each category reaches an existing org and an org created later; a name clash is
+    renamed with -MSP or taken over; applying twice changes nothing; no member, resource
+    or secret crosses."""
+    await make_user(admin, "rmgr", "administrator")
+    mgr = await api.login("rmgr", "final-rmgr-pw22")
+    for name in ("Early", "Clash"):
+        status, _ = await mgr.call(
+            "POST", "/orgs", {"name": name, "display_name": name, "account_manager": "rmgr"}
+        )
+        assert status == 201
+    # Clash already has a role and a group of the template's names.
+    await mgr.call("POST", "/orgs/Clash/roles", {"name": "Operator", "permissions": []})
+    await mgr.call("POST", "/orgs/Clash/groups", {"name": "helpdesk"})
+    await _template(admin)
+
+    async def visible() -> dict:
+        """What each person sees in each org (resources and their permissions)."""
+        seen = {}
+        for who, name in ((mgr, "rmgr"), (admin, "admin")):
+            for org in ("Early", "Clash", "MSPOrg"):
+                status, body = await who.call("GET", f"/orgs/{org}/resources")
+                seen[name, org] = (
+                    status,
+                    sorted((r["name"], r["permission"]) for r in body.get("items", [])),
+                )
+        return seen
+
+    before = await visible()
+    status, done = await admin.call(
+        "PUT", "/msp/replicate-settings", {"categories": ALL, "role_conflict": "rename"}
+    )
+    assert status == 200, done
+    assert (done["failed"], done["applied"]) == (0, 2)
+    assert await visible() == before  # nothing became visible to anyone
+    status, roles = await mgr.call("GET", "/orgs/Clash/roles")
+    custom = {r["name"]: r["permissions"] for r in roles["items"] if not r["builtin"]}
+    assert custom == {"Operator": [], "Operator-MSP": ["add_resources"]}
+    status, groups = await mgr.call("GET", "/orgs/Early/groups")
+    (helpdesk,) = groups["items"]
+    assert (helpdesk["name"], helpdesk["members"], helpdesk["default_permission"]) == (
+        "Helpdesk",
+        [],
+        "modify",
+    )
+    status, rgs = await mgr.call("GET", "/orgs/Early/resource-groups")
+    assert [(g["name"], g["resources"]) for g in rgs["items"]] == [("Servers", [])]
+    status, shares = await mgr.call("GET", "/orgs/Early/resource-groups/Servers/shares")
+    assert [(s["group"], s["permission"]) for s in shares["items"]] == [("Helpdesk", "modify")]
+    status, listing = await mgr.call("GET", "/orgs/Early/resources")
+    assert listing["items"] == []  # structure only: the template's resource stays home
+    status, types = await mgr.call("GET", "/orgs/Early/resource-types")
+    assert "Firewall" in [t["name"] for t in types["items"]]
+    status, defs = await mgr.call("GET", "/orgs/Early/field-definitions")
+    assert sorted(d["name"] for d in defs["items"]) == ["RecoveryKey", "Site"]
+    status, policies = await mgr.call("GET", "/orgs/Early/password-policies")
+    assert "Strict" in [p["name"] for p in policies["items"]]
+    # Idempotent.
+    status, again = await admin.call(
+        "PUT", "/msp/replicate-settings", {"categories": ALL, "role_conflict": "rename"}
+    )
+    assert [(r["created"], r["updated"]) for r in again["results"]] == [(0, 0), (0, 0)]
+    # A new org gets them at creation; overwrite takes a clashing role over.
+    await admin.call(
+        "PUT", "/msp/replicate-settings", {"categories": ALL, "role_conflict": "overwrite"}
+    )
+    status, _ = await mgr.call(
+        "POST", "/orgs", {"name": "Later", "display_name": "Later", "account_manager": "rmgr"}
+    )
+    status, groups = await mgr.call("GET", "/orgs/Later/groups")
+    assert [g["name"] for g in groups["items"]] == ["Helpdesk"]
+    # The audit says so, in both chains.
+    _, page = await mgr.call("GET", "/orgs/Early/audit?operation=settings_replicated")
+    assert [e["details"]["created"] for e in page["items"]] == [0, 0, 8]
+    _, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=settings_replicated")
+    assert page["items"][0]["details"]["applied"] == 2
+    # An unknown category is refused.
+    status, _ = await admin.call("PUT", "/msp/replicate-settings", {"categories": ["nope"]})
+    assert status == 422
+
+
+async def test_custom_roles_types_and_fields_in_use(api, admin):
+    """A custom role grants only its permissions; a resource's type and fields are
+    checked against the org's catalogue and definitions; secret fields are revealed with
+    the password and never listed."""
+    status, _ = await admin.call(
+        "POST", "/orgs/MSPOrg/roles", {"name": "auditor2", "permissions": ["read_audit"]}
+    )
+    assert status == 201
+    await make_user(admin, "aud2", "auditor2")
+    aud2 = await api.login("aud2", "final-aud2-pw22")
+    assert (await aud2.call("GET", "/orgs/MSPOrg/audit?limit=1"))[0] == 200
+    assert (await aud2.call("POST", "/orgs/MSPOrg/resources", {"name": "n", "type": "Linux"}))[
+        0
+    ] == 403
+    status, problem = await admin.call("DELETE", "/orgs/MSPOrg/roles/auditor2")
+    assert (status, problem["code"]) == (409, "role_in_use")
+    status, problem = await admin.call(
+        "POST",
+        "/orgs/MSPOrg/users",
+        {"username": "z", "role": "nosuch", "password": "Pw-123456789"},
+    )
+    assert (status, problem["errors"][0]["field"]) == (422, "role")
+    # Types and fields.
+    status, problem = await admin.call(
+        "POST", "/orgs/MSPOrg/resources", {"name": "t1", "type": "Toaster"}
+    )
+    assert (status, problem["errors"][0]["field"]) == (422, "type")
+    status, res = await admin.call(
+        "POST", "/orgs/MSPOrg/resources", {"name": "t2", "type": "linux", "fields": {"Site": "A"}}
+    )
+    assert (status, res["type"], res["fields"]) == (201, "Linux", {"Site": "A"})
+    status, problem = await admin.call(
+        "POST", "/orgs/MSPOrg/resources", {"name": "t3", "type": "Linux", "fields": {"Site": "Z"}}
+    )
+    assert (status, problem["errors"][0]["field"]) == (422, "fields.Site")
+    status, acct = await admin.call(
+        "POST",
+        f"/orgs/MSPOrg/resources/{res['id']}/accounts",
+        {"username": "root", "generate": True, "fields": {"RecoveryKey": "rk-secret-1"}},
+    )
+    assert status == 201, acct
+    status, meta = await admin.call("GET", f"/orgs/MSPOrg/accounts/{acct['id']}")
+    assert "rk-secret-1" not in str(meta)
+    status, shown = await admin.call("POST", f"/orgs/MSPOrg/accounts/{acct['id']}/reveal", {})
+    assert shown["fields"] == {"RecoveryKey": "rk-secret-1"}
+
+
+async def test_audit_settings_replicate(api, admin):
+    """MSPOrg's audit operation settings and retention reach client orgs."""
+    await make_user(admin, "amgr", "administrator")
+    amgr = await api.login("amgr", "final-amgr-pw22")
+    await amgr.call(
+        "POST", "/orgs", {"name": "AudCo", "display_name": "AudCo", "account_manager": "amgr"}
+    )
+    status, _ = await admin.call(
+        "PUT",
+        "/orgs/MSPOrg/audit/settings",
+        {"retention_days": 400, "operations": {"password_revealed": {"alert": True}}},
+    )
+    assert status == 200
+    status, done = await admin.call(
+        "PUT",
+        "/msp/replicate-settings",
+        {"categories": [*ALL, "audit_operation_settings", "audit_purge_settings"]},
+    )
+    assert status == 200 and done["failed"] == 0, done
+    status, settings = await amgr.call("GET", "/orgs/AudCo/audit/settings")
+    alerting = [o["operation"] for o in settings["operations"] if o["alert"]]
+    assert (settings["retention_days"], alerting) == (400, ["password_revealed"])
