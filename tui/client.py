@@ -356,6 +356,10 @@ class Client:
             and u["username"] not in (me, user)
         ]
 
+    async def resource_types(self, org: str) -> list[dict]:
+        """An org's resource types (the built-ins and its own)."""
+        return await self._every(f"/orgs/{quote(org)}/resource-types")
+
     async def password_policies(self, org: str) -> list[dict]:
         """An org's password policies."""
         return await self._every(f"/orgs/{quote(org)}/password-policies")

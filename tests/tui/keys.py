@@ -4,6 +4,7 @@ to know when to go on; they never set a widget's value or call an action."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable, Select, Static, TabbedContent
 
 from tests.tui.conftest import type_text, until
@@ -22,6 +23,15 @@ def text_of(widget) -> str:
 def screen_text(app) -> str:
     """Every Static on the screen, joined (for 'does the screen say X')."""
     return "\n".join(text_of(s) for s in app.screen.query(Static))
+
+
+async def type_burst(pilot, text: str) -> None:
+    """Type ``text`` as one burst of key events (as a fast typist or a paste over SSH
+    sends it), without waiting for the screen between keys."""
+    for character in text:
+        key = "space" if character == " " else character
+        pilot.app.post_message(events.Key(key, character))
+    await pilot.pause()
 
 
 async def form_open(pilot, title: str) -> FormModal:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from textual.command import CommandList, CommandPalette
 from textual.widgets import TabbedContent
 
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
-from tests.tui.keys import main_ready
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, until
+from tests.tui.keys import main_ready, type_burst
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 
@@ -24,7 +24,7 @@ async def run_entry(pilot, title: str) -> None:
     app = pilot.app
     await pilot.press("ctrl+p")
     await until(pilot, lambda: isinstance(app.screen, CommandPalette), what="(palette)")
-    await type_text(pilot, title)
+    await type_burst(pilot, title)
     commands = app.screen.query_one(CommandList)
 
     def highlighted() -> str | None:
@@ -32,7 +32,14 @@ async def run_entry(pilot, title: str) -> None:
             return None
         return commands.get_option_at_index(commands.highlighted).hit.text
 
-    await until(pilot, lambda: highlighted() is not None, what=f"(hits for {title!r})")
+    def hits() -> list[str]:
+        return [commands.get_option_at_index(i).hit.text for i in range(commands.option_count)]
+
+    await until(
+        pilot,
+        lambda: title in hits() and highlighted() is not None,
+        what=f"(hits for {title!r})",
+    )
     for _ in range(commands.option_count):
         if highlighted() == title:
             break

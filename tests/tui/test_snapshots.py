@@ -43,12 +43,13 @@ def snapshot_data(tui_server):
     )
     token = tui_server.login("snap", SNAP[2])
     for name, kind, url in (
-        ("core-router", "Cisco", "10.0.0.1"),
+        ("core-router", "Cisco IOS", "10.0.0.1"),
         ("mail-server", "Linux", "mail.example.net"),
     ):
-        _status, res = tui_server.api(
+        status, res = tui_server.api(
             "POST", "/orgs/MSPOrg/resources", {"name": name, "type": kind, "url": url}, token
         )
+        assert status == 201, res
         tui_server.api(
             "POST",
             f"/orgs/MSPOrg/resources/{res['id']}/accounts",

@@ -168,7 +168,7 @@ async def test_the_whole_story_by_keys(fresh_node, tmp_path):  # noqa: F811
         await show_tab(pilot, "f2", "vault")
         await pilot.press("n")
         form = await form_open(pilot, "New resource")
-        await fill(pilot, "web01", "Linux", "web01.acme.example")
+        await fill(pilot, "web01", ">Linux", "web01.acme.example")
         await submit(pilot, form)
         resources = app.screen.query_one("#resources", DataTable)
         await until(pilot, lambda: rows(resources) == ["web01"])

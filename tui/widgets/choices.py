@@ -74,6 +74,11 @@ async def approvers(client: Client, org: str, designee: str) -> Choices:
     return [(person(u), u["username"]) for u in items]
 
 
+async def resource_types(client: Client, org: str) -> Choices:
+    """The org's resource types."""
+    return [(t["name"], t["name"]) for t in await client.resource_types(org)]
+
+
 async def policies(client: Client, org: str) -> Choices:
     """The org's password policies."""
     return [(p["name"], p["name"]) for p in await client.password_policies(org)]

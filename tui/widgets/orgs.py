@@ -69,14 +69,14 @@ class OrgsPane(Pane):
         query = self.query_one("#orgs-q", Input).value.lower()
         rows = []
         for o in self._orgs:
-            text = f"{o['display_name']} {o['name']} {o['account_manager'] or ''}".lower()
+            text = f"{o['display_name']} {o['name']} {o.get('account_manager') or ''}".lower()
             if query and query not in text:
                 continue
             cells = (
                 inert(o["display_name"]),
                 inert(o["name"]),
-                inert(o["account_manager"] or "—"),
-                o["vault_control"],
+                inert(o.get("account_manager") or "—"),
+                o.get("vault_control", ""),
                 "yes" if o.get("managed") else "",
             )
             rows.append((o["display_name"], cells))
@@ -152,11 +152,11 @@ class OrgsPane(Pane):
             return
         fields = [
             Field("name", "Name", value=current["name"]),
-            Field("description", "Description", value=current["description"] or ""),
+            Field("description", "Description", value=current.get("description") or ""),
             Field(
                 "vault_control",
                 "Who adds resources",
-                value=current["vault_control"],
+                value=current.get("vault_control", "both"),
                 choices=choices.VAULT_CONTROL,
             ),
         ]
@@ -166,7 +166,7 @@ class OrgsPane(Pane):
                 Field(
                     "account_manager",
                     "Account manager",
-                    value=current["account_manager"] or "",
+                    value=current.get("account_manager") or "",
                     choices=managers,
                 ),
             )

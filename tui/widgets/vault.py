@@ -149,13 +149,18 @@ class VaultPane(Pane):
 
     @work(exit_on_error=False)
     async def action_new_resource(self) -> None:
-        """Add a resource."""
+        """Add a resource; its type is picked from the org's catalogue."""
         client = self.app.client
+        try:
+            types = await choices.resource_types(client, self.org)
+        except ApiError as error:
+            self.app.show_error(error, "Cannot add a resource")
+            return
         result = await self.form(
             f"New resource in {self.org}",
             [
                 Field("name", "Name", required=True),
-                Field("type", "Type", value="Linux"),
+                Field("type", "Type", value="Linux", choices=types, required=True),
                 Field("url", "Address (DNS name or URL)"),
                 Field("description", "Description"),
             ],
@@ -218,13 +223,16 @@ class VaultPane(Pane):
         client = self.app.client
         try:
             current = await client.resource(self.org, resource)
+            types = await choices.resource_types(client, self.org)
         except ApiError as error:
             self.app.show_error(error)
             return
         labels = {"name": "Name", "type": "Type", "url": "Address", "description": "Description"}
+        fields = [Field(k, label, value=current.get(k) or "") for k, label in labels.items()]
+        fields[1].choices = types
         result = await self.form(
             f"Edit {current['name']}",
-            [Field(k, label, value=current.get(k) or "") for k, label in labels.items()],
+            fields,
             lambda v: client.update_resource(
                 self.org, resource, {k: x for k, x in v.items() if x != (current.get(k) or "")}
             ),
