@@ -1,5 +1,6 @@
-"""TUI responsiveness: start-up to an interactive login screen, and key-to-update while
-moving through a 1,000-org list, against a bare Textual app measured in the same run.
+"""TUI responsiveness: start-up to an interactive login screen, key-to-update while moving
+through a 1,000-org list, on tab switches (F2-F6) and on opening and closing a form,
+against a bare Textual app measured in the same run.
 
 Run: .venv/bin/python -m bench.tui [--orgs 1000] [--keys 200]
 Targets (issue 7): start-up < 1 s, key-to-update < 100 ms.
@@ -37,6 +38,39 @@ class BareApp(App):
         for i in range(self.rows):
             table.add_row(f"Org{i:04d}", f"Org {i}", "admin", "both", "yes")
         yield table
+
+
+async def tab_latencies(pilot, app, rounds: int) -> list[float]:
+    """Time from a tab key until that tab's list has the focus."""
+    samples = []
+    for i in range(rounds):
+        key = ("f2", "f3", "f4", "f5", "f6")[i % 5]
+        start = time.perf_counter()
+        await pilot.press(key)
+        while not isinstance(app.screen.focused, DataTable):
+            await pilot.pause(0.001)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def form_latencies(pilot, app, rounds: int) -> list[float]:
+    """Time from 'n' on the orgs list until the form is up with its first field focused,
+    and from Esc until the list has the focus again."""
+    from tui.screens.form import FormModal
+
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        await pilot.press("n")
+        while not (isinstance(app.screen, FormModal) and app.screen.focused is not None):
+            await pilot.pause(0.001)
+        samples.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        await pilot.press("escape")
+        while not isinstance(app.screen.focused, DataTable):
+            await pilot.pause(0.001)
+        samples.append(time.perf_counter() - start)
+    return samples
 
 
 async def key_latencies(pilot, keys: int) -> list[float]:
@@ -116,6 +150,10 @@ async def run(orgs: int, keys: int) -> None:
             table.focus()
             progress(f"{keys} key presses through {table.row_count} orgs")
             ours = await key_latencies(pilot, keys)
+            progress("tab switches and opening/closing a form")
+            tabs = await tab_latencies(pilot, app, 50)
+            await pilot.press("f3")
+            forms = await form_latencies(pilot, app, 20)
     print(
         f"start-up: interpreter + imports {cold * 1000:.0f} ms, then an interactive login "
         f"screen with the server state known {startup * 1000:.0f} ms (bare Textual app: "
@@ -123,6 +161,8 @@ async def run(orgs: int, keys: int) -> None:
     )
     print(f"key-to-update, Strongroom orgs list: {summary_ms(ours)}")
     print(f"key-to-update, bare DataTable:       {summary_ms(bare_keys)}")
+    print(f"key-to-update, tab switch (F2-F6):  {summary_ms(tabs)}")
+    print(f"key-to-update, open/close a form:   {summary_ms(forms)}")
     print(
         f"ratio p95 Strongroom / bare: {percentile(ours, 95) / percentile(bare_keys, 95):.2f};"
         " target p95 < 100 ms"

@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from replication.cluster import ClusterError
-from server import backup_cli, service
+from server import backup_cli, first_run, service
 from server.config import Config, ConfigError, dsn_hosts, load_config
+from server.files import write_durably
 from server.install import ExternalDatabase, InstallError, PairOptions, init_install
 from server.migrations import MigrationError
 from server.silent_install import AnswerFileError, SetupFailed
@@ -75,9 +77,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"  certificate SHA-256: {result.fingerprint}")
     print(f"  administrator:       {result.admin_username} (org MSPOrg)")
     if result.generated_password:
+        kept = Path(args.dir).absolute() / first_run.INITIAL_PASSWORD_FILE
+        write_durably(kept, result.generated_password + "\n")
         print(f"  initial password:    {result.generated_password}")
-        print("    (shown only now; it must be changed at first login)")
-    print(f"  start it with:       strongroom serve --config {result.config_path}")
+        print(f"    (kept in {kept}, mode 0600, until it is changed at first login)")
+    print(f"  start it with:       {self_command()} serve --config {result.config_path}")
     return 0
 
 
@@ -117,6 +121,18 @@ def _external_database(args: argparse.Namespace) -> ExternalDatabase | None:
     )
 
 
+def self_command() -> str:
+    """This program as the user can type it: ``strongroom`` when that is on PATH and is
+    this very program, else its full path, else ``python -m server.cli``."""
+    here = Path(sys.argv[0]).absolute() if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("strongroom")
+    if here is not None and here.name == "strongroom" and here.exists():
+        if on_path and Path(on_path).resolve() == here.resolve():
+            return "strongroom"
+        return str(here)
+    return f"{sys.executable} -m server.cli"
+
+
 def _init_secondary(args: argparse.Namespace) -> int:
     from replication.enroll import init_secondary
 
@@ -143,7 +159,7 @@ def _init_secondary(args: argparse.Namespace) -> int:
     )
     print(f"Strongroom secondary '{args.name}' enrolled with {args.primary}")
     print(f"  configuration: {config_path}")
-    print(f"  start it with: strongroom serve --config {config_path}")
+    print(f"  start it with: {self_command()} serve --config {config_path}")
     return 0
 
 
@@ -177,7 +193,7 @@ def cmd_rejoin(args: argparse.Namespace) -> int:
         raise CommandError("stop the server first (strongroom stop); then rejoin")
     how = service.rejoin(config)
     service.embedded_cluster(config).stop()
-    print(f"rejoined as a secondary ({how}); start it with: strongroom serve")
+    print(f"rejoined as a secondary ({how}); start it with: {self_command()} serve")
     return 0
 
 

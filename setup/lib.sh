@@ -61,6 +61,15 @@ ensure_postgres() {
     pg_server_present || die "PostgreSQL was installed but its server binaries were not found"
 }
 
+ensure_tmux() {  # the TUI's real-terminal test needs it; without it that test skips
+    command -v tmux >/dev/null 2>&1 && return 0
+    if command -v apt-get >/dev/null 2>&1; then
+        apt_install tmux || say "tmux could not be installed: the real-terminal TUI test will skip"
+    else
+        say "tmux is not installed and this is not Debian/Ubuntu: the real-terminal TUI test will skip"
+    fi
+}
+
 ensure_venv() {  # ensure_venv [extra]
     local extra="${1:-}" spec="$ROOT"
     [ -n "$extra" ] && spec="$ROOT[$extra]"

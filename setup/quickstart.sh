@@ -32,8 +32,11 @@ PORT="$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$CONF" | head -1)"
 cat <<MSG
 
 Strongroom is running at https://localhost:${PORT}
-  log in:      user 'admin' in org MSPOrg, with the initial password printed by init above
-               (first run only; you must change it at first login). Through the API:
+  log in:      user 'admin' in org MSPOrg; on the first run its generated password is kept in
+               $HOME_DIR/conf/initial-admin-password (0600) until you change it at first
+               login (the login screen says so too):
+                   cat $HOME_DIR/conf/initial-admin-password
+               Through the API:
                curl -k https://localhost:${PORT}/api/v1/auth/login -H 'Content-Type: application/json' \\
                     -d '{"username":"admin","password":"…"}'
   check it:    curl -k https://localhost:${PORT}/api/v1/health

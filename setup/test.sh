@@ -7,6 +7,7 @@ cd "$ROOT"
 
 ensure_python
 ensure_postgres
+ensure_tmux
 ensure_venv test
 
 say "ruff check"

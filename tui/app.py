@@ -10,14 +10,24 @@ from textual.screen import Screen
 
 from tui.client import ApiError, Client
 from tui.screens.login import LoginScreen
+from tui.screens.modals import KeysModal
+from tui.widgets.keybar import split_bindings
 
 
 class StrongroomApp(App):
     """Keyboard-driven Strongroom client; talks to the server only through ``Client``."""
 
-    CSS_PATH = "styles/app.tcss"
+    CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss"]
     TITLE = "Strongroom"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit", priority=True)]
+    BINDINGS = [
+        Binding("f1", "keys", "Keys", key_display="F1", id="help", priority=True),
+        Binding("question_mark", "keys", "Keys", id="help-question", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        # Tab moves the focus before the keys typed after it are handed out, so a burst
+        # of keys (a fast typist, a paste, a slow SSH link) lands in the right fields.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
+    ]
 
     def __init__(self, client: Client, reveal_seconds: float = 10.0) -> None:
         super().__init__()
@@ -30,15 +40,34 @@ class StrongroomApp(App):
         self.push_screen(LoginScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Every action of the main screen, in the command palette too."""
-        yield from super().get_system_commands(screen)
+        """The palette: every action of the screen in use, the keys panel and Quit."""
         commands = getattr(screen, "palette_commands", None)
-        if commands is not None:
-            for title, help_text, callback in commands():
-                yield SystemCommand(title, help_text, callback)
+        if commands is None:
+            yield from super().get_system_commands(screen)
+            return
+        for title, help_text, callback in commands():
+            yield SystemCommand(title, help_text, callback)
+        yield SystemCommand("Keys", "The keys of the pane in use (F1 or ?)", self.action_keys)
+        yield SystemCommand("Quit", "Leave Strongroom (Ctrl+Q)", self.exit)
+
+    def action_keys(self) -> None:
+        """Show the keys of the pane in use with their descriptions (Esc closes)."""
+        if isinstance(self.screen, KeysModal):
+            self.screen.dismiss(None)
+            return
+        local, everywhere = split_bindings(self.screen)
+        title = getattr(self.screen, "pane_title", lambda: "This screen")()
+
+        def rows(bindings) -> list[tuple[str, str]]:
+            return [(self.get_key_display(b), b.tooltip or b.description) for b in bindings]
+
+        sections = [(f"{title} keys", rows(local))] if local else []
+        sections.append(("Everywhere", [*rows(everywhere), ("^p", "Command palette")]))
+        self.push_screen(KeysModal(sections))
 
     def show_login(self) -> None:
-        """Back to the login screen."""
+        """Back to the login screen; the previous user's messages go with them."""
+        self.clear_notifications()
         self.switch_screen(LoginScreen())
 
     def show_password_change(self, current: str) -> None:

@@ -19,6 +19,10 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 
+from tui.api_types import ApiError, Endpoint, ServerState
+
+__all__ = ["ApiError", "Client", "Endpoint", "ServerState"]
+
 KNOWN_HOSTS = Path(
     os.environ.get(
         "STRONGROOM_KNOWN_HOSTS", Path.home() / ".config" / "strongroom" / "known_hosts.json"
@@ -28,46 +32,24 @@ LIST_PAGE = 1000  # the API's largest page
 LIST_PAGES = 50  # a list longer than 50,000 items is shown cut
 
 
-class ApiError(Exception):
-    """A request failed: ``code`` is the server's stable code (or a client-side one)."""
-
-    def __init__(self, code: str, detail: str, status: int = 0, body: dict | None = None):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.status = status
-        self.body = body or {}
-
-
-@dataclass
-class ServerState:
-    """What the client knows about the node it talks to."""
-
-    url: str
-    role: str = "unknown"
-    read_only: bool = False
-    degraded: bool = False
-    term: int = 0
-    last_backup_at: str | None = None  # the newest good backup (ISO 8601), if any
-    last_backup_failed: bool = False  # the latest scheduled attempt failed
-
-
-@dataclass
-class Endpoint:
-    """A server address and the org named in it (https://host:7272/abc → org abc)."""
-
-    base: str
-    org: str | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> Endpoint:
-        """Split a URL that may carry an org display name as its path."""
-        parts = urlsplit(url if "://" in url else f"https://{url}")
-        if parts.scheme != "https":
-            raise ApiError("bad_url", f"{url}: Strongroom speaks HTTPS only")
-        org = parts.path.strip("/") or None
-        port = f":{parts.port}" if parts.port else ":7272"
-        return cls(f"https://{parts.hostname}{port}", org)
+def reason(exc: BaseException) -> str:
+    """A short human reason for a failed connection: 'connection refused', 'timed out'."""
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return "its certificate changed"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return "TLS handshake failed"
+    cause = getattr(exc, "os_error", None) or exc
+    while not isinstance(cause, OSError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror[0].lower() + cause.strerror[1:]
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    return "no answer"
 
 
 async def _peer_fingerprint(base: str) -> str:
@@ -81,7 +63,7 @@ async def _peer_fingerprint(base: str) -> str:
             asyncio.open_connection(parts.hostname, parts.port or 7272, ssl=ctx), 5
         )
     except (OSError, TimeoutError) as exc:
-        raise aiohttp.ClientConnectionError(str(exc)) from exc
+        raise aiohttp.ClientConnectionError(reason(exc)) from exc
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     finally:
@@ -156,7 +138,8 @@ class Client:
                 timeout=aiohttp.ClientTimeout(total=30, connect=5)
             )
         order = [self._active] + [i for i in range(len(self.endpoints)) if i != self._active]
-        last: Exception | None = None
+        last = ""
+        tried: list[str] = []
         for index in order:
             base = self.endpoints[index].base
             headers = {}
@@ -175,15 +158,19 @@ class Client:
                     ssl=check,
                 ) as resp:
                     text = await resp.text()
-                    data = json.loads(text) if text else None
+                    try:
+                        data = json.loads(text) if text else None
+                    except ValueError:
+                        data = None
             except aiohttp.ServerFingerprintMismatch:
                 raise ApiError(
                     "certificate_changed",
                     f"{base} presents a different certificate than before; "
                     "refusing to connect (see the known_hosts file)",
                 ) from None
-            except (aiohttp.ClientConnectionError, TimeoutError, OSError) as exc:
-                last = exc
+            except (aiohttp.ClientError, TimeoutError, OSError, ssl.SSLError) as exc:
+                last = reason(exc)
+                tried.append(f"{base} ({last})")
                 continue
             if index != self._active:
                 self._active = index
@@ -197,7 +184,7 @@ class Client:
                     data,
                 )
             return data
-        raise ApiError("unreachable", f"no Strongroom server answers ({last})")
+        raise ApiError("unreachable", "cannot reach " + " nor ".join(tried))
 
     async def prefer_primary(self) -> bool:
         """If we are on a later endpoint and the first (primary) answers as a writable
@@ -267,6 +254,7 @@ class Client:
             bool(data.get("read_only")),
             bool(data.get("degraded")),
             int(data.get("term", 0)),
+            data.get("initial_admin_password"),
         )
         backup = data.get("last_backup") or {}
         self.state.last_backup_at = backup.get("at")
@@ -339,6 +327,42 @@ class Client:
     async def update_org(self, org: str, fields: dict) -> dict:
         """Edit a client org."""
         return await self._request("PATCH", f"/orgs/{quote(org)}", fields)
+
+    async def access(self, org: str) -> dict:
+        """An org's current MSP grants: {"users": [...], "groups": [...]}."""
+        return await self._request("GET", f"/orgs/{quote(org)}/access")
+
+    async def eligible_approvers(self, org: str, user: str | None, group: str | None) -> list:
+        """MSPOrg administrators the server would accept as approver of such a request.
+
+        Falls back, on a server without the endpoint, to the active MSPOrg administrators
+        other than me and the designee (the server still decides when the request is filed).
+        """
+        query = {"org": org} | ({"user": user} if user else {"group": group or ""})
+        try:
+            page = await self._request(
+                "GET", f"/org-access-requests/eligible-approvers?{urlencode(query)}"
+            )
+            return page["items"]
+        except ApiError as error:
+            if error.status not in (400, 404, 405):
+                raise
+        me = (await self.me())["username"]
+        return [
+            u
+            for u in await self.users("MSPOrg")
+            if u["role"] in ("privileged_administrator", "administrator")
+            and u["status"] == "active"
+            and u["username"] not in (me, user)
+        ]
+
+    async def resource_types(self, org: str) -> list[dict]:
+        """An org's resource types (the built-ins and its own)."""
+        return await self._every(f"/orgs/{quote(org)}/resource-types")
+
+    async def password_policies(self, org: str) -> list[dict]:
+        """An org's password policies."""
+        return await self._every(f"/orgs/{quote(org)}/password-policies")
 
     async def revoke_access(self, org: str, kind: str, name: str) -> None:
         """Revoke a user's or group's grant (kind: users or groups)."""

@@ -12,3 +12,10 @@ class OrgSelected(Message):
     """The user picked another org in the top band."""
 
     org: str
+
+
+@dataclass
+class DataChanged(Message):
+    """Something was created, changed or deleted: views that show it reload."""
+
+    what: str = ""

@@ -10,8 +10,9 @@ import asyncpg
 from aiohttp import web
 
 from server.api import operation
+from server.first_run import pending_hint
 from server.handlers.common import public
-from server.keys import BACKUP_STATUS, ENV, POOL
+from server.keys import BACKUP_STATUS, CONFIG, ENV, POOL
 from server.models.cluster import Health
 from server.problem import json_response
 
@@ -52,4 +53,7 @@ async def health(request: web.Request) -> web.Response:
         body["last_backup"] = backups.as_dict()
         if node.role == "primary" and backups.overdue(datetime.datetime.now(datetime.UTC)):
             body["degraded"] = True
+    hint = pending_hint(request.app[CONFIG])
+    if hint:
+        body["initial_admin_password"] = hint  # where it is kept, never the password
     return json_response(body, status=200 if database_ok else 503)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server import audit, db, totp
+from server import audit, db, first_run, totp
 from server.context import Actor, Env
 from server.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, coded
 from server.passwords import check_login_password
@@ -48,6 +48,8 @@ async def change_password(env: Env, actor: Actor, current: str, new: str) -> Non
             details={"self_service": True},
             node=env.node,
         )
+    if actor.org_is_msp:
+        first_run.forget_if_changed(env.config, current)
 
 
 async def begin_totp(env: Env, actor: Actor, current_password: str) -> dict[str, str]:

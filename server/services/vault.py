@@ -486,7 +486,7 @@ async def reveal_password(
             actor.who,
             "password_revealed",
             "account",
-            f"{row['username']}@{row['resource_id']}",
+            await _account_target(env, org.id, row),
             reason=reason,
             details={"account_id": str(aid), "permission": row["permission"]},
         )
@@ -515,7 +515,7 @@ async def reveal_password(
             actor.who,
             "password_reveal_failed",
             "account",
-            f"{row['username']}@{row['resource_id']}",
+            await _account_target(env, org.id, row),
             outcome="failure",
             reason="ciphertext_invalid",
             details={"account_id": str(aid)},
@@ -528,6 +528,13 @@ async def reveal_password(
         err.status, err.code, err.title = 500, "secret_integrity_failed", "Integrity failure"
         raise err from None
     return answer
+
+
+async def _account_target(env: Env, org_id: uuid.UUID, row: Any) -> str:
+    """An account as the audit names it: '<resource>/<account>' (as sql/021 does)."""
+    async with db.transaction(env.pool, org_id, readonly=True) as conn:
+        name = await conn.fetchval("SELECT name FROM resources WHERE id = $1", row["resource_id"])
+    return f"{name or row['resource_id']}/{row['username']}"
 
 
 async def change_password(env: Env, actor: Actor, org_name: str, account_id: str, data) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import ssl
 import stat
+import subprocess
 import urllib.request
 
 import pytest
@@ -196,6 +198,56 @@ def test_generated_admin_password_is_shown_once_and_must_change(install_root):
     assert status == 200
     assert body["must_change_password"] is True
     assert body["user"]["role"] == "privileged_administrator"
+
+
+def test_first_password_is_kept_and_the_printed_command_runs(install_root):
+    """init keeps a generated password in conf/initial-admin-password (0600); health names
+    the file until that password is changed, which removes it; 'start it with' runs."""
+    home, port = install_root / "node", free_port()
+    result = run_cli(
+        "init",
+        str(home),
+        "--port",
+        str(port),
+        "--db-port",
+        str(free_port()),
+        env={"STRONGROOM_ADMIN_PASSWORD": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    kept = home / "conf" / "initial-admin-password"
+    password = kept.read_text().strip()
+    assert kept.stat().st_mode & 0o077 == 0
+    assert f"kept in {kept}" in result.stdout
+    start = next(x for x in result.stdout.splitlines() if "start it with:" in x)
+    command = start.split(":", 1)[1].split()
+    assert shutil.which(command[0]) or os.access(command[0], os.X_OK), command
+    assert command[1:] == ["serve", "--config", str(home / "conf" / "strongroom.toml")]
+    started = subprocess.run(
+        [*command, "--detach"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        assert get_health(home, port)["initial_admin_password"] == "conf/initial-admin-password"
+        status, body = login(home, port, "admin", password)
+        assert status == 200
+        ctx = ssl.create_default_context(cafile=str(home / "conf" / "tls.crt"))
+        req = urllib.request.Request(
+            f"https://localhost:{port}/api/v1/me/password",
+            data=json.dumps(
+                {"current_password": password, "new_password": "Own-admin-pass-22"}
+            ).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {body['token']}",
+            },
+            method="POST",
+        )
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+            assert resp.status == 204
+        assert not kept.exists()
+        assert "initial_admin_password" not in get_health(home, port)
+    finally:
+        run_cli("stop", "--config", str(home / "conf" / "strongroom.toml"))
 
 
 def test_audit_verify_keys_and_key_permissions(install_root):

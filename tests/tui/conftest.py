@@ -122,53 +122,62 @@ def make_app(tui_server, tmp_path):
     return build
 
 
-async def settle(pilot, seconds: float = 0.6) -> None:
-    """Let requests to the local server finish and the screen catch up.
-
-    (Waiting for every worker would deadlock: an action's worker stays alive while the
-    dialog it opened waits for input.)
-    """
-    steps = int(seconds / 0.05)
-    for _ in range(steps):
+async def settle(pilot, seconds: float = 0.3) -> None:
+    """Let the screen catch up for a moment (only where there is no condition to wait for,
+    e.g. before a snapshot)."""
+    for _ in range(int(seconds / 0.05)):
         await pilot.pause(0.05)
 
 
-async def until(pilot, condition, limit: float = 10.0) -> None:
-    """Wait until ``condition()`` holds (bounded)."""
-    for _ in range(int(limit / 0.05)):
+async def until(pilot, condition, limit: float = 20.0, what: str = "") -> None:
+    """Wait until ``condition()`` holds (bounded; generous for a busy 2-core machine)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
         if condition():
             return
         await pilot.pause(0.05)
-    raise AssertionError("the screen never reached the expected state")
+    app = pilot.app
+    raise AssertionError(
+        f"the screen never reached the expected state {what}: on {app.screen!r}, "
+        f"focus {app.screen.focused!r}, notifications "
+        f"{[n.message for n in app._notifications]}"
+    )
+
+
+async def type_text(pilot, text: str) -> None:
+    """Type ``text`` key by key."""
+    await pilot.press(*text)
 
 
 async def log_in(pilot, username: str, password: str, org: str = "", otp: str = "") -> None:
-    """Fill the login form and submit it."""
+    """Type the credentials into the login screen (focus starts on the username) and
+    wait for the answer: the next screen, a notification, or the code field."""
     from textual.widgets import Input
 
     app = pilot.app
     screen = app.screen
     otp_input = screen.query_one("#otp", Input)
-
-    async def submit(field: Input) -> None:
-        # Wait for an answer: the next screen, a new notification, or the code field.
-        notified, asked_code = len(app._notifications), not otp_input.has_class("hidden")
-        field.focus()
-        await pilot.press("enter")
-        await until(
-            pilot,
-            lambda: (
-                app.screen is not screen
-                or len(app._notifications) > notified
-                or (not asked_code and not otp_input.has_class("hidden"))
-            ),
-        )
-        await settle(pilot, 0.2)
-
-    screen.query_one("#org", Input).value = org
-    screen.query_one("#username", Input).value = username
-    screen.query_one("#password", Input).value = password
-    await submit(screen.query_one("#password", Input))
+    await until(pilot, lambda: screen.focused is not None, what="(login focus)")
+    if org:
+        await pilot.press("shift+tab")
+        await type_text(pilot, org)
+        await pilot.press("tab")
+    await type_text(pilot, username)
+    await pilot.press("tab")
+    await type_text(pilot, password)
+    notified = len(app._notifications)
+    asked_code = not otp_input.has_class("hidden")
+    await pilot.press("enter")
+    await until(
+        pilot,
+        lambda: (
+            app.screen is not screen
+            or len(app._notifications) > notified
+            or (not asked_code and not otp_input.has_class("hidden"))
+        ),
+        what="(after login)",
+    )
     if otp:
-        otp_input.value = otp
-        await submit(otp_input)
+        await type_text(pilot, otp)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is not screen, what="(after the code)")

@@ -7,15 +7,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from tui.client import ApiError
+from tui.text import inert
+from tui.widgets.keybar import KeyBar
 
 
 class LoginScreen(Screen):
     """Log in to Strongroom."""
 
     BINDINGS = [Binding("enter", "login", "Log in", id="login", show=True)]
+    AUTO_FOCUS = "#username"
 
     def compose(self) -> ComposeResult:
         """The login form."""
@@ -32,14 +35,15 @@ class LoginScreen(Screen):
             yield Input(
                 placeholder="6 digits", id="otp", classes="hidden", max_length=6, compact=True
             )
-        yield Footer()
+            yield Static("", id="first-run", classes="hidden")
+            yield Static("Enter: log in   Tab: next field", classes="dialog-keys")
+        yield KeyBar()
 
     def on_mount(self) -> None:
         """Prefill the org from the URL and show which server this is."""
         client = self.app.client
         self.query_one("#org", Input).value = client.org or ""
         self.query_one("#login-server", Static).update(client.base)
-        self.query_one("#username", Input).focus()
         self.check_server()
 
     @work(exclusive=True, exit_on_error=False, group="health")
@@ -52,6 +56,16 @@ class LoginScreen(Screen):
             return
         label = "PRIMARY" if not state.read_only else "READ-ONLY SECONDARY"
         self.query_one("#login-server", Static).update(f"{state.url}  {label}")
+        if state.first_login_hint:
+            hint = self.query_one("#first-run", Static)
+            hint.update(
+                inert(
+                    "First run: nobody has logged in yet. The administrator's initial "
+                    f"password is in {state.first_login_hint} in the server's install "
+                    "directory (user admin unless init was told otherwise)."
+                )
+            )
+            hint.remove_class("hidden")
 
     @on(Input.Submitted)
     def submitted(self) -> None:
@@ -77,7 +91,7 @@ class LoginScreen(Screen):
             if error.code == "otp_required":
                 for node in self.query("#otp, #otp-label"):
                     node.remove_class("hidden")
-                self.query_one("#otp", Input).focus()
+                self.screen.set_focus(self.query_one("#otp", Input))
                 self.app.notify("Enter the code from your authenticator app.")
                 return
             self.app.show_error(error, "Login failed")

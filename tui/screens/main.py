@@ -2,108 +2,184 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Select, Static, TabbedContent, TabPane
+from textual.widgets import Select, Static, TabbedContent, TabPane, Tabs
 
 from tui.client import ApiError
-from tui.messages import OrgSelected
-from tui.screens.modals import FormField, FormModal, TextModal
-from tui.screens.totp import TotpModal
+from tui.messages import DataChanged, OrgSelected
+from tui.screens.form import Field, FormModal
+from tui.screens.modals import TextModal
+from tui.screens.server_view import server_lines
+from tui.screens.totp import confirm_form
 from tui.text import inert
 from tui.widgets.access import AccessPane
 from tui.widgets.audit import AuditPane
+from tui.widgets.keybar import KeyBar
 from tui.widgets.orgs import OrgsPane
+from tui.widgets.pane import Pane
+from tui.widgets.picker import Picker
 from tui.widgets.users import UsersPane
 from tui.widgets.vault import VaultPane
+
+TABS = {  # tab id: (title, pane type, key)
+    "vault": ("Vault", VaultPane, "f2"),
+    "orgs": ("Organizations", OrgsPane, "f3"),
+    "access": ("Access", AccessPane, "f4"),
+    "audit": ("Audit", AuditPane, "f5"),
+    "users": ("Users", UsersPane, "f6"),
+}
+
+Command = tuple[str, str, Callable[[], object]]
 
 
 class MainScreen(Screen):
     """Everything after login."""
 
+    AUTO_FOCUS = "#resources"  # the vault's list, from the first frame on
+
     BINDINGS = [
-        Binding("f2", "show('vault')", "Vault", id="tab-vault"),
-        Binding("f3", "show('orgs')", "Orgs", id="tab-orgs"),
-        Binding("f4", "show('access')", "Access", id="tab-access"),
-        Binding("f5", "show('audit')", "Audit", id="tab-audit"),
-        Binding("f6", "show('users')", "Users", id="tab-users"),
-        Binding("ctrl+o", "pick_org", "Org", id="pick-org"),
-        Binding("ctrl+t", "two_factor", "2FA", id="two-factor"),
-        Binding("ctrl+k", "cluster", "Server", id="cluster"),
-        Binding("ctrl+l", "logout", "Log out", id="logout"),
+        *(
+            Binding(
+                key,
+                f"show('{tab}')",
+                "Orgs" if tab == "orgs" else title,
+                tooltip=f"Show the {title} tab",
+                key_display=key.upper(),
+                id=f"tab-{tab}",
+                priority=True,
+            )
+            for tab, (title, _pane, key) in TABS.items()
+        ),
+        Binding(
+            "ctrl+r", "refresh", "Refresh", tooltip="Reload the lists", id="refresh", priority=True
+        ),
+        Binding(
+            "ctrl+o",
+            "pick_org",
+            "Org",
+            tooltip="Pick the organization",
+            id="pick-org",
+            priority=True,
+        ),
+        Binding(
+            "ctrl+t",
+            "two_factor",
+            "2FA",
+            tooltip="Set up two-factor authentication",
+            id="two-factor",
+            priority=True,
+        ),
+        Binding(
+            "ctrl+k",
+            "cluster",
+            "Server",
+            tooltip="Server and cluster state",
+            id="cluster",
+            priority=True,
+        ),
+        Binding("ctrl+l", "logout", "Log out", id="logout", priority=True),
     ]
 
     def compose(self) -> ComposeResult:
-        """Top band, banner, tabs, footer."""
+        """Top band, banner, tabs, key bar."""
         me = self.app.me
+        home = me.get("org", "MSPOrg")
         with Horizontal(id="band"):
-            home = me.get("org", "MSPOrg")
-            yield Select(
+            yield Picker(
                 [(home, home)],
                 value=home,
-                prompt="Organization",
-                id="org-select",
                 allow_blank=False,
+                id="org-select",
+                compact=True,
+                enter_submits=False,
             )
-            yield Static(
-                inert(f"{me.get('username')} · {me.get('role')} · {me.get('org')}"), id="who"
-            )
+            yield Static(inert(f"{me.get('username')} · {me.get('role')}"), id="who")
             yield Static("", id="server")
         yield Static("", id="banner", classes="hidden")
         with TabbedContent(id="tabs", initial="vault"):
-            with TabPane("Vault", id="vault"):
-                yield VaultPane()
-            with TabPane("Organizations", id="orgs"):
-                yield OrgsPane()
-            with TabPane("Access", id="access"):
-                yield AccessPane()
-            with TabPane("Audit", id="audit"):
-                yield AuditPane()
-            with TabPane("Users", id="users"):
-                yield UsersPane()
-        yield Footer()
+            for tab, (title, pane_type, key) in TABS.items():
+                with TabPane(f"{title} {key.upper()}", id=tab):
+                    yield pane_type()
+        yield KeyBar()
 
     def on_mount(self) -> None:
-        """Load the org list and the server state."""
+        """Load the org list and the server state; the vault's list has the focus."""
+        self.query_one(Tabs).can_focus = False  # F2-F6 switch tabs; Tab moves inside one
         self.load_orgs()
         self.refresh_server()
         self.set_interval(10, self.refresh_server)
 
+    def active_pane(self) -> Pane:
+        """The pane of the tab on show."""
+        return self.query_one(TABS[self.query_one(TabbedContent).active][1])
+
+    def focus_active_list(self) -> None:
+        """The list of the tab on show (looked up now: the user may have switched since)."""
+        self.active_pane().focus_list()
+
+    def pane_title(self) -> str:
+        """The name of the tab on show (for the keys panel)."""
+        return TABS[self.query_one(TabbedContent).active][0]
+
     @work(exclusive=True, exit_on_error=False, group="orgs-band")
     async def load_orgs(self) -> None:
-        """Fill the org selector: MSPOrg first, then the orgs I manage, then the rest."""
+        """Fill the org selector: MSPOrg first, then the orgs I manage or hold a grant for."""
         try:
             orgs = await self.app.client.orgs()
         except ApiError as error:
             self.app.show_error(error)
             return
-        orgs.sort(key=lambda o: (not o["is_msp"], not o.get("managed"), o["display_name"]))
-        select = self.query_one("#org-select", Select)
+        orgs.sort(key=lambda o: (not o["is_msp"], o["display_name"].lower()))
         home = self.app.me.get("org")
-        select.set_options(
-            [
-                (o["display_name"], o["display_name"])
-                for o in orgs
-                if o["is_msp"] or o.get("managed") or o["display_name"] == home
-            ]
-        )
-        select.value = home
-        self.post_message(OrgSelected(home))
+        names = [
+            o["display_name"]
+            for o in orgs
+            if o["is_msp"] or o.get("managed") or o["display_name"] == home
+        ]
+        select = self.query_one("#org-select", Select)
+        keep = select.value if select.value in names else home
+        with select.prevent(Select.Changed):
+            select.set_options([(n, n) for n in names])
+            select.value = keep
+        self.post_message(OrgSelected(keep))
 
     @on(Select.Changed, "#org-select")
     def org_changed(self, event: Select.Changed) -> None:
-        """Tell the panes which org to show."""
+        """Tell the panes which org to show; back to the list."""
         if isinstance(event.value, str):
             self.post_message(OrgSelected(event.value))
+            self.active_pane().focus_list()
 
     @on(OrgSelected)
     def broadcast(self, message: OrgSelected) -> None:
-        """Hand the selected org to every pane."""
+        """Hand the selected org to every pane that works inside one."""
         for pane in (VaultPane, AccessPane, AuditPane, UsersPane):
             self.query_one(pane).org = message.org
+
+    @on(TabbedContent.TabActivated)
+    def tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        """A tab on show reloads its lists and its list takes the focus."""
+        self.active_pane().load()
+        self.call_after_refresh(self.focus_active_list)
+
+    @on(DataChanged)
+    def data_changed(self, _message: DataChanged) -> None:
+        """Something changed: reload the org band and the pane on show."""
+        self.load_orgs()
+        self.active_pane().load()
+
+    def action_refresh(self) -> None:
+        """Reload the org band, the lists on show and the server's state."""
+        self.load_orgs()
+        self.active_pane().load()
+        self.refresh_server()
+        self.app.notify("Reloading the lists and the server state.", timeout=2)
 
     @work(exclusive=True, exit_on_error=False, group="server")
     async def refresh_server(self) -> None:
@@ -140,102 +216,82 @@ class MainScreen(Screen):
         lags = [s["lag_seconds"] or 0.0 for s in view["standbys"]]
         return f" · lag {max(lags):.1f} s" if lags else ""
 
-    def palette_commands(self):
-        """(title, help, callback) for the command palette: every pane's actions."""
-        panes = {
-            "vault": VaultPane,
-            "orgs": OrgsPane,
-            "access": AccessPane,
-            "audit": AuditPane,
-            "users": UsersPane,
-        }
-        yield "Log out", "End the session", self.action_logout
-        yield "Two-factor authentication", "Set up TOTP", self.action_two_factor
-        yield "Server", "Which node, its role and state", self.action_cluster
-        for tab, pane_type in panes.items():
-            pane = self.query_one(pane_type)
-            yield f"Go to {tab}", f"Show the {tab} tab", lambda t=tab: self.action_show(t)
-            for binding in pane.BINDINGS:
+    def palette_commands(self) -> Iterator[Command]:
+        """(title, help, callback) for the command palette: every action on this screen."""
+        yield "Refresh", "Reload the org list and the lists on show (Ctrl+R)", self.action_refresh
+        yield "Pick the organization", "Focus the org selector (Ctrl+O)", self.action_pick_org
+        yield "Two-factor authentication", "Set up TOTP (Ctrl+T)", self.action_two_factor
+        yield "Server", "Which node, its role and state (Ctrl+K)", self.action_cluster
+        yield "Log out", "End the session (Ctrl+L)", self.action_logout
+        for tab, (title, pane_type, key) in TABS.items():
+            yield f"Go to {title}", f"Show the {title} tab ({key.upper()})", self._go(tab)
+            for binding in pane_type.BINDINGS:
+                if binding.show:
+                    yield (
+                        f"{title}: {binding.tooltip or binding.description}",
+                        f"key {binding.key}",
+                        self._go(tab, binding.action),
+                    )
 
-                def run(p=pane, action=binding.action, t=tab):
-                    self.action_show(t)
-                    p.focus()
-                    p.run_action(action)
+    def _go(self, tab: str, action: str | None = None) -> Callable[[], None]:
+        """A palette callback: show ``tab``, focus its list, then run ``action`` there."""
 
-                yield f"{tab}: {binding.description}", f"key {binding.key}", run
+        def run() -> None:
+            self.action_show(tab)
+            pane = self.query_one(TABS[tab][1])
+            pane.focus_list()
+            if action:
+                self.call_after_refresh(getattr(pane, f"action_{action}"))
+
+        return run
 
     def action_show(self, tab: str) -> None:
-        """Switch tabs."""
-        self.query_one(TabbedContent).active = tab
+        """Switch tabs (from anywhere on this screen); the tab's list takes the focus."""
+        self.query_one(TabbedContent).active = tab  # shows the pane at once
+        self.active_pane().focus_list()
+
+    def action_pick_org(self) -> None:
+        """Open the org selector: type to search, Enter chooses, Esc keeps the org."""
+        band = self.query_one("#org-select", Picker)
+        self.set_focus(band)
+        band.expanded = True
 
     @work(exit_on_error=False)
     async def action_two_factor(self) -> None:
         """Enrol in TOTP: re-enter the password, scan the code, confirm."""
-        form = await self.app.push_screen_wait(
+        client = self.app.client
+        enrolment = await self.app.push_screen_wait(
             FormModal(
                 "Set up two-factor authentication",
-                [FormField("password", "Your current password", password=True)],
+                [
+                    Field(
+                        "password",
+                        "Your current password",
+                        password=True,
+                        required=True,
+                        api_names=("current_password",),
+                    )
+                ],
+                lambda v: client.begin_totp(v["password"]),
+                action="continue",
             )
         )
-        if not form:
-            return
-        try:
-            enrolment = await self.app.client.begin_totp(form["password"])
-        except ApiError as error:
-            self.app.show_error(error, "Two-factor not started")
+        if not enrolment:
             return
         if await self.app.push_screen_wait(
-            TotpModal(enrolment["secret"], enrolment["otpauth_uri"])
+            confirm_form(client, enrolment["secret"], enrolment["otpauth_uri"])
         ):
             self.app.notify("Two-factor authentication is on: logins now ask for a code.")
 
     @work(exit_on_error=False)
     async def action_cluster(self) -> None:
         """What the client knows of the server(s) it talks to."""
-        client = self.app.client
         try:
-            state = await client.health()
+            lines = await server_lines(self.app.client)
         except ApiError as error:
             self.app.show_error(error)
             return
-        lines = [
-            f"Connected to: {state.url}",
-            f"Role: {state.role}",
-            f"Read-only: {'yes' if state.read_only else 'no'}",
-            f"Degraded: {'yes' if state.degraded else 'no'}",
-            f"Term: {state.term}",
-            f"Last backup: {state.last_backup_at or 'none'}"
-            + (" (the latest attempt FAILED)" if state.last_backup_failed else ""),
-            "",
-            "Configured servers:",
-        ] + [f"  {e.base}" for e in client.endpoints]
-        try:
-            view = await client.cluster()
-        except ApiError:
-            view = None  # not an MSPOrg administrator: health is all there is to show
-        if view is not None:
-            lines += ["", f"Replication: {view['replication']}"]
-            lines += [
-                f"  standby {s['application_name']} {s['state']} ({s['sync_state']}), "
-                f"lag {s['lag_bytes'] or 0} bytes / {s['lag_seconds'] or 0:.1f} s"
-                for s in view["standbys"]
-            ] or ["  no standby connected"]
-            lines += ["", "Nodes:"] + [
-                f"  {n['name']}: {n.get('role') or 'unreachable'}"
-                f"{' (read-only)' if n.get('read_only') else ''}, term {n.get('term')}"
-                for n in view.get("nodes", [])
-            ]
-            witness = view.get("witness")
-            lines.append(
-                "Witness: none (failover is manual)"
-                if witness is None
-                else f"Witness: {'reachable' if witness['reachable'] else 'UNREACHABLE'}"
-            )
         await self.app.push_screen_wait(TextModal("Server", lines))
-
-    def action_pick_org(self) -> None:
-        """Focus the org selector."""
-        self.query_one("#org-select", Select).focus()
 
     @work(exit_on_error=False)
     async def action_logout(self) -> None:

@@ -1,114 +1,18 @@
-"""Small dialogs: a form, a typed confirmation, a revealed password, a read-only text."""
+"""Small read-only dialogs: a revealed password, a text, the keys of the current pane.
+
+Every dialog that asks for input is ``tui.screens.form.FormModal``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Input, Label, Static
+from textual.widgets import Static
 
 from tui.text import inert
-
-
-@dataclass
-class FormField:
-    """One input of a form."""
-
-    name: str
-    label: str
-    password: bool = False
-    value: str = ""
-    placeholder: str = ""
-    check: Callable[[str], str | None] | None = None  # live validation: a message or None
-
-
-class FormModal(ModalScreen[dict | None]):
-    """A titled form; Enter submits (when every check passes), Escape cancels."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
-
-    def __init__(self, title: str, fields: list[FormField], note: str = "") -> None:
-        super().__init__()
-        self._title, self._fields, self._note = title, fields, note
-
-    def compose(self) -> ComposeResult:
-        """The fields, each with a line for its live check."""
-        with VerticalScroll(classes="dialog"):
-            yield Static(self._title, classes="dialog-title")
-            if self._note:
-                yield Static(self._note, classes="dialog-note")
-            for f in self._fields:
-                yield Label(f.label)
-                yield Input(
-                    value=f.value,
-                    placeholder=f.placeholder,
-                    password=f.password,
-                    id=f"f-{f.name}",
-                    compact=True,
-                )
-                if f.check:
-                    yield Static("", id=f"c-{f.name}", classes="check")
-            yield Static("Enter: save   Esc: cancel", classes="dialog-keys")
-
-    @on(Input.Changed)
-    def live_check(self, event: Input.Changed) -> None:
-        """Show a field's problem as the user types."""
-        name = (event.input.id or "")[2:]
-        spec = next((f for f in self._fields if f.name == name), None)
-        if spec and spec.check:
-            problem = spec.check(event.value) if event.value else None
-            self.query_one(f"#c-{name}", Static).update(inert(problem or ""))
-
-    @on(Input.Submitted)
-    def submit(self) -> None:
-        """Return the values if every check passes."""
-        values = {f.name: self.query_one(f"#f-{f.name}", Input).value for f in self._fields}
-        for f in self._fields:
-            if f.check and f.check(values[f.name]):
-                self.notify(f"{f.label}: {f.check(values[f.name])}", severity="warning")
-                return
-        self.dismiss(values)
-
-    def action_cancel(self) -> None:
-        """Close without a result."""
-        self.dismiss(None)
-
-
-class ConfirmTypedModal(ModalScreen[bool]):
-    """A dangerous action: the user must type ``expected`` to go ahead."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
-
-    def __init__(self, title: str, warning: str, expected: str) -> None:
-        super().__init__()
-        self._title, self._warning, self._expected = title, warning, expected
-
-    def compose(self) -> ComposeResult:
-        """The warning and the confirmation field."""
-        with Vertical(classes="dialog danger"):
-            yield Static(self._title, classes="dialog-title")
-            yield Static(inert(self._warning))
-            yield Label(f"Type {self._expected} to confirm")
-            yield Input(id="confirm", compact=True)
-            yield Static("Enter: confirm   Esc: cancel", classes="dialog-keys")
-
-    @on(Input.Submitted)
-    def submit(self, event: Input.Submitted) -> None:
-        """Go ahead only on an exact match."""
-        if event.value != self._expected:
-            self.notify("That does not match; nothing was done.", severity="warning")
-            return
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        """Back out."""
-        self.dismiss(False)
 
 
 class RevealModal(ModalScreen[None]):
@@ -172,6 +76,32 @@ class TextModal(ModalScreen[None]):
                 for line in self._lines:
                     yield Static(inert(line))
             yield Static("Esc: close", classes="dialog-keys")
+
+    def action_close(self) -> None:
+        """Close."""
+        self.dismiss(None)
+
+
+class KeysModal(ModalScreen[None]):
+    """F1 / ?: the keys of the pane in use and the keys that work everywhere."""
+
+    BINDINGS = [
+        Binding("escape,f1,question_mark", "close", "Close", id="close"),
+    ]
+
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        super().__init__()
+        self._sections = sections
+
+    def compose(self) -> ComposeResult:
+        """One block per section: key, description."""
+        with VerticalScroll(classes="dialog"):
+            yield Static("Keys", classes="dialog-title")
+            for title, keys in self._sections:
+                yield Static(title, classes="section")
+                for key, description in keys:
+                    yield Static(inert(f"  {key:<10} {description}"))
+            yield Static("Esc: close   Ctrl+P: every action by name", classes="dialog-keys")
 
     def action_close(self) -> None:
         """Close."""

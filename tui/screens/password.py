@@ -1,14 +1,15 @@
-"""First-login password change."""
+"""First-login password change: the one form dialog over a plain screen."""
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Static
 
 from tui.client import ApiError
+from tui.screens.form import Field, FormModal, check_repeated
+from tui.widgets.keybar import KeyBar
 
 
 class PasswordChangeScreen(Screen):
@@ -19,33 +20,50 @@ class PasswordChangeScreen(Screen):
         self._current = current
 
     def compose(self) -> ComposeResult:
-        """New password, twice."""
-        with Vertical(id="login-box"):
-            yield Static("Choose a new password", id="login-title")
-            yield Static("At least 12 characters, not your username.")
-            yield Label("New password")
-            yield Input(password=True, id="new", compact=True)
-            yield Label("Repeat it")
-            yield Input(password=True, id="repeat", compact=True)
-        yield Footer()
+        """A backdrop; the form itself is a FormModal."""
+        yield Static("Strongroom — first login", id="login-title")
+        yield KeyBar()
 
     def on_mount(self) -> None:
-        """Focus the first field."""
-        self.query_one("#new", Input).focus()
+        """Ask for the new password."""
+        self.ask()
 
-    @on(Input.Submitted)
     @work(exclusive=True, exit_on_error=False)
-    async def change(self) -> None:
-        """Change the password and continue to the main screen."""
-        new = self.query_one("#new", Input).value
-        if new != self.query_one("#repeat", Input).value:
-            self.app.notify("The two passwords differ.", severity="warning")
+    async def ask(self) -> None:
+        """New password twice; Esc goes back to the login screen."""
+        client = self.app.client
+
+        async def submit(v: dict) -> bool:
+            check_repeated(v, "new", "repeat")
+            await client.change_password(self._current, v["new"])
+            return True
+
+        changed = await self.app.push_screen_wait(
+            FormModal(
+                "Choose a new password",
+                [
+                    Field(
+                        "new",
+                        "New password",
+                        password=True,
+                        required=True,
+                        api_names=("new_password",),
+                    ),
+                    Field("repeat", "Repeat it", password=True, required=True),
+                ],
+                submit,
+                note="This is your first login: choose your own password "
+                "(at least 12 characters, not your username).",
+                action="change the password",
+            )
+        )
+        if not changed:
+            try:
+                await client.logout()
+            except ApiError:
+                pass
+            self.app.call_later(self.app.show_login)
             return
-        try:
-            await self.app.client.change_password(self._current, new)
-        except ApiError as error:
-            self.app.show_error(error, "Password not changed")
-            return
-        self.app.me = await self.app.client.me()
+        self.app.me = await client.me()
         self.app.notify("Password changed.")
         self.app.call_later(self.app.show_main)

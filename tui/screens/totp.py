@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import segno
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
 
-from tui.client import ApiError
+from tui.client import Client
+from tui.screens.form import Field, FormModal
 
 
 def qr_text(data: str) -> str:
@@ -30,41 +25,18 @@ def qr_text(data: str) -> str:
     )
 
 
-class TotpModal(ModalScreen[bool]):
-    """Scan the code (or type the secret), then confirm with the first code."""
+def confirm_form(client: Client, secret: str, uri: str) -> FormModal:
+    """The enrolment dialog: scan the code (or type the secret), confirm with a first code.
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
-
-    def __init__(self, secret: str, uri: str) -> None:
-        super().__init__()
-        self._secret, self._uri = secret, uri
-
-    def compose(self) -> ComposeResult:
-        """QR, secret, URI, code field."""
-        with VerticalScroll(classes="dialog wide"):
-            yield Static("Two-factor authentication", classes="dialog-title")
-            yield Static(qr_text(self._uri), id="qr")
-            yield Static(f"Secret: {self._secret}")
-            yield Static(self._uri, classes="dialog-note")
-            yield Label("Code from the authenticator app")
-            yield Input(id="code", max_length=6, compact=True)
-            yield Static("Enter: confirm   Esc: cancel", classes="dialog-keys")
-
-    def on_mount(self) -> None:
-        """Focus the code field."""
-        self.query_one("#code", Input).focus()
-
-    @on(Input.Submitted)
-    @work(exclusive=True, exit_on_error=False)
-    async def confirm(self) -> None:
-        """Activate 2FA with the code."""
-        try:
-            await self.app.client.confirm_totp(self.query_one("#code", Input).value)
-        except ApiError as error:
-            self.app.show_error(error, "Code not accepted")
-            return
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        """Leave 2FA off."""
-        self.dismiss(False)
+    It is the one form dialog with the QR code as its figure; a wrong code is shown under
+    the field and the dialog stays open.
+    """
+    return FormModal(
+        "Two-factor authentication",
+        [Field("code", "Code from the authenticator app", required=True, api_names=("otp",))],
+        lambda v: client.confirm_totp(v["code"]),
+        note=f"Secret: {secret}\n{uri}",
+        figure=qr_text(uri),
+        action="turn it on",
+        wide=True,
+    )

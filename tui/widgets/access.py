@@ -1,36 +1,60 @@
-"""The access pane: org access requests to approve, my requests, and filing new ones."""
+"""The access pane: org access requests to approve, my requests, filing and revoking."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
-from server.permissions import ADMIN_ROLES  # shared plain data, no server code
 from tui.client import ApiError
-from tui.screens.modals import FormField, FormModal
+from tui.screens.form import Field
 from tui.text import inert
+from tui.widgets import choices
+from tui.widgets.pane import Pane, fill_table
 
 
-class AccessPane(Vertical):
+def expires_in(expires_at: str) -> str:
+    """'in 7 days', 'in 5 hours', 'in 12 minutes' or 'expired' (rounded, as people say)."""
+    try:
+        left = datetime.fromisoformat(expires_at) - datetime.now(UTC)
+    except ValueError:
+        return expires_at
+    seconds = left.total_seconds()
+    if seconds <= 0:
+        return "expired"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = round(seconds / size)
+            return f"in {count} {unit}{'s' if count != 1 else ''}"
+    return "in under a minute"
+
+
+def designee(request: dict) -> str:
+    """'user adm2' or 'group ops'."""
+    return f"user {request['user']}" if request.get("user") else f"group {request.get('group')}"
+
+
+class AccessPane(Pane):
     """Dual-control org access: the approver's queue and the proposer's requests."""
 
+    LIST = "queue"
     BINDINGS = [
-        Binding("y", "approve", "Approve", id="approve"),
-        Binding("x", "reject", "Reject", id="reject"),
-        Binding("q", "request", "Request access", id="request-access"),
-        Binding("f", "reload", "Refresh", id="access-refresh"),
-        Binding("v", "revoke", "Revoke", id="revoke-access"),
+        Binding("q", "request", "Request", tooltip="Request org access", id="request-access"),
+        Binding("y", "approve", "Approve", tooltip="Approve the request", id="approve"),
+        Binding("x", "reject", "Reject", tooltip="Reject the request", id="reject"),
+        Binding("v", "revoke", "Revoke", tooltip="Revoke org access", id="revoke-access"),
     ]
 
-    org: reactive[str | None] = reactive(None)
+    def __init__(self) -> None:
+        super().__init__()
+        self._requests: dict[str, dict] = {}
 
     def compose(self) -> ComposeResult:
         """Two tables."""
-        yield Static("Waiting for my approval", classes="section")
+        yield Static("Waiting for my approval (y approve, x reject)", classes="section")
         queue = DataTable(id="queue", cursor_type="row")
         queue.add_columns("Org", "For", "Proposer", "Reason", "Expires")
         yield queue
@@ -41,10 +65,6 @@ class AccessPane(Vertical):
 
     def on_mount(self) -> None:
         """Load both lists."""
-        self.action_reload()
-
-    def action_reload(self) -> None:
-        """Reload both lists."""
         self.load()
 
     @work(exclusive=True, exit_on_error=False, group="access")
@@ -58,141 +78,184 @@ class AccessPane(Vertical):
             if error.code != "forbidden":
                 self.app.show_error(error)
             return
-        table = self.query_one("#queue", DataTable)
-        table.clear()
-        for r in queue:
-            table.add_row(
-                inert(r["org"]),
-                inert(r.get("user") or f"group {r.get('group')}"),
-                inert(r["proposer"]),
-                inert(r["reason"]),
-                r["expires_at"][:16],
-                key=r["id"],
-            )
-        table = self.query_one("#mine", DataTable)
-        table.clear()
-        for r in mine:
-            table.add_row(
-                inert(r["org"]),
-                inert(r.get("user") or f"group {r.get('group')}"),
-                inert(r["approver"]),
-                r["status"],
-                key=r["id"],
-            )
+        self._requests = {r["id"]: r for r in queue}
+        fill_table(
+            self.query_one("#queue", DataTable),
+            (
+                (
+                    r["id"],
+                    (
+                        inert(r["org"]),
+                        inert(designee(r)),
+                        inert(r["proposer"]),
+                        inert(r.get("reason") or ""),
+                        expires_in(r["expires_at"]),
+                    ),
+                )
+                for r in queue
+            ),
+        )
+        fill_table(
+            self.query_one("#mine", DataTable),
+            (
+                (
+                    r["id"],
+                    (inert(r["org"]), inert(designee(r)), inert(r["approver"]), r["status"]),
+                )
+                for r in mine
+            ),
+        )
 
-    def _selected_request(self) -> str | None:
-        table = self.query_one("#queue", DataTable)
-        if table.row_count == 0:
-            self.app.notify("Nothing is waiting for your approval.")
-            return None
-        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+    def _selected_request(self) -> dict | None:
+        request = self._requests.get(self.selected("queue") or "")
+        if request is None:
+            self.app.notify("Nothing is waiting for your approval.", severity="warning")
+        return request
+
+    @staticmethod
+    def _describe(r: dict) -> str:
+        return (
+            f"Organization: {r['org']}\nFor: {designee(r)}\nProposed by: {r['proposer']}\n"
+            f"Reason: {r.get('reason') or '—'}\nExpires: {r['expires_at'][:16].replace('T', ' ')} "
+            f"({expires_in(r['expires_at'])})"
+        )
 
     @work(exit_on_error=False)
     async def action_approve(self) -> None:
         """Approve the selected request, re-entering my password."""
-        request_id = self._selected_request()
-        if request_id is None:
+        request = self._selected_request()
+        if request is None:
             return
-        form = await self.app.push_screen_wait(
-            FormModal(
-                "Approve org access",
-                [FormField("password", "Your password", password=True)],
-                note="Approving gives the named user or group access to the org at once.",
-            )
+        client = self.app.client
+        result = await self.form(
+            "Approve org access",
+            [
+                Field(
+                    "password",
+                    "Your password",
+                    password=True,
+                    required=True,
+                    api_names=("current_password",),
+                )
+            ],
+            lambda v: client.decide(request["id"], "approve", {"current_password": v["password"]}),
+            note=self._describe(request)
+            + f"\n\nApproving gives {designee(request)} access to {request['org']} at once.",
+            action="approve",
         )
-        if not form:
-            return
-        try:
-            await self.app.client.decide(
-                request_id, "approve", {"current_password": form["password"]}
-            )
-        except ApiError as error:
-            self.app.show_error(error, "Not approved")
-            return
-        self.app.notify("Approved: access is in force.")
-        self.load()
+        if result:
+            self.changed("grants", f"Approved: {designee(request)} may act in {request['org']}.")
 
     @work(exit_on_error=False)
     async def action_reject(self) -> None:
         """Reject the selected request with a reason."""
-        request_id = self._selected_request()
-        if request_id is None:
+        request = self._selected_request()
+        if request is None:
             return
-        form = await self.app.push_screen_wait(
-            FormModal("Reject org access", [FormField("reason", "Reason")])
+        client = self.app.client
+        result = await self.form(
+            "Reject org access",
+            [Field("reason", "Reason")],
+            lambda v: client.decide(request["id"], "reject", {"reason": v["reason"]}),
+            note=self._describe(request),
+            action="reject",
         )
-        if form is None:
-            return
-        try:
-            await self.app.client.decide(request_id, "reject", {"reason": form["reason"]})
-        except ApiError as error:
-            self.app.show_error(error, "Not rejected")
-            return
-        self.app.notify("Rejected.")
-        self.load()
-
-    @work(exit_on_error=False)
-    async def action_revoke(self) -> None:
-        """Revoke a user's or group's access to the selected org (no approval needed)."""
-        form = await self.app.push_screen_wait(
-            FormModal(
-                "Revoke org access",
-                [
-                    FormField("org", "Organization", value=self.org or ""),
-                    FormField("user", "User (or leave empty and name a group)"),
-                    FormField("group", "Group"),
-                ],
-            )
-        )
-        if not form or not (form["user"] or form["group"]):
-            return
-        kind, name = ("users", form["user"]) if form["user"] else ("groups", form["group"])
-        try:
-            await self.app.client.revoke_access(form["org"], kind, name)
-        except ApiError as error:
-            self.app.show_error(error, "Not revoked")
-            return
-        self.app.notify(f"Access of {name} to {form['org']} revoked.")
+        if result:
+            self.changed("requests", "Rejected.")
 
     @work(exit_on_error=False)
     async def action_request(self) -> None:
-        """File a request naming an approver (an MSPOrg administrator other than me)."""
-        admins = []
+        """File a request: org and designee, then an approver the server says is eligible."""
+        client = self.app.client
         try:
-            admins = [
-                u["username"]
-                for u in await self.app.client.users("MSPOrg")
-                if u["role"] in ADMIN_ROLES
-                and u["status"] == "active"
-                and u["username"] != self.app.me.get("username")
-            ]
-        except ApiError:
-            pass
-        form = await self.app.push_screen_wait(
-            FormModal(
-                "Request org access",
-                [
-                    FormField("org", "Organization", value=self.org or ""),
-                    FormField("user", "For user (or leave empty and name a group)"),
-                    FormField("group", "For MSPOrg group"),
-                    FormField(
-                        "approver",
-                        "Approver",
-                        check=lambda v: (
-                            None if not admins or v in admins else "eligible: " + ", ".join(admins)
-                        ),
-                    ),
-                    FormField("reason", "Reason"),
-                ],
-                note="Eligible approvers: " + (", ".join(admins) or "—"),
-            )
-        )
-        if not form:
-            return
-        try:
-            await self.app.client.request_access({k: v for k, v in form.items() if v})
+            orgs = await choices.client_orgs(client)
+            people = await choices.designees(client)
         except ApiError as error:
-            self.app.show_error(error, "Request not filed")
+            self.app.show_error(error, "Cannot request access")
             return
-        self.app.notify(f"Request filed; {form['approver']} has been asked.")
-        self.load()
+        if not orgs:
+            self.app.notify("There is no client organization yet.", severity="warning")
+            return
+        selected = self.org if self.org and self.org.lower() != "msporg" else ""
+        first = await self.form(
+            "Request org access (1 of 2)",
+            [
+                Field("org", "Organization", value=selected, choices=orgs, required=True),
+                Field("designee", "For (MSPOrg user or group)", choices=people, required=True),
+            ],
+            action="next",
+        )
+        if not first:
+            return
+        try:
+            eligible = await choices.approvers(client, first["org"], first["designee"])
+        except ApiError as error:
+            self.app.show_error(error, "Cannot list approvers")
+            return
+        kind, _, name = first["designee"].partition(":")
+
+        async def submit(v: dict) -> dict:
+            body = {"org": first["org"], kind: name, "approver": v["approver"]}
+            if v["reason"]:
+                body["reason"] = v["reason"]
+            return await client.request_access(body)
+
+        note = f"Organization: {first['org']}\nFor: {kind} {name}"
+        if not eligible:
+            note += "\nNo administrator is eligible to approve this request."
+        result = await self.form(
+            "Request org access (2 of 2)",
+            [
+                Field("approver", "Approver", choices=eligible, required=True),
+                Field("reason", "Reason"),
+            ],
+            submit,
+            note=note,
+            action="file the request",
+        )
+        if result:
+            self.changed("requests", f"Request filed; {result['approver']} has been asked.")
+
+    @work(exit_on_error=False)
+    async def action_revoke(self) -> None:
+        """Revoke a user's or group's access to an org (no approval needed)."""
+        client = self.app.client
+        try:
+            orgs = await choices.client_orgs(client, managed_only=True)
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        selected = self.org if self.org and self.org.lower() != "msporg" else ""
+        first = await self.form(
+            "Revoke org access (1 of 2)",
+            [Field("org", "Organization", value=selected, choices=orgs, required=True)],
+            action="next",
+        )
+        if not first:
+            return
+        org = first["org"]
+        try:
+            access = await client.access(org)
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        grants = [(f"user {u['username']}", f"users:{u['username']}") for u in access["users"]]
+        grants += [(f"group {g['name']}", f"groups:{g['name']}") for g in access["groups"]]
+        if not grants:
+            self.app.notify(f"Nobody holds a grant for {org}.", severity="warning")
+            return
+
+        async def submit(v: dict) -> str:
+            kind, _, name = v["grant"].partition(":")
+            await client.revoke_access(org, kind, name)
+            return name
+
+        name = await self.form(
+            f"Revoke org access to {org} (2 of 2)",
+            [Field("grant", "Grant", choices=grants, required=True)],
+            submit,
+            action="revoke",
+            danger=True,
+        )
+        if name:
+            self.changed("grants", f"Access of {name} to {org} revoked.")

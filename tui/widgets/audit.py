@@ -5,40 +5,42 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
+from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Static
 
 from tui.client import ApiError
 from tui.text import inert
+from tui.widgets.pane import Pane, fill_table
 
 
-class AuditPane(Vertical):
+class AuditPane(Pane):
     """Newest events first; filter by operation or actor; v verifies the chain."""
 
-    BINDINGS = [Binding("v", "verify", "Verify chain", id="verify")]
-
-    org: reactive[str | None] = reactive(None)
+    LIST = "audit-table"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", tooltip="Filter events", id="audit-filter"),
+        Binding("v", "verify", "Verify", tooltip="Verify the chain", id="verify"),
+    ]
 
     def compose(self) -> ComposeResult:
         """Filters, table, verification line."""
         with Horizontal(classes="filters"):
-            yield Input(placeholder="operation", id="audit-op")
-            yield Input(placeholder="actor", id="audit-actor")
+            yield Input(placeholder="operation (/)", id="audit-op", compact=True)
+            yield Input(placeholder="actor", id="audit-actor", compact=True)
         table = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("When", "Actor", "Operation", "Target", "Outcome")
         yield table
         yield Static("", id="verify-result")
 
-    def watch_org(self, org: str | None) -> None:
-        """A new org: reload."""
-        if org:
-            self.load()
+    def action_filter(self) -> None:
+        """Jump to the filters."""
+        self.screen.set_focus(self.query_one("#audit-op", Input))
 
     @on(Input.Submitted)
     def filters_changed(self) -> None:
-        """Apply the filters."""
+        """Apply the filters and go to the list."""
         self.load()
+        self.focus_list()
 
     @work(exclusive=True, exit_on_error=False, group="audit")
     async def load(self) -> None:
@@ -57,15 +59,22 @@ class AuditPane(Vertical):
             if error.code not in ("forbidden", "not_found"):
                 self.app.show_error(error)
             return
-        table.clear()
-        for e in events:
-            table.add_row(
-                e["at"][:19].replace("T", " "),
-                inert(e["actor"]),
-                inert(e["operation"]),
-                inert(e["target"]),
-                e["outcome"],
-            )
+        fill_table(
+            table,
+            (
+                (
+                    str(e["seq"]),
+                    (
+                        e["at"][:19].replace("T", " "),
+                        inert(e["actor"]),
+                        inert(e["operation"]),
+                        inert(e["target"]),
+                        e["outcome"],
+                    ),
+                )
+                for e in events
+            ),
+        )
 
     @work(exclusive=True, exit_on_error=False, group="verify")
     async def action_verify(self) -> None:
@@ -75,7 +84,7 @@ class AuditPane(Vertical):
         try:
             result = await self.app.client.verify_audit(self.org)
         except ApiError as error:
-            self.app.show_error(error)
+            self.app.show_error(error, "Not verified")
             return
         line = self.query_one("#verify-result", Static)
         if result["ok"]:
@@ -84,3 +93,4 @@ class AuditPane(Vertical):
             line.update(
                 inert(f"CHAIN BROKEN at event {result['first_bad_seq']}: {result['problem']}")
             )
+        self.app.notify("Chain verified." if result["ok"] else "The chain is broken.")

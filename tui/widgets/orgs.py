@@ -1,4 +1,4 @@
-"""The organizations pane: list with search, add, import, delete, report."""
+"""The organizations pane: list with search, add, edit, import, delete, report."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.widgets import DataTable, Input
 
 from server.names import display_name_problem  # shared plain rule, no server code
 from tui.client import ApiError
-from tui.screens.modals import ConfirmTypedModal, FormField, FormModal, TextModal
+from tui.screens.form import Field
+from tui.screens.modals import TextModal
 from tui.text import inert
+from tui.widgets import choices
+from tui.widgets.pane import Pane, fill_table
 
 
 def _read(name: str) -> tuple[Path, bytes]:
@@ -23,16 +25,17 @@ def _read(name: str) -> tuple[Path, bytes]:
     return path, path.read_bytes()
 
 
-class OrgsPane(Vertical):
+class OrgsPane(Pane):
     """Client organizations (MSPOrg administrators)."""
 
+    LIST = "orgs-table"
     BINDINGS = [
-        Binding("slash", "search", "Search", id="orgs-search"),
-        Binding("n", "new_org", "New org", id="new-org"),
-        Binding("i", "import_orgs", "Import", id="import-orgs"),
-        Binding("d", "delete_org", "Delete", id="delete-org"),
-        Binding("p", "report", "Report", id="org-report"),
-        Binding("e", "edit_org", "Edit", id="edit-org"),
+        Binding("n", "new_org", "New", tooltip="New org", id="new-org"),
+        Binding("e", "edit_org", "Edit", tooltip="Edit the org", id="edit-org"),
+        Binding("d", "delete_org", "Delete", tooltip="Delete the org", id="delete-org"),
+        Binding("p", "report", "Report", tooltip="Org report", id="org-report"),
+        Binding("i", "import_orgs", "Import", tooltip="Import orgs from a file", id="import-orgs"),
+        Binding("slash", "search", "Search", tooltip="Search orgs", id="orgs-search"),
     ]
 
     def __init__(self) -> None:
@@ -41,7 +44,7 @@ class OrgsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         """Search box and the table."""
-        yield Input(placeholder="search organizations (/)", id="orgs-q")
+        yield Input(placeholder="search organizations (/)", id="orgs-q", compact=True)
         table = DataTable(id="orgs-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("Org", "Name", "Account manager", "Vault", "Managed")
         yield table
@@ -64,163 +67,181 @@ class OrgsPane(Vertical):
     def fill(self) -> None:
         """Show the orgs matching the search."""
         query = self.query_one("#orgs-q", Input).value.lower()
-        table = self.query_one("#orgs-table", DataTable)
-        table.clear()
+        rows = []
         for o in self._orgs:
-            text = f"{o['display_name']} {o['name']} {o['account_manager'] or ''}".lower()
+            text = f"{o['display_name']} {o['name']} {o.get('account_manager') or ''}".lower()
             if query and query not in text:
                 continue
-            table.add_row(
+            cells = (
                 inert(o["display_name"]),
                 inert(o["name"]),
-                inert(o["account_manager"] or "—"),
-                o["vault_control"],
+                inert(o.get("account_manager") or "—"),
+                o.get("vault_control", ""),
                 "yes" if o.get("managed") else "",
-                key=o["display_name"],
             )
+            rows.append((o["display_name"], cells))
+        fill_table(self.query_one("#orgs-table", DataTable), rows)
 
-    def _selected(self) -> str | None:
-        table = self.query_one("#orgs-table", DataTable)
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+    @on(Input.Submitted, "#orgs-q")
+    def search_done(self) -> None:
+        """Enter in the search box goes to the results."""
+        self.focus_list()
+
+    def _current(self) -> dict | None:
+        org = self.selected()
+        found = next((o for o in self._orgs if o["display_name"] == org), None)
+        if found is None:
+            self.app.notify("Select an organization first.", severity="warning")
+        return found
 
     def action_search(self) -> None:
         """Jump to the search box."""
-        self.query_one("#orgs-q", Input).focus()
+        self.screen.set_focus(self.query_one("#orgs-q", Input))
 
     @work(exit_on_error=False)
     async def action_new_org(self) -> None:
         """Add a client org, checking the display name as it is typed."""
-        form = await self.app.push_screen_wait(
-            FormModal(
-                "New organization",
-                [
-                    FormField("name", "Name"),
-                    FormField(
-                        "display_name",
-                        "Display name (the URL: https://host:7272/<name>)",
-                        check=display_name_problem,
-                    ),
-                    FormField(
-                        "account_manager",
-                        "Account manager (MSPOrg username)",
-                        value=self.app.me.get("username", ""),
-                    ),
-                    FormField("description", "Description"),
-                ],
-            )
-        )
-        if not form:
-            return
+        client = self.app.client
         try:
-            await self.app.client.create_org({k: v for k, v in form.items() if v})
+            managers = await choices.account_managers(client)
         except ApiError as error:
-            self.app.show_error(error, "Organization not created")
+            self.app.show_error(error)
             return
-        self.app.notify(f"Organization {form['display_name']} created.")
-        self.load()
+        result = await self.form(
+            "New organization",
+            [
+                Field("name", "Name", required=True),
+                Field(
+                    "display_name",
+                    "Display name (the URL: https://host:7272/<name>)",
+                    required=True,
+                    check=display_name_problem,
+                ),
+                Field(
+                    "account_manager",
+                    "Account manager",
+                    value=self.app.me.get("username", ""),
+                    choices=managers,
+                    required=True,
+                ),
+                Field(
+                    "vault_control",
+                    "Who adds resources",
+                    value="both",
+                    choices=choices.VAULT_CONTROL,
+                ),
+                Field("description", "Description"),
+            ],
+            lambda v: client.create_org({k: x for k, x in v.items() if x}),
+            action="create",
+        )
+        if result:
+            self.changed("orgs", f"Organization {result['display_name']} created.")
 
     @work(exit_on_error=False)
     async def action_edit_org(self) -> None:
         """Edit the selected org's name, description, account manager or vault control."""
-        org = self._selected()
-        current = next((o for o in self._orgs if o["display_name"] == org), None)
+        current = self._current()
         if current is None:
             return
-        form = await self.app.push_screen_wait(
-            FormModal(
-                f"Edit {org}",
-                [
-                    FormField("name", "Name", value=current["name"]),
-                    FormField("description", "Description", value=current["description"]),
-                    FormField(
-                        "account_manager", "Account manager", value=current["account_manager"] or ""
-                    ),
-                    FormField(
-                        "vault_control",
-                        "Who adds resources: msp, client or both",
-                        value=current["vault_control"],
-                        check=lambda v: (
-                            None if v in ("msp", "client", "both") else "msp, client or both"
-                        ),
-                    ),
-                ],
-            )
-        )
-        if not form:
-            return
-        changes = {k: v for k, v in form.items() if v != (current.get(k) or "")}
-        if current["is_msp"]:
-            changes.pop("name", None)
-            changes.pop("account_manager", None)
-        if not changes:
-            return
+        org, client = current["display_name"], self.app.client
         try:
-            await self.app.client.update_org(org, changes)
+            managers = await choices.account_managers(client)
         except ApiError as error:
-            self.app.show_error(error, "Organization not changed")
+            self.app.show_error(error)
             return
-        self.app.notify(f"{org} updated.")
-        self.load()
+        fields = [
+            Field("name", "Name", value=current["name"]),
+            Field("description", "Description", value=current.get("description") or ""),
+            Field(
+                "vault_control",
+                "Who adds resources",
+                value=current.get("vault_control", "both"),
+                choices=choices.VAULT_CONTROL,
+            ),
+        ]
+        if not current["is_msp"]:
+            fields.insert(
+                2,
+                Field(
+                    "account_manager",
+                    "Account manager",
+                    value=current.get("account_manager") or "",
+                    choices=managers,
+                ),
+            )
+        else:
+            fields.pop(0)  # MSPOrg keeps its name
+
+        async def submit(v: dict) -> dict:
+            changes = {k: x for k, x in v.items() if x != (current.get(k) or "")}
+            return await client.update_org(org, changes) if changes else current
+
+        if await self.form(f"Edit {org}", fields, submit):
+            self.changed("orgs", f"{org} updated.")
 
     @work(exit_on_error=False)
     async def action_delete_org(self) -> None:
         """Delete the selected org after its display name is typed."""
-        org = self._selected()
-        if org is None:
+        current = self._current()
+        if current is None:
             return
-        ok = await self.app.push_screen_wait(
-            ConfirmTypedModal(
-                f"Delete {org}",
-                "This deletes the org's users, groups, resources, accounts and "
-                "shares, ends their sessions and destroys its data key. It cannot be undone.",
-                org,
+        org, client = current["display_name"], self.app.client
+        result = await self.form(
+            f"Delete {org}",
+            [
+                Field(
+                    "confirm",
+                    f"Type {org} to confirm",
+                    required=True,
+                    check=lambda v: None if v == org else "does not match the org's name",
+                )
+            ],
+            lambda v: client.delete_org(org, v["confirm"]),
+            note="This deletes the org's users, groups, resources, accounts and shares, ends "
+            "their sessions and destroys its data key. It cannot be undone.",
+            action="delete",
+            danger=True,
+        )
+        if result:
+            d = result["deleted"]
+            self.changed(
+                "orgs",
+                f"Deleted {org}: {d['users']} users, {d['groups']} groups, "
+                f"{d['resources']} resources, {d['accounts']} accounts.",
             )
-        )
-        if not ok:
-            return
-        try:
-            result = await self.app.client.delete_org(org, org)
-        except ApiError as error:
-            self.app.show_error(error, "Organization not deleted")
-            return
-        d = result["deleted"]
-        self.app.notify(
-            f"Deleted {org}: {d['users']} users, {d['groups']} groups, "
-            f"{d['resources']} resources, {d['accounts']} accounts."
-        )
-        self.load()
 
     @work(exit_on_error=False)
     async def action_import_orgs(self) -> None:
         """Import from a CSV/TXT file: preview the first rows, then show each row's fate."""
-        form = await self.app.push_screen_wait(
-            FormModal(
-                "Import organizations",
-                [FormField("path", "File (.csv or .txt)", placeholder="/path/to/orgs.csv")],
-            )
+        picked = await self.form(
+            "Import organizations",
+            [Field("path", "File (.csv or .txt)", placeholder="/path/to/orgs.csv", required=True)],
+            action="preview",
         )
-        if not form or not form["path"]:
+        if not picked:
             return
-        path = Path(form["path"])
         try:
-            path, data = await asyncio.to_thread(_read, form["path"])
+            path, data = await asyncio.to_thread(_read, picked["path"])
         except OSError as exc:
-            self.app.notify(f"Cannot read {path}: {exc.strerror}", severity="error")
+            self.app.notify(f"Cannot read {picked['path']}: {exc.strerror}", severity="error")
             return
         preview = data.decode("utf-8-sig", errors="replace").splitlines()[:6]
-        go = await self.app.push_screen_wait(
-            ConfirmTypedModal(
-                f"Import {path.name}?", "First rows:\n" + "\n".join(preview), "import"
-            )
+        result = await self.form(
+            f"Import {path.name}?",
+            [
+                Field(
+                    "confirm",
+                    "Type import to go ahead",
+                    required=True,
+                    check=lambda v: None if v == "import" else "type the word import",
+                )
+            ],
+            lambda v: self.app.client.import_orgs(path.name, data),
+            note="First rows:\n" + "\n".join(preview),
+            action="import",
         )
-        if not go:
-            return
-        try:
-            result = await self.app.client.import_orgs(path.name, data)
-        except ApiError as error:
-            self.app.show_error(error, "Nothing imported")
+        if not result:
             return
         lines = [f"created {result['created']}, failed {result['failed']}"]
         lines += [
@@ -228,19 +249,20 @@ class OrgsPane(Vertical):
             + (f" ({r['detail']})" if r.get("detail") else "")
             for r in result["results"]
         ]
+        self.changed("orgs")
         await self.app.push_screen_wait(TextModal("Import results", lines))
-        self.load()
 
     @work(exit_on_error=False)
     async def action_report(self) -> None:
         """The selected org's report."""
-        org = self._selected()
-        if org is None:
+        current = self._current()
+        if current is None:
             return
+        org = current["display_name"]
         try:
             report = await self.app.client.org_report(org)
         except ApiError as error:
-            self.app.show_error(error)
+            self.app.show_error(error, "No report")
             return
         lines = [f"Account manager: {report['account_manager']}", "", "Users:"]
         lines += [f"  {u['username']} ({u['role']}, {u['status']})" for u in report["users"]]

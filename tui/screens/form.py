@@ -1,0 +1,224 @@
+"""The one form dialog: labels, text fields and pickers, inline errors, input kept on failure.
+
+Every dialog that asks for something is a ``FormModal``: the first field has focus,
+Tab/Shift+Tab move between fields, Enter (or Ctrl+S) submits, Esc cancels. When the
+form has a ``submit`` coroutine the dialog stays open until it succeeds; the server's
+``validation_failed`` errors are shown under each field's own label, all at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Select, Static
+
+from tui.client import ApiError
+from tui.text import inert
+from tui.widgets.picker import Picker
+
+Choices = list[tuple[str, str]]  # (what the user sees, the value sent)
+
+
+@dataclass
+class Field:
+    """One field of a form: a text input, a password, or a picker (``choices``)."""
+
+    name: str
+    label: str
+    value: str = ""
+    password: bool = False
+    placeholder: str = ""
+    choices: Choices | None = None
+    required: bool = False
+    check: Callable[[str], str | None] | None = None  # a problem with the value, or None
+    api_names: tuple[str, ...] = field(default_factory=tuple)  # server names mapped here
+
+
+def refusal(field: str, message: str) -> ApiError:
+    """A refusal made in the client, shown like the server's: under ``field``."""
+    return ApiError(
+        "validation_failed", message, body={"errors": [{"field": field, "message": message}]}
+    )
+
+
+def check_repeated(values: dict[str, str], first: str, second: str) -> None:
+    """Refuse, under ``second``, a value that was to be typed twice and differs."""
+    if values[first] != values[second]:
+        raise refusal(second, "differs from the first")
+
+
+def humanize(name: str) -> str:
+    """'full_name' → 'Full name' (for server fields the form does not show)."""
+    return name.replace("_", " ").strip().capitalize() or "Request"
+
+
+class FormModal(ModalScreen[Any]):
+    """A titled form; dismissed with ``submit``'s result (or the values), None on Esc."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="form-cancel"),
+        Binding("ctrl+s", "submit", "Save", id="form-save"),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        fields: list[Field],
+        submit: Callable[[dict[str, str]], Awaitable[Any]] | None = None,
+        note: str = "",
+        action: str = "save",
+        danger: bool = False,
+        figure: str = "",
+        wide: bool = False,
+    ) -> None:
+        super().__init__()
+        self._title, self._fields, self._submit = title, fields, submit
+        self._note, self._action, self._danger = note, action, danger
+        self._figure, self._wide = figure, wide
+        self._busy = False
+        # The first field has the focus from the first frame on (a focus() call would
+        # land later, after keys typed at once).
+        self.AUTO_FOCUS = f"#f-{fields[0].name}" if fields else ""
+
+    def compose(self) -> ComposeResult:
+        """Title, note, then each field's label, control and error line."""
+        classes = "dialog" + (" danger" if self._danger else "") + (" wide" if self._wide else "")
+        with VerticalScroll(classes=classes):
+            yield Static(inert(self._title), classes="dialog-title")
+            if self._figure:
+                yield Static(inert(self._figure), id="figure")
+            if self._note:
+                yield Static(inert(self._note), classes="dialog-note")
+            yield Static("", id="form-error", classes="field-error")
+            for f in self._fields:
+                yield Label(f.label + (" *" if f.required else ""), id=f"l-{f.name}")
+                if f.choices is not None:
+                    yield Picker(
+                        f.choices,
+                        value=f.value if f.value in {v for _, v in f.choices} else Select.NULL,
+                        prompt=f.placeholder or "type to search, or Space for the list",
+                        allow_blank=True,
+                        id=f"f-{f.name}",
+                        compact=True,
+                    )
+                else:
+                    yield Input(
+                        value=f.value,
+                        placeholder=f.placeholder,
+                        password=f.password,
+                        id=f"f-{f.name}",
+                        compact=True,
+                    )
+                yield Static("", id=f"e-{f.name}", classes="field-error")
+            yield Static(
+                f"Enter: {self._action}   Tab: next field   Esc: cancel", classes="dialog-keys"
+            )
+
+    def on_mount(self) -> None:
+        """Tab moves between the fields only, not to the dialog's frame."""
+        self.query_one(".dialog").can_focus = False
+
+    def values(self) -> dict[str, str]:
+        """The form's current values (an unchosen picker is '')."""
+        out = {}
+        for f in self._fields:
+            widget = self.query_one(f"#f-{f.name}")
+            if isinstance(widget, Select):
+                out[f.name] = "" if widget.value is Select.NULL else str(widget.value)
+            else:
+                out[f.name] = widget.value
+        return out
+
+    def _show(self, name: str, message: str) -> None:
+        line = self.query_one(f"#e-{name}", Static)
+        line.update(inert(message))
+        line.set_class(bool(message), "shown")
+
+    def _show_form_error(self, message: str) -> None:
+        line = self.query_one("#form-error", Static)
+        line.update(inert(message))
+        line.set_class(bool(message), "shown")
+
+    @on(Input.Changed)
+    def live_check(self, event: Input.Changed) -> None:
+        """Show a field's problem as the user types."""
+        spec = next((f for f in self._fields if f"f-{f.name}" == event.input.id), None)
+        if spec and spec.check:
+            self._show(spec.name, (spec.check(event.value) or "") if event.value else "")
+
+    @on(Input.Submitted)
+    def enter_pressed(self, event: Input.Submitted) -> None:
+        """Enter in a text field submits the form."""
+        event.stop()
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        """Check locally, then send; the dialog closes only on success."""
+        if self._busy:
+            return
+        values = self.values()
+        problems = {}
+        for f in self._fields:
+            if f.required and not values[f.name].strip():
+                problems[f.name] = "is required"
+            elif f.check and values[f.name] and (problem := f.check(values[f.name])):
+                problems[f.name] = problem
+        for f in self._fields:
+            self._show(f.name, problems.get(f.name, ""))
+        if problems:
+            self._show_form_error("Please correct the fields marked below.")
+            self.set_focus(self.query_one(f"#f-{next(iter(problems))}"))
+            return
+        self._show_form_error("")
+        if self._submit is None:
+            self.dismiss(values)
+            return
+        self._busy = True
+        self.send(values)
+
+    @work(exclusive=True, exit_on_error=False, group="form")
+    async def send(self, values: dict[str, str]) -> None:
+        """Run the form's request; show the server's refusal in place."""
+        try:
+            result = await self._submit(values)
+        except ApiError as error:
+            self._busy = False
+            self.show_refusal(error)
+            return
+        self._busy = False
+        self.dismiss(result if result is not None else values)
+
+    def show_refusal(self, error: ApiError) -> None:
+        """Put each field error under its field; anything else on the form's error line."""
+        by_api_name = {n: f for f in self._fields for n in (f.name, *f.api_names)}
+        errors = error.body.get("errors") or []
+        shown, elsewhere = {}, []
+        for item in errors:
+            target = by_api_name.get(item.get("field", ""))
+            if target is None:
+                elsewhere.append(f"{humanize(item.get('field', ''))} {item.get('message', '')}")
+            else:
+                shown.setdefault(target.name, item.get("message", ""))
+        if not errors and len(self._fields) == 1:
+            shown[self._fields[0].name] = error.detail  # a one-field form: it is about that
+        for f in self._fields:
+            self._show(f.name, shown.get(f.name, ""))
+        if shown:
+            summary = "Please correct the fields marked below."
+            if elsewhere:
+                summary += " Also: " + "; ".join(elsewhere)
+            self.set_focus(self.query_one(f"#f-{next(iter(shown))}"))
+        else:
+            summary = "; ".join(elsewhere) or error.detail
+        self._show_form_error(summary)
+
+    def action_cancel(self) -> None:
+        """Close without a result."""
+        self.dismiss(None)

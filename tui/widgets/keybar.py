@@ -1,0 +1,70 @@
+"""The key bar: the focused pane's keys first, then the global keys that fit.
+
+Textual's Footer lists bindings in focus-chain order and cuts the line at the right edge,
+which at 80 columns hid Log out and Quit. This bar reserves room for the ``essential``
+global keys, fills the rest with the focused pane's keys, then with other global keys.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widget import Widget
+
+ESSENTIAL = ("help", "logout", "quit")  # binding ids that are always shown
+
+
+def split_bindings(screen: Screen) -> tuple[list[Binding], list[Binding]]:
+    """(the focused pane's shown bindings, the screen's and app's shown bindings)."""
+    local: list[Binding] = []
+    everywhere: list[Binding] = []
+    for namespace, binding, enabled, _tooltip in screen.active_bindings.values():
+        if not binding.show or not enabled or not binding.description:
+            continue
+        (everywhere if isinstance(namespace, Screen | App) else local).append(binding)
+    return local, everywhere
+
+
+class KeyBar(Widget):
+    """One line of ``key description`` pairs that never hides the essential keys."""
+
+    DEFAULT_CSS = """
+    KeyBar { height: 1; dock: bottom; background: $panel; color: $text; padding: 0 1; }
+    """
+
+    def on_mount(self) -> None:
+        """Redraw whenever the bindings change (focus moved, screen changed)."""
+        self.screen.bindings_updated_signal.subscribe(self, lambda _screen: self.refresh())
+
+    def on_unmount(self) -> None:
+        """Stop listening."""
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _item(self, binding: Binding) -> Text:
+        key = self.app.get_key_display(binding)
+        return Text.assemble((key, "bold"), f" {binding.description}  ")
+
+    def render(self) -> Text:
+        """Pane keys, then other global keys while they fit, then the essential ones."""
+        local, everywhere = split_bindings(self.screen)
+        essential = sorted(
+            (b for b in everywhere if b.id in ESSENTIAL), key=lambda b: ESSENTIAL.index(b.id)
+        )
+        others = [b for b in everywhere if b.id not in ESSENTIAL]
+        tail = [self._item(b) for b in essential]
+        room = self.size.width - sum(t.cell_len for t in tail)
+        head: list[Text] = []
+        for binding in local + others:
+            item = self._item(binding)
+            if item.cell_len > room:
+                if binding in local:
+                    continue  # a shorter pane key may still fit; F1 lists them all
+                break
+            head.append(item)
+            room -= item.cell_len
+        line = Text.assemble(*head)
+        line.append(" " * max(room, 0))
+        line.append_text(Text.assemble(*tail))
+        return line

@@ -1,0 +1,91 @@
+"""The shape every tab shares: lists, actions, a form helper, and knowing how to reload."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import DataTable, Input
+from textual.widgets.data_table import RowDoesNotExist
+
+from tui.messages import DataChanged
+from tui.screens.form import Field, FormModal
+
+
+def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
+    """Replace a table's rows (key, cells), keeping the cursor on the same row if it is
+    still there, so a refresh does not lose the user's place."""
+    keep = None
+    if table.row_count:
+        keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+    table.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    # DataTable measures new rows when it is next idle; a frame drawn before that keeps
+    # the header-wide columns (names cut to 'core-rou'). Measure now, draw afresh.
+    table._update_dimensions(list(table.rows))
+    table._clear_caches()
+    table.refresh()
+    if keep is not None:
+        with suppress(RowDoesNotExist):  # the row is gone: stay at the top
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+
+class Pane(Vertical):
+    """A tab's content: ``LIST`` is the table focused when the tab is shown."""
+
+    LIST = ""
+    BINDINGS = [Binding("escape", "back_to_list", "List", show=False, id="back-to-list")]
+
+    org: reactive[str | None] = reactive(None)
+
+    def watch_org(self, org: str | None) -> None:
+        """A new org: reload."""
+        if org:
+            self.load()
+
+    def load(self) -> None:
+        """Fetch what the pane shows (a worker in each pane)."""
+
+    def focus_list(self) -> None:
+        """Put the focus on the pane's main list now (not after the keys already typed)."""
+        self.screen.set_focus(self.query_one(f"#{self.LIST}", DataTable))
+
+    def action_back_to_list(self) -> None:
+        """Esc in a search or filter box returns to the list."""
+        if isinstance(self.screen.focused, Input):
+            self.focus_list()
+
+    def selected(self, table_id: str | None = None) -> str | None:
+        """The key of the highlighted row of ``table_id`` (default: the main list)."""
+        table = self.query_one(f"#{table_id or self.LIST}", DataTable)
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    def selected_cell(self, table_id: str, column: int) -> str:
+        """The highlighted row's text in ``column``."""
+        table = self.query_one(f"#{table_id}", DataTable)
+        cell = table.get_row_at(table.cursor_row)[column]
+        return cell.plain if isinstance(cell, Text) else str(cell)
+
+    async def form(
+        self,
+        title: str,
+        fields: list[Field],
+        submit: Callable[[dict[str, str]], Awaitable[Any]] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Open the form; its result (None when cancelled)."""
+        return await self.app.push_screen_wait(FormModal(title, fields, submit, **options))
+
+    def changed(self, what: str, message: str = "") -> None:
+        """Say what happened and let every view that shows it reload."""
+        if message:
+            self.app.notify(message)
+        self.post_message(DataChanged(what))
