@@ -164,13 +164,15 @@ class MainScreen(Screen):
 
     @on(TabbedContent.TabActivated)
     def tab_shown(self, event: TabbedContent.TabActivated) -> None:
-        """A tab on show reloads its lists and its list takes the focus."""
+        """A tab on show reloads its lists (unchanged rows are not redrawn) and its list
+        takes the focus."""
         self.active_pane().load()
         self.call_after_refresh(self.focus_active_list)
 
     @on(DataChanged)
     def data_changed(self, _message: DataChanged) -> None:
-        """Something changed: reload the org band and the pane on show."""
+        """Something changed: reload the org band and the pane on show (the others
+        reload when they are shown)."""
         self.load_orgs()
         self.active_pane().load()
 

@@ -55,7 +55,7 @@ class AuditPane(Pane):
                 self.query_one("#audit-actor", Input).value.strip(),
             )
         except ApiError as error:
-            table.clear()
+            fill_table(table, [])
             if error.code not in ("forbidden", "not_found"):
                 self.app.show_error(error)
             return

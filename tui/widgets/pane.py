@@ -20,6 +20,10 @@ from tui.screens.form import Field, FormModal
 def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
     """Replace a table's rows (key, cells), keeping the cursor on the same row if it is
     still there, so a refresh does not lose the user's place."""
+    rows = list(rows)
+    if getattr(table, "shown_rows", None) == rows:
+        return  # the same rows: nothing to redraw (a refresh that found no change)
+    table.shown_rows = rows
     keep = None
     if table.row_count:
         keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value

@@ -83,7 +83,7 @@ class VaultPane(Pane):
         if items:
             self.load_accounts(self.selected("resources"))
         else:
-            self.query_one("#accounts", DataTable).clear()
+            fill_table(self.query_one("#accounts", DataTable), [])
 
     @on(DataTable.RowHighlighted, "#resources")
     def resource_highlighted(self, event: DataTable.RowHighlighted) -> None:
