@@ -29,6 +29,8 @@ from server.local_state import LocalSession
 from server.services import tokens
 from server.services.access import MSP_ORG, msp_org_id
 
+UNKNOWN_USER = "(unknown user)"  # how a failed login names a user that does not exist
+
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
@@ -100,6 +102,10 @@ async def login(
         # audit trail, read by administrators, tells the two apart.
         env.throttle.failed(throttle_key, ip)
         reason = "user_disabled" if ok and user is not None else "wrong_password"
+        if user is None:
+            # A name no user has is often a password typed into the wrong field: it is
+            # not written down (OWASP Logging Cheat Sheet: never log passwords).
+            username, reason = UNKNOWN_USER, "unknown_user"
         await _audit_failure(env, org, username, ip, reason)
         raise Unauthenticated(WRONG_CREDENTIALS)
 

@@ -168,3 +168,16 @@ async def test_refresh_is_audited(admin):
     _, page = await fresh.call("GET", "/orgs/MSPOrg/audit?operation=session_refreshed")
     assert [(e["actor"], e["target"]) for e in page["items"]][:1] == [("admin", "admin")]
     assert body["token"] not in str(page)
+
+
+async def test_a_password_typed_as_a_username_is_not_recorded(api, admin):
+    """A failed login for a name no user has records '(unknown user)', never the text."""
+    await api.call("POST", "/auth/login", {"username": "Typed-My-Pass-42!", "password": "x"})
+    _, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=login_failed&limit=1")
+    event = page["items"][0]
+    assert (event["actor"], event["target"], event["reason"]) == (
+        "(unknown user)",
+        "(unknown user)",
+        "unknown_user",
+    )
+    assert "Typed-My-Pass-42!" not in str(page)

@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
 from tui.client import ApiError
-from tui.text import inert
+from tui.text import inert, inert_lines
 from tui.widgets.picker import Picker
 
 Choices = list[tuple[str, str]]  # (what the user sees, the value sent)
@@ -93,9 +93,9 @@ class FormModal(ModalScreen[Any]):
         with VerticalScroll(classes=classes):
             yield Static(inert(self._title), classes="dialog-title")
             if self._figure:
-                yield Static(inert(self._figure), id="figure")
+                yield Static(inert_lines(self._figure), id="figure")
             if self._note:
-                yield Static(inert(self._note), classes="dialog-note")
+                yield Static(inert_lines(self._note), classes="dialog-note")
             yield Static("", id="form-error", classes="field-error")
             for f in self._fields:
                 yield Label(f.label + (" *" if f.required else ""), id=f"l-{f.name}")

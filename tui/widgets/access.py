@@ -177,21 +177,30 @@ class AccessPane(Pane):
             self.app.notify("There is no client organization yet.", severity="warning")
             return
         selected = self.org if self.org and self.org.lower() != "msporg" else ""
+
+        async def next_step(v: dict) -> dict:
+            # The server's refusal (the proposer as designee, an account manager, …)
+            # keeps this step open with what was chosen.
+            return {**v, "eligible": await choices.approvers(client, v["org"], v["designee"])}
+
         first = await self.form(
             "Request org access (1 of 2)",
             [
                 Field("org", "Organization", value=selected, choices=orgs, required=True),
-                Field("designee", "For (MSPOrg user or group)", choices=people, required=True),
+                Field(
+                    "designee",
+                    "For (MSPOrg user or group)",
+                    choices=people,
+                    required=True,
+                    api_names=("user", "group"),
+                ),
             ],
+            next_step,
             action="next",
         )
         if not first:
             return
-        try:
-            eligible = await choices.approvers(client, first["org"], first["designee"])
-        except ApiError as error:
-            self.app.show_error(error, "Cannot list approvers")
-            return
+        eligible = first["eligible"]
         kind, _, name = first["designee"].partition(":")
 
         async def submit(v: dict) -> dict:
