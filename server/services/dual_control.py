@@ -23,9 +23,17 @@ and never reopens, whatever is later disabled or deleted.
 Client users: a client user that an MSP user, or an unconfirmed user, created or whose
 password it set is *unconfirmed* (``users.client_confirmed``) and reaches only what it
 owns and what MSP staff shared with it by name (``user_trusted`` in sql/010), until a
-confirmed administrator of that org confirms it — or, in an org that has no confirmed
-administrator, an MSP ``user_confirmation`` request is approved. An org whose vault
-control is ``msp`` trusts its users as they are.
+confirmed administrator of that org confirms it — or, in an org that has no active
+confirmed administrator, an MSP ``user_confirmation`` request (not proposed by the user's
+maker) is approved. Only the client's own confirmed administrators change such a user's
+credentials, status, role, scope or 2FA rule. An org whose vault control is ``msp``
+trusts its users as they are.
+
+Password check-out approvals (``independence_problem``) use the credential chain stored
+with each user (who set its credentials, who set theirs, …): the approver and the
+requester may not appear in each other's chain, and MSPOrg users not share a principal.
+Decisions lock the rows they read, so a reset or a membership change cannot slip between
+a check and the change it allows.
 """
 
 from __future__ import annotations
