@@ -63,7 +63,7 @@ class Terminal:
         self._tmux("send-keys", "-t", "story", "-l", text)
         time.sleep(0.05)
 
-    def wait_for(self, *words: str, gone: bool = False, limit: float = 30.0) -> str:
+    def wait_for(self, *words: str, gone: bool = False, limit: float = 60.0) -> str:
         """Wait until every word is on the screen (or, with ``gone``, none is)."""
         deadline = time.monotonic() + limit
         screen = ""

@@ -47,7 +47,9 @@ class Picker(Select[str]):
         self.expanded = False
 
     def _choose(self, index: int | None) -> None:
-        if index is not None:
+        """Take the highlighted choice; the blank row (the prompt) chooses nothing, so the
+        current choice stays rather than silently becoming a default."""
+        if index is not None and self._options[index][1] is not Select.BLANK:
             self.value = self._options[index][1]
         self.expanded = False
 
