@@ -85,8 +85,10 @@ END $$;
 GRANT SELECT, INSERT, UPDATE, DELETE ON roles, resource_types, field_definitions,
     replication_settings TO :"app_role";
 
--- reveal_account (sql/013) now also hands out the account's secret additional fields
--- (one sealed blob), under the same entitlement, check-out rule and audit event.
+-- reveal_account: the entitlement rule (sql/010), the check-out rule (account_access,
+-- sql/013) and the fenced-read rule (database_may_write, sql/008); it hands out the
+-- account's secret additional fields with the password, and its audit event names the
+-- target as people read it, '<resource>/<account>'.
 DROP FUNCTION reveal_accounts(uuid[], uuid[], uuid[], boolean[], text[], text[], text[],
                               text[], text[]);
 DROP FUNCTION reveal_account(uuid, uuid, uuid, boolean, text, text, text, text, text);
@@ -122,7 +124,7 @@ BEGIN
             CASE WHEN acc.exclusive THEN acc.held_until END, NULL::bytea;
         RETURN;
     END IF;
-    -- A hot standby cannot write: the server spools the event (fsync'd) before it
+    -- A node that cannot write spools the event (fsync'd) before it
     -- decrypts anything, and ships it to the primary later.
     IF NOT database_may_write() THEN  -- a standby or a fenced primary (sql/008)
         RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username,
@@ -132,7 +134,8 @@ BEGIN
     INSERT INTO audit_events (org_id, at, actor, actor_org, ip, operation, target_type,
                               target, outcome, reason, details, node)
     VALUES (p_org, clock_timestamp(), p_actor, p_actor_org, p_ip, 'password_revealed',
-            'account', r.username || '@' || r.resource_id, 'success', p_reason,
+            'account', coalesce((SELECT name FROM resources WHERE id = r.resource_id),
+                       r.resource_id::text) || '/' || r.username, 'success', p_reason,
             jsonb_build_object('account_id', p_account, 'permission', r.permission,
                                'checked_out', acc.controlled), p_node)
     RETURNING id INTO v_event;

@@ -531,7 +531,7 @@ async def reveal_password(
 
 
 async def _account_target(env: Env, org_id: uuid.UUID, row: Any) -> str:
-    """An account as the audit names it: '<resource>/<account>' (as sql/021 does)."""
+    """An account as the audit names it, '<resource>/<account>' (as sql/014's reveal does)."""
     async with db.transaction(env.pool, org_id, readonly=True) as conn:
         name = await conn.fetchval("SELECT name FROM resources WHERE id = $1", row["resource_id"])
     return f"{name or row['resource_id']}/{row['username']}"
