@@ -197,7 +197,7 @@ class OrgsPane(Pane):
         if current is None:
             return
         org, client = current["display_name"], self.app.client
-        fields = detail_fields(current) + control_fields(current)
+        fields = control_fields(current) + detail_fields(current)  # the order of New
         if not current["is_msp"]:  # MSPOrg keeps its names and has no account manager
             try:
                 managers = await choices.account_managers(client)
