@@ -32,11 +32,11 @@ class AuditPane(Pane):
     LIST = "audit-table"
     BINDINGS = [
         Binding("slash", "filter", "Filter", tooltip="Filter events", id="audit-filter"),
-        Binding("c", "clear", "Clear", tooltip="Clear the filters", id="audit-clear"),
-        Binding("r", "reload", "Refresh", tooltip="Refresh the events", id="audit-refresh"),
         Binding("x", "export", "Export", tooltip="Export the events to CSV", id="audit-export"),
-        Binding("d", "details", "Details", tooltip="The event's details", id="audit-details"),
         Binding("v", "verify", "Verify", tooltip="Verify the chain", id="verify"),
+        Binding("d", "details", "Details", tooltip="The event's details", id="audit-details"),
+        Binding("r", "reload", "Refresh", tooltip="Refresh the events", id="audit-refresh"),
+        Binding("c", "clear", "Clear", tooltip="Clear the filters", id="audit-clear"),
     ]
 
     def __init__(self) -> None:
@@ -71,7 +71,7 @@ class AuditPane(Pane):
         await self.book.learn(client, org, events)
         self._events = events
         self.query_one("#audit-filters", Static).update(
-            inert(f"Filters: {self.filters.describe()}   ({len(events)} shown)")
+            inert(f"Filters: {self.filters.describe()} ({len(events)} shown)")
         )
         fill_table(
             table,

@@ -85,14 +85,14 @@ class Filters:
         return {k: v for k, v in out.items() if v}
 
     def describe(self) -> str:
-        """'operation login · actor admin · from 2026-12-01 · to 2026-12-02' or 'none'."""
+        """'org_created · by admin · from 2026-12-01 to 2026-12-02', or 'none'."""
         parts = [
-            f"{label} {value}"
+            f"{label}{value}"
             for label, value in (
-                ("operation", self.operation),
-                ("actor", self.actor),
-                ("from", self.since),
-                ("to", self.until),
+                ("", self.operation),
+                ("by ", self.actor),
+                ("from ", self.since),
+                ("to ", self.until),
             )
             if value
         ]
