@@ -104,6 +104,7 @@ class NameBook:
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
+        self.unknown: set[str] = set()  # ids looked for once and not found (deleted)
 
     async def learn(self, client: Client, org: str, events: list[dict]) -> None:
         """Name the ids ``events`` carry: from the events themselves (an account event's
@@ -123,15 +124,17 @@ class NameBook:
             target = event.get("target") or ""
             if UUID.match(target) and target not in self.names:
                 wanted[target] = event.get("target_type") or ""
-        wanted = {k: v for k, v in wanted.items() if k not in self.names}
+        wanted = {k: v for k, v in wanted.items() if k not in self.names and k not in self.unknown}
         if not wanted:
             return
+        self.unknown |= wanted.keys()  # whatever is named below leaves it again
         try:
             resources = await client.resources(org)
         except ApiError:
             return  # names are a help: without them the ids stay
         for resource in resources:
             self.names.setdefault(resource["id"], resource["name"])
+        self.unknown -= self.names.keys()
         if not any(kind != "resource" and key not in self.names for key, kind in wanted.items()):
             return
         for resource in resources[:MAX_RESOURCES_OPENED]:
@@ -141,6 +144,7 @@ class NameBook:
                 continue
             for account in detail.get("accounts", []):
                 self.names.setdefault(account["id"], f"{resource['name']}/{account['username']}")
+        self.unknown -= self.names.keys()
 
     def target(self, event: dict) -> str:
         """The event's target, a name where the target is an id we can name."""

@@ -55,6 +55,21 @@ def control_fields(org: dict) -> list[Field]:
     ]
 
 
+FIELD_OF_CONFLICT = {  # a server refusal without a field, shown under the field it is about
+    "display_name_taken": "display_name",
+    "vault_control_locked": "vault_control",
+}
+
+
+def in_place(error: ApiError) -> ApiError:
+    """The server's refusal, moved under the field it is about when it names none."""
+    if error.code == "dual_control_required":
+        return refusal("account_manager", MANAGER_NEEDS_REQUEST)
+    if error.code in FIELD_OF_CONFLICT:
+        return refusal(FIELD_OF_CONFLICT[error.code], error.detail)
+    return error
+
+
 def changes_of(values: dict[str, str], org: dict) -> dict:
     """The fields of a submitted form that differ from ``org`` (the PATCH body)."""
     out: dict = {}
@@ -180,7 +195,10 @@ class OrgsPane(Pane):
 
         async def create(values: dict[str, str]) -> dict:
             body = {k: v for k, v in values.items() if v and k != "require_reveal_reason"}
-            org = await client.create_org(body)
+            try:
+                org = await client.create_org(body)
+            except ApiError as error:
+                raise in_place(error) from None
             if values["require_reveal_reason"] == "yes":  # not a field of POST /orgs
                 org = await client.update_org(org["display_name"], {"require_reveal_reason": True})
             return org
@@ -229,9 +247,7 @@ class OrgsPane(Pane):
             try:
                 return await client.update_org(org, changes)
             except ApiError as error:
-                if error.code == "dual_control_required":
-                    raise refusal("account_manager", MANAGER_NEEDS_REQUEST) from None
-                raise
+                raise in_place(error) from None
 
         result = await self.form(f"Edit {org}", fields, submit)
         if result:
