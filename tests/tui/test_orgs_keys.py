@@ -77,6 +77,17 @@ async def test_orgs_by_keys(tui_server, make_app, tmp_path):
             "Paris",
         )
 
+        # A display name in use is refused under its field.
+        await pilot.press("n")
+        form = await form_open(pilot, "New organization")
+        await fill(pilot, "Beta Again", "ORGBETA")
+        await pilot.press("enter")
+        error = form.query_one("#e-display_name")
+        await until(pilot, lambda: error.has_class("shown"), what="(taken)")
+        assert "already exists" in text_of(error)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+
         # Edit: another account manager is refused in place, the input kept; then the
         # other fields are saved.
         await cursor_to(pilot, table, "orgbeta")
