@@ -12,6 +12,7 @@ from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import cursor_to, fill, form_open, main_ready, screen_text, show_tab, text_of
 from tests.tui.test_snapshots import shot_ready
 from tests.tui.test_stories import make_user
+from tui.screens.modals import TextModal
 from tui.screens.org_import import ImportScreen
 
 SIZE = (80, 24)
@@ -119,6 +120,18 @@ def test_import_results(snap_compare, make_app, snapshot_data):
         await until(pilot, lambda: isinstance(pilot.app.screen, ImportScreen))
         await until(pilot, lambda: "Created" in screen_text(pilot.app))
         await pilot.press("down", "down")
+        await shot_ready(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
+
+
+def test_org_report(snap_compare, make_app, snapshot_data):
+    """p on acme: details, users, groups, MSP staff and through what, requests waiting."""
+
+    async def before(pilot):
+        await at_orgs(pilot)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(pilot.app.screen, TextModal))
         await shot_ready(pilot)
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)

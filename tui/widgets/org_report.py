@@ -65,7 +65,6 @@ def report_lines(org: dict, report: dict) -> list[str]:
         f" — by {r['proposer']}, approver {r['approver']}, expires {_when(r['expires_at'])}"
         for r in report["pending_requests"]
     ] or ["  none"]
-    lines += ["", f"Report made {_when(report.get('generated_at'))} UTC"]
     return lines
 
 
