@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.widgets import DataTable, ProgressBar
 
+from server.errors import StrongroomError
+from server.services.org_file import parse as server_parse
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import (
     cursor_to,
@@ -21,7 +25,7 @@ from tests.tui.keys import (
 from tests.tui.test_stories import make_user
 from tui.screens.main import MainScreen
 from tui.screens.modals import TextModal
-from tui.screens.org_import import ImportScreen
+from tui.screens.org_import import FileProblem, ImportScreen, parse
 
 EXCEL_FILE = (
     "\ufeffName,Display_Name,Description,Account_Manager,Department,Location,,\r\n"
@@ -211,3 +215,43 @@ async def test_orgs_by_keys(tui_server, make_app, tmp_path):
         await notified(pilot, "Deleted imp1: 1 users, 1 groups, 1 resources, 1 accounts")
         await until(pilot, lambda: "imp1" not in rows(table))
     assert tui_server.api("GET", "/orgs/imp1", token=admin)[0] == 404
+
+
+SHAPES = {
+    "excel.csv": EXCEL_FILE.encode(),
+    "semicolons.csv": b"Acme;acme;;admin\r\nBeta;beta;x;admin\r\n",
+    "tabs.txt": b"name\tdisplay_name\taccount_manager\nA\ta1\tadmin\n\nB\tb1\tadmin\n",
+    "quoted.csv": b'"Multi\nline, name",m1,"said ""hi""",admin\n',
+    "ragged.csv": b"A,a1,admin\nB,b1\n",
+    "orphan.csv": b"name,display_name,account_manager,\nA,a1,admin,stray\n",
+    "twice.csv": b"name,name,display_name,account_manager\nA,B,a1,admin\n",
+    "missing.csv": b"name,display_name\nA,a1\n",
+    "wide.csv": b"a,b,c,d,e,f,g\n",
+    "empty.csv": b"\n \n",
+    "latin1.csv": "Café,cafe,admin\n".encode("latin-1"),
+    "orgs.xlsx": b"A,a1,admin\n",
+    "many.csv": "".join(f"O{i},o{i},admin\n" for i in range(101)).encode(),
+}
+
+
+def test_the_preview_reads_files_as_the_server_does():
+    """The TUI's reading of an import file gives the server's rows, or refuses the
+    files the server refuses (so what is previewed and sent is what the server sees)."""
+    for name, raw in SHAPES.items():
+        try:
+            expected = [
+                (o.line, o.name, o.display_name, o.account_manager, o.description)
+                for o in server_parse(name, raw, 100)
+            ]
+        except StrongroomError:
+            expected = None
+        try:
+            found = parse(Path(name), raw, 100)
+        except FileProblem:
+            assert expected is None, name
+            continue
+        rows = [
+            (line, r["name"], r["display_name"], r["account_manager"], r.get("description", ""))
+            for line, r in found.rows
+        ]
+        assert rows == expected, name
