@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Static
 from tui.client import ApiError
 from tui.screens.form import Field, FormModal, check_repeated, refusal
 from tui.screens.totp import confirm_form
-from tui.text import inert
+from tui.text import inert, inert_lines
 from tui.widgets.keybar import KeyBar
 from tui.widgets.pane import fill_table
 
@@ -105,12 +105,12 @@ class MyAccount(Vertical):
     """Who I am, and my API keys; the keys of this screen live here (so F1 lists them)."""
 
     BINDINGS = [
+        Binding("escape", "back", "Back", tooltip="Back to the main screen", id="me-back"),
         Binding("p", "password", "Password", tooltip="Change my password", id="me-password"),
         Binding("t", "totp_on", "2FA on", tooltip="Set up two-factor (QR code)", id="me-totp-on"),
         Binding("o", "totp_off", "2FA off", tooltip="Turn two-factor off", id="me-totp-off"),
-        Binding("n", "new_key", "New key", tooltip="Create an API key", id="me-new-key"),
+        Binding("n", "new_key", "New", tooltip="Create an API key", id="me-new-key"),
         Binding("d", "revoke_key", "Revoke", tooltip="Revoke the API key", id="me-revoke-key"),
-        Binding("escape", "back", "Back", tooltip="Back to the main screen", id="me-back"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -138,7 +138,7 @@ class MyAccount(Vertical):
             return
         name = f" · {me['full_name']}" if me.get("full_name") else ""
         self.query_one("#me-profile", Static).update(
-            inert(
+            inert_lines(
                 f"{me['username']}{name} · {me['role'].replace('_', ' ')} in {me['org']}\n"
                 f"E-mail: {me.get('email') or '-'} · Two-factor: "
                 + ("on" if me["totp_enabled"] else "off")

@@ -83,10 +83,8 @@ class UsersPane(Pane):
     BINDINGS = [
         Binding("n", "new_user", "New", tooltip="New user", id="new-user"),
         Binding("e", "edit_user", "Edit", tooltip="Edit the user", id="edit-user"),
-        Binding("p", "reset_password", "Reset pw", tooltip="Reset its password", id="reset-user"),
-        Binding(
-            "x", "toggle_user", "Disable/enable", tooltip="Disable or enable", id="toggle-user"
-        ),
+        Binding("p", "reset_password", "Reset", tooltip="Reset its password", id="reset-user"),
+        Binding("x", "toggle_user", "Disable", tooltip="Disable or enable", id="toggle-user"),
         Binding("d", "delete_user", "Delete", tooltip="Delete the user", id="delete-user"),
         Binding("c", "confirm_user", "Confirm", tooltip="Confirm the user", id="confirm-user"),
         Binding("g", "new_group", "New group", tooltip="New user group", id="new-group"),
