@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, TabbedContent
 
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
 from tests.tui.keys import (
     cursor_to,
     fill,
@@ -285,5 +285,9 @@ async def test_client_admin_confirms_and_tabs_by_role(tui_server, make_app, peop
         assert "F3" not in text_of(app.screen.query_one("KeyBar"))
         for key in ("f3", "f4", "f5", "f6"):
             await pilot.press(key)
-        await pilot.pause()
+        await pilot.press("ctrl+r")  # every list reloads: none answers "forbidden"
+        await notified(pilot, "Reloading")
+        await settle(pilot, 0.5)  # let the reloads answer (an absence cannot be awaited)
         assert tabs.active == "vault"
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert not errors, errors
