@@ -12,6 +12,7 @@ from server import totp
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import fill, form_open, main_ready, notified, rows, screen_text, submit, text_of
 from tui.screens.me import MeScreen, OnceModal
+from tui.screens.modals import KeysModal
 
 
 def make_user(server, token: str, username: str, role: str) -> str:
@@ -55,6 +56,15 @@ async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
         me = await open_me(pilot)
         await until(pilot, lambda: "Two-factor: off" in screen_text(app), what="(profile)")
         assert "myself" in screen_text(app)
+        await pilot.press("f1")  # the keys panel lists this screen's keys
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
+        assert "Revoke the API key" in screen_text(app) and "Turn two-factor off" in screen_text(
+            app
+        )
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is me)
+        titles = [c.title for c in app.get_system_commands(me)]
+        assert "My account: Create an API key" in titles
 
         # The password: current, new, repeat; a differing repeat is said under its field.
         await pilot.press("p")
