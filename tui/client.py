@@ -404,6 +404,56 @@ class Client:
         """An org's user groups."""
         return await self._every(f"/orgs/{quote(org)}/groups")
 
+    async def roles(self, org: str) -> list[dict]:
+        """An org's custom roles: ``[{"name", "permissions", ...}]`` (the five built-in
+        roles are not listed)."""
+        return await self._every(f"/orgs/{quote(org)}/roles")
+
+    async def delete_user(self, org: str, username: str, new_owner: str = "") -> dict:
+        """Remove a user; ``new_owner`` receives what it owns. Answers
+        ``{"transferred": {"resources", "accounts"}}`` ({} when it owned nothing);
+        ``409 user_owns_resources`` when it owns something and no new owner is named."""
+        query = f"?new_owner={quote(new_owner)}" if new_owner else ""
+        answer = await self._request("DELETE", f"/orgs/{quote(org)}/users/{quote(username)}{query}")
+        return answer or {}
+
+    async def confirm_user(self, org: str, username: str) -> dict:
+        """A confirmed administrator of a client org confirms an MSP-made user; the user."""
+        return await self._request("POST", f"/orgs/{quote(org)}/users/{quote(username)}/confirm")
+
+    async def create_group(self, org: str, fields: dict) -> dict:
+        """Create a user group from ``{"name", "description"?, "members"?,
+        "default_permission"?}``; the group."""
+        return await self._request("POST", f"/orgs/{quote(org)}/groups", fields)
+
+    async def update_group(self, org: str, name: str, fields: dict) -> dict:
+        """Change a group's name, description, default permission or (replace) members;
+        the group."""
+        return await self._request("PATCH", f"/orgs/{quote(org)}/groups/{quote(name)}", fields)
+
+    async def delete_group(self, org: str, name: str) -> None:
+        """Delete a user group."""
+        await self._request("DELETE", f"/orgs/{quote(org)}/groups/{quote(name)}")
+
+    async def disable_totp(self, otp: str) -> None:
+        """Turn my own two-factor authentication off with a current code."""
+        await self._request("POST", "/me/totp/disable", {"otp": otp})
+
+    async def api_keys(self) -> list[dict]:
+        """My API keys: ``[{"id", "name", "ends_with", "created_at", "last_used_at",
+        "expires_at", "expired"}]`` (never the keys)."""
+        return await self._every("/me/api-keys")
+
+    async def create_api_key(self, name: str, days: int | None = None) -> dict:
+        """Make an API key living ``days`` days (the server's default if None); answers
+        ``{"id", "name", "key", "created_at", "expires_at"}`` — the key only this once."""
+        body: dict = {"name": name} | ({"expires_in_days": days} if days else {})
+        return await self._request("POST", "/me/api-keys", body)
+
+    async def delete_api_key(self, key_id: str) -> None:
+        """Revoke one of my API keys."""
+        await self._request("DELETE", f"/me/api-keys/{quote(key_id)}")
+
     # -- vault ------------------------------------------------------------------------
 
     async def resources(self, org: str, q: str = "") -> list[dict]:
