@@ -41,10 +41,7 @@ def retention_text(days: int | None) -> str:
     """The retention as a sentence."""
     if days is None:
         return "Retention: none (every event is kept)."
-    return (
-        f"Retention: {days} days (older events are purged hourly; "
-        "a sealed checkpoint keeps the chain verifiable)."
-    )
+    return f"Retention: {days} days (older events are purged hourly, leaving a sealed checkpoint)."
 
 
 def typed_confirmation(word: str, what: str) -> Field:

@@ -68,3 +68,18 @@ def definition_body(values: dict[str, Any]) -> dict[str, Any]:
     if values.get("default", "").strip():
         body["default"] = values["default"].strip()
     return body
+
+
+def describe(definition: dict) -> str:
+    """'rack: resources: Mainframe, choice of A1, B2; required; default A1'."""
+    kind = definition["kind"]
+    if kind == "choice":
+        kind = "choice of " + ", ".join(definition.get("choices") or ())
+    parts = [f"{definition['name']}: {applies_to_text(definition)}, {kind}"]
+    if definition.get("required"):
+        parts.append("required")
+    if definition.get("default") is not None:
+        parts.append(f"default {definition['default']}")
+    if definition.get("replicated"):
+        parts.append("replicated from MSPOrg")
+    return "; ".join(parts)

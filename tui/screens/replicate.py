@@ -68,8 +68,11 @@ def when_text(iso: str | None, now: datetime.datetime | None = None) -> str:
 
 def saved_text(saved: dict[str, Any]) -> str:
     """The saved choice as one line."""
+    chosen = saved["categories"]
+    every = set(saved.get("available") or CATEGORY_LABELS) <= set(chosen)
+    what = f"all {len(chosen)} categories" if every else category_text(chosen)
     return (
-        f"Saved: {category_text(saved['categories'])} · role clash: {saved['role_conflict']}"
+        f"Saved: {what} · role clash: {saved['role_conflict']}"
         f" · last applied {when_text(saved.get('applied_at'))}"
     )
 

@@ -8,7 +8,7 @@ from contextlib import suppress
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -226,10 +226,7 @@ class SettingsPane(Pane):
                 for r in self._roles.values()
             ),
         )
-        if items is not None:
-            self.query_one("#roles-note", Static).update(
-                "Built-in roles are fixed; custom roles never count as administrators."
-            )
+        self._describe_role()
 
     def _fill_types(self, items: list[dict] | None) -> None:
         self._types = {t["name"]: t for t in items or []}
@@ -257,12 +254,32 @@ class SettingsPane(Pane):
                 for d in self._fields.values()
             ),
         )
-        if items is not None:
-            self.query_one("#fields-note", Static).update(
-                f"{len(self._fields)} definition(s). n adds one, d deletes the highlighted one."
-                if self._fields
-                else "No additional fields yet: n defines one."
-            )
+        self._describe_field()
+
+    @on(DataTable.RowHighlighted, "#roles-table")
+    def _describe_role(self) -> None:
+        """Under the roles: the highlighted role in full (the table cuts long rows)."""
+        role = self._roles.get(self.selected("roles-table") or "")
+        if role is None:
+            return
+        line = f"{role['name']} ({roles.role_kind(role)}): " + roles.permissions_text(
+            role["permissions"]
+        )
+        if role.get("builtin"):
+            line += ". Built-in roles are fixed."
+        elif role.get("description"):
+            line += f". {role['description']}"
+        self.query_one("#roles-note", Static).update(inert(line))
+
+    @on(DataTable.RowHighlighted, "#fields-table")
+    def _describe_field(self) -> None:
+        """Under the fields: the highlighted definition in full."""
+        note = self.query_one("#fields-note", Static)
+        definition = self._fields.get(self.selected("fields-table") or "")
+        if definition is None:
+            note.update("No additional fields yet: n defines one." if not self._fields else "")
+            return
+        note.update(inert(definitions.describe(definition)))
 
     def _fill_audit(self, settings: dict | None) -> None:
         self._audit = settings or {}
@@ -284,7 +301,7 @@ class SettingsPane(Pane):
         if settings is not None:
             self.query_one("#audit-retention", Static).update(
                 audit_forms.retention_text(settings.get("retention_days"))
-                + " Operations not listed touch secrets, access or keys: always recorded."
+                + " Unlisted operations are always recorded."
             )
 
     # -- roles ----------------------------------------------------------------------
