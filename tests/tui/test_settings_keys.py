@@ -6,7 +6,7 @@ role-clash rule 'rename'. Each step is checked against what the server then hold
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Select, Static
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import (
@@ -214,8 +214,23 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         await pilot.press("a")
         form = await form_open(pilot, "Replicate settings: choose")
         assert "last applied just now" in screen_text(app)
+        assert form.values() == {  # the saved choice, as the GET gave it
+            "categories": ["user_groups", "additional_fields", "user_roles", "resource_types"],
+            "role_conflict": "rename",
+        }
         await submit(pilot, form)
         await notified(pilot, "Applied to 2 client org(s)")
         await until(pilot, lambda: rows(results, 2) == ["0", "0"], what="(nothing new)")
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
+
+        # The tab follows the org in the top band: alpha's roles, the replica marked.
+        band = app.screen.query_one("#org-select", Select)
+        await until(pilot, lambda: "alpha" in [str(v) for _l, v in band._options])
+        await pilot.press("1", "ctrl+o")
+        await until(pilot, lambda: band.expanded)
+        await type_text(pilot, "alpha")
+        await pilot.press("enter")
+        await until(pilot, lambda: "Helpdesk-MSP" in rows(roles), what="(alpha's roles)")
+        kinds = dict(zip(rows(roles), rows(roles, 1), strict=True))
+        assert (kinds["Helpdesk"], kinds["Helpdesk-MSP"]) == ("custom", "replicated")
