@@ -149,6 +149,13 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         await pilot.press("a")
         await notified(pilot, "resource_updated now raises an alert")
         await until(pilot, lambda: "ALERT" in rows(ops, 2))
+        await pilot.press("o")  # an alert on an operation that cannot be switched off
+        form = await form_open(pilot, "Alert on an operation")
+        await fill(pilot, ">role_created")
+        await submit(pilot, form)
+        await notified(pilot, "role_created now raises an alert")
+        await until(pilot, lambda: "role_created" in rows(ops), what="(alert listed)")
+        assert rows(ops, 1)[rows(ops).index("role_created")] == "always"
         await pilot.press("t")
         form = await form_open(pilot, "Audit retention of MSPOrg")
         await type_text(pilot, "45")
@@ -157,6 +164,12 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         assert settings["retention_days"] == 45
         updated = {o["operation"]: o for o in settings["operations"]}["resource_updated"]
         assert (updated["recorded"], updated["alert"]) == (False, True)
+        created = {o["operation"]: o for o in settings["operations"]}["role_created"]
+        assert (created["recorded"], created["alert"], created["switchable"]) == (
+            True,
+            True,
+            False,
+        )
         retention = screen.query_one("#audit-retention", Static)
         await until(pilot, lambda: "45 days" in text_of(retention))
 

@@ -43,6 +43,7 @@ SECTION_OF = {  # action: the section it works in
     "delete_field": "fields",
     "toggle_recorded": "audit",
     "toggle_alert": "audit",
+    "alert_operation": "audit",
     "retention": "audit",
     "purge": "audit",
 }
@@ -67,6 +68,7 @@ class SettingsPane(Pane):
         _binding("d", "delete_field", "Delete", "Delete the field definition"),
         _binding("r", "toggle_recorded", "Recorded", "Record the operation or not"),
         _binding("a", "toggle_alert", "Alert", "Alert on the operation or not"),
+        _binding("o", "alert_operation", "Other", "Alert on another operation"),
         _binding("t", "retention", "Retention", "Audit retention (days)"),
         _binding("p", "purge", "Purge", "Purge old audit events now"),
         _binding("1", "show_roles", "Roles", "Custom roles"),
@@ -193,19 +195,23 @@ class SettingsPane(Pane):
         if not org:
             return
         client = self.app.client
-        self._fill_roles(await self._fetch(client.roles(org), "roles-note"))
-        self._fill_types(await self._fetch(client.resource_types(org)))
-        self._fill_fields(await self._fetch(client.field_definitions(org), "fields-note"))
-        self._fill_audit(await self._fetch(client.audit_settings(org), "audit-retention"))
+        try:
+            self._fill_roles(await self._fetch(client.roles(org), "roles-note"))
+            self._fill_types(await self._fetch(client.resource_types(org)))
+            self._fill_fields(await self._fetch(client.field_definitions(org), "fields-note"))
+            self._fill_audit(await self._fetch(client.audit_settings(org), "audit-retention"))
+        except ApiError as error:  # not a refusal: the server is away, say so once
+            self.app.show_error(error)
 
     async def _fetch(self, call, note: str = "") -> Any:
-        """The call's answer, or None after saying why not (in ``note`` for refusals)."""
+        """The call's answer, or None after saying why not in ``note`` (a refusal of this
+        section to this role); other errors are raised."""
         try:
             return await call
         except ApiError as error:
             if error.code not in QUIET:
-                self.app.show_error(error)
-            elif note:
+                raise
+            if note:
                 self.query_one(f"#{note}", Static).update(inert(error.detail))
             return None
 
@@ -496,6 +502,41 @@ class SettingsPane(Pane):
             {"operations": {name: {"alert": alert}}},
             f"{name} {'now raises an alert' if alert else 'no longer raises an alert'}.",
         )
+
+    @work(exit_on_error=False)
+    async def action_alert_operation(self) -> None:
+        """Raise an alert on an operation not listed yet (picked among those the org's
+        recent audit events show)."""
+        self._enter("audit")
+        client, org = self.app.client, self.org
+        listed = {o["operation"] for o in self._audit.get("operations", [])}
+        try:
+            seen = sorted({e["operation"] for e in await client.audit(org)} - listed)
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        if not seen:
+            self.app.notify("No other operation in the recent events.", severity="warning")
+            return
+        picked: dict[str, str] = {}
+
+        async def submit(values: dict) -> dict:
+            picked["operation"] = values["operation"]
+            return await client.put_audit_settings(
+                org, {"operations": {values["operation"]: {"alert": True}}}
+            )
+
+        result = await self.form(
+            f"Alert on an operation in {org}",
+            [Field("operation", "Operation", choices=[(op, op) for op in seen], required=True)],
+            submit,
+            note="Operations seen in the org's recent audit events. Alerts are listed by "
+            "GET …/audit/alerts; a raises or clears one later.",
+            action="alert",
+        )
+        if result:
+            self._fill_audit(result)
+            self.changed("settings", f"{picked['operation']} now raises an alert.")
 
     @work(exit_on_error=False)
     async def action_retention(self) -> None:
