@@ -247,3 +247,22 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         await until(pilot, lambda: "Helpdesk-MSP" in rows(roles), what="(alpha's roles)")
         kinds = dict(zip(rows(roles), rows(roles, 1), strict=True))
         assert (kinds["Helpdesk"], kinds["Helpdesk-MSP"]) == ("custom", "replicated")
+
+        # Deleting in alpha: the replicated role (type its name) and the replicated field.
+        await cursor_to(pilot, roles, "Helpdesk-MSP")
+        await pilot.press("d")
+        form = await form_open(pilot, "Delete role Helpdesk-MSP")
+        await type_text(pilot, "Helpdesk-MSP")
+        await submit(pilot, form)
+        await until(pilot, lambda: "Helpdesk-MSP" not in rows(roles), what="(role gone)")
+        assert "Helpdesk-MSP" not in {
+            r["name"] for r in items(tui_server, admin, "/orgs/alpha/roles")
+        }
+        await pilot.press("3")
+        await until(pilot, lambda: rows(fields) == ["rack"], what="(alpha's fields)")
+        await pilot.press("d")
+        form = await form_open(pilot, "Delete field rack")
+        await type_text(pilot, "rack")
+        await submit(pilot, form)
+        await until(pilot, lambda: rows(fields) == [], what="(field gone)")
+        assert items(tui_server, admin, "/orgs/alpha/field-definitions") == []
