@@ -473,11 +473,6 @@ class Client:
         """An org's user groups."""
         return await self._every(f"/orgs/{quote(org)}/groups")
 
-    async def roles(self, org: str) -> list[dict]:
-        """An org's custom roles: ``[{"name", "permissions", ...}]`` (the five built-in
-        roles are not listed)."""
-        return await self._every(f"/orgs/{quote(org)}/roles")
-
     async def delete_user(self, org: str, username: str, new_owner: str = "") -> dict:
         """Remove a user; ``new_owner`` receives what it owns. Answers
         ``{"transferred": {"resources", "accounts"}}`` ({} when it owned nothing);
