@@ -2,13 +2,19 @@
 
 A tab that could only answer "forbidden" is hidden: client users never see the MSP's
 Organizations and Access tabs; the Audit tab needs a role that reads the audit trail, the
-Users tab one that manages users. A custom role's permissions are the server's to check,
-so its users see those two tabs. Tabs not named here are shown to everyone.
+Users tab one that manages users; the Settings tab (roles, types, fields, audit settings)
+one that manages users or resources. A custom role's permissions are the server's to
+check, so its users see those tabs. Tabs not named here are shown to everyone.
 """
 
 from __future__ import annotations
 
-from server.permissions import ADMIN_ROLES, AUDIT_READER_ROLES, ROLES  # shared plain data
+from server.permissions import (  # shared plain data
+    ADMIN_ROLES,
+    AUDIT_READER_ROLES,
+    RESOURCE_CREATOR_ROLES,
+    ROLES,
+)
 
 MSP_ORG = "msporg"
 
@@ -25,4 +31,6 @@ def hidden_tabs(me: dict) -> dict[str, str]:
         hidden["audit"] = "Reading the audit trail needs an administrator or auditor role."
     if not custom and role not in ADMIN_ROLES:
         hidden["users"] = "Managing users needs an administrator role."
+    if not custom and role not in ADMIN_ROLES | RESOURCE_CREATOR_ROLES:
+        hidden["settings"] = "Org settings need an administrator role."
     return hidden

@@ -262,7 +262,12 @@ async def test_client_admin_confirms_and_tabs_by_role(tui_server, make_app, peop
         await main_ready(pilot)
         tabs = app.screen.query_one(TabbedContent)
         shown = [t.id for t in tabs.query("ContentTab") if t.display]
-        assert [s.removeprefix("--content-tab-") for s in shown] == ["vault", "audit", "users"]
+        assert [s.removeprefix("--content-tab-") for s in shown] == [
+            "vault",
+            "audit",
+            "users",
+            "settings",
+        ]
         await pilot.press("f3")  # the MSP's tab: nothing happens
         await pilot.pause()
         assert tabs.active == "vault"

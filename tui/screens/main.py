@@ -24,6 +24,7 @@ from tui.widgets.keybar import KeyBar
 from tui.widgets.orgs import OrgsPane
 from tui.widgets.pane import Pane
 from tui.widgets.picker import Picker
+from tui.widgets.settings import SettingsPane
 from tui.widgets.users import UsersPane
 from tui.widgets.vault import VaultPane
 
@@ -33,6 +34,7 @@ TABS = {  # tab id: (title, pane type, key)
     "access": ("Access", AccessPane, "f4"),
     "audit": ("Audit", AuditPane, "f5"),
     "users": ("Users", UsersPane, "f6"),
+    "settings": ("Settings", SettingsPane, "f7"),
 }
 
 Command = tuple[str, str, Callable[[], object]]
