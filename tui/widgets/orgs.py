@@ -145,13 +145,13 @@ class OrgsPane(Pane):
         """Enter in the search box goes to the results."""
         self.focus_list()
 
-    def _current(self, details: bool = True) -> dict | None:
-        """The highlighted org; with ``details``, only one I manage (else a warning)."""
+    def _current(self) -> dict | None:
+        """The highlighted org if I manage it or hold a grant for it (else a warning)."""
         org = self.selected()
         found = next((o for o in self._orgs if o["display_name"] == org), None)
         if found is None:
             self.app.notify("Select an organization first.", severity="warning")
-        elif details and not found["is_msp"] and not found.get("managed"):
+        elif not found["is_msp"] and not found.get("managed"):
             self.app.notify(
                 f"You neither manage {org} nor hold a grant for it: request access from "
                 "Access (F4), q.",
