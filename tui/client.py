@@ -572,3 +572,14 @@ class Client:
     async def verify_audit(self, org: str) -> dict:
         """Verify an org's chain."""
         return await self._request("GET", f"/orgs/{quote(org)}/audit/verify")
+
+    async def audit_events(self, org: str, filters: dict, limit: int | None = None) -> list[dict]:
+        """An org's audit events, newest first, that match ``filters`` (the API's query:
+        operation, actor, since, until as ISO 8601): the first ``limit``, or every one."""
+        query = {k: v for k, v in filters.items() if v}
+        if limit is not None:
+            query["limit"] = str(limit)
+            return (await self._request("GET", f"/orgs/{quote(org)}/audit?{urlencode(query)}"))[
+                "items"
+            ]
+        return await self._every(f"/orgs/{quote(org)}/audit", **query)

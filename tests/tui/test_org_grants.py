@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, until
 from tests.tui.keys import cursor_to, fill, form_open, main_ready, notified, rows, show_tab, submit
 from tests.tui.test_stories import make_user
 
@@ -43,10 +43,8 @@ async def test_edit_org_and_revoke_a_grant(tui_server, make_app):
         await cursor_to(pilot, table, "editme")
         await pilot.press("e")
         form = await form_open(pilot, "Edit editme")
-        await pilot.press("tab")
-        await type_text(pilot, "edited in the TUI")
-        await pilot.press("tab", "tab")
-        await fill(pilot, ">msp")
+        await pilot.press("tab", "tab", "tab")  # name, display name, account manager
+        await fill(pilot, ">msp", "", "edited in the TUI")  # vault, reveal, description
         await submit(pilot, form)
         await until(pilot, lambda: "msp" in rows(table, 3))
         await show_tab(pilot, "f4", "access")

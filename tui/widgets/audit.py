@@ -1,80 +1,196 @@
-"""The audit pane: the selected org's events with filters, and chain verification."""
+"""The audit pane: the selected org's events, filtered by operation, actor and time; the
+chosen events exported to CSV; the chain verified."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.screens.form import Field, refusal
+from tui.screens.modals import TextModal
 from tui.text import inert
+from tui.widgets.audit_export import ANY, OPERATIONS, Filters, NameBook, time_problem, write_csv
 from tui.widgets.pane import Pane, fill_table
+
+SHOWN = 200  # newest events in the view; the export writes every event that matches
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class AuditPane(Pane):
-    """Newest events first; filter by operation or actor; v verifies the chain."""
+    """Newest events first; / filters, x exports what matches, v verifies the chain."""
 
     LIST = "audit-table"
     BINDINGS = [
         Binding("slash", "filter", "Filter", tooltip="Filter events", id="audit-filter"),
+        Binding("x", "export", "Export", tooltip="Export the events to CSV", id="audit-export"),
         Binding("v", "verify", "Verify", tooltip="Verify the chain", id="verify"),
+        Binding("d", "details", "Details", tooltip="The event's details", id="audit-details"),
+        Binding("r", "reload", "Refresh", tooltip="Refresh the events", id="audit-refresh"),
+        Binding("c", "clear", "Clear", tooltip="Clear the filters", id="audit-clear"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.filters = Filters()
+        self.book = NameBook()
+        self._events: list[dict] = []
+
     def compose(self) -> ComposeResult:
-        """Filters, table, verification line."""
-        with Horizontal(classes="filters"):
-            yield Input(placeholder="operation (/)", id="audit-op", compact=True)
-            yield Input(placeholder="actor", id="audit-actor", compact=True)
+        """Filter line, table, verification line."""
+        yield Static("Filters: none   (/ to filter)", id="audit-filters")
         table = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("When", "Actor", "Operation", "Target", "Outcome")
+        table.add_columns("When (UTC)", "Actor", "Operation", "Target", "Result")
         yield table
         yield Static("", id="verify-result")
 
-    def action_filter(self) -> None:
-        """Jump to the filters."""
-        self.screen.set_focus(self.query_one("#audit-op", Input))
-
-    @on(Input.Submitted)
-    def filters_changed(self) -> None:
-        """Apply the filters and go to the list."""
-        self.load()
-        self.focus_list()
-
     @work(exclusive=True, exit_on_error=False, group="audit")
     async def load(self) -> None:
-        """Fetch recent events."""
+        """Fetch the newest events that match the filters, with names for their ids."""
         if not self.org:
             return
+        org, client = self.org, self.app.client
         table = self.query_one("#audit-table", DataTable)
         try:
-            events = await self.app.client.audit(
-                self.org,
-                self.query_one("#audit-op", Input).value.strip(),
-                self.query_one("#audit-actor", Input).value.strip(),
-            )
+            events = await client.audit_events(org, self.filters.query(), limit=SHOWN)
         except ApiError as error:
+            self._events = []
             fill_table(table, [])
             if error.code not in ("forbidden", "not_found"):
                 self.app.show_error(error)
             return
+        await self.book.learn(client, org, events)
+        self._events = events
+        self.query_one("#audit-filters", Static).update(
+            inert(f"Filters: {self.filters.describe()} ({len(events)} shown)")
+        )
         fill_table(
             table,
             (
                 (
-                    str(e["seq"]),
+                    str(e["id"]),
                     (
-                        e["at"][:19].replace("T", " "),
-                        inert(e["actor"]),
-                        inert(e["operation"]),
-                        inert(e["target"]),
-                        e["outcome"],
+                        e["at"][5:16].replace("T", " "),
+                        inert(_cut(e["actor"], 12)),
+                        inert(_cut(e["operation"], 22)),
+                        inert(_cut(self.book.target(e), 18)),
+                        Text("ok") if e["outcome"] == "success" else Text("FAIL", style="red"),
                     ),
                 )
                 for e in events
             ),
         )
+
+    @work(exit_on_error=False)
+    async def action_filter(self) -> None:
+        """Choose the operation, actor and time range; the view reloads with them."""
+        seen = {e["operation"] for e in self._events}
+        operations = [("any operation", ANY)] + [
+            (op.replace("_", " "), op) for op in sorted(set(OPERATIONS) | seen)
+        ]
+        current = self.filters
+        result = await self.form(
+            "Filter events",
+            [
+                Field("operation", "Operation", value=current.operation or ANY, choices=operations),
+                Field("actor", "Actor (username)", value=current.actor),
+                Field(
+                    "since",
+                    "From (UTC, e.g. 2026-12-01 09:30)",
+                    value=current.since,
+                    check=time_problem,
+                ),
+                Field("until", "To (UTC, not included)", value=current.until, check=time_problem),
+            ],
+            action="filter",
+        )
+        if result is None:
+            return
+        self.filters = Filters(
+            "" if result["operation"] == ANY else result["operation"],
+            result["actor"].strip(),
+            result["since"].strip(),
+            result["until"].strip(),
+        )
+        self.load()
+        self.focus_list()
+
+    def action_clear(self) -> None:
+        """Drop every filter."""
+        self.filters = Filters()
+        self.load()
+        self.app.notify("Filters cleared: the newest events of the org.")
+
+    def action_reload(self) -> None:
+        """Fetch the events again."""
+        self.load()
+        self.app.notify("Refreshing the events.", timeout=2)
+
+    @on(DataTable.RowSelected, "#audit-table")
+    def row_chosen(self) -> None:
+        """Enter on an event: its details."""
+        self.action_details()
+
+    def action_details(self) -> None:
+        """The highlighted event in full, names instead of ids."""
+        key = self.selected()
+        event = next((e for e in self._events if str(e["id"]) == key), None)
+        if event is None:
+            self.app.notify("No event selected.", severity="warning")
+            return
+        lines = [
+            f"When: {event['at']}",
+            f"Actor: {event['actor']} ({event['actor_org']})" + f" from {event['ip'] or '—'}",
+            f"Operation: {event['operation']}",
+            f"Target: {event.get('target_type') or ''} {self.book.target(event)}".rstrip(),
+            f"Outcome: {event['outcome']}"
+            + (f" ({event['reason']})" if event.get("reason") else ""),
+            f"Chain link: {event['seq'] if event['seq'] is not None else 'not yet chained'}",
+            "Details:",
+        ]
+        details = self.book.details(event)
+        lines += [f"  {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in details.items()]
+        self.app.push_screen(TextModal(f"Event {event['id']}", lines))
+
+    @work(exit_on_error=False)
+    async def action_export(self) -> None:
+        """Write every event matching the filters to a new CSV file at a typed path."""
+        if not self.org:
+            return
+        org, client, filters = self.org, self.app.client, self.filters
+
+        async def export(values: dict[str, str]) -> int:
+            path = values["path"].strip()
+            events = await client.audit_events(org, filters.query())
+            await self.book.learn(client, org, events)
+            try:
+                await asyncio.to_thread(write_csv, path, events, self.book)
+            except FileExistsError:
+                raise refusal("path", "exists already: choose a new file name") from None
+            except OSError as exc:
+                raise refusal("path", f"cannot write it: {exc.strerror or exc}") from None
+            return len(events)
+
+        count = await self.form(
+            "Export events to CSV",
+            [Field("path", "File to write", placeholder="~/audit.csv", required=True)],
+            export,
+            note=f"Org {org}; filters: {filters.describe()}. Every matching event is written "
+            "(not only those shown); cells that a spreadsheet would run as formulas are "
+            "escaped.",
+            action="export",
+        )
+        if count is not None:
+            self.app.notify(f"Exported {count} events.")
 
     @work(exclusive=True, exit_on_error=False, group="verify")
     async def action_verify(self) -> None:
@@ -88,7 +204,8 @@ class AuditPane(Pane):
             return
         line = self.query_one("#verify-result", Static)
         if result["ok"]:
-            line.update(f"Chain intact: {result['events']} events, head {result['head'][:16]}…")
+            head = (result["head"] or "—")[:16]
+            line.update(f"Chain intact: {result['events']} events, head {head}…")
         else:
             line.update(
                 inert(f"CHAIN BROKEN at event {result['first_bad_seq']}: {result['problem']}")

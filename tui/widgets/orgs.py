@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,16 +11,76 @@ from textual.widgets import DataTable, Input
 
 from server.names import display_name_problem  # shared plain rule, no server code
 from tui.client import ApiError
-from tui.screens.form import Field
+from tui.screens.form import Field, refusal
 from tui.screens.modals import TextModal
+from tui.screens.org_import import FileProblem, ImportScreen, read
 from tui.text import inert
 from tui.widgets import choices
+from tui.widgets.org_report import deletion_lines, report_lines
 from tui.widgets.pane import Pane, fill_table
 
+REVEAL_REASON: choices.Choices = [
+    ("no: a reveal needs no reason", "no"),
+    ("yes: every reveal asks why", "yes"),
+]
+MANAGER_NEEDS_REQUEST = (
+    "a change of account manager needs a second administrator: file it from Access (F4), q"
+)
 
-def _read(name: str) -> tuple[Path, bytes]:
-    path = Path(os.path.expanduser(name))
-    return path, path.read_bytes()
+
+def detail_fields(org: dict) -> list[Field]:
+    """Description, department and location, filled from ``org``."""
+    return [
+        Field("description", "Description", value=org.get("description") or ""),
+        Field("department", "Department", value=org.get("department") or ""),
+        Field("location", "Location", value=org.get("location") or ""),
+    ]
+
+
+def control_fields(org: dict) -> list[Field]:
+    """Vault control and whether a reveal needs a reason, filled from ``org``."""
+    return [
+        Field(
+            "vault_control",
+            "Who adds resources",
+            value=org.get("vault_control") or "both",
+            choices=choices.VAULT_CONTROL,
+        ),
+        Field(
+            "require_reveal_reason",
+            "Reveal reason required",
+            value="yes" if org.get("require_reveal_reason") else "no",
+            choices=REVEAL_REASON,
+        ),
+    ]
+
+
+FIELD_OF_CONFLICT = {  # a server refusal without a field, shown under the field it is about
+    "display_name_taken": "display_name",
+    "vault_control_locked": "vault_control",
+}
+
+
+def in_place(error: ApiError) -> ApiError:
+    """The server's refusal, moved under the field it is about when it names none."""
+    if error.code == "dual_control_required":
+        return refusal("account_manager", MANAGER_NEEDS_REQUEST)
+    if error.code in FIELD_OF_CONFLICT:
+        return refusal(FIELD_OF_CONFLICT[error.code], error.detail)
+    return error
+
+
+def changes_of(values: dict[str, str], org: dict) -> dict:
+    """The fields of a submitted form that differ from ``org`` (the PATCH body)."""
+    out: dict = {}
+    for key, value in values.items():
+        if key == "require_reveal_reason":
+            flag = value == "yes"
+            if flag != bool(org.get(key)):
+                out[key] = flag
+        elif value != (org.get(key) or ""):
+            out[key] = value
+    return out
 
 
 class OrgsPane(Pane):
@@ -76,7 +134,7 @@ class OrgsPane(Pane):
                 inert(o["display_name"]),
                 inert(o["name"]),
                 inert(o.get("account_manager") or "—"),
-                o.get("vault_control", ""),
+                o.get("vault_control") or "",
                 "yes" if o.get("managed") else "",
             )
             rows.append((o["display_name"], cells))
@@ -88,10 +146,18 @@ class OrgsPane(Pane):
         self.focus_list()
 
     def _current(self) -> dict | None:
+        """The highlighted org if I manage it or hold a grant for it (else a warning)."""
         org = self.selected()
         found = next((o for o in self._orgs if o["display_name"] == org), None)
         if found is None:
             self.app.notify("Select an organization first.", severity="warning")
+        elif not found["is_msp"] and not found.get("managed"):
+            self.app.notify(
+                f"You neither manage {org} nor hold a grant for it: request access from "
+                "Access (F4), q.",
+                severity="warning",
+            )
+            return None
         return found
 
     def action_search(self) -> None:
@@ -100,93 +166,110 @@ class OrgsPane(Pane):
 
     @work(exit_on_error=False)
     async def action_new_org(self) -> None:
-        """Add a client org, checking the display name as it is typed."""
+        """Add a client org with every field; the display name is checked as it is typed."""
         client = self.app.client
         try:
             managers = await choices.account_managers(client)
         except ApiError as error:
             self.app.show_error(error)
             return
-        result = await self.form(
-            "New organization",
-            [
-                Field("name", "Name", required=True),
-                Field(
-                    "display_name",
-                    "Display name (the URL: https://host:7272/<name>)",
-                    required=True,
-                    check=display_name_problem,
-                ),
-                Field(
-                    "account_manager",
-                    "Account manager",
-                    value=self.app.me.get("username", ""),
-                    choices=managers,
-                    required=True,
-                ),
-                Field(
-                    "vault_control",
-                    "Who adds resources",
-                    value="both",
-                    choices=choices.VAULT_CONTROL,
-                ),
-                Field("description", "Description"),
-            ],
-            lambda v: client.create_org({k: x for k, x in v.items() if x}),
-            action="create",
-        )
+        blank = {"vault_control": "both"}
+        fields = [
+            Field("name", "Name", required=True),
+            Field(
+                "display_name",
+                "Display name (the URL: https://host:7272/<name>)",
+                required=True,
+                check=display_name_problem,
+            ),
+            Field(
+                "account_manager",
+                "Account manager",
+                value=self.app.me.get("username", ""),
+                choices=managers,
+                required=True,
+            ),
+            *control_fields(blank),
+            *detail_fields(blank),
+        ]
+
+        async def create(values: dict[str, str]) -> dict:
+            body = {k: v for k, v in values.items() if v and k != "require_reveal_reason"}
+            try:
+                org = await client.create_org(body)
+            except ApiError as error:
+                raise in_place(error) from None
+            if values["require_reveal_reason"] == "yes":  # not a field of POST /orgs
+                org = await client.update_org(org["display_name"], {"require_reveal_reason": True})
+            return org
+
+        result = await self.form("New organization", fields, create, action="create")
         if result:
             self.changed("orgs", f"Organization {result['display_name']} created.")
 
     @work(exit_on_error=False)
     async def action_edit_org(self) -> None:
-        """Edit the selected org's name, description, account manager or vault control."""
+        """Edit every field of the selected org. A new account manager is a dual-control
+        request (filed from Access): the server's refusal says so under the field."""
         current = self._current()
         if current is None:
             return
         org, client = current["display_name"], self.app.client
-        try:
-            managers = await choices.account_managers(client)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
-        fields = [
-            Field("name", "Name", value=current["name"]),
-            Field("description", "Description", value=current.get("description") or ""),
-            Field(
-                "vault_control",
-                "Who adds resources",
-                value=current.get("vault_control", "both"),
-                choices=choices.VAULT_CONTROL,
-            ),
-        ]
-        if not current["is_msp"]:
-            fields.insert(
-                2,
+        fields = control_fields(current) + detail_fields(current)  # the order of New
+        if not current["is_msp"]:  # MSPOrg keeps its names and has no account manager
+            try:
+                managers = await choices.account_managers(client)
+            except ApiError as error:
+                self.app.show_error(error)
+                return
+            fields = [
+                Field("name", "Name", value=current["name"], required=True),
+                Field(
+                    "display_name",
+                    "Display name (the URL: https://host:7272/<name>)",
+                    value=org,
+                    required=True,
+                    check=display_name_problem,
+                ),
                 Field(
                     "account_manager",
-                    "Account manager",
+                    "Account manager (a change needs a second administrator)",
                     value=current.get("account_manager") or "",
                     choices=managers,
                 ),
-            )
-        else:
-            fields.pop(0)  # MSPOrg keeps its name
+                *fields,
+            ]
 
-        async def submit(v: dict) -> dict:
-            changes = {k: x for k, x in v.items() if x != (current.get(k) or "")}
-            return await client.update_org(org, changes) if changes else current
+        async def submit(values: dict[str, str]) -> dict:
+            changes = changes_of(values, current)
+            if not changes:
+                return current
+            try:
+                return await client.update_org(org, changes)
+            except ApiError as error:
+                raise in_place(error) from None
 
-        if await self.form(f"Edit {org}", fields, submit):
-            self.changed("orgs", f"{org} updated.")
+        result = await self.form(f"Edit {org}", fields, submit)
+        if result:
+            self.changed("orgs", f"{result['display_name']} saved.")
 
     @work(exit_on_error=False)
     async def action_delete_org(self) -> None:
-        """Delete the selected org after its display name is typed."""
+        """Show what deleting the selected org takes with it, then delete it once its
+        display name is typed."""
         current = self._current()
         if current is None:
             return
         org, client = current["display_name"], self.app.client
+        if current["is_msp"]:
+            self.app.notify("MSPOrg cannot be deleted.", severity="warning")
+            return
+        try:
+            report = await client.org_report(org)
+            resources = await client.resources(org)
+        except ApiError as error:
+            self.app.show_error(error, "Cannot delete")
+            return
         result = await self.form(
             f"Delete {org}",
             [
@@ -198,8 +281,7 @@ class OrgsPane(Pane):
                 )
             ],
             lambda v: client.delete_org(org, v["confirm"]),
-            note="This deletes the org's users, groups, resources, accounts and shares, ends "
-            "their sessions and destroys its data key. It cannot be undone.",
+            note="\n".join(deletion_lines(current, report, resources)),
             action="delete",
             danger=True,
         )
@@ -213,22 +295,27 @@ class OrgsPane(Pane):
 
     @work(exit_on_error=False)
     async def action_import_orgs(self) -> None:
-        """Import from a CSV/TXT file: preview the first rows, then show each row's fate."""
-        picked = await self.form(
+        """Import from a CSV/TXT file: read and preview it, then send it in chunks with a
+        progress bar and each row's outcome (tui/screens/org_import.py)."""
+
+        async def load(values: dict[str, str]):
+            try:
+                return await asyncio.to_thread(read, values["path"])
+            except FileProblem as problem:
+                raise refusal("path", str(problem)) from None
+
+        file = await self.form(
             "Import organizations",
             [Field("path", "File (.csv or .txt)", placeholder="/path/to/orgs.csv", required=True)],
+            load,
+            note="One org a line: name, display_name, description, account_manager, "
+            "department, location (or a header row naming the columns).",
             action="preview",
         )
-        if not picked:
+        if not file:
             return
-        try:
-            path, data = await asyncio.to_thread(_read, picked["path"])
-        except OSError as exc:
-            self.app.notify(f"Cannot read {picked['path']}: {exc.strerror}", severity="error")
-            return
-        preview = data.decode("utf-8-sig", errors="replace").splitlines()[:6]
-        result = await self.form(
-            f"Import {path.name}?",
+        go = await self.form(
+            f"Import {file.path.name}?",
             [
                 Field(
                     "confirm",
@@ -237,24 +324,19 @@ class OrgsPane(Pane):
                     check=lambda v: None if v == "import" else "type the word import",
                 )
             ],
-            lambda v: self.app.client.import_orgs(path.name, data),
-            note="First rows:\n" + "\n".join(preview),
+            note=file.summary() + "\n\n" + file.preview(),
             action="import",
+            wide=True,
         )
-        if not result:
+        if not go:
             return
-        lines = [f"created {result['created']}, failed {result['failed']}"]
-        lines += [
-            f"line {r['line']}: {r['display_name']} — {r['status']}"
-            + (f" ({r['detail']})" if r.get("detail") else "")
-            for r in result["results"]
-        ]
-        self.changed("orgs")
-        await self.app.push_screen_wait(TextModal("Import results", lines))
+        created = await self.app.push_screen_wait(ImportScreen(file))
+        self.changed("orgs", f"{created:,} organizations imported." if created else "")
 
     @work(exit_on_error=False)
     async def action_report(self) -> None:
-        """The selected org's report."""
+        """The selected org's report: its details, users, groups, who at the MSP reaches
+        it and through what, and the requests waiting."""
         current = self._current()
         if current is None:
             return
@@ -264,16 +346,4 @@ class OrgsPane(Pane):
         except ApiError as error:
             self.app.show_error(error, "No report")
             return
-        lines = [f"Account manager: {report['account_manager']}", "", "Users:"]
-        lines += [f"  {u['username']} ({u['role']}, {u['status']})" for u in report["users"]]
-        lines += ["", "Groups:"] + [
-            f"  {g['name']}: {', '.join(g['members'])}" for g in report["groups"]
-        ]
-        lines += ["", "MSP access:"] + [
-            f"  {a['username']} via {a['via']}" for a in report["msp_access"]
-        ]
-        lines += ["", "Pending requests:"] + [
-            f"  {r.get('user') or r.get('group')} (approver {r['approver']})"
-            for r in report["pending_requests"]
-        ]
-        await self.app.push_screen_wait(TextModal(f"Report: {org}", lines))
+        await self.app.push_screen_wait(TextModal(f"Report: {org}", report_lines(current, report)))

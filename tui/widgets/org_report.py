@@ -1,0 +1,84 @@
+"""The org report and the delete preview as lines of text that read well at 80 columns."""
+
+from __future__ import annotations
+
+REQUEST_KINDS = {
+    "grant": "access for",
+    "account_manager": "account manager",
+    "group_member": "group member",
+    "user_confirmation": "confirm user",
+}
+
+
+def _when(at: str | None) -> str:
+    """'2026-12-01 10:15' from an ISO time (UTC as the server gives it)."""
+    return (at or "")[:16].replace("T", " ")
+
+
+def report_lines(org: dict, report: dict) -> list[str]:
+    """``GET /orgs/{org}/report`` (with the org's own record ``org``) as readable lines:
+    details, users, groups, MSP access and through what, pending requests."""
+    reveal = "required" if org.get("require_reveal_reason") else "not required"
+    lines = [
+        f"{org['display_name']} — {org['name']}",
+        f"Account manager: {report.get('account_manager') or '—'}",
+        f"Vault control: {org.get('vault_control') or '—'}   Reveal reason: {reveal}",
+    ]
+    for label, key in (
+        ("Description", "description"),
+        ("Department", "department"),
+        ("Location", "location"),
+    ):
+        if org.get(key):
+            lines.append(f"{label}: {org[key]}")
+    users = report["users"]
+    lines += ["", f"Users ({len(users)}):"]
+    lines += [
+        f"  {u['username']}"
+        + (f" — {u['full_name']}" if u.get("full_name") else "")
+        + f" ({u['role'].replace('_', ' ')}, {u['status']}"
+        + ("" if u.get("confirmed", True) else ", unconfirmed")
+        + ")"
+        for u in users
+    ] or ["  none"]
+    lines += ["", f"Groups ({len(report['groups'])}):"]
+    lines += [
+        f"  {g['name']}: {', '.join(g['members']) or 'no members'}" for g in report["groups"]
+    ] or ["  none"]
+    lines += ["", "MSP staff who reach it:"]
+    lines += [
+        f"  {a['username']}"
+        + (f" ({a['role'].replace('_', ' ')})" if a.get("role") else "")
+        + f" via {a['via'].replace('_', ' ')}"
+        for a in report["msp_access"]
+    ] or ["  none"]
+    if report.get("msp_group_access"):
+        lines += ["", "MSP groups granted:"]
+        lines += [
+            f"  {g['name']}: {', '.join(g['members']) or 'no members'}"
+            for g in report["msp_group_access"]
+        ]
+    lines += ["", "Requests waiting:"]
+    lines += [
+        f"  {REQUEST_KINDS.get(r['kind'], r['kind'])} "
+        f"{r.get('user') or ('group ' + r['group'] if r.get('group') else '')}"
+        f" — by {r['proposer']}, approver {r['approver']}, expires {_when(r['expires_at'])}"
+        for r in report["pending_requests"]
+    ] or ["  none"]
+    return lines
+
+
+def deletion_lines(org: dict, report: dict, resources: list[dict]) -> list[str]:
+    """What deleting ``org`` takes with it (from its report and the resources I see)."""
+    users = report["users"]
+    accounts = sum(r.get("accounts", 0) for r in resources)
+    names = ", ".join(u["username"] for u in users[:6]) + (" …" if len(users) > 6 else "")
+    return [
+        f"Deleting {org['display_name']} ({org['name']}) deletes:",
+        f"  {len(users)} users" + (f": {names}" if users else ""),
+        f"  {len(report['groups'])} groups",
+        f"  {len(resources)} resources and {accounts} accounts (those you can see), "
+        "with their shares",
+        "  the MSP's grants to it and its requests",
+        "It ends their sessions and destroys the org's data key. It cannot be undone.",
+    ]
