@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from server.errors import BadRequest, StrongroomError, coded
 from server.services.orgs import OrgInput
@@ -94,9 +95,25 @@ def _columns(first: list[str], separator: str) -> list[str] | None:
     return names
 
 
-def parse(filename: str, raw: bytes, max_rows: int) -> list[OrgInput]:
-    """Turn the file into OrgInputs (with their first line numbers), or raise a 400
-    (or 413) about the file; nothing is written either way."""
+@dataclass
+class OrgFile:
+    """A file read as an import reads it: how, and each org's values with its line."""
+
+    separator: str
+    header: bool  # the first record named the columns
+    columns: list[str]  # the named columns, in the file's order
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (line, values)
+
+    @property
+    def separator_name(self) -> str:
+        """'commas', 'semicolons' or 'tabs'."""
+        return _SEPARATOR_NAMES[self.separator]
+
+
+def read_file(filename: str, raw: bytes, max_rows: int) -> OrgFile:
+    """Read an import file into its rows (``{column: value}`` with the first line of each
+    record), or raise a 400 (or the 413 of ``too_many_rows``) about the file, naming
+    the line and the separator. The server imports from this; the TUI previews with it."""
     if not filename.lower().endswith(EXTENSIONS):
         raise coded(
             BadRequest,
@@ -148,10 +165,29 @@ def parse(filename: str, raw: bytes, max_rows: int) -> list[OrgInput]:
             + ", ".join(missing)
             + f" ({read_as}; add a header row naming the columns)",
         )
-    return [_org_input(line, row, columns) for line, row in body]
+    rows = [(line, _values(line, row, columns)) for line, row in body]
+    return OrgFile(separator, header is not None, [c for c in columns if c], rows)
 
 
-def _org_input(line: int, row: list[str], columns: list[str]) -> OrgInput:
+def parse(filename: str, raw: bytes, max_rows: int) -> list[OrgInput]:
+    """Turn the file into OrgInputs (with their first line numbers), or raise a 400
+    (or 413) about the file; nothing is written either way."""
+    return [
+        OrgInput(
+            name=values["name"],
+            display_name=values["display_name"],
+            account_manager=values["account_manager"],
+            description=values.get("description", ""),
+            department=values.get("department", ""),
+            location=values.get("location", ""),
+            line=line,
+        )
+        for line, values in read_file(filename, raw, max_rows).rows
+    ]
+
+
+def _values(line: int, row: list[str], columns: list[str]) -> dict[str, str]:
+    """A record's cells by column name; a value under an empty header cell is a 400."""
     values: dict[str, str] = {}
     for position, (column, cell) in enumerate(zip(columns, row, strict=True), 1):
         if column:
@@ -164,12 +200,4 @@ def _org_input(line: int, row: list[str], columns: list[str]) -> OrgInput:
                 "name the column or empty the field (nothing was imported)",
                 line=line,
             )
-    return OrgInput(
-        name=values["name"],
-        display_name=values["display_name"],
-        account_manager=values["account_manager"],
-        description=values.get("description", ""),
-        department=values.get("department", ""),
-        location=values.get("location", ""),
-        line=line,
-    )
+    return values

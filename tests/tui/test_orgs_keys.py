@@ -235,8 +235,9 @@ SHAPES = {
 
 
 def test_the_preview_reads_files_as_the_server_does():
-    """The TUI's reading of an import file gives the server's rows, or refuses the
-    files the server refuses (so what is previewed and sent is what the server sees)."""
+    """The TUI's preview reads an import file into the server's rows, or refuses the
+    files the server refuses with its reason (what is previewed and sent is what the
+    server sees)."""
     for name, raw in SHAPES.items():
         try:
             expected = [

@@ -2,8 +2,8 @@
 rows, then send it in chunks with a progress bar and every row's outcome.
 
 The server imports one file per call (``POST /orgs/import``) and reports no progress
-while it works. So the TUI reads and checks the file's shape here, with the server's
-rules (server/services/org_file.py: a BOM, CRLF, quoted fields over several lines, a
+while it works. So the TUI reads and checks the file's shape here with the server's own
+reader (server/services/org_file.py: a BOM, CRLF, quoted fields over several lines, a
 comma, semicolon or tab separator found in the first record, an optional header row,
 the same number of fields on every line), and sends the rows in chunks: each chunk is a
 small CSV of its own with a header, and the progress bar moves as each chunk is
@@ -18,7 +18,7 @@ import csv
 import io
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -29,14 +29,12 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, ProgressBar, Static
 
+from server.errors import StrongroomError
+from server.services.org_file import OrgFile, read_file
 from tui.client import ApiError
 from tui.text import inert
 from tui.widgets.pane import fill_table
 
-COLUMNS = ("name", "display_name", "description", "account_manager", "department", "location")
-REQUIRED = ("name", "display_name", "account_manager")
-EXTENSIONS = (".csv", ".txt")
-SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs"}
 MAX_ROWS = 50_000  # the server's default limit (server.import_max_rows); larger: refused
 PREVIEW_ROWS = 5
 
@@ -50,17 +48,24 @@ class ImportFile:
     """A file read as the server reads it: its rows as {column: value}, with line numbers."""
 
     path: Path
-    separator: str
-    header: bool
-    columns: list[str]  # the named columns, in the file's order
-    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    read: OrgFile
+
+    @property
+    def rows(self) -> list[tuple[int, dict[str, str]]]:
+        """(first line, {column: value}) of each org."""
+        return self.read.rows
+
+    @property
+    def columns(self) -> list[str]:
+        """The named columns, in the file's order."""
+        return self.read.columns
 
     def summary(self) -> str:
         """'3 organizations, fields separated by commas, with a header row'."""
         count = len(self.rows)
         noun = "organization" if count == 1 else "organizations"
-        head = "with a header row" if self.header else "no header row"
-        return f"{count:,} {noun}, fields separated by {SEPARATORS[self.separator]}, {head}"
+        head = "with a header row" if self.read.header else "no header row"
+        return f"{count:,} {noun}, fields separated by {self.read.separator_name}, {head}"
 
     def preview(self, limit: int = PREVIEW_ROWS, width: int = 66) -> str:
         """The first rows as aligned text: line, display name, name, account manager."""
@@ -80,98 +85,13 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def detect_separator(text: str) -> str:
-    """A comma, unless the first record has no comma outside quotes and has semicolons
-    (or else tabs): the server's rule."""
-    first = next((line for line in io.StringIO(text, newline="") if line.strip()), "")
-    for separator in SEPARATORS:
-        try:
-            record = next(csv.reader([first], delimiter=separator), [])
-        except csv.Error:
-            continue
-        if len(record) > 1:
-            return separator
-    return ","
-
-
 def parse(path: Path, raw: bytes, max_rows: int = MAX_ROWS) -> ImportFile:
-    """Read ``raw`` (the file at ``path``) into an ImportFile, or raise FileProblem with
-    the reason the server would give."""
-    if not path.name.lower().endswith(EXTENSIONS):
-        raise FileProblem("only .csv and .txt files can be imported")
+    """Read ``raw`` (the file at ``path``) with the server's own reader
+    (``server.services.org_file.read_file``), or raise FileProblem with its reason."""
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FileProblem(f"the file is not UTF-8 (byte {exc.start} cannot be read)") from None
-    separator = detect_separator(text)
-    read_as = f"read as fields separated by {SEPARATORS[separator]}"
-    records = _records(text, separator)
-    if not records:
-        raise FileProblem("the file holds no organizations")
-    first_line, first = records[0]
-    width = len(first)
-    header = _header(first)
-    body = records if header is None else records[1:]
-    for line, row in body:
-        if len(row) != width:
-            raise FileProblem(
-                f"line {line} has {len(row)} fields but line {first_line} has {width} ({read_as})"
-            )
-    if len(body) > max_rows:
-        raise FileProblem(
-            f"the file holds {len(body):,} organizations; one import may hold {max_rows:,}: "
-            "split it into smaller files"
-        )
-    if header is None and width > len(COLUMNS):
-        raise FileProblem(f"lines have {width} fields ({read_as}); at most {len(COLUMNS)} known")
-    columns = header if header is not None else list(COLUMNS[:width])
-    missing = [c for c in REQUIRED if c not in columns]
-    if missing:
-        raise FileProblem(
-            f"the file lacks the column(s) {', '.join(missing)} ({read_as}; "
-            "add a header row naming the columns)"
-        )
-    rows = []
-    for line, row in body:
-        values = {}
-        for position, (column, cell) in enumerate(zip(columns, row, strict=True), 1):
-            if column:
-                values[column] = cell.strip()
-            elif cell.strip():
-                raise FileProblem(
-                    f"line {line}, field {position} holds a value but its header cell is empty"
-                )
-        rows.append((line, values))
-    return ImportFile(path, separator, header is not None, [c for c in columns if c], rows)
-
-
-def _records(text: str, separator: str) -> list[tuple[int, list[str]]]:
-    """(first physical line, fields) of each non-blank record."""
-    reader = csv.reader(
-        io.StringIO(text, newline=""), delimiter=separator, skipinitialspace=True, strict=True
-    )
-    found, end = [], 0
-    try:
-        for row in reader:
-            start, end = end + 1, reader.line_num
-            if row and any(cell.strip() for cell in row):
-                found.append((start, row))
-    except csv.Error as exc:
-        raise FileProblem(f"line {reader.line_num}: {exc}") from None
-    return found
-
-
-def _header(first: list[str]) -> list[str] | None:
-    """The header's column names ('' for an empty cell), or None when the first record
-    is data."""
-    names = [cell.strip().lower() for cell in first]
-    given = [n for n in names if n]
-    if not given or not all(n in COLUMNS for n in given):
-        return None
-    duplicate = next((n for n in given if given.count(n) > 1), None)
-    if duplicate:
-        raise FileProblem(f"the header names the column {duplicate!r} twice")
-    return names
+        return ImportFile(path, read_file(path.name, raw, max_rows))
+    except StrongroomError as problem:
+        raise FileProblem(problem.detail) from None
 
 
 def read(name: str) -> ImportFile:
