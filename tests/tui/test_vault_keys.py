@@ -17,6 +17,7 @@ from tests.tui.keys import (
     main_ready,
     notified,
     rows,
+    screen_text,
     submit,
     text_of,
 )
@@ -25,7 +26,7 @@ from tui.clipboard import osc52
 from tui.screens.listing import ListModal
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
-from tui.screens.modals import RevealModal
+from tui.screens.modals import KeysModal, RevealModal
 
 SECRET = "Typed-Secret-pw-1!"
 CONTROLLED = "Controlled-pw-9!"
@@ -222,6 +223,11 @@ async def test_vault_administration_by_keys(tui_server, make_app, vault_data):
         # Shares of the resource: add, change the level, remove.
         await focus_resources(pilot)
         await pilot.press("S")
+        table = await list_open(pilot, "Shares of resource db01")
+        await pilot.press("f1")  # the dialog's keys, as everywhere
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
+        assert "Change the share's level" in screen_text(app)
+        await pilot.press("escape")
         table = await list_open(pilot, "Shares of resource db01")
         await pilot.press("a")
         form = await form_open(pilot, "Share db01")

@@ -165,7 +165,9 @@ class VaultPane(Pane):
             return await client.reveal(self.org, account)
         except ApiError as error:
             if error.code == "checkout_required":
-                await self._request_checkout(account, error.detail)
+                await self._request_checkout(
+                    account, "This password is under access control: ask for it first."
+                )
                 return None
             if error.code == "checked_out":
                 self.app.show_error(checkout.held_message(error), "Checked out")
