@@ -200,6 +200,7 @@ async def test_vault_administration_by_keys(tui_server, make_app, vault_data):
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, RevealModal), what="(revealed)")
         assert SECRET in text_of(app.screen.query_one("#secret"))
+        assert "pin: 4321" in screen_text(app)  # the secret field, revealed with it
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
         written.clear()
