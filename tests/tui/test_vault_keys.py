@@ -27,6 +27,7 @@ from tui.screens.listing import ListModal
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 from tui.screens.modals import KeysModal, RevealModal
+from tui.widgets.vault_checkout import state_text
 
 SECRET = "Typed-Secret-pw-1!"
 CONTROLLED = "Controlled-pw-9!"
@@ -128,6 +129,19 @@ async def close_list(pilot) -> None:
     """Esc back to the main screen."""
     await pilot.press("escape")
     await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen), what="(main)")
+
+
+def test_access_state_phrases():
+    """What the accounts' State column says for each check-out state."""
+    until = "2030-01-02T03:04:00+00:00"
+    assert state_text({"controlled": False, "state": "free"}) == ""
+    assert state_text({"controlled": True, "state": "free"}) == "free"
+    assert state_text({"controlled": True, "state": "free"}, pending=True) == "request pending"
+    assert state_text({"controlled": True, "state": "mine", "until": until}).startswith(
+        "mine until 2030-01-0"
+    )
+    held = {"controlled": True, "state": "held", "holder": "ann@MSPOrg", "until": until}
+    assert state_text(held).startswith("held by ann@MSPOrg until 2030-01-0")
 
 
 def test_osc52_sequences():
@@ -344,6 +358,9 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, RevealModal), what="(revealed)")
         assert CONTROLLED in text_of(app.screen.query_one("#secret"))
+        await pilot.press("c")  # copied from the dialog too, and cleared again later
+        await notified(pilot, "Copied to the clipboard; cleared in 30 s")
+        assert app.clipboard == CONTROLLED
         await pilot.press("escape")
         await pilot.press("ctrl+l")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
