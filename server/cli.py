@@ -510,7 +510,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     except ApiError as exc:
         raise CommandError(exc.detail) from None
     client = Client(endpoints, ca_file=ca_file)
-    StrongroomApp(client, reveal_seconds=args.reveal_seconds).run()
+    StrongroomApp(
+        client, reveal_seconds=args.reveal_seconds, clipboard_seconds=args.clipboard_seconds
+    ).run()
     return 0
 
 
@@ -664,6 +666,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         help="how long a revealed password stays on screen (default 10)",
+    )
+    p.add_argument(
+        "--clipboard-seconds",
+        type=float,
+        default=30.0,
+        help="clear a copied password from the clipboard after this (default 30; 0: never)",
     )
     with_config(p)
 

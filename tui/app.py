@@ -29,10 +29,13 @@ class StrongroomApp(App):
         Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
     ]
 
-    def __init__(self, client: Client, reveal_seconds: float = 10.0) -> None:
+    def __init__(
+        self, client: Client, reveal_seconds: float = 10.0, clipboard_seconds: float = 30.0
+    ) -> None:
         super().__init__()
         self.client = client
         self.reveal_seconds = reveal_seconds
+        self.clipboard_seconds = clipboard_seconds  # a copied password is cleared after this
         self.me: dict = {}
 
     def on_mount(self) -> None:

@@ -556,6 +556,78 @@ class Client:
             "POST", f"/orgs/{quote(org)}/resources/{resource_id}/shares", fields
         )
 
+    # -- vault: accounts, additional fields, shares, policies, check-out -----------------
+
+    async def account(self, org: str, account_id: str) -> dict:
+        """One account's metadata (no password): username, policy, fields, access."""
+        return await self._request("GET", f"/orgs/{quote(org)}/accounts/{account_id}")
+
+    async def update_account(self, org: str, account_id: str, fields: dict) -> dict:
+        """Rename an account or change its policy or additional fields; the account."""
+        return await self._request("PATCH", f"/orgs/{quote(org)}/accounts/{account_id}", fields)
+
+    async def delete_account(self, org: str, account_id: str) -> None:
+        """Delete an account (full permission)."""
+        await self._request("DELETE", f"/orgs/{quote(org)}/accounts/{account_id}")
+
+    async def field_definitions(self, org: str) -> list[dict]:
+        """The org's additional field definitions: {id, applies_to ('resource' or
+        'account'), resource_type (None: every type), name, kind (text, number, date,
+        choice, secret), required, default, choices}."""
+        return await self._every(f"/orgs/{quote(org)}/field-definitions")
+
+    @staticmethod
+    def _shares_path(org: str, kind: str, ref: str) -> str:
+        """kind: 'account', 'resource' or 'resource_group' (``ref`` is then its name)."""
+        collection = {
+            "account": "accounts",
+            "resource": "resources",
+            "resource_group": "resource-groups",
+        }[kind]
+        return f"/orgs/{quote(org)}/{collection}/{quote(ref)}/shares"
+
+    async def shares(self, org: str, kind: str, ref: str) -> list[dict]:
+        """Who an account, resource or resource group (``kind``) is shared with:
+        [{id, permission, user, user_org, group, created_at}]."""
+        return await self._every(self._shares_path(org, kind, ref))
+
+    async def add_share(self, org: str, kind: str, ref: str, fields: dict) -> dict:
+        """Share with {user (and user_org) | group, permission}; sharing again with the same
+        user or group changes its level. The share."""
+        return await self._request("POST", self._shares_path(org, kind, ref), fields)
+
+    async def remove_share(self, org: str, kind: str, ref: str, share_id: str) -> None:
+        """Withdraw a share."""
+        await self._request("DELETE", f"{self._shares_path(org, kind, ref)}/{share_id}")
+
+    async def create_policy(self, org: str, fields: dict) -> dict:
+        """Add a password policy {name, min_length, max_length, require_upper, require_lower,
+        require_digit, require_special, max_age_days}; the policy."""
+        return await self._request("POST", f"/orgs/{quote(org)}/password-policies", fields)
+
+    async def generate_password(self, org: str, policy: str) -> str:
+        """A random password satisfying the named policy."""
+        answer = await self._request(
+            "POST", f"/orgs/{quote(org)}/password-policies/{quote(policy)}/generate"
+        )
+        return answer["password"]
+
+    async def request_password(self, org: str, fields: dict) -> dict:
+        """Ask to check out a controlled password: {account, reason, window_minutes}; the
+        request (status 'pending')."""
+        return await self._request("POST", f"/orgs/{quote(org)}/password-requests", fields)
+
+    async def password_requests(self, org: str, role: str = "", status: str = "") -> list[dict]:
+        """Password requests of an org I filed (role 'requester') or may decide ('approver'),
+        optionally of one status: [{id, account_id, account, status, ends_at, …}]."""
+        return await self._every(f"/orgs/{quote(org)}/password-requests", role=role, status=status)
+
+    async def check_in(self, org: str, request_id: str) -> dict:
+        """Give a checked-out password back; the request (status 'checked_in')."""
+        return await self._request(
+            "POST", f"/orgs/{quote(org)}/password-requests/{request_id}/check-in"
+        )
+
     # -- audit ------------------------------------------------------------------------
 
     async def audit(self, org: str, operation: str = "", actor: str = "") -> list[dict]:

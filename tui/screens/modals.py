@@ -12,28 +12,35 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Static
 
+from tui.clipboard import DEFAULT_SECONDS, copy_for_a_while
 from tui.text import inert
 
 
 class RevealModal(ModalScreen[None]):
-    """Shows a password, hides it after a few seconds; c copies it (OSC 52)."""
+    """Shows a password (and the account's secret additional fields), hides it after a few
+    seconds; c copies the password (OSC 52) and the clipboard is cleared again later."""
 
     BINDINGS = [
         Binding("c", "copy", "Copy", id="copy"),
         Binding("escape", "close", "Close", id="close"),
     ]
 
-    def __init__(self, title: str, password: str, seconds: float) -> None:
+    def __init__(
+        self, title: str, password: str, seconds: float, secrets: dict[str, str] | None = None
+    ) -> None:
         super().__init__()
         self._title, self._password, self._seconds = title, password, seconds
+        self._secrets = secrets or {}
         self._left = int(seconds)
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        """The password and a countdown."""
+        """The password, the secret fields and a countdown."""
         with Vertical(classes="dialog"):
             yield Static(inert(self._title), classes="dialog-title")
             yield Static(inert(self._password), id="secret")
+            for name, value in sorted(self._secrets.items()):
+                yield Static(inert(f"{name}: {value}"), classes="secret-field")
             yield Static("", id="countdown")
             yield Static("c: copy to clipboard   Esc: close", classes="dialog-keys")
 
@@ -50,9 +57,12 @@ class RevealModal(ModalScreen[None]):
         self._left -= 1
 
     def action_copy(self) -> None:
-        """Put the password on the clipboard (works over SSH in most terminals)."""
-        self.app.copy_to_clipboard(self._password)
-        self.notify("Copied to the clipboard.")
+        """Put the password on the clipboard (works over SSH in most terminals); it is
+        cleared again after the app's ``clipboard_seconds``."""
+        seconds = getattr(self.app, "clipboard_seconds", DEFAULT_SECONDS)
+        copy_for_a_while(self.app, self._password, seconds)
+        after = f"; cleared in {seconds:g} s" if seconds > 0 else ""
+        self.notify(f"Copied to the clipboard{after}.")
 
     def action_close(self) -> None:
         """Hide now."""

@@ -1,0 +1,396 @@
+"""The vault's administrator tasks by keys at 80x24, each checked against what the server
+then holds: a resource with a type and additional fields, several accounts, shares
+(list, add, change level, remove), resource groups, password policies, copying with the
+clipboard cleared again, and check-out (request, reveal once approved, held by another,
+check-in)."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable
+
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
+from tests.tui.keys import (
+    cursor_to,
+    fill,
+    form_open,
+    main_ready,
+    notified,
+    rows,
+    screen_text,
+    submit,
+    text_of,
+)
+from tests.tui.test_stories import make_user
+from tui.clipboard import osc52
+from tui.screens.listing import ListModal
+from tui.screens.login import LoginScreen
+from tui.screens.main import MainScreen
+from tui.screens.modals import KeysModal, RevealModal
+from tui.widgets.vault_checkout import state_text
+
+SECRET = "Typed-Secret-pw-1!"
+CONTROLLED = "Controlled-pw-9!"
+
+
+@pytest.fixture(scope="module")
+def vault_data(tui_server):
+    """An owner (password administrator), an approver, another user; field definitions;
+    a second resource app01 with an account under access control, shared with the other
+    user."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    people = {
+        name: make_user(tui_server, admin, name, role)
+        for name, role in (
+            ("vown", "password_administrator"),
+            ("vappr", "administrator"),
+            ("vother", "password_user"),
+        )
+    }
+    for definition in (
+        {"applies_to": "resource", "name": "os", "kind": "choice", "choices": ["Debian", "Ubuntu"]},
+        {"applies_to": "resource", "resource_type": "Linux", "name": "rack", "kind": "number"},
+        {"applies_to": "account", "name": "pin", "kind": "secret"},
+    ):
+        status, body = tui_server.api("POST", "/orgs/MSPOrg/field-definitions", definition, admin)
+        assert status == 201, body
+    owner = tui_server.login("vown", people["vown"])
+    status, app01 = tui_server.api(
+        "POST", "/orgs/MSPOrg/resources", {"name": "app01", "type": "Windows"}, owner
+    )
+    assert status == 201, app01
+    status, ctl = tui_server.api(
+        "POST",
+        f"/orgs/MSPOrg/resources/{app01['id']}/accounts",
+        {"username": "ctl", "password": CONTROLLED},
+        owner,
+    )
+    assert status == 201, ctl
+    status, body = tui_server.api(
+        "PUT",
+        f"/orgs/MSPOrg/accounts/{ctl['id']}/access-control",
+        {
+            "enabled": True,
+            "approvers": ["vappr"],
+            "approvals_needed": 1,
+            "max_window_minutes": 60,
+            "exclusive": True,
+        },
+        owner,
+    )
+    assert status == 200, body
+    status, body = tui_server.api(
+        "POST",
+        f"/orgs/MSPOrg/resources/{app01['id']}/shares",
+        {"user": "vother", "permission": "view"},
+        owner,
+    )
+    assert status == 201, body
+    return {"people": people, "owner": owner, "app01": app01["id"], "ctl": ctl["id"]}
+
+
+def resource_named(server, token: str, name: str) -> dict:
+    """The resource called ``name`` with its accounts, as the server holds it."""
+    _, page = server.api("GET", f"/orgs/MSPOrg/resources?q={name}", token=token)
+    found = next(r for r in page["items"] if r["name"] == name)
+    return server.api("GET", f"/orgs/MSPOrg/resources/{found['id']}", token=token)[1]
+
+
+async def focus_accounts(pilot) -> DataTable:
+    """Tab from the resources to the accounts list."""
+    accounts = pilot.app.screen.query_one("#accounts", DataTable)
+    await pilot.press("tab")
+    await until(pilot, lambda: pilot.app.screen.focused is accounts, what="(accounts)")
+    return accounts
+
+
+async def focus_resources(pilot) -> DataTable:
+    """Shift+Tab back to the resources list."""
+    resources = pilot.app.screen.query_one("#resources", DataTable)
+    await pilot.press("shift+tab")
+    await until(pilot, lambda: pilot.app.screen.focused is resources, what="(resources)")
+    return resources
+
+
+async def list_open(pilot, title: str) -> DataTable:
+    """Wait for the list dialog titled ``title`` and its table's focus."""
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, ListModal) and app.screen.heading().startswith(title),
+        what=f"(list {title!r})",
+    )
+    table = app.screen.query_one("#items", DataTable)
+    await until(pilot, lambda: app.screen.focused is table)
+    return table
+
+
+async def close_list(pilot) -> None:
+    """Esc back to the main screen."""
+    await pilot.press("escape")
+    await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen), what="(main)")
+
+
+def test_access_state_phrases():
+    """What the accounts' State column says for each check-out state."""
+    until = "2030-01-02T03:04:00+00:00"
+    assert state_text({"controlled": False, "state": "free"}) == ""
+    assert state_text({"controlled": True, "state": "free"}) == "free"
+    assert state_text({"controlled": True, "state": "free"}, pending=True) == "request pending"
+    assert state_text({"controlled": True, "state": "mine", "until": until}).startswith(
+        "mine until 2030-01-0"
+    )
+    held = {"controlled": True, "state": "held", "holder": "ann@MSPOrg", "until": until}
+    assert state_text(held).startswith("held by ann@MSPOrg until 2030-01-0")
+
+
+def test_osc52_sequences():
+    """The sequence that copies, and the empty one that clears."""
+    assert osc52("pw") == "\x1b]52;c;cHc=\a"
+    assert osc52("") == "\x1b]52;c;\a"
+
+
+async def test_vault_administration_by_keys(tui_server, make_app, vault_data):
+    """Resource with type and fields, two accounts, copy and clear, shares, resource
+    groups, a policy and a password generated under it."""
+    owner = vault_data["owner"]
+    app = make_app()
+    app.clipboard_seconds = 1  # what `strongroom tui --clipboard-seconds 1` sets
+    async with app.run_test(size=(80, 24)) as pilot:
+        written: list[str] = []
+        driver_write = app._driver.write
+        app._driver.write = lambda data: (written.append(data), driver_write(data))[1]
+        await log_in(pilot, "vown", vault_data["people"]["vown"])
+        await main_ready(pilot)
+        resources = app.screen.query_one("#resources", DataTable)
+
+        # A Linux resource: the fields of every type in the first form, Linux's next.
+        await pilot.press("n")
+        form = await form_open(pilot, "New resource in MSPOrg")
+        await fill(pilot, "db01", ">Linux", "db01.example.net", "", ">Ubuntu")
+        await submit(pilot, form)
+        form = await form_open(pilot, "New Linux resource db01")
+        await type_text(pilot, "x")
+        await pilot.press("enter")  # a number is wanted: refused at its field, input kept
+        await until(pilot, lambda: form.query_one("#e-extra0").has_class("shown"))
+        await pilot.press("backspace")
+        await type_text(pilot, "4")
+        await submit(pilot, form)
+        await notified(pilot, "Resource db01 added")
+        db01 = resource_named(tui_server, owner, "db01")
+        assert (db01["type"], db01["fields"]) == ("Linux", {"os": "Ubuntu", "rack": 4})
+        await cursor_to(pilot, resources, "db01")
+        title = app.screen.query_one("#accounts-title")
+        await until(pilot, lambda: "rack: 4" in text_of(title), what="(fields shown)")
+
+        # Two accounts: one typed with a secret field and a policy, one generated.
+        await pilot.press("a")
+        form = await form_open(pilot, "New account on db01")
+        await fill(pilot, "root", SECRET, ">Medium", "4321")
+        await submit(pilot, form)
+        await notified(pilot, "Account root added")
+        await pilot.press("a")
+        form = await form_open(pilot, "New account on db01")
+        await fill(pilot, "backup", "", ">Strong")
+        await submit(pilot, form)
+        accounts = app.screen.query_one("#accounts", DataTable)
+        await until(pilot, lambda: sorted(rows(accounts)) == ["backup", "root"])
+        db01 = resource_named(tui_server, owner, "db01")
+        assert {(a["username"], a["policy"]) for a in db01["accounts"]} == {
+            ("root", "Medium"),
+            ("backup", "Strong"),
+        }
+
+        # Edit the account (rename), reveal it with its secret field, copy, and clear.
+        await focus_accounts(pilot)
+        await cursor_to(pilot, accounts, "root")
+        await pilot.press("E")
+        form = await form_open(pilot, "Edit account root")
+        await pilot.press(*["backspace"] * 4)
+        await type_text(pilot, "admin")
+        await submit(pilot, form)
+        await until(pilot, lambda: "admin" in rows(accounts), what="(renamed)")
+        await cursor_to(pilot, accounts, "admin")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, RevealModal), what="(revealed)")
+        assert SECRET in text_of(app.screen.query_one("#secret"))
+        assert "pin: 4321" in screen_text(app)  # the secret field, revealed with it
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        written.clear()
+        await pilot.press("c")
+        await notified(pilot, "Password of admin copied; cleared in 1 s")
+        assert osc52(SECRET) in written
+        await until(pilot, lambda: osc52("") in written, what="(clipboard cleared)")
+        assert app.clipboard == ""
+
+        # Delete the generated account.
+        await cursor_to(pilot, accounts, "backup")
+        await pilot.press("d")
+        form = await form_open(pilot, "Delete account backup")
+        await type_text(pilot, "yes")
+        await submit(pilot, form)
+        await until(pilot, lambda: rows(accounts) == ["admin"], what="(deleted)")
+        assert [a["username"] for a in resource_named(tui_server, owner, "db01")["accounts"]] == [
+            "admin"
+        ]
+
+        # Shares of the resource: add, change the level, remove.
+        await focus_resources(pilot)
+        await pilot.press("S")
+        table = await list_open(pilot, "Shares of resource db01")
+        await pilot.press("f1")  # the dialog's keys, as everywhere
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
+        assert "Change the share's level" in screen_text(app)
+        await pilot.press("escape")
+        table = await list_open(pilot, "Shares of resource db01")
+        await pilot.press("a")
+        form = await form_open(pilot, "Share db01")
+        await fill(pilot, ">user vother", ">modify")
+        await submit(pilot, form)
+        await until(pilot, lambda: rows(table) == ["user vother"], what="(shared)")
+        assert rows(table, 1) == ["modify"]
+        await pilot.press("l")
+        form = await form_open(pilot, "Level of user vother on db01")
+        await fill(pilot, ">full")
+        await submit(pilot, form)
+        await until(pilot, lambda: rows(table, 1) == ["full"], what="(level)")
+        _, shares = tui_server.api(
+            "GET", f"/orgs/MSPOrg/resources/{db01['id']}/shares", token=owner
+        )
+        assert [(s["user"], s["permission"]) for s in shares["items"]] == [("vother", "full")]
+        await pilot.press("x")
+        form = await form_open(pilot, "Remove the share of db01")
+        await type_text(pilot, "yes")
+        await submit(pilot, form)
+        await until(pilot, lambda: table.row_count == 0, what="(share removed)")
+        _, shares = tui_server.api(
+            "GET", f"/orgs/MSPOrg/resources/{db01['id']}/shares", token=owner
+        )
+        assert shares["items"] == []
+        await close_list(pilot)
+
+        # A resource group: create with db01, add app01, take db01 out.
+        await pilot.press("G")
+        table = await list_open(pilot, "Resource groups of MSPOrg")
+        await pilot.press("n")
+        form = await form_open(pilot, "New resource group")
+        await fill(pilot, "linux-boxes", ">db01")
+        await submit(pilot, form)
+        await until(pilot, lambda: rows(table) == ["linux-boxes"], what="(group made)")
+        await pilot.press("a")
+        form = await form_open(pilot, "Add a resource to linux-boxes")
+        await fill(pilot, ">app01")
+        await submit(pilot, form)
+        await until(
+            pilot, lambda: rows(table, 1) in (["db01, app01"], ["app01, db01"]), what="(added)"
+        )
+        await pilot.press("x")
+        form = await form_open(pilot, "Take a resource out of linux-boxes")
+        await fill(pilot, ">db01")
+        await submit(pilot, form)
+        await until(pilot, lambda: rows(table, 1) == ["app01"], what="(taken out)")
+        _, group = tui_server.api("GET", "/orgs/MSPOrg/resource-groups/linux-boxes", token=owner)
+        assert [r["name"] for r in group["resources"]] == ["app01"]
+        await close_list(pilot)
+
+        # A password policy, then a password generated under it.
+        await pilot.press("P")
+        table = await list_open(pilot, "Password policies of MSPOrg")
+        await pilot.press("n")
+        form = await form_open(pilot, "New password policy")
+        await fill(pilot, "pin6")
+        await pilot.press("tab", *["backspace"] * 2)
+        await type_text(pilot, "6")
+        await pilot.press("tab", *["backspace"] * 2)
+        await type_text(pilot, "6")
+        await pilot.press("tab")
+        await fill(pilot, ">no", ">no", ">yes", ">no")
+        await submit(pilot, form)
+        await until(pilot, lambda: "pin6" in rows(table), what="(policy made)")
+        _, policies = tui_server.api("GET", "/orgs/MSPOrg/password-policies", token=owner)
+        pin6 = next(p for p in policies["items"] if p["name"] == "pin6")
+        assert (pin6["min_length"], pin6["max_length"], pin6["require_digit"]) == (6, 6, True)
+        assert not pin6["require_upper"]
+        await cursor_to(pilot, table, "pin6")
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, RevealModal), what="(generated)")
+        generated = text_of(app.screen.query_one("#secret"))
+        assert len(generated) == 6 and generated.isdigit(), generated
+        await pilot.press("escape")
+        await list_open(pilot, "Password policies")
+        await close_list(pilot)
+
+
+async def test_check_out_by_keys(tui_server, make_app, vault_data):
+    """Reveal on a controlled account offers the request; once approved (by the approver,
+    through the API) the requester reveals; another user sees who holds it until when
+    and is refused; the holder checks it in by keys."""
+    people, ctl = vault_data["people"], vault_data["ctl"]
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "vown", people["vown"])
+        await main_ready(pilot)
+        resources = app.screen.query_one("#resources", DataTable)
+        await cursor_to(pilot, resources, "app01")
+        accounts = await focus_accounts(pilot)
+        await until(pilot, lambda: rows(accounts, 3) == ["free"], what="(free)")
+        await pilot.press("r")
+        form = await form_open(pilot, "Request the password of ctl")
+        await fill(pilot, "INC-42 disk full")
+        await submit(pilot, form)
+        await notified(pilot, "Check-out of ctl requested")
+        await until(pilot, lambda: rows(accounts, 3) == ["request pending"], what="(pending)")
+
+        approver = tui_server.login("vappr", people["vappr"])
+        _, queue = tui_server.api(
+            "GET", "/orgs/MSPOrg/password-requests?role=approver", token=approver
+        )
+        (request,) = [r for r in queue["items"] if r["account_id"] == ctl]
+        assert (request["reason"], request["window_minutes"]) == ("INC-42 disk full", 60)
+        status, body = tui_server.api(
+            "POST", f"/orgs/MSPOrg/password-requests/{request['id']}/approve", {}, approver
+        )
+        assert status == 200, body
+
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: rows(accounts, 3)[0].startswith("mine until"), what="(mine)")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, RevealModal), what="(revealed)")
+        assert CONTROLLED in text_of(app.screen.query_one("#secret"))
+        await pilot.press("c")  # copied from the dialog too, and cleared again later
+        await notified(pilot, "Copied to the clipboard; cleared in 30 s")
+        assert app.clipboard == CONTROLLED
+        await pilot.press("escape")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
+
+        await log_in(pilot, "vother", people["vother"])
+        await main_ready(pilot)
+        resources = app.screen.query_one("#resources", DataTable)
+        await cursor_to(pilot, resources, "app01")
+        accounts = await focus_accounts(pilot)
+        await until(
+            pilot,
+            lambda: rows(accounts, 3)[:1] != [] and rows(accounts, 3)[0].startswith("held by vown"),
+            what="(held by vown)",
+        )
+        await pilot.press("r")
+        await notified(pilot, "Held by vown@MSPOrg until")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
+
+        await log_in(pilot, "vown", people["vown"])
+        await main_ready(pilot)
+        resources = app.screen.query_one("#resources", DataTable)
+        await cursor_to(pilot, resources, "app01")
+        accounts = await focus_accounts(pilot)
+        await until(
+            pilot, lambda: rows(accounts, 3)[:1] != [] and rows(accounts, 3)[0].startswith("mine")
+        )
+        await pilot.press("i")
+        await notified(pilot, "ctl checked in")
+        await until(pilot, lambda: rows(accounts, 3) == ["free"], what="(free again)")
+    owner = vault_data["owner"]
+    _, mine = tui_server.api("GET", "/orgs/MSPOrg/password-requests?role=requester", token=owner)
+    assert [r["status"] for r in mine["items"] if r["account_id"] == ctl] == ["checked_in"]

@@ -1,0 +1,103 @@
+"""A list dialog: a title, a table and the keys that act on its rows (shares, resource
+groups, password policies). Esc closes it; F1 and the key bar show its keys; the command
+palette offers them by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from tui.screens.form import Field, FormModal
+from tui.text import inert
+from tui.widgets.keybar import KeyBar
+from tui.widgets.pane import fill_table
+
+
+def confirm_field() -> Field:
+    """A field to type 'yes' into before something is removed (Esc keeps it)."""
+    return Field(
+        "confirm",
+        "Type yes to confirm (Esc keeps it)",
+        required=True,
+        check=lambda value: None if value.strip().lower() == "yes" else "type yes",
+    )
+
+
+class ListModal(ModalScreen[None]):
+    """``KEYS`` act on the table's rows (their actions are this screen's ``action_*``);
+    subclasses fill the table in ``load``."""
+
+    TITLE_TEXT = ""
+    COLUMNS: ClassVar[tuple[str, ...]] = ()
+    KEYS: ClassVar[list[Binding]] = []
+    BINDINGS = [Binding("escape", "close", "Close", id="list-close")]
+
+    def compose(self) -> ComposeResult:
+        """Title, note, the table (its keys are local to it), key bar."""
+        table_type = type(
+            f"{type(self).__name__}Table",
+            (DataTable,),
+            {
+                "BINDINGS": [
+                    Binding(b.key, f"screen.{b.action}", b.description, tooltip=b.tooltip, id=b.id)
+                    for b in self.KEYS
+                ]
+            },
+        )
+        with Vertical(classes="dialog listing"):
+            yield Static(inert(self.heading()), classes="dialog-title")
+            yield Static("", id="list-note", classes="dialog-note")
+            table = table_type(id="items", cursor_type="row", zebra_stripes=True)
+            table.add_columns(*self.COLUMNS)
+            yield table
+            yield Static("Esc: close   F1: keys", classes="dialog-keys")
+        yield KeyBar()
+
+    def heading(self) -> str:
+        """The dialog's title."""
+        return self.TITLE_TEXT
+
+    def pane_title(self) -> str:
+        """The name the keys panel gives this dialog."""
+        return self.heading()
+
+    def on_mount(self) -> None:
+        """The table has the focus; fill it."""
+        self.set_focus(self.query_one("#items", DataTable))
+        self.load()
+
+    def load(self) -> None:
+        """Fetch the rows (a worker in each subclass)."""
+
+    def fill(self, rows: list[tuple[str, tuple]], note: str = "") -> None:
+        """Show ``rows`` (key, cells) and a note line."""
+        fill_table(self.query_one("#items", DataTable), rows)
+        self.query_one("#list-note", Static).update(inert(note))
+
+    def selected(self) -> str | None:
+        """The highlighted row's key (None in an empty list)."""
+        table = self.query_one("#items", DataTable)
+        if table.row_count == 0:
+            self.app.notify("The list is empty.", severity="warning")
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    async def form(self, title: str, fields: list[Field], submit=None, **options: Any) -> Any:
+        """Open a form over this dialog; its result (None when cancelled)."""
+        return await self.app.push_screen_wait(FormModal(title, fields, submit, **options))
+
+    def palette_commands(self) -> Iterator[tuple[str, str, Any]]:
+        """(title, help, callback) for the command palette: this dialog's keys."""
+        for b in self.KEYS:
+            yield b.tooltip or b.description, f"key {b.key}", getattr(self, f"action_{b.action}")
+        yield "Close", "Back to the vault (Esc)", self.action_close
+
+    def action_close(self) -> None:
+        """Back to where the dialog was opened."""
+        self.dismiss(None)

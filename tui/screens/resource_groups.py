@@ -1,0 +1,138 @@
+"""Resource groups of an org: create, add and remove resources, their shares.
+
+Resources are added one at a time with a picker (repeat ``a`` for more); the group's
+shares open the same shares dialog as a resource's.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.binding import Binding
+
+from tui.client import ApiError
+from tui.screens.form import Field
+from tui.screens.listing import ListModal
+from tui.screens.shares import SharesScreen
+
+
+class ResourceGroupsScreen(ListModal):
+    """The org's resource groups and their resources."""
+
+    COLUMNS = ("Group", "Resources")
+    KEYS = [
+        Binding("n", "new", "New", tooltip="New resource group", id="group-new"),
+        Binding("a", "add", "Add", tooltip="Add a resource to the group", id="group-add"),
+        Binding("x", "remove", "Remove", tooltip="Take a resource out", id="group-remove"),
+        Binding("s", "shares", "Shares", tooltip="Shares of the group", id="group-shares"),
+    ]
+
+    def __init__(self, org: str) -> None:
+        super().__init__()
+        self.org = org
+        self.groups: dict[str, dict] = {}
+
+    def heading(self) -> str:
+        """'Resource groups of acme'."""
+        return f"Resource groups of {self.org}"
+
+    @work(exclusive=True, exit_on_error=False, group="resource-groups")
+    async def load(self) -> None:
+        """Fetch the groups."""
+        try:
+            items = await self.app.client.resource_groups(self.org)
+        except ApiError as error:
+            self.app.show_error(error, "Cannot list the resource groups")
+            return
+        self.groups = {g["name"]: g for g in items}
+        self.fill(
+            [
+                (g["name"], (g["name"], ", ".join(r["name"] for r in g["resources"]) or "—"))
+                for g in items
+            ],
+            "No resource group yet (n: new)." if not items else "",
+        )
+
+    async def _resources(self) -> list[tuple[str, str]] | None:
+        """(name, id) of the resources I may see, or None after an error."""
+        try:
+            return [(r["name"], r["id"]) for r in await self.app.client.resources(self.org)]
+        except ApiError as error:
+            self.app.show_error(error)
+            return None
+
+    async def _save(self, name: str, resources: list[str], exists: bool) -> dict:
+        return await self.app.client.save_resource_group(self.org, name, resources, exists)
+
+    @work(exit_on_error=False)
+    async def action_new(self) -> None:
+        """A new group with a name and, optionally, a first resource."""
+        resources = await self._resources()
+        if resources is None:
+            return
+        done = await self.form(
+            "New resource group",
+            [
+                Field("name", "Name", required=True),
+                Field("resource", "First resource (optional)", choices=resources),
+            ],
+            lambda v: self._save(v["name"], [v["resource"]] if v["resource"] else [], False),
+            action="create",
+        )
+        if done:
+            self.app.notify(f"Resource group {done['name']} created.")
+            self.load()
+
+    def _group(self) -> dict | None:
+        return self.groups.get(self.selected() or "")
+
+    @work(exit_on_error=False)
+    async def action_add(self) -> None:
+        """Add one resource (picked among those not in the group yet)."""
+        group = self._group()
+        resources = await self._resources() if group else None
+        if group is None or resources is None:
+            return
+        members = [r["id"] for r in group["resources"]]
+        offered = [(n, i) for n, i in resources if i not in members]
+        if not offered:
+            self.app.notify("Every resource you see is in the group already.", severity="warning")
+            return
+        done = await self.form(
+            f"Add a resource to {group['name']}",
+            [Field("resource", "Resource", choices=offered, required=True)],
+            lambda v: self._save(group["name"], [*members, v["resource"]], True),
+            action="add",
+        )
+        if done:
+            self.app.notify(f"Resource group {done['name']} has {len(done['resources'])}.")
+            self.load()
+
+    @work(exit_on_error=False)
+    async def action_remove(self) -> None:
+        """Take one resource (picked among the group's) out of the group."""
+        group = self._group()
+        if group is None:
+            return
+        members = [(r["name"], r["id"]) for r in group["resources"]]
+        if not members:
+            self.app.notify(f"{group['name']} has no resources.", severity="warning")
+            return
+        done = await self.form(
+            f"Take a resource out of {group['name']}",
+            [Field("resource", "Resource", choices=members, required=True)],
+            lambda v: self._save(
+                group["name"], [i for _n, i in members if i != v["resource"]], True
+            ),
+            action="remove",
+        )
+        if done:
+            self.app.notify(f"Resource group {done['name']} has {len(done['resources'])}.")
+            self.load()
+
+    def action_shares(self) -> None:
+        """The group's shares: list, add, change level, remove."""
+        group = self._group()
+        if group is not None:
+            self.app.push_screen(
+                SharesScreen(self.org, "resource_group", group["name"], group["name"])
+            )

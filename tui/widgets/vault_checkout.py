@@ -1,0 +1,85 @@
+"""Password access control (check-out) in the vault: an account's state as one phrase,
+the request form, and checking a password in.
+
+The account JSON's ``access`` says ``controlled`` and ``state`` (``free``, ``mine``,
+``held``, with ``holder`` and ``until``); a pending request of mine comes from
+``GET …/password-requests?role=requester&status=pending``.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from tui.client import ApiError, Client
+from tui.screens.form import Field
+
+
+def when(iso: str | None) -> str:
+    """An ISO time as the local 'HH:MM' (with the date when it is not today)."""
+    if not iso:
+        return "?"
+    moment = datetime.datetime.fromisoformat(iso).astimezone()
+    if moment.date() == datetime.datetime.now().astimezone().date():
+        return moment.strftime("%H:%M")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def state_text(access: dict | None, pending: bool = False) -> str:
+    """'' (not under access control), 'free', 'request pending', 'mine until 14:05' or
+    'held by ann@MSPOrg until 14:05'."""
+    if not access or not access.get("controlled"):
+        return ""
+    if access["state"] == "mine":
+        return f"mine until {when(access.get('until'))}"
+    if access["state"] == "held":
+        return f"held by {access.get('holder')} until {when(access.get('until'))}"
+    return "request pending" if pending else "free"
+
+
+def held_message(error: ApiError) -> ApiError:
+    """A ``checked_out`` refusal said the vault's way: 'held by X until T'."""
+    holder, until = error.body.get("holder"), error.body.get("until")
+    if not holder:
+        return error
+    return ApiError(error.code, f"Held by {holder} until {when(until)}.", error.status, error.body)
+
+
+async def pending_accounts(client: Client, org: str) -> set[str]:
+    """Ids of the accounts I have a pending request for (empty when I may not list)."""
+    try:
+        items = await client.password_requests(org, "requester", "pending")
+    except ApiError:
+        return set()
+    return {r["account_id"] for r in items}
+
+
+async def my_checkout(client: Client, org: str, account_id: str) -> dict | None:
+    """My approved request (an open or ended window) for ``account_id``, if any."""
+    for status in ("approved", "ended"):
+        for item in await client.password_requests(org, "requester", status):
+            if item["account_id"] == account_id:
+                return item
+    return None
+
+
+def request_fields() -> list[Field]:
+    """The request form: a reason and a window (the server says how long it may be)."""
+    return [
+        Field("reason", "Reason (ticket, change…)", required=True),
+        Field(
+            "window_minutes",
+            "For how many minutes",
+            value="60",
+            required=True,
+            check=lambda v: None if v.strip().isdigit() else "must be a whole number",
+        ),
+    ]
+
+
+def request_body(account_id: str, values: dict[str, str]) -> dict:
+    """The request as the API takes it."""
+    return {
+        "account": account_id,
+        "reason": values["reason"],
+        "window_minutes": int(values["window_minutes"]),
+    }

@@ -1,0 +1,116 @@
+"""Reveal, copy and check-out in the vault pane (mixed into ``VaultPane``): a reason when
+the org asks for one; on an account under access control the request form is offered
+right there; a password held by someone else says who holds it until when."""
+
+from __future__ import annotations
+
+from textual import work
+
+from tui.client import ApiError
+from tui.clipboard import copy_for_a_while
+from tui.screens.form import Field
+from tui.screens.modals import RevealModal
+from tui.widgets import vault_checkout as checkout
+
+
+class RevealActions:
+    """r reveal, c copy, o request a check-out, i check in (on the highlighted account)."""
+
+    async def _secret(self, account: str) -> dict | None:
+        """Reveal ``account``: a reason when the org asks for one; under access control the
+        request form is offered; a password held by another says by whom until when."""
+        client = self.app.client
+        try:
+            return await client.reveal(self.org, account)
+        except ApiError as error:
+            if error.code == "checkout_required":
+                await self._request_checkout(
+                    account, "This password is under access control: ask for it first."
+                )
+                return None
+            if error.code == "checked_out":
+                self.app.show_error(checkout.held_message(error), "Checked out")
+                return None
+            if error.code != "reason_required":
+                self.app.show_error(error, "Not revealed")
+                return None
+        return await self.form(
+            "Reason for revealing",
+            [Field("reason", "Reason (ticket, change…)", required=True)],
+            lambda v: client.reveal(self.org, account, v["reason"]),
+            note="This organization asks why a password is revealed.",
+            action="reveal",
+        )
+
+    @work(exit_on_error=False, group="reveal")
+    async def action_reveal(self) -> None:
+        """Reveal the selected account's password; it hides itself after a while."""
+        account = self._account()
+        if account is None:
+            return
+        name = self.selected_cell("accounts", 0)
+        secret = await self._secret(account)
+        if not secret:
+            return
+        self.changed("audit")
+        await self.app.push_screen(
+            RevealModal(
+                f"Password of {name}",
+                secret["password"],
+                self.app.reveal_seconds,
+                secret.get("fields") or {},
+            )
+        )
+
+    @work(exit_on_error=False, group="reveal")
+    async def action_copy(self) -> None:
+        """Copy the selected account's password without showing it; the clipboard is
+        cleared again after the app's ``clipboard_seconds``."""
+        account = self._account()
+        if account is None:
+            return
+        secret = await self._secret(account)
+        if not secret:
+            return
+        seconds = self.app.clipboard_seconds
+        copy_for_a_while(self.app, secret["password"], seconds)
+        after = f"; cleared in {seconds:g} s" if seconds > 0 else ""
+        self.changed("audit", f"Password of {self.selected_cell('accounts', 0)} copied{after}.")
+
+    async def _request_checkout(self, account: str, why: str = "") -> None:
+        client = self.app.client
+        name = self.selected_cell("accounts", 0)
+        done = await self.form(
+            f"Request the password of {name}",
+            checkout.request_fields(),
+            lambda v: client.request_password(self.org, checkout.request_body(account, v)),
+            note=(why + "\n" if why else "") + "The approvers are asked; reveal once approved.",
+            action="request",
+        )
+        if done:
+            self.changed("accounts", f"Check-out of {name} requested; waiting for approval.")
+
+    @work(exit_on_error=False)
+    async def action_check_out(self) -> None:
+        """Ask for the selected (access-controlled) password: reason and window."""
+        account = self._account()
+        if account is not None:
+            await self._request_checkout(account)
+
+    @work(exit_on_error=False)
+    async def action_check_in(self) -> None:
+        """Give back the selected password that I hold."""
+        account = self._account()
+        if account is None:
+            return
+        client = self.app.client
+        try:
+            mine = await checkout.my_checkout(client, self.org, account)
+            if mine is None:
+                self.app.notify("You hold no check-out of this password.", severity="warning")
+                return
+            await client.check_in(self.org, mine["id"])
+        except ApiError as error:
+            self.app.show_error(error, "Not checked in")
+            return
+        self.changed("accounts", f"{mine['account']} checked in.")
