@@ -570,12 +570,6 @@ class Client:
         """Delete an account (full permission)."""
         await self._request("DELETE", f"/orgs/{quote(org)}/accounts/{account_id}")
 
-    async def field_definitions(self, org: str) -> list[dict]:
-        """The org's additional field definitions: {id, applies_to ('resource' or
-        'account'), resource_type (None: every type), name, kind (text, number, date,
-        choice, secret), required, default, choices}."""
-        return await self._every(f"/orgs/{quote(org)}/field-definitions")
-
     @staticmethod
     def _shares_path(org: str, kind: str, ref: str) -> str:
         """kind: 'account', 'resource' or 'resource_group' (``ref`` is then its name)."""
