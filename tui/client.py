@@ -30,6 +30,8 @@ KNOWN_HOSTS = Path(
 )
 LIST_PAGE = 1000  # the API's largest page
 LIST_PAGES = 50  # a list longer than 50,000 items is shown cut
+SESSION_ENDED = "session_ended"  # ApiError.code when a logged-in request answers 401
+MOVE_WAIT = 20.0  # s to stay on the secondary while a session made there moves over
 
 
 def reason(exc: BaseException) -> str:
@@ -50,6 +52,16 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection"
     return "no answer"
+
+
+def read_only_sentence(error: ApiError) -> str:
+    """What a ``read_only`` refusal means to the user: nothing saved, where changes go."""
+    primary = error.body.get("primary")
+    where = f"the primary, {primary}" if primary else "the primary"
+    return (
+        f"Nothing was saved: this server is read-only ({error.detail}). "
+        f"Changes go to {where}; try again when it answers."
+    )
 
 
 async def _peer_fingerprint(base: str) -> str:
@@ -83,6 +95,7 @@ class Client:
     state: ServerState | None = None
     _session: aiohttp.ClientSession | None = field(default=None, repr=False)
     _active: int = 0
+    _primary_back: float | None = None  # when the primary first answered again (monotonic)
 
     @property
     def org(self) -> str | None:
@@ -177,8 +190,14 @@ class Client:
                 self.state = None
             if resp.status >= 400:
                 data = data if isinstance(data, dict) else {}
+                code = data.get("code", "http_error")
+                if resp.status == 401 and "Authorization" in headers and path != "/auth/login":
+                    # The token stopped working: logged out elsewhere, expired, the
+                    # password changed, the user disabled. Nothing shown is current now.
+                    self.token = None
+                    code = SESSION_ENDED
                 raise ApiError(
-                    data.get("code", "http_error"),
+                    code,
                     data.get("detail", f"the server answered {resp.status}"),
                     resp.status,
                     data,
@@ -188,22 +207,40 @@ class Client:
 
     async def prefer_primary(self) -> bool:
         """If we are on a later endpoint and the first (primary) answers as a writable
-        primary again, switch back to it; True when we switched."""
+        primary again, switch back to it; True when we switched.
+
+        A session made on the secondary moves to the primary a moment after the primary
+        is back (the secondary sends it): while the primary does not know the session
+        yet, and for at most ``MOVE_WAIT`` seconds, we stay where the session works.
+        """
         if self._active == 0 or self._session is None:
             return False
         base = self.endpoints[0].base
         try:
-            async with self._session.get(
-                base + "/api/v1/health", ssl=await self._ssl_for(base)
-            ) as resp:
+            check = await self._ssl_for(base)
+            async with self._session.get(base + "/api/v1/health", ssl=check) as resp:
                 data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            if data.get("role") != "primary" or data.get("read_only"):
+                self._primary_back = None
+                return False
+            if self.token and not await self._session_known(base, check):
+                now = asyncio.get_running_loop().time()
+                self._primary_back = self._primary_back or now
+                if now - self._primary_back < MOVE_WAIT:
+                    return False
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, AttributeError):
             return False
-        if data.get("role") == "primary" and not data.get("read_only"):
-            self._active = 0
-            self.state = None
-            return True
-        return False
+        self._active = 0
+        self.state = None
+        self._primary_back = None
+        return True
+
+    async def _session_known(self, base: str, check: Any) -> bool:
+        """True when the server at ``base`` accepts our session token."""
+        assert self._session is not None
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with self._session.get(base + "/api/v1/me", headers=headers, ssl=check) as resp:
+            return resp.status != 401
 
     # -- resource groups ----------------------------------------------------------------
 

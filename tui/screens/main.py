@@ -190,6 +190,7 @@ class MainScreen(Screen):
         if await self.app.client.prefer_primary():
             self.app.notify("The primary answers again; switched back to it.")
         try:
+            await self.app.client.me()  # a session that ended shows at once, not at next use
             state = await self.app.client.health()
         except ApiError as error:
             self.query_one("#server", Static).update("UNREACHABLE")
