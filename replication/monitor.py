@@ -509,7 +509,8 @@ class Monitor:
                 len(sent["ended"]),
             )
         elif status:
-            log.warning("the primary refused the moved sessions (HTTP %d)", status)
+            log.warning("the primary refused the moved sessions (HTTP %d): %s", status, answer)
+
 
 
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
