@@ -67,14 +67,13 @@ def _replication(view: dict[str, Any]) -> list[str]:
     this = view["nodes"][0] if view["nodes"] else {}
     receiving = this.get("receiving")
     if receiving is not None:
-        status = receiving.get("status") or "not receiving (the primary does not stream)"
-        lag = receiving.get("lag_bytes") or 0
+        status = receiving.get("status") or "stopped (no primary streams to it)"
         age = receiving.get("replay_age")
-        line = f"Replication: this node is the standby; WAL receiver {status}"
         return [
-            line,
-            f"  replay lag {lag} bytes"
-            + (f", last replayed change {age:.1f} s ago" if age is not None else ""),
+            "Replication: this node is the standby",
+            f"  WAL receiver {status}",
+            f"  replay lag {receiving.get('lag_bytes') or 0} bytes"
+            + (f", last change replayed {age:.1f} s ago" if age is not None else ""),
         ]
     if not view["standbys"]:
         alone = "none" if view["replication"] == "none" else view["replication"]
@@ -90,7 +89,7 @@ def _witness(view: dict[str, Any]) -> list[str]:
     """The witness and, on a secondary, whether it would allow a promotion."""
     witness = view.get("witness")
     if witness is None:
-        lines = ["Witness: none (failover is manual: strongroom promote)"]
+        lines = ["Witness: none (failover is manual)"]
     elif not witness["reachable"]:
         lines = ["Witness: UNREACHABLE"]
     else:
@@ -100,4 +99,6 @@ def _witness(view: dict[str, Any]) -> list[str]:
     if promotion and promotion.get("automatic"):
         verdict = "allowed" if promotion.get("witness_would_grant") else "NOT allowed"
         lines.append(f"Promotion: {verdict}: {promotion.get('reason')}")
+    elif promotion:
+        lines.append("Promotion: manual only (strongroom promote on this node)")
     return lines
