@@ -75,9 +75,10 @@ def _replication(view: dict[str, Any]) -> list[str]:
             f"  replay lag {receiving.get('lag_bytes') or 0} bytes"
             + (f", last change replayed {age:.1f} s ago" if age is not None else ""),
         ]
+    if len(view["nodes"]) < 2:
+        return ["Replication: none (no secondary enrolled)"]
     if not view["standbys"]:
-        alone = "none" if view["replication"] == "none" else view["replication"]
-        return [f"Replication: {alone}; no standby connected"]
+        return [f"Replication: {view['replication']}; no standby connected"]
     return [f"Replication: {view['replication']}"] + [
         f"  standby {s['application_name']} {s['state']} ({s['sync_state']}), "
         f"lag {s['lag_bytes'] or 0} bytes / {s['lag_seconds'] or 0:.1f} s"
