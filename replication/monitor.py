@@ -512,7 +512,6 @@ class Monitor:
             log.warning("the primary refused the moved sessions (HTTP %d): %s", status, answer)
 
 
-
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: run the failover monitor while the app lives.
 
