@@ -15,6 +15,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from server.config import load_config
+from server.services import session_moves, tokens
 from tests.replication.harness import NEW_PASSWORD, call, make_account, make_pair
 from tests.tui.conftest import log_in, type_text, until
 from tests.tui.keys import cursor_to, fill, form_open, main_ready, screen_text, text_of
@@ -179,37 +180,73 @@ async def test_sessions_move_only_with_unchanged_credentials(pair):
     await wait_for(lambda: call(f"{p.url}/api/v1/me", token=token)[0] == 401, "ended there")
 
     secret = json.loads((p.home / "conf" / "ha-state.json").read_text())["cluster_secret"]
+    status, made = call(
+        f"{p.url}/api/v1/orgs/MSPOrg/users",
+        "POST",
+        {"username": "ops1", "full_name": "Ops One", "role": "password_user",
+         "password": "ops1-initial-pass-1"},
+        token=pair.api_key,
+    )  # fmt: skip
+    assert status == 201, made
+    status, _ = call(
+        f"{p.url}/api/v1/orgs/MSPOrg/users/ops1", "PATCH", {"status": "disabled"},
+        token=pair.api_key,
+    )  # fmt: skip
+    assert status == 200
     config = load_config(p.config)
     conn = await asyncpg.connect(**config.superuser_dsn(config.database.name))
     try:
-        admin = await conn.fetchrow("SELECT id, org_id FROM users WHERE username = 'admin'")
+        users = {
+            r["username"]: r
+            for r in await conn.fetch(
+                "SELECT id, org_id, username, password_hash FROM users "
+                "WHERE username IN ('admin', 'ops1')"
+            )
+        }
     finally:
         await conn.close()
     now = datetime.datetime.now(datetime.UTC)
-    record = {
-        "token_hash": "ab" * 32,
-        "org_id": str(admin["org_id"]),
-        "user_id": str(admin["id"]),
-        "binding": "00" * 32,  # not the admin's current password hash
-        "created_at": now.isoformat(),
-        "last_seen_at": now.isoformat(),
-        "expires_at": (now + datetime.timedelta(hours=1)).isoformat(),
-        "ip": "127.0.0.1",
+    hour = datetime.timedelta(hours=1)
+
+    def record(user: str, token: str, **changes) -> dict:
+        row = users[user]
+        return {
+            "token_hash": tokens.token_hash(token).hex(),
+            "org_id": str(row["org_id"]),
+            "user_id": str(row["id"]),
+            "binding": session_moves.binding(row["password_hash"]),
+            "created_at": now.isoformat(),
+            "last_seen_at": now.isoformat(),
+            "expires_at": (now + hour).isoformat(),
+            "ip": "127.0.0.1",
+        } | changes
+
+    org = users["admin"]["org_id"]
+    good, changed, disabled, idle, ended = (
+        tokens.new_token(tokens.SESSION_PREFIX, org) for _ in range(5)
+    )
+    sent = [
+        record("admin", good),
+        record("admin", changed, binding="00" * 32),  # the password changed since
+        record("ops1", disabled),
+        record("admin", idle, last_seen_at=(now - hour).isoformat()),
+        record("admin", ended),
+    ]
+    body = {
+        "sessions": sent,
+        "ended": [{"token_hash": sent[4]["token_hash"], "org_id": str(org)}],
     }
-    status, answer = call(
-        f"{p.url}/api/v1/cluster/sessions",
-        "POST",
-        {"sessions": [record], "ended": []},
-        token=secret,
-    )
+    status, answer = call(f"{p.url}/api/v1/cluster/sessions", "POST", body, token=secret)
     assert status == 200, answer
-    assert answer == {"accepted": [], "refused": ["ab" * 32], "ended": 0}
-    refused = audit(pair, "session_move_refused")
-    assert refused and refused[0]["reason"] == "credentials_changed"
+    assert answer["accepted"] == [sent[0]["token_hash"]]
+    assert answer["refused"] == [r["token_hash"] for r in sent[1:]]
+    assert call(f"{p.url}/api/v1/me", token=good)[0] == 200
+    for refused in (changed, disabled, idle, ended):
+        assert call(f"{p.url}/api/v1/me", token=refused)[0] == 401
+    reasons = sorted(e["reason"] for e in audit(pair, "session_move_refused"))
+    assert reasons == ["credentials_changed", "expired", "logged_out", "user_disabled"]
     # Only the peer may send sessions.
-    status, _ = call(
-        f"{p.url}/api/v1/cluster/sessions", "POST", {"sessions": [record]}, token=pair.api_key
-    )
+    status, _ = call(f"{p.url}/api/v1/cluster/sessions", "POST", body, token=pair.api_key)
     assert status == 401
 
 
