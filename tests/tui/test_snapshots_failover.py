@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 import tests.replication.harness as harness
 import tui.screens.main as main_screen
-from tests.tui.conftest import log_in, settle, until
+from tests.tui.conftest import _port_free, log_in, settle, until
 from tests.tui.keys import main_ready, text_of
 from tui.app import StrongroomApp
 from tui.client import Client, Endpoint
@@ -34,6 +34,9 @@ MASKS = (
 @pytest.fixture(scope="module")
 def pair():
     """A pair without a witness whose nodes listen on ``NODE_PORTS``."""
+    busy = [port for port in NODE_PORTS if not _port_free(port)]
+    assert not busy, f"the snapshot pair's fixed ports {busy} are in use"
+    harness._HANDED_OUT.update(NODE_PORTS)  # no proxy of this process gets one of them
     fixed = list(NODE_PORTS)
     original = harness.fresh_port
     harness.fresh_port = lambda: fixed.pop(0) if fixed else original()
