@@ -191,9 +191,11 @@ class Client:
             if resp.status >= 400:
                 data = data if isinstance(data, dict) else {}
                 code = data.get("code", "http_error")
-                if resp.status == 401 and "Authorization" in headers and path != "/auth/login":
+                sent = headers.get("Authorization", "").removeprefix("Bearer ")
+                if resp.status == 401 and sent and sent == self.token and path != "/auth/login":
                     # The token stopped working: logged out elsewhere, expired, the
                     # password changed, the user disabled. Nothing shown is current now.
+                    # (A late answer to a token already replaced by a new login is not.)
                     self.token = None
                     code = SESSION_ENDED
                 raise ApiError(
