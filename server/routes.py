@@ -42,6 +42,7 @@ ROUTES = [
     ("POST", "/me/password", me.change_password),
     ("POST", "/me/totp", me.begin_totp),
     ("POST", "/me/totp/confirm", me.confirm_totp),
+    ("POST", "/me/totp/disable", me.disable_totp),
     ("GET", "/me/api-keys", me.list_api_keys),
     ("POST", "/me/api-keys", me.create_api_key),
     ("DELETE", "/me/api-keys/{key_id}", me.delete_api_key),

@@ -403,6 +403,75 @@ class Client:
         """An org's password policies."""
         return await self._every(f"/orgs/{quote(org)}/password-policies")
 
+    # -- org settings (custom roles, types, field definitions, audit, replication) ------
+
+    async def roles(self, org: str) -> list[dict]:
+        """An org's roles: the five built-ins (``builtin: true``), then its custom ones
+        (``{name, description, permissions, builtin, replicated}``)."""
+        return await self._every(f"/orgs/{quote(org)}/roles")
+
+    async def create_role(self, org: str, fields: dict) -> dict:
+        """Add a custom role ``{name, description?, permissions: [...]}``; the role."""
+        return await self._request("POST", f"/orgs/{quote(org)}/roles", fields)
+
+    async def update_role(self, org: str, name: str, fields: dict) -> dict:
+        """Change a custom role's ``description`` and/or ``permissions``; the role."""
+        return await self._request("PATCH", f"/orgs/{quote(org)}/roles/{quote(name)}", fields)
+
+    async def delete_role(self, org: str, name: str) -> None:
+        """Delete a custom role nobody holds (``409 role_in_use`` otherwise)."""
+        await self._request("DELETE", f"/orgs/{quote(org)}/roles/{quote(name)}")
+
+    async def create_resource_type(self, org: str, name: str) -> dict:
+        """Add a type to the org's catalogue; ``{name, builtin: false, replicated}``."""
+        return await self._request("POST", f"/orgs/{quote(org)}/resource-types", {"name": name})
+
+    async def delete_resource_type(self, org: str, name: str) -> None:
+        """Delete a custom type no resource uses (``409 type_in_use`` otherwise)."""
+        await self._request("DELETE", f"/orgs/{quote(org)}/resource-types/{quote(name, safe='')}")
+
+    async def field_definitions(self, org: str) -> list[dict]:
+        """An org's additional field definitions: ``{id, applies_to, resource_type, name,
+        kind, required, default, choices, replicated}``."""
+        return await self._every(f"/orgs/{quote(org)}/field-definitions")
+
+    async def create_field_definition(self, org: str, fields: dict) -> dict:
+        """Define a field ``{applies_to, resource_type?, name, kind, required?, default?,
+        choices?}``; the definition."""
+        return await self._request("POST", f"/orgs/{quote(org)}/field-definitions", fields)
+
+    async def delete_field_definition(self, org: str, definition_id: str) -> None:
+        """Remove a field definition by its id."""
+        await self._request("DELETE", f"/orgs/{quote(org)}/field-definitions/{definition_id}")
+
+    async def audit_settings(self, org: str) -> dict:
+        """``{retention_days, operations: [{operation, recorded, alert, switchable}]}``."""
+        return await self._request("GET", f"/orgs/{quote(org)}/audit/settings")
+
+    async def put_audit_settings(self, org: str, fields: dict) -> dict:
+        """Change ``{retention_days?: int|None, operations?: {op: {recorded?, alert?}}}``;
+        the settings as ``audit_settings`` returns them."""
+        return await self._request("PUT", f"/orgs/{quote(org)}/audit/settings", fields)
+
+    async def purge_audit(self, org: str) -> dict:
+        """Purge events older than the retention now: ``{purged, checkpoint_seq}``."""
+        return await self._request("POST", f"/orgs/{quote(org)}/audit/purge")
+
+    async def replicate_settings(self) -> dict:
+        """MSPOrg's replication choice: ``{categories, role_conflict, applied_at,
+        available}``."""
+        return await self._request("GET", "/msp/replicate-settings")
+
+    async def apply_replicate_settings(self, categories: list[str], role_conflict: str) -> dict:
+        """Save the choice and apply it to every client org, in one call that answers when
+        all orgs are done: the settings plus ``{applied, failed, results: [{org, status,
+        created, updated, detail?}]}``."""
+        return await self._request(
+            "PUT",
+            "/msp/replicate-settings",
+            {"categories": categories, "role_conflict": role_conflict},
+        )
+
     async def revoke_access(self, org: str, kind: str, name: str) -> None:
         """Revoke a user's or group's grant (kind: users or groups)."""
         await self._request("DELETE", f"/orgs/{quote(org)}/access/{kind}/{quote(name)}")
@@ -442,6 +511,51 @@ class Client:
     async def groups(self, org: str) -> list[dict]:
         """An org's user groups."""
         return await self._every(f"/orgs/{quote(org)}/groups")
+
+    async def delete_user(self, org: str, username: str, new_owner: str = "") -> dict:
+        """Remove a user; ``new_owner`` receives what it owns. Answers
+        ``{"transferred": {"resources", "accounts"}}`` ({} when it owned nothing);
+        ``409 user_owns_resources`` when it owns something and no new owner is named."""
+        query = f"?new_owner={quote(new_owner)}" if new_owner else ""
+        answer = await self._request("DELETE", f"/orgs/{quote(org)}/users/{quote(username)}{query}")
+        return answer or {}
+
+    async def confirm_user(self, org: str, username: str) -> dict:
+        """A confirmed administrator of a client org confirms an MSP-made user; the user."""
+        return await self._request("POST", f"/orgs/{quote(org)}/users/{quote(username)}/confirm")
+
+    async def create_group(self, org: str, fields: dict) -> dict:
+        """Create a user group from ``{"name", "description"?, "members"?,
+        "default_permission"?}``; the group."""
+        return await self._request("POST", f"/orgs/{quote(org)}/groups", fields)
+
+    async def update_group(self, org: str, name: str, fields: dict) -> dict:
+        """Change a group's name, description, default permission or (replace) members;
+        the group."""
+        return await self._request("PATCH", f"/orgs/{quote(org)}/groups/{quote(name)}", fields)
+
+    async def delete_group(self, org: str, name: str) -> None:
+        """Delete a user group."""
+        await self._request("DELETE", f"/orgs/{quote(org)}/groups/{quote(name)}")
+
+    async def disable_totp(self, otp: str) -> None:
+        """Turn my own two-factor authentication off with a current code."""
+        await self._request("POST", "/me/totp/disable", {"otp": otp})
+
+    async def api_keys(self) -> list[dict]:
+        """My API keys: ``[{"id", "name", "ends_with", "created_at", "last_used_at",
+        "expires_at", "expired"}]`` (never the keys)."""
+        return await self._every("/me/api-keys")
+
+    async def create_api_key(self, name: str, days: int | None = None) -> dict:
+        """Make an API key living ``days`` days (the server's default if None); answers
+        ``{"id", "name", "key", "created_at", "expires_at"}`` — the key only this once."""
+        body: dict = {"name": name} | ({"expires_in_days": days} if days else {})
+        return await self._request("POST", "/me/api-keys", body)
+
+    async def delete_api_key(self, key_id: str) -> None:
+        """Revoke one of my API keys."""
+        await self._request("DELETE", f"/me/api-keys/{quote(key_id)}")
 
     # -- vault ------------------------------------------------------------------------
 

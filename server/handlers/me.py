@@ -62,6 +62,18 @@ async def confirm_totp(request: web.Request, body: OtpBody) -> web.Response:
     return web.Response(status=204)
 
 
+@operation(
+    body=OtpBody,
+    answers={204: None},
+    errors={400: "invalid_otp", 409: "totp_not_enabled, totp_required"},
+)
+async def disable_totp(request: web.Request, body: OtpBody) -> web.Response:
+    """Turn my TOTP off with a current code (refused while an administrator requires it)."""
+    data = body.given()
+    await account.disable_totp(get_env(request), actor(request), data["otp"])
+    return web.Response(status=204)
+
+
 @operation(body=ApiKeyBody, answers={201: ApiKeyCreated})
 async def create_api_key(request: web.Request, body: ApiKeyBody) -> web.Response:
     """Make an API key; the key is in this answer and never again."""

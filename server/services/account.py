@@ -117,6 +117,54 @@ async def confirm_totp(env: Env, actor: Actor, code: str) -> None:
         )
 
 
+async def disable_totp(env: Env, actor: Actor, code: str) -> None:
+    """Turn the actor's own TOTP off, proven by a current code (used once, like a login's).
+
+    Raises Conflict ``totp_not_enabled`` when it is off, ``totp_required`` when an
+    administrator requires it for this user, BadRequest ``invalid_otp`` for a wrong or
+    already used code.
+    """
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        row = await conn.fetchrow(
+            "SELECT totp_secret, totp_last_step, totp_required FROM users WHERE id = $1 FOR UPDATE",
+            actor.user_id,
+        )
+        if row["totp_secret"] is None:
+            raise coded(Conflict, "totp_not_enabled", "two-factor authentication is not on")
+        if row["totp_required"]:
+            raise coded(
+                Conflict,
+                "totp_required",
+                "an administrator requires two-factor authentication for you; it stays on",
+            )
+        secret = await env.ring.decrypt(
+            conn, actor.org_id, "users", actor.user_id, "totp_secret", row["totp_secret"]
+        )
+        step = totp.matching_step(secret, code)
+        if step is None or step <= (row["totp_last_step"] or -1):
+            raise coded(
+                BadRequest,
+                "invalid_otp",
+                "the code does not match (or was already used); check the authenticator",
+            )
+        await conn.execute(
+            "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = $2, "
+            "updated_at = now() WHERE id = $1",
+            actor.user_id,
+            step,
+        )
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            "totp_disabled",
+            target_type="user",
+            target=actor.username,
+            node=env.node,
+        )
+
+
 async def me(env: Env, actor: Actor) -> dict[str, Any]:
     """The actor's own profile, with the client orgs it manages."""
     async with db.transaction(env.pool, actor.org_id) as conn:

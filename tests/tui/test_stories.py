@@ -23,6 +23,7 @@ from tests.tui.keys import (
     text_of,
 )
 from tui.screens.main import MainScreen
+from tui.screens.me import MeScreen
 from tui.screens.modals import KeysModal, TextModal
 
 
@@ -117,7 +118,9 @@ async def test_two_factor_enrolment_with_qr(tui_server, make_app):
     async with app.run_test(size=(120, 50)) as pilot:
         await log_in(pilot, "enroller", password)
         await main_ready(pilot)
-        await pilot.press("ctrl+t")
+        await pilot.press("ctrl+t")  # my account; t: two-factor
+        await until(pilot, lambda: isinstance(app.screen, MeScreen), what="(my account)")
+        await pilot.press("t")
         form = await form_open(pilot, "Set up two-factor")
         await type_text(pilot, password)
         await submit(pilot, form)
@@ -131,7 +134,7 @@ async def test_two_factor_enrolment_with_qr(tui_server, make_app):
         await pilot.press("ctrl+a", "ctrl+k")
         await type_text(pilot, totp.code_at(secret, time.time()))
         await submit(pilot, form)
-        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await until(pilot, lambda: isinstance(app.screen, MeScreen))
     status, problem = tui_server.api(
         "POST", "/auth/login", {"username": "enroller", "password": password}
     )

@@ -21,6 +21,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from tui.client import SESSION_ENDED, ApiError, read_only_sentence
 from tui.text import inert, inert_lines
+from tui.widgets.multi_picker import MultiPicker
 from tui.widgets.picker import Picker
 
 Choices = list[tuple[str, str]]  # (what the user sees, the value sent)
@@ -28,7 +29,9 @@ Choices = list[tuple[str, str]]  # (what the user sees, the value sent)
 
 @dataclass
 class Field:
-    """One field of a form: a text input, a password, or a picker (``choices``)."""
+    """One field of a form: a text input, a password, a picker (``choices``), or a
+    checklist (``choices`` with ``multiple``; its value is a list, ``chosen`` the rows
+    checked at first)."""
 
     name: str
     label: str
@@ -39,6 +42,8 @@ class Field:
     required: bool = False
     check: Callable[[str], str | None] | None = None  # a problem with the value, or None
     api_names: tuple[str, ...] = field(default_factory=tuple)  # server names mapped here
+    multiple: bool = False
+    chosen: tuple[str, ...] = ()
 
 
 def refusal(field: str, message: str) -> ApiError:
@@ -48,7 +53,7 @@ def refusal(field: str, message: str) -> ApiError:
     )
 
 
-def check_repeated(values: dict[str, str], first: str, second: str) -> None:
+def check_repeated(values: dict[str, Any], first: str, second: str) -> None:
     """Refuse, under ``second``, a value that was to be typed twice and differs."""
     if values[first] != values[second]:
         raise refusal(second, "differs from the first")
@@ -71,7 +76,7 @@ class FormModal(ModalScreen[Any]):
         self,
         title: str,
         fields: list[Field],
-        submit: Callable[[dict[str, str]], Awaitable[Any]] | None = None,
+        submit: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
         note: str = "",
         action: str = "save",
         danger: bool = False,
@@ -99,7 +104,13 @@ class FormModal(ModalScreen[Any]):
             yield Static("", id="form-error", classes="field-error")
             for f in self._fields:
                 yield Label(f.label + (" *" if f.required else ""), id=f"l-{f.name}")
-                if f.choices is not None:
+                if f.choices is not None and f.multiple:
+                    yield MultiPicker(
+                        *((inert(label), value, value in f.chosen) for label, value in f.choices),
+                        id=f"f-{f.name}",
+                        compact=True,
+                    )
+                elif f.choices is not None:
                     yield Picker(
                         f.choices,
                         value=f.value if f.value in {v for _, v in f.choices} else Select.NULL,
@@ -117,20 +128,26 @@ class FormModal(ModalScreen[Any]):
                         compact=True,
                     )
                 yield Static("", id=f"e-{f.name}", classes="field-error")
+            toggle = "   Space: tick" if any(f.multiple for f in self._fields) else ""
             yield Static(
-                f"Enter: {self._action}   Tab: next field   Esc: cancel", classes="dialog-keys"
+                f"Enter: {self._action}   Tab: next field{toggle}   Esc: cancel",
+                classes="dialog-keys",
             )
 
     def on_mount(self) -> None:
         """Tab moves between the fields only, not to the dialog's frame."""
         self.query_one(".dialog").can_focus = False
 
-    def values(self) -> dict[str, str]:
-        """The form's current values (an unchosen picker is '')."""
-        out = {}
+    def values(self) -> dict[str, Any]:
+        """The form's current values: text for inputs, '' for an unchosen picker, the list
+        of checked values for a checklist."""
+        out: dict[str, Any] = {}
         for f in self._fields:
             widget = self.query_one(f"#f-{f.name}")
-            if isinstance(widget, Select):
+            if isinstance(widget, MultiPicker):
+                ticked = set(widget.selected)
+                out[f.name] = [value for _label, value in f.choices or () if value in ticked]
+            elif isinstance(widget, Select):
                 out[f.name] = "" if widget.value is Select.NULL else str(widget.value)
             else:
                 out[f.name] = widget.value
@@ -166,9 +183,10 @@ class FormModal(ModalScreen[Any]):
         values = self.values()
         problems = {}
         for f in self._fields:
-            if f.required and not values[f.name].strip():
+            value = values[f.name]
+            if f.required and not (value if f.multiple else value.strip()):
                 problems[f.name] = "is required"
-            elif f.check and values[f.name] and (problem := f.check(values[f.name])):
+            elif f.check and value and (problem := f.check(value)):
                 problems[f.name] = problem
         for f in self._fields:
             self._show(f.name, problems.get(f.name, ""))
@@ -184,7 +202,7 @@ class FormModal(ModalScreen[Any]):
         self.send(values)
 
     @work(exclusive=True, exit_on_error=False, group="form")
-    async def send(self, values: dict[str, str]) -> None:
+    async def send(self, values: dict[str, Any]) -> None:
         """Run the form's request; show the server's refusal in place."""
         try:
             result = await self._submit(values)

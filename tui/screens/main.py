@@ -13,10 +13,10 @@ from textual.widgets import Select, Static, TabbedContent, TabPane, Tabs
 
 from tui.client import SESSION_ENDED, ApiError
 from tui.messages import DataChanged, OrgSelected
-from tui.screens.form import Field, FormModal
+from tui.screens.me import MeScreen
 from tui.screens.modals import TextModal
 from tui.screens.server_view import server_lines
-from tui.screens.totp import confirm_form
+from tui.tabs import hidden_tabs
 from tui.text import inert
 from tui.widgets.access import AccessPane
 from tui.widgets.audit import AuditPane
@@ -24,6 +24,7 @@ from tui.widgets.keybar import KeyBar
 from tui.widgets.orgs import OrgsPane
 from tui.widgets.pane import Pane
 from tui.widgets.picker import Picker
+from tui.widgets.settings import SettingsPane
 from tui.widgets.users import UsersPane
 from tui.widgets.vault import VaultPane
 
@@ -33,6 +34,7 @@ TABS = {  # tab id: (title, pane type, key)
     "access": ("Access", AccessPane, "f4"),
     "audit": ("Audit", AuditPane, "f5"),
     "users": ("Users", UsersPane, "f6"),
+    "settings": ("Settings", SettingsPane, "f7"),
 }
 
 Command = tuple[str, str, Callable[[], object]]
@@ -42,6 +44,7 @@ class MainScreen(Screen):
     """Everything after login."""
 
     AUTO_FOCUS = "#resources"  # the vault's list, from the first frame on
+    hidden: dict[str, str] = {}  # tab id → why this user does not see it (set on mount)
 
     BINDINGS = [
         *(
@@ -69,10 +72,10 @@ class MainScreen(Screen):
         ),
         Binding(
             "ctrl+t",
-            "two_factor",
-            "2FA",
-            tooltip="Set up two-factor authentication",
-            id="two-factor",
+            "me",
+            "Me",
+            tooltip="My account: password, 2FA, API keys",
+            id="me",
             priority=True,
         ),
         Binding(
@@ -111,6 +114,10 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         """Load the org list and the server state; the vault's list has the focus."""
         self.query_one(Tabs).can_focus = False  # F2-F6 switch tabs; Tab moves inside one
+        self.hidden = hidden_tabs(self.app.me)  # tabs this user cannot use: not shown
+        for tab in self.hidden:
+            if tab in TABS:
+                self.query_one(TabbedContent).hide_tab(tab)
         self.load_orgs()
         self.refresh_server()
         self.set_interval(10, self.refresh_server)
@@ -224,10 +231,12 @@ class MainScreen(Screen):
         """(title, help, callback) for the command palette: every action on this screen."""
         yield "Refresh", "Reload the org list and the lists on show (Ctrl+R)", self.action_refresh
         yield "Pick the organization", "Focus the org selector (Ctrl+O)", self.action_pick_org
-        yield "Two-factor authentication", "Set up TOTP (Ctrl+T)", self.action_two_factor
+        yield "My account", "Password, 2FA, API keys (Ctrl+T)", self.action_me
         yield "Server", "Which node, its role and state (Ctrl+K)", self.action_cluster
         yield "Log out", "End the session (Ctrl+L)", self.action_logout
         for tab, (title, pane_type, key) in TABS.items():
+            if tab in self.hidden:
+                continue
             yield f"Go to {title}", f"Show the {title} tab ({key.upper()})", self._go(tab)
             for binding in pane_type.BINDINGS:
                 if binding.show:
@@ -249,8 +258,17 @@ class MainScreen(Screen):
 
         return run
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The F-key of a tab this user cannot use does nothing and is not shown."""
+        if action == "show" and parameters and parameters[0] in self.hidden:
+            return False
+        return True
+
     def action_show(self, tab: str) -> None:
         """Switch tabs (from anywhere on this screen); the tab's list takes the focus."""
+        if tab in self.hidden:
+            self.app.notify(self.hidden[tab], severity="warning")
+            return
         self.query_one(TabbedContent).active = tab  # shows the pane at once
         self.active_pane().focus_list()
 
@@ -260,32 +278,9 @@ class MainScreen(Screen):
         self.set_focus(band)
         band.expanded = True
 
-    @work(exit_on_error=False)
-    async def action_two_factor(self) -> None:
-        """Enrol in TOTP: re-enter the password, scan the code, confirm."""
-        client = self.app.client
-        enrolment = await self.app.push_screen_wait(
-            FormModal(
-                "Set up two-factor authentication",
-                [
-                    Field(
-                        "password",
-                        "Your current password",
-                        password=True,
-                        required=True,
-                        api_names=("current_password",),
-                    )
-                ],
-                lambda v: client.begin_totp(v["password"]),
-                action="continue",
-            )
-        )
-        if not enrolment:
-            return
-        if await self.app.push_screen_wait(
-            confirm_form(client, enrolment["secret"], enrolment["otpauth_uri"])
-        ):
-            self.app.notify("Two-factor authentication is on: logins now ask for a code.")
+    def action_me(self) -> None:
+        """My account: password, two-factor authentication, API keys (Esc comes back)."""
+        self.app.push_screen(MeScreen())
 
     @work(exit_on_error=False)
     async def action_cluster(self) -> None:

@@ -82,7 +82,7 @@ class Pane(Vertical):
         self,
         title: str,
         fields: list[Field],
-        submit: Callable[[dict[str, str]], Awaitable[Any]] | None = None,
+        submit: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
         **options: Any,
     ) -> Any:
         """Open the form; its result (None when cancelled)."""

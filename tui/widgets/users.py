@@ -1,39 +1,111 @@
-"""The users pane: the selected org's users and groups; add a user, disable or enable one."""
+"""The users pane: the selected org's users and user groups, and everything done to them.
+
+Users: add (with a temporary password, typed or generated and shown once), edit the
+profile, role, scope and status, reset the password, disable/enable, delete (naming who
+receives what it owned), confirm a client org's unconfirmed user. Groups: create, edit
+(description, default share permission, members in a checklist), delete.
+"""
 
 from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from tui.client import ApiError
-from tui.screens.form import Field
+from tui.client import ApiError, Client
+from tui.screens.form import Choices, Field, refusal
+from tui.screens.me import OnceModal
 from tui.text import inert
 from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
+
+SCOPES: Choices = [
+    ("owned and shared: what it owns or is shared with it", "owned_and_shared"),
+    ("all: every resource of the org", "all"),
+]
+STATUSES: Choices = [("active", "active"), ("disabled: no login, its sessions end", "disabled")]
+GROUP_PERMISSIONS: Choices = choices.PERMISSIONS
+TEMPORARY = "Temporary password (empty: generate one, shown once)"
+GENERATE: Choices = [
+    ("no: the password typed above", "no"),
+    ("yes: generate a temporary one, shown once", "yes"),
+]
+
+# Refusals whose server sentence says what happened but not what to do next.
+NEXT_STEP = {
+    "client_confirms": "A confirmed client user is changed or deleted only by a confirmed "
+    "administrator of that org; profile fields (name, e-mail) stay editable.",
+    "user_owns_resources": "Pick the user who receives what it owns.",
+    "password_not_changed": "Ask the user to log in and choose a password first.",
+}
+
+
+def temporary_password() -> str:
+    """A new random temporary password (20 URL-safe characters, 120 bits)."""
+    return secrets.token_urlsafe(15)
+
+
+async def explained(request: Awaitable[Any]) -> Any:
+    """Run a request; a refusal listed in ``NEXT_STEP`` comes back with its next step."""
+    try:
+        return await request
+    except ApiError as error:
+        step = NEXT_STEP.get(error.code)
+        if step is None:
+            raise
+        raise ApiError(error.code, f"{error.detail}. {step}", error.status, error.body) from None
+
+
+async def role_choices(client: Client, org: str) -> Choices:
+    """The built-in roles, then the org's custom roles (built-in ones only on a server
+    that has no role list)."""
+    try:
+        roles = await client.roles(org)
+    except ApiError:
+        return list(choices.ROLE_CHOICES)
+    return [
+        (r["name"].replace("_", " ") if r.get("builtin") else f"{r['name']} (custom)", r["name"])
+        for r in roles
+    ]
 
 
 class UsersPane(Pane):
     """Users and user groups of the org chosen in the top band."""
 
     LIST = "users-table"
+    users: list[dict] = []  # as last loaded (replaced, never changed in place)
+    groups: dict[str, dict] = {}  # name → group, as last loaded
     BINDINGS = [
         Binding("n", "new_user", "New", tooltip="New user", id="new-user"),
-        Binding(
-            "x", "toggle_user", "Disable/enable", tooltip="Disable or enable", id="toggle-user"
-        ),
+        Binding("e", "edit_user", "Edit", tooltip="Edit the user", id="edit-user"),
+        Binding("p", "reset_password", "Reset", tooltip="Reset its password", id="reset-user"),
+        Binding("x", "toggle_user", "Disable", tooltip="Disable or enable", id="toggle-user"),
+        Binding("d", "delete_user", "Delete", tooltip="Delete the user", id="delete-user"),
+        Binding("c", "confirm_user", "Confirm", tooltip="Confirm the user", id="confirm-user"),
+        Binding("g", "new_group", "New group", tooltip="New user group", id="new-group"),
+        Binding("m", "edit_group", "Edit group", tooltip="Edit the group", id="edit-group"),
+        Binding("D", "delete_group", "Del group", tooltip="Delete the group", id="delete-group"),
     ]
 
     def compose(self) -> ComposeResult:
         """Users, then groups."""
         users = DataTable(id="users-table", cursor_type="row", zebra_stripes=True)
-        users.add_columns("User", "Name", "Role", "Status", "2FA")
+        users.add_columns("User", "Name", "Role", "Status", "2FA", "Confirmed")
         yield users
-        yield Static("Groups", classes="section")
+        yield Static("Groups (g new, m edit, D delete)", classes="section")
         groups = DataTable(id="groups-table", cursor_type="row")
-        groups.add_columns("Group", "Members")
+        groups.add_columns("Group", "Share", "Members")
         yield groups
+
+    @property
+    def is_client(self) -> bool:
+        """True when the org on show is a client org (users there may be unconfirmed)."""
+        return bool(self.org) and self.org.lower() != "msporg"
 
     @work(exclusive=True, exit_on_error=False, group="users")
     async def load(self) -> None:
@@ -48,6 +120,7 @@ class UsersPane(Pane):
             if error.code not in ("forbidden", "not_found"):
                 self.app.show_error(error)
             return
+        self.users, self.groups = users, {g["name"]: g for g in groups}
         fill_table(
             self.query_one("#users-table", DataTable),
             (
@@ -56,9 +129,10 @@ class UsersPane(Pane):
                     (
                         inert(u["username"]),
                         inert(u["full_name"]),
-                        u["role"],
+                        inert(u["role"]),
                         u["status"],
                         "on" if u["totp_enabled"] else "",
+                        ("yes" if u.get("confirmed") else "PENDING") if self.is_client else "",
                     ),
                 )
                 for u in users
@@ -66,31 +140,158 @@ class UsersPane(Pane):
         )
         fill_table(
             self.query_one("#groups-table", DataTable),
-            ((g["name"], (inert(g["name"]), inert(", ".join(g["members"])))) for g in groups),
+            (
+                (
+                    g["name"],
+                    (
+                        inert(g["name"]),
+                        g.get("default_permission", ""),
+                        inert(", ".join(g["members"])),
+                    ),
+                )
+                for g in groups
+            ),
         )
+
+    def _user(self) -> dict | None:
+        """The highlighted user as last loaded (None, and a hint, when there is none)."""
+        username = self.selected()
+        user = next((u for u in self.users if u["username"] == username), None)
+        if user is None:
+            self.app.notify("Select a user first.", severity="warning")
+        return user
+
+    def _group(self) -> dict | None:
+        """The highlighted group as last loaded (None, and a hint, when there is none)."""
+        group = self.groups.get(self.selected("groups-table") or "")
+        if group is None:
+            self.app.notify("This org has no group yet: g makes one.", severity="warning")
+        return group
+
+    async def _show_once(self, username: str, password: str) -> None:
+        await self.app.push_screen_wait(
+            OnceModal(
+                f"Temporary password of {username}",
+                password,
+                f"Give it to {username} by a safe channel: they must choose their own "
+                "password at their first login.",
+            )
+        )
+
+    # -- users ------------------------------------------------------------------------
 
     @work(exit_on_error=False)
     async def action_new_user(self) -> None:
-        """Add a user to the org; it changes the initial password at first login."""
+        """Add a user to the org with a temporary password (generated when left empty,
+        then shown once); they choose their own at first login."""
         client, org = self.app.client, self.org
+        try:
+            roles = await role_choices(client, org)
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        generated: list[str] = []
+
+        async def submit(v: dict) -> dict:
+            fields = {k: x for k, x in v.items() if x and k != "generate"}
+            generated[:] = []
+            if v["generate"] == "yes":
+                if v["password"]:
+                    raise refusal("generate", "either type a password or generate one")
+                generated[:] = [temporary_password()]
+                fields["password"] = generated[0]
+            return await explained(client.create_user(org, fields))
+
         result = await self.form(
             f"New user in {org}",
             [
                 Field("username", "Username", required=True),
                 Field("full_name", "Full name"),
                 Field("email", "E-mail"),
-                Field("role", "Role", value="password_user", choices=choices.ROLE_CHOICES),
+                Field("role", "Role", value="password_user", choices=roles, required=True),
                 Field("password", "Initial password (12+ characters)", password=True),
+                Field("generate", "Or generate a temporary password", value="no", choices=GENERATE),
+                Field("access_scope", "Access scope", value="owned_and_shared", choices=SCOPES),
             ],
-            lambda v: client.create_user(org, {k: x for k, x in v.items() if x}),
+            submit,
             action="add",
         )
+        if not result:
+            return
+        self.changed(
+            "users",
+            f"User {result['username']} added to {org}; "
+            "they choose their own password at first login.",
+        )
+        if generated:
+            await self._show_once(result["username"], generated[0])
+
+    @work(exit_on_error=False)
+    async def action_edit_user(self) -> None:
+        """Edit the highlighted user's name, e-mail, role, scope and status (only what
+        changed is sent)."""
+        client, org = self.app.client, self.org
+        user = self._user()
+        if user is None:
+            return
+        try:
+            roles = await role_choices(client, org)
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        names = ("full_name", "email", "role", "access_scope", "status")
+
+        async def submit(v: dict) -> dict:
+            changes = {k: v[k] for k in names if v[k] != (user.get(k) or "")}
+            if not changes:
+                return user
+            return await explained(client.update_user(org, user["username"], changes))
+
+        result = await self.form(
+            f"Edit {user['username']} in {org}",
+            [
+                Field("full_name", "Full name", value=user.get("full_name") or ""),
+                Field("email", "E-mail", value=user.get("email") or ""),
+                Field("role", "Role", value=user["role"], choices=roles, required=True),
+                Field("access_scope", "Access scope", value=user["access_scope"], choices=SCOPES),
+                Field("status", "Status", value=user["status"], choices=STATUSES, required=True),
+            ],
+            submit,
+        )
         if result:
-            self.changed(
-                "users",
-                f"User {result['username']} added to {org}; "
-                "they choose their own password at first login.",
+            self.changed("users", f"{user['username']} saved.")
+
+    @work(exit_on_error=False)
+    async def action_reset_password(self) -> None:
+        """Give the highlighted user a temporary password (generated when left empty,
+        shown once); its sessions and API keys end, it chooses its own at next login."""
+        client, org = self.app.client, self.org
+        user = self._user()
+        if user is None:
+            return
+        generated: list[str] = []
+
+        async def submit(v: dict) -> dict:
+            password = v["password"] or temporary_password()
+            generated[:] = [] if v["password"] else [password]
+            return await explained(
+                client.update_user(org, user["username"], {"password": password})
             )
+
+        result = await self.form(
+            f"Reset the password of {user['username']}",
+            [Field("password", TEMPORARY, password=True)],
+            submit,
+            note="Its sessions and API keys end; it must choose its own password at the "
+            "next login.",
+            action="reset",
+            danger=True,
+        )
+        if not result:
+            return
+        self.changed("users", f"{user['username']} has a temporary password now.")
+        if generated:
+            await self._show_once(user["username"], generated[0])
 
     @work(exit_on_error=False)
     async def action_toggle_user(self) -> None:
@@ -101,8 +302,153 @@ class UsersPane(Pane):
             return
         new = "active" if self.selected_cell("users-table", 3) == "disabled" else "disabled"
         try:
-            await self.app.client.update_user(self.org, username, {"status": new})
+            await explained(self.app.client.update_user(self.org, username, {"status": new}))
         except ApiError as error:
             self.app.show_error(error, "Not changed")
             return
         self.changed("users", f"{username} is now {new}.")
+
+    @work(exit_on_error=False)
+    async def action_delete_user(self) -> None:
+        """Delete the highlighted user; what it owns goes to the user picked as new owner."""
+        client, org = self.app.client, self.org
+        user = self._user()
+        if user is None:
+            return
+        heirs = [
+            (choices.person(u), u["username"])
+            for u in self.users
+            if u["username"] != user["username"] and u["status"] == "active"
+        ]
+
+        async def submit(v: dict) -> dict:
+            if v["confirm"].strip() != user["username"]:
+                raise refusal("confirm", f"type {user['username']} to delete it")
+            return await explained(client.delete_user(org, user["username"], v["new_owner"]))
+
+        result = await self.form(
+            f"Delete {user['username']} from {org}",
+            [
+                Field(
+                    "new_owner",
+                    "New owner of its resources and accounts",
+                    choices=heirs,
+                    placeholder="nobody (it owns nothing): type to search",
+                ),
+                Field("confirm", f"Type {user['username']} to confirm", required=True),
+            ],
+            submit,
+            note="Its sessions, API keys and group memberships go with it.",
+            action="delete",
+            danger=True,
+        )
+        if result is None:
+            return
+        moved = (result or {}).get("transferred") or {}
+        message = f"{user['username']} deleted."
+        if any(moved.values()):
+            message += (
+                f" {moved.get('resources', 0)} resource(s) and {moved.get('accounts', 0)} "
+                "account(s) now belong to the new owner."
+            )
+        self.changed("users", message)
+
+    @work(exit_on_error=False)
+    async def action_confirm_user(self) -> None:
+        """Confirm the highlighted unconfirmed user of a client org (a confirmed
+        administrator of that org does it)."""
+        user = self._user()
+        if user is None:
+            return
+        if not self.is_client or user.get("confirmed"):
+            self.app.notify(f"{user['username']} needs no confirmation.", severity="warning")
+            return
+        try:
+            await explained(self.app.client.confirm_user(self.org, user["username"]))
+        except ApiError as error:
+            self.app.show_error(error, "Not confirmed")
+            return
+        self.changed(
+            "users", f"{user['username']} is confirmed: it now reaches what {self.org} shares."
+        )
+
+    # -- groups -----------------------------------------------------------------------
+
+    def _group_fields(self, group: dict | None) -> list[Field]:
+        """Name, description, default share permission, members (a checklist)."""
+        group = group or {}
+        return [
+            Field("name", "Name", value=group.get("name", ""), required=True),
+            Field("description", "Description", value=group.get("description", "")),
+            Field(
+                "default_permission",
+                "Default permission of a share to the group",
+                value=group.get("default_permission", "view"),
+                choices=GROUP_PERMISSIONS,
+                required=True,
+            ),
+            Field(
+                "members",
+                "Members (Space ticks, Ctrl+A all/none)",
+                choices=[(choices.person(u), u["username"]) for u in self.users],
+                multiple=True,
+                chosen=tuple(group.get("members", ())),
+            ),
+        ]
+
+    @work(exit_on_error=False)
+    async def action_new_group(self) -> None:
+        """Create a user group with its members."""
+        client, org = self.app.client, self.org
+        result = await self.form(
+            f"New group in {org}",
+            self._group_fields(None),
+            lambda v: explained(client.create_group(org, v)),
+            action="create",
+        )
+        if result:
+            self.changed("groups", f"Group {result['name']} created.")
+
+    @work(exit_on_error=False)
+    async def action_edit_group(self) -> None:
+        """Edit the highlighted group: name, description, default permission, members."""
+        client, org = self.app.client, self.org
+        group = self._group()
+        if group is None:
+            return
+
+        async def submit(v: dict) -> dict:
+            changes = {k: x for k, x in v.items() if x != group.get(k, "")}
+            if "members" in changes and sorted(v["members"]) == sorted(group["members"]):
+                del changes["members"]
+            if not changes:
+                return group
+            return await explained(client.update_group(org, group["name"], changes))
+
+        result = await self.form(f"Edit group {group['name']}", self._group_fields(group), submit)
+        if result:
+            self.changed("groups", f"Group {result['name']} saved.")
+
+    @work(exit_on_error=False)
+    async def action_delete_group(self) -> None:
+        """Delete the highlighted group (type its name); its members stay."""
+        client, org = self.app.client, self.org
+        group = self._group()
+        if group is None:
+            return
+
+        async def submit(v: dict) -> bool:
+            if v["confirm"].strip() != group["name"]:
+                raise refusal("confirm", f"type {group['name']} to delete it")
+            await explained(client.delete_group(org, group["name"]))
+            return True
+
+        if await self.form(
+            f"Delete group {group['name']}",
+            [Field("confirm", f"Type {group['name']} to confirm", required=True)],
+            submit,
+            note="Its members stay; shares to the group end.",
+            action="delete",
+            danger=True,
+        ):
+            self.changed("groups", f"Group {group['name']} deleted.")

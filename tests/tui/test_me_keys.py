@@ -1,0 +1,144 @@
+"""My account (Ctrl+T) by keys only: my password, two-factor off with a code, my API keys
+(the key shown once, works, then stops working once revoked)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from textual.widgets import DataTable
+
+from server import totp
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
+from tests.tui.keys import fill, form_open, main_ready, notified, rows, screen_text, submit, text_of
+from tui.screens.me import MeScreen, OnceModal
+from tui.screens.modals import KeysModal
+
+
+def make_user(server, token: str, username: str, role: str) -> str:
+    """Create an MSPOrg user that has set its own password (set-up around the app)."""
+    initial, final = f"initial-{username}-1", f"final-{username}-pw22"
+    status, body = server.api(
+        "POST",
+        "/orgs/MSPOrg/users",
+        {"username": username, "role": role, "password": initial},
+        token,
+    )
+    assert status == 201, body
+    own = server.login(username, initial)
+    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
+    return final
+
+
+async def open_me(pilot) -> MeScreen:
+    """Ctrl+T from the main screen; the API key list has the focus."""
+    await pilot.press("ctrl+t")
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, MeScreen) and isinstance(app.screen.focused, DataTable),
+        what="(my account)",
+    )
+    return app.screen
+
+
+async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
+    """Password change ends my other sessions; 2FA on (QR dialog) then off with a code;
+    an API key made for 365 days is shown once, works, and is refused once revoked."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    password = make_user(tui_server, admin, "myself", "password_user")
+    other_session = tui_server.login("myself", password)
+    new_password = "my-new-password-33"
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "myself", password)
+        await main_ready(pilot)
+        me = await open_me(pilot)
+        await until(pilot, lambda: "Two-factor: off" in screen_text(app), what="(profile)")
+        assert "myself" in screen_text(app)
+        await pilot.press("f1")  # the keys panel lists this screen's keys
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
+        assert "Revoke the API key" in screen_text(app) and "Turn two-factor off" in screen_text(
+            app
+        )
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is me)
+        titles = [c.title for c in app.get_system_commands(me)]
+        assert "My account: Create an API key" in titles
+
+        # The password: current, new, repeat; a differing repeat is said under its field.
+        await pilot.press("p")
+        form = await form_open(pilot, "Change my password")
+        await fill(pilot, password, new_password, "something-else-44")
+        await pilot.press("enter")
+        await until(pilot, lambda: form.query_one("#e-repeat").has_class("shown"))
+        assert app.screen is form
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, new_password)
+        await submit(pilot, form)
+        await notified(pilot, "other sessions have ended")
+        assert tui_server.api("GET", "/me", token=other_session)[0] == 401
+        assert tui_server.login("myself", new_password)
+
+        # Two-factor on from here (the enrolment dialog with the QR code) ...
+        await pilot.press("t")
+        form = await form_open(pilot, "Set up two-factor")
+        await type_text(pilot, new_password)
+        await submit(pilot, form)
+        form = await form_open(pilot, "Two-factor authentication")
+        secret = screen_text(app).split("secret=")[1].split("&")[0]
+        await type_text(pilot, totp.code_at(secret, time.time()))
+        await submit(pilot, form)
+        await until(pilot, lambda: "Two-factor: on" in screen_text(app), what="(2FA on)")
+        status, problem = tui_server.api(
+            "POST", "/auth/login", {"username": "myself", "password": new_password}
+        )
+        assert (status, problem["code"]) == (401, "otp_required")
+
+        # ... and off with a code: a wrong one is said in the dialog, which stays.
+        await pilot.press("o")
+        form = await form_open(pilot, "Turn two-factor authentication off")
+        wrong = "000000" if totp.code_at(secret, time.time() + 30) != "000000" else "111111"
+        await type_text(pilot, wrong)
+        await pilot.press("enter")
+        await until(pilot, lambda: form.query_one("#e-code").has_class("shown"))
+        assert "does not match" in text_of(form.query_one("#e-code"))
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, totp.code_at(secret, time.time() + 30))  # the next step
+        await submit(pilot, form)
+        await notified(pilot, "Two-factor authentication is off")
+        await until(pilot, lambda: "Two-factor: off" in screen_text(app), what="(2FA off)")
+        assert tui_server.login("myself", new_password)  # no code asked any more
+
+        # An API key for 365 days: shown once, in a dialog that says so.
+        await pilot.press("n")
+        form = await form_open(pilot, "New API key")
+        await fill(pilot, "ci-bot", ">365")
+        await submit(pilot, form)
+        await until(pilot, lambda: isinstance(app.screen, OnceModal), what="(key shown)")
+        assert "Shown only now" in screen_text(app)
+        key = text_of(app.screen.query_one("#secret")).strip()
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is me)
+        keys = me.query_one("#api-keys", DataTable)
+        await until(pilot, lambda: rows(keys) == ["ci-bot"], what="(key listed)")
+        assert rows(keys, 1) == [key[-6:]] and rows(keys, 4) == ["never"]
+        status, mine = tui_server.api("GET", "/me", token=key)
+        assert (status, mine["username"]) == (200, "myself")
+        session = tui_server.login("myself", new_password)
+        listed = tui_server.api("GET", "/me/api-keys", token=session)[1]["items"]
+        made, ends = (datetime.fromisoformat(listed[0][k]) for k in ("created_at", "expires_at"))
+        assert (ends - made).days == 365
+
+        # Revoked (typing its name): the key is refused from then on.
+        await pilot.press("d")
+        form = await form_open(pilot, "Revoke API key ci-bot")
+        await type_text(pilot, "ci-bot")
+        await submit(pilot, form)
+        await notified(pilot, "API key ci-bot revoked")
+        await until(pilot, lambda: keys.row_count == 0, what="(key gone)")
+        assert tui_server.api("GET", "/me", token=key)[0] == 401
+
+        # Esc: back to the main screen.
+        await pilot.press("escape")
+        await main_ready(pilot)

@@ -1,0 +1,68 @@
+"""The form's checklist (group members, a role's permissions, categories), driven by keys."""
+
+from __future__ import annotations
+
+from textual.app import App
+
+from tests.tui.conftest import until
+from tui.screens.form import Field, FormModal
+
+MEMBERS = [("Alice Archer", "alice"), ("Bob Baker", "bob"), ("Carol Clark", "carol")]
+
+
+class FormHost(App):
+    """An app that opens one form and keeps what it returned."""
+
+    def __init__(self, fields: list[Field]) -> None:
+        super().__init__()
+        self.fields = fields
+        self.result: object = "not yet"
+
+    def on_mount(self) -> None:
+        self.push_screen(FormModal("Members", self.fields), self.keep)
+
+    def keep(self, result: object) -> None:
+        self.result = result
+
+
+async def test_ticking_members_by_keys_returns_them_in_list_order() -> None:
+    app = FormHost(
+        [
+            Field("name", "Group name", value="ops"),
+            Field("members", "Members", choices=MEMBERS, multiple=True, chosen=("bob",)),
+        ]
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        await pilot.press("tab")  # to the checklist
+        await pilot.press("c", "space")  # jump to Carol, tick her
+        await pilot.press("b", "space")  # 'cb' matches nothing: a new search, Bob, untick
+        await pilot.press("a", "l", "space")  # 'ba' matches nothing: 'a', then 'al': Alice
+        await pilot.press("enter")
+        await until(pilot, lambda: app.result != "not yet")
+    assert app.result == {"name": "ops", "members": ["alice", "carol"]}
+
+
+async def test_space_ticks_the_highlighted_row_and_ctrl_a_ticks_all() -> None:
+    app = FormHost([Field("members", "Members", choices=MEMBERS, multiple=True, required=True)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        await pilot.press("enter")  # nothing ticked: required
+        await until(
+            pilot, lambda: "is required" in str(app.screen.query_one("#e-members").render())
+        )
+        assert isinstance(app.screen, FormModal)
+        await pilot.press("ctrl+a")
+        await pilot.press("down", "space")  # untick Bob
+        await pilot.press("enter")
+        await until(pilot, lambda: app.result != "not yet")
+    assert app.result == {"members": ["alice", "carol"]}
+
+
+async def test_escape_cancels() -> None:
+    app = FormHost([Field("members", "Members", choices=MEMBERS, multiple=True)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        await pilot.press("space", "escape")
+        await until(pilot, lambda: app.result != "not yet")
+    assert app.result is None

@@ -1,0 +1,326 @@
+"""My account: my password, two-factor authentication and my API keys.
+
+Reached from anywhere on the main screen (Ctrl+T); Esc goes back. The secrets made here
+(an API key) and by the users pane (a temporary password) are shown once, in
+``OnceModal``, which says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Static
+
+from tui.client import ApiError
+from tui.screens.form import Field, FormModal, check_repeated, refusal
+from tui.screens.totp import confirm_form
+from tui.text import inert, inert_lines
+from tui.widgets.keybar import KeyBar
+from tui.widgets.pane import fill_table
+
+KEY_DAYS = [
+    ("30 days", "30"),
+    ("90 days", "90"),
+    ("180 days", "180"),
+    ("365 days (the longest)", "365"),
+]
+
+
+def when(stamp: str | None) -> str:
+    """'2026-12-01T02:38:49.1+00:00' → '2026-12-01 02:38' (UTC as the server sends it);
+    '' for None."""
+    return (stamp or "")[:16].replace("T", " ")
+
+
+class OnceModal(ModalScreen[None]):
+    """A secret shown this once (a new API key, a temporary password): c copies it,
+    Enter or Esc closes, and it cannot be shown again."""
+
+    BINDINGS = [
+        Binding("c", "copy", "Copy", id="once-copy"),
+        Binding("escape,enter", "close", "Close", id="once-close"),
+    ]
+
+    def __init__(self, title: str, secret: str, note: str) -> None:
+        super().__init__()
+        self._title, self._secret, self._note = title, secret, note
+
+    def compose(self) -> ComposeResult:
+        """Title, the secret, what to do with it."""
+        with Vertical(classes="dialog"):
+            yield Static(inert(self._title), classes="dialog-title")
+            yield Static(inert(self._secret), id="secret")
+            yield Static(inert(self._note), classes="dialog-note")
+            yield Static(
+                "Shown only now: it cannot be shown again.   c: copy   Enter/Esc: close",
+                classes="dialog-keys",
+            )
+
+    def action_copy(self) -> None:
+        """Put the secret on the clipboard (OSC 52: works over SSH in most terminals)."""
+        self.app.copy_to_clipboard(self._secret)
+        self.notify("Copied to the clipboard.")
+
+    def action_close(self) -> None:
+        """Close; the secret is gone from the screen for good."""
+        self.dismiss(None)
+
+
+async def enrol_totp(app: App) -> bool:
+    """Enrol the logged-in user in TOTP: re-enter the password, scan the QR code, confirm
+    with a first code. True when two-factor authentication is now on."""
+    client = app.client
+    enrolment = await app.push_screen_wait(
+        FormModal(
+            "Set up two-factor authentication",
+            [
+                Field(
+                    "password",
+                    "Your current password",
+                    password=True,
+                    required=True,
+                    api_names=("current_password",),
+                )
+            ],
+            lambda v: client.begin_totp(v["password"]),
+            action="continue",
+        )
+    )
+    if not enrolment:
+        return False
+    if await app.push_screen_wait(
+        confirm_form(client, enrolment["secret"], enrolment["otpauth_uri"])
+    ):
+        app.notify("Two-factor authentication is on: logins now ask for a code.")
+        return True
+    return False
+
+
+class MyAccount(Vertical):
+    """Who I am, and my API keys; the keys of this screen live here (so F1 lists them)."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", tooltip="Back to the main screen", id="me-back"),
+        Binding("p", "password", "Password", tooltip="Change my password", id="me-password"),
+        Binding("t", "totp_on", "2FA on", tooltip="Set up two-factor (QR code)", id="me-totp-on"),
+        Binding("o", "totp_off", "2FA off", tooltip="Turn two-factor off", id="me-totp-off"),
+        Binding("n", "new_key", "New", tooltip="Create an API key", id="me-new-key"),
+        Binding("d", "revoke_key", "Revoke", tooltip="Revoke the API key", id="me-revoke-key"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        """Profile lines, then the API keys."""
+        yield Static("My account", classes="section")
+        yield Static("", id="me-profile")
+        yield Static("API keys (the keys themselves are shown once, when made)", classes="section")
+        keys = DataTable(id="api-keys", cursor_type="row", zebra_stripes=True)
+        keys.add_columns("Name", "Ends", "Created", "Expires", "Last used")
+        yield keys
+
+    def on_mount(self) -> None:
+        """Fill in from the server."""
+        self.load()
+
+    @work(exclusive=True, exit_on_error=False, group="me")
+    async def load(self) -> None:
+        """Fetch my profile and my API keys."""
+        client = self.app.client
+        try:
+            me = self.app.me = await client.me()
+            keys = await client.api_keys()
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        name = f" · {me['full_name']}" if me.get("full_name") else ""
+        self.query_one("#me-profile", Static).update(
+            inert_lines(
+                f"{me['username']}{name} · {me['role'].replace('_', ' ')} in {me['org']}\n"
+                f"E-mail: {me.get('email') or '-'} · Two-factor: "
+                + ("on" if me["totp_enabled"] else "off")
+                + (" (required)" if me.get("totp_required") else "")
+            )
+        )
+        fill_table(
+            self.query_one("#api-keys", DataTable),
+            (
+                (
+                    k["id"],
+                    (
+                        inert(k["name"]),
+                        inert(k["ends_with"]),
+                        when(k["created_at"]),
+                        when(k["expires_at"]) + (" (expired)" if k.get("expired") else ""),
+                        when(k.get("last_used_at")) or "never",
+                    ),
+                )
+                for k in keys
+            ),
+        )
+
+    async def form(self, title: str, fields: list[Field], submit, **options):
+        """Open a form; its result (None when cancelled)."""
+        return await self.app.push_screen_wait(FormModal(title, fields, submit, **options))
+
+    @work(exit_on_error=False)
+    async def action_password(self) -> None:
+        """Change my password: the current one, the new one twice."""
+        client = self.app.client
+
+        async def submit(v: dict) -> bool:
+            check_repeated(v, "new", "repeat")
+            await client.change_password(v["current"], v["new"])
+            return True
+
+        done = await self.form(
+            "Change my password",
+            [
+                Field(
+                    "current",
+                    "Current password",
+                    password=True,
+                    required=True,
+                    api_names=("current_password",),
+                ),
+                Field(
+                    "new",
+                    "New password (12+ characters)",
+                    password=True,
+                    required=True,
+                    api_names=("new_password",),
+                ),
+                Field("repeat", "Repeat the new password", password=True, required=True),
+            ],
+            submit,
+            note="Your other sessions end when the password changes; this one goes on.",
+            action="change it",
+        )
+        if done:
+            self.app.notify("Password changed. Your other sessions have ended; this one goes on.")
+
+    @work(exit_on_error=False)
+    async def action_totp_on(self) -> None:
+        """Enrol in two-factor authentication (the QR code dialog)."""
+        if self.app.me.get("totp_enabled"):
+            self.app.notify("Two-factor authentication is already on.", severity="warning")
+            return
+        if await enrol_totp(self.app):
+            self.load()
+
+    @work(exit_on_error=False)
+    async def action_totp_off(self) -> None:
+        """Turn two-factor authentication off, proven with a current code."""
+        client = self.app.client
+        if not self.app.me.get("totp_enabled"):
+            self.app.notify("Two-factor authentication is not on.", severity="warning")
+            return
+        done = await self.form(
+            "Turn two-factor authentication off",
+            [Field("code", "A code from the authenticator app", required=True, api_names=("otp",))],
+            lambda v: client.disable_totp(v["code"].strip()),
+            note="Logins will ask only for the password.",
+            action="turn it off",
+            danger=True,
+        )
+        if done:
+            self.app.notify("Two-factor authentication is off.")
+            self.load()
+
+    @work(exit_on_error=False)
+    async def action_new_key(self) -> None:
+        """Create an API key with a lifetime; the key is shown once."""
+        client = self.app.client
+        made = await self.form(
+            "New API key",
+            [
+                Field("name", "Name (what uses it)", required=True),
+                Field("days", "Expires after", value="90", choices=KEY_DAYS, required=True),
+            ],
+            lambda v: client.create_api_key(v["name"], int(v["days"])),
+            action="create",
+        )
+        if not made:
+            return
+        self.load()
+        await self.app.push_screen_wait(
+            OnceModal(
+                f"API key {made['name']}",
+                made["key"],
+                f"Use it as 'Authorization: Bearer <key>'. It expires {when(made['expires_at'])}"
+                " UTC.",
+            )
+        )
+
+    def _selected_key(self) -> tuple[str, str] | None:
+        table = self.query_one("#api-keys", DataTable)
+        if table.row_count == 0:
+            return None
+        key_id = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return key_id, str(table.get_row_at(table.cursor_row)[0])
+
+    @work(exit_on_error=False)
+    async def action_revoke_key(self) -> None:
+        """Revoke the highlighted API key (type its name to confirm)."""
+        client = self.app.client
+        chosen = self._selected_key()
+        if chosen is None:
+            self.app.notify("You have no API key to revoke.", severity="warning")
+            return
+        key_id, name = chosen
+
+        async def submit(v: dict) -> bool:
+            if v["confirm"].strip() != name:
+                raise refusal("confirm", f"type {name} to revoke it")
+            await client.delete_api_key(key_id)
+            return True
+
+        if await self.form(
+            f"Revoke API key {name}",
+            [Field("confirm", f"Type {name} to confirm", required=True)],
+            submit,
+            note="Whatever uses this key is refused from now on.",
+            action="revoke",
+            danger=True,
+        ):
+            self.app.notify(f"API key {name} revoked.")
+            self.load()
+
+    def action_back(self) -> None:
+        """Back to the main screen."""
+        self.screen.dismiss(None)
+
+
+class MeScreen(Screen[None]):
+    """My account, over the main screen."""
+
+    AUTO_FOCUS = "#api-keys"
+
+    def compose(self) -> ComposeResult:
+        """The account pane and the key bar."""
+        yield MyAccount()
+        yield KeyBar()
+
+    def pane_title(self) -> str:
+        """For the keys panel (F1)."""
+        return "My account"
+
+    def palette_commands(self) -> Iterator[tuple[str, str, Callable[[], object]]]:
+        """(title, help, callback) for the command palette: this screen's actions."""
+        pane = self.query_one(MyAccount)
+        for binding in MyAccount.BINDINGS:
+            yield (
+                f"My account: {binding.tooltip}",
+                f"key {binding.key}",
+                self._run(pane, binding.action),
+            )
+
+    @staticmethod
+    def _run(pane: MyAccount, action: str) -> Callable[[], None]:
+        def run() -> None:
+            getattr(pane, f"action_{action}")()
+
+        return run

@@ -1,0 +1,74 @@
+"""A multi-select picker: a checklist that Space toggles and typing searches."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.binding import Binding
+from textual.widgets import SelectionList
+
+
+class MultiPicker(SelectionList[str]):
+    """A form's checklist (group members, a role's permissions, categories to replicate).
+
+    Up/Down move, Space toggles the highlighted row, Ctrl+A checks all (or none); typing
+    jumps to the first row whose label starts with what was typed (letters are searches,
+    never shortcuts); Enter submits the form, as in every other field. The form reads the
+    checked values in the order of its choices.
+    """
+
+    BINDINGS = [
+        Binding("space", "select", "Toggle", show=False),
+        Binding("ctrl+a", "toggle_all", "All/none", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    MultiPicker { height: auto; max-height: 8; }
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._search = ""
+        self._search_at = 0.0
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        """Printable keys are searches, not shortcuts."""
+        return character is not None and character.isprintable() and key != "space"
+
+    def action_toggle_all(self) -> None:
+        """Check every row, or none when all are checked already."""
+        if len(self.selected) == self.option_count:
+            self.deselect_all()
+        else:
+            self.select_all()
+
+    async def _on_key(self, event: events.Key) -> None:
+        """Enter submits the form; printable keys search the labels."""
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            await self.run_action("screen.submit")
+            return
+        if not self.check_consume_key(event.key, event.character):
+            return
+        event.stop()
+        event.prevent_default()
+        now = event.time
+        typed = self._search if now - self._search_at < 1.0 else ""
+        self._search_at = now
+        # 'ca' goes on searching; a letter that matches nothing after the search so far
+        # starts a new search ('c' then 'b' finds Carol, then Bob).
+        for search in (typed + event.character, event.character):
+            index = self._first_match(search)
+            if index is not None:
+                self._search = search
+                self.highlighted = index
+                return
+        self._search = ""
+
+    def _first_match(self, search: str) -> int | None:
+        """The first row whose label starts with ``search`` (case-insensitive)."""
+        wanted = search.casefold()
+        for index in range(self.option_count):
+            if str(self.get_option_at_index(index).prompt).casefold().startswith(wanted):
+                return index
+        return None

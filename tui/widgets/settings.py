@@ -1,0 +1,585 @@
+"""The settings pane (F7): the org's custom roles, resource types, additional field
+definitions and audit settings, one section at a time (1-4), and, for MSPOrg
+administrators, replicating MSPOrg's settings to every client org (R)."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.css.query import NoMatches
+from textual.reactive import reactive
+from textual.widgets import ContentSwitcher, DataTable, Select, Static
+
+from server.permissions import ADMIN_ROLES  # shared plain data
+from tui.client import ApiError
+from tui.screens import audit_settings as audit_forms
+from tui.screens import field_definitions as definitions
+from tui.screens import roles
+from tui.screens.form import Field
+from tui.screens.replicate import ReplicateScreen
+from tui.text import inert
+from tui.widgets import choices
+from tui.widgets.pane import Pane, fill_table
+
+SECTIONS = {  # section: (title, its table)
+    "roles": ("Roles", "roles-table"),
+    "types": ("Types", "types-table"),
+    "fields": ("Fields", "fields-table"),
+    "audit": ("Audit", "audit-ops-table"),
+}
+SECTION_OF = {  # action: the section it works in
+    "new_role": "roles",
+    "edit_role": "roles",
+    "delete_role": "roles",
+    "new_type": "types",
+    "delete_type": "types",
+    "new_field": "fields",
+    "delete_field": "fields",
+    "toggle_recorded": "audit",
+    "toggle_alert": "audit",
+    "alert_operation": "audit",
+    "retention": "audit",
+    "purge": "audit",
+}
+QUIET = ("forbidden", "not_found")  # a role that may not see a section: the section says so
+
+
+def _binding(key: str, action: str, description: str, tooltip: str) -> Binding:
+    return Binding(key, action, description, tooltip=tooltip, id=action.replace("_", "-"))
+
+
+class SettingsPane(Pane):
+    """Settings of the org chosen in the top band, one section at a time."""
+
+    LIST = "roles-table"
+    BINDINGS = [
+        _binding("n", "new_role", "New", "New custom role"),
+        _binding("e", "edit_role", "Edit", "Edit the custom role"),
+        _binding("d", "delete_role", "Delete", "Delete the custom role"),
+        _binding("n", "new_type", "New", "New resource type"),
+        _binding("d", "delete_type", "Delete", "Delete the resource type"),
+        _binding("n", "new_field", "New", "New additional field"),
+        _binding("d", "delete_field", "Delete", "Delete the field definition"),
+        _binding("r", "toggle_recorded", "Recorded", "Record the operation or not"),
+        _binding("a", "toggle_alert", "Alert", "Alert on the operation or not"),
+        _binding("t", "retention", "Retention", "Audit retention (days)"),
+        _binding("p", "purge", "Purge", "Purge old audit events now"),
+        _binding("o", "alert_operation", "Alert on…", "Alert on another operation"),
+        _binding("1", "show_roles", "Roles", "Custom roles"),
+        _binding("2", "show_types", "Types", "Resource types"),
+        _binding("3", "show_fields", "Fields", "Additional field definitions"),
+        _binding("4", "show_audit", "Audit", "Audit settings"),
+        _binding("R", "replicate", "Replicate", "Replicate settings to client orgs"),
+    ]
+    DEFAULT_CSS = """
+    SettingsPane { height: 1fr; }
+    SettingsPane #settings-sections { height: 1; padding: 0 1; background: $boost; }
+    SettingsPane ContentSwitcher { height: 1fr; }
+    SettingsPane ContentSwitcher > Vertical { height: 1fr; }
+    SettingsPane .settings-line { height: auto; padding: 0 1; color: $text-muted; }
+    """
+
+    section: reactive[str] = reactive("roles", bindings=True)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._roles: dict[str, dict] = {}
+        self._types: dict[str, dict] = {}
+        self._fields: dict[str, dict] = {}
+        self._audit: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        """The section bar, then one section's list on show."""
+        yield Static(self._bar(), id="settings-sections")
+        with ContentSwitcher(initial="roles"):
+            with Vertical(id="roles"):
+                table = DataTable(id="roles-table", cursor_type="row", zebra_stripes=True)
+                table.add_columns("Role", "Kind", "Permissions", "Description")
+                yield table
+                yield Static("", id="roles-note", classes="settings-line")
+            with Vertical(id="types"):
+                table = DataTable(id="types-table", cursor_type="row", zebra_stripes=True)
+                table.add_columns("Resource type", "Kind")
+                yield table
+            with Vertical(id="fields"):
+                table = DataTable(id="fields-table", cursor_type="row", zebra_stripes=True)
+                table.add_columns("Field", "For", "Kind", "Required", "Default", "Choices")
+                yield table
+                yield Static("", id="fields-note", classes="settings-line")
+            with Vertical(id="audit"):
+                table = DataTable(id="audit-ops-table", cursor_type="row", zebra_stripes=True)
+                table.add_columns("Operation", "Recorded", "Alert")
+                yield table
+                yield Static("", id="audit-retention", classes="settings-line")
+                yield Static("", id="audit-purged", classes="settings-line")
+
+    def on_mount(self) -> None:
+        """Follow the org chosen in the top band."""
+        with suppress(NoMatches):
+            band = self.screen.query_one("#org-select", Select)
+            self.watch(band, "value", self._band_changed)
+
+    def _band_changed(self, value: object) -> None:
+        if isinstance(value, str):
+            self.org = value
+
+    # -- sections -------------------------------------------------------------------
+
+    def _bar(self) -> Text:
+        """' 1 Roles  2 Types  3 Fields  4 Audit ', the section on show marked."""
+        bar = Text()
+        for number, (section, (title, _table)) in enumerate(SECTIONS.items(), start=1):
+            style = "reverse bold" if section == self.section else ""
+            bar.append(f" {number} {title} ", style=style)
+            bar.append(" ")
+        if self._msp_admin():
+            bar.append(" R Replicate to client orgs", style="dim")
+        return bar
+
+    def watch_section(self, section: str) -> None:
+        """Show the section's list and mark it in the bar."""
+        with suppress(NoMatches):
+            self.query_one(ContentSwitcher).current = section
+            self.query_one("#settings-sections", Static).update(self._bar())
+
+    def focus_list(self) -> None:
+        """The list of the section on show takes the focus."""
+        self.screen.set_focus(self.query_one(f"#{SECTIONS[self.section][1]}", DataTable))
+
+    def _enter(self, section: str) -> None:
+        self.section = section
+        self.focus_list()
+
+    def action_show_roles(self) -> None:
+        """Show the roles."""
+        self._enter("roles")
+
+    def action_show_types(self) -> None:
+        """Show the resource types."""
+        self._enter("types")
+
+    def action_show_fields(self) -> None:
+        """Show the additional field definitions."""
+        self._enter("fields")
+
+    def action_show_audit(self) -> None:
+        """Show the audit settings."""
+        self._enter("audit")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A section's keys work (and show) in that section only; Replicate for MSPOrg
+        administrators only."""
+        section = SECTION_OF.get(action)
+        if section is not None and section != self.section:
+            return False
+        if action == "replicate":
+            return self._msp_admin()
+        return True
+
+    def _msp_admin(self) -> bool:
+        me = getattr(self.app, "me", {}) or {}
+        return me.get("org") == "MSPOrg" and me.get("role") in ADMIN_ROLES
+
+    # -- loading --------------------------------------------------------------------
+
+    @work(exclusive=True, exit_on_error=False, group="settings")
+    async def load(self) -> None:
+        """Fetch every section of the org (a section the role may not read says so)."""
+        org = self.org
+        if not org:
+            return
+        client = self.app.client
+        try:
+            self._fill_roles(await self._fetch(client.roles(org), "roles-note"))
+            self._fill_types(await self._fetch(client.resource_types(org)))
+            self._fill_fields(await self._fetch(client.field_definitions(org), "fields-note"))
+            self._fill_audit(await self._fetch(client.audit_settings(org), "audit-retention"))
+        except ApiError as error:  # not a refusal: the server is away, say so once
+            self.app.show_error(error)
+
+    async def _fetch(self, call, note: str = "") -> Any:
+        """The call's answer, or None after saying why not in ``note`` (a refusal of this
+        section to this role); other errors are raised."""
+        try:
+            return await call
+        except ApiError as error:
+            if error.code not in QUIET:
+                raise
+            if note:
+                self.query_one(f"#{note}", Static).update(inert(error.detail))
+            return None
+
+    def _fill_roles(self, items: list[dict] | None) -> None:
+        self._roles = {r["name"]: r for r in items or []}
+        fill_table(
+            self.query_one("#roles-table", DataTable),
+            (
+                (
+                    r["name"],
+                    (
+                        inert(r["name"]),
+                        roles.role_kind(r),
+                        inert(roles.permissions_text(r["permissions"])),
+                        inert(r.get("description") or ""),
+                    ),
+                )
+                for r in self._roles.values()
+            ),
+        )
+        self._describe_role()
+
+    def _fill_types(self, items: list[dict] | None) -> None:
+        self._types = {t["name"]: t for t in items or []}
+        fill_table(
+            self.query_one("#types-table", DataTable),
+            ((t["name"], (inert(t["name"]), roles.role_kind(t))) for t in self._types.values()),
+        )
+
+    def _fill_fields(self, items: list[dict] | None) -> None:
+        self._fields = {d["id"]: d for d in items or []}
+        fill_table(
+            self.query_one("#fields-table", DataTable),
+            (
+                (
+                    d["id"],
+                    (
+                        inert(d["name"]),
+                        inert(definitions.applies_to_text(d)),
+                        d["kind"] + (" (MSP)" if d.get("replicated") else ""),
+                        "yes" if d["required"] else "",
+                        inert(d.get("default") or ""),
+                        inert(", ".join(d.get("choices") or ())),
+                    ),
+                )
+                for d in self._fields.values()
+            ),
+        )
+        self._describe_field()
+
+    @on(DataTable.RowHighlighted, "#roles-table")
+    def _describe_role(self) -> None:
+        """Under the roles: the highlighted role in full (the table cuts long rows)."""
+        role = self._roles.get(self.selected("roles-table") or "")
+        if role is None:
+            return
+        line = f"{role['name']} ({roles.role_kind(role)}): " + roles.permissions_text(
+            role["permissions"]
+        )
+        if role.get("builtin"):
+            line += ". Built-in roles are fixed."
+        elif role.get("description"):
+            line += f". {role['description']}"
+        self.query_one("#roles-note", Static).update(inert(line))
+
+    @on(DataTable.RowHighlighted, "#fields-table")
+    def _describe_field(self) -> None:
+        """Under the fields: the highlighted definition in full."""
+        note = self.query_one("#fields-note", Static)
+        definition = self._fields.get(self.selected("fields-table") or "")
+        if definition is None:
+            note.update("No additional fields yet: n defines one." if not self._fields else "")
+            return
+        note.update(inert(definitions.describe(definition)))
+
+    def _fill_audit(self, settings: dict | None) -> None:
+        self._audit = settings or {}
+        operations = self._audit.get("operations", [])
+        fill_table(
+            self.query_one("#audit-ops-table", DataTable),
+            (
+                (
+                    o["operation"],
+                    (
+                        inert(o["operation"]),
+                        ("yes" if o["recorded"] else "OFF") if o["switchable"] else "always",
+                        "ALERT" if o["alert"] else "",
+                    ),
+                )
+                for o in operations
+            ),
+        )
+        if settings is not None:
+            self.query_one("#audit-retention", Static).update(
+                audit_forms.retention_text(settings.get("retention_days"))
+                + " Unlisted operations are always recorded."
+            )
+
+    # -- roles ----------------------------------------------------------------------
+
+    def _chosen(self, section: str, items: dict[str, dict], what: str) -> dict | None:
+        """The highlighted item of ``section`` (switching to it), or None after a hint."""
+        self._enter(section)
+        key = self.selected(SECTIONS[section][1])
+        if key is None or key not in items:
+            self.app.notify(f"Select {what} first.", severity="warning")
+            return None
+        return items[key]
+
+    def _custom_role(self) -> dict | None:
+        role = self._chosen("roles", self._roles, "a role")
+        if role is not None and role.get("builtin"):
+            self.app.notify(
+                f"{role['name']} is a built-in role: it cannot be changed.", severity="warning"
+            )
+            return None
+        return role
+
+    @work(exit_on_error=False)
+    async def action_new_role(self) -> None:
+        """Add a custom role built from the built-in permissions."""
+        self._enter("roles")
+        client, org = self.app.client, self.org
+        result = await self.form(
+            f"New custom role in {org}",
+            roles.new_role_fields(),
+            lambda v: client.create_role(org, roles.role_body(v)),
+            note="Space ticks a permission. Custom roles never make an administrator.",
+            action="create",
+        )
+        if result:
+            self.changed("settings", f"Role {result['name']} created in {org}.")
+
+    @work(exit_on_error=False)
+    async def action_edit_role(self) -> None:
+        """Change the highlighted custom role's description and permissions."""
+        role = self._custom_role()
+        if role is None:
+            return
+        client, org, name = self.app.client, self.org, role["name"]
+        result = await self.form(
+            f"Edit role {name}",
+            roles.edit_role_fields(role),
+            lambda v: client.update_role(org, name, roles.edit_body(v)),
+            note="Space ticks or unticks a permission.",
+        )
+        if result:
+            self.changed("settings", f"Role {name} updated.")
+
+    @work(exit_on_error=False)
+    async def action_delete_role(self) -> None:
+        """Delete the highlighted custom role (nobody may hold it)."""
+        role = self._custom_role()
+        if role is None:
+            return
+        client, org, name = self.app.client, self.org, role["name"]
+        if await self._confirm_delete(
+            f"Delete role {name}", name, lambda: client.delete_role(org, name)
+        ):
+            self.changed("settings", f"Role {name} deleted.")
+
+    async def _confirm_delete(self, title: str, name: str, call) -> bool:
+        """A typed-name confirmation that runs ``call`` (the server's refusal stays on
+        the form); True when done."""
+
+        async def submit(_values: dict) -> bool:
+            await call()
+            return True
+
+        return bool(
+            await self.form(
+                title,
+                [audit_forms.typed_confirmation(name, "confirm")],
+                submit,
+                action="delete",
+                danger=True,
+            )
+        )
+
+    # -- resource types ---------------------------------------------------------------
+
+    @work(exit_on_error=False)
+    async def action_new_type(self) -> None:
+        """Add a resource type to the org's catalogue."""
+        self._enter("types")
+        client, org = self.app.client, self.org
+        result = await self.form(
+            f"New resource type in {org}",
+            [Field("name", "Type name", required=True)],
+            lambda v: client.create_resource_type(org, v["name"].strip()),
+            action="add",
+        )
+        if result:
+            self.changed("settings", f"Resource type {result['name']} added to {org}.")
+
+    @work(exit_on_error=False)
+    async def action_delete_type(self) -> None:
+        """Delete the highlighted custom resource type (no resource may use it)."""
+        rtype = self._chosen("types", self._types, "a resource type")
+        if rtype is None:
+            return
+        if rtype.get("builtin"):
+            self.app.notify(f"{rtype['name']} is a built-in type.", severity="warning")
+            return
+        client, org, name = self.app.client, self.org, rtype["name"]
+        if await self._confirm_delete(
+            f"Delete resource type {name}", name, lambda: client.delete_resource_type(org, name)
+        ):
+            self.changed("settings", f"Resource type {name} deleted.")
+
+    # -- field definitions ----------------------------------------------------------
+
+    @work(exit_on_error=False)
+    async def action_new_field(self) -> None:
+        """Define an additional field for resources (all, or one type's) or accounts."""
+        self._enter("fields")
+        client, org = self.app.client, self.org
+        try:
+            types = [value for _label, value in await choices.resource_types(client, org)]
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        result = await self.form(
+            f"New additional field in {org}",
+            definitions.definition_fields(types),
+            lambda v: client.create_field_definition(org, definitions.definition_body(v)),
+            action="create",
+        )
+        if result:
+            self.changed("settings", f"Field {result['name']} defined in {org}.")
+
+    @work(exit_on_error=False)
+    async def action_delete_field(self) -> None:
+        """Remove the highlighted field definition (stored values stay)."""
+        definition = self._chosen("fields", self._fields, "a field definition")
+        if definition is None:
+            return
+        client, org, name = self.app.client, self.org, definition["name"]
+        if await self._confirm_delete(
+            f"Delete field {name}",
+            name,
+            lambda: client.delete_field_definition(org, definition["id"]),
+        ):
+            self.changed("settings", f"Field {name} deleted.")
+
+    # -- audit settings -------------------------------------------------------------
+
+    def _operation(self) -> dict | None:
+        operations = {o["operation"]: o for o in self._audit.get("operations", [])}
+        return self._chosen("audit", operations, "an operation")
+
+    async def _put_audit(self, body: dict, message: str) -> None:
+        try:
+            settings = await self.app.client.put_audit_settings(self.org, body)
+        except ApiError as error:
+            self.app.show_error(error, "Not changed")
+            return
+        self._fill_audit(settings)
+        self.changed("settings", message)
+
+    @work(exclusive=True, exit_on_error=False, group="audit-settings")
+    async def action_toggle_recorded(self) -> None:
+        """Switch recording of the highlighted operation off or on (routine ones only)."""
+        operation = self._operation()
+        if operation is None:
+            return
+        name = operation["operation"]
+        if not operation["switchable"]:
+            self.app.notify(
+                f"{name} touches secrets, access or keys: it is always recorded.",
+                severity="warning",
+            )
+            return
+        recorded = not operation["recorded"]
+        await self._put_audit(
+            {"operations": {name: {"recorded": recorded}}},
+            f"{name} is {'recorded again' if recorded else 'no longer recorded'} in {self.org}.",
+        )
+
+    @work(exclusive=True, exit_on_error=False, group="audit-settings")
+    async def action_toggle_alert(self) -> None:
+        """Mark the highlighted operation as raising an alert, or not."""
+        operation = self._operation()
+        if operation is None:
+            return
+        name, alert = operation["operation"], not operation["alert"]
+        await self._put_audit(
+            {"operations": {name: {"alert": alert}}},
+            f"{name} {'now raises an alert' if alert else 'no longer raises an alert'}.",
+        )
+
+    @work(exit_on_error=False)
+    async def action_alert_operation(self) -> None:
+        """Raise an alert on an operation not listed yet (picked among those the org's
+        recent audit events show)."""
+        self._enter("audit")
+        client, org = self.app.client, self.org
+        listed = {o["operation"] for o in self._audit.get("operations", [])}
+        try:
+            seen = sorted({e["operation"] for e in await client.audit(org)} - listed)
+        except ApiError as error:
+            self.app.show_error(error)
+            return
+        if not seen:
+            self.app.notify("No other operation in the recent events.", severity="warning")
+            return
+        picked: dict[str, str] = {}
+
+        async def submit(values: dict) -> dict:
+            picked["operation"] = values["operation"]
+            return await client.put_audit_settings(
+                org, {"operations": {values["operation"]: {"alert": True}}}
+            )
+
+        result = await self.form(
+            f"Alert on an operation in {org}",
+            [Field("operation", "Operation", choices=[(op, op) for op in seen], required=True)],
+            submit,
+            note="Operations seen in the org's recent audit events. Alerts are listed by "
+            "GET …/audit/alerts; a raises or clears one later.",
+            action="alert",
+        )
+        if result:
+            self._fill_audit(result)
+            self.changed("settings", f"{picked['operation']} now raises an alert.")
+
+    @work(exit_on_error=False)
+    async def action_retention(self) -> None:
+        """Set how many days audit events are kept (empty: all)."""
+        self._enter("audit")
+        client, org = self.app.client, self.org
+        result = await self.form(
+            f"Audit retention of {org}",
+            audit_forms.retention_fields(self._audit.get("retention_days")),
+            lambda v: client.put_audit_settings(org, audit_forms.retention_body(v)),
+            note="Events older than this are purged hourly by the primary; a sealed "
+            "checkpoint takes their place, so the chain stays verifiable.",
+        )
+        if result:
+            self._fill_audit(result)
+            self.changed("settings", audit_forms.retention_text(result.get("retention_days")))
+
+    @work(exit_on_error=False)
+    async def action_purge(self) -> None:
+        """Purge events older than the retention now, after typing 'purge'."""
+        self._enter("audit")
+        client, org = self.app.client, self.org
+        result = await self.form(
+            f"Purge old audit events of {org}",
+            [audit_forms.typed_confirmation("purge", "go ahead")],
+            lambda _v: client.purge_audit(org),
+            note=audit_forms.retention_text(self._audit.get("retention_days"))
+            + "\nPurged events are gone for good; the checkpoint proves what preceded.",
+            action="purge",
+            danger=True,
+        )
+        if result:
+            line = audit_forms.purge_text(org, result)
+            self.query_one("#audit-purged", Static).update(inert(line))
+            self.changed("settings", line)
+
+    # -- replication ----------------------------------------------------------------
+
+    @work(exit_on_error=False)
+    async def action_replicate(self) -> None:
+        """Open the Replicate settings screen (MSPOrg administrators)."""
+        if not self._msp_admin():
+            self.app.notify("Only MSPOrg administrators replicate settings.", severity="warning")
+            return
+        if await self.app.push_screen_wait(ReplicateScreen()):
+            self.changed("settings")
