@@ -162,19 +162,14 @@ class Client:
                 headers["Content-Type"] = content_type
             try:
                 check = await self._ssl_for(base)
-                async with self._session.request(
+                status, data = await self._send(
                     method,
                     base + "/api/v1" + path,
+                    check,
+                    headers,
                     json=body if raw is None else None,
                     data=raw,
-                    headers=headers,
-                    ssl=check,
-                ) as resp:
-                    text = await resp.text()
-                    try:
-                        data = json.loads(text) if text else None
-                    except ValueError:
-                        data = None
+                )
             except aiohttp.ServerFingerprintMismatch:
                 raise ApiError(
                     "certificate_changed",
@@ -188,11 +183,11 @@ class Client:
             if index != self._active:
                 self._active = index
                 self.state = None
-            if resp.status >= 400:
+            if status >= 400:
                 data = data if isinstance(data, dict) else {}
                 code = data.get("code", "http_error")
                 sent = headers.get("Authorization", "").removeprefix("Bearer ")
-                if resp.status == 401 and sent and sent == self.token and path != "/auth/login":
+                if status == 401 and sent and sent == self.token and path != "/auth/login":
                     # The token stopped working: logged out elsewhere, expired, the
                     # password changed, the user disabled. Nothing shown is current now.
                     # (A late answer to a token already replaced by a new login is not.)
@@ -200,12 +195,35 @@ class Client:
                     code = SESSION_ENDED
                 raise ApiError(
                     code,
-                    data.get("detail", f"the server answered {resp.status}"),
-                    resp.status,
+                    data.get("detail", f"the server answered {status}"),
+                    status,
                     data,
                 )
             return data
         raise ApiError("unreachable", "cannot reach " + " nor ".join(tried))
+
+    async def _send(
+        self, method: str, url: str, check: Any, headers: dict[str, str], **payload: Any
+    ) -> tuple[int, Any]:
+        """One HTTP exchange: (status, parsed JSON or None). A kept-alive connection that
+        the server closed meanwhile (it restarted) is retried once on a fresh one, so a
+        node that comes back is not taken for one that is down."""
+        assert self._session is not None
+        for attempt in (1, 2):
+            try:
+                async with self._session.request(
+                    method, url, headers=headers, ssl=check, **payload
+                ) as resp:
+                    text = await resp.text()
+                    status = resp.status
+                break
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if attempt == 2 or isinstance(exc, aiohttp.ClientConnectorError):
+                    raise
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            return status, None
 
     async def prefer_primary(self) -> bool:
         """If we are on a later endpoint and the first (primary) answers as a writable
@@ -220,8 +238,8 @@ class Client:
         base = self.endpoints[0].base
         try:
             check = await self._ssl_for(base)
-            async with self._session.get(base + "/api/v1/health", ssl=check) as resp:
-                data = await resp.json(content_type=None)
+            _status, data = await self._send("GET", base + "/api/v1/health", check, {})
+            data = data if isinstance(data, dict) else {}
             if data.get("role") != "primary" or data.get("read_only"):
                 self._primary_back = None
                 return False
@@ -239,10 +257,10 @@ class Client:
 
     async def _session_known(self, base: str, check: Any) -> bool:
         """True when the server at ``base`` accepts our session token."""
-        assert self._session is not None
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with self._session.get(base + "/api/v1/me", headers=headers, ssl=check) as resp:
-            return resp.status != 401
+        status, _ = await self._send(
+            "GET", base + "/api/v1/me", check, {"Authorization": f"Bearer {self.token}"}
+        )
+        return status != 401
 
     # -- resource groups ----------------------------------------------------------------
 
