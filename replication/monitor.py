@@ -59,6 +59,7 @@ from server.config import Config
 from server.context import Env
 from server.keys import ENV
 from server.node import HaState, ha_state_path
+from server.services import session_moves
 
 log = logging.getLogger("strongroom.monitor")
 
@@ -216,7 +217,10 @@ class Monitor:
                 await self.rejoin()
             return
         local, standby = await self._local_primary()
-        _, peer_status, peer = self.probe.poll() or (0.0, 0, {})
+        probe = self.probe.poll()
+        _, peer_status, peer = probe or (0.0, 0, {})
+        if probe is not None and node.state.peer.name:
+            node.peer_answered(peer_status != 0)
         if peer_status and peer.get("role") == "primary" and peer.get("term", 0) > node.term:
             await self._deposed(f"{node.state.peer.name} is primary with term {peer['term']}")
             return
@@ -260,6 +264,8 @@ class Monitor:
         if node.writable() and self.env.spool.has_events():
             # Spooled while fenced, or left over from a promotion whose ingest failed.
             await self._ingest_own_spool()
+        if node.writable() and (self.env.local.sessions or self.env.local.ended_hashes):
+            await session_moves.store_own(self.env)  # logins made while fenced
 
     async def _local_primary(self) -> tuple[Any, Any]:
         local = await self._query(_LOCAL)
@@ -358,7 +364,10 @@ class Monitor:
         """Watch the primary's application; promote when it is gone and the witness agrees."""
         node = self.node
         local, receiver = await self._local_secondary()
-        asked, peer_status, peer = self.probe.poll() or (0.0, 0, {})
+        probe = self.probe.poll()
+        asked, peer_status, peer = probe or (0.0, 0, {})
+        if probe is not None:
+            node.peer_answered(peer_status != 0)
         if local is None:
             return
         if not local["recovery"]:
@@ -372,6 +381,7 @@ class Monitor:
                 # Alive at some moment after the probe was sent: count from the sending.
                 self.last_primary_seen = max(self.last_primary_seen, asked)
                 await self._ship_spool()
+                await self._move_sessions()
         if receiver is not None and receiver["status"] == "streaming":
             await self._forget_replaced()
         silent = time.monotonic() - self.last_primary_seen
@@ -425,6 +435,7 @@ class Monitor:
         self.standby = StandbyWatch()
         await self.env.pool.expire_connections()
         await self._ingest_own_spool()
+        await session_moves.store_own(self.env)
 
     async def _ingest_own_spool(self) -> None:
         records = await self.env.spool.pending()
@@ -480,6 +491,25 @@ class Monitor:
         if status == 200:
             await self.env.spool.delivered({r["spool_id"] for r in records})
             log.info("shipped %d spooled audit events to the primary", len(records))
+
+    async def _move_sessions(self) -> None:
+        """Send the sessions made here while the primary was away (and the logouts it has
+        not heard of) to the primary: server/services/session_moves.py."""
+        peer, local = self.peer, self.env.local
+        if peer is None or not (local.unmoved() or local.ended_hashes):
+            return
+        sent = session_moves.outgoing(local)
+        status, answer = await peer.call("POST", "/api/v1/cluster/sessions", sent, budget=5.0)
+        if status == 200:
+            session_moves.answered(local, sent, answer)
+            log.info(
+                "moved %d sessions to the primary (%d refused), %d logouts sent",
+                len(answer.get("accepted", [])),
+                len(answer.get("refused", [])),
+                len(sent["ended"]),
+            )
+        elif status:
+            log.warning("the primary refused the moved sessions (HTTP %d): %s", status, answer)
 
 
 async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -94,6 +94,17 @@ class Node:
     primary_url: str = ""  # where writes go when this node cannot take them
     own_url: str = ""
     rejoin: str = ""  # why a deposed node is not yet the new standby ("" when not waiting)
+    peer_seen_at: float | None = None  # wall clock of the peer's last health answer
+    peer_silent_since: float | None = None  # wall clock of the first miss after that
+
+    def peer_answered(self, answered: bool) -> None:
+        """Record one health probe of the peer (the monitor's): when it last answered
+        and since when it has not."""
+        now = time.time()
+        if answered:
+            self.peer_seen_at, self.peer_silent_since = now, None
+        elif self.peer_silent_since is None:
+            self.peer_silent_since = now
 
     @property
     def term(self) -> int:

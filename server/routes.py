@@ -33,6 +33,7 @@ ROUTES = [
     ("GET", "/cluster", cluster.cluster),
     ("POST", "/cluster/enroll", cluster.enroll),
     ("POST", "/cluster/spool", cluster.receive_spool),
+    ("POST", "/cluster/sessions", cluster.receive_sessions),
     ("POST", "/cluster/anchors", cluster.receive_anchors),
     ("POST", "/auth/login", auth.login),
     ("POST", "/auth/logout", auth.logout),

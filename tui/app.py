@@ -8,7 +8,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tui.client import ApiError, Client
+from tui.client import SESSION_ENDED, ApiError, Client, read_only_sentence
 from tui.screens.login import LoginScreen
 from tui.screens.modals import KeysModal
 from tui.widgets.keybar import split_bindings
@@ -37,6 +37,7 @@ class StrongroomApp(App):
         self.reveal_seconds = reveal_seconds
         self.clipboard_seconds = clipboard_seconds  # a copied password is cleared after this
         self.me: dict = {}
+        self._ending = False  # the session-ended notice is on its way (shown once)
 
     def on_mount(self) -> None:
         """Start at the login screen."""
@@ -68,10 +69,11 @@ class StrongroomApp(App):
         sections.append(("Everywhere", [*rows(everywhere), ("^p", "Command palette")]))
         self.push_screen(KeysModal(sections))
 
-    def show_login(self) -> None:
-        """Back to the login screen; the previous user's messages go with them."""
+    def show_login(self, username: str = "", org: str = "") -> None:
+        """Back to the login screen (``username`` and ``org`` filled in); the previous
+        user's messages go with them."""
         self.clear_notifications()
-        self.switch_screen(LoginScreen())
+        self.switch_screen(LoginScreen(username, org))
 
     def show_password_change(self, current: str) -> None:
         """The first-login password change."""
@@ -89,12 +91,41 @@ class StrongroomApp(App):
         """The one error path: a notification with a title and a human sentence."""
         if isinstance(error, ApiError):
             message = error.detail
+            if error.code == SESSION_ENDED:
+                self.session_ended(error)
+                return
             if error.code == "read_only":
                 title = "Read-only server"
+                message = read_only_sentence(error)
         else:
             message = "Something went wrong; the details are in the log."
             self.log.error(repr(error))
         self.notify(message, title=title, severity="error", timeout=8)
+
+    def session_ended(self, error: ApiError) -> None:
+        """The session stopped working: close whatever is open, say why, and bring up the
+        login screen with the user name filled in (once, however many requests failed)."""
+        if self._ending or isinstance(self.screen, LoginScreen):
+            return
+        self._ending = True
+        self.call_later(
+            self._back_to_login, self.me.get("username", ""), self.me.get("org", ""), error.detail
+        )
+
+    async def _back_to_login(self, username: str, org: str, why: str) -> None:
+        try:
+            while len(self.screen_stack) > 2:  # dialogs over the main screen
+                await self.pop_screen()
+            self.show_login(username, org)
+            self.notify(
+                f"Your session has ended: {why}. What was on the screen is no longer shown; "
+                "log in again (your user name is filled in).",
+                title="Session ended",
+                severity="warning",
+                timeout=20,
+            )
+        finally:
+            self._ending = False
 
     async def on_unmount(self) -> None:
         """Close the HTTP session."""

@@ -30,6 +30,8 @@ KNOWN_HOSTS = Path(
 )
 LIST_PAGE = 1000  # the API's largest page
 LIST_PAGES = 50  # a list longer than 50,000 items is shown cut
+SESSION_ENDED = "session_ended"  # ApiError.code when a logged-in request answers 401
+MOVE_WAIT = 20.0  # s to stay on the secondary while a session made there moves over
 
 
 def reason(exc: BaseException) -> str:
@@ -50,6 +52,16 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection"
     return "no answer"
+
+
+def read_only_sentence(error: ApiError) -> str:
+    """What a ``read_only`` refusal means to the user: nothing saved, where changes go."""
+    primary = error.body.get("primary")
+    where = f"the primary, {primary}" if primary else "the primary"
+    return (
+        f"Nothing was saved: this server is read-only ({error.detail}). "
+        f"Changes go to {where}; try again when it answers."
+    )
 
 
 async def _peer_fingerprint(base: str) -> str:
@@ -83,6 +95,7 @@ class Client:
     state: ServerState | None = None
     _session: aiohttp.ClientSession | None = field(default=None, repr=False)
     _active: int = 0
+    _primary_back: float | None = None  # when the primary first answered again (monotonic)
 
     @property
     def org(self) -> str | None:
@@ -149,19 +162,14 @@ class Client:
                 headers["Content-Type"] = content_type
             try:
                 check = await self._ssl_for(base)
-                async with self._session.request(
+                status, data = await self._send(
                     method,
                     base + "/api/v1" + path,
+                    check,
+                    headers,
                     json=body if raw is None else None,
                     data=raw,
-                    headers=headers,
-                    ssl=check,
-                ) as resp:
-                    text = await resp.text()
-                    try:
-                        data = json.loads(text) if text else None
-                    except ValueError:
-                        data = None
+                )
             except aiohttp.ServerFingerprintMismatch:
                 raise ApiError(
                     "certificate_changed",
@@ -175,35 +183,84 @@ class Client:
             if index != self._active:
                 self._active = index
                 self.state = None
-            if resp.status >= 400:
+            if status >= 400:
                 data = data if isinstance(data, dict) else {}
+                code = data.get("code", "http_error")
+                sent = headers.get("Authorization", "").removeprefix("Bearer ")
+                if status == 401 and sent and sent == self.token and path != "/auth/login":
+                    # The token stopped working: logged out elsewhere, expired, the
+                    # password changed, the user disabled. Nothing shown is current now.
+                    # (A late answer to a token already replaced by a new login is not.)
+                    self.token = None
+                    code = SESSION_ENDED
                 raise ApiError(
-                    data.get("code", "http_error"),
-                    data.get("detail", f"the server answered {resp.status}"),
-                    resp.status,
+                    code,
+                    data.get("detail", f"the server answered {status}"),
+                    status,
                     data,
                 )
             return data
         raise ApiError("unreachable", "cannot reach " + " nor ".join(tried))
 
+    async def _send(
+        self, method: str, url: str, check: Any, headers: dict[str, str], **payload: Any
+    ) -> tuple[int, Any]:
+        """One HTTP exchange: (status, parsed JSON or None). A kept-alive connection that
+        the server closed meanwhile (it restarted) is retried once on a fresh one, so a
+        node that comes back is not taken for one that is down."""
+        assert self._session is not None
+        for attempt in (1, 2):
+            try:
+                async with self._session.request(
+                    method, url, headers=headers, ssl=check, **payload
+                ) as resp:
+                    text = await resp.text()
+                    status = resp.status
+                break
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if attempt == 2 or isinstance(exc, aiohttp.ClientConnectorError):
+                    raise
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            return status, None
+
     async def prefer_primary(self) -> bool:
         """If we are on a later endpoint and the first (primary) answers as a writable
-        primary again, switch back to it; True when we switched."""
+        primary again, switch back to it; True when we switched.
+
+        A session made on the secondary moves to the primary a moment after the primary
+        is back (the secondary sends it): while the primary does not know the session
+        yet, and for at most ``MOVE_WAIT`` seconds, we stay where the session works.
+        """
         if self._active == 0 or self._session is None:
             return False
         base = self.endpoints[0].base
         try:
-            async with self._session.get(
-                base + "/api/v1/health", ssl=await self._ssl_for(base)
-            ) as resp:
-                data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            check = await self._ssl_for(base)
+            _status, data = await self._send("GET", base + "/api/v1/health", check, {})
+            data = data if isinstance(data, dict) else {}
+            if data.get("role") != "primary" or data.get("read_only"):
+                self._primary_back = None
+                return False
+            if self.token and not await self._session_known(base, check):
+                now = asyncio.get_running_loop().time()
+                self._primary_back = self._primary_back or now
+                if now - self._primary_back < MOVE_WAIT:
+                    return False
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, AttributeError):
             return False
-        if data.get("role") == "primary" and not data.get("read_only"):
-            self._active = 0
-            self.state = None
-            return True
-        return False
+        self._active = 0
+        self.state = None
+        self._primary_back = None
+        return True
+
+    async def _session_known(self, base: str, check: Any) -> bool:
+        """True when the server at ``base`` accepts our session token."""
+        status, _ = await self._send(
+            "GET", base + "/api/v1/me", check, {"Authorization": f"Bearer {self.token}"}
+        )
+        return status != 401
 
     # -- resource groups ----------------------------------------------------------------
 

@@ -18,10 +18,13 @@ from server.models.cluster import (
     ClusterView,
     Enrollment,
     Received,
+    SessionsBody,
+    SessionsMoved,
     SpoolBody,
 )
 from server.models.common import Body
 from server.problem import json_response
+from server.services import session_moves
 from server.services.cluster import cluster_state
 from server.validation import model_for
 
@@ -78,6 +81,22 @@ async def receive_spool(request: web.Request, body: SpoolBody) -> web.Response:
     except (spool.SpoolTampered, KeyError, ValueError, TypeError) as exc:
         raise ValidationFailed([{"field": "events", "message": str(exc)}]) from None
     return json_response({"received": len(events), "added": added})
+
+
+@public
+@peer_only("move sessions")
+@operation(
+    body=SessionsBody, answers={200: SessionsMoved}, errors={401: "unauthenticated (not the peer)"}
+)
+async def receive_sessions(request: web.Request, body: SessionsBody) -> web.Response:
+    """Store the sessions the secondary made while it could not write, if their users
+    and credentials are unchanged, and end those logged out there (node-to-node)."""
+    e = env(request)
+    try:
+        answer = await session_moves.store(e, body.given(), e.node_state.state.peer.name)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValidationFailed([{"field": "sessions", "message": str(exc)}]) from None
+    return json_response(answer)
 
 
 @public

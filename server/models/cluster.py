@@ -31,6 +31,7 @@ class ClusterView(Answer):
     standbys: list[dict[str, Any]]
     replication: str
     witness: dict[str, Any] | None
+    promotion: dict[str, Any] | None = None  # on a secondary: would the witness allow it
 
 
 class Enrollment(Answer):
@@ -43,6 +44,42 @@ class SpoolBody(Body):
     """``POST /cluster/spool``: audit events the secondary spooled (peer node only)."""
 
     events: list[JsonObject]
+
+
+class MovedSession(Body):
+    """A session made on the secondary while it could not write (never the token)."""
+
+    token_hash: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    org_id: str
+    user_id: str
+    binding: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+    ip: Annotated[str, Field(max_length=64)] = ""
+
+
+class EndedSession(Body):
+    """A session logged out on the secondary that the primary may hold."""
+
+    token_hash: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    org_id: str
+
+
+class SessionsBody(Body):
+    """``POST /cluster/sessions``: sessions and logouts of the secondary (peer node only)."""
+
+    sessions: Annotated[list[MovedSession], Field(max_length=100_000)]
+    ended: Annotated[list[EndedSession], Field(max_length=100_000)] = []
+
+
+class SessionsMoved(Answer):
+    """Which moved sessions the primary stored and refused (token hashes), how many
+    logouts ended a session."""
+
+    accepted: list[str]
+    refused: list[str]
+    ended: int
 
 
 class AnchorsBody(Body):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +27,10 @@ from server.errors import (
     coded,
 )
 from server.local_state import LocalSession
-from server.services import tokens
+from server.services import session_moves, tokens
 from server.services.access import MSP_ORG, msp_org_id
 
+MOVE_REPLAY_GRACE = 10.0  # s a moved session waits here for its row to replicate back
 UNKNOWN_USER = "(unknown user)"  # how a failed login names a user that does not exist
 
 
@@ -214,7 +216,14 @@ async def _login_read_only(
         who, "login", "user", user["username"], details={"method": method, "read_only": True}
     )
     await spool.record(env, org["id"], event)
-    env.local.start(tokens.token_hash(token), user["id"], org["id"], expires_at)
+    env.local.start(
+        tokens.token_hash(token),
+        user["id"],
+        org["id"],
+        expires_at,
+        binding=session_moves.binding(user["password_hash"]),
+        ip=who.ip,
+    )
     env.throttle.succeeded(throttle_key, who.ip)
     return LoginResult(
         token,
@@ -257,11 +266,12 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
         raise Unauthenticated("the token is not valid")
     kind, org_id = parsed
     idle = datetime.timedelta(minutes=env.config.security.session_idle_minutes)
+    local: LocalSession | str | None = None
     if env.local.sessions:
         local = env.local.find(tokens.token_hash(token), idle)
         if local == "expired":
             raise Unauthenticated("the session has expired; log in again")
-        if isinstance(local, LocalSession):
+        if isinstance(local, LocalSession) and local.moved_at is None:
             return await _local_actor(env, local, ip)
     row = await env.authentications.call(
         org_id,
@@ -269,6 +279,11 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
         kind == tokens.SESSION_PREFIX,
         idle,
     )
+    if isinstance(local, LocalSession):
+        # Moved to the primary: its replicated row decides from now on, once it is here.
+        if row["status"] == "missing" and time.monotonic() - local.moved_at < MOVE_REPLAY_GRACE:
+            return await _local_actor(env, local, ip)
+        env.local.drop({local.token_hash})
     if row["status"] == "missing" or row["session_id"] in env.local.ended:
         raise Unauthenticated("the session has ended or the API key is not valid; log in again")
     if row["status"] == "expired":
@@ -315,6 +330,7 @@ async def with_custom_role(env: Env, actor: Actor) -> Actor:
 
 _ACTOR_OF_USER = (
     "SELECT us.username, us.role, us.access_scope, us.status, us.must_change_password, "
+    "us.password_hash, "
     "us.totp_required AND us.totp_secret IS NULL AS totp_setup, o.display_name, o.is_msp "
     "FROM users us JOIN orgs o ON o.id = us.org_id WHERE us.id = $1"
 )
@@ -324,7 +340,11 @@ async def _local_actor(env: Env, session: LocalSession, ip: str) -> Actor:
     async with db.transaction(env.pool, session.org_id, readonly=True) as tx:
         row = await tx.fetchrow(_ACTOR_OF_USER, session.user_id)
     if row is None or row["status"] != "active":
+        env.local.drop({session.token_hash})
         raise Unauthenticated("this user is disabled")
+    if session.binding and session.binding != session_moves.binding(row["password_hash"]):
+        env.local.drop({session.token_hash})
+        raise Unauthenticated("the session has ended: the password was changed; log in again")
     actor = Actor(
         user_id=session.user_id,
         username=row["username"],
@@ -349,6 +369,12 @@ async def logout(env: Env, actor: Actor) -> None:
     if own or not env.node_state.writable():
         if not own:  # replicated: this node cannot delete it, so it refuses it from now on
             env.local.ended.add(actor.session_id)
+            async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
+                token_hash = await conn.fetchval(
+                    "SELECT token_hash FROM sessions WHERE id = $1", actor.session_id
+                )
+            if token_hash is not None:  # and the primary ends it when it hears of it
+                env.local.ended_hashes[bytes(token_hash)] = actor.org_id
         event = audit.Event(actor.who, "logout", "user", actor.username)
         await spool.record(env, actor.org_id, event)
         return

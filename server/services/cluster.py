@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import time
 from typing import Any
 
 from replication.http import ask_once, peer_client, witness_client
@@ -44,17 +46,25 @@ async def describe(env: Env) -> dict[str, Any]:
     peer = node.state.peer
     if peer.name:
         status, body = await ask_once(peer_client(env.config, peer.url, 1.0), "/api/v1/health")
+        if status:
+            silent_since = None
+        else:  # the monitor's first miss, else this one
+            silent_since = node.peer_silent_since or time.time()
         nodes.append(
             {
                 "name": peer.name,
                 "url": peer.url,
                 "reachable": status != 0,
+                "state": "reachable" if status else "unreachable",
+                "unreachable_since": _iso(silent_since),
+                "last_seen_at": _iso(node.peer_seen_at),
                 "role": body.get("role"),
                 "read_only": body.get("read_only"),
                 "term": body.get("term"),
                 "degraded": body.get("degraded"),
             }
         )
+    witness = await _witness(env)
     return {
         "term": node.term,
         "nodes": nodes,
@@ -62,8 +72,45 @@ async def describe(env: Env) -> dict[str, Any]:
         "replication": "sync"
         if any(s["sync_state"] == "sync" for s in standbys)
         else ("async" if standbys else ("standby" if in_recovery else "none")),
-        "witness": await _witness(env),
+        "witness": witness,
+        "promotion": _promotion(env, witness) if node.role == "secondary" else None,
     }
+
+
+def _iso(wall: float | None) -> str | None:
+    """A wall-clock time as ISO 8601 (UTC), None stays None."""
+    if wall is None:
+        return None
+    return datetime.datetime.fromtimestamp(wall, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _promotion(env: Env, witness: dict[str, Any] | None) -> dict[str, Any]:
+    """Whether the witness would let this secondary promote now, and why (or why not).
+
+    The witness grants the lease to another node only once the holder's lease expired
+    and the holder last reported this standby in sync (replication/witness.py).
+    """
+    node = env.node_state
+    if witness is None:
+        return {
+            "automatic": False,
+            "witness_would_grant": None,
+            "reason": "no witness: promotion is manual (strongroom promote)",
+        }
+    if not witness["reachable"]:
+        grant, reason = False, "the witness does not answer: no promotion"
+    elif witness.get("holder") in (None, node.name):
+        grant, reason = True, "the witness would grant this node the lease"
+    elif witness.get("expires_in", 0) > 0:
+        grant = False
+        reason = f"{witness['holder']} holds a live lease (expires in {witness['expires_in']} s)"
+    elif not witness.get("standby_in_sync", False):
+        grant = False
+        reason = f"{witness['holder']} last reported this standby out of sync: refused"
+    else:
+        grant = True
+        reason = f"{witness['holder']}'s lease expired with this standby in sync: would grant"
+    return {"automatic": True, "witness_would_grant": grant, "reason": reason}
 
 
 async def _witness(env: Env) -> dict[str, Any] | None:

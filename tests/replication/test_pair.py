@@ -130,6 +130,15 @@ def test_cluster_view_and_status_show_both_nodes(pair):
     assert view["replication"] == "sync"
     assert view["witness"]["reachable"] is True and view["witness"]["holder"] == "node1"
     assert view["standbys"][0]["application_name"] == "node2"
+    assert view["promotion"] is None  # a primary has nothing to promote
+    status, seen = call(f"{pair.secondary.url}/api/v1/cluster", token=pair.api_key)
+    assert status == 200, seen
+    this, primary = seen["nodes"]
+    assert this["receiving"]["status"] == "streaming" and seen["standbys"] == []
+    assert primary["state"] == "reachable" and primary["unreachable_since"] is None
+    assert seen["promotion"]["automatic"] is True
+    assert seen["promotion"]["witness_would_grant"] is False  # node1's lease is live
+    assert "node1 holds a live lease" in seen["promotion"]["reason"]
     out = run_cli("status", "--config", str(p.config)).stdout
     assert "peer:       node2" in out and "secondary" in out
     assert "lease held by node1" in out

@@ -19,7 +19,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from tui.client import ApiError
+from tui.client import SESSION_ENDED, ApiError, read_only_sentence
 from tui.text import inert, inert_lines
 from tui.widgets.multi_picker import MultiPicker
 from tui.widgets.picker import Picker
@@ -208,13 +208,24 @@ class FormModal(ModalScreen[Any]):
             result = await self._submit(values)
         except ApiError as error:
             self._busy = False
+            if error.code == SESSION_ENDED:
+                self.app.show_error(error)  # the login screen takes over
+                return
             self.show_refusal(error)
             return
         self._busy = False
         self.dismiss(result if result is not None else values)
 
     def show_refusal(self, error: ApiError) -> None:
-        """Put each field error under its field; anything else on the form's error line."""
+        """Put each field error under its field; anything else on the form's error line.
+
+        A read-only server's refusal says that nothing was saved and names the primary.
+        """
+        if error.code == "read_only":
+            for f in self._fields:
+                self._show(f.name, "")
+            self._show_form_error(read_only_sentence(error))
+            return
         by_api_name = {n: f for f in self._fields for n in (f.name, *f.api_names)}
         errors = error.body.get("errors") or []
         shown, elsewhere = {}, []

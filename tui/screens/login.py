@@ -20,6 +20,12 @@ class LoginScreen(Screen):
     BINDINGS = [Binding("enter", "login", "Log in", id="login", show=True)]
     AUTO_FOCUS = "#username"
 
+    def __init__(self, username: str = "", org: str = "") -> None:
+        super().__init__()
+        self._username, self._org = username, org  # filled in when a session ended
+        if username:
+            self.AUTO_FOCUS = "#password"
+
     def compose(self) -> ComposeResult:
         """The login form."""
         with Vertical(id="login-box"):
@@ -42,7 +48,8 @@ class LoginScreen(Screen):
     def on_mount(self) -> None:
         """Prefill the org from the URL and show which server this is."""
         client = self.app.client
-        self.query_one("#org", Input).value = client.org or ""
+        self.query_one("#org", Input).value = client.org or self._org
+        self.query_one("#username", Input).value = self._username
         self.query_one("#login-server", Static).update(client.base)
         self.check_server()
 

@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Select, Static, TabbedContent, TabPane, Tabs
 
-from tui.client import ApiError
+from tui.client import SESSION_ENDED, ApiError
 from tui.messages import DataChanged, OrgSelected
 from tui.screens.me import MeScreen
 from tui.screens.modals import TextModal
@@ -197,9 +197,11 @@ class MainScreen(Screen):
         if await self.app.client.prefer_primary():
             self.app.notify("The primary answers again; switched back to it.")
         try:
+            await self.app.client.me()  # a session that ended shows at once, not at next use
             state = await self.app.client.health()
         except ApiError as error:
-            self.query_one("#server", Static).update("UNREACHABLE")
+            if error.code != SESSION_ENDED:  # that one brings the login screen instead
+                self.query_one("#server", Static).update("UNREACHABLE")
             self.app.show_error(error, "Server not reachable")
             return
         server = self.query_one("#server", Static)

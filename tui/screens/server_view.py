@@ -1,6 +1,10 @@
-"""The Server panel's text: the node in use, its role, replication and the witness."""
+"""The Server panel's text: the node in use, each node of the pair and its state, this
+node's replication (a primary's standbys, a secondary's WAL receiver), the witness and
+whether it would allow a promotion."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from tui.client import ApiError, Client
 
@@ -8,36 +12,94 @@ from tui.client import ApiError, Client
 async def server_lines(client: Client) -> list[str]:
     """What the client knows of the server(s) it talks to, as lines of text."""
     state = await client.health()
+    kind = "READ-ONLY SECONDARY" if state.read_only else "PRIMARY"
+    if state.role == "primary" and state.read_only:
+        kind = "FENCED PRIMARY (read-only)"
     lines = [
-        f"Connected to: {state.url}",
-        f"Role: {state.role}",
-        f"Read-only: {'yes' if state.read_only else 'no'}",
-        f"Degraded: {'yes' if state.degraded else 'no'}",
-        f"Term: {state.term}",
-        f"Last backup: {state.last_backup_at or 'none'}"
+        f"Connected to: {state.url} ({kind})",
+        f"Term {state.term} · degraded: {'yes' if state.degraded else 'no'} · last backup: "
+        f"{_time(state.last_backup_at) if state.last_backup_at else 'none'}"
         + (" (the latest attempt FAILED)" if state.last_backup_failed else ""),
-        "",
-        "Configured servers:",
-    ] + [f"  {e.base}" for e in client.endpoints]
+    ]
+    mine = ["", "This TUI's servers:"] + [
+        f"  {e.base}{' (in use)' if e.base == client.base else ''}" for e in client.endpoints
+    ]
     try:
         view = await client.cluster()
     except ApiError:
-        return lines  # not an MSPOrg administrator: health is all there is to show
-    lines += ["", f"Replication: {view['replication']}"]
-    lines += [
+        return lines + mine  # not an MSPOrg administrator: health is all there is to show
+    lines += ["", "Nodes:"] + [_node(n, first == 0) for first, n in enumerate(view["nodes"])]
+    lines += ["", *_replication(view)]
+    lines += _witness(view)
+    return lines + mine
+
+
+def _time(iso: str | None) -> str:
+    """'2026-12-01T02:50:13+00:00' → '02:50:13 UTC' (the date when not today matters
+    little next to a node that is down)."""
+    if not iso:
+        return "?"
+    return iso[11:19] + " UTC"
+
+
+def _node(node: dict[str, Any], this: bool) -> str:
+    """One node: name, state, role."""
+    name = f"  {node['name']}{' (this node)' if this else ''}: "
+    if this:
+        role = node.get("role", "?")
+        if node.get("fenced"):
+            return name + f"primary, FENCED: {node.get('fence_reason') or 'no lease'}"
+        return name + f"{role}, {'read-only' if node.get('read_only') else 'writable'}"
+    if not node.get("reachable"):
+        since = _time(node.get("unreachable_since"))
+        seen = node.get("last_seen_at")
+        return name + f"UNREACHABLE since {since}" + (f" (last seen {_time(seen)})" if seen else "")
+    role = node.get("role") or "?"
+    return (
+        name
+        + f"{role}, {'read-only' if node.get('read_only') else 'writable'}"
+        + (", degraded" if node.get("degraded") else "")
+    )
+
+
+def _replication(view: dict[str, Any]) -> list[str]:
+    """A primary's standbys, or a secondary's WAL receiver and replay lag."""
+    this = view["nodes"][0] if view["nodes"] else {}
+    receiving = this.get("receiving")
+    if receiving is not None:
+        status = receiving.get("status") or "stopped (no primary streams to it)"
+        age = receiving.get("replay_age")
+        return [
+            "Replication: this node is the standby",
+            f"  WAL receiver {status}",
+            f"  replay lag {receiving.get('lag_bytes') or 0} bytes"
+            + (f", last change replayed {age:.1f} s ago" if age is not None else ""),
+        ]
+    if len(view["nodes"]) < 2:
+        return ["Replication: none (no secondary enrolled)"]
+    if not view["standbys"]:
+        return [f"Replication: {view['replication']}; no standby connected"]
+    return [f"Replication: {view['replication']}"] + [
         f"  standby {s['application_name']} {s['state']} ({s['sync_state']}), "
         f"lag {s['lag_bytes'] or 0} bytes / {s['lag_seconds'] or 0:.1f} s"
         for s in view["standbys"]
-    ] or ["  no standby connected"]
-    lines += ["", "Nodes:"] + [
-        f"  {n['name']}: {n.get('role') or 'unreachable'}"
-        f"{' (read-only)' if n.get('read_only') else ''}, term {n.get('term')}"
-        for n in view.get("nodes", [])
     ]
+
+
+def _witness(view: dict[str, Any]) -> list[str]:
+    """The witness and, on a secondary, whether it would allow a promotion."""
     witness = view.get("witness")
-    lines.append(
-        "Witness: none (failover is manual)"
-        if witness is None
-        else f"Witness: {'reachable' if witness['reachable'] else 'UNREACHABLE'}"
-    )
+    if witness is None:
+        lines = ["Witness: none (failover is manual)"]
+    elif not witness["reachable"]:
+        lines = ["Witness: UNREACHABLE"]
+    else:
+        holder = witness.get("holder") or "nobody"
+        lines = [f"Witness: lease held by {holder}, term {witness.get('term')}"]
+    promotion = view.get("promotion")
+    if promotion and promotion.get("automatic"):
+        verdict = "allowed" if promotion.get("witness_would_grant") else "NOT allowed"
+        lines.append(f"Promotion: {verdict}: {promotion.get('reason')}")
+    elif promotion:
+        lines.append("Promotion: manual only (strongroom promote on this node)")
     return lines

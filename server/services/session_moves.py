@@ -1,0 +1,169 @@
+"""Sessions made on a node that could not write move to the primary with its audit spool.
+
+A login on a read-only secondary (or a fenced primary) keeps its session in memory
+(``server/local_state.py``). When the primary answers again, the secondary's monitor
+sends each live one to it (node-to-node, the cluster secret, pinned TLS): the token's
+SHA-256 (never the token), the user and org, creation, last-seen and expiry times and
+a *binding*: the SHA-256 of the user's password hash at login. The primary stores it
+in ``sessions`` only when, at that moment, the user still exists in that org, is
+active, has the same password hash (a password change or reset changed it) and the
+session is neither expired nor idle too long; the expiry never exceeds the primary's
+own ``session_max_hours`` from the login. Any of those events on the primary before
+the move refuses it, and every one after it ends the stored row like any other
+session's. Logouts made on the secondary of sessions the primary may hold are sent as
+well and end them there. A node that is promoted (or whose fence lifts) stores its
+own sessions the same way.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import uuid
+from typing import Any
+
+import asyncpg
+
+from server import audit, db
+from server.audit import Who
+from server.context import Env
+from server.local_state import LocalSession, LocalState
+
+
+def binding(password_hash: str | None) -> str:
+    """What ties a moved session to the credentials it was made with."""
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()
+
+
+def outgoing(local: LocalState) -> dict[str, Any]:
+    """The body for ``POST /cluster/sessions``: this node's unmoved sessions and the
+    logouts the primary has not yet heard of."""
+    return {
+        "sessions": [_as_record(s) for s in local.unmoved()],
+        "ended": [
+            {"token_hash": h.hex(), "org_id": str(org)} for h, org in local.ended_hashes.items()
+        ],
+    }
+
+
+def _as_record(session: LocalSession) -> dict[str, Any]:
+    return {
+        "token_hash": session.token_hash.hex(),
+        "org_id": str(session.org_id),
+        "user_id": str(session.user_id),
+        "binding": session.binding,
+        "created_at": session.created_at.isoformat(),
+        "last_seen_at": session.last_seen_at.isoformat(),
+        "expires_at": session.expires_at.isoformat(),
+        "ip": session.ip,
+    }
+
+
+def answered(local: LocalState, sent: dict[str, Any], answer: dict[str, Any]) -> None:
+    """Apply the primary's answer: stored sessions are marked moved, refused ones end
+    here too, and the logouts it received are forgotten."""
+    local.moved({bytes.fromhex(h) for h in answer.get("accepted", [])})
+    local.drop({bytes.fromhex(h) for h in answer.get("refused", [])})
+    for item in sent["ended"]:
+        local.ended_hashes.pop(bytes.fromhex(item["token_hash"]), None)
+
+
+_USER = (
+    "SELECT u.username, u.password_hash, u.status, o.display_name "
+    "FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = $1 AND u.org_id = $2 "
+    "FOR UPDATE OF u"
+)
+_STORE = (
+    "INSERT INTO sessions (org_id, user_id, token_hash, created_at, last_seen_at, "
+    "expires_at, ip) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (token_hash) DO NOTHING"
+)
+
+
+def _refusal(user: asyncpg.Record | None, record: dict[str, Any], env: Env) -> str | None:
+    """Why a moved session may not be stored, or None."""
+    now = datetime.datetime.now(datetime.UTC)
+    idle = datetime.timedelta(minutes=env.config.security.session_idle_minutes)
+    if user is None:
+        return "unknown_user"
+    if user["status"] != "active":
+        return "user_disabled"
+    if not hmac.compare_digest(binding(user["password_hash"]), str(record["binding"])):
+        return "credentials_changed"
+    expires = datetime.datetime.fromisoformat(record["expires_at"])
+    if expires <= now or datetime.datetime.fromisoformat(record["last_seen_at"]) + idle <= now:
+        return "expired"
+    return None
+
+
+async def store(env: Env, body: dict[str, Any], node: str) -> dict[str, Any]:
+    """Store moved sessions on this (writable) node and end the logouts sent with them.
+
+    Args:
+        body: ``{"sessions": [record, …], "ended": [{"token_hash", "org_id"}, …]}``
+        node: the sending node's name (for the audit trail).
+
+    Returns:
+        ``{"accepted": [hex…], "refused": [hex…], "ended": n}``; each stored or refused
+        session is audited in its org (``session_moved`` / ``session_move_refused``).
+    """
+    ended: dict[bytes, uuid.UUID] = {
+        bytes.fromhex(e["token_hash"]): uuid.UUID(e["org_id"]) for e in body.get("ended", [])
+    }
+    max_age = datetime.timedelta(hours=env.config.security.session_max_hours)
+    accepted: list[str] = []
+    refused: list[str] = []
+    async with db.transaction(env.pool) as tx:
+        for record in body.get("sessions", []):
+            token_hash = bytes.fromhex(record["token_hash"])
+            org_id, user_id = uuid.UUID(record["org_id"]), uuid.UUID(record["user_id"])
+            await db.set_org(tx, org_id)
+            user = await tx.fetchrow(_USER, user_id, org_id)
+            why = "logged_out" if token_hash in ended else _refusal(user, record, env)
+            if user is None:
+                refused.append(record["token_hash"])
+                continue
+            who = Who(user["username"], user["display_name"], str(record.get("ip", ""))[:64])
+            if why is not None:
+                refused.append(record["token_hash"])
+                await audit.record(
+                    tx, env.ring, org_id, who, "session_move_refused", target_type="user",
+                    target=user["username"], outcome="failure", reason=why,
+                    details={"from_node": node}, node=env.node,
+                )  # fmt: skip
+                continue
+            created = datetime.datetime.fromisoformat(record["created_at"])
+            expires = min(datetime.datetime.fromisoformat(record["expires_at"]), created + max_age)
+            await tx.execute(
+                _STORE,
+                org_id,
+                user_id,
+                token_hash,
+                created,
+                datetime.datetime.fromisoformat(record["last_seen_at"]),
+                expires,
+                str(record.get("ip", ""))[:64],
+            )
+            await audit.record(
+                tx, env.ring, org_id, who, "session_moved", target_type="user",
+                target=user["username"], details={"from_node": node}, node=env.node,
+            )  # fmt: skip
+            accepted.append(record["token_hash"])
+        gone = 0
+        for token_hash, org_id in ended.items():
+            await db.set_org(tx, org_id)
+            status = await tx.execute("DELETE FROM sessions WHERE token_hash = $1", token_hash)
+            gone += int(status.split()[-1])
+    return {"accepted": accepted, "refused": refused, "ended": gone}
+
+
+async def store_own(env: Env) -> None:
+    """A node that may write again stores the sessions it made while it could not."""
+    local = env.local
+    if not local.sessions and not local.ended_hashes:
+        return
+    sent = outgoing(local)
+    answer = await store(env, sent, env.node)
+    answered(local, sent, answer)
+    # Its own database holds them now: no replication to wait for.
+    local.drop({bytes.fromhex(h) for h in answer["accepted"]})
