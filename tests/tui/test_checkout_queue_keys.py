@@ -34,7 +34,9 @@ def build(server) -> dict:
     for name in ("ca2", "ca3"):
         make_user(server, admin, name, "administrator")
     make_user(server, admin, "creq", "password_user")
-    status, res = server.api("POST", f"/orgs/{ORG}/resources", {"name": "db01", "type": "Linux"}, admin)
+    status, res = server.api(
+        "POST", f"/orgs/{ORG}/resources", {"name": "db01", "type": "Linux"}, admin
+    )
     assert status == 201, res
     status, acct = server.api(
         "POST",

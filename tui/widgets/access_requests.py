@@ -66,7 +66,7 @@ def effect(request: dict) -> str:
     """What approving the request does, as one sentence."""
     kind, org, user = request.get("kind", "grant"), request.get("org"), request.get("user")
     if kind == "account_manager":
-        return f"{user} becomes an account manager of {org}."
+        return f"{user} becomes the account manager of {org}, in place of the present one."
     if kind == "group_member":
         return (
             f"{user} joins the MSPOrg group {request.get('group')} "
