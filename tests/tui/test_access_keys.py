@@ -73,7 +73,7 @@ async def file(pilot, key: str, title: str, *first: str, approver: str, reason: 
 
 async def approve(pilot, queue: DataTable, what: str, password: str, *expected: str) -> None:
     """Cursor to the request, y, check the dialog names it, type the password, Enter."""
-    await cursor_to(pilot, queue, what)
+    await cursor_to(pilot, queue, what, 1)
     await pilot.press("y")
     form = await form_open(pilot, "Approve org access")
     note = screen_text(pilot.app)
@@ -150,13 +150,13 @@ async def test_every_request_kind_by_keys(tui_server, make_app):
         await until(pilot, lambda: len(rows(mine)) == 5, what="(five requests)")
         await pilot.press("tab")
         await until(pilot, lambda: app.screen.focused is mine)
-        await cursor_to(pilot, mine, "group ops", 2)
+        await cursor_to(pilot, mine, "group ops", 1)
         await pilot.press("w")
         form = await form_open(pilot, "Withdraw org access request")
         await type_text(pilot, "wrong designee")
         await submit(pilot, form)
         await notified(pilot, "Withdrawn.")
-        await until(pilot, lambda: "cancelled" in rows(mine, 4), what="(withdrawn)")
+        await until(pilot, lambda: "cancelled" in rows(mine, 3), what="(withdrawn)")
         await log_out(pilot)
 
         filed = requests_of(tui_server, tui_server.login(*K3))
@@ -178,9 +178,9 @@ async def test_every_request_kind_by_keys(tui_server, make_app):
         queue = app.screen.query_one("#queue", DataTable)
         await until(pilot, lambda: len(rows(queue)) == 3, what="(three to approve)")
         await approve(
-            pilot, queue, "access", ADMIN_PASSWORD, ORG, "user s4", "k3", "night shift", "Expires"
+            pilot, queue, "user s4", ADMIN_PASSWORD, ORG, "user s4", "k3", "night shift", "Expires"
         )
-        await cursor_to(pilot, queue, "group")
+        await cursor_to(pilot, queue, "s4 into ops", 1)
         await pilot.press("x")
         form = await form_open(pilot, "Reject org access")
         assert "joins ops" in screen_text(app)
@@ -208,7 +208,12 @@ async def test_every_request_kind_by_keys(tui_server, make_app):
         await pilot.press("g")
         await until(pilot, lambda: app.screen.focused is queue)
         await approve(
-            pilot, queue, "acct mgr", ADMIN_PASSWORD, "account manager of accme", "backup manager"
+            pilot,
+            queue,
+            "s4 as manager",
+            ADMIN_PASSWORD,
+            "account manager of accme",
+            "backup manager",
         )
         await until(pilot, lambda: queue.row_count == 0, what="(queue empty)")
         await log_out(pilot)
@@ -218,8 +223,10 @@ async def test_every_request_kind_by_keys(tui_server, make_app):
         await main_ready(pilot)
         await show_tab(pilot, "f4", "access")
         queue = app.screen.query_one("#queue", DataTable)
-        await until(pilot, lambda: rows(queue) == ["confirm"], what="(confirmation queued)")
-        await approve(pilot, queue, "confirm", "final-k2-pw22", "cu", "first administrator", "k3")
+        await until(pilot, lambda: rows(queue, 1) == ["confirm cu"], what="(confirmation queued)")
+        await approve(
+            pilot, queue, "confirm cu", "final-k2-pw22", "cu", "first administrator", "k3"
+        )
 
     filed = requests_of(tui_server, tui_server.login(*K3))
     assert {k: r["status"] for k, r in filed.items()} == {

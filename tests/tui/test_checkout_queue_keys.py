@@ -107,8 +107,10 @@ async def test_checkout_queue_by_keys(tui_server, make_app):
         await until(pilot, lambda: band_count(app) == "1 to approve", what="(band count)")
         await show_tab(pilot, "f4", "access")
         queue = app.screen.query_one("#queue", DataTable)
-        await until(pilot, lambda: rows(queue) == ["check-out"], what="(check-out queued)")
-        assert rows(queue, 2) == ["db01/sa"] and rows(queue, 3) == ["creq"]
+        await until(
+            pilot, lambda: rows(queue, 1) == ["check-out db01/sa"], what="(check-out queued)"
+        )
+        assert rows(queue) == [ORG] and rows(queue, 2) == ["creq"]
         await pilot.press("y")
         form = await form_open(pilot, "Approve check-out")
         note = screen_text(app)
@@ -126,22 +128,22 @@ async def test_checkout_queue_by_keys(tui_server, make_app):
         await main_ready(pilot)
         await show_tab(pilot, "f4", "access")
         mine = app.screen.query_one("#mine", DataTable)
-        await until(pilot, lambda: rows(mine, 2) == ["db01/sa"], what="(my check-out)")
-        status = rows(mine, 4)[0]
+        await until(pilot, lambda: rows(mine, 1) == ["check-out db01/sa"], what="(my check-out)")
+        status = rows(mine, 3)[0]
         assert status.startswith("held, ") and status.endswith("min left"), status
         await pilot.press("tab")  # from the queue to my requests
         await until(pilot, lambda: app.screen.focused is mine)
         await pilot.press("i")
         await notified(pilot, "Checked in db01/sa")
-        await until(pilot, lambda: rows(mine, 4) == ["checked in"], what="(checked in)")
+        await until(pilot, lambda: rows(mine, 3) == ["checked in"], what="(checked in)")
         held = request_of(tui_server, world, first)
         assert (held["status"], held["checked_in_by"]) == ("checked_in", "creq@MSPOrg")
 
         # Withdraw a pending one (filed meanwhile; Ctrl+R reloads).
         second = file_request(tui_server, world, "second look")
         await pilot.press("ctrl+r")
-        await until(pilot, lambda: "pending" in rows(mine, 4), what="(pending request)")
-        await cursor_to(pilot, mine, "pending", 4)
+        await until(pilot, lambda: "pending" in rows(mine, 3), what="(pending request)")
+        await cursor_to(pilot, mine, "pending", 3)
         await pilot.press("w")
         await notified(pilot, "Withdrew the check-out request for db01/sa")
         assert request_of(tui_server, world, second)["status"] == "withdrawn"
@@ -153,7 +155,7 @@ async def test_checkout_queue_by_keys(tui_server, make_app):
         await main_ready(pilot)
         await show_tab(pilot, "f4", "access")
         queue = app.screen.query_one("#queue", DataTable)
-        await until(pilot, lambda: rows(queue, 4) == ["third time"], what="(third queued)")
+        await until(pilot, lambda: rows(queue, 3) == ["third time"], what="(third queued)")
         await pilot.press("x")
         form = await form_open(pilot, "Reject check-out")
         await type_text(pilot, "not during the freeze")

@@ -89,20 +89,20 @@ class AccessPane(Pane):
         with Vertical(id="requests-view"):
             yield Static("Waiting for my approval (y approve, x reject)", classes="section")
             queue = DataTable(id="queue", cursor_type="row")
-            queue.add_columns("What", "Org", "For", "Proposer", "Reason", "Expires")
+            queue.add_columns("Org", "For", "Proposer", "Reason", "Expires")
             yield queue
             yield Static("My requests (w withdraw, i check in)", classes="section")
             mine = DataTable(id="mine", cursor_type="row")
-            mine.add_columns("What", "Org", "For", "Approver", "Status")
+            mine.add_columns("Org", "For", "Approver", "Status")
             yield mine
         with Vertical(id="org-view", classes="hidden"):
             yield Static("Grants", id="grants-title", classes="section")
             grants = DataTable(id="grants", cursor_type="row")
-            grants.add_columns("Grant", "Role or members", "Since")
+            grants.add_columns("Grant", "Role or members", "Granted")
             yield grants
             yield Static("Password holds", id="holds-title", classes="section")
             holds = DataTable(id="holds", cursor_type="row")
-            holds.add_columns("Password", "Holder", "Until", "Left")
+            holds.add_columns("Password", "Holder", "Reason", "Left")
             yield holds
 
     def on_mount(self) -> None:
@@ -202,7 +202,7 @@ class AccessPane(Pane):
                     grant_rows.append((key, cells))
         fill_table(
             self.query_one("#grants", DataTable),
-            [(k, _cells((c[0], c[1], org_access.at(c[2])))) for k, c in grant_rows],
+            [(k, _cells((c[0], c[1], org_access.since(c[2])))) for k, c in grant_rows],
         )
         try:
             holds = await client.password_holds(org) if org else []

@@ -21,13 +21,6 @@ from tui.widgets.choices import person
 if TYPE_CHECKING:
     from tui.widgets.pane import Pane
 
-KIND_LABELS = {
-    "grant": "access",
-    "account_manager": "acct mgr",
-    "group_member": "group",
-    "user_confirmation": "confirm",
-}
-
 
 def expires_in(expires_at: str | None) -> str:
     """'in 7 days', 'in 5 hours', 'in 12 minutes' or 'expired' (rounded, as people say)."""
@@ -52,6 +45,18 @@ def at(moment: str | None) -> str:
     return moment[:16].replace("T", " ") if moment else "—"
 
 
+def since(moment: str | None) -> str:
+    """'today', 'yesterday' or '12 days ago' (local calendar days)."""
+    if not moment:
+        return "—"
+    try:
+        then = datetime.fromisoformat(moment).astimezone().date()
+    except ValueError:
+        return moment
+    days = (datetime.now().astimezone().date() - then).days
+    return "today" if days <= 0 else "yesterday" if days == 1 else f"{days} days ago"
+
+
 def designee(request: dict) -> str:
     """What the request is for, short: 'user adm2', 'group ops', 'adm2 → ops', 'carol'."""
     kind = request.get("kind", "grant")
@@ -60,6 +65,19 @@ def designee(request: dict) -> str:
     if kind in ("account_manager", "user_confirmation"):
         return str(request.get("user"))
     return f"user {request['user']}" if request.get("user") else f"group {request.get('group')}"
+
+
+def label(request: dict) -> str:
+    """The list's 'For' cell, naming the kind: 'user adm2' or 'group ops' (access),
+    'adm2 as manager', 'adm2 into ops', 'confirm carol'."""
+    kind, user = request.get("kind", "grant"), request.get("user")
+    if kind == "account_manager":
+        return f"{user} as manager"
+    if kind == "group_member":
+        return f"{user} into {request.get('group')}"
+    if kind == "user_confirmation":
+        return f"confirm {user}"
+    return designee(request)
 
 
 def effect(request: dict) -> str:
@@ -74,7 +92,7 @@ def effect(request: dict) -> str:
         )
     if kind == "user_confirmation":
         return f"{user} is confirmed as {org}'s first administrator of its own."
-    return f"{designee(request)} gets access to {org} at once."
+    return f"{designee(request)} may act in {org} at once."
 
 
 def describe(request: dict) -> str:
@@ -89,11 +107,10 @@ def describe(request: dict) -> str:
 
 
 def queue_row(request: dict) -> tuple[str, ...]:
-    """The approver's queue cells: what, org, for, proposer, reason, expires."""
+    """The approver's queue cells: org, for (naming the kind), proposer, reason, expires."""
     return (
-        KIND_LABELS.get(request.get("kind", "grant"), request.get("kind", "")),
         request.get("org") or "MSPOrg",
-        designee(request),
+        label(request),
         request["proposer"],
         request.get("reason") or "",
         expires_in(request.get("expires_at")),
@@ -101,11 +118,10 @@ def queue_row(request: dict) -> tuple[str, ...]:
 
 
 def mine_row(request: dict) -> tuple[str, ...]:
-    """The proposer's list cells: what, org, for, approver, status."""
+    """The proposer's list cells: org, for (naming the kind), approver, status."""
     return (
-        KIND_LABELS.get(request.get("kind", "grant"), request.get("kind", "")),
         request.get("org") or "MSPOrg",
-        designee(request),
+        label(request),
         request["approver"],
         request["status"],
     )

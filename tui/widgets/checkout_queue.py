@@ -69,11 +69,10 @@ def describe(request: dict, org: str) -> str:
 
 
 def queue_row(request: dict, org: str) -> tuple[str, ...]:
-    """The approver's queue cells: what, org, for, requester, reason, expires."""
+    """The approver's queue cells: org, 'check-out web01/root', requester, reason, expires."""
     return (
-        "check-out",
         org,
-        password_of(request),
+        f"check-out {password_of(request)}",
         request["requester"],
         request.get("reason") or "",
         expires_in(request.get("expires_at")),
@@ -81,22 +80,21 @@ def queue_row(request: dict, org: str) -> tuple[str, ...]:
 
 
 def mine_row(request: dict, org: str) -> tuple[str, ...]:
-    """The requester's list cells: what, org, password, approved by, state."""
+    """The requester's list cells: org, 'check-out web01/root', approved by, state."""
     return (
-        "check-out",
         org,
-        password_of(request),
+        f"check-out {password_of(request)}",
         ", ".join(request.get("approved_by") or []) or "—",
         state(request),
     )
 
 
 def hold_row(request: dict) -> tuple[str, ...]:
-    """The holds list cells: password, holder, until, time left."""
+    """The holds list cells: password, holder, reason, time left."""
     return (
         password_of(request),
         request["requester"],
-        at(request.get("ends_at")),
+        request.get("reason") or "",
         time_left(request.get("ends_at")),
     )
 
@@ -181,8 +179,8 @@ async def force_check_in(pane: Pane, org: str, hold: dict) -> None:
         [Field("confirm", f"Type {holder} to confirm", required=True, check=typed)],
         lambda _v: client.decide_password_request(org, hold["id"], "check-in"),
         note=(
-            f"{holder} holds {password_of(hold)} in {org} until {at(hold.get('ends_at'))} "
-            f"({time_left(hold.get('ends_at'))}).\nChecking it in now ends the window; "
+            f"{holder} holds {password_of(hold)} in {org} ({time_left(hold.get('ends_at'))}"
+            ").\nChecking it in now ends the window; "
             "the server records it as forced."
         ),
         action="check in now",
