@@ -3,7 +3,7 @@ kinds with its count in the band, the requester's check-outs with time left, fil
 account manager request, the org's grants, the holds and the forced check-in.
 
 Times are shown relatively ('in 7 days', '45 min left', 'today'), so the screens are the
-same in every run that takes less than half a minute per screen."""
+same in every run (the screens with a window are shot first, in its first minute)."""
 
 from __future__ import annotations
 
@@ -115,13 +115,17 @@ async def org_view(pilot) -> None:
     await until(pilot, lambda: isinstance(pilot.app.screen.focused, DataTable))
 
 
-def test_approver_queue(snap_compare, make_app, access_data):
-    """sa2: an org access request and a check-out waiting; '2 to approve' in the band."""
+def test_holds_and_force_check_in(snap_compare, make_app, access_data):
+    """admin, MSPOrg, g, i: who holds db01/backup, and the forced check-in dialog."""
 
     async def before(pilot):
-        await access_tab(pilot, "sa2", "final-sa2-pw22", 2, 1)
-        count = pilot.app.screen.query_one("#to-approve")
-        await until(pilot, lambda: "2 to approve" in str(count.render()), what="(count)")
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await main_ready(pilot)
+        await org_view(pilot)
+        holds = pilot.app.screen.query_one("#holds", DataTable)
+        await until(pilot, lambda: rows(holds) == ["db01/backup"], what="(hold)")
+        await pilot.press("i")
+        await form_open(pilot, "Force check-in of db01/backup")
         await shot_ready(pilot)
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
@@ -132,6 +136,18 @@ def test_my_checkouts(snap_compare, make_app, access_data):
 
     async def before(pilot):
         await access_tab(pilot, "sreq", "final-sreq-pw22", 0, 2)
+        await shot_ready(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
+
+
+def test_approver_queue(snap_compare, make_app, access_data):
+    """sa2: an org access request and a check-out waiting; '2 to approve' in the band."""
+
+    async def before(pilot):
+        await access_tab(pilot, "sa2", "final-sa2-pw22", 2, 1)
+        count = pilot.app.screen.query_one("#to-approve")
+        await until(pilot, lambda: "2 to approve" in str(count.render()), what="(count)")
         await shot_ready(pilot)
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
@@ -162,22 +178,6 @@ def test_grants_of_an_org(snap_compare, make_app, access_data):
         await org_view(pilot)
         grants = pilot.app.screen.query_one("#grants", DataTable)
         await until(pilot, lambda: rows(grants) == ["user sa3"], what="(grant)")
-        await shot_ready(pilot)
-
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
-
-
-def test_holds_and_force_check_in(snap_compare, make_app, access_data):
-    """admin, MSPOrg, g, i: who holds db01/backup, and the forced check-in dialog."""
-
-    async def before(pilot):
-        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
-        await main_ready(pilot)
-        await org_view(pilot)
-        holds = pilot.app.screen.query_one("#holds", DataTable)
-        await until(pilot, lambda: rows(holds) == ["db01/backup"], what="(hold)")
-        await pilot.press("i")
-        await form_open(pilot, "Force check-in of db01/backup")
         await shot_ready(pilot)
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)

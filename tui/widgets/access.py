@@ -34,7 +34,25 @@ class AccessPane(Pane):
 
     LIST = "queue"
     BINDINGS = [
+        Binding("y", "approve", "Approve", tooltip="Approve the request", id="approve"),
+        Binding("x", "reject", "Reject", tooltip="Reject the request", id="reject"),
         Binding("q", "request", "Request", tooltip="Request org access", id="request-access"),
+        Binding("w", "withdraw", "Withdraw", tooltip="Withdraw my pending request", id="withdraw"),
+        Binding(
+            "i",
+            "check_in",
+            "Check in",
+            tooltip="Check in my held password (in Holds: force it)",
+            id="check-in",
+        ),
+        Binding(
+            "g",
+            "toggle_view",
+            "Grants",
+            tooltip="Show the org's grants and holds, or the requests again",
+            id="access-view",
+        ),
+        Binding("v", "revoke", "Revoke", tooltip="Revoke org access", id="revoke-access"),
         Binding(
             "m",
             "request_manager",
@@ -56,24 +74,6 @@ class AccessPane(Pane):
             tooltip="Request confirming a client org's first administrator",
             id="request-confirmation",
         ),
-        Binding("y", "approve", "Approve", tooltip="Approve the request", id="approve"),
-        Binding("x", "reject", "Reject", tooltip="Reject the request", id="reject"),
-        Binding("w", "withdraw", "Withdraw", tooltip="Withdraw my pending request", id="withdraw"),
-        Binding(
-            "i",
-            "check_in",
-            "Check in",
-            tooltip="Check in my held password (in Holds: force it)",
-            id="check-in",
-        ),
-        Binding(
-            "g",
-            "toggle_view",
-            "Grants",
-            tooltip="Show the org's grants and holds, or the requests again",
-            id="access-view",
-        ),
-        Binding("v", "revoke", "Revoke", tooltip="Revoke org access", id="revoke-access"),
     ]
 
     def __init__(self) -> None:

@@ -7,6 +7,7 @@ ended (window over, not yet checked in), checked_in, rejected, withdrawn or expi
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -33,9 +34,9 @@ def time_left(ends_at: str | None) -> str:
         return ends_at
     if seconds <= 0:
         return "window over"
-    minutes = round(seconds / 60)
-    if minutes < 1:
+    if seconds < 60:
         return "under a minute left"
+    minutes = math.ceil(seconds / 60)  # 44 min 30 s left reads '45 min left'
     hours, minutes = divmod(minutes, 60)
     return (f"{hours} h {minutes} min" if hours else f"{minutes} min") + " left"
 
