@@ -129,6 +129,8 @@ async def test_checkout_queue_by_keys(tui_server, make_app):
         await show_tab(pilot, "f4", "access")
         mine = app.screen.query_one("#mine", DataTable)
         await until(pilot, lambda: rows(mine, 1) == ["check-out db01/sa"], what="(my check-out)")
+        keys = text_of(app.screen.query_one("KeyBar"))  # org access keys: administrators'
+        assert "Check in" in keys and "Request" not in keys, keys
         status = rows(mine, 3)[0]
         assert status.startswith("held, ") and status.endswith("min left"), status
         await pilot.press("tab")  # from the queue to my requests

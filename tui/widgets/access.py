@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from server.permissions import ADMIN_ROLES  # shared plain data
 from tui.client import ApiError
 from tui.screens.form import Field
 from tui.text import inert
@@ -22,6 +23,10 @@ from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
 
 ORG_ACCESS, CHECKOUT = "oa", "co"  # row key prefixes: 'oa:<id>', 'co:<id>'
+# Filing org access requests and revoking grants is for MSPOrg administrators only.
+MSP_ADMIN_ACTIONS = frozenset(
+    {"request", "request_manager", "request_member", "request_confirmation", "revoke"}
+)
 
 
 def _cells(cells: tuple[str, ...]) -> tuple:
@@ -104,6 +109,14 @@ class AccessPane(Pane):
             holds = DataTable(id="holds", cursor_type="row")
             holds.add_columns("Password", "Holder", "Reason", "Left")
             yield holds
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Org access keys only for MSPOrg administrators (hidden for anyone else, who
+        still uses the check-out queue and list here)."""
+        if action in MSP_ADMIN_ACTIONS:
+            me = self.app.me
+            return str(me.get("org", "")).lower() == "msporg" and me.get("role") in ADMIN_ROLES
+        return True
 
     def on_mount(self) -> None:
         """Load the lists; keep the time left fresh while the pane is on show."""
