@@ -527,11 +527,6 @@ class Client:
         )
         return page["items"]
 
-    async def password_requests(self, org: str, role: str, status: str = "") -> list[dict]:
-        """Check-out requests of ``org`` I filed (``role="requester"``) or may decide
-        (``role="approver"``), optionally of one ``status`` (pending, approved, …)."""
-        return await self._every(f"/orgs/{quote(org)}/password-requests", role=role, status=status)
-
     async def decide_password_request(
         self, org: str, request_id: str, action: str, reason: str = ""
     ) -> dict:
