@@ -514,6 +514,33 @@ class Client:
         """approve / reject / cancel a request."""
         return await self._request("POST", f"/org-access-requests/{request_id}/{action}", body)
 
+    async def eligible_approvers_of(self, kind: str, names: dict[str, str]) -> list[dict]:
+        """Who the server would accept as approver of a request of ``kind`` naming
+        ``names`` (``org``, ``user`` and/or ``group``, as the kind needs them).
+
+        Returns ``[{"username", "full_name"}]``; raises the refusals of filing it
+        (``proposer_is_designee``, unknown names) as an ``ApiError``.
+        """
+        query = {"kind": kind} | {k: v for k, v in names.items() if v}
+        page = await self._request(
+            "GET", f"/org-access-requests/eligible-approvers?{urlencode(query)}"
+        )
+        return page["items"]
+
+    async def decide_password_request(
+        self, org: str, request_id: str, action: str, reason: str = ""
+    ) -> dict:
+        """``action`` is approve, reject, withdraw or check-in; approve and reject carry
+        an optional ``reason``. Returns the request as it now stands."""
+        body = {"reason": reason} if reason and action in ("approve", "reject") else {}
+        return await self._request(
+            "POST", f"/orgs/{quote(org)}/password-requests/{request_id}/{action}", body
+        )
+
+    async def password_holds(self, org: str) -> list[dict]:
+        """The org's open check-outs (who holds which password until when; administrators)."""
+        return await self._every(f"/orgs/{quote(org)}/password-holds")
+
     async def users(self, org: str) -> list[dict]:
         """An org's users."""
         return await self._every(f"/orgs/{quote(org)}/users")

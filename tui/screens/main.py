@@ -19,6 +19,7 @@ from tui.screens.server_view import server_lines
 from tui.tabs import hidden_tabs
 from tui.text import inert
 from tui.widgets.access import AccessPane
+from tui.widgets.approval_count import ApprovalCount
 from tui.widgets.audit import AuditPane
 from tui.widgets.keybar import KeyBar
 from tui.widgets.orgs import OrgsPane
@@ -103,6 +104,7 @@ class MainScreen(Screen):
                 enter_submits=False,
             )
             yield Static(inert(f"{me.get('username')} · {me.get('role')}"), id="who")
+            yield ApprovalCount(id="to-approve")
             yield Static("", id="server")
         yield Static("", id="banner", classes="hidden")
         with TabbedContent(id="tabs", initial="vault"):
@@ -168,6 +170,7 @@ class MainScreen(Screen):
         """Hand the selected org to every pane that works inside one."""
         for pane in (VaultPane, AccessPane, AuditPane, UsersPane):
             self.query_one(pane).org = message.org
+        self.query_one(ApprovalCount).org = message.org
 
     @on(TabbedContent.TabActivated)
     def tab_shown(self, event: TabbedContent.TabActivated) -> None:
@@ -182,6 +185,7 @@ class MainScreen(Screen):
         reload when they are shown)."""
         self.load_orgs()
         self.active_pane().load()
+        self.query_one(ApprovalCount).recount()
 
     def action_refresh(self) -> None:
         """Reload the org band, the lists on show and the server's state."""

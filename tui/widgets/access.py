@@ -1,130 +1,271 @@
-"""The access pane: org access requests to approve, my requests, filing and revoking."""
+"""The access pane: the two approval queues (org access, check-out) and my requests; in
+its second view, the org's grants and password holds.
+
+Org access requests are MSPOrg-wide; check-out requests and holds are those of the org in
+the top band (the server lists them per org only).
+"""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from server.permissions import ADMIN_ROLES  # shared plain data
 from tui.client import ApiError
 from tui.screens.form import Field
 from tui.text import inert
+from tui.widgets import access_requests as org_access
+from tui.widgets import checkout_queue as checkout
 from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
 
-
-def expires_in(expires_at: str) -> str:
-    """'in 7 days', 'in 5 hours', 'in 12 minutes' or 'expired' (rounded, as people say)."""
-    try:
-        left = datetime.fromisoformat(expires_at) - datetime.now(UTC)
-    except ValueError:
-        return expires_at
-    seconds = left.total_seconds()
-    if seconds <= 0:
-        return "expired"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = round(seconds / size)
-            return f"in {count} {unit}{'s' if count != 1 else ''}"
-    return "in under a minute"
+ORG_ACCESS, CHECKOUT = "oa", "co"  # row key prefixes: 'oa:<id>', 'co:<id>'
+# Filing org access requests and revoking grants is for MSPOrg administrators only.
+MSP_ADMIN_ACTIONS = frozenset(
+    {"request", "request_manager", "request_member", "request_confirmation", "revoke"}
+)
 
 
-def designee(request: dict) -> str:
-    """'user adm2' or 'group ops'."""
-    return f"user {request['user']}" if request.get("user") else f"group {request.get('group')}"
+def _cells(cells: tuple[str, ...]) -> tuple:
+    return tuple(inert(c) for c in cells)
 
 
 class AccessPane(Pane):
-    """Dual-control org access: the approver's queue and the proposer's requests."""
+    """Dual-control org access and password check-out: what waits for me, what I asked
+    for, and (g) the org's grants and holds."""
 
     LIST = "queue"
     BINDINGS = [
-        Binding("q", "request", "Request", tooltip="Request org access", id="request-access"),
         Binding("y", "approve", "Approve", tooltip="Approve the request", id="approve"),
         Binding("x", "reject", "Reject", tooltip="Reject the request", id="reject"),
+        Binding("q", "request", "Request", tooltip="Request org access", id="request-access"),
+        Binding("w", "withdraw", "Withdraw", tooltip="Withdraw my pending request", id="withdraw"),
+        Binding(
+            "i",
+            "check_in",
+            "Check in",
+            tooltip="Check in my held password (in Holds: force it)",
+            id="check-in",
+        ),
+        Binding(
+            "g",
+            "toggle_view",
+            "Grants",
+            tooltip="Show the org's grants and holds, or the requests again",
+            id="access-view",
+        ),
         Binding("v", "revoke", "Revoke", tooltip="Revoke org access", id="revoke-access"),
+        Binding(
+            "m",
+            "request_manager",
+            "Manager",
+            tooltip="Request another account manager for an org",
+            id="request-account-manager",
+        ),
+        Binding(
+            "j",
+            "request_member",
+            "Join",
+            tooltip="Request adding a user to an MSPOrg group",
+            id="request-group-member",
+        ),
+        Binding(
+            "c",
+            "request_confirmation",
+            "Confirm",
+            tooltip="Request confirming a client org's first administrator",
+            id="request-confirmation",
+        ),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self._requests: dict[str, dict] = {}
+        self._queue: dict[str, dict] = {}
+        self._mine: dict[str, dict] = {}
+        self._holds: dict[str, dict] = {}
+        self._grants: dict[str, str] = {}
+        self._org_view = False
 
     def compose(self) -> ComposeResult:
-        """Two tables."""
-        yield Static("Waiting for my approval (y approve, x reject)", classes="section")
-        queue = DataTable(id="queue", cursor_type="row")
-        queue.add_columns("Org", "For", "Proposer", "Reason", "Expires")
-        yield queue
-        yield Static("My requests", classes="section")
-        mine = DataTable(id="mine", cursor_type="row")
-        mine.add_columns("Org", "For", "Approver", "Status")
-        yield mine
+        """The requests view (two queues in one list, my requests) and the org view."""
+        with Vertical(id="requests-view"):
+            yield Static("Waiting for my approval (y approve, x reject)", classes="section")
+            queue = DataTable(id="queue", cursor_type="row")
+            queue.add_columns("Org", "For", "Proposer", "Reason", "Expires")
+            yield queue
+            yield Static("My requests (w withdraw, i check in)", classes="section")
+            mine = DataTable(id="mine", cursor_type="row")
+            mine.add_columns("Org", "For", "Approver", "Status")
+            yield mine
+        with Vertical(id="org-view", classes="hidden"):
+            yield Static("Grants", id="grants-title", classes="section")
+            grants = DataTable(id="grants", cursor_type="row")
+            grants.add_columns("Grant", "Role or members", "Granted")
+            yield grants
+            yield Static("Password holds", id="holds-title", classes="section")
+            holds = DataTable(id="holds", cursor_type="row")
+            holds.add_columns("Password", "Holder", "Reason", "Left")
+            yield holds
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Org access keys only for MSPOrg administrators (hidden for anyone else, who
+        still uses the check-out queue and list here)."""
+        if action in MSP_ADMIN_ACTIONS:
+            me = self.app.me
+            return str(me.get("org", "")).lower() == "msporg" and me.get("role") in ADMIN_ROLES
+        return True
 
     def on_mount(self) -> None:
-        """Load both lists."""
+        """Load the lists; keep the time left fresh while the pane is on show."""
         self.load()
+        self.set_interval(30, self._tick)
+
+    def _tick(self) -> None:
+        if self.is_on_screen:
+            self.load()
+
+    def focus_list(self) -> None:
+        """The first list of the view on show."""
+        self.screen.set_focus(self.query_one("#grants" if self._org_view else "#queue", DataTable))
+
+    def action_toggle_view(self) -> None:
+        """Switch between the requests and the org's grants and holds."""
+        self._org_view = not self._org_view
+        self.query_one("#requests-view").set_class(self._org_view, "hidden")
+        self.query_one("#org-view").set_class(not self._org_view, "hidden")
+        self.load()
+        self.focus_list()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Reload the view on show."""
+        if self._org_view:
+            self.load_org_view()
+        else:
+            self.load_requests()
 
     @work(exclusive=True, exit_on_error=False, group="access")
-    async def load(self) -> None:
-        """Fetch pending requests for me to approve and the ones I filed."""
-        client = self.app.client
+    async def load_requests(self) -> None:
+        """Org access requests for me to approve and mine; the band org's check-outs."""
+        client, org = self.app.client, self.org
         try:
             queue = await client.access_requests("pending", "approver")
             mine = await client.access_requests(None, "proposer")
         except ApiError as error:
             if error.code != "forbidden":
                 self.app.show_error(error)
-            return
-        self._requests = {r["id"]: r for r in queue}
+            queue, mine = [], []
+        co_queue: list[dict] = []
+        co_mine: list[dict] = []
+        if org:
+            try:
+                co_queue = await client.password_requests(org, "approver", "pending")
+                co_mine = await client.password_requests(org, "requester")
+            except ApiError as error:
+                if error.code not in ("forbidden", "not_found"):
+                    self.app.show_error(error)
+        self._queue = {f"{ORG_ACCESS}:{r['id']}": r for r in queue}
+        self._queue |= {f"{CHECKOUT}:{r['id']}": r for r in co_queue}
+        self._mine = {f"{ORG_ACCESS}:{r['id']}": r for r in mine}
+        self._mine |= {f"{CHECKOUT}:{r['id']}": r for r in co_mine}
+        org_name = org or ""
         fill_table(
             self.query_one("#queue", DataTable),
-            (
-                (
-                    r["id"],
-                    (
-                        inert(r["org"]),
-                        inert(designee(r)),
-                        inert(r["proposer"]),
-                        inert(r.get("reason") or ""),
-                        expires_in(r["expires_at"]),
-                    ),
-                )
-                for r in queue
-            ),
+            [(f"{ORG_ACCESS}:{r['id']}", _cells(org_access.queue_row(r))) for r in queue]
+            + [
+                (f"{CHECKOUT}:{r['id']}", _cells(checkout.queue_row(r, org_name))) for r in co_queue
+            ],
         )
         fill_table(
             self.query_one("#mine", DataTable),
-            (
-                (
-                    r["id"],
-                    (inert(r["org"]), inert(designee(r)), inert(r["approver"]), r["status"]),
-                )
-                for r in mine
-            ),
+            [(f"{CHECKOUT}:{r['id']}", _cells(checkout.mine_row(r, org_name))) for r in co_mine]
+            + [(f"{ORG_ACCESS}:{r['id']}", _cells(org_access.mine_row(r))) for r in mine],
         )
 
-    def _selected_request(self) -> dict | None:
-        request = self._requests.get(self.selected("queue") or "")
+    @work(exclusive=True, exit_on_error=False, group="access")
+    async def load_org_view(self) -> None:
+        """The band org's grants (MSP users and groups) and its password holds."""
+        client, org = self.app.client, self.org or ""
+        grants_title = self.query_one("#grants-title", Static)
+        holds_title = self.query_one("#holds-title", Static)
+        grant_rows: list[tuple[str, tuple]] = []
+        self._grants = {}
+        if org.lower() == "msporg":
+            grants_title.update("Grants: MSPOrg needs none (pick a client org: Ctrl+O)")
+        else:
+            try:
+                access = await client.access(org)
+            except ApiError as error:
+                grants_title.update(inert(f"Grants of {org}: {error.detail}"))
+            else:
+                grants_title.update(inert(f"Grants of {org} (v revoke)"))
+                for u in access["users"]:
+                    key = f"users:{u['username']}"
+                    self._grants[key] = u["username"]
+                    cells = (f"user {u['username']}", u["role"].replace("_", " "), u["granted_at"])
+                    grant_rows.append((key, cells))
+                for g in access["groups"]:
+                    key = f"groups:{g['name']}"
+                    self._grants[key] = g["name"]
+                    cells = (f"group {g['name']}", ", ".join(g["members"]), g["granted_at"])
+                    grant_rows.append((key, cells))
+        fill_table(
+            self.query_one("#grants", DataTable),
+            [(k, _cells((c[0], c[1], org_access.since(c[2])))) for k, c in grant_rows],
+        )
+        try:
+            holds = await client.password_holds(org) if org else []
+        except ApiError as error:
+            holds_title.update(inert(f"Password holds of {org}: {error.detail}"))
+            holds = []
+        else:
+            holds_title.update(inert(f"Password holds of {org} (i force check-in)"))
+        self._holds = {r["id"]: r for r in holds}
+        fill_table(
+            self.query_one("#holds", DataTable),
+            [(r["id"], _cells(checkout.hold_row(r))) for r in holds],
+        )
+
+    # -- what the cursor is on -----------------------------------------------------------
+
+    def _focused_table(self) -> str:
+        focused = self.screen.focused
+        return focused.id if isinstance(focused, DataTable) and focused.id else ""
+
+    def _in(self, table: str, rows: dict[str, dict], empty: str) -> tuple[str, dict] | None:
+        """(kind prefix, request) of the highlighted row of ``table``, or a notice."""
+        key = self.selected(table) or ""
+        request = rows.get(key)
         if request is None:
-            self.app.notify("Nothing is waiting for your approval.", severity="warning")
-        return request
+            self.app.notify(empty, severity="warning")
+            return None
+        return key.partition(":")[0], request
 
-    @staticmethod
-    def _describe(r: dict) -> str:
-        return (
-            f"Organization: {r['org']}\nFor: {designee(r)}\nProposed by: {r['proposer']}\n"
-            f"Reason: {r.get('reason') or '—'}\nExpires: {r['expires_at'][:16].replace('T', ' ')} "
-            f"({expires_in(r['expires_at'])})"
-        )
+    def _from_queue(self) -> tuple[str, dict] | None:
+        if self._org_view:
+            self.action_toggle_view()
+        return self._in("queue", self._queue, "Nothing is waiting for your approval.")
+
+    def _from_mine(self) -> tuple[str, dict] | None:
+        if self._org_view:
+            self.action_toggle_view()
+        return self._in("mine", self._mine, "You have no request here.")
+
+    # -- deciding ----------------------------------------------------------------------------
 
     @work(exit_on_error=False)
     async def action_approve(self) -> None:
-        """Approve the selected request, re-entering my password."""
-        request = self._selected_request()
-        if request is None:
+        """Approve the highlighted request: org access asks my password, check-out a note."""
+        picked = self._from_queue()
+        if picked is None:
+            return
+        kind, request = picked
+        if kind == CHECKOUT:
+            await checkout.approve(self, self.org or "", request)
             return
         client = self.app.client
         result = await self.form(
@@ -139,110 +280,126 @@ class AccessPane(Pane):
                 )
             ],
             lambda v: client.decide(request["id"], "approve", {"current_password": v["password"]}),
-            note=self._describe(request)
-            + f"\n\nApproving gives {designee(request)} access to {request['org']} at once.",
+            note=org_access.describe(request) + "\n\nApproving: " + org_access.effect(request),
             action="approve",
         )
         if result:
-            self.changed("grants", f"Approved: {designee(request)} may act in {request['org']}.")
+            self.changed("grants", "Approved: " + org_access.effect(request))
 
     @work(exit_on_error=False)
     async def action_reject(self) -> None:
-        """Reject the selected request with a reason."""
-        request = self._selected_request()
-        if request is None:
+        """Reject the highlighted request with a reason."""
+        picked = self._from_queue()
+        if picked is None:
+            return
+        kind, request = picked
+        if kind == CHECKOUT:
+            await checkout.reject(self, self.org or "", request)
             return
         client = self.app.client
         result = await self.form(
             "Reject org access",
-            [Field("reason", "Reason")],
+            [Field("reason", "Reason", required=True)],
             lambda v: client.decide(request["id"], "reject", {"reason": v["reason"]}),
-            note=self._describe(request),
+            note=org_access.describe(request),
             action="reject",
         )
         if result:
             self.changed("requests", "Rejected.")
 
     @work(exit_on_error=False)
-    async def action_request(self) -> None:
-        """File a request: org and designee, then an approver the server says is eligible."""
+    async def action_withdraw(self) -> None:
+        """Withdraw my highlighted pending request (org access: with a reason)."""
+        picked = self._from_mine()
+        if picked is None:
+            return
+        kind, request = picked
+        if kind == CHECKOUT:
+            await checkout.withdraw(self, self.org or "", request)
+            return
+        if request["status"] != "pending":
+            self.app.notify(
+                f"Only a pending request can be withdrawn; this one is {request['status']}.",
+                severity="warning",
+            )
+            return
         client = self.app.client
-        try:
-            orgs = await choices.client_orgs(client)
-            people = await choices.designees(client)
-        except ApiError as error:
-            self.app.show_error(error, "Cannot request access")
-            return
-        if not orgs:
-            self.app.notify("There is no client organization yet.", severity="warning")
-            return
-        selected = self.org if self.org and self.org.lower() != "msporg" else ""
-
-        async def next_step(v: dict) -> dict:
-            # The server's refusal (the proposer as designee, an account manager, …)
-            # keeps this step open with what was chosen.
-            return {**v, "eligible": await choices.approvers(client, v["org"], v["designee"])}
-
-        first = await self.form(
-            "Request org access (1 of 2)",
-            [
-                Field("org", "Organization", value=selected, choices=orgs, required=True),
-                Field(
-                    "designee",
-                    "For (MSPOrg user or group)",
-                    choices=people,
-                    required=True,
-                    api_names=("user", "group"),
-                ),
-            ],
-            next_step,
-            action="next",
-        )
-        if not first:
-            return
-        eligible = first["eligible"]
-        kind, _, name = first["designee"].partition(":")
-
-        async def submit(v: dict) -> dict:
-            body = {"org": first["org"], kind: name, "approver": v["approver"]}
-            if v["reason"]:
-                body["reason"] = v["reason"]
-            return await client.request_access(body)
-
-        note = f"Organization: {first['org']}\nFor: {kind} {name}"
-        if not eligible:
-            note += "\nNo administrator is eligible to approve this request."
         result = await self.form(
-            "Request org access (2 of 2)",
-            [
-                Field("approver", "Approver", choices=eligible, required=True),
-                Field("reason", "Reason"),
-            ],
-            submit,
-            note=note,
-            action="file the request",
+            "Withdraw org access request",
+            [Field("reason", "Reason (optional)")],
+            lambda v: client.decide(request["id"], "cancel", {"reason": v["reason"]}),
+            note=org_access.describe(request).replace("Proposed by", "Filed by"),
+            action="withdraw",
         )
         if result:
-            self.changed("requests", f"Request filed; {result['approver']} has been asked.")
+            self.changed("requests", "Withdrawn.")
+
+    @work(exit_on_error=False)
+    async def action_check_in(self) -> None:
+        """In Holds: force the highlighted check-in; elsewhere: check in my held password."""
+        if self._org_view:
+            hold = self._holds.get(self.selected("holds") or "")
+            if hold is None:
+                self.app.notify("Nobody holds a password here.", severity="warning")
+                return
+            await checkout.force_check_in(self, self.org or "", hold)
+            return
+        picked = self._from_mine()
+        if picked is None:
+            return
+        kind, request = picked
+        if kind != CHECKOUT:
+            self.app.notify("Only a password check-out is checked in.", severity="warning")
+            return
+        await checkout.check_in(self, self.org or "", request)
+
+    # -- filing --------------------------------------------------------------------------
+
+    @work(exit_on_error=False)
+    async def action_request(self) -> None:
+        """Request org access: org and designee, then an eligible approver."""
+        await org_access.request_grant(self)
+
+    @work(exit_on_error=False)
+    async def action_request_manager(self) -> None:
+        """Request another account manager: org and user, then an eligible approver."""
+        await org_access.request_account_manager(self)
+
+    @work(exit_on_error=False)
+    async def action_request_member(self) -> None:
+        """Request a group member: MSPOrg group and user, then an eligible approver."""
+        await org_access.request_group_member(self)
+
+    @work(exit_on_error=False)
+    async def action_request_confirmation(self) -> None:
+        """Request a client user's confirmation: org, user, then an eligible approver."""
+        await org_access.request_confirmation(self)
+
+    # -- grants ----------------------------------------------------------------------------
 
     @work(exit_on_error=False)
     async def action_revoke(self) -> None:
-        """Revoke a user's or group's access to an org (no approval needed)."""
+        """Revoke a user's or group's access to an org (no approval needed); in the grants
+        list the highlighted grant of the band org is the one proposed."""
         client = self.app.client
-        try:
-            orgs = await choices.client_orgs(client, managed_only=True)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
-        selected = self.org if self.org and self.org.lower() != "msporg" else ""
-        first = await self.form(
-            "Revoke org access (1 of 2)",
-            [Field("org", "Organization", value=selected, choices=orgs, required=True)],
-            action="next",
-        )
-        if not first:
-            return
-        org = first["org"]
+        highlighted = self.selected("grants") if self._org_view else None
+        if highlighted and self.org:
+            org = self.org  # the grants list shows the band org's grants
+        else:
+            try:
+                orgs = await choices.client_orgs(client, managed_only=True)
+            except ApiError as error:
+                self.app.show_error(error)
+                return
+            selected = self.org if self.org and self.org.lower() != "msporg" else ""
+            first = await self.form(
+                "Revoke org access (1 of 2)",
+                [Field("org", "Organization", value=selected, choices=orgs, required=True)],
+                action="next",
+            )
+            if not first:
+                return
+            org = first["org"]
         try:
             access = await client.access(org)
         except ApiError as error:
@@ -260,9 +417,10 @@ class AccessPane(Pane):
             return name
 
         name = await self.form(
-            f"Revoke org access to {org} (2 of 2)",
-            [Field("grant", "Grant", choices=grants, required=True)],
+            f"Revoke org access to {org}" + ("" if highlighted else " (2 of 2)"),
+            [Field("grant", "Grant", value=highlighted or "", choices=grants, required=True)],
             submit,
+            note="No approval is needed to take access away.",
             action="revoke",
             danger=True,
         )

@@ -1,0 +1,325 @@
+"""Org access requests (dual control): how each kind reads, and filing one of each kind.
+
+The four kinds are ``grant`` (a user or MSPOrg group reaches a client org),
+``account_manager`` (an org gets another account manager), ``group_member`` (a user
+joins an MSPOrg group) and ``user_confirmation`` (a client org's first administrator of
+its own is confirmed). Each is filed in steps: what it names, then an approver from
+``GET /org-access-requests/eligible-approvers`` for exactly that, and a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from tui.client import ApiError, Client
+from tui.screens.form import Choices, Field
+from tui.widgets import choices
+from tui.widgets.choices import person
+
+if TYPE_CHECKING:
+    from tui.widgets.pane import Pane
+
+
+def expires_in(expires_at: str | None) -> str:
+    """'in 7 days', 'in 5 hours', 'in 12 minutes' or 'expired' (rounded, as people say)."""
+    if not expires_at:
+        return "—"
+    try:
+        left = datetime.fromisoformat(expires_at) - datetime.now(UTC)
+    except ValueError:
+        return expires_at
+    seconds = left.total_seconds()
+    if seconds <= 0:
+        return "expired"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = round(seconds / size)
+            return f"in {count} {unit}{'s' if count != 1 else ''}"
+    return "in under a minute"
+
+
+def at(moment: str | None) -> str:
+    """'2026-12-01 02:40' for an ISO time ('—' when there is none)."""
+    return moment[:16].replace("T", " ") if moment else "—"
+
+
+def since(moment: str | None) -> str:
+    """'today', 'yesterday' or '12 days ago' (local calendar days)."""
+    if not moment:
+        return "—"
+    try:
+        then = datetime.fromisoformat(moment).astimezone().date()
+    except ValueError:
+        return moment
+    days = (datetime.now().astimezone().date() - then).days
+    return "today" if days <= 0 else "yesterday" if days == 1 else f"{days} days ago"
+
+
+def designee(request: dict) -> str:
+    """What the request is for, short: 'user adm2', 'group ops', 'adm2 → ops', 'carol'."""
+    kind = request.get("kind", "grant")
+    if kind == "group_member":
+        return f"{request.get('user')} → {request.get('group')}"
+    if kind in ("account_manager", "user_confirmation"):
+        return str(request.get("user"))
+    return f"user {request['user']}" if request.get("user") else f"group {request.get('group')}"
+
+
+def label(request: dict) -> str:
+    """The list's 'For' cell, naming the kind: 'user adm2' or 'group ops' (access),
+    'adm2 as manager', 'adm2 into ops', 'confirm carol'."""
+    kind, user = request.get("kind", "grant"), request.get("user")
+    if kind == "account_manager":
+        return f"{user} as manager"
+    if kind == "group_member":
+        return f"{user} into {request.get('group')}"
+    if kind == "user_confirmation":
+        return f"confirm {user}"
+    return designee(request)
+
+
+def effect(request: dict) -> str:
+    """What approving the request does, as one sentence."""
+    kind, org, user = request.get("kind", "grant"), request.get("org"), request.get("user")
+    if kind == "account_manager":
+        return f"{user} becomes the account manager of {org}, in place of the present one."
+    if kind == "group_member":
+        return (
+            f"{user} joins the MSPOrg group {request.get('group')} "
+            "and reaches the orgs the group reaches."
+        )
+    if kind == "user_confirmation":
+        return f"{user} is confirmed as {org}'s first administrator of its own."
+    return f"{designee(request)} may act in {org} at once."
+
+
+def describe(request: dict) -> str:
+    """The approver's view of a request: org, designee, proposer, reason, expiry."""
+    return (
+        f"Organization: {request.get('org') or '— (an MSPOrg group)'}\n"
+        f"For: {designee(request)} ({request.get('kind', 'grant').replace('_', ' ')})\n"
+        f"Proposed by: {request['proposer']}\n"
+        f"Reason: {request.get('reason') or '—'}\n"
+        f"Expires: {at(request.get('expires_at'))} ({expires_in(request.get('expires_at'))})"
+    )
+
+
+def queue_row(request: dict) -> tuple[str, ...]:
+    """The approver's queue cells: org, for (naming the kind), proposer, reason, expires."""
+    return (
+        request.get("org") or "MSPOrg",
+        label(request),
+        request["proposer"],
+        request.get("reason") or "",
+        expires_in(request.get("expires_at")),
+    )
+
+
+def mine_row(request: dict) -> tuple[str, ...]:
+    """The proposer's list cells: org, for (naming the kind), approver, status."""
+    return (
+        request.get("org") or "MSPOrg",
+        label(request),
+        request["approver"],
+        request["status"],
+    )
+
+
+async def approver_choices(client: Client, kind: str, names: dict[str, str]) -> Choices:
+    """The approvers the server says are eligible for this very request."""
+    return [(person(u), u["username"]) for u in await client.eligible_approvers_of(kind, names)]
+
+
+def _split(value: str) -> dict[str, str]:
+    """'user:adm2' → {'user': 'adm2'}; 'group:ops' → {'group': 'ops'}."""
+    kind, _, name = value.partition(":")
+    return {kind: name}
+
+
+async def _file(
+    pane: Pane,
+    kind: str,
+    title: str,
+    fields: list[Field],
+    names_of: Callable[[dict[str, str]], dict[str, str]],
+    step: int = 1,
+    steps: int = 2,
+) -> None:
+    """The last two steps of every kind: what it names (``fields``; the server checks
+    it and answers the eligible approvers), then the approver and a reason."""
+    client = pane.app.client
+
+    async def next_step(values: dict) -> dict:
+        # A refusal (the proposer as designee, a name unknown, nothing to change) keeps
+        # this step open with what was chosen, under the field it is about.
+        names = names_of(values)
+        return {"names": names, "eligible": await approver_choices(client, kind, names)}
+
+    first = await pane.form(f"{title} ({step} of {steps})", fields, next_step, action="next")
+    if not first:
+        return
+    names, eligible = first["names"], first["eligible"]
+
+    async def submit(values: dict) -> dict:
+        body = {"kind": kind, **names, "approver": values["approver"]}
+        if values["reason"]:
+            body["reason"] = values["reason"]
+        return await client.request_access(body)
+
+    note = effect({"kind": kind, **names})
+    if not eligible:
+        note += "\nNo administrator is eligible to approve this request."
+    result = await pane.form(
+        f"{title} ({steps} of {steps})",
+        [Field("approver", "Approver", choices=eligible, required=True), Field("reason", "Reason")],
+        submit,
+        note="If approved: " + note,
+        action="file the request",
+    )
+    if result:
+        pane.changed("requests", f"Request filed; {result['approver']} has been asked.")
+
+
+def _selected_client_org(pane: Pane) -> str:
+    return pane.org if pane.org and pane.org.lower() != "msporg" else ""
+
+
+async def _loaded(pane: Pane, load: Callable[[], Awaitable[Choices]]) -> Choices | None:
+    try:
+        return await load()
+    except ApiError as error:
+        pane.app.show_error(error, "Cannot file the request")
+        return None
+
+
+async def request_grant(pane: Pane) -> None:
+    """``grant``: an org and a designee (MSPOrg user or group), then the approver."""
+    client = pane.app.client
+
+    orgs = await _loaded(pane, lambda: choices.client_orgs(client))
+    people = await _loaded(pane, lambda: choices.designees(client))
+    if orgs is None or people is None:
+        return
+    if not orgs:
+        pane.app.notify("There is no client organization yet.", severity="warning")
+        return
+    fields = [
+        Field("org", "Organization", value=_selected_client_org(pane), choices=orgs, required=True),
+        Field(
+            "designee",
+            "For (MSPOrg user or group)",
+            choices=people,
+            required=True,
+            api_names=("user", "group"),
+        ),
+    ]
+    await _file(
+        pane,
+        "grant",
+        "Request org access",
+        fields,
+        lambda v: {"org": v["org"], **_split(v["designee"])},
+    )
+
+
+async def request_account_manager(pane: Pane) -> None:
+    """``account_manager``: an org and the MSPOrg user who is to manage it too."""
+    client = pane.app.client
+    orgs = await _loaded(pane, lambda: choices.client_orgs(client))
+    managers = await _loaded(pane, lambda: choices.account_managers(client))
+    if orgs is None or managers is None:
+        return
+    if not orgs:
+        pane.app.notify("There is no client organization yet.", severity="warning")
+        return
+    fields = [
+        Field("org", "Organization", value=_selected_client_org(pane), choices=orgs, required=True),
+        Field("user", "New account manager", choices=managers, required=True),
+    ]
+    await _file(
+        pane,
+        "account_manager",
+        "Request an account manager",
+        fields,
+        lambda v: {"org": v["org"], "user": v["user"]},
+    )
+
+
+async def _msp_groups(client: Client) -> Choices:
+    return [(g["name"], g["name"]) for g in await client.groups("MSPOrg")]
+
+
+async def _msp_people(client: Client) -> Choices:
+    return [
+        (person(u), u["username"]) for u in await client.users("MSPOrg") if u["status"] == "active"
+    ]
+
+
+async def request_group_member(pane: Pane) -> None:
+    """``group_member``: an MSPOrg group and the user who is to join it."""
+    client = pane.app.client
+    groups = await _loaded(pane, lambda: _msp_groups(client))
+    people = await _loaded(pane, lambda: _msp_people(client))
+    if groups is None or people is None:
+        return
+    if not groups:
+        pane.app.notify("MSPOrg has no user group yet.", severity="warning")
+        return
+    fields = [
+        Field("group", "MSPOrg group", choices=groups, required=True),
+        Field("user", "User to add", choices=people, required=True),
+    ]
+    await _file(
+        pane,
+        "group_member",
+        "Request a group member",
+        fields,
+        lambda v: {"group": v["group"], "user": v["user"]},
+    )
+
+
+async def request_confirmation(pane: Pane) -> None:
+    """``user_confirmation``: a client org, then one of its unconfirmed users (a text
+    field when I may not list them), then the approver."""
+    client = pane.app.client
+    orgs = await _loaded(pane, lambda: choices.client_orgs(client))
+    if orgs is None:
+        return
+    if not orgs:
+        pane.app.notify("There is no client organization yet.", severity="warning")
+        return
+    title = "Request a user confirmation"
+    first = await pane.form(
+        f"{title} (1 of 3)",
+        [
+            Field(
+                "org", "Organization", value=_selected_client_org(pane), choices=orgs, required=True
+            )
+        ],
+        action="next",
+    )
+    if not first:
+        return
+    org = first["org"]
+    try:
+        unconfirmed: Choices | None = [
+            (person(u), u["username"])
+            for u in await client.users(org)
+            if not u.get("confirmed", True) and u["status"] == "active"
+        ]
+    except ApiError:
+        unconfirmed = None  # not mine to list: the name is typed, the server checks it
+    if unconfirmed == []:
+        pane.app.notify(f"{org} has no user waiting for confirmation.", severity="warning")
+        return
+    await _file(
+        pane,
+        "user_confirmation",
+        title,
+        [Field("user", f"User of {org} to confirm", choices=unconfirmed, required=True)],
+        lambda v: {"org": org, "user": v["user"]},
+        step=2,
+        steps=3,
+    )
