@@ -264,6 +264,7 @@ async def test_client_admin_confirms_and_tabs_by_role(tui_server, make_app, peop
         shown = [t.id for t in tabs.query("ContentTab") if t.display]
         assert [s.removeprefix("--content-tab-") for s in shown] == [
             "vault",
+            "access",
             "audit",
             "users",
             "settings",
@@ -286,13 +287,15 @@ async def test_client_admin_confirms_and_tabs_by_role(tui_server, make_app, peop
         await main_ready(pilot)
         tabs = app.screen.query_one(TabbedContent)
         shown = [t.id for t in tabs.query("ContentTab") if t.display]
-        assert [s.removeprefix("--content-tab-") for s in shown] == ["vault"]
+        assert [s.removeprefix("--content-tab-") for s in shown] == ["vault", "access"]
         assert "F3" not in text_of(app.screen.query_one("KeyBar"))
-        for key in ("f3", "f4", "f5", "f6"):
+        for key in ("f3", "f5", "f6"):
             await pilot.press(key)
         await pilot.press("ctrl+r")  # every list reloads: none answers "forbidden"
         await notified(pilot, "Reloading")
         await settle(pilot, 0.5)  # let the reloads answer (an absence cannot be awaited)
         assert tabs.active == "vault"
+        await show_tab(pilot, "f4", "access")  # its check-outs; no org access keys
+        assert "Request" not in text_of(app.screen.query_one("KeyBar"))
         errors = [n.message for n in app._notifications if n.severity == "error"]
         assert not errors, errors
