@@ -24,7 +24,7 @@ def provisioning_uri(secret: str, username: str, org: str) -> str:
 def matching_step(secret: str, code: str, now: float | None = None) -> int | None:
     """The time step (within ±1 of now) whose code equals ``code``, or None."""
     code = code.strip().replace(" ", "")
-    if not code.isdigit() or len(code) != 6:
+    if not (code.isascii() and code.isdigit()) or len(code) != 6:  # ASCII: not full-width digits
         return None
     now = time.time() if now is None else now
     totp = pyotp.TOTP(secret)

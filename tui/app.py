@@ -6,11 +6,13 @@ from collections.abc import Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from tui.client import SESSION_ENDED, ApiError, Client, read_only_sentence
 from tui.screens.login import LoginScreen
 from tui.screens.modals import KeysModal
+from tui.text import inert, inert_lines
 from tui.widgets.keybar import split_bindings
 
 
@@ -86,6 +88,26 @@ class StrongroomApp(App):
         from tui.screens.main import MainScreen
 
         self.switch_screen(MainScreen())
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification (from the app or any widget) as plain text: messages carry
+        names and reasons users typed, so never markup (``[@click=…]``, a stray ``[/]``
+        that would crash the toast) and never a live terminal escape (``tui.text``)."""
+        super().notify(
+            inert_lines(message).plain,
+            title=inert(title).plain,
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def show_error(self, error: BaseException, title: str = "Request failed") -> None:
         """The one error path: a notification with a title and a human sentence."""

@@ -583,9 +583,13 @@ class Client:
         """Delete a user group."""
         await self._request("DELETE", f"/orgs/{quote(org)}/groups/{quote(name)}")
 
-    async def disable_totp(self, otp: str) -> None:
-        """Turn my own two-factor authentication off with a current code."""
-        await self._request("POST", "/me/totp/disable", {"otp": otp})
+    async def disable_totp(self, current_password: str, otp: str) -> None:
+        """Turn my two-factor authentication off with my password and a current code
+        (``400 invalid_otp``, ``422`` for a wrong password, ``409 totp_required`` when an
+        administrator requires it, ``429`` after too many tries)."""
+        await self._request(
+            "POST", "/me/totp/disable", {"current_password": current_password, "otp": otp}
+        )
 
     async def api_keys(self) -> list[dict]:
         """My API keys: ``[{"id", "name", "ends_with", "created_at", "last_used_at",

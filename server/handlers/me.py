@@ -16,6 +16,7 @@ from server.models.auth import (
     CurrentPasswordBody,
     Me,
     OtpBody,
+    TotpDisableBody,
     TotpSecret,
 )
 from server.models.common import Page
@@ -63,14 +64,23 @@ async def confirm_totp(request: web.Request, body: OtpBody) -> web.Response:
 
 
 @operation(
-    body=OtpBody,
+    body=TotpDisableBody,
     answers={204: None},
-    errors={400: "invalid_otp", 409: "totp_not_enabled, totp_required"},
+    errors={
+        400: "invalid_otp",
+        403: "session_required",
+        409: "totp_not_enabled, totp_required",
+        422: "validation_failed",
+        429: "rate_limited",
+    },
 )
-async def disable_totp(request: web.Request, body: OtpBody) -> web.Response:
-    """Turn my TOTP off with a current code (refused while an administrator requires it)."""
+async def disable_totp(request: web.Request, body: TotpDisableBody) -> web.Response:
+    """Turn my TOTP off with my current password and a current code (from a session, and
+    refused while an administrator requires it)."""
     data = body.given()
-    await account.disable_totp(get_env(request), actor(request), data["otp"])
+    await account.disable_totp(
+        get_env(request), actor(request), data["current_password"], data["otp"]
+    )
     return web.Response(status=204)
 
 

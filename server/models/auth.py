@@ -95,6 +95,13 @@ class OtpBody(Body):
     otp: text(12, non_empty=True)
 
 
+class TotpDisableBody(Body):
+    """``POST /me/totp/disable``: the current password and a current code."""
+
+    current_password: text(1024, non_empty=True)
+    otp: text(12, non_empty=True)
+
+
 class ApiKeyBody(Body):
     """``POST /me/api-keys``: a name, and a lifetime in days (the server's default if
     left out)."""

@@ -10,7 +10,7 @@ from server.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationF
 from server.passwords import check_login_password
 from server.services import tokens
 from server.services.access import managed_org_ids
-from server.services.auth import reauthenticate
+from server.services.auth import reauthenticate, wrong_second_factor
 from server.validation import parse_id
 
 
@@ -117,13 +117,28 @@ async def confirm_totp(env: Env, actor: Actor, code: str) -> None:
         )
 
 
-async def disable_totp(env: Env, actor: Actor, code: str) -> None:
-    """Turn the actor's own TOTP off, proven by a current code (used once, like a login's).
+async def disable_totp(env: Env, actor: Actor, current_password: str, code: str) -> None:
+    """Turn the actor's own TOTP off, proven by the current password and a current code
+    (used once, like a login's), from a logged-in session.
 
-    Raises Conflict ``totp_not_enabled`` when it is off, ``totp_required`` when an
+    Both proofs go through the login throttle (a wrong password or code counts as a
+    failed attempt: OWASP Multifactor Authentication Cheat Sheet, "resetting MFA" asks
+    for re-authentication and limits guesses); a wrong code is audited as
+    ``totp_disable_failed``.
+
+    Raises Forbidden ``session_required`` for an API key (a leaked script key must not
+    remove a factor), 429 ``rate_limited`` after too many failures, ValidationFailed for a
+    wrong password, Conflict ``totp_not_enabled`` when it is off, ``totp_required`` when an
     administrator requires it for this user, BadRequest ``invalid_otp`` for a wrong or
     already used code.
     """
+    if actor.api_key_id is not None:
+        raise coded(
+            Forbidden,
+            "session_required",
+            "an API key cannot turn two-factor authentication off; log in and do it there",
+        )
+    await reauthenticate(env, actor, current_password)  # throttled like a login
     async with db.transaction(env.pool, actor.org_id) as conn:
         row = await conn.fetchrow(
             "SELECT totp_secret, totp_last_step, totp_required FROM users WHERE id = $1 FOR UPDATE",
@@ -141,12 +156,19 @@ async def disable_totp(env: Env, actor: Actor, code: str) -> None:
             conn, actor.org_id, "users", actor.user_id, "totp_secret", row["totp_secret"]
         )
         step = totp.matching_step(secret, code)
-        if step is None or step <= (row["totp_last_step"] or -1):
-            raise coded(
-                BadRequest,
-                "invalid_otp",
-                "the code does not match (or was already used); check the authenticator",
-            )
+    if step is None or step <= (row["totp_last_step"] or -1):
+        await wrong_second_factor(env, actor, "totp_disable_failed")
+        raise coded(
+            BadRequest,
+            "invalid_otp",
+            "the code does not match (or was already used); check the authenticator",
+        )
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        last = await conn.fetchval(
+            "SELECT totp_last_step FROM users WHERE id = $1 FOR UPDATE", actor.user_id
+        )
+        if last is not None and step <= last:  # the same code used meanwhile
+            raise coded(BadRequest, "invalid_otp", "the code was already used")
         await conn.execute(
             "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = $2, "
             "updated_at = now() WHERE id = $1",

@@ -443,6 +443,24 @@ async def reauthenticate(env: Env, actor: Actor, password: str) -> None:
             )
 
 
+async def wrong_second_factor(env: Env, actor: Actor, operation: str) -> None:
+    """Count a wrong TOTP code given by a logged-in actor as a failed login attempt (the
+    login throttle's key and address) and audit it as ``operation`` (a failure)."""
+    env.throttle.failed(f"{actor.org.lower()}/{actor.username.lower()}", actor.ip)
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        await audit.record(
+            conn,
+            env.ring,
+            actor.org_id,
+            actor.who,
+            operation,
+            target_type="user",
+            target=actor.username,
+            outcome="failure",
+            node=env.node,
+        )
+
+
 async def local_actor(env: Env, username: str) -> Actor:
     """An MSPOrg user acting from the server's own command line (trusted by holding the
     configuration and master key); audited with the address ``local-cli``."""

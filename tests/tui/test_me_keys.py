@@ -95,10 +95,13 @@ async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
         )
         assert (status, problem["code"]) == (401, "otp_required")
 
-        # ... and off with a code: a wrong one is said in the dialog, which stays.
+        # ... and off with the password and a code: a wrong code is said in the dialog,
+        # which stays with what was typed.
         await pilot.press("o")
         form = await form_open(pilot, "Turn two-factor authentication off")
         wrong = "000000" if totp.code_at(secret, time.time() + 30) != "000000" else "111111"
+        await type_text(pilot, new_password)
+        await pilot.press("tab")
         await type_text(pilot, wrong)
         await pilot.press("enter")
         await until(pilot, lambda: form.query_one("#e-code").has_class("shown"))

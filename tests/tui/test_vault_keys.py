@@ -394,3 +394,23 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
     owner = vault_data["owner"]
     _, mine = tui_server.api("GET", "/orgs/MSPOrg/password-requests?role=requester", token=owner)
     assert [r["status"] for r in mine["items"] if r["account_id"] == ctl] == ["checked_in"]
+
+
+async def test_names_with_markup_are_shown_as_typed(tui_server, make_app, vault_data):
+    """A resource named like Textual markup (a stray closing tag, a click action) is said
+    as typed in the notification, whose toast is drawn; nothing is interpreted and the
+    app keeps running."""
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await log_in(pilot, "vown", vault_data["people"]["vown"])
+        await main_ready(pilot)
+        await pilot.press("n")
+        form = await form_open(pilot, "New resource in MSPOrg")
+        await fill(pilot, "web[/nope][@click=app.quit]x", ">Windows", "web.example.net")
+        await submit(pilot, form)
+        await notified(pilot, "Resource web[/nope][@click=app.quit]x added")
+        await until(pilot, lambda: app.screen.query("Toast"), what="(the toast drawn)")
+        await pilot.pause()
+        drawn = [str(toast.render()) for toast in app.screen.query("Toast")]
+        assert any("web[/nope][@click=app.quit]x" in text for text in drawn), drawn
+        assert app.is_running

@@ -213,15 +213,26 @@ class MyAccount(Vertical):
 
     @work(exit_on_error=False)
     async def action_totp_off(self) -> None:
-        """Turn two-factor authentication off, proven with a current code."""
+        """Turn two-factor authentication off, proven with the password and a current code."""
         client = self.app.client
         if not self.app.me.get("totp_enabled"):
             self.app.notify("Two-factor authentication is not on.", severity="warning")
             return
         done = await self.form(
             "Turn two-factor authentication off",
-            [Field("code", "A code from the authenticator app", required=True, api_names=("otp",))],
-            lambda v: client.disable_totp(v["code"].strip()),
+            [
+                Field(
+                    "password",
+                    "Your current password",
+                    password=True,
+                    required=True,
+                    api_names=("current_password",),
+                ),
+                Field(
+                    "code", "A code from the authenticator app", required=True, api_names=("otp",)
+                ),
+            ],
+            lambda v: client.disable_totp(v["password"], v["code"].strip()),
             note="Logins will ask only for the password.",
             action="turn it off",
             danger=True,

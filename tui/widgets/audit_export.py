@@ -18,7 +18,8 @@ from pathlib import Path
 
 from tui.client import ApiError, Client
 
-# Every operation the server records in an org's audit trail (grep of server/ and sql/).
+# The operations the server records in an org's audit trail (grep of server/ and sql/),
+# for the filter's picker; the picker adds any other operation the loaded events show.
 OPERATIONS = (
     "access_control_changed account_created account_deleted account_updated api_key_created "
     "api_key_deleted audit_purged audit_settings_changed backup_created backup_restored "
@@ -31,8 +32,9 @@ OPERATIONS = (
     "password_policy_created password_reveal_failed password_revealed resource_created "
     "resource_deleted resource_group_created resource_group_deleted resource_group_updated "
     "resource_type_created resource_type_deleted resource_updated role_created role_deleted "
-    "role_updated session_refreshed settings_replicated share_added share_removed "
-    "totp_enabled totp_enrolment_started user_confirmed user_created user_deleted "
+    "role_updated session_move_refused session_moved session_refreshed settings_replicated "
+    "share_added share_removed totp_disable_failed totp_disabled totp_enabled "
+    "totp_enrolment_started user_confirmed user_created user_deleted "
     "user_updated"
 ).split()
 
