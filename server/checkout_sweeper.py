@@ -1,6 +1,7 @@
 """The sweeper: checks in every password check-out whose window has ended (rotating the
 password where its access control says so), and hourly purges audit events past each
-org's retention; on a writable node only."""
+org's retention and ended-session records past their lifetime; on a writable node
+only."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from server.errors import StrongroomError
 from server.keys import ENV
-from server.services import audit_settings, password_requests
+from server.services import audit_settings, password_requests, session_moves
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 5.0  # an ended window is checked in at most this long after its end
@@ -37,6 +38,7 @@ async def run_sweeper(env, interval: float = INTERVAL_SECONDS) -> None:
                     purged = await audit_settings.purge_all(env)
                     if purged:
                         log.info("purged %d audit event(s) past their retention", purged)
+                    await session_moves.purge_ended(env)
             failing = False
         except (asyncpg.PostgresError, OSError, StrongroomError) as exc:
             if not failing:

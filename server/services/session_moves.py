@@ -10,9 +10,18 @@ active, has the same password hash (a password change or reset changed it) and t
 session is neither expired nor idle too long; the expiry never exceeds the primary's
 own ``session_max_hours`` from the login. Any of those events on the primary before
 the move refuses it, and every one after it ends the stored row like any other
-session's. Logouts made on the secondary of sessions the primary may hold are sent as
-well and end them there. A node that is promoted (or whose fence lifts) stores its
-own sessions the same way.
+session's. Two facts on the primary make that hold even when a move is sent twice or
+late (sql/022): a session that ended there (logout, refresh, expiry, a password change)
+leaves its hash in ``ended_sessions`` until it would have expired, and a move of that
+hash is refused; and a user's ``sessions_valid_after`` (set when it is disabled or its
+password or second factor changes) refuses any moved session made before it, even if
+the user was enabled again meanwhile. Times come on the primary's clock: none later
+than now, the expiry at most ``session_max_hours`` after the login. Logouts made on
+the secondary of sessions the primary may hold are sent as well and end them there. A
+node that is promoted (or whose fence lifts) stores its own sessions the same way.
+
+Left: logouts not yet sent live in the secondary's memory only; a secondary restarted
+before the primary answers forgets them (README, High availability).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import datetime
 import hashlib
 import hmac
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -70,7 +80,7 @@ def answered(local: LocalState, sent: dict[str, Any], answer: dict[str, Any]) ->
 
 
 _USER = (
-    "SELECT u.username, u.password_hash, u.status, o.display_name "
+    "SELECT u.username, u.password_hash, u.status, u.sessions_valid_after, o.display_name "
     "FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = $1 AND u.org_id = $2 "
     "FOR UPDATE OF u"
 )
@@ -78,9 +88,40 @@ _STORE = (
     "INSERT INTO sessions (org_id, user_id, token_hash, created_at, last_seen_at, "
     "expires_at, ip) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (token_hash) DO NOTHING"
 )
+_ENDED = "SELECT EXISTS (SELECT 1 FROM ended_sessions WHERE token_hash = $1)"  # sql/022
+_PURGE_ENDED = "DELETE FROM ended_sessions WHERE keep_until < now()"
 
 
-def _refusal(user: asyncpg.Record | None, record: dict[str, Any], env: Env) -> str | None:
+@dataclass
+class Times:
+    """A moved session's times, on this node's clock: never later than now (a peer's
+    clock running ahead must not stretch a session), the expiry at most
+    ``session_max_hours`` after the login."""
+
+    created: datetime.datetime
+    last_seen: datetime.datetime
+    expires: datetime.datetime
+
+
+def _times(record: dict[str, Any], env: Env) -> Times | None:
+    """The record's times capped to now, or None when they cannot be read (naive,
+    malformed or out of range)."""
+    now = datetime.datetime.now(datetime.UTC)
+    max_age = datetime.timedelta(hours=env.config.security.session_max_hours)
+    try:
+        created = min(datetime.datetime.fromisoformat(record["created_at"]), now)
+        last_seen = min(datetime.datetime.fromisoformat(record["last_seen_at"]), now)
+        expires = min(datetime.datetime.fromisoformat(record["expires_at"]), created + max_age)
+        if None in (created.tzinfo, last_seen.tzinfo, expires.tzinfo):
+            return None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return Times(created, last_seen, expires)
+
+
+def _refusal(
+    user: asyncpg.Record | None, record: dict[str, Any], times: Times | None, env: Env
+) -> str | None:
     """Why a moved session may not be stored, or None."""
     now = datetime.datetime.now(datetime.UTC)
     idle = datetime.timedelta(minutes=env.config.security.session_idle_minutes)
@@ -88,10 +129,14 @@ def _refusal(user: asyncpg.Record | None, record: dict[str, Any], env: Env) -> s
         return "unknown_user"
     if user["status"] != "active":
         return "user_disabled"
-    if not hmac.compare_digest(binding(user["password_hash"]), str(record["binding"])):
+    if not hmac.compare_digest(binding(user["password_hash"]), str(record.get("binding"))):
         return "credentials_changed"
-    expires = datetime.datetime.fromisoformat(record["expires_at"])
-    if expires <= now or datetime.datetime.fromisoformat(record["last_seen_at"]) + idle <= now:
+    if times is None:
+        return "bad_times"
+    valid_after = user["sessions_valid_after"]
+    if valid_after is not None and times.created <= valid_after:
+        return "sessions_ended"  # disabled, or password or second factor changed, since
+    if times.expires <= now or times.last_seen + idle <= now:
         return "expired"
     return None
 
@@ -110,7 +155,6 @@ async def store(env: Env, body: dict[str, Any], node: str) -> dict[str, Any]:
     ended: dict[bytes, uuid.UUID] = {
         bytes.fromhex(e["token_hash"]): uuid.UUID(e["org_id"]) for e in body.get("ended", [])
     }
-    max_age = datetime.timedelta(hours=env.config.security.session_max_hours)
     accepted: list[str] = []
     refused: list[str] = []
     async with db.transaction(env.pool) as tx:
@@ -119,12 +163,16 @@ async def store(env: Env, body: dict[str, Any], node: str) -> dict[str, Any]:
             org_id, user_id = uuid.UUID(record["org_id"]), uuid.UUID(record["user_id"])
             await db.set_org(tx, org_id)
             user = await tx.fetchrow(_USER, user_id, org_id)
-            why = "logged_out" if token_hash in ended else _refusal(user, record, env)
+            times = _times(record, env)
+            if token_hash in ended or await tx.fetchval(_ENDED, token_hash):
+                why = "logged_out"  # ended here, or with this very message
+            else:
+                why = _refusal(user, record, times, env)
             if user is None:
                 refused.append(record["token_hash"])
                 continue
             who = Who(user["username"], user["display_name"], str(record.get("ip", ""))[:64])
-            if why is not None:
+            if why is not None or times is None:
                 refused.append(record["token_hash"])
                 await audit.record(
                     tx, env.ring, org_id, who, "session_move_refused", target_type="user",
@@ -132,16 +180,14 @@ async def store(env: Env, body: dict[str, Any], node: str) -> dict[str, Any]:
                     details={"from_node": node}, node=env.node,
                 )  # fmt: skip
                 continue
-            created = datetime.datetime.fromisoformat(record["created_at"])
-            expires = min(datetime.datetime.fromisoformat(record["expires_at"]), created + max_age)
             await tx.execute(
                 _STORE,
                 org_id,
                 user_id,
                 token_hash,
-                created,
-                datetime.datetime.fromisoformat(record["last_seen_at"]),
-                expires,
+                times.created,
+                times.last_seen,
+                times.expires,
                 str(record.get("ip", ""))[:64],
             )
             await audit.record(
@@ -167,3 +213,10 @@ async def store_own(env: Env) -> None:
     answered(local, sent, answer)
     # Its own database holds them now: no replication to wait for.
     local.drop({bytes.fromhex(h) for h in answer["accepted"]})
+
+
+async def purge_ended(env: Env) -> None:
+    """Forget ended sessions past the time they would have expired anyway (hourly, by
+    the sweeper: such a hash can no longer be moved, ``_refusal`` says expired)."""
+    async with db.transaction(env.pool) as tx:
+        await tx.execute(_PURGE_ENDED)

@@ -249,6 +249,46 @@ async def test_sessions_move_only_with_unchanged_credentials(pair):
     status, _ = call(f"{p.url}/api/v1/cluster/sessions", "POST", body, token=pair.api_key)
     assert status == 401
 
+    # The attacker's replays: a move sent again after a logout on the primary (its answer
+    # was lost, say) does not bring the session back; a session made before the user was
+    # disabled does not move once the user is enabled again; unreadable times are refused,
+    # not a 500; a session from a clock far ahead is taken on this clock (capped to now).
+    assert call(f"{p.url}/api/v1/auth/logout", "POST", {}, token=good)[0] == 204
+    status, _ = call(
+        f"{p.url}/api/v1/orgs/MSPOrg/users/ops1", "PATCH", {"status": "active"},
+        token=pair.api_key,
+    )  # fmt: skip
+    assert status == 200
+    ahead, future = (tokens.new_token(tokens.SESSION_PREFIX, org) for _ in range(2))
+    before = (now - datetime.timedelta(minutes=10)).isoformat()
+    again = [
+        record("admin", good),
+        record("ops1", disabled, created_at=before, last_seen_at=before),
+        record("admin", ahead, created_at="yesterday", expires_at="9999-12-31T23:59:59"),
+        record("admin", future, created_at=(now + 30 * 24 * hour).isoformat(),
+               expires_at=(now + 31 * 24 * hour).isoformat()),
+    ]  # fmt: skip
+    status, answer = call(
+        f"{p.url}/api/v1/cluster/sessions", "POST", {"sessions": again, "ended": []}, token=secret
+    )
+    assert status == 200, answer
+    assert answer["refused"] == [r["token_hash"] for r in again[:3]]
+    assert call(f"{p.url}/api/v1/me", token=good)[0] == 401  # still logged out
+    assert call(f"{p.url}/api/v1/me", token=disabled)[0] == 401
+    assert call(f"{p.url}/api/v1/me", token=future)[0] == 200
+    conn = await asyncpg.connect(**config.superuser_dsn(config.database.name))
+    try:
+        expires = await conn.fetchval(
+            "SELECT expires_at FROM sessions WHERE token_hash = $1", tokens.token_hash(future)
+        )
+    finally:
+        await conn.close()
+    limit = datetime.timedelta(hours=config.security.session_max_hours)
+    assert expires <= datetime.datetime.now(datetime.UTC) + limit
+    reasons = sorted(e["reason"] for e in audit(pair, "session_move_refused"))
+    assert reasons.count("logged_out") == 2 and "sessions_ended" in reasons
+    assert "bad_times" in reasons
+
 
 async def wait_for(check, what: str, seconds: float = 15.0) -> None:
     """Poll ``check`` until it holds (bounded)."""
