@@ -66,3 +66,15 @@ async def test_escape_cancels() -> None:
         await pilot.press("space", "escape")
         await until(pilot, lambda: app.result != "not yet")
     assert app.result is None
+
+
+async def test_a_choice_clears_the_problem_shown_under_it() -> None:
+    app = FormHost([Field("members", "Members", choices=MEMBERS, multiple=True, required=True)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        error = app.screen.query_one("#e-members")
+        await pilot.press("enter")
+        await until(pilot, lambda: "is required" in str(error.render()))
+        await pilot.press("space")
+        await until(pilot, lambda: "is required" not in str(error.render()))
+        assert isinstance(app.screen, FormModal)  # still open: nothing was sent

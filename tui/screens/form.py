@@ -163,6 +163,14 @@ class FormModal(ModalScreen[Any]):
         line.update(inert(message))
         line.set_class(bool(message), "shown")
 
+    @on(Select.Changed)
+    @on(MultiPicker.SelectedChanged)
+    def choice_made(self, event: Select.Changed | MultiPicker.SelectedChanged) -> None:
+        """A new choice answers the problem shown under its picker: clear it."""
+        widget = event.control
+        if widget is not None and widget.id and widget.id.startswith("f-"):
+            self._show(widget.id.removeprefix("f-"), "")
+
     @on(Input.Changed)
     def live_check(self, event: Input.Changed) -> None:
         """Show a field's problem as the user types."""

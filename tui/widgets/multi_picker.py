@@ -21,8 +21,16 @@ class MultiPicker(SelectionList[str]):
         Binding("ctrl+a", "toggle_all", "All/none", show=False),
     ]
 
+    # An unticked row's box is empty, a ticked one shows a bold X (Textual's default shows
+    # an X in both, told apart by colour alone: unreadable on many terminals).
     DEFAULT_CSS = """
     MultiPicker { height: auto; max-height: 8; }
+    MultiPicker > .selection-list--button,
+    MultiPicker > .selection-list--button-highlighted { color: $panel; background: $panel; }
+    MultiPicker > .selection-list--button-selected,
+    MultiPicker > .selection-list--button-selected-highlighted {
+        color: $text-success; background: $panel; text-style: bold;
+    }
     """
 
     def __init__(self, *args, **kwargs) -> None:
