@@ -26,9 +26,12 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from server.errors import BadRequest, StrongroomError, coded
-from server.services.orgs import OrgInput
+
+if TYPE_CHECKING:  # the TUI reads files with this module: keep its imports light
+    from server.services.orgs import OrgInput
 
 COLUMNS = ("name", "display_name", "description", "account_manager", "department", "location")
 REQUIRED = ("name", "display_name", "account_manager")
@@ -172,6 +175,8 @@ def read_file(filename: str, raw: bytes, max_rows: int) -> OrgFile:
 def parse(filename: str, raw: bytes, max_rows: int) -> list[OrgInput]:
     """Turn the file into OrgInputs (with their first line numbers), or raise a 400
     (or 413) about the file; nothing is written either way."""
+    from server.services.orgs import OrgInput
+
     return [
         OrgInput(
             name=values["name"],
