@@ -44,6 +44,9 @@ class Field:
     api_names: tuple[str, ...] = field(default_factory=tuple)  # server names mapped here
     multiple: bool = False
     chosen: tuple[str, ...] = ()
+    # Choices fetched from the server once the form is open (a picker only): the form
+    # shows at once, the user types into the first fields meanwhile.
+    load: Callable[[], Awaitable[Choices]] | None = None
 
 
 def refusal(field: str, message: str) -> ApiError:
@@ -110,10 +113,11 @@ class FormModal(ModalScreen[Any]):
                         id=f"f-{f.name}",
                         compact=True,
                     )
-                elif f.choices is not None:
+                elif f.choices is not None or f.load is not None:
+                    options = f.choices or ([(f.value, f.value)] if f.value else [])
                     yield Picker(
-                        f.choices,
-                        value=f.value if f.value in {v for _, v in f.choices} else Select.NULL,
+                        options,
+                        value=f.value if f.value in {v for _, v in options} else Select.NULL,
                         prompt=f.placeholder or "type to search, or Space for the list",
                         allow_blank=True,
                         id=f"f-{f.name}",
@@ -135,8 +139,32 @@ class FormModal(ModalScreen[Any]):
             )
 
     def on_mount(self) -> None:
-        """Tab moves between the fields only, not to the dialog's frame."""
+        """Tab moves between the fields only, not to the dialog's frame; pickers whose
+        choices come from the server start loading them."""
         self.query_one(".dialog").can_focus = False
+        for f in self._fields:
+            if f.load is not None:
+                self.load_choices(f)
+
+    @work(exit_on_error=False, group="form-choices")
+    async def load_choices(self, spec: Field) -> None:
+        """Fill ``spec``'s picker from the server, keeping what is chosen already (or the
+        field's preset value); a refusal is shown under the field."""
+        try:
+            options = await spec.load()
+        except ApiError as error:
+            self._show(spec.name, error.detail)
+            return
+        spec.choices = options
+        picker = self.query_one(f"#f-{spec.name}", Picker)
+        keep = picker.value
+        known = {value for _label, value in options}
+        with picker.prevent(Select.Changed):
+            picker.set_options(options)
+            if keep in known:
+                picker.value = keep
+            elif spec.value in known:
+                picker.value = spec.value
 
     def values(self) -> dict[str, Any]:
         """The form's current values: text for inputs, '' for an unchosen picker, the list

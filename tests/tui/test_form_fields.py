@@ -1,6 +1,9 @@
-"""The form's checklist (group members, a role's permissions, categories), driven by keys."""
+"""The form's checklist and pickers filled from the server, driven by keys (no server
+needed: a host app opens one form)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from textual.app import App
 
@@ -78,3 +81,31 @@ async def test_a_choice_clears_the_problem_shown_under_it() -> None:
         await pilot.press("space")
         await until(pilot, lambda: "is required" not in str(error.render()))
         assert isinstance(app.screen, FormModal)  # still open: nothing was sent
+
+
+async def test_a_picker_filled_from_the_server_after_the_form_opens() -> None:
+    """The form is up at once (its first field takes keys); the picker's choices arrive
+    later, keep the preset value, and are chosen by typing."""
+    arrived = asyncio.Event()
+
+    async def managers() -> list[tuple[str, str]]:
+        await arrived.wait()
+        return MEMBERS
+
+    app = FormHost(
+        [
+            Field("name", "Org name", required=True),
+            Field("manager", "Account manager", value="bob", load=managers, required=True),
+        ]
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        await pilot.press(*"acme", "tab")
+        arrived.set()
+        picker = app.screen.query_one("#f-manager")
+        await until(pilot, lambda: len(picker._options) > 2)
+        assert picker.value == "bob"  # the preset value stays
+        await pilot.press("c", "enter")  # type to search: Carol; Enter chooses
+        await pilot.press("enter")  # Enter on the closed picker submits
+        await until(pilot, lambda: app.result != "not yet")
+    assert app.result == {"name": "acme", "manager": "carol"}
