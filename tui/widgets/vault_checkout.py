@@ -76,6 +76,26 @@ def request_fields() -> list[Field]:
     ]
 
 
+HINTS = {
+    "no_eligible_approver": ": ask an administrator to name another approver (access control, A).",
+}
+
+
+def readable_refusal(error: ApiError) -> ApiError:
+    """A refusal about the request as a whole (its ``account`` field, not in the form) as
+    one sentence for the form's error line: 'No approver of this password is independent
+    of you: ask an administrator …'. Other refusals are returned as they are."""
+    errors = error.body.get("errors") or []
+    about = [e.get("message", "") for e in errors if e.get("field") == "account"]
+    if not about:
+        return error
+    text = about[0].strip().rstrip(".")
+    text = text[:1].upper() + text[1:]
+    sentence = text + HINTS.get(error.code, ".")
+    body = {k: v for k, v in error.body.items() if k != "errors"}
+    return ApiError(error.code, sentence, error.status, body)
+
+
 def request_body(account_id: str, values: dict[str, str]) -> dict:
     """The request as the API takes it."""
     return {
