@@ -62,14 +62,16 @@ async def my_checkout(client: Client, org: str, account_id: str) -> dict | None:
     return None
 
 
-def request_fields() -> list[Field]:
-    """The request form: a reason and a window (the server says how long it may be)."""
+def request_fields(longest: int | None = None) -> list[Field]:
+    """The request form: a reason and a window (60 minutes, or the ``longest`` the
+    account's access control allows when that is shorter; the server checks it)."""
+    window = min(60, longest) if longest else 60
     return [
         Field("reason", "Reason (ticket, change…)", required=True),
         Field(
             "window_minutes",
-            "For how many minutes",
-            value="60",
+            f"For how many minutes (up to {longest})" if longest else "For how many minutes",
+            value=str(window),
             required=True,
             check=lambda v: None if v.strip().isdigit() else "must be a whole number",
         ),

@@ -93,6 +93,10 @@ class RevealActions:
     async def _request_checkout(self, account: str, why: str = "") -> None:
         client = self.app.client
         name = self.selected_cell("accounts", 0)
+        try:
+            control = await client.access_control(self.org, "account", account)
+        except ApiError:
+            control = {}  # the server still says how long the window may be
 
         async def submit(values: dict) -> dict:
             try:
@@ -104,7 +108,7 @@ class RevealActions:
 
         done = await self.form(
             f"Request the password of {name}",
-            checkout.request_fields(),
+            checkout.request_fields(control.get("max_window_minutes")),
             submit,
             note=(why + "\n" if why else "") + "The approvers are asked; reveal once approved.",
             action="request",
