@@ -606,6 +606,22 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         after = account_named(tui_server, owner, "fw-hq-02", "root")["password_changed_at"]
         assert after != before
 
+        # A from the resources list: the resource's default for its accounts.
+        await focus_resources(pilot)
+        await pilot.press("A")
+        form = await form_open(pilot, "Access control of resource fw-hq-02")
+        await fill(pilot, ">yes")
+        await pilot.press("tab")
+        await type_text(pilot, "vappr")
+        await pilot.press("space")
+        await submit(pilot, form)
+        await notified(pilot, "Access control of fw-hq-02 is on.")
+        _, control = tui_server.api(
+            "GET", f"/orgs/MSPOrg/resources/{fw['id']}/access-control", token=owner
+        )
+        assert control["enabled"] and control["approvers"] == ["vappr"]
+        assert (control["max_window_minutes"], control["rotate_on_checkin"]) == (60, False)
+
 
 async def test_password_user_sees_no_creator_keys(tui_server, make_app, vault_data):
     """A password user's vault offers no New resource or Resource groups key: not in the
