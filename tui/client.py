@@ -710,6 +710,22 @@ class Client:
             "POST", f"/orgs/{quote(org)}/password-requests/{request_id}/check-in"
         )
 
+    @staticmethod
+    def _control_path(org: str, kind: str, ref: str) -> str:
+        """kind: 'account' or 'resource'."""
+        return f"/orgs/{quote(org)}/{kind}s/{quote(ref)}/access-control"
+
+    async def access_control(self, org: str, kind: str, ref: str) -> dict:
+        """The access control in force on an account or resource (``kind``): {enabled,
+        approvers, approver_groups, approvals_needed, max_window_minutes, exclusive,
+        rotate_on_checkin, inherited_from ('resource' or None)}."""
+        return await self._request("GET", self._control_path(org, kind, ref))
+
+    async def set_access_control(self, org: str, kind: str, ref: str, body: dict) -> dict:
+        """Put an account or resource under access control, change it or take it off
+        (full permission): ``body`` as ``access_control`` answers it; the new control."""
+        return await self._request("PUT", self._control_path(org, kind, ref), body)
+
     # -- audit ------------------------------------------------------------------------
 
     async def audit(self, org: str, operation: str = "", actor: str = "") -> list[dict]:

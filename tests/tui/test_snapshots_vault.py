@@ -164,3 +164,16 @@ def test_check_out_request_form(snap_compare, make_app, vault_snap):
         await shot_ready(pilot)
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
+
+
+def test_access_control_form(snap_compare, make_app, vault_snap):
+    """A on the controlled svc: on, vsappr ticked among the org's users and groups, the
+    approvals, the longest window, exclusive and rotation."""
+
+    async def before(pilot):
+        await vault_settled(pilot, vault_snap)
+        await pilot.press("tab", "down", "A")
+        await form_open(pilot, "Access control of account db01/svc")
+        await shot_ready(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)

@@ -16,6 +16,7 @@ from tests.tui.keys import (
     form_open,
     main_ready,
     notified,
+    pick,
     rows,
     screen_text,
     submit,
@@ -414,3 +415,230 @@ async def test_names_with_markup_are_shown_as_typed(tui_server, make_app, vault_
         drawn = [str(toast.render()) for toast in app.screen.query("Toast")]
         assert any("web[/nope][@click=app.quit]x" in text for text in drawn), drawn
         assert app.is_running
+
+
+def account_named(server, token: str, resource: str, name: str) -> dict:
+    """The account ``name`` of the resource ``resource`` as the server holds it."""
+    found = resource_named(server, token, resource)
+    return next(a for a in found["accounts"] if a["username"] == name)
+
+
+async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
+    """A taken name refused in the second form goes back to the first one as typed, with
+    the refusal under Name; a search without a match says so; generating asks first and
+    names the account; access control set by keys (A); a request nobody independent can
+    approve is refused in one sentence; a pending request is said, not asked again; a
+    check-in with rotation says the password was replaced."""
+    people, owner = vault_data["people"], vault_data["owner"]
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    status, body = tui_server.api(
+        "POST", "/orgs/MSPOrg/resources", {"name": "fw-hq-01", "type": "Windows"}, admin
+    )
+    assert status == 201, body
+    _, seen = tui_server.api("GET", "/orgs/MSPOrg/resources?q=fw-hq", token=owner)
+    assert seen["items"] == []  # vown cannot see it: only the server can refuse the name
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "vown", people["vown"])
+        await main_ready(pilot)
+        resources = app.screen.query_one("#resources", DataTable)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
+        assert "New resource" in screen_text(app) and "Access control" in screen_text(app)
+        await pilot.press("escape")
+        await main_ready(pilot)
+
+        # The name is taken: refused after the second form, shown in the first one.
+        await pilot.press("n")
+        form = await form_open(pilot, "New resource in MSPOrg")
+        await fill(pilot, "fw-hq-01", ">Linux", "fw.example.net", "", ">Debian")
+        await submit(pilot, form)
+        form = await form_open(pilot, "New Linux resource fw-hq-01")
+        await pilot.press("escape")  # Esc goes back to the first form, as typed
+        form = await form_open(pilot, "New resource in MSPOrg")
+        assert form.values() | {"extra0": ""} == {
+            "name": "fw-hq-01",
+            "type": "Linux",
+            "url": "fw.example.net",
+            "description": "",
+            "extra0": "",
+        }
+        assert form.values()["extra0"] == "Debian"
+        await submit(pilot, form)
+        form = await form_open(pilot, "New Linux resource fw-hq-01")
+        await type_text(pilot, "4")
+        await submit(pilot, form)
+        form = await form_open(pilot, "New resource in MSPOrg")
+        name_error = form.query_one("#e-name")
+        await until(pilot, lambda: name_error.has_class("shown"), what="(refusal under Name)")
+        assert "already has a resource named 'fw-hq-01'" in text_of(name_error)
+        assert form.values()["url"] == "fw.example.net"
+        assert app.screen.focused is form.query_one("#f-name")
+        await pilot.press("end", *["backspace"] * 2)
+        await type_text(pilot, "02")
+        await submit(pilot, form)
+        form = await form_open(pilot, "New Linux resource fw-hq-02")
+        await type_text(pilot, "4")
+        await submit(pilot, form)
+        await notified(pilot, "Resource fw-hq-02 added")
+        fw = resource_named(tui_server, owner, "fw-hq-02")
+        assert (fw["url"], fw["fields"]) == ("fw.example.net", {"os": "Debian", "rack": 4})
+
+        # A visible name taken: refused under Name at once.
+        await pilot.press("n")
+        form = await form_open(pilot, "New resource in MSPOrg")
+        await fill(pilot, "fw-hq-02", ">Linux")
+        await pilot.press("enter")
+        name_error = form.query_one("#e-name")
+        await until(pilot, lambda: name_error.has_class("shown"), what="(refused at once)")
+        assert "already has a resource named 'fw-hq-02'" in text_of(name_error)
+        await pilot.press("escape")
+        await main_ready(pilot)
+
+        # A search without a match says so and shows no accounts header.
+        title = app.screen.query_one("#accounts-title")
+        await pilot.press("slash")
+        await type_text(pilot, "zzzq")
+        await until(pilot, lambda: text_of(title) == "No resource matches 'zzzq'.")
+        assert resources.row_count == 0
+        await pilot.press(*["backspace"] * 4, "enter")
+        await until(pilot, lambda: "fw-hq-02" in rows(resources), what="(all again)")
+
+        # Generate asks first and names the account.
+        for name, password in (("root", "Root-password-1!x"), ("svc", "Svc-password-1!x")):
+            status, body = tui_server.api(
+                "POST",
+                f"/orgs/MSPOrg/resources/{fw['id']}/accounts",
+                {"username": name, "password": password},
+                owner,
+            )
+            assert status == 201, body
+        await pilot.press("ctrl+r")
+        await cursor_to(pilot, resources, "fw-hq-02")
+        accounts = await focus_accounts(pilot)
+        await cursor_to(pilot, accounts, "root")
+        before = account_named(tui_server, owner, "fw-hq-02", "root")["password_changed_at"]
+        await pilot.press("g")
+        form = await form_open(pilot, "Generate a new password for root on fw-hq-02?")
+        await type_text(pilot, "yes")
+        await submit(pilot, form)
+        await notified(pilot, "A new password was generated for root on fw-hq-02.")
+        root = account_named(tui_server, owner, "fw-hq-02", "root")
+        assert root["password_changed_at"] != before
+        _, revealed = tui_server.api(
+            "POST", f"/orgs/MSPOrg/accounts/{root['id']}/reveal", {}, owner
+        )
+        assert revealed["password"] != "Root-password-1!x"
+
+        # Access control of root by keys: vappr approves, 30 minutes, rotation on check-in.
+        await cursor_to(pilot, accounts, "root")
+        await pilot.press("A")
+        form = await form_open(pilot, "Access control of account fw-hq-02/root")
+        await fill(pilot, ">yes")
+        await pilot.press("tab")
+        await type_text(pilot, "vappr")
+        await pilot.press("space", "tab", "tab", *["backspace"] * 2)
+        await type_text(pilot, "30")
+        await pilot.press("tab", "tab")
+        await pick(pilot, "yes")
+        await submit(pilot, form)
+        await notified(pilot, "Access control of fw-hq-02/root is on.")
+        _, control = tui_server.api(
+            "GET", f"/orgs/MSPOrg/accounts/{root['id']}/access-control", token=owner
+        )
+        assert control["enabled"] and control["approvers"] == ["vappr"]
+        assert (control["max_window_minutes"], control["approvals_needed"]) == (30, 1)
+        assert control["exclusive"] and control["rotate_on_checkin"]
+        await until(pilot, lambda: rows(accounts, 3)[rows(accounts).index("root")] == "free")
+
+        # svc: only vown approves, so nobody independent can: one clear sentence.
+        svc = account_named(tui_server, owner, "fw-hq-02", "svc")
+        status, body = tui_server.api(
+            "PUT",
+            f"/orgs/MSPOrg/accounts/{svc['id']}/access-control",
+            {"enabled": True, "approvers": ["vown"]},
+            owner,
+        )
+        assert status == 200, body
+        await cursor_to(pilot, accounts, "svc")
+        await pilot.press("o")
+        form = await form_open(pilot, "Request the password of svc")
+        await type_text(pilot, "INC-7")
+        await pilot.press("enter")
+        error = form.query_one("#form-error")
+        await until(pilot, lambda: error.has_class("shown"), what="(refused)")
+        assert text_of(error) == (
+            "No approver of this password is independent of you: ask an administrator to "
+            "name another approver (access control, A)."
+        )
+        await pilot.press("escape")
+        await main_ready(pilot)
+
+        # root: requested, then r again says the request waits; approved; checked in with
+        # rotation: the password was replaced.
+        await cursor_to(pilot, accounts, "root")
+        await pilot.press("r")
+        form = await form_open(pilot, "Request the password of root")
+        await type_text(pilot, "CHG-9")
+        assert form.values()["window_minutes"] == "30"  # the longest window root allows
+        await submit(pilot, form)
+        await notified(pilot, "Check-out of root requested")
+        await until(pilot, lambda: "request pending" in rows(accounts, 3), what="(pending)")
+        await cursor_to(pilot, accounts, "root")
+        await pilot.press("r")
+        await notified(pilot, "Your check-out request for root is waiting for approval (F4")
+        assert isinstance(app.screen, MainScreen)
+        approver = tui_server.login("vappr", people["vappr"])
+        _, queue = tui_server.api(
+            "GET", "/orgs/MSPOrg/password-requests?role=approver", token=approver
+        )
+        (request,) = [r for r in queue["items"] if r["account_id"] == root["id"]]
+        status, body = tui_server.api(
+            "POST", f"/orgs/MSPOrg/password-requests/{request['id']}/approve", {}, approver
+        )
+        assert status == 200, body
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: any(s.startswith("mine") for s in rows(accounts, 3)))
+        before = account_named(tui_server, owner, "fw-hq-02", "root")["password_changed_at"]
+        await cursor_to(pilot, accounts, "root")
+        await pilot.press("i")
+        await notified(pilot, "root checked in; its password was replaced by a new one.")
+        after = account_named(tui_server, owner, "fw-hq-02", "root")["password_changed_at"]
+        assert after != before
+
+        # A from the resources list: the resource's default for its accounts.
+        await focus_resources(pilot)
+        await pilot.press("A")
+        form = await form_open(pilot, "Access control of resource fw-hq-02")
+        await fill(pilot, ">yes")
+        await pilot.press("tab")
+        await type_text(pilot, "vappr")
+        await pilot.press("space")
+        await submit(pilot, form)
+        await notified(pilot, "Access control of fw-hq-02 is on.")
+        _, control = tui_server.api(
+            "GET", f"/orgs/MSPOrg/resources/{fw['id']}/access-control", token=owner
+        )
+        assert control["enabled"] and control["approvers"] == ["vappr"]
+        assert (control["max_window_minutes"], control["rotate_on_checkin"]) == (60, False)
+
+
+async def test_password_user_sees_no_creator_keys(tui_server, make_app, vault_data):
+    """A password user's vault offers no New resource or Resource groups key: not in the
+    key bar, not in F1, and the key does nothing."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "vother", vault_data["people"]["vother"])
+        await main_ready(pilot)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
+        text = screen_text(app)
+        assert "Reveal the password" in text and "Access control" in text
+        assert "New resource" not in text and "Resource groups" not in text
+        await pilot.press("escape")
+        await main_ready(pilot)
+        bar = text_of(app.screen.query_one("KeyBar"))
+        assert "New" not in bar and "Groups" not in bar, bar
+        await pilot.press("n", "G")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)

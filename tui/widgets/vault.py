@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
+from server.permissions import RESOURCE_CREATOR_ROLES, ROLES, VAULT_MANAGER_ROLES
 from tui.client import ApiError
 from tui.screens.form import Field
 from tui.screens.policies import PoliciesScreen
@@ -19,6 +20,7 @@ from tui.widgets import choices
 from tui.widgets import vault_checkout as checkout
 from tui.widgets import vault_fields as extra
 from tui.widgets.pane import Pane, fill_table
+from tui.widgets.vault_access import AccessControlActions
 from tui.widgets.vault_accounts import AccountActions
 from tui.widgets.vault_resources import ResourceActions
 from tui.widgets.vault_reveal import RevealActions
@@ -26,7 +28,15 @@ from tui.widgets.vault_reveal import RevealActions
 SECTION = "Accounts (Tab to reach them; r reveals)"
 
 
-class VaultPane(RevealActions, ResourceActions, AccountActions, Pane):
+# Keys a built-in role can never use (the server's rules in server.permissions): they are
+# left out of the key bar and F1. A custom role's permissions are the server's to check.
+ROLE_ACTIONS = {
+    "new_resource": RESOURCE_CREATOR_ROLES,
+    "resource_groups": VAULT_MANAGER_ROLES,
+}
+
+
+class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlActions, Pane):
     """Resources on top, the selected resource's accounts below."""
 
     LIST = "resources"
@@ -47,7 +57,22 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, Pane):
         Binding("P", "policies", "Policies", tooltip="Password policies", id="policies"),
         Binding("o", "check_out", "Check out", tooltip="Request a check-out", id="check-out"),
         Binding("i", "check_in", "Check in", tooltip="Check the password in", id="check-in"),
+        Binding(
+            "A",
+            "access_control",
+            "Access",
+            tooltip="Access control (check-out) of the account or resource",
+            id="access-control",
+        ),
     ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """False (not shown) for the keys the user's built-in role can never use."""
+        role = (getattr(self.app, "me", None) or {}).get("role", "")
+        allowed = ROLE_ACTIONS.get(action)
+        if allowed is not None and role in ROLES and role not in allowed:
+            return False
+        return True
 
     def compose(self) -> ComposeResult:
         """Search box and two tables."""
@@ -100,8 +125,10 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, Pane):
         )
         if items:
             self.load_accounts(self.selected("resources"))
-        else:
-            fill_table(self.query_one("#accounts", DataTable), [])
+            return
+        title = f"No resource matches '{query}'." if query.strip() else "No resources yet."
+        self.query_one("#accounts-title", Static).update(inert(title))
+        fill_table(self.query_one("#accounts", DataTable), [])
 
     @on(DataTable.RowHighlighted, "#resources")
     def resource_highlighted(self, event: DataTable.RowHighlighted) -> None:

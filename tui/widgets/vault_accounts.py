@@ -124,18 +124,33 @@ class AccountActions:
 
     @work(exit_on_error=False)
     async def action_generate(self) -> None:
-        """Give the selected account a new password generated under its policy."""
+        """Give the selected account a new password generated under its policy (asks
+        first: the stored one is replaced)."""
         account = self._account()
         if account is None:
             return
-        try:
-            await self.app.client.change_account_password(self.org, account, None)
-        except ApiError as error:
-            if error.code == "checked_out":
-                error = checkout.held_message(error)
-            self.app.show_error(error, "Password not changed")
-            return
-        self.changed("audit", "A new password was generated and stored.")
+        client = self.app.client
+        name = self.selected_cell("accounts", 0)
+        resource = self.selected_cell("resources", 0)
+
+        async def submit(_v: dict) -> bool:
+            try:
+                await client.change_account_password(self.org, account, None)
+            except ApiError as error:
+                if error.code == "checked_out":
+                    raise checkout.held_message(error) from None
+                raise
+            return True
+
+        if await self.form(
+            f"Generate a new password for {name} on {resource}?",
+            [confirm_field()],
+            submit,
+            note="It replaces the stored one (under the account's policy).",
+            action="generate",
+            danger=True,
+        ):
+            self.changed("audit", f"A new password was generated for {name} on {resource}.")
 
     @work(exit_on_error=False)
     async def action_set_password(self) -> None:

@@ -62,18 +62,40 @@ async def my_checkout(client: Client, org: str, account_id: str) -> dict | None:
     return None
 
 
-def request_fields() -> list[Field]:
-    """The request form: a reason and a window (the server says how long it may be)."""
+def request_fields(longest: int | None = None) -> list[Field]:
+    """The request form: a reason and a window (60 minutes, or the ``longest`` the
+    account's access control allows when that is shorter; the server checks it)."""
+    window = min(60, longest) if longest else 60
     return [
         Field("reason", "Reason (ticket, change…)", required=True),
         Field(
             "window_minutes",
-            "For how many minutes",
-            value="60",
+            f"For how many minutes (up to {longest})" if longest else "For how many minutes",
+            value=str(window),
             required=True,
             check=lambda v: None if v.strip().isdigit() else "must be a whole number",
         ),
     ]
+
+
+HINTS = {
+    "no_eligible_approver": ": ask an administrator to name another approver (access control, A).",
+}
+
+
+def readable_refusal(error: ApiError) -> ApiError:
+    """A refusal about the request as a whole (its ``account`` field, not in the form) as
+    one sentence for the form's error line: 'No approver of this password is independent
+    of you: ask an administrator …'. Other refusals are returned as they are."""
+    errors = error.body.get("errors") or []
+    about = [e.get("message", "") for e in errors if e.get("field") == "account"]
+    if not about:
+        return error
+    text = about[0].strip().rstrip(".")
+    text = text[:1].upper() + text[1:]
+    sentence = text + HINTS.get(error.code, ".")
+    body = {k: v for k, v in error.body.items() if k != "errors"}
+    return ApiError(error.code, sentence, error.status, body)
 
 
 def request_body(account_id: str, values: dict[str, str]) -> dict:

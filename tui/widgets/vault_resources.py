@@ -6,9 +6,37 @@ from __future__ import annotations
 from textual import work
 
 from tui.client import ApiError
-from tui.screens.form import Field
+from tui.screens.form import Field, FormModal, refusal
 from tui.widgets import choices
 from tui.widgets import vault_fields as extra
+
+
+def about_first_form(error: ApiError, second_names: set[str]) -> bool:
+    """Whether a refusal of the create is about the first form (the name taken, a wrong
+    address…) rather than about the type's own fields of the second one."""
+    if error.code == "read_only":
+        return False
+    fields = {e.get("field", "") for e in error.body.get("errors") or []}
+    return not fields or not fields <= second_names
+
+
+def under_name(error: ApiError) -> ApiError:
+    """A taken name, said under the Name field."""
+    if error.code == "resource_name_taken" and not error.body.get("errors"):
+        return refusal("name", error.detail)
+    return error
+
+
+class RefusedForm(FormModal):
+    """The first form again, filled in as typed, with the server's refusal shown."""
+
+    def __init__(self, error: ApiError, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._refused = error
+
+    def on_mount(self) -> None:
+        """Show the refusal as the form opens; a taken name goes under Name."""
+        self.show_refusal(under_name(self._refused))
 
 
 class ResourceActions:
@@ -48,28 +76,67 @@ class ResourceActions:
 
         async def first(v: dict) -> dict:
             if own(v["type"]):
+                await self._name_free(v["name"])  # refused here, not in the next form
                 return {"next": v}  # the type's own fields come in the next form
-            return await client.create_resource(self.org, body(v, []))
+            try:
+                return await client.create_resource(self.org, body(v, []))
+            except ApiError as error:
+                raise under_name(error) from None
 
-        fields = [
-            Field("name", "Name", required=True),
-            Field("type", "Type", value="Linux", choices=types, required=True),
-            Field("url", "Address (DNS name or URL)"),
-            Field("description", "Description"),
-            *extra.form_fields(common),
-        ]
-        result = await self.form(f"New resource in {self.org}", fields, first, action="add")
-        if result and "next" in result:
-            v = result["next"]
-            more = own(v["type"])
+        def first_fields(typed: dict) -> list[Field]:
+            fields = [
+                Field("name", "Name", required=True),
+                Field("type", "Type", value="Linux", choices=types, required=True),
+                Field("url", "Address (DNS name or URL)"),
+                Field("description", "Description"),
+                *extra.form_fields(common),
+            ]
+            for f in fields:
+                f.value = typed.get(f.name, f.value)
+            return fields
+
+        typed: dict = {}
+        refused: ApiError | None = None
+        while True:
+            title = f"New resource in {self.org}"
+            if refused is None:
+                result = await self.form(title, first_fields(typed), first, action="add")
+            else:
+                result = await self.app.push_screen_wait(
+                    RefusedForm(refused, title, first_fields(typed), first, action="add")
+                )
+            if not result or "next" not in result:
+                break
+            typed = result["next"]
+            more = own(typed["type"])
+            second_names = {n for f in extra.form_fields(more) for n in f.api_names}
+
+            async def second(w: dict, v: dict = typed, more: list = more, names=second_names):
+                try:
+                    return await client.create_resource(self.org, body(v, more, w))
+                except ApiError as error:
+                    if about_first_form(error, names):
+                        return {"back": error}  # the first form shows it, as typed
+                    raise
+
             result = await self.form(
-                f"New {v['type']} resource {v['name']}: its fields",
+                f"New {typed['type']} resource {typed['name']}: its fields",
                 extra.form_fields(more),
-                lambda w: client.create_resource(self.org, body(v, more, w)),
+                second,
+                note="Esc: back to the first form.",
                 action="add",
             )
+            refused = result.get("back") if result else None
+            if result and refused is None:
+                break
         if result:
             self.changed("resources", f"Resource {result['name']} added.")
+
+    async def _name_free(self, name: str) -> None:
+        """Refuse, under Name, a name a resource I can see already has."""
+        taken = await self.app.client.resources(self.org, name)
+        if any(r["name"].lower() == name.strip().lower() for r in taken):
+            raise refusal("name", f"{self.org} already has a resource named {name!r}")
 
     @work(exit_on_error=False)
     async def action_edit_resource(self) -> None:

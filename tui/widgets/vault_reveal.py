@@ -24,6 +24,8 @@ class RevealActions:
             return await client.reveal(self.org, account)
         except ApiError as error:
             if error.code == "checkout_required":
+                if await self._waiting(account):
+                    return None
                 await self._request_checkout(
                     account, "This password is under access control: ask for it first."
                 )
@@ -77,13 +79,37 @@ class RevealActions:
         after = f"; cleared in {seconds:g} s" if seconds > 0 else ""
         self.changed("audit", f"Password of {self.selected_cell('accounts', 0)} copied{after}.")
 
+    async def _waiting(self, account: str) -> bool:
+        """Say so when my request for ``account`` is still waiting for approval."""
+        if account not in await checkout.pending_accounts(self.app.client, self.org):
+            return False
+        name = self.selected_cell("accounts", 0)
+        self.app.notify(
+            f"Your check-out request for {name} is waiting for approval (F4 shows it).",
+            severity="warning",
+        )
+        return True
+
     async def _request_checkout(self, account: str, why: str = "") -> None:
         client = self.app.client
         name = self.selected_cell("accounts", 0)
+        try:
+            control = await client.access_control(self.org, "account", account)
+        except ApiError:
+            control = {}  # the server still says how long the window may be
+
+        async def submit(values: dict) -> dict:
+            try:
+                return await client.request_password(
+                    self.org, checkout.request_body(account, values)
+                )
+            except ApiError as error:
+                raise checkout.readable_refusal(error) from None
+
         done = await self.form(
             f"Request the password of {name}",
-            checkout.request_fields(),
-            lambda v: client.request_password(self.org, checkout.request_body(account, v)),
+            checkout.request_fields(control.get("max_window_minutes")),
+            submit,
             note=(why + "\n" if why else "") + "The approvers are asked; reveal once approved.",
             action="request",
         )
@@ -94,7 +120,7 @@ class RevealActions:
     async def action_check_out(self) -> None:
         """Ask for the selected (access-controlled) password: reason and window."""
         account = self._account()
-        if account is not None:
+        if account is not None and not await self._waiting(account):
             await self._request_checkout(account)
 
     @work(exit_on_error=False)
@@ -109,8 +135,11 @@ class RevealActions:
             if mine is None:
                 self.app.notify("You hold no check-out of this password.", severity="warning")
                 return
+            before = (await client.account(self.org, account))["password_changed_at"]
             await client.check_in(self.org, mine["id"])
+            after = (await client.account(self.org, account))["password_changed_at"]
         except ApiError as error:
             self.app.show_error(error, "Not checked in")
             return
-        self.changed("accounts", f"{mine['account']} checked in.")
+        replaced = "; its password was replaced by a new one" if after != before else ""
+        self.changed("accounts", f"{mine['account']} checked in{replaced}.")

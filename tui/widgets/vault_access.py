@@ -1,0 +1,142 @@
+"""Password access control in the vault pane (mixed into ``VaultPane``): ``A`` puts the
+highlighted account — or, from the resources list, the resource as the default of its
+accounts — under access control, changes it or takes it off
+(``GET/PUT /orgs/{org}/accounts|resources/{id}/access-control``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+
+from tui.client import ApiError
+from tui.screens.form import Field, refusal
+from tui.widgets import choices
+
+YES_NO = [("yes", "yes"), ("no", "no")]
+
+
+def _yes(flag: Any, default: bool) -> str:
+    return "yes" if (default if flag is None else flag) else "no"
+
+
+def _whole(value: str) -> str | None:
+    return None if value.strip().isdigit() else "must be a whole number"
+
+
+async def approver_choices(client, org: str) -> list[tuple[str, str]]:
+    """The org's users and groups as checklist rows: ('ann — Ann Smith · user',
+    'user:ann'), ('ops · group', 'group:ops')."""
+    rows = [
+        (f"{choices.person(u)} · user", f"user:{u['username']}") for u in await client.users(org)
+    ]
+    rows += [(f"{g['name']} · group", f"group:{g['name']}") for g in await client.groups(org)]
+    return rows
+
+
+def control_fields(current: dict, approvers: list[tuple[str, str]]) -> list[Field]:
+    """The form over an access control as the server holds it (``current``)."""
+    chosen = tuple(f"user:{n}" for n in current.get("approvers") or ()) + tuple(
+        f"group:{n}" for n in current.get("approver_groups") or ()
+    )
+    return [
+        Field(
+            "enabled",
+            "Under access control",
+            value=_yes(current.get("enabled"), False),
+            choices=YES_NO,
+            required=True,
+        ),
+        Field(
+            "approvers",
+            "Approvers (users or groups; Space ticks)",
+            choices=approvers,
+            multiple=True,
+            chosen=chosen,
+            api_names=("approver_groups",),
+        ),
+        Field(
+            "approvals_needed",
+            "Approvals needed (1-5)",
+            value=str(current.get("approvals_needed") or 1),
+            required=True,
+            check=_whole,
+        ),
+        Field(
+            "max_window_minutes",
+            "Longest window (minutes, up to 10080)",
+            value=str(current.get("max_window_minutes") or 60),
+            required=True,
+            check=_whole,
+        ),
+        Field(
+            "exclusive",
+            "Exclusive (one holder at a time)",
+            value=_yes(current.get("exclusive"), True),
+            choices=YES_NO,
+            required=True,
+        ),
+        Field(
+            "rotate_on_checkin",
+            "New password on check-in",
+            value=_yes(current.get("rotate_on_checkin"), False),
+            choices=YES_NO,
+            required=True,
+        ),
+    ]
+
+
+def control_body(values: dict[str, Any]) -> dict:
+    """The PUT body from the form's values."""
+    picked = values["approvers"]
+    enabled = values["enabled"] == "yes"
+    if enabled and not picked:
+        raise refusal("approvers", "tick at least one approver (a user or a group)")
+    return {
+        "enabled": enabled,
+        "approvers": [v.partition(":")[2] for v in picked if v.startswith("user:")],
+        "approver_groups": [v.partition(":")[2] for v in picked if v.startswith("group:")],
+        "approvals_needed": int(values["approvals_needed"]),
+        "max_window_minutes": int(values["max_window_minutes"]),
+        "exclusive": values["exclusive"] == "yes",
+        "rotate_on_checkin": values["rotate_on_checkin"] == "yes",
+    }
+
+
+class AccessControlActions:
+    """A: the access control of the highlighted account (accounts list) or resource."""
+
+    @work(exit_on_error=False)
+    async def action_access_control(self) -> None:
+        """Show and change the access control: on/off, approvers, approvals needed, longest
+        window, exclusive, rotation on check-in (needs full permission)."""
+        target = self._share_target()
+        if target is None:
+            return
+        kind, ref, label = target
+        client = self.app.client
+        try:
+            current = await client.access_control(self.org, kind, ref)
+            approvers = await approver_choices(client, self.org)
+        except ApiError as error:
+            self.app.show_error(error, "Access control")
+            return
+        if kind == "account" and current.get("inherited_from") == "resource":
+            note = "Now inherited from its resource; saving gives the account its own."
+        elif kind == "resource":
+            note = "The default of the resource's accounts (an account's own one wins)."
+        else:
+            note = "Reveals then need a check-out request approved by the approvers."
+
+        async def submit(values: dict) -> dict:
+            return await client.set_access_control(self.org, kind, ref, control_body(values))
+
+        result = await self.form(
+            f"Access control of {kind} {label}",
+            control_fields(current, approvers),
+            submit,
+            note=note,
+        )
+        if result:
+            state = "on" if result.get("enabled") else "off"
+            self.changed("accounts", f"Access control of {label} is {state}.")
