@@ -242,8 +242,9 @@ class MainScreen(Screen):
             if tab in self.hidden:
                 continue
             yield f"Go to {title}", f"Show the {title} tab ({key.upper()})", self._go(tab)
+            pane = self.query_one(pane_type)
             for binding in pane_type.BINDINGS:
-                if binding.show:
+                if binding.show and pane.role_allows(binding.action):
                     yield (
                         f"{title}: {binding.tooltip or binding.description}",
                         f"key {binding.key}",

@@ -53,6 +53,15 @@ class Pane(Vertical):
         if org:
             self.load()
 
+    def role_allows(self, action: str) -> bool:
+        """Whether the user's role can ever use ``action`` here (a pane overrides this);
+        a key it cannot is left out of the key bar, F1 and the palette."""
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys the role can never use are not shown (and do nothing)."""
+        return self.role_allows(action)
+
     def load(self) -> None:
         """Fetch what the pane shows (a worker in each pane)."""
 

@@ -66,13 +66,12 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         ),
     ]
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """False (not shown) for the keys the user's built-in role can never use."""
+    def role_allows(self, action: str) -> bool:
+        """False for the keys the user's built-in role can never use (custom roles: the
+        server decides)."""
         role = (getattr(self.app, "me", None) or {}).get("role", "")
         allowed = ROLE_ACTIONS.get(action)
-        if allowed is not None and role in ROLES and role not in allowed:
-            return False
-        return True
+        return allowed is None or role not in ROLES or role in allowed
 
     def compose(self) -> ComposeResult:
         """Search box and two tables."""
