@@ -105,9 +105,12 @@ class MyAccount(Vertical):
     """Who I am, and my API keys; the keys of this screen live here (so F1 lists them)."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back", tooltip="Back to the main screen", id="me-back"),
+        # Esc is said on the screen's first line; the key bar keeps its room for the rest.
+        Binding(
+            "escape", "back", "Back", tooltip="Back to the main screen", id="me-back", show=False
+        ),
         Binding("p", "password", "Password", tooltip="Change my password", id="me-password"),
-        Binding("t", "totp_on", "2FA on", tooltip="Set up two-factor (QR code)", id="me-totp-on"),
+        Binding("t", "totp_on", "2FA", tooltip="Set up two-factor (QR code)", id="me-totp-on"),
         Binding("o", "totp_off", "2FA off", tooltip="Turn two-factor off", id="me-totp-off"),
         Binding("n", "new_key", "New", tooltip="Create an API key", id="me-new-key"),
         Binding("d", "revoke_key", "Revoke", tooltip="Revoke the API key", id="me-revoke-key"),
@@ -115,7 +118,7 @@ class MyAccount(Vertical):
 
     def compose(self) -> ComposeResult:
         """Profile lines, then the API keys."""
-        yield Static("My account", classes="section")
+        yield Static("My account   (Esc: back to the main screen)", classes="section")
         yield Static("", id="me-profile")
         yield Static("API keys (the keys themselves are shown once, when made)", classes="section")
         keys = DataTable(id="api-keys", cursor_type="row", zebra_stripes=True)
@@ -306,9 +309,25 @@ class MyAccount(Vertical):
 
 
 class MeScreen(Screen[None]):
-    """My account, over the main screen."""
+    """My account, over the main screen; Ctrl+L logs out from here too."""
 
     AUTO_FOCUS = "#api-keys"
+    BINDINGS = [
+        Binding(
+            "ctrl+l",
+            "logout",
+            "Log out",
+            tooltip="End the session",
+            id="logout",
+            priority=True,
+        ),
+    ]
+
+    def action_logout(self) -> None:
+        """Back to the main screen, which ends the session (its Ctrl+L)."""
+        under = self.app.screen_stack[-2]
+        self.dismiss(None)
+        self.app.call_later(getattr(under, "action_logout", self.app.show_login))
 
     def compose(self) -> ComposeResult:
         """The account pane and the key bar."""
