@@ -161,7 +161,8 @@ async def test_two_factor_enrolment_with_qr(tui_server, make_app):
 
 
 async def test_users_pane_add_and_disable(tui_server, make_app):
-    """F6 lists the org's users; n adds one (role from a picker), x disables it."""
+    """F6 lists the org's users; n adds one (role from a picker), x disables it (after
+    asking)."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(pilot, ADMIN, ADMIN_PASSWORD)
@@ -173,7 +174,10 @@ async def test_users_pane_add_and_disable(tui_server, make_app):
         await submit(pilot, form)
         table = app.screen.query_one("#users-table", DataTable)
         await cursor_to(pilot, table, "newhire")
-        await pilot.press("x")
+        await pilot.press("x")  # disabling asks first
+        form = await form_open(pilot, "Disable newhire")
+        await type_text(pilot, "yes")
+        await submit(pilot, form)
         await until(pilot, lambda: "disabled" in rows(table, 3))
     _, user = tui_server.api(
         "GET", "/orgs/MSPOrg/users/newhire", token=tui_server.login(ADMIN, ADMIN_PASSWORD)

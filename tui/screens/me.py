@@ -17,6 +17,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.messages import DataChanged
 from tui.screens.form import Field, FormModal, check_repeated, refusal
 from tui.screens.totp import confirm_form
 from tui.text import inert, inert_lines
@@ -165,6 +166,13 @@ class MyAccount(Vertical):
             ),
         )
 
+    def views_changed(self, what: str) -> None:
+        """Let the main screen under this one reload what shows ``what`` (the users list
+        shows my 2FA state)."""
+        for screen in self.app.screen_stack:
+            if isinstance(screen, Screen) and hasattr(screen, "active_pane"):
+                screen.post_message(DataChanged(what))
+
     async def form(self, title: str, fields: list[Field], submit, **options):
         """Open a form; its result (None when cancelled)."""
         return await self.app.push_screen_wait(FormModal(title, fields, submit, **options))
@@ -213,6 +221,7 @@ class MyAccount(Vertical):
             return
         if await enrol_totp(self.app):
             self.load()
+            self.views_changed("users")
 
     @work(exit_on_error=False)
     async def action_totp_off(self) -> None:
@@ -243,6 +252,7 @@ class MyAccount(Vertical):
         if done:
             self.app.notify("Two-factor authentication is off.")
             self.load()
+            self.views_changed("users")
 
     @work(exit_on_error=False)
     async def action_new_key(self) -> None:
