@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from textual.geometry import Region
 from textual.widgets import DataTable, Input
 
 from server import totp
@@ -53,6 +54,21 @@ async def open_me(pilot) -> MeScreen:
     return app.screen
 
 
+def qr_whole_on_screen(app, form) -> None:
+    """The QR code, the title and the code field are all inside the 80x24 screen."""
+    figure = form.query_one("#figure")
+    lines = text_of(figure).splitlines()
+    screen = Region(0, 0, *app.size)
+    assert len(lines) <= 20 and figure.region.height == len(lines), figure.region
+    assert screen.contains_region(figure.region), figure.region
+    # A light quiet zone all round: full blocks at both sides, light tops on the first line.
+    assert all(line[0] == line[-1] == "\u2588" for line in lines)
+    assert " " not in lines[0] and "\u2584" not in lines[0]
+    for part in (".dialog-title", "#f-code", "#totp-secret"):
+        widget = form.query_one(part)
+        assert screen.contains_region(widget.region) and widget.region.height, part
+
+
 async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
     """Password change ends my other sessions; 2FA on (QR dialog) then off with a code;
     an API key made for 365 days is shown once, works, and is refused once revoked."""
@@ -97,6 +113,7 @@ async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
         await type_text(pilot, new_password)
         await submit(pilot, form)
         form = await form_open(pilot, "Two-factor authentication")
+        qr_whole_on_screen(app, form)
         secret = screen_text(app).split("secret=")[1].split("&")[0]
         await type_text(pilot, totp.code_at(secret, time.time()))
         await submit(pilot, form)

@@ -230,6 +230,15 @@ class MyAccount(Vertical):
         if not self.app.me.get("totp_enabled"):
             self.app.notify("Two-factor authentication is not on.", severity="warning")
             return
+
+        async def submit(v: dict) -> None:
+            try:
+                await client.disable_totp(v["password"], v["code"].strip())
+            except ApiError as error:
+                if error.code == "invalid_otp":  # about the code: said under its field
+                    raise refusal("code", error.detail) from None
+                raise
+
         done = await self.form(
             "Turn two-factor authentication off",
             [
@@ -244,7 +253,7 @@ class MyAccount(Vertical):
                     "code", "A code from the authenticator app", required=True, api_names=("otp",)
                 ),
             ],
-            lambda v: client.disable_totp(v["password"], v["code"].strip()),
+            submit,
             note="Logins will ask only for the password.",
             action="turn it off",
             danger=True,

@@ -45,9 +45,9 @@ class TotpModal(FormModal):
     secret, the URI and the code field on the right (so nothing needs scrolling)."""
 
     DEFAULT_CSS = """
-    TotpModal .totp { width: auto; max-width: 100%; height: auto; max-height: 100%; }
+    TotpModal .totp { width: 100%; max-width: 90; height: auto; max-height: 100%; }
     TotpModal #figure { width: auto; height: auto; margin: 0 1 0 0; }
-    TotpModal #totp-side { width: 36; height: auto; }
+    TotpModal #totp-side { width: 1fr; height: auto; }
     TotpModal #totp-secret { text-style: bold; }
     TotpModal #totp-uri { color: $text-muted; }
     """
