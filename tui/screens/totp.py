@@ -45,8 +45,7 @@ class TotpModal(FormModal):
     secret, the URI and the code field on the right (so nothing needs scrolling)."""
 
     DEFAULT_CSS = """
-    TotpModal .totp { width: 100%; max-width: 90; height: auto; max-height: 100%; }
-    TotpModal #figure { width: auto; height: auto; margin: 0 1 0 0; }
+    TotpModal #figure { width: auto; height: auto; }
     TotpModal #totp-side { width: 1fr; height: auto; }
     TotpModal #totp-secret { text-style: bold; }
     TotpModal #totp-uri { color: $text-muted; }
@@ -62,6 +61,15 @@ class TotpModal(FormModal):
             action="turn it on",
         )
         self._secret, self._uri = secret, uri
+
+    def on_mount(self) -> None:
+        """The dialog takes the screen's width (up to 90 columns), not the forms' 72 (inline
+        styles: the app's dialog rules outrank this screen's default CSS)."""
+        super().on_mount()
+        dialog = self.query_one(".dialog")
+        dialog.styles.width = "100%"
+        dialog.styles.max_width = 90
+        self.query_one("#figure").styles.margin = (0, 1, 0, 0)  # no blank line under it
 
     def compose(self) -> ComposeResult:
         """The code, then a column: title, secret, URI, the code field, its error, keys."""
