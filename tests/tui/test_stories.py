@@ -27,6 +27,7 @@ from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 from tui.screens.me import MeScreen
 from tui.screens.modals import KeysModal, TextModal
+from tui.screens.policies import PoliciesScreen
 
 
 def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
@@ -202,6 +203,17 @@ async def test_keys_panel_key_bar_and_server_view(tui_server, make_app):
             assert "Vault keys" in text and "Reveal" in text and "Log out" in text
             await pilot.press("escape")
             await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("P")  # a list dialog (password policies): F1, ^q, Esc closes
+        await until(pilot, lambda: isinstance(app.screen, PoliciesScreen), what="(policies)")
+        bar = app.screen.query_one("KeyBar").render().plain
+        assert bar.startswith("n New") and bar.rstrip().endswith("F1 Keys  ^q Quit"), bar
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
+        assert "New password policy" in screen_text(app) and "Quit" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, PoliciesScreen))
+        await pilot.press("escape")
+        await main_ready(pilot)
         await show_tab(pilot, "f4", "access")
         await pilot.press("f1")
         await until(pilot, lambda: "Access keys" in screen_text(app))
