@@ -139,9 +139,9 @@ class StrongroomApp(App):
             while len(self.screen_stack) > 2:  # dialogs over the main screen
                 await self.pop_screen()
             self.show_login(username, org)
+            why = why.removesuffix("; log in again").rstrip(". ")
             self.notify(
-                f"Your session has ended: {why}. What was on the screen is no longer shown; "
-                "log in again (your user name is filled in).",
+                f"Your session has ended: {why}. Log in again (your user name is filled in).",
                 title="Session ended",
                 severity="warning",
                 timeout=20,

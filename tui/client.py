@@ -187,9 +187,11 @@ class Client:
                 data = data if isinstance(data, dict) else {}
                 code = data.get("code", "http_error")
                 sent = headers.get("Authorization", "").removeprefix("Bearer ")
-                if status == 401 and sent and sent == self.token and path != "/auth/login":
+                if status == 401 and path != "/auth/login" and self.token in (None, sent):
                     # The token stopped working: logged out elsewhere, expired, the
                     # password changed, the user disabled. Nothing shown is current now.
+                    # The answers to the other requests sent with it (or after it was
+                    # dropped) say the same, so they take the one session-ended path too.
                     # (A late answer to a token already replaced by a new login is not.)
                     self.token = None
                     code = SESSION_ENDED

@@ -6,11 +6,23 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from textual.widgets import DataTable
+from textual.geometry import Region
+from textual.widgets import DataTable, Input
 
 from server import totp
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
-from tests.tui.keys import fill, form_open, main_ready, notified, rows, screen_text, submit, text_of
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
+from tests.tui.keys import (
+    fill,
+    form_open,
+    main_ready,
+    notified,
+    rows,
+    screen_text,
+    show_tab,
+    submit,
+    text_of,
+)
+from tui.screens.login import LoginScreen
 from tui.screens.me import MeScreen, OnceModal
 from tui.screens.modals import KeysModal
 
@@ -40,6 +52,21 @@ async def open_me(pilot) -> MeScreen:
         what="(my account)",
     )
     return app.screen
+
+
+def qr_whole_on_screen(app, form) -> None:
+    """The QR code, the title and the code field are all inside the 80x24 screen."""
+    figure = form.query_one("#figure")
+    lines = text_of(figure).splitlines()
+    screen = Region(0, 0, *app.size)
+    assert len(lines) <= 20 and figure.region.height == len(lines), figure.region
+    assert screen.contains_region(figure.region), figure.region
+    # A light quiet zone all round: full blocks at both sides, light tops on the first line.
+    assert all(line[0] == line[-1] == "\u2588" for line in lines)
+    assert " " not in lines[0] and "\u2584" not in lines[0]
+    for part in (".dialog-title", "#f-code", "#totp-secret"):
+        widget = form.query_one(part)
+        assert screen.contains_region(widget.region) and widget.region.height, part
 
 
 async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
@@ -86,6 +113,7 @@ async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
         await type_text(pilot, new_password)
         await submit(pilot, form)
         form = await form_open(pilot, "Two-factor authentication")
+        qr_whole_on_screen(app, form)
         secret = screen_text(app).split("secret=")[1].split("&")[0]
         await type_text(pilot, totp.code_at(secret, time.time()))
         await submit(pilot, form)
@@ -145,3 +173,39 @@ async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
         # Esc: back to the main screen.
         await pilot.press("escape")
         await main_ready(pilot)
+
+
+async def test_session_ended_elsewhere_is_one_notice(tui_server, make_app):
+    """The password changed through the API ends the app's session: Ctrl+R brings one
+    notice (no 'not reachable', no 'request failed') and the login with the name filled
+    in; Ctrl+L from My account logs out."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    password = make_user(tui_server, admin, "elsewhere", "administrator")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "elsewhere", password)
+        await main_ready(pilot)
+        me = await open_me(pilot)
+        bar = me.query_one("KeyBar").render().plain
+        assert bar.rstrip().endswith("F1 Keys  ^l Log out  ^q Quit"), bar
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
+        assert len(app.screen_stack) == 2  # nothing left under the login screen
+
+        await log_in(pilot, "elsewhere", password)
+        await main_ready(pilot)
+        await show_tab(pilot, "f6", "users")
+        own = tui_server.login("elsewhere", password)
+        new = "elsewhere-new-pw-55"
+        status, body = tui_server.api(
+            "POST", "/me/password", {"current_password": password, "new_password": new}, own
+        )
+        assert status in (200, 204), body
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(login)")
+        await notified(pilot, "Your session has ended")
+        await settle(pilot, 1.0)  # late answers of the other requests must say nothing
+        messages = [n.message for n in app._notifications]
+        assert len(messages) == 1, messages
+        assert "log in again" in messages[0].lower()
+        assert app.screen.query_one("#username", Input).value == "elsewhere"

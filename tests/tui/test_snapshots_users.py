@@ -1,12 +1,15 @@
-"""Snapshots at 80x24 of My account, the user form and the group form (reached by keys;
-fixed data without times: the account shown has no API key)."""
+"""Snapshots at 80x24 of My account, the 2FA enrolment dialog, the user form and the group
+form (reached by keys; fixed data without times: the account shown has no API key, the
+enrolment dialog a fixed secret)."""
 
 from __future__ import annotations
 
+import pyotp
 import pytest
 from textual.widgets import DataTable
 
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, until
+import tui.screens.me as me_screen
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
 from tests.tui.keys import form_open, main_ready, rows, screen_text, show_tab
 from tests.tui.test_snapshots import no_blink
 from tui.screens.me import MeScreen
@@ -97,6 +100,42 @@ def test_group_form(snap_compare, make_app, users_data):
         await users_tab(pilot)
         await pilot.press("m")
         await form_open(pilot, "Edit group ops")
+        await shot_ready(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
+
+
+FIXED_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+@pytest.fixture
+def fixed_secret(monkeypatch):
+    """The enrolment dialog shows a fixed secret (the server makes a new one each run)."""
+    real = me_screen.confirm_form
+
+    def fixed(client, _secret, _uri):
+        uri = pyotp.TOTP(FIXED_SECRET).provisioning_uri(
+            name="admin@MSPOrg", issuer_name="Strongroom"
+        )
+        return real(client, FIXED_SECRET, uri)
+
+    monkeypatch.setattr(me_screen, "confirm_form", fixed)
+
+
+def test_totp_dialog(snap_compare, make_app, users_data, fixed_secret):
+    """Ctrl+T, t, the password, Enter: the whole QR code (finder patterns at three corners),
+    the secret, the URI and the code field at 80x24, from the dialog's top."""
+
+    async def before(pilot):
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await main_ready(pilot)
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: isinstance(pilot.app.screen, MeScreen))
+        await pilot.press("t")
+        await form_open(pilot, "Set up two-factor")
+        await type_text(pilot, ADMIN_PASSWORD)
+        await pilot.press("enter")
+        await form_open(pilot, "Two-factor authentication")
         await shot_ready(pilot)
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)

@@ -27,6 +27,7 @@ from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 from tui.screens.me import MeScreen
 from tui.screens.modals import KeysModal, TextModal
+from tui.screens.policies import PoliciesScreen
 
 
 def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
@@ -161,7 +162,8 @@ async def test_two_factor_enrolment_with_qr(tui_server, make_app):
 
 
 async def test_users_pane_add_and_disable(tui_server, make_app):
-    """F6 lists the org's users; n adds one (role from a picker), x disables it."""
+    """F6 lists the org's users; n adds one (role from a picker), x disables it (after
+    asking)."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(pilot, ADMIN, ADMIN_PASSWORD)
@@ -173,7 +175,10 @@ async def test_users_pane_add_and_disable(tui_server, make_app):
         await submit(pilot, form)
         table = app.screen.query_one("#users-table", DataTable)
         await cursor_to(pilot, table, "newhire")
-        await pilot.press("x")
+        await pilot.press("x")  # disabling asks first
+        form = await form_open(pilot, "Disable newhire")
+        await type_text(pilot, "yes")
+        await submit(pilot, form)
         await until(pilot, lambda: "disabled" in rows(table, 3))
     _, user = tui_server.api(
         "GET", "/orgs/MSPOrg/users/newhire", token=tui_server.login(ADMIN, ADMIN_PASSWORD)
@@ -198,6 +203,17 @@ async def test_keys_panel_key_bar_and_server_view(tui_server, make_app):
             assert "Vault keys" in text and "Reveal" in text and "Log out" in text
             await pilot.press("escape")
             await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("P")  # a list dialog (password policies): F1, ^q, Esc closes
+        await until(pilot, lambda: isinstance(app.screen, PoliciesScreen), what="(policies)")
+        bar = app.screen.query_one("KeyBar").render().plain
+        assert bar.startswith("n New") and bar.rstrip().endswith("F1 Keys  ^q Quit"), bar
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
+        assert "New password policy" in screen_text(app) and "Quit" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, PoliciesScreen))
+        await pilot.press("escape")
+        await main_ready(pilot)
         await show_tab(pilot, "f4", "access")
         await pilot.press("f1")
         await until(pilot, lambda: "Access keys" in screen_text(app))

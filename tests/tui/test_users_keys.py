@@ -4,9 +4,12 @@ unconfirmed user confirmed by its administrator, and the tabs each role sees."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from textual.widgets import DataTable, TabbedContent
 
+from server import totp
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
 from tests.tui.keys import (
     cursor_to,
@@ -22,7 +25,7 @@ from tests.tui.keys import (
 )
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
-from tui.screens.me import OnceModal
+from tui.screens.me import MeScreen, OnceModal
 
 ORG = "zeta"
 
@@ -299,3 +302,68 @@ async def test_client_admin_confirms_and_tabs_by_role(tui_server, make_app, peop
         assert "Request" not in text_of(app.screen.query_one("KeyBar"))
         errors = [n.message for n in app._notifications if n.severity == "error"]
         assert not errors, errors
+
+
+async def test_two_factor_column_and_disable_asks_first(tui_server, make_app):
+    """The 2FA column says 'on' once the user turned it on (from My account, the list
+    reloads); x on an active user asks before disabling it (Esc keeps it active), and x on
+    a disabled one enables it at once."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    password = make_user(tui_server, admin, "secondf", "administrator")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "secondf", password)
+        await main_ready(pilot)
+        await show_tab(pilot, "f6", "users")
+        table = app.screen.query_one("#users-table", DataTable)
+        await cursor_to(pilot, table, "secondf")
+
+        def two_fa(name: str) -> str:
+            return rows(table, 4)[rows(table).index(name)]
+
+        assert two_fa("secondf") == ""
+        await pilot.press("ctrl+t")  # My account; t: two-factor on
+        await until(pilot, lambda: isinstance(app.screen, MeScreen), what="(my account)")
+        await pilot.press("t")
+        form = await form_open(pilot, "Set up two-factor")
+        await type_text(pilot, password)
+        await submit(pilot, form)
+        form = await form_open(pilot, "Two-factor authentication")
+        secret = screen_text(app).split("secret=")[1].split("&")[0]
+        await type_text(pilot, totp.code_at(secret, time.time()))
+        await submit(pilot, form)
+        await until(pilot, lambda: "Two-factor: on" in screen_text(app), what="(2FA on)")
+        await pilot.press("escape")
+        await main_ready(pilot)
+        await until(pilot, lambda: two_fa("secondf") == "on", what="(2FA column)")
+        assert two_fa(ADMIN) == ""
+        await log_out(pilot)
+
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await main_ready(pilot)
+        await show_tab(pilot, "f6", "users")
+        table = app.screen.query_one("#users-table", DataTable)
+        await cursor_to(pilot, table, "secondf")
+        assert two_fa("secondf") == "on"
+
+        def status() -> str:
+            return rows(table, 3)[rows(table).index("secondf")]
+
+        await pilot.press("x")  # asks; Esc keeps the user active
+        form = await form_open(pilot, "Disable secondf")
+        assert "sessions end" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert user(tui_server, admin, "secondf")["status"] == "active"
+
+        await pilot.press("x")  # asks; yes disables
+        form = await form_open(pilot, "Disable secondf")
+        await type_text(pilot, "yes")
+        await submit(pilot, form)
+        await until(pilot, lambda: status() == "disabled", what="(disabled)")
+        assert user(tui_server, admin, "secondf")["status"] == "disabled"
+
+        await pilot.press("x")  # enabling needs no confirmation
+        await until(pilot, lambda: status() == "active", what="(enabled)")
+        assert isinstance(app.screen, MainScreen)
+        assert user(tui_server, admin, "secondf")["status"] == "active"

@@ -36,7 +36,13 @@ class ListModal(ModalScreen[None]):
     TITLE_TEXT = ""
     COLUMNS: ClassVar[tuple[str, ...]] = ()
     KEYS: ClassVar[list[Binding]] = []
-    BINDINGS = [Binding("escape", "close", "Close", id="list-close")]
+    # A modal screen does not reach the app's keys: F1 and Ctrl+Q are repeated here so
+    # they work (and show in the key bar) as on every other screen.
+    BINDINGS = [
+        Binding("escape", "close", "Close", tooltip="Close this list", id="list-close"),
+        Binding("f1", "app.keys", "Keys", key_display="F1", id="help", priority=True),
+        Binding("ctrl+q", "app.quit", "Quit", id="quit", priority=True),
+    ]
 
     def compose(self) -> ComposeResult:
         """Title, note, the table (its keys are local to it), key bar."""

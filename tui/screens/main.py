@@ -11,7 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Select, Static, TabbedContent, TabPane, Tabs
 
-from tui.client import SESSION_ENDED, ApiError
+from tui.client import ApiError
 from tui.messages import DataChanged, OrgSelected
 from tui.screens.me import MeScreen
 from tui.screens.modals import TextModal
@@ -204,9 +204,12 @@ class MainScreen(Screen):
             await self.app.client.me()  # a session that ended shows at once, not at next use
             state = await self.app.client.health()
         except ApiError as error:
-            if error.code != SESSION_ENDED:  # that one brings the login screen instead
+            # An ended session brings the login screen (one notice, from show_error);
+            # only a server that does not answer is called unreachable.
+            unreachable = error.code == "unreachable"
+            if unreachable:
                 self.query_one("#server", Static).update("UNREACHABLE")
-            self.app.show_error(error, "Server not reachable")
+            self.app.show_error(error, "Server not reachable" if unreachable else "Request failed")
             return
         server = self.query_one("#server", Static)
         banner = self.query_one("#banner", Static)

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.messages import DataChanged
 from tui.screens.form import Field, FormModal, check_repeated, refusal
 from tui.screens.totp import confirm_form
 from tui.text import inert, inert_lines
@@ -105,9 +106,12 @@ class MyAccount(Vertical):
     """Who I am, and my API keys; the keys of this screen live here (so F1 lists them)."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back", tooltip="Back to the main screen", id="me-back"),
+        # Esc is said on the screen's first line; the key bar keeps its room for the rest.
+        Binding(
+            "escape", "back", "Back", tooltip="Back to the main screen", id="me-back", show=False
+        ),
         Binding("p", "password", "Password", tooltip="Change my password", id="me-password"),
-        Binding("t", "totp_on", "2FA on", tooltip="Set up two-factor (QR code)", id="me-totp-on"),
+        Binding("t", "totp_on", "2FA", tooltip="Set up two-factor (QR code)", id="me-totp-on"),
         Binding("o", "totp_off", "2FA off", tooltip="Turn two-factor off", id="me-totp-off"),
         Binding("n", "new_key", "New", tooltip="Create an API key", id="me-new-key"),
         Binding("d", "revoke_key", "Revoke", tooltip="Revoke the API key", id="me-revoke-key"),
@@ -115,7 +119,7 @@ class MyAccount(Vertical):
 
     def compose(self) -> ComposeResult:
         """Profile lines, then the API keys."""
-        yield Static("My account", classes="section")
+        yield Static("My account   (Esc: back to the main screen)", classes="section")
         yield Static("", id="me-profile")
         yield Static("API keys (the keys themselves are shown once, when made)", classes="section")
         keys = DataTable(id="api-keys", cursor_type="row", zebra_stripes=True)
@@ -161,6 +165,13 @@ class MyAccount(Vertical):
                 for k in keys
             ),
         )
+
+    def views_changed(self, what: str) -> None:
+        """Let the main screen under this one reload what shows ``what`` (the users list
+        shows my 2FA state)."""
+        for screen in self.app.screen_stack:
+            if isinstance(screen, Screen) and hasattr(screen, "active_pane"):
+                screen.post_message(DataChanged(what))
 
     async def form(self, title: str, fields: list[Field], submit, **options):
         """Open a form; its result (None when cancelled)."""
@@ -210,6 +221,7 @@ class MyAccount(Vertical):
             return
         if await enrol_totp(self.app):
             self.load()
+            self.views_changed("users")
 
     @work(exit_on_error=False)
     async def action_totp_off(self) -> None:
@@ -218,6 +230,15 @@ class MyAccount(Vertical):
         if not self.app.me.get("totp_enabled"):
             self.app.notify("Two-factor authentication is not on.", severity="warning")
             return
+
+        async def submit(v: dict) -> None:
+            try:
+                await client.disable_totp(v["password"], v["code"].strip())
+            except ApiError as error:
+                if error.code == "invalid_otp":  # about the code: said under its field
+                    raise refusal("code", error.detail) from None
+                raise
+
         done = await self.form(
             "Turn two-factor authentication off",
             [
@@ -232,7 +253,7 @@ class MyAccount(Vertical):
                     "code", "A code from the authenticator app", required=True, api_names=("otp",)
                 ),
             ],
-            lambda v: client.disable_totp(v["password"], v["code"].strip()),
+            submit,
             note="Logins will ask only for the password.",
             action="turn it off",
             danger=True,
@@ -240,6 +261,7 @@ class MyAccount(Vertical):
         if done:
             self.app.notify("Two-factor authentication is off.")
             self.load()
+            self.views_changed("users")
 
     @work(exit_on_error=False)
     async def action_new_key(self) -> None:
@@ -306,9 +328,25 @@ class MyAccount(Vertical):
 
 
 class MeScreen(Screen[None]):
-    """My account, over the main screen."""
+    """My account, over the main screen; Ctrl+L logs out from here too."""
 
     AUTO_FOCUS = "#api-keys"
+    BINDINGS = [
+        Binding(
+            "ctrl+l",
+            "logout",
+            "Log out",
+            tooltip="End the session",
+            id="logout",
+            priority=True,
+        ),
+    ]
+
+    def action_logout(self) -> None:
+        """Back to the main screen, which ends the session (its Ctrl+L)."""
+        under = self.app.screen_stack[-2]
+        self.dismiss(None)
+        self.app.call_later(getattr(under, "action_logout", self.app.show_login))
 
     def compose(self) -> ComposeResult:
         """The account pane and the key bar."""

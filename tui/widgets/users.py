@@ -301,11 +301,31 @@ class UsersPane(Pane):
             self.app.notify("Select a user first.", severity="warning")
             return
         new = "active" if self.selected_cell("users-table", 3) == "disabled" else "disabled"
-        try:
-            await explained(self.app.client.update_user(self.org, username, {"status": new}))
-        except ApiError as error:
-            self.app.show_error(error, "Not changed")
-            return
+        client, org = self.app.client, self.org
+        if new == "disabled":  # enabling needs no confirmation; disabling asks first
+            if not await self.form(
+                f"Disable {username}",
+                [
+                    Field(
+                        "confirm",
+                        "Type yes to disable it (Esc keeps it active)",
+                        required=True,
+                        check=lambda value: None if value.strip().lower() == "yes" else "type yes",
+                    )
+                ],
+                lambda _v: explained(client.update_user(org, username, {"status": new})),
+                note=f"{username} can no longer log in, and its sessions end now. "
+                "x enables it again.",
+                action="disable",
+                danger=True,
+            ):
+                return
+        else:
+            try:
+                await explained(client.update_user(org, username, {"status": new}))
+            except ApiError as error:
+                self.app.show_error(error, "Not changed")
+                return
         self.changed("users", f"{username} is now {new}.")
 
     @work(exit_on_error=False)
