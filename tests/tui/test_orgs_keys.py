@@ -104,7 +104,7 @@ async def test_orgs_by_keys(tui_server, make_app, tmp_path):
         await pilot.press("enter")
         manager_error = form.query_one("#e-account_manager")
         await until(pilot, lambda: manager_error.has_class("shown"), what="(refusal)")
-        assert "needs a second administrator: file it from Access (F4), q" in text_of(manager_error)
+        assert "needs a second administrator: file it from Access (F4), m" in text_of(manager_error)
         assert app.screen is form and form.values()["description"] == "Edited in the TUI"
         await fill(pilot, ">admin")  # the focus is on the refused field
         await submit(pilot, form)

@@ -28,6 +28,12 @@ MSP_ADMIN_ACTIONS = frozenset(
     {"request", "request_manager", "request_member", "request_confirmation", "revoke"}
 )
 
+# The requests view's keys (deciding, withdrawing, filing); the grants view keeps g, v, i.
+REQUESTS_VIEW_ACTIONS = frozenset(
+    {"approve", "reject", "withdraw", "request", "request_manager", "request_member"}
+    | {"request_confirmation"}
+)
+
 
 def _cells(cells: tuple[str, ...]) -> tuple:
     return tuple(inert(c) for c in cells)
@@ -111,8 +117,11 @@ class AccessPane(Pane):
             yield holds
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Org access keys only for MSPOrg administrators (hidden for anyone else, who
-        still uses the check-out queue and list here)."""
+        """Each view shows only its keys (the grants view: g, v, i); org access keys only
+        for MSPOrg administrators (hidden for anyone else, who still uses the check-out
+        queue and list here)."""
+        if self._org_view and action in REQUESTS_VIEW_ACTIONS:
+            return False
         if action in MSP_ADMIN_ACTIONS:
             me = self.app.me
             return str(me.get("org", "")).lower() == "msporg" and me.get("role") in ADMIN_ROLES
@@ -136,6 +145,7 @@ class AccessPane(Pane):
         self._org_view = not self._org_view
         self.query_one("#requests-view").set_class(self._org_view, "hidden")
         self.query_one("#org-view").set_class(not self._org_view, "hidden")
+        self.refresh_bindings()
         self.load()
         self.focus_list()
 
