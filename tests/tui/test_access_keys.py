@@ -206,7 +206,7 @@ async def test_every_request_kind_by_keys(tui_server, make_app):
         await until(pilot, lambda: "Approve" not in text_of(bar), what="(queue keys gone)")
         for gone in ("Approve", "Reject", "Request", "Withdraw", "Manager", "Join", "Confirm"):
             assert gone not in text_of(bar), gone
-        assert "Revoke" in text_of(bar) and "Grants" in text_of(bar)
+        assert "Revoke" in text_of(bar) and "g Requests" in text_of(bar)
         await pilot.press("y")  # not a key of this view: nothing opens
         await pilot.pause()
         assert app.screen.focused is grants

@@ -63,6 +63,13 @@ class AccessPane(Pane):
             tooltip="Show the org's grants and holds, or the requests again",
             id="access-view",
         ),
+        Binding(
+            "g",
+            "show_requests",
+            "Requests",
+            tooltip="Show the requests again",
+            id="access-requests-view",
+        ),
         Binding("v", "revoke", "Revoke", tooltip="Revoke org access", id="revoke-access"),
         Binding(
             "m",
@@ -120,7 +127,9 @@ class AccessPane(Pane):
         """Each view shows only its keys (the grants view: g, v, i); org access keys only
         for MSPOrg administrators (hidden for anyone else, who still uses the check-out
         queue and list here)."""
-        if self._org_view and action in REQUESTS_VIEW_ACTIONS:
+        if self._org_view and action in REQUESTS_VIEW_ACTIONS | {"toggle_view"}:
+            return False
+        if not self._org_view and action == "show_requests":
             return False
         if action in MSP_ADMIN_ACTIONS:
             me = self.app.me
@@ -148,6 +157,13 @@ class AccessPane(Pane):
         self.refresh_bindings()
         self.load()
         self.focus_list()
+
+    def action_show_requests(self) -> None:
+        """Back from the grants and holds to the requests."""
+        if self._org_view:
+            self.action_toggle_view()
+        else:
+            self.focus_list()
 
     # -- loading ---------------------------------------------------------------------------
 
