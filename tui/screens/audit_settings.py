@@ -88,7 +88,9 @@ def mute_text(names: list[str]) -> str:
 def alerts_note(operations: list[dict[str, Any]], count: int) -> str:
     """The alert list's note: which operations alert, and which cannot (not recorded)."""
     alerting = [o["operation"] for o in operations if o["alert"] and o["recorded"]]
-    if alerting:
+    if alerting and not count:
+        line = f"No alert event yet (alerting: {', '.join(alerting)})."
+    elif alerting:
         line = f"{count} alert event(s) of: {', '.join(alerting)}."
     else:
         line = "No recorded operation raises an alert: F7, 4, then a or o marks one."
