@@ -477,6 +477,11 @@ class Client:
         """Purge events older than the retention now: ``{purged, checkpoint_seq}``."""
         return await self._request("POST", f"/orgs/{quote(org)}/audit/purge")
 
+    async def audit_alerts(self, org: str) -> list[dict]:
+        """The newest events (at most 100) of the operations the org marked as alerts,
+        newest first: ``{id, at, actor, actor_org, operation, target, outcome}``."""
+        return await self._every(f"/orgs/{quote(org)}/audit/alerts")
+
     async def replicate_settings(self) -> dict:
         """MSPOrg's replication choice: ``{categories, role_conflict, applied_at,
         available}``."""

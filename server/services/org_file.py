@@ -161,13 +161,13 @@ def read_file(filename: str, raw: bytes, max_rows: int) -> OrgFile:
     columns = header if header is not None else list(COLUMNS[:width])
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise coded(
-            BadRequest,
-            "missing_columns",
-            "the file lacks the column(s) "
-            + ", ".join(missing)
-            + f" ({read_as}; add a header row naming the columns)",
+        where = (
+            f"the header row lacks the column(s) {', '.join(missing)} ({read_as})"
+            if header is not None
+            else f"the file lacks the column(s) {', '.join(missing)} "
+            f"({read_as}; add a header row naming the columns)"
         )
+        raise coded(BadRequest, "missing_columns", where)
     rows = [(line, _values(line, row, columns)) for line, row in body]
     return OrgFile(separator, header is not None, [c for c in columns if c], rows)
 

@@ -67,6 +67,12 @@ async def test_shape_errors_name_the_separator(admin):
     status, problem = await post_file(admin, "Acme, Inc;Acme;admin\r\n")
     assert (status, problem["code"]) == (400, "missing_columns")
     assert "separated by commas" in problem["detail"]
+    assert "add a header row naming the columns" in problem["detail"]
+    # With a header row, the header is what lacks the column (no advice to add one).
+    status, problem = await post_file(admin, "name,display_name\r\nAcme,Acme\r\n")
+    assert (status, problem["code"]) == (400, "missing_columns")
+    assert problem["detail"].startswith("the header row lacks the column(s) account_manager")
+    assert "add a header row" not in problem["detail"]
     status, problem = await post_file(admin, "a;A1;;admin\r\nb;B1;;admin;x\r\n")
     assert (status, problem["code"], problem["line"]) == (400, "inconsistent_fields", 2)
     assert "semicolons" in problem["detail"]

@@ -10,6 +10,8 @@ approves cu's confirmation (admin made cu)."""
 
 from __future__ import annotations
 
+import re
+
 from textual.widgets import DataTable
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
@@ -24,6 +26,7 @@ from tests.tui.keys import (
     screen_text,
     show_tab,
     submit,
+    text_of,
 )
 from tests.tui.test_stories import make_user
 from tests.tui.test_story_keys import log_out, pick_org
@@ -177,6 +180,8 @@ async def test_every_request_kind_by_keys(tui_server, make_app):
         await show_tab(pilot, "f4", "access")
         queue = app.screen.query_one("#queue", DataTable)
         await until(pilot, lambda: len(rows(queue)) == 3, what="(three to approve)")
+        # Expires fits 80 columns: '7 d', not 'in 7 days' cut to 'in 7 da'.
+        assert all(re.fullmatch(r"\d+ (d|h|min)", cell) for cell in rows(queue, 4)), rows(queue, 4)
         await approve(
             pilot, queue, "user s4", ADMIN_PASSWORD, ORG, "user s4", "k3", "night shift", "Expires"
         )
@@ -192,9 +197,20 @@ async def test_every_request_kind_by_keys(tui_server, make_app):
         # The org's grants: s4's, revoked from the list.
         await pick_org(pilot, ORG)
         await show_tab(pilot, "f4", "access")
+        bar = app.screen.query_one("KeyBar")
+        assert "Approve" in text_of(bar)
         await pilot.press("g")
         grants = app.screen.query_one("#grants", DataTable)
         await until(pilot, lambda: rows(grants) == ["user s4"], what="(grant listed)")
+        # The grants view shows its own keys only: no queue keys (y, x, q, w, m, j, c).
+        await until(pilot, lambda: "Approve" not in text_of(bar), what="(queue keys gone)")
+        queue_keys = ("y Approve", "x Reject", "q Request ", "w Withdraw", "m Manager")
+        for gone in (*queue_keys, "j Join", "c Confirm"):
+            assert gone not in text_of(bar), gone
+        assert "Revoke" in text_of(bar) and "g Requests" in text_of(bar)
+        await pilot.press("y")  # not a key of this view: nothing opens
+        await pilot.pause()
+        assert app.screen.focused is grants
         assert rows(grants, 1) == ["administrator"]
         await pilot.press("v")
         form = await form_open(pilot, f"Revoke org access to {ORG}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import (
@@ -99,9 +99,12 @@ async def test_audit_by_keys(tui_server, make_app, tmp_path):
         # Export what matches to a new file; never over an existing one.
         await pilot.press("x")
         form = await form_open(pilot, "Export events to CSV")
+        # A real default, pre-filled and editable (not a grey placeholder that Enter refuses).
+        assert form.query_one("#f-path", Input).value == "~/audit-MSPOrg.csv"
+        await pilot.press("end", "ctrl+u")
         await type_text(pilot, str(export))
         await submit(pilot, form)
-        await notified(pilot, "Exported 1 events")
+        await notified(pilot, f"Exported 1 event to {export}.")
         with export.open(newline="", encoding="utf-8") as f:
             exported = list(csv.reader(f))
         assert exported[0] == list(COLUMNS)
@@ -112,6 +115,7 @@ async def test_audit_by_keys(tui_server, make_app, tmp_path):
         assert not any(cell.startswith(FORMULA_START) for r in exported for cell in r)
         await pilot.press("x")
         form = await form_open(pilot, "Export events to CSV")
+        await pilot.press("end", "ctrl+u")
         await type_text(pilot, str(export))
         await pilot.press("enter")
         await until(pilot, lambda: form.query_one("#e-path").has_class("shown"))
@@ -123,6 +127,8 @@ async def test_audit_by_keys(tui_server, make_app, tmp_path):
         await pilot.press("c")
         await until(pilot, lambda: "Filters: none" in text_of(line), what="(cleared)")
         await until(pilot, lambda: "account_created" in rows(table, 2))
+        # The cleared list starts at the newest event, not at the one the filter showed.
+        assert table.cursor_row == 0 and table.scroll_y == 0, (table.cursor_row, table.scroll_y)
         await pilot.press("slash")
         form = await form_open(pilot, "Filter events")
         await pilot.press("tab", "tab", "tab")

@@ -47,6 +47,7 @@ async def test_orgs_by_keys(tui_server, make_app, tmp_path):
     )
     (tmp_path / "bulk.csv").write_text(bulk + "Again,bulk0,admin\nNope,bulk x,admin\n")
     (tmp_path / "ragged.csv").write_text("Ragged,ragged1,admin\nRagged Two,ragged2\n")
+    (tmp_path / "nomanager.csv").write_text("name,display_name\nNo Manager,nomgr1\n")
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(pilot, ADMIN, ADMIN_PASSWORD)
@@ -60,7 +61,9 @@ async def test_orgs_by_keys(tui_server, make_app, tmp_path):
         await fill(pilot, "Beta Ltd", "or gbeta")
         error = form.query_one("#e-display_name")
         await until(pilot, lambda: error.has_class("shown"), what="(live check)")
-        assert "one word of letters and digits" in text_of(error)
+        # The rule reads whole and fits the form's width at 80 columns.
+        assert text_of(error) == "one word of letters and digits, at most 64 characters"
+        assert error.size.width >= len(text_of(error)), error.size
         await pilot.press("home", "right", "right", "delete")
         await until(pilot, lambda: not error.has_class("shown"), what="(rule met)")
         await pilot.press("tab")
@@ -104,7 +107,7 @@ async def test_orgs_by_keys(tui_server, make_app, tmp_path):
         await pilot.press("enter")
         manager_error = form.query_one("#e-account_manager")
         await until(pilot, lambda: manager_error.has_class("shown"), what="(refusal)")
-        assert "needs a second administrator: file it from Access (F4), q" in text_of(manager_error)
+        assert "needs a second administrator: file it from Access (F4), m" in text_of(manager_error)
         assert app.screen is form and form.values()["description"] == "Edited in the TUI"
         await fill(pilot, ">admin")  # the focus is on the refused field
         await submit(pilot, form)
@@ -121,6 +124,13 @@ async def test_orgs_by_keys(tui_server, make_app, tmp_path):
         path_error = form.query_one("#e-path")
         await until(pilot, lambda: path_error.has_class("shown"), what="(bad file)")
         assert "line 2 has 2 fields but line 1 has 3" in text_of(path_error)
+        # A header row without account_manager: the header is what lacks it.
+        await pilot.press("end", "ctrl+u")
+        await type_text(pilot, str(tmp_path / "nomanager.csv"))
+        await pilot.press("enter")
+        await until(pilot, lambda: "account_manager" in text_of(path_error), what="(header)")
+        assert "the header row lacks the column(s) account_manager" in text_of(path_error)
+        assert "add a header row" not in text_of(path_error)
         await pilot.press("end", "ctrl+u")
         await type_text(pilot, str(tmp_path / "orgs.csv"))
         await submit(pilot, form)

@@ -21,7 +21,9 @@ from tests.tui.keys import (
     submit,
     text_of,
 )
+from tui.screens.audit_settings import AlertsScreen
 from tui.screens.main import MainScreen
+from tui.screens.modals import KeysModal
 from tui.screens.replicate import ReplicateScreen
 
 CLIENTS = ("alpha", "beta")
@@ -146,9 +148,11 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         await cursor_to(pilot, ops, "resource_updated")
         await pilot.press("r")
         await notified(pilot, "resource_updated is no longer recorded")
-        await pilot.press("a")
-        await notified(pilot, "resource_updated now raises an alert")
-        await until(pilot, lambda: "ALERT" in rows(ops, 2))
+        await pilot.press("a")  # kept, with a warning: an unrecorded operation cannot alert
+        await notified(pilot, "resource_updated is marked, but it is not recorded, so it cannot")
+        await until(pilot, lambda: "ALERT (not recorded)" in rows(ops, 2))
+        mute = screen.query_one("#audit-mute", Static)
+        assert text_of(mute) == "resource_updated: not recorded, so it cannot alert."
         await pilot.press("o")  # an alert on an operation that cannot be switched off
         form = await form_open(pilot, "Alert on an operation")
         await fill(pilot, ">role_created")
@@ -156,6 +160,25 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         await notified(pilot, "role_created now raises an alert")
         await until(pilot, lambda: "role_created" in rows(ops), what="(alert listed)")
         assert rows(ops, 1)[rows(ops).index("role_created")] == "always"
+        # l lists the alert events (role_created: the role made above), and says which
+        # marked operation cannot alert; F1 lists the key.
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
+        assert "List the org's audit alerts" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, AlertsScreen), what="(alerts)")
+        alerts = app.screen.query_one("#items", DataTable)
+        await until(pilot, lambda: "role_created" in rows(alerts, 2), what="(alert events)")
+        assert set(rows(alerts, 2)) == {"role_created"} and ADMIN in rows(alerts, 1)
+        note = text_of(app.screen.query_one("#list-note", Static))
+        assert "alert event(s) of: role_created." in note
+        assert "resource_updated: not recorded, so it cannot alert." in note
+        _status, served = tui_server.api("GET", "/orgs/MSPOrg/audit/alerts", token=admin)
+        assert len(served["items"]) == alerts.row_count
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
         await pilot.press("t")
         form = await form_open(pilot, "Audit retention of MSPOrg")
         await type_text(pilot, "45")

@@ -1,5 +1,6 @@
-"""Snapshots of the Settings tab at 80x24, reached by keys: the roles section, the
-Replicate settings form with categories ticked, and the per-org results after applying.
+"""Snapshots of the Settings tab at 80x24, reached by keys: the roles section, the audit
+section and its alerts list, the Replicate settings form with categories ticked, and the
+per-org results after applying.
 Nothing shown carries a clock time ('last applied' reads 'just now' / 'never')."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from textual.widgets import DataTable, Input, Static
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, until
 from tests.tui.keys import cursor_to, fill, form_open, main_ready, rows, show_tab, text_of
+from tui.screens.audit_settings import AlertsScreen
 
 SIZE = (80, 24)
 
@@ -38,6 +40,13 @@ def settings_data(tui_server):
     ):
         status, answer = tui_server.api("POST", path, body, admin)
         assert status == 201, answer
+    # Audit: resource_updated off yet marked (it cannot alert); an alert with no event yet.
+    operations = {"resource_updated": {"recorded": False, "alert": True}}
+    operations["resource_type_deleted"] = {"alert": True}
+    status, answer = tui_server.api(
+        "PUT", "/orgs/MSPOrg/audit/settings", {"operations": operations}, admin
+    )
+    assert status == 200, answer
 
 
 def no_blink(app) -> None:
@@ -108,6 +117,25 @@ def test_replicate_after_apply(snap_compare, make_app, settings_data):
             ),
             what="(results)",
         )
+        await settle(pilot)
+        no_blink(pilot.app)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
+
+
+def test_settings_audit_and_alerts(snap_compare, make_app, settings_data):
+    """The audit section (an alert on an unrecorded operation said so), then l: the
+    alerts list, empty, its note naming what alerts and what cannot."""
+
+    async def before(pilot):
+        await settings_shown(pilot)
+        await pilot.press("4")
+        ops = pilot.app.screen.query_one("#audit-ops-table", DataTable)
+        await until(pilot, lambda: "ALERT (not recorded)" in rows(ops, 2), what="(audit)")
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(pilot.app.screen, AlertsScreen), what="(alerts)")
+        note = pilot.app.screen.query_one("#list-note", Static)
+        await until(pilot, lambda: "cannot alert" in text_of(note), what="(alerts note)")
         await settle(pilot)
         no_blink(pilot.app)
 

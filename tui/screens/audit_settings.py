@@ -1,11 +1,18 @@
 """Audit settings forms: the retention (days, or none) and purging now (typed
-confirmation), and how their answers read."""
+confirmation), and how their answers read; the list of the org's alert events."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+
+from tui.client import ApiError
 from tui.screens.form import Field
+from tui.screens.listing import ListModal
+from tui.text import inert
 
 MIN_DAYS, MAX_DAYS = 30, 36500  # the server's bounds (it checks them too)
 
@@ -62,3 +69,79 @@ def purge_text(org: str, answer: dict[str, Any]) -> str:
         f"Purge in {org}: {answer.get('purged', 0)} event(s) purged; the chain now starts "
         f"from a sealed checkpoint at event {answer['checkpoint_seq']}."
     )
+
+
+def mute_alerts(operations: list[dict[str, Any]]) -> list[str]:
+    """The operations marked as alerts that are not recorded (so they cannot alert)."""
+    return [o["operation"] for o in operations if o["alert"] and not o["recorded"]]
+
+
+def mute_text(names: list[str]) -> str:
+    """'session_refreshed: not recorded, so it cannot alert.' ('' for none)."""
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"{names[0]}: not recorded, so it cannot alert."
+    return f"{', '.join(names)}: not recorded, so they cannot alert."
+
+
+def alerts_note(operations: list[dict[str, Any]], count: int) -> str:
+    """The alert list's note: which operations alert, and which cannot (not recorded)."""
+    alerting = [o["operation"] for o in operations if o["alert"] and o["recorded"]]
+    if alerting and not count:
+        line = f"No alert event yet (alerting: {', '.join(alerting)})."
+    elif alerting:
+        line = f"{count} alert event(s) of: {', '.join(alerting)}."
+    else:
+        line = "No recorded operation raises an alert: F7, 4, then a or o marks one."
+    mute = mute_text(mute_alerts(operations))
+    return f"{line} {mute}" if mute else line
+
+
+class AlertsScreen(ListModal):
+    """The org's alert events (``GET /orgs/{org}/audit/alerts``), newest first."""
+
+    COLUMNS = ("When (UTC)", "Actor", "Operation", "Target", "Result")
+    KEYS = [
+        Binding("r", "reload", "Refresh", tooltip="Refresh the alerts", id="alerts-refresh"),
+    ]
+
+    def __init__(self, org: str) -> None:
+        super().__init__()
+        self.org = org
+
+    def heading(self) -> str:
+        """'Audit alerts of acme'."""
+        return f"Audit alerts of {self.org}"
+
+    @work(exclusive=True, exit_on_error=False, group="alerts")
+    async def load(self) -> None:
+        """Fetch the alert events and the settings that say which operations alert."""
+        client = self.app.client
+        try:
+            operations = (await client.audit_settings(self.org)).get("operations", [])
+            alerts = await client.audit_alerts(self.org)
+        except ApiError as error:
+            self.app.show_error(error, "Cannot list the alerts")
+            return
+        self.fill(
+            [
+                (
+                    a["id"],
+                    (
+                        a["at"][5:16].replace("T", " "),
+                        inert(a["actor"]),
+                        inert(a["operation"]),
+                        inert(a.get("target") or ""),
+                        Text("ok") if a["outcome"] == "success" else Text("FAIL", style="red"),
+                    ),
+                )
+                for a in alerts
+            ],
+            alerts_note(operations, len(alerts)),
+        )
+
+    def action_reload(self) -> None:
+        """Fetch the alerts again."""
+        self.load()
+        self.app.notify("Refreshing the alerts.", timeout=2)

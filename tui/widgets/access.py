@@ -28,6 +28,12 @@ MSP_ADMIN_ACTIONS = frozenset(
     {"request", "request_manager", "request_member", "request_confirmation", "revoke"}
 )
 
+# The requests view's keys (deciding, withdrawing, filing); the grants view keeps g, v, i.
+REQUESTS_VIEW_ACTIONS = frozenset(
+    {"approve", "reject", "withdraw", "request", "request_manager", "request_member"}
+    | {"request_confirmation"}
+)
+
 
 def _cells(cells: tuple[str, ...]) -> tuple:
     return tuple(inert(c) for c in cells)
@@ -56,6 +62,13 @@ class AccessPane(Pane):
             "Grants",
             tooltip="Show the org's grants and holds, or the requests again",
             id="access-view",
+        ),
+        Binding(
+            "g",
+            "show_requests",
+            "Requests",
+            tooltip="Show the requests again",
+            id="access-requests-view",
         ),
         Binding("v", "revoke", "Revoke", tooltip="Revoke org access", id="revoke-access"),
         Binding(
@@ -111,8 +124,13 @@ class AccessPane(Pane):
             yield holds
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Org access keys only for MSPOrg administrators (hidden for anyone else, who
-        still uses the check-out queue and list here)."""
+        """Each view shows only its keys (the grants view: g, v, i); org access keys only
+        for MSPOrg administrators (hidden for anyone else, who still uses the check-out
+        queue and list here)."""
+        if self._org_view and action in REQUESTS_VIEW_ACTIONS | {"toggle_view"}:
+            return False
+        if not self._org_view and action == "show_requests":
+            return False
         if action in MSP_ADMIN_ACTIONS:
             me = self.app.me
             return str(me.get("org", "")).lower() == "msporg" and me.get("role") in ADMIN_ROLES
@@ -136,8 +154,16 @@ class AccessPane(Pane):
         self._org_view = not self._org_view
         self.query_one("#requests-view").set_class(self._org_view, "hidden")
         self.query_one("#org-view").set_class(not self._org_view, "hidden")
+        self.refresh_bindings()
         self.load()
         self.focus_list()
+
+    def action_show_requests(self) -> None:
+        """Back from the grants and holds to the requests."""
+        if self._org_view:
+            self.action_toggle_view()
+        else:
+            self.focus_list()
 
     # -- loading ---------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from tui.screens.form import Choices, Field
 from tui.widgets import choices
 from tui.widgets.choices import person
 
+REASON_WIDTH = 20  # the queue's Reason cell: the Expires column after it stays on screen
+
 if TYPE_CHECKING:
     from tui.widgets.pane import Pane
 
@@ -38,6 +40,30 @@ def expires_in(expires_at: str | None) -> str:
             count = round(seconds / size)
             return f"in {count} {unit}{'s' if count != 1 else ''}"
     return "in under a minute"
+
+
+def expires_short(expires_at: str | None) -> str:
+    """The list's Expires cell, short enough for 80 columns: '7 d', '24 h', '12 min',
+    '<1 min' or 'expired' (rounded like ``expires_in``)."""
+    if not expires_at:
+        return "—"
+    try:
+        seconds = (datetime.fromisoformat(expires_at) - datetime.now(UTC)).total_seconds()
+    except ValueError:
+        return expires_at
+    if seconds <= 0:
+        return "expired"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{round(seconds / size)} {unit}"
+    return "<1 min"
+
+
+def cut(text: str, width: int = REASON_WIDTH) -> str:
+    """``text`` on one line of at most ``width`` characters ('…' marks a cut); the
+    request's dialog shows it in full."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def at(moment: str | None) -> str:
@@ -112,8 +138,8 @@ def queue_row(request: dict) -> tuple[str, ...]:
         request.get("org") or "MSPOrg",
         label(request),
         request["proposer"],
-        request.get("reason") or "",
-        expires_in(request.get("expires_at")),
+        cut(request.get("reason") or ""),
+        expires_short(request.get("expires_at")),
     )
 
 

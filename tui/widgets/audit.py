@@ -13,13 +13,27 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.screens.audit_settings import AlertsScreen
 from tui.screens.form import Field, refusal
 from tui.screens.modals import TextModal
 from tui.text import inert
-from tui.widgets.audit_export import ANY, OPERATIONS, Filters, NameBook, time_problem, write_csv
+from tui.widgets.audit_export import (
+    ANY,
+    OPERATIONS,
+    Filters,
+    NameBook,
+    full_path,
+    time_problem,
+    write_csv,
+)
 from tui.widgets.pane import Pane, fill_table
 
 SHOWN = 200  # newest events in the view; the export writes every event that matches
+
+
+def default_path(org: str) -> str:
+    """The export's pre-filled file: '~/audit-<org>.csv' (editable)."""
+    return f"~/audit-{org}.csv"
 
 
 def _cut(text: str, width: int) -> str:
@@ -37,6 +51,7 @@ class AuditPane(Pane):
         Binding("d", "details", "Details", tooltip="The event's details", id="audit-details"),
         Binding("r", "reload", "Refresh", tooltip="Refresh the events", id="audit-refresh"),
         Binding("c", "clear", "Clear", tooltip="Clear the filters", id="audit-clear"),
+        Binding("l", "alerts", "Alerts", tooltip="The org's audit alerts", id="audit-alerts"),
     ]
 
     def __init__(self) -> None:
@@ -44,6 +59,7 @@ class AuditPane(Pane):
         self.filters = Filters()
         self.book = NameBook()
         self._events: list[dict] = []
+        self._shown: tuple = ()  # (org, query) of the events on show
 
     def compose(self) -> ComposeResult:
         """Filter line, table, verification line."""
@@ -58,10 +74,10 @@ class AuditPane(Pane):
         """Fetch the newest events that match the filters, with names for their ids."""
         if not self.org:
             return
-        org, client = self.org, self.app.client
+        org, client, query = self.org, self.app.client, self.filters.query()
         table = self.query_one("#audit-table", DataTable)
         try:
-            events = await client.audit_events(org, self.filters.query(), limit=SHOWN)
+            events = await client.audit_events(org, query, limit=SHOWN)
         except ApiError as error:
             self._events = []
             fill_table(table, [])
@@ -89,6 +105,10 @@ class AuditPane(Pane):
                 for e in events
             ),
         )
+        if self._shown != (org, query):  # another org or filter: start at the newest
+            self._shown = (org, query)
+            table.move_cursor(row=0, animate=False)
+            table.scroll_home(animate=False)
 
     @work(exit_on_error=False)
     async def action_filter(self) -> None:
@@ -135,6 +155,11 @@ class AuditPane(Pane):
         self.load()
         self.app.notify("Refreshing the events.", timeout=2)
 
+    def action_alerts(self) -> None:
+        """List the events of the operations the org marked as alerts."""
+        if self.org:
+            self.app.push_screen(AlertsScreen(self.org))
+
     @on(DataTable.RowSelected, "#audit-table")
     def row_chosen(self) -> None:
         """Enter on an event: its details."""
@@ -168,8 +193,8 @@ class AuditPane(Pane):
             return
         org, client, filters = self.org, self.app.client, self.filters
 
-        async def export(values: dict[str, str]) -> int:
-            path = values["path"].strip()
+        async def export(values: dict[str, str]) -> tuple[int, str]:
+            path = full_path(values["path"])
             events = await client.audit_events(org, filters.query())
             await self.book.learn(client, org, events)
             try:
@@ -178,19 +203,20 @@ class AuditPane(Pane):
                 raise refusal("path", "exists already: choose a new file name") from None
             except OSError as exc:
                 raise refusal("path", f"cannot write it: {exc.strerror or exc}") from None
-            return len(events)
+            return len(events), path
 
-        count = await self.form(
+        done = await self.form(
             "Export events to CSV",
-            [Field("path", "File to write", placeholder="~/audit.csv", required=True)],
+            [Field("path", "File to write (a new file)", value=default_path(org), required=True)],
             export,
             note=f"Org {org}; filters: {filters.describe()}. Every matching event is written "
             "(not only those shown); cells that a spreadsheet would run as formulas are "
             "escaped.",
             action="export",
         )
-        if count is not None:
-            self.app.notify(f"Exported {count} events.")
+        if done is not None:
+            count, path = done
+            self.app.notify(f"Exported {count} event{'' if count == 1 else 's'} to {path}.")
 
     @work(exclusive=True, exit_on_error=False, group="verify")
     async def action_verify(self) -> None:

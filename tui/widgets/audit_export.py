@@ -182,6 +182,11 @@ def event_row(event: dict, book: NameBook) -> list[str]:
     return [safe_cell(values.get(column)) for column in COLUMNS]
 
 
+def full_path(typed: str) -> str:
+    """The absolute path a typed file name means ('~' expanded), as the user is told."""
+    return os.path.abspath(os.path.expanduser(typed.strip()))
+
+
 def write_csv(path: str, events: list[dict], book: NameBook) -> None:
     """Write ``events`` to a new file at ``path`` (``~`` allowed; readable by its owner
     only); an existing file is never overwritten (FileExistsError)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tui.client import ApiError
 from tui.screens.form import Field
-from tui.widgets.access_requests import at, expires_in
+from tui.widgets.access_requests import at, cut, expires_in, expires_short
 
 if TYPE_CHECKING:
     from tui.widgets.pane import Pane
@@ -75,8 +75,8 @@ def queue_row(request: dict, org: str) -> tuple[str, ...]:
         org,
         f"check-out {password_of(request)}",
         request["requester"],
-        request.get("reason") or "",
-        expires_in(request.get("expires_at")),
+        cut(request.get("reason") or ""),
+        expires_short(request.get("expires_at")),
     )
 
 

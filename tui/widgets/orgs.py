@@ -23,9 +23,17 @@ REVEAL_REASON: choices.Choices = [
     ("no: a reveal needs no reason", "no"),
     ("yes: every reveal asks why", "yes"),
 ]
+NAME_RULE = "one word of letters and digits, at most 64 characters"
 MANAGER_NEEDS_REQUEST = (
-    "a change of account manager needs a second administrator: file it from Access (F4), q"
+    "a change of account manager needs a second administrator: file it from Access (F4), m"
 )
+
+
+def org_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an org's display name (a sentence that fits the form at 80
+    columns), or None."""
+    problem = display_name_problem(value)
+    return NAME_RULE if problem and problem.startswith("must be one word") else problem
 
 
 def detail_fields(org: dict) -> list[Field]:
@@ -180,7 +188,7 @@ class OrgsPane(Pane):
                 "display_name",
                 "Display name (the URL: https://host:7272/<name>)",
                 required=True,
-                check=display_name_problem,
+                check=org_name_problem,
             ),
             Field(
                 "account_manager",
@@ -229,7 +237,7 @@ class OrgsPane(Pane):
                     "Display name (the URL: https://host:7272/<name>)",
                     value=org,
                     required=True,
-                    check=display_name_problem,
+                    check=org_name_problem,
                 ),
                 Field(
                     "account_manager",

@@ -46,8 +46,16 @@ SECTION_OF = {  # action: the section it works in
     "alert_operation": "audit",
     "retention": "audit",
     "purge": "audit",
+    "alerts": "audit",
 }
 QUIET = ("forbidden", "not_found")  # a role that may not see a section: the section says so
+
+
+def _alert_cell(operation: dict) -> str:
+    """'ALERT', 'ALERT (not recorded)' (it cannot alert) or ''."""
+    if not operation["alert"]:
+        return ""
+    return "ALERT" if operation["recorded"] else "ALERT (not recorded)"
 
 
 def _binding(key: str, action: str, description: str, tooltip: str) -> Binding:
@@ -71,6 +79,7 @@ class SettingsPane(Pane):
         _binding("t", "retention", "Retention", "Audit retention (days)"),
         _binding("p", "purge", "Purge", "Purge old audit events now"),
         _binding("o", "alert_operation", "Alert on…", "Alert on another operation"),
+        _binding("l", "alerts", "Alerts", "List the org's audit alerts"),
         _binding("1", "show_roles", "Roles", "Custom roles"),
         _binding("2", "show_types", "Types", "Resource types"),
         _binding("3", "show_fields", "Fields", "Additional field definitions"),
@@ -116,6 +125,7 @@ class SettingsPane(Pane):
                 table = DataTable(id="audit-ops-table", cursor_type="row", zebra_stripes=True)
                 table.add_columns("Operation", "Recorded", "Alert")
                 yield table
+                yield Static("", id="audit-mute", classes="settings-line")
                 yield Static("", id="audit-retention", classes="settings-line")
                 yield Static("", id="audit-purged", classes="settings-line")
 
@@ -298,11 +308,14 @@ class SettingsPane(Pane):
                     (
                         inert(o["operation"]),
                         ("yes" if o["recorded"] else "OFF") if o["switchable"] else "always",
-                        "ALERT" if o["alert"] else "",
+                        _alert_cell(o),
                     ),
                 )
                 for o in operations
             ),
+        )
+        self.query_one("#audit-mute", Static).update(
+            inert(audit_forms.mute_text(audit_forms.mute_alerts(operations)))
         )
         if settings is not None:
             self.query_one("#audit-retention", Static).update(
@@ -486,10 +499,11 @@ class SettingsPane(Pane):
             )
             return
         recorded = not operation["recorded"]
-        await self._put_audit(
-            {"operations": {name: {"recorded": recorded}}},
-            f"{name} is {'recorded again' if recorded else 'no longer recorded'} in {self.org}.",
-        )
+        now = "recorded again" if recorded else "no longer recorded"
+        message = f"{name} is {now} in {self.org}"
+        if operation["alert"] and not recorded:
+            message += ", so it cannot alert"
+        await self._put_audit({"operations": {name: {"recorded": recorded}}}, message + ".")
 
     @work(exclusive=True, exit_on_error=False, group="audit-settings")
     async def action_toggle_alert(self) -> None:
@@ -498,10 +512,10 @@ class SettingsPane(Pane):
         if operation is None:
             return
         name, alert = operation["operation"], not operation["alert"]
-        await self._put_audit(
-            {"operations": {name: {"alert": alert}}},
-            f"{name} {'now raises an alert' if alert else 'no longer raises an alert'}.",
-        )
+        message = f"{name} {'now raises an alert' if alert else 'no longer raises an alert'}."
+        if alert and not operation["recorded"]:  # kept, but said plainly
+            message = f"{name} is marked, but it is not recorded, so it cannot alert: r records it."
+        await self._put_audit({"operations": {name: {"alert": alert}}}, message)
 
     @work(exit_on_error=False)
     async def action_alert_operation(self) -> None:
@@ -530,13 +544,19 @@ class SettingsPane(Pane):
             f"Alert on an operation in {org}",
             [Field("operation", "Operation", choices=[(op, op) for op in seen], required=True)],
             submit,
-            note="Operations seen in the org's recent audit events. Alerts are listed by "
-            "GET …/audit/alerts; a raises or clears one later.",
+            note="Operations seen in the org's recent audit events. l lists the alert "
+            "events (also in Audit, F5); a raises or clears one later.",
             action="alert",
         )
         if result:
             self._fill_audit(result)
             self.changed("settings", f"{picked['operation']} now raises an alert.")
+
+    def action_alerts(self) -> None:
+        """List the events of the operations marked as alerts."""
+        self._enter("audit")
+        if self.org:
+            self.app.push_screen(audit_forms.AlertsScreen(self.org))
 
     @work(exit_on_error=False)
     async def action_retention(self) -> None:
