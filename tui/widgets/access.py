@@ -123,18 +123,22 @@ class AccessPane(Pane):
             holds.add_columns("Password", "Holder", "Reason", "Left")
             yield holds
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Each view shows only its keys (the grants view: g, v, i); org access keys only
-        for MSPOrg administrators (hidden for anyone else, who still uses the check-out
-        queue and list here)."""
-        if self._org_view and action in REQUESTS_VIEW_ACTIONS | {"toggle_view"}:
-            return False
-        if not self._org_view and action == "show_requests":
-            return False
+    def role_allows(self, action: str) -> bool:
+        """Org access keys only for MSPOrg administrators (anyone else still uses the
+        check-out queue and list here)."""
         if action in MSP_ADMIN_ACTIONS:
             me = self.app.me
             return str(me.get("org", "")).lower() == "msporg" and me.get("role") in ADMIN_ROLES
         return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Each view shows only its keys (the grants view: g, v, i), and only the keys
+        the role can use."""
+        if self._org_view and action in REQUESTS_VIEW_ACTIONS | {"toggle_view"}:
+            return False
+        if not self._org_view and action == "show_requests":
+            return False
+        return self.role_allows(action)
 
     def on_mount(self) -> None:
         """Load the lists; keep the time left fresh while the pane is on show."""

@@ -176,11 +176,6 @@ class OrgsPane(Pane):
     async def action_new_org(self) -> None:
         """Add a client org with every field; the display name is checked as it is typed."""
         client = self.app.client
-        try:
-            managers = await choices.account_managers(client)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
         blank = {"vault_control": "both"}
         fields = [
             Field("name", "Name", required=True),
@@ -194,7 +189,7 @@ class OrgsPane(Pane):
                 "account_manager",
                 "Account manager",
                 value=self.app.me.get("username", ""),
-                choices=managers,
+                load=lambda: choices.account_managers(client),  # the form opens at once
                 required=True,
             ),
             *control_fields(blank),

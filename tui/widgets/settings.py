@@ -188,9 +188,11 @@ class SettingsPane(Pane):
         section = SECTION_OF.get(action)
         if section is not None and section != self.section:
             return False
-        if action == "replicate":
-            return self._msp_admin()
-        return True
+        return self.role_allows(action)
+
+    def role_allows(self, action: str) -> bool:
+        """Replicate settings is for MSPOrg administrators only."""
+        return action != "replicate" or self._msp_admin()
 
     def _msp_admin(self) -> bool:
         me = getattr(self.app, "me", {}) or {}
