@@ -19,6 +19,7 @@ from tests.tui.keys import (
     pick,
     rows,
     screen_text,
+    show_tab,
     submit,
     text_of,
 )
@@ -324,9 +325,9 @@ async def test_vault_administration_by_keys(tui_server, make_app, vault_data):
 
 
 async def test_check_out_by_keys(tui_server, make_app, vault_data):
-    """Reveal on a controlled account offers the request; once approved (by the approver,
-    through the API) the requester reveals; another user sees who holds it until when
-    and is refused; the holder checks it in by keys."""
+    """The whole check-out by keys in one app: reveal on a controlled account offers the
+    request; the approver approves it in Access (F4); the requester reveals; another user
+    sees who holds it until when and is refused; the holder checks it in."""
     people, ctl = vault_data["people"], vault_data["ctl"]
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -343,17 +344,36 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
         await notified(pilot, "Check-out of ctl requested")
         await until(pilot, lambda: rows(accounts, 3) == ["request pending"], what="(pending)")
 
+        # The approver, in the same app: the queue in Access (F4) beside the org access
+        # requests, the count in the band; y shows the request, Enter approves.
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
+        await log_in(pilot, "vappr", people["vappr"])
+        await main_ready(pilot)
+        await until(pilot, lambda: "1 to approve" in screen_text(app), what="(band count)")
+        await show_tab(pilot, "f4", "access")
+        queue = app.screen.query_one("#queue", DataTable)
+        await until(pilot, lambda: rows(queue, 1) == ["check-out app01/ctl"], what="(queued)")
+        await pilot.press("y")
+        form = await form_open(pilot, "Approve check-out")
+        assert "INC-42 disk full" in screen_text(app)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is not form, what="(approved)")
+        await notified(pilot, "Approved: vown holds app01/ctl")
         approver = tui_server.login("vappr", people["vappr"])
-        _, queue = tui_server.api(
+        _, queue_now = tui_server.api(
             "GET", "/orgs/MSPOrg/password-requests?role=approver", token=approver
         )
-        (request,) = [r for r in queue["items"] if r["account_id"] == ctl]
-        assert (request["reason"], request["window_minutes"]) == ("INC-42 disk full", 60)
-        status, body = tui_server.api(
-            "POST", f"/orgs/MSPOrg/password-requests/{request['id']}/approve", {}, approver
-        )
-        assert status == 200, body
+        (request,) = [r for r in queue_now["items"] if r["account_id"] == ctl]
+        assert (request["status"], request["reason"]) == ("approved", "INC-42 disk full")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
 
+        await log_in(pilot, "vown", people["vown"])
+        await main_ready(pilot)
+        resources = app.screen.query_one("#resources", DataTable)
+        await cursor_to(pilot, resources, "app01")
+        accounts = await focus_accounts(pilot)
         await pilot.press("ctrl+r")
         await until(pilot, lambda: rows(accounts, 3)[0].startswith("mine until"), what="(mine)")
         await pilot.press("r")
