@@ -474,6 +474,7 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         await fill(pilot, "fw-hq-01", ">Linux", "fw.example.net", "", ">Debian")
         await submit(pilot, form)
         form = await form_open(pilot, "New Linux resource fw-hq-01")
+        await type_text(pilot, "7")
         await pilot.press("escape")  # Esc goes back to the first form, as typed
         form = await form_open(pilot, "New resource in MSPOrg")
         assert form.values() | {"extra0": ""} == {
@@ -486,6 +487,8 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         assert form.values()["extra0"] == "Debian"
         await submit(pilot, form)
         form = await form_open(pilot, "New Linux resource fw-hq-01")
+        assert form.values() == {"extra0": "7"}  # kept on the way back and forth
+        await pilot.press("end", "backspace")
         await type_text(pilot, "4")
         await submit(pilot, form)
         form = await form_open(pilot, "New resource in MSPOrg")
@@ -498,7 +501,7 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         await type_text(pilot, "02")
         await submit(pilot, form)
         form = await form_open(pilot, "New Linux resource fw-hq-02")
-        await type_text(pilot, "4")
+        assert form.values() == {"extra0": "4"}  # kept through the refusal
         await submit(pilot, form)
         await notified(pilot, "Resource fw-hq-02 added")
         fw = resource_named(tui_server, owner, "fw-hq-02")

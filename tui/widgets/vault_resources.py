@@ -39,6 +39,15 @@ class RefusedForm(FormModal):
         self.show_refusal(under_name(self._refused))
 
 
+class TypeFieldsForm(FormModal):
+    """The second form (the type's own fields): Esc goes back to the first form and
+    keeps what was typed here for the way back."""
+
+    def action_cancel(self) -> None:
+        """Back to the first form, with this form's values."""
+        self.dismiss({"cancelled": self.values()})
+
+
 class ResourceActions:
     """n new resource, e edit the highlighted one."""
 
@@ -96,6 +105,7 @@ class ResourceActions:
             return fields
 
         typed: dict = {}
+        typed_more: dict = {}  # the second form's values, kept across a way back
         refused: ApiError | None = None
         while True:
             title = f"New resource in {self.org}"
@@ -116,17 +126,27 @@ class ResourceActions:
                     return await client.create_resource(self.org, body(v, more, w))
                 except ApiError as error:
                     if about_first_form(error, names):
-                        return {"back": error}  # the first form shows it, as typed
+                        return {"back": error, "typed": w}  # the first form shows it
                     raise
 
-            result = await self.form(
-                f"New {typed['type']} resource {typed['name']}: its fields",
-                extra.form_fields(more),
-                second,
-                note="Esc: back to the first form.",
-                action="add",
+            more_fields = extra.form_fields(more)
+            for f in more_fields:
+                f.value = typed_more.get(f.name, f.value)
+            result = await self.app.push_screen_wait(
+                TypeFieldsForm(
+                    f"New {typed['type']} resource {typed['name']}: its fields",
+                    more_fields,
+                    second,
+                    note="Esc: back to the first form (what you typed here is kept).",
+                    action="add",
+                )
             )
+            if result and "cancelled" in result:
+                typed_more, refused, result = result["cancelled"], None, None
+                continue
             refused = result.get("back") if result else None
+            if refused is not None:
+                typed_more = result["typed"]
             if result and refused is None:
                 break
         if result:
