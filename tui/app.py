@@ -140,6 +140,11 @@ class StrongroomApp(App):
                 await self.pop_screen()
             self.show_login(username, org)
             why = why.removesuffix("; log in again").rstrip(". ")
+            if why.startswith("the session has ended"):  # the server does not say which
+                why = (
+                    "it was logged out elsewhere, the password changed, the user was "
+                    "disabled, or its time ran out"
+                )
             self.notify(
                 f"Your session has ended: {why}. Log in again (your user name is filled in).",
                 title="Session ended",

@@ -203,7 +203,9 @@ async def test_session_ended_elsewhere_is_one_notice(tui_server, make_app):
         assert status in (200, 204), body
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(login)")
-        await notified(pilot, "Your session has ended")
+        await notified(
+            pilot, "Your session has ended: it was logged out elsewhere, the password changed"
+        )
         await settle(pilot, 1.0)  # late answers of the other requests must say nothing
         messages = [n.message for n in app._notifications]
         assert len(messages) == 1, messages
