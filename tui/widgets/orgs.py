@@ -178,10 +178,10 @@ class OrgsPane(Pane):
         client = self.app.client
         blank = {"vault_control": "both"}
         fields = [
-            Field("name", "Name", required=True),
+            Field("name", "Full name (e.g. Acme Corporation)", required=True),
             Field(
                 "display_name",
-                "Display name (the URL: https://host:7272/<name>)",
+                "Display name: one word, used in logins and URLs (e.g. acme)",
                 required=True,
                 check=org_name_problem,
             ),
@@ -226,10 +226,15 @@ class OrgsPane(Pane):
                 self.app.show_error(error)
                 return
             fields = [
-                Field("name", "Name", value=current["name"], required=True),
+                Field(
+                    "name",
+                    "Full name (e.g. Acme Corporation)",
+                    value=current["name"],
+                    required=True,
+                ),
                 Field(
                     "display_name",
-                    "Display name (the URL: https://host:7272/<name>)",
+                    "Display name: one word, used in logins and URLs (e.g. acme)",
                     value=org,
                     required=True,
                     check=org_name_problem,
