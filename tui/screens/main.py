@@ -302,9 +302,11 @@ class MainScreen(Screen):
 
     @work(exit_on_error=False)
     async def action_logout(self) -> None:
-        """End the session and go back to the login screen."""
+        """End the session and go back to the login screen (whatever the server answers:
+        the token is dropped either way)."""
         try:
             await self.app.client.logout()
         except ApiError:
             pass
-        self.app.call_later(self.app.show_login)
+        finally:
+            self.app.call_later(self.app.show_login)
