@@ -20,6 +20,16 @@ def text_of(widget) -> str:
     return rendered.plain if isinstance(rendered, Text) else str(rendered)
 
 
+def drawn(widget) -> str:
+    """The text on screen inside ``widget``'s region, line by line: what a person reads
+    there (an input's or a picker's text is not a Static)."""
+    region = widget.region
+    strips = widget.screen._compositor.render_strips()
+    return "\n".join(
+        strip.crop(region.x, region.right).text for strip in strips[region.y : region.bottom]
+    )
+
+
 def screen_text(app) -> str:
     """Every Static on the screen, joined (for 'does the screen say X')."""
     return "\n".join(text_of(s) for s in app.screen.query(Static))
