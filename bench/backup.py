@@ -22,9 +22,11 @@ import asyncpg
 
 from bench.harness import ADMIN_PASSWORD, free_port, primary, progress
 from bench.scale import USER_PASSWORD, grow, login
-from server import backup, backup_crypto, db
-from server.app import hasher_for
-from server.keyring import KeyRing
+from server.backup import archive as backup
+from server.backup import crypto as backup_crypto
+from server.services.runtime import hasher_for
+from server.store import db
+from server.store.keyring import KeyRing
 
 PASSPHRASE = "bench backup passphrase 1"
 

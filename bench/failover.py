@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from server.config import NodeConfig
+from server.core.config import NodeConfig
 from tests.replication.harness import Node, Pair, Writers, make_pair
 
 RTO_TARGET = 8.0

@@ -16,11 +16,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from server.app import create_app
-from server.config import Config, load_config
-from server.install import init_install
-from server.service import embedded_cluster
-from server.tls import client_context, server_context
+from server.core.config import Config, load_config
+from server.ops.install import init_install
+from server.ops.service import embedded_cluster
+from server.security.tls import client_context, server_context
+from server.web.app import create_app
 
 ADMIN_PASSWORD = "bench-Admin-password-1"
 

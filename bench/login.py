@@ -12,7 +12,7 @@ import asyncio
 import time
 
 from bench.harness import ADMIN_PASSWORD, percentile, primary, progress, summary_ms
-from server.app import hasher_for
+from server.services.runtime import hasher_for
 
 
 async def run(logins: int, concurrency: int) -> None:

@@ -22,9 +22,9 @@ import asyncpg
 
 from bench.harness import ADMIN_PASSWORD, free_port, progress, summary_ms
 from bench.load import run_load
-from server.config import load_config
-from server.install import init_install
-from server.tls import client_context
+from server.core.config import load_config
+from server.ops.install import init_install
+from server.security.tls import client_context
 
 ACCOUNTS = 50
 
@@ -114,7 +114,7 @@ async def run(requests: int, concurrency: int) -> None:
         log = (home / "logs" / "bench-server.out").open("wb")
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--config", str(conf)],
+                [sys.executable, "-m", "server.ops.cli", "serve", "--config", str(conf)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -174,7 +174,7 @@ async def run(requests: int, concurrency: int) -> None:
         for proc in procs:
             proc.wait(timeout=20)
         if config is not None:
-            from server.service import embedded_cluster
+            from server.ops.service import embedded_cluster
 
             embedded_cluster(config).stop(mode="immediate")
         shutil.rmtree(root, ignore_errors=True)

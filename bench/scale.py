@@ -16,9 +16,9 @@ import time
 import uuid
 
 from bench.harness import ADMIN_PASSWORD, percentile, primary, progress, summary_ms
-from server import db
-from server.app import hasher_for
-from server.keyring import KeyRing
+from server.services.runtime import hasher_for
+from server.store import db
+from server.store.keyring import KeyRing
 
 USER_PASSWORD = "bench-user-password-1"
 USERS, RESOURCES = 20, 100

@@ -34,16 +34,16 @@ from replication.cluster import (
     check_traversable,
     port_is_free,
 )
-from replication.http import PinnedClient
 from replication.roles import slot_name
-from server import crypto
-from server.config import LAYOUT, Config, render_config
-from server.context import Env
-from server.errors import Forbidden, coded
-from server.files import undo_install_dir, write_durably
-from server.node import HaState, Peer, ha_state_path
-from server.tls import fingerprint
-from server.validation import Field, validate
+from server.core.config import LAYOUT, Config, render_config
+from server.core.errors import Forbidden, coded
+from server.core.files import undo_install_dir, write_durably
+from server.node.mode import HaState, Peer, ha_state_path
+from server.node.peer import PinnedClient
+from server.security import crypto
+from server.security.tls import fingerprint
+from server.services.context import Env
+from server.web.validation import Field, validate
 
 TOKEN_PREFIX = "sre1"  # noqa: S105 - a format tag, not a secret
 TOKEN_MINUTES = 30

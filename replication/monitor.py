@@ -42,24 +42,22 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from aiohttp import web
 
 from replication import rejoin as rejoining
 from replication.cluster import Cluster, ClusterError
 from replication.fence import STANDBY_HOLD, STANDBY_SQL, StandbyWatch
-from replication.http import PinnedClient, ask_once, peer_client, witness_client
 from replication.promote import promote_database
 from replication.rejoin import PeerUnreachable, peer_source
-from server import spool
-from server.config import Config
-from server.context import Env
-from server.keys import ENV
-from server.node import HaState, ha_state_path
+from server.core.config import Config
+from server.node import spool
+from server.node.mode import HaState, ha_state_path
+from server.node.peer import PinnedClient, ask_once, peer_client, witness_client
 from server.services import session_moves
+from server.services.context import Env
 
 log = logging.getLogger("strongroom.monitor")
 
@@ -446,7 +444,7 @@ class Monitor:
         log.info("ingested %d spooled audit events (%d new)", len(records), added)
 
     async def _copy_anchors(self) -> None:
-        """Copy the audit anchors written since the last copy to the peer (server/anchors.py),
+        """Copy the audit anchors written since the last copy to the peer (server/store/anchors.py),
         so the secondary can tell a cut audit trail after a failover too."""
         anchors = self.env.anchors
         try:
@@ -510,29 +508,6 @@ class Monitor:
             )
         elif status:
             log.warning("the primary refused the moved sessions (HTTP %d): %s", status, answer)
-
-
-async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: run the failover monitor while the app lives.
-
-    Only for the embedded PostgreSQL: an external database (a Patroni or managed
-    cluster) manages its own failover, and the node keeps its configured role.
-    """
-    env = app[ENV]
-    if not env.config.database.embedded:
-        yield
-        return
-    db = env.config.database
-    cluster = None
-    with contextlib.suppress(ClusterError):
-        cluster = Cluster(env.config.path(db.data_dir), db.port, listen=db.listen)
-    monitor = Monitor(env, cluster)
-    task = asyncio.create_task(monitor.run(), name="failover-monitor")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await monitor.close()
 
 
 async def replaced_by(config: Config) -> tuple[str, int] | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from replication.cluster import REPLICATION_ROLE, Cluster, ClusterError, Source
 from replication.roles import slot_name
-from server.node import HaState
+from server.node.mode import HaState
 
 log = logging.getLogger("strongroom.rejoin")
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.files import write_durably
-from server.tls import fingerprint, make_self_signed, server_context
+from server.core.files import write_durably
+from server.security.tls import fingerprint, make_self_signed, server_context
 
 log = logging.getLogger("strongroom.witness")
 

@@ -22,11 +22,11 @@ from aiohttp import web
 
 from replication import roles
 from replication.cluster import Cluster
-from server import migrations
-from server.app import create_app
-from server.config import Config
-from server.install import write_master_key
-from server.tls import client_context, make_self_signed, server_context
+from server.core.config import Config
+from server.ops.install import write_master_key
+from server.security.tls import client_context, make_self_signed, server_context
+from server.store import migrations
+from server.web.app import create_app
 from tests import contract
 
 SUPERUSER = "strongroom_admin"

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from server.openapi import responses_of
+from server.web.openapi import responses_of
 
 MISMATCHES = web.AppKey("contract_mismatches", list)
 

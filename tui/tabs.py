@@ -11,7 +11,7 @@ are shown to everyone.
 
 from __future__ import annotations
 
-from server.permissions import (  # shared plain data
+from server.core.permissions import (  # shared plain data
     ADMIN_ROLES,
     AUDIT_READER_ROLES,
     RESOURCE_CREATOR_ROLES,

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from server import db, permissions
-from server.context import Actor
-from server.errors import Forbidden, NotFound
+from server.core import permissions
+from server.core.errors import Forbidden, NotFound
+from server.services.context import Actor
+from server.store import db
 
 MSP_ORG = "MSPOrg"
 

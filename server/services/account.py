@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from server import audit, db, first_run, totp
-from server.context import Actor, Env
-from server.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, coded
-from server.passwords import check_login_password
-from server.services import tokens
+from server.core.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, coded
+from server.core.ids import parse_id
+from server.security import totp
+from server.security.passwords import check_login_password
+from server.services import first_run, tokens
 from server.services.access import managed_org_ids
 from server.services.auth import reauthenticate, wrong_second_factor
-from server.validation import parse_id
+from server.services.context import Actor, Env
+from server.store import audit, db
 
 
 async def change_password(env: Env, actor: Actor, current: str, new: str) -> None:

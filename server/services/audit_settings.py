@@ -15,13 +15,14 @@ import re
 import uuid
 from typing import Any
 
-from server import audit, db, permissions
-from server.audit import Who
-from server.context import Actor, Env
-from server.errors import Forbidden, ValidationFailed
-from server.keyring import AUDIT_KEY
+from server.core import permissions
+from server.core.errors import Forbidden, ValidationFailed
 from server.services.access import MSP_ORG, enter_org
-from server.validation import Field
+from server.services.context import Actor, Env
+from server.store import audit, db
+from server.store.audit import Who
+from server.store.keyring import AUDIT_KEY
+from server.web.validation import Field
 
 # Routine changes of metadata: never a secret, an access right (membership, shares,
 # resource groups), a key or a login.

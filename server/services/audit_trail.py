@@ -1,14 +1,14 @@
-"""Reading an org's audit trail and verifying its chain (the API side of server/audit.py)."""
+"""Reading an org's audit trail and verifying its chain (the API side of server/store/audit.py)."""
 
 from __future__ import annotations
 
 import datetime
 from typing import Any
 
-from server import audit, db, paging
-from server.context import Actor, Env
-from server.errors import ValidationFailed
+from server.core.errors import ValidationFailed
 from server.services.access import acting_org, require_audit_reader
+from server.services.context import Actor, Env
+from server.store import audit, db, paging
 
 
 def _parse_time(field: str, value: str | None) -> datetime.datetime | None:
@@ -56,7 +56,7 @@ async def list_events(
 
 async def verify_chain(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
     """Chain what is waiting, then recompute the org's chain and report the first broken
-    link, or a tail missing since the node's latest anchor (server/anchors.py)."""
+    link, or a tail missing since the node's latest anchor (server/store/anchors.py)."""
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await acting_org(conn, actor, org_name)
         require_audit_reader(actor, org)

@@ -15,10 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, permissions, spool, totp
-from server.audit import Who
-from server.context import Actor, Env
-from server.errors import (
+from server.core import permissions
+from server.core.errors import (
     Forbidden,
     NotFound,
     StrongroomError,
@@ -26,9 +24,13 @@ from server.errors import (
     ValidationFailed,
     coded,
 )
-from server.local_state import LocalSession
-from server.services import session_moves, tokens
+from server.node.local_state import LocalSession
+from server.security import totp
+from server.services import recording, session_moves, tokens
 from server.services.access import MSP_ORG, msp_org_id
+from server.services.context import Actor, Env
+from server.store import audit, db
+from server.store.audit import Who
 
 MOVE_REPLAY_GRACE = 10.0  # s a moved session waits here for its row to replicate back
 UNKNOWN_USER = "(unknown user)"  # how a failed login names a user that does not exist
@@ -215,7 +217,7 @@ async def _login_read_only(
     event = audit.Event(
         who, "login", "user", user["username"], details={"method": method, "read_only": True}
     )
-    await spool.record(env, org["id"], event)
+    await recording.record(env, org["id"], event)
     env.local.start(
         tokens.token_hash(token),
         user["id"],
@@ -252,7 +254,7 @@ async def _audit_failure(
         reason=reason,
         details={} if org else {"note": "unknown organization"},
     )
-    await spool.record(env, org_id, event)
+    await recording.record(env, org_id, event)
 
 
 async def authenticate(env: Env, token: str, ip: str) -> Actor:
@@ -376,7 +378,7 @@ async def logout(env: Env, actor: Actor) -> None:
             if token_hash is not None:  # and the primary ends it when it hears of it
                 env.local.ended_hashes[bytes(token_hash)] = actor.org_id
         event = audit.Event(actor.who, "logout", "user", actor.username)
-        await spool.record(env, actor.org_id, event)
+        await recording.record(env, actor.org_id, event)
         return
     async with db.transaction(env.pool, actor.org_id) as conn:
         await conn.execute("DELETE FROM sessions WHERE id = $1", actor.session_id)

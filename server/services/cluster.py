@@ -6,10 +6,11 @@ import datetime
 import time
 from typing import Any
 
-from replication.http import ask_once, peer_client, witness_client
-from server import db, permissions
-from server.context import Actor, Env
-from server.errors import Forbidden
+from server.core import permissions
+from server.core.errors import Forbidden
+from server.node.peer import ask_once, peer_client, witness_client
+from server.services.context import Actor, Env
+from server.store import db
 
 STANDBYS_SQL = """
 SELECT application_name, client_addr::text AS address, state, sync_state,

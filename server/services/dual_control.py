@@ -43,9 +43,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from server import db, permissions
-from server.context import Actor
-from server.errors import Conflict, Forbidden, coded
+from server.core import permissions
+from server.core.errors import Conflict, Forbidden, coded
+from server.services.context import Actor
+from server.store import db
 
 KINDS = ("grant", "account_manager", "group_member", "user_confirmation")
 FOUNDING_ADMINISTRATORS = 3  # the guide's "at least three administrators"

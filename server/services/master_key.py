@@ -13,9 +13,10 @@ from pathlib import Path
 
 import asyncpg
 
-from server import crypto, db
-from server.config import Config
-from server.keyring import AUDIT_KEY, KeyRing
+from server.core.config import Config
+from server.security import crypto
+from server.store import db
+from server.store.keyring import AUDIT_KEY, KeyRing
 
 
 def _paths(config: Config) -> tuple[Path, Path]:

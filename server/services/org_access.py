@@ -21,14 +21,15 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, permissions
-from server.context import Actor, Env
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
+from server.core import permissions
+from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
+from server.core.ids import parse_id
 from server.services import dual_control
 from server.services.access import acting_org, find_org, org_ref
 from server.services.auth import reauthenticate
+from server.services.context import Actor, Env
 from server.services.orgs import require_msp_admin
-from server.validation import parse_id
+from server.store import audit, db
 
 REQUEST_SELECT = """
 SELECT r.id, r.kind, r.client_org_id, o.display_name AS org, du.username AS designee_user,

@@ -1,7 +1,7 @@
 """Import organizations from a CSV/TXT file.
 
 The file's shape (separator, header, same number of fields on every line, the row
-limit) is checked by server/services/org_file.py before anything is written. Then
+limit) is checked by server/core/org_file.py before anything is written. Then
 each row is validated and created on its own, and every created or failed row is
 recorded in MSPOrg's audit trail.
 
@@ -18,11 +18,9 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db
-from server.audit import Event
-from server.context import Actor, Env
+from server.core.org_file import parse
 from server.services import replication_settings
-from server.services.org_file import parse
+from server.services.context import Actor, Env
 from server.services.orgs import (
     OrgInput,
     create_batch,
@@ -30,6 +28,8 @@ from server.services.orgs import (
     require_msp_admin,
     validate_input,
 )
+from server.store import audit, db
+from server.store.audit import Event
 
 CHUNK = 500
 YIELD_EVERY = 1000  # rows checked between turns of the event loop (health stays fast)
@@ -43,7 +43,7 @@ async def import_orgs(
     """Import a file of orgs; answer every row's outcome.
 
     Raises 400 about the file's shape and 413 ``payload_too_large`` for more than
-    ``server.import_max_rows`` rows (server/services/org_file.py) before writing
+    ``server.import_max_rows`` rows (server/core/org_file.py) before writing
     anything. Parsing runs in a worker thread and the row checks give the event
     loop a turn every ``YIELD_EVERY`` rows, so other requests (health) keep flowing.
     """

@@ -5,16 +5,17 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from server import db, permissions
-from server.context import Actor, Env
-from server.errors import Forbidden, NotFound
+from server.core import permissions
+from server.core.errors import Forbidden, NotFound
 from server.services.access import find_org
+from server.services.context import Actor, Env
 from server.services.org_access import (
     REQUEST_SELECT,
     grants_of,
     managed_client_org,
     request_json,
 )
+from server.store import db
 
 
 async def report(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:

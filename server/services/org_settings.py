@@ -17,11 +17,12 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, permissions
-from server.context import Actor, Env
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
+from server.core import permissions
+from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.services.access import OrgRef, enter_org
-from server.validation import Field
+from server.services.context import Actor, Env
+from server.store import audit, db
+from server.web.validation import Field
 
 BUILTIN_TYPES = (
     "Windows",

@@ -10,18 +10,15 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-from server import audit, db, permissions
-from server.audit import Who
-from server.context import Actor, Env
-from server.errors import BadRequest, Conflict, Forbidden, ValidationFailed, coded
-from server.keyring import AUDIT_KEY, KeyRing
-from server.names import display_name_problem
-from server.passwords import PasswordHasher
+from server.core import permissions
+from server.core.errors import BadRequest, Conflict, Forbidden, ValidationFailed, coded
+from server.core.names import display_name_problem
+from server.core.org_file import OrgInput
+from server.security.passwords import PasswordHasher
 from server.services import replication_settings
 from server.services.access import (
     MSP_ORG,
@@ -30,24 +27,13 @@ from server.services.access import (
     find_org,
     managed_org_ids,
 )
+from server.services.context import Actor, Env
+from server.store import audit, db
+from server.store.audit import Who
+from server.store.keyring import AUDIT_KEY, KeyRing
 
 SYSTEM = Who("system", MSP_ORG)
 VAULT_CONTROL = ("msp", "client", "both")
-
-
-@dataclass
-class OrgInput:
-    """The fields of an org to create."""
-
-    name: str
-    display_name: str
-    account_manager: str
-    description: str = ""
-    department: str = ""
-    location: str = ""
-    vault_control: str = "both"
-    line: int = 0
-    account_manager_id: uuid.UUID | None = field(default=None, repr=False)
 
 
 def _org_json(row: asyncpg.Record, managed: bool | None = None) -> dict[str, Any]:

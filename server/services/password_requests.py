@@ -21,14 +21,16 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, permissions
-from server.audit import Who
-from server.context import Actor, Env
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
+from server.core import permissions
+from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
+from server.core.ids import parse_id
 from server.services import dual_control
 from server.services.access import MSP_ORG, OrgRef, enter_org, msp_org_id
+from server.services.context import Actor, Env
 from server.services.vault import _account, _password_for, _resource
-from server.validation import Field, parse_id
+from server.store import audit, db
+from server.store.audit import Who
+from server.web.validation import Field
 
 REQUEST_TTL = datetime.timedelta(hours=24)  # an unanswered request expires after this
 SYSTEM = Who("system", MSP_ORG)

@@ -6,11 +6,12 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, permissions
-from server.context import Actor, Env
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
-from server.password_policy import BUILTIN, Policy
+from server.core import permissions
+from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
+from server.core.password_policy import BUILTIN, Policy
 from server.services.access import OrgRef, enter_org
+from server.services.context import Actor, Env
+from server.store import audit, db
 
 
 def _policy(row: asyncpg.Record) -> Policy:

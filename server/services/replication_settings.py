@@ -28,11 +28,12 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, permissions
-from server.context import Actor, Env
-from server.errors import Forbidden, field_error
+from server.core import permissions
+from server.core.errors import Forbidden, field_error
 from server.services.access import msp_org_id
-from server.validation import Field
+from server.services.context import Actor, Env
+from server.store import audit, db
+from server.web.validation import Field
 
 CATEGORIES = (
     "user_groups",

@@ -1,7 +1,7 @@
 """Sessions made on a node that could not write move to the primary with its audit spool.
 
 A login on a read-only secondary (or a fenced primary) keeps its session in memory
-(``server/local_state.py``). When the primary answers again, the secondary's monitor
+(``server/node/local_state.py``). When the primary answers again, the secondary's monitor
 sends each live one to it (node-to-node, the cluster secret, pinned TLS): the token's
 SHA-256 (never the token), the user and org, creation, last-seen and expiry times and
 a *binding*: the SHA-256 of the user's password hash at login. The primary stores it
@@ -35,10 +35,10 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db
-from server.audit import Who
-from server.context import Env
-from server.local_state import LocalSession, LocalState
+from server.node.local_state import LocalSession, LocalState
+from server.services.context import Env
+from server.store import audit, db
+from server.store.audit import Who
 
 
 def binding(password_hash: str | None) -> str:

@@ -12,11 +12,13 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, entitlement, permissions
-from server.context import Actor, Env
-from server.errors import Forbidden, NotFound, field_error
+from server.core import permissions
+from server.core.errors import Forbidden, NotFound, field_error
+from server.core.ids import parse_id
+from server.services import entitlement
 from server.services.access import MSP_ORG, OrgRef, access_via, enter_org
-from server.validation import parse_id
+from server.services.context import Actor, Env
+from server.store import audit, db
 
 TARGET_COLUMNS = {
     "account": "account_id",

@@ -6,12 +6,13 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, permissions
-from server.context import Actor, Env
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
-from server.passwords import check_login_password
+from server.core import permissions
+from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
+from server.security.passwords import check_login_password
 from server.services import dual_control, org_settings
 from server.services.access import OrgRef, acting_org, enter_org, require_user_admin
+from server.services.context import Actor, Env
+from server.store import audit, db
 
 # What only a confirmed client administrator changes on a confirmed client user.
 PROTECTED_CLIENT_FIELDS = frozenset({"role", "access_scope", "status", "password", "totp_required"})

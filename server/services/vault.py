@@ -1,7 +1,7 @@
 """The vault: resources and accounts, revealing and changing passwords.
 
 Every read of a secret and every change is audited in the org's chain inside the
-same transaction; what the actor may do is decided by server/entitlement.py.
+same transaction; what the actor may do is decided by server/services/entitlement.py.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from typing import Any
 
 import asyncpg
 
-from server import audit, db, entitlement, paging, permissions, spool
-from server.context import Actor, Env
-from server.crypto import DecryptionFailed
-from server.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
-from server.paging import Page
-from server.password_policy import DEFAULT
-from server.services import org_settings
+from server.core import permissions
+from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
+from server.core.ids import parse_id
+from server.core.password_policy import DEFAULT
+from server.security.crypto import DecryptionFailed
+from server.services import entitlement, org_settings, recording
 from server.services.access import OrgRef, enter_org, resolve_org
+from server.services.context import Actor, Env
 from server.services.policies import find_policy
-from server.validation import parse_id
+from server.store import audit, db, paging
+from server.store.paging import Page
 
 
 def _check_vault_control(actor: Actor, org: OrgRef) -> None:
@@ -520,7 +521,7 @@ async def reveal_password(
             reason="ciphertext_invalid",
             details={"account_id": str(aid)},
         )
-        await spool.record(env, org.id, failure)
+        await recording.record(env, org.id, failure)
         err = StrongroomError(
             "the stored secret failed its integrity check and was not "
             "revealed; the attempt is recorded in the audit trail"

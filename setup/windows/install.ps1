@@ -38,7 +38,7 @@ $VenvPython = Join-Path $Venv "Scripts\python.exe"
 & $VenvPython -m pip install -q -e $Root
 if ($LASTEXITCODE -ne 0) { Write-Error "installing Strongroom into $Venv failed" }
 
-$Command = @("-m", "server.cli", "install", "--answer-file", $AnswerFile, "--log", $LogFile, "--service", "windows")
+$Command = @("-m", "server.ops.cli", "install", "--answer-file", $AnswerFile, "--log", $LogFile, "--service", "windows")
 if ($DryRun) { $Command += "--dry-run" }
 & $VenvPython @Command
 exit $LASTEXITCODE

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from server.app import create_app
-from server.keys import REFUSED_BY
-from server.routes import openapi_document
+from server.web.app import create_app
+from server.web.keys import REFUSED_BY
+from server.web.routes import openapi_document
 from tests import contract
 from tests.conftest import start_server
 from tests.server.conftest import ADMIN, ADMIN_PASSWORD, Api, make_user

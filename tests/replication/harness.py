@@ -30,7 +30,7 @@ from pathlib import Path
 
 import asyncpg
 
-from server.config import load_config, render_config
+from server.core.config import load_config, render_config
 from tests.conftest import free_port, scratch_dir
 
 STRONGROOM = str(Path(sys.executable).parent / "strongroom")

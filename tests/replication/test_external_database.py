@@ -107,7 +107,7 @@ def test_init_on_an_external_multi_host_cluster(pg_server):
 )
 def test_a_dsn_names_its_hosts_and_database(dsn, hosts, database):
     """What status shows of a DSN: every host with its port, never the password."""
-    from server.config import dsn_database, dsn_hosts
+    from server.core.config import dsn_database, dsn_hosts
 
     found, options = dsn_hosts(dsn)
     assert found == hosts

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from replication.fence import STANDBY_FRESH, StandbyWatch
-from server.node import HaState, Node
+from server.node.mode import HaState, Node
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from server.config import load_config
+from server.core.config import load_config
 from server.services import session_moves, tokens
 from tests.replication.harness import NEW_PASSWORD, call, make_account, make_pair
 from tests.tui.conftest import log_in, type_text, until

@@ -10,10 +10,10 @@ import aiohttp
 import asyncpg
 import pytest
 
-from server import db
-from server.app import hasher_for
-from server.keyring import KeyRing
 from server.services.orgs import bootstrap_msp
+from server.services.runtime import hasher_for
+from server.store import db
+from server.store.keyring import KeyRing
 from tests.conftest import OWNER, config_for
 
 ADMIN = "admin"

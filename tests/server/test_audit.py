@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from server.app import create_app
+from server.web.app import create_app
 from tests.conftest import APP, start_server
 from tests.server.conftest import ADMIN_PASSWORD, Api, make_user
 

@@ -9,8 +9,8 @@ import uuid
 import asyncpg
 import pytest
 
-from server.anchors import Anchor
-from server.keys import ENV
+from server.store.anchors import Anchor
+from server.web.keys import ENV
 
 # The tamper from the issue: the org's last 3 events deleted, its head moved back to
 # the 56th link, as the database superuser (who bypasses row-level security).

@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from server.app import create_app
-from server.handlers.common import public
-from server.problem import json_response, read_json
-from server.tls import server_context
+from server.security.tls import server_context
+from server.web.app import create_app
+from server.web.handlers.common import public
+from server.web.problem import json_response, read_json
 from tests.conftest import start_server
 
 PROBLEM = "application/problem+json"
@@ -117,7 +117,7 @@ async def test_good_json_round_trips(echo_server):
 
 async def test_crash_is_500_that_reveals_nothing(echo_server, caplog):
     """An unexpected exception answers a generic 500 and is logged with a reference."""
-    caplog.set_level(logging.ERROR, logger="server.middlewares")
+    caplog.set_level(logging.ERROR, logger="server.web.middlewares")
     async with echo_server.get("/api/v1/_probe/crash") as resp:
         assert resp.status == 500
         text = await resp.text()

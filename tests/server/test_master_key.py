@@ -7,11 +7,12 @@ import shutil
 
 import pytest
 
-from server import crypto, db
-from server.app import create_app
-from server.crypto import MasterKeyError
-from server.keyring import KeyRing
+from server.security import crypto
+from server.security.crypto import MasterKeyError
 from server.services import master_key
+from server.store import db
+from server.store.keyring import KeyRing
+from server.web.app import create_app
 from tests.conftest import config_for, scratch_dir, start_server
 
 

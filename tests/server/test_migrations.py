@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server import migrations
+from server.store import migrations
 from tests.conftest import APP, OWNER, drop_database, make_database
 
 

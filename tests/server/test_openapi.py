@@ -3,7 +3,7 @@ routes: every route documented with its parameters, body and answers."""
 
 from __future__ import annotations
 
-from server.routes import ROOT_ROUTES, ROUTES
+from server.web.routes import ROOT_ROUTES, ROUTES
 
 
 async def test_openapi_lists_every_route(api, live_server):

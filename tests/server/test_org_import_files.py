@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from server.services.org_file import detect_separator
+from server.core.org_file import detect_separator
 
 
 async def post_file(admin, text: str, filename: str = "orgs.csv") -> tuple[int, dict]:

@@ -7,7 +7,7 @@ import uuid
 import asyncpg
 import pytest
 
-from server.keyring import KeyRing
+from server.store.keyring import KeyRing
 
 
 @pytest.fixture

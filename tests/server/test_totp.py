@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from server import totp
+from server.security import totp
 from tests.server.conftest import make_user
 
 

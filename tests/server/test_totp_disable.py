@@ -4,7 +4,7 @@ administrator requires it."""
 
 from __future__ import annotations
 
-from server import totp
+from server.security import totp
 from tests.server.conftest import make_user
 from tests.server.test_totp import enrol
 

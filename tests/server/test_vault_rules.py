@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.password_policy import BUILTIN, Policy
+from server.core.password_policy import BUILTIN, Policy
 from tests.server.conftest import Api, make_user
 
 ORG = "rules"

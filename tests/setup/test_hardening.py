@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.config import load_config
+from server.core.config import load_config
 from tests.conftest import free_port, scratch_dir
 from tests.setup.conftest import run_cli
 

@@ -91,7 +91,7 @@ def test_primary_then_secondary_then_uninstall_both(install_root):
     assert "reading answer file" in text and "started the server" in text
     unit = (p_dir / "conf" / "strongroom-test-primary.service").read_text()
     python = p_dir / "program" / "runtime" / "bin" / "python"
-    assert f"ExecStart={python} -m server.cli serve --config {p_dir}/conf/" in unit
+    assert f"ExecStart={python} -m server.ops.cli serve --config {p_dir}/conf/" in unit
     # The running server is the install's own copy, not the checkout it came from.
     assert _serving_python(p_dir) == str(python)
     assert "WantedBy=multi-user.target" in unit and "Restart=on-failure" in unit
@@ -281,9 +281,9 @@ def test_windows_dry_run_prints_service_commands(install_root):
 
 def test_witness_and_pair_settings_reach_the_configuration(tmp_path):
     """The answer file's witness, addresses and auto_rejoin become the node's settings."""
-    from server.config import Config, load_config, render_config
-    from server.install import apply_pair_options
-    from server.silent_install import validate
+    from server.core.config import Config, load_config, render_config
+    from server.ops.install import apply_pair_options
+    from server.ops.silent_install import validate
 
     answers = validate(
         {

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import render_config
+from server.core.config import render_config
 from tests.conftest import config_for, free_port
 from tests.server.conftest import ADMIN, ADMIN_PASSWORD, msp  # noqa: F401 - fixture
 from tui.app import StrongroomApp
@@ -71,7 +71,7 @@ def start_serve(config, port: int, extra_env: dict | None = None) -> TuiServer:
     conf.chmod(0o600)
     env = {**os.environ, "STRONGROOM_SERVER_HOST": "127.0.0.1", **(extra_env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--config", str(conf)],
+        [sys.executable, "-m", "server.ops.cli", "serve", "--config", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -80,7 +80,7 @@ def start_serve(config, port: int, extra_env: dict | None = None) -> TuiServer:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if server.api("GET", "/health")[0] in (200, 503):
+            if server.web.api("GET", "/health")[0] in (200, 503):
                 return server
         except OSError:
             time.sleep(0.2)

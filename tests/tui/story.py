@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from server import db
-from server.app import hasher_for
-from server.first_run import INITIAL_PASSWORD_FILE
-from server.keyring import KeyRing
+from server.services.first_run import INITIAL_PASSWORD_FILE
 from server.services.orgs import bootstrap_msp
+from server.services.runtime import hasher_for
+from server.store import db
+from server.store.keyring import KeyRing
 from tests.conftest import config_for, free_port, scratch_dir
 from tests.tui.conftest import TuiServer, start_serve
 

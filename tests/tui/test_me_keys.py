@@ -9,7 +9,7 @@ from datetime import datetime
 from textual.geometry import Region
 from textual.widgets import DataTable
 
-from server import totp
+from server.security import totp
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
 from tests.tui.keys import (
     drawn,
@@ -31,7 +31,7 @@ from tui.screens.modals import KeysModal
 def make_user(server, token: str, username: str, role: str) -> str:
     """Create an MSPOrg user that has set its own password (set-up around the app)."""
     initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    status, body = server.api(
+    status, body = server.web.api(
         "POST",
         "/orgs/MSPOrg/users",
         {"username": username, "role": role, "password": initial},
@@ -39,7 +39,9 @@ def make_user(server, token: str, username: str, role: str) -> str:
     )
     assert status == 201, body
     own = server.login(username, initial)
-    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
+    server.web.api(
+        "POST", "/me/password", {"current_password": initial, "new_password": final}, own
+    )
     return final
 
 

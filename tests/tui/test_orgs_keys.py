@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import DataTable, ProgressBar
 
-from server.errors import StrongroomError
-from server.services.org_file import parse as server_parse
+from server.core.errors import StrongroomError
+from server.core.org_file import parse as server_parse
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import (
     cursor_to,

@@ -8,7 +8,7 @@ import time
 
 from textual.widgets import DataTable, Static
 
-from server import totp
+from server.security import totp
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, start_serve, type_text, until
 from tests.tui.keys import (
     cursor_to,
@@ -34,7 +34,7 @@ from tui.screens.policies import PoliciesScreen
 def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
     """Create a user and set its own password (set-up around the app); return it."""
     initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    status, body = server.api(
+    status, body = server.web.api(
         "POST",
         f"/orgs/{org}/users",
         {"username": username, "role": role, "password": initial},
@@ -44,7 +44,9 @@ def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg")
         return final
     assert status == 201, body
     own = server.login(username, initial, org)
-    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
+    server.web.api(
+        "POST", "/me/password", {"current_password": initial, "new_password": final}, own
+    )
     return final
 
 

@@ -107,7 +107,7 @@ def terminal_factory(tmp_path):
             "PYTHONPATH": str(ROOT),
             "HOME": os.environ.get("HOME", str(tmp_path)),
         }
-        command = [sys.executable, "-m", "server.cli", "tui", url, "--reveal-seconds", "3"]
+        command = [sys.executable, "-m", "server.ops.cli", "tui", url, "--reveal-seconds", "3"]
         try:
             terminal = Terminal(tmp_path / "tmux.sock", command, env)
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:

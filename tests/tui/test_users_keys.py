@@ -9,7 +9,7 @@ import time
 import pytest
 from textual.widgets import DataTable, TabbedContent
 
-from server import totp
+from server.security import totp
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
 from tests.tui.keys import (
     cursor_to,
@@ -33,7 +33,7 @@ ORG = "zeta"
 def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
     """Create a user that has set its own password (set-up around the app); return it."""
     initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    status, body = server.api(
+    status, body = server.web.api(
         "POST",
         f"/orgs/{org}/users",
         {"username": username, "role": role, "password": initial},
@@ -41,7 +41,9 @@ def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg")
     )
     assert status == 201, body
     own = server.login(username, initial, org)
-    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
+    server.web.api(
+        "POST", "/me/password", {"current_password": initial, "new_password": final}, own
+    )
     return final
 
 
@@ -103,7 +105,7 @@ async def once_secret(pilot) -> str:
 
 def user(server, token: str, username: str, org: str = "MSPOrg") -> dict:
     """A user as the server holds it."""
-    status, body = server.api("GET", f"/orgs/{org}/users/{username}", token=token)
+    status, body = server.web.api("GET", f"/orgs/{org}/users/{username}", token=token)
     assert status == 200, body
     return body
 

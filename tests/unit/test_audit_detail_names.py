@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from server import audit
-from server.models.orgs import OrgUpdate
-from server.models.users import GroupUpdate, UserUpdate
+from server.store import audit
+from server.web.models.orgs import OrgUpdate
+from server.web.models.users import GroupUpdate, UserUpdate
 
-SERVER = Path(audit.__file__).resolve().parent
+SERVER = Path(audit.__file__).resolve().parents[1]  # server/
 AUDIT_CALLS = {"record", "record_many", "_audit_request"}
 
 

@@ -9,9 +9,9 @@ import struct
 
 import pytest
 
-from server import backup_crypto as bc
-from server.backup_schedule import BackupStatus, seconds_until_next
-from server.config import Config, parse_schedule
+from server.backup import crypto as bc
+from server.backup.schedule import BackupStatus, seconds_until_next
+from server.core.config import Config, parse_schedule
 
 FAST = bc.Argon2Params(memory_kib=8 * 1024, iterations=1, lanes=1)  # tests only
 PASSPHRASE = "correct horse battery staple"

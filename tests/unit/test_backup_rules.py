@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from server import backup
+from server.backup import archive as backup
 
 
 def _fake(folder, stamp: str, scheduled: bool) -> None:

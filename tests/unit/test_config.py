@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import Config, ConfigError, load_config, render_config
+from server.core.config import Config, ConfigError, load_config, render_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

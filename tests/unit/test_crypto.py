@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from server import crypto
+from server.security import crypto
 
 
 def test_master_key_file_rules(tmp_path):

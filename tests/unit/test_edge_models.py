@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from server import strict_json
-from server.errors import StrongroomError, ValidationFailed
-from server.models.common import Text, validate_body
-from server.models.users import UserCreate
-from server.models.vault import PolicyCreate, ResourceCreate
+from server.core.errors import StrongroomError, ValidationFailed
+from server.web import strict_json
+from server.web.models.common import Text, validate_body
+from server.web.models.users import UserCreate
+from server.web.models.vault import PolicyCreate, ResourceCreate
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import stat
 
-from server.files import private_log
-from server.silent_install import StepLog
+from server.core.files import private_log
+from server.ops.silent_install import StepLog
 
 
 def test_private_log_creates_and_tightens(tmp_path):

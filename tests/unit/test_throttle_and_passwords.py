@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.passwords import Argon2Params, PasswordHasher, check_login_password
-from server.ratelimit import LoginThrottle
+from server.security.passwords import Argon2Params, PasswordHasher, check_login_password
+from server.security.ratelimit import LoginThrottle
 
 
 def test_throttle_delays_after_threshold_and_caps_the_delay():

@@ -3,7 +3,7 @@ rows, then send it in chunks with a progress bar and every row's outcome.
 
 The server imports one file per call (``POST /orgs/import``) and reports no progress
 while it works. So the TUI reads and checks the file's shape here with the server's own
-reader (server/services/org_file.py: a BOM, CRLF, quoted fields over several lines, a
+reader (server/core/org_file.py: a BOM, CRLF, quoted fields over several lines, a
 comma, semicolon or tab separator found in the first record, an optional header row,
 the same number of fields on every line), and sends the rows in chunks: each chunk is a
 small CSV of its own with a header, and the progress bar moves as each chunk is
@@ -29,8 +29,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, ProgressBar, Static
 
-from server.errors import StrongroomError
-from server.services.org_file import OrgFile, read_file
+from server.core.errors import StrongroomError
+from server.core.org_file import OrgFile, read_file
 from tui.client import ApiError
 from tui.text import inert
 from tui.widgets.pane import fill_table
@@ -87,7 +87,7 @@ def _cut(text: str, width: int) -> str:
 
 def parse(path: Path, raw: bytes, max_rows: int = MAX_ROWS) -> ImportFile:
     """Read ``raw`` (the file at ``path``) with the server's own reader
-    (``server.services.org_file.read_file``), or raise FileProblem with its reason."""
+    (``server.core.org_file.read_file``), or raise FileProblem with its reason."""
     try:
         return ImportFile(path, read_file(path.name, raw, max_rows))
     except StrongroomError as problem:

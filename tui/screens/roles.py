@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.permissions import CAPABILITIES  # shared plain data
+from server.core.permissions import CAPABILITIES  # shared plain data
 from tui.screens.form import Choices, Field
 
 PERMISSION_LABELS = {

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from server.permissions import ADMIN_ROLES  # shared plain data
+from server.core.permissions import ADMIN_ROLES  # shared plain data
 from tui.client import ApiError
 from tui.screens.form import Field
 from tui.text import inert

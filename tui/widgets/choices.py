@@ -5,7 +5,7 @@ Sets the server knows come from the server; the TUI never decides who is eligibl
 
 from __future__ import annotations
 
-from server.permissions import ACCOUNT_MANAGER_ROLES, ROLES  # shared plain data
+from server.core.permissions import ACCOUNT_MANAGER_ROLES, ROLES  # shared plain data
 from tui.client import Client
 from tui.screens.form import Choices
 

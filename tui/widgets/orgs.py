@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
-from server.names import display_name_problem  # shared plain rule, no server code
+from server.core.names import display_name_problem  # shared plain rule, no server code
 from tui.client import ApiError
 from tui.screens.form import Field, refusal
 from tui.screens.modals import TextModal

@@ -16,7 +16,7 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, DataTable, Select, Static
 
-from server.permissions import ADMIN_ROLES  # shared plain data
+from server.core.permissions import ADMIN_ROLES  # shared plain data
 from tui.client import ApiError
 from tui.screens import audit_settings as audit_forms
 from tui.screens import field_definitions as definitions

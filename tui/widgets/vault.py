@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
-from server.permissions import RESOURCE_CREATOR_ROLES, ROLES, VAULT_MANAGER_ROLES
+from server.core.permissions import RESOURCE_CREATOR_ROLES, ROLES, VAULT_MANAGER_ROLES
 from tui.client import ApiError
 from tui.screens.form import Field
 from tui.screens.policies import PoliciesScreen
@@ -28,7 +28,7 @@ from tui.widgets.vault_reveal import RevealActions
 SECTION = "Accounts (Tab to reach them; r reveals)"
 
 
-# Keys a built-in role can never use (the server's rules in server.permissions): they are
+# Keys a built-in role can never use (the server's rules in server.core.permissions): they are
 # left out of the key bar and F1. A custom role's permissions are the server's to check.
 ROLE_ACTIONS = {
     "new_resource": RESOURCE_CREATOR_ROLES,

@@ -1,0 +1,172 @@
+"""Scheduled backups on the primary, and the "last good backup" that health reports.
+
+``backup_ctx`` (a cleanup_ctx) runs a task that sleeps until the next time
+``[backup] schedule`` names, then, if this node is a writable primary, writes a backup
+sealed for ``[backup] recipient`` in a worker thread, deletes all but the newest
+``keep`` and records the outcome (``backup_created``, success or failure) in MSPOrg's
+audit chain. Sealing for a public key means the node holds nothing that opens its own
+backups: a stolen disk with its backup folder gives away no backup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.backup import archive as backup
+from server.backup import crypto as backup_crypto
+from server.core.config import Config, parse_schedule
+from server.services.context import Env
+from server.store import audit, db
+
+log = logging.getLogger(__name__)
+
+
+def seconds_until_next(schedule: str, now: datetime.datetime) -> float:
+    """Seconds from ``now`` (aware, local time) until the schedule's next run.
+
+    ``"HH:MM"``: the next such local time (tomorrow if it has passed today);
+    ``"every N s|m|h"``: N from now.
+    """
+    parsed = parse_schedule(schedule)
+    if parsed is None:
+        raise ValueError(f"invalid backup schedule {schedule!r}")
+    kind, value = parsed
+    if kind == "every":
+        return value
+    minutes = int(value)
+    target = now.replace(hour=minutes // 60, minute=minutes % 60, second=0, microsecond=0)
+    if target <= now:
+        target += datetime.timedelta(days=1)
+    return (target - now).total_seconds()
+
+
+@dataclass
+class BackupStatus:
+    """The newest good backup in the node's folder and the outcome of the last attempt."""
+
+    config: Config
+    last_good: dict[str, Any] | None = None
+    last_failure_at: str | None = None
+    last_failure: str | None = None
+    _seen: tuple[int, int] | None = field(default=None, repr=False)
+
+    def refresh(self, force: bool = False) -> None:
+        """Re-read the folder when it changed (health is polled often; a stat is cheap)."""
+        try:
+            st = os.stat(self.config.path(self.config.backup.dir))
+            seen = (st.st_mtime_ns, st.st_ino)
+        except OSError:
+            seen = (0, 0)
+        if force or seen != self._seen:
+            self.last_good = backup.last_backup(self.config)
+            self._seen = seen
+
+    def overdue(self, now: datetime.datetime) -> bool:
+        """Whether backups are scheduled and the last good one is older than the bound."""
+        if not self.config.backup.schedule:
+            return False
+        if self.last_good is None:
+            return True
+        at = datetime.datetime.fromisoformat(self.last_good["at"])
+        return now - at > datetime.timedelta(hours=self.config.backup.max_age_hours)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Health's ``last_backup``: {"at": last good (ISO 8601 UTC) or null, "ok": the
+        last attempt succeeded, "file", "failure" (a failed attempt's reason)}."""
+        self.refresh()
+        failed_later = self.last_failure_at is not None and (
+            self.last_good is None or self.last_failure_at > self.last_good["at"]
+        )
+        body: dict[str, Any] = {
+            "at": self.last_good["at"] if self.last_good else None,
+            "ok": self.last_good is not None and not failed_later,
+            "file": self.last_good["file"] if self.last_good else None,
+        }
+        if failed_later:
+            body["failure"] = self.last_failure
+        return body
+
+
+async def run_scheduled_backup(env: Env, status: BackupStatus, stop: threading.Event) -> bool:
+    """Write one backup sealed for the configured recipient, prune, audit; answer success."""
+    config = env.config
+    started = datetime.datetime.now(datetime.UTC)
+    try:
+        seal = backup_crypto.recipient_seal(config.backup.recipient)
+        result = await asyncio.to_thread(
+            backup.create_backup, config, seal, stop=stop, scheduled=True
+        )
+        pruned = await asyncio.to_thread(
+            backup.prune, config.path(config.backup.dir), config.backup.keep
+        )
+    except (backup.BackupError, backup_crypto.BackupCryptoError, OSError) as exc:
+        status.last_failure_at = started.isoformat(timespec="seconds")
+        status.last_failure = str(exc)
+        log.error("scheduled backup failed: %s", exc)
+        await _audit(env, "failure", "", _failure_details(exc))
+        return False
+    status.refresh(force=True)
+    log.info(
+        "scheduled backup %s written (%d bytes, %.1f s)",
+        result.path.name,
+        result.manifest["bytes"],
+        result.seconds,
+    )
+    await _audit(env, "success", result.path.name, _backup_details(result, len(pruned)))
+    return True
+
+
+def _backup_details(result: backup.BackupResult, pruned: int) -> dict[str, Any]:
+    return {
+        "bytes": result.manifest["bytes"],
+        "sha256": result.manifest["sha256"],
+        "schema_version": result.manifest["schema_version"],
+        "seconds": round(result.seconds, 3),
+        "pruned_count": pruned,
+    }
+
+
+def _failure_details(exc: Exception) -> dict[str, Any]:
+    return {"error": str(exc)[:500]}
+
+
+async def _audit(env: Env, outcome: str, target: str, details: dict[str, Any]) -> None:
+    """Record a scheduled backup's outcome in MSPOrg's chain (logged if that fails)."""
+    from server.services.orgs import SYSTEM
+
+    try:
+        msp_id = await env.pool.fetchval("SELECT id FROM orgs WHERE is_msp")
+        async with db.transaction(env.pool, msp_id) as tx:
+            await audit.record(
+                tx,
+                env.ring,
+                msp_id,
+                SYSTEM,
+                "backup_created",
+                target_type="backup",
+                target=target,
+                outcome=outcome,
+                details=details,
+                node=env.node,
+            )
+    except Exception:
+        log.exception("could not audit the scheduled backup's outcome")
+
+
+async def run_schedule(env: Env, status: BackupStatus, stop: threading.Event) -> None:
+    """Run backups at the scheduled times forever (until cancelled); only a writable
+    primary writes them, so after a failover the new primary takes over."""
+    schedule = env.config.backup.schedule
+    while True:
+        now = datetime.datetime.now().astimezone()
+        await asyncio.sleep(seconds_until_next(schedule, now))
+        node = env.node_state
+        if node.role != "primary" or not node.writable():
+            continue
+        await run_scheduled_backup(env, status, stop)

@@ -1,0 +1,218 @@
+"""This node's place in the pair: role, term, whether it may write right now.
+
+``Node`` is the one place that knows the node's mode. The read-only middleware asks
+``refuse_write()`` before any write route runs, so no handler has its own check.
+
+A primary may write only until ``write_deadline`` (a monotonic time): the failover
+monitor moves the deadline forward each time it renews the witness lease
+(``lease_renewed``) or sees its standby keeping up (``standby_kept_up``). When the
+monitor cannot do either (the node was frozen, cut off, or its monitor died) the
+deadline passes by itself and the node is fenced, before the lease can expire at the
+witness. Once fenced, only a lease renewal opens it again: evidence of a streaming
+standby may keep an open primary open but never reopens a fenced one (a stale
+``pg_stat_replication`` row must not). Without a witness the deadline never passes:
+promotion is then manual.
+
+The term and what the node knows about its peer are kept in ``conf/ha-state.json``
+(written atomically and fsync'd).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from server.core.config import Config
+from server.core.errors import StrongroomError
+from server.core.files import write_durably
+
+
+class ReadOnly(StrongroomError):
+    """A write was sent to a node that does not take writes now."""
+
+    status = 503
+    code = "read_only"
+    title = "Read-only node"
+
+
+@dataclass
+class Peer:
+    """The other node of the pair, as this node reaches it."""
+
+    name: str = ""
+    url: str = ""
+    db_host: str = ""
+    db_port: int = 0
+
+
+@dataclass
+class HaState:
+    """What survives a restart: the highest term seen, the peer, the cluster secret."""
+
+    term: int = 0
+    peer: Peer = field(default_factory=Peer)
+    cluster_secret: str = ""  # authenticates node-to-node calls (spool shipping)
+    replication_password: str = ""  # the replication role's, shared by both nodes
+
+    @classmethod
+    def load(cls, path: Path) -> HaState:
+        """Read the state file (a missing file is a fresh node)."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        return cls(
+            term=int(raw.get("term", 0)),
+            peer=Peer(**raw.get("peer", {})),
+            cluster_secret=raw.get("cluster_secret", ""),
+            replication_password=raw.get("replication_password", ""),
+        )
+
+    def save(self, path: Path) -> None:
+        """Replace the state file atomically and durably."""
+        write_durably(path, json.dumps(asdict(self), indent=2) + "\n")
+
+
+@dataclass
+class Node:
+    """The running node's mode, shared by the web app and the failover monitor."""
+
+    name: str
+    role: str  # "primary" or "secondary": what the local database is
+    state_path: Path
+    state: HaState
+    witness: bool = False  # a witness is configured (automatic failover)
+    write_deadline: float = math.inf
+    fence_reason: str = ""
+    degraded: bool = False
+    sync: str = "none"  # "sync", "async" or "none" (no standby)
+    witness_reachable: bool | None = None
+    primary_url: str = ""  # where writes go when this node cannot take them
+    own_url: str = ""
+    rejoin: str = ""  # why a deposed node is not yet the new standby ("" when not waiting)
+    peer_seen_at: float | None = None  # wall clock of the peer's last health answer
+    peer_silent_since: float | None = None  # wall clock of the first miss after that
+
+    def peer_answered(self, answered: bool) -> None:
+        """Record one health probe of the peer (the monitor's): when it last answered
+        and since when it has not."""
+        now = time.time()
+        if answered:
+            self.peer_seen_at, self.peer_silent_since = now, None
+        elif self.peer_silent_since is None:
+            self.peer_silent_since = now
+
+    @property
+    def term(self) -> int:
+        """The highest term this node knows."""
+        return self.state.term
+
+    def writable(self) -> bool:
+        """True when this node is a primary that may take writes at this instant."""
+        return (
+            self.role == "primary"
+            and not self.fence_reason
+            and time.monotonic() < self.write_deadline
+        )
+
+    def fenced(self) -> bool:
+        """True when this node's database is a primary's but the node may not write now.
+
+        Its reads then run in READ ONLY transactions (sql/008), so none waits on a
+        synchronous commit that no standby would confirm.
+        """
+        return self.role == "primary" and not self.writable()
+
+    def refuse_write(self) -> None:
+        """Raise ``read_only`` (503, with the primary's address) unless writes are allowed."""
+        if self.writable():
+            return
+        if self.role == "primary":
+            reason = self.fence_reason or "it cannot confirm it is still the primary"
+            # A fenced primary's peer is where writes most likely go now.
+            raise ReadOnly(
+                f"this node is fenced and refuses writes: {reason}",
+                primary=self.state.peer.url or self.primary_url,
+            )
+        raise ReadOnly(
+            "this node is a read-only secondary; send changes to the primary",
+            primary=self.primary_url,
+        )
+
+    def raise_term(self, term: int) -> None:
+        """Remember a higher term (durably) when one is seen."""
+        if term > self.state.term:
+            self.state.term = term
+            self.state.save(self.state_path)
+
+    def lease_renewed(self, deadline: float) -> None:
+        """The witness renewed the lease: write until ``deadline`` (opens a fenced node).
+
+        Args:
+            deadline: monotonic time, the renewal's send time plus ``fence_after``.
+        """
+        self.write_deadline = max(self.write_deadline, deadline)
+
+    def standby_kept_up(self, deadline: float) -> None:
+        """The standby confirmed recent WAL: an *open* primary may write until ``deadline``.
+
+        Never reopens a fenced primary (the evidence may be stale); never shortens.
+        """
+        if self.writable():
+            self.write_deadline = max(self.write_deadline, deadline)
+
+    def fence(self, reason: str) -> None:
+        """Refuse writes from now on (a primary that lost its lease or its term)."""
+        self.fence_reason = reason
+        self.write_deadline = 0.0
+
+    def as_dict(self) -> dict:
+        """How health and the cluster view show this node."""
+        return {
+            "name": self.name,
+            "role": self.role,
+            "read_only": not self.writable(),
+            "term": self.term,
+            "degraded": self.degraded,
+            "fenced": self.fenced(),
+            "fence_reason": self.fence_reason or None,
+            "replication": self.sync,
+            "rejoin": self.rejoin or None,
+        }
+
+
+def ha_state_path(config: Config) -> Path:
+    """Where a node keeps its term and its peer."""
+    return config.home / "conf" / "ha-state.json"
+
+
+def load_node(config: Config) -> Node:
+    """This node's mode at start-up, from what is on disk.
+
+    An embedded cluster with ``standby.signal`` is a secondary, anything else a primary
+    (the configured role only matters for an external database). A primary paired with
+    a secondary takes no write until its failover monitor has checked the term.
+    """
+    state_path = ha_state_path(config)
+    state = HaState.load(state_path)
+    if config.database.embedded:
+        standby = (config.path(config.database.data_dir) / "standby.signal").exists()
+        role = "secondary" if standby else "primary"
+    else:
+        role = config.node.role
+    own_url = config.server.public_url or f"https://{socket.gethostname()}:{config.server.port}"
+    return Node(
+        name=config.node.name,
+        role=role,
+        state_path=state_path,
+        state=state,
+        witness=bool(config.node.witness_url),
+        # Paired, or arbitrated by a witness: no write before the monitor's first check.
+        write_deadline=0.0 if state.peer.name or config.node.witness_url else math.inf,
+        primary_url=own_url if role == "primary" else state.peer.url,
+        own_url=own_url,
+    )

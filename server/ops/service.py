@@ -1,0 +1,395 @@
+"""Running the server process: foreground serve, detached start, stop, status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from aiohttp import web
+
+from replication import monitor
+from replication.cluster import Cluster, port_is_free
+from replication.promote import promote_database
+from replication.rejoin import (
+    PeerUnreachable,
+    finish_interrupted_swap,
+    peer_source,
+    rejoin_cluster,
+)
+from server.core.config import Config
+from server.core.files import private_log
+from server.node.mode import HaState, ha_state_path
+from server.security import crypto
+from server.security.tls import server_context
+from server.services import master_key
+from server.store import db
+from server.web.app import create_app
+from server.web.rejoin_wait import wait_and_rejoin
+
+log = logging.getLogger("strongroom")
+
+
+class ServiceError(Exception):
+    """The server could not be started, stopped or asked for its state."""
+
+
+def embedded_cluster(config: Config) -> Cluster | None:
+    """The embedded PostgreSQL cluster, or None when the database is external."""
+    if not config.database.embedded:
+        return None
+    db = config.database
+    return Cluster(config.path(db.data_dir), db.port, listen=db.listen)
+
+
+def preflight(config: Config) -> ssl.SSLContext:
+    """Check what serve needs before anything starts; return the TLS context."""
+    if not port_is_free(config.server.port):
+        raise ServiceError(f"port {config.server.port} is already in use")
+    crypto.load_master_key(config.path(config.security.master_key))
+    cert, key = config.path(config.server.tls_cert), config.path(config.server.tls_key)
+    try:
+        return server_context(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ServiceError(f"cannot load the TLS certificate {cert} / key {key}: {exc}") from None
+
+
+def configure_logging(config: Config, to_stderr: bool = True) -> None:
+    """Log to logs/strongroom.log (and stderr in the foreground)."""
+    handlers: list[logging.Handler] = []
+    logs = config.home / "logs"
+    if logs.is_dir():
+        log_file = private_log(logs / "strongroom.log")
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    if to_stderr:
+        handlers.append(logging.StreamHandler())
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    # aiohttp's access log would record URLs and addresses; our audit trail covers actions.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def serve_foreground(config: Config) -> None:
+    """Start the embedded cluster if needed and serve HTTPS until SIGTERM or Ctrl-C.
+
+    A former primary never starts its database read-write before it has checked that
+    no other node took over (witness and peer); if one did, it rejoins as the standby
+    (``node.auto_rejoin``) or refuses to start.
+    """
+    ssl_ctx = preflight(config)
+    cluster = embedded_cluster(config)
+    if cluster is not None:
+        finish_interrupted_swap(cluster)  # a crash between a rejoin's two renames
+        if not cluster.is_standby() and not cluster.is_running():
+            replaced = asyncio.run(monitor.replaced_by(config))
+            if replaced and not config.node.auto_rejoin:
+                raise ServiceError(
+                    f"this node was replaced as primary ({replaced[0]}); "
+                    "run 'strongroom rejoin' to make it the new secondary"
+                )
+            if replaced:
+                reason, term = replaced
+                log.warning("this node was replaced as primary (%s): rejoining", reason)
+                _raise_term(config, term)
+                # Waits (serving health, data untouched) while the new primary is away.
+                _write_pid(config.pid_file)  # strongroom stop and status work meanwhile
+                if not asyncio.run(wait_and_rejoin(config, cluster, ssl_ctx, reason)):
+                    config.pid_file.unlink(missing_ok=True)
+                    return
+        cluster.start()
+    asyncio.run(_serve(config, ssl_ctx))
+
+
+def _raise_term(config: Config, term: int) -> None:
+    state = HaState.load(ha_state_path(config))
+    if term > state.term:
+        state.term = term
+        state.save(ha_state_path(config))
+
+
+def rejoin(config: Config) -> str:
+    """Make this (stopped) node the standby of its peer: pg_rewind, else a base backup.
+
+    The data directory is replaced only by a complete copy (replication/rejoin.py).
+
+    Raises:
+        ServiceError: no embedded cluster or no peer, or the peer does not answer
+            (nothing was changed then).
+    """
+    cluster = embedded_cluster(config)
+    if cluster is None:
+        raise ServiceError("rejoin manages the embedded PostgreSQL only")
+    state = HaState.load(ha_state_path(config))
+    if not state.peer.name:
+        raise ServiceError("this node has no peer to rejoin (it was never paired)")
+    try:
+        return rejoin_cluster(cluster, peer_source(state), config.node.name, state.term)
+    except PeerUnreachable as exc:
+        raise ServiceError(f"{exc}; nothing was changed, try again when it answers") from None
+
+
+def pair_status(config: Config) -> list[str]:
+    """Lines about the peer node, the witness and replication, for ``strongroom status``."""
+    return asyncio.run(_pair_status(config))
+
+
+async def _pair_status(config: Config) -> list[str]:
+    from server.node.peer import ask_once, peer_client, witness_client
+
+    state = HaState.load(ha_state_path(config))
+    lines = []
+    if state.peer.name:
+        where = f"{state.peer.name} at {state.peer.url}"
+        status, peer = await ask_once(peer_client(config, state.peer.url, 2.0), "/api/v1/health")
+        ro = " (read-only)" if peer.get("read_only") else ""
+        lines.append(
+            f"peer:       {where}: {peer.get('role')}{ro}, term {peer.get('term')}"
+            if status
+            else f"peer:       {where}: not answering"
+        )
+    else:
+        lines.append("peer:       none (single node)")
+    url = config.node.witness_url
+    if url:
+        status, lease = await ask_once(witness_client(config, 2.0), "/lease")
+        lines.append(
+            f"witness:    {url}: lease held by {lease.get('holder')}, term {lease.get('term')}"
+            if status == 200
+            else f"witness:    {url}: not reachable"
+        )
+    else:
+        lines.append("witness:    none (failover is manual: strongroom promote)")
+    if state.peer.name:
+        lines.append(await _replication_line(config))
+    return lines
+
+
+async def _replication_line(config: Config) -> str:
+    """Sync state and lag, read from the local PostgreSQL as its superuser."""
+    import asyncpg
+
+    from server.services.cluster import RECEIVER_SQL, STANDBYS_SQL
+
+    try:
+        conn = await asyncpg.connect(**{**config.superuser_dsn(), "timeout": 2.0})
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return f"replication: unknown (local database: {exc})"
+    try:
+        if await conn.fetchval("SELECT pg_is_in_recovery()"):
+            row = await conn.fetchrow(RECEIVER_SQL)
+            return (
+                f"replication: standby, receiver {row['status'] or 'not connected'}, "
+                f"replay lag {row['lag_bytes'] or 0} bytes"
+            )
+        rows = await conn.fetch(STANDBYS_SQL)
+    finally:
+        await conn.close()
+    if not rows:
+        return "replication: no standby connected"
+    return "; ".join(
+        f"replication: {r['application_name']} {r['state']} ({r['sync_state']}), "
+        f"lag {r['lag_bytes'] or 0} bytes / {r['lag_seconds'] or 0:.2f} s"
+        for r in rows
+    )
+
+
+def promote(config: Config, force: bool = False) -> int:
+    """Promote this secondary by hand (a pair without a witness); answer the new term."""
+    import asyncpg
+
+    state = HaState.load(ha_state_path(config))
+    if not force:
+        reason = asyncio.run(monitor.peer_primary_answers(config, state))
+        if reason:
+            raise ServiceError(
+                f"{reason}: promoting now would make two primaries "
+                "(stop it first, or use --force if it is really gone)"
+            )
+
+    async def run() -> int:
+        conn = await asyncpg.connect(**config.superuser_dsn())
+        try:
+            if not await conn.fetchval("SELECT pg_is_in_recovery()"):
+                raise ServiceError("this node is already a primary")
+            state.term += 1  # durable before the database is writable
+            state.save(ha_state_path(config))
+            await promote_database(conn, state.peer.name)
+        finally:
+            await conn.close()
+        return state.term
+
+    return asyncio.run(run())
+
+
+async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
+    cluster = embedded_cluster(config)
+    standby = cluster.is_standby() if cluster is not None else config.node.role != "primary"
+    if not standby and config.database.owner_password:
+        from server.store.migrations import migrate_database
+
+        applied = await migrate_database(config)
+        if applied:
+            log.info("applied schema migrations %s", ", ".join(f"{v:03d}" for v in applied))
+    note = None
+    if not standby:
+        pool = await db.create_pool(config)
+        try:
+            note = await master_key.finish_rotation(config, pool)
+        finally:
+            await pool.close()
+    if note:
+        log.warning("master key: %s", note)
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ssl_ctx)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ServiceError(f"cannot listen on port {config.server.port}: {exc.strerror}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    _write_pid(config.pid_file)
+    log.info(
+        "Strongroom %s node listening on https://%s:%d",
+        "secondary" if standby else "primary",
+        config.server.host,
+        config.server.port,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+        with contextlib.suppress(FileNotFoundError):
+            config.pid_file.unlink()
+
+
+def start_detached(
+    config: Config, config_path: Path, timeout: float = 60, python: Path | None = None
+) -> int:
+    """Start ``strongroom serve`` in the background (with ``python``, by default this
+    interpreter) and wait until health answers."""
+    running = server_pid(config)
+    if running:
+        raise ServiceError(f"the server is already running (pid {running})")
+    preflight(config)
+    log_path = private_log(config.home / "logs" / "server.out")
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(
+            [
+                str(python or sys.executable),
+                "-m",
+                "server.ops.cli",
+                "serve",
+                "--config",
+                str(config_path),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"the server exited at start: {_last_line(log_path)}")
+        if health(config) is not None:
+            return proc.pid
+        time.sleep(0.2)
+    proc.terminate()
+    raise ServiceError(f"the server did not answer within {timeout:.0f} s (see {log_path})")
+
+
+def stop(config: Config, timeout: float = 30) -> list[str]:
+    """Stop the server (if running) and the embedded cluster; return what was stopped."""
+    stopped = []
+    pid = server_pid(config)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(FileNotFoundError):
+            config.pid_file.unlink()
+        stopped.append(f"server (pid {pid})")
+    cluster = embedded_cluster(config)
+    if cluster is not None and cluster.is_running():
+        cluster.stop()
+        stopped.append("embedded PostgreSQL")
+    return stopped
+
+
+def server_pid(config: Config) -> int | None:
+    """The running server's pid from the pid file, or None (a stale file is removed)."""
+    try:
+        pid = int(config.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    if _alive(pid):
+        return pid
+    config.pid_file.unlink(missing_ok=True)
+    return None
+
+
+def health(config: Config) -> dict | None:
+    """Ask the local server's health endpoint; None if it does not answer."""
+    ctx = ssl.create_default_context(cafile=str(config.path(config.server.tls_cert)))
+    ctx.check_hostname = False  # the address may be 127.0.0.1; the certificate is pinned
+    url = f"https://127.0.0.1:{config.server.port}/api/v1/health"
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return json.loads(exc.read())
+        except ValueError:
+            return None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_pid(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0); reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+    return True
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no output"
+    return lines[-1] if lines else "no output"

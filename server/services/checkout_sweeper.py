@@ -1,0 +1,46 @@
+"""The sweeper: checks in every password check-out whose window has ended (rotating the
+password where its access control says so), and hourly purges audit events past each
+org's retention and ended-session records past their lifetime; on a writable node
+only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from server.core.errors import StrongroomError
+from server.services import audit_settings, password_requests, session_moves
+
+log = logging.getLogger(__name__)
+INTERVAL_SECONDS = 5.0  # an ended window is checked in at most this long after its end
+PURGE_EVERY_SECONDS = 3600.0
+
+
+async def run_sweeper(env, interval: float = INTERVAL_SECONDS) -> None:
+    """Sweep forever; a failure is logged once and retried next round."""
+    failing = False
+    loop = asyncio.get_running_loop()
+    next_purge = loop.time() + 60.0  # not in the first minute of a start
+    while True:
+        try:
+            if env.node_state.writable():
+                done = await password_requests.sweep(env)
+                if done:
+                    log.info("checked in %d ended password check-out(s)", done)
+                if loop.time() >= next_purge:
+                    next_purge = loop.time() + PURGE_EVERY_SECONDS
+                    purged = await audit_settings.purge_all(env)
+                    if purged:
+                        log.info("purged %d audit event(s) past their retention", purged)
+                    await session_moves.purge_ended(env)
+            failing = False
+        except (asyncpg.PostgresError, OSError, StrongroomError) as exc:
+            if not failing:
+                log.error("check-out sweep failed (will retry): %s", exc)
+            failing = True
+        except Exception:
+            log.exception("check-out sweep failed unexpectedly (will retry)")
+            failing = True
+        await asyncio.sleep(interval)

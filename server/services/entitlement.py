@@ -1,0 +1,147 @@
+"""Entitlement: which accounts and resources a user may use, and how far.
+
+The rule itself is SQL (``account_permissions`` / ``resource_permissions`` in
+sql/005_vault.sql); this module is the only caller, and ``reveal_account`` applies it
+again inside the database before any ciphertext leaves it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from server.core.errors import ServiceUnavailable, coded
+from server.services.access import OrgRef
+from server.services.context import Actor
+from server.store import db
+from server.store.db import Tx
+from server.store.paging import Key, Page
+
+RANK = {"view": 1, "modify": 2, "full": 3, "owner": 4}
+NEEDS = {
+    "reveal": "view",
+    "change_password": "modify",
+    "edit": "full",
+    "share": "full",
+    "delete": "full",
+}
+
+
+def allows(permission: str | None, action: str) -> bool:
+    """Whether ``permission`` is enough for ``action``."""
+    return permission is not None and RANK[permission] >= RANK[NEEDS[action]]
+
+
+def scope_all(actor: Actor, org: OrgRef) -> bool:
+    """A super administrator sees everything, in its home org only."""
+    return actor.access_scope == "all" and org.id == actor.org_id
+
+
+async def account_permission(tx: Tx, actor: Actor, org: OrgRef, account_id: uuid.UUID):
+    """The actor's permission on one account, or None."""
+    return await tx.fetchval(
+        "SELECT permission FROM account_permissions($1, $2, $3) WHERE account_id = $4",
+        actor.user_id,
+        org.id,
+        scope_all(actor, org),
+        account_id,
+    )
+
+
+async def resource_permission(tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID):
+    """The actor's permission on one resource, or None."""
+    return await tx.fetchval(
+        "SELECT permission FROM resource_permissions($1, $2, $3) WHERE resource_id = $4",
+        actor.user_id,
+        org.id,
+        scope_all(actor, org),
+        resource_id,
+    )
+
+
+async def visible_resources(tx: Tx, actor: Actor, org: OrgRef, query: str | None, page: Page):
+    """A page of the resources the actor sees (optionally matching ``query``) with
+    permission and the number of accounts it can use in each, in ``resource_order``.
+    One row more than the page is fetched, to tell whether another page follows."""
+    pattern = f"%{_escape_like(query)}%" if query else None
+    after_name, after_id = page.after_as(str, str) or (None, None)
+    return await tx.fetch(
+        "WITH ap AS (SELECT resource_id, count(*) AS n FROM account_permissions($1, $2, $3) "
+        "GROUP BY resource_id) "
+        "SELECT r.id, r.name, r.type, r.url, r.description, r.department, r.location, "
+        'rp.permission, coalesce(ap.n, 0) AS accounts, lower(r.name) COLLATE "C" AS sort_name '
+        "FROM resource_permissions($1, $2, $3) rp JOIN resources r ON r.id = rp.resource_id "
+        "LEFT JOIN ap ON ap.resource_id = r.id "
+        "WHERE ($4::text IS NULL OR r.name ILIKE $4 OR r.url ILIKE $4 OR r.type ILIKE $4 "
+        "OR r.description ILIKE $4) "
+        'AND ($5::text IS NULL OR (lower(r.name) COLLATE "C", r.id::text) > ($5, $6)) '
+        "ORDER BY sort_name, r.id::text LIMIT $7",
+        actor.user_id,
+        org.id,
+        scope_all(actor, org),
+        pattern,
+        after_name,
+        after_id,
+        page.limit + 1,
+    )
+
+
+def resource_order(row: asyncpg.Record) -> Key:
+    """The key resources are listed by (and paged on): lower-case name, then id."""
+    return (row["sort_name"], str(row["id"]))
+
+
+async def visible_accounts(tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID):
+    """Accounts of one resource the actor may use, with their permission."""
+    return await tx.fetch(
+        "SELECT a.id, a.username, a.policy, a.password_changed_at, ap.permission "
+        "FROM account_permissions($1, $2, $3) ap JOIN accounts a ON a.id = ap.account_id "
+        "WHERE ap.resource_id = $4 ORDER BY lower(a.username)",
+        actor.user_id,
+        org.id,
+        scope_all(actor, org),
+        resource_id,
+    )
+
+
+async def reveal(
+    reveals: db.Batcher,
+    actor: Actor,
+    org: OrgRef,
+    account_id: uuid.UUID,
+    reason: str | None,
+    node: str,
+) -> asyncpg.Record | None:
+    """The account's ciphertexts if the actor may reveal it; the database applies the rule
+    and records the password_revealed event in the same statement (None: not entitled).
+    Concurrent reveals share one statement and one commit (``reveals`` batches them).
+
+    Raises:
+        ServiceUnavailable ``audit_unavailable`` (503) when the statement fails: its only
+        write is the audit event, so nothing was revealed and nothing recorded (fail
+        closed, as every other write; OWASP ASVS 4.0 V7.3). A lost connection keeps
+        its own answer (``db.call_all``).
+    """
+    try:
+        return await reveals.call(
+            account_id,
+            actor.user_id,
+            org.id,
+            scope_all(actor, org),
+            actor.username,
+            actor.org,
+            actor.ip,
+            reason,
+            node,
+        )
+    except asyncpg.PostgresError as exc:
+        raise coded(
+            ServiceUnavailable,
+            "audit_unavailable",
+            "the audit trail could not be written, so the password was not revealed",
+        ) from exc
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,280 @@
+"""Database access: the connection pool and the one transaction helper.
+
+Nothing else touches the pool. ``transaction(pool, org_id)`` opens a transaction and
+sets ``app.org_id`` for its duration, which is what row-level security keys on; the
+yielded ``Tx`` remembers the current org so that switching to the org it is already
+in costs no round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import asyncpg
+
+from server.core.config import Config
+from server.core.errors import ServiceUnavailable, coded
+
+log = logging.getLogger(__name__)
+
+CONNECT_ATTEMPTS = 5
+_UNKNOWN = object()
+
+
+async def create_pool(config: Config) -> asyncpg.Pool:
+    """Open the app role's pool, retrying a few times while PostgreSQL comes up."""
+    db = config.database
+    delay = 0.2
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            return await asyncpg.create_pool(
+                **config.app_dsn(),
+                min_size=db.pool_min,
+                max_size=db.pool_max,
+                command_timeout=db.command_timeout,
+                server_settings={"application_name": "strongroom"},
+                reset=_reset,
+            )
+        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+            if attempt == CONNECT_ATTEMPTS or isinstance(
+                exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
+            ):
+                raise
+            log.warning(
+                "database connection attempt %d/%d failed: %s", attempt, CONNECT_ATTEMPTS, exc
+            )
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool.
+
+    asyncpg's default reset costs a round trip on every release (RESET ALL, UNLISTEN,
+    advisory unlocks). Strongroom sets only transaction-local settings and uses none of
+    those session features on pooled connections, so ending any open transaction is all
+    that is needed.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+class Tx:
+    """A connection inside one transaction, and the org its RLS context is set to."""
+
+    __slots__ = ("conn", "org_id")
+
+    def __init__(self, conn: asyncpg.Connection, org_id: uuid.UUID | None) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """Rows of a query."""
+        return await self.conn.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        """First row of a query."""
+        return await self.conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        """First value of the first row."""
+        return await self.conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        """Run a statement; its status tag."""
+        return await self.conn.execute(query, *args)
+
+    async def executemany(self, query: str, args: list) -> None:
+        """Run a statement for each argument tuple, pipelined."""
+        await self.conn.executemany(query, args)
+
+    def cursor(self, query: str, *args: Any, prefetch: int | None = None):
+        """Iterate a large result in batches."""
+        return self.conn.cursor(query, *args, prefetch=prefetch)
+
+
+def _literal(org_id: uuid.UUID | None) -> str:
+    # A UUID's text form is safe to embed; this lets BEGIN and the RLS setting share
+    # one round trip.
+    return str(uuid.UUID(str(org_id))) if org_id else ""
+
+
+async def call_all(
+    pool: asyncpg.Pool, query: str, *args: Any, readonly: bool = False
+) -> list[asyncpg.Record]:
+    """Run one self-contained statement (its own implicit transaction) and return its rows.
+
+    Only for SQL that sets its own RLS context (``authenticate_tokens``, ``reveal_accounts``)
+    or reads tables without one (orgs by name); the Batcher is its caller. ``readonly``
+    runs it in a READ ONLY transaction (a fenced primary: its functions then write
+    nothing, sql/008).
+    """
+    try:
+        if readonly:
+            async with pool.acquire() as conn, conn.transaction(readonly=True):
+                return await conn.fetch(query, *args)
+        return await pool.fetch(query, *args)
+    except _CONNECTION_LOST as exc:
+        raise await _lost(pool, None, exc) from exc
+    except TimeoutError as exc:
+        raise ServiceUnavailable("the database is not reachable right now") from exc
+
+
+class Batcher:
+    """Calls of one SQL function that arrive together, sent as one statement.
+
+    ``query`` calls a function taking one array per argument and answering rows tagged
+    with ``idx`` (the 1-based position of the call they answer; no row: None). Up to
+    ``max_in_flight`` statements run at once; calls arriving meanwhile wait and go
+    together in the next one, sharing its round trip and its commit. A lone call waits
+    for nothing. If the statement fails, every call in it fails with that error.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        query: str,
+        max_in_flight: int = 2,
+        max_batch: int = 64,
+        readonly: Callable[[], bool] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.query = query
+        self.readonly = readonly  # asked per statement: send it in a READ ONLY transaction?
+        self.max_in_flight = max_in_flight
+        self.max_batch = max_batch
+        self._waiting: list[tuple[tuple, asyncio.Future]] = []
+        self._in_flight = 0
+
+    async def call(self, *args: Any) -> asyncpg.Record | None:
+        """The row answering this call."""
+        answer: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._waiting.append((args, answer))
+        self._send()
+        return await answer
+
+    def _send(self) -> None:
+        while self._waiting and self._in_flight < self.max_in_flight:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            self._in_flight += 1
+            asyncio.get_running_loop().create_task(self._apply(batch))
+
+    async def _apply(self, batch: list[tuple[tuple, asyncio.Future]]) -> None:
+        try:
+            columns = [list(c) for c in zip(*(args for args, _ in batch), strict=True)]
+            readonly = self.readonly is not None and self.readonly()
+            rows = await call_all(self.pool, self.query, *columns, readonly=readonly)
+            found = {row["idx"]: row for row in rows}
+            for i, (_, answer) in enumerate(batch, 1):
+                if not answer.done():
+                    answer.set_result(found.get(i))
+        except Exception as exc:
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(exc)
+        finally:
+            self._in_flight -= 1
+            self._send()
+
+
+@asynccontextmanager
+async def transaction(
+    pool: asyncpg.Pool, org_id: uuid.UUID | None = None, *, readonly: bool = False
+) -> AsyncIterator[Tx]:
+    """Yield a Tx inside a transaction scoped to ``org_id`` for row-level security."""
+    try:
+        conn = await pool.acquire()
+    except (
+        TimeoutError,
+        OSError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+    ) as exc:
+        raise ServiceUnavailable("the database is not reachable right now") from exc
+    try:
+        mode = " READ ONLY" if readonly else ""
+        await conn.execute(
+            f"BEGIN{mode}; SELECT set_config('app.org_id', '{_literal(org_id)}', true)"
+        )
+        try:
+            yield Tx(conn, org_id)
+        except BaseException:
+            if not conn.is_closed():
+                with suppress(asyncpg.PostgresError, OSError):
+                    await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+    except _CONNECTION_LOST as exc:
+        raise await _lost(pool, conn, exc) from exc
+    finally:
+        with suppress(asyncpg.InterfaceError):
+            await pool.release(conn)
+
+
+# What a role change (promotion, demotion, restart) or a broken link looks like to a
+# connection: writing on a standby (25006), an administrator or crash shutdown (57P0x),
+# a lost connection (08xxx). asyncpg would keep handing out such connections.
+_CONNECTION_LOST = (
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+    ConnectionError,
+)
+
+
+async def _lost(
+    pool: asyncpg.Pool, conn: asyncpg.Connection | None, exc: BaseException
+) -> ServiceUnavailable:
+    """Drop connections that saw a role change or broke; the pool opens fresh ones."""
+    if conn is not None:
+        with suppress(asyncpg.InterfaceError):  # already detached by asyncpg
+            if not conn.is_closed():
+                conn.terminate()
+    await pool.expire_connections()
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        return coded(
+            ServiceUnavailable,
+            "read_only",
+            "the database here is read-only (a role change is under way); try the primary",
+        )
+    log.warning("database connection lost (%s); reconnecting", type(exc).__name__)
+    return ServiceUnavailable("the database connection was lost; try again")
+
+
+async def set_org(conn: Tx | asyncpg.Connection, org_id: uuid.UUID | None) -> None:
+    """Switch the row-level-security org inside the current transaction."""
+    if getattr(conn, "org_id", _UNKNOWN) == org_id:
+        return
+    await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id) if org_id else "")
+    if isinstance(conn, Tx):
+        conn.org_id = org_id
+
+
+def context_cleared(conn: Tx | asyncpg.Connection) -> None:
+    """Record that SQL run on ``conn`` left the RLS org empty (create_org_with_chain does)."""
+    if isinstance(conn, Tx):
+        conn.org_id = None
+
+
+@asynccontextmanager
+async def in_org(conn: Tx | asyncpg.Connection, org_id: uuid.UUID) -> AsyncIterator[None]:
+    """Run a block in ``org_id``'s context and return to the previous one afterwards."""
+    if isinstance(conn, Tx):
+        previous = conn.org_id
+    else:
+        text = await conn.fetchval("SELECT current_setting('app.org_id', true)")
+        previous = uuid.UUID(text) if text else None
+    await set_org(conn, org_id)
+    try:
+        yield
+    finally:
+        await set_org(conn, previous)

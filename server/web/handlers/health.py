@@ -1,0 +1,59 @@
+"""GET /api/v1/health: is this node up, and what is its role."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+
+import asyncpg
+from aiohttp import web
+
+from server.services.first_run import pending_hint
+from server.web.api import operation
+from server.web.handlers.common import public
+from server.web.keys import BACKUP_STATUS, CONFIG, ENV, POOL
+from server.web.models.cluster import Health
+from server.web.problem import json_response
+
+log = logging.getLogger(__name__)
+
+
+@public
+@operation(answers={200: Health}, errors={503: "the database does not answer (a Health body)"})
+async def health(request: web.Request) -> web.Response:
+    """Answer the node's role and whether its database answers.
+
+    The probe must answer whatever state the database is in (restarting, rewound,
+    frozen and thawed), so any failure of the check means "unreachable", never a 500.
+    """
+    database_ok = True
+    try:
+        async with asyncio.timeout(2):
+            await request.app[POOL].fetchval("SELECT 1")
+    except (asyncpg.PostgresError, OSError, TimeoutError):
+        database_ok = False
+    except Exception:
+        log.warning("health: the database check failed unexpectedly", exc_info=True)
+        database_ok = False
+    node = request.app[ENV].node_state
+    backups = request.app.get(BACKUP_STATUS)
+    body = {
+        "status": "ok" if database_ok else "unavailable",
+        "role": node.role,
+        "read_only": not node.writable(),
+        "term": node.term,
+        "degraded": node.degraded,
+        "database": "ok" if database_ok else "unreachable",
+        "name": node.name,
+        "primary": node.primary_url or None,
+        "rejoin": node.rejoin or None,  # why a deposed primary is not yet the standby
+    }
+    if backups is not None:  # the last good backup; degraded when scheduled ones lapse
+        body["last_backup"] = backups.as_dict()
+        if node.role == "primary" and backups.overdue(datetime.datetime.now(datetime.UTC)):
+            body["degraded"] = True
+    hint = pending_hint(request.app[CONFIG])
+    if hint:
+        body["initial_admin_password"] = hint  # where it is kept, never the password
+    return json_response(body, status=200 if database_ok else 503)

@@ -1,0 +1,110 @@
+"""The caller's own account: /me, password, TOTP, API keys."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.services import account
+from server.store import paging
+from server.web.api import operation
+from server.web.handlers.common import actor, before_password_change, before_totp_setup
+from server.web.handlers.common import env as get_env
+from server.web.models.auth import (
+    ApiKey,
+    ApiKeyBody,
+    ApiKeyCreated,
+    ChangePasswordBody,
+    CurrentPasswordBody,
+    Me,
+    OtpBody,
+    TotpDisableBody,
+    TotpSecret,
+)
+from server.web.models.common import Page
+from server.web.problem import json_response
+
+
+@before_password_change
+@before_totp_setup
+@operation(answers={200: Me})
+async def get_me(request: web.Request) -> web.Response:
+    """Who am I: username, org, role, scope, 2FA state, managed orgs."""
+    return json_response(await account.me(get_env(request), actor(request)))
+
+
+@before_password_change
+@before_totp_setup
+@operation(body=ChangePasswordBody, answers={204: None})
+async def change_password(request: web.Request, body: ChangePasswordBody) -> web.Response:
+    """Change my login password (needs the current one)."""
+    data = body.given()
+    await account.change_password(
+        get_env(request), actor(request), data["current_password"], data["new_password"]
+    )
+    return web.Response(status=204)
+
+
+@before_totp_setup
+@operation(body=CurrentPasswordBody, answers={200: TotpSecret})
+async def begin_totp(request: web.Request, body: CurrentPasswordBody) -> web.Response:
+    """Start TOTP enrolment (needs the current password); returns the secret once."""
+    data = body.given()
+    return json_response(
+        await account.begin_totp(get_env(request), actor(request), data["current_password"])
+    )
+
+
+@before_totp_setup
+@operation(body=OtpBody, answers={204: None}, errors={400: "invalid_otp"})
+async def confirm_totp(request: web.Request, body: OtpBody) -> web.Response:
+    """Confirm enrolment with a code; from now on login asks for one."""
+    data = body.given()
+    await account.confirm_totp(get_env(request), actor(request), data["otp"])
+    return web.Response(status=204)
+
+
+@operation(
+    body=TotpDisableBody,
+    answers={204: None},
+    errors={
+        400: "invalid_otp",
+        403: "session_required",
+        409: "totp_not_enabled, totp_required",
+        422: "validation_failed",
+        429: "rate_limited",
+    },
+)
+async def disable_totp(request: web.Request, body: TotpDisableBody) -> web.Response:
+    """Turn my TOTP off with my current password and a current code (from a session, and
+    refused while an administrator requires it)."""
+    data = body.given()
+    await account.disable_totp(
+        get_env(request), actor(request), data["current_password"], data["otp"]
+    )
+    return web.Response(status=204)
+
+
+@operation(body=ApiKeyBody, answers={201: ApiKeyCreated})
+async def create_api_key(request: web.Request, body: ApiKeyBody) -> web.Response:
+    """Make an API key; the key is in this answer and never again."""
+    data = body.given()
+    days = data.get("expires_in_days")
+    return json_response(
+        await account.create_api_key(get_env(request), actor(request), data["name"], days),
+        status=201,
+    )
+
+
+@paging.paged_list
+@operation(answers={200: Page[ApiKey]})
+async def list_api_keys(request: web.Request, page: paging.Page) -> web.Response:
+    """My API keys (names and last use, never the keys)."""
+    items = await account.list_api_keys(get_env(request), actor(request))
+    return json_response(paging.paged(items, page, paging.oldest_first))
+
+
+@operation(answers={204: None})
+async def delete_api_key(request: web.Request) -> web.Response:
+    """Delete one of my API keys."""
+    await account.delete_api_key(get_env(request), actor(request), request.match_info["key_id"])
+    return web.Response(status=204)

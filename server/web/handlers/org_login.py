@@ -1,0 +1,26 @@
+"""GET /{display_name}: where a client org's users log in."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.core.errors import NotFound
+from server.services.access import find_org
+from server.store import db
+from server.web.api import operation
+from server.web.handlers.common import env as get_env
+from server.web.handlers.common import public
+from server.web.models.orgs import OrgLogin
+from server.web.problem import json_response
+
+
+@public
+@operation(answers={200: OrgLogin})
+async def org_login(request: web.Request) -> web.Response:
+    """The org's login URL, or 404 for an unknown org."""
+    name = request.match_info["display_name"]
+    async with db.transaction(get_env(request).pool, readonly=True) as conn:
+        org = await find_org(conn, name)
+    if org is None:
+        raise NotFound(f"no organization named {name!r}")
+    return json_response({"org": org["display_name"], "login": "/api/v1/auth/login"})

@@ -1,0 +1,21 @@
+"""Typed application and request keys: everything stored on the app or a request."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import asyncpg
+from aiohttp import web
+
+from server.core.config import Config
+from server.services.context import Actor, Env
+
+if TYPE_CHECKING:
+    from server.backup.schedule import BackupStatus
+
+CONFIG = web.AppKey("config", Config)
+POOL = web.AppKey("pool", asyncpg.Pool)
+ENV = web.AppKey("env", Env)
+ACTOR = web.RequestKey("actor", Actor)
+BACKUP_STATUS: web.AppKey[BackupStatus] = web.AppKey("backup_status")
+REFUSED_BY = web.RequestKey("refused_by", str)  # what refused a request before its handler

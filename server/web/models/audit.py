@@ -1,0 +1,83 @@
+"""The audit trail of an org: its events and the check of its hash chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict
+
+from server.services import audit_settings
+from server.web.models.common import Answer, Query, text
+from server.web.validation import model_for
+
+Time = text(64)  # ISO 8601; the service parses it (422 naming the parameter otherwise)
+
+
+class AuditQuery(Query):
+    """``GET /orgs/{org}/audit``: filters (times in ISO 8601; a time without zone is UTC)."""
+
+    since: Time = ""
+    until: Time = ""
+    operation: text(64) = ""
+    actor: text(64) = ""
+
+
+class AuditEvent(Answer):
+    """One event (``seq`` is its link in the chain, null until chained)."""
+
+    id: int
+    seq: int | None
+    at: str
+    actor: str
+    actor_org: str
+    ip: str | None
+    operation: str
+    target_type: str | None
+    target: str | None
+    outcome: str
+    reason: str | None
+    details: dict[str, Any]
+    node: str | None
+
+
+class ChainCheck(Answer):
+    """``GET /orgs/{org}/audit/verify``: whether the chain holds, and where it breaks."""
+
+    model_config = ConfigDict(extra="allow")  # the anchor check adds what it found
+
+    ok: bool
+    events: int
+    head: str | None
+    first_bad_seq: int | None
+    problem: str | None = None
+    pending: int = 0
+
+
+AuditSettingsBody = model_for(audit_settings.SETTINGS_FIELDS, "AuditSettingsBody")
+
+
+class AuditAlert(Answer):
+    """An event of an operation marked as an alert."""
+
+    id: str
+    at: str
+    actor: str
+    actor_org: str
+    operation: str
+    target: str | None
+    outcome: str
+    created_at: str
+
+
+class AuditSettings(Answer):
+    """The org's audit retention and per-operation settings (recorded, alert)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    retention_days: int | None
+
+
+class PurgeResult(Answer):
+    """What a purge removed and the checkpoint it left."""
+
+    model_config = ConfigDict(extra="allow")

@@ -1,0 +1,132 @@
+"""Logging in and the caller's own account: /auth/*, /me, /me/password, /me/totp, API keys."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from server.core import permissions
+from server.services.account import API_KEY_MAX_DAYS
+from server.web.models.common import (
+    Answer,
+    Body,
+    Name64,
+    NewPassword,
+    Otp,
+    Password,
+    integer,
+    text,
+)
+
+Role = str  # a built-in role (permissions.ROLES) or one of the org's custom roles
+Scope = Literal[permissions.SCOPES]  # type: ignore[valid-type]
+
+
+class LoginBody(Body):
+    """``POST /auth/login``: the org defaults to MSPOrg; ``otp`` when 2FA is on."""
+
+    username: text(64, non_empty=True)
+    password: text(1024, strip=False, non_empty=True)
+    org: Name64 = "MSPOrg"
+    otp: Otp = ""
+
+
+class SessionUser(Answer):
+    """Who logged in."""
+
+    username: str
+    org: str
+    role: Role
+
+
+class LoginAnswer(Answer):
+    """A new session."""
+
+    token: str
+    expires_at: str
+    must_change_password: bool
+    user: SessionUser
+
+
+class RefreshAnswer(Answer):
+    """A new token for the same session."""
+
+    token: str
+    expires_at: str
+
+
+class Me(Answer):
+    """The caller."""
+
+    username: str
+    org: str
+    role: Role
+    access_scope: Scope
+    full_name: str
+    email: str
+    totp_enabled: bool
+    totp_required: bool
+    must_change_password: bool
+    managed_orgs: list[str]
+
+
+class ChangePasswordBody(Body):
+    """``POST /me/password``."""
+
+    current_password: Password
+    new_password: NewPassword
+
+
+class CurrentPasswordBody(Body):
+    """A re-authentication: the caller's current password."""
+
+    current_password: Password
+
+
+class TotpSecret(Answer):
+    """The TOTP secret, shown once, not yet active."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class OtpBody(Body):
+    """A TOTP code."""
+
+    otp: text(12, non_empty=True)
+
+
+class TotpDisableBody(Body):
+    """``POST /me/totp/disable``: the current password and a current code."""
+
+    current_password: text(1024, non_empty=True)
+    otp: text(12, non_empty=True)
+
+
+class ApiKeyBody(Body):
+    """``POST /me/api-keys``: a name, and a lifetime in days (the server's default if
+    left out)."""
+
+    name: text(100, non_empty=True)
+    expires_in_days: integer(1, API_KEY_MAX_DAYS) = None  # type: ignore[assignment]
+
+
+class ApiKeyCreated(Answer):
+    """A new API key: ``key`` is shown here and never again."""
+
+    id: str
+    name: str
+    key: str
+    created_at: str
+    expires_at: str
+
+
+class ApiKey(Answer):
+    """An API key as listed (never the key)."""
+
+    id: str
+    name: str
+    ends_with: str
+    created_at: str
+    last_used_at: str | None
+    expires_at: str
+    expired: bool

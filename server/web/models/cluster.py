@@ -1,0 +1,95 @@
+"""This node and its pair: health, the cluster view, enrollment, audit spool delivery."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from server.web.models.common import Answer, Body, JsonObject
+
+
+class Health(Answer):
+    """``GET /health``: the node's role and whether its database answers (503 when not)."""
+
+    model_config = ConfigDict(extra="allow")  # operational details grow with the node
+
+    status: Literal["ok", "unavailable"]
+    role: str
+    read_only: bool
+    term: int
+    degraded: bool
+
+
+class ClusterView(Answer):
+    """``GET /cluster``: both nodes, replication, lag and the witness."""
+
+    model_config = ConfigDict(extra="allow")
+
+    term: int
+    nodes: list[dict[str, Any]]
+    standbys: list[dict[str, Any]]
+    replication: str
+    witness: dict[str, Any] | None
+    promotion: dict[str, Any] | None = None  # on a secondary: would the witness allow it
+
+
+class Enrollment(Answer):
+    """What a secondary receives when it enrolls (secrets: the pair's, over pinned TLS)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class SpoolBody(Body):
+    """``POST /cluster/spool``: audit events the secondary spooled (peer node only)."""
+
+    events: list[JsonObject]
+
+
+class MovedSession(Body):
+    """A session made on the secondary while it could not write (never the token)."""
+
+    token_hash: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    org_id: str
+    user_id: str
+    binding: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+    ip: Annotated[str, Field(max_length=64)] = ""
+
+
+class EndedSession(Body):
+    """A session logged out on the secondary that the primary may hold."""
+
+    token_hash: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    org_id: str
+
+
+class SessionsBody(Body):
+    """``POST /cluster/sessions``: sessions and logouts of the secondary (peer node only)."""
+
+    sessions: Annotated[list[MovedSession], Field(max_length=100_000)]
+    ended: Annotated[list[EndedSession], Field(max_length=100_000)] = []
+
+
+class SessionsMoved(Answer):
+    """Which moved sessions the primary stored and refused (token hashes), how many
+    logouts ended a session."""
+
+    accepted: list[str]
+    refused: list[str]
+    ended: int
+
+
+class AnchorsBody(Body):
+    """``POST /cluster/anchors``: the peer's signed audit anchors (peer node only)."""
+
+    anchors: Annotated[list[JsonObject], Field(max_length=100_000)]
+
+
+class Received(Answer):
+    """How many spooled events (or anchors) arrived and how many were new."""
+
+    received: int
+    added: int

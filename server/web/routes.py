@@ -1,0 +1,177 @@
+"""Every route of the REST API, assembled in one place (the OpenAPI document comes from here)."""
+
+from __future__ import annotations
+
+import functools
+
+from aiohttp import web
+
+from server.web.api import operation
+from server.web.handlers import (
+    audit,
+    auth,
+    cluster,
+    health,
+    me,
+    msp,
+    org_login,
+    org_settings,
+    orgs,
+    password_requests,
+    users,
+    vault,
+)
+from server.web.handlers.common import public, works_read_only
+from server.web.models.common import OpenApiDocument
+from server.web.openapi import build as build_openapi
+from server.web.problem import json_response
+
+API = "/api/v1"
+
+ROUTES = [
+    ("GET", "/health", health.health),
+    ("GET", "/cluster", cluster.cluster),
+    ("POST", "/cluster/enroll", cluster.enroll),
+    ("POST", "/cluster/spool", cluster.receive_spool),
+    ("POST", "/cluster/sessions", cluster.receive_sessions),
+    ("POST", "/cluster/anchors", cluster.receive_anchors),
+    ("POST", "/auth/login", auth.login),
+    ("POST", "/auth/logout", auth.logout),
+    ("POST", "/auth/refresh", auth.refresh),
+    ("GET", "/me", me.get_me),
+    ("POST", "/me/password", me.change_password),
+    ("POST", "/me/totp", me.begin_totp),
+    ("POST", "/me/totp/confirm", me.confirm_totp),
+    ("POST", "/me/totp/disable", me.disable_totp),
+    ("GET", "/me/api-keys", me.list_api_keys),
+    ("POST", "/me/api-keys", me.create_api_key),
+    ("DELETE", "/me/api-keys/{key_id}", me.delete_api_key),
+    ("GET", "/orgs", orgs.list_orgs),
+    ("POST", "/orgs", orgs.create_org),
+    ("POST", "/orgs/import", orgs.import_orgs),
+    ("GET", "/orgs/{org}", orgs.get_org),
+    ("PATCH", "/orgs/{org}", orgs.update_org),
+    ("DELETE", "/orgs/{org}", orgs.delete_org),
+    ("GET", "/orgs/{org}/report", orgs.report),
+    ("GET", "/orgs/{org}/access", orgs.get_access),
+    ("DELETE", "/orgs/{org}/access/users/{username}", orgs.revoke_user),
+    ("DELETE", "/orgs/{org}/access/groups/{name}", orgs.revoke_group),
+    ("GET", "/msp/replicate-settings", msp.get_replicate_settings),
+    ("PUT", "/msp/replicate-settings", msp.put_replicate_settings),
+    ("POST", "/org-access-requests", orgs.file_request),
+    ("GET", "/org-access-requests/eligible-approvers", orgs.eligible_approvers),
+    ("GET", "/org-access-requests", orgs.list_requests),
+    ("POST", "/org-access-requests/{id}/approve", orgs.approve_request),
+    ("POST", "/org-access-requests/{id}/reject", orgs.reject_request),
+    ("POST", "/org-access-requests/{id}/cancel", orgs.cancel_request),
+    ("GET", "/orgs/{org}/users", users.list_users),
+    ("POST", "/orgs/{org}/users", users.create_user),
+    ("GET", "/orgs/{org}/users/{username}", users.get_user),
+    ("PATCH", "/orgs/{org}/users/{username}", users.update_user),
+    ("DELETE", "/orgs/{org}/users/{username}", users.delete_user),
+    ("POST", "/orgs/{org}/users/{username}/confirm", users.confirm_user),
+    ("GET", "/orgs/{org}/roles", org_settings.list_roles),
+    ("POST", "/orgs/{org}/roles", org_settings.create_role),
+    ("PATCH", "/orgs/{org}/roles/{name}", org_settings.update_role),
+    ("DELETE", "/orgs/{org}/roles/{name}", org_settings.delete_role),
+    ("GET", "/orgs/{org}/resource-types", org_settings.list_types),
+    ("POST", "/orgs/{org}/resource-types", org_settings.create_type),
+    ("DELETE", "/orgs/{org}/resource-types/{name}", org_settings.delete_type),
+    ("GET", "/orgs/{org}/field-definitions", org_settings.list_definitions),
+    ("POST", "/orgs/{org}/field-definitions", org_settings.create_definition),
+    ("DELETE", "/orgs/{org}/field-definitions/{id}", org_settings.delete_definition),
+    ("GET", "/orgs/{org}/groups", users.list_groups),
+    ("POST", "/orgs/{org}/groups", users.create_group),
+    ("GET", "/orgs/{org}/groups/{name}", users.get_group),
+    ("PATCH", "/orgs/{org}/groups/{name}", users.update_group),
+    ("DELETE", "/orgs/{org}/groups/{name}", users.delete_group),
+    ("GET", "/orgs/{org}/resources", vault.list_resources),
+    ("POST", "/orgs/{org}/resources", vault.create_resource),
+    ("GET", "/orgs/{org}/resources/{id}", vault.get_resource),
+    ("PATCH", "/orgs/{org}/resources/{id}", vault.update_resource),
+    ("DELETE", "/orgs/{org}/resources/{id}", vault.delete_resource),
+    ("POST", "/orgs/{org}/resources/{id}/accounts", vault.create_account),
+    ("GET", "/orgs/{org}/resources/{id}/shares", vault.list_shares),
+    ("POST", "/orgs/{org}/resources/{id}/shares", vault.add_share),
+    ("DELETE", "/orgs/{org}/resources/{id}/shares/{share_id}", vault.remove_share),
+    ("GET", "/orgs/{org}/accounts/{id}", vault.get_account),
+    ("PATCH", "/orgs/{org}/accounts/{id}", vault.update_account),
+    ("DELETE", "/orgs/{org}/accounts/{id}", vault.delete_account),
+    ("POST", "/orgs/{org}/accounts/{id}/reveal", vault.reveal),
+    ("PUT", "/orgs/{org}/accounts/{id}/password", vault.change_password),
+    ("GET", "/orgs/{org}/accounts/{id}/access-control", password_requests.get_account_control),
+    ("PUT", "/orgs/{org}/accounts/{id}/access-control", password_requests.put_account_control),
+    ("GET", "/orgs/{org}/resources/{id}/access-control", password_requests.get_resource_control),
+    ("PUT", "/orgs/{org}/resources/{id}/access-control", password_requests.put_resource_control),
+    ("POST", "/orgs/{org}/password-requests", password_requests.file_request),
+    ("GET", "/orgs/{org}/password-requests", password_requests.list_requests),
+    ("POST", "/orgs/{org}/password-requests/{id}/approve", password_requests.approve),
+    ("POST", "/orgs/{org}/password-requests/{id}/reject", password_requests.reject),
+    ("POST", "/orgs/{org}/password-requests/{id}/withdraw", password_requests.withdraw),
+    ("POST", "/orgs/{org}/password-requests/{id}/check-in", password_requests.check_in),
+    ("GET", "/orgs/{org}/password-holds", password_requests.list_holds),
+    ("GET", "/orgs/{org}/accounts/{id}/shares", vault.list_shares),
+    ("POST", "/orgs/{org}/accounts/{id}/shares", vault.add_share),
+    ("DELETE", "/orgs/{org}/accounts/{id}/shares/{share_id}", vault.remove_share),
+    ("GET", "/orgs/{org}/resource-groups", vault.list_resource_groups),
+    ("POST", "/orgs/{org}/resource-groups", vault.create_resource_group),
+    ("GET", "/orgs/{org}/resource-groups/{name}", vault.get_resource_group),
+    ("PATCH", "/orgs/{org}/resource-groups/{name}", vault.update_resource_group),
+    ("DELETE", "/orgs/{org}/resource-groups/{name}", vault.delete_resource_group),
+    ("GET", "/orgs/{org}/resource-groups/{name}/shares", vault.list_shares),
+    ("POST", "/orgs/{org}/resource-groups/{name}/shares", vault.add_share),
+    ("DELETE", "/orgs/{org}/resource-groups/{name}/shares/{share_id}", vault.remove_share),
+    ("GET", "/orgs/{org}/password-policies", vault.list_policies),
+    ("POST", "/orgs/{org}/password-policies", vault.create_policy),
+    ("POST", "/orgs/{org}/password-policies/{name}/generate", vault.generate_password),
+    ("GET", "/orgs/{org}/audit", audit.list_audit),
+    ("GET", "/orgs/{org}/audit/verify", audit.verify_audit),
+    ("GET", "/orgs/{org}/audit/settings", audit.get_audit_settings),
+    ("PUT", "/orgs/{org}/audit/settings", audit.put_audit_settings),
+    ("GET", "/orgs/{org}/audit/alerts", audit.list_alerts),
+    ("POST", "/orgs/{org}/audit/purge", audit.purge_audit),
+]
+
+
+# Outside /api/v1: a client org's login address, https://host:7272/<display_name>.
+ROOT_ROUTES = [("GET", "/{display_name}", org_login.org_login)]
+
+
+@functools.cache
+def openapi_document() -> dict:
+    """OpenAPI 3.1 for every route, from the handlers' declared models (server.web.openapi)."""
+    return build_openapi([*ROUTES, ("GET", "/openapi.json", openapi), *ROOT_ROUTES], API)
+
+
+@public
+@operation(answers={200: OpenApiDocument})
+async def openapi(request: web.Request) -> web.Response:
+    """This API as an OpenAPI 3.1 document."""
+    return json_response(openapi_document())
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register the API's routes on ``app``, then a 405 for every other method of each path
+    (so ``Allow`` names exactly that path's methods, even where /orgs/import and
+    /orgs/{org} overlap)."""
+    methods: dict[str, list[str]] = {}
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, API + path, handler)
+        methods.setdefault(API + path, []).append(method)
+    app.router.add_get(API + "/openapi.json", openapi)
+    methods[API + "/openapi.json"] = ["GET"]
+    # Last: a client org's login address, https://host:7272/<display_name>.
+    login_path = "/{display_name:[A-Za-z0-9]{1,64}}"
+    app.router.add_get(login_path, org_login.org_login)
+    methods[login_path] = ["GET"]
+    for path, allowed in methods.items():
+        app.router.add_route("*", path, _method_not_allowed(allowed))
+
+
+def _method_not_allowed(allowed: list[str]):
+    @public
+    @works_read_only
+    async def not_allowed(request: web.Request) -> web.Response:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+    return not_allowed
