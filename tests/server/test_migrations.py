@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -117,3 +118,172 @@ async def test_existing_data_meets_the_new_rules(conn, tmp_path):
         closed = await conn.fetchval("SELECT founding_closed_at IS NOT NULL FROM orgs")
     assert sorted(r["name"] for r in names) == ["Caf\u00e9", "Caf\u00e9 (duplicate 1)"]
     assert closed is True
+
+
+# --- sql/functions/: the current definitions, applied after the migrations (issue 25) ---
+
+# Functions deliberately changed in their sql/functions/ file after the cut-over
+# (migrations.FUNCTIONS_CUT_OVER): for these the numbered migrations alone no longer give
+# the current definition. Name -> why. Empty at the cut-over: the files say exactly what
+# the migrations made.
+CHANGED_AFTER_CUT_OVER: dict[str, str] = {}
+
+_DEFINITIONS = """
+SELECT 'function ' || p.oid::regprocedure::text AS object, pg_get_functiondef(p.oid) AS def,
+       pg_get_userbyid(p.proowner) AS owner, coalesce(p.proacl::text, '') AS acl,
+       p.prosecdef AS security_definer, coalesce(p.proconfig::text, '') AS settings
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'public' AND p.prokind IN ('f', 'p')
+UNION ALL
+SELECT 'view ' || c.oid::regclass::text, pg_get_viewdef(c.oid), pg_get_userbyid(c.relowner),
+       coalesce(c.relacl::text, ''), false, ''
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')
+"""
+
+
+async def definitions(conn: asyncpg.Connection) -> dict[str, tuple]:
+    """Every function's pg_get_functiondef, owner, privileges, SECURITY DEFINER and SET
+    settings, and every view's definition, owner and privileges, by signature."""
+    return {r["object"]: tuple(r)[1:] for r in await conn.fetch(_DEFINITIONS)}
+
+
+def _numbered_only(tmp_path: Path) -> Path:
+    """A copy of the numbered migrations without sql/functions/: main before issue 25."""
+    for m in migrations.discover():
+        (tmp_path / m.path.name).write_bytes(m.path.read_bytes())
+    return tmp_path
+
+
+@pytest.fixture
+def other_db(pg_server):
+    """A second empty database owned by the owner role."""
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    make_database(pg_server, name, sql_dir=Path("/nonexistent"))
+    yield name
+    drop_database(pg_server, name)
+
+
+async def _connect(pg_server, database: str) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host="127.0.0.1",
+        port=pg_server.port,
+        user=OWNER,
+        password=pg_server.owner_password,
+        database=database,
+    )
+
+
+async def test_function_files_equal_what_the_migrations_made(conn, pg_server, other_db, tmp_path):
+    """A database made by the numbered migrations alone and one made with sql/functions/
+    have the same functions, each with the same pg_get_functiondef, owner, privileges,
+    SECURITY DEFINER and search_path, and the same views; and the files, run on the
+    database the migrations alone made, change nothing in it."""
+    await migrations.migrate(conn, APP, _numbered_only(tmp_path))
+    alone = await definitions(conn)
+    other = await _connect(pg_server, other_db)
+    try:
+        await migrations.migrate(other, APP)
+        with_files = await definitions(other)
+    finally:
+        await other.close()
+    assert len(alone) >= 20
+    assert sorted(alone) == sorted(with_files)
+    differ = [
+        name
+        for name in sorted(alone)
+        if alone[name] != with_files[name]
+        and name.split()[1].split("(")[0] not in CHANGED_AFTER_CUT_OVER
+    ]
+    assert differ == []
+    changed = await migrations.apply_functions(conn, APP)
+    assert [n for n in changed if n.split()[1].split("(")[0] not in CHANGED_AFTER_CUT_OVER] == []
+
+
+async def test_function_files_cover_every_function(conn):
+    """Every function the schema holds has its definition in one file of sql/functions/."""
+    await migrations.migrate(conn, APP)
+    names = {k.split()[1].split("(")[0] for k in await definitions(conn)}
+    text = "\n".join(f.path.read_text() for f in migrations.discover_functions())
+    missing = [n for n in sorted(names) if f"CREATE OR REPLACE FUNCTION {n}(" not in text]
+    assert missing == []
+
+
+async def test_function_files_run_every_time_and_commit_only_a_change(conn, tmp_path):
+    """The files run after the migrations on every run: a changed file is applied (with its
+    grants), an unchanged one commits nothing, and a failing one keeps nothing of any file
+    while the migrations stay applied."""
+    (tmp_path / "001_t.sql").write_text(
+        "CREATE TABLE t (id int);\n"
+        "CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n"
+    )
+    folder = tmp_path / "functions"
+    folder.mkdir()
+    answer = folder / "answer.sql"
+    answer.write_text(
+        "CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS $$ SELECT 42 $$;\n"
+        "REVOKE ALL ON FUNCTION answer() FROM PUBLIC;\n"
+        'GRANT EXECUTE ON FUNCTION answer() TO :"app_role";\n'
+    )
+    assert await migrations.migrate(conn, APP, tmp_path) == [1]
+    assert await conn.fetchval("SELECT answer()") == 42
+    assert await conn.fetchval("SELECT has_function_privilege($1, 'answer()', 'EXECUTE')", APP)
+    assert not await conn.fetchval("SELECT has_function_privilege('public', 'answer()', 'EXECUTE')")
+    xmin = await conn.fetchval("SELECT xmin::text FROM pg_proc WHERE proname = 'answer'")
+    assert await migrations.apply_functions(conn, APP, tmp_path) == []
+    assert await migrations.migrate(conn, APP, tmp_path) == []
+    # Nothing new: the run's transaction was rolled back, the catalog row is the same one.
+    assert await conn.fetchval("SELECT xmin::text FROM pg_proc WHERE proname = 'answer'") == xmin
+    answer.write_text(answer.read_text().replace("SELECT 42", "SELECT 43"))
+    assert await migrations.apply_functions(conn, APP, tmp_path) == ["function answer()"]
+    assert await conn.fetchval("SELECT answer()") == 43
+    answer.write_text(answer.read_text().replace("SELECT 43", "SELECT 44"))
+    (folder / "broken.sql").write_text(
+        "-- requires: answer\nCREATE OR REPLACE FUNCTION broken() RETURNS int "
+        "LANGUAGE sql AS $$ SELECT nothing FROM nowhere $$;\n"
+    )
+    with pytest.raises(migrations.MigrationError, match=r"functions/broken\.sql failed"):
+        await migrations.migrate(conn, APP, tmp_path)
+    assert await conn.fetchval("SELECT answer()") == 43
+    assert await migrations.applied_versions(conn) == [1]
+
+
+async def test_two_starts_at_once_take_turns(conn, pg_server, scratch_db):
+    """Two runners on one new database: the advisory lock makes one apply everything and
+    the other find nothing to do, and the functions end as the files say."""
+    other = await _connect(pg_server, scratch_db)
+    try:
+        first, second = await asyncio.gather(
+            migrations.migrate(conn, APP), migrations.migrate(other, APP)
+        )
+    finally:
+        await other.close()
+    every = [m.version for m in migrations.discover()]
+    assert sorted([first, second]) == [[], every]
+    assert await migrations.apply_functions(conn, APP) == []
+
+
+_PRIVILEGES = """
+SELECT p.oid::regprocedure::text AS function,
+       array_agg(a.grantee::regrole::text || ':' || a.privilege_type
+                 ORDER BY a.grantee::regrole::text, a.privilege_type) AS privileges
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace,
+       aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+ WHERE n.nspname = 'public'
+ GROUP BY p.oid
+"""
+
+
+async def test_function_files_state_every_privilege(conn, tmp_path):
+    """The files alone give each function the privileges the migrations gave it (the app
+    role's EXECUTE, PUBLIC's revoked where it was): with every function's privileges
+    reset to PostgreSQL's default, applying the files restores them all."""
+    await migrations.migrate(conn, APP, _numbered_only(tmp_path))
+    expected = dict(await conn.fetch(_PRIVILEGES))
+    async with conn.transaction():
+        for function in expected:
+            await conn.execute(f'REVOKE ALL ON FUNCTION {function} FROM PUBLIC, "{APP}"')
+            await conn.execute(f"GRANT EXECUTE ON FUNCTION {function} TO PUBLIC")
+        assert dict(await conn.fetch(_PRIVILEGES)) != expected
+        assert await migrations.apply_functions(conn, APP)
+        assert dict(await conn.fetch(_PRIVILEGES)) == expected

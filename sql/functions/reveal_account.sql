@@ -1,0 +1,97 @@
+-- requires: account_permissions, account_access, database_may_write
+--
+-- The only way to read a secret, and it is audited: in one statement (its own
+-- transaction when called alone) it applies the entitlement rule (account_permissions),
+-- the check-out rule (account_access) and the fenced-read rule (database_may_write),
+-- records a password_revealed event for the chainer, and returns the account's
+-- ciphertexts with its secret additional fields; no entitlement, no row and no event.
+-- Runs as the owner (who may read the secret columns) inside p_org's RLS context. The
+-- server decrypts afterwards and records a failure event if the ciphertext does not
+-- authenticate. The event names the target as people read it, '<resource>/<account>'.
+-- audited is false when the database did not record the event (a standby or a fenced
+-- primary): the server spools exactly one event per reveal.
+--
+-- reveal_accounts: reveals that arrive together, applied in one statement (and one
+-- commit); each element goes through reveal_account() unchanged, and an element the
+-- caller may not reveal yields no row (sql/007).
+--
+-- (sql/005, 006, 008, 014. Their return type changed twice; CREATE OR REPLACE cannot
+-- change it, so a change to the columns needs a numbered migration that drops both.)
+CREATE OR REPLACE FUNCTION reveal_account(p_account uuid, p_user uuid, p_org uuid, p_all boolean,
+                               p_actor text, p_actor_org text, p_ip text, p_reason text,
+                               p_node text)
+RETURNS TABLE (password bytea, notes bytea, permission text, resource_id uuid,
+               username text, policy text, audited boolean, access text, holder text,
+               held_until timestamptz, secret_fields bytea)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r record;
+    acc record;
+    v_event bigint;
+BEGIN
+    PERFORM set_config('app.org_id', p_org::text, true);
+    SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy,
+           a.secret_fields INTO r
+        FROM account_permissions(p_user, p_org, p_all) p
+        JOIN accounts a ON a.id = p.account_id
+        WHERE p.account_id = p_account;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    SELECT * INTO acc FROM account_access(p_account, r.resource_id, p_user);
+    IF acc.controlled AND NOT acc.mine THEN
+        RETURN QUERY SELECT NULL::bytea, NULL::bytea, r.permission, r.resource_id, r.username,
+            r.policy, false,
+            CASE WHEN acc.exclusive AND acc.holder IS NOT NULL THEN 'held'
+                 ELSE 'request_required' END,
+            CASE WHEN acc.exclusive THEN acc.holder || '@' || acc.holder_org END,
+            CASE WHEN acc.exclusive THEN acc.held_until END, NULL::bytea;
+        RETURN;
+    END IF;
+    -- A node that cannot write spools the event (fsync'd) before it
+    -- decrypts anything, and ships it to the primary later.
+    IF NOT database_may_write() THEN  -- a standby or a fenced primary (sql/008)
+        RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username,
+            r.policy, false, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields;
+        RETURN;
+    END IF;
+    INSERT INTO audit_events (org_id, at, actor, actor_org, ip, operation, target_type,
+                              target, outcome, reason, details, node)
+    VALUES (p_org, clock_timestamp(), p_actor, p_actor_org, p_ip, 'password_revealed',
+            'account', coalesce((SELECT name FROM resources WHERE id = r.resource_id),
+                       r.resource_id::text) || '/' || r.username, 'success', p_reason,
+            jsonb_build_object('account_id', p_account, 'permission', r.permission,
+                               'checked_out', acc.controlled), p_node)
+    RETURNING id INTO v_event;
+    INSERT INTO audit_pending (event_id, org_id) VALUES (v_event, p_org);
+    RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username, r.policy,
+        true, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields;
+END $$;
+REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text, text, text, text, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text, text, text, text,
+                                         text) TO :"app_role";
+
+CREATE OR REPLACE FUNCTION reveal_accounts(p_accounts uuid[], p_users uuid[], p_orgs uuid[],
+                                p_alls boolean[], p_actors text[], p_actor_orgs text[],
+                                p_ips text[], p_reasons text[], p_nodes text[])
+RETURNS TABLE (idx integer, password bytea, notes bytea, permission text, resource_id uuid,
+               username text, policy text, audited boolean, access text, holder text,
+               held_until timestamptz, secret_fields bytea)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_accounts, 1), 0) LOOP
+        RETURN QUERY SELECT i, r.password, r.notes, r.permission, r.resource_id, r.username,
+                            r.policy, r.audited, r.access, r.holder, r.held_until,
+                            r.secret_fields
+            FROM reveal_account(p_accounts[i], p_users[i], p_orgs[i], p_alls[i], p_actors[i],
+                                p_actor_orgs[i], p_ips[i], p_reasons[i], p_nodes[i]) r;
+    END LOOP;
+END $$;
+REVOKE ALL ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], boolean[], text[], text[],
+                                       text[], text[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], boolean[], text[], text[],
+                                          text[], text[], text[]) TO :"app_role";
+
