@@ -4,11 +4,12 @@ How to change the schema from now on:
 
 * A function, trigger function or view: edit its file in ``sql/functions/`` (one function,
   or a few tightly related ones, per file; ``-- requires: a, b`` names the files it calls).
-  The files hold the definitions as they stand now; they are applied with CREATE OR
-  REPLACE after the numbered migrations on every start and every ``strongroom migrate``.
-  A new function gets a new file. CREATE OR REPLACE cannot change a function's arguments
-  or return type: for that a numbered migration drops the old one (and whatever depends on
-  it), and the file holds the new one.
+  The files hold the definitions as they stand now, with their GRANT/REVOKE EXECUTE; they
+  are applied with CREATE OR REPLACE after the numbered migrations on every start and
+  every ``strongroom migrate``. A new function gets a new file. Deleting a GRANT line
+  revokes nothing: write the REVOKE. CREATE OR REPLACE cannot change a function's
+  arguments or return type: for that a numbered migration drops the old one (and whatever
+  depends on it), and the file holds the new one.
 * A table, index, policy, table grant or data change: a new numbered migration
   ``sql/NNN_name.sql``. A numbered migration newer than ``FUNCTIONS_CUT_OVER`` defines no
   function that has a file (tests/unit/test_sql_functions.py checks it), except one it
