@@ -9,7 +9,8 @@ How to change the schema from now on:
   every ``strongroom migrate``. A new function gets a new file. Deleting a GRANT line
   revokes nothing: write the REVOKE. CREATE OR REPLACE cannot change a function's
   arguments or return type: for that a numbered migration drops the old one (and whatever
-  depends on it), and the file holds the new one.
+  depends on it), and the file holds the new one. Views (none yet) go in the same
+  folder, so one ``-- requires:`` order covers views and the functions they call.
 * A table, index, policy, table grant or data change: a new numbered migration
   ``sql/NNN_name.sql``. A numbered migration newer than ``FUNCTIONS_CUT_OVER`` defines no
   function that has a file (tests/unit/test_sql_functions.py checks it), except one it
