@@ -39,6 +39,11 @@ READ_AUDIT = "read_audit"  # the audit trail and reports
 ADD_RESOURCES = "add_resources"  # add resources (then owned)
 MANAGE_VAULT = "manage_vault"  # resource groups, password policies, types, fields
 CAPABILITIES = (MANAGE_USERS, READ_AUDIT, ADD_RESOURCES, MANAGE_VAULT)
+# Authority a custom role never gives (built-in roles only), named so that answers such as
+# GET /me can list it next to the capabilities above.
+ADMINISTER = "administer"  # a built-in administrator of the org (audit settings, holds, ...)
+MANAGE_ORGS = "manage_orgs"  # an MSPOrg administrator: orgs, org access, cluster, replication
+ORG_CAPABILITIES = (*CAPABILITIES, ADMINISTER, MANAGE_ORGS)  # what GET /me may list
 BUILTIN_CAPABILITIES: dict[str, frozenset[str]] = {
     PRIVILEGED_ADMINISTRATOR: frozenset(CAPABILITIES),
     ADMINISTRATOR: frozenset(CAPABILITIES),
@@ -75,20 +80,52 @@ def can_manage_vault(who: Any) -> bool:
     return MANAGE_VAULT in capabilities_of(who)
 
 
+def is_administrator(who: Any) -> bool:
+    """Whether ``who`` (a role name, or an actor by its role) is a built-in administrator,
+    privileged or not. A custom role never is, whatever its capabilities (DESIGN.md §3:
+    approving org access, managing orgs and account management stay with built-in roles)."""
+    return getattr(who, "role", who) in ADMIN_ROLES
+
+
+def is_privileged_administrator(who: Any) -> bool:
+    """Whether ``who`` (a role name, or an actor by its role) is a privileged administrator."""
+    return getattr(who, "role", who) == PRIVILEGED_ADMINISTRATOR
+
+
+def can_administer_msp(actor: Any) -> bool:
+    """MSPOrg's built-in administrators manage orgs, org access, the cluster and the
+    settings replicated to client orgs (``actor``: anything with ``org_is_msp`` and ``role``)."""
+    return bool(actor.org_is_msp) and is_administrator(actor)
+
+
+def capabilities_in(actor: Any, org_is_msp: bool, via: str) -> frozenset[str]:
+    """What ``actor`` may do in an org it reaches ``via`` (home, account_manager, grant):
+    inside an org it acts with its own role, so its role's capabilities (a custom role's
+    included), plus ``administer`` for a built-in administrator and ``manage_orgs`` for an
+    MSPOrg administrator. ``org_is_msp`` and ``via`` are the org's, for rules that differ
+    by org (none yet)."""
+    caps = set(capabilities_of(actor))
+    if is_administrator(actor):
+        caps.add(ADMINISTER)
+    if can_administer_msp(actor):
+        caps.add(MANAGE_ORGS)
+    return frozenset(caps)
+
+
 def can_assign_role(actor: Any, role: str) -> bool:
     """Only a privileged administrator may make another privileged administrator, only a
     built-in administrator another administrator; any user manager gives the others."""
-    actor_role = getattr(actor, "role", actor)
-    if role == PRIVILEGED_ADMINISTRATOR:
-        return actor_role == PRIVILEGED_ADMINISTRATOR
-    if role in ADMIN_ROLES:  # a custom role never makes an administrator
-        return actor_role in ADMIN_ROLES
+    if is_privileged_administrator(role):
+        return is_privileged_administrator(actor)
+    if is_administrator(role):  # a custom role never makes an administrator
+        return is_administrator(actor)
     return can_manage_users(actor)
 
 
-def can_grant_scope_all(actor_role: str) -> bool:
-    """Only a privileged administrator may give the super-administrator scope."""
-    return actor_role == PRIVILEGED_ADMINISTRATOR
+def can_grant_scope_all(actor: Any) -> bool:
+    """Only a privileged administrator may give the super-administrator scope (``actor``:
+    a role name or an actor)."""
+    return is_privileged_administrator(actor)
 
 
 def can_read_audit(who: Any) -> bool:

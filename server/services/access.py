@@ -19,11 +19,18 @@ from server.services.context import Actor
 from server.store import db
 
 MSP_ORG = "MSPOrg"
+VIAS = ("home", "account_manager", "grant")  # how a user reaches an org (sql/023)
 
 
 @dataclass(frozen=True)
 class OrgRef:
-    """An org as services need it."""
+    """An org as services need it, and how the actor acts there.
+
+    Attributes:
+        via: how the actor reaches it (``home``, ``account_manager``, ``grant``; services
+            acting without an actor use their own word, e.g. ``system``).
+        capabilities: what the actor may do there (``permissions.capabilities_in``).
+    """
 
     id: uuid.UUID
     display_name: str
@@ -31,12 +38,45 @@ class OrgRef:
     is_msp: bool
     account_manager_id: uuid.UUID | None
     vault_control: str
-    via: str  # how the actor reaches it: home, account_manager, grant
+    via: str
     require_reveal_reason: bool = False
+    capabilities: frozenset[str] = frozenset()
 
+
+# What a service is handed for the ``{org}`` of an ``/orgs/{org}`` route: the org the web
+# layer resolved before the handler (server/web/org_scope.py), or its display name when
+# the web layer found no org the actor reaches (the service then answers as for a name).
+OrgArg = OrgRef | str
 
 _ORG_COLUMNS = (
     "id, display_name, name, is_msp, account_manager_id, vault_control, require_reveal_reason"
+)
+_O_COLUMNS = ", ".join("o." + c.strip() for c in _ORG_COLUMNS.split(","))
+
+# THE reach rule is sql/023's org_reach(user, home org, org); every question below is one
+# call of it.
+_REACH_ONE = "SELECT via FROM org_reach($1, $2, $3)"
+_REACHED = "SELECT org_id, via FROM org_reach($1, $2)"
+_ORGS_REACHED = (
+    f"SELECT {_O_COLUMNS}, r.via FROM org_reach($1, $2) r JOIN orgs o ON o.id = r.org_id "
+    "ORDER BY lower(o.display_name)"
+)
+_ORG_REACHED_BY_NAME = (
+    f"SELECT {_O_COLUMNS}, r.via FROM orgs o, org_reach($2, $3, o.id) r "
+    "WHERE lower(o.display_name) = lower($1)"
+)
+_ORG_REACHED_BY_ID = (
+    f"SELECT {_O_COLUMNS}, r.via FROM orgs o, org_reach($2, $3, o.id) r WHERE o.id = $1"
+)
+
+# Org lookups by name for the web layer and the hot path, batched (db.Batcher): one
+# statement serves every lookup that arrives together. Arguments: display names, the
+# actors' user ids and home org ids; an org the actor does not reach answers no row.
+ORGS_BY_NAME = (
+    f"SELECT u.i AS idx, {_O_COLUMNS}, r.via "
+    "FROM unnest($1::text[], $2::uuid[], $3::uuid[]) WITH ORDINALITY AS u(name, uid, home, i) "
+    "JOIN orgs o ON lower(o.display_name) = lower(u.name) "
+    "CROSS JOIN LATERAL org_reach(u.uid, u.home, o.id) r"
 )
 
 
@@ -52,64 +92,51 @@ async def msp_org_id(conn: asyncpg.Connection) -> uuid.UUID:
     return await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
 
 
-async def access_via(conn: asyncpg.Connection, actor: Actor, org: asyncpg.Record) -> str | None:
-    """How ``actor`` may act in ``org`` ('home', 'account_manager', 'grant'), or None."""
-    if org["id"] == actor.org_id:
-        return "home"
-    if not actor.org_is_msp:
-        return None
-    if org["account_manager_id"] == actor.user_id:
-        return "account_manager"
-    if await has_grant(conn, actor, org["id"]):
-        return "grant"
-    return None
+def name_of(org: OrgArg) -> str:
+    """The display name of an org handed to a service (as the caller spelled it when
+    unresolved)."""
+    return org if isinstance(org, str) else org.display_name
 
 
-async def has_grant(conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID) -> bool:
-    """Whether an approved org access grant covers ``actor`` for ``org_id``.
-
-    Grants are MSPOrg's data, so they are read in the actor's (MSPOrg) RLS context.
-    """
-    async with db.in_org(conn, actor.org_id):
-        return await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM org_access_grants g WHERE g.client_org_id = $1 AND "
-            "(g.user_id = $2 OR g.group_id IN "
-            "(SELECT group_id FROM group_members WHERE user_id = $2)))",
-            org_id,
-            actor.user_id,
-        )
+async def reach(
+    conn: asyncpg.Connection | db.Tx, user_id: uuid.UUID, home_id: uuid.UUID, org_id: uuid.UUID
+) -> str | None:
+    """How user ``user_id`` of org ``home_id`` reaches org ``org_id`` (``home``,
+    ``account_manager``, ``grant``), or None when it may not act there (sql/023
+    ``org_reach``; the RLS context is left as it was)."""
+    return await conn.fetchval(_REACH_ONE, user_id, home_id, org_id)
 
 
-# Org lookups by name for the hot path, batched (db.Batcher): one statement serves every
-# lookup that arrives together.
-ORGS_BY_NAME = (
-    f"SELECT u.i AS idx, {', '.join('o.' + c.strip() for c in _ORG_COLUMNS.split(','))} "
-    "FROM unnest($1::text[]) WITH ORDINALITY AS u(name, i) "
-    "JOIN orgs o ON lower(o.display_name) = lower(u.name)"
-)
+async def reached_orgs(
+    conn: asyncpg.Connection | db.Tx, user_id: uuid.UUID, home_id: uuid.UUID
+) -> dict[uuid.UUID, str]:
+    """Every org user ``user_id`` of org ``home_id`` may act in -> how it reaches it, its
+    home org included (sql/023 ``org_reach``)."""
+    return {r["org_id"]: r["via"] for r in await conn.fetch(_REACHED, user_id, home_id)}
 
 
 async def resolve_org(
-    pool: asyncpg.Pool, orgs_by_name: db.Batcher, actor: Actor, display_name: str
+    pool: asyncpg.Pool, orgs_by_name: db.Batcher, actor: Actor, org: OrgArg
 ) -> OrgRef:
-    """acting_org without holding a transaction open (the hot path of revealing a
-    password): one batched lookup, and a round trip more when an org access grant must
-    be looked up."""
-    org = await orgs_by_name.call(display_name)
-    if org is not None:
-        if org["id"] == actor.org_id:
-            return org_ref(org, "home")
-        if actor.org_is_msp and org["account_manager_id"] == actor.user_id:
-            return org_ref(org, "account_manager")
-        if actor.org_is_msp:
-            async with db.transaction(pool, actor.org_id, readonly=True) as tx:
-                if await has_grant(tx, actor, org["id"]):
-                    return org_ref(org, "grant")
-    raise NotFound(f"no organization named {display_name!r}")
+    """acting_org without holding a transaction open (the web layer's step before every
+    ``/orgs/{org}`` handler, and the hot path of revealing a password): one batched
+    statement finds the org and decides the actor's reach there. An org already resolved
+    is returned as it is.
+
+    Raises:
+        NotFound for an org that does not exist or that the actor does not reach.
+    """
+    if isinstance(org, OrgRef):
+        return org
+    row = await orgs_by_name.call(org, actor.user_id, actor.org_id)
+    if row is None:
+        raise NotFound(f"no organization named {org!r}")
+    return org_ref(row, row["via"], actor)
 
 
-def org_ref(org: asyncpg.Record, via: str) -> OrgRef:
-    """An org row as services need it, reached ``via`` (home, account_manager, grant…)."""
+def org_ref(org: asyncpg.Record, via: str, actor: Actor | None = None) -> OrgRef:
+    """An org row as services need it, reached ``via`` (home, account_manager, grant…),
+    with ``actor``'s capabilities there (none without an actor)."""
     return OrgRef(
         org["id"],
         org["display_name"],
@@ -119,45 +146,62 @@ def org_ref(org: asyncpg.Record, via: str) -> OrgRef:
         org["vault_control"],
         via,
         org["require_reveal_reason"],
+        permissions.capabilities_in(actor, org["is_msp"], via) if actor else frozenset(),
     )
 
 
+async def orgs_reached(conn: asyncpg.Connection | db.Tx, actor: Actor) -> list[OrgRef]:
+    """Every org ``actor`` may act in, its home org included, by display name (sql/023
+    ``org_reach``), each with the actor's capabilities there."""
+    rows = await conn.fetch(_ORGS_REACHED, actor.user_id, actor.org_id)
+    return [org_ref(r, r["via"], actor) for r in rows]
+
+
 async def managed_org_ids(conn: asyncpg.Connection, actor: Actor) -> set[uuid.UUID]:
-    """Client orgs the MSP actor manages: as account manager or through a grant."""
+    """Client orgs the MSP actor manages: as account manager or through a grant (the
+    connection is left in the actor's RLS context, as callers expect)."""
     if not actor.org_is_msp:
         return set()
-    ids = {
-        r["id"]
-        for r in await conn.fetch(
-            "SELECT id FROM orgs WHERE account_manager_id = $1", actor.user_id
-        )
-    }
+    reached = await reached_orgs(conn, actor.user_id, actor.org_id)
     await db.set_org(conn, actor.org_id)
-    ids |= {
-        r["client_org_id"]
-        for r in await conn.fetch(
-            "SELECT client_org_id FROM org_access_grants WHERE user_id = $1 OR group_id IN "
-            "(SELECT group_id FROM group_members WHERE user_id = $1)",
-            actor.user_id,
-        )
-    }
-    return ids
+    return {org_id for org_id, via in reached.items() if via != "home"}
 
 
-async def acting_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:
-    """Resolve ``display_name`` to an org ``actor`` may act in, or raise 404."""
-    org = await find_org(conn, display_name)
-    via = await access_via(conn, actor, org) if org else None
-    if org is None or via is None:
-        raise NotFound(f"no organization named {display_name!r}")
-    return org_ref(org, via)
+async def acting_org(conn: asyncpg.Connection | db.Tx, actor: Actor, org: OrgArg) -> OrgRef:
+    """Resolve ``org`` to an org ``actor`` may act in, or raise 404, inside the caller's
+    transaction: an org the web layer resolved is checked again here (a grant revoked
+    meanwhile stops this very request), except the actor's home org, which it cannot lose.
+
+    Raises:
+        NotFound for an org that does not exist or that the actor does not reach.
+    """
+    if isinstance(org, OrgRef):
+        if org.via == "home" and org.id == actor.org_id:
+            return org
+        row = await conn.fetchrow(_ORG_REACHED_BY_ID, org.id, actor.user_id, actor.org_id)
+    else:
+        row = await conn.fetchrow(_ORG_REACHED_BY_NAME, org, actor.user_id, actor.org_id)
+    if row is None:
+        raise NotFound(f"no organization named {name_of(org)!r}")
+    return org_ref(row, row["via"], actor)
 
 
-async def enter_org(conn: asyncpg.Connection, actor: Actor, display_name: str) -> OrgRef:
+async def enter_org(conn: asyncpg.Connection | db.Tx, actor: Actor, org: OrgArg) -> OrgRef:
     """acting_org, then switch the transaction's RLS context to that org."""
-    org = await acting_org(conn, actor, display_name)
-    await db.set_org(conn, org.id)
-    return org
+    ref = await acting_org(conn, actor, org)
+    await db.set_org(conn, ref.id)
+    return ref
+
+
+def require_msp_admin(actor: Actor, doing: str = "manage organizations") -> None:
+    """MSPOrg administrators (privileged or not; built-in roles only) manage organizations,
+    org access, the cluster and replicated settings (``permissions.can_administer_msp``).
+
+    Raises:
+        Forbidden "only MSPOrg administrators <doing>".
+    """
+    if not permissions.can_administer_msp(actor):
+        raise Forbidden(f"only MSPOrg administrators {doing}")
 
 
 def require_user_admin(actor: Actor, org: OrgRef) -> None:

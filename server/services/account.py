@@ -9,7 +9,7 @@ from server.core.ids import parse_id
 from server.security import totp
 from server.security.passwords import check_login_password
 from server.services import first_run, tokens
-from server.services.access import managed_org_ids
+from server.services.access import orgs_reached
 from server.services.auth import reauthenticate, wrong_second_factor
 from server.services.context import Actor, Env
 from server.store import audit, db
@@ -189,24 +189,17 @@ async def disable_totp(env: Env, actor: Actor, current_password: str, code: str)
 
 
 async def me(env: Env, actor: Actor) -> dict[str, Any]:
-    """The actor's own profile, with the client orgs it manages."""
+    """The actor's own profile, with the client orgs it manages and its capabilities in
+    every org it may act in (org display name -> sorted capability names; its home org
+    included; ``permissions.capabilities_in``)."""
     async with db.transaction(env.pool, actor.org_id) as conn:
         row = await conn.fetchrow(
             "SELECT username, role, access_scope, totp_secret IS NOT NULL AS totp_enabled, "
             "totp_required, must_change_password, full_name, email FROM users WHERE id = $1",
             actor.user_id,
         )
-        managed: list[str] = []
-        if actor.org_is_msp:
-            ids = await managed_org_ids(conn, actor)
-            managed = [
-                r["display_name"]
-                for r in await conn.fetch(
-                    "SELECT display_name FROM orgs WHERE id = ANY($1::uuid[]) "
-                    "ORDER BY lower(display_name)",
-                    list(ids),
-                )
-            ]
+        reached = await orgs_reached(conn, actor)
+    managed = [org.display_name for org in reached if org.via != "home"]
     return {
         "username": row["username"],
         "org": actor.org,
@@ -218,6 +211,7 @@ async def me(env: Env, actor: Actor) -> dict[str, Any]:
         "totp_required": row["totp_required"],
         "must_change_password": row["must_change_password"],
         "managed_orgs": managed,
+        "capabilities": {org.display_name: sorted(org.capabilities) for org in reached},
     }
 
 

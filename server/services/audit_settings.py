@@ -17,7 +17,7 @@ from typing import Any
 
 from server.core import permissions
 from server.core.errors import Forbidden, ValidationFailed
-from server.services.access import MSP_ORG, enter_org
+from server.services.access import MSP_ORG, OrgArg, enter_org
 from server.services.context import Actor, Env
 from server.store import audit, db
 from server.store.audit import Who
@@ -44,11 +44,11 @@ SYSTEM = Who("system", MSP_ORG)
 
 
 def _require(actor: Actor) -> None:
-    if actor.role not in permissions.ADMIN_ROLES:
+    if not permissions.is_administrator(actor):
         raise Forbidden("only administrators (built-in roles) change audit settings")
 
 
-async def get_settings(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
+async def get_settings(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any]:
     """``{"retention_days", "operations": [{"operation","recorded","alert","switchable"}]}``:
     every switchable operation and every operation with a setting."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
@@ -82,7 +82,7 @@ async def _settings(tx: db.Tx, org_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-async def put_settings(env: Env, actor: Actor, org_name: str, data) -> dict[str, Any]:
+async def put_settings(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
     """Change retention and per-operation settings; audited (it cannot be switched off).
 
     Args:
@@ -162,7 +162,7 @@ def _check(data) -> list[dict[str, str]]:
     return errors
 
 
-async def alerts(env: Env, actor: Actor, org_name: str, limit: int = 100) -> list[dict]:
+async def alerts(env: Env, actor: Actor, org_name: OrgArg, limit: int = 100) -> list[dict]:
     """The newest events of operations marked as alerts (readers of the audit)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -234,7 +234,7 @@ async def purge(env: Env, org_id: uuid.UUID, who: Who) -> dict[str, Any]:
     return {"purged": purged, "checkpoint_seq": last["seq"]}
 
 
-async def purge_org(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
+async def purge_org(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any]:
     """Purge now, by an administrator of the org (``purge``)."""
     _require(actor)
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:

@@ -6,7 +6,7 @@ import datetime
 from typing import Any
 
 from server.core.errors import ValidationFailed
-from server.services.access import acting_org, require_audit_reader
+from server.services.access import OrgArg, acting_org, require_audit_reader
 from server.services.context import Actor, Env
 from server.store import audit, db, paging
 
@@ -22,7 +22,7 @@ def _parse_time(field: str, value: str | None) -> datetime.datetime | None:
 
 
 async def list_events(
-    env: Env, actor: Actor, org_name: str, query: dict[str, str], page: paging.Page
+    env: Env, actor: Actor, org_name: OrgArg, query: dict[str, str], page: paging.Page
 ) -> dict[str, Any]:
     """Events newest first, filtered by time, operation and actor, paged by seq."""
     (before,) = page.after_as(int) or (None,)
@@ -54,7 +54,7 @@ async def list_events(
     return found
 
 
-async def verify_chain(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
+async def verify_chain(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any]:
     """Chain what is waiting, then recompute the org's chain and report the first broken
     link, or a tail missing since the node's latest anchor (server/store/anchors.py)."""
     async with db.transaction(env.pool, readonly=True) as conn:

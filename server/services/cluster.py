@@ -6,9 +6,8 @@ import datetime
 import time
 from typing import Any
 
-from server.core import permissions
-from server.core.errors import Forbidden
 from server.node.peer import ask_once, peer_client, witness_client
+from server.services.access import require_msp_admin
 from server.services.context import Actor, Env
 from server.store import db
 
@@ -28,8 +27,7 @@ FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver ON true
 
 async def cluster_state(env: Env, actor: Actor) -> dict[str, Any]:
     """Nodes, roles, term, replication state and lag, witness (MSPOrg administrators)."""
-    if not (actor.org_is_msp and actor.role in permissions.ADMIN_ROLES):
-        raise Forbidden("only MSPOrg administrators see the cluster")
+    require_msp_admin(actor, "see the cluster")
     return await describe(env)
 
 

@@ -62,11 +62,11 @@ _INDEPENDENT_ADMINS = (
     "SELECT count(DISTINCT coalesce(principal_id, id)) FROM users WHERE org_id = $1 "
     "AND status = 'active' AND role = ANY($2::text[])"
 )
+# Which client orgs an MSPOrg user reaches: THE reach rule (sql/023 org_reach), asked
+# for everything but the user's home.
 _REACH = (
-    "SELECT o.display_name FROM orgs o WHERE o.account_manager_id = $1 "
-    "UNION SELECT o.display_name FROM org_access_grants g JOIN orgs o ON o.id = g.client_org_id "
-    "WHERE g.user_id = $1 OR g.group_id IN (SELECT group_id FROM group_members "
-    "WHERE user_id = $1) ORDER BY 1"
+    "SELECT o.display_name FROM org_reach($1, $2) r JOIN orgs o ON o.id = r.org_id "
+    "WHERE r.via <> 'home' ORDER BY 1"
 )
 _GROUP_GRANTS = (
     "SELECT o.display_name FROM org_access_grants g JOIN orgs o ON o.id = g.client_org_id "
@@ -268,7 +268,7 @@ async def provenance(
         founding = (
             creating
             and org_is_msp
-            and role in permissions.ADMIN_ROLES
+            and permissions.is_administrator(role)
             and actor.org_is_msp
             and not await conn.fetchval(
                 "SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1", actor.org_id
@@ -314,15 +314,20 @@ async def founding_open(conn: asyncpg.Connection, msp_id: uuid.UUID) -> bool:
 
 
 async def refuse_reset_of_reaching_user(
-    conn: asyncpg.Connection, target_id: uuid.UUID, username: str
+    conn: asyncpg.Connection, target_id: uuid.UUID, username: str, msp_id: uuid.UUID
 ) -> None:
     """Refuse to set the password of an MSPOrg user who reaches a client org: whoever
-    knows the new password could act there as it (in MSPOrg's RLS context).
+    knows the new password could act there as it (the orgs it reaches: sql/023
+    ``org_reach``, the rule every request in a client org passes).
 
+    Args:
+        conn: a connection inside the caller's transaction (its RLS context is kept).
+        target_id, username: the MSPOrg user whose password would be set.
+        msp_id: MSPOrg's id (the user's home org).
     Raises:
         Conflict ``dual_control_required`` naming the orgs it reaches.
     """
-    reach = [r[0] for r in await conn.fetch(_REACH, target_id)]
+    reach = [r[0] for r in await conn.fetch(_REACH, target_id, msp_id)]
     if reach:
         raise coded(
             Conflict,

@@ -25,7 +25,7 @@ from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
 from server.services import dual_control
-from server.services.access import acting_org, find_org, org_ref
+from server.services.access import OrgArg, OrgRef, acting_org, find_org, name_of, org_ref
 from server.services.auth import reauthenticate
 from server.services.context import Actor, Env
 from server.services.orgs import require_msp_admin
@@ -637,7 +637,7 @@ async def grants_of(conn: asyncpg.Connection, msp_id: uuid.UUID, client_id: uuid
     return users, groups
 
 
-async def list_access(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
+async def list_access(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any]:
     """Current MSP grants for a client org."""
     require_msp_admin(actor)
     async with db.transaction(env.pool, readonly=True) as conn:
@@ -663,17 +663,17 @@ async def list_access(env: Env, actor: Actor, org_name: str) -> dict[str, Any]:
     }
 
 
-async def managed_client_org(conn: asyncpg.Connection, actor: Actor, name: str):
+async def managed_client_org(conn: asyncpg.Connection, actor: Actor, name: OrgArg) -> OrgRef:
     """A client org the MSP actor manages (account manager or grant), else 404 exactly
     as for a missing org: an MSP user who neither manages an org nor holds a grant sees
     its name and nothing else."""
     org = await acting_org(conn, actor, name)
     if org.is_msp or org.via not in ("account_manager", "grant"):
-        raise NotFound(f"no client organization named {name!r}")
+        raise NotFound(f"no client organization named {name_of(name)!r}")
     return org
 
 
-async def revoke(env: Env, actor: Actor, org_name: str, kind: str, name: str) -> None:
+async def revoke(env: Env, actor: Actor, org_name: OrgArg, kind: str, name: str) -> None:
     """Withdraw a user's or group's access to a client org (no approval needed)."""
     require_msp_admin(actor)
     async with db.transaction(env.pool) as conn:

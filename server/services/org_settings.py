@@ -19,7 +19,7 @@ import asyncpg
 
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
-from server.services.access import OrgRef, enter_org
+from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
 from server.store import audit, db
 from server.web.validation import Field
@@ -126,7 +126,7 @@ def _permissions(values: list[str]) -> list[str]:
     return sorted(set(values))
 
 
-async def list_roles(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+async def list_roles(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
     """The five built-in roles, then the org's custom roles."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -134,7 +134,7 @@ async def list_roles(env: Env, actor: Actor, org_name: str) -> list[dict[str, An
     return [role_json(None, r) for r in permissions.ROLES] + [role_json(r) for r in rows]
 
 
-async def create_role(env: Env, actor: Actor, org_name: str, data) -> dict[str, Any]:
+async def create_role(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
     """Add a custom role built from the built-in permissions (user managers)."""
     _require(actor, permissions.can_manage_users(actor), "roles")
     if permissions.is_builtin(data["name"]):
@@ -157,7 +157,7 @@ async def create_role(env: Env, actor: Actor, org_name: str, data) -> dict[str, 
         return role_json(row)
 
 
-async def update_role(env: Env, actor: Actor, org_name: str, name: str, data) -> dict[str, Any]:
+async def update_role(env: Env, actor: Actor, org_name: OrgArg, name: str, data) -> dict[str, Any]:
     """Change a custom role's description or permissions (built-in roles are fixed)."""
     _require(actor, permissions.can_manage_users(actor), "roles")
     if permissions.is_builtin(name):
@@ -188,7 +188,7 @@ async def update_role(env: Env, actor: Actor, org_name: str, name: str, data) ->
         return role_json(row)
 
 
-async def delete_role(env: Env, actor: Actor, org_name: str, name: str) -> None:
+async def delete_role(env: Env, actor: Actor, org_name: OrgArg, name: str) -> None:
     """Delete a custom role nobody holds."""
     _require(actor, permissions.can_manage_users(actor), "roles")
     if permissions.is_builtin(name):
@@ -227,7 +227,7 @@ async def require_role(tx: db.Tx, org: OrgRef, role: str) -> None:
 # -- resource types --------------------------------------------------------------------
 
 
-async def list_types(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+async def list_types(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
     """The built-in catalogue, then the org's own types."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -242,7 +242,7 @@ async def list_types(env: Env, actor: Actor, org_name: str) -> list[dict[str, An
     ]
 
 
-async def create_type(env: Env, actor: Actor, org_name: str, data) -> dict[str, Any]:
+async def create_type(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
     """Add a resource type to the org's catalogue."""
     _require(actor, permissions.can_manage_vault(actor), "resource types")
     if _builtin_type(data["name"]):
@@ -261,7 +261,7 @@ async def create_type(env: Env, actor: Actor, org_name: str, data) -> dict[str, 
     return {"name": name, "builtin": False, "replicated": False}
 
 
-async def delete_type(env: Env, actor: Actor, org_name: str, name: str) -> None:
+async def delete_type(env: Env, actor: Actor, org_name: OrgArg, name: str) -> None:
     """Delete a custom type no resource uses."""
     _require(actor, permissions.can_manage_vault(actor), "resource types")
     async with db.transaction(env.pool, actor.org_id) as tx:
@@ -328,7 +328,7 @@ def definition_json(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def list_definitions(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+async def list_definitions(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
     """The org's additional field definitions."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -340,7 +340,7 @@ async def list_definitions(env: Env, actor: Actor, org_name: str) -> list[dict[s
     return [definition_json(r) for r in rows]
 
 
-async def create_definition(env: Env, actor: Actor, org_name: str, data) -> dict[str, Any]:
+async def create_definition(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
     """Define an additional field for resources (all, or one type's) or accounts.
 
     Raises:
@@ -402,7 +402,7 @@ async def create_definition(env: Env, actor: Actor, org_name: str, data) -> dict
         return definition_json(row)
 
 
-async def delete_definition(env: Env, actor: Actor, org_name: str, definition_id: str) -> None:
+async def delete_definition(env: Env, actor: Actor, org_name: OrgArg, definition_id: str) -> None:
     """Remove a field definition (values already stored stay with their resources)."""
     _require(actor, permissions.can_manage_vault(actor), "field definitions")
     try:

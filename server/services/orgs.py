@@ -22,10 +22,12 @@ from server.security.passwords import PasswordHasher
 from server.services import replication_settings
 from server.services.access import (
     MSP_ORG,
+    OrgArg,
     OrgRef,
     acting_org,
     find_org,
     managed_org_ids,
+    require_msp_admin,
 )
 from server.services.context import Actor, Env
 from server.store import audit, db
@@ -59,12 +61,6 @@ _ORG_SELECT = (
     "(SELECT u.username FROM users u WHERE u.id = o.account_manager_id) AS account_manager "
     "FROM orgs o"
 )
-
-
-def require_msp_admin(actor: Actor) -> None:
-    """MSPOrg administrators (privileged or not; built-in roles only) manage organizations."""
-    if not (actor.org_is_msp and actor.role in permissions.ADMIN_ROLES):
-        raise Forbidden("only MSPOrg administrators manage organizations")
 
 
 async def eligible_account_managers(
@@ -268,7 +264,7 @@ async def list_orgs(env: Env, actor: Actor) -> list[dict[str, Any]]:
             return [_org_json(r, managed=False) for r in rows]
         managed = await managed_org_ids(conn, actor)
         await db.set_org(conn, actor.org_id)  # account manager names are MSPOrg users
-        if actor.role in permissions.ADMIN_ROLES:
+        if permissions.is_administrator(actor):
             rows = await conn.fetch(_ORG_SELECT + " ORDER BY NOT o.is_msp, lower(o.display_name)")
         else:
             rows = await conn.fetch(
@@ -294,14 +290,14 @@ def _name_only(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def _visible_org(conn: asyncpg.Connection, actor: Actor, name: str) -> asyncpg.Record:
+async def _visible_org(conn: asyncpg.Connection, actor: Actor, name: OrgArg) -> asyncpg.Record:
     """An org the actor acts in (home, account manager, grant), else 404 as if missing."""
     org = await acting_org(conn, actor, name)
     await db.set_org(conn, actor.org_id if actor.org_is_msp else org.id)
     return await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", org.id)
 
 
-async def get_org(env: Env, actor: Actor, name: str) -> dict[str, Any]:
+async def get_org(env: Env, actor: Actor, name: OrgArg) -> dict[str, Any]:
     """One org the actor acts in (404 for any other, exactly as for a missing one)."""
     async with db.transaction(env.pool, readonly=True) as conn:
         row = await _visible_org(conn, actor, name)
@@ -309,7 +305,7 @@ async def get_org(env: Env, actor: Actor, name: str) -> dict[str, Any]:
     return _org_json(row, managed=managed)
 
 
-async def update_org(env: Env, actor: Actor, name: str, data: dict[str, Any]) -> dict[str, Any]:
+async def update_org(env: Env, actor: Actor, name: OrgArg, data: dict[str, Any]) -> dict[str, Any]:
     """Edit an org's details or vault control (its account manager or granted MSP
     administrators; MSPOrg's own administrators for MSPOrg).
 
@@ -396,7 +392,7 @@ async def update_org(env: Env, actor: Actor, name: str, data: dict[str, Any]) ->
     return _org_json(row, managed=managed)
 
 
-async def delete_org(env: Env, actor: Actor, name: str, confirm: str | None) -> dict[str, int]:
+async def delete_org(env: Env, actor: Actor, name: OrgArg, confirm: str | None) -> dict[str, int]:
     """Delete a client org and everything in it; its data key is destroyed."""
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, name)
@@ -405,7 +401,7 @@ async def delete_org(env: Env, actor: Actor, name: str, confirm: str | None) -> 
         if (
             not actor.org_is_msp
             or org.via not in ("account_manager", "grant")
-            or actor.role not in permissions.ADMIN_ROLES
+            or not permissions.is_administrator(actor)
         ):
             raise Forbidden(
                 "only an MSPOrg administrator who is the org's account manager or "

@@ -25,7 +25,7 @@ from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
 from server.services import dual_control
-from server.services.access import MSP_ORG, OrgRef, enter_org, msp_org_id
+from server.services.access import MSP_ORG, OrgArg, OrgRef, enter_org, msp_org_id
 from server.services.context import Actor, Env
 from server.services.vault import _account, _password_for, _resource
 from server.store import audit, db
@@ -133,7 +133,7 @@ async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str, act
     return None, row["id"], row["name"]
 
 
-async def get_control(env: Env, actor: Actor, org_name: str, kind: str, ref: str):
+async def get_control(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str):
     """The access control in force on an account (its own or its resource's), or on a
     resource. Needs view permission on the target."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
@@ -144,7 +144,7 @@ async def get_control(env: Env, actor: Actor, org_name: str, kind: str, ref: str
         return control_json(row, await _names(tx, org, row), inherited)
 
 
-async def set_control(env: Env, actor: Actor, org_name: str, kind: str, ref: str, data):
+async def set_control(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str, data):
     """Put an account or resource under access control (or take it off): needs full
     permission on it. Approvers name users and groups of the org.
 
@@ -274,7 +274,7 @@ async def _audit(tx, env: Env, org: OrgRef, who: Who, operation: str, row, **det
     )
 
 
-async def file_request(env: Env, actor: Actor, org_name: str, data) -> dict[str, Any]:
+async def file_request(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
     """Ask to check out a controlled password for ``window_minutes`` with a reason.
 
     Raises:
@@ -334,7 +334,7 @@ async def file_request(env: Env, actor: Actor, org_name: str, data) -> dict[str,
 
 
 async def list_requests(
-    env: Env, actor: Actor, org_name: str, role: str | None, status: str | None
+    env: Env, actor: Actor, org_name: OrgArg, role: str | None, status: str | None
 ) -> list[dict[str, Any]]:
     """Requests of the org I filed (``role=requester``), may decide (``role=approver``),
     or both (no role); newest first, at most the 500 latest."""
@@ -368,7 +368,7 @@ async def list_requests(
 
 
 async def decide(
-    env: Env, actor: Actor, org_name: str, request_id: str, approve: bool, reason: str
+    env: Env, actor: Actor, org_name: OrgArg, request_id: str, approve: bool, reason: str
 ) -> dict[str, Any]:
     """An eligible approver approves (the window opens once enough have) or rejects.
 
@@ -465,7 +465,7 @@ async def _refuse_if_held(tx: db.Tx, account_id, resource_id, user_id) -> None:
         )
 
 
-async def withdraw(env: Env, actor: Actor, org_name: str, request_id: str) -> dict[str, Any]:
+async def withdraw(env: Env, actor: Actor, org_name: OrgArg, request_id: str) -> dict[str, Any]:
     """The requester withdraws a pending request."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -482,7 +482,7 @@ async def withdraw(env: Env, actor: Actor, org_name: str, request_id: str) -> di
         return request_json(await _load(tx, org, request_id))
 
 
-async def check_in(env: Env, actor: Actor, org_name: str, request_id: str) -> dict[str, Any]:
+async def check_in(env: Env, actor: Actor, org_name: OrgArg, request_id: str) -> dict[str, Any]:
     """The holder gives the password back — or an administrator of the org forces it
     (audited as forced). With rotation on, a new password is generated under the
     account's policy and stored; the old one is never shown again.
@@ -494,7 +494,7 @@ async def check_in(env: Env, actor: Actor, org_name: str, request_id: str) -> di
         org = await enter_org(tx, actor, org_name)
         row = await _load(tx, org, request_id, lock=True)
         holder = row["requester_id"] == actor.user_id
-        if not holder and not (actor.role in permissions.ADMIN_ROLES and org.via == "home"):
+        if not holder and not (permissions.is_administrator(actor) and org.via == "home"):
             raise Forbidden("only the holder or an administrator of the org checks it in")
         if row["state"] not in ("approved", "ended"):
             raise coded(Conflict, "not_checked_out", f"this request is {row['state']}")
@@ -530,11 +530,11 @@ async def _check_in(tx: db.Tx, env: Env, org: OrgRef, row, who: Who, forced: boo
     return request_json(await _load(tx, org, str(row["id"])))
 
 
-async def holds(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+async def holds(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
     """Who holds which controlled password until when (the org's administrators)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
-        if actor.role not in permissions.ADMIN_ROLES:
+        if not permissions.is_administrator(actor):
             raise Forbidden("only administrators see who holds which password")
         rows = await tx.fetch(
             _REQUEST_SELECT + " WHERE q.org_id = $1 AND q.status = 'approved' ORDER BY q.ends_at",

@@ -9,7 +9,7 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.password_policy import BUILTIN, Policy
-from server.services.access import OrgRef, enter_org
+from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
 from server.store import audit, db
 
@@ -41,7 +41,7 @@ async def find_policy(tx: db.Tx, org: OrgRef, name: str) -> Policy:
     return _policy(row)
 
 
-async def list_policies(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+async def list_policies(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
     """Built-in policies first, then the org's own."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -51,7 +51,7 @@ async def list_policies(env: Env, actor: Actor, org_name: str) -> list[dict[str,
     return [p.as_dict() for p in BUILTIN.values()] + [_policy(r).as_dict() for r in rows]
 
 
-async def create_policy(env: Env, actor: Actor, org_name: str, data: dict[str, Any]):
+async def create_policy(env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]):
     """Add a custom policy (administrators and password administrators)."""
     if not permissions.can_manage_vault(actor):
         raise Forbidden("your role cannot manage password policies")
@@ -106,7 +106,7 @@ async def create_policy(env: Env, actor: Actor, org_name: str, data: dict[str, A
     return _policy(row).as_dict()
 
 
-async def generate(env: Env, actor: Actor, org_name: str, name: str) -> str:
+async def generate(env: Env, actor: Actor, org_name: OrgArg, name: str) -> str:
     """A fresh password that satisfies the named policy."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)

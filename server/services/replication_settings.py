@@ -28,9 +28,8 @@ from typing import Any
 
 import asyncpg
 
-from server.core import permissions
-from server.core.errors import Forbidden, field_error
-from server.services.access import msp_org_id
+from server.core.errors import field_error
+from server.services.access import msp_org_id, require_msp_admin
 from server.services.context import Actor, Env
 from server.store import audit, db
 from server.web.validation import Field
@@ -84,15 +83,10 @@ class Outcome:
     overwritten: list[str] = field(default_factory=list)  # client roles taken over
 
 
-def _require_msp_admin(actor: Actor) -> None:
-    if not (actor.org_is_msp and actor.role in permissions.ADMIN_ROLES):
-        raise Forbidden("only MSPOrg administrators replicate settings")
-
-
 async def get_settings(env: Env, actor: Actor) -> dict[str, Any]:
     """The MSP's replication choice: ``{"categories", "role_conflict", "applied_at",
     "available"}``."""
-    _require_msp_admin(actor)
+    require_msp_admin(actor, "replicate settings")
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         row = await tx.fetchrow(
             "SELECT * FROM replication_settings WHERE org_id = $1", actor.org_id
@@ -119,7 +113,7 @@ async def save_and_apply(
     Raises:
         ValidationFailed for an unknown category.
     """
-    _require_msp_admin(actor)
+    require_msp_admin(actor, "replicate settings")
     unknown = sorted(set(data["categories"]) - set(CATEGORIES))
     if unknown:
         raise field_error("categories", "unknown: " + ", ".join(unknown))

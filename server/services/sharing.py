@@ -16,7 +16,7 @@ from server.core import permissions
 from server.core.errors import Forbidden, NotFound, field_error
 from server.core.ids import parse_id
 from server.services import entitlement
-from server.services.access import MSP_ORG, OrgRef, access_via, enter_org
+from server.services.access import MSP_ORG, OrgArg, OrgRef, enter_org, reach
 from server.services.context import Actor, Env
 from server.store import audit, db
 
@@ -101,13 +101,8 @@ async def _msp_user_in(tx: db.Tx, org: OrgRef, username: str) -> uuid.UUID:
             msp_id,
             username,
         )
-    if row is not None:
-        candidate = Actor(
-            row["id"], row["username"], msp_id, MSP_ORG, True, row["role"], row["access_scope"], ""
-        )
-        org_row = {"id": org.id, "account_manager_id": org.account_manager_id}
-        if await access_via(tx, candidate, org_row) is not None:
-            return row["id"]
+    if row is not None and await reach(tx, row["id"], msp_id, org.id) is not None:
+        return row["id"]
     raise field_error(
         "user", f"{username!r} is not an MSPOrg user with access to {org.display_name}"
     )
@@ -133,7 +128,7 @@ _SHARE_SELECT = (
 )
 
 
-async def list_shares(env: Env, actor: Actor, org_name: str, kind: str, ref: str):
+async def list_shares(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str):
     """Who a target is shared with (needs full on it)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -158,7 +153,7 @@ async def _named(tx: db.Tx, row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
-async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, data):
+async def add_share(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str, data):
     """Share a target with a user or group (replacing an earlier share to the same one)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -209,7 +204,7 @@ async def add_share(env: Env, actor: Actor, org_name: str, kind: str, ref: str, 
 
 
 async def remove_share(
-    env: Env, actor: Actor, org_name: str, kind: str, ref: str, share_id: str
+    env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str, share_id: str
 ) -> None:
     """Withdraw a share (needs full on the target)."""
     sid = parse_id(share_id, "share")
@@ -278,7 +273,7 @@ async def _group_json(tx: db.Tx, row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def list_resource_groups(env: Env, actor: Actor, org_name: str):
+async def list_resource_groups(env: Env, actor: Actor, org_name: OrgArg):
     """The org's resource groups (vault managers)."""
     _require_vault_manager(actor)
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
@@ -290,7 +285,7 @@ async def list_resource_groups(env: Env, actor: Actor, org_name: str):
 
 
 async def save_resource_group(
-    env: Env, actor: Actor, org_name: str, data: dict[str, Any], existing: str | None = None
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any], existing: str | None = None
 ) -> dict[str, Any]:
     """Create a resource group, or rename / re-fill ``existing``."""
     _require_vault_manager(actor)
@@ -346,7 +341,7 @@ async def save_resource_group(
         return await _group_json(tx, row)
 
 
-async def get_resource_group(env: Env, actor: Actor, org_name: str, name: str):
+async def get_resource_group(env: Env, actor: Actor, org_name: OrgArg, name: str):
     """One resource group."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -355,7 +350,7 @@ async def get_resource_group(env: Env, actor: Actor, org_name: str, name: str):
         return await _group_json(tx, row)
 
 
-async def delete_resource_group(env: Env, actor: Actor, org_name: str, name: str) -> None:
+async def delete_resource_group(env: Env, actor: Actor, org_name: OrgArg, name: str) -> None:
     """Delete a resource group (its shares go; its resources stay)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)

@@ -10,7 +10,7 @@ from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.security.passwords import check_login_password
 from server.services import dual_control, org_settings
-from server.services.access import OrgRef, acting_org, enter_org, require_user_admin
+from server.services.access import OrgArg, OrgRef, acting_org, enter_org, require_user_admin
 from server.services.context import Actor, Env
 from server.store import audit, db
 
@@ -57,7 +57,7 @@ async def _user_row(
     return row
 
 
-async def list_users(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+async def list_users(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
     """Every user of the org (any member may list, to share with them)."""
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await enter_org(conn, actor, org_name)
@@ -67,7 +67,7 @@ async def list_users(env: Env, actor: Actor, org_name: str) -> list[dict[str, An
     return [user_json(r, org.display_name) for r in rows]
 
 
-async def get_user(env: Env, actor: Actor, org_name: str, username: str) -> dict[str, Any]:
+async def get_user(env: Env, actor: Actor, org_name: OrgArg, username: str) -> dict[str, Any]:
     """One user of the org."""
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await enter_org(conn, actor, org_name)
@@ -77,12 +77,12 @@ async def get_user(env: Env, actor: Actor, org_name: str, username: str) -> dict
 def _check_role_change(actor: Actor, role: str | None, scope: str | None) -> None:
     if role is not None and not permissions.can_assign_role(actor, role):
         raise Forbidden(f"only a privileged administrator may assign the role {role}")
-    if scope == "all" and not permissions.can_grant_scope_all(actor.role):
+    if scope == "all" and not permissions.can_grant_scope_all(actor):
         raise Forbidden("only a privileged administrator may grant the 'all' access scope")
 
 
 async def create_user(
-    env: Env, actor: Actor, org_name: str, data: dict[str, Any]
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Add a user to the org; it must change the given password at first login."""
     problem = check_login_password(data["password"], data["username"])
@@ -155,7 +155,7 @@ async def create_user(
 
 
 async def update_user(
-    env: Env, actor: Actor, org_name: str, username: str, data: dict[str, Any]
+    env: Env, actor: Actor, org_name: OrgArg, username: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Change a user's profile, role, scope, status or password (administrators)."""
     if "password" in data:
@@ -182,14 +182,13 @@ async def update_user(
         _check_role_change(actor, data.get("role"), data.get("access_scope"))
         if "role" in data:
             await org_settings.require_role(conn, org, data["role"])
-        if (
-            target["role"] == permissions.PRIVILEGED_ADMINISTRATOR
-            and actor.role != permissions.PRIVILEGED_ADMINISTRATOR
-        ):
+        if permissions.is_privileged_administrator(
+            target["role"]
+        ) and not permissions.is_privileged_administrator(actor):
             raise Forbidden("only a privileged administrator may change another one")
-        demoting = data.get("role", target["role"]) != permissions.PRIVILEGED_ADMINISTRATOR
+        demoting = not permissions.is_privileged_administrator(data.get("role", target["role"]))
         disabling = data.get("status") == "disabled"
-        if target["role"] == permissions.PRIVILEGED_ADMINISTRATOR and (demoting or disabling):
+        if permissions.is_privileged_administrator(target["role"]) and (demoting or disabling):
             await _keep_one_privileged_admin(conn, org, target["id"])
         changes = {k: v for k, v in data.items() if k != "password"}
         sets, args = [], [target["id"]]
@@ -201,7 +200,7 @@ async def update_user(
             # client org, and record who now controls it.
             if org.is_msp:
                 await dual_control.refuse_reset_of_reaching_user(
-                    conn, target["id"], target["username"]
+                    conn, target["id"], target["username"], org.id
                 )
             made = await dual_control.provenance(
                 conn, actor, org.id, org.is_msp, target["role"], creating=False
@@ -268,7 +267,7 @@ async def _keep_one_privileged_admin(conn: asyncpg.Connection, org: OrgRef, leav
 
 
 async def delete_user(
-    env: Env, actor: Actor, org_name: str, username: str, new_owner: str | None = None
+    env: Env, actor: Actor, org_name: OrgArg, username: str, new_owner: str | None = None
 ) -> dict[str, Any]:
     """Remove a user; its sessions, API keys and memberships go with it.
 
@@ -292,8 +291,8 @@ async def delete_user(
             raise Forbidden("you cannot delete yourself")
         if not org.is_msp:
             await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
-        if target["role"] == permissions.PRIVILEGED_ADMINISTRATOR:
-            if actor.role != permissions.PRIVILEGED_ADMINISTRATOR:
+        if permissions.is_privileged_administrator(target["role"]):
+            if not permissions.is_privileged_administrator(actor):
                 raise Forbidden("only a privileged administrator may delete another one")
             await _keep_one_privileged_admin(conn, org, target["id"])
         managed = await conn.fetch(
@@ -435,7 +434,7 @@ async def _group_row(
     return row
 
 
-async def list_groups(env: Env, actor: Actor, org_name: str) -> list[dict[str, Any]]:
+async def list_groups(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
     """The org's user groups with their members."""
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await enter_org(conn, actor, org_name)
@@ -446,7 +445,7 @@ async def list_groups(env: Env, actor: Actor, org_name: str) -> list[dict[str, A
         return [await _group_json(conn, r) for r in rows]
 
 
-async def get_group(env: Env, actor: Actor, org_name: str, name: str) -> dict[str, Any]:
+async def get_group(env: Env, actor: Actor, org_name: OrgArg, name: str) -> dict[str, Any]:
     """One user group."""
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await enter_org(conn, actor, org_name)
@@ -454,7 +453,7 @@ async def get_group(env: Env, actor: Actor, org_name: str, name: str) -> dict[st
 
 
 async def create_group(
-    env: Env, actor: Actor, org_name: str, data: dict[str, Any]
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Create a user group of the org's own users."""
     async with db.transaction(env.pool) as conn:
@@ -497,7 +496,7 @@ async def create_group(
 
 
 async def update_group(
-    env: Env, actor: Actor, org_name: str, name: str, data: dict[str, Any]
+    env: Env, actor: Actor, org_name: OrgArg, name: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Rename a group, change its description, or replace its members."""
     async with db.transaction(env.pool) as conn:
@@ -556,7 +555,7 @@ async def update_group(
         return await _group_json(conn, group)
 
 
-async def delete_group(env: Env, actor: Actor, org_name: str, name: str) -> None:
+async def delete_group(env: Env, actor: Actor, org_name: OrgArg, name: str) -> None:
     """Delete a user group (its members stay)."""
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, org_name)
@@ -576,7 +575,7 @@ async def delete_group(env: Env, actor: Actor, org_name: str, name: str) -> None
         )
 
 
-async def confirm_user(env: Env, actor: Actor, org_name: str, username: str) -> dict[str, Any]:
+async def confirm_user(env: Env, actor: Actor, org_name: OrgArg, username: str) -> dict[str, Any]:
     """A confirmed administrator of a client org confirms one of its users whom an MSP
     user created or gave a password, so that it reaches what the client shares
     (the Bitwarden pattern of member confirmation; DESIGN.md §3).

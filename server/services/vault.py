@@ -19,7 +19,7 @@ from server.core.ids import parse_id
 from server.core.password_policy import DEFAULT
 from server.security.crypto import DecryptionFailed
 from server.services import entitlement, org_settings, recording
-from server.services.access import OrgRef, enter_org, resolve_org
+from server.services.access import OrgArg, OrgRef, enter_org, resolve_org
 from server.services.context import Actor, Env
 from server.services.policies import find_policy
 from server.store import audit, db, paging
@@ -68,7 +68,7 @@ def account_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
     }
 
 
-async def list_resources(env: Env, actor: Actor, org_name: str, q: str | None, page: Page):
+async def list_resources(env: Env, actor: Actor, org_name: OrgArg, q: str | None, page: Page):
     """A page of the resources visible to the actor, optionally searched, by name."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -80,7 +80,7 @@ async def list_resources(env: Env, actor: Actor, org_name: str, q: str | None, p
     return found
 
 
-async def create_resource(env: Env, actor: Actor, org_name: str, data: dict[str, Any]):
+async def create_resource(env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]):
     """Add a resource; the adder owns it."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -135,7 +135,7 @@ async def _resource(tx: db.Tx, actor: Actor, org: OrgRef, resource_id: str, acti
     return row, permission
 
 
-async def get_resource(env: Env, actor: Actor, org_name: str, resource_id: str):
+async def get_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id: str):
     """A resource and the accounts in it the actor may use."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -154,7 +154,7 @@ async def get_resource(env: Env, actor: Actor, org_name: str, resource_id: str):
     }
 
 
-async def update_resource(env: Env, actor: Actor, org_name: str, resource_id: str, data):
+async def update_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id: str, data):
     """Edit a resource (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -197,7 +197,7 @@ async def update_resource(env: Env, actor: Actor, org_name: str, resource_id: st
     return resource_json(row, permission)
 
 
-async def delete_resource(env: Env, actor: Actor, org_name: str, resource_id: str) -> None:
+async def delete_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id: str) -> None:
     """Delete a resource with its accounts and shares (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -237,7 +237,7 @@ async def _password_for(tx: db.Tx, org: OrgRef, policy_name: str, data: dict[str
     return data["password"], policy, False
 
 
-async def create_account(env: Env, actor: Actor, org_name: str, resource_id: str, data):
+async def create_account(env: Env, actor: Actor, org_name: OrgArg, resource_id: str, data):
     """Add an account to a resource (needs full on the resource); the adder owns it."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -356,7 +356,7 @@ async def refuse_if_checked_out(tx: db.Tx, row: asyncpg.Record, user_id: uuid.UU
         )
 
 
-async def get_account(env: Env, actor: Actor, org_name: str, account_id: str):
+async def get_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str):
     """Account metadata (never the password)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -374,7 +374,7 @@ async def get_account(env: Env, actor: Actor, org_name: str, account_id: str):
     }
 
 
-async def update_account(env: Env, actor: Actor, org_name: str, account_id: str, data):
+async def update_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str, data):
     """Rename an account, change its notes or policy (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -425,7 +425,7 @@ async def update_account(env: Env, actor: Actor, org_name: str, account_id: str,
     return {**account_json(row, permission), "resource_id": str(row["resource_id"])}
 
 
-async def delete_account(env: Env, actor: Actor, org_name: str, account_id: str) -> None:
+async def delete_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str) -> None:
     """Delete an account (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -445,7 +445,7 @@ async def delete_account(env: Env, actor: Actor, org_name: str, account_id: str)
 
 
 async def reveal_password(
-    env: Env, actor: Actor, org_name: str, account_id: str, reason: str | None
+    env: Env, actor: Actor, org_name: OrgArg, account_id: str, reason: str | None
 ) -> dict[str, Any]:
     """Decrypt an account's password (and notes) for an entitled actor.
 
@@ -538,7 +538,7 @@ async def _account_target(env: Env, org_id: uuid.UUID, row: Any) -> str:
     return f"{name or row['resource_id']}/{row['username']}"
 
 
-async def change_password(env: Env, actor: Actor, org_name: str, account_id: str, data) -> None:
+async def change_password(env: Env, actor: Actor, org_name: OrgArg, account_id: str, data) -> None:
     """Set or generate a new password (needs modify), checked against the account's policy."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)

@@ -4,6 +4,8 @@ the declaration on the handler, where ``server.web.openapi`` reads it to documen
 
 A handler stays thin: it receives the validated models as ``body=`` and ``query=``
 keyword arguments, passes plain values (``body.given()``) to one service and answers.
+For an ``/orgs/{org}`` route the org is resolved before the handler runs
+(``server.web.org_scope``); the handler passes ``org_of(request)`` to its service.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from server.core.errors import StrongroomError
+from server.web import org_scope
 from server.web.keys import REFUSED_BY
 from server.web.models.common import validate_body, validate_query
 from server.web.problem import read_json
@@ -79,6 +82,7 @@ def operation(
             except StrongroomError:
                 request[REFUSED_BY] = "request"
                 raise
+            await org_scope.resolve(request)  # the org of /orgs/{org}, once
             return await handler(request, *args, **kwargs)
 
         run.spec = spec  # type: ignore[attr-defined]

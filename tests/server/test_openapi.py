@@ -3,6 +3,7 @@ routes: every route documented with its parameters, body and answers."""
 
 from __future__ import annotations
 
+from server.core import permissions
 from server.web.routes import ROOT_ROUTES, ROUTES
 
 
@@ -88,3 +89,15 @@ async def test_every_list_route_is_paged_and_documented(api):
         assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1000)
     me = doc["paths"]["/api/v1/me"]["get"]["parameters"]
     assert "limit" not in {p["name"] for p in me}
+
+
+async def test_me_documents_capabilities_per_org(api):
+    """GET /me's ``capabilities``: org display name -> list of capability names, each one
+    of permissions.ORG_CAPABILITIES, described for a reader."""
+    _, doc = await api.call("GET", "/openapi.json")
+    me = doc["components"]["schemas"]["Me"]
+    assert "capabilities" in me["required"]
+    caps = me["properties"]["capabilities"]
+    assert caps["type"] == "object" and "display name" in caps["description"]
+    names = caps["additionalProperties"]["items"]
+    assert set(names["enum"]) == set(permissions.ORG_CAPABILITIES)

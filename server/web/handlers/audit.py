@@ -19,6 +19,7 @@ from server.web.models.audit import (
     PurgeResult,
 )
 from server.web.models.common import Page
+from server.web.org_scope import org_of
 from server.web.problem import json_response
 
 
@@ -28,7 +29,7 @@ async def list_audit(request: web.Request, page: paging.Page, query: AuditQuery)
     """Events newest first; filters since, until, operation, actor; paged."""
     return json_response(
         await audit_trail.list_events(
-            get_env(request), actor(request), request.match_info["org"], query.given(), page
+            get_env(request), actor(request), org_of(request), query.given(), page
         )
     )
 
@@ -37,7 +38,7 @@ async def list_audit(request: web.Request, page: paging.Page, query: AuditQuery)
 async def verify_audit(request: web.Request) -> web.Response:
     """Check the org's hash chain and name the first broken link."""
     return json_response(
-        await audit_trail.verify_chain(get_env(request), actor(request), request.match_info["org"])
+        await audit_trail.verify_chain(get_env(request), actor(request), org_of(request))
     )
 
 
@@ -45,9 +46,7 @@ async def verify_audit(request: web.Request) -> web.Response:
 async def get_audit_settings(request: web.Request) -> web.Response:
     """Retention and per-operation settings (recorded, alert) of the org."""
     return json_response(
-        await audit_settings.get_settings(
-            get_env(request), actor(request), request.match_info["org"]
-        )
+        await audit_settings.get_settings(get_env(request), actor(request), org_of(request))
     )
 
 
@@ -56,9 +55,7 @@ async def put_audit_settings(request: web.Request, body: AuditSettingsBody) -> w
     """Change retention and per-operation settings."""
     data = body.given()
     return json_response(
-        await audit_settings.put_settings(
-            get_env(request), actor(request), request.match_info["org"], data
-        )
+        await audit_settings.put_settings(get_env(request), actor(request), org_of(request), data)
     )
 
 
@@ -66,7 +63,7 @@ async def put_audit_settings(request: web.Request, body: AuditSettingsBody) -> w
 @operation(answers={200: Page[AuditAlert]})
 async def list_alerts(request: web.Request, page: paging.Page) -> web.Response:
     """The newest events of operations marked as alerts."""
-    items = await audit_settings.alerts(get_env(request), actor(request), request.match_info["org"])
+    items = await audit_settings.alerts(get_env(request), actor(request), org_of(request))
     return json_response(paging.paged(items, page, paging.newest_first))
 
 
@@ -74,5 +71,5 @@ async def list_alerts(request: web.Request, page: paging.Page) -> web.Response:
 async def purge_audit(request: web.Request) -> web.Response:
     """Purge events older than the org's retention now (leaves a sealed checkpoint)."""
     return json_response(
-        await audit_settings.purge_org(get_env(request), actor(request), request.match_info["org"])
+        await audit_settings.purge_org(get_env(request), actor(request), org_of(request))
     )

@@ -20,18 +20,19 @@ from server.web.models.org_settings import (
     RoleUpdateBody,
     TypeBody,
 )
+from server.web.org_scope import org_of
 from server.web.problem import json_response
 
 
 def _org(request: web.Request) -> str:
-    return request.match_info["org"]
+    return org_of(request)
 
 
 @paging.paged_list
 @operation(answers={200: Page[RoleAnswer]})
 async def list_roles(request: web.Request, page: paging.Page) -> web.Response:
     """Built-in roles, then the org's custom roles."""
-    items = await settings.list_roles(get_env(request), actor(request), _org(request))
+    items = await settings.list_roles(get_env(request), actor(request), org_of(request))
     return json_response(paging.paged(items, page, paging.by_name("name")))
 
 
@@ -39,7 +40,7 @@ async def list_roles(request: web.Request, page: paging.Page) -> web.Response:
 async def create_role(request: web.Request, body: RoleBody) -> web.Response:
     """Add a custom role: {name, description?, permissions: [...]}."""
     data = body.given()
-    role = await settings.create_role(get_env(request), actor(request), _org(request), data)
+    role = await settings.create_role(get_env(request), actor(request), org_of(request), data)
     return json_response(role, status=201)
 
 
@@ -49,7 +50,7 @@ async def update_role(request: web.Request, body: RoleUpdateBody) -> web.Respons
     data = body.given()
     return json_response(
         await settings.update_role(
-            get_env(request), actor(request), _org(request), request.match_info["name"], data
+            get_env(request), actor(request), org_of(request), request.match_info["name"], data
         )
     )
 
@@ -58,7 +59,7 @@ async def update_role(request: web.Request, body: RoleUpdateBody) -> web.Respons
 async def delete_role(request: web.Request) -> web.Response:
     """Delete a custom role nobody holds."""
     await settings.delete_role(
-        get_env(request), actor(request), _org(request), request.match_info["name"]
+        get_env(request), actor(request), org_of(request), request.match_info["name"]
     )
     return web.Response(status=204)
 
@@ -67,7 +68,7 @@ async def delete_role(request: web.Request) -> web.Response:
 @operation(answers={200: Page[ResourceType]})
 async def list_types(request: web.Request, page: paging.Page) -> web.Response:
     """The built-in resource types, then the org's own."""
-    items = await settings.list_types(get_env(request), actor(request), _org(request))
+    items = await settings.list_types(get_env(request), actor(request), org_of(request))
     return json_response(paging.paged(items, page, paging.by_name("name")))
 
 
@@ -75,7 +76,7 @@ async def list_types(request: web.Request, page: paging.Page) -> web.Response:
 async def create_type(request: web.Request, body: TypeBody) -> web.Response:
     """Add a resource type: {name}."""
     data = body.given()
-    made = await settings.create_type(get_env(request), actor(request), _org(request), data)
+    made = await settings.create_type(get_env(request), actor(request), org_of(request), data)
     return json_response(made, status=201)
 
 
@@ -83,7 +84,7 @@ async def create_type(request: web.Request, body: TypeBody) -> web.Response:
 async def delete_type(request: web.Request) -> web.Response:
     """Delete a custom resource type no resource uses."""
     await settings.delete_type(
-        get_env(request), actor(request), _org(request), request.match_info["name"]
+        get_env(request), actor(request), org_of(request), request.match_info["name"]
     )
     return web.Response(status=204)
 
@@ -92,7 +93,7 @@ async def delete_type(request: web.Request) -> web.Response:
 @operation(answers={200: Page[FieldDefinition]})
 async def list_definitions(request: web.Request, page: paging.Page) -> web.Response:
     """The org's additional field definitions."""
-    items = await settings.list_definitions(get_env(request), actor(request), _org(request))
+    items = await settings.list_definitions(get_env(request), actor(request), org_of(request))
     return json_response(paging.paged(items, page, _definition_order))
 
 
@@ -105,7 +106,7 @@ async def create_definition(request: web.Request, body: DefinitionBody) -> web.R
     """Define an additional field: {applies_to, resource_type?, name, kind, required?,
     default?, choices?}."""
     data = body.given()
-    made = await settings.create_definition(get_env(request), actor(request), _org(request), data)
+    made = await settings.create_definition(get_env(request), actor(request), org_of(request), data)
     return json_response(made, status=201)
 
 
@@ -113,6 +114,6 @@ async def create_definition(request: web.Request, body: DefinitionBody) -> web.R
 async def delete_definition(request: web.Request) -> web.Response:
     """Remove a field definition."""
     await settings.delete_definition(
-        get_env(request), actor(request), _org(request), request.match_info["id"]
+        get_env(request), actor(request), org_of(request), request.match_info["id"]
     )
     return web.Response(status=204)

@@ -29,6 +29,7 @@ from server.web.models.orgs import (
     RequestBody,
     RequestsQuery,
 )
+from server.web.org_scope import org_of
 from server.web.problem import json_response
 
 
@@ -69,9 +70,7 @@ async def import_orgs(request: web.Request, query: ImportQuery) -> web.Response:
 @operation(answers={200: Org})
 async def get_org(request: web.Request) -> web.Response:
     """One organization."""
-    return json_response(
-        await orgs.get_org(get_env(request), actor(request), request.match_info["org"])
-    )
+    return json_response(await orgs.get_org(get_env(request), actor(request), org_of(request)))
 
 
 @operation(body=OrgUpdate, answers={200: Org})
@@ -79,7 +78,7 @@ async def update_org(request: web.Request, body: OrgUpdate) -> web.Response:
     """Edit an organization's details, account manager or vault control."""
     data = body.given()
     return json_response(
-        await orgs.update_org(get_env(request), actor(request), request.match_info["org"], data)
+        await orgs.update_org(get_env(request), actor(request), org_of(request), data)
     )
 
 
@@ -87,7 +86,7 @@ async def update_org(request: web.Request, body: OrgUpdate) -> web.Response:
 async def delete_org(request: web.Request, query: DeleteOrgQuery) -> web.Response:
     """Delete a client organization; ?confirm= must repeat its display name."""
     deleted = await orgs.delete_org(
-        get_env(request), actor(request), request.match_info["org"], query.given().get("confirm")
+        get_env(request), actor(request), org_of(request), query.given().get("confirm")
     )
     return json_response({"deleted": deleted})
 
@@ -95,16 +94,14 @@ async def delete_org(request: web.Request, query: DeleteOrgQuery) -> web.Respons
 @operation(answers={200: Report})
 async def report(request: web.Request) -> web.Response:
     """Users, groups, MSP access (and through what) and pending requests of a client org."""
-    return json_response(
-        await org_report.report(get_env(request), actor(request), request.match_info["org"])
-    )
+    return json_response(await org_report.report(get_env(request), actor(request), org_of(request)))
 
 
 @operation(answers={200: Access})
 async def get_access(request: web.Request) -> web.Response:
     """Current MSP grants for a client organization."""
     return json_response(
-        await org_access.list_access(get_env(request), actor(request), request.match_info["org"])
+        await org_access.list_access(get_env(request), actor(request), org_of(request))
     )
 
 
@@ -114,7 +111,7 @@ async def revoke_user(request: web.Request) -> web.Response:
     await org_access.revoke(
         get_env(request),
         actor(request),
-        request.match_info["org"],
+        org_of(request),
         "user",
         request.match_info["username"],
     )
@@ -127,7 +124,7 @@ async def revoke_group(request: web.Request) -> web.Response:
     await org_access.revoke(
         get_env(request),
         actor(request),
-        request.match_info["org"],
+        org_of(request),
         "group",
         request.match_info["name"],
     )

@@ -19,6 +19,7 @@ from server.web.models.password_requests import (
     PasswordRequestBody,
     PasswordRequestsQuery,
 )
+from server.web.org_scope import org_of
 from server.web.problem import json_response
 
 
@@ -31,7 +32,7 @@ async def get_account_control(request: web.Request) -> web.Response:
     """The access control in force on an account (its own or its resource's)."""
     return json_response(
         await pr.get_control(
-            get_env(request), actor(request), _m(request, "org"), "account", _m(request, "id")
+            get_env(request), actor(request), org_of(request), "account", _m(request, "id")
         )
     )
 
@@ -42,7 +43,7 @@ async def put_account_control(request: web.Request, body: ControlBody) -> web.Re
     data = body.given()
     return json_response(
         await pr.set_control(
-            get_env(request), actor(request), _m(request, "org"), "account", _m(request, "id"), data
+            get_env(request), actor(request), org_of(request), "account", _m(request, "id"), data
         )
     )
 
@@ -52,7 +53,7 @@ async def get_resource_control(request: web.Request) -> web.Response:
     """The access control a resource gives its accounts by default."""
     return json_response(
         await pr.get_control(
-            get_env(request), actor(request), _m(request, "org"), "resource", _m(request, "id")
+            get_env(request), actor(request), org_of(request), "resource", _m(request, "id")
         )
     )
 
@@ -65,7 +66,7 @@ async def put_resource_control(request: web.Request, body: ControlBody) -> web.R
         await pr.set_control(
             get_env(request),
             actor(request),
-            _m(request, "org"),
+            org_of(request),
             "resource",
             _m(request, "id"),
             data,
@@ -78,7 +79,7 @@ async def file_request(request: web.Request, body: PasswordRequestBody) -> web.R
     """Ask to check out a controlled password: {account, reason, window_minutes}."""
     data = body.given()
     return json_response(
-        await pr.file_request(get_env(request), actor(request), _m(request, "org"), data),
+        await pr.file_request(get_env(request), actor(request), org_of(request), data),
         status=201,
     )
 
@@ -92,7 +93,7 @@ async def list_requests(
     items = await pr.list_requests(
         get_env(request),
         actor(request),
-        _m(request, "org"),
+        org_of(request),
         query.given().get("role"),
         query.given().get("status"),
     )
@@ -107,7 +108,7 @@ async def approve(request: web.Request, body: PasswordDecisionBody) -> web.Respo
         await pr.decide(
             get_env(request),
             actor(request),
-            _m(request, "org"),
+            org_of(request),
             _m(request, "id"),
             True,
             data.get("reason", ""),
@@ -123,7 +124,7 @@ async def reject(request: web.Request, body: PasswordDecisionBody) -> web.Respon
         await pr.decide(
             get_env(request),
             actor(request),
-            _m(request, "org"),
+            org_of(request),
             _m(request, "id"),
             False,
             data.get("reason", ""),
@@ -135,7 +136,7 @@ async def reject(request: web.Request, body: PasswordDecisionBody) -> web.Respon
 async def withdraw(request: web.Request) -> web.Response:
     """The requester withdraws its pending request."""
     return json_response(
-        await pr.withdraw(get_env(request), actor(request), _m(request, "org"), _m(request, "id"))
+        await pr.withdraw(get_env(request), actor(request), org_of(request), _m(request, "id"))
     )
 
 
@@ -143,7 +144,7 @@ async def withdraw(request: web.Request) -> web.Response:
 async def check_in(request: web.Request) -> web.Response:
     """The holder checks the password in (an administrator may force it)."""
     return json_response(
-        await pr.check_in(get_env(request), actor(request), _m(request, "org"), _m(request, "id"))
+        await pr.check_in(get_env(request), actor(request), org_of(request), _m(request, "id"))
     )
 
 
@@ -151,5 +152,5 @@ async def check_in(request: web.Request) -> web.Response:
 @operation(answers={200: Page[PasswordRequest]})
 async def list_holds(request: web.Request, page: paging.Page) -> web.Response:
     """Open check-outs of the org: who holds which password until when (administrators)."""
-    items = await pr.holds(get_env(request), actor(request), _m(request, "org"))
+    items = await pr.holds(get_env(request), actor(request), org_of(request))
     return json_response(paging.paged(items, page, paging.newest_first))

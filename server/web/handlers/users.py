@@ -20,18 +20,19 @@ from server.web.models.users import (
     UserDeleted,
     UserUpdate,
 )
+from server.web.org_scope import org_of
 from server.web.problem import json_response
 
 
 def _org(request: web.Request) -> str:
-    return request.match_info["org"]
+    return org_of(request)
 
 
 @paging.paged_list
 @operation(answers={200: Page[User]})
 async def list_users(request: web.Request, page: paging.Page) -> web.Response:
     """The org's users."""
-    items = await users.list_users(get_env(request), actor(request), _org(request))
+    items = await users.list_users(get_env(request), actor(request), org_of(request))
     return json_response(paging.paged(items, page, paging.by_name("username")))
 
 
@@ -39,7 +40,7 @@ async def list_users(request: web.Request, page: paging.Page) -> web.Response:
 async def create_user(request: web.Request, body: UserCreate) -> web.Response:
     """Add a user to the org."""
     data = body.given()
-    user = await users.create_user(get_env(request), actor(request), _org(request), data)
+    user = await users.create_user(get_env(request), actor(request), org_of(request), data)
     return json_response(user, status=201)
 
 
@@ -48,7 +49,7 @@ async def get_user(request: web.Request) -> web.Response:
     """One user."""
     return json_response(
         await users.get_user(
-            get_env(request), actor(request), _org(request), request.match_info["username"]
+            get_env(request), actor(request), org_of(request), request.match_info["username"]
         )
     )
 
@@ -59,7 +60,7 @@ async def update_user(request: web.Request, body: UserUpdate) -> web.Response:
     data = body.given()
     return json_response(
         await users.update_user(
-            get_env(request), actor(request), _org(request), request.match_info["username"], data
+            get_env(request), actor(request), org_of(request), request.match_info["username"], data
         )
     )
 
@@ -69,7 +70,7 @@ async def confirm_user(request: web.Request) -> web.Response:
     """Confirm a user the MSP created or gave a password (a confirmed org administrator)."""
     return json_response(
         await users.confirm_user(
-            get_env(request), actor(request), _org(request), request.match_info["username"]
+            get_env(request), actor(request), org_of(request), request.match_info["username"]
         )
     )
 
@@ -80,7 +81,7 @@ async def delete_user(request: web.Request, query: DeleteUserQuery) -> web.Respo
     result = await users.delete_user(
         get_env(request),
         actor(request),
-        _org(request),
+        org_of(request),
         request.match_info["username"],
         query.given().get("new_owner"),
     )
@@ -93,7 +94,7 @@ async def delete_user(request: web.Request, query: DeleteUserQuery) -> web.Respo
 @operation(answers={200: Page[Group]})
 async def list_groups(request: web.Request, page: paging.Page) -> web.Response:
     """The org's user groups."""
-    items = await users.list_groups(get_env(request), actor(request), _org(request))
+    items = await users.list_groups(get_env(request), actor(request), org_of(request))
     return json_response(paging.paged(items, page, paging.by_name("name")))
 
 
@@ -101,7 +102,7 @@ async def list_groups(request: web.Request, page: paging.Page) -> web.Response:
 async def create_group(request: web.Request, body: GroupCreate) -> web.Response:
     """Create a user group."""
     data = body.given()
-    group = await users.create_group(get_env(request), actor(request), _org(request), data)
+    group = await users.create_group(get_env(request), actor(request), org_of(request), data)
     return json_response(group, status=201)
 
 
@@ -110,7 +111,7 @@ async def get_group(request: web.Request) -> web.Response:
     """One user group with its members."""
     return json_response(
         await users.get_group(
-            get_env(request), actor(request), _org(request), request.match_info["name"]
+            get_env(request), actor(request), org_of(request), request.match_info["name"]
         )
     )
 
@@ -121,7 +122,7 @@ async def update_group(request: web.Request, body: GroupUpdate) -> web.Response:
     data = body.given()
     return json_response(
         await users.update_group(
-            get_env(request), actor(request), _org(request), request.match_info["name"], data
+            get_env(request), actor(request), org_of(request), request.match_info["name"], data
         )
     )
 
@@ -130,6 +131,6 @@ async def update_group(request: web.Request, body: GroupUpdate) -> web.Response:
 async def delete_group(request: web.Request) -> web.Response:
     """Delete a user group."""
     await users.delete_group(
-        get_env(request), actor(request), _org(request), request.match_info["name"]
+        get_env(request), actor(request), org_of(request), request.match_info["name"]
     )
     return web.Response(status=204)

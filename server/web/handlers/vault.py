@@ -35,6 +35,7 @@ from server.web.models.vault import (
     Share,
     ShareCreate,
 )
+from server.web.org_scope import org_of
 from server.web.problem import json_response
 
 
@@ -50,7 +51,7 @@ async def list_resources(
     """Resources I may see, with my permission (?q= searches name, URL, type, description)."""
     return json_response(
         await vault.list_resources(
-            get_env(request), actor(request), _m(request, "org"), query.given().get("q"), page
+            get_env(request), actor(request), org_of(request), query.given().get("q"), page
         )
     )
 
@@ -60,7 +61,7 @@ async def create_resource(request: web.Request, body: ResourceCreate) -> web.Res
     """Add a resource; I own it."""
     data = body.given()
     return json_response(
-        await vault.create_resource(get_env(request), actor(request), _m(request, "org"), data),
+        await vault.create_resource(get_env(request), actor(request), org_of(request), data),
         status=201,
     )
 
@@ -70,7 +71,7 @@ async def get_resource(request: web.Request) -> web.Response:
     """A resource with the accounts I may use (no passwords)."""
     return json_response(
         await vault.get_resource(
-            get_env(request), actor(request), _m(request, "org"), _m(request, "id")
+            get_env(request), actor(request), org_of(request), _m(request, "id")
         )
     )
 
@@ -81,7 +82,7 @@ async def update_resource(request: web.Request, body: ResourceUpdate) -> web.Res
     data = body.given()
     return json_response(
         await vault.update_resource(
-            get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
+            get_env(request), actor(request), org_of(request), _m(request, "id"), data
         )
     )
 
@@ -90,7 +91,7 @@ async def update_resource(request: web.Request, body: ResourceUpdate) -> web.Res
 async def delete_resource(request: web.Request) -> web.Response:
     """Delete a resource and its accounts (full permission)."""
     await vault.delete_resource(
-        get_env(request), actor(request), _m(request, "org"), _m(request, "id")
+        get_env(request), actor(request), org_of(request), _m(request, "id")
     )
     return web.Response(status=204)
 
@@ -101,7 +102,7 @@ async def create_account(request: web.Request, body: AccountCreate) -> web.Respo
     data = body.given()
     return json_response(
         await vault.create_account(
-            get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
+            get_env(request), actor(request), org_of(request), _m(request, "id"), data
         ),
         status=201,
     )
@@ -112,7 +113,7 @@ async def get_account(request: web.Request) -> web.Response:
     """Account metadata (no password)."""
     return json_response(
         await vault.get_account(
-            get_env(request), actor(request), _m(request, "org"), _m(request, "id")
+            get_env(request), actor(request), org_of(request), _m(request, "id")
         )
     )
 
@@ -123,7 +124,7 @@ async def update_account(request: web.Request, body: AccountUpdate) -> web.Respo
     data = body.given()
     return json_response(
         await vault.update_account(
-            get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
+            get_env(request), actor(request), org_of(request), _m(request, "id"), data
         )
     )
 
@@ -131,9 +132,7 @@ async def update_account(request: web.Request, body: AccountUpdate) -> web.Respo
 @operation(answers={204: None})
 async def delete_account(request: web.Request) -> web.Response:
     """Delete an account (full permission)."""
-    await vault.delete_account(
-        get_env(request), actor(request), _m(request, "org"), _m(request, "id")
-    )
+    await vault.delete_account(get_env(request), actor(request), org_of(request), _m(request, "id"))
     return web.Response(status=204)
 
 
@@ -146,7 +145,7 @@ async def reveal(request: web.Request, body: RevealBody) -> web.Response:
         await vault.reveal_password(
             get_env(request),
             actor(request),
-            _m(request, "org"),
+            org_of(request),
             _m(request, "id"),
             data.get("reason"),
         )
@@ -158,7 +157,7 @@ async def change_password(request: web.Request, body: PasswordBody) -> web.Respo
     """Set or generate a new password (modify permission; checked against the policy)."""
     data = body.given()
     await vault.change_password(
-        get_env(request), actor(request), _m(request, "org"), _m(request, "id"), data
+        get_env(request), actor(request), org_of(request), _m(request, "id"), data
     )
     return web.Response(status=204)
 
@@ -175,9 +174,7 @@ def _kind(request: web.Request) -> tuple[str, str]:
 async def list_shares(request: web.Request, page: paging.Page) -> web.Response:
     """Who an account, resource or resource group is shared with (full permission)."""
     kind, ref = _kind(request)
-    items = await sharing.list_shares(
-        get_env(request), actor(request), _m(request, "org"), kind, ref
-    )
+    items = await sharing.list_shares(get_env(request), actor(request), org_of(request), kind, ref)
     return json_response(paging.paged(items, page, paging.oldest_first))
 
 
@@ -187,9 +184,7 @@ async def add_share(request: web.Request, body: ShareCreate) -> web.Response:
     kind, ref = _kind(request)
     data = body.given()
     return json_response(
-        await sharing.add_share(
-            get_env(request), actor(request), _m(request, "org"), kind, ref, data
-        ),
+        await sharing.add_share(get_env(request), actor(request), org_of(request), kind, ref, data),
         status=201,
     )
 
@@ -199,7 +194,7 @@ async def remove_share(request: web.Request) -> web.Response:
     """Withdraw a share."""
     kind, ref = _kind(request)
     await sharing.remove_share(
-        get_env(request), actor(request), _m(request, "org"), kind, ref, _m(request, "share_id")
+        get_env(request), actor(request), org_of(request), kind, ref, _m(request, "share_id")
     )
     return web.Response(status=204)
 
@@ -208,7 +203,7 @@ async def remove_share(request: web.Request) -> web.Response:
 @operation(answers={200: Page[ResourceGroup]})
 async def list_resource_groups(request: web.Request, page: paging.Page) -> web.Response:
     """The org's resource groups."""
-    items = await sharing.list_resource_groups(get_env(request), actor(request), _m(request, "org"))
+    items = await sharing.list_resource_groups(get_env(request), actor(request), org_of(request))
     return json_response(paging.paged(items, page, paging.by_name("name")))
 
 
@@ -217,9 +212,7 @@ async def create_resource_group(request: web.Request, body: ResourceGroupCreate)
     """Create a resource group from resources I may share."""
     data = body.given()
     return json_response(
-        await sharing.save_resource_group(
-            get_env(request), actor(request), _m(request, "org"), data
-        ),
+        await sharing.save_resource_group(get_env(request), actor(request), org_of(request), data),
         status=201,
     )
 
@@ -229,7 +222,7 @@ async def get_resource_group(request: web.Request) -> web.Response:
     """One resource group."""
     return json_response(
         await sharing.get_resource_group(
-            get_env(request), actor(request), _m(request, "org"), _m(request, "name")
+            get_env(request), actor(request), org_of(request), _m(request, "name")
         )
     )
 
@@ -240,7 +233,7 @@ async def update_resource_group(request: web.Request, body: ResourceGroupUpdate)
     data = body.given()
     return json_response(
         await sharing.save_resource_group(
-            get_env(request), actor(request), _m(request, "org"), data, existing=_m(request, "name")
+            get_env(request), actor(request), org_of(request), data, existing=_m(request, "name")
         )
     )
 
@@ -249,7 +242,7 @@ async def update_resource_group(request: web.Request, body: ResourceGroupUpdate)
 async def delete_resource_group(request: web.Request) -> web.Response:
     """Delete a resource group."""
     await sharing.delete_resource_group(
-        get_env(request), actor(request), _m(request, "org"), _m(request, "name")
+        get_env(request), actor(request), org_of(request), _m(request, "name")
     )
     return web.Response(status=204)
 
@@ -258,7 +251,7 @@ async def delete_resource_group(request: web.Request) -> web.Response:
 @operation(answers={200: Page[Policy]})
 async def list_policies(request: web.Request, page: paging.Page) -> web.Response:
     """Password policies: the built-ins and the org's own."""
-    items = await policies.list_policies(get_env(request), actor(request), _m(request, "org"))
+    items = await policies.list_policies(get_env(request), actor(request), org_of(request))
     return json_response(paging.paged(items, page, _builtin_first))
 
 
@@ -273,7 +266,7 @@ async def create_policy(request: web.Request, body: PolicyCreate) -> web.Respons
     """Add a custom password policy."""
     data = body.given()
     return json_response(
-        await policies.create_policy(get_env(request), actor(request), _m(request, "org"), data),
+        await policies.create_policy(get_env(request), actor(request), org_of(request), data),
         status=201,
     )
 
@@ -282,6 +275,6 @@ async def create_policy(request: web.Request, body: PolicyCreate) -> web.Respons
 async def generate_password(request: web.Request) -> web.Response:
     """A random password that satisfies the named policy."""
     password = await policies.generate(
-        get_env(request), actor(request), _m(request, "org"), _m(request, "name")
+        get_env(request), actor(request), org_of(request), _m(request, "name")
     )
     return json_response({"password": password})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from server.core import permissions
 from server.services.account import API_KEY_MAX_DAYS
@@ -19,6 +21,20 @@ from server.web.models.common import (
 
 Role = str  # a built-in role (permissions.ROLES) or one of the org's custom roles
 Scope = Literal[permissions.SCOPES]  # type: ignore[valid-type]
+Capability = Literal[permissions.ORG_CAPABILITIES]  # type: ignore[valid-type]
+OrgCapabilities = Annotated[
+    dict[str, list[Capability]],
+    Field(
+        description=(
+            "Per org the caller may act in (its home org and every org it reaches as "
+            "account manager or through an org access grant), keyed by display name: "
+            "what it may do there, sorted by name. manage_users, read_audit, add_resources "
+            "and manage_vault come from its role (a custom role's included); administer "
+            "marks a built-in administrator, manage_orgs an MSPOrg administrator."
+        ),
+        examples=[{"MSPOrg": ["read_audit"], "acme": ["read_audit"]}],
+    ),
+]
 
 
 class LoginBody(Body):
@@ -67,6 +83,7 @@ class Me(Answer):
     totp_required: bool
     must_change_password: bool
     managed_orgs: list[str]
+    capabilities: OrgCapabilities
 
 
 class ChangePasswordBody(Body):
