@@ -13,7 +13,13 @@ from server.web.models.orgs import OrgUpdate
 from server.web.models.users import GroupUpdate, UserUpdate
 
 SERVER = Path(audit.__file__).resolve().parents[1]  # server/
-AUDIT_CALLS = {"record", "record_many", "_audit_request"}
+AUDIT_CALLS = {
+    "record",
+    "record_many",
+    "event",
+    "Event",
+    "_audit_request",
+}  # audit.Writer, recording
 
 
 def _detail_names() -> set[str]:
