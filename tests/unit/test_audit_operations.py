@@ -17,9 +17,25 @@ from server.store import audit
 SERVER = Path(audit.__file__).resolve().parents[1]  # server/
 SQL = SERVER.parent / "sql"
 
-# Where each audit call takes its operation: the writer's record/event (first), an
-# Event (second, after who), and the services' helpers that forward one.
-OPERATION_AT = {"record": 0, "event": 0, "Event": 1, "_audit": 4, "_audit_request": 4, "_close": 6}
+
+def _forwarders() -> dict[str, int]:
+    """Where each audit call takes its operation: every function of server/ with a
+    parameter named ``operation`` (the writer's record and event, the services' helpers
+    that forward one), at that parameter's place, and an Event (second, after who)."""
+    found: dict[str, int] = {"Event": 1}
+    for path in sorted(SERVER.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            names = [a.arg for a in node.args.posonlyargs + node.args.args]
+            if "operation" not in names:
+                continue
+            at = names.index("operation") - (names[:1] in (["self"], ["cls"]))
+            assert found.setdefault(node.name, at) == at, (path, node.name)
+    return found
+
+
+OPERATION_AT = _forwarders()
 
 
 def operation_names(source: str) -> list[tuple[int, str]]:
@@ -87,6 +103,10 @@ def test_the_scan_finds_the_recorded_operations():
         names
     )
     assert {"role_created", "password_access_rejected", "org_access_approved"} <= set(names)
+    assert {"totp_disable_failed", "org_access_cancelled", "backup_created"} <= set(names)
+    assert {"record": 0, "event": 0, "Event": 1, "wrong_second_factor": 2}.items() <= (
+        OPERATION_AT.items()
+    )
     assert {"password_revealed", "org_created"} <= _sql_names()
 
 
