@@ -701,11 +701,7 @@ async def _after_restore(
         if msp_id is None:
             raise BackupError("the restored database has no MSPOrg")
         async with db.transaction(pool, msp_id) as tx:
-            await audit.record(
-                tx,
-                ring,
-                msp_id,
-                SYSTEM,
+            await audit.Writer(tx, msp_id, SYSTEM, config.node.name).record(
                 "backup_restored",
                 target_type="backup",
                 target=file_name,
@@ -714,7 +710,6 @@ async def _after_restore(
                     "source_node": meta["node"],
                     "schema_version": meta["schema_version"],
                 },
-                node=config.node.name,
             )
         await audit.chain_pending(pool, ring)
         results = []

@@ -21,8 +21,9 @@ from typing import Any
 from server.backup import archive as backup
 from server.backup import crypto as backup_crypto
 from server.core.config import Config, parse_schedule
+from server.services import recording
 from server.services.context import Env
-from server.store import audit, db
+from server.store import db
 
 log = logging.getLogger(__name__)
 
@@ -143,17 +144,12 @@ async def _audit(env: Env, outcome: str, target: str, details: dict[str, Any]) -
     try:
         msp_id = await env.pool.fetchval("SELECT id FROM orgs WHERE is_msp")
         async with db.transaction(env.pool, msp_id) as tx:
-            await audit.record(
-                tx,
-                env.ring,
-                msp_id,
-                SYSTEM,
+            await recording.writer(tx, env, msp_id, SYSTEM).record(
                 "backup_created",
                 target_type="backup",
                 target=target,
                 outcome=outcome,
                 details=details,
-                node=env.node,
             )
     except Exception:
         log.exception("could not audit the scheduled backup's outcome")

@@ -115,11 +115,7 @@ async def _audit_manual(config, result: backup.BackupResult) -> None:
     try:
         msp_id = await pool.fetchval("SELECT id FROM orgs WHERE is_msp")
         async with db.transaction(pool, msp_id) as tx:
-            await audit.record(
-                tx,
-                ring,
-                msp_id,
-                SYSTEM,
+            await audit.Writer(tx, msp_id, SYSTEM, config.node.name).record(
                 "backup_created",
                 target_type="backup",
                 target=result.path.name,
@@ -130,7 +126,6 @@ async def _audit_manual(config, result: backup.BackupResult) -> None:
                     "seconds": round(result.seconds, 3),
                     "manual": True,
                 },
-                node=config.node.name,
             )
         await audit.chain_pending(pool, ring)
     finally:

@@ -8,11 +8,11 @@ from server.core.errors import BadRequest, Conflict, Forbidden, NotFound, Valida
 from server.core.ids import parse_id
 from server.security import totp
 from server.security.passwords import check_login_password
-from server.services import first_run, tokens
+from server.services import first_run, recording, tokens
 from server.services.access import orgs_reached
 from server.services.auth import reauthenticate, wrong_second_factor
 from server.services.context import Actor, Env
-from server.store import audit, db
+from server.store import db
 
 
 async def change_password(env: Env, actor: Actor, current: str, new: str) -> None:
@@ -38,16 +38,11 @@ async def change_password(env: Env, actor: Actor, current: str, new: str) -> Non
             actor.user_id,
             actor.session_id,
         )
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
             "password_changed",
             target_type="user",
             target=actor.username,
             details={"self_service": True},
-            node=env.node,
         )
     if actor.org_is_msp:
         first_run.forget_if_changed(env.config, current)
@@ -62,15 +57,8 @@ async def begin_totp(env: Env, actor: Actor, current_password: str) -> dict[str,
             conn, actor.org_id, "users", actor.user_id, "totp_pending", secret
         )
         await conn.execute("UPDATE users SET totp_pending = $2 WHERE id = $1", actor.user_id, blob)
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "totp_enrolment_started",
-            target_type="user",
-            target=actor.username,
-            node=env.node,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
+            "totp_enrolment_started", target_type="user", target=actor.username
         )
     return {
         "secret": secret,
@@ -106,15 +94,8 @@ async def confirm_totp(env: Env, actor: Actor, code: str) -> None:
             active,
             step,
         )
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "totp_enabled",
-            target_type="user",
-            target=actor.username,
-            node=env.node,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
+            "totp_enabled", target_type="user", target=actor.username
         )
 
 
@@ -176,15 +157,8 @@ async def disable_totp(env: Env, actor: Actor, current_password: str, code: str)
             actor.user_id,
             step,
         )
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "totp_disabled",
-            target_type="user",
-            target=actor.username,
-            node=env.node,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
+            "totp_disabled", target_type="user", target=actor.username
         )
 
 
@@ -257,16 +231,11 @@ async def create_api_key(
             key[-6:],
             days,
         )
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
             "api_key_created",
             target_type="api_key",
             target=name,
             details={"key_id": str(row["id"]), "expires_at": row["expires_at"].isoformat()},
-            node=env.node,
         )
     return {
         "id": str(row["id"]),
@@ -309,14 +278,6 @@ async def delete_api_key(env: Env, actor: Actor, key_id: str) -> None:
         )
         if name is None:
             raise NotFound("no such API key")
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "api_key_deleted",
-            target_type="api_key",
-            target=name,
-            details={"key_id": key_id},
-            node=env.node,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
+            "api_key_deleted", target_type="api_key", target=name, details={"key_id": key_id}
         )

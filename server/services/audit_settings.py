@@ -1,11 +1,12 @@
 """Audit operation type settings (recorded? alert?) and audit purge settings (retention).
 
-An org may stop recording a few routine operations and mark any operation as raising an
-alert (``GET …/audit/alerts`` lists those events). Operations that touch secrets, access
-or keys cannot be switched off: only ``SWITCHABLE`` can. Retention purges events older
-than N days (at least 30): the purged prefix of the chain is replaced by a sealed
-checkpoint (``audit_checkpoints``, sql/015), from which ``audit verify`` continues, so
-any other change is still detected. The primary's server purges hourly.
+Settings name operations of the catalogue (server/core/operations.py). An org may stop
+recording a few routine operations and mark any operation as raising an alert
+(``GET …/audit/alerts`` lists those events). Operations that touch secrets, access or keys
+cannot be switched off: only ``SWITCHABLE`` (the catalogue's routine ones) can. Retention
+purges events older than N days (at least 30): the purged prefix of the chain is replaced
+by a sealed checkpoint (``audit_checkpoints``, sql/015), from which ``audit verify``
+continues, so any other change is still detected. The primary's server purges hourly.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import re
 import uuid
 from typing import Any
 
-from server.core import permissions
+from server.core import operations, permissions
 from server.core.errors import Forbidden, ValidationFailed
+from server.services import recording
 from server.services.access import MSP_ORG, OrgArg, enter_org
 from server.services.context import Actor, Env
 from server.store import audit, db
@@ -24,16 +26,9 @@ from server.store.audit import Who
 from server.store.keyring import AUDIT_KEY
 from server.web.validation import Field
 
-# Routine changes of metadata: never a secret, an access right (membership, shares,
-# resource groups), a key or a login.
-SWITCHABLE = frozenset(
-    {
-        "resource_updated",
-        "resource_type_created",
-        "resource_type_deleted",
-        "session_refreshed",
-    }
-)
+# Routine changes of metadata (the catalogue's routine category): never a secret, an
+# access right (membership, shares, resource groups), a key or a login.
+SWITCHABLE = operations.switchable()
 OPERATION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MIN_RETENTION_DAYS = 30  # so the server alone cannot make recent history disappear
 SETTINGS_FIELDS = {
@@ -67,7 +62,7 @@ async def _settings(tx: db.Tx, org_id: uuid.UUID) -> dict[str, Any]:
         )
     }
     days = await tx.fetchval("SELECT days FROM audit_retention WHERE org_id = $1", org_id)
-    operations = sorted(SWITCHABLE | set(rows))
+    names = sorted(SWITCHABLE | set(rows))
     return {
         "retention_days": days,
         "operations": [
@@ -77,7 +72,7 @@ async def _settings(tx: db.Tx, org_id: uuid.UUID) -> dict[str, Any]:
                 "alert": rows[op]["alert"] if op in rows else False,
                 "switchable": op in SWITCHABLE,
             }
-            for op in operations
+            for op in names
         ],
     }
 
@@ -117,11 +112,7 @@ async def put_settings(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[s
                 setting.get("recorded"),
                 setting.get("alert"),
             )
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "audit_settings_changed",
             target_type="org",
             target=org.display_name,
@@ -129,7 +120,6 @@ async def put_settings(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[s
                 "retention_days": data.get("retention_days"),
                 "operations": sorted(data.get("operations", {})),
             },
-            node=env.node,
         )
         return await _settings(tx, org.id)
 
@@ -148,6 +138,14 @@ def _check(data) -> list[dict[str, str]]:
         path = f"operations.{op}"
         if not OPERATION_NAME.fullmatch(op):
             errors.append({"field": path, "message": "is not an operation name"})
+            continue
+        if operations.get(op) is None:
+            errors.append(
+                {
+                    "field": path,
+                    "message": "is not an operation the server records (GET /audit/operations)",
+                }
+            )
             continue
         if not isinstance(setting, dict) or set(setting) - {"recorded", "alert"}:
             errors.append({"field": path, "message": 'must be {"recorded"?, "alert"?}'})
@@ -221,15 +219,10 @@ async def purge(env: Env, org_id: uuid.UUID, who: Who) -> dict[str, Any]:
         purged = await tx.fetchval(
             "SELECT purge_audit($1, $2, $3, $4, $5)", org_id, last["seq"], last["hash"], at, mac
         )
-        await audit.record(
-            tx,
-            env.ring,
-            org_id,
-            who,
+        await recording.writer(tx, env, org_id, who).record(
             "audit_purged",
             target_type="org",
             details={"events": purged, "checkpoint_seq": last["seq"], "retention_days": days},
-            node=env.node,
         )
     return {"purged": purged, "checkpoint_seq": last["seq"]}
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from server.core.errors import ValidationFailed
+from server.core import operations, permissions
+from server.core.errors import Forbidden, ValidationFailed
 from server.services.access import OrgArg, acting_org, require_audit_reader
 from server.services.context import Actor, Env
 from server.store import audit, db, paging
@@ -64,3 +65,24 @@ async def verify_chain(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, An
     async with db.transaction(env.pool, org.id, readonly=True) as conn:
         result = await audit.verify(conn, env.ring, org.id, env.anchors)
     return result.as_dict()
+
+
+def operation_catalogue(actor: Actor) -> dict[str, Any]:
+    """Every operation the audit trail records, for readers of the audit (the TUI's
+    operation picker keeps no copy).
+
+    Returns:
+        ``{"operations": [{"name", "category", "description"}]}`` by name; category is
+        ``routine`` (an org may stop recording it), ``security`` or ``secret_access``
+        (server/core/operations.py).
+    Raises:
+        Forbidden: the actor may not read the audit trail (``permissions.can_read_audit``).
+    """
+    if not permissions.can_read_audit(actor):
+        raise Forbidden("only administrators and auditors read the audit trail")
+    return {
+        "operations": [
+            {"name": op.name, "category": op.category, "description": op.description}
+            for op in operations.OPERATIONS.values()
+        ]
+    }

@@ -172,16 +172,8 @@ async def login(
                 expires_at,
                 ip,
             )
-            await audit.record(
-                conn,
-                env.ring,
-                org["id"],
-                who,
-                "login",
-                target_type="user",
-                target=user["username"],
-                details={"method": method},
-                node=env.node,
+            await recording.writer(conn, env, org["id"], who).record(
+                "login", target_type="user", target=user["username"], details={"method": method}
             )
     if replayed:
         env.throttle.failed(throttle_key, ip)
@@ -382,15 +374,8 @@ async def logout(env: Env, actor: Actor) -> None:
         return
     async with db.transaction(env.pool, actor.org_id) as conn:
         await conn.execute("DELETE FROM sessions WHERE id = $1", actor.session_id)
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "logout",
-            target_type="user",
-            target=actor.username,
-            node=env.node,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
+            "logout", target_type="user", target=actor.username
         )
 
 
@@ -411,15 +396,8 @@ async def refresh(env: Env, actor: Actor) -> tuple[str, datetime.datetime]:
         )
         if expires_at is None:
             raise Unauthenticated("the session has ended; log in again")
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            "session_refreshed",
-            target_type="user",
-            target=actor.username,
-            node=env.node,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
+            "session_refreshed", target_type="user", target=actor.username
         )
     return token, expires_at
 
@@ -450,16 +428,8 @@ async def wrong_second_factor(env: Env, actor: Actor, operation: str) -> None:
     login throttle's key and address) and audit it as ``operation`` (a failure)."""
     env.throttle.failed(f"{actor.org.lower()}/{actor.username.lower()}", actor.ip)
     async with db.transaction(env.pool, actor.org_id) as conn:
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
-            operation,
-            target_type="user",
-            target=actor.username,
-            outcome="failure",
-            node=env.node,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
+            operation, target_type="user", target=actor.username, outcome="failure"
         )
 
 

@@ -24,12 +24,12 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
-from server.services import dual_control
+from server.services import dual_control, recording
 from server.services.access import OrgArg, OrgRef, acting_org, find_org, name_of, org_ref
 from server.services.auth import reauthenticate
 from server.services.context import Actor, Env
 from server.services.orgs import require_msp_admin
-from server.store import audit, db
+from server.store import db
 
 REQUEST_SELECT = """
 SELECT r.id, r.kind, r.client_org_id, o.display_name AS org, du.username AS designee_user,
@@ -244,17 +244,12 @@ async def _audit_request(conn, env: Env, actor: Actor, row, operation: str, reas
         org_ids += [r["id"] for r in await conn.fetch(_GROUP_ORGS, row["target_group_id"])]
     details = _designee_details(row)
     for org_id in org_ids:
-        await audit.record(
-            conn,
-            env.ring,
-            org_id,
-            actor.who,
+        await recording.writer(conn, env, org_id, actor.who).record(
             operation,
             target_type="org_access",
             target=row["org"] or row["target_group"],
             reason=reason,
             details=details,
-            node=env.node,
         )
     await db.set_org(conn, actor.org_id)
 
@@ -696,14 +691,9 @@ async def revoke(env: Env, actor: Actor, org_name: OrgArg, kind: str, name: str)
         if removed is None:
             raise NotFound(f"{kind} {name!r} holds no access grant for {org.display_name}")
         for org_id in (actor.org_id, org.id):
-            await audit.record(
-                conn,
-                env.ring,
-                org_id,
-                actor.who,
+            await recording.writer(conn, env, org_id, actor.who).record(
                 "org_access_revoked",
                 target_type="org_access",
                 target=org.display_name,
                 details={kind: removed},
-                node=env.node,
             )

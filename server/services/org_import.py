@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from server.core.org_file import parse
-from server.services import replication_settings
+from server.services import recording, replication_settings
 from server.services.context import Actor, Env
 from server.services.orgs import (
     OrgInput,
@@ -28,8 +28,7 @@ from server.services.orgs import (
     require_msp_admin,
     validate_input,
 )
-from server.store import audit, db
-from server.store.audit import Event
+from server.store import db
 
 CHUNK = 500
 YIELD_EVERY = 1000  # rows checked between turns of the event loop (health stays fast)
@@ -115,13 +114,10 @@ async def import_orgs(
     if failed:
         async with db.transaction(env.pool) as conn:
             for start in range(0, len(failed), CHUNK):
-                await audit.record_many(
-                    conn,
-                    env.ring,
-                    actor.org_id,
+                trail = recording.writer(conn, env, actor.org_id, actor.who)
+                await trail.record_many(
                     [
-                        Event(
-                            actor.who,
+                        trail.event(
                             "org_imported",
                             "org",
                             item.display_name,
@@ -130,8 +126,7 @@ async def import_orgs(
                             details={"line": item.line, "file": filename[:200]},
                         )
                         for item in failed[start : start + CHUNK]
-                    ],
-                    node=env.node,
+                    ]
                 )
     ordered = [results[item.line] for item in items]
     created = sum(1 for r in ordered if r["status"] == "created")
@@ -139,21 +134,17 @@ async def import_orgs(
 
 
 async def _record(conn, env: Env, actor: Actor, chunk: list[OrgInput], results) -> None:
-    await audit.record_many(
-        conn,
-        env.ring,
-        actor.org_id,
+    trail = recording.writer(conn, env, actor.org_id, actor.who)
+    await trail.record_many(
         [
-            Event(
-                actor.who,
+            trail.event(
                 "org_imported",
                 "org",
                 item.display_name,
                 details={"line": item.line, "account_manager": item.account_manager},
             )
             for item in chunk
-        ],
-        node=env.node,
+        ]
     )
     for item in chunk:
         results[item.line] = {

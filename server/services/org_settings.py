@@ -19,9 +19,10 @@ import asyncpg
 
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
+from server.services import recording
 from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
-from server.store import audit, db
+from server.store import db
 from server.web.validation import Field
 
 BUILTIN_TYPES = (
@@ -82,16 +83,8 @@ def _require(actor: Actor, allowed: bool, what: str) -> None:
 
 
 async def _audit(tx, env: Env, org: OrgRef, actor: Actor, operation: str, target_type, target, **d):
-    await audit.record(
-        tx,
-        env.ring,
-        org.id,
-        actor.who,
-        operation,
-        target_type=target_type,
-        target=target,
-        details=d,
-        node=env.node,
+    await recording.writer(tx, env, org.id, actor.who).record(
+        operation, target_type=target_type, target=target, details=d
     )
 
 

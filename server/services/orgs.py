@@ -19,7 +19,7 @@ from server.core.errors import BadRequest, Conflict, Forbidden, ValidationFailed
 from server.core.names import display_name_problem
 from server.core.org_file import OrgInput
 from server.security.passwords import PasswordHasher
-from server.services import replication_settings
+from server.services import recording, replication_settings
 from server.services.access import (
     MSP_ORG,
     OrgArg,
@@ -179,16 +179,11 @@ async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, 
                 "display_name_taken",
                 f"an organization named {item.display_name!r} already exists",
             ) from None
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
             "org_created",
             target_type="org",
             target=item.display_name,
             details={"account_manager": item.account_manager},
-            node=env.node,
         )
         await db.set_org(conn, actor.org_id)  # the account manager is an MSPOrg user
         row = await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", org_id)
@@ -237,16 +232,11 @@ async def bootstrap_msp(
             permissions.PRIVILEGED_ADMINISTRATOR,
             password_hash,
         )
-        await audit.record(
-            conn,
-            ring,
-            org_id,
-            SYSTEM,
+        await audit.Writer(conn, org_id, SYSTEM, node).record(
             "user_created",
             target_type="user",
             target=admin_username,
             details={"role": permissions.PRIVILEGED_ADMINISTRATOR},
-            node=node,
         )
     return True
 
@@ -375,16 +365,8 @@ async def update_org(env: Env, actor: Actor, name: OrgArg, data: dict[str, Any])
                     f"an organization named {data['display_name']!r} already exists",
                 ) from None
         for org_id in {actor.org_id, row["id"]}:
-            await audit.record(
-                conn,
-                env.ring,
-                org_id,
-                actor.who,
-                "org_updated",
-                target_type="org",
-                target=row["display_name"],
-                details=details,
-                node=env.node,
+            await recording.writer(conn, env, org_id, actor.who).record(
+                "org_updated", target_type="org", target=row["display_name"], details=details
             )
         await db.set_org(conn, actor.org_id)
         row = await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", row["id"])
@@ -414,27 +396,14 @@ async def delete_org(env: Env, actor: Actor, name: OrgArg, confirm: str | None) 
                 f"repeat the display name to confirm: ?confirm={org.display_name}",
             )
         counts = await _contents(conn, org)
-        await audit.record(
-            conn,
-            env.ring,
-            org.id,
-            actor.who,
-            "org_deleted",
-            target_type="org",
-            target=org.display_name,
-            details=counts,
-            node=env.node,
+        await recording.writer(conn, env, org.id, actor.who).record(
+            "org_deleted", target_type="org", target=org.display_name, details=counts
         )
-        await audit.record(
-            conn,
-            env.ring,
-            actor.org_id,
-            actor.who,
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
             "org_deleted",
             target_type="org",
             target=org.display_name,
             details={**counts, "name": org.name},
-            node=env.node,
         )
         await db.set_org(conn, org.id)
         # Users (and their sessions and API keys), groups, keys and the vault go with the

@@ -24,11 +24,11 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
-from server.services import dual_control
+from server.services import dual_control, recording
 from server.services.access import MSP_ORG, OrgArg, OrgRef, enter_org, msp_org_id
 from server.services.context import Actor, Env
 from server.services.vault import _account, _password_for, _resource
-from server.store import audit, db
+from server.store import db
 from server.store.audit import Who
 from server.web.validation import Field
 
@@ -187,11 +187,7 @@ async def set_control(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: 
             data.get("exclusive", True),
             data.get("rotate_on_checkin", False),
         )
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "access_control_changed",
             target_type=kind,
             target=label,
@@ -203,7 +199,6 @@ async def set_control(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: 
                 "exclusive": row["exclusive"],
                 "rotate_on_checkin": row["rotate_on_checkin"],
             },
-            node=env.node,
         )
         return control_json(row, await _names(tx, org, row), False)
 
@@ -260,17 +255,12 @@ async def _load(tx: db.Tx, org: OrgRef, request_id: str, lock: bool = False):
 
 
 async def _audit(tx, env: Env, org: OrgRef, who: Who, operation: str, row, **details):
-    await audit.record(
-        tx,
-        env.ring,
-        org.id,
-        who,
+    await recording.writer(tx, env, org.id, who).record(
         operation,
         target_type="account",
         target=f"{row['resource']}/{row['account']}",
         reason=details.pop("reason", None),
         details={"request_id": str(row["id"]), "account_id": str(row["account_id"]), **details},
-        node=env.node,
     )
 
 

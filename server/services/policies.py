@@ -9,9 +9,10 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.password_policy import BUILTIN, Policy
+from server.services import recording
 from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
-from server.store import audit, db
+from server.store import db
 
 
 def _policy(row: asyncpg.Record) -> Policy:
@@ -92,16 +93,11 @@ async def create_policy(env: Env, actor: Actor, org_name: OrgArg, data: dict[str
             raise coded(
                 Conflict, "policy_exists", f"a policy named {data['name']!r} exists"
             ) from None
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "password_policy_created",
             target_type="password_policy",
             target=row["name"],
             details={"min_length": row["min_length"], "max_length": row["max_length"]},
-            node=env.node,
         )
     return _policy(row).as_dict()
 

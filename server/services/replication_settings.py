@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 
 from server.core.errors import field_error
+from server.services import recording
 from server.services.access import msp_org_id, require_msp_admin
 from server.services.context import Actor, Env
 from server.store import audit, db
@@ -140,11 +141,7 @@ async def save_and_apply(
         await tx.execute(
             "UPDATE replication_settings SET applied_at = now() WHERE org_id = $1", actor.org_id
         )
-        await audit.record(
-            tx,
-            env.ring,
-            actor.org_id,
-            actor.who,
+        await recording.writer(tx, env, actor.org_id, actor.who).record(
             "settings_replicated",
             target_type="org",
             target="MSPOrg",
@@ -154,7 +151,6 @@ async def save_and_apply(
                 "applied": applied,
                 "failed": len(results) - applied,
             },
-            node=env.node,
         )
     return {
         **(await get_settings(env, actor)),
@@ -358,11 +354,7 @@ async def apply_to_org(
             template.msp_id,
         )
         out.updated += status != "INSERT 0 0"
-    await audit.record(
-        tx,
-        env.ring,
-        org_id,
-        who,
+    await recording.writer(tx, env, org_id, who).record(
         "settings_replicated",
         target_type="org",
         target=await tx.fetchval("SELECT display_name FROM orgs WHERE id = $1", org_id),
@@ -372,7 +364,6 @@ async def apply_to_org(
             "updated": out.updated,
             "overwritten_roles": out.overwritten,
         },
-        node=env.node,
     )
     return out
 

@@ -36,8 +36,9 @@ from typing import Any
 import asyncpg
 
 from server.node.local_state import LocalSession, LocalState
+from server.services import recording
 from server.services.context import Env
-from server.store import audit, db
+from server.store import db
 from server.store.audit import Who
 
 
@@ -172,13 +173,17 @@ async def store(env: Env, body: dict[str, Any], node: str) -> dict[str, Any]:
                 refused.append(record["token_hash"])
                 continue
             who = Who(user["username"], user["display_name"], str(record.get("ip", ""))[:64])
+            trail = recording.writer(tx, env, org_id, who)
             if why is not None or times is None:
                 refused.append(record["token_hash"])
-                await audit.record(
-                    tx, env.ring, org_id, who, "session_move_refused", target_type="user",
-                    target=user["username"], outcome="failure", reason=why,
-                    details={"from_node": node}, node=env.node,
-                )  # fmt: skip
+                await trail.record(
+                    "session_move_refused",
+                    target_type="user",
+                    target=user["username"],
+                    outcome="failure",
+                    reason=why,
+                    details={"from_node": node},
+                )
                 continue
             await tx.execute(
                 _STORE,
@@ -190,10 +195,12 @@ async def store(env: Env, body: dict[str, Any], node: str) -> dict[str, Any]:
                 times.expires,
                 str(record.get("ip", ""))[:64],
             )
-            await audit.record(
-                tx, env.ring, org_id, who, "session_moved", target_type="user",
-                target=user["username"], details={"from_node": node}, node=env.node,
-            )  # fmt: skip
+            await trail.record(
+                "session_moved",
+                target_type="user",
+                target=user["username"],
+                details={"from_node": node},
+            )
             accepted.append(record["token_hash"])
         gone = 0
         for token_hash, org_id in ended.items():

@@ -15,10 +15,10 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Forbidden, NotFound, field_error
 from server.core.ids import parse_id
-from server.services import entitlement
+from server.services import entitlement, recording
 from server.services.access import MSP_ORG, OrgArg, OrgRef, enter_org, reach
 from server.services.context import Actor, Env
-from server.store import audit, db
+from server.store import db
 
 TARGET_COLUMNS = {
     "account": "account_id",
@@ -184,11 +184,7 @@ async def add_share(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: st
             actor.user_id,
             actor.org_is_msp and not org.is_msp,
         )
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "share_added",
             target_type=kind,
             target=label,
@@ -197,7 +193,6 @@ async def add_share(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: st
                 grantee_kind: grantee_label,
                 "permission": permission,
             },
-            node=env.node,
         )
         row = await tx.fetchrow(_SHARE_SELECT + "WHERE s.id = $1", share_id)
         return await _named(tx, row)
@@ -219,16 +214,8 @@ async def remove_share(
         )
         if removed is None:
             raise NotFound("no such share")
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
-            "share_removed",
-            target_type=kind,
-            target=label,
-            details={"share_id": share_id},
-            node=env.node,
+        await recording.writer(tx, env, org.id, actor.who).record(
+            "share_removed", target_type=kind, target=label, details={"share_id": share_id}
         )
 
 
@@ -327,16 +314,11 @@ async def save_resource_group(
                 "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 [(org.id, row["id"], rid) for rid in ids],
             )
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             operation,
             target_type="resource_group",
             target=row["name"],
             details={"resources": len(data.get("resources", []))},
-            node=env.node,
         )
         return await _group_json(tx, row)
 
@@ -356,13 +338,6 @@ async def delete_resource_group(env: Env, actor: Actor, org_name: OrgArg, name: 
         org = await enter_org(tx, actor, org_name)
         gid, label = await _target(tx, actor, org, "resource_group", name)
         await tx.execute("DELETE FROM resource_groups WHERE id = $1", gid)
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
-            "resource_group_deleted",
-            target_type="resource_group",
-            target=label,
-            node=env.node,
+        await recording.writer(tx, env, org.id, actor.who).record(
+            "resource_group_deleted", target_type="resource_group", target=label
         )

@@ -9,10 +9,10 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.security.passwords import check_login_password
-from server.services import dual_control, org_settings
+from server.services import dual_control, org_settings, recording
 from server.services.access import OrgArg, OrgRef, acting_org, enter_org, require_user_admin
 from server.services.context import Actor, Env
-from server.store import audit, db
+from server.store import db
 
 # What only a confirmed client administrator changes on a confirmed client user.
 PROTECTED_CLIENT_FIELDS = frozenset({"role", "access_scope", "status", "password", "totp_required"})
@@ -124,11 +124,7 @@ async def create_user(
                 f"{org.display_name} already has a user named {data['username']!r}",
                 field="username",
             ) from None
-        await audit.record(
-            conn,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(conn, env, org.id, actor.who).record(
             "user_created",
             target_type="user",
             target=row["username"],
@@ -138,18 +134,10 @@ async def create_user(
                 "independent": made.principal_id is None,
                 "confirmed": made.client_confirmed,
             },
-            node=env.node,
         )
         if org.is_msp and await dual_control.close_founding_if_due(conn, org.id):
-            await audit.record(
-                conn,
-                env.ring,
-                org.id,
-                actor.who,
-                "founding_phase_closed",
-                target_type="org",
-                target=org.display_name,
-                node=env.node,
+            await recording.writer(conn, env, org.id, actor.who).record(
+                "founding_phase_closed", target_type="org", target=org.display_name
             )
     return user_json(row, org.display_name)
 
@@ -234,16 +222,8 @@ async def update_user(
         if "password" in data:
             details["credentials_reset"] = True
             details["confirmed"] = row["client_confirmed"]
-        await audit.record(
-            conn,
-            env.ring,
-            org.id,
-            actor.who,
-            "user_updated",
-            target_type="user",
-            target=target["username"],
-            details=details,
-            node=env.node,
+        await recording.writer(conn, env, org.id, actor.who).record(
+            "user_updated", target_type="user", target=target["username"], details=details
         )
     return user_json(row, org.display_name)
 
@@ -314,11 +294,7 @@ async def delete_user(
             ):
                 moved["resources"] += row["resources"]
                 moved["accounts"] += row["accounts"]
-                await audit.record(
-                    conn,
-                    env.ring,
-                    row["org_id"],
-                    actor.who,
+                await recording.writer(conn, env, row["org_id"], actor.who).record(
                     "ownership_transferred",
                     target_type="user",
                     target=target["username"],
@@ -327,20 +303,14 @@ async def delete_user(
                         "resources": row["resources"],
                         "accounts": row["accounts"],
                     },
-                    node=env.node,
                 )
             await db.set_org(conn, org.id)
         await conn.execute("DELETE FROM users WHERE id = $1", target["id"])
-        await audit.record(
-            conn,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(conn, env, org.id, actor.who).record(
             "user_deleted",
             target_type="user",
             target=target["username"],
             details={"resources": moved["resources"], "accounts": moved["accounts"]},
-            node=env.node,
         )
     return {"transferred": moved}
 
@@ -481,16 +451,11 @@ async def create_group(
             "INSERT INTO group_members (org_id, group_id, user_id) VALUES ($1, $2, $3)",
             [(org.id, group["id"], uid) for uid in member_ids],
         )
-        await audit.record(
-            conn,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(conn, env, org.id, actor.who).record(
             "group_created",
             target_type="group",
             target=group["name"],
             details={"members": len(member_ids)},
-            node=env.node,
         )
         return await _group_json(conn, group)
 
@@ -541,16 +506,11 @@ async def update_group(
                 "INSERT INTO group_members (org_id, group_id, user_id) VALUES ($1, $2, $3)",
                 [(org.id, group["id"], uid) for uid in member_ids],
             )
-        await audit.record(
-            conn,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(conn, env, org.id, actor.who).record(
             "group_updated",
             target_type="group",
             target=group["name"],
             details={k: (len(v) if k == "members" else v) for k, v in data.items()},
-            node=env.node,
         )
         return await _group_json(conn, group)
 
@@ -563,15 +523,8 @@ async def delete_group(env: Env, actor: Actor, org_name: OrgArg, name: str) -> N
         await db.set_org(conn, org.id)
         group = await _group_row(conn, org, name)
         await conn.execute("DELETE FROM user_groups WHERE id = $1", group["id"])
-        await audit.record(
-            conn,
-            env.ring,
-            org.id,
-            actor.who,
-            "group_deleted",
-            target_type="group",
-            target=group["name"],
-            node=env.node,
+        await recording.writer(conn, env, org.id, actor.who).record(
+            "group_deleted", target_type="group", target=group["name"]
         )
 
 
@@ -612,14 +565,7 @@ async def confirm_user(env: Env, actor: Actor, org_name: OrgArg, username: str) 
             f"RETURNING {_USER_COLUMNS}",
             target["id"],
         )
-        await audit.record(
-            conn,
-            env.ring,
-            org.id,
-            actor.who,
-            "user_confirmed",
-            target_type="user",
-            target=row["username"],
-            node=env.node,
+        await recording.writer(conn, env, org.id, actor.who).record(
+            "user_confirmed", target_type="user", target=row["username"]
         )
     return user_json(row, org.display_name)

@@ -110,16 +110,11 @@ async def create_resource(env: Env, actor: Actor, org_name: OrgArg, data: dict[s
                 "resource_name_taken",
                 f"{org.display_name} already has a resource named {data['name']!r}",
             ) from None
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "resource_created",
             target_type="resource",
             target=row["name"],
             details={"resource_id": str(row["id"]), "type": row["type"]},
-            node=env.node,
         )
     return {**resource_json(row, "owner"), "accounts": []}
 
@@ -183,16 +178,11 @@ async def update_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id:
                 "resource_name_taken",
                 f"{org.display_name} already has a resource of that name",
             ) from None
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "resource_updated",
             target_type="resource",
             target=row["name"],
             details={"resource_id": str(row["id"]), "fields": sorted(data)},
-            node=env.node,
         )
     return resource_json(row, permission)
 
@@ -206,16 +196,11 @@ async def delete_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id:
             "SELECT count(*) FROM accounts WHERE resource_id = $1", row["id"]
         )
         await tx.execute("DELETE FROM resources WHERE id = $1", row["id"])
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "resource_deleted",
             target_type="resource",
             target=row["name"],
             details={"resource_id": str(row["id"]), "accounts": accounts},
-            node=env.node,
         )
 
 
@@ -278,16 +263,11 @@ async def create_account(env: Env, actor: Actor, org_name: OrgArg, resource_id: 
                 "account_exists",
                 f"{resource['name']} already has an account {data['username']!r}",
             ) from None
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "account_created",
             target_type="account",
             target=f"{resource['name']}/{row['username']}",
             details={"account_id": str(account_id), "generated": generated, "policy": policy.name},
-            node=env.node,
         )
     return {**account_json(row, "owner"), "resource_id": str(resource["id"])}
 
@@ -410,16 +390,11 @@ async def update_account(env: Env, actor: Actor, org_name: OrgArg, account_id: s
                 raise coded(
                     Conflict, "account_exists", "the resource has an account of that name"
                 ) from None
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "account_updated",
             target_type="account",
             target=f"{row['resource']}/{row['username']}",
             details={"account_id": str(row["id"]), "fields": sorted(data)},
-            node=env.node,
         )
         row, _ = await _account(tx, actor, org, account_id, None)
     return {**account_json(row, permission), "resource_id": str(row["resource_id"])}
@@ -431,16 +406,11 @@ async def delete_account(env: Env, actor: Actor, org_name: OrgArg, account_id: s
         org = await enter_org(tx, actor, org_name)
         row, _ = await _account(tx, actor, org, account_id, "delete")
         await tx.execute("DELETE FROM accounts WHERE id = $1", row["id"])
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "account_deleted",
             target_type="account",
             target=f"{row['resource']}/{row['username']}",
             details={"account_id": str(row["id"])},
-            node=env.node,
         )
 
 
@@ -481,16 +451,10 @@ async def reveal_password(
             f"/orgs/{org.display_name}/password-requests) and reveal it once approved",
         )
     if not row["audited"]:
-        # The database recorded nothing (a standby cannot): spool the event before
-        # anything is decrypted, so a reveal is never unaudited.
-        event = audit.Event(
-            actor.who,
-            "password_revealed",
-            "account",
-            await _account_target(env, org.id, row),
-            reason=reason,
-            details={"account_id": str(aid), "permission": row["permission"]},
-        )
+        # The database recorded nothing (a node that cannot write): spool the event the
+        # database would have recorded (sql/024) before anything is decrypted, so a
+        # reveal is never unaudited.
+        event = await _spooled_reveal_event(env, actor, org.id, aid, row, reason)
         await env.spool.append(org.id, event, env.node)
     try:
         await env.ring.ensure_loaded(env.pool, org.id, row["password"])
@@ -531,8 +495,33 @@ async def reveal_password(
     return answer
 
 
+async def _spooled_reveal_event(
+    env: Env, actor: Actor, org_id: uuid.UUID, aid: uuid.UUID, row: Any, reason: str | None
+) -> audit.Event:
+    """The password_revealed event ``reveal_account`` would have recorded, as the one
+    builder in the database makes it (``spooled_reveal_event``, sql/024), read-only."""
+    async with db.transaction(env.pool, org_id, readonly=True) as conn:
+        built = await conn.fetchrow(
+            "SELECT * FROM spooled_reveal_event($1, $2, $3, $4, $5)",
+            aid,
+            row["resource_id"],
+            row["username"],
+            row["permission"],
+            actor.user_id,
+        )
+    return audit.Event(
+        actor.who,
+        built["operation"],
+        built["target_type"],
+        built["target"],
+        reason=reason,
+        details=json.loads(built["details"]),
+    )
+
+
 async def _account_target(env: Env, org_id: uuid.UUID, row: Any) -> str:
-    """An account as the audit names it, '<resource>/<account>' (as sql/014's reveal does)."""
+    """An account as the audit names it, '<resource>/<account>' (as the reveal's event,
+    sql/024's password_revealed_event, names it)."""
     async with db.transaction(env.pool, org_id, readonly=True) as conn:
         name = await conn.fetchval("SELECT name FROM resources WHERE id = $1", row["resource_id"])
     return f"{name or row['resource_id']}/{row['username']}"
@@ -552,14 +541,9 @@ async def change_password(env: Env, actor: Actor, org_name: OrgArg, account_id: 
             row["id"],
             sealed,
         )
-        await audit.record(
-            tx,
-            env.ring,
-            org.id,
-            actor.who,
+        await recording.writer(tx, env, org.id, actor.who).record(
             "password_changed",
             target_type="account",
             target=f"{row['resource']}/{row['username']}",
             details={"account_id": str(row["id"]), "generated": generated, "policy": policy.name},
-            node=env.node,
         )

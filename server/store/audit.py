@@ -1,7 +1,8 @@
 """The audit trail: record events, chain them, list and verify.
 
-``record`` runs inside the caller's transaction, so an operation and its audit event
-commit together or not at all (fail closed). Right after commit the chainer links
+A ``Writer`` records inside the caller's transaction, so an operation and its audit
+event commit together or not at all (fail closed); every event's operation is one of the
+catalogue's (server/core/operations.py). Right after commit the chainer links
 each event into its org's one hash chain: a link's MAC covers the event's fields,
 its sequence number and the previous link's MAC, keyed with the audit key (a random
 key wrapped by the master key, so master-key rotation does not break old chains).
@@ -17,11 +18,12 @@ import hmac
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
 
+from server.core import operations
 from server.core.errors import ServiceUnavailable, coded
 from server.store import db
 from server.store.anchors import Anchor, AnchorLog
@@ -51,6 +53,7 @@ class Who:
 
 
 def check_details(details: dict[str, Any]) -> None:
+    """Refuse (``AuditError``) a detail, at any depth, whose name may hold a secret."""
     for key, value in details.items():
         parts = key.lower().split("_")
         if _SECRET_WORDS.intersection(parts) and parts[-1] not in _HARMLESS_LAST:
@@ -83,7 +86,8 @@ def checkpoint_mac(
 
 @dataclass(frozen=True)
 class Event:
-    """One thing that happened."""
+    """One thing that happened; its operation must be in the catalogue
+    (server/core/operations.py), else ``AuditError``."""
 
     who: Who
     operation: str
@@ -92,6 +96,13 @@ class Event:
     outcome: str = "success"
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if operations.get(self.operation) is None:
+            raise AuditError(
+                f"{self.operation!r} is not in the catalogue of audited operations "
+                "(server/core/operations.py)"
+            )
 
 
 def _now() -> datetime.datetime:
@@ -120,38 +131,73 @@ def _fields(org_id: uuid.UUID, seq: int, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def record(
-    conn: db.Tx | asyncpg.Connection,
-    ring: KeyRing,
-    org_id: uuid.UUID,
-    who: Who,
-    operation: str,
-    *,
-    target_type: str = "",
-    target: str = "",
-    outcome: str = "success",
-    reason: str | None = None,
-    details: dict[str, Any] | None = None,
-    node: str = "",
-) -> None:
-    """Write one event for ``org_id`` inside the caller's transaction."""
-    event = Event(who, operation, target_type, target, outcome, reason, details or {})
-    await record_many(conn, ring, org_id, [event], node=node)
+@dataclass(frozen=True)
+class Writer:
+    """The audit trail of one org as one actor's transaction writes it.
 
-
-async def record_many(
-    conn: db.Tx | asyncpg.Connection,
-    ring: KeyRing,
-    org_id: uuid.UUID,
-    events: list[Event],
-    *,
-    node: str = "",
-) -> None:
-    """Write events for one org, in order, inside the caller's transaction.
-
-    Any failure raises ``audit_unavailable`` (503) and the caller's transaction rolls
-    back with it: no audit row, no operation. The chainer links them after commit.
+    Made once per transaction (``Writer(tx, org_id, who, node)``, or in services
+    ``recording.writer(tx, env, org_id, who)``); each ``record`` writes inside that
+    transaction, so the operation and its event commit together or not at all (fail
+    closed). The chainer links the events after commit.
     """
+
+    conn: db.Tx | asyncpg.Connection
+    org_id: uuid.UUID
+    who: Who
+    node: str = ""
+
+    def event(
+        self,
+        operation: str,
+        target_type: str = "",
+        target: str = "",
+        *,
+        outcome: str = "success",
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Event:
+        """An event by this writer's actor (``AuditError`` for an operation not in the
+        catalogue)."""
+        return Event(self.who, operation, target_type, target, outcome, reason, details or {})
+
+    async def record(
+        self,
+        operation: str,
+        target_type: str = "",
+        target: str = "",
+        *,
+        outcome: str = "success",
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Write one event (see ``record_many`` for the errors)."""
+        event = self.event(
+            operation, target_type, target, outcome=outcome, reason=reason, details=details
+        )
+        await self.record_many([event])
+
+    async def record_many(self, events: list[Event]) -> None:
+        """Write events for this org, in order, inside the transaction, in one statement.
+
+        Raises:
+            AuditError: a detail's name may hold a secret (``check_details``).
+            ServiceUnavailable ``audit_unavailable`` (503): the database refused them; the
+            caller's transaction rolls back with it: no audit row, no operation.
+        """
+        await _insert(self.conn, self.org_id, events, self.node)
+
+    def for_org(self, org_id: uuid.UUID) -> Writer:
+        """The same transaction, actor and node writing another org's trail."""
+        return replace(self, org_id=org_id)
+
+    def by(self, who: Who) -> Writer:
+        """The same transaction and org, another actor."""
+        return replace(self, who=who)
+
+
+async def _insert(
+    conn: db.Tx | asyncpg.Connection, org_id: uuid.UUID, events: list[Event], node: str
+) -> None:
     for event in events:
         check_details(event.details)
     columns: dict[str, list] = {name: [] for name in _EVENT_COLUMNS}
@@ -202,7 +248,7 @@ _INSERT_EVENTS = (
     "$2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
     "$8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) "
     "AS u(a, ac, ao, i, op, tt, t, oc, r, d, n) "
-    # An operation the org switched off is not recorded (audit_settings.SWITCHABLE only).
+    # An operation the org switched off is not recorded (routine ones only, core/operations).
     "WHERE NOT EXISTS (SELECT 1 FROM audit_operation_settings s WHERE s.org_id = $1 "
     "AND s.operation = u.op AND NOT s.recorded) RETURNING id) "
     "INSERT INTO audit_pending (event_id, org_id) SELECT id, $1 FROM e"

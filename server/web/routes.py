@@ -124,6 +124,7 @@ ROUTES = [
     ("GET", "/orgs/{org}/password-policies", vault.list_policies),
     ("POST", "/orgs/{org}/password-policies", vault.create_policy),
     ("POST", "/orgs/{org}/password-policies/{name}/generate", vault.generate_password),
+    ("GET", "/audit/operations", audit.audit_operations),
     ("GET", "/orgs/{org}/audit", audit.list_audit),
     ("GET", "/orgs/{org}/audit/verify", audit.verify_audit),
     ("GET", "/orgs/{org}/audit/settings", audit.get_audit_settings),

@@ -1,9 +1,9 @@
--- requires: account_permissions, account_access, database_may_write
+-- requires: account_permissions, account_access, database_may_write, password_revealed_event
 --
 -- The only way to read a secret, and it is audited: in one statement (its own
 -- transaction when called alone) it applies the entitlement rule (account_permissions),
 -- the check-out rule (account_access) and the fenced-read rule (database_may_write),
--- records a password_revealed event for the chainer, and returns the account's
+-- records a password_revealed event (built by password_revealed_event) for the chainer, and returns the account's
 -- ciphertexts with its secret additional fields; no entitlement, no row and no event.
 -- Runs as the owner (who may read the secret columns) inside p_org's RLS context. The
 -- server decrypts afterwards and records a failure event if the ciphertext does not
@@ -17,9 +17,9 @@
 --
 -- (sql/005, 006, 008, 014. Their return type changed twice; CREATE OR REPLACE cannot
 -- change it, so a change to the columns needs a numbered migration that drops both.)
-CREATE OR REPLACE FUNCTION reveal_account(p_account uuid, p_user uuid, p_org uuid, p_all boolean,
-                               p_actor text, p_actor_org text, p_ip text, p_reason text,
-                               p_node text)
+CREATE OR REPLACE FUNCTION reveal_account(p_account uuid, p_user uuid, p_org uuid,
+                                          p_all boolean, p_actor text, p_actor_org text,
+                                          p_ip text, p_reason text, p_node text)
 RETURNS TABLE (password bytea, notes bytea, permission text, resource_id uuid,
                username text, policy text, audited boolean, access text, holder text,
                held_until timestamptz, secret_fields bytea)
@@ -58,11 +58,10 @@ BEGIN
     END IF;
     INSERT INTO audit_events (org_id, at, actor, actor_org, ip, operation, target_type,
                               target, outcome, reason, details, node)
-    VALUES (p_org, clock_timestamp(), p_actor, p_actor_org, p_ip, 'password_revealed',
-            'account', coalesce((SELECT name FROM resources WHERE id = r.resource_id),
-                       r.resource_id::text) || '/' || r.username, 'success', p_reason,
-            jsonb_build_object('account_id', p_account, 'permission', r.permission,
-                               'checked_out', acc.controlled), p_node)
+    SELECT p_org, clock_timestamp(), p_actor, p_actor_org, p_ip, e.operation, e.target_type,
+           e.target, 'success', p_reason, e.details, p_node
+      FROM password_revealed_event(p_account, r.resource_id, r.username, r.permission,
+                                   acc.controlled) e
     RETURNING id INTO v_event;
     INSERT INTO audit_pending (event_id, org_id) VALUES (v_event, p_org);
     RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username, r.policy,

@@ -90,6 +90,24 @@ def test_login_and_reveal_on_secondary_are_audited_on_the_primary(pair):
 
     events = eventually(reveals_on_primary, 15, "shipped to the primary")
     assert len(events) == 1
+    # The same reveal on the primary: the database builds the very event the secondary
+    # spooled (one builder, sql/024), checked_out detail included.
+    status, _shown = call(
+        f"{p.url}/api/v1/orgs/MSPOrg/accounts/{account}/reveal", "POST", {}, token=pair.api_key
+    )
+    assert status == 200
+    _, trail = call(
+        f"{p.url}/api/v1/orgs/MSPOrg/audit?operation=password_revealed", token=pair.api_key
+    )
+    here = next(
+        e for e in trail["items"] if e["node"] != "node2" and e["details"]["account_id"] == account
+    )
+
+    def shape(event: dict) -> tuple:
+        return (event["operation"], event["target_type"], event["target"], event["details"])
+
+    assert shape(events[0]) == shape(here)
+    assert set(here["details"]) == {"account_id", "permission", "checked_out"}
     assert not (s.home / "spool" / "audit.jsonl").read_text().strip()
     logins = call(f"{p.url}/api/v1/orgs/MSPOrg/audit?operation=login", token=pair.api_key)[1]
     assert any(e["node"] == "node2" for e in logins["items"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from server.web.app import create_app
+from server.web.keys import ENV
 from tests.conftest import APP, start_server
 from tests.server.conftest import ADMIN_PASSWORD, Api, make_user
 
@@ -181,3 +182,73 @@ async def test_a_password_typed_as_a_username_is_not_recorded(api, admin):
         "unknown_user",
     )
     assert "Typed-My-Pass-42!" not in str(page)
+
+
+async def test_a_reveal_is_recorded_alike_by_the_database_and_the_spool(admin, live_server):
+    """A reveal on a primary that may write (the database records it) and one on a fenced
+    primary (it cannot write: the event goes to the audit spool) give events with the same
+    operation, target and details (issue 25: the spooled one lacked checked_out)."""
+    _, res = await admin.call("POST", "/orgs/MSPOrg/resources", {"name": "db9", "type": "Linux"})
+    _, acct = await admin.call(
+        "POST",
+        f"/orgs/MSPOrg/resources/{res['id']}/accounts",
+        {"username": "root", "password": "s3cret-Value-9"},
+    )
+    reveal = f"/orgs/MSPOrg/accounts/{acct['id']}/reveal"
+    assert (await admin.call("POST", reveal, {"reason": "primary"}))[0] == 200
+    _, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=password_revealed&limit=1000")
+    (recorded,) = [e for e in page["items"] if e["details"].get("account_id") == acct["id"]]
+
+    env = live_server.app[ENV]
+    node = env.node_state
+    assert node.writable()
+    kept, node.write_deadline = node.write_deadline, 0.0  # fenced: reads only
+    try:
+        assert node.fenced()
+        before = {r["spool_id"] for r in await env.spool.pending()}
+        status, shown = await admin.call("POST", reveal, {"reason": "fenced"})
+        assert (status, shown["password"]) == (200, "s3cret-Value-9")
+    finally:
+        node.write_deadline = kept
+    (spooled,) = [r for r in await env.spool.pending() if r["spool_id"] not in before]
+    await env.spool.delivered({spooled["spool_id"]})
+
+    def shape(event: dict) -> tuple:
+        return (event["operation"], event["target_type"], event["target"], set(event["details"]))
+
+    assert (
+        shape(spooled)
+        == shape(recorded)
+        == (
+            "password_revealed",
+            "account",
+            "db9/root",
+            {"account_id", "permission", "checked_out"},
+        )
+    )
+    assert spooled["details"] == recorded["details"]
+    assert (recorded["reason"], spooled["reason"]) == ("primary", "fenced")
+    assert "s3cret-Value-9" not in str(spooled)
+
+
+async def test_the_catalogue_of_operations_is_served_to_audit_readers(api, admin):
+    """GET /audit/operations lists every audited operation with its category, for those
+    who may read the audit; settings accept only its names."""
+    status, body = await admin.call("GET", "/audit/operations")
+    assert status == 200
+    listed = {o["name"]: o for o in body["operations"]}
+    assert listed["password_revealed"]["category"] == "secret_access"
+    assert listed["resource_updated"]["category"] == "routine"
+    assert listed["login"]["category"] == "security"
+    assert all(o["description"] for o in body["operations"])
+    pw = await make_user(admin, "catalogue-user", "password_user")
+    plain = await api.login("catalogue-user", pw)
+    status, problem = await plain.call("GET", "/audit/operations")
+    assert (status, problem["code"]) == (403, "forbidden")
+    apw = await make_user(admin, "catalogue-auditor", "password_auditor")
+    auditor = await api.login("catalogue-auditor", apw)
+    assert (await auditor.call("GET", "/audit/operations"))[0] == 200
+    status, problem = await admin.call(
+        "PUT", "/orgs/MSPOrg/audit/settings", {"operations": {"resource_exploded": {"alert": True}}}
+    )
+    assert (status, problem["errors"][0]["field"]) == (422, "operations.resource_exploded")

@@ -13,7 +13,8 @@ from server.web.models.orgs import OrgUpdate
 from server.web.models.users import GroupUpdate, UserUpdate
 
 SERVER = Path(audit.__file__).resolve().parents[1]  # server/
-AUDIT_CALLS = {"record", "record_many", "_audit_request"}
+# audit.Writer's record/record_many/event, an Event, and a services helper.
+AUDIT_CALLS = {"record", "record_many", "event", "Event", "_audit_request"}
 
 
 def _detail_names() -> set[str]:

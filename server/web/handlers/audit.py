@@ -1,4 +1,5 @@
-"""The audit trail of an org: /orgs/{org}/audit and /orgs/{org}/audit/verify."""
+"""The audit trail of an org (/orgs/{org}/audit, …/verify, …/settings, …/alerts,
+…/purge) and the catalogue of audited operations (/audit/operations)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from server.web.handlers.common import env as get_env
 from server.web.models.audit import (
     AuditAlert,
     AuditEvent,
+    AuditOperations,
     AuditQuery,
     AuditSettings,
     AuditSettingsBody,
@@ -73,3 +75,10 @@ async def purge_audit(request: web.Request) -> web.Response:
     return json_response(
         await audit_settings.purge_org(get_env(request), actor(request), org_of(request))
     )
+
+
+@operation(answers={200: AuditOperations})
+async def audit_operations(request: web.Request) -> web.Response:
+    """Every operation the audit trail records, with its category (routine, security,
+    secret_access) and description."""
+    return json_response(audit_trail.operation_catalogue(actor(request)))

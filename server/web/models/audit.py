@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
+from server.core.operations import Category
 from server.services import audit_settings
 from server.web.models.common import Answer, Query, text
 from server.web.validation import model_for
@@ -81,3 +82,17 @@ class PurgeResult(Answer):
     """What a purge removed and the checkpoint it left."""
 
     model_config = ConfigDict(extra="allow")
+
+
+class AuditOperation(Answer):
+    """One operation the audit trail records (server/core/operations.py)."""
+
+    name: str
+    category: Category  # routine (an org may stop recording it), security, secret_access
+    description: str
+
+
+class AuditOperations(Answer):
+    """``GET /audit/operations``: the catalogue of audited operations, by name."""
+
+    operations: list[AuditOperation]

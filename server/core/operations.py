@@ -1,0 +1,138 @@
+"""The catalogue of audited operations: every name the audit trail records, its category
+and what it means (plain data, no I/O).
+
+The one list the audit writer (server/store/audit.py: an event of an operation not listed
+here cannot be made), the audit settings and alerts (server/services/audit_settings.py)
+and ``GET /audit/operations`` (so the TUI's operation picker keeps no copy) read.
+
+Categories:
+
+- ``routine``: a change of metadata that holds no secret, no access right, no key and no
+  login; an org may stop recording these (audit operation type settings).
+- ``security``: everything else that changes who may do what, or the vault, the org,
+  its keys, its audit or its backups; always recorded.
+- ``secret_access``: a secret read or handed out (a reveal, a check-out and its
+  requests); always recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Category = Literal["routine", "security", "secret_access"]
+ROUTINE: Category = "routine"
+SECURITY: Category = "security"
+SECRET_ACCESS: Category = "secret_access"  # noqa: S105 - a category name
+CATEGORIES: tuple[Category, ...] = (ROUTINE, SECURITY, SECRET_ACCESS)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One audited operation: its name in events, its category, what it records."""
+
+    name: str
+    category: Category
+    description: str
+
+    @property
+    def switchable(self) -> bool:
+        """May an org stop recording it? Routine operations only."""
+        return self.category == ROUTINE
+
+
+def _catalogue(*entries: tuple[str, Category, str]) -> dict[str, Operation]:
+    found: dict[str, Operation] = {}
+    for name, category, description in entries:
+        if name in found:
+            raise ValueError(f"operation {name!r} is listed twice")
+        found[name] = Operation(name, category, description)
+    return dict(sorted(found.items()))
+
+
+OPERATIONS: dict[str, Operation] = _catalogue(
+    # Secrets: reading them, and the check-out that hands them out.
+    ("password_revealed", SECRET_ACCESS, "An account's password (and notes) was revealed."),
+    (
+        "password_reveal_failed",
+        SECRET_ACCESS,
+        "A reveal failed: the stored secret did not pass its integrity check.",
+    ),
+    ("password_access_requested", SECRET_ACCESS, "Access to a controlled password was requested."),
+    ("password_access_approved", SECRET_ACCESS, "A password access request was approved."),
+    ("password_access_rejected", SECRET_ACCESS, "A password access request was rejected."),
+    ("password_access_withdrawn", SECRET_ACCESS, "A password access request was withdrawn."),
+    ("password_checked_in", SECRET_ACCESS, "A checked-out password was checked in."),
+    # The vault.
+    ("resource_created", SECURITY, "A resource was added to the vault."),
+    ("resource_updated", ROUTINE, "A resource's details were changed."),
+    ("resource_deleted", SECURITY, "A resource and its accounts were deleted."),
+    ("account_created", SECURITY, "An account (with its password) was added to a resource."),
+    ("account_updated", SECURITY, "An account's details were changed."),
+    ("account_deleted", SECURITY, "An account was deleted."),
+    ("password_changed", SECURITY, "An account's or a user's password was changed."),
+    ("access_control_changed", SECURITY, "Password access control (check-out) was changed."),
+    ("password_policy_created", SECURITY, "A password policy was created."),
+    ("resource_group_created", SECURITY, "A resource group was created."),
+    ("resource_group_updated", SECURITY, "A resource group's members or details changed."),
+    ("resource_group_deleted", SECURITY, "A resource group was deleted."),
+    ("share_added", SECURITY, "A resource or group was shared with a user or group."),
+    ("share_removed", SECURITY, "A share was removed."),
+    # The org's settings.
+    ("resource_type_created", ROUTINE, "A resource type was added to the org's catalogue."),
+    ("resource_type_deleted", ROUTINE, "A resource type was removed from the catalogue."),
+    ("field_defined", SECURITY, "An additional field was defined."),
+    ("field_removed", SECURITY, "An additional field definition was removed."),
+    ("role_created", SECURITY, "A custom role was created."),
+    ("role_updated", SECURITY, "A custom role's permissions or description changed."),
+    ("role_deleted", SECURITY, "A custom role was deleted."),
+    ("settings_replicated", SECURITY, "MSPOrg's settings were replicated to client orgs."),
+    # Users, groups and logins.
+    ("user_created", SECURITY, "A user was created."),
+    ("user_updated", SECURITY, "A user's role, status or details changed."),
+    ("user_deleted", SECURITY, "A user was deleted."),
+    ("user_confirmed", SECURITY, "A client administrator confirmed an MSP-made user."),
+    ("ownership_transferred", SECURITY, "A deleted user's resources went to a new owner."),
+    ("founding_phase_closed", SECURITY, "The org's founding phase ended."),
+    ("group_created", SECURITY, "A user group was created."),
+    ("group_updated", SECURITY, "A user group's members or settings changed."),
+    ("group_deleted", SECURITY, "A user group was deleted."),
+    ("login", SECURITY, "A user logged in."),
+    ("login_failed", SECURITY, "A login was refused."),
+    ("logout", SECURITY, "A user logged out."),
+    ("session_refreshed", ROUTINE, "A session's lifetime was extended."),
+    ("session_moved", SECURITY, "A session moved to this node from another."),
+    ("session_move_refused", SECURITY, "A session moved from another node was refused."),
+    ("api_key_created", SECURITY, "An API key was created."),
+    ("api_key_deleted", SECURITY, "An API key was deleted."),
+    ("totp_enrolment_started", SECURITY, "Two-factor (TOTP) enrolment began."),
+    ("totp_enabled", SECURITY, "Two-factor (TOTP) login was switched on."),
+    ("totp_disabled", SECURITY, "Two-factor (TOTP) login was switched off."),
+    ("totp_disable_failed", SECURITY, "Switching off two-factor login was refused."),
+    # Orgs and the MSP's access to them.
+    ("org_created", SECURITY, "An org was created."),
+    ("org_updated", SECURITY, "An org's details or settings changed."),
+    ("org_deleted", SECURITY, "An org was deleted."),
+    ("org_imported", SECURITY, "Orgs were imported from a file."),
+    ("org_access_requested", SECURITY, "Access to an org was requested (dual control)."),
+    ("org_access_approved", SECURITY, "An org access request was approved."),
+    ("org_access_rejected", SECURITY, "An org access request was rejected."),
+    ("org_access_cancelled", SECURITY, "An org access request was cancelled."),
+    ("org_access_expired", SECURITY, "An org access request expired unanswered."),
+    ("org_access_revoked", SECURITY, "A user's or group's access to an org was revoked."),
+    # The audit trail and backups.
+    ("audit_settings_changed", SECURITY, "Audit retention or operation settings changed."),
+    ("audit_purged", SECURITY, "Events past the retention were purged behind a checkpoint."),
+    ("backup_created", SECURITY, "A backup was written (or the attempt failed)."),
+    ("backup_restored", SECURITY, "This node was made from a backup."),
+)
+
+
+def get(name: str) -> Operation | None:
+    """The operation named ``name``, or None when the catalogue has no such operation."""
+    return OPERATIONS.get(name)
+
+
+def switchable() -> frozenset[str]:
+    """The names of the operations an org may stop recording (the routine ones)."""
+    return frozenset(name for name, op in OPERATIONS.items() if op.switchable)
