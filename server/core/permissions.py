@@ -52,7 +52,8 @@ def capabilities_of(who: Any) -> frozenset[str]:
     """The permissions of a built-in role name, or of an actor (custom roles included)."""
     if isinstance(who, str):
         return BUILTIN_CAPABILITIES.get(who, frozenset())
-    return who.capabilities
+    capabilities: frozenset[str] = who.capabilities
+    return capabilities
 
 
 def is_builtin(role: str) -> bool:
@@ -78,7 +79,7 @@ def can_manage_vault(who: Any) -> bool:
 def can_assign_role(actor: Any, role: str) -> bool:
     """Only a privileged administrator may make another privileged administrator, only a
     built-in administrator another administrator; any user manager gives the others."""
-    actor_role = getattr(actor, "role", actor)
+    actor_role: str = getattr(actor, "role", actor)
     if role == PRIVILEGED_ADMINISTRATOR:
         return actor_role == PRIVILEGED_ADMINISTRATOR
     if role in ADMIN_ROLES:  # a custom role never makes an administrator
