@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the test suite needs (PostgreSQL, .venv with the [test] extra),
-# lint, then run the whole suite. Extra arguments go to pytest.
+# lint (ruff, import layers, types), then run the whole suite. Extra arguments go to pytest.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -13,5 +13,9 @@ ensure_venv test
 say "ruff check"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check . >/dev/null || die "code is not ruff-formatted: run .venv/bin/ruff format ."
+say "import layers (lint-imports)"
+"$VENV/bin/lint-imports" --no-cache >/dev/null || { "$VENV/bin/lint-imports" --no-cache; die "an import breaks the layers: see the contracts in pyproject.toml"; }
+say "types (mypy --strict on core, security, store, node, services)"
+"$VENV/bin/mypy" || die "mypy found type errors"
 say "pytest"
 exec "$VENV/bin/pytest" "$@"

@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -235,7 +236,7 @@ _SECTIONS = {
 
 def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
     """Read, override from the environment and validate the configuration at ``path``."""
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -259,7 +260,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
         target = getattr(config, section)
         for key, value in values.items():
             _assign(target, section, key, value, path)
-    for name, value in environ.items():
+    for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in ("STRONGROOM_CONFIG", "STRONGROOM_HOME"):
             continue
         rest = name[len(ENV_PREFIX) :].lower()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 
 class StrongroomError(Exception):
@@ -76,8 +76,14 @@ class ServiceUnavailable(StrongroomError):
     title = "Service unavailable"
 
 
-def coded(base: type[StrongroomError], code: str, detail: str, **extra: Any) -> StrongroomError:
-    """Make an error of ``base``'s status with a more specific stable ``code``."""
+E = TypeVar("E", bound=StrongroomError)
+
+
+def coded(base: type[E], code: str, detail: str, **extra: Any) -> E:
+    """Make an error of ``base``'s status with a more specific stable ``code``.
+
+    Returns: an instance of ``base`` (so callers keep its type), not yet raised.
+    """
     err = base(detail, **extra)
     err.code = code
     return err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import asdict, dataclass
+from typing import Any
 
 UPPER, LOWER, DIGITS = string.ascii_uppercase, string.ascii_lowercase, string.digits
 SPECIAL = "!#$%&()*+,-./:;<=>?@[]^_{|}~"
@@ -24,7 +25,7 @@ class Policy:
     max_age_days: int | None = None
     builtin: bool = False
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The API's answer shape."""
         return asdict(self)
 

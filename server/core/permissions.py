@@ -57,7 +57,8 @@ def capabilities_of(who: Any) -> frozenset[str]:
     """The permissions of a built-in role name, or of an actor (custom roles included)."""
     if isinstance(who, str):
         return BUILTIN_CAPABILITIES.get(who, frozenset())
-    return who.capabilities
+    capabilities: frozenset[str] = who.capabilities
+    return capabilities
 
 
 def is_builtin(role: str) -> bool:

@@ -25,6 +25,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from server.core.config import Config
 from server.core.errors import StrongroomError
@@ -170,7 +171,7 @@ class Node:
         self.fence_reason = reason
         self.write_deadline = 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """How health and the cluster view show this node."""
         return {
             "name": self.name,

@@ -31,7 +31,7 @@ class PinnedClient:
 
     async def call(
         self, method: str, path: str, body: Any = None, budget: float | None = None
-    ) -> tuple[int, dict]:
+    ) -> tuple[int, dict[str, Any]]:
         """One request; (0, {}) when unreachable, too slow, or the pin does not match."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         kwargs: dict[str, Any] = {"ssl": self.pin, "headers": headers}
@@ -71,7 +71,7 @@ def witness_client(config: Config, timeout: float) -> PinnedClient | None:
     return PinnedClient(node.witness_url, node.witness_fingerprint, node.witness_token, timeout)
 
 
-async def ask_once(client: PinnedClient | None, path: str) -> tuple[int, dict]:
+async def ask_once(client: PinnedClient | None, path: str) -> tuple[int, dict[str, Any]]:
     """One GET on a client made for it, then closed; (0, {}) without a client."""
     if client is None:
         return 0, {}

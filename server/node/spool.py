@@ -86,9 +86,10 @@ class AuditSpool:
                     "node": node,
                     "prev": self._tail,
                 }
-                record["mac"] = _mac(key, record)
+                mac = _mac(key, record)
+                record["mac"] = mac
                 await asyncio.to_thread(self._append_line, json.dumps(record) + "\n")
-                self._tail = record["mac"]
+                self._tail = mac
         except (OSError, asyncpg.PostgresError, ServiceUnavailable) as exc:
             raise coded(
                 ServiceUnavailable,

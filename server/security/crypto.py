@@ -93,7 +93,7 @@ def unwrap_key(kek: bytes, wrapped: bytes, owner: uuid.UUID | str, version: int)
         ) from None
 
 
-def field_aad(org_id: uuid.UUID, table: str, row_id: uuid.UUID, column: str, version: int):
+def field_aad(org_id: uuid.UUID, table: str, row_id: uuid.UUID, column: str, version: int) -> bytes:
     """The associated data binding a secret to its place."""
     return f"{org_id}|{table}|{row_id}|{column}|{version}".encode()
 
@@ -115,7 +115,8 @@ def encrypt_field(
 
 def field_version(blob: bytes) -> int:
     """The DEK version a ciphertext was made with."""
-    return _HEADER.unpack_from(blob)[0]
+    version: int = _HEADER.unpack_from(blob)[0]
+    return version
 
 
 def decrypt_field(

@@ -48,16 +48,17 @@ class LoginThrottle:
     known_ttl: float = 90 * 86400.0  # a known address stays known this long after a login
     known_per_user: int = 16
     max_entries: int = 100_000  # bound memory under a spray attack
-    _counters: dict[tuple, _Counter] = field(default_factory=dict)
+    _counters: dict[tuple[str, ...], _Counter] = field(default_factory=dict)
     _known: OrderedDict[str, OrderedDict[str, float]] = field(default_factory=OrderedDict)
 
     def is_known(self, user: str, address: str, now: float | None = None) -> bool:
         """Whether ``address`` logged ``user`` in within ``known_ttl``."""
         now = time.monotonic() if now is None else now
-        seen = self._known.get(user, {}).get(address)
+        known = self._known.get(user)
+        seen = known.get(address) if known is not None else None
         return seen is not None and now - seen <= self.known_ttl
 
-    def _keys(self, user: str, address: str, known: bool) -> list[tuple[tuple, int]]:
+    def _keys(self, user: str, address: str, known: bool) -> list[tuple[tuple[str, ...], int]]:
         keys = [
             (("ua", user, address), self.per_user_address),
             (("a", address), self.per_address),

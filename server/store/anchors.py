@@ -172,7 +172,9 @@ class AnchorLog:
                 await asyncio.to_thread(self._append, key, fresh)
         return len(fresh)
 
-    async def latest(self, org_id: uuid.UUID, conn: asyncpg.Connection | None = None):
+    async def latest(
+        self, org_id: uuid.UUID, conn: asyncpg.Connection | None = None
+    ) -> Anchor | None:
         """The org's newest anchor (highest seq) in the file, or None."""
         key = await self.key(conn)
         async with self._lock:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import asyncpg
 
 from server.store import audit
 from server.store.anchors import AnchorLog
+from server.store.keyring import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +20,9 @@ INTERVAL = 0.05
 
 async def run_chainer(
     pool: asyncpg.Pool,
-    ring,
+    ring: KeyRing,
     interval: float = INTERVAL,
-    may_write=lambda: True,
+    may_write: Callable[[], bool] = lambda: True,
     anchors: AnchorLog | None = None,
     node: str = "",
 ) -> None:

@@ -76,7 +76,8 @@ class Tx:
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         """Rows of a query."""
-        return await self.conn.fetch(query, *args)
+        rows: list[asyncpg.Record] = await self.conn.fetch(query, *args)
+        return rows
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         """First row of a query."""
@@ -88,13 +89,14 @@ class Tx:
 
     async def execute(self, query: str, *args: Any) -> str:
         """Run a statement; its status tag."""
-        return await self.conn.execute(query, *args)
+        status: str = await self.conn.execute(query, *args)
+        return status
 
-    async def executemany(self, query: str, args: list) -> None:
+    async def executemany(self, query: str, args: list[tuple[Any, ...]]) -> None:
         """Run a statement for each argument tuple, pipelined."""
         await self.conn.executemany(query, args)
 
-    def cursor(self, query: str, *args: Any, prefetch: int | None = None):
+    def cursor(self, query: str, *args: Any, prefetch: int | None = None) -> Any:
         """Iterate a large result in batches."""
         return self.conn.cursor(query, *args, prefetch=prefetch)
 
@@ -118,8 +120,10 @@ async def call_all(
     try:
         if readonly:
             async with pool.acquire() as conn, conn.transaction(readonly=True):
-                return await conn.fetch(query, *args)
-        return await pool.fetch(query, *args)
+                rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+                return rows
+        rows = await pool.fetch(query, *args)
+        return rows
     except _CONNECTION_LOST as exc:
         raise await _lost(pool, None, exc) from exc
     except TimeoutError as exc:
@@ -149,12 +153,12 @@ class Batcher:
         self.readonly = readonly  # asked per statement: send it in a READ ONLY transaction?
         self.max_in_flight = max_in_flight
         self.max_batch = max_batch
-        self._waiting: list[tuple[tuple, asyncio.Future]] = []
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[asyncpg.Record | None]]] = []
         self._in_flight = 0
 
     async def call(self, *args: Any) -> asyncpg.Record | None:
         """The row answering this call."""
-        answer: asyncio.Future = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[asyncpg.Record | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((args, answer))
         self._send()
         return await answer
@@ -166,7 +170,9 @@ class Batcher:
             self._in_flight += 1
             asyncio.get_running_loop().create_task(self._apply(batch))
 
-    async def _apply(self, batch: list[tuple[tuple, asyncio.Future]]) -> None:
+    async def _apply(
+        self, batch: list[tuple[tuple[Any, ...], asyncio.Future[asyncpg.Record | None]]]
+    ) -> None:
         try:
             columns = [list(c) for c in zip(*(args for args, _ in batch), strict=True)]
             readonly = self.readonly is not None and self.readonly()

@@ -37,7 +37,7 @@ class KeyRing:
 
     async def create_org_key(self, conn: asyncpg.Connection, org_id: uuid.UUID) -> int:
         """Make the first (or next) data key of an org and make it the active one."""
-        version = await conn.fetchval(
+        version: int = await conn.fetchval(
             "SELECT coalesce(max(version), 0) + 1 FROM org_keys WHERE org_id = $1", org_id
         )
         dek = crypto.new_key()

@@ -27,6 +27,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 Key = tuple[Any, ...]
+Item = dict[str, Any]  # one answer item, as the API shows it
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def _foreign_cursor() -> ValidationFailed:
     return ValidationFailed([{"field": "cursor", "message": "is not a cursor this list gave"}])
 
 
-def paged(items: Sequence[dict], page: Page, key: Callable[[dict], Key]) -> dict[str, Any]:
+def paged(items: Sequence[Item], page: Page, key: Callable[[Item], Key]) -> dict[str, Any]:
     """One page of ``items`` (the whole list) in ``key`` order, after the cursor."""
     ordered = sorted(items, key=key)
     if page.after is not None:
@@ -108,7 +109,7 @@ def paged(items: Sequence[dict], page: Page, key: Callable[[dict], Key]) -> dict
     return cut(ordered, page, key)
 
 
-def cut(rows: Sequence[dict], page: Page, key: Callable[[dict], Key]) -> dict[str, Any]:
+def cut(rows: Sequence[Item], page: Page, key: Callable[[Item], Key]) -> dict[str, Any]:
     """The page from ``rows`` already ordered and started after the cursor (the database
     did it, fetching ``limit + 1`` rows so that one more tells there is a next page)."""
     chunk = list(rows[: page.limit])
@@ -116,16 +117,16 @@ def cut(rows: Sequence[dict], page: Page, key: Callable[[dict], Key]) -> dict[st
     return {"items": chunk, "next_cursor": encode(key(chunk[-1])) if more else None}
 
 
-def by_name(field: str) -> Callable[[dict], Key]:
+def by_name(field: str) -> Callable[[Item], Key]:
     """Order by a name, case-insensitively (names are unique in their list)."""
     return lambda item: (item[field].lower(), item[field])
 
 
-def oldest_first(item: dict) -> Key:
+def oldest_first(item: Item) -> Key:
     """Order by ``created_at`` (ISO 8601, same zone throughout), then id."""
     return (item["created_at"], item["id"])
 
 
-def newest_first(item: dict) -> Key:
+def newest_first(item: Item) -> Key:
     """Order by ``created_at`` descending, then id."""
     return (-datetime.datetime.fromisoformat(item["created_at"]).timestamp(), item["id"])
