@@ -2,13 +2,24 @@
 answers=...)`` validates the request into the models before the handler runs and leaves
 the declaration on the handler, where ``server.web.openapi`` reads it to document the route.
 
-A handler stays thin: it receives the validated models as ``body=`` and ``query=``
-keyword arguments, passes plain values (``body.given()``) to one service and answers.
+A handler stays thin: it names what it needs as keyword parameters and ``@operation``
+hands them over (the handler's signature is read once, when it is decorated):
+
+- ``body``, ``query``: the validated models (``body.given()`` is what the client sent);
+- ``page``: the page asked for, on a ``@paging.paged_list`` route;
+- ``env``: the service environment; ``actor``: the authenticated caller (never on a
+  ``@public`` route, which has none);
+- ``request``: the request itself, for the few that read a raw body, headers or the path;
+- any other name: the route's path parameter of that name (``org``, ``username``,
+  ``id``, ``name``, ``share_id``, ``key_id``, ``display_name``), as the text in the path.
+
+It passes plain values to one service and answers.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,9 +28,18 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from server.core.errors import StrongroomError
-from server.web.keys import REFUSED_BY
+from server.web.keys import ACTOR, ENV, REFUSED_BY
 from server.web.models.common import validate_body, validate_query
 from server.web.problem import read_json
+
+# What a handler may ask for by name, taken from the request.
+FROM_REQUEST: dict[str, Callable[[web.Request], Any]] = {
+    "request": lambda request: request,
+    "env": lambda request: request.app[ENV],
+    "actor": lambda request: request[ACTOR],
+}
+# What @operation (body, query) or @paging.paged_list (page) hands over itself.
+VALIDATED = frozenset({"body", "query", "page"})
 
 
 @dataclass(frozen=True)
@@ -52,36 +72,71 @@ def operation(
     errors: Mapping[int, str] | None = None,
     raw_body: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
-    """Declare a handler's request and answer models; validate the request into them.
+    """Declare a handler's request and answer models; validate the request into them and
+    hand the handler what its keyword parameters name (see the module docstring).
 
     Args:
         body: model of the JSON body; the handler receives ``body=`` (an empty body is {}).
         query: model of the query string; the handler receives ``query=``.
         answers: success status -> answer model or None (no body).
         errors: extra status -> codes to document (the usual ones are added by OpenAPI).
-        raw_body: content types of a raw body the handler reads itself.
+        raw_body: content types of a raw body the handler reads itself (from ``request``).
 
     Returns:
-        The wrapped handler, carrying ``spec``. Invalid input raises ValidationFailed (422)
-        or the strict JSON reader's 4xx before the handler runs.
+        The wrapped handler, called as ``handler(request)`` (``page=`` too on a paged
+        route), carrying ``spec`` and ``path_parameters`` (the path names it reads; the
+        route table checks them). Invalid input raises ValidationFailed (422) or the
+        strict JSON reader's 4xx before the handler runs.
+
+    Raises:
+        TypeError: at decoration, when the handler takes ``*args``/``**kwargs``, or does
+            not take the ``body``/``query`` it declares.
     """
     spec = Spec(body, query, dict(answers), dict(errors or {}), raw_body)
 
     def wrap(handler: Handler) -> Handler:
+        names = _parameters(handler)
+        for declared, model in (("body", body), ("query", query)):
+            if model is not None and declared not in names:
+                raise TypeError(f"{handler.__qualname__} declares a {declared} it does not take")
+        path = tuple(n for n in names if n not in FROM_REQUEST and n not in VALIDATED)
+        takes = tuple((n, FROM_REQUEST[n]) for n in names if n in FROM_REQUEST)
+        wants_query = query is not None
+        wants_body = body is not None
+
         @functools.wraps(handler)
-        async def run(request: web.Request, *args: Any) -> web.StreamResponse:
-            kwargs: dict[str, Any] = {}
-            try:
-                if query is not None:
-                    kwargs["query"] = validate_query(query, dict(request.query))
-                if body is not None:
-                    kwargs["body"] = validate_body(body, await read_json(request))
-            except StrongroomError:
-                request[REFUSED_BY] = "request"
-                raise
-            return await handler(request, *args, **kwargs)
+        async def run(request: web.Request, **given: Any) -> web.StreamResponse:
+            kwargs = {name: take(request) for name, take in takes}
+            if path:
+                match = request.match_info
+                for name in path:
+                    kwargs[name] = match[name]
+            if given:
+                kwargs.update(given)
+            if wants_query or wants_body:
+                try:
+                    if wants_query:
+                        kwargs["query"] = validate_query(query, dict(request.query))
+                    if wants_body:
+                        kwargs["body"] = validate_body(body, await read_json(request))
+                except StrongroomError:
+                    request[REFUSED_BY] = "request"
+                    raise
+            return await handler(**kwargs)
 
         run.spec = spec  # type: ignore[attr-defined]
+        run.path_parameters = path  # type: ignore[attr-defined]
+        run.takes_actor = "actor" in names  # type: ignore[attr-defined]
         return run
 
     return wrap
+
+
+def _parameters(handler: Handler) -> tuple[str, ...]:
+    """The names a handler takes; each is handed over by keyword."""
+    out = []
+    for param in inspect.signature(handler).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"{handler.__qualname__} must name what it takes (no *args)")
+        out.append(param.name)
+    return tuple(out)
