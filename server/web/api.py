@@ -32,12 +32,9 @@ from server.web.keys import ACTOR, ENV, REFUSED_BY
 from server.web.models.common import validate_body, validate_query
 from server.web.problem import read_json
 
-# What a handler may ask for by name, taken from the request.
-FROM_REQUEST: dict[str, Callable[[web.Request], Any]] = {
-    "request": lambda request: request,
-    "env": lambda request: request.app[ENV],
-    "actor": lambda request: request[ACTOR],
-}
+# What a handler may ask for by name, taken from the request: the request itself, the
+# service environment (request.app[ENV]) and the authenticated caller (request[ACTOR]).
+FROM_REQUEST = ("request", "env", "actor")
 # What @operation (body, query) or @paging.paged_list (page) hands over itself.
 VALIDATED = frozenset({"body", "query", "page"})
 
@@ -100,24 +97,26 @@ def operation(
             if model is not None and declared not in names:
                 raise TypeError(f"{handler.__qualname__} declares a {declared} it does not take")
         path = tuple(n for n in names if n not in FROM_REQUEST and n not in VALIDATED)
-        takes = tuple((n, FROM_REQUEST[n]) for n in names if n in FROM_REQUEST)
-        wants_query = query is not None
-        wants_body = body is not None
+        takes_request, takes_env, takes_actor = (n in names for n in FROM_REQUEST)
 
         @functools.wraps(handler)
-        async def run(request: web.Request, **given: Any) -> web.StreamResponse:
-            kwargs = {name: take(request) for name, take in takes}
+        async def run(request: web.Request, **kwargs: Any) -> web.StreamResponse:
+            # kwargs holds what an outer decorator handed over (page=); add the rest.
+            if takes_request:
+                kwargs["request"] = request
+            if takes_env:
+                kwargs["env"] = request.app[ENV]
+            if takes_actor:
+                kwargs["actor"] = request[ACTOR]
             if path:
                 match = request.match_info
                 for name in path:
                     kwargs[name] = match[name]
-            if given:
-                kwargs.update(given)
-            if wants_query or wants_body:
+            if query is not None or body is not None:
                 try:
-                    if wants_query:
+                    if query is not None:
                         kwargs["query"] = validate_query(query, dict(request.query))
-                    if wants_body:
+                    if body is not None:
                         kwargs["body"] = validate_body(body, await read_json(request))
                 except StrongroomError:
                     request[REFUSED_BY] = "request"
@@ -126,7 +125,7 @@ def operation(
 
         run.spec = spec  # type: ignore[attr-defined]
         run.path_parameters = path  # type: ignore[attr-defined]
-        run.takes_actor = "actor" in names  # type: ignore[attr-defined]
+        run.takes_actor = takes_actor  # type: ignore[attr-defined]
         return run
 
     return wrap
