@@ -43,7 +43,6 @@ from server.node.peer import PinnedClient
 from server.security import crypto
 from server.security.tls import fingerprint
 from server.services.context import Env
-from server.web.validation import Field, validate
 
 TOKEN_PREFIX = "sre1"  # noqa: S105 - a format tag, not a secret
 TOKEN_MINUTES = 30
@@ -105,27 +104,34 @@ def _consume(config: Config, secret: str) -> bool:
     return expires > time.time()
 
 
-ENROLL_FIELDS = {
-    "secret": Field(str, required=True, max_len=200),
-    "name": Field(str, required=True, max_len=63),
-    "url": Field(str, required=True, max_len=500),
-    "db_host": Field(str, required=True, max_len=255),
-    "db_port": Field(int, required=True),
-}
+async def enroll(
+    env: Env, *, secret: str, name: str, url: str, db_host: str, db_port: int
+) -> dict[str, Any]:
+    """The primary's side: check and spend the token, prepare replication, hand over.
 
+    Args:
+        env: this primary's environment (config, node state).
+        secret: the secret part of the one-time enrollment token.
+        name: the secondary's node name (not this primary's).
+        url: the secondary's API address; db_host, db_port: its database's address.
+        (The web layer has checked their form: server.web.models.cluster.EnrollBody.)
 
-async def enroll(env: Env, data: Any) -> dict[str, Any]:
-    """The primary's side: check and spend the token, prepare replication, hand over."""
-    fields = validate(data, ENROLL_FIELDS)
+    Returns:
+        What the secondary needs (master key, TLS identity, database and replication
+        credentials, node and security settings), sent only over the pinned TLS channel.
+
+    Raises:
+        Forbidden: ``invalid_enrollment_token`` (unknown, used or expired) or
+            ``name_taken`` (the secondary would share the primary's name).
+    """
     config = env.config
-    if not await asyncio.to_thread(_consume, config, fields["secret"]):
+    if not await asyncio.to_thread(_consume, config, secret):
         raise coded(
             Forbidden,
             "invalid_enrollment_token",
             "the enrollment token is not valid "
             "(unknown, already used or expired); make a new one on the primary",
         )
-    name = fields["name"]
     if name == env.node_state.name:
         raise coded(Forbidden, "name_taken", f"the primary is already called {name!r}")
     state = env.node_state.state
@@ -137,7 +143,7 @@ async def enroll(env: Env, data: Any) -> dict[str, Any]:
         await roles.ensure_slot(conn, slot_name(name))
     finally:
         await conn.close()
-    state.peer = Peer(name, fields["url"], fields["db_host"], fields["db_port"])
+    state.peer = Peer(name, url, db_host, db_port)
     state.save(env.node_state.state_path)
     db = config.database
     sec = config.security

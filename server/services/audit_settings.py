@@ -24,17 +24,12 @@ from server.services.context import Actor, Env
 from server.store import audit, db
 from server.store.audit import Who
 from server.store.keyring import AUDIT_KEY
-from server.web.validation import Field
 
 # Routine changes of metadata (the catalogue's routine category): never a secret, an
 # access right (membership, shares, resource groups), a key or a login.
 SWITCHABLE = operations.switchable()
 OPERATION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MIN_RETENTION_DAYS = 30  # so the server alone cannot make recent history disappear
-SETTINGS_FIELDS = {
-    "retention_days": Field(int, nullable=True),
-    "operations": Field(dict),
-}
 SYSTEM = Who("system", MSP_ORG)
 
 

@@ -23,7 +23,6 @@ from server.services import recording
 from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
 from server.store import db
-from server.web.validation import Field
 
 BUILTIN_TYPES = (
     "Windows",
@@ -44,37 +43,6 @@ FIELD_KINDS = ("text", "number", "date", "choice", "secret")
 ROLE_NAME = r"[A-Za-z][A-Za-z0-9_-]{0,63}"
 FIELD_NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
 TEXT_LIMIT = 2000  # characters in a text, choice or secret field value
-
-ROLE_FIELDS = {
-    "name": Field(
-        str,
-        required=True,
-        max_len=64,
-        pattern=ROLE_NAME,
-        pattern_message="must be letters, digits, - and _ (starting with a letter)",
-    ),
-    "description": Field(str, max_len=2000),
-    "permissions": Field(list, required=True, item_kind=str, max_len=len(permissions.CAPABILITIES)),
-}
-ROLE_UPDATE = {k: v for k, v in ROLE_FIELDS.items() if k != "name"} | {
-    "permissions": Field(list, item_kind=str, max_len=len(permissions.CAPABILITIES))
-}
-TYPE_FIELDS = {"name": Field(str, required=True, max_len=64, identifier=True)}
-DEFINITION_FIELDS = {
-    "applies_to": Field(str, required=True, choices=("resource", "account")),
-    "resource_type": Field(str, max_len=64),
-    "name": Field(
-        str,
-        required=True,
-        max_len=64,
-        pattern=FIELD_NAME,
-        pattern_message="must be letters, digits and _ (starting with a letter)",
-    ),
-    "kind": Field(str, required=True, choices=FIELD_KINDS),
-    "required": Field(bool),
-    "default": Field(str, max_len=TEXT_LIMIT, nullable=True),
-    "choices": Field(list, item_kind=str, max_len=100),
-}
 
 
 def _require(actor: Actor, allowed: bool, what: str) -> None:

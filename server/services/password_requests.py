@@ -30,26 +30,10 @@ from server.services.context import Actor, Env
 from server.services.vault import _account, _password_for, _resource
 from server.store import db
 from server.store.audit import Who
-from server.web.validation import Field
 
 REQUEST_TTL = datetime.timedelta(hours=24)  # an unanswered request expires after this
 SYSTEM = Who("system", MSP_ORG)
 
-CONTROL_FIELDS = {
-    "enabled": Field(bool, required=True),
-    "approvers": Field(list, item_kind=str, max_len=100),
-    "approver_groups": Field(list, item_kind=str, max_len=100),
-    "approvals_needed": Field(int),
-    "max_window_minutes": Field(int),
-    "exclusive": Field(bool),
-    "rotate_on_checkin": Field(bool),
-}
-REQUEST_FIELDS = {
-    "account": Field(str, required=True, max_len=64),
-    "reason": Field(str, required=True, max_len=2000, allow_control=True),
-    "window_minutes": Field(int, required=True),
-}
-DECISION_FIELDS = {"reason": Field(str, max_len=2000, allow_control=True)}
 
 _CONTROL = (
     "SELECT c.* FROM access_controls c WHERE c.account_id = $1 OR c.resource_id = $2 "

@@ -33,7 +33,6 @@ from server.services import recording
 from server.services.access import msp_org_id, require_msp_admin
 from server.services.context import Actor, Env
 from server.store import audit, db
-from server.web.validation import Field
 
 CATEGORIES = (
     "user_groups",
@@ -47,10 +46,6 @@ CATEGORIES = (
     "audit_operation_settings",
     "audit_purge_settings",
 )
-SETTINGS_FIELDS = {
-    "categories": Field(list, required=True, item_kind=str, max_len=len(CATEGORIES)),
-    "role_conflict": Field(str, choices=("overwrite", "rename")),
-}
 CONCURRENCY = 4  # orgs applied at once (one connection and transaction each)
 
 _POLICY_COLUMNS = (

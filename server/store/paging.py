@@ -49,12 +49,12 @@ class Page:
 
 
 def paged_list(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Mark a list route: the handler is called with the page asked for (``?limit=`` and
-    ``?cursor=``, checked first), and OpenAPI documents both parameters."""
+    """Mark a list route: the handler is called with ``page=``, the page asked for
+    (``?limit=`` and ``?cursor=``, checked first), and OpenAPI documents both parameters."""
 
     @functools.wraps(handler)
     async def with_page(request: Any) -> Any:
-        return await handler(request, page_from(request.query))
+        return await handler(request, page=page_from(request.query))
 
     with_page.paged = True  # type: ignore[attr-defined]
     return with_page

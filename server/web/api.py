@@ -2,15 +2,27 @@
 answers=...)`` validates the request into the models before the handler runs and leaves
 the declaration on the handler, where ``server.web.openapi`` reads it to document the route.
 
-A handler stays thin: it receives the validated models as ``body=`` and ``query=``
-keyword arguments, passes plain values (``body.given()``) to one service and answers.
-For an ``/orgs/{org}`` route the org is resolved before the handler runs
-(``server.web.org_scope``); the handler passes ``org_of(request)`` to its service.
+A handler stays thin: it names what it needs as keyword parameters and ``@operation``
+hands them over (the handler's signature is read once, when it is decorated):
+
+- ``body``, ``query``: the validated models (``body.given()`` is what the client sent);
+- ``page``: the page asked for, on a ``@paging.paged_list`` route;
+- ``env``: the service environment; ``actor``: the authenticated caller (never on a
+  ``@public`` route, which has none);
+- ``request``: the request itself, for the few that read a raw body, headers or the path;
+- any other name: the route's path parameter of that name (``org``, ``username``,
+  ``id``, ``name``, ``share_id``, ``key_id``, ``display_name``), as the text in the path;
+  except ``org`` of an ``/orgs/{org}`` route, resolved once before the handler runs
+  (``server.web.org_scope``): the handler receives the ``OrgRef`` (or the name as written
+  when the org is missing or out of reach, which the service then refuses as before).
+
+It passes plain values to one service and answers.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +32,15 @@ from pydantic import BaseModel
 
 from server.core.errors import StrongroomError
 from server.web import org_scope
-from server.web.keys import REFUSED_BY
+from server.web.keys import ACTOR, ENV, REFUSED_BY
 from server.web.models.common import validate_body, validate_query
 from server.web.problem import read_json
+
+# What a handler may ask for by name, taken from the request: the request itself, the
+# service environment (request.app[ENV]) and the authenticated caller (request[ACTOR]).
+FROM_REQUEST = ("request", "env", "actor")
+# What @operation (body, query) or @paging.paged_list (page) hands over itself.
+VALIDATED = frozenset({"body", "query", "page"})
 
 
 @dataclass(frozen=True)
@@ -55,37 +73,77 @@ def operation(
     errors: Mapping[int, str] | None = None,
     raw_body: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
-    """Declare a handler's request and answer models; validate the request into them.
+    """Declare a handler's request and answer models; validate the request into them and
+    hand the handler what its keyword parameters name (see the module docstring).
 
     Args:
         body: model of the JSON body; the handler receives ``body=`` (an empty body is {}).
         query: model of the query string; the handler receives ``query=``.
         answers: success status -> answer model or None (no body).
         errors: extra status -> codes to document (the usual ones are added by OpenAPI).
-        raw_body: content types of a raw body the handler reads itself.
+        raw_body: content types of a raw body the handler reads itself (from ``request``).
 
     Returns:
-        The wrapped handler, carrying ``spec``. Invalid input raises ValidationFailed (422)
-        or the strict JSON reader's 4xx before the handler runs.
+        The wrapped handler, called as ``handler(request)`` (``page=`` too on a paged
+        route), carrying ``spec`` and ``path_parameters`` (the path names it reads; the
+        route table checks them). Invalid input raises ValidationFailed (422) or the
+        strict JSON reader's 4xx before the handler runs.
+
+    Raises:
+        TypeError: at decoration, when the handler takes ``*args``/``**kwargs``, or does
+            not take the ``body``/``query`` it declares.
     """
     spec = Spec(body, query, dict(answers), dict(errors or {}), raw_body)
 
     def wrap(handler: Handler) -> Handler:
+        names = _parameters(handler)
+        for declared, model in (("body", body), ("query", query)):
+            if model is not None and declared not in names:
+                raise TypeError(f"{handler.__qualname__} declares a {declared} it does not take")
+        path = tuple(n for n in names if n not in FROM_REQUEST and n not in VALIDATED)
+        takes_request, takes_env, takes_actor = (n in names for n in FROM_REQUEST)
+        takes_org = "org" in path
+
         @functools.wraps(handler)
-        async def run(request: web.Request, *args: Any) -> web.StreamResponse:
-            kwargs: dict[str, Any] = {}
-            try:
-                if query is not None:
-                    kwargs["query"] = validate_query(query, dict(request.query))
-                if body is not None:
-                    kwargs["body"] = validate_body(body, await read_json(request))
-            except StrongroomError:
-                request[REFUSED_BY] = "request"
-                raise
-            await org_scope.resolve(request)  # the org of /orgs/{org}, once
-            return await handler(request, *args, **kwargs)
+        async def run(request: web.Request, **kwargs: Any) -> web.StreamResponse:
+            # kwargs holds what an outer decorator handed over (page=); add the rest.
+            if takes_request:
+                kwargs["request"] = request
+            if takes_env:
+                kwargs["env"] = request.app[ENV]
+            if takes_actor:
+                kwargs["actor"] = request[ACTOR]
+            if path:
+                match = request.match_info
+                for name in path:
+                    kwargs[name] = match[name]
+            if query is not None or body is not None:
+                try:
+                    if query is not None:
+                        kwargs["query"] = validate_query(query, dict(request.query))
+                    if body is not None:
+                        kwargs["body"] = validate_body(body, await read_json(request))
+                except StrongroomError:
+                    request[REFUSED_BY] = "request"
+                    raise
+            if takes_org:
+                await org_scope.resolve(request)  # the org of /orgs/{org}, once
+                kwargs["org"] = org_scope.org_of(request)
+            return await handler(**kwargs)
 
         run.spec = spec  # type: ignore[attr-defined]
+        run.path_parameters = path  # type: ignore[attr-defined]
+        run.takes_actor = takes_actor  # type: ignore[attr-defined]
         return run
 
     return wrap
+
+
+def _parameters(handler: Handler) -> tuple[str, ...]:
+    """The names a handler takes; each is handed over by keyword."""
+    out = []
+    for param in inspect.signature(handler).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"{handler.__qualname__} must name what it takes (no *args)")
+        out.append(param.name)
+    return tuple(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from aiohttp import web
 
@@ -157,16 +158,30 @@ def setup_routes(app: web.Application) -> None:
     /orgs/{org} overlap)."""
     methods: dict[str, list[str]] = {}
     for method, path, handler in ROUTES:
+        check_route(method, path, handler)
         app.router.add_route(method, API + path, handler)
         methods.setdefault(API + path, []).append(method)
     app.router.add_get(API + "/openapi.json", openapi)
     methods[API + "/openapi.json"] = ["GET"]
     # Last: a client org's login address, https://host:7272/<display_name>.
     login_path = "/{display_name:[A-Za-z0-9]{1,64}}"
+    check_route("GET", login_path, org_login.org_login)
     app.router.add_get(login_path, org_login.org_login)
     methods[login_path] = ["GET"]
     for path, allowed in methods.items():
         app.router.add_route("*", path, _method_not_allowed(allowed))
+
+
+def check_route(method: str, path: str, handler: Any) -> None:
+    """Refuse, when the server starts, a route whose handler asks for what the route cannot
+    give: a path parameter not in its path, or the actor on a public route (nobody is
+    authenticated there). Raises RuntimeError naming the route."""
+    placeholders = {part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")}
+    missing = set(getattr(handler, "path_parameters", ())) - placeholders
+    if missing:
+        raise RuntimeError(f"{method} {path}: the handler asks for {sorted(missing)}")
+    if getattr(handler, "public", False) and getattr(handler, "takes_actor", False):
+        raise RuntimeError(f"{method} {path}: a public handler has no actor")
 
 
 def _method_not_allowed(allowed: list[str]):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.services import audit_settings, audit_trail
+from server.services.access import OrgArg
+from server.services.context import Actor, Env
 from server.store import paging
 from server.web.api import operation
-from server.web.handlers.common import actor
-from server.web.handlers.common import env as get_env
 from server.web.models.audit import (
     AuditAlert,
     AuditEvent,
@@ -21,64 +21,54 @@ from server.web.models.audit import (
     PurgeResult,
 )
 from server.web.models.common import Page
-from server.web.org_scope import org_of
 from server.web.problem import json_response
 
 
 @paging.paged_list
 @operation(query=AuditQuery, answers={200: Page[AuditEvent]})
-async def list_audit(request: web.Request, page: paging.Page, query: AuditQuery) -> web.Response:
+async def list_audit(
+    *, env: Env, actor: Actor, org: OrgArg, page: paging.Page, query: AuditQuery
+) -> web.Response:
     """Events newest first; filters since, until, operation, actor; paged."""
-    return json_response(
-        await audit_trail.list_events(
-            get_env(request), actor(request), org_of(request), query.given(), page
-        )
-    )
+    return json_response(await audit_trail.list_events(env, actor, org, query.given(), page))
 
 
 @operation(answers={200: ChainCheck})
-async def verify_audit(request: web.Request) -> web.Response:
+async def verify_audit(*, env: Env, actor: Actor, org: OrgArg) -> web.Response:
     """Check the org's hash chain and name the first broken link."""
-    return json_response(
-        await audit_trail.verify_chain(get_env(request), actor(request), org_of(request))
-    )
+    return json_response(await audit_trail.verify_chain(env, actor, org))
 
 
 @operation(answers={200: AuditSettings})
-async def get_audit_settings(request: web.Request) -> web.Response:
+async def get_audit_settings(*, env: Env, actor: Actor, org: OrgArg) -> web.Response:
     """Retention and per-operation settings (recorded, alert) of the org."""
-    return json_response(
-        await audit_settings.get_settings(get_env(request), actor(request), org_of(request))
-    )
+    return json_response(await audit_settings.get_settings(env, actor, org))
 
 
 @operation(body=AuditSettingsBody, answers={200: AuditSettings})
-async def put_audit_settings(request: web.Request, body: AuditSettingsBody) -> web.Response:
+async def put_audit_settings(
+    *, env: Env, actor: Actor, org: OrgArg, body: AuditSettingsBody
+) -> web.Response:
     """Change retention and per-operation settings."""
-    data = body.given()
-    return json_response(
-        await audit_settings.put_settings(get_env(request), actor(request), org_of(request), data)
-    )
+    return json_response(await audit_settings.put_settings(env, actor, org, body.given()))
 
 
 @paging.paged_list
 @operation(answers={200: Page[AuditAlert]})
-async def list_alerts(request: web.Request, page: paging.Page) -> web.Response:
+async def list_alerts(*, env: Env, actor: Actor, org: OrgArg, page: paging.Page) -> web.Response:
     """The newest events of operations marked as alerts."""
-    items = await audit_settings.alerts(get_env(request), actor(request), org_of(request))
+    items = await audit_settings.alerts(env, actor, org)
     return json_response(paging.paged(items, page, paging.newest_first))
 
 
 @operation(answers={200: PurgeResult})
-async def purge_audit(request: web.Request) -> web.Response:
+async def purge_audit(*, env: Env, actor: Actor, org: OrgArg) -> web.Response:
     """Purge events older than the org's retention now (leaves a sealed checkpoint)."""
-    return json_response(
-        await audit_settings.purge_org(get_env(request), actor(request), org_of(request))
-    )
+    return json_response(await audit_settings.purge_org(env, actor, org))
 
 
 @operation(answers={200: AuditOperations})
-async def audit_operations(request: web.Request) -> web.Response:
+async def audit_operations(*, actor: Actor) -> web.Response:
     """Every operation the audit trail records, with its category (routine, security,
     secret_access) and description."""
-    return json_response(audit_trail.operation_catalogue(actor(request)))
+    return json_response(audit_trail.operation_catalogue(actor))

@@ -5,16 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.services import auth
+from server.services.context import Actor, Env
 from server.web.api import operation
 from server.web.handlers.common import (
-    actor,
     before_password_change,
     before_totp_setup,
     client_ip,
     public,
     works_read_only,
 )
-from server.web.handlers.common import env as get_env
 from server.web.models.auth import LoginAnswer, LoginBody, RefreshAnswer
 from server.web.problem import json_response
 
@@ -26,11 +25,11 @@ from server.web.problem import json_response
     answers={200: LoginAnswer},
     errors={401: "otp_required, invalid_otp", 429: "rate_limited (Retry-After)"},
 )
-async def login(request: web.Request, body: LoginBody) -> web.Response:
+async def login(request: web.Request, *, env: Env, body: LoginBody) -> web.Response:
     """Log in with username, password, org (default MSPOrg) and, when enabled, a TOTP code."""
     data = body.given()
     result = await auth.login(
-        get_env(request),
+        env,
         data["username"],
         data["password"],
         data.get("org"),
@@ -44,14 +43,14 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
 @before_totp_setup
 @works_read_only
 @operation(answers={204: None})
-async def logout(request: web.Request) -> web.Response:
+async def logout(*, env: Env, actor: Actor) -> web.Response:
     """End the current session."""
-    await auth.logout(get_env(request), actor(request))
+    await auth.logout(env, actor)
     return web.Response(status=204)
 
 
 @operation(answers={200: RefreshAnswer})
-async def refresh(request: web.Request) -> web.Response:
+async def refresh(*, env: Env, actor: Actor) -> web.Response:
     """Exchange the session token for a new one."""
-    token, expires_at = await auth.refresh(get_env(request), actor(request))
+    token, expires_at = await auth.refresh(env, actor)
     return json_response({"token": token, "expires_at": expires_at.isoformat()})

@@ -13,42 +13,52 @@ from server.core.errors import Unauthenticated, ValidationFailed
 from server.node import spool
 from server.services import session_moves
 from server.services.cluster import cluster_state
+from server.services.context import Actor, Env
 from server.web.api import operation
-from server.web.handlers.common import actor, env, public, works_read_only
+from server.web.handlers.common import public, works_read_only
+from server.web.keys import ENV
 from server.web.models.cluster import (
     AnchorsBody,
     ClusterView,
+    EnrollBody,
     Enrollment,
     Received,
     SessionsBody,
     SessionsMoved,
     SpoolBody,
 )
-from server.web.models.common import Body
 from server.web.problem import json_response
-from server.web.validation import model_for
 
 
 @operation(answers={200: ClusterView})
-async def cluster(request: web.Request) -> web.Response:
+async def cluster(*, env: Env, actor: Actor) -> web.Response:
     """Nodes, roles, term, replication state and lag, witness (MSPOrg administrators)."""
-    return json_response(await cluster_state(env(request), actor(request)))
+    return json_response(await cluster_state(env, actor))
 
 
 @public
 @operation(
-    body=model_for(enrollment.ENROLL_FIELDS, "EnrollBody"),
+    body=EnrollBody,
     answers={200: Enrollment},
     errors={403: "invalid_enrollment_token, name_taken"},
 )
-async def enroll(request: web.Request, body: Body) -> web.Response:
+async def enroll(*, env: Env, body: EnrollBody) -> web.Response:
     """Enroll a secondary with a one-time token (sent by strongroom init --secondary)."""
-    return json_response(await enrollment.enroll(env(request), body.given()))
+    return json_response(
+        await enrollment.enroll(
+            env,
+            secret=body.secret,
+            name=body.name,
+            url=body.url,
+            db_host=body.db_host,
+            db_port=body.db_port,
+        )
+    )
 
 
 def _require_peer(request: web.Request, what: str) -> None:
     """Only the other node of the pair, holding the cluster secret, gets past."""
-    secret = env(request).node_state.state.cluster_secret
+    secret = request.app[ENV].node_state.state.cluster_secret
     given = request.headers.get("Authorization", "")
     if not secret or not hmac.compare_digest(given.encode(), f"Bearer {secret}".encode()):
         raise Unauthenticated(f"only the peer node may {what}")
@@ -60,9 +70,9 @@ def peer_only(what: str):
 
     def wrap(handler):
         @functools.wraps(handler)
-        async def checked(request: web.Request, *args):
+        async def checked(request: web.Request, **given):
             _require_peer(request, what)
-            return await handler(request, *args)
+            return await handler(request, **given)
 
         return checked
 
@@ -72,12 +82,11 @@ def peer_only(what: str):
 @public
 @peer_only("deliver spooled audit events")
 @operation(body=SpoolBody, answers={200: Received}, errors={401: "unauthenticated (not the peer)"})
-async def receive_spool(request: web.Request, body: SpoolBody) -> web.Response:
+async def receive_spool(*, env: Env, body: SpoolBody) -> web.Response:
     """Ingest audit events spooled on the secondary (node-to-node, cluster secret)."""
-    e = env(request)
     events = body.given()["events"]
     try:
-        added = await spool.ingest(e.pool, e.ring, events)
+        added = await spool.ingest(env.pool, env.ring, events)
     except (spool.SpoolTampered, KeyError, ValueError, TypeError) as exc:
         raise ValidationFailed([{"field": "events", "message": str(exc)}]) from None
     return json_response({"received": len(events), "added": added})
@@ -88,12 +97,11 @@ async def receive_spool(request: web.Request, body: SpoolBody) -> web.Response:
 @operation(
     body=SessionsBody, answers={200: SessionsMoved}, errors={401: "unauthenticated (not the peer)"}
 )
-async def receive_sessions(request: web.Request, body: SessionsBody) -> web.Response:
+async def receive_sessions(*, env: Env, body: SessionsBody) -> web.Response:
     """Store the sessions the secondary made while it could not write, if their users
     and credentials are unchanged, and end those logged out there (node-to-node)."""
-    e = env(request)
     try:
-        answer = await session_moves.store(e, body.given(), e.node_state.state.peer.name)
+        answer = await session_moves.store(env, body.given(), env.node_state.state.peer.name)
     except (KeyError, ValueError, TypeError) as exc:
         raise ValidationFailed([{"field": "sessions", "message": str(exc)}]) from None
     return json_response(answer)
@@ -105,12 +113,12 @@ async def receive_sessions(request: web.Request, body: SessionsBody) -> web.Resp
 @operation(
     body=AnchorsBody, answers={200: Received}, errors={401: "unauthenticated (not the peer)"}
 )
-async def receive_anchors(request: web.Request, body: AnchorsBody) -> web.Response:
+async def receive_anchors(*, env: Env, body: AnchorsBody) -> web.Response:
     """Keep a copy of the peer's audit anchors (node-to-node, cluster secret); each must
     carry a valid signature."""
     anchors = body.given()["anchors"]
     try:
-        added = await env(request).anchors.accept(anchors)
+        added = await env.anchors.accept(anchors)
     except (KeyError, ValueError, TypeError) as exc:
         raise ValidationFailed([{"field": "anchors", "message": str(exc)}]) from None
     return json_response({"received": len(anchors), "added": added})

@@ -1,13 +1,11 @@
-"""Small helpers every handler uses: route markers and access to env/actor."""
+"""Small helpers handlers use: route markers and the client's address (env, actor and path
+parameters are handed over by ``server.web.api.operation``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from aiohttp import web
-
-from server.services.context import Actor, Env
-from server.web.keys import ACTOR, ENV
 
 Handler = Callable[[web.Request], object]
 
@@ -34,16 +32,6 @@ def before_totp_setup(handler: Handler) -> Handler:
     """Mark a handler as usable while the user must still enrol in TOTP."""
     handler.before_totp_setup = True  # type: ignore[attr-defined]
     return handler
-
-
-def env(request: web.Request) -> Env:
-    """The shared service environment."""
-    return request.app[ENV]
-
-
-def actor(request: web.Request) -> Actor:
-    """The authenticated user of this request."""
-    return request[ACTOR]
 
 
 def client_ip(request: web.Request) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.services import account
+from server.services.context import Actor, Env
 from server.store import paging
 from server.web.api import operation
-from server.web.handlers.common import actor, before_password_change, before_totp_setup
-from server.web.handlers.common import env as get_env
+from server.web.handlers.common import before_password_change, before_totp_setup
 from server.web.models.auth import (
     ApiKey,
     ApiKeyBody,
@@ -27,39 +27,32 @@ from server.web.problem import json_response
 @before_password_change
 @before_totp_setup
 @operation(answers={200: Me})
-async def get_me(request: web.Request) -> web.Response:
+async def get_me(*, env: Env, actor: Actor) -> web.Response:
     """Who am I: username, org, role, scope, 2FA state, managed orgs."""
-    return json_response(await account.me(get_env(request), actor(request)))
+    return json_response(await account.me(env, actor))
 
 
 @before_password_change
 @before_totp_setup
 @operation(body=ChangePasswordBody, answers={204: None})
-async def change_password(request: web.Request, body: ChangePasswordBody) -> web.Response:
+async def change_password(*, env: Env, actor: Actor, body: ChangePasswordBody) -> web.Response:
     """Change my login password (needs the current one)."""
-    data = body.given()
-    await account.change_password(
-        get_env(request), actor(request), data["current_password"], data["new_password"]
-    )
+    await account.change_password(env, actor, body.current_password, body.new_password)
     return web.Response(status=204)
 
 
 @before_totp_setup
 @operation(body=CurrentPasswordBody, answers={200: TotpSecret})
-async def begin_totp(request: web.Request, body: CurrentPasswordBody) -> web.Response:
+async def begin_totp(*, env: Env, actor: Actor, body: CurrentPasswordBody) -> web.Response:
     """Start TOTP enrolment (needs the current password); returns the secret once."""
-    data = body.given()
-    return json_response(
-        await account.begin_totp(get_env(request), actor(request), data["current_password"])
-    )
+    return json_response(await account.begin_totp(env, actor, body.current_password))
 
 
 @before_totp_setup
 @operation(body=OtpBody, answers={204: None}, errors={400: "invalid_otp"})
-async def confirm_totp(request: web.Request, body: OtpBody) -> web.Response:
+async def confirm_totp(*, env: Env, actor: Actor, body: OtpBody) -> web.Response:
     """Confirm enrolment with a code; from now on login asks for one."""
-    data = body.given()
-    await account.confirm_totp(get_env(request), actor(request), data["otp"])
+    await account.confirm_totp(env, actor, body.otp)
     return web.Response(status=204)
 
 
@@ -74,37 +67,33 @@ async def confirm_totp(request: web.Request, body: OtpBody) -> web.Response:
         429: "rate_limited",
     },
 )
-async def disable_totp(request: web.Request, body: TotpDisableBody) -> web.Response:
+async def disable_totp(*, env: Env, actor: Actor, body: TotpDisableBody) -> web.Response:
     """Turn my TOTP off with my current password and a current code (from a session, and
     refused while an administrator requires it)."""
-    data = body.given()
-    await account.disable_totp(
-        get_env(request), actor(request), data["current_password"], data["otp"]
-    )
+    await account.disable_totp(env, actor, body.current_password, body.otp)
     return web.Response(status=204)
 
 
 @operation(body=ApiKeyBody, answers={201: ApiKeyCreated})
-async def create_api_key(request: web.Request, body: ApiKeyBody) -> web.Response:
+async def create_api_key(*, env: Env, actor: Actor, body: ApiKeyBody) -> web.Response:
     """Make an API key; the key is in this answer and never again."""
     data = body.given()
-    days = data.get("expires_in_days")
     return json_response(
-        await account.create_api_key(get_env(request), actor(request), data["name"], days),
+        await account.create_api_key(env, actor, data["name"], data.get("expires_in_days")),
         status=201,
     )
 
 
 @paging.paged_list
 @operation(answers={200: Page[ApiKey]})
-async def list_api_keys(request: web.Request, page: paging.Page) -> web.Response:
+async def list_api_keys(*, env: Env, actor: Actor, page: paging.Page) -> web.Response:
     """My API keys (names and last use, never the keys)."""
-    items = await account.list_api_keys(get_env(request), actor(request))
+    items = await account.list_api_keys(env, actor)
     return json_response(paging.paged(items, page, paging.oldest_first))
 
 
 @operation(answers={204: None})
-async def delete_api_key(request: web.Request) -> web.Response:
+async def delete_api_key(*, env: Env, actor: Actor, key_id: str) -> web.Response:
     """Delete one of my API keys."""
-    await account.delete_api_key(get_env(request), actor(request), request.match_info["key_id"])
+    await account.delete_api_key(env, actor, key_id)
     return web.Response(status=204)

@@ -6,9 +6,9 @@ from aiohttp import web
 
 from server.core.errors import NotFound
 from server.services.access import find_org
+from server.services.context import Env
 from server.store import db
 from server.web.api import operation
-from server.web.handlers.common import env as get_env
 from server.web.handlers.common import public
 from server.web.models.orgs import OrgLogin
 from server.web.problem import json_response
@@ -16,11 +16,10 @@ from server.web.problem import json_response
 
 @public
 @operation(answers={200: OrgLogin})
-async def org_login(request: web.Request) -> web.Response:
+async def org_login(*, env: Env, display_name: str) -> web.Response:
     """The org's login URL, or 404 for an unknown org."""
-    name = request.match_info["display_name"]
-    async with db.transaction(get_env(request).pool, readonly=True) as conn:
-        org = await find_org(conn, name)
+    async with db.transaction(env.pool, readonly=True) as conn:
+        org = await find_org(conn, display_name)
     if org is None:
-        raise NotFound(f"no organization named {name!r}")
+        raise NotFound(f"no organization named {display_name!r}")
     return json_response({"org": org["display_name"], "login": "/api/v1/auth/login"})

@@ -6,10 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.services import org_access, org_import, org_report, orgs
+from server.services.access import OrgArg
+from server.services.context import Actor, Env
 from server.store import paging
 from server.web.api import operation
-from server.web.handlers.common import actor
-from server.web.handlers.common import env as get_env
 from server.web.models.common import Page
 from server.web.models.orgs import (
     Access,
@@ -29,15 +29,14 @@ from server.web.models.orgs import (
     RequestBody,
     RequestsQuery,
 )
-from server.web.org_scope import org_of
 from server.web.problem import json_response
 
 
 @paging.paged_list
 @operation(answers={200: Page[Org]})
-async def list_orgs(request: web.Request, page: paging.Page) -> web.Response:
+async def list_orgs(*, env: Env, actor: Actor, page: paging.Page) -> web.Response:
     """Organizations visible to the caller, with whether it manages each."""
-    items = await orgs.list_orgs(get_env(request), actor(request))
+    items = await orgs.list_orgs(env, actor)
     return json_response(paging.paged(items, page, _msp_first))
 
 
@@ -46,10 +45,9 @@ def _msp_first(org: dict) -> paging.Key:
 
 
 @operation(body=OrgCreate, answers={201: Org})
-async def create_org(request: web.Request, body: OrgCreate) -> web.Response:
+async def create_org(*, env: Env, actor: Actor, body: OrgCreate) -> web.Response:
     """Create a client organization (MSPOrg administrators)."""
-    data = body.given()
-    return json_response(await orgs.create_org(get_env(request), actor(request), data), status=201)
+    return json_response(await orgs.create_org(env, actor, body.given()), status=201)
 
 
 @operation(
@@ -58,84 +56,63 @@ async def create_org(request: web.Request, body: OrgCreate) -> web.Response:
     errors={400: "inconsistent_fields (with line), unsupported_file_type"},
     raw_body=("text/csv", "text/plain"),
 )
-async def import_orgs(request: web.Request, query: ImportQuery) -> web.Response:
+async def import_orgs(
+    request: web.Request, *, env: Env, actor: Actor, query: ImportQuery
+) -> web.Response:
     """Import organizations from a CSV/TXT file sent as the raw body."""
-    filename = query.filename
     raw = await request.read()
-    return json_response(
-        await org_import.import_orgs(get_env(request), actor(request), filename, raw)
-    )
+    return json_response(await org_import.import_orgs(env, actor, query.filename, raw))
 
 
 @operation(answers={200: Org})
-async def get_org(request: web.Request) -> web.Response:
+async def get_org(*, env: Env, actor: Actor, org: OrgArg) -> web.Response:
     """One organization."""
-    return json_response(await orgs.get_org(get_env(request), actor(request), org_of(request)))
+    return json_response(await orgs.get_org(env, actor, org))
 
 
 @operation(body=OrgUpdate, answers={200: Org})
-async def update_org(request: web.Request, body: OrgUpdate) -> web.Response:
+async def update_org(*, env: Env, actor: Actor, org: OrgArg, body: OrgUpdate) -> web.Response:
     """Edit an organization's details, account manager or vault control."""
-    data = body.given()
-    return json_response(
-        await orgs.update_org(get_env(request), actor(request), org_of(request), data)
-    )
+    return json_response(await orgs.update_org(env, actor, org, body.given()))
 
 
 @operation(query=DeleteOrgQuery, answers={200: OrgDeleted})
-async def delete_org(request: web.Request, query: DeleteOrgQuery) -> web.Response:
+async def delete_org(*, env: Env, actor: Actor, org: OrgArg, query: DeleteOrgQuery) -> web.Response:
     """Delete a client organization; ?confirm= must repeat its display name."""
-    deleted = await orgs.delete_org(
-        get_env(request), actor(request), org_of(request), query.given().get("confirm")
-    )
+    deleted = await orgs.delete_org(env, actor, org, query.given().get("confirm"))
     return json_response({"deleted": deleted})
 
 
 @operation(answers={200: Report})
-async def report(request: web.Request) -> web.Response:
+async def report(*, env: Env, actor: Actor, org: OrgArg) -> web.Response:
     """Users, groups, MSP access (and through what) and pending requests of a client org."""
-    return json_response(await org_report.report(get_env(request), actor(request), org_of(request)))
+    return json_response(await org_report.report(env, actor, org))
 
 
 @operation(answers={200: Access})
-async def get_access(request: web.Request) -> web.Response:
+async def get_access(*, env: Env, actor: Actor, org: OrgArg) -> web.Response:
     """Current MSP grants for a client organization."""
-    return json_response(
-        await org_access.list_access(get_env(request), actor(request), org_of(request))
-    )
+    return json_response(await org_access.list_access(env, actor, org))
 
 
 @operation(answers={204: None})
-async def revoke_user(request: web.Request) -> web.Response:
+async def revoke_user(*, env: Env, actor: Actor, org: OrgArg, username: str) -> web.Response:
     """Revoke a user's access grant (no approval needed)."""
-    await org_access.revoke(
-        get_env(request),
-        actor(request),
-        org_of(request),
-        "user",
-        request.match_info["username"],
-    )
+    await org_access.revoke(env, actor, org, "user", username)
     return web.Response(status=204)
 
 
 @operation(answers={204: None})
-async def revoke_group(request: web.Request) -> web.Response:
+async def revoke_group(*, env: Env, actor: Actor, org: OrgArg, name: str) -> web.Response:
     """Revoke a user group's access grant (no approval needed)."""
-    await org_access.revoke(
-        get_env(request),
-        actor(request),
-        org_of(request),
-        "group",
-        request.match_info["name"],
-    )
+    await org_access.revoke(env, actor, org, "group", name)
     return web.Response(status=204)
 
 
 @operation(query=EligibilityQuery, answers={200: Page[Approver]})
-async def eligible_approvers(request: web.Request, query: EligibilityQuery) -> web.Response:
+async def eligible_approvers(*, env: Env, actor: Actor, query: EligibilityQuery) -> web.Response:
     """Who could approve the request that ?kind=&org=&user=|group= describes if I filed it."""
-    data = query.given()
-    items = await org_access.eligible_approvers(get_env(request), actor(request), data)
+    items = await org_access.eligible_approvers(env, actor, query.given())
     return json_response({"items": items, "next_cursor": None})
 
 
@@ -144,55 +121,36 @@ async def eligible_approvers(request: web.Request, query: EligibilityQuery) -> w
     answers={201: AccessRequest},
     errors={422: "approver_not_eligible"},
 )
-async def file_request(request: web.Request, body: RequestBody) -> web.Response:
+async def file_request(*, env: Env, actor: Actor, body: RequestBody) -> web.Response:
     """File a dual-control request (org access, account manager, group member, client user
     confirmation), naming the approver."""
-    data = body.given()
-    return json_response(
-        await org_access.file_request(get_env(request), actor(request), data), status=201
-    )
+    return json_response(await org_access.file_request(env, actor, body.given()), status=201)
 
 
 @paging.paged_list
 @operation(query=RequestsQuery, answers={200: Page[AccessRequest]})
 async def list_requests(
-    request: web.Request, page: paging.Page, query: RequestsQuery
+    *, env: Env, actor: Actor, page: paging.Page, query: RequestsQuery
 ) -> web.Response:
     """Org access requests where I am approver or proposer (?status=, ?role=)."""
-    items = await org_access.list_requests(
-        get_env(request), actor(request), query.given().get("status"), query.given().get("role")
-    )
+    given = query.given()
+    items = await org_access.list_requests(env, actor, given.get("status"), given.get("role"))
     return json_response(paging.paged(items, page, paging.newest_first))
 
 
 @operation(body=ApproveBody, answers={200: AccessRequest})
-async def approve_request(request: web.Request, body: ApproveBody) -> web.Response:
+async def approve_request(*, env: Env, actor: Actor, id: str, body: ApproveBody) -> web.Response:
     """Approve (the named approver, with its current password)."""
-    data = body.given()
-    return json_response(
-        await org_access.approve(
-            get_env(request), actor(request), request.match_info["id"], data["current_password"]
-        )
-    )
+    return json_response(await org_access.approve(env, actor, id, body.given()["current_password"]))
 
 
 @operation(body=DecisionBody, answers={200: AccessRequest})
-async def reject_request(request: web.Request, body: DecisionBody) -> web.Response:
+async def reject_request(*, env: Env, actor: Actor, id: str, body: DecisionBody) -> web.Response:
     """Reject (the named approver), with an optional reason."""
-    data = body.given()
-    return json_response(
-        await org_access.reject(
-            get_env(request), actor(request), request.match_info["id"], data.get("reason", "")
-        )
-    )
+    return json_response(await org_access.reject(env, actor, id, body.given().get("reason", "")))
 
 
 @operation(body=DecisionBody, answers={200: AccessRequest})
-async def cancel_request(request: web.Request, body: DecisionBody) -> web.Response:
+async def cancel_request(*, env: Env, actor: Actor, id: str, body: DecisionBody) -> web.Response:
     """Cancel (the proposer), with an optional reason."""
-    data = body.given()
-    return json_response(
-        await org_access.cancel(
-            get_env(request), actor(request), request.match_info["id"], data.get("reason", "")
-        )
-    )
+    return json_response(await org_access.cancel(env, actor, id, body.given().get("reason", "")))

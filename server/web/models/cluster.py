@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from server.web.models.common import Answer, Body, JsonObject
+from server.web.models.common import Answer, Body, JsonObject, integer, text
 
 
 class Health(Answer):
@@ -38,6 +38,17 @@ class Enrollment(Answer):
     """What a secondary receives when it enrolls (secrets: the pair's, over pinned TLS)."""
 
     model_config = ConfigDict(extra="allow")
+
+
+# ``POST /cluster/enroll``: the one-time token's secret, the secondary's node name, its
+# API address and its database's address, as ``strongroom init --secondary`` sends them
+# (replication.enroll.init_secondary).
+class EnrollBody(Body):
+    secret: text(200, non_empty=True)
+    name: text(63, non_empty=True)
+    url: text(500, non_empty=True)
+    db_host: text(255, non_empty=True)
+    db_port: integer()
 
 
 class SpoolBody(Body):

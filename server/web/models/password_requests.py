@@ -1,18 +1,45 @@
 """Password access control (check-out): controls on accounts and resources, requests,
-decisions, check-in, holds. Request bodies come from the service's field declarations
-(``server.web.validation.model_for``), answers are modelled here."""
+decisions, check-in, holds: request bodies and answers.
+
+Request bodies carry no docstring (a comment says what they are): pydantic would make it
+the schema's description, and the OpenAPI document states only their fields. The service
+(server.services.password_requests) checks the bounds that depend on the org's data.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from server.services import password_requests as pr
-from server.web.models.common import Answer, Query
-from server.web.validation import model_for
+from pydantic import Field
 
-ControlBody = model_for(pr.CONTROL_FIELDS, "AccessControlBody")
-PasswordRequestBody = model_for(pr.REQUEST_FIELDS, "PasswordRequestBody")
-PasswordDecisionBody = model_for(pr.DECISION_FIELDS, "PasswordDecisionBody")
+from server.web.models.common import Answer, Body, Query, integer, text
+
+Names = Annotated[list[text()], Field(max_length=100)]
+
+
+# ``PUT …/access-control`` of an account or resource: on or off, who approves (users and
+# groups), how many approvals, the longest window, exclusive check-out, rotate on check-in.
+class AccessControlBody(Body):
+    enabled: bool
+    approvers: Names = None  # type: ignore[assignment]
+    approver_groups: Names = None  # type: ignore[assignment]
+    approvals_needed: integer() = None  # type: ignore[assignment]
+    max_window_minutes: integer() = None  # type: ignore[assignment]
+    exclusive: bool = None  # type: ignore[assignment]
+    rotate_on_checkin: bool = None  # type: ignore[assignment]
+
+
+# ``POST /orgs/{org}/password-requests``: the account (by name), why, and for how long.
+class PasswordRequestBody(Body):
+    account: text(64, non_empty=True)
+    reason: text(2000, non_empty=True, free=True)
+    window_minutes: integer()
+
+
+# ``POST …/password-requests/{id}/approve|reject``: the decision's reason (free text).
+class PasswordDecisionBody(Body):
+    reason: text(2000, free=True) = None  # type: ignore[assignment]
+
 
 RequestState = Literal[
     "pending", "approved", "ended", "checked_in", "rejected", "withdrawn", "expired"
