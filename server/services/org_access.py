@@ -25,10 +25,17 @@ from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
 from server.services import dual_control, recording
-from server.services.access import OrgArg, OrgRef, acting_org, find_org, name_of, org_ref
+from server.services.access import (
+    OrgArg,
+    OrgRef,
+    acting_org,
+    find_org,
+    name_of,
+    org_ref,
+    require_msp_admin,
+)
 from server.services.auth import reauthenticate
 from server.services.context import Actor, Env
-from server.services.orgs import require_msp_admin
 from server.store import db
 
 REQUEST_SELECT = """
