@@ -90,7 +90,8 @@ def is_administrator(who: Any) -> bool:
 
 def is_privileged_administrator(who: Any) -> bool:
     """Whether ``who`` (a role name, or an actor by its role) is a privileged administrator."""
-    return getattr(who, "role", who) == PRIVILEGED_ADMINISTRATOR
+    role: str = getattr(who, "role", who)
+    return role == PRIVILEGED_ADMINISTRATOR
 
 
 def can_administer_msp(actor: Any) -> bool:

@@ -89,7 +89,8 @@ async def find_org(conn: asyncpg.Connection, display_name: str) -> asyncpg.Recor
 
 async def msp_org_id(conn: asyncpg.Connection) -> uuid.UUID:
     """The id of MSPOrg."""
-    return await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+    org_id: uuid.UUID = await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+    return org_id
 
 
 def name_of(org: OrgArg) -> str:
@@ -104,7 +105,8 @@ async def reach(
     """How user ``user_id`` of org ``home_id`` reaches org ``org_id`` (``home``,
     ``account_manager``, ``grant``), or None when it may not act there (sql/023
     ``org_reach``; the RLS context is left as it was)."""
-    return await conn.fetchval(_REACH_ONE, user_id, home_id, org_id)
+    how: str | None = await conn.fetchval(_REACH_ONE, user_id, home_id, org_id)
+    return how
 
 
 async def reached_orgs(

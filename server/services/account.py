@@ -122,7 +122,7 @@ async def disable_totp(env: Env, actor: Actor, current_password: str, code: str)
         )
     await reauthenticate(env, actor, current_password)  # throttled like a login
     async with db.transaction(env.pool, actor.org_id) as conn:
-        row = await conn.fetchrow(
+        row = await conn.fetchrow_one(
             "SELECT totp_secret, totp_last_step, totp_required FROM users WHERE id = $1 FOR UPDATE",
             actor.user_id,
         )
@@ -167,7 +167,7 @@ async def me(env: Env, actor: Actor) -> dict[str, Any]:
     every org it may act in (org display name -> sorted capability names; its home org
     included; ``permissions.capabilities_in``)."""
     async with db.transaction(env.pool, actor.org_id) as conn:
-        row = await conn.fetchrow(
+        row = await conn.fetchrow_one(
             "SELECT username, role, access_scope, totp_secret IS NOT NULL AS totp_enabled, "
             "totp_required, must_change_password, full_name, email FROM users WHERE id = $1",
             actor.user_id,
@@ -220,7 +220,7 @@ async def create_api_key(
     days = env.config.security.api_key_days if expires_in_days is None else expires_in_days
     key = tokens.new_token(tokens.API_KEY_PREFIX, actor.org_id)
     async with db.transaction(env.pool, actor.org_id) as conn:
-        row = await conn.fetchrow(
+        row = await conn.fetchrow_one(
             "INSERT INTO api_keys (org_id, user_id, name, token_hash, prefix, expires_at) "
             "VALUES ($1, $2, $3, $4, $5, now() + make_interval(days => $6)) "
             "RETURNING id, created_at, expires_at",

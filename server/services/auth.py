@@ -273,9 +273,17 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
         kind == tokens.SESSION_PREFIX,
         idle,
     )
+    if row is None:  # authenticate_tokens answers every call, a missing token included
+        raise db.MissingRow("authenticate_tokens answered no row for a call")
     if isinstance(local, LocalSession):
-        # Moved to the primary: its replicated row decides from now on, once it is here.
-        if row["status"] == "missing" and time.monotonic() - local.moved_at < MOVE_REPLAY_GRACE:
+        # Moved to the primary: its replicated row decides from now on, once it is here
+        # (a session not moved was answered above).
+        moved_at = local.moved_at
+        if (
+            row["status"] == "missing"
+            and moved_at is not None
+            and time.monotonic() - moved_at < MOVE_REPLAY_GRACE
+        ):
             return await _local_actor(env, local, ip)
         env.local.drop({local.token_hash})
     if row["status"] == "missing" or row["session_id"] in env.local.ended:

@@ -12,13 +12,14 @@ import asyncpg
 
 from server.core.errors import StrongroomError
 from server.services import audit_settings, password_requests, session_moves
+from server.services.context import Env
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 5.0  # an ended window is checked in at most this long after its end
 PURGE_EVERY_SECONDS = 3600.0
 
 
-async def run_sweeper(env, interval: float = INTERVAL_SECONDS) -> None:
+async def run_sweeper(env: Env, interval: float = INTERVAL_SECONDS) -> None:
     """Sweep forever; a failure is logged once and retried next round."""
     failing = False
     loop = asyncio.get_running_loop()

@@ -37,7 +37,7 @@ async def describe(env: Env) -> dict[str, Any]:
     async with db.transaction(env.pool, readonly=True) as tx:
         in_recovery = await tx.fetchval("SELECT pg_is_in_recovery()")
         standbys = [] if in_recovery else [dict(r) for r in await tx.fetch(STANDBYS_SQL)]
-        receiver = dict(await tx.fetchrow(RECEIVER_SQL)) if in_recovery else None
+        receiver = dict(await tx.fetchrow_one(RECEIVER_SQL)) if in_recovery else None
     this = {**node.as_dict(), "url": node.own_url, "database_in_recovery": in_recovery}
     if receiver is not None:
         this["receiving"] = receiver

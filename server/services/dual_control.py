@@ -103,7 +103,8 @@ async def parties(
 
 async def principal_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> uuid.UUID | None:
     """The person behind ``user_id`` (its own id for an independent account)."""
-    return await conn.fetchval(_PRINCIPAL, user_id)
+    principal: uuid.UUID | None = await conn.fetchval(_PRINCIPAL, user_id)
+    return principal
 
 
 async def proposer_problem(conn: asyncpg.Connection, who: Parties) -> str | None:

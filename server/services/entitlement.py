@@ -38,29 +38,37 @@ def scope_all(actor: Actor, org: OrgRef) -> bool:
     return actor.access_scope == "all" and org.id == actor.org_id
 
 
-async def account_permission(tx: Tx, actor: Actor, org: OrgRef, account_id: uuid.UUID):
+async def account_permission(
+    tx: Tx, actor: Actor, org: OrgRef, account_id: uuid.UUID
+) -> str | None:
     """The actor's permission on one account, or None."""
-    return await tx.fetchval(
+    permission: str | None = await tx.fetchval(
         "SELECT permission FROM account_permissions($1, $2, $3) WHERE account_id = $4",
         actor.user_id,
         org.id,
         scope_all(actor, org),
         account_id,
     )
+    return permission
 
 
-async def resource_permission(tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID):
+async def resource_permission(
+    tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID
+) -> str | None:
     """The actor's permission on one resource, or None."""
-    return await tx.fetchval(
+    permission: str | None = await tx.fetchval(
         "SELECT permission FROM resource_permissions($1, $2, $3) WHERE resource_id = $4",
         actor.user_id,
         org.id,
         scope_all(actor, org),
         resource_id,
     )
+    return permission
 
 
-async def visible_resources(tx: Tx, actor: Actor, org: OrgRef, query: str | None, page: Page):
+async def visible_resources(
+    tx: Tx, actor: Actor, org: OrgRef, query: str | None, page: Page
+) -> list[asyncpg.Record]:
     """A page of the resources the actor sees (optionally matching ``query``) with
     permission and the number of accounts it can use in each, in ``resource_order``.
     One row more than the page is fetched, to tell whether another page follows."""
@@ -92,7 +100,9 @@ def resource_order(row: asyncpg.Record) -> Key:
     return (row["sort_name"], str(row["id"]))
 
 
-async def visible_accounts(tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID):
+async def visible_accounts(
+    tx: Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID
+) -> list[asyncpg.Record]:
     """Accounts of one resource the actor may use, with their permission."""
     return await tx.fetch(
         "SELECT a.id, a.username, a.policy, a.password_changed_at, ap.permission "

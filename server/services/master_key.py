@@ -25,10 +25,11 @@ def _paths(config: Config) -> tuple[Path, Path]:
 
 
 async def _database_kek_id(conn: asyncpg.Connection) -> str | None:
-    return await conn.fetchval(
+    kek_id: str | None = await conn.fetchval(
         "SELECT kek_id FROM system_keys WHERE purpose = $1 ORDER BY version DESC LIMIT 1",
         AUDIT_KEY,
     )
+    return kek_id
 
 
 async def finish_rotation(config: Config, pool: asyncpg.Pool) -> str | None:

@@ -16,6 +16,7 @@ each client org it touches.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +26,17 @@ from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
 from server.services import dual_control, recording
-from server.services.access import OrgArg, OrgRef, acting_org, find_org, name_of, org_ref
+from server.services.access import (
+    OrgArg,
+    OrgRef,
+    acting_org,
+    find_org,
+    name_of,
+    org_ref,
+    require_msp_admin,
+)
 from server.services.auth import reauthenticate
 from server.services.context import Actor, Env
-from server.services.orgs import require_msp_admin
 from server.store import db
 
 REQUEST_SELECT = """
@@ -104,7 +112,9 @@ class Filing:
     subject: str = ""
     extra_principals: tuple[uuid.UUID, ...] = field(default=())
 
-    async def parties(self, conn: asyncpg.Connection, proposer_id: uuid.UUID):
+    async def parties(
+        self, conn: asyncpg.Connection, proposer_id: uuid.UUID
+    ) -> dual_control.Parties:
         """The request's parties now (``dual_control.parties``)."""
         return await dual_control.parties(
             conn, proposer_id, self.user_id, self.group_id, self.extra_principals
@@ -120,7 +130,13 @@ async def _client_org(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
     return org
 
 
-async def _msp_user(conn: asyncpg.Connection, msp_id: uuid.UUID, name: str | None, roles=None):
+async def _msp_user(
+    conn: asyncpg.Connection,
+    msp_id: uuid.UUID,
+    name: str | None,
+    roles: Collection[str] | None = None,
+) -> uuid.UUID:
+    """The id of the active MSPOrg user ``name`` (of one of ``roles`` when given), else 422."""
     if not name:
         raise field_error("user", "name the user")
     row = await conn.fetchrow(
@@ -132,13 +148,15 @@ async def _msp_user(conn: asyncpg.Connection, msp_id: uuid.UUID, name: str | Non
     if row is None or (roles is not None and row["role"] not in roles):
         kind = "user" if roles is None else "user of an eligible role"
         raise field_error("user", f"no active MSPOrg {kind} named {name!r}")
-    return row["id"]
+    user_id: uuid.UUID = row["id"]
+    return user_id
 
 
-async def _msp_group(conn: asyncpg.Connection, msp_id: uuid.UUID, name: str | None):
+async def _msp_group(conn: asyncpg.Connection, msp_id: uuid.UUID, name: str | None) -> uuid.UUID:
+    """The id of MSPOrg's user group ``name``, else 422."""
     if not name:
         raise field_error("group", "name the group")
-    gid = await conn.fetchval(
+    gid: uuid.UUID | None = await conn.fetchval(
         "SELECT id FROM user_groups WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
         msp_id,
         name,
@@ -155,29 +173,31 @@ async def _resolve(conn: asyncpg.Connection, actor: Actor, data: dict[str, Any])
     if kind == "grant":
         if ("user" in data) == ("group" in data):
             raise field_error("user", "name either a user or a group")
-        filing = Filing(kind, org=await _client_org(conn, data.get("org") or ""))
+        client = await _client_org(conn, data.get("org") or "")
+        filing = Filing(kind, org=client)
         await db.set_org(conn, msp)
         if "user" in data:
             filing.user_id = await _msp_user(conn, msp, data["user"])
         else:
             filing.group_id = await _msp_group(conn, msp, data["group"])
-        if filing.user_id is not None and filing.user_id == filing.org["account_manager_id"]:
+        if filing.user_id is not None and filing.user_id == client["account_manager_id"]:
             raise coded(Conflict, "already_granted", "that user is the org's account manager")
         if await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM org_access_grants WHERE client_org_id = $1 AND "
             "(user_id = $2 OR group_id = $3))",
-            filing.org["id"],
+            client["id"],
             filing.user_id,
             filing.group_id,
         ):
             raise coded(Conflict, "already_granted", "that access is already granted")
     elif kind == "account_manager":
-        filing = Filing(kind, org=await _client_org(conn, data.get("org") or ""))
+        client = await _client_org(conn, data.get("org") or "")
+        filing = Filing(kind, org=client)
         await db.set_org(conn, msp)
         filing.user_id = await _msp_user(
             conn, msp, data.get("user"), permissions.ACCOUNT_MANAGER_ROLES
         )
-        if filing.user_id == filing.org["account_manager_id"]:
+        if filing.user_id == client["account_manager_id"]:
             raise coded(Conflict, "already_account_manager", "that user already manages it")
     elif kind == "group_member":
         await db.set_org(conn, msp)
@@ -194,7 +214,9 @@ async def _resolve(conn: asyncpg.Connection, actor: Actor, data: dict[str, Any])
     return filing
 
 
-async def _resolve_confirmation(conn, actor: Actor, data: dict[str, Any]) -> Filing:
+async def _resolve_confirmation(
+    conn: asyncpg.Connection, actor: Actor, data: dict[str, Any]
+) -> Filing:
     """A user_confirmation: an unconfirmed user of a client org which has no confirmed
     administrator of its own. Any MSPOrg administrator may propose it (the one who made
     the user cannot: ``dual_control.proposer_problem``), as for org access."""
@@ -235,7 +257,14 @@ async def _resolve_confirmation(conn, actor: Actor, data: dict[str, Any]) -> Fil
     )
 
 
-async def _audit_request(conn, env: Env, actor: Actor, row, operation: str, reason=None):
+async def _audit_request(
+    conn: db.Tx,
+    env: Env,
+    actor: Actor,
+    row: asyncpg.Record,
+    operation: str,
+    reason: str | None = None,
+) -> None:
     """Record a request's step in MSPOrg's chain and in each client org it touches."""
     org_ids = [actor.org_id]
     if row["client_org_id"] is not None:
@@ -285,8 +314,12 @@ async def file_request(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str
         problem = await dual_control.approver_problem(
             conn, actor.org_id, approver["id"] if approver else None, who
         )
-        if problem:
-            raise field_error("approver", problem, code="approver_not_eligible")
+        if problem or approver is None:  # approver_problem refuses a missing approver
+            raise field_error(
+                "approver",
+                problem or "the approver must be an active MSPOrg administrator",
+                code="approver_not_eligible",
+            )
         if await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM org_access_requests WHERE kind = $1 AND "
             "status = 'pending' AND expires_at > now() AND client_org_id IS NOT DISTINCT FROM $2 "
@@ -317,14 +350,14 @@ async def file_request(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str
             data.get("reason", ""),
             days,
         )
-        row = await conn.fetchrow(REQUEST_SELECT + " WHERE r.id = $1", request_id)
+        row = await conn.fetchrow_one(REQUEST_SELECT + " WHERE r.id = $1", request_id)
         await _audit_request(
             conn, env, actor, row, "org_access_requested", reason=row["reason"] or None
         )
     return request_json(row)
 
 
-async def eligible_approvers(env: Env, actor: Actor, data: dict[str, Any]) -> list[dict]:
+async def eligible_approvers(env: Env, actor: Actor, data: dict[str, Any]) -> list[dict[str, Any]]:
     """The MSPOrg administrators who could approve the request ``data`` describes if the
     caller filed it now (the same rule as filing; ``approver`` is not needed).
 
@@ -388,7 +421,10 @@ async def list_requests(
     return [request_json(r) for r in rows]
 
 
-async def _load(conn: asyncpg.Connection, actor: Actor, request_id: str, lock: bool = False):
+async def _load(
+    conn: asyncpg.Connection, actor: Actor, request_id: str, lock: bool = False
+) -> asyncpg.Record:
+    """One org access request (``REQUEST_SELECT``), locked if ``lock``; NotFound."""
     rid = parse_id(request_id, "org access request")
     await db.set_org(conn, actor.org_id)
     row = await conn.fetchrow(
@@ -419,7 +455,7 @@ async def _expire_if_due(env: Env, actor: Actor, request_id: str) -> None:
                 await _audit_request(conn, env, actor, row, "org_access_expired")
 
 
-async def _decision_parties(conn, row: asyncpg.Record) -> dual_control.Parties:
+async def _decision_parties(conn: asyncpg.Connection, row: asyncpg.Record) -> dual_control.Parties:
     """The parties of a stored request as of now (group members, the client user's
     principal)."""
     extra: tuple[uuid.UUID, ...] = ()
@@ -437,7 +473,7 @@ async def _decision_parties(conn, row: asyncpg.Record) -> dual_control.Parties:
     )
 
 
-async def _lock_parties(conn, actor: Actor, row: asyncpg.Record) -> None:
+async def _lock_parties(conn: asyncpg.Connection, actor: Actor, row: asyncpg.Record) -> None:
     """Hold the rows of everyone and every group the decision reads (in id order), so a
     password reset or a membership change cannot slip in between the check and the
     grant: each waits for the other."""
@@ -590,7 +626,18 @@ async def cancel(env: Env, actor: Actor, request_id: str, reason: str) -> dict[s
     )
 
 
-async def _close(env, actor, request_id, reason, status, who_column, operation, refusal):
+async def _close(
+    env: Env,
+    actor: Actor,
+    request_id: str,
+    reason: str,
+    status: str,
+    who_column: str,
+    operation: str,
+    refusal: str,
+) -> dict[str, Any]:
+    """Close a pending request as ``status`` (rejected, cancelled) if the actor is the one
+    ``who_column`` names (else Forbidden ``refusal``), and record ``operation``."""
     require_msp_admin(actor)
     await _expire_if_due(env, actor, request_id)
     async with db.transaction(env.pool) as conn:
@@ -613,7 +660,11 @@ async def _close(env, actor, request_id, reason, status, who_column, operation, 
 # -- grants -------------------------------------------------------------------------
 
 
-async def grants_of(conn: asyncpg.Connection, msp_id: uuid.UUID, client_id: uuid.UUID):
+async def grants_of(
+    conn: asyncpg.Connection, msp_id: uuid.UUID, client_id: uuid.UUID
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """The users and the groups (with their members) granted access to org ``client_id``
+    (leaves the RLS context in MSPOrg)."""
     await db.set_org(conn, msp_id)
     users = await conn.fetch(
         "SELECT u.username, u.role, g.granted_at FROM org_access_grants g "

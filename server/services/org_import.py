@@ -18,22 +18,19 @@ from typing import Any
 
 import asyncpg
 
-from server.core.org_file import parse
+from server.core.org_file import OrgInput, parse
 from server.services import recording, replication_settings
+from server.services.access import require_msp_admin
 from server.services.context import Actor, Env
-from server.services.orgs import (
-    OrgInput,
-    create_batch,
-    eligible_account_managers,
-    require_msp_admin,
-    validate_input,
-)
+from server.services.orgs import create_batch, eligible_account_managers, validate_input
 from server.store import db
 
 CHUNK = 500
 YIELD_EVERY = 1000  # rows checked between turns of the event loop (health stays fast)
 
 ProgressFn = Callable[[int, int], None]
+Results = dict[int, dict[str, Any]]  # a row's outcome by its line
+FailFn = Callable[[OrgInput, str, str], None]  # record a row's failure (item, code, detail)
 
 
 async def import_orgs(
@@ -48,7 +45,7 @@ async def import_orgs(
     """
     require_msp_admin(actor)
     items = await asyncio.to_thread(parse, filename, raw, env.config.server.import_max_rows)
-    results: dict[int, dict[str, Any]] = {}
+    results: Results = {}
 
     def fail(item: OrgInput, code: str, detail: str) -> None:
         results[item.line] = {
@@ -133,7 +130,9 @@ async def import_orgs(
     return {"created": created, "failed": len(ordered) - created, "results": ordered}
 
 
-async def _record(conn, env: Env, actor: Actor, chunk: list[OrgInput], results) -> None:
+async def _record(
+    conn: db.Tx, env: Env, actor: Actor, chunk: list[OrgInput], results: Results
+) -> None:
     trail = recording.writer(conn, env, actor.org_id, actor.who)
     await trail.record_many(
         [
@@ -154,7 +153,9 @@ async def _record(conn, env: Env, actor: Actor, chunk: list[OrgInput], results) 
         }
 
 
-async def _one_by_one(env: Env, actor: Actor, chunk: list[OrgInput], results, fail) -> None:
+async def _one_by_one(
+    env: Env, actor: Actor, chunk: list[OrgInput], results: Results, fail: FailFn
+) -> None:
     for item in chunk:
         try:
             async with db.transaction(env.pool) as conn:

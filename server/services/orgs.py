@@ -186,7 +186,7 @@ async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, 
             details={"account_manager": item.account_manager},
         )
         await db.set_org(conn, actor.org_id)  # the account manager is an MSPOrg user
-        row = await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", org_id)
+        row = await conn.fetchrow_one(_ORG_SELECT + " WHERE o.id = $1", org_id)
     return _org_json(row, managed=row["account_manager_id"] == actor.user_id)
 
 
@@ -369,7 +369,7 @@ async def update_org(env: Env, actor: Actor, name: OrgArg, data: dict[str, Any])
                 "org_updated", target_type="org", target=row["display_name"], details=details
             )
         await db.set_org(conn, actor.org_id)
-        row = await conn.fetchrow(_ORG_SELECT + " WHERE o.id = $1", row["id"])
+        row = await conn.fetchrow_one(_ORG_SELECT + " WHERE o.id = $1", row["id"])
         managed = row["id"] in await managed_org_ids(conn, actor)
     return _org_json(row, managed=managed)
 

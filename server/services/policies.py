@@ -52,7 +52,9 @@ async def list_policies(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[s
     return [p.as_dict() for p in BUILTIN.values()] + [_policy(r).as_dict() for r in rows]
 
 
-async def create_policy(env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]):
+async def create_policy(
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]
+) -> dict[str, Any]:
     """Add a custom policy (administrators and password administrators)."""
     if not permissions.can_manage_vault(actor):
         raise Forbidden("your role cannot manage password policies")
@@ -75,7 +77,7 @@ async def create_policy(env: Env, actor: Actor, org_name: OrgArg, data: dict[str
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         try:
-            row = await tx.fetchrow(
+            row = await tx.fetchrow_one(
                 "INSERT INTO password_policies (org_id, name, min_length, max_length, "
                 "require_upper, require_lower, require_digit, require_special, max_age_days) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",

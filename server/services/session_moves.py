@@ -165,6 +165,7 @@ async def store(env: Env, body: dict[str, Any], node: str) -> dict[str, Any]:
             await db.set_org(tx, org_id)
             user = await tx.fetchrow(_USER, user_id, org_id)
             times = _times(record, env)
+            why: str | None
             if token_hash in ended or await tx.fetchval(_ENDED, token_hash):
                 why = "logged_out"  # ended here, or with this very message
             else:

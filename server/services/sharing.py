@@ -27,7 +27,9 @@ TARGET_COLUMNS = {
 }
 
 
-async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str):
+async def _target(
+    tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str
+) -> tuple[uuid.UUID, str]:
     """(id, label) of a share target the actor may re-share, else 404/403."""
     if kind == "resource_group":
         _require_vault_manager(actor)
@@ -102,7 +104,8 @@ async def _msp_user_in(tx: db.Tx, org: OrgRef, username: str) -> uuid.UUID:
             username,
         )
     if row is not None and await reach(tx, row["id"], msp_id, org.id) is not None:
-        return row["id"]
+        user_id: uuid.UUID = row["id"]
+        return user_id
     raise field_error(
         "user", f"{username!r} is not an MSPOrg user with access to {org.display_name}"
     )
@@ -128,7 +131,9 @@ _SHARE_SELECT = (
 )
 
 
-async def list_shares(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str):
+async def list_shares(
+    env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str
+) -> list[dict[str, Any]]:
     """Who a target is shared with (needs full on it)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -143,7 +148,7 @@ async def list_shares(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: 
 async def _named(tx: db.Tx, row: asyncpg.Record) -> dict[str, Any]:
     out = share_json(row)
     if out["user"] is None and out["group"] is None:
-        share = await tx.fetchrow("SELECT user_id FROM shares WHERE id = $1", row["id"])
+        share = await tx.fetchrow_one("SELECT user_id FROM shares WHERE id = $1", row["id"])
         msp_id = await tx.fetchval("SELECT id FROM orgs WHERE is_msp")
         async with db.in_org(tx, msp_id):
             out["user"] = await tx.fetchval(
@@ -153,7 +158,9 @@ async def _named(tx: db.Tx, row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
-async def add_share(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str, data):
+async def add_share(
+    env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str, data: dict[str, Any]
+) -> dict[str, Any]:
     """Share a target with a user or group (replacing an earlier share to the same one)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -194,7 +201,7 @@ async def add_share(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: st
                 "permission": permission,
             },
         )
-        row = await tx.fetchrow(_SHARE_SELECT + "WHERE s.id = $1", share_id)
+        row = await tx.fetchrow_one(_SHARE_SELECT + "WHERE s.id = $1", share_id)
         return await _named(tx, row)
 
 
@@ -222,7 +229,9 @@ async def remove_share(
 # -- resource groups ----------------------------------------------------------------
 
 
-async def _require_full_on_members(tx: db.Tx, actor: Actor, org: OrgRef, group_id) -> None:
+async def _require_full_on_members(
+    tx: db.Tx, actor: Actor, org: OrgRef, group_id: uuid.UUID
+) -> None:
     """Sharing a resource group shares its resources: the actor needs full permission on
     each (else an account manager could share a client's group with itself)."""
     members = await tx.fetch(
@@ -239,7 +248,7 @@ async def _require_full_on_members(tx: db.Tx, actor: Actor, org: OrgRef, group_i
             )
 
 
-async def _resource_ids(tx: db.Tx, actor: Actor, org: OrgRef, refs: list[str]):
+async def _resource_ids(tx: db.Tx, actor: Actor, org: OrgRef, refs: list[str]) -> list[uuid.UUID]:
     ids = [parse_id(r, "resource") for r in refs]
     for rid in ids:
         permission = await entitlement.resource_permission(tx, actor, org, rid)
@@ -260,7 +269,7 @@ async def _group_json(tx: db.Tx, row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def list_resource_groups(env: Env, actor: Actor, org_name: OrgArg):
+async def list_resource_groups(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
     """The org's resource groups (vault managers)."""
     _require_vault_manager(actor)
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
@@ -280,7 +289,7 @@ async def save_resource_group(
         org = await enter_org(tx, actor, org_name)
         if existing is None:
             try:
-                row = await tx.fetchrow(
+                row = await tx.fetchrow_one(
                     "INSERT INTO resource_groups (org_id, name) VALUES ($1, $2) RETURNING id, name",
                     org.id,
                     data["name"],
@@ -293,7 +302,7 @@ async def save_resource_group(
         else:
             gid, _ = await _target(tx, actor, org, "resource_group", existing)
             try:
-                row = await tx.fetchrow(
+                row = await tx.fetchrow_one(
                     "UPDATE resource_groups SET name = coalesce($2, name) "
                     "WHERE id = $1 RETURNING id, name",
                     gid,
@@ -323,12 +332,12 @@ async def save_resource_group(
         return await _group_json(tx, row)
 
 
-async def get_resource_group(env: Env, actor: Actor, org_name: OrgArg, name: str):
+async def get_resource_group(env: Env, actor: Actor, org_name: OrgArg, name: str) -> dict[str, Any]:
     """One resource group."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
         gid, _ = await _target(tx, actor, org, "resource_group", name)
-        row = await tx.fetchrow("SELECT id, name FROM resource_groups WHERE id = $1", gid)
+        row = await tx.fetchrow_one("SELECT id, name FROM resource_groups WHERE id = $1", gid)
         return await _group_json(tx, row)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
@@ -100,7 +101,7 @@ async def create_user(
         )
         await db.set_org(conn, org.id)
         try:
-            row = await conn.fetchrow(
+            row = await conn.fetchrow_one(
                 "INSERT INTO users (org_id, username, full_name, email, role, access_scope, "
                 "password_hash, totp_required, principal_id, client_confirmed, "
                 "credential_chain) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
@@ -207,7 +208,7 @@ async def update_user(
             args.append(new_hash)
             sets.append(f"password_hash = ${len(args)}, must_change_password = true")
         if sets:
-            row = await conn.fetchrow(
+            row = await conn.fetchrow_one(
                 f"UPDATE users SET {', '.join(sets)}, updated_at = now() WHERE id = $1 "
                 f"RETURNING {_USER_COLUMNS}",
                 *args,
@@ -228,7 +229,9 @@ async def update_user(
     return user_json(row, org.display_name)
 
 
-async def _keep_one_privileged_admin(conn: asyncpg.Connection, org: OrgRef, leaving) -> None:
+async def _keep_one_privileged_admin(
+    conn: asyncpg.Connection, org: OrgRef, leaving: uuid.UUID
+) -> None:
     if not org.is_msp:
         return
     others = await conn.fetchval(
@@ -315,7 +318,13 @@ async def delete_user(
     return {"transferred": moved}
 
 
-async def _heir(conn, org: OrgRef, target, new_owner: str | None, owned) -> asyncpg.Record:
+async def _heir(
+    conn: db.Tx,
+    org: OrgRef,
+    target: asyncpg.Record,
+    new_owner: str | None,
+    owned: list[asyncpg.Record],
+) -> asyncpg.Record:
     """The user who receives a deleted user's resources (in the org's RLS context)."""
     if not new_owner:
         resources = sum(r["resources"] for r in owned)
@@ -348,7 +357,9 @@ async def _heir(conn, org: OrgRef, target, new_owner: str | None, owned) -> asyn
 # -- user groups ---------------------------------------------------------------------
 
 
-async def _member_ids(conn: asyncpg.Connection, org: OrgRef, usernames: list[str]):
+async def _member_ids(
+    conn: asyncpg.Connection, org: OrgRef, usernames: list[str]
+) -> list[uuid.UUID]:
     wanted = {u.lower() for u in usernames}
     rows = await conn.fetch(
         "SELECT id, lower(username) AS name FROM users WHERE org_id = $1 "
@@ -432,7 +443,7 @@ async def create_group(
         await db.set_org(conn, org.id)
         member_ids = await _member_ids(conn, org, data.get("members", []))
         try:
-            group = await conn.fetchrow(
+            group = await conn.fetchrow_one(
                 "INSERT INTO user_groups (org_id, name, description, default_permission) "
                 "VALUES ($1, $2, $3, $4) "
                 "RETURNING id, name, description, default_permission, replicated_from",
@@ -470,7 +481,7 @@ async def update_group(
         await db.set_org(conn, org.id)
         group = await _group_row(conn, org, name, lock=True)
         try:
-            group = await conn.fetchrow(
+            group = await conn.fetchrow_one(
                 "UPDATE user_groups SET name = coalesce($2, name), "
                 "description = coalesce($3, description), "
                 "default_permission = coalesce($4, default_permission) WHERE id = $1 "
@@ -560,7 +571,7 @@ async def confirm_user(env: Env, actor: Actor, org_name: OrgArg, username: str) 
                 "password_not_changed",
                 f"{target['username']} has not yet set its own password; confirm it after",
             )
-        row = await conn.fetchrow(
+        row = await conn.fetchrow_one(
             "UPDATE users SET client_confirmed = true, updated_at = now() WHERE id = $1 "
             f"RETURNING {_USER_COLUMNS}",
             target["id"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -16,7 +17,7 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
 from server.core.ids import parse_id
-from server.core.password_policy import DEFAULT
+from server.core.password_policy import DEFAULT, Policy
 from server.security.crypto import DecryptionFailed
 from server.services import entitlement, org_settings, recording
 from server.services.access import OrgArg, OrgRef, enter_org, resolve_org
@@ -68,7 +69,9 @@ def account_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
     }
 
 
-async def list_resources(env: Env, actor: Actor, org_name: OrgArg, q: str | None, page: Page):
+async def list_resources(
+    env: Env, actor: Actor, org_name: OrgArg, q: str | None, page: Page
+) -> dict[str, Any]:
     """A page of the resources visible to the actor, optionally searched, by name."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -80,7 +83,9 @@ async def list_resources(env: Env, actor: Actor, org_name: OrgArg, q: str | None
     return found
 
 
-async def create_resource(env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]):
+async def create_resource(
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]
+) -> dict[str, Any]:
     """Add a resource; the adder owns it."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -90,7 +95,7 @@ async def create_resource(env: Env, actor: Actor, org_name: OrgArg, data: dict[s
             tx, org, "resource", rtype, data.get("fields", {})
         )
         try:
-            row = await tx.fetchrow(
+            row = await tx.fetchrow_one(
                 "INSERT INTO resources (org_id, name, type, url, description, department, "
                 "location, fields, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) "
                 "RETURNING *",
@@ -119,10 +124,16 @@ async def create_resource(env: Env, actor: Actor, org_name: OrgArg, data: dict[s
     return {**resource_json(row, "owner"), "accounts": []}
 
 
-async def _resource(tx: db.Tx, actor: Actor, org: OrgRef, resource_id: str, action: str | None):
+async def _resource(
+    tx: db.Tx, actor: Actor, org: OrgRef, resource_id: str, action: str | None
+) -> tuple[asyncpg.Record, str]:
+    """A resource the actor sees and its permission on it; NotFound when it sees none,
+    Forbidden when the permission does not allow ``action``."""
     rid = parse_id(resource_id, "resource")
     permission = await entitlement.resource_permission(tx, actor, org, rid)
-    row = await tx.fetchrow("SELECT * FROM resources WHERE id = $1", rid) if permission else None
+    if not permission:
+        raise NotFound("no such resource")
+    row = await tx.fetchrow("SELECT * FROM resources WHERE id = $1", rid)
     if row is None:
         raise NotFound("no such resource")
     if action and not entitlement.allows(permission, action):
@@ -130,7 +141,9 @@ async def _resource(tx: db.Tx, actor: Actor, org: OrgRef, resource_id: str, acti
     return row, permission
 
 
-async def get_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id: str):
+async def get_resource(
+    env: Env, actor: Actor, org_name: OrgArg, resource_id: str
+) -> dict[str, Any]:
     """A resource and the accounts in it the actor may use."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -149,7 +162,9 @@ async def get_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id: st
     }
 
 
-async def update_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id: str, data):
+async def update_resource(
+    env: Env, actor: Actor, org_name: OrgArg, resource_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
     """Edit a resource (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -167,7 +182,7 @@ async def update_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id:
             for i, col in enumerate(data, start=2)
         )
         try:
-            row = await tx.fetchrow(
+            row = await tx.fetchrow_one(
                 f"UPDATE resources SET {sets}, updated_at = now() WHERE id = $1 RETURNING *",
                 row["id"],
                 *data.values(),
@@ -204,7 +219,11 @@ async def delete_resource(env: Env, actor: Actor, org_name: OrgArg, resource_id:
         )
 
 
-async def _password_for(tx: db.Tx, org: OrgRef, policy_name: str, data: dict[str, Any]):
+async def _password_for(
+    tx: db.Tx, org: OrgRef, policy_name: str, data: dict[str, Any]
+) -> tuple[str, Policy, bool]:
+    """The new password (sent, or generated when ``generate``), the policy it meets and
+    whether it was generated; ValidationFailed when it breaks the policy."""
     policy = await find_policy(tx, org, policy_name)
     if data.get("generate"):
         if "password" in data:
@@ -222,7 +241,9 @@ async def _password_for(tx: db.Tx, org: OrgRef, policy_name: str, data: dict[str
     return data["password"], policy, False
 
 
-async def create_account(env: Env, actor: Actor, org_name: OrgArg, resource_id: str, data):
+async def create_account(
+    env: Env, actor: Actor, org_name: OrgArg, resource_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
     """Add an account to a resource (needs full on the resource); the adder owns it."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -242,7 +263,7 @@ async def create_account(env: Env, actor: Actor, org_name: OrgArg, resource_id: 
         )
         sealed_fields = await _seal_fields(env, tx, org, account_id, secrets)
         try:
-            row = await tx.fetchrow(
+            row = await tx.fetchrow_one(
                 "INSERT INTO accounts (id, org_id, resource_id, username, password, notes, "
                 "policy, owner_id, fields, secret_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, "
                 "$8, $9::jsonb, $10) RETURNING id, username, policy, password_changed_at, fields",
@@ -272,7 +293,9 @@ async def create_account(env: Env, actor: Actor, org_name: OrgArg, resource_id: 
     return {**account_json(row, "owner"), "resource_id": str(resource["id"])}
 
 
-async def _seal_fields(env: Env, tx: db.Tx, org: OrgRef, account_id, secrets: dict[str, str]):
+async def _seal_fields(
+    env: Env, tx: db.Tx, org: OrgRef, account_id: uuid.UUID, secrets: dict[str, str]
+) -> bytes | None:
     """An account's secret additional fields as one sealed JSON object (or None)."""
     if not secrets:
         return None
@@ -281,18 +304,20 @@ async def _seal_fields(env: Env, tx: db.Tx, org: OrgRef, account_id, secrets: di
     )
 
 
-async def _account(tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action: str | None):
+async def _account(
+    tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action: str | None
+) -> tuple[asyncpg.Record, str]:
+    """An account the actor sees (with its resource's name) and its permission on it;
+    NotFound when it sees none, Forbidden when the permission does not allow ``action``."""
     aid = parse_id(account_id, "account")
     permission = await entitlement.account_permission(tx, actor, org, aid)
-    row = (
-        await tx.fetchrow(
-            "SELECT a.id, a.username, a.policy, a.password_changed_at, a.resource_id, a.fields, "
-            "r.name AS resource FROM accounts a JOIN resources r ON r.id = a.resource_id "
-            "WHERE a.id = $1",
-            aid,
-        )
-        if permission
-        else None
+    if not permission:
+        raise NotFound("no such account")
+    row = await tx.fetchrow(
+        "SELECT a.id, a.username, a.policy, a.password_changed_at, a.resource_id, a.fields, "
+        "r.name AS resource FROM accounts a JOIN resources r ON r.id = a.resource_id "
+        "WHERE a.id = $1",
+        aid,
     )
     if row is None:
         raise NotFound("no such account")
@@ -301,11 +326,11 @@ async def _account(tx: db.Tx, actor: Actor, org: OrgRef, account_id: str, action
     return row, permission
 
 
-async def access_state(tx: db.Tx, row, user_id: uuid.UUID) -> dict[str, Any]:
+async def access_state(tx: db.Tx, row: Mapping[str, Any], user_id: uuid.UUID) -> dict[str, Any]:
     """An account's check-out state for the vault view: ``controlled``, ``state``
     (``free``, ``mine``, ``held``) and, when held, ``holder`` and ``until``
     (``account_access`` in sql/013)."""
-    state = await tx.fetchrow(
+    state = await tx.fetchrow_one(
         "SELECT * FROM account_access($1, $2, $3)", row["id"], row["resource_id"], user_id
     )
     out: dict[str, Any] = {"controlled": state["controlled"], "state": "free"}
@@ -336,7 +361,7 @@ async def refuse_if_checked_out(tx: db.Tx, row: asyncpg.Record, user_id: uuid.UU
         )
 
 
-async def get_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str):
+async def get_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str) -> dict[str, Any]:
     """Account metadata (never the password)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -354,7 +379,9 @@ async def get_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str)
     }
 
 
-async def update_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str, data):
+async def update_account(
+    env: Env, actor: Actor, org_name: OrgArg, account_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
     """Rename an account, change its notes or policy (needs full)."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -501,7 +528,7 @@ async def _spooled_reveal_event(
     """The password_revealed event ``reveal_account`` would have recorded, as the one
     builder in the database makes it (``spooled_reveal_event``, sql/024), read-only."""
     async with db.transaction(env.pool, org_id, readonly=True) as conn:
-        built = await conn.fetchrow(
+        built = await conn.fetchrow_one(
             "SELECT * FROM spooled_reveal_event($1, $2, $3, $4, $5)",
             aid,
             row["resource_id"],
@@ -527,7 +554,9 @@ async def _account_target(env: Env, org_id: uuid.UUID, row: Any) -> str:
     return f"{name or row['resource_id']}/{row['username']}"
 
 
-async def change_password(env: Env, actor: Actor, org_name: OrgArg, account_id: str, data) -> None:
+async def change_password(
+    env: Env, actor: Actor, org_name: OrgArg, account_id: str, data: dict[str, Any]
+) -> None:
     """Set or generate a new password (needs modify), checked against the account's policy."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)

@@ -200,7 +200,7 @@ async def _insert(
 ) -> None:
     for event in events:
         check_details(event.details)
-    columns: dict[str, list] = {name: [] for name in _EVENT_COLUMNS}
+    columns: dict[str, list[Any]] = {name: [] for name in _EVENT_COLUMNS}
     for event in events:
         values = {
             "at": _now(),
@@ -457,7 +457,9 @@ def _against_anchor(anchor: Anchor, count: int, prev: bytes) -> Verification | N
     )
 
 
-async def _verify(conn, key: bytes, org_id: uuid.UUID, anchor: Anchor | None) -> Verification:
+async def _verify(
+    conn: db.Tx | asyncpg.Connection, key: bytes, org_id: uuid.UUID, anchor: Anchor | None
+) -> Verification:
     prev, expected, count = GENESIS, 1, 0
     # A purge leaves a sealed checkpoint in place of the chain's prefix.
     checkpoint = await conn.fetchrow(

@@ -65,6 +65,10 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+class MissingRow(RuntimeError):
+    """A query that always answers one row answered none (see ``Tx.fetchrow_one``)."""
+
+
 class Tx:
     """A connection inside one transaction, and the org its RLS context is set to."""
 
@@ -82,6 +86,19 @@ class Tx:
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         """First row of a query."""
         return await self.conn.fetchrow(query, *args)
+
+    async def fetchrow_one(self, query: str, *args: Any) -> asyncpg.Record:
+        """The one row a query always answers (``INSERT ... RETURNING``, a row locked or
+        checked a moment ago in this transaction, an aggregate).
+
+        Raises ``MissingRow`` (an internal error, answered as a 500) when there is none:
+        that is a bug or a broken invariant, never a user's mistake, so callers for which
+        a missing row is possible use ``fetchrow`` and answer with their own error.
+        """
+        row: asyncpg.Record | None = await self.conn.fetchrow(query, *args)
+        if row is None:
+            raise MissingRow(f"the query answered no row: {query.strip().splitlines()[0][:80]}")
+        return row
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         """First value of the first row."""
