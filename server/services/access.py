@@ -19,7 +19,8 @@ from server.services.context import Actor
 from server.store import db
 
 MSP_ORG = "MSPOrg"
-VIAS = ("home", "account_manager", "grant")  # how a user reaches an org (sql/023)
+# How a user reaches an org (sql/functions/org_reach.sql).
+VIAS = ("home", "account_manager", "grant")
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ _ORG_COLUMNS = (
 )
 _O_COLUMNS = ", ".join("o." + c.strip() for c in _ORG_COLUMNS.split(","))
 
-# THE reach rule is sql/023's org_reach(user, home org, org); every question below is one
-# call of it.
+# THE reach rule is org_reach(user, home org, org) in sql/functions/org_reach.sql; every
+# question below is one call of it.
 _REACH_ONE = "SELECT via FROM org_reach($1, $2, $3)"
 _REACHED = "SELECT org_id, via FROM org_reach($1, $2)"
 _ORGS_REACHED = (
@@ -103,7 +104,7 @@ async def reach(
     conn: asyncpg.Connection | db.Tx, user_id: uuid.UUID, home_id: uuid.UUID, org_id: uuid.UUID
 ) -> str | None:
     """How user ``user_id`` of org ``home_id`` reaches org ``org_id`` (``home``,
-    ``account_manager``, ``grant``), or None when it may not act there (sql/023
+    ``account_manager``, ``grant``), or None when it may not act there (sql/functions/org_reach.sql
     ``org_reach``; the RLS context is left as it was)."""
     how: str | None = await conn.fetchval(_REACH_ONE, user_id, home_id, org_id)
     return how
@@ -113,7 +114,7 @@ async def reached_orgs(
     conn: asyncpg.Connection | db.Tx, user_id: uuid.UUID, home_id: uuid.UUID
 ) -> dict[uuid.UUID, str]:
     """Every org user ``user_id`` of org ``home_id`` may act in -> how it reaches it, its
-    home org included (sql/023 ``org_reach``)."""
+    home org included (sql/functions/org_reach.sql)."""
     return {r["org_id"]: r["via"] for r in await conn.fetch(_REACHED, user_id, home_id)}
 
 
@@ -153,8 +154,8 @@ def org_ref(org: asyncpg.Record, via: str, actor: Actor | None = None) -> OrgRef
 
 
 async def orgs_reached(conn: asyncpg.Connection | db.Tx, actor: Actor) -> list[OrgRef]:
-    """Every org ``actor`` may act in, its home org included, by display name (sql/023
-    ``org_reach``), each with the actor's capabilities there."""
+    """Every org ``actor`` may act in, its home org included, by display name
+    (sql/functions/org_reach.sql), each with the actor's capabilities there."""
     rows = await conn.fetch(_ORGS_REACHED, actor.user_id, actor.org_id)
     return [org_ref(r, r["via"], actor) for r in rows]
 

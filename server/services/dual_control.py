@@ -62,7 +62,7 @@ _INDEPENDENT_ADMINS = (
     "SELECT count(DISTINCT coalesce(principal_id, id)) FROM users WHERE org_id = $1 "
     "AND status = 'active' AND role = ANY($2::text[])"
 )
-# Which client orgs an MSPOrg user reaches: THE reach rule (sql/023 org_reach), asked
+# Which client orgs an MSPOrg user reaches: THE reach rule (sql/functions/org_reach.sql), asked
 # for everything but the user's home.
 _REACH = (
     "SELECT o.display_name FROM org_reach($1, $2) r JOIN orgs o ON o.id = r.org_id "
@@ -318,7 +318,7 @@ async def refuse_reset_of_reaching_user(
     conn: asyncpg.Connection, target_id: uuid.UUID, username: str, msp_id: uuid.UUID
 ) -> None:
     """Refuse to set the password of an MSPOrg user who reaches a client org: whoever
-    knows the new password could act there as it (the orgs it reaches: sql/023
+    knows the new password could act there as it (the orgs it reaches: sql/functions/org_reach.sql
     ``org_reach``, the rule every request in a client org passes).
 
     Args:

@@ -479,8 +479,8 @@ async def reveal_password(
         )
     if not row["audited"]:
         # The database recorded nothing (a node that cannot write): spool the event the
-        # database would have recorded (sql/024) before anything is decrypted, so a
-        # reveal is never unaudited.
+        # database would have recorded (sql/functions/password_revealed_event.sql) before
+        # anything is decrypted, so a reveal is never unaudited.
         event = await _spooled_reveal_event(env, actor, org.id, aid, row, reason)
         await env.spool.append(org.id, event, env.node)
     try:
@@ -526,7 +526,7 @@ async def _spooled_reveal_event(
     env: Env, actor: Actor, org_id: uuid.UUID, aid: uuid.UUID, row: Any, reason: str | None
 ) -> audit.Event:
     """The password_revealed event ``reveal_account`` would have recorded, as the one
-    builder in the database makes it (``spooled_reveal_event``, sql/024), read-only."""
+    builder in the database makes it (sql/functions/spooled_reveal_event.sql), read-only."""
     async with db.transaction(env.pool, org_id, readonly=True) as conn:
         built = await conn.fetchrow_one(
             "SELECT * FROM spooled_reveal_event($1, $2, $3, $4, $5)",
@@ -548,7 +548,7 @@ async def _spooled_reveal_event(
 
 async def _account_target(env: Env, org_id: uuid.UUID, row: Any) -> str:
     """An account as the audit names it, '<resource>/<account>' (as the reveal's event,
-    sql/024's password_revealed_event, names it)."""
+    sql/functions/password_revealed_event.sql, names it)."""
     async with db.transaction(env.pool, org_id, readonly=True) as conn:
         name = await conn.fetchval("SELECT name FROM resources WHERE id = $1", row["resource_id"])
     return f"{name or row['resource_id']}/{row['username']}"

@@ -1,7 +1,7 @@
 """The org of an ``/orgs/{org}`` route, resolved once before its handler.
 
 ``@operation`` (server/web/api.py) calls ``resolve`` after validating the request: one
-batched statement (``Env.orgs_by_name``, sql/023 ``org_reach``) finds the org and decides
+batched statement (``Env.orgs_by_name``, sql/functions/org_reach.sql) finds the org and decides
 whether the actor may act there and how; the handler hands ``org_of(request)`` to its
 service. The step itself never answers: when the org is missing or out of the actor's
 reach, ``org_of`` gives the name as written and the service answers exactly as it did

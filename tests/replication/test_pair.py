@@ -91,7 +91,7 @@ def test_login_and_reveal_on_secondary_are_audited_on_the_primary(pair):
     events = eventually(reveals_on_primary, 15, "shipped to the primary")
     assert len(events) == 1
     # The same reveal on the primary: the database builds the very event the secondary
-    # spooled (one builder, sql/024), checked_out detail included.
+    # spooled (one builder, sql/functions/password_revealed_event.sql), checked_out detail included.
     status, _shown = call(
         f"{p.url}/api/v1/orgs/MSPOrg/accounts/{account}/reveal", "POST", {}, token=pair.api_key
     )

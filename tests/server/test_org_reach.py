@@ -1,7 +1,7 @@
-""" "May this actor act in org X", as an attacker plays it: the one rule (sql/023
-``org_reach``) behind every ``/orgs/{org}`` route, the hot reveal path, ``GET /me`` and
-dual control's "whom does this account open" must agree, and a lost way in must close
-on the very next request.
+""" "May this actor act in org X", as an attacker plays it: the one rule
+(sql/functions/org_reach.sql) behind every ``/orgs/{org}`` route, the hot reveal path,
+``GET /me`` and dual control's "whom does this account open" must agree, and a lost way in
+must close on the very next request.
 
 The world: admin (founder), x and honest (the three founding administrators); ReachA,
 ReachB and ReachC managed by honest; solo (made by honest) holds a direct grant to ReachA,
