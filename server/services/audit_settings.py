@@ -72,7 +72,9 @@ async def _settings(tx: db.Tx, org_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-async def put_settings(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
+async def put_settings(
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]
+) -> dict[str, Any]:
     """Change retention and per-operation settings; audited (it cannot be switched off).
 
     Args:
@@ -119,8 +121,9 @@ async def put_settings(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[s
         return await _settings(tx, org.id)
 
 
-def _check(data) -> list[dict[str, str]]:
-    errors = []
+def _check(data: dict[str, Any]) -> list[dict[str, str]]:
+    """The problems of a settings change (``put_settings``' ``data``), as field errors."""
+    errors: list[dict[str, str]] = []
     days = data.get("retention_days")
     if days is not None and not MIN_RETENTION_DAYS <= days <= 36500:
         errors.append(
@@ -155,7 +158,9 @@ def _check(data) -> list[dict[str, str]]:
     return errors
 
 
-async def alerts(env: Env, actor: Actor, org_name: OrgArg, limit: int = 100) -> list[dict]:
+async def alerts(
+    env: Env, actor: Actor, org_name: OrgArg, limit: int = 100
+) -> list[dict[str, Any]]:
     """The newest events of operations marked as alerts (readers of the audit)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)

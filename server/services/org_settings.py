@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import math
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -50,7 +51,17 @@ def _require(actor: Actor, allowed: bool, what: str) -> None:
         raise Forbidden(f"your role cannot manage {what}")
 
 
-async def _audit(tx, env: Env, org: OrgRef, actor: Actor, operation: str, target_type, target, **d):
+async def _audit(
+    tx: db.Tx,
+    env: Env,
+    org: OrgRef,
+    actor: Actor,
+    operation: str,
+    target_type: str,
+    target: str,
+    **d: Any,
+) -> None:
+    """Record ``operation`` on ``target`` in the org's chain, ``d`` as its details."""
     await recording.writer(tx, env, org.id, actor.who).record(
         operation, target_type=target_type, target=target, details=d
     )
@@ -59,8 +70,9 @@ async def _audit(tx, env: Env, org: OrgRef, actor: Actor, operation: str, target
 # -- roles ------------------------------------------------------------------------------
 
 
-def role_json(row: asyncpg.Record | None, name: str | None = None) -> dict[str, Any]:
-    """A role as the API shows it: built-in ones with ``builtin: true``."""
+def role_json(row: asyncpg.Record | None, name: str = "") -> dict[str, Any]:
+    """A role as the API shows it: built-in ones (``row`` None, ``name`` given) with
+    ``builtin: true``."""
     if row is None:
         return {
             "name": name,
@@ -95,7 +107,9 @@ async def list_roles(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str,
     return [role_json(None, r) for r in permissions.ROLES] + [role_json(r) for r in rows]
 
 
-async def create_role(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
+async def create_role(
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]
+) -> dict[str, Any]:
     """Add a custom role built from the built-in permissions (user managers)."""
     _require(actor, permissions.can_manage_users(actor), "roles")
     if permissions.is_builtin(data["name"]):
@@ -104,7 +118,7 @@ async def create_role(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[st
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         try:
-            row = await tx.fetchrow(
+            row = await tx.fetchrow_one(
                 "INSERT INTO roles (org_id, name, description, permissions) "
                 "VALUES ($1, $2, $3, $4) RETURNING *",
                 org.id,
@@ -118,7 +132,9 @@ async def create_role(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[st
         return role_json(row)
 
 
-async def update_role(env: Env, actor: Actor, org_name: OrgArg, name: str, data) -> dict[str, Any]:
+async def update_role(
+    env: Env, actor: Actor, org_name: OrgArg, name: str, data: dict[str, Any]
+) -> dict[str, Any]:
     """Change a custom role's description or permissions (built-in roles are fixed)."""
     _require(actor, permissions.can_manage_users(actor), "roles")
     if permissions.is_builtin(name):
@@ -156,7 +172,7 @@ async def delete_role(env: Env, actor: Actor, org_name: OrgArg, name: str) -> No
         raise coded(Forbidden, "builtin_role", "built-in roles cannot be deleted")
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
-        holders = await tx.fetchval(
+        holders: int = await tx.fetchval(
             "SELECT count(*) FROM users WHERE org_id = $1 AND role = $2", org.id, name
         )
         if holders:
@@ -203,7 +219,9 @@ async def list_types(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str,
     ]
 
 
-async def create_type(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
+async def create_type(
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]
+) -> dict[str, Any]:
     """Add a resource type to the org's catalogue."""
     _require(actor, permissions.can_manage_vault(actor), "resource types")
     if _builtin_type(data["name"]):
@@ -211,7 +229,7 @@ async def create_type(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[st
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         try:
-            name = await tx.fetchval(
+            name: str = await tx.fetchval(
                 "INSERT INTO resource_types (org_id, name) VALUES ($1, $2) RETURNING name",
                 org.id,
                 data["name"],
@@ -234,7 +252,7 @@ async def delete_type(env: Env, actor: Actor, org_name: OrgArg, name: str) -> No
             name,
         ):
             raise coded(Conflict, "type_in_use", f"resources of type {name!r} exist")
-        gone = await tx.fetchval(
+        gone: str | None = await tx.fetchval(
             "DELETE FROM resource_types WHERE org_id = $1 AND name_fold(name) = name_fold($2) "
             "RETURNING name",
             org.id,
@@ -259,7 +277,7 @@ async def resolve_type(tx: db.Tx, org: OrgRef, name: str) -> str:
     builtin = _builtin_type(name)
     if builtin:
         return builtin
-    own = await tx.fetchval(
+    own: str | None = await tx.fetchval(
         "SELECT name FROM resource_types WHERE org_id = $1 AND name_fold(name) = name_fold($2)",
         org.id,
         name,
@@ -301,7 +319,9 @@ async def list_definitions(env: Env, actor: Actor, org_name: OrgArg) -> list[dic
     return [definition_json(r) for r in rows]
 
 
-async def create_definition(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
+async def create_definition(
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]
+) -> dict[str, Any]:
     """Define an additional field for resources (all, or one type's) or accounts.
 
     Raises:
@@ -332,7 +352,7 @@ async def create_definition(env: Env, actor: Actor, org_name: OrgArg, data) -> d
             await resolve_type(tx, org, data["resource_type"]) if data.get("resource_type") else ""
         )
         try:
-            row = await tx.fetchrow(
+            row = await tx.fetchrow_one(
                 "INSERT INTO field_definitions (org_id, applies_to, resource_type, name, kind, "
                 "required, default_value, choices) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
                 "RETURNING *",
@@ -372,7 +392,7 @@ async def delete_definition(env: Env, actor: Actor, org_name: OrgArg, definition
         raise NotFound("no such field definition") from None
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
-        name = await tx.fetchval(
+        name: str | None = await tx.fetchval(
             "DELETE FROM field_definitions WHERE org_id = $1 AND id = $2 RETURNING name",
             org.id,
             did,
@@ -393,7 +413,8 @@ def _stored_default(kind: str, text: str) -> Any:
     return int(number) if number.is_integer() and abs(number) <= 2**53 else number
 
 
-def _value_problem(definition, value: Any) -> str | None:
+def _value_problem(definition: Mapping[str, Any], value: Any) -> str | None:
+    """Why ``value`` does not fit field ``definition`` (a row or its probe), else None."""
     kind = definition["kind"]
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):

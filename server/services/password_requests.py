@@ -80,7 +80,9 @@ def request_json(row: asyncpg.Record, needed: int | None = None) -> dict[str, An
     return out
 
 
-def control_json(row: asyncpg.Record | None, names: dict[uuid.UUID, str], inherited: bool):
+def control_json(
+    row: asyncpg.Record | None, names: dict[uuid.UUID, str], inherited: bool
+) -> dict[str, Any]:
     """An access control as the API shows it (``enabled: false`` when there is none)."""
     if row is None:
         return {"enabled": False, "inherited_from": None}
@@ -97,6 +99,7 @@ def control_json(row: asyncpg.Record | None, names: dict[uuid.UUID, str], inheri
 
 
 async def _names(tx: db.Tx, org: OrgRef, row: asyncpg.Record | None) -> dict[uuid.UUID, str]:
+    """The names of a control's approver users and groups, by id."""
     if row is None:
         return {}
     users = await tx.fetch(
@@ -108,16 +111,24 @@ async def _names(tx: db.Tx, org: OrgRef, row: asyncpg.Record | None) -> dict[uui
     return {r["id"]: r["name"] for r in [*users, *groups]}
 
 
-async def _target(tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str, action: str):
+async def _target(
+    tx: db.Tx, actor: Actor, org: OrgRef, kind: str, ref: str, action: str
+) -> tuple[uuid.UUID | None, uuid.UUID, str]:
     """(account_id or None, resource_id, label) of a control's target, if the actor may."""
     if kind == "account":
         row, _ = await _account(tx, actor, org, ref, action)
-        return row["id"], row["resource_id"], f"{row['resource']}/{row['username']}"
+        account_id: uuid.UUID = row["id"]
+        resource_id: uuid.UUID = row["resource_id"]
+        return account_id, resource_id, f"{row['resource']}/{row['username']}"
     row, _ = await _resource(tx, actor, org, ref, action)
-    return None, row["id"], row["name"]
+    resource_id = row["id"]
+    name: str = row["name"]
+    return None, resource_id, name
 
 
-async def get_control(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str):
+async def get_control(
+    env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str
+) -> dict[str, Any]:
     """The access control in force on an account (its own or its resource's), or on a
     resource. Needs view permission on the target."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
@@ -128,7 +139,9 @@ async def get_control(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: 
         return control_json(row, await _names(tx, org, row), inherited)
 
 
-async def set_control(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str, data):
+async def set_control(
+    env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str, data: dict[str, Any]
+) -> dict[str, Any]:
     """Put an account or resource under access control (or take it off): needs full
     permission on it. Approvers name users and groups of the org.
 
@@ -157,7 +170,7 @@ async def set_control(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: 
             raise field_error("approvers", "name at least one approver (a user or a group)")
         column, target = ("account_id", account_id) if account_id else ("resource_id", resource_id)
         await tx.execute(f"DELETE FROM access_controls WHERE {column} = $1", target)
-        row = await tx.fetchrow(
+        row = await tx.fetchrow_one(
             f"INSERT INTO access_controls (org_id, {column}, enabled, approver_users, "
             "approver_groups, approvals_needed, max_window_minutes, exclusive, "
             "rotate_on_checkin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
@@ -187,7 +200,9 @@ async def set_control(env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: 
         return control_json(row, await _names(tx, org, row), False)
 
 
-async def _ids(tx: db.Tx, org: OrgRef, table: str, column: str, names: list[str], field: str):
+async def _ids(
+    tx: db.Tx, org: OrgRef, table: str, column: str, names: list[str], field: str
+) -> list[uuid.UUID]:
     """Ids of the org's users or groups by name (a missing one fails the field)."""
     if not names:
         return []
@@ -205,7 +220,7 @@ async def _ids(tx: db.Tx, org: OrgRef, table: str, column: str, names: list[str]
 
 
 async def _eligible(
-    tx: db.Tx, org: OrgRef, msp_id: uuid.UUID, control: asyncpg.Record, requester_id
+    tx: db.Tx, org: OrgRef, msp_id: uuid.UUID, control: asyncpg.Record, requester_id: uuid.UUID
 ) -> dict[uuid.UUID, str]:
     """The control's approvers who may decide for ``requester_id``: active, trusted users
     of the org (directly or through a named group), independent of the requester."""
@@ -217,14 +232,15 @@ async def _eligible(
         control["approver_users"],
         control["approver_groups"],
     )
-    eligible = {}
+    eligible: dict[uuid.UUID, str] = {}
     for row in rows:
         if not await dual_control.independence_problem(tx, row["id"], requester_id, org.id, msp_id):
             eligible[row["id"]] = row["username"]
     return eligible
 
 
-async def _load(tx: db.Tx, org: OrgRef, request_id: str, lock: bool = False):
+async def _load(tx: db.Tx, org: OrgRef, request_id: str, lock: bool = False) -> asyncpg.Record:
+    """One password request of the org (``_REQUEST_SELECT``), locked if ``lock``; NotFound."""
     rid = parse_id(request_id, "password request")
     row = await tx.fetchrow(
         _REQUEST_SELECT
@@ -238,7 +254,17 @@ async def _load(tx: db.Tx, org: OrgRef, request_id: str, lock: bool = False):
     return row
 
 
-async def _audit(tx, env: Env, org: OrgRef, who: Who, operation: str, row, **details):
+async def _audit(
+    tx: db.Tx,
+    env: Env,
+    org: OrgRef,
+    who: Who,
+    operation: str,
+    row: asyncpg.Record,
+    **details: Any,
+) -> None:
+    """Record a step of request ``row`` on its account (``reason`` among ``details``
+    becomes the event's reason)."""
     await recording.writer(tx, env, org.id, who).record(
         operation,
         target_type="account",
@@ -248,7 +274,9 @@ async def _audit(tx, env: Env, org: OrgRef, who: Who, operation: str, row, **det
     )
 
 
-async def file_request(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[str, Any]:
+async def file_request(
+    env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any]
+) -> dict[str, Any]:
     """Ask to check out a controlled password for ``window_minutes`` with a reason.
 
     Raises:
@@ -280,7 +308,7 @@ async def file_request(env: Env, actor: Actor, org_name: OrgArg, data) -> dict[s
             actor.user_id,
         ):
             raise coded(Conflict, "request_pending", "you already have a request for it")
-        rid = await tx.fetchval(
+        rid: uuid.UUID = await tx.fetchval(
             "INSERT INTO password_requests (org_id, account_id, requester_id, requester_name, "
             "requester_org, reason, window_minutes, expires_at) VALUES "
             "($1, $2, $3, $4, $5, $6, $7, now() + $8::interval) RETURNING id",
@@ -391,7 +419,7 @@ async def decide(
             actor.user_id,
             actor.username,
         )
-        approvals = await tx.fetchval(
+        approvals: int = await tx.fetchval(
             "SELECT count(*) FROM password_request_approvals WHERE request_id = $1", row["id"]
         )
         opened = approvals >= control["approvals_needed"]
@@ -423,9 +451,12 @@ async def decide(
         return request_json(await _load(tx, org, request_id), control["approvals_needed"])
 
 
-async def _refuse_if_held(tx: db.Tx, account_id, resource_id, user_id) -> None:
+async def _refuse_if_held(
+    tx: db.Tx, account_id: uuid.UUID, resource_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
     """Refuse while an exclusive password is checked out to someone else."""
-    state = await tx.fetchrow(
+    # account_access answers one row for any arguments (sql/functions/account_access.sql).
+    state = await tx.fetchrow_one(
         "SELECT * FROM account_access($1, $2, $3)", account_id, resource_id, user_id
     )
     if state["exclusive"] and state["holder"] is not None and not state["mine"]:
@@ -475,7 +506,11 @@ async def check_in(env: Env, actor: Actor, org_name: OrgArg, request_id: str) ->
         return await _check_in(tx, env, org, row, actor.who, forced=not holder)
 
 
-async def _check_in(tx: db.Tx, env: Env, org: OrgRef, row, who: Who, forced: bool):
+async def _check_in(
+    tx: db.Tx, env: Env, org: OrgRef, row: asyncpg.Record, who: Who, forced: bool
+) -> dict[str, Any]:
+    """Check in request ``row`` (locked by the caller) as ``who``, rotating the password
+    if the control says so; the request as the API shows it."""
     control = await tx.fetchrow(_CONTROL, row["account_id"], row["resource_id"])
     await tx.execute(
         "UPDATE password_requests SET status = 'checked_in', checked_in_at = now(), "
@@ -486,7 +521,7 @@ async def _check_in(tx: db.Tx, env: Env, org: OrgRef, row, who: Who, forced: boo
     await tx.execute("DELETE FROM open_checkouts WHERE request_id = $1", row["id"])
     rotated = bool(control and control["rotate_on_checkin"])
     if rotated:
-        policy_name = await tx.fetchval(
+        policy_name: str = await tx.fetchval(
             "SELECT policy FROM accounts WHERE id = $1", row["account_id"]
         )
         password, policy, _ = await _password_for(tx, org, policy_name, {"generate": True})
@@ -529,6 +564,8 @@ async def sweep(env: Env) -> int:
     for item in ended:
         async with db.transaction(env.pool, item["org_id"]) as tx:
             org_row = await tx.fetchrow("SELECT * FROM orgs WHERE id = $1", item["org_id"])
+            if org_row is None:  # deleted since: its check-outs went with it (ON DELETE CASCADE)
+                continue
             org = OrgRef(
                 org_row["id"],
                 org_row["display_name"],

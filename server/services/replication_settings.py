@@ -155,7 +155,17 @@ async def save_and_apply(
     }
 
 
-async def _apply_all(env, actor, orgs, categories, conflict, template, progress):
+async def _apply_all(
+    env: Env,
+    actor: Actor,
+    orgs: list[asyncpg.Record],
+    categories: list[str],
+    conflict: str,
+    template: Template,
+    progress: Callable[[int, int], None] | None,
+) -> list[dict[str, Any]]:
+    """Apply ``template`` to each org (``CONCURRENCY`` at once, one transaction each);
+    a result per org, by name, a failed org's error in its ``detail``."""
     gate = asyncio.Semaphore(CONCURRENCY)
     done = 0
     results: list[dict[str, Any]] = []
@@ -194,7 +204,7 @@ async def _apply_all(env, actor, orgs, categories, conflict, template, progress)
     return sorted(results, key=lambda r: r["org"].lower())
 
 
-async def apply_to_new_orgs(tx: db.Tx, env: Env, who: audit.Who, org_ids: list[uuid.UUID]):
+async def apply_to_new_orgs(tx: db.Tx, env: Env, who: audit.Who, org_ids: list[uuid.UUID]) -> None:
     """Give orgs created just now the MSP's chosen settings, inside the creating
     transaction; nothing when none are chosen. The RLS context is left empty."""
     msp_id = await msp_org_id(tx)
@@ -378,12 +388,12 @@ async def _upsert(
     """The replica of ``source_id`` in ``table``: created, taken over on a name clash
     (``overwrite``) or created as name+suffix (``rename``); its ``values`` brought up to
     date. Counts what changed in ``out``."""
-    existing = await tx.fetchval(
+    existing: uuid.UUID | None = await tx.fetchval(
         f"SELECT id FROM {table} WHERE org_id = $1 AND replicated_from = $2", org_id, source_id
     )
     match = "name_fold(name) = name_fold($2)" if fold else "name = $2"
     if existing is None:
-        clash = await tx.fetchval(
+        clash: uuid.UUID | None = await tx.fetchval(
             f"SELECT id FROM {table} WHERE org_id = $1 AND {match}", org_id, name
         )
         if clash is not None and conflict == "overwrite":
@@ -398,17 +408,20 @@ async def _upsert(
             args = [org_id, name + suffix if clash is not None else name, source_id]
             args += list(values.values())
             marks = ", ".join(f"${i}" for i in range(1, len(args) + 1))
-            existing = await tx.fetchval(
+            created: uuid.UUID = await tx.fetchval(
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) RETURNING id", *args
             )
             out.created += 1
-            return existing
+            return created
     if values:
         await _update_values(tx, out, table, existing, values)
     return existing
 
 
-async def _update_values(tx, out: Outcome, table: str, row_id, values: dict[str, Any]) -> None:
+async def _update_values(
+    tx: db.Tx, out: Outcome, table: str, row_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Bring row ``row_id``'s ``values`` up to date; counted in ``out`` if any changed."""
     sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
     differs = " OR ".join(f"{c} IS DISTINCT FROM ${i}" for i, c in enumerate(values, start=2))
     status = await tx.execute(
@@ -418,7 +431,10 @@ async def _update_values(tx, out: Outcome, table: str, row_id, values: dict[str,
         out.updated += 1
 
 
-async def _update_replica(tx, out: Outcome, table: str, source_id, values) -> None:
+async def _update_replica(
+    tx: db.Tx, out: Outcome, table: str, source_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Bring the replica of ``source_id`` (if there is one) up to date with ``values``."""
     row_id = await tx.fetchval(f"SELECT id FROM {table} WHERE replicated_from = $1", source_id)
     if row_id is not None:
         await _update_values(tx, out, table, row_id, values)
@@ -460,7 +476,7 @@ async def _replicate_shares(tx: db.Tx, out: Outcome, org_id: uuid.UUID, t: Templ
             out.updated += 1
 
 
-async def _replicate_field(tx: db.Tx, out: Outcome, org_id, f: asyncpg.Record) -> None:
+async def _replicate_field(tx: db.Tx, out: Outcome, org_id: uuid.UUID, f: asyncpg.Record) -> None:
     """One field definition. A client's own definition of the same name is left alone
     (the replica is added as <name>_MSP), and a replica's kind never changes once made
     (so a secret field can never become a plain one)."""
