@@ -26,11 +26,11 @@ from tests.tui.keys import (
 )
 from tests.tui.test_stories import make_user
 from tui.clipboard import osc52
+from tui.logic.vault_checkout import state_text
 from tui.screens.listing import ListModal
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 from tui.screens.modals import KeysModal, RevealModal
-from tui.widgets.vault_checkout import state_text
 
 SECRET = "Typed-Secret-pw-1!"
 CONTROLLED = "Controlled-pw-9!"

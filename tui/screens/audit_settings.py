@@ -10,6 +10,7 @@ from textual import work
 from textual.binding import Binding
 
 from tui.client import ApiError
+from tui.logic.times import month_minute
 from tui.screens.form import Field
 from tui.screens.listing import ListModal
 from tui.text import inert
@@ -129,7 +130,7 @@ class AlertsScreen(ListModal):
                 (
                     a["id"],
                     (
-                        a["at"][5:16].replace("T", " "),
+                        month_minute(a["at"]),
                         inert(a["actor"]),
                         inert(a["operation"]),
                         inert(a.get("target") or ""),

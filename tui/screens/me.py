@@ -17,6 +17,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.logic.times import minute
 from tui.messages import DataChanged
 from tui.screens.form import Field, FormModal, check_repeated, refusal
 from tui.screens.totp import confirm_form
@@ -30,12 +31,6 @@ KEY_DAYS = [
     ("180 days", "180"),
     ("365 days (the longest)", "365"),
 ]
-
-
-def when(stamp: str | None) -> str:
-    """'2026-12-01T02:38:49.1+00:00' → '2026-12-01 02:38' (UTC as the server sends it);
-    '' for None."""
-    return (stamp or "")[:16].replace("T", " ")
 
 
 class OnceModal(ModalScreen[None]):
@@ -157,9 +152,9 @@ class MyAccount(Vertical):
                     (
                         inert(k["name"]),
                         inert(k["ends_with"]),
-                        when(k["created_at"]),
-                        when(k["expires_at"]) + (" (expired)" if k.get("expired") else ""),
-                        when(k.get("last_used_at")) or "never",
+                        minute(k["created_at"]),
+                        minute(k["expires_at"]) + (" (expired)" if k.get("expired") else ""),
+                        minute(k.get("last_used_at")) or "never",
                     ),
                 )
                 for k in keys
@@ -283,7 +278,7 @@ class MyAccount(Vertical):
             OnceModal(
                 f"API key {made['name']}",
                 made["key"],
-                f"Use it as 'Authorization: Bearer <key>'. It expires {when(made['expires_at'])}"
+                f"Use it as 'Authorization: Bearer <key>'. It expires {minute(made['expires_at'])}"
                 " UTC.",
             )
         )

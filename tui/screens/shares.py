@@ -6,9 +6,9 @@ from textual import work
 from textual.binding import Binding
 
 from tui.client import ApiError
+from tui.logic import choices
 from tui.screens.form import Field
 from tui.screens.listing import ListModal, confirm_field
-from tui.widgets import choices
 
 KIND_NAMES = {"account": "account", "resource": "resource", "resource_group": "resource group"}
 

@@ -15,11 +15,12 @@ from textual.widgets import DataTable, Static
 
 from server.core.permissions import ADMIN_ROLES  # shared plain data
 from tui.client import ApiError
+from tui.flows import access_requests as org_access
+from tui.flows import checkout_queue as checkout
+from tui.logic import choices
+from tui.logic.times import since
 from tui.screens.form import Field
 from tui.text import inert
-from tui.widgets import access_requests as org_access
-from tui.widgets import checkout_queue as checkout
-from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
 
 ORG_ACCESS, CHECKOUT = "oa", "co"  # row key prefixes: 'oa:<id>', 'co:<id>'
@@ -245,7 +246,7 @@ class AccessPane(Pane):
                     grant_rows.append((key, cells))
         fill_table(
             self.query_one("#grants", DataTable),
-            [(k, _cells((c[0], c[1], org_access.since(c[2])))) for k, c in grant_rows],
+            [(k, _cells((c[0], c[1], since(c[2])))) for k, c in grant_rows],
         )
         try:
             holds = await client.password_holds(org) if org else []

@@ -13,11 +13,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
-from tui.screens.audit_settings import AlertsScreen
-from tui.screens.form import Field, refusal
-from tui.screens.modals import TextModal
-from tui.text import inert
-from tui.widgets.audit_export import (
+from tui.logic.audit_export import (
     ANY,
     OPERATIONS,
     Filters,
@@ -26,6 +22,11 @@ from tui.widgets.audit_export import (
     time_problem,
     write_csv,
 )
+from tui.logic.times import month_minute
+from tui.screens.audit_settings import AlertsScreen
+from tui.screens.form import Field, refusal
+from tui.screens.modals import TextModal
+from tui.text import inert
 from tui.widgets.pane import Pane, fill_table
 
 SHOWN = 200  # newest events in the view; the export writes every event that matches
@@ -95,7 +96,7 @@ class AuditPane(Pane):
                 (
                     str(e["id"]),
                     (
-                        e["at"][5:16].replace("T", " "),
+                        month_minute(e["at"]),
                         inert(_cut(e["actor"], 12)),
                         inert(_cut(e["operation"], 22)),
                         inert(_cut(self.book.target(e), 18)),

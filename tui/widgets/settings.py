@@ -18,13 +18,13 @@ from textual.widgets import ContentSwitcher, DataTable, Select, Static
 
 from server.core.permissions import ADMIN_ROLES  # shared plain data
 from tui.client import ApiError
+from tui.logic import choices
 from tui.screens import audit_settings as audit_forms
 from tui.screens import field_definitions as definitions
 from tui.screens import roles
 from tui.screens.form import Field
 from tui.screens.replicate import ReplicateScreen
 from tui.text import inert
-from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
 
 SECTIONS = {  # section: (title, its table)

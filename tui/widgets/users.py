@@ -18,10 +18,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError, Client
+from tui.logic import choices
 from tui.screens.form import Choices, Field, refusal
 from tui.screens.me import OnceModal
 from tui.text import inert
-from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
 
 SCOPES: Choices = [

@@ -11,14 +11,14 @@ from textual.widgets import DataTable, Input, Static
 
 from server.core.permissions import RESOURCE_CREATOR_ROLES, ROLES, VAULT_MANAGER_ROLES
 from tui.client import ApiError
+from tui.logic import choices
+from tui.logic import vault_checkout as checkout
+from tui.logic import vault_fields as extra
 from tui.screens.form import Field
 from tui.screens.policies import PoliciesScreen
 from tui.screens.resource_groups import ResourceGroupsScreen
 from tui.screens.shares import SharesScreen, grantee_body
 from tui.text import inert
-from tui.widgets import choices
-from tui.widgets import vault_checkout as checkout
-from tui.widgets import vault_fields as extra
 from tui.widgets.pane import Pane, fill_table
 from tui.widgets.vault_access import AccessControlActions
 from tui.widgets.vault_accounts import AccountActions

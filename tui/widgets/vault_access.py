@@ -10,8 +10,8 @@ from typing import Any
 from textual import work
 
 from tui.client import ApiError
+from tui.logic import choices
 from tui.screens.form import Field, refusal
-from tui.widgets import choices
 
 YES_NO = [("yes", "yes"), ("no", "no")]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from textual import work
 
 from tui.client import ApiError
+from tui.logic import choices
+from tui.logic import vault_checkout as checkout
+from tui.logic import vault_fields as extra
 from tui.screens.form import Field, check_repeated
 from tui.screens.listing import confirm_field
-from tui.widgets import choices
-from tui.widgets import vault_checkout as checkout
-from tui.widgets import vault_fields as extra
 
 
 class AccountActions:

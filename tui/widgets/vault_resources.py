@@ -6,9 +6,9 @@ from __future__ import annotations
 from textual import work
 
 from tui.client import ApiError
+from tui.logic import choices
+from tui.logic import vault_fields as extra
 from tui.screens.form import Field, FormModal, refusal
-from tui.widgets import choices
-from tui.widgets import vault_fields as extra
 
 
 def about_first_form(error: ApiError, second_names: set[str]) -> bool:

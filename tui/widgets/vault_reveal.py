@@ -8,9 +8,9 @@ from textual import work
 
 from tui.client import ApiError
 from tui.clipboard import copy_for_a_while
+from tui.logic import vault_checkout as checkout
 from tui.screens.form import Field
 from tui.screens.modals import RevealModal
-from tui.widgets import vault_checkout as checkout
 
 
 class RevealActions:
