@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from tui.client import ApiError
 from tui.flows.access_requests import cut
 from tui.logic.times import expires_in, expires_short, minute, time_left
-from tui.screens.form import Field
+from tui.screens.form import Field, typed_confirmation
 
 if TYPE_CHECKING:
     from tui.widgets.pane import Pane
@@ -155,12 +155,9 @@ async def force_check_in(pane: Pane, org: str, hold: dict) -> None:
     client = pane.app.client
     holder = hold["requester"]
 
-    def typed(value: str) -> str | None:
-        return None if value == holder else f"type {holder} to confirm"
-
     result = await pane.form(
         f"Force check-in of {password_of(hold)}",
-        [Field("confirm", f"Type {holder} to confirm", required=True, check=typed)],
+        [typed_confirmation(holder, problem=f"type {holder} to confirm")],
         lambda _v: client.decide_password_request(org, hold["id"], "check-in"),
         note=(
             f"{holder} holds {password_of(hold)} in {org} ({time_left(hold.get('ends_at'))}"

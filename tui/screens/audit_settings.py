@@ -52,16 +52,6 @@ def retention_text(days: int | None) -> str:
     return f"Retention: {days} days (older events are purged hourly, leaving a sealed checkpoint)."
 
 
-def typed_confirmation(word: str, what: str) -> Field:
-    """A field that must read ``word`` (``what`` says what it confirms)."""
-    return Field(
-        "confirm",
-        f"Type {word} to {what}",
-        required=True,
-        check=lambda v: None if v == word else f"type {word}",
-    )
-
-
 def purge_text(org: str, answer: dict[str, Any]) -> str:
     """What the server answered to a purge, as a sentence."""
     if answer.get("checkpoint_seq") is None:

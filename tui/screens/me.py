@@ -19,7 +19,14 @@ from textual.widgets import DataTable, Static
 from tui.client import ApiError
 from tui.logic.times import minute
 from tui.messages import DataChanged
-from tui.screens.form import Field, FormModal, check_repeated, refusal
+from tui.screens.form import (
+    Field,
+    FormModal,
+    new_password,
+    new_password_fields,
+    refusal,
+    typed_confirmation,
+)
 from tui.screens.totp import confirm_form
 from tui.text import inert, inert_lines
 from tui.widgets.keybar import KeyBar
@@ -178,8 +185,7 @@ class MyAccount(Vertical):
         client = self.app.client
 
         async def submit(v: dict) -> bool:
-            check_repeated(v, "new", "repeat")
-            await client.change_password(v["current"], v["new"])
+            await client.change_password(v["current"], new_password(v, "new"))
             return True
 
         done = await self.form(
@@ -192,14 +198,12 @@ class MyAccount(Vertical):
                     required=True,
                     api_names=("current_password",),
                 ),
-                Field(
+                *new_password_fields(
                     "new",
                     "New password (12+ characters)",
-                    password=True,
-                    required=True,
+                    "Repeat the new password",
                     api_names=("new_password",),
                 ),
-                Field("repeat", "Repeat the new password", password=True, required=True),
             ],
             submit,
             note="Your other sessions end when the password changes; this one goes on.",
@@ -301,14 +305,12 @@ class MyAccount(Vertical):
         key_id, name = chosen
 
         async def submit(v: dict) -> bool:
-            if v["confirm"].strip() != name:
-                raise refusal("confirm", f"type {name} to revoke it")
             await client.delete_api_key(key_id)
             return True
 
         if await self.form(
             f"Revoke API key {name}",
-            [Field("confirm", f"Type {name} to confirm", required=True)],
+            [typed_confirmation(name, problem=f"type {name} to revoke it", strip=True)],
             submit,
             note="Whatever uses this key is refused from now on.",
             action="revoke",

@@ -8,7 +8,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from tui.client import ApiError
-from tui.screens.form import Field, FormModal, check_repeated
+from tui.screens.form import FormModal, new_password, new_password_fields
 from tui.widgets.keybar import KeyBar
 
 
@@ -34,23 +34,13 @@ class PasswordChangeScreen(Screen):
         client = self.app.client
 
         async def submit(v: dict) -> bool:
-            check_repeated(v, "new", "repeat")
-            await client.change_password(self._current, v["new"])
+            await client.change_password(self._current, new_password(v, "new"))
             return True
 
         changed = await self.app.push_screen_wait(
             FormModal(
                 "Choose a new password",
-                [
-                    Field(
-                        "new",
-                        "New password",
-                        password=True,
-                        required=True,
-                        api_names=("new_password",),
-                    ),
-                    Field("repeat", "Repeat it", password=True, required=True),
-                ],
+                new_password_fields("new", "New password", api_names=("new_password",)),
                 submit,
                 note="This is your first login: choose your own password "
                 "(at least 12 characters, not your username).",

@@ -13,7 +13,7 @@ from server.core.names import display_name_problem  # shared plain rule, no serv
 from tui.client import ApiError
 from tui.logic import choices
 from tui.logic.org_report import deletion_lines, report_lines
-from tui.screens.form import Field, refusal
+from tui.screens.form import Field, refusal, typed_confirmation
 from tui.screens.modals import TextModal
 from tui.screens.org_import import FileProblem, ImportScreen, read
 from tui.text import inert
@@ -280,14 +280,7 @@ class OrgsPane(Pane):
             return
         result = await self.form(
             f"Delete {org}",
-            [
-                Field(
-                    "confirm",
-                    f"Type {org} to confirm",
-                    required=True,
-                    check=lambda v: None if v == org else "does not match the org's name",
-                )
-            ],
+            [typed_confirmation(org, problem="does not match the org's name")],
             lambda v: client.delete_org(org, v["confirm"]),
             note="\n".join(deletion_lines(current, report, resources)),
             action="delete",
@@ -324,14 +317,7 @@ class OrgsPane(Pane):
             return
         go = await self.form(
             f"Import {file.path.name}?",
-            [
-                Field(
-                    "confirm",
-                    "Type import to go ahead",
-                    required=True,
-                    check=lambda v: None if v == "import" else "type the word import",
-                )
-            ],
+            [typed_confirmation("import", "Type import to go ahead", "type the word import")],
             note=file.summary() + "\n\n" + file.preview(),
             action="import",
             wide=True,

@@ -22,7 +22,7 @@ from tui.logic import choices
 from tui.screens import audit_settings as audit_forms
 from tui.screens import field_definitions as definitions
 from tui.screens import roles
-from tui.screens.form import Field
+from tui.screens.form import Field, typed_confirmation
 from tui.screens.replicate import ReplicateScreen
 from tui.text import inert
 from tui.widgets.pane import Pane, fill_table
@@ -399,7 +399,7 @@ class SettingsPane(Pane):
         return bool(
             await self.form(
                 title,
-                [audit_forms.typed_confirmation(name, "confirm")],
+                [typed_confirmation(name)],
                 submit,
                 action="delete",
                 danger=True,
@@ -583,7 +583,7 @@ class SettingsPane(Pane):
         client, org = self.app.client, self.org
         result = await self.form(
             f"Purge old audit events of {org}",
-            [audit_forms.typed_confirmation("purge", "go ahead")],
+            [typed_confirmation("purge", "Type purge to go ahead")],
             lambda _v: client.purge_audit(org),
             note=audit_forms.retention_text(self._audit.get("retention_days"))
             + "\nPurged events are gone for good; the checkpoint proves what preceded.",

@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Static
 
 from tui.client import ApiError, Client
 from tui.logic import choices
-from tui.screens.form import Choices, Field, refusal
+from tui.screens.form import Choices, Field, refusal, typed_confirmation
 from tui.screens.me import OnceModal
 from tui.text import inert
 from tui.widgets.pane import Pane, fill_table
@@ -306,11 +306,8 @@ class UsersPane(Pane):
             if not await self.form(
                 f"Disable {username}",
                 [
-                    Field(
-                        "confirm",
-                        "Type yes to disable it (Esc keeps it active)",
-                        required=True,
-                        check=lambda value: None if value.strip().lower() == "yes" else "type yes",
+                    typed_confirmation(
+                        "yes", "Type yes to disable it (Esc keeps it active)", any_case=True
                     )
                 ],
                 lambda _v: explained(client.update_user(org, username, {"status": new})),
@@ -342,8 +339,6 @@ class UsersPane(Pane):
         ]
 
         async def submit(v: dict) -> dict:
-            if v["confirm"].strip() != user["username"]:
-                raise refusal("confirm", f"type {user['username']} to delete it")
             return await explained(client.delete_user(org, user["username"], v["new_owner"]))
 
         result = await self.form(
@@ -355,7 +350,9 @@ class UsersPane(Pane):
                     choices=heirs,
                     placeholder="nobody (it owns nothing): type to search",
                 ),
-                Field("confirm", f"Type {user['username']} to confirm", required=True),
+                typed_confirmation(
+                    user["username"], problem=f"type {user['username']} to delete it", strip=True
+                ),
             ],
             submit,
             note="Its sessions, API keys and group memberships go with it.",
@@ -458,14 +455,16 @@ class UsersPane(Pane):
             return
 
         async def submit(v: dict) -> bool:
-            if v["confirm"].strip() != group["name"]:
-                raise refusal("confirm", f"type {group['name']} to delete it")
             await explained(client.delete_group(org, group["name"]))
             return True
 
         if await self.form(
             f"Delete group {group['name']}",
-            [Field("confirm", f"Type {group['name']} to confirm", required=True)],
+            [
+                typed_confirmation(
+                    group["name"], problem=f"type {group['name']} to delete it", strip=True
+                )
+            ],
             submit,
             note="Its members stay; shares to the group end.",
             action="delete",

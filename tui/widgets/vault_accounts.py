@@ -9,7 +9,7 @@ from tui.client import ApiError
 from tui.logic import choices
 from tui.logic import vault_checkout as checkout
 from tui.logic import vault_fields as extra
-from tui.screens.form import Field, check_repeated
+from tui.screens.form import Field, new_password, new_password_fields
 from tui.screens.listing import confirm_field
 
 
@@ -161,16 +161,13 @@ class AccountActions:
         client = self.app.client
 
         async def submit(v: dict) -> bool:
-            check_repeated(v, "password", "repeat")
-            await client.change_account_password(self.org, account, v["password"])
+            password = new_password(v, "password")
+            await client.change_account_password(self.org, account, password)
             return True
 
         done = await self.form(
             f"Set the password of {self.selected_cell('accounts', 0)}",
-            [
-                Field("password", "New password", password=True, required=True),
-                Field("repeat", "Repeat it", password=True, required=True),
-            ],
+            new_password_fields("password", "New password"),
             submit,
         )
         if done:
