@@ -33,7 +33,7 @@ ORG = "zeta"
 def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
     """Create a user that has set its own password (set-up around the app); return it."""
     initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    status, body = server.web.api(
+    status, body = server.api(
         "POST",
         f"/orgs/{org}/users",
         {"username": username, "role": role, "password": initial},
@@ -41,7 +41,7 @@ def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg")
     )
     assert status == 201, body
     own = server.login(username, initial, org)
-    server.web.api(
+    server.api(
         "POST", "/me/password", {"current_password": initial, "new_password": final}, own
     )
     return final
@@ -105,7 +105,7 @@ async def once_secret(pilot) -> str:
 
 def user(server, token: str, username: str, org: str = "MSPOrg") -> dict:
     """A user as the server holds it."""
-    status, body = server.web.api("GET", f"/orgs/{org}/users/{username}", token=token)
+    status, body = server.api("GET", f"/orgs/{org}/users/{username}", token=token)
     assert status == 200, body
     return body
 

@@ -94,9 +94,9 @@ def vault_data(tui_server):
 
 def resource_named(server, token: str, name: str) -> dict:
     """The resource called ``name`` with its accounts, as the server holds it."""
-    _, page = server.web.api("GET", f"/orgs/MSPOrg/resources?q={name}", token=token)
+    _, page = server.api("GET", f"/orgs/MSPOrg/resources?q={name}", token=token)
     found = next(r for r in page["items"] if r["name"] == name)
-    return server.web.api("GET", f"/orgs/MSPOrg/resources/{found['id']}", token=token)[1]
+    return server.api("GET", f"/orgs/MSPOrg/resources/{found['id']}", token=token)[1]
 
 
 async def focus_accounts(pilot) -> DataTable:

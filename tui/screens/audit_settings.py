@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.binding import Binding
 
-from tui.client import ApiError
 from tui.logic.times import month_minute
 from tui.screens.form import Field
 from tui.screens.listing import ListModal
 from tui.text import inert
+from tui.workers import api_worker
 
 MIN_DAYS, MAX_DAYS = 30, 36500  # the server's bounds (it checks them too)
 
@@ -105,16 +104,12 @@ class AlertsScreen(ListModal):
         """'Audit alerts of acme'."""
         return f"Audit alerts of {self.org}"
 
-    @work(exclusive=True, exit_on_error=False, group="alerts")
+    @api_worker("Cannot list the alerts", exclusive=True, group="alerts")
     async def load(self) -> None:
         """Fetch the alert events and the settings that say which operations alert."""
         client = self.app.client
-        try:
-            operations = (await client.audit_settings(self.org)).get("operations", [])
-            alerts = await client.audit_alerts(self.org)
-        except ApiError as error:
-            self.app.show_error(error, "Cannot list the alerts")
-            return
+        operations = (await client.audit_settings(self.org)).get("operations", [])
+        alerts = await client.audit_alerts(self.org)
         self.fill(
             [
                 (

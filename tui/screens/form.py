@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -23,6 +23,7 @@ from tui.client import SESSION_ENDED, ApiError, read_only_sentence
 from tui.text import inert, inert_lines
 from tui.widgets.multi_picker import MultiPicker
 from tui.widgets.picker import Picker
+from tui.workers import api_worker
 
 Choices = list[tuple[str, str]]  # (what the user sees, the value sent)
 
@@ -188,7 +189,7 @@ class FormModal(ModalScreen[Any]):
             if f.load is not None:
                 self.load_choices(f)
 
-    @work(exit_on_error=False, group="form-choices")
+    @api_worker(group="form-choices")
     async def load_choices(self, spec: Field) -> None:
         """Fill ``spec``'s picker from the server, keeping what is chosen already (or the
         field's preset value); a refusal is shown under the field."""
@@ -279,7 +280,7 @@ class FormModal(ModalScreen[Any]):
         self._busy = True
         self.send(values)
 
-    @work(exclusive=True, exit_on_error=False, group="form")
+    @api_worker(exclusive=True, group="form")
     async def send(self, values: dict[str, Any]) -> None:
         """Run the form's request; show the server's refusal in place."""
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -31,6 +30,7 @@ from tui.screens.totp import confirm_form
 from tui.text import inert, inert_lines
 from tui.widgets.keybar import KeyBar
 from tui.widgets.pane import fill_table
+from tui.workers import api_worker
 
 KEY_DAYS = [
     ("30 days", "30"),
@@ -132,16 +132,12 @@ class MyAccount(Vertical):
         """Fill in from the server."""
         self.load()
 
-    @work(exclusive=True, exit_on_error=False, group="me")
+    @api_worker(exclusive=True, group="me")
     async def load(self) -> None:
         """Fetch my profile and my API keys."""
         client = self.app.client
-        try:
-            me = self.app.me = await client.me()
-            keys = await client.api_keys()
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        me = self.app.me = await client.me()
+        keys = await client.api_keys()
         name = f" · {me['full_name']}" if me.get("full_name") else ""
         self.query_one("#me-profile", Static).update(
             inert_lines(
@@ -179,7 +175,7 @@ class MyAccount(Vertical):
         """Open a form; its result (None when cancelled)."""
         return await self.app.push_screen_wait(FormModal(title, fields, submit, **options))
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_password(self) -> None:
         """Change my password: the current one, the new one twice."""
         client = self.app.client
@@ -212,7 +208,7 @@ class MyAccount(Vertical):
         if done:
             self.app.notify("Password changed. Your other sessions have ended; this one goes on.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_totp_on(self) -> None:
         """Enrol in two-factor authentication (the QR code dialog)."""
         if self.app.me.get("totp_enabled"):
@@ -222,7 +218,7 @@ class MyAccount(Vertical):
             self.load()
             self.views_changed("users")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_totp_off(self) -> None:
         """Turn two-factor authentication off, proven with the password and a current code."""
         client = self.app.client
@@ -262,7 +258,7 @@ class MyAccount(Vertical):
             self.load()
             self.views_changed("users")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_key(self) -> None:
         """Create an API key with a lifetime; the key is shown once."""
         client = self.app.client
@@ -294,7 +290,7 @@ class MyAccount(Vertical):
         key_id = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         return key_id, str(table.get_row_at(table.cursor_row)[0])
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_revoke_key(self) -> None:
         """Revoke the highlighted API key (type its name to confirm)."""
         client = self.app.client

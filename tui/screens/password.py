@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static
@@ -10,6 +9,7 @@ from textual.widgets import Static
 from tui.client import ApiError
 from tui.screens.form import FormModal, new_password, new_password_fields
 from tui.widgets.keybar import KeyBar
+from tui.workers import api_worker
 
 
 class PasswordChangeScreen(Screen):
@@ -28,7 +28,7 @@ class PasswordChangeScreen(Screen):
         """Ask for the new password."""
         self.ask()
 
-    @work(exclusive=True, exit_on_error=False)
+    @api_worker(exclusive=True)
     async def ask(self) -> None:
         """New password twice; Esc goes back to the login screen."""
         client = self.app.client

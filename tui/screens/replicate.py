@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -25,6 +24,7 @@ from tui.logic.times import ago
 from tui.screens.form import Choices, Field, FormModal
 from tui.text import inert, inert_lines
 from tui.widgets.pane import fill_table
+from tui.workers import api_worker
 
 CATEGORY_LABELS = {
     "user_groups": "User groups",
@@ -108,7 +108,7 @@ class ReplicateScreen(ModalScreen[bool]):
         self.query_one(".dialog").can_focus = False
         self.start()
 
-    @work(exclusive=True, exit_on_error=False, group="replicate")
+    @api_worker(exclusive=True, group="replicate")
     async def start(self) -> None:
         """GET the saved choice and count the client orgs; then the form."""
         client = self.app.client
@@ -130,7 +130,7 @@ class ReplicateScreen(ModalScreen[bool]):
         if not self._busy and self._saved:
             self.again()
 
-    @work(exclusive=True, exit_on_error=False, group="replicate")
+    @api_worker(exclusive=True, group="replicate")
     async def again(self) -> None:
         """The form, then applying (a worker: the form is waited for)."""
         await self._choose_and_apply()

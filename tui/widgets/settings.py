@@ -8,7 +8,7 @@ from contextlib import suppress
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -26,6 +26,7 @@ from tui.screens.form import Field, typed_confirmation
 from tui.screens.replicate import ReplicateScreen
 from tui.text import inert
 from tui.widgets.pane import Pane, fill_table
+from tui.workers import api_worker
 
 SECTIONS = {  # section: (title, its table)
     "roles": ("Roles", "roles-table"),
@@ -200,7 +201,7 @@ class SettingsPane(Pane):
 
     # -- loading --------------------------------------------------------------------
 
-    @work(exclusive=True, exit_on_error=False, group="settings")
+    @api_worker(exclusive=True, group="settings")
     async def load(self) -> None:
         """Fetch every section of the org (a section the role may not read says so)."""
         org = self.org
@@ -345,7 +346,7 @@ class SettingsPane(Pane):
             return None
         return role
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_role(self) -> None:
         """Add a custom role built from the built-in permissions."""
         self._enter("roles")
@@ -360,7 +361,7 @@ class SettingsPane(Pane):
         if result:
             self.changed("settings", f"Role {result['name']} created in {org}.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_edit_role(self) -> None:
         """Change the highlighted custom role's description and permissions."""
         role = self._custom_role()
@@ -376,7 +377,7 @@ class SettingsPane(Pane):
         if result:
             self.changed("settings", f"Role {name} updated.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_delete_role(self) -> None:
         """Delete the highlighted custom role (nobody may hold it)."""
         role = self._custom_role()
@@ -408,7 +409,7 @@ class SettingsPane(Pane):
 
     # -- resource types ---------------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_type(self) -> None:
         """Add a resource type to the org's catalogue."""
         self._enter("types")
@@ -422,7 +423,7 @@ class SettingsPane(Pane):
         if result:
             self.changed("settings", f"Resource type {result['name']} added to {org}.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_delete_type(self) -> None:
         """Delete the highlighted custom resource type (no resource may use it)."""
         rtype = self._chosen("types", self._types, "a resource type")
@@ -439,16 +440,12 @@ class SettingsPane(Pane):
 
     # -- field definitions ----------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_field(self) -> None:
         """Define an additional field for resources (all, or one type's) or accounts."""
         self._enter("fields")
         client, org = self.app.client, self.org
-        try:
-            types = [value for _label, value in await choices.resource_types(client, org)]
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        types = [value for _label, value in await choices.resource_types(client, org)]
         result = await self.form(
             f"New additional field in {org}",
             definitions.definition_fields(types),
@@ -458,7 +455,7 @@ class SettingsPane(Pane):
         if result:
             self.changed("settings", f"Field {result['name']} defined in {org}.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_delete_field(self) -> None:
         """Remove the highlighted field definition (stored values stay)."""
         definition = self._chosen("fields", self._fields, "a field definition")
@@ -487,7 +484,7 @@ class SettingsPane(Pane):
         self._fill_audit(settings)
         self.changed("settings", message)
 
-    @work(exclusive=True, exit_on_error=False, group="audit-settings")
+    @api_worker(exclusive=True, group="audit-settings")
     async def action_toggle_recorded(self) -> None:
         """Switch recording of the highlighted operation off or on (routine ones only)."""
         operation = self._operation()
@@ -507,7 +504,7 @@ class SettingsPane(Pane):
             message += ", so it cannot alert"
         await self._put_audit({"operations": {name: {"recorded": recorded}}}, message + ".")
 
-    @work(exclusive=True, exit_on_error=False, group="audit-settings")
+    @api_worker(exclusive=True, group="audit-settings")
     async def action_toggle_alert(self) -> None:
         """Mark the highlighted operation as raising an alert, or not."""
         operation = self._operation()
@@ -519,18 +516,14 @@ class SettingsPane(Pane):
             message = f"{name} is marked, but it is not recorded, so it cannot alert: r records it."
         await self._put_audit({"operations": {name: {"alert": alert}}}, message)
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_alert_operation(self) -> None:
         """Raise an alert on an operation not listed yet (picked among those the org's
         recent audit events show)."""
         self._enter("audit")
         client, org = self.app.client, self.org
         listed = {o["operation"] for o in self._audit.get("operations", [])}
-        try:
-            seen = sorted({e["operation"] for e in await client.audit(org)} - listed)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        seen = sorted({e["operation"] for e in await client.audit(org)} - listed)
         if not seen:
             self.app.notify("No other operation in the recent events.", severity="warning")
             return
@@ -560,7 +553,7 @@ class SettingsPane(Pane):
         if self.org:
             self.app.push_screen(audit_forms.AlertsScreen(self.org))
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_retention(self) -> None:
         """Set how many days audit events are kept (empty: all)."""
         self._enter("audit")
@@ -576,7 +569,7 @@ class SettingsPane(Pane):
             self._fill_audit(result)
             self.changed("settings", audit_forms.retention_text(result.get("retention_days")))
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_purge(self) -> None:
         """Purge events older than the retention now, after typing 'purge'."""
         self._enter("audit")
@@ -597,7 +590,7 @@ class SettingsPane(Pane):
 
     # -- replication ----------------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_replicate(self) -> None:
         """Open the Replicate settings screen (MSPOrg administrators)."""
         if not self._msp_admin():
