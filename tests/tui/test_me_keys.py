@@ -39,9 +39,7 @@ def make_user(server, token: str, username: str, role: str) -> str:
     )
     assert status == 201, body
     own = server.login(username, initial)
-    server.api(
-        "POST", "/me/password", {"current_password": initial, "new_password": final}, own
-    )
+    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
     return final
 
 

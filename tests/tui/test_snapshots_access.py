@@ -31,9 +31,7 @@ def access_data(tui_server):
         make_user(server, admin, name, "administrator")
     make_user(server, admin, "sreq", "password_user")
     sa2, sreq = server.login("sa2", "final-sa2-pw22"), server.login("sreq", "final-sreq-pw22")
-    _, res = server.api(
-        "POST", "/orgs/MSPOrg/resources", {"name": "db01", "type": "Linux"}, admin
-    )
+    _, res = server.api("POST", "/orgs/MSPOrg/resources", {"name": "db01", "type": "Linux"}, admin)
     accounts = {}
     for username in ("sa", "backup"):
         status, acct = server.api(

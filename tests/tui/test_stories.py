@@ -44,9 +44,7 @@ def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg")
         return final
     assert status == 201, body
     own = server.login(username, initial, org)
-    server.api(
-        "POST", "/me/password", {"current_password": initial, "new_password": final}, own
-    )
+    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
     return final
 
 
