@@ -44,7 +44,8 @@ def ticked(checklist) -> list[str]:
             continue
         style = segments[box].style
         if style is not None and style.bold:
-            rows.append("".join(seg.text for seg in segments[box + 1 :]).strip(" ▌▐"))
+            text = "".join(seg.text for seg in segments[box + 1 :]).strip(" ▌▐")
+            rows.append(text.split("  ")[0])  # the label, not the scroll bar after it
     return rows
 
 
