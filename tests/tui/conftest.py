@@ -80,7 +80,7 @@ def start_serve(config, port: int, extra_env: dict | None = None) -> TuiServer:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if server.web.api("GET", "/health")[0] in (200, 503):
+            if server.api("GET", "/health")[0] in (200, 503):
                 return server
         except OSError:
             time.sleep(0.2)

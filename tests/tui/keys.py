@@ -30,6 +30,25 @@ def drawn(widget) -> str:
     )
 
 
+def ticked(checklist) -> list[str]:
+    """The rows of a checklist drawn with a ticked box (a bold X; an unticked box is drawn
+    empty), by their text as drawn, top to bottom (only the rows on screen)."""
+    region = checklist.region
+    strips = checklist.screen._compositor.render_strips()
+    rows = []
+    for strip in strips[region.y : region.bottom]:
+        row = strip.crop(region.x, region.right)
+        segments = list(row)
+        box = next((i for i, seg in enumerate(segments) if seg.text.strip() == "X"), None)
+        if box is None:
+            continue
+        style = segments[box].style
+        if style is not None and style.bold:
+            text = "".join(seg.text for seg in segments[box + 1 :]).strip(" ▌▐")
+            rows.append(text.split("  ")[0])  # the label, not the scroll bar after it
+    return rows
+
+
 def screen_text(app) -> str:
     """Every Static on the screen, joined (for 'does the screen say X')."""
     return "\n".join(text_of(s) for s in app.screen.query(Static))

@@ -41,19 +41,19 @@ def build(server) -> str:
     for name in ("k2", "k3"):
         make_user(server, admin, name, "administrator")
     make_user(server, server.login("k2", "final-k2-pw22"), "s4", "administrator")
-    status, body = server.web.api(
+    status, body = server.api(
         "POST", "/orgs", {"name": "Accme Ltd", "display_name": ORG, "account_manager": ADMIN}, admin
     )
     assert status == 201, body
     make_user(server, admin, "cu", "administrator", org=ORG)
-    status, body = server.web.api("POST", "/orgs/MSPOrg/groups", {"name": "ops"}, admin)
+    status, body = server.api("POST", "/orgs/MSPOrg/groups", {"name": "ops"}, admin)
     assert status == 201, body
     return admin
 
 
 def requests_of(server, token: str) -> dict[tuple[str, str], dict]:
     """The requests k3 filed, by (kind, what it names)."""
-    status, page = server.web.api("GET", "/org-access-requests?role=proposer", token=token)
+    status, page = server.api("GET", "/org-access-requests?role=proposer", token=token)
     assert status == 200, page
     return {(r["kind"], r.get("user") or r.get("group")): r for r in page["items"]}
 

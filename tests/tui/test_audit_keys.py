@@ -21,9 +21,9 @@ from tests.tui.keys import (
     submit,
     text_of,
 )
+from tui.logic.audit_export import COLUMNS, FORMULA_START, safe_cell
 from tui.screens.main import MainScreen
 from tui.screens.modals import TextModal
-from tui.widgets.audit_export import COLUMNS, FORMULA_START, safe_cell
 
 
 def test_cells_that_start_a_formula_are_escaped():

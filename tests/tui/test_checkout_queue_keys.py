@@ -34,25 +34,25 @@ def build(server) -> dict:
     for name in ("ca2", "ca3"):
         make_user(server, admin, name, "administrator")
     make_user(server, admin, "creq", "password_user")
-    status, res = server.web.api(
+    status, res = server.api(
         "POST", f"/orgs/{ORG}/resources", {"name": "db01", "type": "Linux"}, admin
     )
     assert status == 201, res
-    status, acct = server.web.api(
+    status, acct = server.api(
         "POST",
         f"/orgs/{ORG}/resources/{res['id']}/accounts",
         {"username": "sa", "password": "Checkout-Secret-1!"},
         admin,
     )
     assert status == 201, acct
-    status, body = server.web.api(
+    status, body = server.api(
         "POST",
         f"/orgs/{ORG}/resources/{res['id']}/shares",
         {"user": "creq", "permission": "view"},
         admin,
     )
     assert status == 201, body
-    status, body = server.web.api(
+    status, body = server.api(
         "PUT",
         f"/orgs/{ORG}/accounts/{acct['id']}/access-control",
         {"enabled": True, "approvers": ["ca2"], "max_window_minutes": 120, "exclusive": True},
@@ -69,7 +69,7 @@ def build(server) -> dict:
 
 def file_request(server, world: dict, reason: str) -> str:
     """creq asks for db01/sa for an hour (set-up around the app); the request's id."""
-    status, body = server.web.api(
+    status, body = server.api(
         "POST",
         f"/orgs/{ORG}/password-requests",
         {"account": world["account"], "reason": reason, "window_minutes": 60},
@@ -81,7 +81,7 @@ def file_request(server, world: dict, reason: str) -> str:
 
 def request_of(server, world: dict, rid: str) -> dict:
     """The request as the server holds it (seen by its requester)."""
-    status, page = server.web.api(
+    status, page = server.api(
         "GET", f"/orgs/{ORG}/password-requests?role=requester", token=world["creq"]
     )
     assert status == 200, page

@@ -31,7 +31,7 @@ from tui.screens.modals import KeysModal
 def make_user(server, token: str, username: str, role: str) -> str:
     """Create an MSPOrg user that has set its own password (set-up around the app)."""
     initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    status, body = server.web.api(
+    status, body = server.api(
         "POST",
         "/orgs/MSPOrg/users",
         {"username": username, "role": role, "password": initial},
@@ -39,9 +39,7 @@ def make_user(server, token: str, username: str, role: str) -> str:
     )
     assert status == 201, body
     own = server.login(username, initial)
-    server.web.api(
-        "POST", "/me/password", {"current_password": initial, "new_password": final}, own
-    )
+    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
     return final
 
 

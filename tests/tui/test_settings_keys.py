@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Select, Static
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import (
     cursor_to,
+    drawn,
     fill,
     form_open,
     main_ready,
@@ -20,6 +21,7 @@ from tests.tui.keys import (
     show_tab,
     submit,
     text_of,
+    ticked,
 )
 from tui.screens.audit_settings import AlertsScreen
 from tui.screens.main import MainScreen
@@ -250,10 +252,14 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         await pilot.press("a")
         form = await form_open(pilot, "Replicate settings: choose")
         assert "last applied just now" in screen_text(app)
-        assert form.values() == {  # the saved choice, as the GET gave it
-            "categories": ["user_groups", "additional_fields", "user_roles", "resource_types"],
-            "role_conflict": "rename",
-        }
+        # the saved choice, as the GET gave it (the checklist's rows on screen)
+        assert ticked(form.query_one("#f-categories")) == [
+            "User groups",
+            "Additional fields",
+            "User roles",
+            "Resource types",
+        ]
+        assert drawn(form.query_one("#f-role_conflict")).strip().startswith("rename")
         await submit(pilot, form)
         await notified(pilot, "Applied to 2 client org(s)")
         await until(pilot, lambda: rows(results, 2) == ["0", "0"], what="(nothing new)")

@@ -31,12 +31,10 @@ def access_data(tui_server):
         make_user(server, admin, name, "administrator")
     make_user(server, admin, "sreq", "password_user")
     sa2, sreq = server.login("sa2", "final-sa2-pw22"), server.login("sreq", "final-sreq-pw22")
-    _, res = server.web.api(
-        "POST", "/orgs/MSPOrg/resources", {"name": "db01", "type": "Linux"}, admin
-    )
+    _, res = server.api("POST", "/orgs/MSPOrg/resources", {"name": "db01", "type": "Linux"}, admin)
     accounts = {}
     for username in ("sa", "backup"):
-        status, acct = server.web.api(
+        status, acct = server.api(
             "POST",
             f"/orgs/MSPOrg/resources/{res['id']}/accounts",
             {"username": username, "password": "Snapshot-Secret-1!"},
@@ -44,13 +42,13 @@ def access_data(tui_server):
         )
         assert status == 201, acct
         accounts[username] = acct["id"]
-    server.web.api(
+    server.api(
         "POST",
         f"/orgs/MSPOrg/resources/{res['id']}/shares",
         {"user": "sreq", "permission": "view"},
         admin,
     )
-    status, body = server.web.api(
+    status, body = server.api(
         "PUT",
         f"/orgs/MSPOrg/resources/{res['id']}/access-control",
         {"enabled": True, "approvers": ["sa2"], "max_window_minutes": 120},
@@ -58,7 +56,7 @@ def access_data(tui_server):
     )
     assert status == 200, body
     for username, reason in (("backup", "restore test"), ("sa", "patch night")):
-        status, body = server.web.api(
+        status, body = server.api(
             "POST",
             "/orgs/MSPOrg/password-requests",
             {"account": accounts[username], "reason": reason, "window_minutes": 45},
@@ -66,32 +64,32 @@ def access_data(tui_server):
         )
         assert status == 201, body
         if username == "backup":
-            status, body = server.web.api(
+            status, body = server.api(
                 "POST", f"/orgs/MSPOrg/password-requests/{body['id']}/approve", {}, sa2
             )
             assert status == 200, body
     for org in ("acme", "beta"):
-        status, body = server.web.api(
+        status, body = server.api(
             "POST",
             "/orgs",
             {"name": f"{org.title()} Ltd", "display_name": org, "account_manager": ADMIN},
             admin,
         )
         assert status == 201, body
-    _, grant = server.web.api(
+    _, grant = server.api(
         "POST",
         "/org-access-requests",
         {"org": "acme", "user": "sa3", "approver": ADMIN, "reason": "on call"},
         sa2,
     )
-    status, body = server.web.api(
+    status, body = server.api(
         "POST",
         f"/org-access-requests/{grant['id']}/approve",
         {"current_password": ADMIN_PASSWORD},
         admin,
     )
     assert status == 200, body
-    status, body = server.web.api(
+    status, body = server.api(
         "POST",
         "/org-access-requests",
         {"org": "beta", "user": "sa3", "approver": "sa2", "reason": "beta migration"},

@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, until
-from tests.tui.keys import cursor_to, fill, form_open, main_ready, rows, show_tab, text_of
+from tests.tui.keys import cursor_to, fill, form_open, main_ready, rows, show_tab, text_of, ticked
 from tui.screens.audit_settings import AlertsScreen
 
 SIZE = (80, 24)
@@ -93,7 +93,8 @@ def test_replicate_before_apply(snap_compare, make_app, settings_data):
         await pilot.press("a", "down", "space", "down", "space")  # user roles, resource types
         await pilot.press("tab")
         await fill(pilot, ">ren")
-        await until(pilot, lambda: form.values()["categories"] == ["user_roles", "resource_types"])
+        categories = form.query_one("#f-categories")
+        await until(pilot, lambda: ticked(categories) == ["User roles", "Resource types"])
         await settle(pilot)
         no_blink(pilot.app)
 

@@ -34,7 +34,7 @@ from tui.screens.policies import PoliciesScreen
 def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
     """Create a user and set its own password (set-up around the app); return it."""
     initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    status, body = server.web.api(
+    status, body = server.api(
         "POST",
         f"/orgs/{org}/users",
         {"username": username, "role": role, "password": initial},
@@ -44,9 +44,7 @@ def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg")
         return final
     assert status == 201, body
     own = server.login(username, initial, org)
-    server.web.api(
-        "POST", "/me/password", {"current_password": initial, "new_password": final}, own
-    )
+    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
     return final
 
 

@@ -13,6 +13,7 @@ from server.security import totp
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
 from tests.tui.keys import (
     cursor_to,
+    drawn,
     fill,
     form_open,
     main_ready,
@@ -33,7 +34,7 @@ ORG = "zeta"
 def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
     """Create a user that has set its own password (set-up around the app); return it."""
     initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    status, body = server.web.api(
+    status, body = server.api(
         "POST",
         f"/orgs/{org}/users",
         {"username": username, "role": role, "password": initial},
@@ -41,9 +42,7 @@ def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg")
     )
     assert status == 201, body
     own = server.login(username, initial, org)
-    server.web.api(
-        "POST", "/me/password", {"current_password": initial, "new_password": final}, own
-    )
+    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
     return final
 
 
@@ -105,7 +104,7 @@ async def once_secret(pilot) -> str:
 
 def user(server, token: str, username: str, org: str = "MSPOrg") -> dict:
     """A user as the server holds it."""
-    status, body = server.web.api("GET", f"/orgs/{org}/users/{username}", token=token)
+    status, body = server.api("GET", f"/orgs/{org}/users/{username}", token=token)
     assert status == 200, body
     return body
 
@@ -204,7 +203,8 @@ async def test_users_and_groups_by_keys(tui_server, make_app, people):
         await type_text(pilot, "a-typed-password-77")
         await pilot.press("enter")
         await until(pilot, lambda: "reaches zeta" in screen_text(app), what="(refused)")
-        assert app.screen is form and form.values()["password"] == "a-typed-password-77"
+        assert app.screen is form  # kept, as typed (drawn as one dot a character)
+        assert drawn(form.query_one("#f-password")).strip() == "•" * len("a-typed-password-77")
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
 

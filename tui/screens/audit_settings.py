@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.binding import Binding
 
-from tui.client import ApiError
+from tui.logic.times import month_minute
 from tui.screens.form import Field
 from tui.screens.listing import ListModal
 from tui.text import inert
+from tui.workers import api_worker
 
 MIN_DAYS, MAX_DAYS = 30, 36500  # the server's bounds (it checks them too)
 
@@ -49,16 +49,6 @@ def retention_text(days: int | None) -> str:
     if days is None:
         return "Retention: none (every event is kept)."
     return f"Retention: {days} days (older events are purged hourly, leaving a sealed checkpoint)."
-
-
-def typed_confirmation(word: str, what: str) -> Field:
-    """A field that must read ``word`` (``what`` says what it confirms)."""
-    return Field(
-        "confirm",
-        f"Type {word} to {what}",
-        required=True,
-        check=lambda v: None if v == word else f"type {word}",
-    )
 
 
 def purge_text(org: str, answer: dict[str, Any]) -> str:
@@ -114,22 +104,18 @@ class AlertsScreen(ListModal):
         """'Audit alerts of acme'."""
         return f"Audit alerts of {self.org}"
 
-    @work(exclusive=True, exit_on_error=False, group="alerts")
+    @api_worker("Cannot list the alerts", exclusive=True, group="alerts")
     async def load(self) -> None:
         """Fetch the alert events and the settings that say which operations alert."""
         client = self.app.client
-        try:
-            operations = (await client.audit_settings(self.org)).get("operations", [])
-            alerts = await client.audit_alerts(self.org)
-        except ApiError as error:
-            self.app.show_error(error, "Cannot list the alerts")
-            return
+        operations = (await client.audit_settings(self.org)).get("operations", [])
+        alerts = await client.audit_alerts(self.org)
         self.fill(
             [
                 (
                     a["id"],
                     (
-                        a["at"][5:16].replace("T", " "),
+                        month_minute(a["at"]),
                         inert(a["actor"]),
                         inert(a["operation"]),
                         inert(a.get("target") or ""),

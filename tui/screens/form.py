@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -23,6 +23,7 @@ from tui.client import SESSION_ENDED, ApiError, read_only_sentence
 from tui.text import inert, inert_lines
 from tui.widgets.multi_picker import MultiPicker
 from tui.widgets.picker import Picker
+from tui.workers import api_worker
 
 Choices = list[tuple[str, str]]  # (what the user sees, the value sent)
 
@@ -56,10 +57,52 @@ def refusal(field: str, message: str) -> ApiError:
     )
 
 
-def check_repeated(values: dict[str, Any], first: str, second: str) -> None:
-    """Refuse, under ``second``, a value that was to be typed twice and differs."""
-    if values[first] != values[second]:
-        raise refusal(second, "differs from the first")
+REPEAT = "repeat"  # the name of the field a new password is typed again in
+
+
+def new_password_fields(
+    name: str,
+    label: str,
+    repeat_label: str = "Repeat it",
+    api_names: tuple[str, ...] = (),
+) -> list[Field]:
+    """The "new password + repeat" pair: the password field ``name`` and the ``repeat``
+    field it must be typed again in (``new_password`` reads the pair on submit)."""
+    return [
+        Field(name, label, password=True, required=True, api_names=api_names),
+        Field(REPEAT, repeat_label, password=True, required=True),
+    ]
+
+
+def new_password(values: dict[str, Any], name: str) -> str:
+    """The new password of a ``new_password_fields`` pair; raises a refusal under the
+    repeat field (``ApiError validation_failed``) when the two typed values differ."""
+    if values[name] != values[REPEAT]:
+        raise refusal(REPEAT, "differs from the first")
+    return values[name]
+
+
+def typed_confirmation(
+    word: str,
+    label: str = "",
+    problem: str = "",
+    *,
+    strip: bool = False,
+    any_case: bool = False,
+) -> Field:
+    """The "type the name to confirm" field of a delete, revoke or other dangerous
+    dialog: the form is refused until it reads ``word`` (surrounding spaces ignored with
+    ``strip``, letter case with ``any_case``). ``label`` defaults to 'Type WORD to
+    confirm', ``problem`` (shown under the field while it does not match) to 'type WORD'.
+    """
+
+    def check(value: str) -> str | None:
+        typed = value.strip() if strip or any_case else value
+        if any_case:
+            typed = typed.lower()
+        return None if typed == word else (problem or f"type {word}")
+
+    return Field("confirm", label or f"Type {word} to confirm", required=True, check=check)
 
 
 def humanize(name: str) -> str:
@@ -146,7 +189,7 @@ class FormModal(ModalScreen[Any]):
             if f.load is not None:
                 self.load_choices(f)
 
-    @work(exit_on_error=False, group="form-choices")
+    @api_worker(group="form-choices")
     async def load_choices(self, spec: Field) -> None:
         """Fill ``spec``'s picker from the server, keeping what is chosen already (or the
         field's preset value); a refusal is shown under the field."""
@@ -237,7 +280,7 @@ class FormModal(ModalScreen[Any]):
         self._busy = True
         self.send(values)
 
-    @work(exclusive=True, exit_on_error=False, group="form")
+    @api_worker(exclusive=True, group="form")
     async def send(self, values: dict[str, Any]) -> None:
         """Run the form's request; show the server's refusal in place."""
         try:

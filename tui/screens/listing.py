@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from tui.screens.form import Field, FormModal
+from tui.screens.form import Field, FormModal, typed_confirmation
 from tui.text import inert
 from tui.widgets.keybar import KeyBar
 from tui.widgets.pane import fill_table
@@ -21,12 +21,7 @@ from tui.widgets.pane import fill_table
 
 def confirm_field() -> Field:
     """A field to type 'yes' into before something is removed (Esc keeps it)."""
-    return Field(
-        "confirm",
-        "Type yes to confirm (Esc keeps it)",
-        required=True,
-        check=lambda value: None if value.strip().lower() == "yes" else "type yes",
-    )
+    return typed_confirmation("yes", "Type yes to confirm (Esc keeps it)", any_case=True)
 
 
 class ListModal(ModalScreen[None]):

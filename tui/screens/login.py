@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -12,6 +12,7 @@ from textual.widgets import Input, Label, Static
 from tui.client import ApiError
 from tui.text import inert
 from tui.widgets.keybar import KeyBar
+from tui.workers import api_worker
 
 
 class LoginScreen(Screen):
@@ -53,14 +54,10 @@ class LoginScreen(Screen):
         self.query_one("#login-server", Static).update(client.base)
         self.check_server()
 
-    @work(exclusive=True, exit_on_error=False, group="health")
+    @api_worker("Server not reachable", exclusive=True, group="health")
     async def check_server(self) -> None:
         """Tell the user at once if the server is a read-only secondary or unreachable."""
-        try:
-            state = await self.app.client.health()
-        except ApiError as error:
-            self.app.show_error(error, "Server not reachable")
-            return
+        state = await self.app.client.health()
         label = "PRIMARY" if not state.read_only else "READ-ONLY SECONDARY"
         self.query_one("#login-server", Static).update(f"{state.url}  {label}")
         if state.first_login_hint:
@@ -83,7 +80,7 @@ class LoginScreen(Screen):
         """Send the credentials."""
         self.login()
 
-    @work(exclusive=True, exit_on_error=False, group="login")
+    @api_worker(exclusive=True, group="login")
     async def login(self) -> None:
         """Log in; ask for a TOTP code or a new password when the server says so."""
         values = {i.id: i.value for i in self.query(Input)}

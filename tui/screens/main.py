@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -28,6 +28,7 @@ from tui.widgets.picker import Picker
 from tui.widgets.settings import SettingsPane
 from tui.widgets.users import UsersPane
 from tui.widgets.vault import VaultPane
+from tui.workers import api_worker
 
 TABS = {  # tab id: (title, pane type, key)
     "vault": ("Vault", VaultPane, "f2"),
@@ -136,14 +137,10 @@ class MainScreen(Screen):
         """The name of the tab on show (for the keys panel)."""
         return TABS[self.query_one(TabbedContent).active][0]
 
-    @work(exclusive=True, exit_on_error=False, group="orgs-band")
+    @api_worker(exclusive=True, group="orgs-band")
     async def load_orgs(self) -> None:
         """Fill the org selector: MSPOrg first, then the orgs I manage or hold a grant for."""
-        try:
-            orgs = await self.app.client.orgs()
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        orgs = await self.app.client.orgs()
         orgs.sort(key=lambda o: (not o["is_msp"], o["display_name"].lower()))
         home = self.app.me.get("org")
         names = [
@@ -194,7 +191,7 @@ class MainScreen(Screen):
         self.refresh_server()
         self.app.notify("Reloading the lists and the server state.", timeout=2)
 
-    @work(exclusive=True, exit_on_error=False, group="server")
+    @api_worker(exclusive=True, group="server")
     async def refresh_server(self) -> None:
         """PRIMARY, or a persistent READ-ONLY SECONDARY banner; back to the primary as soon
         as it answers again."""
@@ -290,17 +287,13 @@ class MainScreen(Screen):
         """My account: password, two-factor authentication, API keys (Esc comes back)."""
         self.app.push_screen(MeScreen())
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_cluster(self) -> None:
         """What the client knows of the server(s) it talks to."""
-        try:
-            lines = await server_lines(self.app.client)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        lines = await server_lines(self.app.client)
         await self.app.push_screen_wait(TextModal("Server", lines))
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_logout(self) -> None:
         """End the session and go back to the login screen (whatever the server answers:
         the token is dropped either way)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -17,12 +16,21 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.logic.times import minute
 from tui.messages import DataChanged
-from tui.screens.form import Field, FormModal, check_repeated, refusal
+from tui.screens.form import (
+    Field,
+    FormModal,
+    new_password,
+    new_password_fields,
+    refusal,
+    typed_confirmation,
+)
 from tui.screens.totp import confirm_form
 from tui.text import inert, inert_lines
 from tui.widgets.keybar import KeyBar
 from tui.widgets.pane import fill_table
+from tui.workers import api_worker
 
 KEY_DAYS = [
     ("30 days", "30"),
@@ -30,12 +38,6 @@ KEY_DAYS = [
     ("180 days", "180"),
     ("365 days (the longest)", "365"),
 ]
-
-
-def when(stamp: str | None) -> str:
-    """'2026-12-01T02:38:49.1+00:00' → '2026-12-01 02:38' (UTC as the server sends it);
-    '' for None."""
-    return (stamp or "")[:16].replace("T", " ")
 
 
 class OnceModal(ModalScreen[None]):
@@ -130,16 +132,12 @@ class MyAccount(Vertical):
         """Fill in from the server."""
         self.load()
 
-    @work(exclusive=True, exit_on_error=False, group="me")
+    @api_worker(exclusive=True, group="me")
     async def load(self) -> None:
         """Fetch my profile and my API keys."""
         client = self.app.client
-        try:
-            me = self.app.me = await client.me()
-            keys = await client.api_keys()
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        me = self.app.me = await client.me()
+        keys = await client.api_keys()
         name = f" · {me['full_name']}" if me.get("full_name") else ""
         self.query_one("#me-profile", Static).update(
             inert_lines(
@@ -157,9 +155,9 @@ class MyAccount(Vertical):
                     (
                         inert(k["name"]),
                         inert(k["ends_with"]),
-                        when(k["created_at"]),
-                        when(k["expires_at"]) + (" (expired)" if k.get("expired") else ""),
-                        when(k.get("last_used_at")) or "never",
+                        minute(k["created_at"]),
+                        minute(k["expires_at"]) + (" (expired)" if k.get("expired") else ""),
+                        minute(k.get("last_used_at")) or "never",
                     ),
                 )
                 for k in keys
@@ -177,14 +175,13 @@ class MyAccount(Vertical):
         """Open a form; its result (None when cancelled)."""
         return await self.app.push_screen_wait(FormModal(title, fields, submit, **options))
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_password(self) -> None:
         """Change my password: the current one, the new one twice."""
         client = self.app.client
 
         async def submit(v: dict) -> bool:
-            check_repeated(v, "new", "repeat")
-            await client.change_password(v["current"], v["new"])
+            await client.change_password(v["current"], new_password(v, "new"))
             return True
 
         done = await self.form(
@@ -197,14 +194,12 @@ class MyAccount(Vertical):
                     required=True,
                     api_names=("current_password",),
                 ),
-                Field(
+                *new_password_fields(
                     "new",
                     "New password (12+ characters)",
-                    password=True,
-                    required=True,
+                    "Repeat the new password",
                     api_names=("new_password",),
                 ),
-                Field("repeat", "Repeat the new password", password=True, required=True),
             ],
             submit,
             note="Your other sessions end when the password changes; this one goes on.",
@@ -213,7 +208,7 @@ class MyAccount(Vertical):
         if done:
             self.app.notify("Password changed. Your other sessions have ended; this one goes on.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_totp_on(self) -> None:
         """Enrol in two-factor authentication (the QR code dialog)."""
         if self.app.me.get("totp_enabled"):
@@ -223,7 +218,7 @@ class MyAccount(Vertical):
             self.load()
             self.views_changed("users")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_totp_off(self) -> None:
         """Turn two-factor authentication off, proven with the password and a current code."""
         client = self.app.client
@@ -263,7 +258,7 @@ class MyAccount(Vertical):
             self.load()
             self.views_changed("users")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_key(self) -> None:
         """Create an API key with a lifetime; the key is shown once."""
         client = self.app.client
@@ -283,7 +278,7 @@ class MyAccount(Vertical):
             OnceModal(
                 f"API key {made['name']}",
                 made["key"],
-                f"Use it as 'Authorization: Bearer <key>'. It expires {when(made['expires_at'])}"
+                f"Use it as 'Authorization: Bearer <key>'. It expires {minute(made['expires_at'])}"
                 " UTC.",
             )
         )
@@ -295,7 +290,7 @@ class MyAccount(Vertical):
         key_id = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         return key_id, str(table.get_row_at(table.cursor_row)[0])
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_revoke_key(self) -> None:
         """Revoke the highlighted API key (type its name to confirm)."""
         client = self.app.client
@@ -306,14 +301,12 @@ class MyAccount(Vertical):
         key_id, name = chosen
 
         async def submit(v: dict) -> bool:
-            if v["confirm"].strip() != name:
-                raise refusal("confirm", f"type {name} to revoke it")
             await client.delete_api_key(key_id)
             return True
 
         if await self.form(
             f"Revoke API key {name}",
-            [Field("confirm", f"Type {name} to confirm", required=True)],
+            [typed_confirmation(name, problem=f"type {name} to revoke it", strip=True)],
             submit,
             note="Whatever uses this key is refused from now on.",
             action="revoke",

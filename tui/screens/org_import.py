@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -34,6 +34,7 @@ from server.core.org_file import OrgFile, read_file
 from tui.client import ApiError
 from tui.text import inert
 from tui.widgets.pane import fill_table
+from tui.workers import api_worker
 
 MAX_ROWS = 50_000  # the server's default limit (server.import_max_rows); larger: refused
 PREVIEW_ROWS = 5
@@ -154,7 +155,7 @@ class ImportScreen(ModalScreen[int]):
         self.set_focus(self.query_one("#import-results", DataTable))
         self.send()
 
-    @work(exclusive=True, exit_on_error=False, group="import")
+    @api_worker(exclusive=True, group="import")
     async def send(self) -> None:
         """POST each chunk, then record its rows' outcomes."""
         rows, columns = self._file.rows, self._file.columns

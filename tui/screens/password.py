@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static
 
 from tui.client import ApiError
-from tui.screens.form import Field, FormModal, check_repeated
+from tui.screens.form import FormModal, new_password, new_password_fields
 from tui.widgets.keybar import KeyBar
+from tui.workers import api_worker
 
 
 class PasswordChangeScreen(Screen):
@@ -28,29 +28,19 @@ class PasswordChangeScreen(Screen):
         """Ask for the new password."""
         self.ask()
 
-    @work(exclusive=True, exit_on_error=False)
+    @api_worker(exclusive=True)
     async def ask(self) -> None:
         """New password twice; Esc goes back to the login screen."""
         client = self.app.client
 
         async def submit(v: dict) -> bool:
-            check_repeated(v, "new", "repeat")
-            await client.change_password(self._current, v["new"])
+            await client.change_password(self._current, new_password(v, "new"))
             return True
 
         changed = await self.app.push_screen_wait(
             FormModal(
                 "Choose a new password",
-                [
-                    Field(
-                        "new",
-                        "New password",
-                        password=True,
-                        required=True,
-                        api_names=("new_password",),
-                    ),
-                    Field("repeat", "Repeat it", password=True, required=True),
-                ],
+                new_password_fields("new", "New password", api_names=("new_password",)),
                 submit,
                 note="This is your first login: choose your own password "
                 "(at least 12 characters, not your username).",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from textual import work
 from textual.binding import Binding
 
-from tui.client import ApiError
 from tui.screens.form import Field, refusal
 from tui.screens.listing import ListModal
 from tui.screens.modals import RevealModal
+from tui.workers import api_worker
 
 YES_NO = [("yes", "yes"), ("no", "no")]
 
@@ -54,14 +53,10 @@ class PoliciesScreen(ListModal):
         """'Password policies of acme'."""
         return f"Password policies of {self.org}"
 
-    @work(exclusive=True, exit_on_error=False, group="policies")
+    @api_worker("Cannot list the policies", exclusive=True, group="policies")
     async def load(self) -> None:
         """Fetch the policies."""
-        try:
-            items = await self.app.client.password_policies(self.org)
-        except ApiError as error:
-            self.app.show_error(error, "Cannot list the policies")
-            return
+        items = await self.app.client.password_policies(self.org)
         self.fill(
             [
                 (p["name"], (p["name"], rules(p), "built-in" if p["builtin"] else "own"))
@@ -70,7 +65,7 @@ class PoliciesScreen(ListModal):
             "Rules: length, A upper, a lower, 9 digit, # special.",
         )
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new(self) -> None:
         """A new policy: name, lengths, required kinds of characters, maximum age."""
         client = self.app.client
@@ -106,17 +101,13 @@ class PoliciesScreen(ListModal):
             self.app.notify(f"Policy {done['name']} created.")
             self.load()
 
-    @work(exit_on_error=False)
+    @api_worker("Nothing generated")
     async def action_generate(self) -> None:
         """Show a password generated under the highlighted policy (c copies it)."""
         name = self.selected()
         if name is None:
             return
-        try:
-            password = await self.app.client.generate_password(self.org, name)
-        except ApiError as error:
-            self.app.show_error(error, "Nothing generated")
-            return
+        password = await self.app.client.generate_password(self.org, name)
         await self.app.push_screen_wait(
             RevealModal(f"Generated under {name}", password, self.app.reveal_seconds)
         )

@@ -9,11 +9,9 @@ spent, then the per-org results table from the answer.
 
 from __future__ import annotations
 
-import datetime
 import time
 from typing import Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -22,9 +20,11 @@ from textual.timer import Timer
 from textual.widgets import DataTable, ProgressBar, Static
 
 from tui.client import ApiError
+from tui.logic.times import ago
 from tui.screens.form import Choices, Field, FormModal
 from tui.text import inert, inert_lines
 from tui.widgets.pane import fill_table
+from tui.workers import api_worker
 
 CATEGORY_LABELS = {
     "user_groups": "User groups",
@@ -49,23 +49,6 @@ def category_text(categories: list[str]) -> str:
     return ", ".join(CATEGORY_LABELS.get(c, c) for c in categories) or "none"
 
 
-def when_text(iso: str | None, now: datetime.datetime | None = None) -> str:
-    """'never', 'just now', '5 min ago', '3 h ago' or the date of an ISO 8601 time."""
-    if not iso:
-        return "never"
-    at = datetime.datetime.fromisoformat(iso)
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=datetime.UTC)
-    seconds = ((now or datetime.datetime.now(datetime.UTC)) - at).total_seconds()
-    if seconds < 120:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 48 * 3600:
-        return f"{int(seconds // 3600)} h ago"
-    return at.date().isoformat()
-
-
 def saved_text(saved: dict[str, Any]) -> str:
     """The saved choice as one line."""
     chosen = saved["categories"]
@@ -73,7 +56,7 @@ def saved_text(saved: dict[str, Any]) -> str:
     what = f"all {len(chosen)} categories" if every else category_text(chosen)
     return (
         f"Saved: {what} · role clash: {saved['role_conflict']}"
-        f" · last applied {when_text(saved.get('applied_at'))}"
+        f" · last applied {ago(saved.get('applied_at'))}"
     )
 
 
@@ -125,7 +108,7 @@ class ReplicateScreen(ModalScreen[bool]):
         self.query_one(".dialog").can_focus = False
         self.start()
 
-    @work(exclusive=True, exit_on_error=False, group="replicate")
+    @api_worker(exclusive=True, group="replicate")
     async def start(self) -> None:
         """GET the saved choice and count the client orgs; then the form."""
         client = self.app.client
@@ -147,7 +130,7 @@ class ReplicateScreen(ModalScreen[bool]):
         if not self._busy and self._saved:
             self.again()
 
-    @work(exclusive=True, exit_on_error=False, group="replicate")
+    @api_worker(exclusive=True, group="replicate")
     async def again(self) -> None:
         """The form, then applying (a worker: the form is waited for)."""
         await self._choose_and_apply()

@@ -6,13 +6,13 @@ shares open the same shares dialog as a resource's.
 
 from __future__ import annotations
 
-from textual import work
 from textual.binding import Binding
 
 from tui.client import ApiError
 from tui.screens.form import Field
 from tui.screens.listing import ListModal
 from tui.screens.shares import SharesScreen
+from tui.workers import api_worker
 
 
 class ResourceGroupsScreen(ListModal):
@@ -35,14 +35,10 @@ class ResourceGroupsScreen(ListModal):
         """'Resource groups of acme'."""
         return f"Resource groups of {self.org}"
 
-    @work(exclusive=True, exit_on_error=False, group="resource-groups")
+    @api_worker("Cannot list the resource groups", exclusive=True, group="resource-groups")
     async def load(self) -> None:
         """Fetch the groups."""
-        try:
-            items = await self.app.client.resource_groups(self.org)
-        except ApiError as error:
-            self.app.show_error(error, "Cannot list the resource groups")
-            return
+        items = await self.app.client.resource_groups(self.org)
         self.groups = {g["name"]: g for g in items}
         self.fill(
             [
@@ -63,7 +59,7 @@ class ResourceGroupsScreen(ListModal):
     async def _save(self, name: str, resources: list[str], exists: bool) -> dict:
         return await self.app.client.save_resource_group(self.org, name, resources, exists)
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new(self) -> None:
         """A new group with a name and, optionally, a first resource."""
         resources = await self._resources()
@@ -85,7 +81,7 @@ class ResourceGroupsScreen(ListModal):
     def _group(self) -> dict | None:
         return self.groups.get(self.selected() or "")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_add(self) -> None:
         """Add one resource (picked among those not in the group yet)."""
         group = self._group()
@@ -107,7 +103,7 @@ class ResourceGroupsScreen(ListModal):
             self.app.notify(f"Resource group {done['name']} has {len(done['resources'])}.")
             self.load()
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_remove(self) -> None:
         """Take one resource (picked among the group's) out of the group."""
         group = self._group()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tui.client import ApiError, Client
+from tui.logic.times import utc_clock
 
 
 async def server_lines(client: Client) -> list[str]:
@@ -18,7 +19,7 @@ async def server_lines(client: Client) -> list[str]:
     lines = [
         f"Connected to: {state.url} ({kind})",
         f"Term {state.term} · degraded: {'yes' if state.degraded else 'no'} · last backup: "
-        f"{_time(state.last_backup_at) if state.last_backup_at else 'none'}"
+        f"{utc_clock(state.last_backup_at) if state.last_backup_at else 'none'}"
         + (" (the latest attempt FAILED)" if state.last_backup_failed else ""),
     ]
     mine = ["", "This TUI's servers:"] + [
@@ -34,14 +35,6 @@ async def server_lines(client: Client) -> list[str]:
     return lines + mine
 
 
-def _time(iso: str | None) -> str:
-    """'2026-12-01T02:50:13+00:00' → '02:50:13 UTC' (the date when not today matters
-    little next to a node that is down)."""
-    if not iso:
-        return "?"
-    return iso[11:19] + " UTC"
-
-
 def _node(node: dict[str, Any], this: bool) -> str:
     """One node: name, state, role."""
     name = f"  {node['name']}{' (this node)' if this else ''}: "
@@ -51,9 +44,13 @@ def _node(node: dict[str, Any], this: bool) -> str:
             return name + f"primary, FENCED: {node.get('fence_reason') or 'no lease'}"
         return name + f"{role}, {'read-only' if node.get('read_only') else 'writable'}"
     if not node.get("reachable"):
-        since = _time(node.get("unreachable_since"))
+        since = utc_clock(node.get("unreachable_since"))
         seen = node.get("last_seen_at")
-        return name + f"UNREACHABLE since {since}" + (f" (last seen {_time(seen)})" if seen else "")
+        return (
+            name
+            + f"UNREACHABLE since {since}"
+            + (f" (last seen {utc_clock(seen)})" if seen else "")
+        )
     role = node.get("role") or "?"
     return (
         name

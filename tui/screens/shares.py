@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from textual import work
 from textual.binding import Binding
 
-from tui.client import ApiError
+from tui.logic import choices
 from tui.screens.form import Field
 from tui.screens.listing import ListModal, confirm_field
-from tui.widgets import choices
+from tui.workers import api_worker
 
 KIND_NAMES = {"account": "account", "resource": "resource", "resource_group": "resource group"}
 
@@ -48,29 +47,21 @@ class SharesScreen(ListModal):
         """'Shares of resource web01'."""
         return f"Shares of {KIND_NAMES[self.kind]} {self.label}"
 
-    @work(exclusive=True, exit_on_error=False, group="shares")
+    @api_worker("Cannot list the shares", exclusive=True, group="shares")
     async def load(self) -> None:
         """Fetch the shares."""
-        try:
-            items = await self.app.client.shares(self.org, self.kind, self.ref)
-        except ApiError as error:
-            self.app.show_error(error, "Cannot list the shares")
-            return
+        items = await self.app.client.shares(self.org, self.kind, self.ref)
         self.items = {s["id"]: s for s in items}
         self.fill(
             [(s["id"], (grantee(s, self.org), s["permission"])) for s in items],
             "Not shared with anyone yet (a: share)." if not items else "",
         )
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_add(self) -> None:
         """Share with a user or group picked from the org's, at a picked level."""
         client = self.app.client
-        try:
-            targets = await choices.share_targets(client, self.org)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        targets = await choices.share_targets(client, self.org)
 
         async def submit(v: dict) -> dict:
             body = grantee_body(v["target"]) | {"permission": v["permission"] or "view"}
@@ -91,7 +82,7 @@ class SharesScreen(ListModal):
             self.app.notify(f"Shared with {grantee(done, self.org)} ({done['permission']}).")
             self.load()
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_level(self) -> None:
         """Give the highlighted share another level (view, modify, full)."""
         share = self.items.get(self.selected() or "")
@@ -122,7 +113,7 @@ class SharesScreen(ListModal):
             self.app.notify(f"{grantee(done, self.org)} now has {done['permission']}.")
             self.load()
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_remove(self) -> None:
         """Withdraw the highlighted share (asks first)."""
         share = self.items.get(self.selected() or "")

@@ -7,7 +7,6 @@ the top band (the server lists them per org only).
 
 from __future__ import annotations
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -15,12 +14,14 @@ from textual.widgets import DataTable, Static
 
 from server.core.permissions import ADMIN_ROLES  # shared plain data
 from tui.client import ApiError
+from tui.flows import access_requests as org_access
+from tui.flows import checkout_queue as checkout
+from tui.logic import choices
+from tui.logic.times import since
 from tui.screens.form import Field
 from tui.text import inert
-from tui.widgets import access_requests as org_access
-from tui.widgets import checkout_queue as checkout
-from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
+from tui.workers import api_worker
 
 ORG_ACCESS, CHECKOUT = "oa", "co"  # row key prefixes: 'oa:<id>', 'co:<id>'
 # Filing org access requests and revoking grants is for MSPOrg administrators only.
@@ -178,7 +179,7 @@ class AccessPane(Pane):
         else:
             self.load_requests()
 
-    @work(exclusive=True, exit_on_error=False, group="access")
+    @api_worker(exclusive=True, group="access")
     async def load_requests(self) -> None:
         """Org access requests for me to approve and mine; the band org's check-outs."""
         client, org = self.app.client, self.org
@@ -216,7 +217,7 @@ class AccessPane(Pane):
             + [(f"{ORG_ACCESS}:{r['id']}", _cells(org_access.mine_row(r))) for r in mine],
         )
 
-    @work(exclusive=True, exit_on_error=False, group="access")
+    @api_worker(exclusive=True, group="access")
     async def load_org_view(self) -> None:
         """The band org's grants (MSP users and groups) and its password holds."""
         client, org = self.app.client, self.org or ""
@@ -245,7 +246,7 @@ class AccessPane(Pane):
                     grant_rows.append((key, cells))
         fill_table(
             self.query_one("#grants", DataTable),
-            [(k, _cells((c[0], c[1], org_access.since(c[2])))) for k, c in grant_rows],
+            [(k, _cells((c[0], c[1], since(c[2])))) for k, c in grant_rows],
         )
         try:
             holds = await client.password_holds(org) if org else []
@@ -287,7 +288,7 @@ class AccessPane(Pane):
 
     # -- deciding ----------------------------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_approve(self) -> None:
         """Approve the highlighted request: org access asks my password, check-out a note."""
         picked = self._from_queue()
@@ -316,7 +317,7 @@ class AccessPane(Pane):
         if result:
             self.changed("grants", "Approved: " + org_access.effect(request))
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_reject(self) -> None:
         """Reject the highlighted request with a reason."""
         picked = self._from_queue()
@@ -337,7 +338,7 @@ class AccessPane(Pane):
         if result:
             self.changed("requests", "Rejected.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_withdraw(self) -> None:
         """Withdraw my highlighted pending request (org access: with a reason)."""
         picked = self._from_mine()
@@ -364,7 +365,7 @@ class AccessPane(Pane):
         if result:
             self.changed("requests", "Withdrawn.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_check_in(self) -> None:
         """In Holds: force the highlighted check-in; elsewhere: check in my held password."""
         if self._org_view:
@@ -385,29 +386,29 @@ class AccessPane(Pane):
 
     # -- filing --------------------------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_request(self) -> None:
         """Request org access: org and designee, then an eligible approver."""
         await org_access.request_grant(self)
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_request_manager(self) -> None:
         """Request another account manager: org and user, then an eligible approver."""
         await org_access.request_account_manager(self)
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_request_member(self) -> None:
         """Request a group member: MSPOrg group and user, then an eligible approver."""
         await org_access.request_group_member(self)
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_request_confirmation(self) -> None:
         """Request a client user's confirmation: org, user, then an eligible approver."""
         await org_access.request_confirmation(self)
 
     # -- grants ----------------------------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_revoke(self) -> None:
         """Revoke a user's or group's access to an org (no approval needed); in the grants
         list the highlighted grant of the band org is the one proposed."""
@@ -416,11 +417,7 @@ class AccessPane(Pane):
         if highlighted and self.org:
             org = self.org  # the grants list shows the band org's grants
         else:
-            try:
-                orgs = await choices.client_orgs(client, managed_only=True)
-            except ApiError as error:
-                self.app.show_error(error)
-                return
+            orgs = await choices.client_orgs(client, managed_only=True)
             selected = self.org if self.org and self.org.lower() != "msporg" else ""
             first = await self.form(
                 "Revoke org access (1 of 2)",
@@ -430,11 +427,7 @@ class AccessPane(Pane):
             if not first:
                 return
             org = first["org"]
-        try:
-            access = await client.access(org)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        access = await client.access(org)
         grants = [(f"user {u['username']}", f"users:{u['username']}") for u in access["users"]]
         grants += [(f"group {g['name']}", f"groups:{g['name']}") for g in access["groups"]]
         if not grants:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from textual import work
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.client import ApiError
+from tui.workers import api_worker
 
 
 class ApprovalCount(Static):
@@ -28,7 +28,7 @@ class ApprovalCount(Static):
         if org:
             self.recount()
 
-    @work(exclusive=True, exit_on_error=False, group="approval-count")
+    @api_worker(exclusive=True, group="approval-count")
     async def recount(self) -> None:
         """Ask the server how many pending requests name me as a possible approver."""
         client = self.app.client

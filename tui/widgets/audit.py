@@ -7,17 +7,13 @@ import asyncio
 import json
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
-from tui.screens.audit_settings import AlertsScreen
-from tui.screens.form import Field, refusal
-from tui.screens.modals import TextModal
-from tui.text import inert
-from tui.widgets.audit_export import (
+from tui.logic.audit_export import (
     ANY,
     OPERATIONS,
     Filters,
@@ -26,7 +22,13 @@ from tui.widgets.audit_export import (
     time_problem,
     write_csv,
 )
+from tui.logic.times import month_minute
+from tui.screens.audit_settings import AlertsScreen
+from tui.screens.form import Field, refusal
+from tui.screens.modals import TextModal
+from tui.text import inert
 from tui.widgets.pane import Pane, fill_table
+from tui.workers import api_worker
 
 SHOWN = 200  # newest events in the view; the export writes every event that matches
 
@@ -69,7 +71,7 @@ class AuditPane(Pane):
         yield table
         yield Static("", id="verify-result")
 
-    @work(exclusive=True, exit_on_error=False, group="audit")
+    @api_worker(exclusive=True, group="audit")
     async def load(self) -> None:
         """Fetch the newest events that match the filters, with names for their ids."""
         if not self.org:
@@ -95,7 +97,7 @@ class AuditPane(Pane):
                 (
                     str(e["id"]),
                     (
-                        e["at"][5:16].replace("T", " "),
+                        month_minute(e["at"]),
                         inert(_cut(e["actor"], 12)),
                         inert(_cut(e["operation"], 22)),
                         inert(_cut(self.book.target(e), 18)),
@@ -110,7 +112,7 @@ class AuditPane(Pane):
             table.move_cursor(row=0, animate=False)
             table.scroll_home(animate=False)
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_filter(self) -> None:
         """Choose the operation, actor and time range; the view reloads with them."""
         seen = {e["operation"] for e in self._events}
@@ -186,7 +188,7 @@ class AuditPane(Pane):
         lines += [f"  {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in details.items()]
         self.app.push_screen(TextModal(f"Event {event['id']}", lines))
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_export(self) -> None:
         """Write every event matching the filters to a new CSV file at a typed path."""
         if not self.org:
@@ -218,16 +220,12 @@ class AuditPane(Pane):
             count, path = done
             self.app.notify(f"Exported {count} event{'' if count == 1 else 's'} to {path}.")
 
-    @work(exclusive=True, exit_on_error=False, group="verify")
+    @api_worker("Not verified", exclusive=True, group="verify")
     async def action_verify(self) -> None:
         """Verify the org's hash chain and say what was found."""
         if not self.org:
             return
-        try:
-            result = await self.app.client.verify_audit(self.org)
-        except ApiError as error:
-            self.app.show_error(error, "Not verified")
-            return
+        result = await self.app.client.verify_audit(self.org)
         line = self.query_one("#verify-result", Static)
         if result["ok"]:
             head = (result["head"] or "—")[:16]

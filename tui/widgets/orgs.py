@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
 from server.core.names import display_name_problem  # shared plain rule, no server code
 from tui.client import ApiError
-from tui.screens.form import Field, refusal
+from tui.logic import choices
+from tui.logic.org_report import deletion_lines, report_lines
+from tui.screens.form import Field, refusal, typed_confirmation
 from tui.screens.modals import TextModal
 from tui.screens.org_import import FileProblem, ImportScreen, read
 from tui.text import inert
-from tui.widgets import choices
-from tui.widgets.org_report import deletion_lines, report_lines
 from tui.widgets.pane import Pane, fill_table
+from tui.workers import api_worker
 
 REVEAL_REASON: choices.Choices = [
     ("no: a reveal needs no reason", "no"),
@@ -119,14 +120,10 @@ class OrgsPane(Pane):
         """Load the list."""
         self.load()
 
-    @work(exclusive=True, exit_on_error=False, group="orgs")
+    @api_worker(exclusive=True, group="orgs")
     async def load(self) -> None:
         """Fetch the organizations I may see."""
-        try:
-            self._orgs = await self.app.client.orgs()
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        self._orgs = await self.app.client.orgs()
         self.fill()
 
     @on(Input.Changed, "#orgs-q")
@@ -172,7 +169,7 @@ class OrgsPane(Pane):
         """Jump to the search box."""
         self.screen.set_focus(self.query_one("#orgs-q", Input))
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_org(self) -> None:
         """Add a client org with every field; the display name is checked as it is typed."""
         client = self.app.client
@@ -210,7 +207,7 @@ class OrgsPane(Pane):
         if result:
             self.changed("orgs", f"Organization {result['display_name']} created.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_edit_org(self) -> None:
         """Edit every field of the selected org. A new account manager is a dual-control
         request (filed from Access): the server's refusal says so under the field."""
@@ -220,11 +217,7 @@ class OrgsPane(Pane):
         org, client = current["display_name"], self.app.client
         fields = control_fields(current) + detail_fields(current)  # the order of New
         if not current["is_msp"]:  # MSPOrg keeps its names and has no account manager
-            try:
-                managers = await choices.account_managers(client)
-            except ApiError as error:
-                self.app.show_error(error)
-                return
+            managers = await choices.account_managers(client)
             fields = [
                 Field(
                     "name",
@@ -261,7 +254,7 @@ class OrgsPane(Pane):
         if result:
             self.changed("orgs", f"{result['display_name']} saved.")
 
-    @work(exit_on_error=False)
+    @api_worker("Cannot delete")
     async def action_delete_org(self) -> None:
         """Show what deleting the selected org takes with it, then delete it once its
         display name is typed."""
@@ -272,22 +265,11 @@ class OrgsPane(Pane):
         if current["is_msp"]:
             self.app.notify("MSPOrg cannot be deleted.", severity="warning")
             return
-        try:
-            report = await client.org_report(org)
-            resources = await client.resources(org)
-        except ApiError as error:
-            self.app.show_error(error, "Cannot delete")
-            return
+        report = await client.org_report(org)
+        resources = await client.resources(org)
         result = await self.form(
             f"Delete {org}",
-            [
-                Field(
-                    "confirm",
-                    f"Type {org} to confirm",
-                    required=True,
-                    check=lambda v: None if v == org else "does not match the org's name",
-                )
-            ],
+            [typed_confirmation(org, problem="does not match the org's name")],
             lambda v: client.delete_org(org, v["confirm"]),
             note="\n".join(deletion_lines(current, report, resources)),
             action="delete",
@@ -301,7 +283,7 @@ class OrgsPane(Pane):
                 f"{d['resources']} resources, {d['accounts']} accounts.",
             )
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_import_orgs(self) -> None:
         """Import from a CSV/TXT file: read and preview it, then send it in chunks with a
         progress bar and each row's outcome (tui/screens/org_import.py)."""
@@ -324,14 +306,7 @@ class OrgsPane(Pane):
             return
         go = await self.form(
             f"Import {file.path.name}?",
-            [
-                Field(
-                    "confirm",
-                    "Type import to go ahead",
-                    required=True,
-                    check=lambda v: None if v == "import" else "type the word import",
-                )
-            ],
+            [typed_confirmation("import", "Type import to go ahead", "type the word import")],
             note=file.summary() + "\n\n" + file.preview(),
             action="import",
             wide=True,
@@ -341,7 +316,7 @@ class OrgsPane(Pane):
         created = await self.app.push_screen_wait(ImportScreen(file))
         self.changed("orgs", f"{created:,} organizations imported." if created else "")
 
-    @work(exit_on_error=False)
+    @api_worker("No report")
     async def action_report(self) -> None:
         """The selected org's report: its details, users, groups, who at the MSP reaches
         it and through what, and the requests waiting."""
@@ -349,9 +324,5 @@ class OrgsPane(Pane):
         if current is None:
             return
         org = current["display_name"]
-        try:
-            report = await self.app.client.org_report(org)
-        except ApiError as error:
-            self.app.show_error(error, "No report")
-            return
+        report = await self.app.client.org_report(org)
         await self.app.push_screen_wait(TextModal(f"Report: {org}", report_lines(current, report)))

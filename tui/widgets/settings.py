@@ -8,7 +8,7 @@ from contextlib import suppress
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -18,14 +18,15 @@ from textual.widgets import ContentSwitcher, DataTable, Select, Static
 
 from server.core.permissions import ADMIN_ROLES  # shared plain data
 from tui.client import ApiError
-from tui.screens import audit_settings as audit_forms
+from tui.logic import choices
 from tui.screens import field_definitions as definitions
 from tui.screens import roles
-from tui.screens.form import Field
+from tui.screens.form import Field, typed_confirmation
 from tui.screens.replicate import ReplicateScreen
 from tui.text import inert
-from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
+from tui.widgets.settings_audit import AuditSettingsActions
+from tui.workers import api_worker
 
 SECTIONS = {  # section: (title, its table)
     "roles": ("Roles", "roles-table"),
@@ -51,18 +52,11 @@ SECTION_OF = {  # action: the section it works in
 QUIET = ("forbidden", "not_found")  # a role that may not see a section: the section says so
 
 
-def _alert_cell(operation: dict) -> str:
-    """'ALERT', 'ALERT (not recorded)' (it cannot alert) or ''."""
-    if not operation["alert"]:
-        return ""
-    return "ALERT" if operation["recorded"] else "ALERT (not recorded)"
-
-
 def _binding(key: str, action: str, description: str, tooltip: str) -> Binding:
     return Binding(key, action, description, tooltip=tooltip, id=action.replace("_", "-"))
 
 
-class SettingsPane(Pane):
+class SettingsPane(AuditSettingsActions, Pane):
     """Settings of the org chosen in the top band, one section at a time."""
 
     LIST = "roles-table"
@@ -200,7 +194,7 @@ class SettingsPane(Pane):
 
     # -- loading --------------------------------------------------------------------
 
-    @work(exclusive=True, exit_on_error=False, group="settings")
+    @api_worker(exclusive=True, group="settings")
     async def load(self) -> None:
         """Fetch every section of the org (a section the role may not read says so)."""
         org = self.org
@@ -299,32 +293,6 @@ class SettingsPane(Pane):
             return
         note.update(inert(definitions.describe(definition)))
 
-    def _fill_audit(self, settings: dict | None) -> None:
-        self._audit = settings or {}
-        operations = self._audit.get("operations", [])
-        fill_table(
-            self.query_one("#audit-ops-table", DataTable),
-            (
-                (
-                    o["operation"],
-                    (
-                        inert(o["operation"]),
-                        ("yes" if o["recorded"] else "OFF") if o["switchable"] else "always",
-                        _alert_cell(o),
-                    ),
-                )
-                for o in operations
-            ),
-        )
-        self.query_one("#audit-mute", Static).update(
-            inert(audit_forms.mute_text(audit_forms.mute_alerts(operations)))
-        )
-        if settings is not None:
-            self.query_one("#audit-retention", Static).update(
-                audit_forms.retention_text(settings.get("retention_days"))
-                + " Unlisted operations are always recorded."
-            )
-
     # -- roles ----------------------------------------------------------------------
 
     def _chosen(self, section: str, items: dict[str, dict], what: str) -> dict | None:
@@ -345,7 +313,7 @@ class SettingsPane(Pane):
             return None
         return role
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_role(self) -> None:
         """Add a custom role built from the built-in permissions."""
         self._enter("roles")
@@ -360,7 +328,7 @@ class SettingsPane(Pane):
         if result:
             self.changed("settings", f"Role {result['name']} created in {org}.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_edit_role(self) -> None:
         """Change the highlighted custom role's description and permissions."""
         role = self._custom_role()
@@ -376,7 +344,7 @@ class SettingsPane(Pane):
         if result:
             self.changed("settings", f"Role {name} updated.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_delete_role(self) -> None:
         """Delete the highlighted custom role (nobody may hold it)."""
         role = self._custom_role()
@@ -399,7 +367,7 @@ class SettingsPane(Pane):
         return bool(
             await self.form(
                 title,
-                [audit_forms.typed_confirmation(name, "confirm")],
+                [typed_confirmation(name)],
                 submit,
                 action="delete",
                 danger=True,
@@ -408,7 +376,7 @@ class SettingsPane(Pane):
 
     # -- resource types ---------------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_type(self) -> None:
         """Add a resource type to the org's catalogue."""
         self._enter("types")
@@ -422,7 +390,7 @@ class SettingsPane(Pane):
         if result:
             self.changed("settings", f"Resource type {result['name']} added to {org}.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_delete_type(self) -> None:
         """Delete the highlighted custom resource type (no resource may use it)."""
         rtype = self._chosen("types", self._types, "a resource type")
@@ -439,16 +407,12 @@ class SettingsPane(Pane):
 
     # -- field definitions ----------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_field(self) -> None:
         """Define an additional field for resources (all, or one type's) or accounts."""
         self._enter("fields")
         client, org = self.app.client, self.org
-        try:
-            types = [value for _label, value in await choices.resource_types(client, org)]
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        types = [value for _label, value in await choices.resource_types(client, org)]
         result = await self.form(
             f"New additional field in {org}",
             definitions.definition_fields(types),
@@ -458,7 +422,7 @@ class SettingsPane(Pane):
         if result:
             self.changed("settings", f"Field {result['name']} defined in {org}.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_delete_field(self) -> None:
         """Remove the highlighted field definition (stored values stay)."""
         definition = self._chosen("fields", self._fields, "a field definition")
@@ -472,132 +436,9 @@ class SettingsPane(Pane):
         ):
             self.changed("settings", f"Field {name} deleted.")
 
-    # -- audit settings -------------------------------------------------------------
-
-    def _operation(self) -> dict | None:
-        operations = {o["operation"]: o for o in self._audit.get("operations", [])}
-        return self._chosen("audit", operations, "an operation")
-
-    async def _put_audit(self, body: dict, message: str) -> None:
-        try:
-            settings = await self.app.client.put_audit_settings(self.org, body)
-        except ApiError as error:
-            self.app.show_error(error, "Not changed")
-            return
-        self._fill_audit(settings)
-        self.changed("settings", message)
-
-    @work(exclusive=True, exit_on_error=False, group="audit-settings")
-    async def action_toggle_recorded(self) -> None:
-        """Switch recording of the highlighted operation off or on (routine ones only)."""
-        operation = self._operation()
-        if operation is None:
-            return
-        name = operation["operation"]
-        if not operation["switchable"]:
-            self.app.notify(
-                f"{name} touches secrets, access or keys: it is always recorded.",
-                severity="warning",
-            )
-            return
-        recorded = not operation["recorded"]
-        now = "recorded again" if recorded else "no longer recorded"
-        message = f"{name} is {now} in {self.org}"
-        if operation["alert"] and not recorded:
-            message += ", so it cannot alert"
-        await self._put_audit({"operations": {name: {"recorded": recorded}}}, message + ".")
-
-    @work(exclusive=True, exit_on_error=False, group="audit-settings")
-    async def action_toggle_alert(self) -> None:
-        """Mark the highlighted operation as raising an alert, or not."""
-        operation = self._operation()
-        if operation is None:
-            return
-        name, alert = operation["operation"], not operation["alert"]
-        message = f"{name} {'now raises an alert' if alert else 'no longer raises an alert'}."
-        if alert and not operation["recorded"]:  # kept, but said plainly
-            message = f"{name} is marked, but it is not recorded, so it cannot alert: r records it."
-        await self._put_audit({"operations": {name: {"alert": alert}}}, message)
-
-    @work(exit_on_error=False)
-    async def action_alert_operation(self) -> None:
-        """Raise an alert on an operation not listed yet (picked among those the org's
-        recent audit events show)."""
-        self._enter("audit")
-        client, org = self.app.client, self.org
-        listed = {o["operation"] for o in self._audit.get("operations", [])}
-        try:
-            seen = sorted({e["operation"] for e in await client.audit(org)} - listed)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
-        if not seen:
-            self.app.notify("No other operation in the recent events.", severity="warning")
-            return
-        picked: dict[str, str] = {}
-
-        async def submit(values: dict) -> dict:
-            picked["operation"] = values["operation"]
-            return await client.put_audit_settings(
-                org, {"operations": {values["operation"]: {"alert": True}}}
-            )
-
-        result = await self.form(
-            f"Alert on an operation in {org}",
-            [Field("operation", "Operation", choices=[(op, op) for op in seen], required=True)],
-            submit,
-            note="Operations seen in the org's recent audit events. l lists the alert "
-            "events (also in Audit, F5); a raises or clears one later.",
-            action="alert",
-        )
-        if result:
-            self._fill_audit(result)
-            self.changed("settings", f"{picked['operation']} now raises an alert.")
-
-    def action_alerts(self) -> None:
-        """List the events of the operations marked as alerts."""
-        self._enter("audit")
-        if self.org:
-            self.app.push_screen(audit_forms.AlertsScreen(self.org))
-
-    @work(exit_on_error=False)
-    async def action_retention(self) -> None:
-        """Set how many days audit events are kept (empty: all)."""
-        self._enter("audit")
-        client, org = self.app.client, self.org
-        result = await self.form(
-            f"Audit retention of {org}",
-            audit_forms.retention_fields(self._audit.get("retention_days")),
-            lambda v: client.put_audit_settings(org, audit_forms.retention_body(v)),
-            note="Events older than this are purged hourly by the primary; a sealed "
-            "checkpoint takes their place, so the chain stays verifiable.",
-        )
-        if result:
-            self._fill_audit(result)
-            self.changed("settings", audit_forms.retention_text(result.get("retention_days")))
-
-    @work(exit_on_error=False)
-    async def action_purge(self) -> None:
-        """Purge events older than the retention now, after typing 'purge'."""
-        self._enter("audit")
-        client, org = self.app.client, self.org
-        result = await self.form(
-            f"Purge old audit events of {org}",
-            [audit_forms.typed_confirmation("purge", "go ahead")],
-            lambda _v: client.purge_audit(org),
-            note=audit_forms.retention_text(self._audit.get("retention_days"))
-            + "\nPurged events are gone for good; the checkpoint proves what preceded.",
-            action="purge",
-            danger=True,
-        )
-        if result:
-            line = audit_forms.purge_text(org, result)
-            self.query_one("#audit-purged", Static).update(inert(line))
-            self.changed("settings", line)
-
     # -- replication ----------------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_replicate(self) -> None:
         """Open the Replicate settings screen (MSPOrg administrators)."""
         if not self._msp_admin():

@@ -12,17 +12,17 @@ import secrets
 from collections.abc import Awaitable
 from typing import Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError, Client
-from tui.screens.form import Choices, Field, refusal
+from tui.logic import choices
+from tui.screens.form import Choices, Field, refusal, typed_confirmation
 from tui.screens.me import OnceModal
 from tui.text import inert
-from tui.widgets import choices
 from tui.widgets.pane import Pane, fill_table
+from tui.workers import api_worker
 
 SCOPES: Choices = [
     ("owned and shared: what it owns or is shared with it", "owned_and_shared"),
@@ -107,7 +107,7 @@ class UsersPane(Pane):
         """True when the org on show is a client org (users there may be unconfirmed)."""
         return bool(self.org) and self.org.lower() != "msporg"
 
-    @work(exclusive=True, exit_on_error=False, group="users")
+    @api_worker(exclusive=True, group="users")
     async def load(self) -> None:
         """Fetch users and groups."""
         if not self.org:
@@ -180,16 +180,12 @@ class UsersPane(Pane):
 
     # -- users ------------------------------------------------------------------------
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_user(self) -> None:
         """Add a user to the org with a temporary password (generated when left empty,
         then shown once); they choose their own at first login."""
         client, org = self.app.client, self.org
-        try:
-            roles = await role_choices(client, org)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        roles = await role_choices(client, org)
         generated: list[str] = []
 
         async def submit(v: dict) -> dict:
@@ -226,7 +222,7 @@ class UsersPane(Pane):
         if generated:
             await self._show_once(result["username"], generated[0])
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_edit_user(self) -> None:
         """Edit the highlighted user's name, e-mail, role, scope and status (only what
         changed is sent)."""
@@ -234,11 +230,7 @@ class UsersPane(Pane):
         user = self._user()
         if user is None:
             return
-        try:
-            roles = await role_choices(client, org)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        roles = await role_choices(client, org)
         names = ("full_name", "email", "role", "access_scope", "status")
 
         async def submit(v: dict) -> dict:
@@ -261,7 +253,7 @@ class UsersPane(Pane):
         if result:
             self.changed("users", f"{user['username']} saved.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_reset_password(self) -> None:
         """Give the highlighted user a temporary password (generated when left empty,
         shown once); its sessions and API keys end, it chooses its own at next login."""
@@ -293,7 +285,7 @@ class UsersPane(Pane):
         if generated:
             await self._show_once(user["username"], generated[0])
 
-    @work(exit_on_error=False)
+    @api_worker("Not changed")
     async def action_toggle_user(self) -> None:
         """Disable the selected user (ending its sessions), or enable it again."""
         username = self.selected()
@@ -306,11 +298,8 @@ class UsersPane(Pane):
             if not await self.form(
                 f"Disable {username}",
                 [
-                    Field(
-                        "confirm",
-                        "Type yes to disable it (Esc keeps it active)",
-                        required=True,
-                        check=lambda value: None if value.strip().lower() == "yes" else "type yes",
+                    typed_confirmation(
+                        "yes", "Type yes to disable it (Esc keeps it active)", any_case=True
                     )
                 ],
                 lambda _v: explained(client.update_user(org, username, {"status": new})),
@@ -321,14 +310,10 @@ class UsersPane(Pane):
             ):
                 return
         else:
-            try:
-                await explained(client.update_user(org, username, {"status": new}))
-            except ApiError as error:
-                self.app.show_error(error, "Not changed")
-                return
+            await explained(client.update_user(org, username, {"status": new}))
         self.changed("users", f"{username} is now {new}.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_delete_user(self) -> None:
         """Delete the highlighted user; what it owns goes to the user picked as new owner."""
         client, org = self.app.client, self.org
@@ -342,8 +327,6 @@ class UsersPane(Pane):
         ]
 
         async def submit(v: dict) -> dict:
-            if v["confirm"].strip() != user["username"]:
-                raise refusal("confirm", f"type {user['username']} to delete it")
             return await explained(client.delete_user(org, user["username"], v["new_owner"]))
 
         result = await self.form(
@@ -355,7 +338,9 @@ class UsersPane(Pane):
                     choices=heirs,
                     placeholder="nobody (it owns nothing): type to search",
                 ),
-                Field("confirm", f"Type {user['username']} to confirm", required=True),
+                typed_confirmation(
+                    user["username"], problem=f"type {user['username']} to delete it", strip=True
+                ),
             ],
             submit,
             note="Its sessions, API keys and group memberships go with it.",
@@ -373,7 +358,7 @@ class UsersPane(Pane):
             )
         self.changed("users", message)
 
-    @work(exit_on_error=False)
+    @api_worker("Not confirmed")
     async def action_confirm_user(self) -> None:
         """Confirm the highlighted unconfirmed user of a client org (a confirmed
         administrator of that org does it)."""
@@ -383,11 +368,7 @@ class UsersPane(Pane):
         if not self.is_client or user.get("confirmed"):
             self.app.notify(f"{user['username']} needs no confirmation.", severity="warning")
             return
-        try:
-            await explained(self.app.client.confirm_user(self.org, user["username"]))
-        except ApiError as error:
-            self.app.show_error(error, "Not confirmed")
-            return
+        await explained(self.app.client.confirm_user(self.org, user["username"]))
         self.changed(
             "users", f"{user['username']} is confirmed: it now reaches what {self.org} shares."
         )
@@ -416,7 +397,7 @@ class UsersPane(Pane):
             ),
         ]
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_group(self) -> None:
         """Create a user group with its members."""
         client, org = self.app.client, self.org
@@ -429,7 +410,7 @@ class UsersPane(Pane):
         if result:
             self.changed("groups", f"Group {result['name']} created.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_edit_group(self) -> None:
         """Edit the highlighted group: name, description, default permission, members."""
         client, org = self.app.client, self.org
@@ -449,7 +430,7 @@ class UsersPane(Pane):
         if result:
             self.changed("groups", f"Group {result['name']} saved.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_delete_group(self) -> None:
         """Delete the highlighted group (type its name); its members stay."""
         client, org = self.app.client, self.org
@@ -458,14 +439,16 @@ class UsersPane(Pane):
             return
 
         async def submit(v: dict) -> bool:
-            if v["confirm"].strip() != group["name"]:
-                raise refusal("confirm", f"type {group['name']} to delete it")
             await explained(client.delete_group(org, group["name"]))
             return True
 
         if await self.form(
             f"Delete group {group['name']}",
-            [Field("confirm", f"Type {group['name']} to confirm", required=True)],
+            [
+                typed_confirmation(
+                    group["name"], problem=f"type {group['name']} to delete it", strip=True
+                )
+            ],
             submit,
             note="Its members stay; shares to the group end.",
             action="delete",

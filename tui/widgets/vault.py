@@ -4,26 +4,26 @@ password policies and check-out (password access control)."""
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from server.core.permissions import RESOURCE_CREATOR_ROLES, ROLES, VAULT_MANAGER_ROLES
-from tui.client import ApiError
+from tui.logic import choices
+from tui.logic import vault_checkout as checkout
+from tui.logic import vault_fields as extra
 from tui.screens.form import Field
 from tui.screens.policies import PoliciesScreen
 from tui.screens.resource_groups import ResourceGroupsScreen
 from tui.screens.shares import SharesScreen, grantee_body
 from tui.text import inert
-from tui.widgets import choices
-from tui.widgets import vault_checkout as checkout
-from tui.widgets import vault_fields as extra
 from tui.widgets.pane import Pane, fill_table
 from tui.widgets.vault_access import AccessControlActions
 from tui.widgets.vault_accounts import AccountActions
 from tui.widgets.vault_resources import ResourceActions
 from tui.widgets.vault_reveal import RevealActions
+from tui.workers import api_worker
 
 SECTION = "Accounts (Tab to reach them; r reveals)"
 
@@ -94,17 +94,13 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         """Enter in the search box goes to the results."""
         self.focus_list()
 
-    @work(exclusive=True, exit_on_error=False, group="vault")
+    @api_worker(exclusive=True, group="vault")
     async def load(self) -> None:
         """Fetch the resources I may see (the previous search is cancelled)."""
         if not self.org:
             return
         query = self.query_one("#vault-q", Input).value
-        try:
-            items = await self.app.client.resources(self.org, query)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        items = await self.app.client.resources(self.org, query)
         table = self.query_one("#resources", DataTable)
         fill_table(
             table,
@@ -135,17 +131,13 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         if event.row_key.value:
             self.load_accounts(event.row_key.value)
 
-    @work(exclusive=True, exit_on_error=False, group="accounts")
+    @api_worker(exclusive=True, group="accounts")
     async def load_accounts(self, resource_id: str | None) -> None:
         """Fetch one resource's accounts, their check-out state and my pending requests."""
         if resource_id is None:
             return
         client = self.app.client
-        try:
-            resource = await client.resource(self.org, resource_id)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        resource = await client.resource(self.org, resource_id)
         controlled = any(a["access"]["controlled"] for a in resource["accounts"])
         pending = await checkout.pending_accounts(client, self.org) if controlled else set()
         fields = extra.summary(resource.get("fields") or {})
@@ -197,7 +189,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
             return None
         return "resource", resource, self.selected_cell("resources", 0)
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_share(self) -> None:
         """Share the selected resource (or account) with a user or group from a list."""
         target = self._share_target()
@@ -205,11 +197,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
             return
         kind, ref, label = target
         client = self.app.client
-        try:
-            targets = await choices.share_targets(client, self.org)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        targets = await choices.share_targets(client, self.org)
 
         async def submit(v: dict) -> dict:
             body = grantee_body(v["target"]) | {"permission": v["permission"] or "view"}

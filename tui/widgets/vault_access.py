@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import work
-
-from tui.client import ApiError
+from tui.logic import choices
 from tui.screens.form import Field, refusal
-from tui.widgets import choices
+from tui.workers import api_worker
 
 YES_NO = [("yes", "yes"), ("no", "no")]
 
@@ -106,7 +104,7 @@ def control_body(values: dict[str, Any]) -> dict:
 class AccessControlActions:
     """A: the access control of the highlighted account (accounts list) or resource."""
 
-    @work(exit_on_error=False)
+    @api_worker("Access control")
     async def action_access_control(self) -> None:
         """Show and change the access control: on/off, approvers, approvals needed, longest
         window, exclusive, rotation on check-in (needs full permission)."""
@@ -115,12 +113,8 @@ class AccessControlActions:
             return
         kind, ref, label = target
         client = self.app.client
-        try:
-            current = await client.access_control(self.org, kind, ref)
-            approvers = await approver_choices(client, self.org)
-        except ApiError as error:
-            self.app.show_error(error, "Access control")
-            return
+        current = await client.access_control(self.org, kind, ref)
+        approvers = await approver_choices(client, self.org)
         if kind == "account" and current.get("inherited_from") == "resource":
             note = "Now inherited from its resource; saving gives the account its own."
         elif kind == "resource":

@@ -3,14 +3,13 @@ set or generate the password, with the policy picker and the org's account field
 
 from __future__ import annotations
 
-from textual import work
-
 from tui.client import ApiError
-from tui.screens.form import Field, check_repeated
+from tui.logic import choices
+from tui.logic import vault_checkout as checkout
+from tui.logic import vault_fields as extra
+from tui.screens.form import Field, new_password, new_password_fields
 from tui.screens.listing import confirm_field
-from tui.widgets import choices
-from tui.widgets import vault_checkout as checkout
-from tui.widgets import vault_fields as extra
+from tui.workers import api_worker
 
 
 class AccountActions:
@@ -28,7 +27,7 @@ class AccountActions:
             definitions = []
         return policies, definitions
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_new_account(self) -> None:
         """Add an account to the selected resource: name, password (empty: generated under
         the picked policy) and the org's account fields (secret ones typed hidden)."""
@@ -60,18 +59,14 @@ class AccountActions:
         if result:
             self.changed("accounts", f"Account {result['username']} added.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_edit_account(self) -> None:
         """Rename the selected account, change its policy or its additional fields."""
         account = self._account()
         if account is None:
             return
         client = self.app.client
-        try:
-            current = await client.account(self.org, account)
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        current = await client.account(self.org, account)
         policy_choices, definitions = await self._account_settings()
         fields = [Field("username", "Account name", value=current["username"], required=True)]
         if policy_choices:
@@ -99,7 +94,7 @@ class AccountActions:
         if result:
             self.changed("accounts", f"Account {result['username']} updated.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_delete_account(self) -> None:
         """Delete the selected account (asks first; needs full permission)."""
         account = self._account()
@@ -122,7 +117,7 @@ class AccountActions:
         ):
             self.changed("resources", f"Account {name} deleted.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_generate(self) -> None:
         """Give the selected account a new password generated under its policy (asks
         first: the stored one is replaced)."""
@@ -152,7 +147,7 @@ class AccountActions:
         ):
             self.changed("audit", f"A new password was generated for {name} on {resource}.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_set_password(self) -> None:
         """Type a new password for the selected account (checked against its policy)."""
         account = self._account()
@@ -161,16 +156,13 @@ class AccountActions:
         client = self.app.client
 
         async def submit(v: dict) -> bool:
-            check_repeated(v, "password", "repeat")
-            await client.change_account_password(self.org, account, v["password"])
+            password = new_password(v, "password")
+            await client.change_account_password(self.org, account, password)
             return True
 
         done = await self.form(
             f"Set the password of {self.selected_cell('accounts', 0)}",
-            [
-                Field("password", "New password", password=True, required=True),
-                Field("repeat", "Repeat it", password=True, required=True),
-            ],
+            new_password_fields("password", "New password"),
             submit,
         )
         if done:

@@ -3,12 +3,11 @@ from the org's catalogue, then the org's additional fields for it."""
 
 from __future__ import annotations
 
-from textual import work
-
 from tui.client import ApiError
+from tui.logic import choices
+from tui.logic import vault_fields as extra
 from tui.screens.form import Field, FormModal, refusal
-from tui.widgets import choices
-from tui.widgets import vault_fields as extra
+from tui.workers import api_worker
 
 
 def about_first_form(error: ApiError, second_names: set[str]) -> bool:
@@ -61,16 +60,12 @@ class ResourceActions:
             definitions = []  # a server without them, or a user who may not list them
         return types, definitions
 
-    @work(exit_on_error=False)
+    @api_worker("Cannot add a resource")
     async def action_new_resource(self) -> None:
         """Add a resource: name, type (from the org's catalogue), address, description and
         the additional fields for every type; a type with its own fields asks for them next."""
         client = self.app.client
-        try:
-            types, definitions = await self._settings()
-        except ApiError as error:
-            self.app.show_error(error, "Cannot add a resource")
-            return
+        types, definitions = await self._settings()
         common = extra.applicable(definitions, "resource", "\0")  # those of every type
 
         def body(v: dict, more: list[dict], more_values: dict | None = None) -> dict:
@@ -158,19 +153,15 @@ class ResourceActions:
         if any(r["name"].lower() == name.strip().lower() for r in taken):
             raise refusal("name", f"{self.org} already has a resource named {name!r}")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_edit_resource(self) -> None:
         """Edit the selected resource and its additional fields (needs full permission)."""
         resource = self._need("resources", "a resource")
         if resource is None:
             return
         client = self.app.client
-        try:
-            current = await client.resource(self.org, resource)
-            types, definitions = await self._settings()
-        except ApiError as error:
-            self.app.show_error(error)
-            return
+        current = await client.resource(self.org, resource)
+        types, definitions = await self._settings()
         labels = {"name": "Name", "type": "Type", "url": "Address", "description": "Description"}
         fields = [Field(k, label, value=current.get(k) or "") for k, label in labels.items()]
         fields[1].choices = types

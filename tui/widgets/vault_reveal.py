@@ -4,13 +4,12 @@ right there; a password held by someone else says who holds it until when."""
 
 from __future__ import annotations
 
-from textual import work
-
 from tui.client import ApiError
 from tui.clipboard import copy_for_a_while
+from tui.logic import vault_checkout as checkout
 from tui.screens.form import Field
 from tui.screens.modals import RevealModal
-from tui.widgets import vault_checkout as checkout
+from tui.workers import api_worker
 
 
 class RevealActions:
@@ -44,7 +43,7 @@ class RevealActions:
             action="reveal",
         )
 
-    @work(exit_on_error=False, group="reveal")
+    @api_worker(group="reveal")
     async def action_reveal(self) -> None:
         """Reveal the selected account's password; it hides itself after a while."""
         account = self._account()
@@ -64,7 +63,7 @@ class RevealActions:
             )
         )
 
-    @work(exit_on_error=False, group="reveal")
+    @api_worker(group="reveal")
     async def action_copy(self) -> None:
         """Copy the selected account's password without showing it; the clipboard is
         cleared again after the app's ``clipboard_seconds``."""
@@ -116,30 +115,26 @@ class RevealActions:
         if done:
             self.changed("accounts", f"Check-out of {name} requested; waiting for approval.")
 
-    @work(exit_on_error=False)
+    @api_worker()
     async def action_check_out(self) -> None:
         """Ask for the selected (access-controlled) password: reason and window."""
         account = self._account()
         if account is not None and not await self._waiting(account):
             await self._request_checkout(account)
 
-    @work(exit_on_error=False)
+    @api_worker("Not checked in")
     async def action_check_in(self) -> None:
         """Give back the selected password that I hold."""
         account = self._account()
         if account is None:
             return
         client = self.app.client
-        try:
-            mine = await checkout.my_checkout(client, self.org, account)
-            if mine is None:
-                self.app.notify("You hold no check-out of this password.", severity="warning")
-                return
-            before = (await client.account(self.org, account))["password_changed_at"]
-            await client.check_in(self.org, mine["id"])
-            after = (await client.account(self.org, account))["password_changed_at"]
-        except ApiError as error:
-            self.app.show_error(error, "Not checked in")
+        mine = await checkout.my_checkout(client, self.org, account)
+        if mine is None:
+            self.app.notify("You hold no check-out of this password.", severity="warning")
             return
+        before = (await client.account(self.org, account))["password_changed_at"]
+        await client.check_in(self.org, mine["id"])
+        after = (await client.account(self.org, account))["password_changed_at"]
         replaced = "; its password was replaced by a new one" if after != before else ""
         self.changed("accounts", f"{mine['account']} checked in{replaced}.")

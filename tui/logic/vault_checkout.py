@@ -8,20 +8,9 @@ The account JSON's ``access`` says ``controlled`` and ``state`` (``free``, ``min
 
 from __future__ import annotations
 
-import datetime
-
 from tui.client import ApiError, Client
+from tui.logic.times import local_clock
 from tui.screens.form import Field
-
-
-def when(iso: str | None) -> str:
-    """An ISO time as the local 'HH:MM' (with the date when it is not today)."""
-    if not iso:
-        return "?"
-    moment = datetime.datetime.fromisoformat(iso).astimezone()
-    if moment.date() == datetime.datetime.now().astimezone().date():
-        return moment.strftime("%H:%M")
-    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def state_text(access: dict | None, pending: bool = False) -> str:
@@ -30,9 +19,9 @@ def state_text(access: dict | None, pending: bool = False) -> str:
     if not access or not access.get("controlled"):
         return ""
     if access["state"] == "mine":
-        return f"mine until {when(access.get('until'))}"
+        return f"mine until {local_clock(access.get('until'))}"
     if access["state"] == "held":
-        return f"held by {access.get('holder')} until {when(access.get('until'))}"
+        return f"held by {access.get('holder')} until {local_clock(access.get('until'))}"
     return "request pending" if pending else "free"
 
 
@@ -41,7 +30,9 @@ def held_message(error: ApiError) -> ApiError:
     holder, until = error.body.get("holder"), error.body.get("until")
     if not holder:
         return error
-    return ApiError(error.code, f"Held by {holder} until {when(until)}.", error.status, error.body)
+    return ApiError(
+        error.code, f"Held by {holder} until {local_clock(until)}.", error.status, error.body
+    )
 
 
 async def pending_accounts(client: Client, org: str) -> set[str]:

@@ -10,13 +10,13 @@ its own is confirmed). Each is filed in steps: what it names, then an approver f
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tui.client import ApiError, Client
+from tui.logic import choices
+from tui.logic.choices import person
+from tui.logic.times import expires_in, expires_short, minute
 from tui.screens.form import Choices, Field
-from tui.widgets import choices
-from tui.widgets.choices import person
 
 REASON_WIDTH = 20  # the queue's Reason cell: the Expires column after it stays on screen
 
@@ -24,63 +24,11 @@ if TYPE_CHECKING:
     from tui.widgets.pane import Pane
 
 
-def expires_in(expires_at: str | None) -> str:
-    """'in 7 days', 'in 5 hours', 'in 12 minutes' or 'expired' (rounded, as people say)."""
-    if not expires_at:
-        return "—"
-    try:
-        left = datetime.fromisoformat(expires_at) - datetime.now(UTC)
-    except ValueError:
-        return expires_at
-    seconds = left.total_seconds()
-    if seconds <= 0:
-        return "expired"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = round(seconds / size)
-            return f"in {count} {unit}{'s' if count != 1 else ''}"
-    return "in under a minute"
-
-
-def expires_short(expires_at: str | None) -> str:
-    """The list's Expires cell, short enough for 80 columns: '7 d', '24 h', '12 min',
-    '<1 min' or 'expired' (rounded like ``expires_in``)."""
-    if not expires_at:
-        return "—"
-    try:
-        seconds = (datetime.fromisoformat(expires_at) - datetime.now(UTC)).total_seconds()
-    except ValueError:
-        return expires_at
-    if seconds <= 0:
-        return "expired"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{round(seconds / size)} {unit}"
-    return "<1 min"
-
-
 def cut(text: str, width: int = REASON_WIDTH) -> str:
     """``text`` on one line of at most ``width`` characters ('…' marks a cut); the
     request's dialog shows it in full."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def at(moment: str | None) -> str:
-    """'2026-12-01 02:40' for an ISO time ('—' when there is none)."""
-    return moment[:16].replace("T", " ") if moment else "—"
-
-
-def since(moment: str | None) -> str:
-    """'today', 'yesterday' or '12 days ago' (local calendar days)."""
-    if not moment:
-        return "—"
-    try:
-        then = datetime.fromisoformat(moment).astimezone().date()
-    except ValueError:
-        return moment
-    days = (datetime.now().astimezone().date() - then).days
-    return "today" if days <= 0 else "yesterday" if days == 1 else f"{days} days ago"
 
 
 def designee(request: dict) -> str:
@@ -128,7 +76,8 @@ def describe(request: dict) -> str:
         f"For: {designee(request)} ({request.get('kind', 'grant').replace('_', ' ')})\n"
         f"Proposed by: {request['proposer']}\n"
         f"Reason: {request.get('reason') or '—'}\n"
-        f"Expires: {at(request.get('expires_at'))} ({expires_in(request.get('expires_at'))})"
+        f"Expires: {minute(request.get('expires_at'), '—')} "
+        f"({expires_in(request.get('expires_at'))})"
     )
 
 

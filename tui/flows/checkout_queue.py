@@ -7,13 +7,12 @@ ended (window over, not yet checked in), checked_in, rejected, withdrawn or expi
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tui.client import ApiError
-from tui.screens.form import Field
-from tui.widgets.access_requests import at, cut, expires_in, expires_short
+from tui.flows.access_requests import cut
+from tui.logic.times import expires_in, expires_short, minute, time_left
+from tui.screens.form import Field, typed_confirmation
 
 if TYPE_CHECKING:
     from tui.widgets.pane import Pane
@@ -22,23 +21,6 @@ if TYPE_CHECKING:
 def password_of(request: dict) -> str:
     """'web01/root': the resource and account the request is about."""
     return f"{request['resource']}/{request['account']}"
-
-
-def time_left(ends_at: str | None) -> str:
-    """'42 min left', '3 h 5 min left', 'under a minute left' or 'window over'."""
-    if not ends_at:
-        return "—"
-    try:
-        seconds = (datetime.fromisoformat(ends_at) - datetime.now(UTC)).total_seconds()
-    except ValueError:
-        return ends_at
-    if seconds <= 0:
-        return "window over"
-    if seconds < 60:
-        return "under a minute left"
-    minutes = math.ceil(seconds / 60)  # 44 min 30 s left reads '45 min left'
-    hours, minutes = divmod(minutes, 60)
-    return (f"{hours} h {minutes} min" if hours else f"{minutes} min") + " left"
 
 
 def state(request: dict) -> str:
@@ -65,7 +47,8 @@ def describe(request: dict, org: str) -> str:
         f"Reason: {request.get('reason') or '—'}\n"
         f"Window: {request['window_minutes']} minutes from approval\n"
         f"Approvals: {approvals}\n"
-        f"Expires: {at(request.get('expires_at'))} ({expires_in(request.get('expires_at'))})"
+        f"Expires: {minute(request.get('expires_at'), '—')} "
+        f"({expires_in(request.get('expires_at'))})"
     )
 
 
@@ -172,12 +155,9 @@ async def force_check_in(pane: Pane, org: str, hold: dict) -> None:
     client = pane.app.client
     holder = hold["requester"]
 
-    def typed(value: str) -> str | None:
-        return None if value == holder else f"type {holder} to confirm"
-
     result = await pane.form(
         f"Force check-in of {password_of(hold)}",
-        [Field("confirm", f"Type {holder} to confirm", required=True, check=typed)],
+        [typed_confirmation(holder, problem=f"type {holder} to confirm")],
         lambda _v: client.decide_password_request(org, hold["id"], "check-in"),
         note=(
             f"{holder} holds {password_of(hold)} in {org} ({time_left(hold.get('ends_at'))}"

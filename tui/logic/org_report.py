@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+from tui.logic.times import minute
+
 REQUEST_KINDS = {
     "grant": "access for",
     "account_manager": "account manager",
     "group_member": "group member",
     "user_confirmation": "confirm user",
 }
-
-
-def _when(at: str | None) -> str:
-    """'2026-12-01 10:15' from an ISO time (UTC as the server gives it)."""
-    return (at or "")[:16].replace("T", " ")
 
 
 def report_lines(org: dict, report: dict) -> list[str]:
@@ -62,7 +59,7 @@ def report_lines(org: dict, report: dict) -> list[str]:
     lines += [
         f"  {REQUEST_KINDS.get(r['kind'], r['kind'])} "
         f"{r.get('user') or ('group ' + r['group'] if r.get('group') else '')}"
-        f" — by {r['proposer']}, approver {r['approver']}, expires {_when(r['expires_at'])}"
+        f" — by {r['proposer']}, approver {r['approver']}, expires {minute(r['expires_at'])}"
         for r in report["pending_requests"]
     ] or ["  none"]
     return lines

@@ -1,0 +1,58 @@
+"""The audit trail: events, verification, settings, purge and alerts."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from tui.api_types import AuditEvent, AuditSettings
+from tui.client.transport import Transport
+
+
+class AuditApi(Transport):
+    """The audit requests (a part of ``Client``)."""
+
+    async def audit_settings(self, org: str) -> AuditSettings:
+        """``{retention_days, operations: [{operation, recorded, alert, switchable}]}``."""
+        return await self._request("GET", f"/orgs/{quote(org)}/audit/settings")
+
+    async def put_audit_settings(self, org: str, fields: dict) -> AuditSettings:
+        """Change ``{retention_days?: int|None, operations?: {op: {recorded?, alert?}}}``;
+        the settings as ``audit_settings`` returns them."""
+        return await self._request("PUT", f"/orgs/{quote(org)}/audit/settings", fields)
+
+    async def purge_audit(self, org: str) -> dict:
+        """Purge events older than the retention now: ``{purged, checkpoint_seq}``."""
+        return await self._request("POST", f"/orgs/{quote(org)}/audit/purge")
+
+    async def audit_alerts(self, org: str) -> list[AuditEvent]:
+        """The newest events (at most 100) of the operations the org marked as alerts,
+        newest first: ``{id, at, actor, actor_org, operation, target, outcome}``."""
+        return await self._every(f"/orgs/{quote(org)}/audit/alerts")
+
+    async def audit(self, org: str, operation: str = "", actor: str = "") -> list[AuditEvent]:
+        """Recent audit events."""
+        query = "&".join(
+            f"{k}={quote(v)}" for k, v in (("operation", operation), ("actor", actor)) if v
+        )
+        return (
+            await self._request(
+                "GET", f"/orgs/{quote(org)}/audit?limit=200" + (f"&{query}" if query else "")
+            )
+        )["items"]
+
+    async def verify_audit(self, org: str) -> dict:
+        """Verify an org's chain."""
+        return await self._request("GET", f"/orgs/{quote(org)}/audit/verify")
+
+    async def audit_events(
+        self, org: str, filters: dict, limit: int | None = None
+    ) -> list[AuditEvent]:
+        """An org's audit events, newest first, that match ``filters`` (the API's query:
+        operation, actor, since, until as ISO 8601): the first ``limit``, or every one."""
+        query = {k: v for k, v in filters.items() if v}
+        if limit is not None:
+            query["limit"] = str(limit)
+            return (await self._request("GET", f"/orgs/{quote(org)}/audit?{urlencode(query)}"))[
+                "items"
+            ]
+        return await self._every(f"/orgs/{quote(org)}/audit", **query)

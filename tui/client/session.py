@@ -1,0 +1,96 @@
+"""Health, the cluster view, log in and out, and the logged-in user's own things
+(password, two-factor authentication, API keys)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from tui.api_types import ApiKey, LoginAnswer, Me, ServerState
+from tui.client.transport import Transport
+
+
+class SessionApi(Transport):
+    """The session and self-service requests (a part of ``Client``)."""
+
+    async def health(self) -> ServerState:
+        """The node's role and whether it is read-only."""
+        data = await self._request("GET", "/health")
+        self.state = ServerState(
+            self.base,
+            data.get("role", "unknown"),
+            bool(data.get("read_only")),
+            bool(data.get("degraded")),
+            int(data.get("term", 0)),
+            data.get("initial_admin_password"),
+        )
+        backup = data.get("last_backup") or {}
+        self.state.last_backup_at = backup.get("at")
+        self.state.last_backup_failed = bool(backup.get("failure"))
+        return self.state
+
+    async def cluster(self) -> dict:
+        """The cluster view (MSPOrg administrators)."""
+        return await self._request("GET", "/cluster")
+
+    async def login(
+        self, username: str, password: str, org: str | None, otp: str | None = None
+    ) -> LoginAnswer:
+        """Log in; keeps the token."""
+        body = {"username": username, "password": password}
+        if org:
+            body["org"] = org
+        if otp:
+            body["otp"] = otp
+        data = await self._request("POST", "/auth/login", body)
+        self.token = data["token"]
+        return data
+
+    async def logout(self) -> None:
+        """End the session."""
+        if self.token:
+            try:
+                await self._request("POST", "/auth/logout")
+            finally:
+                self.token = None
+
+    async def me(self) -> Me:
+        """The logged-in user."""
+        return await self._request("GET", "/me")
+
+    async def change_password(self, current: str, new: str) -> None:
+        """Change one's own password."""
+        await self._request(
+            "POST", "/me/password", {"current_password": current, "new_password": new}
+        )
+
+    async def begin_totp(self, current: str) -> dict[str, Any]:
+        """Start TOTP enrolment."""
+        return await self._request("POST", "/me/totp", {"current_password": current})
+
+    async def confirm_totp(self, otp: str) -> None:
+        """Confirm TOTP enrolment."""
+        await self._request("POST", "/me/totp/confirm", {"otp": otp})
+
+    async def disable_totp(self, current_password: str, otp: str) -> None:
+        """Turn my two-factor authentication off with my password and a current code
+        (``400 invalid_otp``, ``422`` for a wrong password, ``409 totp_required`` when an
+        administrator requires it, ``429`` after too many tries)."""
+        await self._request(
+            "POST", "/me/totp/disable", {"current_password": current_password, "otp": otp}
+        )
+
+    async def api_keys(self) -> list[ApiKey]:
+        """My API keys: ``[{"id", "name", "ends_with", "created_at", "last_used_at",
+        "expires_at", "expired"}]`` (never the keys)."""
+        return await self._every("/me/api-keys")
+
+    async def create_api_key(self, name: str, days: int | None = None) -> ApiKey:
+        """Make an API key living ``days`` days (the server's default if None); answers
+        ``{"id", "name", "key", "created_at", "expires_at"}`` — the key only this once."""
+        body: dict = {"name": name} | ({"expires_in_days": days} if days else {})
+        return await self._request("POST", "/me/api-keys", body)
+
+    async def delete_api_key(self, key_id: str) -> None:
+        """Revoke one of my API keys."""
+        await self._request("DELETE", f"/me/api-keys/{quote(key_id)}")

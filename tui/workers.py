@@ -1,0 +1,46 @@
+"""The one shape of every background job in the TUI: a worker that calls the client and
+shows a refusal through the app's one error path (``StrongroomApp.show_error``).
+
+A pane's ``load``, an action that opens forms, a refresh: each is an ``api_worker``. Its
+body just awaits the client and fills the screen; an ``ApiError`` it does not handle
+itself becomes one notification titled ``failure`` (an ended session brings the login
+screen instead), and the job ends. Jobs never stop the app on an error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from textual import work
+from textual.dom import DOMNode
+
+from tui.api_types import ApiError
+
+Node = TypeVar("Node", bound=DOMNode)
+Job = Callable[..., Coroutine[Any, Any, Any]]
+
+REQUEST_FAILED = "Request failed"  # the title of a refusal no job names
+
+
+def api_worker(
+    failure: str = REQUEST_FAILED, *, group: str = "default", exclusive: bool = False
+) -> Callable[[Job], Callable[..., Any]]:
+    """Decorate an async method of a widget or screen as a Textual worker (started when
+    called, never exiting the app on error) whose ``ApiError`` is shown with the title
+    ``failure``. ``group`` and ``exclusive``: as Textual's ``work`` (a new ``load`` in an
+    exclusive group cancels the one still running, so the newest answer wins)."""
+
+    def decorate(method: Job) -> Callable[..., Any]:
+        @functools.wraps(method)
+        async def job(self: DOMNode, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(self, *args, **kwargs)
+            except ApiError as error:
+                self.app.show_error(error, failure)
+                return None
+
+        return work(job, group=group, exclusive=exclusive, exit_on_error=False)
+
+    return decorate
