@@ -123,8 +123,10 @@ async def reveal(
     reason: str | None,
     node: str,
 ) -> asyncpg.Record | None:
-    """The account's ciphertexts if the actor may reveal it; the database applies the rule
-    and records the password_revealed event in the same statement (None: not entitled).
+    """The account's ciphertexts if the actor may reveal it; the database applies the rules
+    (reach, entitlement, check-out) and records the password_revealed event in the same
+    statement (None: not in reach or not entitled), so an org resolved a moment before and
+    lost since (a revoked grant) reveals nothing.
     Concurrent reveals share one statement and one commit (``reveals`` batches them).
 
     Raises:
@@ -137,6 +139,7 @@ async def reveal(
         return await reveals.call(
             account_id,
             actor.user_id,
+            actor.org_id,  # the home org: the statement decides the reach (org_reach)
             org.id,
             scope_all(actor, org),
             actor.username,

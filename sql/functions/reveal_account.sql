@@ -1,10 +1,12 @@
--- requires: account_permissions, account_access, database_may_write, password_revealed_event
+-- requires: org_reach, account_permissions, account_access, database_may_write,
+--           password_revealed_event
 --
 -- The only way to read a secret, and it is audited: in one statement (its own
--- transaction when called alone) it applies the entitlement rule (account_permissions),
--- the check-out rule (account_access) and the fenced-read rule (database_may_write),
--- records a password_revealed event (built by password_revealed_event) for the chainer, and returns the account's
--- ciphertexts with its secret additional fields; no entitlement, no row and no event.
+-- transaction when called alone) it applies the reach rule (org_reach: p_user of home org
+-- p_home may act in p_org), the entitlement rule (account_permissions), the check-out
+-- rule (account_access) and the fenced-read rule (database_may_write), records a
+-- password_revealed event (built by password_revealed_event) for the chainer, and
+-- returns the account's ciphertexts with its secret additional fields; no entitlement, no row and no event.
 -- Runs as the owner (who may read the secret columns) inside p_org's RLS context. The
 -- server decrypts afterwards and records a failure event if the ciphertext does not
 -- authenticate. The event names the target as people read it, '<resource>/<account>'.
@@ -15,10 +17,11 @@
 -- commit); each element goes through reveal_account() unchanged, and an element the
 -- caller may not reveal yields no row (sql/007).
 --
--- (sql/005, 006, 008, 014. Their return type changed twice; CREATE OR REPLACE cannot
--- change it, so a change to the columns needs a numbered migration that drops both.)
-CREATE OR REPLACE FUNCTION reveal_account(p_account uuid, p_user uuid, p_org uuid,
-                                          p_all boolean, p_actor text, p_actor_org text,
+-- (sql/005, 006, 008, 014, 023. Their return type changed twice and their arguments
+-- once; CREATE OR REPLACE cannot change either, so such a change needs a numbered
+-- migration that drops both, as sql/023 did.)
+CREATE OR REPLACE FUNCTION reveal_account(p_account uuid, p_user uuid, p_home uuid,
+                                          p_org uuid, p_all boolean, p_actor text, p_actor_org text,
                                           p_ip text, p_reason text, p_node text)
 RETURNS TABLE (password bytea, notes bytea, permission text, resource_id uuid,
                username text, policy text, audited boolean, access text, holder text,
@@ -30,6 +33,11 @@ DECLARE
     acc record;
     v_event bigint;
 BEGIN
+    -- The reach is decided here, in the statement that reads the secret: the org the
+    -- server resolved before may have been lost since (a grant revoked, a group left).
+    IF NOT EXISTS (SELECT 1 FROM org_reach(p_user, p_home, p_org)) THEN
+        RETURN;
+    END IF;
     PERFORM set_config('app.org_id', p_org::text, true);
     SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy,
            a.secret_fields INTO r
@@ -67,12 +75,13 @@ BEGIN
     RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username, r.policy,
         true, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields;
 END $$;
-REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text, text, text, text, text)
-    FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, boolean, text, text, text, text,
-                                         text) TO :"app_role";
+REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, uuid, boolean, text, text, text, text,
+                                      text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, uuid, boolean, text, text, text,
+                                         text, text) TO :"app_role";
 
-CREATE OR REPLACE FUNCTION reveal_accounts(p_accounts uuid[], p_users uuid[], p_orgs uuid[],
+CREATE OR REPLACE FUNCTION reveal_accounts(p_accounts uuid[], p_users uuid[], p_homes uuid[],
+                                           p_orgs uuid[],
                                 p_alls boolean[], p_actors text[], p_actor_orgs text[],
                                 p_ips text[], p_reasons text[], p_nodes text[])
 RETURNS TABLE (idx integer, password bytea, notes bytea, permission text, resource_id uuid,
@@ -85,12 +94,13 @@ BEGIN
         RETURN QUERY SELECT i, r.password, r.notes, r.permission, r.resource_id, r.username,
                             r.policy, r.audited, r.access, r.holder, r.held_until,
                             r.secret_fields
-            FROM reveal_account(p_accounts[i], p_users[i], p_orgs[i], p_alls[i], p_actors[i],
-                                p_actor_orgs[i], p_ips[i], p_reasons[i], p_nodes[i]) r;
+            FROM reveal_account(p_accounts[i], p_users[i], p_homes[i], p_orgs[i], p_alls[i],
+                                p_actors[i], p_actor_orgs[i], p_ips[i], p_reasons[i],
+                                p_nodes[i]) r;
     END LOOP;
 END $$;
-REVOKE ALL ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], boolean[], text[], text[],
-                                       text[], text[], text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], boolean[], text[], text[],
-                                          text[], text[], text[]) TO :"app_role";
+REVOKE ALL ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], uuid[], boolean[], text[],
+                                       text[], text[], text[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], uuid[], boolean[], text[],
+                                          text[], text[], text[], text[]) TO :"app_role";
 

@@ -10,6 +10,8 @@ tech (made by honest) reaches ReachB through MSPOrg group 'desk'; idle reaches n
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.server.conftest import ADMIN_PASSWORD, Api, make_user
@@ -160,6 +162,51 @@ async def test_revoked_grant_closes_the_next_request(world):
         assert (status, problem["code"]) == (404, "not_found"), path
     me = (await solo.call("GET", "/me"))[1]
     assert me["managed_orgs"] == [] and set(me["capabilities"]) == {"MSPOrg"}
+
+
+async def test_the_reveal_statement_decides_the_reach_itself(world, app_conn):
+    """A reveal already on its way when the grant goes (the server resolved ReachA for solo
+    a moment before) reveals nothing: the statement that reads the secret asks org_reach
+    itself. Played as the server plays it, the stale org handed straight to
+    reveal_accounts: no row for solo, no event; honest, who still reaches ReachA, gets one
+    (so the check can tell)."""
+    ids = {
+        r["display_name"]: r["id"]
+        for r in await app_conn.fetch("SELECT id, display_name FROM orgs")
+    }
+    account = uuid.UUID(world["account"])
+    tr = app_conn.transaction()
+    await tr.start()
+    try:
+        await app_conn.execute("SELECT set_config('app.org_id', $1, true)", str(ids["MSPOrg"]))
+        users = dict(await app_conn.fetch("SELECT username, id FROM users"))
+        reveal = "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+
+        async def reveal_as(name: str) -> list:
+            return await app_conn.fetch(
+                reveal,
+                [account],
+                [users[name]],
+                [ids["MSPOrg"]],
+                [ids["ReachA"]],
+                [True],
+                [name],
+                ["MSPOrg"],
+                ["127.0.0.1"],
+                [None],
+                ["test"],
+            )
+
+        assert await reveal_as("solo") == []  # its grant was revoked (the test above)
+        assert len(await reveal_as("honest")) == 1
+        await app_conn.execute("SELECT set_config('app.org_id', $1, true)", str(ids["ReachA"]))
+        actors = await app_conn.fetch(
+            "SELECT actor FROM audit_events WHERE operation = 'password_revealed' "
+            "AND actor IN ('solo', 'honest') AND ip = '127.0.0.1' AND node = 'test'"
+        )
+        assert [r["actor"] for r in actors] == ["honest"]
+    finally:
+        await tr.rollback()
 
 
 async def test_group_membership_removed_closes_the_next_request(world):
