@@ -15,7 +15,6 @@ from textual.widgets import DataTable, Static
 from tui.client import ApiError
 from tui.logic.audit_export import (
     ANY,
-    OPERATIONS,
     Filters,
     NameBook,
     full_path,
@@ -116,8 +115,14 @@ class AuditPane(Pane):
     async def action_filter(self) -> None:
         """Choose the operation, actor and time range; the view reloads with them."""
         seen = {e["operation"] for e in self._events}
+        try:
+            catalogue = {o["name"] for o in await self.app.client.audit_operations()}
+        except ApiError as error:  # the filter still works with the operations on show
+            if error.code not in ("forbidden", "not_found"):
+                self.app.show_error(error, "Cannot list the audited operations")
+            catalogue = set()
         operations = [("any operation", ANY)] + [
-            (op.replace("_", " "), op) for op in sorted(set(OPERATIONS) | seen)
+            (op.replace("_", " "), op) for op in sorted(catalogue | seen)
         ]
         current = self.filters
         result = await self.form(

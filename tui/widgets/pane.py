@@ -15,6 +15,7 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from tui.messages import DataChanged
 from tui.screens.form import Field, FormModal
+from tui.tabs import capabilities_in
 
 
 def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
@@ -41,26 +42,36 @@ def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
 
 
 class Pane(Vertical):
-    """A tab's content: ``LIST`` is the table focused when the tab is shown."""
+    """A tab's content: ``LIST`` is the table focused when the tab is shown; ``NEEDS``:
+    action → the capability (``GET /me``'s, in the pane's org) without which its key is
+    left out."""
 
     LIST = ""
+    NEEDS: dict[str, str] = {}
     BINDINGS = [Binding("escape", "back_to_list", "List", show=False, id="back-to-list")]
 
     org: reactive[str | None] = reactive(None)
 
     def watch_org(self, org: str | None) -> None:
-        """A new org: reload."""
+        """A new org: reload, and show the keys the user may use there."""
         if org:
             self.load()
+        self.refresh_bindings()
 
-    def role_allows(self, action: str) -> bool:
-        """Whether the user's role can ever use ``action`` here (a pane overrides this);
-        a key it cannot is left out of the key bar, F1 and the palette."""
-        return True
+    def capabilities(self) -> frozenset[str]:
+        """What the user may do in the pane's org (its home org until one is chosen), as
+        ``GET /me`` last answered."""
+        return capabilities_in(getattr(self.app, "me", None) or {}, self.org)
+
+    def may_use(self, action: str) -> bool:
+        """Whether the server lets the user use ``action`` in the pane's org (``NEEDS``);
+        a key it does not is left out of the key bar, F1 and the palette."""
+        needed = self.NEEDS.get(action)
+        return needed is None or needed in self.capabilities()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Keys the role can never use are not shown (and do nothing)."""
-        return self.role_allows(action)
+        """Keys the user may not use in this org are not shown (and do nothing)."""
+        return self.may_use(action)
 
     def load(self) -> None:
         """Fetch what the pane shows (a worker in each pane)."""
