@@ -14,13 +14,14 @@ from textual.widgets import DataTable, Static
 
 from server.core.permissions import MANAGE_ORGS  # shared plain data
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.flows import access_requests as org_access
 from tui.flows import checkout_queue as checkout
 from tui.logic import choices
 from tui.logic.times import since
 from tui.screens.form import Field
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.workers import api_worker
 
 ORG_ACCESS, CHECKOUT = "oa", "co"  # row key prefixes: 'oa:<id>', 'co:<id>'

@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.logic.audit_export import (
     ANY,
     Filters,
@@ -26,7 +27,7 @@ from tui.screens.audit_settings import AlertsScreen
 from tui.screens.form import Field, refusal
 from tui.screens.modals import TextModal
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.workers import api_worker
 
 SHOWN = 200  # newest events in the view; the export writes every event that matches

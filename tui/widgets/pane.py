@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from contextlib import suppress
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
@@ -11,34 +10,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input
-from textual.widgets.data_table import RowDoesNotExist
 
 from tui.messages import DataChanged
 from tui.screens.form import Field, FormModal
 from tui.tabs import capabilities_in
-
-
-def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
-    """Replace a table's rows (key, cells), keeping the cursor on the same row if it is
-    still there, so a refresh does not lose the user's place."""
-    rows = list(rows)
-    if getattr(table, "shown_rows", None) == rows:
-        return  # the same rows: nothing to redraw (a refresh that found no change)
-    table.shown_rows = rows
-    keep = None
-    if table.row_count:
-        keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-    table.clear()
-    for key, cells in rows:
-        table.add_row(*cells, key=key)
-    # DataTable measures new rows when it is next idle; a frame drawn before that keeps
-    # the header-wide columns (names cut to 'core-rou'). Measure now, draw afresh.
-    table._update_dimensions(list(table.rows))
-    table._clear_caches()
-    table.refresh()
-    if keep is not None:
-        with suppress(RowDoesNotExist):  # the row is gone: stay at the top
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
 
 
 class Pane(Vertical):

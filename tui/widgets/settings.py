@@ -18,13 +18,14 @@ from textual.widgets import ContentSwitcher, DataTable, Select, Static
 
 from server.core.permissions import MANAGE_ORGS  # shared plain data
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.logic import choices
 from tui.screens import field_definitions as definitions
 from tui.screens import roles
 from tui.screens.form import Field, typed_confirmation
 from tui.screens.replicate import ReplicateScreen
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.widgets.settings_audit import AuditSettingsActions
 from tui.workers import api_worker
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.screens import audit_settings as audit_forms
 from tui.screens.form import Field, typed_confirmation
 from tui.text import inert
-from tui.widgets.pane import fill_table
 from tui.workers import api_worker
 
 

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from server.core.permissions import ADD_RESOURCES, MANAGE_VAULT
+from tui.controls.table import fill_table
 from tui.logic import choices
 from tui.logic import vault_checkout as checkout
 from tui.logic import vault_fields as extra
@@ -18,7 +19,7 @@ from tui.screens.policies import PoliciesScreen
 from tui.screens.resource_groups import ResourceGroupsScreen
 from tui.screens.shares import SharesScreen, grantee_body
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.widgets.vault_access import AccessControlActions
 from tui.widgets.vault_accounts import AccountActions
 from tui.widgets.vault_resources import ResourceActions

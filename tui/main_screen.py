@@ -12,6 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Select, Static, TabbedContent, TabPane, Tabs
 
 from tui.client import ApiError
+from tui.controls.keybar import KeyBar
+from tui.controls.picker import Picker
 from tui.messages import DataChanged, OrgSelected
 from tui.screens.me import MeScreen
 from tui.screens.modals import TextModal
@@ -21,10 +23,8 @@ from tui.text import inert
 from tui.widgets.access import AccessPane
 from tui.widgets.approval_count import ApprovalCount
 from tui.widgets.audit import AuditPane
-from tui.widgets.keybar import KeyBar
 from tui.widgets.orgs import OrgsPane
 from tui.widgets.pane import Pane
-from tui.widgets.picker import Picker
 from tui.widgets.settings import SettingsPane
 from tui.widgets.users import UsersPane
 from tui.widgets.vault import VaultPane
