@@ -103,7 +103,7 @@ def import_seconds() -> float:
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import tui.app, tui.screens.main"], check=True)
+        subprocess.run([sys.executable, "-c", "import tui.app, tui.main_screen"], check=True)
         best = min(best, time.perf_counter() - start)
     return best
 

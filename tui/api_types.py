@@ -83,6 +83,10 @@ class Me(TypedDict, total=False):
     totp_enabled: bool
     totp_required: bool
     msp_group_access: list[dict[str, Any]]
+    managed_orgs: list[str]
+    # org display name -> the capability names the user has there (server/core/
+    # permissions.py ORG_CAPABILITIES): its home org and every org it reaches.
+    capabilities: dict[str, list[str]]
 
 
 class ApiKey(TypedDict, total=False):
@@ -242,6 +246,14 @@ class AuditOperationSetting(TypedDict):
     recorded: bool
     alert: bool
     switchable: bool
+
+
+class AuditOperation(TypedDict):
+    """One operation the audit trail records (``GET /audit/operations``)."""
+
+    name: str
+    category: str  # routine (an org may stop recording it), security, secret_access
+    description: str
 
 
 class AuditSettings(TypedDict, total=False):

@@ -10,10 +10,10 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from tui.client import SESSION_ENDED, ApiError, Client, read_only_sentence
+from tui.controls.keybar import split_bindings
 from tui.screens.login import LoginScreen
 from tui.screens.modals import KeysModal
 from tui.text import inert, inert_lines
-from tui.widgets.keybar import split_bindings
 
 
 class StrongroomApp(App):
@@ -85,7 +85,7 @@ class StrongroomApp(App):
 
     def show_main(self) -> None:
         """The main screen (after login)."""
-        from tui.screens.main import MainScreen
+        from tui.main_screen import MainScreen
 
         self.switch_screen(MainScreen())
 

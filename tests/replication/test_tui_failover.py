@@ -21,8 +21,8 @@ from tests.tui.conftest import log_in, type_text, until
 from tests.tui.keys import cursor_to, fill, form_open, main_ready, screen_text, text_of
 from tui.app import StrongroomApp
 from tui.client import Client, Endpoint
+from tui.main_screen import MainScreen
 from tui.screens.login import LoginScreen
-from tui.screens.main import MainScreen
 from tui.screens.modals import RevealModal
 
 pytestmark = pytest.mark.timeout(300)

@@ -8,8 +8,8 @@ from textual import events
 from textual.widgets import DataTable, Select, Static, TabbedContent
 
 from tests.tui.conftest import type_text, until
+from tui.main_screen import MainScreen
 from tui.screens.form import FormModal
-from tui.screens.main import MainScreen
 
 
 def text_of(widget) -> str:

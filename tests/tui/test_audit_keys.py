@@ -22,7 +22,7 @@ from tests.tui.keys import (
     text_of,
 )
 from tui.logic.audit_export import COLUMNS, FORMULA_START, safe_cell
-from tui.screens.main import MainScreen
+from tui.main_screen import MainScreen
 from tui.screens.modals import TextModal
 
 

@@ -24,7 +24,7 @@ from tests.tui.keys import (
     text_of,
 )
 from tests.tui.test_stories import make_user
-from tui.screens.main import MainScreen
+from tui.main_screen import MainScreen
 from tui.screens.modals import TextModal
 from tui.screens.org_import import FileProblem, ImportScreen, parse
 

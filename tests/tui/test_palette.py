@@ -8,8 +8,8 @@ from textual.widgets import TabbedContent
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, until
 from tests.tui.keys import main_ready, type_burst
+from tui.main_screen import MainScreen
 from tui.screens.login import LoginScreen
-from tui.screens.main import MainScreen
 
 
 def state(app) -> tuple:

@@ -23,8 +23,8 @@ from tests.tui.keys import (
     text_of,
     ticked,
 )
+from tui.main_screen import MainScreen
 from tui.screens.audit_settings import AlertsScreen
-from tui.screens.main import MainScreen
 from tui.screens.modals import KeysModal
 from tui.screens.replicate import ReplicateScreen
 

@@ -13,7 +13,7 @@ import pytest
 from textual.widgets import Static
 
 import tests.replication.harness as harness
-import tui.screens.main as main_screen
+import tui.main_screen as main_screen
 from tests.tui.conftest import _port_free, log_in, settle, until
 from tests.tui.keys import main_ready, text_of
 from tui.app import StrongroomApp

@@ -24,8 +24,8 @@ from tests.tui.keys import (
     text_of,
 )
 from tui.client import MOVE_WAIT
+from tui.main_screen import MainScreen
 from tui.screens.login import LoginScreen
-from tui.screens.main import MainScreen
 from tui.screens.me import MeScreen
 from tui.screens.modals import KeysModal, TextModal
 from tui.screens.policies import PoliciesScreen

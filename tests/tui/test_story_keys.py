@@ -34,8 +34,8 @@ from tests.tui.story import (
 )
 from tui.app import StrongroomApp
 from tui.client import Client, Endpoint
+from tui.main_screen import MainScreen
 from tui.screens.login import LoginScreen
-from tui.screens.main import MainScreen
 from tui.screens.modals import RevealModal
 
 

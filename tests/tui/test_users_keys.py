@@ -24,8 +24,8 @@ from tests.tui.keys import (
     submit,
     text_of,
 )
+from tui.main_screen import MainScreen
 from tui.screens.login import LoginScreen
-from tui.screens.main import MainScreen
 from tui.screens.me import MeScreen, OnceModal
 
 ORG = "zeta"

@@ -27,9 +27,9 @@ from tests.tui.keys import (
 from tests.tui.test_stories import make_user
 from tui.clipboard import osc52
 from tui.logic.vault_checkout import state_text
+from tui.main_screen import MainScreen
 from tui.screens.listing import ListModal
 from tui.screens.login import LoginScreen
-from tui.screens.main import MainScreen
 from tui.screens.modals import KeysModal, RevealModal
 
 SECRET = "Typed-Secret-pw-1!"

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from tui.api_types import AuditEvent, AuditSettings
+from tui.api_types import AuditEvent, AuditOperation, AuditSettings
 from tui.client.transport import Transport
 
 
 class AuditApi(Transport):
     """The audit requests (a part of ``Client``)."""
+
+    # The catalogue of audited operations, with the session token it was read under:
+    # read once per session (it only changes with the server's version).
+    _audit_catalogue: tuple[str | None, list[AuditOperation]] | None = None
+
+    async def audit_operations(self) -> list[AuditOperation]:
+        """Every operation the audit trail records, by name: ``[{name, category,
+        description}]`` (``GET /audit/operations``; category ``routine`` is what an org may
+        stop recording). Read once per session; ``ApiError`` ``forbidden`` for a user who
+        may not read the audit trail (nothing is kept then)."""
+        cached = self._audit_catalogue
+        if cached is not None and cached[0] == self.token:
+            return cached[1]
+        token = self.token
+        operations: list[AuditOperation] = (await self._request("GET", "/audit/operations"))[
+            "operations"
+        ]
+        self._audit_catalogue = (token, operations)
+        return operations
 
     async def audit_settings(self, org: str) -> AuditSettings:
         """``{retention_days, operations: [{operation, recorded, alert, switchable}]}``."""

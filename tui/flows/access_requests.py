@@ -10,18 +10,15 @@ its own is confirmed). Each is filed in steps: what it names, then an approver f
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from tui.client import ApiError, Client
+from tui.flows import Pane
 from tui.logic import choices
 from tui.logic.choices import person
 from tui.logic.times import expires_in, expires_short, minute
 from tui.screens.form import Choices, Field
 
 REASON_WIDTH = 20  # the queue's Reason cell: the Expires column after it stays on screen
-
-if TYPE_CHECKING:
-    from tui.widgets.pane import Pane
 
 
 def cut(text: str, width: int = REASON_WIDTH) -> str:

@@ -7,15 +7,11 @@ ended (window over, not yet checked in), checked_in, rejected, withdrawn or expi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tui.client import ApiError
+from tui.flows import Pane
 from tui.flows.access_requests import cut
 from tui.logic.times import expires_in, expires_short, minute, time_left
 from tui.screens.form import Field, typed_confirmation
-
-if TYPE_CHECKING:
-    from tui.widgets.pane import Pane
 
 
 def password_of(request: dict) -> str:

@@ -1,6 +1,5 @@
 """The audit's names, filters and CSV export (no widgets here).
 
-- ``OPERATIONS``: the operations the server records (from server/ code), for the picker.
 - ``Filters``: what the audit view is narrowed to, as the API's query.
 - ``NameBook``: resource and account names for the ids an event's details carry.
 - ``write_csv``: the events as CSV, every cell safe to open in a spreadsheet.
@@ -17,26 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui.client import ApiError, Client
-
-# The operations the server records in an org's audit trail (grep of server/ and sql/),
-# for the filter's picker; the picker adds any other operation the loaded events show.
-OPERATIONS = (
-    "access_control_changed account_created account_deleted account_updated api_key_created "
-    "api_key_deleted audit_purged audit_settings_changed backup_created backup_restored "
-    "field_defined field_removed founding_phase_closed group_created group_deleted "
-    "group_updated login login_failed logout org_access_approved org_access_cancelled "
-    "org_access_expired org_access_rejected org_access_requested org_access_revoked "
-    "org_created org_deleted org_imported org_updated ownership_transferred "
-    "password_access_approved password_access_rejected password_access_requested "
-    "password_access_withdrawn password_changed password_checked_in password_not_changed "
-    "password_policy_created password_reveal_failed password_revealed resource_created "
-    "resource_deleted resource_group_created resource_group_deleted resource_group_updated "
-    "resource_type_created resource_type_deleted resource_updated role_created role_deleted "
-    "role_updated session_move_refused session_moved session_refreshed settings_replicated "
-    "share_added share_removed totp_disable_failed totp_disabled totp_enabled "
-    "totp_enrolment_started user_confirmed user_created user_deleted "
-    "user_updated"
-).split()
 
 ANY = "any"  # the picker's value for "no operation filter"
 COLUMNS = (

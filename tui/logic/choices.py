@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from server.core.permissions import ACCOUNT_MANAGER_ROLES, ROLES  # shared plain data
 from tui.client import Client
-from tui.screens.form import Choices
+from tui.logic.fields import Choices
 
 PERMISSIONS: Choices = [
     ("view: use the password", "view"),

@@ -9,8 +9,8 @@ The account JSON's ``access`` says ``controlled`` and ``state`` (``free``, ``min
 from __future__ import annotations
 
 from tui.client import ApiError, Client
+from tui.logic.fields import Field
 from tui.logic.times import local_clock
-from tui.screens.form import Field
 
 
 def state_text(access: dict | None, pending: bool = False) -> str:

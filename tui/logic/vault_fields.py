@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from tui.screens.form import Field, refusal
+from tui.logic.fields import Field, refusal
 
 HINTS = {"number": " (number)", "date": " (YYYY-MM-DD)", "secret": " (secret)"}
 

@@ -13,10 +13,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from tui.controls.keybar import KeyBar
+from tui.controls.table import fill_table
 from tui.screens.form import Field, FormModal, typed_confirmation
 from tui.text import inert
-from tui.widgets.keybar import KeyBar
-from tui.widgets.pane import fill_table
 
 
 def confirm_field() -> Field:

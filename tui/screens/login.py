@@ -10,8 +10,8 @@ from textual.screen import Screen
 from textual.widgets import Input, Label, Static
 
 from tui.client import ApiError
+from tui.controls.keybar import KeyBar
 from tui.text import inert
-from tui.widgets.keybar import KeyBar
 from tui.workers import api_worker
 
 

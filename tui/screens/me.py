@@ -16,6 +16,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.controls.keybar import KeyBar
+from tui.controls.table import fill_table
 from tui.logic.times import minute
 from tui.messages import DataChanged
 from tui.screens.form import (
@@ -28,8 +30,6 @@ from tui.screens.form import (
 )
 from tui.screens.totp import confirm_form
 from tui.text import inert, inert_lines
-from tui.widgets.keybar import KeyBar
-from tui.widgets.pane import fill_table
 from tui.workers import api_worker
 
 KEY_DAYS = [

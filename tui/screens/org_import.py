@@ -32,8 +32,8 @@ from textual.widgets import DataTable, ProgressBar, Static
 from server.core.errors import StrongroomError
 from server.core.org_file import OrgFile, read_file
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.text import inert
-from tui.widgets.pane import fill_table
 from tui.workers import api_worker
 
 MAX_ROWS = 50_000  # the server's default limit (server.import_max_rows); larger: refused

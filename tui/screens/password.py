@@ -7,8 +7,8 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from tui.client import ApiError
+from tui.controls.keybar import KeyBar
 from tui.screens.form import FormModal, new_password, new_password_fields
-from tui.widgets.keybar import KeyBar
 from tui.workers import api_worker
 
 

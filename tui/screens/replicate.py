@@ -20,10 +20,10 @@ from textual.timer import Timer
 from textual.widgets import DataTable, ProgressBar, Static
 
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.logic.times import ago
 from tui.screens.form import Choices, Field, FormModal
 from tui.text import inert, inert_lines
-from tui.widgets.pane import fill_table
 from tui.workers import api_worker
 
 CATEGORY_LABELS = {

@@ -12,15 +12,16 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from server.core.permissions import ADMIN_ROLES  # shared plain data
+from server.core.permissions import MANAGE_ORGS  # shared plain data
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.flows import access_requests as org_access
 from tui.flows import checkout_queue as checkout
 from tui.logic import choices
 from tui.logic.times import since
 from tui.screens.form import Field
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.workers import api_worker
 
 ORG_ACCESS, CHECKOUT = "oa", "co"  # row key prefixes: 'oa:<id>', 'co:<id>'
@@ -45,6 +46,7 @@ class AccessPane(Pane):
     for, and (g) the org's grants and holds."""
 
     LIST = "queue"
+    NEEDS = dict.fromkeys(MSP_ADMIN_ACTIONS, MANAGE_ORGS)  # MSPOrg administrators only
     BINDINGS = [
         Binding("y", "approve", "Approve", tooltip="Approve the request", id="approve"),
         Binding("x", "reject", "Reject", tooltip="Reject the request", id="reject"),
@@ -124,22 +126,14 @@ class AccessPane(Pane):
             holds.add_columns("Password", "Holder", "Reason", "Left")
             yield holds
 
-    def role_allows(self, action: str) -> bool:
-        """Org access keys only for MSPOrg administrators (anyone else still uses the
-        check-out queue and list here)."""
-        if action in MSP_ADMIN_ACTIONS:
-            me = self.app.me
-            return str(me.get("org", "")).lower() == "msporg" and me.get("role") in ADMIN_ROLES
-        return True
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Each view shows only its keys (the grants view: g, v, i), and only the keys
-        the role can use."""
+        the user may use in the org (org access keys: ``manage_orgs``)."""
         if self._org_view and action in REQUESTS_VIEW_ACTIONS | {"toggle_view"}:
             return False
         if not self._org_view and action == "show_requests":
             return False
-        return self.role_allows(action)
+        return self.may_use(action)
 
     def on_mount(self) -> None:
         """Load the lists; keep the time left fresh while the pane is on show."""

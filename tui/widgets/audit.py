@@ -13,9 +13,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.logic.audit_export import (
     ANY,
-    OPERATIONS,
     Filters,
     NameBook,
     full_path,
@@ -27,7 +27,7 @@ from tui.screens.audit_settings import AlertsScreen
 from tui.screens.form import Field, refusal
 from tui.screens.modals import TextModal
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.workers import api_worker
 
 SHOWN = 200  # newest events in the view; the export writes every event that matches
@@ -116,8 +116,14 @@ class AuditPane(Pane):
     async def action_filter(self) -> None:
         """Choose the operation, actor and time range; the view reloads with them."""
         seen = {e["operation"] for e in self._events}
+        try:
+            catalogue = {o["name"] for o in await self.app.client.audit_operations()}
+        except ApiError as error:  # the filter still works with the operations on show
+            if error.code not in ("forbidden", "not_found"):
+                self.app.show_error(error, "Cannot list the audited operations")
+            catalogue = set()
         operations = [("any operation", ANY)] + [
-            (op.replace("_", " "), op) for op in sorted(set(OPERATIONS) | seen)
+            (op.replace("_", " "), op) for op in sorted(catalogue | seen)
         ]
         current = self.filters
         result = await self.form(

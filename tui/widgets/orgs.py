@@ -11,13 +11,14 @@ from textual.widgets import DataTable, Input
 
 from server.core.names import display_name_problem  # shared plain rule, no server code
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.logic import choices
 from tui.logic.org_report import deletion_lines, report_lines
 from tui.screens.form import Field, refusal, typed_confirmation
 from tui.screens.modals import TextModal
 from tui.screens.org_import import FileProblem, ImportScreen, read
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.workers import api_worker
 
 REVEAL_REASON: choices.Choices = [

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from contextlib import suppress
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
@@ -11,56 +10,43 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input
-from textual.widgets.data_table import RowDoesNotExist
 
 from tui.messages import DataChanged
 from tui.screens.form import Field, FormModal
-
-
-def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
-    """Replace a table's rows (key, cells), keeping the cursor on the same row if it is
-    still there, so a refresh does not lose the user's place."""
-    rows = list(rows)
-    if getattr(table, "shown_rows", None) == rows:
-        return  # the same rows: nothing to redraw (a refresh that found no change)
-    table.shown_rows = rows
-    keep = None
-    if table.row_count:
-        keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-    table.clear()
-    for key, cells in rows:
-        table.add_row(*cells, key=key)
-    # DataTable measures new rows when it is next idle; a frame drawn before that keeps
-    # the header-wide columns (names cut to 'core-rou'). Measure now, draw afresh.
-    table._update_dimensions(list(table.rows))
-    table._clear_caches()
-    table.refresh()
-    if keep is not None:
-        with suppress(RowDoesNotExist):  # the row is gone: stay at the top
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+from tui.tabs import capabilities_in
 
 
 class Pane(Vertical):
-    """A tab's content: ``LIST`` is the table focused when the tab is shown."""
+    """A tab's content: ``LIST`` is the table focused when the tab is shown; ``NEEDS``:
+    action → the capability (``GET /me``'s, in the pane's org) without which its key is
+    left out."""
 
     LIST = ""
+    NEEDS: dict[str, str] = {}
     BINDINGS = [Binding("escape", "back_to_list", "List", show=False, id="back-to-list")]
 
     org: reactive[str | None] = reactive(None)
 
     def watch_org(self, org: str | None) -> None:
-        """A new org: reload."""
+        """A new org: reload, and show the keys the user may use there."""
         if org:
             self.load()
+        self.refresh_bindings()
 
-    def role_allows(self, action: str) -> bool:
-        """Whether the user's role can ever use ``action`` here (a pane overrides this);
-        a key it cannot is left out of the key bar, F1 and the palette."""
-        return True
+    def capabilities(self) -> frozenset[str]:
+        """What the user may do in the pane's org (its home org until one is chosen), as
+        ``GET /me`` last answered."""
+        return capabilities_in(getattr(self.app, "me", None) or {}, self.org)
+
+    def may_use(self, action: str) -> bool:
+        """Whether the server lets the user use ``action`` in the pane's org (``NEEDS``);
+        a key it does not is left out of the key bar, F1 and the palette."""
+        needed = self.NEEDS.get(action)
+        return needed is None or needed in self.capabilities()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Keys the role can never use are not shown (and do nothing)."""
-        return self.role_allows(action)
+        """Keys the user may not use in this org are not shown (and do nothing)."""
+        return self.may_use(action)
 
     def load(self) -> None:
         """Fetch what the pane shows (a worker in each pane)."""

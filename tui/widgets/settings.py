@@ -16,15 +16,16 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, DataTable, Select, Static
 
-from server.core.permissions import ADMIN_ROLES  # shared plain data
+from server.core.permissions import MANAGE_ORGS  # shared plain data
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.logic import choices
 from tui.screens import field_definitions as definitions
 from tui.screens import roles
 from tui.screens.form import Field, typed_confirmation
 from tui.screens.replicate import ReplicateScreen
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.widgets.settings_audit import AuditSettingsActions
 from tui.workers import api_worker
 
@@ -60,6 +61,7 @@ class SettingsPane(AuditSettingsActions, Pane):
     """Settings of the org chosen in the top band, one section at a time."""
 
     LIST = "roles-table"
+    NEEDS = {"replicate": MANAGE_ORGS}  # MSPOrg administrators only
     BINDINGS = [
         _binding("n", "new_role", "New", "New custom role"),
         _binding("e", "edit_role", "Edit", "Edit the custom role"),
@@ -182,15 +184,10 @@ class SettingsPane(AuditSettingsActions, Pane):
         section = SECTION_OF.get(action)
         if section is not None and section != self.section:
             return False
-        return self.role_allows(action)
-
-    def role_allows(self, action: str) -> bool:
-        """Replicate settings is for MSPOrg administrators only."""
-        return action != "replicate" or self._msp_admin()
+        return self.may_use(action)
 
     def _msp_admin(self) -> bool:
-        me = getattr(self.app, "me", {}) or {}
-        return me.get("org") == "MSPOrg" and me.get("role") in ADMIN_ROLES
+        return self.may_use("replicate")
 
     # -- loading --------------------------------------------------------------------
 
@@ -200,6 +197,7 @@ class SettingsPane(AuditSettingsActions, Pane):
         org = self.org
         if not org:
             return
+        self.query_one("#settings-sections", Static).update(self._bar())  # R: in this org?
         client = self.app.client
         try:
             self._fill_roles(await self._fetch(client.roles(org), "roles-note"))

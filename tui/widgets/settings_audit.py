@@ -6,10 +6,10 @@ from __future__ import annotations
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.controls.table import fill_table
 from tui.screens import audit_settings as audit_forms
 from tui.screens.form import Field, typed_confirmation
 from tui.text import inert
-from tui.widgets.pane import fill_table
 from tui.workers import api_worker
 
 
@@ -96,14 +96,15 @@ class AuditSettingsActions:
 
     @api_worker()
     async def action_alert_operation(self) -> None:
-        """Raise an alert on an operation not listed yet (picked among those the org's
-        recent audit events show)."""
+        """Raise an alert on an operation not listed yet: one the server always records
+        (the catalogue of audited operations, ``GET /audit/operations``, read once per
+        session)."""
         self._enter("audit")
         client, org = self.app.client, self.org
         listed = {o["operation"] for o in self._audit.get("operations", [])}
-        seen = sorted({e["operation"] for e in await client.audit(org)} - listed)
-        if not seen:
-            self.app.notify("No other operation in the recent events.", severity="warning")
+        others = sorted({o["name"] for o in await client.audit_operations()} - listed)
+        if not others:
+            self.app.notify("Every audited operation is listed already.", severity="warning")
             return
         picked: dict[str, str] = {}
 
@@ -115,10 +116,11 @@ class AuditSettingsActions:
 
         result = await self.form(
             f"Alert on an operation in {org}",
-            [Field("operation", "Operation", choices=[(op, op) for op in seen], required=True)],
+            [Field("operation", "Operation", choices=[(op, op) for op in others], required=True)],
             submit,
-            note="Operations seen in the org's recent audit events. l lists the alert "
-            "events (also in Audit, F5); a raises or clears one later.",
+            note="Operations the server always records (the listed ones are switched with "
+            "r and a). l lists the alert events (also in Audit, F5); a raises or clears "
+            "one later.",
             action="alert",
         )
         if result:

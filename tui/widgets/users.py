@@ -17,11 +17,12 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError, Client
+from tui.controls.table import fill_table
 from tui.logic import choices
 from tui.screens.form import Choices, Field, refusal, typed_confirmation
 from tui.screens.me import OnceModal
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.workers import api_worker
 
 SCOPES: Choices = [

@@ -9,7 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
-from server.core.permissions import RESOURCE_CREATOR_ROLES, ROLES, VAULT_MANAGER_ROLES
+from server.core.permissions import ADD_RESOURCES, MANAGE_VAULT
+from tui.controls.table import fill_table
 from tui.logic import choices
 from tui.logic import vault_checkout as checkout
 from tui.logic import vault_fields as extra
@@ -18,7 +19,7 @@ from tui.screens.policies import PoliciesScreen
 from tui.screens.resource_groups import ResourceGroupsScreen
 from tui.screens.shares import SharesScreen, grantee_body
 from tui.text import inert
-from tui.widgets.pane import Pane, fill_table
+from tui.widgets.pane import Pane
 from tui.widgets.vault_access import AccessControlActions
 from tui.widgets.vault_accounts import AccountActions
 from tui.widgets.vault_resources import ResourceActions
@@ -28,18 +29,12 @@ from tui.workers import api_worker
 SECTION = "Accounts (Tab to reach them; r reveals)"
 
 
-# Keys a built-in role can never use (the server's rules in server.core.permissions): they are
-# left out of the key bar and F1. A custom role's permissions are the server's to check.
-ROLE_ACTIONS = {
-    "new_resource": RESOURCE_CREATOR_ROLES,
-    "resource_groups": VAULT_MANAGER_ROLES,
-}
-
-
 class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlActions, Pane):
     """Resources on top, the selected resource's accounts below."""
 
     LIST = "resources"
+    # Keys shown only with a capability in the org (GET /me's capabilities).
+    NEEDS = {"new_resource": ADD_RESOURCES, "resource_groups": MANAGE_VAULT}
     BINDINGS = [
         Binding("r", "reveal", "Reveal", tooltip="Reveal the password", id="reveal"),
         Binding("slash", "search", "Search", tooltip="Search resources", id="vault-search"),
@@ -65,13 +60,6 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
             id="access-control",
         ),
     ]
-
-    def role_allows(self, action: str) -> bool:
-        """False for the keys the user's built-in role can never use (custom roles: the
-        server decides)."""
-        role = (getattr(self.app, "me", None) or {}).get("role", "")
-        allowed = ROLE_ACTIONS.get(action)
-        return allowed is None or role not in ROLES or role in allowed
 
     def compose(self) -> ComposeResult:
         """Search box and two tables."""

@@ -12,6 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Select, Static, TabbedContent, TabPane, Tabs
 
 from tui.client import ApiError
+from tui.controls.keybar import KeyBar
+from tui.controls.picker import Picker
 from tui.messages import DataChanged, OrgSelected
 from tui.screens.me import MeScreen
 from tui.screens.modals import TextModal
@@ -21,10 +23,8 @@ from tui.text import inert
 from tui.widgets.access import AccessPane
 from tui.widgets.approval_count import ApprovalCount
 from tui.widgets.audit import AuditPane
-from tui.widgets.keybar import KeyBar
 from tui.widgets.orgs import OrgsPane
 from tui.widgets.pane import Pane
-from tui.widgets.picker import Picker
 from tui.widgets.settings import SettingsPane
 from tui.widgets.users import UsersPane
 from tui.widgets.vault import VaultPane
@@ -47,6 +47,7 @@ class MainScreen(Screen):
 
     AUTO_FOCUS = "#resources"  # the vault's list, from the first frame on
     hidden: dict[str, str] = {}  # tab id → why this user does not see it (set on mount)
+    _applied: object = None  # the capabilities (GET /me) the tabs and keys follow
 
     BINDINGS = [
         *(
@@ -117,13 +118,40 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         """Load the org list and the server state; the vault's list has the focus."""
         self.query_one(Tabs).can_focus = False  # F2-F6 switch tabs; Tab moves inside one
-        self.hidden = hidden_tabs(self.app.me)  # tabs this user cannot use: not shown
-        for tab in self.hidden:
-            if tab in TABS:
-                self.query_one(TabbedContent).hide_tab(tab)
+        self.hidden = {}
+        self.apply_capabilities()  # tabs this user cannot use: not shown
         self.load_orgs()
         self.refresh_server()
         self.set_interval(10, self.refresh_server)
+
+    def apply_capabilities(self) -> None:
+        """Show the tabs the user may use in the org chosen in the band (``GET /me``'s
+        capabilities there, as last loaded), hide the others, and let every key bar ask
+        again which keys it shows. A tab on show that is hidden gives way to the Vault."""
+        self._applied = self.app.me.get("capabilities")
+        band = self.query_one("#org-select", Select).value
+        hidden = hidden_tabs(self.app.me, band if isinstance(band, str) else None)
+        tabs = self.query_one(TabbedContent)
+        for tab in TABS:
+            if tab in hidden and tab not in self.hidden:
+                tabs.hide_tab(tab)
+            elif tab not in hidden and tab in self.hidden:
+                tabs.show_tab(tab)
+        changed = hidden != self.hidden
+        self.hidden = hidden
+        if tabs.active in hidden:
+            tabs.active = "vault"
+        if changed:
+            self.refresh_bindings()
+        for _title, pane_type, _key in TABS.values():
+            self.query_one(pane_type).refresh_bindings()
+
+    async def reload_me(self) -> None:
+        """Read ``GET /me`` again; when the user's capabilities changed (a grant approved
+        or revoked, a role changed), the tabs and keys follow."""
+        self.app.me = await self.app.client.me()
+        if self.app.me.get("capabilities") != self._applied:
+            self.apply_capabilities()
 
     def active_pane(self) -> Pane:
         """The pane of the tab on show."""
@@ -139,7 +167,9 @@ class MainScreen(Screen):
 
     @api_worker(exclusive=True, group="orgs-band")
     async def load_orgs(self) -> None:
-        """Fill the org selector: MSPOrg first, then the orgs I manage or hold a grant for."""
+        """Fill the org selector: MSPOrg first, then the orgs I manage or hold a grant for;
+        my capabilities in each are read again with them (``GET /me``)."""
+        await self.reload_me()
         orgs = await self.app.client.orgs()
         orgs.sort(key=lambda o: (not o["is_msp"], o["display_name"].lower()))
         home = self.app.me.get("org")
@@ -168,6 +198,7 @@ class MainScreen(Screen):
         for pane in (VaultPane, AccessPane, AuditPane, UsersPane):
             self.query_one(pane).org = message.org
         self.query_one(ApprovalCount).org = message.org
+        self.apply_capabilities()
 
     @on(TabbedContent.TabActivated)
     def tab_shown(self, event: TabbedContent.TabActivated) -> None:
@@ -198,7 +229,7 @@ class MainScreen(Screen):
         if await self.app.client.prefer_primary():
             self.app.notify("The primary answers again; switched back to it.")
         try:
-            await self.app.client.me()  # a session that ended shows at once, not at next use
+            await self.reload_me()  # a session that ended shows at once, not at next use
             state = await self.app.client.health()
         except ApiError as error:
             # An ended session brings the login screen (one notice, from show_error);
@@ -244,7 +275,7 @@ class MainScreen(Screen):
             yield f"Go to {title}", f"Show the {title} tab ({key.upper()})", self._go(tab)
             pane = self.query_one(pane_type)
             for binding in pane_type.BINDINGS:
-                if binding.show and pane.role_allows(binding.action):
+                if binding.show and pane.may_use(binding.action):
                     yield (
                         f"{title}: {binding.tooltip or binding.description}",
                         f"key {binding.key}",
