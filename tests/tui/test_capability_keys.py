@@ -105,6 +105,12 @@ async def test_read_audit_only(tui_server, make_app, people):
         await pilot.pause(0.2)
         assert app.screen.query_one(TabbedContent).active == "vault"
 
+        await show_tab(pilot, "f3", "orgs")  # the orgs it may look at; no org changes
+        keys = await keys_panel(pilot)
+        assert "Org report" in keys
+        for hidden in ("New org", "Edit the org", "Delete the org", "Import orgs from a file"):
+            assert hidden not in keys, hidden
+
         await show_tab(pilot, "f5", "audit")
         keys = await keys_panel(pilot)
         assert "Filter events" in keys and "Verify the chain" in keys

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
 from server.core.names import display_name_problem  # shared plain rule, no server code
+from server.core.permissions import MANAGE_ORGS  # shared plain data
 from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.logic import choices
@@ -97,6 +98,14 @@ class OrgsPane(Pane):
     """Client organizations (MSPOrg administrators)."""
 
     LIST = "orgs-table"
+    # Making, changing, deleting and importing orgs is for MSPOrg administrators (GET /me's
+    # manage_orgs); others see the orgs they may look at and their reports.
+    NEEDS = {
+        "new_org": MANAGE_ORGS,
+        "edit_org": MANAGE_ORGS,
+        "delete_org": MANAGE_ORGS,
+        "import_orgs": MANAGE_ORGS,
+    }
     BINDINGS = [
         Binding("n", "new_org", "New", tooltip="New org", id="new-org"),
         Binding("e", "edit_org", "Edit", tooltip="Edit the org", id="edit-org"),
