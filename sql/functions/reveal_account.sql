@@ -35,7 +35,9 @@ DECLARE
 BEGIN
     -- The reach is decided here, in the statement that reads the secret: the org the
     -- server resolved before may have been lost since (a grant revoked, a group left).
-    IF NOT EXISTS (SELECT 1 FROM org_reach(p_user, p_home, p_org)) THEN
+    -- (Its home org a user never loses; org_reach is not asked for it, the hot path.)
+    IF p_org IS DISTINCT FROM p_home
+       AND NOT EXISTS (SELECT 1 FROM org_reach(p_user, p_home, p_org)) THEN
         RETURN;
     END IF;
     PERFORM set_config('app.org_id', p_org::text, true);
