@@ -22,7 +22,9 @@ from tui.screens.modals import TextModal
 
 pytestmark = pytest.mark.timeout(300)
 
-NODE_PORTS = (47291, 47292, 47293, 47294)  # node1 app, node1 db, node2 app, node2 db
+# Fixed (the server view shows them) and below Linux's ephemeral range (32768-60999), so
+# no outgoing connection of another test can hold one of them when the pair starts.
+NODE_PORTS = (27291, 27292, 27293, 27294)  # node1 app, node1 db, node2 app, node2 db
 MASKS = (
     (re.compile(r"\d\d:\d\d:\d\d UTC"), "hh:mm:ss UTC"),
     (re.compile(r"\d+ bytes"), "N bytes"),
