@@ -10,6 +10,7 @@ administrator roles.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 PRIVILEGED_ADMINISTRATOR = "privileged_administrator"
@@ -133,3 +134,27 @@ def can_grant_scope_all(actor: Any) -> bool:
 def can_read_audit(who: Any) -> bool:
     """Administrators and auditors (or custom roles so made) read the audit trail."""
     return READ_AUDIT in capabilities_of(who)
+
+
+# Look-alikes an administrator would read as a built-in role's name (a small skeleton in
+# the spirit of Unicode TS #39 §4: NFKC, case fold, digits that pass for letters).
+_LOOKALIKE = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "|": "l"})
+
+
+def _skeleton(name: str) -> str:
+    folded = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKE)
+    letters = "".join(c for c in folded if c.isalnum())
+    return letters.replace("i", "l")  # "admin1strator", "admlnistrator"
+
+
+_BUILTIN_SKELETONS = frozenset(_skeleton(r) for r in ROLES)
+
+
+def imitates_builtin(name: str) -> bool:
+    """Whether a custom role's ``name`` would read as a built-in role's: the same letters
+    once case, width, separators, invisible characters and digit look-alikes are set
+    aside ("Administrator", "privileged-administrator", "ADM1NISTRATOR", "password user",
+    a plural "administrators"). Custom roles and replicated roles refuse such names
+    (a role that looks built-in would pass for one in every list an approver reads)."""
+    skeleton = _skeleton(name)
+    return skeleton in _BUILTIN_SKELETONS or skeleton.removesuffix("s") in _BUILTIN_SKELETONS
