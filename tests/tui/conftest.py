@@ -22,7 +22,7 @@ from tests.server.conftest import ADMIN, ADMIN_PASSWORD, msp  # noqa: F401 - fix
 from tui.app import StrongroomApp
 from tui.client import Client, Endpoint
 
-SNAPSHOT_PORT = 47272  # fixed, so the address shown on screen is the same in every run
+SNAPSHOT_PORT = 27272  # fixed (shown on screen), below the ephemeral range (32768+)
 
 
 @dataclass

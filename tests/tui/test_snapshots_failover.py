@@ -1,7 +1,7 @@
 """Snapshots of the server view (Ctrl+K) on each side of a real pair at 80x24 (issue 21): on
 the primary, and on the secondary while the primary is down.
 
-The pair's nodes listen on fixed ports (not the shared snapshot port 47272, so no lock is
+The pair's nodes listen on fixed ports (not the shared snapshot port 27272, so no lock is
 needed) so the addresses on screen are the same in every run; times, lag and replay
 figures in the view are masked."""
 
