@@ -109,6 +109,8 @@ async def main_settled(pilot) -> None:
         ),
         what="(main screen loaded)",
     )
+    # The band's text is set before it is drawn: wait until a screenshot shows it too.
+    await until(pilot, lambda: "PRIMARY" in pilot.app.export_screenshot(), what="(band drawn)")
 
 
 async def as_admin(pilot) -> None:
