@@ -73,6 +73,10 @@ class SecurityConfig:
     argon2_lanes: int = 1
     access_request_days: int = 7
     api_key_days: int = 90  # an API key's lifetime unless its creator picks one (<= 365)
+    # Refused attempts (access_denied events, server/services/denials.py): one event per
+    # actor, code and route at once, the rest counted and recorded once per window.
+    denials_window_seconds: float = 60.0
+    denials_max_keys: int = 10_000  # open windows held in memory; past it, one overflow count
 
 
 @dataclass
@@ -351,6 +355,11 @@ def _validate(config: Config) -> None:
         )
     if not 1 <= sec.api_key_days <= 365:
         raise ConfigError(f"{src}: security.api_key_days must be between 1 and 365")
+    if not 0 < sec.denials_window_seconds <= 3600 or sec.denials_max_keys < 1:
+        raise ConfigError(
+            f"{src}: security.denials_window_seconds must be in (0, 3600] and "
+            "security.denials_max_keys at least 1"
+        )
     if config.server.import_max_rows < 1:
         raise ConfigError(f"{src}: server.import_max_rows must be at least 1")
     if not 1 <= sec.access_request_days <= 90:

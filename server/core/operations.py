@@ -121,6 +121,17 @@ OPERATIONS: dict[str, Operation] = _catalogue(
     ("org_access_expired", SECURITY, "An org access request expired unanswered."),
     ("org_access_revoked", SECURITY, "A user's or group's access to an org was revoked."),
     # The audit trail and backups.
+    # Refused attempts (server/services/denials.py), aggregated per actor, code and route.
+    (
+        "access_denied",
+        SECURITY,
+        "A request was refused by an access-control rule (counted per actor, code and route).",
+    ),
+    (
+        "access_denied_overflow",
+        SECURITY,
+        "Refused requests of too many distinct callers to count each one (their total).",
+    ),
     ("audit_settings_changed", SECURITY, "Audit retention or operation settings changed."),
     ("audit_purged", SECURITY, "Events past the retention were purged behind a checkpoint."),
     ("backup_created", SECURITY, "A backup was written (or the attempt failed)."),

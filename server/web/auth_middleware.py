@@ -24,6 +24,7 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send 'Authorization: Bearer <token>' (log in first)")
     actor = await auth.authenticate(request.app[ENV], token.strip(), client_ip(request))
+    request[ACTOR] = actor  # known from here on, also to a refusal's audit event
     if actor.must_change_password and not getattr(target, "before_password_change", False):
         raise coded(
             Forbidden,
@@ -36,5 +37,4 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
             "totp_setup_required",
             "two-factor authentication is required: enrol first (POST /api/v1/me/totp)",
         )
-    request[ACTOR] = actor
     return await handler(request)

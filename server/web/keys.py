@@ -9,6 +9,7 @@ from aiohttp import web
 
 from server.core.config import Config
 from server.services.context import Actor, Env
+from server.services.denials import DenialLog
 
 if TYPE_CHECKING:
     from server.backup.schedule import BackupStatus
@@ -18,4 +19,5 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 ENV = web.AppKey("env", Env)
 ACTOR = web.RequestKey("actor", Actor)
 BACKUP_STATUS: web.AppKey[BackupStatus] = web.AppKey("backup_status")
+DENIALS = web.AppKey("denials", DenialLog)  # refused requests counted for the audit trail
 REFUSED_BY = web.RequestKey("refused_by", str)  # what refused a request before its handler

@@ -1,6 +1,7 @@
 """Every lifetime of the web app (aiohttp ``cleanup_ctx``): the service environment, and
 the background tasks that live as long as the app (audit chainer, failover monitor,
-check-out sweeper, backup schedule). Each creates, yields, then cancels or closes."""
+check-out sweeper, backup schedule, refused-request counts). Each creates, yields, then
+cancels or closes."""
 
 from __future__ import annotations
 
@@ -18,18 +19,20 @@ from server.backup.schedule import BackupStatus, run_schedule
 from server.node.mode import load_node
 from server.services import master_key
 from server.services.checkout_sweeper import run_sweeper
+from server.services.denials import DenialLog, run_flusher
 from server.services.runtime import make_env
 from server.store import db
 from server.store.chainer import run_chainer
 from server.store.keyring import KeyRing
-from server.web.keys import BACKUP_STATUS, CONFIG, ENV, POOL
+from server.web.keys import BACKUP_STATUS, CONFIG, DENIALS, ENV, POOL
 
 Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
 
 def every(ring: KeyRing) -> list[Lifetime]:
-    """The app's lifetimes in start order (stopped in reverse): the environment first."""
-    return [environment(ring), chainer_ctx, monitor_ctx, sweeper_ctx, backup_ctx]
+    """The app's lifetimes in start order (stopped in reverse): the environment first; the
+    refusal counts last, so they are flushed while the others still run."""
+    return [environment(ring), chainer_ctx, monitor_ctx, sweeper_ctx, backup_ctx, denials_ctx]
 
 
 def environment(ring: KeyRing) -> Lifetime:
@@ -120,3 +123,17 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await _cancel(task)
     await monitor.close()
+
+
+async def denials_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Count refused requests (``app[DENIALS]``, fed by the error middleware) and record
+    each closed window's counts while the app lives; the open ones when it stops
+    (server/services/denials.py)."""
+    env = app[ENV]
+    security = env.config.security
+    denials = DenialLog(security.denials_window_seconds, security.denials_max_keys)
+    app[DENIALS] = denials
+    task = _task(run_flusher(env, denials), "denials-flusher")
+    yield
+    await _cancel(task)
+    await denials.flush(env, everything=True)

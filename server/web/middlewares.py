@@ -8,7 +8,8 @@ import secrets
 from aiohttp import web
 
 from server.core.errors import BadRequest, StrongroomError, coded
-from server.web.keys import CONFIG, ENV
+from server.services.denials import Refusal
+from server.web.keys import ACTOR, CONFIG, DENIALS, ENV
 from server.web.problem import problem
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,13 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         headers = {}
         if "retry_after" in err.extra:
             headers["Retry-After"] = str(err.extra["retry_after"])
+        await note_refusal(request, err.status, err.code)
         return problem(err.status, err.code, err.title, err.detail, headers=headers, **err.extra)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code, title = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
+        await note_refusal(request, exc.status, code)
         detail = _http_detail(request, exc)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
         return problem(exc.status, code, title, detail, headers=headers)
@@ -57,6 +60,28 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
             "An unexpected error occurred; the server log has the details "
             f"(reference {reference}).",
         )
+
+
+async def note_refusal(request: web.Request, status: int, code: str) -> None:
+    """Hand a refused request to the audit's count of refusals (server/services/denials.py
+    decides whether it is security-relevant and records it in the actor's org): its
+    status, code, method, route pattern and path, never its query, body or headers."""
+    denials = request.app.get(DENIALS)
+    if denials is None or status < 400 or status >= 500:
+        return
+    match = request.match_info
+    resource = match.route.resource if match.http_exception is None else None
+    refusal = Refusal(
+        status,
+        code,
+        request.method,
+        resource.canonical if resource is not None else "",
+        request.path,
+        request.get(ACTOR),
+        request.remote or "",
+        node_route=getattr(match.handler, "peer_only", False),
+    )
+    await denials.note(request.app[ENV], refusal)
 
 
 def _refuse_nul(request: web.Request) -> None:

@@ -74,6 +74,7 @@ def peer_only(what: str):
             _require_peer(request, what)
             return await handler(request, **given)
 
+        checked.peer_only = True  # type: ignore[attr-defined]  # its 401s are audited
         return checked
 
     return wrap
