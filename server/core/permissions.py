@@ -115,14 +115,14 @@ def capabilities_in(actor: Any, org_is_msp: bool, via: str) -> frozenset[str]:
     return frozenset(caps)
 
 
-def can_assign_role(actor: Any, role: str) -> bool:
+def can_assign_role(actor: Any, role: str, role_capabilities: frozenset[str] | None = None) -> bool:
     """Only a privileged administrator may make another privileged administrator, only a
-    built-in administrator another administrator; any user manager gives the others."""
-    if is_privileged_administrator(role):
-        return is_privileged_administrator(actor)
-    if is_administrator(role):  # a custom role never makes an administrator
-        return is_administrator(actor)
-    return can_manage_users(actor)
+    built-in administrator another administrator; a user manager gives the others when it
+    holds every permission they give (``role_capabilities``, a custom role's; a built-in
+    role's by default). The rule is ``role_assignment_refusal``'s."""
+    if role_capabilities is None:
+        role_capabilities = capabilities_of(role)
+    return role_assignment_refusal(actor, role, role_capabilities) is None
 
 
 def can_grant_scope_all(actor: Any) -> bool:

@@ -154,7 +154,8 @@ async def create_user(
 async def update_user(
     env: Env, actor: Actor, org_name: OrgArg, username: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    """Change a user's profile, role, scope, status or password (administrators)."""
+    """Change a user's profile, role, scope, status or password (administrators; a custom
+    role only of users it outranks: ``_refuse_acting_on``, ``_check_role_assignable``)."""
     if "password" in data:
         problem = check_login_password(data["password"], username)
         if problem:
@@ -272,7 +273,7 @@ async def delete_user(
     Raises:
         Conflict ``user_owns_resources`` (owns something and no new owner is named),
         ``user_is_account_manager``, ``last_privileged_administrator``; ValidationFailed
-        for an unusable ``new_owner``.
+        for an unusable ``new_owner``; Forbidden ``outranks_you`` (``_refuse_acting_on``).
     """
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, org_name)
@@ -556,6 +557,7 @@ async def confirm_user(env: Env, actor: Actor, org_name: OrgArg, username: str) 
 
     Raises:
         Forbidden unless the actor is a confirmed administrator at home in that org;
+        Forbidden ``outranks_you`` for a user whose role can do more (``_refuse_acting_on``);
         Conflict ``already_confirmed``, ``password_not_changed`` (the user has not yet set
         its own password, so whoever set it could still be the one logging in).
     """
