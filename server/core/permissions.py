@@ -115,14 +115,14 @@ def capabilities_in(actor: Any, org_is_msp: bool, via: str) -> frozenset[str]:
     return frozenset(caps)
 
 
-def can_assign_role(actor: Any, role: str) -> bool:
+def can_assign_role(actor: Any, role: str, role_capabilities: frozenset[str] | None = None) -> bool:
     """Only a privileged administrator may make another privileged administrator, only a
-    built-in administrator another administrator; any user manager gives the others."""
-    if is_privileged_administrator(role):
-        return is_privileged_administrator(actor)
-    if is_administrator(role):  # a custom role never makes an administrator
-        return is_administrator(actor)
-    return can_manage_users(actor)
+    built-in administrator another administrator; a user manager gives the others when it
+    holds every permission they give (``role_capabilities``, a custom role's; a built-in
+    role's by default). The rule is ``role_assignment_refusal``'s."""
+    if role_capabilities is None:
+        role_capabilities = capabilities_of(role)
+    return role_assignment_refusal(actor, role, role_capabilities) is None
 
 
 def can_grant_scope_all(actor: Any) -> bool:
@@ -158,3 +158,67 @@ def imitates_builtin(name: str) -> bool:
     (a role that looks built-in would pass for one in every list an approver reads)."""
     skeleton = _skeleton(name)
     return skeleton in _BUILTIN_SKELETONS or skeleton.removesuffix("s") in _BUILTIN_SKELETONS
+
+
+# -- who may act on whom (#26: a custom role with manage_users is no administrator) ----
+
+
+def missing_capabilities(actor: Any, capabilities: frozenset[str] | set[str]) -> frozenset[str]:
+    """The permissions in ``capabilities`` that ``actor`` (an actor or a built-in role
+    name) does not hold itself: what it would give away if it granted them."""
+    return frozenset(capabilities) - capabilities_of(actor)
+
+
+def act_on_refusal(actor: Any, target_role: str, target_capabilities: frozenset[str]) -> str | None:
+    """Why ``actor`` may not act on a user holding ``target_role`` with
+    ``target_capabilities`` (its role's permissions, a custom role's from its org), or
+    None when it may. Acting is any change to another user: its profile, role, scope,
+    status, password, two-factor rule, confirmation or deletion.
+
+    A built-in administrator may (its own rules, e.g. for privileged administrators, still
+    apply); anyone else never acts on a built-in administrator, and acts on a user only if
+    that user can do nothing the actor cannot (issue #26 item 3: a custom role with
+    manage_users demoted a founder and reset an administrator's password; OWASP ASVS
+    V4.1.3, least privilege)."""
+    if is_administrator(actor):
+        return None
+    if is_administrator(target_role):
+        return f"it holds the built-in role {target_role}, which only administrators manage"
+    missing = missing_capabilities(actor, target_capabilities)
+    if missing:
+        return f"its role {target_role} gives {', '.join(sorted(missing))}, which you do not hold"
+    return None
+
+
+def may_act_on(actor: Any, target_role: str, target_capabilities: frozenset[str]) -> bool:
+    """Whether ``actor`` may change or delete a user holding ``target_role`` (with
+    ``target_capabilities``); see ``act_on_refusal`` for the rule."""
+    return act_on_refusal(actor, target_role, target_capabilities) is None
+
+
+def role_assignment_refusal(
+    actor: Any, role: str, role_capabilities: frozenset[str]
+) -> tuple[str, str] | None:
+    """Why ``actor`` may not give a user ``role`` (whose permissions are
+    ``role_capabilities``; a custom role's from the org's roles), as ``(code, message)``,
+    or None when it may.
+
+    The first reason that holds, in this order: ``forbidden`` when the actor manages no
+    users at all; ``forbidden`` for a privileged administrator role (only a privileged
+    administrator gives it) or an administrator role (only a built-in administrator);
+    ``permission_not_held`` when the role gives permissions the actor lacks (nobody grants
+    a permission it does not have; issue #26 items 3 and 11)."""
+    if not can_manage_users(actor):
+        return "forbidden", "only administrators manage users and groups"
+    if is_privileged_administrator(role) and not is_privileged_administrator(actor):
+        return "forbidden", f"only a privileged administrator may assign the role {role}"
+    if is_administrator(role) and not is_administrator(actor):
+        return "forbidden", f"only a built-in administrator may assign the role {role}"
+    missing = missing_capabilities(actor, role_capabilities)
+    if missing:
+        return (
+            "permission_not_held",
+            f"you may not assign the role {role}: it gives {', '.join(sorted(missing))}, "
+            "which you do not hold",
+        )
+    return None

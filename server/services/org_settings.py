@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import asyncpg
@@ -112,9 +112,9 @@ async def create_role(
 ) -> dict[str, Any]:
     """Add a custom role built from the built-in permissions (user managers)."""
     _require(actor, permissions.can_manage_users(actor), "roles")
-    if permissions.is_builtin(data["name"]):
-        raise coded(Conflict, "role_exists", f"{data['name']} is a built-in role")
+    refuse_reserved_name(data["name"])
     granted = _permissions(data["permissions"])
+    refuse_permissions_not_held(actor, data["name"], granted)
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         try:
@@ -139,8 +139,10 @@ async def update_role(
     _require(actor, permissions.can_manage_users(actor), "roles")
     if permissions.is_builtin(name):
         raise coded(Forbidden, "builtin_role", "built-in roles cannot be edited")
+    granted = _permissions(data["permissions"]) if "permissions" in data else None
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
+        await _refuse_role_change(tx, actor, org, name, granted or [])
         row = await tx.fetchrow(
             "UPDATE roles SET description = coalesce($3, description), "
             "permissions = coalesce($4, permissions) WHERE org_id = $1 AND name = $2 "
@@ -148,7 +150,7 @@ async def update_role(
             org.id,
             name,
             data.get("description"),
-            _permissions(data["permissions"]) if "permissions" in data else None,
+            granted,
         )
         if row is None:
             raise NotFound(f"no role named {name!r}")
@@ -172,6 +174,7 @@ async def delete_role(env: Env, actor: Actor, org_name: OrgArg, name: str) -> No
         raise coded(Forbidden, "builtin_role", "built-in roles cannot be deleted")
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
+        await _refuse_role_change(tx, actor, org, name, [])
         holders: int = await tx.fetchval(
             "SELECT count(*) FROM users WHERE org_id = $1 AND role = $2", org.id, name
         )
@@ -199,6 +202,70 @@ async def require_role(tx: db.Tx, org: OrgRef, role: str) -> None:
         "SELECT EXISTS (SELECT 1 FROM roles WHERE org_id = $1 AND name = $2)", org.id, role
     ):
         raise field_error("role", f"must be a built-in role or one of {org.display_name}'s roles")
+
+
+async def role_capabilities(tx: db.Tx, org: OrgRef, role: str) -> frozenset[str]:
+    """What a user of ``org`` holding ``role`` may do: a built-in role's permissions, or a
+    custom role's from the org's roles (in the org's RLS context). A role the org does not
+    have permits nothing (as for an actor, ``auth.with_custom_role``). The one place a
+    target user's or an assigned role's capabilities are resolved (issue #26 item 3)."""
+    if permissions.is_builtin(role):
+        return permissions.capabilities_of(role)
+    granted = await tx.fetchval(
+        "SELECT permissions FROM roles WHERE org_id = $1 AND name = $2", org.id, role
+    )
+    return frozenset(granted or ()) & frozenset(permissions.CAPABILITIES)
+
+
+def refuse_reserved_name(name: str) -> None:
+    """A custom role's name must not read as a built-in role's
+    (``permissions.imitates_builtin``; issue #26 item 11).
+
+    Raises:
+        ValidationFailed ``role_name_reserved`` on ``name``.
+    """
+    if permissions.imitates_builtin(name):
+        raise field_error(
+            "name",
+            f"{name!r} reads as a built-in role's name; choose a name of its own",
+            code="role_name_reserved",
+        )
+
+
+def refuse_permissions_not_held(actor: Actor, role: str, granted: Collection[str]) -> None:
+    """Nobody grants a permission it does not hold (issue #26 item 3).
+
+    Raises:
+        Forbidden ``permission_not_held`` naming the permissions ``actor`` lacks.
+    """
+    missing = permissions.missing_capabilities(actor, frozenset(granted))
+    if missing:
+        raise coded(
+            Forbidden,
+            "permission_not_held",
+            f"you may not give the role {role} {', '.join(sorted(missing))}: "
+            "you do not hold it yourself",
+        )
+
+
+async def _refuse_role_change(
+    tx: db.Tx, actor: Actor, org: OrgRef, name: str, new_permissions: list[str]
+) -> None:
+    """Before a custom role of ``org`` is edited or deleted: nobody changes the role it
+    holds (``own_role``), nor one that gives, or would give, a permission it lacks
+    (``permission_not_held``). The role's row stays locked until the change is made."""
+    if org.id == actor.org_id and name == actor.role:
+        raise coded(
+            Forbidden,
+            "own_role",
+            f"you hold the role {name}; another user manager changes it",
+        )
+    current = await tx.fetchval(
+        "SELECT permissions FROM roles WHERE org_id = $1 AND name = $2 FOR UPDATE", org.id, name
+    )
+    if current is None:
+        raise NotFound(f"no role named {name!r}")
+    refuse_permissions_not_held(actor, name, [*current, *new_permissions])
 
 
 # -- resource types --------------------------------------------------------------------

@@ -75,9 +75,17 @@ async def get_user(env: Env, actor: Actor, org_name: OrgArg, username: str) -> d
         return user_json(await _user_row(conn, org, username), org.display_name)
 
 
-def _check_role_change(actor: Actor, role: str | None, scope: str | None) -> None:
-    if role is not None and not permissions.can_assign_role(actor, role):
-        raise Forbidden(f"only a privileged administrator may assign the role {role}")
+def _check_role_change(
+    actor: Actor, role: str | None, scope: str | None, capabilities: frozenset[str] | None = None
+) -> None:
+    """``actor`` may give ``role`` (whose ``capabilities`` are known once its org is: until
+    then a built-in role's) and ``scope`` (``permissions.role_assignment_refusal``)."""
+    if role is not None:
+        if capabilities is None:
+            capabilities = permissions.capabilities_of(role)
+        refusal = permissions.role_assignment_refusal(actor, role, capabilities)
+        if refusal:
+            raise coded(Forbidden, *refusal)
     if scope == "all" and not permissions.can_grant_scope_all(actor):
         raise Forbidden("only a privileged administrator may grant the 'all' access scope")
 
@@ -95,7 +103,7 @@ async def create_user(
         org = await acting_org(conn, actor, org_name)
         require_user_admin(actor, org)
         async with db.in_org(conn, org.id):
-            await org_settings.require_role(conn, org, data["role"])
+            await _check_role_assignable(conn, actor, org, data["role"])
         made = await dual_control.provenance(
             conn, actor, org.id, org.is_msp, data["role"], creating=True
         )
@@ -146,7 +154,8 @@ async def create_user(
 async def update_user(
     env: Env, actor: Actor, org_name: OrgArg, username: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    """Change a user's profile, role, scope, status or password (administrators)."""
+    """Change a user's profile, role, scope, status or password (administrators; a custom
+    role only of users it outranks: ``_refuse_acting_on``, ``_check_role_assignable``)."""
     if "password" in data:
         problem = check_login_password(data["password"], username)
         if problem:
@@ -157,6 +166,7 @@ async def update_user(
         require_user_admin(actor, org)
         await db.set_org(conn, org.id)
         target = await _user_row(conn, org, username, lock=True)
+        await _refuse_acting_on(conn, actor, org, target)
         is_self = target["id"] == actor.user_id
         if not org.is_msp and not is_self and (PROTECTED_CLIENT_FIELDS & data.keys()):
             await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
@@ -170,7 +180,7 @@ async def update_user(
             )
         _check_role_change(actor, data.get("role"), data.get("access_scope"))
         if "role" in data:
-            await org_settings.require_role(conn, org, data["role"])
+            await _check_role_assignable(conn, actor, org, data["role"])
         if permissions.is_privileged_administrator(
             target["role"]
         ) and not permissions.is_privileged_administrator(actor):
@@ -263,7 +273,7 @@ async def delete_user(
     Raises:
         Conflict ``user_owns_resources`` (owns something and no new owner is named),
         ``user_is_account_manager``, ``last_privileged_administrator``; ValidationFailed
-        for an unusable ``new_owner``.
+        for an unusable ``new_owner``; Forbidden ``outranks_you`` (``_refuse_acting_on``).
     """
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, org_name)
@@ -272,6 +282,7 @@ async def delete_user(
         target = await _user_row(conn, org, username, lock=True)
         if target["id"] == actor.user_id:
             raise Forbidden("you cannot delete yourself")
+        await _refuse_acting_on(conn, actor, org, target)
         if not org.is_msp:
             await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
         if permissions.is_privileged_administrator(target["role"]):
@@ -546,6 +557,7 @@ async def confirm_user(env: Env, actor: Actor, org_name: OrgArg, username: str) 
 
     Raises:
         Forbidden unless the actor is a confirmed administrator at home in that org;
+        Forbidden ``outranks_you`` for a user whose role can do more (``_refuse_acting_on``);
         Conflict ``already_confirmed``, ``password_not_changed`` (the user has not yet set
         its own password, so whoever set it could still be the one logging in).
     """
@@ -563,6 +575,7 @@ async def confirm_user(env: Env, actor: Actor, org_name: OrgArg, username: str) 
         ):
             raise Forbidden("only a confirmed administrator of the org itself confirms its users")
         target = await _user_row(conn, org, username, lock=True)
+        await _refuse_acting_on(conn, actor, org, target)
         if target["client_confirmed"]:
             raise coded(Conflict, "already_confirmed", f"{target['username']} is already confirmed")
         if target["must_change_password"]:
@@ -580,3 +593,33 @@ async def confirm_user(env: Env, actor: Actor, org_name: OrgArg, username: str) 
             "user_confirmed", target_type="user", target=row["username"]
         )
     return user_json(row, org.display_name)
+
+
+async def _check_role_assignable(
+    conn: asyncpg.Connection, actor: Actor, org: OrgRef, role: str
+) -> None:
+    """``role`` exists in ``org`` and ``actor`` may give it: it gives no permission the
+    actor lacks (in the org's RLS context; issue #26 item 3).
+
+    Raises:
+        ValidationFailed on ``role``; Forbidden ``permission_not_held`` (or ``forbidden``).
+    """
+    await org_settings.require_role(conn, org, role)
+    _check_role_change(actor, role, None, await org_settings.role_capabilities(conn, org, role))
+
+
+async def _refuse_acting_on(
+    conn: asyncpg.Connection, actor: Actor, org: OrgRef, target: asyncpg.Record
+) -> None:
+    """Before ``actor`` changes, confirms or deletes ``target`` (a user row of ``org``, in
+    the org's RLS context): a user who is not a built-in administrator never acts on one,
+    nor on a user whose role can do more than its own (``permissions.act_on_refusal``;
+    issue #26 item 3).
+
+    Raises:
+        Forbidden ``outranks_you`` naming the target and why.
+    """
+    capabilities = await org_settings.role_capabilities(conn, org, target["role"])
+    reason = permissions.act_on_refusal(actor, target["role"], capabilities)
+    if reason:
+        raise coded(Forbidden, "outranks_you", f"you may not act on {target['username']}: {reason}")
