@@ -1,5 +1,6 @@
 """The audit trail of an org (/orgs/{org}/audit, …/verify, …/settings, …/alerts,
-…/purge) and the catalogue of audited operations (/audit/operations)."""
+…/purge), the trails of deleted orgs (/audit/deleted-orgs) and the catalogue of audited
+operations (/audit/operations)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from server.web.models.audit import (
     AuditSettings,
     AuditSettingsBody,
     ChainCheck,
+    DeletedOrg,
     PurgeResult,
 )
 from server.web.models.common import Page
@@ -72,3 +74,26 @@ async def audit_operations(*, actor: Actor) -> web.Response:
     """Every operation the audit trail records, with its category (routine, security,
     secret_access) and description."""
     return json_response(audit_trail.operation_catalogue(actor))
+
+
+@paging.paged_list
+@operation(answers={200: Page[DeletedOrg]})
+async def list_deleted_orgs(*, env: Env, actor: Actor, page: paging.Page) -> web.Response:
+    """Deleted orgs whose audit trails are kept until their retention ends (MSPOrg's
+    administrators and auditors), newest deletion first."""
+    return json_response(await audit_trail.list_deleted_orgs(env, actor, page))
+
+
+@paging.paged_list
+@operation(query=AuditQuery, answers={200: Page[AuditEvent]})
+async def list_deleted_audit(
+    *, env: Env, actor: Actor, id: str, page: paging.Page, query: AuditQuery
+) -> web.Response:
+    """A deleted org's events newest first, filtered and paged as an org's."""
+    return json_response(await audit_trail.list_deleted_events(env, actor, id, query.given(), page))
+
+
+@operation(answers={200: ChainCheck})
+async def verify_deleted_audit(*, env: Env, actor: Actor, id: str) -> web.Response:
+    """Check a deleted org's hash chain and name the first broken link."""
+    return json_response(await audit_trail.verify_deleted(env, actor, id))
