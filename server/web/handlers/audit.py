@@ -25,6 +25,12 @@ from server.web.models.audit import (
 from server.web.models.common import Page
 from server.web.problem import json_response
 
+# A shorter retention or a purge of a client org without its consent (issue 26, item 8).
+CONSENT_ERRORS = {
+    403: "client_confirms (only the org's confirmed administrator)",
+    409: "dual_control_required (the org has none: a request of kind audit_retention)",
+}
+
 
 @paging.paged_list
 @operation(query=AuditQuery, answers={200: Page[AuditEvent]})
@@ -47,7 +53,11 @@ async def get_audit_settings(*, env: Env, actor: Actor, org: OrgArg) -> web.Resp
     return json_response(await audit_settings.get_settings(env, actor, org))
 
 
-@operation(body=AuditSettingsBody, answers={200: AuditSettings})
+@operation(
+    body=AuditSettingsBody,
+    answers={200: AuditSettings},
+    errors=CONSENT_ERRORS,
+)
 async def put_audit_settings(
     *, env: Env, actor: Actor, org: OrgArg, body: AuditSettingsBody
 ) -> web.Response:
@@ -63,7 +73,7 @@ async def list_alerts(*, env: Env, actor: Actor, org: OrgArg, page: paging.Page)
     return json_response(paging.paged(items, page, paging.newest_first))
 
 
-@operation(answers={200: PurgeResult})
+@operation(answers={200: PurgeResult}, errors=CONSENT_ERRORS)
 async def purge_audit(*, env: Env, actor: Actor, org: OrgArg) -> web.Response:
     """Purge events older than the org's retention now (leaves a sealed checkpoint)."""
     return json_response(await audit_settings.purge_org(env, actor, org))
