@@ -6,7 +6,14 @@ recording a few routine operations and mark any operation as raising an alert
 cannot be switched off: only ``SWITCHABLE`` (the catalogue's routine ones) can. Retention
 purges events older than N days (at least 30): the purged prefix of the chain is replaced
 by a sealed checkpoint (``audit_checkpoints``, sql/015), from which ``audit verify``
-continues, so any other change is still detected. The primary's server purges hourly.
+continues, so any other change is still detected. The primary's server purges hourly,
+the trails of deleted orgs too (they stay readable until their retention ends:
+``audit_trail``).
+
+Shortening a client org's retention, or purging its trail now, weakens the client
+against its own people: only its confirmed administrator does it, or, in an org without
+one, an approved request of kind ``audit_retention`` (``dual_control.client_consents``,
+issue 26 item 8). Lengthening needs no one's consent.
 """
 
 from __future__ import annotations
@@ -18,8 +25,8 @@ from typing import Any
 
 from server.core import operations, permissions
 from server.core.errors import Forbidden, ValidationFailed
-from server.services import recording
-from server.services.access import MSP_ORG, OrgArg, enter_org
+from server.services import audit_trail, dual_control, recording
+from server.services.access import MSP_ORG, OrgArg, enter_org, msp_org_id
 from server.services.context import Actor, Env
 from server.store import audit, db
 from server.store.audit import Who
@@ -81,7 +88,9 @@ async def put_settings(
         data: ``{"retention_days"?: int|null, "operations"?: {op: {"recorded"?, "alert"?}}}``.
     Raises:
         ValidationFailed: retention under 30 days, an unknown or malformed operation, or
-        switching off an operation that is not switchable.
+        switching off an operation that is not switchable. Forbidden ``client_confirms`` /
+        Conflict ``dual_control_required``: a shorter retention of a client org without
+        its consent (``dual_control.client_consents``).
     """
     _require(actor)
     errors = _check(data)
@@ -90,12 +99,11 @@ async def put_settings(
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         if "retention_days" in data:
-            await tx.execute(
-                "INSERT INTO audit_retention (org_id, days) VALUES ($1, $2) "
-                "ON CONFLICT (org_id) DO UPDATE SET days = $2",
-                org.id,
-                data["retention_days"],
-            )
+            if await shortens(tx, org.id, data["retention_days"]):
+                await dual_control.client_consents(
+                    tx, actor, org.id, "shortens its audit retention"
+                )
+            await set_retention(tx, org.id, data["retention_days"])
         for op, setting in data.get("operations", {}).items():
             await tx.execute(
                 "INSERT INTO audit_operation_settings (org_id, operation, recorded, alert) "
@@ -188,9 +196,13 @@ async def alerts(
     ]
 
 
-async def purge(env: Env, org_id: uuid.UUID, who: Who) -> dict[str, Any]:
+async def purge(
+    env: Env, org_id: uuid.UUID, who: Who, deleted: audit_trail.DeletedOrg | None = None
+) -> dict[str, Any]:
     """Purge one org's events older than its retention (nothing without one), leaving a
-    sealed checkpoint; the purge itself is audited afterwards.
+    sealed checkpoint; the purge itself is audited afterwards: in the org's chain, or for
+    a ``deleted`` org in MSPOrg's (nothing new enters a deleted org's trail, so it ends
+    when its retention does).
 
     Returns:
         ``{"purged": n, "checkpoint_seq": seq|None}``.
@@ -219,27 +231,63 @@ async def purge(env: Env, org_id: uuid.UUID, who: Who) -> dict[str, Any]:
         purged = await tx.fetchval(
             "SELECT purge_audit($1, $2, $3, $4, $5)", org_id, last["seq"], last["hash"], at, mac
         )
-        await recording.writer(tx, env, org_id, who).record(
-            "audit_purged",
-            target_type="org",
-            details={"events": purged, "checkpoint_seq": last["seq"], "retention_days": days},
-        )
+        details = {"events": purged, "checkpoint_seq": last["seq"], "retention_days": days}
+        if deleted is None:
+            await recording.writer(tx, env, org_id, who).record(
+                "audit_purged", target_type="org", details=details
+            )
+        else:
+            await recording.writer(tx, env, deleted.msp_id, who).record(
+                "audit_purged",
+                target_type="deleted_org",
+                target=deleted.display_name,
+                details={**details, "deleted_org": str(org_id)},
+            )
     return {"purged": purged, "checkpoint_seq": last["seq"]}
 
 
 async def purge_org(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any]:
-    """Purge now, by an administrator of the org (``purge``)."""
+    """Purge now, by an administrator of the org (``purge``); a client org's trail only
+    with its consent (``dual_control.client_consents``: its confirmed administrator, else
+    a request of kind ``audit_retention`` with ``purge``).
+
+    Raises:
+        Forbidden ``client_confirms`` / Conflict ``dual_control_required``.
+    """
     _require(actor)
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
+        await dual_control.client_consents(tx, actor, org.id, "purges its audit trail")
     return await purge(env, org.id, actor.who)
 
 
 async def purge_all(env: Env) -> int:
-    """Purge every org with a retention (the primary's hourly run); events purged."""
+    """Purge every org with a retention, deleted orgs' trails included (the primary's
+    hourly run); events purged."""
     async with db.transaction(env.pool, readonly=True) as tx:
         org_ids = [r["id"] for r in await tx.fetch("SELECT id FROM orgs")]
+        await db.set_org(tx, await msp_org_id(tx))
+        deleted = await audit_trail.deleted_orgs(tx)
     total = 0
     for org_id in org_ids:
         total += (await purge(env, org_id, SYSTEM))["purged"]
+    for gone in deleted:
+        total += (await purge(env, gone.id, SYSTEM, gone))["purged"]
     return total
+
+
+async def shortens(tx: db.Tx, org_id: uuid.UUID, days: int | None) -> bool:
+    """Whether a retention of ``days`` (None: for ever) would purge org ``org_id``'s events
+    sooner than its retention now (in the org's RLS context)."""
+    held = await tx.fetchval("SELECT days FROM audit_retention WHERE org_id = $1", org_id)
+    return days is not None and (held is None or days < held)
+
+
+async def set_retention(tx: db.Tx, org_id: uuid.UUID, days: int | None) -> None:
+    """Set org ``org_id``'s retention (in its RLS context); the caller has the consent."""
+    await tx.execute(
+        "INSERT INTO audit_retention (org_id, days) VALUES ($1, $2) "
+        "ON CONFLICT (org_id) DO UPDATE SET days = $2",
+        org_id,
+        days,
+    )

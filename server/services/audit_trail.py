@@ -1,13 +1,26 @@
-"""Reading an org's audit trail and verifying its chain (the API side of server/store/audit.py)."""
+"""Reading an org's audit trail and verifying its chain (the API side of server/store/audit.py).
+
+A deleted org's trail outlives it (issue 26, item 8): deleting an org keeps its events,
+links, chain head, retention and purge checkpoint (none has a foreign key to the org row;
+sql/027) and leaves a tombstone in MSPOrg (``deleted_orgs``: its id, names, when and by
+whom). MSPOrg's administrators and auditors list deleted orgs and read and verify their
+trails (``/audit/deleted-orgs``) until the retention the org had ends: the hourly purge
+goes on applying it (``audit_settings.purge_all``), and nothing new enters the trail.
+"""
 
 from __future__ import annotations
 
 import datetime
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from server.core import operations, permissions
-from server.core.errors import Forbidden, ValidationFailed
-from server.services.access import OrgArg, acting_org, require_audit_reader
+from server.core.errors import Forbidden, NotFound, ValidationFailed
+from server.core.ids import parse_id
+from server.services.access import OrgArg, OrgRef, acting_org, require_audit_reader
 from server.services.context import Actor, Env
 from server.store import audit, db, paging
 
@@ -26,13 +39,20 @@ async def list_events(
     env: Env, actor: Actor, org_name: OrgArg, query: dict[str, str], page: paging.Page
 ) -> dict[str, Any]:
     """Events newest first, filtered by time, operation and actor, paged by seq."""
-    (before,) = page.after_as(int) or (None,)
-    since = _parse_time("since", query.get("since"))
-    until = _parse_time("until", query.get("until"))
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await acting_org(conn, actor, org_name)
         require_audit_reader(actor, org)
-        await db.set_org(conn, org.id)
+        return await _events(conn, org.id, query, page)
+
+
+async def _events(
+    conn: db.Tx, org_id: uuid.UUID, query: dict[str, str], page: paging.Page
+) -> dict[str, Any]:
+    """One page of org ``org_id``'s events, newest first (``list_events``' filters)."""
+    (before,) = page.after_as(int) or (None,)
+    since = _parse_time("since", query.get("since"))
+    until = _parse_time("until", query.get("until"))
+    async with db.in_org(conn, org_id):
         rows = await conn.fetch(
             "SELECT e.*, l.seq FROM audit_events e LEFT JOIN audit_links l ON l.event_id = e.id "
             "WHERE e.org_id = $1 "
@@ -42,7 +62,7 @@ async def list_events(
             "AND ($5::text IS NULL OR operation = $5) "
             "AND ($6::text IS NULL OR lower(actor) = lower($6)) "
             "ORDER BY e.id DESC LIMIT $7",
-            org.id,
+            org_id,
             before,
             since,
             until,
@@ -86,3 +106,128 @@ def operation_catalogue(actor: Actor) -> dict[str, Any]:
             for op in operations.OPERATIONS.values()
         ]
     }
+
+
+# -- deleted orgs' trails ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeletedOrg:
+    """A deleted org whose audit trail is kept (``deleted_orgs``, in MSPOrg)."""
+
+    id: uuid.UUID
+    display_name: str
+    name: str
+    deleted_at: datetime.datetime
+    deleted_by: str
+    msp_id: uuid.UUID
+
+
+_DELETED = (
+    "SELECT deleted_org_id AS id, display_name, name, deleted_at, deleted_by, org_id AS msp_id "
+    "FROM deleted_orgs"
+)
+
+
+async def deleted_orgs(conn: db.Tx | asyncpg.Connection) -> list[DeletedOrg]:
+    """Every deleted org whose trail is kept, newest deletion first (in MSPOrg's RLS
+    context)."""
+    rows = await conn.fetch(_DELETED + " ORDER BY deleted_at DESC, deleted_org_id")
+    return [DeletedOrg(**dict(r)) for r in rows]
+
+
+async def keep_trail_of_deleted(conn: db.Tx, actor: Actor, org: OrgRef) -> None:
+    """Leave the tombstone of ``org``, which ``actor`` deletes in this transaction, so its
+    audit trail stays readable by MSPOrg's auditors until its retention ends (the RLS
+    context is restored)."""
+    async with db.in_org(conn, actor.org_id):
+        await conn.execute(
+            "INSERT INTO deleted_orgs (org_id, deleted_org_id, display_name, name, deleted_by) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            actor.org_id,
+            org.id,
+            org.display_name,
+            org.name,
+            actor.username,
+        )
+
+
+def _require_msp_audit_reader(actor: Actor) -> None:
+    if not (actor.org_is_msp and permissions.can_read_audit(actor)):
+        raise Forbidden("only MSPOrg administrators and auditors read deleted orgs' audit trails")
+
+
+async def _deleted(conn: db.Tx, actor: Actor, deleted_id: str) -> tuple[DeletedOrg, int | None]:
+    """The deleted org ``deleted_id`` names and its retention in days (None: for ever),
+    else NotFound; the RLS context is MSPOrg's on return."""
+    gone_id = parse_id(deleted_id, "deleted org")
+    await db.set_org(conn, actor.org_id)
+    row = await conn.fetchrow(_DELETED + " WHERE deleted_org_id = $1", gone_id)
+    if row is None:
+        raise NotFound("no such deleted org")
+    async with db.in_org(conn, gone_id):
+        days = await conn.fetchval("SELECT days FROM audit_retention WHERE org_id = $1", gone_id)
+    return DeletedOrg(**dict(row)), days
+
+
+def _deleted_json(gone: DeletedOrg, days: int | None) -> dict[str, Any]:
+    until = gone.deleted_at + datetime.timedelta(days=days) if days is not None else None
+    return {
+        "id": str(gone.id),
+        "display_name": gone.display_name,
+        "name": gone.name,
+        "deleted_at": gone.deleted_at.isoformat(),
+        "deleted_by": gone.deleted_by,
+        "retention_days": days,
+        "retained_until": until.isoformat() if until else None,
+    }
+
+
+async def list_deleted_orgs(env: Env, actor: Actor, page: paging.Page) -> dict[str, Any]:
+    """Deleted orgs whose audit trails are kept, for MSPOrg's audit readers.
+
+    Returns:
+        A page of ``{"id", "display_name", "name", "deleted_at", "deleted_by",
+        "retention_days", "retained_until"}`` (``retained_until``: when the last event
+        deleting it will be purged; None when kept for ever), newest deletion first.
+    Raises:
+        Forbidden: not an MSPOrg user who reads the audit trail.
+    """
+    _require_msp_audit_reader(actor)
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
+        gone = await deleted_orgs(conn)
+        days = {}
+        for g in gone:
+            async with db.in_org(conn, g.id):
+                days[g.id] = await conn.fetchval(
+                    "SELECT days FROM audit_retention WHERE org_id = $1", g.id
+                )
+    items = [_deleted_json(g, days[g.id]) for g in gone]
+    for item in items:
+        item["created_at"] = item["deleted_at"]  # the order paging.newest_first reads
+    found = paging.paged(items, page, paging.newest_first)
+    for item in found["items"]:
+        del item["created_at"]
+    return found
+
+
+async def list_deleted_events(
+    env: Env, actor: Actor, deleted_id: str, query: dict[str, str], page: paging.Page
+) -> dict[str, Any]:
+    """A deleted org's events, as ``list_events`` gives a living org's (MSPOrg's audit
+    readers; NotFound for an id that names no deleted org)."""
+    _require_msp_audit_reader(actor)
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
+        gone, _days = await _deleted(conn, actor, deleted_id)
+        return await _events(conn, gone.id, query, page)
+
+
+async def verify_deleted(env: Env, actor: Actor, deleted_id: str) -> dict[str, Any]:
+    """Verify a deleted org's chain as ``verify_chain`` does a living org's."""
+    _require_msp_audit_reader(actor)
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
+        gone, _days = await _deleted(conn, actor, deleted_id)
+    await audit.chain_pending(env.pool, env.ring, {gone.id}, env.anchors, env.node)
+    async with db.transaction(env.pool, gone.id, readonly=True) as conn:
+        result = await audit.verify(conn, env.ring, gone.id, env.anchors)
+    return result.as_dict()

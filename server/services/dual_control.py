@@ -48,7 +48,7 @@ from server.core.errors import Conflict, Forbidden, coded
 from server.services.context import Actor
 from server.store import db
 
-KINDS = ("grant", "account_manager", "group_member", "user_confirmation")
+KINDS = ("grant", "account_manager", "group_member", "user_confirmation", "audit_retention")
 FOUNDING_ADMINISTRATORS = 3  # the guide's "at least three administrators"
 
 _PRINCIPAL = "SELECT coalesce(principal_id, id) FROM users WHERE id = $1"
@@ -383,3 +383,94 @@ async def refuse_new_members_of_granted_group(
             f"{name} holds access to {', '.join(orgs)}; adding {', '.join(sorted(added))} "
             "needs an approved request (POST /org-access-requests with kind group_member)",
         )
+
+
+# -- a client's consent: changes that weaken a client org against its own people -------
+
+CONSENT_REQUEST_KIND = "audit_retention"  # the org access request for the second-person path
+_CLIENT_HAS_CONFIRMED_ADMIN = (
+    "SELECT EXISTS (SELECT 1 FROM users WHERE org_id = $1 AND client_confirmed "
+    "AND status = 'active' AND role = ANY($2::text[]))"
+)
+
+
+async def client_has_confirmed_admin(conn: asyncpg.Connection, org_id: uuid.UUID) -> bool:
+    """Whether client org ``org_id`` has an active confirmed built-in administrator of its
+    own (then it, and only it, consents for the client; the RLS context is kept)."""
+    async with db.in_org(conn, org_id):
+        found: bool = await conn.fetchval(
+            _CLIENT_HAS_CONFIRMED_ADMIN, org_id, list(permissions.ADMIN_ROLES)
+        )
+    return found
+
+
+async def client_consents(
+    conn: asyncpg.Connection, actor: Actor, org_id: uuid.UUID, change: str
+) -> None:
+    """THE consent rule (issue 26, items 6 and 8): a change that weakens a client org
+    against its own people — shortening its audit retention, purging its audit trail,
+    overwriting one of its roles — is made by the client's own confirmed administrator (an
+    active, confirmed, built-in administrator of that org acting in it). When the org has
+    no such administrator (the MSP runs it alone), an MSP request of kind
+    ``audit_retention`` approved by a second, independent MSPOrg administrator makes it
+    instead (org_access.py). MSPOrg's own settings are its administrators' to change.
+
+    Args:
+        conn: a connection inside the caller's transaction (its RLS context is kept).
+        actor: who asks; org_id: the org whose settings would change.
+        change: what is asked, for the refusal ("shortens its audit retention").
+    Raises:
+        Forbidden ``client_confirms``: the org has a confirmed administrator, and the
+        actor is not one. Conflict ``dual_control_required``: it has none; file a request.
+    """
+    async with db.in_org(conn, org_id):
+        org = await conn.fetchrow("SELECT display_name, is_msp FROM orgs WHERE id = $1", org_id)
+        if org is None or org["is_msp"]:
+            return
+        if (
+            actor.org_id == org_id
+            and permissions.is_administrator(actor)
+            and await conn.fetchval(
+                "SELECT client_confirmed FROM users WHERE id = $1 AND status = 'active'",
+                actor.user_id,
+            )
+        ):
+            return
+    if await client_has_confirmed_admin(conn, org_id):
+        raise coded(
+            Forbidden,
+            "client_confirms",
+            f"only a confirmed administrator of {org['display_name']} itself {change}",
+        )
+    raise coded(
+        Conflict,
+        "dual_control_required",
+        f"{org['display_name']} has no confirmed administrator of its own, so a second MSPOrg "
+        f"administrator must agree before one {change}: file a request of kind "
+        f"{CONSENT_REQUEST_KIND} (POST /org-access-requests)",
+    )
+
+
+async def replicated_role_problem(
+    conn: asyncpg.Connection,
+    org_id: uuid.UUID,
+    name: str,
+    current: frozenset[str] | None,
+    proposed: frozenset[str],
+    client_owned: bool,
+) -> str | None:
+    """Why replication may not give client org ``org_id``'s role ``name`` the MSP's
+    permissions ``proposed``, or None (the consent rule above, as replication has no one
+    to ask): it never creates a role named like a built-in, never raises a role's
+    permissions (``current``; None for a role it would create), and takes over a role of
+    the client's own (``client_owned``) only while the org has no confirmed administrator,
+    which would otherwise have to consent.
+    """
+    if permissions.imitates_builtin(name):
+        return f"{name!r} reads as a built-in role's name"
+    if current is not None and not proposed <= current:
+        added = ", ".join(sorted(proposed - current))
+        return f"the MSP's version would raise its permissions (adds {added})"
+    if client_owned and await client_has_confirmed_admin(conn, org_id):
+        return "the org has a confirmed administrator of its own: only it changes its roles"
+    return None

@@ -6,7 +6,9 @@ Every change that lets an MSPOrg user act in a client org is a request of one ki
 - ``account_manager``: an existing client org gets another account manager;
 - ``group_member``: a user joins an MSPOrg group (needed while the group holds grants);
 - ``user_confirmation``: an MSP-created client user of an org that has no confirmed
-  administrator of its own is confirmed.
+  administrator of its own is confirmed;
+- ``audit_retention``: such an org's audit retention is shortened, or its trail purged
+  now (the consent rule, ``dual_control.client_consents``).
 
 Who may propose and approve is decided by ``dual_control`` (the one rule), at filing
 and again at decision. Every step is audited in MSPOrg's chain and in the chain of
@@ -15,6 +17,7 @@ each client org it touches.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -25,7 +28,7 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
-from server.services import dual_control, recording
+from server.services import audit_settings, dual_control, recording
 from server.services.access import (
     OrgArg,
     OrgRef,
@@ -81,6 +84,8 @@ def request_json(row: asyncpg.Record) -> dict[str, Any]:
         out["user"] = row["designee_user"]
     elif row["kind"] == "user_confirmation":
         out["user"] = row["subject"]
+    elif row["kind"] == dual_control.CONSENT_REQUEST_KIND:
+        out.update(retention_change(row["subject"]))
     elif row["designee_user"] is not None:
         out["user"] = row["designee_user"]
     else:
@@ -209,6 +214,8 @@ async def _resolve(conn: asyncpg.Connection, actor: Actor, data: dict[str, Any])
             filing.user_id,
         ):
             raise coded(Conflict, "already_member", "that user is already in the group")
+    elif kind == dual_control.CONSENT_REQUEST_KIND:
+        filing = await _resolve_audit_retention(conn, actor, data)
     else:
         filing = await _resolve_confirmation(conn, actor, data)
     return filing
@@ -389,7 +396,7 @@ def _designee_details(row: asyncpg.Record) -> dict[str, Any]:
         "proposer": row["proposer"],
     }
     for key, value in request_json(row).items():
-        if key in ("user", "group") and value is not None:
+        if key in ("user", "group", "retention_days", "purge") and value is not None:
             details[key] = value
     return details
 
@@ -529,6 +536,8 @@ async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dic
         await _apply(conn, actor, row)
         await _audit_request(conn, env, actor, row, "org_access_approved")
         row = await _load(conn, actor, request_id)
+    if row["kind"] == dual_control.CONSENT_REQUEST_KIND:
+        await _purge_if_asked(env, actor, row)
     return request_json(row)
 
 
@@ -572,6 +581,8 @@ async def _apply(conn: asyncpg.Connection, actor: Actor, row: asyncpg.Record) ->
                 row["client_org_id"],
                 row["designee_user_id"],
             )
+    elif kind == dual_control.CONSENT_REQUEST_KIND:
+        await _apply_audit_retention(conn, row)
     else:
         async with db.in_org(conn, row["client_org_id"]):
             if await conn.fetchval(
@@ -748,3 +759,83 @@ async def revoke(env: Env, actor: Actor, org_name: OrgArg, kind: str, name: str)
                 target=org.display_name,
                 details={kind: removed},
             )
+
+
+# -- audit_retention: a client's history shortened with a second person's approval -----
+
+
+def retention_change(subject: str) -> dict[str, Any]:
+    """What an ``audit_retention`` request asks, as kept in its subject:
+    ``{"retention_days": n|None (unchanged), "purge": bool}``."""
+    change = json.loads(subject)
+    return {"retention_days": change.get("retention_days"), "purge": bool(change.get("purge"))}
+
+
+async def _resolve_audit_retention(
+    conn: asyncpg.Connection, actor: Actor, data: dict[str, Any]
+) -> Filing:
+    """An ``audit_retention`` request: a shorter ``retention_days`` and/or ``purge`` (now)
+    for a client org that has no confirmed administrator of its own (one that has decides
+    itself: ``dual_control.client_consents``). Any MSPOrg administrator may propose it; a
+    second, independent one approves (``dual_control.approver_problem``).
+
+    Raises:
+        ValidationFailed (org, retention_days), Conflict ``client_confirms`` (the org has
+        a confirmed administrator) or ``nothing_to_approve`` (a longer retention needs no
+        request; a purge of a trail kept for ever purges nothing).
+    """
+    org = await _client_org(conn, data.get("org") or "")
+    days = data.get("retention_days")
+    purge = bool(data.get("purge"))
+    low, high = audit_settings.MIN_RETENTION_DAYS, 36500
+    if days is not None and not (isinstance(days, int) and low <= days <= high):
+        raise field_error("retention_days", f"must be between {low} and {high}")
+    async with db.in_org(conn, org["id"]):
+        if await dual_control.client_has_confirmed_admin(conn, org["id"]):
+            raise coded(
+                Conflict,
+                "client_confirms",
+                f"{org['display_name']} has a confirmed administrator of its own; only it "
+                "shortens its audit retention or purges its trail",
+            )
+        shorter = days is not None and await audit_settings.shortens(conn, org["id"], days)
+        held = await conn.fetchval("SELECT days FROM audit_retention WHERE org_id = $1", org["id"])
+    if purge and days is None and held is None:
+        raise field_error(
+            "retention_days",
+            f"{org['display_name']} keeps its events for ever: a purge needs a retention",
+        )
+    if not (shorter or purge):
+        raise coded(
+            Conflict,
+            "nothing_to_approve",
+            "a retention as long or longer needs no request (PUT /orgs/{org}/audit/settings); "
+            "name a shorter retention_days or purge: true",
+        )
+    await db.set_org(conn, actor.org_id)
+    subject = json.dumps({"retention_days": days if shorter else None, "purge": purge})
+    return Filing(dual_control.CONSENT_REQUEST_KIND, org=org, subject=subject)
+
+
+async def _apply_audit_retention(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    """Set an approved ``audit_retention`` request's retention (the purge follows the
+    commit: ``_purge_if_asked``), unless the org has since got a confirmed administrator
+    of its own."""
+    org_id = row["client_org_id"]
+    change = retention_change(row["subject"])
+    async with db.in_org(conn, org_id):
+        if await dual_control.client_has_confirmed_admin(conn, org_id):
+            raise coded(
+                Conflict,
+                "client_confirms",
+                f"{row['org']} has a confirmed administrator of its own now; only it "
+                "shortens its audit retention or purges its trail",
+            )
+        if change["retention_days"] is not None:
+            await audit_settings.set_retention(conn, org_id, change["retention_days"])
+
+
+async def _purge_if_asked(env: Env, actor: Actor, row: asyncpg.Record) -> None:
+    """Purge the org's trail now when the approved ``audit_retention`` request asks."""
+    if row["status"] == "approved" and retention_change(row["subject"])["purge"]:
+        await audit_settings.purge(env, row["client_org_id"], actor.who)

@@ -19,7 +19,7 @@ from server.core.errors import BadRequest, Conflict, Forbidden, ValidationFailed
 from server.core.names import display_name_problem
 from server.core.org_file import OrgInput
 from server.security.passwords import PasswordHasher
-from server.services import recording, replication_settings
+from server.services import audit_trail, recording, replication_settings
 from server.services.access import (
     MSP_ORG,
     OrgArg,
@@ -375,7 +375,9 @@ async def update_org(env: Env, actor: Actor, name: OrgArg, data: dict[str, Any])
 
 
 async def delete_org(env: Env, actor: Actor, name: OrgArg, confirm: str | None) -> dict[str, int]:
-    """Delete a client org and everything in it; its data key is destroyed."""
+    """Delete a client org and everything in it; its data key is destroyed. Its audit
+    trail is kept, readable by MSPOrg's auditors until its retention ends
+    (``audit_trail.keep_trail_of_deleted``)."""
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, name)
         if org.is_msp:
@@ -405,6 +407,7 @@ async def delete_org(env: Env, actor: Actor, name: OrgArg, confirm: str | None) 
             target=org.display_name,
             details={**counts, "name": org.name},
         )
+        await audit_trail.keep_trail_of_deleted(conn, actor, org)
         await db.set_org(conn, org.id)
         # Users (and their sessions and API keys), groups, keys and the vault go with the
         # org row by ON DELETE CASCADE; requests and grants naming it go too.

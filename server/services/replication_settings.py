@@ -13,9 +13,15 @@ twice changes nothing. On a name clash with a client's own object the replica is
 as "<name>-MSP" ("<name>_MSP" for field names, which allow no dash) and the client's
 object is left as it is — except roles, where the MSP's ``role_conflict`` choice
 (the guide's rule) may instead ``overwrite`` the client's role with the MSP's permissions,
-each such role named in the client's audit. Audit settings only ever get stricter
-(recording on, alerts added, retention longer). One transaction per org; each org's
-outcome is audited in its chain and the whole run in MSPOrg's.
+each such role named in the client's audit. Replication never raises a client role's
+permissions, never creates a role named like a built-in, and overwrites a client's own
+role only while the org has no confirmed administrator (who would have to consent):
+``dual_control.replicated_role_problem`` (issue 26, item 6). A role it may not change
+keeps its permissions, the MSP's version is added as "<name>-MSP", and the org's result
+says why (``kept``). Audit settings only ever get stricter (recording on, alerts added,
+retention longer: a client's retention is never shortened, except in an org created
+just now, which has no history yet). One transaction per org; each org's outcome is
+audited in its chain and the whole run in MSPOrg's.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 import asyncpg
 
 from server.core.errors import field_error
-from server.services import recording
+from server.services import dual_control, recording
 from server.services.access import msp_org_id, require_msp_admin
 from server.services.context import Actor, Env
 from server.store import audit, db
@@ -77,6 +83,7 @@ class Outcome:
     created: int = 0
     updated: int = 0
     overwritten: list[str] = field(default_factory=list)  # client roles taken over
+    kept: list[dict[str, str]] = field(default_factory=list)  # {category, name, why}
 
 
 async def get_settings(env: Env, actor: Actor) -> dict[str, Any]:
@@ -105,7 +112,9 @@ async def save_and_apply(
         progress: called with (orgs done, orgs in all) as orgs finish (the CLI's bar).
     Returns:
         the settings plus ``{"applied": n, "failed": n, "results": [{"org", "status",
-        "created", "updated", "detail"?}]}``.
+        "created", "updated", "kept": [{"category", "name", "why"}], "detail"?}]}``
+        (``kept``: what the org kept of its own, and why: a role the MSP's version would
+        raise or that its confirmed administrator owns, a longer retention).
     Raises:
         ValidationFailed for an unknown category.
     """
@@ -184,6 +193,7 @@ async def _apply_all(
                         "status": "applied",
                         "created": outcome.created,
                         "updated": outcome.updated,
+                        "kept": outcome.kept,
                     }
                 )
             except (asyncpg.PostgresError, ValueError) as exc:
@@ -193,6 +203,7 @@ async def _apply_all(
                         "status": "failed",
                         "created": 0,
                         "updated": 0,
+                        "kept": [],
                         "detail": f"{exc.__class__.__name__}: {exc}"[:300],
                     }
                 )
@@ -215,7 +226,7 @@ async def apply_to_new_orgs(tx: db.Tx, env: Env, who: audit.Who, org_ids: list[u
     template = await read_template(tx, msp_id)
     for org_id in org_ids:
         await apply_to_org(
-            tx, env, who, org_id, list(row["categories"]), row["role_conflict"], template
+            tx, env, who, org_id, list(row["categories"]), row["role_conflict"], template, new=True
         )
     await db.set_org(tx, None)
 
@@ -261,9 +272,11 @@ async def apply_to_org(
     categories: list[str],
     conflict: str,
     template: Template,
+    new: bool = False,
 ) -> Outcome:
     """Apply the chosen categories of ``template`` to one client org, inside ``tx``
-    (which is in that org's RLS context); audited in the org's chain."""
+    (which is in that org's RLS context); audited in the org's chain. ``new``: the org
+    was created in this transaction (it has no history a shorter retention could cut)."""
     await db.set_org(tx, org_id)
     out = Outcome()
     chosen = set(categories)
@@ -303,18 +316,7 @@ async def apply_to_org(
             )
     if "user_roles" in chosen:
         for r in template.roles:
-            await _upsert(
-                tx,
-                out,
-                "roles",
-                org_id,
-                r["id"],
-                r["name"],
-                conflict,
-                "-MSP",
-                {"description": r["description"], "permissions": list(r["permissions"])},
-                fold=False,
-            )
+            await _replicate_role(tx, out, org_id, r, conflict)
     if "resource_types" in chosen:
         for t in template.types:
             # A client type of the same name already serves: a type carries no setting.
@@ -349,16 +351,7 @@ async def apply_to_org(
             )
             out.updated += status != "INSERT 0 0"
     if "audit_purge_settings" in chosen and template.retention is not None:
-        # Only ever longer: a client's history is never purged sooner because of the MSP.
-        status = await tx.execute(
-            "INSERT INTO audit_retention (org_id, days, replicated_from) VALUES ($1, $2, $3) "
-            "ON CONFLICT (org_id) DO UPDATE SET days = $2 WHERE audit_retention.days IS NOT NULL "
-            "AND ($2::int IS NULL OR audit_retention.days < $2)",
-            org_id,
-            template.retention["days"],
-            template.msp_id,
-        )
-        out.updated += status != "INSERT 0 0"
+        await _replicate_retention(tx, out, org_id, template, new)
     await recording.writer(tx, env, org_id, who).record(
         "settings_replicated",
         target_type="org",
@@ -368,6 +361,7 @@ async def apply_to_org(
             "created": out.created,
             "updated": out.updated,
             "overwritten_roles": out.overwritten,
+            "kept": out.kept,
         },
     )
     return out
@@ -515,3 +509,100 @@ async def _replicate_field(tx: db.Tx, out: Outcome, org_id: uuid.UUID, f: asyncp
         f["id"],
     )
     out.created += 1
+
+
+async def _replicate_role(
+    tx: db.Tx, out: Outcome, org_id: uuid.UUID, role: asyncpg.Record, conflict: str
+) -> None:
+    """One MSPOrg role in a client org: its replica created or brought up to date, or on a
+    clash with a role of the client's own taken over (``overwrite``) or added as
+    "<name>-MSP". What ``dual_control.replicated_role_problem`` refuses is left as it is
+    and named in ``out.kept`` with the reason (issue 26, item 6)."""
+    name = role["name"]
+    proposed = frozenset(role["permissions"])
+    values = {"description": role["description"], "permissions": list(role["permissions"])}
+
+    def keep(why: str) -> None:
+        out.kept.append({"category": "user_roles", "name": name, "why": why})
+
+    replica = await tx.fetchrow(
+        "SELECT id, permissions FROM roles WHERE org_id = $1 AND replicated_from = $2",
+        org_id,
+        role["id"],
+    )
+    if replica is not None:
+        problem = await dual_control.replicated_role_problem(
+            tx, org_id, name, frozenset(replica["permissions"]), proposed, client_owned=False
+        )
+        if problem:
+            keep(f"kept its permissions: {problem}")
+        else:
+            await _update_values(tx, out, "roles", replica["id"], values)
+        return
+    problem = await dual_control.replicated_role_problem(
+        tx, org_id, name, None, proposed, client_owned=False
+    )
+    if problem:
+        keep(f"not replicated: {problem}")
+        return
+    clash = await tx.fetchrow(
+        "SELECT id, permissions FROM roles WHERE org_id = $1 AND name = $2", org_id, name
+    )
+    if clash is not None and conflict == "overwrite":
+        problem = await dual_control.replicated_role_problem(
+            tx, org_id, name, frozenset(clash["permissions"]), proposed, client_owned=True
+        )
+        if problem is None:
+            await tx.execute(
+                "UPDATE roles SET replicated_from = $2 WHERE id = $1", clash["id"], role["id"]
+            )
+            await _update_values(tx, out, "roles", clash["id"], values)
+            out.overwritten.append(name)
+            return
+        keep(f"the client's role was kept and the MSP's added as {name}-MSP: {problem}")
+    await tx.execute(
+        "INSERT INTO roles (org_id, name, replicated_from, description, permissions) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        org_id,
+        name + "-MSP" if clash is not None else name,
+        role["id"],
+        values["description"],
+        values["permissions"],
+    )
+    out.created += 1
+
+
+async def _replicate_retention(
+    tx: db.Tx, out: Outcome, org_id: uuid.UUID, template: Template, new: bool
+) -> None:
+    """MSPOrg's audit retention in a client org, where it keeps events as long or longer
+    (NULL: for ever); a shorter one is never applied to an org with history (only the
+    client, or a second MSP administrator, shortens it: ``dual_control.client_consents``)
+    and is named in ``out.kept``."""
+    assert template.retention is not None
+    days: int | None = template.retention["days"]
+    current = await tx.fetchrow("SELECT days FROM audit_retention WHERE org_id = $1", org_id)
+    held: int | None = current["days"] if current is not None else None
+    if days == held and (current is not None or days is None):
+        return  # already so (no row: kept for ever)
+    longer = days is None or (held is not None and days >= held)
+    if not (longer or new):
+        kept_for = "for ever" if held is None else f"{held} days"
+        out.kept.append(
+            {
+                "category": "audit_purge_settings",
+                "name": "retention_days",
+                "why": f"the org keeps its events {kept_for}; the MSP's {days} days would "
+                "purge them sooner",
+            }
+        )
+        return
+    status = await tx.execute(
+        "INSERT INTO audit_retention (org_id, days, replicated_from) VALUES ($1, $2, $3) "
+        "ON CONFLICT (org_id) DO UPDATE SET days = $2, replicated_from = $3 "
+        "WHERE audit_retention.days IS DISTINCT FROM $2",
+        org_id,
+        days,
+        template.msp_id,
+    )
+    out.updated += status not in ("INSERT 0 0", "UPDATE 0")

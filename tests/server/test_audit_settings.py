@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.server.conftest import Api
+from tests.server.conftest import Api, make_user
 
 ORG = "PurgeCo"
 
@@ -67,9 +67,11 @@ async def test_switch_off_and_alerts(admin):
     assert (await _chained(admin))["ok"] is True
 
 
-async def test_purge_leaves_a_verifiable_chain(admin, owner_conn):
+async def test_purge_leaves_a_verifiable_chain(api, admin, owner_conn):
     """Events past the retention are purged behind a sealed checkpoint; the chain still
-    verifies; altering a remaining event or the checkpoint is found."""
+    verifies; altering a remaining event or the checkpoint is found. PurgeCo has no
+    confirmed administrator of its own, so shortening its retention and purging it take an
+    approved audit_retention request (issue 26, item 8)."""
     await _org(admin)
     for i in range(3):
         await admin.call("POST", f"/orgs/{ORG}/resources", {"name": f"p{i}", "type": "Linux"})
@@ -77,9 +79,8 @@ async def test_purge_leaves_a_verifiable_chain(admin, owner_conn):
     assert before["ok"] is True
     status, _problem = await admin.call("PUT", f"/orgs/{ORG}/audit/settings", {"retention_days": 7})
     assert status == 422
-    assert (await admin.call("PUT", f"/orgs/{ORG}/audit/settings", {"retention_days": 30}))[
-        0
-    ] == 200
+    status, problem = await admin.call("PUT", f"/orgs/{ORG}/audit/settings", {"retention_days": 30})
+    assert (status, problem["code"]) == (409, "dual_control_required")
     old = before["events"] - 2  # all but the newest two are made 40 days old
     async with owner_conn.transaction():
         org = await owner_conn.fetchval("SELECT id FROM orgs WHERE display_name = $1", ORG)
@@ -90,12 +91,30 @@ async def test_purge_leaves_a_verifiable_chain(admin, owner_conn):
             org,
             old,
         )
-    status, done = await admin.call("POST", f"/orgs/{ORG}/audit/purge")
-    assert (status, done["checkpoint_seq"]) == (200, old), done
-    assert done["purged"] == old
+    pw = await make_user(admin, "second", "administrator")
+    second = await api.login("second", pw)
+    status, req = await admin.call(
+        "POST",
+        "/org-access-requests",
+        {
+            "kind": "audit_retention",
+            "org": ORG,
+            "retention_days": 30,
+            "purge": True,
+            "approver": "second",
+        },
+    )
+    assert status == 201, req
+    status, done = await second.call(
+        "POST", f"/org-access-requests/{req['id']}/approve", {"current_password": pw}
+    )
+    assert (status, done["status"]) == (200, "approved"), done
+    _, page = await admin.call("GET", f"/orgs/{ORG}/audit?operation=audit_purged&limit=1")
+    done = page["items"][0]["details"]
+    assert (done["checkpoint_seq"], done["events"]) == (old, old), done
     after = await _chained(admin)
     assert after["ok"] is True, after
-    assert after["events"] == before["events"] + 2  # the settings change and the purge
+    assert after["events"] == before["events"] + 3  # the request, its approval, the purge
     # Any other change is still found: a remaining event, then the checkpoint.
     async with owner_conn.transaction():
         await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))

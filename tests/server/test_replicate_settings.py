@@ -118,11 +118,19 @@ async def test_settings_replicate_to_existing_and_new_orgs(api, admin):
         "PUT", "/msp/replicate-settings", {"categories": ALL, "role_conflict": "rename"}
     )
     assert [(r["created"], r["updated"]) for r in again["results"]] == [(0, 0), (0, 0)]
-    # A new org gets them at creation; overwrite takes a clashing role over.
+    # A new org gets them at creation; overwrite takes a clashing role over where that
+    # lowers or keeps its permissions (Clash2 has no confirmed administrator), never
+    # raising one (issue 26, item 6): Day is taken over, Night kept beside Night-MSP.
     await mgr.call(
         "POST", "/orgs", {"name": "Clash2", "display_name": "Clash2", "account_manager": "rmgr"}
     )
     await mgr.call("POST", "/orgs/Clash2/roles", {"name": "Night", "permissions": []})
+    await mgr.call(
+        "POST",
+        "/orgs/Clash2/roles",
+        {"name": "Day", "permissions": ["read_audit", "add_resources"]},
+    )
+    await admin.call("POST", "/orgs/MSPOrg/roles", {"name": "Day", "permissions": ["read_audit"]})
     await mgr.call("POST", "/orgs/Clash2/groups", {"name": "nightshift"})
     await admin.call("POST", "/orgs/MSPOrg/roles", {"name": "Night", "permissions": ["read_audit"]})
     await admin.call(
@@ -143,12 +151,17 @@ async def test_settings_replicate_to_existing_and_new_orgs(api, admin):
     assert (permission["nightshift"], permission["Nightshift-MSP"]) == ("view", "full")
     status, roles = await mgr.call("GET", "/orgs/Clash2/roles")
     custom = {r["name"]: r["permissions"] for r in roles["items"] if not r["builtin"]}
-    assert custom["Night"] == ["read_audit"]
+    assert (custom["Night"], custom["Night-MSP"], custom["Day"]) == (
+        [],
+        ["read_audit"],
+        ["read_audit"],
+    )
     _, page = await mgr.call("GET", "/orgs/Clash2/audit?operation=settings_replicated&limit=1")
-    assert page["items"][0]["details"]["overwritten_roles"] == ["Night"]
+    assert page["items"][0]["details"]["overwritten_roles"] == ["Day"]
+    assert [k["name"] for k in page["items"][0]["details"]["kept"]] == ["Night"]
     # The audit says so, in both chains.
     _, page = await mgr.call("GET", "/orgs/Early/audit?operation=settings_replicated")
-    assert [e["details"]["created"] for e in page["items"]] == [2, 0, 8]  # + Night, Nightshift
+    assert [e["details"]["created"] for e in page["items"]] == [3, 0, 8]  # + Day, Night, Nightshift
     _, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=settings_replicated")
     assert page["items"][0]["details"]["applied"] == 3
     # An unknown category is refused.
@@ -204,7 +217,9 @@ async def test_custom_roles_types_and_fields_in_use(api, admin):
 
 
 async def test_audit_settings_replicate(api, admin):
-    """MSPOrg's audit operation settings and retention reach client orgs."""
+    """MSPOrg's audit operation settings reach client orgs; its retention reaches an org
+    created later, but never shortens an existing org's (issue 26, item 8: AudCo keeps
+    its events for ever, and the answer says so)."""
     await make_user(admin, "amgr", "administrator")
     amgr = await api.login("amgr", "final-amgr-pw22")
     await amgr.call(
@@ -224,7 +239,14 @@ async def test_audit_settings_replicate(api, admin):
     assert status == 200 and done["failed"] == 0, done
     status, settings = await amgr.call("GET", "/orgs/AudCo/audit/settings")
     alerting = [o["operation"] for o in settings["operations"] if o["alert"]]
-    assert (settings["retention_days"], alerting) == (400, ["password_revealed"])
+    assert (settings["retention_days"], alerting) == (None, ["password_revealed"])
+    (audco,) = [r for r in done["results"] if r["org"] == "AudCo"]
+    assert [k["name"] for k in audco["kept"]] == ["retention_days"]
+    await amgr.call(
+        "POST", "/orgs", {"name": "AudNew", "display_name": "AudNew", "account_manager": "amgr"}
+    )
+    status, settings = await amgr.call("GET", "/orgs/AudNew/audit/settings")
+    assert settings["retention_days"] == 400
 
 
 async def test_custom_roles_make_no_administrators(api, admin):

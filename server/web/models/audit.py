@@ -100,3 +100,16 @@ class AuditOperations(Answer):
     """``GET /audit/operations``: the catalogue of audited operations, by name."""
 
     operations: list[AuditOperation]
+
+
+class DeletedOrg(Answer):
+    """A deleted org whose audit trail is kept: ``retained_until`` is when its last event
+    is purged (its retention after the deletion; null: kept for ever)."""
+
+    id: str
+    display_name: str
+    name: str
+    deleted_at: str
+    deleted_by: str
+    retention_days: int | None
+    retained_until: str | None

@@ -6,11 +6,22 @@ from typing import Literal
 
 from server.services import dual_control
 from server.web.models.auth import Role
-from server.web.models.common import Answer, Body, Name64, Password, Patch, Query, Reason, text
+from server.web.models.common import (
+    Answer,
+    Body,
+    Name64,
+    Password,
+    Patch,
+    Query,
+    Reason,
+    integer,
+    text,
+)
 
 VaultControl = Literal["msp", "client", "both"]
 RequestKind = Literal[dual_control.KINDS]  # type: ignore[valid-type]
 RequestStatus = Literal["pending", "approved", "rejected", "cancelled", "expired"]
+RetentionDays = integer(30, 36500)  # an audit_retention request's shorter retention
 FreeName = text(200, free=True, non_empty=True)
 FreeText = text(200, free=True)
 Description = text(2000, free=True)
@@ -142,6 +153,8 @@ class AccessRequest(Answer):
     org: str | None
     user: str | None = None
     group: str | None = None
+    retention_days: int | None = None  # audit_retention: the shorter retention (None: kept)
+    purge: bool | None = None  # audit_retention: purge the trail when approved
     proposer: str
     approver: str
     reason: str
@@ -195,6 +208,8 @@ class RequestBody(Body):
     org: Name64 = ""
     user: Name64 = ""
     group: text(100) = ""
+    retention_days: RetentionDays = None  # type: ignore[assignment]
+    purge: bool = False
     approver: text(64, non_empty=True)
     reason: Reason = ""
 
@@ -226,6 +241,8 @@ class EligibilityQuery(Query):
     org: Name64 = ""
     user: Name64 = ""
     group: text(100) = ""
+    retention_days: RetentionDays = None  # type: ignore[assignment]
+    purge: bool = False
 
 
 class Approver(Answer):
