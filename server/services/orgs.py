@@ -226,7 +226,8 @@ async def bootstrap_msp(
         await db.set_org(conn, org_id)
         await conn.execute(
             "INSERT INTO users (org_id, username, full_name, role, access_scope, password_hash, "
-            "must_change_password) VALUES ($1, $2, 'Administrator', $3, 'all', $4, true)",
+            "must_change_password, founder) "
+            "VALUES ($1, $2, 'Administrator', $3, 'all', $4, true, true)",
             org_id,
             admin_username,
             permissions.PRIVILEGED_ADMINISTRATOR,
