@@ -5,20 +5,33 @@ grants it to anyone, without the approval of another administrator; MSP staff se
 client data only where the client shares it with them or they added it
 (DESIGN.md §3, "Managing a client org from the MSP").
 
-Persons, not accounts. Whoever creates an account or sets its password can act as it,
-so every MSPOrg user carries a *principal*: itself for a founding administrator (and
-for administrators that existed before this rule), otherwise the principal of whoever
-created it or last set its password (``users.principal_id``; NULL means itself). Two
-accounts with one principal are one person here:
+Persons, not accounts (``same_person``, the one test every approval asks). Whoever creates
+an account or sets its password can act as it, so each user carries its *credential chain*
+(``users.credential_chain``: who set its credentials, who set theirs, …) and every MSPOrg
+user a *principal*: itself for a founding administrator (and for administrators that
+existed before this rule), otherwise the principal of whoever created it or last set its
+password (``users.principal_id``; NULL means itself). Two accounts are one person when
+their chains, each starting with the account itself, share any link (one made the other,
+or one account made both — siblings), or when, as MSPOrg users, they share a principal
+(issue 26, item 2). This holds in every org and for every approval:
 
 - the proposer, the designee (or any member of the designee group) and the approver of
-  a request are three different principals (the guide: "at least three administrators");
-- the approver is an active MSPOrg administrator (checked at filing and at decision).
+  an org access request are three different persons (the guide: "at least three
+  administrators");
+- the approver is an active MSPOrg administrator (checked at filing and at decision);
+- the approver of a password check-out is not the requester's person
+  (``independence_problem``).
 
-Founding phase: until MSPOrg first has three independent active administrators, an
-administrator created by an MSPOrg administrator is its own principal, so a fresh
-install can reach three people; the phase then ends for good (``orgs.founding_closed_at``)
-and never reopens, whatever is later disabled or deleted.
+Founding phase: a fresh install must reach three people, so an administrator that an
+MSPOrg administrator creates while the phase is open is its own principal and a *founder*
+(``users.founder``; init's first administrator is one too). The phase is decided by what
+was created, not by what is active now: it closes for good (``orgs.founding_closed_at``)
+once FOUNDING_ADMINISTRATORS founders have been created, whatever their status or role
+became since, and the decision is taken under a lock on MSPOrg's row, so two creations at
+once cannot both be the third founder (issue 26, item 1). An independent MSPOrg account
+that is not a built-in administrator now (a demoted founder, a legacy user) becomes an
+administrator again only as its promoter's person (``person_on_promotion``); disabling and
+re-enabling an account leaves its person as it is.
 
 Client users: a client user that an MSP user, or an unconfirmed user, created or whose
 password it set is *unconfirmed* (``users.client_confirmed``) and reaches only what it
@@ -29,9 +42,6 @@ maker) is approved. Only the client's own confirmed administrators change such a
 credentials, status, role, scope or 2FA rule. An org whose vault control is ``msp``
 trusts its users as they are.
 
-Password check-out approvals (``independence_problem``) use the credential chain stored
-with each user (who set its credentials, who set theirs, …): the approver and the
-requester may not appear in each other's chain, and MSPOrg users not share a principal.
 Decisions lock the rows they read, so a reset or a membership change cannot slip between
 a check and the change it allows.
 """
@@ -45,6 +55,7 @@ import asyncpg
 
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, coded
+from server.services.access import msp_org_id
 from server.services.context import Actor
 from server.store import db
 
@@ -58,10 +69,8 @@ _ACTIVE_ADMIN = (
     "SELECT username FROM users WHERE id = $1 AND org_id = $2 AND status = 'active' "
     "AND role = ANY($3::text[])"
 )
-_INDEPENDENT_ADMINS = (
-    "SELECT count(DISTINCT coalesce(principal_id, id)) FROM users WHERE org_id = $1 "
-    "AND status = 'active' AND role = ANY($2::text[])"
-)
+# Founders ever created, whatever their status or role now (sql/024_founders.sql).
+_FOUNDERS = "SELECT count(*) FROM users WHERE org_id = $1 AND founder"
 # Which client orgs an MSPOrg user reaches: THE reach rule (sql/functions/org_reach.sql), asked
 # for everything but the user's home.
 _REACH = (
@@ -110,8 +119,9 @@ async def principal_of(conn: asyncpg.Connection, user_id: uuid.UUID) -> uuid.UUI
 async def proposer_problem(conn: asyncpg.Connection, who: Parties) -> str | None:
     """Why the proposer may not file this request, or None.
 
-    The proposer is never the designee, nor the same person as the designee or as any
-    member of the designee group: two people besides the designee must agree.
+    The proposer is never the designee, nor the same person (``same_person``) as the
+    designee or as any member of the designee group: two people besides the designee must
+    agree (in MSPOrg's RLS context).
     """
     if who.proposer_id in who.designee_ids:
         if who.designee_is_group:
@@ -123,14 +133,14 @@ async def proposer_problem(conn: asyncpg.Connection, who: Parties) -> str | None
             "the proposer and the user to confirm are one person's (the proposer created "
             "it or set its password)"
         )
-    if who.designee_ids:
-        theirs = await conn.fetch(_PRINCIPALS, list(who.designee_ids))
-        if mine in {r[0] for r in theirs}:
-            whose = "a member's account" if who.designee_is_group else "the designee's account"
-            return (
-                f"the proposer and {whose} are one person's (one created the other or set "
-                "its password), so it cannot propose this access"
-            )
+    msp_id = await msp_org_id(conn)
+    whose = "a member of the group" if who.designee_is_group else "the designee"
+    for designee in who.designee_ids:
+        problem = await same_person(
+            conn, who.proposer_id, designee, (msp_id,), msp_id, ("the proposer", whose)
+        )
+        if problem:
+            return problem
     return None
 
 
@@ -145,7 +155,9 @@ async def approver_problem(
         approver_id: the named approver (None: no such user).
         who: the request's parties (``parties``).
     Returns:
-        A sentence for the caller, or None when the approver is eligible.
+        A sentence for the caller, or None when the approver is eligible: an active MSPOrg
+        administrator who is not the same person (``same_person``) as the proposer, the
+        designee or any member of the designee group (issue 26, item 2).
     """
     if approver_id is None or not await conn.fetchval(
         _ACTIVE_ADMIN, approver_id, msp_id, list(permissions.ADMIN_ROLES)
@@ -157,17 +169,22 @@ async def approver_problem(
         if who.designee_is_group:
             return "the approver cannot be a member of the group that is given access"
         return "the approver cannot be the user who is given access"
-    mine = await principal_of(conn, approver_id)
-    if mine == await principal_of(conn, who.proposer_id):
-        return (
-            "the approver is not independent of the proposer: one of them created the "
-            "other's account or set its password"
+    problem = await same_person(
+        conn, approver_id, who.proposer_id, (msp_id,), msp_id, ("the approver", "the proposer")
+    )
+    if problem:
+        return problem
+    whose = "a member of the group" if who.designee_is_group else "the designee"
+    for designee in who.designee_ids:
+        problem = await same_person(
+            conn, approver_id, designee, (msp_id,), msp_id, ("the approver", whose)
         )
-    others = {r[0] for r in await conn.fetch(_PRINCIPALS, list(who.designee_ids))}
-    if mine in others or mine in who.extra_principals:
+        if problem:
+            return problem
+    if await principal_of(conn, approver_id) in who.extra_principals:
         return (
-            "the approver is not independent of the designee: one of them created the "
-            "other's account or set its password"
+            "the approver is not independent of the user to confirm: one of them created "
+            "the other's account or set its password"
         )
     return None
 
@@ -211,9 +228,8 @@ async def independence_problem(
     msp_id: uuid.UUID,
 ) -> str | None:
     """Why ``approver_id`` may not approve what ``requester_id`` asked for (a password
-    access request), or None: not the requester, not an account the requester controls
-    or that controls the requester (created it or set its password, transitively), and for
-    MSPOrg users not the same principal (the org access rule above).
+    access request), or None: the two must be different persons (``same_person``: neither
+    made the other, no account made both, and MSPOrg users not one principal).
 
     Args:
         conn: a connection inside a transaction; the RLS context is restored on return.
@@ -222,15 +238,9 @@ async def independence_problem(
     if approver_id == requester_id:
         return "nobody approves its own request"
     orgs = (org_id, msp_id) if org_id != msp_id else (msp_id,)
-    if requester_id in await credential_chain(conn, approver_id, orgs):
-        return "the requester created the approver's account or set its password"
-    if approver_id in await credential_chain(conn, requester_id, orgs):
-        return "the approver created the requester's account or set its password"
-    async with db.in_org(conn, msp_id):
-        principals = await conn.fetch(_PRINCIPALS, [approver_id, requester_id])
-    if len(principals) == 2 and principals[0][0] == principals[1][0]:
-        return "the approver and the requester are the same person's accounts"
-    return None
+    return await same_person(
+        conn, approver_id, requester_id, orgs, msp_id, ("the approver", "the requester")
+    )
 
 
 # -- who controls a new or reset account ---------------------------------------------
@@ -243,6 +253,7 @@ class Provenance:
     principal_id: uuid.UUID | None  # None: its own (independent) principal
     client_confirmed: bool
     credential_chain: list[uuid.UUID]  # the actor, then whoever set the actor's, …
+    founder: bool = False  # created as one of MSPOrg's founding administrators
 
 
 async def provenance(
@@ -256,9 +267,10 @@ async def provenance(
     """The principal and confirmation of an account that ``actor`` creates (``creating``)
     or whose password it sets, in org ``org_id``.
 
-    An MSPOrg administrator created during the founding phase is independent; any other
-    account is controlled by the actor's principal. A client user is confirmed only when
-    a confirmed user of that same org made it.
+    An MSPOrg administrator created during the founding phase is independent and a founder
+    (``founding_seat``, which holds MSPOrg's row locked until the caller's transaction
+    ends); any other account is controlled by the actor's principal. A client user is
+    confirmed only when a confirmed user of that same org made it.
     """
     async with db.in_org(conn, actor.org_id):
         me = await conn.fetchrow(
@@ -271,9 +283,7 @@ async def provenance(
             and org_is_msp
             and permissions.is_administrator(role)
             and actor.org_is_msp
-            and not await conn.fetchval(
-                "SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1", actor.org_id
-            )
+            and await founding_seat(conn, actor.org_id)
         )
     chain = [actor.user_id, *me["credential_chain"]]
     if len(chain) > CHAIN_LIMIT:
@@ -284,31 +294,32 @@ async def provenance(
             "made; it cannot make or reset more accounts",
         )
     if founding:
-        return Provenance(None, True, [])  # a founding administrator answers to nobody
+        return Provenance(None, True, [], founder=True)  # a founder answers to nobody
     confirmed = org_is_msp or (actor.org_id == org_id and me["client_confirmed"])
     return Provenance(me["principal"], confirmed, chain)
 
 
 async def close_founding_if_due(conn: asyncpg.Connection, msp_id: uuid.UUID) -> bool:
-    """End MSPOrg's founding phase for good once it has three independent active
-    administrators; True if it ended now (in MSPOrg's RLS context)."""
+    """End MSPOrg's founding phase for good once FOUNDING_ADMINISTRATORS founders have been
+    created, whatever their status or role now; True if it ended now (in MSPOrg's RLS
+    context, after ``founding_seat`` locked MSPOrg's row in this transaction)."""
     closed = await conn.fetchval(
         "SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1", msp_id
     )
     if closed:
         return False
-    count = await conn.fetchval(_INDEPENDENT_ADMINS, msp_id, list(permissions.ADMIN_ROLES))
-    if count < FOUNDING_ADMINISTRATORS:
+    if await conn.fetchval(_FOUNDERS, msp_id) < FOUNDING_ADMINISTRATORS:
         return False
     await conn.execute("UPDATE orgs SET founding_closed_at = now() WHERE id = $1", msp_id)
     return True
 
 
 async def founding_open(conn: asyncpg.Connection, msp_id: uuid.UUID) -> bool:
-    """Whether MSPOrg is still in its founding phase."""
-    return not await conn.fetchval(
-        "SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1", msp_id
-    )
+    """Whether MSPOrg is still in its founding phase (fewer founders created than
+    FOUNDING_ADMINISTRATORS, and never closed; in MSPOrg's RLS context)."""
+    if await conn.fetchval("SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1", msp_id):
+        return False
+    return bool(await conn.fetchval(_FOUNDERS, msp_id) < FOUNDING_ADMINISTRATORS)
 
 
 # -- paths that would hand an MSP user a way in ---------------------------------------
@@ -474,3 +485,133 @@ async def replicated_role_problem(
     if client_owned and await client_has_confirmed_admin(conn, org_id):
         return "the org has a confirmed administrator of its own: only it changes its roles"
     return None
+
+
+# -- persons (issue 26) -----------------------------------------------------------------
+
+
+async def founding_seat(conn: asyncpg.Connection, msp_id: uuid.UUID) -> bool:
+    """Whether an administrator created now would be one of MSPOrg's founders: the founding
+    phase is open and fewer than FOUNDING_ADMINISTRATORS founders were ever created.
+
+    Locks MSPOrg's row (``FOR UPDATE``) until the caller's transaction ends, so concurrent
+    creations take turns and two of them cannot both be the third founder (issue 26,
+    item 1). Call it in MSPOrg's RLS context, in the transaction that inserts the user.
+    """
+    closed = await conn.fetchval(
+        "SELECT founding_closed_at IS NOT NULL FROM orgs WHERE id = $1 FOR UPDATE", msp_id
+    )
+    if closed:
+        return False
+    return bool(await conn.fetchval(_FOUNDERS, msp_id) < FOUNDING_ADMINISTRATORS)
+
+
+async def _username(
+    conn: asyncpg.Connection, user_id: uuid.UUID, org_ids: tuple[uuid.UUID, ...]
+) -> str:
+    """A user's name for a message, looked up in each of ``org_ids`` in turn."""
+    for org_id in org_ids:
+        async with db.in_org(conn, org_id):
+            name: str | None = await conn.fetchval(
+                "SELECT username FROM users WHERE id = $1", user_id
+            )
+        if name is not None:
+            return name
+    return "an account since deleted"
+
+
+async def same_person(
+    conn: asyncpg.Connection,
+    a: uuid.UUID,
+    b: uuid.UUID,
+    org_ids: tuple[uuid.UUID, ...],
+    msp_id: uuid.UUID,
+    roles: tuple[str, str] = ("one account", "another"),
+) -> str | None:
+    """Why accounts ``a`` and ``b`` are one person, or None when they are two: THE person
+    test of every approval (org access and password check-out alike).
+
+    Two accounts are one person when their credential chains, each starting with the
+    account itself (``[id, *users.credential_chain]``), share any link — one made the
+    other (created it or set its password, directly or through accounts it made), or one
+    account made both (siblings) — or when both are MSPOrg users with one principal.
+    Source: issue 26, item 2 ("accounts that share any link of their credential chains are
+    one person, in every org, for every approval"); DESIGN.md §3.
+
+    Args:
+        conn: a connection inside a transaction; the RLS context is restored on return.
+        a, b: the two accounts (an MSPOrg user or a user of one of ``org_ids``).
+        org_ids: the orgs whose users may appear (their RLS contexts are asked in turn).
+        msp_id: MSPOrg's id (principals are MSPOrg's).
+        roles: how the sentence names ``a`` and ``b`` (e.g. "the approver", "the requester").
+    Returns:
+        A sentence saying why (naming the shared link) that ends "…: one person", or None.
+    """
+    first, second = roles
+    if a == b:
+        return f"{first} and {second} are the same account: one person"
+    chain_a = await credential_chain(conn, a, org_ids)
+    chain_b = await credential_chain(conn, b, org_ids)
+    if b in chain_a:
+        return (
+            f"{second} made {first}'s account (created it or set its password, itself or "
+            "through accounts it made): one person"
+        )
+    if a in chain_b:
+        return (
+            f"{first} made {second}'s account (created it or set its password, itself or "
+            "through accounts it made): one person"
+        )
+    shared = next((link for link in chain_a if link in chain_b), None)
+    if shared is not None:
+        name = await _username(conn, shared, (*org_ids, msp_id))
+        return (
+            f"{first} and {second} were made by the same person ({name}), who created "
+            "their accounts or set their passwords: one person"
+        )
+    async with db.in_org(conn, msp_id):
+        principals = await conn.fetch(
+            "SELECT coalesce(principal_id, id) AS p FROM users WHERE id = ANY($1::uuid[])", [a, b]
+        )
+        if len(principals) == 2 and principals[0]["p"] == principals[1]["p"]:
+            name = await _username(conn, principals[0]["p"], (msp_id,))
+            return f"{first} and {second} are the same person's accounts ({name}): one person"
+    return None
+
+
+async def person_on_promotion(
+    conn: asyncpg.Connection,
+    actor: Actor,
+    org_is_msp: bool,
+    target: asyncpg.Record,
+    role: str | None,
+) -> dict[str, bool]:
+    """Make an independent MSPOrg account that is not a built-in administrator now (a
+    demoted founder, a legacy user) its promoter's person when it is made an administrator:
+    its principal becomes the promoter's principal and its credential chain the promoter's
+    (as ``provenance`` gives for a password the promoter sets). Independence from the
+    founding phase is not regained by demotion and re-promotion (issue 26, item 1);
+    disabling and re-enabling changes nobody's person.
+
+    Args:
+        conn: a connection in MSPOrg's RLS context, inside the transaction that changes the
+            role, with the target's row locked.
+        actor: the promoter; org_is_msp: whether the target is an MSPOrg user.
+        target: the user as it is now (``id``, ``role``); role: the new role, or None.
+    Returns:
+        ``{"independent": False}`` for the audit event when the person changed, else ``{}``.
+    """
+    if not org_is_msp or role is None or not permissions.is_administrator(role):
+        return {}
+    if permissions.is_administrator(target["role"]) or target["id"] == actor.user_id:
+        return {}
+    if await conn.fetchval("SELECT principal_id FROM users WHERE id = $1", target["id"]):
+        return {}  # already someone else's person: it stays so
+    made = await provenance(conn, actor, actor.org_id, True, role, creating=False)
+    await conn.execute(
+        "UPDATE users SET principal_id = $2, credential_chain = $3 WHERE id = $1",
+        target["id"],
+        made.principal_id,
+        made.credential_chain,
+    )
+    return {"independent": False}

@@ -201,7 +201,8 @@ async def bootstrap_msp(
     admin_password: str,
     node: str = "",
 ) -> bool:
-    """Create MSPOrg and its first privileged administrator; False if it already exists."""
+    """Create MSPOrg and its first privileged administrator, the first of its founders
+    (``users.founder``, server/services/dual_control.py); False if it already exists."""
     password_hash = await hasher.hash(admin_password)
     async with db.transaction(pool) as conn:
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs WHERE is_msp)"):
@@ -226,7 +227,8 @@ async def bootstrap_msp(
         await db.set_org(conn, org_id)
         await conn.execute(
             "INSERT INTO users (org_id, username, full_name, role, access_scope, password_hash, "
-            "must_change_password) VALUES ($1, $2, 'Administrator', $3, 'all', $4, true)",
+            "must_change_password, founder) "
+            "VALUES ($1, $2, 'Administrator', $3, 'all', $4, true, true)",
             org_id,
             admin_username,
             permissions.PRIVILEGED_ADMINISTRATOR,

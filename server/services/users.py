@@ -112,7 +112,8 @@ async def create_user(
             row = await conn.fetchrow_one(
                 "INSERT INTO users (org_id, username, full_name, email, role, access_scope, "
                 "password_hash, totp_required, principal_id, client_confirmed, "
-                "credential_chain) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                "credential_chain, founder) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
                 f"RETURNING {_USER_COLUMNS}",
                 org.id,
                 data["username"],
@@ -125,6 +126,7 @@ async def create_user(
                 made.principal_id,
                 made.client_confirmed,
                 made.credential_chain,
+                made.founder,
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -189,6 +191,9 @@ async def update_user(
         disabling = data.get("status") == "disabled"
         if permissions.is_privileged_administrator(target["role"]) and (demoting or disabling):
             await _keep_one_privileged_admin(conn, org, target["id"])
+        person = await dual_control.person_on_promotion(
+            conn, actor, org.is_msp, target, data.get("role")
+        )
         changes = {k: v for k, v in data.items() if k != "password"}
         sets, args = [], [target["id"]]
         for column, value in changes.items():
@@ -229,7 +234,7 @@ async def update_user(
             await conn.execute("DELETE FROM sessions WHERE user_id = $1", target["id"])
         if disabling or ("password" in data and not is_self):
             await conn.execute("DELETE FROM api_keys WHERE user_id = $1", target["id"])
-        details: dict[str, Any] = {k: v for k, v in changes.items()}
+        details: dict[str, Any] = {k: v for k, v in changes.items()} | person
         if "password" in data:
             details["credentials_reset"] = True
             details["confirmed"] = row["client_confirmed"]

@@ -90,7 +90,8 @@ async def test_app_role_placeholder_is_granted(conn, tmp_path):
 
 async def test_existing_data_meets_the_new_rules(conn, tmp_path):
     """An install upgraded with data: groups differing only in Unicode form keep both
-    (the later one renamed), and three existing administrators close the founding phase."""
+    (the later one renamed), and three existing administrators are founders and close the
+    founding phase."""
     for m in migrations.discover():
         if m.version < 10:
             (tmp_path / m.path.name).write_bytes(m.path.read_bytes())
@@ -116,8 +117,9 @@ async def test_existing_data_meets_the_new_rules(conn, tmp_path):
         await conn.execute("SELECT set_config('app.org_id', $1, true)", str(msp))
         names = await conn.fetch("SELECT name FROM user_groups ORDER BY created_at, id")
         closed = await conn.fetchval("SELECT founding_closed_at IS NOT NULL FROM orgs")
+        founders = await conn.fetchval("SELECT count(*) FROM users WHERE founder")
     assert sorted(r["name"] for r in names) == ["Caf\u00e9", "Caf\u00e9 (duplicate 1)"]
-    assert closed is True
+    assert (closed, founders) == (True, 3)
 
 
 # --- sql/functions/: the current definitions, applied after the migrations (issue 25) ---

@@ -2,7 +2,9 @@
 check-in with rotation, expiry, forced check-in, and approvals that are not independent.
 
 The world: client org VaultCo with its confirmed administrator cadmin (scope all), who made
-keeper (owns the account), req and req2 (may view it) and appr (its approver).
+keeper (owns the account), req and req2 (may view it) and proxy; appr (its approver) was
+made by vthird, another MSP person granted VaultCo, and confirmed by cadmin: accounts one
+person made are one person (issue 26), so the approver must come from someone else.
 """
 
 from __future__ import annotations
@@ -35,10 +37,24 @@ async def _build(api: Api, admin: Api) -> dict:
         ("keeper", "password_administrator"),
         ("req", "password_user"),
         ("req2", "password_user"),
-        ("appr", "password_user"),
     ):
         await make_user(cadmin, name, role, org=ORG)
         tokens[name] = (await api.login(name, f"final-{name}-pw22", org=ORG)).token
+    # appr: made by vthird (granted VaultCo by admin and vmgr), confirmed by cadmin.
+    status, grant = await admin.call(
+        "POST", "/org-access-requests", {"org": ORG, "user": "vthird", "approver": "vmgr"}
+    )
+    assert status == 201, grant
+    status, _ = await vmgr.call(
+        "POST",
+        f"/org-access-requests/{grant['id']}/approve",
+        {"current_password": "final-vmgr-pw22"},
+    )
+    assert status == 200
+    await make_user(vthird, "appr", "password_user", org=ORG)
+    status, _ = await cadmin.call("POST", f"/orgs/{ORG}/users/appr/confirm")
+    assert status == 200
+    tokens["appr"] = (await api.login("appr", "final-appr-pw22", org=ORG)).token
     keeper = api.as_(tokens["keeper"])
     _, res = await keeper.call(
         "POST", f"/orgs/{ORG}/resources", {"name": "core-db", "type": "MS SQL Server"}
@@ -178,7 +194,8 @@ async def test_request_approve_reveal_check_in_rotates(world, owner_conn):
 
 async def test_expiry_force_check_in_and_proxies(world, owner_conn):
     """An unanswered request expires; an administrator forces a check-in (audited); a
-    requester's own approval and one by an account it made are refused."""
+    requester's own approval, one by an account it made and one by its sibling (an account
+    made by the same person) are refused."""
     req, appr, cadmin = world["req"], world["appr"], world["cadmin"]
     account = world["account"]
     old = await request(req, account)
@@ -196,13 +213,14 @@ async def test_expiry_force_check_in_and_proxies(world, owner_conn):
     assert (status, forced["checked_in_by"]) == (200, "cadmin@VaultCo")
     _, page = await cadmin.call("GET", f"/orgs/{ORG}/audit?operation=password_checked_in&limit=1")
     assert page["items"][0]["details"]["forced"] is True
-    # cadmin made every approver, so it finds none independent of it.
-    status, problem = await cadmin.call(
-        "POST",
-        f"/orgs/{ORG}/password-requests",
-        {"account": account, "reason": "x", "window_minutes": 5},
-    )
-    assert (status, problem["code"]) == (422, "no_eligible_approver")
+    # proxy, made by cadmin as req was, is req's sibling: one person, it cannot approve.
+    sibling = await request(req, account)
+    status, problem = await decide(world["proxy"], sibling["id"])
+    assert (status, problem["code"]) == (403, "approver_not_eligible"), problem
+    assert "made by the same person (cadmin)" in problem["detail"]
+    assert (await req.call("POST", f"/orgs/{ORG}/password-requests/{sibling['id']}/withdraw"))[
+        0
+    ] == 200
     # deputy makes proxy2, which the keeper (unaware) adds as an approver: proxy2 cannot
     # approve deputy's request; appr can.
     await make_user(cadmin, "deputy", "administrator", org=ORG)
