@@ -532,13 +532,13 @@ async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dic
         if row["proposer_id"] is None:
             raise coded(Conflict, "request_not_pending", "the proposer no longer exists")
         await _lock_parties(conn, actor, row)
-        await _refuse_changed_group(conn, row)
         who = await _decision_parties(conn, row)
         problem = await dual_control.proposer_problem(
             conn, who
         ) or await dual_control.approver_problem(conn, actor.org_id, actor.user_id, who)
         if problem:
             raise coded(Forbidden, "approver_not_eligible", problem)
+        await _refuse_changed_group(conn, row)
         await conn.execute(
             "UPDATE org_access_requests SET status = 'approved', decided_at = now() WHERE id = $1",
             row["id"],

@@ -10,8 +10,10 @@ attacker: it makes its own accounts and controls each of them.
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
+from tests.conftest import OWNER
 from tests.server.conftest import ADMIN_PASSWORD, Api, confirm_by_request, make_user
 
 SECRET = "Globex-Only-Secret-42!"
@@ -324,10 +326,6 @@ async def test_a_deleted_orgs_display_name_is_held(world):
 
 async def test_a_held_name_is_free_after_30_days(world, pg_server, database):
     """The hold ends: a name given up 31 days ago may be taken by another org."""
-    import asyncpg
-
-    from tests.conftest import OWNER
-
     x = world["x"]
     status, org = await x.call(
         "POST", "/orgs", {"name": "Old", "display_name": "OldCo", "account_manager": "x"}
@@ -388,7 +386,7 @@ async def test_group_filled_while_pending_is_refused(world, api):
     )
     assert (status, problem["code"]) == (409, "group_changed"), problem
     assert "added m1" in problem["detail"]
-    status, access = await honest.call(f"GET", f"/orgs/{org}/access")
+    status, access = await honest.call("GET", f"/orgs/{org}/access")
     assert access["groups"] == []
     for path in (f"/orgs/{org}", f"/orgs/{org}/users", f"/orgs/{org}/audit"):
         assert (await m1.call("GET", path))[0] == 404, path
@@ -432,5 +430,5 @@ async def test_group_filled_while_pending_is_refused(world, api):
     status, access = await honest.call("GET", f"/orgs/{org}/access")
     assert access["groups"][0]["name"] == "ops"
     assert access["groups"][0]["approved_members"] == [{"username": "m1", "role": "administrator"}]
-    status, page = await honest.call(f"GET", f"/orgs/{org}/audit?operation=org_access_approved")
+    status, page = await honest.call("GET", f"/orgs/{org}/audit?operation=org_access_approved")
     assert page["items"][0]["details"]["members"] == ["m1"]
