@@ -26,13 +26,14 @@ CREATE POLICY deleted_orgs_org ON deleted_orgs USING (org_id = app_org_id())
     WITH CHECK (org_id = app_org_id());
 GRANT SELECT, INSERT ON deleted_orgs TO :"app_role";
 
--- A new kind of org access request: shortening a client org's audit retention, or purging
+-- A new kind of org access request (026's org_rename kept): shortening a client org's
+-- audit retention, or purging
 -- its trail now, in an org that has no confirmed administrator of its own (the change is
 -- kept in subject as JSON: {"retention_days"?, "purge"}).
 ALTER TABLE org_access_requests DROP CONSTRAINT org_access_requests_kind_check;
 ALTER TABLE org_access_requests ADD CONSTRAINT org_access_requests_kind_check CHECK (
     kind IN ('grant', 'account_manager', 'group_member', 'user_confirmation',
-             'audit_retention'));
+             'org_rename', 'audit_retention'));
 ALTER TABLE org_access_requests DROP CONSTRAINT org_access_requests_designee;
 ALTER TABLE org_access_requests ADD CONSTRAINT org_access_requests_designee CHECK (
     (kind = 'grant' AND client_org_id IS NOT NULL
@@ -41,7 +42,7 @@ ALTER TABLE org_access_requests ADD CONSTRAINT org_access_requests_designee CHEC
         AND designee_user_id IS NOT NULL AND designee_group_id IS NULL)
     OR (kind = 'group_member' AND target_group_id IS NOT NULL
         AND designee_user_id IS NOT NULL AND designee_group_id IS NULL)
-    OR (kind = 'user_confirmation' AND client_org_id IS NOT NULL
+    OR (kind IN ('user_confirmation', 'org_rename') AND client_org_id IS NOT NULL
         AND designee_user_id IS NULL AND designee_group_id IS NULL AND subject <> '')
     OR (kind = 'audit_retention' AND client_org_id IS NOT NULL
         AND designee_user_id IS NULL AND designee_group_id IS NULL AND subject <> ''));

@@ -49,6 +49,7 @@ a check and the change it allows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import asyncpg
@@ -59,7 +60,14 @@ from server.services.access import msp_org_id
 from server.services.context import Actor
 from server.store import db
 
-KINDS = ("grant", "account_manager", "group_member", "user_confirmation", "audit_retention")
+KINDS = (
+    "grant",
+    "account_manager",
+    "group_member",
+    "user_confirmation",
+    "audit_retention",
+    "org_rename",
+)
 FOUNDING_ADMINISTRATORS = 3  # the guide's "at least three administrators"
 
 _PRINCIPAL = "SELECT coalesce(principal_id, id) FROM users WHERE id = $1"
@@ -615,3 +623,87 @@ async def person_on_promotion(
         made.credential_chain,
     )
     return {"independent": False}
+
+
+# -- a grant covers what was approved: no raise of a reaching user's role (issue 26) ------
+
+_PRIVILEGED = "privileged"  # a privileged administrator's authority above an administrator's
+
+
+async def _authority(
+    conn: asyncpg.Connection | db.Tx,
+    org_id: uuid.UUID,
+    role: str,
+    custom: Collection[str] | None,
+) -> frozenset[str]:
+    """What ``role`` may do in MSPOrg and in the orgs its holder reaches (the built-in
+    role's capabilities with ``administer`` and ``manage_orgs`` for an administrator, and
+    ``privileged`` for a privileged one; a custom role's permissions, ``custom`` if given)."""
+    if permissions.is_builtin(role):
+        caps = set(permissions.capabilities_of(role))
+        if permissions.is_administrator(role):
+            caps |= {permissions.ADMINISTER, permissions.MANAGE_ORGS}
+        if permissions.is_privileged_administrator(role):
+            caps.add(_PRIVILEGED)
+        return frozenset(caps)
+    if custom is None:
+        custom = await conn.fetchval(
+            "SELECT permissions FROM roles WHERE org_id = $1 AND name = $2", org_id, role
+        )
+    return frozenset(custom or ())
+
+
+async def refuse_raise_of_reaching_user(
+    conn: asyncpg.Connection | db.Tx,
+    org_id: uuid.UUID,
+    role: str,
+    new_role: str | None = None,
+    new_permissions: Collection[str] | None = None,
+    user_id: uuid.UUID | None = None,
+) -> None:
+    """Refuse more authority for an MSPOrg user who reaches a client org (a grant, direct
+    or through a group, or as account manager: ``org_reach``): the approvers approved it
+    as it was, and it would act there with the new role (issue 26: a granted password user
+    promoted to administrator by one person). Lowering, or a change that adds nothing,
+    passes; outside MSPOrg nothing is refused (a client user reaches only its org).
+
+    Two uses: ``user_id`` changes from ``role`` to ``new_role`` (users.update_user); or
+    custom ``role`` gets ``new_permissions``, refused if any holder reaches a client org
+    (org_settings.update_role; the holders' rows are locked, as a grant's decision locks
+    its designee's).
+
+    Args:
+        conn: a connection in the org's RLS context, inside the caller's transaction.
+        org_id: the users' org.
+    Raises:
+        Conflict ``dual_control_required`` naming the users and the orgs they reach.
+    """
+    if not await conn.fetchval("SELECT is_msp FROM orgs WHERE id = $1", org_id):
+        return
+    before = await _authority(conn, org_id, role, None)
+    after = await _authority(conn, org_id, new_role or role, new_permissions)
+    added = after - before
+    if not added:
+        return
+    if user_id is not None:
+        holders = await conn.fetch("SELECT id, username FROM users WHERE id = $1", user_id)
+    else:
+        holders = await conn.fetch(
+            "SELECT id, username FROM users WHERE org_id = $1 AND role = $2 ORDER BY id FOR UPDATE",
+            org_id,
+            role,
+        )
+    reaching = []
+    for holder in holders:
+        orgs = [r[0] for r in await conn.fetch(_REACH, holder["id"], org_id)]
+        if orgs:
+            reaching.append(f"{holder['username']} reaches {', '.join(orgs)}")
+    if reaching:
+        raise coded(
+            Conflict,
+            "dual_control_required",
+            f"{'; '.join(reaching)}: its access was approved for what it could do then, and "
+            f"this adds {', '.join(sorted(added))}. Revoke the access (or assign another "
+            "account manager by request) first, then file a new request for it "
+            "(POST /org-access-requests)",
+        )

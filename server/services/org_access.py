@@ -9,6 +9,12 @@ Every change that lets an MSPOrg user act in a client org is a request of one ki
   administrator of its own is confirmed;
 - ``audit_retention``: such an org's audit retention is shortened, or its trail purged
   now (the consent rule, ``dual_control.client_consents``).
+- ``org_rename``: a client org gets a new display name (issue 26: one person renamed a
+  client and took its old name for another org; a freed name is held back 30 days).
+
+A grant records what was approved (the designee's role, or the group's members and their
+roles), and a group grant request the members it was filed for: its decision is refused
+if they changed.
 
 Who may propose and approve is decided by ``dual_control`` (the one rule), at filing
 and again at decision. Every step is audited in MSPOrg's chain and in the chain of
@@ -28,7 +34,8 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
-from server.services import audit_settings, dual_control, recording
+from server.core.names import display_name_problem
+from server.services import audit_settings, dual_control, orgs, recording
 from server.services.access import (
     OrgArg,
     OrgRef,
@@ -50,7 +57,9 @@ SELECT r.id, r.kind, r.client_org_id, o.display_name AS org, du.username AS desi
        r.approver_id, r.reason,
        CASE WHEN r.status = 'pending' AND r.expires_at <= now() THEN 'expired'
             ELSE r.status END AS status,
-       r.decision_reason, r.created_at, r.expires_at, r.decided_at
+       r.decision_reason, r.created_at, r.expires_at, r.decided_at, r.designee_members,
+       array(SELECT m.username FROM users m WHERE m.id = ANY(r.designee_members)
+             ORDER BY lower(m.username)) AS designee_member_names
 FROM org_access_requests r
 LEFT JOIN orgs o ON o.id = r.client_org_id
 LEFT JOIN users du ON du.id = r.designee_user_id
@@ -86,10 +95,13 @@ def request_json(row: asyncpg.Record) -> dict[str, Any]:
         out["user"] = row["subject"]
     elif row["kind"] == dual_control.CONSENT_REQUEST_KIND:
         out.update(retention_change(row["subject"]))
+    elif row["kind"] == "org_rename":
+        out["display_name"] = row["subject"]
     elif row["designee_user"] is not None:
         out["user"] = row["designee_user"]
     else:
         out["group"] = row["designee_group"]
+        out["members"] = list(row["designee_member_names"])  # as filed (issue 26)
     out.update(
         {
             "proposer": row["proposer"],
@@ -216,6 +228,8 @@ async def _resolve(conn: asyncpg.Connection, actor: Actor, data: dict[str, Any])
             raise coded(Conflict, "already_member", "that user is already in the group")
     elif kind == dual_control.CONSENT_REQUEST_KIND:
         filing = await _resolve_audit_retention(conn, actor, data)
+    elif kind == "org_rename":
+        filing = await _resolve_rename(conn, actor, data)
     else:
         filing = await _resolve_confirmation(conn, actor, data)
     return filing
@@ -357,6 +371,7 @@ async def file_request(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str
             data.get("reason", ""),
             days,
         )
+        await _snapshot_members(conn, request_id, filing.group_id)
         row = await conn.fetchrow_one(REQUEST_SELECT + " WHERE r.id = $1", request_id)
         await _audit_request(
             conn, env, actor, row, "org_access_requested", reason=row["reason"] or None
@@ -396,7 +411,10 @@ def _designee_details(row: asyncpg.Record) -> dict[str, Any]:
         "proposer": row["proposer"],
     }
     for key, value in request_json(row).items():
-        if key in ("user", "group", "retention_days", "purge") and value is not None:
+        if (
+            key in ("user", "group", "display_name", "members", "retention_days", "purge")
+            and value is not None
+        ):
             details[key] = value
     return details
 
@@ -529,11 +547,12 @@ async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dic
         ) or await dual_control.approver_problem(conn, actor.org_id, actor.user_id, who)
         if problem:
             raise coded(Forbidden, "approver_not_eligible", problem)
+        await _refuse_changed_group(conn, row)
         await conn.execute(
             "UPDATE org_access_requests SET status = 'approved', decided_at = now() WHERE id = $1",
             row["id"],
         )
-        await _apply(conn, actor, row)
+        await _apply(conn, env, actor, row)
         await _audit_request(conn, env, actor, row, "org_access_approved")
         row = await _load(conn, actor, request_id)
     if row["kind"] == dual_control.CONSENT_REQUEST_KIND:
@@ -541,7 +560,7 @@ async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dic
     return request_json(row)
 
 
-async def _apply(conn: asyncpg.Connection, actor: Actor, row: asyncpg.Record) -> None:
+async def _apply(conn: db.Tx, env: Env, actor: Actor, row: asyncpg.Record) -> None:
     """Make an approved request's change (MSPOrg's RLS context on return)."""
     kind = row["kind"]
     if kind == "grant":
@@ -553,6 +572,11 @@ async def _apply(conn: asyncpg.Connection, actor: Actor, row: asyncpg.Record) ->
             row["designee_user_id"],
             row["designee_group_id"],
             row["id"],
+        )
+        await _record_approved(conn, row)
+    elif kind == "org_rename":
+        await orgs.rename_org(
+            conn, env, actor, row["client_org_id"], row["subject"], str(row["id"])
         )
     elif kind == "group_member":
         await conn.execute(
@@ -678,13 +702,14 @@ async def grants_of(
     (leaves the RLS context in MSPOrg)."""
     await db.set_org(conn, msp_id)
     users = await conn.fetch(
-        "SELECT u.username, u.role, g.granted_at FROM org_access_grants g "
+        "SELECT u.username, u.role, g.approved_role, g.granted_at FROM org_access_grants g "
         "JOIN users u ON u.id = g.user_id WHERE g.client_org_id = $1 "
         "ORDER BY lower(u.username)",
         client_id,
     )
     groups = await conn.fetch(
-        "SELECT ug.id, ug.name, g.granted_at, array(SELECT u.username FROM group_members m "
+        "SELECT ug.id, ug.name, g.granted_at, g.approved_members, "
+        "array(SELECT u.username FROM group_members m "
         "JOIN users u ON u.id = m.user_id WHERE m.group_id = ug.id "
         "ORDER BY lower(u.username)) AS members FROM org_access_grants g "
         "JOIN user_groups ug ON ug.id = g.group_id WHERE g.client_org_id = $1 "
@@ -705,6 +730,7 @@ async def list_access(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any
             {
                 "username": u["username"],
                 "role": u["role"],
+                "approved_role": u["approved_role"],
                 "granted_at": u["granted_at"].isoformat(),
             }
             for u in users
@@ -713,6 +739,7 @@ async def list_access(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any
             {
                 "name": g["name"],
                 "members": list(g["members"]),
+                "approved_members": approved_members(g),
                 "granted_at": g["granted_at"].isoformat(),
             }
             for g in groups
@@ -839,3 +866,106 @@ async def _purge_if_asked(env: Env, actor: Actor, row: asyncpg.Record) -> None:
     """Purge the org's trail now when the approved ``audit_retention`` request asks."""
     if row["status"] == "approved" and retention_change(row["subject"])["purge"]:
         await audit_settings.purge(env, row["client_org_id"], actor.who)
+
+
+# -- what was approved: renames, group members as filed, the grant's record (issue 26) --
+
+
+async def _resolve_rename(conn: asyncpg.Connection, actor: Actor, data: dict[str, Any]) -> Filing:
+    """An org_rename: a client org the proposer manages (account manager or grant, else
+    404 as for a missing org) is to get the display name ``display_name``, one that is
+    valid, not another org's and not given up by another org less than 30 days ago."""
+    org = await managed_client_org(conn, actor, data.get("org") or "")
+    name = data.get("display_name") or ""
+    problem = display_name_problem(name)
+    if problem:
+        raise field_error("display_name", problem)
+    if name == org.display_name:
+        raise coded(Conflict, "display_name_unchanged", f"{org.display_name} already has that name")
+    await orgs.refuse_unavailable_display_name(conn, name, org.id)
+    org_row = await find_org(conn, org.display_name)
+    await db.set_org(conn, actor.org_id)
+    return Filing("org_rename", org=org_row, subject=name)
+
+
+async def _snapshot_members(
+    conn: asyncpg.Connection, request_id: uuid.UUID, group_id: uuid.UUID | None
+) -> None:
+    """Keep a group grant request's members as filed (the approver is shown these, and
+    the decision is refused if they change: ``_refuse_changed_group``)."""
+    if group_id is None:
+        return
+    await conn.execute("SELECT id FROM user_groups WHERE id = $1 FOR SHARE", group_id)
+    await conn.execute(
+        "UPDATE org_access_requests SET designee_members = array(SELECT user_id FROM "
+        "group_members WHERE group_id = $2 ORDER BY user_id) WHERE id = $1",
+        request_id,
+        group_id,
+    )
+
+
+async def _refuse_changed_group(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    """Refuse the decision on a group grant request whose group's members are no longer
+    those it was filed for (issue 26: a member added while it was pending would get in on
+    an approval given for the others). The group's rows are locked by ``_lock_parties``.
+
+    Raises:
+        Conflict ``group_changed`` naming the members added and removed.
+    """
+    if row["kind"] != "grant" or row["designee_group_id"] is None:
+        return
+    now = {
+        r["user_id"]: r["username"]
+        for r in await conn.fetch(
+            "SELECT m.user_id, u.username FROM group_members m JOIN users u ON u.id = m.user_id "
+            "WHERE m.group_id = $1",
+            row["designee_group_id"],
+        )
+    }
+    if row["designee_members"] is None:
+        raise coded(
+            Conflict,
+            "group_changed",
+            "this request was filed before group members were recorded with it; file a new request",
+        )
+    filed = set(row["designee_members"])
+    if filed == now.keys():
+        return
+    gone = await conn.fetch(
+        "SELECT username FROM users WHERE id = ANY($1::uuid[])", list(filed - now.keys())
+    )
+    removed = sorted(r["username"] for r in gone)
+    removed += ["a deleted user"] * (len(filed - now.keys()) - len(gone))
+    added = sorted(now[u] for u in now.keys() - filed)
+    parts = [f"added {', '.join(added)}"] if added else []
+    parts += [f"removed {', '.join(removed)}"] if removed else []
+    raise coded(
+        Conflict,
+        "group_changed",
+        f"the group's members changed since filing: {'; '.join(parts)}; file a new request",
+    )
+
+
+async def _record_approved(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    """Keep with a new grant what was approved: the designee's role, or the group's
+    members with their roles (a later raise is refused: ``dual_control``
+    ``refuse_raise_of_reaching_user``)."""
+    await conn.execute(
+        "UPDATE org_access_grants SET approved_role = (SELECT role FROM users WHERE id = $2), "
+        "approved_members = CASE WHEN $3::uuid IS NULL THEN NULL ELSE coalesce((SELECT "
+        "jsonb_agg(jsonb_build_object('username', u.username, 'role', u.role) "
+        "ORDER BY lower(u.username)) FROM group_members m JOIN users u ON u.id = m.user_id "
+        "WHERE m.group_id = $3), '[]'::jsonb) END WHERE request_id = $1",
+        row["id"],
+        row["designee_user_id"],
+        row["designee_group_id"],
+    )
+
+
+def approved_members(grant: asyncpg.Record) -> list[dict[str, str]] | None:
+    """A group grant's members as approved (``[{"username", "role"}]``; None for a grant
+    approved before they were recorded)."""
+    if grant["approved_members"] is None:
+        return None
+    members: list[dict[str, str]] = json.loads(grant["approved_members"])
+    return members

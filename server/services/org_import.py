@@ -22,7 +22,13 @@ from server.core.org_file import OrgInput, parse
 from server.services import recording, replication_settings
 from server.services.access import require_msp_admin
 from server.services.context import Actor, Env
-from server.services.orgs import create_batch, eligible_account_managers, validate_input
+from server.services.orgs import (
+    create_batch,
+    display_name_conflict,
+    eligible_account_managers,
+    reserved_display_name,
+    validate_input,
+)
 from server.store import db
 
 CHUNK = 500
@@ -58,6 +64,12 @@ async def import_orgs(
 
     async with db.transaction(env.pool, readonly=True) as conn:
         taken = {r["n"] for r in await conn.fetch("SELECT lower(display_name) AS n FROM orgs")}
+        reserved = {  # given up by an org less than 30 days ago (orgs.py, issue 26)
+            r["name"]
+            for r in await conn.fetch(
+                "SELECT DISTINCT name FROM retired_display_names WHERE display_name_reserved(name)"
+            )
+        }
         managers = await eligible_account_managers(
             conn, actor.org_id, {i.account_manager.lower() for i in items}
         )
@@ -80,6 +92,9 @@ async def import_orgs(
                 "display_name_taken",
                 f"an organization named {item.display_name!r} already exists",
             )
+        elif key in reserved:
+            refusal = reserved_display_name(item.display_name)
+            fail(item, refusal.code, refusal.detail)
         elif item.account_manager.lower() not in managers:
             fail(
                 item,
@@ -162,9 +177,6 @@ async def _one_by_one(
                 ids = await create_batch(conn, env, actor.who, [item], "import")
                 await replication_settings.apply_to_new_orgs(conn, env, actor.who, ids)
                 await _record(conn, env, actor, [item], results)
-        except asyncpg.UniqueViolationError:
-            fail(
-                item,
-                "display_name_taken",
-                f"an organization named {item.display_name!r} already exists",
-            )
+        except asyncpg.UniqueViolationError as exc:
+            refusal = display_name_conflict(exc, item.display_name)
+            fail(item, refusal.code, refusal.detail)

@@ -11,6 +11,7 @@ from server.services.access import OrgArg, acting_org, name_of
 from server.services.context import Actor, Env
 from server.services.org_access import (
     REQUEST_SELECT,
+    approved_members,
     grants_of,
     managed_client_org,
     request_json,
@@ -72,11 +73,23 @@ async def report(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any]:
             {"username": manager["username"], "role": manager["role"], "via": "account_manager"}
         )
     msp_access += [
-        {"username": u["username"], "role": u["role"], "via": "direct"} for u in grant_users
+        {
+            "username": u["username"],
+            "role": u["role"],
+            "via": "direct",
+            "approved_role": u["approved_role"],
+        }
+        for u in grant_users
     ]
     for group in grant_groups:
+        approved = {m["username"]: m["role"] for m in approved_members(group) or []}
         msp_access += [
-            {"username": member, "via": f"group:{group['name']}"} for member in group["members"]
+            {
+                "username": member,
+                "via": f"group:{group['name']}",
+                "approved_role": approved.get(member),
+            }
+            for member in group["members"]
         ]
     return {
         "org": org.display_name,

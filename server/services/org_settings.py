@@ -20,7 +20,7 @@ import asyncpg
 
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
-from server.services import recording
+from server.services import dual_control, recording
 from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
 from server.store import db
@@ -143,6 +143,10 @@ async def update_role(
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         await _refuse_role_change(tx, actor, org, name, granted or [])
+        if "permissions" in data:
+            await dual_control.refuse_raise_of_reaching_user(
+                tx, org.id, name, new_permissions=granted or []
+            )
         row = await tx.fetchrow(
             "UPDATE roles SET description = coalesce($3, description), "
             "permissions = coalesce($4, permissions) WHERE org_id = $1 AND name = $2 "

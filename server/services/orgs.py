@@ -149,13 +149,7 @@ async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, 
     if errors:
         raise ValidationFailed(errors)
     async with db.transaction(env.pool) as conn:
-        if await find_org(conn, item.display_name):
-            raise coded(
-                Conflict,
-                "display_name_taken",
-                f"an organization named {item.display_name!r} already exists "
-                "(names are compared without regard to case)",
-            )
+        await refuse_unavailable_display_name(conn, item.display_name)
         managers = await eligible_account_managers(
             conn, actor.org_id, {item.account_manager.lower()}
         )
@@ -173,12 +167,8 @@ async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, 
         try:
             (org_id,) = await create_batch(conn, env, actor.who, [item], "api")
             await replication_settings.apply_to_new_orgs(conn, env, actor.who, [org_id])
-        except asyncpg.UniqueViolationError:
-            raise coded(
-                Conflict,
-                "display_name_taken",
-                f"an organization named {item.display_name!r} already exists",
-            ) from None
+        except asyncpg.UniqueViolationError as exc:
+            raise display_name_conflict(exc, item.display_name) from None
         await recording.writer(conn, env, actor.org_id, actor.who).record(
             "org_created",
             target_type="org",
@@ -303,7 +293,8 @@ async def update_org(env: Env, actor: Actor, name: OrgArg, data: dict[str, Any])
 
     Raises:
         NotFound for an org the actor does not act in; Conflict ``dual_control_required``
-        for a new account manager (a request of kind account_manager), and
+        for a new account manager (a request of kind account_manager) or a new display
+        name (a request of kind org_rename: issue 26, a client renamed by one person), and
         ``vault_control_locked`` for turning an org with users of its own over to the MSP.
     """
     require_msp_admin(actor)
@@ -320,6 +311,13 @@ async def update_org(env: Env, actor: Actor, name: OrgArg, data: dict[str, Any])
                 "a new account manager needs an approved request: POST /org-access-requests "
                 '{"kind": "account_manager", "org", "user", "approver"}',
             )
+        if data.get("display_name", row["display_name"]) != row["display_name"]:
+            raise coded(
+                Conflict,
+                "dual_control_required",
+                "a new display name needs an approved request: POST /org-access-requests "
+                '{"kind": "org_rename", "org", "display_name", "approver"}',
+            )
         if data.get("vault_control") == "msp" and row["vault_control"] != "msp":
             await db.set_org(conn, row["id"])
             if await conn.fetchval(
@@ -333,11 +331,6 @@ async def update_org(env: Env, actor: Actor, name: OrgArg, data: dict[str, Any])
                 )
         changes: dict[str, Any] = {}
         errors = []
-        if "display_name" in data:
-            problem = display_name_problem(data["display_name"])
-            if problem:
-                errors.append({"field": "display_name", "message": problem})
-            changes["display_name"] = data["display_name"]
         for key in (
             "name",
             "description",
@@ -356,16 +349,9 @@ async def update_org(env: Env, actor: Actor, name: OrgArg, data: dict[str, Any])
         await db.set_org(conn, row["id"])
         if changes:
             sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
-            try:
-                await conn.execute(
-                    f"UPDATE orgs SET {sets} WHERE id = $1", row["id"], *changes.values()
-                )
-            except asyncpg.UniqueViolationError:
-                raise coded(
-                    Conflict,
-                    "display_name_taken",
-                    f"an organization named {data['display_name']!r} already exists",
-                ) from None
+            await conn.execute(
+                f"UPDATE orgs SET {sets} WHERE id = $1", row["id"], *changes.values()
+            )
         for org_id in {actor.org_id, row["id"]}:
             await recording.writer(conn, env, org_id, actor.who).record(
                 "org_updated", target_type="org", target=row["display_name"], details=details
@@ -438,3 +424,81 @@ async def vault_counts(conn: asyncpg.Connection, org_id: uuid.UUID) -> dict[str,
         org_id,
     )
     return dict(row)
+
+
+# -- display names: renamed only by request, and held back once given up (issue 26) -----
+
+
+async def refuse_unavailable_display_name(
+    conn: asyncpg.Connection, display_name: str, org_id: uuid.UUID | None = None
+) -> None:
+    """Refuse ``display_name`` for org ``org_id`` (None: a new org) when another org has it
+    or gave it up less than 30 days ago (``display_name_reserved``, sql/functions: the
+    rule, which the trigger on ``orgs`` applies to every insert and rename; asking it here
+    gives the clear answer before anything is written).
+
+    Raises:
+        Conflict ``display_name_taken`` or ``display_name_reserved``.
+    """
+    holder = await find_org(conn, display_name)
+    if holder is not None and holder["id"] != org_id:
+        raise coded(
+            Conflict,
+            "display_name_taken",
+            f"an organization named {display_name!r} already exists "
+            "(names are compared without regard to case)",
+        )
+    if await conn.fetchval("SELECT display_name_reserved($1, $2)", display_name, org_id):
+        raise reserved_display_name(display_name)
+
+
+def reserved_display_name(display_name: str) -> Conflict:
+    """The refusal of a display name another org gave up less than 30 days ago."""
+    return coded(
+        Conflict,
+        "display_name_reserved",
+        f"the display name {display_name!r} was given up by another organization less than "
+        "30 days ago; it cannot be taken yet",
+    )
+
+
+def display_name_conflict(exc: asyncpg.UniqueViolationError, display_name: str) -> Conflict:
+    """The answer to a unique violation met writing org ``display_name``: reserved (the
+    trigger's ``org_display_name_reserved``) or taken."""
+    if exc.constraint_name == "org_display_name_reserved":
+        return reserved_display_name(display_name)
+    return coded(
+        Conflict,
+        "display_name_taken",
+        f"an organization named {display_name!r} already exists",
+    )
+
+
+async def rename_org(
+    conn: db.Tx, env: Env, actor: Actor, org_id: uuid.UUID, display_name: str, request_id: str
+) -> None:
+    """Give client org ``org_id`` the display name an approved ``org_rename`` request named
+    (server/services/org_access.py applies it); its old name is held back for 30 days by
+    the trigger on ``orgs``. Recorded as ``org_updated`` in the org's chain and MSPOrg's.
+    Leaves the RLS context in the actor's org.
+
+    Raises:
+        Conflict ``display_name_taken`` / ``display_name_reserved`` (nothing is changed).
+    """
+    await refuse_unavailable_display_name(conn, display_name, org_id)
+    await db.set_org(conn, org_id)
+    old = await conn.fetchval(
+        "SELECT display_name FROM orgs WHERE id = $1 AND NOT is_msp FOR UPDATE", org_id
+    )
+    if old is None:
+        raise coded(Conflict, "org_gone", "the organization no longer exists")
+    try:
+        await conn.execute("UPDATE orgs SET display_name = $2 WHERE id = $1", org_id, display_name)
+    except asyncpg.UniqueViolationError as exc:
+        raise display_name_conflict(exc, display_name) from None
+    details = {"display_name": display_name, "previous_display_name": old, "request_id": request_id}
+    for org in (org_id, actor.org_id):
+        await recording.writer(conn, env, org, actor.who).record(
+            "org_updated", target_type="org", target=old, details=details
+        )
+    await db.set_org(conn, actor.org_id)

@@ -183,6 +183,9 @@ async def update_user(
         _check_role_change(actor, data.get("role"), data.get("access_scope"))
         if "role" in data:
             await _check_role_assignable(conn, actor, org, data["role"])
+            await dual_control.refuse_raise_of_reaching_user(
+                conn, org.id, target["role"], data["role"], user_id=target["id"]
+            )
         if permissions.is_privileged_administrator(
             target["role"]
         ) and not permissions.is_privileged_administrator(actor):
@@ -513,8 +516,10 @@ async def update_group(
                 "group_name_taken",
                 f"{org.display_name} already has a group named {data['name']!r}",
             ) from None
+        details: dict[str, Any] = {k: v for k, v in data.items() if k != "members"}
         if "members" in data:
             member_ids = await _member_ids(conn, org, data["members"])
+            details.update(await _membership_change(conn, group["id"], member_ids))
             if org.is_msp:
                 current = {
                     r["name"]
@@ -537,7 +542,7 @@ async def update_group(
             "group_updated",
             target_type="group",
             target=group["name"],
-            details={k: (len(v) if k == "members" else v) for k, v in data.items()},
+            details=details,
         )
         return await _group_json(conn, group)
 
@@ -628,3 +633,28 @@ async def _refuse_acting_on(
     reason = permissions.act_on_refusal(actor, target["role"], capabilities)
     if reason:
         raise coded(Forbidden, "outranks_you", f"you may not act on {target['username']}: {reason}")
+
+
+async def _membership_change(
+    conn: asyncpg.Connection, group_id: uuid.UUID, member_ids: list[uuid.UUID]
+) -> dict[str, Any]:
+    """What replacing group ``group_id``'s members by ``member_ids`` changes, for its
+    ``group_updated`` event: the new count and the usernames added and removed (issue 26:
+    the trail names who joined a group, not only how many are in it)."""
+    rows = await conn.fetch(
+        "SELECT u.id, u.username, EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = $1 "
+        "AND m.user_id = u.id) AS member FROM users u WHERE u.id = ANY($2::uuid[]) "
+        "OR u.id IN (SELECT user_id FROM group_members WHERE group_id = $1)",
+        group_id,
+        member_ids,
+    )
+    wanted = set(member_ids)
+    return {
+        "members": len(wanted),
+        "members_added": sorted(
+            r["username"] for r in rows if not r["member"] and r["id"] in wanted
+        ),
+        "members_removed": sorted(
+            r["username"] for r in rows if r["member"] and r["id"] not in wanted
+        ),
+    }

@@ -35,6 +35,8 @@ def designee(request: dict) -> str:
         return f"{request.get('user')} → {request.get('group')}"
     if kind in ("account_manager", "user_confirmation"):
         return str(request.get("user"))
+    if kind == "org_rename":
+        return f"rename to {request.get('display_name')}"
     return f"user {request['user']}" if request.get("user") else f"group {request.get('group')}"
 
 
@@ -63,15 +65,20 @@ def effect(request: dict) -> str:
         )
     if kind == "user_confirmation":
         return f"{user} is confirmed as {org}'s first administrator of its own."
+    if kind == "org_rename":
+        return f"{org} is renamed {request.get('display_name')}; its old name is held 30 days."
     return f"{designee(request)} may act in {org} at once."
 
 
 def describe(request: dict) -> str:
-    """The approver's view of a request: org, designee, proposer, reason, expiry."""
+    """The approver's view of a request: org, designee (a group's members as filed),
+    proposer, reason, expiry."""
+    members = request.get("members")
     return (
         f"Organization: {request.get('org') or '— (an MSPOrg group)'}\n"
         f"For: {designee(request)} ({request.get('kind', 'grant').replace('_', ' ')})\n"
-        f"Proposed by: {request['proposer']}\n"
+        + (f"Members: {', '.join(members) or '— (none)'}\n" if members is not None else "")
+        + f"Proposed by: {request['proposer']}\n"
         f"Reason: {request.get('reason') or '—'}\n"
         f"Expires: {minute(request.get('expires_at'), '—')} "
         f"({expires_in(request.get('expires_at'))})"

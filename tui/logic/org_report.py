@@ -9,6 +9,7 @@ REQUEST_KINDS = {
     "account_manager": "account manager",
     "group_member": "group member",
     "user_confirmation": "confirm user",
+    "org_rename": "rename to",
 }
 
 
@@ -58,11 +59,15 @@ def report_lines(org: dict, report: dict) -> list[str]:
     lines += ["", "Requests waiting:"]
     lines += [
         f"  {REQUEST_KINDS.get(r['kind'], r['kind'])} "
-        f"{r.get('user') or ('group ' + r['group'] if r.get('group') else '')}"
+        f"{r.get('user') or r.get('display_name') or _group(r)}"
         f" — by {r['proposer']}, approver {r['approver']}, expires {minute(r['expires_at'])}"
         for r in report["pending_requests"]
     ] or ["  none"]
     return lines
+
+
+def _group(request: dict) -> str:
+    return f"group {request['group']}" if request.get("group") else ""
 
 
 def deletion_lines(org: dict, report: dict, resources: list[dict]) -> list[str]:

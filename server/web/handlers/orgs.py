@@ -44,7 +44,11 @@ def _msp_first(org: dict) -> paging.Key:
     return (not org["is_msp"], org["display_name"].lower(), org["display_name"])
 
 
-@operation(body=OrgCreate, answers={201: Org})
+@operation(
+    body=OrgCreate,
+    answers={201: Org},
+    errors={409: "display_name_taken, display_name_reserved (given up by another org < 30 days)"},
+)
 async def create_org(*, env: Env, actor: Actor, body: OrgCreate) -> web.Response:
     """Create a client organization (MSPOrg administrators)."""
     return json_response(await orgs.create_org(env, actor, body.given()), status=201)
@@ -70,7 +74,11 @@ async def get_org(*, env: Env, actor: Actor, org: OrgArg) -> web.Response:
     return json_response(await orgs.get_org(env, actor, org))
 
 
-@operation(body=OrgUpdate, answers={200: Org})
+@operation(
+    body=OrgUpdate,
+    answers={200: Org},
+    errors={409: "dual_control_required (a new account manager or display name: a request)"},
+)
 async def update_org(*, env: Env, actor: Actor, org: OrgArg, body: OrgUpdate) -> web.Response:
     """Edit an organization's details, account manager or vault control."""
     return json_response(await orgs.update_org(env, actor, org, body.given()))
@@ -119,11 +127,15 @@ async def eligible_approvers(*, env: Env, actor: Actor, query: EligibilityQuery)
 @operation(
     body=RequestBody,
     answers={201: AccessRequest},
-    errors={422: "approver_not_eligible"},
+    errors={
+        409: "request_pending; org_rename: display_name_taken, display_name_reserved, "
+        "display_name_unchanged",
+        422: "approver_not_eligible",
+    },
 )
 async def file_request(*, env: Env, actor: Actor, body: RequestBody) -> web.Response:
     """File a dual-control request (org access, account manager, group member, client user
-    confirmation), naming the approver."""
+    confirmation, org rename), naming the approver."""
     return json_response(await org_access.file_request(env, actor, body.given()), status=201)
 
 
@@ -138,7 +150,11 @@ async def list_requests(
     return json_response(paging.paged(items, page, paging.newest_first))
 
 
-@operation(body=ApproveBody, answers={200: AccessRequest})
+@operation(
+    body=ApproveBody,
+    answers={200: AccessRequest},
+    errors={409: "group_changed (a group grant's members differ from those filed)"},
+)
 async def approve_request(*, env: Env, actor: Actor, id: str, body: ApproveBody) -> web.Response:
     """Approve (the named approver, with its current password)."""
     return json_response(await org_access.approve(env, actor, id, body.given()["current_password"]))

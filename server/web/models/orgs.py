@@ -143,6 +143,7 @@ class MspAccess(Answer):
     username: str
     role: Role | None = None  # absent when the access comes through a group
     via: str
+    approved_role: Role | None = None  # its role when the grant was approved (issue 26)
 
 
 class AccessRequest(Answer):
@@ -155,6 +156,8 @@ class AccessRequest(Answer):
     group: str | None = None
     retention_days: int | None = None  # audit_retention: the shorter retention (None: kept)
     purge: bool | None = None  # audit_retention: purge the trail when approved
+    members: list[str] | None = None  # a group grant: the group's members as filed
+    display_name: str | None = None  # an org_rename: the new display name
     proposer: str
     approver: str
     reason: str
@@ -179,18 +182,29 @@ class Report(Answer):
 
 
 class UserGrant(Answer):
-    """An MSP user's grant."""
+    """An MSP user's grant: its role now, and when the grant was approved (null for a
+    grant approved before this was recorded)."""
 
     username: str
     role: Role
+    approved_role: Role | None = None
     granted_at: str
 
 
+class ApprovedMember(Answer):
+    """A member of a granted group when the grant was approved, with its role then."""
+
+    username: str
+    role: Role
+
+
 class GroupGrant(Answer):
-    """An MSP group's grant."""
+    """An MSP group's grant: its members now, and as approved (null for a grant approved
+    before they were recorded)."""
 
     name: str
     members: list[str]
+    approved_members: list[ApprovedMember] | None = None
     granted_at: str
 
 
@@ -202,7 +216,8 @@ class Access(Answer):
 
 
 class RequestBody(Body):
-    """``POST /org-access-requests``: ``kind`` (default grant), org, user or group, approver."""
+    """``POST /org-access-requests``: ``kind`` (default grant), org, user or group, approver;
+    an ``org_rename`` names the org and its new ``display_name``."""
 
     kind: RequestKind = "grant"
     org: Name64 = ""
@@ -210,6 +225,7 @@ class RequestBody(Body):
     group: text(100) = ""
     retention_days: RetentionDays = None  # type: ignore[assignment]
     purge: bool = False
+    display_name: text(200) = ""
     approver: text(64, non_empty=True)
     reason: Reason = ""
 
@@ -235,7 +251,7 @@ class RequestsQuery(Query):
 
 
 class EligibilityQuery(Query):
-    """``GET /org-access-requests/eligible-approvers?kind=&org=&user=|group=``."""
+    """``GET /org-access-requests/eligible-approvers?kind=&org=&user=|group=|display_name=``."""
 
     kind: RequestKind = "grant"
     org: Name64 = ""
@@ -243,6 +259,7 @@ class EligibilityQuery(Query):
     group: text(100) = ""
     retention_days: RetentionDays = None  # type: ignore[assignment]
     purge: bool = False
+    display_name: text(200) = ""
 
 
 class Approver(Answer):
