@@ -6,6 +6,7 @@ import logging
 import secrets
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from server.core.errors import BadRequest, StrongroomError, coded
 from server.web.keys import CONFIG, ENV
@@ -38,6 +39,11 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         if "retry_after" in err.extra:
             headers["Retry-After"] = str(err.extra["retry_after"])
         return problem(err.status, err.code, err.title, err.detail, headers=headers, **err.extra)
+    except HttpProcessingError as exc:
+        # The body's framing broke while a handler read it: its text quotes the bytes (a
+        # login body holds a password), so only its class is logged (issue 26, item 10).
+        log.warning("refused a malformed request body from %s (%s)", request.remote, describe(exc))
+        return problem(400, MALFORMED, MALFORMED_TITLE, MALFORMED_DETAIL)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -57,6 +63,20 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
             "An unexpected error occurred; the server log has the details "
             f"(reference {reference}).",
         )
+
+
+MALFORMED = "malformed_request"
+MALFORMED_TITLE = "Malformed request"
+MALFORMED_DETAIL = (
+    "the request is not valid HTTP/1.1 (request line, a header, or the body's framing); "
+    "nothing in it was used"
+)
+
+
+def describe(exc: BaseException | None) -> str:
+    """A loggable name for a refused request's fault: the exception's class only, never its
+    text (aiohttp's parser exceptions quote the request's bytes: keys, passwords)."""
+    return type(exc).__name__ if exc is not None else "unknown"
 
 
 def _refuse_nul(request: web.Request) -> None:
@@ -104,6 +124,12 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     password). ``Strict-Transport-Security``: a browser never tries plain HTTP.
     ``Server`` names the product only, never library versions (ASVS 4.0 V14.3.3).
     """
+    apply_security_headers(response)
+
+
+def apply_security_headers(response: web.StreamResponse) -> None:
+    """Set the headers every answer carries (``security_headers``); also used for answers
+    that never reach the application (``server.web.parser_errors``)."""
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Strict-Transport-Security", HSTS)
