@@ -29,15 +29,21 @@ def display_name_problem(value: str) -> str | None:
 
 
 def identifier_problem(value: str) -> str | None:
-    """Why ``value`` cannot name a user group or resource group, or None.
+    """Why ``value`` cannot name a user group, resource group, resource or resource type, or
+    None.
 
-    Invisible format characters (Unicode category Cf: zero-width spaces and joiners, the
-    bidirectional controls U+202A-202E and U+2066-2069, marks such as U+200E) and line or
-    paragraph separators make two names look alike or reorder what an administrator
-    reads (Unicode TR36 §3.4, UAX #31 §2.3); identifiers refuse them.
+    Control characters (Unicode category Cc: C0 and C1 controls, tab and line breaks
+    included) split or hide a name where it is shown; invisible format characters (Cf:
+    zero-width spaces and joiners, the bidirectional controls U+202A-202E and U+2066-2069,
+    marks such as U+200E) and line or paragraph separators (Zl, Zp) make two names look
+    alike or reorder what an administrator reads (Unicode TR36 §3.4, UAX #31 §2.3; issue
+    26, item 11); identifiers refuse them all.
     """
     for char in value:
-        if unicodedata.category(char) in ("Cf", "Zl", "Zp"):
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return f"must not contain control characters (U+{ord(char):04X})"
+        if category in ("Cf", "Zl", "Zp"):
             return (
                 f"must not contain invisible or direction-changing characters (U+{ord(char):04X})"
             )

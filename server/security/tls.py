@@ -15,9 +15,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+# The CA/Browser Forum Baseline Requirements' longest lifetime for a server certificate.
+LIFETIME_DAYS = 397
+
 
 def make_self_signed(cert_path: Path, key_path: Path, hostnames: list[str] | None = None) -> str:
-    """Write a new EC P-256 key and a 10-year self-signed certificate; return its fingerprint."""
+    """Write a new EC P-256 key and a self-signed server certificate; return its fingerprint.
+
+    The certificate is an end-entity certificate, not a CA (issue 26, item 11): basic
+    constraints ``CA:FALSE`` (critical), key usage ``digitalSignature`` only (critical; an EC
+    key signs the ECDHE handshake and encrypts nothing, RFC 5480 §3), extended key usage
+    ``serverAuth``, the host names and loopback addresses as subject alternative names, and
+    ``LIFETIME_DAYS`` (397) of validity. Clients pin it (``fingerprint``) or trust the file
+    itself; a leaked key can never sign a certificate for another host.
+    """
     names = ["localhost", socket.gethostname(), *(hostnames or [])]
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
@@ -36,9 +47,23 @@ def make_self_signed(cert_path: Path, key_path: Path, hostnames: list[str] | Non
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
+        .not_valid_after(now + datetime.timedelta(days=LIFETIME_DAYS))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False

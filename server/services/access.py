@@ -220,3 +220,31 @@ def require_audit_reader(actor: Actor, org: OrgRef) -> None:
     """Reading the audit trail needs an administrator or auditor role."""
     if not permissions.can_read_audit(actor):
         raise Forbidden("only administrators and auditors read the audit trail")
+
+
+LOGIN_PATH = "/api/v1/auth/login"
+
+
+async def login_address(
+    pool: asyncpg.Pool, display_name: str, actor: Actor | None
+) -> dict[str, str]:
+    """The answer of ``GET /{display_name}``: where the org's users log in.
+
+    Before login (``actor`` None) every well-formed name gets the same answer, the name as
+    given, without a lookup: whether a client org exists cannot be learnt there, so the
+    MSP's client list cannot be enumerated (issue 26, item 11; OWASP ASVS 4.0 V2.2, the
+    login's own answer is the same for an unknown org and a wrong password). After login
+    the org's own spelling is given for an org the actor reaches (its home org included).
+
+    Raises:
+        NotFound: after login, for a name the actor does not reach (existing or not).
+    """
+    if actor is None:
+        return {"org": display_name, "login": LOGIN_PATH}
+    async with db.transaction(pool, actor.org_id, readonly=True) as conn:
+        reached = await orgs_reached(conn, actor)
+    wanted = display_name.lower()
+    for org in reached:
+        if org.display_name.lower() == wanted:
+            return {"org": org.display_name, "login": LOGIN_PATH}
+    raise NotFound(f"no organization named {display_name!r} that you can reach")

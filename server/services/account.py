@@ -16,7 +16,14 @@ from server.store import db
 
 
 async def change_password(env: Env, actor: Actor, current: str, new: str) -> None:
-    """Change one's own login password; other sessions of the user end."""
+    """Change one's own login password; the user's other sessions and all its API keys end
+    (as when an administrator resets it: a key made before the change must not outlive the
+    credential it was made with; issue 26, item 11; OWASP ASVS 4.0 V3.3.3).
+
+    Raises Forbidden ``session_required`` for an API key (``require_session``),
+    ValidationFailed for a wrong current password or a weak or unchanged new one.
+    """
+    require_session(actor, "an API key cannot change the password; log in and change it there")
     await reauthenticate(env, actor, current)
     problem = check_login_password(new, actor.username)
     if problem:
@@ -38,18 +45,26 @@ async def change_password(env: Env, actor: Actor, current: str, new: str) -> Non
             actor.user_id,
             actor.session_id,
         )
+        revoked = await conn.fetch(
+            "DELETE FROM api_keys WHERE user_id = $1 RETURNING id", actor.user_id
+        )
         await recording.writer(conn, env, actor.org_id, actor.who).record(
             "password_changed",
             target_type="user",
             target=actor.username,
-            details={"self_service": True},
+            details={"self_service": True, "api_keys_revoked": len(revoked)},
         )
     if actor.org_is_msp:
         first_run.forget_if_changed(env.config, current)
 
 
 async def begin_totp(env: Env, actor: Actor, current_password: str) -> dict[str, str]:
-    """Start TOTP enrolment: a new secret, not active until confirmed with a code."""
+    """Start TOTP enrolment: a new secret, not active until confirmed with a code.
+
+    Raises Forbidden ``session_required`` for an API key: a leaked key must not replace
+    its owner's second factor (issue 26, item 11).
+    """
+    require_session(actor, "an API key cannot set up two-factor authentication; log in")
     await reauthenticate(env, actor, current_password)
     secret = totp.new_secret()
     async with db.transaction(env.pool, actor.org_id) as conn:
@@ -67,7 +82,11 @@ async def begin_totp(env: Env, actor: Actor, current_password: str) -> dict[str,
 
 
 async def confirm_totp(env: Env, actor: Actor, code: str) -> None:
-    """Activate the pending TOTP secret once the user proves they have it."""
+    """Activate the pending TOTP secret once the user proves they have it.
+
+    Raises Forbidden ``session_required`` for an API key (as ``begin_totp``).
+    """
+    require_session(actor, "an API key cannot set up two-factor authentication; log in")
     async with db.transaction(env.pool, actor.org_id) as conn:
         pending = await conn.fetchval(
             "SELECT totp_pending FROM users WHERE id = $1 FOR UPDATE", actor.user_id
@@ -281,3 +300,15 @@ async def delete_api_key(env: Env, actor: Actor, key_id: str) -> None:
         await recording.writer(conn, env, actor.org_id, actor.who).record(
             "api_key_deleted", target_type="api_key", target=name, details={"key_id": key_id}
         )
+
+
+def require_session(actor: Actor, message: str) -> None:
+    """Refuse an actor authenticated by an API key: changing one's own credentials (login
+    password, second factor) needs a logged-in session, so a leaked script key cannot take
+    over its owner's account (issue 26, item 11; OWASP ASVS 4.0 V3.3, V2.5).
+
+    Raises:
+        Forbidden ``session_required`` (403) with ``message``.
+    """
+    if actor.api_key_id is not None:
+        raise coded(Forbidden, "session_required", message)

@@ -6,6 +6,7 @@ import logging
 import secrets
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from server.core.errors import BadRequest, StrongroomError, coded
 from server.services.denials import Refusal
@@ -40,6 +41,11 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
             headers["Retry-After"] = str(err.extra["retry_after"])
         await note_refusal(request, err.status, err.code)
         return problem(err.status, err.code, err.title, err.detail, headers=headers, **err.extra)
+    except HttpProcessingError as exc:
+        # The body's framing broke while a handler read it: its text quotes the bytes (a
+        # login body holds a password), so only its class is logged (issue 26, item 10).
+        log.warning("refused a malformed request body from %s (%s)", request.remote, describe(exc))
+        return problem(400, MALFORMED, MALFORMED_TITLE, MALFORMED_DETAIL)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -82,6 +88,20 @@ async def note_refusal(request: web.Request, status: int, code: str) -> None:
         node_route=getattr(match.handler, "peer_only", False),
     )
     await denials.note(request.app[ENV], refusal)
+
+
+MALFORMED = "malformed_request"
+MALFORMED_TITLE = "Malformed request"
+MALFORMED_DETAIL = (
+    "the request is not valid HTTP/1.1 (request line, a header, or the body's framing); "
+    "nothing in it was used"
+)
+
+
+def describe(exc: BaseException | None) -> str:
+    """A loggable name for a refused request's fault: the exception's class only, never its
+    text (aiohttp's parser exceptions quote the request's bytes: keys, passwords)."""
+    return type(exc).__name__ if exc is not None else "unknown"
 
 
 def _refuse_nul(request: web.Request) -> None:
@@ -129,6 +149,12 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     password). ``Strict-Transport-Security``: a browser never tries plain HTTP.
     ``Server`` names the product only, never library versions (ASVS 4.0 V14.3.3).
     """
+    apply_security_headers(response)
+
+
+def apply_security_headers(response: web.StreamResponse) -> None:
+    """Set the headers every answer carries (``security_headers``); also used for answers
+    that never reach the application (``server.web.parser_errors``)."""
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Strict-Transport-Security", HSTS)

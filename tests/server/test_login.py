@@ -137,9 +137,14 @@ async def test_refresh_swaps_the_token(admin):
     assert (await admin.call("GET", "/me"))[0] == 401
 
 
-async def test_org_login_url(api):
-    """GET /<display_name> answers the org's login URL, case-insensitively; unknown is 404."""
-    status, body = await api.call("GET", "/msporg", raw=True)
+async def test_org_login_url(api, admin):
+    """GET /<display_name> answers the org's login URL: before login the same for any name
+    (issue 26: no client list to enumerate); after login the org's own spelling,
+    case-insensitively, and 404 for a name the caller does not reach."""
+    for name in ("msporg", "NoSuchOrg"):
+        status, body = await api.call("GET", f"/{name}", raw=True)
+        assert (status, body) == (200, {"org": name, "login": "/api/v1/auth/login"})
+    status, body = await admin.call("GET", "/msporg", raw=True)
     assert (status, body) == (200, {"org": "MSPOrg", "login": "/api/v1/auth/login"})
-    status, problem = await api.call("GET", "/NoSuchOrg", raw=True)
+    status, problem = await admin.call("GET", "/NoSuchOrg", raw=True)
     assert (status, problem["code"]) == (404, "not_found")

@@ -229,17 +229,27 @@ async def test_keys_panel_key_bar_and_server_view(tui_server, make_app):
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
-async def test_escape_sequences_in_names_are_inert(tui_server, make_app):
-    """A resource name carrying terminal escapes is shown as visible symbols."""
+async def test_escape_sequences_in_names_are_inert(tui_server, make_app, owner_conn):
+    """A resource name carrying terminal escapes is shown as visible symbols. The API
+    refuses such a name now (issue 26); one stored before that rule is still shown inert."""
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
     password = make_user(tui_server, admin, "escaper", "password_administrator")
     token = tui_server.login("escaper", password)
-    tui_server.api(
-        "POST",
-        "/orgs/MSPOrg/resources",
-        {"name": "evil\x1b[2J\x1b]52;c;AAAA\x07", "type": "Linux"},
-        token,
+    evil = "evil\x1b[2J\x1b]52;c;AAAA\x07"
+    status, _ = tui_server.api(
+        "POST", "/orgs/MSPOrg/resources", {"name": evil, "type": "Linux"}, token
     )
+    assert status == 422
+    status, made = tui_server.api(
+        "POST", "/orgs/MSPOrg/resources", {"name": "evil", "type": "Linux"}, token
+    )
+    assert status == 201, made
+    async with owner_conn.transaction():
+        org_id = await owner_conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+        await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+        await owner_conn.execute(
+            "UPDATE resources SET name = $2 WHERE id = $1::uuid", made["id"], evil
+        )
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(pilot, "escaper", password)

@@ -34,22 +34,24 @@ async def get_me(*, env: Env, actor: Actor) -> web.Response:
 
 @before_password_change
 @before_totp_setup
-@operation(body=ChangePasswordBody, answers={204: None})
+@operation(body=ChangePasswordBody, answers={204: None}, errors={403: "session_required"})
 async def change_password(*, env: Env, actor: Actor, body: ChangePasswordBody) -> web.Response:
-    """Change my login password (needs the current one)."""
+    """Change my login password (needs the current one and a session, not an API key); my
+    other sessions and all my API keys end."""
     await account.change_password(env, actor, body.current_password, body.new_password)
     return web.Response(status=204)
 
 
 @before_totp_setup
-@operation(body=CurrentPasswordBody, answers={200: TotpSecret})
+@operation(body=CurrentPasswordBody, answers={200: TotpSecret}, errors={403: "session_required"})
 async def begin_totp(*, env: Env, actor: Actor, body: CurrentPasswordBody) -> web.Response:
-    """Start TOTP enrolment (needs the current password); returns the secret once."""
+    """Start TOTP enrolment (needs the current password and a session); returns the secret
+    once."""
     return json_response(await account.begin_totp(env, actor, body.current_password))
 
 
 @before_totp_setup
-@operation(body=OtpBody, answers={204: None}, errors={400: "invalid_otp"})
+@operation(body=OtpBody, answers={204: None}, errors={400: "invalid_otp", 403: "session_required"})
 async def confirm_totp(*, env: Env, actor: Actor, body: OtpBody) -> web.Response:
     """Confirm enrolment with a code; from now on login asks for one."""
     await account.confirm_totp(env, actor, body.otp)

@@ -66,7 +66,7 @@ def _esc(point: int) -> str:
 # What str.strip() removes, what identifiers refuse, what short text refuses: as classes.
 _SPACE = _char_class(p for p in range(sys.maxunicode + 1) if chr(p).isspace())
 _INVISIBLE = _char_class(
-    p for p in range(sys.maxunicode + 1) if unicodedata.category(chr(p)) in ("Cf", "Zl", "Zp")
+    p for p in range(sys.maxunicode + 1) if unicodedata.category(chr(p)) in ("Cc", "Cf", "Zl", "Zp")
 )
 _CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
 
@@ -81,7 +81,8 @@ class Text:
         free: free text (names, descriptions) stored verbatim; control characters allowed
             (the TUI renders them inert); NUL never.
         multiline: notes, stored as typed: control characters allowed like ``free``.
-        identifier: a name people tell apart by eye: no invisible or bidi characters.
+        identifier: a name people tell apart by eye: no control, invisible or bidi
+            characters (``server.core.names.identifier_problem``).
         pattern: a regex the stripped value must match in full; ``pattern_message`` says why.
     """
 

@@ -41,6 +41,9 @@ ExtraFields = Annotated[
     ),
 ]
 PolicyName = text(64)
+# A resource's name is shown in every list and approval: told apart by eye (issue 26).
+ResourceName = text(200, non_empty=True, identifier=True)
+AccountName = text(200, non_empty=True, identifier=True)
 Password = text(1024, strip=False)
 Notes = text(10000, multiline=True, strip=False)
 
@@ -48,7 +51,7 @@ Notes = text(10000, multiline=True, strip=False)
 class ResourceCreate(Body):
     """``POST /orgs/{org}/resources``: the caller owns what it adds."""
 
-    name: text(200, free=True, non_empty=True)
+    name: ResourceName
     type: text(64, non_empty=True)
     url: text(2000) = ""
     description: text(2000, free=True) = ""
@@ -60,7 +63,7 @@ class ResourceCreate(Body):
 class ResourceUpdate(Patch):
     """``PATCH /orgs/{org}/resources/{id}``: only the fields given change."""
 
-    name: text(200, free=True, non_empty=True) = ""
+    name: ResourceName = ""
     type: text(64, non_empty=True) = ""
     url: text(2000) = ""
     description: text(2000, free=True) = ""
@@ -146,7 +149,7 @@ class ResourceDetail(Resource):
 class AccountCreate(Body):
     """``POST /orgs/{org}/resources/{id}/accounts``: a password, or ``generate``."""
 
-    username: text(200, non_empty=True)
+    username: AccountName
     password: Password = ""
     generate: bool = False
     notes: Notes = ""
@@ -157,7 +160,7 @@ class AccountCreate(Body):
 class AccountUpdate(Patch):
     """``PATCH /orgs/{org}/accounts/{id}``: rename, notes (null clears) or policy."""
 
-    username: text(200, non_empty=True) = ""
+    username: AccountName = ""
     notes: Notes | None = None
     policy: text(64, non_empty=True) = ""
     fields: ExtraFields = {}
