@@ -208,6 +208,8 @@ class PasswordRequest(TypedDict, total=False):
     ends_at: str | None
     approved_by: list[str]
     decision_reason: str | None
+    rotated: bool  # in a check-in's answer
+    secret_fields_to_change: list[str]  # in a check-in's answer
 
 
 class AccessRequest(TypedDict, total=False):

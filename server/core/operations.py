@@ -72,6 +72,26 @@ OPERATIONS: dict[str, Operation] = _catalogue(
     ("account_deleted", SECURITY, "An account was deleted."),
     ("password_changed", SECURITY, "An account's or a user's password was changed."),
     ("access_control_changed", SECURITY, "Password access control (check-out) was changed."),
+    (
+        "access_control_change_requested",
+        SECURITY,
+        "A change weakening a password access control was asked for (its approvers decide).",
+    ),
+    (
+        "access_control_change_approved",
+        SECURITY,
+        "An approver of a password access control approved a change weakening it.",
+    ),
+    (
+        "access_control_change_rejected",
+        SECURITY,
+        "An approver of a password access control rejected a change weakening it.",
+    ),
+    (
+        "access_control_change_withdrawn",
+        SECURITY,
+        "A request to weaken a password access control was withdrawn.",
+    ),
     ("password_policy_created", SECURITY, "A password policy was created."),
     ("resource_group_created", SECURITY, "A resource group was created."),
     ("resource_group_updated", SECURITY, "A resource group's members or details changed."),

@@ -16,7 +16,9 @@ Passwordstate and Vault's control groups.
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -81,7 +83,7 @@ def request_json(row: asyncpg.Record, needed: int | None = None) -> dict[str, An
 
 
 def control_json(
-    row: asyncpg.Record | None, names: dict[uuid.UUID, str], inherited: bool
+    row: Mapping[str, Any] | None, names: dict[uuid.UUID, str], inherited: bool
 ) -> dict[str, Any]:
     """An access control as the API shows it (``enabled: false`` when there is none)."""
     if row is None:
@@ -98,7 +100,7 @@ def control_json(
     }
 
 
-async def _names(tx: db.Tx, org: OrgRef, row: asyncpg.Record | None) -> dict[uuid.UUID, str]:
+async def _names(tx: db.Tx, org: OrgRef, row: Mapping[str, Any] | None) -> dict[uuid.UUID, str]:
     """The names of a control's approver users and groups, by id."""
     if row is None:
         return {}
@@ -141,12 +143,20 @@ async def get_control(
 
 async def set_control(
     env: Env, actor: Actor, org_name: OrgArg, kind: str, ref: str, data: dict[str, Any]
-) -> dict[str, Any]:
-    """Put an account or resource under access control (or take it off): needs full
-    permission on it. Approvers name users and groups of the org.
+) -> tuple[bool, dict[str, Any]]:
+    """Put an account or resource under access control, strengthen it, or ask to weaken
+    it: needs full permission on it. Approvers name users and groups of the org.
 
+    A change that weakens the control in force (``control_weakenings``) is not applied:
+    it becomes an access control change request that the control's current approvers
+    decide (issue 26, item 7), whoever asks, owner included.
+
+    Returns:
+        (True, the control now in force) or (False, the change request filed).
     Raises:
-        ValidationFailed for unknown approvers or out-of-range numbers.
+        ValidationFailed for unknown approvers or out-of-range numbers;
+        ``no_eligible_approver`` (422) for a weakening none of the control's approvers
+        may approve; Conflict ``request_pending`` when the caller already asks to change it.
     """
     needed = data.get("approvals_needed", 1)
     window = data.get("max_window_minutes", 60)
@@ -168,36 +178,88 @@ async def set_control(
         )
         if data["enabled"] and not (users or groups):
             raise field_error("approvers", "name at least one approver (a user or a group)")
-        column, target = ("account_id", account_id) if account_id else ("resource_id", resource_id)
-        await tx.execute(f"DELETE FROM access_controls WHERE {column} = $1", target)
-        row = await tx.fetchrow_one(
-            f"INSERT INTO access_controls (org_id, {column}, enabled, approver_users, "
-            "approver_groups, approvals_needed, max_window_minutes, exclusive, "
-            "rotate_on_checkin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
-            org.id,
-            target,
-            data["enabled"],
-            users,
-            groups,
-            needed,
-            window,
-            data.get("exclusive", True),
-            data.get("rotate_on_checkin", False),
+        proposed = {
+            "enabled": data["enabled"],
+            "approver_users": users,
+            "approver_groups": groups,
+            "approvals_needed": needed,
+            "max_window_minutes": window,
+            "exclusive": data.get("exclusive", True),
+            "rotate_on_checkin": data.get("rotate_on_checkin", False),
+        }
+        current = await _control_in_force(tx, account_id, resource_id, lock=True)
+        weakens = control_weakenings(current, proposed)
+        if weakens:
+            assert current is not None  # nothing in force weakens nothing
+            return False, await _file_change(
+                tx, env, actor, org, (account_id, resource_id, label), current, proposed, weakens
+            )
+        row = await _write_control(
+            tx, env, org, actor.who, kind, (account_id, resource_id, label), proposed, {}
         )
-        await recording.writer(tx, env, org.id, actor.who).record(
-            "access_control_changed",
-            target_type=kind,
-            target=label,
-            details={
-                "enabled": row["enabled"],
-                "approvers": len(users) + len(groups),
-                "approvals_needed": needed,
-                "max_window_minutes": window,
-                "exclusive": row["exclusive"],
-                "rotate_on_checkin": row["rotate_on_checkin"],
-            },
-        )
-        return control_json(row, await _names(tx, org, row), False)
+        return True, control_json(row, await _names(tx, org, row), False)
+
+
+async def _control_in_force(
+    tx: db.Tx, account_id: uuid.UUID | None, resource_id: uuid.UUID, lock: bool = False
+) -> asyncpg.Record | None:
+    """The control an access control change on this target replaces: an account's own
+    or inherited one, a resource's own one. With ``lock``, changes of one resource's
+    controls (its own and its accounts') take turns until the transaction ends."""
+    if lock:
+        await tx.execute("SELECT 1 FROM resources WHERE id = $1 FOR UPDATE", resource_id)
+    if account_id is not None:
+        return await tx.fetchrow(_CONTROL, account_id, resource_id)
+    return await tx.fetchrow(
+        "SELECT * FROM access_controls WHERE resource_id = $1 AND account_id IS NULL",
+        resource_id,
+    )
+
+
+async def _write_control(
+    tx: db.Tx,
+    env: Env,
+    org: OrgRef,
+    who: Who,
+    kind: str,
+    target: tuple[uuid.UUID | None, uuid.UUID, str],
+    control: dict[str, Any],
+    details: dict[str, Any],
+) -> asyncpg.Record:
+    """Put ``control`` in force on ``target`` (account_id or None, resource_id, label)
+    and record ``access_control_changed`` (with ``details``); the new row."""
+    account_id, resource_id, label = target
+    column, key = ("account_id", account_id) if account_id else ("resource_id", resource_id)
+    await tx.execute(f"DELETE FROM access_controls WHERE {column} = $1", key)
+    row = await tx.fetchrow_one(
+        f"INSERT INTO access_controls (org_id, {column}, enabled, approver_users, "
+        "approver_groups, approvals_needed, max_window_minutes, exclusive, "
+        "rotate_on_checkin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+        org.id,
+        key,
+        control["enabled"],
+        control["approver_users"],
+        control["approver_groups"],
+        control["approvals_needed"],
+        control["max_window_minutes"],
+        control["exclusive"],
+        control["rotate_on_checkin"],
+    )
+    await recording.writer(tx, env, org.id, who).record(
+        "access_control_changed",
+        target_type=kind,
+        target=label,
+        details={
+            "enabled": row["enabled"],
+            "approvers": len(row["approver_users"]) + len(row["approver_groups"]),
+            "approvals_needed": row["approvals_needed"],
+            "max_window_minutes": row["max_window_minutes"],
+            "exclusive": row["exclusive"],
+            "rotate_on_checkin": row["rotate_on_checkin"],
+            **details,
+        },
+    )
+    return row
 
 
 async def _ids(
@@ -510,7 +572,13 @@ async def _check_in(
     tx: db.Tx, env: Env, org: OrgRef, row: asyncpg.Record, who: Who, forced: bool
 ) -> dict[str, Any]:
     """Check in request ``row`` (locked by the caller) as ``who``, rotating the password
-    if the control says so; the request as the API shows it."""
+    if the control says so; the request as the API shows it, with ``rotated`` and
+    ``secret_fields_to_change``.
+
+    Rotation generates a new password only: free-text secret additional fields cannot be
+    generated, so the check-in does not claim them rotated. It names the secret fields
+    the holder could read (``secret_fields_to_change``, in the answer, the audit event
+    and on the account until someone changes them; issue 26, item 11)."""
     control = await tx.fetchrow(_CONTROL, row["account_id"], row["resource_id"])
     await tx.execute(
         "UPDATE password_requests SET status = 'checked_in', checked_in_at = now(), "
@@ -520,6 +588,7 @@ async def _check_in(
     )
     await tx.execute("DELETE FROM open_checkouts WHERE request_id = $1", row["id"])
     rotated = bool(control and control["rotate_on_checkin"])
+    unchanged: list[str] = []
     if rotated:
         policy_name: str = await tx.fetchval(
             "SELECT policy FROM accounts WHERE id = $1", row["account_id"]
@@ -528,15 +597,29 @@ async def _check_in(
         sealed = await env.ring.encrypt(
             tx, org.id, "accounts", row["account_id"], "password", password
         )
-        await tx.execute(
-            "UPDATE accounts SET password = $2, password_changed_at = now(), updated_at = now() "
-            "WHERE id = $1",
-            row["account_id"],
-            sealed,
+        unchanged = list(
+            await tx.fetchval(
+                "UPDATE accounts SET password = $2, password_changed_at = now(), "
+                "updated_at = now(), secret_fields_to_change = secret_field_names "
+                "WHERE id = $1 RETURNING secret_field_names",
+                row["account_id"],
+                sealed,
+            )
         )
         await _audit(tx, env, org, who, "password_changed", row, generated=True, policy=policy.name)
-    await _audit(tx, env, org, who, "password_checked_in", row, forced=forced, rotated=rotated)
-    return request_json(await _load(tx, org, str(row["id"])))
+    await _audit(
+        tx,
+        env,
+        org,
+        who,
+        "password_checked_in",
+        row,
+        forced=forced,
+        rotated=rotated,
+        **({"fields_to_change": unchanged} if unchanged else {}),
+    )
+    out = request_json(await _load(tx, org, str(row["id"])))
+    return {**out, "rotated": rotated, "secret_fields_to_change": unchanged}
 
 
 async def holds(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
@@ -580,3 +663,340 @@ async def sweep(env: Env) -> int:
                 await _check_in(tx, env, org, row, SYSTEM, forced=False)
                 done += 1
     return done
+
+
+# -- weakening an access control is a request of its own (issue 26, item 7) -----------
+
+CHANGE_REQUEST_TTL = REQUEST_TTL  # an unanswered change request expires after this
+_CHANGE_SELECT = """
+SELECT c.*, CASE WHEN c.status = 'pending' AND c.expires_at <= now() THEN 'expired'
+                 ELSE c.status END AS state
+FROM access_control_requests c
+"""
+
+
+def control_weakenings(current: Mapping[str, Any] | None, proposed: Mapping[str, Any]) -> list[str]:
+    """THE rule of what weakens an access control: the settings in which ``proposed``
+    (a control as ``access_controls`` holds it) is weaker than the control in force,
+    ``current`` (None: none); an empty list when it may apply at once.
+
+    Nothing in force, or a control switched off, cannot be weakened: enabling and
+    strengthening apply at once. Of a control in force, switching it off, fewer approvals,
+    a longer window, exclusivity or rotation on check-in turned off, and any change of
+    its approvers (users or groups: who decides is the control) weaken it. Source:
+    issue 26, item 7 ("weakening or removing an access control needs the control's
+    approvers' approval").
+    """
+    if current is None or not current["enabled"]:
+        return []
+    if not proposed["enabled"]:
+        return ["enabled"]
+    found = []
+    if set(proposed["approver_users"]) != set(current["approver_users"]) or set(
+        proposed["approver_groups"]
+    ) != set(current["approver_groups"]):
+        found.append("approvers")
+    if proposed["approvals_needed"] < current["approvals_needed"]:
+        found.append("approvals_needed")
+    if proposed["max_window_minutes"] > current["max_window_minutes"]:
+        found.append("max_window_minutes")
+    if current["exclusive"] and not proposed["exclusive"]:
+        found.append("exclusive")
+    if current["rotate_on_checkin"] and not proposed["rotate_on_checkin"]:
+        found.append("rotate_on_checkin")
+    return found
+
+
+def _snapshot(control: Mapping[str, Any]) -> dict[str, Any]:
+    """A control's settings as a change request keeps them (JSON, approvers sorted)."""
+    return {
+        "enabled": control["enabled"],
+        "approver_users": sorted(str(u) for u in control["approver_users"]),
+        "approver_groups": sorted(str(g) for g in control["approver_groups"]),
+        "approvals_needed": control["approvals_needed"],
+        "max_window_minutes": control["max_window_minutes"],
+        "exclusive": control["exclusive"],
+        "rotate_on_checkin": control["rotate_on_checkin"],
+    }
+
+
+def _unsnap(snapshot: str | Mapping[str, Any]) -> dict[str, Any]:
+    """A kept snapshot as a control (approvers as ids again)."""
+    data = json.loads(snapshot) if isinstance(snapshot, str) else dict(snapshot)
+    data["approver_users"] = [uuid.UUID(u) for u in data["approver_users"]]
+    data["approver_groups"] = [uuid.UUID(g) for g in data["approver_groups"]]
+    return data
+
+
+async def _change_json(tx: db.Tx, org: OrgRef, row: asyncpg.Record) -> dict[str, Any]:
+    """An access control change request as the API shows it; ``status`` is ``pending``,
+    ``approved`` (applied), ``rejected``, ``withdrawn`` or ``expired``."""
+    current, proposed = _unsnap(row["current"]), _unsnap(row["proposed"])
+    names = await _names(
+        tx,
+        org,
+        {
+            "approver_users": [*current["approver_users"], *proposed["approver_users"]],
+            "approver_groups": [*current["approver_groups"], *proposed["approver_groups"]],
+        },
+    )
+    return {
+        "id": str(row["id"]),
+        "target_type": "account" if row["account_id"] else "resource",
+        "target_id": str(row["account_id"] or row["resource_id"]),
+        "target": row["target"],
+        "requester": row["requester_name"],
+        "requester_org": row["requester_org"],
+        "weakens": list(row["weakens"]),
+        "current": control_json(current, names, False),
+        "proposed": control_json(proposed, names, False),
+        "status": row["state"],
+        "approvals_needed": current["approvals_needed"],
+        "approved_by": list(row["approved_by"]),
+        "decided_by": row["decided_by"] or None,
+        "decision_reason": row["decision_reason"],
+        **{
+            k: row[k].isoformat() if row[k] else None
+            for k in ("created_at", "expires_at", "decided_at")
+        },
+    }
+
+
+async def _file_change(
+    tx: db.Tx,
+    env: Env,
+    actor: Actor,
+    org: OrgRef,
+    target: tuple[uuid.UUID | None, uuid.UUID, str],
+    current: asyncpg.Record,
+    proposed: dict[str, Any],
+    weakens: list[str],
+) -> dict[str, Any]:
+    """File the request to put ``proposed`` in force instead of ``current`` on
+    ``target``, once an approver of ``current`` independent of the actor agrees."""
+    account_id, resource_id, label = target
+    msp_id = await msp_org_id(tx)
+    if not await _eligible(tx, org, msp_id, current, actor.user_id):
+        raise field_error(
+            "approvers",
+            "this change weakens the access control and needs the approval of one of its "
+            "approvers, but none of them is independent of you",
+            code="no_eligible_approver",
+        )
+    if await tx.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM access_control_requests WHERE requester_id = $1 AND "
+        "account_id IS NOT DISTINCT FROM $2 AND (account_id IS NOT NULL OR resource_id = $3) "
+        "AND status = 'pending' AND expires_at > now())",
+        actor.user_id,
+        account_id,
+        resource_id,
+    ):
+        raise coded(
+            Conflict,
+            "request_pending",
+            "you already asked to change this access control: withdraw that request first",
+        )
+    row = await tx.fetchrow_one(
+        "INSERT INTO access_control_requests (org_id, account_id, resource_id, target, "
+        "requester_id, requester_name, requester_org, proposed, current, weakens, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, now() + $11::interval) "
+        "RETURNING *, 'pending' AS state",
+        org.id,
+        account_id,
+        None if account_id else resource_id,
+        label,
+        actor.user_id,
+        actor.username,
+        actor.org,
+        json.dumps(_snapshot(proposed)),
+        json.dumps(_snapshot(current)),
+        weakens,
+        CHANGE_REQUEST_TTL,
+    )
+    await _change_audit(tx, env, org, actor.who, "access_control_change_requested", row)
+    return await _change_json(tx, org, row)
+
+
+async def _change_audit(
+    tx: db.Tx, env: Env, org: OrgRef, who: Who, operation: str, row: asyncpg.Record, **extra: Any
+) -> None:
+    """Record a step of access control change request ``row`` on its target."""
+    await recording.writer(tx, env, org.id, who).record(
+        operation,
+        target_type="account" if row["account_id"] else "resource",
+        target=row["target"],
+        reason=extra.pop("reason", None) or None,
+        details={"request_id": str(row["id"]), "weakens": list(row["weakens"]), **extra},
+    )
+
+
+async def _load_change(
+    tx: db.Tx, org: OrgRef, request_id: str, lock: bool = False
+) -> asyncpg.Record:
+    """One access control change request of the org, locked if ``lock``; NotFound."""
+    rid = parse_id(request_id, "access control request")
+    row = await tx.fetchrow(
+        _CHANGE_SELECT + " WHERE c.id = $1 AND c.org_id = $2" + (" FOR UPDATE" if lock else ""),
+        rid,
+        org.id,
+    )
+    if row is None:
+        raise NotFound("no such access control request")
+    return row
+
+
+async def list_control_requests(
+    env: Env, actor: Actor, org_name: OrgArg, role: str | None, status: str | None
+) -> list[dict[str, Any]]:
+    """Access control change requests of the org I filed (``role=requester``), may
+    decide (``role=approver``: I am an approver of the control in force, independent of
+    the requester), or both; newest first, at most the 500 latest."""
+    if role not in (None, "approver", "requester"):
+        raise field_error("role", "must be approver or requester")
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await enter_org(tx, actor, org_name)
+        msp_id = await msp_org_id(tx)
+        rows = await tx.fetch(
+            _CHANGE_SELECT + " WHERE c.org_id = $1 ORDER BY c.created_at DESC LIMIT 500", org.id
+        )
+        out = []
+        for row in rows:
+            if status and row["state"] != status:
+                continue
+            mine = row["requester_id"] == actor.user_id
+            deciding = False
+            if not mine and role != "requester":
+                resource_id = row["resource_id"] or await tx.fetchval(
+                    "SELECT resource_id FROM accounts WHERE id = $1", row["account_id"]
+                )
+                control = await _control_in_force(tx, row["account_id"], resource_id)
+                deciding = control is not None and actor.user_id in await _eligible(
+                    tx, org, msp_id, control, row["requester_id"]
+                )
+            if (role != "approver" and mine) or (role != "requester" and deciding):
+                out.append(await _change_json(tx, org, row))
+        return out
+
+
+async def decide_control_request(
+    env: Env, actor: Actor, org_name: OrgArg, request_id: str, approve: bool, reason: str
+) -> dict[str, Any]:
+    """An approver of the control in force, independent of the requester, approves an
+    access control change (applied once the control's ``approvals_needed`` have) or
+    rejects it.
+
+    Raises:
+        Forbidden ``approver_not_eligible``; Conflict ``request_not_pending`` /
+        ``request_expired`` / ``control_changed`` (the control in force is no longer the
+        one the request would replace: file a new one).
+    """
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await enter_org(tx, actor, org_name)
+        row = await _load_change(tx, org, request_id, lock=True)
+        if row["state"] == "expired":
+            raise coded(Conflict, "request_expired", "this request has expired")
+        if row["state"] != "pending":
+            raise coded(Conflict, "request_not_pending", f"this request is {row['state']}")
+        resource_id = row["resource_id"] or await tx.fetchval(
+            "SELECT resource_id FROM accounts WHERE id = $1", row["account_id"]
+        )
+        control = await _control_in_force(tx, row["account_id"], resource_id, lock=True)
+        msp_id = await msp_org_id(tx)
+        if control is None or actor.user_id not in await _eligible(
+            tx, org, msp_id, control, row["requester_id"]
+        ):
+            problem = await dual_control.independence_problem(
+                tx, actor.user_id, row["requester_id"], org.id, msp_id
+            )
+            raise coded(
+                Forbidden,
+                "approver_not_eligible",
+                problem or "you are not an approver of this access control",
+            )
+        if _snapshot(control) != json.loads(row["current"]):
+            raise coded(
+                Conflict,
+                "control_changed",
+                "the access control changed since this request was filed: ask again",
+            )
+        if not approve:
+            row = await tx.fetchrow_one(
+                "UPDATE access_control_requests SET status = 'rejected', decided_at = now(), "
+                "decided_by = $2, decision_reason = $3 WHERE id = $1 RETURNING *, status AS state",
+                row["id"],
+                f"{actor.username}@{actor.org}",
+                reason,
+            )
+            await _change_audit(
+                tx, env, org, actor.who, "access_control_change_rejected", row, reason=reason
+            )
+            return await _change_json(tx, org, row)
+        if actor.user_id not in row["approver_ids"]:
+            row = await tx.fetchrow_one(
+                "UPDATE access_control_requests SET approver_ids = approver_ids || $2::uuid, "
+                "approved_by = approved_by || $3::text WHERE id = $1 "
+                "RETURNING *, status AS state",
+                row["id"],
+                actor.user_id,
+                f"{actor.username}@{actor.org}",
+            )
+        applied = len(row["approver_ids"]) >= control["approvals_needed"]
+        if applied:
+            kind = "account" if row["account_id"] else "resource"
+            await _write_control(
+                tx,
+                env,
+                org,
+                actor.who,
+                kind,
+                (row["account_id"], resource_id, row["target"]),
+                _unsnap(row["proposed"]),
+                {
+                    "request_id": str(row["id"]),
+                    "requested_by": f"{row['requester_name']}@{row['requester_org']}",
+                    "approved_by": list(row["approved_by"]),
+                },
+            )
+            row = await tx.fetchrow_one(
+                "UPDATE access_control_requests SET status = 'approved', decided_at = now(), "
+                "decided_by = $2, decision_reason = $3 WHERE id = $1 RETURNING *, status AS state",
+                row["id"],
+                f"{actor.username}@{actor.org}",
+                reason,
+            )
+        await _change_audit(
+            tx,
+            env,
+            org,
+            actor.who,
+            "access_control_change_approved",
+            row,
+            reason=reason,
+            approvals=len(row["approver_ids"]),
+            applied=applied,
+        )
+        return await _change_json(tx, org, row)
+
+
+async def withdraw_control_request(
+    env: Env, actor: Actor, org_name: OrgArg, request_id: str
+) -> dict[str, Any]:
+    """The requester withdraws its pending access control change request.
+
+    Raises:
+        Forbidden (not the requester), Conflict ``request_not_pending``.
+    """
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await enter_org(tx, actor, org_name)
+        row = await _load_change(tx, org, request_id, lock=True)
+        if row["requester_id"] != actor.user_id:
+            raise Forbidden("only the requester withdraws a request")
+        if row["state"] != "pending":
+            raise coded(Conflict, "request_not_pending", f"this request is {row['state']}")
+        row = await tx.fetchrow_one(
+            "UPDATE access_control_requests SET status = 'withdrawn', decided_at = now() "
+            "WHERE id = $1 RETURNING *, status AS state",
+            row["id"],
+        )
+        await _change_audit(tx, env, org, actor.who, "access_control_change_withdrawn", row)
+        return await _change_json(tx, org, row)

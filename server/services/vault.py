@@ -265,8 +265,9 @@ async def create_account(
         try:
             row = await tx.fetchrow_one(
                 "INSERT INTO accounts (id, org_id, resource_id, username, password, notes, "
-                "policy, owner_id, fields, secret_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                "$8, $9::jsonb, $10) RETURNING id, username, policy, password_changed_at, fields",
+                "policy, owner_id, fields, secret_fields, secret_field_names) VALUES ($1, $2, "
+                "$3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11) "
+                "RETURNING id, username, policy, password_changed_at, fields",
                 account_id,
                 org.id,
                 resource["id"],
@@ -277,6 +278,7 @@ async def create_account(
                 actor.user_id,
                 json.dumps(fields),
                 sealed_fields,
+                sorted(secrets),
             )
         except asyncpg.UniqueViolationError:
             raise coded(
@@ -315,7 +317,8 @@ async def _account(
         raise NotFound("no such account")
     row = await tx.fetchrow(
         "SELECT a.id, a.username, a.policy, a.password_changed_at, a.resource_id, a.fields, "
-        "r.name AS resource FROM accounts a JOIN resources r ON r.id = a.resource_id "
+        "a.secret_fields_to_change, r.name AS resource "
+        "FROM accounts a JOIN resources r ON r.id = a.resource_id "
         "WHERE a.id = $1",
         aid,
     )
@@ -361,6 +364,34 @@ async def refuse_if_checked_out(tx: db.Tx, row: asyncpg.Record, user_id: uuid.UU
         )
 
 
+async def refuse_secret_change_without_checkout(
+    tx: db.Tx, row: Mapping[str, Any], user_id: uuid.UUID
+) -> None:
+    """Who may change an account's password, notes or secret additional fields: while an
+    exclusive check-out is open, only its holder; while the account is under access
+    control, only a user holding an open check-out of it (approved, inside its window,
+    not checked in) — so a secret the control guards is never replaced by one person
+    outside a window (issue 26, item 7). The check-out state is ``account_access``
+    (sql/functions/account_access.sql); this function lives here, not in
+    password_requests, because that module builds on this one.
+
+    Raises:
+        Conflict ``checked_out`` (with ``holder`` and ``until``) or ``checkout_required``.
+    """
+    await refuse_if_checked_out(tx, row, user_id)
+    state = await tx.fetchrow_one(
+        "SELECT * FROM account_access($1, $2, $3)", row["id"], row["resource_id"], user_id
+    )
+    if state["controlled"] and not state["mine"]:
+        raise coded(
+            Conflict,
+            "checkout_required",
+            "this account is under access control: only a user holding an approved "
+            "check-out of it changes its password, notes or secret fields (request it: "
+            "POST …/password-requests)",
+        )
+
+
 async def get_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str) -> dict[str, Any]:
     """Account metadata (never the password)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
@@ -376,6 +407,7 @@ async def get_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str)
         "resource": row["resource"],
         "password_expired": expired,
         "access": access,
+        "secret_fields_to_change": list(row["secret_fields_to_change"]),
     }
 
 
@@ -386,6 +418,12 @@ async def update_account(
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         row, permission = await _account(tx, actor, org, account_id, "edit")
+        if "notes" in data or "fields" in data:
+            secrets_now = await tx.fetchval(
+                "SELECT secret_field_names FROM accounts WHERE id = $1", row["id"]
+            )
+            if "notes" in data or secrets_now or await _has_secrets(tx, org, data["fields"]):
+                await refuse_secret_change_without_checkout(tx, row, actor.user_id)
         if "policy" in data:
             data["policy"] = (await find_policy(tx, org, data["policy"])).name
         if "notes" in data:
@@ -402,6 +440,9 @@ async def update_account(
             )
             data["fields"] = json.dumps(fields)
             data["secret_fields"] = await _seal_fields(env, tx, org, row["id"], secrets)
+            # Every secret field held from now on was written here: none is left to change.
+            data["secret_field_names"] = sorted(secrets)
+            data["secret_fields_to_change"] = []
         if data:
             sets = ", ".join(
                 f"{col} = ${i}{'::jsonb' if col == 'fields' else ''}"
@@ -421,7 +462,10 @@ async def update_account(
             "account_updated",
             target_type="account",
             target=f"{row['resource']}/{row['username']}",
-            details={"account_id": str(row["id"]), "fields": sorted(data)},
+            details={
+                "account_id": str(row["id"]),
+                "fields": sorted(k for k in data if k not in _BOOKKEEPING),
+            },
         )
         row, _ = await _account(tx, actor, org, account_id, None)
     return {**account_json(row, permission), "resource_id": str(row["resource_id"])}
@@ -561,7 +605,7 @@ async def change_password(
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         row, _ = await _account(tx, actor, org, account_id, "change_password")
-        await refuse_if_checked_out(tx, row, actor.user_id)
+        await refuse_secret_change_without_checkout(tx, row, actor.user_id)
         password, policy, generated = await _password_for(tx, org, row["policy"], data)
         sealed = await env.ring.encrypt(tx, org.id, "accounts", row["id"], "password", password)
         await tx.execute(
@@ -576,3 +620,19 @@ async def change_password(
             target=f"{row['resource']}/{row['username']}",
             details={"account_id": str(row["id"]), "generated": generated, "policy": policy.name},
         )
+
+
+# Columns update_account keeps in step with secret_fields (not edited by the caller).
+_BOOKKEEPING = ("secret_field_names", "secret_fields_to_change")
+
+
+async def _has_secrets(tx: db.Tx, org: OrgRef, values: Mapping[str, Any]) -> bool:
+    """Do additional field ``values`` of an account name one of the org's secret fields?"""
+    names = [k.lower() for k in values]
+    found: bool = await tx.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM field_definitions WHERE org_id = $1 AND "
+        "applies_to = 'account' AND kind = 'secret' AND lower(name) = ANY($2::text[]))",
+        org.id,
+        names,
+    )
+    return found

@@ -111,6 +111,22 @@ ROUTES = [
     ("POST", "/orgs/{org}/password-requests/{id}/withdraw", password_requests.withdraw),
     ("POST", "/orgs/{org}/password-requests/{id}/check-in", password_requests.check_in),
     ("GET", "/orgs/{org}/password-holds", password_requests.list_holds),
+    ("GET", "/orgs/{org}/access-control-requests", password_requests.list_control_requests),
+    (
+        "POST",
+        "/orgs/{org}/access-control-requests/{id}/approve",
+        password_requests.approve_control_request,
+    ),
+    (
+        "POST",
+        "/orgs/{org}/access-control-requests/{id}/reject",
+        password_requests.reject_control_request,
+    ),
+    (
+        "POST",
+        "/orgs/{org}/access-control-requests/{id}/withdraw",
+        password_requests.withdraw_control_request,
+    ),
     ("GET", "/orgs/{org}/accounts/{id}/shares", vault.list_shares),
     ("POST", "/orgs/{org}/accounts/{id}/shares", vault.add_share),
     ("DELETE", "/orgs/{org}/accounts/{id}/shares/{share_id}", vault.remove_share),

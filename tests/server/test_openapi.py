@@ -66,6 +66,7 @@ async def test_every_write_with_a_body_declares_it(api):
         ("POST", "/orgs/{org}/password-policies/{name}/generate"),
         ("POST", "/orgs/{org}/password-requests/{id}/withdraw"),
         ("POST", "/orgs/{org}/password-requests/{id}/check-in"),
+        ("POST", "/orgs/{org}/access-control-requests/{id}/withdraw"),
         ("POST", "/orgs/{org}/audit/purge"),
     }
     for method, path, handler in ROUTES:

@@ -115,5 +115,6 @@ class AccessApi(SessionApi, UsersApi):
 
     async def set_access_control(self, org: str, kind: str, ref: str, body: dict) -> AccessControl:
         """Put an account or resource under access control, change it or take it off
-        (full permission): ``body`` as ``access_control`` answers it; the new control."""
+        (full permission): ``body`` as ``access_control`` answers it; the new control —
+        or, for a change that weakens it, the change request filed (it has ``weakens``)."""
         return await self._request("PUT", self._control_path(org, kind, ref), body)

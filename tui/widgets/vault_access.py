@@ -131,6 +131,13 @@ class AccessControlActions:
             submit,
             note=note,
         )
-        if result:
+        if result and "weakens" in result:
+            # 202: a weakening is a request the control's approvers decide (issue 26).
+            self.changed(
+                "accounts",
+                f"Access control of {label} unchanged: weakening it needs an approver's "
+                "approval; your request waits for one of its approvers.",
+            )
+        elif result:
             state = "on" if result.get("enabled") else "off"
             self.changed("accounts", f"Access control of {label} is {state}.")

@@ -134,7 +134,11 @@ class RevealActions:
             self.app.notify("You hold no check-out of this password.", severity="warning")
             return
         before = (await client.account(self.org, account))["password_changed_at"]
-        await client.check_in(self.org, mine["id"])
+        back = await client.check_in(self.org, mine["id"])
         after = (await client.account(self.org, account))["password_changed_at"]
         replaced = "; its password was replaced by a new one" if after != before else ""
+        # A check-in cannot rotate secret fields: the server names the ones left as seen.
+        stale = back.get("secret_fields_to_change") or []
+        if stale:
+            replaced += "; change its secret fields too: " + ", ".join(stale)
         self.changed("accounts", f"{mine['account']} checked in{replaced}.")

@@ -14,6 +14,8 @@ from server.web.models.common import Page
 from server.web.models.password_requests import (
     AccessControl,
     AccessControlBody,
+    AccessControlChangeRequest,
+    ControlRequestsQuery,
     PasswordDecisionBody,
     PasswordRequest,
     PasswordRequestBody,
@@ -28,12 +30,18 @@ async def get_account_control(*, env: Env, actor: Actor, org: OrgArg, id: str) -
     return json_response(await pr.get_control(env, actor, org, "account", id))
 
 
-@operation(body=AccessControlBody, answers={200: AccessControl})
+def _control_answer(applied: bool, body: dict) -> web.Response:
+    """200 with the control now in force, or 202 with the change request filed."""
+    return json_response(body, status=200 if applied else 202)
+
+
+@operation(body=AccessControlBody, answers={200: AccessControl, 202: AccessControlChangeRequest})
 async def put_account_control(
     *, env: Env, actor: Actor, org: OrgArg, id: str, body: AccessControlBody
 ) -> web.Response:
-    """Put an account under access control, change it, or take it off (needs full)."""
-    return json_response(await pr.set_control(env, actor, org, "account", id, body.given()))
+    """Put an account under access control or strengthen it (needs full); a change that
+    weakens it or takes it off answers 202 with a request its approvers decide."""
+    return _control_answer(*await pr.set_control(env, actor, org, "account", id, body.given()))
 
 
 @operation(answers={200: AccessControl})
@@ -42,12 +50,13 @@ async def get_resource_control(*, env: Env, actor: Actor, org: OrgArg, id: str) 
     return json_response(await pr.get_control(env, actor, org, "resource", id))
 
 
-@operation(body=AccessControlBody, answers={200: AccessControl})
+@operation(body=AccessControlBody, answers={200: AccessControl, 202: AccessControlChangeRequest})
 async def put_resource_control(
     *, env: Env, actor: Actor, org: OrgArg, id: str, body: AccessControlBody
 ) -> web.Response:
-    """Set a resource's default access control for its accounts (needs full)."""
-    return json_response(await pr.set_control(env, actor, org, "resource", id, body.given()))
+    """Set a resource's default access control for its accounts (needs full); a change
+    that weakens it answers 202 with a request its approvers decide."""
+    return _control_answer(*await pr.set_control(env, actor, org, "resource", id, body.given()))
 
 
 @operation(body=PasswordRequestBody, answers={201: PasswordRequest})
@@ -105,3 +114,38 @@ async def list_holds(*, env: Env, actor: Actor, org: OrgArg, page: paging.Page) 
     """Open check-outs of the org: who holds which password until when (administrators)."""
     items = await pr.holds(env, actor, org)
     return json_response(paging.paged(items, page, paging.newest_first))
+
+
+@paging.paged_list
+@operation(query=ControlRequestsQuery, answers={200: Page[AccessControlChangeRequest]})
+async def list_control_requests(
+    *, env: Env, actor: Actor, org: OrgArg, page: paging.Page, query: ControlRequestsQuery
+) -> web.Response:
+    """Access control changes I asked for or may decide (?role=approver|requester, ?status=)."""
+    given = query.given()
+    items = await pr.list_control_requests(env, actor, org, given.get("role"), given.get("status"))
+    return json_response(paging.paged(items, page, paging.newest_first))
+
+
+@operation(body=PasswordDecisionBody, answers={200: AccessControlChangeRequest})
+async def approve_control_request(
+    *, env: Env, actor: Actor, org: OrgArg, id: str, body: PasswordDecisionBody
+) -> web.Response:
+    """An approver of the control approves the change; it applies once enough have."""
+    reason = body.given().get("reason", "")
+    return json_response(await pr.decide_control_request(env, actor, org, id, True, reason))
+
+
+@operation(body=PasswordDecisionBody, answers={200: AccessControlChangeRequest})
+async def reject_control_request(
+    *, env: Env, actor: Actor, org: OrgArg, id: str, body: PasswordDecisionBody
+) -> web.Response:
+    """An approver of the control rejects the change, with a reason."""
+    reason = body.given().get("reason", "")
+    return json_response(await pr.decide_control_request(env, actor, org, id, False, reason))
+
+
+@operation(answers={200: AccessControlChangeRequest})
+async def withdraw_control_request(*, env: Env, actor: Actor, org: OrgArg, id: str) -> web.Response:
+    """The requester withdraws its pending access control change."""
+    return json_response(await pr.withdraw_control_request(env, actor, org, id))

@@ -82,6 +82,10 @@ class PasswordRequest(Answer):
     ends_at: str | None
     checked_in_at: str | None
     approvals_needed: int | None = None
+    # Only in a check-in's answer: whether a new password was generated, and the secret
+    # additional fields the holder could read, which a check-in cannot rotate.
+    rotated: bool | None = None
+    secret_fields_to_change: list[str] | None = None
 
 
 class PasswordRequestsQuery(Query):
@@ -89,3 +93,47 @@ class PasswordRequestsQuery(Query):
 
     role: Literal["approver", "requester"] = None  # type: ignore[assignment]
     status: RequestState = None  # type: ignore[assignment]
+
+
+ChangeState = Literal["pending", "approved", "rejected", "withdrawn", "expired"]
+Weakening = Literal[
+    "enabled",
+    "approvers",
+    "approvals_needed",
+    "max_window_minutes",
+    "exclusive",
+    "rotate_on_checkin",
+]
+
+
+class AccessControlChangeRequest(Answer):
+    """A change that weakens an access control, waiting for (or decided by) the control's
+    approvers: ``PUT …/access-control`` answers it with 202 instead of applying the change.
+    It applies, as ``proposed``, once ``approvals_needed`` approvers of the control in
+    force, independent of the requester, approve; it is refused (``control_changed``) if
+    the control in force is no longer ``current``."""
+
+    id: str
+    target_type: Literal["account", "resource"]
+    target_id: str
+    target: str
+    requester: str
+    requester_org: str
+    weakens: list[Weakening]
+    current: AccessControl
+    proposed: AccessControl
+    status: ChangeState
+    approvals_needed: int
+    approved_by: list[str]
+    decided_by: str | None
+    decision_reason: str
+    created_at: str | None
+    expires_at: str | None
+    decided_at: str | None
+
+
+class ControlRequestsQuery(Query):
+    """``GET /orgs/{org}/access-control-requests?role=&status=`` (absent: no filter)."""
+
+    role: Literal["approver", "requester"] = None  # type: ignore[assignment]
+    status: ChangeState = None  # type: ignore[assignment]

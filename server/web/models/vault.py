@@ -138,6 +138,9 @@ class AccountDetail(AccountCreated):
     resource: str
     password_expired: bool
     access: AccessState
+    # Secret additional fields a check-in with rotation left as the holder saw them
+    # (names only), until someone holding a check-out changes them.
+    secret_fields_to_change: list[str] = []
 
 
 class ResourceDetail(Resource):
