@@ -8,7 +8,8 @@ the next approved check-out reveals the original value.
 
 The world: client org GuardCo with its confirmed administrator gadmin, who made keeper
 (owns resource edge-fw and its account admin), fuller (full share), modder (modify
-share), greq (view share) and gappr (the control's approver).
+share) and greq (view share); gappr (the control's approver) was made by gthird, another
+MSP person granted GuardCo, and confirmed by gadmin.
 """
 
 from __future__ import annotations
@@ -40,10 +41,25 @@ async def _build(api: Api, admin: Api) -> dict:
         ("fuller", "password_user"),
         ("modder", "password_user"),
         ("greq", "password_user"),
-        ("gappr", "password_user"),
     ):
         await make_user(gadmin, name, role, org=ORG)
         tokens[name] = (await api.login(name, f"final-{name}-pw22", org=ORG)).token
+    # gappr: made by gthird (granted GuardCo by admin and gmgr), confirmed by gadmin.
+    # Accounts one person made are one person (item 2): the approver comes from elsewhere.
+    status, grant = await admin.call(
+        "POST", "/org-access-requests", {"org": ORG, "user": "gthird", "approver": "gmgr"}
+    )
+    assert status == 201, grant
+    status, _ = await gmgr.call(
+        "POST",
+        f"/org-access-requests/{grant['id']}/approve",
+        {"current_password": "final-gmgr-pw22"},
+    )
+    assert status == 200
+    await make_user(gthird, "gappr", "password_user", org=ORG)
+    status, _ = await gadmin.call("POST", f"/orgs/{ORG}/users/gappr/confirm")
+    assert status == 200
+    tokens["gappr"] = (await api.login("gappr", "final-gappr-pw22", org=ORG)).token
     keeper = api.as_(tokens["keeper"])
     _, res = await keeper.call(
         "POST", f"/orgs/{ORG}/resources", {"name": "edge-fw", "type": "Cisco IOS"}
