@@ -150,14 +150,23 @@ def _skeleton(name: str) -> str:
 _BUILTIN_SKELETONS = frozenset(_skeleton(r) for r in ROLES)
 
 
+# Words that claim an administrator's authority, which a custom role never has
+# (skeletons: "admin", "privileged", "superuser").
+_AUTHORITY_WORDS = tuple(_skeleton(w) for w in ("admin", "privileged", "superuser"))
+
+
 def imitates_builtin(name: str) -> bool:
-    """Whether a custom role's ``name`` would read as a built-in role's: the same letters
-    once case, width, separators, invisible characters and digit look-alikes are set
-    aside ("Administrator", "privileged-administrator", "ADM1NISTRATOR", "password user",
-    a plural "administrators"). Custom roles and replicated roles refuse such names
-    (a role that looks built-in would pass for one in every list an approver reads)."""
+    """Whether a custom role's ``name`` would read as a built-in role's or as an
+    administrator's: once case, width, separators, invisible characters and digit
+    look-alikes are set aside, it contains a built-in role's name ("Administrator",
+    "privileged-administrator", "ADM1NISTRATOR", "password users") or a word that claims
+    an administrator's authority ("Admin", "administrator2", "PrivAdmin", "superadmin",
+    "privileged_ops", "SuperUser"). Custom roles and replicated roles refuse such names:
+    a custom role is never an administrator (DESIGN.md §3), and one that reads like one
+    would pass for it in every list an approver reads (issue 26, item 11 and its attack
+    pass)."""
     skeleton = _skeleton(name)
-    return skeleton in _BUILTIN_SKELETONS or skeleton.removesuffix("s") in _BUILTIN_SKELETONS
+    return any(word in skeleton for word in (*_BUILTIN_SKELETONS, *_AUTHORITY_WORDS))
 
 
 # -- who may act on whom (#26: a custom role with manage_users is no administrator) ----

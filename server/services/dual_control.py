@@ -78,7 +78,8 @@ _ACTIVE_ADMIN = (
     "AND role = ANY($3::text[])"
 )
 # Founders ever created, whatever their status or role now (sql/024_founders.sql).
-_FOUNDERS = "SELECT count(*) FROM users WHERE org_id = $1 AND founder"
+# A counter, not a count of rows: deleting a founder does not free its seat.
+_FOUNDERS = "SELECT founders_created FROM orgs WHERE id = $1"
 # Which client orgs an MSPOrg user reaches: THE reach rule (sql/functions/org_reach.sql), asked
 # for everything but the user's home.
 _REACH = (
@@ -271,14 +272,25 @@ async def provenance(
     org_is_msp: bool,
     role: str,
     creating: bool,
+    previous_chain: list[uuid.UUID] | None = None,
 ) -> Provenance:
     """The principal and confirmation of an account that ``actor`` creates (``creating``)
     or whose password it sets, in org ``org_id``.
 
     An MSPOrg administrator created during the founding phase is independent and a founder
     (``founding_seat``, which holds MSPOrg's row locked until the caller's transaction
-    ends); any other account is controlled by the actor's principal. A client user is
-    confirmed only when a confirmed user of that same org made it.
+    ends; the count of founders ever created, ``orgs.founders_created``, goes up by one);
+    any other account is controlled by the actor's principal. A client user is confirmed
+    only when a confirmed user of that same org made it.
+
+    ``previous_chain``: when setting an existing account's password, its chain so far. A
+    reset adds the resetter's chain in front of it and never drops a link: whoever made
+    the account could ask for the reset ("I forgot my password") and receive the new one,
+    so it stays that person's too (issue 26's attack pass: a helpdesk reset by another
+    founder erased the maker's link). Duplicates are kept once.
+
+    Raises:
+        Conflict ``chain_too_deep`` when the chain would pass CHAIN_LIMIT links.
     """
     async with db.in_org(conn, actor.org_id):
         me = await conn.fetchrow(
@@ -293,7 +305,7 @@ async def provenance(
             and actor.org_is_msp
             and await founding_seat(conn, actor.org_id)
         )
-    chain = [actor.user_id, *me["credential_chain"]]
+    chain = list(dict.fromkeys([actor.user_id, *me["credential_chain"], *(previous_chain or [])]))
     if len(chain) > CHAIN_LIMIT:
         raise coded(
             Conflict,
@@ -302,6 +314,11 @@ async def provenance(
             "made; it cannot make or reset more accounts",
         )
     if founding:
+        async with db.in_org(conn, actor.org_id):
+            await conn.execute(
+                "UPDATE orgs SET founders_created = founders_created + 1 WHERE id = $1",
+                actor.org_id,
+            )
         return Provenance(None, True, [], founder=True)  # a founder answers to nobody
     confirmed = org_is_msp or (actor.org_id == org_id and me["client_confirmed"])
     return Provenance(me["principal"], confirmed, chain)
@@ -615,7 +632,10 @@ async def person_on_promotion(
         return {}
     if await conn.fetchval("SELECT principal_id FROM users WHERE id = $1", target["id"]):
         return {}  # already someone else's person: it stays so
-    made = await provenance(conn, actor, actor.org_id, True, role, creating=False)
+    previous = await conn.fetchval("SELECT credential_chain FROM users WHERE id = $1", target["id"])
+    made = await provenance(
+        conn, actor, actor.org_id, True, role, creating=False, previous_chain=previous
+    )
     await conn.execute(
         "UPDATE users SET principal_id = $2, credential_chain = $3 WHERE id = $1",
         target["id"],
@@ -665,7 +685,9 @@ async def refuse_raise_of_reaching_user(
     or through a group, or as account manager: ``org_reach``): the approvers approved it
     as it was, and it would act there with the new role (issue 26: a granted password user
     promoted to administrator by one person). Lowering, or a change that adds nothing,
-    passes; outside MSPOrg nothing is refused (a client user reaches only its org).
+    passes; outside MSPOrg nothing is refused (a client user reaches only its org). A user
+    named in a pending grant or account-manager request (itself or through a group) is
+    held the same way until the request is decided (``_PENDING_FOR``).
 
     Two uses: ``user_id`` changes from ``role`` to ``new_role`` (users.update_user); or
     custom ``role`` gets ``new_permissions``, refused if any holder reaches a client org
@@ -698,12 +720,30 @@ async def refuse_raise_of_reaching_user(
         orgs = [r[0] for r in await conn.fetch(_REACH, holder["id"], org_id)]
         if orgs:
             reaching.append(f"{holder['username']} reaches {', '.join(orgs)}")
+        pending = [r[0] for r in await conn.fetch(_PENDING_FOR, holder["id"])]
+        if pending:
+            reaching.append(
+                f"{holder['username']} is named in a pending request for {', '.join(pending)}"
+            )
     if reaching:
         raise coded(
             Conflict,
             "dual_control_required",
-            f"{'; '.join(reaching)}: its access was approved for what it could do then, and "
-            f"this adds {', '.join(sorted(added))}. Revoke the access (or assign another "
-            "account manager by request) first, then file a new request for it "
-            "(POST /org-access-requests)",
+            f"{'; '.join(reaching)}: its access was (or is being) approved for what it can do "
+            f"now, and this adds {', '.join(sorted(added))}. Revoke the access or cancel the "
+            "request (or assign another account manager by request) first, then file a new "
+            "request for it (POST /org-access-requests)",
         )
+
+
+# The client orgs of pending requests that would let ``$1`` in (a grant to it or to a group
+# it belongs to, or the account managership): its authority is frozen while an approver
+# decides on what it is now (the attack pass on issue 26: a role raised between filing and
+# approval was recorded as approved).
+_PENDING_FOR = (
+    "SELECT DISTINCT o.display_name FROM org_access_requests r "
+    "JOIN orgs o ON o.id = r.client_org_id "
+    "WHERE r.status = 'pending' AND r.expires_at > now() "
+    "AND r.kind IN ('grant', 'account_manager') AND (r.designee_user_id = $1 OR "
+    "r.designee_group_id IN (SELECT group_id FROM group_members WHERE user_id = $1)) ORDER BY 1"
+)

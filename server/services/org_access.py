@@ -51,6 +51,7 @@ from server.store import db
 
 REQUEST_SELECT = """
 SELECT r.id, r.kind, r.client_org_id, o.display_name AS org, du.username AS designee_user,
+       du.role AS designee_role,
        dg.name AS designee_group, tg.name AS target_group, r.subject,
        r.proposer_name AS proposer, r.approver_name AS approver,
        r.designee_user_id, r.designee_group_id, r.target_group_id, r.proposer_id,
@@ -99,6 +100,7 @@ def request_json(row: asyncpg.Record) -> dict[str, Any]:
         out["display_name"] = row["subject"]
     elif row["designee_user"] is not None:
         out["user"] = row["designee_user"]
+        out["role"] = row["designee_role"]  # what the approver approves (held until decided)
     else:
         out["group"] = row["designee_group"]
         out["members"] = list(row["designee_member_names"])  # as filed (issue 26)

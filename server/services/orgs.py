@@ -224,6 +224,7 @@ async def bootstrap_msp(
             permissions.PRIVILEGED_ADMINISTRATOR,
             password_hash,
         )
+        await conn.execute("UPDATE orgs SET founders_created = 1 WHERE id = $1", org_id)
         await audit.Writer(conn, org_id, SYSTEM, node).record(
             "user_created",
             target_type="user",

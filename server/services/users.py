@@ -210,7 +210,15 @@ async def update_user(
                     conn, target["id"], target["username"], org.id
                 )
             made = await dual_control.provenance(
-                conn, actor, org.id, org.is_msp, target["role"], creating=False
+                conn,
+                actor,
+                org.id,
+                org.is_msp,
+                target["role"],
+                creating=False,
+                previous_chain=await conn.fetchval(
+                    "SELECT credential_chain FROM users WHERE id = $1", target["id"]
+                ),
             )
             await db.set_org(conn, org.id)
             args += [

@@ -138,6 +138,39 @@ async def test_promoting_a_granted_password_user_is_refused(world, api):
     await assert_not_reached(q, world["account"])
 
 
+async def test_a_pending_grants_designee_is_held_as_filed(world, api):
+    """The attack pass: honest files a grant for zed, a password user x made, reasoned
+    "read-only"; before admin decides, x promotes zed to administrator. Refused: a user
+    named in a pending request keeps its role until the decision, and the approver sees
+    the role it approves. zed, approved, is still a password user."""
+    x, honest, admin = world["x"], world["honest"], world["admin"]
+    await make_user(x, "zed", "password_user")
+    zed = await api.login("zed", "final-zed-pw22")
+    status, req = await honest.call(
+        "POST",
+        "/org-access-requests",
+        {"org": "GlobexCo", "user": "zed", "approver": "admin", "reason": "zed read-only"},
+    )
+    assert (status, req["role"]) == (201, "password_user"), req
+    status, problem = await x.call("PATCH", "/orgs/MSPOrg/users/zed", {"role": "administrator"})
+    assert (status, problem["code"]) == (409, "dual_control_required"), problem
+    assert "pending request for GlobexCo" in problem["detail"]
+    status, queue = await admin.call("GET", "/org-access-requests?role=approver&status=pending")
+    assert [(r["user"], r["role"]) for r in queue["items"] if r["id"] == req["id"]] == [
+        ("zed", "password_user")
+    ]
+    status, done = await admin.call(
+        "POST", f"/org-access-requests/{req['id']}/approve", {"current_password": ADMIN_PASSWORD}
+    )
+    assert (status, done["status"]) == (200, "approved"), done
+    status, access = await honest.call("GET", "/orgs/GlobexCo/access")
+    assert ("zed", "password_user", "password_user") in [
+        (u["username"], u["role"], u["approved_role"]) for u in access["users"]
+    ]
+    await assert_not_reached(zed, world["account"])
+    assert (await honest.call("DELETE", "/orgs/GlobexCo/access/users/zed"))[0] == 204
+
+
 async def test_promoting_an_account_manager_is_refused(world, api):
     """An account manager (a password administrator) reaches its org as one: raising it
     to administrator is refused too."""

@@ -363,3 +363,58 @@ async def test_siblings_do_not_approve_each_others_checkout(api, admin):
     assert status == 200, done
     status, shown = await s1.call("POST", f"/orgs/ClientCo/accounts/{acct['id']}/reveal", {})
     assert (status, shown["password"]) == (200, SECRET)  # two persons did agree
+
+
+async def test_a_reset_by_another_founder_keeps_the_makers_link(api, admin):
+    """The attack pass: admin makes xavier and yvonne; carol and bob each reset one of them
+    ("forgot my password") and hand the new password to whoever asked — admin. The reset
+    adds the resetter to the account's chain and keeps admin in it, so the two remain
+    admin's person: yvonne's request for admin's access, approved by xavier, is refused,
+    and admin never reaches the client org."""
+    await make_user(admin, "bob", "administrator")
+    await make_user(admin, "carol", "administrator")
+    bob = await api.login("bob", "final-bob-pw22")
+    carol = await api.login("carol", "final-carol-pw22")
+    status, _ = await bob.call(
+        "POST", "/orgs", {"name": "Client", "display_name": "ClientCo", "account_manager": "bob"}
+    )
+    assert status == 201
+    await make_user(admin, "xavier", "administrator")
+    await make_user(admin, "yvonne", "administrator")
+    for resetter, name in ((carol, "xavier"), (bob, "yvonne")):
+        status, body = await resetter.call(
+            "PATCH", f"/orgs/MSPOrg/users/{name}", {"password": f"Temp-{name}-pw-2024!"}
+        )
+        assert status == 200, body
+    for name in ("xavier", "yvonne"):  # admin, handed the new passwords, sets its own
+        temp = await api.login(name, f"Temp-{name}-pw-2024!")
+        status, _ = await temp.call(
+            "POST",
+            "/me/password",
+            {"current_password": f"Temp-{name}-pw-2024!", "new_password": f"Own-{name}-pw-2024!"},
+        )
+        assert status == 204
+    yvonne = await api.login("yvonne", "Own-yvonne-pw-2024!")
+    status, eligible = await yvonne.call(
+        "GET", "/org-access-requests/eligible-approvers?org=ClientCo&user=admin"
+    )
+    # yvonne is admin's person still: it cannot even propose admin's access.
+    assert (status, eligible["code"]) == (422, "proposer_is_designee"), eligible
+    status, problem = await yvonne.call(
+        "POST", "/org-access-requests", {"org": "ClientCo", "user": "admin", "approver": "xavier"}
+    )
+    assert (status, problem["code"]) == (422, "proposer_is_designee"), problem
+    assert "the designee made the proposer's account" in problem["detail"]
+    await assert_org_unreached(admin)
+
+
+async def test_a_deleted_founder_does_not_free_its_seat(api, admin, owner_conn):
+    """The attack pass: admin makes p1 (a founder), deletes it and makes p2 and p3: the
+    phase closed when the third founder was created (p2), so p3 is admin's person."""
+    await make_user(admin, "p1", "administrator")
+    assert (await admin.call("DELETE", "/orgs/MSPOrg/users/p1"))[0] in (200, 204)
+    await make_user(admin, "p2", "administrator")
+    await make_user(admin, "p3", "administrator")
+    created = await independence(admin)
+    assert (created["p2"], created["p3"]) == (True, False), created
+    assert await founders(owner_conn) == ["admin", "p2"]

@@ -78,6 +78,7 @@ def describe(request: dict) -> str:
         f"Organization: {request.get('org') or '— (an MSPOrg group)'}\n"
         f"For: {designee(request)} ({request.get('kind', 'grant').replace('_', ' ')})\n"
         + (f"Members: {', '.join(members) or '— (none)'}\n" if members is not None else "")
+        + (f"Role: {request['role'].replace('_', ' ')}\n" if request.get("role") else "")
         + f"Proposed by: {request['proposer']}\n"
         f"Reason: {request.get('reason') or '—'}\n"
         f"Expires: {minute(request.get('expires_at'), '—')} "

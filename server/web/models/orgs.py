@@ -157,6 +157,7 @@ class AccessRequest(Answer):
     retention_days: int | None = None  # audit_retention: the shorter retention (None: kept)
     purge: bool | None = None  # audit_retention: purge the trail when approved
     members: list[str] | None = None  # a group grant: the group's members as filed
+    role: str | None = None  # a grant or account managership for a user: its role now
     display_name: str | None = None  # an org_rename: the new display name
     proposer: str
     approver: str
