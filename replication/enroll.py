@@ -1,11 +1,12 @@
 """Enrolling a secondary: the one-time token, the primary's answer, the secondary's setup.
 
 ``strongroom cluster enroll-token`` (on the primary) makes a token
-``sre1.<certificate fingerprint>.<secret>``: valid once, for a short time; only the
-secret's hash is kept (``conf/enrollment.json``). ``strongroom init --secondary``
-sends the secret to the primary over TLS pinned to that fingerprint and gets back
-what a second node of the same installation needs: the master key, the TLS identity
-(both nodes present the same certificate, so a client pins one), the database role
+``sre1.<SHA-256 of the certificate's public key>.<secret>``: valid once, for a short
+time; only the secret's hash is kept (``conf/enrollment.json``). ``strongroom init
+--secondary`` sends the secret to the primary over TLS pinned to that key (an older
+token's whole-certificate SHA-256 is accepted too) and gets back what a second node of
+the same installation needs: the master key, the TLS identity (both nodes present the
+same key pair, so a client pins one; each renews its certificate with it), the database role
 passwords, the replication role and a slot made for it. Then it takes a base backup
 and leaves a hot standby ready for ``strongroom serve``.
 """
@@ -38,10 +39,11 @@ from replication.roles import slot_name
 from server.core.config import LAYOUT, Config, render_config
 from server.core.errors import Forbidden, coded
 from server.core.files import undo_install_dir, write_durably
+from server.core.pins import SPKI_PREFIX
 from server.node.mode import HaState, Peer, ha_state_path
 from server.node.peer import PinnedClient
 from server.security import crypto
-from server.security.tls import fingerprint
+from server.security.tls import spki_pin
 from server.services.context import Env
 
 TOKEN_PREFIX = "sre1"  # noqa: S105 - a format tag, not a secret
@@ -75,7 +77,8 @@ def make_token(config: Config, minutes: int = TOKEN_MINUTES) -> str:
     tokens = {h: t for h, t in _load_tokens(path).items() if t > now}
     tokens[_hash(secret)] = now + minutes * 60
     write_durably(path, json.dumps(tokens) + "\n")
-    fp = fingerprint(config.path(config.server.tls_cert)).replace(":", "").lower()
+    # The SPKI's SHA-256 as bare hex (the token's form): server.core.pins accepts it.
+    fp = spki_pin(config.path(config.server.tls_cert)).removeprefix(SPKI_PREFIX)
     return f"{TOKEN_PREFIX}.{fp}.{secret}"
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from aiohttp import web
 
 from server.core.files import write_durably
-from server.security.tls import fingerprint, make_self_signed, server_context
+from server.security.tls import make_self_signed, renew_if_due, server_context, spki_pin
 
 log = logging.getLogger("strongroom.witness")
 
@@ -134,15 +134,18 @@ def witness_app(folder: Path, ttl: float) -> web.Application:
 
 
 def prepare(folder: Path) -> tuple[str, Path]:
-    """Make the witness folder (certificate, token) once; return fingerprint and token file."""
+    """Make the witness folder (certificate, token) once, renew a certificate that is about
+    to expire (same key: the nodes' pin holds); return the pin and the token file."""
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
     cert, key, token = folder / "tls.crt", folder / "tls.key", folder / "token"
     if not cert.exists():
         make_self_signed(cert, key)
+    elif renewed := renew_if_due(cert, key):
+        log.info("witness certificate renewed with the same key, valid until %s", renewed)
     if not token.exists():
         write_durably(token, secrets.token_urlsafe(32) + "\n")
-    return fingerprint(cert), token
+    return spki_pin(cert), token
 
 
 def serve(folder: Path, port: int, ttl: float, host: str = "0.0.0.0") -> None:  # noqa: S104

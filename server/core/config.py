@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from server.core.pins import parse_pin
+
 ENV_PREFIX = "STRONGROOM_"
 LAYOUT = ("conf", "logs", "spool", "backups", "run", "pgsql")  # an install directory's folders
 
@@ -345,6 +347,14 @@ def _validate(config: Config) -> None:
         )
     if node.witness_url and not (node.witness_fingerprint and node.witness_token):
         raise ConfigError(f"{src}: node.witness_url needs witness_fingerprint and witness_token")
+    if node.witness_fingerprint:
+        try:
+            parse_pin(node.witness_fingerprint)
+        except ValueError:
+            raise ConfigError(
+                f"{src}: node.witness_fingerprint must be the pin 'strongroom witness' prints "
+                "(spki:sha256: and 64 hex digits)"
+            ) from None
     sec = config.security
     if sec.session_idle_minutes < 1 or sec.session_max_hours < 1:
         raise ConfigError(f"{src}: session lifetimes must be positive")

@@ -1,4 +1,4 @@
-"""Node-to-node and node-to-witness HTTPS calls: pinned certificates, short timeouts.
+"""Node-to-node and node-to-witness HTTPS calls: pinned public keys, short timeouts.
 
 Every call answers ``(status, body)`` or ``(0, {})`` when the other side cannot be
 reached in time; callers decide what silence means.
@@ -6,20 +6,44 @@ reached in time; callers decide what silence means.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from typing import Any
 
 import aiohttp
 
 from server.core.config import Config
-from server.security.tls import fingerprint
+from server.core.pins import parse_pin, pin_matches
+from server.security.tls import spki_pin
+
+
+class KeyPin(aiohttp.Fingerprint):
+    """aiohttp's certificate check, on a pin of server.core.pins: the SPKI's SHA-256
+    (``spki:sha256:…``; a renewed certificate with the same key passes) or an older bare
+    SHA-256 of the whole certificate or of its SPKI. Checked after the TLS handshake and
+    before the request is sent; a mismatch is ``aiohttp.ServerFingerprintMismatch``."""
+
+    def __init__(self, pin: str) -> None:
+        super().__init__(parse_pin(pin)[1])  # ValueError: malformed pin
+        self.pin = pin
+
+    def check(self, transport: asyncio.Transport) -> None:
+        """Raise ``ServerFingerprintMismatch`` unless the peer's certificate fits the pin."""
+        if not transport.get_extra_info("sslcontext"):
+            return
+        der = transport.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        if not pin_matches(self.pin, der):
+            host, port, *_ = transport.get_extra_info("peername")
+            got = hashlib.sha256(der or b"").digest()
+            raise aiohttp.ServerFingerprintMismatch(self.fingerprint, got, host, port)
 
 
 class PinnedClient:
-    """One keep-alive session to one HTTPS service whose certificate is pinned."""
+    """One keep-alive session to one HTTPS service whose public key is pinned (``KeyPin``)."""
 
-    def __init__(self, base_url: str, fingerprint_hex: str, token: str = "", timeout: float = 1.0):
+    def __init__(self, base_url: str, pin: str, token: str = "", timeout: float = 1.0):
         self.base = base_url.rstrip("/")
-        self.pin = aiohttp.Fingerprint(bytes.fromhex(fingerprint_hex.replace(":", "")))
+        self.pin = KeyPin(pin)
         self.token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -59,8 +83,9 @@ class PinnedClient:
 
 
 def peer_client(config: Config, url: str, timeout: float, token: str = "") -> PinnedClient:
-    """A client for the other node: both nodes present this install's certificate."""
-    return PinnedClient(url, fingerprint(config.path(config.server.tls_cert)), token, timeout)
+    """A client for the other node: both nodes present this install's key pair (each
+    node may have renewed its certificate on its own; the key, so the pin, is the same)."""
+    return PinnedClient(url, spki_pin(config.path(config.server.tls_cert)), token, timeout)
 
 
 def witness_client(config: Config, timeout: float) -> PinnedClient | None:

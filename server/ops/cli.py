@@ -75,7 +75,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     )
     print(f"Strongroom primary created in {Path(args.dir).absolute()}")
     print(f"  configuration:       {result.config_path}")
-    print(f"  certificate SHA-256: {result.fingerprint}")
+    print(f"  certificate pin:     {result.fingerprint} (SHA-256 of its public key)")
     print(f"  administrator:       {result.admin_username} (org MSPOrg)")
     if result.generated_password:
         kept = Path(args.dir).absolute() / first_run.INITIAL_PASSWORD_FILE
@@ -205,8 +205,8 @@ def cmd_witness(args: argparse.Namespace) -> int:
     from replication import witness
 
     folder = Path(args.dir).absolute()
-    fp, token_file = witness.prepare(folder)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    fp, token_file = witness.prepare(folder)
     print(f"witness in {folder}: https://{args.host}:{args.port}", flush=True)
     print(f'  witness_fingerprint = "{fp}"', flush=True)
     print(f"  witness_token: in {token_file}", flush=True)
@@ -594,8 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     pair.add_argument("--witness-url", metavar="URL", help="the witness, https://HOST:7273")
     pair.add_argument(
         "--witness-fingerprint",
-        metavar="SHA256",
-        help="the witness certificate's SHA-256 (printed by strongroom witness)",
+        metavar="PIN",
+        help="the witness certificate's pin, spki:sha256:… (printed by strongroom witness)",
     )
     pair.add_argument(
         "--witness-token-file",

@@ -30,13 +30,14 @@ from server.core.config import Config
 from server.core.files import private_log
 from server.node.mode import HaState, ha_state_path
 from server.security import crypto
-from server.security.tls import server_context
+from server.security.tls import renew_if_due, server_context
 from server.services import master_key
 from server.store import db
 from server.web.app import create_app
 from server.web.rejoin_wait import wait_and_rejoin
 
 log = logging.getLogger("strongroom")
+RENEW_CHECK_SECONDS = 24 * 3600  # how often a running server looks at its certificate's expiry
 
 
 class ServiceError(Exception):
@@ -51,16 +52,57 @@ def embedded_cluster(config: Config) -> Cluster | None:
     return Cluster(config.path(db.data_dir), db.port, listen=db.listen)
 
 
-def preflight(config: Config) -> ssl.SSLContext:
-    """Check what serve needs before anything starts; return the TLS context."""
+def preflight(config: Config, renew: bool = False) -> ssl.SSLContext:
+    """Check what serve needs before anything starts; return the TLS context. With
+    ``renew`` (the serving process), a certificate about to expire is re-issued first
+    (``renew_certificate``)."""
     if not port_is_free(config.server.port):
         raise ServiceError(f"port {config.server.port} is already in use")
     crypto.load_master_key(config.path(config.security.master_key))
     cert, key = config.path(config.server.tls_cert), config.path(config.server.tls_key)
+    if renew:
+        renew_certificate(config)
     try:
         return server_context(cert, key)
     except (OSError, ssl.SSLError) as exc:
         raise ServiceError(f"cannot load the TLS certificate {cert} / key {key}: {exc}") from None
+
+
+def renew_certificate(config: Config) -> bool:
+    """Re-issue this node's certificate when it expires within ``RENEW_BEFORE_DAYS`` (or
+    has expired): same key pair and names, ``LIFETIME_DAYS`` more (server.security.tls.
+    renew_if_due); log one line. True when renewed.
+
+    Every pin (the TUI's known_hosts, the other node's, an enrollment token) is of the
+    public key, so it still holds; clients that trust the file read the new one. Each node
+    of a pair renews its own copy: both keep the same key (issue 26, item 11).
+
+    Raises:
+        ServiceError: the certificate or key cannot be read, do not belong together, or
+            the new certificate cannot be written.
+    """
+    cert, key = config.path(config.server.tls_cert), config.path(config.server.tls_key)
+    try:
+        renewed = renew_if_due(cert, key)
+    except (OSError, ValueError) as exc:
+        raise ServiceError(f"cannot renew the TLS certificate {cert}: {exc}") from None
+    if renewed is None:
+        return False
+    log.info("TLS certificate %s renewed with the same key, valid until %s", cert, renewed)
+    return True
+
+
+async def _keep_certificate_fresh(config: Config, ssl_ctx: ssl.SSLContext) -> None:
+    """While serving, check the certificate once a day; renew it (``renew_certificate``)
+    and load it into the listening context, so new connections get it."""
+    cert, key = config.path(config.server.tls_cert), config.path(config.server.tls_key)
+    while True:
+        await asyncio.sleep(RENEW_CHECK_SECONDS)
+        try:
+            if await asyncio.to_thread(renew_certificate, config):
+                ssl_ctx.load_cert_chain(str(cert), str(key))
+        except (ServiceError, OSError, ssl.SSLError) as exc:
+            log.warning("TLS certificate: %s", exc)
 
 
 def configure_logging(config: Config, to_stderr: bool = True) -> None:
@@ -89,7 +131,7 @@ def serve_foreground(config: Config) -> None:
     no other node took over (witness and peer); if one did, it rejoins as the standby
     (``node.auto_rejoin``) or refuses to start.
     """
-    ssl_ctx = preflight(config)
+    ssl_ctx = preflight(config, renew=True)
     cluster = embedded_cluster(config)
     if cluster is not None:
         finish_interrupted_swap(cluster)  # a crash between a rejoin's two renames
@@ -272,10 +314,12 @@ async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
         config.server.host,
         config.server.port,
     )
+    renewing = asyncio.create_task(_keep_certificate_fresh(config, ssl_ctx))
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
+        renewing.cancel()
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):
             config.pid_file.unlink()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import json
 import os
 import shutil
@@ -12,7 +14,10 @@ import subprocess
 import urllib.request
 
 import pytest
+from cryptography import x509
 
+from server.node.peer import PinnedClient
+from server.security import tls
 from tests.conftest import free_port
 from tests.setup.conftest import run_cli
 
@@ -96,6 +101,41 @@ def test_init_serve_status_stop(install_root):
     # Serving again restarts the embedded cluster by itself.
     assert run_cli("serve", "--detach", "--config", str(conf)).returncode == 0
     assert get_health(home, port)["status"] == "ok"
+
+
+def test_serve_renews_an_expiring_certificate(install_root):
+    """A certificate with 5 days left is re-issued with the same key before the server
+    listens (issue 26, item 11): start and status (which trust the file) work, a client
+    pinned to the key from before connects, a pin of the old whole certificate does not."""
+    home = install_root / "node"
+    port, db_port = free_port(), free_port()
+    result = run_cli("init", str(home), "--port", str(port), "--db-port", str(db_port))
+    assert result.returncode == 0, result.stderr
+    conf, cert, key = (home / "conf" / name for name in ("strongroom.toml", "tls.crt", "tls.key"))
+    assert tls.spki_pin(cert) in result.stdout  # the pin init prints
+    now = datetime.datetime.now(datetime.UTC)
+    tls.reissue(cert, key, now=now - datetime.timedelta(days=tls.LIFETIME_DAYS - 5))
+    old_pin, old_whole = tls.spki_pin(cert), tls.fingerprint(cert)
+
+    started = run_cli("serve", "--detach", "--config", str(conf))
+    assert started.returncode == 0, started.stderr
+    assert get_health(home, port)["status"] == "ok"
+    assert run_cli("status", "--config", str(conf)).returncode == 0
+    renewed = x509.load_pem_x509_certificate(cert.read_bytes())
+    assert renewed.not_valid_after_utc > now + datetime.timedelta(days=tls.LIFETIME_DAYS - 1)
+    assert tls.spki_pin(cert) == old_pin
+    assert "renewed with the same key" in (home / "logs" / "strongroom.log").read_text()
+
+    async def pinned(pin: str) -> int:
+        client = PinnedClient(f"https://127.0.0.1:{port}", pin, timeout=5)
+        try:
+            return (await client.call("GET", "/api/v1/health"))[0]
+        finally:
+            await client.close()
+            await asyncio.sleep(0.25)  # a refused TLS connection finishes closing
+
+    assert asyncio.run(pinned(old_pin)) == 200
+    assert asyncio.run(pinned(old_whole)) == 0
 
 
 def test_init_with_taken_database_port_leaves_nothing(install_root):

@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
+from server.core.pins import parse_pin, pin_matches, spki_pin
 from tui.api_types import ApiError, Endpoint, ServerState
 
 KNOWN_HOSTS = Path(
@@ -36,7 +37,7 @@ MOVE_WAIT = 20.0  # s to stay on the secondary while a session made there moves 
 def reason(exc: BaseException) -> str:
     """A short human reason for a failed connection: 'connection refused', 'timed out'."""
     if isinstance(exc, aiohttp.ServerFingerprintMismatch):
-        return "its certificate changed"
+        return "its key changed"
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return "timed out"
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
@@ -63,8 +64,30 @@ def read_only_sentence(error: ApiError) -> str:
     )
 
 
+class KeyPin(aiohttp.Fingerprint):
+    """aiohttp's certificate check on a known_hosts pin (server.core.pins): the SHA-256 of
+    the server's public key, ``spki:sha256:…``, which the server's certificate renewal
+    keeps; an older entry (bare hex: the whole certificate's SHA-256) still passes while
+    the server presents that same certificate. Checked before anything is sent."""
+
+    def __init__(self, pin: str) -> None:
+        super().__init__(parse_pin(pin)[1])  # ValueError: malformed pin
+        self.pin = pin
+
+    def check(self, transport: asyncio.Transport) -> None:
+        """Raise ``ServerFingerprintMismatch`` unless the peer's certificate fits the pin."""
+        if not transport.get_extra_info("sslcontext"):
+            return
+        der = transport.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        if not pin_matches(self.pin, der):
+            host, port, *_ = transport.get_extra_info("peername")
+            got = hashlib.sha256(der or b"").digest()
+            raise aiohttp.ServerFingerprintMismatch(self.fingerprint, got, host, port)
+
+
 async def _peer_fingerprint(base: str) -> str:
-    """SHA-256 of the certificate ``base`` presents (first contact; nothing is sent)."""
+    """The pin (``spki:sha256:`` and the SHA-256 of the public key) of the certificate
+    ``base`` presents (first contact; nothing is sent)."""
     parts = urlsplit(base)
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -79,7 +102,10 @@ async def _peer_fingerprint(base: str) -> str:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     finally:
         writer.close()
-    return hashlib.sha256(der).hexdigest()
+    try:
+        return spki_pin(der)
+    except ValueError as exc:
+        raise aiohttp.ClientConnectionError("the server sent no usable certificate") from exc
 
 
 def problem_error(status: int, data: Any) -> ApiError:
@@ -133,9 +159,10 @@ class Transport:
     async def _ssl_for(self, base: str) -> ssl.SSLContext | aiohttp.Fingerprint:
         """How to check the server at ``base`` before any credential is sent.
 
-        With a CA bundle: ordinary verification. Otherwise the certificate's SHA-256 is
-        pinned: learnt on first contact (no credentials are sent then) and required on
-        every connection after, so a changed certificate is refused.
+        With a CA bundle: ordinary verification. Otherwise the server's public key is
+        pinned (``KeyPin``; SHA-256 of its SPKI): learnt on first contact (no credentials
+        are sent then) and required on every connection after, so another key is refused;
+        the server's renewed certificate (same key) is not.
         """
         if self.ca_file:
             return ssl.create_default_context(cafile=self.ca_file)
@@ -146,7 +173,14 @@ class Transport:
             pins[base] = await _peer_fingerprint(base)
             self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
             self.known_hosts.write_text(json.dumps(pins, indent=2))
-        return aiohttp.Fingerprint(bytes.fromhex(pins[base]))
+        try:
+            return KeyPin(pins[base])
+        except (TypeError, ValueError):
+            raise ApiError(
+                "untrusted_certificate",
+                f"the pin of {base} in {self.known_hosts} is malformed; "
+                "remove that entry to learn the server's key again",
+            ) from None
 
     async def _request(
         self,
@@ -184,7 +218,7 @@ class Transport:
             except aiohttp.ServerFingerprintMismatch:
                 raise ApiError(
                     "certificate_changed",
-                    f"{base} presents a different certificate than before; "
+                    f"{base} presents a different key than the one pinned; "
                     "refusing to connect (see the known_hosts file)",
                 ) from None
             except (aiohttp.ClientError, TimeoutError, OSError, ssl.SSLError) as exc:
