@@ -6,36 +6,13 @@ reached in time; callers decide what silence means.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 from typing import Any
 
 import aiohttp
 
 from server.core.config import Config
-from server.core.pins import parse_pin, pin_matches
+from server.core.pin_check import KeyPin
 from server.security.tls import spki_pin
-
-
-class KeyPin(aiohttp.Fingerprint):
-    """aiohttp's certificate check, on a pin of server.core.pins: the SPKI's SHA-256
-    (``spki:sha256:…``; a renewed certificate with the same key passes) or an older bare
-    SHA-256 of the whole certificate or of its SPKI. Checked after the TLS handshake and
-    before the request is sent; a mismatch is ``aiohttp.ServerFingerprintMismatch``."""
-
-    def __init__(self, pin: str) -> None:
-        super().__init__(parse_pin(pin)[1])  # ValueError: malformed pin
-        self.pin = pin
-
-    def check(self, transport: asyncio.Transport) -> None:
-        """Raise ``ServerFingerprintMismatch`` unless the peer's certificate fits the pin."""
-        if not transport.get_extra_info("sslcontext"):
-            return
-        der = transport.get_extra_info("ssl_object").getpeercert(binary_form=True)
-        if not pin_matches(self.pin, der):
-            host, port, *_ = transport.get_extra_info("peername")
-            got = hashlib.sha256(der or b"").digest()
-            raise aiohttp.ServerFingerprintMismatch(self.fingerprint, got, host, port)
 
 
 class PinnedClient:

@@ -9,7 +9,6 @@ Nothing above this module sees aiohttp: the per-domain modules call ``_request``
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import ssl
@@ -20,7 +19,8 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
-from server.core.pins import parse_pin, pin_matches, spki_pin
+from server.core.pin_check import KeyPin
+from server.core.pins import spki_pin
 from tui.api_types import ApiError, Endpoint, ServerState
 
 KNOWN_HOSTS = Path(
@@ -62,27 +62,6 @@ def read_only_sentence(error: ApiError) -> str:
         f"Nothing was saved: this server is read-only ({error.detail}). "
         f"Changes go to {where}; try again when it answers."
     )
-
-
-class KeyPin(aiohttp.Fingerprint):
-    """aiohttp's certificate check on a known_hosts pin (server.core.pins): the SHA-256 of
-    the server's public key, ``spki:sha256:…``, which the server's certificate renewal
-    keeps; an older entry (bare hex: the whole certificate's SHA-256) still passes while
-    the server presents that same certificate. Checked before anything is sent."""
-
-    def __init__(self, pin: str) -> None:
-        super().__init__(parse_pin(pin)[1])  # ValueError: malformed pin
-        self.pin = pin
-
-    def check(self, transport: asyncio.Transport) -> None:
-        """Raise ``ServerFingerprintMismatch`` unless the peer's certificate fits the pin."""
-        if not transport.get_extra_info("sslcontext"):
-            return
-        der = transport.get_extra_info("ssl_object").getpeercert(binary_form=True)
-        if not pin_matches(self.pin, der):
-            host, port, *_ = transport.get_extra_info("peername")
-            got = hashlib.sha256(der or b"").digest()
-            raise aiohttp.ServerFingerprintMismatch(self.fingerprint, got, host, port)
 
 
 async def _peer_fingerprint(base: str) -> str:
