@@ -191,9 +191,12 @@ async def bootstrap_msp(
     admin_username: str,
     admin_password: str,
     node: str = "",
+    totp_policy: str = "none",
 ) -> bool:
     """Create MSPOrg and its first privileged administrator, the first of its founders
-    (``users.founder``, server/services/dual_control.py); False if it already exists."""
+    (``users.founder``, server/services/dual_control.py); False if it already exists.
+    ``totp_policy``: MSPOrg's two-factor policy (``server/ops/install.py`` gives a new
+    install ``administrators``, issue 27; ``none`` keeps the first login password-only)."""
     password_hash = await hasher.hash(admin_password)
     async with db.transaction(pool) as conn:
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs WHERE is_msp)"):
@@ -225,7 +228,11 @@ async def bootstrap_msp(
             permissions.PRIVILEGED_ADMINISTRATOR,
             password_hash,
         )
-        await conn.execute("UPDATE orgs SET founders_created = 1 WHERE id = $1", org_id)
+        await conn.execute(
+            "UPDATE orgs SET founders_created = 1, totp_policy = $2 WHERE id = $1",
+            org_id,
+            totp_policy,
+        )
         await audit.Writer(conn, org_id, SYSTEM, node).record(
             "user_created",
             target_type="user",
