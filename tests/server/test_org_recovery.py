@@ -34,7 +34,9 @@ async def _org_with_a_secret(admin: Api, api: Api, name: str) -> tuple[str, str,
     assert status == 201
     _, res = await admin.call("POST", f"/orgs/{name}/resources", {"name": "db", "type": "Linux"})
     status, acct = await admin.call(
-        "POST", f"/orgs/{name}/resources/{res['id']}/accounts", {"username": "root", "generate": True}
+        "POST",
+        f"/orgs/{name}/resources/{res['id']}/accounts",
+        {"username": "root", "generate": True},
     )
     assert status == 201, acct
     _, secret = await admin.call("POST", f"/orgs/{name}/accounts/{acct['id']}/reveal", {})
@@ -100,9 +102,7 @@ async def test_deleted_restored_deleted_again_purged_by_two(api, admin, live_ser
 
     # Deleted again; admin cannot purge it alone; ben approves.
     assert (await admin.call("DELETE", "/orgs/phoenix?confirm=phoenix"))[0] == 200
-    org_id = next(
-        d["id"] for d in (await admin.call("GET", "/orgs/deleted"))[1]["items"]
-    )
+    org_id = next(d["id"] for d in (await admin.call("GET", "/orgs/deleted"))[1]["items"])
     status, problem = await admin.call(
         "POST", "/org-access-requests", {"kind": "org_purge", "org": "phoenix", "approver": "admin"}
     )
@@ -113,7 +113,9 @@ async def test_deleted_restored_deleted_again_purged_by_two(api, admin, live_ser
     assert status == 201, req
     assert (req["kind"], req["org"]) == ("org_purge", "phoenix")
     status, problem = await admin.call(
-        "POST", f"/org-access-requests/{req['id']}/approve", {"current_password": "first-Password-123"}
+        "POST",
+        f"/org-access-requests/{req['id']}/approve",
+        {"current_password": "first-Password-123"},
     )
     assert status == 403
     # A request about a deleted org's access is refused.
@@ -121,7 +123,9 @@ async def test_deleted_restored_deleted_again_purged_by_two(api, admin, live_ser
         "POST", "/org-access-requests", {"org": "phoenix", "user": "ann", "approver": "ben"}
     )
     assert status == 422, problem
-    assert "phoenix" in [d["display_name"] for d in (await ann.call("GET", "/orgs/deleted"))[1]["items"]]
+    assert "phoenix" in [
+        d["display_name"] for d in (await ann.call("GET", "/orgs/deleted"))[1]["items"]
+    ]
     status, done = await ben.call(
         "POST", f"/org-access-requests/{req['id']}/approve", {"current_password": ben_pw}
     )
