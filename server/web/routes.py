@@ -60,6 +60,7 @@ ROUTES = [
     ("GET", "/orgs/{org}/report", orgs.report),
     ("GET", "/orgs/{org}/delete-preview", security.delete_preview),
     ("GET", "/orgs/{org}/security-settings", security.get_security_settings),
+    ("GET", "/orgs/{org}/share-targets", security.share_targets),
     ("PUT", "/orgs/{org}/security-settings", security.put_security_settings),
     ("GET", "/orgs/{org}/access", orgs.get_access),
     ("DELETE", "/orgs/{org}/access/users/{username}", orgs.revoke_user),

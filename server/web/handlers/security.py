@@ -1,12 +1,13 @@
 """Issue 27: an org's security settings (/orgs/{org}/security-settings), recovery codes
 (/me/totp/recovery-codes), another user's 2FA reset (/orgs/{org}/users/{username}/totp),
-and deleted orgs in their recovery window (/orgs/deleted, /orgs/{org}/delete-preview)."""
+deleted orgs in their recovery window (/orgs/deleted, /orgs/{org}/delete-preview), and who
+a share can reach (/orgs/{org}/share-targets)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.services import account, orgs, two_factor, users
+from server.services import account, orgs, sharing, two_factor, users
 from server.services.access import OrgArg
 from server.services.context import Actor, Env
 from server.store import paging
@@ -21,6 +22,7 @@ from server.web.models.auth import (
 from server.web.models.common import Page
 from server.web.models.orgs import DeletedOrg, DeletePreview, Org
 from server.web.models.users import User
+from server.web.models.vault import ShareTargets
 from server.web.problem import json_response
 
 
@@ -102,3 +104,10 @@ async def list_deleted_orgs(*, env: Env, actor: Actor, page: paging.Page) -> web
 async def restore_deleted_org(*, env: Env, actor: Actor, id: str) -> web.Response:
     """Restore a deleted client org as it was (any MSPOrg administrator)."""
     return json_response(await orgs.restore_org(env, actor, id))
+
+
+@operation(answers={200: ShareTargets})
+async def share_targets(*, env: Env, actor: Actor, org: OrgArg) -> web.Response:
+    """Who a share in the org can reach: its users (confirmed or not), its groups (whether
+    they reach anybody yet) and the MSPOrg users who act in it."""
+    return json_response(await sharing.share_targets(env, actor, org))
