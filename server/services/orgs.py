@@ -477,9 +477,24 @@ async def refuse_unavailable_display_name(
     gives the clear answer before anything is written).
 
     Raises:
-        Conflict ``display_name_taken`` or ``display_name_reserved``.
+        Conflict ``display_name_taken`` or ``display_name_reserved`` (also while a deleted
+        org holds it in its recovery window).
     """
     holder = await find_org(conn, display_name)
+    if (
+        holder is not None
+        and holder["id"] != org_id
+        and await conn.fetchval(
+            "SELECT deleted_at IS NOT NULL FROM orgs WHERE id = $1", holder["id"]
+        )
+    ):
+        # A deleted org in its recovery window keeps its name for its restore (issue 27).
+        raise coded(
+            Conflict,
+            "display_name_reserved",
+            f"the display name {display_name!r} belongs to a deleted organization that can "
+            "still be restored; it cannot be taken yet",
+        )
     if holder is not None and holder["id"] != org_id:
         raise coded(
             Conflict,
