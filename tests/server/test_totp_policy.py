@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from server.security import recovery_codes, totp
-from tests.server.conftest import ADMIN_PASSWORD, Api, make_user
+from tests.server.conftest import ADMIN_PASSWORD, Api, confirm_by_request, make_user
 
 
 async def _enrol(user: Api, password: str) -> tuple[str, int, list[str]]:
@@ -29,6 +29,31 @@ async def _client_org(admin: Api, name: str) -> None:
         "POST", "/orgs", {"name": name, "display_name": name, "account_manager": "admin"}
     )
     assert status == 201, body
+
+
+async def test_lowering_a_clients_policy_needs_the_client(api, admin):
+    """A client org with a confirmed administrator of its own: the MSP may raise its 2FA
+    policy but not lower it (403 client_confirms); the client's administrator may. (First
+    in this module: tfann and tfben are founders, three persons with admin.)"""
+    ann_pw = await make_user(admin, "tfann", "administrator")
+    ben_pw = await make_user(admin, "tfben", "administrator")
+    ann, ben = await api.login("tfann", ann_pw), await api.login("tfben", ben_pw)
+    await _client_org(admin, "tfa2")
+    chief_pw = await make_user(admin, "chief", "administrator", org="tfa2")
+    await confirm_by_request(ann, ben, ben_pw, "tfa2", "chief")
+    status, _ = await admin.call("PUT", "/orgs/tfa2/security-settings", {"totp_policy": "everyone"})
+    assert status == 200
+    status, problem = await admin.call(
+        "PUT", "/orgs/tfa2/security-settings", {"totp_policy": "none"}
+    )
+    assert (status, problem["code"]) == (403, "client_confirms")
+    status, answer = await api.call(
+        "POST", "/auth/login", {"username": "chief", "password": chief_pw, "org": "tfa2"}
+    )
+    chief = api.as_(answer["token"])
+    await _enrol(chief, chief_pw)
+    status, body = await chief.call("PUT", "/orgs/tfa2/security-settings", {"totp_policy": "none"})
+    assert (status, body["totp_policy"]) == (200, "none"), body
 
 
 async def test_required_2fa_first_login_is_enrolment_only(api, admin):
