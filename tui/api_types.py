@@ -70,6 +70,8 @@ class LoginAnswer(TypedDict, total=False):
     token: str
     must_change_password: bool
     totp_required: bool
+    must_enrol_totp: bool  # the session can only enrol TOTP first (issue 27)
+    recovery_codes_remaining: int | None  # after a login with a recovery code
 
 
 class Me(TypedDict, total=False):
@@ -81,7 +83,8 @@ class Me(TypedDict, total=False):
     org: str
     role: str
     totp_enabled: bool
-    totp_required: bool
+    totp_required: bool  # by an administrator or the org's policy
+    recovery_codes_remaining: int
     msp_group_access: list[dict[str, Any]]
     managed_orgs: list[str]
     # org display name -> the capability names the user has there (server/core/

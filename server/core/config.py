@@ -79,6 +79,8 @@ class SecurityConfig:
     # actor, code and route at once, the rest counted and recorded once per window.
     denials_window_seconds: float = 60.0
     denials_max_keys: int = 10_000  # open windows held in memory; past it, one overflow count
+    # A deleted client org is kept this many days before it is purged (issue 27, item 5).
+    org_recovery_days: int = 7
 
 
 @dataclass
@@ -374,6 +376,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"{src}: server.import_max_rows must be at least 1")
     if not 1 <= sec.access_request_days <= 90:
         raise ConfigError(f"{src}: security.access_request_days must be between 1 and 90")
+    if not 1 <= sec.org_recovery_days <= 365:
+        raise ConfigError(f"{src}: security.org_recovery_days must be between 1 and 365")
     if sec.session_idle_minutes > sec.session_max_hours * 60:
         raise ConfigError(
             f"{src}: security.session_idle_minutes cannot exceed security.session_max_hours"

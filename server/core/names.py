@@ -12,10 +12,11 @@ import unicodedata
 
 DISPLAY_NAME = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
-# Words that would shadow a server path at https://host:7272/<display_name>.
+# Words that would shadow a server path at https://host:7272/<display_name> (or, for
+# "deleted", /api/v1/orgs/deleted: issue 27's list of deleted orgs).
 RESERVED = frozenset(
     "api auth login logout health static assets orgs org me admin tui docs openapi cluster "
-    "witness system root null undefined www msp settings audit help".split()
+    "witness system root null undefined www msp settings audit help deleted".split()
 )
 
 

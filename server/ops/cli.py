@@ -72,6 +72,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         progress=lambda msg: print(f"  … {msg}", flush=True),
         pair=_pair_options(args),
         external=_external_database(args),
+        msp_totp_policy=args.msp_totp_policy,
     )
     print(f"Strongroom primary created in {Path(args.dir).absolute()}")
     print(f"  configuration:       {result.config_path}")
@@ -554,6 +555,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--admin-username",
         default="admin",
         help="MSPOrg's first privileged administrator (default admin)",
+    )
+    p.add_argument(
+        "--msp-totp-policy",
+        choices=("none", "administrators", "everyone"),
+        default="administrators",
+        help="who in MSPOrg must use two-factor authentication (default administrators: "
+        "the first administrator enrols at its first login)",
     )
     p.add_argument(
         "--admin-password-file",

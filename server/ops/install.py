@@ -106,13 +106,16 @@ def init_install(
     progress: Callable[[str], None] = _no_progress,
     pair: PairOptions | None = None,
     external: ExternalDatabase | None = None,
+    msp_totp_policy: str = "administrators",
 ) -> InitResult:
     """Create a primary node in ``home`` (which must not exist or be empty).
 
     Without ``admin_password`` one is generated and returned to be shown once; the
     administrator must change it at first login either way. ``pair`` names the
     node, its addresses and its witness; ``external`` replaces the embedded
-    PostgreSQL with an existing cluster.
+    PostgreSQL with an existing cluster. ``msp_totp_policy``: MSPOrg's two-factor policy
+    (issue 27: a new install requires 2FA of its built-in administrators, so the first
+    administrator enrols at its first login, after choosing its password).
 
     Raises:
         InstallError: anything failed; nothing was left behind.
@@ -168,7 +171,7 @@ def init_install(
             progress("creating database roles and applying migrations")
             asyncio.run(provision_database(config))
         progress(f"creating MSPOrg and its privileged administrator '{admin_username}'")
-        asyncio.run(create_msp(config, admin_username, admin_password))
+        asyncio.run(create_msp(config, admin_username, admin_password, msp_totp_policy))
 
         config_path = home / "conf" / "strongroom.toml"
         fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -241,12 +244,17 @@ async def provision_external(config: Config, external: ExternalDatabase) -> None
     await migrations.migrate_database(config)
 
 
-async def create_msp(config: Config, admin_username: str, admin_password: str) -> None:
-    """Create MSPOrg and the first privileged administrator through the app role."""
+async def create_msp(
+    config: Config, admin_username: str, admin_password: str, totp_policy: str = "administrators"
+) -> None:
+    """Create MSPOrg (two-factor policy ``totp_policy``) and the first privileged
+    administrator through the app role."""
     ring = KeyRing.from_file(config.path(config.security.master_key))
     pool = await db.create_pool(config)
     try:
-        await bootstrap_msp(pool, ring, hasher_for(config), admin_username, admin_password)
+        await bootstrap_msp(
+            pool, ring, hasher_for(config), admin_username, admin_password, totp_policy=totp_policy
+        )
         anchors = AnchorLog(config.path(config.security.anchor_log), ring, pool)
         await audit.chain_pending(pool, ring, anchors=anchors, node=config.node.name)
     finally:

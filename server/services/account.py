@@ -8,7 +8,7 @@ from server.core.errors import BadRequest, Conflict, Forbidden, NotFound, Valida
 from server.core.ids import parse_id
 from server.security import totp
 from server.security.passwords import check_login_password
-from server.services import first_run, recording, tokens
+from server.services import first_run, recording, tokens, two_factor
 from server.services.access import orgs_reached
 from server.services.auth import reauthenticate, wrong_second_factor
 from server.services.context import Actor, Env
@@ -81,9 +81,12 @@ async def begin_totp(env: Env, actor: Actor, current_password: str) -> dict[str,
     }
 
 
-async def confirm_totp(env: Env, actor: Actor, code: str) -> None:
-    """Activate the pending TOTP secret once the user proves they have it.
+async def confirm_totp(env: Env, actor: Actor, code: str) -> dict[str, list[str]]:
+    """Activate the pending TOTP secret once the user proves they have it, and make its
+    ten recovery codes (issue 27, item 3; ``two_factor.issue_codes``).
 
+    Returns:
+        ``{"recovery_codes": [...]}``, shown this once.
     Raises Forbidden ``session_required`` for an API key (as ``begin_totp``).
     """
     require_session(actor, "an API key cannot set up two-factor authentication; log in")
@@ -113,9 +116,14 @@ async def confirm_totp(env: Env, actor: Actor, code: str) -> None:
             active,
             step,
         )
+        codes = await two_factor.issue_codes(conn, actor.org_id, actor.user_id)
         await recording.writer(conn, env, actor.org_id, actor.who).record(
-            "totp_enabled", target_type="user", target=actor.username
+            "totp_enabled",
+            target_type="user",
+            target=actor.username,
+            details={"recovery_codes": len(codes)},
         )
+    return {"recovery_codes": codes}
 
 
 async def disable_totp(env: Env, actor: Actor, current_password: str, code: str) -> None:
@@ -142,7 +150,9 @@ async def disable_totp(env: Env, actor: Actor, current_password: str, code: str)
     await reauthenticate(env, actor, current_password)  # throttled like a login
     async with db.transaction(env.pool, actor.org_id) as conn:
         row = await conn.fetchrow_one(
-            "SELECT totp_secret, totp_last_step, totp_required FROM users WHERE id = $1 FOR UPDATE",
+            "SELECT totp_secret, totp_last_step, totp_required OR totp_policy_requires("
+            "(SELECT totp_policy FROM orgs WHERE id = org_id), role) AS totp_required "
+            "FROM users WHERE id = $1 FOR UPDATE",
             actor.user_id,
         )
         if row["totp_secret"] is None:
@@ -151,7 +161,8 @@ async def disable_totp(env: Env, actor: Actor, current_password: str, code: str)
             raise coded(
                 Conflict,
                 "totp_required",
-                "an administrator requires two-factor authentication for you; it stays on",
+                "an administrator or your organization's policy requires two-factor "
+                "authentication for you; it stays on",
             )
         secret = await env.ring.decrypt(
             conn, actor.org_id, "users", actor.user_id, "totp_secret", row["totp_secret"]
@@ -176,6 +187,7 @@ async def disable_totp(env: Env, actor: Actor, current_password: str, code: str)
             actor.user_id,
             step,
         )
+        await conn.execute("DELETE FROM totp_recovery_codes WHERE user_id = $1", actor.user_id)
         await recording.writer(conn, env, actor.org_id, actor.who).record(
             "totp_disabled", target_type="user", target=actor.username
         )
@@ -188,7 +200,10 @@ async def me(env: Env, actor: Actor) -> dict[str, Any]:
     async with db.transaction(env.pool, actor.org_id) as conn:
         row = await conn.fetchrow_one(
             "SELECT username, role, access_scope, totp_secret IS NOT NULL AS totp_enabled, "
-            "totp_required, must_change_password, full_name, email FROM users WHERE id = $1",
+            "totp_required OR totp_policy_requires((SELECT totp_policy FROM orgs "
+            "WHERE id = org_id), role) AS totp_required, must_change_password, full_name, "
+            "email, (SELECT count(*) FROM totp_recovery_codes c WHERE c.user_id = users.id "
+            "AND c.used_at IS NULL) AS recovery_codes FROM users WHERE id = $1",
             actor.user_id,
         )
         reached = await orgs_reached(conn, actor)
@@ -203,6 +218,7 @@ async def me(env: Env, actor: Actor) -> dict[str, Any]:
         "totp_enabled": row["totp_enabled"],
         "totp_required": row["totp_required"],
         "must_change_password": row["must_change_password"],
+        "recovery_codes_remaining": row["recovery_codes"],
         "managed_orgs": managed,
         "capabilities": {org.display_name: sorted(org.capabilities) for org in reached},
     }
@@ -312,3 +328,56 @@ def require_session(actor: Actor, message: str) -> None:
     """
     if actor.api_key_id is not None:
         raise coded(Forbidden, "session_required", message)
+
+
+async def regenerate_recovery_codes(
+    env: Env, actor: Actor, current_password: str, code: str
+) -> dict[str, Any]:
+    """Replace the actor's recovery codes, proven by its current password and a current
+    TOTP code (used once, like a login's; a recovery code does not do here: whoever holds
+    one code must not mint ten). Audited ``totp_recovery_codes_regenerated``.
+
+    Returns:
+        ``{"recovery_codes": [...]}``, shown once.
+    Raises:
+        Forbidden ``session_required`` (an API key), ValidationFailed (wrong password),
+        429 ``rate_limited``, Conflict ``totp_not_enabled``, BadRequest ``invalid_otp``.
+    """
+    if actor.api_key_id is not None:
+        raise coded(Forbidden, "session_required", "an API key cannot make recovery codes; log in")
+    await reauthenticate(env, actor, current_password)
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        row = await conn.fetchrow_one(
+            "SELECT totp_secret, totp_last_step FROM users WHERE id = $1", actor.user_id
+        )
+        if row["totp_secret"] is None:
+            raise coded(Conflict, "totp_not_enabled", "two-factor authentication is not on")
+        secret = await env.ring.decrypt(
+            conn, actor.org_id, "users", actor.user_id, "totp_secret", row["totp_secret"]
+        )
+    step = totp.matching_step(secret, code)
+    if step is None or step <= (row["totp_last_step"] or -1):
+        await wrong_second_factor(env, actor, "totp_recovery_codes_failed")
+        raise coded(
+            BadRequest,
+            "invalid_otp",
+            "the code does not match (or was already used); give a current code from the "
+            "authenticator",
+        )
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        used = await conn.fetchval(
+            "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND "
+            "(totp_last_step IS NULL OR totp_last_step < $2) RETURNING id",
+            actor.user_id,
+            step,
+        )
+        if used is None:
+            raise coded(BadRequest, "invalid_otp", "the code was already used")
+        codes = await two_factor.issue_codes(conn, actor.org_id, actor.user_id)
+        await recording.writer(conn, env, actor.org_id, actor.who).record(
+            "totp_recovery_codes_regenerated",
+            target_type="user",
+            target=actor.username,
+            details={"count": len(codes)},
+        )
+    return {"recovery_codes": codes}

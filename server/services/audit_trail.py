@@ -20,7 +20,7 @@ import asyncpg
 from server.core import operations, permissions
 from server.core.errors import Forbidden, NotFound, ValidationFailed
 from server.core.ids import parse_id
-from server.services.access import OrgArg, OrgRef, acting_org, require_audit_reader
+from server.services.access import OrgArg, acting_org, require_audit_reader
 from server.services.context import Actor, Env
 from server.store import audit, db, paging
 
@@ -136,19 +136,26 @@ async def deleted_orgs(conn: db.Tx | asyncpg.Connection) -> list[DeletedOrg]:
     return [DeletedOrg(**dict(r)) for r in rows]
 
 
-async def keep_trail_of_deleted(conn: db.Tx, actor: Actor, org: OrgRef) -> None:
-    """Leave the tombstone of ``org``, which ``actor`` deletes in this transaction, so its
-    audit trail stays readable by MSPOrg's auditors until its retention ends (the RLS
-    context is restored)."""
-    async with db.in_org(conn, actor.org_id):
+async def keep_trail_of_deleted(
+    conn: db.Tx,
+    msp_id: uuid.UUID,
+    org_id: uuid.UUID,
+    display_name: str,
+    name: str,
+    deleted_by: str,
+) -> None:
+    """Leave the tombstone of org ``org_id``, purged in this transaction (deleted by
+    ``deleted_by``), so its audit trail stays readable by MSPOrg's auditors until its
+    retention ends (the RLS context is restored)."""
+    async with db.in_org(conn, msp_id):
         await conn.execute(
             "INSERT INTO deleted_orgs (org_id, deleted_org_id, display_name, name, deleted_by) "
             "VALUES ($1, $2, $3, $4, $5)",
-            actor.org_id,
-            org.id,
-            org.display_name,
-            org.name,
-            actor.username,
+            msp_id,
+            org_id,
+            display_name,
+            name,
+            deleted_by,
         )
 
 

@@ -19,14 +19,15 @@ from server.core import permissions
 from server.core.errors import (
     Forbidden,
     NotFound,
+    ServiceUnavailable,
     StrongroomError,
     Unauthenticated,
     ValidationFailed,
     coded,
 )
 from server.node.local_state import LocalSession
-from server.security import totp
-from server.services import recording, session_moves, tokens
+from server.security import recovery_codes, totp
+from server.services import recording, session_moves, tokens, two_factor
 from server.services.access import MSP_ORG, msp_org_id
 from server.services.context import Actor, Env
 from server.store import audit, db
@@ -59,6 +60,10 @@ class LoginResult:
     username: str
     org: str
     role: str
+    # Issue 27, item 3: a session limited to TOTP enrolment, and how many recovery codes
+    # remain after a login that used one (None: none was used).
+    must_enrol_totp: bool = False
+    recovery_codes_remaining: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The API's answer shape."""
@@ -66,6 +71,8 @@ class LoginResult:
             "token": self.token,
             "expires_at": self.expires_at.isoformat(),
             "must_change_password": self.must_change_password,
+            "must_enrol_totp": self.must_enrol_totp,
+            "recovery_codes_remaining": self.recovery_codes_remaining,
             "user": {"username": self.username, "org": self.org, "role": self.role},
         }
 
@@ -74,7 +81,8 @@ WRONG_CREDENTIALS = "wrong username, password or organization"
 
 _USER_FOR_LOGIN = (
     "SELECT id, username, role, status, password_hash, must_change_password, totp_secret, "
-    "totp_last_step "
+    "totp_last_step, (totp_required OR totp_policy_requires((SELECT totp_policy FROM orgs "
+    "WHERE id = $1), role)) AND totp_secret IS NULL AS must_enrol_totp "
     "FROM users WHERE org_id = $1 AND lower(username) = lower($2)"
 )
 
@@ -91,7 +99,9 @@ async def login(
 
     async with db.transaction(env.pool) as conn:
         org = await conn.fetchrow(
-            "SELECT id, display_name FROM orgs WHERE lower(display_name) = lower($1)", org_name
+            "SELECT id, display_name FROM orgs WHERE lower(display_name) = lower($1) "
+            "AND deleted_at IS NULL",  # a deleted org's users cannot log in (issue 27)
+            org_name,
         )
         user = None
         if org is not None:
@@ -114,14 +124,18 @@ async def login(
         raise Unauthenticated(WRONG_CREDENTIALS)
 
     step = None
+    recovery = None  # a recovery code given in place of the TOTP code (issue 27)
     if user["totp_secret"] is not None:
         if not otp:
             raise coded(Unauthenticated, "otp_required", "enter the code from your authenticator")
+        if recovery_codes.looks_like_code(otp):
+            recovery = otp
+    if user["totp_secret"] is not None and recovery is None:
         async with db.transaction(env.pool, org["id"]) as conn:
             seed = await env.ring.decrypt(
                 conn, org["id"], "users", user["id"], "totp_secret", user["totp_secret"]
             )
-        step = totp.matching_step(seed, otp)
+        step = totp.matching_step(seed, otp or "")
         if step is None:
             env.throttle.failed(throttle_key, ip)
             await _audit_failure(env, org, username, ip, "invalid_otp")
@@ -133,8 +147,15 @@ async def login(
     new_hash = None
     if env.hasher.needs_rehash(user["password_hash"]):
         new_hash = await env.hasher.hash(password)
-    method = "password+totp" if step else "password"
+    method = "password+recovery_code" if recovery else "password+totp" if step else "password"
     if not env.node_state.writable():
+        if recovery:
+            raise coded(
+                ServiceUnavailable,
+                "read_only",
+                "a recovery code can be used only where the server can write; log in on "
+                "the primary",
+            )
         return await _login_read_only(env, user, org, step, token, expires_at, who, method)
     async with db.transaction(env.pool, org["id"]) as conn:
         current = await conn.fetchrow(
@@ -158,6 +179,17 @@ async def login(
             )
             is None
         )
+        left = None
+        if recovery is not None:
+            left = await two_factor.use_code(conn, user["id"], recovery)
+            replayed = left is None
+            if left is not None:
+                await recording.writer(conn, env, org["id"], who).record(
+                    "totp_recovery_code_used",
+                    target_type="user",
+                    target=user["username"],
+                    details={"remaining": left},
+                )
         if not replayed:
             if new_hash:
                 await conn.execute(
@@ -175,6 +207,12 @@ async def login(
             await recording.writer(conn, env, org["id"], who).record(
                 "login", target_type="user", target=user["username"], details={"method": method}
             )
+    if replayed and recovery is not None:
+        env.throttle.failed(throttle_key, ip)
+        await _audit_failure(env, org, username, ip, "invalid_recovery_code")
+        raise coded(
+            Unauthenticated, "invalid_otp", "the recovery code is wrong or was already used"
+        )
     if replayed:
         env.throttle.failed(throttle_key, ip)
         await _audit_failure(env, org, username, ip, "otp_reused")
@@ -187,6 +225,8 @@ async def login(
         user["username"],
         org["display_name"],
         user["role"],
+        must_enrol_totp=user["must_enrol_totp"],
+        recovery_codes_remaining=left,
     )
 
 
@@ -226,6 +266,7 @@ async def _login_read_only(
         user["username"],
         org["display_name"],
         user["role"],
+        must_enrol_totp=user["must_enrol_totp"],
     )
 
 
@@ -333,7 +374,8 @@ async def with_custom_role(env: Env, actor: Actor) -> Actor:
 _ACTOR_OF_USER = (
     "SELECT us.username, us.role, us.access_scope, us.status, us.must_change_password, "
     "us.password_hash, "
-    "us.totp_required AND us.totp_secret IS NULL AS totp_setup, o.display_name, o.is_msp "
+    "(us.totp_required OR totp_policy_requires(o.totp_policy, us.role)) "
+    "AND us.totp_secret IS NULL AS totp_setup, o.display_name, o.is_msp "
     "FROM users us JOIN orgs o ON o.id = us.org_id WHERE us.id = $1"
 )
 

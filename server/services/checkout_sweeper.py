@@ -1,7 +1,7 @@
 """The sweeper: checks in every password check-out whose window has ended (rotating the
 password where its access control says so), and hourly purges audit events past each
-org's retention and ended-session records past their lifetime; on a writable node
-only."""
+org's retention, ended-session records past their lifetime and deleted orgs past their
+recovery window (issue 27); on a writable node only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import logging
 import asyncpg
 
 from server.core.errors import StrongroomError
-from server.services import audit_settings, password_requests, session_moves
+from server.services import audit_settings, orgs, password_requests, session_moves
 from server.services.context import Env
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ async def run_sweeper(env: Env, interval: float = INTERVAL_SECONDS) -> None:
                     if purged:
                         log.info("purged %d audit event(s) past their retention", purged)
                     await session_moves.purge_ended(env)
+                    gone = await orgs.purge_due(env)  # deleted orgs past their window
+                    if gone:
+                        log.info("purged %d deleted org(s) past their recovery window", gone)
             failing = False
         except (asyncpg.PostgresError, OSError, StrongroomError) as exc:
             if not failing:

@@ -67,6 +67,7 @@ KINDS = (
     "user_confirmation",
     "audit_retention",
     "org_rename",
+    "org_purge",
 )
 FOUNDING_ADMINISTRATORS = 3  # the guide's "at least three administrators"
 

@@ -11,6 +11,8 @@ Every change that lets an MSPOrg user act in a client org is a request of one ki
   now (the consent rule, ``dual_control.client_consents``).
 - ``org_rename``: a client org gets a new display name (issue 26: one person renamed a
   client and took its old name for another org; a freed name is held back 30 days).
+- ``org_purge``: a deleted client org is purged before its recovery window ends (issue
+  27: deleting a client org is not one person's irreversible act).
 
 A grant records what was approved (the designee's role, or the group's members and their
 roles), and a group grant request the members it was filed for: its decision is refused
@@ -146,6 +148,7 @@ async def _client_org(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
         raise ValidationFailed([{"field": "org", "message": f"no organization named {name!r}"}])
     if org["is_msp"]:
         raise ValidationFailed([{"field": "org", "message": "MSPOrg needs no access grant"}])
+    await _refuse_deleted_org(conn, org)
     return org
 
 
@@ -232,6 +235,8 @@ async def _resolve(conn: asyncpg.Connection, actor: Actor, data: dict[str, Any])
         filing = await _resolve_audit_retention(conn, actor, data)
     elif kind == "org_rename":
         filing = await _resolve_rename(conn, actor, data)
+    elif kind == "org_purge":
+        filing = await _resolve_org_purge(conn, actor, data)
     else:
         filing = await _resolve_confirmation(conn, actor, data)
     return filing
@@ -559,6 +564,8 @@ async def approve(env: Env, actor: Actor, request_id: str, password: str) -> dic
         row = await _load(conn, actor, request_id)
     if row["kind"] == dual_control.CONSENT_REQUEST_KIND:
         await _purge_if_asked(env, actor, row)
+    if row["kind"] == "org_purge":
+        await _purge_approved_org(env, actor, row)
     return request_json(row)
 
 
@@ -609,6 +616,8 @@ async def _apply(conn: db.Tx, env: Env, actor: Actor, row: asyncpg.Record) -> No
             )
     elif kind == dual_control.CONSENT_REQUEST_KIND:
         await _apply_audit_retention(conn, row)
+    elif kind == "org_purge":
+        await _refuse_restored_org(conn, row)
     else:
         async with db.in_org(conn, row["client_org_id"]):
             if await conn.fetchval(
@@ -971,3 +980,58 @@ def approved_members(grant: asyncpg.Record) -> list[dict[str, str]] | None:
         return None
     members: list[dict[str, str]] = json.loads(grant["approved_members"])
     return members
+
+
+# -- org_purge: a deleted org purged before its window ends, by two persons (issue 27) --
+
+
+async def _refuse_deleted_org(conn: asyncpg.Connection, org: asyncpg.Record) -> None:
+    """Refuse a request about a client org in its recovery window (restore it first; only
+    an ``org_purge`` names a deleted org)."""
+    if await conn.fetchval("SELECT deleted_at IS NOT NULL FROM orgs WHERE id = $1", org["id"]):
+        raise field_error(
+            "org",
+            f"{org['display_name']} is deleted; restore it first "
+            "(POST /orgs/deleted/{id}/restore)",
+        )
+
+
+async def _resolve_org_purge(
+    conn: asyncpg.Connection, actor: Actor, data: dict[str, Any]
+) -> Filing:
+    """An ``org_purge``: a deleted client org (``org``: its display name or id, as
+    ``GET /orgs/deleted`` lists it) is to be purged now. Any MSPOrg administrator may
+    propose it; a second, independent one approves (``dual_control.approver_problem``).
+
+    Raises:
+        ValidationFailed: no deleted org of that name or id.
+    """
+    try:
+        row = await orgs.deleted_org(conn, data.get("org") or "")
+    except NotFound as exc:
+        raise field_error("org", str(exc)) from None
+    org = await conn.fetchrow(
+        "SELECT id, display_name, name, is_msp, account_manager_id FROM orgs WHERE id = $1",
+        row["id"],
+    )
+    await db.set_org(conn, actor.org_id)
+    return Filing("org_purge", org=org, subject=str(row["id"]))
+
+
+async def _refuse_restored_org(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    """Refuse to approve an ``org_purge`` of an org restored since it was filed."""
+    if not await conn.fetchval(
+        "SELECT deleted_at IS NOT NULL FROM orgs WHERE id = $1", row["client_org_id"]
+    ):
+        raise coded(
+            Conflict, "org_not_deleted", f"{row['org']} was restored; there is nothing to purge"
+        )
+
+
+async def _purge_approved_org(env: Env, actor: Actor, row: asyncpg.Record) -> None:
+    """Purge the org an approved ``org_purge`` request names (after the approval's commit:
+    the purge takes the request with the org; the approval stays in MSPOrg's chain)."""
+    if row["status"] == "approved":
+        await orgs.purge_org(
+            env, row["client_org_id"], actor.who, f"org_purge request {row['id']} approved"
+        )

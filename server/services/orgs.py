@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from server.core import permissions
-from server.core.errors import BadRequest, Conflict, Forbidden, ValidationFailed, coded
+from server.core.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed, coded
 from server.core.names import display_name_problem
 from server.core.org_file import OrgInput
 from server.security.passwords import PasswordHasher
@@ -27,6 +27,7 @@ from server.services.access import (
     acting_org,
     find_org,
     managed_org_ids,
+    msp_org_id,
     require_msp_admin,
 )
 from server.services.context import Actor, Env
@@ -190,9 +191,12 @@ async def bootstrap_msp(
     admin_username: str,
     admin_password: str,
     node: str = "",
+    totp_policy: str = "none",
 ) -> bool:
     """Create MSPOrg and its first privileged administrator, the first of its founders
-    (``users.founder``, server/services/dual_control.py); False if it already exists."""
+    (``users.founder``, server/services/dual_control.py); False if it already exists.
+    ``totp_policy``: MSPOrg's two-factor policy (``server/ops/install.py`` gives a new
+    install ``administrators``, issue 27; ``none`` keeps the first login password-only)."""
     password_hash = await hasher.hash(admin_password)
     async with db.transaction(pool) as conn:
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs WHERE is_msp)"):
@@ -224,7 +228,11 @@ async def bootstrap_msp(
             permissions.PRIVILEGED_ADMINISTRATOR,
             password_hash,
         )
-        await conn.execute("UPDATE orgs SET founders_created = 1 WHERE id = $1", org_id)
+        await conn.execute(
+            "UPDATE orgs SET founders_created = 1, totp_policy = $2 WHERE id = $1",
+            org_id,
+            totp_policy,
+        )
         await audit.Writer(conn, org_id, SYSTEM, node).record(
             "user_created",
             target_type="user",
@@ -238,23 +246,21 @@ async def bootstrap_msp(
 
 
 async def list_orgs(env: Env, actor: Actor) -> list[dict[str, Any]]:
-    """Orgs the actor may see: every org's name for MSPOrg administrators (details only of
-    MSPOrg and the orgs it manages), MSPOrg plus the managed ones for other MSP users,
-    and only its own org for a client user."""
+    """Orgs the actor may see: every live org's name for MSPOrg users (details only of
+    MSPOrg and the orgs it manages or holds a grant for), and only its own org for a client
+    user."""
     async with db.transaction(env.pool, readonly=True) as conn:
         if not actor.org_is_msp:
             rows = await conn.fetch(_ORG_SELECT + " WHERE o.id = $1", actor.org_id)
             return [_org_json(r, managed=False) for r in rows]
         managed = await managed_org_ids(conn, actor)
         await db.set_org(conn, actor.org_id)  # account manager names are MSPOrg users
-        if permissions.is_administrator(actor):
-            rows = await conn.fetch(_ORG_SELECT + " ORDER BY NOT o.is_msp, lower(o.display_name)")
-        else:
-            rows = await conn.fetch(
-                _ORG_SELECT + " WHERE o.is_msp OR o.id = ANY($1::uuid[]) "
-                "ORDER BY NOT o.is_msp, lower(o.display_name)",
-                list(managed),
-            )
+        # Every MSPOrg user sees every live org's name (issue 27, item 4: MSP staff see the
+        # names of the orgs, data only where granted or shared); a deleted org is listed
+        # only under GET /orgs/deleted.
+        rows = await conn.fetch(
+            _ORG_SELECT + " WHERE o.deleted_at IS NULL ORDER BY NOT o.is_msp, lower(o.display_name)"
+        )
     return [
         _org_json(r, managed=r["id"] in managed)
         if r["is_msp"] or r["id"] in managed
@@ -264,7 +270,7 @@ async def list_orgs(env: Env, actor: Actor) -> list[dict[str, Any]]:
 
 
 def _name_only(row: asyncpg.Record) -> dict[str, Any]:
-    """What an MSP administrator sees of an org it neither manages nor holds a grant for."""
+    """What an MSP user sees of an org it neither manages nor holds a grant for."""
     return {
         "display_name": row["display_name"],
         "name": row["name"],
@@ -363,23 +369,21 @@ async def update_org(env: Env, actor: Actor, name: OrgArg, data: dict[str, Any])
     return _org_json(row, managed=managed)
 
 
-async def delete_org(env: Env, actor: Actor, name: OrgArg, confirm: str | None) -> dict[str, int]:
-    """Delete a client org and everything in it; its data key is destroyed. Its audit
-    trail is kept, readable by MSPOrg's auditors until its retention ends
-    (``audit_trail.keep_trail_of_deleted``)."""
+async def delete_org(env: Env, actor: Actor, name: OrgArg, confirm: str | None) -> dict[str, Any]:
+    """Delete a client org, recoverably (issue 27, item 5): it moves to the *deleted* state
+    for ``security.org_recovery_days`` — its users' logins, sessions and API keys are
+    refused, every list hides it (``org_reach`` answers no row for it), its data and data
+    key are kept. Any MSPOrg administrator may restore it (``restore_org``); it is purged
+    when the window ends (``purge_due``) or earlier by an approved ``org_purge`` request.
+
+    Returns:
+        ``{"deleted": counts, "purge_at"}``: what goes with it, counted whole
+        (``_contents``), and when it will be purged unless restored.
+    Raises:
+        NotFound, Forbidden (``_deletable``), BadRequest ``confirmation_mismatch``.
+    """
     async with db.transaction(env.pool) as conn:
-        org = await acting_org(conn, actor, name)
-        if org.is_msp:
-            raise coded(Forbidden, "msp_org_protected", "MSPOrg cannot be deleted")
-        if (
-            not actor.org_is_msp
-            or org.via not in ("account_manager", "grant")
-            or not permissions.is_administrator(actor)
-        ):
-            raise Forbidden(
-                "only an MSPOrg administrator who is the org's account manager or "
-                "holds an access grant may delete it"
-            )
+        org = await _deletable(conn, actor, name)
         if (confirm or "").lower() != org.display_name.lower():
             raise coded(
                 BadRequest,
@@ -387,32 +391,66 @@ async def delete_org(env: Env, actor: Actor, name: OrgArg, confirm: str | None) 
                 f"repeat the display name to confirm: ?confirm={org.display_name}",
             )
         counts = await _contents(conn, org)
+        await db.set_org(conn, org.id)
+        purge_at = await conn.fetchval(
+            "UPDATE orgs SET deleted_at = now(), deleted_by = $2, "
+            "purge_at = now() + make_interval(days => $3) WHERE id = $1 AND deleted_at IS NULL "
+            "RETURNING purge_at",
+            org.id,
+            actor.username,
+            env.config.security.org_recovery_days,
+        )
+        await conn.execute("DELETE FROM sessions WHERE org_id = $1", org.id)
+        details = {**counts, "purge_at": purge_at.isoformat()}
         await recording.writer(conn, env, org.id, actor.who).record(
-            "org_deleted", target_type="org", target=org.display_name, details=counts
+            "org_deleted", target_type="org", target=org.display_name, details=details
         )
         await recording.writer(conn, env, actor.org_id, actor.who).record(
             "org_deleted",
             target_type="org",
             target=org.display_name,
-            details={**counts, "name": org.name},
+            details={**details, "name": org.name},
         )
-        await audit_trail.keep_trail_of_deleted(conn, actor, org)
-        await db.set_org(conn, org.id)
-        # Users (and their sessions and API keys), groups, keys and the vault go with the
-        # org row by ON DELETE CASCADE; requests and grants naming it go too.
-        await conn.execute("DELETE FROM orgs WHERE id = $1", org.id)
-    env.ring.forget_org(org.id)
-    return counts
+    return {"deleted": counts, "purge_at": purge_at.isoformat()}
 
 
-async def _contents(conn: asyncpg.Connection, org: OrgRef) -> dict[str, int]:
+async def _deletable(conn: db.Tx, actor: Actor, name: OrgArg) -> OrgRef:
+    """The client org ``actor`` may delete: an MSPOrg administrator who is its account
+    manager or holds a grant for it (the guide's right of the account manager).
+
+    Raises:
+        NotFound (an org it does not reach), Forbidden ``msp_org_protected`` or not allowed.
+    """
+    org = await acting_org(conn, actor, name)
+    if org.is_msp:
+        raise coded(Forbidden, "msp_org_protected", "MSPOrg cannot be deleted")
+    if (
+        not actor.org_is_msp
+        or org.via not in ("account_manager", "grant")
+        or not permissions.is_administrator(actor)
+    ):
+        raise Forbidden(
+            "only an MSPOrg administrator who is the org's account manager or "
+            "holds an access grant may delete it"
+        )
+    return org
+
+
+async def _contents(conn: db.Tx, org: OrgRef) -> dict[str, int]:
+    """Everything an org holds, counted whole (whatever the asker can see): users, groups,
+    resources, accounts, resource groups, password policies, custom roles, field
+    definitions (issue 27: the delete preview counts all that goes)."""
     await db.set_org(conn, org.id)
-    row = await conn.fetchrow(
+    row = await conn.fetchrow_one(
         "SELECT (SELECT count(*) FROM users WHERE org_id = $1) AS users, "
-        "(SELECT count(*) FROM user_groups WHERE org_id = $1) AS groups",
+        "(SELECT count(*) FROM user_groups WHERE org_id = $1) AS groups, "
+        "(SELECT count(*) FROM resource_groups WHERE org_id = $1) AS resource_groups, "
+        "(SELECT count(*) FROM password_policies WHERE org_id = $1) AS policies, "
+        "(SELECT count(*) FROM roles WHERE org_id = $1) AS roles, "
+        "(SELECT count(*) FROM field_definitions WHERE org_id = $1) AS fields",
         org.id,
     )
-    counts = {"resources": 0, "accounts": 0, "users": row["users"], "groups": row["groups"]}
+    counts = {"resources": 0, "accounts": 0, **dict(row)}
     counts.update(await vault_counts(conn, org.id))
     return counts
 
@@ -439,9 +477,24 @@ async def refuse_unavailable_display_name(
     gives the clear answer before anything is written).
 
     Raises:
-        Conflict ``display_name_taken`` or ``display_name_reserved``.
+        Conflict ``display_name_taken`` or ``display_name_reserved`` (also while a deleted
+        org holds it in its recovery window).
     """
     holder = await find_org(conn, display_name)
+    if (
+        holder is not None
+        and holder["id"] != org_id
+        and await conn.fetchval(
+            "SELECT deleted_at IS NOT NULL FROM orgs WHERE id = $1", holder["id"]
+        )
+    ):
+        # A deleted org in its recovery window keeps its name for its restore (issue 27).
+        raise coded(
+            Conflict,
+            "display_name_reserved",
+            f"the display name {display_name!r} belongs to a deleted organization that can "
+            "still be restored; it cannot be taken yet",
+        )
     if holder is not None and holder["id"] != org_id:
         raise coded(
             Conflict,
@@ -503,3 +556,150 @@ async def rename_org(
             "org_updated", target_type="org", target=old, details=details
         )
     await db.set_org(conn, actor.org_id)
+
+
+# -- deleted orgs: a recovery window, then the purge (issue 27, item 5) -------------------
+
+
+async def delete_preview(env: Env, actor: Actor, name: OrgArg) -> dict[str, Any]:
+    """What deleting ``name`` would take with it, counted whole (``_contents``), for whoever
+    may delete it, with the recovery window in days.
+
+    Raises:
+        as ``delete_org`` before its confirmation.
+    """
+    async with db.transaction(env.pool, readonly=True) as conn:
+        org = await _deletable(conn, actor, name)
+        counts = await _contents(conn, org)
+    return {
+        "org": org.display_name,
+        "counts": counts,
+        "recovery_days": env.config.security.org_recovery_days,
+    }
+
+
+def _deleted_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "display_name": row["display_name"],
+        "name": row["name"],
+        "deleted_at": row["deleted_at"].isoformat(),
+        "deleted_by": row["deleted_by"],
+        "purge_at": row["purge_at"].isoformat(),
+    }
+
+
+_DELETED_SELECT = "SELECT id, display_name, name, deleted_at, deleted_by, purge_at FROM orgs "
+
+
+async def list_deleted(env: Env, actor: Actor) -> list[dict[str, Any]]:
+    """Client orgs in their recovery window, newest deletion first (MSPOrg administrators).
+
+    Returns:
+        ``[{"id", "display_name", "name", "deleted_at", "deleted_by", "purge_at"}]``.
+    Raises:
+        Forbidden: not an MSPOrg administrator.
+    """
+    require_msp_admin(actor, "see deleted organizations")
+    async with db.transaction(env.pool, readonly=True) as conn:
+        rows = await conn.fetch(
+            _DELETED_SELECT + "WHERE deleted_at IS NOT NULL ORDER BY deleted_at DESC, id"
+        )
+    return [_deleted_json(r) for r in rows]
+
+
+async def deleted_org(conn: db.Tx | asyncpg.Connection, ref: str) -> asyncpg.Record:
+    """A deleted org (in its recovery window) by id or display name, else NotFound."""
+    try:
+        org_id = uuid.UUID(ref)
+    except ValueError:
+        row = await conn.fetchrow(
+            _DELETED_SELECT + "WHERE lower(display_name) = lower($1) AND deleted_at IS NOT NULL",
+            ref,
+        )
+    else:
+        row = await conn.fetchrow(
+            _DELETED_SELECT + "WHERE id = $1 AND deleted_at IS NOT NULL", org_id
+        )
+    if row is None:
+        raise NotFound(f"no deleted organization {ref!r}")
+    return row
+
+
+async def restore_org(env: Env, actor: Actor, ref: str) -> dict[str, Any]:
+    """Bring a deleted client org back as it was (any MSPOrg administrator: undoing a
+    delete gives nobody anything it did not have). Audited ``org_restored`` in the org's
+    chain and MSPOrg's.
+
+    Raises:
+        Forbidden (not an MSPOrg administrator), NotFound (no such deleted org).
+    """
+    require_msp_admin(actor, "restore deleted organizations")
+    async with db.transaction(env.pool) as conn:
+        row = await deleted_org(conn, ref)
+        await db.set_org(conn, row["id"])
+        done = await conn.fetchval(
+            "UPDATE orgs SET deleted_at = NULL, deleted_by = NULL, purge_at = NULL "
+            "WHERE id = $1 AND deleted_at IS NOT NULL RETURNING id",
+            row["id"],
+        )
+        if done is None:
+            raise NotFound(f"no deleted organization {ref!r}")
+        details = {"deleted_at": row["deleted_at"].isoformat(), "deleted_by": row["deleted_by"]}
+        for org_id in (row["id"], actor.org_id):
+            await recording.writer(conn, env, org_id, actor.who).record(
+                "org_restored", target_type="org", target=row["display_name"], details=details
+            )
+        await db.set_org(conn, actor.org_id)
+        restored = await conn.fetchrow_one(_ORG_SELECT + " WHERE o.id = $1", row["id"])
+        managed = row["id"] in await managed_org_ids(conn, actor)
+    return _org_json(restored, managed=managed)
+
+
+async def purge_org(env: Env, org_id: uuid.UUID, who: Who, why: str) -> bool:
+    """Purge deleted client org ``org_id`` for good: what deleting an org did before issue
+    27 — its users, groups, vault and data key go; its audit trail is kept readable by
+    MSPOrg's auditors until its retention ends (``audit_trail.keep_trail_of_deleted``); its
+    display name is held back 30 days (sql/026). Audited ``org_purged`` (``why``: the
+    window ended, or the approved request) in both chains.
+
+    Returns:
+        False when the org is no longer deleted (restored meanwhile) or gone already.
+    """
+    async with db.transaction(env.pool) as conn:
+        msp_id = await msp_org_id(conn)
+        await db.set_org(conn, org_id)
+        row = await conn.fetchrow(
+            "SELECT id, display_name, name, deleted_at, deleted_by FROM orgs "
+            "WHERE id = $1 AND deleted_at IS NOT NULL AND NOT is_msp FOR UPDATE",
+            org_id,
+        )
+        if row is None:
+            return False
+        details = {"deleted_by": row["deleted_by"], "why": why, "name": row["name"]}
+        for chain in (org_id, msp_id):
+            await recording.writer(conn, env, chain, who).record(
+                "org_purged", target_type="org", target=row["display_name"], details=details
+            )
+        await audit_trail.keep_trail_of_deleted(
+            conn, msp_id, org_id, row["display_name"], row["name"], row["deleted_by"]
+        )
+        await db.set_org(conn, org_id)
+        # Users (and their sessions and API keys), groups, keys and the vault go with the
+        # org row by ON DELETE CASCADE; requests and grants naming it go too.
+        await conn.execute("DELETE FROM orgs WHERE id = $1", org_id)
+    env.ring.forget_org(org_id)
+    return True
+
+
+async def purge_due(env: Env) -> int:
+    """Purge every deleted org whose recovery window has ended (the sweeper's hourly
+    round, server/services/checkout_sweeper.py); how many were purged."""
+    async with db.transaction(env.pool, readonly=True) as conn:
+        due = await conn.fetch(
+            "SELECT id FROM orgs WHERE deleted_at IS NOT NULL AND purge_at <= now()"
+        )
+    done = 0
+    for row in due:
+        done += await purge_org(env, row["id"], SYSTEM, "recovery window ended")
+    return done

@@ -135,7 +135,10 @@ async def save_and_apply(
         )
         template = await read_template(tx, actor.org_id)
         orgs = (
-            await tx.fetch("SELECT id, display_name FROM orgs WHERE NOT is_msp ORDER BY 2")
+            await tx.fetch(  # not a deleted org in its recovery window (issue 27)
+                "SELECT id, display_name FROM orgs WHERE NOT is_msp AND deleted_at IS NULL "
+                "ORDER BY 2"
+            )
             if categories
             else []  # nothing chosen: nothing to apply
         )

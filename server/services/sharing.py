@@ -202,7 +202,11 @@ async def add_share(
             },
         )
         row = await tx.fetchrow_one(_SHARE_SELECT + "WHERE s.id = $1", share_id)
-        return await _named(tx, row)
+        out = await _named(tx, row)
+        note = await unreached_note(tx, org, grantee_kind, grantee_id)
+        if note:
+            out["note"] = note
+        return out
 
 
 async def remove_share(
@@ -350,3 +354,76 @@ async def delete_resource_group(env: Env, actor: Actor, org_name: OrgArg, name: 
         await recording.writer(tx, env, org.id, actor.who).record(
             "resource_group_deleted", target_type="resource_group", target=label
         )
+
+
+# -- who a share reaches (issue 27, item 4) ------------------------------------------------
+
+
+async def unreached_note(
+    tx: db.Tx, org: OrgRef, grantee_kind: str, grantee_id: uuid.UUID
+) -> str | None:
+    """What to tell the sharer when a share to a group reaches none of its members yet:
+    every member is an unconfirmed client user, who sees nothing through a group until
+    confirmed (README, "Client secrets stay the client's"; ``user_trusted``). None
+    otherwise (in the org's RLS context)."""
+    if grantee_kind != "group":
+        return None
+    members = await tx.fetch(
+        "SELECT user_trusted(m.user_id, $2) AS trusted FROM group_members m WHERE m.group_id = $1",
+        grantee_id,
+        org.id,
+    )
+    if members and not any(m["trusted"] for m in members):
+        return "its members are unconfirmed: they see it once confirmed"
+    return None
+
+
+async def share_targets(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any]:
+    """Who a share in ``org`` can reach, for a share picker: the org's active users (with
+    whether each is confirmed), its groups (with ``reaches_nobody`` when every member is
+    unconfirmed), and for a client org the MSPOrg users who act in it (account manager or
+    grant) — not every MSPOrg user, since a share to one who does not reach the org is
+    refused.
+
+    Raises:
+        NotFound (an org the actor does not act in), Forbidden (its role cannot manage
+        the vault).
+    """
+    _require_vault_manager(actor)
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await enter_org(tx, actor, org_name)
+        users = await tx.fetch(
+            "SELECT username, full_name, user_trusted(id, $1) AS confirmed FROM users "
+            "WHERE org_id = $1 AND status = 'active' ORDER BY lower(username)",
+            org.id,
+        )
+        groups = await tx.fetch(
+            "SELECT g.name, count(m.user_id) AS members, "
+            "count(m.user_id) FILTER (WHERE user_trusted(m.user_id, $1)) AS reached "
+            "FROM user_groups g LEFT JOIN group_members m ON m.group_id = g.id "
+            "WHERE g.org_id = $1 GROUP BY g.id, g.name ORDER BY lower(g.name)",
+            org.id,
+        )
+        msp: list[asyncpg.Record] = []
+        if not org.is_msp:
+            msp_id = await tx.fetchval("SELECT id FROM orgs WHERE is_msp")
+            async with db.in_org(tx, msp_id):
+                msp = await tx.fetch(
+                    "SELECT u.username, u.full_name FROM users u "
+                    "WHERE u.org_id = $1 AND u.status = 'active' AND EXISTS "
+                    "(SELECT 1 FROM org_reach(u.id, $1, $2)) ORDER BY lower(u.username)",
+                    msp_id,
+                    org.id,
+                )
+    return {
+        "users": [dict(u) for u in users],
+        "groups": [
+            {
+                "name": g["name"],
+                "members": g["members"],
+                "reaches_nobody": g["members"] > 0 and g["reached"] == 0,
+            }
+            for g in groups
+        ],
+        "msp_users": [dict(u) for u in msp],
+    }

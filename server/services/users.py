@@ -666,3 +666,55 @@ async def _membership_change(
             r["username"] for r in rows if r["member"] and r["id"] not in wanted
         ),
     }
+
+
+async def reset_totp(env: Env, actor: Actor, org_name: OrgArg, username: str) -> dict[str, Any]:
+    """Turn another user's two-factor authentication off (a lost authenticator and lost
+    recovery codes): its TOTP secret, pending enrolment and recovery codes go, its
+    sessions and API keys end; at its next login it enrols again if it must (issue 27,
+    item 3). The same person rules as a password reset: whoever can reset a second factor
+    can, with the password, act as the account — so an MSPOrg user who reaches a client
+    org is refused (``dual_control.refuse_reset_of_reaching_user``) and a confirmed client
+    user is the client's own administrators' (``refuse_change_of_confirmed_client_user``);
+    a user who is not a built-in administrator never acts on one (``_refuse_acting_on``),
+    only a privileged administrator on another one. Audited ``totp_reset``.
+
+    Raises:
+        NotFound, Forbidden (``outranks_you``, ``client_confirms``, one's own: use
+        /me/totp/disable), Conflict ``dual_control_required`` / ``totp_not_enabled``.
+    """
+    async with db.transaction(env.pool) as conn:
+        org = await acting_org(conn, actor, org_name)
+        require_user_admin(actor, org)
+        await db.set_org(conn, org.id)
+        target = await _user_row(conn, org, username, lock=True)
+        if target["id"] == actor.user_id:
+            raise Forbidden("turn your own two-factor authentication off with /me/totp/disable")
+        await _refuse_acting_on(conn, actor, org, target)
+        if permissions.is_privileged_administrator(
+            target["role"]
+        ) and not permissions.is_privileged_administrator(actor):
+            raise Forbidden("only a privileged administrator may change another one")
+        if org.is_msp:
+            await dual_control.refuse_reset_of_reaching_user(
+                conn, target["id"], target["username"], org.id
+            )
+        else:
+            await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
+        await db.set_org(conn, org.id)
+        if not target["totp_enabled"]:
+            raise coded(
+                Conflict, "totp_not_enabled", f"{target['username']} has no two-factor set up"
+            )
+        row = await conn.fetchrow_one(
+            "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_recovery_salt = NULL, "
+            f"updated_at = now() WHERE id = $1 RETURNING {_USER_COLUMNS}",
+            target["id"],
+        )
+        await conn.execute("DELETE FROM totp_recovery_codes WHERE user_id = $1", target["id"])
+        await conn.execute("DELETE FROM sessions WHERE user_id = $1", target["id"])
+        await conn.execute("DELETE FROM api_keys WHERE user_id = $1", target["id"])
+        await recording.writer(conn, env, org.id, actor.who).record(
+            "totp_reset", target_type="user", target=target["username"]
+        )
+    return user_json(row, org.display_name)

@@ -1,9 +1,10 @@
--- requires: database_may_write
+-- requires: database_may_write, totp_policy_requires
 --
 -- Authenticate a bearer token in one round trip: set the org's RLS context, find the
 -- session (or API key) and its user, refresh last-seen at most every 30 s, and end an
 -- expired session. status: ok, missing, expired, disabled. An API key past its expiry
--- answers 'expired' (sql/020). A node that may not write (database_may_write) neither
+-- answers 'expired' (sql/020). A user whose org's policy requires TOTP (or whose own
+-- totp_required does) and who has none gets totp_setup_required (issue 27). A node that may not write (database_may_write) neither
 -- refreshes last-seen times nor deletes expired sessions (sql/006, sql/008).
 --
 -- authenticate_tokens: the same for tokens that arrive together, applied in one statement
@@ -59,9 +60,13 @@ BEGIN
         END IF;
     END IF;
     SELECT us.id, us.username, us.role, us.access_scope, us.status, us.must_change_password,
-           us.totp_required AND us.totp_secret IS NULL AS totp_setup, o.display_name, o.is_msp
+           (us.totp_required OR totp_policy_requires(o.totp_policy, us.role))
+               AND us.totp_secret IS NULL AS totp_setup, o.display_name, o.is_msp,
+           o.deleted_at IS NULL AS org_live
         INTO u FROM users us JOIN orgs o ON o.id = us.org_id WHERE us.id = s.user_id;
-    RETURN QUERY SELECT CASE WHEN u.status = 'active' THEN 'ok' ELSE 'disabled' END,
+    -- A deleted org's users (issue 27: its recovery window) are refused like disabled ones.
+    RETURN QUERY SELECT CASE WHEN u.status = 'active' AND u.org_live THEN 'ok'
+                             ELSE 'disabled' END,
         CASE WHEN p_is_session THEN s.id END, CASE WHEN p_is_session THEN NULL ELSE s.id END,
         u.id, u.username, u.role, u.access_scope, u.must_change_password, u.totp_setup,
         u.display_name, u.is_msp;

@@ -6,7 +6,8 @@
 -- org's account manager (orgs.account_manager_id) or holds an approved org access grant
 -- (org_access_grants), directly or through an MSPOrg user group it is a member of.
 -- One row per org reached, via = 'home' | 'account_manager' | 'grant' (in that order of
--- precedence). p_org limits the answer to that org (no row: not reached).
+-- precedence). p_org limits the answer to that org (no row: not reached). A deleted client
+-- org (orgs.deleted_at, issue 27: kept for its recovery window) is reached by nobody.
 --
 -- Visibility is the same as the server's reads before this function: the registry (orgs)
 -- is readable in any RLS context; grants and group members are MSPOrg's data and are read
@@ -33,7 +34,7 @@ BEGIN
     END IF;
     RETURN QUERY
         SELECT o.id, 'account_manager'::text FROM orgs o
-         WHERE o.account_manager_id = p_user AND o.id <> p_home
+         WHERE o.account_manager_id = p_user AND o.id <> p_home AND o.deleted_at IS NULL
            AND (p_org IS NULL OR o.id = p_org);
     IF p_org IS NOT NULL AND FOUND THEN
         RETURN;
@@ -48,6 +49,7 @@ BEGIN
                 OR g.group_id IN (SELECT m.group_id FROM group_members m
                                    WHERE m.user_id = p_user))
            AND NOT EXISTS (SELECT 1 FROM orgs o
-                            WHERE o.id = g.client_org_id AND o.account_manager_id = p_user);
+                            WHERE o.id = g.client_org_id
+                              AND (o.account_manager_id = p_user OR o.deleted_at IS NOT NULL));
     PERFORM set_config('app.org_id', coalesce(v_context, ''), true);
 END $$;

@@ -567,6 +567,8 @@ def make_pair(witness: bool = True, auto_rejoin: bool = True) -> Pair:
             str(primary.db_port),
             "--admin-password-file",
             str(pw),
+            "--msp-totp-policy",  # the harness uses admin's session at once (issue 27)
+            "none",
         )
         p_app = link.proxy(primary.port, client_is_primary=False)
         p_db = link.proxy(primary.db_port, client_is_primary=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from server.services import audit_settings
+from server.services import audit_settings, orgs
 from server.web.keys import ENV
 from tests.server.conftest import Api, confirm_by_request, make_user
 
@@ -301,6 +301,15 @@ async def test_a_deleted_orgs_trail_stays_readable_and_verifiable(
     await admin.call("POST", "/orgs/Umbrella/resources", {"name": "hive", "type": "Linux"})
     status, gone = await admin.call("DELETE", "/orgs/Umbrella?confirm=Umbrella")
     assert status == 200, gone
+    # Issue 27: a deleted org is kept for its recovery window; its trail is detached when
+    # it is purged (here: the window made to end, then the sweeper's round).
+    async with owner_conn.transaction():
+        org_id = await owner_conn.fetchval("SELECT id FROM orgs WHERE display_name = 'Umbrella'")
+        await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+        await owner_conn.execute(
+            "UPDATE orgs SET purge_at = now() - interval '1 second' WHERE id = $1", org_id
+        )
+    assert await orgs.purge_due(live_server.app[ENV]) == 1
     await make_user(admin, "aud", "password_auditor")
     aud = await api.login("aud", "final-aud-pw22")
     status, listing = await aud.call("GET", "/audit/deleted-orgs")
@@ -315,7 +324,8 @@ async def test_a_deleted_orgs_trail_stays_readable_and_verifiable(
     status, page = await aud.call("GET", path)
     assert status == 200, page
     ops = [e["operation"] for e in page["items"]]
-    assert ops[0] == "org_deleted" and {"resource_created", "org_created"} <= set(ops)
+    assert ops[:2] == ["org_purged", "org_deleted"]  # issue 27: kept, then purged
+    assert {"resource_created", "org_created"} <= set(ops)
     status, page = await aud.call("GET", path + "?operation=resource_created")
     assert [e["target"] for e in page["items"]] == ["hive"]
     verified = await _chained(aud, path + "/verify")

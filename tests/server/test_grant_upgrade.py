@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from server.services import orgs
+from server.web.keys import ENV
 from tests.conftest import OWNER
 from tests.server.conftest import ADMIN_PASSWORD, Api, confirm_by_request, make_user
 
@@ -357,7 +359,7 @@ async def test_a_deleted_orgs_display_name_is_held(world):
     assert (status, problem["code"]) == (409, "display_name_reserved"), problem
 
 
-async def test_a_held_name_is_free_after_30_days(world, pg_server, database):
+async def test_a_held_name_is_free_after_30_days(world, pg_server, database, live_server):
     """The hold ends: a name given up 31 days ago may be taken by another org."""
     x = world["x"]
     status, org = await x.call(
@@ -373,6 +375,14 @@ async def test_a_held_name_is_free_after_30_days(world, pg_server, database):
         database=database,
     )
     try:
+        # Issue 27: the deleted org keeps its name until it is purged (its window ended).
+        async with conn.transaction():
+            old_id = await conn.fetchval("SELECT id FROM orgs WHERE display_name = 'OldCo'")
+            await conn.execute("SELECT set_config('app.org_id', $1, true)", str(old_id))
+            await conn.execute(
+                "UPDATE orgs SET purge_at = now() - interval '1 second' WHERE id = $1", old_id
+            )
+        assert await orgs.purge_due(live_server.app[ENV]) == 1
         async with conn.transaction():
             org_id = await conn.fetchval(
                 "SELECT org_id FROM retired_display_names WHERE name = 'oldco'"

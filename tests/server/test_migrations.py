@@ -134,6 +134,8 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "spooled_reveal_event": "new: the same event for a node that spools (issue 25)",
     "reveal_account": "its event from password_revealed_event; it checks org_reach (issue 25)",
     "reveal_accounts": "takes the actors' home orgs for the reach check (issue 25)",
+    "authenticate_token": "an org's totp_policy can require enrolment (issue 27)",
+    "totp_policy_requires": "new: the org two-factor policy rule (issue 27)",
 }
 
 _DEFINITIONS = """

@@ -65,8 +65,8 @@ async def test_escape_payloads_are_stored_verbatim(api, admin, manager):
 
 
 async def test_visibility_and_managed_flag(api, admin, manager):
-    """Administrators see all orgs with 'managed'; other MSP users see MSPOrg and what they
-    manage."""
+    """MSP users see all orgs' names, with 'managed' where they manage them, and the
+    details only of those (issue 27, item 4)."""
     await admin.call(
         "POST", "/orgs", {"name": "Vis", "display_name": "Vis", "account_manager": manager}
     )
@@ -83,7 +83,10 @@ async def test_visibility_and_managed_flag(api, admin, manager):
     await make_user(admin, "pa", "password_administrator")
     pa = await api.login("pa", "final-pa-pw22")
     status, listing = await pa.call("GET", "/orgs")
-    assert [o["display_name"] for o in listing["items"]] == ["MSPOrg"]
+    # Issue 27, item 4: every MSPOrg user sees the client orgs' names (and nothing more).
+    assert listing["items"][0]["display_name"] == "MSPOrg"
+    vis = next(o for o in listing["items"] if o["display_name"] == "Vis")
+    assert vis == {"display_name": "Vis", "name": "Vis", "is_msp": False, "managed": False}
     status, _ = await pa.call(
         "POST", "/orgs", {"name": "N", "display_name": "N", "account_manager": manager}
     )

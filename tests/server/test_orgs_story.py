@@ -154,7 +154,17 @@ async def test_the_whole_story(api, admin, staff):
     )
     status, result = await b.call("DELETE", "/orgs/abc?confirm=abc")
     assert status == 200, result
-    assert result["deleted"] == {"users": 1, "groups": 0, "resources": 2, "accounts": 2}
+    assert result["deleted"] == {
+        "users": 1,
+        "groups": 0,
+        "resources": 2,
+        "accounts": 2,
+        "resource_groups": 0,
+        "policies": 0,
+        "roles": 0,
+        "fields": 0,
+    }
+    assert result["purge_at"]  # kept, restorable, until then (issue 27)
     assert (await clara.call("GET", "/me"))[0] == 401
     assert (await b.call("GET", "/orgs/abc"))[0] == 404
     status, page = await a.call("GET", "/orgs/MSPOrg/audit?operation=org_deleted")

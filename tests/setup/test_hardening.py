@@ -77,6 +77,8 @@ def node() -> Iterator[Node]:
         ADMIN,
         "--admin-password-file",
         str(pw_file),
+        "--msp-totp-policy",  # these tests use admin's session at once (issue 27)
+        "none",
     )
     assert init.returncode == 0, init.stderr
     conf = str(home / "conf" / "strongroom.toml")

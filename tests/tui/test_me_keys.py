@@ -118,6 +118,9 @@ async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
         secret = screen_text(app).split("secret=")[1].split("&")[0]
         await type_text(pilot, totp.code_at(secret, time.time()))
         await submit(pilot, form)
+        await until(pilot, lambda: isinstance(app.screen, OnceModal), what="(recovery codes)")
+        await until(pilot, lambda: "Recovery codes" in screen_text(app), what="(codes shown)")
+        await pilot.press("enter")  # shown once (issue 27)
         await until(pilot, lambda: "Two-factor: on" in screen_text(app), what="(2FA on)")
         status, problem = tui_server.api(
             "POST", "/auth/login", {"username": "myself", "password": new_password}

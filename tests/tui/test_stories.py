@@ -26,7 +26,7 @@ from tests.tui.keys import (
 from tui.client import MOVE_WAIT
 from tui.main_screen import MainScreen
 from tui.screens.login import LoginScreen
-from tui.screens.me import MeScreen
+from tui.screens.me import MeScreen, OnceModal
 from tui.screens.modals import KeysModal, TextModal
 from tui.screens.policies import PoliciesScreen
 
@@ -155,6 +155,9 @@ async def test_two_factor_enrolment_with_qr(tui_server, make_app):
         await pilot.press("ctrl+a", "ctrl+k")
         await type_text(pilot, totp.code_at(secret, time.time()))
         await submit(pilot, form)
+        await until(pilot, lambda: isinstance(app.screen, OnceModal), what="(recovery codes)")
+        await until(pilot, lambda: "Recovery codes" in screen_text(app), what="(codes shown)")
+        await pilot.press("enter")  # shown once (issue 27)
         await until(pilot, lambda: isinstance(app.screen, MeScreen))
     status, problem = tui_server.api(
         "POST", "/auth/login", {"username": "enroller", "password": password}

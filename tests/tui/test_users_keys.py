@@ -334,6 +334,9 @@ async def test_two_factor_column_and_disable_asks_first(tui_server, make_app):
         secret = screen_text(app).split("secret=")[1].split("&")[0]
         await type_text(pilot, totp.code_at(secret, time.time()))
         await submit(pilot, form)
+        await until(pilot, lambda: isinstance(app.screen, OnceModal), what="(recovery codes)")
+        await until(pilot, lambda: "Recovery codes" in screen_text(app), what="(codes shown)")
+        await pilot.press("enter")  # shown once (issue 27)
         await until(pilot, lambda: "Two-factor: on" in screen_text(app), what="(2FA on)")
         await pilot.press("escape")
         await main_ready(pilot)

@@ -23,6 +23,12 @@ class OrgsApi(Transport):
         """Delete a client org."""
         return await self._request("DELETE", f"/orgs/{quote(org)}?confirm={quote(confirm)}")
 
+    async def delete_preview(self, org: str) -> dict:
+        """What deleting a client org takes with it, all of it counted: {org, counts: {users,
+        groups, resources, accounts, resource_groups, policies, roles, fields},
+        recovery_days}."""
+        return await self._request("GET", f"/orgs/{quote(org)}/delete-preview")
+
     async def import_orgs(self, filename: str, data: bytes) -> dict:
         """Import orgs from a CSV/TXT file's bytes."""
         return await self._request(

@@ -68,9 +68,9 @@ class SessionApi(Transport):
         """Start TOTP enrolment."""
         return await self._request("POST", "/me/totp", {"current_password": current})
 
-    async def confirm_totp(self, otp: str) -> None:
-        """Confirm TOTP enrolment."""
-        await self._request("POST", "/me/totp/confirm", {"otp": otp})
+    async def confirm_totp(self, otp: str) -> dict[str, Any]:
+        """Confirm TOTP enrolment: {recovery_codes: [ten one-time codes, shown once]}."""
+        return await self._request("POST", "/me/totp/confirm", {"otp": otp})
 
     async def disable_totp(self, current_password: str, otp: str) -> None:
         """Turn my two-factor authentication off with my password and a current code

@@ -116,6 +116,11 @@ class VaultApi(Transport):
         user or group changes its level. The share."""
         return await self._request("POST", self._shares_path(org, kind, ref), fields)
 
+    async def share_targets(self, org: str) -> dict:
+        """Who a share in ``org`` can reach: {users: [{username, full_name, confirmed}],
+        groups: [{name, members, reaches_nobody}], msp_users: [{username, full_name}]}."""
+        return await self._request("GET", f"/orgs/{quote(org)}/share-targets")
+
     async def remove_share(self, org: str, kind: str, ref: str, share_id: str) -> None:
         """Withdraw a share."""
         await self._request("DELETE", f"{self._shares_path(org, kind, ref)}/{share_id}")

@@ -54,14 +54,24 @@ async def designees(client: Client) -> Choices:
 
 
 async def share_targets(client: Client, org: str) -> Choices:
-    """The org's users and groups, and for a client org the MSP's users (who may act
-    there is the server's call)."""
-    choices = [(f"user {person(u)}", f"user:{u['username']}") for u in await client.users(org)]
-    choices += [(f"group {g['name']}", f"group:{g['name']}") for g in await client.groups(org)]
-    if org.lower() != "msporg":
-        choices += [
-            (f"MSP user {person(u)}", f"msp:{u['username']}") for u in await client.users("MSPOrg")
-        ]
+    """Who a share in ``org`` can reach, as the server says (issue 27): the org's users and
+    groups, and the MSPOrg users who act in it — not every MSPOrg user."""
+    found = await client.share_targets(org)
+    choices = [
+        (
+            f"user {person(u)}" + ("" if u["confirmed"] else " (unconfirmed)"),
+            f"user:{u['username']}",
+        )
+        for u in found["users"]
+    ]
+    choices += [
+        (
+            f"group {g['name']}" + (" (members unconfirmed)" if g["reaches_nobody"] else ""),
+            f"group:{g['name']}",
+        )
+        for g in found["groups"]
+    ]
+    choices += [(f"MSP user {person(u)}", f"msp:{u['username']}") for u in found["msp_users"]]
     return choices
 
 

@@ -70,17 +70,20 @@ def _group(request: dict) -> str:
     return f"group {request['group']}" if request.get("group") else ""
 
 
-def deletion_lines(org: dict, report: dict, resources: list[dict]) -> list[str]:
-    """What deleting ``org`` takes with it (from its report and the resources I see)."""
+def deletion_lines(org: dict, report: dict, preview: dict) -> list[str]:
+    """What deleting ``org`` takes with it (the server's whole count, issue 27: not only
+    what I can see), and how long it can be restored."""
     users = report["users"]
-    accounts = sum(r.get("accounts", 0) for r in resources)
+    counts = preview["counts"]
     names = ", ".join(u["username"] for u in users[:6]) + (" …" if len(users) > 6 else "")
     return [
         f"Deleting {org['display_name']} ({org['name']}) deletes:",
-        f"  {len(users)} users" + (f": {names}" if users else ""),
-        f"  {len(report['groups'])} groups",
-        f"  {len(resources)} resources and {accounts} accounts (those you can see), "
-        "with their shares",
+        f"  {counts['users']} users" + (f": {names}" if users else ""),
+        f"  {counts['groups']} groups",
+        f"  {counts['resources']} resources and {counts['accounts']} accounts, with their shares",
+        f"  {counts['resource_groups']} resource groups, {counts['policies']} password "
+        f"policies, {counts['roles']} roles, {counts['fields']} fields",
         "  the MSP's grants to it and its requests",
-        "It ends their sessions and destroys the org's data key. It cannot be undone.",
+        "It ends their sessions at once. Any MSPOrg administrator can restore it for "
+        f"{preview['recovery_days']} days; then it is purged with its data key.",
     ]

@@ -11,6 +11,7 @@ from textual.widgets import Input, Label, Static
 
 from tui.client import ApiError
 from tui.controls.keybar import KeyBar
+from tui.screens.me import enrol_if_required
 from tui.text import inert
 from tui.workers import api_worker
 
@@ -103,5 +104,7 @@ class LoginScreen(Screen):
         self.app.me = await self.app.client.me()
         if result.get("must_change_password"):
             self.app.call_later(self.app.show_password_change, values["password"])
-        else:
+        elif await enrol_if_required(self.app):
             self.app.call_later(self.app.show_main)
+        else:
+            await self.app.client.logout()

@@ -96,12 +96,37 @@ async def enrol_totp(app: App) -> bool:
     )
     if not enrolment:
         return False
-    if await app.push_screen_wait(
+    confirmed = await app.push_screen_wait(
         confirm_form(client, enrolment["secret"], enrolment["otpauth_uri"])
-    ):
-        app.notify("Two-factor authentication is on: logins now ask for a code.")
+    )
+    if not confirmed:
+        return False
+    codes = confirmed.get("recovery_codes") if isinstance(confirmed, dict) else None
+    if codes:
+        await app.push_screen_wait(
+            OnceModal(
+                "Recovery codes",
+                "\n".join(codes),
+                "Each code logs you in once in place of an authenticator code. Keep them "
+                "somewhere safe, away from this computer.",
+            )
+        )
+    app.notify("Two-factor authentication is on: logins now ask for a code.")
+    return True
+
+
+async def enrol_if_required(app: App) -> bool:
+    """At login: a user whose org or administrator requires two-factor authentication and
+    who has none enrols before anything else (issue 27; the server allows nothing else).
+    False when it did not (the caller logs out)."""
+    me = app.me or {}
+    if not me.get("totp_required") or me.get("totp_enabled"):
         return True
-    return False
+    app.notify("Your organization requires two-factor authentication: set it up now.")
+    if not await enrol_totp(app):
+        return False
+    app.me = await app.client.me()
+    return True
 
 
 class MyAccount(Vertical):

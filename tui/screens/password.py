@@ -9,6 +9,7 @@ from textual.widgets import Static
 from tui.client import ApiError
 from tui.controls.keybar import KeyBar
 from tui.screens.form import FormModal, new_password, new_password_fields
+from tui.screens.me import enrol_if_required
 from tui.workers import api_worker
 
 
@@ -56,4 +57,8 @@ class PasswordChangeScreen(Screen):
             return
         self.app.me = await client.me()
         self.app.notify("Password changed.")
+        if not await enrol_if_required(self.app):
+            await client.logout()
+            self.app.call_later(self.app.show_login)
+            return
         self.app.call_later(self.app.show_main)

@@ -79,7 +79,8 @@ class SharesScreen(ListModal):
             action="share",
         )
         if done:
-            self.app.notify(f"Shared with {grantee(done, self.org)} ({done['permission']}).")
+            note = f": {done['note']}" if done.get("note") else "."
+            self.app.notify(f"Shared with {grantee(done, self.org)} ({done['permission']}){note}")
             self.load()
 
     @api_worker()

@@ -276,12 +276,12 @@ class OrgsPane(Pane):
             self.app.notify("MSPOrg cannot be deleted.", severity="warning")
             return
         report = await client.org_report(org)
-        resources = await client.resources(org)
+        preview = await client.delete_preview(org)
         result = await self.form(
             f"Delete {org}",
             [typed_confirmation(org, problem="does not match the org's name")],
             lambda v: client.delete_org(org, v["confirm"]),
-            note="\n".join(deletion_lines(current, report, resources)),
+            note="\n".join(deletion_lines(current, report, preview)),
             action="delete",
             danger=True,
         )
@@ -290,7 +290,8 @@ class OrgsPane(Pane):
             self.changed(
                 "orgs",
                 f"Deleted {org}: {d['users']} users, {d['groups']} groups, "
-                f"{d['resources']} resources, {d['accounts']} accounts.",
+                f"{d['resources']} resources, {d['accounts']} accounts; restorable until "
+                f"{result['purge_at'][:16].replace('T', ' ')}.",
             )
 
     @api_worker()

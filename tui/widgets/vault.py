@@ -109,9 +109,18 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         if items:
             self.load_accounts(self.selected("resources"))
             return
-        title = f"No resource matches '{query}'." if query.strip() else "No resources yet."
+        title = f"No resource matches '{query}'." if query.strip() else self._empty_title()
         self.query_one("#accounts-title", Static).update(inert(title))
         fill_table(self.query_one("#accounts", DataTable), [])
+
+    def _empty_title(self) -> str:
+        """What an empty vault says: in an org reached through a grant (not one's home org)
+        an empty list means nothing is shared with me there (issue 27), not an empty org."""
+        me = getattr(self.app, "me", None) or {}
+        home = str(me.get("org") or "")
+        if home and self.org and home.lower() != self.org.lower():
+            return f"Nothing is shared with you in {self.org}."
+        return "No resources yet."
 
     @on(DataTable.RowHighlighted, "#resources")
     def resource_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -203,7 +212,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
             action="share",
         )
         if result:
-            self.changed("shares", "Shared.")
+            self.changed("shares", result.get("note") or "Shared.")
 
     def action_shares(self) -> None:
         """The shares of the selected resource (or account): list, add, level, remove."""

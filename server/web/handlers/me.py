@@ -17,6 +17,7 @@ from server.web.models.auth import (
     CurrentPasswordBody,
     Me,
     OtpBody,
+    RecoveryCodes,
     TotpDisableBody,
     TotpSecret,
 )
@@ -51,11 +52,13 @@ async def begin_totp(*, env: Env, actor: Actor, body: CurrentPasswordBody) -> we
 
 
 @before_totp_setup
-@operation(body=OtpBody, answers={204: None}, errors={400: "invalid_otp", 403: "session_required"})
+@operation(
+    body=OtpBody, answers={200: RecoveryCodes}, errors={400: "invalid_otp", 403: "session_required"}
+)
 async def confirm_totp(*, env: Env, actor: Actor, body: OtpBody) -> web.Response:
-    """Confirm enrolment with a code; from now on login asks for one."""
-    await account.confirm_totp(env, actor, body.otp)
-    return web.Response(status=204)
+    """Confirm enrolment with a code; from now on login asks for one (or one of the ten
+    recovery codes answered here, shown this once)."""
+    return json_response(await account.confirm_totp(env, actor, body.otp))
 
 
 @operation(

@@ -86,9 +86,10 @@ async def update_org(*, env: Env, actor: Actor, org: OrgArg, body: OrgUpdate) ->
 
 @operation(query=DeleteOrgQuery, answers={200: OrgDeleted})
 async def delete_org(*, env: Env, actor: Actor, org: OrgArg, query: DeleteOrgQuery) -> web.Response:
-    """Delete a client organization; ?confirm= must repeat its display name."""
-    deleted = await orgs.delete_org(env, actor, org, query.given().get("confirm"))
-    return json_response({"deleted": deleted})
+    """Delete a client organization, recoverably: ?confirm= must repeat its display name; it
+    is kept (logins refused, hidden) until ``purge_at``, restorable by any MSPOrg
+    administrator (POST /orgs/deleted/{id}/restore)."""
+    return json_response(await orgs.delete_org(env, actor, org, query.given().get("confirm")))
 
 
 @operation(answers={200: Report})

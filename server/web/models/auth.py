@@ -60,6 +60,14 @@ class LoginAnswer(Answer):
     token: str
     expires_at: str
     must_change_password: bool
+    must_enrol_totp: bool = Field(
+        description="the session is limited to TOTP enrolment (/me, /me/totp, "
+        "/me/totp/confirm, /auth/logout) until a TOTP is confirmed: the org's policy or an "
+        "administrator requires one"
+    )
+    recovery_codes_remaining: int | None = Field(
+        description="after a login with a recovery code: how many unused codes remain"
+    )
     user: SessionUser
 
 
@@ -82,6 +90,7 @@ class Me(Answer):
     totp_enabled: bool
     totp_required: bool
     must_change_password: bool
+    recovery_codes_remaining: int
     managed_orgs: list[str]
     capabilities: OrgCapabilities
 
@@ -147,3 +156,32 @@ class ApiKey(Answer):
     last_used_at: str | None
     expires_at: str
     expired: bool
+
+
+class RecoveryCodes(Answer):
+    """Ten one-time two-factor recovery codes, shown this once (issue 27)."""
+
+    recovery_codes: list[str]
+
+
+class RecoveryCodesBody(Body):
+    """``POST /me/totp/recovery-codes``: the current password and a current TOTP code."""
+
+    current_password: text(1024, non_empty=True)
+    otp: text(12, non_empty=True)
+
+
+TotpPolicy = Literal["none", "administrators", "everyone"]
+
+
+class SecuritySettings(Answer):
+    """An org's security settings."""
+
+    org: str
+    totp_policy: TotpPolicy
+
+
+class SecuritySettingsBody(Body):
+    """``PUT /orgs/{org}/security-settings``: who must use two-factor authentication."""
+
+    totp_policy: TotpPolicy

@@ -177,7 +177,7 @@ def text(max_len: int | None = None, **rule: Any) -> Any:
 Name64 = text(64)
 Password = text(1024, strip=False)
 NewPassword = text(1024, strip=False, non_empty=True)
-Otp = text(12)
+Otp = text(24)  # a 6-digit TOTP code or a recovery code (xxxx-xxxx-xxxx-xxxx)
 Reason = text(2000, free=True)
 
 # JSON numbers the API takes: the same bound the strict JSON reader keeps at the edge.

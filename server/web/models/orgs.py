@@ -82,18 +82,43 @@ class DeleteOrgQuery(Query):
 
 
 class DeletedCounts(Answer):
-    """What went with a deleted org."""
+    """What goes with a deleted org, counted whole (not only what the deleter sees)."""
 
     resources: int
     accounts: int
     users: int
     groups: int
+    resource_groups: int
+    policies: int
+    roles: int
+    fields: int
 
 
 class OrgDeleted(Answer):
-    """The answer to deleting an org."""
+    """The answer to deleting an org: what goes with it, and when it is purged unless an
+    MSPOrg administrator restores it first (issue 27)."""
 
     deleted: DeletedCounts
+    purge_at: str
+
+
+class DeletePreview(Answer):
+    """``GET /orgs/{org}/delete-preview``: what deleting the org would take with it."""
+
+    org: str
+    counts: DeletedCounts
+    recovery_days: int
+
+
+class DeletedOrg(Answer):
+    """A client org in its recovery window (``GET /orgs/deleted``)."""
+
+    id: str
+    display_name: str
+    name: str
+    deleted_at: str
+    deleted_by: str
+    purge_at: str
 
 
 class ImportQuery(Query):

@@ -209,6 +209,42 @@ class Share(Answer):
     user_org: str | None
     group: str | None
     created_at: str
+    note: str | None = Field(
+        default=None,
+        description="a new share that reaches nobody yet, and why (issue 27: a group whose "
+        "members are all unconfirmed client users)",
+    )
+
+
+class ShareTargetUser(Answer):
+    """A user a share can name."""
+
+    username: str
+    full_name: str
+    confirmed: bool
+
+
+class ShareTargetGroup(Answer):
+    """A group a share can name."""
+
+    name: str
+    members: int
+    reaches_nobody: bool
+
+
+class ShareTargetMspUser(Answer):
+    """An MSPOrg user who acts in the org (a share to it needs ``user_org: MSPOrg``)."""
+
+    username: str
+    full_name: str
+
+
+class ShareTargets(Answer):
+    """``GET /orgs/{org}/share-targets``: who a share in the org can reach."""
+
+    users: list[ShareTargetUser]
+    groups: list[ShareTargetGroup]
+    msp_users: list[ShareTargetMspUser]
 
 
 ResourceIds = Annotated[list[text(64)], Field(max_length=10000)]
