@@ -71,6 +71,7 @@ ROUTES = [
     ("PATCH", "/orgs/{org}/users/{username}", users.update_user),
     ("DELETE", "/orgs/{org}/users/{username}", users.delete_user),
     ("POST", "/orgs/{org}/users/{username}/confirm", users.confirm_user),
+    ("POST", "/orgs/{org}/users/{username}/activation", users.issue_activation),
     ("GET", "/orgs/{org}/roles", org_settings.list_roles),
     ("POST", "/orgs/{org}/roles", org_settings.create_role),
     ("PATCH", "/orgs/{org}/roles/{name}", org_settings.update_role),
