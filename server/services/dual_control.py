@@ -906,3 +906,40 @@ async def independent_persons(conn: asyncpg.Connection, msp_id: uuid.UUID) -> in
         list(permissions.ADMIN_ROLES),
     )
     return count
+
+
+# -- who can approve, and why not (issue 27, item 2) --------------------------------------
+
+
+async def approver_candidates(
+    conn: asyncpg.Connection, msp_id: uuid.UUID, who: Parties
+) -> list[dict[str, object]]:
+    """Every MSPOrg built-in administrator, active or disabled, with whether it could
+    approve a request with these parties and, if not, why (``approver_problem``'s sentence;
+    "disabled" for a disabled one), in username order (in MSPOrg's RLS context). The
+    pickers show it so that nobody wonders why a colleague is missing (issue 27, item 2).
+
+    Returns:
+        ``[{"username", "full_name", "eligible", "reason"}]``.
+    """
+    rows = await conn.fetch(
+        "SELECT id, username, full_name, status FROM users WHERE org_id = $1 "
+        "AND role = ANY($2::text[]) ORDER BY lower(username)",
+        msp_id,
+        list(permissions.ADMIN_ROLES),
+    )
+    out: list[dict[str, object]] = []
+    for row in rows:
+        if row["status"] != "active":
+            reason: str | None = f"{row['username']} is disabled"
+        else:
+            reason = await approver_problem(conn, msp_id, row["id"], who)
+        out.append(
+            {
+                "username": row["username"],
+                "full_name": row["full_name"],
+                "eligible": reason is None,
+                "reason": reason,
+            }
+        )
+    return out

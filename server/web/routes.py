@@ -107,6 +107,11 @@ ROUTES = [
     ("PUT", "/orgs/{org}/resources/{id}/access-control", password_requests.put_resource_control),
     ("POST", "/orgs/{org}/password-requests", password_requests.file_request),
     ("GET", "/orgs/{org}/password-requests", password_requests.list_requests),
+    (
+        "GET",
+        "/orgs/{org}/password-requests/eligible-approvers",
+        password_requests.checkout_approvers,
+    ),
     ("POST", "/orgs/{org}/password-requests/{id}/approve", password_requests.approve),
     ("POST", "/orgs/{org}/password-requests/{id}/reject", password_requests.reject),
     ("POST", "/orgs/{org}/password-requests/{id}/withdraw", password_requests.withdraw),

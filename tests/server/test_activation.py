@@ -273,3 +273,29 @@ async def test_recover_person_on_the_console(api, admin, config, install_files, 
     assert "activation" in capsys.readouterr().err
     status, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=person_recovered")
     assert len(page["items"]) == 1
+
+
+async def test_eligible_approvers_say_why_not(api, admin):
+    """Issue 27, item 2: every MSPOrg administrator is listed with its state: the
+    proposer, the designee, the proposer's own people (made by it), a disabled one."""
+    await make_user(admin, "alice", "administrator")
+    await make_user(admin, "bob", "administrator")
+    await add_admin(admin, "carol")
+    await add_admin(admin, "dora")
+    status, _ = await admin.call("PATCH", "/orgs/MSPOrg/users/dora", {"status": "disabled"})
+    assert status == 200
+    status, org = await admin.call(
+        "POST", "/orgs", {"name": "Client", "display_name": "ClientCo", "account_manager": "alice"}
+    )
+    assert status == 201, org
+    status, answer = await admin.call(
+        "GET", "/org-access-requests/eligible-approvers?kind=grant&org=ClientCo&user=bob"
+    )
+    assert status == 200, answer
+    assert answer["items"] == [{"username": "alice", "full_name": ""}]
+    states = {c["username"]: (c["eligible"], c["reason"]) for c in answer["candidates"]}
+    assert states["alice"] == (True, None)
+    assert "proposer" in states["admin"][1]
+    assert "user who is given access" in states["bob"][1]
+    assert "the proposer made the approver's account" in states["carol"][1]
+    assert states["dora"] == (False, "dora is disabled")
