@@ -114,6 +114,13 @@ OPERATIONS: dict[str, Operation] = _catalogue(
     ("user_confirmed", SECURITY, "A client administrator confirmed an MSP-made user."),
     ("ownership_transferred", SECURITY, "A deleted user's resources went to a new owner."),
     ("founding_phase_closed", SECURITY, "The org's founding phase ended."),
+    (
+        "user_activation_issued",
+        SECURITY,
+        "A second administrator issued an activation code for an account (never the code).",
+    ),
+    ("user_activated", SECURITY, "An activated account set its password: its own person now."),
+    ("person_recovered", SECURITY, "A person was recovered on the server's console."),
     ("group_created", SECURITY, "A user group was created."),
     ("group_updated", SECURITY, "A user group's members or settings changed."),
     ("group_deleted", SECURITY, "A user group was deleted."),

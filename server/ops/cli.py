@@ -489,6 +489,43 @@ def cmd_orgs_import(args: argparse.Namespace) -> int:
     return 0 if result["failed"] == 0 else EXIT_ERROR
 
 
+def cmd_recover_person(args: argparse.Namespace) -> int:
+    """When MSPOrg's active administrators are fewer than two persons: give the MSPOrg
+    administrator USERNAME a temporary password and an activation code (printed here, once),
+    so that whoever receives both becomes an independent person when it sets its own
+    password. Run on the primary's host (it needs the master key); audited as
+    person_recovered and shown to every MSPOrg administrator for 7 days."""
+    from server.core.errors import StrongroomError
+    from server.services import activation
+    from server.services.runtime import open_env
+    from server.store import audit
+
+    config = _load(args)
+
+    async def run() -> dict:
+        async with open_env(config) as env:
+            result = await activation.recover_person(env, args.username)
+            await audit.chain_pending(env.pool, env.ring, anchors=env.anchors, node=env.node)
+            return result
+
+    cluster = service.embedded_cluster(config)
+    if cluster is not None:
+        cluster.start()
+    try:
+        result = asyncio.run(run())
+    except StrongroomError as exc:
+        raise CommandError(exc.detail) from None
+    print(f"user:               {result['username']}")
+    print(f"temporary password: {result['temporary_password']}")
+    print(f"activation code:    {result['activation_code']}")
+    print(f"expires:            {result['expires_at']}")
+    print(
+        "Give both to the person who will hold the account: it logs in with the two, then "
+        "sets its own password. Every MSPOrg administrator is told of this recovery."
+    )
+    return 0
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     """Open the terminal UI against a server (URL may name the org: https://host:7272/abc)."""
     from tui.app import StrongroomApp
@@ -747,6 +784,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--role-conflict", choices=("overwrite", "rename"), default=None)
     p.add_argument("--as", dest="as_user", required=True, metavar="USERNAME")
+    with_config(p)
+
+    p = add("recover-person", cmd_recover_person, cmd_recover_person.__doc__)
+    p.add_argument("username", metavar="USERNAME", help="the MSPOrg administrator to recover")
     with_config(p)
 
     aud = sub.add_parser("audit", help="Check the audit trail.", description="Audit trail.")

@@ -8,7 +8,7 @@ from server.core.errors import BadRequest, Conflict, Forbidden, NotFound, Valida
 from server.core.ids import parse_id
 from server.security import totp
 from server.security.passwords import check_login_password
-from server.services import first_run, recording, tokens, two_factor
+from server.services import activation, dual_control, first_run, recording, tokens, two_factor
 from server.services.access import orgs_reached
 from server.services.auth import reauthenticate, wrong_second_factor
 from server.services.context import Actor, Env
@@ -48,12 +48,21 @@ async def change_password(env: Env, actor: Actor, current: str, new: str) -> Non
         revoked = await conn.fetch(
             "DELETE FROM api_keys WHERE user_id = $1 RETURNING id", actor.user_id
         )
-        await recording.writer(conn, env, actor.org_id, actor.who).record(
+        trail = recording.writer(conn, env, actor.org_id, actor.who)
+        await trail.record(
             "password_changed",
             target_type="user",
             target=actor.username,
             details={"self_service": True, "api_keys_revoked": len(revoked)},
         )
+        activator = await dual_control.complete_activation(conn, actor.user_id, actor.session_id)
+        if activator is not None:
+            await trail.record(
+                "user_activated",
+                target_type="user",
+                target=actor.username,
+                details={"independent": True, "activated_by": activator},
+            )
     if actor.org_is_msp:
         first_run.forget_if_changed(env.config, current)
 
@@ -207,6 +216,7 @@ async def me(env: Env, actor: Actor) -> dict[str, Any]:
             actor.user_id,
         )
         reached = await orgs_reached(conn, actor)
+        told = await activation.notices(conn, actor)
     managed = [org.display_name for org in reached if org.via != "home"]
     return {
         "username": row["username"],
@@ -221,6 +231,7 @@ async def me(env: Env, actor: Actor) -> dict[str, Any]:
         "recovery_codes_remaining": row["recovery_codes"],
         "managed_orgs": managed,
         "capabilities": {org.display_name: sorted(org.capabilities) for org in reached},
+        "notices": told,
     }
 
 

@@ -26,8 +26,9 @@ from server.core.errors import (
     coded,
 )
 from server.node.local_state import LocalSession
+from server.node.mode import ReadOnly
 from server.security import recovery_codes, totp
-from server.services import recording, session_moves, tokens, two_factor
+from server.services import dual_control, recording, session_moves, tokens, two_factor
 from server.services.access import MSP_ORG, msp_org_id
 from server.services.context import Actor, Env
 from server.store import audit, db
@@ -88,9 +89,17 @@ _USER_FOR_LOGIN = (
 
 
 async def login(
-    env: Env, username: str, password: str, org_name: str | None, otp: str | None, ip: str
+    env: Env,
+    username: str,
+    password: str,
+    org_name: str | None,
+    otp: str | None,
+    ip: str,
+    activation_code: str | None = None,
 ) -> LoginResult:
-    """Check credentials (and TOTP), start a session, audit the outcome."""
+    """Check credentials (and TOTP), start a session, audit the outcome. While an
+    activation is pending (issue 27, item 1), the temporary password alone is not enough:
+    ``activation_code`` must match too (``dual_control.pending_activation``)."""
     org_name = org_name or MSP_ORG
     throttle_key = f"{org_name.lower()}/{username.lower()}"
     wait = env.throttle.retry_after(throttle_key, ip)
@@ -103,10 +112,14 @@ async def login(
             "AND deleted_at IS NULL",  # a deleted org's users cannot log in (issue 27)
             org_name,
         )
-        user = None
+        user = pending = None
         if org is not None:
             await db.set_org(conn, org["id"])
             user = await conn.fetchrow(_USER_FOR_LOGIN, org["id"], username)
+            if user is not None:
+                pending = await dual_control.pending_activation(
+                    conn, user["id"], user["password_hash"]
+                )
     ok = await env.hasher.verify(password, user["password_hash"] if user else None)
 
     if not ok or user is None or org is None or user["status"] != "active":
@@ -123,6 +136,8 @@ async def login(
         await _audit_failure(env, org, username, ip, reason)
         raise Unauthenticated(WRONG_CREDENTIALS)
 
+    if pending is not None:
+        await _check_activation_code(env, org, user["username"], ip, pending, activation_code)
     step = None
     recovery = None  # a recovery code given in place of the TOTP code (issue 27)
     if user["totp_secret"] is not None:
@@ -148,6 +163,8 @@ async def login(
     if env.hasher.needs_rehash(user["password_hash"]):
         new_hash = await env.hasher.hash(password)
     method = "password+recovery_code" if recovery else "password+totp" if step else "password"
+    if pending is not None:
+        method += "+activation_code"
     if not env.node_state.writable():
         if recovery:
             raise coded(
@@ -195,15 +212,19 @@ async def login(
                 await conn.execute(
                     "UPDATE users SET password_hash = $2 WHERE id = $1", user["id"], new_hash
                 )
-            await conn.execute(
+            session_id = await conn.fetchval(
                 "INSERT INTO sessions (org_id, user_id, token_hash, expires_at, ip) "
-                "VALUES ($1, $2, $3, $4, $5)",
+                "VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 org["id"],
                 user["id"],
                 tokens.token_hash(token),
                 expires_at,
                 ip,
             )
+            if pending is not None:
+                await dual_control.activation_redeemed(
+                    conn, user["id"], session_id, new_hash or user["password_hash"]
+                )
             await recording.writer(conn, env, org["id"], who).record(
                 "login", target_type="user", target=user["username"], details={"method": method}
             )
@@ -228,6 +249,32 @@ async def login(
         must_enrol_totp=user["must_enrol_totp"],
         recovery_codes_remaining=left,
     )
+
+
+async def _check_activation_code(
+    env: Env,
+    org: asyncpg.Record,
+    username: str,
+    ip: str,
+    pending: asyncpg.Record,
+    code: str | None,
+) -> None:
+    """Refuse a login without the pending activation's code, or with a wrong one (a wrong
+    one counts as a failed login and is audited). Issue 27, item 1: neither the maker (who
+    knows the temporary password) nor the activator (who knows the code) logs in alone."""
+    if not code:
+        raise coded(
+            Unauthenticated,
+            "activation_code_required",
+            "this account is being activated: enter the activation code the activating "
+            "administrator gave you, with the temporary password",
+        )
+    if not dual_control.activation_code_matches(pending, code):
+        env.throttle.failed(f"{org['display_name'].lower()}/{username.lower()}", ip)
+        await _audit_failure(env, org, username, ip, "invalid_activation_code")
+        raise coded(Unauthenticated, "invalid_activation_code", "the activation code is wrong")
+    if not env.node_state.writable():
+        raise ReadOnly("an activation's first login needs the primary server; try again there")
 
 
 async def _login_read_only(

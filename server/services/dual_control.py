@@ -48,6 +48,10 @@ a check and the change it allows.
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import hmac
+import secrets
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -748,3 +752,195 @@ _PENDING_FOR = (
     "AND r.kind IN ('grant', 'account_manager') AND (r.designee_user_id = $1 OR "
     "r.designee_group_id IN (SELECT group_id FROM group_members WHERE user_id = $1)) ORDER BY 1"
 )
+
+
+# -- split-knowledge activation: a new independent person (issue 27, item 1) ---------------
+
+ACTIVATION_TTL = datetime.timedelta(hours=24)
+# An activation code: 28 characters of a 32-letter alphabet without look-alikes (140 random
+# bits), shown in groups of four; stored only as the SHA-256 of its normalized form.
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_CODE_GROUPS, _CODE_GROUP_LEN = 7, 4
+
+
+def new_activation_code() -> str:
+    """A fresh activation code, e.g. ``K7QD-M2XP-…`` (7 groups of 4; 140 random bits)."""
+    letters = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_GROUPS * _CODE_GROUP_LEN))
+    return "-".join(letters[i : i + _CODE_GROUP_LEN] for i in range(0, len(letters), 4))
+
+
+def activation_code_hash(code: str) -> bytes:
+    """What is stored and compared: SHA-256 of the code without separators, upper case."""
+    normal = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(normal.encode()).digest()
+
+
+def password_binding(password_hash: str) -> str:
+    """What ties an activation to the temporary password it pairs with."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()
+
+
+def is_own_person(user: asyncpg.Record) -> bool:
+    """Whether an MSPOrg account is its own person: no principal and nobody in its
+    credential chain (a founder, or an account activated as independent)."""
+    return user["principal_id"] is None and not user["credential_chain"]
+
+
+async def activation_problem(
+    conn: asyncpg.Connection,
+    msp_id: uuid.UUID,
+    activator_id: uuid.UUID | None,
+    target_id: uuid.UUID,
+) -> str | None:
+    """Why ``target_id`` may not be activated as an independent person by ``activator_id``
+    (None: the server's console, ``strongroom recover-person``), or None.
+
+    The account must be an active MSPOrg built-in administrator that is not already its own
+    person and still has the temporary password its maker set (``must_change_password``);
+    the activator an active MSPOrg built-in administrator that is not the same person
+    (``same_person``) as the account — so neither its maker nor anyone in its chain — so
+    that the temporary password and the code are known to two persons (issue 27, item 1).
+
+    Args:
+        conn: a connection in MSPOrg's RLS context, inside the caller's transaction.
+    """
+    target = await conn.fetchrow(
+        "SELECT username, role, status, must_change_password, principal_id, credential_chain "
+        "FROM users WHERE id = $1 AND org_id = $2",
+        target_id,
+        msp_id,
+    )
+    if target is None:
+        return "only an MSPOrg account can be activated as an independent person"
+    name = target["username"]
+    if target["status"] != "active" or target["role"] not in permissions.ADMIN_ROLES:
+        return f"{name} is not an active MSPOrg administrator; only those are activated"
+    if is_own_person(target):
+        return f"{name} is already its own person"
+    if not target["must_change_password"]:
+        return (
+            f"{name} has set its own password; activation pairs a code with the temporary "
+            "password its maker sets: reset its password first, then activate it"
+        )
+    if activator_id is None:
+        return None
+    if not await conn.fetchval(_ACTIVE_ADMIN, activator_id, msp_id, list(permissions.ADMIN_ROLES)):
+        return "the activator must be an active MSPOrg administrator"
+    problem = await same_person(
+        conn, activator_id, target_id, (msp_id,), msp_id, ("the activator", name)
+    )
+    if problem:
+        return (
+            f"{problem}; an activation needs a second person, independent of whoever "
+            f"made {name} or set its password"
+        )
+    return None
+
+
+async def pending_activation(
+    conn: asyncpg.Connection, user_id: uuid.UUID, password_hash: str
+) -> asyncpg.Record | None:
+    """The activation a login as ``user_id`` must complete with its code, or None: one
+    not expired that pairs with the user's current password (a password set since voids
+    it). In the user's org's RLS context."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT code_hash, password_binding FROM user_activations "
+        "WHERE user_id = $1 AND expires_at > now()",
+        user_id,
+    )
+    if row is None or row["password_binding"] != password_binding(password_hash):
+        return None
+    return row
+
+
+def activation_code_matches(pending: asyncpg.Record, code: str | None) -> bool:
+    """Whether ``code`` is the pending activation's code (constant-time comparison)."""
+    return bool(code) and hmac.compare_digest(
+        bytes(pending["code_hash"]), activation_code_hash(code or "")
+    )
+
+
+async def activation_redeemed(
+    conn: asyncpg.Connection, user_id: uuid.UUID, session_id: uuid.UUID, password_hash: str
+) -> None:
+    """Remember the session that logged in with the code (only it completes the
+    activation; ``password_hash``: the user's hash after the login, which may rehash)."""
+    await conn.execute(
+        "UPDATE user_activations SET session_id = $2, password_binding = $3 WHERE user_id = $1",
+        user_id,
+        session_id,
+        password_binding(password_hash),
+    )
+
+
+async def complete_activation(
+    conn: asyncpg.Connection, user_id: uuid.UUID, session_id: uuid.UUID | None
+) -> str | None:
+    """When the session that logged in with the activation code sets the user's own
+    password, the account becomes its own person: principal NULL, credential chain empty
+    (issue 27, item 1). Returns who activated it (for the audit), or None when no
+    activation completes. In the user's org's RLS context, in the password change's
+    transaction."""
+    if session_id is None:
+        return None
+    activator: str | None = await conn.fetchval(
+        "DELETE FROM user_activations WHERE user_id = $1 AND session_id = $2 "
+        "AND expires_at > now() RETURNING activator_name",
+        user_id,
+        session_id,
+    )
+    if activator is not None:
+        await conn.execute(
+            "UPDATE users SET principal_id = NULL, credential_chain = '{}' WHERE id = $1", user_id
+        )
+    return activator
+
+
+async def independent_persons(conn: asyncpg.Connection, msp_id: uuid.UUID) -> int:
+    """How many persons MSPOrg's active built-in administrators are (distinct principals;
+    in MSPOrg's RLS context). Below two, nobody can activate a third: ``strongroom
+    recover-person`` on the server is the way back (issue 27, item 1)."""
+    count: int = await conn.fetchval(
+        "SELECT count(DISTINCT coalesce(principal_id, id)) FROM users WHERE org_id = $1 "
+        "AND status = 'active' AND role = ANY($2::text[])",
+        msp_id,
+        list(permissions.ADMIN_ROLES),
+    )
+    return count
+
+
+# -- who can approve, and why not (issue 27, item 2) --------------------------------------
+
+
+async def approver_candidates(
+    conn: asyncpg.Connection, msp_id: uuid.UUID, who: Parties
+) -> list[dict[str, object]]:
+    """Every MSPOrg built-in administrator, active or disabled, with whether it could
+    approve a request with these parties and, if not, why (``approver_problem``'s sentence;
+    "disabled" for a disabled one), in username order (in MSPOrg's RLS context). The
+    pickers show it so that nobody wonders why a colleague is missing (issue 27, item 2).
+
+    Returns:
+        ``[{"username", "full_name", "eligible", "reason"}]``.
+    """
+    rows = await conn.fetch(
+        "SELECT id, username, full_name, status FROM users WHERE org_id = $1 "
+        "AND role = ANY($2::text[]) ORDER BY lower(username)",
+        msp_id,
+        list(permissions.ADMIN_ROLES),
+    )
+    out: list[dict[str, object]] = []
+    for row in rows:
+        if row["status"] != "active":
+            reason: str | None = f"{row['username']} is disabled"
+        else:
+            reason = await approver_problem(conn, msp_id, row["id"], who)
+        out.append(
+            {
+                "username": row["username"],
+                "full_name": row["full_name"],
+                "eligible": reason is None,
+                "reason": reason,
+            }
+        )
+    return out

@@ -391,7 +391,8 @@ async def eligible_approvers(env: Env, actor: Actor, data: dict[str, Any]) -> li
     caller filed it now (the same rule as filing; ``approver`` is not needed).
 
     Returns:
-        ``[{"username", "full_name"}]`` in username order; empty when none is eligible.
+        Every MSPOrg administrator as ``{"username", "full_name", "eligible", "reason"}``
+        in username order (``dual_control.approver_candidates``; issue 27, item 2).
     Raises:
         the same errors as ``file_request`` for names that do not resolve, and
         ``proposer_is_designee`` when the caller could not file it at all.
@@ -406,8 +407,8 @@ async def eligible_approvers(env: Env, actor: Actor, data: dict[str, Any]) -> li
             raise field_error(
                 "group" if who.designee_is_group else "user", problem, code="proposer_is_designee"
             )
-        rows = await dual_control.eligible_approvers(conn, actor.org_id, who)
-    return [{"username": r["username"], "full_name": r["full_name"]} for r in rows]
+        candidates = await dual_control.approver_candidates(conn, actor.org_id, who)
+    return candidates
 
 
 def _designee_details(row: asyncpg.Record) -> dict[str, Any]:

@@ -188,6 +188,8 @@ async def set_control(
             "rotate_on_checkin": data.get("rotate_on_checkin", False),
         }
         current = await _control_in_force(tx, account_id, resource_id, lock=True)
+        if data["enabled"]:
+            await refuse_useless_approvers(tx, org, users, groups, current)
         weakens = control_weakenings(current, proposed)
         if weakens:
             assert current is not None  # nothing in force weakens nothing
@@ -285,20 +287,10 @@ async def _eligible(
     tx: db.Tx, org: OrgRef, msp_id: uuid.UUID, control: asyncpg.Record, requester_id: uuid.UUID
 ) -> dict[uuid.UUID, str]:
     """The control's approvers who may decide for ``requester_id``: active, trusted users
-    of the org (directly or through a named group), independent of the requester."""
-    rows = await tx.fetch(
-        "SELECT u.id, u.username FROM users u WHERE u.org_id = $1 AND u.status = 'active' "
-        "AND user_trusted(u.id, $1) AND (u.id = ANY($2::uuid[]) OR u.id IN "
-        "(SELECT user_id FROM group_members WHERE group_id = ANY($3::uuid[])))",
-        org.id,
-        control["approver_users"],
-        control["approver_groups"],
-    )
-    eligible: dict[uuid.UUID, str] = {}
-    for row in rows:
-        if not await dual_control.independence_problem(tx, row["id"], requester_id, org.id, msp_id):
-            eligible[row["id"]] = row["username"]
-    return eligible
+    of the org (directly or through a named group), independent of the requester
+    (``approver_states``, which also says why the others may not)."""
+    states = await approver_states(tx, org, msp_id, control, requester_id)
+    return {s["id"]: s["username"] for s in states if s["eligible"]}
 
 
 async def _load(tx: db.Tx, org: OrgRef, request_id: str, lock: bool = False) -> asyncpg.Record:
@@ -357,9 +349,10 @@ async def file_request(
             )
         msp_id = await msp_org_id(tx)
         if not await _eligible(tx, org, msp_id, control, actor.user_id):
+            why = await no_approver_reasons(tx, org, msp_id, control, actor.user_id)
             raise field_error(
                 "account",
-                "no approver of this password is independent of you",
+                f"no approver of this password can approve your request: {why}",
                 code="no_eligible_approver",
             )
         if await tx.fetchval(
@@ -777,10 +770,11 @@ async def _file_change(
     account_id, resource_id, label = target
     msp_id = await msp_org_id(tx)
     if not await _eligible(tx, org, msp_id, current, actor.user_id):
+        why = await no_approver_reasons(tx, org, msp_id, current, actor.user_id)
         raise field_error(
             "approvers",
             "this change weakens the access control and needs the approval of one of its "
-            "approvers, but none of them is independent of you",
+            f"approvers, but none of them can approve it: {why}",
             code="no_eligible_approver",
         )
     if await tx.fetchval(
@@ -1000,3 +994,151 @@ async def withdraw_control_request(
         )
         await _change_audit(tx, env, org, actor.who, "access_control_change_withdrawn", row)
         return await _change_json(tx, org, row)
+
+
+# -- who can approve a check-out, and why not (issue 27, item 2) --------------------------
+
+
+async def approver_states(
+    tx: db.Tx, org: OrgRef, msp_id: uuid.UUID, control: Mapping[str, Any], requester_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """Every user a control names as approver (directly or through a named group), with
+    whether it may decide for ``requester_id`` and, if not, why: disabled, an unconfirmed
+    client user (``user_trusted``), or not independent of the requester
+    (``dual_control.independence_problem``'s sentence). THE check-out approver rule:
+    ``_eligible`` keeps the eligible ones (issue 27, item 2).
+
+    Returns:
+        ``[{"id", "username", "full_name", "eligible", "reason"}]`` in username order.
+    """
+    rows = await tx.fetch(
+        "SELECT u.id, u.username, u.full_name, u.status, user_trusted(u.id, $1) AS trusted "
+        "FROM users u WHERE u.org_id = $1 AND (u.id = ANY($2::uuid[]) OR u.id IN "
+        "(SELECT user_id FROM group_members WHERE group_id = ANY($3::uuid[]))) "
+        "ORDER BY lower(u.username)",
+        org.id,
+        control["approver_users"],
+        control["approver_groups"],
+    )
+    states = []
+    for row in rows:
+        name = row["username"]
+        if row["status"] != "active":
+            reason: str | None = f"{name} is disabled"
+        elif not row["trusted"]:
+            reason = (
+                f"{name} is an unconfirmed user of {org.display_name}: it approves nothing "
+                f"until a confirmed administrator of {org.display_name} confirms it"
+            )
+        else:
+            reason = await dual_control.independence_problem(
+                tx, row["id"], requester_id, org.id, msp_id
+            )
+        states.append(
+            {
+                "id": row["id"],
+                "username": name,
+                "full_name": row["full_name"],
+                "eligible": reason is None,
+                "reason": reason,
+            }
+        )
+    return states
+
+
+async def _empty_groups(tx: db.Tx, group_ids: list[uuid.UUID]) -> list[str]:
+    """The names of the groups among ``group_ids`` that have no members."""
+    rows = await tx.fetch(
+        "SELECT name FROM user_groups g WHERE id = ANY($1::uuid[]) AND NOT EXISTS "
+        "(SELECT 1 FROM group_members m WHERE m.group_id = g.id) ORDER BY lower(name)",
+        group_ids,
+    )
+    return [r["name"] for r in rows]
+
+
+async def no_approver_reasons(
+    tx: db.Tx, org: OrgRef, msp_id: uuid.UUID, control: Mapping[str, Any], requester_id: uuid.UUID
+) -> str:
+    """Why none of a control's approvers may decide for ``requester_id``: each approver's
+    reason and each empty group, for the ``no_eligible_approver`` refusal."""
+    reasons = [
+        s["reason"] if s["reason"].startswith(s["username"]) else f"{s['username']}: {s['reason']}"
+        for s in await approver_states(tx, org, msp_id, control, requester_id)
+        if s["reason"]
+    ]
+    reasons += [
+        f"group {g} has no members" for g in await _empty_groups(tx, control["approver_groups"])
+    ]
+    return "; ".join(reasons) or "the control names no approver"
+
+
+async def refuse_useless_approvers(
+    tx: db.Tx,
+    org: OrgRef,
+    users: list[uuid.UUID],
+    groups: list[uuid.UUID],
+    current: Mapping[str, Any] | None,
+) -> None:
+    """Refuse, when a control is set, approvers it adds that can never approve anyone: a
+    disabled user, an unconfirmed client user, an empty group (issue 27, item 2). Approvers
+    the control in force already names are left to its own rules (removing them is a
+    weakening that they decide).
+
+    Raises:
+        ValidationFailed ``approver_cannot_approve`` (422) naming each and why.
+    """
+    old_users = set(current["approver_users"]) if current else set()
+    old_groups = set(current["approver_groups"]) if current else set()
+    new_users = [u for u in users if u not in old_users]
+    new_groups = [g for g in groups if g not in old_groups]
+    problems = []
+    if new_users:
+        rows = await tx.fetch(
+            "SELECT username, status, user_trusted(id, $1) AS trusted FROM users "
+            "WHERE org_id = $1 AND id = ANY($2::uuid[]) ORDER BY lower(username)",
+            org.id,
+            new_users,
+        )
+        for row in rows:
+            if row["status"] != "active":
+                problems.append(f"{row['username']} is disabled")
+            elif not row["trusted"]:
+                problems.append(
+                    f"{row['username']} is an unconfirmed user of {org.display_name} and "
+                    f"approves nothing until a confirmed administrator of {org.display_name} "
+                    "confirms it"
+                )
+    for name in await _empty_groups(tx, new_groups):
+        problems.append(f"group {name} has no members, so nobody could approve through it")
+    if problems:
+        raise field_error(
+            "approvers",
+            "these approvers could never approve a check-out: " + "; ".join(problems),
+            code="approver_cannot_approve",
+        )
+
+
+async def checkout_approvers(
+    env: Env, actor: Actor, org_name: OrgArg, account_ref: str
+) -> dict[str, Any]:
+    """``GET /orgs/{org}/password-requests/eligible-approvers?account=``: the approvers of
+    the control in force on an account the caller may reveal, each with whether it could
+    approve the caller's check-out and, if not, why (``approver_states``).
+
+    Raises:
+        NotFound (not entitled), Conflict ``not_controlled``.
+    """
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
+        org = await enter_org(tx, actor, org_name)
+        account, _ = await _account(tx, actor, org, account_ref, "reveal")
+        control = await tx.fetchrow(_CONTROL, account["id"], account["resource_id"])
+        if control is None or not control["enabled"]:
+            raise coded(Conflict, "not_controlled", "this password needs no request: reveal it")
+        msp_id = await msp_org_id(tx)
+        states = await approver_states(tx, org, msp_id, control, actor.user_id)
+        empty = await _empty_groups(tx, control["approver_groups"])
+    return {
+        "approvals_needed": control["approvals_needed"],
+        "candidates": [{k: v for k, v in s.items() if k != "id"} for s in states],
+        "empty_groups": empty,
+    }

@@ -317,3 +317,68 @@ async def test_deleting_a_link_keeps_the_chain(world):
     assert (await cadmin.call("DELETE", f"/orgs/{ORG}/users/deputy"))[0] == 204
     status, problem = await cadmin.call("POST", f"/orgs/{ORG}/password-requests", body)
     assert (status, problem["code"]) == (422, "no_eligible_approver")
+
+
+async def test_approvers_that_cannot_approve_are_refused_and_explained(api, world):
+    """Issue 27, item 2: access control refuses approvers that could never approve (an
+    unconfirmed user, a disabled one, an empty group) with the reason; the check-out's
+    approver list says who could approve and why not; the refusal names the real cause."""
+    cadmin, keeper = world["cadmin"], world["keeper"]
+    vmgr = await api.login("vmgr", "final-vmgr-pw22")
+    status, body = await vmgr.call(
+        "POST",
+        f"/orgs/{ORG}/users",
+        {"username": "unconf", "role": "password_user", "password": "initial-unconf-pw1"},
+    )
+    assert status == 201, body
+    await make_user(cadmin, "gone", "password_user", org=ORG)
+    status, _ = await cadmin.call("PATCH", f"/orgs/{ORG}/users/gone", {"status": "disabled"})
+    assert status == 200
+    status, _ = await cadmin.call("POST", f"/orgs/{ORG}/groups", {"name": "nobody"})
+    assert status == 201
+    _, res = await keeper.call("POST", f"/orgs/{ORG}/resources", {"name": "lab", "type": "Linux"})
+    _, acct = await keeper.call(
+        "POST",
+        f"/orgs/{ORG}/resources/{res['id']}/accounts",
+        {"username": "root", "generate": True},
+    )
+    path = f"/orgs/{ORG}/accounts/{acct['id']}/access-control"
+    for body, why in (
+        ({"approvers": ["unconf"]}, "unconfirmed"),
+        ({"approvers": ["gone"]}, "disabled"),
+        ({"approver_groups": ["nobody"]}, "no members"),
+    ):
+        status, problem = await keeper.call("PUT", path, {"enabled": True, **body})
+        assert (status, problem["code"]) == (422, "approver_cannot_approve"), problem
+        assert why in problem["detail"], problem
+    status, control = await keeper.call("GET", path)
+    assert control["enabled"] is False  # nothing half-written
+    status, _ = await keeper.call("PUT", path, {"enabled": True, "approvers": ["proxy", "appr"]})
+    assert status == 200
+    status, answer = await cadmin.call(
+        "GET", f"/orgs/{ORG}/password-requests/eligible-approvers?account={acct['id']}"
+    )
+    assert status == 200, answer
+    states = {c["username"]: c for c in answer["candidates"]}
+    assert states["appr"]["eligible"] is True and states["appr"]["reason"] is None
+    assert states["proxy"]["eligible"] is False and "made" in states["proxy"]["reason"]
+    # The refusal of a check-out names each approver's cause.
+    status, res = await keeper.call(
+        "POST", f"/orgs/{ORG}/resources", {"name": "sw", "type": "Linux"}
+    )
+    _, acct = await keeper.call(
+        "POST", f"/orgs/{ORG}/resources/{res['id']}/accounts", {"username": "adm", "generate": True}
+    )
+    status, _ = await keeper.call(
+        "PUT",
+        f"/orgs/{ORG}/accounts/{acct['id']}/access-control",
+        {"enabled": True, "approvers": ["proxy"]},
+    )
+    assert status == 200
+    status, problem = await cadmin.call(
+        "POST",
+        f"/orgs/{ORG}/password-requests",
+        {"account": acct["id"], "reason": "x", "window_minutes": 5},
+    )
+    assert (status, problem["code"]) == (422, "no_eligible_approver")
+    assert "proxy" in problem["detail"] and "made" in problem["detail"], problem

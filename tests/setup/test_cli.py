@@ -55,6 +55,7 @@ def assert_one_line_error(result, fragment):
         ["audit", "verify"],
         ["orgs", "import"],
         ["orgs", "replicate-settings"],
+        ["recover-person"],
     ],
 )
 def test_every_command_has_help(command):

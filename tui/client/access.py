@@ -64,11 +64,16 @@ class AccessApi(SessionApi, UsersApi):
         Returns ``[{"username", "full_name"}]``; raises the refusals of filing it
         (``proposer_is_designee``, unknown names) as an ``ApiError``.
         """
+        return (await self.approver_candidates_of(kind, names))["items"]
+
+    async def approver_candidates_of(self, kind: str, names: dict[str, str]) -> dict:
+        """The eligible approvers (``items``) and every MSPOrg administrator with its state
+        (``candidates``: ``{"username", "full_name", "eligible", "reason"}``; absent on an
+        older server) for a request of ``kind`` naming ``names``."""
         query = {"kind": kind} | {k: v for k, v in names.items() if v}
-        page = await self._request(
+        return await self._request(
             "GET", f"/org-access-requests/eligible-approvers?{urlencode(query)}"
         )
-        return page["items"]
 
     async def decide_password_request(
         self, org: str, request_id: str, action: str, reason: str = ""

@@ -34,14 +34,22 @@ class SessionApi(Transport):
         return await self._request("GET", "/cluster")
 
     async def login(
-        self, username: str, password: str, org: str | None, otp: str | None = None
+        self,
+        username: str,
+        password: str,
+        org: str | None,
+        otp: str | None = None,
+        activation_code: str | None = None,
     ) -> LoginAnswer:
-        """Log in; keeps the token."""
+        """Log in; keeps the token. ``activation_code``: an account being activated as an
+        independent person needs it with its temporary password (issue 27)."""
         body = {"username": username, "password": password}
         if org:
             body["org"] = org
         if otp:
             body["otp"] = otp
+        if activation_code:
+            body["activation_code"] = activation_code
         data = await self._request("POST", "/auth/login", body)
         self.token = data["token"]
         return data

@@ -39,6 +39,15 @@ class UsersApi(Transport):
         """A confirmed administrator of a client org confirms an MSP-made user; the user."""
         return await self._request("POST", f"/orgs/{quote(org)}/users/{quote(username)}/confirm")
 
+    async def activate_user(self, org: str, username: str, current_password: str) -> dict:
+        """Activate an MSPOrg administrator as an independent person: its one-time
+        activation code and expiry (``POST …/users/{username}/activation``)."""
+        return await self._request(
+            "POST",
+            f"/orgs/{quote(org, safe='')}/users/{quote(username, safe='')}/activation",
+            {"current_password": current_password},
+        )
+
     async def create_group(self, org: str, fields: dict) -> Group:
         """Create a user group from ``{"name", "description"?, "members"?,
         "default_permission"?}``; the group."""

@@ -112,6 +112,16 @@ async def approver_choices(client: Client, kind: str, names: dict[str, str]) -> 
     return [(person(u), u["username"]) for u in await client.eligible_approvers_of(kind, names)]
 
 
+def unavailable(page: dict) -> list[str]:
+    """The administrators who cannot approve, each with the server's reason (shown under
+    the picker, not selectable; issue 27)."""
+    return [
+        f"{c['username']}: {c['reason']}"
+        for c in page.get("candidates", [])
+        if not c.get("eligible")
+    ]
+
+
 def _split(value: str) -> dict[str, str]:
     """'user:adm2' → {'user': 'adm2'}; 'group:ops' → {'group': 'ops'}."""
     kind, _, name = value.partition(":")
@@ -135,7 +145,9 @@ async def _file(
         # A refusal (the proposer as designee, a name unknown, nothing to change) keeps
         # this step open with what was chosen, under the field it is about.
         names = names_of(values)
-        return {"names": names, "eligible": await approver_choices(client, kind, names)}
+        page = await client.approver_candidates_of(kind, names)
+        eligible = [(person(u), u["username"]) for u in page["items"]]
+        return {"names": names, "eligible": eligible, "unavailable": unavailable(page)}
 
     first = await pane.form(f"{title} ({step} of {steps})", fields, next_step, action="next")
     if not first:
@@ -151,6 +163,8 @@ async def _file(
     note = effect({"kind": kind, **names})
     if not eligible:
         note += "\nNo administrator is eligible to approve this request."
+    if first["unavailable"]:
+        note += "\nCannot approve it:\n  " + "\n  ".join(first["unavailable"])
     result = await pane.form(
         f"{title} ({steps} of {steps})",
         [Field("approver", "Approver", choices=eligible, required=True), Field("reason", "Reason")],

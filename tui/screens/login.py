@@ -1,4 +1,5 @@
-"""Login: username, password, org (from the URL), and a TOTP code when asked."""
+"""Login: username, password, org (from the URL), and a TOTP code or an activation code
+when asked."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ class LoginScreen(Screen):
             yield Label("One-time code", id="otp-label", classes="hidden")
             yield Input(
                 placeholder="6 digits", id="otp", classes="hidden", max_length=6, compact=True
+            )
+            yield Label("Activation code", id="activation-label", classes="hidden")
+            yield Input(
+                placeholder="from the administrator who activated you",
+                id="activation",
+                classes="hidden",
+                compact=True,
             )
             yield Static("", id="first-run", classes="hidden")
             yield Static("Enter: log in   Tab: next field", classes="dialog-keys")
@@ -90,9 +98,22 @@ class LoginScreen(Screen):
             return
         try:
             result = await self.app.client.login(
-                values["username"], values["password"], values["org"] or None, values["otp"] or None
+                values["username"],
+                values["password"],
+                values["org"] or None,
+                values["otp"] or None,
+                values["activation"] or None,
             )
         except ApiError as error:
+            if error.code == "activation_code_required":
+                for node in self.query("#activation, #activation-label"):
+                    node.remove_class("hidden")
+                self.screen.set_focus(self.query_one("#activation", Input))
+                self.app.notify(
+                    "This account is being activated: enter the activation code the "
+                    "activating administrator gave you."
+                )
+                return
             if error.code == "otp_required":
                 for node in self.query("#otp, #otp-label"):
                     node.remove_class("hidden")

@@ -2,8 +2,10 @@
 
 Users: add (with a temporary password, typed or generated and shown once), edit the
 profile, role, scope and status, reset the password, disable/enable, delete (naming who
-receives what it owned), confirm a client org's unconfirmed user. Groups: create, edit
-(description, default share permission, members in a checklist), delete.
+receives what it owned), confirm a client org's unconfirmed user, activate an MSPOrg
+administrator as an independent person (I: its one-time activation code, shown once).
+Groups: create, edit (description, default share permission, members in a checklist),
+delete.
 """
 
 from __future__ import annotations
@@ -88,6 +90,13 @@ class UsersPane(Pane):
         Binding("x", "toggle_user", "Disable", tooltip="Disable or enable", id="toggle-user"),
         Binding("d", "delete_user", "Delete", tooltip="Delete the user", id="delete-user"),
         Binding("c", "confirm_user", "Confirm", tooltip="Confirm the user", id="confirm-user"),
+        Binding(
+            "I",
+            "activate_user",
+            "Activate",
+            tooltip="Activate as an independent person (MSPOrg administrators)",
+            id="activate-user",
+        ),
         Binding("g", "new_group", "New group", tooltip="New user group", id="new-group"),
         Binding("m", "edit_group", "Edit group", tooltip="Edit the group", id="edit-group"),
         Binding("D", "delete_group", "Del group", tooltip="Delete the group", id="delete-group"),
@@ -373,6 +382,51 @@ class UsersPane(Pane):
         self.changed(
             "users", f"{user['username']} is confirmed: it now reaches what {self.org} shares."
         )
+
+    @api_worker("Not activated")
+    async def action_activate_user(self) -> None:
+        """Activate the highlighted MSPOrg administrator as an independent person: after
+        re-entering my password, the server gives me a one-time activation code (shown
+        once) that its first login needs with the temporary password its maker set."""
+        user = self._user()
+        if user is None:
+            return
+        if self.is_client:
+            self.app.notify(
+                "Activation is for MSPOrg administrators: open MSPOrg's users.",
+                severity="warning",
+            )
+            return
+        client, org = self.app.client, self.org
+        result = await self.form(
+            f"Activate {user['username']} as an independent person",
+            [
+                Field(
+                    "password",
+                    "Your current password",
+                    password=True,
+                    required=True,
+                    api_names=("current_password",),
+                )
+            ],
+            lambda v: client.activate_user(org, user["username"], v["password"]),
+            note="You must be independent of whoever made the account or set its password. "
+            "Its first login will need its temporary password AND the code you get now.",
+            action="activate",
+        )
+        if not result:
+            return
+        await self.app.push_screen_wait(
+            OnceModal(
+                f"Activation code of {result['username']}",
+                result["activation_code"],
+                f"Give it to {result['username']} yourself (not through its maker). It "
+                f"expires {result['expires_at'][:16].replace('T', ' ')} UTC; the first login "
+                "needs it with the temporary password, then the user sets its own password "
+                "and is its own person.",
+            )
+        )
+        self.changed("users", f"Activation code issued for {result['username']}.")
 
     # -- groups -----------------------------------------------------------------------
 

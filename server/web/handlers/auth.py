@@ -23,10 +23,14 @@ from server.web.problem import json_response
 @operation(
     body=LoginBody,
     answers={200: LoginAnswer},
-    errors={401: "otp_required, invalid_otp", 429: "rate_limited (Retry-After)"},
+    errors={
+        401: "otp_required, invalid_otp, activation_code_required, invalid_activation_code",
+        429: "rate_limited (Retry-After)",
+    },
 )
 async def login(request: web.Request, *, env: Env, body: LoginBody) -> web.Response:
-    """Log in with username, password, org (default MSPOrg) and, when enabled, a TOTP code."""
+    """Log in with username, password, org (default MSPOrg) and, when enabled, a TOTP code;
+    an account being activated needs its ``activation_code`` too."""
     data = body.given()
     result = await auth.login(
         env,
@@ -35,6 +39,7 @@ async def login(request: web.Request, *, env: Env, body: LoginBody) -> web.Respo
         data.get("org"),
         data.get("otp"),
         client_ip(request),
+        activation_code=data.get("activation_code"),
     )
     return json_response(result.as_dict())
 

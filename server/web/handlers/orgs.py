@@ -15,10 +15,10 @@ from server.web.models.orgs import (
     Access,
     AccessRequest,
     ApproveBody,
-    Approver,
     DecisionBody,
     DeleteOrgQuery,
     EligibilityQuery,
+    EligibleApprovers,
     ImportQuery,
     ImportResult,
     Org,
@@ -118,11 +118,18 @@ async def revoke_group(*, env: Env, actor: Actor, org: OrgArg, name: str) -> web
     return web.Response(status=204)
 
 
-@operation(query=EligibilityQuery, answers={200: Page[Approver]})
+@operation(query=EligibilityQuery, answers={200: EligibleApprovers})
 async def eligible_approvers(*, env: Env, actor: Actor, query: EligibilityQuery) -> web.Response:
-    """Who could approve the request that ?kind=&org=&user=|group= describes if I filed it."""
-    items = await org_access.eligible_approvers(env, actor, query.given())
-    return json_response({"items": items, "next_cursor": None})
+    """Who could approve the request that ?kind=&org=&user=|group= describes if I filed it
+    (``items``), and every MSPOrg administrator with the reason it could not
+    (``candidates``)."""
+    candidates = await org_access.eligible_approvers(env, actor, query.given())
+    items = [
+        {"username": c["username"], "full_name": c["full_name"]}
+        for c in candidates
+        if c["eligible"]
+    ]
+    return json_response({"items": items, "next_cursor": None, "candidates": candidates})
 
 
 @operation(

@@ -15,6 +15,8 @@ from server.web.models.password_requests import (
     AccessControl,
     AccessControlBody,
     AccessControlChangeRequest,
+    CheckoutApprovers,
+    CheckoutApproversQuery,
     ControlRequestsQuery,
     PasswordDecisionBody,
     PasswordRequest,
@@ -76,6 +78,15 @@ async def list_requests(
     given = query.given()
     items = await pr.list_requests(env, actor, org, given.get("role"), given.get("status"))
     return json_response(paging.paged(items, page, paging.newest_first))
+
+
+@operation(query=CheckoutApproversQuery, answers={200: CheckoutApprovers})
+async def checkout_approvers(
+    *, env: Env, actor: Actor, org: OrgArg, query: CheckoutApproversQuery
+) -> web.Response:
+    """The approvers of the control on ?account=, each with whether it could approve my
+    check-out and, if not, why."""
+    return json_response(await pr.checkout_approvers(env, actor, org, query.account))
 
 
 @operation(body=PasswordDecisionBody, answers={200: PasswordRequest})

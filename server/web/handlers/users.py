@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.services import users
+from server.services import activation, users
 from server.services.access import OrgArg
 from server.services.context import Actor, Env
 from server.store import paging
 from server.web.api import operation
 from server.web.models.common import Page
 from server.web.models.users import (
+    Activation,
+    ActivationBody,
     DeleteUserQuery,
     Group,
     GroupCreate,
@@ -101,3 +103,13 @@ async def delete_group(*, env: Env, actor: Actor, org: OrgArg, name: str) -> web
     """Delete a user group."""
     await users.delete_group(env, actor, org, name)
     return web.Response(status=204)
+
+
+@operation(body=ActivationBody, answers={201: Activation}, errors={422: "activation_refused"})
+async def issue_activation(
+    *, env: Env, actor: Actor, org: OrgArg, username: str, body: ActivationBody
+) -> web.Response:
+    """Activate an MSPOrg administrator account as an independent person (issue 27): the
+    one-time activation code its first login needs with its maker's temporary password."""
+    result = await activation.issue_activation(env, actor, org, username, body.current_password)
+    return json_response(result, status=201)

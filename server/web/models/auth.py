@@ -44,6 +44,7 @@ class LoginBody(Body):
     password: text(1024, strip=False, non_empty=True)
     org: Name64 = "MSPOrg"
     otp: Otp = ""
+    activation_code: text(64) = ""
 
 
 class SessionUser(Answer):
@@ -93,6 +94,11 @@ class Me(Answer):
     recovery_codes_remaining: int
     managed_orgs: list[str]
     capabilities: OrgCapabilities
+    notices: list[str] = Field(
+        default_factory=list,
+        description="What every MSPOrg administrator is told at login for 7 days: persons "
+        "recovered on the server's console (strongroom recover-person).",
+    )
 
 
 class ChangePasswordBody(Body):

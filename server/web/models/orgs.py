@@ -293,3 +293,21 @@ class Approver(Answer):
 
     username: str
     full_name: str
+
+
+class ApproverCandidate(Answer):
+    """An administrator a picker shows: whether it could approve, and if not why."""
+
+    username: str
+    full_name: str
+    eligible: bool
+    reason: str | None
+
+
+class EligibleApprovers(Answer):
+    """``items``: who could approve (as before); ``candidates``: every MSPOrg administrator
+    with its state and the reason it cannot (issue 27, item 2)."""
+
+    items: list[Approver]
+    next_cursor: str | None
+    candidates: list[ApproverCandidate]

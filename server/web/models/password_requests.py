@@ -137,3 +137,27 @@ class ControlRequestsQuery(Query):
 
     role: Literal["approver", "requester"] = None  # type: ignore[assignment]
     status: ChangeState = None  # type: ignore[assignment]
+
+
+class CheckoutApproversQuery(Query):
+    """``GET /orgs/{org}/password-requests/eligible-approvers?account=`` (the account id)."""
+
+    account: text(64, non_empty=True)
+
+
+class CheckoutApprover(Answer):
+    """An approver of a controlled password: whether it could approve my check-out, and
+    if not why (disabled, unconfirmed, not independent of me)."""
+
+    username: str
+    full_name: str
+    eligible: bool
+    reason: str | None
+
+
+class CheckoutApprovers(Answer):
+    """Who could approve my check-out of an account (issue 27, item 2)."""
+
+    approvals_needed: int
+    candidates: list[CheckoutApprover]
+    empty_groups: list[str]

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from server.web.models.auth import Role, Scope
-from server.web.models.common import Answer, Body, Patch, Query, text
+from server.web.models.common import Answer, Body, Password, Patch, Query, text
 
 USERNAME = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
 _ADDRESS = r"[^@\s\x00-\x1f\x7f]+"  # no white space, no control characters
@@ -111,3 +111,18 @@ class Group(Answer):
     members: list[str]
     default_permission: ShareLevel
     replicated: bool
+
+
+class ActivationBody(Body):
+    """``POST /orgs/MSPOrg/users/{username}/activation``: the activator's current password."""
+
+    current_password: Password
+
+
+class Activation(Answer):
+    """An activation code, shown once to the activating administrator (only its SHA-256 is
+    kept): the user's first login needs it with the temporary password its maker set."""
+
+    username: str
+    activation_code: str
+    expires_at: str
