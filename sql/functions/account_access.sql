@@ -2,6 +2,9 @@
 -- under access control, and who holds it until when. THE check-out rule: under control,
 -- a user may use the password only inside its own approved, open window; with exclusive
 -- check-out only one window is open at a time. (sql/013; applied in reveal_account.)
+-- The clock is the statement's, not the transaction's: a decision that waited for another
+-- (password_requests.decide locks the account) must see the window that one opened, even
+-- though its own transaction began a moment before that window's start.
 CREATE OR REPLACE FUNCTION account_access(p_account uuid, p_resource uuid, p_user uuid)
 RETURNS TABLE (controlled boolean, exclusive boolean, rotate boolean, mine boolean,
                holder text, holder_org text, held_until timestamptz, request_id uuid)
@@ -14,7 +17,7 @@ LANGUAGE sql STABLE AS $$
         SELECT q.id, q.requester_id, q.requester_name, q.requester_org, q.ends_at
           FROM password_requests q
          WHERE q.account_id = p_account AND q.status = 'approved'
-           AND q.starts_at <= now() AND now() < q.ends_at
+           AND q.starts_at <= statement_timestamp() AND statement_timestamp() < q.ends_at
     )
     SELECT coalesce((SELECT enabled FROM ctl), false),
            coalesce((SELECT exclusive FROM ctl), false),

@@ -136,6 +136,7 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "reveal_accounts": "takes the actors' home orgs for the reach check (issue 25)",
     "authenticate_token": "an org's totp_policy can require enrolment (issue 27)",
     "totp_policy_requires": "new: the org two-factor policy rule (issue 27)",
+    "account_access": "a window is open by the statement's clock, not the transaction's (issue 26)",
 }
 
 _DEFINITIONS = """
