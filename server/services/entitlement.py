@@ -134,7 +134,7 @@ async def reveal(
     not entitled. The super-administrator scope counts in the home org only, as
     ``scope_all`` says; the statement applies that part (it knows the org's id).
     Concurrent reveals share one statement and one commit (``reveals`` batches them).
-    Issue 28: one round trip per reveal instead of three.
+    Issue 28: the org lookup that went before it is part of it now (one round trip less).
 
     Raises:
         ServiceUnavailable ``audit_unavailable`` (503) when the statement fails: its only

@@ -180,9 +180,7 @@ async def test_the_reveal_statement_decides_the_reach_itself(world, app_conn):
     try:
         await app_conn.execute("SELECT set_config('app.org_id', $1, true)", str(ids["MSPOrg"]))
         users = dict(await app_conn.fetch("SELECT username, id FROM users"))
-        reveal = (
-            "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        )
+        reveal = "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 
         async def reveal_as(name: str) -> list:
             return await app_conn.fetch(
