@@ -77,10 +77,9 @@ ORGS_BY_NAME = (
     f"SELECT u.i AS idx, {_O_COLUMNS}, r.via "
     "FROM unnest($1::text[], $2::uuid[], $3::uuid[]) WITH ORDINALITY AS u(name, uid, home, i) "
     "JOIN orgs o ON lower(o.display_name) = lower(u.name) "
-    # Its home org a user always reaches (org_reach's first answer); org_reach is asked
-    # only for another org, so the hot path's own-org lookups call no function.
-    "CROSS JOIN LATERAL (SELECT 'home'::text AS via WHERE o.id = u.home "
-    "UNION ALL SELECT x.via FROM org_reach(u.uid, u.home, o.id) x WHERE o.id <> u.home) r"
+    # The reach rule alone decides, the home org included (org_reach answers it before
+    # reading anything: issue 28 dropped the copy of that clause kept here).
+    "CROSS JOIN LATERAL org_reach(u.uid, u.home, o.id) r"
 )
 
 

@@ -448,6 +448,7 @@ async def _local_actor(env: Env, session: LocalSession, ip: str) -> Actor:
         session_id=session.id,
         must_change_password=row["must_change_password"],
         totp_setup_required=row["totp_setup"],
+        local_session=True,
     )
     return await with_custom_role(env, actor)
 

@@ -63,6 +63,7 @@ class Actor:
     must_change_password: bool = False
     totp_setup_required: bool = False
     custom_capabilities: frozenset[str] | None = None  # a custom role's permissions
+    local_session: bool = False  # a session this node keeps in memory (node/local_state.py)
 
     @property
     def capabilities(self) -> frozenset[str]:

@@ -57,7 +57,7 @@ def make_env(config: Config, pool: asyncpg.Pool, ring: KeyRing, node: Node) -> E
         spool=AuditSpool(config.home / "spool" / "audit.jsonl", ring, pool),
         reveals=db.Batcher(
             pool,
-            "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             readonly=node.fenced,
         ),
         authentications=db.Batcher(

@@ -15,12 +15,20 @@ from typing import Any
 import asyncpg
 
 from server.core import permissions
-from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
+from server.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    StrongroomError,
+    Unauthenticated,
+    coded,
+    field_error,
+)
 from server.core.ids import parse_id
 from server.core.password_policy import DEFAULT, Policy
 from server.security.crypto import DecryptionFailed
 from server.services import entitlement, org_settings, recording
-from server.services.access import OrgArg, OrgRef, enter_org, resolve_org
+from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
 from server.services.policies import find_policy
 from server.store import audit, db, paging
@@ -490,22 +498,35 @@ async def reveal_password(
 ) -> dict[str, Any]:
     """Decrypt an account's password (and notes) for an entitled actor.
 
-    The hot path of the product, so it holds no transaction open: the org is resolved,
-    then one statement checks entitlement, records the event and hands out the
-    ciphertexts (``reveal_account``); if the ciphertext then fails to authenticate, a
-    failure event follows and nothing is revealed.
+    The hot path of the product, so it holds no transaction open and makes one round trip
+    (issue 28): one statement resolves the org, checks the actor's credential again,
+    decides the reach, the reason the org may require, entitlement and check-out, records
+    the event and hands out the ciphertexts (``reveal_account``); if the ciphertext then
+    fails to authenticate, a failure event follows and nothing is revealed.
+
+    Raises:
+        Unauthenticated: the session or API key ended, or the user was disabled, after
+            the request was authenticated. NotFound: no such org (or out of reach), no
+            such account (or not entitled). ValidationFailed ``reason_required``.
+        Conflict ``checked_out`` / Forbidden ``checkout_required``: the check-out rule.
     """
     aid = parse_id(account_id, "account")
-    org = await resolve_org(env.pool, env.orgs_by_name, actor, org_name)
-    if org.require_reveal_reason and not reason:
+    name = org_name if isinstance(org_name, str) else org_name.display_name
+    row = await entitlement.reveal(env.reveals, actor, name, aid, reason, env.node)
+    if row is None:
+        raise NotFound("no such account")
+    if row["access"] == "user_disabled":
+        raise Unauthenticated("this user is disabled")
+    if row["access"] == "credential_ended":
+        raise Unauthenticated("the session has ended or the API key is not valid; log in again")
+    if row["access"] == "no_org":
+        raise NotFound(f"no organization named {name!r}")
+    if row["access"] == "reason_required":
         raise field_error(
             "reason",
             "this organization requires a reason to reveal a password",
             code="reason_required",
         )
-    row = await entitlement.reveal(env.reveals, actor, org, aid, reason, env.node)
-    if row is None:
-        raise NotFound("no such account")
     if row["access"] == "held":
         raise coded(
             Conflict,
@@ -519,31 +540,32 @@ async def reveal_password(
             Forbidden,
             "checkout_required",
             "this password is under access control: request it (POST "
-            f"/orgs/{org.display_name}/password-requests) and reveal it once approved",
+            f"/orgs/{row['org_name']}/password-requests) and reveal it once approved",
         )
+    org_id: uuid.UUID = row["org_id"]
     if not row["audited"]:
         # The database recorded nothing (a node that cannot write): spool the event the
         # database would have recorded (sql/functions/password_revealed_event.sql) before
         # anything is decrypted, so a reveal is never unaudited.
-        event = await _spooled_reveal_event(env, actor, org.id, aid, row, reason)
-        await env.spool.append(org.id, event, env.node)
+        event = await _spooled_reveal_event(env, actor, org_id, aid, row, reason)
+        await env.spool.append(org_id, event, env.node)
     try:
-        await env.ring.ensure_loaded(env.pool, org.id, row["password"])
+        await env.ring.ensure_loaded(env.pool, org_id, row["password"])
         answer = {
             "password": env.ring.decrypt_cached(
-                org.id, "accounts", aid, "password", row["password"]
+                org_id, "accounts", aid, "password", row["password"]
             )
         }
         if row["notes"] is not None:
-            await env.ring.ensure_loaded(env.pool, org.id, row["notes"])
+            await env.ring.ensure_loaded(env.pool, org_id, row["notes"])
             answer["notes"] = env.ring.decrypt_cached(
-                org.id, "accounts", aid, "notes", row["notes"]
+                org_id, "accounts", aid, "notes", row["notes"]
             )
         if row["secret_fields"] is not None:
-            await env.ring.ensure_loaded(env.pool, org.id, row["secret_fields"])
+            await env.ring.ensure_loaded(env.pool, org_id, row["secret_fields"])
             answer["fields"] = json.loads(
                 env.ring.decrypt_cached(
-                    org.id, "accounts", aid, "secret_fields", row["secret_fields"]
+                    org_id, "accounts", aid, "secret_fields", row["secret_fields"]
                 )
             )
     except DecryptionFailed:
@@ -551,12 +573,12 @@ async def reveal_password(
             actor.who,
             "password_reveal_failed",
             "account",
-            await _account_target(env, org.id, row),
+            await _account_target(env, org_id, row),
             outcome="failure",
             reason="ciphertext_invalid",
             details={"account_id": str(aid)},
         )
-        await recording.record(env, org.id, failure)
+        await recording.record(env, org_id, failure)
         err = StrongroomError(
             "the stored secret failed its integrity check and was not "
             "revealed; the attempt is recorded in the audit trail"

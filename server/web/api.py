@@ -72,6 +72,7 @@ def operation(
     answers: Mapping[int, Any],
     errors: Mapping[int, str] | None = None,
     raw_body: tuple[str, ...] = (),
+    resolve_org: bool = True,
 ) -> Callable[[Handler], Handler]:
     """Declare a handler's request and answer models; validate the request into them and
     hand the handler what its keyword parameters name (see the module docstring).
@@ -82,6 +83,9 @@ def operation(
         answers: success status -> answer model or None (no body).
         errors: extra status -> codes to document (the usual ones are added by OpenAPI).
         raw_body: content types of a raw body the handler reads itself (from ``request``).
+        resolve_org: False hands the handler ``{org}`` as written, unresolved: for a
+            service whose one statement resolves the org and decides the reach itself
+            (the reveal, issue 28), so the request makes no separate lookup for it.
 
     Returns:
         The wrapped handler, called as ``handler(request)`` (``page=`` too on a paged
@@ -102,7 +106,7 @@ def operation(
                 raise TypeError(f"{handler.__qualname__} declares a {declared} it does not take")
         path = tuple(n for n in names if n not in FROM_REQUEST and n not in VALIDATED)
         takes_request, takes_env, takes_actor = (n in names for n in FROM_REQUEST)
-        takes_org = "org" in path
+        takes_org = "org" in path and resolve_org
 
         @functools.wraps(handler)
         async def run(request: web.Request, **kwargs: Any) -> web.StreamResponse:

@@ -1,12 +1,22 @@
--- requires: org_reach, account_permissions, account_access, database_may_write,
---           password_revealed_event
+-- requires: org_reach, credential_stands, account_permissions, account_access,
+--           database_may_write, password_revealed_event
 --
 -- The only way to read a secret, and it is audited: in one statement (its own
--- transaction when called alone) it applies the reach rule (org_reach: p_user of home org
--- p_home may act in p_org), the entitlement rule (account_permissions), the check-out
--- rule (account_access) and the fenced-read rule (database_may_write), records a
--- password_revealed event (built by password_revealed_event) for the chainer, and
--- returns the account's ciphertexts with its secret additional fields; no entitlement, no row and no event.
+-- transaction when called alone) it resolves the org the URL names (p_org_name, by display
+-- name, case-insensitive), checks that the request's credential still stands
+-- (credential_stands: p_user active, its session p_session or API key p_api_key not
+-- ended), applies the reach rule (org_reach: p_user of home org p_home may act there),
+-- the org's reveal-reason setting, the entitlement rule (account_permissions; p_scope_all:
+-- the actor's access scope is 'all', which counts in its home org only, as
+-- entitlement.scope_all says), the check-out rule (account_access) and the fenced-read
+-- rule (database_may_write), records a password_revealed event (built by
+-- password_revealed_event) for the chainer, and returns the account's ciphertexts with
+-- its secret additional fields and the org's id and display name.
+--
+-- access tells the outcome: 'ok' (ciphertexts given); refused, with no ciphertext and no
+-- event: 'credential_ended', 'user_disabled' (credential_stands), 'no_org' (no such org,
+-- or out of reach: answered alike), 'reason_required', 'held' / 'request_required'
+-- (check-out). No row: no such account, or not entitled.
 -- Runs as the owner (who may read the secret columns) inside p_org's RLS context. The
 -- server decrypts afterwards and records a failure event if the ciphertext does not
 -- authenticate. The event names the target as people read it, '<resource>/<account>'.
@@ -17,33 +27,55 @@
 -- commit); each element goes through reveal_account() unchanged, and an element the
 -- caller may not reveal yields no row (sql/007).
 --
--- (sql/005, 006, 008, 014, 023. Their return type changed twice and their arguments
--- once; CREATE OR REPLACE cannot change either, so such a change needs a numbered
--- migration that drops both, as sql/023 did.)
+-- (sql/005, 006, 008, 014, 023, 031. Their return type changed and their arguments
+-- too; CREATE OR REPLACE cannot change either, so such a change needs a numbered
+-- migration that drops both, as sql/023 and sql/031 did.)
 CREATE OR REPLACE FUNCTION reveal_account(p_account uuid, p_user uuid, p_home uuid,
-                                          p_org uuid, p_all boolean, p_actor text, p_actor_org text,
-                                          p_ip text, p_reason text, p_node text)
+                                          p_org_name text, p_scope_all boolean,
+                                          p_session uuid, p_api_key uuid, p_actor text,
+                                          p_actor_org text, p_ip text, p_reason text,
+                                          p_node text)
 RETURNS TABLE (password bytea, notes bytea, permission text, resource_id uuid,
                username text, policy text, audited boolean, access text, holder text,
-               held_until timestamptz, secret_fields bytea)
+               held_until timestamptz, secret_fields bytea, org_id uuid, org_name text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
+    o record;
     r record;
     acc record;
+    v_refusal text;
     v_event bigint;
 BEGIN
-    -- The reach is decided here, in the statement that reads the secret: the org the
-    -- server resolved before may have been lost since (a grant revoked, a group left).
-    -- (Its home org a user never loses; org_reach is not asked for it, the hot path.)
-    IF p_org IS DISTINCT FROM p_home
-       AND NOT EXISTS (SELECT 1 FROM org_reach(p_user, p_home, p_org)) THEN
+    -- The credential and the reach are decided here, in the statement that reads the
+    -- secret: the token was checked and the org resolved before, and a disable, a logout
+    -- or a revoked grant may have committed since.
+    PERFORM set_config('app.org_id', p_home::text, true);
+    v_refusal := credential_stands(p_user, p_session, p_api_key);
+    IF v_refusal IS NOT NULL THEN
+        RETURN QUERY SELECT NULL::bytea, NULL::bytea, NULL::text, NULL::uuid, NULL::text,
+            NULL::text, false, v_refusal, NULL::text, NULL::timestamptz, NULL::bytea,
+            NULL::uuid, NULL::text;
         RETURN;
     END IF;
-    PERFORM set_config('app.org_id', p_org::text, true);
+    SELECT g.id, g.display_name, g.require_reveal_reason INTO o
+      FROM orgs g WHERE lower(g.display_name) = lower(p_org_name);
+    IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM org_reach(p_user, p_home, o.id)) THEN
+        RETURN QUERY SELECT NULL::bytea, NULL::bytea, NULL::text, NULL::uuid, NULL::text,
+            NULL::text, false, 'no_org'::text, NULL::text, NULL::timestamptz, NULL::bytea,
+            NULL::uuid, NULL::text;
+        RETURN;
+    END IF;
+    IF o.require_reveal_reason AND coalesce(p_reason, '') = '' THEN
+        RETURN QUERY SELECT NULL::bytea, NULL::bytea, NULL::text, NULL::uuid, NULL::text,
+            NULL::text, false, 'reason_required'::text, NULL::text, NULL::timestamptz,
+            NULL::bytea, o.id, o.display_name;
+        RETURN;
+    END IF;
+    PERFORM set_config('app.org_id', o.id::text, true);
     SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy,
            a.secret_fields INTO r
-        FROM account_permissions(p_user, p_org, p_all) p
+        FROM account_permissions(p_user, o.id, p_scope_all AND o.id = p_home) p
         JOIN accounts a ON a.id = p.account_id
         WHERE p.account_id = p_account;
     IF NOT FOUND THEN
@@ -56,53 +88,57 @@ BEGIN
             CASE WHEN acc.exclusive AND acc.holder IS NOT NULL THEN 'held'
                  ELSE 'request_required' END,
             CASE WHEN acc.exclusive THEN acc.holder || '@' || acc.holder_org END,
-            CASE WHEN acc.exclusive THEN acc.held_until END, NULL::bytea;
+            CASE WHEN acc.exclusive THEN acc.held_until END, NULL::bytea, o.id,
+            o.display_name;
         RETURN;
     END IF;
     -- A node that cannot write spools the event (fsync'd) before it
     -- decrypts anything, and ships it to the primary later.
     IF NOT database_may_write() THEN  -- a standby or a fenced primary (sql/008)
         RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username,
-            r.policy, false, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields;
+            r.policy, false, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields, o.id,
+            o.display_name;
         RETURN;
     END IF;
     INSERT INTO audit_events (org_id, at, actor, actor_org, ip, operation, target_type,
                               target, outcome, reason, details, node)
-    SELECT p_org, clock_timestamp(), p_actor, p_actor_org, p_ip, e.operation, e.target_type,
+    SELECT o.id, clock_timestamp(), p_actor, p_actor_org, p_ip, e.operation, e.target_type,
            e.target, 'success', p_reason, e.details, p_node
       FROM password_revealed_event(p_account, r.resource_id, r.username, r.permission,
                                    acc.controlled) e
     RETURNING id INTO v_event;
-    INSERT INTO audit_pending (event_id, org_id) VALUES (v_event, p_org);
+    INSERT INTO audit_pending (event_id, org_id) VALUES (v_event, o.id);
     RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username, r.policy,
-        true, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields;
+        true, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields, o.id, o.display_name;
 END $$;
-REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, uuid, boolean, text, text, text, text,
-                                      text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, uuid, boolean, text, text, text,
-                                         text, text) TO :"app_role";
+REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, text, boolean, uuid, uuid, text, text,
+                                      text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, text, boolean, uuid, uuid, text,
+                                         text, text, text, text) TO :"app_role";
 
 CREATE OR REPLACE FUNCTION reveal_accounts(p_accounts uuid[], p_users uuid[], p_homes uuid[],
-                                           p_orgs uuid[],
-                                p_alls boolean[], p_actors text[], p_actor_orgs text[],
-                                p_ips text[], p_reasons text[], p_nodes text[])
+                                           p_org_names text[], p_scope_alls boolean[],
+                                           p_sessions uuid[], p_api_keys uuid[],
+                                           p_actors text[], p_actor_orgs text[],
+                                           p_ips text[], p_reasons text[], p_nodes text[])
 RETURNS TABLE (idx integer, password bytea, notes bytea, permission text, resource_id uuid,
                username text, policy text, audited boolean, access text, holder text,
-               held_until timestamptz, secret_fields bytea)
+               held_until timestamptz, secret_fields bytea, org_id uuid, org_name text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     FOR i IN 1 .. coalesce(array_length(p_accounts, 1), 0) LOOP
         RETURN QUERY SELECT i, r.password, r.notes, r.permission, r.resource_id, r.username,
                             r.policy, r.audited, r.access, r.holder, r.held_until,
-                            r.secret_fields
-            FROM reveal_account(p_accounts[i], p_users[i], p_homes[i], p_orgs[i], p_alls[i],
-                                p_actors[i], p_actor_orgs[i], p_ips[i], p_reasons[i],
-                                p_nodes[i]) r;
+                            r.secret_fields, r.org_id, r.org_name
+            FROM reveal_account(p_accounts[i], p_users[i], p_homes[i], p_org_names[i],
+                                p_scope_alls[i], p_sessions[i], p_api_keys[i], p_actors[i],
+                                p_actor_orgs[i], p_ips[i], p_reasons[i], p_nodes[i]) r;
     END LOOP;
 END $$;
-REVOKE ALL ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], uuid[], boolean[], text[],
-                                       text[], text[], text[], text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], uuid[], boolean[], text[],
-                                          text[], text[], text[], text[]) TO :"app_role";
-
+REVOKE ALL ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], text[], boolean[], uuid[],
+                                       uuid[], text[], text[], text[], text[], text[])
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reveal_accounts(uuid[], uuid[], uuid[], text[], boolean[], uuid[],
+                                          uuid[], text[], text[], text[], text[], text[])
+    TO :"app_role";

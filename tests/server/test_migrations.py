@@ -132,11 +132,15 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "org_reach": "new after the cut-over: the one reach rule (issue 25)",
     "password_revealed_event": "new: a reveal's event built in one place (issue 25)",
     "spooled_reveal_event": "new: the same event for a node that spools (issue 25)",
-    "reveal_account": "its event from password_revealed_event; it checks org_reach (issue 25)",
-    "reveal_accounts": "takes the actors' home orgs for the reach check (issue 25)",
     "authenticate_token": "an org's totp_policy can require enrolment (issue 27)",
     "totp_policy_requires": "new: the org two-factor policy rule (issue 27)",
     "account_access": "a window is open by the statement's clock, not the transaction's (issue 26)",
+    "reveal_account": "its event from password_revealed_event; it checks org_reach (issue 25); "
+    "it resolves the org by name and checks the credential, one statement (issue 28)",
+    "reveal_accounts": "takes the actors' home orgs for the reach check (issue 25), org names "
+    "and credentials (issue 28)",
+    "user_trusted": "PL/pgSQL, so its plan is kept per connection (issue 28)",
+    "credential_stands": "new: a request's credential checked again in the reveal (issue 28)",
 }
 
 _DEFINITIONS = """

@@ -180,7 +180,7 @@ async def test_the_reveal_statement_decides_the_reach_itself(world, app_conn):
     try:
         await app_conn.execute("SELECT set_config('app.org_id', $1, true)", str(ids["MSPOrg"]))
         users = dict(await app_conn.fetch("SELECT username, id FROM users"))
-        reveal = "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        reveal = "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 
         async def reveal_as(name: str) -> list:
             return await app_conn.fetch(
@@ -188,8 +188,10 @@ async def test_the_reveal_statement_decides_the_reach_itself(world, app_conn):
                 [account],
                 [users[name]],
                 [ids["MSPOrg"]],
-                [ids["ReachA"]],
+                ["ReachA"],
                 [True],
+                [None],
+                [None],
                 [name],
                 ["MSPOrg"],
                 ["127.0.0.1"],
@@ -197,8 +199,9 @@ async def test_the_reveal_statement_decides_the_reach_itself(world, app_conn):
                 ["test"],
             )
 
-        assert await reveal_as("solo") == []  # its grant was revoked (the test above)
-        assert len(await reveal_as("honest")) == 1
+        refused = await reveal_as("solo")  # its grant was revoked (the test above)
+        assert [(r["access"], r["password"]) for r in refused] == [("no_org", None)]
+        assert [r["access"] for r in await reveal_as("honest")] == ["ok"]
         await app_conn.execute("SELECT set_config('app.org_id', $1, true)", str(ids["ReachA"]))
         actors = await app_conn.fetch(
             "SELECT actor FROM audit_events WHERE operation = 'password_revealed' "

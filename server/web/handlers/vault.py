@@ -107,9 +107,10 @@ async def delete_account(*, env: Env, actor: Actor, org: OrgArg, id: str) -> web
 
 
 @works_read_only
-@operation(body=RevealBody, answers={200: Revealed})
+@operation(body=RevealBody, answers={200: Revealed}, resolve_org=False)
 async def reveal(*, env: Env, actor: Actor, org: OrgArg, id: str, body: RevealBody) -> web.Response:
-    """Reveal an account's password (audited; a reason when the org requires one)."""
+    """Reveal an account's password (audited; a reason when the org requires one). The org
+    is resolved by the reveal's own statement (one round trip, issue 28)."""
     return json_response(
         await vault.reveal_password(env, actor, org, id, body.given().get("reason"))
     )
