@@ -132,10 +132,14 @@ def check_traversable(path: Path, account: pwd.struct_passwd | None) -> None:
             )
 
 
-def initdb_arguments(data_dir: str, superuser: str, pwfile: str) -> list[str]:
+def initdb_arguments(
+    data_dir: str, superuser: str, pwfile: str, windows: bool | None = None
+) -> list[str]:
     """initdb's arguments for a Strongroom cluster (a dry run prints them as they would
-    run). The C locale with UTF-8 text: ``C.UTF-8`` on POSIX; Windows names no such
-    locale, and plain ``C`` sorts the same."""
+    run; ``windows``: for Windows, default this system). The C locale with UTF-8 text:
+    ``C.UTF-8`` on POSIX; Windows names no such locale, and plain ``C`` sorts the same."""
+    if windows is None:
+        windows = hostos.IS_WINDOWS
     return [
         "-D",
         data_dir,
@@ -144,7 +148,7 @@ def initdb_arguments(data_dir: str, superuser: str, pwfile: str) -> list[str]:
         f"--pwfile={pwfile}",
         "--auth=scram-sha-256",
         "--encoding=UTF8",
-        "--locale=C" if hostos.IS_WINDOWS else "--locale=C.UTF-8",
+        "--locale=C" if windows else "--locale=C.UTF-8",
     ]
 
 

@@ -43,6 +43,7 @@ class InitResult:
     fingerprint: str
     admin_username: str
     generated_password: str | None  # shown once when init made it up
+    listen: str = "0.0.0.0"  # noqa: S104 - the HTTPS server's address (all by default)
 
 
 @dataclass
@@ -106,13 +107,15 @@ def init_install(
     progress: Callable[[str], None] = _no_progress,
     pair: PairOptions | None = None,
     external: ExternalDatabase | None = None,
+    listen: str = "",
 ) -> InitResult:
     """Create a primary node in ``home`` (which must not exist or be empty).
 
     Without ``admin_password`` one is generated and returned to be shown once; the
     administrator must change it at first login either way. ``pair`` names the
     node, its addresses and its witness; ``external`` replaces the embedded
-    PostgreSQL with an existing cluster.
+    PostgreSQL with an existing cluster. ``listen`` is the HTTPS server's address
+    (default: all addresses, 0.0.0.0).
 
     Raises:
         InstallError: anything failed; nothing was left behind.
@@ -141,6 +144,8 @@ def init_install(
 
         config = Config(home=home, source=str(home / "conf" / "strongroom.toml"))
         config.server.port = port
+        if listen:
+            config.server.host = listen
         db = config.database
         db.port = db_port
         db.app_password = secrets.token_urlsafe(24)
@@ -178,7 +183,12 @@ def init_install(
             progress("stopping PostgreSQL until the server starts")
             cluster.stop()
         return InitResult(
-            config_path, f"https://localhost:{port}", fingerprint, admin_username, generated
+            config_path,
+            f"https://localhost:{port}",
+            fingerprint,
+            admin_username,
+            generated,
+            config.server.host,
         )
     except BaseException as exc:
         if cluster is not None:

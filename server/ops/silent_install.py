@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from server.core import hostos
 from server.core.files import private_log, write_durably
+from server.core.registration import REGISTRATION_FILE
 from server.ops.program_files import install_program, runtime_python
 from server.ops.winservice import HOST_SCRIPT, host_script
 
@@ -374,15 +375,14 @@ def windows_plan(answers: Answers) -> list[list[str]]:
     home = _windows_home(answers)
     plan = hostos.protect_folder_commands(home)
     if answers.role == "primary" and not answers.restore_file and not answers.database_dsn:
-        try:
-            bindir: Path | PureWindowsPath = find_bindir()
-        except ClusterError:
-            bindir = PureWindowsPath("C:\\Program Files\\PostgreSQL\\<version>\\bin")
+        bindir = PureWindowsPath("C:\\Program Files\\PostgreSQL\\<version>\\bin")
+        if hostos.IS_WINDOWS:  # on another system, where it would be is all one can say
+            with contextlib.suppress(ClusterError):
+                bindir = PureWindowsPath(str(find_bindir()))
         data = home / PureWindowsPath(DatabaseConfig.data_dir)
-        args = initdb_arguments(
-            str(data), DatabaseConfig.superuser, str(data.parent / ".initdb-pw")
-        )
-        plan.append([str(PureWindowsPath(str(bindir)) / hostos.exe("initdb")), *args])
+        pwfile = str(data.parent / ".initdb-pw")
+        args = initdb_arguments(str(data), DatabaseConfig.superuser, pwfile, windows=True)
+        plan.append([str(bindir / "initdb.exe"), *args])
     for key in ("master.key", "tls.key"):
         plan += hostos.protect_commands(home / "conf" / key)
     return plan + windows_commands(answers)
@@ -705,7 +705,7 @@ def _write_registration(answers: Answers, home: Path) -> None:
         "node": answers.node_name,
         "installed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    write_durably(home / "conf" / "registration.json", json.dumps(data, indent=2) + "\n")
+    write_durably(home / REGISTRATION_FILE, json.dumps(data, indent=2) + "\n")
 
 
 def _start_service(answers: Answers, config_path: Path, mode: str, log: StepLog):
