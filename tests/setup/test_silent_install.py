@@ -274,7 +274,8 @@ def test_windows_dry_run_prints_service_commands(install_root):
     result = run_cli("install", "--answer-file", str(iss), "--service", "windows", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "sc.exe create Strongroom binPath=" in result.stdout
-    assert "serve --config" in result.stdout and "sc.exe start Strongroom" in result.stdout
+    assert "strongroom-service.py" in result.stdout and "sc.exe start Strongroom" in result.stdout
+    assert "--name Strongroom --config" in result.stdout
     un = ROOT / "setup" / "windows" / "WindowsUninstallMSP.iss"
     result = run_cli("install", "--answer-file", str(un), "--service", "windows", "--dry-run")
     assert result.returncode == 0, result.stderr
@@ -300,7 +301,7 @@ def test_witness_and_pair_settings_reach_the_configuration(tmp_path):
             "PUBLIC_URL": "https://p1.example:7272",
             "DB_LISTEN": "127.0.0.1,10.0.0.1",
             "WITNESS_URL": "https://w.example:7273",
-            "WITNESS_FINGERPRINT": "AB:CD",
+            "WITNESS_FINGERPRINT": "spki:sha256:" + "ab" * 32,
             "WITNESS_TOKEN": "t" * 20,
             "AUTO_REJOIN": "true",
         }
