@@ -2,20 +2,27 @@
 
 PostgreSQL refuses to run as root. When the caller is root every PostgreSQL
 program is run as an unprivileged system user (``postgres`` or ``strongroom``)
-that is given the data directory.
+that is given the data directory. On Windows the programs are ``initdb.exe`` and so
+on, run as the account of the service (PostgreSQL's tools drop administrator rights with a
+restricted token themselves); nothing POSIX-only is imported there (server.core.hostos).
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import pwd
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from server.core import hostos
+
+if TYPE_CHECKING:
+    import pwd
 
 SERVICE_USERS = ("postgres", "strongroom")
 REPLICATION_ROLE = "strongroom_repl"
@@ -30,16 +37,17 @@ def find_bindir() -> Path:
 
     ``STRONGROOM_PG_BINDIR`` wins when set. Otherwise looks at ``pg_config --bindir``,
     Debian's per-version folders (newest first) and PATH, because Debian links only
-    a few programs into PATH.
+    a few programs into PATH; on Windows at ``C:\\Program Files\\PostgreSQL\\<version>\\bin``
+    (newest first) instead of Debian's folders, for ``initdb.exe``, ``pg_ctl.exe`` and
+    ``postgres.exe`` (issue 34).
     """
+    tools = [hostos.exe(tool) for tool in hostos.PG_TOOLS]
     override = os.environ.get("STRONGROOM_PG_BINDIR")
     if override:
         folder = Path(override)
-        if all((folder / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+        if all((folder / tool).exists() for tool in tools):
             return folder
-        raise ClusterError(
-            f"STRONGROOM_PG_BINDIR={override} does not hold initdb, pg_ctl and postgres"
-        )
+        raise ClusterError(f"STRONGROOM_PG_BINDIR={override} does not hold {', '.join(tools)}")
     candidates: list[Path] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
@@ -50,17 +58,29 @@ def find_bindir() -> Path:
             candidates.append(Path(out.stdout.strip()))
         except (subprocess.SubprocessError, OSError):
             pass
-    for versioned in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True):
-        candidates.append(Path(versioned))
-    on_path = shutil.which("postgres")
+    if hostos.IS_WINDOWS:
+        candidates += hostos.windows_postgres_bindirs()
+        where = "C:\\Program Files\\PostgreSQL\\*\\bin"
+    else:
+        for versioned in sorted(
+            glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True
+        ):
+            candidates.append(Path(versioned))
+        where = "/usr/lib/postgresql/*/bin"
+    on_path = shutil.which(hostos.exe("postgres"))
     if on_path:
         candidates.append(Path(os.path.realpath(on_path)).parent)
     for folder in candidates:
-        if all((folder / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+        if all((folder / tool).exists() for tool in tools):
             return folder
+    install = (
+        "install PostgreSQL (the EDB installer or winget install PostgreSQL.PostgreSQL)"
+        if hostos.IS_WINDOWS
+        else "install the 'postgresql' package"
+    )
     raise ClusterError(
-        "no PostgreSQL server binaries found (looked at pg_config --bindir, "
-        "/usr/lib/postgresql/*/bin and PATH); install the 'postgresql' package"
+        f"no PostgreSQL server binaries ({', '.join(tools)}) found (looked at "
+        f"pg_config --bindir, {where} and PATH); {install}"
     )
 
 
@@ -79,14 +99,14 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def service_account() -> pwd.struct_passwd | None:
-    """The system user PostgreSQL runs as, or None when the caller is not root."""
-    if os.geteuid() != 0:
+    """The system user PostgreSQL runs as, or None when the caller is not root (and on
+    Windows, where the tools run as the service's account: hostos.is_superuser)."""
+    if not hostos.is_superuser():
         return None
     for name in SERVICE_USERS:
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
+        account = hostos.lookup_account(name)
+        if account is not None:
+            return account
     raise ClusterError(
         "running as root: PostgreSQL needs an unprivileged system user "
         f"({' or '.join(SERVICE_USERS)}); install the 'postgresql' package or create one"
@@ -110,6 +130,26 @@ def check_traversable(path: Path, account: pwd.struct_passwd | None) -> None:
                 f"the '{account.pw_name}' system user cannot enter {parent} "
                 f"(needed to reach {path}); choose a directory outside it"
             )
+
+
+def initdb_arguments(
+    data_dir: str, superuser: str, pwfile: str, windows: bool | None = None
+) -> list[str]:
+    """initdb's arguments for a Strongroom cluster (a dry run prints them as they would
+    run; ``windows``: for Windows, default this system). The C locale with UTF-8 text:
+    ``C.UTF-8`` on POSIX; Windows names no such locale, and plain ``C`` sorts the same."""
+    if windows is None:
+        windows = hostos.IS_WINDOWS
+    return [
+        "-D",
+        data_dir,
+        "-U",
+        superuser,
+        f"--pwfile={pwfile}",
+        "--auth=scram-sha-256",
+        "--encoding=UTF8",
+        "--locale=C" if windows else "--locale=C.UTF-8",
+    ]
 
 
 @dataclass(frozen=True)
@@ -182,18 +222,7 @@ class Cluster:
         self._give(pwfile)
         pwfile.chmod(0o600)
         try:
-            self._run(
-                "initdb",
-                "-D",
-                str(self.data_dir),
-                "-U",
-                superuser,
-                f"--pwfile={pwfile}",
-                "--auth=scram-sha-256",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-                timeout=120,
-            )
+            self._run(*self.initdb_args(superuser, pwfile), timeout=120)
         finally:
             pwfile.unlink(missing_ok=True)
         self.write_settings(extra_conf)
@@ -209,6 +238,15 @@ class Cluster:
             f"host replication {REPLICATION_ROLE} all scram-sha-256\n"
             f"host postgres {REPLICATION_ROLE} all scram-sha-256\n",
         )
+
+    def initdb_args(self, superuser: str, pwfile: Path) -> list[str]:
+        """initdb and its arguments (``initdb_arguments``)."""
+        return ["initdb", *initdb_arguments(str(self.data_dir), superuser, str(pwfile))]
+
+    def command(self, tool: str, *args: str) -> list[str]:
+        """The argv that runs ``tool`` from the bin folder (``initdb.exe`` on Windows)."""
+        assert self.bindir is not None
+        return [str(self.bindir / hostos.exe(tool)), *args]
 
     def write_settings(self, extra: dict[str, str] | None = None) -> None:
         """(Re)write ``strongroom.conf``: every setting Strongroom manages, plus ``extra``.
@@ -387,10 +425,11 @@ class Cluster:
     def _run(
         self, tool: str, *args: str, check: bool = True, timeout: float = 60, password: str = ""
     ):
-        assert self.bindir is not None
-        cmd = [str(self.bindir / tool), *args]
+        cmd = self.command(tool, *args)
         kwargs: dict = {}
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        if hostos.IS_WINDOWS:  # Windows programs need SYSTEMROOT, TEMP and the like
+            env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PG")}
         if password:
             env["PGPASSWORD"] = password  # never on the command line
         if self.account is not None:
@@ -403,7 +442,9 @@ class Cluster:
                 text=True,
                 timeout=timeout,
                 env=env,
-                cwd=str(self.data_dir.parent if self.data_dir.parent.exists() else "/"),
+                cwd=str(
+                    self.data_dir.parent if self.data_dir.parent.exists() else self.data_dir.anchor
+                ),
                 stdin=subprocess.DEVNULL,
                 **kwargs,
             )

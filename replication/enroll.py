@@ -36,6 +36,7 @@ from replication.cluster import (
     port_is_free,
 )
 from replication.roles import slot_name
+from server.core import hostos
 from server.core.config import LAYOUT, Config, render_config
 from server.core.errors import Forbidden, coded
 from server.core.files import undo_install_dir, write_durably
@@ -255,6 +256,7 @@ def init_secondary(
         )
         config.path(config.server.tls_cert).write_text(answer["tls_cert"])
         write_durably(config.path(config.server.tls_key), answer["tls_key"])
+        hostos.make_private(config.path(config.server.tls_key))  # owner and SYSTEM on Windows
         rep = answer["replication"]
         host, pport = _split_addr(primary_db, _host_of(primary_url, "127.0.0.1"), rep["port"])
         primary = answer["primary"]

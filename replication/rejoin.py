@@ -16,13 +16,13 @@ replacement is complete. The replacement is built beside it in ``data.rejoin``:
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 from replication.cluster import REPLICATION_ROLE, Cluster, ClusterError, Source
 from replication.roles import slot_name
+from server.core import hostos
 from server.node.mode import HaState
 
 log = logging.getLogger("strongroom.rejoin")
@@ -181,11 +181,7 @@ def _swap(data_dir: Path, side: Path, term: int) -> Path:
 
 
 def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    hostos.fsync_dir(folder)
 
 
 def _discard(folder: Path) -> None:

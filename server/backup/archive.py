@@ -47,6 +47,7 @@ import asyncpg
 
 from server.backup import crypto as backup_crypto
 from server.backup.crypto import SealedReader, SealedWriter, Unlock
+from server.core import hostos
 from server.core.config import Config, ConfigError, load_config, render_config
 from server.security import crypto
 
@@ -621,6 +622,7 @@ def _write_tls(config: Config, meta: dict[str, Any], note: Callable[[str], None]
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(tls["tls_key"])
+        hostos.make_private(key)  # 0600; owner and SYSTEM on Windows
         return
     note("making a new self-signed TLS certificate")
     make_self_signed(cert, key)
@@ -748,8 +750,4 @@ def _move_into_place(staging: Path, home: Path, force: bool) -> None:
     os.rename(staging, home)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    dir_fd = os.open(home.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    hostos.fsync_dir(home.parent)

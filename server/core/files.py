@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from server.core import hostos
+
 
 def write_durably(path: Path, text: str, mode: int = 0o600) -> None:
     """Write ``text`` to ``path`` through a temporary file, fsync'd, then renamed."""
@@ -18,11 +20,7 @@ def write_durably(path: Path, text: str, mode: int = 0o600) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    hostos.fsync_dir(path.parent)
 
 
 def private_log(path: Path) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 from server.backup import archive as backup
 from server.backup import crypto as backup_crypto
 from server.backup.crypto import Unlock
+from server.ops.command_line import command
 
 PASSPHRASE_ENV = "STRONGROOM_BACKUP_PASSPHRASE"  # noqa: S105 - a variable name
 
@@ -174,14 +175,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise BackupCommandError(f"{path} is not a file")
     unlock = _unlock(args)
+    port = args.port or restore_port(7272, "HTTPS", "--port")
+    db_port = args.db_port or restore_port(7432, "PostgreSQL", "--db-port")
     size = path.stat().st_size
     with _bar("restoring", size * 2) as bar:
         result = backup.restore_backup(
             path,
             Path(args.dir),
             unlock,
-            port=args.port,
-            db_port=args.db_port,
+            port=port,
+            db_port=db_port,
             force=args.force,
             progress=lambda phase, done: bar(done + (size if phase == "restoring" else 0)),
             note=lambda message: None,
@@ -192,8 +195,32 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"  configuration: {result.config_path}")
     for org, ok, events in result.chains:
         print(f"  audit {org}: {'ok' if ok else 'BROKEN'} ({events} events)")
-    print(f"  start it with: strongroom serve --config {result.config_path}")
+    print(f"  ports:         HTTPS {port}, PostgreSQL {db_port}")
+    print(f"  start it with: {command('serve', '--config', result.config_path)}")
     return 0 if all(ok for _, ok, _ in result.chains) else 1
+
+
+def restore_port(default: int, what: str, option: str, tries: int = 100) -> int:
+    """``default`` when nothing listens on it, else the next free port above it, said on
+    stderr: a restore beside a running node (which holds 7272 and 7432) works without
+    options (issue 34, item 4).
+
+    Raises:
+        BackupCommandError: none of the ``tries`` ports from ``default`` is free.
+    """
+    from replication.cluster import port_is_free
+
+    for port in range(default, default + tries):
+        if port_is_free(port):
+            if port != default:
+                print(
+                    f"{what} port {default} is in use (another node?): using {port} ({option})",
+                    file=sys.stderr,
+                )
+            return port
+    raise BackupCommandError(
+        f"no free {what} port in {default}-{default + tries - 1}; use {option}"
+    )
 
 
 def add_parsers(sub, add: Callable, with_config: Callable, load: Callable, cluster: Callable):
@@ -231,8 +258,14 @@ def add_parsers(sub, add: Callable, with_config: Callable, load: Callable, clust
     p.add_argument("file", metavar="FILE", help="the backup file (.srbk)")
     p.add_argument("dir", metavar="DIR", help="the new install directory (absent or empty)")
     p.add_argument("--force", action="store_true", help="replace a non-empty DIR (server stopped)")
-    p.add_argument("--port", type=int, default=7272, help="HTTPS port (default 7272)")
-    p.add_argument("--db-port", type=int, default=7432, help="embedded PostgreSQL port")
+    p.add_argument(
+        "--port", type=int, help="HTTPS port (default 7272, else the next free one, said)"
+    )
+    p.add_argument(
+        "--db-port",
+        type=int,
+        help="embedded PostgreSQL port (default 7432, else the next free one, said)",
+    )
     secret_options(p)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,9 @@ from pathlib import Path
 from replication.cluster import ClusterError
 from server.core.config import Config, ConfigError, dsn_hosts, load_config
 from server.core.files import write_durably
+from server.core.registration import read_registration, registration_lines
 from server.ops import backup_cli, service
+from server.ops.command_line import command, self_command
 from server.ops.install import ExternalDatabase, InstallError, PairOptions, init_install
 from server.ops.silent_install import AnswerFileError, SetupFailed
 from server.services import first_run
@@ -73,6 +74,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         pair=_pair_options(args),
         external=_external_database(args),
         msp_totp_policy=args.msp_totp_policy,
+        listen=args.listen,
     )
     print(f"Strongroom primary created in {Path(args.dir).absolute()}")
     print(f"  configuration:       {result.config_path}")
@@ -83,7 +85,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         write_durably(kept, result.generated_password + "\n")
         print(f"  initial password:    {result.generated_password}")
         print(f"    (kept in {kept}, mode 0600, until it is changed at first login)")
-    print(f"  start it with:       {self_command()} serve --config {result.config_path}")
+    print(f"  listening on:        {_listen_words(result.listen)}, port {args.port} (--listen)")
+    print(f"  start it with:       {command('serve', '--config', result.config_path)}")
     return 0
 
 
@@ -123,16 +126,8 @@ def _external_database(args: argparse.Namespace) -> ExternalDatabase | None:
     )
 
 
-def self_command() -> str:
-    """This program as the user can type it: ``strongroom`` when that is on PATH and is
-    this very program, else its full path, else ``python -m server.ops.cli``."""
-    here = Path(sys.argv[0]).absolute() if sys.argv and sys.argv[0] else None
-    on_path = shutil.which("strongroom")
-    if here is not None and here.name == "strongroom" and here.exists():
-        if on_path and Path(on_path).resolve() == here.resolve():
-            return "strongroom"
-        return str(here)
-    return f"{sys.executable} -m server.ops.cli"
+def _listen_words(host: str) -> str:
+    return "all addresses (0.0.0.0)" if host == "0.0.0.0" else host  # noqa: S104
 
 
 def _init_secondary(args: argparse.Namespace) -> int:
@@ -161,7 +156,7 @@ def _init_secondary(args: argparse.Namespace) -> int:
     )
     print(f"Strongroom secondary '{args.name}' enrolled with {args.primary}")
     print(f"  configuration: {config_path}")
-    print(f"  start it with: {self_command()} serve --config {config_path}")
+    print(f"  start it with: {command('serve', '--config', config_path)}")
     return 0
 
 
@@ -173,8 +168,8 @@ def cmd_enroll_token(args: argparse.Namespace) -> int:
     token = make_token(config, args.minutes)
     print(token)
     print(
-        f"(valid once, for {args.minutes} minutes: strongroom init --secondary "
-        "--enroll TOKEN --primary https://THIS-HOST:PORT DIR)",
+        f"(valid once, for {args.minutes} minutes; on the secondary: "
+        f"{self_command()} init --secondary --enroll TOKEN --primary https://THIS-HOST:PORT DIR)",
         file=sys.stderr,
     )
     return 0
@@ -192,10 +187,10 @@ def cmd_rejoin(args: argparse.Namespace) -> int:
     """Make this former primary the standby of the new primary (pg_rewind)."""
     config = _load(args)
     if service.server_pid(config):
-        raise CommandError("stop the server first (strongroom stop); then rejoin")
+        raise CommandError(f"stop the server first ({command('stop')}); then rejoin")
     how = service.rejoin(config)
     service.embedded_cluster(config).stop()
-    print(f"rejoined as a secondary ({how}); start it with: {self_command()} serve")
+    print(f"rejoined as a secondary ({how}); start it with: {command('serve')}")
     return 0
 
 
@@ -212,7 +207,7 @@ def cmd_witness(args: argparse.Namespace) -> int:
     print(f'  witness_fingerprint = "{fp}"', flush=True)
     print(f"  witness_token: in {token_file}", flush=True)
     print(
-        f"  on the primary: strongroom init DIR --witness-url https://THIS-HOST:{args.port} "
+        f"  on the primary: {self_command()} init DIR --witness-url https://THIS-HOST:{args.port} "
         f"--witness-fingerprint {fp} --witness-token-file COPY-OF-{token_file.name}",
         flush=True,
     )
@@ -276,6 +271,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"install:    {config.home}")
     print(f"database:   {_database_line(config, cluster)}")
     print(backup_cli.status_line(config))
+    details = registration_lines(read_registration(config.home))
+    print(f"registered: {details[0]}")
+    for line in details[1:]:
+        print(f"            {line}")
     if not pid:
         print("server:     stopped")
         return EXIT_NOT_RUNNING
@@ -326,7 +325,7 @@ def cmd_rotate_master(args: argparse.Namespace) -> int:
 
     config = _load(args)
     if service.server_pid(config):
-        raise CommandError("stop the server first (strongroom stop); then rotate the master key")
+        raise CommandError(f"stop the server first ({command('stop')}); then rotate the master key")
 
     async def run() -> int:
         pool = await db.create_pool(config)
@@ -582,6 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("init", cmd_init, "Make a new primary node in an empty directory.")
     p.add_argument("dir", metavar="DIR", help="install directory (must not exist or be empty)")
     p.add_argument("--port", type=int, default=7272, help="HTTPS port (default 7272)")
+    p.add_argument(
+        "--listen",
+        metavar="ADDR",
+        default="0.0.0.0",  # noqa: S104 - a server for a LAN; the firewall decides
+        help="address the HTTPS server listens on (default 0.0.0.0: all addresses)",
+    )
     p.add_argument(
         "--db-port",
         type=int,

@@ -43,6 +43,7 @@ class InitResult:
     fingerprint: str
     admin_username: str
     generated_password: str | None  # shown once when init made it up
+    listen: str = "0.0.0.0"  # noqa: S104 - the HTTPS server's address (all by default)
 
 
 @dataclass
@@ -107,6 +108,7 @@ def init_install(
     pair: PairOptions | None = None,
     external: ExternalDatabase | None = None,
     msp_totp_policy: str = "administrators",
+    listen: str = "",
 ) -> InitResult:
     """Create a primary node in ``home`` (which must not exist or be empty).
 
@@ -115,7 +117,8 @@ def init_install(
     node, its addresses and its witness; ``external`` replaces the embedded
     PostgreSQL with an existing cluster. ``msp_totp_policy``: MSPOrg's two-factor policy
     (issue 27: a new install requires 2FA of its built-in administrators, so the first
-    administrator enrols at its first login, after choosing its password).
+    administrator enrols at its first login, after choosing its password). ``listen`` is
+    the HTTPS server's address (default: all addresses, 0.0.0.0).
 
     Raises:
         InstallError: anything failed; nothing was left behind.
@@ -144,6 +147,8 @@ def init_install(
 
         config = Config(home=home, source=str(home / "conf" / "strongroom.toml"))
         config.server.port = port
+        if listen:
+            config.server.host = listen
         db = config.database
         db.port = db_port
         db.app_password = secrets.token_urlsafe(24)
@@ -181,7 +186,12 @@ def init_install(
             progress("stopping PostgreSQL until the server starts")
             cluster.stop()
         return InitResult(
-            config_path, f"https://localhost:{port}", fingerprint, admin_username, generated
+            config_path,
+            f"https://localhost:{port}",
+            fingerprint,
+            admin_username,
+            generated,
+            config.server.host,
         )
     except BaseException as exc:
         if cluster is not None:

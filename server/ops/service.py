@@ -11,6 +11,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -26,11 +27,12 @@ from replication.rejoin import (
     peer_source,
     rejoin_cluster,
 )
+from server.core import hostos
 from server.core.config import Config
 from server.core.files import private_log
 from server.node.mode import HaState, ha_state_path
 from server.security import crypto
-from server.security.tls import renew_if_due, server_context
+from server.security.tls import private_key_problem, renew_if_due, server_context
 from server.services import master_key
 from server.store import db
 from server.web.app import create_app
@@ -60,6 +62,9 @@ def preflight(config: Config, renew: bool = False) -> ssl.SSLContext:
         raise ServiceError(f"port {config.server.port} is already in use")
     crypto.load_master_key(config.path(config.security.master_key))
     cert, key = config.path(config.server.tls_cert), config.path(config.server.tls_key)
+    problem = private_key_problem(key)
+    if problem:
+        raise ServiceError(problem)
     if renew:
         renew_certificate(config)
     try:
@@ -124,8 +129,10 @@ def configure_logging(config: Config, to_stderr: bool = True) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def serve_foreground(config: Config) -> None:
-    """Start the embedded cluster if needed and serve HTTPS until SIGTERM or Ctrl-C.
+def serve_foreground(config: Config, stop_event: threading.Event | None = None) -> None:
+    """Start the embedded cluster if needed and serve HTTPS until SIGTERM or Ctrl-C, the
+    stop file (``stop_file``: how ``strongroom stop`` asks on Windows) or ``stop_event``
+    (set by the Windows service when the Service Control Manager says stop).
 
     A former primary never starts its database read-write before it has checked that
     no other node took over (witness and peer); if one did, it rejoins as the standby
@@ -152,7 +159,24 @@ def serve_foreground(config: Config) -> None:
                     config.pid_file.unlink(missing_ok=True)
                     return
         cluster.start()
-    asyncio.run(_serve(config, ssl_ctx))
+    asyncio.run(_serve(config, ssl_ctx, stop_event))
+
+
+def stop_file(config: Config) -> Path:
+    """The file whose appearance asks a running server to shut down cleanly (Windows has
+    no SIGTERM for another process; POSIX servers watch it too)."""
+    return config.pid_file.with_name("strongroom.stop")
+
+
+async def _watch_stop(config: Config, stop: asyncio.Event, event: threading.Event | None):
+    """Set ``stop`` when the stop file appears or ``event`` is set."""
+    request = stop_file(config)
+    while not stop.is_set():
+        if request.exists() or (event is not None and event.is_set()):
+            request.unlink(missing_ok=True)
+            stop.set()
+            return
+        await asyncio.sleep(0.5)
 
 
 def _raise_term(config: Config, term: int) -> None:
@@ -276,7 +300,9 @@ def promote(config: Config, force: bool = False) -> int:
     return asyncio.run(run())
 
 
-async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
+async def _serve(
+    config: Config, ssl_ctx: ssl.SSLContext, stop_event: threading.Event | None = None
+) -> None:
     cluster = embedded_cluster(config)
     standby = cluster.is_standby() if cluster is not None else config.node.role != "primary"
     if not standby and config.database.owner_password:
@@ -306,7 +332,12 @@ async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        # Windows event loops have no signal handlers (Ctrl-C still ends asyncio.run), and a
+        # service runs this in a worker thread: the stop file and stop_event serve there.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    stop_file(config).unlink(missing_ok=True)
+    watching = asyncio.create_task(_watch_stop(config, stop, stop_event))
     _write_pid(config.pid_file)
     log.info(
         "Strongroom %s node listening on https://%s:%d",
@@ -320,6 +351,7 @@ async def _serve(config: Config, ssl_ctx: ssl.SSLContext) -> None:
     finally:
         log.info("shutting down")
         renewing.cancel()
+        watching.cancel()
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):
             config.pid_file.unlink()
@@ -348,7 +380,7 @@ def start_detached(
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            **hostos.detached_process_options(),
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -366,12 +398,16 @@ def stop(config: Config, timeout: float = 30) -> list[str]:
     stopped = []
     pid = server_pid(config)
     if pid:
-        os.kill(pid, signal.SIGTERM)
+        if hostos.IS_WINDOWS:
+            stop_file(config).write_text("stop\n")  # the server shuts down cleanly
+        else:
+            hostos.terminate(pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.1)
         if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            hostos.terminate(pid, hard=True)
+        stop_file(config).unlink(missing_ok=True)
         with contextlib.suppress(FileNotFoundError):
             config.pid_file.unlink()
         stopped.append(f"server (pid {pid})")
@@ -417,18 +453,7 @@ def _write_pid(path: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0); reap it if it is ours.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return False
-    return True
+    return hostos.pid_alive(pid)
 
 
 def _last_line(path: Path) -> str:

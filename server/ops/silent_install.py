@@ -14,24 +14,47 @@ from __future__ import annotations
 import configparser
 import contextlib
 import datetime
+import ipaddress
 import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
+from server.core import hostos
 from server.core.files import private_log, write_durably
+from server.core.registration import REGISTRATION_FILE
 from server.ops.program_files import install_program, runtime_python
+from server.ops.winservice import HOST_SCRIPT, host_script
 
 if TYPE_CHECKING:
     from server.ops.install import PairOptions
 
 SERVICE_MODES = ("auto", "systemd", "process", "windows")
+# InstallAnywhere's per-file answer, as the guide writes it on Linux:
+# -fileOverwrite_/opt/strongroom/conf/strongroom.toml=Yes
+OVERWRITE_PREFIX = "-FILEOVERWRITE_"
+# Every key an answer file may hold (upper-cased); others are named in the log as ignored.
+KNOWN_KEYS = frozenset(
+    {
+        "ACTION", "USER_INSTALL_DIR", "FILE_OVERWRITE", "ROLE", "NODE_NAME", "ADMIN_NAME",
+        "ADMIN_PASSWORD", "NAME", "MAILID", "PHONE", "COMPANY", "COUNTRY", "HOST", "PORT",
+        "DB_PORT", "SERVICE_NAME", "RESTORE_FILE", "RESTORE_PASSPHRASE_FILE",
+        "RESTORE_KEY_FILE", "PUBLIC_URL", "DB_LISTEN", "WITNESS_URL", "WITNESS_FINGERPRINT",
+        "WITNESS_TOKEN", "AUTO_REJOIN", "DATABASE_DSN", "DATABASE_ADMIN_DSN",
+        "PRIMARY_ADDRESS", "PRIMARY_DB", "ENROLLMENT_TOKEN", "KEEP_BACKUPS",
+        # the .iss header ([InstallShield Silent] Version=, File=)
+        "VERSION", "FILE",
+    }
+)  # fmt: skip
+ALL_ADDRESSES = "0.0.0.0"  # noqa: S104 - the default listen address: a server for a LAN
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
@@ -56,6 +79,7 @@ class Answers:
     role: str
     admin_name: str
     admin_password: str | None
+    full_name: str  # Name: the first administrator's full name (registration)
     mail: str
     phone: str
     company: str
@@ -80,6 +104,9 @@ class Answers:
     auto_rejoin: bool = False
     database_dsn: str = ""
     database_admin_dsn: str = ""
+    host: str = ALL_ADDRESSES  # HOST: the address the HTTPS server listens on
+    ignored: list[str] = field(default_factory=list)  # keys not understood (logged)
+    overwrite_notes: list[str] = field(default_factory=list)  # -fileOverwrite_ outside
 
     def pair_options(self) -> PairOptions:
         """The node name, addresses and witness this answer file gives a primary."""
@@ -106,7 +133,8 @@ def read_answer_file(path: Path) -> dict[str, str]:
         raise AnswerFileError(f"cannot read the answer file {path}: {exc}") from None
     values: dict[str, str] = {}
     if path.suffix.lower() == ".iss":
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        # "=" only: a Windows path (C:\\...) in a key or value holds a colon.
+        parser = configparser.ConfigParser(interpolation=None, strict=False, delimiters=("=",))
         parser.optionxform = str  # type: ignore[assignment]
         try:
             parser.read_string(text)
@@ -114,17 +142,30 @@ def read_answer_file(path: Path) -> dict[str, str]:
             raise AnswerFileError(f"{path} is not a valid INI (.iss) file: {exc}") from None
         for section in parser.sections():
             for key, value in parser.items(section):
-                values[key.strip().upper()] = _unquote(value)
+                values[_key(key)] = _unquote(value)
         return values
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith(("#", "!")):
             continue
-        key, sep, value = line.partition("=")
+        key, sep, value = line.rpartition("=") if _is_overwrite(line) else line.partition("=")
         if not sep:
             raise AnswerFileError(f"{path} line {number}: expected KEY=VALUE, got {line!r}")
-        values[key.strip().upper()] = _unquote(value)
+        values[_key(key)] = _unquote(value)
     return values
+
+
+def _is_overwrite(key: str) -> bool:
+    return key.strip().upper().startswith(OVERWRITE_PREFIX)
+
+
+def _key(key: str) -> str:
+    """Keys are case-blind (upper-cased), but the path in ``-fileOverwrite_<path>`` keeps
+    its case (Linux paths are case-sensitive)."""
+    key = key.strip()
+    if _is_overwrite(key):
+        return OVERWRITE_PREFIX + key[len(OVERWRITE_PREFIX) :]
+    return key.upper()
 
 
 def _unquote(value: str) -> str:
@@ -195,6 +236,7 @@ def validate(values: dict[str, str], action: str = "install") -> Answers:
         role=role,
         admin_name=values.get("ADMIN_NAME", "admin").strip() or "admin",
         admin_password=values.get("ADMIN_PASSWORD") or None,
+        full_name=values.get("NAME", "").strip(),
         mail=mail,
         phone=values.get("PHONE", "").strip(),
         company=values.get("COMPANY", "").strip(),
@@ -218,6 +260,7 @@ def validate(values: dict[str, str], action: str = "install") -> Answers:
         database_admin_dsn=values.get("DATABASE_ADMIN_DSN", "").strip(),
     )
     _restore_answers(values, answers, problems)
+    _registration_answers(values, answers, problems)
     witness = [answers.witness_url, answers.witness_fingerprint, answers.witness_token]
     if action == "install" and any(witness) and not all(witness):
         problems.append("WITNESS_URL, WITNESS_FINGERPRINT and WITNESS_TOKEN go together")
@@ -285,11 +328,26 @@ def unit_text(answers: Answers, config_path: Path) -> str:
     )
 
 
-def windows_commands(answers: Answers, config_path: Path) -> list[list[str]]:
-    """The sc.exe commands that register and start the Windows service."""
-    python = runtime_python(answers.install_dir, windows=True)
-    bin_path = f'"{python}" -m server.ops.cli serve --config "{config_path}"'
+def service_python() -> Path:
+    """The interpreter the Windows service runs: the base one that makes the node's runtime
+    (a venv's Scripts\\python.exe is a launcher that would not answer the Service Control
+    Manager; server.ops.winservice)."""
+    return Path(getattr(sys, "_base_executable", "") or sys.executable)
+
+
+def _windows_home(answers: Answers) -> PureWindowsPath:
+    return PureWindowsPath(str(answers.install_dir))
+
+
+def windows_commands(answers: Answers) -> list[list[str]]:
+    """The sc.exe commands that register and start the Windows service: the SCM starts
+    the base interpreter on ``program\\strongroom-service.py`` (server.ops.winservice),
+    automatically at boot, restarted after a failure."""
+    home = _windows_home(answers)
+    script = home / "program" / HOST_SCRIPT
+    config = home / "conf" / "strongroom.toml"
     name = answers.service_name
+    bin_path = f'"{service_python()}" -E -s "{script}" --name {name} --config "{config}"'
     return [
         [
             "sc.exe",
@@ -308,21 +366,55 @@ def windows_commands(answers: Answers, config_path: Path) -> list[list[str]]:
     ]
 
 
+def windows_plan(answers: Answers) -> list[list[str]]:
+    """Every command a Windows install runs, in order, as a dry run prints them: the
+    install folder's ACL, initdb.exe (a primary), the key files' ACLs, then sc.exe."""
+    from replication.cluster import ClusterError, find_bindir, initdb_arguments
+    from server.core.config import DatabaseConfig
+
+    home = _windows_home(answers)
+    plan = hostos.protect_folder_commands(home)
+    if answers.role == "primary" and not answers.restore_file and not answers.database_dsn:
+        bindir = PureWindowsPath("C:\\Program Files\\PostgreSQL\\<version>\\bin")
+        if hostos.IS_WINDOWS:  # on another system, where it would be is all one can say
+            with contextlib.suppress(ClusterError):
+                bindir = PureWindowsPath(str(find_bindir()))
+        data = home / PureWindowsPath(DatabaseConfig.data_dir)
+        pwfile = str(data.parent / ".initdb-pw")
+        args = initdb_arguments(str(data), DatabaseConfig.superuser, pwfile, windows=True)
+        plan.append([str(bindir / "initdb.exe"), *args])
+    for key in ("master.key", "tls.key"):
+        plan += hostos.protect_commands(home / "conf" / key)
+    return plan + windows_commands(answers)
+
+
 def windows_uninstall_commands(answers: Answers) -> list[list[str]]:
     """The sc.exe commands that stop and remove the Windows service."""
     return [["sc.exe", "stop", answers.service_name], ["sc.exe", "delete", answers.service_name]]
 
 
-def _run(cmd: list[str], log: StepLog, dry_run: bool) -> None:
+def _write_service_host(answers: Answers) -> Path:
+    """``program\\strongroom-service.py``, which the service's command line names."""
+    home = answers.install_dir
+    runtime_site = home / "program" / "runtime" / "Lib" / "site-packages"
+    script = home / "program" / HOST_SCRIPT
+    script.write_text(host_script(runtime_site, home / "program" / "app"), encoding="utf-8")
+    return script
+
+
+def _run(cmd: list[str], log: StepLog, dry_run: bool, also_fine: tuple[int, ...] = ()) -> int:
+    """Run ``cmd`` (or, on a dry run, print it exactly as it would run); answer its exit
+    code. Raises SetupFailed unless it is 0 or in ``also_fine``."""
     shown = subprocess.list2cmdline(cmd)
     if dry_run:
         log(f"would run: {shown}")
         print(shown)
-        return
+        return 0
     log(f"running: {shown}")
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    if result.returncode != 0:
+    if result.returncode != 0 and result.returncode not in also_fine:
         raise SetupFailed(f"{shown} failed: {(result.stderr or result.stdout).strip()}")
+    return result.returncode
 
 
 def install(
@@ -337,12 +429,13 @@ def install(
     mode = resolve_mode(mode)
     home = answers.install_dir
     log(f"installing a {answers.role} node '{answers.node_name}' into {home} (service: {mode})")
+    _log_answers(answers, log)
     if not (dry_run and mode == "windows"):  # a Windows path is only printed on a dry run
         _check_target(answers, log)
     if dry_run:
         config_path = home / "conf" / "strongroom.toml"
         if mode == "windows":
-            for cmd in windows_commands(answers, config_path):
+            for cmd in windows_plan(answers):
                 _run(cmd, log, dry_run=True)
         else:
             log("dry run: the unit would be\n" + unit_text(answers, config_path))
@@ -353,16 +446,27 @@ def install(
             log(f"FILE_OVERWRITE=true: removing the previous install in {home}")
             _stop_quietly(home, answers, mode)
             _remove_install(home, keep_backups=False, log=log)
+        if mode == "windows":
+            if not home.exists():
+                home.mkdir(parents=True)
+                created.append(home)
+            for cmd in hostos.protect_folder_commands(home):
+                _run(cmd, log, False)
         config_path = _make_node(answers, log)
         created.append(home)
+        _apply_listen(config_path, answers.host)
         install_program(home, log)
         log(f"installed the program files; the command is {home / 'bin' / 'strongroom'}")
         _write_registration(answers, home)
-        log("wrote conf/registration.json (MailId, Country, company, phone)")
-        unit = home / "conf" / f"{answers.service_name}.service"
-        unit.write_text(unit_text(answers, config_path))
-        log(f"wrote the service definition {unit}")
-        _start_service(answers, config_path, unit, mode, log)
+        log("wrote conf/registration.json (Name, MailId, Phone, Company, Country)")
+        if mode == "windows":
+            script = _write_service_host(answers)
+            log(f"wrote the service's entry point {script}")
+        else:
+            unit = home / "conf" / f"{answers.service_name}.service"
+            unit.write_text(unit_text(answers, config_path))
+            log(f"wrote the service definition {unit}")
+        _start_service(answers, config_path, mode, log)
         log(f"installed: https://localhost:{answers.port} ({answers.role})")
         return answers
     except BaseException as exc:
@@ -376,6 +480,28 @@ def install(
         if isinstance(exc, Exception):
             raise SetupFailed(str(exc)) from exc
         raise
+
+
+def _log_answers(answers: Answers, log: StepLog) -> None:
+    """Say what the file asked that is easy to miss: keys ignored, -fileOverwrite_ lines
+    outside the install, and where the server will listen."""
+    if answers.ignored:
+        log(f"ignored keys this program does not know: {', '.join(answers.ignored)}", "WARNING")
+    for note in answers.overwrite_notes:
+        log(note, "WARNING")
+    where = f"all addresses ({ALL_ADDRESSES})" if answers.host == ALL_ADDRESSES else answers.host
+    log(f"the server will listen on {where}, port {answers.port} (HOST, PORT)")
+
+
+def _apply_listen(config_path: Path, host: str) -> None:
+    """Write HOST into the node's configuration when it differs from what init wrote."""
+    from server.core.config import load_config, render_config
+
+    config = load_config(config_path, environ={})
+    if config.server.host == host:
+        return
+    config.server.host = host
+    write_durably(config_path, render_config(config))
 
 
 def _check_target(answers: Answers, log: StepLog) -> None:
@@ -462,6 +588,70 @@ def _make_node(answers: Answers, log: StepLog) -> Path:
         raise SetupFailed(str(exc)) from exc
 
 
+def _registration_answers(values: dict[str, str], answers: Answers, problems: list[str]) -> None:
+    """The guide's keys beyond the basics (issue 34, item 3): ``-fileOverwrite_<path>=Yes|No``
+    lines (InstallAnywhere's form, beside FILE_OVERWRITE), HOST (the listen address,
+    default all addresses), and the keys this program does not know (logged as ignored)."""
+    answers.ignored = sorted(
+        k for k in values if k not in KNOWN_KEYS and not k.startswith(OVERWRITE_PREFIX)
+    )
+    host = values.get("HOST", "").strip() or ALL_ADDRESSES
+    if not _valid_host(host):
+        problems.append(f"HOST must be an IP address or a host name to listen on (got {host!r})")
+    answers.host = host
+    home = values.get("USER_INSTALL_DIR", "").strip()
+    said: dict[bool, list[str]] = {True: [], False: []}
+    for key, raw in values.items():
+        if not key.startswith(OVERWRITE_PREFIX):
+            continue
+        target = key[len(OVERWRITE_PREFIX) :]
+        answer = raw.strip().lower()
+        if answer not in _TRUE | _FALSE or not answer:
+            problems.append(f"{key.replace(OVERWRITE_PREFIX, '-fileOverwrite_')} must be Yes or No")
+            continue
+        if home and _inside(target, home):
+            said[answer in _TRUE].append(target)
+        else:
+            answers.overwrite_notes.append(
+                f"-fileOverwrite_{target} names a file outside USER_INSTALL_DIR: ignored"
+            )
+    if said[True] and said[False]:
+        problems.append(
+            "-fileOverwrite_ lines disagree: Yes for "
+            f"{', '.join(said[True])} but No for {', '.join(said[False])} "
+            "(an install is replaced whole or not at all)"
+        )
+        return
+    if not (said[True] or said[False]):
+        return
+    wanted = bool(said[True])
+    explicit = values.get("FILE_OVERWRITE", "").strip().lower()
+    if explicit and (explicit in _TRUE) != wanted:
+        problems.append(
+            f"FILE_OVERWRITE={values['FILE_OVERWRITE']} contradicts -fileOverwrite_"
+            f"{(said[True] or said[False])[0]}={'Yes' if wanted else 'No'}"
+        )
+        return
+    answers.overwrite = wanted
+
+
+def _inside(target: str, home: str) -> bool:
+    """Whether ``target`` is ``home`` or inside it (POSIX or Windows spelling)."""
+    for kind in (PurePosixPath, PureWindowsPath):
+        t, h = kind(target), kind(home)
+        if t.is_absolute() and h.is_absolute() and (t == h or h in t.parents):
+            return True
+    return False
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.\-]{0,252})", host) is not None
+
+
 def _restore_answers(values: dict[str, str], answers: Answers, problems: list[str]) -> None:
     """RESTORE_FILE (a backup), RESTORE_PASSPHRASE_FILE (else $STRONGROOM_BACKUP_PASSPHRASE)
     and RESTORE_KEY_FILE (for a backup sealed for a recipient key)."""
@@ -506,6 +696,7 @@ def _restore_node(answers: Answers, log: StepLog) -> Path:
 
 def _write_registration(answers: Answers, home: Path) -> None:
     data = {
+        "name": answers.full_name,
         "mail": answers.mail,
         "country": answers.country,
         "company": answers.company,
@@ -514,19 +705,21 @@ def _write_registration(answers: Answers, home: Path) -> None:
         "node": answers.node_name,
         "installed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    write_durably(home / "conf" / "registration.json", json.dumps(data, indent=2) + "\n")
+    write_durably(home / REGISTRATION_FILE, json.dumps(data, indent=2) + "\n")
 
 
-def _start_service(answers: Answers, config_path: Path, unit: Path, mode: str, log: StepLog):
+def _start_service(answers: Answers, config_path: Path, mode: str, log: StepLog):
     if mode == "systemd":
+        unit = answers.install_dir / "conf" / f"{answers.service_name}.service"
         target = UNIT_DIR / unit.name
         shutil.copyfile(unit, target)
         log(f"installed the systemd unit {target}")
         _run(["systemctl", "daemon-reload"], log, False)
         _run(["systemctl", "enable", "--now", unit.name], log, False)
     elif mode == "windows":
-        for cmd in windows_commands(answers, config_path):
+        for cmd in windows_commands(answers):
             _run(cmd, log, False)
+        _wait_windows_service(answers.service_name, "RUNNING", log)
     else:
         from server.core.config import load_config
         from server.ops import service
@@ -537,8 +730,28 @@ def _start_service(answers: Answers, config_path: Path, unit: Path, mode: str, l
         log(f"started the server as a background process (pid {pid}; no service manager)")
 
 
+def _wait_windows_service(name: str, state: str, log: StepLog, timeout: float = 120) -> None:
+    """Wait until ``sc.exe query NAME`` says ``state`` (RUNNING, STOPPED); sc.exe start and
+    stop only ask. Raises SetupFailed when it does not get there in time."""
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        result = subprocess.run(
+            ["sc.exe", "query", name], capture_output=True, text=True, timeout=30, check=False
+        )
+        seen = result.stdout
+        if result.returncode == 1060 or state in seen:  # 1060: no such service
+            log(f"service {name}: {state.lower()}")
+            return
+        time.sleep(1)
+    raise SetupFailed(f"service {name} did not reach {state} within {timeout:.0f} s: {seen}")
+
+
 def _stop_quietly(home: Path, answers: Answers, mode: str) -> None:
     try:
+        if mode == "windows":
+            for cmd in windows_uninstall_commands(answers):
+                subprocess.run(cmd, capture_output=True, timeout=60, check=False)
         if mode == "systemd":
             subprocess.run(
                 ["systemctl", "disable", "--now", f"{answers.service_name}.service"],
@@ -563,9 +776,14 @@ def uninstall(answers: Answers, log: StepLog, mode: str = "auto", dry_run: bool 
     home = answers.install_dir
     log(f"uninstalling {home} (service: {mode}, keep backups: {answers.keep_backups})")
     if mode == "windows":
-        for cmd in windows_uninstall_commands(answers):
-            _run(cmd, log, dry_run)
+        # 1060: no such service; 1062: it was not running. Both leave nothing to stop.
+        stop, delete = windows_uninstall_commands(answers)
+        if _run(stop, log, dry_run, also_fine=(1060, 1062)) == 0 and not dry_run:
+            _wait_windows_service(answers.service_name, "STOPPED", log)
+        _run(delete, log, dry_run, also_fine=(1060,))
         if dry_run:
+            kept = " (keeping backups)" if answers.keep_backups else ""
+            log(f"dry run: would remove {home}{kept}")
             return
     if not home.exists():
         log(f"{home} does not exist: nothing to remove")

@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import os
 import secrets
-import stat
 import struct
 import uuid
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from server.core import hostos
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -38,17 +39,15 @@ class DecryptionFailed(CryptoError):
 
 
 def load_master_key(path: Path) -> bytes:
-    """Read the KEK, refusing a missing, short or group/world-accessible file."""
+    """Read the KEK, refusing a missing, short or group/world-accessible file (mode 0600
+    on POSIX; on Windows an ACL for the owner and SYSTEM only: hostos.private_file_problem,
+    issue 34)."""
     path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise MasterKeyError(f"master key {path} is missing; the server will not start") from None
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        raise MasterKeyError(
-            f"master key {path} is readable by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
-        )
+    if not path.exists():
+        raise MasterKeyError(f"master key {path} is missing; the server will not start")
+    problem = hostos.private_file_problem(path)
+    if problem:
+        raise MasterKeyError(f"master key {path} {problem}")
     data = path.read_bytes()
     if len(data) != KEY_BYTES:
         raise MasterKeyError(f"master key {path} must hold exactly {KEY_BYTES} bytes")
@@ -56,13 +55,16 @@ def load_master_key(path: Path) -> bytes:
 
 
 def write_key_file(path: Path, key: bytes) -> None:
-    """Write a key file with mode 0600, durably, refusing to overwrite."""
+    """Write a key file with mode 0600 (an owner-and-SYSTEM ACL on Windows), durably,
+    refusing to overwrite."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, key)
         os.fsync(fd)
     finally:
         os.close(fd)
+    if hostos.IS_WINDOWS:
+        hostos.make_private(Path(path))
 
 
 def new_key() -> bytes:

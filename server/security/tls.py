@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from server.core import pins
+from server.core import hostos, pins
 from server.core.files import write_durably
 
 # The CA/Browser Forum Baseline Requirements' longest lifetime for a server certificate.
@@ -55,6 +55,8 @@ def make_self_signed(cert_path: Path, key_path: Path, hostnames: list[str] | Non
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key_bytes)
+    if hostos.IS_WINDOWS:
+        hostos.make_private(Path(key_path))  # owner and SYSTEM only (issue 34)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return spki_pin(cert_path)
 
@@ -190,3 +192,15 @@ def client_context(ca_file: Path | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx
+
+
+def private_key_problem(key_path: Path) -> str | None:
+    """Why the TLS private key is readable by others (mode 0600 on POSIX, an owner-and-
+    SYSTEM ACL on Windows: hostos.private_file_problem), with the fixing command; None
+    when it is private. Checked before the server listens, as the master key is (issue 34).
+    """
+    path = Path(key_path)
+    if not path.exists():
+        return None  # loading the key says it is missing
+    problem = hostos.private_file_problem(path)
+    return f"TLS key {path} {problem}" if problem else None

@@ -6,6 +6,7 @@ import datetime
 import time
 from typing import Any
 
+from server.core.registration import read_registration
 from server.node.peer import ask_once, peer_client, witness_client
 from server.services.access import require_msp_admin
 from server.services.context import Actor, Env
@@ -28,7 +29,10 @@ FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver ON true
 async def cluster_state(env: Env, actor: Actor) -> dict[str, Any]:
     """Nodes, roles, term, replication state and lag, witness (MSPOrg administrators)."""
     require_msp_admin(actor, "see the cluster")
-    return await describe(env)
+    view = await describe(env)
+    # the silent install's Name, MailId, Phone, Company, Country (issue 34, item 3)
+    view["registration"] = read_registration(env.config.home)
+    return view
 
 
 async def describe(env: Env) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
+from server.core import hostos
 from server.core.config import Config
 from server.security import crypto
 from server.store import db
@@ -77,8 +78,4 @@ async def rotate(config: Config, pool: asyncpg.Pool) -> int:
 
 
 def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    hostos.fsync_dir(path)

@@ -19,15 +19,15 @@ The key derives from the audit key rather than straight from the master key so t
 Anchors are written right after the chain's commit: a crash in between leaves the
 newest links unanchored until the next event, which is the window this cannot cover.
 Several processes (the server, ``strongroom audit verify``) may append; an exclusive
-``flock`` serialises them and each reader picks up what others wrote. The file is
-compacted to one line per org once it passes ``COMPACT_BYTES``.
+lock (``flock``; ``msvcrt.locking`` on Windows, server.core.hostos) serialises them and
+each reader picks up what others wrote. The file is compacted to one line per org once it
+passes ``COMPACT_BYTES``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-import fcntl
 import hashlib
 import hmac
 import json
@@ -42,6 +42,7 @@ import asyncpg
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from server.core import hostos
 from server.store import db
 from server.store.keyring import AUDIT_KEY, KeyRing
 
@@ -190,23 +191,24 @@ class AnchorLog:
 
     # -- the file (called in a worker thread) -------------------------------------
 
-    def _open_locked(self, flags: int, lock: int) -> int:
+    def _open_locked(self, flags: int, exclusive: bool) -> int:
         """A descriptor of the current file holding ``lock``; reopens when a compaction
         replaced the file while this process waited for the lock."""
         while True:
             fd = os.open(self.path, flags, 0o600)
-            fcntl.flock(fd, lock)
+            hostos.lock(fd, exclusive)
             try:
                 if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
                     return fd
             except FileNotFoundError:
                 pass
+            hostos.unlock(fd)
             os.close(fd)
 
     def _append(self, key: bytes, anchors: list[Anchor]) -> None:
         lines = [_line(key, anchor) for anchor in anchors]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = self._open_locked(os.O_RDWR | os.O_CREAT | os.O_APPEND, fcntl.LOCK_EX)
+        fd = self._open_locked(os.O_RDWR | os.O_CREAT | os.O_APPEND, exclusive=True)
         try:
             os.write(fd, "".join(lines).encode())
             os.fsync(fd)
@@ -214,16 +216,18 @@ class AnchorLog:
             if os.fstat(fd).st_size > COMPACT_BYTES:
                 self._compact(key)
         finally:
-            os.close(fd)  # releases the lock
+            hostos.unlock(fd)
+            os.close(fd)
 
     def _refresh(self, key: bytes) -> None:
         """Read what was appended since the last read (by anyone) into ``_latest``."""
         if not self.path.exists():
             return
-        fd = self._open_locked(os.O_RDONLY, fcntl.LOCK_SH)
+        fd = self._open_locked(os.O_RDONLY, exclusive=False)
         try:
             self._read_from(fd, key)
         finally:
+            hostos.unlock(fd)
             os.close(fd)
 
     def _read_from(self, fd: int, key: bytes) -> None:
@@ -265,10 +269,13 @@ class AnchorLog:
             os.fsync(out)
         finally:
             os.close(out)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            os.replace(tmp, self.path)
+        except PermissionError:
+            # Windows: a file another process holds open cannot be replaced; the
+            # appended file stays valid and is compacted on a later pass.
+            os.unlink(tmp)
+            log.info("audit anchor log %s: compaction postponed (file in use)", self.path)
+            return
+        hostos.fsync_dir(self.path.parent)
         self._inode, self._offset = None, 0

@@ -20,10 +20,14 @@ NODE_NAME=node1
 ADMIN_NAME=admin
 ; The administrator's e-mail address (required).
 MailId=admin@example.com
+; The administrator's full name (optional; shown by strongroom status and the TUI).
+Name=
 ; Contact details (optional) and country (required).
 PHONE=
 COMPANY=Example MSP
 Country=United States
+; The address the HTTPS server listens on (empty: all addresses, 0.0.0.0).
+HOST=
 ; HTTPS port of the server and port of the embedded PostgreSQL.
 PORT=7272
 DB_PORT=7432

@@ -21,9 +21,13 @@ ENROLLMENT_TOKEN=sre1.PASTE-THE-TOKEN-HERE
 PRIMARY_DB=
 ; The administrator's e-mail address and country (required); contact details (optional).
 MailId=admin@example.com
+; The administrator's full name (optional; shown by strongroom status and the TUI).
+Name=
 Country=United States
 PHONE=
 COMPANY=Example MSP
+; The address the HTTPS server listens on (empty: all addresses, 0.0.0.0).
+HOST=
 PORT=7272
 DB_PORT=7432
 SERVICE_NAME=Strongroom

@@ -4,8 +4,9 @@
 # -a: administrative install, -s: silent, -f1: answer file, -f2: log file.
 # Thin by design: makes a Python virtual environment, installs Strongroom into it and
 # calls `strongroom install --answer-file F1 --log F2 --service windows`, where all the
-# logic lives (ACTION=uninstall in the .iss file uninstalls). Add -dryrun to print the
-# service commands without running them.
+# logic lives (ACTION=uninstall in the .iss file uninstalls). Add -dryrun to print every
+# command (icacls, initdb.exe, sc.exe) without running it. The service itself is
+# server/ops/winservice.py (pywin32, installed on Windows only).
 $ErrorActionPreference = "Stop"
 
 $AnswerFile = $null; $LogFile = $null; $Silent = $false; $DryRun = $false

@@ -142,6 +142,23 @@ async def test_cluster_view(api, admin):
     assert (await viewer.call("GET", "/cluster"))[0] == 403
 
 
+async def test_cluster_view_shows_the_registration_details(admin, install_files, http):
+    """A silent install's Name, MailId, Phone, Company, Country: in GET /cluster (MSPOrg
+    administrators), never in the unauthenticated GET /health (issue 34)."""
+    assert (await admin.call("GET", "/cluster"))[1]["registration"] is None
+    details = {"name": "Jane Q. Admin", "mail": "jane@example.com", "phone": "",
+               "company": "Example MSP AS", "country": "Norway"}  # fmt: skip
+    registration = install_files / "conf" / "registration.json"
+    registration.write_text(json.dumps({**details, "role": "primary"}))
+    try:
+        status, view = await admin.call("GET", "/cluster")
+        assert status == 200 and view["registration"] == details
+        status, health = await admin.as_(None).call("GET", "/health")
+        assert "jane@example.com" not in json.dumps(health)
+    finally:
+        registration.unlink()
+
+
 async def test_transport_headers_hide_versions_and_pin_https(http, live_server):
     """Every answer, errors included, carries HSTS and a Server header without library
     versions (issue 13, item 11)."""

@@ -194,11 +194,18 @@ def test_uninstall_keeps_backups_when_asked(install_root):
             {"WITNESS_URL": "https://w.example:7273"},
             "WITNESS_URL, WITNESS_FINGERPRINT and WITNESS_TOKEN go together",
         ),
+        ({"HOST": "not an address"}, "HOST must be an IP address or a host name"),
+        ({"-fileOverwrite_{home}/conf/strongroom.toml": "Maybe"}, "must be Yes or No"),
+        (
+            {"FILE_OVERWRITE": "false", "-fileOverwrite_{home}/conf/strongroom.toml": "Yes"},
+            "FILE_OVERWRITE=false contradicts -fileOverwrite_",
+        ),
     ],
 )
 def test_bad_answer_file_is_clear_and_leaves_nothing(install_root, fields, message):
     home = install_root / "node"
     values = {"USER_INSTALL_DIR": str(home), "PORT": str(_port()), "DB_PORT": str(_port())}
+    fields = {k.replace("{home}", str(home)): v for k, v in fields.items()}
     answers = answer_file(install_root, "LinuxPrimaryMSP.txt", **{**values, **fields})
     log = install_root / "bad.log"
     result = run_cli(
@@ -267,7 +274,8 @@ def test_windows_dry_run_prints_service_commands(install_root):
     result = run_cli("install", "--answer-file", str(iss), "--service", "windows", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "sc.exe create Strongroom binPath=" in result.stdout
-    assert "serve --config" in result.stdout and "sc.exe start Strongroom" in result.stdout
+    assert "strongroom-service.py" in result.stdout and "sc.exe start Strongroom" in result.stdout
+    assert "--name Strongroom --config" in result.stdout
     un = ROOT / "setup" / "windows" / "WindowsUninstallMSP.iss"
     result = run_cli("install", "--answer-file", str(un), "--service", "windows", "--dry-run")
     assert result.returncode == 0, result.stderr
@@ -293,7 +301,7 @@ def test_witness_and_pair_settings_reach_the_configuration(tmp_path):
             "PUBLIC_URL": "https://p1.example:7272",
             "DB_LISTEN": "127.0.0.1,10.0.0.1",
             "WITNESS_URL": "https://w.example:7273",
-            "WITNESS_FINGERPRINT": "AB:CD",
+            "WITNESS_FINGERPRINT": "spki:sha256:" + "ab" * 32,
             "WITNESS_TOKEN": "t" * 20,
             "AUTO_REJOIN": "true",
         }
@@ -308,3 +316,194 @@ def test_witness_and_pair_settings_reach_the_configuration(tmp_path):
     assert loaded.node.witness_token == "t" * 20 and loaded.node.auto_rejoin is True
     assert loaded.database.listen == "127.0.0.1,10.0.0.1"
     assert loaded.server.public_url == "https://p1.example:7272"
+
+
+# -- the guide's answer-file forms (issue 34, items 3 and 5) -----------------------------
+
+GUIDE_LINUX = """\
+# as the guide writes it (InstallAnywhere properties)
+INSTALLER_UI=silent
+USER_INSTALL_DIR={home}
+-fileOverwrite_{home}/conf/strongroom.toml=Yes
+Name=Jane Q. Admin
+MailId=jane@example.com
+Phone=+47 22 00 00 00
+Company=Example MSP AS
+Country=Norway
+HOST=127.0.0.1
+PORT={port}
+DB_PORT={db_port}
+"""
+
+MINIMAL_LINUX = """\
+USER_INSTALL_DIR={home}
+MailId=jane@example.com
+Country=Norway
+PORT={port}
+DB_PORT={db_port}
+"""
+
+GUIDE_ISS = """\
+[InstallShield Silent]
+Version=v7.00
+File=Response File
+
+[Strongroom]
+USER_INSTALL_DIR={home}
+Name=Jane Q. Admin
+MailId=jane@example.com
+Phone=+47 22 00 00 00
+Company=Example MSP AS
+Country=Norway
+PORT={port}
+DB_PORT={db_port}
+"""
+
+MINIMAL_ISS = """\
+[Strongroom]
+USER_INSTALL_DIR={home}
+MailId=jane@example.com
+Country=Norway
+"""
+
+
+def _written(folder: Path, name: str, text: str, **values) -> Path:
+    path = folder / name
+    path.write_text(text.format(**{"port": 7272, "db_port": 7432, **values}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "full"),
+    [
+        ("guide.txt", GUIDE_LINUX, True),
+        ("minimal.txt", MINIMAL_LINUX, False),
+        ("guide.iss", GUIDE_ISS, True),
+        ("minimal.iss", MINIMAL_ISS, False),
+    ],
+)
+def test_each_answer_file_form_is_read(tmp_path, name, text, full):
+    """The guide's forms, with and without their optional keys: the registration details,
+    the per-file overwrite line, HOST and the keys this program does not know."""
+    from server.ops.silent_install import ALL_ADDRESSES, read_answer_file, validate
+
+    home = tmp_path / "Strong Room"  # a space and capitals, as a path may hold
+    answers = validate(read_answer_file(_written(tmp_path, name, text, home=home)))
+    assert (answers.mail, answers.country) == ("jane@example.com", "Norway")
+    assert answers.install_dir == home
+    if full:
+        assert answers.full_name == "Jane Q. Admin"
+        assert (answers.phone, answers.company) == ("+47 22 00 00 00", "Example MSP AS")
+    else:
+        assert (answers.full_name, answers.phone, answers.company) == ("", "", "")
+        assert answers.host == ALL_ADDRESSES and answers.overwrite is False
+    if name == "guide.txt":
+        assert answers.overwrite is True  # -fileOverwrite_<inside the install>=Yes
+        assert answers.host == "127.0.0.1"
+        assert answers.ignored == ["INSTALLER_UI"]
+    else:
+        assert answers.ignored == []  # .iss header keys (Version, File) are known
+
+
+@pytest.mark.parametrize("form", ["guide.txt", "minimal.txt", "guide.iss", "minimal.iss"])
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("MailId", "MailId is required (the administrator's e-mail address)"),
+        ("Country", "Country is required"),
+        ("USER_INSTALL_DIR", "USER_INSTALL_DIR is required"),
+    ],
+)
+def test_each_mandatory_key_missing_is_named(tmp_path, form, key, message):
+    from server.ops.silent_install import AnswerFileError, read_answer_file, validate
+
+    text = {
+        "guide.txt": GUIDE_LINUX,
+        "minimal.txt": MINIMAL_LINUX,
+        "guide.iss": GUIDE_ISS,
+        "minimal.iss": MINIMAL_ISS,
+    }[form]
+    text = "\n".join(x for x in text.splitlines() if not x.startswith(f"{key}="))
+    path = _written(tmp_path, form, text, home=tmp_path / "node")
+    with pytest.raises(AnswerFileError) as caught:
+        validate(read_answer_file(path))
+    assert message in str(caught.value)
+    assert not (tmp_path / "node").exists()
+
+
+def test_file_overwrite_lines_keep_their_case_and_outside_paths_are_noted(tmp_path):
+    from server.ops.silent_install import read_answer_file, validate
+
+    home = tmp_path / "Opt" / "StrongRoom"
+    path = tmp_path / "f.txt"
+    path.write_text(
+        f"USER_INSTALL_DIR={home}\nMailId=a@example.com\nCountry=NO\n"
+        f"-fileOverwrite_{home}/Conf/A=B.toml=Yes\n-fileOverwrite_/etc/elsewhere=No\n"
+    )
+    values = read_answer_file(path)
+    assert f"-FILEOVERWRITE_{home}/Conf/A=B.toml" in values  # the path's case and "=" kept
+    answers = validate(values)
+    assert answers.overwrite is True
+    assert answers.overwrite_notes == [
+        "-fileOverwrite_/etc/elsewhere names a file outside USER_INSTALL_DIR: ignored"
+    ]
+
+
+def test_guide_style_file_installs_over_an_old_folder_and_status_shows_the_details(
+    install_root,
+):
+    """The guide's Linux file: no FILE_OVERWRITE, its -fileOverwrite_ line replaces what is
+    in the folder; the unknown key and the listen address are in the log; status shows the
+    registration details."""
+    home = install_root / "node"
+    home.mkdir()
+    (home / "left-over").write_text("x")
+    port = _port()
+    answers = _written(
+        install_root, "guide.txt", GUIDE_LINUX, home=home, port=port, db_port=_port()
+    )
+    log = install_root / "guide.log"
+    result = run_cli(
+        "install", "--answer-file", str(answers), "--log", str(log), "--service", "process"
+    )
+    conf = home / "conf" / "strongroom.toml"
+    try:
+        assert result.returncode == 0, result.stderr
+        text = log.read_text()
+        assert "ignored keys this program does not know: INSTALLER_UI" in text
+        assert "the server will listen on 127.0.0.1" in text
+        assert not (home / "left-over").exists()
+        assert 'host = "127.0.0.1"' in conf.read_text()
+        status = run_cli("status", "--config", str(conf))
+        assert status.returncode == 0, status.stderr
+        for shown in (
+            "Name: Jane Q. Admin",
+            "MailId: jane@example.com",
+            "Phone: +47 22 00 00 00",
+            "Company: Example MSP AS",
+            "Country: Norway",
+        ):
+            assert shown in status.stdout
+    finally:
+        run_cli("stop", "--config", str(conf))
+
+
+def test_minimal_file_installs_and_status_shows_what_was_not_given(install_root):
+    home = install_root / "node"
+    answers = _written(
+        install_root, "minimal.txt", MINIMAL_LINUX, home=home, port=_port(), db_port=_port()
+    )
+    log = install_root / "minimal.log"
+    result = run_cli(
+        "install", "--answer-file", str(answers), "--log", str(log), "--service", "process"
+    )
+    conf = home / "conf" / "strongroom.toml"
+    try:
+        assert result.returncode == 0, result.stderr
+        assert "listen on all addresses (0.0.0.0)" in log.read_text()
+        assert "ignored keys" not in log.read_text()
+        status = run_cli("status", "--config", str(conf))
+        assert "Name: -" in status.stdout and "Country: Norway" in status.stdout
+        assert json.loads((home / "conf" / "registration.json").read_text())["name"] == ""
+    finally:
+        run_cli("stop", "--config", str(conf))

@@ -32,7 +32,17 @@ async def server_lines(client: Client) -> list[str]:
     lines += ["", "Nodes:"] + [_node(n, first == 0) for first, n in enumerate(view["nodes"])]
     lines += ["", *_replication(view)]
     lines += _witness(view)
+    lines += _registration(view.get("registration"))
     return lines + mine
+
+
+def _registration(details: dict[str, Any] | None) -> list[str]:
+    """The silent install's Name, MailId, Phone, Company and Country (issue 34)."""
+    if not details:
+        return []
+    fields = (("name", "Name"), ("mail", "MailId"), ("phone", "Phone"))
+    fields += (("company", "Company"), ("country", "Country"))
+    return ["", "Registration:"] + [f"  {label}: {details.get(k) or '-'}" for k, label in fields]
 
 
 def _node(node: dict[str, Any], this: bool) -> str:

@@ -32,6 +32,9 @@ class ClusterView(Answer):
     replication: str
     witness: dict[str, Any] | None
     promotion: dict[str, Any] | None = None  # on a secondary: would the witness allow it
+    # The silent install's registration details (name, mail, phone, company, country);
+    # None when the node was not made by a silent install.
+    registration: dict[str, str] | None = None
 
 
 class Enrollment(Answer):
