@@ -16,6 +16,13 @@ On the primary
   ``STANDBY_FRESH`` seconds and the witness has recorded that it is not in sync (the
   witness then refuses that standby the lease), and goes back to synchronous when
   the standby keeps up again;
+- without a witness (issue 33): a standby that is away (not streaming, or no WAL
+  confirmed for ``STANDBY_FRESH``) makes commits wait, so logins, logouts, reveals and
+  token checks record locally at once (their waiting commits are released); after
+  ``replication.async_after`` the primary drops to asynchronous replication, or, with
+  ``replication.synchronous_required``, refuses writes at once (503
+  standby_unavailable) and ends writes waiting on the standby (503 outcome_unknown);
+  every change of mode is audited in MSPOrg (``replication_mode_changed``);
 - a peer or witness reporting a higher term deposes it: it fences and, when
   ``auto_rejoin`` is set, rejoins as the new secondary (replication/rejoin.py), and
   while the new primary does not answer it waits, its data untouched.
@@ -56,8 +63,10 @@ from server.core.config import Config
 from server.node import spool
 from server.node.mode import HaState, ha_state_path
 from server.node.peer import PinnedClient, ask_once, peer_client, witness_client
-from server.services import session_moves
+from server.services import recording, session_moves
 from server.services.context import Env
+from server.services.orgs import SYSTEM
+from server.store import audit, db
 
 log = logging.getLogger("strongroom.monitor")
 
@@ -71,6 +80,19 @@ SELECT pg_is_in_recovery() AS recovery,
 _RECEIVER = "SELECT status FROM pg_stat_wal_receiver"
 _SET_SYNC_NAMES = "ALTER SYSTEM SET synchronous_standby_names = '{value}'"
 _RELOAD = "SELECT pg_reload_conf()"
+# Commits waiting on the standby: of what a read-only node would also record (released:
+# they are then committed here, as durable as the audit spool), and of ordinary writes
+# (ended when synchronous replication is required: their clients get outcome_unknown).
+_RELEASE_PROMPT = """
+SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+WHERE wait_event = 'SyncRep' AND application_name = $1
+  AND now() - query_start >= make_interval(secs => $2)
+"""
+PROMPT_WAIT = 1.0  # no witness: the longest a login's or reveal's commit waits on a standby
+_END_WAITING_WRITES = """
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE wait_event = 'SyncRep' AND application_name <> $1 AND usename = $2
+"""
 
 
 class PeerProbe:
@@ -123,6 +145,8 @@ class Monitor:
         self._anchor_copy: asyncio.Task | None = None
         self.next_rejoin = 0.0
         self.probe = PeerProbe(self._peer_health)
+        self.away_since: float | None = None  # no witness: when the standby went away
+        self._audits: set[asyncio.Task] = set()
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -255,14 +279,17 @@ class Monitor:
                 )
                 return
 
-        await self._manage_sync(local["sync_names"], keeps_up, in_sync, lease_held, peer_name)
+        if self.witness is None:
+            await self._manage_alone(local["sync_names"], standby, keeps_up, peer_name)
+        else:
+            await self._manage_sync(local["sync_names"], keeps_up, in_sync, lease_held, peer_name)
         if self.env.anchors.unshipped and peer_status and self._anchor_copy is None:
             # In its own task: a slow peer must never delay the next lease renewal.
             self._anchor_copy = asyncio.create_task(self._copy_anchors())
-        if node.writable() and self.env.spool.has_events():
+        if node.records_in_database() and self.env.spool.has_events():
             # Spooled while fenced, or left over from a promotion whose ingest failed.
             await self._ingest_own_spool()
-        if node.writable() and (self.env.local.sessions or self.env.local.ended_hashes):
+        if node.records_in_database() and (self.env.local.sessions or self.env.local.ended_hashes):
             await session_moves.store_own(self.env)  # logins made while fenced
 
     async def _local_primary(self) -> tuple[Any, Any]:
@@ -276,14 +303,18 @@ class Monitor:
     ) -> None:
         node = self.node
         if not peer:
+            if sync_names:  # a removed node (remove-node) must never be waited for
+                await self._set_sync_names("")
             node.sync, node.degraded = "none", False
             return
+        node.sync_reason = "" if keeps_up else f"standby {peer} does not confirm WAL"
         if sync_names and not keeps_up:
             node.sync, node.degraded = "sync", True  # commits wait for the standby
             # The renewal just granted said in_sync=false: the witness will not hand
             # the lease to the lagging standby, so acknowledging alone is safe now.
             if lease_held and not in_sync:
                 await self._set_sync_names("")
+                self._audit_mode("async", f"standby {peer} stopped confirming WAL")
                 away = self.standby.away(time.monotonic())
                 log.warning(
                     "standby %s has not confirmed WAL for %s: replicating asynchronously",
@@ -293,10 +324,121 @@ class Monitor:
         elif not sync_names and keeps_up:
             await self._set_sync_names(f'"{peer}"')
             log.info("standby %s keeps up: replication is synchronous again", peer)
+            self._audit_mode("sync", f"standby {peer} keeps up again")
         elif not sync_names:
             node.sync, node.degraded = "async", True
+            node.sync_reason = f"standby {peer} is not in sync: replicating asynchronously"
         else:
             node.sync, node.degraded = ("sync", False) if in_sync else ("sync", True)
+
+    async def _manage_alone(self, sync_names: str, row: Any, keeps_up: bool, peer: str) -> None:
+        """A primary without a witness: synchronous while its standby streams and keeps
+        up; when it is away, commits stop waiting for it after ``async_after`` (or, when
+        synchronous replication is required, writes are refused at once). Issue 33."""
+        node, rep = self.node, self.env.config.replication
+        now = time.monotonic()
+        if not peer:
+            if sync_names:  # a removed node (remove-node) must never be waited for
+                await self._set_sync_names("")
+            node.sync, node.degraded, node.sync_reason = "none", False, ""
+            node.commits_wait, node.writes_blocked, self.away_since = False, "", None
+            return
+        if row is not None and row["state"] == "streaming" and keeps_up:
+            if sync_names:  # a standby that just stopped may not look away yet
+                await self._release_waiters(end_writes=False, after=PROMPT_WAIT)
+            self.away_since = None
+            if not sync_names:
+                await self._set_sync_names(f'"{peer}"')
+                log.info("standby %s keeps up: replication is synchronous again", peer)
+                self._audit_mode("sync", f"standby {peer} streams and keeps up again")
+            elif node.writes_blocked:
+                log.info("standby %s keeps up again: writes are accepted", peer)
+                self._audit_mode("sync", f"standby {peer} keeps up again: writes accepted")
+            node.sync, node.degraded, node.sync_reason = "sync", False, ""
+            node.commits_wait, node.writes_blocked = False, ""
+            return
+        if self.away_since is None:
+            last = self.standby.kept_up_at
+            self.away_since = min(now, last) if math.isfinite(last) else now
+        away = now - self.away_since
+        node.degraded = True
+        if rep.synchronous_required:
+            if not node.writes_blocked:
+                log.warning("standby %s is away: writes refused (synchronous required)", peer)
+                self._audit_mode("blocked", f"standby {peer} is away; synchronous required")
+            node.writes_blocked = (
+                f"standby {peer} is away and replication.synchronous_required is set"
+            )
+            node.sync = "sync" if sync_names else "async"
+            node.commits_wait = bool(sync_names)
+            node.sync_reason = f"standby {peer} away for {away:.0f} s"
+            if sync_names:
+                await self._release_waiters(end_writes=True)
+            return
+        node.writes_blocked = ""
+        if not sync_names:
+            node.sync, node.commits_wait = "async", False
+            node.sync_reason = f"standby {peer} is away: replicating asynchronously"
+            return
+        if away >= rep.async_after:
+            await self._set_sync_names("")
+            node.sync, node.commits_wait = "async", False
+            node.sync_reason = f"standby {peer} is away: replicating asynchronously"
+            log.warning(
+                "standby %s away for %.1f s (no witness): replicating asynchronously",
+                peer,
+                away,
+            )
+            self._audit_mode("async", f"standby {peer} away for {away:.1f} s")
+            return
+        node.sync, node.commits_wait = "sync", True
+        node.sync_reason = (
+            f"standby {peer} away for {away:.0f} s: writes wait, asynchronous after "
+            f"{rep.async_after:g} s"
+        )
+        await self._release_waiters(end_writes=False)
+
+    async def _release_waiters(self, end_writes: bool, after: float = 0.0) -> None:
+        """Release the commits of logins, reveals and token checks waiting on the absent
+        standby (those waiting ``after`` seconds or more); with ``end_writes``, end the
+        ordinary writes waiting too."""
+        conn = await self._local()
+        if conn is None:
+            return
+        try:
+            await conn.fetchval(_RELEASE_PROMPT, db.PROMPT_APPLICATION, after, timeout=1.0)
+            if end_writes:
+                ended = await conn.fetchval(
+                    _END_WAITING_WRITES,
+                    db.PROMPT_APPLICATION,
+                    self.env.config.database.app_user,
+                    timeout=1.0,
+                )
+                if ended:
+                    log.warning("ended %d write(s) waiting on the absent standby", ended)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await self._drop_local()
+
+    def _audit_mode(self, mode: str, reason: str) -> None:
+        """Audit a change of the replication mode in MSPOrg, in a task of its own (the
+        monitor never waits on it)."""
+        task = asyncio.create_task(self._record_mode(mode, reason))
+        self._audits.add(task)
+        task.add_done_callback(self._audits.discard)
+
+    async def _record_mode(self, mode: str, reason: str) -> None:
+        try:
+            msp_id = await self.env.pool.fetchval("SELECT id FROM orgs WHERE is_msp", timeout=5)
+            event = audit.Event(
+                SYSTEM,
+                "replication_mode_changed",
+                "node",
+                self.node.name,
+                details={"mode": mode, "standby": self.node.state.peer.name, "reason": reason},
+            )
+            await recording.record(self.env, msp_id, event)
+        except Exception:
+            log.exception("could not audit the replication mode change (%s)", mode)
 
     async def _set_sync_names(self, value: str) -> None:
         conn = await self._local()

@@ -100,6 +100,21 @@ class NodeConfig:
 
 
 @dataclass
+class ReplicationConfig:
+    """How a primary treats its standby when it has no witness (issue 33)."""
+
+    # No witness: seconds a standby may stop confirming WAL before the primary stops
+    # waiting for it (asynchronous replication, health ``degraded``, audited).
+    async_after: float = 10.0
+    # True: never replicate asynchronously; while the standby is away writes answer
+    # 503 standby_unavailable at once (logins, reveals and reads keep working).
+    synchronous_required: bool = False
+    # A COMMIT (or autocommit statement) that takes longer answers 503 outcome_unknown:
+    # no request waits forever on a standby. Must exceed async_after.
+    commit_timeout: float = 15.0
+
+
+@dataclass
 class BackupConfig:
     """Scheduled encrypted backups (server/backup/archive.py); off while ``schedule`` is empty."""
 
@@ -137,6 +152,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     node: NodeConfig = field(default_factory=NodeConfig)
+    replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     source: str = "<defaults>"
 
@@ -236,6 +252,7 @@ _SECTIONS = {
     "database": DatabaseConfig,
     "security": SecurityConfig,
     "node": NodeConfig,
+    "replication": ReplicationConfig,
     "backup": BackupConfig,
 }
 
@@ -379,6 +396,19 @@ def _validate(config: Config) -> None:
             f"{src}: security.session_idle_minutes cannot exceed security.session_max_hours"
         )
     _validate_backup(config)
+    _validate_replication(config)
+
+
+def _validate_replication(config: Config) -> None:
+    src, rep = config.source, config.replication
+    if rep.async_after <= 0 or rep.commit_timeout <= 0:
+        raise ConfigError(f"{src}: replication.async_after and commit_timeout must be positive")
+    if not rep.synchronous_required and rep.commit_timeout <= rep.async_after:
+        raise ConfigError(
+            f"{src}: replication.commit_timeout must exceed replication.async_after "
+            "(a commit waiting for a gone standby is released when replication turns "
+            "asynchronous, before it times out)"
+        )
 
 
 def _validate_backup(config: Config) -> None:

@@ -134,9 +134,9 @@ async def login(
     if env.hasher.needs_rehash(user["password_hash"]):
         new_hash = await env.hasher.hash(password)
     method = "password+totp" if step else "password"
-    if not env.node_state.writable():
+    if not env.node_state.records_in_database():
         return await _login_read_only(env, user, org, step, token, expires_at, who, method)
-    async with db.transaction(env.pool, org["id"]) as conn:
+    async with db.transaction(env.pool, org["id"], prompt=True) as conn:
         current = await conn.fetchrow(
             "SELECT status, password_hash FROM users WHERE id = $1 FOR UPDATE", user["id"]
         )
@@ -368,7 +368,7 @@ async def logout(env: Env, actor: Actor) -> None:
     if actor.session_id is None:
         raise Forbidden("an API key cannot log out; delete the key instead")
     own = env.local.forget(actor.session_id)
-    if own or not env.node_state.writable():
+    if own or not env.node_state.records_in_database():
         if not own:  # replicated: this node cannot delete it, so it refuses it from now on
             env.local.ended.add(actor.session_id)
             async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
@@ -380,7 +380,7 @@ async def logout(env: Env, actor: Actor) -> None:
         event = audit.Event(actor.who, "logout", "user", actor.username)
         await recording.record(env, actor.org_id, event)
         return
-    async with db.transaction(env.pool, actor.org_id) as conn:
+    async with db.transaction(env.pool, actor.org_id, prompt=True) as conn:
         await conn.execute("DELETE FROM sessions WHERE id = $1", actor.session_id)
         await recording.writer(conn, env, actor.org_id, actor.who).record(
             "logout", target_type="user", target=actor.username

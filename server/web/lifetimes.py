@@ -72,7 +72,7 @@ async def chainer_ctx(app: web.Application) -> AsyncIterator[None]:
         run_chainer(
             env.pool,
             env.ring,
-            may_write=env.node_state.writable,
+            may_write=env.node_state.records_in_database,
             anchors=env.anchors,
             node=env.node,
         ),

@@ -42,6 +42,11 @@ def _node(node: dict[str, Any], this: bool) -> str:
         role = node.get("role", "?")
         if node.get("fenced"):
             return name + f"primary, FENCED: {node.get('fence_reason') or 'no lease'}"
+        if node.get("writes_blocked"):
+            return name + f"primary, WRITES BLOCKED: {node['writes_blocked']}"
+        if role == "primary" and node.get("replication") == "async":
+            why = node.get("replication_reason") or "its standby is away"
+            return name + f"primary, writable, ASYNCHRONOUS: {why}"
         return name + f"{role}, {'read-only' if node.get('read_only') else 'writable'}"
     if not node.get("reachable"):
         since = utc_clock(node.get("unreachable_since"))

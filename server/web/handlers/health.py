@@ -48,6 +48,11 @@ async def health(request: web.Request) -> web.Response:
         "name": node.name,
         "primary": node.primary_url or None,
         "rejoin": node.rejoin or None,  # why a deposed primary is not yet the standby
+        "sync": node.sync if node.role == "primary" else None,
+        "writes_blocked": bool(node.writes_blocked),
+        "reason": node.writes_blocked or node.sync_reason or None,
+        # Audit events spooled here and not yet shipped (a node being removed says so).
+        "spool_pending": request.app[ENV].spool.has_events(),
     }
     if backups is not None:  # the last good backup; degraded when scheduled ones lapse
         body["last_backup"] = backups.as_dict()
