@@ -70,7 +70,7 @@ async def remove_node(env: Env, name: str, who: audit.Who) -> dict[str, Any]:
         raise coded(Conflict, "not_primary", "a node cannot remove itself; remove the secondary")
     peer = node.state.peer
     was_peer = peer.name == name
-    conn = await asyncpg.connect(**env.config.superuser_dsn(), timeout=5)
+    conn = await asyncpg.connect(**env.config.superuser_dsn())
     try:
         slot = slot_name(name)
         if not was_peer and not await conn.fetchval(_SLOT_EXISTS, slot):

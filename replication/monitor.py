@@ -55,10 +55,12 @@ from typing import Any
 import asyncpg
 
 from replication import rejoin as rejoining
+from replication import roles
 from replication.cluster import Cluster, ClusterError
 from replication.fence import STANDBY_HOLD, STANDBY_SQL, StandbyWatch
 from replication.promote import promote_database
 from replication.rejoin import PeerUnreachable, peer_source
+from replication.roles import slot_name
 from server.core.config import Config
 from server.node import spool
 from server.node.mode import HaState, ha_state_path
@@ -88,6 +90,17 @@ SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
 WHERE wait_event = 'SyncRep' AND application_name = $1
   AND now() - query_start >= make_interval(secs => $2)
 """
+_SLOTS = """
+SELECT slot_name, active, wal_status,
+       (pg_current_wal_lsn() - restart_lsn)::bigint AS retained_bytes
+FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name
+"""
+_DROP_LOST_SLOT = """
+SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots
+WHERE slot_name = $1 AND NOT active AND wal_status = 'lost'
+"""
+_WAL_SETTING = "SELECT setting::bigint * 1024 * 1024 FROM pg_settings WHERE name = $1"
+SLOT_CHECK_EVERY = 2.0  # seconds between looks at the slots' retained WAL
 PROMPT_WAIT = 1.0  # no witness: the longest a login's or reveal's commit waits on a standby
 _END_WAITING_WRITES = """
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
@@ -146,6 +159,8 @@ class Monitor:
         self.next_rejoin = 0.0
         self.probe = PeerProbe(self._peer_health)
         self.away_since: float | None = None  # no witness: when the standby went away
+        self.next_slot_check = 0.0
+        self.wal_limits_set = False
         self._audits: set[asyncio.Task] = set()
 
     # -- plumbing -----------------------------------------------------------------
@@ -259,6 +274,8 @@ class Monitor:
         in_sync = self.standby.in_sync(checked)
         if keeps_up:
             node.standby_kept_up(self.standby.kept_up_at + STANDBY_HOLD)
+            node.reseed.discard(peer_name)  # a re-seeded standby streams again
+        await self._watch_slots(peer_name)
 
         lease_held = False
         if self.witness is None:
@@ -398,6 +415,65 @@ class Monitor:
         )
         await self._release_waiters(end_writes=False)
 
+    async def _watch_slots(self, peer: str) -> None:
+        """Apply the WAL limits once, then every ``SLOT_CHECK_EVERY``: record the WAL each
+        standby's slot retains, warn near the limit, and when a standby fell past it (its
+        slot ``lost``) make its slot afresh and mark it for a re-seed (issue 33, item 3)."""
+        now = time.monotonic()
+        if now < self.next_slot_check:
+            return
+        self.next_slot_check = now + SLOT_CHECK_EVERY
+        conn = await self._local()
+        if conn is None:
+            return
+        node, rep = self.node, self.env.config.replication
+        try:
+            if not self.wal_limits_set:
+                await self._apply_wal_limits(conn)
+            limit = await conn.fetchval(_WAL_SETTING, "max_slot_wal_keep_size", timeout=1.0)
+            rows = await conn.fetch(_SLOTS, timeout=1.0)
+            slots, warnings = [], []
+            for row in rows:
+                name = peer if peer and row["slot_name"] == slot_name(peer) else row["slot_name"]
+                retained = int(row["retained_bytes"] or 0)
+                slots.append(
+                    {
+                        "node": name,
+                        "slot": row["slot_name"],
+                        "active": row["active"],
+                        "wal_status": row["wal_status"],
+                        "retained_bytes": retained,
+                        "limit_bytes": int(limit) if limit and limit > 0 else None,
+                    }
+                )
+                if row["wal_status"] == "lost":
+                    warnings.append(f"{name} fell past the WAL kept for it: re-seeding it")
+                    if name not in node.reseed:
+                        log.warning("standby %s fell past the WAL kept for it: re-seed", name)
+                    node.reseed.add(name)
+                    if await conn.fetchval(_DROP_LOST_SLOT, row["slot_name"], timeout=5.0):
+                        await roles.ensure_slot(conn, row["slot_name"])
+                elif limit and limit > 0 and retained > rep.wal_retained_warning * limit:
+                    warnings.append(
+                        f"{name}'s slot retains {retained // 2**20} MB of WAL "
+                        f"(limit {int(limit) // 2**20} MB)"
+                    )
+            node.wal_slots = slots
+            node.wal_warning = "; ".join(warnings)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await self._drop_local()
+
+    async def _apply_wal_limits(self, conn: asyncpg.Connection) -> None:
+        """Set max_slot_wal_keep_size and wal_keep_size as configured (the former sized
+        from the data directory's free space when not set)."""
+        rep = self.env.config.replication
+        keep = rep.max_slot_wal_keep_size or wal_limit_for(self.env.config)
+        for name, value in (("max_slot_wal_keep_size", keep), ("wal_keep_size", rep.wal_keep_size)):
+            await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        await conn.execute(_RELOAD)
+        self.wal_limits_set = True
+        log.info("WAL kept for an absent standby: up to %s", keep)
+
     async def _release_waiters(self, end_writes: bool, after: float = 0.0) -> None:
         """Release the commits of logins, reveals and token checks waiting on the absent
         standby (those waiting ``after`` seconds or more); with ``end_writes``, end the
@@ -522,6 +598,9 @@ class Monitor:
                 self.last_primary_seen = max(self.last_primary_seen, asked)
                 await self._ship_spool()
                 await self._move_sessions()
+        if peer_status == 200 and node.name in peer.get("reseed", []):
+            await self._reseed()
+            return
         if receiver is not None and receiver["status"] == "streaming":
             await self._forget_replaced()
         silent = time.monotonic() - self.last_primary_seen
@@ -548,6 +627,34 @@ class Monitor:
         if local is None or not local["recovery"]:
             return local, None
         return local, await self._query(_RECEIVER)
+
+    async def _reseed(self) -> None:
+        """This standby fell past the WAL its primary kept: replace its data by a fresh base
+        backup (the old directory kept until it streams). It is not in sync meanwhile, so
+        the witness would not let it promote; the monitor waits for the copy."""
+        if self.cluster is None or self.rejoining or time.monotonic() < self.next_rejoin:
+            return
+        node = self.node
+        self.rejoining = True
+        node.rejoin = f"re-seeding from {node.state.peer.name}: past the WAL it kept"
+        log.warning("%s", node.rejoin)
+        try:
+            source = peer_source(node.state)
+            await self._drop_local()
+            await self.env.pool.expire_connections()
+            await asyncio.to_thread(
+                rejoining.rejoin_cluster, self.cluster, source, node.name, node.term, True
+            )
+            log.warning("re-seeded by a fresh base backup from %s", node.state.peer.name)
+            node.rejoin = ""
+            self.last_primary_seen = time.monotonic()
+            await self.env.pool.expire_connections()
+        except ClusterError as exc:  # PeerUnreachable included: data untouched
+            log.error("re-seed failed (will retry): %s", exc)
+            node.rejoin = f"re-seed failed, retrying: {exc}"
+            self.next_rejoin = time.monotonic() + REJOIN_RETRY
+        finally:
+            self.rejoining = False
 
     async def _forget_replaced(self) -> None:
         """The new standby streams: the data directory its rejoin replaced can go."""
@@ -632,6 +739,22 @@ class Monitor:
             await self.env.spool.delivered({r["spool_id"] for r in records})
             log.info("shipped %d spooled audit events to the primary", len(records))
 
+    async def ship_before_stop(self) -> None:
+        """A graceful stop of a secondary (no request is answered any more): ship what its
+        audit spool holds to the primary before the process exits (issue 33, item 5)."""
+        if self.node.role != "secondary" or not self.env.spool.has_events():
+            return
+        try:
+            await asyncio.wait_for(self._ship_spool(), 6.0)
+        except Exception:
+            log.exception("could not ship the audit spool before stopping")
+        if self.env.spool.has_events():
+            log.warning(
+                "stopping with audit events still in the spool (%s): they are shipped when "
+                "this node runs again",
+                self.env.spool.path,
+            )
+
     async def _move_sessions(self) -> None:
         """Send the sessions made here while the primary was away (and the logouts it has
         not heard of) to the primary: server/services/session_moves.py."""
@@ -680,3 +803,15 @@ async def peer_primary_answers(config: Config, state: HaState) -> str | None:
     if status == 200 and health.get("role") == "primary" and not health.get("read_only"):
         return f"the primary {state.peer.name} at {state.peer.url} still takes writes"
     return None
+
+
+def wal_limit_for(config: Config) -> str:
+    """The default max_slot_wal_keep_size: a quarter of the free space where the data
+    directory lives, between 1 GB and 64 GB (issue 33, item 3)."""
+    import shutil
+
+    folder = config.path(config.database.data_dir)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free_mb = shutil.disk_usage(folder).free // 2**20
+    return f"{max(1024, min(64 * 1024, free_mb // 4))}MB"

@@ -112,6 +112,13 @@ class ReplicationConfig:
     # A COMMIT (or autocommit statement) that takes longer answers 503 outcome_unknown:
     # no request waits forever on a standby. Must exceed async_after.
     commit_timeout: float = 15.0
+    # WAL a primary keeps for a standby that is away (PostgreSQL's max_slot_wal_keep_size,
+    # e.g. "8GB"); past it the standby is re-seeded by a fresh base backup. "" sizes it at
+    # start from the data directory's free space (a quarter of it, 1GB to 64GB).
+    max_slot_wal_keep_size: str = ""
+    wal_keep_size: str = "512MB"  # WAL kept whatever the slots (PostgreSQL's wal_keep_size)
+    # Health warns (degraded) once a standby's retained WAL passes this share of the limit.
+    wal_retained_warning: float = 0.8
 
 
 @dataclass
@@ -128,6 +135,7 @@ class BackupConfig:
     recipient: str = ""
 
 
+_PG_SIZE = re.compile(r"^[1-9]\d{0,9}(kB|MB|GB|TB)$")
 _DAILY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h)$")
 
@@ -403,6 +411,14 @@ def _validate_replication(config: Config) -> None:
     src, rep = config.source, config.replication
     if rep.async_after <= 0 or rep.commit_timeout <= 0:
         raise ConfigError(f"{src}: replication.async_after and commit_timeout must be positive")
+    for key in ("max_slot_wal_keep_size", "wal_keep_size"):
+        value = getattr(rep, key)
+        if value and not _PG_SIZE.match(value):
+            raise ConfigError(
+                f'{src}: replication.{key} must be a size such as "512MB" or "8GB" (got {value!r})'
+            )
+    if not 0 < rep.wal_retained_warning <= 1:
+        raise ConfigError(f"{src}: replication.wal_retained_warning must be in (0, 1]")
     if not rep.synchronous_required and rep.commit_timeout <= rep.async_after:
         raise ConfigError(
             f"{src}: replication.commit_timeout must exceed replication.async_after "

@@ -113,6 +113,12 @@ class Node:
     # away); "" when they are not.
     writes_blocked: str = ""
     sync_reason: str = ""  # why replication is not synchronous now ("" when it is)
+    # Issue 33, item 3 (a primary): the WAL each standby's slot retains, a warning when one
+    # nears replication.max_slot_wal_keep_size, and the standbys that fell past it and
+    # must be re-seeded by a fresh base backup (they ask for it when they see their name).
+    wal_slots: list[dict[str, Any]] = field(default_factory=list)
+    wal_warning: str = ""
+    reseed: set[str] = field(default_factory=set)
 
     def peer_answered(self, answered: bool) -> None:
         """Record one health probe of the peer (the monitor's): when it last answered
@@ -214,6 +220,8 @@ class Node:
             "rejoin": self.rejoin or None,
             "writes_blocked": self.writes_blocked or None,
             "replication_reason": self.sync_reason or None,
+            "wal_retained": self.wal_slots,
+            "wal_warning": self.wal_warning or None,
         }
 
 

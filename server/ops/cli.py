@@ -308,6 +308,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("writes:     BLOCKED (503 standby_unavailable)")
     if health.get("reason"):
         print(f"reason:     {health['reason']}")
+    for slot in health.get("wal_retained") or []:
+        limit = slot.get("limit_bytes")
+        print(
+            f"wal kept:   {slot['node']}: {slot['retained_bytes'] // 2**20} MB"
+            + (f" of {limit // 2**20} MB" if limit else "")
+            + f" ({slot['wal_status']}{', streaming' if slot['active'] else ''})"
+        )
     if health.get("rejoin"):
         print(f"rejoin:     {health['rejoin']}")
     for line in service.pair_status(config):

@@ -122,6 +122,7 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     task = _task(monitor.run(), "failover-monitor")
     yield
     await _cancel(task)
+    await monitor.ship_before_stop()
     await monitor.close()
 
 

@@ -77,15 +77,27 @@ def _replication(view: dict[str, Any]) -> list[str]:
             f"  replay lag {receiving.get('lag_bytes') or 0} bytes"
             + (f", last change replayed {age:.1f} s ago" if age is not None else ""),
         ]
-    if len(view["nodes"]) < 2:
-        return ["Replication: none (no secondary enrolled)"]
-    if not view["standbys"]:
-        return [f"Replication: {view['replication']}; no standby connected"]
-    return [f"Replication: {view['replication']}"] + [
-        f"  standby {s['application_name']} {s['state']} ({s['sync_state']}), "
-        f"lag {s['lag_bytes'] or 0} bytes / {s['lag_seconds'] or 0:.1f} s"
-        for s in view["standbys"]
+    kept = [
+        f"  WAL kept for {s['node']}: {s['retained_bytes'] // 2**20} MB"
+        + (f" of {s['limit_bytes'] // 2**20} MB" if s.get("limit_bytes") else "")
+        + (" (LOST: re-seeding)" if s.get("wal_status") == "lost" else "")
+        for s in this.get("wal_retained") or []
     ]
+    if this.get("wal_warning"):
+        kept.append(f"  WARNING: {this['wal_warning']}")
+    if len(view["nodes"]) < 2:
+        return ["Replication: none (no secondary enrolled)", *kept]
+    if not view["standbys"]:
+        return [f"Replication: {view['replication']}; no standby connected", *kept]
+    return (
+        [f"Replication: {view['replication']}"]
+        + [
+            f"  standby {s['application_name']} {s['state']} ({s['sync_state']}), "
+            f"lag {s['lag_bytes'] or 0} bytes / {s['lag_seconds'] or 0:.1f} s"
+            for s in view["standbys"]
+        ]
+        + kept
+    )
 
 
 def _witness(view: dict[str, Any]) -> list[str]:

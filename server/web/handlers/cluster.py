@@ -154,5 +154,6 @@ async def remove_node_by_peer(*, env: Env, body: RemoveNodeBody) -> web.Response
     """Remove a secondary (node to node, cluster secret): ``strongroom cluster remove-node``
     on this node, or a secondary's silent uninstall asking its primary."""
     name = body.given()["name"]
-    who = Who(f"node:{name}", MSP_ORG)
+    # The cluster secret: this node's own command line, or the removed node's uninstall.
+    who = Who("cluster-secret", MSP_ORG)
     return json_response(await membership.remove_node(env, name, who))

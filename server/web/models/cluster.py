@@ -26,6 +26,10 @@ class Health(Answer):
     writes_blocked: bool = False
     reason: str | None = None  # why degraded, asynchronous or blocked, in words
     spool_pending: bool = False  # audit events spooled here, not yet shipped
+    # A primary: per standby slot {node, slot, active, wal_status, retained_bytes,
+    # limit_bytes}; degraded once one passes replication.wal_retained_warning of the limit.
+    wal_retained: list[dict[str, Any]] | None = None
+    reseed: list[str] = []  # standbys that fell past the WAL kept: re-seeded by base backup
 
 
 class RemoveNodeBody(Body):
