@@ -101,6 +101,7 @@ WHERE slot_name = $1 AND NOT active AND wal_status = 'lost'
 """
 _WAL_SETTING = "SELECT setting::bigint * 1024 * 1024 FROM pg_settings WHERE name = $1"
 SLOT_CHECK_EVERY = 2.0  # seconds between looks at the slots' retained WAL
+RESEED_GRACE = 30.0  # after a re-seed, seconds the standby has to stream before another
 PROMPT_WAIT = 1.0  # no witness: the longest a login's or reveal's commit waits on a standby
 _END_WAITING_WRITES = """
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
@@ -160,6 +161,7 @@ class Monitor:
         self.probe = PeerProbe(self._peer_health)
         self.away_since: float | None = None  # no witness: when the standby went away
         self.next_slot_check = 0.0
+        self.reseeded_at = -math.inf  # monotonic time of the last re-seed (a secondary)
         self.wal_limits_set = False
         self._audits: set[asyncio.Task] = set()
 
@@ -598,7 +600,13 @@ class Monitor:
                 self.last_primary_seen = max(self.last_primary_seen, asked)
                 await self._ship_spool()
                 await self._move_sessions()
-        if peer_status == 200 and node.name in peer.get("reseed", []):
+        streaming = receiver is not None and receiver["status"] == "streaming"
+        if (
+            peer_status == 200
+            and node.name in peer.get("reseed", [])
+            and not streaming  # a re-seeded standby streams: the primary will notice
+            and asked > self.reseeded_at + RESEED_GRACE
+        ):
             await self._reseed()
             return
         if receiver is not None and receiver["status"] == "streaming":
@@ -646,6 +654,7 @@ class Monitor:
                 rejoining.rejoin_cluster, self.cluster, source, node.name, node.term, True
             )
             log.warning("re-seeded by a fresh base backup from %s", node.state.peer.name)
+            self.reseeded_at = time.monotonic()
             node.rejoin = ""
             self.last_primary_seen = time.monotonic()
             await self.env.pool.expire_connections()
