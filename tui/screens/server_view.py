@@ -64,6 +64,9 @@ def _node(node: dict[str, Any], this: bool) -> str:
     )
 
 
+WAL_SHOWN = 16 * 2**20  # one WAL segment
+
+
 def _replication(view: dict[str, Any]) -> list[str]:
     """A primary's standbys, or a secondary's WAL receiver and replay lag."""
     this = view["nodes"][0] if view["nodes"] else {}
@@ -82,6 +85,8 @@ def _replication(view: dict[str, Any]) -> list[str]:
         + (f" of {s['limit_bytes'] // 2**20} MB" if s.get("limit_bytes") else "")
         + (" (LOST: re-seeding)" if s.get("wal_status") == "lost" else "")
         for s in this.get("wal_retained") or []
+        # A streaming standby's slot keeps next to nothing: shown once it keeps a segment.
+        if s.get("retained_bytes", 0) >= WAL_SHOWN or s.get("wal_status") == "lost"
     ]
     if this.get("wal_warning"):
         kept.append(f"  WARNING: {this['wal_warning']}")
