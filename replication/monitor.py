@@ -102,7 +102,7 @@ WHERE slot_name = $1 AND NOT active AND wal_status = 'lost'
 _WAL_SETTING = "SELECT setting::bigint * 1024 * 1024 FROM pg_settings WHERE name = $1"
 SLOT_CHECK_EVERY = 2.0  # seconds between looks at the slots' retained WAL
 RESEED_GRACE = 30.0  # after a re-seed, seconds the standby has to stream before another
-PROMPT_WAIT = 1.0  # no witness: the longest a login's or reveal's commit waits on a standby
+PROMPT_WAIT = 0.5  # no witness: the longest a login's or reveal's commit waits on a standby
 _END_WAITING_WRITES = """
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 WHERE wait_event = 'SyncRep' AND application_name <> $1 AND usename = $2
