@@ -138,7 +138,11 @@ async def login(
         return await _login_read_only(env, user, org, step, token, expires_at, who, method)
     async with db.transaction(env.pool, org["id"], prompt=True) as conn:
         current = await conn.fetchrow(
-            "SELECT status, password_hash FROM users WHERE id = $1 FOR UPDATE", user["id"]
+            # NO KEY UPDATE: concurrent logins still take turns, but a write that merely
+            # references the user (a foreign key's KEY SHARE lock), perhaps waiting on an
+            # absent standby, never holds a login up (issue 33).
+            "SELECT status, password_hash FROM users WHERE id = $1 FOR NO KEY UPDATE",
+            user["id"],
         )
         if (
             current is None
