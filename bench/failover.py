@@ -16,7 +16,10 @@ the old primary rejoins, so the next fault finds a synchronous pair again:
 - rejoin: the killed primary restarted, to serving as the secondary with the pair
   synchronous again (target 60 s);
 - with ``--saturate S``: both cores kept busy for S seconds while the pair runs: any
-  promotion then is a false failover.
+  promotion then is a false failover;
+- without a witness (``--witnessless-runs``, issue 33): the secondary is stopped while
+  writers run; the longest write stall (from a write's start, or the stop, to its
+  acknowledgement) against replication.async_after + 2 s, then the standby is restarted.
 
 Usage: python -m bench.failover [--runs N] [--kinds kill,stop-all,...] [--saturate 60]
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import multiprocessing
 import os
 import signal
@@ -33,7 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from server.core.config import NodeConfig
+from server.core.config import NodeConfig, ReplicationConfig
 from tests.replication.harness import Node, Pair, Writers, make_pair
 
 RTO_TARGET = 8.0
@@ -204,6 +208,35 @@ def measure_saturation(pair: Pair, seconds: float) -> bool:
     return not promoted
 
 
+def measure_witnessless(runs: int) -> list[float]:
+    """A pair without a witness whose secondary is stopped, ``runs`` times: per run the
+    longest write stall in seconds (the primary must stop waiting after async_after)."""
+    stalls: list[float] = []
+    pair = make_pair(witness=False, auto_rejoin=False)
+    writers = Writers(pair).start(per_node=2)
+    try:
+        p, s = pair.primary, pair.secondary
+        for run in range(runs):
+            time.sleep(2.0)
+            stopped = time.monotonic()
+            s.stop()
+            p.wait(lambda h: h.get("sync") == "async", WAIT, "asynchronous")
+            time.sleep(3.0)
+            ends = sorted(a.ended for a in writers.on(p) if a.ended > stopped)
+            waits = [a.ended - max(a.started, stopped) for a in writers.on(p) if a.ended > stopped]
+            # A write past the writers' 5 s timeout is not acknowledged: the gaps count too.
+            gaps = [b - a for a, b in itertools.pairwise([stopped, *ends])]
+            stall = max([*waits, *gaps], default=math.inf)
+            stalls.append(stall)
+            progress(f"witness-less run {run + 1}: longest write stall {stall:.2f} s")
+            s.start()
+            p.wait(lambda h: h.get("sync") == "sync" and not h["degraded"], WAIT, "sync again")
+    finally:
+        writers.stop()
+        pair.close()
+    return stalls
+
+
 def _line(name: str, values: list[float], target: float, floor: float | None = None) -> str:
     worst = max(values)
     text = (
@@ -221,6 +254,7 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(FAULTS), help="comma-separated fault kinds")
     parser.add_argument("--stall-runs", type=int, default=3)
     parser.add_argument("--saturate", type=float, default=0.0, metavar="SECONDS")
+    parser.add_argument("--witnessless-runs", type=int, default=1)
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
     unknown = set(kinds) - set(FAULTS)
@@ -266,6 +300,11 @@ def main() -> None:
             f"{'no false failover' if calm else 'FALSE FAILOVER'}"
         )
     print(f"acknowledged writes: {len(writers.acks)}, lost: {len(missing)}; two writers: none")
+    if args.witnessless_runs:
+        progress("building a pair without a witness")
+        stalls = measure_witnessless(args.witnessless_runs)
+        print("no witness, secondary stopped: longest write stall")
+        print(_line("write stall", stalls, ReplicationConfig().async_after + 2.0))
 
 
 if __name__ == "__main__":

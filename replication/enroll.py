@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -193,6 +194,8 @@ async def enroll(
             "argon2_lanes": sec.argon2_lanes,
             "access_request_days": sec.access_request_days,
         },
+        # How a primary treats an absent standby (issue 33): the same once promoted.
+        "replication_settings": dataclasses.asdict(config.replication),
     }
 
 
@@ -322,6 +325,9 @@ def _secondary_config(
         setattr(config.security, key, value)
     for key, value in answer["node"].items():
         setattr(config.node, key, value)
+    for key, value in answer.get("replication_settings", {}).items():  # absent: older primary
+        if hasattr(config.replication, key):
+            setattr(config.replication, key, value)
     return config
 
 

@@ -16,6 +16,13 @@ On the primary
   ``STANDBY_FRESH`` seconds and the witness has recorded that it is not in sync (the
   witness then refuses that standby the lease), and goes back to synchronous when
   the standby keeps up again;
+- without a witness (issue 33): a standby that is away (not streaming, or no WAL
+  confirmed for ``STANDBY_FRESH``) makes commits wait, so logins, logouts, reveals and
+  token checks record locally at once (their waiting commits are released); after
+  ``replication.async_after`` the primary drops to asynchronous replication, or, with
+  ``replication.synchronous_required``, refuses writes at once (503
+  standby_unavailable) and ends writes waiting on the standby (503 outcome_unknown);
+  every change of mode is audited in MSPOrg (``replication_mode_changed``);
 - a peer or witness reporting a higher term deposes it: it fences and, when
   ``auto_rejoin`` is set, rejoins as the new secondary (replication/rejoin.py), and
   while the new primary does not answer it waits, its data untouched.
@@ -48,16 +55,20 @@ from typing import Any
 import asyncpg
 
 from replication import rejoin as rejoining
+from replication import roles
 from replication.cluster import Cluster, ClusterError
 from replication.fence import STANDBY_HOLD, STANDBY_SQL, StandbyWatch
 from replication.promote import promote_database
 from replication.rejoin import PeerUnreachable, peer_source
+from replication.roles import slot_name
 from server.core.config import Config
 from server.node import spool
 from server.node.mode import HaState, ha_state_path
 from server.node.peer import PinnedClient, ask_once, peer_client, witness_client
-from server.services import session_moves
+from server.services import recording, session_moves
 from server.services.context import Env
+from server.services.orgs import SYSTEM
+from server.store import audit, db
 
 log = logging.getLogger("strongroom.monitor")
 
@@ -71,6 +82,31 @@ SELECT pg_is_in_recovery() AS recovery,
 _RECEIVER = "SELECT status FROM pg_stat_wal_receiver"
 _SET_SYNC_NAMES = "ALTER SYSTEM SET synchronous_standby_names = '{value}'"
 _RELOAD = "SELECT pg_reload_conf()"
+# Commits waiting on the standby: of what a read-only node would also record (released:
+# they are then committed here, as durable as the audit spool), and of ordinary writes
+# (ended when synchronous replication is required: their clients get outcome_unknown).
+_RELEASE_PROMPT = """
+SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+WHERE wait_event = 'SyncRep' AND application_name = $1
+  AND now() - query_start >= make_interval(secs => $2)
+"""
+_SLOTS = """
+SELECT slot_name, active, wal_status,
+       (pg_current_wal_lsn() - restart_lsn)::bigint AS retained_bytes
+FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name
+"""
+_DROP_LOST_SLOT = """
+SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots
+WHERE slot_name = $1 AND NOT active AND wal_status = 'lost'
+"""
+_WAL_SETTING = "SELECT setting::bigint * 1024 * 1024 FROM pg_settings WHERE name = $1"
+SLOT_CHECK_EVERY = 2.0  # seconds between looks at the slots' retained WAL
+RESEED_GRACE = 30.0  # after a re-seed, seconds the standby has to stream before another
+PROMPT_WAIT = 0.5  # no witness: the longest a login's or reveal's commit waits on a standby
+_END_WAITING_WRITES = """
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE wait_event = 'SyncRep' AND application_name <> $1 AND usename = $2
+"""
 
 
 class PeerProbe:
@@ -123,6 +159,11 @@ class Monitor:
         self._anchor_copy: asyncio.Task | None = None
         self.next_rejoin = 0.0
         self.probe = PeerProbe(self._peer_health)
+        self.away_since: float | None = None  # no witness: when the standby went away
+        self.next_slot_check = 0.0
+        self.reseeded_at = -math.inf  # monotonic time of the last re-seed (a secondary)
+        self.wal_limits_set = False
+        self._audits: set[asyncio.Task] = set()
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -235,6 +276,8 @@ class Monitor:
         in_sync = self.standby.in_sync(checked)
         if keeps_up:
             node.standby_kept_up(self.standby.kept_up_at + STANDBY_HOLD)
+            node.reseed.discard(peer_name)  # a re-seeded standby streams again
+        await self._watch_slots(peer_name)
 
         lease_held = False
         if self.witness is None:
@@ -255,14 +298,17 @@ class Monitor:
                 )
                 return
 
-        await self._manage_sync(local["sync_names"], keeps_up, in_sync, lease_held, peer_name)
+        if self.witness is None:
+            await self._manage_alone(local["sync_names"], standby, keeps_up, peer_name)
+        else:
+            await self._manage_sync(local["sync_names"], keeps_up, in_sync, lease_held, peer_name)
         if self.env.anchors.unshipped and peer_status and self._anchor_copy is None:
             # In its own task: a slow peer must never delay the next lease renewal.
             self._anchor_copy = asyncio.create_task(self._copy_anchors())
-        if node.writable() and self.env.spool.has_events():
+        if node.records_in_database() and self.env.spool.has_events():
             # Spooled while fenced, or left over from a promotion whose ingest failed.
             await self._ingest_own_spool()
-        if node.writable() and (self.env.local.sessions or self.env.local.ended_hashes):
+        if node.records_in_database() and (self.env.local.sessions or self.env.local.ended_hashes):
             await session_moves.store_own(self.env)  # logins made while fenced
 
     async def _local_primary(self) -> tuple[Any, Any]:
@@ -276,14 +322,18 @@ class Monitor:
     ) -> None:
         node = self.node
         if not peer:
+            if sync_names:  # a removed node (remove-node) must never be waited for
+                await self._set_sync_names("")
             node.sync, node.degraded = "none", False
             return
+        node.sync_reason = "" if keeps_up else f"standby {peer} does not confirm WAL"
         if sync_names and not keeps_up:
             node.sync, node.degraded = "sync", True  # commits wait for the standby
             # The renewal just granted said in_sync=false: the witness will not hand
             # the lease to the lagging standby, so acknowledging alone is safe now.
             if lease_held and not in_sync:
                 await self._set_sync_names("")
+                self._audit_mode("async", f"standby {peer} stopped confirming WAL")
                 away = self.standby.away(time.monotonic())
                 log.warning(
                     "standby %s has not confirmed WAL for %s: replicating asynchronously",
@@ -293,10 +343,180 @@ class Monitor:
         elif not sync_names and keeps_up:
             await self._set_sync_names(f'"{peer}"')
             log.info("standby %s keeps up: replication is synchronous again", peer)
+            self._audit_mode("sync", f"standby {peer} keeps up again")
         elif not sync_names:
             node.sync, node.degraded = "async", True
+            node.sync_reason = f"standby {peer} is not in sync: replicating asynchronously"
         else:
             node.sync, node.degraded = ("sync", False) if in_sync else ("sync", True)
+
+    async def _manage_alone(self, sync_names: str, row: Any, keeps_up: bool, peer: str) -> None:
+        """A primary without a witness: synchronous while its standby streams and keeps
+        up; when it is away, commits stop waiting for it after ``async_after`` (or, when
+        synchronous replication is required, writes are refused at once). Issue 33."""
+        node, rep = self.node, self.env.config.replication
+        now = time.monotonic()
+        if not peer:
+            if sync_names:  # a removed node (remove-node) must never be waited for
+                await self._set_sync_names("")
+            node.sync, node.degraded, node.sync_reason = "none", False, ""
+            node.commits_wait, node.writes_blocked, self.away_since = False, "", None
+            return
+        if row is not None and row["state"] == "streaming" and keeps_up:
+            if sync_names:  # a standby that just stopped may not look away yet
+                await self._release_waiters(end_writes=False, after=PROMPT_WAIT)
+            self.away_since = None
+            if not sync_names:
+                await self._set_sync_names(f'"{peer}"')
+                log.info("standby %s keeps up: replication is synchronous again", peer)
+                self._audit_mode("sync", f"standby {peer} streams and keeps up again")
+            elif node.writes_blocked:
+                log.info("standby %s keeps up again: writes are accepted", peer)
+                self._audit_mode("sync", f"standby {peer} keeps up again: writes accepted")
+            node.sync, node.degraded, node.sync_reason = "sync", False, ""
+            node.commits_wait, node.writes_blocked = False, ""
+            return
+        if self.away_since is None:
+            last = self.standby.kept_up_at
+            self.away_since = min(now, last) if math.isfinite(last) else now
+        away = now - self.away_since
+        node.degraded = True
+        if rep.synchronous_required:
+            if not node.writes_blocked:
+                log.warning("standby %s is away: writes refused (synchronous required)", peer)
+                self._audit_mode("blocked", f"standby {peer} is away; synchronous required")
+            node.writes_blocked = (
+                f"standby {peer} is away and replication.synchronous_required is set"
+            )
+            node.sync = "sync" if sync_names else "async"
+            node.commits_wait = bool(sync_names)
+            node.sync_reason = f"standby {peer} away for {away:.0f} s"
+            if sync_names:
+                await self._release_waiters(end_writes=True)
+            return
+        node.writes_blocked = ""
+        if not sync_names:
+            node.sync, node.commits_wait = "async", False
+            node.sync_reason = f"standby {peer} is away: replicating asynchronously"
+            return
+        if away >= rep.async_after:
+            await self._set_sync_names("")
+            node.sync, node.commits_wait = "async", False
+            node.sync_reason = f"standby {peer} is away: replicating asynchronously"
+            log.warning(
+                "standby %s away for %.1f s (no witness): replicating asynchronously",
+                peer,
+                away,
+            )
+            self._audit_mode("async", f"standby {peer} away for {away:.1f} s")
+            return
+        node.sync, node.commits_wait = "sync", True
+        node.sync_reason = (
+            f"standby {peer} away for {away:.0f} s: writes wait, asynchronous after "
+            f"{rep.async_after:g} s"
+        )
+        await self._release_waiters(end_writes=False)
+
+    async def _watch_slots(self, peer: str) -> None:
+        """Apply the WAL limits once, then every ``SLOT_CHECK_EVERY``: record the WAL each
+        standby's slot retains, warn near the limit, and when a standby fell past it (its
+        slot ``lost``) make its slot afresh and mark it for a re-seed (issue 33, item 3)."""
+        now = time.monotonic()
+        if now < self.next_slot_check:
+            return
+        self.next_slot_check = now + SLOT_CHECK_EVERY
+        conn = await self._local()
+        if conn is None:
+            return
+        node, rep = self.node, self.env.config.replication
+        try:
+            if not self.wal_limits_set:
+                await self._apply_wal_limits(conn)
+            limit = await conn.fetchval(_WAL_SETTING, "max_slot_wal_keep_size", timeout=1.0)
+            rows = await conn.fetch(_SLOTS, timeout=1.0)
+            slots, warnings = [], []
+            for row in rows:
+                name = peer if peer and row["slot_name"] == slot_name(peer) else row["slot_name"]
+                retained = int(row["retained_bytes"] or 0)
+                slots.append(
+                    {
+                        "node": name,
+                        "slot": row["slot_name"],
+                        "active": row["active"],
+                        "wal_status": row["wal_status"],
+                        "retained_bytes": retained,
+                        "limit_bytes": int(limit) if limit and limit > 0 else None,
+                    }
+                )
+                if row["wal_status"] == "lost":
+                    warnings.append(f"{name} fell past the WAL kept for it: re-seeding it")
+                    if name not in node.reseed:
+                        log.warning("standby %s fell past the WAL kept for it: re-seed", name)
+                    node.reseed.add(name)
+                    if await conn.fetchval(_DROP_LOST_SLOT, row["slot_name"], timeout=5.0):
+                        await roles.ensure_slot(conn, row["slot_name"])
+                elif limit and limit > 0 and retained > rep.wal_retained_warning * limit:
+                    warnings.append(
+                        f"{name}'s slot retains {retained // 2**20} MB of WAL "
+                        f"(limit {int(limit) // 2**20} MB)"
+                    )
+            node.wal_slots = slots
+            node.wal_warning = "; ".join(warnings)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await self._drop_local()
+
+    async def _apply_wal_limits(self, conn: asyncpg.Connection) -> None:
+        """Set max_slot_wal_keep_size and wal_keep_size as configured (the former sized
+        from the data directory's free space when not set)."""
+        rep = self.env.config.replication
+        keep = rep.max_slot_wal_keep_size or wal_limit_for(self.env.config)
+        for name, value in (("max_slot_wal_keep_size", keep), ("wal_keep_size", rep.wal_keep_size)):
+            await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        await conn.execute(_RELOAD)
+        self.wal_limits_set = True
+        log.info("WAL kept for an absent standby: up to %s", keep)
+
+    async def _release_waiters(self, end_writes: bool, after: float = 0.0) -> None:
+        """Release the commits of logins, reveals and token checks waiting on the absent
+        standby (those waiting ``after`` seconds or more); with ``end_writes``, end the
+        ordinary writes waiting too."""
+        conn = await self._local()
+        if conn is None:
+            return
+        try:
+            await conn.fetchval(_RELEASE_PROMPT, db.PROMPT_APPLICATION, after, timeout=1.0)
+            if end_writes:
+                ended = await conn.fetchval(
+                    _END_WAITING_WRITES,
+                    db.PROMPT_APPLICATION,
+                    self.env.config.database.app_user,
+                    timeout=1.0,
+                )
+                if ended:
+                    log.warning("ended %d write(s) waiting on the absent standby", ended)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await self._drop_local()
+
+    def _audit_mode(self, mode: str, reason: str) -> None:
+        """Audit a change of the replication mode in MSPOrg, in a task of its own (the
+        monitor never waits on it)."""
+        task = asyncio.create_task(self._record_mode(mode, reason))
+        self._audits.add(task)
+        task.add_done_callback(self._audits.discard)
+
+    async def _record_mode(self, mode: str, reason: str) -> None:
+        try:
+            msp_id = await self.env.pool.fetchval("SELECT id FROM orgs WHERE is_msp", timeout=5)
+            event = audit.Event(
+                SYSTEM,
+                "replication_mode_changed",
+                "node",
+                self.node.name,
+                details={"mode": mode, "standby": self.node.state.peer.name, "reason": reason},
+            )
+            await recording.record(self.env, msp_id, event)
+        except Exception:
+            log.exception("could not audit the replication mode change (%s)", mode)
 
     async def _set_sync_names(self, value: str) -> None:
         conn = await self._local()
@@ -380,6 +600,15 @@ class Monitor:
                 self.last_primary_seen = max(self.last_primary_seen, asked)
                 await self._ship_spool()
                 await self._move_sessions()
+        streaming = receiver is not None and receiver["status"] == "streaming"
+        if (
+            peer_status == 200
+            and node.name in peer.get("reseed", [])
+            and not streaming  # a re-seeded standby streams: the primary will notice
+            and asked > self.reseeded_at + RESEED_GRACE
+        ):
+            await self._reseed()
+            return
         if receiver is not None and receiver["status"] == "streaming":
             await self._forget_replaced()
         silent = time.monotonic() - self.last_primary_seen
@@ -406,6 +635,35 @@ class Monitor:
         if local is None or not local["recovery"]:
             return local, None
         return local, await self._query(_RECEIVER)
+
+    async def _reseed(self) -> None:
+        """This standby fell past the WAL its primary kept: replace its data by a fresh base
+        backup (the old directory kept until it streams). It is not in sync meanwhile, so
+        the witness would not let it promote; the monitor waits for the copy."""
+        if self.cluster is None or self.rejoining or time.monotonic() < self.next_rejoin:
+            return
+        node = self.node
+        self.rejoining = True
+        node.rejoin = f"re-seeding from {node.state.peer.name}: past the WAL it kept"
+        log.warning("%s", node.rejoin)
+        try:
+            source = peer_source(node.state)
+            await self._drop_local()
+            await self.env.pool.expire_connections()
+            await asyncio.to_thread(
+                rejoining.rejoin_cluster, self.cluster, source, node.name, node.term, True
+            )
+            log.warning("re-seeded by a fresh base backup from %s", node.state.peer.name)
+            self.reseeded_at = time.monotonic()
+            node.rejoin = ""
+            self.last_primary_seen = time.monotonic()
+            await self.env.pool.expire_connections()
+        except ClusterError as exc:  # PeerUnreachable included: data untouched
+            log.error("re-seed failed (will retry): %s", exc)
+            node.rejoin = f"re-seed failed, retrying: {exc}"
+            self.next_rejoin = time.monotonic() + REJOIN_RETRY
+        finally:
+            self.rejoining = False
 
     async def _forget_replaced(self) -> None:
         """The new standby streams: the data directory its rejoin replaced can go."""
@@ -490,6 +748,22 @@ class Monitor:
             await self.env.spool.delivered({r["spool_id"] for r in records})
             log.info("shipped %d spooled audit events to the primary", len(records))
 
+    async def ship_before_stop(self) -> None:
+        """A graceful stop of a secondary (no request is answered any more): ship what its
+        audit spool holds to the primary before the process exits (issue 33, item 5)."""
+        if self.node.role != "secondary" or not self.env.spool.has_events():
+            return
+        try:
+            await asyncio.wait_for(self._ship_spool(), 6.0)
+        except Exception:
+            log.exception("could not ship the audit spool before stopping")
+        if self.env.spool.has_events():
+            log.warning(
+                "stopping with audit events still in the spool (%s): they are shipped when "
+                "this node runs again",
+                self.env.spool.path,
+            )
+
     async def _move_sessions(self) -> None:
         """Send the sessions made here while the primary was away (and the logouts it has
         not heard of) to the primary: server/services/session_moves.py."""
@@ -538,3 +812,15 @@ async def peer_primary_answers(config: Config, state: HaState) -> str | None:
     if status == 200 and health.get("role") == "primary" and not health.get("read_only"):
         return f"the primary {state.peer.name} at {state.peer.url} still takes writes"
     return None
+
+
+def wal_limit_for(config: Config) -> str:
+    """The default max_slot_wal_keep_size: a quarter of the free space where the data
+    directory lives, between 1 GB and 64 GB (issue 33, item 3)."""
+    import shutil
+
+    folder = config.path(config.database.data_dir)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free_mb = shutil.disk_usage(folder).free // 2**20
+    return f"{max(1024, min(64 * 1024, free_mb // 4))}MB"

@@ -63,7 +63,9 @@ def check_peer(cluster: Cluster, source: Source) -> None:
         )
 
 
-def rejoin_cluster(cluster: Cluster, source: Source, node_name: str, term: int) -> str:
+def rejoin_cluster(
+    cluster: Cluster, source: Source, node_name: str, term: int, fresh: bool = False
+) -> str:
     """Make ``cluster`` a standby of ``source`` (see the module docstring).
 
     Args:
@@ -71,6 +73,8 @@ def rejoin_cluster(cluster: Cluster, source: Source, node_name: str, term: int) 
         source: the peer's PostgreSQL as the replication role.
         node_name: this node's name (its slot on the peer and its application_name).
         term: the new term, which names the kept former data directory.
+        fresh: skip pg_rewind and take a base backup (a standby that fell past the WAL its
+            primary kept: issue 33, item 3).
 
     Returns:
         "pg_rewind" or "base backup": how the replacement was made.
@@ -91,13 +95,16 @@ def rejoin_cluster(cluster: Cluster, source: Source, node_name: str, term: int) 
     _discard(side.data_dir)
     how = "pg_rewind"
     try:
+        if fresh:
+            raise ClusterError("a fresh base backup was asked for")
         _copy_tree(cluster.data_dir, side.data_dir)
         side.rewind(source)
     except ClusterError as exc:
         _discard(side.data_dir)
         if _cannot_connect(str(exc)):
             raise PeerUnreachable(f"pg_rewind could not reach the peer: {exc}") from exc
-        log.warning("pg_rewind failed (%s); taking a fresh base backup beside the data", exc)
+        if not fresh:
+            log.warning("pg_rewind failed (%s); taking a fresh base backup beside the data", exc)
         how = "base backup"
         try:
             side.base_backup(source, slot_name(node_name))

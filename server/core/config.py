@@ -102,6 +102,28 @@ class NodeConfig:
 
 
 @dataclass
+class ReplicationConfig:
+    """How a primary treats its standby when it has no witness (issue 33)."""
+
+    # No witness: seconds a standby may stop confirming WAL before the primary stops
+    # waiting for it (asynchronous replication, health ``degraded``, audited).
+    async_after: float = 10.0
+    # True: never replicate asynchronously; while the standby is away writes answer
+    # 503 standby_unavailable at once (logins, reveals and reads keep working).
+    synchronous_required: bool = False
+    # A COMMIT (or autocommit statement) that takes longer answers 503 outcome_unknown:
+    # no request waits forever on a standby. Must exceed async_after.
+    commit_timeout: float = 15.0
+    # WAL a primary keeps for a standby that is away (PostgreSQL's max_slot_wal_keep_size,
+    # e.g. "8GB"); past it the standby is re-seeded by a fresh base backup. "" sizes it at
+    # start from the data directory's free space (a quarter of it, 1GB to 64GB).
+    max_slot_wal_keep_size: str = ""
+    wal_keep_size: str = "512MB"  # WAL kept whatever the slots (PostgreSQL's wal_keep_size)
+    # Health warns (degraded) once a standby's retained WAL passes this share of the limit.
+    wal_retained_warning: float = 0.8
+
+
+@dataclass
 class BackupConfig:
     """Scheduled encrypted backups (server/backup/archive.py); off while ``schedule`` is empty."""
 
@@ -115,6 +137,7 @@ class BackupConfig:
     recipient: str = ""
 
 
+_PG_SIZE = re.compile(r"^[1-9]\d{0,9}(kB|MB|GB|TB)$")
 _DAILY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h)$")
 
@@ -139,6 +162,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     node: NodeConfig = field(default_factory=NodeConfig)
+    replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     source: str = "<defaults>"
 
@@ -238,6 +262,7 @@ _SECTIONS = {
     "database": DatabaseConfig,
     "security": SecurityConfig,
     "node": NodeConfig,
+    "replication": ReplicationConfig,
     "backup": BackupConfig,
 }
 
@@ -383,6 +408,27 @@ def _validate(config: Config) -> None:
             f"{src}: security.session_idle_minutes cannot exceed security.session_max_hours"
         )
     _validate_backup(config)
+    _validate_replication(config)
+
+
+def _validate_replication(config: Config) -> None:
+    src, rep = config.source, config.replication
+    if rep.async_after <= 0 or rep.commit_timeout <= 0:
+        raise ConfigError(f"{src}: replication.async_after and commit_timeout must be positive")
+    for key in ("max_slot_wal_keep_size", "wal_keep_size"):
+        value = getattr(rep, key)
+        if value and not _PG_SIZE.match(value):
+            raise ConfigError(
+                f'{src}: replication.{key} must be a size such as "512MB" or "8GB" (got {value!r})'
+            )
+    if not 0 < rep.wal_retained_warning <= 1:
+        raise ConfigError(f"{src}: replication.wal_retained_warning must be in (0, 1]")
+    if not rep.synchronous_required and rep.commit_timeout <= rep.async_after:
+        raise ConfigError(
+            f"{src}: replication.commit_timeout must exceed replication.async_after "
+            "(a commit waiting for a gone standby is released when replication turns "
+            "asynchronous, before it times out)"
+        )
 
 
 def _validate_backup(config: Config) -> None:

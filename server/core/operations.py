@@ -170,6 +170,18 @@ OPERATIONS: dict[str, Operation] = _catalogue(
     ("audit_purged", SECURITY, "Events past the retention were purged behind a checkpoint."),
     ("backup_created", SECURITY, "A backup was written (or the attempt failed)."),
     ("backup_restored", SECURITY, "This node was made from a backup."),
+    # The pair (issue 33).
+    (
+        "replication_mode_changed",
+        SECURITY,
+        "The primary's replication changed: synchronous, asynchronous (its standby away), "
+        "or writes refused while a required standby is away.",
+    ),
+    (
+        "cluster_node_removed",
+        SECURITY,
+        "A secondary was removed from the primary (its slot dropped, no longer waited for).",
+    ),
 )
 
 

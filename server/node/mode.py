@@ -40,6 +40,14 @@ class ReadOnly(StrongroomError):
     title = "Read-only node"
 
 
+class StandbyUnavailable(StrongroomError):
+    """A write on a primary that must replicate synchronously while its standby is away."""
+
+    status = 503
+    code = "standby_unavailable"
+    title = "Standby unavailable"
+
+
 @dataclass
 class Peer:
     """The other node of the pair, as this node reaches it."""
@@ -97,6 +105,20 @@ class Node:
     rejoin: str = ""  # why a deposed node is not yet the new standby ("" when not waiting)
     peer_seen_at: float | None = None  # wall clock of the peer's last health answer
     peer_silent_since: float | None = None  # wall clock of the first miss after that
+    # Issue 33 (a pair without a witness): commits wait on a standby that is away (the
+    # monitor sets it); logins, logouts and reveals then record locally (spool, memory)
+    # and reads run READ ONLY, so none of them waits for it.
+    commits_wait: bool = False
+    # Why writes are refused at once (replication.synchronous_required and the standby
+    # away); "" when they are not.
+    writes_blocked: str = ""
+    sync_reason: str = ""  # why replication is not synchronous now ("" when it is)
+    # Issue 33, item 3 (a primary): the WAL each standby's slot retains, a warning when one
+    # nears replication.max_slot_wal_keep_size, and the standbys that fell past it and
+    # must be re-seeded by a fresh base backup (they ask for it when they see their name).
+    wal_slots: list[dict[str, Any]] = field(default_factory=list)
+    wal_warning: str = ""
+    reseed: set[str] = field(default_factory=set)
 
     def peer_answered(self, answered: bool) -> None:
         """Record one health probe of the peer (the monitor's): when it last answered
@@ -117,21 +139,34 @@ class Node:
         return (
             self.role == "primary"
             and not self.fence_reason
+            and not self.writes_blocked
             and time.monotonic() < self.write_deadline
         )
 
-    def fenced(self) -> bool:
-        """True when this node's database is a primary's but the node may not write now.
+    def records_in_database(self) -> bool:
+        """True when what a login, logout or reveal records may go to this node's database
+        now: it may write and no commit waits on an absent standby (issue 33). Otherwise
+        such events take the audit spool, sessions stay in memory, as on a secondary."""
+        return self.writable() and not self.commits_wait
 
-        Its reads then run in READ ONLY transactions (sql/008), so none waits on a
-        synchronous commit that no standby would confirm.
-        """
-        return self.role == "primary" and not self.writable()
+    def reads_read_only(self) -> bool:
+        """True when this primary's reads must run in READ ONLY transactions (sql/008): it
+        may not write, or its commits would wait on an absent standby."""
+        return self.role == "primary" and not self.records_in_database()
+
+    def fenced(self) -> bool:
+        """True when this node's database is a primary's but the node may not write now
+        (a lost lease or term; not a write block for an absent standby)."""
+        return self.role == "primary" and not self.writes_blocked and not self.writable()
 
     def refuse_write(self) -> None:
         """Raise ``read_only`` (503, with the primary's address) unless writes are allowed."""
         if self.writable():
             return
+        if self.role == "primary" and self.writes_blocked:
+            raise StandbyUnavailable(
+                f"writes are refused: {self.writes_blocked}; logins, reveals and reads keep working"
+            )
         if self.role == "primary":
             reason = self.fence_reason or "it cannot confirm it is still the primary"
             # A fenced primary's peer is where writes most likely go now.
@@ -183,6 +218,10 @@ class Node:
             "fence_reason": self.fence_reason or None,
             "replication": self.sync,
             "rejoin": self.rejoin or None,
+            "writes_blocked": self.writes_blocked or None,
+            "replication_reason": self.sync_reason or None,
+            "wal_retained": self.wal_slots,
+            "wal_warning": self.wal_warning or None,
         }
 
 

@@ -175,6 +175,21 @@ def cmd_enroll_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remove_node(args: argparse.Namespace) -> int:
+    """(primary) Remove a secondary: no longer waited for, its slot dropped, forgotten."""
+    config = _load(args)
+    if not service.server_pid(config):
+        raise CommandError("the server is not running here: start it (strongroom serve) first")
+    status, answer = service.remove_node(config, args.name)
+    if status != 200:
+        detail = answer.get("detail") or "the server did not answer"
+        raise CommandError(f"not removed: {detail}")
+    print(f"removed {answer['removed']}: replication slot dropped: {answer['slot_dropped']}")
+    print(f"its audit spool: {answer['spool']}")
+    print("a replacement can be enrolled now: strongroom cluster enroll-token")
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     """Make this secondary the primary (manual failover, when there is no witness)."""
     config = _load(args)
@@ -287,6 +302,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"role:       {health.get('role')}{' (read-only)' if health.get('read_only') else ''}")
     print(f"term:       {health.get('term')}")
     print(f"degraded:   {'yes' if health.get('degraded') else 'no'}")
+    if health.get("sync"):
+        print(f"sync:       {health['sync']}")
+    if health.get("writes_blocked"):
+        print("writes:     BLOCKED (503 standby_unavailable)")
+    if health.get("reason"):
+        print(f"reason:     {health['reason']}")
+    for slot in health.get("wal_retained") or []:
+        limit = slot.get("limit_bytes")
+        print(
+            f"wal kept:   {slot['node']}: {slot['retained_bytes'] // 2**20} MB"
+            + (f" of {limit // 2**20} MB" if limit else "")
+            + f" ({slot['wal_status']}{', streaming' if slot['active'] else ''})"
+        )
     if health.get("rejoin"):
         print(f"rejoin:     {health['rejoin']}")
     for line in service.pair_status(config):
@@ -748,6 +776,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_enroll_token)
     p.add_argument("--minutes", type=int, default=30, help="how long it is valid (default 30)")
+    with_config(p)
+    p = clu_sub.add_parser(
+        "remove-node", help=cmd_remove_node.__doc__, description=cmd_remove_node.__doc__
+    )
+    p.set_defaults(func=cmd_remove_node)
+    p.add_argument("name", metavar="NAME", help="the secondary's node name")
     with_config(p)
     p = add("promote", cmd_promote, cmd_promote.__doc__)
     p.add_argument("--force", action="store_true", help="even if the primary still answers")

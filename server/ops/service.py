@@ -19,8 +19,8 @@ from pathlib import Path
 from aiohttp import web
 
 from replication import monitor
-from replication.cluster import Cluster, port_is_free
-from replication.promote import promote_database
+from replication.cluster import REPLICATION_ROLE, Cluster, port_is_free
+from replication.promote import how_far_behind, promote_database
 from replication.rejoin import (
     PeerUnreachable,
     finish_interrupted_swap,
@@ -272,6 +272,40 @@ async def _replication_line(config: Config) -> str:
     )
 
 
+def remove_node(config: Config, name: str, url: str = "") -> tuple[int, dict]:
+    """Ask a primary's server (this node's own unless ``url``) to remove the secondary
+    ``name`` (replication/membership.py), with the pair's cluster secret. (0, {}) when it
+    does not answer."""
+    from server.node.peer import peer_client
+
+    state = HaState.load(ha_state_path(config))
+    if not state.cluster_secret:
+        raise ServiceError("this node was never paired: there is no secondary to remove")
+    base = url or f"https://127.0.0.1:{config.server.port}"
+    client = peer_client(config, base, 30.0, state.cluster_secret)
+
+    async def run() -> tuple[int, dict]:
+        try:
+            return await client.call("POST", "/api/v1/cluster/remove-node", {"name": name})
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
+
+
+def _primary_dsn(state: HaState) -> dict | None:
+    """The old primary's database, reached as the replication role (None: no peer)."""
+    if not state.peer.db_host:
+        return None
+    return {
+        "host": state.peer.db_host,
+        "port": state.peer.db_port,
+        "user": REPLICATION_ROLE,
+        "password": state.replication_password,
+        "database": "postgres",
+    }
+
+
 def promote(config: Config, force: bool = False) -> int:
     """Promote this secondary by hand (a pair without a witness); answer the new term."""
     import asyncpg
@@ -290,6 +324,15 @@ def promote(config: Config, force: bool = False) -> int:
         try:
             if not await conn.fetchval("SELECT pg_is_in_recovery()"):
                 raise ServiceError("this node is already a primary")
+            if not force:
+                behind = await how_far_behind(
+                    conn, _primary_dsn(state), config.replication.async_after
+                )
+                if behind:
+                    raise ServiceError(
+                        f"{behind}. Promoting it may lose writes the primary acknowledged; "
+                        "use --force to promote anyway"
+                    )
             state.term += 1  # durable before the database is writable
             state.save(ha_state_path(config))
             await promote_database(conn, state.peer.name)

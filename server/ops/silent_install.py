@@ -795,6 +795,7 @@ def uninstall(answers: Answers, log: StepLog, mode: str = "auto", dry_run: bool 
         return
     _stop_quietly(home, answers, mode)
     log("stopped the server and its database")
+    leave_pair(home, log)
     _remove_install(home, answers.keep_backups, log)
     log("uninstalled")
 
@@ -839,3 +840,61 @@ def _read_answers(answer_file: Path, log: StepLog, action: str | None = None) ->
     except AnswerFileError as exc:
         log(str(exc), "ERROR")
         raise
+
+
+def leave_pair(home: Path, log: StepLog) -> bool:
+    """A secondary being uninstalled leaves its pair (issue 33, item 2): it ships its
+    audit spool to the primary, then asks the primary to remove it (no longer waited for,
+    its slot dropped: server/ops/service.remove_node). Says so when the primary cannot be
+    reached. True when the primary removed it (or there was nothing to leave)."""
+    config_path = home / "conf" / "strongroom.toml"
+    if not (home / "pgsql" / "data" / "standby.signal").exists() or not config_path.exists():
+        return True
+    import asyncio
+
+    from server.core.config import load_config
+    from server.node.mode import HaState, ha_state_path
+    from server.node.peer import peer_client
+    from server.ops import service
+
+    try:
+        config = load_config(config_path)
+    except Exception as exc:
+        log(f"cannot read {config_path} ({exc}): remove this node on its primary by hand")
+        return False
+    state = HaState.load(ha_state_path(config))
+    if not state.peer.url or not state.cluster_secret:
+        return True
+    primary = f"{state.peer.name} at {state.peer.url}"
+    spool_file = home / "spool" / "audit.jsonl"
+    lines = spool_file.read_text(encoding="utf-8").splitlines() if spool_file.exists() else []
+    if lines:
+        client = peer_client(config, state.peer.url, 30.0, state.cluster_secret)
+
+        async def ship() -> int:
+            try:
+                records = [json.loads(line) for line in lines if line.strip()]
+                status, _ = await client.call("POST", "/api/v1/cluster/spool", {"events": records})
+                return status
+            finally:
+                await client.close()
+
+        if asyncio.run(ship()) == 200:
+            log(f"shipped {len(lines)} spooled audit event(s) to the primary {primary}")
+        else:
+            kept = home.parent / f"{home.name}-unshipped-audit.jsonl"
+            shutil.copy2(spool_file, kept)
+            log(f"could not ship the audit spool to {primary}: kept a copy in {kept}")
+    try:
+        status, answer = service.remove_node(config, config.node.name, url=state.peer.url)
+    except Exception as exc:
+        status, answer = 0, {"detail": str(exc)}
+    if status == 200:
+        log(f"the primary {primary} removed this node ({config.node.name}): slot dropped")
+        return True
+    why = answer.get("detail") or "it did not answer"
+    log(
+        f"the primary {primary} could not remove this node ({why}): run "
+        f"'strongroom cluster remove-node {config.node.name}' there"
+    )
+    return False

@@ -165,7 +165,7 @@ async def login(
     method = "password+recovery_code" if recovery else "password+totp" if step else "password"
     if pending is not None:
         method += "+activation_code"
-    if not env.node_state.writable():
+    if not env.node_state.records_in_database():
         if recovery:
             raise coded(
                 ServiceUnavailable,
@@ -174,9 +174,13 @@ async def login(
                 "the primary",
             )
         return await _login_read_only(env, user, org, step, token, expires_at, who, method)
-    async with db.transaction(env.pool, org["id"]) as conn:
+    async with db.transaction(env.pool, org["id"], prompt=True) as conn:
         current = await conn.fetchrow(
-            "SELECT status, password_hash FROM users WHERE id = $1 FOR UPDATE", user["id"]
+            # NO KEY UPDATE: concurrent logins still take turns, but a write that merely
+            # references the user (a foreign key's KEY SHARE lock), perhaps waiting on an
+            # absent standby, never holds a login up (issue 33).
+            "SELECT status, password_hash FROM users WHERE id = $1 FOR NO KEY UPDATE",
+            user["id"],
         )
         if (
             current is None
@@ -273,7 +277,7 @@ async def _check_activation_code(
         env.throttle.failed(f"{org['display_name'].lower()}/{username.lower()}", ip)
         await _audit_failure(env, org, username, ip, "invalid_activation_code")
         raise coded(Unauthenticated, "invalid_activation_code", "the activation code is wrong")
-    if not env.node_state.writable():
+    if not env.node_state.records_in_database():
         raise ReadOnly("an activation's first login needs the primary server; try again there")
 
 
@@ -458,7 +462,7 @@ async def logout(env: Env, actor: Actor) -> None:
     if actor.session_id is None:
         raise Forbidden("an API key cannot log out; delete the key instead")
     own = env.local.forget(actor.session_id)
-    if own or not env.node_state.writable():
+    if own or not env.node_state.records_in_database():
         if not own:  # replicated: this node cannot delete it, so it refuses it from now on
             env.local.ended.add(actor.session_id)
             async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
@@ -470,7 +474,7 @@ async def logout(env: Env, actor: Actor) -> None:
         event = audit.Event(actor.who, "logout", "user", actor.username)
         await recording.record(env, actor.org_id, event)
         return
-    async with db.transaction(env.pool, actor.org_id) as conn:
+    async with db.transaction(env.pool, actor.org_id, prompt=True) as conn:
         await conn.execute("DELETE FROM sessions WHERE id = $1", actor.session_id)
         await recording.writer(conn, env, actor.org_id, actor.who).record(
             "logout", target_type="user", target=actor.username

@@ -26,7 +26,7 @@ async def run_sweeper(env: Env, interval: float = INTERVAL_SECONDS) -> None:
     next_purge = loop.time() + 60.0  # not in the first minute of a start
     while True:
         try:
-            if env.node_state.writable():
+            if env.node_state.records_in_database():
                 done = await password_requests.sweep(env)
                 if done:
                     log.info("checked in %d ended password check-out(s)", done)

@@ -23,8 +23,8 @@ async def record(env: Env, org_id: uuid.UUID, event: audit.Event) -> None:
     Raises:
         ServiceUnavailable ``audit_unavailable`` (503): neither could be written.
     """
-    if env.node_state.writable():
-        async with db.transaction(env.pool, org_id) as tx:
+    if env.node_state.records_in_database():
+        async with db.transaction(env.pool, org_id, prompt=True) as tx:
             await writer(tx, env, org_id, event.who).record_many([event])
     else:
         await env.spool.append(org_id, event, env.node)

@@ -58,10 +58,14 @@ def make_env(config: Config, pool: asyncpg.Pool, ring: KeyRing, node: Node) -> E
         reveals=db.Batcher(
             pool,
             "SELECT * FROM reveal_accounts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            readonly=node.fenced,
+            readonly=node.reads_read_only,
+            prompt=True,
         ),
         authentications=db.Batcher(
-            pool, "SELECT * FROM authenticate_tokens($1, $2, $3, $4)", readonly=node.fenced
+            pool,
+            "SELECT * FROM authenticate_tokens($1, $2, $3, $4)",
+            readonly=node.reads_read_only,
+            prompt=True,
         ),
         orgs_by_name=db.Batcher(pool, ORGS_BY_NAME),
         anchors=AnchorLog(config.path(config.security.anchor_log), ring, pool),

@@ -18,16 +18,48 @@ from typing import Any
 import asyncpg
 
 from server.core.config import Config
-from server.core.errors import ServiceUnavailable, coded
+from server.core.errors import Conflict, ServiceUnavailable, coded
+from server.store import idempotency
 
 log = logging.getLogger(__name__)
 
 CONNECT_ATTEMPTS = 5
 _UNKNOWN = object()
+# Issue 33: the longest a COMMIT (or a self-committing statement) may take before its
+# request answers 503 outcome_unknown; set from replication.commit_timeout by create_pool.
+commit_timeout = 15.0
+# What a transaction that records only what a read-only node would also record (a login,
+# a logout, a reveal's or a token check's audit) names itself while it runs: the failover
+# monitor releases such commits when they wait on a standby that is away (their events
+# are then as durable as the audit spool), never an ordinary write's.
+PROMPT_APPLICATION = "strongroom-prompt"
+
+
+def outcome_unknown() -> ServiceUnavailable:
+    """The 503 ``outcome_unknown`` answer: a commit did not answer in time (issue 33). The
+    change may or may not have been made; a retry with the same Idempotency-Key is safe."""
+    return coded(
+        ServiceUnavailable,
+        "outcome_unknown",
+        "the change was sent to the database but its commit did not answer in time: it may "
+        "or may not have been made; check before repeating it (or retry with the same "
+        "Idempotency-Key)",
+    )
+
+
+def database_timeout() -> ServiceUnavailable:
+    """The 503 ``database_timeout`` answer: a statement took longer than allowed."""
+    return coded(
+        ServiceUnavailable,
+        "database_timeout",
+        "the database did not answer in time; nothing was changed, try again",
+    )
 
 
 async def create_pool(config: Config) -> asyncpg.Pool:
     """Open the app role's pool, retrying a few times while PostgreSQL comes up."""
+    global commit_timeout
+    commit_timeout = config.replication.commit_timeout
     db = config.database
     delay = 0.2
     for attempt in range(1, CONNECT_ATTEMPTS + 1):
@@ -125,26 +157,64 @@ def _literal(org_id: uuid.UUID | None) -> str:
 
 
 async def call_all(
-    pool: asyncpg.Pool, query: str, *args: Any, readonly: bool = False
+    pool: asyncpg.Pool, query: str, *args: Any, readonly: bool = False, prompt: bool = False
 ) -> list[asyncpg.Record]:
     """Run one self-contained statement (its own implicit transaction) and return its rows.
 
     Only for SQL that sets its own RLS context (``authenticate_tokens``, ``reveal_accounts``)
     or reads tables without one (orgs by name); the Batcher is its caller. ``readonly``
     runs it in a READ ONLY transaction (a fenced primary: its functions then write
-    nothing, sql/008).
+    nothing, sql/008). ``prompt`` names the statement ``PROMPT_APPLICATION`` (issue 33).
+    A statement that does not answer within ``commit_timeout`` answers 503 outcome_unknown
+    (it commits itself, so what it wrote may or may not be there).
     """
     try:
         if readonly:
             async with pool.acquire() as conn, conn.transaction(readonly=True):
                 rows: list[asyncpg.Record] = await conn.fetch(query, *args)
                 return rows
-        rows = await pool.fetch(query, *args)
+        if prompt:
+            async with pool.acquire() as conn:
+                await conn.execute(f"BEGIN; SET LOCAL application_name = '{PROMPT_APPLICATION}'")
+                try:
+                    rows = await conn.fetch(query, *args)
+                except BaseException:
+                    if not conn.is_closed():
+                        with suppress(asyncpg.PostgresError, OSError):
+                            await conn.execute("ROLLBACK")
+                    raise
+                await _commit(conn)
+                return rows
+        rows = await pool.fetch(query, *args, timeout=commit_timeout)
         return rows
     except _CONNECTION_LOST as exc:
         raise await _lost(pool, None, exc) from exc
     except TimeoutError as exc:
-        raise ServiceUnavailable("the database is not reachable right now") from exc
+        raise outcome_unknown() from exc
+
+
+async def _file_idempotency_key(tx: Tx) -> None:
+    """File the request's Idempotency-Key with its first committed change (issue 33); a
+    concurrent request with the same key is refused (409 idempotency_in_progress)."""
+    try:
+        await idempotency.write_pending(tx.conn, tx.org_id)
+    except asyncpg.UniqueViolationError as exc:
+        raise coded(
+            Conflict,
+            "idempotency_in_progress",
+            "another request with this Idempotency-Key was carried out at the same time; "
+            "retry to get its answer",
+        ) from exc
+
+
+async def _commit(conn: asyncpg.Connection) -> None:
+    """COMMIT within ``commit_timeout``; past it, or if the connection is lost meanwhile,
+    raise 503 outcome_unknown (the commit may have happened: issue 33)."""
+    try:
+        await conn.execute("COMMIT", timeout=commit_timeout)
+    except (TimeoutError, *_CONNECTION_LOST) as exc:
+        log.warning("a commit did not answer (%s): outcome unknown", type(exc).__name__)
+        raise outcome_unknown() from exc
 
 
 class Batcher:
@@ -164,8 +234,10 @@ class Batcher:
         max_in_flight: int = 2,
         max_batch: int = 64,
         readonly: Callable[[], bool] | None = None,
+        prompt: bool = False,
     ) -> None:
         self.pool = pool
+        self.prompt = prompt  # its statements record only what a read-only node would
         self.query = query
         self.readonly = readonly  # asked per statement: send it in a READ ONLY transaction?
         self.max_in_flight = max_in_flight
@@ -193,7 +265,9 @@ class Batcher:
         try:
             columns = [list(c) for c in zip(*(args for args, _ in batch), strict=True)]
             readonly = self.readonly is not None and self.readonly()
-            rows = await call_all(self.pool, self.query, *columns, readonly=readonly)
+            rows = await call_all(
+                self.pool, self.query, *columns, readonly=readonly, prompt=self.prompt
+            )
             found = {row["idx"]: row for row in rows}
             for i, (_, answer) in enumerate(batch, 1):
                 if not answer.done():
@@ -209,9 +283,19 @@ class Batcher:
 
 @asynccontextmanager
 async def transaction(
-    pool: asyncpg.Pool, org_id: uuid.UUID | None = None, *, readonly: bool = False
+    pool: asyncpg.Pool,
+    org_id: uuid.UUID | None = None,
+    *,
+    readonly: bool = False,
+    prompt: bool = False,
 ) -> AsyncIterator[Tx]:
-    """Yield a Tx inside a transaction scoped to ``org_id`` for row-level security."""
+    """Yield a Tx inside a transaction scoped to ``org_id`` for row-level security.
+
+    ``prompt`` marks a transaction that records only what a read-only node would also
+    record (``PROMPT_APPLICATION``). A statement past the pool's ``command_timeout`` answers
+    503 database_timeout (nothing committed); a COMMIT past ``commit_timeout``, or whose
+    connection is lost, 503 outcome_unknown (issue 33).
+    """
     try:
         conn = await pool.acquire()
     except (
@@ -223,17 +307,32 @@ async def transaction(
         raise ServiceUnavailable("the database is not reachable right now") from exc
     try:
         mode = " READ ONLY" if readonly else ""
+        name = f"; SET LOCAL application_name = '{PROMPT_APPLICATION}'" if prompt else ""
         await conn.execute(
-            f"BEGIN{mode}; SELECT set_config('app.org_id', '{_literal(org_id)}', true)"
+            f"BEGIN{mode}; SELECT set_config('app.org_id', '{_literal(org_id)}', true){name}"
         )
+        tx = Tx(conn, org_id)
         try:
-            yield Tx(conn, org_id)
+            yield tx
+            if not readonly:
+                await _file_idempotency_key(tx)
+        except TimeoutError as exc:
+            if not conn.is_closed():
+                with suppress(asyncpg.PostgresError, OSError, TimeoutError):
+                    await conn.execute("ROLLBACK", timeout=2)
+            raise database_timeout() from exc
         except BaseException:
             if not conn.is_closed():
                 with suppress(asyncpg.PostgresError, OSError):
                     await conn.execute("ROLLBACK")
             raise
-        await conn.execute("COMMIT")
+        if readonly:
+            await conn.execute("COMMIT")
+        else:
+            await _commit(conn)
+            key = idempotency.pending.get()
+            if key is not None:
+                key.written = True
     except _CONNECTION_LOST as exc:
         raise await _lost(pool, conn, exc) from exc
     finally:

@@ -8,6 +8,7 @@ from server.core.config import Config
 from server.store.keyring import KeyRing
 from server.web import lifetimes, parser_errors
 from server.web.auth_middleware import auth_middleware
+from server.web.idempotency import idempotency_middleware
 from server.web.keys import CONFIG
 from server.web.middlewares import (
     SERVER_NAME,
@@ -41,6 +42,7 @@ def create_app(config: Config) -> web.Application:
             error_middleware,
             read_only_middleware,
             auth_middleware,
+            idempotency_middleware,
         ],
         client_max_size=config.server.max_body_bytes,
         # aiohttp refuses a longer request line with a text/plain 400 before any

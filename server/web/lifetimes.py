@@ -72,7 +72,7 @@ async def chainer_ctx(app: web.Application) -> AsyncIterator[None]:
         run_chainer(
             env.pool,
             env.ring,
-            may_write=env.node_state.writable,
+            may_write=env.node_state.records_in_database,
             anchors=env.anchors,
             node=env.node,
         ),
@@ -122,6 +122,7 @@ async def monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     task = _task(monitor.run(), "failover-monitor")
     yield
     await _cancel(task)
+    await monitor.ship_before_stop()
     await monitor.close()
 
 

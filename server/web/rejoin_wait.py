@@ -34,8 +34,23 @@ async def _health(request: web.Request) -> web.Response:
     return json_response(request.app[_WAIT], status=503)
 
 
+_READS_TOO = ("/reveal", "/auth/login", "/auth/logout")  # what a read-only node still does
+
+
 async def _refuse(request: web.Request) -> web.Response:
+    """Every request answers at once: a write ``read_only``; a read, login or reveal (which
+    a read-only node would answer, but this one has no database running) ``rejoining``,
+    both naming the primary (issue 33, item 6)."""
     state = request.app[_WAIT]
+    if request.method in ("GET", "HEAD") or request.path.endswith(_READS_TOO):
+        return problem(
+            503,
+            "rejoining",
+            "Rejoining",
+            "this node was replaced as primary and has no database while it waits to "
+            f"rejoin ({state['rejoin']}): read from the primary",
+            primary=state["primary"],
+        )
     return problem(
         503,
         "read_only",

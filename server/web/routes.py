@@ -37,6 +37,8 @@ ROUTES = [
     ("POST", "/cluster/spool", cluster.receive_spool),
     ("POST", "/cluster/sessions", cluster.receive_sessions),
     ("POST", "/cluster/anchors", cluster.receive_anchors),
+    ("POST", "/cluster/remove-node", cluster.remove_node_by_peer),
+    ("POST", "/cluster/nodes/{name}/remove", cluster.remove_node),
     ("POST", "/auth/login", auth.login),
     ("POST", "/auth/logout", auth.logout),
     ("POST", "/auth/refresh", auth.refresh),

@@ -548,8 +548,11 @@ class Pair:
         return [n.name for n in self.nodes() if n.health().get("read_only") is False]
 
 
-def make_pair(witness: bool = True, auto_rejoin: bool = True) -> Pair:
-    """Build and start a synchronous pair (about 15 s)."""
+def make_pair(
+    witness: bool = True, auto_rejoin: bool = True, replication: dict | None = None
+) -> Pair:
+    """Build and start a synchronous pair (about 15 s); ``replication`` overrides settings
+    of the ``[replication]`` section on both nodes."""
     root = scratch_dir("strongroom-ha-")
     link = Link()
     primary = Node("node1", root / "node1", fresh_port(), fresh_port())
@@ -577,6 +580,8 @@ def make_pair(witness: bool = True, auto_rejoin: bool = True) -> Pair:
         config = load_config(primary.config)
         config.node.auto_rejoin = auto_rejoin
         config.server.public_url = f"https://127.0.0.1:{p_app.port}"
+        for name, value in (replication or {}).items():
+            setattr(config.replication, name, value)
         if witness:
             pair.start_witness()
             from replication.witness import prepare
@@ -615,9 +620,12 @@ def make_pair(witness: bool = True, auto_rejoin: bool = True) -> Pair:
             str(secondary.db_port),
             str(secondary.home),
         )
-        if witness:  # the secondary reaches the witness through its own proxy
+        if witness or replication:
             s_config = load_config(secondary.config)
-            s_config.node.witness_url = f"https://127.0.0.1:{pair.witness_links['node2'].port}"
+            if witness:  # the secondary reaches the witness through its own proxy
+                s_config.node.witness_url = f"https://127.0.0.1:{pair.witness_links['node2'].port}"
+            for name, value in (replication or {}).items():
+                setattr(s_config.replication, name, value)
             secondary.config.write_text(render_config(s_config))
         secondary.start()
         secondary.wait(lambda h: h["role"] == "secondary", 60, "a running secondary")

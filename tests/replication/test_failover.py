@@ -246,7 +246,18 @@ def test_without_witness_failover_is_manual():
         time.sleep(10)
         assert s.health()["role"] == "secondary"  # nobody to arbitrate: no automatic failover
         term = s.health()["term"]
-        assert "promoted" in run_cli("promote", "--config", str(s.config)).stdout
+        # Without a witness nothing tells the standby how much the dead primary wrote
+        # alone: promote says so and needs --force (issue 33).
+        unsure = subprocess.run(
+            [STRONGROOM, "promote", "--config", str(s.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert unsure.returncode == 1 and "--force" in unsure.stderr, unsure.stderr
+        assert "cannot be known" in unsure.stderr and "last replayed" in unsure.stderr
+        assert s.health()["role"] == "secondary"
+        assert "promoted" in run_cli("promote", "--force", "--config", str(s.config)).stdout
         s.wait(lambda h: h["role"] == "primary" and not h["read_only"], 15, "promoted")
         assert s.health()["term"] == term + 1
         p.start()

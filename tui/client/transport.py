@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,9 +178,15 @@ class Transport:
         order = [self._active] + [i for i in range(len(self.endpoints)) if i != self._active]
         last = ""
         tried: list[str] = []
+        # A POST is sent with an Idempotency-Key (issue 33): a retry of it (after a
+        # dropped connection, an answer lost, or 503 outcome_unknown, retried once here)
+        # gets the first answer back instead of doing the work twice.
+        key = secrets.token_urlsafe(18) if method == "POST" else None
         for index in order:
             base = self.endpoints[index].base
             headers = {}
+            if key:
+                headers["Idempotency-Key"] = key
             if self.token:
                 headers["Authorization"] = f"Bearer {self.token}"
             if content_type:
@@ -194,6 +201,15 @@ class Transport:
                     json=body if raw is None else None,
                     data=raw,
                 )
+                if key and status == 503 and (data or {}).get("code") == "outcome_unknown":
+                    status, data = await self._send(
+                        method,
+                        base + "/api/v1" + path,
+                        check,
+                        headers,
+                        json=body if raw is None else None,
+                        data=raw,
+                    )
             except aiohttp.ServerFingerprintMismatch:
                 raise ApiError(
                     "certificate_changed",

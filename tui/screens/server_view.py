@@ -52,6 +52,11 @@ def _node(node: dict[str, Any], this: bool) -> str:
         role = node.get("role", "?")
         if node.get("fenced"):
             return name + f"primary, FENCED: {node.get('fence_reason') or 'no lease'}"
+        if node.get("writes_blocked"):
+            return name + f"primary, WRITES BLOCKED: {node['writes_blocked']}"
+        if role == "primary" and node.get("replication") == "async":
+            why = node.get("replication_reason") or "its standby is away"
+            return name + f"primary, writable, ASYNCHRONOUS: {why}"
         return name + f"{role}, {'read-only' if node.get('read_only') else 'writable'}"
     if not node.get("reachable"):
         since = utc_clock(node.get("unreachable_since"))
@@ -69,6 +74,9 @@ def _node(node: dict[str, Any], this: bool) -> str:
     )
 
 
+WAL_SHOWN = 16 * 2**20  # one WAL segment
+
+
 def _replication(view: dict[str, Any]) -> list[str]:
     """A primary's standbys, or a secondary's WAL receiver and replay lag."""
     this = view["nodes"][0] if view["nodes"] else {}
@@ -82,15 +90,29 @@ def _replication(view: dict[str, Any]) -> list[str]:
             f"  replay lag {receiving.get('lag_bytes') or 0} bytes"
             + (f", last change replayed {age:.1f} s ago" if age is not None else ""),
         ]
-    if len(view["nodes"]) < 2:
-        return ["Replication: none (no secondary enrolled)"]
-    if not view["standbys"]:
-        return [f"Replication: {view['replication']}; no standby connected"]
-    return [f"Replication: {view['replication']}"] + [
-        f"  standby {s['application_name']} {s['state']} ({s['sync_state']}), "
-        f"lag {s['lag_bytes'] or 0} bytes / {s['lag_seconds'] or 0:.1f} s"
-        for s in view["standbys"]
+    kept = [
+        f"  WAL kept for {s['node']}: {s['retained_bytes'] // 2**20} MB"
+        + (f" of {s['limit_bytes'] // 2**20} MB" if s.get("limit_bytes") else "")
+        + (" (LOST: re-seeding)" if s.get("wal_status") == "lost" else "")
+        for s in this.get("wal_retained") or []
+        # A streaming standby's slot keeps next to nothing: shown once it keeps a segment.
+        if s.get("retained_bytes", 0) >= WAL_SHOWN or s.get("wal_status") == "lost"
     ]
+    if this.get("wal_warning"):
+        kept.append(f"  WARNING: {this['wal_warning']}")
+    if len(view["nodes"]) < 2:
+        return ["Replication: none (no secondary enrolled)", *kept]
+    if not view["standbys"]:
+        return [f"Replication: {view['replication']}; no standby connected", *kept]
+    return (
+        [f"Replication: {view['replication']}"]
+        + [
+            f"  standby {s['application_name']} {s['state']} ({s['sync_state']}), "
+            f"lag {s['lag_bytes'] or 0} bytes / {s['lag_seconds'] or 0:.1f} s"
+            for s in view["standbys"]
+        ]
+        + kept
+    )
 
 
 def _witness(view: dict[str, Any]) -> list[str]:

@@ -9,11 +9,14 @@ import hmac
 from aiohttp import web
 
 from replication import enroll as enrollment
+from replication import membership
 from server.core.errors import Unauthenticated, ValidationFailed
 from server.node import spool
 from server.services import session_moves
+from server.services.access import MSP_ORG, require_msp_admin
 from server.services.cluster import cluster_state
 from server.services.context import Actor, Env
+from server.store.audit import Who
 from server.web.api import operation
 from server.web.handlers.common import public, works_read_only
 from server.web.keys import ENV
@@ -22,7 +25,9 @@ from server.web.models.cluster import (
     ClusterView,
     EnrollBody,
     Enrollment,
+    NodeRemoved,
     Received,
+    RemoveNodeBody,
     SessionsBody,
     SessionsMoved,
     SpoolBody,
@@ -123,3 +128,32 @@ async def receive_anchors(*, env: Env, body: AnchorsBody) -> web.Response:
     except (KeyError, ValueError, TypeError) as exc:
         raise ValidationFailed([{"field": "anchors", "message": str(exc)}]) from None
     return json_response({"received": len(anchors), "added": added})
+
+
+@works_read_only  # a primary refusing writes for want of its standby may remove it
+@operation(
+    answers={200: NodeRemoved},
+    errors={404: "no_such_node", 409: "not_primary"},
+)
+async def remove_node(*, env: Env, actor: Actor, name: str) -> web.Response:
+    """Remove a secondary from this primary: no longer waited for, its replication slot
+    dropped, forgotten as the peer (MSPOrg administrators; the TUI's server view)."""
+    require_msp_admin(actor, "remove a node from the cluster")
+    return json_response(await membership.remove_node(env, name, actor.who))
+
+
+@public
+@works_read_only
+@peer_only("remove a node")
+@operation(
+    body=RemoveNodeBody,
+    answers={200: NodeRemoved},
+    errors={401: "unauthenticated (not a node of the pair)", 404: "no_such_node"},
+)
+async def remove_node_by_peer(*, env: Env, body: RemoveNodeBody) -> web.Response:
+    """Remove a secondary (node to node, cluster secret): ``strongroom cluster remove-node``
+    on this node, or a secondary's silent uninstall asking its primary."""
+    name = body.given()["name"]
+    # The cluster secret: this node's own command line, or the removed node's uninstall.
+    who = Who("cluster-secret", MSP_ORG)
+    return json_response(await membership.remove_node(env, name, who))

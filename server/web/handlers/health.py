@@ -48,7 +48,20 @@ async def health(request: web.Request) -> web.Response:
         "name": node.name,
         "primary": node.primary_url or None,
         "rejoin": node.rejoin or None,  # why a deposed primary is not yet the standby
+        "sync": node.sync if node.role == "primary" else None,
+        "writes_blocked": bool(node.writes_blocked),
+        "reason": "; ".join(
+            r for r in (node.writes_blocked or node.sync_reason, node.wal_warning) if r
+        )
+        or None,
+        # WAL each standby's slot retains, and the standbys to re-seed (issue 33, item 3).
+        "wal_retained": node.wal_slots if node.role == "primary" else None,
+        "reseed": sorted(node.reseed),
+        # Audit events spooled here and not yet shipped (a node being removed says so).
+        "spool_pending": request.app[ENV].spool.has_events(),
     }
+    if node.role == "primary" and (node.wal_warning or node.reseed):
+        body["degraded"] = True
     if backups is not None:  # the last good backup; degraded when scheduled ones lapse
         body["last_backup"] = backups.as_dict()
         if node.role == "primary" and backups.overdue(datetime.datetime.now(datetime.UTC)):

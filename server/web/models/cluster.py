@@ -19,6 +19,33 @@ class Health(Answer):
     read_only: bool
     term: int
     degraded: bool
+    # A primary's replication now: "sync", "async" (its standby is away and it stopped
+    # waiting for it) or "none" (no standby); None on a secondary (issue 33).
+    sync: Literal["sync", "async", "none"] | None = None
+    # True while writes answer 503 standby_unavailable (replication.synchronous_required).
+    writes_blocked: bool = False
+    reason: str | None = None  # why degraded, asynchronous or blocked, in words
+    spool_pending: bool = False  # audit events spooled here, not yet shipped
+    # A primary: per standby slot {node, slot, active, wal_status, retained_bytes,
+    # limit_bytes}; degraded once one passes replication.wal_retained_warning of the limit.
+    wal_retained: list[dict[str, Any]] | None = None
+    reseed: list[str] = []  # standbys that fell past the WAL kept: re-seeded by base backup
+
+
+class RemoveNodeBody(Body):
+    """``POST /cluster/remove-node`` (node to node, cluster secret): the node to remove."""
+
+    name: Annotated[str, Field(min_length=1, max_length=63)]
+
+
+class NodeRemoved(Answer):
+    """A secondary removed from this primary (issue 33)."""
+
+    removed: str
+    slot_dropped: bool
+    was_peer: bool
+    node_reachable: bool
+    spool: str
 
 
 class ClusterView(Answer):
