@@ -23,6 +23,7 @@ from tests.tui.keys import (
     show_tab,
     submit,
     text_of,
+    type_burst,
 )
 from tests.tui.test_stories import make_user
 from tui.clipboard import osc52
@@ -411,6 +412,9 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
             pilot, lambda: rows(accounts, 3)[:1] != [] and rows(accounts, 3)[0].startswith("mine")
         )
         await pilot.press("i")
+        form = await form_open(pilot, "Check in ctl?")  # asks first
+        await type_burst(pilot, "yes")
+        await submit(pilot, form)
         await notified(pilot, "ctl checked in")
         await until(pilot, lambda: rows(accounts, 3) == ["free"], what="(free again)")
     owner = vault_data["owner"]
@@ -581,6 +585,8 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
             owner,
         )
         assert status == 200, body
+        await pilot.press("ctrl+r")  # changed outside: o is offered once svc shows it
+        await until(pilot, lambda: rows(accounts, 3)[rows(accounts).index("svc")] == "free")
         await cursor_to(pilot, accounts, "svc")
         await pilot.press("o")
         form = await form_open(pilot, "Request the password of svc")
@@ -624,6 +630,10 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         before = account_named(tui_server, owner, "fw-hq-02", "root")["password_changed_at"]
         await cursor_to(pilot, accounts, "root")
         await pilot.press("i")
+        form = await form_open(pilot, "Check in root?")
+        assert "a new password replaces it" in screen_text(app)
+        await type_burst(pilot, "yes")
+        await submit(pilot, form)
         await notified(pilot, "root checked in; its password was replaced by a new one.")
         after = account_named(tui_server, owner, "fw-hq-02", "root")["password_changed_at"]
         assert after != before

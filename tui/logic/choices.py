@@ -6,7 +6,7 @@ Sets the server knows come from the server; the TUI never decides who is eligibl
 from __future__ import annotations
 
 from server.core.permissions import ACCOUNT_MANAGER_ROLES, ROLES  # shared plain data
-from tui.client import Client
+from tui.client import ApiError, Client
 from tui.logic.fields import Choices
 
 PERMISSIONS: Choices = [
@@ -54,15 +54,34 @@ async def designees(client: Client) -> Choices:
 
 
 async def share_targets(client: Client, org: str) -> Choices:
-    """The org's users and groups, and for a client org the MSP's users (who may act
-    there is the server's call)."""
+    """The org's users and groups, and for a client org the MSP users who may act there
+    (its account manager and the holders of a grant, as the org's report lists them: the
+    server refuses a share with any other MSP user)."""
     choices = [(f"user {person(u)}", f"user:{u['username']}") for u in await client.users(org)]
     choices += [(f"group {g['name']}", f"group:{g['name']}") for g in await client.groups(org)]
     if org.lower() != "msporg":
-        choices += [
-            (f"MSP user {person(u)}", f"msp:{u['username']}") for u in await client.users("MSPOrg")
-        ]
+        staff = await msp_staff(client, org)
+        choices += [(f"MSP user {name}", f"msp:{username}") for username, name in staff]
     return choices
+
+
+async def msp_staff(client: Client, org: str) -> list[tuple[str, str]]:
+    """(username, 'username — Full Name') of the MSPOrg users who reach client org ``org``
+    (account manager, grant), from ``GET /orgs/{org}/report``; none when the caller may not
+    read the report (it then cannot tell who reaches the org)."""
+    try:
+        report = await client.org_report(org)
+    except ApiError:
+        return []
+    try:
+        people = {u["username"]: person(u) for u in await client.users("MSPOrg")}
+    except ApiError:
+        people = {}
+    seen: dict[str, str] = {}
+    for item in report.get("msp_access") or ():
+        username = item["username"]
+        seen.setdefault(username, people.get(username, username))
+    return list(seen.items())
 
 
 async def approvers(client: Client, org: str, designee: str) -> Choices:

@@ -130,7 +130,7 @@ class UsersPane(Pane):
                     (
                         inert(u["username"]),
                         inert(u["full_name"]),
-                        inert(u["role"]),
+                        inert(u["role"].replace("_", " ")),
                         u["status"],
                         "on" if u["totp_enabled"] else "",
                         ("yes" if u.get("confirmed") else "PENDING") if self.is_client else "",
