@@ -467,6 +467,7 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         await log_in(pilot, "vown", people["vown"])
         await main_ready(pilot)
         resources = app.screen.query_one("#resources", DataTable)
+        await until(pilot, lambda: resources.row_count > 0, what="(resources)")  # keys per row
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
         assert "New resource" in screen_text(app) and "Access control" in screen_text(app)
@@ -657,20 +658,26 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
 
 async def test_password_user_sees_no_creator_keys(tui_server, make_app, vault_data):
     """A password user's vault offers no New resource or Resource groups key: not in the
-    key bar, not in F1, and the key does nothing."""
+    key bar, not in F1, and the key does nothing. On a resource it may only view (app01)
+    no key that changes it or its accounts either (issue 35): not Edit, Share, Access
+    control, New account; Reveal stays."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(pilot, "vother", vault_data["people"]["vother"])
         await main_ready(pilot)
+        resources = app.screen.query_one("#resources", DataTable)
+        await cursor_to(pilot, resources, "app01")
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
         text = screen_text(app)
-        assert "Reveal the password" in text and "Access control" in text
+        assert "Reveal the password" in text
+        for hidden in ("Access control", "Edit the resource", "Share the", "New account"):
+            assert hidden not in text, hidden
         assert "New resource" not in text and "Resource groups" not in text
         await pilot.press("escape")
         await main_ready(pilot)
         bar = text_of(app.screen.query_one("KeyBar"))
         assert "New" not in bar and "Groups" not in bar, bar
-        await pilot.press("n", "G")
+        await pilot.press("n", "G", "e", "s", "A")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
