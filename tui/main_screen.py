@@ -105,7 +105,10 @@ class MainScreen(Screen):
                 compact=True,
                 enter_submits=False,
             )
-            yield Static(inert(f"{me.get('username')} · {me.get('role')}"), id="who")
+            yield Static(
+                inert(f"{me.get('username')} · {str(me.get('role', '')).replace('_', ' ')}"),
+                id="who",
+            )
             yield ApprovalCount(id="to-approve")
             yield Static("", id="server")
         yield Static("", id="banner", classes="hidden")
@@ -275,7 +278,11 @@ class MainScreen(Screen):
             yield f"Go to {title}", f"Show the {title} tab ({key.upper()})", self._go(tab)
             pane = self.query_one(pane_type)
             for binding in pane_type.BINDINGS:
-                if binding.show and pane.may_use(binding.action):
+                if (
+                    binding.show
+                    and pane.may_use(binding.action)
+                    and binding.action not in pane.PALETTE_SKIP
+                ):
                     yield (
                         f"{title}: {binding.tooltip or binding.description}",
                         f"key {binding.key}",

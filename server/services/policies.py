@@ -43,13 +43,15 @@ async def find_policy(tx: db.Tx, org: OrgRef, name: str) -> Policy:
 
 
 async def list_policies(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
-    """Built-in policies first, then the org's own."""
+    """Built-in policies first, then the org's own (``replicated``: copied from MSPOrg by
+    replicated settings, issue 35)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
         rows = await tx.fetch(
             "SELECT * FROM password_policies WHERE org_id = $1 ORDER BY lower(name)", org.id
         )
-    return [p.as_dict() for p in BUILTIN.values()] + [_policy(r).as_dict() for r in rows]
+    own = [_policy(r).as_dict() | {"replicated": r["replicated_from"] is not None} for r in rows]
+    return [p.as_dict() | {"replicated": False} for p in BUILTIN.values()] + own
 
 
 async def create_policy(

@@ -113,6 +113,8 @@ async def test_settings_replicate_to_existing_and_new_orgs(api, admin):
     assert sorted(d["name"] for d in defs["items"]) == ["RecoveryKey", "Site"]
     status, policies = await mgr.call("GET", "/orgs/Early/password-policies")
     assert "Strict" in [p["name"] for p in policies["items"]]
+    kinds = {p["name"]: p["replicated"] for p in policies["items"]}
+    assert kinds["Strict"] is True and kinds["Medium"] is False  # issue 35: said in the TUI
     # Idempotent.
     status, again = await admin.call(
         "PUT", "/msp/replicate-settings", {"categories": ALL, "role_conflict": "rename"}

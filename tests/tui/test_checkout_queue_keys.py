@@ -136,6 +136,9 @@ async def test_checkout_queue_by_keys(tui_server, make_app):
         await pilot.press("tab")  # from the queue to my requests
         await until(pilot, lambda: app.screen.focused is mine)
         await pilot.press("i")
+        form = await form_open(pilot, "Check in db01/sa?")  # asks first
+        await type_text(pilot, "yes")
+        await submit(pilot, form)
         await notified(pilot, "Checked in db01/sa")
         await until(pilot, lambda: rows(mine, 3) == ["checked in"], what="(checked in)")
         held = request_of(tui_server, world, first)

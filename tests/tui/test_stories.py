@@ -198,7 +198,7 @@ async def test_keys_panel_key_bar_and_server_view(tui_server, make_app):
         await log_in(pilot, ADMIN, ADMIN_PASSWORD)
         await main_ready(pilot)
         bar = app.screen.query_one("KeyBar").render().plain
-        assert bar.startswith("r Reveal  / Search")
+        assert bar.startswith("r Reveal  c Copy  / Search")  # the resources list's keys
         assert bar.rstrip().endswith("F1 Keys  ^l Log out  ^q Quit")
         for key in ("f1", "question_mark"):
             await pilot.press(key)

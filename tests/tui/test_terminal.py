@@ -171,7 +171,7 @@ def test_story_in_tmux(terminal_factory, fresh_node):  # noqa: F811
     screen = term.wait_for("First run", "conf/initial-admin-password")
     assert "^q Quit" in screen.splitlines()[-1]
     first_login(term, ADMIN)
-    term.wait_for("r Reveal  / Search")  # the vault's list has the focus, its keys first
+    term.wait_for("r Reveal  c Copy  / Search")  # the vault's list has the focus, its keys first
     last = term.screen().rstrip().splitlines()[-1]
     assert last.endswith("F1 Keys  ^l Log out  ^q Quit")  # nothing cut at 80 columns
 

@@ -23,6 +23,7 @@ from tests.tui.keys import (
     show_tab,
     submit,
     text_of,
+    type_burst,
 )
 from tests.tui.test_stories import make_user
 from tui.clipboard import osc52
@@ -411,6 +412,9 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
             pilot, lambda: rows(accounts, 3)[:1] != [] and rows(accounts, 3)[0].startswith("mine")
         )
         await pilot.press("i")
+        form = await form_open(pilot, "Check in ctl?")  # asks first
+        await type_burst(pilot, "yes")
+        await submit(pilot, form)
         await notified(pilot, "ctl checked in")
         await until(pilot, lambda: rows(accounts, 3) == ["free"], what="(free again)")
     owner = vault_data["owner"]
@@ -463,6 +467,7 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         await log_in(pilot, "vown", people["vown"])
         await main_ready(pilot)
         resources = app.screen.query_one("#resources", DataTable)
+        await until(pilot, lambda: resources.row_count > 0, what="(resources)")  # keys per row
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
         assert "New resource" in screen_text(app) and "Access control" in screen_text(app)
@@ -581,6 +586,8 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
             owner,
         )
         assert status == 200, body
+        await pilot.press("ctrl+r")  # changed outside: o is offered once svc shows it
+        await until(pilot, lambda: rows(accounts, 3)[rows(accounts).index("svc")] == "free")
         await cursor_to(pilot, accounts, "svc")
         await pilot.press("o")
         form = await form_open(pilot, "Request the password of svc")
@@ -624,6 +631,10 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         before = account_named(tui_server, owner, "fw-hq-02", "root")["password_changed_at"]
         await cursor_to(pilot, accounts, "root")
         await pilot.press("i")
+        form = await form_open(pilot, "Check in root?")
+        assert "a new password replaces it" in screen_text(app)
+        await type_burst(pilot, "yes")
+        await submit(pilot, form)
         await notified(pilot, "root checked in; its password was replaced by a new one.")
         after = account_named(tui_server, owner, "fw-hq-02", "root")["password_changed_at"]
         assert after != before
@@ -647,20 +658,26 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
 
 async def test_password_user_sees_no_creator_keys(tui_server, make_app, vault_data):
     """A password user's vault offers no New resource or Resource groups key: not in the
-    key bar, not in F1, and the key does nothing."""
+    key bar, not in F1, and the key does nothing. On a resource it may only view (app01)
+    no key that changes it or its accounts either (issue 35): not Edit, Share, Access
+    control, New account; Reveal stays."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(pilot, "vother", vault_data["people"]["vother"])
         await main_ready(pilot)
+        resources = app.screen.query_one("#resources", DataTable)
+        await cursor_to(pilot, resources, "app01")
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys panel)")
         text = screen_text(app)
-        assert "Reveal the password" in text and "Access control" in text
+        assert "Reveal the password" in text
+        for hidden in ("Access control", "Edit the resource", "Share the", "New account"):
+            assert hidden not in text, hidden
         assert "New resource" not in text and "Resource groups" not in text
         await pilot.press("escape")
         await main_ready(pilot)
         bar = text_of(app.screen.query_one("KeyBar"))
         assert "New" not in bar and "Groups" not in bar, bar
-        await pilot.press("n", "G")
+        await pilot.press("n", "G", "e", "s", "A")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)

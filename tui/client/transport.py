@@ -23,6 +23,7 @@ import aiohttp
 from server.core.pin_check import KeyPin
 from server.core.pins import spki_pin
 from tui.api_types import ApiError, Endpoint, ServerState
+from tui.wording import readable_problem
 
 KNOWN_HOSTS = Path(
     os.environ.get(
@@ -91,7 +92,7 @@ async def _peer_fingerprint(base: str) -> str:
 def problem_error(status: int, data: Any) -> ApiError:
     """The ``ApiError`` for an answer with ``status`` >= 400 whose body ``data`` is the
     server's problem+json (``{code, detail, ...}``; anything else gets ``http_error``)."""
-    problem = data if isinstance(data, dict) else {}
+    problem = readable_problem(data) if isinstance(data, dict) else {}
     return ApiError(
         problem.get("code", "http_error"),
         problem.get("detail", f"the server answered {status}"),

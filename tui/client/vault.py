@@ -96,6 +96,14 @@ class VaultApi(Transport):
         """Delete an account (full permission)."""
         await self._request("DELETE", f"/orgs/{quote(org)}/accounts/{account_id}")
 
+    async def delete_resource(self, org: str, resource_id: str) -> None:
+        """Delete a resource and its accounts (full permission)."""
+        await self._request("DELETE", f"/orgs/{quote(org)}/resources/{resource_id}")
+
+    async def delete_resource_group(self, org: str, name: str) -> None:
+        """Delete a resource group (its resources stay; needs ``manage_vault``)."""
+        await self._request("DELETE", f"/orgs/{quote(org)}/resource-groups/{quote(name)}")
+
     @staticmethod
     def _shares_path(org: str, kind: str, ref: str) -> str:
         """kind: 'account', 'resource' or 'resource_group' (``ref`` is then its name)."""

@@ -27,6 +27,21 @@ def split_bindings(screen: Screen) -> tuple[list[Binding], list[Binding]]:
     return local, everywhere
 
 
+def focused_order(screen: Screen, local: list[Binding]) -> list[Binding]:
+    """The focused list's keys in the order its pane gives (``bar_actions`` of the nearest
+    pane around the focus: the keys of that list, most used first); all of ``local`` when
+    no pane gives one."""
+    focused = screen.focused
+    node = focused
+    while node is not None and not hasattr(node, "bar_actions"):
+        node = node.parent
+    order = node.bar_actions(focused) if node is not None else None  # type: ignore[attr-defined]
+    if order is None:
+        return local
+    by_action = {b.action: b for b in local}
+    return [by_action[action] for action in order if action in by_action]
+
+
 class KeyBar(Widget):
     """One line of ``key description`` pairs that never hides the essential keys."""
 
@@ -49,6 +64,7 @@ class KeyBar(Widget):
     def render(self) -> Text:
         """Pane keys, then other global keys while they fit, then the essential ones."""
         local, everywhere = split_bindings(self.screen)
+        local = focused_order(self.screen, local)
         essential = sorted(
             (b for b in everywhere if b.id in ESSENTIAL), key=lambda b: ESSENTIAL.index(b.id)
         )

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from rich.text import Text
 from textual import events, on
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import Select
-from textual.widgets._select import SelectOverlay
+from textual.widgets._select import SelectCurrent, SelectOverlay
+from textual.widgets.option_list import Option
+
+LIST_ROWS = 12  # the most rows the open list takes (its border aside)
+_WORD_BREAKS = re.compile(r"[\s_]+")
+
+
+def words(text: str) -> list[str]:
+    """The words of a search or a choice: lower case, split at spaces and underscores
+    ('org_imported' → ['org', 'imported'])."""
+    return [w for w in _WORD_BREAKS.split(text.lower()) if w]
+
+
+def best_match(query: str, labels: list[str]) -> int | None:
+    """The index of the label that holds every word of ``query`` (any order; spaces and
+    underscores alike: 'org imp' finds 'org_imported'), the one where the first word
+    starts earliest; None when none does (issue 35)."""
+    wanted = words(query)
+    if not wanted:
+        return None
+    best: tuple[int, int] | None = None
+    for index, label in enumerate(labels):
+        flat = " ".join(words(label))
+        if all(w in flat for w in wanted):
+            rank = (flat.find(wanted[0]), index)
+            best = rank if best is None or rank < best else best
+    return None if best is None else best[1]
 
 
 class Picker(Select[str]):
@@ -25,6 +53,61 @@ class Picker(Select[str]):
     def __init__(self, *args: Any, enter_submits: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._enter_submits = enter_submits
+        self._query = ""  # what was typed to search since the list opened
+
+    def _choices(self) -> list[tuple[Any, Any]]:
+        """The options the list shows: the blank one (the prompt, a hint) is not one."""
+        return [(prompt, value) for prompt, value in self._options if value is not Select.NULL]
+
+    def _setup_options_renderables(self) -> None:
+        """The list holds the choices only, never the prompt."""
+        overlay = self.query_one(SelectOverlay)
+        overlay.clear_options()
+        overlay.add_options([Option(prompt) for prompt, _value in self._choices()])
+
+    def _watch_value(self, value: Any) -> None:
+        """Show the choice (the list's highlight follows it when the list opens)."""
+        self._value = value
+        try:
+            current = self.query_one(SelectCurrent)
+        except NoMatches:
+            return
+        if value == Select.NULL:
+            current.update(Select.NULL)
+        else:
+            prompt = next((p for p, v in self._choices() if v == value), None)
+            if prompt is not None:
+                current.update(prompt)
+        self.post_message(Select.Changed(self, value))
+
+    def _labels(self) -> list[str]:
+        return [p.plain if isinstance(p, Text) else str(p) for p, _value in self._choices()]
+
+    def _show_query(self, overlay: SelectOverlay, found: bool = True) -> None:
+        """The list's top border shows what was typed (and when nothing matches)."""
+        if not self._query:
+            overlay.border_title = "type to search"
+        else:
+            overlay.border_title = Text(f"search: {self._query}" + ("" if found else " (no match)"))
+
+    def _fit(self, overlay: SelectOverlay) -> None:
+        """Keep the open list inside the dialog (or above the key bar): below the picker
+        when it fits there, else above it, its height cut to the room there is."""
+        box = next((a for a in self.ancestors if a.has_class("dialog")), None)
+        if box is not None:
+            top, bottom = box.region.y + 1, box.region.bottom - 1
+        else:
+            top, bottom = self.screen.region.y, self.screen.region.bottom - 1  # the key bar
+        want = min(len(self._choices()), LIST_ROWS) + 2  # the border's two rows
+        below = bottom - self.region.bottom
+        above = self.region.y - top
+        if below >= want or below >= above:
+            height, shift = max(min(want, below), 3), 0
+        else:
+            height = max(min(want, above), 3)
+            shift = -(height + self.region.height)
+        overlay.styles.max_height = height
+        overlay.styles.offset = (0, shift)
 
     def check_consume_key(self, key: str, character: str | None = None) -> bool:
         """Printable keys are searches, not shortcuts."""
@@ -38,8 +121,10 @@ class Picker(Select[str]):
             return
         self.set_class(expanded, "-expanded")
         if expanded:
-            overlay._search_query = ""
-            values = [value for _prompt, value in self._options]
+            self._query = ""
+            self._show_query(overlay)
+            self._fit(overlay)
+            values = [value for _prompt, value in self._choices()]
             overlay.select(values.index(self.value) if self.value in values else None)
 
     def _on_blur(self, _event: events.Blur) -> None:
@@ -47,10 +132,11 @@ class Picker(Select[str]):
         self.expanded = False
 
     def _choose(self, index: int | None) -> None:
-        """Take the highlighted choice; the blank row (the prompt) chooses nothing, so the
-        current choice stays rather than silently becoming a default."""
-        if index is not None and self._options[index][1] is not Select.BLANK:
-            self.value = self._options[index][1]
+        """Take the highlighted choice (nothing highlighted: the current choice stays
+        rather than silently becoming a default)."""
+        choices = self._choices()
+        if index is not None and 0 <= index < len(choices):
+            self.value = choices[index][1]
         self.expanded = False
 
     async def _on_key(self, event: events.Key) -> None:
@@ -71,19 +157,33 @@ class Picker(Select[str]):
             self.expanded = True
         event.stop()
         event.prevent_default()
+        moves = {
+            "down": overlay.action_cursor_down,
+            "up": overlay.action_cursor_up,
+            "pagedown": overlay.action_page_down,
+            "pageup": overlay.action_page_up,
+            "home": overlay.action_first,
+            "end": overlay.action_last,
+        }
         if event.key == "enter":
             self._choose(overlay.highlighted)
         elif event.key == "escape":
             self.expanded = False
-        elif event.key == "down":
-            overlay.action_cursor_down()
-        elif event.key == "up":
-            overlay.action_cursor_up()
+        elif event.key in moves:
+            moves[event.key]()
+        elif event.key == "backspace":
+            self._query = self._query[:-1]
+            self._search(overlay)
         elif printable:
-            overlay._search_query += event.character or ""
-            match = overlay._find_search_match(overlay._search_query)
-            if match is not None:
-                overlay.select(match)
+            self._query += event.character or ""
+            self._search(overlay)
+
+    def _search(self, overlay: SelectOverlay) -> None:
+        """Highlight the first choice holding every typed word; say what was typed."""
+        match = best_match(self._query, self._labels())
+        if match is not None:
+            overlay.select(match)
+        self._show_query(overlay, found=match is not None or not self._query.strip())
 
     @on(SelectOverlay.UpdateSelection)
     def _picked(self, event: SelectOverlay.UpdateSelection) -> None:

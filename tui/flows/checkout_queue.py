@@ -137,12 +137,15 @@ async def check_in(pane: Pane, org: str, request: dict) -> None:
             severity="warning",
         )
         return
-    try:
-        await pane.app.client.decide_password_request(org, request["id"], "check-in")
-    except ApiError as error:
-        pane.app.show_error(error, "Cannot check in")
-        return
-    pane.changed("checkouts", f"Checked in {password_of(request)}.")
+    done = await pane.form(
+        f"Check in {password_of(request)}?",
+        [typed_confirmation("yes", "Type yes to confirm (Esc keeps it)", any_case=True)],
+        lambda _v: pane.app.client.decide_password_request(org, request["id"], "check-in"),
+        note="You give the password back; revealing it again needs a new check-out.",
+        action="check in",
+    )
+    if done:
+        pane.changed("checkouts", f"Checked in {password_of(request)}.")
 
 
 async def force_check_in(pane: Pane, org: str, hold: dict) -> None:

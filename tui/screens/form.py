@@ -31,6 +31,7 @@ from tui.logic.fields import (  # the fields a form is made of (re-exported for 
     typed_confirmation,
 )
 from tui.text import inert, inert_lines
+from tui.wording import field_label
 from tui.workers import api_worker
 
 __all__ = [
@@ -47,8 +48,9 @@ __all__ = [
 
 
 def humanize(name: str) -> str:
-    """'full_name' → 'Full name' (for server fields the form does not show)."""
-    return name.replace("_", " ").strip().capitalize() or "Request"
+    """'full_name' → 'Full name', 'fields.serial' → 'Serial' (for server fields the form
+    does not show: never a field path)."""
+    return field_label(name)
 
 
 class FormModal(ModalScreen[Any]):

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from tui.controls.keybar import KeyBar
-from tui.controls.table import fill_table
+from tui.controls.table import fill_table, show_position
 from tui.screens.form import Field, FormModal, typed_confirmation
 from tui.text import inert
 
@@ -72,6 +72,10 @@ class ListModal(ModalScreen[None]):
         """The table has the focus; fill it."""
         self.set_focus(self.query_one("#items", DataTable))
         self.load()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The list says which row the cursor is on, of how many."""
+        show_position(event.data_table)
 
     def load(self) -> None:
         """Fetch the rows (a worker in each subclass)."""

@@ -30,6 +30,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, ProgressBar, Static
 
 from server.core.errors import StrongroomError
+from server.core.names import display_name_problem
 from server.core.org_file import OrgFile, read_file
 from tui.client import ApiError
 from tui.controls.table import fill_table
@@ -80,6 +81,41 @@ class ImportFile:
         if len(self.rows) > limit:
             lines.append(f"       … and {len(self.rows) - limit:,} more")
         return "\n".join(lines)
+
+
+def flagged(file: ImportFile, existing: set[str]) -> list[tuple[int, str]]:
+    """(line, why) of each row the server will refuse, found before sending (issue 35): no
+    name, a display name that is not one, one used by an org already (``existing``, lower
+    case) or by an earlier line of the file."""
+    seen: dict[str, int] = {}
+    found: list[tuple[int, str]] = []
+    for line, row in file.rows:
+        display = (row.get("display_name") or "").strip()
+        if not (row.get("name") or "").strip():
+            found.append((line, "no name"))
+        if not display:
+            found.append((line, "no display name"))
+            continue
+        problem = display_name_problem(display)
+        if problem:
+            found.append((line, f"display name {display!r} {problem}"))
+        elif display.lower() in existing:
+            found.append((line, f"an organization {display!r} exists already"))
+        elif display.lower() in seen:
+            found.append((line, f"{display!r} is on line {seen[display.lower()]} too"))
+        seen.setdefault(display.lower(), line)
+    return found
+
+
+def flagged_text(found: list[tuple[int, str]], limit: int = 4) -> str:
+    """The rows the server will refuse, as lines for the confirmation (or '')."""
+    if not found:
+        return ""
+    lines = [f"{len(found):,} row(s) will be refused (the others are imported):"]
+    lines += [f"  line {line}: {why}" for line, why in found[:limit]]
+    if len(found) > limit:
+        lines.append(f"  … and {len(found) - limit:,} more")
+    return "\n".join(lines)
 
 
 def _cut(text: str, width: int) -> str:

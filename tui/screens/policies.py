@@ -36,6 +36,13 @@ def _number(value: str) -> str | None:
     return None if value.strip().isdigit() else "must be a whole number"
 
 
+def kind(policy: dict) -> str:
+    """'built-in', 'replicated' (copied from MSPOrg, as roles say it) or 'own'."""
+    if policy["builtin"]:
+        return "built-in"
+    return "replicated" if policy.get("replicated") else "own"
+
+
 class PoliciesScreen(ListModal):
     """The built-in policies and the org's own."""
 
@@ -58,10 +65,7 @@ class PoliciesScreen(ListModal):
         """Fetch the policies."""
         items = await self.app.client.password_policies(self.org)
         self.fill(
-            [
-                (p["name"], (p["name"], rules(p), "built-in" if p["builtin"] else "own"))
-                for p in items
-            ],
+            [(p["name"], (p["name"], rules(p), kind(p))) for p in items],
             "Rules: length, A upper, a lower, 9 digit, # special.",
         )
 

@@ -60,9 +60,44 @@ def saved_text(saved: dict[str, Any]) -> str:
     )
 
 
+async def load_choice(client: Any) -> tuple[dict[str, Any], int]:
+    """(the saved choice, ``GET /msp/replicate-settings``; the number of client orgs)."""
+    saved = await client.replicate_settings()
+    return saved, sum(1 for o in await client.orgs() if not o["is_msp"])
+
+
+def choice_form(saved: dict[str, Any], orgs: int) -> FormModal:
+    """The one dialog R opens: the categories (the saved choice ticked) and the role-clash
+    rule; Enter applies."""
+    available = saved.get("available") or list(CATEGORY_LABELS)
+    return FormModal(
+        "Replicate settings: choose",
+        [
+            Field(
+                "categories",
+                "Categories (Space ticks, Ctrl+A all/none)",
+                choices=[(CATEGORY_LABELS.get(c, c), c) for c in available],
+                multiple=True,
+                chosen=tuple(saved.get("categories") or ()),
+            ),
+            Field(
+                "role_conflict",
+                "When a client org has a role of the same name",
+                value=saved.get("role_conflict") or "rename",
+                choices=ROLE_CONFLICT,
+            ),
+        ],
+        note=saved_text(saved)
+        + f"\nApplies MSPOrg's current version to all {orgs} client org(s) now and"
+        " to each org created later. Structure only: no users, secrets or resources.",
+        action="apply",
+    )
+
+
 class ReplicateScreen(ModalScreen[bool]):
-    """The saved choice, the form to change and apply it, the progress and the per-org
-    results; dismissed with True once something was applied."""
+    """Applying the chosen categories (the choice form comes first, alone), the progress
+    and the per-org results; ``a`` chooses and applies again. Dismissed with True once
+    something was applied."""
 
     BINDINGS = [
         Binding(
@@ -77,10 +112,11 @@ class ReplicateScreen(ModalScreen[bool]):
     ReplicateScreen #replicate-progress Bar { width: 1fr; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, saved: dict[str, Any], orgs: int, values: dict[str, Any]) -> None:
         super().__init__()
-        self._saved: dict[str, Any] = {}
-        self._orgs = 0
+        self._saved = saved
+        self._orgs = orgs
+        self._values = values
         self._applied = False
         self._busy = False
         self._ticker: Timer | None = None
@@ -89,7 +125,7 @@ class ReplicateScreen(ModalScreen[bool]):
         """Title, saved choice, state line, progress bar, results, keys."""
         with Vertical(classes="dialog replicate"):
             yield Static("Replicate settings from MSPOrg to client orgs", classes="dialog-title")
-            yield Static("Loading the saved choice…", id="replicate-saved")
+            yield Static(inert(saved_text(self._saved)), id="replicate-saved")
             yield Static("", id="replicate-state")
             yield ProgressBar(
                 total=None,
@@ -104,69 +140,27 @@ class ReplicateScreen(ModalScreen[bool]):
             yield Static("a: choose and apply   Esc: close", classes="dialog-keys")
 
     def on_mount(self) -> None:
-        """Read the saved choice, then offer it in the form."""
+        """Apply the choice made in the form."""
         self.query_one(".dialog").can_focus = False
         self.start()
 
     @api_worker(exclusive=True, group="replicate")
     async def start(self) -> None:
-        """GET the saved choice and count the client orgs; then the form."""
-        client = self.app.client
-        try:
-            self._saved = await client.replicate_settings()
-            self._orgs = sum(1 for o in await client.orgs() if not o["is_msp"])
-        except ApiError as error:
-            self.app.show_error(error, "Cannot replicate settings")
-            self.dismiss(False)
-            return
-        self.query_one("#replicate-saved", Static).update(inert(saved_text(self._saved)))
-        self.query_one("#replicate-state", Static).update(
-            f"{self._orgs} client org(s). Press a to choose the categories and apply."
-        )
-        await self._choose_and_apply()
+        """Apply what the form chose."""
+        values = self._values
+        await self._apply(values["categories"], values["role_conflict"] or "rename")
 
     def action_apply(self) -> None:
         """Open the form again (with the saved choice) and apply."""
-        if not self._busy and self._saved:
+        if not self._busy:
             self.again()
 
     @api_worker(exclusive=True, group="replicate")
     async def again(self) -> None:
         """The form, then applying (a worker: the form is waited for)."""
-        await self._choose_and_apply()
-
-    async def _choose_and_apply(self) -> None:
-        values = await self.app.push_screen_wait(self._form())
-        if values is None:
-            if not self._applied:
-                self.dismiss(False)  # cancelled before anything happened: back to settings
-            return
-        await self._apply(values["categories"], values["role_conflict"] or "rename")
-
-    def _form(self) -> FormModal:
-        available = self._saved.get("available") or list(CATEGORY_LABELS)
-        return FormModal(
-            "Replicate settings: choose",
-            [
-                Field(
-                    "categories",
-                    "Categories (Space ticks, Ctrl+A all/none)",
-                    choices=[(CATEGORY_LABELS.get(c, c), c) for c in available],
-                    multiple=True,
-                    chosen=tuple(self._saved.get("categories") or ()),
-                ),
-                Field(
-                    "role_conflict",
-                    "When a client org has a role of the same name",
-                    value=self._saved.get("role_conflict") or "rename",
-                    choices=ROLE_CONFLICT,
-                ),
-            ],
-            note=saved_text(self._saved)
-            + f"\nApplies MSPOrg's current version to all {self._orgs} client org(s) now and"
-            " to each org created later. Structure only: no users, secrets or resources.",
-            action="apply",
-        )
+        values = await self.app.push_screen_wait(choice_form(self._saved, self._orgs))
+        if values is not None:
+            await self._apply(values["categories"], values["role_conflict"] or "rename")
 
     async def _apply(self, categories: list[str], conflict: str) -> None:
         """One PUT; an indeterminate bar with the seconds spent while it runs."""

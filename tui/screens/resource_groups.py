@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual.binding import Binding
 
 from tui.client import ApiError
-from tui.screens.form import Field
+from tui.screens.form import Field, typed_confirmation
 from tui.screens.listing import ListModal
 from tui.screens.shares import SharesScreen
 from tui.workers import api_worker
@@ -24,6 +24,7 @@ class ResourceGroupsScreen(ListModal):
         Binding("a", "add", "Add", tooltip="Add a resource to the group", id="group-add"),
         Binding("x", "remove", "Remove", tooltip="Take a resource out", id="group-remove"),
         Binding("s", "shares", "Shares", tooltip="Shares of the group", id="group-shares"),
+        Binding("d", "delete", "Delete", tooltip="Delete the group", id="group-delete"),
     ]
 
     def __init__(self, org: str) -> None:
@@ -132,3 +133,26 @@ class ResourceGroupsScreen(ListModal):
             self.app.push_screen(
                 SharesScreen(self.org, "resource_group", group["name"], group["name"])
             )
+
+    @api_worker()
+    async def action_delete(self) -> None:
+        """Delete the highlighted group (type its name first); its resources stay."""
+        group = self._group()
+        if group is None:
+            return
+        name = group["name"]
+
+        async def submit(_v: dict) -> bool:
+            await self.app.client.delete_resource_group(self.org, name)
+            return True
+
+        if await self.form(
+            f"Delete resource group {name}?",
+            [typed_confirmation(name, f"Type {name} to delete it (Esc keeps it)")],
+            submit,
+            note="Its resources stay; the shares of the group end with it.",
+            action="delete",
+            danger=True,
+        ):
+            self.app.notify(f"Resource group {name} deleted.")
+            self.load()

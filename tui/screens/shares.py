@@ -61,7 +61,7 @@ class SharesScreen(ListModal):
     async def action_add(self) -> None:
         """Share with a user or group picked from the org's, at a picked level."""
         client = self.app.client
-        targets = await choices.share_targets(client, self.org)
+        org = self.org
 
         async def submit(v: dict) -> dict:
             body = grantee_body(v["target"]) | {"permission": v["permission"] or "view"}
@@ -71,7 +71,11 @@ class SharesScreen(ListModal):
             f"Share {self.label}",
             [
                 Field(
-                    "target", "With", choices=targets, required=True, api_names=("user", "group")
+                    "target",
+                    "With",
+                    load=lambda: choices.share_targets(client, org),  # the form opens at once
+                    required=True,
+                    api_names=("user", "group", "user_org"),
                 ),
                 Field("permission", "Permission", value="view", choices=choices.PERMISSIONS),
             ],

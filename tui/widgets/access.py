@@ -18,7 +18,7 @@ from tui.controls.table import fill_table
 from tui.flows import access_requests as org_access
 from tui.flows import checkout_queue as checkout
 from tui.logic import choices
-from tui.logic.times import since
+from tui.logic.times import minute, since
 from tui.screens.form import Field
 from tui.text import inert
 from tui.widgets.pane import Pane
@@ -47,6 +47,7 @@ class AccessPane(Pane):
 
     LIST = "queue"
     NEEDS = dict.fromkeys(MSP_ADMIN_ACTIONS, MANAGE_ORGS)  # MSPOrg administrators only
+    PALETTE_SKIP = frozenset({"show_requests"})  # g toggles: one palette entry
     BINDINGS = [
         Binding("y", "approve", "Approve", tooltip="Approve the request", id="approve"),
         Binding("x", "reject", "Reject", tooltip="Reject the request", id="reject"),
@@ -231,12 +232,13 @@ class AccessPane(Pane):
                 for u in access["users"]:
                     key = f"users:{u['username']}"
                     self._grants[key] = u["username"]
-                    cells = (f"user {u['username']}", u["role"].replace("_", " "), u["granted_at"])
+                    role = u["role"].replace("_", " ")
+                    cells = (f"user {u['username']}", role, minute(u["granted_at"]))
                     grant_rows.append((key, cells))
                 for g in access["groups"]:
                     key = f"groups:{g['name']}"
                     self._grants[key] = g["name"]
-                    cells = (f"group {g['name']}", ", ".join(g["members"]), g["granted_at"])
+                    cells = (f"group {g['name']}", ", ".join(g["members"]), minute(g["granted_at"]))
                     grant_rows.append((key, cells))
         fill_table(
             self.query_one("#grants", DataTable),

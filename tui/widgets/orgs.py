@@ -17,7 +17,7 @@ from tui.logic import choices
 from tui.logic.org_report import deletion_lines, report_lines
 from tui.screens.form import Field, refusal, typed_confirmation
 from tui.screens.modals import TextModal
-from tui.screens.org_import import FileProblem, ImportScreen, read
+from tui.screens.org_import import FileProblem, ImportScreen, flagged, flagged_text, read
 from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.workers import api_worker
@@ -81,6 +81,17 @@ def in_place(error: ApiError) -> ApiError:
     return error
 
 
+def manager_cell(org: dict, named: dict[str, str]) -> str:
+    """The Account manager column: the org's, the one I named when I created it this
+    session (the list leaves it out for an org I do not manage), or 'another user' for
+    such an org; '—' only when the org has none."""
+    if org.get("account_manager"):
+        return org["account_manager"]
+    if named.get(org["display_name"]):
+        return named[org["display_name"]]
+    return "another user" if "account_manager" not in org and not org.get("is_msp") else "—"
+
+
 def changes_of(values: dict[str, str], org: dict) -> dict:
     """The fields of a submitted form that differ from ``org`` (the PATCH body)."""
     out: dict = {}
@@ -118,6 +129,7 @@ class OrgsPane(Pane):
     def __init__(self) -> None:
         super().__init__()
         self._orgs: list[dict] = []
+        self._named: dict[str, str] = {}  # display name → the account manager I named
 
     def compose(self) -> ComposeResult:
         """Search box and the table."""
@@ -148,7 +160,7 @@ class OrgsPane(Pane):
             cells = (
                 inert(o["display_name"]),
                 inert(o["name"]),
-                inert(o.get("account_manager") or "—"),
+                inert(manager_cell(o, self._named)),
                 o.get("vault_control") or "",
                 "yes" if o.get("managed") else "",
             )
@@ -215,6 +227,9 @@ class OrgsPane(Pane):
 
         result = await self.form("New organization", fields, create, action="create")
         if result:
+            # The list names the account manager of orgs I manage only: keep the one I
+            # named for an org I made for someone else (issue 35).
+            self._named[result["display_name"]] = result.get("account_manager") or ""
             self.changed("orgs", f"Organization {result['display_name']} created.")
 
     @api_worker()
@@ -315,10 +330,12 @@ class OrgsPane(Pane):
         )
         if not file:
             return
+        existing = {o["display_name"].lower() for o in await self.app.client.orgs()}
+        refused = flagged_text(flagged(file, existing))
         go = await self.form(
             f"Import {file.path.name}?",
             [typed_confirmation("import", "Type import to go ahead", "type the word import")],
-            note=file.summary() + "\n\n" + file.preview(),
+            note=file.summary() + "\n\n" + file.preview() + ("\n\n" + refused if refused else ""),
             action="import",
             wide=True,
         )

@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input
 
+from tui.controls.table import show_position
 from tui.messages import DataChanged
 from tui.screens.form import Field, FormModal
 from tui.tabs import capabilities_in
@@ -23,6 +25,11 @@ class Pane(Vertical):
 
     LIST = ""
     NEEDS: dict[str, str] = {}
+    # A list's (or search box's) id → the actions its key bar shows, most used first; the
+    # pane's other keys are under F1 (issue 35: the keys of the focused list).
+    BAR: dict[str, tuple[str, ...]] = {}
+    # Actions the palette leaves out: the other half of a key that toggles (one entry).
+    PALETTE_SKIP: frozenset[str] = frozenset()
     BINDINGS = [Binding("escape", "back_to_list", "List", show=False, id="back-to-list")]
 
     org: reactive[str | None] = reactive(None)
@@ -47,6 +54,16 @@ class Pane(Vertical):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys the user may not use in this org are not shown (and do nothing)."""
         return self.may_use(action)
+
+    def bar_actions(self, focused: object) -> tuple[str, ...] | None:
+        """The actions the key bar shows while ``focused`` has the focus, in order (None:
+        every key of the pane); F1 still lists them all."""
+        return self.BAR.get(getattr(focused, "id", None) or "")
+
+    @on(DataTable.RowHighlighted)
+    def _position(self, event: DataTable.RowHighlighted) -> None:
+        """Each list says which row the cursor is on, of how many."""
+        show_position(event.data_table)
 
     def load(self) -> None:
         """Fetch what the pane shows (a worker in each pane)."""

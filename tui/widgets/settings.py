@@ -23,7 +23,7 @@ from tui.logic import choices
 from tui.screens import field_definitions as definitions
 from tui.screens import roles
 from tui.screens.form import Field, typed_confirmation
-from tui.screens.replicate import ReplicateScreen
+from tui.screens.replicate import ReplicateScreen, choice_form, load_choice
 from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.widgets.settings_audit import AuditSettingsActions
@@ -442,5 +442,13 @@ class SettingsPane(AuditSettingsActions, Pane):
         if not self._msp_admin():
             self.app.notify("Only MSPOrg administrators replicate settings.", severity="warning")
             return
-        if await self.app.push_screen_wait(ReplicateScreen()):
+        try:
+            saved, orgs = await load_choice(self.app.client)
+        except ApiError as error:
+            self.app.show_error(error, "Cannot replicate settings")
+            return
+        values = await self.app.push_screen_wait(choice_form(saved, orgs))  # one dialog
+        if values is not None and await self.app.push_screen_wait(
+            ReplicateScreen(saved, orgs, values)
+        ):
             self.changed("settings")

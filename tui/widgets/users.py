@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Awaitable
 from typing import Any
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -81,6 +82,18 @@ class UsersPane(Pane):
     """Users and user groups of the org chosen in the top band."""
 
     LIST = "users-table"
+    BAR = {  # each list's key bar, most used first (F1 lists every key)
+        "users-table": (
+            "new_user",
+            "edit_user",
+            "reset_password",
+            "toggle_user",
+            "confirm_user",
+            "delete_user",
+            "new_group",
+        ),
+        "groups-table": ("new_group", "edit_group", "delete_group", "new_user"),
+    }
     users: list[dict] = []  # as last loaded (replaced, never changed in place)
     groups: dict[str, dict] = {}  # name → group, as last loaded
     BINDINGS = [
@@ -112,6 +125,20 @@ class UsersPane(Pane):
         groups.add_columns("Group", "Share", "Members")
         yield groups
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The keys the user's capabilities allow; Confirm only on an unconfirmed user of
+        a client org (elsewhere there is nothing to confirm)."""
+        if action == "confirm_user":
+            username = self.selected() if self.is_client else None
+            user = next((u for u in self.users if u["username"] == username), None)
+            return user is not None and not user.get("confirmed")
+        return super().check_action(action, parameters)
+
+    @on(DataTable.RowHighlighted, "#users-table")
+    def user_highlighted(self) -> None:
+        """Another user: Confirm is offered where it applies."""
+        self.refresh_bindings()
+
     @property
     def is_client(self) -> bool:
         """True when the org on show is a client org (users there may be unconfirmed)."""
@@ -139,7 +166,7 @@ class UsersPane(Pane):
                     (
                         inert(u["username"]),
                         inert(u["full_name"]),
-                        inert(u["role"]),
+                        inert(u["role"].replace("_", " ")),
                         u["status"],
                         "on" if u["totp_enabled"] else "",
                         ("yes" if u.get("confirmed") else "PENDING") if self.is_client else "",
@@ -162,6 +189,7 @@ class UsersPane(Pane):
                 for g in groups
             ),
         )
+        self.refresh_bindings()  # c: on an unconfirmed user only
 
     def _user(self) -> dict | None:
         """The highlighted user as last loaded (None, and a hint, when there is none)."""

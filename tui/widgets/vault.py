@@ -27,14 +27,59 @@ from tui.widgets.vault_reveal import RevealActions
 from tui.workers import api_worker
 
 SECTION = "Accounts (Tab to reach them; r reveals)"
+RANK = {"view": 1, "modify": 2, "full": 3, "owner": 4}  # share levels (DESIGN.md §3)
+# action → (whose permission: the resource, the account, or the focused list's row; the
+# least share level the server accepts for it: server/services/entitlement.py NEEDS).
+ROW_NEEDS = {
+    "new_account": ("resources", "full"),
+    "edit_resource": ("resources", "full"),
+    "delete_resource": ("resources", "full"),
+    "set_password": ("accounts", "modify"),
+    "generate": ("accounts", "modify"),
+    "edit_account": ("accounts", "full"),
+    "delete_account": ("accounts", "full"),
+    "share": ("", "full"),
+    "shares": ("", "full"),
+    "access_control": ("", "full"),
+}
+RESOURCE_KEYS = (  # the resources list's key bar, most used first (F1 lists every key)
+    "reveal",
+    "copy",
+    "search",
+    "new_resource",
+    "new_account",
+    "edit_resource",
+    "share",
+    "shares",
+    "access_control",
+    "delete_resource",
+    "resource_groups",
+    "policies",
+)
+ACCOUNT_KEYS = (  # the accounts list's key bar
+    "reveal",
+    "copy",
+    "check_out",
+    "check_in",
+    "set_password",
+    "generate",
+    "new_account",
+    "edit_account",
+    "delete_account",
+    "share",
+    "shares",
+    "access_control",
+)
 
 
 class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlActions, Pane):
     """Resources on top, the selected resource's accounts below."""
 
     LIST = "resources"
+    _access_of: dict[str, dict | None] = {}  # account id → its access (check-out) state
     # Keys shown only with a capability in the org (GET /me's capabilities).
     NEEDS = {"new_resource": ADD_RESOURCES, "resource_groups": MANAGE_VAULT}
+    BAR = {"resources": RESOURCE_KEYS, "vault-q": RESOURCE_KEYS, "accounts": ACCOUNT_KEYS}
     BINDINGS = [
         Binding("r", "reveal", "Reveal", tooltip="Reveal the password", id="reveal"),
         Binding("slash", "search", "Search", tooltip="Search resources", id="vault-search"),
@@ -52,6 +97,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         Binding("P", "policies", "Policies", tooltip="Password policies", id="policies"),
         Binding("o", "check_out", "Check out", tooltip="Request a check-out", id="check-out"),
         Binding("i", "check_in", "Check in", tooltip="Check the password in", id="check-in"),
+        Binding("D", "delete_resource", "Del res", tooltip="Delete the resource", id="del-res"),
         Binding(
             "A",
             "access_control",
@@ -71,6 +117,44 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         accounts = DataTable(id="accounts", cursor_type="row")
         accounts.add_columns("Account", "Policy", "Access", "State")
         yield accounts
+
+    def _row_permission(self, table_id: str) -> str | None:
+        """My share level on the highlighted row of ``table_id`` (None: no row)."""
+        if self.selected(table_id) is None:
+            return None
+        return self.selected_cell(table_id, 4 if table_id == "resources" else 2)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys the user's capabilities in the org allow, and of those that change a
+        resource or an account only the ones its share level on the highlighted row allows
+        (a view-only user is not offered Edit to be refused after filling the form);
+        check-out and check-in only on an account under access control."""
+        if not self.may_use(action):
+            return False
+        if action in ROW_NEEDS:
+            table, least = ROW_NEEDS[action]
+            if not table:
+                table = "accounts" if self._accounts_focused() else "resources"
+            permission = self._row_permission(table)
+            return permission is not None and RANK.get(permission, 0) >= RANK[least]
+        if action in ("check_out", "check_in"):
+            state = self._access_state()
+            return state is not None and (action == "check_out" or state == "mine")
+        return True
+
+    def _accounts_focused(self) -> bool:
+        return self.screen.focused is self.query_one("#accounts", DataTable)
+
+    def _access_state(self) -> str | None:
+        """The highlighted account's check-out state (None: not under access control)."""
+        account = self.selected("accounts")
+        access = (self._access_of.get(account) or {}) if account else {}
+        return access.get("state", "free") if access.get("controlled") else None
+
+    @on(DataTable.RowHighlighted, "#accounts")
+    def account_highlighted(self) -> None:
+        """Another account: the keys its share level allows."""
+        self.refresh_bindings()
 
     @on(Input.Changed, "#vault-q")
     def search_changed(self) -> None:
@@ -112,6 +196,8 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         title = f"No resource matches '{query}'." if query.strip() else self._empty_title()
         self.query_one("#accounts-title", Static).update(inert(title))
         fill_table(self.query_one("#accounts", DataTable), [])
+        self._access_of = {}
+        self.refresh_bindings()
 
     def _empty_title(self) -> str:
         """What an empty vault says: in an org reached through a grant (not one's home org)
@@ -127,6 +213,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         """Show the highlighted resource's accounts."""
         if event.row_key.value:
             self.load_accounts(event.row_key.value)
+        self.refresh_bindings()
 
     @api_worker(exclusive=True, group="accounts")
     async def load_accounts(self, resource_id: str | None) -> None:
@@ -141,6 +228,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         self.query_one("#accounts-title", Static).update(
             inert(SECTION + (f" · {fields}" if fields else ""))
         )
+        self._access_of = {a["id"]: a.get("access") for a in resource["accounts"]}
         fill_table(
             self.query_one("#accounts", DataTable),
             (
@@ -156,6 +244,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
                 for a in resource["accounts"]
             ),
         )
+        self.refresh_bindings()
 
     def _need(self, table_id: str, what: str) -> str | None:
         key = self.selected(table_id)
@@ -194,7 +283,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
             return
         kind, ref, label = target
         client = self.app.client
-        targets = await choices.share_targets(client, self.org)
+        org = self.org
 
         async def submit(v: dict) -> dict:
             body = grantee_body(v["target"]) | {"permission": v["permission"] or "view"}
@@ -204,7 +293,11 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
             f"Share {label}",
             [
                 Field(
-                    "target", "With", choices=targets, required=True, api_names=("user", "group")
+                    "target",
+                    "With",
+                    load=lambda: choices.share_targets(client, org),  # the form opens at once
+                    required=True,
+                    api_names=("user", "group", "user_org"),
                 ),
                 Field("permission", "Permission", value="view", choices=choices.PERMISSIONS),
             ],

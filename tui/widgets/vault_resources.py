@@ -6,7 +6,7 @@ from __future__ import annotations
 from tui.client import ApiError
 from tui.logic import choices
 from tui.logic import vault_fields as extra
-from tui.screens.form import Field, FormModal, refusal
+from tui.screens.form import Field, FormModal, refusal, typed_confirmation
 from tui.workers import api_worker
 
 
@@ -48,7 +48,7 @@ class TypeFieldsForm(FormModal):
 
 
 class ResourceActions:
-    """n new resource, e edit the highlighted one."""
+    """n new resource, e edit the highlighted one, D delete it."""
 
     async def _settings(self) -> tuple[list, list[dict]]:
         """(the org's resource types, its field definitions)."""
@@ -178,3 +178,27 @@ class ResourceActions:
         result = await self.form(f"Edit {current['name']}", fields, submit)
         if result:
             self.changed("resources", "Resource updated.")
+
+    @api_worker("Cannot delete the resource")
+    async def action_delete_resource(self) -> None:
+        """Delete the highlighted resource and its accounts (type its name first; needs
+        full permission)."""
+        resource = self._need("resources", "a resource")
+        if resource is None:
+            return
+        name = self.selected_cell("resources", 0)
+        accounts = self.selected_cell("resources", 3)
+
+        async def submit(_v: dict) -> bool:
+            await self.app.client.delete_resource(self.org, resource)
+            return True
+
+        if await self.form(
+            f"Delete resource {name}?",
+            [typed_confirmation(name, f"Type {name} to delete it (Esc keeps it)", strip=True)],
+            submit,
+            note=f"Its {accounts} account(s) and their passwords are gone for good.",
+            action="delete",
+            danger=True,
+        ):
+            self.changed("resources", f"Resource {name} deleted.")

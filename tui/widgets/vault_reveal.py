@@ -8,6 +8,7 @@ from tui.client import ApiError
 from tui.clipboard import copy_for_a_while
 from tui.logic import vault_checkout as checkout
 from tui.screens.form import Field
+from tui.screens.listing import confirm_field
 from tui.screens.modals import RevealModal
 from tui.workers import api_worker
 
@@ -133,7 +134,23 @@ class RevealActions:
         if mine is None:
             self.app.notify("You hold no check-out of this password.", severity="warning")
             return
-        before = (await client.account(self.org, account))["password_changed_at"]
+        current = await client.account(self.org, account)
+        before = current["password_changed_at"]
+        try:
+            rotates = (await client.access_control(self.org, "account", account)).get(
+                "rotate_on_checkin"
+            )
+        except ApiError:
+            rotates = None  # the check-in still says whether it was replaced
+        if not await self.form(
+            f"Check in {mine['account']}?",
+            [confirm_field()],
+            note="You give the password back"
+            + ("; a new password replaces it." if rotates else ".")
+            + " Revealing it again needs a new check-out.",
+            action="check in",
+        ):
+            return
         back = await client.check_in(self.org, mine["id"])
         after = (await client.account(self.org, account))["password_changed_at"]
         replaced = "; its password was replaced by a new one" if after != before else ""

@@ -306,6 +306,7 @@ class Policy(Answer):
     require_special: bool
     max_age_days: int | None
     builtin: bool
+    replicated: bool = False  # in the list: copied from MSPOrg by replicated settings
 
 
 class GeneratedPassword(Answer):

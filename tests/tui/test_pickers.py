@@ -1,0 +1,88 @@
+"""Pickers that fit (issue 35): at 80x24 the open list stays inside its dialog (above the
+picker when there is no room below), shows what was typed, finds words in any order with
+spaces or underscores, moves with PageDown/End/Home, and never offers its hint as a
+choice. No server: a dialog with a picker, driven by keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+from textual.widgets._select import SelectOverlay
+
+from tui.controls.picker import Picker, best_match
+from tui.screens.org_import import flagged, parse
+
+STYLES = Path(__file__).resolve().parents[2] / "tui" / "styles"
+NAMES = ["org_imported", "alpha", "beta", "import_two", *(f"x{i:02d}" for i in range(30))]
+
+
+def test_words_in_any_order():
+    """'org imp' and 'imp org' find org_imported; underscores are spaces; no match: None."""
+    labels = ["alpha", "org_imported", "import two"]
+    assert best_match("org imp", labels) == 1
+    assert best_match("imp org", labels) == 1
+    assert best_match("import_two", labels) == 2
+    assert best_match("al", labels) == 0
+    assert best_match("zzz", labels) is None
+
+
+def test_import_preview_flags_rows():
+    """The import preview names the rows the server will refuse before 'Type import'."""
+    file = parse(
+        Path("orgs.csv"),
+        b"name,display_name,account_manager\nAcme,acme,admin\nBad,bad name,admin\n"
+        b"Again,acme,admin\nOld,old,admin\n",
+    )
+    found = dict(flagged(file, {"old"}))
+    assert set(found) == {3, 4, 5}
+    assert "line 2" in found[4] and "exists already" in found[5]
+
+
+class Dialog(App):
+    """A dialog whose picker sits low: the list has no room below it."""
+
+    CSS_PATH = [str(STYLES / "app.tcss"), str(STYLES / "dialogs.tcss")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog"):
+            yield Static("A form", classes="dialog-title")
+            for i in range(8):
+                yield Static(f"field {i}")
+            yield Picker(
+                [(n, n) for n in NAMES],
+                prompt="type to search, or Space for the list",
+                allow_blank=True,
+                compact=True,
+                id="pick",
+            )
+            yield Static("Enter: save   Esc: cancel")
+
+
+async def test_picker_fits_and_searches():
+    app = Dialog()
+    async with app.run_test(size=(80, 24)) as pilot:
+        picker = app.query_one("#pick", Picker)
+        picker.focus()
+        await pilot.pause()
+        overlay = picker.query_one(SelectOverlay)
+        assert overlay.option_count == len(NAMES)  # the hint is not an option
+        await pilot.press("i", "m", "p", "space", "o", "r", "g")
+        await pilot.pause()
+        assert picker.expanded and overlay.highlighted == 0
+        assert "search: imp org" in str(overlay.border_title)
+        dialog = app.query_one(".dialog").region
+        assert dialog.y <= overlay.region.y and overlay.region.bottom <= dialog.bottom
+        await pilot.press("end")
+        assert overlay.highlighted == len(NAMES) - 1
+        await pilot.press("home", "pagedown")
+        assert overlay.highlighted and overlay.highlighted > 1
+        await pilot.press("escape")
+        await pilot.press("z", "z", "z")
+        await pilot.pause()
+        assert "(no match)" in str(overlay.border_title)
+        await pilot.press("backspace", "backspace", "backspace", "b", "e", "t", "enter")
+        await pilot.pause()
+        assert picker.value == "beta" and not picker.expanded

@@ -1,0 +1,76 @@
+"""Words, not the API: the server's refusals as a TUI user reads them.
+
+The server's problem+json ``detail`` is written for every client, so a few say how to
+call the API ("send 'Authorization: Bearer <token>'", "or null", ``POST /org-access-
+requests {"kind": …}``, a field path such as ``fields.serial``). The TUI says the same
+thing in its own words: what happened and what to do here (issue 35). ``readable`` is the
+one place that rewrites them; ``tests/tui/test_wording.py`` walks the server's refusals
+and fails on TUI text with JSON, a header name, "null" or a field path.
+"""
+
+from __future__ import annotations
+
+import re
+
+# (pattern, the TUI's words), applied in order.
+_REWRITES: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"send 'Authorization: Bearer <token>' \(log in first\)"),
+        "the session has ended; log in again",  # the login screen says why it may have
+    ),
+    (
+        re.compile(r"a new account manager needs an approved request: POST /org-access-requests.*"),
+        "a new account manager needs a second administrator's approval: file the request "
+        "from Access (F4), m",
+    ),
+    (
+        re.compile(r"a new display name needs an approved request: POST /org-access-requests.*"),
+        "a new display name needs a second administrator's approval: file the request "
+        "from Access (F4)",
+    ),
+    (
+        re.compile(r'\(or send "generate": true\)'),
+        "(or leave the password empty to generate one)",
+    ),
+    (re.compile(r"\(or null for no limit\)"), "(or empty for no limit)"),
+    (re.compile(r"\btrue or false\b"), "yes or no"),
+    (re.compile(r"\b(\w+): true\b"), r"\1"),
+    (re.compile(r",? or null\b"), ", or empty"),
+    (re.compile(r"\bnull\b"), "empty"),
+    (re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) /\S+"), "the request"),
+    (re.compile(r"\s*\{[^{}]*\}"), ""),  # a JSON fragment
+]
+# A field path as the server names nested fields ('fields.serial', 'members.0'); only
+# these parents, so a host or file name typed by a user ('db01.example.net') stays.
+_FIELD_PATH = re.compile(r"\b(?:fields|members|approvers|resources|categories|choices)(?:\.\w+)+")
+
+
+def field_label(path: str) -> str:
+    """A field's name as a label: 'full_name' → 'Full name', 'fields.serial' → 'Serial',
+    'approvers[0]' → 'Approvers' (never the path)."""
+    parts = [p for p in re.split(r"[.\[\]]", path or "") if p and not p.isdigit()]
+    name = parts[-1] if parts else ""
+    return name.replace("_", " ").strip().capitalize() or "Request"
+
+
+def readable(text: str) -> str:
+    """The server's ``detail`` (or a field error's message) in the TUI's words: no header
+    names, JSON, "null", API paths or field paths."""
+    for pattern, words in _REWRITES:
+        text = pattern.sub(words, text)
+    return _FIELD_PATH.sub(lambda m: repr(field_label(m.group(0)).lower()), text)
+
+
+def readable_problem(problem: dict) -> dict:
+    """A problem+json answer with its ``detail`` and each field error's ``message`` in
+    the TUI's words (codes and field names kept: the forms place errors by them)."""
+    out = dict(problem)
+    if isinstance(out.get("detail"), str):
+        out["detail"] = readable(out["detail"])
+    errors = out.get("errors")
+    if isinstance(errors, list):
+        out["errors"] = [
+            {**e, "message": readable(str(e.get("message", "")))} if isinstance(e, dict) else e
+            for e in errors
+        ]
+    return out
