@@ -52,6 +52,7 @@ class KeyQueue:
         self._holds: dict[object, float] = {}  # hold token → when it lapses
         self._screen_wait_since: float | None = None
         self._noisy_since: float | None = None
+        self._unfocused: object = None  # the screen that kept no focus past READY_LIMIT
         self._poll: Any = None
 
     def accept(self, event: events.Key) -> bool:
@@ -95,7 +96,9 @@ class KeyQueue:
             screen = app.screen
         except Exception:  # no screen yet (starting) or any more (closing)
             return False
-        ready = screen.is_mounted and (screen.focused is not None or not screen.focus_chain)
+        ready = screen.is_mounted and (
+            screen.focused is not None or not screen.focus_chain or screen is self._unfocused
+        )
         if ready:
             self._screen_wait_since = None
             return True
@@ -103,8 +106,11 @@ class KeyQueue:
         if self._screen_wait_since is None:
             self._screen_wait_since = now
         if now - self._screen_wait_since > READY_LIMIT:
+            # A screen that keeps nothing focused: its own bindings take the keys, and
+            # later keys on it do not wait again.
             self._screen_wait_since = None
-            return True  # a screen without a focusable field: its own bindings take keys
+            self._unfocused = screen
+            return True
         return False
 
     def _quiet(self) -> bool:

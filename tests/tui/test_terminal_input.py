@@ -397,13 +397,13 @@ async def test_fields_keep_their_text_and_tab_stays_in_the_pane(tui_server, make
         await pilot.press("tab", "shift+tab")
         await type_text(pilot, "in")
         assert screen.query_one("#username", Input).value == "admin"
-        await pilot.press("shift+tab", "shift+tab")
-        await type_text(pilot, "MSP")
+        await pilot.press("shift+tab")
+        await type_text(pilot, "MSPOrg")
         await pilot.press("tab", "tab")
         await type_text(pilot, ADMIN_PASSWORD)
         await pilot.press("enter")
         await main_ready(pilot)
-        assert app.last_org == "MSP"  # as typed; the server matches org names loosely
+        assert app.last_org == "MSPOrg"
         main = app.screen
         for _ in range(6):
             await pilot.press("tab")
@@ -425,12 +425,17 @@ async def test_fields_keep_their_text_and_tab_stays_in_the_pane(tui_server, make
         await pilot.press("ctrl+x")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
         assert osc52("") in written and app.clipboard == ""
-        await until(pilot, lambda: app.screen.query_one("#org", Input).value == "MSP")
+        await until(pilot, lambda: app.screen.query_one("#org", Input).value == "MSPOrg")
 
-        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD, "MSPOrg")
         await main_ready(pilot)
         assert isinstance(app.screen.focused, DataTable)
         written.clear()
         app.copy_to_clipboard("another")
         await pilot.press("ctrl+q")
         await until(pilot, lambda: osc52("") in written, what="(cleared on quit)")
+
+    # A new run on this terminal starts with the org of the last login too.
+    again = make_app()
+    async with again.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: again.screen.query_one("#org", Input).value == "MSPOrg")
