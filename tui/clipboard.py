@@ -80,21 +80,19 @@ def terminal_refusal(environ: dict[str, str] | None = None) -> str | None:
     if done.returncode != 0 or setting in ("on", ""):
         return None
     return (
-        f"tmux does not pass it on (its set-clipboard is {setting}): nothing was copied. "
-        "Reveal it with r instead, or run: tmux set -g set-clipboard on"
+        f"tmux does not pass it on (its set-clipboard is {setting}); "
+        "run: tmux set -g set-clipboard on"
     )
 
 
-def copied_sentence(app: App, what: str, seconds: float) -> str:
-    """What to say after a copy: honest about a terminal that may not take it."""
-    refusal = None if app.is_headless else getattr(app, "_clipboard_refusal", ...)
-    if refusal is ...:
-        refusal = terminal_refusal()
-        app._clipboard_refusal = refusal
+def copied_sentence(app: App, what: str, seconds: float, instead: str = "reveal it with r") -> str:
+    """What to say after a copy of ``what``: when it is cleared, and honest about a
+    terminal that may not take it (``instead``: what to do then)."""
+    refusal = None if app.is_headless else terminal_refusal()  # asked each time: it may change
     if refusal:
-        return f"{what} not copied: {refusal}"
+        return f"{what} not copied: {refusal} (or {instead})."
     after = f"; cleared in {seconds:g} s" if seconds > 0 else ""
     return (
         f"{what} sent to the terminal's clipboard{after}. If pasting gives nothing, "
-        "the terminal does not accept OSC 52: reveal it with r instead."
+        f"the terminal does not accept OSC 52: {instead} instead."
     )

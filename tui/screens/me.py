@@ -68,7 +68,7 @@ class OnceModal(ModalScreen[None]):
     def action_copy(self) -> None:
         """Put the secret on the clipboard (OSC 52: works over SSH in most terminals)."""
         self.app.copy_to_clipboard(self._secret)  # emptied on quit, log out and hang-up
-        self.notify(copied_sentence(self.app, "The secret", 0))
+        self.notify(copied_sentence(self.app, "The secret", 0, "type it from the screen"))
 
     def action_close(self) -> None:
         """Close; the secret is gone from the screen for good."""
