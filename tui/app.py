@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from collections.abc import Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from tui.client import SESSION_ENDED, ApiError, Client, read_only_sentence
+from tui.clipboard import clear_now
 from tui.controls.keybar import split_bindings
+from tui.keyboard import KeyQueue, cursor_at_end_on_focus
 from tui.screens.login import LoginScreen
 from tui.screens.modals import KeysModal
+from tui.terminal import StrongroomDriver, too_small
 from tui.text import inert, inert_lines
+
+HANG_UP_STATUS = 129  # 128 + SIGHUP: the terminal went away
 
 
 class StrongroomApp(App):
@@ -25,6 +34,8 @@ class StrongroomApp(App):
         Binding("f1", "keys", "Keys", key_display="F1", id="help", priority=True),
         Binding("question_mark", "keys", "Keys", id="help-question", show=False),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        # Ctrl+L repaints, as everywhere in a terminal (log out is Ctrl+X).
+        Binding("ctrl+l", "repaint", "Repaint", id="repaint", show=False, priority=True),
         # Tab moves the focus before the keys typed after it are handed out, so a burst
         # of keys (a fast typist, a paste, a slow SSH link) lands in the right fields.
         Binding("tab", "focus_next", "Next field", show=False, priority=True),
@@ -34,16 +45,120 @@ class StrongroomApp(App):
     def __init__(
         self, client: Client, reveal_seconds: float = 10.0, clipboard_seconds: float = 30.0
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=StrongroomDriver if os.name == "posix" else None)
+        cursor_at_end_on_focus()
+        self.keys_queue = KeyQueue(self)  # typed-ahead keys, handed out in order
         self.client = client
         self.reveal_seconds = reveal_seconds
         self.clipboard_seconds = clipboard_seconds  # a copied password is cleared after this
         self.me: dict = {}
+        self.last_org: str | None = None  # the org of the last login in this run
         self._ending = False  # the session-ended notice is on its way (shown once)
 
     def on_mount(self) -> None:
-        """Start at the login screen."""
+        """Start at the login screen; a hang-up (SIGHUP) ends the app."""
         self.push_screen(LoginScreen())
+        if not self.is_headless:
+            try:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not on the main thread, or no SIGHUP on this platform
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys from the terminal wait their turn in ``keys_queue`` (``tui.keyboard``)."""
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and self.keys_queue.accept(event)
+        ):
+            return
+        await super().on_event(event)
+
+    async def _deliver_key(self, event: events.Key):
+        """Hand one queued key out as Textual would: the app's priority bindings, else
+        the focused widget (or the screen). The node it went to, or None if a binding
+        took it."""
+        self.app_focus = True
+        if await self._check_bindings(event.key, priority=True):
+            return None
+        target = self.focused or self.screen
+        target._forward_event(event)
+        return target
+
+    def hold_keys(self) -> object:
+        """Keep typed keys until ``release_keys(token)``: an action is fetching what the
+        dialog it opens needs (``tui.workers``)."""
+        return self.keys_queue.hold()
+
+    def release_keys(self, token: object | None = None) -> None:
+        """End a hold (None: all of them)."""
+        self.keys_queue.release(token)
+
+    def push_screen(self, *args, **kwargs):
+        """Textual's push; the keys typed meanwhile go to the new screen once its first
+        field has the focus (``tui.keyboard``)."""
+        pushed = super().push_screen(*args, **kwargs)
+        self.release_keys()
+        return pushed
+
+    def action_focus_next(self) -> None:
+        """Tab: the next field or list of the focused pane (or dialog), round again
+        within it; never out to the org selector of the band."""
+        self._tab(1)
+
+    def action_focus_previous(self) -> None:
+        """Shift+Tab: as Tab, backwards."""
+        self._tab(-1)
+
+    def _tab(self, step: int) -> None:
+        from tui.widgets.pane import Pane  # the tabs' panes (late: they import the app's)
+
+        screen = self.screen
+        focused = screen.focused
+        above = focused.ancestors if focused is not None else []
+        scope = next((node for node in above if isinstance(node, Pane)), None)
+        chain = [w for w in screen.focus_chain if scope is None or scope in w.ancestors]
+        if focused is None or focused not in chain:
+            (screen.focus_next if step > 0 else screen.focus_previous)()
+            return
+        screen.set_focus(chain[(chain.index(focused) + step) % len(chain)])
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Below 80x24 say so (once per shrink), instead of a cut title and empty lists."""
+        sentence = too_small(event.size.width, event.size.height)
+        if sentence and not getattr(self, "_said_small", False):
+            self.notify(sentence, title="Window too small", severity="warning", timeout=10)
+        self._said_small = bool(sentence)
+
+    def action_repaint(self) -> None:
+        """Ctrl+L: draw the whole screen again (after line noise, a resize the terminal
+        did not report, or a message another program wrote over it)."""
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            driver.write("\x1b[H\x1b[2J")
+        for screen in self.screen_stack:
+            screen.refresh(layout=True)
+        self.refresh(layout=True)
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C copies in a field; elsewhere say how to quit (as plain words)."""
+        self.notify("Press Ctrl+Q to quit Strongroom.", title="Quit?")
+
+    def clear_clipboard(self) -> None:
+        """Empty a clipboard this app filled (a password) now: on quit, log out and
+        hang-up, not only when its timer runs out."""
+        clear_now(self)
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q: empty the clipboard first, then leave."""
+        self.clear_clipboard()
+        await super().action_quit()
+
+    def hang_up(self) -> None:
+        """The terminal went away (SIGHUP, or its input ended): try to empty the clipboard
+        and end (exit status 129), never spin without a terminal."""
+        self.clear_clipboard()
+        self.exit(return_code=HANG_UP_STATUS)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette: every action of the screen in use, the keys panel and Quit."""
@@ -75,6 +190,7 @@ class StrongroomApp(App):
         """Back to the login screen (``username`` and ``org`` filled in); the previous
         user's messages go with them."""
         self.clear_notifications()
+        self.clear_clipboard()
         self.switch_screen(LoginScreen(username, org))
 
     def show_password_change(self, current: str) -> None:

@@ -89,7 +89,7 @@ class MainScreen(Screen):
             id="cluster",
             priority=True,
         ),
-        Binding("ctrl+l", "logout", "Log out", id="logout", priority=True),
+        Binding("ctrl+x", "logout", "Log out", id="logout", priority=True),
     ]
 
     def compose(self) -> ComposeResult:
@@ -271,7 +271,7 @@ class MainScreen(Screen):
         yield "Pick the organization", "Focus the org selector (Ctrl+O)", self.action_pick_org
         yield "My account", "Password, 2FA, API keys (Ctrl+T)", self.action_me
         yield "Server", "Which node, its role and state (Ctrl+K)", self.action_cluster
-        yield "Log out", "End the session (Ctrl+L)", self.action_logout
+        yield "Log out", "End the session (Ctrl+X)", self.action_logout
         for tab, (title, pane_type, key) in TABS.items():
             if tab in self.hidden:
                 continue

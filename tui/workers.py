@@ -34,13 +34,29 @@ def api_worker(
 
     def decorate(method: Job) -> Callable[..., Any]:
         @functools.wraps(method)
-        async def job(self: DOMNode, *args: Any, **kwargs: Any) -> Any:
+        async def job(self: DOMNode, *args: Any, _key_hold: object = None, **kwargs: Any) -> Any:
             try:
                 return await method(self, *args, **kwargs)
             except ApiError as error:
                 self.app.show_error(error, failure)
                 return None
+            finally:
+                if _key_hold is not None:
+                    self.app.release_keys(_key_hold)
 
-        return work(job, group=group, exclusive=exclusive, exit_on_error=False)
+        started = work(job, group=group, exclusive=exclusive, exit_on_error=False)
+        if not method.__name__.startswith("action_"):
+            return started
+
+        @functools.wraps(method)
+        def start(self: DOMNode, *args: Any, **kwargs: Any) -> Any:
+            """A key's action that fetches before it opens a dialog: the keys typed
+            meanwhile wait for the dialog, in order (``tui.keyboard``), not for the list."""
+            holding = getattr(self.app, "hold_keys", None)
+            if holding is not None:
+                kwargs["_key_hold"] = holding()
+            return started(self, *args, **kwargs)
+
+        return start
 
     return decorate

@@ -25,6 +25,7 @@ from server.store.migrations import MigrationError
 
 EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3  # as LSB init scripts and systemctl status do
+EXIT_USAGE = 2  # cannot run here (as argparse for a bad command line): no terminal, ...
 
 DEFAULT_HOME = "var"
 
@@ -557,7 +558,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
     """Open the terminal UI against a server (URL may name the org: https://host:7272/abc)."""
     from tui.app import StrongroomApp
     from tui.client import ApiError, Client, Endpoint
+    from tui.terminal import unsupported
 
+    why = unsupported()  # no terminal, TERM=dumb, a locale that is not UTF-8
+    if why is not None:
+        print(f"strongroom: {why}", file=sys.stderr)
+        return EXIT_USAGE
     url = args.url
     ca_file = args.ca_file
     if url is None:
@@ -576,10 +582,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
     except ApiError as exc:
         raise CommandError(exc.detail) from None
     client = Client(endpoints, ca_file=ca_file)
-    StrongroomApp(
+    app = StrongroomApp(
         client, reveal_seconds=args.reveal_seconds, clipboard_seconds=args.clipboard_seconds
-    ).run()
-    return 0
+    )
+    app.run(mouse=False)  # a keyboard-only app: the mouse is never tracked
+    return app.return_code or 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -115,7 +115,7 @@ async def test_round_trip_by_keys(pair, tmp_path):
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
 
         # Log out and in on the secondary: a session the primary has never seen.
-        await pilot.press("ctrl+l")
+        await pilot.press("ctrl+x")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(login)")
         await log_in(pilot, "admin", NEW_PASSWORD)
         await main_ready(pilot)

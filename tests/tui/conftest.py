@@ -158,10 +158,10 @@ async def log_in(pilot, username: str, password: str, org: str = "", otp: str = 
     screen = app.screen
     otp_input = screen.query_one("#otp", Input)
     await until(pilot, lambda: screen.focused is not None, what="(login focus)")
-    if org:
-        await pilot.press("shift+tab")
-        await type_text(pilot, org)
-        await pilot.press("tab")
+    # The org field holds the org of the last login (or the URL's): always set it.
+    await pilot.press("shift+tab", "ctrl+u")
+    await type_text(pilot, org)
+    await pilot.press("tab")
     await type_text(pilot, username)
     await pilot.press("tab")
     await type_text(pilot, password)

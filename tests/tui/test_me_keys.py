@@ -182,7 +182,7 @@ async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
 async def test_session_ended_elsewhere_is_one_notice(tui_server, make_app):
     """The password changed through the API ends the app's session: Ctrl+R brings one
     notice (no 'not reachable', no 'request failed') and the login with the name filled
-    in; Ctrl+L from My account logs out."""
+    in; Ctrl+X from My account logs out."""
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
     password = make_user(tui_server, admin, "elsewhere", "administrator")
     app = make_app()
@@ -191,8 +191,8 @@ async def test_session_ended_elsewhere_is_one_notice(tui_server, make_app):
         await main_ready(pilot)
         me = await open_me(pilot)
         bar = me.query_one("KeyBar").render().plain
-        assert bar.rstrip().endswith("F1 Keys  ^l Log out  ^q Quit"), bar
-        await pilot.press("ctrl+l")
+        assert bar.rstrip().endswith("F1 Keys  ^x Log out  ^q Quit"), bar
+        await pilot.press("ctrl+x")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
         assert len(app.screen_stack) == 2  # nothing left under the login screen
 

@@ -199,7 +199,7 @@ async def test_keys_panel_key_bar_and_server_view(tui_server, make_app):
         await main_ready(pilot)
         bar = app.screen.query_one("KeyBar").render().plain
         assert bar.startswith("r Reveal  c Copy  / Search")  # the resources list's keys
-        assert bar.rstrip().endswith("F1 Keys  ^l Log out  ^q Quit")
+        assert bar.rstrip().endswith("F1 Keys  ^x Log out  ^q Quit")
         for key in ("f1", "question_mark"):
             await pilot.press(key)
             await until(pilot, lambda: isinstance(app.screen, KeysModal))

@@ -49,8 +49,8 @@ async def first_login(pilot, person: Person, org: str = "") -> None:
 
 
 async def log_out(pilot) -> None:
-    """Ctrl+L, back at the login screen."""
-    await pilot.press("ctrl+l")
+    """Ctrl+X, back at the login screen."""
+    await pilot.press("ctrl+x")
     await until(pilot, lambda: isinstance(pilot.app.screen, LoginScreen), what="(login)")
 
 

@@ -123,10 +123,10 @@ def terminal_factory(tmp_path):
 def log_in(term: Terminal, person: Person, password: str, org: str = "") -> None:
     """Type into the login screen (focus starts on the username)."""
     term.wait_for("Username", "Password")
+    term.keys("BTab", "C-u")  # the org field holds the last login's org: set it
     if org:
-        term.keys("BTab")
         term.type(org)
-        term.keys("Tab")
+    term.keys("Tab")
     term.type(person.username)
     term.keys("Tab")
     term.type(password)
@@ -145,8 +145,8 @@ def first_login(term: Terminal, person: Person, org: str = "") -> None:
 
 
 def log_out(term: Terminal) -> None:
-    """Ctrl+L."""
-    term.keys("C-l")
+    """Ctrl+X."""
+    term.keys("C-x")
     term.wait_for("Username", "Password")
 
 
@@ -173,7 +173,7 @@ def test_story_in_tmux(terminal_factory, fresh_node):  # noqa: F811
     first_login(term, ADMIN)
     term.wait_for("r Reveal  c Copy  / Search")  # the vault's list has the focus, its keys first
     last = term.screen().rstrip().splitlines()[-1]
-    assert last.endswith("F1 Keys  ^l Log out  ^q Quit")  # nothing cut at 80 columns
+    assert last.endswith("F1 Keys  ^x Log out  ^q Quit")  # nothing cut at 80 columns
 
     term.keys("F6")
     term.wait_for("Users F6", "privileged_administrator")

@@ -86,8 +86,8 @@ def people(tui_server):
 
 
 async def log_out(pilot) -> None:
-    """Ctrl+L, back at the login screen."""
-    await pilot.press("ctrl+l")
+    """Ctrl+X, back at the login screen."""
+    await pilot.press("ctrl+x")
     await until(pilot, lambda: isinstance(pilot.app.screen, LoginScreen), what="(login)")
 
 

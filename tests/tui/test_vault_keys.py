@@ -223,7 +223,7 @@ async def test_vault_administration_by_keys(tui_server, make_app, vault_data):
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
         written.clear()
         await pilot.press("c")
-        await notified(pilot, "Password of admin copied; cleared in 1 s")
+        await notified(pilot, "Password of admin sent to the terminal's clipboard; cleared in 1 s")
         assert osc52(SECRET) in written
         await until(pilot, lambda: osc52("") in written, what="(clipboard cleared)")
         assert app.clipboard == ""
@@ -348,7 +348,7 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
 
         # The approver, in the same app: the queue in Access (F4) beside the org access
         # requests, the count in the band; y shows the request, Enter approves.
-        await pilot.press("ctrl+l")
+        await pilot.press("ctrl+x")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
         await log_in(pilot, "vappr", people["vappr"])
         await main_ready(pilot)
@@ -368,7 +368,7 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
         )
         (request,) = [r for r in queue_now["items"] if r["account_id"] == ctl]
         assert (request["status"], request["reason"]) == ("approved", "INC-42 disk full")
-        await pilot.press("ctrl+l")
+        await pilot.press("ctrl+x")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
 
         await log_in(pilot, "vown", people["vown"])
@@ -382,10 +382,10 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
         await until(pilot, lambda: isinstance(app.screen, RevealModal), what="(revealed)")
         assert CONTROLLED in text_of(app.screen.query_one("#secret"))
         await pilot.press("c")  # copied from the dialog too, and cleared again later
-        await notified(pilot, "Copied to the clipboard; cleared in 30 s")
+        await notified(pilot, "The password sent to the terminal's clipboard; cleared in 30 s")
         assert app.clipboard == CONTROLLED
         await pilot.press("escape")
-        await pilot.press("ctrl+l")
+        await pilot.press("ctrl+x")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
 
         await log_in(pilot, "vother", people["vother"])
@@ -400,7 +400,7 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
         )
         await pilot.press("r")
         await notified(pilot, "Held by vown@MSPOrg until")
-        await pilot.press("ctrl+l")
+        await pilot.press("ctrl+x")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
 
         await log_in(pilot, "vown", people["vown"])

@@ -1,7 +1,16 @@
-"""Login: username, password, org (from the URL), and a TOTP code or an activation code
-when asked."""
+"""Login: username, password, org, and a TOTP code or an activation code when asked.
+
+The Organization field starts with the org this terminal last logged in to (issue 35
+item 5: after logging out of a client org named in the URL, MSP staff found that org
+back in the field): the org of the last login in this run, else the org the URL names,
+else the one remembered from an earlier run (``tui-state.json`` beside the known-hosts
+file, per server; no secret is kept there).
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
@@ -56,9 +65,16 @@ class LoginScreen(Screen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        """Prefill the org from the URL and show which server this is."""
+        """Prefill the org (see the module) and show which server this is."""
         client = self.app.client
-        self.query_one("#org", Input).value = client.org or self._org
+        last = getattr(self.app, "last_org", None)  # the last login in this run
+        if self._org:
+            org = self._org
+        elif last is not None:
+            org = last
+        else:
+            org = client.org or remembered_org(client)
+        self.query_one("#org", Input).value = org
         self.query_one("#username", Input).value = self._username
         self.query_one("#login-server", Static).update(client.base)
         self.check_server()
@@ -86,12 +102,18 @@ class LoginScreen(Screen):
         self.action_login()
 
     def action_login(self) -> None:
-        """Send the credentials."""
-        self.login()
+        """Send the credentials; keys typed meanwhile wait for the screen that follows."""
+        self.login(self.app.hold_keys())
 
     @api_worker(exclusive=True, group="login")
-    async def login(self) -> None:
+    async def login(self, hold: object = None) -> None:
         """Log in; ask for a TOTP code or a new password when the server says so."""
+        try:
+            await self._login()
+        finally:
+            self.app.release_keys(hold)
+
+    async def _login(self) -> None:
         values = {i.id: i.value for i in self.query(Input)}
         if not values["username"] or not values["password"]:
             self.app.notify("Enter a username and a password.", severity="warning")
@@ -122,6 +144,8 @@ class LoginScreen(Screen):
                 return
             self.app.show_error(error, "Login failed")
             return
+        self.app.last_org = values["org"]
+        remember_org(self.app.client, values["org"])
         self.app.me = await self.app.client.me()
         if result.get("must_change_password"):
             self.app.call_later(self.app.show_password_change, values["password"])
@@ -129,3 +153,37 @@ class LoginScreen(Screen):
             self.app.call_later(self.app.show_main)
         else:
             await self.app.client.logout()
+
+
+def _state_file(client) -> Path:
+    return Path(client.known_hosts).parent / "tui-state.json"
+
+
+def remembered_org(client) -> str:
+    """The org this terminal's user last logged in to on this server ('' if none)."""
+    try:
+        state = json.loads(_state_file(client).read_text())
+        org = state.get("last_org", {}).get(client.endpoints[0].base, "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return org if isinstance(org, str) else ""
+
+
+def remember_org(client, org: str) -> None:
+    """Keep ``org`` ('' for MSPOrg) as the last org logged in to on this server (best
+    effort: a read-only home only loses the memory)."""
+    path = _state_file(client)
+    try:
+        try:
+            state = json.loads(path.read_text())
+            if not isinstance(state, dict):
+                state = {}
+        except (OSError, ValueError):
+            state = {}
+        orgs = state.get("last_org") if isinstance(state.get("last_org"), dict) else {}
+        orgs[client.endpoints[0].base] = org
+        state["last_org"] = orgs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state, indent=2))
+    except OSError:
+        pass

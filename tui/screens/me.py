@@ -16,6 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
+from tui.clipboard import copied_sentence
 from tui.controls.keybar import KeyBar
 from tui.controls.table import fill_table
 from tui.logic.times import minute
@@ -66,8 +67,8 @@ class OnceModal(ModalScreen[None]):
 
     def action_copy(self) -> None:
         """Put the secret on the clipboard (OSC 52: works over SSH in most terminals)."""
-        self.app.copy_to_clipboard(self._secret)
-        self.notify("Copied to the clipboard.")
+        self.app.copy_to_clipboard(self._secret)  # emptied on quit, log out and hang-up
+        self.notify(copied_sentence(self.app, "The secret", 0, "type it from the screen"))
 
     def action_close(self) -> None:
         """Close; the secret is gone from the screen for good."""
@@ -346,12 +347,12 @@ class MyAccount(Vertical):
 
 
 class MeScreen(Screen[None]):
-    """My account, over the main screen; Ctrl+L logs out from here too."""
+    """My account, over the main screen; Ctrl+X logs out from here too."""
 
     AUTO_FOCUS = "#api-keys"
     BINDINGS = [
         Binding(
-            "ctrl+l",
+            "ctrl+x",
             "logout",
             "Log out",
             tooltip="End the session",
@@ -361,7 +362,7 @@ class MeScreen(Screen[None]):
     ]
 
     def action_logout(self) -> None:
-        """Back to the main screen, which ends the session (its Ctrl+L)."""
+        """Back to the main screen, which ends the session (its Ctrl+X)."""
         under = self.app.screen_stack[-2]
         self.dismiss(None)
         self.app.call_later(getattr(under, "action_logout", self.app.show_login))

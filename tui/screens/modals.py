@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Static
 
-from tui.clipboard import DEFAULT_SECONDS, copy_for_a_while
+from tui.clipboard import DEFAULT_SECONDS, copied_sentence, copy_for_a_while
 from tui.text import inert
 
 
@@ -61,8 +61,7 @@ class RevealModal(ModalScreen[None]):
         cleared again after the app's ``clipboard_seconds``."""
         seconds = getattr(self.app, "clipboard_seconds", DEFAULT_SECONDS)
         copy_for_a_while(self.app, self._password, seconds)
-        after = f"; cleared in {seconds:g} s" if seconds > 0 else ""
-        self.notify(f"Copied to the clipboard{after}.")
+        self.notify(copied_sentence(self.app, "The password", seconds))
 
     def action_close(self) -> None:
         """Hide now."""

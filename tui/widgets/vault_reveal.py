@@ -5,7 +5,7 @@ right there; a password held by someone else says who holds it until when."""
 from __future__ import annotations
 
 from tui.client import ApiError
-from tui.clipboard import copy_for_a_while
+from tui.clipboard import copied_sentence, copy_for_a_while
 from tui.logic import vault_checkout as checkout
 from tui.screens.form import Field
 from tui.screens.listing import confirm_field
@@ -76,8 +76,8 @@ class RevealActions:
             return
         seconds = self.app.clipboard_seconds
         copy_for_a_while(self.app, secret["password"], seconds)
-        after = f"; cleared in {seconds:g} s" if seconds > 0 else ""
-        self.changed("audit", f"Password of {self.selected_cell('accounts', 0)} copied{after}.")
+        what = f"Password of {self.selected_cell('accounts', 0)}"
+        self.changed("audit", copied_sentence(self.app, what, seconds))
 
     async def _waiting(self, account: str) -> bool:
         """Say so when my request for ``account`` is still waiting for approval."""

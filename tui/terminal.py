@@ -1,0 +1,192 @@
+"""The terminal the TUI runs in, as it is over SSH: what it can show, and its input bytes.
+
+- ``unsupported(...)``: a sentence saying why this terminal cannot run the TUI (no
+  terminal on stdin/stdout, TERM=dumb or a terminal without colour or cursor movement,
+  a locale that is not UTF-8, a window below 80x24), or None. The cheaper honest
+  choice of issue 35 item 9: refuse with a clear message rather than draw half of it.
+- ``StrongroomDriver``: Textual's Linux driver, reading the keyboard so that
+  * a byte that is not UTF-8 (a Latin-1 ü, Meta sent as an 8-bit byte, a Latin-1
+    paste) becomes U+FFFD instead of a ``UnicodeDecodeError`` that ends the app;
+  * the end of input (EOF, or EIO once the SSH connection or the terminal is gone)
+    ends the app instead of spinning at 100 % CPU on a dead descriptor;
+  * Esc followed quickly by a key is Esc and then that key, never Alt+key (nothing in
+    the app is bound to Alt; over SSH the two arrive in one read);
+  * the mouse is never tracked (a keyboard-only app), and tracking left on by a
+    program that died before us is turned off;
+  * the size is the terminal's own, never COLUMNS/LINES left in the environment (which
+    hid every resize, so the "window too small" message never came).
+"""
+
+from __future__ import annotations
+
+import locale
+import os
+import selectors
+import sys
+from codecs import getincrementaldecoder
+from collections.abc import Generator, Mapping
+from typing import Any, TextIO
+
+from textual._parser import ParseError, ParseTimeout, Peek1, Read1
+from textual._xterm_parser import XTermParser
+from textual.drivers.linux_driver import LinuxDriver
+
+MIN_COLUMNS, MIN_LINES = 80, 24
+ESC = "\x1b"
+SEQUENCE_STARTS = "[O]P_\\" + ESC  # after ESC these begin an escape sequence (CSI, SS3, …)
+MOUSE_OFF = "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l"
+UNSUPPORTED_TERMS = ("dumb", "unknown", "")
+
+
+def unsupported(
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    encoding: str | None = None,
+) -> str | None:
+    """Why the TUI cannot run in this terminal (a sentence that says what to do), or None.
+
+    ``stdin``/``stdout`` default to the process's, ``environ`` to ``os.environ``,
+    ``encoding`` to the locale's preferred encoding. The size is checked at start-up
+    by the app itself (``too_small``), which also follows resizes. Source: issue 35 item 9.
+    """
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
+    env = os.environ if environ is None else environ
+    if not (_is_tty(stdin) and _is_tty(stdout)):
+        return (
+            "strongroom tui needs a terminal: run it in one, or over SSH with a terminal "
+            "(ssh -t host strongroom tui URL)."
+        )
+    term = env.get("TERM", "").strip().lower()
+    if term in UNSUPPORTED_TERMS:
+        return (
+            f"this terminal (TERM={term or 'unset'}) cannot move the cursor or show colour: "
+            "run strongroom tui in a terminal such as xterm-256color, tmux or screen."
+        )
+    if encoding is None:
+        # The charset the locale names (what an SSH client forwards: its terminal's), even
+        # where that locale is not installed here and Python fell back to UTF-8.
+        # LC_CTYPE=C.UTF-8 may be Python's own doing (PEP 538 coerces a locale that is not
+        # installed and says so there), so the LANG behind it still counts.
+        ctype = env.get("LC_CTYPE", "")
+        ctype = "" if ctype in ("C.UTF-8", "C.utf8") else ctype
+        named = next((v for v in (env.get("LC_ALL"), ctype, env.get("LANG")) if v), "")
+        charset = named.partition(".")[2].partition("@")[0]
+        encoding = charset or locale.getpreferredencoding(False)
+    if encoding.replace("-", "").replace("_", "").lower() != "utf8":
+        return (
+            f"the locale's character set is {encoding}, not UTF-8, so boxes and arrows "
+            "cannot be drawn: set a UTF-8 locale (for example LANG=C.UTF-8) and make sure "
+            "the terminal shows UTF-8."
+        )
+    return None
+
+
+def too_small(columns: int, lines: int) -> str | None:
+    """The 'window too small' sentence for a terminal below 80x24, or None."""
+    if columns >= MIN_COLUMNS and lines >= MIN_LINES:
+        return None
+    return (
+        f"The window is {columns}x{lines}; Strongroom needs at least "
+        f"{MIN_COLUMNS}x{MIN_LINES}. Make it larger (nothing typed so far is lost)."
+    )
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class EscapeThenKeyParser(XTermParser):
+    """Textual's parser, except that Esc followed by a key that cannot begin an escape
+    sequence is Esc, then that key (Textual reads it as Alt+key, or past 32 characters
+    as a ``^``)."""
+
+    def parse(self, token_callback: Any) -> Generator[Read1 | Peek1, str, None]:
+        inner = super().parse(token_callback)
+        request = next(inner)
+        lone_escape = False  # the inner parser holds a lone ESC and waits for more
+        while True:
+            try:
+                character = yield request
+            except ParseError as error:  # a timeout, or the end of input
+                lone_escape = False
+                try:
+                    request = inner.throw(error)
+                except StopIteration:
+                    return
+                continue
+            try:
+                if lone_escape and character not in SEQUENCE_STARTS:
+                    request = inner.throw(ParseTimeout())  # as if Esc came alone: Esc
+                request = inner.send(character)
+            except StopIteration:
+                return
+            lone_escape = character == ESC and request.timeout is not None
+
+
+class StrongroomDriver(LinuxDriver):
+    """The Linux driver with the input rules of the module docstring."""
+
+    def _get_terminal_size(self) -> tuple[int, int]:
+        """The size the terminal says it has (TIOCGWINSZ), never COLUMNS/LINES from the
+        environment, which stay at the size of the start and would hide every resize."""
+        for stream in (sys.__stdout__, sys.__stdin__, sys.__stderr__):
+            try:
+                size = os.get_terminal_size(stream.fileno())  # type: ignore[union-attr]
+            except (AttributeError, ValueError, OSError):
+                continue
+            if size.columns and size.lines:
+                return size.columns, size.lines
+        return super()._get_terminal_size()
+
+    def _enable_mouse_support(self) -> None:
+        """Never track the mouse (a keyboard-only app)."""
+
+    def _disable_mouse_support(self) -> None:
+        """Turn off every mouse mode (left on by a program that died before us, or by a
+        dropped connection)."""
+        self.write(MOUSE_OFF)
+        self.flush()
+
+    def start_application_mode(self) -> None:
+        """Textual's start, then every mouse mode off."""
+        super().start_application_mode()
+        self._disable_mouse_support()
+
+    def run_input_thread(self) -> None:
+        """Read the keyboard until the app ends or the terminal goes away."""
+        selector = selectors.SelectSelector()
+        selector.register(self.fileno, selectors.EVENT_READ)
+        fileno = self.fileno
+        parser = EscapeThenKeyParser(self._debug)
+        decode = getincrementaldecoder("utf-8")(errors="replace").decode
+        gone = False
+        try:
+            while not self.exit_event.is_set() and not gone:
+                for _key, mask in selector.select(0.1):
+                    if not mask & selectors.EVENT_READ:
+                        continue
+                    try:
+                        data = os.read(fileno, 1024 * 4)
+                    except OSError:  # EIO: the terminal (or the SSH connection) is gone
+                        data = b""
+                    if not data:
+                        gone = True
+                        break
+                    for event in parser.feed(decode(data)):
+                        self.process_message(event)
+                for event in parser.tick():
+                    self.process_message(event)
+        finally:
+            selector.close()
+            try:
+                for _event in parser.feed(""):
+                    pass
+            except (EOFError, ParseError):
+                pass
+        if gone:
+            self._app.call_later(self._app.hang_up)  # type: ignore[attr-defined]
