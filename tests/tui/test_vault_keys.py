@@ -596,8 +596,8 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         error = form.query_one("#form-error")
         await until(pilot, lambda: error.has_class("shown"), what="(refused)")
         assert text_of(error) == (
-            "No approver of this password is independent of you: ask an administrator to "
-            "name another approver (access control, A)."
+            "No approver of this password can approve your request: vown: nobody approves "
+            "its own request: ask an administrator to name another approver (access control, A)."
         )
         await pilot.press("escape")
         await main_ready(pilot)
