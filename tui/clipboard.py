@@ -90,7 +90,7 @@ def copied_sentence(app: App, what: str, seconds: float, instead: str = "reveal 
     terminal that may not take it (``instead``: what to do then)."""
     refusal = None if app.is_headless else terminal_refusal()  # asked each time: it may change
     if refusal:
-        return f"{what} not copied: {refusal} (or {instead})."
+        return f"{what} was not copied: {refusal} (or {instead})."
     after = f"; cleared in {seconds:g} s" if seconds > 0 else ""
     return (
         f"{what} sent to the terminal's clipboard{after}. If pasting gives nothing, "

@@ -215,3 +215,29 @@ async def test_session_ended_elsewhere_is_one_notice(tui_server, make_app):
         assert len(messages) == 1, messages
         assert "log in again" in messages[0].lower()
         assert "elsewhere" in drawn(app.screen.query_one("#username"))
+
+
+async def test_required_two_factor_is_set_up_at_login_without_asking_the_password_again(
+    tui_server, make_app
+):
+    """A user whose administrator requires 2FA logs in: the QR code comes at once (the
+    password just typed is not asked again), then the recovery codes, one per line, then
+    the main screen (the newcomer pass on issue 27)."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    password = make_user(tui_server, admin, "mustenrol", "password_user")
+    status, body = tui_server.api(
+        "PATCH", "/orgs/MSPOrg/users/mustenrol", {"totp_required": True}, admin
+    )
+    assert status == 200, body
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "mustenrol", password)
+        form = await form_open(pilot, "Two-factor authentication")
+        secret = screen_text(app).split("secret=")[1].split("&")[0]
+        await type_text(pilot, totp.code_at(secret, time.time()))
+        await submit(pilot, form)
+        await until(pilot, lambda: isinstance(app.screen, OnceModal), what="(recovery codes)")
+        codes = str(app.screen.query_one("#secret").render())
+        assert len(codes.splitlines()) == 10 and "\u240a" not in codes, codes
+        await pilot.press("enter")
+        await main_ready(pilot)

@@ -149,7 +149,7 @@ class LoginScreen(Screen):
         self.app.me = await self.app.client.me()
         if result.get("must_change_password"):
             self.app.call_later(self.app.show_password_change, values["password"])
-        elif await enrol_if_required(self.app):
+        elif await enrol_if_required(self.app, values["password"]):
             self.app.call_later(self.app.show_main)
         else:
             await self.app.client.logout()

@@ -58,10 +58,10 @@ class OnceModal(ModalScreen[None]):
         """Title, the secret, what to do with it."""
         with Vertical(classes="dialog"):
             yield Static(inert(self._title), classes="dialog-title")
-            yield Static(inert(self._secret), id="secret")
+            yield Static(inert_lines(self._secret), id="secret")  # one code per line
             yield Static(inert(self._note), classes="dialog-note")
             yield Static(
-                "Shown only now: it cannot be shown again.   c: copy   Enter/Esc: close",
+                "Shown only now.   c: copy   Enter/Esc: close",
                 classes="dialog-keys",
             )
 
@@ -75,11 +75,18 @@ class OnceModal(ModalScreen[None]):
         self.dismiss(None)
 
 
-async def enrol_totp(app: App) -> bool:
-    """Enrol the logged-in user in TOTP: re-enter the password, scan the QR code, confirm
-    with a first code. True when two-factor authentication is now on."""
+async def enrol_totp(app: App, password: str | None = None) -> bool:
+    """Enrol the logged-in user in TOTP: re-enter the password (not asked again when the
+    login that just happened gives it: ``password``), scan the QR code, confirm with a
+    first code. True when two-factor authentication is now on."""
     client = app.client
-    enrolment = await app.push_screen_wait(
+    enrolment = None
+    if password is not None:
+        try:
+            enrolment = await client.begin_totp(password)
+        except ApiError:
+            enrolment = None  # asked for below, with the server's reason if it refuses again
+    enrolment = enrolment or await app.push_screen_wait(
         FormModal(
             "Set up two-factor authentication",
             [
@@ -116,15 +123,16 @@ async def enrol_totp(app: App) -> bool:
     return True
 
 
-async def enrol_if_required(app: App) -> bool:
+async def enrol_if_required(app: App, password: str | None = None) -> bool:
     """At login: a user whose org or administrator requires two-factor authentication and
     who has none enrols before anything else (issue 27; the server allows nothing else).
-    False when it did not (the caller logs out)."""
+    ``password``: the one just typed, so it is not asked again. False when it did not
+    (the caller logs out)."""
     me = app.me or {}
     if not me.get("totp_required") or me.get("totp_enabled"):
         return True
     app.notify("Your organization requires two-factor authentication: set it up now.")
-    if not await enrol_totp(app):
+    if not await enrol_totp(app, password):
         return False
     app.me = await app.client.me()
     return True

@@ -34,8 +34,11 @@ class PasswordChangeScreen(Screen):
         """New password twice; Esc goes back to the login screen."""
         client = self.app.client
 
+        chosen: list[str] = []
+
         async def submit(v: dict) -> bool:
             await client.change_password(self._current, new_password(v, "new"))
+            chosen.append(new_password(v, "new"))
             return True
 
         changed = await self.app.push_screen_wait(
@@ -57,7 +60,7 @@ class PasswordChangeScreen(Screen):
             return
         self.app.me = await client.me()
         self.app.notify("Password changed.")
-        if not await enrol_if_required(self.app):
+        if not await enrol_if_required(self.app, chosen[-1] if chosen else None):
             await client.logout()
             self.app.call_later(self.app.show_login)
             return
