@@ -73,7 +73,11 @@ async def remove_node(env: Env, name: str, who: audit.Who) -> dict[str, Any]:
     conn = await asyncpg.connect(**env.config.superuser_dsn())
     try:
         slot = slot_name(name)
-        if not was_peer and not await conn.fetchval(_SLOT_EXISTS, slot):
+        # A slot name is at most 63 bytes (PostgreSQL's NAMEDATALEN): a longer one names
+        # no node, and asking for it would be an error.
+        if not was_peer and (
+            len(slot.encode()) > 63 or not await conn.fetchval(_SLOT_EXISTS, slot)
+        ):
             raise coded(NotFound, "no_such_node", f"no node named {name!r} is enrolled here")
         reached, spool_left = await _ask_spool(env, peer) if was_peer else (False, None)
         if was_peer:
