@@ -651,14 +651,19 @@ def _api_key(node: Node) -> str:
         token=token,
     )
     assert status in (200, 204), body
+    return new_api_key(node.url, NEW_PASSWORD)
+
+
+def new_api_key(url: str, password: str) -> str:
+    """An API key of admin's, made from a session logged in with ``password`` (a password
+    change ends the owner's API keys, and only a session makes one)."""
     status, body = call(
-        node.url + "/api/v1/auth/login",
-        "POST",
-        {"username": "admin", "password": NEW_PASSWORD},
+        url + "/api/v1/auth/login", "POST", {"username": "admin", "password": password}
     )
     assert status == 200, body
     status, body = call(
-        node.url + "/api/v1/me/api-keys", "POST", {"name": "ha-test"}, token=body["token"]
+        url + "/api/v1/me/api-keys", "POST", {"name": "ha-test"}, token=body["token"]
     )
     assert status == 201, body
-    return body["key"]
+    key: str = body["key"]
+    return key

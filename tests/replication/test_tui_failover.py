@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, Static
 
 from server.core.config import load_config
 from server.services import session_moves, tokens
-from tests.replication.harness import NEW_PASSWORD, call, make_account, make_pair
+from tests.replication.harness import NEW_PASSWORD, call, make_account, make_pair, new_api_key
 from tests.tui.conftest import log_in, type_text, until
 from tests.tui.keys import cursor_to, fill, form_open, main_ready, screen_text, text_of
 from tui.app import StrongroomApp
@@ -139,13 +139,20 @@ async def test_round_trip_by_keys(pair, tmp_path):
 
         # The password changes elsewhere: the session ends; the TUI says so at once and
         # brings the login screen with the user name filled in.
+        status, other = call(
+            f"{p.url}/api/v1/auth/login",
+            "POST",
+            {"username": "admin", "password": NEW_PASSWORD},
+        )
+        assert status == 200, other  # only a session changes a password (issue 26)
         status, _ = call(
             f"{p.url}/api/v1/me/password",
             "POST",
             {"current_password": NEW_PASSWORD, "new_password": LATER_PASSWORD},
-            token=pair.api_key,
+            token=other["token"],
         )
         assert status in (200, 204)
+        pair.api_key = new_api_key(p.url, LATER_PASSWORD)  # the change ended the old key
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(session ended)")
         assert app.screen.query_one("#username", Input).value == "admin"
