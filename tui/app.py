@@ -19,7 +19,7 @@ from tui.controls.keybar import split_bindings
 from tui.keyboard import KeyQueue, cursor_at_end_on_focus
 from tui.screens.login import LoginScreen
 from tui.screens.modals import KeysModal
-from tui.terminal import StrongroomDriver, too_small
+from tui.terminal import too_small
 from tui.text import inert, inert_lines
 
 HANG_UP_STATUS = 129  # 128 + SIGHUP: the terminal went away
@@ -45,7 +45,7 @@ class StrongroomApp(App):
     def __init__(
         self, client: Client, reveal_seconds: float = 10.0, clipboard_seconds: float = 30.0
     ) -> None:
-        super().__init__(driver_class=StrongroomDriver if os.name == "posix" else None)
+        super().__init__(driver_class=_posix_driver() if os.name == "posix" else None)
         cursor_at_end_on_focus()
         self.keys_queue = KeyQueue(self)  # typed-ahead keys, handed out in order
         self.client = client
@@ -273,3 +273,10 @@ class StrongroomApp(App):
     async def on_unmount(self) -> None:
         """Close the HTTP session."""
         await self.client.close()
+
+
+def _posix_driver() -> type:
+    """The POSIX terminal driver (imported here: it needs ``termios``, which Windows lacks)."""
+    from tui.posix_driver import StrongroomDriver
+
+    return StrongroomDriver

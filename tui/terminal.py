@@ -4,7 +4,7 @@
   terminal on stdin/stdout, TERM=dumb or a terminal without colour or cursor movement,
   a locale that is not UTF-8, a window below 80x24), or None. The cheaper honest
   choice of issue 35 item 9: refuse with a clear message rather than draw half of it.
-- ``StrongroomDriver``: Textual's Linux driver, reading the keyboard so that
+- ``StrongroomDriver`` (tui/posix_driver.py): Textual's Linux driver, reading the keyboard so that
   * a byte that is not UTF-8 (a Latin-1 ü, Meta sent as an 8-bit byte, a Latin-1
     paste) becomes U+FFFD instead of a ``UnicodeDecodeError`` that ends the app;
   * the end of input (EOF, or EIO once the SSH connection or the terminal is gone)
@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import locale
 import os
-import selectors
 import sys
-from codecs import getincrementaldecoder
 from collections.abc import Generator, Mapping
 from typing import Any, TextIO
 
 from textual._parser import ParseError, ParseTimeout, Peek1, Read1
 from textual._xterm_parser import XTermParser
-from textual.drivers.linux_driver import LinuxDriver
 
 MIN_COLUMNS, MIN_LINES = 80, 24
 ESC = "\x1b"
@@ -126,67 +123,3 @@ class EscapeThenKeyParser(XTermParser):
             except StopIteration:
                 return
             lone_escape = character == ESC and request.timeout is not None
-
-
-class StrongroomDriver(LinuxDriver):
-    """The Linux driver with the input rules of the module docstring."""
-
-    def _get_terminal_size(self) -> tuple[int, int]:
-        """The size the terminal says it has (TIOCGWINSZ), never COLUMNS/LINES from the
-        environment, which stay at the size of the start and would hide every resize."""
-        for stream in (sys.__stdout__, sys.__stdin__, sys.__stderr__):
-            try:
-                size = os.get_terminal_size(stream.fileno())  # type: ignore[union-attr]
-            except (AttributeError, ValueError, OSError):
-                continue
-            if size.columns and size.lines:
-                return size.columns, size.lines
-        return super()._get_terminal_size()
-
-    def _enable_mouse_support(self) -> None:
-        """Never track the mouse (a keyboard-only app)."""
-
-    def _disable_mouse_support(self) -> None:
-        """Turn off every mouse mode (left on by a program that died before us, or by a
-        dropped connection)."""
-        self.write(MOUSE_OFF)
-        self.flush()
-
-    def start_application_mode(self) -> None:
-        """Textual's start, then every mouse mode off."""
-        super().start_application_mode()
-        self._disable_mouse_support()
-
-    def run_input_thread(self) -> None:
-        """Read the keyboard until the app ends or the terminal goes away."""
-        selector = selectors.SelectSelector()
-        selector.register(self.fileno, selectors.EVENT_READ)
-        fileno = self.fileno
-        parser = EscapeThenKeyParser(self._debug)
-        decode = getincrementaldecoder("utf-8")(errors="replace").decode
-        gone = False
-        try:
-            while not self.exit_event.is_set() and not gone:
-                for _key, mask in selector.select(0.1):
-                    if not mask & selectors.EVENT_READ:
-                        continue
-                    try:
-                        data = os.read(fileno, 1024 * 4)
-                    except OSError:  # EIO: the terminal (or the SSH connection) is gone
-                        data = b""
-                    if not data:
-                        gone = True
-                        break
-                    for event in parser.feed(decode(data)):
-                        self.process_message(event)
-                for event in parser.tick():
-                    self.process_message(event)
-        finally:
-            selector.close()
-            try:
-                for _event in parser.feed(""):
-                    pass
-            except (EOFError, ParseError):
-                pass
-        if gone:
-            self._app.call_later(self._app.hang_up)  # type: ignore[attr-defined]
