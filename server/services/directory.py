@@ -241,6 +241,7 @@ async def put_config(
         (``directory_insecure`` for plain LDAP, a bad CA, unknown roles).
     """
     _require_admin(actor)
+    data = dict(data, default_role=data.get("default_role") or None)  # "" means none
     async with db.transaction(env.pool) as conn:
         org = await acting_org(conn, actor, org_name)
         await db.set_org(conn, org.id)
@@ -445,10 +446,27 @@ async def check_login(
             return LoginCheck(False, user_id)
     except (DirectoryUnavailable, DirectoryRefused) as exc:
         raise unavailable(str(exc)) from exc
+    if not env.node_state.records_in_database():
+        # A node that cannot write lets in only a directory user that exists, active, as
+        # the primary last saw it (it creates and updates nobody).
+        async with db.transaction(env.pool, org["id"], readonly=True) as conn:
+            known = await conn.fetchval(
+                "SELECT id FROM users WHERE org_id = $1 AND lower(directory_dn) = lower($2)",
+                org["id"],
+                entry.dn,
+            )
+        return LoginCheck(known is not None, known)
     who = Who(username[:64], org["display_name"], ip)
     async with db.transaction(env.pool, org["id"]) as conn:
+        await _serialise(conn, row["id"])
         found = await _apply_entry(env, conn, org["id"], config, entry, _Outcome(), who)
     return LoginCheck(True, found)
+
+
+async def _serialise(conn: db.Tx, directory_id: uuid.UUID) -> None:
+    """Take the org's directory row for this transaction: syncs and first logins that
+    create or update its users take turns (two cannot both create one user)."""
+    await conn.execute("SELECT id FROM org_directories WHERE id = $1 FOR UPDATE", directory_id)
 
 
 # -- provisioning and sync ---------------------------------------------------------------
@@ -623,6 +641,7 @@ async def _sync_org(env: Env, org: OrgRef, who: Who) -> dict[str, Any]:
         raise unavailable(str(exc)) from exc
     outcome = _Outcome()
     async with db.transaction(env.pool, org.id) as conn:
+        await _serialise(conn, row["id"])
         seen: set[uuid.UUID] = set()
         for entry in entries:
             found = await _apply_entry(env, conn, org.id, config, entry, outcome, who)
