@@ -496,6 +496,38 @@ class _Outcome:
         }
 
 
+async def _hold_back(
+    conn: db.Tx,
+    org_id: uuid.UUID,
+    current: asyncpg.Record,
+    changes: dict[str, Any],
+    outcome: _Outcome,
+) -> None:
+    """Drop the changes a sync may not make, saying why under ``skipped``: a role with more
+    authority for an MSPOrg user who reaches a client org (approvers approved it as it was:
+    ``dual_control.refuse_raise_of_reaching_user``, the one home of that rule), and a new
+    user name another user of the org has."""
+    if "role" in changes:
+        try:
+            await dual_control.refuse_raise_of_reaching_user(
+                conn, org_id, current["role"], changes["role"], user_id=current["id"]
+            )
+        except Conflict as refusal:
+            del changes["role"]
+            outcome.skipped.append({"username": current["username"], "reason": str(refusal)})
+    if "username" in changes and await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE org_id = $1 AND lower(username) = "
+        "lower($2) AND id <> $3)",
+        org_id,
+        changes["username"],
+        current["id"],
+    ):
+        outcome.skipped.append(
+            {"username": current["username"], "reason": f"{changes['username']} is taken here"}
+        )
+        del changes["username"]
+
+
 def _disabled_in_directory(entry: Entry) -> bool:
     flags = entry.first("userAccountControl")
     return flags.isdigit() and bool(int(flags) & _AD_DISABLED)
@@ -580,6 +612,7 @@ async def _apply_entry(
         changes["status"] = "disabled"
     if active and current["status"] == "disabled" and current["directory_disabled"]:
         changes["status"] = "active"
+    await _hold_back(conn, org_id, current, changes, outcome)
     if not changes:
         outcome.unchanged += 1
         return current["id"]  # type: ignore[no-any-return]

@@ -146,9 +146,22 @@ async def test_configure_login_sync_and_directory_stopped(ldap, api, admin):
     ldap.remove_member("staff", "bob")
     ldap.add_member("admins", "bob")
     ldap.delete_user("carol")
+    # The directory never takes over a local user of the same name.
+    status, body = await admin.call(
+        "POST",
+        "/orgs/DirCo/users",
+        {"username": "eve", "role": "password_user", "password": "eve-Local-password-1"},
+    )
+    assert status == 201, body
+    ldap.add_user("eve", "eve-Directory-pw", groups=["admins"])
+    status, _ = await login(api, "eve", "eve-Directory-pw", "DirCo")
+    assert status == 401
     status, changed = await admin.call("POST", "/orgs/DirCo/directory/sync")
     assert status == 200, changed
     assert set(changed["created"]) == {"alice"}
+    assert changed["skipped"] == [{"username": "eve", "reason": "a local user has this name"}]
+    status, eve = await admin.call("GET", "/orgs/DirCo/users/eve")
+    assert (eve["role"], eve["directory"]) == ("password_user", False)
     assert changed["updated"] == [{"username": "bob", "role": "administrator"}]
     assert changed["disabled"] == ["carol"]
     status, _ = await carol.call("GET", "/me")
