@@ -181,6 +181,8 @@ async def login(
     method = "password+recovery_code" if recovery else "password+totp" if step else "password"
     if pending is not None:
         method += "+activation_code"
+    if checked is not None:
+        method = "directory_" + method  # the password was the directory's (issue 32)
     if not env.node_state.records_in_database():
         if recovery:
             raise coded(

@@ -217,6 +217,18 @@ async def _validate(
         raise field_error("ca_certificate", problem)
     if not data.get("bind_password") and previous is None:
         raise field_error("bind_password", "give the service account's password")
+    if (
+        not data.get("bind_password")
+        and previous is not None
+        and (previous["url"] != data["url"] or previous["ca_pem"] != data["ca_certificate"])
+    ):
+        # The stored password is never sent to another server, nor over a connection
+        # another CA vouches for: whoever changes where it goes must know it.
+        raise field_error(
+            "bind_password",
+            "give the service account's password again: the URL or the CA changed",
+            code="bind_password_required",
+        )
     roles = [m["role"] for m in data.get("group_roles", [])]
     if data.get("default_role"):
         roles.append(data["default_role"])

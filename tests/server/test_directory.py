@@ -215,6 +215,21 @@ async def test_untrusted_certificate_is_refused(ldap, api, admin):
         assert "not trusted" in problem["detail"]
     status, users = await admin.call("GET", "/orgs/UntrustCo/users")
     assert all(u["username"] != "alice" for u in users["items"])
+    # The stored bind password never follows a changed URL or CA without being retyped:
+    # an administrator cannot send it to a server of its own choosing.
+    body = config(ldap, url="ldaps://127.0.0.1:1", ca_certificate=other.cert_file.read_text())
+    del body["bind_password"]
+    status, problem = await admin.call("PUT", "/orgs/UntrustCo/directory", body)
+    assert (status, problem["code"]) == (422, "bind_password_required"), problem
+    # StartTLS with the right CA: logins work.
+    body = config(ldap, url=ldap.ldap_url, start_tls=True)
+    status, answer = await admin.call("PUT", "/orgs/UntrustCo/directory", body)
+    assert status == 200, answer
+    status, session = await login(api, "alice", "alice-Directory-pw", "UntrustCo")
+    assert (status, session["user"]["role"]) == (200, "administrator"), session
+    status, events = await admin.call("GET", "/orgs/UntrustCo/audit")
+    logins = [e for e in events["items"] if e["operation"] == "login"]
+    assert logins and logins[0]["details"]["method"] == "directory_password"
 
 
 async def test_msp_directory_needs_a_second_person(ldap, api, admin):
