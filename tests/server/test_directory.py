@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.services import directory_ldap
+from server.services import directory, directory_ldap
+from server.web.keys import ENV
 from tests.server.conftest import ADMIN_PASSWORD, Api, make_user
 from tests.targets.slapd import Slapd, make_ca, running_slapd
 
@@ -311,3 +312,21 @@ async def test_msp_directory_needs_a_second_person(ldap, api, admin):
     assert (status, done["status"]) == (200, "approved"), done
     status, answer = await admin.call("GET", "/orgs/MSPOrg/directory")
     assert answer["active"]["search_base"] == ldap.people_dn
+
+
+async def test_periodic_sync(ldap, api, admin, live_server):
+    """An org whose sync_minutes have passed is synced by the sweeper's round; then it is
+    not due again until they pass once more."""
+    await new_client_org(admin, "SweepCo")
+    status, answer = await admin.call(
+        "PUT", "/orgs/SweepCo/directory", config(ldap, sync_minutes=5)
+    )
+    assert status == 200, answer
+    env = live_server.app[ENV]
+    assert await directory.sync_due(env) == 1  # never synced: due now
+    status, users = await admin.call("GET", "/orgs/SweepCo/users")
+    made = {u["username"] for u in users["items"] if u["directory"]}
+    assert "alice" in made and "dave" not in made
+    assert await directory.sync_due(env) == 0
+    status, answer = await admin.call("GET", "/orgs/SweepCo/directory")
+    assert answer["active"]["last_sync_at"] is not None
