@@ -330,3 +330,12 @@ async def test_periodic_sync(ldap, api, admin, live_server):
     assert await directory.sync_due(env) == 0
     status, answer = await admin.call("GET", "/orgs/SweepCo/directory")
     assert answer["active"]["last_sync_at"] is not None
+    # Removed: its directory users can no longer log in; local users are untouched.
+    status, _ = await login(api, "alice", "alice-Directory-pw", "SweepCo")
+    assert status == 200
+    status, _ = await admin.call("DELETE", "/orgs/SweepCo/directory")
+    assert status == 204
+    status, _ = await login(api, "alice", "alice-Directory-pw", "SweepCo")
+    assert status == 401
+    status, problem = await admin.call("POST", "/orgs/SweepCo/directory/sync")
+    assert (status, problem["code"]) == (404, "directory_not_configured")
