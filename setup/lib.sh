@@ -70,6 +70,25 @@ ensure_tmux() {  # the TUI's real-terminal test needs it; without it that test s
     fi
 }
 
+ensure_slapd() {  # the directory-login tests' OpenLDAP (tests/targets/slapd.py); they skip without it
+    [ -x /usr/sbin/slapd ] && command -v ldapadd >/dev/null 2>&1 && return 0
+    if command -v apt-get >/dev/null 2>&1; then
+        # A policy-rc.d that denies every start: the package must not start the system slapd
+        # (the tests start their own on loopback ports in temporary directories).
+        local policy=/usr/sbin/policy-rc.d made=""
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+            as_root chmod 755 "$policy"; made=1
+        fi
+        echo "slapd slapd/no_configuration boolean true" | as_root debconf-set-selections 2>/dev/null || true
+        apt_install slapd ldap-utils || say "slapd could not be installed: the directory tests will skip"
+        [ -n "$made" ] && as_root rm -f "$policy"
+    else
+        say "slapd is not installed and this is not Debian/Ubuntu: the directory tests will skip"
+    fi
+    return 0
+}
+
 ensure_venv() {  # ensure_venv [extra]
     local extra="${1:-}" spec="$ROOT"
     [ -n "$extra" ] && spec="$ROOT[$extra]"

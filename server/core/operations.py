@@ -182,6 +182,18 @@ OPERATIONS: dict[str, Operation] = _catalogue(
         SECURITY,
         "A secondary was removed from the primary (its slot dropped, no longer waited for).",
     ),
+    # Directory login (issue 32).
+    (
+        "directory_configured",
+        SECURITY,
+        "An org's directory configuration was set (or, for MSPOrg, proposed for approval) "
+        "or removed; never the bind password.",
+    ),
+    (
+        "directory_synced",
+        SECURITY,
+        "Directory users were created, updated or disabled from the org's directory.",
+    ),
 )
 
 

@@ -24,6 +24,8 @@ async def change_password(env: Env, actor: Actor, current: str, new: str) -> Non
     ValidationFailed for a wrong current password or a weak or unchanged new one.
     """
     require_session(actor, "an API key cannot change the password; log in and change it there")
+    async with db.transaction(env.pool, actor.org_id, readonly=True) as conn:
+        await dual_control.refuse_password_of_directory_user(conn, actor.user_id)
     await reauthenticate(env, actor, current)
     problem = check_login_password(new, actor.username)
     if problem:

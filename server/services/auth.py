@@ -28,7 +28,7 @@ from server.core.errors import (
 from server.node.local_state import LocalSession
 from server.node.mode import ReadOnly
 from server.security import recovery_codes, totp
-from server.services import dual_control, recording, session_moves, tokens, two_factor
+from server.services import directory, dual_control, recording, session_moves, tokens, two_factor
 from server.services.access import MSP_ORG, msp_org_id
 from server.services.context import Actor, Env
 from server.store import audit, db
@@ -120,7 +120,23 @@ async def login(
                 pending = await dual_control.pending_activation(
                     conn, user["id"], user["password_hash"]
                 )
-    ok = await env.hasher.verify(password, user["password_hash"] if user else None)
+    # Issue 32: a directory user's password is checked by its org's directory.
+    checked = None
+    if org is not None:
+        checked = await directory.check_login(
+            env, org, user["id"] if user else None, username, password, ip
+        )
+    if checked is None:
+        ok = await env.hasher.verify(password, user["password_hash"] if user else None)
+    else:
+        ok = checked.ok
+        if checked.user_id is not None and org is not None:  # created or updated by it
+            async with db.transaction(env.pool, org["id"]) as conn:
+                user = await conn.fetchrow(
+                    _USER_FOR_LOGIN.replace("lower(username) = lower($2)", "id = $2"),
+                    org["id"],
+                    checked.user_id,
+                )
 
     if not ok or user is None or org is None or user["status"] != "active":
         # A disabled account answers exactly like a wrong password, whether or not the
@@ -160,11 +176,13 @@ async def login(
     expires_at = _now() + datetime.timedelta(hours=env.config.security.session_max_hours)
     who = Who(user["username"], org["display_name"], ip)
     new_hash = None
-    if env.hasher.needs_rehash(user["password_hash"]):
+    if checked is None and env.hasher.needs_rehash(user["password_hash"]):
         new_hash = await env.hasher.hash(password)
     method = "password+recovery_code" if recovery else "password+totp" if step else "password"
     if pending is not None:
         method += "+activation_code"
+    if checked is not None:
+        method = "directory_" + method  # the password was the directory's (issue 32)
     if not env.node_state.records_in_database():
         if recovery:
             raise coded(
@@ -512,7 +530,10 @@ async def reauthenticate(env: Env, actor: Actor, password: str) -> None:
         raise rate_limited(wait)
     async with db.transaction(env.pool, actor.org_id) as conn:
         phc = await conn.fetchval("SELECT password_hash FROM users WHERE id = $1", actor.user_id)
-    if not await env.hasher.verify(password, phc):
+    ok = await directory.directory_password_ok(env, actor.org_id, actor.user_id, password)
+    if ok is None:  # a local user (issue 32: a directory user's is checked by its directory)
+        ok = await env.hasher.verify(password, phc)
+    if not ok:
         env.throttle.failed(key, actor.ip)
         raise ValidationFailed(
             [{"field": "current_password", "message": "is not correct"}],

@@ -11,12 +11,13 @@ import logging
 import asyncpg
 
 from server.core.errors import StrongroomError
-from server.services import audit_settings, orgs, password_requests, session_moves
+from server.services import audit_settings, directory, orgs, password_requests, session_moves
 from server.services.context import Env
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 5.0  # an ended window is checked in at most this long after its end
 PURGE_EVERY_SECONDS = 3600.0
+DIRECTORY_EVERY_SECONDS = 60.0  # how often orgs' directory syncs are looked at (issue 32)
 
 
 async def run_sweeper(env: Env, interval: float = INTERVAL_SECONDS) -> None:
@@ -24,12 +25,16 @@ async def run_sweeper(env: Env, interval: float = INTERVAL_SECONDS) -> None:
     failing = False
     loop = asyncio.get_running_loop()
     next_purge = loop.time() + 60.0  # not in the first minute of a start
+    next_directory_sync = loop.time() + 30.0
     while True:
         try:
             if env.node_state.records_in_database():
                 done = await password_requests.sweep(env)
                 if done:
                     log.info("checked in %d ended password check-out(s)", done)
+                if loop.time() >= next_directory_sync:
+                    next_directory_sync = loop.time() + DIRECTORY_EVERY_SECONDS
+                    await directory.sync_due(env)
                 if loop.time() >= next_purge:
                     next_purge = loop.time() + PURGE_EVERY_SECONDS
                     purged = await audit_settings.purge_all(env)

@@ -72,6 +72,7 @@ KINDS = (
     "audit_retention",
     "org_rename",
     "org_purge",
+    "directory_config",  # MSPOrg's directory configuration (issue 32)
 )
 FOUNDING_ADMINISTRATORS = 3  # the guide's "at least three administrators"
 
@@ -944,3 +945,42 @@ async def approver_candidates(
             }
         )
     return out
+
+
+# -- directory users (issue 32) -----------------------------------------------------------
+
+
+def directory_provenance(configured_by_confirmed: bool) -> Provenance:
+    """What a user created from its org's directory becomes: its own person (no
+    principal, an empty credential chain). Its password was set by nobody here, only by
+    the directory, so no administrator here can act as it (issue 32: "directory users
+    are their own persons for dual control"); ``same_person`` then sets it apart from
+    every other account by the rule it already applies to chains and principals.
+
+    A client org's directory user is confirmed only when the directory configuration was
+    set by a confirmed user of that org (``configured_by_confirmed``): a directory an MSP
+    user configured could be one the MSP controls, so its users wait for the client's
+    confirmation like any MSP-made user. MSPOrg's directory configuration is approved by
+    a second administrator (``directory_config`` requests), so its users are confirmed.
+
+    Args:
+        configured_by_confirmed: org_directories.configured_by_confirmed of the active
+            configuration (True for MSPOrg's).
+    """
+    return Provenance(None, configured_by_confirmed, [])
+
+
+async def refuse_password_of_directory_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    """Nobody sets a directory user's password here, neither an administrator nor the
+    user: its password is the directory's (issue 32, item 3), and one set here would make
+    the setter its person.
+
+    Raises:
+        Conflict ``directory_user`` (in the user's org RLS context).
+    """
+    if await conn.fetchval("SELECT directory_dn IS NOT NULL FROM users WHERE id = $1", user_id):
+        raise coded(
+            Conflict,
+            "directory_user",
+            "this user logs in with its directory password; change it in the directory",
+        )

@@ -37,7 +37,7 @@ from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
 from server.core.names import display_name_problem
-from server.services import audit_settings, dual_control, orgs, recording
+from server.services import audit_settings, directory, dual_control, orgs, recording
 from server.services.access import (
     OrgArg,
     OrgRef,
@@ -100,6 +100,8 @@ def request_json(row: asyncpg.Record) -> dict[str, Any]:
         out.update(retention_change(row["subject"]))
     elif row["kind"] == "org_rename":
         out["display_name"] = row["subject"]
+    elif row["kind"] == directory.REQUEST_KIND:
+        out["directory"] = json.loads(row["subject"])
     elif row["designee_user"] is not None:
         out["user"] = row["designee_user"]
         out["role"] = row["designee_role"]  # what the approver approves (held until decided)
@@ -237,6 +239,8 @@ async def _resolve(conn: asyncpg.Connection, actor: Actor, data: dict[str, Any])
         filing = await _resolve_rename(conn, actor, data)
     elif kind == "org_purge":
         filing = await _resolve_org_purge(conn, actor, data)
+    elif kind == directory.REQUEST_KIND:
+        filing = await _resolve_directory_config(conn, actor)
     else:
         filing = await _resolve_confirmation(conn, actor, data)
     return filing
@@ -295,7 +299,7 @@ async def _audit_request(
 ) -> None:
     """Record a request's step in MSPOrg's chain and in each client org it touches."""
     org_ids = [actor.org_id]
-    if row["client_org_id"] is not None:
+    if row["client_org_id"] is not None and row["client_org_id"] != actor.org_id:
         org_ids.append(row["client_org_id"])
     elif row["target_group_id"] is not None:
         org_ids += [r["id"] for r in await conn.fetch(_GROUP_ORGS, row["target_group_id"])]
@@ -619,6 +623,8 @@ async def _apply(conn: db.Tx, env: Env, actor: Actor, row: asyncpg.Record) -> No
         await _apply_audit_retention(conn, row)
     elif kind == "org_purge":
         await _refuse_restored_org(conn, row)
+    elif kind == directory.REQUEST_KIND:
+        await directory.apply_approved(conn, row["client_org_id"], row["subject"])
     else:
         async with db.in_org(conn, row["client_org_id"]):
             if await conn.fetchval(
@@ -1036,3 +1042,33 @@ async def _purge_approved_org(env: Env, actor: Actor, row: asyncpg.Record) -> No
         await orgs.purge_org(
             env, row["client_org_id"], actor.who, f"org_purge request {row['id']} approved"
         )
+
+
+# -- directory_config: MSPOrg's directory configuration, by two persons (issue 32) -------
+
+
+async def _resolve_directory_config(conn: asyncpg.Connection, actor: Actor) -> Filing:
+    """A ``directory_config`` request: MSPOrg's pending directory configuration, filed by
+    the administrator who set it (so the approver, a second person by
+    ``dual_control.approver_problem``, is independent of whoever chose the directory).
+    The subject names the pending revision: a configuration changed after filing is not
+    approved (``directory.apply_approved``, ``409 directory_changed``).
+
+    Raises:
+        Conflict ``nothing_to_approve`` (nothing pending), Forbidden
+        ``not_your_configuration`` (another administrator set it: that one files).
+    """
+    await db.set_org(conn, actor.org_id)
+    subject = await directory.pending_summary(conn, actor.org_id)
+    configured_by = await conn.fetchval(
+        "SELECT configured_by_id FROM org_directories WHERE org_id = $1 AND state = 'pending'",
+        actor.org_id,
+    )
+    if configured_by != actor.user_id:
+        raise coded(
+            Forbidden,
+            "not_your_configuration",
+            "the administrator who set the pending directory configuration files its request",
+        )
+    org = await conn.fetchrow("SELECT * FROM orgs WHERE id = $1", actor.org_id)
+    return Filing(directory.REQUEST_KIND, org=org, subject=subject)

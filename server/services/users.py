@@ -20,7 +20,8 @@ PROTECTED_CLIENT_FIELDS = frozenset({"role", "access_scope", "status", "password
 
 _USER_COLUMNS = (
     "id, username, full_name, email, role, access_scope, status, must_change_password, "
-    "totp_required, totp_secret IS NOT NULL AS totp_enabled, created_at, client_confirmed"
+    "totp_required, totp_secret IS NOT NULL AS totp_enabled, created_at, client_confirmed, "
+    "directory_dn IS NOT NULL AS directory"
 )
 
 
@@ -39,6 +40,8 @@ def user_json(row: asyncpg.Record, org: str) -> dict[str, Any]:
         "totp_enabled": row["totp_enabled"],
         "confirmed": row["client_confirmed"],
         "created_at": row["created_at"].isoformat(),
+        # Issue 32: logs in with its org's directory (no password here).
+        "directory": bool(row.get("directory", False)),
     }
 
 
@@ -174,6 +177,8 @@ async def update_user(
             await dual_control.refuse_change_of_confirmed_client_user(conn, actor, org.id, target)
         if is_self and ({"role", "access_scope", "status"} & data.keys()):
             raise Forbidden("nobody changes their own role, scope or status")
+        if "password" in data:
+            await dual_control.refuse_password_of_directory_user(conn, target["id"])
         if is_self and "password" in data:
             raise coded(
                 Forbidden,

@@ -70,6 +70,8 @@ async def test_every_write_with_a_body_declares_it(api):
         ("POST", "/orgs/{org}/audit/purge"),
         ("POST", "/orgs/deleted/{id}/restore"),
         ("POST", "/cluster/nodes/{name}/remove"),
+        ("POST", "/orgs/{org}/directory/test"),
+        ("POST", "/orgs/{org}/directory/sync"),
     }
     for method, path, handler in ROUTES:
         if method in ("POST", "PUT", "PATCH") and (method, path) not in bodiless:

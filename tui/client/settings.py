@@ -65,3 +65,23 @@ class SettingsApi(Transport):
             "/msp/replicate-settings",
             {"categories": categories, "role_conflict": role_conflict},
         )
+
+    # -- directory login (issue 32) -------------------------------------------------
+
+    async def directory(self, org: str) -> dict:
+        """The org's directory: ``{org, active, pending, approval_required}`` (each
+        configuration without its bind password)."""
+        return await self._request("GET", f"/orgs/{quote(org)}/directory")
+
+    async def put_directory(self, org: str, fields: dict) -> dict:
+        """Set the org's directory (MSPOrg's waits for a ``directory_config`` approval);
+        the directory as ``directory`` answers it."""
+        return await self._request("PUT", f"/orgs/{quote(org)}/directory", fields)
+
+    async def test_directory(self, org: str) -> dict:
+        """Connect with the pending (else active) configuration: what it found."""
+        return await self._request("POST", f"/orgs/{quote(org)}/directory/test")
+
+    async def sync_directory(self, org: str) -> dict:
+        """Bring the org's directory users in step now: what changed."""
+        return await self._request("POST", f"/orgs/{quote(org)}/directory/sync")

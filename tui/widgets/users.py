@@ -167,7 +167,7 @@ class UsersPane(Pane):
                         inert(u["username"]),
                         inert(u["full_name"]),
                         inert(u["role"].replace("_", " ")),
-                        u["status"],
+                        u["status"] + (" (directory)" if u.get("directory") else ""),
                         "on" if u["totp_enabled"] else "",
                         ("yes" if u.get("confirmed") else "PENDING") if self.is_client else "",
                     ),

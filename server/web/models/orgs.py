@@ -184,6 +184,9 @@ class AccessRequest(Answer):
     members: list[str] | None = None  # a group grant: the group's members as filed
     role: str | None = None  # a grant or account managership for a user: its role now
     display_name: str | None = None  # an org_rename: the new display name
+    # a directory_config: the pending configuration approved (revision, url, bind_dn,
+    # search_base, user_filter; never the bind password)
+    directory: dict[str, str] | None = None
     proposer: str
     approver: str
     reason: str

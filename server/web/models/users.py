@@ -64,6 +64,7 @@ class User(Answer):
     totp_enabled: bool
     confirmed: bool
     created_at: str
+    directory: bool = False  # logs in with its org's directory (issue 32)
 
 
 class DeleteUserQuery(Query):

@@ -1,0 +1,81 @@
+"""The Settings pane's directory section (issue 32): the org's LDAP / Active Directory
+configuration, test connection and sync now (a part of ``SettingsPane``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import DataTable, Static
+
+from tui.client import ApiError
+from tui.controls.table import fill_table
+from tui.screens import directory as forms
+from tui.text import inert
+from tui.workers import api_worker
+
+
+class DirectoryActions:
+    """The directory section's keys (mixed into ``SettingsPane``)."""
+
+    _directory: dict[str, Any]
+
+    def _fill_directory(self, directory: dict | None) -> None:
+        self._directory = directory or {}
+        fill_table(
+            self.query_one("#directory-table", DataTable),
+            ((label, (label, inert(a), inert(p))) for label, a, p in forms.rows(self._directory)),
+        )
+        if directory is not None:
+            self.query_one("#directory-note", Static).update(
+                inert(forms.state_text(self.org, directory))
+            )
+
+    def _result(self, text: str) -> None:
+        self.query_one("#directory-result", Static).update(inert(text))
+
+    @api_worker()
+    async def action_edit_directory(self) -> None:
+        """Set the org's directory (MSPOrg's waits for a second administrator)."""
+        self._enter("directory")
+        client, org = self.app.client, self.org
+        current = self._directory.get("pending") or self._directory.get("active")
+        result = await self.form(
+            f"Directory of {org}",
+            forms.directory_fields(current),
+            lambda v: client.put_directory(org, forms.directory_body(v, current)),
+            note="Plain LDAP is refused. The password is sealed and never shown again.",
+            wide=True,
+        )
+        if result:
+            self._fill_directory(result)
+            waits = (
+                " It waits for a second administrator's approval." if result.get("pending") else ""
+            )
+            self.changed("settings", f"Directory of {org} saved.{waits}")
+
+    @api_worker(exclusive=True, group="directory")
+    async def action_test_directory(self) -> None:
+        """Connect, bind as the service account and search: say what was found."""
+        self._enter("directory")
+        self._result("Testing the connection…")
+        try:
+            found = await self.app.client.test_directory(self.org)
+        except ApiError as error:
+            self._result("")
+            self.app.show_error(error, "Cannot test the directory")
+            return
+        self._result(forms.test_text(found))
+
+    @api_worker(exclusive=True, group="directory")
+    async def action_sync_directory(self) -> None:
+        """Bring the org's directory users in step now; say what changed."""
+        self._enter("directory")
+        self._result("Syncing with the directory… (reading users and groups)")
+        try:
+            changed = await self.app.client.sync_directory(self.org)
+        except ApiError as error:
+            self._result("")
+            self.app.show_error(error, "Not synced")
+            return
+        self._result(forms.sync_text(changed))
+        self.changed("users")
