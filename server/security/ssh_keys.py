@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+
+from server.core import hostos
+from server.core.files import write_durably
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="DSA is deprecated")
     import asyncssh
 
-__all__ = ["MIN_RSA_BITS", "PublicKey", "asyncssh", "fingerprint", "parse_public_key"]
+__all__ = [
+    "MIN_RSA_BITS",
+    "PublicKey",
+    "asyncssh",
+    "ensure_host_key",
+    "fingerprint",
+    "host_key_fingerprint",
+    "parse_public_key",
+]
 
 MIN_RSA_BITS = 3072  # NIST SP 800-57 Part 1: RSA-3072 for 128-bit security
 ECDSA = {"ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}
@@ -85,3 +97,27 @@ def _bits(key: asyncssh.SSHKey, algorithm: str) -> int:
     pyca = getattr(getattr(key, "_key", None), "pyca_key", None)
     size = getattr(pyca, "key_size", None)
     return int(size) if size else 0
+
+
+def ensure_host_key(path: Path) -> asyncssh.SSHKey:
+    """The SSH gateway's host key at ``path``: read it, or make an ed25519 key there
+    (owner-only file) when there is none (``strongroom init`` makes it; the gateway makes
+    it at first start on an install made before issue 30)."""
+    if path.exists():
+        return asyncssh.read_private_key(str(path))
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="strongroom-gateway")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_durably(path, key.export_private_key("openssh").decode("ascii"))
+    hostos.make_private(path)
+    return key
+
+
+def host_key_fingerprint(path: Path) -> str | None:
+    """The SHA-256 fingerprint of the gateway's host key (what ``ssh`` shows on first
+    contact), or None when there is no host key yet."""
+    if not path.exists():
+        return None
+    try:
+        return fingerprint(asyncssh.read_private_key(str(path)))
+    except (asyncssh.KeyImportError, OSError):
+        return None
