@@ -152,6 +152,9 @@ class GatewayConfig:
     max_auth_attempts: int = 6
     max_unauthenticated_per_address: int = 10
     max_sessions_per_user: int = 5
+    # How often a gateway connection checks that its session still stands (logout,
+    # disable, a password reset or the idle limit close the connection).
+    session_check_seconds: float = 10.0
     # The TUI child is given this server URL (default: https://localhost:<server.port>).
     tui_url: str = ""
 
@@ -473,8 +476,10 @@ def _validate_gateway(config: Config) -> None:
         raise ConfigError(f"{src}: gateway.port must be between 1 and 65535 (got {gw.port})")
     if gw.enabled and gw.port == config.server.port:
         raise ConfigError(f"{src}: gateway.port must differ from server.port")
-    if gw.login_grace_seconds <= 0:
-        raise ConfigError(f"{src}: gateway.login_grace_seconds must be positive")
+    if gw.login_grace_seconds <= 0 or gw.session_check_seconds <= 0:
+        raise ConfigError(
+            f"{src}: gateway.login_grace_seconds and session_check_seconds must be positive"
+        )
     for key in ("max_auth_attempts", "max_unauthenticated_per_address", "max_sessions_per_user"):
         if getattr(gw, key) < 1:
             raise ConfigError(f"{src}: gateway.{key} must be at least 1")

@@ -51,11 +51,12 @@ class Gateway:
     sessions_of: collections.Counter[Any] = field(default_factory=collections.Counter)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    def spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, kept until done (audit work after a close)."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     async def audit_safely(self, coro: Any) -> None:
         """Await an audit/cleanup coroutine; a failure is logged, never raised into SSH."""
@@ -87,6 +88,7 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
         self.failure_counted = False  # a failure already counted and audited
         self.opening = False  # the session is being written
         self.lost = False  # the connection is gone
+        self.watcher: asyncio.Task[Any] | None = None  # checks the session still stands
 
     # -- connection ------------------------------------------------------------------
 
@@ -114,6 +116,8 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
         """A login that was tried and did not finish counts once; a session ends (one
         still being written is ended by ``_open`` once it is)."""
         self.lost = True
+        if self.watcher is not None:
+            self.watcher.cancel()
         self._uncount()
         if self.opening:
             return
@@ -185,8 +189,7 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
                 self.gw.env, username, public.openssh, public.fingerprint, self.ip
             )
         except StrongroomError as exc:
-            if exc.code == "rate_limited":
-                self.failure_counted = True  # locked out: nothing more is counted
+            self.failure_counted = True  # locked out, or counted and audited already
             log.info("gateway: login refused for %r from %s: %s", username, self.ip, exc.code)
             return False
         if holder is None:
@@ -256,7 +259,27 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
             self.ready.set_result(session)
         if self.lost:  # the client went away while the session was written
             self._end_session(session)
+        else:
+            self.watcher = self.gw.spawn(self._watch(session))
         return True
+
+    async def _watch(self, session: GatewaySession) -> None:
+        """Close the connection once its session no longer stands (logged out in the TUI
+        or elsewhere, the user disabled, the password reset, the idle or total limit)."""
+        every = self.gw.config.gateway.session_check_seconds
+        while not self.lost:
+            await asyncio.sleep(every)
+            if self.lost:
+                return
+            try:
+                alive = await gateway_login.session_alive(self.gw.env, session)
+            except Exception:  # the database away for a moment: ask again next time
+                log.warning("gateway: could not check %s's session", session.holder.username)
+                continue
+            if not alive:
+                log.info("gateway: %s's session ended; closing", session.holder.username)
+                self.conn.close()
+                return
 
     # -- after login: channels and forwarding -----------------------------------------
 
@@ -295,9 +318,28 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
             await gateway_login.refused_request(self.gw.env, session, self.ip, what)
 
 
-async def start_gateway(
-    env: Env, config: Config, tui_command: Sequence[str]
-) -> asyncssh.SSHAcceptor:
+@dataclass
+class Listener:
+    """A running gateway: its SSH acceptor and what its connections share."""
+
+    acceptor: Any
+    gateway: Gateway
+
+    async def close(self) -> None:
+        """Stop listening, close every connection (their sessions end), stop the
+        background checks."""
+        self.acceptor.close()
+        with contextlib.suppress(Exception):
+            await self.acceptor.wait_closed()
+        await asyncio.sleep(0)  # connection_lost callbacks spawn the sessions' logouts
+        pending = list(self.gateway.tasks)
+        if pending:
+            _, slow = await asyncio.wait(pending, timeout=5)
+            for task in slow:
+                task.cancel()
+
+
+async def start_gateway(env: Env, config: Config, tui_command: Sequence[str]) -> Listener:
     """Listen for SSH on ``gateway.host``:``gateway.port`` (the host key made if missing).
 
     Args:
@@ -312,7 +354,7 @@ async def start_gateway(
     asyncssh.set_log_level(logging.WARNING)
     host_key = ensure_host_key(config.path(gw_config.host_key))
     gateway = Gateway(env, config, tuple(tui_command))
-    return await asyncssh.create_server(
+    acceptor = await asyncssh.create_server(
         lambda: GatewayConnection(gateway),
         gw_config.host,
         gw_config.port,
@@ -327,6 +369,7 @@ async def start_gateway(
         line_editor=False,
         server_version="Strongroom",
     )
+    return Listener(acceptor, gateway)
 
 
 def host_key_path(config: Config) -> Path:
@@ -334,8 +377,6 @@ def host_key_path(config: Config) -> Path:
     return config.path(config.gateway.host_key)
 
 
-async def close_gateway(acceptor: Any) -> None:
+async def close_gateway(listener: Listener) -> None:
     """Stop listening and close every gateway connection."""
-    acceptor.close()
-    with contextlib.suppress(Exception):
-        await acceptor.wait_closed()
+    await listener.close()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from server.core.errors import Unauthenticated
+from server.core.errors import Unauthenticated, coded
 from server.core.names import DISPLAY_NAME
 from server.security import totp
 from server.services import auth, recording, session_moves, tokens
@@ -92,15 +92,15 @@ async def match_key(
     """The user ``ssh_user`` names, when ``public_key`` (OpenSSH form, no comment) is one
     of their registered keys and may log in now; else None.
 
-    A registered key of a disabled user, an expired key, or a user who must first change
-    their password, set up 2FA or finish an activation: counted as a failed login and
-    audited (``login_failed``, reasons ``user_disabled``, ``ssh_key_expired``,
-    ``https_login_first``); the SSH client is answered as for any other refused key.
-    A key that is simply not registered is not counted here (clients offer several keys):
-    ``connection_failed`` counts the connection once.
+    A key that is simply not registered answers None and is not counted here (clients
+    offer several keys): ``connection_failed`` counts the connection once.
 
     Raises: the HTTPS login's 429 ``rate_limited`` while this user and address are locked
-    out.
+    out; Unauthenticated with the reason as its code for a registered key of a disabled
+    user, an expired key, or a user who must first change their password, set up 2FA or
+    finish an activation (``user_disabled``, ``ssh_key_expired``, ``https_login_first``):
+    counted as a failed login and audited (``login_failed``). The SSH client is answered
+    as for any other refused key.
     """
     username, org_name = parse_ssh_user(ssh_user)
     key = f"{org_name.lower()}/{username.lower()}"
@@ -129,7 +129,7 @@ async def match_key(
     if reason is not None:
         env.throttle.failed(key, ip)
         await auth.audit_login_failure(env, org, row["username"], ip, reason, _via(fingerprint))
-        return None
+        raise coded(Unauthenticated, reason, "this key does not log in now")
     return KeyHolder(
         row["id"],
         row["username"],
@@ -339,3 +339,35 @@ async def close_session(env: Env, session: GatewaySession, ip: str) -> None:
     except Unauthenticated:
         return
     await auth.logout(env, actor)
+
+
+async def session_alive(env: Env, session: GatewaySession) -> bool:
+    """Does a gateway session still stand: not logged out, not past its lifetime or its
+    idle limit, its user active? Read only (it never refreshes last-seen, so idleness is
+    what the user does in the TUI). The gateway asks this periodically and closes the
+    connection of a session that ended (issue 30, item 2: logout, disable and a password
+    reset end it)."""
+    token_hash = tokens.token_hash(session.token)
+    holder = session.holder
+    idle = datetime.timedelta(minutes=env.config.security.session_idle_minutes)
+    now = datetime.datetime.now(datetime.UTC)
+    local = env.local.sessions.get(token_hash)
+    if local is not None and local.moved_at is None:
+        if local.expires_at <= now or local.last_seen_at + idle <= now:
+            return False
+        async with db.transaction(env.pool, holder.org_id, readonly=True) as conn:
+            status = await conn.fetchval("SELECT status FROM users WHERE id = $1", holder.user_id)
+        return bool(status == "active")
+    async with db.transaction(env.pool, holder.org_id, readonly=True) as conn:
+        row = await conn.fetchrow(
+            "SELECT s.id, s.expires_at > now() AND s.last_seen_at + $2 > now() AS live, "
+            "u.status = 'active' AS active FROM sessions s JOIN users u ON u.id = s.user_id "
+            "WHERE s.token_hash = $1",
+            token_hash,
+            idle,
+        )
+    if local is not None and row is None:
+        return True  # moved to the primary, its row not replicated here yet
+    return bool(
+        row is not None and row["live"] and row["active"] and row["id"] not in env.local.ended
+    )

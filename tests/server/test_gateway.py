@@ -18,6 +18,7 @@ import sys
 import termios
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,7 @@ class Terminal:
 def ssh_dir(tmp_path_factory) -> Path:
     """Key pairs made by ssh-keygen: 'good', 'other' (never registered), 'old' (to revoke)."""
     folder = tmp_path_factory.mktemp("gateway-ssh")
-    for name in ("good", "other", "old", "plain"):
+    for name in ("good", "other", "old", "plain", "carol"):
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", folder / name],
             check=True,
@@ -134,13 +135,13 @@ async def gateway(live_server, config, tmp_path):
     config.gateway.max_auth_attempts = 4
     cert = config.path(config.server.tls_cert)
     command = [sys.executable, "-m", "server.ops.cli", "tui", live_server.url, "--ca-file", cert]
-    acceptor = await start_gateway(live_server.app[ENV], config, command)
+    config.gateway.session_check_seconds = 0.5
+    listener = await start_gateway(live_server.app[ENV], config, command)
     known = tmp_path / "known_hosts"
     host_pub = host_public_key(config.gateway.host_key)
     known.write_text(f"[127.0.0.1]:{config.gateway.port} {host_pub}")
     yield config, known
-    acceptor.close()
-    await acceptor.wait_closed()
+    await listener.close()
 
 
 def ssh_args(
@@ -165,8 +166,6 @@ def ssh_args(
         "StrictHostKeyChecking=yes",
         "-o",
         "PreferredAuthentications=publickey,keyboard-interactive",
-        "-o",
-        "NumberOfPasswordPrompts=1",
         *extra,
         f"{user}@127.0.0.1",
         *([command] if command else []),
@@ -193,9 +192,14 @@ async def test_key_and_totp_land_in_the_tui(api, admin, gateway, ssh_dir):
     assert host_key_fingerprint(Path(config.gateway.host_key)).startswith("SHA256:")
 
     await asyncio.sleep(max(0.0, 30 - time.time() % 30 + 0.5) if time.time() % 30 > 27 else 0)
-    term = Terminal(ssh_args(config, known, ssh_dir / "good", "alice", "-tt"))
+    term = Terminal(
+        ssh_args(config, known, ssh_dir / "good", "alice", "-tt", "-o", "NumberOfPasswordPrompts=2")
+    )
     try:
         await term.expect("Authenticator code:")
+        wrong = "000000" if totp.code_at(secret, time.time() + 30) != "000000" else "111111"
+        term.type(wrong + "\r")  # a wrong code: asked again, and counted
+        await term.expect("(?s)Authenticator code:.*Authenticator code:")
         term.type(totp.code_at(secret, time.time() + 30) + "\r")  # the next step: unused
         await term.expect("Vault", limit=60)
         await term.expect("Quit")
@@ -205,6 +209,9 @@ async def test_key_and_totp_land_in_the_tui(api, admin, gateway, ssh_dir):
         assert logins[0]["details"]["fingerprint"] == key["fingerprint"]
         assert logins[0]["details"]["method"] == "ssh_key+totp"
         assert logins[0]["ip"] == "127.0.0.1"
+        failed = [e for e in events if e["operation"] == "login_failed"]
+        assert failed[0]["reason"] == "invalid_otp"
+        assert failed[0]["details"]["via"] == "ssh_gateway"
         term.type(b"\x11")  # Ctrl+Q quits the TUI ...
         assert await term.exit_code() == 0  # ... and the connection closes
     finally:
@@ -325,10 +332,65 @@ async def test_refusals(api, admin, gateway, ssh_dir, live_server):
     failed = [e for e in await audit_of(admin, "bob") if e["operation"] == "login_failed"]
     assert {e["reason"] for e in failed} >= {"ssh_key_not_registered"}
 
-    # Disabled: the good key no longer logs in.
-    status, _ = await admin.call("PATCH", "/orgs/MSPOrg/users/bob", {"status": "disabled"})
-    assert status == 200
+    # Disabled: a TUI session of bob's ends (the connection closes), and his key no
+    # longer logs in.
+    term = Terminal(ssh_args(config, known, ssh_dir / "plain", "bob", "-tt"))
+    try:
+        await term.expect("Quit", limit=60)
+        status, _ = await admin.call("PATCH", "/orgs/MSPOrg/users/bob", {"status": "disabled"})
+        assert status == 200
+        assert await term.exit_code(limit=15) != 0 or "closed" in term.text()
+    finally:
+        term.close()
     code, shown = await run("plain", "-T", command="true")
     assert code == 255 and "Permission denied" in shown
     failed = [e for e in await audit_of(admin, "bob") if e["operation"] == "login_failed"]
     assert "user_disabled" in {e["reason"] for e in failed}
+
+
+async def test_same_throttle_as_https_and_expired_keys(
+    api, admin, gateway, ssh_dir, owner_conn, live_server
+):
+    """Five wrong passwords over HTTPS lock carol out of the gateway too (her good key is
+    refused), and an expired key never logs in."""
+    config, known = gateway
+    password = await make_user(admin, "carol", "password_user")
+    carol = await api.login("carol", password)
+    pub = (ssh_dir / "carol.pub").read_text()
+    status, key = await carol.call("POST", "/me/ssh-keys", {"public_key": pub})
+    assert status == 201, key
+
+    async def run() -> tuple[int, str]:
+        args = ssh_args(config, known, ssh_dir / "carol", "carol", "-o", "BatchMode=yes", "-T")
+        term = Terminal(args)
+        try:
+            return await term.exit_code(), term.text()
+        finally:
+            term.close()
+
+    code, shown = await run()  # the key works: the TUI needs a terminal, but no refusal
+    assert "Permission denied" not in shown and "needs a terminal" in shown
+    for _ in range(5):
+        status, _ = await api.call(
+            "POST", "/auth/login", {"username": "carol", "password": "wrong-password-1"}
+        )
+        assert status == 401
+    code, shown = await run()
+    assert code == 255 and "Permission denied" in shown
+
+    # An expired key: refused even when not locked out (a fresh live server's throttle).
+    async with owner_conn.transaction():
+        org_id = await owner_conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+        await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+        await owner_conn.execute(
+            "UPDATE user_ssh_keys SET created_at = now() - interval '2 days', "
+            "expires_at = now() - interval '1 day' WHERE id = $1",
+            uuid.UUID(key["id"]),
+        )
+    page = (await carol.call("GET", "/me/ssh-keys"))[1]
+    assert page["items"][0]["expired"] is True
+    live_server.app[ENV].throttle.succeeded("msporg/carol", "127.0.0.1")  # lockout over
+    code, shown = await run()
+    assert code == 255 and "Permission denied" in shown
+    failed = [e for e in await audit_of(admin, "carol") if e["operation"] == "login_failed"]
+    assert failed[0]["reason"] == "ssh_key_expired"
