@@ -50,6 +50,7 @@ def assert_one_line_error(result, fragment):
         ["serve"],
         ["stop"],
         ["status"],
+        ["gateway"],
         ["migrate"],
         ["keys", "rotate-master"],
         ["audit", "verify"],
@@ -72,7 +73,8 @@ def test_init_serve_status_stop(install_root):
     result = run_cli("init", str(home), "--port", str(port), "--db-port", str(db_port))
     assert result.returncode == 0, result.stderr
     conf = home / "conf" / "strongroom.toml"
-    for secret in (conf, home / "conf" / "master.key", home / "conf" / "tls.key"):
+    host_key = home / "conf" / "gateway_host_key"  # the SSH gateway's (issue 30)
+    for secret in (conf, home / "conf" / "master.key", home / "conf" / "tls.key", host_key):
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert (home / "pgsql" / "data" / "PG_VERSION").exists()
 
@@ -91,6 +93,7 @@ def test_init_serve_status_stop(install_root):
     status = run_cli("status", "--config", str(conf))
     assert status.returncode == 0
     assert "role:       primary" in status.stdout
+    assert "gateway:    ssh -p 2222 USER@host · host key SHA256:" in status.stdout
 
     second = run_cli("serve", "--config", str(conf))
     assert_one_line_error(second, "already in use")
