@@ -28,7 +28,7 @@ from typing import Any
 
 from server.core.config import Config
 from server.core.errors import StrongroomError
-from server.gateway.tui_channel import TuiChannel
+from server.gateway.tui_channel import TuiChannel, end_children
 from server.security.ssh_keys import asyncssh, ensure_host_key, fingerprint, parse_public_key
 from server.services import gateway_login
 from server.services.context import Env
@@ -50,6 +50,7 @@ class Gateway:
     unauthenticated: collections.Counter[str] = field(default_factory=collections.Counter)
     sessions_of: collections.Counter[Any] = field(default_factory=collections.Counter)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    children: set[asyncio.subprocess.Process] = field(default_factory=set)  # running TUIs
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, kept until done (audit work after a close)."""
@@ -129,11 +130,10 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
             reason = self.failure_reason or (
                 "otp_not_given" if self.key_verified else "ssh_key_not_registered"
             )
-            self.gw.spawn(
-                self.gw.audit_safely(
-                    gateway_login.connection_failed(self.gw.env, self.ssh_user, self.ip, reason)
-                )
+            failed = gateway_login.connection_failed(
+                self.gw.env, self.ssh_user, self.ip, reason, count=reason != "too_many_sessions"
             )
+            self.gw.spawn(self.gw.audit_safely(failed))
 
     def _end_session(self, session: GatewaySession) -> None:
         self.gw.sessions_of[session.holder.user_id] -= 1
@@ -285,7 +285,7 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
 
     def session_requested(self) -> Any:
         """A session channel: the TUI (``tui_channel``), one per connection."""
-        return TuiChannel(self.ready, self.refused, self.gw.tui_command)
+        return TuiChannel(self.ready, self.refused, self.gw.tui_command, self.gw.children)
 
     def connection_requested(self, dest_host: str, dest_port: int, *_: Any) -> bool:
         """Local port forwarding (ssh -L) and direct-tcpip: refused and audited."""
@@ -332,6 +332,7 @@ class Listener:
         with contextlib.suppress(Exception):
             await self.acceptor.wait_closed()
         await asyncio.sleep(0)  # connection_lost callbacks spawn the sessions' logouts
+        await end_children(self.gateway.children)
         pending = list(self.gateway.tasks)
         if pending:
             _, slow = await asyncio.wait(pending, timeout=5)

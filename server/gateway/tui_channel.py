@@ -42,10 +42,13 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         ready: asyncio.Future[Any],
         refused: Callable[[str], None],
         tui_command: Sequence[str],
+        children: set[asyncio.subprocess.Process],
     ) -> None:
         """``ready``: resolves to the login's session (its ``token``), or None when the
-        login failed; ``refused``: audits a refused request; ``tui_command``: the TUI."""
+        login failed; ``refused``: audits a refused request; ``tui_command``: the TUI;
+        ``children``: the listener's running TUIs (ended when it closes)."""
         self.ready, self.refused, self.tui_command = ready, refused, list(tui_command)
+        self.children = children
         self.tasks: set[asyncio.Task[Any]] = set()
         self.chan: Any = None
         self.term = "xterm-256color"
@@ -144,6 +147,7 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
             os.close(read_end)
             os.close(write_end)
         self.master = master
+        self.children.add(self.child)
         os.set_blocking(master, False)
         asyncio.get_running_loop().add_reader(master, self._from_tui)
         self._spawn_task(self._wait_child())
@@ -169,6 +173,7 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         child = self.child
         assert child is not None
         await child.wait()
+        self.children.discard(child)
         await asyncio.sleep(0.05)  # the last screen bytes still in the pty
         if self.master is not None:
             with contextlib.suppress(OSError):
@@ -225,6 +230,22 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
             with contextlib.suppress(OSError):
                 os.close(self.master)
             self.master = None
+
+
+async def end_children(children: set[asyncio.subprocess.Process]) -> None:
+    """Hang up every running TUI, then kill what is left after ``CHILD_STOP_SECONDS``."""
+    running = [c for c in children if c.returncode is None]
+    for child in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGHUP)
+    if not running:
+        return
+    waits = [asyncio.ensure_future(c.wait()) for c in running]
+    _, slow = await asyncio.wait(waits, timeout=CHILD_STOP_SECONDS)
+    for child in running:
+        _terminate(child)
+    if slow:
+        await asyncio.wait(slow, timeout=CHILD_STOP_SECONDS)
 
 
 def _terminate(child: asyncio.subprocess.Process) -> None:

@@ -145,12 +145,16 @@ def _via(fingerprint: str) -> dict[str, str]:
     return {"via": VIA, "fingerprint": fingerprint}
 
 
-async def connection_failed(env: Env, ssh_user: str, ip: str, reason: str) -> None:
+async def connection_failed(
+    env: Env, ssh_user: str, ip: str, reason: str, count: bool = True
+) -> None:
     """Count a gateway connection that tried to log in and did not (no registered key
     offered, the signature or the code never given) as one failed login of the user it
-    named, and audit it (``login_failed`` with ``reason``; an unknown user is not named)."""
+    named, and audit it (``login_failed`` with ``reason``; an unknown user is not named).
+    ``count`` False: audited only (a login refused for the sessions cap proved the key)."""
     username, org_name = parse_ssh_user(ssh_user)
-    env.throttle.failed(f"{org_name.lower()}/{username.lower()}", ip)
+    if count:
+        env.throttle.failed(f"{org_name.lower()}/{username.lower()}", ip)
     async with db.transaction(env.pool, readonly=True) as conn:
         org = await conn.fetchrow(
             "SELECT id, display_name FROM orgs WHERE lower(display_name) = lower($1) "

@@ -79,6 +79,14 @@ class Terminal:
                 return
             self.output += data
 
+    async def expect_bytes(self, pattern: bytes, since: int = 0, limit: float = 30.0) -> None:
+        """Wait until the raw output after ``since`` matches ``pattern``."""
+        deadline = time.monotonic() + limit
+        while not re.search(pattern, bytes(self.output[since:])):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} never sent; got {bytes(self.output[-500:])!r}")
+            await asyncio.sleep(0.05)
+
     def text(self) -> str:
         """What was shown, escape sequences removed."""
         return ANSI.sub(b"", bytes(self.output)).decode("utf-8", "replace")
@@ -90,6 +98,10 @@ class Terminal:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{pattern!r} never shown; got:\n{self.text()[-3000:]}")
             await asyncio.sleep(0.05)
+
+    def resize(self, cols: int, rows: int) -> None:
+        """The window changes size (the program gets SIGWINCH, as from a terminal)."""
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     def type(self, text: str | bytes) -> None:
         """Keys, as typed."""
@@ -117,7 +129,7 @@ class Terminal:
 def ssh_dir(tmp_path_factory) -> Path:
     """Key pairs made by ssh-keygen: 'good', 'other' (never registered), 'old' (to revoke)."""
     folder = tmp_path_factory.mktemp("gateway-ssh")
-    for name in ("good", "other", "old", "plain", "carol"):
+    for name in ("good", "other", "old", "plain", "carol", "dave"):
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", folder / name],
             check=True,
@@ -212,6 +224,10 @@ async def test_key_and_totp_land_in_the_tui(api, admin, gateway, ssh_dir):
         failed = [e for e in events if e["operation"] == "login_failed"]
         assert failed[0]["reason"] == "invalid_otp"
         assert failed[0]["details"]["via"] == "ssh_gateway"
+        # The window grows to 100x30: the TUI, on the gateway's pty, redraws at that size.
+        shown = len(term.output)
+        term.resize(100, 30)
+        await term.expect_bytes(rb"\x1b\[30;\d+H", since=shown)
         term.type(b"\x11")  # Ctrl+Q quits the TUI ...
         assert await term.exit_code() == 0  # ... and the connection closes
     finally:
@@ -394,3 +410,112 @@ async def test_same_throttle_as_https_and_expired_keys(
     assert code == 255 and "Permission denied" in shown
     failed = [e for e in await audit_of(admin, "carol") if e["operation"] == "login_failed"]
     assert failed[0]["reason"] == "ssh_key_expired"
+
+
+def raw_connections(port: int, count: int) -> list[socket.socket]:
+    """``count`` TCP connections to the gateway that never log in."""
+    return [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Does the server close ``sock`` within ``seconds`` (its version line aside)?"""
+    sock.settimeout(seconds)
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            if not sock.recv(4096):
+                return True
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+    return False
+
+
+async def test_pre_auth_limits(gateway):
+    """Unauthenticated connections per address are capped (the next one is closed at
+    once), and one that does not log in within the grace time is closed."""
+    config, _ = gateway
+    config.gateway.max_unauthenticated_per_address = 3
+    socks = await asyncio.to_thread(raw_connections, config.gateway.port, 3)
+    try:
+        await asyncio.sleep(0.3)
+        extra = await asyncio.to_thread(raw_connections, config.gateway.port, 1)
+        assert await asyncio.to_thread(closed_within, extra[0], 5)
+        extra[0].close()
+        # The grace time (60 s by default) has not passed for the first three.
+        assert not await asyncio.to_thread(closed_within, socks[0], 1)
+    finally:
+        for sock in socks:
+            sock.close()
+    await asyncio.sleep(0.3)  # their slots are free again
+    again = await asyncio.to_thread(raw_connections, config.gateway.port, 1)
+    try:
+        assert not await asyncio.to_thread(closed_within, again[0], 1)
+    finally:
+        again[0].close()
+
+
+async def test_login_grace_time(live_server, config, tmp_path):
+    """A connection that has not logged in when the grace time ends is closed."""
+    config.gateway.port = free_port()
+    config.gateway.host = "127.0.0.1"
+    config.gateway.host_key = str(tmp_path / "gateway_host_key")
+    config.gateway.login_grace_seconds = 1.0
+    listener = await start_gateway(live_server.app[ENV], config, ["true"])
+    try:
+        socks = await asyncio.to_thread(raw_connections, config.gateway.port, 1)
+        started = time.monotonic()
+        assert await asyncio.to_thread(closed_within, socks[0], 10)
+        assert 0.8 < time.monotonic() - started < 5
+        socks[0].close()
+    finally:
+        await listener.close()
+
+
+async def test_sessions_per_user_cap(api, admin, gateway, ssh_dir):
+    """Past ``max_sessions_per_user`` gateway connections, the next login is refused; a
+    closed one frees its place (and its session is logged out)."""
+    config, known = gateway
+    config.gateway.max_sessions_per_user = 2
+    password = await make_user(admin, "dave", "password_user")
+    dave = await api.login("dave", password)
+    pub = (ssh_dir / "dave.pub").read_text()
+    assert (await dave.call("POST", "/me/ssh-keys", {"public_key": pub}))[0] == 201
+    args = ssh_args(config, known, ssh_dir / "dave", "dave", "-o", "BatchMode=yes", "-T", "-N")
+
+    async def logged_in() -> int:
+        events = await audit_of(admin, "dave")
+        return sum(1 for e in events if e["operation"] == "login" and e["details"].get("via"))
+
+    first, second = Terminal(args), Terminal(args)
+    try:
+        for _ in range(200):
+            if await logged_in() == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert await logged_in() == 2
+        third = Terminal(args)
+        try:
+            assert await third.exit_code() == 255
+        finally:
+            third.close()
+        assert await logged_in() == 2
+        await asyncio.sleep(0.3)
+        failed = [e for e in await audit_of(admin, "dave") if e["operation"] == "login_failed"]
+        assert failed[0]["reason"] == "too_many_sessions"
+    finally:
+        first.close()
+        second.close()
+    await asyncio.sleep(0.5)
+    events = await audit_of(admin, "dave")
+    assert sum(1 for e in events if e["operation"] == "logout") == 2
+    fourth = Terminal(args)
+    try:
+        for _ in range(200):
+            if await logged_in() == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert await logged_in() == 3
+    finally:
+        fourth.close()
