@@ -83,8 +83,13 @@ def test_init_serve_status_stop(install_root):
     assert conf.exists()
 
     assert run_cli("status", "--config", str(conf)).returncode == 3
-    started = run_cli("serve", "--detach", "--config", str(conf))
+    ssh_port = free_port()  # the SSH gateway serve runs too (issue 30)
+    started = run_cli(
+        "serve", "--detach", "--config", str(conf), env={"STRONGROOM_GATEWAY_PORT": str(ssh_port)}
+    )
     assert started.returncode == 0, started.stderr
+    with socket.create_connection(("127.0.0.1", ssh_port), timeout=10) as sock:
+        assert sock.recv(64).startswith(b"SSH-2.0-Strongroom")
     health = get_health(home, port)
     assert health["status"] == "ok"
     assert health["role"] == "primary"
