@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -188,6 +189,7 @@ async def main(runs: int) -> None:
                     await term.quit()
             finally:
                 await listener.close()
+                shutil.rmtree(folder, ignore_errors=True)
     ratio = sorted(via_ssh)[len(via_ssh) // 2] / sorted(direct)[len(direct) // 2]
     print(f"ssh start to TUI main screen : {summary_ms(via_ssh)}")
     print(f"same TUI started directly    : {summary_ms(direct)}")
