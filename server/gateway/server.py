@@ -37,6 +37,7 @@ from server.services.gateway_login import GatewaySession, KeyHolder
 log = logging.getLogger("strongroom.gateway")
 
 KBDINT_PROMPT = "Authenticator code: "
+LOGOUT_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -277,8 +278,12 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
                 log.warning("gateway: could not check %s's session", session.holder.username)
                 continue
             if not alive:
-                log.info("gateway: %s's session ended; closing", session.holder.username)
-                self.conn.close()
+                # A logout in the TUI ends the TUI too: let it close the channel itself
+                # (a clean exit status), then close whatever is left.
+                await asyncio.sleep(LOGOUT_GRACE_SECONDS)
+                if not self.lost:
+                    log.info("gateway: %s's session ended; closing", session.holder.username)
+                    self.conn.close()
                 return
 
     # -- after login: channels and forwarding -----------------------------------------

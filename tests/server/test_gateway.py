@@ -348,6 +348,18 @@ async def test_refusals(api, admin, gateway, ssh_dir, live_server):
     failed = [e for e in await audit_of(admin, "bob") if e["operation"] == "login_failed"]
     assert {e["reason"] for e in failed} >= {"ssh_key_not_registered"}
 
+    # Ctrl+X in the TUI logs out: the TUI ends and so does the connection.
+    term = Terminal(ssh_args(config, known, ssh_dir / "plain", "bob", "-tt"))
+    try:
+        await term.expect("Quit", limit=60)
+        term.type(b"\x18")
+        # 0 when the TUI's own exit closes the channel, 255 when the gateway saw the
+        # session end first and closed the connection: either way, it ends.
+        assert await term.exit_code() in (0, 255)
+    finally:
+        term.close()
+    assert "logout" in [e["operation"] for e in (await audit_of(admin, "bob"))[:5]]
+
     # Disabled: a TUI session of bob's ends (the connection closes), and his key no
     # longer logs in.
     term = Terminal(ssh_args(config, known, ssh_dir / "plain", "bob", "-tt"))
