@@ -45,6 +45,7 @@ from server.core.pins import SPKI_PREFIX
 from server.node.mode import HaState, Peer, ha_state_path
 from server.node.peer import PinnedClient
 from server.security import crypto
+from server.security.ssh_keys import ensure_host_key
 from server.security.tls import spki_pin
 from server.services.context import Env
 
@@ -158,6 +159,9 @@ async def enroll(
         "master_key": base64.b64encode(config.path(sec.master_key).read_bytes()).decode(),
         "tls_cert": config.path(config.server.tls_cert).read_text(),
         "tls_key": config.path(config.server.tls_key).read_text(),
+        # The SSH gateway's host key (issue 30): both nodes present the same one, as they
+        # do the TLS identity, so ``ssh`` to the pair's name never sees a changed key.
+        "gateway_host_key": _gateway_host_key(config),
         "cluster_secret": state.cluster_secret,
         "replication": {
             "user": REPLICATION_ROLE,
@@ -260,6 +264,9 @@ def init_secondary(
         config.path(config.server.tls_cert).write_text(answer["tls_cert"])
         write_durably(config.path(config.server.tls_key), answer["tls_key"])
         hostos.make_private(config.path(config.server.tls_key))  # owner and SYSTEM on Windows
+        if answer.get("gateway_host_key"):  # a primary from before issue 30 sends none
+            write_durably(config.path(config.gateway.host_key), answer["gateway_host_key"])
+            hostos.make_private(config.path(config.gateway.host_key))
         rep = answer["replication"]
         host, pport = _split_addr(primary_db, _host_of(primary_url, "127.0.0.1"), rep["port"])
         primary = answer["primary"]
@@ -343,3 +350,10 @@ def _split_addr(addr: str, host: str, port: int) -> tuple[str, int]:
         return (h or host), int(p)
     except ValueError:
         raise EnrollError(f"{addr!r} is not HOST:PORT") from None
+
+
+def _gateway_host_key(config: Config) -> str:
+    """The primary's SSH gateway host key in OpenSSH form (made now if it has none)."""
+    path = config.path(config.gateway.host_key)
+    ensure_host_key(path)
+    return path.read_text()

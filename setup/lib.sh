@@ -89,6 +89,16 @@ ensure_slapd() {  # the directory-login tests' OpenLDAP (tests/targets/slapd.py)
     return 0
 }
 
+ensure_ssh_client() {  # the SSH gateway's tests drive OpenSSH's ssh, sftp and ssh-keygen
+    command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 && return 0
+    if command -v apt-get >/dev/null 2>&1; then
+        # openssh-client has no daemon: nothing starts
+        apt_install openssh-client || say "openssh-client could not be installed: the gateway tests will skip"
+    else
+        say "OpenSSH's client is not installed and this is not Debian/Ubuntu: the gateway tests will skip"
+    fi
+}
+
 ensure_venv() {  # ensure_venv [extra]
     local extra="${1:-}" spec="$ROOT"
     [ -n "$extra" ] && spec="$ROOT[$extra]"

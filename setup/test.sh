@@ -9,6 +9,7 @@ ensure_python
 ensure_postgres
 ensure_tmux
 ensure_slapd
+ensure_ssh_client
 ensure_venv test
 
 say "ruff check"

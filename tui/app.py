@@ -43,8 +43,15 @@ class StrongroomApp(App):
     ]
 
     def __init__(
-        self, client: Client, reveal_seconds: float = 10.0, clipboard_seconds: float = 30.0
+        self,
+        client: Client,
+        reveal_seconds: float = 10.0,
+        clipboard_seconds: float = 30.0,
+        bound_session: bool = False,
     ) -> None:
+        """``bound_session``: the client already holds a session's token (the SSH gateway
+        logged the user in, issue 30): the app opens at the main screen and ends, rather
+        than showing the login screen, when that session ends or is logged out."""
         super().__init__(driver_class=_posix_driver() if os.name == "posix" else None)
         cursor_at_end_on_focus()
         self.keys_queue = KeyQueue(self)  # typed-ahead keys, handed out in order
@@ -54,10 +61,16 @@ class StrongroomApp(App):
         self.me: dict = {}
         self.last_org: str | None = None  # the org of the last login in this run
         self._ending = False  # the session-ended notice is on its way (shown once)
+        self.bound_session = bound_session
 
     def on_mount(self) -> None:
-        """Start at the login screen; a hang-up (SIGHUP) ends the app."""
-        self.push_screen(LoginScreen())
+        """Start at the login screen (the main screen for a bound session); a hang-up
+        (SIGHUP) ends the app."""
+        if self.bound_session:
+            self.push_screen(Screen())
+            self.run_worker(self._open_bound_session(), exclusive=True)
+        else:
+            self.push_screen(LoginScreen())
         if not self.is_headless:
             try:
                 asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
@@ -186,9 +199,23 @@ class StrongroomApp(App):
         sections.append(("Everywhere", [*rows(everywhere), ("^p", "Command palette")]))
         self.push_screen(KeysModal(sections))
 
+    async def _open_bound_session(self) -> None:
+        """Who the bound session's user is, then the main screen; a session that does not
+        work ends the app."""
+        try:
+            self.me = await self.client.me()
+        except ApiError:
+            self.exit(1)
+            return
+        self.show_main()
+
     def show_login(self, username: str = "", org: str = "") -> None:
         """Back to the login screen (``username`` and ``org`` filled in); the previous
-        user's messages go with them."""
+        user's messages go with them. A bound session's app ends instead."""
+        if self.bound_session:
+            self.clear_clipboard()
+            self.exit(0)
+            return
         self.clear_notifications()
         self.clear_clipboard()
         self.switch_screen(LoginScreen(username, org))

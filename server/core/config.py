@@ -137,6 +137,28 @@ class BackupConfig:
     recipient: str = ""
 
 
+@dataclass
+class GatewayConfig:
+    """The SSH gateway (server/gateway, issue 30): ``ssh -p 2222 alice@host`` lands in the
+    TUI. ``strongroom serve`` runs it too while ``enabled``; ``strongroom gateway`` runs it
+    alone."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"  # noqa: S104 - a server for a LAN; the firewall decides
+    port: int = 2222
+    host_key: str = "conf/gateway_host_key"  # made by init (ed25519), or at first start
+    # Before login (OpenSSH's LoginGraceTime, MaxAuthTries, MaxStartups per address).
+    login_grace_seconds: float = 60.0
+    max_auth_attempts: int = 6
+    max_unauthenticated_per_address: int = 10
+    max_sessions_per_user: int = 5
+    # How often a gateway connection checks that its session still stands (logout,
+    # disable, a password reset or the idle limit close the connection).
+    session_check_seconds: float = 10.0
+    # The TUI child is given this server URL (default: https://localhost:<server.port>).
+    tui_url: str = ""
+
+
 _PG_SIZE = re.compile(r"^[1-9]\d{0,9}(kB|MB|GB|TB)$")
 _DAILY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h)$")
@@ -164,6 +186,7 @@ class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
     source: str = "<defaults>"
 
     def path(self, value: str) -> Path:
@@ -264,6 +287,7 @@ _SECTIONS = {
     "node": NodeConfig,
     "replication": ReplicationConfig,
     "backup": BackupConfig,
+    "gateway": GatewayConfig,
 }
 
 
@@ -409,6 +433,7 @@ def _validate(config: Config) -> None:
         )
     _validate_backup(config)
     _validate_replication(config)
+    _validate_gateway(config)
 
 
 def _validate_replication(config: Config) -> None:
@@ -443,6 +468,21 @@ def _validate_backup(config: Config) -> None:
         )
     if bk.keep < 1 or bk.max_age_hours <= 0:
         raise ConfigError(f"{src}: backup.keep must be >= 1 and backup.max_age_hours positive")
+
+
+def _validate_gateway(config: Config) -> None:
+    src, gw = config.source, config.gateway
+    if not 1 <= gw.port <= 65535:
+        raise ConfigError(f"{src}: gateway.port must be between 1 and 65535 (got {gw.port})")
+    if gw.enabled and gw.port == config.server.port:
+        raise ConfigError(f"{src}: gateway.port must differ from server.port")
+    if gw.login_grace_seconds <= 0 or gw.session_check_seconds <= 0:
+        raise ConfigError(
+            f"{src}: gateway.login_grace_seconds and session_check_seconds must be positive"
+        )
+    for key in ("max_auth_attempts", "max_unauthenticated_per_address", "max_sessions_per_user"):
+        if getattr(gw, key) < 1:
+            raise ConfigError(f"{src}: gateway.{key} must be at least 1")
 
 
 def render_config(config: Config) -> str:

@@ -132,6 +132,14 @@ OPERATIONS: dict[str, Operation] = _catalogue(
     ("session_move_refused", SECURITY, "A session moved from another node was refused."),
     ("api_key_created", SECURITY, "An API key was created."),
     ("api_key_deleted", SECURITY, "An API key was deleted."),
+    ("ssh_key_added", SECURITY, "A user registered an SSH public key (for the SSH gateway)."),
+    ("ssh_key_deleted", SECURITY, "A user revoked one of their SSH public keys."),
+    (
+        "gateway_request_refused",
+        SECURITY,
+        "The SSH gateway refused a request of a logged-in connection (shell, exec, "
+        "forwarding, SFTP or another subsystem).",
+    ),
     ("totp_enrolment_started", SECURITY, "Two-factor (TOTP) enrolment began."),
     ("totp_enabled", SECURITY, "Two-factor (TOTP) login was switched on."),
     ("totp_disabled", SECURITY, "Two-factor (TOTP) login was switched off."),

@@ -16,7 +16,7 @@ from replication.cluster import ClusterError
 from server.core.config import Config, ConfigError, dsn_hosts, load_config
 from server.core.files import write_durably
 from server.core.registration import read_registration, registration_lines
-from server.ops import backup_cli, service
+from server.ops import backup_cli, gateway_cli, service
 from server.ops.command_line import command, self_command
 from server.ops.install import ExternalDatabase, InstallError, PairOptions, init_install
 from server.ops.silent_install import AnswerFileError, SetupFailed
@@ -271,6 +271,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    """Run the SSH gateway alone (``serve`` runs it too while [gateway] enabled)."""
+    config = _load(args)
+    print(f"SSH gateway on port {config.gateway.port}: {gateway_cli.status_line(config)[12:]}")
+    gateway_cli.run_alone(config)
+    return 0
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     """Stop the server and the embedded PostgreSQL."""
     config = _load(args)
@@ -287,6 +295,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"install:    {config.home}")
     print(f"database:   {_database_line(config, cluster)}")
     print(backup_cli.status_line(config))
+    print(gateway_cli.status_line(config))
     details = registration_lines(read_registration(config.home))
     print(f"registered: {details[0]}")
     for line in details[1:]:
@@ -582,11 +591,36 @@ def cmd_tui(args: argparse.Namespace) -> int:
     except ApiError as exc:
         raise CommandError(exc.detail) from None
     client = Client(endpoints, ca_file=ca_file)
+    token = _inherited_session()
+    if token:
+        client.token = token
     app = StrongroomApp(
-        client, reveal_seconds=args.reveal_seconds, clipboard_seconds=args.clipboard_seconds
+        client,
+        reveal_seconds=args.reveal_seconds,
+        clipboard_seconds=args.clipboard_seconds,
+        bound_session=bool(token),
     )
     app.run(mouse=False)  # a keyboard-only app: the mouse is never tracked
     return app.return_code or 0
+
+
+SESSION_FD_ENV = "STRONGROOM_SESSION_FD"  # server/gateway/tui_channel.py sets it
+
+
+def _inherited_session() -> str | None:
+    """The session token the SSH gateway hands its TUI child on an inherited pipe (the
+    descriptor named by STRONGROOM_SESSION_FD; issue 30): never on the command line,
+    never in the environment. None when there is none."""
+    fd_text = os.environ.pop(SESSION_FD_ENV, "")
+    if not fd_text.isdigit():
+        return None
+    fd = int(fd_text)
+    try:
+        with os.fdopen(fd, "rb") as pipe:
+            token = pipe.read(4096).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return token or None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -717,6 +751,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     with_config(add("stop", cmd_stop, "Stop the server and the embedded PostgreSQL."))
+    with_config(
+        add(
+            "gateway",
+            cmd_gateway,
+            "Run the SSH gateway alone (ssh -p 2222 USER@host lands in the TUI); "
+            "serve runs it too.",
+        )
+    )
     with_config(add("status", cmd_status, "Show the state of the server and its database."))
     with_config(add("migrate", cmd_migrate, "Apply pending schema migrations."))
 

@@ -22,6 +22,7 @@ from server.core.config import LAYOUT, Config, dsn_database, render_config
 from server.core.files import undo_install_dir
 from server.security import crypto
 from server.security.passwords import check_login_password
+from server.security.ssh_keys import ensure_host_key
 from server.security.tls import make_self_signed
 from server.services.orgs import bootstrap_msp
 from server.services.runtime import hasher_for
@@ -162,6 +163,8 @@ def init_install(
         fingerprint = make_self_signed(
             config.path(config.server.tls_cert), config.path(config.server.tls_key)
         )
+        progress("making the SSH gateway's host key")
+        ensure_host_key(config.path(config.gateway.host_key))
 
         if external is not None:
             progress("preparing the external PostgreSQL")

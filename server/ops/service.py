@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -31,11 +32,13 @@ from server.core import hostos
 from server.core.config import Config
 from server.core.files import private_log
 from server.node.mode import HaState, ha_state_path
+from server.ops import gateway_cli
 from server.security import crypto
 from server.security.tls import private_key_problem, renew_if_due, server_context
 from server.services import master_key
 from server.store import db
 from server.web.app import create_app
+from server.web.keys import ENV
 from server.web.rejoin_wait import wait_and_rejoin
 
 log = logging.getLogger("strongroom")
@@ -372,6 +375,7 @@ async def _serve(
     except OSError as exc:
         await runner.cleanup()
         raise ServiceError(f"cannot listen on port {config.server.port}: {exc.strerror}") from None
+    gateway = await _start_gateway(config, app) if config.gateway.enabled else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -395,9 +399,27 @@ async def _serve(
         log.info("shutting down")
         renewing.cancel()
         watching.cancel()
+        if gateway is not None:
+            await gateway_cli.stop(gateway)
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):
             config.pid_file.unlink()
+
+
+async def _start_gateway(config: Config, app: web.Application) -> Any:
+    """The SSH gateway (issue 30) over the web app's own environment, so both share the
+    login throttle and a secondary's in-memory sessions. A port that cannot be bound is
+    logged and the HTTPS server goes on without it (the vault stays reachable)."""
+    try:
+        return await gateway_cli.start(app[ENV], config)
+    except OSError as exc:
+        log.error(
+            "the SSH gateway cannot listen on port %d: %s (another program has it; or set "
+            "[gateway] enabled = false); serving HTTPS without it",
+            config.gateway.port,
+            exc.strerror,
+        )
+        return None
 
 
 def start_detached(

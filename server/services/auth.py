@@ -580,3 +580,31 @@ async def local_actor(env: Env, username: str) -> Actor:
         access_scope=row["access_scope"],
         ip="local-cli",
     )
+
+
+async def audit_login_failure(
+    env: Env,
+    org: asyncpg.Record | dict[str, Any] | None,
+    username: str,
+    ip: str,
+    reason: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit a refused login (``login_failed`` with ``reason``) as the HTTPS login does,
+    with ``details`` added (the SSH gateway's ``via`` and key fingerprint, issue 30).
+    ``org`` None: an org that does not exist (recorded in MSPOrg)."""
+    if org is None:
+        async with db.transaction(env.pool, readonly=True) as conn:
+            org_id = await msp_org_id(conn)
+    else:
+        org_id = org["id"]
+    event = audit.Event(
+        Who(username[:64], org["display_name"] if org else MSP_ORG, ip),
+        "login_failed",
+        "user",
+        username[:64],
+        outcome="failure",
+        reason=reason,
+        details={**(details or {}), **({} if org else {"note": "unknown organization"})},
+    )
+    await recording.record(env, org_id, event)

@@ -21,6 +21,7 @@ from server.web.handlers import (
     orgs,
     password_requests,
     security,
+    ssh_keys,
     users,
     vault,
 )
@@ -52,6 +53,9 @@ ROUTES = [
     ("GET", "/me/api-keys", me.list_api_keys),
     ("POST", "/me/api-keys", me.create_api_key),
     ("DELETE", "/me/api-keys/{key_id}", me.delete_api_key),
+    ("GET", "/me/ssh-keys", ssh_keys.list_ssh_keys),
+    ("POST", "/me/ssh-keys", ssh_keys.add_ssh_key),
+    ("DELETE", "/me/ssh-keys/{key_id}", ssh_keys.delete_ssh_key),
     ("GET", "/orgs", orgs.list_orgs),
     ("POST", "/orgs", orgs.create_org),
     ("POST", "/orgs/import", orgs.import_orgs),

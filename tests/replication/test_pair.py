@@ -4,6 +4,7 @@ spool, the cluster view, and enrollment's refusals."""
 from __future__ import annotations
 
 import json
+import stat
 import time
 
 import pytest
@@ -159,6 +160,10 @@ def test_cluster_view_and_status_show_both_nodes(pair):
     assert "node1 holds a live lease" in seen["promotion"]["reason"]
     out = run_cli("status", "--config", str(p.config)).stdout
     assert "peer:       node2" in out and "secondary" in out
+    # Both nodes present the same SSH gateway host key (issue 30), as the same TLS identity.
+    keys = [n.home / "conf" / "gateway_host_key" for n in (p, pair.secondary)]
+    assert keys[0].read_bytes() == keys[1].read_bytes()
+    assert stat.S_IMODE(keys[1].stat().st_mode) == 0o600
     assert "lease held by node1" in out
     assert "replication: node2 streaming (sync)" in out
 

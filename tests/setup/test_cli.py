@@ -11,6 +11,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -19,7 +20,7 @@ from cryptography import x509
 from server.node.peer import PinnedClient
 from server.security import tls
 from tests.conftest import free_port
-from tests.setup.conftest import run_cli
+from tests.setup.conftest import STRONGROOM, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +32,19 @@ def get_health(home, port):
         f"https://localhost:{port}/api/v1/health", context=ctx, timeout=5
     ) as resp:
         return json.loads(resp.read())
+
+
+def banner(port: int, limit: float = 30) -> bytes:
+    """The first bytes an SSH server on ``port`` sends (retrying while it starts)."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                return sock.recv(64)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def assert_one_line_error(result, fragment):
@@ -50,6 +64,7 @@ def assert_one_line_error(result, fragment):
         ["serve"],
         ["stop"],
         ["status"],
+        ["gateway"],
         ["migrate"],
         ["keys", "rotate-master"],
         ["audit", "verify"],
@@ -72,7 +87,8 @@ def test_init_serve_status_stop(install_root):
     result = run_cli("init", str(home), "--port", str(port), "--db-port", str(db_port))
     assert result.returncode == 0, result.stderr
     conf = home / "conf" / "strongroom.toml"
-    for secret in (conf, home / "conf" / "master.key", home / "conf" / "tls.key"):
+    host_key = home / "conf" / "gateway_host_key"  # the SSH gateway's (issue 30)
+    for secret in (conf, home / "conf" / "master.key", home / "conf" / "tls.key", host_key):
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert (home / "pgsql" / "data" / "PG_VERSION").exists()
 
@@ -81,8 +97,28 @@ def test_init_serve_status_stop(install_root):
     assert conf.exists()
 
     assert run_cli("status", "--config", str(conf)).returncode == 3
-    started = run_cli("serve", "--detach", "--config", str(conf))
+    ssh_port = free_port()  # the SSH gateway serve runs too (issue 30)
+    started = run_cli(
+        "serve", "--detach", "--config", str(conf), env={"STRONGROOM_GATEWAY_PORT": str(ssh_port)}
+    )
     assert started.returncode == 0, started.stderr
+    with socket.create_connection(("127.0.0.1", ssh_port), timeout=10) as sock:
+        assert sock.recv(64).startswith(b"SSH-2.0-Strongroom")
+    # strongroom gateway: the gateway alone, until SIGTERM.
+    alone_port = free_port()
+    alone = subprocess.Popen(
+        [STRONGROOM, "gateway", "--config", str(conf)],
+        env={**os.environ, "STRONGROOM_GATEWAY_PORT": str(alone_port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert b"SSH-2.0-Strongroom" in banner(alone_port)
+    finally:
+        alone.terminate()
+        out, err = alone.communicate(timeout=30)
+    assert alone.returncode == 0, err
+    assert b"host key SHA256:" in out
     health = get_health(home, port)
     assert health["status"] == "ok"
     assert health["role"] == "primary"
@@ -91,6 +127,7 @@ def test_init_serve_status_stop(install_root):
     status = run_cli("status", "--config", str(conf))
     assert status.returncode == 0
     assert "role:       primary" in status.stdout
+    assert "gateway:    ssh -p 2222 USER@host · host key SHA256:" in status.stdout
 
     second = run_cli("serve", "--config", str(conf))
     assert_one_line_error(second, "already in use")

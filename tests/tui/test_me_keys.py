@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import datetime
 
@@ -241,3 +242,52 @@ async def test_required_two_factor_is_set_up_at_login_without_asking_the_passwor
         assert len(codes.splitlines()) == 10 and "\u240a" not in codes, codes
         await pilot.press("enter")
         await main_ready(pilot)
+
+
+def ed25519_public(folder) -> str:
+    """A fresh ed25519 public key line (comment 'laptop') made by OpenSSH's ssh-keygen."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "laptop", "-f", folder / "k"],
+        check=True,
+    )
+    return (folder / "k.pub").read_text().strip()
+
+
+async def test_my_ssh_keys_by_keys(tui_server, make_app, tmp_path):
+    """My account, s: my SSH keys; a pasted ed25519 key is added with its fingerprint, a
+    short RSA key is refused in the dialog, and the key is revoked by typing its name."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    password = make_user(tui_server, admin, "sshtui", "password_user")
+    public = ed25519_public(tmp_path)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "sshtui", password)
+        await main_ready(pilot)
+        me = await open_me(pilot)
+        await pilot.press("s")
+        await until(pilot, lambda: "My SSH keys" in screen_text(app), what="(ssh keys)")
+        await pilot.press("a")
+        form = await form_open(pilot, "Add an SSH public key")
+        await type_text(pilot, "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7")
+        await pilot.press("enter")
+        await until(pilot, lambda: form.query_one("#e-key").has_class("shown"), what="(refused)")
+        await pilot.press("ctrl+a", "ctrl+k")
+        await type_text(pilot, public)
+        await submit(pilot, form)
+        await notified(pilot, "SSH key laptop added: SHA256:")
+        table = app.screen.query_one("#ssh-keys", DataTable)
+        await until(pilot, lambda: rows(table) == ["laptop"], what="(key listed)")
+        assert rows(table, 2) == ["never"]
+        session = tui_server.login("sshtui", password)
+        listed = tui_server.api("GET", "/me/ssh-keys", token=session)[1]["items"]
+        assert rows(table, 1) == [listed[0]["fingerprint"].removeprefix("SHA256:")[:22]]
+
+        await pilot.press("d")
+        form = await form_open(pilot, "Revoke SSH key laptop")
+        await type_text(pilot, "laptop")
+        await submit(pilot, form)
+        await notified(pilot, "SSH key laptop revoked")
+        await until(pilot, lambda: table.row_count == 0, what="(key gone)")
+        assert tui_server.api("GET", "/me/ssh-keys", token=session)[1]["items"] == []
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is me)

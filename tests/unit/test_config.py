@@ -25,6 +25,7 @@ def test_defaults_and_home(tmp_path):
     config = load_config(write(tmp_path, GOOD), environ={})
     assert config.server.port == 7272
     assert config.node.role == "primary"
+    assert (config.gateway.enabled, config.gateway.port) == (True, 2222)  # issue 30
     assert config.home == tmp_path.resolve()
     assert config.path("conf/master.key") == tmp_path.resolve() / "conf" / "master.key"
 
@@ -63,6 +64,10 @@ def test_environment_overrides_file(tmp_path):
             "app_user must differ from database.owner_user",
         ),
         (GOOD + "[security]\nsession_idle_minutes = 9999\n", {}, "cannot exceed"),
+        (GOOD + "[gateway]\nport = 0\n", {}, "gateway.port must be between 1 and 65535"),
+        (GOOD + "[gateway]\nport = 7272\n", {}, "gateway.port must differ from server.port"),
+        (GOOD, {"STRONGROOM_GATEWAY_MAX_AUTH_ATTEMPTS": "0"}, "gateway.max_auth_attempts"),
+        (GOOD + "[gateway]\nlogin_grace_seconds = 0\n", {}, "must be positive"),
     ],
 )
 def test_bad_configuration_is_named(tmp_path, text, environ, message):

@@ -102,3 +102,20 @@ class SessionApi(Transport):
     async def delete_api_key(self, key_id: str) -> None:
         """Revoke one of my API keys."""
         await self._request("DELETE", f"/me/api-keys/{quote(key_id)}")
+
+    async def ssh_keys(self) -> list[dict[str, Any]]:
+        """My SSH public keys (issue 30): ``[{"id", "name", "algorithm", "bits",
+        "fingerprint", "created_at", "expires_at", "last_used_at", "expired"}]``."""
+        return await self._every("/me/ssh-keys")
+
+    async def add_ssh_key(
+        self, public_key: str, name: str | None = None, days: int | None = None
+    ) -> dict[str, Any]:
+        """Register one of my SSH public keys (OpenSSH form); ``days``: None never expires."""
+        body: dict = {"public_key": public_key}
+        body |= ({"name": name} if name else {}) | ({"expires_in_days": days} if days else {})
+        return await self._request("POST", "/me/ssh-keys", body)
+
+    async def delete_ssh_key(self, key_id: str) -> None:
+        """Revoke one of my SSH public keys."""
+        await self._request("DELETE", f"/me/ssh-keys/{quote(key_id)}")

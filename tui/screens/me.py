@@ -29,6 +29,7 @@ from tui.screens.form import (
     refusal,
     typed_confirmation,
 )
+from tui.screens.ssh_keys import SshKeysModal
 from tui.screens.totp import confirm_form
 from tui.text import inert, inert_lines
 from tui.workers import api_worker
@@ -151,6 +152,7 @@ class MyAccount(Vertical):
         Binding("o", "totp_off", "2FA off", tooltip="Turn two-factor off", id="me-totp-off"),
         Binding("n", "new_key", "New", tooltip="Create an API key", id="me-new-key"),
         Binding("d", "revoke_key", "Revoke", tooltip="Revoke the API key", id="me-revoke-key"),
+        Binding("s", "ssh_keys", "SSH keys", tooltip="My SSH keys (gateway)", id="me-ssh-keys"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -348,6 +350,10 @@ class MyAccount(Vertical):
         ):
             self.app.notify(f"API key {name} revoked.")
             self.load()
+
+    def action_ssh_keys(self) -> None:
+        """My SSH public keys for the SSH gateway (issue 30)."""
+        self.app.push_screen(SshKeysModal())
 
     def action_back(self) -> None:
         """Back to the main screen."""

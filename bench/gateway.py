@@ -1,0 +1,204 @@
+"""The SSH gateway: time from starting OpenSSH's ``ssh`` to the TUI's first main screen,
+against the same TUI started directly on a local pseudo-terminal with a session already
+made (what the gateway adds: SSH handshake, key login, session, the child's start).
+
+Run: .venv/bin/python -m bench.gateway [--runs 10]
+Issue 30 asks for this figure; the echo latency through a brokered session (item 4) is
+not measured yet (brokered sessions are not built).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import asyncpg
+
+from bench.harness import ADMIN_PASSWORD, free_port, primary, progress, summary_ms
+from server.gateway.server import start_gateway
+from server.ops.gateway_cli import tui_command
+from server.services.runtime import open_env
+
+READY = re.compile(rb"Quit")  # the main screen's key bar (the login screen has no ^q Quit)
+NEW_PASSWORD = "bench-gateway-password-1"
+
+
+class Pty:
+    """A program on a new 80x24 pseudo-terminal; ``seconds_until`` times its output."""
+
+    def __init__(self, args: list[str], pass_fds: tuple[int, ...] = (), env=None) -> None:
+        import fcntl
+        import struct
+        import termios
+
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            args,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            pass_fds=pass_fds,
+            env=env or {"PATH": os.environ["PATH"], "TERM": "xterm-256color", "LANG": "C.UTF-8"},
+        )
+        os.close(slave)
+        self.master = master
+        self.output = bytearray()
+        self.seen_at: float | None = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.output += data
+            if self.seen_at is None and READY.search(self.output):
+                self.seen_at = time.monotonic()
+
+    async def seconds_until_ready(self, limit: float = 60) -> float:
+        """Seconds from start to the main screen."""
+        while self.seen_at is None:
+            if time.monotonic() - self.started > limit:
+                raise RuntimeError(f"no main screen; shown: {bytes(self.output[-500:])!r}")
+            await asyncio.sleep(0.01)
+        return self.seen_at - self.started
+
+    async def quit(self) -> None:
+        """Ctrl+Q, then wait for the end."""
+        os.write(self.master, b"\x11")
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            self.proc.kill()
+        os.close(self.master)
+
+
+def keygen(*args: str) -> str:
+    """Run OpenSSH's ssh-keygen; its output."""
+    done = subprocess.run(["ssh-keygen", *args], capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+async def no_totp_policy(config) -> None:
+    """The bench measures the key-only login: MSPOrg's 2FA policy off (init's default asks
+    administrators for it; with it, every run would wait for a fresh TOTP step)."""
+    conn = await asyncpg.connect(**config.owner_dsn())
+    try:
+        async with conn.transaction():
+            org_id = await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+            await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+            await conn.execute("UPDATE orgs SET totp_policy = 'none' WHERE id = $1", org_id)
+            await conn.execute("UPDATE users SET totp_required = false")
+    finally:
+        await conn.close()
+
+
+async def first_login(node) -> str:
+    """admin's own password set; returns a session token."""
+    await no_totp_policy(node.config)
+    async with node.session.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    ) as resp:
+        token = (await resp.json())["token"]
+    async with node.session.post(
+        "/api/v1/me/password",
+        json={"current_password": ADMIN_PASSWORD, "new_password": NEW_PASSWORD},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as resp:
+        assert resp.status == 204, await resp.text()
+    return token
+
+
+async def session_token(node) -> str:
+    """A fresh session of admin's (for the direct runs)."""
+    async with node.session.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": NEW_PASSWORD}
+    ) as resp:
+        return (await resp.json())["token"]
+
+
+async def main(runs: int) -> None:
+    """Measure both paths ``runs`` times each, interleaved."""
+
+    def tune(config) -> None:
+        config.gateway.host = "127.0.0.1"
+        config.gateway.port = free_port()
+
+    async with primary(tune) as node:
+        config = node.config
+        token = await first_login(node)
+        folder = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+        key = folder / "id_ed25519"
+        keygen("-q", "-t", "ed25519", "-N", "", "-f", str(key))
+        async with node.session.post(
+            "/api/v1/me/ssh-keys",
+            json={"public_key": key.with_suffix(".pub").read_text()},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+        command = tui_command(config)
+        command[command.index("tui") + 1] = node.url
+        async with open_env(config) as env:
+            listener = await start_gateway(env, config, command)
+            host_pub = keygen("-y", "-f", str(config.path(config.gateway.host_key)))
+            known = folder / "known_hosts"
+            known.write_text(f"[127.0.0.1]:{config.gateway.port} {host_pub}")
+            ssh = [
+                "ssh", "-F", "/dev/null", "-tt", "-p", str(config.gateway.port), "-i", str(key),
+                "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+                "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
+                "admin@127.0.0.1",
+            ]  # fmt: skip
+            via_ssh: list[float] = []
+            direct: list[float] = []
+            try:
+                for run in range(runs):
+                    progress(f"run {run + 1}/{runs}")
+                    term = Pty(ssh)
+                    via_ssh.append(await term.seconds_until_ready())
+                    await term.quit()
+                    read_end, write_end = os.pipe()
+                    os.write(write_end, (await session_token(node)).encode())
+                    os.close(write_end)
+                    env_vars = {
+                        "PATH": os.environ["PATH"],
+                        "TERM": "xterm-256color",
+                        "LANG": "C.UTF-8",
+                        "STRONGROOM_SESSION_FD": str(read_end),
+                    }
+                    term = Pty(command, pass_fds=(read_end,), env=env_vars)
+                    os.close(read_end)
+                    direct.append(await term.seconds_until_ready())
+                    await term.quit()
+            finally:
+                await listener.close()
+                shutil.rmtree(folder, ignore_errors=True)
+    ratio = sorted(via_ssh)[len(via_ssh) // 2] / sorted(direct)[len(direct) // 2]
+    print(f"ssh start to TUI main screen : {summary_ms(via_ssh)}")
+    print(f"same TUI started directly    : {summary_ms(direct)}")
+    print(f"median ratio (gateway/direct): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    asyncio.run(main(args.runs))
+    sys.exit(0)
