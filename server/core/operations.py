@@ -182,6 +182,11 @@ OPERATIONS: dict[str, Operation] = _catalogue(
         SECURITY,
         "A secondary was removed from the primary (its slot dropped, no longer waited for).",
     ),
+    # SIEM forwarding of the audit trail (issue 31).
+    ("siem_destination_added", SECURITY, "A SIEM destination of the org's audit trail was added."),
+    ("siem_destination_changed", SECURITY, "A SIEM destination was paused or resumed."),
+    ("siem_destination_removed", SECURITY, "A SIEM destination was removed."),
+    ("siem_test_sent", SECURITY, "A test message was sent to a SIEM destination."),
 )
 
 

@@ -21,10 +21,11 @@ from server.services import master_key
 from server.services.checkout_sweeper import run_sweeper
 from server.services.denials import DenialLog, run_flusher
 from server.services.runtime import make_env
+from server.services.siem import Forwarder
 from server.store import db
 from server.store.chainer import run_chainer
 from server.store.keyring import KeyRing
-from server.web.keys import BACKUP_STATUS, CONFIG, DENIALS, ENV, POOL
+from server.web.keys import BACKUP_STATUS, CONFIG, DENIALS, ENV, FORWARDER, POOL
 
 Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
@@ -32,7 +33,15 @@ Lifetime = Callable[[web.Application], AsyncIterator[None]]
 def every(ring: KeyRing) -> list[Lifetime]:
     """The app's lifetimes in start order (stopped in reverse): the environment first; the
     refusal counts last, so they are flushed while the others still run."""
-    return [environment(ring), chainer_ctx, monitor_ctx, sweeper_ctx, backup_ctx, denials_ctx]
+    return [
+        environment(ring),
+        chainer_ctx,
+        monitor_ctx,
+        sweeper_ctx,
+        backup_ctx,
+        forwarder_ctx,
+        denials_ctx,
+    ]
 
 
 def environment(ring: KeyRing) -> Lifetime:
@@ -138,3 +147,13 @@ async def denials_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await _cancel(task)
     await denials.flush(env, everything=True)
+
+
+async def forwarder_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Forward the audit trail to the orgs' SIEM destinations while the app lives (on a
+    primary only; server/services/siem.py)."""
+    forwarder = Forwarder(app[ENV])
+    app[FORWARDER] = forwarder
+    task = _task(forwarder.run(), "siem-forwarder")
+    yield
+    await _cancel(task)

@@ -20,6 +20,7 @@ from server.web.handlers import (
     orgs,
     password_requests,
     security,
+    siem,
     users,
     vault,
 )
@@ -168,6 +169,11 @@ ROUTES = [
     ("PUT", "/orgs/{org}/audit/settings", audit.put_audit_settings),
     ("GET", "/orgs/{org}/audit/alerts", audit.list_alerts),
     ("POST", "/orgs/{org}/audit/purge", audit.purge_audit),
+    ("GET", "/orgs/{org}/siem-destinations", siem.list_destinations),
+    ("POST", "/orgs/{org}/siem-destinations", siem.create_destination),
+    ("PATCH", "/orgs/{org}/siem-destinations/{id}", siem.update_destination),
+    ("DELETE", "/orgs/{org}/siem-destinations/{id}", siem.delete_destination),
+    ("POST", "/orgs/{org}/siem-destinations/{id}/test", siem.send_test),
 ]
 
 
