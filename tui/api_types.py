@@ -150,6 +150,7 @@ class Account(TypedDict, total=False):
     permission: str
     access: dict[str, Any]
     password_changed_at: str
+    expires_at: str | None
 
 
 class Resource(TypedDict, total=False):

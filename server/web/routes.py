@@ -159,6 +159,7 @@ ROUTES = [
     ("GET", "/orgs/{org}/password-policies", vault.list_policies),
     ("POST", "/orgs/{org}/password-policies", vault.create_policy),
     ("POST", "/orgs/{org}/password-policies/{name}/generate", vault.generate_password),
+    ("GET", "/orgs/{org}/password-expiry", vault.list_password_expiry),
     ("GET", "/audit/operations", audit.audit_operations),
     ("GET", "/audit/deleted-orgs", audit.list_deleted_orgs),
     ("GET", "/audit/deleted-orgs/{id}", audit.list_deleted_audit),

@@ -95,3 +95,17 @@ def test_test_messages_are_skipped_and_json_lines_read():
     bodies = [line.split("] ", 1)[1] for line in _stream(3)]
     (report,) = siem_stream.verify_stream(bodies)
     assert report.ok and report.events == 3 and report.unchecked_macs == 3
+
+
+def test_password_expiry_words():
+    """The vault's words for a password's expiry (issue 31, item 3)."""
+    import datetime
+
+    from server.core.password_policy import expires_at, expiry_words
+
+    now = datetime.datetime(2026, 12, 7, 12, tzinfo=datetime.UTC)
+    changed = now - datetime.timedelta(days=87, hours=1)
+    assert expires_at(changed, None) is None and expiry_words(None, now) == ""
+    assert expiry_words(expires_at(changed, 90), now) == "expires in 2 d"
+    assert expiry_words(expires_at(changed, 87), now) == "expired"
+    assert expiry_words(now + datetime.timedelta(hours=5), now) == "expires today"
