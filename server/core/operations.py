@@ -187,6 +187,11 @@ OPERATIONS: dict[str, Operation] = _catalogue(
     ("siem_destination_changed", SECURITY, "A SIEM destination was paused or resumed."),
     ("siem_destination_removed", SECURITY, "A SIEM destination was removed."),
     ("siem_test_sent", SECURITY, "A test message was sent to a SIEM destination."),
+    (
+        "notification_settings_changed",
+        SECURITY,
+        "The SMTP relay, a webhook or the notification templates changed.",
+    ),
 )
 
 

@@ -20,6 +20,7 @@ from server.node.mode import load_node
 from server.services import master_key
 from server.services.checkout_sweeper import run_sweeper
 from server.services.denials import DenialLog, run_flusher
+from server.services.notifications import Notifier
 from server.services.runtime import make_env
 from server.services.siem import Forwarder
 from server.store import db
@@ -40,6 +41,7 @@ def every(ring: KeyRing) -> list[Lifetime]:
         sweeper_ctx,
         backup_ctx,
         forwarder_ctx,
+        notifier_ctx,
         denials_ctx,
     ]
 
@@ -155,5 +157,13 @@ async def forwarder_ctx(app: web.Application) -> AsyncIterator[None]:
     forwarder = Forwarder(app[ENV])
     app[FORWARDER] = forwarder
     task = _task(forwarder.run(), "siem-forwarder")
+    yield
+    await _cancel(task)
+
+
+async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Notify people by e-mail and webhook while the app lives (on a primary only;
+    server/services/notifications.py)."""
+    task = _task(Notifier(app[ENV]).run(), "notifier")
     yield
     await _cancel(task)

@@ -15,6 +15,7 @@ from server.web.handlers import (
     health,
     me,
     msp,
+    notifications,
     org_login,
     org_settings,
     orgs,
@@ -175,6 +176,16 @@ ROUTES = [
     ("PATCH", "/orgs/{org}/siem-destinations/{id}", siem.update_destination),
     ("DELETE", "/orgs/{org}/siem-destinations/{id}", siem.delete_destination),
     ("POST", "/orgs/{org}/siem-destinations/{id}/test", siem.send_test),
+    ("GET", "/orgs/{org}/notifications/smtp", notifications.get_smtp),
+    ("PUT", "/orgs/{org}/notifications/smtp", notifications.put_smtp),
+    ("GET", "/orgs/{org}/notifications/webhooks", notifications.list_webhooks),
+    ("POST", "/orgs/{org}/notifications/webhooks", notifications.create_webhook),
+    ("DELETE", "/orgs/{org}/notifications/webhooks/{id}", notifications.delete_webhook),
+    ("GET", "/orgs/{org}/notifications/templates", notifications.get_templates),
+    ("PUT", "/orgs/{org}/notifications/templates", notifications.put_templates),
+    ("GET", "/orgs/{org}/notifications/deliveries", notifications.list_deliveries),
+    ("GET", "/me/notification-mutes", notifications.get_mutes),
+    ("PUT", "/me/notification-mutes", notifications.put_mutes),
 ]
 
 

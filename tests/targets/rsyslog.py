@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
 import os
 import shutil
 import signal
@@ -35,10 +33,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+
+from tests.targets.certs import ca, leaf
 
 RSYSLOGD = "/usr/sbin/rsyslogd"
 
@@ -74,82 +71,20 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
         return sock.getsockname()[1]
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
-def _ca(name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def _leaf(
-    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], name: str, server: bool
-) -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca[0].subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-    cert = builder.sign(ca[1], hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key)
-
-
 class Rsyslog:
     """One rsyslogd of the test's own, with its certificates and received file."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="strongroom-rsyslog-"))
-        ca = _ca("Strongroom test syslog CA")
-        self.ca_pem = ca[0].public_bytes(serialization.Encoding.PEM).decode()
+        authority = ca("Strongroom test syslog CA")
+        self.ca_pem = authority[0].public_bytes(serialization.Encoding.PEM).decode()
         self.untrusted_ca_pem = (
-            _ca("Someone else's CA")[0].public_bytes(serialization.Encoding.PEM).decode()
+            ca("Someone else's CA")[0].public_bytes(serialization.Encoding.PEM).decode()
         )
-        server_pem, server_key = _leaf(ca, "127.0.0.1", server=True)
-        self.client_cert_pem, self.client_key_pem = _leaf(ca, "strongroom-client", server=False)
+        server_pem, server_key = leaf(authority, "127.0.0.1", server=True)
+        self.client_cert_pem, self.client_key_pem = leaf(
+            authority, "strongroom-client", server=False
+        )
         (self.dir / "ca.pem").write_text(self.ca_pem)
         (self.dir / "server.pem").write_text(server_pem)
         (self.dir / "server.key").write_text(server_key)
