@@ -1,5 +1,6 @@
 """The settings pane (F7): the org's custom roles, resource types, additional field
-definitions and audit settings, one section at a time (1-4), and, for MSPOrg
+definitions, audit settings and notifications (SIEM forwarding, webhooks, SMTP, templates,
+my mutes), one section at a time (1-5), and, for MSPOrg
 administrators, replicating MSPOrg's settings to every client org (R)."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tui.screens.replicate import ReplicateScreen, choice_form, load_choice
 from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.widgets.settings_audit import AuditSettingsActions
+from tui.widgets.settings_notify import NotifyActions
 from tui.workers import api_worker
 
 SECTIONS = {  # section: (title, its table)
@@ -34,6 +36,7 @@ SECTIONS = {  # section: (title, its table)
     "types": ("Types", "types-table"),
     "fields": ("Fields", "fields-table"),
     "audit": ("Audit", "audit-ops-table"),
+    "notify": ("Notify", "notify-table"),
 }
 SECTION_OF = {  # action: the section it works in
     "new_role": "roles",
@@ -49,6 +52,13 @@ SECTION_OF = {  # action: the section it works in
     "retention": "audit",
     "purge": "audit",
     "alerts": "audit",
+    "new_destination": "notify",
+    "test_destination": "notify",
+    "delete_destination": "notify",
+    "new_webhook": "notify",
+    "smtp": "notify",
+    "template": "notify",
+    "mutes": "notify",
 }
 QUIET = ("forbidden", "not_found")  # a role that may not see a section: the section says so
 
@@ -57,7 +67,7 @@ def _binding(key: str, action: str, description: str, tooltip: str) -> Binding:
     return Binding(key, action, description, tooltip=tooltip, id=action.replace("_", "-"))
 
 
-class SettingsPane(AuditSettingsActions, Pane):
+class SettingsPane(AuditSettingsActions, NotifyActions, Pane):
     """Settings of the org chosen in the top band, one section at a time."""
 
     LIST = "roles-table"
@@ -80,6 +90,14 @@ class SettingsPane(AuditSettingsActions, Pane):
         _binding("2", "show_types", "Types", "Resource types"),
         _binding("3", "show_fields", "Fields", "Additional field definitions"),
         _binding("4", "show_audit", "Audit", "Audit settings"),
+        _binding("5", "show_notify", "Notify", "SIEM forwarding and notifications"),
+        _binding("n", "new_destination", "New SIEM", "Forward the audit trail to a SIEM"),
+        _binding("t", "test_destination", "Test", "Send a test event to the destination"),
+        _binding("d", "delete_destination", "Remove", "Remove the destination or webhook"),
+        _binding("w", "new_webhook", "Webhook", "New webhook"),
+        _binding("m", "smtp", "SMTP", "The SMTP relay (MSPOrg)"),
+        _binding("e", "template", "Template", "Edit a notification template"),
+        _binding("u", "mutes", "Mutes", "Mute notification kinds (mine)"),
         _binding("R", "replicate", "Replicate", "Replicate settings to client orgs"),
     ]
     DEFAULT_CSS = """
@@ -98,6 +116,7 @@ class SettingsPane(AuditSettingsActions, Pane):
         self._types: dict[str, dict] = {}
         self._fields: dict[str, dict] = {}
         self._audit: dict[str, Any] = {}
+        self._notify: dict[str, dict] = {}
 
     def compose(self) -> ComposeResult:
         """The section bar, then one section's list on show."""
@@ -124,6 +143,11 @@ class SettingsPane(AuditSettingsActions, Pane):
                 yield Static("", id="audit-mute", classes="settings-line")
                 yield Static("", id="audit-retention", classes="settings-line")
                 yield Static("", id="audit-purged", classes="settings-line")
+            with Vertical(id="notify"):
+                table = DataTable(id="notify-table", cursor_type="row", zebra_stripes=True)
+                table.add_columns("Kind", "Name", "Where", "Delivery")
+                yield table
+                yield Static("", id="notify-note", classes="settings-line")
 
     def on_mount(self) -> None:
         """Follow the org chosen in the top band."""
@@ -145,7 +169,7 @@ class SettingsPane(AuditSettingsActions, Pane):
             bar.append(f" {number} {title} ", style=style)
             bar.append(" ")
         if self._msp_admin():
-            bar.append(" R Replicate to client orgs", style="dim")
+            bar.append(" R Replicate to clients", style="dim")
         return bar
 
     def watch_section(self, section: str) -> None:
@@ -178,6 +202,10 @@ class SettingsPane(AuditSettingsActions, Pane):
         """Show the audit settings."""
         self._enter("audit")
 
+    def action_show_notify(self) -> None:
+        """Show SIEM forwarding and notifications."""
+        self._enter("notify")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A section's keys work (and show) in that section only; Replicate for MSPOrg
         administrators only."""
@@ -204,6 +232,7 @@ class SettingsPane(AuditSettingsActions, Pane):
             self._fill_types(await self._fetch(client.resource_types(org)))
             self._fill_fields(await self._fetch(client.field_definitions(org), "fields-note"))
             self._fill_audit(await self._fetch(client.audit_settings(org), "audit-retention"))
+            await self._load_notify(client, org)
         except ApiError as error:  # not a refusal: the server is away, say so once
             self.app.show_error(error)
 
