@@ -50,6 +50,20 @@ KINDS: dict[str, Kind] = {
             "Check it in, or ask for a new window.\n",
         ),
         Kind(
+            "password_expiring",
+            False,
+            "A daily digest to owners: their passwords expired or expiring within 7 days.",
+            "[Strongroom] $org: passwords of yours expire",
+            "Passwords you own in $org that expired or expire within 7 days:\n$detail\n",
+        ),
+        Kind(
+            "audit_alert",
+            True,
+            "An event of an operation the org marked as an alert (the org's administrators).",
+            "[Strongroom] $org: alert: $what",
+            "$by: $what $detail\nAt $at (UTC).\n",
+        ),
+        Kind(
             "cluster_alert",
             True,
             "Failover, a degraded pair, a failed backup (MSPOrg administrators).",

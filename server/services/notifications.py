@@ -21,6 +21,10 @@ reasons typed by people, never a password, a token or a secret field. Recipients
 - ``checkout_ending``: the holder of a check-out ending within 10 minutes.
 - ``cluster_alert``: MSPOrg's administrators, for a replication mode change, a failed
   backup, a node removed (audit events of MSPOrg).
+- ``audit_alert``: the org's administrators, for an event of an operation the org marked
+  as an alert (audit settings).
+- ``password_expiring``: once a day, each owner's passwords expired or expiring within
+  7 days (one digest per owner and org).
 
 Webhooks of an org receive every notification of the org once (not per recipient).
 """
@@ -48,10 +52,12 @@ import asyncpg
 from server.core import notifications as kinds
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
+from server.core.password_policy import expires_at, expiry_words
 from server.services import recording
 from server.services.access import OrgArg, OrgRef, enter_org, msp_org_id
 from server.services.context import Actor, Env
 from server.services.password_requests import approver_states
+from server.services.policies import max_ages
 from server.services.siem import require_own_administrator
 from server.store import db
 
@@ -508,6 +514,59 @@ async def _ending(tx: db.Tx, org_name: str, org_id: uuid.UUID) -> list[Notice]:
     ]
 
 
+async def _admins(tx: db.Tx, org_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
+    rows = await tx.fetch(
+        "SELECT id FROM users WHERE org_id = $1 AND role = ANY($2::text[]) AND status = 'active'",
+        org_id,
+        sorted(permissions.ADMIN_ROLES),
+    )
+    return tuple(r["id"] for r in rows)
+
+
+async def _alert(tx: db.Tx, org_id: uuid.UUID, org_name: str, row: asyncpg.Record) -> Notice:
+    """An event of an operation the org marked as an alert: to its administrators."""
+    target = f"{row['target_type']} {row['target']}".strip()
+    values = {
+        "org": org_name,
+        "by": row["actor"],
+        "what": row["operation"],
+        "detail": f"({row['outcome']}{', ' + target if target else ''})",
+        "at": row["at"].astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+    }
+    return Notice("audit_alert", f"alert:{row['id']}", await _admins(tx, org_id), values)
+
+
+async def _expiring(
+    tx: db.Tx, org_id: uuid.UUID, org_name: str, today: datetime.date
+) -> list[Notice]:
+    """Per owner: its accounts whose password expired or expires within 7 days."""
+    ages = await max_ages(tx, org_id)
+    rows = await tx.fetch(
+        "SELECT a.owner_id, a.username, a.policy, a.password_changed_at, r.name AS resource "
+        "FROM accounts a JOIN resources r ON r.id = a.resource_id "
+        "WHERE a.org_id = $1 AND a.owner_id IS NOT NULL",
+        org_id,
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    horizon = now + datetime.timedelta(days=7)
+    lines: dict[uuid.UUID, list[str]] = {}
+    for row in rows:
+        expires = expires_at(row["password_changed_at"], ages.get(row["policy"].lower()))
+        if expires is not None and expires <= horizon:
+            lines.setdefault(row["owner_id"], []).append(
+                f"- {row['resource']}/{row['username']}: {expiry_words(expires, now)}"
+            )
+    return [
+        Notice(
+            "password_expiring",
+            f"expiring:{owner}:{today.isoformat()}",
+            (owner,),
+            {"org": org_name, "detail": "\n".join(sorted(found))},
+        )
+        for owner, found in lines.items()
+    ]
+
+
 async def _queue(tx: db.Tx, org_id: uuid.UUID, notices: list[Notice]) -> int:
     """Put notices in the outbox: one e-mail per recipient with an address who did not
     mute the kind, one webhook call per enabled webhook of the org; return how many."""
@@ -562,6 +621,15 @@ class Notifier:
 
     env: Env
     interval: float = INTERVAL
+    _digest_day: datetime.date | None = None
+
+    async def _digests(self, today: datetime.date) -> None:
+        """Each owner's digest of its passwords expired or expiring within 7 days, once a
+        day per org (the outbox's dedupe makes a restart send none twice)."""
+        for org in await self.env.pool.fetch("SELECT id, display_name FROM orgs"):
+            async with db.transaction(self.env.pool, org["id"]) as tx:
+                notices = await _expiring(tx, org["id"], org["display_name"], today)
+                await _queue(tx, org["id"], notices)
 
     async def run(self) -> None:
         """Forever, until cancelled; failures are logged and retried next round."""
@@ -581,7 +649,12 @@ class Notifier:
             await asyncio.sleep(self.interval)
 
     async def round(self) -> None:
-        """Queue what the new events and ending check-outs mean, then deliver what is due."""
+        """Queue what the new events and ending check-outs mean (and, once a day, the
+        expiring passwords' digests), then deliver what is due."""
+        today = datetime.datetime.now(datetime.UTC).date()
+        if self._digest_day != today:
+            await self._digests(today)
+            self._digest_day = today
         orgs = [r[0] for r in await self.env.pool.fetch("SELECT notify_orgs_due()")]
         for org_id in orgs:
             async with db.transaction(self.env.pool, org_id) as tx:
@@ -610,9 +683,18 @@ class Notifier:
                 org_id,
                 cursor,
             )
+            alerting = {
+                r["operation"]
+                for r in await tx.fetch(
+                    "SELECT operation FROM audit_operation_settings WHERE org_id = $1 AND alert",
+                    org_id,
+                )
+            }
             for row in rows:
                 notices += await _notices_of(tx, org_id, org["is_msp"], org["display_name"], row)
                 await db.set_org(tx, org_id)
+                if row["operation"] in alerting:
+                    notices.append(await _alert(tx, org_id, org["display_name"], row))
             if rows:
                 await tx.execute(
                     "UPDATE notify_cursors SET seq = $2 WHERE org_id = $1", org_id, rows[-1]["seq"]

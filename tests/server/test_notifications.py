@@ -95,6 +95,11 @@ async def _scenario(admin: Api, api: Api, smtp: SmtpReceiver, hooks: HookReceive
     )
     assert (status, problem["errors"][0]["field"]) == (422, "request_decided.subject")
 
+    # An operation marked as an alert tells the org's administrators (and its webhooks).
+    status, _ = await admin.call(
+        "PUT", "/orgs/MSPOrg/audit/settings", {"operations": {"resource_created": {"alert": True}}}
+    )
+    assert status == 200
     _, res = await admin.call(
         "POST", "/orgs/MSPOrg/resources", {"name": "notify-db", "type": "Linux"}
     )
@@ -168,7 +173,7 @@ async def _scenario(admin: Api, api: Api, smtp: SmtpReceiver, hooks: HookReceive
         want = hmac.new(hook["secret"].encode(), stamp.encode() + b"." + raw, hashlib.sha256)
         assert headers["X-Strongroom-Signature"] == "sha256=" + want.hexdigest()
         kinds_heard.add(json.loads(raw)["kind"])
-    assert {"request_waiting", "request_decided", "checkout_ending"} <= kinds_heard
+    assert {"request_waiting", "request_decided", "checkout_ending", "audit_alert"} <= kinds_heard
 
     # The unreachable webhook is retried with backoff and its failure is visible.
     async def retried():
