@@ -24,6 +24,7 @@ receiver that is slow or away never delays nor fails one; its lag shows in healt
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime
 import json
@@ -622,6 +623,10 @@ class Forwarder:
         link: Link | None = None
         confirmed = sent = -1
         failures = 0
+        # Batches sent on the open link and not yet confirmed: (last seq, when sent). A
+        # batch is confirmed once the link still stands ``interval`` after it was sent.
+        inflight: collections.deque[tuple[int, float]] = collections.deque()
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 try:
@@ -637,11 +642,12 @@ class Forwarder:
                     )
                     state.sent_seq, state.head_seq = confirmed, head
                     if link is not None and not link.healthy():
-                        await link.close()
-                        link, sent = None, confirmed  # the unconfirmed go again
                         raise DeliveryError("the receiver closed the connection")
-                    if link is not None and sent > confirmed:
-                        confirmed = sent  # a round later the connection still stands
+                    settled = confirmed
+                    while inflight and loop.time() - inflight[0][1] >= self.interval:
+                        settled = inflight.popleft()[0]  # the link still stands since
+                    if settled > confirmed:
+                        confirmed = settled
                         await self._save(org_id, dest_id, confirmed, None)
                     if rows:
                         if link is None:
@@ -661,16 +667,21 @@ class Forwarder:
                         if target.transport == "udp":
                             confirmed = sent
                             await self._save(org_id, dest_id, confirmed, None)
+                        else:
+                            inflight.append((sent, loop.time()))
                     if failures:
                         await self._save(org_id, dest_id, confirmed, None)
                         log.info("SIEM destination %s delivers again", target.name)
                     failures = 0
                     state.sent_seq, state.head_seq, state.error = confirmed, head, None
-                    await asyncio.sleep(self.interval)
+                    # A full batch: more wait, go on at once (the confirmation follows
+                    # the sending by ``interval``); otherwise wait for new events.
+                    await asyncio.sleep(0 if len(rows) == BATCH else self.interval)
                 except DeliveryError as exc:
                     if link is not None:
                         await link.close()
-                    link, sent = None, confirmed
+                    link, sent = None, confirmed  # the unconfirmed go again
+                    inflight.clear()
                     failures += 1
                     if dest_id in self.states:
                         self.states[dest_id].error = str(exc)
