@@ -68,6 +68,7 @@ RETRY_BASE = 5.0  # seconds; the n-th retry waits RETRY_BASE * 2**n
 MAX_ATTEMPTS = 6
 TIMEOUT = 15.0
 ENDING_MINUTES = 10
+KEEP_DAYS = 30  # sent and failed messages stay listed this long
 CLUSTER_EVENTS = {"replication_mode_changed", "cluster_node_removed", "backup_created"}
 
 
@@ -630,6 +631,12 @@ class Notifier:
             async with db.transaction(self.env.pool, org["id"]) as tx:
                 notices = await _expiring(tx, org["id"], org["display_name"], today)
                 await _queue(tx, org["id"], notices)
+                await tx.execute(  # delivered or given up on: kept KEEP_DAYS to be read
+                    "DELETE FROM notify_outbox WHERE org_id = $1 AND status <> 'pending' "
+                    "AND created_at < now() - make_interval(days => $2)",
+                    org["id"],
+                    KEEP_DAYS,
+                )
 
     async def run(self) -> None:
         """Forever, until cancelled; failures are logged and retried next round."""
