@@ -60,9 +60,10 @@ class _Keep:
 
 
 class SmtpReceiver:
-    """aiosmtpd on a free port: STARTTLS required before AUTH, AUTH required to send."""
+    """aiosmtpd on a free port: TLS (STARTTLS required, or implicit) before AUTH, AUTH
+    required to send."""
 
-    def __init__(self, username: str, password: str) -> None:
+    def __init__(self, username: str, password: str, implicit: bool = False) -> None:
         self.messages: list[Any] = []
         self.logins: list[str] = []
         ctx, self.ca_pem = _server_context()
@@ -76,23 +77,27 @@ class SmtpReceiver:
             self.logins.append("ok" if ok else "refused")
             return AuthResult(success=ok)
 
+        tls = {"ssl_context": ctx} if implicit else {"tls_context": ctx, "require_starttls": True}
         self.controller = Controller(
             _Keep(self.messages),
             hostname="127.0.0.1",
             port=self.port,
-            tls_context=ctx,
-            require_starttls=True,
+            **tls,
             auth_required=True,
-            auth_require_tls=True,
+            # With implicit TLS aiosmtpd does not see the TLS under it: every byte is in TLS.
+            auth_require_tls=not implicit,
             authenticator=authenticate,
             ready_timeout=10,
         )
 
     @classmethod
     @contextlib.contextmanager
-    def started(cls, username: str, password: str) -> Iterator[SmtpReceiver]:
-        """A running SMTP server, stopped afterwards."""
-        receiver = cls(username, password)
+    def started(
+        cls, username: str, password: str, implicit: bool = False
+    ) -> Iterator[SmtpReceiver]:
+        """A running SMTP server (STARTTLS, or TLS from the first byte with ``implicit``),
+        stopped afterwards."""
+        receiver = cls(username, password, implicit)
         receiver.controller.start()
         try:
             yield receiver
