@@ -13,7 +13,7 @@ import pytest
 
 from server.core import siem_stream
 from server.ops import cli
-from tests.server.conftest import ADMIN_PASSWORD, Api, make_user
+from tests.server.conftest import ADMIN_PASSWORD, Api, confirm_by_request, make_user
 from tests.targets.rsyslog import Rsyslog
 
 SECRET = "Forwarded-Never-9fQ2!x"  # an account's password: must never leave
@@ -206,19 +206,44 @@ async def test_transports_formats_and_client_certificate(admin, receiver):
     assert status == 200 and not tried["delivered"], tried
 
 
-async def test_only_the_orgs_own_administrators_configure_it(admin, receiver):
-    """An MSP administrator does not choose where a client org's trail goes; a technician
-    does not configure MSPOrg's; malformed destinations are refused field by field."""
-    if (await admin.call("GET", f"/orgs/{CLIENT}"))[0] == 404:
-        status, body = await admin.call(
-            "POST", "/orgs", {"name": CLIENT, "display_name": CLIENT, "account_manager": "admin"}
-        )
-        assert status == 201, body
+async def test_only_the_orgs_own_administrators_configure_it(admin, api, receiver):
+    """An MSP administrator does not choose where a client org's trail goes, the client's
+    own administrator does (and its events reach the receiver, with the client's org id);
+    a password administrator does not configure MSPOrg's; malformed destinations are
+    refused field by field."""
+    await make_user(admin, "siemmgr", "privileged_administrator")
+    await make_user(admin, "siemthird", "administrator")
+    mgr = await api.login("siemmgr", "final-siemmgr-pw22")
+    third = await api.login("siemthird", "final-siemthird-pw22")
+    status, body = await mgr.call(
+        "POST", "/orgs", {"name": CLIENT, "display_name": CLIENT, "account_manager": "siemmgr"}
+    )
+    assert status == 201, body
+    await make_user(mgr, "siemcadm", "administrator", org=CLIENT, access_scope="all")
+    await confirm_by_request(admin, third, "final-siemthird-pw22", CLIENT, "siemcadm")
+    client_admin = await api.login("siemcadm", "final-siemcadm-pw22", org=CLIENT)
     body = {"name": "x", "host": "127.0.0.1", "port": receiver.tcp_port, "transport": "tcp"}
-    status, problem = await admin.call("POST", f"/orgs/{CLIENT}/siem-destinations", body)
+    # Its account manager reaches the org but is refused; another MSP admin does not reach it.
+    status, problem = await mgr.call("POST", f"/orgs/{CLIENT}/siem-destinations", body)
+    assert (status, problem["code"]) == (403, "siem_own_administrators")
+    status, problem = await mgr.call("GET", f"/orgs/{CLIENT}/siem-destinations")
     assert (status, problem["code"]) == (403, "siem_own_administrators")
     status, problem = await admin.call("GET", f"/orgs/{CLIENT}/siem-destinations")
-    assert (status, problem["code"]) == (403, "siem_own_administrators")
+    assert status == 404
+    status, own = await client_admin.call(
+        "POST", f"/orgs/{CLIENT}/siem-destinations", {**body, "name": "client-siem"}
+    )
+    assert status == 201, own
+    status, page = await client_admin.call("GET", f"/orgs/{CLIENT}/siem-destinations")
+    assert [d["name"] for d in page["items"]] == ["client-siem"]
+    status, problem = await client_admin.call("GET", "/orgs/MSPOrg/siem-destinations")
+    assert status == 404  # MSPOrg is out of a client user's reach
+    lines = await receiver.wait_for(
+        lambda got: any('"org":"' + CLIENT + '"' in line for line in got)
+    )
+    client_lines = [line for line in lines if '"org":"' + CLIENT + '"' in line]
+    (report,) = siem_stream.verify_stream(client_lines, key=bytes.fromhex(own["verify_key"]))
+    assert report.ok and report.first == 1, report.lines()
     password = await make_user(admin, "siemtech", "password_administrator")
     tech = await admin.login("siemtech", password)
     status, problem = await tech.call("POST", "/orgs/MSPOrg/siem-destinations", body)
