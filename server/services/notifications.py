@@ -15,9 +15,11 @@ request waits for a mail server.
 Kinds, templates and mutes: server/core/notifications.py. Messages carry names, times and
 reasons typed by people, never a password, a token or a secret field. Recipients:
 
-- ``request_waiting``: the eligible approvers of a check-out request; the approver named
-  by an org access request (user confirmations included).
-- ``request_decided``: the requester of a check-out, the proposer of an org access request.
+- ``request_waiting``: the eligible approvers of a check-out request or of a request to
+  weaken an access control; the approver named by an org access request (user
+  confirmations included).
+- ``request_decided``: the requester of a check-out or an access control change, the
+  proposer of an org access request.
 - ``checkout_ending``: the holder of a check-out ending within 10 minutes.
 - ``cluster_alert``: MSPOrg's administrators, for a replication mode change, a failed
   backup, a node removed (audit events of MSPOrg).
@@ -446,6 +448,49 @@ async def _notices_of(
                 f"decided:{details.get('request_id')}",
                 (req["requester_id"],),
                 values,
+            )
+        ]
+    if op == "access_control_change_requested":
+        change = await tx.fetchrow(
+            "SELECT q.*, coalesce(q.resource_id, a.resource_id) AS on_resource "
+            "FROM access_control_requests q LEFT JOIN accounts a ON a.id = q.account_id "
+            "WHERE q.id = $1::uuid",
+            details.get("request_id"),
+        )
+        if change is None:
+            return []
+        control = await tx.fetchrow(
+            "SELECT c.* FROM access_controls c WHERE c.account_id = $1 OR c.resource_id = $2 "
+            "ORDER BY (c.account_id IS NOT NULL) DESC LIMIT 1",
+            change["account_id"],
+            change["on_resource"],
+        )
+        if control is None:
+            return []
+        org = await _org_ref(tx, org_id)
+        states = await approver_states(
+            tx, org, await msp_org_id(tx), control, change["requester_id"]
+        )
+        weakens = ", ".join(details.get("weakens") or [])
+        what = f"a weaker access control of {row['target']} ({weakens})"
+        values = {**base, "requester": row["actor"], "what": what, "reason": row["reason"] or ""}
+        users = tuple(s["id"] for s in states if s["eligible"])
+        return [Notice("request_waiting", key, users, values)]
+    if op in ("access_control_change_approved", "access_control_change_rejected"):
+        change = await tx.fetchrow(
+            "SELECT requester_id, status FROM access_control_requests WHERE id = $1::uuid",
+            details.get("request_id"),
+        )
+        if change is None or (op.endswith("approved") and change["status"] != "approved"):
+            return []
+        decision = "approved" if op.endswith("approved") else "rejected"
+        values = {**base, "what": f"a change of {row['target']}'s access control"}
+        return [
+            Notice(
+                "request_decided",
+                f"decided:{details.get('request_id')}",
+                (change["requester_id"],),
+                {**values, "decision": decision},
             )
         ]
     if is_msp and op == "org_access_requested":

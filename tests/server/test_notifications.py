@@ -166,6 +166,20 @@ async def _scenario(admin: Api, api: Api, smtp: SmtpReceiver, hooks: HookReceive
     await asyncio.sleep(1.5)
     assert [m["Subject"] for m in mails_to("nreq@example.test")] == ["Decision: approved"]
 
+    # A change weakening the control is a request: its current approver hears of it.
+    status, change = await admin.call(
+        "PUT",
+        f"/orgs/MSPOrg/accounts/{acct['id']}/access-control",
+        {"enabled": True, "approvers": ["nappr", "nadm2"], "max_window_minutes": 30},
+    )
+    assert status == 202, change
+
+    async def weaker():
+        return [m for m in mails_to("nappr@example.test") if "weaker" in m.get_content()]
+
+    (asked,) = await _until(weaker)
+    assert "admin asks for a weaker access control of notify-db/sa" in asked.get_content()
+
     # Every webhook call is signed: HMAC-SHA256(secret, timestamp "." body).
     kinds_heard = set()
     for headers, raw in hooks.calls:
