@@ -114,3 +114,16 @@ ensure_venv() {  # ensure_venv [extra]
         touch "$stamp"
     fi
 }
+
+ensure_rsyslog() {  # issue 31's SIEM tests start their own rsyslogd (TLS) on loopback
+    [ -x /usr/sbin/rsyslogd ] && [ -n "$(find /usr/lib -name lmnsd_gtls.so 2>/dev/null | head -1)" ] && return 0
+    command -v apt-get >/dev/null 2>&1 || { say "rsyslog/rsyslog-gnutls missing: the SIEM forwarding tests will skip"; return 0; }
+    # Installing must not start the system's rsyslog: policy-rc.d denies every start.
+    local policy=/usr/sbin/policy-rc.d had_policy=""
+    [ -e "$policy" ] && had_policy=1
+    [ -n "$had_policy" ] || printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    apt_install rsyslog rsyslog-gnutls \
+        || say "rsyslog/rsyslog-gnutls could not be installed: the SIEM forwarding tests will skip"
+    [ -n "$had_policy" ] || as_root rm -f "$policy"
+}

@@ -10,6 +10,7 @@ ensure_postgres
 ensure_tmux
 ensure_slapd
 ensure_ssh_client
+ensure_rsyslog
 ensure_venv test
 
 say "ruff check"

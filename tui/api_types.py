@@ -31,6 +31,8 @@ class ServerState:
     first_login_hint: str | None = None  # where a fresh node's first password is kept
     last_backup_at: str | None = None  # the newest good backup (ISO 8601), if any
     last_backup_failed: bool = False  # the latest scheduled attempt failed
+    # A primary's SIEM forwarding: {destinations, lag, failing} (issue 31), when any.
+    forwarding: dict | None = None
 
 
 @dataclass
@@ -150,6 +152,7 @@ class Account(TypedDict, total=False):
     permission: str
     access: dict[str, Any]
     password_changed_at: str
+    expires_at: str | None
 
 
 class Resource(TypedDict, total=False):

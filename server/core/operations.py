@@ -202,6 +202,16 @@ OPERATIONS: dict[str, Operation] = _catalogue(
         SECURITY,
         "Directory users were created, updated or disabled from the org's directory.",
     ),
+    # SIEM forwarding of the audit trail (issue 31).
+    ("siem_destination_added", SECURITY, "A SIEM destination of the org's audit trail was added."),
+    ("siem_destination_changed", SECURITY, "A SIEM destination was paused or resumed."),
+    ("siem_destination_removed", SECURITY, "A SIEM destination was removed."),
+    ("siem_test_sent", SECURITY, "A test message was sent to a SIEM destination."),
+    (
+        "notification_settings_changed",
+        SECURITY,
+        "The SMTP relay, a webhook or the notification templates changed.",
+    ),
 )
 
 

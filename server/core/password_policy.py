@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import secrets
 import string
 from dataclasses import asdict, dataclass
@@ -78,3 +79,22 @@ BUILTIN = {
     )
 }
 DEFAULT = "Strong"
+
+
+def expires_at(changed_at: datetime.datetime, max_age_days: int | None) -> datetime.datetime | None:
+    """When a password changed at ``changed_at`` expires under a policy's ``max_age_days``
+    (None: the policy sets no maximum age). Source: issue 31, item 3."""
+    if max_age_days is None:
+        return None
+    return changed_at + datetime.timedelta(days=max_age_days)
+
+
+def expiry_words(expires: datetime.datetime | None, now: datetime.datetime) -> str:
+    """How the vault says it: "" (no maximum age), "expired", "expires today" or
+    "expires in N d" (whole days left, rounded down)."""
+    if expires is None:
+        return ""
+    if expires <= now:
+        return "expired"
+    days = (expires - now).days
+    return "expires today" if days == 0 else f"expires in {days} d"

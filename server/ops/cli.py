@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from replication.cluster import ClusterError
+from server.core import siem_stream
 from server.core.config import Config, ConfigError, dsn_hosts, load_config
 from server.core.files import write_durably
 from server.core.registration import read_registration, registration_lines
@@ -327,6 +328,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     if health.get("rejoin"):
         print(f"rejoin:     {health['rejoin']}")
+    forwarding = health.get("forwarding")
+    if forwarding and forwarding.get("destinations"):
+        failing = forwarding.get("failing") or []
+        print(
+            f"siem:       {forwarding['destinations']} destination(s), "
+            f"{forwarding['lag']} event(s) behind"
+            + (f", failing: {', '.join(failing)}" if failing else "")
+        )
     for line in service.pair_status(config):
         print(line)
     return 0
@@ -427,6 +436,36 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             broken += 1
             print(f"{name}: BROKEN at event {result.first_bad_seq}: {result.problem}")
     return EXIT_ERROR if broken else 0
+
+
+def cmd_verify_stream(args: argparse.Namespace) -> int:
+    """Check audit events as a SIEM received them (issue 31): per org, every sequence
+    number from the first received on, each event's previous hash the previous event's
+    hash, and with --key each message's MAC. Reports gaps, duplicates (harmless) and
+    alterations; exit status 1 when a gap or an alteration is found. Needs no server."""
+    key = None
+    if args.key:
+        try:
+            key = bytes.fromhex(Path(args.key).read_text().strip())
+        except (OSError, ValueError) as exc:
+            print(f"cannot read the verification key from {args.key}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    try:
+        if args.file == "-":
+            reports = siem_stream.verify_stream(sys.stdin, key=key)
+        else:
+            with open(args.file, encoding="utf-8", errors="replace") as received:
+                reports = siem_stream.verify_stream(received, key=key)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if not reports:
+        print("no Strongroom audit message found")
+        return EXIT_ERROR
+    for report in reports:
+        for line in report.lines():
+            print(line)
+    return 0 if all(r.ok for r in reports) else EXIT_ERROR
 
 
 def _as_administrator(args: argparse.Namespace, work) -> dict:
@@ -886,6 +925,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit_verify)
     p.add_argument("--org", help="only this org (display name)")
     with_config(p)
+    p = aud_sub.add_parser(
+        "verify-stream", help=cmd_verify_stream.__doc__, description=cmd_verify_stream.__doc__
+    )
+    p.set_defaults(func=cmd_verify_stream)
+    p.add_argument("file", metavar="FILE", help="the received messages, one a line ('-': stdin)")
+    p.add_argument(
+        "--key",
+        metavar="KEYFILE",
+        help="a file holding the destination's verification key (hex), to check each MAC",
+    )
     backup_cli.add_parsers(sub, add, with_config, _load, service.embedded_cluster)
     return parser
 

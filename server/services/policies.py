@@ -115,3 +115,14 @@ async def generate(env: Env, actor: Actor, org_name: OrgArg, name: str) -> str:
         except ValidationFailed:
             raise NotFound(f"no password policy named {name!r}") from None
     return policy.generate()
+
+
+async def max_ages(tx: db.Tx, org_id: Any) -> dict[str, int | None]:
+    """Policy name (folded to lower case) -> its ``max_age_days``, for the built-ins and
+    the org's own policies: what an account's ``expires_at`` is computed from (issue 31)."""
+    ages = {name: p.max_age_days for name, p in BUILTIN.items()}
+    for row in await tx.fetch(
+        "SELECT name, max_age_days FROM password_policies WHERE org_id = $1", org_id
+    ):
+        ages[row["name"].lower()] = row["max_age_days"]
+    return ages

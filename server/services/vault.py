@@ -25,9 +25,9 @@ from server.core.errors import (
     field_error,
 )
 from server.core.ids import parse_id
-from server.core.password_policy import DEFAULT, Policy
+from server.core.password_policy import DEFAULT, Policy, expires_at
 from server.security.crypto import DecryptionFailed
-from server.services import entitlement, org_settings, recording
+from server.services import entitlement, org_settings, policies, recording
 from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
 from server.services.policies import find_policy
@@ -64,14 +64,20 @@ def resource_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
     }
 
 
-def account_json(row: asyncpg.Record, permission: str) -> dict[str, Any]:
-    """An account as the API shows it: never a password, notes or secret fields."""
+def account_json(
+    row: asyncpg.Record, permission: str, ages: dict[str, int | None] | None = None
+) -> dict[str, Any]:
+    """An account as the API shows it: never a password, notes or secret fields.
+    ``expires_at``: its last change + its policy's ``max_age_days`` (``ages``:
+    policies.max_ages), null without a maximum age (issue 31)."""
     fields = row["fields"] if "fields" in row else None
+    expires = expires_at(row["password_changed_at"], (ages or {}).get(row["policy"].lower()))
     return {
         "id": str(row["id"]),
         "username": row["username"],
         "policy": row["policy"],
         "password_changed_at": row["password_changed_at"].isoformat(),
+        "expires_at": expires.isoformat() if expires is not None else None,
         "permission": permission,
         "fields": json.loads(fields) if fields else {},
     }
@@ -157,6 +163,7 @@ async def get_resource(
         org = await enter_org(tx, actor, org_name)
         row, permission = await _resource(tx, actor, org, resource_id, None)
         accounts = await entitlement.visible_accounts(tx, actor, org, row["id"])
+        ages = await policies.max_ages(tx, org.id)
         states = [
             await access_state(tx, {"id": a["id"], "resource_id": row["id"]}, actor.user_id)
             for a in accounts
@@ -164,7 +171,7 @@ async def get_resource(
     return {
         **resource_json(row, permission),
         "accounts": [
-            {**account_json(a, a["permission"]), "access": state}
+            {**account_json(a, a["permission"], ages), "access": state}
             for a, state in zip(accounts, states, strict=True)
         ],
     }
@@ -300,7 +307,8 @@ async def create_account(
             target=f"{resource['name']}/{row['username']}",
             details={"account_id": str(account_id), "generated": generated, "policy": policy.name},
         )
-    return {**account_json(row, "owner"), "resource_id": str(resource["id"])}
+    ages = {policy.name.lower(): policy.max_age_days}
+    return {**account_json(row, "owner", ages), "resource_id": str(resource["id"])}
 
 
 async def _seal_fields(
@@ -410,7 +418,7 @@ async def get_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str)
     age = datetime.datetime.now(datetime.UTC) - row["password_changed_at"]
     expired = policy.max_age_days is not None and age.days >= policy.max_age_days
     return {
-        **account_json(row, permission),
+        **account_json(row, permission, {row["policy"].lower(): policy.max_age_days}),
         "resource_id": str(row["resource_id"]),
         "resource": row["resource"],
         "password_expired": expired,
@@ -476,7 +484,8 @@ async def update_account(
             },
         )
         row, _ = await _account(tx, actor, org, account_id, None)
-    return {**account_json(row, permission), "resource_id": str(row["resource_id"])}
+        ages = await policies.max_ages(tx, org.id)
+    return {**account_json(row, permission, ages), "resource_id": str(row["resource_id"])}
 
 
 async def delete_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str) -> None:

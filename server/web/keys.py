@@ -13,6 +13,7 @@ from server.services.denials import DenialLog
 
 if TYPE_CHECKING:
     from server.backup.schedule import BackupStatus
+    from server.services.siem import Forwarder
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -21,3 +22,4 @@ ACTOR = web.RequestKey("actor", Actor)
 BACKUP_STATUS: web.AppKey[BackupStatus] = web.AppKey("backup_status")
 DENIALS = web.AppKey("denials", DenialLog)  # refused requests counted for the audit trail
 REFUSED_BY = web.RequestKey("refused_by", str)  # what refused a request before its handler
+FORWARDER: web.AppKey[Forwarder] = web.AppKey("forwarder")  # SIEM forwarding (issue 31)

@@ -20,11 +20,13 @@ from server.node.mode import load_node
 from server.services import master_key
 from server.services.checkout_sweeper import run_sweeper
 from server.services.denials import DenialLog, run_flusher
+from server.services.notifications import Notifier
 from server.services.runtime import make_env
+from server.services.siem import Forwarder
 from server.store import db
 from server.store.chainer import run_chainer
 from server.store.keyring import KeyRing
-from server.web.keys import BACKUP_STATUS, CONFIG, DENIALS, ENV, POOL
+from server.web.keys import BACKUP_STATUS, CONFIG, DENIALS, ENV, FORWARDER, POOL
 
 Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
@@ -32,7 +34,16 @@ Lifetime = Callable[[web.Application], AsyncIterator[None]]
 def every(ring: KeyRing) -> list[Lifetime]:
     """The app's lifetimes in start order (stopped in reverse): the environment first; the
     refusal counts last, so they are flushed while the others still run."""
-    return [environment(ring), chainer_ctx, monitor_ctx, sweeper_ctx, backup_ctx, denials_ctx]
+    return [
+        environment(ring),
+        chainer_ctx,
+        monitor_ctx,
+        sweeper_ctx,
+        backup_ctx,
+        forwarder_ctx,
+        notifier_ctx,
+        denials_ctx,
+    ]
 
 
 def environment(ring: KeyRing) -> Lifetime:
@@ -138,3 +149,21 @@ async def denials_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await _cancel(task)
     await denials.flush(env, everything=True)
+
+
+async def forwarder_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Forward the audit trail to the orgs' SIEM destinations while the app lives (on a
+    primary only; server/services/siem.py)."""
+    forwarder = Forwarder(app[ENV])
+    app[FORWARDER] = forwarder
+    task = _task(forwarder.run(), "siem-forwarder")
+    yield
+    await _cancel(task)
+
+
+async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Notify people by e-mail and webhook while the app lives (on a primary only;
+    server/services/notifications.py)."""
+    task = _task(Notifier(app[ENV]).run(), "notifier")
+    yield
+    await _cancel(task)

@@ -141,6 +141,8 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "and credentials (issue 28)",
     "user_trusted": "PL/pgSQL, so its plan is kept per connection (issue 28)",
     "credential_stands": "new: a request's credential checked again in the reveal (issue 28)",
+    "siem_destinations_enabled": "new: the SIEM forwarder's destinations (issue 31)",
+    "notify_orgs_due": "new: the orgs the notifier has work in (issue 31)",
 }
 
 _DEFINITIONS = """

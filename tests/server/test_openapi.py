@@ -72,6 +72,7 @@ async def test_every_write_with_a_body_declares_it(api):
         ("POST", "/cluster/nodes/{name}/remove"),
         ("POST", "/orgs/{org}/directory/test"),
         ("POST", "/orgs/{org}/directory/sync"),
+        ("POST", "/orgs/{org}/siem-destinations/{id}/test"),
     }
     for method, path, handler in ROUTES:
         if method in ("POST", "PUT", "PATCH") and (method, path) not in bodiless:

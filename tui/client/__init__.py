@@ -12,6 +12,7 @@ from __future__ import annotations
 from tui.api_types import ApiError, Endpoint, ServerState
 from tui.client.access import AccessApi
 from tui.client.audit import AuditApi
+from tui.client.notify import NotifyApi
 from tui.client.orgs import OrgsApi
 from tui.client.session import SessionApi
 from tui.client.settings import SettingsApi
@@ -44,6 +45,6 @@ __all__ = [
 ]
 
 
-class Client(AccessApi, AuditApi, OrgsApi, SettingsApi, VaultApi, SessionApi, UsersApi):
+class Client(AccessApi, AuditApi, OrgsApi, SettingsApi, VaultApi, SessionApi, UsersApi, NotifyApi):
     """REST client for one Strongroom pair (primary first, then the secondary): every
     domain's requests over one ``Transport`` (built as ``Client(endpoints, ...)``)."""

@@ -27,6 +27,7 @@ class SessionApi(Transport):
         backup = data.get("last_backup") or {}
         self.state.last_backup_at = backup.get("at")
         self.state.last_backup_failed = bool(backup.get("failure"))
+        self.state.forwarding = data.get("forwarding")
         return self.state
 
     async def cluster(self) -> dict:

@@ -22,6 +22,7 @@ async def server_lines(client: Client) -> list[str]:
         f"{utc_clock(state.last_backup_at) if state.last_backup_at else 'none'}"
         + (" (the latest attempt FAILED)" if state.last_backup_failed else ""),
     ]
+    lines += forwarding_lines(state.forwarding)
     mine = ["", "This TUI's servers:"] + [
         f"  {e.base}{' (in use)' if e.base == client.base else ''}" for e in client.endpoints
     ]
@@ -132,3 +133,18 @@ def _witness(view: dict[str, Any]) -> list[str]:
     elif promotion:
         lines.append("Promotion: manual only (strongroom promote on this node)")
     return lines
+
+
+def forwarding_lines(forwarding: dict[str, Any] | None) -> list[str]:
+    """The primary's SIEM forwarding (issue 31): how many events its destinations wait
+    for, and the failing ones; nothing when the node forwards nowhere."""
+    if not forwarding or not forwarding.get("destinations"):
+        return []
+    line = (
+        f"SIEM forwarding: {forwarding['destinations']} destination(s), "
+        f"{forwarding['lag']} event(s) behind"
+    )
+    failing = forwarding.get("failing") or []
+    if failing:
+        line += f" · FAILING: {', '.join(failing)}"
+    return [line]

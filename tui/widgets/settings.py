@@ -1,5 +1,6 @@
 """The settings pane (F7): the org's custom roles, resource types, additional field
-definitions, audit settings and directory login, one section at a time (1-5), and, for MSPOrg
+definitions, audit settings, directory login and notifications (SIEM forwarding, webhooks,
+SMTP, templates, my mutes), one section at a time (1-6), and, for MSPOrg
 administrators, replicating MSPOrg's settings to every client org (R)."""
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.widgets.settings_audit import AuditSettingsActions
 from tui.widgets.settings_directory import DirectoryActions
+from tui.widgets.settings_notify import NotifyActions
 from tui.workers import api_worker
 
 SECTIONS = {  # section: (title, its table)
@@ -36,6 +38,7 @@ SECTIONS = {  # section: (title, its table)
     "fields": ("Fields", "fields-table"),
     "audit": ("Audit", "audit-ops-table"),
     "directory": ("Directory", "directory-table"),
+    "notify": ("Notify", "notify-table"),
 }
 SECTION_OF = {  # action: the section it works in
     "new_role": "roles",
@@ -54,6 +57,13 @@ SECTION_OF = {  # action: the section it works in
     "edit_directory": "directory",
     "test_directory": "directory",
     "sync_directory": "directory",
+    "new_destination": "notify",
+    "test_destination": "notify",
+    "delete_destination": "notify",
+    "new_webhook": "notify",
+    "smtp": "notify",
+    "template": "notify",
+    "mutes": "notify",
 }
 QUIET = ("forbidden", "not_found")  # a role that may not see a section: the section says so
 
@@ -62,7 +72,7 @@ def _binding(key: str, action: str, description: str, tooltip: str) -> Binding:
     return Binding(key, action, description, tooltip=tooltip, id=action.replace("_", "-"))
 
 
-class SettingsPane(DirectoryActions, AuditSettingsActions, Pane):
+class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
     """Settings of the org chosen in the top band, one section at a time."""
 
     LIST = "roles-table"
@@ -89,6 +99,14 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, Pane):
         _binding("c", "test_directory", "Test", "Test the directory connection"),
         _binding("s", "sync_directory", "Sync now", "Sync directory users now"),
         _binding("5", "show_directory", "Directory", "Directory login (LDAP / AD)"),
+        _binding("6", "show_notify", "Notify", "SIEM forwarding and notifications"),
+        _binding("n", "new_destination", "New SIEM", "Forward the audit trail to a SIEM"),
+        _binding("t", "test_destination", "Test", "Send a test event to the destination"),
+        _binding("d", "delete_destination", "Remove", "Remove the destination or webhook"),
+        _binding("w", "new_webhook", "Webhook", "New webhook"),
+        _binding("m", "smtp", "SMTP", "The SMTP relay (MSPOrg)"),
+        _binding("e", "template", "Template", "Edit a notification template"),
+        _binding("u", "mutes", "Mutes", "Mute notification kinds (mine)"),
         _binding("R", "replicate", "Replicate", "Replicate settings to client orgs"),
     ]
     DEFAULT_CSS = """
@@ -108,6 +126,7 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, Pane):
         self._fields: dict[str, dict] = {}
         self._audit: dict[str, Any] = {}
         self._directory: dict[str, Any] = {}
+        self._notify: dict[str, dict] = {}
 
     def compose(self) -> ComposeResult:
         """The section bar, then one section's list on show."""
@@ -140,6 +159,11 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, Pane):
                 yield table
                 yield Static("", id="directory-note", classes="settings-line")
                 yield Static("", id="directory-result", classes="settings-line")
+            with Vertical(id="notify"):
+                table = DataTable(id="notify-table", cursor_type="row", zebra_stripes=True)
+                table.add_columns("Kind", "Name", "Where", "Delivery")
+                yield table
+                yield Static("", id="notify-note", classes="settings-line")
 
     def on_mount(self) -> None:
         """Follow the org chosen in the top band."""
@@ -198,6 +222,10 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, Pane):
         """Show the directory settings."""
         self._enter("directory")
 
+    def action_show_notify(self) -> None:
+        """Show SIEM forwarding and notifications."""
+        self._enter("notify")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A section's keys work (and show) in that section only; Replicate for MSPOrg
         administrators only."""
@@ -225,6 +253,7 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, Pane):
             self._fill_fields(await self._fetch(client.field_definitions(org), "fields-note"))
             self._fill_audit(await self._fetch(client.audit_settings(org), "audit-retention"))
             self._fill_directory(await self._fetch(client.directory(org), "directory-note"))
+            await self._load_notify(client, org)
         except ApiError as error:  # not a refusal: the server is away, say so once
             self.app.show_error(error)
 

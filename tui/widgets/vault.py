@@ -4,11 +4,14 @@ password policies and check-out (password access control)."""
 
 from __future__ import annotations
 
+import datetime
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
+from server.core.password_policy import expiry_words
 from server.core.permissions import ADD_RESOURCES, MANAGE_VAULT
 from tui.controls.table import fill_table
 from tui.logic import choices
@@ -236,7 +239,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
                     a["id"],
                     (
                         inert(a["username"]),
-                        inert(a["policy"]),
+                        inert(policy_cell(a)),
                         a["permission"],
                         inert(checkout.state_text(a.get("access"), a["id"] in pending)),
                     ),
@@ -324,3 +327,19 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         """The org's password policies: list, create, generate a password."""
         if self.org:
             self.app.push_screen(PoliciesScreen(self.org))
+
+
+SOON_DAYS = 14  # the vault names a password's expiry from this many days before it
+
+
+def policy_cell(account: dict) -> str:
+    """The policy, and "expired" / "expires in 3 d" once the password expires within
+    ``SOON_DAYS`` days (its ``expires_at``: the last change + the policy's maximum age,
+    issue 31)."""
+    if not account.get("expires_at"):
+        return account["policy"]
+    expires = datetime.datetime.fromisoformat(account["expires_at"])
+    now = datetime.datetime.now(datetime.UTC)
+    if expires - now > datetime.timedelta(days=SOON_DAYS):
+        return account["policy"]
+    return f"{account['policy']} · {expiry_words(expires, now)}"

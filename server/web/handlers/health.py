@@ -12,7 +12,7 @@ from aiohttp import web
 from server.services.first_run import pending_hint
 from server.web.api import operation
 from server.web.handlers.common import public
-from server.web.keys import BACKUP_STATUS, CONFIG, ENV, POOL
+from server.web.keys import BACKUP_STATUS, CONFIG, ENV, FORWARDER, POOL
 from server.web.models.cluster import Health
 from server.web.problem import json_response
 
@@ -66,6 +66,10 @@ async def health(request: web.Request) -> web.Response:
         body["last_backup"] = backups.as_dict()
         if node.role == "primary" and backups.overdue(datetime.datetime.now(datetime.UTC)):
             body["degraded"] = True
+    forwarder = request.app.get(FORWARDER)
+    if forwarder is not None and node.role == "primary":
+        # SIEM forwarding (issue 31): destinations, the largest cursor lag, failing ones.
+        body["forwarding"] = forwarder.summary()
     hint = pending_hint(request.app[CONFIG])
     if hint:
         body["initial_admin_password"] = hint  # where it is kept, never the password

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.core.password_policy import BUILTIN
-from server.services import policies, sharing, vault
+from server.services import password_expiry, policies, sharing, vault
 from server.services.access import OrgArg
 from server.services.context import Actor, Env
 from server.store import paging
@@ -20,6 +20,8 @@ from server.web.models.vault import (
     AccountUpdate,
     GeneratedPassword,
     PasswordBody,
+    PasswordExpiring,
+    PasswordExpiryQuery,
     Policy,
     PolicyCreate,
     Resource,
@@ -234,3 +236,14 @@ async def create_policy(*, env: Env, actor: Actor, org: OrgArg, body: PolicyCrea
 async def generate_password(*, env: Env, actor: Actor, org: OrgArg, name: str) -> web.Response:
     """A random password that satisfies the named policy."""
     return json_response({"password": await policies.generate(env, actor, org, name)})
+
+
+@paging.paged_list
+@operation(query=PasswordExpiryQuery, answers={200: Page[PasswordExpiring]})
+async def list_password_expiry(
+    *, env: Env, actor: Actor, org: OrgArg, page: paging.Page, query: PasswordExpiryQuery
+) -> web.Response:
+    """Passwords of the org expired or expiring within ``within_days`` days, soonest first
+    (administrators and auditors; issue 31)."""
+    items = await password_expiry.report(env, actor, org, query.within_days)
+    return json_response(paging.paged(items, page, lambda i: (i["expires_at"], i["id"])))

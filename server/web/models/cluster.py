@@ -30,6 +30,8 @@ class Health(Answer):
     # limit_bytes}; degraded once one passes replication.wal_retained_warning of the limit.
     wal_retained: list[dict[str, Any]] | None = None
     reseed: list[str] = []  # standbys that fell past the WAL kept: re-seeded by base backup
+    # A primary: SIEM forwarding {destinations, lag (the largest), failing: ["org/name"]}.
+    forwarding: dict[str, Any] | None = None
 
 
 class RemoveNodeBody(Body):

@@ -105,6 +105,9 @@ class Account(Answer):
     username: str
     policy: str
     password_changed_at: str
+    # The last change + its policy's max_age_days; null when the policy sets no maximum
+    # age (issue 31).
+    expires_at: str | None = None
     permission: Permission
     fields: dict[str, str | int | float | bool | None]
 
@@ -313,3 +316,25 @@ class GeneratedPassword(Answer):
     """A generated password."""
 
     password: str
+
+
+class PasswordExpiryQuery(Query):
+    """``GET /orgs/{org}/password-expiry``: passwords expired or expiring within this many
+    days (default 7)."""
+
+    within_days: int = 7
+
+
+class PasswordExpiring(Answer):
+    """An account whose password has expired or expires soon (never the password):
+    ``state`` is what the vault shows ("expired", "expires in 3 d")."""
+
+    id: str
+    resource_id: str
+    resource: str
+    username: str
+    policy: str
+    password_changed_at: str
+    expires_at: str
+    expired: bool
+    state: str

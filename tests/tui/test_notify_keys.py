@@ -1,0 +1,65 @@
+"""The Settings tab's Notify section (issue 31) by keys only: a SIEM destination added,
+its test event refused by a receiver that is not there (said), its delivery state FAILING;
+my mutes ticked in a checklist. Each step is checked against what the server then holds."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Static
+
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, until
+from tests.tui.keys import (
+    cursor_to,
+    fill,
+    form_open,
+    main_ready,
+    notified,
+    rows,
+    show_tab,
+    submit,
+    text_of,
+)
+
+
+async def test_notify_section_by_keys(tui_server, make_app):
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await main_ready(pilot)
+        await show_tab(pilot, "f7", "settings")
+        screen = app.screen
+        await pilot.press("6")
+        table = screen.query_one("#notify-table", DataTable)
+        await until(pilot, lambda: screen.focused is table, what="(notify section)")
+        note = screen.query_one("#notify-note", Static)
+        await until(pilot, lambda: "I muted: nothing" in text_of(note), what="(mutes said)")
+
+        await pilot.press("n")
+        form = await form_open(pilot, "New SIEM destination of MSPOrg")
+        await fill(pilot, "siem1", "127.0.0.1", "9", ">TCP")
+        await submit(pilot, form)
+        await notified(pilot, "Destination siem1 added")
+        await until(pilot, lambda: "siem1" in rows(table, 1), what="(destination listed)")
+        status, page = tui_server.api("GET", "/orgs/MSPOrg/siem-destinations", token=admin)
+        assert status == 200
+        (dest,) = page["items"]
+        assert (dest["port"], dest["transport"], dest["format"]) == (9, "tcp", "json")
+
+        await cursor_to(pilot, table, "siem1", 1)
+        await pilot.press("t")
+        await notified(pilot, "siem1: 127.0.0.1:9 refused the connection")
+
+        await pilot.press("u")
+        form = await form_open(pilot, "Mute notifications")
+        await pilot.press("c", "space")
+        await submit(pilot, form)
+        await notified(pilot, "Mutes saved")
+        status, mutes = tui_server.api("GET", "/me/notification-mutes", token=admin)
+        assert mutes["muted"] == ["checkout_ending"]
+        for _ in range(20):  # Ctrl+R reloads until the forwarder has tried and failed
+            if "FAILING" in " ".join(rows(table, 3)):
+                break
+            await pilot.press("ctrl+r")
+            await pilot.pause(0.5)
+        assert "FAILING" in " ".join(rows(table, 3)), rows(table, 3)
+        await until(pilot, lambda: "checkout_ending" in text_of(note), what="(mute said)")

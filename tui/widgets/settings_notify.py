@@ -1,0 +1,312 @@
+"""The Settings pane's Notify section (issue 31): where the org's audit trail is forwarded
+(SIEM destinations, their delivery state, "send test event"), the webhooks, the SMTP relay
+(MSPOrg), the templates, and my own mutes (a part of ``SettingsPane``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import DataTable, Static
+
+from tui.client import ApiError
+from tui.controls.table import fill_table
+from tui.logic.fields import refusal
+from tui.screens.form import Field
+from tui.text import inert
+from tui.workers import api_worker
+
+QUIET = ("forbidden", "not_found", "siem_own_administrators", "smtp_msp_only")
+
+
+def delivery_state(dest: dict) -> str:
+    """A destination's delivery in words: 'paused', 'sent 120 of 120', 'FAILING: why'."""
+    if not dest["enabled"]:
+        return "paused"
+    sent = f"sent {dest['sent_seq']} of {dest['head_seq']}"
+    if dest.get("last_error") and dest.get("failures"):
+        return f"FAILING ({dest['failures']}x): {dest['last_error']} · {sent}"
+    return sent
+
+
+def _pem_file(path: str) -> str:
+    """The PEM text of a file named in a form ('' for none); a refusal when unreadable."""
+    if not path.strip():
+        return ""
+    try:
+        return Path(path.strip()).expanduser().read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise refusal("ca_file", f"cannot read it: {exc}") from exc
+
+
+class NotifyActions:
+    """The Notify section's keys (mixed into ``SettingsPane``)."""
+
+    _notify: dict[str, dict]
+
+    async def _load_notify(self, client: Any, org: str) -> None:
+        """Fill the section: destinations and webhooks in the table, relay and mutes under it."""
+        rows: dict[str, dict] = {}
+        note = self.query_one("#notify-note", Static)
+        said = []
+        for kind, call in (("siem", client.siem_destinations), ("webhook", client.webhooks)):
+            try:
+                for item in await call(org):
+                    rows[f"{kind}:{item['id']}"] = {**item, "row_kind": kind}
+            except ApiError as error:
+                if error.code not in QUIET:
+                    raise
+                said.append(error.detail)
+        self._notify = rows
+        fill_table(
+            self.query_one("#notify-table", DataTable),
+            (
+                (
+                    key,
+                    (
+                        "SIEM" if item["row_kind"] == "siem" else "Webhook",
+                        inert(item["name"]),
+                        inert(
+                            f"{item['host']}:{item['port']} {item['transport']}/{item['format']}"
+                            if item["row_kind"] == "siem"
+                            else item["url"]
+                        ),
+                        inert(delivery_state(item) if item["row_kind"] == "siem" else ""),
+                    ),
+                )
+                for key, item in rows.items()
+            ),
+        )
+        relay = ""
+        try:
+            smtp = await client.smtp(org)
+            relay = (
+                f"SMTP relay: {smtp['host']}:{smtp['port']} ({smtp['security']}), "
+                f"from {smtp['sender']}"
+                if smtp["configured"]
+                else "SMTP relay: none set (m sets it)."
+            )
+        except ApiError as error:
+            if error.code not in QUIET:
+                raise
+        mutes = await client.mutes()
+        muted = ", ".join(mutes["muted"]) or "nothing"
+        note.update(inert(" ".join([*said, relay, f"I muted: {muted} (u changes it)."]).strip()))
+
+    def _notify_row(self, kind: str) -> dict | None:
+        key = self.selected("notify-table")
+        item = self._notify.get(key or "")
+        if item is None or item["row_kind"] != kind:
+            what = "a SIEM destination" if kind == "siem" else "a webhook"
+            self.app.notify(f"Select {what} first.", severity="warning")
+            return None
+        return item
+
+    @api_worker()
+    async def action_new_destination(self) -> None:
+        """Add a SIEM destination of the org's audit trail."""
+        self._enter("notify")
+        client, org = self.app.client, self.org
+
+        async def submit(values: dict) -> dict:
+            body = {
+                "name": values["name"].strip(),
+                "host": values["host"].strip(),
+                "port": int(values["port"]) if values["port"].strip().isdigit() else 0,
+                "transport": values["transport"],
+                "format": values["format"],
+                "ca_pem": _pem_file(values["ca_file"]) if values["transport"] == "tls" else "",
+                "start": values["start"],
+            }
+            return await client.create_siem_destination(org, body)
+
+        result = await self.form(
+            f"New SIEM destination of {org}'s audit trail",
+            [
+                Field("name", "Name", required=True),
+                Field("host", "Receiver host", required=True),
+                Field("port", "Port", placeholder="6514 (TLS), 514 (TCP, UDP)", required=True),
+                Field("transport", "Transport", value="tls", choices=[
+                    ("TLS (RFC 5425)", "tls"), ("TCP", "tcp"), ("UDP", "udp")]),
+                Field("format", "Body", value="json", choices=[("JSON", "json"), ("CEF", "cef")]),
+                Field("ca_file", "CA file (PEM; empty: the system's CAs)"),
+                Field("start", "Send", value="beginning", choices=[
+                    ("the whole trail", "beginning"), ("from now on", "now")]),
+            ],
+            submit,
+            action="add",
+        )  # fmt: skip
+        if result:
+            self.app.notify(
+                f"Destination {result['name']} added. Its verification key (for "
+                f"'strongroom audit verify-stream --key'), shown once: {result['verify_key']}",
+                timeout=60,
+            )
+            self.changed("settings")
+
+    @api_worker()
+    async def action_test_destination(self) -> None:
+        """Send a test event to the highlighted destination now."""
+        dest = self._notify_row("siem")
+        if dest is None:
+            return
+        try:
+            result = await self.app.client.test_siem_destination(self.org, dest["id"])
+        except ApiError as error:
+            self.app.show_error(error, "Not sent")
+            return
+        if result["delivered"]:
+            self.app.notify(f"Test event sent to {dest['name']}.")
+        else:
+            self.app.notify(f"{dest['name']}: {result['error']}", severity="error", timeout=20)
+
+    @api_worker()
+    async def action_delete_destination(self) -> None:
+        """Remove the highlighted destination or webhook."""
+        key = self.selected("notify-table")
+        item = self._notify.get(key or "")
+        if item is None:
+            self.app.notify("Select a destination or webhook first.", severity="warning")
+            return
+        client, org = self.app.client, self.org
+        if item["row_kind"] == "siem":
+            call = lambda: client.delete_siem_destination(org, item["id"])  # noqa: E731
+        else:
+            call = lambda: client.delete_webhook(org, item["id"])  # noqa: E731
+        if await self._confirm_delete(f"Remove {item['name']}", item["name"], call):
+            self.changed("settings", f"{item['name']} removed.")
+
+    @api_worker()
+    async def action_new_webhook(self) -> None:
+        """Add an HTTPS webhook that hears every notification of the org, signed."""
+        self._enter("notify")
+        client, org = self.app.client, self.org
+
+        async def submit(values: dict) -> dict:
+            body = {
+                "name": values["name"].strip(),
+                "url": values["url"].strip(),
+                "ca_pem": _pem_file(values["ca_file"]),
+            }
+            return await client.create_webhook(org, body)
+
+        result = await self.form(
+            f"New webhook of {org}",
+            [
+                Field("name", "Name", required=True),
+                Field("url", "https:// address", required=True),
+                Field("ca_file", "CA file (PEM; empty: the system's CAs)"),
+            ],
+            submit,
+            action="add",
+        )
+        if result:
+            self.app.notify(
+                f"Webhook {result['name']} added. Its signing secret, shown once: "
+                f"{result['secret']}",
+                timeout=60,
+            )
+            self.changed("settings")
+
+    @api_worker()
+    async def action_smtp(self) -> None:
+        """Set the SMTP relay (MSPOrg's administrators)."""
+        self._enter("notify")
+        client, org = self.app.client, self.org
+        try:
+            now = await client.smtp(org)
+        except ApiError as error:
+            self.app.show_error(error, "SMTP relay")
+            return
+
+        async def submit(values: dict) -> dict:
+            body = {
+                "host": values["host"].strip(),
+                "port": int(values["port"]) if values["port"].strip().isdigit() else 0,
+                "security": values["security"],
+                "username": values["username"].strip(),
+                "sender": values["sender"].strip(),
+                "ca_pem": _pem_file(values["ca_file"]),
+            }
+            if values["password"]:
+                body["password"] = values["password"]
+            return await client.put_smtp(org, body)
+
+        result = await self.form(
+            "SMTP relay",
+            [
+                Field("host", "Host", value=now.get("host", ""), required=True),
+                Field("port", "Port", value=str(now.get("port", 587)), required=True),
+                Field("security", "Security", value=now.get("security", "starttls"), choices=[
+                    ("STARTTLS", "starttls"), ("implicit TLS", "tls")]),
+                Field("username", "User name", value=now.get("username", "")),
+                Field("password", "Password (empty: unchanged)", password=True),
+                Field("sender", "Sender address", value=now.get("sender", ""), required=True),
+                Field("ca_file", "CA file (PEM; empty: the system's CAs)"),
+            ],
+            submit,
+        )  # fmt: skip
+        if result:
+            self.changed("settings", "SMTP relay saved.")
+
+    @api_worker()
+    async def action_template(self) -> None:
+        """Edit the org's template of one notification kind (empty: the default)."""
+        self._enter("notify")
+        client, org = self.app.client, self.org
+        try:
+            templates = {t["kind"]: t for t in await client.templates(org)}
+        except ApiError as error:
+            self.app.show_error(error, "Templates")
+            return
+        kind = await self.form(
+            "Which notification?",
+            [Field("kind", "Kind", choices=[(f"{k}: {t['description']}", k)
+                                            for k, t in templates.items()], required=True)],
+            action="choose",
+        )  # fmt: skip
+        if not kind:
+            return
+        chosen = templates[kind["kind"]]
+
+        async def submit(values: dict) -> list[dict]:
+            if not values["subject"].strip() and not values["body"].strip():
+                return await client.put_template(org, chosen["kind"], None)
+            body = values["body"].replace("\\n", "\n")
+            return await client.put_template(
+                org, chosen["kind"], {"subject": values["subject"], "body": body}
+            )
+
+        result = await self.form(
+            f"Template of {chosen['kind']} ($org $what $by $decision $until $reason ...)",
+            [
+                Field("subject", "Subject", value=chosen["subject"]),
+                Field("body", "Body (\\n: a new line)", value=chosen["body"].replace("\n", "\\n")),
+            ],
+            submit,
+            note="Both empty: back to the default template.",
+        )
+        if result:
+            self.changed("settings", f"Template of {chosen['kind']} saved.")
+
+    @api_worker()
+    async def action_mutes(self) -> None:
+        """Choose the notification kinds I do not want (security ones cannot be muted)."""
+        client = self.app.client
+        now = await client.mutes()
+        result = await self.form(
+            "Mute notifications",
+            [
+                Field(
+                    "muted",
+                    "Kinds I do not want",
+                    choices=[(k, k) for k in now["mutable"]],
+                    multiple=True,
+                    chosen=tuple(now["muted"]),
+                )
+            ],
+            lambda values: client.put_mutes(list(values["muted"])),
+            note="Space ticks a kind. Security notifications always come.",
+        )
+        if result is not None:
+            self.changed("settings", "Mutes saved.")
