@@ -8,6 +8,7 @@ cd "$ROOT"
 ensure_python
 ensure_postgres
 ensure_tmux
+ensure_rotation_targets
 ensure_venv test
 
 say "ruff check"
