@@ -17,7 +17,7 @@ from replication.cluster import Cluster, ClusterError
 from replication.monitor import Monitor
 from server.backup.schedule import BackupStatus, run_schedule
 from server.node.mode import load_node
-from server.services import master_key
+from server.services import master_key, rotation
 from server.services.checkout_sweeper import run_sweeper
 from server.services.denials import DenialLog, run_flusher
 from server.services.runtime import make_env
@@ -32,7 +32,15 @@ Lifetime = Callable[[web.Application], AsyncIterator[None]]
 def every(ring: KeyRing) -> list[Lifetime]:
     """The app's lifetimes in start order (stopped in reverse): the environment first; the
     refusal counts last, so they are flushed while the others still run."""
-    return [environment(ring), chainer_ctx, monitor_ctx, sweeper_ctx, backup_ctx, denials_ctx]
+    return [
+        environment(ring),
+        chainer_ctx,
+        monitor_ctx,
+        sweeper_ctx,
+        rotation_ctx,
+        backup_ctx,
+        denials_ctx,
+    ]
 
 
 def environment(ring: KeyRing) -> Lifetime:
@@ -85,6 +93,13 @@ async def chainer_ctx(app: web.Application) -> AsyncIterator[None]:
 async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the check-out sweeper while the app lives."""
     task = _task(run_sweeper(app[ENV]), "checkout-sweeper")
+    yield
+    await _cancel(task)
+
+
+async def rotation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the password schedule (issue 29) while the app lives; it acts on the primary."""
+    task = _task(rotation.run_schedule(app[ENV]), "password-schedule")
     yield
     await _cancel(task)
 

@@ -141,6 +141,8 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "and credentials (issue 28)",
     "user_trusted": "PL/pgSQL, so its plan is kept per connection (issue 28)",
     "credential_stands": "new: a request's credential checked again in the reveal (issue 28)",
+    "rotation_secrets": "new: what a change on a target needs, to its operation only (issue 29)",
+    "reveal_password_history": "new: an earlier password, full permission, audited (issue 29)",
 }
 
 _DEFINITIONS = """

@@ -70,6 +70,9 @@ async def test_every_write_with_a_body_declares_it(api):
         ("POST", "/orgs/{org}/audit/purge"),
         ("POST", "/orgs/deleted/{id}/restore"),
         ("POST", "/cluster/nodes/{name}/remove"),
+        ("POST", "/orgs/{org}/resources/{id}/connection/scan"),
+        ("POST", "/orgs/{org}/accounts/{id}/rotation/verify"),
+        ("POST", "/orgs/{org}/accounts/{id}/password-history/{history_id}/reveal"),
     }
     for method, path, handler in ROUTES:
         if method in ("POST", "PUT", "PATCH") and (method, path) not in bodiless:

@@ -90,6 +90,11 @@ class Sshd:
 
     # -- the daemon ------------------------------------------------------------------------
 
+    @staticmethod
+    def available() -> bool:
+        """Whether this machine can run it: the sshd binary, and root (to add users)."""
+        return os.path.exists(SSHD) and os.geteuid() == 0
+
     @classmethod
     @contextlib.contextmanager
     def started(cls) -> Iterator[Sshd]:
@@ -133,10 +138,10 @@ class Sshd:
         config.write_text(
             CONFIG.format(port=self.port, host_key=self.host_key, pid_file=self.dir / "sshd.pid")
         )
-        log = (self.dir / "sshd.log").open("ab")
-        self.process = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log
-        )
+        with (self.dir / "sshd.log").open("ab") as log:  # the daemon keeps its own copy
+            self.process = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
