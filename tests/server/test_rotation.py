@@ -19,6 +19,7 @@ import pytest
 from server.services import rotation
 from server.web.keys import ENV
 from tests.server.conftest import Api, make_user
+from tests.targets.mariadb import MariaDb
 from tests.targets.sshd import Sshd
 
 pytestmark = pytest.mark.skipif(
@@ -35,6 +36,15 @@ def sshd() -> Iterator[Sshd]:
     """One sshd for the module (its users are removed when it stops)."""
     with Sshd.started() as daemon:
         yield daemon
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDb]:
+    """One MariaDB server for the module, in a temporary data directory."""
+    if not MariaDb.available():
+        pytest.skip("mariadb-server is not installed (./setup/test.sh installs it)")
+    with MariaDb.started() as server:
+        yield server
 
 
 async def reveal(who: Api, account: str) -> str:
@@ -438,3 +448,139 @@ async def test_postgresql_role_reset_as_itself_and_through_a_reconciliation_role
         await su.execute(f"DROP ROLE IF EXISTS {role}")
         await su.execute(f"DROP ROLE IF EXISTS {recon}")
         await su.close()
+
+
+async def test_mariadb_user_reset_as_itself_and_through_a_reconciliation_user(admin, mariadb):
+    """A MariaDB user: its own SET PASSWORD, then ALTER USER through a user with CREATE
+    USER; the new password connects, the old does not, the vault reveals the new one."""
+    mariadb.add_user("app1", P0)
+    mariadb.add_user("rec1", R0, reconciliation=True)
+    status, res = await admin.call(
+        "POST", f"/orgs/{ORG}/resources", {"name": "maria-1", "type": "MySQL"}
+    )
+    assert status == 201, res
+    ids = {}
+    for name, password in (("app1", P0), ("rec1", R0)):
+        status, acct = await admin.call(
+            "POST",
+            f"/orgs/{ORG}/resources/{res['id']}/accounts",
+            {"username": name, "password": password},
+        )
+        ids[name] = acct["id"]
+    settings = {"connector": "mysql", "host": mariadb.host, "port": mariadb.port}
+    path = f"/orgs/{ORG}/resources/{res['id']}/connection"
+    status, conn = await admin.call("PUT", path, settings)
+    assert status == 200, conn
+    status, done = await admin.call(
+        "POST", f"/orgs/{ORG}/accounts/{ids['app1']}/rotation/reset", {}
+    )
+    assert status == 200, done
+    first = await reveal(admin, ids["app1"])
+    assert await mariadb.can_login("app1", first) and not await mariadb.can_login("app1", P0)
+    status, conn = await admin.call("PUT", path, settings | {"reconciliation_account": ids["rec1"]})
+    assert status == 200, conn
+    status, done = await admin.call(
+        "POST", f"/orgs/{ORG}/accounts/{ids['app1']}/rotation/reset", {}
+    )
+    assert status == 200, done
+    second = await reveal(admin, ids["app1"])
+    assert await mariadb.can_login("app1", second) and not await mariadb.can_login("app1", first)
+    # A wrong port: unreachable, nothing changes.
+    status, _ = await admin.call("PUT", path, settings | {"port": 9})
+    status, problem = await admin.call(
+        "POST", f"/orgs/{ORG}/accounts/{ids['app1']}/rotation/reset", {}
+    )
+    assert (status, problem["code"]) == (502, "target_unreachable"), problem
+    assert await reveal(admin, ids["app1"]) == second
+
+
+async def test_schedules_inherited_from_a_resource_group_run_on_the_primary(
+    admin, sshd, owner_conn, live_server
+):
+    """A resource group's schedule reaches its accounts (field by field under their own);
+    a password past its rotation age is changed by the schedule, a verification past its
+    interval runs; the report lists passwords past their policy's maximum age."""
+    user = sshd.add_user(P0)
+    res = await linux_resource(admin, sshd, "web-6", {user: P0})
+    account = res["accounts"][user]
+    await pin(admin, res["id"], sshd)
+    status, group = await admin.call(
+        "POST", f"/orgs/{ORG}/resource-groups", {"name": "rotating", "resources": [res["id"]]}
+    )
+    assert status == 201, group
+    status, sched = await admin.call(
+        "PUT",
+        f"/orgs/{ORG}/resource-groups/rotating/rotation-schedule",
+        {"rotate_every_days": 30, "verify_every_hours": 12},
+    )
+    assert status == 200, sched
+    status, _ = await admin.call(
+        "PUT", f"/orgs/{ORG}/accounts/{account}/rotation-schedule", {"verify_every_hours": 1}
+    )
+    assert status == 200
+    status, info = await admin.call("GET", f"/orgs/{ORG}/accounts/{account}")
+    state = info["rotation"]
+    assert (state["rotate_every_days"], state["verify_every_hours"]) == (30, 1)
+    changed_at = datetime.datetime.fromisoformat(info["password_changed_at"])
+    assert datetime.datetime.fromisoformat(state["next_rotation"]) == changed_at + (
+        datetime.timedelta(days=30)
+    )
+    env = live_server.app[ENV]
+    # Nothing is due yet.
+    assert [j.account_id for _, j in await rotation.due(env, await _msp(owner_conn))] == []
+
+    # Thirty-one days later (the clock moved by the test): the schedule rotates it.
+    await _sql(
+        owner_conn,
+        "UPDATE accounts SET password_changed_at = now() - interval '31 days' WHERE id = $1",
+        account,
+    )
+    await rotation.run_due(env)
+    new = await reveal(admin, account)
+    assert new != P0 and await sshd.can_login(user, new) and not await sshd.can_login(user, P0)
+    status, history = await admin.call("GET", f"/orgs/{ORG}/accounts/{account}/password-history")
+    assert [h["how"] for h in history["items"]] == ["rotation"]
+    assert history["items"][0]["replaced_by"] == "system@MSPOrg"
+
+    # Two hours later: the verification is due, runs, and is recorded.
+    await _sql(
+        owner_conn,
+        "UPDATE account_rotation SET last_verify_at = now() - interval '2 hours' "
+        "WHERE account_id = $1",
+        account,
+    )
+    before = len(await audit(admin, "password_verified"))
+    await rotation.run_due(env)
+    assert len(await audit(admin, "password_verified")) == before + 1
+
+    # The report: a password past its policy's maximum age.
+    status, _ = await admin.call(
+        "POST",
+        f"/orgs/{ORG}/password-policies",
+        {"name": "Short-lived", "min_length": 12, "max_length": 30, "max_age_days": 7},
+    )
+    status, acct = await admin.call(
+        "POST",
+        f"/orgs/{ORG}/resources/{res['id']}/accounts",
+        {"username": "stale", "password": "Stale-Pass-0001x", "policy": "Short-lived"},
+    )
+    assert status == 201, acct
+    await _sql(
+        owner_conn,
+        "UPDATE accounts SET password_changed_at = now() - interval '9 days' WHERE id = $1",
+        acct["id"],
+    )
+    status, report = await admin.call("GET", f"/orgs/{ORG}/rotation-report")
+    assert [(r["account"], r["age_days"]) for r in report["over_age"]] == [("stale", 9)]
+
+
+async def _msp(owner_conn: asyncpg.Connection) -> uuid.UUID:
+    return await owner_conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+
+
+async def _sql(owner_conn: asyncpg.Connection, statement: str, account: str) -> None:
+    """Run ``statement`` ($1: the account's id) in MSPOrg's context, as the owner."""
+    async with owner_conn.transaction():
+        org = await _msp(owner_conn)
+        await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
+        await owner_conn.execute(statement, uuid.UUID(account))

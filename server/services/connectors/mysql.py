@@ -1,5 +1,6 @@
-"""MySQL / MariaDB (aiomysql): ``ALTER USER … IDENTIFIED BY`` as the account itself
-(``CURRENT_USER()``) or through a reconciliation account (a user with CREATE USER or the
+"""MySQL / MariaDB (aiomysql): the account itself sets its password (MariaDB: ``SET
+PASSWORD = PASSWORD(…)``; MySQL: ``ALTER USER CURRENT_USER()``), or ``ALTER USER …
+IDENTIFIED BY`` through a reconciliation account (a user with CREATE USER or the
 UPDATE privilege on mysql.*; option ``account_host``, default ``%``, names the account's
 host part). TLS when the server offers it; verified by connecting (issue 29).
 
@@ -80,7 +81,11 @@ class MySqlConnector(Connector):
         conn = await self._connect(target, via or account)
         try:
             async with conn.cursor() as cur:
-                if via is None:
+                if via is None and "mariadb" in str(conn.get_server_info()).lower():
+                    # MariaDB lets an account set its own password only this way (ALTER
+                    # USER needs the CREATE USER privilege there).
+                    await cur.execute("SET PASSWORD = PASSWORD(%s)", (new_password,))
+                elif via is None:
                     await cur.execute("ALTER USER CURRENT_USER() IDENTIFIED BY %s", (new_password,))
                 else:
                     host = str(target.options.get("account_host") or "%")
