@@ -215,6 +215,7 @@ async def set_connection(
                 f"(it serves: {', '.join(sorted(connector.resource_types))})",
                 code="connector_type_mismatch",
             )
+        await refuse_connection_change_without_checkout(tx, resource["id"], actor)
         via = None
         if data.get("reconciliation_account"):
             via = await _reconciliation_account(
@@ -269,12 +270,43 @@ async def set_connection(
         return await _connection_answer(tx, resource["id"])
 
 
+async def refuse_connection_change_without_checkout(
+    tx: db.Tx, resource_id: uuid.UUID, actor: Actor
+) -> None:
+    """A resource's connection says where its accounts' passwords are sent (to log in,
+    to change them): while one of its accounts is under access control, only a user
+    holding an open check-out of each such account changes it — else a user with full
+    permission could point the connection at a host of its own and have the server send
+    it a password the control guards (the rule of ``refuse_secret_change_without_checkout``,
+    issue 26 item 7, applied to the connection; issue 29).
+
+    Raises:
+        Conflict ``checkout_required``.
+    """
+    blocked = await tx.fetchval(
+        "SELECT a.username FROM accounts a, LATERAL account_access(a.id, a.resource_id, $2) x "
+        "WHERE a.resource_id = $1 AND x.controlled AND NOT x.mine "
+        "ORDER BY lower(a.username) LIMIT 1",
+        resource_id,
+        actor.user_id,
+    )
+    if blocked is not None:
+        raise coded(
+            Conflict,
+            "checkout_required",
+            f"account {blocked!r} of this resource is under access control: the connection "
+            "(where its password is sent) is changed only by a user holding a check-out of "
+            "each such account",
+        )
+
+
 async def delete_connection(env: Env, actor: Actor, org_name: OrgArg, resource_id: str) -> None:
     """Remove a resource's connection (full permission); its accounts are then changed in
     the vault only. Refused while an access control rotates them at check-in."""
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         resource, _ = await _resource(tx, actor, org, resource_id, "edit")
+        await refuse_connection_change_without_checkout(tx, resource["id"], actor)
         rotating = await tx.fetchval(
             "SELECT EXISTS (SELECT 1 FROM access_controls c LEFT JOIN accounts a "
             "ON a.id = c.account_id WHERE c.rotate_on_checkin AND c.enabled AND "

@@ -345,9 +345,26 @@ async def test_rotation_at_check_in_changes_the_target(admin, sshd, owner_conn):
     assert status == 200, back
     assert (back["rotated"], back["rotated_on_target"]) == (True, True)
     assert not await sshd.can_login(user, P0)
-    await _checked_out(owner_conn, account)
+    # Attack: with the account under control and no check-out held, pointing the
+    # connection at another host (to have the server send it the password) is refused.
+    status, problem = await admin.call(
+        "PUT",
+        f"/orgs/{ORG}/resources/{res['id']}/connection",
+        {"connector": "ssh", "host": "127.0.0.2", "port": sshd.port, "host_key": sshd.fingerprint},
+    )
+    assert (status, problem["code"]) == (409, "checkout_required"), problem
+    status, conn = await admin.call("GET", f"/orgs/{ORG}/resources/{res['id']}/connection")
+    assert conn["host"] == sshd.host
+    held = await _checked_out(owner_conn, account)
     new = await reveal(admin, account)
     assert new != P0 and await sshd.can_login(user, new)
+    # Holding the check-out, the connection may change (here: kept the same).
+    status, conn = await admin.call(
+        "PUT",
+        f"/orgs/{ORG}/resources/{res['id']}/connection",
+        {"connector": "ssh", "host": sshd.host, "port": sshd.port},
+    )
+    assert status == 200, conn
 
 
 async def _checked_out(owner_conn: asyncpg.Connection, account: str) -> str:
