@@ -24,6 +24,7 @@ from tui.widgets.vault_access import AccessControlActions
 from tui.widgets.vault_accounts import AccountActions
 from tui.widgets.vault_resources import ResourceActions
 from tui.widgets.vault_reveal import RevealActions
+from tui.widgets.vault_rotation import RotationActions
 from tui.workers import api_worker
 
 SECTION = "Accounts (Tab to reach them; r reveals)"
@@ -41,6 +42,11 @@ ROW_NEEDS = {
     "share": ("", "full"),
     "shares": ("", "full"),
     "access_control": ("", "full"),
+    "connection": ("resources", "full"),
+    "rotate": ("accounts", "modify"),
+    "verify": ("accounts", "view"),
+    "history": ("accounts", "full"),
+    "schedule": ("", "full"),
 }
 RESOURCE_KEYS = (  # the resources list's key bar, most used first (F1 lists every key)
     "reveal",
@@ -72,7 +78,9 @@ ACCOUNT_KEYS = (  # the accounts list's key bar
 )
 
 
-class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlActions, Pane):
+class VaultPane(
+    RevealActions, ResourceActions, AccountActions, AccessControlActions, RotationActions, Pane
+):
     """Resources on top, the selected resource's accounts below."""
 
     LIST = "resources"
@@ -105,6 +113,12 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
             tooltip="Access control (check-out) of the account or resource",
             id="access-control",
         ),
+        # Passwords changed on the systems they open (issue 29).
+        Binding("C", "connection", "Target", tooltip="Target connection", id="target-connection"),
+        Binding("R", "rotate", "Change", tooltip="Change it on the target", id="target-change"),
+        Binding("V", "verify", "Verify", tooltip="Log in to the target", id="target-verify"),
+        Binding("H", "history", "History", tooltip="Earlier passwords", id="password-history"),
+        Binding("T", "schedule", "Schedule", tooltip="Rotation schedule", id="rotation-schedule"),
     ]
 
     def compose(self) -> ComposeResult:
