@@ -114,11 +114,29 @@ class VaultPane(
             id="access-control",
         ),
         # Passwords changed on the systems they open (issue 29).
-        Binding("C", "connection", "Target", tooltip="Target connection", id="target-connection"),
-        Binding("R", "rotate", "Change", tooltip="Change it on the target", id="target-change"),
-        Binding("V", "verify", "Verify", tooltip="Log in to the target", id="target-verify"),
-        Binding("H", "history", "History", tooltip="Earlier passwords", id="password-history"),
-        Binding("T", "schedule", "Schedule", tooltip="Rotation schedule", id="rotation-schedule"),
+        Binding(
+            "C",
+            "connection",
+            "Target",
+            tooltip="Connection to the target (host key)",
+            id="target-connection",
+        ),
+        Binding(
+            "R", "rotate", "Change", tooltip="Change the password on the target", id="target-change"
+        ),
+        Binding(
+            "V", "verify", "Verify", tooltip="Verify the password on the target", id="target-verify"
+        ),
+        Binding(
+            "H", "history", "History", tooltip="Earlier passwords (history)", id="password-history"
+        ),
+        Binding(
+            "T",
+            "schedule",
+            "Schedule",
+            tooltip="Rotation and verification schedule",
+            id="rotation-schedule",
+        ),
     ]
 
     def compose(self) -> ComposeResult:
