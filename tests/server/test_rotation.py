@@ -10,6 +10,7 @@ user with view permission only, a reveal during a pending change.
 from __future__ import annotations
 
 import datetime
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -601,3 +602,84 @@ async def _sql(owner_conn: asyncpg.Connection, statement: str, account: str) -> 
         org = await _msp(owner_conn)
         await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
         await owner_conn.execute(statement, uuid.UUID(account))
+
+
+@pytest.fixture(scope="module")
+def slapd():
+    """One OpenLDAP slapd for the module, with its own test CA (tests/targets/slapd.py)."""
+    if not os.path.exists("/usr/sbin/slapd"):
+        pytest.skip("slapd is not installed")
+    from tests.targets.slapd import running_slapd
+
+    with running_slapd() as directory:
+        yield directory
+
+
+async def test_ldap_entry_reset_as_itself_and_through_the_directory_manager(admin, slapd):
+    """An inetOrgPerson of a real slapd: password modify (RFC 3062) bound as itself over
+    LDAPS, then as the directory manager over StartTLS; the new password binds, the old
+    does not, the vault reveals the new one. A CA that did not sign the server's
+    certificate: refused, nothing sent, nothing changed."""
+    from tests.targets.slapd import make_ca
+
+    slapd.add_user("alice", P0)
+    alice_dn = slapd.user_dn("alice")
+    status, res = await admin.call(
+        "POST", f"/orgs/{ORG}/resources", {"name": "dir-1", "type": "Generic"}
+    )
+    assert status == 201, res
+    status, _ = await admin.call(  # the directory manager's test password is all lower case
+        "POST",
+        f"/orgs/{ORG}/password-policies",
+        {"name": "Directory manager", "min_length": 8, "max_length": 64},
+    )
+    ids = {}
+    for name, password, policy in (
+        ("alice", P0, "Strong"),
+        (slapd.root_dn, slapd.root_password, "Directory manager"),
+    ):
+        status, acct = await admin.call(
+            "POST",
+            f"/orgs/{ORG}/resources/{res['id']}/accounts",
+            {"username": name, "password": password, "policy": policy},
+        )
+        assert status == 201, acct
+        ids[name] = acct["id"]
+    options = {
+        "tls": "ldaps",
+        "ca_pem": slapd.ca_file.read_text(),
+        "user_dn_template": f"uid={{}},{slapd.people_dn}",
+    }
+    path = f"/orgs/{ORG}/resources/{res['id']}/connection"
+    ldaps = {"connector": "ldap", "host": "127.0.0.1", "port": slapd.ldaps_port}
+    status, conn = await admin.call("PUT", path, ldaps | {"options": options})
+    assert status == 200, conn
+    reset = f"/orgs/{ORG}/accounts/{ids['alice']}/rotation/reset"
+    status, done = await admin.call("POST", reset, {})
+    assert status == 200, done
+    first = await reveal(admin, ids["alice"])
+    assert slapd.can_bind(alice_dn, first) and not slapd.can_bind(alice_dn, P0)
+
+    # Through the directory manager, over StartTLS on the plain port.
+    starttls = {"connector": "ldap", "host": "127.0.0.1", "port": slapd.ldap_port}
+    status, conn = await admin.call(
+        "PUT",
+        path,
+        starttls
+        | {"options": options | {"tls": "starttls"}, "reconciliation_account": ids[slapd.root_dn]},
+    )
+    assert status == 200, conn
+    status, done = await admin.call("POST", reset, {})
+    assert status == 200, done
+    second = await reveal(admin, ids["alice"])
+    assert slapd.can_bind(alice_dn, second) and not slapd.can_bind(alice_dn, first)
+
+    # A CA that did not sign the directory's certificate: refused before any bind.
+    other = make_ca(slapd.root, "Some other CA")
+    status, conn = await admin.call(
+        "PUT", path, ldaps | {"options": options | {"ca_pem": other.cert_file.read_text()}}
+    )
+    assert status == 200, conn
+    status, problem = await admin.call("POST", reset, {})
+    assert (status, problem["code"]) == (502, "target_tls_failed"), problem
+    assert await reveal(admin, ids["alice"]) == second and slapd.can_bind(alice_dn, second)

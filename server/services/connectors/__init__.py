@@ -4,12 +4,13 @@ lists the ones the server offers, by the name a resource's connection stores (is
 from __future__ import annotations
 
 from server.services.connectors.base import Connector, Login, Target, TargetError
+from server.services.connectors.ldap import LdapConnector
 from server.services.connectors.mysql import MySqlConnector
 from server.services.connectors.postgres import PostgresConnector
 from server.services.connectors.ssh import SshConnector
 
 CONNECTORS: dict[str, Connector] = {
-    c.name: c for c in (SshConnector(), PostgresConnector(), MySqlConnector())
+    c.name: c for c in (SshConnector(), PostgresConnector(), MySqlConnector(), LdapConnector())
 }
 
 __all__ = ["CONNECTORS", "Connector", "Login", "Target", "TargetError", "get"]

@@ -13,7 +13,7 @@ from pydantic import Field
 from server.web.models.common import Answer, Body, integer, text
 
 Password = text(1024, strip=False)
-OptionValue = Annotated[str, text(500)] | bool | integer(0, 65535)
+OptionValue = text(10000, multiline=True) | bool | integer(0, 65535)  # ca_pem: a PEM
 
 
 # PUT /orgs/{org}/resources/{id}/connection: host_key given pins that fingerprint (by hand,
