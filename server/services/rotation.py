@@ -981,12 +981,23 @@ async def recover(env: Env, older_than: datetime.timedelta = datetime.timedelta(
                 org_id,
                 older_than,
             )
-            jobs = []
+            jobs, orphans = [], []
             for r in held:
                 try:
                     jobs.append(await _job(tx, r["account_id"]))
                 except (Conflict, NotFound):
-                    continue
+                    orphans.append(r["account_id"])
+        for account_id in orphans:  # its connection went away meanwhile: nothing to ask
+            async with db.transaction(env.pool, org_id) as tx:
+                await tx.execute(
+                    "UPDATE account_rotation SET busy = '', busy_since = NULL, pending = NULL, "
+                    "pending_since = NULL, last_change_at = now(), last_change_ok = false, "
+                    "last_change_reason = $2 WHERE account_id = $1 AND busy <> ''",
+                    account_id,
+                    "misconfigured: the connection was removed while a change ran; check "
+                    "which password the target has",
+                )
+            done += 1
         for job in jobs:
             await _resolve_held(env, job, SYSTEM)
             done += 1
