@@ -83,6 +83,12 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         _, shown = tui_server.api("POST", f"/orgs/MSPOrg/accounts/{ids[user]}/reveal", {}, admin)
         new = shown["password"]
         assert await sshd.can_login(user, new) and not await sshd.can_login(user, P0)
+        # The accounts' title says the highlighted password's state on its target.
+        title = app.screen.query_one("#accounts-title")
+        await until(
+            pilot, lambda: "target: changed" in str(title.render()), what="(state in the title)"
+        )
+        assert "verified" in str(title.render())
 
         await pilot.press("V")
         await notified(pilot, f"{user} logs in to its target with the vault's password.")

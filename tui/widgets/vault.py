@@ -24,7 +24,7 @@ from tui.widgets.vault_access import AccessControlActions
 from tui.widgets.vault_accounts import AccountActions
 from tui.widgets.vault_resources import ResourceActions
 from tui.widgets.vault_reveal import RevealActions
-from tui.widgets.vault_rotation import RotationActions
+from tui.widgets.vault_rotation import RotationActions, rotation_summary
 from tui.workers import api_worker
 
 SECTION = "Accounts (Tab to reach them; r reveals)"
@@ -85,6 +85,8 @@ class VaultPane(
 
     LIST = "resources"
     _access_of: dict[str, dict | None] = {}  # account id → its access (check-out) state
+    _rotation_of: dict[str, dict | None] = {}  # account id → its password on its target
+    _accounts_title = SECTION
     # Keys shown only with a capability in the org (GET /me's capabilities).
     NEEDS = {"new_resource": ADD_RESOURCES, "resource_groups": MANAGE_VAULT}
     BAR = {"resources": RESOURCE_KEYS, "vault-q": RESOURCE_KEYS, "accounts": ACCOUNT_KEYS}
@@ -185,8 +187,18 @@ class VaultPane(
 
     @on(DataTable.RowHighlighted, "#accounts")
     def account_highlighted(self) -> None:
-        """Another account: the keys its share level allows."""
+        """Another account: the keys its share level allows, and its password's state on
+        its target in the section title (issue 29)."""
         self.refresh_bindings()
+        self._show_account_title()
+
+    def _show_account_title(self) -> None:
+        """The accounts' title: the highlighted account's state on its target when it has
+        one, else the section's title."""
+        account = self.selected("accounts")
+        summary = rotation_summary(self._rotation_of.get(account)) if account else ""
+        title = f"{self.selected_cell('accounts', 0)} · {summary}" if summary else ""
+        self.query_one("#accounts-title", Static).update(inert(title or self._accounts_title))
 
     @on(Input.Changed, "#vault-q")
     def search_changed(self) -> None:
@@ -257,10 +269,10 @@ class VaultPane(
         controlled = any(a["access"]["controlled"] for a in resource["accounts"])
         pending = await checkout.pending_accounts(client, self.org) if controlled else set()
         fields = extra.summary(resource.get("fields") or {})
-        self.query_one("#accounts-title", Static).update(
-            inert(SECTION + (f" · {fields}" if fields else ""))
-        )
+        self._accounts_title = SECTION + (f" · {fields}" if fields else "")
+        self.query_one("#accounts-title", Static).update(inert(self._accounts_title))
         self._access_of = {a["id"]: a.get("access") for a in resource["accounts"]}
+        self._rotation_of = {a["id"]: a.get("rotation") for a in resource["accounts"]}
         fill_table(
             self.query_one("#accounts", DataTable),
             (
@@ -276,6 +288,7 @@ class VaultPane(
                 for a in resource["accounts"]
             ),
         )
+        self._show_account_title()
         self.refresh_bindings()
 
     def _need(self, table_id: str, what: str) -> str | None:

@@ -62,6 +62,30 @@ def _when(stamp: str) -> str:
     return stamp[:16].replace("T", " ")
 
 
+def rotation_summary(state: dict | None) -> str:
+    """An account's password on its target in a few words (empty: no connection):
+    'target: changed 2026-12-07 05:01 · verified ok 05:02 · next rotation 2027-01-06'."""
+    if not state or not state.get("connector"):
+        return ""
+    change, check = state.get("last_change") or {}, state.get("last_verification") or {}
+    parts = []
+    if state.get("in_progress"):
+        parts.append(f"{state['in_progress']} running")
+    if change.get("state") == "ok":
+        parts.append(f"changed {_when(change['at'])}")
+    elif change.get("state") == "failed":
+        parts.append(f"change FAILED {_when(change['at'])}")
+    if check.get("state") == "ok":
+        parts.append(f"verified {_when(check['at'])}")
+    elif check.get("state") == "failed":
+        parts.append(f"verify FAILED {_when(check['at'])}")
+    else:
+        parts.append("never verified")
+    if state.get("next_rotation"):
+        parts.append(f"next rotation {state['next_rotation'][:10]}")
+    return "target: " + " · ".join(parts)
+
+
 class RotationActions:
     """C connection (resources list), R reset on target, V verify, H history, T schedule."""
 
