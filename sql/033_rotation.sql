@@ -100,3 +100,10 @@ GRANT INSERT, UPDATE, DELETE ON account_rotation TO :"app_role";
 GRANT SELECT (id, org_id, account_id, replaced_at, replaced_by, how) ON password_history
     TO :"app_role";
 GRANT INSERT, DELETE ON password_history TO :"app_role";
+
+-- The schedule finds the orgs it has work in without visiting every org: the owner (and
+-- so rotation_orgs(), sql/functions/rotation_secrets.sql) reads org ids across orgs.
+CREATE POLICY resource_connections_owner ON resource_connections FOR SELECT TO CURRENT_USER
+    USING (true);
+CREATE POLICY account_rotation_owner ON account_rotation FOR SELECT TO CURRENT_USER
+    USING (true);

@@ -1005,9 +1005,10 @@ async def recover(env: Env, older_than: datetime.timedelta = datetime.timedelta(
 
 
 async def _org_ids(env: Env) -> list[uuid.UUID]:
-    async with db.transaction(env.pool) as tx:
-        rows = await tx.fetch("SELECT id FROM orgs ORDER BY id")
-    return [r["id"] for r in rows]
+    """The orgs with work for the schedule (``rotation_orgs``): not every org each round."""
+    async with db.transaction(env.pool, readonly=True) as tx:
+        rows = await tx.fetch("SELECT o AS org_id FROM rotation_orgs() o ORDER BY 1")
+    return [r["org_id"] for r in rows]
 
 
 async def due(env: Env, org_id: uuid.UUID, limit: int = 500) -> list[tuple[str, _Job]]:

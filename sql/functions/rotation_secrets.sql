@@ -77,3 +77,15 @@ REVOKE ALL ON FUNCTION reveal_password_history(uuid, uuid, uuid, boolean, text, 
                                                text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reveal_password_history(uuid, uuid, uuid, boolean, text, text,
                                                   text, text) TO :"app_role";
+
+-- rotation_orgs: the orgs the schedule has work in — those with a resource connection or
+-- an operation holding an account — read across orgs by the owner's policies
+-- (resource_connections_owner, account_rotation_owner; sql/033): org ids only.
+CREATE OR REPLACE FUNCTION rotation_orgs() RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT org_id FROM resource_connections
+    UNION
+    SELECT org_id FROM account_rotation WHERE busy <> ''
+$$;
+REVOKE ALL ON FUNCTION rotation_orgs() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rotation_orgs() TO :"app_role";
