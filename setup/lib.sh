@@ -99,6 +99,19 @@ ensure_ssh_client() {  # the SSH gateway's tests drive OpenSSH's ssh, sftp and s
     fi
 }
 
+ensure_rotation_targets() {  # issue 29's tests start their own sshd and mariadbd on loopback
+    [ -x /usr/sbin/sshd ] && command -v mariadbd >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || { say "openssh-server/mariadb-server missing: their rotation tests will skip"; return 0; }
+    # Installing must not start the system's sshd or MariaDB: policy-rc.d denies every start.
+    local policy=/usr/sbin/policy-rc.d had_policy=""
+    [ -e "$policy" ] && had_policy=1
+    [ -n "$had_policy" ] || printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    apt_install openssh-server openssh-client mariadb-server \
+        || say "openssh-server/mariadb-server could not be installed: their rotation tests will skip"
+    [ -n "$had_policy" ] || as_root rm -f "$policy"
+}
+
 ensure_venv() {  # ensure_venv [extra]
     local extra="${1:-}" spec="$ROOT"
     [ -n "$extra" ] && spec="$ROOT[$extra]"

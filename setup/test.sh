@@ -11,6 +11,7 @@ ensure_tmux
 ensure_slapd
 ensure_ssh_client
 ensure_rsyslog
+ensure_rotation_targets
 ensure_venv test
 
 say "ruff check"

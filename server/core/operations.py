@@ -189,6 +189,11 @@ OPERATIONS: dict[str, Operation] = _catalogue(
         "cluster_node_removed",
         SECURITY,
         "A secondary was removed from the primary (its slot dropped, no longer waited for).",
+    ),  # Passwords changed on the systems they open (issue 29).
+    (
+        "password_rotation_started",
+        SECURITY,
+        "A password change on the target began (the new password sealed as pending).",
     ),
     # Directory login (issue 32).
     (
@@ -212,6 +217,33 @@ OPERATIONS: dict[str, Operation] = _catalogue(
         SECURITY,
         "The SMTP relay, a webhook or the notification templates changed.",
     ),
+    (
+        "password_rotation_failed",
+        SECURITY,
+        "A password change on the target failed; the current password was kept.",
+    ),
+    (
+        "password_rotation_resolved",
+        SECURITY,
+        "An interrupted change was settled by checking which password logs in.",
+    ),
+    ("password_verified", SECURITY, "A password was verified by logging in to its target."),
+    (
+        "password_history_revealed",
+        SECRET_ACCESS,
+        "An earlier password of an account was revealed from its history.",
+    ),
+    (
+        "target_connection_changed",
+        SECURITY,
+        "A resource's connection to its target (connector, host, pinned key) was changed.",
+    ),
+    (
+        "target_host_key_refused",
+        SECURITY,
+        "A target presented a host key other than the pinned one; nothing was sent.",
+    ),
+    ("rotation_schedule_changed", SECURITY, "A rotation or verification schedule was changed."),
 )
 
 

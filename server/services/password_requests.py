@@ -26,7 +26,7 @@ import asyncpg
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, coded, field_error
 from server.core.ids import parse_id
-from server.services import dual_control, recording
+from server.services import dual_control, recording, rotation
 from server.services.access import MSP_ORG, OrgArg, OrgRef, enter_org, msp_org_id
 from server.services.context import Actor, Env
 from server.services.vault import _account, _password_for, _resource
@@ -190,6 +190,8 @@ async def set_control(
         current = await _control_in_force(tx, account_id, resource_id, lock=True)
         if data["enabled"]:
             await refuse_useless_approvers(tx, org, users, groups, current)
+        if proposed["rotate_on_checkin"] and not (current and current["rotate_on_checkin"]):
+            await rotation.refuse_rotation_without_connection(tx, account_id, resource_id)
         weakens = control_weakenings(current, proposed)
         if weakens:
             assert current is not None  # nothing in force weakens nothing
@@ -558,7 +560,8 @@ async def check_in(env: Env, actor: Actor, org_name: OrgArg, request_id: str) ->
             raise Forbidden("only the holder or an administrator of the org checks it in")
         if row["state"] not in ("approved", "ended"):
             raise coded(Conflict, "not_checked_out", f"this request is {row['state']}")
-        return await _check_in(tx, env, org, row, actor.who, forced=not holder)
+        out = await _check_in(tx, env, org, row, actor.who, forced=not holder)
+    return await _rotate_on_target(env, org.id, out, actor.who)
 
 
 async def _check_in(
@@ -582,7 +585,19 @@ async def _check_in(
     await tx.execute("DELETE FROM open_checkouts WHERE request_id = $1", row["id"])
     rotated = bool(control and control["rotate_on_checkin"])
     unchanged: list[str] = []
-    if rotated:
+    # Issue 29: with a connection to the target, the change is made there once this
+    # commits (_rotate_on_target); the vault-only change stays for controls made before.
+    on_target = rotated and await rotation.has_connection(tx, row["resource_id"])
+    if on_target:
+        await rotation.mark_change_due(tx, org.id, row["account_id"])
+        unchanged = list(
+            await tx.fetchval(
+                "UPDATE accounts SET secret_fields_to_change = secret_field_names "
+                "WHERE id = $1 RETURNING secret_field_names",
+                row["account_id"],
+            )
+        )
+    if rotated and not on_target:
         policy_name: str = await tx.fetchval(
             "SELECT policy FROM accounts WHERE id = $1", row["account_id"]
         )
@@ -612,7 +627,8 @@ async def _check_in(
         **({"fields_to_change": unchanged} if unchanged else {}),
     )
     out = request_json(await _load(tx, org, str(row["id"])))
-    return {**out, "rotated": rotated, "secret_fields_to_change": unchanged}
+    out = {**out, "rotated": rotated, "secret_fields_to_change": unchanged}
+    return out | ({"rotated_on_target": False} if on_target else {})
 
 
 async def holds(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[str, Any]]:
@@ -652,9 +668,12 @@ async def sweep(env: Env) -> int:
                 "system",
             )
             row = await _load(tx, org, str(item["request_id"]), lock=True)
+            out = None
             if row["state"] == "ended":
-                await _check_in(tx, env, org, row, SYSTEM, forced=False)
+                out = await _check_in(tx, env, org, row, SYSTEM, forced=False)
                 done += 1
+        if out is not None:
+            await _rotate_on_target(env, org.id, out, SYSTEM)
     return done
 
 
@@ -1142,3 +1161,18 @@ async def checkout_approvers(
         "candidates": [{k: v for k, v in s.items() if k != "id"} for s in states],
         "empty_groups": empty,
     }
+
+
+async def _rotate_on_target(
+    env: Env, org_id: uuid.UUID, out: dict[str, Any], who: Who
+) -> dict[str, Any]:
+    """After a check-in committed: change the password on the target when the check-in
+    asked for it (issue 29); ``rotated_on_target`` says whether it was changed there
+    (false: the old password stays current, the failure is recorded on the account and
+    the schedule retries it)."""
+    if "rotated_on_target" not in out:
+        return out
+    changed = await rotation.run_due_account(
+        env, org_id, uuid.UUID(out["account_id"]), who, "checkin"
+    )
+    return out | {"rotated": changed, "rotated_on_target": changed}

@@ -27,7 +27,7 @@ from server.core.errors import (
 from server.core.ids import parse_id
 from server.core.password_policy import DEFAULT, Policy, expires_at
 from server.security.crypto import DecryptionFailed
-from server.services import entitlement, org_settings, policies, recording
+from server.services import entitlement, org_settings, policies, recording, rotation_state
 from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
 from server.services.policies import find_policy
@@ -168,10 +168,15 @@ async def get_resource(
             await access_state(tx, {"id": a["id"], "resource_id": row["id"]}, actor.user_id)
             for a in accounts
         ]
+        rotations = await rotation_state.states(tx, (a["id"] for a in accounts))
     return {
         **resource_json(row, permission),
         "accounts": [
-            {**account_json(a, a["permission"], ages), "access": state}
+            {
+                **account_json(a, a["permission"], ages),
+                "access": state,
+                "rotation": rotations[a["id"]],
+            }
             for a, state in zip(accounts, states, strict=True)
         ],
     }
@@ -415,6 +420,7 @@ async def get_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str)
         row, permission = await _account(tx, actor, org, account_id, None)
         policy = await find_policy(tx, org, row["policy"])
         access = await access_state(tx, row, actor.user_id)
+        rotation = (await rotation_state.states(tx, [row["id"]]))[row["id"]]
     age = datetime.datetime.now(datetime.UTC) - row["password_changed_at"]
     expired = policy.max_age_days is not None and age.days >= policy.max_age_days
     return {
@@ -424,6 +430,7 @@ async def get_account(env: Env, actor: Actor, org_name: OrgArg, account_id: str)
         "password_expired": expired,
         "access": access,
         "secret_fields_to_change": list(row["secret_fields_to_change"]),
+        "rotation": rotation,
     }
 
 

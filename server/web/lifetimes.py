@@ -17,7 +17,7 @@ from replication.cluster import Cluster, ClusterError
 from replication.monitor import Monitor
 from server.backup.schedule import BackupStatus, run_schedule
 from server.node.mode import load_node
-from server.services import master_key
+from server.services import master_key, rotation
 from server.services.checkout_sweeper import run_sweeper
 from server.services.denials import DenialLog, run_flusher
 from server.services.notifications import Notifier
@@ -39,6 +39,7 @@ def every(ring: KeyRing) -> list[Lifetime]:
         chainer_ctx,
         monitor_ctx,
         sweeper_ctx,
+        rotation_ctx,
         backup_ctx,
         forwarder_ctx,
         notifier_ctx,
@@ -96,6 +97,13 @@ async def chainer_ctx(app: web.Application) -> AsyncIterator[None]:
 async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the check-out sweeper while the app lives."""
     task = _task(run_sweeper(app[ENV]), "checkout-sweeper")
+    yield
+    await _cancel(task)
+
+
+async def rotation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the password schedule (issue 29) while the app lives; it acts on the primary."""
+    task = _task(rotation.run_schedule(app[ENV]), "password-schedule")
     yield
     await _cancel(task)
 

@@ -143,6 +143,9 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "credential_stands": "new: a request's credential checked again in the reveal (issue 28)",
     "siem_destinations_enabled": "new: the SIEM forwarder's destinations (issue 31)",
     "notify_orgs_due": "new: the orgs the notifier has work in (issue 31)",
+    "rotation_secrets": "new: what a change on a target needs, to its operation only (issue 29)",
+    "reveal_password_history": "new: an earlier password, full permission, audited (issue 29)",
+    "rotation_orgs": "new: the orgs the password schedule has work in (issue 29)",
 }
 
 _DEFINITIONS = """

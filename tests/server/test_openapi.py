@@ -73,6 +73,9 @@ async def test_every_write_with_a_body_declares_it(api):
         ("POST", "/orgs/{org}/directory/test"),
         ("POST", "/orgs/{org}/directory/sync"),
         ("POST", "/orgs/{org}/siem-destinations/{id}/test"),
+        ("POST", "/orgs/{org}/resources/{id}/connection/scan"),
+        ("POST", "/orgs/{org}/accounts/{id}/rotation/verify"),
+        ("POST", "/orgs/{org}/accounts/{id}/password-history/{history_id}/reveal"),
     }
     for method, path, handler in ROUTES:
         if method in ("POST", "PUT", "PATCH") and (method, path) not in bodiless:

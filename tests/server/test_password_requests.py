@@ -80,18 +80,31 @@ async def _build(api: Api, admin: Api) -> dict:
             "approvers": ["appr", "proxy"],
             "max_window_minutes": 30,
             "exclusive": True,
-            "rotate_on_checkin": True,
         },
     )
     assert (status, control["approvers"]) == (200, ["appr", "proxy"]), control
     return {"tokens": tokens, "account": acct["id"], "resource": res["id"]}
 
 
+async def legacy_rotation(owner_conn, account: str) -> None:
+    """Turn rotation at check-in on for ``account``'s control as it stood before issue 29:
+    its resource has no connection, so the API refuses it now (422), but a control made
+    before still rotates in the vault."""
+    async with owner_conn.transaction():
+        org = await owner_conn.fetchval("SELECT id FROM orgs WHERE display_name = $1", ORG)
+        await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
+        await owner_conn.execute(
+            "UPDATE access_controls SET rotate_on_checkin = true WHERE account_id = $1::uuid",
+            account,
+        )
+
+
 @pytest.fixture
-async def world(api, admin) -> dict:
+async def world(api, admin, owner_conn) -> dict:
     """The world above (built once per module) with API handles by name."""
     if not _WORLD:
         _WORLD.update(await _build(api, admin))
+        await legacy_rotation(owner_conn, _WORLD["account"])
     people = {name: api.as_(token) for name, token in _WORLD["tokens"].items()}
     return {**people, "account": _WORLD["account"], "resource": _WORLD["resource"]}
 

@@ -3,7 +3,7 @@
 ``transport`` wraps an aiohttp session, pins the server's certificate (trust on first
 use, or a CA bundle), follows a primary/secondary pair, and turns every failure into an
 ``ApiError`` with the server's stable code and one human sentence. One module per domain
-(session, orgs, users, vault, access, settings, audit) holds that domain's requests and
+(session, orgs, users, vault, access, rotation, settings, audit) holds that domain's requests and
 the shapes of their answers (``tui.api_types``); ``Client`` is all of them together.
 """
 
@@ -14,6 +14,7 @@ from tui.client.access import AccessApi
 from tui.client.audit import AuditApi
 from tui.client.notify import NotifyApi
 from tui.client.orgs import OrgsApi
+from tui.client.rotation import RotationApi
 from tui.client.session import SessionApi
 from tui.client.settings import SettingsApi
 from tui.client.transport import (
@@ -45,6 +46,16 @@ __all__ = [
 ]
 
 
-class Client(AccessApi, AuditApi, OrgsApi, SettingsApi, VaultApi, SessionApi, UsersApi, NotifyApi):
+class Client(
+    AccessApi,
+    AuditApi,
+    OrgsApi,
+    RotationApi,
+    SettingsApi,
+    VaultApi,
+    SessionApi,
+    UsersApi,
+    NotifyApi,
+):
     """REST client for one Strongroom pair (primary first, then the secondary): every
     domain's requests over one ``Transport`` (built as ``Client(endpoints, ...)``)."""

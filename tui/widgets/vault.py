@@ -27,6 +27,7 @@ from tui.widgets.vault_access import AccessControlActions
 from tui.widgets.vault_accounts import AccountActions
 from tui.widgets.vault_resources import ResourceActions
 from tui.widgets.vault_reveal import RevealActions
+from tui.widgets.vault_rotation import RotationActions, rotation_summary
 from tui.workers import api_worker
 
 SECTION = "Accounts (Tab to reach them; r reveals)"
@@ -44,6 +45,11 @@ ROW_NEEDS = {
     "share": ("", "full"),
     "shares": ("", "full"),
     "access_control": ("", "full"),
+    "connection": ("resources", "full"),
+    "rotate": ("accounts", "modify"),
+    "verify": ("accounts", "view"),
+    "history": ("accounts", "full"),
+    "schedule": ("", "full"),
 }
 RESOURCE_KEYS = (  # the resources list's key bar, most used first (F1 lists every key)
     "reveal",
@@ -75,11 +81,15 @@ ACCOUNT_KEYS = (  # the accounts list's key bar
 )
 
 
-class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlActions, Pane):
+class VaultPane(
+    RevealActions, ResourceActions, AccountActions, AccessControlActions, RotationActions, Pane
+):
     """Resources on top, the selected resource's accounts below."""
 
     LIST = "resources"
     _access_of: dict[str, dict | None] = {}  # account id → its access (check-out) state
+    _rotation_of: dict[str, dict | None] = {}  # account id → its password on its target
+    _accounts_title = SECTION
     # Keys shown only with a capability in the org (GET /me's capabilities).
     NEEDS = {"new_resource": ADD_RESOURCES, "resource_groups": MANAGE_VAULT}
     BAR = {"resources": RESOURCE_KEYS, "vault-q": RESOURCE_KEYS, "accounts": ACCOUNT_KEYS}
@@ -107,6 +117,30 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
             "Access",
             tooltip="Access control (check-out) of the account or resource",
             id="access-control",
+        ),
+        # Passwords changed on the systems they open (issue 29).
+        Binding(
+            "C",
+            "connection",
+            "Target",
+            tooltip="Connection to the target (host key)",
+            id="target-connection",
+        ),
+        Binding(
+            "R", "rotate", "Change", tooltip="Change the password on the target", id="target-change"
+        ),
+        Binding(
+            "V", "verify", "Verify", tooltip="Verify the password on the target", id="target-verify"
+        ),
+        Binding(
+            "H", "history", "History", tooltip="Earlier passwords (history)", id="password-history"
+        ),
+        Binding(
+            "T",
+            "schedule",
+            "Schedule",
+            tooltip="Rotation and verification schedule",
+            id="rotation-schedule",
         ),
     ]
 
@@ -156,8 +190,18 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
 
     @on(DataTable.RowHighlighted, "#accounts")
     def account_highlighted(self) -> None:
-        """Another account: the keys its share level allows."""
+        """Another account: the keys its share level allows, and its password's state on
+        its target in the section title (issue 29)."""
         self.refresh_bindings()
+        self._show_account_title()
+
+    def _show_account_title(self) -> None:
+        """The accounts' title: the highlighted account's state on its target when it has
+        one, else the section's title."""
+        account = self.selected("accounts")
+        summary = rotation_summary(self._rotation_of.get(account)) if account else ""
+        title = f"{self.selected_cell('accounts', 0)} · {summary}" if summary else ""
+        self.query_one("#accounts-title", Static).update(inert(title or self._accounts_title))
 
     @on(Input.Changed, "#vault-q")
     def search_changed(self) -> None:
@@ -228,10 +272,10 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
         controlled = any(a["access"]["controlled"] for a in resource["accounts"])
         pending = await checkout.pending_accounts(client, self.org) if controlled else set()
         fields = extra.summary(resource.get("fields") or {})
-        self.query_one("#accounts-title", Static).update(
-            inert(SECTION + (f" · {fields}" if fields else ""))
-        )
+        self._accounts_title = SECTION + (f" · {fields}" if fields else "")
+        self.query_one("#accounts-title", Static).update(inert(self._accounts_title))
         self._access_of = {a["id"]: a.get("access") for a in resource["accounts"]}
+        self._rotation_of = {a["id"]: a.get("rotation") for a in resource["accounts"]}
         fill_table(
             self.query_one("#accounts", DataTable),
             (
@@ -247,6 +291,7 @@ class VaultPane(RevealActions, ResourceActions, AccountActions, AccessControlAct
                 for a in resource["accounts"]
             ),
         )
+        self._show_account_title()
         self.refresh_bindings()
 
     def _need(self, table_id: str, what: str) -> str | None:

@@ -121,6 +121,14 @@ class AccessControlActions:
             note = "The default of the resource's accounts (an account's own one wins)."
         else:
             note = "Reveals then need a check-out request approved by the approvers."
+        resource = ref if kind == "resource" else self.selected("resources")
+        if current.get("rotate_on_checkin") and resource:
+            if not (await client.connection(self.org, resource)).get("configured"):
+                # A control made before issue 29: its new password stays in the vault.
+                note += (
+                    " Its new password at check-in is kept only here: the resource has no "
+                    "connection to its target (set one with C)."
+                )
 
         async def submit(values: dict) -> dict:
             return await client.set_access_control(self.org, kind, ref, control_body(values))

@@ -154,6 +154,15 @@ class RevealActions:
         back = await client.check_in(self.org, mine["id"])
         after = (await client.account(self.org, account))["password_changed_at"]
         replaced = "; its password was replaced by a new one" if after != before else ""
+        if back.get("rotated_on_target") is True:
+            replaced += " on its target"
+        elif back.get("rotated_on_target") is False:
+            # Issue 29: the target could not be changed; the vault kept the password that
+            # still opens it, and the schedule retries.
+            replaced = (
+                "; changing its password on the target failed, so the current one stays "
+                "(retried later; see the account's last change)"
+            )
         # A check-in cannot rotate secret fields: the server names the ones left as seen.
         stale = back.get("secret_fields_to_change") or []
         if stale:

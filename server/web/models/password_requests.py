@@ -86,6 +86,9 @@ class PasswordRequest(Answer):
     # additional fields the holder could read, which a check-in cannot rotate.
     rotated: bool | None = None
     secret_fields_to_change: list[str] | None = None
+    # Only when the resource has a connection (issue 29): whether the new password was set
+    # on the target (false: the old one stays current and the change is retried).
+    rotated_on_target: bool | None = None
 
 
 class PasswordRequestsQuery(Query):

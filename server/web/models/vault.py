@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, WithJsonSchema
 
 from server.web.models.common import SAFE_INT, Answer, Body, Patch, Query, Text, integer, text
+from server.web.models.rotation import RotationState
 
 Permission = Literal["owner", "full", "modify", "view"]
 ShareLevel = Literal["view", "modify", "full"]
@@ -123,9 +124,11 @@ class AccessState(Answer):
 
 
 class AccountInResource(Account):
-    """An account in its resource's view, with its check-out state."""
+    """An account in its resource's view, with its check-out state and its password's
+    state on its target (issue 29)."""
 
     access: AccessState
+    rotation: RotationState | None = None
 
 
 class AccountCreated(Account):
@@ -144,6 +147,8 @@ class AccountDetail(AccountCreated):
     # Secret additional fields a check-in with rotation left as the holder saw them
     # (names only), until someone holding a check-out changes them.
     secret_fields_to_change: list[str] = []
+    # The password on its target: last change, last verification, next runs (issue 29).
+    rotation: RotationState | None = None
 
 
 class ResourceDetail(Resource):

@@ -1,0 +1,157 @@
+"""Linux/Unix over SSH (asyncssh): ``passwd`` as the account itself, or ``chpasswd``
+through a reconciliation account (root, or a sudoer with the ``sudo`` option); the new
+password goes on stdin, never on a command line. The server's host key is pinned: no
+password is sent before the key the target presents matches the pinned fingerprint, and a
+changed key is refused (issue 29)."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import Any
+
+from server.services.connectors.base import Connector, Login, Target, TargetError
+
+with warnings.catch_warnings():
+    # asyncssh still names cryptography's deprecated DSA types at import.
+    warnings.simplefilter("ignore")
+    import asyncssh
+
+
+class _PinningClient(asyncssh.SSHClient):
+    """Accepts the server's host key only when its SHA-256 fingerprint is the pinned one;
+    remembers the fingerprint presented, for the refusal's message and audit."""
+
+    def __init__(self, pinned: str) -> None:
+        self.pinned = pinned
+        self.presented = ""
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        self.presented = key.get_fingerprint("sha256")
+        return bool(self.pinned) and self.presented == self.pinned
+
+
+class SshConnector(Connector):
+    """A local account of a Linux/Unix host, over SSH with password authentication."""
+
+    name = "ssh"
+    title = "Linux/Unix over SSH"
+    resource_types = frozenset({"linux", "unix", "server"})
+    fields = ("host", "port", "host_key")
+    options = ("sudo",)  # sudo: the reconciliation account runs `sudo -S chpasswd`
+    default_port = 22
+    pins_host_key = True
+
+    def unusable(self, password: str) -> str | None:
+        """chpasswd and passwd read one line per password."""
+        return super().unusable(password)
+
+    async def _connect(self, target: Target, login: Login) -> asyncssh.SSHClientConnection:
+        if not target.host_key:
+            raise TargetError("host_key_unknown")
+        client = _PinningClient(target.host_key)
+        try:
+            conn, _ = await asyncssh.create_connection(
+                lambda: client,
+                target.host,
+                target.port,
+                username=login.username,
+                password=login.password,
+                known_hosts=([], [], []),  # nothing trusted: validate_host_public_key decides
+                client_keys=None,
+                agent_path=None,
+                preferred_auth="password,keyboard-interactive",
+                connect_timeout=target.timeout,
+                login_timeout=target.timeout,
+                kbdint_auth=False,
+                config=None,
+            )
+            return conn
+        except asyncssh.HostKeyNotVerifiable:
+            raise TargetError(
+                "host_key_changed",
+                f"the target presented host key {client.presented or 'of an unknown kind'}, "
+                f"not the pinned {target.host_key}: nothing was sent",
+                presented=client.presented,
+            ) from None
+        except asyncssh.PermissionDenied:
+            raise TargetError(
+                "login_failed", f"the target refused the login of {login.username}"
+            ) from None
+        except TimeoutError:
+            raise TargetError("timeout") from None
+        except (OSError, asyncssh.Error) as exc:
+            raise TargetError(
+                "unreachable", f"the target could not be reached ({type(exc).__name__})"
+            ) from None
+
+    async def host_key(self, target: Target) -> str:
+        """The SHA-256 fingerprint of the host key the target presents (no login)."""
+        try:
+            key = await asyncio.wait_for(
+                asyncssh.get_server_host_key(target.host, target.port), target.timeout
+            )
+        except TimeoutError:
+            raise TargetError("timeout") from None
+        except (OSError, asyncssh.Error) as exc:
+            raise TargetError(
+                "unreachable", f"the target could not be reached ({type(exc).__name__})"
+            ) from None
+        if key is None:
+            raise TargetError("unreachable", "the target presented no host key")
+        fingerprint: str = key.get_fingerprint("sha256")
+        return fingerprint
+
+    async def verify(self, target: Target, account: Login) -> None:
+        """Log in with password authentication (the connection is closed at once)."""
+        conn = await self._connect(target, account)
+        conn.close()
+        await conn.wait_closed()
+
+    async def change_password(
+        self, target: Target, account: Login, new_password: str, via: Login | None
+    ) -> None:
+        """``passwd`` (current, new, new on stdin) as the account, or ``chpasswd``
+        (``user:new`` on stdin; with the sudo option ``sudo -S`` first reads the
+        reconciliation account's own password) through ``via``."""
+        if any(c in account.username for c in ":\n") or not account.username:
+            raise TargetError("misconfigured", "the account name cannot be used with chpasswd")
+        if via is None:
+            conn = await self._connect(target, account)
+            command = "LC_ALL=C passwd"
+            stdin = f"{account.password}\n{new_password}\n{new_password}\n"
+        else:
+            conn = await self._connect(target, via)
+            if target.options.get("sudo"):
+                command = "LC_ALL=C sudo -S -p '' chpasswd"
+                stdin = f"{via.password}\n{account.username}:{new_password}\n"
+            else:
+                command = "LC_ALL=C chpasswd"
+                stdin = f"{account.username}:{new_password}\n"
+        try:
+            async with conn:
+                done = await asyncio.wait_for(
+                    conn.run(command, input=stdin, check=False), target.timeout
+                )
+        except (TimeoutError, OSError, asyncssh.Error):
+            raise TargetError(
+                "unreachable",
+                "the connection ended while the password was being changed",
+                maybe_changed=True,
+            ) from None
+        if done.exit_status != 0:
+            said = _clean(str(done.stderr or ""), (account.password, new_password, via))
+            raise TargetError(
+                "refused", f"{command.split()[-1]} failed (exit {done.exit_status}): {said}"
+            )
+
+
+def _clean(text: str, secrets: tuple[Any, ...]) -> str:
+    """A target's last error line, short, with any secret blanked out (defence in depth:
+    passwd and chpasswd do not echo passwords)."""
+    line = next((x for x in reversed(text.strip().splitlines()) if x.strip()), "")[:200]
+    for secret in secrets:
+        value = secret.password if isinstance(secret, Login) else secret
+        if value:
+            line = line.replace(value, "***")
+    return line
