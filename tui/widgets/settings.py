@@ -16,7 +16,7 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, DataTable, Select, Static
 
-from server.core.permissions import MANAGE_ORGS  # shared plain data
+from server.core.permissions import ADMINISTER, MANAGE_ORGS  # shared plain data
 from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.logic import choices
@@ -24,6 +24,7 @@ from tui.screens import field_definitions as definitions
 from tui.screens import roles
 from tui.screens.form import Field, typed_confirmation
 from tui.screens.replicate import ReplicateScreen, choice_form, load_choice
+from tui.screens.security import edit_totp_policy
 from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.widgets.settings_audit import AuditSettingsActions
@@ -61,7 +62,8 @@ class SettingsPane(AuditSettingsActions, Pane):
     """Settings of the org chosen in the top band, one section at a time."""
 
     LIST = "roles-table"
-    NEEDS = {"replicate": MANAGE_ORGS}  # MSPOrg administrators only
+    # Replicate: MSPOrg administrators; the 2FA policy: the org's built-in administrators.
+    NEEDS = {"replicate": MANAGE_ORGS, "totp_policy": ADMINISTER}
     BINDINGS = [
         _binding("n", "new_role", "New", "New custom role"),
         _binding("e", "edit_role", "Edit", "Edit the custom role"),
@@ -81,6 +83,7 @@ class SettingsPane(AuditSettingsActions, Pane):
         _binding("3", "show_fields", "Fields", "Additional field definitions"),
         _binding("4", "show_audit", "Audit", "Audit settings"),
         _binding("R", "replicate", "Replicate", "Replicate settings to client orgs"),
+        _binding("f", "totp_policy", "2FA", "Who must use two-factor authentication"),
     ]
     DEFAULT_CSS = """
     SettingsPane { height: 1fr; }
@@ -146,6 +149,8 @@ class SettingsPane(AuditSettingsActions, Pane):
             bar.append(" ")
         if self._msp_admin():
             bar.append(" R Replicate to client orgs", style="dim")
+        if self.may_use("totp_policy"):  # the key bar is full with the section's keys
+            bar.append("  f 2FA", style="dim")
         return bar
 
     def watch_section(self, section: str) -> None:
@@ -452,3 +457,8 @@ class SettingsPane(AuditSettingsActions, Pane):
             ReplicateScreen(saved, orgs, values)
         ):
             self.changed("settings")
+
+    @api_worker("Two-factor policy not changed")
+    async def action_totp_policy(self) -> None:
+        """Who must use two-factor authentication in the org (tui/screens/security.py)."""
+        await edit_totp_policy(self)
