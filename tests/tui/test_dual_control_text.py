@@ -37,3 +37,11 @@ def test_org_purge_and_audit_retention_requests_read_as_what_they_do():
     assert label(retention) == "audit purge"
     assert effect(retention).startswith("acme's audit retention becomes 40 days.")
     assert "None" not in label({"kind": "audit_retention", "org": "acme", "retention_days": 40})
+
+
+def test_access_control_checklist_says_who_can_never_approve():
+    from tui.widgets.vault_access import never_approves
+
+    assert never_approves({"status": "disabled", "confirmed": True}) == "disabled"
+    assert never_approves({"status": "active", "confirmed": False}) == "unconfirmed"
+    assert never_approves({"status": "active", "confirmed": True}) == ""
