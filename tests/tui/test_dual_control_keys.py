@@ -180,6 +180,52 @@ async def test_totp_policy_recovery_codes_and_reset(tui_server, make_app):
     assert user["totp_enabled"] is False, user
 
 
+async def test_policy_that_covers_me_enrols_me_at_once(tui_server, make_app):
+    """An MSPOrg administrator without 2FA requires it of administrators (Settings, f): the
+    policy holds at once, so the app takes it to enrolment there and then (password, QR
+    code, a code, the recovery codes) instead of leaving a session the server refuses.
+    (MSPOrg's policy is put back at the end; before the notice test, whose notice every
+    MSPOrg administrator would see at login.)"""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    password = make_user(tui_server, admin, "dcpol", "administrator")
+    before = tui_server.api("GET", "/orgs/MSPOrg/security-settings", token=admin)[1]
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "dcpol", password)
+        await main_ready(pilot)
+        await show_tab(pilot, "f7", "settings")
+        await pilot.press("f")
+        form = await form_open(pilot, "Two-factor authentication in MSPOrg")
+        assert "You have no 2FA yet" in screen_text(app)
+        await fill(pilot, ">administrators")
+        await submit(pilot, form)
+        form = await form_open(pilot, "Set up two-factor authentication")
+        await type_text(pilot, password)
+        await submit(pilot, form)
+        form = await form_open(pilot, "Two-factor authentication")
+        secret = screen_text(app).split("secret=")[1].split("&")[0]
+        step = int(time.time() // 30)
+        await type_text(pilot, totp.code_at(secret, step * 30))
+        await submit(pilot, form)
+        await until(pilot, lambda: isinstance(app.screen, OnceModal), what="(recovery codes)")
+        await pilot.press("enter")
+        await notified(pilot, "Two-factor authentication is on")
+        await main_ready(pilot)
+    status, body = tui_server.api(
+        "POST",
+        "/auth/login",
+        {"username": "dcpol", "password": password, "otp": totp.code_at(secret, (step + 1) * 30)},
+    )
+    assert status == 200 and not body["must_enrol_totp"], body
+    status, body = tui_server.api(
+        "PUT",
+        "/orgs/MSPOrg/security-settings",
+        {"totp_policy": before["totp_policy"]},
+        body["token"],
+    )
+    assert status == 200, body
+
+
 async def record_recovery(pg_server, database: str, username: str) -> None:
     """A person recovered on the console, as ``strongroom recover-person`` records it (the
     notice's source row; the command itself is tested in tests/server)."""
@@ -233,48 +279,3 @@ async def test_notice_told_at_login_until_read(tui_server, make_app, pg_server, 
         await main_ready(pilot)
         await asyncio.sleep(0.3)
         assert not isinstance(app.screen, NoticesModal)
-
-
-async def test_policy_that_covers_me_enrols_me_at_once(tui_server, make_app):
-    """An MSPOrg administrator without 2FA requires it of administrators (Settings, f): the
-    policy holds at once, so the app takes it to enrolment there and then (password, QR
-    code, a code, the recovery codes) instead of leaving a session the server refuses.
-    (Last in this module: MSPOrg's policy is put back at the end.)"""
-    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
-    password = make_user(tui_server, admin, "dcpol", "administrator")
-    before = tui_server.api("GET", "/orgs/MSPOrg/security-settings", token=admin)[1]
-    app = make_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await log_in(pilot, "dcpol", password)
-        await main_ready(pilot)
-        await show_tab(pilot, "f7", "settings")
-        await pilot.press("f")
-        form = await form_open(pilot, "Two-factor authentication in MSPOrg")
-        assert "You have no 2FA yet" in screen_text(app)
-        await fill(pilot, ">administrators")
-        await submit(pilot, form)
-        form = await form_open(pilot, "Set up two-factor authentication")
-        await type_text(pilot, password)
-        await submit(pilot, form)
-        form = await form_open(pilot, "Two-factor authentication")
-        secret = screen_text(app).split("secret=")[1].split("&")[0]
-        step = int(time.time() // 30)
-        await type_text(pilot, totp.code_at(secret, step * 30))
-        await submit(pilot, form)
-        await until(pilot, lambda: isinstance(app.screen, OnceModal), what="(recovery codes)")
-        await pilot.press("enter")
-        await notified(pilot, "Two-factor authentication is on")
-        await main_ready(pilot)
-    status, body = tui_server.api(
-        "POST",
-        "/auth/login",
-        {"username": "dcpol", "password": password, "otp": totp.code_at(secret, (step + 1) * 30)},
-    )
-    assert status == 200 and not body["must_enrol_totp"], body
-    status, body = tui_server.api(
-        "PUT",
-        "/orgs/MSPOrg/security-settings",
-        {"totp_policy": before["totp_policy"]},
-        body["token"],
-    )
-    assert status == 200, body
