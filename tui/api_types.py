@@ -92,6 +92,9 @@ class Me(TypedDict, total=False):
     # org display name -> the capability names the user has there (server/core/
     # permissions.py ORG_CAPABILITIES): its home org and every org it reaches.
     capabilities: dict[str, list[str]]
+    notices: list[str]  # what the user is told at login, until acknowledged (issue 27)
+    # the same, with ids to acknowledge: [{"id", "kind", "text", "at"}]
+    notice_items: list[dict[str, str]]
 
 
 class ApiKey(TypedDict, total=False):

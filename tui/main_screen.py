@@ -17,6 +17,7 @@ from tui.controls.picker import Picker
 from tui.messages import DataChanged, OrgSelected
 from tui.screens.me import MeScreen
 from tui.screens.modals import TextModal
+from tui.screens.notices import show_notices
 from tui.screens.server_view import server_lines
 from tui.tabs import hidden_tabs
 from tui.text import inert
@@ -126,6 +127,7 @@ class MainScreen(Screen):
         self.load_orgs()
         self.refresh_server()
         self.set_interval(10, self.refresh_server)
+        self.call_after_refresh(show_notices, self.app)  # told at login until read (issue 27)
 
     def apply_capabilities(self) -> None:
         """Show the tabs the user may use in the org chosen in the band (``GET /me``'s

@@ -121,6 +121,7 @@ OPERATIONS: dict[str, Operation] = _catalogue(
     ),
     ("user_activated", SECURITY, "An activated account set its password: its own person now."),
     ("person_recovered", SECURITY, "A person was recovered on the server's console."),
+    ("notice_acknowledged", SECURITY, "A user acknowledged a notice shown at login (GET /me)."),
     ("group_created", SECURITY, "A user group was created."),
     ("group_updated", SECURITY, "A user group's members or settings changed."),
     ("group_deleted", SECURITY, "A user group was deleted."),

@@ -233,7 +233,8 @@ async def me(env: Env, actor: Actor) -> dict[str, Any]:
         "recovery_codes_remaining": row["recovery_codes"],
         "managed_orgs": managed,
         "capabilities": {org.display_name: sorted(org.capabilities) for org in reached},
-        "notices": told,
+        "notices": [n["text"] for n in told],
+        "notice_items": told,
     }
 
 

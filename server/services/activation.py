@@ -123,7 +123,8 @@ async def issue_activation(
 
 async def recover_person(env: Env, username: str) -> dict[str, Any]:
     """``strongroom recover-person USERNAME`` on the primary's host: when MSPOrg's active
-    administrators are fewer than two persons (``dual_control.independent_persons``), set
+    administrators are fewer than two persons (``dual_control.persons_among_administrators``:
+    by the person rule, so siblings count once), set
     a temporary password for the MSPOrg administrator ``username`` and issue its activation
     code; both are printed for the person who will hold the account, which becomes its own
     person when it sets its own password. Audited as ``person_recovered`` (actor: the
@@ -146,12 +147,14 @@ async def recover_person(env: Env, username: str) -> dict[str, Any]:
         msp_id = await msp_org_id(conn)
         await db.set_org(conn, msp_id)
         await conn.execute("SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE", msp_id)
-        persons = await dual_control.independent_persons(conn, msp_id)
+        remaining = await dual_control.persons_among_administrators(conn, msp_id)
+        persons = len(remaining)
         if persons >= 2:
             raise coded(
                 Conflict,
                 "persons_remain",
-                f"MSPOrg's active administrators are {persons} persons: two of them can add "
+                f"MSPOrg's active administrators are {persons} persons "
+                f"({', '.join(remaining)}): two of them can add "
                 "an independent one by activation (POST /orgs/MSPOrg/users/{username}/"
                 "activation, or the TUI's Users: activate as independent); recovery is only "
                 "for fewer than two",
@@ -197,20 +200,89 @@ async def recover_person(env: Env, username: str) -> dict[str, Any]:
     }
 
 
-async def notices(conn: asyncpg.Connection, actor: Actor) -> list[str]:
+NOTICE_RECOVERY = "person_recovered"  # the kind of a notice of a console recovery
+
+
+async def notices(conn: asyncpg.Connection, actor: Actor) -> list[dict[str, str]]:
     """What every MSPOrg administrator is told at login (``GET /me``'s ``notices``): the
-    persons recovered on the server's console in the last NOTICE_DAYS days (in the actor's
-    org's RLS context)."""
+    persons recovered on the server's console in the last NOTICE_DAYS days that this
+    administrator has not acknowledged (``acknowledge_notices``), oldest first (in the
+    actor's org's RLS context).
+
+    Returns:
+        ``[{"id": "person_recovered:<id>", "kind", "text", "at"}]``.
+    """
     if not actor.org_is_msp or not permissions.is_administrator(actor):
         return []
     rows = await conn.fetch(
-        "SELECT username, recovered_at FROM person_recoveries WHERE org_id = $1 "
-        "AND recovered_at > now() - $2::interval ORDER BY recovered_at",
+        "SELECT r.id, r.username, r.recovered_at FROM person_recoveries r WHERE r.org_id = $1 "
+        "AND r.recovered_at > now() - $2::interval AND NOT EXISTS (SELECT 1 FROM "
+        "notice_acknowledgements a WHERE a.user_id = $3 AND a.notice_id = $4 || r.id::text) "
+        "ORDER BY r.recovered_at",
         actor.org_id,
         datetime.timedelta(days=NOTICE_DAYS),
+        actor.user_id,
+        f"{NOTICE_RECOVERY}:",
     )
     return [
-        f"a person was recovered on the server's console on "
-        f"{r['recovered_at']:%Y-%m-%d %H:%M} UTC: {r['username']}"
+        {
+            "id": f"{NOTICE_RECOVERY}:{r['id']}",
+            "kind": NOTICE_RECOVERY,
+            "text": f"a person was recovered on the server's console on "
+            f"{r['recovered_at']:%Y-%m-%d %H:%M} UTC: {r['username']}",
+            "at": r["recovered_at"].isoformat(),
+        }
         for r in rows
     ]
+
+
+async def acknowledge_notices(env: Env, actor: Actor, ids: list[str]) -> dict[str, Any]:
+    """The actor has read the notices ``ids`` of its ``GET /me``: they stop showing to it
+    (to it only: every other administrator is still told). Each is audited
+    ``notice_acknowledged`` (a recovery is security-relevant: who was told, and when).
+    Acknowledging one already acknowledged changes nothing (issue 27: a notice once read
+    stops showing).
+
+    Returns:
+        ``{"acknowledged": [ids newly acknowledged], "notices": [what remains]}``.
+    Raises:
+        422 ``unknown_notice`` (field ``ids``) when an id is none of the actor's notices;
+        nothing is acknowledged then.
+    """
+    async with db.transaction(env.pool, actor.org_id) as conn:
+        showing = {n["id"]: n for n in await notices(conn, actor)}
+        known = set(showing) | {
+            r["notice_id"]
+            for r in await conn.fetch(
+                "SELECT notice_id FROM notice_acknowledgements WHERE user_id = $1 "
+                "AND notice_id = ANY($2::text[])",
+                actor.user_id,
+                ids,
+            )
+        }
+        unknown = [i for i in dict.fromkeys(ids) if i not in known]
+        if unknown:
+            raise field_error(
+                "ids",
+                f"{unknown[0][:80]!r} is none of your notices (GET /me lists them)",
+                code="unknown_notice",
+            )
+        done = [i for i in dict.fromkeys(ids) if i in showing]
+        writer = recording.writer(conn, env, actor.org_id, actor.who)
+        for notice_id in done:
+            await conn.execute(
+                "INSERT INTO notice_acknowledgements (org_id, user_id, notice_id) "
+                "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                actor.org_id,
+                actor.user_id,
+                notice_id,
+            )
+            notice = showing[notice_id]
+            await writer.record(
+                "notice_acknowledged",
+                target_type="user",
+                target=actor.username,
+                details={"notice": notice_id, "kind": notice["kind"], "at": notice["at"]},
+            )
+        remaining = await notices(conn, actor)
+    return {"acknowledged": done, "notices": remaining}

@@ -898,16 +898,11 @@ async def complete_activation(
 
 
 async def independent_persons(conn: asyncpg.Connection, msp_id: uuid.UUID) -> int:
-    """How many persons MSPOrg's active built-in administrators are (distinct principals;
-    in MSPOrg's RLS context). Below two, nobody can activate a third: ``strongroom
+    """How many persons MSPOrg's active built-in administrators are: the most of them that
+    are pairwise two persons by ``same_person`` (``persons_among_administrators``; in
+    MSPOrg's RLS context). Below two, nobody can activate a third: ``strongroom
     recover-person`` on the server is the way back (issue 27, item 1)."""
-    count: int = await conn.fetchval(
-        "SELECT count(DISTINCT coalesce(principal_id, id)) FROM users WHERE org_id = $1 "
-        "AND status = 'active' AND role = ANY($2::text[])",
-        msp_id,
-        list(permissions.ADMIN_ROLES),
-    )
-    return count
+    return len(await persons_among_administrators(conn, msp_id))
 
 
 # -- who can approve, and why not (issue 27, item 2) --------------------------------------
@@ -984,3 +979,52 @@ async def refuse_password_of_directory_user(conn: asyncpg.Connection, user_id: u
             "directory_user",
             "this user logs in with its directory password; change it in the directory",
         )
+
+
+# -- how many persons are left (issue 27, item 1) ------------------------------------------
+
+
+def _largest_clique(nodes: list[int], linked: dict[int, set[int]]) -> list[int]:
+    """A largest set of ``nodes`` pairwise linked in ``linked`` (Bron-Kerbosch with a
+    pivot; MSPOrg's administrators are few)."""
+    best: list[int] = []
+
+    def grow(chosen: list[int], candidates: set[int], excluded: set[int]) -> None:
+        nonlocal best
+        if not candidates and not excluded:
+            if len(chosen) > len(best):
+                best = chosen
+            return
+        if len(chosen) + len(candidates) <= len(best):
+            return
+        pivot = max(candidates | excluded, key=lambda n: len(linked[n] & candidates))
+        for node in sorted(candidates - linked[pivot]):
+            grow([*chosen, node], candidates & linked[node], excluded & linked[node])
+            candidates = candidates - {node}
+            excluded = excluded | {node}
+
+    grow([], set(nodes), set())
+    return sorted(best)
+
+
+async def persons_among_administrators(conn: asyncpg.Connection, msp_id: uuid.UUID) -> list[str]:
+    """The usernames of a largest set of MSPOrg's active built-in administrators that are
+    pairwise two persons by ``same_person`` — THE person rule, so accounts one account made
+    (siblings), accounts of one principal and an account with its maker count once, even
+    when a reset gave them different principals (issue 27's person count: persons, not
+    accounts). Two such persons can always activate a third (``activation_problem``); fewer
+    than two is when ``strongroom recover-person`` may act. In MSPOrg's RLS context.
+    """
+    rows = await conn.fetch(
+        "SELECT id, username FROM users WHERE org_id = $1 AND status = 'active' "
+        "AND role = ANY($2::text[]) ORDER BY lower(username)",
+        msp_id,
+        list(permissions.ADMIN_ROLES),
+    )
+    linked: dict[int, set[int]] = {i: set() for i in range(len(rows))}
+    for i, a in enumerate(rows):
+        for j in range(i + 1, len(rows)):
+            if await same_person(conn, a["id"], rows[j]["id"], (msp_id,), msp_id) is None:
+                linked[i].add(j)
+                linked[j].add(i)
+    return [rows[i]["username"] for i in _largest_clique(list(linked), linked)]

@@ -48,6 +48,7 @@ ROUTES = [
     ("POST", "/auth/logout", auth.logout),
     ("POST", "/auth/refresh", auth.refresh),
     ("GET", "/me", me.get_me),
+    ("POST", "/me/notices/acknowledge", me.acknowledge_notices),
     ("POST", "/me/password", me.change_password),
     ("POST", "/me/totp", me.begin_totp),
     ("POST", "/me/totp/confirm", me.confirm_totp),

@@ -341,6 +341,7 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
         await until(pilot, lambda: rows(accounts, 3) == ["free"], what="(free)")
         await pilot.press("r")
         form = await form_open(pilot, "Request the password of ctl")
+        assert "Needs 1 approval; can approve: vappr." in screen_text(app)  # issue 27
         await fill(pilot, "INC-42 disk full")
         await submit(pilot, form)
         await notified(pilot, "Check-out of ctl requested")

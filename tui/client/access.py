@@ -123,3 +123,12 @@ class AccessApi(SessionApi, UsersApi):
         (full permission): ``body`` as ``access_control`` answers it; the new control —
         or, for a change that weakens it, the change request filed (it has ``weakens``)."""
         return await self._request("PUT", self._control_path(org, kind, ref), body)
+
+    async def checkout_approvers(self, org: str, account: str) -> dict:
+        """Who could approve my check-out of ``account`` (its id): ``{"approvals_needed",
+        "candidates": [{"username", "full_name", "eligible", "reason"}], "empty_groups"}``."""
+        return await self._request(
+            "GET",
+            f"/orgs/{quote(org, safe='')}/password-requests/eligible-approvers?"
+            + urlencode({"account": account}),
+        )

@@ -42,3 +42,23 @@ class OrgsApi(Transport):
     async def org_report(self, org: str) -> dict:
         """The org report."""
         return await self._request("GET", f"/orgs/{quote(org)}/report")
+
+    async def deleted_orgs(self) -> list[dict]:
+        """Client orgs in their recovery window: ``[{"id", "display_name", "name",
+        "deleted_at", "deleted_by", "purge_at"}]`` (MSPOrg administrators; issue 27)."""
+        return await self._every("/orgs/deleted")
+
+    async def restore_org(self, org_id: str) -> Org:
+        """Restore a deleted org (any MSPOrg administrator); the org."""
+        return await self._request("POST", f"/orgs/deleted/{quote(org_id, safe='')}/restore")
+
+    async def security_settings(self, org: str) -> dict:
+        """The org's security settings: ``{"org", "totp_policy"}``."""
+        return await self._request("GET", f"/orgs/{quote(org, safe='')}/security-settings")
+
+    async def set_security_settings(self, org: str, totp_policy: str) -> dict:
+        """Set who must use two-factor authentication: none, administrators or everyone
+        (``403 client_confirms`` when the MSP lowers a client's policy)."""
+        return await self._request(
+            "PUT", f"/orgs/{quote(org, safe='')}/security-settings", {"totp_policy": totp_policy}
+        )

@@ -120,3 +120,15 @@ class SessionApi(Transport):
     async def delete_ssh_key(self, key_id: str) -> None:
         """Revoke one of my SSH public keys."""
         await self._request("DELETE", f"/me/ssh-keys/{quote(key_id)}")
+
+    async def regenerate_recovery_codes(self, current_password: str, otp: str) -> dict[str, Any]:
+        """Ten new recovery codes in place of the old ones: ``{"recovery_codes": [...]}``
+        (my password and a current TOTP code; ``400 invalid_otp``, ``422``, ``429``)."""
+        return await self._request(
+            "POST", "/me/totp/recovery-codes", {"current_password": current_password, "otp": otp}
+        )
+
+    async def acknowledge_notices(self, ids: list[str]) -> dict[str, Any]:
+        """I have read these notices of ``GET /me`` (``notice_items``' ids): they stop
+        showing to me. ``{"acknowledged": [...], "notices": [what remains]}``."""
+        return await self._request("POST", "/me/notices/acknowledge", {"ids": ids})

@@ -61,3 +61,11 @@ class UsersApi(Transport):
     async def delete_group(self, org: str, name: str) -> None:
         """Delete a user group."""
         await self._request("DELETE", f"/orgs/{quote(org)}/groups/{quote(name)}")
+
+    async def reset_user_totp(self, org: str, username: str) -> User:
+        """Turn another user's two-factor authentication off (the password reset's person
+        rules: ``409 dual_control_required``, ``403 outranks_you``/``client_confirms``,
+        ``409 totp_not_enabled``); the user."""
+        return await self._request(
+            "DELETE", f"/orgs/{quote(org, safe='')}/users/{quote(username, safe='')}/totp"
+        )

@@ -37,6 +37,10 @@ def designee(request: dict) -> str:
         return str(request.get("user"))
     if kind == "org_rename":
         return f"rename to {request.get('display_name')}"
+    if kind == "org_purge":
+        return "purge now"
+    if kind == "audit_retention":
+        return "audit purge" if request.get("purge") else "audit retention"
     return f"user {request['user']}" if request.get("user") else f"group {request.get('group')}"
 
 
@@ -67,6 +71,15 @@ def effect(request: dict) -> str:
         return f"{user} is confirmed as {org}'s first administrator of its own."
     if kind == "org_rename":
         return f"{org} is renamed {request.get('display_name')}; its old name is held 30 days."
+    if kind == "org_purge":
+        return f"the deleted org {org} and everything in it are purged at once, for good."
+    if kind == "audit_retention":
+        days = request.get("retention_days")
+        return (f"{org}'s audit retention becomes {days} days. " if days else "") + (
+            f"{org}'s audit events older than its retention are purged."
+            if request.get("purge")
+            else ""
+        )
     return f"{designee(request)} may act in {org} at once."
 
 

@@ -50,8 +50,12 @@ class LoginScreen(Screen):
             yield Label("Password")
             yield Input(password=True, id="password", compact=True)
             yield Label("One-time code", id="otp-label", classes="hidden")
-            yield Input(
-                placeholder="6 digits", id="otp", classes="hidden", max_length=6, compact=True
+            yield Input(  # an authenticator's 6 digits or a recovery code (issue 27)
+                placeholder="6 digits or a recovery code",
+                id="otp",
+                classes="hidden",
+                max_length=24,
+                compact=True,
             )
             yield Label("Activation code", id="activation-label", classes="hidden")
             yield Input(
@@ -140,13 +144,21 @@ class LoginScreen(Screen):
                 for node in self.query("#otp, #otp-label"):
                     node.remove_class("hidden")
                 self.screen.set_focus(self.query_one("#otp", Input))
-                self.app.notify("Enter the code from your authenticator app.")
+                self.app.notify(
+                    "Enter the code from your authenticator app (or one of your recovery codes)."
+                )
                 return
             self.app.show_error(error, "Login failed")
             return
         self.app.last_org = values["org"]
         remember_org(self.app.client, values["org"])
         self.app.me = await self.app.client.me()
+        left = result.get("recovery_codes_remaining")
+        if left is not None:  # a recovery code was spent: say how many remain (issue 27)
+            self.app.notify(
+                f"Recovery code used: {left} left. Make new ones in My account (Ctrl+T, r).",
+                severity="warning" if left <= 3 else "information",
+            )
         if result.get("must_change_password"):
             self.app.call_later(self.app.show_password_change, values["password"])
         elif await enrol_if_required(self.app, values["password"]):

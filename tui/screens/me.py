@@ -150,10 +150,27 @@ class MyAccount(Vertical):
         Binding("p", "password", "Password", tooltip="Change my password", id="me-password"),
         Binding("t", "totp_on", "2FA", tooltip="Set up two-factor (QR code)", id="me-totp-on"),
         Binding("o", "totp_off", "2FA off", tooltip="Turn two-factor off", id="me-totp-off"),
+        Binding(
+            "r",
+            "recovery_codes",
+            "Codes",
+            tooltip="New recovery codes (the old ones stop working)",
+            id="me-recovery-codes",
+        ),
         Binding("n", "new_key", "New", tooltip="Create an API key", id="me-new-key"),
         Binding("d", "revoke_key", "Revoke", tooltip="Revoke the API key", id="me-revoke-key"),
         Binding("s", "ssh_keys", "SSH keys", tooltip="My SSH keys (gateway)", id="me-ssh-keys"),
     ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The two-factor keys that apply now (2FA on: off and new recovery codes; off: set
+        it up), so the key bar keeps its room at 80 columns."""
+        enabled = bool((self.app.me or {}).get("totp_enabled"))
+        if action == "totp_on":
+            return not enabled
+        if action in ("totp_off", "recovery_codes"):
+            return enabled
+        return True
 
     def compose(self) -> ComposeResult:
         """Profile lines, then the API keys."""
@@ -173,6 +190,7 @@ class MyAccount(Vertical):
         """Fetch my profile and my API keys."""
         client = self.app.client
         me = self.app.me = await client.me()
+        self.refresh_bindings()  # the two-factor keys follow its state
         keys = await client.api_keys()
         name = f" · {me['full_name']}" if me.get("full_name") else ""
         self.query_one("#me-profile", Static).update(
@@ -181,6 +199,11 @@ class MyAccount(Vertical):
                 f"E-mail: {me.get('email') or '-'} · Two-factor: "
                 + ("on" if me["totp_enabled"] else "off")
                 + (" (required)" if me.get("totp_required") else "")
+                + (
+                    f" · {me.get('recovery_codes_remaining', 0)} recovery codes left"
+                    if me["totp_enabled"]
+                    else ""
+                )
             )
         )
         fill_table(
@@ -293,6 +316,56 @@ class MyAccount(Vertical):
             self.app.notify("Two-factor authentication is off.")
             self.load()
             self.views_changed("users")
+
+    @api_worker("No new recovery codes")
+    async def action_recovery_codes(self) -> None:
+        """Ten new recovery codes in place of the old ones, proven with my password and a
+        current authenticator code; shown once (issue 27)."""
+        client = self.app.client
+        if not self.app.me.get("totp_enabled"):
+            self.app.notify(
+                "Recovery codes come with two-factor authentication: t sets it up.",
+                severity="warning",
+            )
+            return
+
+        async def submit(v: dict) -> dict:
+            try:
+                return await client.regenerate_recovery_codes(v["password"], v["code"].strip())
+            except ApiError as error:
+                if error.code == "invalid_otp":  # about the code: said under its field
+                    raise refusal("code", error.detail) from None
+                raise
+
+        made = await self.form(
+            "New recovery codes",
+            [
+                Field(
+                    "password",
+                    "Your current password",
+                    password=True,
+                    required=True,
+                    api_names=("current_password",),
+                ),
+                Field(
+                    "code", "A code from the authenticator app", required=True, api_names=("otp",)
+                ),
+            ],
+            submit,
+            note="Ten new one-time codes replace the ones you have: the old ones stop working.",
+            action="make new codes",
+        )
+        if not made:
+            return
+        self.load()
+        await self.app.push_screen_wait(
+            OnceModal(
+                "Recovery codes",
+                "\n".join(made["recovery_codes"]),
+                "Each code logs you in once in place of an authenticator code. The old codes "
+                "no longer work. Keep these somewhere safe, away from this computer.",
+            )
+        )
 
     @api_worker()
     async def action_new_key(self) -> None:

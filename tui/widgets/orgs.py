@@ -15,6 +15,7 @@ from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.logic import choices
 from tui.logic.org_report import deletion_lines, report_lines
+from tui.screens.deleted_orgs import DeletedOrgsScreen
 from tui.screens.form import Field, refusal, typed_confirmation
 from tui.screens.modals import TextModal
 from tui.screens.org_import import FileProblem, ImportScreen, flagged, flagged_text, read
@@ -109,6 +110,18 @@ class OrgsPane(Pane):
     """Client organizations (MSPOrg administrators)."""
 
     LIST = "orgs-table"
+    # The list's key bar, most used first (F1 lists every key; Import is there).
+    BAR = {
+        "orgs-table": (
+            "new_org",
+            "edit_org",
+            "delete_org",
+            "report",
+            "deleted_orgs",
+            "search",
+            "import_orgs",
+        )
+    }
     # Making, changing, deleting and importing orgs is for MSPOrg administrators (GET /me's
     # manage_orgs); others see the orgs they may look at and their reports.
     NEEDS = {
@@ -116,6 +129,7 @@ class OrgsPane(Pane):
         "edit_org": MANAGE_ORGS,
         "delete_org": MANAGE_ORGS,
         "import_orgs": MANAGE_ORGS,
+        "deleted_orgs": MANAGE_ORGS,
     }
     BINDINGS = [
         Binding("n", "new_org", "New", tooltip="New org", id="new-org"),
@@ -123,6 +137,13 @@ class OrgsPane(Pane):
         Binding("d", "delete_org", "Delete", tooltip="Delete the org", id="delete-org"),
         Binding("p", "report", "Report", tooltip="Org report", id="org-report"),
         Binding("i", "import_orgs", "Import", tooltip="Import orgs from a file", id="import-orgs"),
+        Binding(
+            "r",
+            "deleted_orgs",
+            "Deleted",
+            tooltip="Deleted orgs: restore, or purge with a second administrator",
+            id="deleted-orgs",
+        ),
         Binding("slash", "search", "Search", tooltip="Search orgs", id="orgs-search"),
     ]
 
@@ -354,3 +375,8 @@ class OrgsPane(Pane):
         org = current["display_name"]
         report = await self.app.client.org_report(org)
         await self.app.push_screen_wait(TextModal(f"Report: {org}", report_lines(current, report)))
+
+    def action_deleted_orgs(self) -> None:
+        """The deleted orgs in their recovery window (restore, purge request); the list
+        reloads on return (a restored org is back)."""
+        self.app.push_screen(DeletedOrgsScreen(), lambda _result: self.load())

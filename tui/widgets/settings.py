@@ -17,7 +17,7 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, DataTable, Select, Static
 
-from server.core.permissions import MANAGE_ORGS  # shared plain data
+from server.core.permissions import ADMINISTER, MANAGE_ORGS  # shared plain data
 from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.logic import choices
@@ -25,6 +25,7 @@ from tui.screens import field_definitions as definitions
 from tui.screens import roles
 from tui.screens.form import Field, typed_confirmation
 from tui.screens.replicate import ReplicateScreen, choice_form, load_choice
+from tui.screens.security import edit_totp_policy
 from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.widgets.settings_audit import AuditSettingsActions
@@ -76,7 +77,8 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
     """Settings of the org chosen in the top band, one section at a time."""
 
     LIST = "roles-table"
-    NEEDS = {"replicate": MANAGE_ORGS}  # MSPOrg administrators only
+    # Replicate: MSPOrg administrators; the 2FA policy: the org's built-in administrators.
+    NEEDS = {"replicate": MANAGE_ORGS, "totp_policy": ADMINISTER}
     BINDINGS = [
         _binding("n", "new_role", "New", "New custom role"),
         _binding("e", "edit_role", "Edit", "Edit the custom role"),
@@ -108,6 +110,7 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
         _binding("e", "template", "Template", "Edit a notification template"),
         _binding("u", "mutes", "Mutes", "Mute notification kinds (mine)"),
         _binding("R", "replicate", "Replicate", "Replicate settings to client orgs"),
+        _binding("f", "totp_policy", "2FA", "Who must use two-factor authentication"),
     ]
     DEFAULT_CSS = """
     SettingsPane { height: 1fr; }
@@ -186,6 +189,8 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
             bar.append(" ")
         if self._msp_admin():
             bar.append(" R Replicate to clients", style="dim")
+        if self.may_use("totp_policy"):  # the key bar is full with the section's keys
+            bar.append("  f 2FA", style="dim")
         return bar
 
     def watch_section(self, section: str) -> None:
@@ -502,3 +507,8 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
             ReplicateScreen(saved, orgs, values)
         ):
             self.changed("settings")
+
+    @api_worker("Two-factor policy not changed")
+    async def action_totp_policy(self) -> None:
+        """Who must use two-factor authentication in the org (tui/screens/security.py)."""
+        await edit_totp_policy(self)

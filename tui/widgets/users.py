@@ -24,6 +24,7 @@ from tui.controls.table import fill_table
 from tui.logic import choices
 from tui.screens.form import Choices, Field, refusal, typed_confirmation
 from tui.screens.me import OnceModal
+from tui.screens.security import reset_user_totp
 from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.workers import api_worker
@@ -90,6 +91,7 @@ class UsersPane(Pane):
             "toggle_user",
             "confirm_user",
             "delete_user",
+            "reset_totp",
             "new_group",
         ),
         "groups-table": ("new_group", "edit_group", "delete_group", "new_user"),
@@ -109,6 +111,13 @@ class UsersPane(Pane):
             "Activate",
             tooltip="Activate as an independent person (MSPOrg administrators)",
             id="activate-user",
+        ),
+        Binding(
+            "T",
+            "reset_totp",
+            "Reset 2FA",
+            tooltip="Reset its two-factor authentication (a lost phone)",
+            id="reset-totp",
         ),
         Binding("g", "new_group", "New group", tooltip="New user group", id="new-group"),
         Binding("m", "edit_group", "Edit group", tooltip="Edit the group", id="edit-group"),
@@ -132,6 +141,10 @@ class UsersPane(Pane):
             username = self.selected() if self.is_client else None
             user = next((u for u in self.users if u["username"] == username), None)
             return user is not None and not user.get("confirmed")
+        if action == "reset_totp":  # only where there is a 2FA to reset
+            username = self.selected()
+            user = next((u for u in self.users if u["username"] == username), None)
+            return user is not None and bool(user.get("totp_enabled"))
         return super().check_action(action, parameters)
 
     @on(DataTable.RowHighlighted, "#users-table")
@@ -455,6 +468,14 @@ class UsersPane(Pane):
             )
         )
         self.changed("users", f"Activation code issued for {result['username']}.")
+
+    @api_worker("2FA not reset")
+    async def action_reset_totp(self) -> None:
+        """Reset the highlighted user's two-factor authentication (its name typed to
+        confirm; tui/screens/security.py)."""
+        user = self._user()
+        if user is not None and await reset_user_totp(self, user):
+            self.changed("users", f"{user['username']}'s two-factor authentication was reset.")
 
     # -- groups -----------------------------------------------------------------------
 

@@ -22,13 +22,28 @@ def _whole(value: str) -> str | None:
     return None if value.strip().isdigit() else "must be a whole number"
 
 
+def never_approves(user: dict) -> str:
+    """Why a user could never approve a check-out (the server refuses it as an approver,
+    issue 27), or ''."""
+    if user.get("status") == "disabled":
+        return "disabled"
+    if user.get("confirmed") is False:
+        return "unconfirmed"
+    return ""
+
+
 async def approver_choices(client, org: str) -> list[tuple[str, str]]:
     """The org's users and groups as checklist rows: ('ann — Ann Smith · user',
-    'user:ann'), ('ops · group', 'group:ops')."""
-    rows = [
-        (f"{choices.person(u)} · user", f"user:{u['username']}") for u in await client.users(org)
-    ]
-    rows += [(f"{g['name']} · group", f"group:{g['name']}") for g in await client.groups(org)]
+    'user:ann'), ('ops · group', 'group:ops'); one that could never approve says why
+    ('· user, disabled: cannot approve', '· group, empty: cannot approve')."""
+    rows = []
+    for u in await client.users(org):
+        why = never_approves(u)
+        tail = f", {why}: cannot approve" if why else ""
+        rows.append((f"{choices.person(u)} · user{tail}", f"user:{u['username']}"))
+    for g in await client.groups(org):
+        tail = "" if g.get("members", True) else ", empty: cannot approve"
+        rows.append((f"{g['name']} · group{tail}", f"group:{g['name']}"))
     return rows
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from tui.client import ApiError
 from tui.clipboard import copied_sentence, copy_for_a_while
 from tui.logic import vault_checkout as checkout
+from tui.logic.approvers import checkout_note
 from tui.screens.form import Field
 from tui.screens.listing import confirm_field
 from tui.screens.modals import RevealModal
@@ -106,11 +107,17 @@ class RevealActions:
             except ApiError as error:
                 raise checkout.readable_refusal(error) from None
 
+        try:  # who could approve it, and why not (issue 27)
+            who = checkout_note(await client.checkout_approvers(self.org, account)) + "\n"
+        except ApiError:
+            who = ""
         done = await self.form(
             f"Request the password of {name}",
             checkout.request_fields(control.get("max_window_minutes")),
             submit,
-            note=(why + "\n" if why else "") + "The approvers are asked; reveal once approved.",
+            note=(why + "\n" if why else "")
+            + who
+            + "The approvers are asked; reveal once approved.",
             action="request",
         )
         if done:

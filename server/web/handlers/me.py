@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.services import account
+from server.services import account, activation
 from server.services.context import Actor, Env
 from server.store import paging
 from server.web.api import operation
 from server.web.handlers.common import before_password_change, before_totp_setup
 from server.web.models.auth import (
+    AcknowledgeNoticesBody,
     ApiKey,
     ApiKeyBody,
     ApiKeyCreated,
     ChangePasswordBody,
     CurrentPasswordBody,
     Me,
+    NoticesAcknowledged,
     OtpBody,
     RecoveryCodes,
     TotpDisableBody,
@@ -102,3 +104,16 @@ async def delete_api_key(*, env: Env, actor: Actor, key_id: str) -> web.Response
     """Delete one of my API keys."""
     await account.delete_api_key(env, actor, key_id)
     return web.Response(status=204)
+
+
+@operation(
+    body=AcknowledgeNoticesBody,
+    answers={200: NoticesAcknowledged},
+    errors={422: "unknown_notice"},
+)
+async def acknowledge_notices(
+    *, env: Env, actor: Actor, body: AcknowledgeNoticesBody
+) -> web.Response:
+    """I have read these notices of GET /me: they stop showing to me (audited
+    notice_acknowledged); other administrators are still told."""
+    return json_response(await activation.acknowledge_notices(env, actor, body.ids))

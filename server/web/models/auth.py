@@ -79,6 +79,15 @@ class RefreshAnswer(Answer):
     expires_at: str
 
 
+class NoticeItem(Answer):
+    """A notice of ``GET /me`` with its id, to acknowledge it (issue 27)."""
+
+    id: str = Field(description='"<kind>:<id>", e.g. "person_recovered:<uuid>"')
+    kind: Literal["person_recovered"]
+    text: str
+    at: str = Field(description="when what it tells happened (ISO 8601)")
+
+
 class Me(Answer):
     """The caller."""
 
@@ -97,7 +106,12 @@ class Me(Answer):
     notices: list[str] = Field(
         default_factory=list,
         description="What every MSPOrg administrator is told at login for 7 days: persons "
-        "recovered on the server's console (strongroom recover-person).",
+        "recovered on the server's console (strongroom recover-person). A notice the caller "
+        "acknowledged (POST /me/notices/acknowledge) is no longer listed.",
+    )
+    notice_items: list[NoticeItem] = Field(
+        default_factory=list,
+        description="The same notices with their ids (to acknowledge them) and times.",
     )
 
 
@@ -191,3 +205,20 @@ class SecuritySettingsBody(Body):
     """``PUT /orgs/{org}/security-settings``: who must use two-factor authentication."""
 
     totp_policy: TotpPolicy
+
+
+NoticeId = text(200, non_empty=True)
+
+
+class AcknowledgeNoticesBody(Body):
+    """``POST /me/notices/acknowledge``: the ids of notices read (``GET /me``'s
+    ``notice_items``)."""
+
+    ids: list[NoticeId] = Field(min_length=1, max_length=100)
+
+
+class NoticesAcknowledged(Answer):
+    """What was acknowledged now, and the notices still shown."""
+
+    acknowledged: list[str]
+    notices: list[NoticeItem]
