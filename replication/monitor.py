@@ -749,14 +749,19 @@ class Monitor:
             log.info("shipped %d spooled audit events to the primary", len(records))
 
     async def ship_before_stop(self) -> None:
-        """A graceful stop of a secondary (no request is answered any more): ship what its
-        audit spool holds to the primary before the process exits (issue 33, item 5)."""
-        if self.node.role != "secondary" or not self.env.spool.has_events():
+        """A graceful stop (the server no longer listens and every request in flight has
+        been answered): a secondary ships what its audit spool holds to the primary, a
+        primary that may write records it in its own database, before the process exits
+        (issue 33, item 5). What cannot be delivered stays in the spool (and in backups)."""
+        if not self.env.spool.has_events():
             return
         try:
-            await asyncio.wait_for(self._ship_spool(), 6.0)
+            if self.node.role == "secondary":
+                await asyncio.wait_for(self._ship_spool(), 6.0)
+            elif self.node.records_in_database():
+                await asyncio.wait_for(self._ingest_own_spool(), 6.0)
         except Exception:
-            log.exception("could not ship the audit spool before stopping")
+            log.exception("could not deliver the audit spool before stopping")
         if self.env.spool.has_events():
             log.warning(
                 "stopping with audit events still in the spool (%s): they are shipped when "

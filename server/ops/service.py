@@ -40,6 +40,7 @@ from server.web.rejoin_wait import wait_and_rejoin
 
 log = logging.getLogger("strongroom")
 RENEW_CHECK_SECONDS = 24 * 3600  # how often a running server looks at its certificate's expiry
+SHUTDOWN_GRACE = 10.0  # seconds a stop waits for requests in flight before the spool ships
 
 
 class ServiceError(Exception):
@@ -364,7 +365,12 @@ async def _serve(
     if note:
         log.warning("master key: %s", note)
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # A stop waits at most SHUTDOWN_GRACE for requests in flight, so that the audit spool
+    # is shipped (replication/monitor.py ship_before_stop) well before `strongroom stop`
+    # gives up waiting and kills the process (issue 33, item 5).
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ssl_ctx)
     try:

@@ -70,6 +70,7 @@ async def test_every_write_with_a_body_declares_it(api):
         ("POST", "/orgs/{org}/audit/purge"),
         ("POST", "/orgs/deleted/{id}/restore"),
         ("POST", "/cluster/nodes/{name}/remove"),
+        ("POST", "/cluster/spool/collect"),
     }
     for method, path, handler in ROUTES:
         if method in ("POST", "PUT", "PATCH") and (method, path) not in bodiless:
