@@ -128,6 +128,19 @@ def configure_logging(config: Config, to_stderr: bool = True) -> None:
     )
     # aiohttp's access log would record URLs and addresses; our audit trail covers actions.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # asyncpg's pool logs each failed reconnection with a traceback: while an external
+    # cluster has no writable host (a switchover) that is one line each (issue 33).
+    logging.getLogger("asyncpg.pool").addFilter(_one_line)
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """A log filter that folds a record's exception into its message, without traceback."""
+    if record.exc_info and record.exc_info[1] is not None:
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+        record.args = ()
+        record.exc_info = None
+    return True
 
 
 def serve_foreground(config: Config, stop_event: threading.Event | None = None) -> None:
@@ -216,6 +229,8 @@ def pair_status(config: Config) -> list[str]:
 async def _pair_status(config: Config) -> list[str]:
     from server.node.peer import ask_once, peer_client, witness_client
 
+    if not config.database.embedded:
+        return await external_status(config)
     state = HaState.load(ha_state_path(config))
     lines = []
     if state.peer.name:
@@ -242,6 +257,37 @@ async def _pair_status(config: Config) -> list[str]:
     if state.peer.name:
         lines.append(await _replication_line(config))
     return lines
+
+
+async def external_status(config: Config) -> list[str]:
+    """``strongroom status`` lines for a node on an external cluster (issue 33, item 7): its
+    failover is the cluster's own (Patroni, a managed service), Strongroom's pair and
+    witness are not used, and which host takes writes now (asked as the app role through
+    the configured DSN)."""
+    import asyncpg
+
+    lines = [
+        "failover:   the external cluster's own (e.g. Patroni); this node follows the host "
+        "that takes writes (no Strongroom pair or witness)"
+    ]
+    try:
+        conn = await asyncpg.connect(**{**config.app_dsn(), "timeout": 3.0})
+    except asyncpg.TargetServerAttributeNotMatched:
+        return [
+            *lines,
+            "writable:   no host takes writes right now (a switchover?): writes, logins and "
+            "reveals answer 503 no_writable_database until one does",
+        ]
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return [*lines, f"writable:   unknown (the database does not answer: {exc})"]
+    try:
+        host, port = conn._addr if isinstance(conn._addr, tuple) else (conn._addr, "")
+        standbys = await conn.fetchval("SELECT count(*) FROM pg_stat_replication")
+    except (OSError, asyncpg.PostgresError) as exc:
+        return [*lines, f"writable:   unknown ({exc})"]
+    finally:
+        await conn.close()
+    return [*lines, f"writable:   {host}:{port} ({standbys} standby(s) streaming from it)"]
 
 
 async def _replication_line(config: Config) -> str:
