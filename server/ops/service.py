@@ -395,6 +395,9 @@ async def _serve(
 ) -> None:
     cluster = embedded_cluster(config)
     standby = cluster.is_standby() if cluster is not None else config.node.role != "primary"
+    if cluster is None and not config.database.embedded:
+        _write_pid(config.pid_file)  # strongroom stop and status work while it waits
+        await wait_for_writable_host(config)
     if not standby and config.database.owner_password:
         from server.store.migrations import migrate_database
 
@@ -450,6 +453,34 @@ async def _serve(
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):
             config.pid_file.unlink()
+
+
+WRITABLE_RETRY = 2.0  # seconds between looks for an external cluster's writable host
+
+
+async def wait_for_writable_host(config: Config) -> None:
+    """An external cluster with no host that takes writes right now (a planned switchover,
+    issue 33 item 7): wait for one, saying so once, instead of exiting; any other
+    connection error is raised as before."""
+    import asyncpg
+
+    said = False
+    while True:
+        try:
+            conn = await asyncpg.connect(**config.app_dsn())
+        except asyncpg.TargetServerAttributeNotMatched:
+            if not said:
+                log.warning(
+                    "no host of the external database takes writes yet (a switchover?): "
+                    "waiting for one"
+                )
+                said = True
+            await asyncio.sleep(WRITABLE_RETRY)
+            continue
+        await conn.close()
+        if said:
+            log.info("a host of the external database takes writes again: starting")
+        return
 
 
 def start_detached(

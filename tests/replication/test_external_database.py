@@ -322,6 +322,16 @@ def test_init_in_either_host_order_then_a_switchover_with_every_host_read_only(t
         assert not any("Traceback" in line for line in lines), "\n".join(lines)
         assert len(lines) <= 2 * len(answers), "\n".join(lines)
 
+        # A serve started meanwhile waits for a writable host instead of exiting.
+        run_cli("stop", "--config", config)
+        waiting = subprocess.Popen(
+            [STRONGROOM, "serve", "--config", config],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        time.sleep(4)
+        assert waiting.poll() is None, "serve exited while no host took writes"
         h.primary_again()
 
         def writes() -> bool:
@@ -333,10 +343,15 @@ def test_init_in_either_host_order_then_a_switchover_with_every_host_read_only(t
             )
             return status == 201
 
-        eventually(writes, 30, "writing again after the switchover")
+        eventually(writes, 60, "writing again after the switchover")
+        assert "no host of the external database takes writes yet" in log.read_text()
     finally:
         h.primary_again()  # the next test needs a primary, even after a failure here
         subprocess.run([STRONGROOM, "stop", "--config", config], capture_output=True, timeout=60)
+        if waiting is not None:
+            if waiting.poll() is None:
+                waiting.kill()
+            waiting.wait(30)
 
 
 def test_the_dba_path_then_an_app_role_that_could_bypass_row_level_security(two_hosts):
