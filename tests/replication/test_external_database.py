@@ -252,25 +252,25 @@ def _init(home: Path, port: int, dsn: str, admin_dsn: str = "", env=None):
 
 
 def test_init_in_either_host_order_then_a_switchover_with_every_host_read_only(two_hosts):
-    """init with the standby listed first and with the primary first (the database is made
-    on the primary and the standby replays it 2 s late); the DBA path's database keeps no
-    PUBLIC privilege; status describes the external cluster; while every host is read-only
-    writes, reveals and logins answer 503 at once with one log line each, and serve keeps
-    running and writes again once a primary appears."""
+    """init (its admin DSN makes the roles and database) with the standby listed first:
+    the roles and database are made on the primary and the standby replays them 2 s late,
+    and init waits for that (the DBA path's test lists the primary first); the database
+    keeps no PUBLIC privilege; status describes the external cluster; while every host is
+    read-only writes, reveals, logins and reads answer 503 at once with one log line each,
+    serve keeps running (one started then waits) and writes again once a primary appears."""
     h = two_hosts
-    root = h.root / "nodes"
-    standby_first, primary_first = (h.second, h.first), (h.first, h.second)
-    for order, name in ((standby_first, "sr_standby_first"), (primary_first, "sr_primary_first")):
-        home = root / name
-        made = _init(home, free_port(), h.dsn(order, name), h.admin_dsn(order))
-        assert made.returncode == 0, made.stderr + made.stdout
-        public = h.sql(
-            h.first,
-            "SELECT has_database_privilege('public', datname, 'CONNECT') AS c, "
-            f"has_database_privilege('public', datname, 'TEMP') AS t FROM pg_database "
-            f"WHERE datname = '{name}'",
-        )
-        assert [tuple(r) for r in public] == [(False, False)]
+    name = "sr_standby_first"
+    home = h.root / "nodes" / name
+    standby_first = (h.second, h.first)
+    made = _init(home, free_port(), h.dsn(standby_first, name), h.admin_dsn(standby_first))
+    assert made.returncode == 0, made.stderr + made.stdout
+    public = h.sql(
+        h.first,
+        "SELECT has_database_privilege('public', datname, 'CONNECT') AS c, "
+        f"has_database_privilege('public', datname, 'TEMP') AS t FROM pg_database "
+        f"WHERE datname = '{name}'",
+    )
+    assert [tuple(r) for r in public] == [(False, False)]
 
     config = str(home / "conf" / "strongroom.toml")
     port = load_config(Path(config)).server.port
@@ -330,7 +330,9 @@ def test_init_in_either_host_order_then_a_switchover_with_every_host_read_only(t
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
         )
-        time.sleep(4)
+        said = "no host of the external database takes writes yet"
+        eventually(lambda: said in log.read_text() or waiting.poll() is not None, 60, "waiting")
+        time.sleep(2)
         assert waiting.poll() is None, "serve exited while no host took writes"
         h.primary_again()
 
@@ -344,7 +346,6 @@ def test_init_in_either_host_order_then_a_switchover_with_every_host_read_only(t
             return status == 201
 
         eventually(writes, 60, "writing again after the switchover")
-        assert "no host of the external database takes writes yet" in log.read_text()
     finally:
         h.primary_again()  # the next test needs a primary, even after a failure here
         subprocess.run([STRONGROOM, "stop", "--config", config], capture_output=True, timeout=60)
@@ -356,9 +357,9 @@ def test_init_in_either_host_order_then_a_switchover_with_every_host_read_only(t
 
 def test_the_dba_path_then_an_app_role_that_could_bypass_row_level_security(two_hosts):
     """Roles and database made by the DBA (CREATE DATABASE leaves CONNECT and TEMP to
-    PUBLIC): init revokes them. An app role given BYPASSRLS, then SUPERUSER, then the
-    owner role's membership stops serve at start with a clear message; put right, it
-    serves."""
+    PUBLIC), the primary listed first: init revokes them. An app role given BYPASSRLS,
+    then SUPERUSER, then the owner role's membership stops serve at start with a clear
+    message; put right, it serves."""
     h = two_hosts
     name = "sr_dba"
     owner_pw, app_pw = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
@@ -377,7 +378,7 @@ def test_the_dba_path_then_an_app_role_that_could_bypass_row_level_security(two_
         "STRONGROOM_DATABASE_OWNER_PASSWORD": owner_pw,
         "STRONGROOM_DATABASE_APP_PASSWORD": app_pw,
     }
-    made = _init(home, free_port(), h.dsn((h.second, h.first), name), env=env)
+    made = _init(home, free_port(), h.dsn((h.first, h.second), name), env=env)
     assert made.returncode == 0, made.stderr + made.stdout
     public = h.sql(
         h.first,
