@@ -730,8 +730,8 @@ class Monitor:
         finally:
             self._anchor_copy = None
 
-    async def _ship_spool(self) -> None:
-        peer = self.peer
+    async def _ship_spool(self, client: PinnedClient | None = None) -> None:
+        peer = client or self.peer
         if peer is None or not self.env.spool.has_events():
             return
         try:
@@ -757,7 +757,7 @@ class Monitor:
             return
         try:
             if self.node.role == "secondary":
-                await asyncio.wait_for(self._ship_spool(), 6.0)
+                await self._ship_before_stop()
             elif self.node.records_in_database():
                 await asyncio.wait_for(self._ingest_own_spool(), 6.0)
         except Exception:
@@ -768,6 +768,24 @@ class Monitor:
                 "this node runs again",
                 self.env.spool.path,
             )
+
+    async def _ship_before_stop(self, seconds: float = 6.0) -> None:
+        """Ship the spool through a client of its own (the monitor's may hold a connection
+        its cancelled step broke), retried until it is empty or ``seconds`` pass."""
+        url = self.node.state.peer.url
+        if not url:
+            return
+        client = peer_client(self.env.config, url, 2.0, self.node.state.cluster_secret)
+        deadline = time.monotonic() + seconds
+        try:
+            while self.env.spool.has_events() and time.monotonic() < deadline:
+                left = max(0.1, deadline - time.monotonic())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ship_spool(client), left)
+                if self.env.spool.has_events():
+                    await asyncio.sleep(0.2)
+        finally:
+            await client.close()
 
     async def _move_sessions(self) -> None:
         """Send the sessions made here while the primary was away (and the logouts it has
