@@ -260,6 +260,18 @@ def main() -> None:
     unknown = set(kinds) - set(FAULTS)
     if unknown:
         raise SystemExit(f"unknown fault kinds: {', '.join(sorted(unknown))}")
+    if args.runs or args.stall_runs or args.saturate:
+        _with_witness(args, kinds)
+    if args.witnessless_runs:
+        progress("building a pair without a witness")
+        stalls = measure_witnessless(args.witnessless_runs)
+        print("no witness, secondary stopped: longest write stall")
+        print(_line("write stall", stalls, ReplicationConfig().async_after + 2.0))
+
+
+def _with_witness(args: argparse.Namespace, kinds: list[str]) -> None:
+    """The measurements on a pair with a witness (failover, partition, saturation),
+    printed."""
     progress("building a pair")
     pair = make_pair()
     writers = Writers(pair).start()
@@ -300,11 +312,6 @@ def main() -> None:
             f"{'no false failover' if calm else 'FALSE FAILOVER'}"
         )
     print(f"acknowledged writes: {len(writers.acks)}, lost: {len(missing)}; two writers: none")
-    if args.witnessless_runs:
-        progress("building a pair without a witness")
-        stalls = measure_witnessless(args.witnessless_runs)
-        print("no witness, secondary stopped: longest write stall")
-        print(_line("write stall", stalls, ReplicationConfig().async_after + 2.0))
 
 
 if __name__ == "__main__":

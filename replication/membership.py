@@ -6,9 +6,12 @@ The removal clears the node from synchronous replication (so no commit waits for
 ends its WAL sender and drops its replication slot (so no WAL is kept for it), forgets it
 as the peer (``conf/ha-state.json``: the failover monitor stops expecting it) and is
 audited in MSPOrg (``cluster_node_removed``). A replacement can be enrolled right after.
-Audit events still in the removed node's spool cannot be fetched from here: the answer
-says whether the node answered and whether it reported any left (a node being uninstalled
-ships its spool before it asks for its removal).
+Audit events still in the removed node's spool are collected when it answers (issue 33,
+item 5): asked with the cluster secret, it hands them over, this primary records them
+(exactly once: each carries its ``spool_id``) and tells it to drop them. The answer says
+how many were collected, or why they could not be (the node did not answer, or its spool
+fails its chain check); a node being uninstalled ships its spool before it asks for its
+removal.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 import asyncpg
 
 from replication.roles import slot_name
-from server.core.errors import Conflict, NotFound, coded
+from server.core.errors import Conflict, NotFound, ServiceUnavailable, coded
+from server.node import spool
 from server.node.mode import Peer
 from server.node.peer import ask_once, peer_client
 from server.services import recording
@@ -52,7 +56,8 @@ async def remove_node(env: Env, name: str, who: audit.Who) -> dict[str, Any]:
             secret), for the audit event.
 
     Returns:
-        ``{"removed", "slot_dropped", "was_peer", "node_reachable", "spool"}``.
+        ``{"removed", "slot_dropped", "was_peer", "node_reachable", "spool",
+        "spool_collected"}``.
 
     Raises:
         Conflict ``not_primary`` (409): this node is not a primary that may act;
@@ -79,7 +84,9 @@ async def remove_node(env: Env, name: str, who: audit.Who) -> dict[str, Any]:
             len(slot.encode()) > 63 or not await conn.fetchval(_SLOT_EXISTS, slot)
         ):
             raise coded(NotFound, "no_such_node", f"no node named {name!r} is enrolled here")
-        reached, spool_left = await _ask_spool(env, peer) if was_peer else (False, None)
+        reached, collected, spool = (
+            await collect_spool(env, peer) if was_peer else (False, 0, "nothing left to collect")
+        )
         if was_peer:
             await conn.execute(_CLEAR_SYNC)
             await conn.execute(_RELOAD)
@@ -91,16 +98,12 @@ async def remove_node(env: Env, name: str, who: audit.Who) -> dict[str, Any]:
         dropped = await _drop_slot(conn, name, slot)
     finally:
         await conn.close()
-    spool = (
-        "the node did not answer: any audit events left in its spool were not collected"
-        if was_peer and not reached
-        else (
-            "the node reports audit events not yet shipped: they were not collected"
-            if spool_left
-            else "nothing left to collect"
-        )
-    )
-    details = {"slot_dropped": dropped, "was_peer": was_peer, "node_reachable": reached}
+    details = {
+        "slot_dropped": dropped,
+        "was_peer": was_peer,
+        "node_reachable": reached,
+        "spool_collected": collected,
+    }
     msp_id = await env.pool.fetchval("SELECT id FROM orgs WHERE is_msp")
     await recording.record(
         env,
@@ -110,10 +113,57 @@ async def remove_node(env: Env, name: str, who: audit.Who) -> dict[str, Any]:
     return {"removed": name, **details, "spool": spool}
 
 
-async def _ask_spool(env: Env, peer: Peer) -> tuple[bool, bool | None]:
-    """Whether the node answers, and whether it reports unshipped audit events."""
+async def collect_spool(env: Env, peer: Peer) -> tuple[bool, int, str]:
+    """Collect the audit events left in the spool of the node being removed (issue 33,
+    item 5) and record them here, exactly once.
+
+    Args:
+        env: this primary's environment (its database records the events).
+        peer: the node being removed.
+
+    Returns:
+        (whether the node answered, how many events were collected, what happened in
+        words: ``collected N …``, ``nothing left to collect`` or why not).
+    """
     status, health = await ask_once(peer_client(env.config, peer.url, 2.0), "/api/v1/health")
-    return status != 0, health.get("spool_pending") if status else None
+    if not status:
+        return (
+            False,
+            0,
+            ("the node did not answer: any audit events left in its spool were not collected"),
+        )
+    client = peer_client(env.config, peer.url, 10.0, env.node_state.state.cluster_secret)
+    try:
+        status, held = await client.call("POST", "/api/v1/cluster/spool/collect", {})
+        if status != 200:
+            left = "it reports audit events left" if health.get("spool_pending") else "none"
+            return (
+                True,
+                0,
+                (
+                    f"its spool could not be collected (HTTP {status} {held.get('code', '')}); "
+                    f"{left}: they were not collected"
+                ),
+            )
+        events = held.get("events", [])
+        if not events:
+            return True, 0, "nothing left to collect"
+        try:
+            await spool.ingest(env.pool, env.ring, events)
+        except (spool.SpoolTampered, KeyError, ValueError, TypeError) as exc:
+            return True, 0, f"its spool fails its check ({exc}): not collected"
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ServiceUnavailable) as exc:
+            return True, 0, f"its spool could not be recorded here ({exc}): not collected"
+        ids = [e["spool_id"] for e in events]
+        status, _ = await client.call("POST", "/api/v1/cluster/spool/delivered", {"spool_ids": ids})
+        dropped = "" if status == 200 else " (the node was not told: it may send them again)"
+        return (
+            True,
+            len(events),
+            (f"collected {len(events)} audit event(s) from its spool and recorded them{dropped}"),
+        )
+    finally:
+        await client.close()
 
 
 async def _drop_slot(conn: asyncpg.Connection, name: str, slot: str) -> bool:

@@ -730,8 +730,8 @@ class Monitor:
         finally:
             self._anchor_copy = None
 
-    async def _ship_spool(self) -> None:
-        peer = self.peer
+    async def _ship_spool(self, client: PinnedClient | None = None) -> None:
+        peer = client or self.peer
         if peer is None or not self.env.spool.has_events():
             return
         try:
@@ -749,20 +749,43 @@ class Monitor:
             log.info("shipped %d spooled audit events to the primary", len(records))
 
     async def ship_before_stop(self) -> None:
-        """A graceful stop of a secondary (no request is answered any more): ship what its
-        audit spool holds to the primary before the process exits (issue 33, item 5)."""
-        if self.node.role != "secondary" or not self.env.spool.has_events():
+        """A graceful stop (the server no longer listens and every request in flight has
+        been answered): a secondary ships what its audit spool holds to the primary, a
+        primary that may write records it in its own database, before the process exits
+        (issue 33, item 5). What cannot be delivered stays in the spool (and in backups)."""
+        if not self.env.spool.has_events():
             return
         try:
-            await asyncio.wait_for(self._ship_spool(), 6.0)
+            if self.node.role == "secondary":
+                await self._ship_before_stop()
+            elif self.node.records_in_database():
+                await asyncio.wait_for(self._ingest_own_spool(), 6.0)
         except Exception:
-            log.exception("could not ship the audit spool before stopping")
+            log.exception("could not deliver the audit spool before stopping")
         if self.env.spool.has_events():
             log.warning(
                 "stopping with audit events still in the spool (%s): they are shipped when "
                 "this node runs again",
                 self.env.spool.path,
             )
+
+    async def _ship_before_stop(self, seconds: float = 6.0) -> None:
+        """Ship the spool through a client of its own (the monitor's may hold a connection
+        its cancelled step broke), retried until it is empty or ``seconds`` pass."""
+        url = self.node.state.peer.url
+        if not url:
+            return
+        client = peer_client(self.env.config, url, 2.0, self.node.state.cluster_secret)
+        deadline = time.monotonic() + seconds
+        try:
+            while self.env.spool.has_events() and time.monotonic() < deadline:
+                left = max(0.1, deadline - time.monotonic())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ship_spool(client), left)
+                if self.env.spool.has_events():
+                    await asyncio.sleep(0.2)
+        finally:
+            await client.close()
 
     async def _move_sessions(self) -> None:
         """Send the sessions made here while the primary was away (and the logouts it has

@@ -92,3 +92,8 @@ async def ensure_slot(conn: asyncpg.Connection, name: str) -> None:
 def slot_name(node_name: str) -> str:
     """The replication slot a node streams through on its peer."""
     return "strongroom_" + "".join(c if c.isalnum() else "_" for c in node_name.lower())
+
+
+def quoted(name: str) -> str:
+    """A role or database name as an SQL identifier (refused unless a plain name)."""
+    return _ident(name)

@@ -4,7 +4,9 @@ A backup is one sealed file (``server/backup/crypto.py``) holding, in order:
 
 - ``M`` one chunk of JSON: what the backup is (time, node, schema version, PostgreSQL
   version), the role and database names, the master key, the TLS identity and the
-  ``[security]``/``[backup]`` settings a restored node needs;
+  ``[security]``/``[backup]`` settings a restored node needs, and the audit events still
+  in the node's spool (``spool/audit.jsonl``: recorded on a node that could not write and
+  not yet shipped to its primary; issue 33, item 5);
 - ``D`` chunks: the output of ``pg_dump --format=custom`` (a consistent snapshot of the
   application database, taken by PostgreSQL's own tool, as the cluster's superuser so
   that row-level security does not hide any row);
@@ -17,9 +19,10 @@ renamed: a backup that exists is complete.
 
 A restore makes a new embedded cluster with the same code ``init`` uses, restores the
 dump with ``pg_restore`` into an empty database, applies newer migrations, writes the
-master key back to ``conf/master.key`` (0600) and records ``backup_restored`` in
-MSPOrg's audit chain. It builds in a hidden sibling folder and moves it into place
-only when everything worked, so a refused or failed restore leaves nothing behind.
+master key back to ``conf/master.key`` (0600), records the backup's spooled audit events
+(exactly once, by their ``spool_id``) and ``backup_restored`` in MSPOrg's audit chain. It
+builds in a hidden sibling folder and moves it into place only when everything worked, so
+a refused or failed restore leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class RestoreResult:
     manifest: dict[str, Any]
     chains: list[tuple[str, bool, int]] = field(default_factory=list)  # (org, ok, events)
     seconds: float = 0.0
+    spooled: int = 0  # audit events from the backup's spool recorded in the restored node
 
 
 def _utcnow() -> datetime.datetime:
@@ -161,7 +165,24 @@ def _meta(config: Config, facts: dict[str, Any], created: datetime.datetime) -> 
         "tls": tls,
         "security": security,
         "backup": backup_settings,
+        "audit_spool": _spooled_events(config),
     }
+
+
+def _spooled_events(config: Config) -> list[dict[str, Any]]:
+    """The audit events in the node's spool not yet shipped (issue 33, item 5), as written
+    (each line HMAC-chained: checked again when a restore records them)."""
+    path = config.home / "spool" / "audit.jsonl"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise BackupError(f"cannot read the audit spool {path}: {exc.strerror}") from None
+    try:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError:
+        raise BackupError(f"the audit spool {path} is damaged; nothing was written") from None
 
 
 def backup_name(node: str, created: datetime.datetime) -> str:
@@ -279,6 +300,7 @@ def create_backup(
             "database_bytes": facts["database_bytes"],
             "seal": seal[0]["kind"],
             "recipient": seal[0].get("recipient"),
+            "audit_spool_events": len(meta["audit_spool"]),
             "scheduled": scheduled,  # only scheduled backups are pruned by the schedule
             **trailer,
         }
@@ -537,7 +559,7 @@ def restore_backup(
         note("restoring the database (pg_restore)")
         _pg_restore(config, path, unlock, size, progress)
         note("applying newer migrations and auditing the restore")
-        chains = asyncio.run(_after_restore(config, path.name, meta))
+        chains, spooled = asyncio.run(_after_restore(config, path.name, meta))
         _write_config(config)
         load_config(config.home / "conf" / "strongroom.toml")  # what serve will read
         cluster.stop()
@@ -561,6 +583,7 @@ def restore_backup(
         {k: meta[k] for k in keys},
         chains,
         time.monotonic() - started,
+        spooled,
     )
 
 
@@ -686,7 +709,8 @@ def _pg_restore(
 
 async def _after_restore(
     config: Config, file_name: str, meta: dict[str, Any]
-) -> list[tuple[str, bool, int]]:
+) -> tuple[list[tuple[str, bool, int]], int]:
+    from server.node import spool
     from server.services import master_key
     from server.services.orgs import SYSTEM
     from server.store import audit, db
@@ -698,6 +722,12 @@ async def _after_restore(
     pool = await db.create_pool(config)
     try:
         await master_key.check_master_key(ring, pool)
+        spooled = meta.get("audit_spool") or []
+        if spooled:  # events the backed-up node had not shipped: recorded now, once
+            try:
+                await spool.ingest(pool, ring, spooled)
+            except (spool.SpoolTampered, KeyError, ValueError, TypeError) as exc:
+                raise BackupError(f"the backup's audit spool fails its check: {exc}") from None
         await audit.chain_pending(pool, ring)
         msp_id = await pool.fetchval("SELECT id FROM orgs WHERE is_msp")
         if msp_id is None:
@@ -711,6 +741,7 @@ async def _after_restore(
                     "created_at": meta["created_at"],
                     "source_node": meta["node"],
                     "schema_version": meta["schema_version"],
+                    "spooled_events": len(spooled),
                 },
             )
         await audit.chain_pending(pool, ring)
@@ -722,7 +753,7 @@ async def _after_restore(
             for org in orgs:
                 check = await audit.verify(tx, ring, org["id"])
                 results.append((org["display_name"], check.ok, check.events))
-        return results
+        return results, len(spooled)
     finally:
         await pool.close()
 

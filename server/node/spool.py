@@ -128,17 +128,18 @@ class AuditSpool:
         verify(key, records)
         return records
 
-    async def delivered(self, spool_ids: set[str]) -> None:
-        """Drop delivered events from the spool (atomically rewritten)."""
+    async def delivered(self, spool_ids: set[str]) -> int:
+        """Drop delivered events from the spool (atomically rewritten); answer how many."""
         async with self._lock:
             records = await asyncio.to_thread(self._read)
             keep = [r for r in records if r["spool_id"] not in spool_ids]
             if len(keep) == len(records):
-                return
+                return 0
             await asyncio.to_thread(
                 write_durably, self.path, "".join(json.dumps(r) + "\n" for r in keep)
             )
             self._tail = keep[-1]["mac"] if keep else GENESIS
+            return len(records) - len(keep)
 
 
 def verify(key: bytes, records: list[dict[str, Any]]) -> None:

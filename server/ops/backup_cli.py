@@ -193,6 +193,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"restored into {Path(args.dir).absolute()} in {result.seconds:.1f} s")
     print(f"  from:          {path.name} ({m['created_at']}, node {m['node']})")
     print(f"  configuration: {result.config_path}")
+    if result.spooled:
+        print(f"  audit spool:   {result.spooled} event(s) the node had not shipped, recorded")
     for org, ok, events in result.chains:
         print(f"  audit {org}: {'ok' if ok else 'BROKEN'} ({events} events)")
     print(f"  ports:         HTTPS {port}, PostgreSQL {db_port}")

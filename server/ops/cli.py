@@ -22,6 +22,7 @@ from server.ops.command_line import command, self_command
 from server.ops.install import ExternalDatabase, InstallError, PairOptions, init_install
 from server.ops.silent_install import AnswerFileError, SetupFailed
 from server.services import first_run
+from server.store.db import UnsafeAppRole
 from server.store.migrations import MigrationError
 
 EXIT_ERROR = 1
@@ -948,6 +949,7 @@ KNOWN_ERRORS = (
     InstallError,
     MigrationError,
     service.ServiceError,
+    UnsafeAppRole,
     *backup_cli.KNOWN_ERRORS,
 )
 

@@ -247,6 +247,9 @@ async def provision_external(config: Config, external: ExternalDatabase) -> None
             await _make_roles(conn, config)
         finally:
             await conn.close()
+        # Made on the primary a moment ago: a standby listed before it in the DSN knows
+        # neither the roles nor the database until it has replayed them.
+        await wait_until_replayed(config)
     else:
         if not (external.owner_password and external.app_password):
             raise InstallError(
@@ -254,7 +257,64 @@ async def provision_external(config: Config, external: ExternalDatabase) -> None
                 "$STRONGROOM_DATABASE_OWNER_PASSWORD and $STRONGROOM_DATABASE_APP_PASSWORD"
             )
         db.owner_password, db.app_password = external.owner_password, external.app_password
+        # The DBA may have made (or changed) them a moment ago: a standby listed first
+        # refuses them until it has replayed that; a wrong password is refused for good.
+        await wait_until_replayed(config, DBA_REPLAY_WAIT)
+        await revoke_public(config)
     await migrations.migrate_database(config)
+
+
+REPLAY_WAIT = 60.0  # seconds init waits for the DSN's standbys to replay what it made
+DBA_REPLAY_WAIT = 15.0  # the same for roles the DBA made (a wrong password waits this long)
+# What a standby that has not yet replayed the new roles and database answers.
+_NOT_REPLAYED = (
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidPasswordError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+)
+
+
+async def wait_until_replayed(config: Config, seconds: float = REPLAY_WAIT) -> None:
+    """Wait until the owner and app roles connect through the external DSN (issue 33, item
+    7): with ``target_session_attrs=read-write`` each host is tried in the DSN's order,
+    and a standby listed before the primary refuses a role or database it has not
+    replayed yet (under Patroni, any order happens).
+
+    Raises:
+        InstallError: still refused after ``seconds`` (the message names the error: a
+            standby that does not replay, or a wrong DSN).
+    """
+    deadline = asyncio.get_running_loop().time() + seconds
+    for dsn in (config.owner_dsn(), config.app_dsn()):
+        while True:
+            try:
+                conn = await asyncpg.connect(**dsn)
+            except _NOT_REPLAYED as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise InstallError(
+                        f"the roles and database were made on the primary, but a host of "
+                        f"--database-dsn still refuses them after {seconds:.0f} s ({exc}): "
+                        "is a standby listed there not replaying (or is the password wrong)?"
+                    ) from None
+                await asyncio.sleep(0.3)
+                continue
+            await conn.close()
+            break
+
+
+async def revoke_public(config: Config) -> None:
+    """A database the DBA made (``CREATE DATABASE``) lets PUBLIC connect and make temporary
+    tables: take both away, and let the app role connect (issue 33, item 7; as
+    ``roles.ensure_database`` does for a database init makes). Run as the database's
+    owner, which may grant on it."""
+    database = config.database
+    conn = await asyncpg.connect(**config.owner_dsn())
+    try:
+        name = roles.quoted(database.name)
+        await conn.execute(f"REVOKE ALL ON DATABASE {name} FROM PUBLIC")
+        await conn.execute(f"GRANT CONNECT ON DATABASE {name} TO {roles.quoted(database.app_user)}")
+    finally:
+        await conn.close()
 
 
 async def create_msp(

@@ -43,6 +43,7 @@ from server.web.rejoin_wait import wait_and_rejoin
 
 log = logging.getLogger("strongroom")
 RENEW_CHECK_SECONDS = 24 * 3600  # how often a running server looks at its certificate's expiry
+SHUTDOWN_GRACE = 10.0  # seconds a stop waits for requests in flight before the spool ships
 
 
 class ServiceError(Exception):
@@ -130,6 +131,19 @@ def configure_logging(config: Config, to_stderr: bool = True) -> None:
     )
     # aiohttp's access log would record URLs and addresses; our audit trail covers actions.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # asyncpg's pool logs each failed reconnection with a traceback: while an external
+    # cluster has no writable host (a switchover) that is one line each (issue 33).
+    logging.getLogger("asyncpg.pool").addFilter(_one_line)
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """A log filter that folds a record's exception into its message, without traceback."""
+    if record.exc_info and record.exc_info[1] is not None:
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+        record.args = ()
+        record.exc_info = None
+    return True
 
 
 def serve_foreground(config: Config, stop_event: threading.Event | None = None) -> None:
@@ -218,6 +232,8 @@ def pair_status(config: Config) -> list[str]:
 async def _pair_status(config: Config) -> list[str]:
     from server.node.peer import ask_once, peer_client, witness_client
 
+    if not config.database.embedded:
+        return await external_status(config)
     state = HaState.load(ha_state_path(config))
     lines = []
     if state.peer.name:
@@ -244,6 +260,37 @@ async def _pair_status(config: Config) -> list[str]:
     if state.peer.name:
         lines.append(await _replication_line(config))
     return lines
+
+
+async def external_status(config: Config) -> list[str]:
+    """``strongroom status`` lines for a node on an external cluster (issue 33, item 7): its
+    failover is the cluster's own (Patroni, a managed service), Strongroom's pair and
+    witness are not used, and which host takes writes now (asked as the app role through
+    the configured DSN)."""
+    import asyncpg
+
+    lines = [
+        "failover:   the external cluster's own (e.g. Patroni); this node follows the host "
+        "that takes writes (no Strongroom pair or witness)"
+    ]
+    try:
+        conn = await asyncpg.connect(**{**config.app_dsn(), "timeout": 3.0})
+    except asyncpg.TargetServerAttributeNotMatched:
+        return [
+            *lines,
+            "writable:   no host takes writes right now (a switchover?): writes, logins and "
+            "reveals answer 503 no_writable_database until one does",
+        ]
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return [*lines, f"writable:   unknown (the database does not answer: {exc})"]
+    try:
+        host, port = conn._addr if isinstance(conn._addr, tuple) else (conn._addr, "")
+        standbys = await conn.fetchval("SELECT count(*) FROM pg_stat_replication")
+    except (OSError, asyncpg.PostgresError) as exc:
+        return [*lines, f"writable:   unknown ({exc})"]
+    finally:
+        await conn.close()
+    return [*lines, f"writable:   {host}:{port} ({standbys} standby(s) streaming from it)"]
 
 
 async def _replication_line(config: Config) -> str:
@@ -351,6 +398,9 @@ async def _serve(
 ) -> None:
     cluster = embedded_cluster(config)
     standby = cluster.is_standby() if cluster is not None else config.node.role != "primary"
+    if cluster is None and not config.database.embedded:
+        _write_pid(config.pid_file)  # strongroom stop and status work while it waits
+        await wait_for_writable_host(config)
     if not standby and config.database.owner_password:
         from server.store.migrations import migrate_database
 
@@ -367,7 +417,12 @@ async def _serve(
     if note:
         log.warning("master key: %s", note)
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # A stop waits at most SHUTDOWN_GRACE for requests in flight, so that the audit spool
+    # is shipped (replication/monitor.py ship_before_stop) well before `strongroom stop`
+    # gives up waiting and kills the process (issue 33, item 5).
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=ssl_ctx)
     try:
@@ -420,6 +475,34 @@ async def _start_gateway(config: Config, app: web.Application) -> Any:
             exc.strerror,
         )
         return None
+
+
+WRITABLE_RETRY = 2.0  # seconds between looks for an external cluster's writable host
+
+
+async def wait_for_writable_host(config: Config) -> None:
+    """An external cluster with no host that takes writes right now (a planned switchover,
+    issue 33 item 7): wait for one, saying so once, instead of exiting; any other
+    connection error is raised as before."""
+    import asyncpg
+
+    said = False
+    while True:
+        try:
+            conn = await asyncpg.connect(**config.app_dsn())
+        except asyncpg.TargetServerAttributeNotMatched:
+            if not said:
+                log.warning(
+                    "no host of the external database takes writes yet (a switchover?): "
+                    "waiting for one"
+                )
+                said = True
+            await asyncio.sleep(WRITABLE_RETRY)
+            continue
+        await conn.close()
+        if said:
+            log.info("a host of the external database takes writes again: starting")
+        return
 
 
 def start_detached(

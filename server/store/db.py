@@ -191,6 +191,8 @@ async def call_all(
         raise await _lost(pool, None, exc) from exc
     except TimeoutError as exc:
         raise outcome_unknown() from exc
+    except _NO_WRITABLE_HOST as exc:
+        raise no_writable_database(exc) or ServiceUnavailable(str(exc)) from exc
 
 
 async def _file_idempotency_key(tx: Tx) -> None:
@@ -305,6 +307,8 @@ async def transaction(
         asyncpg.CannotConnectNowError,
     ) as exc:
         raise ServiceUnavailable("the database is not reachable right now") from exc
+    except _NO_WRITABLE_HOST as exc:
+        raise no_writable_database(exc) or ServiceUnavailable(str(exc)) from exc
     try:
         mode = " READ ONLY" if readonly else ""
         name = f"; SET LOCAL application_name = '{PROMPT_APPLICATION}'" if prompt else ""
@@ -400,3 +404,84 @@ async def in_org(conn: Tx | asyncpg.Connection, org_id: uuid.UUID) -> AsyncItera
         yield
     finally:
         await set_org(conn, previous)
+
+
+# An external cluster (issue 33, item 7) with no host that takes writes right now (a
+# planned switchover: every host read-only for a moment), or whose host listed first does
+# not have the database yet: asyncpg raises these where a connection is made or used.
+_NO_WRITABLE_HOST = (
+    asyncpg.TargetServerAttributeNotMatched,
+    asyncpg.InvalidCatalogNameError,
+)
+
+
+def no_writable_database(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 ``no_writable_database`` answer when ``exc`` (or what caused it) says that
+    no host of the database answers as writable (issue 33, item 7: a quick 503 with a
+    stable code, never a 500 with a traceback); None for any other error.
+
+    Raised nowhere: the web layer's error middleware asks it about an unexpected error.
+    """
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, _NO_WRITABLE_HOST):
+            return coded(
+                ServiceUnavailable,
+                "no_writable_database",
+                "no host of the database cluster takes writes right now (a switchover?); "
+                "nothing was done, try again in a few seconds",
+                retry_after=2,
+            )
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return None
+
+
+_APP_ROLE_POWERS = """
+SELECT r.rolsuper, r.rolbypassrls,
+       (SELECT string_agg(DISTINCT c.relname, ', ' ORDER BY c.relname)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_%' AND pg_has_role(current_user, c.relowner, 'MEMBER')
+       ) AS owned
+FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+class UnsafeAppRole(Exception):
+    """The role the server connects as could escape row-level security."""
+
+
+async def check_app_role(pool: asyncpg.Pool) -> None:
+    """Refuse to serve through a role that row-level security would not bind (issue 33,
+    item 7; DESIGN.md §4: every org's data is fenced by forced RLS on the app role).
+
+    PostgreSQL lets a SUPERUSER or a BYPASSRLS role past every policy, and a table's owner
+    (or a member of the owning role) may switch the table's policies off. An external
+    cluster's DBA can grant any of these by mistake (``ALTER ROLE … BYPASSRLS``).
+
+    Raises:
+        UnsafeAppRole: the app role is a SUPERUSER, has BYPASSRLS, or owns tables of the
+            database (itself or through a role it is a member of); the message names the
+            fix.
+    """
+    async with pool.acquire() as conn:
+        role = await conn.fetchval("SELECT current_user")
+        row = await conn.fetchrow(_APP_ROLE_POWERS)
+    problems = []
+    if row["rolsuper"]:
+        problems.append(f"is a SUPERUSER (ALTER ROLE {role} NOSUPERUSER)")
+    if row["rolbypassrls"]:
+        problems.append(f"has BYPASSRLS (ALTER ROLE {role} NOBYPASSRLS)")
+    if row["owned"] and not row["rolsuper"]:
+        problems.append(
+            f"owns tables, itself or as a member of their owner ({row['owned'][:200]}; "
+            "REVOKE the owner role from it, or give the tables back to the owner role)"
+        )
+    if problems:
+        raise UnsafeAppRole(
+            f"the database role {role} that the server connects as "
+            + " and ".join(problems)
+            + ": row-level security would not bind it, so it could read every org's data; "
+            "refusing to start"
+        )

@@ -56,6 +56,7 @@ def environment(ring: KeyRing) -> Lifetime:
         pool = await db.create_pool(config)
         try:
             await master_key.check_master_key(ring, pool)
+            await db.check_app_role(pool)
         except BaseException:
             await pool.close()
             raise

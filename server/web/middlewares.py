@@ -10,6 +10,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from server.core.errors import BadRequest, StrongroomError, coded
 from server.services.denials import Refusal
+from server.store import db
 from server.web.keys import ACTOR, CONFIG, DENIALS, ENV
 from server.web.problem import problem
 
@@ -54,7 +55,18 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         detail = _http_detail(request, exc)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
         return problem(exc.status, code, title, detail, headers=headers)
-    except Exception:
+    except Exception as exc:
+        unavailable = db.no_writable_database(exc)
+        if unavailable is not None:  # one line, no traceback: it happens to every request
+            log.warning("%s %s: %s", request.method, request.path, unavailable.detail)
+            return problem(
+                503,
+                unavailable.code,
+                unavailable.title,
+                unavailable.detail,
+                headers={"Retry-After": str(unavailable.extra["retry_after"])},
+                **unavailable.extra,
+            )
         reference = secrets.token_hex(6)
         log.exception(
             "unexpected error (reference %s) on %s %s", reference, request.method, request.path

@@ -40,6 +40,8 @@ ROUTES = [
     ("GET", "/cluster", cluster.cluster),
     ("POST", "/cluster/enroll", cluster.enroll),
     ("POST", "/cluster/spool", cluster.receive_spool),
+    ("POST", "/cluster/spool/collect", cluster.hand_over_spool),
+    ("POST", "/cluster/spool/delivered", cluster.spool_delivered),
     ("POST", "/cluster/sessions", cluster.receive_sessions),
     ("POST", "/cluster/anchors", cluster.receive_anchors),
     ("POST", "/cluster/remove-node", cluster.remove_node_by_peer),

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from replication import enroll as enrollment
 from replication import membership
-from server.core.errors import Unauthenticated, ValidationFailed
+from server.core.errors import Conflict, Unauthenticated, ValidationFailed, coded
 from server.node import spool
 from server.services import session_moves
 from server.services.access import MSP_ORG, require_msp_admin
@@ -31,6 +31,9 @@ from server.web.models.cluster import (
     SessionsBody,
     SessionsMoved,
     SpoolBody,
+    SpoolDeliveredBody,
+    SpoolDropped,
+    SpoolHeld,
 )
 from server.web.problem import json_response
 
@@ -157,3 +160,37 @@ async def remove_node_by_peer(*, env: Env, body: RemoveNodeBody) -> web.Response
     # The cluster secret: this node's own command line, or the removed node's uninstall.
     who = Who("cluster-secret", MSP_ORG)
     return json_response(await membership.remove_node(env, name, who))
+
+
+@public
+@works_read_only
+@peer_only("collect the audit spool")
+@operation(
+    answers={200: SpoolHeld},
+    errors={401: "unauthenticated (not the peer)", 409: "spool_tampered"},
+)
+async def hand_over_spool(*, env: Env) -> web.Response:
+    """The audit events held in this node's spool, for its primary removing it to record
+    (node to node, cluster secret; issue 33, item 5). Nothing is dropped until the primary
+    says they are recorded (``POST /cluster/spool/delivered``)."""
+    try:
+        events = await env.spool.pending()
+    except spool.SpoolTampered as exc:
+        raise coded(
+            Conflict, "spool_tampered", f"the audit spool fails its chain check: {exc}"
+        ) from None
+    return json_response({"events": events})
+
+
+@public
+@works_read_only
+@peer_only("acknowledge spooled audit events")
+@operation(
+    body=SpoolDeliveredBody,
+    answers={200: SpoolDropped},
+    errors={401: "unauthenticated (not the peer)"},
+)
+async def spool_delivered(*, env: Env, body: SpoolDeliveredBody) -> web.Response:
+    """Drop the spooled events the primary has recorded (node to node, cluster secret)."""
+    dropped = await env.spool.delivered(set(body.given()["spool_ids"]))
+    return json_response({"dropped": dropped})

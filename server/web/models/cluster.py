@@ -48,6 +48,8 @@ class NodeRemoved(Answer):
     was_peer: bool
     node_reachable: bool
     spool: str
+    # Audit events collected from the removed node's spool and recorded here (issue 33).
+    spool_collected: int = 0
 
 
 class ClusterView(Answer):
@@ -87,6 +89,26 @@ class SpoolBody(Body):
     """``POST /cluster/spool``: audit events the secondary spooled (peer node only)."""
 
     events: list[JsonObject]
+
+
+class SpoolHeld(Answer):
+    """``POST /cluster/spool/collect`` (peer node only): the audit events this node holds
+    in its spool, for a primary removing it to record (issue 33, item 5)."""
+
+    events: list[JsonObject]
+
+
+class SpoolDeliveredBody(Body):
+    """``POST /cluster/spool/delivered`` (peer node only): the spooled events the primary
+    has recorded, which this node may drop."""
+
+    spool_ids: Annotated[list[Annotated[str, Field(max_length=36)]], Field(max_length=100_000)]
+
+
+class SpoolDropped(Answer):
+    """How many spooled events were dropped."""
+
+    dropped: int
 
 
 class MovedSession(Body):
