@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from tui.api_types import ApiKey, LoginAnswer, Me, ServerState
+import aiohttp
+
+from tui.api_types import ApiError, ApiKey, LoginAnswer, Me, ServerState
 from tui.client.transport import Transport
 
 
@@ -102,3 +104,22 @@ class SessionApi(Transport):
     async def delete_api_key(self, key_id: str) -> None:
         """Revoke one of my API keys."""
         await self._request("DELETE", f"/me/api-keys/{quote(key_id)}")
+
+    async def primary_backup(self) -> dict[str, Any] | None:
+        """The last backup as the primary reports it (its health's ``last_backup``),
+        asked of this TUI's other servers when the one in use is a secondary (a secondary
+        keeps no backups of its own: issue 35). None when no other server answers as
+        the primary."""
+        if self._session is None:
+            return None
+        for endpoint in self.endpoints:
+            if endpoint.base == self.base:
+                continue
+            try:
+                check = await self._ssl_for(endpoint.base)
+                _status, data = await self._send("GET", endpoint.base + "/api/v1/health", check, {})
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError, ApiError):
+                continue
+            if isinstance(data, dict) and data.get("role") == "primary":
+                return data.get("last_backup") or {}
+        return None

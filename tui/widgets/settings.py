@@ -27,6 +27,7 @@ from tui.screens.replicate import ReplicateScreen, choice_form, load_choice
 from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.widgets.settings_audit import AuditSettingsActions
+from tui.wording import role_words
 from tui.workers import api_worker
 
 SECTIONS = {  # section: (title, its table)
@@ -227,7 +228,7 @@ class SettingsPane(AuditSettingsActions, Pane):
                 (
                     r["name"],
                     (
-                        inert(r["name"]),
+                        inert(role_words(r["name"]) if r.get("builtin") else r["name"]),
                         roles.role_kind(r),
                         inert(roles.permissions_text(r["permissions"])),
                         inert(r.get("description") or ""),
@@ -272,9 +273,8 @@ class SettingsPane(AuditSettingsActions, Pane):
         role = self._roles.get(self.selected("roles-table") or "")
         if role is None:
             return
-        line = f"{role['name']} ({roles.role_kind(role)}): " + roles.permissions_text(
-            role["permissions"]
-        )
+        name = role_words(role["name"]) if role.get("builtin") else role["name"]
+        line = f"{name} ({roles.role_kind(role)}): " + roles.permissions_text(role["permissions"])
         if role.get("builtin"):
             line += ". Built-in roles are fixed."
         elif role.get("description"):
