@@ -105,7 +105,7 @@ class FormModal(ModalScreen[Any]):
                     )
                 elif f.choices is not None or f.load is not None:
                     options = f.choices or ([(f.value, f.value)] if f.value else [])
-                    yield Picker(
+                    picker = Picker(
                         options,
                         value=f.value if f.value in {v for _, v in options} else Select.NULL,
                         prompt=f.placeholder or "Enter or type to choose",
@@ -113,6 +113,8 @@ class FormModal(ModalScreen[Any]):
                         id=f"f-{f.name}",
                         compact=True,
                     )
+                    picker.lone = len(self._fields) == 1  # Enter submits its choice
+                    yield picker
                 else:
                     yield Input(
                         value=f.value,
