@@ -65,35 +65,39 @@ def column_widths(
     return widths
 
 
+def _room(table: DataTable) -> int:
+    """The cells the columns may take: the table's width less its scroll bar's."""
+    return table.size.width - table.styles.scrollbar_size_vertical
+
+
 def _fitted(table: DataTable, rows: list[tuple[str, tuple]]) -> list[tuple[str, tuple]]:
     """``rows`` with the cells of cut columns cut ('…') and of dropped ones empty, the
-    headers likewise; rows as given when the table has no ``DROP_ORDER`` or no width."""
+    headers likewise; rows as given when the table has no ``DROP_ORDER``, no width yet
+    (a tab not on show) or room for every cell. Keeps what ``refit`` compares."""
     columns = table.ordered_columns
     labels = getattr(table, "full_labels", None)
     if labels is None:
         labels = table.full_labels = [column.label.copy() for column in columns]
     order = DROP_ORDER.get(table.id or "", ())
-    room = table.size.width - table.styles.scrollbar_size_vertical  # room for the bar
-    if not order or room <= 0 or len(labels) != len(columns):
+    if not order or len(labels) != len(columns):
         return rows
     natural = [
         max([label.cell_len] + [_width(cells[i]) for _key, cells in rows if i < len(cells)])
         for i, label in enumerate(labels)
     ]
-    widths = column_widths(natural, room, order, 2 * table.cell_padding)
+    room = _room(table)
+    widths: list[int | None] = list(natural)
+    if room > 0:
+        widths = column_widths(natural, room, order, 2 * table.cell_padding)
+    table.fit_natural, table.fit_widths = natural, widths
     for column, label, width in zip(columns, labels, widths, strict=True):
         column.label = _cut(label, width)
         column.content_width = column.label.cell_len
-    if all(w == n for w, n in zip(widths, natural, strict=True)):
+    changed = {i: w for i, (w, n) in enumerate(zip(widths, natural, strict=True)) if w != n}
+    if not changed:
         return rows
     return [
-        (
-            key,
-            tuple(
-                _cut(cell, w) if w != n else cell
-                for cell, w, n in zip(cells, widths, natural, strict=False)
-            ),
-        )
+        (key, tuple(_cut(c, changed[i]) if i in changed else c for i, c in enumerate(cells)))
         for key, cells in rows
     ]
 
@@ -109,11 +113,19 @@ def _cut(cell: Any, width: int | None) -> Text:
 
 
 def refit(table: DataTable) -> None:
-    """Fit the table's columns again (its width changed): the rows on show, redrawn."""
+    """Fit the table's columns to its new width (the terminal was resized, its tab shown):
+    the rows on show are drawn again only when a column's width changes (a tab switch
+    at the same width costs nothing)."""
     rows = getattr(table, "shown_rows", None)
-    if rows is not None and DROP_ORDER.get(table.id or ""):
-        table.shown_rows = None
-        fill_table(table, rows)
+    natural = getattr(table, "fit_natural", None)
+    order = DROP_ORDER.get(table.id or "", ())
+    room = _room(table)
+    if rows is None or natural is None or not order or room <= 0:
+        return
+    if column_widths(natural, room, order, 2 * table.cell_padding) == table.fit_widths:
+        return
+    table.shown_rows = None
+    fill_table(table, rows)
 
 
 def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:

@@ -48,6 +48,7 @@ __all__ = [
 
 
 MARKED = "Please correct the fields marked below."
+_NOTHING = object()  # no problem was shown under the field
 
 
 def humanize(name: str) -> str:
@@ -81,6 +82,7 @@ class FormModal(ModalScreen[Any]):
         self._figure, self._wide = figure, wide
         self._busy = False
         self._summary = ""  # the form's error line
+        self._refused_value: dict[str, Any] = {}  # field → its value when a problem showed
         # The first field has the focus from the first frame on (a focus() call would
         # land later, after keys typed at once).
         self.AUTO_FOCUS = f"#f-{fields[0].name}" if fields else ""
@@ -170,6 +172,9 @@ class FormModal(ModalScreen[Any]):
         return out
 
     def _show(self, name: str, message: str) -> None:
+        if message:  # the value the problem is about (a change to it clears the problem)
+            widget = self.query_one(f"#f-{name}")
+            self._refused_value[name] = getattr(widget, "value", None)
         line = self.query_one(f"#e-{name}", Static)
         line.update(inert(message))
         line.set_class(bool(message), "shown")
@@ -199,7 +204,11 @@ class FormModal(ModalScreen[Any]):
         """A new choice answers the problem shown under its picker: clear it."""
         widget = event.control
         if widget is not None and widget.id and widget.id.startswith("f-"):
-            self._cleared(widget.id.removeprefix("f-"))
+            name = widget.id.removeprefix("f-")
+            refused = self._refused_value.get(name, _NOTHING)
+            unchanged = isinstance(widget, Select) and widget.value == refused
+            if not unchanged:  # the choice the problem was about is no longer the one shown
+                self._cleared(name)
         if widget is not None and widget is self.focused:
             self.query_one(".dialog-keys", Static).update(self._keys_line(widget))
 
@@ -212,7 +221,7 @@ class FormModal(ModalScreen[Any]):
             return
         if spec.check:
             self._show(spec.name, (spec.check(event.value) or "") if event.value else "")
-        else:
+        elif event.value != self._refused_value.get(spec.name, event.value):
             self._cleared(spec.name)
 
     def _cleared(self, name: str) -> None:
