@@ -126,7 +126,7 @@ class FormModal(ModalScreen[Any]):
                         compact=True,
                     )
                 yield Static("", id=f"e-{f.name}", classes="field-error")
-            yield Static(self._keys_line(), classes="dialog-keys")
+            yield Static(self._keys_line(), id="form-keys", classes="dialog-keys")
 
     def on_mount(self) -> None:
         """Tab moves between the fields only, not to the dialog's frame; pickers whose
@@ -190,13 +190,14 @@ class FormModal(ModalScreen[Any]):
         (and Ctrl+S saves), and the line says so (issue 35)."""
         toggle = "   Space: tick" if any(f.multiple for f in self._fields) else ""
         if isinstance(focused, Picker) and not focused.enter_submits:
-            return f"Enter: open the list   Ctrl+S: {self._action}   Tab: next   Esc: cancel"
+            return f"Enter: open the list   Ctrl+S: {self._action}   Esc: cancel"
         return f"Enter: {self._action}   Tab: next field{toggle}   Esc: cancel"
 
     @on(events.DescendantFocus)
     def _focus_moved(self, event: events.DescendantFocus) -> None:
         """The key line follows the focused field."""
-        self.query_one(".dialog-keys", Static).update(self._keys_line(event.widget))
+        for line in self.query("#form-keys").results(Static):  # a dialog's own line stays
+            line.update(self._keys_line(event.widget))
 
     @on(Select.Changed)
     @on(MultiPicker.SelectedChanged)
@@ -210,7 +211,8 @@ class FormModal(ModalScreen[Any]):
             if not unchanged:  # the choice the problem was about is no longer the one shown
                 self._cleared(name)
         if widget is not None and widget is self.focused:
-            self.query_one(".dialog-keys", Static).update(self._keys_line(widget))
+            for line in self.query("#form-keys").results(Static):
+                line.update(self._keys_line(widget))
 
     @on(Input.Changed)
     def live_check(self, event: Input.Changed) -> None:
