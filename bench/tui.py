@@ -134,6 +134,10 @@ async def run(orgs: int, keys: int) -> None:
             json={"current_password": ADMIN_PASSWORD, "new_password": new_password},
         ):
             pass
+        async with http.post(  # a password change ends the session (issue 26): log in again
+            "/api/v1/auth/login", json={"username": "admin", "password": new_password}
+        ) as r:
+            auth = {"Authorization": f"Bearer {(await r.json())['token']}"}
         body = "name,display_name,account_manager\n" + "\n".join(
             f"Org {i},Org{i:04d},admin" for i in range(orgs)
         )

@@ -148,6 +148,6 @@ async def test_the_secondary_names_the_primarys_backup():
     lines = await server_lines(_Pair({"at": None}))
     assert lines[1].endswith("last backup: none (on the primary)"), lines
     lines = await server_lines(_Pair(None))
-    assert "last backup: unknown (the primary takes them, and it does not answer)" in lines[1]
+    assert "last backup: unknown (the primary does not answer)" in lines[1]
     own = _Pair(None, own=at)  # a node with a backup of its own says its own
     assert "last backup: 02:50:13 UTC" in (await server_lines(own))[1] and not own.asked

@@ -44,7 +44,7 @@ async def _last_backup(client: Client, state: Any) -> str:
     if state.role != "primary" and not at:
         backup = await client.primary_backup()
         if backup is None:
-            return "unknown (the primary takes them, and it does not answer)"
+            return "unknown (the primary does not answer)"
         at, failed = backup.get("at"), bool(backup.get("failure"))
         suffix = " (on the primary)"
     text = (utc_clock(at) if at else "none") + suffix
