@@ -146,7 +146,8 @@ async def run(orgs: int, keys: int) -> None:
             data=body.encode(),
             headers={**auth, "Content-Type": "text/csv"},
         ) as r:
-            assert (await r.json())["created"] == orgs
+            answer = await r.json()
+            assert answer.get("created") == orgs, answer
         known = Path(tempfile.mkdtemp()) / "known_hosts.json"
         progress("start-up of the Strongroom TUI to an interactive login screen")
         start = time.perf_counter()
