@@ -77,6 +77,7 @@ async def primary(tune=None) -> AsyncIterator[Node]:
         db_port=free_port(),
         admin_password=ADMIN_PASSWORD,
         progress=progress,
+        msp_totp_policy="none",  # a scratch node driven by scripts: no 2FA enrolment first
     )
     config = load_config(home / "conf" / "strongroom.toml")
     config.server.host = "127.0.0.1"

@@ -282,7 +282,7 @@ class MainScreen(Screen):
             for binding in pane_type.BINDINGS:
                 if (
                     binding.show
-                    and pane.may_use(binding.action)
+                    and pane.palette_allows(binding.action)
                     and binding.action not in pane.PALETTE_SKIP
                 ):
                     yield (

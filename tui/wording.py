@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from server.core.operations import OPERATIONS  # shared plain data
+
 # (pattern, the TUI's words), applied in order.
 _REWRITES: list[tuple[re.Pattern[str], str]] = [
     (
@@ -74,3 +76,30 @@ def readable_problem(problem: dict) -> dict:
             for e in errors
         ]
     return out
+
+
+def operation_words(operation: str) -> str:
+    """An audited operation as words: 'password_revealed' → 'password revealed' (the
+    audit lists and the audit settings; the event's details add the catalogue's
+    sentence, ``operation_meaning``)."""
+    return operation.replace("_", " ")
+
+
+def operation_meaning(operation: str) -> str:
+    """What the operation records, as the server's catalogue says it ('An account's
+    password (and notes) was revealed.'); '' for an operation the catalogue lacks."""
+    known = OPERATIONS.get(operation)
+    return known.description if known is not None else ""
+
+
+_ROLE_WORDS = {  # the two administrator roles must not read alike in a narrow column
+    "privileged_administrator": "PRIVILEGED admin",
+    "administrator": "administrator",
+}
+
+
+def role_words(role: str) -> str:
+    """A role as lists and pickers show it: 'password_user' → 'password user';
+    'privileged_administrator' → 'PRIVILEGED admin', so it never reads like (or is cut
+    to) 'administrator' (issue 35)."""
+    return _ROLE_WORDS.get(role, role.replace("_", " "))

@@ -339,6 +339,7 @@ async def apply_to_org(
         # Only ever stricter: replication switches recording on and adds alerts, and
         # never undoes what the client set.
         for a in template.audit_settings:
+            note_recording_kept(out, a)
             if a["recorded"] and not a["alert"]:
                 continue
             status = await tx.execute(
@@ -609,3 +610,18 @@ async def _replicate_retention(
         template.msp_id,
     )
     out.updated += status not in ("INSERT 0 0", "UPDATE 0")
+
+
+def note_recording_kept(out: Outcome, setting: dict[str, Any]) -> None:
+    """An operation MSPOrg does not record stays recorded in the client org (replication
+    only ever makes audit settings stricter): the org's result names it in ``out.kept``,
+    so the per-org results say what was not applied and why (issue 35, item 7)."""
+    if not setting["recorded"]:
+        out.kept.append(
+            {
+                "category": "audit_operation_settings",
+                "name": setting["operation"],
+                "why": "MSPOrg does not record it; a client org's recording is never "
+                "switched off by replication",
+            }
+        )

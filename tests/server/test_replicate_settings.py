@@ -230,7 +230,13 @@ async def test_audit_settings_replicate(api, admin):
     status, _ = await admin.call(
         "PUT",
         "/orgs/MSPOrg/audit/settings",
-        {"retention_days": 400, "operations": {"password_revealed": {"alert": True}}},
+        {
+            "retention_days": 400,
+            "operations": {
+                "password_revealed": {"alert": True},
+                "resource_updated": {"recorded": False},
+            },
+        },
     )
     assert status == 200
     status, done = await admin.call(
@@ -243,7 +249,11 @@ async def test_audit_settings_replicate(api, admin):
     alerting = [o["operation"] for o in settings["operations"] if o["alert"]]
     assert (settings["retention_days"], alerting) == (None, ["password_revealed"])
     (audco,) = [r for r in done["results"] if r["org"] == "AudCo"]
-    assert [k["name"] for k in audco["kept"]] == ["retention_days"]
+    # What was not applied, and why: recording less (issue 35) and a shorter retention.
+    assert [k["name"] for k in audco["kept"]] == ["resource_updated", "retention_days"]
+    assert "never switched off" in audco["kept"][0]["why"]
+    recorded = {o["operation"]: o["recorded"] for o in settings["operations"]}
+    assert recorded.get("resource_updated", True) is True
     await amgr.call(
         "POST", "/orgs", {"name": "AudNew", "display_name": "AudNew", "account_manager": "amgr"}
     )

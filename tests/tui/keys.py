@@ -160,3 +160,19 @@ async def main_ready(pilot) -> None:
         lambda: isinstance(app.screen, MainScreen) and isinstance(app.screen.focused, DataTable),
         what="(main screen ready)",
     )
+
+
+def typed(field) -> str:
+    """The text drawn inside an input as a person reads it, without its grey placeholder:
+    the cells drawn in the placeholder's colour are left out (so an empty field whose
+    placeholder is 'MSPOrg' reads '', never 'MSPOrg')."""
+    hint = field.get_component_rich_style("input--placeholder").color
+    region = field.region
+    strips = field.screen._compositor.render_strips()
+    cells = [
+        segment.text
+        for strip in strips[region.y : region.bottom]
+        for segment in strip.crop(region.x, region.right)
+        if segment.style is None or segment.style.color != hint
+    ]
+    return "".join(cells).strip()

@@ -212,7 +212,7 @@ async def test_orgs_by_keys(tui_server, make_app, tmp_path):
             "Users (1):",
             "ivy (password user, active",
             "staff: ivy",
-            "admin (privileged administrator) via account manager",
+            "admin (PRIVILEGED admin) via account manager",
         ):
             assert words in report, words
         await pilot.press("escape")

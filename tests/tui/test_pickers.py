@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 from textual.widgets._select import SelectOverlay
 
+from tests.tui.keys import drawn
 from tui.controls.picker import Picker, best_match
 from tui.screens.org_import import flagged, parse
 
@@ -85,4 +86,7 @@ async def test_picker_fits_and_searches():
         assert "(no match)" in str(overlay.border_title)
         await pilot.press("backspace", "backspace", "backspace", "b", "e", "t", "enter")
         await pilot.pause()
-        assert picker.value == "beta" and not picker.expanded
+        await pilot.pause()
+        # What the screen shows: the picker reads 'beta', and its list is gone.
+        assert drawn(picker).split() == ["beta", "▼"], drawn(picker)
+        assert "search:" not in drawn(app.screen) and "import_two" not in drawn(app.screen)

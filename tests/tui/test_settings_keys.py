@@ -72,7 +72,7 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         await show_tab(pilot, "f7", "settings")
         screen = app.screen
         roles = screen.query_one("#roles-table", DataTable)
-        await until(pilot, lambda: "password_user" in rows(roles), what="(built-in roles)")
+        await until(pilot, lambda: "password user" in rows(roles), what="(built-in roles)")
         assert rows(roles, 1)[0] == "built-in"
 
         # A custom role with two permissions, ticked in the checklist.
@@ -147,21 +147,21 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         await pilot.press("4")
         ops = screen.query_one("#audit-ops-table", DataTable)
         await until(pilot, lambda: screen.focused is ops, what="(audit section)")
-        await cursor_to(pilot, ops, "resource_updated")
+        await cursor_to(pilot, ops, "resource updated")
         await pilot.press("r")
-        await notified(pilot, "resource_updated is no longer recorded")
+        await notified(pilot, "resource updated is no longer recorded")
         await pilot.press("a")  # kept, with a warning: an unrecorded operation cannot alert
-        await notified(pilot, "resource_updated is marked, but it is not recorded, so it cannot")
+        await notified(pilot, "resource updated is marked, but not recorded, so it cannot")
         await until(pilot, lambda: "ALERT (not recorded)" in rows(ops, 2))
         mute = screen.query_one("#audit-mute", Static)
-        assert text_of(mute) == "resource_updated: not recorded, so it cannot alert."
+        assert text_of(mute) == "resource updated: not recorded, so it cannot alert."
         await pilot.press("o")  # an alert on an operation that cannot be switched off
         form = await form_open(pilot, "Alert on an operation")
         await fill(pilot, ">role_created")
         await submit(pilot, form)
-        await notified(pilot, "role_created now raises an alert")
-        await until(pilot, lambda: "role_created" in rows(ops), what="(alert listed)")
-        assert rows(ops, 1)[rows(ops).index("role_created")] == "always"
+        await notified(pilot, "role created now raises an alert")
+        await until(pilot, lambda: "role created" in rows(ops), what="(alert listed)")
+        assert rows(ops, 1)[rows(ops).index("role created")] == "always"
         # l lists the alert events (role_created: the role made above), and says which
         # marked operation cannot alert; F1 lists the key.
         await pilot.press("f1")
@@ -172,11 +172,11 @@ async def test_settings_by_keys(tui_server, make_app, two_clients):
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, AlertsScreen), what="(alerts)")
         alerts = app.screen.query_one("#items", DataTable)
-        await until(pilot, lambda: "role_created" in rows(alerts, 2), what="(alert events)")
-        assert set(rows(alerts, 2)) == {"role_created"} and ADMIN in rows(alerts, 1)
+        await until(pilot, lambda: "role created" in rows(alerts, 2), what="(alert events)")
+        assert set(rows(alerts, 2)) == {"role created"} and ADMIN in rows(alerts, 1)
         note = text_of(app.screen.query_one("#list-note", Static))
-        assert "alert event(s) of: role_created." in note
-        assert "resource_updated: not recorded, so it cannot alert." in note
+        assert "alert event(s) of: role created." in note
+        assert "resource updated: not recorded, so it cannot alert." in note
         _status, served = tui_server.api("GET", "/orgs/MSPOrg/audit/alerts", token=admin)
         assert len(served["items"]) == alerts.row_count
         await pilot.press("escape")

@@ -194,7 +194,7 @@ async def test_the_whole_story_by_keys(fresh_node, tmp_path):  # noqa: F811
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="(auto-hide)")
         await show_tab(pilot, "f5", "audit")
         audit = app.screen.query_one("#audit-table", DataTable)
-        await until(pilot, lambda: "password_revealed" in rows(audit, 2), what="(audited)")
+        await until(pilot, lambda: "password revealed" in rows(audit, 2), what="(audited)")
         assert "web01/root" in rows(audit, 3)
         await log_out(pilot)
 

@@ -176,7 +176,7 @@ def test_story_in_tmux(terminal_factory, fresh_node):  # noqa: F811
     assert last.endswith("F1 Keys  ^x Log out  ^q Quit")  # nothing cut at 80 columns
 
     term.keys("F6")
-    term.wait_for("Users F6", "privileged administrator")
+    term.wait_for("Users F6", "PRIVILEGED admin")
     for person, name in ((PROPOSER, "Pat"), (APPROVER, "Ann"), (DESIGNEE, "Dee")):
         add_user(term, person, name, "adm")
     term.keys("F3")

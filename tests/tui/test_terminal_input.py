@@ -25,11 +25,12 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input
 
 from tests.server.conftest import ADMIN, ADMIN_PASSWORD
 from tests.tui.conftest import log_in, type_text, until
-from tests.tui.keys import main_ready, notified
+from tests.tui.keys import drawn, main_ready, notified, typed
 from tests.tui.test_terminal import Terminal
 from tui.clipboard import osc52, terminal_refusal
 from tui.screens.login import LoginScreen
@@ -384,6 +385,26 @@ def test_latin1_locale_and_dumb_terminal_are_refused(tty, tui_server):
 # --- Pilot: the same rules inside the app ------------------------------------------------
 
 
+async def test_typed_reads_what_is_drawn_not_the_placeholder():
+    """The check the tests below rely on: an empty org field shows its grey 'MSPOrg'
+    placeholder, which ``typed`` does not read as typed text; typed text is read."""
+
+    class Login(App):
+        def compose(self) -> ComposeResult:
+            yield Input(placeholder="MSPOrg", id="org", compact=True)
+            yield Input(id="other", compact=True)
+
+    app = Login()
+    async with app.run_test(size=(80, 24)) as pilot:
+        org = app.query_one("#org", Input)
+        await pilot.press("tab")  # the focus (and the cursor) elsewhere
+        await pilot.pause()
+        assert "MSPOrg" in drawn(org) and typed(org) == ""
+        await pilot.press("shift+tab", *"MSPOrg", "tab")
+        await pilot.pause()
+        assert typed(org) == "MSPOrg"
+
+
 async def test_fields_keep_their_text_and_tab_stays_in_the_pane(tui_server, make_app):
     """Shift+Tab then a letter adds to the field (the cursor goes to the end, nothing is
     selected); Tab from the accounts list stays in the vault (never the org selector);
@@ -396,7 +417,8 @@ async def test_fields_keep_their_text_and_tab_stays_in_the_pane(tui_server, make
         await type_text(pilot, "adm")
         await pilot.press("tab", "shift+tab")
         await type_text(pilot, "in")
-        assert screen.query_one("#username", Input).value == "admin"
+        await pilot.pause()
+        assert typed(screen.query_one("#username", Input)) == "admin"
         await pilot.press("shift+tab")
         await type_text(pilot, "MSPOrg")
         await pilot.press("tab", "tab")
@@ -425,7 +447,7 @@ async def test_fields_keep_their_text_and_tab_stays_in_the_pane(tui_server, make
         await pilot.press("ctrl+x")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), what="(logged out)")
         assert osc52("") in written and app.clipboard == ""
-        await until(pilot, lambda: app.screen.query_one("#org", Input).value == "MSPOrg")
+        await until(pilot, lambda: typed(app.screen.query_one("#org", Input)) == "MSPOrg")
 
         await log_in(pilot, ADMIN, ADMIN_PASSWORD, "MSPOrg")
         await main_ready(pilot)
@@ -438,4 +460,4 @@ async def test_fields_keep_their_text_and_tab_stays_in_the_pane(tui_server, make
     # A new run on this terminal starts with the org of the last login too.
     again = make_app()
     async with again.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: again.screen.query_one("#org", Input).value == "MSPOrg")
+        await until(pilot, lambda: typed(again.screen.query_one("#org", Input)) == "MSPOrg")

@@ -7,6 +7,7 @@ check-in)."""
 from __future__ import annotations
 
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
@@ -692,3 +693,15 @@ async def test_password_user_sees_no_creator_keys(tui_server, make_app, vault_da
         await pilot.press("n", "G", "e", "s", "A")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
+        # The command palette (Ctrl+P) offers the same: Reveal, not Edit or Share.
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), what="(palette)")
+        await type_burst(pilot, "Vault")
+        commands = app.screen.query_one(CommandList)
+        await until(pilot, lambda: commands.option_count > 3, what="(vault entries)")
+        await pilot.pause(0.3)
+        offered = [commands.get_option_at_index(i).hit.text for i in range(commands.option_count)]
+        assert "Vault: Reveal the password" in offered, offered
+        for hidden in ("Edit the resource", "Share the", "Access control", "New account"):
+            assert not any(hidden in entry for entry in offered), (hidden, offered)
+        await pilot.press("escape")

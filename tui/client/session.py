@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from tui.api_types import ApiKey, LoginAnswer, Me, ServerState
+import aiohttp
+
+from tui.api_types import ApiError, ApiKey, LoginAnswer, Me, ServerState
 from tui.client.transport import Transport
 
 
@@ -132,3 +134,22 @@ class SessionApi(Transport):
         """I have read these notices of ``GET /me`` (``notice_items``' ids): they stop
         showing to me. ``{"acknowledged": [...], "notices": [what remains]}``."""
         return await self._request("POST", "/me/notices/acknowledge", {"ids": ids})
+
+    async def primary_backup(self) -> dict[str, Any] | None:
+        """The last backup as the primary reports it (its health's ``last_backup``),
+        asked of this TUI's other servers when the one in use is a secondary (a secondary
+        keeps no backups of its own: issue 35). None when no other server answers as
+        the primary."""
+        if self._session is None:
+            return None
+        for endpoint in self.endpoints:
+            if endpoint.base == self.base:
+                continue
+            try:
+                check = await self._ssl_for(endpoint.base)
+                _status, data = await self._send("GET", endpoint.base + "/api/v1/health", check, {})
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError, ApiError):
+                continue
+            if isinstance(data, dict) and data.get("role") == "primary":
+                return data.get("last_backup") or {}
+        return None

@@ -41,8 +41,11 @@ def best_match(query: str, labels: list[str]) -> int | None:
 
 class Picker(Select[str]):
     """A form's picker. Typing opens it and jumps to the first match; Space or Down opens
-    it; Up/Down move, Enter chooses, Esc closes the list; Tab chooses nothing and moves on;
-    Enter on the closed picker submits the form (or, with ``enter_submits=False``, opens it).
+    it; Up/Down move, Enter chooses, Esc closes the list; Tab chooses nothing and moves on.
+    Enter on the closed picker opens it until a choice is made in it (or when it is the
+    form's only field: the choice on show is the answer); after that Enter submits the
+    form, as in a text field (with ``enter_submits=False`` it always opens:
+    a newcomer pressed Enter on a Role picker to change the role and saved the form).
 
     The picker keeps the focus while its list is open (the list never takes it), so keys
     typed quickly, before a focus change could land, all reach the same place.
@@ -54,6 +57,15 @@ class Picker(Select[str]):
         super().__init__(*args, **kwargs)
         self._enter_submits = enter_submits
         self._query = ""  # what was typed to search since the list opened
+        self.chosen_here = False  # a choice was made in this picker (Enter then submits)
+        self.lone = False  # the form's only field (Enter submits what it shows)
+
+    @property
+    def enter_submits(self) -> bool:
+        """Does Enter on the closed picker submit the form (rather than open the list)?"""
+        return self._enter_submits and (
+            self.chosen_here or (self.lone and self.value != Select.NULL)
+        )
 
     def _choices(self) -> list[tuple[Any, Any]]:
         """The options the list shows: the blank one (the prompt, a hint) is not one."""
@@ -136,6 +148,7 @@ class Picker(Select[str]):
         rather than silently becoming a default)."""
         choices = self._choices()
         if index is not None and 0 <= index < len(choices):
+            self.chosen_here = True
             self.value = choices[index][1]
         self.expanded = False
 
@@ -147,7 +160,7 @@ class Picker(Select[str]):
             if event.key == "enter":
                 event.stop()
                 event.prevent_default()
-                if self._enter_submits:
+                if self.enter_submits:
                     await self.run_action("screen.submit")
                 else:
                     self.action_show_overlay()

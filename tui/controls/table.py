@@ -1,12 +1,35 @@
-"""Filling a table without losing the user's place."""
+"""Filling a table without losing the user's place, its columns fitted to its width."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
+from typing import Any
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
+
+# Each list's columns from the least useful, by table id (issue 35, item 6): when the rows
+# do not fit the list's width the first one listed gives up cells first (cut with '…'),
+# and goes altogether (dropped) when fewer than MIN_CUT cells would stay; then the next.
+# A column not listed is never cut (the name, the role, the result, the share level).
+DROP_ORDER: dict[str, tuple[int, ...]] = {
+    "resources": (2, 1, 3),  # Address, Type, Accounts; never Resource or Access
+    "accounts": (1, 3),  # Policy, State
+    "audit-table": (3, 1, 0),  # Target, Actor, When; never Operation or Result
+    "orgs-table": (1, 3, 4, 2),  # Name, Vault, Managed, Account manager
+    "users-table": (1, 4, 5),  # Name, 2FA, Confirmed; never User, Role or Status
+    "groups-table": (2,),  # Members
+    "roles-table": (3, 2),  # Description, Permissions (the line below shows them whole)
+    "fields-table": (5, 4, 3, 1),  # Choices, Default, Required, For
+    "queue": (3, 2),  # Reason, Proposer
+    "mine": (2,),  # Approver
+    "grants": (2, 1),  # Granted, Role or members
+    "holds": (2, 1),  # Reason, Holder
+}
+MIN_CUT = 6  # a cut column keeps at least this many cells, else it is dropped
 
 
 def show_position(table: DataTable) -> None:
@@ -19,19 +42,107 @@ def show_position(table: DataTable) -> None:
         table.border_subtitle = f"row {min(table.cursor_row, count - 1) + 1} of {count}"
 
 
+def _width(cell: Any) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
+
+
+def column_widths(
+    natural: Sequence[int], room: int, order: Sequence[int], padding: int
+) -> list[int | None]:
+    """Each column's width to fit ``room`` cells: ``natural`` widths (widest cell or
+    header) cut in ``order`` (least useful first), a column that would keep fewer than
+    ``MIN_CUT`` cells dropped (None; its ``padding`` stays); unlisted columns are whole."""
+    widths: list[int | None] = list(natural)
+    excess = sum(natural) + padding * len(natural) - room
+    for index in order:
+        if excess <= 0:
+            break
+        keep = natural[index] - excess
+        if keep >= MIN_CUT:
+            widths[index], excess = keep, 0
+        else:
+            widths[index], excess = None, excess - natural[index]
+    return widths
+
+
+def _room(table: DataTable) -> int:
+    """The cells the columns may take: the table's width less its scroll bar's."""
+    return table.size.width - table.styles.scrollbar_size_vertical
+
+
+def _fitted(table: DataTable, rows: list[tuple[str, tuple]]) -> list[tuple[str, tuple]]:
+    """``rows`` with the cells of cut columns cut ('…') and of dropped ones empty, the
+    headers likewise; rows as given when the table has no ``DROP_ORDER``, no width yet
+    (a tab not on show) or room for every cell. Keeps what ``refit`` compares."""
+    columns = table.ordered_columns
+    labels = getattr(table, "full_labels", None)
+    if labels is None:
+        labels = table.full_labels = [column.label.copy() for column in columns]
+    order = DROP_ORDER.get(table.id or "", ())
+    if not order or len(labels) != len(columns):
+        return rows
+    natural = [
+        max([label.cell_len] + [_width(cells[i]) for _key, cells in rows if i < len(cells)])
+        for i, label in enumerate(labels)
+    ]
+    room = _room(table)
+    widths: list[int | None] = list(natural)
+    if room > 0:
+        widths = column_widths(natural, room, order, 2 * table.cell_padding)
+    table.fit_natural, table.fit_widths = natural, widths
+    for column, label, width in zip(columns, labels, widths, strict=True):
+        column.label = _cut(label, width)
+        column.content_width = column.label.cell_len
+    changed = {i: w for i, (w, n) in enumerate(zip(widths, natural, strict=True)) if w != n}
+    if not changed:
+        return rows
+    return [
+        (key, tuple(_cut(c, changed[i]) if i in changed else c for i, c in enumerate(cells)))
+        for key, cells in rows
+    ]
+
+
+def _cut(cell: Any, width: int | None) -> Text:
+    text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+    if width is None:
+        return Text("")
+    if text.cell_len > width:
+        text.truncate(width - 1)
+        text.append("…")
+    return text
+
+
+def refit(table: DataTable) -> None:
+    """Fit the table's columns to its new width (the terminal was resized, its tab shown):
+    the rows on show are drawn again only when a column's width changes (a tab switch
+    at the same width costs nothing)."""
+    rows = getattr(table, "shown_rows", None)
+    natural = getattr(table, "fit_natural", None)
+    order = DROP_ORDER.get(table.id or "", ())
+    room = _room(table)
+    if rows is None or natural is None or not order or room <= 0:
+        return
+    if column_widths(natural, room, order, 2 * table.cell_padding) == table.fit_widths:
+        return
+    table.shown_rows = None
+    fill_table(table, rows)
+
+
 def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
     """Replace a table's rows (key, cells), keeping the cursor on the same row if it is
-    still there, so a refresh does not lose the user's place."""
+    still there, so a refresh does not lose the user's place; the columns are fitted to
+    the table's width (``DROP_ORDER``); ``table.full_cells`` keeps each row's cells whole."""
     rows = list(rows)
     if getattr(table, "shown_rows", None) == rows:
         show_position(table)
         return  # the same rows: nothing to redraw (a refresh that found no change)
     table.shown_rows = rows
+    table.full_cells = dict(rows)
     keep = None
     if table.row_count:
         keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
     table.clear()
-    for key, cells in rows:
+    for key, cells in _fitted(table, rows):
         table.add_row(*cells, key=key)
     # DataTable measures new rows when it is next idle; a frame drawn before that keeps
     # the header-wide columns (names cut to 'core-rou'). Measure now, draw afresh.

@@ -43,13 +43,14 @@ def time_problem(value: str) -> str | None:
     try:
         datetime.datetime.fromisoformat(value.strip())
     except ValueError:
-        return "write it as 2026-12-01 or 2026-12-01 09:30 (UTC)"
+        return "write it as 2026-12-01 or 2026-12-01 09:30 (local time)"
     return None
 
 
 @dataclass
 class Filters:
-    """The audit view's filters ('' when not set); times are UTC as typed."""
+    """The audit view's filters ('' when not set); times are local, as typed (the list
+    shows local times too), unless they name their zone."""
 
     operation: str = ""
     actor: str = ""
@@ -62,7 +63,10 @@ class Filters:
         for key in ("since", "until"):
             value = getattr(self, key).strip()
             if value:
-                out[key] = datetime.datetime.fromisoformat(value).isoformat()
+                moment = datetime.datetime.fromisoformat(value)
+                if moment.tzinfo is None:  # as typed: this terminal's local time
+                    moment = moment.astimezone()
+                out[key] = moment.isoformat()
         return {k: v for k, v in out.items() if v}
 
     def describe(self) -> str:
@@ -70,7 +74,7 @@ class Filters:
         parts = [
             f"{label}{value}"
             for label, value in (
-                ("", self.operation),
+                ("", self.operation.replace("_", " ")),
                 ("by ", self.actor),
                 ("from ", self.since),
                 ("to ", self.until),

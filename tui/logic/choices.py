@@ -8,6 +8,7 @@ from __future__ import annotations
 from server.core.permissions import ACCOUNT_MANAGER_ROLES, ROLES  # shared plain data
 from tui.client import Client
 from tui.logic.fields import Choices
+from tui.wording import role_words
 
 PERMISSIONS: Choices = [
     ("view: use the password", "view"),
@@ -19,7 +20,7 @@ VAULT_CONTROL: Choices = [
     ("msp: only the MSP", "msp"),
     ("client: only the client", "client"),
 ]
-ROLE_CHOICES: Choices = [(role.replace("_", " "), role) for role in ROLES]
+ROLE_CHOICES: Choices = [(role_words(role), role) for role in ROLES]
 
 
 def person(user: dict) -> str:

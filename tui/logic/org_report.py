@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tui.logic.times import minute
+from tui.wording import role_words
 
 REQUEST_KINDS = {
     "grant": "access for",
@@ -46,7 +47,7 @@ def report_lines(org: dict, report: dict) -> list[str]:
     lines += ["", "MSP staff who reach it:"]
     lines += [
         f"  {a['username']}"
-        + (f" ({a['role'].replace('_', ' ')})" if a.get("role") else "")
+        + (f" ({role_words(a['role'])})" if a.get("role") else "")
         + f" via {a['via'].replace('_', ' ')}"
         for a in report["msp_access"]
     ] or ["  none"]

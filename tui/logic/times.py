@@ -122,3 +122,27 @@ def time_left(ends_at: str | None) -> str:
     minutes = math.ceil(seconds / 60)  # 44 min 30 s left reads '45 min left'
     hours, minutes = divmod(minutes, 60)
     return (f"{hours} h {minutes} min" if hours else f"{minutes} min") + " left"
+
+
+def local_minute(iso: str | None, empty: str = "") -> str:
+    """An ISO time (the server's UTC) as this terminal's local time, to the minute and
+    without the year: '12-01 03:38' (a list's When column; issue 35: local times, never
+    ISO text). ``empty`` when there is none; the text as sent when it cannot be read."""
+    if not iso:
+        return empty
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def local_moment(iso: str | None, empty: str = "—") -> str:
+    """An ISO time as the local date and time with its zone: '2026-12-01 03:38:49 CET'
+    (an event's details); ``empty`` when there is none."""
+    if not iso:
+        return empty
+    try:
+        moment = datetime.fromisoformat(iso).astimezone()
+    except ValueError:
+        return iso
+    return moment.strftime("%Y-%m-%d %H:%M:%S ") + (moment.tzname() or moment.strftime("%z"))

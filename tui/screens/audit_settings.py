@@ -8,10 +8,11 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from tui.logic.times import month_minute
+from tui.logic.times import local_minute
 from tui.screens.form import Field
 from tui.screens.listing import ListModal
 from tui.text import inert
+from tui.wording import operation_words
 from tui.workers import api_worker
 
 MIN_DAYS, MAX_DAYS = 30, 36500  # the server's bounds (it checks them too)
@@ -63,7 +64,7 @@ def purge_text(org: str, answer: dict[str, Any]) -> str:
 
 def mute_alerts(operations: list[dict[str, Any]]) -> list[str]:
     """The operations marked as alerts that are not recorded (so they cannot alert)."""
-    return [o["operation"] for o in operations if o["alert"] and not o["recorded"]]
+    return [operation_words(o["operation"]) for o in operations if o["alert"] and not o["recorded"]]
 
 
 def mute_text(names: list[str]) -> str:
@@ -77,7 +78,7 @@ def mute_text(names: list[str]) -> str:
 
 def alerts_note(operations: list[dict[str, Any]], count: int) -> str:
     """The alert list's note: which operations alert, and which cannot (not recorded)."""
-    alerting = [o["operation"] for o in operations if o["alert"] and o["recorded"]]
+    alerting = [operation_words(o["operation"]) for o in operations if o["alert"] and o["recorded"]]
     if alerting and not count:
         line = f"No alert event yet (alerting: {', '.join(alerting)})."
     elif alerting:
@@ -91,7 +92,7 @@ def alerts_note(operations: list[dict[str, Any]], count: int) -> str:
 class AlertsScreen(ListModal):
     """The org's alert events (``GET /orgs/{org}/audit/alerts``), newest first."""
 
-    COLUMNS = ("When (UTC)", "Actor", "Operation", "Target", "Result")
+    COLUMNS = ("When", "Actor", "Operation", "Target", "Result")
     KEYS = [
         Binding("r", "reload", "Refresh", tooltip="Refresh the alerts", id="alerts-refresh"),
     ]
@@ -115,9 +116,9 @@ class AlertsScreen(ListModal):
                 (
                     a["id"],
                     (
-                        month_minute(a["at"]),
+                        local_minute(a["at"]),
                         inert(a["actor"]),
-                        inert(a["operation"]),
+                        inert(operation_words(a["operation"])),
                         inert(a.get("target") or ""),
                         Text("ok") if a["outcome"] == "success" else Text("FAIL", style="red"),
                     ),

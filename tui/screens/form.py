@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 
+MARKED = "Please correct the fields marked below."
+_NOTHING = object()  # no problem was shown under the field
+
+
 def humanize(name: str) -> str:
     """'full_name' → 'Full name', 'fields.serial' → 'Serial' (for server fields the form
     does not show: never a field path)."""
@@ -77,6 +81,8 @@ class FormModal(ModalScreen[Any]):
         self._note, self._action, self._danger = note, action, danger
         self._figure, self._wide = figure, wide
         self._busy = False
+        self._summary = ""  # the form's error line
+        self._refused_value: dict[str, Any] = {}  # field → its value when a problem showed
         # The first field has the focus from the first frame on (a focus() call would
         # land later, after keys typed at once).
         self.AUTO_FOCUS = f"#f-{fields[0].name}" if fields else ""
@@ -101,14 +107,16 @@ class FormModal(ModalScreen[Any]):
                     )
                 elif f.choices is not None or f.load is not None:
                     options = f.choices or ([(f.value, f.value)] if f.value else [])
-                    yield Picker(
+                    picker = Picker(
                         options,
                         value=f.value if f.value in {v for _, v in options} else Select.NULL,
-                        prompt=f.placeholder or "type to search, or Space for the list",
+                        prompt=f.placeholder or "Enter or type to choose",
                         allow_blank=True,
                         id=f"f-{f.name}",
                         compact=True,
                     )
+                    picker.lone = len(self._fields) == 1  # Enter submits its choice
+                    yield picker
                 else:
                     yield Input(
                         value=f.value,
@@ -118,11 +126,7 @@ class FormModal(ModalScreen[Any]):
                         compact=True,
                     )
                 yield Static("", id=f"e-{f.name}", classes="field-error")
-            toggle = "   Space: tick" if any(f.multiple for f in self._fields) else ""
-            yield Static(
-                f"Enter: {self._action}   Tab: next field{toggle}   Esc: cancel",
-                classes="dialog-keys",
-            )
+            yield Static(self._keys_line(), id="form-keys", classes="dialog-keys")
 
     def on_mount(self) -> None:
         """Tab moves between the fields only, not to the dialog's frame; pickers whose
@@ -168,14 +172,32 @@ class FormModal(ModalScreen[Any]):
         return out
 
     def _show(self, name: str, message: str) -> None:
+        if message:  # the value the problem is about (a change to it clears the problem)
+            widget = self.query_one(f"#f-{name}")
+            self._refused_value[name] = getattr(widget, "value", None)
         line = self.query_one(f"#e-{name}", Static)
         line.update(inert(message))
         line.set_class(bool(message), "shown")
 
     def _show_form_error(self, message: str) -> None:
+        self._summary = message
         line = self.query_one("#form-error", Static)
         line.update(inert(message))
         line.set_class(bool(message), "shown")
+
+    def _keys_line(self, focused: object = None) -> str:
+        """The dialog's key line; on a picker not chosen in yet, Enter opens its list
+        (and Ctrl+S saves), and the line says so (issue 35)."""
+        toggle = "   Space: tick" if any(f.multiple for f in self._fields) else ""
+        if isinstance(focused, Picker) and not focused.enter_submits:
+            return f"Enter: open the list   Ctrl+S: {self._action}   Esc: cancel"
+        return f"Enter: {self._action}   Tab: next field{toggle}   Esc: cancel"
+
+    @on(events.DescendantFocus)
+    def _focus_moved(self, event: events.DescendantFocus) -> None:
+        """The key line follows the focused field."""
+        for line in self.query("#form-keys").results(Static):  # a dialog's own line stays
+            line.update(self._keys_line(event.widget))
 
     @on(Select.Changed)
     @on(MultiPicker.SelectedChanged)
@@ -183,14 +205,34 @@ class FormModal(ModalScreen[Any]):
         """A new choice answers the problem shown under its picker: clear it."""
         widget = event.control
         if widget is not None and widget.id and widget.id.startswith("f-"):
-            self._show(widget.id.removeprefix("f-"), "")
+            name = widget.id.removeprefix("f-")
+            refused = self._refused_value.get(name, _NOTHING)
+            unchanged = isinstance(widget, Select) and widget.value == refused
+            if not unchanged:  # the choice the problem was about is no longer the one shown
+                self._cleared(name)
+        if widget is not None and widget is self.focused:
+            for line in self.query("#form-keys").results(Static):
+                line.update(self._keys_line(widget))
 
     @on(Input.Changed)
     def live_check(self, event: Input.Changed) -> None:
-        """Show a field's problem as the user types."""
+        """Show a field's problem as the user types; a field without a check of its own
+        loses the problem shown under it (the server's, or 'is required') once changed."""
         spec = next((f for f in self._fields if f"f-{f.name}" == event.input.id), None)
-        if spec and spec.check:
+        if spec is None:
+            return
+        if spec.check:
             self._show(spec.name, (spec.check(event.value) or "") if event.value else "")
+        elif event.value != self._refused_value.get(spec.name, event.value):
+            self._cleared(spec.name)
+
+    def _cleared(self, name: str) -> None:
+        """The field ``name`` was changed: its problem goes, and the form's summary too
+        once no field is marked (issue 35: errors stayed after the field was fixed)."""
+        self._show(name, "")
+        marked = [line for line in self.query(".field-error.shown") if line.id != "form-error"]
+        if not marked and self._summary.startswith(MARKED):
+            self._show_form_error("")
 
     @on(Input.Submitted)
     def enter_pressed(self, event: Input.Submitted) -> None:
@@ -213,7 +255,7 @@ class FormModal(ModalScreen[Any]):
         for f in self._fields:
             self._show(f.name, problems.get(f.name, ""))
         if problems:
-            self._show_form_error("Please correct the fields marked below.")
+            self._show_form_error(MARKED)
             self.set_focus(self.query_one(f"#f-{next(iter(problems))}"))
             return
         self._show_form_error("")
@@ -262,7 +304,7 @@ class FormModal(ModalScreen[Any]):
         for f in self._fields:
             self._show(f.name, shown.get(f.name, ""))
         if shown:
-            summary = "Please correct the fields marked below."
+            summary = MARKED
             if elsewhere:
                 summary += " Also: " + "; ".join(elsewhere)
             self.set_focus(self.query_one(f"#f-{next(iter(shown))}"))

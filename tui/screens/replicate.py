@@ -24,6 +24,7 @@ from tui.controls.table import fill_table
 from tui.logic.times import ago
 from tui.screens.form import Choices, Field, FormModal
 from tui.text import inert, inert_lines
+from tui.wording import operation_words
 from tui.workers import api_worker
 
 CATEGORY_LABELS = {
@@ -58,6 +59,17 @@ def saved_text(saved: dict[str, Any]) -> str:
         f"Saved: {what} · role clash: {saved['role_conflict']}"
         f" · last applied {ago(saved.get('applied_at'))}"
     )
+
+
+def kept_text(kept: list[dict[str, Any]]) -> str:
+    """What an org kept of its own, and why, as the results' Reason: 'kept
+    resource updated: MSPOrg does not record it; …' (issue 35: not applied, said so)."""
+
+    def name(k: dict[str, Any]) -> str:
+        raw = str(k.get("name", ""))
+        return operation_words(raw) if k.get("category") == "audit_operation_settings" else raw
+
+    return "; ".join(f"kept {name(k)}: {k.get('why', '')}" for k in kept)
 
 
 async def load_choice(client: Any) -> tuple[dict[str, Any], int]:
@@ -209,7 +221,7 @@ class ReplicateScreen(ModalScreen[bool]):
                         "applied" if r["status"] == "applied" else "FAILED",
                         str(r.get("created", 0)),
                         str(r.get("updated", 0)),
-                        inert(r.get("detail") or ""),
+                        inert(r.get("detail") or kept_text(r.get("kept") or [])),
                     ),
                 )
                 for r in answer["results"]

@@ -19,8 +19,7 @@ async def server_lines(client: Client) -> list[str]:
     lines = [
         f"Connected to: {state.url} ({kind})",
         f"Term {state.term} · degraded: {'yes' if state.degraded else 'no'} · last backup: "
-        f"{utc_clock(state.last_backup_at) if state.last_backup_at else 'none'}"
-        + (" (the latest attempt FAILED)" if state.last_backup_failed else ""),
+        + await _last_backup(client, state),
     ]
     lines += forwarding_lines(state.forwarding)
     mine = ["", "This TUI's servers:"] + [
@@ -35,6 +34,22 @@ async def server_lines(client: Client) -> list[str]:
     lines += _witness(view)
     lines += _registration(view.get("registration"))
     return lines + mine
+
+
+async def _last_backup(client: Client, state: Any) -> str:
+    """'02:50:13 UTC', 'none', with '(the latest attempt FAILED)'. A secondary keeps no
+    backups: its view says the primary's, asked of the primary (issue 35: it said
+    'none' when the primary had one), or that the primary takes them."""
+    at, failed = state.last_backup_at, state.last_backup_failed
+    suffix = ""
+    if state.role != "primary" and not at:
+        backup = await client.primary_backup()
+        if backup is None:
+            return "unknown (the primary does not answer)"
+        at, failed = backup.get("at"), bool(backup.get("failure"))
+        suffix = " (on the primary)"
+    text = (utc_clock(at) if at else "none") + suffix
+    return text + (" (the latest attempt FAILED)" if failed else "")
 
 
 def _registration(details: dict[str, Any] | None) -> list[str]:

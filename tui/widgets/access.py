@@ -22,6 +22,7 @@ from tui.logic.times import minute, since
 from tui.screens.form import Field
 from tui.text import inert
 from tui.widgets.pane import Pane
+from tui.wording import role_words
 from tui.workers import api_worker
 
 ORG_ACCESS, CHECKOUT = "oa", "co"  # row key prefixes: 'oa:<id>', 'co:<id>'
@@ -232,7 +233,7 @@ class AccessPane(Pane):
                 for u in access["users"]:
                     key = f"users:{u['username']}"
                     self._grants[key] = u["username"]
-                    role = u["role"].replace("_", " ")
+                    role = role_words(u["role"])
                     cells = (f"user {u['username']}", role, minute(u["granted_at"]))
                     grant_rows.append((key, cells))
                 for g in access["groups"]:

@@ -22,12 +22,13 @@ from tui.logic.audit_export import (
     time_problem,
     write_csv,
 )
-from tui.logic.times import month_minute
+from tui.logic.times import local_minute, local_moment
 from tui.screens.audit_settings import AlertsScreen
 from tui.screens.form import Field, refusal
 from tui.screens.modals import TextModal
 from tui.text import inert
 from tui.widgets.pane import Pane
+from tui.wording import operation_meaning, operation_words
 from tui.workers import api_worker
 
 SHOWN = 200  # newest events in the view; the export writes every event that matches
@@ -67,7 +68,7 @@ class AuditPane(Pane):
         """Filter line, table, verification line."""
         yield Static("Filters: none   (/ to filter)", id="audit-filters")
         table = DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("When (UTC)", "Actor", "Operation", "Target", "Result")
+        table.add_columns("When", "Actor", "Operation", "Target", "Result")
         yield table
         yield Static("", id="verify-result")
 
@@ -87,6 +88,7 @@ class AuditPane(Pane):
                 self.app.show_error(error)
             return
         await self.book.learn(client, org, events)
+        at_newest = table.cursor_row == 0  # a refresh keeps the newest event in view
         self._events = events
         self.query_one("#audit-filters", Static).update(
             inert(f"Filters: {self.filters.describe()} ({len(events)} shown)")
@@ -97,9 +99,9 @@ class AuditPane(Pane):
                 (
                     str(e["id"]),
                     (
-                        month_minute(e["at"]),
+                        local_minute(e["at"]),
                         inert(_cut(e["actor"], 12)),
-                        inert(_cut(e["operation"], 22)),
+                        inert(_cut(operation_words(e["operation"]), 22)),
                         inert(_cut(self.book.target(e), 18)),
                         Text("ok") if e["outcome"] == "success" else Text("FAIL", style="red"),
                     ),
@@ -107,7 +109,7 @@ class AuditPane(Pane):
                 for e in events
             ),
         )
-        if self._shown != (org, query):  # another org or filter: start at the newest
+        if self._shown != (org, query) or at_newest:  # another org or filter: the newest
             self._shown = (org, query)
             table.move_cursor(row=0, animate=False)
             table.scroll_home(animate=False)
@@ -133,11 +135,16 @@ class AuditPane(Pane):
                 Field("actor", "Actor (username)", value=current.actor),
                 Field(
                     "since",
-                    "From (UTC, e.g. 2026-12-01 09:30)",
+                    "From (local time, e.g. 2026-12-01 09:30)",
                     value=current.since,
                     check=time_problem,
                 ),
-                Field("until", "To (UTC, not included)", value=current.until, check=time_problem),
+                Field(
+                    "until",
+                    "To (local time, not included)",
+                    value=current.until,
+                    check=time_problem,
+                ),
             ],
             action="filter",
         )
@@ -181,9 +188,10 @@ class AuditPane(Pane):
             self.app.notify("No event selected.", severity="warning")
             return
         lines = [
-            f"When: {event['at']}",
+            f"When: {local_moment(event['at'])}",
             f"Actor: {event['actor']} ({event['actor_org']})" + f" from {event['ip'] or '—'}",
-            f"Operation: {event['operation']}",
+            f"Operation: {operation_words(event['operation'])}"
+            + (f" ({meaning})" if (meaning := operation_meaning(event["operation"])) else ""),
             f"Target: {event.get('target_type') or ''} {self.book.target(event)}".rstrip(),
             f"Outcome: {event['outcome']}"
             + (f" ({event['reason']})" if event.get("reason") else ""),

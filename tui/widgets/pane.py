@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input
 
-from tui.controls.table import show_position
+from tui.controls.table import refit, show_position
 from tui.messages import DataChanged
 from tui.screens.form import Field, FormModal
 from tui.tabs import capabilities_in
@@ -55,10 +55,22 @@ class Pane(Vertical):
         """Keys the user may not use in this org are not shown (and do nothing)."""
         return self.may_use(action)
 
+    def palette_allows(self, action: str) -> bool:
+        """Whether the command palette offers ``action``: what the user may use in the
+        org (a pane whose keys also depend on the highlighted row says so itself)."""
+        return self.may_use(action)
+
     def bar_actions(self, focused: object) -> tuple[str, ...] | None:
         """The actions the key bar shows while ``focused`` has the focus, in order (None:
         every key of the pane); F1 still lists them all."""
         return self.BAR.get(getattr(focused, "id", None) or "")
+
+    @on(events.Resize)
+    def _fit_columns(self) -> None:
+        """A new width (the terminal was resized, the tab shown): fit the lists' columns
+        again, the least useful cut or dropped first (issue 35)."""
+        for table in self.query(DataTable):
+            refit(table)
 
     @on(DataTable.RowHighlighted)
     def _position(self, event: DataTable.RowHighlighted) -> None:
@@ -88,6 +100,9 @@ class Pane(Vertical):
         """The highlighted row's text in ``column``."""
         table = self.query_one(f"#{table_id}", DataTable)
         cell = table.get_row_at(table.cursor_row)[column]
+        whole = getattr(table, "full_cells", {}).get(self.selected(table_id))  # not cut
+        if whole is not None and column < len(whole):
+            cell = whole[column]
         return cell.plain if isinstance(cell, Text) else str(cell)
 
     async def form(

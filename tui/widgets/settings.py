@@ -31,6 +31,7 @@ from tui.widgets.pane import Pane
 from tui.widgets.settings_audit import AuditSettingsActions
 from tui.widgets.settings_directory import DirectoryActions
 from tui.widgets.settings_notify import NotifyActions
+from tui.wording import role_words
 from tui.workers import api_worker
 
 SECTIONS = {  # section: (title, its table)
@@ -282,7 +283,7 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
                 (
                     r["name"],
                     (
-                        inert(r["name"]),
+                        inert(role_words(r["name"]) if r.get("builtin") else r["name"]),
                         roles.role_kind(r),
                         inert(roles.permissions_text(r["permissions"])),
                         inert(r.get("description") or ""),
@@ -327,9 +328,8 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
         role = self._roles.get(self.selected("roles-table") or "")
         if role is None:
             return
-        line = f"{role['name']} ({roles.role_kind(role)}): " + roles.permissions_text(
-            role["permissions"]
-        )
+        name = role_words(role["name"]) if role.get("builtin") else role["name"]
+        line = f"{name} ({roles.role_kind(role)}): " + roles.permissions_text(role["permissions"])
         if role.get("builtin"):
             line += ". Built-in roles are fixed."
         elif role.get("description"):

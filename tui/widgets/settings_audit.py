@@ -10,6 +10,7 @@ from tui.controls.table import fill_table
 from tui.screens import audit_settings as audit_forms
 from tui.screens.form import Field, typed_confirmation
 from tui.text import inert
+from tui.wording import operation_words
 from tui.workers import api_worker
 
 
@@ -32,7 +33,7 @@ class AuditSettingsActions:
                 (
                     o["operation"],
                     (
-                        inert(o["operation"]),
+                        inert(operation_words(o["operation"])),
                         ("yes" if o["recorded"] else "OFF") if o["switchable"] else "always",
                         _alert_cell(o),
                     ),
@@ -69,15 +70,16 @@ class AuditSettingsActions:
         if operation is None:
             return
         name = operation["operation"]
+        words = operation_words(name)
         if not operation["switchable"]:
             self.app.notify(
-                f"{name} touches secrets, access or keys: it is always recorded.",
+                f"{words} touches secrets, access or keys: it is always recorded.",
                 severity="warning",
             )
             return
         recorded = not operation["recorded"]
         now = "recorded again" if recorded else "no longer recorded"
-        message = f"{name} is {now} in {self.org}"
+        message = f"{words} is {now} in {self.org}"
         if operation["alert"] and not recorded:
             message += ", so it cannot alert"
         await self._put_audit({"operations": {name: {"recorded": recorded}}}, message + ".")
@@ -89,9 +91,10 @@ class AuditSettingsActions:
         if operation is None:
             return
         name, alert = operation["operation"], not operation["alert"]
-        message = f"{name} {'now raises an alert' if alert else 'no longer raises an alert'}."
+        words = operation_words(name)
+        message = f"{words} {'now raises an alert' if alert else 'no longer raises an alert'}."
         if alert and not operation["recorded"]:  # kept, but said plainly
-            message = f"{name} is marked, but it is not recorded, so it cannot alert: r records it."
+            message = f"{words} is marked, but not recorded, so it cannot alert: r records it."
         await self._put_audit({"operations": {name: {"alert": alert}}}, message)
 
     @api_worker()
@@ -116,7 +119,14 @@ class AuditSettingsActions:
 
         result = await self.form(
             f"Alert on an operation in {org}",
-            [Field("operation", "Operation", choices=[(op, op) for op in others], required=True)],
+            [
+                Field(
+                    "operation",
+                    "Operation",
+                    choices=[(operation_words(op), op) for op in others],
+                    required=True,
+                )
+            ],
             submit,
             note="Operations the server always records (the listed ones are switched with "
             "r and a). l lists the alert events (also in Audit, F5); a raises or clears "
@@ -125,7 +135,8 @@ class AuditSettingsActions:
         )
         if result:
             self._fill_audit(result)
-            self.changed("settings", f"{picked['operation']} now raises an alert.")
+            words = operation_words(picked["operation"])
+            self.changed("settings", f"{words} now raises an alert.")
 
     def action_alerts(self) -> None:
         """List the events of the operations marked as alerts."""

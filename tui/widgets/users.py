@@ -27,6 +27,7 @@ from tui.screens.me import OnceModal
 from tui.screens.security import reset_user_totp
 from tui.text import inert
 from tui.widgets.pane import Pane
+from tui.wording import role_words
 from tui.workers import api_worker
 
 SCOPES: Choices = [
@@ -74,7 +75,7 @@ async def role_choices(client: Client, org: str) -> Choices:
     except ApiError:
         return list(choices.ROLE_CHOICES)
     return [
-        (r["name"].replace("_", " ") if r.get("builtin") else f"{r['name']} (custom)", r["name"])
+        (role_words(r["name"]) if r.get("builtin") else f"{r['name']} (custom)", r["name"])
         for r in roles
     ]
 
@@ -179,7 +180,7 @@ class UsersPane(Pane):
                     (
                         inert(u["username"]),
                         inert(u["full_name"]),
-                        inert(u["role"].replace("_", " ")),
+                        inert(role_words(u["role"])),
                         u["status"] + (" (directory)" if u.get("directory") else ""),
                         "on" if u["totp_enabled"] else "",
                         ("yes" if u.get("confirmed") else "PENDING") if self.is_client else "",

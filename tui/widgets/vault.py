@@ -179,6 +179,20 @@ class VaultPane(
             return state is not None and (action == "check_out" or state == "mine")
         return True
 
+    def palette_allows(self, action: str) -> bool:
+        """The palette offers what the keys offer on the highlighted resource and account
+        (capability, share level, check-out state: issue 35); its entries run on the
+        resources list, so that list's row decides for the keys of the focused list."""
+        table, least = ROW_NEEDS.get(action, (None, ""))
+        if table == "":
+            permission = self._row_permission("resources")
+            return (
+                self.may_use(action)
+                and permission is not None
+                and RANK.get(permission, 0) >= RANK[least]
+            )
+        return bool(self.check_action(action, ()))
+
     def _accounts_focused(self) -> bool:
         return self.screen.focused is self.query_one("#accounts", DataTable)
 
