@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import stat
@@ -204,3 +205,20 @@ def private_key_problem(key_path: Path) -> str | None:
         return None  # loading the key says it is missing
     problem = hostos.private_file_problem(path)
     return f"TLS key {path} {problem}" if problem else None
+
+
+def pem_fingerprints(pem: str) -> list[str]:
+    """The SHA-256 fingerprints (upper-case hex, colon-separated) of the certificates in
+    the PEM text ``pem``, in order (unparsable blocks left out): how an approver or an
+    audit row names a CA without its whole text (attacker findings 1 and 2)."""
+    out = []
+    for block in re.findall(
+        r"-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----", pem or ""
+    ):
+        try:
+            der = ssl.PEM_cert_to_DER_cert(block)
+        except ValueError:
+            continue
+        digest = hashlib.sha256(der).hexdigest().upper()
+        out.append(":".join(digest[i : i + 2] for i in range(0, len(digest), 2)))
+    return out

@@ -46,6 +46,7 @@ from server.core.errors import (
     coded,
     field_error,
 )
+from server.security import tls
 from server.services import directory_ldap as ldap
 from server.services import dual_control, recording, users
 from server.services.access import OrgArg, OrgRef, acting_org, org_ref
@@ -156,14 +157,23 @@ def config_json(row: asyncpg.Record | None) -> dict[str, Any] | None:
 
 def _summary(row: asyncpg.Record) -> str:
     """What a directory_config request approves (its subject): the pending revision and
-    the settings that decide whose passwords count, never the bind password."""
+    the whole configuration the approver decides on (issue 32; attacker finding: an
+    approver must see e.g. that every entry becomes an administrator) — never the bind
+    password. ``apply_approved`` refuses when any of it differs at approval."""
+    roles = row["group_roles"]
     return json.dumps(
         {
             "revision": str(row["revision"]),
             "url": row["url"],
+            "start_tls": row["start_tls"],
+            "ca_sha256": tls.pem_fingerprints(row["ca_pem"]),
             "bind_dn": row["bind_dn"],
             "search_base": row["search_base"],
             "user_filter": row["user_filter"],
+            "username_attribute": row["username_attribute"],
+            "group_roles": json.loads(roles) if isinstance(roles, str) else roles,
+            "default_role": row["default_role"],
+            "sync_minutes": row["sync_minutes"],
         },
         sort_keys=True,
     )
@@ -759,8 +769,9 @@ async def sync_due(env: Env) -> int:
 
 async def apply_approved(conn: db.Tx, org_id: uuid.UUID, subject: str) -> None:
     """Activate MSPOrg's pending configuration named by an approved ``directory_config``
-    request (``subject`` = ``_summary`` at filing): the pending revision must still be the
-    one filed, else ``409 directory_changed`` and nothing changes."""
+    request (``subject`` = ``_summary`` at filing): the pending revision and every setting
+    the approver saw must still be the ones filed (a new bind password makes a new
+    revision), else ``409 directory_changed`` and nothing changes."""
     filed = json.loads(subject)
     async with db.in_org(conn, org_id):
         pending = await conn.fetchrow(
@@ -768,7 +779,11 @@ async def apply_approved(conn: db.Tx, org_id: uuid.UUID, subject: str) -> None:
             "FOR UPDATE",
             org_id,
         )
-        if pending is None or str(pending["revision"]) != filed.get("revision"):
+        if (
+            pending is None
+            or str(pending["revision"]) != filed.get("revision")
+            or json.loads(_summary(pending)) != filed
+        ):
             raise coded(
                 Conflict,
                 "directory_changed",

@@ -339,3 +339,95 @@ async def test_periodic_sync(ldap, api, admin, live_server):
     assert status == 401
     status, problem = await admin.call("POST", "/orgs/SweepCo/directory/sync")
     assert (status, problem["code"]) == (404, "directory_not_configured")
+
+
+async def test_msp_directory_approver_sees_everything_and_any_change_is_refused(
+    ldap, api, admin, live_server
+):
+    """The attack (outside tester, finding 1): admin files a directory_config whose
+    summary looks harmless while ``default_role`` makes every entry a privileged
+    administrator. The approver's view shows the whole configuration (never the bind
+    password); and a change of any setting after filing — through the API, or even one
+    that keeps the revision — is refused at approval: the access is not obtained."""
+    status, users = await admin.call("GET", "/orgs/MSPOrg/users")
+    if "honest" not in {u["username"] for u in users["items"]}:  # run alone: found MSPOrg
+        await make_user(admin, "x", "privileged_administrator")
+        await make_user(admin, "honest", "administrator")
+    honest = await api.login("honest", "final-honest-pw22")
+    base = config(
+        ldap,
+        group_roles=[{"group": ldap.group_dn("msp-admins"), "role": "administrator"}],
+        default_role="privileged_administrator",
+        username_attribute="uid",
+        start_tls=False,
+        sync_minutes=0,
+    )
+
+    async def file() -> dict:
+        status, request = await admin.call(
+            "POST",
+            "/org-access-requests",
+            {"kind": "directory_config", "org": "MSPOrg", "approver": "honest"},
+        )
+        assert status == 201, request
+        return request
+
+    async def approve(request: dict) -> tuple[int, dict]:
+        return await honest.call(
+            "POST",
+            f"/org-access-requests/{request['id']}/approve",
+            {"current_password": "final-honest-pw22"},
+        )
+
+    status, _ = await admin.call("PUT", "/orgs/MSPOrg/directory", base)
+    assert status == 202
+    request = await file()
+    shown = request["directory"]
+    status, queue = await honest.call("GET", "/org-access-requests?role=approver")
+    assert status == 200
+    (queued,) = [r for r in queue["items"] if r["id"] == request["id"]]
+    assert queued["directory"] == shown
+    assert shown["default_role"] == "privileged_administrator"
+    assert shown["group_roles"] == base["group_roles"]
+    assert shown["username_attribute"] == "uid" and shown["sync_minutes"] == 0
+    assert shown["start_tls"] is False
+    assert len(shown["ca_sha256"]) == 1 and len(shown["ca_sha256"][0]) == 95
+    assert ldap.bind_password not in str(request) and ldap.bind_password not in str(queue)
+
+    # Each setting changed after filing (a new PUT): refused at approval.
+    other_ca = make_ca(ldap.root, "Finding-1 CA").cert_file.read_text()
+    changes: dict[str, dict] = {
+        "group_roles": {
+            "group_roles": [{"group": ldap.group_dn("staff"), "role": "administrator"}]
+        },
+        "default_role": {"default_role": "administrator"},
+        "username_attribute": {"username_attribute": "cn"},
+        "sync_minutes": {"sync_minutes": 5},
+        "start_tls": {"url": ldap.ldap_url, "start_tls": True},
+        "ca_certificate": {"ca_certificate": other_ca},
+        "bind_password": {"bind_password": "another-bind-pw"},
+    }
+    for field, change in changes.items():
+        status, _ = await admin.call("PUT", "/orgs/MSPOrg/directory", base)
+        assert status == 202
+        request = await file()
+        status, answer = await admin.call("PUT", "/orgs/MSPOrg/directory", {**base, **change})
+        assert status == 202, (field, answer)
+        status, problem = await approve(request)
+        assert (status, problem["code"]) == (409, "directory_changed"), (field, problem)
+
+    # A change that keeps the revision (straight in the table): still refused.
+    status, _ = await admin.call("PUT", "/orgs/MSPOrg/directory", base)
+    request = await file()
+    env = live_server.app[ENV]
+    async with env.pool.acquire() as conn, conn.transaction():
+        msp_id = await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+        await conn.execute("SELECT set_config('app.org_id', $1, true)", str(msp_id))
+        assert "UPDATE 1" == await conn.execute(
+            "UPDATE org_directories SET default_role = 'password_user', "
+            "username_attribute = 'cn', sync_minutes = 7 WHERE state = 'pending'"
+        )
+    status, problem = await approve(request)
+    assert (status, problem["code"]) == (409, "directory_changed"), problem
+    status, answer = await admin.call("GET", "/orgs/MSPOrg/directory")
+    assert answer["active"] is None or answer["active"].get("default_role") != "password_user"

@@ -51,3 +51,35 @@ def test_an_org_rename_reads_as_one():
         },
     )
     assert any(line.startswith("  rename to GlobexNew — by honest") for line in lines), lines
+
+
+def test_a_directory_config_shows_the_whole_configuration():
+    """Attacker finding 1: the approver of MSPOrg's directory configuration reads every
+    setting, e.g. that every entry becomes a privileged administrator."""
+    request = {
+        **REQUEST,
+        "kind": "directory_config",
+        "org": "MSPOrg",
+        "group": None,
+        "members": None,
+        "directory": {
+            "revision": "r1",
+            "url": "ldaps://dir.example:636",
+            "start_tls": False,
+            "ca_sha256": ["AB:CD"],
+            "bind_dn": "cn=svc",
+            "search_base": "ou=people",
+            "user_filter": "(objectClass=*)",
+            "username_attribute": "uid",
+            "group_roles": [{"group": "cn=admins", "role": "administrator"}],
+            "default_role": "privileged_administrator",
+            "sync_minutes": 60,
+        },
+    }
+    text = access_requests.describe(request)
+    assert "For: directory configuration (directory config)" in text
+    assert "Everyone else: privileged administrator (EVERY entry the filter finds)" in text
+    assert "cn=admins → administrator" in text and "CA SHA-256: AB:CD" in text
+    assert "Username attribute: uid" in text and "Sync every: 60 minutes" in text
+    assert "Directory: ldaps://dir.example:636\n" in text
+    assert "directory configuration" in access_requests.effect(request)

@@ -41,6 +41,8 @@ def designee(request: dict) -> str:
         return "purge now"
     if kind == "audit_retention":
         return "audit purge" if request.get("purge") else "audit retention"
+    if kind == "directory_config":
+        return "directory configuration"
     return f"user {request['user']}" if request.get("user") else f"group {request.get('group')}"
 
 
@@ -80,6 +82,11 @@ def effect(request: dict) -> str:
             if request.get("purge")
             else ""
         )
+    if kind == "directory_config":
+        return (
+            "MSPOrg's logins and users follow this directory configuration: its entries "
+            "get the roles shown."
+        )
     return f"{designee(request)} may act in {org} at once."
 
 
@@ -92,6 +99,7 @@ def describe(request: dict) -> str:
         f"For: {designee(request)} ({request.get('kind', 'grant').replace('_', ' ')})\n"
         + (f"Members: {', '.join(members) or '— (none)'}\n" if members is not None else "")
         + (f"Role: {request['role'].replace('_', ' ')}\n" if request.get("role") else "")
+        + directory_lines(request.get("directory"))
         + f"Proposed by: {request['proposer']}\n"
         f"Reason: {request.get('reason') or '—'}\n"
         f"Expires: {minute(request.get('expires_at'), '—')} "
@@ -329,4 +337,38 @@ async def request_confirmation(pane: Pane) -> None:
         lambda v: {"org": org, "user": v["user"]},
         step=2,
         steps=3,
+    )
+
+
+def directory_lines(config: dict | None) -> str:
+    """A ``directory_config`` request's whole configuration as the approver reads it
+    (attacker finding 1: e.g. a default role that makes every entry an administrator)."""
+    if not config:
+        return ""
+    roles = config.get("group_roles")
+    mapped = (
+        "; ".join(f"{m['group']} → {m['role'].replace('_', ' ')}" for m in roles)
+        if roles
+        else "— (none)"
+    )
+    default = config.get("default_role")
+    ca = config.get("ca_sha256")
+    return (
+        f"Directory: {config.get('url')}"
+        + (" (StartTLS)" if config.get("start_tls") else "")
+        + "\n"
+        f"CA SHA-256: {', '.join(ca) if ca else '—'}\n"
+        f"Service account: {config.get('bind_dn')}\n"
+        f"Search base: {config.get('search_base')}\n"
+        f"User filter: {config.get('user_filter')}\n"
+        f"Username attribute: {config.get('username_attribute') or '—'}\n"
+        f"Group roles: {mapped}\n"
+        "Everyone else: "
+        + (
+            f"{default.replace('_', ' ')} (EVERY entry the filter finds)"
+            if default
+            else "— (no access)"
+        )
+        + "\n"
+        f"Sync every: {config.get('sync_minutes')} minutes (0: on request)\n"
     )

@@ -118,3 +118,22 @@ class DirectorySync(Answer):
     enabled: list[str]
     skipped: list[SkippedUser]
     unchanged: int
+
+
+class DirectoryRequestConfig(Answer):
+    """The configuration a ``directory_config`` request approves, whole (never the bind
+    password): ``ca_sha256`` holds the SHA-256 fingerprints of the CA certificates. Any
+    change after filing is refused at approval (``409 directory_changed``). Requests filed
+    before this field set existed show only the first five (the others null)."""
+
+    revision: str
+    url: str
+    start_tls: bool | None = None
+    ca_sha256: list[str] | None = None
+    bind_dn: str
+    search_base: str
+    user_filter: str
+    username_attribute: str | None = None
+    group_roles: list[GroupRoleAnswer] | None = None
+    default_role: str | None = None
+    sync_minutes: int | None = None

@@ -17,6 +17,7 @@ from server.web.models.common import (
     integer,
     text,
 )
+from server.web.models.directory import DirectoryRequestConfig
 
 VaultControl = Literal["msp", "client", "both"]
 RequestKind = Literal[dual_control.KINDS]  # type: ignore[valid-type]
@@ -184,9 +185,9 @@ class AccessRequest(Answer):
     members: list[str] | None = None  # a group grant: the group's members as filed
     role: str | None = None  # a grant or account managership for a user: its role now
     display_name: str | None = None  # an org_rename: the new display name
-    # a directory_config: the pending configuration approved (revision, url, bind_dn,
-    # search_base, user_filter; never the bind password)
-    directory: dict[str, str] | None = None
+    # a directory_config: the whole pending configuration approved (never the bind
+    # password); a change of any of it after filing is refused at approval
+    directory: DirectoryRequestConfig | None = None
     proposer: str
     approver: str
     reason: str
