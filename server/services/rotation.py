@@ -44,6 +44,7 @@ from server.core.errors import (
     field_error,
 )
 from server.core.ids import parse_id
+from server.security import tls
 from server.services import connectors, entitlement, recording, sharing
 from server.services.access import MSP_ORG, OrgArg, OrgRef, enter_org
 from server.services.connectors import Connector, Login, Target, TargetError
@@ -198,6 +199,9 @@ async def set_connection(
             f"{', '.join(connector.options) or 'none'})",
             code="unknown_option",
         )
+    problem = connector.options_problem(options)
+    if problem:
+        raise field_error(f"options.{problem[0]}", problem[1], code="option_invalid")
     host_key = data.get("host_key")
     if host_key and connector.pins_host_key and not _FINGERPRINT.match(host_key):
         raise field_error(
@@ -265,6 +269,9 @@ async def set_connection(
                 "fingerprint": host_key,
                 "fingerprint_changed": current is None or current["host_key"] != host_key,
                 "reconciliation_account_id": str(via) if via else None,
+                "options_changed": options_changed(
+                    _stored_options(current) if current is not None else {}, options
+                ),
             },
         )
         return await _connection_answer(tx, resource["id"])
@@ -1188,3 +1195,23 @@ async def run_schedule(env: Env, interval: float = SCHEDULE_INTERVAL_SECONDS) ->
             log.exception("password schedule failed unexpectedly (will retry)")
             failing = True
         await asyncio.sleep(interval)
+
+
+def _stored_options(row: Any) -> dict[str, Any]:
+    options = row["options"]
+    return json.loads(options) if isinstance(options, str) else dict(options or {})
+
+
+def options_changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Which connection options a ``target_connection_changed`` changed, for its audit
+    details (attacker finding 2): ``{name: new value}`` (None: removed). Options hold no
+    secret; a CA (``ca_pem``) is recorded by its certificates' SHA-256 fingerprints."""
+    out: dict[str, Any] = {}
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) == after.get(name):
+            continue
+        value = after.get(name)
+        if name == "ca_pem" and value:
+            value = {"sha256": tls.pem_fingerprints(str(value))}
+        out[name] = value
+    return out

@@ -683,3 +683,49 @@ async def test_ldap_entry_reset_as_itself_and_through_the_directory_manager(admi
     status, problem = await admin.call("POST", reset, {})
     assert (status, problem["code"]) == (502, "target_tls_failed"), problem
     assert await reveal(admin, ids["alice"]) == second and slapd.can_bind(alice_dn, second)
+
+
+async def test_mysql_ca_is_pem_text_never_a_server_path(admin, tmp_path):
+    """Attacker finding 2: a client admin named files on the vault host as the MySQL
+    connection's CA (``ca_file``): learning which exist, trusting any PEM on the host, or
+    hanging the server on a FIFO. Now no option names a server path: ``ca_file`` is
+    refused, a path given as ``ca_pem`` is refused as not being PEM text (at once, the
+    same answer whether the file exists or is a FIFO), and a real CA is recorded in the
+    audit by its fingerprint with the other options changed."""
+    from tests.targets.slapd import make_ca
+
+    status, res = await admin.call(
+        "POST", f"/orgs/{ORG}/resources", {"name": "maria-ca", "type": "MySQL"}
+    )
+    assert status == 201, res
+    path = f"/orgs/{ORG}/resources/{res['id']}/connection"
+    settings = {"connector": "mysql", "host": "db.example", "port": 3306}
+    status, problem = await admin.call(
+        "PUT", path, settings | {"options": {"ca_file": "/etc/ssl/certs/ca-certificates.crt"}}
+    )
+    assert (status, problem["code"]) == (422, "unknown_option"), problem
+    fifo = tmp_path / "hang"
+    os.mkfifo(fifo)
+    answers = set()
+    for given in ("/etc/ssl/certs/ca-certificates.crt", "/nonexistent/x.pem", str(fifo)):
+        status, problem = await admin.call("PUT", path, settings | {"options": {"ca_pem": given}})
+        assert (status, problem["code"]) == (422, "option_invalid"), problem
+        answers.add(problem["detail"])
+    assert len(answers) == 1  # nothing tells whether the file exists
+    status, stored = await admin.call("GET", path)
+    assert (status, stored["configured"]) == (200, False)  # no connection was stored
+    ca = make_ca(tmp_path, "MySQL test CA")
+    options = {"tls": "prefer", "ca_pem": ca.cert_file.read_text(), "account_host": "%"}
+    status, conn = await admin.call("PUT", path, settings | {"options": options})
+    assert status == 200, conn
+    status, conn = await admin.call(
+        "PUT", path, settings | {"options": options | {"account_host": "10.0.0.%"}}
+    )
+    assert status == 200, conn
+    first, second = reversed(
+        [e for e in await audit(admin, "target_connection_changed") if e["target"] == "maria-ca"]
+    )
+    changed = first["details"]["options_changed"]
+    assert changed["tls"] == "prefer" and changed["account_host"] == "%"
+    assert len(changed["ca_pem"]["sha256"]) == 1 and "BEGIN" not in str(changed)
+    assert second["details"]["options_changed"] == {"account_host": "10.0.0.%"}

@@ -102,6 +102,12 @@ class Connector(ABC):
         """Log in to ``target`` as ``account``; return when it works. Raises TargetError
         (``login_failed`` when the password is refused)."""
 
+    def options_problem(self, options: Mapping[str, Any]) -> tuple[str, str] | None:
+        """What is wrong with the connection's ``options`` as (option name, why), or None.
+        Connectors check what they can in memory (e.g. a CA as PEM text); no option ever
+        names a path on the server (attacker finding 2)."""
+        return None
+
     async def host_key(self, target: Target) -> str:
         """The fingerprint of the key ``target`` presents now (no login). Connectors that
         pin no key answer ''."""

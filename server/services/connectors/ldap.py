@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 from server.services.connectors.base import Connector, Login, Target, TargetError
@@ -75,6 +76,15 @@ class LdapConnector(Connector):
     fields = ("host", "port")
     options = ("tls", "ca_pem", "user_dn_template")
     default_port = 636
+
+    def options_problem(self, options: Mapping[str, Any]) -> tuple[str, str] | None:
+        """``ca_pem`` must be PEM CA text (checked in memory)."""
+        if options.get("ca_pem"):
+            try:
+                _context(str(options["ca_pem"]))
+            except TargetError as exc:
+                return "ca_pem", exc.message
+        return None
 
     def _dn(self, target: Target, username: str) -> str:
         if "=" in username:

@@ -10,6 +10,7 @@ where no wheel exists), maintained by aio-libs and speaks both MySQL and MariaDB
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from typing import Any
 
 import aiomysql
@@ -20,16 +21,38 @@ from server.services.connectors.base import Connector, Login, Target, TargetErro
 _LOGIN_REFUSED = {1045, 1044, 1698}  # access denied (user, database, plugin)
 
 
+def _context(ca_pem: str) -> ssl.SSLContext:
+    """A client context trusting only ``ca_pem`` (PEM text, loaded from memory: nothing is
+    read from the server's disk, nothing blocks the event loop), verifying the host name.
+
+    Raises:
+        TargetError ``misconfigured`` when ``ca_pem`` is not a PEM CA certificate.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_verify_locations(cadata=ca_pem)
+    except (ssl.SSLError, ValueError):
+        raise TargetError(
+            "misconfigured", "the ca_pem option is not a PEM CA certificate"
+        ) from None
+    return context
+
+
 def _tls(target: Target) -> ssl.SSLContext | None:
-    """TLS when the server offers it (aiomysql starts it only then): verified against
-    ``ca_file`` when one is given, else unverified; None when ``tls`` is ``off``."""
+    """TLS when the server offers it (aiomysql starts it only then): verified against the
+    CA given as PEM text in ``ca_pem`` (never a path on the server: attacker finding 2),
+    else unverified; None when ``tls`` is ``off``. Built in memory (no file read, no
+    system trust store loaded on the event loop)."""
     mode = str(target.options.get("tls") or "prefer")
     if mode == "off":
         return None
-    context = ssl.create_default_context(cafile=target.options.get("ca_file") or None)
-    if not target.options.get("ca_file"):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    ca_pem = str(target.options.get("ca_pem") or "")
+    if ca_pem:
+        return _context(ca_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
     return context
 
 
@@ -40,10 +63,20 @@ class MySqlConnector(Connector):
     title = "MySQL / MariaDB"
     resource_types = frozenset({"mysql"})
     fields = ("host", "port")
-    options = ("account_host", "tls", "ca_file")
+    options = ("account_host", "tls", "ca_pem")
     default_port = 3306
 
+    def options_problem(self, options: Mapping[str, Any]) -> tuple[str, str] | None:
+        """``ca_pem`` must be PEM CA text (checked in memory)."""
+        if options.get("ca_pem"):
+            try:
+                _context(str(options["ca_pem"]))
+            except TargetError as exc:
+                return "ca_pem", exc.message
+        return None
+
     async def _connect(self, target: Target, login: Login) -> Any:
+        ssl_context = _tls(target)
         try:
             return await aiomysql.connect(
                 host=target.host,
@@ -51,7 +84,7 @@ class MySqlConnector(Connector):
                 user=login.username,
                 password=login.password,
                 connect_timeout=target.timeout,
-                ssl=_tls(target),  # used when the server offers TLS
+                ssl=ssl_context,  # used when the server offers TLS
                 autocommit=True,
             )
         except pymysql.err.OperationalError as exc:

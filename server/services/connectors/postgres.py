@@ -48,8 +48,17 @@ class PostgresConnector(Connector):
     default_port = 5432
 
     def _ssl(self, target: Target) -> str | ssl.SSLContext:
+        """``prefer`` (asyncpg reads no file for it), or for ``require`` a context built in
+        memory: asyncpg's own would read PGSSLROOTCERT / ~/.postgresql/root.crt from the
+        server's disk on the event loop (attacker finding 2: no connector's TLS depends on a
+        server path or blocks the loop). Encrypted, not verified, as libpq's require."""
         mode = str(target.options.get("tls") or "prefer")
-        return "require" if mode == "require" else "prefer"
+        if mode != "require":
+            return "prefer"
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
 
     async def _connect(self, target: Target, login: Login) -> asyncpg.Connection:
         try:
