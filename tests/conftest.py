@@ -185,6 +185,8 @@ def config_for(pg: PgServer, home: Path, database: str) -> Config:
     # OWASP's minimum Argon2id cost keeps the suite quick; production defaults are higher.
     config.security.argon2_memory_kib = 19456
     config.security.argon2_iterations = 2
+    # Test receivers and targets (SIEM, webhooks, sshd, MariaDB, slapd) listen on 127.0.0.1.
+    config.outbound.allow_loopback = True
     return config
 
 

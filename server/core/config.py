@@ -159,6 +159,15 @@ class GatewayConfig:
     tui_url: str = ""
 
 
+@dataclass
+class OutboundConfig:
+    """Where the server connects on a user's say-so (SIEM destinations, webhooks, rotation
+    targets: server/core/outbound.py, attacker finding 3). Loopback (this host) is refused
+    unless ``allow_loopback``; link-local, unspecified and multicast always are."""
+
+    allow_loopback: bool = False
+
+
 _PG_SIZE = re.compile(r"^[1-9]\d{0,9}(kB|MB|GB|TB)$")
 _DAILY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h)$")
@@ -187,6 +196,7 @@ class Config:
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
     source: str = "<defaults>"
 
     def path(self, value: str) -> Path:
@@ -288,6 +298,7 @@ _SECTIONS = {
     "replication": ReplicationConfig,
     "backup": BackupConfig,
     "gateway": GatewayConfig,
+    "outbound": OutboundConfig,
 }
 
 

@@ -41,18 +41,21 @@ import json
 import logging
 import secrets
 import smtplib
+import socket
 import ssl
 import time
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import aiohttp.abc
 import asyncpg
 
 from server.core import notifications as kinds
-from server.core import permissions
+from server.core import outbound, permissions
 from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
 from server.core.password_policy import expires_at, expiry_words
 from server.services import recording
@@ -179,7 +182,7 @@ def _hook_json(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
         "name": row["name"],
-        "url": row["url"],
+        "url": _without_userinfo(row["url"]),
         "enabled": row["enabled"],
         "own_ca": bool(row["ca_pem"]),
         "created_at": row["created_at"].isoformat(),
@@ -195,8 +198,7 @@ async def create_webhook(
         Forbidden ``siem_own_administrators``; ValidationFailed (not https);
         Conflict ``webhook_exists``.
     """
-    if not data["url"].startswith("https://"):
-        raise field_error("url", "must be an https:// address")
+    await check_webhook_url(env, data["url"])
     hook_id = uuid.uuid4()
     secret = secrets.token_hex(32)
     async with db.transaction(env.pool, actor.org_id) as tx:
@@ -825,9 +827,20 @@ class Notifier:
             "X-Strongroom-Signature": f"sha256={signature}",
             "X-Strongroom-Delivery": str(item["id"]),
         }
+        allow_loopback = self.env.config.outbound.allow_loopback
+        url = urlsplit(hook["url"])
+        try:
+            await outbound.resolve(url.hostname or "", url.port or 443, allow_loopback)
+        except outbound.OutboundRefused as exc:
+            raise DeliveryFailed(f"not sent: {exc}") from exc
+        except outbound.OutboundUnresolved as exc:
+            raise DeliveryFailed(f"the webhook could not be reached: {exc}") from exc
+        connector = aiohttp.TCPConnector(resolver=_CheckedResolver(allow_loopback))
         try:
             async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as session,
+                aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=TIMEOUT), connector=connector
+                ) as session,
                 session.post(hook["url"], data=body, headers=headers, ssl=ctx) as answer,
             ):
                 if answer.status >= 300:
@@ -898,3 +911,67 @@ def _send_mail(smtp: dict[str, Any], item: asyncpg.Record) -> None:
         raise DeliveryFailed(f"the SMTP server refused the login ({exc.smtp_code})") from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryFailed(f"the SMTP server could not take it: {exc}") from exc
+
+
+async def check_webhook_url(env: Env, url: str) -> None:
+    """Refuse (422) a webhook URL that is not ``https://host[:port]/…``, carries user
+    information (``https://user:pass@host/``: a credential stored and listed; code
+    ``webhook_url_userinfo``), or points at an address the outbound rule refuses (this
+    host, link-local, unspecified, multicast; ``destination_not_allowed``). Attacker
+    finding 3; ``server.core.outbound`` holds the address rule."""
+    if not url.startswith("https://"):
+        raise field_error("url", "must be an https:// address")
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 443
+    except ValueError:
+        raise field_error("url", "not a valid URL") from None
+    if "@" in parts.netloc:
+        raise field_error(
+            "url",
+            "must carry no user name or password (https://user:pass@…): the receiver "
+            "checks the X-Strongroom-Signature instead",
+            code="webhook_url_userinfo",
+        )
+    if not parts.hostname:
+        raise field_error("url", "must name a host")
+    await outbound.refuse_forbidden("url", parts.hostname, port, env.config.outbound.allow_loopback)
+
+
+def _without_userinfo(url: str) -> str:
+    """A stored URL as listed: any user information (from before it was refused) left out."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+class _CheckedResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver for webhooks: a name resolves only to addresses the outbound
+    rule allows, at the moment of the connection (a name re-pointed at this host after it
+    was checked is still refused)."""
+
+    def __init__(self, allow_loopback: bool) -> None:
+        self.allow_loopback = allow_loopback
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        try:
+            addresses = await outbound.resolve(host, port, self.allow_loopback)
+        except (outbound.OutboundRefused, outbound.OutboundUnresolved) as exc:
+            raise OSError(str(exc)) from None
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in addresses
+        ]
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -35,6 +35,7 @@ from typing import Any
 
 import asyncpg
 
+from server.core import outbound
 from server.core.errors import (
     Conflict,
     Forbidden,
@@ -202,6 +203,9 @@ async def set_connection(
     problem = connector.options_problem(options)
     if problem:
         raise field_error(f"options.{problem[0]}", problem[1], code="option_invalid")
+    await outbound.refuse_forbidden(
+        "host", data["host"], data.get("port") or 0, env.config.outbound.allow_loopback
+    )
     host_key = data.get("host_key")
     if host_key and connector.pins_host_key and not _FINGERPRINT.match(host_key):
         raise field_error(
@@ -358,6 +362,7 @@ async def scan_host_key(
     if connector is None or not connector.pins_host_key:
         raise coded(Conflict, "no_host_key", "this connector pins no host key")
     try:
+        await reachable(env, _target(row))
         presented = await connector.host_key(_target(row))
     except TargetError as exc:
         raise _target_failed(exc, "the host key could not be read") from None
@@ -475,7 +480,9 @@ class _Secrets:
 
 async def _secrets(env: Env, job: _Job) -> _Secrets:
     """The passwords an operation needs, decrypted (``rotation_secrets``: only while it
-    holds the account). Raises TargetError ``no_reconciliation_account``."""
+    holds the account), once the target's address is one the server may reach
+    (``reachable``). Raises TargetError ``no_reconciliation_account``, ``not_allowed``."""
+    await reachable(env, job.target)
     async with db.transaction(env.pool, job.org_id, readonly=True) as tx:
         row = await tx.fetchrow("SELECT * FROM rotation_secrets($1)", job.account_id)
         if row is None:
@@ -1215,3 +1222,19 @@ def options_changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
             value = {"sha256": tls.pem_fingerprints(str(value))}
         out[name] = value
     return out
+
+
+async def reachable(env: Env, target: Target) -> None:
+    """Refuse to connect to a target at an address the outbound rule forbids (this
+    server, link-local, unspecified, multicast: ``server.core.outbound``; attacker
+    finding 3), checked again before each operation (the name may point elsewhere now).
+
+    Raises:
+        TargetError ``not_allowed`` (refused), ``unreachable`` (the name does not resolve).
+    """
+    try:
+        await outbound.resolve(target.host, target.port, env.config.outbound.allow_loopback)
+    except outbound.OutboundRefused as exc:
+        raise TargetError("not_allowed", f"not connected: {exc}") from None
+    except outbound.OutboundUnresolved as exc:
+        raise TargetError("unreachable", str(exc)) from None

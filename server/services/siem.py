@@ -42,7 +42,7 @@ import asyncpg
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from server.core import permissions, siem_stream
+from server.core import outbound, permissions, siem_stream
 from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
 from server.services import recording
 from server.services.access import OrgArg, OrgRef, enter_org
@@ -123,6 +123,9 @@ async def create_destination(
         certificate; Conflict ``siem_destination_exists`` for a name the org uses.
     """
     _check(data)
+    await outbound.refuse_forbidden(
+        "host", data["host"], data["port"], env.config.outbound.allow_loopback
+    )
     dest_id = uuid.uuid4()
     verify_key = secrets.token_bytes(32)
     async with db.transaction(env.pool, actor.org_id) as tx:
@@ -351,14 +354,17 @@ async def send_test(env: Env, actor: Actor, org_name: OrgArg, dest: str) -> dict
     )
     link = None
     try:
-        link = await open_link(target)
+        link = await open_link(target, env.config.outbound.allow_loopback)
         await link.send([message])
         await asyncio.sleep(0.2)
         if not link.healthy():
-            return {"delivered": False, "error": "the receiver closed the connection"}
+            return {
+                "delivered": False,
+                "error": coarse_error(org, "the receiver closed the connection"),
+            }
         return {"delivered": True, "error": None}
     except DeliveryError as exc:
-        return {"delivered": False, "error": str(exc)}
+        return {"delivered": False, "error": coarse_error(org, str(exc))}
     finally:
         if link is not None:
             await link.close()
@@ -502,23 +508,32 @@ class Link:
                 await self.writer.wait_closed()
 
 
-async def open_link(target: Target) -> Link:
-    """Connect to a destination (TLS: certificate and host name verified).
+async def open_link(target: Target, allow_loopback: bool = False) -> Link:
+    """Connect to a destination (TLS: certificate and host name verified) at an address
+    its host name resolved to and ``outbound.resolve`` allowed (attacker finding 3: never
+    this host, link-local, unspecified or multicast; loopback only if ``allow_loopback``).
 
     Raises:
-        DeliveryError: not reachable, or the certificate refused (the text says which).
+        DeliveryError: refused by the outbound rule, not reachable, or the certificate
+            refused (the text says which).
     """
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT):
+            try:
+                addresses = await outbound.resolve(target.host, target.port, allow_loopback)
+            except outbound.OutboundRefused as exc:
+                raise DeliveryError(f"not sent: {exc}") from None
+            except outbound.OutboundUnresolved as exc:
+                raise DeliveryError(str(exc)) from None
             if target.transport == "udp":
                 loop = asyncio.get_running_loop()
                 transport, _ = await loop.create_datagram_endpoint(
-                    asyncio.DatagramProtocol, remote_addr=(target.host, target.port)
+                    asyncio.DatagramProtocol, remote_addr=(addresses[0], target.port)
                 )
                 return Link(None, None, transport)
             ctx = _tls_context(target) if target.transport == "tls" else None
             reader, writer = await asyncio.open_connection(
-                target.host,
+                addresses[0],
                 target.port,
                 ssl=ctx,
                 server_hostname=target.host if ctx is not None else None,
@@ -651,7 +666,7 @@ class Forwarder:
                         await self._save(org_id, dest_id, confirmed, None)
                     if rows:
                         if link is None:
-                            link = await open_link(target)
+                            link = await open_link(target, self.env.config.outbound.allow_loopback)
                         messages = [
                             siem_stream.syslog_message(
                                 key=target.verify_key,
@@ -735,3 +750,13 @@ async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
+
+
+TEST_NOT_DELIVERED = "the test message was not delivered: check the destination and the receiver"
+
+
+def coarse_error(org: OrgRef, detail: str) -> str:
+    """The test call's error as the actor may read it: MSPOrg's administrators get the
+    detail (connection refused, timeout, certificate); a client org's a generic reason, so
+    the call cannot map the MSP's network port by port (attacker finding 3)."""
+    return detail if org.is_msp else TEST_NOT_DELIVERED

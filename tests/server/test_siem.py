@@ -13,6 +13,9 @@ import pytest
 
 from server.core import siem_stream
 from server.ops import cli
+from server.services import siem
+from server.web.keys import ENV
+from tests.conftest import free_port
 from tests.server.conftest import ADMIN_PASSWORD, Api, confirm_by_request, make_user
 from tests.targets.rsyslog import Rsyslog
 
@@ -236,6 +239,27 @@ async def test_only_the_orgs_own_administrators_configure_it(admin, api, receive
     assert status == 201, own
     status, page = await client_admin.call("GET", f"/orgs/{CLIENT}/siem-destinations")
     assert [d["name"] for d in page["items"]] == ["client-siem"]
+    # Attacker finding 3: a client admin's test call is no port scanner (a closed port
+    # and an open one that is no receiver read alike); MSPOrg's admins keep the detail.
+    closed = {**body, "port": free_port(), "name": "probe"}
+    status, probe = await client_admin.call("POST", f"/orgs/{CLIENT}/siem-destinations", closed)
+    assert status == 201, probe
+    status, tried = await client_admin.call(
+        "POST", f"/orgs/{CLIENT}/siem-destinations/{probe['id']}/test"
+    )
+    assert status == 200 and not tried["delivered"], tried
+    assert tried["error"] == siem.TEST_NOT_DELIVERED and str(closed["port"]) not in tried["error"]
+    status, msp_probe = await admin.call("POST", "/orgs/MSPOrg/siem-destinations", closed)
+    status, tried = await admin.call(
+        "POST", f"/orgs/MSPOrg/siem-destinations/{msp_probe['id']}/test"
+    )
+    assert not tried["delivered"] and "refused the connection" in tried["error"], tried
+    for dest_id, who, org in (
+        (probe["id"], client_admin, CLIENT),
+        (msp_probe["id"], admin, "MSPOrg"),
+    ):
+        status, _ = await who.call("DELETE", f"/orgs/{org}/siem-destinations/{dest_id}")
+        assert status == 204
     status, problem = await client_admin.call("GET", "/orgs/MSPOrg/siem-destinations")
     assert status == 404  # MSPOrg is out of a client user's reach
     lines = await receiver.wait_for(
@@ -265,3 +289,82 @@ async def test_only_the_orgs_own_administrators_configure_it(admin, api, receive
         "POST", "/orgs/MSPOrg/siem-destinations", {**body, "name": "dup"}
     )
     assert (status, problem["code"]) == (409, "siem_destination_exists")
+
+
+async def test_no_destination_reaches_the_vault_host(admin, receiver, live_server):
+    """Attacker finding 3, with ``[outbound] allow_loopback = false`` (the default): SIEM
+    destinations, webhooks and rotation target connections at this host, link-local
+    (cloud metadata), unspecified or multicast addresses are refused when set (422
+    ``destination_not_allowed``), and one set earlier is not connected to (the test call
+    says not delivered; a reset is refused with nothing changed). Private ranges stay
+    allowed. A webhook URL carrying user:password is refused."""
+    body = {"name": "x", "host": "127.0.0.1", "port": receiver.tcp_port, "transport": "tcp"}
+    status, earlier = await admin.call(
+        "POST", "/orgs/MSPOrg/siem-destinations", {**body, "name": "loop-earlier"}
+    )
+    assert status == 201, earlier
+    status, res = await admin.call(
+        "POST", "/orgs/MSPOrg/resources", {"name": "loop-target", "type": "Linux"}
+    )
+    status, acct = await admin.call(
+        "POST",
+        f"/orgs/MSPOrg/resources/{res['id']}/accounts",
+        {"username": "root", "password": SECRET},
+    )
+    assert status == 201, acct
+    connection = f"/orgs/MSPOrg/resources/{res['id']}/connection"
+    status, _ = await admin.call("PUT", connection, {"connector": "ssh", "host": "127.0.0.1"})
+    assert status == 200
+    live_server.app[ENV].config.outbound.allow_loopback = False
+
+    for host in (
+        "127.0.0.1",
+        "127.8.9.10",
+        "localhost",
+        "::1",
+        "[::1]",
+        "::ffff:127.0.0.1",
+        "169.254.169.254",
+        "fe80::1",
+        "0.0.0.0",  # noqa: S104 - an address refused, not bound
+        "224.0.0.1",
+    ):
+        status, problem = await admin.call(
+            "POST", "/orgs/MSPOrg/siem-destinations", {**body, "name": "bad", "host": host}
+        )
+        assert (status, problem.get("code")) == (422, "destination_not_allowed"), (host, problem)
+        url_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        status, problem = await admin.call(
+            "POST",
+            "/orgs/MSPOrg/notifications/webhooks",
+            {"name": "bad", "url": f"https://{url_host}:8443/hook"},
+        )
+        assert (status, problem.get("code")) == (422, "destination_not_allowed"), (host, problem)
+        status, problem = await admin.call(
+            "PUT", connection, {"connector": "ssh", "host": host.strip("[]")}
+        )
+        assert (status, problem.get("code")) == (422, "destination_not_allowed"), (host, problem)
+    status, private = await admin.call(
+        "POST", "/orgs/MSPOrg/siem-destinations", {**body, "name": "private", "host": "10.1.2.3"}
+    )
+    assert status == 201, private
+    status, problem = await admin.call(
+        "POST",
+        "/orgs/MSPOrg/notifications/webhooks",
+        {"name": "creds", "url": "https://user:pass@10.1.2.3/hook"},
+    )
+    assert (status, problem["code"]) == (422, "webhook_url_userinfo"), problem
+    status, hooks = await admin.call("GET", "/orgs/MSPOrg/notifications/webhooks")
+    assert "pass@" not in str(hooks)
+
+    # Set before the rule (or while allowed): not connected to.
+    status, tried = await admin.call("POST", f"/orgs/MSPOrg/siem-destinations/{earlier['id']}/test")
+    assert not tried["delivered"] and "not sent" in tried["error"], tried
+    status, problem = await admin.call(
+        "POST", f"/orgs/MSPOrg/accounts/{acct['id']}/rotation/reset", {}
+    )
+    assert (status, problem["code"]) == (502, "target_not_allowed"), problem
+    status, shown = await admin.call("POST", f"/orgs/MSPOrg/accounts/{acct['id']}/reveal", {})
+    assert shown.get("password") == SECRET, shown
+    for dest in (earlier, private):
+        await admin.call("DELETE", f"/orgs/MSPOrg/siem-destinations/{dest['id']}")

@@ -31,6 +31,7 @@ REASONS = {
     "refused": "the target refused the password change",
     "no_reconciliation_account": "the reconciliation account is missing",
     "misconfigured": "the connection settings are incomplete",
+    "not_allowed": "the target's address is not allowed (this server, link-local, multicast)",
 }
 
 

@@ -51,7 +51,11 @@ async def list_webhooks(*, env: Env, actor: Actor, org: OrgArg, page: paging.Pag
 @operation(
     body=WebhookBody,
     answers={201: WebhookCreated},
-    errors={**OWN_ADMINS, 409: "webhook_exists"},
+    errors={
+        **OWN_ADMINS,
+        409: "webhook_exists",
+        422: "webhook_url_userinfo (user:password in the URL), destination_not_allowed",
+    },
 )
 async def create_webhook(*, env: Env, actor: Actor, org: OrgArg, body: WebhookBody) -> web.Response:
     """Add a webhook; its signing secret is in this answer only."""

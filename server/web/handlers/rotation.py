@@ -32,6 +32,7 @@ from server.web.problem import json_response
 TARGET_ERRORS = {
     502: "target_unreachable, target_timeout, target_login_failed, target_refused, "
     "target_tls_failed, target_misconfigured, target_no_reconciliation_account, "
+    "target_not_allowed (the target's address is this server, link-local or multicast), "
     "host_key_unknown, host_key_changed (the current password is unchanged; the failure "
     "is recorded on the account)"
 }
@@ -50,7 +51,14 @@ async def get_connection(*, env: Env, actor: Actor, org: OrgArg, id: str) -> web
     return json_response(await rotation.get_connection(env, actor, org, id))
 
 
-@operation(body=ConnectionSet, answers={200: Connection})
+@operation(
+    body=ConnectionSet,
+    answers={200: Connection},
+    errors={
+        422: "unknown_option, option_invalid (e.g. ca_pem not PEM text), "
+        "destination_not_allowed (this server, link-local, unspecified or multicast)"
+    },
+)
 async def set_connection(
     *, env: Env, actor: Actor, org: OrgArg, id: str, body: ConnectionSet
 ) -> web.Response:

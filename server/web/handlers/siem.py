@@ -36,7 +36,11 @@ async def list_destinations(
 @operation(
     body=SiemDestinationBody,
     answers={201: SiemDestinationCreated},
-    errors={**OWN_ADMINS, 409: "siem_destination_exists"},
+    errors={
+        **OWN_ADMINS,
+        409: "siem_destination_exists",
+        422: "destination_not_allowed (this server, link-local, unspecified or multicast)",
+    },
 )
 async def create_destination(
     *, env: Env, actor: Actor, org: OrgArg, body: SiemDestinationBody
