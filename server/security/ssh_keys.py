@@ -75,6 +75,10 @@ def parse_public_key(text: str) -> PublicKey:
             f"{algorithm} keys are not accepted: use ed25519, ECDSA or RSA of at least "
             f"{MIN_RSA_BITS} bits"
         )
+    if algorithm == "ssh-ed25519":
+        problem = ed25519_point_problem(key.public_data[-32:])
+        if problem:
+            raise KeyRefused(f"this ed25519 key is not a usable public key ({problem})")
     bits = _bits(key, algorithm)
     if algorithm == "ssh-rsa" and bits < MIN_RSA_BITS:
         raise KeyRefused(f"an RSA key must have at least {MIN_RSA_BITS} bits (this one: {bits})")
@@ -121,3 +125,45 @@ def host_key_fingerprint(path: Path) -> str | None:
         return fingerprint(asyncssh.read_private_key(str(path)))
     except (asyncssh.KeyImportError, OSError):
         return None
+
+
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, _P - 2, _P)) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+# The encodings of the points of small order (1, 2, 4, 8), as libsodium's
+# ``has_small_order`` lists them (compared without the sign bit): a key among them is
+# degenerate (e.g. all zeros, the attacker's finding 4) — any signature check against it
+# proves nothing about who holds it.
+_SMALL_ORDER = [
+    bytes(32),
+    bytes([1]) + bytes(31),
+    bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    bytes([0xEC]) + b"\xff" * 30 + bytes([0x7F]),
+    bytes([0xED]) + b"\xff" * 30 + bytes([0x7F]),
+    bytes([0xEE]) + b"\xff" * 30 + bytes([0x7F]),
+]
+
+
+def ed25519_point_problem(encoded: bytes) -> str | None:
+    """Why the 32-byte ed25519 public key ``encoded`` is degenerate, or None: not 32 bytes,
+    a point of small order (all zeros, the identity, ... — libsodium's list, whatever the
+    sign bit), a non-canonical y, or no point of the curve (RFC 8032 §5.1.3 decoding).
+    Attacker finding 4 (session 8); OWASP ASVS V11 (reject weak or invalid keys)."""
+    if len(encoded) != 32:
+        return "not 32 bytes"
+    unsigned = encoded[:31] + bytes([encoded[31] & 0x7F])
+    if unsigned in _SMALL_ORDER:
+        return "a point of small order"
+    y = int.from_bytes(unsigned, "little")
+    if y >= _P:
+        return "a non-canonical encoding"
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = (u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P)) % _P
+    if (v * x * x - u) % _P != 0:
+        x = (x * _SQRT_M1) % _P
+        if (v * x * x - u) % _P != 0:
+            return "not a point of the curve"
+    if x == 0 and encoded[31] >> 7:
+        return "a non-canonical encoding"
+    return None

@@ -61,7 +61,8 @@ async def add_key(
     Raises:
         Forbidden ``session_required`` for an API key; ValidationFailed
         ``ssh_key_refused`` (field ``public_key``) for a key not accepted; Conflict
-        ``ssh_key_exists`` when the key is already registered in the org; Conflict
+        ``ssh_key_exists`` when the actor already registered this key (unique per user,
+        migration 046: another user's key neither blocks nor is revealed); Conflict
         ``too_many_ssh_keys`` past 50 keys.
     """
     require_session(actor, "an API key cannot add SSH keys; log in and add it from a session")
@@ -78,13 +79,13 @@ async def add_key(
         label = key.algorithm
     try:
         row = await _insert(env, actor, key, label, expires_in_days)
-    except asyncpg.UniqueViolationError:  # the same key, registered in the org meanwhile
+    except asyncpg.UniqueViolationError:  # the same key, registered by the actor meanwhile
         raise _exists() from None
     return _shown(row)
 
 
 def _exists() -> Conflict:
-    return coded(Conflict, "ssh_key_exists", "this SSH key is already registered in this org")
+    return coded(Conflict, "ssh_key_exists", "you have already registered this SSH key")
 
 
 async def _insert(
@@ -99,7 +100,9 @@ async def _insert(
                 Conflict, "too_many_ssh_keys", f"at most {MAX_KEYS_PER_USER} SSH keys per user"
             )
         if await conn.fetchval(
-            "SELECT 1 FROM user_ssh_keys WHERE fingerprint = $1", key.fingerprint
+            "SELECT 1 FROM user_ssh_keys WHERE user_id = $1 AND fingerprint = $2",
+            actor.user_id,
+            key.fingerprint,
         ):
             raise _exists()
         row = await conn.fetchrow_one(

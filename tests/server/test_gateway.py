@@ -280,6 +280,12 @@ async def test_refusals(api, admin, gateway, ssh_dir, live_server):
     config, known = gateway
     password = await make_user(admin, "bob", "password_user")
     bob = await api.login("bob", password)
+    # Attacker finding 4: a colleague registers bob's public key first, to block him (a
+    # key was unique per org) — bob still registers it, and the key logs in as bob only.
+    mallory = await api.login("mallory", await make_user(admin, "mallory", "password_user"))
+    plain_pub = (ssh_dir / "plain").with_suffix(".pub").read_text()
+    status, made = await mallory.call("POST", "/me/ssh-keys", {"public_key": plain_pub})
+    assert status == 201, made
     for name in ("plain", "old"):
         pub = (ssh_dir / name).with_suffix(".pub").read_text()
         status, made = await bob.call("POST", "/me/ssh-keys", {"public_key": pub})
@@ -310,6 +316,13 @@ async def test_refusals(api, admin, gateway, ssh_dir, live_server):
     # are refused.
     code, shown = await run("plain", "-T", command="cat /etc/passwd")
     assert code != 0 and "root:" not in shown
+    via_gateway = [
+        e
+        for who in ("bob", "mallory")
+        for e in await audit_of(admin, who)
+        if e["operation"] == "login" and e["details"].get("via") == "ssh_gateway"
+    ]
+    assert via_gateway and {e["actor"] for e in via_gateway} == {"bob"}, via_gateway
     code, shown = await run("plain", "-T")
     assert code != 0 and "needs a terminal" in shown
     code, shown = await run(

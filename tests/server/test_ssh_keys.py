@@ -10,6 +10,10 @@ import pytest
 
 from tests.server.conftest import make_user
 
+ALL_ZERO_ED25519 = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+)
+
 
 def keygen(folder: Path, name: str, kind: str, bits: int | None = None) -> str:
     """A fresh key pair made by OpenSSH's ssh-keygen; returns the public key line."""
@@ -88,13 +92,15 @@ async def test_register_list_revoke(api, admin, keys):
 
 
 async def test_refused_keys_and_callers(api, admin, keys):
-    """Short RSA, a private key, garbage, a duplicate (even another user's), an API key
+    """Short RSA, an all-zero ed25519 key, a private key, garbage, a duplicate of one's
+    own (another user's is theirs: not refused, not revealed), an API key
     adding or revoking a key, another user's key id: each refused with its code, and
     nothing is registered."""
     password = await make_user(admin, "sshother", "password_user")
     user = await api.login("sshother", password)
     for text, why in (
         (keys["rsa2048"], "at least 3072"),
+        (ALL_ZERO_ED25519, "small order"),  # attacker finding 4: a degenerate key
         ("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----", "private"),
         ("ssh-ed25519 not-base64", "not an SSH public key"),
         (keys["ed"] + "\n" + keys["ec"], "one public key"),
@@ -112,10 +118,16 @@ async def test_refused_keys_and_callers(api, admin, keys):
     assert status == 201, mine
     status, problem = await user.call("POST", "/me/ssh-keys", {"public_key": keys["ec"]})
     assert (status, problem["code"]) == (409, "ssh_key_exists")
-    # Another user of the org cannot register the same key (one key names one user).
+    # Attacker finding 4: another user registering the same public key neither is told
+    # whose it is nor blocks its owner (a key is unique per user, migration 046) ...
+    status, theirs = await admin.call("POST", "/me/ssh-keys", {"public_key": keys["ec"]})
+    assert status == 201, theirs
     status, problem = await admin.call("POST", "/me/ssh-keys", {"public_key": keys["ec"]})
     assert (status, problem["code"]) == (409, "ssh_key_exists")
-    # Nor revoke it.
+    assert "sshother" not in problem["detail"]
+    status, _ = await admin.call("DELETE", f"/me/ssh-keys/{theirs['id']}")
+    assert status == 204
+    # ... nor revokes it.
     status, problem = await admin.call("DELETE", f"/me/ssh-keys/{mine['id']}")
     assert (status, problem["code"]) == (404, "not_found")
 
