@@ -63,7 +63,6 @@ from server.services.access import OrgArg, OrgRef, enter_org, msp_org_id
 from server.services.context import Actor, Env
 from server.services.password_requests import approver_states
 from server.services.policies import max_ages
-from server.services.siem import require_own_administrator
 from server.store import db
 
 log = logging.getLogger(__name__)
@@ -84,13 +83,13 @@ async def get_smtp(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, Any]:
     """MSPOrg's SMTP relay (``configured`` false when none); never its password.
 
     Raises:
-        Forbidden ``siem_own_administrators`` (not MSPOrg's own administrator) or
+        Forbidden ``notifications_own_administrators`` (not MSPOrg's own administrator) or
         Forbidden ``smtp_msp_only`` for a client org (the relay is the installation's).
     """
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
         _require_msp(org.is_msp)
-        require_own_administrator(actor, org)
+        require_own_notifications_administrator(actor, org, "see the SMTP relay")
         row = await tx.fetchrow("SELECT * FROM notify_smtp WHERE org_id = $1", org.id)
     return _smtp_json(row)
 
@@ -136,7 +135,7 @@ async def put_smtp(
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         _require_msp(org.is_msp)
-        require_own_administrator(actor, org)
+        require_own_notifications_administrator(actor, org, "set the SMTP relay")
         sealed = None
         if data.get("password"):
             sealed = await env.ring.encrypt(
@@ -171,7 +170,7 @@ async def list_webhooks(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[s
     """The org's webhooks (never their secrets)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
-        require_own_administrator(actor, org)
+        require_own_notifications_administrator(actor, org, "see its webhooks")
         rows = await tx.fetch(
             "SELECT * FROM notify_webhooks WHERE org_id = $1 ORDER BY lower(name)", org.id
         )
@@ -195,7 +194,7 @@ async def create_webhook(
     """Add a webhook; answer it with its signing ``secret`` (hex), shown this once.
 
     Raises:
-        Forbidden ``siem_own_administrators``; ValidationFailed (not https);
+        Forbidden ``notifications_own_administrators``; ValidationFailed (not https);
         Conflict ``webhook_exists``.
     """
     await check_webhook_url(env, data["url"])
@@ -203,7 +202,7 @@ async def create_webhook(
     secret = secrets.token_hex(32)
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
-        require_own_administrator(actor, org)
+        require_own_notifications_administrator(actor, org, "add its webhooks")
         if await tx.fetchval(
             "SELECT 1 FROM notify_webhooks WHERE org_id = $1 AND name = $2", org.id, data["name"]
         ):
@@ -233,7 +232,7 @@ async def delete_webhook(env: Env, actor: Actor, org_name: OrgArg, hook: str) ->
         raise NotFound("no such webhook") from exc
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
-        require_own_administrator(actor, org)
+        require_own_notifications_administrator(actor, org, "remove its webhooks")
         name = await tx.fetchval(
             "DELETE FROM notify_webhooks WHERE org_id = $1 AND id = $2 RETURNING name",
             org.id,
@@ -250,7 +249,7 @@ async def get_templates(env: Env, actor: Actor, org_name: OrgArg) -> list[dict[s
     """Every kind with its template as the org uses it (``custom``: the org's own)."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
-        require_own_administrator(actor, org)
+        require_own_notifications_administrator(actor, org, "see its notification templates")
         own = {
             r["kind"]: r
             for r in await tx.fetch("SELECT * FROM notify_templates WHERE org_id = $1", org.id)
@@ -274,7 +273,7 @@ async def put_templates(
     """Set or reset (null) the org's templates: ``{kind: {"subject", "body"} | null}``.
 
     Raises:
-        Forbidden ``siem_own_administrators``; ValidationFailed for an unknown kind or a
+        Forbidden ``notifications_own_administrators``; ValidationFailed for an unknown kind or a
         template naming an unknown placeholder.
     """
     for kind, value in data.items():
@@ -292,7 +291,7 @@ async def put_templates(
                 raise field_error(f"{kind}.{part}", problem)
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
-        require_own_administrator(actor, org)
+        require_own_notifications_administrator(actor, org, "set its notification templates")
         for kind, value in data.items():
             if value is None:
                 await tx.execute(
@@ -356,7 +355,7 @@ async def list_deliveries(env: Env, actor: Actor, org_name: OrgArg) -> list[dict
     attempts, the last error): what did not reach its recipient is visible here."""
     async with db.transaction(env.pool, actor.org_id, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
-        require_own_administrator(actor, org)
+        require_own_notifications_administrator(actor, org, "see its notification deliveries")
         rows = await tx.fetch(
             "SELECT o.*, w.name AS hook FROM notify_outbox o LEFT JOIN notify_webhooks w "
             "ON o.channel = 'webhook' AND w.id::text = o.recipient WHERE o.org_id = $1 "
@@ -975,3 +974,21 @@ class _CheckedResolver(aiohttp.abc.AbstractResolver):
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+def require_own_notifications_administrator(actor: Actor, org: OrgRef, what: str) -> None:
+    """Only an administrator (built-in role) of the org itself sees or sets its
+    notifications (relay, webhooks, templates, deliveries): issue 31; the code and text
+    name notifications, not the SIEM (attacker finding 5).
+
+    Args:
+        what: what was asked, for the message ("see its notification deliveries").
+    Raises:
+        Forbidden ``notifications_own_administrators``.
+    """
+    if not permissions.is_administrator(actor) or actor.org_id != org.id:
+        raise coded(
+            Forbidden,
+            "notifications_own_administrators",
+            f"only the org's own administrators {what}",
+        )

@@ -219,9 +219,14 @@ async def test_who_sets_what(admin, api):
         ("GET", "/orgs/MSPOrg/notifications/smtp", None),
         ("GET", "/orgs/MSPOrg/notifications/templates", None),
         ("POST", "/orgs/MSPOrg/notifications/webhooks", {"name": "x", "url": "https://a.test/"}),
+        ("GET", "/orgs/MSPOrg/notifications/deliveries", None),
     ):
+        # Attacker finding 5: a code and text of notifications, not the SIEM's.
         status, problem = await user.call(method, path, body)
-        assert (status, problem["code"]) == (403, "siem_own_administrators"), path
+        assert (status, problem["code"]) == (403, "notifications_own_administrators"), path
+        assert "SIEM" not in problem["detail"] and "audit trail" not in problem["detail"]
+    status, problem = await user.call("GET", "/orgs/MSPOrg/notifications/deliveries")
+    assert "notification deliveries" in problem["detail"], problem
     status, problem = await admin.call(
         "POST", "/orgs/MSPOrg/notifications/webhooks", {"name": "x", "url": "http://a.test/"}
     )

@@ -16,7 +16,13 @@ from tui.screens.form import Field
 from tui.text import inert
 from tui.workers import api_worker
 
-QUIET = ("forbidden", "not_found", "siem_own_administrators", "smtp_msp_only")
+QUIET = (
+    "forbidden",
+    "not_found",
+    "siem_own_administrators",
+    "notifications_own_administrators",
+    "smtp_msp_only",
+)
 
 
 def delivery_state(dest: dict) -> str:

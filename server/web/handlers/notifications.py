@@ -24,8 +24,8 @@ from server.web.models.notifications import (
 )
 from server.web.problem import json_response
 
-OWN_ADMINS = {403: "siem_own_administrators (only the org's own administrators)"}
-MSP_ONLY = {403: "siem_own_administrators, smtp_msp_only (MSPOrg's relay only)"}
+OWN_ADMINS = {403: "notifications_own_administrators (only the org's own administrators)"}
+MSP_ONLY = {403: "notifications_own_administrators, smtp_msp_only (MSPOrg's relay only)"}
 
 
 @operation(answers={200: Smtp}, errors=MSP_ONLY)
