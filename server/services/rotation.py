@@ -56,6 +56,7 @@ from server.services.vault import (
     _account,
     _password_for,
     _resource,
+    refuse_reconciliation_without_checkout,
     refuse_secret_change_without_checkout,
 )
 from server.store import db
@@ -811,7 +812,9 @@ async def reset(
     Returns:
         ``{"outcome": "changed", "rotation": state}``.
     Raises:
-        Forbidden (view only), Conflict ``checked_out`` / ``checkout_required``,
+        Forbidden (view only), Conflict ``checked_out`` / ``checkout_required`` (also
+        when the reconciliation account is under access control and the actor holds no
+        check-out of it: ``vault.refuse_reconciliation_without_checkout``),
         ``no_connection``, ``rotation_in_progress``; ValidationFailed for the policy;
         TargetFailed (502; codes ``target_unreachable``, ``host_key_changed``,
         ``target_login_failed``, ``target_refused``, ...) with the failure recorded.
@@ -824,6 +827,7 @@ async def reset(
         if data.get("password") or not data.get("generate", True):
             given, _, _ = await _password_for(tx, org, row["policy"], data)
         job = await _job(tx, row["id"])
+        await refuse_reconciliation_without_checkout(tx, job.via_id, actor.user_id)
     await _change(env, job, actor.who, given, "reset", given is None)
     return await _answer(env, job, "changed")
 

@@ -674,3 +674,35 @@ async def _has_secrets(tx: db.Tx, org: OrgRef, values: Mapping[str, Any]) -> boo
         names,
     )
     return found
+
+
+async def refuse_reconciliation_without_checkout(
+    tx: db.Tx, via_id: uuid.UUID | None, user_id: uuid.UUID
+) -> None:
+    """A reconciliation account's password, used to change another account's, is a use of
+    its secret: while the reconciliation account is under access control, a user's manual
+    change through it (``rotation/reset``) needs an open check-out of it held by that very
+    user — else anyone with full permission on the other account would use a password the
+    control guards outside any window (attacker finding 6, session 8; the rule of
+    ``refuse_secret_change_without_checkout``, issue 26 item 7). The schedule (the system)
+    is not a user and may use it. ``via_id`` None (no reconciliation account): nothing.
+
+    Raises:
+        Conflict ``checkout_required`` naming the reconciliation account.
+    """
+    if via_id is None:
+        return
+    via = await tx.fetchrow("SELECT id, resource_id, username FROM accounts WHERE id = $1", via_id)
+    if via is None:
+        return
+    state = await tx.fetchrow_one(
+        "SELECT * FROM account_access($1, $2, $3)", via["id"], via["resource_id"], user_id
+    )
+    if state["controlled"] and not state["mine"]:
+        raise coded(
+            Conflict,
+            "checkout_required",
+            f"the reconciliation account {via['username']!r} is under access control: a "
+            "change through it needs your approved check-out of it (request it: POST "
+            "…/password-requests), or let the schedule make the change",
+        )

@@ -729,3 +729,38 @@ async def test_mysql_ca_is_pem_text_never_a_server_path(admin, tmp_path):
     assert changed["tls"] == "prefer" and changed["account_host"] == "%"
     assert len(changed["ca_pem"]["sha256"]) == 1 and "BEGIN" not in str(changed)
     assert second["details"]["options_changed"] == {"account_host": "10.0.0.%"}
+
+
+async def test_reset_through_a_controlled_reconciliation_account_needs_its_checkout(
+    admin, sshd, owner_conn
+):
+    """Attacker finding 6: the reconciliation account (root) is under access control; a
+    user with full permission resets another account through it without a check-out of
+    root: refused (409 ``checkout_required`` naming root), nothing sent, the password
+    unchanged on the target and in the vault. Holding root's check-out, the same reset
+    works."""
+    user = sshd.add_user(P0)
+    root = sshd.add_user(R0, root=True)
+    res = await linux_resource(admin, sshd, "web-rec", {user: P0, root: R0})
+    account, root_account = res["accounts"][user], res["accounts"][root]
+    await pin(admin, res["id"], sshd, reconciliation_account=root_account)
+    status, answer = await admin.call(
+        "PUT",
+        f"/orgs/{ORG}/accounts/{root_account}/access-control",
+        {"enabled": True, "approvers": ["admin"]},
+    )
+    assert status == 200, answer
+    reset = f"/orgs/{ORG}/accounts/{account}/rotation/reset"
+    status, problem = await admin.call("POST", reset, {})
+    assert (status, problem["code"]) == (409, "checkout_required"), problem
+    assert repr(root) in problem["detail"] and "reconciliation account" in problem["detail"]
+    assert await reveal(admin, account) == P0 and await sshd.can_login(user, P0)
+    assert await sshd.can_login(root, R0)
+    status, info = await admin.call("GET", f"/orgs/{ORG}/accounts/{account}")
+    assert info["rotation"]["last_change"]["state"] == "never", info["rotation"]
+
+    await _checked_out(owner_conn, root_account)
+    status, done = await admin.call("POST", reset, {})
+    assert (status, done["outcome"]) == (200, "changed"), done
+    new = await reveal(admin, account)
+    assert new != P0 and await sshd.can_login(user, new)
