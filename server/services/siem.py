@@ -186,7 +186,7 @@ async def create_destination(
                 "client_certificate": bool(data.get("client_cert_pem")),
             },
         )
-        answer = await _describe(tx, org.id, dest_id)
+        answer = await _describe(tx, org, dest_id)
     answer["verify_key"] = verify_key.hex()
     return answer
 
@@ -227,11 +227,14 @@ def _row(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def _describe(tx: db.Tx, org_id: uuid.UUID, dest_id: uuid.UUID) -> dict[str, Any]:
-    row = await tx.fetchrow(_DESCRIBE + " AND d.id = $2", org_id, dest_id)
+async def _describe(tx: db.Tx, org: OrgRef, dest_id: uuid.UUID) -> dict[str, Any]:
+    row = await tx.fetchrow(_DESCRIBE + " AND d.id = $2", org.id, dest_id)
     if row is None:
         raise NotFound("no such SIEM destination")
-    return _row(row)
+    item = _row(row)
+    if item["last_error"]:
+        item["last_error"] = coarse_error(org, item["last_error"])
+    return item
 
 
 def _dest_id(text: str) -> uuid.UUID:
@@ -252,7 +255,11 @@ async def list_destinations(env: Env, actor: Actor, org_name: OrgArg) -> list[di
         org = await enter_org(tx, actor, org_name)
         require_own_administrator(actor, org)
         rows = await tx.fetch(_DESCRIBE + " ORDER BY d.name", org.id)
-    return [_row(r) for r in rows]
+    items = [_row(r) for r in rows]
+    for item in items:  # the delivery's last error is the test call's oracle too
+        if item["last_error"]:
+            item["last_error"] = coarse_error(org, item["last_error"])
+    return items
 
 
 async def delete_destination(env: Env, actor: Actor, org_name: OrgArg, dest: str) -> None:
@@ -304,7 +311,7 @@ async def set_enabled(
             name,
             details={"enabled": enabled},
         )
-        return await _describe(tx, org.id, dest_id)
+        return await _describe(tx, org, dest_id)
 
 
 async def send_test(env: Env, actor: Actor, org_name: OrgArg, dest: str) -> dict[str, Any]:
@@ -756,7 +763,8 @@ TEST_NOT_DELIVERED = "the test message was not delivered: check the destination 
 
 
 def coarse_error(org: OrgRef, detail: str) -> str:
-    """The test call's error as the actor may read it: MSPOrg's administrators get the
-    detail (connection refused, timeout, certificate); a client org's a generic reason, so
-    the call cannot map the MSP's network port by port (attacker finding 3)."""
+    """A delivery error as the actor may read it (the test call's answer, a destination's
+    ``last_error``): MSPOrg's administrators get the detail (connection refused, timeout,
+    certificate); a client org's a generic reason, so a destination cannot map the MSP's
+    network port by port (attacker finding 3)."""
     return detail if org.is_msp else TEST_NOT_DELIVERED

@@ -254,6 +254,14 @@ async def test_only_the_orgs_own_administrators_configure_it(admin, api, receive
         "POST", f"/orgs/MSPOrg/siem-destinations/{msp_probe['id']}/test"
     )
     assert not tried["delivered"] and "refused the connection" in tried["error"], tried
+    listed = None
+    for _ in range(150):  # the forwarder tries the probe too: its last error is as coarse
+        status, page = await client_admin.call("GET", f"/orgs/{CLIENT}/siem-destinations")
+        listed = next(d for d in page["items"] if d["id"] == probe["id"])
+        if listed["last_error"]:
+            break
+        await asyncio.sleep(0.1)
+    assert listed and listed["last_error"] == siem.TEST_NOT_DELIVERED, listed
     for dest_id, who, org in (
         (probe["id"], client_admin, CLIENT),
         (msp_probe["id"], admin, "MSPOrg"),
