@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -111,6 +112,8 @@ async def run(requests: int, concurrency: int, rounds: int) -> None:
         log = (home / "logs" / "bench-server.out").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "server.ops.cli", "serve", "--config", str(conf)],
+            # The bench's rsyslog listens on 127.0.0.1 ([outbound] allow_loopback).
+            env={**os.environ, "STRONGROOM_OUTBOUND_ALLOW_LOOPBACK": "true"},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -81,6 +81,7 @@ async def primary(tune=None) -> AsyncIterator[Node]:
     )
     config = load_config(home / "conf" / "strongroom.toml")
     config.server.host = "127.0.0.1"
+    config.outbound.allow_loopback = True  # the benches' targets and receivers are on loopback
     if tune:
         tune(config)
     cluster = embedded_cluster(config)

@@ -274,6 +274,8 @@ class Node:
         log = open(self.home / "logs" / "test-serve.out", "ab")
         self.proc = subprocess.Popen(
             [STRONGROOM, "serve", "--config", str(self.config)],
+            # Test receivers (SIEM, webhooks) listen on 127.0.0.1 ([outbound] allow_loopback).
+            env={**os.environ, "STRONGROOM_OUTBOUND_ALLOW_LOOPBACK": "true"},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
