@@ -141,6 +141,7 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "and credentials (issue 28)",
     "user_trusted": "PL/pgSQL, so its plan is kept per connection (issue 28)",
     "credential_stands": "new: a request's credential checked again in the reveal (issue 28)",
+    "reveal_accounts_with_tokens": "new: the reveal checks its bearer token itself (issue 28)",
 }
 
 _DEFINITIONS = """
