@@ -53,7 +53,7 @@ import asyncpg
 
 from server.core import notifications as kinds
 from server.core import permissions
-from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
+from server.core.errors import Conflict, Forbidden, NotFound, coded, field_error
 from server.core.password_policy import expires_at, expiry_words
 from server.services import recording
 from server.services.access import OrgArg, OrgRef, enter_org, msp_org_id
@@ -723,7 +723,7 @@ class Notifier:
                 if self.env.node_state.records_in_database():
                     await self.round()
                 failing = False
-            except (asyncpg.PostgresError, OSError, StrongroomError) as exc:
+            except db.RETRYABLE as exc:
                 if not failing:
                     log.error("notifications failed (will retry): %s", exc)
                 failing = True

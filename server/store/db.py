@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from server.core.config import Config
-from server.core.errors import Conflict, ServiceUnavailable, coded
+from server.core.errors import Conflict, ServiceUnavailable, StrongroomError, coded
 from server.store import idempotency
 
 log = logging.getLogger(__name__)
@@ -415,6 +415,11 @@ _NO_WRITABLE_HOST = (
     asyncpg.TargetServerAttributeNotMatched,
     asyncpg.InvalidCatalogNameError,
 )
+
+
+# What a background loop (check-out sweeper, notifier, password schedule) logs in one
+# line and retries next round: the database away, read-only, or without a writable host.
+RETRYABLE = (asyncpg.PostgresError, OSError, StrongroomError, *_NO_WRITABLE_HOST)
 
 
 def no_writable_database(exc: BaseException) -> ServiceUnavailable | None:
