@@ -216,6 +216,9 @@ async def run(
             db_port=free_port(),
             admin_password=ADMIN_PASSWORD,
             progress=progress,
+            # A new install asks MSPOrg's administrators for TOTP (issue 27); the bench's
+            # admin logs in with a password only (the reveal path is the same either way).
+            msp_totp_policy="none",
         )
         conf = home / "conf" / "strongroom.toml"
         config = load_config(conf)

@@ -57,6 +57,14 @@ KINDS: dict[str, Kind] = {
             "Passwords you own in $org that expired or expire within 7 days:\n$detail\n",
         ),
         Kind(
+            "rotation_failed",
+            False,
+            "A password change or verification on its target failed (issue 29): the org's "
+            "administrators and the account's owner.",
+            "[Strongroom] $org: $what",
+            "$what: $detail\nAt $at (UTC). The vault kept the password that works.\n",
+        ),
+        Kind(
             "audit_alert",
             True,
             "An event of an operation the org marked as an alert (the org's administrators).",

@@ -396,31 +396,9 @@ async def authenticate(env: Env, token: str, ip: str) -> Actor:
         ):
             return await _local_actor(env, local, ip)
         env.local.drop({local.token_hash})
-    if row["status"] == "missing" or row["session_id"] in env.local.ended:
+    if row["session_id"] in env.local.ended:
         raise Unauthenticated("the session has ended or the API key is not valid; log in again")
-    if row["status"] == "expired":
-        if kind != tokens.SESSION_PREFIX:
-            raise Unauthenticated("the API key has expired; create a new one from a session")
-        raise Unauthenticated("the session has expired; log in again")
-    if row["status"] == "disabled":
-        raise Unauthenticated("this user is disabled")
-    return await with_custom_role(
-        env,
-        Actor(
-            user_id=row["user_id"],
-            username=row["username"],
-            org_id=org_id,
-            org=row["org_display_name"],
-            org_is_msp=row["org_is_msp"],
-            role=row["role"],
-            access_scope=row["access_scope"],
-            ip=ip,
-            session_id=row["session_id"],
-            api_key_id=row["api_key_id"],
-            must_change_password=row["must_change_password"],
-            totp_setup_required=row["totp_setup_required"],
-        ),
-    )
+    return await token_actor(env, kind, org_id, row, ip)
 
 
 async def with_custom_role(env: Env, actor: Actor) -> Actor:
@@ -608,3 +586,69 @@ async def audit_login_failure(
         details={**(details or {}), **({} if org else {"note": "unknown organization"})},
     )
     await recording.record(env, org_id, event)
+
+
+async def token_actor(env: Env, kind: str, org_id: Any, row: Any, ip: str) -> Actor:
+    """The actor a token's check answered (``authenticate_token``, sql/functions/; also
+    part of ``reveal_accounts_with_tokens``), with its custom role resolved.
+
+    Args:
+        kind: the token's prefix (``tokens.parse``); org_id: the home org it names; row:
+            the check's answer (status, session_id, api_key_id, user_id, role, ...; the
+            user's name and org as ``username``/``org_display_name`` or ``actor_name``/
+            ``actor_org``); ip: the peer address.
+
+    Raises:
+        Unauthenticated: the token names nothing (or was logged out), has expired, or its
+        user is disabled (its org deleted). The messages are the door's (issue 28 moved
+        them here so that the reveal's own token check answers alike).
+    """
+    if row["status"] == "missing":
+        raise Unauthenticated("the session has ended or the API key is not valid; log in again")
+    if row["status"] == "expired":
+        if kind != tokens.SESSION_PREFIX:
+            raise Unauthenticated("the API key has expired; create a new one from a session")
+        raise Unauthenticated("the session has expired; log in again")
+    if row["status"] == "disabled":
+        raise Unauthenticated("this user is disabled")
+    named = "actor_name" in row.keys()
+    return await with_custom_role(
+        env,
+        Actor(
+            user_id=row["user_id"],
+            username=row["actor_name" if named else "username"],
+            org_id=org_id,
+            org=row["actor_org" if named else "org_display_name"],
+            org_is_msp=row["actor_org_is_msp" if named else "org_is_msp"],
+            role=row["role"],
+            access_scope=row["access_scope"],
+            ip=ip,
+            session_id=row["session_id"],
+            api_key_id=row["api_key_id"],
+            must_change_password=row["must_change_password"],
+            totp_setup_required=row["totp_setup_required"],
+        ),
+    )
+
+
+def refuse_before_setup(
+    actor: Actor, before_password_change: bool = False, before_totp_setup: bool = False
+) -> None:
+    """The first-login gates: an actor who must change its password, or enrol in TOTP,
+    does only that first (the routes marked for it: ``before_*``).
+
+    Raises:
+        Forbidden ``password_change_required`` / ``totp_setup_required``.
+    """
+    if actor.must_change_password and not before_password_change:
+        raise coded(
+            Forbidden,
+            "password_change_required",
+            "change your password first (POST /api/v1/me/password)",
+        )
+    if actor.totp_setup_required and not before_totp_setup:
+        raise coded(
+            Forbidden,
+            "totp_setup_required",
+            "two-factor authentication is required: enrol first (POST /api/v1/me/totp)",
+        )

@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import asyncpg
-
-from server.core.errors import StrongroomError
 from server.services import audit_settings, directory, orgs, password_requests, session_moves
 from server.services.context import Env
+from server.store import db
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 5.0  # an ended window is checked in at most this long after its end
@@ -45,7 +43,7 @@ async def run_sweeper(env: Env, interval: float = INTERVAL_SECONDS) -> None:
                     if gone:
                         log.info("purged %d deleted org(s) past their recovery window", gone)
             failing = False
-        except (asyncpg.PostgresError, OSError, StrongroomError) as exc:
+        except db.RETRYABLE as exc:
             if not failing:
                 log.error("check-out sweep failed (will retry): %s", exc)
             failing = True

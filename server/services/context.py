@@ -37,6 +37,7 @@ class Env:
     reveals: Batcher  # concurrent reveals, one statement (server/services/entitlement.py)
     authentications: Batcher  # concurrent token checks, one statement (services/auth.py)
     orgs_by_name: Batcher  # concurrent org lookups, one statement (services/access.py)
+    token_reveals: Batcher  # concurrent reveals with their token checks (services/vault.py)
     anchors: AnchorLog  # the audit chain heads, outside the database (server/store/anchors.py)
     local: LocalState = field(default_factory=LocalState)
 

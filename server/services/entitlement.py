@@ -7,6 +7,7 @@ again inside the database before any ciphertext leaves it.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 import asyncpg
@@ -164,6 +165,45 @@ async def reveal(
             "audit_unavailable",
             "the audit trail could not be written, so the password was not revealed",
         ) from exc
+
+
+async def reveal_with_token(
+    token_reveals: db.Batcher,
+    home: uuid.UUID,
+    token_hash: bytes,
+    is_session: bool,
+    idle: datetime.timedelta,
+    org_name: str,
+    account_id: uuid.UUID,
+    ip: str,
+    reason: str | None,
+    node: str,
+) -> asyncpg.Record:
+    """``reveal`` for a bearer token not yet checked: ``reveal_accounts_with_tokens``
+    (sql/functions/) authenticates it as the door does (``authenticate_token``: home org
+    ``home``, its hash, session or API key, idle time) and only an accepted token with
+    no first-login gate pending reveals, through ``reveal_account`` unchanged, as the
+    actor the token names. The row always answers: the token's outcome and actor, and
+    the reveal's columns (``access`` NULL: no reveal, or no such account or not entitled).
+    Concurrent calls share one statement and one commit (issue 28).
+
+    Raises:
+        ServiceUnavailable ``audit_unavailable`` (503) when the statement fails (nothing
+        revealed, nothing recorded), as ``reveal``.
+    """
+    try:
+        row = await token_reveals.call(
+            home, token_hash, is_session, idle, account_id, org_name, ip, reason, node
+        )
+    except asyncpg.PostgresError as exc:
+        raise coded(
+            ServiceUnavailable,
+            "audit_unavailable",
+            "the audit trail could not be written, so the password was not revealed",
+        ) from exc
+    if row is None:  # every call answers a row
+        raise db.MissingRow("reveal_accounts_with_tokens answered no row for a call")
+    return row
 
 
 def _escape_like(text: str) -> str:

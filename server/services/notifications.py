@@ -56,7 +56,7 @@ import asyncpg
 
 from server.core import notifications as kinds
 from server.core import outbound, permissions
-from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
+from server.core.errors import Conflict, Forbidden, NotFound, coded, field_error
 from server.core.password_policy import expires_at, expiry_words
 from server.services import recording
 from server.services.access import OrgArg, OrgRef, enter_org, msp_org_id
@@ -504,6 +504,10 @@ async def _notices_of(
         decision = "approved" if op.endswith("approved") else "rejected"
         what = f"{details.get('kind', 'access')} of {row['target']}"
         return [Notice("request_decided", key, users, {**base, "what": what, "decision": decision})]
+    if op == "password_rotation_failed" or (
+        op == "password_verified" and row["outcome"] == "failure"
+    ):
+        return [await _rotation_failed(tx, org_id, key, base, row, details)]
     if is_msp and op in CLUSTER_EVENTS:
         if op == "backup_created" and row["outcome"] != "failure":
             return []
@@ -568,6 +572,34 @@ async def _admins(tx: db.Tx, org_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
         sorted(permissions.ADMIN_ROLES),
     )
     return tuple(r["id"] for r in rows)
+
+
+async def _rotation_failed(
+    tx: db.Tx,
+    org_id: uuid.UUID,
+    key: str,
+    base: dict[str, str],
+    row: asyncpg.Record,
+    details: dict[str, Any],
+) -> Notice:
+    """A failed change or verification on a target (issue 29's audit events): to the org's
+    administrators and the account's owner. The reason is the connector's coded one
+    (``target_unreachable``, ``host_key_changed``...), never a password."""
+    changing = row["operation"] == "password_rotation_failed"
+    await db.set_org(tx, org_id)
+    owner = await tx.fetchval(
+        "SELECT owner_id FROM accounts WHERE id = $1::uuid AND org_id = $2",
+        details.get("account_id"),
+        org_id,
+    )
+    users = tuple(dict.fromkeys([*await _admins(tx, org_id), *([owner] if owner else [])]))
+    what = (
+        f"changing the password of {row['target']} on its target failed"
+        if changing
+        else f"the password of {row['target']} did not log in to its target"
+    )
+    reason = (row["reason"] or "").replace("_", " ")
+    return Notice("rotation_failed", key, users, {**base, "what": what, "detail": reason})
 
 
 async def _alert(tx: db.Tx, org_id: uuid.UUID, org_name: str, row: asyncpg.Record) -> Notice:
@@ -692,7 +724,7 @@ class Notifier:
                 if self.env.node_state.records_in_database():
                     await self.round()
                 failing = False
-            except (asyncpg.PostgresError, OSError, StrongroomError) as exc:
+            except db.RETRYABLE as exc:
                 if not failing:
                     log.error("notifications failed (will retry): %s", exc)
                 failing = True

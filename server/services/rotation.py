@@ -1198,7 +1198,7 @@ async def run_schedule(env: Env, interval: float = SCHEDULE_INTERVAL_SECONDS) ->
             else:
                 recovered = False  # a standby promoted later settles again first
             failing = False
-        except (asyncpg.PostgresError, OSError, StrongroomError) as exc:
+        except db.RETRYABLE as exc:
             if not failing:
                 log.error("password schedule failed (will retry): %s", exc)
             failing = True

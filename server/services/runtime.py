@@ -68,5 +68,11 @@ def make_env(config: Config, pool: asyncpg.Pool, ring: KeyRing, node: Node) -> E
             prompt=True,
         ),
         orgs_by_name=db.Batcher(pool, ORGS_BY_NAME),
+        token_reveals=db.Batcher(
+            pool,
+            "SELECT * FROM reveal_accounts_with_tokens($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            readonly=node.reads_read_only,
+            prompt=True,
+        ),
         anchors=AnchorLog(config.path(config.security.anchor_log), ring, pool),
     )

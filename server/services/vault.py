@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -27,7 +27,15 @@ from server.core.errors import (
 from server.core.ids import parse_id
 from server.core.password_policy import DEFAULT, Policy, expires_at
 from server.security.crypto import DecryptionFailed
-from server.services import entitlement, org_settings, policies, recording, rotation_state
+from server.services import (
+    auth,
+    entitlement,
+    org_settings,
+    policies,
+    recording,
+    rotation_state,
+    tokens,
+)
 from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
 from server.services.policies import find_policy
@@ -529,7 +537,15 @@ async def reveal_password(
     aid = parse_id(account_id, "account")
     name = org_name if isinstance(org_name, str) else org_name.display_name
     row = await entitlement.reveal(env.reveals, actor, name, aid, reason, env.node)
-    if row is None:
+    return await _revealed(env, actor, name, aid, row, reason)
+
+
+async def _revealed(
+    env: Env, actor: Actor, name: str, aid: uuid.UUID, row: Any, reason: str | None
+) -> dict[str, Any]:
+    """The answer to a reveal from ``reveal_account``'s row (None or access NULL: no such
+    account, or not entitled): its refusals raised, its ciphertexts decrypted."""
+    if row is None or row["access"] is None:
         raise NotFound("no such account")
     if row["access"] == "user_disabled":
         raise Unauthenticated("this user is disabled")
@@ -706,3 +722,58 @@ async def refuse_reconciliation_without_checkout(
             "change through it needs your approved check-out of it (request it: POST "
             "…/password-requests), or let the schedule make the change",
         )
+
+
+def is_account_id(account_id: str) -> bool:
+    """Whether a path's account id is well-formed (``parse_id`` would take it)."""
+    try:
+        parse_id(account_id, "account")
+    except NotFound:
+        return False
+    return True
+
+
+async def reveal_password_with_token(
+    env: Env,
+    token: str,
+    ip: str,
+    org_name: str,
+    account_id: str,
+    reason: str | None,
+    known: Callable[[Actor], None],
+) -> dict[str, Any]:
+    """``reveal_password`` for a request whose bearer token is checked by the reveal's own
+    statement (issue 28: one round trip per reveal, where the door's check made two):
+    ``reveal_accounts_with_tokens`` authenticates ``token`` exactly as the door does
+    (``authenticate_token``) and only then reveals, in one transaction. ``known`` is
+    handed the actor as soon as the token is accepted (a refusal's audit names it).
+
+    Only for a well-formed token (``tokens.parse``) on a node that keeps no session in
+    memory (the middleware decides: server/web/auth_middleware.py).
+
+    Raises:
+        Unauthenticated: as the door (``auth.token_actor``). Forbidden
+        ``password_change_required`` / ``totp_setup_required``: the first-login gates
+        (nothing was revealed or recorded). The refusals of ``reveal_password``.
+    """
+    parsed = tokens.parse(token)
+    if parsed is None:
+        raise Unauthenticated("the token is not valid")
+    kind, home = parsed
+    aid = parse_id(account_id, "account")
+    row = await entitlement.reveal_with_token(
+        env.token_reveals,
+        home,
+        tokens.token_hash(token),
+        kind == tokens.SESSION_PREFIX,
+        datetime.timedelta(minutes=env.config.security.session_idle_minutes),
+        org_name,
+        aid,
+        ip,
+        reason,
+        env.node,
+    )
+    actor = await auth.token_actor(env, kind, home, row, ip)
+    known(actor)
+    auth.refuse_before_setup(actor)
+    return await _revealed(env, actor, org_name, aid, row, reason)

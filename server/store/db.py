@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from server.core.config import Config
-from server.core.errors import Conflict, ServiceUnavailable, coded
+from server.core.errors import Conflict, ServiceUnavailable, StrongroomError, coded
 from server.store import idempotency
 
 log = logging.getLogger(__name__)
@@ -174,17 +174,7 @@ async def call_all(
                 rows: list[asyncpg.Record] = await conn.fetch(query, *args)
                 return rows
         if prompt:
-            async with pool.acquire() as conn:
-                await conn.execute(f"BEGIN; SET LOCAL application_name = '{PROMPT_APPLICATION}'")
-                try:
-                    rows = await conn.fetch(query, *args)
-                except BaseException:
-                    if not conn.is_closed():
-                        with suppress(asyncpg.PostgresError, OSError):
-                            await conn.execute("ROLLBACK")
-                    raise
-                await _commit(conn)
-                return rows
+            query = prompt_statement(query)
         rows = await pool.fetch(query, *args, timeout=commit_timeout)
         return rows
     except _CONNECTION_LOST as exc:
@@ -193,6 +183,18 @@ async def call_all(
         raise outcome_unknown() from exc
     except _NO_WRITABLE_HOST as exc:
         raise no_writable_database(exc) or ServiceUnavailable(str(exc)) from exc
+
+
+def prompt_statement(query: str) -> str:
+    """``query`` naming itself ``PROMPT_APPLICATION`` for its own implicit transaction:
+    ``set_config(..., true)`` runs once, before the query (a one-time filter), and lasts
+    until the transaction ends, its commit and a wait on a synchronous standby included, so
+    the monitor sees the name there (replication/monitor.py). One round trip where BEGIN;
+    SET LOCAL; the query; COMMIT took three (issue 28)."""
+    return (
+        f"SELECT * FROM ({query}) AS prompt_q WHERE (SELECT set_config('application_name', "
+        f"'{PROMPT_APPLICATION}', true)) IS NOT NULL"
+    )
 
 
 async def _file_idempotency_key(tx: Tx) -> None:
@@ -413,6 +415,11 @@ _NO_WRITABLE_HOST = (
     asyncpg.TargetServerAttributeNotMatched,
     asyncpg.InvalidCatalogNameError,
 )
+
+
+# What a background loop (check-out sweeper, notifier, password schedule) logs in one
+# line and retries next round: the database away, read-only, or without a writable host.
+RETRYABLE = (asyncpg.PostgresError, OSError, StrongroomError, *_NO_WRITABLE_HOST)
 
 
 def no_writable_database(exc: BaseException) -> ServiceUnavailable | None:

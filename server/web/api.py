@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from server.core.errors import StrongroomError
 from server.web import org_scope
-from server.web.keys import ACTOR, ENV, REFUSED_BY
+from server.web.keys import ACTOR, DEFERRED_TOKEN, ENV, REFUSED_BY
 from server.web.models.common import validate_body, validate_query
 from server.web.problem import read_json
 
@@ -128,6 +128,8 @@ def operation(
                     if body is not None:
                         kwargs["body"] = validate_body(body, await read_json(request))
                 except StrongroomError:
+                    if DEFERRED_TOKEN in request:  # the token answers before the body
+                        await request[DEFERRED_TOKEN].authenticate()
                     request[REFUSED_BY] = "request"
                     raise
             if takes_org:

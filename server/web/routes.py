@@ -238,12 +238,18 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document())
 
 
+HOT_ROUTES = frozenset({("POST", "/orgs/{org}/accounts/{id}/reveal")})
+
+
 def setup_routes(app: web.Application) -> None:
     """Register the API's routes on ``app``, then a 405 for every other method of each path
     (so ``Allow`` names exactly that path's methods, even where /orgs/import and
     /orgs/{org} overlap)."""
     methods: dict[str, list[str]] = {}
-    for method, path, handler in ROUTES:
+    # aiohttp tries the /orgs/{org}/... routes in the order they were added: the reveal,
+    # the hot path, first (issue 28: it was the 57th, 6-10 % of a reveal's server time).
+    # No other route matches its paths, so only the time to find it changes.
+    for method, path, handler in sorted(ROUTES, key=lambda r: (r[0], r[1]) not in HOT_ROUTES):
         check_route(method, path, handler)
         app.router.add_route(method, API + path, handler)
         methods.setdefault(API + path, []).append(method)

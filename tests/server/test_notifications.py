@@ -200,6 +200,35 @@ async def _scenario(admin: Api, api: Api, smtp: SmtpReceiver, hooks: HookReceive
     _, page = await admin.call("GET", "/orgs/MSPOrg/notifications/deliveries?limit=1000")
     assert {d["status"] for d in page["items"] if d["recipient"] != "gone"} == {"sent"}
 
+    # A change on a target that cannot be reached tells the org's administrators and the
+    # account's owner (issue 29's failed rotation), with the reason and never the password.
+    _, db_res = await admin.call(
+        "POST", "/orgs/MSPOrg/resources", {"name": "notify-pg", "type": "PostgreSQL"}
+    )
+    _, db_acct = await admin.call(
+        "POST",
+        f"/orgs/MSPOrg/resources/{db_res['id']}/accounts",
+        {"username": "app", "password": SECRET},
+    )
+    status, _ = await admin.call(
+        "PUT",
+        f"/orgs/MSPOrg/resources/{db_res['id']}/connection",
+        {"connector": "postgresql", "host": "127.0.0.1", "port": 9},
+    )
+    assert status == 200
+    status, problem = await admin.call(
+        "POST", f"/orgs/MSPOrg/accounts/{db_acct['id']}/rotation/reset", {}
+    )
+    assert (status, problem["code"]) == (502, "target_unreachable"), problem
+
+    async def rotation_failed():
+        return [json.loads(raw) for _, raw in hooks.calls if b"rotation_failed" in raw]
+
+    (failed, *_) = await _until(rotation_failed)
+    told = json.dumps(failed)
+    assert "changing the password of notify-pg/app on its target failed" in told, told
+    assert "on its target failed: unreachable" in told, told
+
     everything = "\n".join(
         [m.as_string() for m in smtp.messages] + [raw.decode() for _, raw in hooks.calls]
     )

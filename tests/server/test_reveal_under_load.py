@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from server.store import db
 from tests.server.conftest import Api, make_user
 from tests.server.test_password_requests import ORG as VAULT_ORG
 from tests.server.test_password_requests import P0 as VAULT_P0
@@ -194,3 +195,23 @@ async def test_an_ended_check_out_reveals_nothing_after_it_commits(api, admin, o
     assert_refused(after, 403, "checkout_required", VAULT_P0)
     assert all("password" not in body for _, _, body in after)
     assert await audited_reveals(owner_conn, VAULT_ORG, "req") == successes(before, after)
+
+
+async def test_a_batched_statement_names_itself_prompt_in_one_round_trip(config):
+    """The reveal's and the token check's statements (db.call_all, prompt) are their own
+    transaction and carry the prompt name the replication monitor releases from a standby
+    wait (issue 33) until they end, also when they answer no row; the pool's connections
+    keep their own name afterwards (issue 28: one round trip, no BEGIN/COMMIT)."""
+    pool = await db.create_pool(config)
+    try:
+        rows = await db.call_all(
+            pool,
+            "SELECT current_setting('application_name') AS name",
+            prompt=True,
+        )
+        assert [tuple(r) for r in rows] == [(db.PROMPT_APPLICATION,)]
+        assert await db.call_all(pool, "SELECT 1 WHERE false", prompt=True) == []
+        names = {await pool.fetchval("SHOW application_name") for _ in range(3)}
+        assert db.PROMPT_APPLICATION not in names
+    finally:
+        await pool.close()

@@ -39,7 +39,7 @@ SECTIONS = {  # section: (title, its table)
     "types": ("Types", "types-table"),
     "fields": ("Fields", "fields-table"),
     "audit": ("Audit", "audit-ops-table"),
-    "directory": ("Directory", "directory-table"),
+    "directory": ("LDAP/AD", "directory-table"),
     "notify": ("Notify", "notify-table"),
 }
 SECTION_OF = {  # action: the section it works in
@@ -187,11 +187,10 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
         for number, (section, (title, _table)) in enumerate(SECTIONS.items(), start=1):
             style = "reverse bold" if section == self.section else ""
             bar.append(f" {number} {title} ", style=style)
-            bar.append(" ")
-        if self._msp_admin():
-            bar.append(" R Replicate to clients", style="dim")
+        if self._msp_admin():  # 80 columns hold the six sections and both hints
+            bar.append(" R Replicate", style="dim")
         if self.may_use("totp_policy"):  # the key bar is full with the section's keys
-            bar.append("  f 2FA", style="dim")
+            bar.append(" f 2FA", style="dim")
         return bar
 
     def watch_section(self, section: str) -> None:

@@ -22,6 +22,14 @@ def works_read_only(handler: Handler) -> Handler:
     return handler
 
 
+def authenticates_in_statement(handler: Handler) -> Handler:
+    """Mark a handler whose service checks the bearer token in its own statement (the
+    reveal, issue 28): the middleware leaves a well-formed token to it (``DEFERRED_TOKEN``)
+    instead of a round trip of its own (server/web/auth_middleware.py)."""
+    handler.authenticates_in_statement = True  # type: ignore[attr-defined]
+    return handler
+
+
 def before_password_change(handler: Handler) -> Handler:
     """Mark a handler as usable while the user must still change its password."""
     handler.before_password_change = True  # type: ignore[attr-defined]

@@ -118,7 +118,11 @@ async def revoke_group(*, env: Env, actor: Actor, org: OrgArg, name: str) -> web
     return web.Response(status=204)
 
 
-@operation(query=EligibilityQuery, answers={200: EligibleApprovers})
+@operation(
+    query=EligibilityQuery,
+    answers={200: EligibleApprovers},
+    errors={409: "nothing_to_approve (directory_config: no pending configuration)"},
+)
 async def eligible_approvers(*, env: Env, actor: Actor, query: EligibilityQuery) -> web.Response:
     """Who could approve the request that ?kind=&org=&user=|group= describes if I filed it
     (``items``), and every MSPOrg administrator with the reason it could not

@@ -11,7 +11,8 @@ from server.services.access import OrgArg
 from server.services.context import Actor, Env
 from server.store import paging
 from server.web.api import operation
-from server.web.handlers.common import works_read_only
+from server.web.handlers.common import authenticates_in_statement, client_ip, works_read_only
+from server.web.keys import ACTOR, DEFERRED_TOKEN
 from server.web.models.common import Page
 from server.web.models.vault import (
     AccountCreate,
@@ -109,13 +110,29 @@ async def delete_account(*, env: Env, actor: Actor, org: OrgArg, id: str) -> web
 
 
 @works_read_only
+@authenticates_in_statement
 @operation(body=RevealBody, answers={200: Revealed}, resolve_org=False)
-async def reveal(*, env: Env, actor: Actor, org: OrgArg, id: str, body: RevealBody) -> web.Response:
+async def reveal(
+    *, request: web.Request, env: Env, org: str, id: str, body: RevealBody
+) -> web.Response:
     """Reveal an account's password (audited; a reason when the org requires one). The org
-    is resolved by the reveal's own statement (one round trip, issue 28)."""
-    return json_response(
-        await vault.reveal_password(env, actor, org, id, body.given().get("reason"))
-    )
+    is resolved, and the bearer token checked, by the reveal's own statement (one round
+    trip, issue 28)."""
+    reason = body.given().get("reason")
+    deferred = request.get(DEFERRED_TOKEN)
+    if deferred is not None and vault.is_account_id(id):
+
+        def known(actor: Actor) -> None:
+            request[ACTOR] = actor
+
+        return json_response(
+            await vault.reveal_password_with_token(
+                env, deferred.token, client_ip(request), org, id, reason, known
+            )
+        )
+    if deferred is not None:  # the token answers first, as at the door
+        await deferred.authenticate()
+    return json_response(await vault.reveal_password(env, request[ACTOR], org, id, reason))
 
 
 @operation(body=PasswordBody, answers={204: None})
