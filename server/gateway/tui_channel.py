@@ -22,10 +22,11 @@ import os
 import signal
 import struct
 import termios
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from server.security.ssh_keys import asyncssh
+from server.services.brokered import parse_connect
 
 log = logging.getLogger("strongroom.gateway")
 
@@ -43,10 +44,12 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         refused: Callable[[str], None],
         tui_command: Sequence[str],
         children: set[asyncio.subprocess.Process],
+        broker: Callable[[TuiChannel, Any, str], Awaitable[None]] | None = None,
     ) -> None:
         """``ready``: resolves to the login's session (its ``token``), or None when the
         login failed; ``refused``: audits a refused request; ``tui_command``: the TUI;
-        ``children``: the listener's running TUIs (ended when it closes)."""
+        ``children``: the listener's running TUIs (ended when it closes); ``broker``: runs
+        a brokered session (``connect RESOURCE/ACCOUNT``, issue 30 item 4) on this channel."""
         self.ready, self.refused, self.tui_command = ready, refused, list(tui_command)
         self.children = children
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -57,6 +60,9 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         self.master: int | None = None
         self.child: asyncio.subprocess.Process | None = None
         self.started = False
+        self.broker = broker
+        self.connect_command: str | None = None
+        self.pump: Any = None  # a brokered session's pump while one runs (broker.Pump)
 
     def connection_made(self, chan: Any) -> None:
         """Keep the channel."""
@@ -74,7 +80,12 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         return True
 
     def exec_requested(self, command: str) -> bool:
-        """No command runs on the vault's machine: refused and audited (never the text)."""
+        """No command runs on the vault's machine: refused and audited (never the text).
+        The one exception: ``connect [ORG/]RESOURCE/ACCOUNT [REASON]``, a brokered
+        session to a target (issue 30, item 4)."""
+        if self.broker is not None and parse_connect(command) is not None:
+            self.connect_command = command
+            return True
         self.refused("exec")
         return False
 
@@ -96,6 +107,13 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         session = await self.ready
         if session is None:
             self.chan.close()
+            return
+        if self.connect_command is not None and self.broker is not None:
+            if not self.has_pty:
+                self.chan.write(b"Strongroom: a brokered session needs a terminal (ssh -t).\r\n")
+                self.chan.exit(1)
+                return
+            await self.broker(self, session, self.connect_command)
             return
         if not self.has_pty:
             self.refused("shell_without_pty")
@@ -187,15 +205,27 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
             code = child.returncode
             self.chan.exit(code if code is not None and code >= 0 else 1)
 
+    def attach(self, pump: Any) -> None:
+        """A brokered session runs on this channel: keys and size changes go to it."""
+        self.pump = pump
+
+    def detach(self) -> None:
+        """The brokered session ended."""
+        self.pump = None
+
     def data_received(self, data: bytes, datatype: Any) -> None:
-        """Keys from the user to the TUI."""
-        if self.master is not None:
+        """Keys from the user to the TUI (or the brokered session's target)."""
+        if self.pump is not None:
+            self.pump.from_user(data)
+        elif self.master is not None:
             with contextlib.suppress(OSError):
                 os.write(self.master, data)
 
     def terminal_size_changed(self, width: int, height: int, *_: Any) -> None:
         """The user's window changed size: the pty follows (the TUI gets SIGWINCH)."""
         self.size = (width or MIN_COLS, height or MIN_ROWS)
+        if self.pump is not None:
+            self.pump.resize(*self.size)
         if self.master is not None:
             with contextlib.suppress(OSError):
                 self._set_size(self.master)
@@ -208,12 +238,19 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         """Signals from the client are ignored: the TUI is ended by its own keys."""
 
     def eof_received(self) -> bool:
-        """The client closed its input: hang the TUI up."""
+        """The client closed its input: hang the TUI up (a brokered target gets EOF)."""
+        if self.pump is not None and self.pump.target_chan is not None:
+            with contextlib.suppress(Exception):
+                self.pump.target_chan.write_eof()
+            return False
         self._hang_up()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """The channel closed: hang the TUI up and release the pty."""
+        """The channel closed: hang the TUI up and release the pty (a brokered session
+        ends)."""
+        if self.pump is not None:
+            self.pump.finish("client_closed")
         self._hang_up()
 
     def _hang_up(self) -> None:
