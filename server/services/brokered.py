@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.core import permissions
-from server.core.errors import Conflict, Forbidden, NotFound, coded, field_error
+from server.core.errors import Conflict, Forbidden, NotFound, coded
 from server.core.ids import parse_id
 from server.services import entitlement, recording, vault
 from server.services.access import OrgArg, enter_org
 from server.services.connectors.base import Target
 from server.services.context import Actor, Env
-from server.store import audit, db
+from server.store import audit, db, paging
+from server.store.paging import Key, Page
 
 VIA = "ssh_gateway"
 _CONNECT = re.compile(r"^\s*connect\s+(\S+)(?:\s+(.*\S))?\s*$")
@@ -309,21 +310,28 @@ def _json(row: Any) -> dict[str, Any]:
     }
 
 
-async def list_recordings(
-    env: Env, actor: Actor, org_name: OrgArg, limit: int = 100
-) -> dict[str, Any]:
-    """The org's session recordings, newest first (no content), for readers of its audit
-    trail (``permissions.can_read_audit``).
+async def list_recordings(env: Env, actor: Actor, org_name: OrgArg, page: Page) -> dict[str, Any]:
+    """A page of the org's session recordings, newest first (no content), for readers of
+    its audit trail (``permissions.can_read_audit``). Paged by (started_at, id).
 
     Raises: NotFound for an org out of reach; Forbidden ``not_audit_reader``.
     """
     _require_reader(actor)
-    if not 1 <= limit <= 500:
-        raise field_error("limit", "limit must be between 1 and 500", code="out_of_range")
+    after_at, after_id = page.after_as(str, str) or (None, None)
     async with db.transaction(env.pool, readonly=True) as tx:
         await enter_org(tx, actor, org_name)
-        rows = await tx.fetch(_LIST + "ORDER BY started_at DESC, id LIMIT $1", limit)
-    return {"items": [_json(r) for r in rows]}
+        rows = await tx.fetch(
+            _LIST + "WHERE ($1::timestamptz IS NULL OR (started_at, id::text) < ($1, $2)) "
+            "ORDER BY started_at DESC, id::text DESC LIMIT $3",
+            datetime.datetime.fromisoformat(after_at) if after_at else None,
+            after_id,
+            page.limit + 1,
+        )
+    return paging.cut([_json(r) for r in rows], page, _order)
+
+
+def _order(item: dict[str, Any]) -> Key:
+    return (item["started_at"], item["id"])
 
 
 async def get_recording(

@@ -24,12 +24,6 @@ class SessionRecording(Answer):
     sha256: str  # of the asciicast text (as session_ended names it)
 
 
-class SessionRecordings(Answer):
-    """The org's recordings, newest first."""
-
-    items: list[SessionRecording]
-
-
 class SessionRecordingCast(SessionRecording):
     """One recording, decrypted: ``cast`` is the asciicast v2 text (a header line, then
     ``[seconds, "o", text]`` lines). Fetching it is audited (session_recording_read)."""
