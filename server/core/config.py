@@ -488,6 +488,9 @@ def _validate_gateway(config: Config) -> None:
     for key in ("max_auth_attempts", "max_unauthenticated_per_address", "max_sessions_per_user"):
         if getattr(gw, key) < 1:
             raise ConfigError(f"{src}: gateway.{key} must be at least 1")
+    for key in ("connect_idle_seconds", "connect_max_seconds", "connect_timeout_seconds"):
+        if getattr(gw, key) <= 0:
+            raise ConfigError(f"{src}: gateway.{key} must be positive")
 
 
 def render_config(config: Config) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.core import permissions
-from server.core.errors import Conflict, Forbidden, NotFound, coded
+from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded
 from server.core.ids import parse_id
 from server.services import entitlement, recording, vault
 from server.services.access import OrgArg, enter_org
@@ -120,9 +120,17 @@ async def open_session(
     used = await entitlement.connect(
         env.pool, actor, org.display_name, row["id"], reason, env.node, details, readonly
     )
-    vault.refuse_use(used, org.display_name)
+    target_name = f"{row['resource']}/{used['username'] if used else account}"
+    try:
+        vault.refuse_use(used, org.display_name)
+    except StrongroomError as exc:
+        if used is not None and used["org_id"] is not None and exc.status != 401:
+            # Refused by entitlement's rule (check-out, reason): audited in the org; "no
+            # such account" (not entitled) is answered alike and recorded nowhere, as a
+            # reveal's.
+            await _refused(env, actor, org.id, target_name, exc.code or "refused", details)
+        raise
     assert used is not None
-    target_name = f"{row['resource']}/{used['username']}"
     if not used["audited"]:
         event = audit.Event(
             actor.who,

@@ -227,6 +227,8 @@ async def test_checkout_window_and_pinned_host_key(api, admin, gateway, ssh_dir,
         assert await term.exit_code() == 1
     finally:
         term.close()
+    refused = await events(admin, "session_refused", "dave")
+    assert refused[0]["reason"] == "checkout_required", refused
 
     rid = await checked_out(owner_conn, account, "dave")
     term = connect(config, known, ssh_dir, "dave", "dave", f"web02/{user}")
