@@ -132,18 +132,23 @@ async def run(
     channel: Any,
     session: GatewaySession,
     ip: str,
-    command: str,
+    target: tuple[str | None, str, str, str | None],
     spawn: Any,
+    keep_open: bool = False,
 ) -> None:
-    """Run one brokered session on ``channel`` (the gateway's TuiChannel) for ``command``
-    (``connect [ORG/]RESOURCE/ACCOUNT [REASON]``); the channel exits when it ends.
-    ``spawn`` runs the closing work (recording, audit) even if the connection is gone."""
+    """Run one brokered session on ``channel`` (the gateway's TuiChannel) to ``target``
+    (org or None for the user's own, resource, account, reason: ``connect
+    [ORG/]RESOURCE/ACCOUNT [REASON]``, or the TUI's request); the channel exits when it
+    ends, unless ``keep_open`` (the TUI starts again). ``spawn`` runs the closing work
+    (recording, audit) even if the connection is gone."""
     chan = channel.chan
-    parsed = brokered.parse_connect(command)
-    if parsed is None:  # checked by exec_requested already
-        chan.exit(2)
-        return
-    org, resource, account, reason = parsed
+
+    def finish(code: int) -> None:
+        if not keep_open:
+            with contextlib.suppress(Exception):
+                chan.exit(code)
+
+    org, resource, account, reason = target
     try:
         actor = await auth.authenticate(env, session.token, ip)
         opened = await brokered.open_session(
@@ -151,7 +156,7 @@ async def run(
         )
     except StrongroomError as exc:
         chan.write(f"Strongroom: refused ({exc.code or exc.status}): {exc}\r\n".encode())
-        chan.exit(1)
+        finish(1)
         return
     gw = env.config.gateway
     cols, rows = channel.size
@@ -175,7 +180,7 @@ async def run(
         )
         spawn(_safely(brokered.refused(env, actor, opened, why, **extra)))
         chan.write(f"Strongroom: the target refused or could not be reached ({why}).\r\n".encode())
-        chan.exit(1)
+        finish(1)
         return
     del login
     opened.password = ""  # the connection is made: nothing keeps the password any longer
@@ -209,11 +214,8 @@ async def run(
                 chan.write(f"\r\nStrongroom: {ENDED_MESSAGES[pump.reason]}.\r\n".encode())
         ended = brokered.Ended(pump.reason, pump.bytes_out, pump.bytes_in, recorder.cast())
         spawn(_safely(brokered.close_session(env, actor, opened, ended)))
-        with contextlib.suppress(Exception):
-            status = pump.exit_status if pump.reason == "target_closed" else None
-            chan.exit(
-                status if status is not None else (0 if pump.reason == "target_closed" else 1)
-            )
+        status = pump.exit_status if pump.reason == "target_closed" else None
+        finish(status if status is not None else (0 if pump.reason == "target_closed" else 1))
 
 
 async def _safely(coro: Any) -> None:

@@ -153,6 +153,29 @@ async def test_brokered_session_is_recorded_and_never_shows_the_password(
     # A password user reads no recording (nor the audit trail).
     status, body = await carol.call("GET", f"/orgs/{ORG}/session-recordings")
     assert (status, body["code"]) == (403, "not_audit_reader"), body
+    # From the TUI: the account's `t` key leaves the TUI for the session, and Enter after
+    # it brings the TUI back (same gateway session).
+    term = Terminal(ssh_args(config, known, ssh_dir / "carol", "carol", "-tt"))
+    try:
+        await term.expect("web01", limit=60)
+        term.type("\t")
+        await term.expect("Connect")
+        term.type("t")
+        await term.expect(f"connected to web01/{user}")
+        await term.expect(r"[$#] ?$")
+        term.type("echo from-tui-$((1+1))\r")
+        await term.expect("from-tui-2")
+        term.type("exit\r")
+        await term.expect("Press Enter to return to the vault")
+        shown = len(term.output)
+        term.type("\r")
+        await term.expect_bytes(b"Vault", since=shown, limit=60)
+        term.type(b"\x11")  # Ctrl+Q: the TUI ends, and the connection
+        assert await term.exit_code() == 0
+    finally:
+        term.close()
+    assert secret.encode() not in bytes(term.output)
+    assert len(await events(admin, "session_started", "carol")) == 2
     # Any other exec is still refused.
     term = Terminal(ssh_args(config, known, ssh_dir / "carol", "carol", command="id"))
     try:
