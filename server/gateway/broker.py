@@ -32,7 +32,11 @@ from server.services.gateway_login import GatewaySession
 
 log = logging.getLogger("strongroom.gateway")
 
+# A session whose recording would pass this is ended (an unrecorded session is not allowed).
+MAX_RECORDING_BYTES = 64 * 1024 * 1024
+
 ENDED_MESSAGES = {
+    "recording_full": "the session's recording reached its maximum size",
     "window_ended": "the check-out window ended (or the check-out was checked in)",
     "idle": "the session was idle too long",
     "max_length": "the session reached its maximum length",
@@ -54,6 +58,7 @@ class Recorder:
             "title": title,
         }
         self.lines = [json.dumps(header)]
+        self.size = len(self.lines[0])
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def output(self, data: bytes) -> None:
@@ -62,6 +67,7 @@ class Recorder:
         if text:
             at = round(time.monotonic() - self.start, 6)
             self.lines.append(json.dumps([at, "o", text]))
+            self.size += len(self.lines[-1]) + 1
 
     def cast(self) -> bytes:
         """The whole recording (newline-terminated lines)."""
@@ -101,8 +107,13 @@ class Pump:
 
     def from_target(self, data: bytes) -> None:
         """Target -> user (recorded)."""
+        if self.done.is_set():
+            return
         self.bytes_out += len(data)
         self.recorder.output(data)
+        if self.recorder.size > MAX_RECORDING_BYTES:
+            self.finish("recording_full")
+            return
         with contextlib.suppress(Exception):
             self.user_chan.write(data)
 
