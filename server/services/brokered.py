@@ -235,7 +235,8 @@ class Ended:
 
 async def close_session(env: Env, actor: Actor, session: Brokered, ended: Ended) -> uuid.UUID:
     """Seal and store the recording and audit ``session_ended`` (duration, bytes, the
-    recording's id, SHA-256 and size). Returns the recording's id."""
+    recording's id, SHA-256 and size). Returns the recording's id. On a node that cannot
+    write, the event is spooled (``recording_stored: false``) and the recording dropped."""
     now = datetime.datetime.now(datetime.UTC)
     digest = hashlib.sha256(ended.cast).hexdigest()
     rec_id = session.id
@@ -250,6 +251,15 @@ async def close_session(env: Env, actor: Actor, session: Brokered, ended: Ended)
         "recording_size": len(ended.cast),
         "ended_by": ended.reason,
     }
+    if not env.node_state.records_in_database():
+        # A node that cannot write (a secondary): the event is spooled as a reveal's is;
+        # the recording cannot be stored here, and the event says so.
+        details["recording_stored"] = False
+        event = audit.Event(
+            actor.who, "session_ended", "account", session.target_name, details=details
+        )
+        await env.spool.append(session.org_id, event, env.node)
+        return rec_id
     async with db.transaction(env.pool, session.org_id) as tx:
         sealed = await env.ring.encrypt(
             tx.conn,
