@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -48,6 +48,7 @@ class StrongroomApp(App):
         reveal_seconds: float = 10.0,
         clipboard_seconds: float = 30.0,
         bound_session: bool = False,
+        connect_request: Callable[[dict], None] | None = None,
     ) -> None:
         """``bound_session``: the client already holds a session's token (the SSH gateway
         logged the user in, issue 30): the app opens at the main screen and ends, rather
@@ -62,6 +63,8 @@ class StrongroomApp(App):
         self.last_org: str | None = None  # the org of the last login in this run
         self._ending = False  # the session-ended notice is on its way (shown once)
         self.bound_session = bound_session
+        # Under the SSH gateway: hands the gateway a brokered-session request (issue 30).
+        self.connect_request = connect_request
 
     def on_mount(self) -> None:
         """Start at the login screen (the main screen for a bound session); a hang-up

@@ -155,6 +155,11 @@ class GatewayConfig:
     # How often a gateway connection checks that its session still stands (logout,
     # disable, a password reset or the idle limit close the connection).
     session_check_seconds: float = 10.0
+    # Brokered sessions (connect RESOURCE/ACCOUNT): no key from the user for this long
+    # ends one; none lasts longer than the maximum; a target must answer within the timeout.
+    connect_idle_seconds: float = 900.0
+    connect_max_seconds: float = 28800.0
+    connect_timeout_seconds: float = 20.0
     # The TUI child is given this server URL (default: https://localhost:<server.port>).
     tui_url: str = ""
 
@@ -494,6 +499,9 @@ def _validate_gateway(config: Config) -> None:
     for key in ("max_auth_attempts", "max_unauthenticated_per_address", "max_sessions_per_user"):
         if getattr(gw, key) < 1:
             raise ConfigError(f"{src}: gateway.{key} must be at least 1")
+    for key in ("connect_idle_seconds", "connect_max_seconds", "connect_timeout_seconds"):
+        if getattr(gw, key) <= 0:
+            raise ConfigError(f"{src}: gateway.{key} must be positive")
 
 
 def render_config(config: Config) -> str:

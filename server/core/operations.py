@@ -245,6 +245,23 @@ OPERATIONS: dict[str, Operation] = _catalogue(
         "A target presented a host key other than the pinned one; nothing was sent.",
     ),
     ("rotation_schedule_changed", SECURITY, "A rotation or verification schedule was changed."),
+    # Brokered sessions through the SSH gateway (issue 30): the password used, never shown.
+    (
+        "session_started",
+        SECRET_ACCESS,
+        "A brokered SSH session to an account's target was opened through the gateway.",
+    ),
+    (
+        "session_ended",
+        SECRET_ACCESS,
+        "A brokered session ended (duration, bytes, its recording's SHA-256 and size).",
+    ),
+    (
+        "session_refused",
+        SECURITY,
+        "A brokered session was refused (entitlement, check-out, target or host key).",
+    ),
+    ("session_recording_read", SECRET_ACCESS, "A brokered session's recording was fetched."),
 )
 
 

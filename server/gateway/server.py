@@ -28,7 +28,8 @@ from typing import Any
 
 from server.core.config import Config
 from server.core.errors import StrongroomError
-from server.gateway.tui_channel import TuiChannel, end_children
+from server.gateway import broker
+from server.gateway.tui_channel import Connect, TuiChannel, end_children
 from server.security.ssh_keys import asyncssh, ensure_host_key, fingerprint, parse_public_key
 from server.services import gateway_login
 from server.services.context import Env
@@ -290,7 +291,15 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
 
     def session_requested(self) -> Any:
         """A session channel: the TUI (``tui_channel``), one per connection."""
-        return TuiChannel(self.ready, self.refused, self.gw.tui_command, self.gw.children)
+        return TuiChannel(
+            self.ready, self.refused, self.gw.tui_command, self.gw.children, self._broker
+        )
+
+    async def _broker(
+        self, channel: TuiChannel, session: GatewaySession, target: Connect, keep_open: bool
+    ) -> None:
+        """A brokered session on ``channel`` (``server.gateway.broker``, issue 30 item 4)."""
+        await broker.run(self.gw.env, channel, session, self.ip, target, self.gw.spawn, keep_open)
 
     def connection_requested(self, dest_host: str, dest_port: int, *_: Any) -> bool:
         """Local port forwarding (ssh -L) and direct-tcpip: refused and audited."""

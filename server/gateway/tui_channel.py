@@ -17,20 +17,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import signal
 import struct
 import termios
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from server.security.ssh_keys import asyncssh
+from server.services.brokered import parse_connect
 
 log = logging.getLogger("strongroom.gateway")
 
 MIN_COLS, MIN_ROWS = 80, 24
 SESSION_FD_ENV = "STRONGROOM_SESSION_FD"
+GATEWAY_FD_ENV = "STRONGROOM_GATEWAY_FD"  # the TUI's brokered-session requests
+CONNECT_EXIT = 75  # the TUI ended to open a brokered session (tui/widgets/vault.py)
+Connect = tuple[str | None, str, str, str | None]  # org, resource, account, reason
 CHILD_STOP_SECONDS = 3.0
 
 
@@ -43,10 +48,12 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         refused: Callable[[str], None],
         tui_command: Sequence[str],
         children: set[asyncio.subprocess.Process],
+        broker: Callable[[TuiChannel, Any, Connect, bool], Awaitable[None]] | None = None,
     ) -> None:
         """``ready``: resolves to the login's session (its ``token``), or None when the
         login failed; ``refused``: audits a refused request; ``tui_command``: the TUI;
-        ``children``: the listener's running TUIs (ended when it closes)."""
+        ``children``: the listener's running TUIs (ended when it closes); ``broker``: runs
+        a brokered session (``connect RESOURCE/ACCOUNT``, issue 30 item 4) on this channel."""
         self.ready, self.refused, self.tui_command = ready, refused, list(tui_command)
         self.children = children
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -57,6 +64,13 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         self.master: int | None = None
         self.child: asyncio.subprocess.Process | None = None
         self.started = False
+        self.broker = broker
+        self.connect_to: Connect | None = None  # asked for by ``exec connect ...``
+        self.session: Any = None
+        self.requests: int | None = None  # read end of the TUI's request pipe
+        self.lost = False
+        self.key_waiter: asyncio.Future[bytes] | None = None
+        self.pump: Any = None  # a brokered session's pump while one runs (broker.Pump)
 
     def connection_made(self, chan: Any) -> None:
         """Keep the channel."""
@@ -74,7 +88,13 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         return True
 
     def exec_requested(self, command: str) -> bool:
-        """No command runs on the vault's machine: refused and audited (never the text)."""
+        """No command runs on the vault's machine: refused and audited (never the text).
+        The one exception: ``connect [ORG/]RESOURCE/ACCOUNT [REASON]``, a brokered
+        session to a target (issue 30, item 4)."""
+        parsed = parse_connect(command)
+        if self.broker is not None and parsed is not None:
+            self.connect_to = parsed
+            return True
         self.refused("exec")
         return False
 
@@ -97,6 +117,14 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         if session is None:
             self.chan.close()
             return
+        self.session = session
+        if self.connect_to is not None and self.broker is not None:
+            if not self.has_pty:
+                self.chan.write(b"Strongroom: a brokered session needs a terminal (ssh -t).\r\n")
+                self.chan.exit(1)
+                return
+            await self.broker(self, session, self.connect_to, False)
+            return
         if not self.has_pty:
             self.refused("shell_without_pty")
             self.chan.write(
@@ -117,6 +145,12 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
     async def _spawn(self, token: str) -> None:
         master, slave = os.openpty()
         read_end, write_end = os.pipe()
+        pass_fds: tuple[int, ...] = (read_end,)
+        request_write = None
+        if self.broker is not None:  # the TUI may ask for a brokered session (its `t` key)
+            self.requests, request_write = os.pipe()
+            os.set_blocking(self.requests, False)
+            pass_fds = (read_end, request_write)
         try:
             self._set_size(master)
             env = {
@@ -127,13 +161,15 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
                 "HOME": os.environ.get("HOME", "/"),
                 SESSION_FD_ENV: str(read_end),
             }
+            if request_write is not None:
+                env[GATEWAY_FD_ENV] = str(request_write)
             self.child = await asyncio.create_subprocess_exec(
                 *self.tui_command,
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
                 env=env,
-                pass_fds=(read_end,),
+                pass_fds=pass_fds,
                 start_new_session=True,
                 preexec_fn=_controlling_tty,  # sets the pty as the controlling terminal
                 close_fds=True,
@@ -146,6 +182,8 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
             os.close(slave)
             os.close(read_end)
             os.close(write_end)
+            if request_write is not None:
+                os.close(request_write)
         self.master = master
         self.children.add(self.child)
         os.set_blocking(master, False)
@@ -183,19 +221,83 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
                         break
                     self.chan.write(data)
         self._close_pty()
+        code = child.returncode
+        request = self._take_request()
+        if request is not None and code == CONNECT_EXIT and not self.lost and self.broker:
+            await self._brokered_then_tui(request)
+            return
         with contextlib.suppress(Exception):
-            code = child.returncode
             self.chan.exit(code if code is not None and code >= 0 else 1)
 
+    def _take_request(self) -> Connect | None:
+        """The brokered session the TUI asked for before it ended (one JSON line with
+        org, resource and account on its request pipe), if any."""
+        if self.requests is None:
+            return None
+        try:
+            raw = os.read(self.requests, 4096)
+        except OSError:
+            raw = b""
+        finally:
+            os.close(self.requests)
+            self.requests = None
+        try:
+            asked = json.loads(raw.decode("utf-8").splitlines()[0])
+            return (str(asked["org"]), str(asked["resource"]), str(asked["account"]), None)
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+
+    async def _brokered_then_tui(self, request: Connect) -> None:
+        """Run the brokered session the TUI asked for on this channel, then wait for
+        Enter and start the TUI again (bound to the same session)."""
+        assert self.broker is not None
+        await self.broker(self, self.session, request, True)
+        if self.lost:
+            return
+        with contextlib.suppress(Exception):
+            self.chan.write(b"\r\nPress Enter to return to the vault.\r\n")
+        self.key_waiter = asyncio.get_running_loop().create_future()
+        try:
+            while not self.lost:
+                key = await self.key_waiter
+                if b"\r" in key or b"\n" in key:
+                    break
+                self.key_waiter = asyncio.get_running_loop().create_future()
+        finally:
+            self.key_waiter = None
+        if self.lost:
+            return
+        try:
+            await self._spawn(self.session.token)
+        except OSError as exc:
+            log.error("gateway: the TUI did not start again: %s", exc)
+            with contextlib.suppress(Exception):
+                self.chan.exit(1)
+
+    def attach(self, pump: Any) -> None:
+        """A brokered session runs on this channel: keys and size changes go to it."""
+        self.pump = pump
+
+    def detach(self) -> None:
+        """The brokered session ended."""
+        self.pump = None
+
     def data_received(self, data: bytes, datatype: Any) -> None:
-        """Keys from the user to the TUI."""
-        if self.master is not None:
+        """Keys from the user to the TUI (or the brokered session's target)."""
+        if self.pump is not None:
+            self.pump.from_user(data)
+        elif self.key_waiter is not None:
+            if not self.key_waiter.done():
+                self.key_waiter.set_result(data)
+        elif self.master is not None:
             with contextlib.suppress(OSError):
                 os.write(self.master, data)
 
     def terminal_size_changed(self, width: int, height: int, *_: Any) -> None:
         """The user's window changed size: the pty follows (the TUI gets SIGWINCH)."""
         self.size = (width or MIN_COLS, height or MIN_ROWS)
+        if self.pump is not None:
+            self.pump.resize(*self.size)
         if self.master is not None:
             with contextlib.suppress(OSError):
                 self._set_size(self.master)
@@ -208,12 +310,22 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         """Signals from the client are ignored: the TUI is ended by its own keys."""
 
     def eof_received(self) -> bool:
-        """The client closed its input: hang the TUI up."""
+        """The client closed its input: hang the TUI up (a brokered target gets EOF)."""
+        if self.pump is not None and self.pump.target_chan is not None:
+            with contextlib.suppress(Exception):
+                self.pump.target_chan.write_eof()
+            return False
         self._hang_up()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """The channel closed: hang the TUI up and release the pty."""
+        """The channel closed: hang the TUI up and release the pty (a brokered session
+        ends)."""
+        self.lost = True
+        if self.pump is not None:
+            self.pump.finish("client_closed")
+        if self.key_waiter is not None and not self.key_waiter.done():
+            self.key_waiter.set_result(b"")
         self._hang_up()
 
     def _hang_up(self) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -639,6 +641,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         reveal_seconds=args.reveal_seconds,
         clipboard_seconds=args.clipboard_seconds,
         bound_session=bool(token),
+        connect_request=_gateway_requests(),
     )
     app.run(mouse=False)  # a keyboard-only app: the mouse is never tracked
     return app.return_code or 0
@@ -661,6 +664,25 @@ def _inherited_session() -> str | None:
     except OSError:
         return None
     return token or None
+
+
+GATEWAY_FD_ENV = "STRONGROOM_GATEWAY_FD"  # server/gateway/tui_channel.py sets it
+
+
+def _gateway_requests() -> Callable[[dict], None] | None:
+    """Under the SSH gateway: a function that hands the gateway a brokered-session request
+    (one JSON line on the inherited pipe named by STRONGROOM_GATEWAY_FD; issue 30), the
+    TUI then ending so the gateway opens the session and starts it again. None elsewhere."""
+    fd_text = os.environ.pop(GATEWAY_FD_ENV, "")
+    if not fd_text.isdigit():
+        return None
+    fd = int(fd_text)
+
+    def request(what: dict) -> None:
+        with contextlib.suppress(OSError):
+            os.write(fd, (json.dumps(what) + "\n").encode())
+
+    return request
 
 
 def build_parser() -> argparse.ArgumentParser:

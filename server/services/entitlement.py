@@ -8,6 +8,7 @@ again inside the database before any ciphertext leaves it.
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 
 import asyncpg
@@ -208,3 +209,62 @@ async def reveal_with_token(
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def connect(
+    pool: asyncpg.Pool,
+    actor: Actor,
+    org_name: str,
+    account_id: uuid.UUID,
+    reason: str | None,
+    node: str,
+    details: dict[str, str],
+    readonly: bool,
+) -> asyncpg.Record | None:
+    """A reveal's decision for a brokered session (issue 30): ``use_account('connect', ...)``
+    (sql/functions/reveal_account.sql), the very statement a reveal runs, so reach, the
+    org's reason, entitlement and check-out are decided exactly as for a reveal; it records
+    ``session_started`` (with ``details``) instead of ``password_revealed`` and lets a
+    connect-only account through. The row as ``reveal`` answers it (None: no such account,
+    or not entitled). ``readonly``: a node that cannot write (the event is spooled).
+
+    Raises: ServiceUnavailable ``audit_unavailable`` (503) when the statement fails.
+    """
+    stored = not actor.local_session
+    try:
+        async with db.transaction(pool, readonly=readonly, prompt=True) as tx:
+            return await tx.fetchrow(
+                "SELECT * FROM use_account('connect', $1::jsonb, $2, $3, $4, $5, $6, $7, $8, "
+                "$9, $10, $11, $12, $13)",
+                json.dumps(details),
+                account_id,
+                actor.user_id,
+                actor.org_id,
+                org_name,
+                actor.access_scope == "all",
+                actor.session_id if stored else None,
+                actor.api_key_id if stored else None,
+                actor.username,
+                actor.org,
+                actor.ip,
+                reason,
+                node,
+            )
+    except asyncpg.PostgresError as exc:
+        raise coded(
+            ServiceUnavailable,
+            "audit_unavailable",
+            "the audit trail could not be written, so the session was not opened",
+        ) from exc
+
+
+async def still_allowed(
+    tx: Tx, account_id: uuid.UUID, resource_id: uuid.UUID, user_id: uuid.UUID
+) -> bool:
+    """Whether a brokered session to an account may go on: the check-out rule
+    (``account_access``, THE rule reveal_account applies) still lets the user use it (not
+    under control, or inside the user's own approved window). Run in the account's org."""
+    row = await tx.fetchrow(
+        "SELECT controlled, mine FROM account_access($1, $2, $3)", account_id, resource_id, user_id
+    )
+    return row is None or not row["controlled"] or bool(row["mine"])

@@ -88,6 +88,7 @@ def account_json(
         "expires_at": expires.isoformat() if expires is not None else None,
         "permission": permission,
         "fields": json.loads(fields) if fields else {},
+        "connect_only": bool(row.get("connect_only", False)),
     }
 
 
@@ -346,7 +347,7 @@ async def _account(
         raise NotFound("no such account")
     row = await tx.fetchrow(
         "SELECT a.id, a.username, a.policy, a.password_changed_at, a.resource_id, a.fields, "
-        "a.secret_fields_to_change, r.name AS resource "
+        "a.secret_fields_to_change, a.connect_only, r.name AS resource "
         "FROM accounts a JOIN resources r ON r.id = a.resource_id "
         "WHERE a.id = $1",
         aid,
@@ -455,6 +456,9 @@ async def update_account(
             )
             if "notes" in data or secrets_now or await _has_secrets(tx, org, data["fields"]):
                 await refuse_secret_change_without_checkout(tx, row, actor.user_id)
+        if data.get("connect_only") is False and row["connect_only"]:
+            # Showing the password again is a change to its secrecy (issue 30).
+            await refuse_secret_change_without_checkout(tx, row, actor.user_id)
         if "policy" in data:
             data["policy"] = (await find_policy(tx, org, data["policy"])).name
         if "notes" in data:
@@ -533,6 +537,7 @@ async def reveal_password(
             the request was authenticated. NotFound: no such org (or out of reach), no
             such account (or not entitled). ValidationFailed ``reason_required``.
         Conflict ``checked_out`` / Forbidden ``checkout_required``: the check-out rule.
+        Forbidden ``connect_only``: the account is used through the SSH gateway only.
     """
     aid = parse_id(account_id, "account")
     name = org_name if isinstance(org_name, str) else org_name.display_name
@@ -545,35 +550,10 @@ async def _revealed(
 ) -> dict[str, Any]:
     """The answer to a reveal from ``reveal_account``'s row (None or access NULL: no such
     account, or not entitled): its refusals raised, its ciphertexts decrypted."""
-    if row is None or row["access"] is None:
+    if row is not None and row["access"] is None:  # the token path: not entitled
         raise NotFound("no such account")
-    if row["access"] == "user_disabled":
-        raise Unauthenticated("this user is disabled")
-    if row["access"] == "credential_ended":
-        raise Unauthenticated("the session has ended or the API key is not valid; log in again")
-    if row["access"] == "no_org":
-        raise NotFound(f"no organization named {name!r}")
-    if row["access"] == "reason_required":
-        raise field_error(
-            "reason",
-            "this organization requires a reason to reveal a password",
-            code="reason_required",
-        )
-    if row["access"] == "held":
-        raise coded(
-            Conflict,
-            "checked_out",
-            f"checked out to {row['holder']} until {row['held_until'].isoformat()}",
-            holder=row["holder"],
-            until=row["held_until"].isoformat(),
-        )
-    if row["access"] != "ok":
-        raise coded(
-            Forbidden,
-            "checkout_required",
-            "this password is under access control: request it (POST "
-            f"/orgs/{row['org_name']}/password-requests) and reveal it once approved",
-        )
+    refuse_use(row, name)
+    assert row is not None
     org_id: uuid.UUID = row["org_id"]
     if not row["audited"]:
         # The database recorded nothing (a node that cannot write): spool the event the
@@ -777,3 +757,53 @@ async def reveal_password_with_token(
     known(actor)
     auth.refuse_before_setup(actor)
     return await _revealed(env, actor, org_name, aid, row, reason)
+
+
+def refuse_use(row: Mapping[str, Any] | None, name: str) -> None:
+    """Raise the refusal ``use_account``'s answer ``row`` carries (a reveal's, or a
+    brokered session's, sql/functions/reveal_account.sql); return when access is 'ok'.
+
+    Raises:
+        Unauthenticated: the session or API key ended, or the user was disabled.
+        NotFound: no such org (or out of reach), no such account (or not entitled).
+        ValidationFailed ``reason_required``. Conflict ``checked_out`` / Forbidden
+        ``checkout_required``: the check-out rule. Forbidden ``connect_only``: the account
+        is used through the SSH gateway only, its password never shown (issue 30).
+    """
+    if row is None:
+        raise NotFound("no such account")
+    if row["access"] == "user_disabled":
+        raise Unauthenticated("this user is disabled")
+    if row["access"] == "credential_ended":
+        raise Unauthenticated("the session has ended or the API key is not valid; log in again")
+    if row["access"] == "no_org":
+        raise NotFound(f"no organization named {name!r}")
+    if row["access"] == "reason_required":
+        raise field_error(
+            "reason",
+            "this organization requires a reason to reveal a password",
+            code="reason_required",
+        )
+    if row["access"] == "held":
+        raise coded(
+            Conflict,
+            "checked_out",
+            f"checked out to {row['holder']} until {row['held_until'].isoformat()}",
+            holder=row["holder"],
+            until=row["held_until"].isoformat(),
+        )
+    if row["access"] == "connect_only":
+        raise coded(
+            Forbidden,
+            "connect_only",
+            "this account is set to connect only: open a session to it through the SSH "
+            "gateway (ssh -t -p 2222 USER@VAULT connect RESOURCE/ACCOUNT); its password is "
+            "never shown",
+        )
+    if row["access"] != "ok":
+        raise coded(
+            Forbidden,
+            "checkout_required",
+            "this password is under access control: request it (POST "
+            f"/orgs/{row['org_name']}/password-requests) and reveal it once approved",
+        )

@@ -1,6 +1,7 @@
 -- Purge the prefix of an org's chain up to link p_seq, whose events are all older than
 -- the org's retention (refused otherwise), and record the sealed checkpoint. Runs as the
--- owner: the app role itself can delete no audit row. (sql/015.)
+-- owner: the app role itself can delete no audit row. (sql/015.) Recordings of brokered
+-- sessions that ended before the retention go with them (issue 30, sql/044).
 CREATE OR REPLACE FUNCTION purge_audit(p_org uuid, p_seq bigint, p_hash bytea, p_at timestamptz,
                             p_mac bytea) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -38,6 +39,8 @@ BEGIN
     VALUES (p_org, p_seq, p_hash, coalesce(v_before, 0) + v_count, p_at, p_mac)
     ON CONFLICT (org_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash,
         purged_events = EXCLUDED.purged_events, at = EXCLUDED.at, mac = EXCLUDED.mac;
+    DELETE FROM session_recordings
+     WHERE org_id = p_org AND ended_at < now() - make_interval(days => v_days);
     RETURN v_count;
 END $$;
 REVOKE ALL ON FUNCTION purge_audit(uuid, bigint, bytea, timestamptz, bytea) FROM PUBLIC;

@@ -16,7 +16,8 @@
 -- access tells the outcome: 'ok' (ciphertexts given); refused, with no ciphertext and no
 -- event: 'credential_ended', 'user_disabled' (credential_stands), 'no_org' (no such org,
 -- or out of reach: answered alike), 'reason_required', 'held' / 'request_required'
--- (check-out). No row: no such account, or not entitled.
+-- (check-out), 'connect_only' (a reveal of a connect-only account). No row: no such
+-- account, or not entitled.
 -- Runs as the owner (who may read the secret columns) inside p_org's RLS context. The
 -- server decrypts afterwards and records a failure event if the ciphertext does not
 -- authenticate. The event names the target as people read it, '<resource>/<account>'.
@@ -30,7 +31,14 @@
 -- (sql/005, 006, 008, 014, 023, 031. Their return type changed and their arguments
 -- too; CREATE OR REPLACE cannot change either, so such a change needs a numbered
 -- migration that drops both, as sql/023 and sql/031 did.)
-CREATE OR REPLACE FUNCTION reveal_account(p_account uuid, p_user uuid, p_home uuid,
+--
+-- use_account: THE rule of reveal_account, for a purpose (issue 30): 'reveal' (the
+-- password shown: refused with 'connect_only' for an account set so) or 'connect' (a
+-- brokered session through the SSH gateway: the same reach, reason, entitlement and
+-- check-out decisions; its event is session_started, with p_details merged in).
+-- reveal_account is use_account('reveal', ...).
+CREATE OR REPLACE FUNCTION use_account(p_purpose text, p_details jsonb, p_account uuid,
+                                       p_user uuid, p_home uuid,
                                           p_org_name text, p_scope_all boolean,
                                           p_session uuid, p_api_key uuid, p_actor text,
                                           p_actor_org text, p_ip text, p_reason text,
@@ -74,7 +82,7 @@ BEGIN
     END IF;
     PERFORM set_config('app.org_id', o.id::text, true);
     SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy,
-           a.secret_fields INTO r
+           a.secret_fields, a.connect_only INTO r
         FROM account_permissions(p_user, o.id, p_scope_all AND o.id = p_home) p
         JOIN accounts a ON a.id = p.account_id
         WHERE p.account_id = p_account;
@@ -92,6 +100,13 @@ BEGIN
             o.display_name;
         RETURN;
     END IF;
+    -- "Connect only": the password is used by the gateway, never shown (issue 30).
+    IF p_purpose = 'reveal' AND r.connect_only THEN
+        RETURN QUERY SELECT NULL::bytea, NULL::bytea, r.permission, r.resource_id, r.username,
+            r.policy, false, 'connect_only'::text, NULL::text, NULL::timestamptz, NULL::bytea,
+            o.id, o.display_name;
+        RETURN;
+    END IF;
     -- A node that cannot write spools the event (fsync'd) before it
     -- decrypts anything, and ships it to the primary later.
     IF NOT database_may_write() THEN  -- a standby or a fenced primary (sql/008)
@@ -102,8 +117,10 @@ BEGIN
     END IF;
     INSERT INTO audit_events (org_id, at, actor, actor_org, ip, operation, target_type,
                               target, outcome, reason, details, node)
-    SELECT o.id, clock_timestamp(), p_actor, p_actor_org, p_ip, e.operation, e.target_type,
-           e.target, 'success', p_reason, e.details, p_node
+    SELECT o.id, clock_timestamp(), p_actor, p_actor_org, p_ip,
+           CASE WHEN p_purpose = 'connect' THEN 'session_started' ELSE e.operation END,
+           e.target_type, e.target, 'success', p_reason,
+           e.details || coalesce(p_details, '{}'::jsonb), p_node
       FROM password_revealed_event(p_account, r.resource_id, r.username, r.permission,
                                    acc.controlled) e
     RETURNING id INTO v_event;
@@ -111,6 +128,24 @@ BEGIN
     RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username, r.policy,
         true, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields, o.id, o.display_name;
 END $$;
+REVOKE ALL ON FUNCTION use_account(text, jsonb, uuid, uuid, uuid, text, boolean, uuid, uuid,
+                                   text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION use_account(text, jsonb, uuid, uuid, uuid, text, boolean, uuid, uuid,
+                                      text, text, text, text, text) TO :"app_role";
+
+CREATE OR REPLACE FUNCTION reveal_account(p_account uuid, p_user uuid, p_home uuid,
+                                          p_org_name text, p_scope_all boolean,
+                                          p_session uuid, p_api_key uuid, p_actor text,
+                                          p_actor_org text, p_ip text, p_reason text,
+                                          p_node text)
+RETURNS TABLE (password bytea, notes bytea, permission text, resource_id uuid,
+               username text, policy text, audited boolean, access text, holder text,
+               held_until timestamptz, secret_fields bytea, org_id uuid, org_name text)
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT * FROM use_account('reveal', NULL, p_account, p_user, p_home, p_org_name,
+                              p_scope_all, p_session, p_api_key, p_actor, p_actor_org, p_ip,
+                              p_reason, p_node)
+$$;
 REVOKE ALL ON FUNCTION reveal_account(uuid, uuid, uuid, text, boolean, uuid, uuid, text, text,
                                       text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reveal_account(uuid, uuid, uuid, text, boolean, uuid, uuid, text,

@@ -147,6 +147,8 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "reveal_password_history": "new: an earlier password, full permission, audited (issue 29)",
     "rotation_orgs": "new: the orgs the password schedule has work in (issue 29)",
     "reveal_accounts_with_tokens": "new: the reveal checks its bearer token itself (issue 28)",
+    "use_account": "new: reveal_account's rule for a purpose, reveal or connect (issue 30)",
+    "purge_audit": "session recordings older than the retention go too (issue 30)",
 }
 
 _DEFINITIONS = """

@@ -75,3 +75,16 @@ class AuditApi(Transport):
                 "items"
             ]
         return await self._every(f"/orgs/{quote(org)}/audit", **query)
+
+    async def session_recordings(self, org: str, limit: int = 200) -> list[dict]:
+        """The org's recordings of brokered SSH sessions, newest first, without content
+        (administrators and auditors; issue 30)."""
+        return (await self._request("GET", f"/orgs/{quote(org)}/session-recordings?limit={limit}"))[
+            "items"
+        ]
+
+    async def session_recording(self, org: str, recording_id: str) -> dict:
+        """One recording, decrypted: its fields and ``cast`` (asciicast v2); audited."""
+        return await self._request(
+            "GET", f"/orgs/{quote(org)}/session-recordings/{quote(recording_id, safe='')}"
+        )

@@ -26,6 +26,7 @@ from tui.logic.times import local_minute, local_moment
 from tui.screens.audit_settings import AlertsScreen
 from tui.screens.form import Field, refusal
 from tui.screens.modals import TextModal
+from tui.screens.recordings import RecordingsScreen
 from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.wording import operation_meaning, operation_words
@@ -55,6 +56,13 @@ class AuditPane(Pane):
         Binding("r", "reload", "Refresh", tooltip="Refresh the events", id="audit-refresh"),
         Binding("c", "clear", "Clear", tooltip="Clear the filters", id="audit-clear"),
         Binding("l", "alerts", "Alerts", tooltip="The org's audit alerts", id="audit-alerts"),
+        Binding(
+            "s",
+            "recordings",
+            "Sessions",
+            tooltip="Recordings of brokered SSH sessions",
+            id="audit-recordings",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -169,6 +177,11 @@ class AuditPane(Pane):
         """Fetch the events again."""
         self.load()
         self.app.notify("Refreshing the events.", timeout=2)
+
+    def action_recordings(self) -> None:
+        """The org's recordings of brokered SSH sessions (play, export)."""
+        if self.org:
+            self.app.push_screen(RecordingsScreen(self.org))
 
     def action_alerts(self) -> None:
         """List the events of the operations the org marked as alerts."""

@@ -51,6 +51,8 @@ ROW_NEEDS = {
     "history": ("accounts", "full"),
     "schedule": ("", "full"),
 }
+CONNECT_EXIT = 75  # the TUI ended to open a brokered session (server/gateway/tui_channel.py)
+
 RESOURCE_KEYS = (  # the resources list's key bar, most used first (F1 lists every key)
     "reveal",
     "copy",
@@ -68,6 +70,7 @@ RESOURCE_KEYS = (  # the resources list's key bar, most used first (F1 lists eve
 ACCOUNT_KEYS = (  # the accounts list's key bar
     "reveal",
     "copy",
+    "connect",
     "check_out",
     "check_in",
     "set_password",
@@ -111,6 +114,14 @@ class VaultPane(
         Binding("o", "check_out", "Check out", tooltip="Request a check-out", id="check-out"),
         Binding("i", "check_in", "Check in", tooltip="Check the password in", id="check-in"),
         Binding("D", "delete_resource", "Del res", tooltip="Delete the resource", id="del-res"),
+        # Through the SSH gateway only (issue 30): a session to the target, password unseen.
+        Binding(
+            "t",
+            "connect",
+            "Connect",
+            tooltip="Open an SSH session to the target (the password stays hidden)",
+            id="connect",
+        ),
         Binding(
             "A",
             "access_control",
@@ -174,6 +185,8 @@ class VaultPane(
                 table = "accounts" if self._accounts_focused() else "resources"
             permission = self._row_permission(table)
             return permission is not None and RANK.get(permission, 0) >= RANK[least]
+        if action == "connect":
+            return self.app.connect_request is not None and self._accounts_focused()
         if action in ("check_out", "check_in"):
             state = self._access_state()
             return state is not None and (action == "check_out" or state == "mine")
@@ -316,6 +329,22 @@ class VaultPane(
 
     def _account(self) -> str | None:
         return self._need("accounts", "an account (Tab to the accounts table)")
+
+    def action_connect(self) -> None:
+        """Leave the TUI for a brokered session to the selected account's target (SSH
+        gateway only): the gateway opens it, then starts the TUI again."""
+        account = self._account()
+        request = self.app.connect_request
+        if account is None or request is None:
+            return
+        request(
+            {
+                "org": self.org,
+                "resource": self.selected_cell("resources", 0),
+                "account": self.selected_cell("accounts", 0),
+            }
+        )
+        self.app.exit(return_code=CONNECT_EXIT)
 
     def action_search(self) -> None:
         """Jump to the search box."""

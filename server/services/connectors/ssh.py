@@ -46,10 +46,20 @@ class SshConnector(Connector):
         """chpasswd and passwd read one line per password."""
         return super().unusable(password)
 
-    async def _connect(self, target: Target, login: Login) -> asyncssh.SSHClientConnection:
+    async def _connect(
+        self, target: Target, login: Login, private_key: str | None = None
+    ) -> asyncssh.SSHClientConnection:
         if not target.host_key:
             raise TargetError("host_key_unknown")
         client = _PinningClient(target.host_key)
+        keys = None
+        if private_key:  # a stored private key (issue 30): tried before the password
+            try:
+                keys = [asyncssh.import_private_key(private_key)]
+            except (asyncssh.KeyImportError, ValueError):
+                raise TargetError(
+                    "misconfigured", "the stored private key cannot be read"
+                ) from None
         try:
             conn, _ = await asyncssh.create_connection(
                 lambda: client,
@@ -58,9 +68,13 @@ class SshConnector(Connector):
                 username=login.username,
                 password=login.password,
                 known_hosts=([], [], []),  # nothing trusted: validate_host_public_key decides
-                client_keys=None,
+                client_keys=keys,
                 agent_path=None,
-                preferred_auth="password,keyboard-interactive",
+                preferred_auth=(
+                    "publickey,password,keyboard-interactive"
+                    if keys
+                    else "password,keyboard-interactive"
+                ),
                 connect_timeout=target.timeout,
                 login_timeout=target.timeout,
                 kbdint_auth=False,
@@ -155,3 +169,17 @@ def _clean(text: str, secrets: tuple[Any, ...]) -> str:
         if value:
             line = line.replace(value, "***")
     return line
+
+
+async def connect_pinned(
+    target: Target, login: Login, private_key: str | None = None
+) -> asyncssh.SSHClientConnection:
+    """An SSH connection to ``target`` as ``login`` (password authentication, or
+    ``private_key`` first when given), its host key pinned exactly as a rotation pins it:
+    nothing is sent before the presented key matches ``target.host_key``. For the
+    gateway's brokered sessions (issue 30).
+
+    Raises: TargetError (``host_key_unknown``, ``host_key_changed`` with ``presented``,
+    ``login_failed``, ``timeout``, ``unreachable``, ``misconfigured``).
+    """
+    return await SshConnector()._connect(target, login, private_key)

@@ -111,6 +111,9 @@ class Account(Answer):
     expires_at: str | None = None
     permission: Permission
     fields: dict[str, str | int | float | bool | None]
+    # Connect only: used through the SSH gateway's brokered sessions, never revealed
+    # (reveal: 403 connect_only; issue 30).
+    connect_only: bool = False
 
 
 class AccessState(Answer):
@@ -175,6 +178,7 @@ class AccountUpdate(Patch):
     notes: Notes | None = None
     policy: text(64, non_empty=True) = ""
     fields: ExtraFields = {}
+    connect_only: bool = False  # issue 30: never revealed, used through the SSH gateway
 
 
 class RevealBody(Body):
