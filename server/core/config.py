@@ -167,7 +167,7 @@ class GatewayConfig:
 @dataclass
 class OutboundConfig:
     """Where the server connects on a user's say-so (SIEM destinations, webhooks, rotation
-    targets: server/core/outbound.py, attacker finding 3). Loopback (this host) is refused
+    targets: server/services/outbound.py, attacker finding 3). Loopback (this host) is refused
     unless ``allow_loopback``; link-local, unspecified and multicast always are."""
 
     allow_loopback: bool = False

@@ -55,10 +55,10 @@ import aiohttp.abc
 import asyncpg
 
 from server.core import notifications as kinds
-from server.core import outbound, permissions
+from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, coded, field_error
 from server.core.password_policy import expires_at, expiry_words
-from server.services import recording
+from server.services import outbound, recording
 from server.services.access import OrgArg, OrgRef, enter_org, msp_org_id
 from server.services.context import Actor, Env
 from server.services.password_requests import approver_states
@@ -949,7 +949,7 @@ async def check_webhook_url(env: Env, url: str) -> None:
     information (``https://user:pass@host/``: a credential stored and listed; code
     ``webhook_url_userinfo``), or points at an address the outbound rule refuses (this
     host, link-local, unspecified, multicast; ``destination_not_allowed``). Attacker
-    finding 3; ``server.core.outbound`` holds the address rule."""
+    finding 3; ``server.services.outbound`` holds the address rule."""
     if not url.startswith("https://"):
         raise field_error("url", "must be an https:// address")
     try:

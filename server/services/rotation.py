@@ -35,7 +35,6 @@ from typing import Any
 
 import asyncpg
 
-from server.core import outbound
 from server.core.errors import (
     Conflict,
     Forbidden,
@@ -46,7 +45,7 @@ from server.core.errors import (
 )
 from server.core.ids import parse_id
 from server.security import tls
-from server.services import connectors, entitlement, recording, sharing
+from server.services import connectors, entitlement, outbound, recording, sharing
 from server.services.access import MSP_ORG, OrgArg, OrgRef, enter_org
 from server.services.connectors import Connector, Login, Target, TargetError
 from server.services.context import Actor, Env
@@ -1230,7 +1229,7 @@ def options_changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
 
 async def reachable(env: Env, target: Target) -> None:
     """Refuse to connect to a target at an address the outbound rule forbids (this
-    server, link-local, unspecified, multicast: ``server.core.outbound``; attacker
+    server, link-local, unspecified, multicast: ``server.services.outbound``; attacker
     finding 3), checked again before each operation (the name may point elsewhere now).
 
     Raises:

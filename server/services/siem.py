@@ -42,9 +42,9 @@ import asyncpg
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from server.core import outbound, permissions, siem_stream
+from server.core import permissions, siem_stream
 from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded, field_error
-from server.services import recording
+from server.services import outbound, recording
 from server.services.access import OrgArg, OrgRef, enter_org
 from server.services.context import Actor, Env
 from server.store import db

@@ -1,4 +1,4 @@
-"""The outbound address rule (server/core/outbound.py; attacker finding 3): never this
+"""The outbound address rule (server/services/outbound.py; attacker finding 3): never this
 host, link-local, unspecified or multicast; private ranges allowed; loopback only when
 the configuration allows it."""
 
@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from server.core import outbound
+from server.services import outbound
 
 
 @pytest.mark.parametrize(
