@@ -221,8 +221,10 @@ def init_secondary(
     db_listen: str = "",
     auto_rejoin: bool | None = None,
     progress: Callable[[str], None] = _no_progress,
+    listen: str = "",
 ) -> Path:
-    """Make a hot-standby node in ``home`` enrolled with the primary; answer its config path."""
+    """Make a hot-standby node in ``home`` enrolled with the primary; answer its config path.
+    ``listen``: the address its HTTPS server and SSH gateway listen on ("" all)."""
     fp, secret = parse_token(token)
     home = Path(home).absolute()
     if home.exists() and (not home.is_dir() or any(home.iterdir())):
@@ -255,6 +257,8 @@ def init_secondary(
         config = _secondary_config(home, answer, name, port, db_port, own_url)
         if db_listen:
             config.database.listen = db_listen
+        if listen:
+            config.server.host = config.gateway.host = listen
         if auto_rejoin is not None:
             config.node.auto_rejoin = auto_rejoin
         progress("writing the master key, TLS identity and configuration")

@@ -91,6 +91,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"  initial password:    {result.generated_password}")
         print(f"    (kept in {kept}, mode 0600, until it is changed at first login)")
     print(f"  listening on:        {_listen_words(result.listen)}, port {args.port} (--listen)")
+    print(f"  SSH gateway:         {_gateway_words(result.listen)}")
     print(f"  start it with:       {command('serve', '--config', result.config_path)}")
     return 0
 
@@ -132,7 +133,16 @@ def _external_database(args: argparse.Namespace) -> ExternalDatabase | None:
 
 
 def _listen_words(host: str) -> str:
-    return "all addresses (0.0.0.0)" if host == "0.0.0.0" else host  # noqa: S104
+    return "all addresses (0.0.0.0)" if host in ("0.0.0.0", "") else host  # noqa: S104
+
+
+def _gateway_words(host: str) -> str:
+    """Where the SSH gateway will listen (issue 30; it is on by default and follows
+    --listen), and how to turn it off."""
+    return (
+        f"ssh -p 2222 USER@HOST on {_listen_words(host)} "
+        "([gateway] enabled = false in the configuration turns it off)"
+    )
 
 
 def _init_secondary(args: argparse.Namespace) -> int:
@@ -158,9 +168,12 @@ def _init_secondary(args: argparse.Namespace) -> int:
         db_listen=args.db_listen or "",
         auto_rejoin=args.auto_rejoin or None,
         progress=lambda msg: print(f"  … {msg}", flush=True),
+        listen=args.listen or "",
     )
     print(f"Strongroom secondary '{args.name}' enrolled with {args.primary}")
     print(f"  configuration: {config_path}")
+    print(f"  listening on:  {_listen_words(args.listen or '')}, port {args.port} (--listen)")
+    print(f"  SSH gateway:   {_gateway_words(args.listen or '')}")
     print(f"  start it with: {command('serve', '--config', config_path)}")
     return 0
 
@@ -189,9 +202,14 @@ def cmd_remove_node(args: argparse.Namespace) -> int:
     if status != 200:
         detail = answer.get("detail") or "the server did not answer"
         raise CommandError(f"not removed: {detail}")
-    print(f"removed {answer['removed']}: replication slot dropped: {answer['slot_dropped']}")
+    slot = "its replication slot dropped" if answer["slot_dropped"] else "it had no slot"
+    print(f"removed {answer['removed']}: no longer waited for, {slot}, forgotten as a peer")
     print(f"its audit spool: {answer['spool']}")
-    print("a replacement can be enrolled now: strongroom cluster enroll-token")
+    print(
+        "if it still runs, stop it and remove its install directory (it is no standby now); "
+        "a replacement can be enrolled now: "
+        + command("cluster", "enroll-token", "--config", config.source)
+    )
     return 0
 
 

@@ -148,8 +148,8 @@ def init_install(
 
         config = Config(home=home, source=str(home / "conf" / "strongroom.toml"))
         config.server.port = port
-        if listen:
-            config.server.host = listen
+        if listen:  # the SSH gateway listens where HTTPS does (operator pass, session 8)
+            config.server.host = config.gateway.host = listen
         db = config.database
         db.port = db_port
         db.app_password = secrets.token_urlsafe(24)

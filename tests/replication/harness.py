@@ -620,6 +620,8 @@ def make_pair(
             str(secondary.port),
             "--db-port",
             str(secondary.db_port),
+            "--listen",
+            "127.0.0.1",
             str(secondary.home),
         )
         if witness or replication:

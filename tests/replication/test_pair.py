@@ -164,6 +164,10 @@ def test_cluster_view_and_status_show_both_nodes(pair):
     keys = [n.home / "conf" / "gateway_host_key" for n in (p, pair.secondary)]
     assert keys[0].read_bytes() == keys[1].read_bytes()
     assert stat.S_IMODE(keys[1].stat().st_mode) == 0o600
+    # The secondary was made with --listen 127.0.0.1: its HTTPS server and its SSH gateway
+    # listen there only (an operator found both on every address, session 8).
+    s_text = pair.secondary.config.read_text()
+    assert s_text.count('host = "127.0.0.1"') >= 2 and "0.0.0.0" not in s_text, s_text  # noqa: S104
     assert "lease held by node1" in out
     assert "replication: node2 streaming (sync)" in out
 
