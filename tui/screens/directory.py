@@ -152,8 +152,8 @@ def state_text(org: str, directory: dict[str, Any]) -> str:
     )
     if directory.get("pending"):
         line += (
-            " A change waits for a second MSPOrg administrator: file a directory_config "
-            "request (F5 access requests) naming the approver."
+            " A change waits for a second MSPOrg administrator's approval: press a "
+            "(Ask approval) to ask one."
         )
     return line
 

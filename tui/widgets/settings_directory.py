@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
 from tui.controls.table import fill_table
+from tui.flows import access_requests as org_access
 from tui.screens import directory as forms
 from tui.text import inert
 from tui.workers import api_worker
@@ -49,7 +50,10 @@ class DirectoryActions:
         if result:
             self._fill_directory(result)
             waits = (
-                " It waits for a second administrator's approval." if result.get("pending") else ""
+                " It waits for a second administrator's approval: press a (Ask approval) "
+                "to ask one."
+                if result.get("pending")
+                else ""
             )
             self.changed("settings", f"Directory of {org} saved.{waits}")
 
@@ -79,3 +83,16 @@ class DirectoryActions:
             return
         self._result(forms.sync_text(changed))
         self.changed("users")
+
+    @api_worker("No approval request")
+    async def action_ask_directory_approval(self) -> None:
+        """Ask a second MSPOrg administrator to approve MSPOrg's pending directory
+        configuration (a ``directory_config`` request, the approver picked among the
+        eligible ones; issue 32)."""
+        self._enter("directory")
+        if not self._directory.get("pending"):
+            self.app.notify(
+                "Nothing waits for approval: e sets MSPOrg's directory first.", severity="warning"
+            )
+            return
+        await org_access.request_directory_config(self)
