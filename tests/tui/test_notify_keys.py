@@ -14,10 +14,12 @@ from tests.tui.keys import (
     main_ready,
     notified,
     rows,
+    screen_text,
     show_tab,
     submit,
     text_of,
 )
+from tui.screens.me import OnceModal
 
 
 async def test_notify_section_by_keys(tui_server, make_app):
@@ -39,6 +41,12 @@ async def test_notify_section_by_keys(tui_server, make_app):
         await fill(pilot, "siem1", "127.0.0.1", "9", ">TCP")
         await submit(pilot, form)
         await notified(pilot, "Destination siem1 added")
+        # Its verification key is shown once in a dialog (not a toast that goes away).
+        once = await until_once(pilot, "Verification key of siem1")
+        assert "Shown only now" in screen_text(app) and "verify-stream" in screen_text(app)
+        assert len(once._secret) >= 32 and once._secret in screen_text(app)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is screen, what="(key dialog closed)")
         await until(pilot, lambda: "siem1" in rows(table, 1), what="(destination listed)")
         status, page = tui_server.api("GET", "/orgs/MSPOrg/siem-destinations", token=admin)
         assert status == 200
@@ -63,3 +71,24 @@ async def test_notify_section_by_keys(tui_server, make_app):
             await pilot.pause(0.5)
         assert "FAILING" in " ".join(rows(table, 3)), rows(table, 3)
         await until(pilot, lambda: "checkout_ending" in text_of(note), what="(mute said)")
+
+        # A webhook's signing secret: shown once in the same dialog; Esc closes it.
+        await pilot.press("w")
+        form = await form_open(pilot, "New webhook of MSPOrg")
+        await fill(pilot, "hook1", "https://127.0.0.1:9/hook")
+        await submit(pilot, form)
+        once = await until_once(pilot, "Signing secret of hook1")
+        assert once._secret in screen_text(app) and "Shown only now" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, what="(secret dialog closed)")
+
+
+async def until_once(pilot, title: str) -> OnceModal:
+    """Wait for the shown-once dialog titled ``title``."""
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, OnceModal) and app.screen._title == title,
+        what=f"(shown-once {title!r})",
+    )
+    return app.screen
