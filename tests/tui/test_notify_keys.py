@@ -91,4 +91,5 @@ async def until_once(pilot, title: str) -> OnceModal:
         lambda: isinstance(app.screen, OnceModal) and app.screen._title == title,
         what=f"(shown-once {title!r})",
     )
+    await until(pilot, lambda: "Shown only now" in screen_text(app), what="(drawn)")
     return app.screen

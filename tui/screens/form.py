@@ -31,7 +31,7 @@ from tui.logic.fields import (  # the fields a form is made of (re-exported for 
     typed_confirmation,
 )
 from tui.text import inert, inert_lines
-from tui.wording import field_label
+from tui.wording import field_label, field_refusal
 from tui.workers import api_worker
 
 __all__ = [
@@ -296,7 +296,7 @@ class FormModal(ModalScreen[Any]):
         for item in errors:
             target = by_api_name.get(item.get("field", ""))
             if target is None:
-                elsewhere.append(f"{humanize(item.get('field', ''))} {item.get('message', '')}")
+                elsewhere.append(field_refusal(item.get("field", ""), item.get("message", "")))
             else:
                 shown.setdefault(target.name, item.get("message", ""))
         if not errors and len(self._fields) == 1:
@@ -306,10 +306,10 @@ class FormModal(ModalScreen[Any]):
         if shown:
             summary = MARKED
             if elsewhere:
-                summary += " Also: " + "; ".join(elsewhere)
+                summary += " Also: " + " ".join(elsewhere)
             self.set_focus(self.query_one(f"#f-{next(iter(shown))}"))
         else:
-            summary = "; ".join(elsewhere) or error.detail
+            summary = " ".join(elsewhere) or error.detail
         self._show_form_error(summary)
 
     def action_cancel(self) -> None:
