@@ -11,8 +11,9 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from tests.targets.slapd import Slapd, running_slapd
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, until
 from tests.tui.keys import (
+    drawn,
     fill,
     form_open,
     main_ready,
@@ -71,6 +72,30 @@ async def test_directory_section_by_keys(tui_server, make_app, ldap):
         result = screen.query_one("#directory-result", Static)
         await until(pilot, lambda: screen.focused is table, what="(directory section)")
         await until(pilot, lambda: "has no directory" in text_of(note), what="(no directory)")
+
+        # The dialog opens at its top (title and URL label on screen at 24 lines); plain
+        # LDAP is refused in the form's words (StartTLS, not the API's start_tls).
+        await pilot.press("e")
+        form = await form_open(pilot, "Directory of MSPOrg")
+        await settle(pilot)
+        assert form.query_one(".dialog").scroll_y == 0
+        plain = "ldap://" + ldap.ldaps_url.split("://", 1)[1]
+        await fill(
+            pilot,
+            plain,
+            "",
+            str(ldap.ca_file),
+            ldap.bind_dn,
+            ldap.bind_password,
+            ldap.people_dn,
+        )
+        await pilot.press("enter")
+        url_error = form.query_one("#e-url")
+        await until(pilot, lambda: "plain LDAP" in drawn(url_error), what="(plain refused)")
+        said = " ".join(drawn(url_error).split())
+        assert "StartTLS set to yes" in said and "start_tls" not in said, said
+        await pilot.press("escape")
+        await until(pilot, lambda: screen.focused is table, what="(form closed)")
 
         await pilot.press("e")
         form = await form_open(pilot, "Directory of MSPOrg")

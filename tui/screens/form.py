@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from tui.client import SESSION_ENDED, ApiError, read_only_sentence
@@ -135,6 +136,17 @@ class FormModal(ModalScreen[Any]):
         for f in self._fields:
             if f.load is not None:
                 self.load_choices(f)
+
+    def scroll_to_center(self, widget: Widget, *args: Any, **options: Any) -> None:
+        """A focused field is brought into view by centring it, except the first field
+        while it shows with the dialog at its top: then the dialog stays at its top (title,
+        note and the first label on a 24-line screen)."""
+        dialog = self.query_one(".dialog")
+        if self._fields and widget is self.query_one(f"#f-{self._fields[0].name}"):
+            if widget.virtual_region.bottom <= dialog.scrollable_content_region.height:
+                dialog.scroll_home(animate=False)
+                return
+        super().scroll_to_center(widget, *args, **options)
 
     @api_worker(group="form-choices")
     async def load_choices(self, spec: Field) -> None:

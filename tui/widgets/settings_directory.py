@@ -40,10 +40,17 @@ class DirectoryActions:
         self._enter("directory")
         client, org = self.app.client, self.org
         current = self._directory.get("pending") or self._directory.get("active")
+
+        async def submit(values: dict) -> dict:
+            try:
+                return await client.put_directory(org, forms.directory_body(values, current))
+            except ApiError as error:
+                raise forms.in_form_words(error) from None
+
         result = await self.form(
             f"Directory of {org}",
             forms.directory_fields(current),
-            lambda v: client.put_directory(org, forms.directory_body(v, current)),
+            submit,
             note="Plain LDAP is refused. The password is sealed and never shown again.",
             wide=True,
         )
