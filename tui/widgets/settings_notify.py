@@ -63,7 +63,11 @@ class NotifyActions:
             except ApiError as error:
                 if error.code not in QUIET:
                     raise
-                said.append(error.detail)
+                said.append(as_sentence(error.detail))
+        if len(said) == 2:  # both refused: one sentence, not "only … only …"
+            said = [
+                f"Only {org}'s own administrators see and set its SIEM forwarding and webhooks."
+            ]
         self._notify = rows
         fill_table(
             self.query_one("#notify-table", DataTable),
@@ -323,3 +327,9 @@ class NotifyActions:
         )
         if result is not None:
             self.changed("settings", "Mutes saved.")
+
+
+def as_sentence(text: str) -> str:
+    """The server's refusal as a sentence: a capital first letter and a full stop."""
+    text = text.strip().rstrip(".")
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
