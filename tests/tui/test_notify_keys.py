@@ -19,11 +19,19 @@ from tests.tui.keys import (
     submit,
     text_of,
 )
+from tests.tui.test_story_keys import pick_org
 from tui.screens.me import OnceModal
 
 
 async def test_notify_section_by_keys(tui_server, make_app):
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    status, body = tui_server.api(
+        "POST",
+        "/orgs",
+        {"name": "Notify Co", "display_name": "notifyco", "account_manager": ADMIN},
+        admin,
+    )
+    assert status == 201, body
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(pilot, ADMIN, ADMIN_PASSWORD)
@@ -81,6 +89,12 @@ async def test_notify_section_by_keys(tui_server, make_app):
         assert once._secret in screen_text(app) and "Shown only now" in screen_text(app)
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen, what="(secret dialog closed)")
+
+        # A client org's Notify section, seen by an MSPOrg administrator: said once.
+        await pick_org(pilot, "notifyco")
+        await until(pilot, lambda: "notifyco's own" in text_of(note), what="(client refusal)")
+        said = text_of(note)
+        assert said.count("own administrators") == 1 and said.startswith("Only"), said
 
 
 async def until_once(pilot, title: str) -> OnceModal:
