@@ -103,3 +103,27 @@ def role_words(role: str) -> str:
     'privileged_administrator' → 'PRIVILEGED admin', so it never reads like (or is cut
     to) 'administrator' (issue 35)."""
     return _ROLE_WORDS.get(role, role.replace("_", " "))
+
+
+# A field error's message that only completes its field's label ('must be a number').
+_PREDICATE = re.compile(
+    r"^(?:must|is|are|was|cannot|can|should|may|needs?|does|do|has|have|not|too|already|"
+    r"contains?|exceeds?|expected|invalid|required|unknown|missing)\b",
+    re.IGNORECASE,
+)
+_COMMON_START = {"the", "only", "you", "a", "an", "this", "that", "no", "it", "its", "there"}
+
+
+def field_refusal(field: str, message: str) -> str:
+    """A field error about a field the form does not show, as one sentence: 'Port must be
+    a number.' when the message completes the field's label, else the message itself
+    ('carol is already its own person.'; never 'Username carol is …')."""
+    message = message.strip().rstrip(".")
+    if not message:
+        return f"{field_label(field)} was refused."
+    if _PREDICATE.match(message):
+        return f"{field_label(field)} {message}."
+    first = message.split(maxsplit=1)[0]
+    if first in _COMMON_START:
+        message = message[0].upper() + message[1:]
+    return f"{message}."

@@ -11,8 +11,19 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from tests.targets.slapd import Slapd, running_slapd
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, until
-from tests.tui.keys import fill, form_open, main_ready, notified, rows, show_tab, submit, text_of
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, until
+from tests.tui.keys import (
+    drawn,
+    fill,
+    form_open,
+    main_ready,
+    notified,
+    picker_options,
+    rows,
+    show_tab,
+    submit,
+    text_of,
+)
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/usr/sbin/slapd"), reason="OpenLDAP slapd is not installed"
@@ -62,6 +73,30 @@ async def test_directory_section_by_keys(tui_server, make_app, ldap):
         await until(pilot, lambda: screen.focused is table, what="(directory section)")
         await until(pilot, lambda: "has no directory" in text_of(note), what="(no directory)")
 
+        # The dialog opens at its top (title and URL label on screen at 24 lines); plain
+        # LDAP is refused in the form's words (StartTLS, not the API's start_tls).
+        await pilot.press("e")
+        form = await form_open(pilot, "Directory of MSPOrg")
+        await settle(pilot)
+        assert form.query_one(".dialog").scroll_y == 0
+        plain = "ldap://" + ldap.ldaps_url.split("://", 1)[1]
+        await fill(
+            pilot,
+            plain,
+            "",
+            str(ldap.ca_file),
+            ldap.bind_dn,
+            ldap.bind_password,
+            ldap.people_dn,
+        )
+        await pilot.press("enter")
+        url_error = form.query_one("#e-url")
+        await until(pilot, lambda: "plain LDAP" in drawn(url_error), what="(plain refused)")
+        said = " ".join(drawn(url_error).split())
+        assert "StartTLS set to yes" in said and "start_tls" not in said, said
+        await pilot.press("escape")
+        await until(pilot, lambda: screen.focused is table, what="(form closed)")
+
         await pilot.press("e")
         form = await form_open(pilot, "Directory of MSPOrg")
         await fill(
@@ -84,14 +119,20 @@ async def test_directory_section_by_keys(tui_server, make_app, ldap):
         await pilot.press("c")
         await until(pilot, lambda: "1 user(s) found" in text_of(result), what="(test connection)")
 
-        # A second, independent administrator approves the directory_config request.
-        status, request = tui_server.api(
-            "POST",
-            "/org-access-requests",
-            {"kind": "directory_config", "org": "MSPOrg", "approver": "honest"},
-            admin,
-        )
-        assert status == 201, request
+        # The note says which key asks for approval (no raw request kind, no wrong key).
+        assert "press a (Ask approval)" in text_of(note), text_of(note)
+        assert "directory_config" not in text_of(note) and "F5" not in text_of(note)
+        # a files the directory_config request: an eligible approver picked, a reason.
+        await pilot.press("a")
+        form = await form_open(pilot, "Ask approval of MSPOrg's directory")
+        assert picker_options(form, "approver") == ["honest", "second"]
+        await fill(pilot, ">honest", "new directory")
+        await submit(pilot, form)
+        await notified(pilot, "honest has been asked")
+        status, queue = tui_server.api("GET", "/org-access-requests?role=approver", token=honest)
+        assert [r["kind"] for r in queue["items"]] == ["directory_config"], queue
+        request = queue["items"][0]
+        # A second, independent administrator approves it.
         status, done = tui_server.api(
             "POST",
             f"/org-access-requests/{request['id']}/approve",

@@ -280,7 +280,9 @@ async def test_my_ssh_keys_by_keys(tui_server, make_app, tmp_path):
         assert rows(table, 2) == ["never"]
         session = tui_server.login("sshtui", password)
         listed = tui_server.api("GET", "/me/ssh-keys", token=session)[1]["items"]
-        assert rows(table, 1) == [listed[0]["fingerprint"].removeprefix("SHA256:")[:22]]
+        # The whole fingerprint (SHA256: and all), on screen at 80 columns.
+        assert rows(table, 1) == [listed[0]["fingerprint"]]
+        assert listed[0]["fingerprint"] in drawn(table), drawn(table)
 
         await pilot.press("d")
         form = await form_open(pilot, "Revoke SSH key laptop")

@@ -14,14 +14,24 @@ from tests.tui.keys import (
     main_ready,
     notified,
     rows,
+    screen_text,
     show_tab,
     submit,
     text_of,
 )
+from tests.tui.test_story_keys import pick_org
+from tui.screens.me import OnceModal
 
 
 async def test_notify_section_by_keys(tui_server, make_app):
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    status, body = tui_server.api(
+        "POST",
+        "/orgs",
+        {"name": "Notify Co", "display_name": "notifyco", "account_manager": ADMIN},
+        admin,
+    )
+    assert status == 201, body
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await log_in(pilot, ADMIN, ADMIN_PASSWORD)
@@ -39,6 +49,12 @@ async def test_notify_section_by_keys(tui_server, make_app):
         await fill(pilot, "siem1", "127.0.0.1", "9", ">TCP")
         await submit(pilot, form)
         await notified(pilot, "Destination siem1 added")
+        # Its verification key is shown once in a dialog (not a toast that goes away).
+        once = await until_once(pilot, "Verification key of siem1")
+        assert "Shown only now" in screen_text(app) and "verify-stream" in screen_text(app)
+        assert len(once._secret) >= 32 and once._secret in screen_text(app)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is screen, what="(key dialog closed)")
         await until(pilot, lambda: "siem1" in rows(table, 1), what="(destination listed)")
         status, page = tui_server.api("GET", "/orgs/MSPOrg/siem-destinations", token=admin)
         assert status == 200
@@ -63,3 +79,31 @@ async def test_notify_section_by_keys(tui_server, make_app):
             await pilot.pause(0.5)
         assert "FAILING" in " ".join(rows(table, 3)), rows(table, 3)
         await until(pilot, lambda: "checkout_ending" in text_of(note), what="(mute said)")
+
+        # A webhook's signing secret: shown once in the same dialog; Esc closes it.
+        await pilot.press("w")
+        form = await form_open(pilot, "New webhook of MSPOrg")
+        await fill(pilot, "hook1", "https://127.0.0.1:9/hook")
+        await submit(pilot, form)
+        once = await until_once(pilot, "Signing secret of hook1")
+        assert once._secret in screen_text(app) and "Shown only now" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, what="(secret dialog closed)")
+
+        # A client org's Notify section, seen by an MSPOrg administrator: said once.
+        await pick_org(pilot, "notifyco")
+        await until(pilot, lambda: "notifyco's own" in text_of(note), what="(client refusal)")
+        said = text_of(note)
+        assert said.count("own administrators") == 1 and said.startswith("Only"), said
+
+
+async def until_once(pilot, title: str) -> OnceModal:
+    """Wait for the shown-once dialog titled ``title``."""
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, OnceModal) and app.screen._title == title,
+        what=f"(shown-once {title!r})",
+    )
+    await until(pilot, lambda: "Shown only now" in screen_text(app), what="(drawn)")
+    return app.screen

@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from tests.targets.sshd import Sshd
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import cursor_to, form_open, main_ready, notified, pick, submit
-from tests.tui.test_vault_keys import focus_accounts
+from tests.tui.test_vault_keys import focus_accounts, focus_resources
 from tui.screens.modals import RevealModal
 
 pytestmark = pytest.mark.skipif(
@@ -55,6 +55,13 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         await main_ready(pilot)
         resources = app.screen.query_one("#resources", DataTable)
         await cursor_to(pilot, resources, "tgt-01")
+        # V before the resource has a connection: the refusal alone, no "Logging in…".
+        accounts = await focus_accounts(pilot)
+        await cursor_to(pilot, accounts, root)
+        await pilot.press("V")
+        await notified(pilot, f"{root} was not verified: its resource has no connection")
+        assert not [n for n in app._notifications if "Logging in" in n.message]
+        await focus_resources(pilot)
         await pilot.press("C")
         form = await form_open(pilot, "Connection of tgt-01 to its target")
         await pilot.press("tab")  # the connector: ssh, the one that serves Linux

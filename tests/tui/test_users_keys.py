@@ -95,7 +95,7 @@ async def once_secret(pilot) -> str:
     """The secret of the shown-once dialog; Enter closes it."""
     app = pilot.app
     await until(pilot, lambda: isinstance(app.screen, OnceModal), what="(shown once)")
-    assert "Shown only now" in screen_text(app)
+    await until(pilot, lambda: "Shown only now" in screen_text(app), what="(drawn)")
     secret = text_of(app.screen.query_one("#secret")).strip()
     await pilot.press("enter")
     await until(pilot, lambda: isinstance(app.screen, MainScreen))
@@ -372,3 +372,32 @@ async def test_two_factor_column_and_disable_asks_first(tui_server, make_app):
         await until(pilot, lambda: status() == "active", what="(enabled)")
         assert isinstance(app.screen, MainScreen)
         assert user(tui_server, admin, "secondf")["status"] == "active"
+
+
+async def test_activation_and_2fa_reset_refusals_read_as_sentences(tui_server, make_app):
+    """I on an administrator that cannot be activated: the server's refusal as a
+    sentence (no 'Username' glued before it); T on a user without 2FA says there is
+    nothing to reset (the key is not silently dead)."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    make_user(tui_server, admin, "carolr", "administrator")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await main_ready(pilot)
+        await show_tab(pilot, "f6", "users")
+        table = app.screen.query_one("#users-table", DataTable)
+        await cursor_to(pilot, table, "carolr")
+        await pilot.press("I")
+        form = await form_open(pilot, "Activate carolr")
+        await type_text(pilot, ADMIN_PASSWORD)
+        await pilot.press("enter")
+        error = form.query_one("#form-error")
+        await until(pilot, lambda: "carolr" in drawn(error), what="(activation refused)")
+        said = " ".join(drawn(error).split())
+        # (already its own person in the founding phase, else: set its own password)
+        assert said.startswith("carolr ") and said.endswith("."), said
+        assert "Username" not in said and "own" in said, said
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen.focused, DataTable), what="(back)")
+        await pilot.press("T")
+        await notified(pilot, "carolr has no two-factor authentication to reset")

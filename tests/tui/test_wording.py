@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from tui.client import problem_error
-from tui.screens.form import humanize
-from tui.wording import field_label, readable
+from tui.wording import field_label, field_refusal, readable
 
 SERVER = Path(__file__).resolve().parents[2] / "server"
 ERROR_CALLS = {
@@ -90,14 +89,14 @@ def test_the_walk_finds_the_refusals():
 @pytest.mark.parametrize(("where", "code", "message"), REFUSALS)
 def test_every_refusal_reads_as_words(where, code, message):
     """The TUI's text for each refusal: the notification (``problem_error``'s detail) and,
-    for a field error, the form's line 'Label message'."""
+    for a field error, the form's sentence (``field_refusal``)."""
     problem = {"code": code, "detail": message, "status": 422}
     if code.startswith("field"):
         problem["errors"] = [{"field": "fields.serial", "message": message}]
     error = problem_error(422, problem)
     shown = [error.detail]
     for item in error.body.get("errors") or ():
-        shown.append(f"{humanize(item['field'])} {item['message']}")
+        shown.append(field_refusal(item["field"], item["message"]))
     for text in shown:
         assert not api_text(text), f"{where} ({code}): {text!r} shows {api_text(text)}"
 
@@ -112,3 +111,13 @@ def test_known_phrases():
     )
     assert field_label("fields.serial") == "Serial" and field_label("approvers[0]") == "Approvers"
     assert readable("no resource db01.example.net") == "no resource db01.example.net"
+
+
+def test_a_field_the_form_does_not_show_reads_as_a_sentence():
+    assert field_refusal("username", "carol is already its own person") == (
+        "carol is already its own person."
+    )
+    assert field_refusal("username", "the activator must be an administrator.") == (
+        "The activator must be an administrator."
+    )
+    assert field_refusal("port", "must be a whole number") == "Port must be a whole number."

@@ -19,6 +19,7 @@ DROP_ORDER: dict[str, tuple[int, ...]] = {
     "resources": (2, 1, 3),  # Address, Type, Accounts; never Resource or Access
     "accounts": (1, 3),  # Policy, State
     "audit-table": (3, 1, 0),  # Target, Actor, When; never Operation or Result
+    "ssh-keys": (3, 2, 0),  # Last used, Expires, Name; never the whole fingerprint
     "orgs-table": (1, 3, 4, 2),  # Name, Vault, Managed, Account manager
     "users-table": (1, 4, 5),  # Name, 2FA, Confirmed; never User, Role or Status
     "groups-table": (2,),  # Members

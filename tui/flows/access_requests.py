@@ -372,3 +372,38 @@ def directory_lines(config: dict | None) -> str:
         + "\n"
         f"Sync every: {config.get('sync_minutes')} minutes (0: on request)\n"
     )
+
+
+async def request_directory_config(pane: Pane) -> None:
+    """``directory_config``: ask a second MSPOrg administrator to approve MSPOrg's pending
+    directory configuration (issue 32; the administrator who set it files it). One step:
+    an eligible approver (the others listed with the server's reason why not) and a
+    reason."""
+    client = pane.app.client
+    try:
+        page = await client.approver_candidates_of("directory_config", {"org": "MSPOrg"})
+    except ApiError as error:
+        pane.app.show_error(error, "Cannot ask for approval")
+        return
+    eligible = [(person(u), u["username"]) for u in page["items"]]
+
+    async def submit(values: dict) -> dict:
+        body = {"kind": "directory_config", "org": "MSPOrg", "approver": values["approver"]}
+        if values["reason"]:
+            body["reason"] = values["reason"]
+        return await client.request_access(body)
+
+    note = "If approved: " + effect({"kind": "directory_config"})
+    if not eligible:
+        note += "\nNo administrator is eligible to approve this request."
+    if cannot := unavailable(page):
+        note += "\nCannot approve it:\n  " + "\n  ".join(cannot)
+    result = await pane.form(
+        "Ask approval of MSPOrg's directory",
+        [Field("approver", "Approver", choices=eligible, required=True), Field("reason", "Reason")],
+        submit,
+        note=note,
+        action="file the request",
+    )
+    if result:
+        pane.changed("requests", f"Request filed; {result['approver']} has been asked.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tui.client import ApiError
 from tui.screens.form import Field, refusal
 
 YES_NO = [("no (ldaps://, or plain refused)", "no"), ("yes (ldap:// with StartTLS)", "yes")]
@@ -152,8 +153,8 @@ def state_text(org: str, directory: dict[str, Any]) -> str:
     )
     if directory.get("pending"):
         line += (
-            " A change waits for a second MSPOrg administrator: file a directory_config "
-            "request (F5 access requests) naming the approver."
+            " A change waits for a second MSPOrg administrator's approval: press a "
+            "(Ask approval) to ask one."
         )
     return line
 
@@ -193,3 +194,14 @@ def sync_text(changed: dict[str, Any]) -> str:
         )
     body = "; ".join(parts) if parts else "nothing changed"
     return f"Sync done: {body}; {changed.get('unchanged', 0)} unchanged."
+
+
+def in_form_words(error: ApiError) -> ApiError:
+    """The server's refusal of the form in the form's own words (its API fields named
+    as the form labels them), or ``error`` as it is."""
+    if error.code == "directory_insecure" and "start_tls" in error.detail:
+        return refusal(
+            "url",
+            "plain LDAP is refused: use ldaps://, or ldap:// with StartTLS set to yes",
+        )
+    return error

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from tui.client import SESSION_ENDED, ApiError, read_only_sentence
@@ -31,7 +32,7 @@ from tui.logic.fields import (  # the fields a form is made of (re-exported for 
     typed_confirmation,
 )
 from tui.text import inert, inert_lines
-from tui.wording import field_label
+from tui.wording import field_label, field_refusal
 from tui.workers import api_worker
 
 __all__ = [
@@ -135,6 +136,17 @@ class FormModal(ModalScreen[Any]):
         for f in self._fields:
             if f.load is not None:
                 self.load_choices(f)
+
+    def scroll_to_center(self, widget: Widget, *args: Any, **options: Any) -> None:
+        """A focused field is brought into view by centring it, except the first field
+        while it shows with the dialog at its top: then the dialog stays at its top (title,
+        note and the first label on a 24-line screen)."""
+        dialog = self.query_one(".dialog")
+        if self._fields and widget is self.query_one(f"#f-{self._fields[0].name}"):
+            if widget.virtual_region.bottom <= dialog.scrollable_content_region.height:
+                dialog.scroll_home(animate=False)
+                return
+        super().scroll_to_center(widget, *args, **options)
 
     @api_worker(group="form-choices")
     async def load_choices(self, spec: Field) -> None:
@@ -296,7 +308,7 @@ class FormModal(ModalScreen[Any]):
         for item in errors:
             target = by_api_name.get(item.get("field", ""))
             if target is None:
-                elsewhere.append(f"{humanize(item.get('field', ''))} {item.get('message', '')}")
+                elsewhere.append(field_refusal(item.get("field", ""), item.get("message", "")))
             else:
                 shown.setdefault(target.name, item.get("message", ""))
         if not errors and len(self._fields) == 1:
@@ -306,10 +318,10 @@ class FormModal(ModalScreen[Any]):
         if shown:
             summary = MARKED
             if elsewhere:
-                summary += " Also: " + "; ".join(elsewhere)
+                summary += " Also: " + " ".join(elsewhere)
             self.set_focus(self.query_one(f"#f-{next(iter(shown))}"))
         else:
-            summary = "; ".join(elsewhere) or error.detail
+            summary = " ".join(elsewhere) or error.detail
         self._show_form_error(summary)
 
     def action_cancel(self) -> None:

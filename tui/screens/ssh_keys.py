@@ -60,7 +60,7 @@ class SshKeysModal(ModalScreen[None]):
                     k["id"],
                     (
                         inert(k["name"]),
-                        inert(k["fingerprint"].removeprefix("SHA256:")[:22]),
+                        inert(k["fingerprint"]),  # whole: it is compared with ssh-keygen -l
                         (minute(k.get("expires_at")) or "never")
                         + (" (expired)" if k.get("expired") else ""),
                         minute(k.get("last_used_at")) or "never",

@@ -59,6 +59,7 @@ SECTION_OF = {  # action: the section it works in
     "edit_directory": "directory",
     "test_directory": "directory",
     "sync_directory": "directory",
+    "ask_directory_approval": "directory",
     "new_destination": "notify",
     "test_destination": "notify",
     "delete_destination": "notify",
@@ -101,6 +102,12 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
         _binding("e", "edit_directory", "Edit", "Set the org's directory (LDAP / AD)"),
         _binding("c", "test_directory", "Test", "Test the directory connection"),
         _binding("s", "sync_directory", "Sync now", "Sync directory users now"),
+        _binding(
+            "a",
+            "ask_directory_approval",
+            "Ask approval",
+            "Ask a second administrator to approve MSPOrg's directory",
+        ),
         _binding("5", "show_directory", "Directory", "Directory login (LDAP / AD)"),
         _binding("6", "show_notify", "Notify", "SIEM forwarding and notifications"),
         _binding("n", "new_destination", "New SIEM", "Forward the audit trail to a SIEM"),
@@ -237,6 +244,8 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
         section = SECTION_OF.get(action)
         if section is not None and section != self.section:
             return False
+        if action == "ask_directory_approval":  # only MSPOrg's directory waits for approval
+            return (self.org or "").lower() == "msporg" and self._msp_admin()
         return self.may_use(action)
 
     def _msp_admin(self) -> bool:

@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
 from tui.controls.table import fill_table
+from tui.flows import access_requests as org_access
 from tui.screens import directory as forms
 from tui.text import inert
 from tui.workers import api_worker
@@ -39,17 +40,27 @@ class DirectoryActions:
         self._enter("directory")
         client, org = self.app.client, self.org
         current = self._directory.get("pending") or self._directory.get("active")
+
+        async def submit(values: dict) -> dict:
+            try:
+                return await client.put_directory(org, forms.directory_body(values, current))
+            except ApiError as error:
+                raise forms.in_form_words(error) from None
+
         result = await self.form(
             f"Directory of {org}",
             forms.directory_fields(current),
-            lambda v: client.put_directory(org, forms.directory_body(v, current)),
+            submit,
             note="Plain LDAP is refused. The password is sealed and never shown again.",
             wide=True,
         )
         if result:
             self._fill_directory(result)
             waits = (
-                " It waits for a second administrator's approval." if result.get("pending") else ""
+                " It waits for a second administrator's approval: press a (Ask approval) "
+                "to ask one."
+                if result.get("pending")
+                else ""
             )
             self.changed("settings", f"Directory of {org} saved.{waits}")
 
@@ -79,3 +90,16 @@ class DirectoryActions:
             return
         self._result(forms.sync_text(changed))
         self.changed("users")
+
+    @api_worker("No approval request")
+    async def action_ask_directory_approval(self) -> None:
+        """Ask a second MSPOrg administrator to approve MSPOrg's pending directory
+        configuration (a ``directory_config`` request, the approver picked among the
+        eligible ones; issue 32)."""
+        self._enter("directory")
+        if not self._directory.get("pending"):
+            self.app.notify(
+                "Nothing waits for approval: e sets MSPOrg's directory first.", severity="warning"
+            )
+            return
+        await org_access.request_directory_config(self)

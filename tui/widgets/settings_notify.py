@@ -13,6 +13,7 @@ from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.logic.fields import refusal
 from tui.screens.form import Field
+from tui.screens.me import OnceModal
 from tui.text import inert
 from tui.workers import api_worker
 
@@ -62,7 +63,11 @@ class NotifyActions:
             except ApiError as error:
                 if error.code not in QUIET:
                     raise
-                said.append(error.detail)
+                said.append(as_sentence(error.detail))
+        if len(said) == 2:  # both refused: one sentence, not "only … only …"
+            said = [
+                f"Only {org}'s own administrators see and set its SIEM forwarding and webhooks."
+            ]
         self._notify = rows
         fill_table(
             self.query_one("#notify-table", DataTable),
@@ -143,12 +148,15 @@ class NotifyActions:
             action="add",
         )  # fmt: skip
         if result:
-            self.app.notify(
-                f"Destination {result['name']} added. Its verification key (for "
-                f"'strongroom audit verify-stream --key'), shown once: {result['verify_key']}",
-                timeout=60,
+            self.changed("settings", f"Destination {result['name']} added.")
+            await self.app.push_screen_wait(
+                OnceModal(
+                    f"Verification key of {result['name']}",
+                    result["verify_key"],
+                    "Save it in a file for 'strongroom audit verify-stream --key FILE', which "
+                    "checks that the events the SIEM received were not altered.",
+                )
             )
-            self.changed("settings")
 
     @api_worker()
     async def action_test_destination(self) -> None:
@@ -207,12 +215,15 @@ class NotifyActions:
             action="add",
         )
         if result:
-            self.app.notify(
-                f"Webhook {result['name']} added. Its signing secret, shown once: "
-                f"{result['secret']}",
-                timeout=60,
+            self.changed("settings", f"Webhook {result['name']} added.")
+            await self.app.push_screen_wait(
+                OnceModal(
+                    f"Signing secret of {result['name']}",
+                    result["secret"],
+                    "The receiver checks each notification's signature with it. Give it to "
+                    "the receiver's owner by a safe channel.",
+                )
             )
-            self.changed("settings")
 
     @api_worker()
     async def action_smtp(self) -> None:
@@ -316,3 +327,9 @@ class NotifyActions:
         )
         if result is not None:
             self.changed("settings", "Mutes saved.")
+
+
+def as_sentence(text: str) -> str:
+    """The server's refusal as a sentence: a capital first letter and a full stop."""
+    text = text.strip().rstrip(".")
+    return f"{text[:1].upper()}{text[1:]}." if text else ""

@@ -135,17 +135,25 @@ class UsersPane(Pane):
         groups.add_columns("Group", "Share", "Members")
         yield groups
 
+    def bar_actions(self, focused: object) -> tuple[str, ...] | None:
+        """The list's key bar; Reset 2FA only on a user that has 2FA (the key still says,
+        on another, that there is nothing to reset)."""
+        actions = super().bar_actions(focused)
+        if actions and "reset_totp" in actions:
+            username = self.selected()
+            user = next((u for u in self.users if u["username"] == username), None)
+            if user is None or not user.get("totp_enabled"):
+                actions = tuple(a for a in actions if a != "reset_totp")
+        return actions
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The keys the user's capabilities allow; Confirm only on an unconfirmed user of
-        a client org (elsewhere there is nothing to confirm)."""
+        a client org (elsewhere there is nothing to confirm). Reset 2FA stays on: on a
+        user without 2FA it says there is nothing to reset."""
         if action == "confirm_user":
             username = self.selected() if self.is_client else None
             user = next((u for u in self.users if u["username"] == username), None)
             return user is not None and not user.get("confirmed")
-        if action == "reset_totp":  # only where there is a 2FA to reset
-            username = self.selected()
-            user = next((u for u in self.users if u["username"] == username), None)
-            return user is not None and bool(user.get("totp_enabled"))
         return super().check_action(action, parameters)
 
     @on(DataTable.RowHighlighted, "#users-table")

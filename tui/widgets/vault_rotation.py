@@ -187,6 +187,22 @@ class RotationActions:
         await client.set_connection(self.org, resource, body)
         self.changed("accounts", f"Host key {scan['presented']} pinned for {label}.")
 
+    async def _has_connection(self, account: str) -> bool:
+        """Whether the account's resource has a connection to a target (its rotation
+        state as loaded, else the highlighted resource's connection); True when unknown:
+        the server then says."""
+        state = getattr(self, "_rotation_of", {}).get(account)
+        if state is not None:
+            return bool(state.get("connector"))
+        resource = self.selected("resources")
+        if not resource:
+            return True
+        try:
+            current = await self.app.client.connection(self.org, resource)
+        except ApiError:
+            return True
+        return bool(current.get("configured", True))
+
     @api_worker("Password not changed on the target")
     async def action_rotate(self) -> None:
         """Change the highlighted account's password on its target now (generated under
@@ -195,6 +211,13 @@ class RotationActions:
         if account is None:
             return
         name = self.selected_cell("accounts", 0)
+        if not await self._has_connection(account):
+            self.app.notify(
+                f"The password of {name} was not changed: {TARGET_WORDS['no_connection']}.",
+                title="Not changed on the target",
+                severity="error",
+            )
+            return
         if not await self.form(
             f"Change the password of {name} on its target?",
             [confirm_field()],
@@ -229,6 +252,13 @@ class RotationActions:
         if account is None:
             return
         name = self.selected_cell("accounts", 0)
+        if not await self._has_connection(account):  # said alone, before any "logging in"
+            self.app.notify(
+                f"{name} was not verified: {TARGET_WORDS['no_connection']}.",
+                title="Not verified",
+                severity="error",
+            )
+            return
         self.app.notify(f"Logging in to the target as {name}…")
         try:
             result = await self.app.client.verify_on_target(self.org, account)
