@@ -961,7 +961,7 @@ async def check_webhook_url(env: Env, url: str) -> None:
         raise field_error(
             "url",
             "must carry no user name or password (https://user:pass@…): the receiver "
-            "checks the X-Strongroom-Signature instead",
+            "checks each call's signature instead",
             code="webhook_url_userinfo",
         )
     if not parts.hostname:
