@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import signal
 import struct
-import termios
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -191,6 +189,9 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         self._spawn_task(self._wait_child())
 
     def _set_size(self, fd: int) -> None:
+        import fcntl  # POSIX only, as ptys are: imported where used (issue 34)
+        import termios
+
         cols, rows = self.size
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
@@ -368,4 +369,7 @@ def _terminate(child: asyncio.subprocess.Process) -> None:
 
 def _controlling_tty() -> None:
     """In the child, after setsid: make its pty (stdin) the controlling terminal."""
+    import fcntl  # POSIX only (issue 34)
+    import termios
+
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
