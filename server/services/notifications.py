@@ -74,6 +74,28 @@ TIMEOUT = 15.0
 ENDING_MINUTES = 10
 KEEP_DAYS = 30  # sent and failed messages stay listed this long
 CLUSTER_EVENTS = {"replication_mode_changed", "cluster_node_removed", "backup_created"}
+# The operations _notices_of reads; every other event means no notice (most of the trail:
+# reveals, logins, reads), so the notifier does not fetch it (issue 28: the notifier's
+# per-event work sat on the reveal's hot path). tests/unit/test_notice_operations.py
+# checks that an operation outside this set yields nothing.
+NOTICE_OPERATIONS = frozenset(
+    {
+        "password_access_requested",
+        "password_access_approved",
+        "password_access_rejected",
+        "access_control_change_requested",
+        "access_control_change_approved",
+        "access_control_change_rejected",
+        "org_access_requested",
+        "org_access_approved",
+        "org_access_rejected",
+        "password_rotation_failed",
+        "password_verified",
+        *CLUSTER_EVENTS,
+    }
+)
+# Events read per round and org: the cursor moves over at most this many links at once.
+NOTICE_WINDOW = 5000
 
 
 # --- settings -------------------------------------------------------------------------
@@ -762,12 +784,6 @@ class Notifier:
                 head,
             )
         elif head > cursor:
-            rows = await tx.fetch(
-                "SELECT l.seq, e.* FROM audit_links l JOIN audit_events e ON e.id = l.event_id "
-                "WHERE l.org_id = $1 AND l.seq > $2 ORDER BY l.seq LIMIT 500",
-                org_id,
-                cursor,
-            )
             alerting = {
                 r["operation"]
                 for r in await tx.fetch(
@@ -775,15 +791,22 @@ class Notifier:
                     org_id,
                 )
             }
+            upto = min(head, cursor + NOTICE_WINDOW)  # links up to the head have committed
+            rows = await tx.fetch(
+                "SELECT l.seq, e.* FROM audit_links l JOIN audit_events e ON e.id = l.event_id "
+                "WHERE l.org_id = $1 AND l.seq > $2 AND l.seq <= $3 "
+                "AND e.operation = ANY($4::text[]) ORDER BY l.seq",
+                org_id,
+                cursor,
+                upto,
+                sorted(NOTICE_OPERATIONS | alerting),
+            )
             for row in rows:
                 notices += await _notices_of(tx, org_id, org["is_msp"], org["display_name"], row)
                 await db.set_org(tx, org_id)
                 if row["operation"] in alerting:
                     notices.append(await _alert(tx, org_id, org["display_name"], row))
-            if rows:
-                await tx.execute(
-                    "UPDATE notify_cursors SET seq = $2 WHERE org_id = $1", org_id, rows[-1]["seq"]
-                )
+            await tx.execute("UPDATE notify_cursors SET seq = $2 WHERE org_id = $1", org_id, upto)
         await _queue(tx, org_id, notices)
 
     async def _deliver(self, org_id: uuid.UUID) -> None:

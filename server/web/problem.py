@@ -66,5 +66,8 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=_dumps)
 
 
+_WRITER = json.JSONEncoder(default=str)  # made once, as json.dumps would per call
+
+
 def _dumps(data: Any) -> str:
-    return json.dumps(data, default=str)
+    return _WRITER.encode(data)

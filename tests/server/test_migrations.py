@@ -146,7 +146,8 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "rotation_secrets": "new: what a change on a target needs, to its operation only (issue 29)",
     "reveal_password_history": "new: an earlier password, full permission, audited (issue 29)",
     "rotation_orgs": "new: the orgs the password schedule has work in (issue 29)",
-    "reveal_accounts_with_tokens": "new: the reveal checks its bearer token itself (issue 28)",
+    "reveal_accounts_with_tokens": "new: the reveal checks its bearer token itself; it calls "
+    "use_account directly (issue 28)",
     "use_account": "new: reveal_account's rule for a purpose, reveal or connect (issue 30)",
     "purge_audit": "session recordings older than the retention go too (issue 30)",
 }
