@@ -533,6 +533,9 @@ async def test_schedules_inherited_from_a_resource_group_run_on_the_primary(
         {"rotate_every_days": 30, "verify_every_hours": 12},
     )
     assert status == 200, sched
+    status, groups = await admin.call("GET", f"/orgs/{ORG}/resource-groups")
+    shown = {g["name"]: g["rotation_schedule"] for g in groups["items"]}
+    assert shown["rotating"] == {"rotate_every_days": 30, "verify_every_hours": 12}
     status, _ = await admin.call(
         "PUT", f"/orgs/{ORG}/accounts/{account}/rotation-schedule", {"verify_every_hours": 1}
     )
