@@ -112,6 +112,18 @@ ensure_rotation_targets() {  # issue 29's tests start their own sshd and mariadb
     [ -n "$had_policy" ] || as_root rm -f "$policy"
 }
 
+ensure_sudo() {  # issue 29's test of a sudoer reconciliation account; it skips without sudo
+    [ -x /usr/bin/sudo ] && return 0
+    command -v apt-get >/dev/null 2>&1 || { say "sudo missing: the sudoer rotation test will skip"; return 0; }
+    # sudo's package has no daemon, but deny starts anyway as the other target packages do.
+    local policy=/usr/sbin/policy-rc.d had_policy=""
+    [ -e "$policy" ] && had_policy=1
+    [ -n "$had_policy" ] || printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    apt_install sudo || say "sudo could not be installed: the sudoer rotation test will skip"
+    [ -n "$had_policy" ] || as_root rm -f "$policy"
+}
+
 ensure_venv() {  # ensure_venv [extra]
     local extra="${1:-}" spec="$ROOT"
     [ -n "$extra" ] && spec="$ROOT[$extra]"

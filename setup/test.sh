@@ -12,6 +12,7 @@ ensure_slapd
 ensure_ssh_client
 ensure_rsyslog
 ensure_rotation_targets
+ensure_sudo
 ensure_venv test
 
 say "ruff check"

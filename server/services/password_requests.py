@@ -1172,7 +1172,7 @@ async def _rotate_on_target(
     the schedule retries it)."""
     if "rotated_on_target" not in out:
         return out
-    changed = await rotation.run_due_account(
-        env, org_id, uuid.UUID(out["account_id"]), who, "checkin"
+    changed = await rotation.rotate_at_check_in(
+        env, org_id, uuid.UUID(out["account_id"]), out["id"], who
     )
     return out | {"rotated": changed, "rotated_on_target": changed}

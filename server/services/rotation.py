@@ -612,11 +612,19 @@ async def _make_current(
 
 
 async def _change(
-    env: Env, job: _Job, who: Who, new_password: str | None, how: str, generated: bool
+    env: Env,
+    job: _Job,
+    who: Who,
+    new_password: str | None,
+    how: str,
+    generated: bool,
+    cause: Mapping[str, str] | None = None,
 ) -> None:
     """THE two-phase change of one account (see the module's docstring). ``new_password``
-    None: generate one under the account's policy. Raises TargetFailed (502) after
-    recording the failure, Conflict ``rotation_in_progress``."""
+    None: generate one under the account's policy. ``cause``: what asked the system for
+    the change (a check-in: its request and who checked in), in the audit details.
+    Raises TargetFailed (502) after recording the failure, Conflict
+    ``rotation_in_progress``."""
     async with db.transaction(env.pool, job.org_id) as tx:
         state = await _claim(tx, env, job, "change")
         if new_password is None:
@@ -647,6 +655,7 @@ async def _change(
                 "generated": generated,
                 "how": how,
                 "earlier_pending": state["pending_since"] is not None,
+                **(cause or {}),
             },
         )
     if state["pending_since"] is not None:
@@ -658,7 +667,7 @@ async def _change(
             "an earlier change of this account was still pending: it has been settled "
             "(see the account's last change); ask again",
         )
-    await _apply(env, job, who, how, {"generated": generated})
+    await _apply(env, job, who, how, {"generated": generated, **(cause or {})})
 
 
 async def _apply(env: Env, job: _Job, who: Who, how: str, details: dict[str, Any]) -> None:
@@ -966,14 +975,20 @@ async def mark_change_due(tx: db.Tx, org_id: uuid.UUID, account_id: uuid.UUID) -
 
 
 async def run_due_account(
-    env: Env, org_id: uuid.UUID, account_id: uuid.UUID, who: Who = SYSTEM, how: str = "checkin"
+    env: Env,
+    org_id: uuid.UUID,
+    account_id: uuid.UUID,
+    who: Who = SYSTEM,
+    how: str = "checkin",
+    cause: Mapping[str, str] | None = None,
 ) -> bool:
     """Change one account on its target now as ``who`` (generated password); True when it
-    was changed. A failure is recorded (and retried by the schedule), never raised."""
+    was changed. A failure is recorded (and retried by the schedule), never raised.
+    ``cause`` goes into the audit details (see ``rotate_at_check_in``)."""
     try:
         async with db.transaction(env.pool, org_id, readonly=True) as tx:
             job = await _job(tx, account_id)
-        await _change(env, job, who, None, how, True)
+        await _change(env, job, who, None, how, True, cause)
         return True
     except (TargetFailed, Conflict, NotFound) as exc:
         log.info("rotation of account %s did not complete: %s", account_id, exc.code)
@@ -1241,3 +1256,26 @@ async def reachable(env: Env, target: Target) -> None:
         raise TargetError("not_allowed", f"not connected: {exc}") from None
     except outbound.OutboundUnresolved as exc:
         raise TargetError("unreachable", str(exc)) from None
+
+
+async def rotate_at_check_in(
+    env: Env, org_id: uuid.UUID, account_id: uuid.UUID, request_id: str, checked_in_by: Who
+) -> bool:
+    """The change on the target that a check-in with rotation asks for (issue 19's
+    control, issue 29 item 3): made by the system, exactly as the schedule makes it, never
+    as the person who checked in. So when the change goes through a reconciliation account
+    that is itself under access control, the check-in needs no check-out of that account:
+    the control guards people revealing or using its password, and the server's own use
+    of it is audited (``password_rotation_started`` / ``password_changed`` by the system,
+    ``how`` "checkin", with ``request_id`` and ``checked_in_by``). Holding a check-out of
+    the account gives no way to the reconciliation account's password or a session with
+    it: revealing it, a reset through it and a change of the connection (where its
+    password is sent) still each need its own check-out
+    (``vault.refuse_reconciliation_without_checkout``,
+    ``refuse_connection_change_without_checkout``). True when the target was changed; a
+    failure is recorded and retried by the schedule, never raised."""
+    cause = {
+        "request_id": request_id,
+        "checked_in_by": f"{checked_in_by.actor}@{checked_in_by.actor_org}",
+    }
+    return await run_due_account(env, org_id, account_id, SYSTEM, "checkin", cause)

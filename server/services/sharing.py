@@ -267,9 +267,15 @@ async def _group_json(tx: db.Tx, row: asyncpg.Record) -> dict[str, Any]:
         "ON r.id = m.resource_id WHERE m.resource_group_id = $1 ORDER BY lower(r.name)",
         row["id"],
     )
+    schedule = await tx.fetchrow(
+        "SELECT rotate_every_days, verify_every_hours FROM rotation_schedules "
+        "WHERE resource_group_id = $1",
+        row["id"],
+    )
     return {
         "name": row["name"],
         "resources": [{"id": str(m["id"]), "name": m["name"]} for m in members],
+        "rotation_schedule": dict(schedule) if schedule else None,
     }
 
 

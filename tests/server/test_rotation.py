@@ -21,7 +21,7 @@ from server.services import rotation
 from server.web.keys import ENV
 from tests.server.conftest import Api, make_user
 from tests.targets.mariadb import MariaDb
-from tests.targets.sshd import Sshd
+from tests.targets.sshd import SUDO, Sshd
 
 pytestmark = pytest.mark.skipif(
     not Sshd.available(), reason="openssh-server is not installed (./setup/test.sh installs it)"
@@ -368,24 +368,25 @@ async def test_rotation_at_check_in_changes_the_target(admin, sshd, owner_conn):
     assert status == 200, conn
 
 
-async def _checked_out(owner_conn: asyncpg.Connection, account: str) -> str:
-    """An open check-out of ``account`` held by admin (the approval flow is tested in
+async def _checked_out(owner_conn: asyncpg.Connection, account: str, holder: str = "admin") -> str:
+    """An open check-out of ``account`` held by ``holder`` (the approval flow is tested in
     test_password_requests.py; here only what the check-in does)."""
     now = datetime.datetime.now(datetime.UTC)
     async with owner_conn.transaction():
         org = await owner_conn.fetchval("SELECT id FROM orgs WHERE is_msp")
         await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
-        admin_id = await owner_conn.fetchval("SELECT id FROM users WHERE username = 'admin'")
+        holder_id = await owner_conn.fetchval("SELECT id FROM users WHERE username = $1", holder)
         rid = await owner_conn.fetchval(
             "INSERT INTO password_requests (org_id, account_id, requester_id, requester_name, "
             "requester_org, reason, window_minutes, status, expires_at, decided_at, starts_at, "
-            "ends_at) VALUES ($1, $2, $3, 'admin', 'MSPOrg', 'test', 10, 'approved', $4, $5, "
+            "ends_at) VALUES ($1, $2, $3, $6, 'MSPOrg', 'test', 10, 'approved', $4, $5, "
             "$5, $4) RETURNING id",
             org,
             uuid.UUID(account),
-            admin_id,
+            holder_id,
             now + datetime.timedelta(minutes=10),
             now - datetime.timedelta(seconds=1),
+            holder,
         )
         await owner_conn.execute(
             "INSERT INTO open_checkouts (request_id, org_id, ends_at) VALUES ($1, $2, $3)",
@@ -532,6 +533,9 @@ async def test_schedules_inherited_from_a_resource_group_run_on_the_primary(
         {"rotate_every_days": 30, "verify_every_hours": 12},
     )
     assert status == 200, sched
+    status, groups = await admin.call("GET", f"/orgs/{ORG}/resource-groups")
+    shown = {g["name"]: g["rotation_schedule"] for g in groups["items"]}
+    assert shown["rotating"] == {"rotate_every_days": 30, "verify_every_hours": 12}
     status, _ = await admin.call(
         "PUT", f"/orgs/{ORG}/accounts/{account}/rotation-schedule", {"verify_every_hours": 1}
     )
@@ -764,3 +768,175 @@ async def test_reset_through_a_controlled_reconciliation_account_needs_its_check
     assert (status, done["outcome"]) == (200, "changed"), done
     new = await reveal(admin, account)
     assert new != P0 and await sshd.can_login(user, new)
+
+
+@pytest.mark.skipif(
+    not os.path.exists(SUDO), reason="sudo is not installed (./setup/test.sh installs it)"
+)
+async def test_reset_through_a_sudoer_feeds_its_password_on_stdin_only(admin, sshd, monkeypatch):
+    """Issue 29 item 1's other reconciliation account: an ordinary user that sudo lets run
+    chpasswd (a password-required rule in /etc/sudoers.d). The reset goes through it with
+    the connection's ``sudo`` option: the new password logs in, the old one does not, the
+    vault reveals the new one; the sudoer's password and the new one are never on a
+    command line nor in the audit. A wrong sudo password in the vault: refused in words,
+    nothing changed, and the new password is not tried as a sudo password. A NOPASSWD rule
+    works too, and a sudoer whose password holds ``name:value`` sets nobody's password."""
+    import asyncssh
+
+    user = sshd.add_user(P0)
+    victim = sshd.add_user(P0)
+    sudo_pw = f"{victim}:Sudoer-Pass-1x"  # chpasswd would read this line as name:password
+    sudoer = sshd.add_user(sudo_pw)
+    res = await linux_resource(admin, sshd, "web-sudo", {user: P0, sudoer: sudo_pw})
+    account = res["accounts"][user]
+    await pin(
+        admin,
+        res["id"],
+        sshd,
+        reconciliation_account=res["accounts"][sudoer],
+        options={"sudo": True},
+    )
+    commands: list[str] = []
+    real_run = asyncssh.SSHClientConnection.run
+
+    async def spy(self, command=None, *args, **kwargs):
+        commands.append(str(command))
+        return await real_run(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "run", spy)
+    reset = f"/orgs/{ORG}/accounts/{account}/rotation/reset"
+    with sshd.sudo_rule(sudoer) as rule:
+        status, done = await admin.call("POST", reset, {})
+        assert (status, done.get("outcome")) == (200, "changed"), done
+        new = await reveal(admin, account)
+        assert new != P0
+        assert await sshd.can_login(user, new) and not await sshd.can_login(user, P0)
+        assert await sshd.can_login(victim, P0) and await sshd.can_login(sudoer, sudo_pw)
+
+    assert not rule.exists()
+
+    # sudo wants another password than the sudoer's (root's: rootpw): refused in words,
+    # nothing changed.
+    with sshd.sudo_rule(sudoer, rootpw=True):
+        status, problem = await admin.call("POST", reset, {"password": "Never-Set-Pass-9x"})
+        assert (status, problem["code"]) == (502, "target_refused"), problem
+        assert "sudo" in problem["detail"], problem
+        assert await reveal(admin, account) == new and await sshd.can_login(user, new)
+        assert not await sshd.can_login(user, "Never-Set-Pass-9x")
+
+    # A NOPASSWD rule: sudo asks nothing, and the sudoer's password (``victim:...``) is
+    # not read by chpasswd as a line to apply.
+    with sshd.sudo_rule(sudoer, nopasswd=True):
+        status, done = await admin.call("POST", reset, {})
+        assert (status, done.get("outcome")) == (200, "changed"), done
+    newest = await reveal(admin, account)
+    assert newest != new and await sshd.can_login(user, newest)
+    assert await sshd.can_login(victim, P0) and not await sshd.can_login(victim, "Sudoer-Pass-1x")
+
+    # Without any rule: refused, nothing changed.
+    status, problem = await admin.call("POST", reset, {})
+    assert (status, problem["code"]) == (502, "target_refused"), problem
+    assert await reveal(admin, account) == newest and await sshd.can_login(user, newest)
+
+    everything = str(
+        [await audit(admin, op) for op in ("password_rotation_started", "password_changed")]
+        + [await audit(admin, "password_rotation_failed"), await audit(admin, "password_verified")]
+    )
+    for secret in (sudo_pw, "Sudoer-Pass-1x", new, newest, "Never-Set-Pass-9x", P0):
+        assert secret not in everything
+        assert not any(secret in c for c in commands), commands
+    assert commands and any("sudo" in c for c in commands)
+
+
+async def test_check_in_rotates_through_a_controlled_reconciliation_account_as_the_system(
+    api, admin, sshd, owner_conn, live_server
+):
+    """Issue 29 item 3's rule for a check-in whose change goes through a reconciliation
+    account B (root) that is itself under access control: the check-in of A rotates A
+    through B as the system (as the schedule does; audited by the system with the request
+    and who checked in), and needs no check-out of B. The attacker holds a check-out of A
+    and full permission on the resource: B's password, a session with B, a reset through
+    B and a connection pointed elsewhere (where B's password would be sent) are each
+    refused; after the check-in A's new password logs in, the old one does not,
+    the vault reveals the new one (to admin), and B is untouched."""
+    from server.services import brokered
+    from server.services.context import Actor
+
+    user = sshd.add_user(P0)
+    root = sshd.add_user(R0, root=True)
+    res = await linux_resource(admin, sshd, "web-ctl", {user: P0, root: R0})
+    account, root_account = res["accounts"][user], res["accounts"][root]
+    await pin(admin, res["id"], sshd, reconciliation_account=res["accounts"][root])
+    for acct, control in (
+        (account, {"enabled": True, "approvers": ["admin"], "rotate_on_checkin": True}),
+        (root_account, {"enabled": True, "approvers": ["admin"]}),
+    ):
+        status, answer = await admin.call(
+            "PUT", f"/orgs/{ORG}/accounts/{acct}/access-control", control
+        )
+        assert status == 200, answer
+    await make_user(admin, "rholder", "password_user")
+    holder = await api.login("rholder", "final-rholder-pw22")
+    status, _ = await admin.call(
+        "POST",
+        f"/orgs/{ORG}/resources/{res['id']}/shares",
+        {"user": "rholder", "permission": "full"},
+    )
+    assert status == 201
+    held = await _checked_out(owner_conn, account, "rholder")
+    assert await reveal(holder, account) == P0  # the check-out works
+
+    # B's password: not revealed, not used by a reset of A through it.
+    status, problem = await holder.call("POST", f"/orgs/{ORG}/accounts/{root_account}/reveal", {})
+    assert (status, problem["code"]) == (403, "checkout_required"), problem
+    assert "password" not in problem
+    status, problem = await holder.call(
+        "POST", f"/orgs/{ORG}/accounts/{account}/rotation/reset", {"password": "Mine-Now-12345x"}
+    )
+    assert (status, problem["code"]) == (409, "checkout_required"), problem
+    assert await sshd.can_login(user, P0) and not await sshd.can_login(user, "Mine-Now-12345x")
+    # Pointing the connection at a host of the holder's (to be sent B's password at the
+    # check-in), or removing B from it: refused, the connection unchanged.
+    for change in (
+        {"connector": "ssh", "host": "127.0.0.2", "port": sshd.port, "host_key": sshd.fingerprint},
+        {"connector": "ssh", "host": sshd.host, "port": sshd.port},
+    ):
+        status, problem = await holder.call(
+            "PUT", f"/orgs/{ORG}/resources/{res['id']}/connection", change
+        )
+        assert (status, problem["code"]) == (409, "checkout_required"), problem
+    status, conn = await admin.call("GET", f"/orgs/{ORG}/resources/{res['id']}/connection")
+    assert (conn["host"], conn["reconciliation_username"]) == (sshd.host, root)
+    # A session with B through the gateway (its service, as the gateway calls it).
+    env = live_server.app[ENV]
+    async with owner_conn.transaction():
+        msp = await _msp(owner_conn)
+        await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(msp))
+        row = await owner_conn.fetchrow("SELECT id, org_id FROM users WHERE username = 'rholder'")
+    actor = Actor(row["id"], "rholder", row["org_id"], ORG, True, "password_user", "all", "::1")
+    with pytest.raises(Exception) as refused:
+        await brokered.open_session(env, actor, ORG, "web-ctl", root, "to look around")
+    assert getattr(refused.value, "code", None) == "checkout_required", refused.value
+
+    # The check-in rotates A on the target through B, as the system.
+    status, back = await holder.call("POST", f"/orgs/{ORG}/password-requests/{held}/check-in")
+    assert status == 200, back
+    assert (back["rotated"], back["rotated_on_target"]) == (True, True), back
+    assert "password" not in str(back).lower().replace("secret_fields_to_change", "")
+    status, problem = await holder.call("POST", f"/orgs/{ORG}/accounts/{account}/reveal", {})
+    assert (status, problem["code"]) == (403, "checkout_required"), problem
+    await _checked_out(owner_conn, account)
+    new = await reveal(admin, account)
+    assert new != P0 and await sshd.can_login(user, new) and not await sshd.can_login(user, P0)
+    assert await sshd.can_login(root, R0)
+    changed = [e for e in await audit(admin, "password_changed") if e["target"].endswith(user)]
+    assert changed[0]["actor"] == "system", changed[0]
+    assert changed[0]["details"]["how"] == "checkin"
+    assert changed[0]["details"]["checked_in_by"] == "rholder@MSPOrg"
+    assert changed[0]["details"]["request_id"] == held
+    status, history = await admin.call("GET", f"/orgs/{ORG}/accounts/{account}/password-history")
+    assert (history["items"][0]["how"], history["items"][0]["replaced_by"]) == (
+        "checkin",
+        "system@MSPOrg",
+    )
+    assert R0 not in str(changed) and new not in str(changed)

@@ -15,7 +15,9 @@ same port with a new host key (a target presenting a different key). Users are c
 ``useradd`` under a home in the temporary directory and removed with ``userdel`` at stop,
 even when the test failed. ``add_user(..., root=True)`` makes a uid-0 alias (a
 reconciliation account that may run ``chpasswd``); the daemon permits it to log in with a
-password, on loopback only.
+password, on loopback only. ``sudo_rule(user)`` lets a user run ``chpasswd`` through sudo
+(a drop-in in /etc/sudoers.d, password required unless ``nopasswd``), removed when the
+``with`` block ends and, in any case, when the daemon stops.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
+SUDO = "/usr/bin/sudo"
+SUDOERS_D = Path("/etc/sudoers.d")
 USER_PREFIX = "srt"  # every user this module creates starts with it (and 8 hex digits)
 
 CONFIG = """\
@@ -86,6 +90,7 @@ class Sshd:
         self.host_key = self.dir / "ssh_host_ed25519_key"
         self.process: subprocess.Popen[bytes] | None = None
         self.users: list[str] = []
+        self.sudo_rules: list[Path] = []
         self._make_host_key()
 
     # -- the daemon ------------------------------------------------------------------------
@@ -178,6 +183,9 @@ class Sshd:
         try:
             self.stop()
         finally:
+            for rule in list(self.sudo_rules):
+                rule.unlink(missing_ok=True)
+            self.sudo_rules.clear()
             for name in list(self.users):
                 with contextlib.suppress(RuntimeError):
                     self.remove_user(name)
@@ -214,6 +222,39 @@ class Sshd:
             self.users.remove(name)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"/var/mail/{name}")
+
+    @contextlib.contextmanager
+    def sudo_rule(
+        self,
+        user: str,
+        command: str = "/usr/sbin/chpasswd",
+        *,
+        nopasswd: bool = False,
+        rootpw: bool = False,
+    ) -> Iterator[Path]:
+        """Let ``user`` run ``command`` as root through sudo: a drop-in file in
+        /etc/sudoers.d (checked with ``visudo -c`` before it is put in place), asking for the
+        user's own password unless ``nopasswd`` (root's with ``rootpw``: a sudo password other
+        than the login's). The file is removed when the block ends."""
+        if not os.path.exists(SUDO):
+            raise RuntimeError("sudo is not installed (./setup/test.sh installs it)")
+        tag = "NOPASSWD: " if nopasswd else ""
+        # A name without '.' or '~': sudo skips such files in an includedir.
+        path = SUDOERS_D / f"strongroom-test-{user}"
+        draft = self.dir / f"sudoers-{user}"
+        defaults = f"Defaults:{user} rootpw\n" if rootpw else ""
+        draft.write_text(f"{defaults}{user} ALL=(root) {tag}{command}\n")
+        draft.chmod(0o440)
+        _run(["visudo", "-c", "-q", "-f", str(draft)], attempts=1)
+        self.sudo_rules.append(path)
+        try:
+            shutil.copyfile(draft, path)
+            path.chmod(0o440)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+            if path in self.sudo_rules:
+                self.sudo_rules.remove(path)
 
     # -- what a user checks ----------------------------------------------------------------
 

@@ -1,20 +1,39 @@
 """Passwords changed on the systems they open, by keys at 80x24 (issue 29): C sets a
 resource's connection and pins the host key shown for confirmation, R changes an
 account's password on a real sshd, V verifies it, H reveals the earlier one; a changed
-host key is refused and said in words. Each step is checked on the target itself."""
+host key is refused and said in words, and W's rotation report lists it (v verifies it
+again from there). A resource group's schedule is set with t in the resource groups
+dialog; a control that rotates at check-in on a resource without a connection is said in
+the access control view. Each step is checked on the target or the server itself."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
+from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable
 
+from tests.conftest import OWNER
 from tests.targets.sshd import Sshd
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
-from tests.tui.keys import cursor_to, form_open, main_ready, notified, pick, submit
-from tests.tui.test_vault_keys import focus_accounts, focus_resources
-from tui.screens.modals import RevealModal
+from tests.tui.keys import (
+    cursor_to,
+    fill,
+    form_open,
+    main_ready,
+    notified,
+    pick,
+    rows,
+    screen_text,
+    submit,
+    type_burst,
+)
+from tests.tui.test_vault_keys import close_list, focus_accounts, focus_resources, list_open
+from tui.screens.modals import KeysModal, RevealModal
+from tui.screens.rotation_report import report_rows
 
 pytestmark = pytest.mark.skipif(
     not Sshd.available(), reason="openssh-server is not installed (./setup/test.sh installs it)"
@@ -117,3 +136,153 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         await submit(pilot, form)
         await notified(pilot, "the target presented another host key than the pinned one")
         assert await sshd.can_login(user, new)
+
+        # W: the rotation report lists the failed change in words; v verifies it again
+        # (refused for the same reason), and the verification joins the report.
+        await pilot.press("W")
+        table = await list_open(pilot, "Rotation report of MSPOrg")
+        await until(pilot, lambda: f"tgt-01/{user}" in rows(table), what="(report row)")
+        assert rows(table, 1) == [
+            "change failed: the target presented another host key than the pinned one, so "
+            "nothing was sent (check the server; pin the new key with C only if it is expected)"
+        ]
+        await pilot.press("v")
+        await notified(pilot, f"tgt-01/{user} does not log in to its target: the target presented")
+        await until(pilot, lambda: len(rows(table)) == 2, what="(verification in the report)")
+        assert rows(table, 1)[0].startswith("verification failed: the target presented")
+        await close_list(pilot)
+
+
+def test_report_rows_say_each_problem_in_words():
+    """The report's three lists as rows, the reasons through the words given."""
+    report = {
+        "failed_verifications": [
+            {
+                "id": "1",
+                "account": "a",
+                "resource": "r",
+                "at": "2026-12-07T05:01:02+00:00",
+                "reason": "login_failed",
+            }
+        ],
+        "failed_changes": [],
+        "over_age": [
+            {"id": "2", "account": "b", "resource": "r", "age_days": 9, "max_age_days": 7}
+        ],
+    }
+    assert report_rows(report, lambda reason: f"<{reason}>") == [
+        ("verify:1", ("r/a", "verification failed: <login_failed>", "2026-12-07 05:01")),
+        ("age:2", ("r/b", "9 days old (its policy: at most 7)", "")),
+    ]
+
+
+async def test_group_schedule_report_key_and_vault_only_rotation_by_keys(
+    tui_server, make_app, pg_server, database
+):
+    """t in the resource groups dialog sets the group's schedule (the server then holds
+    it, the list shows it); W is in F1 and the palette; an account whose control rotates
+    at check-in while its resource has no connection (a control made before issue 29) says
+    so in its access control view."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    status, res = tui_server.api(
+        "POST", "/orgs/MSPOrg/resources", {"name": "tgt-02", "type": "Linux"}, admin
+    )
+    assert status == 201, res
+    status, acct = tui_server.api(
+        "POST",
+        f"/orgs/MSPOrg/resources/{res['id']}/accounts",
+        {"username": "legacy", "password": P0},
+        admin,
+    )
+    assert status == 201, acct
+    status, group = tui_server.api(
+        "POST", "/orgs/MSPOrg/resource-groups", {"name": "rot-grp", "resources": [res["id"]]}, admin
+    )
+    assert status == 201, group
+    # A control with rotation at check-in, then the connection gone (as before issue 29).
+    status, _ = tui_server.api(
+        "PUT",
+        f"/orgs/MSPOrg/resources/{res['id']}/connection",
+        {"connector": "ssh", "host": "127.0.0.1", "port": 22},
+        admin,
+    )
+    assert status == 200
+    status, body = tui_server.api(
+        "PUT",
+        f"/orgs/MSPOrg/accounts/{acct['id']}/access-control",
+        {"enabled": True, "approvers": ["admin"], "rotate_on_checkin": True},
+        admin,
+    )
+    assert status == 200, body
+    conn = await asyncpg.connect(
+        host="127.0.0.1",
+        port=pg_server.port,
+        user=OWNER,
+        password=pg_server.owner_password,
+        database=database,
+    )
+    try:
+        async with conn.transaction():
+            org_id = await conn.fetchval("SELECT id FROM orgs WHERE is_msp")
+            await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+            gone = await conn.execute(
+                "DELETE FROM resource_connections WHERE resource_id = $1", uuid.UUID(res["id"])
+            )
+        assert gone == "DELETE 1"
+    finally:
+        await conn.close()
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await main_ready(pilot)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, KeysModal), what="(keys)")
+        assert "Rotation report (failed checks, passwords past max age)" in screen_text(app)
+        await pilot.press("escape")
+        await main_ready(pilot)
+        # The palette offers it by name, and runs it.
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), what="(palette)")
+        await type_burst(pilot, "Rotation report")
+        commands = app.screen.query_one(CommandList)
+        await until(pilot, lambda: commands.option_count > 0, what="(palette entries)")
+        await pilot.pause(0.3)
+        offered = [commands.get_option_at_index(i).hit.text for i in range(commands.option_count)]
+        assert offered[0].startswith("Vault: Rotation report"), offered
+        await pilot.press("enter")
+        await list_open(pilot, "Rotation report of MSPOrg")
+        await close_list(pilot)
+
+        await pilot.press("G")
+        table = await list_open(pilot, "Resource groups of MSPOrg")
+        await cursor_to(pilot, table, "rot-grp")
+        assert rows(table, 2)[rows(table).index("rot-grp")] == "—"
+        await pilot.press("t")
+        form = await form_open(pilot, "Rotation schedule of resource group rot-grp")
+        await fill(pilot, "30", "12")
+        await submit(pilot, form)
+        await notified(
+            pilot,
+            "Resource group rot-grp: passwords rotated every 30 days and verified every 12 hours.",
+        )
+        await until(
+            pilot,
+            lambda: rows(table, 2)[rows(table).index("rot-grp")] == "every 30 d, verify 12 h",
+            what="(schedule shown)",
+        )
+        _, groups = tui_server.api("GET", "/orgs/MSPOrg/resource-groups", token=admin)
+        mine = next(g for g in groups["items"] if g["name"] == "rot-grp")
+        assert mine["rotation_schedule"] == {"rotate_every_days": 30, "verify_every_hours": 12}
+        await close_list(pilot)
+
+        resources = app.screen.query_one("#resources", DataTable)
+        await cursor_to(pilot, resources, "tgt-02")
+        accounts = await focus_accounts(pilot)
+        await cursor_to(pilot, accounts, "legacy")
+        await pilot.press("A")
+        await form_open(pilot, "Access control of account")
+        assert "Its new password at check-in is kept only here: the resource has no " in (
+            screen_text(app).replace("\n", " ")
+        )
+        await pilot.press("escape")

@@ -55,8 +55,15 @@ class RotationApi(Transport):
         )
 
     async def set_rotation_schedule(self, org: str, kind: str, ref: str, body: dict) -> dict:
-        """The schedule of an account or a resource (null fields: inherit)."""
-        plural = "accounts" if kind == "account" else "resources"
+        """The schedule of an account, a resource or a resource group (``ref``: its name)
+        (null fields: inherit / none)."""
+        plural = {"account": "accounts", "resource": "resources"}.get(kind, "resource-groups")
         return await self._request(
-            "PUT", f"/orgs/{quote(org)}/{plural}/{ref}/rotation-schedule", body
+            "PUT", f"/orgs/{quote(org)}/{plural}/{quote(ref, safe='')}/rotation-schedule", body
         )
+
+    async def rotation_report(self, org: str) -> dict:
+        """Accounts whose verification or change on the target failed, or whose password
+        is past its policy's maximum age: ``failed_verifications``, ``failed_changes``,
+        ``over_age``."""
+        return await self._request("GET", f"/orgs/{quote(org)}/rotation-report")

@@ -1,4 +1,5 @@
-"""Resource groups of an org: create, add and remove resources, their shares.
+"""Resource groups of an org: create, add and remove resources, their shares, and the
+rotation schedule their resources' accounts inherit (issue 29).
 
 Resources are added one at a time with a picker (repeat ``a`` for more); the group's
 shares open the same shares dialog as a resource's.
@@ -9,22 +10,45 @@ from __future__ import annotations
 from textual.binding import Binding
 
 from tui.client import ApiError
-from tui.screens.form import Field, typed_confirmation
+from tui.screens.form import Field, refusal, typed_confirmation
 from tui.screens.listing import ListModal
 from tui.screens.shares import SharesScreen
 from tui.workers import api_worker
 
 
+def schedule_words(schedule: dict | None) -> str:
+    """A group's rotation schedule in a few words: 'every 30 d, verify 12 h' ('—': none)."""
+    if not schedule:
+        return "—"
+    parts = []
+    if schedule.get("rotate_every_days"):
+        parts.append(f"every {schedule['rotate_every_days']} d")
+    if schedule.get("verify_every_hours"):
+        parts.append(f"verify {schedule['verify_every_hours']} h")
+    return ", ".join(parts) or "—"
+
+
+def _whole_or_blank(value: str) -> str | None:
+    return None if not value.strip() or value.strip().isdigit() else "a whole number, or blank"
+
+
 class ResourceGroupsScreen(ListModal):
     """The org's resource groups and their resources."""
 
-    COLUMNS = ("Group", "Resources")
+    COLUMNS = ("Group", "Resources", "Rotation")
     KEYS = [
         Binding("n", "new", "New", tooltip="New resource group", id="group-new"),
         Binding("a", "add", "Add", tooltip="Add a resource to the group", id="group-add"),
         Binding("x", "remove", "Remove", tooltip="Take a resource out", id="group-remove"),
         Binding("s", "shares", "Shares", tooltip="Shares of the group", id="group-shares"),
         Binding("d", "delete", "Delete", tooltip="Delete the group", id="group-delete"),
+        Binding(
+            "t",
+            "schedule",
+            "Schedule",
+            tooltip="Rotation schedule of the group",
+            id="group-schedule",
+        ),
     ]
 
     def __init__(self, org: str) -> None:
@@ -43,7 +67,14 @@ class ResourceGroupsScreen(ListModal):
         self.groups = {g["name"]: g for g in items}
         self.fill(
             [
-                (g["name"], (g["name"], ", ".join(r["name"] for r in g["resources"]) or "—"))
+                (
+                    g["name"],
+                    (
+                        g["name"],
+                        ", ".join(r["name"] for r in g["resources"]) or "—",
+                        schedule_words(g.get("rotation_schedule")),
+                    ),
+                )
                 for g in items
             ],
             "No resource group yet (n: new)." if not items else "",
@@ -155,4 +186,62 @@ class ResourceGroupsScreen(ListModal):
             danger=True,
         ):
             self.app.notify(f"Resource group {name} deleted.")
+            self.load()
+
+    @api_worker("Schedule not saved")
+    async def action_schedule(self) -> None:
+        """Rotate every N days and verify every N hours, for the accounts of the group's
+        resources that set neither themselves nor through their resource (blank: none)."""
+        group = self._group()
+        if group is None:
+            return
+        name = group["name"]
+        current = group.get("rotation_schedule") or {}
+
+        def number(value: str) -> int | None:
+            return int(value) if value.strip() else None
+
+        async def submit(values: dict) -> dict:
+            body = {
+                "rotate_every_days": number(values["rotate_every_days"]),
+                "verify_every_hours": number(values["verify_every_hours"]),
+            }
+            for field, value in body.items():
+                if value == 0:
+                    raise refusal(field, "at least 1, or blank")
+            return await self.app.client.set_rotation_schedule(
+                self.org, "resource_group", name, body
+            )
+
+        saved = await self.form(
+            f"Rotation schedule of resource group {name}",
+            [
+                Field(
+                    "rotate_every_days",
+                    "Rotate every (days)",
+                    value=str(current.get("rotate_every_days") or ""),
+                    check=_whole_or_blank,
+                ),
+                Field(
+                    "verify_every_hours",
+                    "Verify every (hours)",
+                    value=str(current.get("verify_every_hours") or ""),
+                    check=_whole_or_blank,
+                ),
+            ],
+            submit,
+            note="Its resources' accounts inherit it field by field, unless the account or "
+            "its resource sets its own. Blank: none. Runs on the primary.",
+        )
+        if saved:
+            parts = [
+                f"passwords rotated every {saved['rotate_every_days']} days"
+                if saved["rotate_every_days"]
+                else "",
+                f"verified every {saved['verify_every_hours']} hours"
+                if saved["verify_every_hours"]
+                else "",
+            ]
+            said = " and ".join(p for p in parts if p) or "no rotation schedule"
+            self.app.notify(f"Resource group {name}: {said}.")
             self.load()

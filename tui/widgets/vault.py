@@ -153,6 +153,13 @@ class VaultPane(
             tooltip="Rotation and verification schedule",
             id="rotation-schedule",
         ),
+        Binding(
+            "W",
+            "rotation_report",
+            "Report",
+            tooltip="Rotation report (failed checks, passwords past max age)",
+            id="rotation-report",
+        ),
     ]
 
     def compose(self) -> ComposeResult:

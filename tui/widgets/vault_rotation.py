@@ -1,8 +1,8 @@
 """Passwords changed on the systems they open, in the vault pane (mixed into ``VaultPane``;
 issue 29): C sets a resource's connection to its target and pins the host key the
 administrator confirms, R changes an account's password on its target, V verifies it by
-logging in, H shows its earlier passwords, T sets a rotation schedule. Each says its
-outcome in words."""
+logging in, H shows its earlier passwords, T sets a rotation schedule, W shows the
+org's rotation report. Each says its outcome in words."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tui.client import ApiError
 from tui.screens.form import Field, refusal
 from tui.screens.listing import confirm_field
 from tui.screens.modals import RevealModal
+from tui.screens.rotation_report import RotationReportScreen
 from tui.workers import api_worker
 
 NONE = "(none: each account changes its own)"
@@ -38,6 +39,21 @@ REASON_WORDS = {  # a verification's reason (without the target_ prefix of the c
     "unreachable": TARGET_WORDS["target_unreachable"],
     "timeout": TARGET_WORDS["target_timeout"],
 }
+
+
+def reason_words(reason: str) -> str:
+    """A stored reason (``code`` or ``code: message``, as the rotation report and an
+    account's last change carry it) as words: the known code's sentence, else the
+    server's message."""
+    code, _, message = reason.partition(": ")
+    return (
+        REASON_WORDS.get(code)
+        or TARGET_WORDS.get(code)
+        or TARGET_WORDS.get(f"target_{code}")
+        or message
+        or code
+        or "no reason was recorded"
+    )
 
 
 def target_words(error: ApiError) -> str:
@@ -87,7 +103,13 @@ def rotation_summary(state: dict | None) -> str:
 
 
 class RotationActions:
-    """C connection (resources list), R reset on target, V verify, H history, T schedule."""
+    """C connection (resources list), R reset on target, V verify, H history, T schedule,
+    W the rotation report."""
+
+    def action_rotation_report(self) -> None:
+        """The org's rotation report: failed verifications and changes, passwords past
+        their policy's maximum age (of the accounts I may use)."""
+        self.app.push_screen(RotationReportScreen(self.org, reason_words))
 
     @api_worker("Connection not saved")
     async def action_connection(self) -> None:

@@ -31,6 +31,28 @@ class _PinningClient(asyncssh.SSHClient):
         return bool(self.pinned) and self.presented == self.pinned
 
 
+# chpasswd through sudo, the reconciliation account's own password and then ``user:new`` on
+# stdin (nothing secret on the command line; ``read``, ``printf`` are shell built-ins).
+# The shell reads the sudo password itself, so that whatever sudo's rule is, no line but
+# ``user:new`` ever reaches chpasswd (with a NOPASSWD rule, ``sudo -S`` reads nothing and a
+# password like ``root:x`` would otherwise be applied as a line), and the password is
+# checked (``sudo -v``, cached credentials ignored) before chpasswd runs, so that a
+# refused sudo password never makes sudo read the new password as a second attempt.
+_SUDO_SCRIPT = "; ".join(
+    (
+        "LC_ALL=C",
+        "export LC_ALL",
+        'command -v sudo >/dev/null || { echo "sudo is not installed on the target" >&2; exit 4; }',
+        "IFS= read -r pw || exit 2",
+        "if sudo -n chpasswd </dev/null >/dev/null 2>&1; then exec sudo -n chpasswd; fi",
+        'printf "%s\\n" "$pw" | sudo -S -k -v -p "" || { echo "sudo refused the '
+        'reconciliation account (its password, or it may not use sudo)" >&2; exit 3; }',
+        '{ printf "%s\\n" "$pw"; exec cat; } | sudo -S -k -p "" chpasswd',
+    )
+)
+SUDO_CHPASSWD = f"/bin/sh -c '{_SUDO_SCRIPT}'"
+
+
 class SshConnector(Connector):
     """A local account of a Linux/Unix host, over SSH with password authentication."""
 
@@ -126,21 +148,24 @@ class SshConnector(Connector):
         self, target: Target, account: Login, new_password: str, via: Login | None
     ) -> None:
         """``passwd`` (current, new, new on stdin) as the account, or ``chpasswd``
-        (``user:new`` on stdin; with the sudo option ``sudo -S`` first reads the
-        reconciliation account's own password) through ``via``."""
+        (``user:new`` on stdin) through ``via``. With the ``sudo`` option ``via`` is a
+        sudoer: its own password goes first on stdin and is checked by ``sudo -v`` before
+        ``sudo chpasswd`` runs (``SUDO_CHPASSWD``); a NOPASSWD rule works too, and no line
+        but ``user:new`` ever reaches chpasswd. Raises TargetError (``refused`` naming sudo
+        when it does not accept the reconciliation account)."""
         if any(c in account.username for c in ":\n") or not account.username:
             raise TargetError("misconfigured", "the account name cannot be used with chpasswd")
         if via is None:
             conn = await self._connect(target, account)
-            command = "LC_ALL=C passwd"
+            command, tool = "LC_ALL=C passwd", "passwd"
             stdin = f"{account.password}\n{new_password}\n{new_password}\n"
         else:
             conn = await self._connect(target, via)
             if target.options.get("sudo"):
-                command = "LC_ALL=C sudo -S -p '' chpasswd"
+                command, tool = SUDO_CHPASSWD, "sudo chpasswd"
                 stdin = f"{via.password}\n{account.username}:{new_password}\n"
             else:
-                command = "LC_ALL=C chpasswd"
+                command, tool = "LC_ALL=C chpasswd", "chpasswd"
                 stdin = f"{account.username}:{new_password}\n"
         try:
             async with conn:
@@ -155,9 +180,7 @@ class SshConnector(Connector):
             ) from None
         if done.exit_status != 0:
             said = _clean(str(done.stderr or ""), (account.password, new_password, via))
-            raise TargetError(
-                "refused", f"{command.split()[-1]} failed (exit {done.exit_status}): {said}"
-            )
+            raise TargetError("refused", f"{tool} failed (exit {done.exit_status}): {said}")
 
 
 def _clean(text: str, secrets: tuple[Any, ...]) -> str:

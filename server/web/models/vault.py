@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, WithJsonSchema
 
 from server.web.models.common import SAFE_INT, Answer, Body, Patch, Query, Text, integer, text
-from server.web.models.rotation import RotationState
+from server.web.models.rotation import RotationState, Schedule
 
 Permission = Literal["owner", "full", "modify", "view"]
 ShareLevel = Literal["view", "modify", "full"]
@@ -288,6 +288,8 @@ class ResourceGroup(Answer):
 
     name: str
     resources: list[GroupedResource]
+    # Its own rotation schedule (issue 29), which its resources' accounts inherit; null: none.
+    rotation_schedule: Schedule | None = None
 
 
 Length = integer(1, 1024)

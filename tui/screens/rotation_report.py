@@ -1,0 +1,116 @@
+"""The rotation report of an org (issue 29, item 4): the accounts whose last verification
+or last change on the target failed, and the passwords older than their policy's maximum
+age, one row each, the reason said in words. v verifies the highlighted account again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from textual.binding import Binding
+
+from tui.client import ApiError
+from tui.screens.listing import ListModal
+from tui.workers import api_worker
+
+
+def _when(stamp: str | None) -> str:
+    return (stamp or "")[:16].replace("T", " ")
+
+
+def report_rows(
+    report: Mapping[str, list[dict]], words: Callable[[str], str]
+) -> list[tuple[str, tuple[str, str, str]]]:
+    """The report as (row key, (account, problem, since)) rows: failed verifications,
+    then failed changes, then passwords past their maximum age. ``words`` turns a stored
+    reason (``code`` or ``code: message``) into a sentence."""
+    rows = []
+    for item in report.get("failed_verifications", []):
+        rows.append(
+            (
+                f"verify:{item['id']}",
+                (
+                    f"{item['resource']}/{item['account']}",
+                    f"verification failed: {words(item.get('reason') or '')}",
+                    _when(item.get("at")),
+                ),
+            )
+        )
+    for item in report.get("failed_changes", []):
+        rows.append(
+            (
+                f"change:{item['id']}",
+                (
+                    f"{item['resource']}/{item['account']}",
+                    f"change failed: {words(item.get('reason') or '')}",
+                    _when(item.get("at")),
+                ),
+            )
+        )
+    for item in report.get("over_age", []):
+        rows.append(
+            (
+                f"age:{item['id']}",
+                (
+                    f"{item['resource']}/{item['account']}",
+                    f"{item['age_days']} days old (its policy: at most {item['max_age_days']})",
+                    "",
+                ),
+            )
+        )
+    return rows
+
+
+class RotationReportScreen(ListModal):
+    """Accounts to look at: verification or change failed, or password past its age."""
+
+    COLUMNS = ("Account", "Problem", "Since")
+    KEYS = [
+        Binding("v", "verify", "Verify", tooltip="Verify the account again", id="report-verify"),
+    ]
+
+    def __init__(self, org: str, words: Callable[[str], str]) -> None:
+        super().__init__()
+        self.org = org
+        self.words = words
+
+    def heading(self) -> str:
+        """'Rotation report of acme'."""
+        return f"Rotation report of {self.org}"
+
+    @api_worker("Cannot show the rotation report", exclusive=True, group="rotation-report")
+    async def load(self) -> None:
+        """Fetch the report."""
+        report = await self.app.client.rotation_report(self.org)
+        rows = report_rows(report, self.words)
+        counts = (
+            f"{len(report['failed_verifications'])} failed verifications, "
+            f"{len(report['failed_changes'])} failed changes, "
+            f"{len(report['over_age'])} past their maximum age."
+        )
+        self.fill(rows, "Nothing to look at: every password is fine." if not rows else counts)
+
+    @api_worker("Not verified")
+    async def action_verify(self) -> None:
+        """Log in to the target with the highlighted account's password now, say the
+        outcome in words and reload the report."""
+        key = self.selected()
+        if key is None:
+            return
+        account = key.split(":", 1)[1]
+        table = self.query_one("#items")
+        name = str(table.get_row(key)[0])  # type: ignore[attr-defined]
+        self.app.notify(f"Logging in to the target as {name}…")
+        try:
+            result = await self.app.client.verify_on_target(self.org, account)
+        except ApiError as error:
+            self.app.show_error(error, "Not verified")
+            return
+        if result["ok"]:
+            self.app.notify(f"{name} logs in to its target with the vault's password.")
+        else:
+            self.app.notify(
+                f"{name} does not log in to its target: {self.words(result.get('reason') or '')}.",
+                title="Verification failed",
+                severity="error",
+            )
+        self.load()
