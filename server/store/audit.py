@@ -62,8 +62,14 @@ def check_details(details: dict[str, Any]) -> None:
             check_details(value)
 
 
+# The canonical form a link's MAC covers; made once (json.dumps makes an encoder per call,
+# and the chainer encodes every event: issue 28). Never change its settings: every link
+# already made was computed with them.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _canonical(fields: dict[str, Any]) -> bytes:
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(fields).encode()
 
 
 def _mac(key: bytes, prev: bytes, fields: dict[str, Any]) -> bytes:
