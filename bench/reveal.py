@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -157,6 +159,73 @@ def print_pg_stats(report: list[asyncpg.Record], functions: list[asyncpg.Record]
         )
 
 
+def _cpu_of(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system) process ``pid`` used so far; with ``children``, also
+    those of its children that ended (PostgreSQL's exited backends)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _database_cpu(postmaster: int) -> float:
+    """CPU seconds of the bench's PostgreSQL: the postmaster, its live children (backends,
+    WAL writer, checkpointer, ...) and the children that ended."""
+    total = _cpu_of(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            total += _cpu_of(int(stat.parent.name))
+    return total
+
+
+@dataclass
+class CpuUse:
+    """CPU milliseconds per request of each side of one load: the HTTP server answering
+    it, the database and the load's client (this process). On a shared machine this moves
+    far less than throughput does: it says where a request's work is (issue 28)."""
+
+    server: float = 0.0
+    database: float = 0.0
+    client: float = 0.0
+    requests: int = 0
+
+    def add(self, server: float, database: float, client: float, requests: int) -> None:
+        """Add one run's CPU seconds and its request count."""
+        self.server += server
+        self.database += database
+        self.client += client
+        self.requests += requests
+
+    def line(self) -> str:
+        """'server x ms, database y ms, client z ms' per request."""
+        n = max(1, self.requests) / 1000
+        return (
+            f"server {self.server / n:.3f} ms, database {self.database / n:.3f} ms, "
+            f"client {self.client / n:.3f} ms"
+        )
+
+
+async def measured(
+    name: str, load, server_pid: int, postmaster: int, cpu: dict[str, CpuUse]
+) -> LoadResult:
+    """Run ``load`` (a coroutine giving a LoadResult) and add its CPU use to cpu[name]."""
+    before = (_cpu_of(server_pid), _database_cpu(postmaster), time.process_time())
+    result = await load
+    after = (_cpu_of(server_pid), _database_cpu(postmaster), time.process_time())
+    cpu.setdefault(name, CpuUse()).add(
+        *(b - a for a, b in zip(before, after, strict=True)), len(result.latencies)
+    )
+    return result
+
+
 def start_py_spy(out: str, pid: int) -> subprocess.Popen:
     """py-spy (a development tool) recording the server process until stopped."""
     fmt = "raw" if out.endswith(".txt") else "flamegraph"
@@ -205,6 +274,7 @@ async def run(
     procs: list[subprocess.Popen] = []
     config = None
     others: dict[str, object] = {}
+    cpu: dict[str, CpuUse] = {}
     report: list = []
     functions: list = []
     try:
@@ -298,6 +368,9 @@ async def run(
             if not reveal_only:
                 loads |= {"list resources of an org": resources, "GET /me": me}
             parts: dict[str, list] = {name: [] for name in loads}
+            postmaster = int(
+                (config.path(config.database.data_dir) / "postmaster.pid").read_text().split()[0]
+            )
             for n in range(rounds):
                 for name, make in loads.items():
                     progress(f"round {n + 1}/{rounds}: {name}, {chunk} requests")
@@ -307,7 +380,16 @@ async def run(
                             config, "SELECT pg_stat_statements_reset()", "SELECT pg_stat_reset()"
                         )
                     spy = start_py_spy(py_spy, procs[0].pid) if profiled and py_spy else None
-                    parts[name].append(await run_load(session, make, chunk, concurrency))
+                    server_pid = procs[1 if name == "baseline" else 0].pid
+                    parts[name].append(
+                        await measured(
+                            name,
+                            run_load(session, make, chunk, concurrency),
+                            server_pid,
+                            postmaster,
+                            cpu,
+                        )
+                    )
                     if spy is not None:
                         stop_py_spy(spy)
                     if profiled and pg_stats:
@@ -348,6 +430,9 @@ async def run(
         f"ratio reveal / baseline throughput: {ours.throughput / base.throughput:.2f} "
         "(target >= 0.85, p99 < 25 ms)"
     )
+    print("CPU per request (user + system; the server is the one answering the load):")
+    for name, use in cpu.items():
+        print(f"  {name:25s} {use.line()}")
     if pg_stats:
         print_pg_stats(report, functions, chunk)
 
