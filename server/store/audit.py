@@ -12,6 +12,7 @@ reach the disk.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import hmac
@@ -66,6 +67,11 @@ def check_details(details: dict[str, Any]) -> None:
 # and the chainer encodes every event: issue 28). Never change its settings: every link
 # already made was computed with them.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# Events MAC'd between two yields to the event loop when the chainer links a long batch
+# (about 2 ms of work: a request waiting behind it is not held longer; issue 28).
+YIELD_EVERY = 64
 
 
 def _canonical(fields: dict[str, Any]) -> bytes:
@@ -291,7 +297,9 @@ async def chain_org(
             return 0
         seq, prev = head["seq"], head["hash"]
         seqs, ids, prevs, hashes = [], [], [], []
-        for row in rows:
+        for n, row in enumerate(rows, 1):
+            if n % YIELD_EVERY == 0:  # let requests run between slices of a long batch
+                await asyncio.sleep(0)
             seq += 1
             mac = _mac(key, prev, _fields(org_id, seq, row))
             seqs.append(seq)
