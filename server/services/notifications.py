@@ -22,7 +22,7 @@ reasons typed by people, never a password, a token or a secret field. Recipients
   proposer of an org access request.
 - ``checkout_ending``: the holder of a check-out ending within 10 minutes.
 - ``cluster_alert``: MSPOrg's administrators, for a replication mode change, a failed
-  backup, a node removed (audit events of MSPOrg).
+  or late backup, a node removed (audit events of MSPOrg).
 - ``audit_alert``: the org's administrators, for an event of an operation the org marked
   as an alert (audit settings).
 - ``password_expiring``: once a day, each owner's passwords expired or expiring within
@@ -73,7 +73,12 @@ MAX_ATTEMPTS = 6
 TIMEOUT = 15.0
 ENDING_MINUTES = 10
 KEEP_DAYS = 30  # sent and failed messages stay listed this long
-CLUSTER_EVENTS = {"replication_mode_changed", "cluster_node_removed", "backup_created"}
+CLUSTER_EVENTS = {
+    "replication_mode_changed",
+    "cluster_node_removed",
+    "backup_created",
+    "backup_late",
+}
 
 
 # --- settings -------------------------------------------------------------------------
@@ -521,8 +526,11 @@ async def _notices_of(
             "replication_mode_changed": "The pair's replication changed",
             "cluster_node_removed": "A node was removed from the pair",
             "backup_created": "A backup failed",
+            "backup_late": "A scheduled backup is late",
         }[op]
         detail = row["reason"] or ", ".join(f"{k}: {v}" for k, v in sorted(details.items()))
+        if op == "backup_late":
+            detail = _late_words(details)
         values = {**base, "what": what, "detail": detail, "node": row["node"]}
         return [Notice("cluster_alert", key, tuple(a["id"] for a in admins), values)]
     return []
@@ -1024,3 +1032,13 @@ def require_own_notifications_administrator(actor: Actor, org: OrgRef, what: str
             "notifications_own_administrators",
             f"only the org's own administrators {what}",
         )
+
+
+def _late_words(details: dict[str, Any]) -> str:
+    """A ``backup_late`` event in words: since when nothing succeeded, by when one was due."""
+    since = details.get("last_success_at")
+    last = f"the last good one at {since}" if since else "none succeeded since the node started"
+    return (
+        f"No scheduled backup ({details.get('schedule')}) succeeded by {details.get('due_by')}; "
+        f"{last}. `strongroom status` and health show the last attempt."
+    )
