@@ -1042,3 +1042,62 @@ def _late_words(details: dict[str, Any]) -> str:
         f"No scheduled backup ({details.get('schedule')}) succeeded by {details.get('due_by')}; "
         f"{last}. `strongroom status` and health show the last attempt."
     )
+
+
+async def update_webhook(
+    env: Env, actor: Actor, org_name: OrgArg, hook: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Edit a webhook: its ``url`` (checked as a new one is: ``check_webhook_url``, the
+    outbound rule), its ``ca_pem``, ``enabled``; absent fields are kept, the signing
+    secret too. Messages still pending for it go to the new URL (the outbox keeps them by
+    the webhook's id). Audited as ``notification_settings_changed`` with the fields changed
+    and the new URL's host only (a URL's path or query may carry the receiver's token).
+    Issue 31, item 2.
+
+    Raises:
+        Forbidden ``notifications_own_administrators``; NotFound; ValidationFailed for a
+        URL that is not https, carries user information or points where the outbound rule
+        refuses.
+    """
+    try:
+        hook_id = uuid.UUID(hook)
+    except ValueError as exc:
+        raise NotFound("no such webhook") from exc
+    if "url" in changes:
+        await check_webhook_url(env, changes["url"])
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await enter_org(tx, actor, org_name)
+        require_own_notifications_administrator(actor, org, "edit its webhooks")
+        row = await tx.fetchrow(
+            "SELECT * FROM notify_webhooks WHERE org_id = $1 AND id = $2 FOR UPDATE",
+            org.id,
+            hook_id,
+        )
+        if row is None:
+            raise NotFound("no such webhook")
+        changed = sorted(
+            k for k in ("url", "ca_pem", "enabled") if k in changes and changes[k] != row[k]
+        )
+        if not changed:
+            return _hook_json(row)
+        row = await tx.fetchrow_one(
+            "UPDATE notify_webhooks SET url = $3, ca_pem = $4, enabled = $5 "
+            "WHERE org_id = $1 AND id = $2 RETURNING *",
+            org.id,
+            hook_id,
+            changes.get("url", row["url"]),
+            changes.get("ca_pem", row["ca_pem"]),
+            changes.get("enabled", row["enabled"]),
+        )
+        await recording.writer(tx, env, org.id, actor.who).record(
+            "notification_settings_changed",
+            "webhook",
+            row["name"],
+            details={
+                "changed": [c.removesuffix("_pem") for c in changed],
+                "host": urlsplit(row["url"]).hostname or "",
+                "enabled": row["enabled"],
+                "own_ca": bool(row["ca_pem"]),
+            },
+        )
+    return _hook_json(row)
