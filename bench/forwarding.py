@@ -182,6 +182,10 @@ async def run(requests: int, concurrency: int, rounds: int) -> None:
                             )
                         progress(f"  {rate:.0f} reveals/s, {result.errors} errors")
         off, on = statistics.fmean(rates[False]), statistics.fmean(rates[True])
+        # The machine's load: other work on it moves single rounds by far more than 5 %.
+        print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        paired = [b / a for a, b in zip(rates[False], rates[True], strict=True)]
+        print(f"ratio per round: {', '.join(f'{r:.3f}' for r in paired)}")
         print(
             f"reveals/s, forwarding off: {off:.0f} ({', '.join(f'{r:.0f}' for r in rates[False])})"
         )

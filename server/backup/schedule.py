@@ -4,14 +4,18 @@
 ``[backup] schedule`` names, then, if this node is a writable primary, writes a backup
 sealed for ``[backup] recipient`` in a worker thread, deletes all but the newest
 ``keep`` and records the outcome (``backup_created``, success or failure) in MSPOrg's
-audit chain. Sealing for a public key means the node holds nothing that opens its own
-backups: a stolen disk with its backup folder gives away no backup.
+audit chain. ``watch_late`` (a second task) records ``backup_late`` once per lateness
+when no scheduled backup succeeded within the interval plus a grace (``late_at``), which
+the notifier tells MSPOrg's administrators. Sealing for a public key means the node
+holds nothing that opens its own backups: a stolen disk with its backup folder gives
+away no backup.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import logging
 import os
 import threading
@@ -166,3 +170,122 @@ async def run_schedule(env: Env, status: BackupStatus, stop: threading.Event) ->
         if node.role != "primary" or not node.writable():
             continue
         await run_scheduled_backup(env, status, stop)
+
+
+# --- a late backup (issue 31, item 2: "failed or late backup", MSPOrg administrators) ----
+
+# The grace past the interval before a backup is late: a tenth of the interval (a daily
+# backup 2.4 h past its time, an hourly one 6 min past, has not merely run long: it failed
+# or never ran), plus the last good backup's own duration (its success is recorded when
+# the dump ends, and an "every N" schedule counts N from the end of the previous run).
+LATE_SHARE = 0.1
+
+
+def interval_seconds(schedule: str) -> float:
+    """The seconds between two scheduled backups: a day for ``"HH:MM"``, N for ``"every N"``.
+
+    Raises:
+        ValueError: the schedule is not one (the configuration checks it at start-up).
+    """
+    parsed = parse_schedule(schedule)
+    if parsed is None:
+        raise ValueError(f"invalid backup schedule {schedule!r}")
+    kind, value = parsed
+    return value if kind == "every" else 86400.0
+
+
+def late_at(
+    schedule: str,
+    last_success: datetime.datetime | None,
+    last_seconds: float,
+    watching_since: datetime.datetime,
+) -> datetime.datetime:
+    """When the scheduled backup is late: its last success (or, with none, when this node
+    began to decide as the primary) + the interval + the grace (``LATE_SHARE`` of the
+    interval + the last success's own duration). Issue 31, item 2."""
+    interval = interval_seconds(schedule)
+    since = last_success if last_success is not None else watching_since
+    grace = interval * LATE_SHARE + max(last_seconds, 0.0)
+    return since + datetime.timedelta(seconds=interval + grace)
+
+
+async def _last_outcomes(tx: db.Tx, msp_id: Any) -> tuple[Any, Any]:
+    """MSPOrg's last scheduled backup success (id, at, details) and last ``backup_late``
+    event id, from its audit trail: the state survives a restart and a failover."""
+    success = await tx.fetchrow(
+        "SELECT id, at, details FROM audit_events WHERE org_id = $1 "
+        "AND operation = 'backup_created' AND outcome = 'success' ORDER BY id DESC LIMIT 1",
+        msp_id,
+    )
+    late = await tx.fetchval(
+        "SELECT id FROM audit_events WHERE org_id = $1 AND operation = 'backup_late' "
+        "ORDER BY id DESC LIMIT 1",
+        msp_id,
+    )
+    return success, late
+
+
+async def check_late(
+    env: Env, watching_since: datetime.datetime, now: datetime.datetime | None = None
+) -> bool:
+    """Record ``backup_late`` in MSPOrg's audit trail when the scheduled backup is late
+    (``late_at``) and this lateness was not yet recorded; answer whether it recorded one.
+
+    Once per lateness: a ``backup_late`` after the last success means it was told; only a
+    success followed by a new lateness is told again. The notifier turns the event into a
+    ``cluster_alert`` for MSPOrg's administrators (server/services/notifications.py). The
+    caller runs this on a writable primary only (the primary decides).
+    """
+    from server.services.orgs import SYSTEM
+
+    schedule = env.config.backup.schedule
+    now = now or datetime.datetime.now(datetime.UTC)
+    msp_id = await env.pool.fetchval("SELECT id FROM orgs WHERE is_msp")
+    if msp_id is None:
+        return False
+    async with db.transaction(env.pool, msp_id) as tx:
+        success, late = await _last_outcomes(tx, msp_id)
+        if late is not None and (success is None or late > success["id"]):
+            return False  # this lateness was told already
+        last_at = success["at"] if success else None
+        details: dict[str, Any] = {}
+        if success is not None:
+            raw = success["details"]
+            details = raw if isinstance(raw, dict) else json.loads(raw)
+        due = late_at(schedule, last_at, float(details.get("seconds") or 0), watching_since)
+        if now <= due:
+            return False
+        await recording.writer(tx, env, msp_id, SYSTEM).record(
+            "backup_late",
+            target_type="backup",
+            target="",
+            outcome="failure",
+            details={
+                "schedule": schedule,
+                "last_success_at": last_at.isoformat(timespec="seconds") if last_at else None,
+                "due_by": due.isoformat(timespec="seconds"),
+            },
+        )
+    log.warning("the scheduled backup is late (due by %s)", due.isoformat(timespec="seconds"))
+    return True
+
+
+async def watch_late(env: Env) -> None:
+    """Check, while this node is the writable primary, whether the scheduled backup is
+    late (``check_late``), every twentieth of the interval (between 0.5 s and a minute);
+    forever, until cancelled. A failed check is logged and retried."""
+    interval = interval_seconds(env.config.backup.schedule)
+    every = min(60.0, max(0.5, interval / 20))
+    watching_since: datetime.datetime | None = None
+    while True:
+        await asyncio.sleep(every)
+        node = env.node_state
+        if node.role != "primary" or not node.writable():
+            watching_since = None
+            continue
+        if watching_since is None:
+            watching_since = datetime.datetime.now(datetime.UTC)
+        try:
+            await check_late(env, watching_since)
+        except Exception:
+            log.exception("could not check whether the scheduled backup is late")

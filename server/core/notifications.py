@@ -74,7 +74,7 @@ KINDS: dict[str, Kind] = {
         Kind(
             "cluster_alert",
             True,
-            "Failover, a degraded pair, a failed backup (MSPOrg administrators).",
+            "Failover, a degraded pair, a failed or late backup (MSPOrg administrators).",
             "[Strongroom] $what",
             "$what\n$detail\nNode: $node, at $at (UTC).\n",
         ),

@@ -178,6 +178,7 @@ OPERATIONS: dict[str, Operation] = _catalogue(
     ("audit_settings_changed", SECURITY, "Audit retention or operation settings changed."),
     ("audit_purged", SECURITY, "Events past the retention were purged behind a checkpoint."),
     ("backup_created", SECURITY, "A backup was written (or the attempt failed)."),
+    ("backup_late", SECURITY, "No scheduled backup succeeded within its interval and grace."),
     ("backup_restored", SECURITY, "This node was made from a backup."),
     # The pair (issue 33).
     (

@@ -18,6 +18,7 @@ reserved for documentation (RFC 5612); a deployment may keep it, the SD-ID is fi
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import hmac
 import itertools
@@ -34,36 +35,66 @@ TEST_MSGID = "test"
 AUDIT_MSGID = "audit"
 
 
+# One encoder for every message (json.dumps with options makes a new one per call).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+# Values JSON and the structured data carry as they are (hex, UUIDs, names of words).
+_PLAIN = re.compile(r"[0-9A-Za-z_.:+-]*")
+
+
 def _canonical(fields: dict[str, Any]) -> bytes:
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return _ENCODER.encode(fields).encode()
 
 
 def message_mac(key: bytes, org_id: str, seq: int, link_hash: str, prev: str, body: bytes) -> str:
     """The hex MAC a message carries: HMAC-SHA256 under the destination's verification key
     over the org, the sequence number, both hashes and the body's SHA-256."""
-    fields = {
-        "org": org_id,
-        "seq": seq,
-        "hash": link_hash,
-        "prev": prev,
-        "body_sha256": hashlib.sha256(body).hexdigest(),
-    }
-    return hmac.new(key, _canonical(fields), hashlib.sha256).hexdigest()
+    body_sha = hashlib.sha256(body).hexdigest()
+    if (
+        type(seq) is int
+        and _PLAIN.fullmatch(org_id)
+        and _PLAIN.fullmatch(link_hash)
+        and _PLAIN.fullmatch(prev)
+    ):
+        # The canonical JSON below, written directly (keys in order, nothing to escape).
+        text = (
+            f'{{"body_sha256":"{body_sha}","hash":"{link_hash}","org":"{org_id}",'
+            f'"prev":"{prev}","seq":{seq}}}'
+        ).encode()
+    else:
+        fields = {"org": org_id, "seq": seq, "hash": link_hash, "prev": prev}
+        text = _canonical({**fields, "body_sha256": body_sha})
+    return hmac.digest(key, text, "sha256").hex()
 
 
 def _sd_value(value: str) -> str:
-    # RFC 5424 section 6.3.3: '"', '\' and ']' are escaped inside a PARAM-VALUE.
+    # RFC 5424 section 6.3.3: '"', '\\' and ']' are escaped inside a PARAM-VALUE.
+    if '"' not in value and "\\" not in value and "]" not in value:
+        return value
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
+@functools.lru_cache(maxsize=256)
 def _header_word(value: str, limit: int) -> str:
     word = "".join(c for c in value if 33 <= ord(c) <= 126)[:limit]
     return word or "-"
 
 
+def _stamp(at_text: str) -> str:
+    """An event's ISO 8601 time as the header's UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    if (
+        len(at_text) == 32
+        and at_text.endswith("+00:00")
+        and at_text[19] == "."
+        and at_text[4] == "-"
+    ):
+        return at_text[:26] + "Z"  # already UTC with microseconds (the forwarder's form)
+    at = datetime.datetime.fromisoformat(at_text).astimezone(datetime.UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def json_body(event: dict[str, Any]) -> bytes:
     """The JSON body of an event (one line, ASCII only: nothing a receiver escapes)."""
-    return _canonical(event)
+    return _ENCODER.encode(event).encode()
 
 
 def _cef_header(value: str) -> str:
@@ -130,27 +161,14 @@ def syslog_message(
     body = cef_body(event, version) if body_format == "cef" else json_body(event)
     mac = message_mac(key, event["org_id"], event["seq"], event["hash"], event["prev_hash"], body)
     pri = FACILITY_LOG_AUDIT * 8 + SEVERITY.get(event["outcome"], 5)
-    at = datetime.datetime.fromisoformat(event["at"]).astimezone(datetime.UTC)
-    params = {
-        "org": event["org_id"],
-        "orgname": event["org"],
-        "seq": str(event["seq"]),
-        "event": str(event.get("event_id", "")),
-        "hash": event["hash"],
-        "prev": event["prev_hash"],
-        "mac": mac,
-    }
-    sd = "[" + SD_ID + "".join(f' {k}="{_sd_value(v)}"' for k, v in params.items()) + "]"
-    head = " ".join(
-        (
-            f"<{pri}>1",
-            at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            _header_word(hostname, 255),
-            "strongroom",
-            "-",
-            _header_word(msgid, 32),
-            sd,
-        )
+    sd = (
+        f'[{SD_ID} org="{_sd_value(event["org_id"])}" orgname="{_sd_value(event["org"])}" '
+        f'seq="{_sd_value(str(event["seq"]))}" event="{_sd_value(str(event.get("event_id", "")))}" '
+        f'hash="{_sd_value(event["hash"])}" prev="{_sd_value(event["prev_hash"])}" mac="{mac}"]'
+    )
+    head = (
+        f"<{pri}>1 {_stamp(event['at'])} {_header_word(hostname, 255)} strongroom - "
+        f"{_header_word(msgid, 32)} {sd}"
     )
     return head.encode() + b" " + body
 

@@ -22,7 +22,7 @@ reasons typed by people, never a password, a token or a secret field. Recipients
   proposer of an org access request.
 - ``checkout_ending``: the holder of a check-out ending within 10 minutes.
 - ``cluster_alert``: MSPOrg's administrators, for a replication mode change, a failed
-  backup, a node removed (audit events of MSPOrg).
+  or late backup, a node removed (audit events of MSPOrg).
 - ``audit_alert``: the org's administrators, for an event of an operation the org marked
   as an alert (audit settings).
 - ``password_expiring``: once a day, each owner's passwords expired or expiring within
@@ -73,7 +73,12 @@ MAX_ATTEMPTS = 6
 TIMEOUT = 15.0
 ENDING_MINUTES = 10
 KEEP_DAYS = 30  # sent and failed messages stay listed this long
-CLUSTER_EVENTS = {"replication_mode_changed", "cluster_node_removed", "backup_created"}
+CLUSTER_EVENTS = {
+    "replication_mode_changed",
+    "cluster_node_removed",
+    "backup_created",
+    "backup_late",
+}
 # The operations _notices_of reads; every other event means no notice (most of the trail:
 # reveals, logins, reads), so the notifier does not fetch it (issue 28: the notifier's
 # per-event work sat on the reveal's hot path). tests/unit/test_notice_operations.py
@@ -543,8 +548,11 @@ async def _notices_of(
             "replication_mode_changed": "The pair's replication changed",
             "cluster_node_removed": "A node was removed from the pair",
             "backup_created": "A backup failed",
+            "backup_late": "A scheduled backup is late",
         }[op]
         detail = row["reason"] or ", ".join(f"{k}: {v}" for k, v in sorted(details.items()))
+        if op == "backup_late":
+            detail = _late_words(details)
         values = {**base, "what": what, "detail": detail, "node": row["node"]}
         return [Notice("cluster_alert", key, tuple(a["id"] for a in admins), values)]
     return []
@@ -1047,3 +1055,72 @@ def require_own_notifications_administrator(actor: Actor, org: OrgRef, what: str
             "notifications_own_administrators",
             f"only the org's own administrators {what}",
         )
+
+
+def _late_words(details: dict[str, Any]) -> str:
+    """A ``backup_late`` event in words: since when nothing succeeded, by when one was due."""
+    since = details.get("last_success_at")
+    last = f"the last good one at {since}" if since else "none succeeded since the node started"
+    return (
+        f"No scheduled backup ({details.get('schedule')}) succeeded by {details.get('due_by')}; "
+        f"{last}. `strongroom status` and health show the last attempt."
+    )
+
+
+async def update_webhook(
+    env: Env, actor: Actor, org_name: OrgArg, hook: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Edit a webhook: its ``url`` (checked as a new one is: ``check_webhook_url``, the
+    outbound rule), its ``ca_pem``, ``enabled``; absent fields are kept, the signing
+    secret too. Messages still pending for it go to the new URL (the outbox keeps them by
+    the webhook's id). Audited as ``notification_settings_changed`` with the fields changed
+    and the new URL's host only (a URL's path or query may carry the receiver's token).
+    Issue 31, item 2.
+
+    Raises:
+        Forbidden ``notifications_own_administrators``; NotFound; ValidationFailed for a
+        URL that is not https, carries user information or points where the outbound rule
+        refuses.
+    """
+    try:
+        hook_id = uuid.UUID(hook)
+    except ValueError as exc:
+        raise NotFound("no such webhook") from exc
+    if "url" in changes:
+        await check_webhook_url(env, changes["url"])
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        org = await enter_org(tx, actor, org_name)
+        require_own_notifications_administrator(actor, org, "edit its webhooks")
+        row = await tx.fetchrow(
+            "SELECT * FROM notify_webhooks WHERE org_id = $1 AND id = $2 FOR UPDATE",
+            org.id,
+            hook_id,
+        )
+        if row is None:
+            raise NotFound("no such webhook")
+        changed = sorted(
+            k for k in ("url", "ca_pem", "enabled") if k in changes and changes[k] != row[k]
+        )
+        if not changed:
+            return _hook_json(row)
+        row = await tx.fetchrow_one(
+            "UPDATE notify_webhooks SET url = $3, ca_pem = $4, enabled = $5 "
+            "WHERE org_id = $1 AND id = $2 RETURNING *",
+            org.id,
+            hook_id,
+            changes.get("url", row["url"]),
+            changes.get("ca_pem", row["ca_pem"]),
+            changes.get("enabled", row["enabled"]),
+        )
+        await recording.writer(tx, env, org.id, actor.who).record(
+            "notification_settings_changed",
+            "webhook",
+            row["name"],
+            details={
+                "changed": [c.removesuffix("_pem") for c in changed],
+                "host": urlsplit(row["url"]).hostname or "",
+                "enabled": row["enabled"],
+                "own_ca": bool(row["ca_pem"]),
+            },
+        )
+    return _hook_json(row)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from replication.cluster import Cluster, ClusterError
 from replication.monitor import Monitor
-from server.backup.schedule import BackupStatus, run_schedule
+from server.backup.schedule import BackupStatus, run_schedule, watch_late
 from server.node.mode import load_node
 from server.services import master_key, rotation
 from server.services.checkout_sweeper import run_sweeper
@@ -115,12 +115,14 @@ async def backup_ctx(app: web.Application) -> AsyncIterator[None]:
     status = BackupStatus(env.config)
     app[BACKUP_STATUS] = status
     stop = threading.Event()
-    task = None
+    task = late = None
     if env.config.backup.schedule:
         task = _task(run_schedule(env, status, stop), "backup-schedule")
+        late = _task(watch_late(env), "backup-late")
     yield
-    if task is not None:
+    if task is not None and late is not None:
         stop.set()
+        await _cancel(late)
         await _cancel(task)
 
 

@@ -215,6 +215,7 @@ ROUTES = [
     ("PUT", "/orgs/{org}/notifications/smtp", notifications.put_smtp),
     ("GET", "/orgs/{org}/notifications/webhooks", notifications.list_webhooks),
     ("POST", "/orgs/{org}/notifications/webhooks", notifications.create_webhook),
+    ("PATCH", "/orgs/{org}/notifications/webhooks/{id}", notifications.update_webhook),
     ("DELETE", "/orgs/{org}/notifications/webhooks/{id}", notifications.delete_webhook),
     ("GET", "/orgs/{org}/notifications/templates", notifications.get_templates),
     ("PUT", "/orgs/{org}/notifications/templates", notifications.put_templates),

@@ -262,4 +262,90 @@ async def test_who_sets_what(admin, api):
     assert (status, problem["errors"][0]["field"]) == (422, "url")
 
 
+async def test_editing_a_webhook_sends_what_waits_to_the_new_url(admin, api, monkeypatch):
+    """A webhook whose receiver moved is edited in place (its URL and CAs; the secret
+    stays): a message that was failing at the old URL reaches the new one, signed with
+    the same secret; the edit is audited with the fields and host only (never the URL's
+    path or query); a URL that is not https, carries user:password or points where the
+    outbound rule refuses is refused with nothing changed; only the org's own
+    administrators edit it; pausing it stops new messages to it."""
+    monkeypatch.setattr(notifications, "RETRY_BASE", 0.2)
+    async with HookReceiver.started() as hooks:
+        status, hook = await admin.call(
+            "POST",
+            "/orgs/MSPOrg/notifications/webhooks",
+            {"name": "moving", "url": "https://127.0.0.1:9/old?token=Old-Url-Token-1"},
+        )
+        assert status == 201, hook
+        path = f"/orgs/MSPOrg/notifications/webhooks/{hook['id']}"
+        status, _ = await admin.call(
+            "PUT",
+            "/orgs/MSPOrg/audit/settings",
+            {"operations": {"resource_created": {"alert": True}}},
+        )
+        assert status == 200
+        status, _ = await admin.call(
+            "POST", "/orgs/MSPOrg/resources", {"name": "moving-box", "type": "Linux"}
+        )
+        assert status == 201
+
+        async def failing():
+            _, page = await admin.call("GET", "/orgs/MSPOrg/notifications/deliveries")
+            return [
+                d
+                for d in page["items"]
+                if d["recipient"] == "moving" and d["attempts"] >= 1 and d["status"] == "pending"
+            ]
+
+        await _until(failing)
+        for wrong, code in (
+            ({"url": "http://127.0.0.1/x"}, None),
+            ({"url": f"https://u:p@127.0.0.1:{hooks.port}/x"}, "webhook_url_userinfo"),
+            ({"url": "https://169.254.169.254/x"}, "destination_not_allowed"),
+        ):
+            status, problem = await admin.call("PATCH", path, wrong)
+            assert (status, problem["errors"][0]["field"]) == (422, "url"), problem
+            assert code is None or problem["errors"][0].get("code", problem.get("code")) == code
+        password = await make_user(admin, "hookuser", "password_user")
+        user = await api.login("hookuser", password)
+        status, problem = await user.call("PATCH", path, {"enabled": False})
+        assert (status, problem["code"]) == (403, "notifications_own_administrators")
+
+        new_url = hooks.url("/new?token=New-Url-Token-2")
+        status, edited = await admin.call("PATCH", path, {"url": new_url, "ca_pem": hooks.ca_pem})
+        assert status == 200, edited
+        assert (edited["url"], edited["own_ca"], edited["enabled"]) == (new_url, True, True)
+        assert "secret" not in edited
+
+        async def arrived():
+            return [raw for _, raw in hooks.calls if b"moving-box" in raw]
+
+        (raw, *_) = await _until(arrived, 30)
+        headers = next(h for h, r in hooks.calls if r == raw)
+        stamp = headers["X-Strongroom-Timestamp"]
+        want = hmac.new(hook["secret"].encode(), stamp.encode() + b"." + raw, hashlib.sha256)
+        assert headers["X-Strongroom-Signature"] == "sha256=" + want.hexdigest()
+
+        status, paused = await admin.call("PATCH", path, {"enabled": False})
+        assert (status, paused["enabled"]) == (200, False)
+        heard = len(hooks.calls)
+        status, _ = await admin.call(
+            "POST", "/orgs/MSPOrg/resources", {"name": "paused-box", "type": "Linux"}
+        )
+        assert status == 201
+        await asyncio.sleep(2)
+        assert not [r for _, r in hooks.calls[heard:] if b"paused-box" in r]
+
+        status, page = await admin.call(
+            "GET", "/orgs/MSPOrg/audit?operation=notification_settings_changed&limit=20"
+        )
+        edits = [e["details"] for e in page["items"] if e["target"] == "moving"]
+        assert {"changed": ["ca", "url"], "host": "127.0.0.1", "enabled": True, "own_ca": True} in (
+            edits
+        ), edits
+        assert "Token" not in json.dumps(page)
+        status, _ = await admin.call("DELETE", path)
+        assert status == 204
+
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:aiosmtpd")

@@ -7,6 +7,7 @@ no secret of the test in anything received."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -376,3 +377,125 @@ async def test_no_destination_reaches_the_vault_host(admin, receiver, live_serve
     assert shown.get("password") == SECRET, shown
     for dest in (earlier, private):
         await admin.call("DELETE", f"/orgs/MSPOrg/siem-destinations/{dest['id']}")
+
+
+def _ours(lines: list[str], key: bytes) -> list[str]:
+    """The received lines a destination sent (their MAC fits its verification key)."""
+    kept = []
+    for number, line in enumerate(lines, start=1):
+        msg = siem_stream.parse_line(line, number)
+        if msg is None or msg.test or not msg.mac:
+            continue
+        if msg.mac == siem_stream.message_mac(
+            key, msg.org, msg.seq, msg.link_hash, msg.prev, msg.body
+        ):
+            kept.append(line)
+    return kept
+
+
+async def test_editing_a_destination_keeps_its_cursor(admin, api, receiver):
+    """A destination's port, transport, CAs and client certificate are edited in place:
+    the cursor stays, so the receiver's stream continues the chain with no gap; the
+    forwarder reconnects at once (edited to a closed port, it stops delivering and says
+    so); the edit is audited with the fields changed and never the client key; malformed
+    edits and others' edits are refused with nothing changed."""
+    status, res = await admin.call(
+        "POST", "/orgs/MSPOrg/resources", {"name": "edit-box", "type": "Linux"}
+    )
+    assert status == 201, res
+    dest = await _destination(
+        admin,
+        receiver,
+        "siem-edit",
+        transport="tcp",
+        port=receiver.tcp_port,
+        ca_pem="",
+        start="now",
+    )
+    path = f"/orgs/MSPOrg/siem-destinations/{dest['id']}"
+    key = bytes.fromhex(dest["verify_key"])
+    await _events(admin, res["id"], 2)
+    before = await _caught_up(admin, dest["id"])
+
+    # Moved to the TLS listener that asks for a client certificate: the cursor stays.
+    tls = {
+        "transport": "tls",
+        "port": receiver.mtls_port,
+        "ca_pem": receiver.ca_pem,
+        "client_cert_pem": receiver.client_cert_pem,
+        "client_key_pem": receiver.client_key_pem,
+    }
+    status, edited = await admin.call("PATCH", path, tls)
+    assert status == 200, edited
+    assert (edited["transport"], edited["port"], edited["own_ca"]) == (
+        "tls",
+        receiver.mtls_port,
+        True,
+    )
+    assert edited["client_certificate"] and edited["sent_seq"] >= before["sent_seq"]
+    await _events(admin, res["id"], 2)
+    await _caught_up(admin, dest["id"])
+
+    # Edited to a closed port: the open link is left at once, delivery stops and says why.
+    closed = free_port()
+    status, edited = await admin.call("PATCH", path, {"port": closed})
+    assert (status, edited["port"], edited["client_certificate"]) == (200, closed, True)
+    await _events(admin, res["id"], 2)
+    for _ in range(200):
+        state = await _state(admin, dest["id"])
+        if state["last_error"] and state["lag"] > 0:
+            break
+        await asyncio.sleep(0.1)
+    assert "refused the connection" in state["last_error"], state
+
+    # Refused, nothing changed: a key without its certificate, certificates on plain TCP,
+    # a malformed host, a host the outbound rule refuses, someone else, no such one.
+    for wrong, field in (
+        ({"client_key_pem": receiver.client_key_pem}, "client_cert_pem"),
+        ({"transport": "tcp", "ca_pem": receiver.ca_pem}, "transport"),
+        ({"host": "a b"}, "host"),
+        ({"port": 0}, "port"),
+        ({"client_cert_pem": receiver.client_cert_pem, "client_key_pem": ""}, "client_key_pem"),
+    ):
+        status, problem = await admin.call("PATCH", path, wrong)
+        assert (status, problem["errors"][0]["field"]) == (422, field), (wrong, problem)
+    status, problem = await admin.call("PATCH", path, {"host": "169.254.169.254"})
+    assert (status, problem["code"]) == (422, "destination_not_allowed"), problem
+    password = await make_user(admin, "siemedit", "password_administrator")
+    other = await api.login("siemedit", password)
+    status, problem = await other.call("PATCH", path, {"port": receiver.tls_port})
+    assert (status, problem["code"]) == (403, "siem_own_administrators")
+    status, _ = await admin.call(
+        "PATCH", "/orgs/MSPOrg/siem-destinations/" + "0" * 8 + "-0000-4000-8000-" + "0" * 12, {}
+    )
+    assert status == 404
+    assert (await _state(admin, dest["id"]))["port"] == closed
+
+    # Back on the mTLS listener: it catches up; the stream has no gap across the edits.
+    status, edited = await admin.call("PATCH", path, {"port": receiver.mtls_port})
+    assert (status, edited["failures"], edited["last_error"]) == (200, 0, None)
+    final = await _caught_up(admin, dest["id"])
+    lines = await receiver.wait_for(lambda got: len(_ours(got, key)) >= 6)
+    (report,) = siem_stream.verify_stream(_ours(lines, key), key=key)
+    assert report.ok, report.lines()
+    assert report.first == dest["sent_seq"] + 1
+    assert report.last == final["sent_seq"]
+
+    # Plain TCP again: the CAs and client certificate are dropped with the transport.
+    status, edited = await admin.call(
+        "PATCH", path, {"transport": "tcp", "port": receiver.tcp_port}
+    )
+    assert status == 200
+    assert (edited["own_ca"], edited["client_certificate"]) == (False, False)
+    status, page = await admin.call(
+        "GET", "/orgs/MSPOrg/audit?operation=siem_destination_changed&limit=20"
+    )
+    changes = [e["details"] for e in page["items"] if e["target"] == "siem-edit"]
+    moved = ["ca", "client_cert", "client_key", "port", "transport"]
+    assert any(c["changed"] == moved and c["transport"] == "tls" for c in changes), changes
+    assert any(c["changed"] == ["port"] for c in changes)
+    told = json.dumps(page)
+    assert receiver.client_key_pem.split("\n")[1] not in told
+    assert "PRIVATE KEY" not in told
+    status, _ = await admin.call("DELETE", path)
+    assert status == 204

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Static
 
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import (
     cursor_to,
     fill,
@@ -65,6 +65,19 @@ async def test_notify_section_by_keys(tui_server, make_app):
         await pilot.press("t")
         await notified(pilot, "siem1: 127.0.0.1:9 refused the connection")
 
+        # Changed in place (c): the port only; the cursor and the rest stay.
+        await pilot.press("c")
+        form = await form_open(pilot, "Change SIEM destination siem1")
+        await pilot.press("tab", "end", "ctrl+u")
+        await type_text(pilot, "10")
+        await submit(pilot, form)
+        await notified(pilot, "siem1 changed")
+        status, page = tui_server.api("GET", "/orgs/MSPOrg/siem-destinations", token=admin)
+        (moved,) = page["items"]
+        assert (moved["port"], moved["transport"], moved["host"]) == (10, "tcp", "127.0.0.1")
+        assert moved["sent_seq"] >= dest["sent_seq"]
+        await until(pilot, lambda: "127.0.0.1:10 tcp/json" in rows(table, 2), what="(shown)")
+
         await pilot.press("u")
         form = await form_open(pilot, "Mute notifications")
         await pilot.press("c", "space")
@@ -89,6 +102,16 @@ async def test_notify_section_by_keys(tui_server, make_app):
         assert once._secret in screen_text(app) and "Shown only now" in screen_text(app)
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen, what="(secret dialog closed)")
+        await until(pilot, lambda: "hook1" in rows(table, 1), what="(webhook listed)")
+        await cursor_to(pilot, table, "hook1", 1)
+        await pilot.press("c")
+        form = await form_open(pilot, "Change webhook hook1")
+        await pilot.press("end", "ctrl+u")
+        await type_text(pilot, "https://127.0.0.1:9/moved")
+        await submit(pilot, form)
+        await notified(pilot, "hook1 changed")
+        status, page = tui_server.api("GET", "/orgs/MSPOrg/notifications/webhooks", token=admin)
+        assert [h["url"] for h in page["items"]] == ["https://127.0.0.1:9/moved"]
 
         # A client org's Notify section, seen by an MSPOrg administrator: said once.
         await pick_org(pilot, "notifyco")

@@ -109,3 +109,53 @@ def test_password_expiry_words():
     assert expiry_words(expires_at(changed, 90), now) == "expires in 2 d"
     assert expiry_words(expires_at(changed, 87), now) == "expired"
     assert expiry_words(now + datetime.timedelta(hours=5), now) == "expires today"
+
+
+def test_messages_are_byte_for_byte_as_before_the_fast_path():
+    """The forwarder's fast path (a shared encoder, the MAC's canonical JSON written
+    directly, the header's time cut from the event's UTC time, escaping skipped when
+    nothing needs it) sends exactly the bytes the plain implementation sent: the SHA-256
+    of each message, JSON and CEF, with values that need escaping, a time in another zone
+    and a previous hash that is no hex (the slow paths)."""
+    event = {
+        "org_id": "5f0c2a8e-0d7e-4c1a-9a55-3d2b1c0e9f11",
+        "org": 'Acme "EU" [a]\\b',
+        "seq": 42,
+        "event_id": 4242,
+        "at": "2026-12-07T12:34:56.789012+00:00",
+        "actor": "admin",
+        "actor_org": "MSPOrg",
+        "ip": "10.0.0.9",
+        "operation": "password_revealed",
+        "target_type": "account",
+        "target": "db/sa=x|y",
+        "outcome": "success",
+        "reason": "ticket \u00e9 7",
+        "details": {"z": [1, None], "a": "\u00fc\n"},
+        "node": "node-1",
+        "hash": "ab" * 32,
+        "prev_hash": "cd" * 32,
+    }
+    other = {
+        **event,
+        "at": "2026-12-07T14:34:56+02:00",
+        "outcome": "failure",
+        "reason": None,
+        "ip": "",
+        "prev_hash": 'x"]',
+    }
+    got = [
+        hashlib.sha256(
+            siem_stream.syslog_message(
+                key=KEY, event=e, body_format=f, hostname="node 1\u00e9", version="1"
+            )
+        ).hexdigest()
+        for e in (event, other)
+        for f in ("json", "cef")
+    ]
+    assert got == [
+        "ed07a95cb59e2b5201db89d20f86862b66863f46f1e6fc5f6267cfc78c8a1bc9",
+        "f6a7dca044d45712af966499caea110b0945c3a59f15c462542ae662223bb93d",
+        "1766bd3e609fd9a9990513fd9b64b6f679e265482ecf69e54adce631e389eee8",
+        "519a12bd6216d7c5ac05a59e439266a18e78e778b8be82588d6cf3530de263c7",
+    ]

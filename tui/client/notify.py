@@ -20,6 +20,13 @@ class NotifyApi(Transport):
         """Add a destination; the answer holds its ``verify_key`` (shown once)."""
         return await self._request("POST", f"/orgs/{quote(org)}/siem-destinations", fields)
 
+    async def update_siem_destination(self, org: str, dest_id: str, fields: dict) -> dict:
+        """Edit a destination (host, port, transport, format, CAs, client certificate,
+        enabled); its cursor stays."""
+        return await self._request(
+            "PATCH", f"/orgs/{quote(org)}/siem-destinations/{dest_id}", fields
+        )
+
     async def delete_siem_destination(self, org: str, dest_id: str) -> None:
         """Remove a destination."""
         await self._request("DELETE", f"/orgs/{quote(org)}/siem-destinations/{dest_id}")
@@ -43,6 +50,12 @@ class NotifyApi(Transport):
     async def create_webhook(self, org: str, fields: dict) -> dict:
         """Add a webhook; the answer holds its signing ``secret`` (shown once)."""
         return await self._request("POST", f"/orgs/{quote(org)}/notifications/webhooks", fields)
+
+    async def update_webhook(self, org: str, hook_id: str, fields: dict) -> dict:
+        """Edit a webhook's URL, CAs or enabled (its secret stays)."""
+        return await self._request(
+            "PATCH", f"/orgs/{quote(org)}/notifications/webhooks/{hook_id}", fields
+        )
 
     async def delete_webhook(self, org: str, hook_id: str) -> None:
         """Remove a webhook."""

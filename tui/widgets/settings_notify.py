@@ -36,14 +36,24 @@ def delivery_state(dest: dict) -> str:
     return sent
 
 
-def _pem_file(path: str) -> str:
+def _pem_file(path: str, field: str = "ca_file") -> str:
     """The PEM text of a file named in a form ('' for none); a refusal when unreadable."""
     if not path.strip():
         return ""
     try:
         return Path(path.strip()).expanduser().read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
-        raise refusal("ca_file", f"cannot read it: {exc}") from exc
+        raise refusal(field, f"cannot read it: {exc}") from exc
+
+
+def _ca_change(path: str) -> dict:
+    """An edit form's CA file as a change: empty keeps the CAs, '-' goes back to the
+    system's, a file name sets its PEM."""
+    if not path.strip():
+        return {}
+    if path.strip() == "-":
+        return {"ca_pem": ""}
+    return {"ca_pem": _pem_file(path)}
 
 
 class NotifyActions:
@@ -189,6 +199,87 @@ class NotifyActions:
             call = lambda: client.delete_webhook(org, item["id"])  # noqa: E731
         if await self._confirm_delete(f"Remove {item['name']}", item["name"], call):
             self.changed("settings", f"{item['name']} removed.")
+
+    @api_worker()
+    async def action_edit_destination(self) -> None:
+        """Change the highlighted SIEM destination (where and how it sends; its cursor
+        stays, so the receiver continues the chain) or webhook (its URL; its secret
+        stays). Only what the form changed is sent."""
+        self._enter("notify")
+        key = self.selected("notify-table")
+        item = self._notify.get(key or "")
+        if item is None:
+            self.app.notify("Select a destination or webhook first.", severity="warning")
+            return
+        client, org = self.app.client, self.org
+        state = "on" if item["enabled"] else "off"
+        sending = Field("enabled", "Sending", value=state, choices=[
+            ("on", "on"), ("paused", "off")])  # fmt: skip
+        ca_field = Field(
+            "ca_file", "CA file (PEM; empty: kept; '-': the system's CAs)", api_names=("ca_pem",)
+        )
+        if item["row_kind"] == "webhook":
+
+            async def submit_hook(values: dict) -> dict:
+                body: dict = {}
+                if values["url"].strip() != item["url"]:
+                    body["url"] = values["url"].strip()
+                body.update(_ca_change(values["ca_file"]))
+                if values["enabled"] != state:
+                    body["enabled"] = values["enabled"] == "on"
+                return await client.update_webhook(org, item["id"], body)
+
+            fields = [Field("url", "https:// address", value=item["url"], required=True)]
+            result = await self.form(
+                f"Change webhook {item['name']}",
+                [*fields, ca_field, sending],
+                submit_hook,
+                note="Its signing secret stays; messages waiting for it go to the new address.",
+            )
+        else:
+
+            async def submit_siem(values: dict) -> dict:
+                body: dict = {}
+                port = int(values["port"]) if values["port"].strip().isdigit() else 0
+                for name, value in (
+                    ("host", values["host"].strip()),
+                    ("port", port),
+                    ("transport", values["transport"]),
+                    ("format", values["format"]),
+                ):
+                    if value != item[name]:
+                        body[name] = value
+                body.update(_ca_change(values["ca_file"]))
+                if values["cert_file"].strip() == "-":
+                    body["client_cert_pem"] = body["client_key_pem"] = ""
+                elif values["cert_file"].strip():
+                    body["client_cert_pem"] = _pem_file(values["cert_file"], "cert_file")
+                    body["client_key_pem"] = _pem_file(values["key_file"], "key_file")
+                if values["enabled"] != state:
+                    body["enabled"] = values["enabled"] == "on"
+                return await client.update_siem_destination(org, item["id"], body)
+
+            result = await self.form(
+                f"Change SIEM destination {item['name']}",
+                [
+                    Field("host", "Receiver host", value=item["host"], required=True),
+                    Field("port", "Port", value=str(item["port"]), required=True),
+                    Field("transport", "Transport", value=item["transport"], choices=[
+                        ("TLS (RFC 5425)", "tls"), ("TCP", "tcp"), ("UDP", "udp")]),
+                    Field("format", "Body", value=item["format"], choices=[
+                        ("JSON", "json"), ("CEF", "cef")]),
+                    ca_field,
+                    Field("cert_file", "Client certificate file (empty: unchanged; '-': none)",
+                          api_names=("client_cert_pem",)),
+                    Field("key_file", "Its key file (PEM, unencrypted)",
+                          api_names=("client_key_pem",)),
+                    sending,
+                ],
+                submit_siem,
+                note="The receiver continues the chain from where it was (the cursor stays).",
+            )  # fmt: skip
+        if result:
+            self.changed("settings", f"{item['name']} changed.")
 
     @api_worker()
     async def action_new_webhook(self) -> None:

@@ -21,6 +21,7 @@ from server.web.models.notifications import (
     Webhook,
     WebhookBody,
     WebhookCreated,
+    WebhookPatch,
 )
 from server.web.problem import json_response
 
@@ -61,6 +62,23 @@ async def create_webhook(*, env: Env, actor: Actor, org: OrgArg, body: WebhookBo
     """Add a webhook; its signing secret is in this answer only."""
     answer = await notifications.create_webhook(env, actor, org, body.model_dump())
     return json_response(answer, status=201)
+
+
+@operation(
+    body=WebhookPatch,
+    answers={200: Webhook},
+    errors={
+        **OWN_ADMINS,
+        422: "webhook_url_userinfo (user:password in the URL), destination_not_allowed",
+    },
+)
+async def update_webhook(
+    *, env: Env, actor: Actor, org: OrgArg, id: str, body: WebhookPatch
+) -> web.Response:
+    """Edit a webhook's URL, CAs or enabled (its secret stays; pending messages go to the
+    new URL)."""
+    changes = {k: v for k, v in body.given().items() if v is not None}
+    return json_response(await notifications.update_webhook(env, actor, org, id, changes))
 
 
 @operation(answers={204: None}, errors=OWN_ADMINS)

@@ -50,12 +50,22 @@ async def create_destination(
     return json_response(answer, status=201)
 
 
-@operation(body=SiemDestinationPatch, answers={200: SiemDestination}, errors=OWN_ADMINS)
+@operation(
+    body=SiemDestinationPatch,
+    answers={200: SiemDestination},
+    errors={
+        **OWN_ADMINS,
+        422: "destination_not_allowed (this server, link-local, unspecified or multicast)",
+    },
+)
 async def update_destination(
     *, env: Env, actor: Actor, org: OrgArg, id: str, body: SiemDestinationPatch
 ) -> web.Response:
-    """Pause or resume a destination (a resumed one catches up from its cursor)."""
-    return json_response(await siem.set_enabled(env, actor, org, id, body.enabled))
+    """Pause or resume a destination (a resumed one catches up from its cursor), or edit
+    its host, port, transport, format, CAs or client certificate: the cursor stays (the
+    receiver continues the chain); the forwarder reconnects at once."""
+    changes = {k: v for k, v in body.given().items() if v is not None}
+    return json_response(await siem.update_destination(env, actor, org, id, changes))
 
 
 @operation(answers={204: None}, errors=OWN_ADMINS)

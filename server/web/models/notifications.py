@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import ConfigDict
 
-from server.web.models.common import Answer, Body, JsonObject, integer, text
+from server.web.models.common import Answer, Body, JsonObject, Patch, integer, text
 
 Pem = text(20000, multiline=True)
 
@@ -39,6 +39,14 @@ class WebhookBody(Body):
     name: text(64, non_empty=True)
     url: text(2000, non_empty=True)
     ca_pem: Pem = ""
+
+
+# ``PATCH /orgs/{org}/notifications/webhooks/{id}``: a new URL, CAs, pause or resume
+# (absent fields are kept, the signing secret too).
+class WebhookPatch(Patch):
+    url: text(2000, non_empty=True) = None  # type: ignore[assignment]
+    ca_pem: Pem = None  # type: ignore[assignment]
+    enabled: bool = None  # type: ignore[assignment]
 
 
 class Webhook(Answer):

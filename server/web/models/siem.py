@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from server.web.models.common import Answer, Body, integer, text
+from server.web.models.common import Answer, Body, Patch, integer, text
 
 Pem = text(20000, multiline=True)
 
@@ -28,9 +28,18 @@ class SiemDestinationBody(Body):
     start: Literal["beginning", "now"] = "beginning"
 
 
-# ``PATCH /orgs/{org}/siem-destinations/{id}``: pause or resume.
-class SiemDestinationPatch(Body):
-    enabled: bool
+# ``PATCH /orgs/{org}/siem-destinations/{id}``: pause or resume, or edit where and how
+# it sends (absent fields are kept; the cursor stays: the chain continues). A new client
+# certificate comes with its key; "" for both removes them.
+class SiemDestinationPatch(Patch):
+    enabled: bool = None  # type: ignore[assignment]
+    host: text(253, non_empty=True) = None  # type: ignore[assignment]
+    port: integer(1, 65535) = None  # type: ignore[assignment]
+    transport: Literal["tls", "tcp", "udp"] = None  # type: ignore[assignment]
+    format: Literal["json", "cef"] = None  # type: ignore[assignment]
+    ca_pem: Pem = None  # type: ignore[assignment]
+    client_cert_pem: Pem = None  # type: ignore[assignment]
+    client_key_pem: Pem = None  # type: ignore[assignment]
 
 
 class SiemDestination(Answer):
