@@ -17,6 +17,7 @@ removal.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import asyncpg
@@ -176,3 +177,26 @@ async def _drop_slot(conn: asyncpg.Connection, name: str, slot: str) -> bool:
             return True
         await asyncio.sleep(0.25)
     return False
+
+
+# How long a standby's word that it is stopping holds: its stop has shipped its spool and
+# stops its database within seconds; a stop that failed must not shorten a later absence's
+# grace for long.
+STOPPING_NOTICE_SECONDS = 60.0
+
+
+def note_standby_stopping(env: Env, name: str) -> bool:
+    """A primary takes its standby's word that it is stopping gracefully (``strongroom
+    stop`` on the secondary, after it shipped its audit spool): once the standby's WAL
+    receiver is gone, a pair without a witness replicates asynchronously at once instead
+    of holding commits for ``replication.async_after`` (replication/monitor.py; issue 33).
+
+    ``name`` is the stopping node; returns False (and changes nothing) when it is not this
+    primary's standby or this node is not a primary. Nothing is written: the mode change
+    itself is audited by the monitor when it happens (``replication_mode_changed``).
+    """
+    node = env.node_state
+    if node.role != "primary" or not name or name != node.state.peer.name:
+        return False
+    node.peer_stopping_until = time.monotonic() + STOPPING_NOTICE_SECONDS
+    return True

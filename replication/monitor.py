@@ -399,10 +399,15 @@ class Monitor:
             node.sync, node.commits_wait = "async", False
             node.sync_reason = f"standby {peer} is away: replicating asynchronously"
             return
-        if away >= rep.async_after:
+        stopped = now < node.peer_stopping_until  # it said so at its graceful stop
+        if away >= rep.async_after or stopped:
             await self._set_sync_names("")
             node.sync, node.commits_wait = "async", False
             node.sync_reason = f"standby {peer} is away: replicating asynchronously"
+            if stopped:
+                log.warning("standby %s stopped (it said so): replicating asynchronously", peer)
+                self._audit_mode("async", f"standby {peer} stopped (it said so at its stop)")
+                return
             log.warning(
                 "standby %s away for %.1f s (no witness): replicating asynchronously",
                 peer,
@@ -752,7 +757,11 @@ class Monitor:
         """A graceful stop (the server no longer listens and every request in flight has
         been answered): a secondary ships what its audit spool holds to the primary, a
         primary that may write records it in its own database, before the process exits
-        (issue 33, item 5). What cannot be delivered stays in the spool (and in backups)."""
+        (issue 33, item 5). What cannot be delivered stays in the spool (and in backups).
+        A secondary also tells its primary it is stopping, so that a primary without a
+        witness stops waiting for it as soon as it goes (``note_standby_stopping``)."""
+        if self.node.role == "secondary":
+            await self._say_stopping()
         if not self.env.spool.has_events():
             return
         try:
@@ -768,6 +777,30 @@ class Monitor:
                 "this node runs again",
                 self.env.spool.path,
             )
+
+    async def _say_stopping(self) -> None:
+        """Tell the primary this standby is stopping (best effort, at most 2 s: a primary
+        that does not hear it falls back on ``replication.async_after``)."""
+        url = self.node.state.peer.url
+        if not url:
+            return
+        client = peer_client(self.env.config, url, 2.0, self.node.state.cluster_secret)
+        try:
+            status, _ = await asyncio.wait_for(
+                client.call(
+                    "POST",
+                    "/api/v1/cluster/standby-stopping",
+                    {"name": self.node.name},
+                    budget=2.0,
+                ),
+                2.5,
+            )
+            if status != 200:
+                log.info("the primary did not take the word that this node stops (%s)", status)
+        except Exception as exc:  # a stop goes on whatever the primary answers
+            log.info("could not tell the primary this node stops: %s", exc)
+        finally:
+            await client.close()
 
     async def _ship_before_stop(self, seconds: float = 6.0) -> None:
         """Ship the spool through a client of its own (the monitor's may hold a connection

@@ -119,6 +119,10 @@ class Node:
     wal_slots: list[dict[str, Any]] = field(default_factory=list)
     wal_warning: str = ""
     reseed: set[str] = field(default_factory=set)
+    # A primary: until when (monotonic) its standby's word that it is stopping gracefully
+    # holds (POST /cluster/standby-stopping); a witness-less primary then stops waiting for
+    # it as soon as it goes, not after replication.async_after (issue 33).
+    peer_stopping_until: float = 0.0
 
     def peer_answered(self, answered: bool) -> None:
         """Record one health probe of the peer (the monitor's): when it last answered

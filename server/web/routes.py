@@ -42,6 +42,7 @@ ROUTES = [
     ("POST", "/cluster/enroll", cluster.enroll),
     ("POST", "/cluster/spool", cluster.receive_spool),
     ("POST", "/cluster/spool/collect", cluster.hand_over_spool),
+    ("POST", "/cluster/standby-stopping", cluster.standby_stopping),
     ("POST", "/cluster/spool/delivered", cluster.spool_delivered),
     ("POST", "/cluster/sessions", cluster.receive_sessions),
     ("POST", "/cluster/anchors", cluster.receive_anchors),

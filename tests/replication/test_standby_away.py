@@ -1,7 +1,8 @@
 """A pair without a witness whose secondary goes away (issue 33, item 1): no request hangs.
 
 By default the primary keeps waiting for its standby only ``replication.async_after``
-seconds, then replicates asynchronously (health, status and the audit trail say so) and
+seconds (none at all when the standby said at its graceful stop that it was going), then
+replicates asynchronously (health, status and the audit trail say so) and
 goes back to synchronous once the standby streams again. With
 ``replication.synchronous_required`` writes answer 503 standby_unavailable at once
 instead, while logins, reveals and reads keep answering.
@@ -9,6 +10,7 @@ instead, while logins, reveals and reads keep answering.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -112,7 +114,7 @@ def test_primary_goes_asynchronous_and_back():
         account = make_account(p.url, pair.api_key, "away-target", SECRET)
         traffic = Traffic(p.url, pair.api_key, account).start()
         time.sleep(2)
-        s.stop()
+        s.signal_all(signal.SIGKILL)  # gone without a word (a graceful stop says so: below)
         stopped = time.monotonic()
         health = p.wait(lambda h: h.get("sync") == "async", ASYNC_AFTER + 5, "asynchronous")
         assert health["degraded"] is True and health["read_only"] is False
@@ -184,5 +186,39 @@ def test_synchronous_required_refuses_writes_at_once():
         assert len(reveals) >= len(spooled)
         status, verify = call(f"{p.url}/api/v1/orgs/MSPOrg/audit/verify", token=pair.api_key)
         assert status == 200 and verify["ok"] is True, verify
+    finally:
+        pair.close()
+
+
+def test_a_graceful_stop_is_told_and_waited_for_no_longer():
+    """``strongroom stop`` on the secondary tells the primary, which replicates
+    asynchronously as soon as the standby is gone: with async_after at 120 s a write right
+    after the stop is acknowledged (at once, not two minutes later), and the audit says
+    why; the pair is synchronous again once the standby is back."""
+    pair = make_pair(
+        witness=False,
+        auto_rejoin=False,
+        replication={"async_after": 120.0, "commit_timeout": 130.0},
+    )
+    try:
+        p, s = pair.primary, pair.secondary
+        make_account(p.url, pair.api_key, "told-target", SECRET)
+        s.stop()
+        health = p.wait(lambda h: h.get("sync") == "async", 30, "asynchronous")
+        assert health["degraded"] is True and health["writes_blocked"] is False
+        status, _ = call(
+            f"{p.url}/api/v1/orgs/MSPOrg/resources",
+            "POST",
+            {"name": "after-the-stop", "type": "server"},
+            token=pair.api_key,
+            timeout=20,
+        )
+        assert status == 201
+        modes = _audit(p.url, pair.api_key, "replication_mode_changed")
+        told = [e for e in modes if e["details"]["mode"] == "async"]
+        assert told and "said so" in told[0]["details"]["reason"], modes
+
+        s.start()
+        p.wait(lambda h: h.get("sync") == "sync" and not h["degraded"], 60, "synchronous again")
     finally:
         pair.close()

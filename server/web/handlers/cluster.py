@@ -34,6 +34,8 @@ from server.web.models.cluster import (
     SpoolDeliveredBody,
     SpoolDropped,
     SpoolHeld,
+    StandbyStoppingBody,
+    StandbyStoppingNoted,
 )
 from server.web.problem import json_response
 
@@ -160,6 +162,20 @@ async def remove_node_by_peer(*, env: Env, body: RemoveNodeBody) -> web.Response
     # The cluster secret: this node's own command line, or the removed node's uninstall.
     who = Who("cluster-secret", MSP_ORG)
     return json_response(await membership.remove_node(env, name, who))
+
+
+@public
+@works_read_only
+@peer_only("say a standby is stopping")
+@operation(
+    body=StandbyStoppingBody,
+    answers={200: StandbyStoppingNoted},
+    errors={401: "unauthenticated (not a node of the pair)"},
+)
+async def standby_stopping(*, env: Env, body: StandbyStoppingBody) -> web.Response:
+    """A secondary stopping gracefully tells its primary (node to node, cluster secret), so
+    that a pair without a witness stops waiting for it as soon as it goes (issue 33)."""
+    return json_response({"noted": membership.note_standby_stopping(env, body.given()["name"])})
 
 
 @public

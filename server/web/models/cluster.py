@@ -158,3 +158,17 @@ class Received(Answer):
 
     received: int
     added: int
+
+
+class StandbyStoppingBody(Body):
+    """``POST /cluster/standby-stopping`` (node to node, cluster secret): the standby that
+    is stopping gracefully."""
+
+    name: Annotated[str, Field(min_length=1, max_length=63)]
+
+
+class StandbyStoppingNoted(Answer):
+    """Whether the primary took the word: ``noted`` is false when ``name`` is not its
+    standby (nothing changes then)."""
+
+    noted: bool
