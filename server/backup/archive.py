@@ -482,6 +482,7 @@ def restore_backup(
     *,
     port: int = 7272,
     db_port: int = 7432,
+    listen: str = "",
     force: bool = False,
     progress: Callable[[str, int], None] | None = None,
     note: Callable[[str], None] = lambda message: None,
@@ -500,6 +501,8 @@ def restore_backup(
         home: the new install directory: absent or empty unless ``force``.
         unlock: the backup's passphrase, or recipient key file and its passphrase.
         port, db_port: the new node's HTTPS and PostgreSQL ports.
+        listen: the address its HTTPS server and SSH gateway listen on ("": all, as
+            ``init``'s default).
         force: replace a non-empty ``home`` (its server must be stopped).
         progress: called with (phase, bytes of the file read so far).
         note: called with a line for each step.
@@ -544,7 +547,7 @@ def restore_backup(
         for name in LAYOUT:
             (staging / name).mkdir(exist_ok=True)
         (staging / "conf").chmod(0o700)
-        config = _restored_config(staging, meta, port, db_port)
+        config = _restored_config(staging, meta, port, db_port, listen)
         crypto.write_key_file(
             config.path(config.security.master_key), base64.b64decode(meta["master_key"])
         )
@@ -609,11 +612,15 @@ def _peek_meta(path: Path, unlock: Unlock) -> dict[str, Any]:
     raise backup_crypto.Truncated("the backup is empty")
 
 
-def _restored_config(home: Path, meta: dict[str, Any], port: int, db_port: int) -> Config:
+def _restored_config(
+    home: Path, meta: dict[str, Any], port: int, db_port: int, listen: str = ""
+) -> Config:
     from server.core.config import BackupConfig, SecurityConfig
 
     config = Config(home=home, source=str(home / "conf" / "strongroom.toml"))
     config.server.port = port
+    if listen:  # the SSH gateway listens where HTTPS does, as after init --listen
+        config.server.host = config.gateway.host = listen
     db = config.database
     db.port = db_port
     db.name = meta["database"]["name"]

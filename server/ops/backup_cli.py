@@ -185,6 +185,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             unlock,
             port=port,
             db_port=db_port,
+            listen=args.listen,
             force=args.force,
             progress=lambda phase, done: bar(done + (size if phase == "restoring" else 0)),
             note=lambda message: None,
@@ -198,6 +199,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     for org, ok, events in result.chains:
         print(f"  audit {org}: {'ok' if ok else 'BROKEN'} ({events} events)")
     print(f"  ports:         HTTPS {port}, PostgreSQL {db_port}")
+    if args.listen:
+        print(f"  listens on:    {args.listen} (HTTPS and the SSH gateway)")
     print(f"  start it with: {command('serve', '--config', result.config_path)}")
     return 0 if all(ok for _, ok, _ in result.chains) else 1
 
@@ -267,6 +270,12 @@ def add_parsers(sub, add: Callable, with_config: Callable, load: Callable, clust
         "--db-port",
         type=int,
         help="embedded PostgreSQL port (default 7432, else the next free one, said)",
+    )
+    p.add_argument(
+        "--listen",
+        metavar="ADDR",
+        default="",
+        help="address the HTTPS server and the SSH gateway listen on (default: all, as init)",
     )
     secret_options(p)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from replication.cluster import port_is_free
+from server.core.config import load_config
 from tests.conftest import free_port
 from tests.setup.conftest import run_cli
 from tests.setup.test_silent_install import answer_file
@@ -221,12 +222,17 @@ def test_backup_verify_restore_serve_reveal(install_root):
         str(new_port),
         "--db-port",
         str(db_port),
+        "--listen",
+        "127.0.0.1",
         "--passphrase-file",
         str(pp),
     )
     restore_seconds = time.monotonic() - started
     assert restored.returncode == 0, restored.stderr
     assert "audit MSPOrg: ok" in restored.stdout
+    assert "listens on:    127.0.0.1" in restored.stdout
+    restored_config = load_config(target / "conf" / "strongroom.toml")
+    assert restored_config.server.host == restored_config.gateway.host == "127.0.0.1"
     assert leftovers(install_root) == []
     new_conf = target / "conf" / "strongroom.toml"
     assert os.stat(target / "conf" / "master.key").st_mode & 0o777 == 0o600
