@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.harness import ADMIN_PASSWORD, free_port, progress
+from bench.harness import ADMIN_PASSWORD, CpuUse, cpu_of, database_cpu, free_port, progress
 from bench.load import run_load
 from bench.reveal import ACCOUNTS, wait_for
 from server.core.config import load_config
@@ -154,6 +154,21 @@ async def run(requests: int, concurrency: int, rounds: int) -> None:
                     )
 
                 await run_load(session, reveal, 200, concurrency)  # warm up
+                postmaster = int(
+                    (home / "pgsql" / "data" / "postmaster.pid").read_text().split()[0]
+                )
+                cpu: dict[bool, CpuUse] = {}
+
+                def cpu_now() -> tuple[float, float, float, float]:
+                    """CPU seconds so far: server, database, this process, rsyslog."""
+                    rsyslog = receiver.process.pid if receiver.process is not None else 0
+                    return (
+                        cpu_of(process.pid),
+                        database_cpu(postmaster),
+                        time.process_time(),
+                        cpu_of(rsyslog) if rsyslog else 0.0,
+                    )
+
                 rates: dict[bool, list[float]] = {False: [], True: []}
                 forwarded: list[float] = []
                 for round_no in range(rounds):
@@ -169,7 +184,12 @@ async def run(requests: int, concurrency: int, rounds: int) -> None:
                             await _caught_up(session, server, token, dest["id"])
                         before = len(receiver.lines())
                         progress(f"round {round_no + 1}: {requests} reveals, forwarding {on}")
+                        cpu_before = cpu_now()
                         result = await run_load(session, reveal, requests, concurrency)
+                        used = [b - a for a, b in zip(cpu_before, cpu_now(), strict=True)]
+                        cpu.setdefault(on, CpuUse()).add(
+                            used[0], used[1], used[2], len(result.latencies), receiver=used[3]
+                        )
                         rate = requests / result.wall
                         rates[on].append(rate)
                         if on:
@@ -193,6 +213,9 @@ async def run(requests: int, concurrency: int, rounds: int) -> None:
         print(f"events forwarded per second while revealing: {statistics.fmean(forwarded):.0f}")
         ratio = on / off
         print(f"ratio on/off: {ratio:.3f} (target >= 0.95): {'OK' if ratio >= 0.95 else 'BELOW'}")
+        print("CPU per reveal (user + system), rsyslog being the receiver on this machine:")
+        for state, use in sorted(cpu.items()):
+            print(f"  forwarding {'on ' if state else 'off'}: {use.line()}")
     finally:
         if process is not None:
             process.terminate()

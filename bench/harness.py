@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import statistics
@@ -111,3 +112,70 @@ async def primary(tune=None) -> AsyncIterator[Node]:
             await runner.cleanup()
         cluster.stop(mode="immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def cpu_of(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system) process ``pid`` used so far; with ``children``, also
+    those of its children that ended (PostgreSQL's exited backends)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu(postmaster: int) -> float:
+    """CPU seconds of the bench's PostgreSQL: the postmaster, its live children (backends,
+    WAL writer, checkpointer, ...) and the children that ended."""
+    total = cpu_of(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            total += cpu_of(int(stat.parent.name))
+    return total
+
+
+@dataclass
+class CpuUse:
+    """CPU milliseconds per request of each side of one load: the HTTP server answering
+    it, the database and the load's client (this process). On a shared machine this moves
+    far less than throughput does: it says where a request's work is (issue 28)."""
+
+    server: float = 0.0
+    database: float = 0.0
+    client: float = 0.0
+    requests: int = 0
+    receiver: float | None = None  # a receiver's (bench.forwarding: rsyslog), when there is one
+
+    def add(
+        self,
+        server: float,
+        database: float,
+        client: float,
+        requests: int,
+        receiver: float | None = None,
+    ) -> None:
+        """Add one run's CPU seconds and its request count."""
+        self.server += server
+        self.database += database
+        self.client += client
+        self.requests += requests
+        if receiver is not None:
+            self.receiver = (self.receiver or 0.0) + receiver
+
+    def line(self) -> str:
+        """'server x ms, database y ms, client z ms[, receiver r ms]' per request."""
+        n = max(1, self.requests) / 1000
+        text = (
+            f"server {self.server / n:.3f} ms, database {self.database / n:.3f} ms, "
+            f"client {self.client / n:.3f} ms"
+        )
+        if self.receiver is not None:
+            text += f", receiver {self.receiver / n:.3f} ms"
+        return text

@@ -18,20 +18,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 
-from bench.harness import ADMIN_PASSWORD, free_port, progress, summary_ms
+from bench.harness import (
+    ADMIN_PASSWORD,
+    CpuUse,
+    cpu_of,
+    database_cpu,
+    free_port,
+    progress,
+    summary_ms,
+)
 from bench.load import LoadResult, run_load
 from server.core.config import load_config
 from server.ops.install import init_install
@@ -159,67 +165,13 @@ def print_pg_stats(report: list[asyncpg.Record], functions: list[asyncpg.Record]
         )
 
 
-def _cpu_of(pid: int, children: bool = False) -> float:
-    """CPU seconds (user + system) process ``pid`` used so far; with ``children``, also
-    those of its children that ended (PostgreSQL's exited backends)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _database_cpu(postmaster: int) -> float:
-    """CPU seconds of the bench's PostgreSQL: the postmaster, its live children (backends,
-    WAL writer, checkpointer, ...) and the children that ended."""
-    total = _cpu_of(postmaster, children=True)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == postmaster:
-            total += _cpu_of(int(stat.parent.name))
-    return total
-
-
-@dataclass
-class CpuUse:
-    """CPU milliseconds per request of each side of one load: the HTTP server answering
-    it, the database and the load's client (this process). On a shared machine this moves
-    far less than throughput does: it says where a request's work is (issue 28)."""
-
-    server: float = 0.0
-    database: float = 0.0
-    client: float = 0.0
-    requests: int = 0
-
-    def add(self, server: float, database: float, client: float, requests: int) -> None:
-        """Add one run's CPU seconds and its request count."""
-        self.server += server
-        self.database += database
-        self.client += client
-        self.requests += requests
-
-    def line(self) -> str:
-        """'server x ms, database y ms, client z ms' per request."""
-        n = max(1, self.requests) / 1000
-        return (
-            f"server {self.server / n:.3f} ms, database {self.database / n:.3f} ms, "
-            f"client {self.client / n:.3f} ms"
-        )
-
-
 async def measured(
     name: str, load, server_pid: int, postmaster: int, cpu: dict[str, CpuUse]
 ) -> LoadResult:
     """Run ``load`` (a coroutine giving a LoadResult) and add its CPU use to cpu[name]."""
-    before = (_cpu_of(server_pid), _database_cpu(postmaster), time.process_time())
+    before = (cpu_of(server_pid), database_cpu(postmaster), time.process_time())
     result = await load
-    after = (_cpu_of(server_pid), _database_cpu(postmaster), time.process_time())
+    after = (cpu_of(server_pid), database_cpu(postmaster), time.process_time())
     cpu.setdefault(name, CpuUse()).add(
         *(b - a for a, b in zip(before, after, strict=True)), len(result.latencies)
     )
