@@ -106,16 +106,18 @@ class Pump:
         self.done = asyncio.Event()
 
     def from_target(self, data: bytes) -> None:
-        """Target -> user (recorded)."""
+        """Target -> user (recorded). The bytes go to the user first, straight from
+        asyncssh's callback, and are recorded after: the recording's work (decoding,
+        JSON) never delays an echo, and the recording still holds every byte the user
+        was sent (the chunk that fills it included)."""
         if self.done.is_set():
             return
+        with contextlib.suppress(Exception):
+            self.user_chan.write(data)
         self.bytes_out += len(data)
         self.recorder.output(data)
         if self.recorder.size > MAX_RECORDING_BYTES:
             self.finish("recording_full")
-            return
-        with contextlib.suppress(Exception):
-            self.user_chan.write(data)
 
     def from_user(self, data: bytes) -> None:
         """User -> target (not recorded: what a user types may be a secret of theirs)."""
@@ -186,11 +188,13 @@ async def run(
         )
     except (TargetError, TimeoutError, OSError, asyncssh.Error) as exc:
         why = exc.reason if isinstance(exc, TargetError) else "unreachable"
+        if isinstance(exc, TimeoutError):
+            why = "timeout"
         extra = (
             {"presented": exc.extra.get("presented", "")} if isinstance(exc, TargetError) else {}
         )
         spawn(_safely(brokered.refused(env, actor, opened, why, **extra)))
-        chan.write(f"Strongroom: the target refused or could not be reached ({why}).\r\n".encode())
+        chan.write(_unreached(why, gw.connect_timeout_seconds).encode())
         finish(1)
         return
     del login
@@ -227,6 +231,16 @@ async def run(
         spawn(_safely(brokered.close_session(env, actor, opened, ended)))
         status = pump.exit_status if pump.reason == "target_closed" else None
         finish(status if status is not None else (0 if pump.reason == "target_closed" else 1))
+
+
+def _unreached(why: str, timeout: float) -> str:
+    """What the user is told when the target was not reached (``why``: the reason code)."""
+    if why == "timeout":
+        return (
+            f"Strongroom: the target did not answer within {timeout:g} seconds "
+            "(timeout); the session was not opened.\r\n"
+        )
+    return f"Strongroom: the target refused or could not be reached ({why}).\r\n"
 
 
 async def _safely(coro: Any) -> None:

@@ -30,7 +30,14 @@ from server.core.config import Config
 from server.core.errors import StrongroomError
 from server.gateway import broker
 from server.gateway.tui_channel import Connect, TuiChannel, end_children
-from server.security.ssh_keys import asyncssh, ensure_host_key, fingerprint, parse_public_key
+from server.security.ssh_keys import (
+    GATEWAY_CIPHERS,
+    GATEWAY_MACS,
+    asyncssh,
+    ensure_host_key,
+    fingerprint,
+    parse_public_key,
+)
 from server.services import gateway_login
 from server.services.context import Env
 from server.services.gateway_login import GatewaySession, KeyHolder
@@ -383,6 +390,8 @@ async def start_gateway(env: Env, config: Config, tui_command: Sequence[str]) ->
         encoding=None,
         line_editor=False,
         server_version="Strongroom",
+        encryption_algs=list(GATEWAY_CIPHERS),  # no chacha20: slow per packet in asyncssh
+        mac_algs=list(GATEWAY_MACS),
     )
     return Listener(acceptor, gateway)
 

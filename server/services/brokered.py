@@ -175,7 +175,12 @@ async def open_session(
         resource_id=row["resource_id"],
         target_name=target_name,
         username=used["username"],
-        target=Target(conn_row["host"], conn_row["port"], conn_row["host_key"], timeout=15.0),
+        target=Target(
+            conn_row["host"],
+            conn_row["port"],
+            conn_row["host_key"],
+            timeout=env.config.gateway.connect_timeout_seconds,
+        ),
         password=password,
         private_key=private_key,
     )
