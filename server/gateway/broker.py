@@ -28,6 +28,7 @@ from server.services import auth, brokered
 from server.services.connectors.base import Login, TargetError
 from server.services.connectors.ssh import connect_pinned
 from server.services.context import Env
+from server.services.denials import DenialLog
 from server.services.gateway_login import GatewaySession
 
 log = logging.getLogger("strongroom.gateway")
@@ -148,12 +149,14 @@ async def run(
     target: tuple[str | None, str, str, str | None],
     spawn: Any,
     keep_open: bool = False,
+    denials: DenialLog | None = None,
 ) -> None:
     """Run one brokered session on ``channel`` (the gateway's TuiChannel) to ``target``
     (org or None for the user's own, resource, account, reason: ``connect
     [ORG/]RESOURCE/ACCOUNT [REASON]``, or the TUI's request); the channel exits when it
     ends, unless ``keep_open`` (the TUI starts again). ``spawn`` runs the closing work
-    (recording, audit) even if the connection is gone."""
+    (recording, audit) even if the connection is gone. ``denials``: the gateway's count
+    of refusals, where a refused connect is noted (``brokered.connect_refusal``)."""
     chan = channel.chan
 
     def finish(code: int) -> None:
@@ -162,12 +165,15 @@ async def run(
                 chan.exit(code)
 
     org, resource, account, reason = target
+    actor = None
     try:
         actor = await auth.authenticate(env, session.token, ip)
         opened = await brokered.open_session(
             env, actor, org or actor.org, resource, account, reason
         )
     except StrongroomError as exc:
+        if actor is not None and denials is not None:  # audited as a reveal's refusal is
+            spawn(denials.note(env, brokered.connect_refusal(exc, actor, ip, target)))
         chan.write(f"Strongroom: refused ({exc.code or exc.status}): {exc}\r\n".encode())
         finish(1)
         return

@@ -33,7 +33,7 @@ from typing import Any
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded
 from server.core.ids import parse_id
-from server.services import entitlement, recording, vault
+from server.services import denials, entitlement, recording, vault
 from server.services.access import OrgArg, enter_org
 from server.services.connectors.base import Target
 from server.services.context import Actor, Env
@@ -384,3 +384,31 @@ async def get_recording(
             tx.conn, org.id, "session_recordings", rid, "sealed", row["sealed"]
         )
     return {**_json(row), "cast": cast}
+
+
+CONNECT_ROUTE = "ssh connect {org}/{resource}/{account}"  # a refusal's "route" (denials)
+
+
+def connect_refusal(
+    exc: StrongroomError,
+    actor: Actor,
+    ip: str,
+    target: tuple[str | None, str, str, str | None],
+) -> denials.Refusal:
+    """A refused ``connect [ORG/]RESOURCE/ACCOUNT`` as a refusal for the audit's count of
+    refusals (``denials.DenialLog.note``, which records the security-relevant ones as
+    ``access_denied`` in the actor's org): not entitled or an org out of reach (404), a
+    403, the check-out rule's codes. The event names the target as the user typed it
+    (org, resource and account names; never the reason typed, never a secret), as a
+    reveal's refusal names its path. Source: issue 30 (connect refusals audited like a
+    reveal's), issue 26 item 9, OWASP ASVS 4.0 V7.1.3."""
+    org, resource, account, _reason = target
+    return denials.Refusal(
+        exc.status,
+        exc.code or "refused",
+        "SSH",
+        CONNECT_ROUTE,
+        f"connect {org or actor.org}/{resource}/{account}",
+        actor,
+        ip,
+    )
