@@ -361,28 +361,38 @@ async def get_recording(
     env: Env, actor: Actor, org_name: OrgArg, recording_id: str
 ) -> dict[str, Any]:
     """One recording, decrypted (``cast``: the asciicast v2 text), audited as
-    ``session_recording_read``.
+    ``session_recording_read``. On a node that cannot write (a secondary: reading is
+    allowed there, DESIGN.md's read-only rules) the recording is read from its replica
+    and the event goes to the audit spool, fsync'd before the recording is returned, as
+    a reveal's event does there; on the primary it is written in the reading transaction.
 
     Raises: NotFound (no such recording, or an org out of reach); Forbidden
     ``not_audit_reader``; 500 ``secret_integrity_failed`` when the sealed recording fails
-    its integrity check (nothing is returned).
+    its integrity check (nothing is returned); 503 ``audit_unavailable`` when the read
+    could not be recorded (nothing is returned).
     """
     _require_reader(actor)
     rid = parse_id(recording_id, "recording")
-    async with db.transaction(env.pool, prompt=True) as tx:
+    writes = env.node_state.records_in_database()
+    async with db.transaction(env.pool, readonly=not writes, prompt=True) as tx:
         org = await enter_org(tx, actor, org_name)
         row = await tx.fetchrow(_LIST.replace(" FROM", ", sealed FROM") + "WHERE id = $1", rid)
         if row is None:
             raise NotFound("no such recording")
-        await recording.writer(tx, env, org.id, actor.who).record(
+        event = audit.Event(
+            actor.who,
             "session_recording_read",
-            target_type="account",
-            target=row["target"],
+            "account",
+            row["target"],
             details={"recording_id": str(rid), "sha256": row["sha256"]},
         )
+        if writes:
+            await recording.writer(tx, env, org.id, actor.who).record_many([event])
         cast = await env.ring.decrypt(
             tx.conn, org.id, "session_recordings", rid, "sealed", row["sealed"]
         )
+    if not writes:
+        await env.spool.append(org.id, event, env.node)
     return {**_json(row), "cast": cast}
 
 
