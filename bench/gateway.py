@@ -18,6 +18,7 @@ import os
 import pwd
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,7 @@ class Pty:
         os.close(slave)
         self.master = master
         self.output = bytearray()
+        self.reads: list[tuple[float, int]] = []  # (when read, output length after it)
         self.seen_at: float | None = None
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -70,7 +72,9 @@ class Pty:
                 return
             if not data:
                 return
+            at = time.monotonic()
             self.output += data
+            self.reads.append((at, len(self.output)))
             if self.seen_at is None and READY.search(self.output):
                 self.seen_at = time.monotonic()
 
@@ -92,6 +96,16 @@ class Pty:
         else:
             self.proc.kill()
         os.close(self.master)
+
+
+def precise_ms(samples: list[float]) -> str:
+    """p50/p95 and mean of samples in seconds, in milliseconds to the hundredth."""
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return (
+        f"p50 {statistics.median(samples) * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms, "
+        f"mean {statistics.fmean(samples) * 1000:.2f} ms"
+    )
 
 
 def keygen(*args: str) -> str:
@@ -138,9 +152,11 @@ async def session_token(node) -> str:
         return (await resp.json())["token"]
 
 
-async def echo_latencies(term: Pty, keys: int) -> list[float]:
+async def echo_latencies(term: Pty, keys: int, exact: list[float] | None = None) -> list[float]:
     """Type ``keys`` characters at a shell prompt one at a time; seconds until each is
-    echoed back."""
+    seen echoed back by this loop's polling (every ~1 ms: asyncio's sleep rounds to the
+    millisecond). ``exact`` gets, for each key, the seconds until the reader thread read
+    the echo off the pty (no polling step)."""
     samples: list[float] = []
     for i in range(keys):
         char = "abcdefghijklmnopqrstuvwxyz"[i % 26].encode()
@@ -152,6 +168,15 @@ async def echo_latencies(term: Pty, keys: int) -> list[float]:
                 raise RuntimeError(f"no echo; shown: {bytes(term.output[-300:])!r}")
             await asyncio.sleep(0.0005)
         samples.append(time.monotonic() - started)
+        if exact is not None:  # the first read that brought the echo (newest reads last)
+            first = None
+            for at, length in reversed(term.reads):
+                if length <= before:
+                    break
+                if char in term.output[before:length]:
+                    first = at
+            assert first is not None
+            exact.append(first - started)
         if i % 20 == 19:
             os.write(term.master, b"\x15")  # ^U: clear the line typed so far
             await asyncio.sleep(0.02)
@@ -240,6 +265,8 @@ async def main(runs: int, keys: int) -> None:
             direct: list[float] = []
             echo_brokered: list[float] = []
             echo_direct: list[float] = []
+            exact_brokered: list[float] = []
+            exact_direct: list[float] = []
             sshd = None
             try:
                 for run in range(runs):
@@ -274,11 +301,11 @@ async def main(runs: int, keys: int) -> None:
                     progress(f"echo run {run + 1}/{runs}")
                     term = Pty([*ssh, f"connect bench01/{user}"])
                     await wait_for(term, rb"[$#] ?$")
-                    echo_brokered += await echo_latencies(term, keys)
+                    echo_brokered += await echo_latencies(term, keys, exact_brokered)
                     await term.quit()
                     term = Pty(direct_ssh)
                     await wait_for(term, rb"[$#] ?$")
-                    echo_direct += await echo_latencies(term, keys)
+                    echo_direct += await echo_latencies(term, keys, exact_direct)
                     await term.quit()
             finally:
                 await listener.close()
@@ -297,6 +324,13 @@ async def main(runs: int, keys: int) -> None:
         print(f"echo through a brokered session: {summary_ms(echo_brokered)}")
         print(f"echo through a direct ssh      : {summary_ms(echo_direct)}")
         print(f"median ratio (brokered/direct) : {echo:.2f} (issue 30: at most 1.5)")
+        exact = statistics.median(exact_brokered) / statistics.median(exact_direct)
+        print(f"echo read off the pty, brokered: {precise_ms(exact_brokered)}")
+        print(f"echo read off the pty, direct  : {precise_ms(exact_direct)}")
+        print(
+            f"  (no polling step) median ratio {exact:.2f}, the gateway adds "
+            f"{(statistics.median(exact_brokered) - statistics.median(exact_direct)) * 1000:.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from server.services import auth, brokered
 from server.services.connectors.base import Login, TargetError
 from server.services.connectors.ssh import connect_pinned
 from server.services.context import Env
+from server.services.denials import DenialLog
 from server.services.gateway_login import GatewaySession
 
 log = logging.getLogger("strongroom.gateway")
@@ -106,16 +107,18 @@ class Pump:
         self.done = asyncio.Event()
 
     def from_target(self, data: bytes) -> None:
-        """Target -> user (recorded)."""
+        """Target -> user (recorded). The bytes go to the user first, straight from
+        asyncssh's callback, and are recorded after: the recording's work (decoding,
+        JSON) never delays an echo, and the recording still holds every byte the user
+        was sent (the chunk that fills it included)."""
         if self.done.is_set():
             return
+        with contextlib.suppress(Exception):
+            self.user_chan.write(data)
         self.bytes_out += len(data)
         self.recorder.output(data)
         if self.recorder.size > MAX_RECORDING_BYTES:
             self.finish("recording_full")
-            return
-        with contextlib.suppress(Exception):
-            self.user_chan.write(data)
 
     def from_user(self, data: bytes) -> None:
         """User -> target (not recorded: what a user types may be a secret of theirs)."""
@@ -146,12 +149,14 @@ async def run(
     target: tuple[str | None, str, str, str | None],
     spawn: Any,
     keep_open: bool = False,
+    denials: DenialLog | None = None,
 ) -> None:
     """Run one brokered session on ``channel`` (the gateway's TuiChannel) to ``target``
     (org or None for the user's own, resource, account, reason: ``connect
     [ORG/]RESOURCE/ACCOUNT [REASON]``, or the TUI's request); the channel exits when it
     ends, unless ``keep_open`` (the TUI starts again). ``spawn`` runs the closing work
-    (recording, audit) even if the connection is gone."""
+    (recording, audit) even if the connection is gone. ``denials``: the gateway's count
+    of refusals, where a refused connect is noted (``brokered.connect_refusal``)."""
     chan = channel.chan
 
     def finish(code: int) -> None:
@@ -160,12 +165,15 @@ async def run(
                 chan.exit(code)
 
     org, resource, account, reason = target
+    actor = None
     try:
         actor = await auth.authenticate(env, session.token, ip)
         opened = await brokered.open_session(
             env, actor, org or actor.org, resource, account, reason
         )
     except StrongroomError as exc:
+        if actor is not None and denials is not None:  # audited as a reveal's refusal is
+            spawn(denials.note(env, brokered.connect_refusal(exc, actor, ip, target)))
         chan.write(f"Strongroom: refused ({exc.code or exc.status}): {exc}\r\n".encode())
         finish(1)
         return
@@ -186,11 +194,13 @@ async def run(
         )
     except (TargetError, TimeoutError, OSError, asyncssh.Error) as exc:
         why = exc.reason if isinstance(exc, TargetError) else "unreachable"
+        if isinstance(exc, TimeoutError):
+            why = "timeout"
         extra = (
             {"presented": exc.extra.get("presented", "")} if isinstance(exc, TargetError) else {}
         )
         spawn(_safely(brokered.refused(env, actor, opened, why, **extra)))
-        chan.write(f"Strongroom: the target refused or could not be reached ({why}).\r\n".encode())
+        chan.write(_unreached(why, gw.connect_timeout_seconds).encode())
         finish(1)
         return
     del login
@@ -227,6 +237,16 @@ async def run(
         spawn(_safely(brokered.close_session(env, actor, opened, ended)))
         status = pump.exit_status if pump.reason == "target_closed" else None
         finish(status if status is not None else (0 if pump.reason == "target_closed" else 1))
+
+
+def _unreached(why: str, timeout: float) -> str:
+    """What the user is told when the target was not reached (``why``: the reason code)."""
+    if why == "timeout":
+        return (
+            f"Strongroom: the target did not answer within {timeout:g} seconds "
+            "(timeout); the session was not opened.\r\n"
+        )
+    return f"Strongroom: the target refused or could not be reached ({why}).\r\n"
 
 
 async def _safely(coro: Any) -> None:

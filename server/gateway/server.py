@@ -30,9 +30,17 @@ from server.core.config import Config
 from server.core.errors import StrongroomError
 from server.gateway import broker
 from server.gateway.tui_channel import Connect, TuiChannel, end_children
-from server.security.ssh_keys import asyncssh, ensure_host_key, fingerprint, parse_public_key
+from server.security.ssh_keys import (
+    GATEWAY_CIPHERS,
+    GATEWAY_MACS,
+    asyncssh,
+    ensure_host_key,
+    fingerprint,
+    parse_public_key,
+)
 from server.services import gateway_login
 from server.services.context import Env
+from server.services.denials import DenialLog, run_flusher
 from server.services.gateway_login import GatewaySession, KeyHolder
 
 log = logging.getLogger("strongroom.gateway")
@@ -53,6 +61,7 @@ class Gateway:
     sessions_of: collections.Counter[Any] = field(default_factory=collections.Counter)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     children: set[asyncio.subprocess.Process] = field(default_factory=set)  # running TUIs
+    denials: DenialLog | None = None  # refused connects, recorded as access_denied events
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, kept until done (audit work after a close)."""
@@ -299,7 +308,8 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
         self, channel: TuiChannel, session: GatewaySession, target: Connect, keep_open: bool
     ) -> None:
         """A brokered session on ``channel`` (``server.gateway.broker``, issue 30 item 4)."""
-        await broker.run(self.gw.env, channel, session, self.ip, target, self.gw.spawn, keep_open)
+        gw = self.gw
+        await broker.run(gw.env, channel, session, self.ip, target, gw.spawn, keep_open, gw.denials)
 
     def connection_requested(self, dest_host: str, dest_port: int, *_: Any) -> bool:
         """Local port forwarding (ssh -L) and direct-tcpip: refused and audited."""
@@ -338,6 +348,7 @@ class Listener:
 
     acceptor: Any
     gateway: Gateway
+    flusher: asyncio.Task[None] | None = None  # records closed windows of refusals
 
     async def close(self) -> None:
         """Stop listening, close every connection (their sessions end), stop the
@@ -352,6 +363,12 @@ class Listener:
             _, slow = await asyncio.wait(pending, timeout=5)
             for task in slow:
                 task.cancel()
+        if self.flusher is not None:
+            self.flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.flusher
+        if self.gateway.denials is not None:  # the refusals still counted, recorded
+            await self.gateway.denials.flush(self.gateway.env, everything=True)
 
 
 async def start_gateway(env: Env, config: Config, tui_command: Sequence[str]) -> Listener:
@@ -368,7 +385,9 @@ async def start_gateway(env: Env, config: Config, tui_command: Sequence[str]) ->
     # what should not be logged, and every refusal is audited here anyway.
     asyncssh.set_log_level(logging.WARNING)
     host_key = ensure_host_key(config.path(gw_config.host_key))
+    security = config.security
     gateway = Gateway(env, config, tuple(tui_command))
+    gateway.denials = DenialLog(security.denials_window_seconds, security.denials_max_keys)
     acceptor = await asyncssh.create_server(
         lambda: GatewayConnection(gateway),
         gw_config.host,
@@ -383,8 +402,11 @@ async def start_gateway(env: Env, config: Config, tui_command: Sequence[str]) ->
         encoding=None,
         line_editor=False,
         server_version="Strongroom",
+        encryption_algs=list(GATEWAY_CIPHERS),  # no chacha20: slow per packet in asyncssh
+        mac_algs=list(GATEWAY_MACS),
     )
-    return Listener(acceptor, gateway)
+    flusher = asyncio.ensure_future(run_flusher(env, gateway.denials))
+    return Listener(acceptor, gateway, flusher)
 
 
 def host_key_path(config: Config) -> Path:

@@ -33,7 +33,7 @@ from typing import Any
 from server.core import permissions
 from server.core.errors import Conflict, Forbidden, NotFound, StrongroomError, coded
 from server.core.ids import parse_id
-from server.services import entitlement, recording, vault
+from server.services import denials, entitlement, recording, vault
 from server.services.access import OrgArg, enter_org
 from server.services.connectors.base import Target
 from server.services.context import Actor, Env
@@ -175,7 +175,12 @@ async def open_session(
         resource_id=row["resource_id"],
         target_name=target_name,
         username=used["username"],
-        target=Target(conn_row["host"], conn_row["port"], conn_row["host_key"], timeout=15.0),
+        target=Target(
+            conn_row["host"],
+            conn_row["port"],
+            conn_row["host_key"],
+            timeout=env.config.gateway.connect_timeout_seconds,
+        ),
         password=password,
         private_key=private_key,
     )
@@ -356,26 +361,64 @@ async def get_recording(
     env: Env, actor: Actor, org_name: OrgArg, recording_id: str
 ) -> dict[str, Any]:
     """One recording, decrypted (``cast``: the asciicast v2 text), audited as
-    ``session_recording_read``.
+    ``session_recording_read``. On a node that cannot write (a secondary: reading is
+    allowed there, DESIGN.md's read-only rules) the recording is read from its replica
+    and the event goes to the audit spool, fsync'd before the recording is returned, as
+    a reveal's event does there; on the primary it is written in the reading transaction.
 
     Raises: NotFound (no such recording, or an org out of reach); Forbidden
     ``not_audit_reader``; 500 ``secret_integrity_failed`` when the sealed recording fails
-    its integrity check (nothing is returned).
+    its integrity check (nothing is returned); 503 ``audit_unavailable`` when the read
+    could not be recorded (nothing is returned).
     """
     _require_reader(actor)
     rid = parse_id(recording_id, "recording")
-    async with db.transaction(env.pool, prompt=True) as tx:
+    writes = env.node_state.records_in_database()
+    async with db.transaction(env.pool, readonly=not writes, prompt=True) as tx:
         org = await enter_org(tx, actor, org_name)
         row = await tx.fetchrow(_LIST.replace(" FROM", ", sealed FROM") + "WHERE id = $1", rid)
         if row is None:
             raise NotFound("no such recording")
-        await recording.writer(tx, env, org.id, actor.who).record(
+        event = audit.Event(
+            actor.who,
             "session_recording_read",
-            target_type="account",
-            target=row["target"],
+            "account",
+            row["target"],
             details={"recording_id": str(rid), "sha256": row["sha256"]},
         )
+        if writes:
+            await recording.writer(tx, env, org.id, actor.who).record_many([event])
         cast = await env.ring.decrypt(
             tx.conn, org.id, "session_recordings", rid, "sealed", row["sealed"]
         )
+    if not writes:
+        await env.spool.append(org.id, event, env.node)
     return {**_json(row), "cast": cast}
+
+
+CONNECT_ROUTE = "ssh connect {org}/{resource}/{account}"  # a refusal's "route" (denials)
+
+
+def connect_refusal(
+    exc: StrongroomError,
+    actor: Actor,
+    ip: str,
+    target: tuple[str | None, str, str, str | None],
+) -> denials.Refusal:
+    """A refused ``connect [ORG/]RESOURCE/ACCOUNT`` as a refusal for the audit's count of
+    refusals (``denials.DenialLog.note``, which records the security-relevant ones as
+    ``access_denied`` in the actor's org): not entitled or an org out of reach (404), a
+    403, the check-out rule's codes. The event names the target as the user typed it
+    (org, resource and account names; never the reason typed, never a secret), as a
+    reveal's refusal names its path. Source: issue 30 (connect refusals audited like a
+    reveal's), issue 26 item 9, OWASP ASVS 4.0 V7.1.3."""
+    org, resource, account, _reason = target
+    return denials.Refusal(
+        exc.status,
+        exc.code or "refused",
+        "SSH",
+        CONNECT_ROUTE,
+        f"connect {org or actor.org}/{resource}/{account}",
+        actor,
+        ip,
+    )

@@ -3,12 +3,22 @@ spool, the cluster view, and enrollment's refusals."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import stat
 import time
+import uuid
 
 import pytest
 
+from server.core.config import load_config
+from server.services import brokered
+from server.services.access import msp_org_id
+from server.services.connectors.base import Target
+from server.services.context import Actor
+from server.services.runtime import open_env
+from server.store import db
 from tests.replication.harness import (
     NEW_PASSWORD,
     call,
@@ -199,3 +209,59 @@ def test_logout_on_secondary_ends_the_session_there(pair):
         status, _ = call(f"{s.url}/api/v1/auth/logout", "POST", {}, token=token)
         assert status == 204
         assert call(f"{s.url}/api/v1/me", token=token)[0] == 401
+
+
+async def _a_recording(config_path, account: str) -> str:
+    """A brokered session's recording stored on the primary as the gateway stores one
+    (brokered.close_session: sealed, session_ended audited); its id."""
+    async with open_env(load_config(config_path)) as env:
+        async with db.transaction(env.pool, readonly=True) as tx:
+            org_id = await msp_org_id(tx)
+        async with db.transaction(env.pool, org_id, readonly=True) as tx:
+            user_id = await tx.fetchval("SELECT id FROM users WHERE username = 'admin'")
+        actor = Actor(user_id, "admin", org_id, "MSPOrg", True, "administrator", "all", "::1")
+        session = brokered.Brokered(
+            id=uuid.uuid4(),
+            org_id=org_id,
+            org="MSPOrg",
+            account_id=uuid.UUID(account),
+            resource_id=uuid.uuid4(),
+            target_name="recorded-target/root",
+            username="root",
+            target=Target("127.0.0.1", 22, "SHA256:unused"),
+            password="",
+        )
+        cast = b'{"version": 2, "width": 80, "height": 24}\n[0.1, "o", "replayed-on-node2\\r\\n"]\n'
+        ended = brokered.Ended("target_closed", 20, 3, cast)
+        return str(await brokered.close_session(env, actor, session, ended))
+
+
+def test_recordings_are_listed_and_read_on_the_secondary(pair):
+    """Issue 30 item 5 on a pair: an auditor lists and replays (exports) a session
+    recording on the secondary (reading is allowed there); the read is spooled there and
+    its session_recording_read event reaches the primary's trail once, from node2."""
+    p, s = pair.primary, pair.secondary
+    account = make_account(p.url, pair.api_key, "recorded-target", "Rec0rded-secret-long!")
+    rec = asyncio.run(_a_recording(p.config, account))
+
+    def listed():
+        status, page = call(f"{s.url}/api/v1/orgs/MSPOrg/session-recordings", token=pair.api_key)
+        assert status == 200, page
+        return [i for i in page["items"] if i["id"] == rec]
+
+    item = eventually(listed, 10, "the recording replayed on the secondary")[0]
+    status, got = call(f"{s.url}/api/v1/orgs/MSPOrg/session-recordings/{rec}", token=pair.api_key)
+    assert status == 200, got
+    assert "replayed-on-node2" in got["cast"] and got["sha256"] == item["sha256"]
+    assert hashlib.sha256(got["cast"].encode()).hexdigest() == item["sha256"]
+
+    def reads_on_primary():
+        _, trail = call(
+            f"{p.url}/api/v1/orgs/MSPOrg/audit?operation=session_recording_read",
+            token=pair.api_key,
+        )
+        return [e for e in trail.get("items", []) if e["details"]["recording_id"] == rec]
+
+    reads = eventually(reads_on_primary, 15, "the read shipped to the primary")
+    assert [e["node"] for e in reads] == ["node2"]
+    assert "Rec0rded-secret-long!" not in json.dumps(reads)

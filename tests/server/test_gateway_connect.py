@@ -13,8 +13,11 @@ import asyncio
 import datetime
 import hashlib
 import json
+import re
 import secrets
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -296,3 +299,168 @@ async def test_checkout_window_and_pinned_host_key(api, admin, gateway, ssh_dir,
     refused = await events(admin, "target_host_key_refused", "dave")
     assert refused[0]["details"]["pinned_fingerprint"] == wrong
     assert refused[0]["details"]["presented"] == sshd.fingerprint
+
+
+async def test_a_stuck_target_blocks_no_other_session(api, admin, gateway, ssh_dir, sshd):
+    """Issue 30 item 6: two targets that never finish a connect (one accepts TCP and never
+    speaks, one sends its banner and stalls) keep erin's two connects waiting; meanwhile
+    frank's brokered session to a working sshd runs a command and his gateway login lands
+    in the TUI. Then erin's connects end at the connect timeout with a clear message, and
+    each is audited (session_refused, timeout); the password reached nothing."""
+    config, known = gateway
+    config.gateway.connect_timeout_seconds = 12.0
+    silent = socket.socket()  # accepts (the kernel's backlog) and never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held: list[asyncio.StreamWriter] = []
+
+    async def banner_then_nothing(_reader, writer) -> None:
+        writer.write(b"SSH-2.0-Stuck_1.0\r\n")
+        held.append(writer)
+
+    staller = await asyncio.start_server(banner_then_nothing, "127.0.0.1", 0)
+    ports = {"stuck01": silent.getsockname()[1], "stuck02": staller.sockets[0].getsockname()[1]}
+    secret = f"Tgt-{secrets.token_hex(10)}"
+    user = sshd.add_user(secret)
+    terms: list[Terminal] = []
+    try:
+        good = await linux_resource(admin, sshd, "web04", {user: secret})
+        await pin(admin, good["id"], sshd)
+        stuck = []
+        for name, port in ports.items():
+            res = await linux_resource(admin, sshd, name, {user: secret})
+            status, body = await admin.call(
+                "PUT",
+                f"/orgs/{ORG}/resources/{res['id']}/connection",
+                {
+                    "connector": "ssh",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "host_key": sshd.fingerprint,
+                },
+            )
+            assert status == 200, body
+            stuck.append(res["id"])
+        await person(api, admin, "erin30", ssh_dir, "good", stuck)
+        await person(api, admin, "frank30", ssh_dir, "old", [good["id"]])
+
+        waiting = [connect(config, known, ssh_dir, "good", "erin30", f"{n}/{user}") for n in ports]
+        terms += waiting
+        await asyncio.sleep(1.0)  # both connects under way
+        began = time.monotonic()
+        verbose = ("-tt", "-v")  # -v: which cipher was agreed
+        term = Terminal(
+            ssh_args(
+                config, known, ssh_dir / "old", "frank30", *verbose, command=f"connect web04/{user}"
+            )
+        )
+        terms.append(term)
+        await term.expect(f"connected to web04/{user}")
+        # The gateway offers no chacha20 (slow per packet in asyncssh): OpenSSH picks AES.
+        assert re.search(r"kex: server->client cipher: aes\d+-(ctr|gcm)", term.text())
+        assert "chacha20" not in re.findall(r"kex: \S+ cipher: \S+", term.text())[0]
+        term.type("echo free-$((3*4))\r")
+        await term.expect("free-12")
+        term.type("exit\r")
+        assert await term.exit_code() == 0
+        tui = Terminal(ssh_args(config, known, ssh_dir / "old", "frank30", "-tt"))
+        terms.append(tui)
+        await tui.expect_bytes(b"Quit", limit=11)
+        tui.type(b"\x11")
+        assert await tui.exit_code() == 0
+        took = time.monotonic() - began
+        # All of that happened while erin's connects were still waiting on their targets.
+        for stuck_term in waiting:
+            assert stuck_term.proc.poll() is None, (took, stuck_term.text()[-500:])
+            assert "timeout" not in stuck_term.text()
+        for stuck_term in waiting:
+            await stuck_term.expect("did not answer within 12 seconds", limit=20)
+            assert await stuck_term.exit_code() == 1
+            assert secret.encode() not in bytes(stuck_term.output)
+        for _ in range(50):
+            refused = await events(admin, "session_refused", "erin30")
+            if len(refused) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted(r["target"] for r in refused) == [f"stuck01/{user}", f"stuck02/{user}"]
+        assert {r["reason"] for r in refused} == {"timeout"}
+    finally:
+        for t in terms:
+            t.close()
+        for writer in held:
+            writer.close()
+        staller.close()
+        silent.close()
+
+
+async def test_connect_refusals_are_audited_as_a_reveals(
+    api, admin, gateway, ssh_dir, sshd, owner_conn
+):
+    """Issue 30: a connect refused by entitlement is an access_denied event in the
+    actor's org, as a refused reveal is (services/denials.py): not entitled, an org out
+    of reach (or none), outside a check-out window. The user is told no more than a
+    reveal tells: not entitled and no such account read the same. No password, no
+    reason typed, in any event."""
+    config, known = gateway
+    secret = f"Tgt-{secrets.token_hex(10)}"
+    user = sshd.add_user(secret)
+    res = await linux_resource(admin, sshd, "web05", {user: secret})
+    await pin(admin, res["id"], sshd)
+    account = res["accounts"][user]
+    ctl = await linux_resource(admin, sshd, "web06", {user: secret})
+    await pin(admin, ctl["id"], sshd)
+    gina = await person(api, admin, "gina30", ssh_dir, "plain", [ctl["id"]])  # not web05
+    await make_user(admin, "appr30", "password_user")
+    status, body = await admin.call(
+        "POST",
+        f"/orgs/{ORG}/resources/{ctl['id']}/shares",
+        {"user": "appr30", "permission": "view"},
+    )
+    assert status == 201, body
+    status, body = await admin.call(
+        "PUT",
+        f"/orgs/{ORG}/accounts/{ctl['accounts'][user]}/access-control",
+        {"enabled": True, "approvers": ["appr30"], "max_window_minutes": 30, "exclusive": True},
+    )
+    assert status == 200, body
+    status, body = await gina.call("POST", f"/orgs/{ORG}/accounts/{account}/reveal", {})
+    assert (status, body["code"]) == (404, "not_found"), body
+
+    async def refused_line(target: str) -> str:
+        term = connect(config, known, ssh_dir, "plain", "gina30", target)
+        try:
+            await term.expect("refused")
+            assert await term.exit_code() == 1
+        finally:
+            term.close()
+        assert secret.encode() not in bytes(term.output)
+        return next(line for line in term.text().splitlines() if "refused" in line)
+
+    not_entitled = await refused_line(f"web05/{user} typed-reason-words")
+    assert "not_found" in not_entitled
+    assert await refused_line("web05/nobody-here") == not_entitled
+    status, body = await gina.call("POST", f"/orgs/Globex/accounts/{account}/reveal", {})
+    assert (status, body["code"]) == (404, "not_found"), body
+    out_of_reach = await refused_line(f"Globex/web05/{user}")
+    assert out_of_reach == f"Strongroom: refused (not_found): {body['detail']}"  # as a reveal
+    assert "checkout_required" in await refused_line(f"web06/{user}")
+
+    denied: list[dict] = []
+    for _ in range(50):
+        denied = [
+            d
+            for d in await events(admin, "access_denied", "gina30")
+            if d["details"]["method"] == "SSH"  # not the reveals above (also recorded)
+        ]
+        if {d["reason"] for d in denied} >= {"not_found", "checkout_required"}:
+            break
+        await asyncio.sleep(0.1)
+    by_reason = {d["reason"]: d for d in denied}
+    first = by_reason["not_found"]
+    assert first["details"]["route"] == "ssh connect {org}/{resource}/{account}"
+    assert first["details"]["method"] == "SSH"
+    assert first["details"]["paths"] == [f"connect {ORG}/web05/{user}"]
+    assert first["outcome"] == "failure" and first["actor"] == "gina30"
+    assert by_reason["checkout_required"]["details"]["paths"] == [f"connect {ORG}/web06/{user}"]
+    dumped = json.dumps(denied)
+    assert secret not in dumped and "typed-reason-words" not in dumped

@@ -10,12 +10,25 @@ import asyncio
 import warnings
 from typing import Any
 
+from server.security.ssh_keys import GATEWAY_CIPHERS, GATEWAY_MACS
 from server.services.connectors.base import Connector, Login, Target, TargetError
 
 with warnings.catch_warnings():
     # asyncssh still names cryptography's deprecated DSA types at import.
     warnings.simplefilter("ignore")
     import asyncssh
+
+# To a target: the gateway's fast ciphers and MACs first (a brokered session's every
+# keystroke crosses this connection twice), then the rest of asyncssh's defaults, so a
+# target offering only those still connects (issue 30, echo latency).
+_CIPHERS = [*GATEWAY_CIPHERS] + [
+    alg.decode()
+    for alg in asyncssh.encryption.get_default_encryption_algs()
+    if alg.decode() not in GATEWAY_CIPHERS
+]
+_MACS = [*GATEWAY_MACS] + [
+    alg.decode() for alg in asyncssh.mac.get_default_mac_algs() if alg.decode() not in GATEWAY_MACS
+]
 
 
 class _PinningClient(asyncssh.SSHClient):
@@ -101,6 +114,8 @@ class SshConnector(Connector):
                 login_timeout=target.timeout,
                 kbdint_auth=False,
                 config=None,
+                encryption_algs=_CIPHERS,
+                mac_algs=_MACS,
             )
             return conn
         except asyncssh.HostKeyNotVerifiable:
