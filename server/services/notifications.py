@@ -903,8 +903,18 @@ class Notifier:
                 aiohttp.ClientSession(
                     timeout=aiohttp.ClientTimeout(total=TIMEOUT), connector=connector
                 ) as session,
-                session.post(hook["url"], data=body, headers=headers, ssl=ctx) as answer,
+                # Never follow a redirect: its target would skip the outbound rule (aiohttp
+                # resolves no IP literal through the checked resolver), and a 307 repeats
+                # the signed POST there (attacker pass, session 9).
+                session.post(
+                    hook["url"], data=body, headers=headers, ssl=ctx, allow_redirects=False
+                ) as answer,
             ):
+                if 300 <= answer.status < 400:
+                    raise DeliveryFailed(
+                        f"the webhook answered a redirect (HTTP {answer.status}), which is not "
+                        "followed: set the address it redirects to as the webhook's URL"
+                    )
                 if answer.status >= 300:
                     raise DeliveryFailed(f"the webhook answered HTTP {answer.status}")
         except aiohttp.ClientSSLError as exc:

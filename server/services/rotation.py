@@ -292,7 +292,8 @@ async def refuse_connection_change_without_checkout(
     issue 26 item 7, applied to the connection; issue 29).
 
     Raises:
-        Conflict ``checkout_required``.
+        Conflict ``checkout_required``; Conflict ``checkout_open`` while a check-out that
+        rotates at check-in is open on one of its accounts.
     """
     blocked = await tx.fetchval(
         "SELECT a.username FROM accounts a, LATERAL account_access(a.id, a.resource_id, $2) x "
@@ -308,6 +309,24 @@ async def refuse_connection_change_without_checkout(
             f"account {blocked!r} of this resource is under access control: the connection "
             "(where its password is sent) is changed only by a user holding a check-out of "
             "each such account",
+        )
+    # A check-out whose check-in rotates the password must be rotated where it was used:
+    # pointed elsewhere while it is open, the check-in would change the password on another
+    # host and leave the one its holder knew working on the target (attacker pass,
+    # session 9). Whoever holds it, the connection waits for the check-in.
+    rotating = await tx.fetchval(
+        "SELECT a.username FROM accounts a, LATERAL account_access(a.id, a.resource_id, $2) x "
+        "WHERE a.resource_id = $1 AND x.controlled AND x.rotate AND x.holder IS NOT NULL "
+        "ORDER BY lower(a.username) LIMIT 1",
+        resource_id,
+        actor.user_id,
+    )
+    if rotating is not None:
+        raise coded(
+            Conflict,
+            "checkout_open",
+            f"account {rotating!r} of this resource is checked out and its check-in changes "
+            "its password on this target: the connection can change once it is checked in",
         )
 
 
@@ -887,21 +906,28 @@ async def list_history(
 
 
 async def reveal_history(
-    env: Env, actor: Actor, org_name: OrgArg, account_id: str, history_id: str
+    env: Env,
+    actor: Actor,
+    org_name: OrgArg,
+    account_id: str,
+    history_id: str,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """One earlier password of an account, for a user with full permission on it,
-    audited (``password_history_revealed``, in ``reveal_password_history``).
+    audited (``password_history_revealed``, in ``reveal_password_history``), under the
+    reveal's rules of the check-out, the org's reason and "connect only".
 
     Raises:
         NotFound (no such entry of this account, or not entitled), Forbidden (below full),
-        Conflict ``checked_out`` / Forbidden ``checkout_required`` (the check-out rule).
+        Conflict ``checked_out`` / Forbidden ``checkout_required`` (the check-out rule),
+        ValidationFailed ``reason_required``, Forbidden ``connect_only``.
     """
     aid = parse_id(account_id, "account")
     hid = parse_id(history_id, "history entry")
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         row = await tx.fetchrow(
-            "SELECT * FROM reveal_password_history($1, $2, $3, $4, $5, $6, $7, $8)",
+            "SELECT * FROM reveal_password_history($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             hid,
             actor.user_id,
             org.id,
@@ -910,6 +936,7 @@ async def reveal_history(
             actor.org,
             actor.ip,
             env.node,
+            reason or "",
         )
         if row is None or row["account_id"] != aid:
             raise NotFound("no such password history entry")
@@ -917,6 +944,19 @@ async def reveal_history(
             raise Forbidden("only a user with full permission on the account sees its history")
         if row["access"] == "held":
             raise coded(Conflict, "checked_out", "this account is checked out to someone else")
+        if row["access"] == "reason_required":
+            raise field_error(
+                "reason",
+                "this organization requires a reason to reveal a password",
+                code="reason_required",
+            )
+        if row["access"] == "connect_only":
+            raise coded(
+                Forbidden,
+                "connect_only",
+                "this account is set to connect only: its passwords, earlier ones included, "
+                "are used through the SSH gateway and never shown",
+            )
         if row["access"] != "ok":
             raise coded(
                 Forbidden,

@@ -277,6 +277,7 @@ async def create_account(
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         resource, _ = await _resource(tx, actor, org, resource_id, "edit")
+        await refuse_target_name_choice(tx, actor, org, resource["id"])
         password, policy, generated = await _password_for(
             tx, org, data.get("policy", DEFAULT), data
         )
@@ -456,6 +457,12 @@ async def update_account(
             )
             if "notes" in data or secrets_now or await _has_secrets(tx, org, data["fields"]):
                 await refuse_secret_change_without_checkout(tx, row, actor.user_id)
+        if "username" in data and data["username"] != row["username"]:
+            # The name says which user on the target the account is: under access control
+            # it is changed by a check-out holder only, and through a reconciliation
+            # account only by who may use that account (attacker pass, session 9).
+            await refuse_secret_change_without_checkout(tx, row, actor.user_id)
+            await refuse_target_name_choice(tx, actor, org, row["resource_id"])
         if data.get("connect_only") is False and row["connect_only"]:
             # Showing the password again is a change to its secrecy (issue 30).
             await refuse_secret_change_without_checkout(tx, row, actor.user_id)
@@ -702,6 +709,40 @@ async def refuse_reconciliation_without_checkout(
             "change through it needs your approved check-out of it (request it: POST "
             "…/password-requests), or let the schedule make the change",
         )
+
+
+async def refuse_target_name_choice(
+    tx: db.Tx, actor: Actor, org: OrgRef, resource_id: uuid.UUID
+) -> None:
+    """Which user on the target an account names decides whose password the resource's
+    reconciliation account changes (a reset, the schedule, a check-in): naming it — adding an
+    account to a resource whose connection has a reconciliation account, or changing the
+    user name of one of its accounts — is a use of that account's power, so it needs what a
+    reset through it needs: full permission on the reconciliation account and, while it is
+    under access control, an open check-out of it held by this user. Else a user with full
+    permission on one account would rename it to another user of the target (``root``), let
+    the system change that user's password and read it (attacker pass, session 9).
+
+    Raises:
+        Forbidden ``reconciliation_use_required``; Conflict ``checkout_required``.
+    """
+    via_id = await tx.fetchval(
+        "SELECT reconciliation_account_id FROM resource_connections WHERE resource_id = $1",
+        resource_id,
+    )
+    if via_id is None:
+        return
+    permission = await entitlement.account_permission(tx, actor, org, via_id)
+    if not entitlement.allows(permission, "edit"):
+        raise coded(
+            Forbidden,
+            "reconciliation_use_required",
+            "this resource's passwords are changed on the target through its reconciliation "
+            "account: adding an account here or changing an account's user name chooses "
+            "whose password that account changes, so it needs full permission on the "
+            "reconciliation account",
+        )
+    await refuse_reconciliation_without_checkout(tx, via_id, actor.user_id)
 
 
 def is_account_id(account_id: str) -> bool:

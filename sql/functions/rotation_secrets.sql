@@ -31,7 +31,8 @@ GRANT EXECUTE ON FUNCTION rotation_secrets(uuid) TO :"app_role";
 -- entitled at all.
 CREATE OR REPLACE FUNCTION reveal_password_history(p_history uuid, p_user uuid, p_org uuid,
                                                    p_scope_all boolean, p_actor text,
-                                                   p_actor_org text, p_ip text, p_node text)
+                                                   p_actor_org text, p_ip text, p_node text,
+                                                   p_reason text)
 RETURNS TABLE (password bytea, account_id uuid, access text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 #variable_conflict use_column
@@ -41,7 +42,7 @@ DECLARE
     v_event bigint;
 BEGIN
     PERFORM set_config('app.org_id', p_org::text, true);
-    SELECT h.password, h.account_id, h.replaced_at, a.username, a.resource_id,
+    SELECT h.password, h.account_id, h.replaced_at, a.username, a.resource_id, a.connect_only,
            p.permission, res.name AS resource INTO r
       FROM password_history h
       JOIN accounts a ON a.id = h.account_id
@@ -55,6 +56,12 @@ BEGIN
         RETURN QUERY SELECT NULL::bytea, r.account_id, 'forbidden'::text;
         RETURN;
     END IF;
+    -- The reveal's own rules of the org's reason and of "connect only" (use_account).
+    IF coalesce(p_reason, '') = '' AND EXISTS (SELECT 1 FROM orgs o
+                                               WHERE o.id = p_org AND o.require_reveal_reason) THEN
+        RETURN QUERY SELECT NULL::bytea, r.account_id, 'reason_required'::text;
+        RETURN;
+    END IF;
     SELECT * INTO acc FROM account_access(r.account_id, r.resource_id, p_user);
     IF acc.controlled AND NOT acc.mine THEN
         RETURN QUERY SELECT NULL::bytea, r.account_id,
@@ -62,10 +69,14 @@ BEGIN
                  ELSE 'request_required' END;
         RETURN;
     END IF;
+    IF r.connect_only THEN
+        RETURN QUERY SELECT NULL::bytea, r.account_id, 'connect_only'::text;
+        RETURN;
+    END IF;
     INSERT INTO audit_events (org_id, at, actor, actor_org, ip, operation, target_type,
                               target, outcome, reason, details, node)
     VALUES (p_org, clock_timestamp(), p_actor, p_actor_org, p_ip, 'password_history_revealed',
-            'account', r.resource || '/' || r.username, 'success', NULL,
+            'account', r.resource || '/' || r.username, 'success', nullif(p_reason, ''),
             jsonb_build_object('account_id', r.account_id, 'history_id', p_history,
                                'replaced_at', r.replaced_at, 'permission', r.permission),
             p_node)
@@ -74,9 +85,9 @@ BEGIN
     RETURN QUERY SELECT r.password, r.account_id, 'ok'::text;
 END $$;
 REVOKE ALL ON FUNCTION reveal_password_history(uuid, uuid, uuid, boolean, text, text, text,
-                                               text) FROM PUBLIC;
+                                               text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reveal_password_history(uuid, uuid, uuid, boolean, text, text,
-                                                  text, text) TO :"app_role";
+                                                  text, text, text) TO :"app_role";
 
 -- rotation_orgs: the orgs the schedule has work in — those with a resource connection or
 -- an operation holding an account — read across orgs by the owner's policies

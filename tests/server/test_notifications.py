@@ -349,3 +349,42 @@ async def test_editing_a_webhook_sends_what_waits_to_the_new_url(admin, api, mon
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:aiosmtpd")
+
+
+async def test_a_webhook_redirect_is_not_followed(admin, monkeypatch):
+    """Attacker pass, session 9: a webhook that answers 307 to another address (which the
+    outbound rule would refuse: loopback, the cloud's metadata service) is not followed —
+    the signed POST never reaches that address, and the delivery says why."""
+    monkeypatch.setattr(notifications, "RETRY_BASE", 0.2)
+    async with HookReceiver.started() as inner, HookReceiver.started(like=inner) as hooks:
+        hooks.status, hooks.location = 307, inner.url("/loop")
+        status, hook = await admin.call(
+            "POST",
+            "/orgs/MSPOrg/notifications/webhooks",
+            {"name": "redirecting", "url": hooks.url("/hook"), "ca_pem": hooks.ca_pem},
+        )
+        assert status == 201, hook
+        status, _ = await admin.call(
+            "PUT",
+            "/orgs/MSPOrg/audit/settings",
+            {"operations": {"resource_created": {"alert": True}}},
+        )
+        assert status == 200
+        status, _ = await admin.call(
+            "POST", "/orgs/MSPOrg/resources", {"name": "redirect-box", "type": "Linux"}
+        )
+        assert status == 201
+
+        async def refused():
+            _, page = await admin.call("GET", "/orgs/MSPOrg/notifications/deliveries")
+            return [
+                d
+                for d in page["items"]
+                if d["recipient"] == "redirecting" and "redirect" in (d["last_error"] or "")
+            ]
+
+        (delivery, *_) = await _until(refused)
+        assert "HTTP 307" in delivery["last_error"]
+        assert [raw for _, raw in hooks.calls if b"redirect-box" in raw]
+        assert inner.calls == []
+        await admin.call("DELETE", f"/orgs/MSPOrg/notifications/webhooks/{hook['id']}")

@@ -75,7 +75,6 @@ async def test_every_write_with_a_body_declares_it(api):
         ("POST", "/orgs/{org}/siem-destinations/{id}/test"),
         ("POST", "/orgs/{org}/resources/{id}/connection/scan"),
         ("POST", "/orgs/{org}/accounts/{id}/rotation/verify"),
-        ("POST", "/orgs/{org}/accounts/{id}/password-history/{history_id}/reveal"),
         ("POST", "/cluster/spool/collect"),
     }
     for method, path, handler in ROUTES:

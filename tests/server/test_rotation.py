@@ -918,6 +918,19 @@ async def test_check_in_rotates_through_a_controlled_reconciliation_account_as_t
         await brokered.open_session(env, actor, ORG, "web-ctl", root, "to look around")
     assert getattr(refused.value, "code", None) == "checkout_required", refused.value
 
+    # Choosing whose password B changes (attacker pass, session 9): renaming A to another
+    # user of the target, adding an account there, renaming B itself — each refused
+    # without B's own check-out, and nothing renamed.
+    for method, path, body in (
+        ("PATCH", f"/orgs/{ORG}/accounts/{account}", {"username": "daemon"}),
+        ("POST", f"/orgs/{ORG}/resources/{res['id']}/accounts", {"username": "daemon"}),
+        ("PATCH", f"/orgs/{ORG}/accounts/{root_account}", {"username": "toor"}),
+    ):
+        status, problem = await holder.call(method, path, body)
+        assert (status, problem["code"]) == (409, "checkout_required"), (path, problem)
+    status, shown = await admin.call("GET", f"/orgs/{ORG}/resources/{res['id']}")
+    assert sorted(a["username"] for a in shown["accounts"]) == sorted([user, root]), shown
+
     # The check-in rotates A on the target through B, as the system.
     status, back = await holder.call("POST", f"/orgs/{ORG}/password-requests/{held}/check-in")
     assert status == 200, back
@@ -940,3 +953,104 @@ async def test_check_in_rotates_through_a_controlled_reconciliation_account_as_t
         "system@MSPOrg",
     )
     assert R0 not in str(changed) and new not in str(changed)
+
+    # An earlier password follows the reveal's rules of the org's reason and of "connect
+    # only" (attacker pass, session 9).
+    entry = history["items"][0]["id"]
+    path = f"/orgs/{ORG}/accounts/{account}/password-history/{entry}/reveal"
+    status, _ = await admin.call("PATCH", f"/orgs/{ORG}", {"require_reveal_reason": True})
+    assert status == 200
+    try:
+        status, problem = await admin.call("POST", path, {})
+        assert (status, problem["code"]) == (422, "reason_required"), problem
+        assert P0 not in str(problem)
+        status, shown = await admin.call("POST", path, {"reason": "incident 42"})
+        assert status == 200 and shown["password"] == P0
+        status, _ = await admin.call(
+            "PATCH", f"/orgs/{ORG}/accounts/{account}", {"connect_only": True}
+        )
+        assert status == 200
+        status, problem = await admin.call("POST", path, {"reason": "incident 42"})
+        assert (status, problem["code"]) == (403, "connect_only"), problem
+        assert P0 not in str(problem)
+    finally:
+        await admin.call("PATCH", f"/orgs/{ORG}", {"require_reveal_reason": False})
+
+
+async def test_who_names_the_target_user_and_where_a_check_in_rotates(api, admin, owner_conn):
+    """Attacker pass, session 9. (a) A user with full permission on one account of a
+    resource whose passwords are changed through its reconciliation account cannot rename
+    it to another user of the target, nor add one there, without full permission on the
+    reconciliation account (403 reconciliation_use_required): the system would change that
+    user's password and hand it over. (b) While a check-out whose check-in rotates the
+    password is open, the resource's connection cannot be pointed elsewhere, even by its
+    holder (409 checkout_open): the check-in would change the password on another host and
+    leave the one the holder knew working on the target."""
+    status, res = await admin.call(
+        "POST", f"/orgs/{ORG}/resources", {"name": "named-target", "type": "Linux"}
+    )
+    assert status == 201, res
+    ids = {}
+    for name in ("app", "root"):
+        status, made = await admin.call(
+            "POST",
+            f"/orgs/{ORG}/resources/{res['id']}/accounts",
+            {"username": name, "password": f"Pw-{name}-Secret-123"},
+        )
+        assert status == 201, made
+        ids[name] = made["id"]
+    connection = {
+        "connector": "ssh",
+        "host": "127.0.0.1",
+        "port": 2,
+        "host_key": "SHA256:" + "A" * 43,
+        "reconciliation_account": ids["root"],
+    }
+    status, made = await admin.call(
+        "PUT", f"/orgs/{ORG}/resources/{res['id']}/connection", connection
+    )
+    assert status == 200, made
+    await make_user(admin, "appowner", "password_user")
+    appowner = await api.login("appowner", "final-appowner-pw22")
+    status, _ = await admin.call(
+        "POST",
+        f"/orgs/{ORG}/accounts/{ids['app']}/shares",
+        {"user": "appowner", "permission": "full"},
+    )
+    assert status == 201
+    status, problem = await appowner.call(
+        "PATCH", f"/orgs/{ORG}/accounts/{ids['app']}", {"username": "root2"}
+    )
+    assert (status, problem["code"]) == (403, "reconciliation_use_required"), problem
+    status, shown = await admin.call("GET", f"/orgs/{ORG}/accounts/{ids['app']}")
+    assert shown["username"] == "app"
+    status, _ = await appowner.call(
+        "PATCH", f"/orgs/{ORG}/accounts/{ids['app']}", {"notes": "still mine to edit"}
+    )
+    assert status == 200  # the rest of the account stays its owner's
+
+    status, answer = await admin.call(
+        "PUT",
+        f"/orgs/{ORG}/accounts/{ids['app']}/access-control",
+        {"enabled": True, "approvers": ["admin"], "rotate_on_checkin": True},
+    )
+    assert status == 200, answer
+    status, _ = await admin.call(  # now full on the whole resource, the connection included
+        "POST",
+        f"/orgs/{ORG}/resources/{res['id']}/shares",
+        {"user": "appowner", "permission": "full"},
+    )
+    assert status == 201
+    await _checked_out(owner_conn, ids["app"], "appowner")
+    moved = {**connection, "host": "127.0.0.2"}
+    for who in (appowner, admin):
+        status, problem = await who.call(
+            "PUT", f"/orgs/{ORG}/resources/{res['id']}/connection", moved
+        )
+        assert (status, problem["code"]) in ((409, "checkout_open"), (409, "checkout_required"))
+    status, conn = await admin.call("GET", f"/orgs/{ORG}/resources/{res['id']}/connection")
+    assert conn["host"] == "127.0.0.1"
+    status, problem = await appowner.call(
+        "PUT", f"/orgs/{ORG}/resources/{res['id']}/connection", moved
+    )
+    assert problem["code"] == "checkout_open", problem

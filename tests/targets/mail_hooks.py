@@ -109,10 +109,11 @@ class HookReceiver:
     """An HTTPS server answering ``status`` (200 unless changed) to every POST, keeping
     each call's headers and body."""
 
-    def __init__(self) -> None:
+    def __init__(self, like: HookReceiver | None = None) -> None:
         self.calls: list[tuple[dict[str, str], bytes]] = []
         self.status = 200
-        self.ctx, self.ca_pem = _server_context()
+        self.location = ""  # with a 3xx status: where it redirects
+        self.ctx, self.ca_pem = (like.ctx, like.ca_pem) if like else _server_context()
         self.port = _free_port()
 
     def url(self, path: str = "/hook") -> str:
@@ -121,13 +122,15 @@ class HookReceiver:
 
     async def _take(self, request: web.Request) -> web.Response:
         self.calls.append((dict(request.headers), await request.read()))
-        return web.Response(status=self.status)
+        headers = {"Location": self.location} if self.location else None
+        return web.Response(status=self.status, headers=headers)
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def started(cls) -> AsyncIterator[HookReceiver]:
-        """A running receiver in the current event loop, stopped afterwards."""
-        receiver = cls()
+    async def started(cls, like: HookReceiver | None = None) -> AsyncIterator[HookReceiver]:
+        """A running receiver in the current event loop, stopped afterwards (with ``like``:
+        the same certificate as that receiver's)."""
+        receiver = cls(like)
         app = web.Application()
         app.router.add_post("/{tail:.*}", receiver._take)
         runner = web.AppRunner(app)

@@ -27,6 +27,7 @@ from server.web.models.rotation import (
     ScheduleSet,
     Verified,
 )
+from server.web.models.vault import RevealBody
 from server.web.problem import json_response
 
 TARGET_ERRORS = {
@@ -115,12 +116,14 @@ def _newest_first(item: dict) -> paging.Key:
     return (-stamp, item["id"])
 
 
-@operation(answers={200: HistoryRevealed}, errors={409: "checked_out"})
+@operation(body=RevealBody, answers={200: HistoryRevealed}, errors={409: "checked_out"})
 async def reveal_history(
-    *, env: Env, actor: Actor, org: OrgArg, id: str, history_id: str
+    *, env: Env, actor: Actor, org: OrgArg, id: str, history_id: str, body: RevealBody
 ) -> web.Response:
-    """Reveal one earlier password (full permission; audited)."""
-    return json_response(await rotation.reveal_history(env, actor, org, id, history_id))
+    """Reveal one earlier password (full permission; audited; a reason when the org asks
+    for one, as for a reveal)."""
+    reason = body.given().get("reason")
+    return json_response(await rotation.reveal_history(env, actor, org, id, history_id, reason))
 
 
 @operation(body=ScheduleSet, answers={200: Schedule})
