@@ -223,17 +223,28 @@ async def set_connection(
                 f"(it serves: {', '.join(sorted(connector.resource_types))})",
                 code="connector_type_mismatch",
             )
-        await refuse_connection_change_without_checkout(tx, resource["id"], actor)
-        via = None
-        if data.get("reconciliation_account"):
-            via = await _reconciliation_account(
-                tx, actor, org, resource["id"], data["reconciliation_account"]
-            )
         current = await tx.fetchrow(
             "SELECT * FROM resource_connections WHERE resource_id = $1 FOR UPDATE",
             resource["id"],
         )
         port = data.get("port") or connector.default_port
+        via = None
+        if data.get("reconciliation_account"):
+            via = await _reconciliation_account(
+                tx, actor, org, resource["id"], data["reconciliation_account"]
+            )
+        moves = (
+            current is None
+            or (
+                current["connector"],
+                current["host"],
+                current["port"],
+                current["reconciliation_account_id"],
+            )
+            != (connector.name, data["host"], port, via)
+            or (host_key is not None and host_key != current["host_key"])
+        )
+        await refuse_connection_change_without_checkout(tx, resource["id"], actor, moves)
         if host_key is None:  # not given: keep the pin while the target stays the same
             same = current is not None and (current["host"], current["port"]) == (
                 data["host"],
@@ -282,7 +293,7 @@ async def set_connection(
 
 
 async def refuse_connection_change_without_checkout(
-    tx: db.Tx, resource_id: uuid.UUID, actor: Actor
+    tx: db.Tx, resource_id: uuid.UUID, actor: Actor, moves: bool = True
 ) -> None:
     """A resource's connection says where its accounts' passwords are sent (to log in,
     to change them): while one of its accounts is under access control, only a user
@@ -293,7 +304,8 @@ async def refuse_connection_change_without_checkout(
 
     Raises:
         Conflict ``checkout_required``; Conflict ``checkout_open`` while a check-out that
-        rotates at check-in is open on one of its accounts.
+        rotates at check-in is open on one of its accounts and the change ``moves`` the
+        target (connector, host, port, pinned key or reconciliation account).
     """
     blocked = await tx.fetchval(
         "SELECT a.username FROM accounts a, LATERAL account_access(a.id, a.resource_id, $2) x "
@@ -314,6 +326,8 @@ async def refuse_connection_change_without_checkout(
     # pointed elsewhere while it is open, the check-in would change the password on another
     # host and leave the one its holder knew working on the target (attacker pass,
     # session 9). Whoever holds it, the connection waits for the check-in.
+    if not moves:
+        return
     rotating = await tx.fetchval(
         "SELECT a.username FROM accounts a, LATERAL account_access(a.id, a.resource_id, $2) x "
         "WHERE a.resource_id = $1 AND x.controlled AND x.rotate AND x.holder IS NOT NULL "

@@ -41,6 +41,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             ``unsupported_charset`` for a charset other than UTF-8, 400 with the strict
             reader's code for a body it refuses, 400 ``bad_request`` for a non-object.
     """
+    raw = await request.read()
+    if not raw.strip():  # no body says nothing, whatever its declared type: no fields given
+        return {}
     # No Content-Type at all is taken as JSON (aiohttp reports application/octet-stream).
     declared = "Content-Type" in request.headers
     if declared and request.content_type not in ("application/json", ""):
@@ -52,9 +55,6 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         err = StrongroomError(f"JSON bodies are UTF-8; charset {charset[:40]!r} is not accepted")
         err.status, err.code, err.title = 415, "unsupported_charset", "Unsupported charset"
         raise err
-    raw = await request.read()
-    if not raw.strip():
-        return {}
     data = strict_json.loads(raw)
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
