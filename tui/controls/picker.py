@@ -237,7 +237,7 @@ class Picker(Select[str]):
                 if self.enter_submits:
                     await self.run_action("screen.submit")
                 else:
-                    self.action_show_overlay()
+                    await self.action_show_overlay()
                 return
             if not printable or event.key == "space":
                 return  # bindings: Space/Down open
