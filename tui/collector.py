@@ -20,7 +20,7 @@ from typing import Any
 
 IDLE_SECONDS = 2.0
 EVERY_SECONDS = 5.0
-RARE = 1_000  # the third generation's threshold (CPython's default: 10)
+RARE = 100  # the third generation's threshold (CPython's default: 10)
 
 _settled = False  # once per process
 

@@ -118,3 +118,35 @@ async def test_event_details_show_no_iso_time_and_no_code():
     assert "operations: password revealed, login failed" in second
     assert "read only: no" in second and "window: starts at: " in second
     assert "Outcome: succeeded" in second and "Chain link: not yet chained" in second
+
+
+def test_request_details_show_local_times():
+    """An org-access request's and a check-out request's details say when they expire in
+    local time, as the audit list does (never ISO text)."""
+    from tui.flows import access_requests, checkout_queue
+    from tui.logic.times import local_minute
+
+    expires = "2026-12-09T10:00:00.5+00:00"
+    org_request = {
+        "org": "acme",
+        "kind": "grant",
+        "user": "bob",
+        "role": "password_user",
+        "proposer": "admin",
+        "expires_at": expires,
+    }
+    checkout = {
+        "account": "root",
+        "resource": "fw",
+        "requester": "bob",
+        "requester_org": "MSPOrg",
+        "window_minutes": 30,
+        "approvals_needed": 1,
+        "expires_at": expires,
+    }
+    for text in (
+        access_requests.describe(org_request),
+        checkout_queue.describe(checkout, "acme"),
+    ):
+        assert f"Expires: {local_minute(expires)} (" in text, text
+        assert not ISO.search(text), text
