@@ -150,3 +150,23 @@ def test_request_details_show_local_times():
     ):
         assert f"Expires: {local_minute(expires)} (" in text, text
         assert not ISO.search(text), text
+
+
+def test_deleted_orgs_in_local_time():
+    """The deleted-orgs list (Organizations, r) gives both times as every list does:
+    local, to the minute, without a '(UTC)' label of its own."""
+    from tui.logic.times import local_minute
+    from tui.screens.deleted_orgs import org_row
+
+    org = {
+        "id": "o1",
+        "display_name": "acme",
+        "name": "Acme",
+        "deleted_by": "admin",
+        "deleted_at": "2026-12-01T23:30:00+00:00",
+        "purge_at": "2026-12-31T23:30:00+00:00",
+    }
+    _key, cells = org_row(org)
+    assert str(cells[3]) == local_minute(org["deleted_at"])
+    assert str(cells[4]).startswith(local_minute(org["purge_at"]) + " (")
+    assert not any(ISO.search(str(cell)) or "UTC" in str(cell) for cell in cells)
