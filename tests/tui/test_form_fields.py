@@ -110,3 +110,41 @@ async def test_a_picker_filled_from_the_server_after_the_form_opens() -> None:
         await pilot.press("enter")  # Enter on the closed picker submits
         await until(pilot, lambda: app.result != "not yet")
     assert app.result == {"name": "acme", "manager": "carol"}
+
+
+async def test_choices_that_arrive_while_the_list_is_open_wait_for_it_to_close() -> None:
+    """A picker opened before its choices came: the list the user is searching is not
+    swapped under the keys; the choices from the server replace it once it closes."""
+    arrived = asyncio.Event()
+
+    async def roles() -> list[tuple[str, str]]:
+        await arrived.wait()
+        return [("password user", "password_user"), ("auditor", "auditor"), ("ops (custom)", "ops")]
+
+    app = FormHost(
+        [
+            Field(
+                "role",
+                "Role",
+                value="password_user",
+                choices=[("password user", "password_user"), ("auditor", "auditor")],
+                load=roles,
+                required=True,
+            ),
+            Field("note", "Note"),
+        ]
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        picker = app.screen.query_one("#f-role")
+        await pilot.press("a")  # typing opens the list and searches: auditor
+        await until(pilot, lambda: picker.expanded)
+        arrived.set()
+        await pilot.pause(0.2)
+        assert len(picker._options) == 3  # the prompt and the two built-in roles, as shown
+        await pilot.press("enter")  # chooses auditor, closes the list
+        await until(pilot, lambda: len(picker._options) == 4)  # the org's roles now
+        assert picker.value == "auditor"
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: app.result != "not yet")
+    assert app.result == {"role": "auditor", "note": ""}

@@ -8,6 +8,7 @@ form has a ``submit`` coroutine the dialog stays open until it succeeds; the ser
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -157,8 +158,12 @@ class FormModal(ModalScreen[Any]):
         except ApiError as error:
             self._show(spec.name, error.detail)
             return
-        spec.choices = options
         picker = self.query_one(f"#f-{spec.name}", Picker)
+        if picker.expanded:  # the list is open: the choices change once it closes
+            closed = asyncio.Event()
+            self.watch(picker, "expanded", lambda open_: open_ or closed.set(), init=False)
+            await closed.wait()
+        spec.choices = options
         keep = picker.value
         known = {value for _label, value in options}
         with picker.prevent(Select.Changed):
