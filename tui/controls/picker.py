@@ -72,9 +72,9 @@ class Picker(Select[str]):
         """The choice on show; the list comes after the first frame (``_list``)."""
         yield SelectCurrent(self.prompt)
 
-    def _on_mount(self, event: events.Mount) -> None:
-        """Show the initial choice now, mount the list once the first frame is drawn."""
-        super()._on_mount(event)
+    def _on_mount(self, _event: events.Mount) -> None:
+        """Mount the list once the first frame is drawn (Select's own handler, called
+        after this one, shows the initial choice)."""
         self.call_after_refresh(self._list)
 
     def _ready_list(self) -> SelectOverlay | None:
