@@ -6,10 +6,12 @@ a key and the frame that answers it: most of the slow tab switches and form open
 once the main screen is up:
 
 - what exists then is frozen (``gc.freeze``: modules, classes, the screens built once and
-  kept); it is never scanned again (it is still freed when no longer referenced);
+  kept); it is not scanned until the next idle collection (and is still freed as soon
+  as nothing refers to it);
 - the automatic full collection is made rare (``RARE``: young collections go on as usual);
 - a full collection runs instead while the keyboard is idle (no key for ``IDLE_SECONDS``),
-  looked at every ``EVERY_SECONDS``.
+  looked at every ``EVERY_SECONDS``: of everything, the frozen objects included (so
+  nothing frozen is kept for good), and what survives it is frozen again.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ def collect_when_idle(app: Any) -> None:
     if queue is None or queue.pending():
         return
     if time.monotonic() - queue.last_key >= IDLE_SECONDS:
+        gc.unfreeze()
         gc.collect()
+        gc.freeze()
 
 
 def start(screen: Any) -> None:
