@@ -189,6 +189,20 @@ class Picker(Select[str]):
             values = [value for _prompt, value in self._choices()]
             overlay.select(values.index(self.value) if self.value in values else None)
 
+    def refilled(self) -> None:
+        """New choices came while the list is open (a picker filled from the server after
+        the form opened): fit the list to them and search what was typed among them, so
+        keys typed before they came choose what they name."""
+        overlay = self._ready_list()
+        if overlay is None or not self.expanded:
+            return
+        self._fit(overlay)
+        if self._query:
+            self._search(overlay)
+        else:
+            values = [value for _prompt, value in self._choices()]
+            overlay.select(values.index(self.value) if self.value in values else None)
+
     def _refit(self) -> None:
         """Fit the open list again once its grown dialog is laid out."""
         overlay = self._ready_list()

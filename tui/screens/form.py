@@ -8,7 +8,6 @@ form has a ``submit`` coroutine the dialog stays open until it succeeds; the ser
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -158,12 +157,8 @@ class FormModal(ModalScreen[Any]):
         except ApiError as error:
             self._show(spec.name, error.detail)
             return
-        picker = self.query_one(f"#f-{spec.name}", Picker)
-        if picker.expanded:  # the list is open: the choices change once it closes
-            closed = asyncio.Event()
-            self.watch(picker, "expanded", lambda open_: open_ or closed.set(), init=False)
-            await closed.wait()
         spec.choices = options
+        picker = self.query_one(f"#f-{spec.name}", Picker)
         keep = picker.value
         known = {value for _label, value in options}
         with picker.prevent(Select.Changed):
@@ -172,6 +167,7 @@ class FormModal(ModalScreen[Any]):
                 picker.value = keep
             elif spec.value in known:
                 picker.value = spec.value
+        picker.refilled()  # a list already open searches what was typed among them
 
     def values(self) -> dict[str, Any]:
         """The form's current values: text for inputs, '' for an unchosen picker, the list
