@@ -54,9 +54,11 @@ class KeyQueue:
         self._noisy_since: float | None = None
         self._unfocused: object = None  # the screen that kept no focus past READY_LIMIT
         self._poll: Any = None
+        self.last_key = time.monotonic()  # when the last key came (tui.collector)
 
     def accept(self, event: events.Key) -> bool:
         """Take a key from the terminal; False when the app should handle it at once."""
+        self.last_key = time.monotonic()
         if event.key in NEVER_QUEUED:
             return False
         self._keys.append(event)

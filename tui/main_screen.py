@@ -11,6 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Select, Static, TabbedContent, TabPane, Tabs
 
+from tui import collector
 from tui.client import ApiError
 from tui.controls.keybar import KeyBar
 from tui.controls.picker import Picker
@@ -127,6 +128,7 @@ class MainScreen(Screen):
         self.load_orgs()
         self.refresh_server()
         self.set_interval(10, self.refresh_server)
+        collector.start(self)  # full garbage collections wait for an idle keyboard
         self.call_after_refresh(show_notices, self.app)  # told at login until read (issue 27)
 
     def apply_capabilities(self) -> None:

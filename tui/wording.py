@@ -127,3 +127,50 @@ def field_refusal(field: str, message: str) -> str:
     if first in _COMMON_START:
         message = message[0].upper() + message[1:]
     return f"{message}."
+
+
+# An audit event's outcome and its reason code in words (issue 35: never a snake_case
+# code). The reasons are the server's stable codes: a target's (server/services/
+# connectors/base.py REASONS, also sent prefixed 'target_'), a refused login's and a
+# refused reveal's; a code not listed reads as its words ('user_gone' → 'user gone').
+_OUTCOME_WORDS = {"success": "succeeded", "failure": "failed"}
+_REASON_WORDS = {
+    "unreachable": "the target could not be reached",
+    "timeout": "the target did not answer in time",
+    "host_key_unknown": "no host key is pinned for the target yet",
+    "host_key_changed": "the target presented a host key other than the pinned one",
+    "tls_failed": "the TLS connection to the target failed",
+    "login_failed": "the target refused the login",
+    "refused": "the target refused the password change",
+    "no_reconciliation_account": "the reconciliation account is missing",
+    "misconfigured": "the connection settings are incomplete",
+    "not_allowed": "the target's address is not allowed",
+    "wrong_password": "wrong user name or password",
+    "unknown_user": "no such user",
+    "user_disabled": "the user is disabled",
+    "ssh_key_expired": "the SSH key has expired",
+    "https_login_first": "the user must log in over HTTPS first",
+    "too_many_denials": "too many refusals in a row",
+    "ciphertext_invalid": "the stored secret could not be decrypted",
+}
+_CODE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
+
+
+def is_code(text: str) -> bool:
+    """Whether ``text`` is a snake_case code ('host_key_changed'), not words."""
+    return bool(_CODE.match(text))
+
+
+def code_words(code: str) -> str:
+    """A stable code as words: 'host_key_changed' → 'the target presented a host key
+    other than the pinned one' (``_REASON_WORDS``), else its words ('user_gone' → 'user
+    gone')."""
+    words = _REASON_WORDS.get(code) or _REASON_WORDS.get(code.removeprefix("target_"))
+    return words or code.replace("_", " ")
+
+
+def outcome_words(outcome: str, reason: str | None = None) -> str:
+    """An audit event's Outcome line: 'succeeded', or 'failed: the target presented a
+    host key other than the pinned one' (``reason``: the event's code)."""
+    said = _OUTCOME_WORDS.get(outcome) or code_words(outcome)
+    return f"{said}: {code_words(reason)}" if reason else said

@@ -92,8 +92,8 @@ async def test_audit_by_keys(tui_server, make_app, tmp_path):
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, TextModal), what="(details)")
         details = screen_text(app)
-        assert 'account: "=cmd/@evil"' in details and account_id not in details
-        assert "Outcome: success (+SUM(1))" in details
+        assert "account: =cmd/@evil" in details and account_id not in details
+        assert "Outcome: succeeded: +SUM(1)" in details  # words, the reason as sent
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
 

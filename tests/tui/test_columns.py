@@ -63,3 +63,25 @@ async def test_columns_give_way_by_priority_as_the_terminal_narrows():
         assert "Address" not in header and "https" not in narrow, narrow  # dropped
         assert "Resource" in header and "Access" in header, header
         assert "web-frontend-01" in narrow and "full" in narrow, narrow
+
+
+async def test_a_refresh_with_the_same_rows_redraws_only_changed_cells():
+    """Same rows in the same order, one cell changed: that cell is updated in place (the
+    table is not cleared and rebuilt) and the cursor stays; a new row rebuilds it."""
+    app = Resources()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(DataTable)
+        await pilot.pause()
+        await pilot.pause()
+        table.move_cursor(row=5)
+        cleared: list[bool] = []
+        clear = table.clear
+        table.clear = lambda *a, **k: cleared.append(True) or clear(*a, **k)
+        changed = [*ROWS[:7], ("r7", (*ROWS[7][1][:3], "4", "full")), *ROWS[8:]]
+        fill_table(table, changed)
+        await pilot.pause()
+        assert not cleared and table.cursor_row == 5
+        assert table.get_row("r7")[3] == "4" and table.get_row("r6")[3] == "3"
+        fill_table(table, [*changed, ("r99", ("new-one", "Linux", "x", "1", "full"))])
+        await pilot.pause()
+        assert cleared and table.row_count == len(ROWS) + 1 and table.cursor_row == 5

@@ -110,3 +110,42 @@ async def test_a_picker_filled_from_the_server_after_the_form_opens() -> None:
         await pilot.press("enter")  # Enter on the closed picker submits
         await until(pilot, lambda: app.result != "not yet")
     assert app.result == {"name": "acme", "manager": "carol"}
+
+
+async def test_keys_typed_before_the_choices_came_choose_what_they_name() -> None:
+    """A picker opened (by typing) before its choices came from the server: when they
+    come, what was typed is searched among them, so Enter chooses what it names (keys
+    typed ahead over SSH, issue 35)."""
+    arrived = asyncio.Event()
+
+    async def roles() -> list[tuple[str, str]]:
+        await arrived.wait()
+        return [("password user", "password_user"), ("auditor", "auditor"), ("ops (custom)", "ops")]
+
+    app = FormHost(
+        [
+            Field(
+                "role",
+                "Role",
+                value="password_user",
+                choices=[("password user", "password_user"), ("auditor", "auditor")],
+                load=roles,
+                required=True,
+            ),
+            Field("note", "Note"),
+        ]
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        picker = app.screen.query_one("#f-role")
+        await pilot.press("o", "p", "s")  # typing opens the list; nothing matches yet
+        await until(pilot, lambda: picker.expanded)
+        arrived.set()
+        await until(pilot, lambda: len(picker._options) == 4)  # the org's roles came
+        assert picker.expanded  # the list stays open, on what was typed
+        await pilot.press("enter")  # chooses ops, closes the list
+        await until(pilot, lambda: not picker.expanded)
+        assert picker.value == "ops"
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: app.result != "not yet")
+    assert app.result == {"role": "ops", "note": ""}

@@ -90,3 +90,49 @@ async def test_picker_fits_and_searches():
         # What the screen shows: the picker reads 'beta', and its list is gone.
         assert drawn(picker).split() == ["beta", "▼"], drawn(picker)
         assert "search:" not in drawn(app.screen) and "import_two" not in drawn(app.screen)
+
+
+class Host(App):
+    """An app that opens one form, as Settings, Notify's t does (no server)."""
+
+    CSS_PATH = [str(STYLES / "app.tcss"), str(STYLES / "dialogs.tcss")]
+
+
+async def test_template_picker_stays_inside_its_dialog():
+    """Notify's 'Which notification?' form has one picker and little room around it: its
+    list opens inside the dialog's border (the dialog grows for it), at 80x24, and the
+    dialog is its size again once the list is closed."""
+    from server.core.notifications import KINDS  # shared plain data
+    from tui.screens.form import Field, FormModal
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        choices = [(f"{k}: {kind.description}", k) for k, kind in KINDS.items()]
+        form = FormModal(
+            "Which notification?",
+            [Field("kind", "Kind", choices=choices, required=True)],
+            action="choose",
+        )
+        app.push_screen(form)
+        await pilot.pause()
+        dialog = form.query_one(".dialog")
+        closed = dialog.region
+        await pilot.press("space")
+        await pilot.pause()
+        await pilot.pause()
+        picker = form.query_one("#f-kind", Picker)
+        overlay = picker.query_one(SelectOverlay)
+        assert picker.expanded
+        inside = dialog.region.shrink((1, 1, 1, 1))  # within the round border
+        assert inside.y <= overlay.region.y and overlay.region.bottom <= inside.bottom, (
+            overlay.region,
+            dialog.region,
+        )
+        assert inside.x <= overlay.region.x and overlay.region.right <= inside.right
+        assert overlay.region.height >= 3 + 2  # some choices show, not just a sliver
+        assert dialog.region.bottom <= 24 - 1  # above the key bar's row
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert not picker.expanded and picker.value == choices[1][1]
+        assert dialog.region.height == closed.height

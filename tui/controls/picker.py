@@ -7,8 +7,10 @@ from typing import Any
 
 from rich.text import Text
 from textual import events, on
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.widget import Widget
 from textual.widgets import Select
 from textual.widgets._select import SelectCurrent, SelectOverlay
 from textual.widgets.option_list import Option
@@ -49,6 +51,9 @@ class Picker(Select[str]):
 
     The picker keeps the focus while its list is open (the list never takes it), so keys
     typed quickly, before a focus change could land, all reach the same place.
+
+    Its list is mounted after the first frame (or at once when a key needs it): a form
+    with pickers is drawn without waiting for their lists (issue 35, item 8).
     """
 
     BINDINGS = [Binding("space,down", "show_overlay", "Open the list", show=False)]
@@ -59,6 +64,36 @@ class Picker(Select[str]):
         self._query = ""  # what was typed to search since the list opened
         self.chosen_here = False  # a choice was made in this picker (Enter then submits)
         self.lone = False  # the form's only field (Enter submits what it shows)
+        self._overlay: SelectOverlay | None = None  # the list, once its mount has begun
+        self._mounting: Any = None  # that mount, awaited by whoever needs the list
+        self._grown: Widget | None = None  # the dialog made taller while the list is open
+
+    def compose(self) -> ComposeResult:
+        """The choice on show; the list comes after the first frame (``_list``)."""
+        yield SelectCurrent(self.prompt)
+
+    def _on_mount(self, _event: events.Mount) -> None:
+        """Mount the list once the first frame is drawn (Select's own handler, called
+        after this one, shows the initial choice)."""
+        self.call_after_refresh(self._list)
+
+    def _ready_list(self) -> SelectOverlay | None:
+        """The list if it is mounted, else None."""
+        overlay = self._overlay
+        return overlay if overlay is not None and overlay.is_mounted else None
+
+    async def _list(self) -> SelectOverlay:
+        """The picker's list, mounted now if it is not yet (filled with the choices)."""
+        if self._overlay is None:
+            self._overlay = SelectOverlay(type_to_search=self._type_to_search).data_bind(
+                compact=Select.compact
+            )
+            self._mounting = self.mount(self._overlay)
+            await self._mounting
+            self._setup_options_renderables()
+        elif not self._overlay.is_mounted:
+            await self._mounting
+        return self._overlay
 
     @property
     def enter_submits(self) -> bool:
@@ -72,8 +107,11 @@ class Picker(Select[str]):
         return [(prompt, value) for prompt, value in self._options if value is not Select.NULL]
 
     def _setup_options_renderables(self) -> None:
-        """The list holds the choices only, never the prompt."""
-        overlay = self.query_one(SelectOverlay)
+        """The list holds the choices only, never the prompt (a list not mounted yet is
+        filled when it is)."""
+        overlay = self._ready_list()
+        if overlay is None:
+            return
         overlay.clear_options()
         overlay.add_options([Option(prompt) for prompt, _value in self._choices()])
 
@@ -113,6 +151,14 @@ class Picker(Select[str]):
         want = min(len(self._choices()), LIST_ROWS) + 2  # the border's two rows
         below = bottom - self.region.bottom
         above = self.region.y - top
+        if box is not None and max(below, above) < want and self._grown is None:
+            # A small dialog (one picker and little else): it grows for the list, up to
+            # the screen's height less two rows, and shrinks back when the list closes.
+            grow = min(want - max(below, above), self.screen.size.height - 2 - box.region.height)
+            if grow > 0:
+                self._grown = box
+                box.styles.min_height = box.region.height + grow
+                self.call_after_refresh(self._refit)
         if below >= want or below >= above:
             height, shift = max(min(want, below), 3), 0
         else:
@@ -127,9 +173,13 @@ class Picker(Select[str]):
 
     def _watch_expanded(self, expanded: bool) -> None:
         """Show the list without giving it the focus; highlight the current choice."""
-        try:
-            overlay = self.query_one(SelectOverlay)
-        except NoMatches:
+        if not expanded and self._grown is not None:  # the dialog grown for the list
+            self._grown.styles.min_height = None
+            self._grown = None
+        overlay = self._ready_list()
+        if overlay is None:
+            if expanded and self.is_mounted:
+                self.call_next(self._expand_when_ready)
             return
         self.set_class(expanded, "-expanded")
         if expanded:
@@ -138,6 +188,44 @@ class Picker(Select[str]):
             self._fit(overlay)
             values = [value for _prompt, value in self._choices()]
             overlay.select(values.index(self.value) if self.value in values else None)
+
+    def refilled(self) -> None:
+        """New choices came while the list is open (a picker filled from the server after
+        the form opened): fit the list to them and search what was typed among them, so
+        keys typed before they came choose what they name."""
+        overlay = self._ready_list()
+        if overlay is None or not self.expanded:
+            return
+        self._fit(overlay)
+        if self._query:
+            self._search(overlay)
+        else:
+            values = [value for _prompt, value in self._choices()]
+            overlay.select(values.index(self.value) if self.value in values else None)
+
+    def _refit(self) -> None:
+        """Fit the open list again once its grown dialog is laid out."""
+        overlay = self._ready_list()
+        if overlay is not None and self.expanded:
+            self._fit(overlay)
+
+    async def _expand_when_ready(self) -> None:
+        """Opened before its list was mounted: open it once it is."""
+        await self._list()
+        if self.expanded:
+            self._watch_expanded(True)
+
+    async def action_show_overlay(self) -> None:
+        """Open the list (mounted first if need be)."""
+        await self._list()
+        super().action_show_overlay()
+
+    def _watch_prompt(self, prompt: str) -> None:
+        """A new prompt shows on the closed picker (the list never holds it)."""
+        if self.is_mounted:
+            self.query_one(SelectCurrent).placeholder = prompt
+            if self.value == Select.NULL:
+                self.query_one(SelectCurrent).update(Select.NULL)
 
     def _on_blur(self, _event: events.Blur) -> None:
         """Leaving the picker (Tab) closes its list without choosing."""
@@ -154,7 +242,7 @@ class Picker(Select[str]):
 
     async def _on_key(self, event: events.Key) -> None:
         """Search, move and choose while the list is open; typing opens it."""
-        overlay = self.query_one(SelectOverlay)
+        overlay = await self._list()
         printable = self.check_consume_key(event.key, event.character)
         if not self.expanded:
             if event.key == "enter":
@@ -163,7 +251,7 @@ class Picker(Select[str]):
                 if self.enter_submits:
                     await self.run_action("screen.submit")
                 else:
-                    self.action_show_overlay()
+                    await self.action_show_overlay()
                 return
             if not printable or event.key == "space":
                 return  # bindings: Space/Down open

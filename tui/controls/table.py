@@ -134,16 +134,37 @@ def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
     still there, so a refresh does not lose the user's place; the columns are fitted to
     the table's width (``DROP_ORDER``); ``table.full_cells`` keeps each row's cells whole."""
     rows = list(rows)
-    if getattr(table, "shown_rows", None) == rows:
+    before = getattr(table, "shown_rows", None)
+    if before == rows:
         show_position(table)
         return  # the same rows: nothing to redraw (a refresh that found no change)
+    widths = getattr(table, "fit_widths", None)
+    drawn = getattr(table, "fitted_rows", None)
     table.shown_rows = rows
     table.full_cells = dict(rows)
+    fitted = _fitted(table, rows)
+    if (
+        drawn is not None
+        and widths == getattr(table, "fit_widths", None)
+        and len(drawn) == len(fitted) == table.row_count
+        and all(old[0] == new[0] for old, new in zip(drawn, fitted, strict=True))
+    ):
+        # The same rows in the same order, some cells changed: only those are redrawn
+        # (a refresh does not rebuild a 1,000-row list; issue 35, item 8).
+        columns = [column.key for column in table.ordered_columns]
+        for (key, old), (_key, new) in zip(drawn, fitted, strict=True):
+            for index, (was, cell) in enumerate(zip(old, new, strict=False)):
+                if was != cell and index < len(columns):
+                    table.update_cell(key, columns[index], cell)
+        table.fitted_rows = fitted
+        show_position(table)
+        return
+    table.fitted_rows = fitted
     keep = None
     if table.row_count:
         keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
     table.clear()
-    for key, cells in _fitted(table, rows):
+    for key, cells in fitted:
         table.add_row(*cells, key=key)
     # DataTable measures new rows when it is next idle; a frame drawn before that keeps
     # the header-wide columns (names cut to 'core-rou'). Measure now, draw afresh.

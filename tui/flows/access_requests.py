@@ -15,7 +15,7 @@ from tui.client import ApiError, Client
 from tui.flows import Pane
 from tui.logic import choices
 from tui.logic.choices import person
-from tui.logic.times import expires_in, expires_short, minute
+from tui.logic.times import expires_in, expires_short, local_minute
 from tui.screens.form import Choices, Field
 
 REASON_WIDTH = 20  # the queue's Reason cell: the Expires column after it stays on screen
@@ -102,7 +102,7 @@ def describe(request: dict) -> str:
         + directory_lines(request.get("directory"))
         + f"Proposed by: {request['proposer']}\n"
         f"Reason: {request.get('reason') or '—'}\n"
-        f"Expires: {minute(request.get('expires_at'), '—')} "
+        f"Expires: {local_minute(request.get('expires_at'), '—')} "
         f"({expires_in(request.get('expires_at'))})"
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tui.client import ApiError
 from tui.flows import Pane
 from tui.flows.access_requests import cut
-from tui.logic.times import expires_in, expires_short, minute, time_left
+from tui.logic.times import expires_in, expires_short, local_minute, time_left
 from tui.screens.form import Field, typed_confirmation
 
 
@@ -43,7 +43,7 @@ def describe(request: dict, org: str) -> str:
         f"Reason: {request.get('reason') or '—'}\n"
         f"Window: {request['window_minutes']} minutes from approval\n"
         f"Approvals: {approvals}\n"
-        f"Expires: {minute(request.get('expires_at'), '—')} "
+        f"Expires: {local_minute(request.get('expires_at'), '—')} "
         f"({expires_in(request.get('expires_at'))})"
     )
 

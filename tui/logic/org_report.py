@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui.logic.times import minute
+from tui.logic.times import local_minute
 from tui.wording import role_words
 
 REQUEST_KINDS = {
@@ -61,7 +61,7 @@ def report_lines(org: dict, report: dict) -> list[str]:
     lines += [
         f"  {REQUEST_KINDS.get(r['kind'], r['kind'])} "
         f"{r.get('user') or r.get('display_name') or _group(r)}"
-        f" — by {r['proposer']}, approver {r['approver']}, expires {minute(r['expires_at'])}"
+        f" — by {r['proposer']}, approver {r['approver']}, expires {local_minute(r['expires_at'])}"
         for r in report["pending_requests"]
     ] or ["  none"]
     return lines

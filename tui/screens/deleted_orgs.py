@@ -20,7 +20,7 @@ from tui.controls.keybar import KeyBar
 from tui.controls.table import fill_table
 from tui.logic.approvers import cannot_approve
 from tui.logic.choices import person
-from tui.logic.times import expires_in, expires_short, minute, month_minute
+from tui.logic.times import expires_in, expires_short, local_minute, local_moment
 from tui.screens.form import Field, FormModal, typed_confirmation
 from tui.text import inert
 from tui.workers import api_worker
@@ -32,8 +32,9 @@ HEADER = (
 
 
 def deadline_cell(purge_at: str | None) -> str:
-    """The Purged column: '12-14 04:50 (7 d)' (UTC, and how long is left)."""
-    return f"{month_minute(purge_at)} ({expires_short(purge_at)})" if purge_at else "—"
+    """The Purged column: '12-14 05:50 (7 d)' (local time as in every list, and how long
+    is left)."""
+    return f"{local_minute(purge_at)} ({expires_short(purge_at)})" if purge_at else "—"
 
 
 def org_row(org: dict) -> tuple[str, tuple[str, ...]]:
@@ -44,7 +45,7 @@ def org_row(org: dict) -> tuple[str, tuple[str, ...]]:
             inert(org["display_name"]),
             inert(org["name"]),
             inert(org.get("deleted_by") or "—"),
-            month_minute(org["deleted_at"]),
+            local_minute(org["deleted_at"]),
             deadline_cell(org.get("purge_at")),
         ),
     )
@@ -73,7 +74,7 @@ class DeletedOrgs(Vertical):
         """Header, the table, a line for the empty case."""
         yield Static(HEADER, classes="section")
         table = DataTable(id="deleted-orgs", cursor_type="row", zebra_stripes=True)
-        table.add_columns("Org", "Name", "Deleted by", "Deleted", "Purged (UTC)")
+        table.add_columns("Org", "Name", "Deleted by", "Deleted", "Purged")
         yield table
         yield Static("", id="deleted-empty")
 
@@ -116,7 +117,7 @@ class DeletedOrgs(Vertical):
             lambda _v: client.restore_org(org["id"]),
             note=f"{name} comes back as it was: its users log in again and its data is "
             f"readable by those who could read it. Deleted by {org.get('deleted_by')} on "
-            f"{minute(org['deleted_at'])} UTC.",
+            f"{local_moment(org['deleted_at'])}.",
             action="restore",
         )
         if done:

@@ -167,6 +167,7 @@ class FormModal(ModalScreen[Any]):
                 picker.value = keep
             elif spec.value in known:
                 picker.value = spec.value
+        picker.refilled()  # a list already open searches what was typed among them
 
     def values(self) -> dict[str, Any]:
         """The form's current values: text for inputs, '' for an unchosen picker, the list

@@ -414,11 +414,18 @@ class AccessPane(Pane):
         if highlighted and self.org:
             org = self.org  # the grants list shows the band org's grants
         else:
-            orgs = await choices.client_orgs(client, managed_only=True)
             selected = self.org if self.org and self.org.lower() != "msporg" else ""
             first = await self.form(
                 "Revoke org access (1 of 2)",
-                [Field("org", "Organization", value=selected, choices=orgs, required=True)],
+                [
+                    Field(
+                        "org",
+                        "Organization",
+                        value=selected,
+                        load=lambda: choices.client_orgs(client, managed_only=True),
+                        required=True,
+                    )
+                ],
                 action="next",
             )
             if not first:

@@ -4,7 +4,7 @@ chosen events exported to CSV; the chain verified."""
 from __future__ import annotations
 
 import asyncio
-import json
+import re
 
 from rich.text import Text
 from textual import on
@@ -29,7 +29,13 @@ from tui.screens.modals import TextModal
 from tui.screens.recordings import RecordingsScreen
 from tui.text import inert
 from tui.widgets.pane import Pane
-from tui.wording import operation_meaning, operation_words
+from tui.wording import (
+    code_words,
+    is_code,
+    operation_meaning,
+    operation_words,
+    outcome_words,
+)
 from tui.workers import api_worker
 
 SHOWN = 200  # newest events in the view; the export writes every event that matches
@@ -42,6 +48,66 @@ def default_path(org: str) -> str:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _words(name: object) -> str:
+    """A details key or a target type as words: 'expires_at' → 'expires at'."""
+    return str(name).replace("_", " ")
+
+
+# Details whose values are the server's codes (a role, a kind, a policy...); elsewhere a
+# value is a name someone typed ('db_prod') and stays as typed, unless it is an audited
+# operation or a known reason code.
+CODE_KEYS = frozenset(
+    {"reason", "code", "kind", "kinds", "role", "state", "status", "outcome", "result"}
+    | {"method", "permission", "totp_policy", "previous_totp_policy", "security", "operations"}
+)
+
+
+def detail_value(value: object, key: str = "") -> str:
+    """A value of an event's details (under ``key``) as words: an ISO time as the local
+    time (as the When line says it), a code as words, yes/no, lists and objects spelled
+    out; never JSON, ISO text or a snake_case code (issue 35)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        if _ISO_TIME.match(value):
+            return local_moment(value)
+        if not is_code(value):
+            return value
+        if operation_meaning(value):
+            return operation_words(value)
+        if key in CODE_KEYS or code_words(value) != _words(value):
+            return code_words(value)
+        return value
+    if isinstance(value, list):
+        return ", ".join(detail_value(v, key) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{_words(k)}: {detail_value(v, str(k))}" for k, v in value.items())
+    return str(value)
+
+
+def event_lines(event: dict, book: NameBook) -> list[str]:
+    """An event's details dialog: when (local time), who, what in words, the target's
+    name, the outcome and its reason in words, the chain link, then each detail."""
+    meaning = operation_meaning(event["operation"])
+    lines = [
+        f"When: {local_moment(event['at'])}",
+        f"Actor: {event['actor']} ({event['actor_org']})" + f" from {event['ip'] or '—'}",
+        f"Operation: {operation_words(event['operation'])}" + (f" ({meaning})" if meaning else ""),
+        f"Target: {_words(event.get('target_type') or '')} {book.target(event)}".rstrip(),
+        f"Outcome: {outcome_words(event['outcome'], event.get('reason'))}",
+        f"Chain link: {event['seq'] if event['seq'] is not None else 'not yet chained'}",
+        "Details:",
+    ]
+    details = book.details(event)
+    lines += [f"  {_words(k)}: {detail_value(v, str(k))}" for k, v in details.items()]
+    return lines
 
 
 class AuditPane(Pane):
@@ -200,20 +266,7 @@ class AuditPane(Pane):
         if event is None:
             self.app.notify("No event selected.", severity="warning")
             return
-        lines = [
-            f"When: {local_moment(event['at'])}",
-            f"Actor: {event['actor']} ({event['actor_org']})" + f" from {event['ip'] or '—'}",
-            f"Operation: {operation_words(event['operation'])}"
-            + (f" ({meaning})" if (meaning := operation_meaning(event["operation"])) else ""),
-            f"Target: {event.get('target_type') or ''} {self.book.target(event)}".rstrip(),
-            f"Outcome: {event['outcome']}"
-            + (f" ({event['reason']})" if event.get("reason") else ""),
-            f"Chain link: {event['seq'] if event['seq'] is not None else 'not yet chained'}",
-            "Details:",
-        ]
-        details = self.book.details(event)
-        lines += [f"  {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in details.items()]
-        self.app.push_screen(TextModal(f"Event {event['id']}", lines))
+        self.app.push_screen(TextModal(f"Event {event['id']}", event_lines(event, self.book)))
 
     @api_worker()
     async def action_export(self) -> None:

@@ -15,6 +15,7 @@ from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.logic import choices
 from tui.logic.org_report import deletion_lines, report_lines
+from tui.logic.times import local_moment
 from tui.screens.deleted_orgs import DeletedOrgsScreen
 from tui.screens.form import Field, refusal, typed_confirmation
 from tui.screens.modals import TextModal
@@ -165,8 +166,13 @@ class OrgsPane(Pane):
 
     @api_worker(exclusive=True, group="orgs")
     async def load(self) -> None:
-        """Fetch the organizations I may see."""
-        self._orgs = await self.app.client.orgs()
+        """Fetch the organizations I may see; an answer that did not change redraws
+        nothing (a tab switch reloads it, issue 35 item 8)."""
+        orgs = await self.app.client.orgs()
+        shown = getattr(self.query_one("#orgs-table", DataTable), "shown_rows", None)
+        if orgs == self._orgs and shown is not None:
+            return
+        self._orgs = orgs
         self.fill()
 
     @on(Input.Changed, "#orgs-q")
@@ -263,7 +269,6 @@ class OrgsPane(Pane):
         org, client = current["display_name"], self.app.client
         fields = control_fields(current) + detail_fields(current)  # the order of New
         if not current["is_msp"]:  # MSPOrg keeps its names and has no account manager
-            managers = await choices.account_managers(client)
             fields = [
                 Field(
                     "name",
@@ -282,7 +287,7 @@ class OrgsPane(Pane):
                     "account_manager",
                     "Account manager (a change needs a second administrator)",
                     value=current.get("account_manager") or "",
-                    choices=managers,
+                    load=lambda: choices.account_managers(client),  # the form opens at once
                 ),
                 *fields,
             ]
@@ -327,7 +332,7 @@ class OrgsPane(Pane):
                 "orgs",
                 f"Deleted {org}: {d['users']} users, {d['groups']} groups, "
                 f"{d['resources']} resources, {d['accounts']} accounts; restorable until "
-                f"{result['purge_at'][:16].replace('T', ' ')}.",
+                f"{local_moment(result['purge_at'])}.",
             )
 
     @api_worker()

@@ -245,7 +245,6 @@ class UsersPane(Pane):
         """Add a user to the org with a temporary password (generated when left empty,
         then shown once); they choose their own at first login."""
         client, org = self.app.client, self.org
-        roles = await role_choices(client, org)
         generated: list[str] = []
 
         async def submit(v: dict) -> dict:
@@ -264,7 +263,14 @@ class UsersPane(Pane):
                 Field("username", "Username", required=True),
                 Field("full_name", "Full name"),
                 Field("email", "E-mail"),
-                Field("role", "Role", value="password_user", choices=roles, required=True),
+                Field(
+                    "role",
+                    "Role",
+                    value="password_user",
+                    choices=list(choices.ROLE_CHOICES),  # the form opens at once, the
+                    load=lambda: role_choices(client, org),  # org's own roles come after
+                    required=True,
+                ),
                 Field("password", "Initial password (12+ characters)", password=True),
                 Field("generate", "Or generate a temporary password", value="no", choices=GENERATE),
                 Field("access_scope", "Access scope", value="owned_and_shared", choices=SCOPES),
@@ -290,7 +296,9 @@ class UsersPane(Pane):
         user = self._user()
         if user is None:
             return
-        roles = await role_choices(client, org)
+        roles = list(choices.ROLE_CHOICES)  # the org's own roles come after the form opens
+        if user["role"] not in {value for _label, value in roles}:
+            roles.append((f"{user['role']} (custom)", user["role"]))
         names = ("full_name", "email", "role", "access_scope", "status")
 
         async def submit(v: dict) -> dict:
@@ -304,7 +312,14 @@ class UsersPane(Pane):
             [
                 Field("full_name", "Full name", value=user.get("full_name") or ""),
                 Field("email", "E-mail", value=user.get("email") or ""),
-                Field("role", "Role", value=user["role"], choices=roles, required=True),
+                Field(
+                    "role",
+                    "Role",
+                    value=user["role"],
+                    choices=roles,
+                    load=lambda: role_choices(client, org),
+                    required=True,
+                ),
                 Field("access_scope", "Access scope", value=user["access_scope"], choices=SCOPES),
                 Field("status", "Status", value=user["status"], choices=STATUSES, required=True),
             ],
