@@ -47,11 +47,14 @@ class RotationApi(Transport):
         """An account's earlier passwords (no secret), newest first."""
         return await self._every(f"/orgs/{quote(org)}/accounts/{account_id}/password-history")
 
-    async def reveal_history(self, org: str, account_id: str, history_id: str) -> dict:
-        """One earlier password (audited)."""
+    async def reveal_history(
+        self, org: str, account_id: str, history_id: str, reason: str | None = None
+    ) -> dict:
+        """One earlier password (audited; a reason when the org asks for one)."""
         return await self._request(
             "POST",
             f"/orgs/{quote(org)}/accounts/{account_id}/password-history/{history_id}/reveal",
+            {"reason": reason} if reason else {},
         )
 
     async def set_rotation_schedule(self, org: str, kind: str, ref: str, body: dict) -> dict:

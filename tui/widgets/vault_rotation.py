@@ -322,7 +322,20 @@ class RotationActions:
         )
         if not picked:
             return
-        shown = await client.reveal_history(self.org, account, picked["entry"])
+        try:
+            shown = await client.reveal_history(self.org, account, picked["entry"])
+        except ApiError as error:
+            if error.code != "reason_required":
+                raise
+            shown = await self.form(
+                "Reason for revealing",
+                [Field("reason", "Reason (ticket, change…)", required=True)],
+                lambda v: client.reveal_history(self.org, account, picked["entry"], v["reason"]),
+                note="This organization asks why a password is revealed.",
+                action="reveal",
+            )
+            if not shown:
+                return
         when = next(label for label, ref in rows if ref == picked["entry"])
         self.changed("audit")
         await self.app.push_screen(
