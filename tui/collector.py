@@ -10,7 +10,7 @@ once the main screen is up:
   as nothing refers to it);
 - the automatic full collection is made rare (``RARE``: young collections go on as usual);
 - a full collection runs instead while the keyboard is idle (no key for ``IDLE_SECONDS``),
-  looked at every ``EVERY_SECONDS``: of everything, the frozen objects included (so
+  looked at every ``EVERY_SECONDS``, once per pause: of everything, the frozen objects included (so
   nothing frozen is kept for good), and what survives it is frozen again.
 """
 
@@ -38,12 +38,18 @@ def settle() -> None:
     gc.set_threshold(young, middle, RARE)
 
 
+_collected_after: float | None = None  # the last key the previous idle collection followed
+
+
 def collect_when_idle(app: Any) -> None:
-    """A full collection now if no key came for ``IDLE_SECONDS`` (``app.keys_queue``)."""
+    """A full collection now if no key came for ``IDLE_SECONDS`` (``app.keys_queue``), once
+    per pause: a terminal left open does not collect every ``EVERY_SECONDS`` for nothing."""
+    global _collected_after
     queue = getattr(app, "keys_queue", None)
-    if queue is None or queue.pending():
+    if queue is None or queue.pending() or queue.last_key == _collected_after:
         return
     if time.monotonic() - queue.last_key >= IDLE_SECONDS:
+        _collected_after = queue.last_key
         gc.unfreeze()
         gc.collect()
         gc.freeze()

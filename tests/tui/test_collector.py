@@ -28,5 +28,8 @@ def test_full_collections_wait_for_an_idle_keyboard(monkeypatch):
     collector.collect_when_idle(SimpleNamespace(keys_queue=Queue(0, 0.1)))  # typing
     collector.collect_when_idle(SimpleNamespace(keys_queue=Queue(2, 60)))  # keys wait
     assert not runs
-    collector.collect_when_idle(SimpleNamespace(keys_queue=Queue(0, collector.IDLE_SECONDS)))
+    idle = SimpleNamespace(keys_queue=Queue(0, collector.IDLE_SECONDS))
+    collector.collect_when_idle(idle)
     assert runs == [1] and gc.get_freeze_count() > 0  # the survivors frozen again
+    collector.collect_when_idle(idle)  # the same pause: nothing to collect again
+    assert runs == [1]
