@@ -82,6 +82,10 @@ async def test_a_refresh_with_the_same_rows_redraws_only_changed_cells():
         await pilot.pause()
         assert not cleared and table.cursor_row == 5
         assert table.get_row("r7")[3] == "4" and table.get_row("r6")[3] == "3"
+        # The columns keep fitting their cells (a newcomer saw them shrink to their
+        # headers' width, names cut to 'billing-', after adding an account).
+        shown = drawn(table)
+        assert "web-frontend-07" in shown and "Linux" in shown, shown
         fill_table(table, [*changed, ("r99", ("new-one", "Linux", "x", "1", "full"))])
         await pilot.pause()
         assert cleared and table.row_count == len(ROWS) + 1 and table.cursor_row == 5

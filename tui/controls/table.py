@@ -142,7 +142,8 @@ def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
     drawn = getattr(table, "fitted_rows", None)
     table.shown_rows = rows
     table.full_cells = dict(rows)
-    fitted = _fitted(table, rows)
+    measured = [column.content_width for column in table.ordered_columns]
+    fitted = _fitted(table, rows)  # sets each column's width to its header's until measured
     if (
         drawn is not None
         and widths == getattr(table, "fit_widths", None)
@@ -151,11 +152,13 @@ def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
     ):
         # The same rows in the same order, some cells changed: only those are redrawn
         # (a refresh does not rebuild a 1,000-row list; issue 35, item 8).
+        for column, width in zip(table.ordered_columns, measured, strict=True):
+            column.content_width = width  # as measured when the rows were drawn
         columns = [column.key for column in table.ordered_columns]
         for (key, old), (_key, new) in zip(drawn, fitted, strict=True):
             for index, (was, cell) in enumerate(zip(old, new, strict=False)):
                 if was != cell and index < len(columns):
-                    table.update_cell(key, columns[index], cell)
+                    table.update_cell(key, columns[index], cell, update_width=True)
         table.fitted_rows = fitted
         show_position(table)
         return
