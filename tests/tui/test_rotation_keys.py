@@ -32,6 +32,7 @@ from tests.tui.keys import (
     type_burst,
 )
 from tests.tui.test_vault_keys import close_list, focus_accounts, focus_resources, list_open
+from tui.logic.times import local_minute
 from tui.screens.modals import KeysModal, RevealModal
 from tui.screens.rotation_report import report_rows
 
@@ -171,7 +172,14 @@ def test_report_rows_say_each_problem_in_words():
         ],
     }
     assert report_rows(report, lambda reason: f"<{reason}>") == [
-        ("verify:1", ("r/a", "verification failed: <login_failed>", "2026-12-07 05:01")),
+        (
+            "verify:1",
+            (
+                "r/a",
+                "verification failed: <login_failed>",
+                local_minute("2026-12-07T05:01:02+00:00"),
+            ),
+        ),
         ("age:2", ("r/b", "9 days old (its policy: at most 7)", "")),
     ]
 

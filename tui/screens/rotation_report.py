@@ -9,12 +9,19 @@ from collections.abc import Callable, Mapping
 from textual.binding import Binding
 
 from tui.client import ApiError
+from tui.logic.times import local_minute
 from tui.screens.listing import ListModal
 from tui.workers import api_worker
 
 
+def _count(items: list, noun: str) -> str:
+    """'1 failed change', '2 failed changes'."""
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
 def _when(stamp: str | None) -> str:
-    return (stamp or "")[:16].replace("T", " ")
+    """A time the server sent, as this terminal's local time (as the audit list shows it)."""
+    return local_minute(stamp)
 
 
 def report_rows(
@@ -83,8 +90,8 @@ class RotationReportScreen(ListModal):
         report = await self.app.client.rotation_report(self.org)
         rows = report_rows(report, self.words)
         counts = (
-            f"{len(report['failed_verifications'])} failed verifications, "
-            f"{len(report['failed_changes'])} failed changes, "
+            f"{_count(report['failed_verifications'], 'failed verification')}, "
+            f"{_count(report['failed_changes'], 'failed change')}, "
             f"{len(report['over_age'])} past their maximum age."
         )
         self.fill(rows, "Nothing to look at: every password is fine." if not rows else counts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tui.client import ApiError
+from tui.logic.times import local_minute
 from tui.screens.form import Field, refusal
 from tui.screens.listing import confirm_field
 from tui.screens.modals import RevealModal
@@ -74,8 +75,16 @@ def _whole_or_blank(value: str) -> str | None:
     return None if not value.strip() or value.strip().isdigit() else "a whole number, or blank"
 
 
-def _when(stamp: str) -> str:
-    return stamp[:16].replace("T", " ")
+def _every(count: int | None, done: str, unit: str) -> str:
+    """'rotated every 90 days', 'verified every hour'; '' for none."""
+    if not count:
+        return ""
+    return f"{done} every {unit}" if count == 1 else f"{done} every {count} {unit}s"
+
+
+def _when(stamp: str | None) -> str:
+    """A time the server sent, as this terminal's local time (as the audit list shows it)."""
+    return local_minute(stamp)
 
 
 def rotation_summary(state: dict | None) -> str:
@@ -375,12 +384,8 @@ class RotationActions:
         )
         if saved:
             parts = [
-                f"rotated every {saved['rotate_every_days']} days"
-                if saved["rotate_every_days"]
-                else "",
-                f"verified every {saved['verify_every_hours']} hours"
-                if saved["verify_every_hours"]
-                else "",
+                _every(saved["rotate_every_days"], "rotated", "day"),
+                _every(saved["verify_every_hours"], "verified", "hour"),
             ]
             said = " and ".join(p for p in parts if p) or "inherited"
             self.changed("accounts", f"Schedule of {label}: {said}.")
