@@ -329,9 +329,23 @@ async def send_test(env: Env, actor: Actor, org_name: OrgArg, dest: str) -> dict
         target = await _load(tx, env, org.id, dest_id)
         if target is None:
             raise NotFound("no such SIEM destination")
+    answer = await _send_test(env, actor, org, target)
+    # Recorded with what happened (a newcomer read "succeeded" for a test that reached
+    # no receiver).
+    async with db.transaction(env.pool, actor.org_id) as tx:
+        await enter_org(tx, actor, org_name)
         await recording.writer(tx, env, org.id, actor.who).record(
-            "siem_test_sent", "siem_destination", target.name
+            "siem_test_sent",
+            "siem_destination",
+            target.name,
+            outcome="success" if answer["delivered"] else "failure",
+            details={} if answer["delivered"] else {"error": answer["error"]},
         )
+    return answer
+
+
+async def _send_test(env: Env, actor: Actor, org: OrgRef, target: Target) -> dict[str, Any]:
+    """Send the test message to ``target``: ``{"delivered", "error"}``."""
     now = datetime.datetime.now(datetime.UTC).isoformat()
     event = {
         "org_id": str(org.id),

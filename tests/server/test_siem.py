@@ -208,6 +208,11 @@ async def test_transports_formats_and_client_certificate(admin, receiver):
     dest = await _destination(admin, receiver, "siem-no-client-cert", port=receiver.mtls_port)
     status, tried = await admin.call("POST", f"/orgs/MSPOrg/siem-destinations/{dest['id']}/test")
     assert status == 200 and not tried["delivered"], tried
+    # The audit says the test failed, and why (newcomer pass, session 9).
+    _, trail = await admin.call("GET", "/orgs/MSPOrg/audit?operation=siem_test_sent&limit=1")
+    (event,) = trail["items"]
+    assert (event["target"], event["outcome"]) == ("siem-no-client-cert", "failure"), event
+    assert event["details"]["error"] == tried["error"]
 
 
 async def test_only_the_orgs_own_administrators_configure_it(admin, api, receiver):
