@@ -793,7 +793,9 @@ async def _file_change(
         raise field_error(
             "approvers",
             "this change weakens the access control and needs the approval of one of its "
-            f"approvers, but none of them can approve it: {why}",
+            f"approvers, but none of them can approve it: {why}. Another user with full "
+            "permission here, who is a person apart from them, can ask for it instead, and "
+            "the approvers then approve it",
             code="no_eligible_approver",
         )
     if await tx.fetchval(
