@@ -21,6 +21,7 @@ from tests.tui.keys import (
 )
 from tests.tui.test_story_keys import pick_org
 from tui.screens.me import OnceModal
+from tui.widgets.settings import SettingsPane
 
 
 async def test_notify_section_by_keys(tui_server, make_app):
@@ -118,6 +119,13 @@ async def test_notify_section_by_keys(tui_server, make_app):
         await until(pilot, lambda: "notifyco's own" in text_of(note), what="(client refusal)")
         said = text_of(note)
         assert said.count("own administrators") == 1 and said.startswith("Only"), said
+        # Nor are keys offered that would be refused after a filled form (session 9).
+        pane = app.screen.query_one(SettingsPane)
+        assert not pane.check_action("new_destination", ())
+        assert not pane.check_action("new_webhook", ())
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert app.screen is screen  # no form opened
 
 
 async def until_once(pilot, title: str) -> OnceModal:

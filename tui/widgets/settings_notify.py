@@ -74,10 +74,14 @@ class NotifyActions:
                 if error.code not in QUIET:
                     raise
                 said.append(as_sentence(error.detail))
-        if len(said) == 2:  # both refused: one sentence, not "only … only …"
+        # Both refused: one sentence, not "only … only …", and the keys that would be
+        # refused after a filled form are not offered (newcomer pass, session 9).
+        self._notify_refused = len(said) == 2
+        if self._notify_refused:
             said = [
                 f"Only {org}'s own administrators see and set its SIEM forwarding and webhooks."
             ]
+        self.refresh_bindings()
         self._notify = rows
         fill_table(
             self.query_one("#notify-table", DataTable),
