@@ -160,10 +160,23 @@ class AccountActions:
             await client.change_account_password(self.org, account, password)
             return True
 
+        on_target = bool((getattr(self, "_rotation_of", {}).get(account) or {}).get("connector"))
         done = await self.form(
             f"Set the password of {self.selected_cell('accounts', 0)}",
             new_password_fields("password", "New password"),
             submit,
+            # Said where it applies (newcomer pass, session 9): p is the vault's record only.
+            note=(
+                "In the vault only: the target keeps its password. R changes it on the "
+                "target and here."
+                if on_target
+                else ""
+            ),
         )
         if done:
-            self.changed("audit", "Password changed.")
+            self.changed(
+                "audit",
+                "Password changed in the vault (not on the target)."
+                if on_target
+                else "Password changed.",
+            )

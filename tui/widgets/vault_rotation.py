@@ -348,7 +348,9 @@ class RotationActions:
         when = next(label for label, ref in rows if ref == picked["entry"])
         self.changed("audit")
         await self.app.push_screen(
-            RevealModal(f"Earlier password of {name} ({when})", shown["password"], 30)
+            RevealModal(
+                f"Earlier password of {name} ({when})", shown["password"], self.app.reveal_seconds
+            )
         )
 
     @api_worker("Schedule not saved")
