@@ -206,7 +206,10 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         if not data:
             asyncio.get_running_loop().remove_reader(self.master)
             return
-        self.chan.write(data)
+        try:
+            self.chan.write(data)
+        except BrokenPipeError:  # the client went: what the TUI still draws goes nowhere
+            asyncio.get_running_loop().remove_reader(self.master)
 
     async def _wait_child(self) -> None:
         child = self.child

@@ -161,6 +161,9 @@ async def test_brokered_session_is_recorded_and_never_shows_the_password(
     term = Terminal(ssh_args(config, known, ssh_dir / "carol", "carol", "-tt"))
     try:
         await term.expect("web01", limit=60)
+        # The account's row must be there before Tab moves to it (the key bar's "Connect"
+        # shows before the accounts have loaded: a loaded CI run pressed t on none).
+        await term.expect(rf"{user}\s+\S+\s+view")
         term.type("\t")
         await term.expect("Connect")
         term.type("t")
