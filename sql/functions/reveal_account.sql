@@ -53,7 +53,6 @@ DECLARE
     r record;
     acc record;
     v_refusal text;
-    v_permission text;
     v_event bigint;
 BEGIN
     -- The credential and the reach are decided here, in the statement that reads the
@@ -82,13 +81,15 @@ BEGIN
         RETURN;
     END IF;
     PERFORM set_config('app.org_id', o.id::text, true);
-    v_permission := account_permission(p_user, o.id, p_scope_all AND o.id = p_home, p_account);
-    IF v_permission IS NULL THEN
+    -- One statement, so the account and the entitlement are read in one snapshot
+    -- (account_permission is STABLE: its queries see this statement's snapshot).
+    SELECT a.password, a.notes,
+           account_permission(p_user, o.id, p_scope_all AND o.id = p_home, a.id) AS permission,
+           a.resource_id, a.username, a.policy, a.secret_fields, a.connect_only INTO r
+        FROM accounts a WHERE a.id = p_account AND a.org_id = o.id;
+    IF NOT FOUND OR r.permission IS NULL THEN
         RETURN;
     END IF;
-    SELECT a.password, a.notes, v_permission AS permission, a.resource_id, a.username,
-           a.policy, a.secret_fields, a.connect_only INTO r
-        FROM accounts a WHERE a.id = p_account;
     SELECT * INTO acc FROM account_access(p_account, r.resource_id, p_user);
     IF acc.controlled AND NOT acc.mine THEN
         RETURN QUERY SELECT NULL::bytea, NULL::bytea, r.permission, r.resource_id, r.username,
