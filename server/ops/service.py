@@ -32,7 +32,7 @@ from server.core import hostos
 from server.core.config import Config
 from server.core.files import private_log
 from server.node.mode import HaState, ha_state_path
-from server.ops import gateway_cli
+from server.ops import collector, gateway_cli
 from server.security import crypto
 from server.security.tls import private_key_problem, renew_if_due, server_context
 from server.services import master_key
@@ -448,6 +448,7 @@ async def _serve(
         config.server.port,
     )
     renewing = asyncio.create_task(_keep_certificate_fresh(config, ssl_ctx))
+    collector.settle()  # the start-up objects out of the full collections (issue 28)
     try:
         await stop.wait()
     finally:

@@ -1,8 +1,10 @@
 """Entitlement: which accounts and resources a user may use, and how far.
 
-The rule itself is SQL (``account_permissions`` / ``resource_permissions`` in
-sql/005_vault.sql); this module is the only caller, and ``reveal_account`` applies it
-again inside the database before any ciphertext leaves it.
+The rule itself is SQL, in sql/functions/: ``account_permission`` for one account (the
+reveal, the gateway and single checks), ``account_permissions`` the same rule for every
+account of an org (the lists; tests/server/test_entitlement_equal.py keeps both answering
+alike) and ``resource_permissions`` at resource level. This module is the only caller,
+and ``use_account`` applies it again inside the database before any ciphertext leaves it.
 """
 
 from __future__ import annotations
@@ -44,9 +46,10 @@ def scope_all(actor: Actor, org: OrgRef) -> bool:
 async def account_permission(
     tx: Tx, actor: Actor, org: OrgRef, account_id: uuid.UUID
 ) -> str | None:
-    """The actor's permission on one account, or None."""
+    """The actor's permission on one account, or None (sql/functions/account_permission.sql:
+    the one-account form of the rule, issue 28)."""
     permission: str | None = await tx.fetchval(
-        "SELECT permission FROM account_permissions($1, $2, $3) WHERE account_id = $4",
+        "SELECT account_permission($1, $2, $3, $4)",
         actor.user_id,
         org.id,
         scope_all(actor, org),

@@ -311,7 +311,8 @@ async def chain_org(
             "WITH linked AS (INSERT INTO audit_links (org_id, seq, event_id, prev_hash, hash) "
             "SELECT $1, s, e, p, h FROM unnest($2::bigint[], $3::bigint[], $4::bytea[], "
             "$5::bytea[]) AS u(s, e, p, h) RETURNING event_id), "
-            "gone AS (DELETE FROM audit_pending WHERE event_id IN (SELECT event_id FROM linked)) "
+            "gone AS (DELETE FROM audit_pending WHERE org_id = $1 "
+            "AND event_id IN (SELECT event_id FROM linked)) "
             "UPDATE audit_heads SET seq = $6, hash = $7 WHERE org_id = $1",
             org_id,
             seqs,
@@ -524,7 +525,7 @@ async def _verify(
     stray = await conn.fetchval(
         "SELECT min(e.id) FROM audit_events e WHERE e.org_id = $1 AND NOT EXISTS "
         "(SELECT 1 FROM audit_links l WHERE l.event_id = e.id) AND NOT EXISTS "
-        "(SELECT 1 FROM audit_pending p WHERE p.event_id = e.id)",
+        "(SELECT 1 FROM audit_pending p WHERE p.org_id = e.org_id AND p.event_id = e.id)",
         org_id,
     )
     pending = await conn.fetchval("SELECT count(*) FROM audit_pending WHERE org_id = $1", org_id)

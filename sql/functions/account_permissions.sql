@@ -12,7 +12,11 @@
 -- need trust.
 -- Written without CTEs so that a caller's "WHERE account_id = …" is pushed into every
 -- branch (one account is then a handful of index lookups, not the whole org).
--- resource_permissions (its own file) is the same rule at resource level.
+-- resource_permissions (its own file) is the same rule at resource level, and
+-- account_permission (its own file) the same rule for one account, which the reveal uses
+-- (issue 28): tests/server/test_entitlement_equal.py checks that both forms answer alike
+-- over random shares, groups, trust, owners and resource groups, so a change here is made
+-- there too.
 CREATE OR REPLACE FUNCTION account_permissions(p_user uuid, p_org uuid, p_all boolean)
 RETURNS TABLE (account_id uuid, resource_id uuid, permission text)
 LANGUAGE sql STABLE AS $$

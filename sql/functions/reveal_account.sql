@@ -1,4 +1,4 @@
--- requires: org_reach, credential_stands, account_permissions, account_access,
+-- requires: org_reach, credential_stands, account_permission, account_access,
 --           database_may_write, password_revealed_event
 --
 -- The only way to read a secret, and it is audited: in one statement (its own
@@ -6,7 +6,7 @@
 -- name, case-insensitive), checks that the request's credential still stands
 -- (credential_stands: p_user active, its session p_session or API key p_api_key not
 -- ended), applies the reach rule (org_reach: p_user of home org p_home may act there),
--- the org's reveal-reason setting, the entitlement rule (account_permissions; p_scope_all:
+-- the org's reveal-reason setting, the entitlement rule (account_permission; p_scope_all:
 -- the actor's access scope is 'all', which counts in its home org only, as
 -- entitlement.scope_all says), the check-out rule (account_access) and the fenced-read
 -- rule (database_may_write), records a password_revealed event (built by
@@ -81,12 +81,13 @@ BEGIN
         RETURN;
     END IF;
     PERFORM set_config('app.org_id', o.id::text, true);
-    SELECT a.password, a.notes, p.permission, a.resource_id, a.username, a.policy,
-           a.secret_fields, a.connect_only INTO r
-        FROM account_permissions(p_user, o.id, p_scope_all AND o.id = p_home) p
-        JOIN accounts a ON a.id = p.account_id
-        WHERE p.account_id = p_account;
-    IF NOT FOUND THEN
+    -- One statement, so the account and the entitlement are read in one snapshot
+    -- (account_permission is STABLE: its queries see this statement's snapshot).
+    SELECT a.password, a.notes,
+           account_permission(p_user, o.id, p_scope_all AND o.id = p_home, a.id) AS permission,
+           a.resource_id, a.username, a.policy, a.secret_fields, a.connect_only INTO r
+        FROM accounts a WHERE a.id = p_account AND a.org_id = o.id;
+    IF NOT FOUND OR r.permission IS NULL THEN
         RETURN;
     END IF;
     SELECT * INTO acc FROM account_access(p_account, r.resource_id, p_user);

@@ -148,7 +148,9 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "rotation_orgs": "new: the orgs the password schedule has work in (issue 29)",
     "reveal_accounts_with_tokens": "new: the reveal checks its bearer token itself; it calls "
     "use_account directly (issue 28)",
-    "use_account": "new: reveal_account's rule for a purpose, reveal or connect (issue 30)",
+    "use_account": "new: reveal_account's rule for a purpose, reveal or connect (issue 30); "
+    "entitlement by account_permission (issue 28)",
+    "account_permission": "new: the entitlement rule for one account (issue 28)",
     "purge_audit": "session recordings older than the retention go too (issue 30)",
 }
 
