@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from server.core.errors import StrongroomError
+from server.gateway.wire import one_write_per_packet
 from server.security.ssh_keys import asyncssh
 from server.services import auth, brokered
 from server.services.connectors.base import Login, TargetError
@@ -186,6 +187,7 @@ async def run(
         conn = await asyncio.wait_for(
             connect_pinned(opened.target, login, opened.private_key), gw.connect_timeout_seconds
         )
+        one_write_per_packet(conn)
         target_chan, _ = await conn.create_session(
             lambda: _TargetSide(pump),
             term_type=channel.term,

@@ -30,6 +30,7 @@ from server.core.config import Config
 from server.core.errors import StrongroomError
 from server.gateway import broker
 from server.gateway.tui_channel import Connect, TuiChannel, end_children
+from server.gateway.wire import one_write_per_packet
 from server.security.ssh_keys import (
     GATEWAY_CIPHERS,
     GATEWAY_MACS,
@@ -107,6 +108,7 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
     def connection_made(self, conn: Any) -> None:
         """Count the connection against its address's pre-auth limit (refuse past it)."""
         self.conn = conn
+        one_write_per_packet(conn)
         peer = conn.get_extra_info("peername") or ("", 0)
         self.ip = str(peer[0])
         limit = self.gw.config.gateway.max_unauthenticated_per_address

@@ -71,4 +71,11 @@ def run_alone(config: Config) -> None:
             finally:
                 await stop(acceptor)
 
-    asyncio.run(main())
+    run_event_loop(main())
+
+
+def run_event_loop(main: Any) -> Any:
+    """Run the gateway's coroutine ``main`` to its end on a fresh asyncio event loop (the
+    bench runs its gateway process through this too). uvloop was measured here and made
+    no difference to a brokered keystroke's echo (issue 30, session 10): not used."""
+    return asyncio.run(main)
