@@ -33,6 +33,7 @@ from tests.tui.keys import (
     type_burst,
 )
 from tests.tui.test_vault_keys import close_list, focus_accounts, focus_resources, list_open
+from tui.controls.keybar import KeyBar
 from tui.logic.times import local_minute
 from tui.screens.modals import KeysModal, RevealModal
 from tui.screens.rotation_report import report_rows
@@ -79,6 +80,7 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         # V before the resource has a connection: the refusal alone, no "Logging in…".
         accounts = await focus_accounts(pilot)
         await cursor_to(pilot, accounts, root)
+        assert "R Change" not in str(app.screen.query_one(KeyBar).render())  # no target yet
         await pilot.press("V")
         await notified(pilot, f"{root} was not verified: its resource has no connection")
         assert not [n for n in app._notifications if "Logging in" in n.message]
@@ -103,6 +105,14 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
 
         accounts = await focus_accounts(pilot)
         await cursor_to(pilot, accounts, user)
+        # With a connection, the accounts' key bar holds R V H after reveal and copy
+        # (they were only under F1 at 80 columns: newcomer pass, session 8).
+        bar = app.screen.query_one(KeyBar)
+        for item in ("R Change", "V Verify", "H History"):
+            await until(
+                pilot, lambda item=item: item in str(bar.render()), what=f"({item}) {bar.render()}"
+            )
+        assert str(bar.render()).index("c Copy") < str(bar.render()).index("R Change")
         await pilot.press("R")
         form = await form_open(pilot, f"Change the password of {user} on its target?")
         await type_text(pilot, "yes")
