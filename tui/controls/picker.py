@@ -142,6 +142,8 @@ class Picker(Select[str]):
         overlay.add_options(
             [Option(choices[i][0]) for i in (range(len(choices)) if shown is None else shown)]
         )
+        if self.expanded:
+            self._fit(overlay)  # a shorter list sits next to the picker all the same
 
     def _choice_at(self, row: int | None) -> int | None:
         """The choice shown at the list's ``row`` (the list may show only the matches)."""
@@ -184,7 +186,8 @@ class Picker(Select[str]):
             top, bottom = box.region.y + 1, box.region.bottom - 1
         else:
             top, bottom = self.screen.region.y, self.screen.region.bottom - 1  # the key bar
-        want = min(len(self._choices()), LIST_ROWS) + 2  # the border's two rows
+        listed = len(self._choices()) if self._shown is None else len(self._shown)
+        want = min(listed, LIST_ROWS) + 2  # the border's two rows
         below = bottom - self.region.bottom
         above = self.region.y - top
         if box is not None and max(below, above) < want and self._grown is None:
