@@ -42,10 +42,13 @@ async def test_key_lines_fit_80_columns(tui_server, make_app):
         bar = text_of(app.screen.query_one("#settings-sections"))
         assert "R Replicate  f 2FA" in bar, bar
 
-        # My account: `s` (my SSH keys, for the gateway) is on the key bar at 80 columns.
+        # My account: `s` (my SSH keys, for the gateway) comes before the rarely used keys,
+        # so the key bar holds it at 80 columns also with 2FA on (o 2FA off, r Codes).
         await open_me(pilot)
         await until(
             pilot,
             lambda: "s SSH keys" in str(app.screen.query_one(KeyBar).render()),
             what="(s on the key bar)",
         )
+        line = str(app.screen.query_one(KeyBar).render())
+        assert line.index("s SSH keys") < line.index("n New"), line
