@@ -234,7 +234,7 @@ def test_story_in_tmux(terminal_factory, fresh_node):  # noqa: F811
     term.keys("Enter")
     term.wait_for(f"{ORG}                        ▼")
     term.keys("F6")
-    term.wait_for("x Disable  d Delete")
+    term.wait_for("x Disable d Delete")
     add_user(term, CLIENT, "Carol", "password user", org=ORG)
     term.keys("F2", "n")
     term.wait_for("New resource in acme")
