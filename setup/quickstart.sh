@@ -2,9 +2,28 @@
 # Set up and run Strongroom on this machine: a virtual environment, PostgreSQL if
 # missing, a primary node in ./var (or $STRONGROOM_HOME), the HTTPS server.
 # Safe to run again: it reuses what is already there.
+#
+# Ports (used when the node is created; an existing node keeps its configuration):
+#   ./setup/quickstart.sh [--port HTTPS] [--db-port POSTGRESQL] [--gateway-port SSH]
+# (defaults 7272, 7432 and 2222, as `strongroom init`).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
+
+INIT_ARGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --port|--db-port|--gateway-port)
+            [ $# -ge 2 ] || { echo "quickstart: $1 needs a port number" >&2; exit 2; }
+            INIT_ARGS+=("$1" "$2")
+            shift 2
+            ;;
+        *)
+            echo "quickstart: unknown option $1 (--port, --db-port, --gateway-port)" >&2
+            exit 2
+            ;;
+    esac
+done
 
 HOME_DIR="${STRONGROOM_HOME:-$ROOT/var}"
 CONF="$HOME_DIR/conf/strongroom.toml"
@@ -16,9 +35,10 @@ SR="$VENV/bin/strongroom"
 
 if [ ! -f "$CONF" ]; then
     say "creating a primary node in $HOME_DIR"
-    "$SR" init "$HOME_DIR"
+    "$SR" init "$HOME_DIR" ${INIT_ARGS[@]+"${INIT_ARGS[@]}"}
 else
     say "using the existing node in $HOME_DIR"
+    [ ${#INIT_ARGS[@]} -eq 0 ] || say "(its ports are in $CONF: the options given are not used)"
 fi
 
 if "$SR" status --config "$CONF" >/dev/null 2>&1; then
@@ -29,6 +49,7 @@ else
 fi
 
 PORT="$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$CONF" | head -1)"
+GATEWAY_PORT="$(awk '/^\[/{s=$0} s=="[gateway]" && /^port = /{print $3; exit}' "$CONF")"
 cat <<MSG
 
 Strongroom is running at https://localhost:${PORT}
@@ -39,6 +60,7 @@ Strongroom is running at https://localhost:${PORT}
                Through the API:
                curl -k https://localhost:${PORT}/api/v1/auth/login -H 'Content-Type: application/json' \\
                     -d '{"username":"admin","password":"…"}'
+  the gateway: ssh -p ${GATEWAY_PORT:-2222} admin@localhost   (the TUI over SSH)
   check it:    curl -k https://localhost:${PORT}/api/v1/health
   state:       $SR status --config $CONF
   stop it:     $SR stop --config $CONF

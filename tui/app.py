@@ -19,6 +19,7 @@ from tui.controls.keybar import split_bindings
 from tui.keyboard import KeyQueue, cursor_at_end_on_focus
 from tui.screens.login import LoginScreen
 from tui.screens.modals import KeysModal
+from tui.styling import style_only_attached
 from tui.terminal import too_small
 from tui.text import inert, inert_lines
 
@@ -55,6 +56,7 @@ class StrongroomApp(App):
         than showing the login screen, when that session ends or is logged out."""
         super().__init__(driver_class=_posix_driver() if os.name == "posix" else None)
         cursor_at_end_on_focus()
+        style_only_attached()
         self.keys_queue = KeyQueue(self)  # typed-ahead keys, handed out in order
         self.client = client
         self.reveal_seconds = reveal_seconds

@@ -80,6 +80,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         external=_external_database(args),
         msp_totp_policy=args.msp_totp_policy,
         listen=args.listen,
+        gateway_port=args.gateway_port,
     )
     print(f"Strongroom primary created in {Path(args.dir).absolute()}")
     print(f"  configuration:       {result.config_path}")
@@ -91,7 +92,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"  initial password:    {result.generated_password}")
         print(f"    (kept in {kept}, mode 0600, until it is changed at first login)")
     print(f"  listening on:        {_listen_words(result.listen)}, port {args.port} (--listen)")
-    print(f"  SSH gateway:         {_gateway_words(result.listen)}")
+    print(f"  SSH gateway:         {_gateway_words(result.listen, args.gateway_port)}")
     print(f"  start it with:       {command('serve', '--config', result.config_path)}")
     return 0
 
@@ -136,11 +137,11 @@ def _listen_words(host: str) -> str:
     return "all addresses (0.0.0.0)" if host in ("0.0.0.0", "") else host  # noqa: S104
 
 
-def _gateway_words(host: str) -> str:
-    """Where the SSH gateway will listen (issue 30; it is on by default and follows
-    --listen), and how to turn it off."""
+def _gateway_words(host: str, port: int = 2222) -> str:
+    """Where the SSH gateway will listen (issue 30; it is on by default, follows --listen
+    and takes --gateway-port), and how to turn it off."""
     return (
-        f"ssh -p 2222 USER@HOST on {_listen_words(host)} "
+        f"ssh -p {port} USER@HOST on {_listen_words(host)} "
         "([gateway] enabled = false in the configuration turns it off)"
     )
 
@@ -730,6 +731,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("init", cmd_init, "Make a new primary node in an empty directory.")
     p.add_argument("dir", metavar="DIR", help="install directory (must not exist or be empty)")
     p.add_argument("--port", type=int, default=7272, help="HTTPS port (default 7272)")
+    p.add_argument(
+        "--gateway-port",
+        type=int,
+        default=2222,
+        help="SSH gateway port (default 2222; a primary's init only)",
+    )
     p.add_argument(
         "--listen",
         metavar="ADDR",

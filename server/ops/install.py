@@ -110,6 +110,7 @@ def init_install(
     external: ExternalDatabase | None = None,
     msp_totp_policy: str = "administrators",
     listen: str = "",
+    gateway_port: int = 2222,
 ) -> InitResult:
     """Create a primary node in ``home`` (which must not exist or be empty).
 
@@ -119,7 +120,8 @@ def init_install(
     PostgreSQL with an existing cluster. ``msp_totp_policy``: MSPOrg's two-factor policy
     (issue 27: a new install requires 2FA of its built-in administrators, so the first
     administrator enrols at its first login, after choosing its password). ``listen`` is
-    the HTTPS server's address (default: all addresses, 0.0.0.0).
+    the HTTPS server's address (default: all addresses, 0.0.0.0); ``gateway_port`` the SSH
+    gateway's port (issue 30; default 2222, must differ from ``port``).
 
     Raises:
         InstallError: anything failed; nothing was left behind.
@@ -133,6 +135,11 @@ def init_install(
     home = Path(home).absolute()
     if home.exists() and (not home.is_dir() or any(home.iterdir())):
         raise InstallError(f"{home} is not empty; choose a new directory")
+    if gateway_port == port or not 1 <= gateway_port <= 65535:
+        raise InstallError(
+            f"the SSH gateway's port {gateway_port} must be between 1 and 65535 and differ "
+            f"from the HTTPS port {port} (use --gateway-port)"
+        )
     if external is None and not port_is_free(db_port):
         raise InstallError(
             f"port {db_port} for the embedded PostgreSQL is already in use (use --db-port)"
@@ -148,6 +155,7 @@ def init_install(
 
         config = Config(home=home, source=str(home / "conf" / "strongroom.toml"))
         config.server.port = port
+        config.gateway.port = gateway_port
         if listen:  # the SSH gateway listens where HTTPS does (operator pass, session 8)
             config.server.host = config.gateway.host = listen
         db = config.database

@@ -170,3 +170,50 @@ def test_deleted_orgs_in_local_time():
     assert str(cells[3]) == local_minute(org["deleted_at"])
     assert str(cells[4]).startswith(local_minute(org["purge_at"]) + " (")
     assert not any(ISO.search(str(cell)) or "UTC" in str(cell) for cell in cells)
+
+
+REFUSED_ID = "0b3a1c2d-1111-2222-3333-444455556666"
+REFUSED = {  # a refused reveal, as server/services/denials.py records it
+    "id": 44,
+    "at": "2026-12-04T08:00:00+00:00",
+    "actor": "bob",
+    "actor_org": "MSPOrg",
+    "ip": "10.0.0.9",
+    "operation": "access_denied",
+    "target_type": "route",
+    "target": "GET /api/v1/orgs/{org}/accounts/{id}/reveal",
+    "outcome": "failure",
+    "reason": "forbidden",
+    "seq": 12,
+    "details": {
+        "count": 2,
+        "first_at": "2026-12-04T08:00:00+00:00",
+        "last_at": "2026-12-04T08:00:30+00:00",
+        "window_seconds": 60,
+        "code": "forbidden",
+        "status": 403,
+        "method": "GET",
+        "route": "/api/v1/orgs/{org}/accounts/{id}/reveal",
+        "paths": [f"/api/v1/orgs/acme/accounts/{REFUSED_ID}/reveal"],
+    },
+}
+
+
+async def test_refused_request_in_words():
+    """A refused request (access_denied) says what was asked in words, naming the
+    account it knows, and never shows the API route nor an id (newcomer pass)."""
+    book = NameBook()
+    for names, account in (({REFUSED_ID: "fw/root"}, "account fw/root"), ({}, "an account")):
+        book.names = dict(names)
+        lines = event_lines(REFUSED, book)
+        whole = "\n".join(lines)
+        assert f"read org acme > {account} > reveal" in whole, whole
+        assert "/api/" not in whole and "{" not in whole and REFUSED_ID not in whole, whole
+        assert not SNAKE.search(whole) and not ISO.search(whole), whole
+        assert book.target(REFUSED) == f"read org acme > {account} > reveal"
+    app = _Dialog()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(TextModal("Event 44", lines))
+        await pilot.pause()
+        text = screen_text(app)
+    assert "/api/" not in text and "reveal" in text

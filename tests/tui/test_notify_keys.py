@@ -4,11 +4,14 @@ my mutes ticked in a checklist. Each step is checked against what the server the
 
 from __future__ import annotations
 
+import re
+
 from textual.widgets import DataTable, Static
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import (
     cursor_to,
+    drawn,
     fill,
     form_open,
     main_ready,
@@ -93,6 +96,12 @@ async def test_notify_section_by_keys(tui_server, make_app):
             await pilot.pause(0.5)
         assert "FAILING" in " ".join(rows(table, 3)), rows(table, 3)
         await until(pilot, lambda: "checkout_ending" in text_of(note), what="(mute said)")
+        # The column says what is left to send in words that read right when cut ('sent
+        # 24 of 240' was cut to 'sent 24 of 2'); the reason is said in full under it.
+        (cell,) = [r for r in rows(table, 3) if "FAILING" in r]
+        assert re.fullmatch(r"FAILING \d+x · \d+ to send", cell), cell
+        assert "to send" in drawn(table)  # on screen at 80 columns, not cut
+        assert "SIEM siem1 is failing: " in text_of(note), text_of(note)
 
         # A webhook's signing secret: shown once in the same dialog; Esc closes it.
         await pilot.press("w")

@@ -74,8 +74,22 @@ async def test_picker_fits_and_searches():
         await pilot.pause()
         assert picker.expanded and overlay.highlighted == 0
         assert "search: imp org" in str(overlay.border_title)
+        # Only what matches is listed (the list jumped to a match among all of them:
+        # newcomer pass, session 9); one word less lists both of its matches.
+        assert overlay.option_count == 1, overlay.option_count
+        assert "org_imported" in drawn(overlay) and "alpha" not in drawn(overlay)
         dialog = app.query_one(".dialog").region
         assert dialog.y <= overlay.region.y and overlay.region.bottom <= dialog.bottom
+        await pilot.press(*["backspace"] * 4)
+        await pilot.pause()
+        listed = drawn(overlay)
+        assert overlay.option_count == 2 and listed.index("import_two") < listed.index("org_imp")
+        await pilot.press("down", "up", "enter")  # the best match first: 'imp' starts it
+        await pilot.pause()
+        assert picker.value == "import_two" and not picker.expanded
+        await pilot.press("space")
+        await pilot.pause()
+        assert overlay.option_count == len(NAMES)  # opened again: every choice
         await pilot.press("end")
         assert overlay.highlighted == len(NAMES) - 1
         await pilot.press("home", "pagedown")

@@ -29,9 +29,11 @@ from tests.tui.keys import (
     rows,
     screen_text,
     submit,
+    text_of,
     type_burst,
 )
 from tests.tui.test_vault_keys import close_list, focus_accounts, focus_resources, list_open
+from tui.controls.keybar import KeyBar
 from tui.logic.times import local_minute
 from tui.screens.modals import KeysModal, RevealModal
 from tui.screens.rotation_report import report_rows
@@ -78,6 +80,7 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         # V before the resource has a connection: the refusal alone, no "Logging in…".
         accounts = await focus_accounts(pilot)
         await cursor_to(pilot, accounts, root)
+        assert "R Change" not in str(app.screen.query_one(KeyBar).render())  # no target yet
         await pilot.press("V")
         await notified(pilot, f"{root} was not verified: its resource has no connection")
         assert not [n for n in app._notifications if "Logging in" in n.message]
@@ -102,6 +105,14 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
 
         accounts = await focus_accounts(pilot)
         await cursor_to(pilot, accounts, user)
+        # With a connection, the accounts' key bar holds R V H after reveal and copy
+        # (they were only under F1 at 80 columns: newcomer pass, session 8).
+        bar = app.screen.query_one(KeyBar)
+        for item in ("R Change", "V Verify", "H History"):
+            await until(
+                pilot, lambda item=item: item in str(bar.render()), what=f"({item}) {bar.render()}"
+            )
+        assert str(bar.render()).index("c Copy") < str(bar.render()).index("R Change")
         await pilot.press("R")
         form = await form_open(pilot, f"Change the password of {user} on its target?")
         await type_text(pilot, "yes")
@@ -143,14 +154,23 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         await pilot.press("W")
         table = await list_open(pilot, "Rotation report of MSPOrg")
         await until(pilot, lambda: f"tgt-01/{user}" in rows(table), what="(report row)")
-        assert rows(table, 1) == [
+        whole = (
             "change failed: the target presented another host key than the pinned one, so "
             "nothing was sent (check the server; pin the new key with C only if it is expected)"
-        ]
+        )
+        # At 80 columns the problem is cut with '…' (it was clipped), and said whole
+        # under the counts for the highlighted row (newcomer pass, session 9).
+        (shown,) = rows(table, 1)
+        assert shown.endswith("…") and whole.startswith(shown[:-1]), shown
+        assert [text_of(cells[1]) for cells in table.full_cells.values()] == [whole]
+        note = app.screen.query_one("#list-note")
+        await until(pilot, lambda: whole in " ".join(text_of(note).split()), what="(whole)")
         await pilot.press("v")
         await notified(pilot, f"tgt-01/{user} does not log in to its target: the target presented")
         await until(pilot, lambda: len(rows(table)) == 2, what="(verification in the report)")
-        assert rows(table, 1)[0].startswith("verification failed: the target presented")
+        assert text_of(table.full_cells[table.shown_rows[0][0]][1]).startswith(
+            "verification failed: the target presented"
+        )
         await close_list(pilot)
 
 

@@ -113,11 +113,11 @@ def fixed_secret(monkeypatch):
     """The enrolment dialog shows a fixed secret (the server makes a new one each run)."""
     real = me_screen.confirm_form
 
-    def fixed(client, _secret, _uri):
+    def fixed(client, _secret, _uri, required=False):
         uri = pyotp.TOTP(FIXED_SECRET).provisioning_uri(
             name="admin@MSPOrg", issuer_name="Strongroom"
         )
-        return real(client, FIXED_SECRET, uri)
+        return real(client, FIXED_SECRET, uri, required)
 
     monkeypatch.setattr(me_screen, "confirm_form", fixed)
 

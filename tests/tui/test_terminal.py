@@ -171,9 +171,9 @@ def test_story_in_tmux(terminal_factory, fresh_node):  # noqa: F811
     screen = term.wait_for("First run", "conf/initial-admin-password")
     assert "^q Quit" in screen.splitlines()[-1]
     first_login(term, ADMIN)
-    term.wait_for("r Reveal  c Copy  / Search")  # the vault's list has the focus, its keys first
+    term.wait_for("r Reveal c Copy / Search")  # the vault's list has the focus, its keys first
     last = term.screen().rstrip().splitlines()[-1]
-    assert last.endswith("F1 Keys  ^x Log out  ^q Quit")  # nothing cut at 80 columns
+    assert " ".join(last.split()).endswith("F1 Keys ^x Log out ^q Quit")  # nothing cut
 
     term.keys("F6")
     term.wait_for("Users F6", "PRIVILEGED admin")
@@ -234,7 +234,7 @@ def test_story_in_tmux(terminal_factory, fresh_node):  # noqa: F811
     term.keys("Enter")
     term.wait_for(f"{ORG}                        ▼")
     term.keys("F6")
-    term.wait_for("x Disable  d Delete")
+    term.wait_for("x Disable d Delete")
     add_user(term, CLIENT, "Carol", "password user", org=ORG)
     term.keys("F2", "n")
     term.wait_for("New resource in acme")
@@ -267,9 +267,9 @@ def test_story_in_tmux(terminal_factory, fresh_node):  # noqa: F811
     log_in(term, DESIGNEE, DESIGNEE.final)
     term.wait_for("Vault F2")
     term.keys("F3")
-    term.wait_for("n New  e Edit")
+    term.wait_for("n New e Edit")
     term.keys("/")
-    term.wait_for("n New  e Edit", gone=True)  # the search box has the keys now
+    term.wait_for("n New e Edit", gone=True)  # the search box has the keys now
     term.type(ORG)
     term.keys("Enter", "d")
     term.wait_for(f"Delete {ORG}")

@@ -657,6 +657,18 @@ async def test_vault_fixes_by_keys(tui_server, make_app, vault_data):
         form = await form_open(pilot, "Access control of resource fw-hq-02")
         await fill(pilot, ">yes")
         await pilot.press("tab")
+        # Myself alone: warned under the field, nothing saved; then vappr as well.
+        await type_text(pilot, "vown")
+        await pilot.press("space", "enter")
+        await until(pilot, lambda: form.query_one("#e-approvers").has_class("shown"))
+        assert "you are its only approver" in text_of(form.query_one("#e-approvers"))
+        assert app.screen is form
+        _, control = tui_server.api(
+            "GET", f"/orgs/MSPOrg/resources/{fw['id']}/access-control", token=owner
+        )
+        assert not control.get("enabled")
+        await type_text(pilot, "vown")
+        await pilot.press("space")  # vown unticked
         await type_text(pilot, "vappr")
         await pilot.press("space")
         await submit(pilot, form)

@@ -57,30 +57,55 @@ class KeyBar(Widget):
         """Stop listening."""
         self.screen.bindings_updated_signal.unsubscribe(self)
 
-    def _item(self, binding: Binding) -> Text:
+    def _item(self, binding: Binding, gap: int = 2) -> Text:
         key = self.app.get_key_display(binding)
-        return Text.assemble((key, "bold"), f" {binding.description}  ")
+        return Text.assemble((key, "bold"), f" {binding.description}" + " " * gap)
 
-    def render(self) -> Text:
-        """Pane keys, then other global keys while they fit, then the essential ones."""
-        local, everywhere = split_bindings(self.screen)
-        local = focused_order(self.screen, local)
-        essential = sorted(
-            (b for b in everywhere if b.id in ESSENTIAL), key=lambda b: ESSENTIAL.index(b.id)
-        )
-        others = [b for b in everywhere if b.id not in ESSENTIAL]
-        tail = [self._item(b) for b in essential]
-        room = self.size.width - sum(t.cell_len for t in tail)
+    def _fit(
+        self, local: list[Binding], others: list[Binding], room: int, gap: int
+    ) -> tuple[list[Text], int]:
+        """The items that fit ``room`` cells with ``gap`` spaces after each, and the room
+        left: pane keys in order (one too long is skipped for a shorter one), then other
+        global keys while they fit."""
         head: list[Text] = []
         for binding in local + others:
-            item = self._item(binding)
+            item = self._item(binding, gap)
             if item.cell_len > room:
                 if binding in local:
                     continue  # a shorter pane key may still fit; F1 lists them all
                 break
             head.append(item)
             room -= item.cell_len
+        return head, room
+
+    def render(self) -> Text:
+        """Pane keys, then other global keys while they fit, then the essential ones. When
+        the pane's keys do not all fit two spaces apart they are set one space apart, which
+        holds two or three more (at 80 columns C R V H on the accounts list, I T on the
+        users list were left out: newcomer pass, session 8)."""
+        local, everywhere = split_bindings(self.screen)
+        local = focused_order(self.screen, local)
+        essential = sorted(
+            (b for b in everywhere if b.id in ESSENTIAL), key=lambda b: ESSENTIAL.index(b.id)
+        )
+        others = [b for b in everywhere if b.id not in ESSENTIAL]
+        best: tuple[tuple[int, int], list[Text], int, list[Text]] | None = None
+        for gap in (2, 1):  # one space apart only when two spaces leave keys out
+            tail = [self._item(b, gap) for b in essential]
+            room = self.size.width - sum(t.cell_len for t in tail)
+            head, left = self._fit(local, others, room, gap)
+            # Better: more of the pane's keys in their order before the first one left
+            # out (the most used), then more keys.
+            shown = {item.plain.split(" ", 1)[0] for item in head}
+            keys = [self.app.get_key_display(b) for b in local]
+            leading = next((i for i, k in enumerate(keys) if k not in shown), len(keys))
+            score = (leading, len(head))
+            if best is None or score > best[0]:
+                best = (score, head, left, tail)
+            if len(head) == len(local) + len(others):
+                break
+        _score, head, left, tail = best
         line = Text.assemble(*head)
-        line.append(" " * max(room, 0))
+        line.append(" " * max(left, 0))
         line.append_text(Text.assemble(*tail))
         return line

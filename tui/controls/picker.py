@@ -25,6 +25,21 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD_BREAKS.split(text.lower()) if w]
 
 
+def matches(query: str, labels: list[str]) -> list[int]:
+    """The indexes of the labels that hold every word of ``query`` (any order; spaces and
+    underscores alike), the best first: the one where the first word starts earliest,
+    then in list order; every index for an empty query (issue 35)."""
+    wanted = words(query)
+    if not wanted:
+        return list(range(len(labels)))
+    ranked = []
+    for index, label in enumerate(labels):
+        flat = " ".join(words(label))
+        if all(w in flat for w in wanted):
+            ranked.append((flat.find(wanted[0]), index))
+    return [index for _rank, index in sorted(ranked)]
+
+
 def best_match(query: str, labels: list[str]) -> int | None:
     """The index of the label that holds every word of ``query`` (any order; spaces and
     underscores alike: 'org imp' finds 'org_imported'), the one where the first word
@@ -67,6 +82,7 @@ class Picker(Select[str]):
         self._overlay: SelectOverlay | None = None  # the list, once its mount has begun
         self._mounting: Any = None  # that mount, awaited by whoever needs the list
         self._grown: Widget | None = None  # the dialog made taller while the list is open
+        self._shown: list[int] | None = None  # the choices the list shows (None: all)
 
     def compose(self) -> ComposeResult:
         """The choice on show; the list comes after the first frame (``_list``)."""
@@ -112,8 +128,30 @@ class Picker(Select[str]):
         overlay = self._ready_list()
         if overlay is None:
             return
+        self._shown = None
         overlay.clear_options()
         overlay.add_options([Option(prompt) for prompt, _value in self._choices()])
+
+    def _show_only(self, overlay: SelectOverlay, shown: list[int] | None) -> None:
+        """The list holds the choices at ``shown`` (None: every choice), in that order."""
+        if shown == self._shown or (shown is None and self._shown is None):
+            return
+        choices = self._choices()
+        self._shown = shown
+        overlay.clear_options()
+        overlay.add_options(
+            [Option(choices[i][0]) for i in (range(len(choices)) if shown is None else shown)]
+        )
+        if self.expanded:
+            self._fit(overlay)  # a shorter list sits next to the picker all the same
+
+    def _choice_at(self, row: int | None) -> int | None:
+        """The choice shown at the list's ``row`` (the list may show only the matches)."""
+        if row is None:
+            return None
+        if self._shown is None:
+            return row
+        return self._shown[row] if 0 <= row < len(self._shown) else None
 
     def _watch_value(self, value: Any) -> None:
         """Show the choice (the list's highlight follows it when the list opens)."""
@@ -148,7 +186,8 @@ class Picker(Select[str]):
             top, bottom = box.region.y + 1, box.region.bottom - 1
         else:
             top, bottom = self.screen.region.y, self.screen.region.bottom - 1  # the key bar
-        want = min(len(self._choices()), LIST_ROWS) + 2  # the border's two rows
+        listed = len(self._choices()) if self._shown is None else len(self._shown)
+        want = min(listed, LIST_ROWS) + 2  # the border's two rows
         below = bottom - self.region.bottom
         above = self.region.y - top
         if box is not None and max(below, above) < want and self._grown is None:
@@ -184,6 +223,7 @@ class Picker(Select[str]):
         self.set_class(expanded, "-expanded")
         if expanded:
             self._query = ""
+            self._show_only(overlay, None)
             self._show_query(overlay)
             self._fit(overlay)
             values = [value for _prompt, value in self._choices()]
@@ -267,7 +307,7 @@ class Picker(Select[str]):
             "end": overlay.action_last,
         }
         if event.key == "enter":
-            self._choose(overlay.highlighted)
+            self._choose(self._choice_at(overlay.highlighted))
         elif event.key == "escape":
             self.expanded = False
         elif event.key in moves:
@@ -280,16 +320,23 @@ class Picker(Select[str]):
             self._search(overlay)
 
     def _search(self, overlay: SelectOverlay) -> None:
-        """Highlight the first choice holding every typed word; say what was typed."""
-        match = best_match(self._query, self._labels())
-        if match is not None:
-            overlay.select(match)
-        self._show_query(overlay, found=match is not None or not self._query.strip())
+        """Show only the choices holding every typed word, the best first and highlighted
+        (it jumped to a match among all of them: newcomer pass, session 9); say what was
+        typed. Nothing matches: the list stays as it was, and says so."""
+        found = matches(self._query, self._labels())
+        if not self._query.strip():
+            self._show_only(overlay, None)
+            values = [value for _prompt, value in self._choices()]
+            overlay.select(values.index(self.value) if self.value in values else None)
+        elif found:
+            self._show_only(overlay, found)
+            overlay.select(0)
+        self._show_query(overlay, found=bool(found) or not self._query.strip())
 
     @on(SelectOverlay.UpdateSelection)
     def _picked(self, event: SelectOverlay.UpdateSelection) -> None:
         """A choice by mouse: take it, keep the focus here."""
         event.stop()
         event.prevent_default()
-        self._choose(event.option_index)
+        self._choose(self._choice_at(event.option_index))
         self.screen.set_focus(self)

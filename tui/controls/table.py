@@ -29,8 +29,15 @@ DROP_ORDER: dict[str, tuple[int, ...]] = {
     "mine": (2,),  # Approver
     "grants": (2, 1),  # Granted, Role or members
     "holds": (2, 1),  # Reason, Holder
+    "notify-table": (2, 1),  # Address, Name; never the kind or the delivery
 }
 MIN_CUT = 6  # a cut column keeps at least this many cells, else it is dropped
+
+
+def drop_order(table: DataTable) -> tuple[int, ...]:
+    """The table's columns from the least useful: its own ``drop_order`` (a list dialog's
+    table, whose id ``items`` is shared) or ``DROP_ORDER``'s entry for its id."""
+    return getattr(table, "drop_order", None) or DROP_ORDER.get(table.id or "", ())
 
 
 def show_position(table: DataTable) -> None:
@@ -79,7 +86,7 @@ def _fitted(table: DataTable, rows: list[tuple[str, tuple]]) -> list[tuple[str, 
     labels = getattr(table, "full_labels", None)
     if labels is None:
         labels = table.full_labels = [column.label.copy() for column in columns]
-    order = DROP_ORDER.get(table.id or "", ())
+    order = drop_order(table)
     if not order or len(labels) != len(columns):
         return rows
     natural = [
@@ -119,7 +126,7 @@ def refit(table: DataTable) -> None:
     at the same width costs nothing)."""
     rows = getattr(table, "shown_rows", None)
     natural = getattr(table, "fit_natural", None)
-    order = DROP_ORDER.get(table.id or "", ())
+    order = drop_order(table)
     room = _room(table)
     if rows is None or natural is None or not order or room <= 0:
         return

@@ -109,6 +109,9 @@ class NameBook:
             target = event.get("target") or ""
             if UUID.match(target) and target not in self.names:
                 wanted[target] = event.get("target_type") or ""
+            for value, kind in refused_ids(details):
+                if value not in self.names:
+                    wanted[value] = kind
         wanted = {k: v for k, v in wanted.items() if k not in self.names and k not in self.unknown}
         if not wanted:
             return
@@ -132,20 +135,120 @@ class NameBook:
         self.unknown -= self.names.keys()
 
     def target(self, event: dict) -> str:
-        """The event's target, a name where the target is an id we can name."""
+        """The event's target, a name where the target is an id we can name; a refused
+        request's in words ('read org acme > account fw/root > reveal'), never its API
+        route (issue 35)."""
         target = event.get("target") or ""
+        if event.get("target_type") == "route":
+            details = event.get("details") or {}
+            paths = details.get("paths") or []
+            method, _, route = target.partition(" ")
+            return request_words(
+                details.get("method") or method,
+                details.get("route") or route,
+                paths[0] if len(paths) == 1 else "",
+                self.names,
+            )
         return self.names.get(target, target)
 
     def details(self, event: dict) -> dict:
         """The event's details with resource_id/account_id replaced by resource/account
-        names where known (unknown ids stay, under their own key)."""
-        out = {}
-        for key, value in (event.get("details") or {}).items():
+        names where known (unknown ids stay, under their own key); a refused request's
+        method, route and paths as the requests in words."""
+        out: dict = {}
+        details = event.get("details") or {}
+        if "route" in details and "paths" in details:
+            method, route = details.get("method") or "", details.get("route") or ""
+            out["requests"] = [
+                request_words(method, route, path, self.names) for path in details["paths"]
+            ] or [request_words(method, route, "", self.names)]
+            details = {k: v for k, v in details.items() if k not in REQUEST_KEYS}
+        for key, value in details.items():
             if key in ID_KEYS and isinstance(value, str) and value in self.names:
                 out[ID_KEYS[key]] = self.names[value]
             else:
                 out[key] = value
         return out
+
+
+REQUEST_KEYS = ("method", "route", "paths")  # a refused request's, said as its words
+API_PREFIX = "/api/v1"
+METHOD_WORDS = {
+    "GET": "read",
+    "HEAD": "read",
+    "POST": "send",
+    "PUT": "replace",
+    "PATCH": "change",
+    "DELETE": "delete",
+}
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.removeprefix(API_PREFIX).split("/") if s]
+
+
+def _singular(word: str) -> str:
+    """'policies' → 'policy', 'accounts' → 'account', 'access' → 'access'."""
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _spoken(segment: str) -> str:
+    return segment.replace("-", " ").replace("_", " ")
+
+
+def refused_ids(details: dict) -> list[tuple[str, str]]:
+    """The ids inside a refused request's paths, each with its kind ('resource',
+    'account'), taken from the route: ``(id, kind)``."""
+    route = details.get("route")
+    if not isinstance(route, str):
+        return []
+    pattern = _segments(route)
+    found = []
+    for path in details.get("paths") or []:
+        parts = _segments(path) if isinstance(path, str) else []
+        if len(parts) != len(pattern):
+            continue
+        for index, (name, value) in enumerate(zip(pattern, parts, strict=True)):
+            if name.startswith("{") and UUID.match(value) and index > 0:
+                found.append((value, _singular(pattern[index - 1])))
+    return found
+
+
+def request_words(method: str, route: str, path: str, names: dict[str, str]) -> str:
+    """A refused request as words, never its API route nor an id: 'GET',
+    '/api/v1/orgs/{org}/accounts/{id}/reveal' and '/api/v1/orgs/acme/accounts/<id>/reveal'
+    → 'read org acme > account fw/root > reveal' (an id not named here: 'an account';
+    no path: 'read org > account > reveal'). Source: issue 35 (words, not the API)."""
+    pattern = _segments(route)
+    parts = _segments(path) if path else []
+    if len(parts) != len(pattern):
+        parts = []
+    pieces: list[str] = []
+    index = 0
+    while index < len(pattern):
+        name = pattern[index]
+        following = pattern[index + 1] if index + 1 < len(pattern) else ""
+        if following.startswith("{"):
+            kind = _spoken(_singular(name))
+            value = parts[index + 1] if parts else ""
+            if UUID.match(value):
+                named = names.get(value)
+                article = "an" if kind[:1] in "aeiou" else "a"
+                pieces.append(f"{kind} {named}" if named else f"{article} {kind}")
+            else:
+                pieces.append(f"{kind} {value}".rstrip())
+            index += 2
+        elif name.startswith("{"):
+            index += 1  # a value with no name before it says nothing in words
+        else:
+            pieces.append(_spoken(name))
+            index += 1
+    verb = METHOD_WORDS.get(method.upper(), method.lower())
+    return f"{verb} {' > '.join(pieces)}".strip()
 
 
 def safe_cell(value: object) -> str:

@@ -82,6 +82,8 @@ class FormModal(ModalScreen[Any]):
         self._note, self._action, self._danger = note, action, danger
         self._figure, self._wide = figure, wide
         self._busy = False
+        self._resumed = False  # shown once already (see _on_screen_resume)
+        self._laid_out = False  # the first resize came (see _on_resize)
         self._summary = ""  # the form's error line
         self._refused_value: dict[str, Any] = {}  # field → its value when a problem showed
         # The first field has the focus from the first frame on (a focus() call would
@@ -136,6 +138,26 @@ class FormModal(ModalScreen[Any]):
         for f in self._fields:
             if f.load is not None:
                 self.load_choices(f)
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """The first time the form shows, its widgets were styled as they mounted a moment
+        ago: Textual's restyling of the whole screen on resume would do it all again
+        (a third of the time to the first frame: issue 35, item 8). Later resumes (a
+        dialog over the form closed) restyle as usual."""
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
+
+    def _on_resize(self, event: events.Resize) -> None:
+        """The first layout of the form sends the form its own size as a resize, and
+        Textual would lay out the form and the screen under it once more for it: the
+        size has not changed, so that second layout is skipped (issue 35, item 8). A
+        real resize of the terminal (another size) is handled as usual."""
+        echo = not self._laid_out and event.size == self.size
+        self._laid_out = True
+        if echo:
+            event.stop()
+            event.prevent_default()
 
     def scroll_to_center(self, widget: Widget, *args: Any, **options: Any) -> None:
         """A focused field is brought into view by centring it, except the first field

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from tui.controls.keybar import KeyBar
-from tui.controls.table import fill_table, show_position
+from tui.controls.table import fill_table, refit, show_position
 from tui.screens.form import Field, FormModal, typed_confirmation
 from tui.text import inert
 
@@ -31,6 +31,9 @@ class ListModal(ModalScreen[None]):
     TITLE_TEXT = ""
     COLUMNS: ClassVar[tuple[str, ...]] = ()
     KEYS: ClassVar[list[Binding]] = []
+    # The columns from the least useful, cut with '…' (then dropped) when the rows do not
+    # fit (``tui.controls.table.DROP_ORDER``); none listed: cells are clipped.
+    CUT: ClassVar[tuple[int, ...]] = ()
     # A modal screen does not reach the app's keys: F1 and Ctrl+Q are repeated here so
     # they work (and show in the key bar) as on every other screen.
     BINDINGS = [
@@ -55,6 +58,7 @@ class ListModal(ModalScreen[None]):
             yield Static(inert(self.heading()), classes="dialog-title")
             yield Static("", id="list-note", classes="dialog-note")
             table = table_type(id="items", cursor_type="row", zebra_stripes=True)
+            table.drop_order = self.CUT
             table.add_columns(*self.COLUMNS)
             yield table
             yield Static("Esc: close   F1: keys", classes="dialog-keys")
@@ -81,8 +85,12 @@ class ListModal(ModalScreen[None]):
         """Fetch the rows (a worker in each subclass)."""
 
     def fill(self, rows: list[tuple[str, tuple]], note: str = "") -> None:
-        """Show ``rows`` (key, cells) and a note line."""
-        fill_table(self.query_one("#items", DataTable), rows)
+        """Show ``rows`` (key, cells) and a note line (cut to the table's width once it has
+        one)."""
+        table = self.query_one("#items", DataTable)
+        fill_table(table, rows)
+        if not table.size.width:
+            self.call_after_refresh(refit, table)
         self.query_one("#list-note", Static).update(inert(note))
 
     def selected(self) -> str | None:

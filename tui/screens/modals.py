@@ -104,7 +104,7 @@ class KeysModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         """One block per section: key, description."""
-        with VerticalScroll(classes="dialog"):
+        with VerticalScroll(classes="dialog keys"):  # as wide as 80 columns allow
             yield Static("Keys", classes="dialog-title")
             for title, keys in self._sections:
                 yield Static(title, classes="section")

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from textual.binding import Binding
+from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
 from tui.logic.times import local_minute
 from tui.screens.listing import ListModal
+from tui.text import inert
 from tui.workers import api_worker
 
 
@@ -71,6 +73,7 @@ class RotationReportScreen(ListModal):
     """Accounts to look at: verification or change failed, or password past its age."""
 
     COLUMNS = ("Account", "Problem", "Since")
+    CUT = (1,)  # a long problem is cut with '…' (it was clipped: newcomer pass, session 9)
     KEYS = [
         Binding("v", "verify", "Verify", tooltip="Verify the account again", id="report-verify"),
     ]
@@ -94,7 +97,27 @@ class RotationReportScreen(ListModal):
             f"{_count(report['failed_changes'], 'failed change')}, "
             f"{len(report['over_age'])} past their maximum age."
         )
-        self.fill(rows, "Nothing to look at: every password is fine." if not rows else counts)
+        self._counts = "Nothing to look at: every password is fine." if not rows else counts
+        self.fill(rows, self._counts)
+        self._say_whole()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The position under the list, and the highlighted row's whole problem under the
+        counts when the list cuts it."""
+        super().on_data_table_row_highlighted(event)
+        self._say_whole()
+
+    def _say_whole(self) -> None:
+        table = self.query_one("#items", DataTable)
+        full = getattr(table, "full_cells", {})
+        note = getattr(self, "_counts", "")
+        if table.row_count:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            cells = full.get(key)
+            shown = str(table.get_row(key)[1]) if key is not None else ""
+            if cells is not None and str(cells[1]) != shown:
+                note = f"{note}\n{cells[0]}: {cells[1]}"
+        self.query_one("#list-note", Static).update(inert(note))
 
     @api_worker("Not verified")
     async def action_verify(self) -> None:

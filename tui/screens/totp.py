@@ -51,7 +51,7 @@ class TotpModal(FormModal):
     TotpModal #totp-uri { color: $text-muted; }
     """
 
-    def __init__(self, client: Client, secret: str, uri: str) -> None:
+    def __init__(self, client: Client, secret: str, uri: str, required: bool = False) -> None:
         super().__init__(
             "Two-factor authentication",
             [Field("code", "Code from the authenticator app", required=True, api_names=("otp",))],
@@ -61,6 +61,7 @@ class TotpModal(FormModal):
             action="turn it on",
         )
         self._secret, self._uri = secret, uri
+        self._required = required
 
     def on_mount(self) -> None:
         """The dialog takes the screen's width (up to 90 columns), not the forms' 72 (inline
@@ -77,7 +78,12 @@ class TotpModal(FormModal):
             yield Static(inert_lines(self._figure), id="figure")
             with Vertical(id="totp-side"):
                 yield Static(inert(self._title), classes="dialog-title")
-                yield Static("Scan the code, or type the secret:")
+                yield Static(
+                    "Your organization requires it: scan the code, or type the secret:"
+                    if self._required
+                    else "Scan the code, or type the secret:",
+                    id="totp-how",
+                )
                 yield Static(inert(self._secret), id="totp-secret")
                 yield Static(inert(self._uri), id="totp-uri", classes="dialog-note")
                 yield Static("", id="form-error", classes="field-error")
@@ -88,9 +94,10 @@ class TotpModal(FormModal):
                 yield Static("Enter: turn it on   Esc: cancel", classes="dialog-keys")
 
 
-def confirm_form(client: Client, secret: str, uri: str) -> FormModal:
-    """The enrolment dialog: scan the code (or type the secret), confirm with a first code.
+def confirm_form(client: Client, secret: str, uri: str, required: bool = False) -> FormModal:
+    """The enrolment dialog: scan the code (or type the secret), confirm with a first code
+    (``required``: it says that the organization requires it).
 
     A wrong code is shown under the field and the dialog stays open.
     """
-    return TotpModal(client, secret, uri)
+    return TotpModal(client, secret, uri, required)

@@ -207,7 +207,7 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
             style = "reverse bold" if section == self.section else ""
             bar.append(f" {number} {title} ", style=style)
         if self._msp_admin():  # 80 columns hold the six sections and both hints
-            bar.append(" R Replicate", style="dim")
+            bar.append(" R Replicate ", style="dim")  # two spaces before f, as between sections
         if self.may_use("totp_policy"):  # the key bar is full with the section's keys
             bar.append(" f 2FA", style="dim")
         return bar

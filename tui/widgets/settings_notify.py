@@ -27,13 +27,30 @@ QUIET = (
 
 
 def delivery_state(dest: dict) -> str:
-    """A destination's delivery in words: 'paused', 'sent 120 of 120', 'FAILING: why'."""
+    """A destination's delivery in a few words that still read right when the column
+    cuts them: 'paused', 'all sent', '216 to send', 'FAILING 3x · 216 to send' (the
+    reason is said under the table: ``failing_reasons``). 'sent 24 of 240' was cut to
+    'sent 24 of 2' (newcomer pass, session 9)."""
     if not dest["enabled"]:
         return "paused"
-    sent = f"sent {dest['sent_seq']} of {dest['head_seq']}"
+    waiting = max(0, dest["head_seq"] - dest["sent_seq"])
+    sent = f"{waiting} to send" if waiting else "all sent"
     if dest.get("last_error") and dest.get("failures"):
-        return f"FAILING ({dest['failures']}x): {dest['last_error']} · {sent}"
+        return f"FAILING {dest['failures']}x · {sent}"
     return sent
+
+
+def failing_reasons(rows: dict[str, dict]) -> list[str]:
+    """A sentence for each failing destination, with its reason (shown under the table,
+    where it is not cut): 'SIEM splunk is failing: connection refused.'"""
+    return [
+        f"SIEM {item['name']} is failing: {str(item['last_error']).rstrip('.')}."
+        for item in rows.values()
+        if item["row_kind"] == "siem"
+        and item.get("enabled")
+        and item.get("last_error")
+        and item.get("failures")
+    ]
 
 
 def _pem_file(path: str, field: str = "ca_file") -> str:
@@ -116,7 +133,13 @@ class NotifyActions:
                 raise
         mutes = await client.mutes()
         muted = ", ".join(mutes["muted"]) or "nothing"
-        note.update(inert(" ".join([*said, relay, f"I muted: {muted} (u changes it)."]).strip()))
+        note.update(
+            inert(
+                " ".join(
+                    [*said, *failing_reasons(rows), relay, f"I muted: {muted} (u changes it)."]
+                ).strip()
+            )
+        )
 
     def _notify_row(self, kind: str) -> dict | None:
         key = self.selected("notify-table")

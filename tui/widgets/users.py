@@ -93,6 +93,7 @@ class UsersPane(Pane):
             "confirm_user",
             "delete_user",
             "reset_totp",
+            "activate_user",
             "new_group",
         ),
         "groups-table": ("new_group", "edit_group", "delete_group", "new_user"),

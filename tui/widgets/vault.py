@@ -81,7 +81,13 @@ ACCOUNT_KEYS = (  # the accounts list's key bar
     "share",
     "shares",
     "access_control",
+    "history",
+    "connection",
 )
+# An account whose password is changed on its target: its target keys come right after
+# reveal, copy and connect (they were only under F1: newcomer pass, session 8); C, the
+# connection itself, is set once and stays behind them.
+TARGET_KEYS = ("rotate", "verify", "history")
 
 
 class VaultPane(
@@ -178,6 +184,18 @@ class VaultPane(
         if self.selected(table_id) is None:
             return None
         return self.selected_cell(table_id, 4 if table_id == "resources" else 2)
+
+    def bar_actions(self, focused: object) -> tuple[str, ...] | None:
+        """The focused list's key bar; on an account with a connection to its target, R V
+        H come after reveal, copy and connect."""
+        actions = super().bar_actions(focused)
+        if actions is ACCOUNT_KEYS:
+            account = self.selected("accounts")
+            state = self._rotation_of.get(account) if account else None
+            if state and state.get("connector"):
+                rest = tuple(a for a in actions[3:] if a not in TARGET_KEYS)
+                actions = actions[:3] + TARGET_KEYS + rest
+        return actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys the user's capabilities in the org allow, and of those that change a

@@ -116,6 +116,21 @@ def control_body(values: dict[str, Any]) -> dict:
     }
 
 
+SOLE_APPROVER = (
+    "you are its only approver: nobody can approve your own check-outs (no one approves "
+    "their own request), and every other one waits for you alone. Tick another user or a "
+    "group, or press Enter again to save it as it is."
+)
+
+
+def sole_approver_is_me(body: dict, me: str) -> bool:
+    """Does an access control that is on name ``me`` as its only approver (no other user,
+    no group)? The TUI warns before saving it (newcomer pass, session 9)."""
+    return bool(
+        body["enabled"] and me and body["approvers"] == [me] and not body["approver_groups"]
+    )
+
+
 class AccessControlActions:
     """A: the access control of the highlighted account (accounts list) or resource."""
 
@@ -145,8 +160,16 @@ class AccessControlActions:
                     "connection to its target (set one with C)."
                 )
 
+        me = (self.app.me or {}).get("username", "")
+        warned: list[object] = []  # the approvers a warning was shown for
+
         async def submit(values: dict) -> dict:
-            return await client.set_access_control(self.org, kind, ref, control_body(values))
+            body = control_body(values)
+            picked = values["approvers"]
+            if sole_approver_is_me(body, me) and warned != [picked]:
+                warned[:] = [picked]  # Enter again, unchanged, saves it as it is
+                raise refusal("approvers", SOLE_APPROVER)
+            return await client.set_access_control(self.org, kind, ref, body)
 
         result = await self.form(
             f"Access control of {kind} {label}",
