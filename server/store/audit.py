@@ -26,6 +26,7 @@ import asyncpg
 
 from server.core import operations
 from server.core.errors import ServiceUnavailable, coded
+from server.core.secret_names import names_secret
 from server.store import db
 from server.store.anchors import Anchor, AnchorLog
 from server.store.keyring import AUDIT_KEY, KeyRing
@@ -33,11 +34,6 @@ from server.store.keyring import AUDIT_KEY, KeyRing
 log = logging.getLogger(__name__)
 
 GENESIS = bytes(32)
-
-# Keys that must never appear in an audit event's details: the one guard for
-# "no secret in the audit trail".
-_SECRET_WORDS = {"password", "secret", "token", "otp", "passphrase", "seed", "hash", "key"}
-_HARMLESS_LAST = {"name", "policy", "id", "count", "required", "enabled", "version", "prefix"}
 
 
 class AuditError(Exception):
@@ -54,10 +50,11 @@ class Who:
 
 
 def check_details(details: dict[str, Any]) -> None:
-    """Refuse (``AuditError``) a detail, at any depth, whose name may hold a secret."""
+    """Refuse (``AuditError``) a detail, at any depth, whose name may hold a secret (the
+    one rule: ``server.core.secret_names.names_secret``; the guard for "no secret in the
+    audit trail")."""
     for key, value in details.items():
-        parts = key.lower().split("_")
-        if _SECRET_WORDS.intersection(parts) and parts[-1] not in _HARMLESS_LAST:
+        if names_secret(key):
             raise AuditError(f"refusing to audit a field named {key!r}: it may hold a secret")
         if isinstance(value, dict):
             check_details(value)

@@ -26,10 +26,10 @@ from typing import Any
 
 import asyncpg
 
+from server.core.secret_names import answer_holds_secret
+
 KEEP_HOURS = 24
 MAX_KEY = 200
-_SECRET_WORDS = {"password", "secret", "token", "otp", "passphrase", "seed", "key", "private"}
-_HARMLESS_LAST = {"name", "policy", "id", "count", "required", "enabled", "version", "prefix"}
 
 
 @dataclass
@@ -78,18 +78,9 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> bytes:
 
 
 def holds_secret(value: Any) -> bool:
-    """True when a JSON answer has a field, at any depth, whose name may hold a secret
-    (the rule the audit trail applies to event details: server/store/audit.py)."""
-    if isinstance(value, dict):
-        for name, inner in value.items():
-            parts = str(name).lower().split("_")
-            if _SECRET_WORDS.intersection(parts) and parts[-1] not in _HARMLESS_LAST:
-                return True
-            if holds_secret(inner):
-                return True
-    elif isinstance(value, list):
-        return any(holds_secret(item) for item in value)
-    return False
+    """True when a JSON answer has a field, at any depth, that may hold a secret (the one
+    rule: ``server.core.secret_names.answer_holds_secret``); such an answer is not kept."""
+    return answer_holds_secret(value)
 
 
 async def find(conn: asyncpg.Connection, key: PendingKey) -> asyncpg.Record | None:

@@ -3,8 +3,10 @@ done once, a key is per user and per request, and an answer holding a secret is 
 
 from __future__ import annotations
 
+import time
 import uuid
 
+from server.security import totp
 from tests.server.conftest import make_user
 
 
@@ -98,3 +100,29 @@ async def test_reveal_ignores_the_key_and_a_bad_key_is_refused(admin):
         headers={"Idempotency-Key": "x" * 201},
     )
     assert status == 422 and refused["code"] == "invalid_idempotency_key"
+
+
+async def test_recovery_codes_are_not_kept_with_the_key(api, admin):
+    """Attack pass (session 10): recovery codes were kept in clear with the key, because
+    their field's name has no secret word, and a replay gave them again. Replaying the
+    confirmation or the regeneration is now told it succeeded, never given the codes."""
+    password = await make_user(admin, "idem-codes", "password_user")
+    user = await api.login("idem-codes", password)
+    status, body = await user.call("POST", "/me/totp", {"current_password": password})
+    assert status == 200, body
+    secret, step = body["secret"], int(time.time() // 30)
+    key = _key()
+    confirm = {"otp": totp.code_at(secret, step * 30)}
+    status, first = await user.call("POST", "/me/totp/confirm", confirm, headers=key)
+    assert status == 200 and len(first["recovery_codes"]) == 10, first
+    status, again = await user.call("POST", "/me/totp/confirm", confirm, headers=key)
+    assert status == 409 and again["code"] == "idempotent_answer_withheld", again
+    assert all(code not in str(again) for code in first["recovery_codes"])
+
+    key = _key()
+    regenerate = {"current_password": password, "otp": totp.code_at(secret, (step + 1) * 30)}
+    status, fresh = await user.call("POST", "/me/totp/recovery-codes", regenerate, headers=key)
+    assert status == 200 and len(fresh["recovery_codes"]) == 10, fresh
+    status, again = await user.call("POST", "/me/totp/recovery-codes", regenerate, headers=key)
+    assert status == 409 and again["code"] == "idempotent_answer_withheld", again
+    assert all(code not in str(again) for code in fresh["recovery_codes"])
