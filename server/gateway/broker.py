@@ -6,10 +6,12 @@
 pinned and the stored password (or private key) — which stays in this process's memory:
 it is never written to the channel, a log, a child's environment or a command line — and
 copies bytes both ways. What the target sends is recorded (asciicast v2, output events)
-and sealed when the session ends. The session is cut when the user's check-out window
-ends (or the check-out is checked in), after the idle timeout (no key from the user), or
-at the maximum session length. Each session is its own task: a slow or stuck target only
-delays its own session.
+and sealed when the session ends. The session is cut when the user may no longer use the
+account (``brokered.ended_by``, asked every ``session_check_seconds``: the user disabled
+or its session ended, the org out of reach, the entitlement withdrawn, the check-out
+window ended or checked in; or the rule could not be asked), after the idle timeout (no
+key from the user), or at the maximum session length. Each session is its own task: a
+slow or stuck target only delays its own session.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ MAX_RECORDING_BYTES = 64 * 1024 * 1024
 ENDED_MESSAGES = {
     "recording_full": "the session's recording reached its maximum size",
     "window_ended": "the check-out window ended (or the check-out was checked in)",
+    "not_entitled": "you are no longer entitled to this account (a share or group changed)",
+    "no_org": "this organization is no longer in your reach",
+    "user_disabled": "your user was disabled",
+    "credential_ended": "your Strongroom session ended (logged out, or the password was reset)",
+    "check_failed": "your access could not be checked (the database did not answer), "
+    "so the session was ended",
     "idle": "the session was idle too long",
     "max_length": "the session reached its maximum length",
 }
@@ -106,6 +114,7 @@ class Pump:
         self.exit_status: int | None = None
         self.reason = ""
         self.done = asyncio.Event()
+        self.wake = asyncio.Event()  # ask the rule now (or the session is done)
 
     def from_target(self, data: bytes) -> None:
         """Target -> user (recorded). The bytes go to the user first, straight from
@@ -140,6 +149,13 @@ class Pump:
         if not self.reason:
             self.reason = reason
         self.done.set()
+        self.wake.set()
+
+    def check_now(self) -> None:
+        """Ask the rule again without waiting for the next check (the gateway's login
+        session ended: the session is cut with the rule's reason, before the connection
+        is closed)."""
+        self.wake.set()
 
 
 async def run(
@@ -215,7 +231,8 @@ async def run(
     try:
         while not pump.done.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(pump.done.wait(), gw.session_check_seconds)
+                await asyncio.wait_for(pump.wake.wait(), gw.session_check_seconds)
+            pump.wake.clear()
             if pump.done.is_set():
                 break
             now = time.monotonic()
@@ -224,11 +241,11 @@ async def run(
             elif now - started > gw.connect_max_seconds:
                 pump.finish("max_length")
             else:
-                try:
-                    if not await brokered.still_allowed(env, actor, opened):
-                        pump.finish("window_ended")
-                except Exception:  # the database away for a moment: ask again next time
-                    log.warning("gateway: could not check a brokered session's check-out")
+                # THE rule of a reveal, asked again (issue 30 item 4); an error ends the
+                # session (check_failed: fail closed).
+                why = await brokered.ended_by(env, actor, opened)
+                if why is not None:
+                    pump.finish(why)
     finally:
         channel.detach()
         conn.close()

@@ -102,6 +102,7 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
         self.opening = False  # the session is being written
         self.lost = False  # the connection is gone
         self.watcher: asyncio.Task[Any] | None = None  # checks the session still stands
+        self.channel: TuiChannel | None = None  # the session channel, once opened
 
     # -- connection ------------------------------------------------------------------
 
@@ -290,6 +291,10 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
                 log.warning("gateway: could not check %s's session", session.holder.username)
                 continue
             if not alive:
+                # A brokered session running: cut now, with the rule's reason (user
+                # disabled, session ended), before the connection goes.
+                if self.channel is not None and self.channel.pump is not None:
+                    self.channel.pump.check_now()
                 # A logout in the TUI ends the TUI too: let it close the channel itself
                 # (a clean exit status), then close whatever is left.
                 await asyncio.sleep(LOGOUT_GRACE_SECONDS)
@@ -302,9 +307,10 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
 
     def session_requested(self) -> Any:
         """A session channel: the TUI (``tui_channel``), one per connection."""
-        return TuiChannel(
+        self.channel = TuiChannel(
             self.ready, self.refused, self.gw.tui_command, self.gw.children, self._broker
         )
+        return self.channel
 
     async def _broker(
         self, channel: TuiChannel, session: GatewaySession, target: Connect, keep_open: bool

@@ -9,9 +9,11 @@ rules, in one place (server/gateway only calls these):
   reach, the org's reason, entitlement, check-out; its refusals are the reveal's
   (``vault.refuse_use``), and its event is ``session_started``. An account set
   "connect only" is refused to a reveal (403 ``connect_only``) and allowed here.
-- While a session runs, ``still_allowed`` asks the check-out rule again: a controlled
-  account's session is cut when the user's window ends or the check-out is checked in or
-  ended by force.
+- While a session runs, ``ended_by`` asks the same rule again, with no side effect
+  (``account_use_allowed``): the session is cut when the user is disabled or its session
+  ends, the org goes out of reach, the entitlement is withdrawn (a share revoked, the user
+  removed from a group), or a controlled account's window ends or is checked in or ended
+  by force; and when the rule cannot be asked (fail closed).
 - The target: the resource's connection (``resource_connections``, issue 29) with an SSH
   connector and a pinned host key; an unknown or changed key is refused (nothing is sent)
   and audited (``target_host_key_refused``).
@@ -25,6 +27,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -39,6 +42,8 @@ from server.services.connectors.base import Target
 from server.services.context import Actor, Env
 from server.store import audit, db, paging
 from server.store.paging import Key, Page
+
+log = logging.getLogger("strongroom.gateway")
 
 VIA = "ssh_gateway"
 _CONNECT = re.compile(r"^\s*connect\s+(\S+)(?:\s+(.*\S))?\s*$")
@@ -99,7 +104,7 @@ async def open_session(
     async with db.transaction(env.pool, readonly=True) as tx:
         org = await enter_org(tx, actor, org_name)
         row = await tx.fetchrow(
-            "SELECT a.id, a.resource_id, r.name AS resource FROM accounts a "
+            "SELECT a.id, a.resource_id, a.username, r.name AS resource FROM accounts a "
             "JOIN resources r ON r.id = a.resource_id "
             "WHERE name_fold(r.name) = name_fold($1) AND name_fold(a.username) = name_fold($2)",
             resource,
@@ -116,6 +121,25 @@ async def open_session(
         raise NotFound("no such account")
     session_id = uuid.uuid4()
     details = {"via": VIA, "session_id": str(session_id)}
+    blocked = _no_target(conn_row)
+    if blocked is not None:
+        # Nothing to connect to: refused before use_account commits session_started and
+        # hands out the password (F4 of issue 30's attack pass), and told only to a user
+        # the rule lets use the account (anyone else hears what a reveal would say, below).
+        async with db.transaction(env.pool, org.id, readonly=True) as tx:
+            refusal = await entitlement.use_refusal(
+                tx, actor, org.id, row["id"], "connect", scope_now=False, reason=reason
+            )
+        if refusal is None:
+            await _refused(
+                env,
+                actor,
+                org.id,
+                f"{row['resource']}/{row['username']}",
+                blocked.code or "",
+                details,
+            )
+            raise blocked
     readonly = not env.node_state.records_in_database()
     used = await entitlement.connect(
         env.pool, actor, org.display_name, row["id"], reason, env.node, details, readonly
@@ -141,18 +165,10 @@ async def open_session(
             details={"account_id": str(row["id"]), "permission": used["permission"], **details},
         )
         await env.spool.append(org.id, event, env.node)
-    if conn_row is None or conn_row["connector"] != "ssh":
-        await _refused(env, actor, org.id, target_name, "no_connection", details)
-        raise coded(
-            Conflict, "no_connection", "this resource has no SSH connection to open sessions to"
-        )
-    if not conn_row["host_key"]:
-        await _refused(env, actor, org.id, target_name, "host_key_unknown", details)
-        raise coded(
-            Conflict,
-            "host_key_unknown",
-            "no host key is pinned for this resource's target yet (confirm one first)",
-        )
+    if blocked is not None:  # the rule refused a moment ago and allows now: refused still
+        await _refused(env, actor, org.id, target_name, blocked.code or "", details)
+        raise blocked
+    assert conn_row is not None
     org_id: uuid.UUID = used["org_id"]
     await env.ring.ensure_loaded(env.pool, org_id, used["password"])
     password = env.ring.decrypt_cached(org_id, "accounts", row["id"], "password", used["password"])
@@ -184,6 +200,22 @@ async def open_session(
         password=password,
         private_key=private_key,
     )
+
+
+def _no_target(conn_row: Any) -> StrongroomError | None:
+    """The refusal for a resource a session cannot be opened to: no SSH connection
+    (``no_connection``), or no host key pinned (``host_key_unknown``); None when it can."""
+    if conn_row is None or conn_row["connector"] != "ssh":
+        return coded(
+            Conflict, "no_connection", "this resource has no SSH connection to open sessions to"
+        )
+    if not conn_row["host_key"]:
+        return coded(
+            Conflict,
+            "host_key_unknown",
+            "no host key is pinned for this resource's target yet (confirm one first)",
+        )
+    return None
 
 
 async def _refused(
@@ -219,13 +251,37 @@ async def refused(env: Env, actor: Actor, session: Brokered, reason: str, **extr
     await _refused(env, actor, session.org_id, session.target_name, reason, details)
 
 
-async def still_allowed(env: Env, actor: Actor, session: Brokered) -> bool:
-    """May the session go on: the check-out rule still lets the user use the account
-    (``entitlement.still_allowed``)."""
-    async with db.transaction(env.pool, session.org_id, readonly=True) as tx:
-        return await entitlement.still_allowed(
-            tx, session.account_id, session.resource_id, actor.user_id
-        )
+# Why a session under way is cut, by the refusal the rule answers (``session_ended``'s
+# ``ended_by``): the check-out rule keeps its historical name, window_ended.
+ENDED_BY = {
+    "not_entitled": "not_entitled",  # a share, group membership or resource group withdrawn
+    "no_org": "no_org",  # the org is out of the user's reach now (grant revoked, org deleted)
+    "user_disabled": "user_disabled",
+    "credential_ended": "credential_ended",  # logged out, password reset, session expired
+    "held": "window_ended",
+    "request_required": "window_ended",
+}
+CHECK_FAILED = "check_failed"  # the rule could not be asked: the session ends (fail closed)
+
+
+async def ended_by(env: Env, actor: Actor, session: Brokered) -> str | None:
+    """Must a session under way end, and why: None while the user may still use the
+    account, else its ``ended_by`` (``ENDED_BY``; ``check_failed`` when the rule could not
+    be asked). The rule is the reveal's and the session's start's, asked again with no side
+    effect (``entitlement.use_refusal``, sql/functions/account_use_rule.sql): the
+    credential (user disabled, session ended), the org's reach, entitlement (shares,
+    group membership, resource groups) and check-out (the window ended, checked in).
+    Source: issue 30 item 4 ("the session is cut when ... "), its attack pass F1; fail
+    closed on an error, OWASP ASVS 4.0 V7.4.1 / V4.1.5."""
+    try:
+        async with db.transaction(env.pool, session.org_id, readonly=True) as tx:
+            refusal = await entitlement.use_refusal(tx, actor, session.org_id, session.account_id)
+    except Exception:  # the database away, a timeout: the session is not allowed to go on
+        log.warning("gateway: could not check a brokered session's right to go on; ending it")
+        return CHECK_FAILED
+    if refusal is None:
+        return None
+    return ENDED_BY.get(refusal, "not_allowed")
 
 
 @dataclass

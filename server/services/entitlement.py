@@ -261,13 +261,40 @@ async def connect(
         ) from exc
 
 
-async def still_allowed(
-    tx: Tx, account_id: uuid.UUID, resource_id: uuid.UUID, user_id: uuid.UUID
-) -> bool:
-    """Whether a brokered session to an account may go on: the check-out rule
-    (``account_access``, THE rule reveal_account applies) still lets the user use it (not
-    under control, or inside the user's own approved window). Run in the account's org."""
-    row = await tx.fetchrow(
-        "SELECT controlled, mine FROM account_access($1, $2, $3)", account_id, resource_id, user_id
+async def use_refusal(
+    tx: Tx,
+    actor: Actor,
+    org_id: uuid.UUID,
+    account_id: uuid.UUID,
+    purpose: str = "connected",
+    scope_now: bool = True,
+    reason: str | None = None,
+) -> str | None:
+    """Why ``actor`` may not use account ``account_id`` of org ``org_id`` for ``purpose``
+    now, or None when it may: ``account_use_allowed`` (sql/functions/account_use_rule.sql),
+    THE rule ``use_account`` applies to a reveal and to a brokered session's start
+    (credential, reach, entitlement, check-out), asked again with no side effect.
+    ``purpose`` 'connected': a brokered session under way (issue 30 item 4: it is cut when
+    the user loses the right to it), where the org's reason setting is not asked again;
+    'connect': one about to open. ``scope_now``: the actor's access scope as the database
+    holds it now (a session under way was authenticated long ago), else the actor's.
+    ``reason``: the reason the use gives (asked for 'connect' when the org requires one).
+    The refusals: 'user_disabled', 'credential_ended', 'no_org', 'not_entitled', 'held',
+    'request_required' (check-out), 'reason_required', 'connect_only'.
+
+    Raises: asyncpg.PostgresError when the statement fails (the caller fails closed).
+    """
+    stored = not actor.local_session  # a session kept in this node's memory has no row
+    access: str | None = await tx.fetchval(
+        "SELECT account_use_allowed($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        purpose,
+        account_id,
+        actor.user_id,
+        actor.org_id,
+        org_id,
+        None if scope_now else actor.access_scope == "all",
+        actor.session_id if stored else None,
+        actor.api_key_id if stored else None,
+        reason,
     )
-    return row is None or not row["controlled"] or bool(row["mine"])
+    return None if access == "ok" else (access or "not_entitled")

@@ -1,5 +1,4 @@
--- requires: org_reach, credential_stands, account_permission, account_access,
---           database_may_write, password_revealed_event
+-- requires: account_use_rule, database_may_write, password_revealed_event
 --
 -- The only way to read a secret, and it is audited: in one statement (its own
 -- transaction when called alone) it resolves the org the URL names (p_org_name, by display
@@ -32,11 +31,13 @@
 -- too; CREATE OR REPLACE cannot change either, so such a change needs a numbered
 -- migration that drops both, as sql/023 and sql/031 did.)
 --
--- use_account: THE rule of reveal_account, for a purpose (issue 30): 'reveal' (the
--- password shown: refused with 'connect_only' for an account set so) or 'connect' (a
--- brokered session through the SSH gateway: the same reach, reason, entitlement and
--- check-out decisions; its event is session_started, with p_details merged in).
--- reveal_account is use_account('reveal', ...).
+-- use_account: reveal_account for a purpose (issue 30): 'reveal' (the password shown:
+-- refused with 'connect_only' for an account set so) or 'connect' (a brokered session
+-- through the SSH gateway: the same reach, reason, entitlement and check-out decisions;
+-- its event is session_started, with p_details merged in). reveal_account is
+-- use_account('reveal', ...). The decision itself is account_use_rule's (one call, in this
+-- statement's snapshot; sql/functions/account_use_rule.sql): the gateway asks the same
+-- rule again, without the event, while a session runs (account_use_allowed).
 CREATE OR REPLACE FUNCTION use_account(p_purpose text, p_details jsonb, p_account uuid,
                                        p_user uuid, p_home uuid,
                                           p_org_name text, p_scope_all boolean,
@@ -49,85 +50,44 @@ RETURNS TABLE (password bytea, notes bytea, permission text, resource_id uuid,
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    o record;
-    r record;
-    acc record;
-    v_refusal text;
+    u record;
     v_event bigint;
 BEGIN
-    -- The credential and the reach are decided here, in the statement that reads the
-    -- secret: the token was checked and the org resolved before, and a disable, a logout
-    -- or a revoked grant may have committed since.
-    PERFORM set_config('app.org_id', p_home::text, true);
-    v_refusal := credential_stands(p_user, p_session, p_api_key);
-    IF v_refusal IS NOT NULL THEN
-        RETURN QUERY SELECT NULL::bytea, NULL::bytea, NULL::text, NULL::uuid, NULL::text,
-            NULL::text, false, v_refusal, NULL::text, NULL::timestamptz, NULL::bytea,
-            NULL::uuid, NULL::text;
+    -- THE rule (sql/functions/account_use_rule.sql): credential, reach, the org's reason,
+    -- entitlement, check-out, connect only; decided in this statement's snapshot, which
+    -- reads the account too (its ciphertexts come back with an 'ok').
+    u := account_use_rule(p_purpose, p_account, p_user, p_home, p_org_name, NULL,
+                          p_scope_all, p_session, p_api_key, p_reason);
+    IF u.access = 'not_entitled' THEN  -- no such account, or not entitled: no row
         RETURN;
     END IF;
-    SELECT g.id, g.display_name, g.require_reveal_reason INTO o
-      FROM orgs g WHERE lower(g.display_name) = lower(p_org_name);
-    IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM org_reach(p_user, p_home, o.id)) THEN
-        RETURN QUERY SELECT NULL::bytea, NULL::bytea, NULL::text, NULL::uuid, NULL::text,
-            NULL::text, false, 'no_org'::text, NULL::text, NULL::timestamptz, NULL::bytea,
-            NULL::uuid, NULL::text;
-        RETURN;
-    END IF;
-    IF o.require_reveal_reason AND coalesce(p_reason, '') = '' THEN
-        RETURN QUERY SELECT NULL::bytea, NULL::bytea, NULL::text, NULL::uuid, NULL::text,
-            NULL::text, false, 'reason_required'::text, NULL::text, NULL::timestamptz,
-            NULL::bytea, o.id, o.display_name;
-        RETURN;
-    END IF;
-    PERFORM set_config('app.org_id', o.id::text, true);
-    -- One statement, so the account and the entitlement are read in one snapshot
-    -- (account_permission is STABLE: its queries see this statement's snapshot).
-    SELECT a.password, a.notes,
-           account_permission(p_user, o.id, p_scope_all AND o.id = p_home, a.id) AS permission,
-           a.resource_id, a.username, a.policy, a.secret_fields, a.connect_only INTO r
-        FROM accounts a WHERE a.id = p_account AND a.org_id = o.id;
-    IF NOT FOUND OR r.permission IS NULL THEN
-        RETURN;
-    END IF;
-    SELECT * INTO acc FROM account_access(p_account, r.resource_id, p_user);
-    IF acc.controlled AND NOT acc.mine THEN
-        RETURN QUERY SELECT NULL::bytea, NULL::bytea, r.permission, r.resource_id, r.username,
-            r.policy, false,
-            CASE WHEN acc.exclusive AND acc.holder IS NOT NULL THEN 'held'
-                 ELSE 'request_required' END,
-            CASE WHEN acc.exclusive THEN acc.holder || '@' || acc.holder_org END,
-            CASE WHEN acc.exclusive THEN acc.held_until END, NULL::bytea, o.id,
-            o.display_name;
-        RETURN;
-    END IF;
-    -- "Connect only": the password is used by the gateway, never shown (issue 30).
-    IF p_purpose = 'reveal' AND r.connect_only THEN
-        RETURN QUERY SELECT NULL::bytea, NULL::bytea, r.permission, r.resource_id, r.username,
-            r.policy, false, 'connect_only'::text, NULL::text, NULL::timestamptz, NULL::bytea,
-            o.id, o.display_name;
+    IF u.access <> 'ok' THEN
+        RETURN QUERY SELECT NULL::bytea, NULL::bytea, u.permission, u.resource_id, u.username,
+            u.policy, false, u.access, u.holder, u.held_until, NULL::bytea, u.org_id,
+            u.org_name;
         RETURN;
     END IF;
     -- A node that cannot write spools the event (fsync'd) before it
     -- decrypts anything, and ships it to the primary later.
     IF NOT database_may_write() THEN  -- a standby or a fenced primary (sql/008)
-        RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username,
-            r.policy, false, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields, o.id,
-            o.display_name;
+        RETURN QUERY SELECT u.password, u.notes, u.permission, u.resource_id, u.username,
+            u.policy, false, 'ok'::text, NULL::text, NULL::timestamptz, u.secret_fields,
+            u.org_id, u.org_name;
         RETURN;
     END IF;
     INSERT INTO audit_events (org_id, at, actor, actor_org, ip, operation, target_type,
                               target, outcome, reason, details, node)
-    SELECT o.id, clock_timestamp(), p_actor, p_actor_org, p_ip,
+    SELECT u.org_id, clock_timestamp(), p_actor, p_actor_org, p_ip,
            CASE WHEN p_purpose = 'connect' THEN 'session_started' ELSE e.operation END,
            e.target_type, e.target, 'success', p_reason,
            e.details || coalesce(p_details, '{}'::jsonb), p_node
-      FROM password_revealed_event(p_account, r.resource_id, r.username, r.permission,
-                                   acc.controlled) e
+      FROM password_revealed_event(p_account, u.resource_id, u.username, u.permission,
+                                   u.controlled) e
     RETURNING id INTO v_event;
-    INSERT INTO audit_pending (event_id, org_id) VALUES (v_event, o.id);
-    RETURN QUERY SELECT r.password, r.notes, r.permission, r.resource_id, r.username, r.policy,
-        true, 'ok'::text, NULL::text, NULL::timestamptz, r.secret_fields, o.id, o.display_name;
+    INSERT INTO audit_pending (event_id, org_id) VALUES (v_event, u.org_id);
+    RETURN QUERY SELECT u.password, u.notes, u.permission, u.resource_id, u.username, u.policy,
+        true, 'ok'::text, NULL::text, NULL::timestamptz, u.secret_fields, u.org_id,
+        u.org_name;
 END $$;
 REVOKE ALL ON FUNCTION use_account(text, jsonb, uuid, uuid, uuid, text, boolean, uuid, uuid,
                                    text, text, text, text, text) FROM PUBLIC;

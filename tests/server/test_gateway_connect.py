@@ -17,14 +17,17 @@ import re
 import secrets
 import shutil
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from server.security.ssh_keys import host_key_fingerprint
+from server.services import entitlement
 from tests.server.conftest import make_user
 from tests.server.test_gateway import (  # noqa: F401 - fixtures
     Terminal,
@@ -467,3 +470,156 @@ async def test_connect_refusals_are_audited_as_a_reveals(
     assert by_reason["checkout_required"]["details"]["paths"] == [f"connect {ORG}/web06/{user}"]
     dumped = json.dumps(denied)
     assert secret not in dumped and "typed-reason-words" not in dumped
+
+
+async def cut_while_running(term: Terminal, target: str, change, expect: str) -> float:
+    """A brokered session to ``target`` on ``term``: once it runs (a command answered),
+    ``change`` is applied; the session must end with ``expect`` on the user's terminal.
+    Returns the seconds from the change's commit to the cut."""
+    try:
+        await term.expect(f"connected to {target}")
+        term.type("echo live-$((5*5))\r")
+        await term.expect("live-25")
+        await change()
+        began = time.monotonic()
+        await term.expect(expect, limit=15)
+        took = time.monotonic() - began
+        assert await term.exit_code() != 0
+    finally:
+        term.close()
+    return took
+
+
+@pytest.fixture(scope="module")
+def user_keys(tmp_path_factory) -> Path:
+    """A key pair per user of the test below (ssh-keygen), named after the user."""
+    folder = tmp_path_factory.mktemp("gateway-cut-keys")
+    for name in ("hank30", "ivy30", "jack30", "kim30"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", folder / name],
+            check=True,
+        )
+    return folder
+
+
+async def test_session_is_cut_when_the_right_to_it_goes(
+    api, admin, gateway, user_keys, sshd, monkeypatch
+):
+    """Issue 30 item 4 / attack pass F1: a brokered session runs only while the rule of a
+    reveal (account_use_rule) still lets its user use the account, asked again every
+    session_check_seconds: a share revoked, the user removed from the group whose share
+    gave access, the user disabled each cut it within a few checks, with a clear message
+    on the user's terminal and session_ended's ended_by saying why; a database error
+    during the check ends it too (check_failed: fail closed). F4: a resource with no
+    pinned host key is refused before anything is committed (only session_refused, no
+    session_started), and only to an entitled user. The password is in no output."""
+    config, known = gateway
+    every = config.gateway.session_check_seconds
+    secret = f"Tgt-{secrets.token_hex(10)}"
+    user = sshd.add_user(secret)
+    res = await linux_resource(admin, sshd, "web07", {user: secret})
+    await pin(admin, res["id"], sshd)
+    target = f"web07/{user}"
+    keys = user_keys
+    await person(api, admin, "hank30", keys, "hank30", [])
+    await person(api, admin, "ivy30", keys, "ivy30", [])
+    await person(api, admin, "jack30", keys, "jack30", [res["id"]])
+    await person(api, admin, "kim30", keys, "kim30", [res["id"]])
+    share = f"/orgs/{ORG}/resources/{res['id']}/shares"
+    status, hanks = await admin.call("POST", share, {"user": "hank30", "permission": "view"})
+    assert status == 201, hanks
+    group = {"name": "ops30", "members": ["ivy30"]}
+    status, body = await admin.call("POST", "/orgs/MSPOrg/groups", group)
+    assert status == 201, body
+    status, body = await admin.call("POST", share, {"group": "ops30", "permission": "view"})
+    assert status == 201, body
+    took: dict[str, float] = {}
+    terms: dict[str, Terminal] = {}
+
+    def session(name: str) -> Terminal:
+        terms[name] = connect(config, known, keys, name, name, target)
+        return terms[name]
+
+    async def revoke_share() -> None:
+        status, body = await admin.call("DELETE", f"{share}/{hanks['id']}")
+        assert status in (200, 204), body
+
+    took["hank30"] = await cut_while_running(
+        session("hank30"), target, revoke_share, "no longer entitled"
+    )
+
+    async def leave_group() -> None:
+        status, body = await admin.call("PATCH", "/orgs/MSPOrg/groups/ops30", {"members": []})
+        assert status == 200, body
+
+    took["ivy30"] = await cut_while_running(
+        session("ivy30"), target, leave_group, "no longer entitled"
+    )
+
+    async def disable() -> None:
+        status, body = await admin.call(
+            "PATCH", "/orgs/MSPOrg/users/jack30", {"status": "disabled"}
+        )
+        assert status == 200, body
+
+    took["jack30"] = await cut_while_running(
+        session("jack30"), target, disable, "your user was disabled"
+    )
+
+    async def database_away(*_args, **_kwargs):
+        raise asyncpg.ConnectionDoesNotExistError("the database went away")
+
+    async def break_the_check() -> None:
+        monkeypatch.setattr(entitlement, "use_refusal", database_away)
+
+    took["kim30"] = await cut_while_running(
+        session("kim30"), target, break_the_check, "could not be checked"
+    )
+    monkeypatch.undo()
+    # Each was cut within a few checks of the change (the first check after it cuts; the
+    # bound leaves room for a loaded machine).
+    assert all(t < 2 * every + 3.0 for t in took.values()), took
+    for term in terms.values():
+        assert secret.encode() not in bytes(term.output)
+    want = {
+        "hank30": "not_entitled",
+        "ivy30": "not_entitled",
+        "jack30": "user_disabled",
+        "kim30": "check_failed",
+    }
+    got: dict[str, str] = {}
+    for _ in range(50):  # written when each channel closed, in the background
+        got = {
+            e["actor"]: e["details"]["ended_by"]
+            for e in await events(admin, "session_ended")
+            if e["actor"] in want
+        }
+        if got == want:
+            break
+        await asyncio.sleep(0.1)
+    assert got == want
+
+    # F4: a resource with no pinned host key. kim30 (entitled) is told so, and nothing
+    # was committed but session_refused; hank30 (not entitled) hears what a reveal says.
+    bare = await linux_resource(admin, sshd, "web08", {user: secret})
+    status, body = await admin.call(
+        "POST",
+        f"/orgs/{ORG}/resources/{bare['id']}/shares",
+        {"user": "kim30", "permission": "view"},
+    )
+    assert status == 201, body
+    for name, answer in (("kim30", "host_key_unknown"), ("hank30", "not_found")):
+        term = connect(config, known, keys, name, name, f"web08/{user}")
+        try:
+            await term.expect(answer)
+            assert await term.exit_code() == 1
+        finally:
+            term.close()
+        assert secret.encode() not in bytes(term.output)
+    started = [e["target"] for e in await events(admin, "session_started", "kim30")]
+    assert started == [target], started
+    refused = await events(admin, "session_refused", "kim30")
+    assert [(r["target"], r["reason"]) for r in refused] == [
+        (f"web08/{user}", "host_key_unknown")
+    ], refused
+    assert await events(admin, "session_refused", "hank30") == []

@@ -149,7 +149,10 @@ CHANGED_AFTER_CUT_OVER: dict[str, str] = {
     "reveal_accounts_with_tokens": "new: the reveal checks its bearer token itself; it calls "
     "use_account directly (issue 28)",
     "use_account": "new: reveal_account's rule for a purpose, reveal or connect (issue 30); "
-    "entitlement by account_permission (issue 28)",
+    "entitlement by account_permission (issue 28); its decision is account_use_rule's "
+    "(issue 30, F1)",
+    "account_use_rule": "new: THE rule of using an account, use_account's decision (issue 30)",
+    "account_use_allowed": "new: that rule asked again while a brokered session runs (issue 30)",
     "account_permission": "new: the entitlement rule for one account (issue 28)",
     "purge_audit": "session recordings older than the retention go too (issue 30)",
 }
