@@ -366,7 +366,11 @@ async def list_resource_groups(env: Env, actor: Actor, org_name: OrgArg) -> list
 async def save_resource_group(
     env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any], existing: str | None = None
 ) -> dict[str, Any]:
-    """Create a resource group, or rename / re-fill ``existing``."""
+    """Create a resource group, or rename / re-fill ``existing``.
+
+    Resources put in need full permission (422 otherwise); adding any to a group that has
+    shares is refused with 409 ``shares_would_extend`` unless ``extend_shares``
+    (``shares_extended_by_adding``, whose answer the audit event carries)."""
     _require_vault_manager(actor)
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
