@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from server.core import permissions
-from server.core.errors import Forbidden, NotFound, field_error
+from server.core.errors import Conflict, Forbidden, NotFound, coded, field_error
 from server.core.ids import parse_id
 from server.services import entitlement, recording
 from server.services.access import MSP_ORG, OrgArg, OrgRef, enter_org, reach
@@ -252,6 +252,79 @@ async def _require_full_on_members(
             )
 
 
+async def shares_extended_by_adding(
+    tx: db.Tx,
+    org: OrgRef,
+    group_id: uuid.UUID,
+    group_name: str,
+    resource_ids: list[uuid.UUID],
+    extend: bool,
+) -> list[dict[str, Any]]:
+    """THE rule for putting resources into a resource group that has shares: every share
+    on the group then reaches them too, so the person adding must say so knowingly.
+
+    ``resource_ids`` are the group's members after the change (the caller has checked
+    that the actor holds full permission on each: ``_resource_ids``); those not in the
+    group yet are the added ones. Every path that adds a resource to a group calls this
+    (today: creating a group with resources, and replacing its resources by PATCH).
+
+    Returns: the shares extended, by display name and level (``{"user"|"group": name,
+    "permission": level, "resources": [names]}``), for the ``resource_group_updated``
+    audit event; [] when nothing is added or the group has no shares.
+
+    Raises:
+        Conflict ``shares_would_extend`` (409) when the group has shares, resources are
+        added and ``extend`` is false. The problem names (no ids) who would gain which
+        level (``shares``) on which resources (``resources``).
+
+    Source: attack pass on session 10 (a share made on an empty group widened later,
+    when an administrator filled the group); DESIGN.md §4 (a share never reaches more
+    than its sharer could give, unless someone who may give it does so knowingly).
+    """
+    current = {
+        r["resource_id"]
+        for r in await tx.fetch(
+            "SELECT resource_id FROM resource_group_members WHERE resource_group_id = $1",
+            group_id,
+        )
+    }
+    added = [rid for rid in dict.fromkeys(resource_ids) if rid not in current]
+    if not added:
+        return []
+    rows = await tx.fetch(
+        _SHARE_SELECT + "WHERE s.resource_group_id = $1 ORDER BY s.created_at", group_id
+    )
+    if not rows:
+        return []
+    names = [
+        r["name"]
+        for r in await tx.fetch(
+            "SELECT name FROM resources WHERE id = ANY($1::uuid[]) ORDER BY lower(name)", added
+        )
+    ]
+    shares: list[dict[str, Any]] = []
+    for row in rows:
+        share = await _named(tx, row)
+        if share["group"] is not None:
+            shares.append({"group": share["group"], "permission": share["permission"]})
+        else:
+            user = share["user"]
+            if share["user_org"] and share["user_org"] != org.display_name:
+                user = f"{user}@{share['user_org']}"
+            shares.append({"user": user, "permission": share["permission"]})
+    if not extend:
+        who = ", ".join(f"{s.get('user') or s.get('group')} ({s['permission']})" for s in shares)
+        raise coded(
+            Conflict,
+            "shares_would_extend",
+            f"resource group {group_name} is shared: adding gives {who} access to "
+            f"{', '.join(names)}; send extend_shares true to add knowingly",
+            shares=shares,
+            resources=names,
+        )
+    return [s | {"resources": names} for s in shares]
+
+
 async def _resource_ids(tx: db.Tx, actor: Actor, org: OrgRef, refs: list[str]) -> list[uuid.UUID]:
     ids = [parse_id(r, "resource") for r in refs]
     for rid in ids:
@@ -293,7 +366,11 @@ async def list_resource_groups(env: Env, actor: Actor, org_name: OrgArg) -> list
 async def save_resource_group(
     env: Env, actor: Actor, org_name: OrgArg, data: dict[str, Any], existing: str | None = None
 ) -> dict[str, Any]:
-    """Create a resource group, or rename / re-fill ``existing``."""
+    """Create a resource group, or rename / re-fill ``existing``.
+
+    Resources put in need full permission (422 otherwise); adding any to a group that has
+    shares is refused with 409 ``shares_would_extend`` unless ``extend_shares``
+    (``shares_extended_by_adding``, whose answer the audit event carries)."""
     _require_vault_manager(actor)
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
@@ -323,8 +400,12 @@ async def save_resource_group(
                     "name", "a resource group of that name exists", code="conflict"
                 ) from None
             operation = "resource_group_updated"
+        extended: list[dict[str, str]] = []
         if "resources" in data:
             ids = await _resource_ids(tx, actor, org, data["resources"])
+            extended = await shares_extended_by_adding(
+                tx, org, row["id"], row["name"], ids, bool(data.get("extend_shares"))
+            )
             await tx.execute(
                 "DELETE FROM resource_group_members WHERE resource_group_id = $1", row["id"]
             )
@@ -337,7 +418,8 @@ async def save_resource_group(
             operation,
             target_type="resource_group",
             target=row["name"],
-            details={"resources": len(data.get("resources", []))},
+            details={"resources": len(data.get("resources", []))}
+            | ({"shares_extended": extended} if extended else {}),
         )
         return await _group_json(tx, row)
 

@@ -110,3 +110,18 @@ async def test_me_documents_capabilities_per_org(api):
     assert caps["type"] == "object" and "display name" in caps["description"]
     names = caps["additionalProperties"]["items"]
     assert set(names["enum"]) == set(permissions.ORG_CAPABILITIES)
+
+
+async def test_resource_group_bodies_document_extend_shares(api):
+    """Adding resources to a shared resource group: ``extend_shares`` in both bodies and
+    409 shares_would_extend among the answers."""
+    _, doc = await api.call("GET", "/openapi.json")
+    schemas = doc["components"]["schemas"]
+    for model in ("ResourceGroupCreate", "ResourceGroupUpdate"):
+        prop = schemas[model]["properties"]["extend_shares"]
+        assert prop["type"] == "boolean" and "shares_would_extend" in prop["description"]
+    for method in ("post", "patch"):
+        path = "/api/v1/orgs/{org}/resource-groups" + ("/{name}" if method == "patch" else "")
+        assert (
+            "shares_would_extend" in doc["paths"][path][method]["responses"]["409"]["description"]
+        )

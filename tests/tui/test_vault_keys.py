@@ -33,6 +33,7 @@ from tui.main_screen import MainScreen
 from tui.screens.listing import ListModal
 from tui.screens.login import LoginScreen
 from tui.screens.modals import KeysModal, RevealModal
+from tui.screens.resource_groups import ExtendSharesModal
 
 SECRET = "Typed-Secret-pw-1!"
 CONTROLLED = "Controlled-pw-9!"
@@ -283,13 +284,39 @@ async def test_vault_administration_by_keys(tui_server, make_app, vault_data):
         await fill(pilot, "linux-boxes", ">db01")
         await submit(pilot, form)
         await until(pilot, lambda: rows(table) == ["linux-boxes"], what="(group made)")
+        # The group is shared: adding app01 would extend the share, so the dialog says to
+        # whom and asks; n adds nothing, y adds it with extend_shares.
+        status, body = tui_server.api(
+            "POST",
+            "/orgs/MSPOrg/resource-groups/linux-boxes/shares",
+            {"user": "vother", "permission": "view"},
+            owner,
+        )
+        assert status == 201, body
         await pilot.press("a")
         form = await form_open(pilot, "Add a resource to linux-boxes")
         await fill(pilot, ">app01")
         await submit(pilot, form)
+        await until(pilot, lambda: isinstance(app.screen, ExtendSharesModal), what="(asked)")
+        assert "This gives vother (view) access to app01. Extend? y/n" in screen_text(app)
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is form, what="(back to the form)")
+        await until(pilot, lambda: "Not added" in screen_text(app), what="(not added)")
+        _, group = tui_server.api("GET", "/orgs/MSPOrg/resource-groups/linux-boxes", token=owner)
+        assert [r["name"] for r in group["resources"]] == ["db01"]
+        await submit(pilot, form)
+        await until(pilot, lambda: isinstance(app.screen, ExtendSharesModal), what="(asked)")
+        await pilot.press("y")
         await until(
             pilot, lambda: rows(table, 1) in (["db01, app01"], ["app01, db01"]), what="(added)"
         )
+        auditor = tui_server.login(ADMIN, ADMIN_PASSWORD)
+        _, trail = tui_server.api(
+            "GET", "/orgs/MSPOrg/audit?operation=resource_group_updated&limit=50", token=auditor
+        )
+        assert [e["details"].get("shares_extended") for e in trail["items"]] == [
+            [{"user": "vother", "permission": "view", "resources": ["app01"]}]
+        ]
         await pilot.press("x")
         form = await form_open(pilot, "Take a resource out of linux-boxes")
         await fill(pilot, ">db01")

@@ -17,17 +17,19 @@ class VaultApi(Transport):
         return await self._every(f"/orgs/{quote(org)}/resource-groups")
 
     async def save_resource_group(
-        self, org: str, name: str, resources: list[str], exists: bool
+        self, org: str, name: str, resources: list[str], exists: bool, extend_shares: bool = False
     ) -> ResourceGroup:
-        """Create a resource group or replace its resources."""
+        """Create a resource group or replace its resources. Adding to a group that has
+        shares is refused (``shares_would_extend``) unless ``extend_shares``."""
+        body: dict = {"resources": resources}
+        if extend_shares:
+            body["extend_shares"] = True
         if exists:
             return await self._request(
-                "PATCH",
-                f"/orgs/{quote(org)}/resource-groups/{quote(name)}",
-                {"resources": resources},
+                "PATCH", f"/orgs/{quote(org)}/resource-groups/{quote(name)}", body
             )
         return await self._request(
-            "POST", f"/orgs/{quote(org)}/resource-groups", {"name": name, "resources": resources}
+            "POST", f"/orgs/{quote(org)}/resource-groups", {"name": name, **body}
         )
 
     async def share_resource_group(self, org: str, name: str, fields: dict) -> Share:

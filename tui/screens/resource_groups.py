@@ -7,13 +7,56 @@ shares open the same shares dialog as a resource's.
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
 
 from tui.client import ApiError
 from tui.screens.form import Field, refusal, typed_confirmation
 from tui.screens.listing import ListModal
 from tui.screens.shares import SharesScreen
+from tui.text import inert
 from tui.workers import api_worker
+
+EXTENDS = "shares_would_extend"
+
+
+def extension_sentence(error: ApiError) -> str:
+    """The server's 409 ``shares_would_extend`` in one sentence: 'This gives alice (full),
+    ops (view) access to web01, db02.' (its detail when the names are missing)."""
+    shares = error.body.get("shares") or []
+    resources = error.body.get("resources") or []
+    if not shares or not resources:
+        return error.detail
+    who = ", ".join(f"{s.get('user') or s.get('group')} ({s.get('permission')})" for s in shares)
+    return f"This gives {who} access to {', '.join(resources)}."
+
+
+class ExtendSharesModal(ModalScreen[bool]):
+    """Asks whether the group's shares may reach the resources being added: y or n (Esc)."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Extend", id="extend-yes"),
+        Binding("n", "answer(False)", "Keep", id="extend-no"),
+        Binding("escape", "answer(False)", "Keep", id="extend-escape"),
+    ]
+
+    def __init__(self, group: str, sentence: str) -> None:
+        super().__init__()
+        self._group, self._sentence = group, sentence
+
+    def compose(self) -> ComposeResult:
+        """Title, what would be given, the keys."""
+        with Vertical(classes="dialog danger"):
+            yield Static(inert(f"Resource group {self._group} is shared"), classes="dialog-title")
+            yield Static(inert(f"{self._sentence} Extend? y/n"), id="extend-sentence")
+            yield Static("y: extend the shares   n or Esc: add nothing", classes="dialog-keys")
+
+    def action_answer(self, extend: bool) -> None:
+        """Close with the answer."""
+        self.dismiss(extend)
 
 
 def schedule_words(schedule: dict | None) -> str:
@@ -89,7 +132,21 @@ class ResourceGroupsScreen(ListModal):
             return None
 
     async def _save(self, name: str, resources: list[str], exists: bool) -> dict:
-        return await self.app.client.save_resource_group(self.org, name, resources, exists)
+        """Save; when the group's shares would reach what is added (409
+        ``shares_would_extend``), say to whom and ask, then send again with
+        ``extend_shares`` (no: nothing is saved, and the form says so)."""
+        client = self.app.client
+        try:
+            return await client.save_resource_group(self.org, name, resources, exists)
+        except ApiError as error:
+            if error.code != EXTENDS:
+                raise
+            sentence = extension_sentence(error)
+            if not await self.app.push_screen_wait(ExtendSharesModal(name, sentence)):
+                raise refusal("resource", f"Not added: {sentence}") from None
+        return await client.save_resource_group(
+            self.org, name, resources, exists, extend_shares=True
+        )
 
     @api_worker()
     async def action_new(self) -> None:

@@ -186,6 +186,10 @@ async def remove_share(
     return web.Response(status=204)
 
 
+# Adding resources to a group that has shares extends them: refused unless extend_shares.
+_EXTENDS = {409: "shares_would_extend (problem: shares, resources)"}
+
+
 @paging.paged_list
 @operation(answers={200: Page[ResourceGroup]})
 async def list_resource_groups(
@@ -196,7 +200,7 @@ async def list_resource_groups(
     return json_response(paging.paged(items, page, paging.by_name("name")))
 
 
-@operation(body=ResourceGroupCreate, answers={201: ResourceGroup})
+@operation(body=ResourceGroupCreate, answers={201: ResourceGroup}, errors=_EXTENDS)
 async def create_resource_group(
     *, env: Env, actor: Actor, org: OrgArg, body: ResourceGroupCreate
 ) -> web.Response:
@@ -212,7 +216,7 @@ async def get_resource_group(*, env: Env, actor: Actor, org: OrgArg, name: str) 
     return json_response(await sharing.get_resource_group(env, actor, org, name))
 
 
-@operation(body=ResourceGroupUpdate, answers={200: ResourceGroup})
+@operation(body=ResourceGroupUpdate, answers={200: ResourceGroup}, errors=_EXTENDS)
 async def update_resource_group(
     *, env: Env, actor: Actor, org: OrgArg, name: str, body: ResourceGroupUpdate
 ) -> web.Response:

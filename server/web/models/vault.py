@@ -260,6 +260,14 @@ class ShareTargets(Answer):
 
 
 ResourceIds = Annotated[list[text(64)], Field(max_length=10000)]
+ExtendShares = Annotated[
+    bool,
+    Field(
+        description="true: the group's shares reach the resources added too (the adder "
+        "knows it). Without it, adding resources to a group that has shares is refused "
+        "with 409 shares_would_extend, which names who would gain what on which resources."
+    ),
+]
 
 
 class ResourceGroupCreate(Body):
@@ -267,13 +275,17 @@ class ResourceGroupCreate(Body):
 
     name: text(100, non_empty=True, identifier=True)
     resources: ResourceIds = []
+    extend_shares: ExtendShares = False
 
 
 class ResourceGroupUpdate(Patch):
-    """``PATCH /orgs/{org}/resource-groups/{name}``: rename or replace the resources."""
+    """``PATCH /orgs/{org}/resource-groups/{name}``: rename or replace the resources.
+    Resources added to a group that has shares are refused with 409
+    ``shares_would_extend`` unless ``extend_shares`` is true."""
 
     name: text(100, non_empty=True, identifier=True) = ""
     resources: ResourceIds = []
+    extend_shares: ExtendShares = False
 
 
 class GroupedResource(Answer):
