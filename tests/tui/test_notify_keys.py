@@ -23,11 +23,13 @@ from tests.tui.keys import (
     text_of,
 )
 from tests.tui.test_story_keys import pick_org
+from tui.api_types import ApiError
+from tui.client.transport import Transport
 from tui.screens.me import OnceModal
 from tui.widgets.settings import SettingsPane
 
 
-async def test_notify_section_by_keys(tui_server, make_app):
+async def test_notify_section_by_keys(tui_server, make_app, monkeypatch):
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
     status, body = tui_server.api(
         "POST",
@@ -123,15 +125,34 @@ async def test_notify_section_by_keys(tui_server, make_app):
         status, page = tui_server.api("GET", "/orgs/MSPOrg/notifications/webhooks", token=admin)
         assert [h["url"] for h in page["items"]] == ["https://127.0.0.1:9/moved"]
 
-        # A client org's Notify section, seen by an MSPOrg administrator: said once.
+        # A client org's Notify section, seen by an MSPOrg administrator: who sets it is
+        # said once, and nothing the server would refuse (and record as denied) is asked
+        # (newcomer pass, session 10: GET siem-destinations, webhooks, smtp were refused).
+        refused: list[str] = []
+        asked = Transport._request
+
+        async def spy(self, method, path, *args, **kwargs):
+            try:
+                return await asked(self, method, path, *args, **kwargs)
+            except ApiError as error:
+                if error.status == 403:
+                    refused.append(f"{method} {path}")
+                raise
+
+        monkeypatch.setattr(Transport, "_request", spy)
         await pick_org(pilot, "notifyco")
         await until(pilot, lambda: "notifyco's own" in text_of(note), what="(client refusal)")
         said = text_of(note)
         assert said.count("own administrators") == 1 and said.startswith("Only"), said
+        assert "webhooks and templates" in said, said
         # Nor are keys offered that would be refused after a filled form (session 9).
         pane = app.screen.query_one(SettingsPane)
-        assert not pane.check_action("new_destination", ())
-        assert not pane.check_action("new_webhook", ())
+        for action in ("new_destination", "new_webhook", "template", "smtp", "test_destination"):
+            assert not pane.check_action(action, ()), action
+        assert pane.check_action("mutes", ())
+        assert not rows(table, 1)
+        await pilot.pause(0.3)
+        assert refused == [], refused
         await pilot.press("n")
         await pilot.pause(0.3)
         assert app.screen is screen  # no form opened

@@ -9,21 +9,15 @@ from typing import Any
 
 from textual.widgets import DataTable, Static
 
+from server.core.permissions import is_administrator  # shared plain data
 from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.logic.fields import refusal
 from tui.screens.form import Field
 from tui.screens.me import OnceModal
+from tui.tabs import MSP_ORG
 from tui.text import inert
 from tui.workers import api_worker
-
-QUIET = (
-    "forbidden",
-    "not_found",
-    "siem_own_administrators",
-    "notifications_own_administrators",
-    "smtp_msp_only",
-)
 
 
 def delivery_state(dest: dict) -> str:
@@ -73,32 +67,75 @@ def _ca_change(path: str) -> dict:
     return {"ca_pem": _pem_file(path)}
 
 
+# The Notify keys only an org's own administrators may use (SIEM, webhooks, templates);
+# the SMTP relay is also MSPOrg's only.
+OWN_NOTIFY_ACTIONS = frozenset(
+    {
+        "new_destination",
+        "test_destination",
+        "delete_destination",
+        "edit_destination",
+        "new_webhook",
+        "template",
+        "smtp",
+    }
+)
+
+
+def owns_notify(me: dict, org: str) -> bool:
+    """Whether the user ``me`` (``GET /me``'s answer) sees and sets ``org``'s SIEM
+    forwarding, webhooks and templates: a built-in administrator of that org itself (the
+    server's rule: ``require_own_administrator`` in server/services/siem.py and
+    notifications.py). Decided before any call, so the TUI never asks what it knows will
+    be refused (and recorded as denied: newcomer pass, session 10)."""
+    return is_administrator(me.get("role")) and str(me.get("org", "")).lower() == org.lower()
+
+
+def managed_by(org: str) -> str:
+    """Who manages ``org``'s notifications, in words, for someone who may not."""
+    return (
+        f"Only {org}'s own administrators see and set its SIEM forwarding, webhooks and templates."
+    )
+
+
 class NotifyActions:
     """The Notify section's keys (mixed into ``SettingsPane``)."""
 
     _notify: dict[str, dict]
 
+    def _owns_notify(self) -> bool:
+        """Whether the user sets the notifications of the org on show."""
+        org = getattr(self, "org", None) or ""
+        return bool(org) and owns_notify(getattr(self.app, "me", None) or {}, org)
+
+    def notify_allows(self, action: str) -> bool:
+        """Whether a Notify key is offered in the org on show: SIEM, webhook and template
+        keys to its own administrators, the SMTP relay to MSPOrg's."""
+        if action not in OWN_NOTIFY_ACTIONS:
+            return True
+        if action == "smtp" and (getattr(self, "org", None) or "").lower() != MSP_ORG:
+            return False
+        return self._owns_notify()
+
     async def _load_notify(self, client: Any, org: str) -> None:
-        """Fill the section: destinations and webhooks in the table, relay and mutes under it."""
+        """Fill the section: destinations and webhooks in the table, relay and mutes under it.
+        Someone who may not set them is told who does, and nothing is asked of the server."""
+        own = owns_notify(getattr(self.app, "me", None) or {}, org)
+        self.refresh_bindings()
+        if not own:
+            self._notify = {}
+            fill_table(self.query_one("#notify-table", DataTable), ())
+            mutes = await client.mutes()
+            muted = ", ".join(mutes["muted"]) or "nothing"
+            self.query_one("#notify-note", Static).update(
+                inert(f"{managed_by(org)} I muted: {muted} (u changes it).")
+            )
+            return
         rows: dict[str, dict] = {}
         note = self.query_one("#notify-note", Static)
-        said = []
         for kind, call in (("siem", client.siem_destinations), ("webhook", client.webhooks)):
-            try:
-                for item in await call(org):
-                    rows[f"{kind}:{item['id']}"] = {**item, "row_kind": kind}
-            except ApiError as error:
-                if error.code not in QUIET:
-                    raise
-                said.append(as_sentence(error.detail))
-        # Both refused: one sentence, not "only … only …", and the keys that would be
-        # refused after a filled form are not offered (newcomer pass, session 9).
-        self._notify_refused = len(said) == 2
-        if self._notify_refused:
-            said = [
-                f"Only {org}'s own administrators see and set its SIEM forwarding and webhooks."
-            ]
-        self.refresh_bindings()
+            for item in await call(org):
+                rows[f"{kind}:{item['id']}"] = {**item, "row_kind": kind}
         self._notify = rows
         fill_table(
             self.query_one("#notify-table", DataTable),
@@ -120,7 +157,7 @@ class NotifyActions:
             ),
         )
         relay = ""
-        try:
+        if org.lower() == MSP_ORG:  # the relay is the installation's, MSPOrg's to set
             smtp = await client.smtp(org)
             relay = (
                 f"SMTP relay: {smtp['host']}:{smtp['port']} ({smtp['security']}), "
@@ -128,15 +165,12 @@ class NotifyActions:
                 if smtp["configured"]
                 else "SMTP relay: none set (m sets it)."
             )
-        except ApiError as error:
-            if error.code not in QUIET:
-                raise
         mutes = await client.mutes()
         muted = ", ".join(mutes["muted"]) or "nothing"
         note.update(
             inert(
                 " ".join(
-                    [*said, *failing_reasons(rows), relay, f"I muted: {muted} (u changes it)."]
+                    [*failing_reasons(rows), relay, f"I muted: {muted} (u changes it)."]
                 ).strip()
             )
         )
@@ -445,9 +479,3 @@ class NotifyActions:
         )
         if result is not None:
             self.changed("settings", "Mutes saved.")
-
-
-def as_sentence(text: str) -> str:
-    """The server's refusal as a sentence: a capital first letter and a full stop."""
-    text = text.strip().rstrip(".")
-    return f"{text[:1].upper()}{text[1:]}." if text else ""
