@@ -69,7 +69,7 @@ async def test_notify_section_by_keys(tui_server, make_app, monkeypatch):
 
         await cursor_to(pilot, table, "siem1", 1)
         await pilot.press("t")
-        await notified(pilot, "siem1: 127.0.0.1:9 refused the connection")
+        await notified(pilot, "siem1: could not connect to 127.0.0.1:9 (refused): check")
 
         # Changed in place (c): the port only; the cursor and the rest stay.
         await pilot.press("c")
