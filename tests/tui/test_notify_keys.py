@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Select, Static
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import (
@@ -97,13 +97,31 @@ async def test_notify_section_by_keys(tui_server, make_app, monkeypatch):
             await pilot.press("ctrl+r")
             await pilot.pause(0.5)
         assert "FAILING" in " ".join(rows(table, 3)), rows(table, 3)
-        await until(pilot, lambda: "checkout_ending" in text_of(note), what="(mute said)")
+        await until(pilot, lambda: "check-out ending soon" in text_of(note), what="(mute said)")
         # The column says what is left to send in words that read right when cut ('sent
         # 24 of 240' was cut to 'sent 24 of 2'); the reason is said in full under it.
         (cell,) = [r for r in rows(table, 3) if "FAILING" in r]
         assert re.fullmatch(r"FAILING \d+x · \d+ to send", cell), cell
         assert "to send" in drawn(table)  # on screen at 80 columns, not cut
         assert "SIEM siem1 is failing: " in text_of(note), text_of(note)
+
+        # A template: the kinds in words (no codes, no "(issue 29)"); the form's title in
+        # words and every placeholder of the kind listed whole, each once (newcomer pass,
+        # session 10: "Template of request_waiting ($org $what $by ...)" hid $requester).
+        await pilot.press("e")
+        form = await form_open(pilot, "Which notification's template?")
+        labels = [str(label) for label, _value in form.query_one("#f-kind", Select)._options]
+        assert "Request waiting for your decision" in labels, labels
+        assert not [x for x in labels if "_" in x or "issue" in x], labels
+        await fill(pilot, ">waiting")
+        await submit(pilot, form)
+        form = await form_open(pilot, "Template: Request waiting for your decision")
+        said = screen_text(app)
+        for name in ("$org (the org)", "$requester (who asks)", "$what", "$reason"):
+            assert said.count(name) == 1, (name, said)
+        assert "request_waiting" not in said and "..." not in said, said
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, what="(template form closed)")
 
         # A webhook's signing secret: shown once in the same dialog; Esc closes it.
         await pilot.press("w")

@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from textual.widgets import DataTable, Static
 
+from server.core import notifications as kinds  # shared plain data
 from server.core.permissions import is_administrator  # shared plain data
 from tui.client import ApiError
 from tui.controls.table import fill_table
@@ -98,6 +100,56 @@ def managed_by(org: str) -> str:
     )
 
 
+# A notification kind in words (the template picker, the mutes): never its code.
+KIND_WORDS = {
+    "request_waiting": "Request waiting for your decision",
+    "request_decided": "Request decided (yours)",
+    "checkout_ending": "Check-out ending soon",
+    "password_expiring": "Passwords expiring (a daily digest to owners)",
+    "rotation_failed": "Rotation failed (a password change on its target)",
+    "audit_alert": "Audit alert",
+    "cluster_alert": "Cluster alert (failover, backup)",
+}
+# What each template placeholder is replaced by.
+PLACEHOLDER_WORDS = {
+    "org": "the org",
+    "requester": "who asks",
+    "what": "what it is about",
+    "reason": "the reason given",
+    "decision": "approved or rejected",
+    "by": "who did it",
+    "until": "when it ends",
+    "detail": "the details",
+    "node": "the server",
+    "at": "when",
+}
+
+
+def kind_words(kind: str) -> str:
+    """A notification kind as a person reads it ('request_waiting' → 'Request waiting
+    for your decision'), never its code."""
+    return KIND_WORDS.get(kind) or kind.replace("_", " ").capitalize()
+
+
+def placeholders(kind: str, *texts: str) -> list[str]:
+    """The ``$name`` placeholders of ``kind``'s default template, then any other in
+    ``texts`` (the org's own), each once, in the order they first appear."""
+    default = kinds.KINDS.get(kind)
+    source = [default.subject, default.body] if default else []
+    found = re.findall(r"\$\{?([a-z]+)", " ".join([*source, *texts]))
+    return list(dict.fromkeys(name for name in found if name in kinds.FIELDS))
+
+
+def placeholders_said(kind: str, *texts: str) -> str:
+    """'You may use: $org (the org), $requester (who asks), …' for the template form."""
+    names = placeholders(kind, *texts)
+    return (
+        "You may use: "
+        + ", ".join(f"${name} ({PLACEHOLDER_WORDS.get(name, name)})" for name in names)
+        + "."
+    )
+
+
 class NotifyActions:
     """The Notify section's keys (mixed into ``SettingsPane``)."""
 
@@ -126,7 +178,7 @@ class NotifyActions:
             self._notify = {}
             fill_table(self.query_one("#notify-table", DataTable), ())
             mutes = await client.mutes()
-            muted = ", ".join(mutes["muted"]) or "nothing"
+            muted = ", ".join(kind_words(k).lower() for k in mutes["muted"]) or "nothing"
             self.query_one("#notify-note", Static).update(
                 inert(f"{managed_by(org)} I muted: {muted} (u changes it).")
             )
@@ -166,7 +218,7 @@ class NotifyActions:
                 else "SMTP relay: none set (m sets it)."
             )
         mutes = await client.mutes()
-        muted = ", ".join(mutes["muted"]) or "nothing"
+        muted = ", ".join(kind_words(k).lower() for k in mutes["muted"]) or "nothing"
         note.update(
             inert(
                 " ".join(
@@ -429,9 +481,9 @@ class NotifyActions:
             self.app.show_error(error, "Templates")
             return
         kind = await self.form(
-            "Which notification?",
-            [Field("kind", "Kind", choices=[(f"{k}: {t['description']}", k)
-                                            for k, t in templates.items()], required=True)],
+            "Which notification's template?",
+            [Field("kind", "Notification", choices=[(kind_words(k), k) for k in templates],
+                   required=True)],
             action="choose",
         )  # fmt: skip
         if not kind:
@@ -446,17 +498,20 @@ class NotifyActions:
                 org, chosen["kind"], {"subject": values["subject"], "body": body}
             )
 
+        words = kind_words(chosen["kind"])
         result = await self.form(
-            f"Template of {chosen['kind']} ($org $what $by $decision $until $reason ...)",
+            f"Template: {words}",
             [
                 Field("subject", "Subject", value=chosen["subject"]),
                 Field("body", "Body (\\n: a new line)", value=chosen["body"].replace("\n", "\\n")),
             ],
             submit,
-            note="Both empty: back to the default template.",
+            note=f"{chosen['description']} "
+            f"{placeholders_said(chosen['kind'], chosen['subject'], chosen['body'])} "
+            "Both empty: back to the default template.",
         )
         if result:
-            self.changed("settings", f"Template of {chosen['kind']} saved.")
+            self.changed("settings", f"Template saved: {words}.")
 
     @api_worker()
     async def action_mutes(self) -> None:
@@ -469,7 +524,7 @@ class NotifyActions:
                 Field(
                     "muted",
                     "Kinds I do not want",
-                    choices=[(k, k) for k in now["mutable"]],
+                    choices=[(kind_words(k), k) for k in now["mutable"]],
                     multiple=True,
                     chosen=tuple(now["muted"]),
                 )
