@@ -91,12 +91,12 @@ async def test_notify_section_by_keys(tui_server, make_app, monkeypatch):
         await notified(pilot, "Mutes saved")
         status, mutes = tui_server.api("GET", "/me/notification-mutes", token=admin)
         assert mutes["muted"] == ["checkout_ending"]
-        for _ in range(20):  # Ctrl+R reloads until the forwarder has tried and failed
-            if "FAILING" in " ".join(rows(table, 3)):
-                break
-            await pilot.press("ctrl+r")
-            await pilot.pause(0.5)
-        assert "FAILING" in " ".join(rows(table, 3)), rows(table, 3)
+        # The Delivery column follows the forwarder by itself while the section is on
+        # show (no Ctrl+R: newcomer pass, session 10), in place.
+        assert table.row_count == 1
+        await until(
+            pilot, lambda: "FAILING" in " ".join(rows(table, 3)), limit=30, what="(by itself)"
+        )
         await until(pilot, lambda: "check-out ending soon" in text_of(note), what="(mute said)")
         # The column says what is left to send in words that read right when cut ('sent
         # 24 of 240' was cut to 'sent 24 of 2'); the reason is said in full under it.
@@ -133,6 +133,17 @@ async def test_notify_section_by_keys(tui_server, make_app, monkeypatch):
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen, what="(secret dialog closed)")
         await until(pilot, lambda: "hook1" in rows(table, 1), what="(webhook listed)")
+        # Its Delivery cell is filled as a SIEM destination's is.
+        assert rows(table, 3)[rows(table, 1).index("hook1")] == "none yet", rows(table, 3)
+        # A change made elsewhere (another administrator pauses siem1) shows by itself
+        # while the section is on show, the cursor kept (a light refresh every 5 s).
+        cursor = table.cursor_row
+        status, _ = tui_server.api(
+            "PATCH", f"/orgs/MSPOrg/siem-destinations/{dest['id']}", {"enabled": False}, admin
+        )
+        assert status == 200
+        await until(pilot, lambda: "paused" in rows(table, 3), limit=15, what="(refreshed)")
+        assert table.cursor_row == cursor and "SIEM siem1 is failing" not in text_of(note)
         await cursor_to(pilot, table, "hook1", 1)
         await pilot.press("c")
         form = await form_open(pilot, "Change webhook hook1")

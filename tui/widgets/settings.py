@@ -179,7 +179,8 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
                 yield Static("", id="notify-note", classes="settings-line")
 
     def on_mount(self) -> None:
-        """Follow the org chosen in the top band."""
+        """Follow the org chosen in the top band; keep Notify's delivery state fresh."""
+        self.start_notify_refresh()
         with suppress(NoMatches):
             band = self.screen.query_one("#org-select", Select)
             self.watch(band, "value", self._band_changed)

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.widgets import DataTable, Static
 
 from server.core import notifications as kinds  # shared plain data
@@ -150,6 +152,81 @@ def placeholders_said(kind: str, *texts: str) -> str:
     )
 
 
+REFRESH_SECONDS = 5.0  # the Notify section's delivery state, while on show
+
+
+def webhook_states(deliveries: list[dict]) -> dict[str, list[dict]]:
+    """The deliveries to webhooks, by webhook name (``GET …/notifications/deliveries``:
+    the org's latest 500 messages)."""
+    by_hook: dict[str, list[dict]] = {}
+    for item in deliveries:
+        if item["channel"] == "webhook":
+            by_hook.setdefault(item["recipient"], []).append(item)
+    return by_hook
+
+
+def hook_state(hook: dict, deliveries: list[dict]) -> str:
+    """A webhook's delivery in the words of a SIEM destination's: 'paused', 'all sent',
+    '3 to send', 'FAILING 2x · 3 to send', '2 dropped'."""
+    if not hook["enabled"]:
+        return "paused"
+    waiting = [d for d in deliveries if d["status"] == "pending"]
+    dropped = sum(1 for d in deliveries if d["status"] == "failed")
+    failing = max((d["attempts"] for d in waiting if d.get("last_error")), default=0)
+    parts = [f"FAILING {failing}x"] if failing else []
+    parts += [f"{len(waiting)} to send"] if waiting else []
+    parts += [f"{dropped} dropped"] if dropped else []
+    if not parts:
+        return "all sent" if deliveries else "none yet"
+    return " · ".join(parts)
+
+
+def dropped_reasons(deliveries: list[dict], org: str) -> list[str]:
+    """A sentence for each reason notifications were dropped (failed for good after every
+    retry) or wait on a missing relay, with what to do: 'No SMTP relay is set: 3 e-mail
+    notifications were dropped and 25 wait. Set the relay: m (SMTP).'"""
+    said: list[str] = []
+    mails = [d for d in deliveries if d["channel"] == "email"]
+    no_relay = [d for d in mails if "no SMTP relay" in (d.get("last_error") or "")]
+    if no_relay:
+        dropped = sum(1 for d in no_relay if d["status"] == "failed")
+        waiting = sum(1 for d in no_relay if d["status"] == "pending")
+        counts = " and ".join(
+            x
+            for x in (
+                f"{dropped} e-mail notification{'s' * (dropped != 1)} "
+                f"{'were' if dropped != 1 else 'was'} dropped"
+                if dropped
+                else "",
+                f"{waiting} wait{'s' * (waiting == 1)}" if waiting else "",
+            )
+            if x
+        )
+        fix = (
+            "Set the relay: m (SMTP relay)."
+            if org.lower() == MSP_ORG
+            else "MSPOrg's administrators set it (Settings, 6 Notify, m, in MSPOrg)."
+        )
+        said.append(f"No SMTP relay is set: {counts}. {fix}")
+    other = [d for d in mails if d["status"] == "failed" and d not in no_relay]
+    if other:
+        last = str(other[0].get("last_error") or "not delivered").rstrip(".")
+        said.append(
+            f"{len(other)} e-mail notification{'s' * (len(other) != 1)} could not be sent "
+            f"and {'were' if len(other) != 1 else 'was'} dropped (last: {last}). "
+            "Check the SMTP relay (m, in MSPOrg)."
+        )
+    for hook, items in webhook_states(deliveries).items():
+        failed = [d for d in items if d["status"] == "failed"]
+        if failed:
+            last = str(failed[0].get("last_error") or "not delivered").rstrip(".")
+            said.append(
+                f"Webhook {hook}: {len(failed)} notification{'s' * (len(failed) != 1)} "
+                f"dropped after every retry (last: {last}). Check its address (c)."
+            )
+    return said
+
+
 class NotifyActions:
     """The Notify section's keys (mixed into ``SettingsPane``)."""
 
@@ -183,11 +260,29 @@ class NotifyActions:
                 inert(f"{managed_by(org)} I muted: {muted} (u changes it).")
             )
             return
+        relay = ""
+        if org.lower() == MSP_ORG:  # the relay is the installation's, MSPOrg's to set
+            smtp = await client.smtp(org)
+            relay = (
+                f"SMTP relay: {smtp['host']}:{smtp['port']} ({smtp['security']}), "
+                f"from {smtp['sender']}."
+                if smtp["configured"]
+                else "SMTP relay: none set (m sets it)."
+            )
+        mutes = await client.mutes()
+        muted = ", ".join(kind_words(k).lower() for k in mutes["muted"]) or "nothing"
+        self._notify_said = (relay, f"I muted: {muted} (u changes it).")
+        await self._refresh_deliveries(client, org)
+
+    async def _refresh_deliveries(self, client: Any, org: str) -> None:
+        """Destinations and webhooks with their delivery state in the table (changed cells
+        only), what is failing or was dropped under it, in words with what to do."""
         rows: dict[str, dict] = {}
-        note = self.query_one("#notify-note", Static)
         for kind, call in (("siem", client.siem_destinations), ("webhook", client.webhooks)):
             for item in await call(org):
                 rows[f"{kind}:{item['id']}"] = {**item, "row_kind": kind}
+        deliveries = await client.deliveries(org)
+        hooks = webhook_states(deliveries)
         self._notify = rows
         fill_table(
             self.query_one("#notify-table", DataTable),
@@ -202,30 +297,45 @@ class NotifyActions:
                             if item["row_kind"] == "siem"
                             else item["url"]
                         ),
-                        inert(delivery_state(item) if item["row_kind"] == "siem" else ""),
+                        inert(
+                            delivery_state(item)
+                            if item["row_kind"] == "siem"
+                            else hook_state(item, hooks.get(item["name"], []))
+                        ),
                     ),
                 )
                 for key, item in rows.items()
             ),
         )
-        relay = ""
-        if org.lower() == MSP_ORG:  # the relay is the installation's, MSPOrg's to set
-            smtp = await client.smtp(org)
-            relay = (
-                f"SMTP relay: {smtp['host']}:{smtp['port']} ({smtp['security']}), "
-                f"from {smtp['sender']}"
-                if smtp["configured"]
-                else "SMTP relay: none set (m sets it)."
+        relay, muted = getattr(self, "_notify_said", ("", ""))
+        lines = [*failing_reasons(rows), *dropped_reasons(deliveries, org), relay, muted]
+        self.query_one("#notify-note", Static).update(inert(" ".join(x for x in lines if x)))
+
+    def start_notify_refresh(self) -> None:
+        """Keep the delivery state fresh while the Notify section is on show: every
+        ``REFRESH_SECONDS``, in place (newcomer pass, session 10: '25 to send' stayed until
+        Ctrl+R)."""
+        self.set_interval(REFRESH_SECONDS, self._notify_tick)
+
+    def _notify_tick(self) -> None:
+        if (
+            getattr(self, "section", None) == "notify"
+            and self.is_on_screen
+            and self.app.screen is self.screen  # not under a dialog
+            and self._owns_notify()
+            and not any(
+                w.is_running and w.group in ("settings", "notify-refresh") for w in self.workers
             )
-        mutes = await client.mutes()
-        muted = ", ".join(kind_words(k).lower() for k in mutes["muted"]) or "nothing"
-        note.update(
-            inert(
-                " ".join(
-                    [*failing_reasons(rows), relay, f"I muted: {muted} (u changes it)."]
-                ).strip()
-            )
-        )
+        ):
+            self._notify_refresh()
+
+    @work(group="notify-refresh", exclusive=True, exit_on_error=False)
+    async def _notify_refresh(self) -> None:
+        org = self.org
+        if not org:
+            return
+        with suppress(ApiError):  # the server away: the next tick tries again, unsaid
+            await self._refresh_deliveries(self.app.client, org)
 
     def _notify_row(self, kind: str) -> dict | None:
         key = self.selected("notify-table")
