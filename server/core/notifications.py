@@ -59,8 +59,8 @@ KINDS: dict[str, Kind] = {
         Kind(
             "rotation_failed",
             False,
-            "A password change or verification on its target failed (issue 29): the org's "
-            "administrators and the account's owner.",
+            "A password change or verification on its target failed (to the org's "
+            "administrators and the account's owner).",
             "[Strongroom] $org: $what",
             "$what: $detail\nAt $at (UTC). The vault kept the password that works.\n",
         ),

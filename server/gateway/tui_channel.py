@@ -64,6 +64,7 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         self.started = False
         self.broker = broker
         self.connect_to: Connect | None = None  # asked for by ``exec connect ...``
+        self.exec_refused = False  # another command: said on stderr, status 1 (never run)
         self.session: Any = None
         self.requests: int | None = None  # read end of the TUI's request pipe
         self.lost = False
@@ -93,8 +94,11 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
         if self.broker is not None and parsed is not None:
             self.connect_to = parsed
             return True
+        # Accepted, to say why in one line on stderr and end with status 1 (OpenSSH says
+        # only "exec request failed on channel 0" to a refusal; newcomer pass, session 10).
         self.refused("exec")
-        return False
+        self.exec_refused = True
+        return True
 
     def subsystem_requested(self, subsystem: str) -> bool:
         """SFTP and every other subsystem: refused and audited."""
@@ -116,6 +120,10 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
             self.chan.close()
             return
         self.session = session
+        if self.exec_refused:
+            self.chan.write_stderr(_exec_refusal(self.chan).encode())
+            self.chan.exit(1)
+            return
         if self.connect_to is not None and self.broker is not None:
             if not self.has_pty:
                 self.chan.write(b"Strongroom: a brokered session needs a terminal (ssh -t).\r\n")
@@ -376,3 +384,16 @@ def _controlling_tty() -> None:
     import termios
 
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _exec_refusal(chan: Any) -> str:
+    """The one line an ``ssh HOST COMMAND`` gets: what the gateway opens instead, with the
+    port and user name of this connection (newcomer pass, session 10)."""
+    user = chan.get_extra_info("username") or "USER"
+    sockname = chan.get_extra_info("sockname") or ()
+    port = f"-p {sockname[1]} " if len(sockname) >= 2 else ""
+    return (
+        f"This gateway opens the Strongroom TUI (ssh -t {port}{user}@HOST) or a brokered "
+        f"session: ssh -t {port}{user}@HOST connect <resource>/<account>. "
+        "Commands are not run.\r\n"
+    )

@@ -919,8 +919,17 @@ class Notifier:
                     raise DeliveryFailed(f"the webhook answered HTTP {answer.status}")
         except aiohttp.ClientSSLError as exc:
             raise DeliveryFailed(f"the webhook's certificate was refused: {exc}") from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise DeliveryFailed(f"the webhook could not be reached: {exc}") from exc
+        except (aiohttp.ClientConnectorError, TimeoutError, OSError) as exc:
+            raise DeliveryFailed(
+                outbound.connect_failure(
+                    url.hostname or "", url.port or 443, exc, "the webhook's server"
+                )
+            ) from exc
+        except aiohttp.ClientError as exc:  # connected, then the answer broke
+            raise DeliveryFailed(
+                f"the webhook at {url.hostname}:{url.port or 443} broke off the connection "
+                "before answering: it is tried again"
+            ) from exc
 
     async def _mark(
         self, org_id: uuid.UUID, item_id: int, error: str | None, attempts: int

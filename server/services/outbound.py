@@ -14,7 +14,9 @@ finding 3 (session 8).
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import os
 import socket
 
 from server.core.errors import field_error
@@ -120,3 +122,25 @@ async def refuse_forbidden(field: str, host: str, port: int, allow_loopback: boo
     problem = await check_configured(host, port, allow_loopback)
     if problem:
         raise field_error(field, problem, code="destination_not_allowed")
+
+
+def connect_failure(host: str, port: int, exc: BaseException, listener: str) -> str:
+    """A failed connection to a receiver as a sentence (no Python exception text): "could
+    not connect to 192.0.2.20:6514 (refused): check the address and that the collector
+    listens". ``exc`` is the OSError or TimeoutError raised (aiohttp's connector error
+    too: its ``os_error``); ``listener`` names what should listen ("the collector").
+    SIEM forwarding and webhook deliveries say it (newcomer pass, session 10)."""
+    inner = getattr(exc, "os_error", None) or exc
+    number = getattr(inner, "errno", None)
+    if isinstance(inner, ConnectionRefusedError) or number == errno.ECONNREFUSED:
+        reason = "refused"
+    elif isinstance(inner, TimeoutError) or number == errno.ETIMEDOUT:
+        reason = "timed out"
+    elif number in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN):
+        reason = "no route"
+    elif number:
+        reason = os.strerror(number).lower()
+    else:
+        reason = "the connection failed"
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"could not connect to {where} ({reason}): check the address and that {listener} listens"

@@ -472,11 +472,9 @@ def _said(exc: BaseException, target: Target) -> str:
         return f"the receiver's certificate at {where} is not trusted: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
         return f"TLS with {where} failed: {exc.reason or exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"{where} refused the connection (no receiver listening)"
-    if isinstance(exc, TimeoutError):
-        return f"{where} did not answer within {CONNECT_TIMEOUT:.0f} s"
-    return f"{where}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{where}: {exc}"
+    if isinstance(exc, OSError | TimeoutError):  # refused, timed out, no route: words
+        return outbound.connect_failure(target.host, target.port, exc, "the collector")
+    return f"{where}: {exc}"
 
 
 class Link:
@@ -505,7 +503,9 @@ class Link:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 await self.writer.drain()
         except (OSError, TimeoutError) as exc:
-            raise DeliveryError(f"sending failed: {exc}") from exc
+            raise DeliveryError(
+                "the collector broke off the connection while events were sent: they are sent again"
+            ) from exc
 
     def healthy(self) -> bool:
         """Still open: a syslog receiver never writes back, so anything read (end of

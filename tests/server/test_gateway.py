@@ -315,7 +315,9 @@ async def test_refusals(api, admin, gateway, ssh_dir, live_server):
     # Logged in with a good key (no 2FA), but exec, a shell without a pty, -L and sftp
     # are refused.
     code, shown = await run("plain", "-T", command="cat /etc/passwd")
-    assert code != 0 and "root:" not in shown
+    assert code == 1 and "root:" not in shown  # said in one line, not OpenSSH's refusal
+    assert "Commands are not run." in shown and "connect <resource>/<account>" in shown, shown
+    assert "exec request failed" not in shown, shown
     via_gateway = [
         e
         for who in ("bob", "mallory")

@@ -196,7 +196,8 @@ async def _scenario(admin: Api, api: Api, smtp: SmtpReceiver, hooks: HookReceive
         return gone if gone and all(d["attempts"] >= 2 for d in gone) else None
 
     gone = await _until(retried, 30)
-    assert all(d["last_error"] and "could not be reached" in d["last_error"] for d in gone)
+    assert all(d["last_error"] and "could not connect to" in d["last_error"] for d in gone)
+    assert not any("Connect call" in d["last_error"] or "ssl:" in d["last_error"] for d in gone)
     _, page = await admin.call("GET", "/orgs/MSPOrg/notifications/deliveries?limit=1000")
     assert {d["status"] for d in page["items"] if d["recipient"] != "gone"} == {"sent"}
 

@@ -3,7 +3,9 @@ for it and quickstart.sh took no ports). Cheap checks: no PostgreSQL is started.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.setup.conftest import run_cli
@@ -32,4 +34,61 @@ def test_quickstart_names_its_port_options():
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert "--port, --db-port, --gateway-port" in done.stderr
+    assert "--port, --db-port, --gateway-port, --listen" in done.stderr
+
+
+FAKE_STRONGROOM = """#!/usr/bin/env bash
+echo "$*" >> "$STRONGROOM_CALLS"
+case "$1" in
+    init)
+        mkdir -p "$2/conf"
+        host=0.0.0.0
+        [ "${3:-}" = --listen ] && host="$4"
+        printf '[server]\\nhost = "%s"\\nport = 7272\\n\\n' "$host" > "$2/conf/strongroom.toml"
+        printf '[gateway]\\nhost = "%s"\\nport = 2222\\n' "$host" >> "$2/conf/strongroom.toml"
+        ;;
+    status) exit 1 ;;
+esac
+"""
+
+
+def test_quickstart_listen_goes_to_init(tmp_path):
+    """--listen ADDRESS is given to init (whose --listen the SSH gateway follows), and what
+    quickstart then says names that address (newcomer pass, session 10: quickstart bound
+    HTTPS and the gateway to 0.0.0.0 with no way to say otherwise). Run on a copy of
+    setup/ with a stand-in ``strongroom`` (no PostgreSQL, no install)."""
+    root = tmp_path / "root"
+    (root / "setup").mkdir(parents=True)
+    for name in ("quickstart.sh", "lib.sh"):
+        (root / "setup" / name).write_bytes((ROOT / "setup" / name).read_bytes())
+    bin_dir = root / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(Path(sys.executable))
+    (root / ".venv" / ".installed").touch()  # no pyproject.toml here: nothing to install
+    fake = bin_dir / "strongroom"
+    fake.write_text(FAKE_STRONGROOM)
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {
+        **os.environ,
+        "STRONGROOM_HOME": str(tmp_path / "home"),
+        "STRONGROOM_CALLS": str(calls),
+        "STRONGROOM_NO_TUI": "1",
+    }
+    done = subprocess.run(
+        ["bash", str(root / "setup" / "quickstart.sh"), "--listen", "127.0.0.1", "--port", "7301"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    first = calls.read_text().splitlines()[0]
+    assert first == f"init {tmp_path / 'home'} --listen 127.0.0.1 --port 7301", first
+    assert "https://127.0.0.1:7272" in done.stdout and "admin@127.0.0.1" in done.stdout
+    refused = subprocess.run(
+        ["bash", str(root / "setup" / "quickstart.sh"), "--listen"],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--listen needs an address" in refused.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Select, Static
 
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
 from tests.tui.keys import (
@@ -23,11 +23,13 @@ from tests.tui.keys import (
     text_of,
 )
 from tests.tui.test_story_keys import pick_org
+from tui.api_types import ApiError
+from tui.client.transport import Transport
 from tui.screens.me import OnceModal
 from tui.widgets.settings import SettingsPane
 
 
-async def test_notify_section_by_keys(tui_server, make_app):
+async def test_notify_section_by_keys(tui_server, make_app, monkeypatch):
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
     status, body = tui_server.api(
         "POST",
@@ -67,7 +69,7 @@ async def test_notify_section_by_keys(tui_server, make_app):
 
         await cursor_to(pilot, table, "siem1", 1)
         await pilot.press("t")
-        await notified(pilot, "siem1: 127.0.0.1:9 refused the connection")
+        await notified(pilot, "siem1: could not connect to 127.0.0.1:9 (refused): check")
 
         # Changed in place (c): the port only; the cursor and the rest stay.
         await pilot.press("c")
@@ -89,19 +91,37 @@ async def test_notify_section_by_keys(tui_server, make_app):
         await notified(pilot, "Mutes saved")
         status, mutes = tui_server.api("GET", "/me/notification-mutes", token=admin)
         assert mutes["muted"] == ["checkout_ending"]
-        for _ in range(20):  # Ctrl+R reloads until the forwarder has tried and failed
-            if "FAILING" in " ".join(rows(table, 3)):
-                break
-            await pilot.press("ctrl+r")
-            await pilot.pause(0.5)
-        assert "FAILING" in " ".join(rows(table, 3)), rows(table, 3)
-        await until(pilot, lambda: "checkout_ending" in text_of(note), what="(mute said)")
+        # The Delivery column follows the forwarder by itself while the section is on
+        # show (no Ctrl+R: newcomer pass, session 10), in place.
+        assert table.row_count == 1
+        await until(
+            pilot, lambda: "FAILING" in " ".join(rows(table, 3)), limit=30, what="(by itself)"
+        )
+        await until(pilot, lambda: "check-out ending soon" in text_of(note), what="(mute said)")
         # The column says what is left to send in words that read right when cut ('sent
         # 24 of 240' was cut to 'sent 24 of 2'); the reason is said in full under it.
         (cell,) = [r for r in rows(table, 3) if "FAILING" in r]
         assert re.fullmatch(r"FAILING \d+x · \d+ to send", cell), cell
         assert "to send" in drawn(table)  # on screen at 80 columns, not cut
         assert "SIEM siem1 is failing: " in text_of(note), text_of(note)
+
+        # A template: the kinds in words (no codes, no "(issue 29)"); the form's title in
+        # words and every placeholder of the kind listed whole, each once (newcomer pass,
+        # session 10: "Template of request_waiting ($org $what $by ...)" hid $requester).
+        await pilot.press("e")
+        form = await form_open(pilot, "Which notification's template?")
+        labels = [str(label) for label, _value in form.query_one("#f-kind", Select)._options]
+        assert "Request waiting for your decision" in labels, labels
+        assert not [x for x in labels if "_" in x or "issue" in x], labels
+        await fill(pilot, ">waiting")
+        await submit(pilot, form)
+        form = await form_open(pilot, "Template: Request waiting for your decision")
+        said = screen_text(app)
+        for name in ("$org (the org)", "$requester (who asks)", "$what", "$reason"):
+            assert said.count(name) == 1, (name, said)
+        assert "request_waiting" not in said and "..." not in said, said
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, what="(template form closed)")
 
         # A webhook's signing secret: shown once in the same dialog; Esc closes it.
         await pilot.press("w")
@@ -113,6 +133,17 @@ async def test_notify_section_by_keys(tui_server, make_app):
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen, what="(secret dialog closed)")
         await until(pilot, lambda: "hook1" in rows(table, 1), what="(webhook listed)")
+        # Its Delivery cell is filled as a SIEM destination's is.
+        assert rows(table, 3)[rows(table, 1).index("hook1")] == "none yet", rows(table, 3)
+        # A change made elsewhere (another administrator pauses siem1) shows by itself
+        # while the section is on show, the cursor kept (a light refresh every 5 s).
+        cursor = table.cursor_row
+        status, _ = tui_server.api(
+            "PATCH", f"/orgs/MSPOrg/siem-destinations/{dest['id']}", {"enabled": False}, admin
+        )
+        assert status == 200
+        await until(pilot, lambda: "paused" in rows(table, 3), limit=15, what="(refreshed)")
+        assert table.cursor_row == cursor and "SIEM siem1 is failing" not in text_of(note)
         await cursor_to(pilot, table, "hook1", 1)
         await pilot.press("c")
         form = await form_open(pilot, "Change webhook hook1")
@@ -123,15 +154,34 @@ async def test_notify_section_by_keys(tui_server, make_app):
         status, page = tui_server.api("GET", "/orgs/MSPOrg/notifications/webhooks", token=admin)
         assert [h["url"] for h in page["items"]] == ["https://127.0.0.1:9/moved"]
 
-        # A client org's Notify section, seen by an MSPOrg administrator: said once.
+        # A client org's Notify section, seen by an MSPOrg administrator: who sets it is
+        # said once, and nothing the server would refuse (and record as denied) is asked
+        # (newcomer pass, session 10: GET siem-destinations, webhooks, smtp were refused).
+        refused: list[str] = []
+        asked = Transport._request
+
+        async def spy(self, method, path, *args, **kwargs):
+            try:
+                return await asked(self, method, path, *args, **kwargs)
+            except ApiError as error:
+                if error.status == 403:
+                    refused.append(f"{method} {path}")
+                raise
+
+        monkeypatch.setattr(Transport, "_request", spy)
         await pick_org(pilot, "notifyco")
         await until(pilot, lambda: "notifyco's own" in text_of(note), what="(client refusal)")
         said = text_of(note)
         assert said.count("own administrators") == 1 and said.startswith("Only"), said
+        assert "webhooks and templates" in said, said
         # Nor are keys offered that would be refused after a filled form (session 9).
         pane = app.screen.query_one(SettingsPane)
-        assert not pane.check_action("new_destination", ())
-        assert not pane.check_action("new_webhook", ())
+        for action in ("new_destination", "new_webhook", "template", "smtp", "test_destination"):
+            assert not pane.check_action(action, ()), action
+        assert pane.check_action("mutes", ())
+        assert not rows(table, 1)
+        await pilot.pause(0.3)
+        assert refused == [], refused
         await pilot.press("n")
         await pilot.pause(0.3)
         assert app.screen is screen  # no form opened

@@ -80,3 +80,12 @@ class NotifyApi(Transport):
     async def put_mutes(self, muted: list[str]) -> dict:
         """Mute exactly these kinds."""
         return await self._request("PUT", "/me/notification-mutes", {"muted": muted})
+
+    async def deliveries(self, org: str) -> list[dict]:
+        """The org's latest messages (500 at most), newest first: ``channel`` (email,
+        webhook), ``recipient`` (a webhook's name), ``status`` (pending, sent, failed: given
+        up after every retry), ``attempts``, ``last_error``."""
+        answer = await self._request(
+            "GET", f"/orgs/{quote(org)}/notifications/deliveries?limit=1000"
+        )
+        return answer["items"]

@@ -69,16 +69,6 @@ SECTION_OF = {  # action: the section it works in
     "template": "notify",
     "mutes": "notify",
 }
-# The Notify keys only an org's own administrators may use (SIEM and webhooks).
-OWN_NOTIFY_ACTIONS = frozenset(
-    {
-        "new_destination",
-        "test_destination",
-        "delete_destination",
-        "edit_destination",
-        "new_webhook",
-    }
-)
 QUIET = ("forbidden", "not_found")  # a role that may not see a section: the section says so
 
 
@@ -189,7 +179,8 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
                 yield Static("", id="notify-note", classes="settings-line")
 
     def on_mount(self) -> None:
-        """Follow the org chosen in the top band."""
+        """Follow the org chosen in the top band; keep Notify's delivery state fresh."""
+        self.start_notify_refresh()
         with suppress(NoMatches):
             band = self.screen.query_one("#org-select", Select)
             self.watch(band, "value", self._band_changed)
@@ -258,8 +249,8 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
             return False
         if action == "ask_directory_approval":  # only MSPOrg's directory waits for approval
             return (self.org or "").lower() == "msporg" and self._msp_admin()
-        if action in OWN_NOTIFY_ACTIONS and getattr(self, "_notify_refused", False):
-            return False  # another org's destinations and webhooks: not ours to set
+        if not self.notify_allows(action):
+            return False  # another org's notifications: not ours to set (who does is said)
         return self.may_use(action)
 
     def _msp_admin(self) -> bool:

@@ -4,26 +4,24 @@
 
 from __future__ import annotations
 
+import re
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.widgets import DataTable, Static
 
+from server.core import notifications as kinds  # shared plain data
+from server.core.permissions import is_administrator  # shared plain data
 from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.logic.fields import refusal
 from tui.screens.form import Field
 from tui.screens.me import OnceModal
+from tui.tabs import MSP_ORG
 from tui.text import inert
 from tui.workers import api_worker
-
-QUIET = (
-    "forbidden",
-    "not_found",
-    "siem_own_administrators",
-    "notifications_own_administrators",
-    "smtp_msp_only",
-)
 
 
 def delivery_state(dest: dict) -> str:
@@ -73,32 +71,218 @@ def _ca_change(path: str) -> dict:
     return {"ca_pem": _pem_file(path)}
 
 
+# The Notify keys only an org's own administrators may use (SIEM, webhooks, templates);
+# the SMTP relay is also MSPOrg's only.
+OWN_NOTIFY_ACTIONS = frozenset(
+    {
+        "new_destination",
+        "test_destination",
+        "delete_destination",
+        "edit_destination",
+        "new_webhook",
+        "template",
+        "smtp",
+    }
+)
+
+
+def owns_notify(me: dict, org: str) -> bool:
+    """Whether the user ``me`` (``GET /me``'s answer) sees and sets ``org``'s SIEM
+    forwarding, webhooks and templates: a built-in administrator of that org itself (the
+    server's rule: ``require_own_administrator`` in server/services/siem.py and
+    notifications.py). Decided before any call, so the TUI never asks what it knows will
+    be refused (and recorded as denied: newcomer pass, session 10)."""
+    return is_administrator(me.get("role")) and str(me.get("org", "")).lower() == org.lower()
+
+
+def managed_by(org: str) -> str:
+    """Who manages ``org``'s notifications, in words, for someone who may not."""
+    return (
+        f"Only {org}'s own administrators see and set its SIEM forwarding, webhooks and templates."
+    )
+
+
+# A notification kind in words (the template picker, the mutes): never its code.
+KIND_WORDS = {
+    "request_waiting": "Request waiting for your decision",
+    "request_decided": "Request decided (yours)",
+    "checkout_ending": "Check-out ending soon",
+    "password_expiring": "Passwords expiring (a daily digest to owners)",
+    "rotation_failed": "Rotation failed (a password change on its target)",
+    "audit_alert": "Audit alert",
+    "cluster_alert": "Cluster alert (failover, backup)",
+}
+# What each template placeholder is replaced by.
+PLACEHOLDER_WORDS = {
+    "org": "the org",
+    "requester": "who asks",
+    "what": "what it is about",
+    "reason": "the reason given",
+    "decision": "approved or rejected",
+    "by": "who did it",
+    "until": "when it ends",
+    "detail": "the details",
+    "node": "the server",
+    "at": "when",
+}
+
+
+def kind_words(kind: str) -> str:
+    """A notification kind as a person reads it ('request_waiting' → 'Request waiting
+    for your decision'), never its code."""
+    return KIND_WORDS.get(kind) or kind.replace("_", " ").capitalize()
+
+
+def placeholders(kind: str, *texts: str) -> list[str]:
+    """The ``$name`` placeholders of ``kind``'s default template, then any other in
+    ``texts`` (the org's own), each once, in the order they first appear."""
+    default = kinds.KINDS.get(kind)
+    source = [default.subject, default.body] if default else []
+    found = re.findall(r"\$\{?([a-z]+)", " ".join([*source, *texts]))
+    return list(dict.fromkeys(name for name in found if name in kinds.FIELDS))
+
+
+def placeholders_said(kind: str, *texts: str) -> str:
+    """'You may use: $org (the org), $requester (who asks), …' for the template form."""
+    names = placeholders(kind, *texts)
+    return (
+        "You may use: "
+        + ", ".join(f"${name} ({PLACEHOLDER_WORDS.get(name, name)})" for name in names)
+        + "."
+    )
+
+
+REFRESH_SECONDS = 5.0  # the Notify section's delivery state, while on show
+
+
+def webhook_states(deliveries: list[dict]) -> dict[str, list[dict]]:
+    """The deliveries to webhooks, by webhook name (``GET …/notifications/deliveries``:
+    the org's latest 500 messages)."""
+    by_hook: dict[str, list[dict]] = {}
+    for item in deliveries:
+        if item["channel"] == "webhook":
+            by_hook.setdefault(item["recipient"], []).append(item)
+    return by_hook
+
+
+def hook_state(hook: dict, deliveries: list[dict]) -> str:
+    """A webhook's delivery in the words of a SIEM destination's: 'paused', 'all sent',
+    '3 to send', 'FAILING 2x · 3 to send', '2 dropped'."""
+    if not hook["enabled"]:
+        return "paused"
+    waiting = [d for d in deliveries if d["status"] == "pending"]
+    dropped = sum(1 for d in deliveries if d["status"] == "failed")
+    failing = max((d["attempts"] for d in waiting if d.get("last_error")), default=0)
+    parts = [f"FAILING {failing}x"] if failing else []
+    parts += [f"{len(waiting)} to send"] if waiting else []
+    parts += [f"{dropped} dropped"] if dropped else []
+    if not parts:
+        return "all sent" if deliveries else "none yet"
+    return " · ".join(parts)
+
+
+def dropped_reasons(deliveries: list[dict], org: str) -> list[str]:
+    """A sentence for each reason notifications were dropped (failed for good after every
+    retry) or wait on a missing relay, with what to do: 'No SMTP relay is set: 3 e-mail
+    notifications were dropped and 25 wait. Set the relay: m (SMTP).'"""
+    said: list[str] = []
+    mails = [d for d in deliveries if d["channel"] == "email"]
+    no_relay = [d for d in mails if "no SMTP relay" in (d.get("last_error") or "")]
+    if no_relay:
+        dropped = sum(1 for d in no_relay if d["status"] == "failed")
+        waiting = sum(1 for d in no_relay if d["status"] == "pending")
+        counts = " and ".join(
+            x
+            for x in (
+                f"{dropped} e-mail notification{'s' * (dropped != 1)} "
+                f"{'were' if dropped != 1 else 'was'} dropped"
+                if dropped
+                else "",
+                f"{waiting} wait{'s' * (waiting == 1)}" if waiting else "",
+            )
+            if x
+        )
+        fix = (
+            "Set the relay: m (SMTP relay)."
+            if org.lower() == MSP_ORG
+            else "MSPOrg's administrators set it (Settings, 6 Notify, m, in MSPOrg)."
+        )
+        said.append(f"No SMTP relay is set: {counts}. {fix}")
+    other = [d for d in mails if d["status"] == "failed" and d not in no_relay]
+    if other:
+        last = str(other[0].get("last_error") or "not delivered").rstrip(".")
+        said.append(
+            f"{len(other)} e-mail notification{'s' * (len(other) != 1)} could not be sent "
+            f"and {'were' if len(other) != 1 else 'was'} dropped (last: {last}). "
+            "Check the SMTP relay (m, in MSPOrg)."
+        )
+    for hook, items in webhook_states(deliveries).items():
+        failed = [d for d in items if d["status"] == "failed"]
+        if failed:
+            last = str(failed[0].get("last_error") or "not delivered").rstrip(".")
+            said.append(
+                f"Webhook {hook}: {len(failed)} notification{'s' * (len(failed) != 1)} "
+                f"dropped after every retry (last: {last}). Check its address (c)."
+            )
+    return said
+
+
 class NotifyActions:
     """The Notify section's keys (mixed into ``SettingsPane``)."""
 
     _notify: dict[str, dict]
 
+    def _owns_notify(self) -> bool:
+        """Whether the user sets the notifications of the org on show."""
+        org = getattr(self, "org", None) or ""
+        return bool(org) and owns_notify(getattr(self.app, "me", None) or {}, org)
+
+    def notify_allows(self, action: str) -> bool:
+        """Whether a Notify key is offered in the org on show: SIEM, webhook and template
+        keys to its own administrators, the SMTP relay to MSPOrg's."""
+        if action not in OWN_NOTIFY_ACTIONS:
+            return True
+        if action == "smtp" and (getattr(self, "org", None) or "").lower() != MSP_ORG:
+            return False
+        return self._owns_notify()
+
     async def _load_notify(self, client: Any, org: str) -> None:
-        """Fill the section: destinations and webhooks in the table, relay and mutes under it."""
-        rows: dict[str, dict] = {}
-        note = self.query_one("#notify-note", Static)
-        said = []
-        for kind, call in (("siem", client.siem_destinations), ("webhook", client.webhooks)):
-            try:
-                for item in await call(org):
-                    rows[f"{kind}:{item['id']}"] = {**item, "row_kind": kind}
-            except ApiError as error:
-                if error.code not in QUIET:
-                    raise
-                said.append(as_sentence(error.detail))
-        # Both refused: one sentence, not "only … only …", and the keys that would be
-        # refused after a filled form are not offered (newcomer pass, session 9).
-        self._notify_refused = len(said) == 2
-        if self._notify_refused:
-            said = [
-                f"Only {org}'s own administrators see and set its SIEM forwarding and webhooks."
-            ]
+        """Fill the section: destinations and webhooks in the table, relay and mutes under it.
+        Someone who may not set them is told who does, and nothing is asked of the server."""
+        own = owns_notify(getattr(self.app, "me", None) or {}, org)
         self.refresh_bindings()
+        if not own:
+            self._notify = {}
+            fill_table(self.query_one("#notify-table", DataTable), ())
+            mutes = await client.mutes()
+            muted = ", ".join(kind_words(k).lower() for k in mutes["muted"]) or "nothing"
+            self.query_one("#notify-note", Static).update(
+                inert(f"{managed_by(org)} I muted: {muted} (u changes it).")
+            )
+            return
+        relay = ""
+        if org.lower() == MSP_ORG:  # the relay is the installation's, MSPOrg's to set
+            smtp = await client.smtp(org)
+            relay = (
+                f"SMTP relay: {smtp['host']}:{smtp['port']} ({smtp['security']}), "
+                f"from {smtp['sender']}."
+                if smtp["configured"]
+                else "SMTP relay: none set (m sets it)."
+            )
+        mutes = await client.mutes()
+        muted = ", ".join(kind_words(k).lower() for k in mutes["muted"]) or "nothing"
+        self._notify_said = (relay, f"I muted: {muted} (u changes it).")
+        await self._refresh_deliveries(client, org)
+
+    async def _refresh_deliveries(self, client: Any, org: str) -> None:
+        """Destinations and webhooks with their delivery state in the table (changed cells
+        only), what is failing or was dropped under it, in words with what to do."""
+        rows: dict[str, dict] = {}
+        for kind, call in (("siem", client.siem_destinations), ("webhook", client.webhooks)):
+            for item in await call(org):
+                rows[f"{kind}:{item['id']}"] = {**item, "row_kind": kind}
+        deliveries = await client.deliveries(org)
+        hooks = webhook_states(deliveries)
         self._notify = rows
         fill_table(
             self.query_one("#notify-table", DataTable),
@@ -113,33 +297,45 @@ class NotifyActions:
                             if item["row_kind"] == "siem"
                             else item["url"]
                         ),
-                        inert(delivery_state(item) if item["row_kind"] == "siem" else ""),
+                        inert(
+                            delivery_state(item)
+                            if item["row_kind"] == "siem"
+                            else hook_state(item, hooks.get(item["name"], []))
+                        ),
                     ),
                 )
                 for key, item in rows.items()
             ),
         )
-        relay = ""
-        try:
-            smtp = await client.smtp(org)
-            relay = (
-                f"SMTP relay: {smtp['host']}:{smtp['port']} ({smtp['security']}), "
-                f"from {smtp['sender']}"
-                if smtp["configured"]
-                else "SMTP relay: none set (m sets it)."
+        relay, muted = getattr(self, "_notify_said", ("", ""))
+        lines = [*failing_reasons(rows), *dropped_reasons(deliveries, org), relay, muted]
+        self.query_one("#notify-note", Static).update(inert(" ".join(x for x in lines if x)))
+
+    def start_notify_refresh(self) -> None:
+        """Keep the delivery state fresh while the Notify section is on show: every
+        ``REFRESH_SECONDS``, in place (newcomer pass, session 10: '25 to send' stayed until
+        Ctrl+R)."""
+        self.set_interval(REFRESH_SECONDS, self._notify_tick)
+
+    def _notify_tick(self) -> None:
+        if (
+            getattr(self, "section", None) == "notify"
+            and self.is_on_screen
+            and self.app.screen is self.screen  # not under a dialog
+            and self._owns_notify()
+            and not any(
+                w.is_running and w.group in ("settings", "notify-refresh") for w in self.workers
             )
-        except ApiError as error:
-            if error.code not in QUIET:
-                raise
-        mutes = await client.mutes()
-        muted = ", ".join(mutes["muted"]) or "nothing"
-        note.update(
-            inert(
-                " ".join(
-                    [*said, *failing_reasons(rows), relay, f"I muted: {muted} (u changes it)."]
-                ).strip()
-            )
-        )
+        ):
+            self._notify_refresh()
+
+    @work(group="notify-refresh", exclusive=True, exit_on_error=False)
+    async def _notify_refresh(self) -> None:
+        org = self.org
+        if not org:
+            return
+        with suppress(ApiError):  # the server away: the next tick tries again, unsaid
+            await self._refresh_deliveries(self.app.client, org)
 
     def _notify_row(self, kind: str) -> dict | None:
         key = self.selected("notify-table")
@@ -395,9 +591,9 @@ class NotifyActions:
             self.app.show_error(error, "Templates")
             return
         kind = await self.form(
-            "Which notification?",
-            [Field("kind", "Kind", choices=[(f"{k}: {t['description']}", k)
-                                            for k, t in templates.items()], required=True)],
+            "Which notification's template?",
+            [Field("kind", "Notification", choices=[(kind_words(k), k) for k in templates],
+                   required=True)],
             action="choose",
         )  # fmt: skip
         if not kind:
@@ -412,17 +608,20 @@ class NotifyActions:
                 org, chosen["kind"], {"subject": values["subject"], "body": body}
             )
 
+        words = kind_words(chosen["kind"])
         result = await self.form(
-            f"Template of {chosen['kind']} ($org $what $by $decision $until $reason ...)",
+            f"Template: {words}",
             [
                 Field("subject", "Subject", value=chosen["subject"]),
                 Field("body", "Body (\\n: a new line)", value=chosen["body"].replace("\n", "\\n")),
             ],
             submit,
-            note="Both empty: back to the default template.",
+            note=f"{chosen['description']} "
+            f"{placeholders_said(chosen['kind'], chosen['subject'], chosen['body'])} "
+            "Both empty: back to the default template.",
         )
         if result:
-            self.changed("settings", f"Template of {chosen['kind']} saved.")
+            self.changed("settings", f"Template saved: {words}.")
 
     @api_worker()
     async def action_mutes(self) -> None:
@@ -435,7 +634,7 @@ class NotifyActions:
                 Field(
                     "muted",
                     "Kinds I do not want",
-                    choices=[(k, k) for k in now["mutable"]],
+                    choices=[(kind_words(k), k) for k in now["mutable"]],
                     multiple=True,
                     chosen=tuple(now["muted"]),
                 )
@@ -445,9 +644,3 @@ class NotifyActions:
         )
         if result is not None:
             self.changed("settings", "Mutes saved.")
-
-
-def as_sentence(text: str) -> str:
-    """The server's refusal as a sentence: a capital first letter and a full stop."""
-    text = text.strip().rstrip(".")
-    return f"{text[:1].upper()}{text[1:]}." if text else ""
