@@ -154,7 +154,8 @@ async def test_groups_typed_after_enter_and_after_a_refusal(tui_server, make_app
 async def test_orgs_typed_after_enter_never_reach_the_list(tui_server, make_app):
     """On acme: ``n "Beta Ltd" Tab beta Enter n "Gamma Ltd" Tab gamma Enter``: both orgs
     created, nothing else opened, acme not deleted (the d of "Ltd" once reached the list
-    and opened "Delete acme")."""
+    and opened "Delete acme"). A type-to-confirm dialog is the same: on gamma,
+    ``d gamma Enter n "Delta Ltd" Tab delta Enter`` deletes gamma and creates delta."""
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
     status, body = tui_server.api(
         "POST",
@@ -170,7 +171,7 @@ async def test_orgs_typed_after_enter_never_reach_the_list(tui_server, make_app)
         await show_tab(pilot, "f3", "orgs")
         table = app.screen.query_one("#orgs-table", DataTable)
         await cursor_to(pilot, table, "acme")
-        calls = slowed(app.client, "create_org")
+        calls = slowed(app.client, "create_org", "delete_org")
         opened = forms_opened(app)
         await burst(pilot, "n", "Beta Ltd", "Tab", "beta", "Enter")
         await burst(pilot, "n", "Gamma Ltd", "Tab", "gamma", "Enter")
@@ -182,3 +183,13 @@ async def test_orgs_typed_after_enter_never_reach_the_list(tui_server, make_app)
         for name, full in (("beta", "Beta Ltd"), ("gamma", "Gamma Ltd"), ("acme", "Acme")):
             status, org = tui_server.api("GET", f"/orgs/{name}", token=admin)
             assert status == 200 and org["name"].startswith(full), org
+
+        await cursor_to(pilot, table, "gamma")
+        await burst(pilot, "d", "gamma", "Enter", "n", "Delta Ltd", "Tab", "delta", "Enter")
+        await notified(pilot, "Organization delta created")
+        await all_done(pilot)
+        assert calls == ["create_org"] * 2 + ["delete_org", "create_org"]
+        assert opened[2:] == ["Delete gamma", "New organization"], opened
+        assert tui_server.api("GET", "/orgs/gamma", token=admin)[0] == 404
+        for name in ("acme", "beta", "delta"):
+            assert tui_server.api("GET", f"/orgs/{name}", token=admin)[0] == 200, name
