@@ -16,6 +16,10 @@ or on a screen still mounting, where nothing has the focus and they are dropped.
 - the queues of that screen and its widgets are empty: what the key set off there (a
   field's ``Submitted``, the action it runs, a new screen's mount handlers) is done.
 
+- no form is waiting for the server after its Enter (``hold_while``: the keys typed
+  meanwhile go, in order, to the form again when it shows a refusal, or to what comes
+  after it when it closes: the list, or the next dialog its flow opens).
+
 Ctrl+Q is never queued. A hold lasts at most ``HOLD_LIMIT`` seconds, so a server that
 does not answer never leaves the keyboard dead. (Issue 35, item 1.)
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual import events
@@ -50,6 +55,7 @@ class KeyQueue:
         self._keys: deque[events.Key] = deque()
         self._busy = False  # a key is on its way through the DOM
         self._holds: dict[object, float] = {}  # hold token → when it lapses
+        self._while: dict[object, Callable[[], bool]] = {}  # hold token → lasts while true
         self._screen_wait_since: float | None = None
         self._noisy_since: float | None = None
         self._unfocused: object = None  # the screen that kept no focus past READY_LIMIT
@@ -72,12 +78,21 @@ class KeyQueue:
         self._holds[token] = time.monotonic() + HOLD_LIMIT
         return token
 
+    def hold_while(self, condition: Callable[[], bool]) -> object:
+        """Keep the keys while ``condition()`` holds (at most ``HOLD_LIMIT``), or until
+        ``release``: a closed form's flow is still running and may open its next dialog."""
+        token = self.hold()
+        self._while[token] = condition
+        return token
+
     def release(self, token: object | None = None) -> None:
         """End one hold (``None``: every hold, a screen was opened) and hand out keys."""
         if token is None:
             self._holds.clear()
+            self._while.clear()
         else:
             self._holds.pop(token, None)
+            self._while.pop(token, None)
         self._app.call_later(self.pump)
 
     def pending(self) -> int:
@@ -87,8 +102,10 @@ class KeyQueue:
     def _held(self) -> bool:
         now = time.monotonic()
         for token, until in list(self._holds.items()):
-            if until <= now:
+            condition = self._while.get(token)
+            if until <= now or (condition is not None and not condition()):
                 del self._holds[token]
+                self._while.pop(token, None)
         return bool(self._holds)
 
     def _screen_ready(self) -> bool:

@@ -58,6 +58,11 @@ class Terminal:
             self._tmux("send-keys", "-t", "story", key)
             time.sleep(0.05)  # a person's pace: lets the app read each key on its own
 
+    def burst(self, *keys: str) -> None:
+        """Send every key in ONE send-keys, as a fast typist over SSH does: tmux writes
+        them to the pty together (names such as Tab or Enter are keys, the rest text)."""
+        self._tmux("send-keys", "-t", "story", *keys)
+
     def type(self, text: str) -> None:
         """Type text literally."""
         self._tmux("send-keys", "-t", "story", "-l", text)
@@ -189,6 +194,12 @@ def test_story_in_tmux(terminal_factory, fresh_node):  # noqa: F811
     term.type("msp")
     term.keys("Enter", "Enter")
     term.wait_for(f"Organization {ORG} created")
+    # Typed ahead of the server's answers (issue 35): the keys after each Enter wait for
+    # it, then open the next form; none reach the list (the d of "Ltd" once opened
+    # "Delete acme" there).
+    term.burst("n", "Beta Ltd", "Tab", "beta", "Enter", "n", "Gamma Ltd", "Tab", "gamma", "Enter")
+    screen = term.wait_for("Organization gamma created", "beta", "gamma", ORG)
+    assert f"Delete {ORG}" not in screen and "New organization" not in screen, screen
     log_out(term)
 
     first_login(term, PROPOSER)
@@ -256,6 +267,9 @@ def test_story_in_tmux(terminal_factory, fresh_node):  # noqa: F811
     term.keys("Tab", "r")
     term.wait_for(SECRET, "hides in")
     term.wait_for(SECRET, gone=True)
+    term.burst("a", "postgres", "Enter", "a", "backup", "Tab", "S3cret-pass-123", "Enter")
+    screen = term.wait_for("Account backup added", "postgres", "backup")
+    assert "New account on" not in screen, screen
     term.keys("F5")
     term.wait_for("web01/root")
     log_out(term)

@@ -4,6 +4,10 @@ Every dialog that asks for something is a ``FormModal``: the first field has foc
 Tab/Shift+Tab move between fields, Enter (or Ctrl+S) submits, Esc cancels. When the
 form has a ``submit`` coroutine the dialog stays open until it succeeds; the server's
 ``validation_failed`` errors are shown under each field's own label, all at once.
+
+Keys typed after the Enter that sends the form, while the server answers, wait in order
+(``tui.keyboard``): on a refusal they go into the form again; on success to what comes
+next, the list under the form or the next dialog of the flow that opened it (issue 35).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
+from textual.worker import NoActiveWorker, Worker, get_current_worker
 
 from tui.client import SESSION_ENDED, ApiError, read_only_sentence
 from tui.controls.multi_picker import MultiPicker
@@ -82,6 +87,11 @@ class FormModal(ModalScreen[Any]):
         self._note, self._action, self._danger = note, action, danger
         self._figure, self._wide = figure, wide
         self._busy = False
+        self._typed_ahead: object = None  # the keys' hold while the server answers
+        try:  # the flow that opens the form (its next dialog takes the keys typed ahead)
+            self._flow: Worker | None = get_current_worker()
+        except NoActiveWorker:
+            self._flow = None
         self._resumed = False  # shown once already (see _on_screen_resume)
         self._laid_out = False  # the first resize came (see _on_resize)
         self._summary = ""  # the form's error line
@@ -298,6 +308,7 @@ class FormModal(ModalScreen[Any]):
             self.dismiss(values)
             return
         self._busy = True
+        self._hold_keys()
         self.send(values)
 
     @api_worker(exclusive=True, group="form")
@@ -307,13 +318,38 @@ class FormModal(ModalScreen[Any]):
             result = await self._submit(values)
         except ApiError as error:
             self._busy = False
+            self._release_keys()  # into the form, after the refusal is shown below
             if error.code == SESSION_ENDED:
                 self.app.show_error(error)  # the login screen takes over
                 return
             self.show_refusal(error)
             return
+        except BaseException:
+            self._busy = False
+            self._release_keys()
+            raise
         self._busy = False
         self.dismiss(result if result is not None else values)
+        self._release_keys(closed=True)
+
+    def _hold_keys(self) -> None:
+        """The form was sent: keys typed from now on wait for its answer."""
+        queue = getattr(self.app, "keys_queue", None)
+        if queue is not None:
+            self._typed_ahead = queue.hold()
+
+    def _release_keys(self, closed: bool = False) -> None:
+        """The answer came: the keys typed ahead go on, in order. A form that ``closed``
+        hands them to its flow's next step: they wait while the flow that opened the form
+        still runs (it may open another dialog, whose push hands them on at once)."""
+        queue = getattr(self.app, "keys_queue", None)
+        if queue is None or self._typed_ahead is None:
+            return
+        flow = self._flow
+        if closed and flow is not None and flow.is_running:
+            queue.hold_while(lambda: flow.is_running)
+        queue.release(self._typed_ahead)
+        self._typed_ahead = None
 
     def show_refusal(self, error: ApiError) -> None:
         """Put each field error under its field; anything else on the form's error line.
