@@ -23,4 +23,7 @@ say "import layers (lint-imports)"
 say "types (mypy --strict on core, security, store, node, services)"
 "$VENV/bin/mypy" || die "mypy found type errors"
 say "pytest"
-exec "$VENV/bin/pytest" "$@"
+# Two xdist workers, each given whole test files (tests/conftest.py groups them and starts the
+# costliest first): most of the suite waits on PostgreSQL, servers and daemons, so two workers
+# keep a 2-core machine busy. A single file still runs alone with plain pytest.
+exec "$VENV/bin/pytest" -n "${STRONGROOM_TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder "$@"

@@ -45,6 +45,47 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+# Run on two xdist workers, setup/test.sh hands out whole test files (module fixtures such as
+# the database and tui_server are made once), the costliest first so neither worker is left
+# alone with a long file at the end. Seconds are a full run's per-file totals (CI, 2 cores);
+# an unlisted file counts as short. A plain ``pytest`` run keeps the collection order.
+SLOW_FILES: dict[str, float] = {}
+# The files whose screenshots show the shared snapshot port (tests/tui/conftest.py): they run
+# one after the other on one worker, since only one server at a time can listen on it.
+SNAPSHOT_PORT_GROUP = "tui-snapshot-port"
+
+
+def _uses_snapshot_port(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    return "snap_compare" in names and "tui_server" in names
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` (setup/test.sh): one group per test file (the snapshot
+    port's files share one), costliest files first."""
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    port_files = {item.path for item in items if _uses_snapshot_port(item)}
+    root = config.rootpath
+    first_seen: dict[Path, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.path, index)
+        group = (
+            SNAPSHOT_PORT_GROUP
+            if item.path in port_files
+            else item.path.relative_to(root).as_posix()
+        )
+        item.add_marker(pytest.mark.xdist_group(group))
+
+    def cost(path: Path) -> float:
+        if path in port_files:
+            return SLOW_FILES.get(SNAPSHOT_PORT_GROUP, 0.0)
+        return SLOW_FILES.get(path.relative_to(root).as_posix(), 0.0)
+
+    items.sort(key=lambda item: (-cost(item.path), first_seen[item.path]))
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as sock:
