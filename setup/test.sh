@@ -23,7 +23,8 @@ say "import layers (lint-imports)"
 say "types (mypy --strict on core, security, store, node, services)"
 "$VENV/bin/mypy" || die "mypy found type errors"
 say "pytest"
-# Two xdist workers, each given whole test files (tests/conftest.py groups them and starts the
-# costliest first): most of the suite waits on PostgreSQL, servers and daemons, so two workers
-# keep a 2-core machine busy. A single file still runs alone with plain pytest.
-exec "$VENV/bin/pytest" -n "${STRONGROOM_TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder "$@"
+# xdist workers, each given whole test files (tests/conftest.py groups them and starts the
+# costliest first). A serial run keeps one of 2 cores busy only ~70% of the time (it waits on
+# PostgreSQL, servers, daemons and the TUI's idle checks), so three workers fit a 2-core
+# machine. STRONGROOM_TEST_WORKERS=0 runs serially; a single file runs alone with plain pytest.
+exec "$VENV/bin/pytest" -n "${STRONGROOM_TEST_WORKERS:-3}" --dist loadgroup --no-loadscope-reorder "$@"
