@@ -45,7 +45,7 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-# Run on xdist workers, setup/test.sh hands out whole test files (module fixtures such as
+# Run on xdist workers (setup/test.sh)/test.sh hands out whole test files (module fixtures such as
 # the database and tui_server are made once), the costliest first so no worker is left alone
 # with a long file at the end. Seconds are per-file totals of a two-worker run on a loaded
 # 2-core machine (only their order matters); an unlisted file counts as short (under 40 s).
@@ -263,12 +263,16 @@ def config_for(pg: PgServer, home: Path, database: str) -> Config:
 
 
 @pytest.fixture(scope="module")
-def database(pg_server: PgServer) -> Iterator[str]:
-    """A fresh, fully migrated database for one test module."""
+def database(pg_server: PgServer, install_files: Path) -> Iterator[str]:
+    """A fresh, fully migrated database for one test module. At its end the shared install
+    folder's audit spool is emptied: its events are sealed with this database's key, so the
+    next module on the same worker (whichever it is) would find them tampered."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     make_database(pg_server, name)
     yield name
     drop_database(pg_server, name)
+    for spooled in (install_files / "spool").iterdir():
+        spooled.unlink()
 
 
 @pytest.fixture
