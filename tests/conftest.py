@@ -45,7 +45,7 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-# Run on xdist workers (setup/test.sh)/test.sh hands out whole test files (module fixtures such as
+# Run on xdist workers, setup/test.sh hands out whole test files (module fixtures such as
 # the database and tui_server are made once), the costliest first so no worker is left alone
 # with a long file at the end. Seconds are per-file totals of a two-worker run on a loaded
 # 2-core machine (only their order matters); an unlisted file counts as short (under 40 s).
