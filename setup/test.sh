@@ -23,4 +23,9 @@ say "import layers (lint-imports)"
 say "types (mypy --strict on core, security, store, node, services)"
 "$VENV/bin/mypy" || die "mypy found type errors"
 say "pytest"
-exec "$VENV/bin/pytest" "$@"
+# xdist workers, each given whole test files (tests/conftest.py groups them and starts the
+# costliest first). A serial run keeps one of 2 cores busy only ~70% of the time (it waits on
+# PostgreSQL, servers, daemons and the TUI's idle checks), so two workers fit a 2-core machine
+# (three were faster but let the TUI's key-timed tests race on a loaded machine).
+# STRONGROOM_TEST_WORKERS=0 runs serially; a single file runs alone with plain pytest.
+exec "$VENV/bin/pytest" -n "${STRONGROOM_TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder "$@"

@@ -45,6 +45,78 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+# Run on xdist workers, setup/test.sh hands out whole test files (module fixtures such as
+# the database and tui_server are made once), the costliest first so no worker is left alone
+# with a long file at the end. Seconds are per-file totals of a two-worker run on a loaded
+# 2-core machine (only their order matters); an unlisted file counts as short (under 40 s).
+# A plain ``pytest`` run keeps the collection order.
+SLOW_FILES: dict[str, float] = {
+    "tests/replication/test_failover.py": 565,
+    "tui-snapshot-port": 290,
+    "tests/fuzz/test_fuzz.py": 267,
+    "tests/setup/test_silent_install.py": 251,
+    "tests/tui/test_palette.py": 187,
+    "tests/setup/test_cli.py": 162,
+    "tests/setup/test_backup.py": 136,
+    "tests/replication/test_standby_away.py": 131,
+    "tests/tui/test_vault_keys.py": 116,
+    "tests/replication/test_external_database.py": 101,
+    "tests/replication/test_remove_node.py": 93,
+    "tests/server/test_dual_control_machine.py": 89,
+    "tests/replication/test_tui_failover.py": 88,
+    "tests/tui/test_users_keys.py": 83,
+    "tests/replication/test_pair.py": 82,
+    "tests/tui/test_stories.py": 81,
+    "tests/tui/test_story_keys.py": 76,
+    "tests/tui/test_me_keys.py": 65,
+    "tests/setup/test_hardening.py": 59,
+    "tests/replication/test_spool_on_stop.py": 57,
+    "tests/tui/test_orgs_keys.py": 55,
+    "tests/tui/test_dual_control_keys.py": 52,
+    "tests/tui/test_access_keys.py": 51,
+    "tests/tui/test_directory_keys.py": 51,
+    "tests/replication/test_siem_failover.py": 48,
+    "tests/tui/test_snapshots_failover.py": 47,
+    "tests/tui/test_terminal.py": 41,
+    "tests/replication/test_wal_limit.py": 40,
+}
+# The files whose screenshots show the shared snapshot port (tests/tui/conftest.py): they run
+# one after the other on one worker, since only one server at a time can listen on it.
+SNAPSHOT_PORT_GROUP = "tui-snapshot-port"
+
+
+def _uses_snapshot_port(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    return "snap_compare" in names and "tui_server" in names
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` (setup/test.sh): one group per test file (the snapshot
+    port's files share one), costliest files first."""
+    # (an xdist worker sees dist "no" and loadgroup True; the controller collects nothing)
+    if not getattr(config.option, "loadgroup", False):
+        return
+    port_files = {item.path for item in items if _uses_snapshot_port(item)}
+    root = config.rootpath
+    first_seen: dict[Path, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.path, index)
+        group = (
+            SNAPSHOT_PORT_GROUP
+            if item.path in port_files
+            else item.path.relative_to(root).as_posix()
+        )
+        item.add_marker(pytest.mark.xdist_group(group))
+
+    def cost(path: Path) -> float:
+        if path in port_files:
+            return SLOW_FILES.get(SNAPSHOT_PORT_GROUP, 0.0)
+        return SLOW_FILES.get(path.relative_to(root).as_posix(), 0.0)
+
+    items.sort(key=lambda item: (-cost(item.path), first_seen[item.path]))
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as sock:
@@ -191,12 +263,16 @@ def config_for(pg: PgServer, home: Path, database: str) -> Config:
 
 
 @pytest.fixture(scope="module")
-def database(pg_server: PgServer) -> Iterator[str]:
-    """A fresh, fully migrated database for one test module."""
+def database(pg_server: PgServer, install_files: Path) -> Iterator[str]:
+    """A fresh, fully migrated database for one test module. At its end the shared install
+    folder's audit spool is emptied: its events are sealed with this database's key, so the
+    next module on the same worker (whichever it is) would find them tampered."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     make_database(pg_server, name)
     yield name
     drop_database(pg_server, name)
+    for spooled in (install_files / "spool").iterdir():
+        spooled.unlink()
 
 
 @pytest.fixture

@@ -89,11 +89,19 @@ def start_serve(config, port: int, extra_env: dict | None = None) -> TuiServer:
 
 
 @pytest.fixture(scope="module")
-def tui_server(pg_server, install_files, database, msp) -> Iterator[TuiServer]:  # noqa: F811
-    """``strongroom serve`` as a real process on this module's database."""
+def tui_server(request, pg_server, install_files, database, msp) -> Iterator[TuiServer]:  # noqa: F811
+    """``strongroom serve`` as a real process on this module's database (on the snapshot
+    port if the module takes screenshots, which show it; else on a free port, so a module
+    running on another xdist worker never holds the snapshot port)."""
     config = config_for(pg_server, install_files, database)
     config.security.argon2_memory_kib = 19456
-    server = start_serve(config, SNAPSHOT_PORT if _port_free(SNAPSHOT_PORT) else free_port())
+    snapshots = any(
+        "snap_compare" in getattr(item, "fixturenames", ())
+        for item in request.session.items
+        if item.path == request.node.path
+    )
+    port = SNAPSHOT_PORT if snapshots and _port_free(SNAPSHOT_PORT) else free_port()
+    server = start_serve(config, port)
     yield server
     server.process.terminate()
     server.process.wait(timeout=20)
