@@ -49,11 +49,17 @@ async def run_entry(pilot, title: str) -> None:
 
 
 async def back_to_main(pilot) -> None:
-    """Esc until the main screen is on top again."""
+    """Esc until the main screen is on top again and stays there for 0.3 s (an entry may
+    open its dialog only once its data arrives: on a loaded machine after the first Esc)."""
     app = pilot.app
-    while not isinstance(app.screen, MainScreen):
-        await pilot.press("escape")
-        await pilot.pause(0.05)
+    calm = 0
+    while calm < 3:
+        if isinstance(app.screen, MainScreen):
+            calm += 1
+        else:
+            calm = 0
+            await pilot.press("escape")
+        await pilot.pause(0.1)
 
 
 async def test_every_palette_entry_changes_the_screen(tui_server, make_app):

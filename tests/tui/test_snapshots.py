@@ -174,6 +174,13 @@ def test_reveal_dialog(snap_compare, make_app, snapshot_data, size):
         await main_settled(pilot)
         await pilot.press("tab", "r")
         await until(pilot, lambda: isinstance(pilot.app.screen, RevealModal))
+        # The countdown stopped at its first second: a loaded machine may take more than a
+        # second to reach the shot, and the text is then "hides in 9 s".
+        modal = pilot.app.screen
+        await until(pilot, lambda: modal._timer is not None)
+        modal._timer.pause()
+        modal._left = 10
+        modal._tick()
         await until(pilot, lambda: "hides in 10 s" in screen_text(pilot.app))
         no_blink(pilot.app)
 
