@@ -220,7 +220,7 @@ async def test_users_and_groups_by_keys(tui_server, make_app, people):
         await pilot.press("shift+tab")
         await fill(pilot, ">admin")
         await submit(pilot, form)
-        await notified(pilot, "1 resource(s)")
+        await notified(pilot, "1 resource and")
         assert tui_server.api("GET", "/orgs/MSPOrg/users/leaver", token=admin)[0] == 404
         owned = tui_server.api("GET", f"/orgs/MSPOrg/resources/{res['id']}", token=admin)[1]
         assert owned["permission"] == "owner"

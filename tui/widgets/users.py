@@ -27,7 +27,7 @@ from tui.screens.me import OnceModal
 from tui.screens.security import reset_user_totp
 from tui.text import inert
 from tui.widgets.pane import Pane
-from tui.wording import role_words
+from tui.wording import counted, role_words
 from tui.workers import api_worker
 
 SCOPES: Choices = [
@@ -461,8 +461,8 @@ class UsersPane(Pane):
         message = f"{user['username']} deleted."
         if any(moved.values()):
             message += (
-                f" {moved.get('resources', 0)} resource(s) and {moved.get('accounts', 0)} "
-                "account(s) now belong to the new owner."
+                f" {counted(moved.get('resources', 0), 'resource')} and "
+                f"{counted(moved.get('accounts', 0), 'account')} now belong to the new owner."
             )
         self.changed("users", message)
 
