@@ -18,7 +18,7 @@ from textual.widgets import DataTable
 
 from tests.conftest import OWNER
 from tests.targets.sshd import Sshd
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
 from tests.tui.keys import (
     cursor_to,
     fill,
@@ -165,12 +165,15 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         assert [text_of(cells[1]) for cells in table.full_cells.values()] == [whole]
         note = app.screen.query_one("#list-note")
         await until(pilot, lambda: whole in " ".join(text_of(note).split()), what="(whole)")
+        assert "␊" not in screen_text(app)  # the problem on its own line, no raw line feed
         await pilot.press("v")
         await notified(pilot, f"tgt-01/{user} does not log in to its target: the target presented")
         await until(pilot, lambda: len(rows(table)) == 2, what="(verification in the report)")
         assert text_of(table.full_cells[table.shown_rows[0][0]][1]).startswith(
             "verification failed: the target presented"
         )
+        await settle(pilot)
+        assert "␊" not in screen_text(app) and "␊" not in text_of(note)
         await close_list(pilot)
 
 
