@@ -58,7 +58,10 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
     root = sshd.add_user(R0, root=True)
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
     status, res = tui_server.api(
-        "POST", "/orgs/MSPOrg/resources", {"name": "tgt-01", "type": "Linux"}, admin
+        "POST",
+        "/orgs/MSPOrg/resources",
+        {"name": "tgt-01", "type": "Linux", "url": f"ssh://{sshd.host}:{sshd.port}"},
+        admin,
     )
     assert status == 201, res
     ids = {}
@@ -88,7 +91,8 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         await pilot.press("C")
         form = await form_open(pilot, "Connection of tgt-01 to its target")
         await pilot.press("tab")  # the connector: ssh, the one that serves Linux
-        await type_text(pilot, sshd.host)
+        # Host starts from the resource's address (newcomer pass 10).
+        assert form.query_one("#f-host").value == sshd.host
         await pilot.press("tab")
         await type_text(pilot, str(sshd.port))
         await pilot.press("tab")
