@@ -174,3 +174,54 @@ def outcome_words(outcome: str, reason: str | None = None) -> str:
     host key other than the pinned one' (``reason``: the event's code)."""
     said = _OUTCOME_WORDS.get(outcome) or code_words(outcome)
     return f"{said}: {code_words(reason)}" if reason else said
+
+
+# What the SSH gateway refused on a logged-in connection (gateway_request_refused's
+# reason): the gateway opens only the TUI or a brokered connect (issue 30).
+GATEWAY_REQUESTS = {
+    "exec": "a command (exec)",
+    "sftp": "a file transfer (sftp)",
+    "subsystem": "an SSH subsystem",
+    "shell_without_pty": "a shell without a terminal",
+    "port_forwarding": "port forwarding",
+    "remote_port_forwarding": "remote port forwarding",
+    "unix_socket_forwarding": "socket forwarding",
+}
+GATEWAY_WAY = "the gateway opens only the TUI or connect"
+VIA_WORDS = {"ssh_gateway": "the SSH gateway", "https": "HTTPS", "api": "the API"}
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 client org', '5 alert events': a count with its noun in the singular or the
+    plural (issue 35: never 'org(s)')."""
+    return f"{count:,} {noun if count == 1 else (plural or noun + 's')}"
+
+
+def event_outcome_words(event: dict) -> str:
+    """An audit event's Outcome line in words, the event's kind considered: a refused
+    gateway request says what was refused and the way ('refused: a command (exec) — the
+    gateway opens only the TUI or connect'); a refused API request 'refused: …'; else
+    ``outcome_words``."""
+    reason = event.get("reason")
+    if event.get("operation") == "gateway_request_refused" and reason:
+        what = GATEWAY_REQUESTS.get(reason) or code_words(reason)
+        return f"refused: {what} — {GATEWAY_WAY}"
+    if event.get("operation") == "access_denied" and event.get("outcome") == "failure":
+        return "refused" + (f": {code_words(reason)}" if reason else "")
+    return outcome_words(event.get("outcome") or "", reason)
+
+
+def detail_line(key: str, value: object) -> str | None:
+    """One detail of an audit event said as a whole line where its key and value read
+    better together ('via the SSH gateway', 'answer: refused (403)', 'within 60 s');
+    None: the caller says it as 'key: value'."""
+    if key == "via" and isinstance(value, str):
+        return f"via {VIA_WORDS.get(value) or code_words(value)}"
+    if key == "status" and isinstance(value, int) and not isinstance(value, bool):
+        said = "refused" if 400 <= value < 500 else "failed" if value >= 500 else "done"
+        return f"answer: {said} ({value})"
+    if key == "window_seconds" and isinstance(value, int | float):
+        return f"counted within {value:g} s"
+    if key == "request" and isinstance(value, str) and value in GATEWAY_REQUESTS:
+        return f"request: {GATEWAY_REQUESTS[value]}"
+    return None

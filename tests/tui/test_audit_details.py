@@ -11,9 +11,10 @@ from textual.app import App
 from tests.tui.keys import screen_text
 from tui.logic.audit_export import NameBook
 from tui.logic.times import local_moment
+from tui.screens.audit_settings import alert_target, alerts_note
 from tui.screens.modals import TextModal
 from tui.widgets.audit import detail_value, event_lines
-from tui.wording import code_words, outcome_words
+from tui.wording import code_words, counted, outcome_words
 
 ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]?\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)|T\d\d:\d\d")
 SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
@@ -217,3 +218,62 @@ async def test_refused_request_in_words():
         await pilot.pause()
         text = screen_text(app)
     assert "/api/" not in text and "reveal" in text
+
+
+GATEWAY_REFUSED = {  # a command asked of the SSH gateway, as gateway_login records it
+    "id": 45,
+    "at": "2026-12-04T09:00:00+00:00",
+    "actor": "bob",
+    "actor_org": "MSPOrg",
+    "ip": "10.0.0.9",
+    "operation": "gateway_request_refused",
+    "target_type": "user",
+    "target": "bob",
+    "outcome": "failure",
+    "reason": "exec",
+    "seq": 13,
+    "details": {"request": "exec", "via": "ssh_gateway", "fingerprint": "SHA256:abc"},
+}
+
+
+async def test_raw_bits_said_in_words():
+    """No raw bit in an event's details (newcomer pass 10): the gateway, the refused
+    command and the way out, the answer's status, the counting window, and a refused
+    POST said as its action (never 'route send')."""
+    whole = "\n".join(event_lines(GATEWAY_REFUSED, NameBook()))
+    assert "via the SSH gateway" in whole and "ssh_gateway" not in whole
+    assert "Outcome: refused: a command (exec) — the gateway opens only the TUI or connect" in whole
+    refused = "\n".join(event_lines(REFUSED, NameBook()))
+    assert "answer: refused (403)" in refused and "status: 403" not in refused
+    assert "counted within 60 s" in refused and "window seconds" not in refused
+    assert "Target: the request to read org acme" in refused and "Target: route" not in refused
+    posted = {
+        **REFUSED,
+        "target": "POST /api/v1/orgs/{org}/accounts/{id}/reveal",
+        "details": {
+            **REFUSED["details"],
+            "method": "POST",
+            "route": "/api/v1/orgs/{org}/accounts/{id}/reveal",
+            "paths": [f"/api/v1/orgs/MSPOrg/accounts/{REFUSED_ID}/reveal"],
+        },
+    }
+    book = NameBook()
+    book.names = {REFUSED_ID: "fw/root"}
+    said = "\n".join(event_lines(posted, book))
+    assert "Target: the request to reveal org MSPOrg > account fw/root" in said, said
+    assert "send" not in said
+    assert counted(1, "client org") == "1 client org"
+    assert counted(5, "alert event") == "5 alert events"
+    assert alerts_note([{"operation": "role_created", "alert": True, "recorded": True}], 1) == (
+        "1 alert event of: role created."
+    )
+
+
+async def test_alert_targets_in_words():
+    """Audit l: a refused request's target in words, cut with '…', never its API path."""
+    assert alert_target("POST /api/v1/orgs/{org}/users/{username}/confirm") == (
+        "confirm org > user"
+    )
+    cut = alert_target("GET /api/v1/orgs/{org}/resources/{id}/accounts/{aid}/history/{hid}")
+    assert cut.endswith("…") and len(cut) == 32 and "/api/" not in cut and "{" not in cut
+    assert alert_target("fw/root") == "fw/root"

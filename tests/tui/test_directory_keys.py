@@ -117,7 +117,7 @@ async def test_directory_section_by_keys(tui_server, make_app, ldap):
         assert rows(table, 1)[0] == ""  # nothing active yet
 
         await pilot.press("c")
-        await until(pilot, lambda: "1 user(s) found" in text_of(result), what="(test connection)")
+        await until(pilot, lambda: "1 user found" in text_of(result), what="(test connection)")
 
         # The note says which key asks for approval (no raw request kind, no wrong key).
         assert "press a (Ask approval)" in text_of(note), text_of(note)

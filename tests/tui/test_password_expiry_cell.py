@@ -28,5 +28,5 @@ def test_server_view_says_the_forwarding_lag():
     assert forwarding_lines(None) == []
     assert forwarding_lines({"destinations": 0, "lag": 0, "failing": []}) == []
     assert forwarding_lines({"destinations": 2, "lag": 7, "failing": ["MSPOrg/siem"]}) == [
-        "SIEM forwarding: 2 destination(s), 7 event(s) behind · FAILING: MSPOrg/siem"
+        "SIEM forwarding: 2 destinations, 7 events behind · FAILING: MSPOrg/siem"
     ]

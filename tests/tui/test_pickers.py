@@ -150,3 +150,43 @@ async def test_template_picker_stays_inside_its_dialog():
         await pilot.pause()
         assert not picker.expanded and picker.value == choices[1][1]
         assert dialog.region.height == closed.height
+
+
+async def test_typed_text_shown_closest_first_and_key_line():
+    """Newcomer pass 10: in a form's picker (the Audit operation filter's kind), what was
+    typed shows on the picker's own line (it kept the old choice); 'pass rev' lists
+    'password revealed' before 'password history revealed'; the key line never says
+    'Enter: open the list' while the list is open; Esc shows the choice again."""
+    from tui.screens.form import Field, FormModal
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        choices = [
+            ("any operation", "any"),
+            ("password history revealed", "password_history_revealed"),
+            ("password revealed", "password_revealed"),
+        ]
+        form = FormModal(
+            "Filter events",
+            [Field("operation", "Operation", value="any", choices=choices), Field("a", "Actor")],
+            action="filter",
+        )
+        app.push_screen(form)
+        await pilot.pause()
+        picker = form.query_one("#f-operation", Picker)
+        keys = form.query_one("#form-keys")
+        assert "Enter: open the list" in drawn(keys)
+        await pilot.press(*"pass rev")
+        await pilot.pause()
+        overlay = picker.query_one(SelectOverlay)
+        assert picker.expanded and "search: pass rev" in drawn(picker), drawn(picker)
+        listed = drawn(overlay)
+        assert listed.index("password revealed") < listed.index("password history"), listed
+        assert "open the list" not in drawn(keys) and "Esc: close the list" in drawn(keys)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not picker.expanded and "any operation" in drawn(picker)
+        assert "search:" not in drawn(picker) and "Enter: open the list" in drawn(keys)
+        await pilot.press(*"pass rev", "enter")
+        await pilot.pause()
+        assert picker.value == "password_revealed" and "password revealed" in drawn(picker)

@@ -18,7 +18,7 @@ from textual.widgets import DataTable
 
 from tests.conftest import OWNER
 from tests.targets.sshd import Sshd
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
 from tests.tui.keys import (
     cursor_to,
     fill,
@@ -58,7 +58,10 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
     root = sshd.add_user(R0, root=True)
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
     status, res = tui_server.api(
-        "POST", "/orgs/MSPOrg/resources", {"name": "tgt-01", "type": "Linux"}, admin
+        "POST",
+        "/orgs/MSPOrg/resources",
+        {"name": "tgt-01", "type": "Linux", "url": f"ssh://{sshd.host}:{sshd.port}"},
+        admin,
     )
     assert status == 201, res
     ids = {}
@@ -88,7 +91,8 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         await pilot.press("C")
         form = await form_open(pilot, "Connection of tgt-01 to its target")
         await pilot.press("tab")  # the connector: ssh, the one that serves Linux
-        await type_text(pilot, sshd.host)
+        # Host starts from the resource's address (newcomer pass 10).
+        assert form.query_one("#f-host").value == sshd.host
         await pilot.press("tab")
         await type_text(pilot, str(sshd.port))
         await pilot.press("tab")
@@ -165,12 +169,15 @@ async def test_connection_change_verify_history_by_keys(tui_server, make_app, ss
         assert [text_of(cells[1]) for cells in table.full_cells.values()] == [whole]
         note = app.screen.query_one("#list-note")
         await until(pilot, lambda: whole in " ".join(text_of(note).split()), what="(whole)")
+        assert "␊" not in screen_text(app)  # the problem on its own line, no raw line feed
         await pilot.press("v")
         await notified(pilot, f"tgt-01/{user} does not log in to its target: the target presented")
         await until(pilot, lambda: len(rows(table)) == 2, what="(verification in the report)")
         assert text_of(table.full_cells[table.shown_rows[0][0]][1]).startswith(
             "verification failed: the target presented"
         )
+        await settle(pilot)
+        assert "␊" not in screen_text(app) and "␊" not in text_of(note)
         await close_list(pilot)
 
 

@@ -220,7 +220,7 @@ async def test_users_and_groups_by_keys(tui_server, make_app, people):
         await pilot.press("shift+tab")
         await fill(pilot, ">admin")
         await submit(pilot, form)
-        await notified(pilot, "1 resource(s)")
+        await notified(pilot, "1 resource and")
         assert tui_server.api("GET", "/orgs/MSPOrg/users/leaver", token=admin)[0] == 404
         owned = tui_server.api("GET", f"/orgs/MSPOrg/resources/{res['id']}", token=admin)[1]
         assert owned["permission"] == "owner"
@@ -401,3 +401,44 @@ async def test_activation_and_2fa_reset_refusals_read_as_sentences(tui_server, m
         await until(pilot, lambda: isinstance(app.screen.focused, DataTable), what="(back)")
         await pilot.press("T")
         await notified(pilot, "carolr has no two-factor authentication to reset")
+
+
+async def test_msp_user_is_not_offered_a_refused_confirm(tui_server, make_app, people):
+    """An MSP user on a client org's Users: c Confirm is not offered (only a confirmed
+    administrator of the org itself confirms its users), the pending first administrator
+    says the way out (Access (F4) c), and no refused call is made (issue 35)."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    status, body = tui_server.api(
+        "POST",
+        "/orgs",
+        {"name": "Eta Ltd", "display_name": "eta", "account_manager": "adm2"},
+        admin,
+    )
+    assert status == 201, body
+    adm2 = tui_server.login("adm2", people["adm2"])
+    make_user(tui_server, adm2, "etaboss", "administrator", "eta")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, "adm2", people["adm2"])
+        await main_ready(pilot)
+        band = app.screen.query_one("#org-select")
+        await until(pilot, lambda: "eta" in [str(v) for _l, v in band._options])
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: band.expanded)
+        await type_text(pilot, "eta")
+        await pilot.press("enter")
+        await show_tab(pilot, "f6", "users")
+        table = app.screen.query_one("#users-table", DataTable)
+        await until(pilot, lambda: "etaboss" in rows(table), what="(eta's users)")
+        await cursor_to(pilot, table, "etaboss")
+        assert table.get_row_at(table.cursor_row)[5] == "PENDING (F4 c)"
+        assert "Confirm" not in text_of(app.screen.query_one("KeyBar"))
+        await pilot.press("c")  # not offered: nothing is asked of the server
+        await settle(pilot)
+    assert not user(tui_server, adm2, "etaboss", "eta")["confirmed"]
+    for org, token in (("eta", adm2), ("MSPOrg", admin)):
+        status, denied = tui_server.api(
+            "GET", f"/orgs/{org}/audit?operation=access_denied", token=token
+        )
+        assert status == 200, denied
+        assert [e for e in denied["items"] if "confirm" in e["target"]] == []

@@ -449,6 +449,14 @@ async def test_check_out_by_keys(tui_server, make_app, vault_data):
     owner = vault_data["owner"]
     _, mine = tui_server.api("GET", "/orgs/MSPOrg/password-requests?role=requester", token=owner)
     assert [r["status"] for r in mine["items"] if r["account_id"] == ctl] == ["checked_in"]
+    # The TUI decided from the account's state: no refused reveal, so no access_denied
+    # event (nor alert) for the request it opened or the holder it named (issue 35).
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    _, denied = tui_server.api("GET", "/orgs/MSPOrg/audit?operation=access_denied", token=admin)
+    refused_reveals = [
+        e for e in denied["items"] if e["actor"] in ("vown", "vother") and "reveal" in e["target"]
+    ]
+    assert refused_reveals == []
 
 
 async def test_names_with_markup_are_shown_as_typed(tui_server, make_app, vault_data):

@@ -51,7 +51,7 @@ def test_body_reads_the_ca_file_and_keeps_the_password(tmp_path):
 
 
 def test_sentences():
-    assert "3 user(s) found" in forms.test_text(
+    assert "3 users found" in forms.test_text(
         {
             "ok": True,
             "configuration": "active",

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widget import Widget
-from textual.widgets import Select
+from textual.widgets import Select, Static
 from textual.widgets._select import SelectCurrent, SelectOverlay
 from textual.widgets.option_list import Option
 
@@ -25,35 +25,39 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD_BREAKS.split(text.lower()) if w]
 
 
+def _rank(wanted: list[str], label: str, index: int) -> tuple[int, int, int, int] | None:
+    """How well ``label`` answers the typed words (smaller is better), None when it does
+    not hold them all: first the labels where every typed word starts a word of theirs
+    ('pass rev' → 'password revealed'), then the shorter names, then where the first word
+    starts, then list order (newcomer pass 10: 'password revealed' before 'password
+    history revealed')."""
+    own = words(label)
+    flat = " ".join(own)
+    if not all(w in flat for w in wanted):
+        return None
+    prefixes = all(any(word.startswith(w) for word in own) for w in wanted)
+    return (0 if prefixes else 1, len(flat), flat.find(wanted[0]), index)
+
+
 def matches(query: str, labels: list[str]) -> list[int]:
     """The indexes of the labels that hold every word of ``query`` (any order; spaces and
-    underscores alike), the best first: the one where the first word starts earliest,
-    then in list order; every index for an empty query (issue 35)."""
+    underscores alike), the best first (``_rank``); every index for an empty query
+    (issue 35)."""
     wanted = words(query)
     if not wanted:
         return list(range(len(labels)))
-    ranked = []
-    for index, label in enumerate(labels):
-        flat = " ".join(words(label))
-        if all(w in flat for w in wanted):
-            ranked.append((flat.find(wanted[0]), index))
-    return [index for _rank, index in sorted(ranked)]
+    ranked = [_rank(wanted, label, index) for index, label in enumerate(labels)]
+    return [rank[3] for rank in sorted(r for r in ranked if r is not None)]
 
 
 def best_match(query: str, labels: list[str]) -> int | None:
     """The index of the label that holds every word of ``query`` (any order; spaces and
-    underscores alike: 'org imp' finds 'org_imported'), the one where the first word
-    starts earliest; None when none does (issue 35)."""
-    wanted = words(query)
-    if not wanted:
+    underscores alike: 'org imp' finds 'org_imported'), the best by ``_rank``; None when
+    none does (issue 35)."""
+    if not words(query):
         return None
-    best: tuple[int, int] | None = None
-    for index, label in enumerate(labels):
-        flat = " ".join(words(label))
-        if all(w in flat for w in wanted):
-            rank = (flat.find(wanted[0]), index)
-            best = rank if best is None or rank < best else best
-    return None if best is None else best[1]
+    found = matches(query, labels)
+    return found[0] if found else None
 
 
 class Picker(Select[str]):
@@ -172,11 +176,37 @@ class Picker(Select[str]):
         return [p.plain if isinstance(p, Text) else str(p) for p, _value in self._choices()]
 
     def _show_query(self, overlay: SelectOverlay, found: bool = True) -> None:
-        """The list's top border shows what was typed (and when nothing matches)."""
+        """What was typed, on the list's top border and on the picker's own line (which
+        kept the old choice: newcomer pass 10), and when nothing matches."""
         if not self._query:
             overlay.border_title = "type to search"
-        else:
-            overlay.border_title = Text(f"search: {self._query}" + ("" if found else " (no match)"))
+            self._show_current()
+            return
+        said = Text(f"search: {self._query}" + ("" if found else " (no match)"))
+        overlay.border_title = said
+        try:
+            self.query_one(SelectCurrent).update(said)
+        except NoMatches:
+            pass
+
+    def _show_current(self) -> None:
+        """The picker's line shows the current choice again (the search is over)."""
+        try:
+            current = self.query_one(SelectCurrent)
+        except NoMatches:
+            return
+        prompt = next((p for p, v in self._choices() if v == self.value), None)
+        current.update(Select.NULL if prompt is None else prompt)
+
+    def _say_keys(self, expanded: bool) -> None:
+        """The dialog's key line says the open list's keys, never 'Enter: open the list'
+        while it is open (the form's own line again once it closes)."""
+        form = self.screen
+        for line in form.query("#form-keys").results(Static):
+            if expanded:
+                line.update("Type: search   ↑↓: move   Enter: choose   Esc: close the list")
+            elif hasattr(form, "_keys_line"):
+                line.update(form._keys_line(self if self.has_focus else form.focused))
 
     def _fit(self, overlay: SelectOverlay) -> None:
         """Keep the open list inside the dialog (or above the key bar): below the picker
@@ -221,6 +251,10 @@ class Picker(Select[str]):
                 self.call_next(self._expand_when_ready)
             return
         self.set_class(expanded, "-expanded")
+        self._say_keys(expanded)
+        if not expanded and self._query:
+            self._query = ""
+            self._show_current()
         if expanded:
             self._query = ""
             self._show_only(overlay, None)

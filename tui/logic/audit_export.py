@@ -176,7 +176,7 @@ API_PREFIX = "/api/v1"
 METHOD_WORDS = {
     "GET": "read",
     "HEAD": "read",
-    "POST": "send",
+    "POST": "ask",
     "PUT": "replace",
     "PATCH": "change",
     "DELETE": "delete",
@@ -248,6 +248,14 @@ def request_words(method: str, route: str, path: str, names: dict[str, str]) -> 
             pieces.append(_spoken(name))
             index += 1
     verb = METHOD_WORDS.get(method.upper(), method.lower())
+    if method.upper() == "POST" and pattern and not pattern[-1].startswith("{") and pieces:
+        last = pattern[-1]
+        listed = last.endswith("s") and not last.endswith("ss")  # 'users': a list
+        if len(pattern) > 1 and pattern[-2].startswith("{") and not listed:
+            # an action on one thing: 'reveal org acme > account fw/root' (issue 35:
+            # "send org … > reveal" said nothing)
+            return f"{pieces[-1]} {' > '.join(pieces[:-1])}".strip()
+        verb = "add to"  # a new one in a list: 'add to org acme > users'
     return f"{verb} {' > '.join(pieces)}".strip()
 
 

@@ -3,16 +3,18 @@ confirmation), and how their answers read; the list of the org's alert events.""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
 
+from tui.logic.audit_export import request_words
 from tui.logic.times import local_minute
 from tui.screens.form import Field
 from tui.screens.listing import ListModal
 from tui.text import inert
-from tui.wording import operation_words
+from tui.wording import counted, operation_words
 from tui.workers import api_worker
 
 MIN_DAYS, MAX_DAYS = 30, 36500  # the server's bounds (it checks them too)
@@ -57,7 +59,7 @@ def purge_text(org: str, answer: dict[str, Any]) -> str:
     if answer.get("checkpoint_seq") is None:
         return f"Purge in {org}: nothing purged (no retention set, or no event older than it)."
     return (
-        f"Purge in {org}: {answer.get('purged', 0)} event(s) purged; the chain now starts "
+        f"Purge in {org}: {counted(answer.get('purged', 0), 'event')} purged; the chain now starts "
         f"from a sealed checkpoint at event {answer['checkpoint_seq']}."
     )
 
@@ -76,13 +78,26 @@ def mute_text(names: list[str]) -> str:
     return f"{', '.join(names)}: not recorded, so they cannot alert."
 
 
+ROUTE_TARGET = re.compile(r"^([A-Z]+) (/\S*)$")  # a refused request's: 'POST /api/v1/…'
+TARGET_WIDTH = 32
+
+
+def alert_target(target: str) -> str:
+    """An alert's target as the event details say it: a refused request in words
+    ('confirm org > user', never its API route), cut with '…' (issue 35)."""
+    route = ROUTE_TARGET.match(target)
+    if route:
+        target = request_words(route.group(1), route.group(2), "", {})
+    return target if len(target) <= TARGET_WIDTH else target[: TARGET_WIDTH - 1] + "…"
+
+
 def alerts_note(operations: list[dict[str, Any]], count: int) -> str:
     """The alert list's note: which operations alert, and which cannot (not recorded)."""
     alerting = [operation_words(o["operation"]) for o in operations if o["alert"] and o["recorded"]]
     if alerting and not count:
         line = f"No alert event yet (alerting: {', '.join(alerting)})."
     elif alerting:
-        line = f"{count} alert event(s) of: {', '.join(alerting)}."
+        line = f"{counted(count, 'alert event')} of: {', '.join(alerting)}."
     else:
         line = "No recorded operation raises an alert: F7, 4, then a or o marks one."
     mute = mute_text(mute_alerts(operations))
@@ -119,7 +134,7 @@ class AlertsScreen(ListModal):
                         local_minute(a["at"]),
                         inert(a["actor"]),
                         inert(operation_words(a["operation"])),
-                        inert(a.get("target") or ""),
+                        inert(alert_target(a.get("target") or "")),
                         Text("ok") if a["outcome"] == "success" else Text("FAIL", style="red"),
                     ),
                 )

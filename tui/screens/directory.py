@@ -8,6 +8,7 @@ from typing import Any
 
 from tui.client import ApiError
 from tui.screens.form import Field, refusal
+from tui.wording import counted
 
 YES_NO = [("no (ldaps://, or plain refused)", "no"), ("yes (ldap:// with StartTLS)", "yes")]
 
@@ -62,7 +63,7 @@ def directory_fields(current: dict[str, Any] | None) -> list[Field]:
         Field("username_attribute", "User name attribute", c.get("username_attribute", "uid")),
         Field(
             "group_roles",
-            "Group -> role (first match wins; ; between)",
+            "Role of each directory group (write: group DN -> role; first match wins; ; between)",
             mappings_text(c.get("group_roles", [])),
             check=mappings_problem,
         ),
@@ -133,7 +134,7 @@ def rows(directory: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("Search base", "search_base"),
         ("Filter", "user_filter"),
         ("User name attribute", "username_attribute"),
-        ("Group -> role", "group_roles"),
+        ("Role of each group", "group_roles"),
         ("Default role", "default_role"),
         ("Sync (minutes)", "sync_minutes"),
         ("Last sync", "last_sync_at"),
@@ -168,7 +169,8 @@ def test_text(found: dict[str, Any]) -> str:
     groups = ", ".join(f"{g['role']}: {g['members']}" for g in found.get("groups", []))
     sample = ", ".join(found.get("sample", []))
     return (
-        f"Test of the {found['configuration']} configuration: {found['users_found']} user(s) "
+        f"Test of the {found['configuration']} configuration: "
+        f"{counted(found['users_found'], 'user')} "
         f"found ({sample}{', …' if found['users_found'] > len(found.get('sample', [])) else ''}); "
         f"by role: {groups or 'no group mapped'}; {found['without_role']} without a role."
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -24,6 +24,15 @@ from tui.controls.keybar import KeyBar
 from tui.screens.me import enrol_if_required
 from tui.text import inert
 from tui.workers import api_worker
+
+FOCUS_MARK = "▶ "  # before the focused field's label
+LABELS = {  # field id → its label's text
+    "org": "Organization",
+    "username": "Username",
+    "password": "Password",
+    "otp": "One-time code",
+    "activation": "Activation code",
+}
 
 
 class LoginScreen(Screen):
@@ -43,11 +52,11 @@ class LoginScreen(Screen):
         with Vertical(id="login-box"):
             yield Static("Strongroom", id="login-title")
             yield Static("", id="login-server")
-            yield Label("Organization")
+            yield Label("Organization", id="org-label")
             yield Input(placeholder="MSPOrg", id="org", compact=True)
-            yield Label("Username")
+            yield Label("Username", id="username-label")
             yield Input(id="username", compact=True)
-            yield Label("Password")
+            yield Label("Password", id="password-label")
             yield Input(password=True, id="password", compact=True)
             yield Label("One-time code", id="otp-label", classes="hidden")
             yield Input(  # an authenticator's 6 digits or a recovery code (issue 27)
@@ -67,6 +76,16 @@ class LoginScreen(Screen):
             yield Static("", id="first-run", classes="hidden")
             yield Static("Enter: log in   Tab: next field", classes="dialog-keys")
         yield KeyBar()
+
+    @on(events.DescendantFocus)
+    def _mark_focused(self, event: events.DescendantFocus) -> None:
+        """The focused field's label starts with '▶ ' and the others lose it, so the field
+        being typed in is seen without colour (newcomer pass 10: a password typed into
+        Organization, shown in clear)."""
+        for field, text in LABELS.items():
+            for label in self.query(f"#{field}-label").results(Label):
+                focused = getattr(event.widget, "id", None) == field
+                label.update(FOCUS_MARK + text if focused else text)
 
     def on_mount(self) -> None:
         """Prefill the org (see the module) and show which server this is."""

@@ -105,7 +105,7 @@ class KeysModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         """One block per section: key, description."""
         with VerticalScroll(classes="dialog keys"):  # as wide as 80 columns allow
-            yield Static("Keys", classes="dialog-title")
+            yield Static("Keys   (Esc: close)", classes="dialog-title")
             for title, keys in self._sections:
                 yield Static(title, classes="section")
                 for key, description in keys:

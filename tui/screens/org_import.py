@@ -35,6 +35,7 @@ from server.core.org_file import OrgFile, read_file
 from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.text import inert
+from tui.wording import counted
 from tui.workers import api_worker
 
 MAX_ROWS = 50_000  # the server's default limit (server.import_max_rows); larger: refused
@@ -111,7 +112,7 @@ def flagged_text(found: list[tuple[int, str]], limit: int = 4) -> str:
     """The rows the server will refuse, as lines for the confirmation (or '')."""
     if not found:
         return ""
-    lines = [f"{len(found):,} row(s) will be refused (the others are imported):"]
+    lines = [f"{counted(len(found), 'row')} will be refused (the others are imported):"]
     lines += [f"  line {line}: {why}" for line, why in found[:limit]]
     if len(found) > limit:
         lines.append(f"  … and {len(found) - limit:,} more")

@@ -24,7 +24,7 @@ from tui.controls.table import fill_table
 from tui.logic.times import ago
 from tui.screens.form import Choices, Field, FormModal
 from tui.text import inert, inert_lines
-from tui.wording import operation_words
+from tui.wording import counted, operation_words
 from tui.workers import api_worker
 
 CATEGORY_LABELS = {
@@ -100,7 +100,7 @@ def choice_form(saved: dict[str, Any], orgs: int) -> FormModal:
             ),
         ],
         note=saved_text(saved)
-        + f"\nApplies MSPOrg's current version to all {orgs} client org(s) now and"
+        + f"\nApplies MSPOrg's current version to all {counted(orgs, 'client org')} now and"
         " to each org created later. Structure only: no users, secrets or resources.",
         action="apply",
     )
@@ -181,7 +181,7 @@ class ReplicateScreen(ModalScreen[bool]):
         bar = self.query_one("#replicate-progress", ProgressBar)
         started = time.monotonic()
         what = f"Applying {len(categories)} categor{'y' if len(categories) == 1 else 'ies'}"
-        what += f" to {self._orgs} client org(s)"
+        what += f" to {counted(self._orgs, 'client org')}"
 
         def tick() -> None:
             state.update(
@@ -208,7 +208,9 @@ class ReplicateScreen(ModalScreen[bool]):
 
     def _show_results(self, answer: dict[str, Any]) -> None:
         self.query_one("#replicate-saved", Static).update(inert(saved_text(self._saved)))
-        summary = f"Applied to {answer['applied']} client org(s); {answer['failed']} failed."
+        summary = (
+            f"Applied to {counted(answer['applied'], 'client org')}; {answer['failed']} failed."
+        )
         self.query_one("#replicate-state", Static).update(inert_lines(summary))
         table = self.query_one("#replicate-results", DataTable)
         fill_table(

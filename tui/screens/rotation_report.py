@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
@@ -110,14 +111,15 @@ class RotationReportScreen(ListModal):
     def _say_whole(self) -> None:
         table = self.query_one("#items", DataTable)
         full = getattr(table, "full_cells", {})
-        note = getattr(self, "_counts", "")
+        lines = [inert(getattr(self, "_counts", ""))]
         if table.row_count:
             key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
             cells = full.get(key)
             shown = str(table.get_row(key)[1]) if key is not None else ""
             if cells is not None and str(cells[1]) != shown:
-                note = f"{note}\n{cells[0]}: {cells[1]}"
-        self.query_one("#list-note", Static).update(inert(note))
+                lines.append(inert(f"{cells[0]}: {cells[1]}"))
+        # Each line made inert on its own, then joined by real line breaks (never a '␊').
+        self.query_one("#list-note", Static).update(Text("\n").join(lines))
 
     @api_worker("Not verified")
     async def action_verify(self) -> None:

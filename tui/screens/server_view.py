@@ -8,6 +8,7 @@ from typing import Any
 
 from tui.client import ApiError, Client
 from tui.logic.times import utc_clock
+from tui.wording import counted
 
 
 async def server_lines(client: Client) -> list[str]:
@@ -156,8 +157,8 @@ def forwarding_lines(forwarding: dict[str, Any] | None) -> list[str]:
     if not forwarding or not forwarding.get("destinations"):
         return []
     line = (
-        f"SIEM forwarding: {forwarding['destinations']} destination(s), "
-        f"{forwarding['lag']} event(s) behind"
+        f"SIEM forwarding: {counted(forwarding['destinations'], 'destination')}, "
+        f"{counted(forwarding['lag'], 'event')} behind"
     )
     failing = forwarding.get("failing") or []
     if failing:

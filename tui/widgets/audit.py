@@ -31,10 +31,11 @@ from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.wording import (
     code_words,
+    detail_line,
+    event_outcome_words,
     is_code,
     operation_meaning,
     operation_words,
-    outcome_words,
 )
 from tui.workers import api_worker
 
@@ -100,14 +101,24 @@ def event_lines(event: dict, book: NameBook) -> list[str]:
         f"When: {local_moment(event['at'])}",
         f"Actor: {event['actor']} ({event['actor_org']})" + f" from {event['ip'] or '—'}",
         f"Operation: {operation_words(event['operation'])}" + (f" ({meaning})" if meaning else ""),
-        f"Target: {_words(event.get('target_type') or '')} {book.target(event)}".rstrip(),
-        f"Outcome: {outcome_words(event['outcome'], event.get('reason'))}",
+        f"Target: {_target_kind(event)} {book.target(event)}".rstrip(),
+        f"Outcome: {event_outcome_words(event)}",
         f"Chain link: {event['seq'] if event['seq'] is not None else 'not yet chained'}",
         "Details:",
     ]
     details = book.details(event)
-    lines += [f"  {_words(k)}: {detail_value(v, str(k))}" for k, v in details.items()]
+    lines += [
+        "  " + (detail_line(str(k), v) or f"{_words(k)}: {detail_value(v, str(k))}")
+        for k, v in details.items()
+    ]
     return lines
+
+
+def _target_kind(event: dict) -> str:
+    """The Target line's first words: the target type in words; a refused request's
+    'the request to' (never 'route')."""
+    kind = event.get("target_type") or ""
+    return "the request to" if kind == "route" else _words(kind)
 
 
 class AuditPane(Pane):

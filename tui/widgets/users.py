@@ -27,7 +27,7 @@ from tui.screens.me import OnceModal
 from tui.screens.security import reset_user_totp
 from tui.text import inert
 from tui.widgets.pane import Pane
-from tui.wording import role_words
+from tui.wording import counted, role_words
 from tui.workers import api_worker
 
 SCOPES: Choices = [
@@ -152,10 +152,17 @@ class UsersPane(Pane):
         a client org (elsewhere there is nothing to confirm). Reset 2FA stays on: on a
         user without 2FA it says there is nothing to reset."""
         if action == "confirm_user":
-            username = self.selected() if self.is_client else None
+            username = self.selected() if self.confirms_here else None
             user = next((u for u in self.users if u["username"] == username), None)
             return user is not None and not user.get("confirmed")
         return super().check_action(action, parameters)
+
+    def palette_allows(self, action: str) -> bool:
+        """The palette offers Confirm only where the server would confirm (see
+        ``confirms_here``)."""
+        if action == "confirm_user" and not self.confirms_here:
+            return False
+        return super().palette_allows(action)
 
     @on(DataTable.RowHighlighted, "#users-table")
     def user_highlighted(self) -> None:
@@ -166,6 +173,28 @@ class UsersPane(Pane):
     def is_client(self) -> bool:
         """True when the org on show is a client org (users there may be unconfirmed)."""
         return bool(self.org) and self.org.lower() != "msporg"
+
+    @property
+    def confirms_here(self) -> bool:
+        """True when I may confirm users here: the server lets only a confirmed
+        administrator of the client org itself do it (an MSP user, or an unconfirmed
+        administrator, is refused: ``users.confirm_user``), so c is not offered elsewhere."""
+        me = getattr(self.app, "me", None) or {}
+        if not self.is_client or str(me.get("org", "")).lower() != str(self.org).lower():
+            return False
+        mine = next((u for u in self.users if u["username"] == me.get("username")), None)
+        return mine is not None and bool(mine.get("confirmed"))
+
+    def _confirmed_cell(self, user: dict, first: bool) -> str:
+        """The Confirmed column: yes, or PENDING with the way out where c is not mine
+        (a client org's first administrator is confirmed through Access (F4) c)."""
+        if not self.is_client:
+            return ""
+        if user.get("confirmed"):
+            return "yes"
+        if self.confirms_here:
+            return "PENDING"
+        return "PENDING (F4 c)" if first else "PENDING"
 
     @api_worker(exclusive=True, group="users")
     async def load(self) -> None:
@@ -181,6 +210,9 @@ class UsersPane(Pane):
                 self.app.show_error(error)
             return
         self.users, self.groups = users, {g["name"]: g for g in groups}
+        # No confirmed administrator yet: a pending one is the first, confirmed through
+        # Access (F4) c (an MSP request).
+        first = not any(u.get("confirmed") and u["role"] == "administrator" for u in users)
         fill_table(
             self.query_one("#users-table", DataTable),
             (
@@ -192,7 +224,7 @@ class UsersPane(Pane):
                         inert(role_words(u["role"])),
                         u["status"] + (" (directory)" if u.get("directory") else ""),
                         "on" if u["totp_enabled"] else "",
-                        ("yes" if u.get("confirmed") else "PENDING") if self.is_client else "",
+                        self._confirmed_cell(u, first and u["role"] == "administrator"),
                     ),
                 )
                 for u in users
@@ -429,8 +461,8 @@ class UsersPane(Pane):
         message = f"{user['username']} deleted."
         if any(moved.values()):
             message += (
-                f" {moved.get('resources', 0)} resource(s) and {moved.get('accounts', 0)} "
-                "account(s) now belong to the new owner."
+                f" {counted(moved.get('resources', 0), 'resource')} and "
+                f"{counted(moved.get('accounts', 0), 'account')} now belong to the new owner."
             )
         self.changed("users", message)
 

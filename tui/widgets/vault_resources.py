@@ -7,6 +7,7 @@ from tui.client import ApiError
 from tui.logic import choices
 from tui.logic import vault_fields as extra
 from tui.screens.form import Field, FormModal, refusal, typed_confirmation
+from tui.wording import counted
 from tui.workers import api_worker
 
 
@@ -197,7 +198,7 @@ class ResourceActions:
             f"Delete resource {name}?",
             [typed_confirmation(name, f"Type {name} to delete it (Esc keeps it)", strip=True)],
             submit,
-            note=f"Its {accounts} account(s) and their passwords are gone for good.",
+            note=f"Its {counted(accounts, 'account')} and their passwords are gone for good.",
             action="delete",
             danger=True,
         ):

@@ -8,6 +8,7 @@ from tui.client import ApiError
 from tui.clipboard import copied_sentence, copy_for_a_while
 from tui.logic import vault_checkout as checkout
 from tui.logic.approvers import checkout_note
+from tui.logic.times import local_clock
 from tui.screens.form import Field
 from tui.screens.listing import confirm_field
 from tui.screens.modals import RevealModal
@@ -21,6 +22,8 @@ class RevealActions:
         """Reveal ``account``: a reason when the org asks for one; under access control the
         request form is offered; a password held by another says by whom until when."""
         client = self.app.client
+        if await self._refused_beforehand(account):
+            return None
         try:
             return await client.reveal(self.org, account)
         except ApiError as error:
@@ -44,6 +47,33 @@ class RevealActions:
             note="This organization asks why a password is revealed.",
             action="reveal",
         )
+
+    async def _refused_beforehand(self, account: str) -> bool:
+        """Decide from the account's access state, without a refused reveal (issue 35: a
+        refusal is recorded as access_denied and may raise an alert): under access control
+        and not mine, say who holds it or open the request form. The list's state may be
+        old, so a controlled account's state is read again (a GET, never a refusal)."""
+        if not (self._access_of.get(account) or {}).get("controlled"):
+            return False  # the reveal's own answer still covers a control set since
+        try:
+            access = (await self.app.client.account(self.org, account)).get("access") or {}
+        except ApiError:
+            return False
+        self._access_of[account] = access
+        if not access.get("controlled") or access.get("state") == "mine":
+            return False
+        if access.get("state") == "held":
+            self.app.notify(
+                f"Held by {access.get('holder')} until {local_clock(access.get('until'))}.",
+                title="Checked out",
+                severity="error",
+                timeout=8,
+            )
+        elif not await self._waiting(account):
+            await self._request_checkout(
+                account, "This password is under access control: ask for it first."
+            )
+        return True
 
     @api_worker(group="reveal")
     async def action_reveal(self) -> None:

@@ -7,6 +7,7 @@ org's rotation report. Each says its outcome in words."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from tui.client import ApiError
 from tui.logic.times import local_minute
@@ -132,7 +133,8 @@ class RotationActions:
         client = self.app.client
         current = await client.connection(self.org, resource)
         connectors = await client.connectors()
-        accounts = (await client.resource(self.org, resource))["accounts"]
+        detail = await client.resource(self.org, resource)
+        accounts = detail["accounts"]
         names = {a["id"]: a["username"] for a in accounts}
         fields = [
             Field(
@@ -146,7 +148,12 @@ class RotationActions:
                 choices=[(f"{c['title']} ({c['name']})", c["name"]) for c in connectors],
                 required=True,
             ),
-            Field("host", "Host", value=current.get("host") or "", required=True),
+            Field(  # a new connection starts from the resource's address (newcomer pass 10)
+                "host",
+                "Host",
+                value=current.get("host") or address_host(detail.get("url") or ""),
+                required=True,
+            ),
             Field(
                 "port",
                 "Port (blank: the connector's default)",
@@ -391,3 +398,12 @@ class RotationActions:
             ]
             said = " and ".join(p for p in parts if p) or "inherited"
             self.changed("accounts", f"Schedule of {label}: {said}.")
+
+
+def address_host(address: str) -> str:
+    """The host in a resource's address (a DNS name, or a URL: 'https://fw1:8443/ui' →
+    'fw1'), to start a new connection's Host from (newcomer pass 10)."""
+    address = address.strip()
+    if "://" in address:
+        return urlsplit(address).hostname or ""
+    return address
