@@ -126,8 +126,8 @@ def terminal_factory(tmp_path):
 
 
 def log_in(term: Terminal, person: Person, password: str, org: str = "") -> None:
-    """Type into the login screen (focus starts on the username)."""
-    term.wait_for("Username", "Password")
+    """Type into the login screen (focus starts on the username: its label is marked)."""
+    term.wait_for("▶ Username", "Password")
     term.keys("BTab", "C-u")  # the org field holds the last login's org: set it
     if org:
         term.type(org)
