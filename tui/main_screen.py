@@ -11,6 +11,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Select, Static, TabbedContent, TabPane, Tabs
 
+from server.core.permissions import MANAGE_ORGS  # shared plain data
 from tui import collector
 from tui.client import ApiError
 from tui.controls.keybar import KeyBar
@@ -20,7 +21,7 @@ from tui.screens.me import MeScreen
 from tui.screens.modals import TextModal
 from tui.screens.notices import show_notices
 from tui.screens.server_view import server_lines
-from tui.tabs import hidden_tabs
+from tui.tabs import capabilities_in, hidden_tabs
 from tui.text import inert
 from tui.widgets.access import AccessPane
 from tui.widgets.approval_count import ApprovalCount
@@ -261,7 +262,11 @@ class MainScreen(Screen):
 
     async def _lag(self) -> str:
         """' · lag 0.2 s' for the slowest standby, when the server lets the user see the
-        cluster (it decides; a refusal just means no lag is shown)."""
+        cluster: GET /cluster is for MSPOrg administrators (``require_msp_admin``), the
+        ``manage_orgs`` of ``GET /me``; nobody else is asked (a refusal would be recorded
+        as denied every 10 s)."""
+        if MANAGE_ORGS not in capabilities_in(self.app.me, None):
+            return ""
         try:
             view = await self.app.client.cluster()
         except ApiError:

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from server.core.permissions import MANAGE_ORGS  # shared plain data
+from server.core.permissions import ADMINISTER, MANAGE_ORGS  # shared plain data
 from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.flows import access_requests as org_access
@@ -20,6 +20,7 @@ from tui.flows import checkout_queue as checkout
 from tui.logic import choices
 from tui.logic.times import minute, since
 from tui.screens.form import Field
+from tui.tabs import capabilities_in
 from tui.text import inert
 from tui.widgets.pane import Pane
 from tui.wording import role_words
@@ -138,8 +139,10 @@ class AccessPane(Pane):
         return self.may_use(action)
 
     def on_mount(self) -> None:
-        """Load the lists; keep the time left fresh while the pane is on show."""
-        self.load()
+        """Load the lists (when on show); keep the time left fresh while the pane is on
+        show."""
+        if self.is_shown():
+            self.load()
         self.set_interval(30, self._tick)
 
     def _tick(self) -> None:
@@ -177,15 +180,19 @@ class AccessPane(Pane):
 
     @api_worker(exclusive=True, group="access")
     async def load_requests(self) -> None:
-        """Org access requests for me to approve and mine; the band org's check-outs."""
+        """Org access requests for me to approve and mine (MSPOrg administrators only:
+        ``manage_orgs``; nobody else is asked); the band org's check-outs."""
         client, org = self.app.client, self.org
-        try:
-            queue = await client.access_requests("pending", "approver")
-            mine = await client.access_requests(None, "proposer")
-        except ApiError as error:
-            if error.code != "forbidden":
-                self.app.show_error(error)
-            queue, mine = [], []
+        queue: list[dict] = []
+        mine: list[dict] = []
+        if MANAGE_ORGS in capabilities_in(self.app.me, None):
+            try:
+                queue = await client.access_requests("pending", "approver")
+                mine = await client.access_requests(None, "proposer")
+            except ApiError as error:
+                if error.code != "forbidden":
+                    self.app.show_error(error)
+                queue, mine = [], []
         co_queue: list[dict] = []
         co_mine: list[dict] = []
         if org:
@@ -223,6 +230,8 @@ class AccessPane(Pane):
         self._grants = {}
         if org.lower() == "msporg":
             grants_title.update("Grants: MSPOrg needs none (pick a client org: Ctrl+O)")
+        elif MANAGE_ORGS not in self.capabilities():  # the server's rule: require_msp_admin
+            grants_title.update(inert(f"Grants of {org}: only MSPOrg administrators see them."))
         else:
             try:
                 access = await client.access(org)
@@ -245,18 +254,29 @@ class AccessPane(Pane):
             self.query_one("#grants", DataTable),
             [(k, _cells((c[0], c[1], since(c[2])))) for k, c in grant_rows],
         )
-        try:
-            holds = await client.password_holds(org) if org else []
-        except ApiError as error:
-            holds_title.update(inert(f"Password holds of {org}: {error.detail}"))
-            holds = []
+        holds: list[dict] = []
+        if ADMINISTER not in self.capabilities():  # the server's rule: is_administrator
+            holds_title.update(
+                inert(f"Password holds of {org}: only its administrators see who holds which.")
+            )
         else:
-            holds_title.update(inert(f"Password holds of {org} (i force check-in)"))
+            holds = await self._holds_of(org, holds_title)
         self._holds = {r["id"]: r for r in holds}
         fill_table(
             self.query_one("#holds", DataTable),
             [(r["id"], _cells(checkout.hold_row(r))) for r in holds],
         )
+
+    async def _holds_of(self, org: str, holds_title: Static) -> list[dict]:
+        """The org's password holds (asked of its administrators only), its title said."""
+        try:
+            holds = await self.app.client.password_holds(org) if org else []
+        except ApiError as error:
+            holds_title.update(inert(f"Password holds of {org}: {error.detail}"))
+            holds = []
+        else:
+            holds_title.update(inert(f"Password holds of {org} (i force check-in)"))
+        return holds
 
     # -- what the cursor is on -----------------------------------------------------------
 

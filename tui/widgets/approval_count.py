@@ -5,7 +5,9 @@ from __future__ import annotations
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from server.core.permissions import MANAGE_ORGS  # shared plain data
 from tui.client import ApiError
+from tui.tabs import capabilities_in
 from tui.workers import api_worker
 
 
@@ -33,10 +35,11 @@ class ApprovalCount(Static):
         """Ask the server how many pending requests name me as a possible approver."""
         client = self.app.client
         waiting = 0
-        try:
-            waiting += len(await client.access_requests("pending", "approver"))
-        except ApiError:
-            pass  # not an MSPOrg administrator: no org access requests to decide
+        if MANAGE_ORGS in capabilities_in(self.app.me, None):  # others: refused, recorded
+            try:
+                waiting += len(await client.access_requests("pending", "approver"))
+            except ApiError:
+                pass
         if self.org:
             try:
                 waiting += len(await client.password_requests(self.org, "approver", "pending"))

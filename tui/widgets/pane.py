@@ -35,10 +35,25 @@ class Pane(Vertical):
     org: reactive[str | None] = reactive(None)
 
     def watch_org(self, org: str | None) -> None:
-        """A new org: reload, and show the keys the user may use there."""
-        if org:
+        """A new org: reload if the pane is on show (a tab not on show loads when it is:
+        ``MainScreen.tab_shown``), and show the keys the user may use there."""
+        if org and self.is_shown():
             self.load()
         self.refresh_bindings()
+
+    def is_shown(self) -> bool:
+        """Whether the pane is on show: mounted, and no widget from it up to its screen
+        hidden (``display`` False, as a tab not on show or hidden is). A pane not on show
+        asks the server nothing: a hidden tab's lists would only be refused, and each
+        refusal recorded as denied (newcomer pass, session 10)."""
+        if not self.is_mounted:
+            return False
+        node = self
+        while node is not None and node is not self.screen:
+            if not node.display:
+                return False
+            node = node.parent
+        return True
 
     def capabilities(self) -> frozenset[str]:
         """What the user may do in the pane's org (its home org until one is chosen), as

@@ -17,7 +17,7 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, DataTable, Select, Static
 
-from server.core.permissions import ADMINISTER, MANAGE_ORGS  # shared plain data
+from server.core.permissions import ADMINISTER, MANAGE_ORGS, READ_AUDIT  # shared plain data
 from tui.client import ApiError
 from tui.controls.table import fill_table
 from tui.logic import choices
@@ -68,6 +68,21 @@ SECTION_OF = {  # action: the section it works in
     "smtp": "notify",
     "template": "notify",
     "mutes": "notify",
+}
+# A section the server lets only some read: (the capability its GET needs, in the org, as
+# the server rules, the note that says why in its place). Nothing is asked without it: a
+# refusal is recorded as denied (newcomer pass, session 10).
+READ_NEEDS = {
+    "audit": (  # audit_settings.get_settings: can_read_audit
+        READ_AUDIT,
+        "audit-retention",
+        "Audit settings are for administrators and auditors (a role that reads the audit trail).",
+    ),
+    "directory": (  # directory.get_config: is_administrator
+        ADMINISTER,
+        "directory-note",
+        "Only the org's administrators see and set its directory login (LDAP / AD).",
+    ),
 }
 QUIET = ("forbidden", "not_found")  # a role that may not see a section: the section says so
 
@@ -270,11 +285,25 @@ class SettingsPane(DirectoryActions, AuditSettingsActions, NotifyActions, Pane):
             self._fill_roles(await self._fetch(client.roles(org), "roles-note"))
             self._fill_types(await self._fetch(client.resource_types(org)))
             self._fill_fields(await self._fetch(client.field_definitions(org), "fields-note"))
-            self._fill_audit(await self._fetch(client.audit_settings(org), "audit-retention"))
-            self._fill_directory(await self._fetch(client.directory(org), "directory-note"))
+            audit = directory = None
+            if self._may_read("audit"):
+                audit = await self._fetch(client.audit_settings(org), "audit-retention")
+            self._fill_audit(audit)
+            if self._may_read("directory"):
+                directory = await self._fetch(client.directory(org), "directory-note")
+            self._fill_directory(directory)
             await self._load_notify(client, org)
         except ApiError as error:  # not a refusal: the server is away, say so once
             self.app.show_error(error)
+
+    def _may_read(self, section: str) -> bool:
+        """Whether the user may read ``section`` in the org (``READ_NEEDS``); when not,
+        its note says why, in words, and nothing is asked."""
+        needed, note, words = READ_NEEDS[section]
+        if needed in self.capabilities():
+            return True
+        self.query_one(f"#{note}", Static).update(words)
+        return False
 
     async def _fetch(self, call, note: str = "") -> Any:
         """The call's answer, or None after saying why not in ``note`` (a refusal of this
