@@ -318,7 +318,7 @@ async def shares_extended_by_adding(
             Conflict,
             "shares_would_extend",
             f"resource group {group_name} is shared: adding gives {who} access to "
-            f"{', '.join(names)}; send extend_shares true to add knowingly",
+            f"{', '.join(names)}; add them again confirming that its shares extend to them",
             shares=shares,
             resources=names,
         )
