@@ -189,3 +189,15 @@ async def log_in(pilot, username: str, password: str, org: str = "", otp: str = 
         await type_text(pilot, otp)
         await pilot.press("enter")
         await until(pilot, lambda: app.screen is not screen, what="(after the code)")
+
+
+def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
+    """Create a user in ``org`` that has set its own password (set-up around the app, as
+    ``token`` an administrator's); return that password."""
+    initial, final = f"initial-{username}-1", f"final-{username}-pw22"
+    body = {"username": username, "role": role, "password": initial}
+    status, body = server.api("POST", f"/orgs/{org}/users", body, token)
+    assert status == 201, body
+    own = server.login(username, initial, org)
+    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
+    return final

@@ -8,7 +8,7 @@ import pytest
 from textual.command import CommandList, CommandPalette
 from textual.widgets import TabbedContent, Tabs
 
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, make_user, until
 from tests.tui.keys import (
     drawn,
     form_open,
@@ -23,17 +23,6 @@ from tui.screens.modals import KeysModal
 
 ROLES = {"Auditing": ["read_audit"], "Desk": ["add_resources", "manage_users"]}
 USERS = {"reader": "Auditing", "desk": "Desk"}
-
-
-def make_user(server, token: str, username: str, role: str) -> str:
-    """Create an MSPOrg user that has set its own password (set-up around the app)."""
-    initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    body = {"username": username, "role": role, "password": initial}
-    status, body = server.api("POST", "/orgs/MSPOrg/users", body, token)
-    assert status == 201, body
-    own = server.login(username, initial)
-    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
-    return final
 
 
 @pytest.fixture(scope="module")

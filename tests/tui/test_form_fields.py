@@ -145,7 +145,7 @@ async def test_keys_typed_before_the_choices_came_choose_what_they_name() -> Non
         assert picker.expanded  # the list stays open, on what was typed
         await pilot.press("enter")  # chooses ops, closes the list
         await until(pilot, lambda: not picker.expanded)
-        assert picker.value == "ops"
+        assert "ops" in drawn(picker)
         await pilot.press("tab", "enter")
         await until(pilot, lambda: app.result != "not yet")
     assert app.result == {"role": "ops", "note": ""}

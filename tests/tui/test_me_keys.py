@@ -11,7 +11,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 
 from server.security import totp
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, make_user, settle, type_text, until
 from tests.tui.keys import (
     drawn,
     fill,
@@ -27,21 +27,6 @@ from tests.tui.keys import (
 from tui.screens.login import LoginScreen
 from tui.screens.me import MeScreen, OnceModal
 from tui.screens.modals import KeysModal
-
-
-def make_user(server, token: str, username: str, role: str) -> str:
-    """Create an MSPOrg user that has set its own password (set-up around the app)."""
-    initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    status, body = server.api(
-        "POST",
-        "/orgs/MSPOrg/users",
-        {"username": username, "role": role, "password": initial},
-        token,
-    )
-    assert status == 201, body
-    own = server.login(username, initial)
-    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
-    return final
 
 
 async def open_me(pilot) -> MeScreen:

@@ -9,22 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, make_user, settle, until
 from tests.tui.keys import main_ready, screen_text, show_tab
 from tui.main_screen import MainScreen
 
 USERS = {"plainuser": "password_user", "pwadmin": "password_administrator"}
-
-
-def make_user(server, token: str, username: str, role: str) -> str:
-    """An MSPOrg user that has set its own password (set-up around the app)."""
-    initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    body = {"username": username, "role": role, "password": initial}
-    status, body = server.api("POST", "/orgs/MSPOrg/users", body, token)
-    assert status == 201, body
-    own = server.login(username, initial)
-    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
-    return final
 
 
 @pytest.fixture(scope="module")

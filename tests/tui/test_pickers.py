@@ -86,7 +86,7 @@ async def test_picker_fits_and_searches():
         assert overlay.option_count == 2 and listed.index("import_two") < listed.index("org_imp")
         await pilot.press("down", "up", "enter")  # the best match first: 'imp' starts it
         await pilot.pause()
-        assert picker.value == "import_two" and not picker.expanded
+        assert not picker.expanded and "import_two" in drawn(picker)
         await pilot.press("space")
         await pilot.pause()
         assert overlay.option_count == len(NAMES)  # opened again: every choice
@@ -148,7 +148,7 @@ async def test_template_picker_stays_inside_its_dialog():
         await pilot.press("down", "enter")
         await pilot.pause()
         await pilot.pause()
-        assert not picker.expanded and picker.value == choices[1][1]
+        assert not picker.expanded and choices[1][0][:20] in drawn(picker)
         assert dialog.region.height == closed.height
 
 
@@ -189,4 +189,4 @@ async def test_typed_text_shown_closest_first_and_key_line():
         assert "search:" not in drawn(picker) and "Enter: open the list" in drawn(keys)
         await pilot.press(*"pass rev", "enter")
         await pilot.pause()
-        assert picker.value == "password_revealed" and "password revealed" in drawn(picker)
+        assert "password revealed" in drawn(picker) and "history" not in drawn(picker)

@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import DataTable, TabbedContent
 
 from server.security import totp
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
+from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, make_user, settle, type_text, until
 from tests.tui.keys import (
     cursor_to,
     drawn,
@@ -29,21 +29,6 @@ from tui.screens.login import LoginScreen
 from tui.screens.me import MeScreen, OnceModal
 
 ORG = "zeta"
-
-
-def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg") -> str:
-    """Create a user that has set its own password (set-up around the app); return it."""
-    initial, final = f"initial-{username}-1", f"final-{username}-pw22"
-    status, body = server.api(
-        "POST",
-        f"/orgs/{org}/users",
-        {"username": username, "role": role, "password": initial},
-        token,
-    )
-    assert status == 201, body
-    own = server.login(username, initial, org)
-    server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
-    return final
 
 
 @pytest.fixture(scope="module")
