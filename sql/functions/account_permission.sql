@@ -26,6 +26,7 @@ DECLARE
     v_owner boolean;
     v_trusted boolean;
     v_permission text;
+    v_groups uuid[];
 BEGIN
     SELECT a.resource_id, (a.owner_id = p_user OR r.owner_id = p_user) INTO v_resource, v_owner
       FROM accounts a JOIN resources r ON r.id = a.resource_id
@@ -40,12 +41,14 @@ BEGIN
     IF p_all AND v_trusted THEN
         RETURN 'full';
     END IF;
+    -- The user's groups in the org, read once for the three levels below.
+    v_groups := ARRAY(SELECT group_id FROM group_members
+                       WHERE user_id = p_user AND org_id = p_org);
     -- Level 1: shares of the account itself.
     SELECT sh.permission INTO v_permission
       FROM shares sh
      WHERE sh.account_id = p_account AND sh.org_id = p_org
-       AND (sh.user_id = p_user OR sh.group_id IN (
-            SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org))
+       AND (sh.user_id = p_user OR sh.group_id = ANY (v_groups))
        AND ((sh.user_id = p_user AND sh.by_msp) OR v_trusted)
      ORDER BY (sh.user_id IS NULL), perm_rank(sh.permission) DESC
      LIMIT 1;
@@ -56,8 +59,7 @@ BEGIN
     SELECT sh.permission INTO v_permission
       FROM shares sh
      WHERE sh.resource_id = v_resource AND sh.org_id = p_org
-       AND (sh.user_id = p_user OR sh.group_id IN (
-            SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org))
+       AND (sh.user_id = p_user OR sh.group_id = ANY (v_groups))
        AND ((sh.user_id = p_user AND sh.by_msp) OR v_trusted)
      ORDER BY (sh.user_id IS NULL), perm_rank(sh.permission) DESC
      LIMIT 1;
@@ -69,8 +71,7 @@ BEGIN
       FROM resource_group_members m
       JOIN shares sh ON sh.resource_group_id = m.resource_group_id
      WHERE m.resource_id = v_resource AND sh.org_id = p_org
-       AND (sh.user_id = p_user OR sh.group_id IN (
-            SELECT group_id FROM group_members WHERE user_id = p_user AND org_id = p_org))
+       AND (sh.user_id = p_user OR sh.group_id = ANY (v_groups))
        AND ((sh.user_id = p_user AND sh.by_msp) OR v_trusted)
      ORDER BY (sh.user_id IS NULL), perm_rank(sh.permission) DESC
      LIMIT 1;
