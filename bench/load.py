@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from server.ops.collector import settle
+
 
 @dataclass
 class LoadResult:
@@ -31,7 +33,14 @@ async def run_load(
     concurrency: int,
 ) -> LoadResult:
     """Send ``requests`` requests, ``concurrency`` at a time; make_request(i) gives
-    (method, url, kwargs)."""
+    (method, url, kwargs).
+
+    The load generator's own garbage collection is settled first (once per process, as
+    the server does: server/ops/collector.py): a full collection of the bench process
+    (which holds the installer's and the server's modules) took 36-54 ms, and every
+    request in flight then looked 40 ms slower whichever server it was sent to.
+    """
+    settle()
     latencies: list[float] = []
     errors = 0
     counter = iter(range(requests))

@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,7 @@ from bench.harness import (
     cpu_of,
     database_cpu,
     free_port,
+    percentile,
     progress,
     summary_ms,
 )
@@ -199,6 +202,41 @@ def merge(results: list[LoadResult]) -> LoadResult:
         [x for r in results for x in r.latencies],
         sum(r.wall for r in results),
         sum(r.errors for r in results),
+    )
+
+
+P99_TARGET = 0.025  # seconds (issue 28)
+
+
+def p99_floor(base: LoadResult, concurrency: int) -> str:
+    """What the p99 target asks of this machine, in words.
+
+    With ``concurrency`` clients each waiting for its answer, the mean latency is
+    concurrency / throughput (Little's law). A server whose latencies were spread like the
+    baseline's (p99 = k x mean, k measured in this run) stays under P99_TARGET only at
+    concurrency x k / P99_TARGET requests per second or more; the line says how many and
+    how many times the baseline's own throughput that is.
+    """
+    shape = percentile(base.latencies, 99) / statistics.fmean(base.latencies)
+    needed = concurrency * shape / P99_TARGET
+    return (
+        f"p99 < {P99_TARGET * 1000:.0f} ms at {concurrency} clients, spread like the baseline "
+        f"(p99 {shape:.2f} x mean), needs >= {needed:.0f} req/s: "
+        f"{needed / base.throughput:.2f} x the baseline's throughput in this run"
+    )
+
+
+def cpu_ceiling(use: CpuUse) -> str:
+    """The most reveals per second this machine's cores could give with every one of them
+    busy, at the CPU a reveal cost in this run (server + database + this process, the
+    client: all on the same machine here), and without the client's share (clients on
+    other machines, as in use)."""
+    cores = os.cpu_count() or 1
+    per = (use.server + use.database + use.client) / max(1, use.requests)
+    alone = (use.server + use.database) / max(1, use.requests)
+    return (
+        f"CPU ceiling: {per * 1000:.2f} ms per reveal on {cores} cores allows at most "
+        f"{cores / per:.0f} req/s with the client here, {cores / alone:.0f} req/s without it"
     )
 
 
@@ -382,6 +420,9 @@ async def run(
         f"ratio reveal / baseline throughput: {ours.throughput / base.throughput:.2f} "
         "(target >= 0.85, p99 < 25 ms)"
     )
+    print(p99_floor(base, concurrency))
+    if "reveal" in cpu:
+        print(cpu_ceiling(cpu["reveal"]))
     print("CPU per request (user + system; the server is the one answering the load):")
     for name, use in cpu.items():
         print(f"  {name:25s} {use.line()}")
