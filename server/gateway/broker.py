@@ -27,7 +27,7 @@ from typing import Any
 from server.core.errors import StrongroomError
 from server.gateway.wire import one_write_per_packet
 from server.security.ssh_keys import asyncssh
-from server.services import auth, brokered
+from server.services import auth, brokered, gateway_login
 from server.services.connectors.base import Login, TargetError
 from server.services.connectors.ssh import connect_pinned
 from server.services.context import Env
@@ -45,7 +45,8 @@ ENDED_MESSAGES = {
     "not_entitled": "you are no longer entitled to this account (a share or group changed)",
     "no_org": "this organization is no longer in your reach",
     "user_disabled": "your user was disabled",
-    "credential_ended": "your Strongroom session ended (logged out, or the password was reset)",
+    "credential_ended": "your Strongroom session ended (logged out, idle too long, or the "
+    "password was reset)",
     "check_failed": "your access could not be checked (the database did not answer), "
     "so the session was ended",
     "idle": "the session was idle too long",
@@ -228,6 +229,7 @@ async def run(
     channel.attach(pump)
     chan.write(f"Strongroom: connected to {opened.target_name} (recorded).\r\n".encode())
     started = time.monotonic()
+    kept_alive = pump.last_input  # the user's keys up to here count for the login already
     try:
         while not pump.done.is_set():
             with contextlib.suppress(TimeoutError):
@@ -241,6 +243,13 @@ async def run(
             elif now - started > gw.connect_max_seconds:
                 pump.finish("max_length")
             else:
+                if pump.last_input > kept_alive:
+                    # The user is working: their gateway login is not idle either.
+                    kept_alive = pump.last_input
+                    try:
+                        await gateway_login.keep_alive(env, session, ip)
+                    except Exception:  # the rule, asked next, decides (fail closed)
+                        log.warning("gateway: could not refresh %s's login", actor.username)
                 # THE rule of a reveal, asked again (issue 30 item 4); an error ends the
                 # session (check_failed: fail closed).
                 why = await brokered.ended_by(env, actor, opened)

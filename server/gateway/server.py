@@ -48,6 +48,7 @@ log = logging.getLogger("strongroom.gateway")
 
 KBDINT_PROMPT = "Authenticator code: "
 LOGOUT_GRACE_SECONDS = 5.0
+SAY_WHY_SECONDS = 0.5  # for a cut brokered session's last line to reach the user
 
 
 @dataclass
@@ -298,6 +299,15 @@ class GatewayConnection(asyncssh.SSHServer):  # type: ignore[misc]
                 # A logout in the TUI ends the TUI too: let it close the channel itself
                 # (a clean exit status), then close whatever is left.
                 await asyncio.sleep(LOGOUT_GRACE_SECONDS)
+                if self.lost:
+                    return
+                pump = self.channel.pump if self.channel is not None else None
+                if pump is not None:
+                    # The login ended in a way the rule does not see (its idle limit): the
+                    # brokered session ends with it and says so, rather than being
+                    # recorded as closed by the user when the connection goes.
+                    pump.finish("credential_ended")
+                    await asyncio.sleep(SAY_WHY_SECONDS)
                 if not self.lost:
                     log.info("gateway: %s's session ended; closing", session.holder.username)
                     self.conn.close()

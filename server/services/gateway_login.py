@@ -345,6 +345,25 @@ async def close_session(env: Env, session: GatewaySession, ip: str) -> None:
     await auth.logout(env, actor)
 
 
+async def keep_alive(env: Env, session: GatewaySession, ip: str) -> None:
+    """The user typed in a brokered session (``ssh ... connect``, or Connect in the TUI):
+    that is activity of their gateway login, as a request from the TUI is. Its last-seen
+    is refreshed the way every request refreshes it (``auth.authenticate``: at most once
+    every 30 seconds, sql/functions/authenticate_token.sql), so a session in which the
+    user keeps working is not cut by the login's idle limit
+    (``security.session_idle_minutes``); its own idle limit
+    (``gateway.connect_idle_seconds``) still counts the user's keys.
+
+    A login that has already ended (logged out, idle, expired, the user disabled) is left
+    as it is: nothing is revived, and ``session_alive`` reports it. Database errors are
+    raised (the caller asks the rule right after, which fails closed).
+    """
+    try:
+        await auth.authenticate(env, session.token, ip)
+    except Unauthenticated:
+        return
+
+
 async def session_alive(env: Env, session: GatewaySession) -> bool:
     """Does a gateway session still stand: not logged out, not past its lifetime or its
     idle limit, its user active? Read only (it never refreshes last-seen, so idleness is

@@ -494,7 +494,7 @@ async def cut_while_running(term: Terminal, target: str, change, expect: str) ->
 def user_keys(tmp_path_factory) -> Path:
     """A key pair per user of the test below (ssh-keygen), named after the user."""
     folder = tmp_path_factory.mktemp("gateway-cut-keys")
-    for name in ("hank30", "ivy30", "jack30", "kim30"):
+    for name in ("hank30", "ivy30", "jack30", "kim30", "lee30"):
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", folder / name],
             check=True,
@@ -623,3 +623,87 @@ async def test_session_is_cut_when_the_right_to_it_goes(
         (f"web08/{user}", "host_key_unknown")
     ], refused
     assert await events(admin, "session_refused", "hank30") == []
+
+
+async def login_idle_in(owner_conn, username: str, seconds: float) -> None:
+    """Move ``username``'s sessions' last-seen so that their idle limit (the gateway's
+    ``security.session_idle_minutes``) runs out ``seconds`` from now (negative: it has)."""
+    async with owner_conn.transaction():
+        org = await owner_conn.fetchval("SELECT id FROM orgs WHERE display_name = $1", ORG)
+        await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
+        await owner_conn.execute(
+            "UPDATE sessions SET last_seen_at = now() - make_interval(mins => $2) "
+            "+ make_interval(secs => $3) "
+            "WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+            username,
+            LOGIN_IDLE_MINUTES,
+            seconds,
+        )
+
+
+async def login_last_seen_age(owner_conn, username: str) -> float:
+    """Seconds since ``username``'s newest session was last seen."""
+    async with owner_conn.transaction():
+        org = await owner_conn.fetchval("SELECT id FROM orgs WHERE display_name = $1", ORG)
+        await owner_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
+        age = await owner_conn.fetchval(
+            "SELECT extract(epoch FROM now() - max(last_seen_at)) FROM sessions "
+            "WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+            username,
+        )
+    return float(age)
+
+
+LOGIN_IDLE_MINUTES = 30  # security.session_idle_minutes, the default the gateway runs with
+
+
+async def test_typing_in_a_brokered_session_keeps_the_login_alive(
+    api, admin, gateway, user_keys, sshd, owner_conn
+):
+    """Session 10's note, left: a long brokered session was cut by the gateway login's
+    idle limit although the user kept typing in it (nothing refreshed the login while no
+    TUI request was made), and recorded as closed by the user. Now the user's keys count
+    as the login's activity: a login a few seconds from its idle limit outlives it while
+    its user types; left without a key past the limit, the brokered session ends saying
+    so on the user's terminal, recorded ``credential_ended``."""
+    config, known = gateway
+    assert config.security.session_idle_minutes == LOGIN_IDLE_MINUTES
+    every = config.gateway.session_check_seconds
+    secret = f"Tgt-{secrets.token_hex(10)}"
+    user = sshd.add_user(secret)
+    res = await linux_resource(admin, sshd, "web09", {user: secret})
+    await pin(admin, res["id"], sshd)
+    target = f"web09/{user}"
+    await person(api, admin, "lee30", user_keys, "lee30", [res["id"]])
+    term = connect(config, known, user_keys, "lee30", "lee30", target)
+    try:
+        await term.expect(f"connected to {target}")
+        term.type("echo up-$((3*3))\r")
+        await term.expect("up-9")
+        await login_idle_in(owner_conn, "lee30", 3)
+        deadline = time.monotonic() + 3
+        n = 0
+        while time.monotonic() < deadline + 4 * every + 2:  # well past the old limit
+            n += 1
+            term.type(f"echo tick-$(({n}*11))\r")
+            await term.expect(f"tick-{n * 11}")
+            await asyncio.sleep(0.3)
+        assert await login_last_seen_age(owner_conn, "lee30") < 30
+        term.type("echo still-$((4*4))\r")
+        await term.expect("still-16")
+
+        # No key from the user any more, and the login past its idle limit: cut, saying so.
+        await asyncio.sleep(2 * every + 0.5)  # the last keys' refresh is done
+        await login_idle_in(owner_conn, "lee30", -1)
+        await term.expect("your Strongroom session ended", limit=10 + 4 * every)
+        assert await term.exit_code() != 0
+    finally:
+        term.close()
+    assert secret.encode() not in bytes(term.output)
+    ended: list[str] = []
+    for _ in range(50):  # written when the channel closed, in the background
+        ended = [e["details"]["ended_by"] for e in await events(admin, "session_ended", "lee30")]
+        if ended:
+            break
+        await asyncio.sleep(0.1)
+    assert ended == ["credential_ended"], ended
