@@ -75,6 +75,16 @@ async def events(admin, operation: str, actor: str | None = None) -> list[dict]:
     return page["items"]
 
 
+async def pinned_target(admin, sshd, name: str) -> tuple[str, str, dict]:
+    """A target user on the test sshd with a fresh password, and a Linux resource ``name``
+    holding that account with the daemon's host key pinned: (secret, user, resource)."""
+    secret = f"Tgt-{secrets.token_hex(10)}"
+    user = sshd.add_user(secret)
+    res = await linux_resource(admin, sshd, name, {user: secret})
+    await pin(admin, res["id"], sshd)
+    return secret, user, res
+
+
 def connect(config, known, ssh_dir: Path, key: str, user: str, target: str) -> Terminal:
     """``ssh -tt -p PORT user@gateway connect TARGET`` in a pty of 80x24."""
     return Terminal(
@@ -91,10 +101,7 @@ async def test_brokered_session_is_recorded_and_never_shows_the_password(
     latter with the recording's SHA-256 and size; an auditor lists the recording and
     replays it (asciicast v2, the command's output in it); a password user may not."""
     config, known = gateway
-    secret = f"Tgt-{secrets.token_hex(10)}"
-    user = sshd.add_user(secret)
-    res = await linux_resource(admin, sshd, "web01", {user: secret})
-    await pin(admin, res["id"], sshd)
+    secret, user, res = await pinned_target(admin, sshd, "web01")
     account = res["accounts"][user]
     status, body = await admin.call(
         "PATCH", f"/orgs/{ORG}/accounts/{account}", {"connect_only": True}
@@ -239,10 +246,7 @@ async def test_checkout_window_and_pinned_host_key(api, admin, gateway, ssh_dir,
     inside an approved window the session opens, and it is cut when the window ends.
     A target pinned to another key: refused before any password is sent, and audited."""
     config, known = gateway
-    secret = f"Tgt-{secrets.token_hex(10)}"
-    user = sshd.add_user(secret)
-    res = await linux_resource(admin, sshd, "web02", {user: secret})
-    await pin(admin, res["id"], sshd)
+    secret, user, res = await pinned_target(admin, sshd, "web02")
     account = res["accounts"][user]
     await person(api, admin, "dave", ssh_dir, "dave", [res["id"]])
     await person(api, admin, "appr", ssh_dir, "other", [res["id"]])
@@ -408,10 +412,7 @@ async def test_connect_refusals_are_audited_as_a_reveals(
     reveal tells: not entitled and no such account read the same. No password, no
     reason typed, in any event."""
     config, known = gateway
-    secret = f"Tgt-{secrets.token_hex(10)}"
-    user = sshd.add_user(secret)
-    res = await linux_resource(admin, sshd, "web05", {user: secret})
-    await pin(admin, res["id"], sshd)
+    secret, user, res = await pinned_target(admin, sshd, "web05")
     account = res["accounts"][user]
     ctl = await linux_resource(admin, sshd, "web06", {user: secret})
     await pin(admin, ctl["id"], sshd)
@@ -515,10 +516,7 @@ async def test_session_is_cut_when_the_right_to_it_goes(
     session_started), and only to an entitled user. The password is in no output."""
     config, known = gateway
     every = config.gateway.session_check_seconds
-    secret = f"Tgt-{secrets.token_hex(10)}"
-    user = sshd.add_user(secret)
-    res = await linux_resource(admin, sshd, "web07", {user: secret})
-    await pin(admin, res["id"], sshd)
+    secret, user, res = await pinned_target(admin, sshd, "web07")
     target = f"web07/{user}"
     keys = user_keys
     await person(api, admin, "hank30", keys, "hank30", [])
@@ -669,10 +667,7 @@ async def test_typing_in_a_brokered_session_keeps_the_login_alive(
     config, known = gateway
     assert config.security.session_idle_minutes == LOGIN_IDLE_MINUTES
     every = config.gateway.session_check_seconds
-    secret = f"Tgt-{secrets.token_hex(10)}"
-    user = sshd.add_user(secret)
-    res = await linux_resource(admin, sshd, "web09", {user: secret})
-    await pin(admin, res["id"], sshd)
+    secret, user, res = await pinned_target(admin, sshd, "web09")
     target = f"web09/{user}"
     await person(api, admin, "lee30", user_keys, "lee30", [res["id"]])
     term = connect(config, known, user_keys, "lee30", "lee30", target)
