@@ -95,7 +95,15 @@ class Picker(Select[str]):
     def _on_mount(self, _event: events.Mount) -> None:
         """Mount the list once the first frame is drawn (Select's own handler, called
         after this one, shows the initial choice)."""
-        self.call_after_refresh(self._list)
+        self.call_after_refresh(self._list_after_first_frame)
+
+    async def _list_after_first_frame(self) -> None:
+        """The list, unless the picker left the screen before its first frame came (the
+        app quitting: Ctrl+Q pressed as the vault appeared ended the TUI with a MountError
+        traceback and exit status 1, session 11). A key that needs the list later mounts
+        it then (``_list``)."""
+        if self.is_attached:
+            await self._list()
 
     def _ready_list(self) -> SelectOverlay | None:
         """The list if it is mounted, else None."""
