@@ -124,7 +124,11 @@ class FormModal(ModalScreen[Any]):
             yield Static("", id="form-error", classes="field-error")
             for f in self._fields:
                 marked = f.name == self._marked  # the first field: AUTO_FOCUS, first frame on
-                yield Label(focus_label(self._label_text(f), marked), id=f"l-{f.name}")
+                yield Label(
+                    focus_label(self._label_text(f), marked),
+                    id=f"l-{f.name}",
+                    classes="field-label",
+                )
                 if f.choices is not None and f.multiple:
                     yield MultiPicker(
                         *((inert(label), value, value in f.chosen) for label, value in f.choices),

@@ -89,7 +89,11 @@ class TotpModal(FormModal):
                 yield Static("", id="form-error", classes="field-error")
                 field = self._fields[0]
                 marked = field.name == self._marked  # has the focus from the first frame on
-                yield Label(focus_label(self._label_text(field), marked), id=f"l-{field.name}")
+                yield Label(
+                    focus_label(self._label_text(field), marked),
+                    id=f"l-{field.name}",
+                    classes="field-label",
+                )
                 yield Input(id=f"f-{field.name}", compact=True)
                 yield Static("", id=f"e-{field.name}", classes="field-error")
                 yield Static("Enter: turn it on   Esc: cancel", classes="dialog-keys")
