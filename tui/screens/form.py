@@ -41,10 +41,12 @@ from tui.wording import field_label, field_refusal
 from tui.workers import api_worker
 
 __all__ = [
+    "FOCUS_MARK",
     "REPEAT",
     "Choices",
     "Field",
     "FormModal",
+    "focus_label",
     "humanize",
     "new_password",
     "new_password_fields",
@@ -55,6 +57,15 @@ __all__ = [
 
 MARKED = "Please correct the fields marked below."
 _NOTHING = object()  # no problem was shown under the field
+FOCUS_MARK = "▶ "  # before the focused field's label: seen without colour (over SSH)
+
+
+def focus_label(text: str, focused: bool) -> str:
+    """A field's label as drawn: ``text`` with ``FOCUS_MARK`` before it while its field has
+    the focus, so the field being typed in is seen on a terminal without colour (newcomer
+    pass 10 on the login screen: a password typed into Organization, shown in clear; every
+    form since). The login screen and every ``FormModal`` draw their labels with it."""
+    return FOCUS_MARK + text if focused else text
 
 
 def humanize(name: str) -> str:
@@ -99,6 +110,7 @@ class FormModal(ModalScreen[Any]):
         # The first field has the focus from the first frame on (a focus() call would
         # land later, after keys typed at once).
         self.AUTO_FOCUS = f"#f-{fields[0].name}" if fields else ""
+        self._marked = fields[0].name if fields else None  # the label with the focus mark
 
     def compose(self) -> ComposeResult:
         """Title, note, then each field's label, control and error line."""
@@ -111,7 +123,12 @@ class FormModal(ModalScreen[Any]):
                 yield Static(inert_lines(self._note), classes="dialog-note")
             yield Static("", id="form-error", classes="field-error")
             for f in self._fields:
-                yield Label(f.label + (" *" if f.required else ""), id=f"l-{f.name}")
+                marked = f.name == self._marked  # the first field: AUTO_FOCUS, first frame on
+                yield Label(
+                    focus_label(self._label_text(f), marked),
+                    id=f"l-{f.name}",
+                    classes="field-label",
+                )
                 if f.choices is not None and f.multiple:
                     yield MultiPicker(
                         *((inert(label), value, value in f.chosen) for label, value in f.choices),
@@ -238,11 +255,47 @@ class FormModal(ModalScreen[Any]):
             return f"Enter: open the list   Ctrl+S: {self._action}   Esc: cancel"
         return f"Enter: {self._action}   Tab: next field{toggle}   Esc: cancel"
 
+    @staticmethod
+    def _label_text(spec: Field) -> str:
+        """A field's label without the focus mark: a required field's ends with ' *'."""
+        return spec.label + (" *" if spec.required else "")
+
+    def _focused_field(self, widget: object) -> str | None:
+        """The name of the form's field that ``widget`` is (or is inside of), else None."""
+        names = {f"f-{f.name}": f.name for f in self._fields}
+        node = widget
+        while isinstance(node, Widget) and node is not self:
+            if node.id in names:
+                return names[node.id]
+            node = node.parent
+        return None
+
     @on(events.DescendantFocus)
     def _focus_moved(self, event: events.DescendantFocus) -> None:
-        """The key line follows the focused field."""
+        """The key line follows the focused field, and so does the focus mark: the focused
+        field's label starts with ``FOCUS_MARK`` and the others lose it (Tab, Shift+Tab, a
+        refused save that moves the focus to the first field marked)."""
         for line in self.query("#form-keys").results(Static):  # a dialog's own line stays
             line.update(self._keys_line(event.widget))
+        self._mark(self._focused_field(event.widget))
+
+    @on(events.DescendantBlur)
+    def _focus_left(self, _event: events.DescendantBlur) -> None:
+        """The focus left the fields for nothing (the field it was on was hidden or
+        removed): no label keeps the mark."""
+        if self.focused is None:
+            self._mark(None)
+
+    def _mark(self, name: str | None) -> None:
+        """Put the focus mark on field ``name``'s label (None: on no label); only the
+        labels whose mark changes are drawn again."""
+        if name == self._marked:
+            return
+        for f in self._fields:
+            if f.name in (name, self._marked):
+                for label in self.query(f"#l-{f.name}").results(Label):
+                    label.update(focus_label(self._label_text(f), f.name == name))
+        self._marked = name
 
     @on(Select.Changed)
     @on(MultiPicker.SelectedChanged)

@@ -21,11 +21,11 @@ from textual.widgets import Input, Label, Static
 
 from tui.client import ApiError
 from tui.controls.keybar import KeyBar
+from tui.screens.form import focus_label
 from tui.screens.me import enrol_if_required
 from tui.text import inert
 from tui.workers import api_worker
 
-FOCUS_MARK = "▶ "  # before the focused field's label
 LABELS = {  # field id → its label's text
     "org": "Organization",
     "username": "Username",
@@ -79,13 +79,13 @@ class LoginScreen(Screen):
 
     @on(events.DescendantFocus)
     def _mark_focused(self, event: events.DescendantFocus) -> None:
-        """The focused field's label starts with '▶ ' and the others lose it, so the field
-        being typed in is seen without colour (newcomer pass 10: a password typed into
-        Organization, shown in clear)."""
+        """The focused field's label starts with the focus mark and the others lose it, so
+        the field being typed in is seen without colour (``tui.screens.form.focus_label``,
+        the mark's one home, as in every form)."""
         for field, text in LABELS.items():
             for label in self.query(f"#{field}-label").results(Label):
                 focused = getattr(event.widget, "id", None) == field
-                label.update(FOCUS_MARK + text if focused else text)
+                label.update(focus_label(text, focused))
 
     def on_mount(self) -> None:
         """Prefill the org (see the module) and show which server this is."""

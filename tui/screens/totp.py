@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
 from tui.client import Client
-from tui.screens.form import Field, FormModal
+from tui.screens.form import Field, FormModal, focus_label
 from tui.text import inert, inert_lines
 
 QUIET_ZONE = 1  # modules of light border round the code (enough for phone scanners)
@@ -88,7 +88,12 @@ class TotpModal(FormModal):
                 yield Static(inert(self._uri), id="totp-uri", classes="dialog-note")
                 yield Static("", id="form-error", classes="field-error")
                 field = self._fields[0]
-                yield Label(field.label + " *", id=f"l-{field.name}")
+                marked = field.name == self._marked  # has the focus from the first frame on
+                yield Label(
+                    focus_label(self._label_text(field), marked),
+                    id=f"l-{field.name}",
+                    classes="field-label",
+                )
                 yield Input(id=f"f-{field.name}", compact=True)
                 yield Static("", id=f"e-{field.name}", classes="field-error")
                 yield Static("Enter: turn it on   Esc: cancel", classes="dialog-keys")
