@@ -143,8 +143,15 @@ def validate_input(item: OrgInput) -> list[dict[str, str]]:
 
 
 async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    """Create one client org with its account manager."""
+    """Create one client org with its account manager (``data``: POST /orgs's fields;
+    ``require_reveal_reason`` is set in the same transaction). Returns the org as
+    ``GET /orgs/{org}`` shows it to the caller. Raises Forbidden (not an MSPOrg
+    administrator), ValidationFailed (a field), Conflict (the display name is taken)."""
     require_msp_admin(actor)
+    data = dict(data)
+    # Set in the same transaction: a second call would need a reach to the new org that its
+    # maker may not have (an org made for another account manager; newcomer pass 11).
+    reveal_reason = bool(data.pop("require_reveal_reason", False))
     item = OrgInput(**data)
     errors = validate_input(item)
     if errors:
@@ -170,11 +177,17 @@ async def create_org(env: Env, actor: Actor, data: dict[str, Any]) -> dict[str, 
             await replication_settings.apply_to_new_orgs(conn, env, actor.who, [org_id])
         except asyncpg.UniqueViolationError as exc:
             raise display_name_conflict(exc, item.display_name) from None
+        if reveal_reason:
+            await db.set_org(conn, org_id)
+            await conn.execute("UPDATE orgs SET require_reveal_reason = true WHERE id = $1", org_id)
         await recording.writer(conn, env, actor.org_id, actor.who).record(
             "org_created",
             target_type="org",
             target=item.display_name,
-            details={"account_manager": item.account_manager},
+            details={
+                "account_manager": item.account_manager,
+                "require_reveal_reason": reveal_reason,
+            },
         )
         await db.set_org(conn, actor.org_id)  # the account manager is an MSPOrg user
         row = await conn.fetchrow_one(_ORG_SELECT + " WHERE o.id = $1", org_id)

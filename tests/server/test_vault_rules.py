@@ -187,3 +187,37 @@ def test_generated_passwords_always_comply():
             assert policy.problems(password) == [], (policy.name, password)
             seen.add(password)
         assert len(seen) > 190
+
+
+async def test_an_org_made_for_another_manager_asks_reasons_from_the_start(org, admin):
+    """Newcomer pass 11: an MSP administrator who made an org for another account manager
+    with "a reveal needs a reason" saw an error although the org was made, without the
+    setting (the TUI set it by a second call, refused: the maker does not manage the org).
+    POST /orgs now sets it in the same transaction; the account manager's reveal without
+    a reason is refused from the start."""
+    am = org["am"]
+    status, made = await admin.call(
+        "POST",
+        "/orgs",
+        {
+            "name": "Reasons Ltd",
+            "display_name": "reasons",
+            "account_manager": "am",
+            "require_reveal_reason": True,
+        },
+    )
+    assert status == 201, made
+    status, seen = await am.call("GET", "/orgs/reasons")
+    assert (status, seen["require_reveal_reason"]) == (200, True), seen
+    status, res = await am.call("POST", "/orgs/reasons/resources", {"name": "r1", "type": "Linux"})
+    assert status == 201, res
+    status, acct = await am.call(
+        "POST",
+        f"/orgs/reasons/resources/{res['id']}/accounts",
+        {"username": "svc", "generate": True},
+    )
+    assert status == 201, acct
+    status, problem = await am.call("POST", f"/orgs/reasons/accounts/{acct['id']}/reveal", {})
+    assert (status, problem["code"]) == (422, "reason_required")
+    status, page = await admin.call("GET", "/orgs/MSPOrg/audit?operation=org_created&limit=1")
+    assert page["items"][0]["details"]["require_reveal_reason"] is True

@@ -38,6 +38,7 @@ class OrgCreate(Body):
     department: FreeText = ""
     location: FreeText = ""
     vault_control: VaultControl = "both"
+    require_reveal_reason: bool = False  # set in the same transaction as the org
 
 
 class OrgUpdate(Patch):
