@@ -188,7 +188,8 @@ class ResourceActions:
         if resource is None:
             return
         name = self.selected_cell("resources", 0)
-        accounts = self.selected_cell("resources", 3)
+        cell = self.selected_cell("resources", 3)  # the Accounts column, as drawn
+        accounts = int(cell) if cell and cell.isdigit() else 0
 
         async def submit(_v: dict) -> bool:
             await self.app.client.delete_resource(self.org, resource)
@@ -198,7 +199,11 @@ class ResourceActions:
             f"Delete resource {name}?",
             [typed_confirmation(name, f"Type {name} to delete it (Esc keeps it)", strip=True)],
             submit,
-            note=f"Its {counted(accounts, 'account')} and their passwords are gone for good.",
+            note=(
+                f"Its {counted(accounts, 'account')} and their passwords are gone for good."
+                if accounts
+                else "It holds no account."
+            ),
             action="delete",
             danger=True,
         ):
