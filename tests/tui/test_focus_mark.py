@@ -130,3 +130,22 @@ async def test_a_confirmation_without_fields_shows_no_mark() -> None:
         await pilot.press("tab", "shift+tab")
         await until(pilot, lambda: "Enter: yes" in drawn(app.screen))
         assert marked(app) == []
+
+
+async def test_a_checklist_box_is_empty_until_ticked_without_colour() -> None:
+    """Newcomer pass 11: every checklist box read "▐X▌", ticked or not, on a terminal
+    without colour (an unticked X was drawn in the background colour). The drawn text
+    now has no X in an unticked box; Space ticks the row and its X appears."""
+    app = FormHost(FormModal("New role", new_role_fields()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        await pilot.press("tab", "tab")
+        await mark_on(pilot, "Permissions")
+        boxes = [line for line in drawn(app.screen).splitlines() if "▐" in line and "▌" in line]
+        assert boxes and not any("X" in line.split("▌")[0] for line in boxes), boxes
+        await pilot.press("space")  # ticks the highlighted (first) permission
+        await until(
+            pilot,
+            lambda: sum("▐X▌" in line for line in drawn(app.screen).splitlines()) == 1,
+            what="(one box ticked)",
+        )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from textual import events
 from textual.binding import Binding
-from textual.widgets import SelectionList
+from textual.strip import Strip
+from textual.widgets import Checkbox, SelectionList
 
 
 class MultiPicker(SelectionList[str]):
@@ -22,7 +24,10 @@ class MultiPicker(SelectionList[str]):
     ]
 
     # An unticked row's box is empty, a ticked one shows a bold X (Textual's default shows
-    # an X in both, told apart by colour alone: unreadable on many terminals).
+    # an X in both, told apart by colour alone: unreadable on many terminals). The colours
+    # below keep that look; ``render_line`` draws no X at all in an unticked box, so it is
+    # empty without colour too (newcomer pass 11: every box read "X" on a terminal without
+    # colour).
     DEFAULT_CSS = """
     MultiPicker { height: auto; max-height: 8; }
     MultiPicker > .selection-list--button,
@@ -32,6 +37,22 @@ class MultiPicker(SelectionList[str]):
         color: $text-success; background: $panel; text-style: bold;
     }
     """
+
+    def render_line(self, y: int) -> Strip:
+        """Textual's line, with the box of an unticked row drawn empty (a space where its
+        X was)."""
+        strip = super().render_line(y)
+        segments = list(strip)
+        for i, segment in enumerate(segments):
+            meta = segment.style.meta if segment.style is not None else None
+            if segment.text != Checkbox.BUTTON_INNER or not meta or "option" not in meta:
+                continue
+            option = self.get_option_at_index(meta["option"])
+            if option.value not in self._selected:
+                segments[i] = Segment(" " * len(segment.text), segment.style)
+                return Strip(segments, strip.cell_length)
+            break
+        return strip
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
