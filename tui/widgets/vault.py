@@ -4,12 +4,15 @@ password policies and check-out (password access control)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowDoesNotExist
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from server.core.password_policy import expiry_words
 from server.core.permissions import ADD_RESOURCES, MANAGE_VAULT
@@ -297,6 +300,15 @@ class VaultPane(
         fill_table(self.query_one("#accounts", DataTable), [])
         self._access_of = {}
         self.refresh_bindings()
+
+    async def show_resource(self, resource_id: str) -> None:
+        """Load the resources list now and put its cursor on ``resource_id`` (when the
+        list shows it: a search may hide it)."""
+        with contextlib.suppress(WorkerCancelled, WorkerFailed):
+            await self.load().wait()
+        table = self.query_one("#resources", DataTable)
+        with contextlib.suppress(RowDoesNotExist):
+            table.move_cursor(row=table.get_row_index(resource_id))
 
     def _empty_title(self) -> str:
         """What an empty vault says: in an org reached through a grant (not one's home org)

@@ -146,6 +146,10 @@ class ResourceActions:
             if result and refused is None:
                 break
         if result:
+            # The new resource is the highlighted one before the keys typed meanwhile go
+            # on (they wait for this action): `a` then adds its account to it, not to the
+            # row that was highlighted before (newcomer pass 11).
+            await self.show_resource(result["id"])
             self.changed("resources", f"Resource {result['name']} added.")
 
     async def _name_free(self, name: str) -> None:
