@@ -4,27 +4,27 @@ shows a refusal through the app's one error path (``StrongroomApp.show_error``).
 A pane's ``load``, an action that opens forms, a refresh: each is an ``api_worker``. Its
 body just awaits the client and fills the screen; an ``ApiError`` it does not handle
 itself becomes one notification titled ``failure`` (an ended session brings the login
-screen instead), and the job ends. Any other error is the TUI's own fault: it is logged and
-said in one notification with the same title (before, such a job ended silently: `D` on a
-resource did nothing at all, newcomer pass 11). Jobs never stop the app on an error.
+screen instead), and the job ends. Any other error (but a widget gone meanwhile,
+``NoMatches``) is the TUI's own fault: it is said in one notification with the same title,
+naming the error's kind only (never its text, which could hold what was typed). Before,
+such a job ended silently: `D` on a resource did nothing at all (newcomer pass 11). Jobs
+never stop the app on an error.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from textual import work
+from textual.css.query import NoMatches
 from textual.dom import DOMNode
 
 from tui.api_types import ApiError
 
 Node = TypeVar("Node", bound=DOMNode)
 Job = Callable[..., Coroutine[Any, Any, Any]]
-
-log = logging.getLogger("strongroom.tui")
 
 REQUEST_FAILED = "Request failed"  # the title of a refusal no job names
 
@@ -45,14 +45,16 @@ def api_worker(
             except ApiError as error:
                 self.app.show_error(error, failure)
                 return None
+            except NoMatches:  # the screen it filled went away meanwhile: nothing to say
+                return None
             except Exception as error:  # a fault of the TUI's own: said, never silent
-                log.exception("%s: the TUI failed", failure)
-                self.app.notify(
-                    f"The TUI met an error of its own ({type(error).__name__}); nothing more "
-                    "was sent. Please report it with the TUI's log.",
-                    title=failure,
-                    severity="error",
-                )
+                if getattr(self, "is_attached", True):
+                    self.app.notify(
+                        f"The TUI met an error of its own ({type(error).__name__}) and "
+                        "stopped this step; please report it.",
+                        title=failure,
+                        severity="error",
+                    )
                 return None
             finally:
                 if _key_hold is not None:
