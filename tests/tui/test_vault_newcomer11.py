@@ -21,16 +21,23 @@ from tests.tui.keys import (
 from tests.tui.test_vault_keys import vault_data  # noqa: F401 - fixture
 
 
+async def new_generic_resource(pilot, vault_data: dict, name: str) -> DataTable:  # noqa: F811 - the fixture's value
+    """Log in as the vault's owner, open the new resource form and fill it with ``name``
+    of type Generic (not sent yet); return the resources list."""
+    await log_in(pilot, "vown", vault_data["people"]["vown"])
+    await main_ready(pilot)
+    resources = pilot.app.screen.query_one("#resources", DataTable)
+    await pilot.press("n")
+    await form_open(pilot, "New resource in MSPOrg")
+    await fill(pilot, name, ">Generic")
+    return resources
+
+
 async def test_d_deletes_the_resource_once_its_name_is_typed(tui_server, make_app, vault_data):  # noqa: F811
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await log_in(pilot, "vown", vault_data["people"]["vown"])
-        await main_ready(pilot)
-        resources = app.screen.query_one("#resources", DataTable)
-        await pilot.press("n")
-        form = await form_open(pilot, "New resource in MSPOrg")
-        await fill(pilot, "gone01", ">Generic")
-        await submit(pilot, form)
+        resources = await new_generic_resource(pilot, vault_data, "gone01")
+        await submit(pilot, app.screen)
         await notified(pilot, "Resource gone01 added")
         await cursor_to(pilot, resources, "gone01")
         await pilot.press("D")
@@ -48,12 +55,7 @@ async def test_keys_typed_after_a_new_resource_go_to_it(tui_server, make_app, va
     before the keys typed meanwhile go on."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await log_in(pilot, "vown", vault_data["people"]["vown"])
-        await main_ready(pilot)
-        resources = app.screen.query_one("#resources", DataTable)
-        await pilot.press("n")
-        await form_open(pilot, "New resource in MSPOrg")
-        await fill(pilot, "zz-late", ">Generic")
+        resources = await new_generic_resource(pilot, vault_data, "zz-late")
         await pilot.press("enter")
         await type_burst(pilot, "a")  # at once, before the list has reloaded
         await form_open(pilot, "New account on zz-late")
