@@ -41,9 +41,11 @@ async def open_me(pilot) -> MeScreen:
     return app.screen
 
 
-def qr_whole_on_screen(app, form) -> None:
-    """The QR code, the title and the code field are all inside the 80x24 screen."""
+async def qr_whole_on_screen(pilot, app, form) -> None:
+    """The QR code, the title and the code field are all inside the 80x24 screen (once the
+    dialog is laid out: on a loaded machine its first frame may come after its focus)."""
     figure = form.query_one("#figure")
+    await until(pilot, lambda: figure.region.height > 0, what="(the QR code laid out)")
     lines = text_of(figure).splitlines()
     screen = Region(0, 0, *app.size)
     assert len(lines) <= 20 and figure.region.height == len(lines), figure.region
@@ -100,7 +102,7 @@ async def test_my_password_totp_and_api_keys_by_keys(tui_server, make_app):
         await type_text(pilot, new_password)
         await submit(pilot, form)
         form = await form_open(pilot, "Two-factor authentication")
-        qr_whole_on_screen(app, form)
+        await qr_whole_on_screen(pilot, app, form)
         secret = screen_text(app).split("secret=")[1].split("&")[0]
         await type_text(pilot, totp.code_at(secret, time.time()))
         await submit(pilot, form)
