@@ -35,7 +35,7 @@ from typing import Any
 import asyncpg
 
 from server.core.errors import field_error
-from server.services import dual_control, recording
+from server.services import dual_control, recording, sharing
 from server.services.access import msp_org_id, require_msp_admin
 from server.services.context import Actor, Env
 from server.store import audit, db
@@ -439,19 +439,36 @@ async def _update_replica(
 
 
 async def _replicate_shares(tx: db.Tx, out: Outcome, org_id: uuid.UUID, t: Template) -> None:
-    """Shares from MSPOrg resource groups to MSPOrg user groups, between their replicas."""
+    """Shares from MSPOrg resource groups to MSPOrg user groups, between their replicas;
+    what ``sharing.replicated_share_problem`` refuses is left as it is and named in
+    ``out.kept`` with the reason."""
     for share in t.shares:
-        rg = await tx.fetchval(
-            "SELECT id FROM resource_groups WHERE org_id = $1 AND replicated_from = $2",
+        rg = await tx.fetchrow(
+            "SELECT id, name FROM resource_groups WHERE org_id = $1 AND replicated_from = $2",
             org_id,
             share["resource_group_id"],
         )
-        group = await tx.fetchval(
-            "SELECT id FROM user_groups WHERE org_id = $1 AND replicated_from = $2",
+        group = await tx.fetchrow(
+            "SELECT id, name FROM user_groups WHERE org_id = $1 AND replicated_from = $2",
             org_id,
             share["group_id"],
         )
         if rg is None or group is None:
+            continue
+        current = await tx.fetchval(
+            "SELECT permission FROM shares WHERE resource_group_id = $1 AND group_id = $2",
+            rg["id"],
+            group["id"],
+        )
+        problem = await sharing.replicated_share_problem(tx, rg["id"], current, share["permission"])
+        if problem:
+            out.kept.append(
+                {
+                    "category": "resource_group_shares",
+                    "name": f"{rg['name']} → {group['name']}",
+                    "why": ("kept its level: " if current else "not replicated: ") + problem,
+                }
+            )
             continue
         status = await tx.fetchval(
             "INSERT INTO shares (org_id, resource_group_id, group_id, permission, "
@@ -463,8 +480,8 @@ async def _replicate_shares(tx: db.Tx, out: Outcome, org_id: uuid.UUID, t: Templ
             "OR shares.replicated_from IS DISTINCT FROM EXCLUDED.replicated_from "
             "RETURNING (xmax = 0)",
             org_id,
-            rg,
-            group,
+            rg["id"],
+            group["id"],
             share["permission"],
             share["id"],
         )

@@ -515,3 +515,37 @@ async def share_targets(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, A
         ],
         "msp_users": [dict(u) for u in msp],
     }
+
+
+async def replicated_share_problem(
+    tx: db.Tx, resource_group_id: uuid.UUID, current: str | None, proposed: str
+) -> str | None:
+    """THE rule for a share that replicating settings makes, or raises, in a client org
+    (from a replica of an MSPOrg resource group to a replica of an MSPOrg user group).
+
+    ``current`` is the level of the share already between the two groups (None: none
+    yet), ``proposed`` the MSPOrg share's level. A share made while the client's group is
+    empty reaches only what the client's own administrators put in it later, each time
+    knowingly (``shares_extended_by_adding``). Once the group holds the client's
+    resources, a new or higher share would reach them with nobody of the client, and no
+    one who holds full permission on them, having said so: replication is structure only
+    (the guide's "Replicate settings across client orgs"; DESIGN.md §4: a share never
+    reaches more than its sharer could give).
+
+    Returns: None when the share may be made or set (the group is empty, or the level is
+    not raised), else why not, in words for the org's result (``kept``).
+    """
+    if current is not None and entitlement.RANK[proposed] <= entitlement.RANK[current]:
+        return None
+    held = await tx.fetchval(
+        "SELECT count(*) FROM resource_group_members WHERE resource_group_id = $1",
+        resource_group_id,
+    )
+    if not held:
+        return None
+    what = "raise it" if current is not None else "make it"
+    resources = "resource" if held == 1 else "resources"
+    return (
+        f"the client's group holds {held} of its own {resources}: replicating would {what} "
+        f"({proposed}) on them unasked; someone with full permission on them may share it"
+    )

@@ -207,3 +207,84 @@ async def test_extending_knowingly_is_allowed_and_audited(world):
         "PATCH", f"/orgs/{ORG}/resource-groups/Lone", {"resources": [ids["web01"], ids["db02"]]}
     )
     assert status == 200, group
+
+
+async def test_replication_never_shares_what_the_client_put_in_its_groups(world):
+    """Attack (left open since session 10): MSPOrg's groups reach acme empty; acme fills
+    them (db02 in Backups, alice in Night; web01 in Tools, shared with Day at view when
+    that share arrived on the empty group). The MSP then shares Backups with Night at full
+    and raises Tools→Day to full, and applies again. Acme's result says both were kept;
+    no share reaches Backups, Tools→Day stays view, and alice still cannot reveal db02's
+    password. An empty group still gets its share."""
+    users, ids = world
+    admin, boss, owner, alice = users["admin"], users["boss"], users["owner1"], users["alice"]
+    for path, body in (
+        ("/orgs/MSPOrg/resource-groups", {"name": "Backups"}),
+        ("/orgs/MSPOrg/resource-groups", {"name": "Tools"}),
+        ("/orgs/MSPOrg/resource-groups", {"name": "Spare"}),
+        ("/orgs/MSPOrg/groups", {"name": "Night"}),
+        ("/orgs/MSPOrg/groups", {"name": "Day"}),
+        ("/orgs/MSPOrg/resource-groups/Tools/shares", {"group": "Day", "permission": "view"}),
+    ):
+        status, answer = await admin.call("POST", path, body)
+        assert status == 201, (path, answer)
+    replicate = {"categories": ["user_groups", "resource_groups", "resource_group_shares"]}
+    status, done = await admin.call("PUT", "/msp/replicate-settings", replicate)
+    assert (status, done["failed"]) == (200, 0), done
+
+    # Acme fills its replicas: its own people, its own resources (Tools knowingly).
+    for group in ("Night", "Day"):
+        status, body = await boss.call(
+            "PATCH", f"/orgs/{ORG}/groups/{group}", {"members": ["alice"]}
+        )
+        assert status == 200, body
+    status, body = await owner.call(
+        "PATCH", f"/orgs/{ORG}/resource-groups/Backups", {"resources": [ids["db02"]]}
+    )
+    assert status == 200, body
+    status, body = await owner.call(
+        "PATCH",
+        f"/orgs/{ORG}/resource-groups/Tools",
+        {"resources": [ids["web01"]], "extend_shares": True},
+    )
+    assert status == 200, body
+
+    # The MSP shares Backups with Night at full, raises Tools→Day, shares Spare; applies.
+    for path, body in (
+        ("/orgs/MSPOrg/resource-groups/Backups/shares", {"group": "Night", "permission": "full"}),
+        ("/orgs/MSPOrg/resource-groups/Spare/shares", {"group": "Night", "permission": "full"}),
+    ):
+        status, answer = await admin.call("POST", path, body)
+        assert status == 201, (path, answer)
+    status, shares = await admin.call("GET", "/orgs/MSPOrg/resource-groups/Tools/shares")
+    (tools_day,) = shares["items"]
+    status, _ = await admin.call(
+        "DELETE", f"/orgs/MSPOrg/resource-groups/Tools/shares/{tools_day['id']}"
+    )
+    assert status == 204
+    status, answer = await admin.call(
+        "POST", "/orgs/MSPOrg/resource-groups/Tools/shares", {"group": "Day", "permission": "full"}
+    )
+    assert status == 201, answer
+    status, done = await admin.call("PUT", "/msp/replicate-settings", replicate)
+    assert (status, done["failed"]) == (200, 0), done
+    (result,) = [r for r in done["results"] if r["org"] == ORG]
+    kept = {k["name"]: k["why"] for k in result["kept"]}
+    assert set(kept) == {"Backups → Night", "Tools → Day"}, kept
+    assert kept["Backups → Night"].startswith("not replicated: the client's group holds 1 ")
+    assert kept["Tools → Day"].startswith("kept its level: ")
+
+    # What acme has: nothing on Backups, Tools→Day at view, Spare (empty) shared.
+    levels = {}
+    for rg in ("Backups", "Tools", "Spare"):
+        status, shares = await boss.call("GET", f"/orgs/{ORG}/resource-groups/{rg}/shares")
+        assert status == 200, shares
+        levels[rg] = [(s["group"], s["permission"]) for s in shares["items"]]
+    assert levels == {"Backups": [], "Tools": [("Day", "view")], "Spare": [("Night", "full")]}
+
+    # The secret was not obtained.
+    status, body = await alice.call("POST", f"/orgs/{ORG}/accounts/{ids['dba']}/reveal", {})
+    assert status in (403, 404), body
+    assert SECRET not in json.dumps(body)
+    revealed = await revealed_by(users["mgr"], "alice")
+    assert [e for e in revealed if e["details"]["account_id"] == ids["dba"]] == []
