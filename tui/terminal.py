@@ -22,9 +22,10 @@ from __future__ import annotations
 import locale
 import os
 import sys
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any, TextIO
 
+from textual import events
 from textual._parser import ParseError, ParseTimeout, Peek1, Read1
 from textual._xterm_parser import XTermParser
 
@@ -100,7 +101,14 @@ def _is_tty(stream: Any) -> bool:
 class EscapeThenKeyParser(XTermParser):
     """Textual's parser, except that Esc followed by a key that cannot begin an escape
     sequence is Esc, then that key (Textual reads it as Alt+key, or past 32 characters
-    as a ``^``)."""
+    as a ``^``), and a line feed typed outside a paste is Enter: the Enter of keys typed
+    before the TUI had the terminal arrives as one (the cooked mode turns CR into LF),
+    and nothing in the app is bound to Ctrl+J (``server.core.typeahead``)."""
+
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
+        if sequence == "\n" and not alt:
+            return [events.Key("enter", "\r")]
+        return super()._sequence_to_key_events(sequence, alt)
 
     def parse(self, token_callback: Any) -> Generator[Read1 | Peek1, str, None]:
         inner = super().parse(token_callback)

@@ -24,6 +24,7 @@ import struct
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from server.core.typeahead import hold_keys
 from server.security.ssh_keys import asyncssh
 from server.services.brokered import parse_connect
 
@@ -159,6 +160,7 @@ class TuiChannel(asyncssh.SSHServerSession):  # type: ignore[misc]
             pass_fds = (read_end, request_write)
         try:
             self._set_size(master)
+            hold_keys(slave)  # keys typed before the TUI reads them: never echoed back
             env = {
                 "TERM": self.term,
                 "LANG": "C.UTF-8",

@@ -19,6 +19,7 @@ from server.core import siem_stream
 from server.core.config import Config, ConfigError, dsn_hosts, load_config
 from server.core.files import write_durably
 from server.core.registration import read_registration, registration_lines
+from server.core.typeahead import hold_keys
 from server.ops import backup_cli, gateway_cli, service
 from server.ops.command_line import command, self_command
 from server.ops.install import ExternalDatabase, InstallError, PairOptions, init_install
@@ -626,14 +627,25 @@ def cmd_recover_person(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     """Open the terminal UI against a server (URL may name the org: https://host:7272/abc)."""
+    restore = hold_keys(0)  # as python -m server.ops.cli: from here (strongroom: from its start)
+    try:
+        from tui.terminal import unsupported
+
+        why = unsupported()  # no terminal, TERM=dumb, a locale that is not UTF-8
+        if why is not None:
+            print(f"strongroom: {why}", file=sys.stderr)
+            return EXIT_USAGE
+        return _run_tui(args)
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    """``cmd_tui`` once the terminal is known to serve: the app, run to its end."""
     from tui.app import StrongroomApp
     from tui.client import ApiError, Client, Endpoint
-    from tui.terminal import unsupported
 
-    why = unsupported()  # no terminal, TERM=dumb, a locale that is not UTF-8
-    if why is not None:
-        print(f"strongroom: {why}", file=sys.stderr)
-        return EXIT_USAGE
     url = args.url
     ca_file = args.ca_file
     if url is None:

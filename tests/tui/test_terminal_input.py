@@ -65,6 +65,8 @@ def test_escape_then_a_key_is_escape_then_the_key():
     assert keys_of("\x1bOP") == ["f1"]
     assert keys_of("\x1b[15~") == ["f5"]
     assert keys_of("\x1b[Z") == ["shift+tab"]
+    # Enter typed before the TUI had the terminal arrives as a line feed: still Enter.
+    assert keys_of("ab\n") == ["a", "b", "enter"]
 
 
 class FakeTty:
@@ -244,13 +246,14 @@ class SlowProxy:
 
 @pytest.fixture
 def tty(tmp_path):
-    """Start the TUI in tmux at 80x24 (``env`` extra variables); each run records its exit
+    """Start the TUI in tmux at 80x24 (``env`` extra variables; ``program``: the command
+    before ``tui``, python -m server.ops.cli unless given); each run records its exit
     status in ``tmp_path/status``. Skips, saying why, where tmux cannot run."""
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed (./setup/test.sh installs it with apt-get)")
     started: list[Terminal] = []
 
-    def start(url: str, **env: str) -> Terminal:
+    def start(url: str, program: list[str] | None = None, **env: str) -> Terminal:
         base = {
             "STRONGROOM_KNOWN_HOSTS": str(tmp_path / "known_hosts.json"),
             "TERM": "xterm-256color",
@@ -259,7 +262,7 @@ def tty(tmp_path):
             "PYTHONPATH": str(ROOT),
             "HOME": os.environ.get("HOME", str(tmp_path)),
         }
-        tui = shlex.join([sys.executable, "-m", "server.ops.cli", "tui", url])
+        tui = shlex.join([*(program or [sys.executable, "-m", "server.ops.cli"]), "tui", url])
         status = tmp_path / "status"
         status.unlink(missing_ok=True)
         command = ["sh", "-c", f"{tui}; echo $? > {shlex.quote(str(status))}; sleep 30"]
@@ -367,6 +370,41 @@ def test_typed_ahead_in_one_burst_over_a_slow_link(tty, tui_server):
         assert exit_status(term) == 129
     finally:
         proxy.close()
+
+
+def test_keys_typed_before_the_tui_starts_are_never_shown(tty, tui_server):
+    """Newcomer pass, session 11: ``strongroom tui URL``, then the user name, Tab, the
+    password and Enter typed at once, while the TUI still loads (a second or more). The
+    terminal stops echoing before the TUI takes the screen; the password is never on the
+    screen (while the TUI starts, nor after it ends, in the scrollback too); the Enter
+    logs in; at the end the terminal echoes again, as before."""
+    strongroom = Path(sys.executable).with_name("strongroom")
+    term = tty(tui_server.url, program=[str(strongroom)])
+    pane_tty = term._tmux("display-message", "-p", "-t", "story", "#{pane_tty}").strip()
+
+    def mode() -> list[str]:
+        found = subprocess.run(["stty", "-F", pane_tty, "-a"], capture_output=True, text=True)
+        return found.stdout.split()
+
+    deadline = time.monotonic() + 30
+    while "-echo" not in mode() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    alternate = term._tmux("display-message", "-p", "-t", "story", "#{alternate_on}")
+    assert alternate.strip() == "0"  # held before the TUI took the screen
+    burst(term, ADMIN, "Tab", ADMIN_PASSWORD, "Enter")
+    screens = []
+    while time.monotonic() < deadline + 30:
+        screens.append(term.screen())
+        if "Log out" in screens[-1]:
+            break
+        time.sleep(0.05)
+    assert "Log out" in screens[-1], screens[-1]  # the Enter logged in
+    assert not [s for s in screens if ADMIN_PASSWORD in s]
+    term.keys("C-q")
+    assert exit_status(term) == 0
+    after = term._tmux("capture-pane", "-p", "-S", "-200", "-t", "story")
+    assert ADMIN not in after and ADMIN_PASSWORD not in after, after
+    assert {"echo", "icrnl", "icanon"} <= set(mode())  # given back as it was
 
 
 def test_latin1_locale_and_dumb_terminal_are_refused(tty, tui_server):
