@@ -20,3 +20,7 @@ def main() -> int:
     finally:
         if restore is not None:
             restore()
+
+
+if __name__ == "__main__":  # bin/strongroom of a silent install (program_files.py)
+    sys.exit(main())

@@ -122,14 +122,14 @@ def _write_command(home: Path, python: Path) -> None:
     if os.name == "nt":
         (bin_dir / "strongroom.cmd").write_text(
             f'@if not defined STRONGROOM_CONFIG set "STRONGROOM_CONFIG={config}"\r\n'
-            f'@"{python}" -m server.ops.cli %*\r\n',
+            f'@"{python}" -m server.ops.entry %*\r\n',
             encoding="utf-8",
         )
         return
     command = bin_dir / "strongroom"
     command.write_text(
         f'#!/bin/sh\n: "${{STRONGROOM_CONFIG:={config}}}"\nexport STRONGROOM_CONFIG\n'
-        f'exec "{python}" -m server.ops.cli "$@"\n',
+        f'exec "{python}" -m server.ops.entry "$@"\n',
         encoding="utf-8",
     )
     command.chmod(0o755)
