@@ -32,6 +32,7 @@ from textual._xterm_parser import XTermParser
 MIN_COLUMNS, MIN_LINES = 80, 24
 ESC = "\x1b"
 SEQUENCE_STARTS = "[O]P_\\" + ESC  # after ESC these begin an escape sequence (CSI, SS3, …)
+TYPED_AFTER_ESC = 24  # longer than any sequence the app reads, shorter than Textual's 32
 MOUSE_OFF = "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1005l\x1b[?1006l\x1b[?1015l"
 UNSUPPORTED_TERMS = ("dumb", "unknown", "")
 
@@ -101,9 +102,11 @@ def _is_tty(stream: Any) -> bool:
 class EscapeThenKeyParser(XTermParser):
     """Textual's parser, except that Esc followed by a key that cannot begin an escape
     sequence is Esc, then that key (Textual reads it as Alt+key, or past 32 characters
-    as a ``^``), and a line feed typed outside a paste is Enter: the Enter of keys typed
-    before the TUI had the terminal arrives as one (the cooked mode turns CR into LF),
-    and nothing in the app is bound to Ctrl+J (``server.core.typeahead``)."""
+    as a ``^``), as is Esc followed by keys that begin one but never complete it (Esc
+    then P, O or [ typed at once), and a line feed typed outside a paste is Enter: the
+    Enter of keys typed before the TUI had the terminal arrives as one (the cooked mode
+    turns CR into LF), and nothing in the app is bound to Ctrl+J
+    (``server.core.typeahead``)."""
 
     def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
         if sequence == "\n" and not alt:
@@ -113,21 +116,49 @@ class EscapeThenKeyParser(XTermParser):
     def parse(self, token_callback: Any) -> Generator[Read1 | Peek1, str, None]:
         inner = super().parse(token_callback)
         request = next(inner)
-        lone_escape = False  # the inner parser holds a lone ESC and waits for more
+        # ESC and what followed it while the inner parser waits to know the sequence
+        # ("\x1bO" could still become F1): if nothing completes it in time, or it grows
+        # past any sequence the app reads, it was typed: Esc, then those keys.
+        pending = ""
         while True:
             try:
                 character = yield request
             except ParseError as error:  # a timeout, or the end of input
-                lone_escape = False
+                if isinstance(error, ParseTimeout) and len(pending) > 1:
+                    inner, request = self._typed(token_callback, pending)
+                    pending = ""
+                    continue
+                pending = ""
                 try:
                     request = inner.throw(error)
                 except StopIteration:
                     return
                 continue
             try:
-                if lone_escape and character not in SEQUENCE_STARTS:
+                if pending == ESC and character not in SEQUENCE_STARTS:
                     request = inner.throw(ParseTimeout())  # as if Esc came alone: Esc
+                    pending = ""
                 request = inner.send(character)
             except StopIteration:
                 return
-            lone_escape = character == ESC and request.timeout is not None
+            if request.timeout is None:
+                pending = ""  # no sequence under way (or one just completed)
+            elif character == ESC:
+                pending = ESC  # a new sequence begins (the ESC before it was given out)
+            elif pending:
+                pending += character
+                if len(pending) >= TYPED_AFTER_ESC:
+                    inner, request = self._typed(token_callback, pending)
+                    pending = ""
+
+    def _typed(
+        self, token_callback: Any, pending: str
+    ) -> tuple[Generator[Read1 | Peek1, str, None], Read1 | Peek1]:
+        """Give out ``pending`` (ESC and the characters after it) as Esc and keys; a fresh
+        inner parser (the old one held the unfinished sequence) and its first request."""
+        token_callback(events.Key("escape", ESC))
+        for character in pending[1:]:
+            for event in self._sequence_to_key_events(character):
+                token_callback(event)
+        inner = super().parse(token_callback)
+        return inner, next(inner)

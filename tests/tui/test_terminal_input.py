@@ -65,6 +65,15 @@ def test_escape_then_a_key_is_escape_then_the_key():
     assert keys_of("\x1bOP") == ["f1"]
     assert keys_of("\x1b[15~") == ["f5"]
     assert keys_of("\x1b[Z") == ["shift+tab"]
+    # Esc, then a letter that can begin a sequence (O, P, [) and nothing that completes
+    # one: Esc, then what was typed (newcomer pass, session 11: Esc then P landed in the
+    # field as Alt+Shift+P).
+    assert keys_of("\x1bO") == ["escape", "O"]
+    assert keys_of("\x1bPab") == ["escape", "P", "a", "b"]
+    assert keys_of("\x1b[") == ["escape", "left_square_bracket"]
+    assert keys_of("\x1b\x1bO") == ["escape", "escape", "O"]
+    assert keys_of("\x1bP" + "q" * 30) == ["escape", "P", *["q"] * 30]
+    assert keys_of("\x1bOA") == ["up"] and keys_of("\x1b[1;5A") == ["ctrl+up"]
     # Enter typed before the TUI had the terminal arrives as a line feed: still Enter.
     assert keys_of("ab\n") == ["a", "b", "enter"]
 
