@@ -130,7 +130,14 @@ class MainScreen(Screen):
         self.refresh_server()
         self.set_interval(10, self.refresh_server)
         collector.start(self)  # full garbage collections wait for an idle keyboard
-        self.call_after_refresh(show_notices, self.app)  # told at login until read (issue 27)
+        self.call_after_refresh(self._notices_after_first_frame)
+
+    def _notices_after_first_frame(self) -> None:
+        """The notices told at login until read (issue 27), unless this screen went away
+        before its first frame (Ctrl+X or Ctrl+Q typed at once: they would cover the
+        login screen, or be pushed on an app that is ending)."""
+        if self.is_attached and self in self.app.screen_stack and self.app.is_running:
+            show_notices(self.app)
 
     def apply_capabilities(self) -> None:
         """Show the tabs the user may use in the org chosen in the band (``GET /me``'s

@@ -31,6 +31,7 @@ from tests.tui.keys import (
 from tests.tui.test_me_keys import make_user, open_me
 from tests.tui.test_story_keys import pick_org
 from tui.screens.deleted_orgs import DeletedOrgsScreen
+from tui.screens.login import LoginScreen
 from tui.screens.me import OnceModal
 from tui.screens.notices import NoticesModal
 
@@ -267,6 +268,15 @@ async def test_notice_told_at_login_until_read(tui_server, make_app, pg_server, 
             if acknowledge:
                 await notified(pilot, "Notices marked read")
             await main_ready(pilot)
+            if not acknowledge:
+                # Logged out before the main screen's first frame: its notices step, run
+                # late, shows nothing over the login screen.
+                main = app.screen
+                await pilot.press("ctrl+x")
+                await until(pilot, lambda a=app: isinstance(a.screen, LoginScreen), what="login")
+                main._notices_after_first_frame()
+                await pilot.pause()
+                assert isinstance(app.screen, LoginScreen)
     own = tui_server.login("dcnotice", "final-dcnotice-pw22")
     assert tui_server.api("GET", "/me", token=own)[1]["notices"] == []
     told = tui_server.api("GET", "/me", token=admin)[1]["notices"]
