@@ -167,17 +167,29 @@ async def set_control(
         errors.append(
             {"field": "max_window_minutes", "message": "must be between 1 and 10080 (7 days)"}
         )
-    if errors:
-        raise ValidationFailed(errors)
     async with db.transaction(env.pool, actor.org_id) as tx:
         org = await enter_org(tx, actor, org_name)
         account_id, resource_id, label = await _target(tx, actor, org, kind, ref, "edit")
-        users = await _ids(tx, org, "users", "username", data.get("approvers", []), "approvers")
-        groups = await _ids(
-            tx, org, "user_groups", "name", data.get("approver_groups", []), "approver_groups"
+        # Every problem of the form at once, not one per attempt (newcomer pass, session 11).
+        users = await _ids(
+            tx, org, "users", "username", data.get("approvers", []), "approvers", errors
         )
-        if data["enabled"] and not (users or groups):
-            raise field_error("approvers", "name at least one approver (a user or a group)")
+        groups = await _ids(
+            tx,
+            org,
+            "user_groups",
+            "name",
+            data.get("approver_groups", []),
+            "approver_groups",
+            errors,
+        )
+        named = data.get("approvers") or data.get("approver_groups")
+        if data["enabled"] and not named:
+            errors.append(
+                {"field": "approvers", "message": "name at least one approver (a user or a group)"}
+            )
+        if errors:
+            raise ValidationFailed(errors)
         proposed = {
             "enabled": data["enabled"],
             "approver_users": users,
@@ -267,9 +279,16 @@ async def _write_control(
 
 
 async def _ids(
-    tx: db.Tx, org: OrgRef, table: str, column: str, names: list[str], field: str
+    tx: db.Tx,
+    org: OrgRef,
+    table: str,
+    column: str,
+    names: list[str],
+    field: str,
+    errors: list[dict[str, str]] | None = None,
 ) -> list[uuid.UUID]:
-    """Ids of the org's users or groups by name (a missing one fails the field)."""
+    """Ids of the org's users or groups by name. A missing one fails the field: raised
+    (ValidationFailed), or with ``errors`` added to that list (those found returned)."""
     if not names:
         return []
     match = "name_fold(name) = name_fold(n)" if column == "name" else "lower(username) = lower(n)"
@@ -281,8 +300,11 @@ async def _ids(
     )
     missing = [r["n"] for r in rows if r["id"] is None]
     if missing:
-        raise field_error(field, f"not in {org.display_name}: " + ", ".join(missing))
-    return list(dict.fromkeys(r["id"] for r in rows))
+        message = f"not in {org.display_name}: " + ", ".join(missing)
+        if errors is None:
+            raise field_error(field, message)
+        errors.append({"field": field, "message": message})
+    return list(dict.fromkeys(r["id"] for r in rows if r["id"] is not None))
 
 
 async def _eligible(
@@ -345,18 +367,21 @@ async def file_request(
         control = await tx.fetchrow(_CONTROL, account["id"], account["resource_id"])
         if control is None or not control["enabled"]:
             raise coded(Conflict, "not_controlled", "this password needs no request: reveal it")
+        # Both problems at once, not one per attempt (newcomer pass, session 11).
+        errors = []
         if not 1 <= data["window_minutes"] <= control["max_window_minutes"]:
-            raise field_error(
-                "window_minutes", f"must be between 1 and {control['max_window_minutes']}"
-            )
+            message = f"must be between 1 and {control['max_window_minutes']}"
+            errors.append({"field": "window_minutes", "message": message})
         msp_id = await msp_org_id(tx)
         if not await _eligible(tx, org, msp_id, control, actor.user_id):
             why = await no_approver_reasons(tx, org, msp_id, control, actor.user_id)
-            raise field_error(
-                "account",
-                f"no approver of this password can approve your request: {why}",
-                code="no_eligible_approver",
-            )
+            message = f"no approver of this password can approve your request: {why}"
+            errors.insert(0, {"field": "account", "message": message})
+            refusal = ValidationFailed(errors, message)
+            refusal.code = "no_eligible_approver"
+            raise refusal
+        if errors:
+            raise ValidationFailed(errors)
         if await tx.fetchval(
             "SELECT EXISTS (SELECT 1 FROM password_requests WHERE account_id = $1 AND "
             "requester_id = $2 AND ((status = 'pending' AND expires_at > now()) OR "

@@ -303,6 +303,44 @@ async def test_no_independent_approver_no_request(world):
         {"account": acct["id"], "reason": "x", "window_minutes": 5},
     )
     assert (status, problem["code"]) == (422, "no_eligible_approver")
+    # A window too long as well: both said at once, not one per attempt.
+    status, problem = await cadmin.call(
+        "POST",
+        f"/orgs/{ORG}/password-requests",
+        {"account": acct["id"], "reason": "x", "window_minutes": 99999},
+    )
+    assert (status, problem["code"]) == (422, "no_eligible_approver")
+    assert [e["field"] for e in problem["errors"]] == ["account", "window_minutes"], problem
+
+
+async def test_every_problem_of_an_access_control_at_once(world):
+    """Newcomer pass, session 11: the access control form was refused in rounds (a
+    number, then an unknown approver, then an unknown group). One answer now names every
+    field, and nothing is written."""
+    keeper = world["keeper"]
+    _, res = await keeper.call(
+        "POST", f"/orgs/{ORG}/resources", {"name": "rounds", "type": "Linux"}
+    )
+    path = f"/orgs/{ORG}/resources/{res['id']}/access-control"
+    body = {
+        "enabled": True,
+        "approvers": ["appr", "ghost"],
+        "approver_groups": ["phantom"],
+        "approvals_needed": 9,
+        "max_window_minutes": 0,
+    }
+    status, problem = await keeper.call("PUT", path, body)
+    assert (status, problem["code"]) == (422, "validation_failed"), problem
+    assert {e["field"]: e["message"] for e in problem["errors"]} == {
+        "approvals_needed": "must be between 1 and 5",
+        "max_window_minutes": "must be between 1 and 10080 (7 days)",
+        "approvers": f"not in {ORG}: ghost",
+        "approver_groups": f"not in {ORG}: phantom",
+    }
+    status, problem = await keeper.call("PUT", path, {"enabled": True, "approvals_needed": 0})
+    assert {e["field"] for e in problem["errors"]} == {"approvals_needed", "approvers"}
+    status, control = await keeper.call("GET", path)
+    assert (status, control["enabled"]) == (200, False)  # nothing written
 
 
 async def test_two_approvals_at_once_open_one_exclusive_window(world):
