@@ -129,6 +129,10 @@ async def login(
     if checked is None:
         ok = await env.hasher.verify(password, user["password_hash"] if user else None)
     else:
+        # The hash's time is spent here too, or a local user of a directory org would
+        # answer slower than a directory user or an unknown name, telling them apart
+        # (OWASP Authentication Cheat Sheet, "Authentication Responses").
+        await env.hasher.verify(password, None)
         ok = checked.ok
         if checked.user_id is not None and org is not None:  # created or updated by it
             async with db.transaction(env.pool, org["id"]) as conn:

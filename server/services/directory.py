@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -417,6 +418,9 @@ class LoginCheck:
     user_id: uuid.UUID | None = None
 
 
+NO_ENTRY = "strongroom-no-entry-" + secrets.token_hex(8)  # the cn no directory entry has
+
+
 async def check_login(
     env: Env,
     org: asyncpg.Record,
@@ -432,7 +436,10 @@ async def check_login(
     with the service account (``username`` escaped per RFC 4515, so ``*)(uid=*`` matches
     nothing), the server binds as its entry with ``password`` (no password is stored) and
     the user is created or brought up to date here (name, e-mail, role; disabled when it
-    has no role). Issue 32, item 2; OWASP LDAP Injection Prevention Cheat Sheet.
+    has no role). A name the directory does not have is bound all the same, as an entry
+    that cannot exist (``NO_ENTRY``), so it takes the directory as long to refuse as a
+    wrong password. Issue 32, item 2; OWASP LDAP Injection Prevention Cheat Sheet; OWASP
+    Authentication Cheat Sheet ("Authentication Responses": no telling names apart).
 
     Raises:
         ServiceUnavailable ``directory_unavailable`` when the directory cannot be reached,
@@ -459,11 +466,13 @@ async def check_login(
             config.user_filter(username),
             config.attributes,
         )
-        if len(entries) != 1:
+        entry = entries[0] if len(entries) == 1 else None
+        if entry is None or (dn is not None and dn.lower() != entry.dn.lower()):
+            # No such name (or another entry took it: a sync decides). Bind all the same,
+            # as an entry that cannot exist, so that the answer takes as long as for a
+            # name that exists and a wrong password (OWASP Authentication Cheat Sheet).
+            await ldap.bind(config.endpoint, f"cn={NO_ENTRY},{row['search_base']}", password)
             return LoginCheck(False, user_id)
-        entry = entries[0]
-        if dn is not None and dn.lower() != entry.dn.lower():
-            return LoginCheck(False, user_id)  # another entry took the name: a sync decides
         if not await ldap.bind(config.endpoint, entry.dn, password):
             return LoginCheck(False, user_id)
     except (DirectoryUnavailable, DirectoryRefused) as exc:
