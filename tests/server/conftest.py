@@ -149,3 +149,63 @@ async def confirm_by_request(
         {"current_password": approver_password},
     )
     assert (status, done["status"]) == (200, "approved"), done
+
+
+async def guarded_client_org(
+    api: Api,
+    admin: Api,
+    org: str,
+    names: dict[str, str],
+    staff: list[tuple[str, str]],
+    resource: dict,
+    account: dict,
+) -> dict:
+    """A client org whose check-out approver is a person apart from its other users.
+
+    ``names`` gives ``manager`` (MSP account manager), ``third`` (another MSP
+    administrator, granted the org), ``client_admin`` (the org's confirmed administrator,
+    scope all) and ``approver`` (made by ``third``, confirmed by ``client_admin``:
+    accounts one person made are one person, issue 26). ``staff`` are (name, role) made by
+    the client administrator; the first must be able to add resources: it makes
+    ``resource`` (a POST body) with ``account`` (a POST body). Everyone's password is
+    ``final-<name>-pw22``.
+
+    Returns: ``{"tokens": {name: token}, "resource": id, "account": id}``.
+    """
+    manager, third = names["manager"], names["third"]
+    client_admin, approver = names["client_admin"], names["approver"]
+    await make_user(admin, manager, "privileged_administrator")
+    await make_user(admin, third, "administrator")
+    mgr = await api.login(manager, f"final-{manager}-pw22")
+    other = await api.login(third, f"final-{third}-pw22")
+    status, _ = await mgr.call(
+        "POST", "/orgs", {"name": org, "display_name": org, "account_manager": manager}
+    )
+    assert status == 201
+    await make_user(mgr, client_admin, "administrator", org=org, access_scope="all")
+    await confirm_by_request(admin, other, f"final-{third}-pw22", org, client_admin)
+    cadmin = await api.login(client_admin, f"final-{client_admin}-pw22", org=org)
+    tokens = {client_admin: cadmin.token}
+    for name, role in staff:
+        await make_user(cadmin, name, role, org=org)
+        tokens[name] = (await api.login(name, f"final-{name}-pw22", org=org)).token
+    status, grant = await admin.call(
+        "POST", "/org-access-requests", {"org": org, "user": third, "approver": manager}
+    )
+    assert status == 201, grant
+    status, _ = await mgr.call(
+        "POST",
+        f"/org-access-requests/{grant['id']}/approve",
+        {"current_password": f"final-{manager}-pw22"},
+    )
+    assert status == 200
+    await make_user(other, approver, "password_user", org=org)
+    status, _ = await cadmin.call("POST", f"/orgs/{org}/users/{approver}/confirm")
+    assert status == 200
+    tokens[approver] = (await api.login(approver, f"final-{approver}-pw22", org=org)).token
+    keeper = api.as_(tokens[staff[0][0]])
+    status, res = await keeper.call("POST", f"/orgs/{org}/resources", resource)
+    assert status == 201, res
+    status, acct = await keeper.call("POST", f"/orgs/{org}/resources/{res['id']}/accounts", account)
+    assert status == 201, acct
+    return {"tokens": tokens, "resource": res["id"], "account": acct["id"]}

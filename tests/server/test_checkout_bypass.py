@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.server.conftest import Api, confirm_by_request, make_user
+from tests.server.conftest import Api, guarded_client_org
 
 ORG = "GuardCo"
 P0 = "Original-Edge-Pass-1!"
@@ -24,64 +24,37 @@ _WORLD: dict = {}
 
 
 async def _build(api: Api, admin: Api) -> dict:
-    await make_user(admin, "gmgr", "privileged_administrator")
-    await make_user(admin, "gthird", "administrator")
-    gmgr = await api.login("gmgr", "final-gmgr-pw22")
-    gthird = await api.login("gthird", "final-gthird-pw22")
-    status, _ = await gmgr.call(
-        "POST", "/orgs", {"name": ORG, "display_name": ORG, "account_manager": "gmgr"}
+    world = await guarded_client_org(
+        api,
+        admin,
+        ORG,
+        {"manager": "gmgr", "third": "gthird", "client_admin": "gadmin", "approver": "gappr"},
+        [
+            ("keeper", "password_administrator"),
+            ("fuller", "password_user"),
+            ("modder", "password_user"),
+            ("greq", "password_user"),
+        ],
+        {"name": "edge-fw", "type": "Cisco IOS"},
+        {"username": "admin", "password": P0},
     )
-    assert status == 201
-    await make_user(gmgr, "gadmin", "administrator", org=ORG, access_scope="all")
-    await confirm_by_request(admin, gthird, "final-gthird-pw22", ORG, "gadmin")
-    gadmin = await api.login("gadmin", "final-gadmin-pw22", org=ORG)
-    tokens = {"gadmin": gadmin.token}
-    for name, role in (
-        ("keeper", "password_administrator"),
-        ("fuller", "password_user"),
-        ("modder", "password_user"),
-        ("greq", "password_user"),
-    ):
-        await make_user(gadmin, name, role, org=ORG)
-        tokens[name] = (await api.login(name, f"final-{name}-pw22", org=ORG)).token
-    # gappr: made by gthird (granted GuardCo by admin and gmgr), confirmed by gadmin.
-    # Accounts one person made are one person (item 2): the approver comes from elsewhere.
-    status, grant = await admin.call(
-        "POST", "/org-access-requests", {"org": ORG, "user": "gthird", "approver": "gmgr"}
-    )
-    assert status == 201, grant
-    status, _ = await gmgr.call(
-        "POST",
-        f"/org-access-requests/{grant['id']}/approve",
-        {"current_password": "final-gmgr-pw22"},
-    )
-    assert status == 200
-    await make_user(gthird, "gappr", "password_user", org=ORG)
-    status, _ = await gadmin.call("POST", f"/orgs/{ORG}/users/gappr/confirm")
-    assert status == 200
-    tokens["gappr"] = (await api.login("gappr", "final-gappr-pw22", org=ORG)).token
+    tokens = world["tokens"]
     keeper = api.as_(tokens["keeper"])
-    _, res = await keeper.call(
-        "POST", f"/orgs/{ORG}/resources", {"name": "edge-fw", "type": "Cisco IOS"}
-    )
-    status, acct = await keeper.call(
-        "POST", f"/orgs/{ORG}/resources/{res['id']}/accounts", {"username": "admin", "password": P0}
-    )
-    assert status == 201, acct
+    resource, account = world["resource"], world["account"]
     for user, level in (("fuller", "full"), ("modder", "modify"), ("greq", "view")):
         status, _ = await keeper.call(
             "POST",
-            f"/orgs/{ORG}/resources/{res['id']}/shares",
+            f"/orgs/{ORG}/resources/{resource}/shares",
             {"user": user, "permission": level},
         )
         assert status == 201
     status, control = await keeper.call(
         "PUT",
-        f"/orgs/{ORG}/accounts/{acct['id']}/access-control",
+        f"/orgs/{ORG}/accounts/{account}/access-control",
         {"enabled": True, "approvers": ["gappr"], "max_window_minutes": 30},
     )
     assert (status, control["enabled"]) == (200, True), control
-    return {"tokens": tokens, "account": acct["id"], "resource": res["id"]}
+    return world
 
 
 @pytest.fixture

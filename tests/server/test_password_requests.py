@@ -13,7 +13,7 @@ import asyncio
 
 import pytest
 
-from tests.server.conftest import Api, confirm_by_request, make_user
+from tests.server.conftest import Api, guarded_client_org, make_user
 
 ORG = "VaultCo"
 P0 = "First-Secret-Pass-1!"
@@ -21,52 +21,22 @@ _WORLD: dict = {}
 
 
 async def _build(api: Api, admin: Api) -> dict:
-    await make_user(admin, "vmgr", "privileged_administrator")
-    await make_user(admin, "vthird", "administrator")
-    vmgr = await api.login("vmgr", "final-vmgr-pw22")
-    vthird = await api.login("vthird", "final-vthird-pw22")
-    status, _ = await vmgr.call(
-        "POST", "/orgs", {"name": ORG, "display_name": ORG, "account_manager": "vmgr"}
+    world = await guarded_client_org(
+        api,
+        admin,
+        ORG,
+        {"manager": "vmgr", "third": "vthird", "client_admin": "cadmin", "approver": "appr"},
+        [("keeper", "password_administrator"), ("req", "password_user"), ("req2", "password_user")],
+        {"name": "core-db", "type": "MS SQL Server"},
+        {"username": "sa", "password": P0},
     )
-    assert status == 201
-    await make_user(vmgr, "cadmin", "administrator", org=ORG, access_scope="all")
-    await confirm_by_request(admin, vthird, "final-vthird-pw22", ORG, "cadmin")
-    cadmin = await api.login("cadmin", "final-cadmin-pw22", org=ORG)
-    tokens = {"cadmin": cadmin.token}
-    for name, role in (
-        ("keeper", "password_administrator"),
-        ("req", "password_user"),
-        ("req2", "password_user"),
-    ):
-        await make_user(cadmin, name, role, org=ORG)
-        tokens[name] = (await api.login(name, f"final-{name}-pw22", org=ORG)).token
-    # appr: made by vthird (granted VaultCo by admin and vmgr), confirmed by cadmin.
-    status, grant = await admin.call(
-        "POST", "/org-access-requests", {"org": ORG, "user": "vthird", "approver": "vmgr"}
-    )
-    assert status == 201, grant
-    status, _ = await vmgr.call(
-        "POST",
-        f"/org-access-requests/{grant['id']}/approve",
-        {"current_password": "final-vmgr-pw22"},
-    )
-    assert status == 200
-    await make_user(vthird, "appr", "password_user", org=ORG)
-    status, _ = await cadmin.call("POST", f"/orgs/{ORG}/users/appr/confirm")
-    assert status == 200
-    tokens["appr"] = (await api.login("appr", "final-appr-pw22", org=ORG)).token
-    keeper = api.as_(tokens["keeper"])
-    _, res = await keeper.call(
-        "POST", f"/orgs/{ORG}/resources", {"name": "core-db", "type": "MS SQL Server"}
-    )
-    status, acct = await keeper.call(
-        "POST", f"/orgs/{ORG}/resources/{res['id']}/accounts", {"username": "sa", "password": P0}
-    )
-    assert status == 201, acct
+    tokens = world["tokens"]
+    keeper, cadmin = api.as_(tokens["keeper"]), api.as_(tokens["cadmin"])
+    resource, account = world["resource"], world["account"]
     for user in ("req", "req2", "appr"):
         status, _ = await keeper.call(
             "POST",
-            f"/orgs/{ORG}/resources/{res['id']}/shares",
+            f"/orgs/{ORG}/resources/{resource}/shares",
             {"user": user, "permission": "view"},
         )
         assert status == 201
@@ -74,7 +44,7 @@ async def _build(api: Api, admin: Api) -> dict:
     tokens["proxy"] = (await api.login("proxy", "final-proxy-pw22", org=ORG)).token
     status, control = await keeper.call(
         "PUT",
-        f"/orgs/{ORG}/accounts/{acct['id']}/access-control",
+        f"/orgs/{ORG}/accounts/{account}/access-control",
         {
             "enabled": True,
             "approvers": ["appr", "proxy"],
@@ -83,7 +53,7 @@ async def _build(api: Api, admin: Api) -> dict:
         },
     )
     assert (status, control["approvers"]) == (200, ["appr", "proxy"]), control
-    return {"tokens": tokens, "account": acct["id"], "resource": res["id"]}
+    return world
 
 
 async def legacy_rotation(owner_conn, account: str) -> None:
