@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from server.backup import archive as backup
@@ -104,12 +105,9 @@ async def run_scheduled_backup(env: Env, status: BackupStatus, stop: threading.E
     started = datetime.datetime.now(datetime.UTC)
     try:
         seal = backup_crypto.recipient_seal(config.backup.recipient)
-        result = await asyncio.to_thread(
-            backup.create_backup, config, seal, stop=stop, scheduled=True
-        )
-        pruned = await asyncio.to_thread(
-            backup.prune, config.path(config.backup.dir), config.backup.keep
-        )
+        # One thread writes and prunes: a stop that cancels this task while the backup is
+        # being written cannot leave it written but the old ones unpruned (keep + 1 files).
+        result, pruned = await asyncio.to_thread(_write_and_prune, config, seal, stop)
     except (backup.BackupError, backup_crypto.BackupCryptoError, OSError) as exc:
         status.last_failure_at = started.isoformat(timespec="seconds")
         status.last_failure = str(exc)
@@ -125,6 +123,14 @@ async def run_scheduled_backup(env: Env, status: BackupStatus, stop: threading.E
     )
     await _audit(env, "success", result.path.name, _backup_details(result, len(pruned)))
     return True
+
+
+def _write_and_prune(
+    config: Config, seal: Any, stop: threading.Event
+) -> tuple[backup.BackupResult, list[Path]]:
+    """Write a scheduled backup, then delete all but the newest ``backup.keep``."""
+    result = backup.create_backup(config, seal, stop=stop, scheduled=True)
+    return result, backup.prune(config.path(config.backup.dir), config.backup.keep)
 
 
 def _backup_details(result: backup.BackupResult, pruned: int) -> dict[str, Any]:
