@@ -11,7 +11,17 @@ from textual.widgets import DataTable
 
 from server.security import totp
 from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, make_user, until
-from tests.tui.keys import drawn, form_open, main_ready, rows, screen_text, show_tab
+from tests.tui.keys import (
+    drawn,
+    fill,
+    form_open,
+    main_ready,
+    picker_options,
+    rows,
+    screen_text,
+    show_tab,
+    text_of,
+)
 from tests.tui.test_me_keys import open_me
 from tui.controls.keybar import KeyBar
 from tui.controls.table import _room
@@ -115,3 +125,38 @@ async def test_audit_columns_use_the_width_there_is(tui_server, make_app):
         await until(pilot, lambda: _room(table) > room, what="(wider)")
         await until(pilot, lambda: table.fit_widths == table.fit_natural, what="(refitted)")
         assert "…" not in drawn(table), drawn(table)
+
+
+async def test_access_request_leaves_me_out_and_says_when_nobody_may_approve(tui_server, make_app):
+    """F4, q at 80x24 in an MSP of two administrators: (a) the grantee picker does not
+    offer me (the server refuses a request for its proposer); (b) asking access for the
+    other administrator, nobody may approve (I propose it, it is given it): step 1 says so
+    at once with the server's reason for each, stays open and asks for no approver."""
+    admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
+    make_user(tui_server, admin, "ncadm2", "administrator")
+    status, body = tui_server.api(
+        "POST", "/orgs", {"name": "Access Co", "display_name": "nc12acc", "account_manager": ADMIN},
+        admin,
+    )  # fmt: skip
+    assert status == 201, body
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot, ADMIN, ADMIN_PASSWORD)
+        await main_ready(pilot)
+        await show_tab(pilot, "f4", "access")
+        await pilot.press("q")
+        form = await form_open(pilot, "Request org access (1 of 2)")
+        offered = picker_options(form, "designee")
+        assert "user:ncadm2" in offered and f"user:{ADMIN}" not in offered, offered
+        await fill(pilot, ">nc12acc", ">user ncadm2")
+        await pilot.press("enter")
+        error = form.query_one("#form-error")
+        await until(pilot, lambda: "Nobody may approve" in text_of(error), what="(nobody)")
+        said = text_of(error)
+        assert f"{ADMIN}: " in said and "ncadm2: " in said, said
+        assert "proposer" in said and "Esc" in said, said
+        assert app.screen is form  # no step asking to pick an approver from nobody
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is not form, what="(closed)")
+    status, page = tui_server.api("GET", "/org-access-requests?role=proposer", token=admin)
+    assert status == 200 and not page["items"], page  # nothing was filed
