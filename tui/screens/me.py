@@ -172,8 +172,9 @@ class MyAccount(Vertical):
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The two-factor keys that apply now (2FA on: off and new recovery codes; off: set
-        it up), so the key bar keeps its room at 80 columns."""
+        """The two-factor keys that apply now (2FA on: new recovery codes, and off unless
+        GET /me says it is required; off: set it up), so the key bar keeps its room at 80
+        columns and offers nothing the server refuses."""
         me = self.app.me or {}
         enabled = bool(me.get("totp_enabled"))
         if action == "totp_on":
