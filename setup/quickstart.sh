@@ -11,7 +11,35 @@
 # SSH gateway listen on ADDRESS, e.g. --listen 127.0.0.1 for this machine only).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+START_DIR="$PWD"
 cd "$ROOT"
+
+# What quickstart prints fits in 80 columns (newcomer pass, session 11): fit80 copies its
+# input, a line longer than 80 columns broken at spaces, the rest indented 4 more, its
+# paths below where quickstart was started written from there.
+fit80() {
+    local line indent out word words
+    while IFS= read -r line || [ -n "$line" ]; do
+        if [ "${#line}" -le 80 ]; then printf '%s\n' "$line"; continue; fi
+        indent="${line%%[! ]*}"
+        read -ra words <<<"$line"
+        out=""
+        for word in "${words[@]}"; do
+            [ "$START_DIR" = / ] || word="${word#"$START_DIR"/}"
+            if [ -z "$out" ]; then out="$indent$word"
+            elif [ $((${#out} + 1 + ${#word})) -le 80 ]; then out+=" $word"
+            else printf '%s\n' "$out"; out="$indent    $word"
+            fi
+        done
+        printf '%s\n' "$out"
+    done
+}
+
+# A path as the person who started quickstart would type it: relative to where they were
+# when it is below there (shorter lines), else as it is.
+shown() {
+    case "$1" in "$START_DIR"/*) printf '%s' "${1#"$START_DIR"/}" ;; *) printf '%s' "$1" ;; esac
+}
 
 INIT_ARGS=()
 LISTEN=""
@@ -45,42 +73,58 @@ ensure_venv
 SR="$VENV/bin/strongroom"
 
 if [ ! -f "$CONF" ]; then
-    say "creating a primary node in $HOME_DIR"
-    "$SR" init "$HOME_DIR" ${INIT_ARGS[@]+"${INIT_ARGS[@]}"}
+    say "creating a primary node in $(shown "$HOME_DIR")"
+    "$SR" init "$HOME_DIR" ${INIT_ARGS[@]+"${INIT_ARGS[@]}"} | fit80
 else
-    say "using the existing node in $HOME_DIR"
-    [ ${#INIT_ARGS[@]} -eq 0 ] || say "(its ports and address are in $CONF: the options given are not used)"
+    say "using the existing node in $(shown "$HOME_DIR")"
+    [ ${#INIT_ARGS[@]} -eq 0 ] || {
+        say "the options given are not used: its ports and address are in"
+        echo "    $(shown "$CONF")"
+    }
 fi
 
 if "$SR" status --config "$CONF" >/dev/null 2>&1; then
     say "the server is already running"
 else
     say "starting the server"
-    "$SR" serve --detach --config "$CONF"
+    "$SR" serve --detach --config "$CONF" >/dev/null  # its address: in what follows
 fi
 
 PORT="$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$CONF" | head -1)"
 GATEWAY_PORT="$(awk '/^\[/{s=$0} s=="[gateway]" && /^port = /{print $3; exit}' "$CONF")"
 HOST="$(awk '/^\[/{s=$0} s=="[server]" && /^host = /{gsub(/"/, "", $3); print $3; exit}' "$CONF")"
-case "$HOST" in ""|0.0.0.0|::|"[::]") HOST=localhost ;; *:*) HOST="[$HOST]" ;; esac
-cat <<MSG
+# One address for the server, the one the TUI opened below uses: this machine's name when
+# the server listens on all addresses or on the loopback one (as `strongroom tui --config`),
+# else the address it listens on (newcomer pass, session 11: two URLs were named).
+TUI_ARGS=(tui --config "$CONF")
+case "$HOST" in
+    ""|0.0.0.0|::|"[::]"|127.0.0.1|::1|localhost) HOST=localhost ;;
+    *:*) HOST="[$HOST]" ;;
+esac
+URL="https://${HOST}:${PORT}"
+SR_SHOWN="$(shown "$SR")"
+CONF_SHOWN="$(shown "$CONF")"
+TUI_SHOWN="tui --config $CONF_SHOWN"
+[ "$HOST" = localhost ] || { TUI_ARGS=(tui "$URL"); TUI_SHOWN="tui $URL"; }
+PASSWORD_FILE="$(shown "$HOME_DIR/conf/initial-admin-password")"
+fit80 <<MSG
 
-Strongroom is running at https://${HOST}:${PORT}
-  log in:      user 'admin' in org MSPOrg; on the first run its generated password is kept in
-               $HOME_DIR/conf/initial-admin-password (0600) until you change it at first
-               login (the login screen says so too):
-                   cat $HOME_DIR/conf/initial-admin-password
-               Through the API:
-               curl -k https://${HOST}:${PORT}/api/v1/auth/login -H 'Content-Type: application/json' \\
-                    -d '{"username":"admin","password":"…"}'
-  the gateway: ssh -p ${GATEWAY_PORT:-2222} admin@${HOST}   (the TUI over SSH)
-  check it:    curl -k https://${HOST}:${PORT}/api/v1/health
-  state:       $SR status --config $CONF
-  stop it:     $SR stop --config $CONF
-  the TUI:     $SR tui --config $CONF
+Strongroom is running at $URL
+  log in:     user 'admin' in org MSPOrg. On the first run, its password is
+              kept (mode 0600) until you change it at first login:
+                  cat $PASSWORD_FILE
+  the TUI:    $SR_SHOWN $TUI_SHOWN
+  by SSH:     ssh -p ${GATEWAY_PORT:-2222} admin@${HOST}   (the same TUI)
+  health:     curl -k $URL/api/v1/health
+  log in by the API:
+              curl -k $URL/api/v1/auth/login \\
+                  -H 'Content-Type: application/json' \\
+                  -d '{"username":"admin","password":"…"}'
+  state:      $SR_SHOWN status --config $CONF_SHOWN
+  stop it:    $SR_SHOWN stop --config $CONF_SHOWN
 MSG
 
 # Open the terminal UI when a person is at the keyboard (not in CI or a pipe).
 if [ -t 0 ] && [ -t 1 ] && [ -z "${CI:-}" ] && [ -z "${STRONGROOM_NO_TUI:-}" ]; then
-    exec "$SR" tui --config "$CONF"
+    exec "$SR" "${TUI_ARGS[@]}"
 fi

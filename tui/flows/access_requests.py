@@ -143,6 +143,27 @@ def unavailable(page: dict) -> list[str]:
     ]
 
 
+def nobody_may_approve(page: dict) -> str | None:
+    """When the server names no eligible approver for the request (``page``: its answer
+    to eligible-approvers), a sentence that says so with each administrator's reason in
+    the server's words, to say before any approver is asked for; else None (newcomer
+    pass, session 11: the form asked to pick from nobody)."""
+    if page.get("items"):
+        return None
+    why = unavailable(page)
+    return "Nobody may approve this request now" + (
+        ": " + "; ".join(why) + "." if why else " (MSPOrg has no other administrator)."
+    )
+
+
+def without_me(pane: Pane, people: Choices) -> Choices:
+    """``people`` (values 'user:NAME' or 'NAME') without the person filing the request:
+    the server refuses a request whose proposer is its designee (proposer_is_designee),
+    so it is not offered (newcomer pass, session 11)."""
+    me = (pane.app.me or {}).get("username")
+    return [(text, value) for text, value in people if value not in (me, f"user:{me}")]
+
+
 def _split(value: str) -> dict[str, str]:
     """'user:adm2' → {'user': 'adm2'}; 'group:ops' → {'group': 'ops'}."""
     kind, _, name = value.partition(":")
@@ -167,6 +188,10 @@ async def _file(
         # this step open with what was chosen, under the field it is about.
         names = names_of(values)
         page = await client.approver_candidates_of(kind, names)
+        if (nobody := nobody_may_approve(page)) is not None:
+            # Said in this step, which stays open (choose otherwise, or Esc): no approver
+            # is asked for when there is none to pick.
+            raise ApiError("no_eligible_approver", nobody + " Choose otherwise, or Esc.")
         eligible = [(person(u), u["username"]) for u in page["items"]]
         return {"names": names, "eligible": eligible, "unavailable": unavailable(page)}
 
@@ -182,8 +207,6 @@ async def _file(
         return await client.request_access(body)
 
     note = effect({"kind": kind, **names})
-    if not eligible:
-        note += "\nNo administrator is eligible to approve this request."
     if first["unavailable"]:
         note += "\nCannot approve it:\n  " + "\n  ".join(first["unavailable"])
     result = await pane.form(
@@ -217,6 +240,7 @@ async def request_grant(pane: Pane) -> None:
     people = await _loaded(pane, lambda: choices.designees(client))
     if orgs is None or people is None:
         return
+    people = without_me(pane, people)
     if not orgs:
         pane.app.notify("There is no client organization yet.", severity="warning")
         return
@@ -246,6 +270,7 @@ async def request_account_manager(pane: Pane) -> None:
     managers = await _loaded(pane, lambda: choices.account_managers(client))
     if orgs is None or managers is None:
         return
+    managers = without_me(pane, managers)
     if not orgs:
         pane.app.notify("There is no client organization yet.", severity="warning")
         return
@@ -279,6 +304,7 @@ async def request_group_member(pane: Pane) -> None:
     people = await _loaded(pane, lambda: _msp_people(client))
     if groups is None or people is None:
         return
+    people = without_me(pane, people)
     if not groups:
         pane.app.notify("MSPOrg has no user group yet.", severity="warning")
         return
@@ -385,6 +411,9 @@ async def request_directory_config(pane: Pane) -> None:
     except ApiError as error:
         pane.app.show_error(error, "Cannot ask for approval")
         return
+    if (nobody := nobody_may_approve(page)) is not None:
+        pane.app.notify(nobody, title="Cannot ask for approval", severity="warning", timeout=8)
+        return
     eligible = [(person(u), u["username"]) for u in page["items"]]
 
     async def submit(values: dict) -> dict:
@@ -394,8 +423,6 @@ async def request_directory_config(pane: Pane) -> None:
         return await client.request_access(body)
 
     note = "If approved: " + effect({"kind": "directory_config"})
-    if not eligible:
-        note += "\nNo administrator is eligible to approve this request."
     if cannot := unavailable(page):
         note += "\nCannot approve it:\n  " + "\n  ".join(cannot)
     result = await pane.form(

@@ -141,6 +141,12 @@ async def enrol_if_required(app: App, password: str | None = None) -> bool:
     return True
 
 
+# Where GET /me says two-factor is required (the org's policy covers me, or an
+# administrator requires it for me): said instead of offering to turn it off, which the
+# server refuses (409 totp_required; newcomer pass, session 11).
+TOTP_REQUIRED_WORDS = "Your organization requires two-factor sign-in for you: it stays on."
+
+
 class MyAccount(Vertical):
     """Who I am, and my API keys; the keys of this screen live here (so F1 lists them)."""
 
@@ -166,12 +172,16 @@ class MyAccount(Vertical):
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The two-factor keys that apply now (2FA on: off and new recovery codes; off: set
-        it up), so the key bar keeps its room at 80 columns."""
-        enabled = bool((self.app.me or {}).get("totp_enabled"))
+        """The two-factor keys that apply now (2FA on: new recovery codes, and off unless
+        GET /me says it is required; off: set it up), so the key bar keeps its room at 80
+        columns and offers nothing the server refuses."""
+        me = self.app.me or {}
+        enabled = bool(me.get("totp_enabled"))
         if action == "totp_on":
             return not enabled
-        if action in ("totp_off", "recovery_codes"):
+        if action == "totp_off":  # not offered where it is required: the server refuses
+            return enabled and not me.get("totp_required")
+        if action == "recovery_codes":
             return enabled
         return True
 
@@ -201,10 +211,16 @@ class MyAccount(Vertical):
                 f"{me['username']}{name} · {me['role'].replace('_', ' ')} in {me['org']}\n"
                 f"E-mail: {me.get('email') or '-'} · Two-factor: "
                 + ("on" if me["totp_enabled"] else "off")
-                + (" (required)" if me.get("totp_required") else "")
                 + (
                     f" · {me.get('recovery_codes_remaining', 0)} recovery codes left"
                     if me["totp_enabled"]
+                    else ""
+                )
+                + (
+                    f"\n{TOTP_REQUIRED_WORDS}"
+                    if me.get("totp_required") and me["totp_enabled"]
+                    else " (required: t sets it up)"
+                    if me.get("totp_required")
                     else ""
                 )
             )
@@ -286,6 +302,9 @@ class MyAccount(Vertical):
         client = self.app.client
         if not self.app.me.get("totp_enabled"):
             self.app.notify("Two-factor authentication is not on.", severity="warning")
+            return
+        if self.app.me.get("totp_required"):
+            self.app.notify(TOTP_REQUIRED_WORDS, severity="warning")
             return
 
         async def submit(v: dict) -> None:
