@@ -84,18 +84,44 @@ def cmd_init(args: argparse.Namespace) -> int:
         gateway_port=args.gateway_port,
     )
     print(f"Strongroom primary created in {Path(args.dir).absolute()}")
-    print(f"  configuration:       {result.config_path}")
-    print(f"  certificate pin:     {result.fingerprint} (SHA-256 of its public key)")
-    print(f"  administrator:       {result.admin_username} (org MSPOrg)")
+    _field("configuration", str(result.config_path), whole=True)
+    _field("certificate pin", result.fingerprint, whole=True)
+    _field("", "(the SHA-256 of the server's public key)")
+    _field("administrator", f"{result.admin_username} (org MSPOrg)")
     if result.generated_password:
         kept = Path(args.dir).absolute() / first_run.INITIAL_PASSWORD_FILE
         write_durably(kept, result.generated_password + "\n")
-        print(f"  initial password:    {result.generated_password}")
-        print(f"    (kept in {kept}, mode 0600, until it is changed at first login)")
-    print(f"  listening on:        {_listen_words(result.listen)}, port {args.port} (--listen)")
-    print(f"  SSH gateway:         {_gateway_words(result.listen, args.gateway_port)}")
-    print(f"  start it with:       {command('serve', '--config', result.config_path)}")
+        _field("initial password", result.generated_password)
+        _field("", f"(kept in {kept}, mode 0600, until it is changed at first login)")
+    _field("listening on", f"{_listen_words(result.listen)}, port {args.port} (--listen)")
+    _field("SSH gateway", _gateway_words(result.listen, args.gateway_port))
+    _field("start it with", command("serve", "--config", result.config_path), whole=True)
     return 0
+
+
+def _field(label: str, value: str, whole: bool = False, width: int = 80) -> None:
+    """Print ``  label:  value`` in columns within ``width`` (a terminal's 80 columns).
+
+    A value too long for its line goes on at the value's column, broken between words
+    (a word is never cut). ``whole``: a value never broken (a path, a command to copy,
+    the pin): when it does not fit beside the label it stands on the next line, indented
+    4, as long as it is.
+    """
+    head = f"  {label + ':' if label else '':<20} "
+    if whole or " " not in value:
+        if len(head) + len(value) <= width:
+            print(head + value)
+        else:
+            print((head.rstrip() + "\n" if label else "") + "    " + value)
+        return
+    lines, line = [], head
+    for word in value.split(" "):
+        if line != head and len(line) + len(word) > width:
+            lines.append(line.rstrip())
+            line = " " * len(head)
+        line += word + " "
+    lines.append(line.rstrip())
+    print("\n".join(lines))
 
 
 def _read_secret(path: str | None, env: str) -> str:
