@@ -601,6 +601,10 @@ class Monitor:
         if peer_status == 200 and peer.get("role") == "primary":
             node.raise_term(int(peer.get("term", 0)))
             if not peer.get("read_only", True):
+                was = node.removed
+                node.standby_named(peer)
+                if node.removed and not was:
+                    log.warning("this node was %s", node.removed)
                 # Alive at some moment after the probe was sent: count from the sending.
                 self.last_primary_seen = max(self.last_primary_seen, asked)
                 await self._ship_spool()

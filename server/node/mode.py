@@ -48,6 +48,14 @@ class StandbyUnavailable(StrongroomError):
     title = "Standby unavailable"
 
 
+class NodeRemoved(StrongroomError):
+    """A request to a secondary its primary no longer counts as its standby."""
+
+    status = 503
+    code = "node_removed"
+    title = "Node removed from the pair"
+
+
 @dataclass
 class Peer:
     """The other node of the pair, as this node reaches it."""
@@ -123,6 +131,11 @@ class Node:
     # holds (POST /cluster/standby-stopping); a witness-less primary then stops waiting for
     # it as soon as it goes, not after replication.async_after (issue 33).
     peer_stopping_until: float = 0.0
+    # A secondary its primary no longer counts as its standby (``strongroom cluster
+    # remove-node`` while it was away, or a replacement enrolled): why, in words; "" when
+    # it is the standby. Its data no longer follows the primary, so it serves nothing but
+    # its health and node-to-node calls (``refuse_if_removed``).
+    removed: str = ""
 
     def peer_answered(self, answered: bool) -> None:
         """Record one health probe of the peer (the monitor's): when it last answered
@@ -182,6 +195,32 @@ class Node:
             "this node is a read-only secondary; send changes to the primary",
             primary=self.primary_url,
         )
+
+    def standby_named(self, primary: dict[str, Any]) -> None:
+        """Read a writable primary's health answer (the monitor's probe): is this node still
+        the standby it names (``standby``)? A primary that does not say (an older
+        version) changes nothing. Source: session 9's note (a removed node that still
+        ran said it was healthy and answered from data that no longer followed)."""
+        if self.role != "secondary" or "standby" not in primary:
+            return
+        named = primary.get("standby")
+        if named == self.name:
+            self.removed = ""
+            return
+        instead = f" (its standby is now {named})" if named else ""
+        self.removed = (
+            f"removed from the pair: the primary at {self.primary_url or self.state.peer.url} "
+            f"no longer streams to this node{instead}; its data is out of date. Stop it and "
+            "delete its directory, or enroll it again (strongroom init --secondary)"
+        )
+
+    def refuse_if_removed(self) -> None:
+        """Raise ``node_removed`` (503, with the primary's address) on a removed node."""
+        if self.removed:
+            raise NodeRemoved(
+                f"this node was {self.removed}",
+                primary=self.primary_url or self.state.peer.url or None,
+            )
 
     def raise_term(self, term: int) -> None:
         """Remember a higher term (durably) when one is seen."""

@@ -135,15 +135,22 @@ def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
 
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a secondary removed from the pair still answers: its health (monitoring says why)
+# and the cluster's calls (its primary collects its audit spool; the server view).
+_REMOVED_NODE_ANSWERS = ("/api/v1/health", "/api/v1/cluster")
 
 
 @web.middleware
 async def read_only_middleware(request: web.Request, handler) -> web.StreamResponse:
-    """The one write gate: a change reaches its handler only on a node that may write.
+    """The one write gate: a change reaches its handler only on a node that may write;
+    a secondary removed from the pair answers nothing but its health and cluster calls.
 
     Handlers marked ``@works_read_only`` (login, logout, reveal) run everywhere; their
     services keep what they would write in memory and the audit spool instead.
     """
+    node = request.app[ENV].node_state
+    if node.removed and not request.path.startswith(_REMOVED_NODE_ANSWERS):
+        node.refuse_if_removed()
     route_handler = request.match_info.handler
     if request.method not in _READS and not getattr(route_handler, "works_read_only", False):
         request.app[ENV].node_state.refuse_write()

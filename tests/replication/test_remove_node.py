@@ -63,6 +63,23 @@ def test_remove_then_enroll_a_replacement_then_uninstall_it():
             f"{p.url}/api/v1/orgs/MSPOrg/audit?operation=cluster_node_removed", token=pair.api_key
         )
         assert [e["target"] for e in trail["items"]] == ["node2"]
+
+        # The removed node started again (away, it never heard of its removal): it says so
+        # and serves nothing from data that no longer follows (left in session 9's note).
+        s.start()
+        health = s.wait(
+            lambda h: "removed from the pair" in (h.get("reason") or ""), 60, "told it is removed"
+        )
+        assert (health["role"], health["degraded"]) == ("secondary", True), health
+        assert p.health()["standby"] is None
+        status, body = call(f"{s.url}/api/v1/orgs/MSPOrg/resources", token=pair.api_key)
+        assert (status, body.get("code")) == (503, "node_removed"), body
+        assert body["primary"].startswith("https://") and "out of date" in body["detail"]
+        status, body = call(
+            f"{s.url}/api/v1/auth/login", "POST", {"username": "admin", "password": "wrong-pass-1"}
+        )
+        assert (status, body.get("code")) == (503, "node_removed"), body
+        s.stop()
         status, body = call(
             f"{p.url}/api/v1/cluster/nodes/nobody/remove", "POST", {}, token=pair.api_key
         )
@@ -96,6 +113,7 @@ def test_remove_then_enroll_a_replacement_then_uninstall_it():
         try:
             n3.wait(lambda h: h["role"] == "secondary", 60, "a running replacement")
             p.wait(lambda h: h["sync"] == "sync" and not h["degraded"], 60, "synchronous")
+            assert p.health()["standby"] == "node3" and not n3.health()["degraded"]
             _write(p.url, pair.api_key, "with-node3")
 
             # Uninstalling the replacement removes it from the primary.

@@ -57,11 +57,15 @@ async def health(request: web.Request) -> web.Response:
         # WAL each standby's slot retains, and the standbys to re-seed (issue 33, item 3).
         "wal_retained": node.wal_slots if node.role == "primary" else None,
         "reseed": sorted(node.reseed),
+        # A primary: the standby it streams to (a removed secondary sees it is not named).
+        "standby": (node.state.peer.name or None) if node.role == "primary" else None,
         # Audit events spooled here and not yet shipped (a node being removed says so).
         "spool_pending": request.app[ENV].spool.has_events(),
     }
     if node.role == "primary" and (node.wal_warning or node.reseed):
         body["degraded"] = True
+    if node.removed:
+        body["degraded"], body["reason"] = True, f"this node was {node.removed}"
     if backups is not None:  # the last good backup; degraded when scheduled ones lapse
         body["last_backup"] = backups.as_dict()
         if node.role == "primary" and backups.overdue(datetime.datetime.now(datetime.UTC)):

@@ -30,6 +30,9 @@ class Health(Answer):
     # limit_bytes}; degraded once one passes replication.wal_retained_warning of the limit.
     wal_retained: list[dict[str, Any]] | None = None
     reseed: list[str] = []  # standbys that fell past the WAL kept: re-seeded by base backup
+    # A primary: the name of the standby it streams to (None: none); a secondary that is
+    # not named is removed from the pair (503 node_removed to everything but its health).
+    standby: str | None = None
     # A primary: SIEM forwarding {destinations, lag (the largest), failing: ["org/name"]}.
     forwarding: dict[str, Any] | None = None
 
