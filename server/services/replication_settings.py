@@ -455,20 +455,12 @@ async def _replicate_shares(tx: db.Tx, out: Outcome, org_id: uuid.UUID, t: Templ
         )
         if rg is None or group is None:
             continue
-        current = await tx.fetchval(
-            "SELECT permission FROM shares WHERE resource_group_id = $1 AND group_id = $2",
-            rg["id"],
-            group["id"],
+        problem = await sharing.replicated_share_problem(
+            tx, rg["id"], group["id"], share["permission"]
         )
-        problem = await sharing.replicated_share_problem(tx, rg["id"], current, share["permission"])
         if problem:
-            out.kept.append(
-                {
-                    "category": "resource_group_shares",
-                    "name": f"{rg['name']} → {group['name']}",
-                    "why": ("kept its level: " if current else "not replicated: ") + problem,
-                }
-            )
+            name = f"{rg['name']} → {group['name']}"
+            out.kept.append({"category": "resource_group_shares", "name": name, "why": problem})
             continue
         status = await tx.fetchval(
             "INSERT INTO shares (org_id, resource_group_id, group_id, permission, "

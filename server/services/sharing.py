@@ -238,6 +238,7 @@ async def _require_full_on_members(
 ) -> None:
     """Sharing a resource group shares its resources: the actor needs full permission on
     each (else an account manager could share a client's group with itself)."""
+    await lock_group(tx, group_id)
     members = await tx.fetch(
         "SELECT r.id, r.name FROM resource_group_members m JOIN resources r "
         "ON r.id = m.resource_id WHERE m.resource_group_id = $1",
@@ -281,6 +282,7 @@ async def shares_extended_by_adding(
     when an administrator filled the group); DESIGN.md §4 (a share never reaches more
     than its sharer could give, unless someone who may give it does so knowingly).
     """
+    await lock_group(tx, group_id)
     current = {
         r["resource_id"]
         for r in await tx.fetch(
@@ -518,23 +520,29 @@ async def share_targets(env: Env, actor: Actor, org_name: OrgArg) -> dict[str, A
 
 
 async def replicated_share_problem(
-    tx: db.Tx, resource_group_id: uuid.UUID, current: str | None, proposed: str
+    tx: db.Tx, resource_group_id: uuid.UUID, group_id: uuid.UUID, proposed: str
 ) -> str | None:
     """THE rule for a share that replicating settings makes, or raises, in a client org
-    (from a replica of an MSPOrg resource group to a replica of an MSPOrg user group).
+    (from a replica of an MSPOrg resource group to a replica of an MSPOrg user group, at
+    the MSPOrg share's level ``proposed``).
 
-    ``current`` is the level of the share already between the two groups (None: none
-    yet), ``proposed`` the MSPOrg share's level. A share made while the client's group is
-    empty reaches only what the client's own administrators put in it later, each time
-    knowingly (``shares_extended_by_adding``). Once the group holds the client's
-    resources, a new or higher share would reach them with nobody of the client, and no
-    one who holds full permission on them, having said so: replication is structure only
-    (the guide's "Replicate settings across client orgs"; DESIGN.md §4: a share never
-    reaches more than its sharer could give).
+    A share made while the client's group is empty reaches only what the client's own
+    administrators put in it later, each time knowingly (``shares_extended_by_adding``).
+    Once the group holds the client's resources, a new or higher share would reach them
+    with nobody of the client, and no one who holds full permission on them, having said
+    so: replication is structure only (the guide's "Replicate settings across client
+    orgs"; DESIGN.md §4: a share never reaches more than its sharer could give). The group
+    is locked first (``lock_group``): a fill racing the apply is seen, or waits.
 
     Returns: None when the share may be made or set (the group is empty, or the level is
     not raised), else why not, in words for the org's result (``kept``).
     """
+    await lock_group(tx, resource_group_id)
+    current = await tx.fetchval(
+        "SELECT permission FROM shares WHERE resource_group_id = $1 AND group_id = $2",
+        resource_group_id,
+        group_id,
+    )
     if current is not None and entitlement.RANK[proposed] <= entitlement.RANK[current]:
         return None
     held = await tx.fetchval(
@@ -543,9 +551,19 @@ async def replicated_share_problem(
     )
     if not held:
         return None
-    what = "raise it" if current is not None else "make it"
     resources = "resource" if held == 1 else "resources"
     return (
-        f"the client's group holds {held} of its own {resources}: replicating would {what} "
-        f"({proposed}) on them unasked; someone with full permission on them may share it"
+        f"{'kept its level' if current else 'not replicated'}: the client's group holds "
+        f"{held} of its own {resources}: replicating would {'raise' if current else 'make'} "
+        f"it ({proposed}) on them unasked; someone with full permission on them may share it"
     )
+
+
+async def lock_group(tx: db.Tx, group_id: uuid.UUID) -> None:
+    """Take a resource group's row for the rest of ``tx``: whoever shares it (or raises a
+    share on it) and whoever fills it take turns, each reading what the other committed.
+    Without it, a share checked on the empty group and a fill checked on the unshared
+    group could both commit, and the share reach what nobody agreed to (attack pass,
+    session 12: a client administrator revealed a password it had no right to, 23 times
+    in 30 racing pairs)."""
+    await tx.execute("SELECT 1 FROM resource_groups WHERE id = $1 FOR UPDATE", group_id)

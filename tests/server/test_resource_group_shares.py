@@ -5,6 +5,7 @@ later, and the client administrator revealed what it never had)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -287,4 +288,36 @@ async def test_replication_never_shares_what_the_client_put_in_its_groups(world)
     assert status in (403, 404), body
     assert SECRET not in json.dumps(body)
     revealed = await revealed_by(users["mgr"], "alice")
+    assert [e for e in revealed if e["details"]["account_id"] == ids["dba"]] == []
+
+
+async def test_sharing_and_filling_a_group_at_once_never_both_pass(world):
+    """Attack pass, session 12: cadmin (no right on db02) shares an empty group with
+    itself while owner1 fills it with db02, both at once. Each check saw the other's
+    change not yet committed, so both passed (23 times in 30) and cadmin revealed the
+    password. Now one waits for the other: either the fill is refused (409, the group is
+    shared) or the share is (403, db02 is in it), in every round, and the secret was
+    not revealed."""
+    users, ids = world
+    cadmin, owner = users["cadmin"], users["owner1"]
+    for round_ in range(12):
+        group = f"Race{round_}"
+        assert (await cadmin.call("POST", f"/orgs/{ORG}/resource-groups", {"name": group}))[
+            0
+        ] == 201
+        (filled, _), (shared, _) = await asyncio.gather(
+            owner.call(
+                "PATCH", f"/orgs/{ORG}/resource-groups/{group}", {"resources": [ids["db02"]]}
+            ),
+            cadmin.call(
+                "POST",
+                f"/orgs/{ORG}/resource-groups/{group}/shares",
+                {"user": "cadmin", "permission": "full"},
+            ),
+        )
+        assert (filled, shared) in ((200, 403), (409, 201)), (round_, filled, shared)
+    status, body = await cadmin.call("POST", f"/orgs/{ORG}/accounts/{ids['dba']}/reveal", {})
+    assert status in (403, 404), body
+    assert SECRET not in json.dumps(body)
+    revealed = await revealed_by(users["mgr"], "cadmin")
     assert [e for e in revealed if e["details"]["account_id"] == ids["dba"]] == []
