@@ -123,11 +123,25 @@ async def login(
     # Issue 32: a directory user's password is checked by its org's directory.
     checked = None
     if org is not None:
-        checked = await directory.check_login(
-            env, org, user["id"] if user else None, username, password, ip
-        )
-    if checked is None:
+        try:
+            checked = await directory.check_login(
+                env, org, user["id"] if user else None, username, password, ip
+            )
+        except ServiceUnavailable:
+            # The directory is away: every name of the org is answered alike (the hash's
+            # time spent, the attempt counted), as a local name's wrong password is below.
+            await env.hasher.verify(password, None)
+            env.throttle.failed(throttle_key, ip)
+            raise
+    if checked is None or checked.local:
         ok = await env.hasher.verify(password, user["password_hash"] if user else None)
+        if not ok and checked is not None and checked.unavailable is not None:
+            # A local user's wrong password while the directory is away gets the 503 every
+            # other name gets then; its right password still logs in (attack pass, session
+            # 12: a 401 here told local names apart).
+            env.throttle.failed(throttle_key, ip)
+            await _audit_failure(env, org, username, ip, "wrong_password")
+            raise checked.unavailable
     else:
         # The hash's time is spent here too, or a local user of a directory org would
         # answer slower than a directory user or an unknown name, telling them apart

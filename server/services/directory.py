@@ -14,7 +14,9 @@ directory or Active Directory, are created from it and follow it.
   the service account (the name escaped per RFC 4515) and binds as the entry with the
   password given; no password is stored. 2FA, lockout and throttling are the local
   login's. An unreachable directory refuses directory users with ``503
-  directory_unavailable``; local users never touch the directory.
+  directory_unavailable``; local users still log in with their own password (a wrong one
+  gets the same 503). Every login of the org asks the directory alike, so that neither the
+  answer nor its time tells local users, directory users and unknown names apart.
 - Provisioning and sync (``sync``, ``sync_due``): a directory user is created at its first
   login or by a sync, with its name, e-mail and role from the first mapped group it is in
   (``group_roles`` in order; ``default_role`` for none, or no access when that is null).
@@ -416,6 +418,11 @@ class LoginCheck:
 
     ok: bool
     user_id: uuid.UUID | None = None
+    # A local user of an org with a directory: its password is checked here (the
+    # directory was asked all the same, its answer unused); ``unavailable``: the
+    # directory's 503, which a wrong password then gets, as every other name does.
+    local: bool = False
+    unavailable: ServiceUnavailable | None = None
 
 
 NO_ENTRY = "strongroom-no-entry-" + secrets.token_hex(8)  # the cn no directory entry has
@@ -449,12 +456,15 @@ async def check_login(
         dn = None
         if user_id is not None:
             dn = await conn.fetchval("SELECT directory_dn FROM users WHERE id = $1", user_id)
-            if dn is None:
-                return None  # a local user: the directory is never asked
+        local = user_id is not None and dn is None
         row = await _row(conn, org["id"], "active")
         if row is None:
-            return None if user_id is None else LoginCheck(False, user_id)
+            return None if user_id is None or local else LoginCheck(False, user_id)
         config = await _unseal(env, conn, row)
+    if local:
+        return LoginCheck(
+            False, user_id, local=True, unavailable=await _ask_for_nothing(config, row, username)
+        )
     if not _USERNAME.match(username):
         return LoginCheck(False, user_id)
     try:
@@ -492,6 +502,29 @@ async def check_login(
         await _serialise(conn, row["id"])
         found = await _apply_entry(env, conn, org["id"], config, entry, _Outcome(), who)
     return LoginCheck(True, found)
+
+
+async def _ask_for_nothing(
+    config: Config, row: asyncpg.Record, username: str
+) -> ServiceUnavailable | None:
+    """For a local user of an org with a directory: the same search and a bind (as an
+    entry that cannot exist) as for a directory user, their answers unused, so that the
+    time of the answer does not single local names out (attack pass, session 12). The
+    directory's 503 when it cannot be used, else None."""
+    try:
+        if _USERNAME.match(username):
+            await ldap.search(
+                config.endpoint,
+                row["bind_dn"],
+                config.bind_password,
+                row["search_base"],
+                config.user_filter(username),
+                config.attributes,
+            )
+        await ldap.bind(config.endpoint, f"cn={NO_ENTRY},{row['search_base']}", NO_ENTRY)
+    except (DirectoryUnavailable, DirectoryRefused) as exc:
+        return unavailable(str(exc))
+    return None
 
 
 async def _serialise(conn: db.Tx, directory_id: uuid.UUID) -> None:

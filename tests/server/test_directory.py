@@ -184,6 +184,13 @@ async def test_configure_login_sync_and_directory_stopped(ldap, api, admin):
         assert (status, problem["code"]) == (503, "directory_unavailable"), problem
         status, _ = await login(api, "admin", ADMIN_PASSWORD, "MSPOrg")
         assert status == 200
+        # A local user of DirCo still logs in with its own password; a wrong one gets the
+        # 503 every other name gets (a 401 told local names apart: attack pass, session 12).
+        status, _ = await login(api, "eve", "eve-Local-password-1", "DirCo")
+        assert status == 200
+        for name in ("eve", "nosuch-person"):
+            status, problem = await login(api, name, "Wrong-password-typed-1", "DirCo")
+            assert (status, problem["code"]) == (503, "directory_unavailable"), (name, problem)
         status, problem = await admin.call("POST", "/orgs/DirCo/directory/sync")
         assert (status, problem["code"]) == (503, "directory_unavailable")
         status, found = await admin.call("POST", "/orgs/DirCo/directory/test")
@@ -352,8 +359,10 @@ async def test_an_unknown_name_asks_the_directory_as_a_known_one_does(ldap, api,
     """Attack (left in session 9's note): an unknown name was refused after the directory's
     search alone, a directory user's wrong password after a search and a bind, so the
     time of the answer told which names exist. Now both reach the directory alike (a
-    search, then a bind) and get the same 401; a local user of the org gets it too (its
-    hash is checked; the directory's logins spend the same hash time, in auth.login)."""
+    search, then a bind) and get the same 401. A local user of the org gets it too, after
+    the same search and bind (their answers unused, its password never sent: attack pass,
+    session 12); its hash is checked, and the directory's logins spend the same hash
+    time (auth.login)."""
     await new_client_org(admin, "TimeCo")
     async with CountingProxy(int(ldap.ldaps_url.rsplit(":", 1)[1])) as proxy:
         url = f"ldaps://127.0.0.1:{proxy.port}"
@@ -367,7 +376,7 @@ async def test_an_unknown_name_asks_the_directory_as_a_known_one_does(ldap, api,
             reached[name] = proxy.connections - before
     assert {status for status, _ in answers.values()} == {401}, answers
     assert len({problem["detail"] for _, problem in answers.values()}) == 1, answers
-    assert reached == {"bob": 2, "nosuch-person": 2, "timelocal": 0}, reached
+    assert reached == {"bob": 2, "nosuch-person": 2, "timelocal": 2}, reached
 
 
 async def test_periodic_sync(ldap, api, admin, live_server):
