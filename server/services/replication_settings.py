@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,7 +207,9 @@ async def _apply_all(
                         "created": 0,
                         "updated": 0,
                         "kept": [],
-                        "detail": f"{exc.__class__.__name__}: {exc}"[:300],
+                        "detail": (
+                            f"nothing was applied to this org: {exc.__class__.__name__}: {exc}"
+                        )[:300],
                     }
                 )
             done += 1
@@ -402,8 +404,20 @@ async def _upsert(
             out.updated += 1
             out.overwritten.append(name)
         else:
+            if clash is not None:
+
+                async def taken(candidate: str) -> bool:
+                    return bool(
+                        await tx.fetchval(
+                            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE org_id = $1 AND {match})",
+                            org_id,
+                            candidate,
+                        )
+                    )
+
+                name = await _free_name(taken, name, suffix)
             columns = ["org_id", "name", "replicated_from", *values]
-            args = [org_id, name + suffix if clash is not None else name, source_id]
+            args = [org_id, name, source_id]
             args += list(values.values())
             marks = ", ".join(f"${i}" for i in range(1, len(args) + 1))
             created: uuid.UUID = await tx.fetchval(
@@ -508,13 +522,30 @@ async def _replicate_field(tx: db.Tx, out: Outcome, org_id: uuid.UUID, f: asyncp
         f["resource_type"],
         f["name"],
     )
+    name = f["name"]
+    if clash is not None:
+
+        async def taken(candidate: str) -> bool:
+            return bool(
+                await tx.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM field_definitions WHERE org_id = $1 AND "
+                    "applies_to = $2 AND resource_type IS NOT DISTINCT FROM $3 AND "
+                    "lower(name) = lower($4))",
+                    org_id,
+                    f["applies_to"],
+                    f["resource_type"],
+                    candidate,
+                )
+            )
+
+        name = await _free_name(taken, name, "_MSP")
     await tx.execute(
         "INSERT INTO field_definitions (org_id, applies_to, resource_type, name, kind, required, "
         "default_value, choices, replicated_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         org_id,
         f["applies_to"],
         f["resource_type"],
-        f["name"] + ("_MSP" if clash is not None else ""),
+        name,
         f["kind"],
         f["required"],
         f["default_value"],
@@ -572,12 +603,25 @@ async def _replicate_role(
             await _update_values(tx, out, "roles", clash["id"], values)
             out.overwritten.append(name)
             return
-        keep(f"the client's role was kept and the MSP's added as {name}-MSP: {problem}")
+        keep(f"the client's role was kept and the MSP's added beside it (-MSP): {problem}")
+    if clash is not None:
+
+        async def taken(candidate: str) -> bool:
+            return bool(
+                await tx.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM roles WHERE org_id = $1 AND "
+                    "lower(name) = lower($2))",
+                    org_id,
+                    candidate,
+                )
+            )
+
+        name = await _free_name(taken, name, "-MSP")
     await tx.execute(
         "INSERT INTO roles (org_id, name, replicated_from, description, permissions) "
         "VALUES ($1, $2, $3, $4, $5)",
         org_id,
-        name + "-MSP" if clash is not None else name,
+        name,
         role["id"],
         values["description"],
         values["permissions"],
@@ -634,3 +678,15 @@ def note_recording_kept(out: Outcome, setting: dict[str, Any]) -> None:
                 "switched off by replication",
             }
         )
+
+
+async def _free_name(taken: Callable[[str], Awaitable[bool]], name: str, suffix: str) -> str:
+    """``name`` + ``suffix`` for a replica whose name the client already uses, or, when
+    the client has that too, + ``suffix`` and 2, 3, … (attack pass, session 12: a client
+    that made "<name>-MSP" itself failed every later apply to its org with a raw database
+    error). Raises ValueError past 99 (the org's result says so)."""
+    for n in range(1, 100):
+        candidate = f"{name}{suffix}{n if n > 1 else ''}"
+        if not await taken(candidate):
+            return candidate
+    raise ValueError(f"no free name for the replica of {name!r} (the client uses 99 of them)")

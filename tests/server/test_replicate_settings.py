@@ -273,3 +273,55 @@ async def test_custom_roles_make_no_administrators(api, admin):
     assert status == 403
     status, _ = await desk.call("POST", "/orgs/MSPOrg/users", {**body, "role": "password_user"})
     assert status == 201
+
+
+async def test_a_client_holding_the_msp_name_too_still_gets_every_setting(api, admin):
+    """Attack pass, session 12: a client that made "Keys" and "Keys-MSP" itself (and a
+    role "Auditor-MSP", a field "Rack_MSP") failed every later apply to its org with a
+    raw database error, stricter settings included. The replicas now take the next free
+    name (Keys-MSP2, …) and the org's apply succeeds."""
+    await make_user(admin, "kmgr", "administrator")
+    mgr = await api.login("kmgr", "final-kmgr-pw22")
+    status, _ = await mgr.call(
+        "POST", "/orgs", {"name": "KeyCo", "display_name": "KeyCo", "account_manager": "kmgr"}
+    )
+    assert status == 201
+    for path, body in (
+        ("/orgs/KeyCo/resource-groups", {"name": "Keys"}),
+        ("/orgs/KeyCo/resource-groups", {"name": "Keys-MSP"}),
+        ("/orgs/KeyCo/roles", {"name": "Auditor", "permissions": []}),
+        ("/orgs/KeyCo/roles", {"name": "Auditor-MSP", "permissions": []}),
+        (
+            "/orgs/KeyCo/field-definitions",
+            {"applies_to": "resource", "name": "Rack", "kind": "text"},
+        ),
+        (
+            "/orgs/KeyCo/field-definitions",
+            {"applies_to": "resource", "name": "Rack_MSP", "kind": "text"},
+        ),
+        ("/orgs/MSPOrg/resource-groups", {"name": "keys"}),
+        ("/orgs/MSPOrg/roles", {"name": "Auditor", "permissions": ["read_audit"]}),
+        (
+            "/orgs/MSPOrg/field-definitions",
+            {"applies_to": "resource", "name": "rack", "kind": "text"},
+        ),
+    ):
+        status, answer = await (admin if "MSPOrg" in path else mgr).call("POST", path, body)
+        assert status == 201, (path, answer)
+    status, done = await admin.call(
+        "PUT",
+        "/msp/replicate-settings",
+        {
+            "categories": ["resource_groups", "user_roles", "additional_fields"],
+            "role_conflict": "rename",
+        },
+    )
+    assert status == 200, done
+    (result,) = [r for r in done["results"] if r["org"] == "KeyCo"]
+    assert result["status"] == "applied", result
+    _, groups = await mgr.call("GET", "/orgs/KeyCo/resource-groups")
+    assert {"Keys", "Keys-MSP", "keys-MSP2"} <= {g["name"] for g in groups["items"]}
+    _, roles = await mgr.call("GET", "/orgs/KeyCo/roles")
+    assert {r["name"] for r in roles["items"]} >= {"Auditor", "Auditor-MSP", "Auditor-MSP2"}
+    _, fields = await mgr.call("GET", "/orgs/KeyCo/field-definitions")
+    assert {"Rack", "Rack_MSP", "rack_MSP2"} <= {f["name"] for f in fields["items"]}
