@@ -115,6 +115,42 @@ async def test_without_colour_the_cursor_row_is_reversed(monkeypatch) -> None:
         assert reversed_rows == [0]
 
 
+def reversed_lines(app: App) -> list[str]:
+    """The screen's lines drawn with reversed text in them, as text."""
+    strips = app.screen._compositor.render_strips()
+    return [
+        strip.text.strip("│ ")
+        for strip in strips
+        if any(s.style and s.style.reverse and s.text.strip() for s in strip)
+    ]
+
+
+async def test_without_colour_a_pickers_and_a_checklists_highlight_is_reversed(
+    monkeypatch,
+) -> None:
+    """NO_COLOR=1: an open picker's highlighted choice and a focused checklist's row are
+    drawn reversed as well as marked, and only they."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = FormHost(FormModal("New field", definition_fields(["Linux", "Windows"])))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        await pilot.press("tab", "space", "down")
+        await until(
+            pilot,
+            lambda: [line.rstrip() for line in reversed_lines(app)] == [f"{ARROW} Windows"],
+            what=f"(Windows reversed: {reversed_lines(app)})",
+        )
+    app = FormHost(FormModal("New role", new_role_fields()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen.focused)
+        await pilot.press("tab", "tab", "down")
+        await until(
+            pilot,
+            lambda: [line[:20] for line in reversed_lines(app)] == [f"{ARROW} ▐ ▌ read audit: th"],
+            what=f"(read audit reversed: {reversed_lines(app)})",
+        )
+
+
 async def test_an_open_pickers_highlighted_choice_alone_is_marked() -> None:
     """The field definition form's Resource type picker: opened by Space, the highlighted
     choice starts with the arrow and no other does; Down moves it; the focused field's

@@ -10,6 +10,7 @@ from textual.strip import Strip
 from textual.widgets import Checkbox, SelectionList
 
 from tui.controls.picker import HIGHLIGHT_MARK, highlighted_line
+from tui.controls.table import REVERSED
 
 
 class MultiPicker(SelectionList[str]):
@@ -52,7 +53,10 @@ class MultiPicker(SelectionList[str]):
         width = strip.cell_length
         marked = self.has_focus and highlighted_line(self, y)
         mark = HIGHLIGHT_MARK if marked else " " * cell_len(HIGHLIGHT_MARK)
-        return Strip([Segment(mark, self.rich_style), *strip.crop(0, width)]).crop(0, width)
+        line = Strip([Segment(mark, self.rich_style), *strip.crop(0, width)]).crop(0, width)
+        if marked and self.app.no_color:  # reversed as well (CSS does not reach the lines)
+            return Strip(Segment.apply_style(list(line), post_style=REVERSED), width)
+        return line
 
     def _unticked_empty(self, strip: Strip) -> Strip:
         """``strip`` with the box of an unticked row drawn empty."""

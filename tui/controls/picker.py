@@ -83,8 +83,10 @@ def highlighted_line(options: Any, y: int) -> bool:
 
 class MarkedList(SelectOverlay):
     """A picker's open list: its highlighted choice starts with ``HIGHLIGHT_MARK`` (in the
-    choices' left padding), so it is seen without colour too (NO_COLOR, a monochrome
-    terminal, a screen reader of the text; newcomer pass, session 11)."""
+    choices' left padding), and is reversed under NO_COLOR, so it is seen without colour
+    too (NO_COLOR, a monochrome terminal, a screen reader of the text; newcomer pass,
+    session 11). The reverse is drawn here: a ``text-style: reverse`` in CSS does not reach
+    an option list's lines."""
 
     SCOPED_CSS = False  # the rules below name the picker: they beat Select's own
     DEFAULT_CSS = """
@@ -95,7 +97,9 @@ class MarkedList(SelectOverlay):
     def render_line(self, y: int) -> Strip:
         """The option list's line, the highlighted choice's marked."""
         strip = super().render_line(y)
-        return with_mark(strip, HIGHLIGHT_MARK) if highlighted_line(self, y) else strip
+        if not highlighted_line(self, y):
+            return strip
+        return with_mark(strip, HIGHLIGHT_MARK, reverse=self.app.no_color)
 
 
 class Picker(Select[str]):

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -195,17 +196,23 @@ def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
 CURSOR_MARK = "▶"
 
 
-def with_mark(strip: Strip, mark: str = CURSOR_MARK) -> Strip:
+REVERSED = Style(bold=True, reverse=True)
+
+
+def with_mark(strip: Strip, mark: str = CURSOR_MARK, reverse: bool = False) -> Strip:
     """``strip`` with its first cells (as many as ``mark`` takes: padding where it is
     used) replaced by ``mark``, in the first cell's style (so a click there still names
-    the row); a strip narrower than the mark is given back as it is."""
+    the row); a strip narrower than the mark is given back as it is. ``reverse``: the
+    whole line bold and reversed too (the app runs without colour: NO_COLOR)."""
     width = cell_len(mark)
     if strip.cell_length < width:
         return strip
     first = list(strip.crop(0, 1))
     style = first[0].style if first else None
-    rest = strip.crop(width, strip.cell_length)
-    return Strip([Segment(mark, style), *rest], strip.cell_length)
+    segments = [Segment(mark, style), *strip.crop(width, strip.cell_length)]
+    if reverse:
+        segments = list(Segment.apply_style(segments, post_style=REVERSED))
+    return Strip(segments, strip.cell_length)
 
 
 def is_cursor_line(table: DataTable, y: int) -> bool:
