@@ -15,7 +15,9 @@ from textual.screen import Screen
 
 from tui.client import SESSION_ENDED, ApiError, Client, read_only_sentence
 from tui.clipboard import clear_now
+from tui.controls.hints import inputs_show_hints
 from tui.controls.keybar import split_bindings
+from tui.controls.table import mark_cursor_rows
 from tui.keyboard import KeyQueue, cursor_at_end_on_focus
 from tui.screens.login import LoginScreen
 from tui.screens.modals import KeysModal
@@ -57,6 +59,8 @@ class StrongroomApp(App):
         super().__init__(driver_class=_posix_driver() if os.name == "posix" else None)
         cursor_at_end_on_focus()
         style_only_attached()
+        mark_cursor_rows()  # the cursor row is seen without colour too
+        inputs_show_hints()  # a hint is drawn as a hint, never as typed text
         self.keys_queue = KeyQueue(self)  # typed-ahead keys, handed out in order
         self.client = client
         self.reveal_seconds = reveal_seconds

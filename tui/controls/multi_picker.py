@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from textual import events
 from textual.binding import Binding
 from textual.strip import Strip
 from textual.widgets import Checkbox, SelectionList
+
+from tui.controls.picker import HIGHLIGHT_MARK, highlighted_line
+from tui.controls.table import REVERSED
 
 
 class MultiPicker(SelectionList[str]):
@@ -30,6 +34,8 @@ class MultiPicker(SelectionList[str]):
     # colour).
     DEFAULT_CSS = """
     MultiPicker { height: auto; max-height: 8; }
+    MultiPicker > .option-list--option,
+    MultiPicker.-textual-compact > .option-list--option { padding: 0 2 0 0; }
     MultiPicker > .selection-list--button,
     MultiPicker > .selection-list--button-highlighted { color: $panel; background: $panel; }
     MultiPicker > .selection-list--button-selected,
@@ -40,8 +46,20 @@ class MultiPicker(SelectionList[str]):
 
     def render_line(self, y: int) -> Strip:
         """Textual's line, with the box of an unticked row drawn empty (a space where its
-        X was)."""
-        strip = super().render_line(y)
+        X was), and the highlighted row marked while the checklist has the focus."""
+        strip = self._unticked_empty(super().render_line(y))
+        # Every row moves right by the mark's width (the room the options keep on their
+        # right), so the boxes stay in one column and only the highlighted row is marked.
+        width = strip.cell_length
+        marked = self.has_focus and highlighted_line(self, y)
+        mark = HIGHLIGHT_MARK if marked else " " * cell_len(HIGHLIGHT_MARK)
+        line = Strip([Segment(mark, self.rich_style), *strip.crop(0, width)]).crop(0, width)
+        if marked and self.app.no_color:  # reversed as well (CSS does not reach the lines)
+            return Strip(Segment.apply_style(list(line), post_style=REVERSED), width)
+        return line
+
+    def _unticked_empty(self, strip: Strip) -> Strip:
+        """``strip`` with the box of an unticked row drawn empty."""
         segments = list(strip)
         for i, segment in enumerate(segments):
             meta = segment.style.meta if segment.style is not None else None

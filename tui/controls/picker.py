@@ -10,10 +10,14 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Select, Static
 from textual.widgets._select import SelectCurrent, SelectOverlay
 from textual.widgets.option_list import Option
+
+from tui.controls.hints import as_hint
+from tui.controls.table import with_mark
 
 LIST_ROWS = 12  # the most rows the open list takes (its border aside)
 _WORD_BREAKS = re.compile(r"[\s_]+")
@@ -60,6 +64,44 @@ def best_match(query: str, labels: list[str]) -> int | None:
     return found[0] if found else None
 
 
+# Before the highlighted choice of an open list or a focused checklist: an arrow, not the
+# focus mark ('▶ ' before the focused field's label), so a form shows one mark per kind.
+HIGHLIGHT_MARK = "\u2192 "  # →
+
+
+def highlighted_line(options: Any, y: int) -> bool:
+    """Is the line ``y`` of an option list (a picker's list, a checklist) the first line
+    of its highlighted option?"""
+    if options.highlighted is None:
+        return False
+    try:
+        index, line = options._lines[options.scroll_offset.y + y]
+    except IndexError:
+        return False
+    return bool(index == options.highlighted and line == 0)
+
+
+class MarkedList(SelectOverlay):
+    """A picker's open list: its highlighted choice starts with ``HIGHLIGHT_MARK`` (in the
+    choices' left padding), and is reversed under NO_COLOR, so it is seen without colour
+    too (NO_COLOR, a monochrome terminal, a screen reader of the text; newcomer pass,
+    session 11). The reverse is drawn here: a ``text-style: reverse`` in CSS does not reach
+    an option list's lines."""
+
+    SCOPED_CSS = False  # the rules below name the picker: they beat Select's own
+    DEFAULT_CSS = """
+    Select > MarkedList > .option-list--option,
+    Select > MarkedList.-textual-compact > .option-list--option { padding: 0 0 0 2; }
+    """
+
+    def render_line(self, y: int) -> Strip:
+        """The option list's line, the highlighted choice's marked."""
+        strip = super().render_line(y)
+        if not highlighted_line(self, y):
+            return strip
+        return with_mark(strip, HIGHLIGHT_MARK, reverse=self.app.no_color)
+
+
 class Picker(Select[str]):
     """A form's picker. Typing opens it and jumps to the first match; Space or Down opens
     it; Up/Down move, Enter chooses, Esc closes the list; Tab chooses nothing and moves on.
@@ -90,7 +132,7 @@ class Picker(Select[str]):
 
     def compose(self) -> ComposeResult:
         """The choice on show; the list comes after the first frame (``_list``)."""
-        yield SelectCurrent(self.prompt)
+        yield SelectCurrent(as_hint(self.prompt))
 
     def _on_mount(self, _event: events.Mount) -> None:
         """Mount the list once the first frame is drawn (Select's own handler, called
@@ -113,7 +155,7 @@ class Picker(Select[str]):
     async def _list(self) -> SelectOverlay:
         """The picker's list, mounted now if it is not yet (filled with the choices)."""
         if self._overlay is None:
-            self._overlay = SelectOverlay(type_to_search=self._type_to_search).data_bind(
+            self._overlay = MarkedList(type_to_search=self._type_to_search).data_bind(
                 compact=Select.compact
             )
             self._mounting = self.mount(self._overlay)
@@ -305,7 +347,7 @@ class Picker(Select[str]):
     def _watch_prompt(self, prompt: str) -> None:
         """A new prompt shows on the closed picker (the list never holds it)."""
         if self.is_mounted:
-            self.query_one(SelectCurrent).placeholder = prompt
+            self.query_one(SelectCurrent).placeholder = as_hint(prompt)
             if self.value == Select.NULL:
                 self.query_one(SelectCurrent).update(Select.NULL)
 

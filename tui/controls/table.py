@@ -7,7 +7,10 @@ from contextlib import suppress
 from typing import Any
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -185,3 +188,66 @@ def fill_table(table: DataTable, rows: Iterable[tuple[str, tuple]]) -> None:
         with suppress(RowDoesNotExist):  # the row is gone: stay at the top
             table.move_cursor(row=table.get_row_index(keep), animate=False)
     show_position(table)
+
+
+# The focused list's cursor row starts with this mark, drawn in the first cell's padding
+# (the columns keep their place): the row is told from the others without colour too
+# (NO_COLOR, a monochrome terminal, a screen reader of the text; newcomer pass, session 11).
+CURSOR_MARK = "▶"
+
+
+REVERSED = Style(bold=True, reverse=True)
+
+
+def with_mark(strip: Strip, mark: str = CURSOR_MARK, reverse: bool = False) -> Strip:
+    """``strip`` with its first cells (as many as ``mark`` takes: padding where it is
+    used) replaced by ``mark``, in the first cell's style (so a click there still names
+    the row); a strip narrower than the mark is given back as it is. ``reverse``: the
+    whole line bold and reversed too (the app runs without colour: NO_COLOR)."""
+    width = cell_len(mark)
+    if strip.cell_length < width:
+        return strip
+    first = list(strip.crop(0, 1))
+    style = first[0].style if first else None
+    segments = [Segment(mark, style), *strip.crop(width, strip.cell_length)]
+    if reverse:
+        segments = list(Segment.apply_style(segments, post_style=REVERSED))
+    return Strip(segments, strip.cell_length)
+
+
+def is_cursor_line(table: DataTable, y: int) -> bool:
+    """Is the widget's line ``y`` the first line of the cursor row of a focused list (a
+    row cursor on show)? The header and fixed rows stay put; other lines scroll."""
+    if not (table.has_focus and table.show_cursor and table.cursor_type == "row"):
+        return False
+    if not table.row_count:
+        return False
+    keys = table._row_locations
+    fixed = sum(table.get_row_height(keys.get_key(i)) for i in range(table.fixed_rows))
+    if table.show_header:
+        fixed += table.get_row_height(table._header_row_key)
+    if y >= fixed:
+        y += table.scroll_offset.y
+    try:
+        row_key, line = table._get_offsets(y)
+    except LookupError:
+        return False
+    if line != 0 or row_key is table._header_row_key:
+        return False
+    return table._row_locations.get(row_key) == table.cursor_row
+
+
+def mark_cursor_rows() -> None:
+    """App-wide: the focused list's cursor row starts with ``CURSOR_MARK`` (a list
+    without the focus keeps its dimmer cursor and no mark). Idempotent. Newcomer pass,
+    session 11: the cursor row differed from the others by colour only."""
+    if getattr(DataTable, "_strongroom_cursor_mark", False):
+        return
+    render_line = DataTable.render_line
+
+    def render_marked_line(self: DataTable, y: int) -> Strip:
+        strip = render_line(self, y)
+        return with_mark(strip) if is_cursor_line(self, y) else strip
+
+    DataTable.render_line = render_marked_line  # type: ignore[method-assign]
+    DataTable._strongroom_cursor_mark = True  # type: ignore[attr-defined]
