@@ -468,14 +468,7 @@ async def check_login(
     if not _USERNAME.match(username):
         return LoginCheck(False, user_id)
     try:
-        entries = await ldap.search(
-            config.endpoint,
-            row["bind_dn"],
-            config.bind_password,
-            row["search_base"],
-            config.user_filter(username),
-            config.attributes,
-        )
+        entries = await _search_user(config, row, username)
         entry = entries[0] if len(entries) == 1 else None
         if entry is None or (dn is not None and dn.lower() != entry.dn.lower()):
             # No such name (or another entry took it: a sync decides). Bind all the same,
@@ -513,18 +506,24 @@ async def _ask_for_nothing(
     directory's 503 when it cannot be used, else None."""
     try:
         if _USERNAME.match(username):
-            await ldap.search(
-                config.endpoint,
-                row["bind_dn"],
-                config.bind_password,
-                row["search_base"],
-                config.user_filter(username),
-                config.attributes,
-            )
+            await _search_user(config, row, username)
         await ldap.bind(config.endpoint, f"cn={NO_ENTRY},{row['search_base']}", NO_ENTRY)
     except (DirectoryUnavailable, DirectoryRefused) as exc:
         return unavailable(str(exc))
     return None
+
+
+async def _search_user(config: Config, row: asyncpg.Record, username: str) -> list[Entry]:
+    """The directory's entries for ``username`` (escaped per RFC 4515), found with the
+    service account under the org's search base."""
+    return await ldap.search(
+        config.endpoint,
+        row["bind_dn"],
+        config.bind_password,
+        row["search_base"],
+        config.user_filter(username),
+        config.attributes,
+    )
 
 
 async def _serialise(conn: db.Tx, directory_id: uuid.UUID) -> None:

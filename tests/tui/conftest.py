@@ -201,3 +201,22 @@ def make_user(server, token: str, username: str, role: str, org: str = "MSPOrg")
     own = server.login(username, initial, org)
     server.api("POST", "/me/password", {"current_password": initial, "new_password": final}, own)
     return final
+
+
+def resource_with_account(
+    server, token: str, resource: str, username: str, password: str, org: str = "MSPOrg"
+) -> tuple[dict, dict]:
+    """A Linux resource named ``resource`` in ``org`` with one account, made through the
+    API as ``token``'s user; (the resource, the account) as the API answered them."""
+    status, res = server.api(
+        "POST", f"/orgs/{org}/resources", {"name": resource, "type": "Linux"}, token
+    )
+    assert status == 201, res
+    status, account = server.api(
+        "POST",
+        f"/orgs/{org}/resources/{res['id']}/accounts",
+        {"username": username, "password": password},
+        token,
+    )
+    assert status == 201, account
+    return res, account

@@ -8,7 +8,14 @@ import json
 
 from textual.widgets import DataTable, Static
 
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
+from tests.tui.conftest import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    log_in,
+    resource_with_account,
+    type_text,
+    until,
+)
 from tests.tui.keys import (
     drawn,
     fill,
@@ -37,17 +44,7 @@ async def test_audit_by_keys(tui_server, make_app, tmp_path):
     """/ narrows the view, d shows an event with names, x writes the matching events to a
     new file, c clears, r refreshes, v verifies; the table fits 80 columns."""
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
-    status, res = tui_server.api(
-        "POST", "/orgs/MSPOrg/resources", {"name": "=cmd", "type": "Linux"}, admin
-    )
-    assert status == 201, res
-    status, account = tui_server.api(
-        "POST",
-        f"/orgs/MSPOrg/resources/{res['id']}/accounts",
-        {"username": "@evil", "password": "Evil-Secret-pw1!"},
-        admin,
-    )
-    assert status == 201, account
+    _, account = resource_with_account(tui_server, admin, "=cmd", "@evil", "Evil-Secret-pw1!")
     account_id = account["id"]
     status, _ = tui_server.api(
         "POST", f"/orgs/MSPOrg/accounts/{account_id}/reveal", {"reason": "+SUM(1)"}, admin

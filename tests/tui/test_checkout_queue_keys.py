@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Static
 
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, type_text, until
+from tests.tui.conftest import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    log_in,
+    resource_with_account,
+    type_text,
+    until,
+)
 from tests.tui.keys import (
     cursor_to,
     form_open,
@@ -34,17 +41,7 @@ def build(server) -> dict:
     for name in ("ca2", "ca3"):
         make_user(server, admin, name, "administrator")
     make_user(server, admin, "creq", "password_user")
-    status, res = server.api(
-        "POST", f"/orgs/{ORG}/resources", {"name": "db01", "type": "Linux"}, admin
-    )
-    assert status == 201, res
-    status, acct = server.api(
-        "POST",
-        f"/orgs/{ORG}/resources/{res['id']}/accounts",
-        {"username": "sa", "password": "Checkout-Secret-1!"},
-        admin,
-    )
-    assert status == 201, acct
+    res, acct = resource_with_account(server, admin, "db01", "sa", "Checkout-Secret-1!", org=ORG)
     status, body = server.api(
         "POST",
         f"/orgs/{ORG}/resources/{res['id']}/shares",

@@ -10,7 +10,14 @@ import time
 from textual.widgets import DataTable
 
 from server.security import totp
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, make_user, until
+from tests.tui.conftest import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    log_in,
+    make_user,
+    resource_with_account,
+    until,
+)
 from tests.tui.keys import (
     drawn,
     fill,
@@ -91,17 +98,9 @@ async def test_audit_columns_use_the_width_there_is(tui_server, make_app):
     cut at 18 with room left on the line); a column is cut only when the rows do not fit
     the list; at 120x30 every cell is whole."""
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
-    status, res = tui_server.api(
-        "POST", "/orgs/MSPOrg/resources", {"name": "core-router-01", "type": "Linux"}, admin
+    _, account = resource_with_account(
+        tui_server, admin, "core-router-01", "netadmin", "Net-admin-Secret-1!"
     )
-    assert status == 201, res
-    status, account = tui_server.api(
-        "POST",
-        f"/orgs/MSPOrg/resources/{res['id']}/accounts",
-        {"username": "netadmin", "password": "Net-admin-Secret-1!"},
-        admin,
-    )
-    assert status == 201, account
     status, _ = tui_server.api(
         "POST", f"/orgs/MSPOrg/accounts/{account['id']}/reveal", {"reason": "check"}, admin
     )

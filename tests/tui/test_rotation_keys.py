@@ -18,7 +18,15 @@ from textual.widgets import DataTable
 
 from tests.conftest import OWNER
 from tests.targets.sshd import Sshd
-from tests.tui.conftest import ADMIN, ADMIN_PASSWORD, log_in, settle, type_text, until
+from tests.tui.conftest import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    log_in,
+    resource_with_account,
+    settle,
+    type_text,
+    until,
+)
 from tests.tui.keys import (
     cursor_to,
     drawn,
@@ -220,17 +228,7 @@ async def test_group_schedule_report_key_and_vault_only_rotation_by_keys(
     at check-in while its resource has no connection (a control made before issue 29) says
     so in its access control view."""
     admin = tui_server.login(ADMIN, ADMIN_PASSWORD)
-    status, res = tui_server.api(
-        "POST", "/orgs/MSPOrg/resources", {"name": "tgt-02", "type": "Linux"}, admin
-    )
-    assert status == 201, res
-    status, acct = tui_server.api(
-        "POST",
-        f"/orgs/MSPOrg/resources/{res['id']}/accounts",
-        {"username": "legacy", "password": P0},
-        admin,
-    )
-    assert status == 201, acct
+    res, acct = resource_with_account(tui_server, admin, "tgt-02", "legacy", P0)
     status, group = tui_server.api(
         "POST", "/orgs/MSPOrg/resource-groups", {"name": "rot-grp", "resources": [res["id"]]}, admin
     )
