@@ -440,6 +440,15 @@ class Monitor:
             limit = await conn.fetchval(_WAL_SETTING, "max_slot_wal_keep_size", timeout=1.0)
             rows = await conn.fetch(_SLOTS, timeout=1.0)
             slots, warnings = [], []
+
+            def say() -> None:
+                # Every standby still to re-seed is said for as long as it waits (its
+                # fresh slot is no longer "lost"), and at once, before the slot is made.
+                reseeding = [
+                    f"{n} fell past the WAL kept for it: re-seeding it" for n in sorted(node.reseed)
+                ]
+                node.wal_warning = "; ".join([*reseeding, *warnings])
+
             for row in rows:
                 name = peer if peer and row["slot_name"] == slot_name(peer) else row["slot_name"]
                 retained = int(row["retained_bytes"] or 0)
@@ -454,10 +463,10 @@ class Monitor:
                     }
                 )
                 if row["wal_status"] == "lost":
-                    warnings.append(f"{name} fell past the WAL kept for it: re-seeding it")
                     if name not in node.reseed:
                         log.warning("standby %s fell past the WAL kept for it: re-seed", name)
                     node.reseed.add(name)
+                    say()
                     if await conn.fetchval(_DROP_LOST_SLOT, row["slot_name"], timeout=5.0):
                         await roles.ensure_slot(conn, row["slot_name"])
                 elif limit and limit > 0 and retained > rep.wal_retained_warning * limit:
@@ -466,7 +475,7 @@ class Monitor:
                         f"(limit {int(limit) // 2**20} MB)"
                     )
             node.wal_slots = slots
-            node.wal_warning = "; ".join(warnings)
+            say()
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             await self._drop_local()
 
