@@ -1028,3 +1028,23 @@ async def persons_among_administrators(conn: asyncpg.Connection, msp_id: uuid.UU
                 linked[i].add(j)
                 linked[j].add(i)
     return [rows[i]["username"] for i in _largest_clique(list(linked), linked)]
+
+
+def refuse_unconfirmable(user: asyncpg.Record) -> None:
+    """THE rule for confirming a client user (issue 26): not twice, and not while its
+    password is still the one somebody else set (that person could hold the account).
+
+    ``user``: a row with ``username``, ``client_confirmed`` and ``must_change_password``.
+
+    Raises:
+        Conflict ``already_confirmed`` or ``password_not_changed`` (409).
+    """
+    if user["client_confirmed"]:
+        raise coded(Conflict, "already_confirmed", f"{user['username']} is already confirmed")
+    if user["must_change_password"]:
+        raise coded(
+            Conflict,
+            "password_not_changed",
+            f"{user['username']} has not yet set its own password; confirm it once it has "
+            "logged in and chosen one (until then, whoever set its password could hold it)",
+        )

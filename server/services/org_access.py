@@ -265,14 +265,7 @@ async def _resolve_confirmation(
         has_admin = await conn.fetchval(_HAS_CONFIRMED_ADMIN, org.id, list(permissions.ADMIN_ROLES))
     if user is None:
         raise field_error("user", f"no user named {data.get('user')!r} in {org.display_name}")
-    if user["client_confirmed"]:
-        raise coded(Conflict, "already_confirmed", f"{user['username']} is already confirmed")
-    if user["must_change_password"]:
-        raise coded(
-            Conflict,
-            "password_not_changed",
-            f"{user['username']} has not yet set its own password; confirm it after",
-        )
+    dual_control.refuse_unconfirmable(user)
     if has_admin:
         raise coded(
             Conflict,

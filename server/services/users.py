@@ -599,14 +599,7 @@ async def confirm_user(env: Env, actor: Actor, org_name: OrgArg, username: str) 
             raise Forbidden("only a confirmed administrator of the org itself confirms its users")
         target = await _user_row(conn, org, username, lock=True)
         await _refuse_acting_on(conn, actor, org, target)
-        if target["client_confirmed"]:
-            raise coded(Conflict, "already_confirmed", f"{target['username']} is already confirmed")
-        if target["must_change_password"]:
-            raise coded(
-                Conflict,
-                "password_not_changed",
-                f"{target['username']} has not yet set its own password; confirm it after",
-            )
+        dual_control.refuse_unconfirmable(target)
         row = await conn.fetchrow_one(
             "UPDATE users SET client_confirmed = true, updated_at = now() WHERE id = $1 "
             f"RETURNING {_USER_COLUMNS}",
