@@ -188,6 +188,18 @@ async def set_control(
             errors.append(
                 {"field": "approvers", "message": "name at least one approver (a user or a group)"}
             )
+        elif data["enabled"] and 1 <= needed <= 5:
+            able = await tx.fetchval(_APPROVER_ACCOUNTS, users, groups)
+            if 0 < able < needed:  # none able: approver_cannot_approve says why, below
+                # Accepted, it could never be approved (newcomer pass, session 12): said at
+                # the first request only. Persons apart are checked at each request.
+                errors.append(
+                    {
+                        "field": "approvals_needed",
+                        "message": f"{needed} approvals needed, but the approvers named are "
+                        f"{able} active user{'' if able == 1 else 's'}: name more, or need fewer",
+                    }
+                )
         if errors:
             raise ValidationFailed(errors)
         proposed = {
@@ -276,6 +288,13 @@ async def _write_control(
         },
     )
     return row
+
+
+# The active users among the approvers named (users, and members of the groups named).
+_APPROVER_ACCOUNTS = (
+    "SELECT count(*) FROM users WHERE status = 'active' AND (id = ANY($1::uuid[]) OR id IN "
+    "(SELECT user_id FROM group_members WHERE group_id = ANY($2::uuid[])))"
+)
 
 
 async def _ids(

@@ -309,6 +309,12 @@ async def test_every_problem_of_an_access_control_at_once(world):
     }
     status, problem = await keeper.call("PUT", path, {"enabled": True, "approvals_needed": 0})
     assert {e["field"] for e in problem["errors"]} == {"approvals_needed", "approvers"}
+    # Newcomer pass, session 12: more approvals than approvers could never be approved.
+    status, problem = await keeper.call(
+        "PUT", path, {"enabled": True, "approvers": ["appr"], "approvals_needed": 2}
+    )
+    assert (status, [e["field"] for e in problem["errors"]]) == (422, ["approvals_needed"])
+    assert "approvers named are 1 active user" in problem["errors"][0]["message"], problem
     status, control = await keeper.call("GET", path)
     assert (status, control["enabled"]) == (200, False)  # nothing written
 
