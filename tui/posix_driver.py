@@ -16,6 +16,7 @@ from codecs import getincrementaldecoder
 from textual._parser import ParseError
 from textual.drivers.linux_driver import LinuxDriver
 
+from server.core.typeahead import typed_ahead
 from tui.terminal import MOUSE_OFF, EscapeThenKeyParser
 
 
@@ -57,6 +58,10 @@ class StrongroomDriver(LinuxDriver):
         decode = getincrementaldecoder("utf-8")(errors="replace").decode
         gone = False
         try:
+            # Keys typed before the TUI had the terminal, which ``strongroom tui`` read
+            # to erase their echo: first, as if just read.
+            for event in parser.feed(decode(typed_ahead())):
+                self.process_message(event)
             while not self.exit_event.is_set() and not gone:
                 for _key, mask in selector.select(0.1):
                     if not mask & selectors.EVENT_READ:

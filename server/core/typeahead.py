@@ -25,6 +25,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+_taken = bytearray()  # keys typed before the hold, read by it, for the TUI (``typed_ahead``)
+
 
 def hold_keys(fd: int) -> Callable[[], None] | None:
     """Stop the terminal on ``fd`` echoing keys and turning CR into LF, keeping what is
@@ -48,6 +50,7 @@ def hold_keys(fd: int) -> Callable[[], None] | None:
         termios.tcsetattr(fd, termios.TCSANOW, held)
     except (OSError, termios.error):
         return None
+    _take_echoed(fd)
 
     def restore() -> None:
         try:
@@ -69,3 +72,55 @@ def held_mode(attributes: list[Any]) -> list[Any]:
     cc = list(cc)
     cc[termios.VMIN], cc[termios.VTIME] = 1, 0
     return [iflag, oflag, cflag, lflag, ispeed, ospeed, cc]
+
+
+def typed_ahead() -> bytes:
+    """The keys typed before ``hold_keys`` (echoed by the terminal then, their echo since
+    erased), for the TUI to read before anything else; empty after the first call."""
+    keys = bytes(_taken)
+    _taken.clear()
+    return keys
+
+
+def _take_echoed(fd: int) -> None:
+    """Read what was typed before the hold (the terminal echoed it, after the command's
+    line) and erase that echo from the screen, so a password typed at once does not stay
+    there, after the TUI too (newcomer pass, session 12). The keys are kept for the TUI
+    (``typed_ahead``)."""
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        typed = os.read(fd, waiting) if waiting > 0 else b""
+    except OSError:
+        return
+    if not typed:
+        return
+    _taken.extend(typed)
+    try:
+        width = os.get_terminal_size(fd).columns or 80
+        os.write(fd, erase_echo(typed.decode("utf-8", "replace"), width).encode())
+    except OSError:
+        pass  # no screen to clean (the terminal went away)
+
+
+def erase_echo(typed: str, width: int) -> str:
+    """The control sequence that erases the terminal's echo of ``typed`` (a cooked-mode
+    echo begun at a line's start: a line feed ends a line, a tab goes to the next stop of
+    8, a control character shows as ^X, a line longer than ``width`` wraps), leaving the
+    cursor where the echo began. ECMA-48: CR, EL (CSI K), CUU (CSI A)."""
+    rows, column = 0, 0
+    for character in typed:
+        if character in "\r\n":
+            rows, column = rows + 1, 0
+            continue
+        column = (
+            (column // 8 + 1) * 8
+            if character == "\t"
+            else column + (2 if ord(character) < 32 or ord(character) == 127 else 1)
+        )
+        if column > width:
+            rows, column = rows + 1, column - width
+    return "\r\x1b[K" + "\x1b[A\x1b[K" * rows

@@ -416,6 +416,22 @@ def test_keys_typed_before_the_tui_starts_are_never_shown(tty, tui_server):
     assert {"echo", "icrnl", "icanon"} <= set(mode())  # given back as it was
 
 
+def test_keys_typed_before_python_runs_leave_no_echo(tty, tui_server):
+    """Newcomer pass, session 12: the login typed in the same instant as the command,
+    before Python even runs, is echoed by the terminal itself; that echo stayed on the
+    shell's screen after the TUI ended. The TUI now reads those keys at its start, erases
+    their echo and uses them: the login goes through, and after the TUI the password is
+    nowhere on the screen or in its scrollback."""
+    strongroom = Path(sys.executable).with_name("strongroom")
+    term = tty(tui_server.url, program=[str(strongroom)])
+    burst(term, ADMIN, "Tab", ADMIN_PASSWORD, "Enter")  # before the process has started
+    term.wait_for("Log out", limit=60)  # the typed Enter logged in
+    term.keys("C-q")
+    assert exit_status(term) == 0
+    after = term._tmux("capture-pane", "-p", "-S", "-200", "-t", "story")
+    assert ADMIN_PASSWORD not in after, after
+
+
 def test_latin1_locale_and_dumb_terminal_are_refused(tty, tui_server):
     """An ISO-8859-1 locale or TERM=dumb: a clear message and status 2, not boxes drawn
     as ``\\u2502`` text."""
