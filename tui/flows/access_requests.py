@@ -191,7 +191,11 @@ async def _file(
         if (nobody := nobody_may_approve(page)) is not None:
             # Said in this step, which stays open (choose otherwise, or Esc): no approver
             # is asked for when there is none to pick.
-            raise ApiError("no_eligible_approver", nobody + " Choose otherwise, or Esc.")
+            raise ApiError(
+                "no_eligible_approver",
+                nobody + " Choose someone else, or Esc and add an MSPOrg administrator who"
+                " can approve it (F6 Users).",
+            )
         eligible = [(person(u), u["username"]) for u in page["items"]]
         return {"names": names, "eligible": eligible, "unavailable": unavailable(page)}
 
