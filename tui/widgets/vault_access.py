@@ -100,11 +100,10 @@ def control_fields(current: dict, approvers: list[tuple[str, str]]) -> list[Fiel
 
 
 def control_body(values: dict[str, Any]) -> dict:
-    """The PUT body from the form's values."""
+    """The PUT body from the form's values. What is wrong in it the server says, every
+    problem at once (no approver ticked among them), under each field."""
     picked = values["approvers"]
     enabled = values["enabled"] == "yes"
-    if enabled and not picked:
-        raise refusal("approvers", "tick at least one approver (a user or a group)")
     return {
         "enabled": enabled,
         "approvers": [v.partition(":")[2] for v in picked if v.startswith("user:")],
