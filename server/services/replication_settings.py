@@ -592,18 +592,7 @@ async def _replicate_role(
     clash = await tx.fetchrow(
         "SELECT id, permissions FROM roles WHERE org_id = $1 AND name = $2", org_id, name
     )
-    if clash is not None and conflict == "overwrite":
-        problem = await dual_control.replicated_role_problem(
-            tx, org_id, name, frozenset(clash["permissions"]), proposed, client_owned=True
-        )
-        if problem is None:
-            await tx.execute(
-                "UPDATE roles SET replicated_from = $2 WHERE id = $1", clash["id"], role["id"]
-            )
-            await _update_values(tx, out, "roles", clash["id"], values)
-            out.overwritten.append(name)
-            return
-        keep(f"the client's role was kept and the MSP's added beside it (-MSP): {problem}")
+    replica_name = name
     if clash is not None:
 
         async def taken(candidate: str) -> bool:
@@ -616,12 +605,24 @@ async def _replicate_role(
                 )
             )
 
-        name = await _free_name(taken, name, "-MSP")
+        replica_name = await _free_name(taken, name, "-MSP")
+    if clash is not None and conflict == "overwrite":
+        problem = await dual_control.replicated_role_problem(
+            tx, org_id, name, frozenset(clash["permissions"]), proposed, client_owned=True
+        )
+        if problem is None:
+            await tx.execute(
+                "UPDATE roles SET replicated_from = $2 WHERE id = $1", clash["id"], role["id"]
+            )
+            await _update_values(tx, out, "roles", clash["id"], values)
+            out.overwritten.append(name)
+            return
+        keep(f"the client's role was kept and the MSP's added as {replica_name}: {problem}")
     await tx.execute(
         "INSERT INTO roles (org_id, name, replicated_from, description, permissions) "
         "VALUES ($1, $2, $3, $4, $5)",
         org_id,
-        name,
+        replica_name,
         role["id"],
         values["description"],
         values["permissions"],
