@@ -50,7 +50,7 @@ def hold_keys(fd: int) -> Callable[[], None] | None:
         termios.tcsetattr(fd, termios.TCSANOW, held)
     except (OSError, termios.error):
         return None
-    _take_echoed(fd)
+    _take_typed(fd, echoed=bool(before[3] & termios.ECHO))
 
     def restore() -> None:
         try:
@@ -82,11 +82,11 @@ def typed_ahead() -> bytes:
     return keys
 
 
-def _take_echoed(fd: int) -> None:
-    """Read what was typed before the hold (the terminal echoed it, after the command's
-    line) and erase that echo from the screen, so a password typed at once does not stay
-    there, after the TUI too (newcomer pass, session 12). The keys are kept for the TUI
-    (``typed_ahead``)."""
+def _take_typed(fd: int, echoed: bool) -> None:
+    """Read what was typed before the hold and, when the terminal ``echoed`` it (after
+    the command's line), erase that echo from the screen, so a password typed at once
+    does not stay there, after the TUI too (newcomer pass, session 12). The keys are kept
+    for the TUI (``typed_ahead``)."""
     import fcntl
     import struct
     import termios
@@ -99,6 +99,8 @@ def _take_echoed(fd: int) -> None:
     if not typed:
         return
     _taken.extend(typed)
+    if not echoed:
+        return
     try:
         width = os.get_terminal_size(fd).columns or 80
         os.write(fd, erase_echo(typed.decode("utf-8", "replace"), width).encode())
