@@ -59,9 +59,11 @@ class StrongroomDriver(LinuxDriver):
         gone = False
         try:
             # Keys typed before the TUI had the terminal, which ``strongroom tui`` read
-            # to erase their echo: first, as if just read.
-            for event in parser.feed(decode(typed_ahead())):
-                self.process_message(event)
+            # to erase their echo: first, as if just read (an empty feed would be the
+            # parser's end of input).
+            if early := decode(typed_ahead()):
+                for event in parser.feed(early):
+                    self.process_message(event)
             while not self.exit_event.is_set() and not gone:
                 for _key, mask in selector.select(0.1):
                     if not mask & selectors.EVENT_READ:
